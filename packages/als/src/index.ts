@@ -1,0 +1,4 @@
+/**
+ * @ms/als public API (work in progress).
+ */
+export const packageName = "@ms/als";

@@ -1,0 +1,114 @@
+/**
+ * The project's error classes. Every failure a user can cause maps to one of these, and each class
+ * carries the process exit code that every bin uses for it (see `exitCodeFor`).
+ */
+
+export type ErrorCode =
+  | "BAD_INPUT"
+  | "BAD_PARAMETER"
+  | "MISSING_ARTIFACT"
+  | "CORRUPT_ARTIFACT"
+  | "TRACKING_UNAVAILABLE"
+  | "NETWORK"
+  | "STORAGE"
+  | "INTERRUPTED";
+
+/** Exit codes, documented in the README; 1 is left for unexpected crashes. */
+export const EXIT_CODES: Readonly<Record<ErrorCode | "USAGE" | "INTERNAL", number>> = {
+  INTERNAL: 1,
+  USAGE: 2,
+  BAD_PARAMETER: 2,
+  BAD_INPUT: 3,
+  MISSING_ARTIFACT: 4,
+  CORRUPT_ARTIFACT: 5,
+  NETWORK: 6,
+  TRACKING_UNAVAILABLE: 7,
+  STORAGE: 8,
+  INTERRUPTED: 130,
+};
+
+export class MsError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** The data handed to a step is wrong: names the file and, where known, the line. */
+export class BadInputError extends MsError {
+  readonly file: string | undefined;
+  readonly line: number | undefined;
+  constructor(message: string, where: { file?: string; line?: number } = {}, options?: { cause?: unknown }) {
+    const place = where.file ? `${where.file}${where.line !== undefined ? `:${where.line}` : ""}: ` : "";
+    super("BAD_INPUT", `${place}${message}`, options);
+    this.file = where.file;
+    this.line = where.line;
+  }
+}
+
+/** A parameter (flag, `-P key=value`, or API option) is unknown or out of range. */
+export class BadParameterError extends MsError {
+  readonly parameter: string;
+  constructor(parameter: string, message: string) {
+    super("BAD_PARAMETER", `parameter ${parameter}: ${message}`);
+    this.parameter = parameter;
+  }
+}
+
+export class MissingArtifactError extends MsError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("MISSING_ARTIFACT", message, options);
+  }
+}
+
+export class CorruptArtifactError extends MsError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("CORRUPT_ARTIFACT", message, options);
+  }
+}
+
+export class NetworkError extends MsError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("NETWORK", message, options);
+  }
+}
+
+export class TrackingUnavailableError extends MsError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("TRACKING_UNAVAILABLE", message, options);
+  }
+}
+
+/** The disk refused a write (read-only, full, over a size limit). */
+export class StorageError extends MsError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("STORAGE", message, options);
+  }
+}
+
+export class InterruptedError extends MsError {
+  constructor(message = "interrupted") {
+    super("INTERRUPTED", message);
+  }
+}
+
+const STORAGE_ERRNOS = new Set(["EROFS", "ENOSPC", "EDQUOT", "EFBIG", "EACCES", "EPERM"]);
+
+/** Turns an unknown thrown value into the exit code the process should end with. */
+export function exitCodeFor(error: unknown): number {
+  if (error instanceof MsError) return EXIT_CODES[error.code];
+  const errno = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (errno && STORAGE_ERRNOS.has(errno)) return EXIT_CODES.STORAGE;
+  return EXIT_CODES.INTERNAL;
+}
+
+/** Wraps a file-system error from a write so that it names the path and maps to STORAGE. */
+export function asStorageError(error: unknown, path: string): unknown {
+  const errno = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (errno && STORAGE_ERRNOS.has(errno)) {
+    return new StorageError(`cannot write ${path}: ${errno} (${(error as Error).message})`, { cause: error });
+  }
+  return error;
+}

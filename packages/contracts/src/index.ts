@@ -1,0 +1,12 @@
+/**
+ * @ms/contracts: the small shared vocabulary of the ms pipeline. Artifact manifests and
+ * references, content digests, the error classes and their exit codes, the train/test split,
+ * logging, and the CLI plumbing every bin uses.
+ */
+export * from "./errors.js";
+export * from "./digest.js";
+export * from "./artifact.js";
+export * from "./split.js";
+export * from "./step.js";
+export { createLogger, silentLogger, isLogLevel, LOG_LEVELS, type Logger, type LogLevel, type LoggerOptions } from "./logger.js";
+export { runCli, normalizeArgv, formatHelp, formatTable, parseIntegerFlag, parseNumberFlag, type CliSpec, type CliOptions, type CliOption, type CliContext, type CliResult } from "./cli.js";

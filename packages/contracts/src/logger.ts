@@ -1,0 +1,36 @@
+/**
+ * Logging for every bin and library: pino, always on stderr (stdout belongs to `--json`),
+ * human-readable on a terminal and JSON lines otherwise.
+ */
+import pino, { type Logger } from "pino";
+import pretty from "pino-pretty";
+
+export type { Logger } from "pino";
+
+export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface LoggerOptions {
+  level?: string;
+  name?: string;
+  /** Force pretty (true) or JSON (false) output; default: pretty when stderr is a terminal. */
+  pretty?: boolean;
+}
+
+export function isLogLevel(value: string): value is LogLevel {
+  return (LOG_LEVELS as readonly string[]).includes(value);
+}
+
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const level = options.level ?? process.env.LOG_LEVEL ?? "info";
+  const usePretty = options.pretty ?? Boolean(process.stderr.isTTY);
+  const stream = usePretty
+    ? pretty({ destination: 2, sync: true, colorize: true, ignore: "pid,hostname", translateTime: "HH:MM:ss.l" })
+    : pino.destination({ fd: 2, sync: true });
+  return pino({ level: isLogLevel(level) ? level : "info", name: options.name, base: undefined }, stream);
+}
+
+/** A logger that drops everything: the default for library calls that were given none. */
+export function silentLogger(): Logger {
+  return pino({ level: "silent" });
+}

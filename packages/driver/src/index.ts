@@ -1,0 +1,4 @@
+/**
+ * @ms/driver public API (work in progress).
+ */
+export const packageName = "@ms/driver";

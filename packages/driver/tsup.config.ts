@@ -1,0 +1,12 @@
+import { defineConfig } from "tsup";
+
+export default defineConfig({
+  entry: ["src/index.ts","src/bin.ts"],
+  format: ["esm"],
+  target: "node20",
+  platform: "node",
+  dts: { entry: "src/index.ts" },
+  clean: true,
+  sourcemap: true,
+  splitting: true,
+});

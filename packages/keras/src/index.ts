@@ -1,0 +1,4 @@
+/**
+ * @ms/keras public API (work in progress).
+ */
+export const packageName = "@ms/keras";

@@ -1,0 +1,4 @@
+/**
+ * @ms/tracking public API (work in progress).
+ */
+export const packageName = "@ms/tracking";
