@@ -1,0 +1,127 @@
+/**
+ * The etl step (the seed's `etl_data`): a MovieLens ratings file in any of its formats becomes one
+ * zstd Parquet file of userId INT32, movieId INT32, rating FLOAT, published with its manifest.
+ */
+import {
+  assertReplaceableOutput,
+  BadInputError,
+  BadParameterError,
+  writeManifest,
+  buildArtifactDir,
+  digestFile,
+  silentLogger,
+  type ArtifactRef,
+  type Digest,
+  type Manifest,
+  type StepContext,
+  type StepResult,
+} from "@ms/contracts";
+import { stat } from "node:fs/promises";
+import path from "node:path";
+import { copyRatingsToParquet, RATINGS_FILE } from "./adapter.js";
+import { detectFormat, type RatingsFormat } from "./formats.js";
+import { ETL_VERSION } from "./version.js";
+
+export interface EtlParams {
+  /** Keep the first N rows in file order; -1 keeps all (the seed's default is 100000). */
+  maxRowLimit: number;
+  keepTimestamp: boolean;
+  /** `latest` keeps the newest rating of each (user, movie) pair. */
+  dedupe: "off" | "latest";
+  /** Force a format instead of detecting it. */
+  format?: RatingsFormat;
+}
+
+export const ETL_DEFAULTS: Readonly<EtlParams> = { maxRowLimit: 100_000, keepTimestamp: false, dedupe: "off" };
+
+export interface EtlInputs {
+  /** A ratings file: ratings.csv, ratings.dat or u.data. */
+  ratingsCsv: string;
+  /** Its digest when already known (from a dataset manifest); saves hashing it again. */
+  ratingsDigest?: Digest;
+}
+
+export interface EtlMetrics {
+  [key: string]: number;
+  rows: number;
+  rows_read: number;
+  duplicates_dropped: number;
+  output_bytes: number;
+  seconds: number;
+}
+
+export interface RatingsDetails {
+  rows: number;
+  schema: { name: string; type: string }[];
+  compression: "zstd";
+  source: { path: string; digest: Digest; format: RatingsFormat };
+}
+
+export type RatingsManifest = Manifest<EtlParams, EtlMetrics, RatingsDetails>;
+
+export interface EtlOutputs {
+  [name: string]: ArtifactRef<"ratings">;
+  ratings: ArtifactRef<"ratings">;
+}
+
+/** Checks and completes parameters given by a library caller; bins and the driver go through it too. */
+export function resolveEtlParams(partial: Partial<EtlParams> = {}): EtlParams {
+  const params: EtlParams = { ...ETL_DEFAULTS, ...partial };
+  if (!Number.isInteger(params.maxRowLimit) || params.maxRowLimit < -1 || params.maxRowLimit === 0) {
+    throw new BadParameterError("max_row_limit", `must be a positive integer or -1 (all rows), got ${params.maxRowLimit}`);
+  }
+  if (params.dedupe !== "off" && params.dedupe !== "latest") throw new BadParameterError("dedupe", `must be "off" or "latest", got ${String(params.dedupe)}`);
+  return params;
+}
+
+/** Runs the etl step into `outDir` (created, or replacing an earlier ratings output). */
+export async function etl(inputs: EtlInputs, partial: Partial<EtlParams>, outDir: string, ctx: Partial<StepContext> = {}): Promise<StepResult<EtlOutputs, EtlMetrics> & { manifest: RatingsManifest }> {
+  const params = resolveEtlParams(partial);
+  const logger = ctx.logger ?? silentLogger();
+  const source = path.resolve(inputs.ratingsCsv);
+  const target = path.resolve(outDir);
+  await assertReplaceableOutput(target, "ratings");
+  const info = await detectFormat(source, params.format);
+  logger.info({ source, format: info.format, maxRowLimit: params.maxRowLimit }, "etl: converting ratings to Parquet");
+  const started = performance.now();
+  return buildArtifactDir(target, async (staging) => {
+    const parquet = path.join(staging, RATINGS_FILE);
+    // Hash the source while DuckDB converts it: hashing is I/O bound and DuckDB is CPU bound.
+    const sourceDigest = inputs.ratingsDigest ? Promise.resolve(inputs.ratingsDigest) : digestFile(source).then((d) => d.digest);
+    const copied = await copyRatingsToParquet(source, info, parquet, params);
+    if (copied.rowsWritten === 0) throw new BadInputError("no ratings rows (the file holds a header only)", { file: source });
+    const metrics: EtlMetrics = {
+      rows: copied.rowsWritten,
+      rows_read: copied.rowsRead,
+      duplicates_dropped: copied.duplicatesDropped,
+      output_bytes: (await stat(parquet)).size,
+      seconds: 0,
+    };
+    const details: RatingsDetails = {
+      rows: copied.rowsWritten,
+      schema: [...RATINGS_SCHEMA, ...(params.keepTimestamp ? [{ name: "timestamp", type: "INT64" }] : [])],
+      compression: "zstd",
+      source: { path: source, digest: await sourceDigest, format: info.format },
+    };
+    metrics.seconds = (performance.now() - started) / 1000;
+    const manifest = await writeManifest(staging, {
+      kind: "ratings",
+      files: [RATINGS_FILE],
+      params,
+      metrics,
+      details,
+      producedBy: { step: "etl", version: ETL_VERSION },
+    });
+    for (const [key, value] of Object.entries(metrics)) ctx.metrics?.metric(key, value);
+    if (copied.duplicatesDropped > 0) logger.info({ duplicates: copied.duplicatesDropped }, "etl: dropped duplicate (user, movie) pairs, kept the latest");
+    logger.info({ rows: copied.rowsWritten, seconds: Number(metrics.seconds.toFixed(2)) }, "etl: done");
+    return { outputs: { ratings: { kind: "ratings", dir: target, digest: manifest.digest } }, metrics, manifest };
+  });
+}
+
+/** The columns every ratings artifact has, in order. */
+export const RATINGS_SCHEMA: readonly { name: string; type: string }[] = [
+  { name: "userId", type: "INT32" },
+  { name: "movieId", type: "INT32" },
+  { name: "rating", type: "FLOAT" },
+];
