@@ -1,0 +1,131 @@
+/**
+ * The factors artifact round trip and the checks `readFactors` makes on broken artifacts, with a
+ * real DuckDB writing and reading real Parquet files.
+ */
+import { DuckDBInstance } from "@duckdb/node-api";
+import { CorruptArtifactError, MissingArtifactError, readManifest, type Digest } from "@ms/contracts";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readFactorFile, readFactors, writeFactorsArtifact } from "./adapter.js";
+import { FACTORS_FILES, type FactorsDetails, type FactorTables } from "./types.js";
+
+let root: string;
+beforeAll(async () => {
+  root = await mkdtemp(path.join(tmpdir(), "als-adapter-"));
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+function tables(rank: number, users: number, items: number): FactorTables {
+  // Ids out of order, so the test sees the writer sort them.
+  const userIds = Int32Array.from({ length: users }, (_, i) => (i * 7919) % 100_003);
+  const itemIds = Int32Array.from({ length: items }, (_, i) => 5 + 3 * (items - i));
+  const userFactors = Float32Array.from({ length: users * rank }, (_, i) => Math.sin(i) * 3);
+  const itemFactors = Float32Array.from({ length: items * rank }, (_, i) => Math.cos(i * 1.3) / 7);
+  return { rank, userIds, userFactors, itemIds, itemFactors };
+}
+
+function details(t: FactorTables): FactorsDetails {
+  return {
+    rank: t.rank,
+    users: t.userIds.length,
+    items: t.itemIds.length,
+    seed: 42,
+    splitProp: 0.8,
+    coldStartStrategy: "drop",
+    ratings: { digest: `sha256:${"0".repeat(64)}` as Digest, rows: 1 },
+  };
+}
+
+/** Sorts (ids, rows) by id, the order the artifact promises. */
+function sorted(ids: Int32Array, f: Float32Array, rank: number): { ids: Int32Array; f: Float32Array } {
+  const order = Array.from(ids.keys()).sort((a, b) => ids[a] - ids[b]);
+  const outIds = Int32Array.from(order, (i) => ids[i]);
+  const out = new Float32Array(f.length);
+  order.forEach((src, dst) => out.set(f.subarray(src * rank, src * rank + rank), dst * rank));
+  return { ids: outIds, f: out };
+}
+
+async function sql(query: string): Promise<void> {
+  const instance = await DuckDBInstance.create(":memory:");
+  const conn = await instance.connect();
+  try {
+    await conn.run(query);
+  } finally {
+    conn.closeSync();
+    instance.closeSync();
+  }
+}
+
+describe("factors artifact", () => {
+  it("round-trips ids and float32 factors exactly, sorted by id, across chunk boundaries", async () => {
+    const t = tables(5, 5000, 2100);
+    const dir = path.join(root, "rt");
+    const manifest = await writeFactorsArtifact(dir, { tables: t, details: details(t), params: { rank: 5 }, metrics: { x: 1 } });
+    expect((await readdir(dir)).sort()).toEqual(["item_factors.parquet", "manifest.json", "user_factors.parquet"]);
+    expect(manifest.kind).toBe("factors");
+    const back = await readFactors(dir);
+    const u = sorted(t.userIds, t.userFactors, 5);
+    const i = sorted(t.itemIds, t.itemFactors, 5);
+    expect(back.rank).toBe(5);
+    expect(back.userIds).toEqual(u.ids);
+    expect(back.userFactors).toEqual(u.f);
+    expect(back.itemIds).toEqual(i.ids);
+    expect(back.itemFactors).toEqual(i.f);
+    expect(back.details).toEqual(details(t));
+    expect(back.manifest.digest).toBe(manifest.digest);
+  });
+
+  it("writes Spark's factor schema: id INTEGER, features FLOAT[]", async () => {
+    const t = tables(3, 10, 10);
+    const dir = path.join(root, "schema");
+    await writeFactorsArtifact(dir, { tables: t, details: details(t), params: {}, metrics: {} });
+    const instance = await DuckDBInstance.create(":memory:");
+    const conn = await instance.connect();
+    const rows = (await conn.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet('${path.join(dir, FACTORS_FILES.users)}')`)).getRows();
+    conn.closeSync();
+    instance.closeSync();
+    expect(rows.map((r) => [r[0], r[1]])).toEqual([
+      ["id", "INTEGER"],
+      ["features", "FLOAT[]"],
+    ]);
+  });
+
+  it("names the missing file or manifest", async () => {
+    const t = tables(2, 4, 4);
+    const dir = path.join(root, "missing");
+    await writeFactorsArtifact(dir, { tables: t, details: details(t), params: {}, metrics: {} });
+    await rm(path.join(dir, FACTORS_FILES.items));
+    await expect(readFactors(dir)).rejects.toThrow(MissingArtifactError);
+    await expect(readFactors(dir)).rejects.toThrow(FACTORS_FILES.items);
+    await expect(readFactors(path.join(root, "nowhere"))).rejects.toThrow(MissingArtifactError);
+  });
+
+  it("rejects a wrong schema, a rank mismatch and non-Parquet content, naming the file", async () => {
+    const t = tables(3, 6, 6);
+    const dir = path.join(root, "bad");
+    await writeFactorsArtifact(dir, { tables: t, details: details(t), params: {}, metrics: {} });
+    const users = path.join(dir, FACTORS_FILES.users);
+    const items = path.join(dir, FACTORS_FILES.items);
+
+    await sql(`COPY (SELECT id::BIGINT AS id, features FROM read_parquet('${users}')) TO '${users}.x' (FORMAT parquet)`);
+    await rm(users);
+    await sql(`COPY (SELECT * FROM read_parquet('${users}.x')) TO '${users}' (FORMAT parquet)`);
+    await expect(readFactors(dir)).rejects.toThrow(CorruptArtifactError);
+    await expect(readFactors(dir)).rejects.toThrow(/user_factors\.parquet: wrong schema/);
+
+    await sql(`COPY (SELECT id::INTEGER AS id, features[1:2] AS features FROM read_parquet('${users}.x')) TO '${users}' (FORMAT parquet)`);
+    await expect(readFactors(dir)).rejects.toThrow(/user_factors\.parquet: rank 2 does not match the manifest's rank 3/);
+
+    await sql(`COPY (SELECT id::INTEGER AS id, CASE WHEN id = 0 THEN features[1:2] ELSE features END AS features FROM read_parquet('${users}.x')) TO '${users}' (FORMAT parquet)`);
+    await expect(readFactorFile(users)).rejects.toThrow(/lengths 2\.\.3/);
+
+    await sql(`COPY (SELECT id::INTEGER AS id, features FROM read_parquet('${users}.x')) TO '${users}' (FORMAT parquet)`);
+    await writeFile(items, "id,features\n1,2\n");
+    await expect(readFactors(dir)).rejects.toThrow(/item_factors\.parquet: not a readable Parquet file/);
+    expect((await readManifest(dir)).kind).toBe("factors");
+  });
+});

@@ -1,0 +1,36 @@
+/**
+ * The factors artifact contract shared with @ms/keras: what an als output directory holds and
+ * what `readFactors` returns. Changing a field here changes the contract.
+ */
+import type { Digest, Manifest } from "@ms/contracts";
+
+export type ColdStartStrategy = "drop" | "nan";
+
+/** The file names inside a factors artifact directory (Spark ALSModel's factor tables). */
+export const FACTORS_FILES = { users: "user_factors.parquet", items: "item_factors.parquet" } as const;
+
+/** Kind-specific facts in the factors manifest; `seed`/`splitProp` define the train/test split. */
+export interface FactorsDetails {
+  rank: number;
+  users: number;
+  items: number;
+  seed: number;
+  splitProp: number;
+  coldStartStrategy: ColdStartStrategy;
+  ratings: { digest: Digest; rows: number };
+}
+
+/** Factor matrices as written: ids sorted ascending, factors row-major (`ids.length * rank`). */
+export interface FactorTables {
+  rank: number;
+  userIds: Int32Array;
+  userFactors: Float32Array;
+  itemIds: Int32Array;
+  itemFactors: Float32Array;
+}
+
+/** A loaded factors artifact. */
+export interface Factors extends FactorTables {
+  details: FactorsDetails;
+  manifest: Manifest<Record<string, unknown>, Record<string, unknown>, FactorsDetails>;
+}
