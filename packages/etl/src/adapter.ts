@@ -27,7 +27,7 @@ export async function withDuckDB<T>(fn: (conn: DuckDBConnection) => Promise<T>, 
 const COLUMNS = "{'userId': 'INTEGER', 'movieId': 'INTEGER', 'rating': 'FLOAT', 'timestamp': 'BIGINT'}";
 
 function readCsvSql(file: string, info: FormatInfo): string {
-  return `read_csv(${sqlString(file)}, delim=${sqlString(info.delimiter)}, header=${info.header}, columns=${COLUMNS}, auto_detect=false, quote='', escape='', new_line=${sqlString(info.newline === "\r\n" ? "\\r\\n" : "\\n")}, strict_mode=true, null_padding=false)`;
+  return `read_csv(${sqlString(file)}, delim=${sqlString(info.delimiter)}, header=${info.header}, columns=${COLUMNS}, auto_detect=false, quote='', escape='', strict_mode=true, null_padding=false)`;
 }
 
 /** The rule every row must pass, as SQL; `error()` aborts the copy at the first bad row. */

@@ -12,8 +12,6 @@ export interface FormatInfo {
   format: RatingsFormat;
   delimiter: string;
   header: boolean;
-  /** `\r\n` files (a CSV saved on Windows) need it said to DuckDB, since sniffing is off. */
-  newline: "\n" | "\r\n";
 }
 
 /** The header ml-latest*, ml-20m, ml-25m and ml-32m use. */
@@ -35,7 +33,7 @@ export function parseFormat(raw: string | undefined): RatingsFormat | undefined 
   throw new BadParameterError("--format", `"${raw}" is not one of auto, ${RATINGS_FORMATS.join(", ")}`);
 }
 
-async function readFirstLine(file: string): Promise<{ line: string; size: number; crlf: boolean }> {
+async function readFirstLine(file: string): Promise<{ line: string; size: number }> {
   let handle;
   try {
     handle = await open(file, "r");
@@ -50,7 +48,7 @@ async function readFirstLine(file: string): Promise<{ line: string; size: number
     const text = buf.subarray(0, bytesRead).toString("utf8");
     const end = text.indexOf("\n");
     const raw = end === -1 ? text : text.slice(0, end);
-    return { line: raw.replace(/\r$/, ""), size, crlf: raw.endsWith("\r") };
+    return { line: raw.replace(/\r$/, ""), size };
   } finally {
     await handle.close();
   }
@@ -61,9 +59,8 @@ async function readFirstLine(file: string): Promise<{ line: string; size: number
  * ratings file before DuckDB is started: an empty file, a wrong delimiter, a wrong header.
  */
 export async function detectFormat(file: string, forced?: RatingsFormat): Promise<FormatInfo> {
-  const { line, size, crlf } = await readFirstLine(file);
+  const { line, size } = await readFirstLine(file);
   if (size === 0 || line.trim() === "") throw new BadInputError("empty file, expected ratings", { file, line: 1 });
-  const newline = crlf ? "\r\n" : "\n";
   const looksLike: RatingsFormat | undefined = line.startsWith("userId") || line.includes(",")
     ? "csv"
     : line.includes("::")
@@ -90,12 +87,12 @@ export async function detectFormat(file: string, forced?: RatingsFormat): Promis
       const detail = [missing.length ? `missing ${missing.join(", ")}` : "", extra.length ? `unexpected ${extra.join(", ")}` : ""].filter(Boolean).join("; ");
       throw new BadInputError(`header must be ${JSON.stringify(expected)}, found ${JSON.stringify(line.slice(0, 120))}${detail ? ` (${detail})` : ""}`, { file, line: 1 });
     }
-    return { format, delimiter: ",", header: true, newline };
+    return { format, delimiter: ",", header: true };
   }
   const delimiter = format === "dat" ? "::" : "\t";
   const fields = line.split(delimiter);
   if (fields.length !== 4) {
     throw new BadInputError(`expected 4 fields separated by ${JSON.stringify(delimiter)} (${describeFormat(format)}), found ${fields.length}`, { file, line: 1 });
   }
-  return { format, delimiter, header: false, newline };
+  return { format, delimiter, header: false };
 }

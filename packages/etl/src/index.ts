@@ -7,3 +7,5 @@ export { readRatingsColumns, resolveRatingsFile, RATINGS_FILE, type RatingsColum
 export { detectFormat, parseFormat, describeFormat, RATINGS_FORMATS, CSV_HEADER, type RatingsFormat, type FormatInfo } from "./formats.js";
 export { writeSyntheticRatings, syntheticShape, SYNTHETIC_DEFAULTS, type SyntheticOptions } from "./synthetic.js";
 export { ETL_VERSION } from "./version.js";
+export { loadRawData, defaultCacheDir, MOVIELENS_DATASETS, DATASET_NAMES, GROUPLENS_BASE_URL, type DatasetSpec, type LoadRawDataParams, type RawDataset } from "./datasets.js";
+export { extractZip, unsafeEntryReason, DEFAULT_MAX_EXTRACT_BYTES } from "./archive.js";

@@ -1,0 +1,111 @@
+/**
+ * Safe zip extraction. Archives come from the network, so every entry is checked before a byte is
+ * written: no absolute paths, no `..` segments, no links, nothing outside the target directory,
+ * and a cap on the total size so a zip bomb cannot fill the disk.
+ */
+import { createWriteStream, promises as fs } from "node:fs";
+import path from "node:path";
+import { pipeline } from "node:stream/promises";
+import { Transform } from "node:stream";
+import yauzl from "yauzl";
+import { CorruptArtifactError, asStorageError } from "@ms/contracts";
+
+/** ml-32m unpacks to under 1 GiB; 8 GiB leaves room and still stops a bomb. */
+export const DEFAULT_MAX_EXTRACT_BYTES = 8 * 1024 ** 3;
+
+const S_IFMT = 0o170000;
+const S_IFLNK = 0o120000;
+
+/** Why an entry name is unsafe, or undefined when it is fine. */
+export function unsafeEntryReason(name: string): string | undefined {
+  if (name.includes("\0")) return "contains a NUL byte";
+  if (name.startsWith("/") || name.startsWith("\\") || /^[a-zA-Z]:/.test(name)) return "is an absolute path";
+  const parts = name.split(/[\\/]/);
+  if (parts.includes("..")) return "has a '..' segment";
+  return undefined;
+}
+
+export async function extractZip(archive: string, target: string, options: { maxBytes?: number } = {}): Promise<string[]> {
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_EXTRACT_BYTES;
+  const root = path.resolve(target);
+  let zip: yauzl.ZipFile;
+  try {
+    // decodeStrings:false: yauzl's own name check throws opaque errors; ours names the entry.
+    zip = await yauzl.openPromise(archive, { lazyEntries: true, validateEntrySizes: true, decodeStrings: false });
+  } catch (error) {
+    throw new CorruptArtifactError(`${archive}: not a readable zip archive (${(error as Error).message})`, { cause: error });
+  }
+  const written: string[] = [];
+  let total = 0;
+  try {
+    for (;;) {
+      const entry = await new Promise<yauzl.Entry | null>((resolve, reject) => {
+        const onEntry = (e: yauzl.Entry) => {
+          zip.off("end", onEnd);
+          zip.off("error", onError);
+          resolve(e);
+        };
+        const onEnd = () => {
+          zip.off("entry", onEntry);
+          zip.off("error", onError);
+          resolve(null);
+        };
+        const onError = (err: Error) => {
+          zip.off("entry", onEntry);
+          zip.off("end", onEnd);
+          reject(err);
+        };
+        zip.once("entry", onEntry);
+        zip.once("end", onEnd);
+        zip.once("error", onError);
+        zip.readEntry();
+      });
+      if (!entry) break;
+      const name = Buffer.isBuffer(entry.fileName) ? (entry.fileName as unknown as Buffer).toString("utf8") : entry.fileName;
+      const reason = unsafeEntryReason(name);
+      if (reason) throw new CorruptArtifactError(`${archive}: entry ${JSON.stringify(name)} ${reason}; refusing to extract`);
+      const mode = (entry.externalFileAttributes >>> 16) & S_IFMT;
+      if (mode === S_IFLNK) throw new CorruptArtifactError(`${archive}: entry ${JSON.stringify(name)} is a symbolic link; refusing to extract`);
+      const dest = path.resolve(root, name);
+      if (dest !== root && !dest.startsWith(root + path.sep)) {
+        throw new CorruptArtifactError(`${archive}: entry ${JSON.stringify(name)} escapes the target directory`);
+      }
+      if (name.endsWith("/")) {
+        await fs.mkdir(dest, { recursive: true });
+        continue;
+      }
+      total += entry.uncompressedSize;
+      if (total > maxBytes) throw new CorruptArtifactError(`${archive}: unpacks to more than ${maxBytes} bytes; refusing to extract`);
+      await fs.mkdir(path.dirname(dest), { recursive: true });
+      const stream = await new Promise<NodeJS.ReadableStream>((resolve, reject) =>
+        zip.openReadStream(entry, (err, s) => (err ? reject(err) : resolve(s!))),
+      );
+      let seen = 0;
+      // Sizes in the header can lie; count what actually comes out too.
+      const guard = new Transform({
+        transform(chunk: Buffer, _enc, done) {
+          seen += chunk.length;
+          if (total - entry.uncompressedSize + seen > maxBytes) done(new CorruptArtifactError(`${archive}: unpacks to more than ${maxBytes} bytes`));
+          else done(null, chunk);
+        },
+      });
+      try {
+        await pipeline(stream, guard, createWriteStream(dest, { flags: "wx" }));
+      } catch (error) {
+        if (error instanceof CorruptArtifactError) throw error;
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code && /^E[A-Z]+$/.test(code) && code !== "EEXIST") throw asStorageError(error, dest);
+        throw new CorruptArtifactError(`${archive}: entry ${JSON.stringify(name)} is damaged (${(error as Error).message})`, { cause: error });
+      }
+      written.push(name);
+    }
+  } catch (error) {
+    if (error instanceof CorruptArtifactError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code && /^E[A-Z]+$/.test(code)) throw asStorageError(error, root);
+    throw new CorruptArtifactError(`${archive}: damaged zip archive (${(error as Error).message})`, { cause: error });
+  } finally {
+    zip.close();
+  }
+  return written;
+}

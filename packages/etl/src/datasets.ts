@@ -1,0 +1,274 @@
+/**
+ * The download step (the seed's `load_raw_data`): finds a ratings file for a dataset name, from a
+ * local mirror, the download cache, a fresh checksum-verified download, or the built-in
+ * `synthetic` generator. Archives are kept by content digest, so asking twice costs nothing.
+ */
+import { promises as fs } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import {
+  BadParameterError,
+  CorruptArtifactError,
+  MissingArtifactError,
+  NetworkError,
+  asStorageError,
+  buildArtifactDir,
+  digestFile,
+  readManifest,
+  sha256Hex,
+  silentLogger,
+  verifyArtifact,
+  writeManifest,
+  type Digest,
+  type Logger,
+  type StepContext,
+} from "@ms/contracts";
+import { extractZip } from "./archive.js";
+import { fetchText, fetchToFile, parseMd5File } from "./download.js";
+import type { RatingsFormat } from "./formats.js";
+import { SYNTHETIC_DEFAULTS, writeSyntheticRatings } from "./synthetic.js";
+import { ETL_VERSION } from "./version.js";
+
+export interface DatasetSpec {
+  name: string;
+  /** Archive file name under the GroupLens base URL. */
+  archive: string;
+  /** Where the ratings file sits inside the archive. */
+  ratingsPath: string;
+  format: RatingsFormat;
+  /**
+   * An md5 kept in the code. Only where it can be cited; the `.md5` file GroupLens publishes beside
+   * the archive wins when they disagree (GroupLens refreshes some archives).
+   */
+  md5?: string;
+}
+
+/** GroupLens publishes every archive at `<base>/<archive>` with `<archive>.md5` beside it. */
+export const GROUPLENS_BASE_URL = "https://files.grouplens.org/datasets/movielens";
+
+/**
+ * Known releases. No md5 is kept in the code: none could be cited from a source reachable here, so
+ * every download is checked against the `.md5` file alone.
+ */
+export const MOVIELENS_DATASETS: Readonly<Record<string, DatasetSpec>> = {
+  "ml-latest-small": { name: "ml-latest-small", archive: "ml-latest-small.zip", ratingsPath: "ml-latest-small/ratings.csv", format: "csv" },
+  "ml-100k": { name: "ml-100k", archive: "ml-100k.zip", ratingsPath: "ml-100k/u.data", format: "tsv" },
+  "ml-1m": { name: "ml-1m", archive: "ml-1m.zip", ratingsPath: "ml-1m/ratings.dat", format: "dat" },
+  "ml-10m": { name: "ml-10m", archive: "ml-10m.zip", ratingsPath: "ml-10M100K/ratings.dat", format: "dat" },
+  "ml-20m": { name: "ml-20m", archive: "ml-20m.zip", ratingsPath: "ml-20m/ratings.csv", format: "csv" },
+  "ml-25m": { name: "ml-25m", archive: "ml-25m.zip", ratingsPath: "ml-25m/ratings.csv", format: "csv" },
+  "ml-32m": { name: "ml-32m", archive: "ml-32m.zip", ratingsPath: "ml-32m/ratings.csv", format: "csv" },
+};
+
+export const DATASET_NAMES: readonly string[] = [...Object.keys(MOVIELENS_DATASETS), "synthetic"];
+
+/** File names a ratings file has had across MovieLens releases, most common first. */
+const RATINGS_FILE_NAMES = ["ratings.csv", "ratings.dat", "u.data"];
+
+export interface LoadRawDataParams {
+  /** A MovieLens name or `synthetic`; ignored when `url` is given. */
+  dataset: string;
+  /** Any MovieLens-layout zip; its checksum is read from `<url>.md5`. */
+  url?: string;
+  /** A local mirror holding `<name>/ratings.csv` (or the release's own file names). */
+  dataDir?: string;
+  /** Where downloads, extracted archives and synthetic data are kept. */
+  cacheDir: string;
+  /** Base URL for the named releases (tests point it at a loopback server). */
+  baseUrl?: string;
+  idleTimeoutMs?: number;
+  /** Synthetic only. */
+  rows?: number;
+  seed?: number;
+  /** Overrides the catalog (tests). */
+  catalog?: Readonly<Record<string, DatasetSpec>>;
+}
+
+export interface RawDataset {
+  name: string;
+  ratingsFile: string;
+  format?: RatingsFormat;
+  /** Content digest of the ratings file. */
+  digest: Digest;
+  source: "mirror" | "cache" | "download" | "synthetic";
+}
+
+/** `$MS_CACHE_DIR`, else `$XDG_CACHE_HOME/ms`, else `~/.cache/ms`. */
+export function defaultCacheDir(): string {
+  if (process.env.MS_CACHE_DIR) return path.resolve(process.env.MS_CACHE_DIR);
+  const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache");
+  return path.join(base, "ms");
+}
+
+async function exists(file: string): Promise<boolean> {
+  return fs.stat(file).then((s) => s.isFile(), () => false);
+}
+
+async function findRatingsFile(dir: string, preferred?: string): Promise<string | undefined> {
+  const candidates = [...(preferred ? [preferred] : []), ...RATINGS_FILE_NAMES];
+  for (const name of candidates) {
+    const file = path.join(dir, name);
+    if (await exists(file)) return file;
+  }
+  // Archives keep everything under one top directory (ml-10m's is `ml-10M100K`).
+  const entries = await fs.readdir(dir, { withFileTypes: true }).catch(() => []);
+  for (const entry of entries) {
+    if (!entry.isDirectory()) continue;
+    for (const name of RATINGS_FILE_NAMES) {
+      const file = path.join(dir, entry.name, name);
+      if (await exists(file)) return file;
+    }
+  }
+  return undefined;
+}
+
+/** Runs the download step. */
+export async function loadRawData(params: LoadRawDataParams, ctx: Partial<StepContext> = {}): Promise<RawDataset> {
+  const logger = ctx.logger ?? silentLogger();
+  if (params.url) return fromUrl(params.url, path.basename(new URL(params.url).pathname).replace(/\.zip$/i, ""), undefined, params, logger);
+  const name = params.dataset;
+  if (name === "synthetic") return synthetic(params, logger);
+  const catalog = params.catalog ?? MOVIELENS_DATASETS;
+  const spec = catalog[name];
+  if (!spec) throw new BadParameterError("dataset", `unknown dataset "${name}"; known: ${[...Object.keys(catalog), "synthetic"].join(", ")} (or give --url)`);
+  const mirrorDir = params.dataDir ?? process.env.MS_DATASETS_DIR;
+  if (mirrorDir) {
+    const file = await findRatingsFile(path.join(mirrorDir, name), path.basename(spec.ratingsPath));
+    if (file) {
+      logger.info({ file }, "download: using the local mirror");
+      return { name, ratingsFile: file, format: spec.format, digest: (await digestFile(file)).digest, source: "mirror" };
+    }
+    logger.info({ mirror: mirrorDir }, `download: ${name} not in the mirror, downloading`);
+  }
+  const base = (params.baseUrl ?? process.env.MS_MOVIELENS_BASE_URL ?? GROUPLENS_BASE_URL).replace(/\/$/, "");
+  return fromUrl(`${base}/${spec.archive}`, name, spec, params, logger);
+}
+
+interface ArchiveRecord {
+  url: string;
+  sha256: string;
+  md5: string;
+  bytes: number;
+}
+
+async function fromUrl(url: string, name: string, spec: DatasetSpec | undefined, params: LoadRawDataParams, logger: Logger): Promise<RawDataset> {
+  const idleTimeoutMs = params.idleTimeoutMs ?? 30_000;
+  const archives = path.join(params.cacheDir, "downloads");
+  const recordFile = path.join(archives, `url-${sha256Hex(url).slice(0, 32)}.json`);
+  let record: ArchiveRecord | undefined;
+  try {
+    record = JSON.parse(await fs.readFile(recordFile, "utf8")) as ArchiveRecord;
+  } catch {
+    record = undefined;
+  }
+  const archiveFile = (sha: string) => path.join(archives, `sha256-${sha}.zip`);
+  let source: RawDataset["source"] = "cache";
+  if (!record || !(await fs.stat(archiveFile(record.sha256)).then((s) => s.size === record!.bytes, () => false))) {
+    source = "download";
+    record = await download(url, spec, archives, idleTimeoutMs, logger);
+    await writeAtomically(recordFile, JSON.stringify(record, null, 2));
+  } else {
+    logger.info({ url }, "download: archive already downloaded");
+  }
+  const extracted = path.join(params.cacheDir, "datasets", `sha256-${record.sha256}`);
+  if (!(await verifyArtifact(extracted, { deep: false, kind: "raw-dataset" })).ok) {
+    await fs.rm(extracted, { recursive: true, force: true });
+    await buildArtifactDir(extracted, async (staging) => {
+      logger.info({ archive: archiveFile(record!.sha256) }, "download: extracting");
+      await extractZip(archiveFile(record!.sha256), staging);
+      const file = await findRatingsFile(staging, spec?.ratingsPath);
+      if (!file) throw new CorruptArtifactError(`${url}: the archive holds no ${RATINGS_FILE_NAMES.join(" / ")}`);
+      await writeManifest(staging, {
+        kind: "raw-dataset",
+        files: [path.relative(staging, file).split(path.sep).join("/")],
+        params: { url, name },
+        metrics: {},
+        details: { archive: { url, sha256: record!.sha256, md5: record!.md5, bytes: record!.bytes }, format: spec?.format },
+        producedBy: { step: "download", version: ETL_VERSION },
+      });
+    });
+  }
+  const manifest = await readManifest(extracted, "raw-dataset");
+  const ratings = manifest.files[0];
+  return {
+    name,
+    ratingsFile: path.join(extracted, ratings.path),
+    format: spec?.format,
+    digest: `sha256:${ratings.sha256}`,
+    source,
+  };
+}
+
+async function download(url: string, spec: DatasetSpec | undefined, archives: string, idleTimeoutMs: number, logger: Logger): Promise<ArchiveRecord> {
+  let published: string | undefined;
+  try {
+    published = parseMd5File(await fetchText(`${url}.md5`, { idleTimeoutMs }));
+  } catch (error) {
+    if (!(error instanceof NetworkError) || !/HTTP 404/.test(error.message) || spec) throw error;
+  }
+  if (published === undefined && spec) throw new CorruptArtifactError(`${url}.md5: holds no md5 digest`);
+  if (published === undefined) logger.warn({ url }, "download: no .md5 file beside the archive; it cannot be verified");
+  let expected = published;
+  if (spec?.md5 && published && spec.md5 !== published) {
+    logger.warn({ kept: spec.md5, published }, "download: the md5 kept in the code differs from the published .md5 file; trusting the .md5 file");
+  } else if (spec?.md5 && !published) {
+    expected = spec.md5;
+  }
+  try {
+    await fs.mkdir(archives, { recursive: true });
+  } catch (error) {
+    throw asStorageError(error, archives);
+  }
+  const temp = path.join(archives, `.partial-${process.pid}-${Date.now()}.zip`);
+  try {
+    logger.info({ url }, "download: fetching");
+    const fetched = await fetchToFile(url, temp, { idleTimeoutMs, logger });
+    if (expected && fetched.md5 !== expected) {
+      throw new CorruptArtifactError(`${url}: checksum mismatch, md5 ${fetched.md5} but ${url}.md5 says ${expected}; the download was discarded`);
+    }
+    await fs.rename(temp, path.join(archives, `sha256-${fetched.sha256}.zip`));
+    logger.info({ bytes: fetched.bytes, md5: fetched.md5 }, "download: archive verified");
+    return { url, sha256: fetched.sha256, md5: fetched.md5, bytes: fetched.bytes };
+  } finally {
+    await fs.rm(temp, { force: true });
+  }
+}
+
+async function writeAtomically(file: string, text: string): Promise<void> {
+  const temp = `${file}.tmp-${process.pid}`;
+  try {
+    await fs.writeFile(temp, text);
+    await fs.rename(temp, file);
+  } catch (error) {
+    await fs.rm(temp, { force: true });
+    throw asStorageError(error, file);
+  }
+}
+
+async function synthetic(params: LoadRawDataParams, logger: Logger): Promise<RawDataset> {
+  const rows = params.rows ?? SYNTHETIC_DEFAULTS.rows;
+  const seed = params.seed ?? SYNTHETIC_DEFAULTS.seed;
+  if (!Number.isInteger(seed)) throw new BadParameterError("seed", `must be an integer, got ${seed}`);
+  const dir = path.join(params.cacheDir, "datasets", `synthetic-r${rows}-s${seed}-v1`);
+  if (!(await verifyArtifact(dir, { deep: false, kind: "raw-dataset" })).ok) {
+    await fs.rm(dir, { recursive: true, force: true });
+    await buildArtifactDir(dir, async (staging) => {
+      const started = performance.now();
+      const shape = writeSyntheticRatings(path.join(staging, "ratings.csv"), { rows, seed });
+      logger.info({ ...shape, seconds: Number(((performance.now() - started) / 1000).toFixed(2)) }, "download: generated synthetic ratings");
+      await writeManifest(staging, {
+        kind: "raw-dataset",
+        files: ["ratings.csv"],
+        params: { name: "synthetic", rows, seed },
+        metrics: {},
+        details: { ...shape, format: "csv" },
+        producedBy: { step: "download", version: ETL_VERSION },
+      });
+    });
+  } else {
+    logger.info({ dir }, "download: synthetic ratings already generated");
+  }
+  const manifest = await readManifest(dir, "raw-dataset");
+  if (!manifest.files[0]) throw new MissingArtifactError(`${dir}: manifest lists no ratings file`);
+  return { name: "synthetic", ratingsFile: path.join(dir, "ratings.csv"), format: "csv", digest: `sha256:${manifest.files[0].sha256}`, source: "synthetic" };
+}
