@@ -1,4 +1,26 @@
 /**
- * @ms/tracking public API (work in progress).
+ * @ms/tracking: MLflow-compatible run tracking. `createTracker(uri)` opens either MLflow's file
+ * store (a path, `file:` URI, or `./mlruns` by default) or an MLflow tracking server over its
+ * REST API (`http(s)://`); both implement the same `Tracker`. `runsCommand(argv)` is the
+ * `ms-runs` / `ms runs` command line.
  */
-export const packageName = "@ms/tracking";
+export { createTracker, resolveTrackingUri, DEFAULT_TRACKING_DIR, type TrackerOptions, type TrackingTarget } from "./tracker.js";
+export type { RetryOptions, RestAuth } from "./rest-store.js";
+export { LIMITS } from "./validation.js";
+export { RUN_STATUSES } from "./types.js";
+export type {
+  Tracker,
+  Experiment,
+  Run,
+  RunInfo,
+  RunStatus,
+  TerminalStatus,
+  Metric,
+  MetricInput,
+  ParamValue,
+  StartRunOptions,
+  SearchRunsOptions,
+  RunsPage,
+  ArtifactEntry,
+} from "./types.js";
+export { runsCommand, type RunsCommandOptions } from "./cli.js";

@@ -1,0 +1,59 @@
+/**
+ * Behaviour both stores share so that they answer alike: MLflow's system tag names, which value
+ * of a metric counts as "latest", the search order and filters, and page tokens.
+ */
+import os from "node:os";
+import { BadParameterError } from "@ms/contracts";
+import type { Metric, Run, SearchRunsOptions } from "./types.js";
+
+export const RUN_NAME_TAG = "mlflow.runName";
+export const PARENT_RUN_ID_TAG = "mlflow.parentRunId";
+export const USER_TAG = "mlflow.user";
+
+export function currentUser(): string {
+  try {
+    return os.userInfo().username || "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
+export function defaultRunName(runId: string): string {
+  return `run-${runId.slice(0, 8)}`;
+}
+
+/** MLflow's rule: the highest step, then the latest timestamp, then the largest value. */
+export function latestMetric(history: readonly Metric[]): Metric | undefined {
+  let best: Metric | undefined;
+  for (const m of history) {
+    if (!best || m.step > best.step || (m.step === best.step && (m.timestamp > best.timestamp || (m.timestamp === best.timestamp && m.value > best.value)))) best = m;
+  }
+  return best;
+}
+
+export function matchesSearch(run: Run, options: SearchRunsOptions): boolean {
+  if (options.status !== undefined && run.info.status !== options.status) return false;
+  for (const [k, v] of Object.entries(options.tags ?? {})) if (run.tags[k] !== v) return false;
+  for (const [k, v] of Object.entries(options.params ?? {})) if (run.params[k] !== v) return false;
+  return true;
+}
+
+export function newestFirst(a: Run, b: Run): number {
+  return b.info.startTime - a.info.startTime || (a.info.runId < b.info.runId ? -1 : a.info.runId > b.info.runId ? 1 : 0);
+}
+
+/** The same token shape as MLflow's file store: base64 of `{"offset": n}`. */
+export function encodePageToken(offset: number): string {
+  return Buffer.from(JSON.stringify({ offset })).toString("base64");
+}
+
+export function decodePageToken(token: string | undefined): number {
+  if (token === undefined || token === "") return 0;
+  try {
+    const offset = (JSON.parse(Buffer.from(token, "base64").toString("utf8")) as { offset?: unknown }).offset;
+    if (typeof offset === "number" && Number.isInteger(offset) && offset >= 0) return offset;
+  } catch {
+    // fall through to the error below
+  }
+  throw new BadParameterError("pageToken", `${JSON.stringify(token)} is not a page token this store issued`);
+}

@@ -1,0 +1,587 @@
+/**
+ * The local store: MLflow's file-store layout under one root directory (default `./mlruns`), so
+ * that MLflow itself (`MLFLOW_ALLOW_FILE_STORE=true`, `mlflow ui`, `mlflow migrate-filestore`)
+ * reads what we write and we read what it writes.
+ *
+ *   <root>/<experimentId>/meta.yaml
+ *   <root>/<experimentId>/<runId>/meta.yaml                   status as MLflow's integer enum
+ *   <root>/<experimentId>/<runId>/metrics/<key>                lines "timestamp value step"
+ *   <root>/<experimentId>/<runId>/params/<key>, tags/<key>     the raw value, no newline
+ *   <root>/<experimentId>/<runId>/artifacts/...
+ *
+ * Several processes may write at once: meta.yaml and tags are replaced by rename (a reader sees
+ * the old or the new file, never half of one), params are published with link() so that the
+ * first value wins atomically, and metric lines are appended with one O_APPEND write per key and
+ * batch. A run's meta.yaml is written last, so a crash while creating a run leaves a directory
+ * that MLflow and we skip, never a run that cannot be read.
+ */
+import { randomBytes, randomUUID, createHash } from "node:crypto";
+import { constants as fsConstants, promises as fs } from "node:fs";
+import path from "node:path";
+import { pathToFileURL, fileURLToPath } from "node:url";
+import { asStorageError, BadParameterError, CorruptArtifactError, MissingArtifactError } from "@ms/contracts";
+import { formatMeta, parseMeta, type Meta } from "./meta-yaml.js";
+import type { ArtifactEntry, Experiment, Metric, MetricInput, ParamValue, Run, RunInfo, RunsPage, RunStatus, SearchRunsOptions, StartRunOptions, TerminalStatus, Tracker } from "./types.js";
+import {
+  validateArtifactPath,
+  validateExperimentId,
+  validateExperimentName,
+  validateKey,
+  validateMaxResults,
+  validateMetrics,
+  validateParams,
+  validateRunId,
+  validateStatus,
+  validateTags,
+  validateTagValue,
+} from "./validation.js";
+import { decodePageToken, encodePageToken, latestMetric, matchesSearch, newestFirst, PARENT_RUN_ID_TAG, RUN_NAME_TAG, USER_TAG, defaultRunName, currentUser } from "./common.js";
+
+const STATUS_CODES: Record<RunStatus, number> = { RUNNING: 1, SCHEDULED: 2, FINISHED: 3, FAILED: 4, KILLED: 5 };
+const STATUS_NAMES = Object.fromEntries(Object.entries(STATUS_CODES).map(([k, v]) => [v, k])) as Record<number, RunStatus>;
+const TRASH = ".trash";
+const RESERVED_EXPERIMENT_DIRS = new Set(["tags", "datasets", "traces"]);
+const NOT_EXPERIMENTS = new Set([TRASH, "models", ".ms-tmp"]);
+
+function isErrno(error: unknown, ...codes: string[]): boolean {
+  return codes.includes((error as NodeJS.ErrnoException | undefined)?.code ?? "");
+}
+
+function tmpName(dir: string, base: string): string {
+  return path.join(dir, `.${base}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+}
+
+/** Replaces `file` atomically: readers see the old or the new content, never a mix. */
+async function writeAtomic(file: string, content: string | Uint8Array): Promise<void> {
+  const tmp = tmpName(path.dirname(file), path.basename(file));
+  try {
+    await fs.writeFile(tmp, content);
+    await fs.rename(tmp, file);
+  } catch (error) {
+    await fs.rm(tmp, { force: true });
+    throw asStorageError(error, file);
+  }
+}
+
+/** Python's float() spellings for the values MLflow writes (`nan`, `inf`, `-inf`). */
+export function parseMetricValue(text: string): number {
+  const t = text.trim().toLowerCase();
+  if (t === "nan" || t === "+nan" || t === "-nan") return Number.NaN;
+  if (t === "inf" || t === "+inf" || t === "infinity" || t === "+infinity") return Number.POSITIVE_INFINITY;
+  if (t === "-inf" || t === "-infinity") return Number.NEGATIVE_INFINITY;
+  const n = Number(t);
+  if (t === "" || Number.isNaN(n)) throw new Error(`not a number: ${JSON.stringify(text)}`);
+  return n;
+}
+
+/** Writes a value as Python's str(float) would for the non-finite cases, which MLflow reads back. */
+export function formatMetricValue(value: number): string {
+  if (Number.isNaN(value)) return "nan";
+  if (value === Number.POSITIVE_INFINITY) return "inf";
+  if (value === Number.NEGATIVE_INFINITY) return "-inf";
+  return String(value);
+}
+
+interface RunLocation {
+  experimentId: string;
+  dir: string;
+}
+
+export class FileStore implements Tracker {
+  readonly kind = "file" as const;
+  readonly uri: string;
+  private ready: Promise<void> | undefined;
+  private readonly runDirs = new Map<string, RunLocation>();
+
+  constructor(readonly root: string) {
+    this.uri = root;
+  }
+
+  // ---- layout ---------------------------------------------------------------------------
+
+  private init(): Promise<void> {
+    this.ready ??= (async () => {
+      try {
+        const stat = await fs.stat(this.root).catch((e) => (isErrno(e, "ENOENT") ? undefined : Promise.reject(e)));
+        if (stat && !stat.isDirectory()) throw new BadParameterError("tracking uri", `${this.root} exists and is not a directory`);
+        await fs.mkdir(path.join(this.root, TRASH), { recursive: true });
+        if (!(await this.readMeta(path.join(this.root, "0")))) {
+          await this.writeExperiment("0", "Default").catch((e) => (isErrno(e, "EEXIST") ? undefined : Promise.reject(e)));
+        }
+      } catch (error) {
+        this.ready = undefined;
+        throw asStorageError(error, this.root);
+      }
+    })();
+    return this.ready;
+  }
+
+  private async readMeta(dir: string): Promise<Meta | undefined> {
+    const file = path.join(dir, "meta.yaml");
+    let text: string;
+    try {
+      text = await fs.readFile(file, "utf8");
+    } catch (error) {
+      if (isErrno(error, "ENOENT", "ENOTDIR")) return undefined;
+      throw error;
+    }
+    try {
+      return parseMeta(text, file);
+    } catch (error) {
+      throw new CorruptArtifactError(`cannot read ${file}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  private async writeExperiment(id: string, name: string): Promise<Experiment> {
+    const dir = path.join(this.root, id);
+    await fs.mkdir(dir); // EEXIST tells the caller another process holds this id
+    const now = Date.now();
+    const meta: Meta = {
+      artifact_location: pathToFileURL(dir).href,
+      creation_time: now,
+      experiment_id: id,
+      last_update_time: now,
+      lifecycle_stage: "active",
+      name,
+    };
+    await writeAtomic(path.join(dir, "meta.yaml"), formatMeta(meta));
+    return toExperiment(meta, dir);
+  }
+
+  private async experimentDirs(): Promise<Array<{ id: string; dir: string }>> {
+    await this.init();
+    const out: Array<{ id: string; dir: string }> = [];
+    for (const parent of [this.root, path.join(this.root, TRASH)]) {
+      const entries = await fs.readdir(parent, { withFileTypes: true }).catch(() => []);
+      for (const e of entries) if (e.isDirectory() && !NOT_EXPERIMENTS.has(e.name)) out.push({ id: e.name, dir: path.join(parent, e.name) });
+    }
+    return out;
+  }
+
+  // ---- experiments ----------------------------------------------------------------------
+
+  async listExperiments(): Promise<Experiment[]> {
+    const out: Experiment[] = [];
+    for (const { dir } of await this.experimentDirs()) {
+      const meta = await this.readMeta(dir).catch(() => undefined);
+      if (meta && meta.name !== undefined && meta.experiment_id !== undefined) out.push(toExperiment(meta, dir));
+    }
+    return out.filter((e) => e.lifecycleStage === "active").sort((a, b) => (b.creationTime ?? 0) - (a.creationTime ?? 0) || a.experimentId.localeCompare(b.experimentId));
+  }
+
+  async getExperiment(experimentId: string): Promise<Experiment> {
+    validateExperimentId(experimentId);
+    await this.init();
+    for (const parent of [this.root, path.join(this.root, TRASH)]) {
+      const dir = path.join(parent, experimentId);
+      const meta = await this.readMeta(dir);
+      if (meta) return toExperiment(meta, dir);
+    }
+    throw new MissingArtifactError(`experiment ${experimentId} does not exist in ${this.root}`);
+  }
+
+  async getExperimentByName(name: string): Promise<Experiment | undefined> {
+    validateExperimentName(name);
+    return (await this.listExperiments()).find((e) => e.name === name);
+  }
+
+  async createExperiment(name: string): Promise<Experiment> {
+    validateExperimentName(name);
+    if (await this.getExperimentByName(name)) throw new BadParameterError("experiment name", `an experiment named ${JSON.stringify(name)} already exists in ${this.root}`);
+    for (;;) {
+      // MLflow's ids are random positive 63-bit-ish integers; keep to 18 digits.
+      const id = String(BigInt(`0x${randomBytes(8).toString("hex")}`) % 10n ** 18n);
+      try {
+        return await this.writeExperiment(id, name);
+      } catch (error) {
+        if (!isErrno(error, "EEXIST")) throw asStorageError(error, this.root);
+      }
+    }
+  }
+
+  async getOrCreateExperiment(name: string): Promise<Experiment> {
+    validateExperimentName(name);
+    const existing = await this.getExperimentByName(name);
+    if (existing) return existing;
+    // An id derived from the name makes concurrent creators meet at the same directory: mkdir
+    // picks one winner and the others read its meta.yaml instead of creating a duplicate.
+    const id = String(BigInt(`0x${createHash("sha256").update(name).digest("hex").slice(0, 15)}`));
+    try {
+      return await this.writeExperiment(id, name);
+    } catch (error) {
+      if (!isErrno(error, "EEXIST")) throw asStorageError(error, this.root);
+    }
+    const dir = path.join(this.root, id);
+    for (let i = 0; i < 50; i++) {
+      const meta = await this.readMeta(dir);
+      if (meta) {
+        if (meta.name === name && meta.lifecycle_stage === "active") return toExperiment(meta, dir);
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return this.createExperiment(name);
+  }
+
+  // ---- runs -----------------------------------------------------------------------------
+
+  private async locate(runId: string): Promise<RunLocation> {
+    validateRunId(runId);
+    const cached = this.runDirs.get(runId);
+    if (cached) return cached;
+    for (const { id, dir } of await this.experimentDirs()) {
+      const runDir = path.join(dir, runId);
+      const meta = await this.readMeta(runDir).catch(() => undefined);
+      if (meta) {
+        const loc = { experimentId: id, dir: runDir };
+        this.runDirs.set(runId, loc);
+        return loc;
+      }
+    }
+    throw new MissingArtifactError(`run ${runId} does not exist in ${this.root}`);
+  }
+
+  private async readRunMeta(loc: RunLocation): Promise<Meta> {
+    const meta = await this.readMeta(loc.dir);
+    if (!meta) throw new MissingArtifactError(`run directory ${loc.dir} has no meta.yaml`);
+    return meta;
+  }
+
+  async startRun(options: StartRunOptions): Promise<RunInfo> {
+    const experimentId = validateExperimentId(options.experimentId);
+    const tags = validateTags(options.tags ?? {});
+    const experiment = await this.getExperiment(experimentId);
+    if (experiment.lifecycleStage !== "active") throw new BadParameterError("experimentId", `experiment ${experimentId} is deleted`);
+    if (options.parentRunId !== undefined) await this.locate(options.parentRunId);
+    const given = tags.find(([k]) => k === RUN_NAME_TAG)?.[1];
+    if (options.runName !== undefined && given !== undefined && given !== options.runName) {
+      throw new BadParameterError("runName", `differs from the ${RUN_NAME_TAG} tag (${JSON.stringify(options.runName)} vs ${JSON.stringify(given)})`);
+    }
+    const runId = randomUUID().replace(/-/g, "");
+    const runName = validateTagValue(RUN_NAME_TAG, options.runName ?? given ?? defaultRunName(runId));
+    const startTime = options.startTime ?? Date.now();
+    const user = currentUser();
+    const allTags = new Map<string, string>([[USER_TAG, user], ...tags, [RUN_NAME_TAG, runName]]);
+    if (options.parentRunId !== undefined) allTags.set(PARENT_RUN_ID_TAG, options.parentRunId);
+
+    const expDir = path.join(this.root, experimentId);
+    const dir = path.join(expDir, runId);
+    try {
+      await fs.mkdir(dir);
+      for (const sub of ["metrics", "params", "artifacts", "tags"]) await fs.mkdir(path.join(dir, sub));
+      for (const [k, v] of allTags) await this.writeFileIn(path.join(dir, "tags"), k, v);
+      const meta: Meta = {
+        artifact_uri: pathToFileURL(path.join(dir, "artifacts")).href,
+        end_time: null,
+        entry_point_name: "",
+        experiment_id: experimentId,
+        lifecycle_stage: "active",
+        run_id: runId,
+        run_name: runName,
+        run_uuid: runId,
+        source_name: "",
+        source_type: 4,
+        source_version: "",
+        start_time: startTime,
+        status: STATUS_CODES.RUNNING,
+        tags: [],
+        user_id: user,
+      };
+      // Last: until this rename the run does not exist for any reader.
+      await writeAtomic(path.join(dir, "meta.yaml"), formatMeta(meta));
+      this.runDirs.set(runId, { experimentId, dir });
+      return toRunInfo(meta);
+    } catch (error) {
+      await fs.rm(dir, { recursive: true, force: true });
+      throw asStorageError(error, dir);
+    }
+  }
+
+  async endRun(runId: string, status: TerminalStatus = "FINISHED", endTime = Date.now()): Promise<RunInfo> {
+    validateStatus(status, true);
+    const loc = await this.locate(runId);
+    const meta = await this.readRunMeta(loc);
+    meta.status = STATUS_CODES[status];
+    meta.end_time = endTime;
+    await writeAtomic(path.join(loc.dir, "meta.yaml"), formatMeta(meta));
+    return toRunInfo(meta);
+  }
+
+  /** Writes `<dir>/<key>` (key may contain `/`) by rename, turning a file/directory clash into a clear error. */
+  private async writeFileIn(dir: string, key: string, value: string): Promise<void> {
+    const file = path.join(dir, key);
+    try {
+      await fs.mkdir(path.dirname(file), { recursive: true });
+      await writeAtomic(file, value);
+    } catch (error) {
+      if (isErrno(error, "ENOTDIR", "EISDIR", "EEXIST")) throw keyClash(key, dir);
+      throw asStorageError(error, file);
+    }
+  }
+
+  async logParams(runId: string, params: Record<string, ParamValue>): Promise<void> {
+    const entries = validateParams(params);
+    const loc = await this.locate(runId);
+    const dir = path.join(loc.dir, "params");
+    // Check every key before writing any, so a rejected batch leaves the run as it was.
+    for (const [key, value] of entries) await this.checkParam(dir, key, value, runId);
+    for (const [key, value] of entries) {
+      const file = path.join(dir, key);
+      try {
+        await fs.mkdir(path.dirname(file), { recursive: true });
+        const tmp = tmpName(path.dirname(file), path.basename(file));
+        await fs.writeFile(tmp, value);
+        try {
+          await fs.link(tmp, file); // fails with EEXIST instead of replacing: the first value wins
+        } catch (error) {
+          if (!isErrno(error, "EEXIST")) throw error;
+          await this.checkParam(dir, key, value, runId);
+        } finally {
+          await fs.rm(tmp, { force: true });
+        }
+      } catch (error) {
+        if (error instanceof BadParameterError) throw error;
+        if (isErrno(error, "ENOTDIR", "EISDIR")) throw keyClash(key, dir);
+        throw asStorageError(error, file);
+      }
+    }
+  }
+
+  private async checkParam(dir: string, key: string, value: string, runId: string): Promise<void> {
+    let current: string;
+    try {
+      current = await fs.readFile(path.join(dir, key), "utf8");
+    } catch (error) {
+      if (isErrno(error, "ENOENT")) return;
+      if (isErrno(error, "ENOTDIR", "EISDIR")) throw keyClash(key, dir);
+      throw error;
+    }
+    if (current !== value) {
+      throw new BadParameterError(
+        `param ${JSON.stringify(key)}`,
+        `run ${runId} already logged it as ${JSON.stringify(current)}; params are immutable in MLflow, so ${JSON.stringify(value)} is refused`,
+      );
+    }
+  }
+
+  async logMetrics(runId: string, metrics: readonly MetricInput[]): Promise<void> {
+    const valid = validateMetrics(metrics);
+    const loc = await this.locate(runId);
+    const dir = path.join(loc.dir, "metrics");
+    const byKey = new Map<string, string[]>();
+    for (const m of valid) {
+      const lines = byKey.get(m.key) ?? [];
+      lines.push(`${m.timestamp} ${formatMetricValue(m.value)} ${m.step}\n`);
+      byKey.set(m.key, lines);
+    }
+    for (const [key, lines] of byKey) {
+      const file = path.join(dir, key);
+      try {
+        await fs.mkdir(path.dirname(file), { recursive: true });
+        // One write(2) on an O_APPEND descriptor: concurrent writers' lines never interleave.
+        const handle = await fs.open(file, fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_CREAT, 0o644);
+        try {
+          const buf = Buffer.from(lines.join(""), "utf8");
+          let off = 0;
+          while (off < buf.length) off += (await handle.write(buf, off, buf.length - off)).bytesWritten;
+        } finally {
+          await handle.close();
+        }
+      } catch (error) {
+        if (isErrno(error, "ENOTDIR", "EISDIR")) throw keyClash(key, dir);
+        throw asStorageError(error, file);
+      }
+    }
+  }
+
+  async setTags(runId: string, tags: Record<string, string>): Promise<void> {
+    const entries = validateTags(tags);
+    const loc = await this.locate(runId);
+    for (const [k, v] of entries) await this.writeFileIn(path.join(loc.dir, "tags"), k, v);
+    const name = entries.find(([k]) => k === RUN_NAME_TAG)?.[1];
+    if (name !== undefined) {
+      // As MLflow does: the run name lives in meta.yaml too.
+      const meta = await this.readRunMeta(loc);
+      meta.run_name = name;
+      await writeAtomic(path.join(loc.dir, "meta.yaml"), formatMeta(meta));
+    }
+  }
+
+  private async artifactRoot(loc: RunLocation): Promise<string> {
+    const meta = await this.readRunMeta(loc);
+    const uri = typeof meta.artifact_uri === "string" ? meta.artifact_uri : "";
+    if (uri.startsWith("file:")) return fileURLToPath(uri);
+    if (uri.startsWith("/")) return uri;
+    if (uri === "") return path.join(loc.dir, "artifacts");
+    throw new BadParameterError("artifact uri", `run ${path.basename(loc.dir)} stores artifacts at ${uri}, which the file store cannot write`);
+  }
+
+  async logArtifacts(runId: string, localPath: string, artifactPath?: string): Promise<void> {
+    const sub = validateArtifactPath(artifactPath);
+    const loc = await this.locate(runId);
+    const stat = await fs.stat(localPath).catch(() => undefined);
+    if (!stat) throw new BadParameterError("artifact", `${localPath} does not exist`);
+    const dest = path.join(await this.artifactRoot(loc), ...(sub ? sub.split("/") : []));
+    if (stat.isDirectory()) await copyTree(localPath, dest);
+    else await copyOne(localPath, path.join(dest, path.basename(localPath)));
+  }
+
+  async listArtifacts(runId: string): Promise<ArtifactEntry[]> {
+    const loc = await this.locate(runId);
+    const root = await this.artifactRoot(loc);
+    const out: ArtifactEntry[] = [];
+    for (const rel of await walkFiles(root)) {
+      const st = await fs.stat(path.join(root, rel));
+      out.push({ path: rel, isDir: false, fileSize: st.size });
+    }
+    return out.sort((a, b) => a.path.localeCompare(b.path));
+  }
+
+  async getRun(runId: string): Promise<Run> {
+    const loc = await this.locate(runId);
+    return this.readRun(loc, await this.readRunMeta(loc));
+  }
+
+  private async readKeyed(dir: string): Promise<Record<string, string>> {
+    const out: Record<string, string> = {};
+    for (const rel of await walkFiles(dir)) out[rel] = await fs.readFile(path.join(dir, rel), "utf8");
+    return out;
+  }
+
+  private async readMetricFile(file: string, key: string): Promise<Metric[]> {
+    const text = await fs.readFile(file, "utf8");
+    const out: Metric[] = [];
+    text.split("\n").forEach((line, i) => {
+      if (line.trim() === "") return;
+      const parts = line.trim().split(" ");
+      if (parts.length !== 2 && parts.length !== 3 && parts.length !== 5) throw new CorruptArtifactError(`${file}:${i + 1}: expected "timestamp value step", got ${JSON.stringify(line)}`);
+      try {
+        out.push({ key, timestamp: Number.parseInt(parts[0], 10), value: parseMetricValue(parts[1]), step: parts.length === 3 ? Number.parseInt(parts[2], 10) : 0 });
+      } catch (error) {
+        throw new CorruptArtifactError(`${file}:${i + 1}: ${(error as Error).message}`);
+      }
+    });
+    return out;
+  }
+
+  private async readRun(loc: RunLocation, meta: Meta): Promise<Run> {
+    const info = toRunInfo(meta);
+    const metricsDir = path.join(loc.dir, "metrics");
+    const metrics: Record<string, Metric> = {};
+    for (const key of await walkFiles(metricsDir)) {
+      const latest = latestMetric(await this.readMetricFile(path.join(metricsDir, key), key));
+      if (latest) metrics[key] = latest;
+    }
+    return { info, params: await this.readKeyed(path.join(loc.dir, "params")), metrics, tags: await this.readKeyed(path.join(loc.dir, "tags")) };
+  }
+
+  async getMetricHistory(runId: string, key: string): Promise<Metric[]> {
+    validateKey("metric", key);
+    const loc = await this.locate(runId);
+    try {
+      return await this.readMetricFile(path.join(loc.dir, "metrics", key), key);
+    } catch (error) {
+      if (isErrno(error, "ENOENT", "ENOTDIR", "EISDIR")) return [];
+      throw error;
+    }
+  }
+
+  async searchRuns(options: SearchRunsOptions): Promise<RunsPage> {
+    const max = validateMaxResults(options.maxResults);
+    if (options.status !== undefined) validateStatus(options.status);
+    const offset = decodePageToken(options.pageToken);
+    const candidates: Array<{ loc: RunLocation; meta: Meta; info: RunInfo }> = [];
+    for (const experimentId of options.experimentIds) {
+      validateExperimentId(experimentId);
+      const expDir = path.join(this.root, experimentId);
+      const entries = await fs.readdir(expDir, { withFileTypes: true }).catch(() => []);
+      for (const e of entries) {
+        if (!e.isDirectory() || RESERVED_EXPERIMENT_DIRS.has(e.name)) continue;
+        const loc = { experimentId, dir: path.join(expDir, e.name) };
+        const meta = await this.readMeta(loc.dir).catch(() => undefined);
+        if (!meta || meta.lifecycle_stage === "deleted") continue;
+        const info = toRunInfo(meta);
+        if (options.status !== undefined && info.status !== options.status) continue;
+        candidates.push({ loc, meta, info });
+      }
+    }
+    const matched: Run[] = [];
+    for (const c of candidates) {
+      const tags = await this.readKeyed(path.join(c.loc.dir, "tags"));
+      const params = await this.readKeyed(path.join(c.loc.dir, "params"));
+      if (matchesSearch({ info: c.info, params, tags, metrics: {} }, options)) matched.push(await this.readRun(c.loc, c.meta));
+    }
+    matched.sort(newestFirst);
+    const page = matched.slice(offset, offset + max);
+    return offset + max < matched.length ? { runs: page, nextPageToken: encodePageToken(offset + max) } : { runs: page };
+  }
+}
+
+function keyClash(key: string, dir: string): BadParameterError {
+  return new BadParameterError(
+    `${path.basename(dir).replace(/s$/, "")} key ${JSON.stringify(key)}`,
+    "clashes with another key of the run (one is a prefix path of the other, e.g. 'a' and 'a/b'), which MLflow's file store cannot hold",
+  );
+}
+
+async function walkFiles(root: string, prefix = ""): Promise<string[]> {
+  const entries = await fs.readdir(path.join(root, prefix), { withFileTypes: true }).catch((e) => (isErrno(e, "ENOENT", "ENOTDIR") ? [] : Promise.reject(e)));
+  const out: string[] = [];
+  for (const e of entries) {
+    if (e.name.endsWith(".tmp") && e.name.startsWith(".")) continue; // another writer's staging file
+    const rel = prefix ? `${prefix}/${e.name}` : e.name;
+    if (e.isDirectory()) out.push(...(await walkFiles(root, rel)));
+    else out.push(rel);
+  }
+  return out;
+}
+
+async function copyOne(src: string, dest: string): Promise<void> {
+  await fs.mkdir(path.dirname(dest), { recursive: true }).catch((e) => Promise.reject(asStorageError(e, dest)));
+  const tmp = tmpName(path.dirname(dest), path.basename(dest));
+  try {
+    await fs.copyFile(src, tmp);
+    await fs.rename(tmp, dest);
+  } catch (error) {
+    await fs.rm(tmp, { force: true });
+    throw asStorageError(error, dest);
+  }
+}
+
+async function copyTree(src: string, dest: string): Promise<void> {
+  for (const rel of await walkFiles(src)) await copyOne(path.join(src, rel), path.join(dest, ...rel.split("/")));
+}
+
+function num(v: unknown): number | null {
+  if (typeof v === "number") return v;
+  if (typeof v === "string" && /^\d+$/.test(v)) return Number(v);
+  return null;
+}
+
+function toExperiment(meta: Meta, dir: string): Experiment {
+  return {
+    experimentId: String(meta.experiment_id ?? path.basename(dir)),
+    name: String(meta.name ?? ""),
+    artifactLocation: String(meta.artifact_location ?? pathToFileURL(dir).href),
+    lifecycleStage: meta.lifecycle_stage === "deleted" ? "deleted" : "active",
+    creationTime: num(meta.creation_time),
+    lastUpdateTime: num(meta.last_update_time),
+  };
+}
+
+function toRunInfo(meta: Meta): RunInfo {
+  const runId = String(meta.run_id ?? meta.run_uuid ?? "");
+  const status = STATUS_NAMES[num(meta.status) ?? 1] ?? "RUNNING";
+  return {
+    runId,
+    runName: String(meta.run_name ?? ""),
+    experimentId: String(meta.experiment_id ?? ""),
+    userId: String(meta.user_id ?? ""),
+    status,
+    startTime: num(meta.start_time) ?? 0,
+    endTime: num(meta.end_time),
+    artifactUri: String(meta.artifact_uri ?? ""),
+    lifecycleStage: meta.lifecycle_stage === "deleted" ? "deleted" : "active",
+  };
+}
+

@@ -1,0 +1,121 @@
+/**
+ * The vocabulary of @ms/tracking: experiments, runs, params, metrics and tags as MLflow models
+ * them, and the `Tracker` interface that both stores (MLflow file store, MLflow REST server)
+ * implement, so the driver never knows which one it talks to.
+ */
+
+export const RUN_STATUSES = ["RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+/** The statuses a run can be ended with. */
+export type TerminalStatus = "FINISHED" | "FAILED" | "KILLED";
+
+export interface Experiment {
+  experimentId: string;
+  name: string;
+  artifactLocation: string;
+  lifecycleStage: "active" | "deleted";
+  creationTime: number | null;
+  lastUpdateTime: number | null;
+}
+
+export interface Metric {
+  key: string;
+  /** NaN and +-Infinity are valid, as in MLflow. */
+  value: number;
+  /** Milliseconds since the epoch. */
+  timestamp: number;
+  step: number;
+}
+
+export interface RunInfo {
+  runId: string;
+  runName: string;
+  experimentId: string;
+  userId: string;
+  status: RunStatus;
+  startTime: number;
+  endTime: number | null;
+  artifactUri: string;
+  lifecycleStage: "active" | "deleted";
+}
+
+export interface Run {
+  info: RunInfo;
+  params: Record<string, string>;
+  /** The latest value of each metric (highest step, then timestamp), as MLflow reports it. */
+  metrics: Record<string, Metric>;
+  /** All tags, including MLflow's system tags (`mlflow.runName`, `mlflow.parentRunId`, ...). */
+  tags: Record<string, string>;
+}
+
+export interface StartRunOptions {
+  experimentId: string;
+  runName?: string;
+  /** Makes this a nested run (MLflow's `mlflow.parentRunId` tag). */
+  parentRunId?: string;
+  tags?: Record<string, string>;
+  /** Milliseconds since the epoch; default now. */
+  startTime?: number;
+}
+
+export interface MetricInput {
+  key: string;
+  value: number;
+  /** Default 0, as in MLflow. */
+  step?: number;
+  /** Milliseconds since the epoch; default now. */
+  timestamp?: number;
+}
+
+export type ParamValue = string | number | boolean;
+
+export interface SearchRunsOptions {
+  experimentIds: readonly string[];
+  /** Runs whose tags equal all of these. */
+  tags?: Record<string, string>;
+  /** Runs whose params equal all of these. */
+  params?: Record<string, string>;
+  status?: RunStatus;
+  /** Page size; default 100, at most 1000. */
+  maxResults?: number;
+  /** From the previous page's `nextPageToken`. */
+  pageToken?: string;
+}
+
+export interface RunsPage {
+  /** Newest first (start time, then run id). */
+  runs: Run[];
+  nextPageToken?: string;
+}
+
+export interface ArtifactEntry {
+  /** Relative to the run's artifact root, `/`-separated. */
+  path: string;
+  isDir: boolean;
+  fileSize?: number;
+}
+
+/** One store of experiments and runs. Every method validates its input before writing anything. */
+export interface Tracker {
+  readonly kind: "file" | "rest";
+  /** The tracking URI with any credentials removed; safe to log. */
+  readonly uri: string;
+  getExperimentByName(name: string): Promise<Experiment | undefined>;
+  getExperiment(experimentId: string): Promise<Experiment>;
+  createExperiment(name: string): Promise<Experiment>;
+  /** Safe when several processes ask for the same name at once. */
+  getOrCreateExperiment(name: string): Promise<Experiment>;
+  listExperiments(): Promise<Experiment[]>;
+  startRun(options: StartRunOptions): Promise<RunInfo>;
+  endRun(runId: string, status?: TerminalStatus, endTime?: number): Promise<RunInfo>;
+  /** Params are immutable: logging a key again with another value is a BadParameterError. */
+  logParams(runId: string, params: Record<string, ParamValue>): Promise<void>;
+  logMetrics(runId: string, metrics: readonly MetricInput[]): Promise<void>;
+  setTags(runId: string, tags: Record<string, string>): Promise<void>;
+  /** Copies a file, or a directory's files recursively, under `artifactPath` of the run's artifacts. */
+  logArtifacts(runId: string, localPath: string, artifactPath?: string): Promise<void>;
+  listArtifacts(runId: string): Promise<ArtifactEntry[]>;
+  getRun(runId: string): Promise<Run>;
+  getMetricHistory(runId: string, key: string): Promise<Metric[]>;
+  searchRuns(options: SearchRunsOptions): Promise<RunsPage>;
+}
