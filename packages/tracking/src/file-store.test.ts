@@ -1,0 +1,203 @@
+/**
+ * The file store on a real temp directory: layout, immutability, non-finite metrics, search,
+ * bad input leaving the store untouched, and several processes writing at once.
+ */
+import { execFile } from "node:child_process";
+import { promises as fs } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { BadParameterError, MissingArtifactError } from "@ms/contracts";
+import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { FileStore } from "./file-store.js";
+import { parseMeta } from "./meta-yaml.js";
+import { bundleForChild } from "./testing/bundle.js";
+
+const exec = promisify(execFile);
+let root: string;
+let store: FileStore;
+
+beforeEach(async () => {
+  root = path.join(await fs.mkdtemp(path.join(os.tmpdir(), "ms-fs-")), "mlruns");
+  store = new FileStore(root);
+});
+
+async function snapshot(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const walk = async (rel: string) => {
+    for (const e of await fs.readdir(path.join(dir, rel), { withFileTypes: true })) {
+      const r = path.join(rel, e.name);
+      if (e.isDirectory()) {
+        out[`${r}/`] = "";
+        await walk(r);
+      } else out[r] = await fs.readFile(path.join(dir, r), "utf8");
+    }
+  };
+  await walk("");
+  return out;
+}
+
+describe("FileStore layout", () => {
+  it("creates the Default experiment 0 and MLflow's run layout", async () => {
+    const exp = await store.getOrCreateExperiment("demo");
+    expect((await store.getExperiment("0")).name).toBe("Default");
+    const run = await store.startRun({ experimentId: exp.experimentId, runName: "r1", tags: { team: "x" } });
+    const dir = path.join(root, exp.experimentId, run.runId);
+    for (const sub of ["metrics", "params", "artifacts", "tags"]) expect((await fs.stat(path.join(dir, sub))).isDirectory()).toBe(true);
+    const meta = parseMeta(await fs.readFile(path.join(dir, "meta.yaml"), "utf8"));
+    expect(meta).toMatchObject({ run_id: run.runId, run_name: "r1", experiment_id: exp.experimentId, status: 1, end_time: null, lifecycle_stage: "active" });
+    expect(await fs.readFile(path.join(dir, "tags/mlflow.runName"), "utf8")).toBe("r1");
+    expect(await fs.readFile(path.join(dir, "tags/team"), "utf8")).toBe("x");
+    await store.logMetrics(run.runId, [
+      { key: "loss", value: 0.5, step: 1, timestamp: 1000 },
+      { key: "loss", value: 0.25, step: 2, timestamp: 2000 },
+    ]);
+    expect(await fs.readFile(path.join(dir, "metrics/loss"), "utf8")).toBe("1000 0.5 1\n2000 0.25 2\n");
+    const ended = await store.endRun(run.runId, "KILLED", 5000);
+    expect(ended.status).toBe("KILLED");
+    expect(parseMeta(await fs.readFile(path.join(dir, "meta.yaml"), "utf8"))).toMatchObject({ status: 5, end_time: 5000 });
+  });
+
+  it("getOrCreateExperiment returns the same experiment and createExperiment refuses a duplicate name", async () => {
+    const a = await store.getOrCreateExperiment("same");
+    const b = await store.getOrCreateExperiment("same");
+    expect(b.experimentId).toBe(a.experimentId);
+    await expect(store.createExperiment("same")).rejects.toBeInstanceOf(BadParameterError);
+    expect((await store.listExperiments()).filter((e) => e.name === "same")).toHaveLength(1);
+  });
+
+  it("round-trips NaN and infinities as MLflow writes them", async () => {
+    const exp = await store.getOrCreateExperiment("nan");
+    const run = await store.startRun({ experimentId: exp.experimentId });
+    await store.logMetrics(run.runId, [
+      { key: "m", value: Number.NaN, step: 0, timestamp: 1 },
+      { key: "m", value: Number.POSITIVE_INFINITY, step: 1, timestamp: 1 },
+      { key: "m", value: Number.NEGATIVE_INFINITY, step: 2, timestamp: 1 },
+      { key: "m", value: 1e-20, step: 3, timestamp: 1 },
+    ]);
+    expect(await fs.readFile(path.join(root, exp.experimentId, run.runId, "metrics/m"), "utf8")).toBe("1 nan 0\n1 inf 1\n1 -inf 2\n1 1e-20 3\n");
+    const values = (await store.getMetricHistory(run.runId, "m")).map((m) => m.value);
+    expect(values[0]).toBeNaN();
+    expect(values.slice(1)).toEqual([Infinity, -Infinity, 1e-20]);
+    expect((await store.getRun(run.runId)).metrics.m.step).toBe(3);
+  });
+
+  it("copies a file or a directory into the run's artifacts", async () => {
+    const exp = await store.getOrCreateExperiment("art");
+    const run = await store.startRun({ experimentId: exp.experimentId });
+    const src = await fs.mkdtemp(path.join(os.tmpdir(), "ms-art-"));
+    await fs.mkdir(path.join(src, "d/sub"), { recursive: true });
+    await fs.writeFile(path.join(src, "d/a.txt"), "A");
+    await fs.writeFile(path.join(src, "d/sub/b.bin"), Buffer.from([1, 2, 3]));
+    await fs.writeFile(path.join(src, "one.json"), "{}");
+    await store.logArtifacts(run.runId, path.join(src, "d"), "model");
+    await store.logArtifacts(run.runId, path.join(src, "one.json"));
+    expect(await store.listArtifacts(run.runId)).toEqual([
+      { path: "model/a.txt", isDir: false, fileSize: 1 },
+      { path: "model/sub/b.bin", isDir: false, fileSize: 3 },
+      { path: "one.json", isDir: false, fileSize: 2 },
+    ]);
+    await expect(store.logArtifacts(run.runId, path.join(src, "one.json"), "../escape")).rejects.toBeInstanceOf(BadParameterError);
+    await expect(store.logArtifacts(run.runId, path.join(src, "missing"))).rejects.toThrow(/missing does not exist/);
+  });
+});
+
+describe("FileStore bad input leaves the store as it was", () => {
+  it("refuses to change a logged param, and writes nothing of the rejected batch", async () => {
+    const exp = await store.getOrCreateExperiment("params");
+    const run = await store.startRun({ experimentId: exp.experimentId });
+    await store.logParams(run.runId, { lr: 0.1, "a/b": "x" });
+    await store.logParams(run.runId, { lr: "0.1" }); // the same value again is fine
+    const before = await snapshot(root);
+    await expect(store.logParams(run.runId, { fresh: "1", lr: 0.2 })).rejects.toThrow(/param "lr".*already logged it as "0.1"/);
+    await expect(store.logParams(run.runId, { ok: "1", "bad:key": "x" })).rejects.toBeInstanceOf(BadParameterError);
+    await expect(store.logParams(run.runId, { "../up": "x" })).rejects.toThrow(/must not start with '\.\.'/);
+    await expect(store.logParams(run.runId, { "a/../b": "x" })).rejects.toThrow(/'\.\.' path segment/);
+    await expect(store.logParams(run.runId, { long: "x".repeat(6001) })).rejects.toThrow(/over MLflow's limit of 6000/);
+    await expect(store.setTags(run.runId, { t: "x".repeat(8001) })).rejects.toThrow(/over MLflow's limit of 8000/);
+    await expect(store.logMetrics(run.runId, [{ key: "k".repeat(251), value: 1 }])).rejects.toThrow(/limit of 250/);
+    await expect(store.logMetrics(run.runId, [{ key: "ok", value: 1 }, { key: "m", value: 1, step: 1.5 }])).rejects.toThrow(/step must be an integer/);
+    await expect(store.logMetrics(run.runId, [{ key: "m", value: "1" as unknown as number }])).rejects.toThrow(/value must be a number/);
+    await expect(store.logParams(run.runId, { a: "clash" })).rejects.toThrow(/clashes with another key/);
+    expect(await snapshot(root)).toEqual(before);
+    expect((await store.getRun(run.runId)).params).toEqual({ lr: "0.1", "a/b": "x" });
+  });
+
+  it("accepts every character class MLflow allows in keys", async () => {
+    const exp = await store.getOrCreateExperiment("keys");
+    const run = await store.startRun({ experimentId: exp.experimentId });
+    await store.logParams(run.runId, { "a-b_c.d e/f": "1", "ünï": "2" });
+    expect((await store.getRun(run.runId)).params).toEqual({ "a-b_c.d e/f": "1", "ünï": "2" });
+  });
+
+  it("names a missing run and rejects an invalid run id before touching the disk", async () => {
+    await expect(store.getRun("0123456789abcdef0123456789abcdef")).rejects.toBeInstanceOf(MissingArtifactError);
+    await expect(store.getRun("../../etc")).rejects.toBeInstanceOf(BadParameterError);
+  });
+
+  it("skips a run directory whose creation was interrupted before its meta.yaml", async () => {
+    const exp = await store.getOrCreateExperiment("crash");
+    const run = await store.startRun({ experimentId: exp.experimentId, runName: "complete" });
+    await fs.mkdir(path.join(root, exp.experimentId, "deadbeefdeadbeefdeadbeefdeadbeef/metrics"), { recursive: true });
+    const page = await store.searchRuns({ experimentIds: [exp.experimentId] });
+    expect(page.runs.map((r) => r.info.runId)).toEqual([run.runId]);
+  });
+});
+
+describe("FileStore search", () => {
+  it("filters by tag, param and status, newest first, paginated", async () => {
+    const exp = await store.getOrCreateExperiment("search");
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const r = await store.startRun({ experimentId: exp.experimentId, runName: `r${i}`, startTime: 1000 + i, tags: { parity: i % 2 ? "odd" : "even" } });
+      await store.logParams(r.runId, { i: String(i) });
+      if (i < 3) await store.endRun(r.runId, "FINISHED");
+      ids.push(r.runId);
+    }
+    const all = await store.searchRuns({ experimentIds: [exp.experimentId] });
+    expect(all.runs.map((r) => r.info.runName)).toEqual(["r4", "r3", "r2", "r1", "r0"]);
+    expect((await store.searchRuns({ experimentIds: [exp.experimentId], tags: { parity: "even" } })).runs.map((r) => r.info.runName)).toEqual(["r4", "r2", "r0"]);
+    expect((await store.searchRuns({ experimentIds: [exp.experimentId], params: { i: "3" } })).runs.map((r) => r.info.runId)).toEqual([ids[3]]);
+    expect((await store.searchRuns({ experimentIds: [exp.experimentId], status: "RUNNING" })).runs.map((r) => r.info.runName)).toEqual(["r4", "r3"]);
+    const p1 = await store.searchRuns({ experimentIds: [exp.experimentId], maxResults: 2 });
+    const p2 = await store.searchRuns({ experimentIds: [exp.experimentId], maxResults: 2, pageToken: p1.nextPageToken });
+    const p3 = await store.searchRuns({ experimentIds: [exp.experimentId], maxResults: 2, pageToken: p2.nextPageToken });
+    expect([...p1.runs, ...p2.runs, ...p3.runs].map((r) => r.info.runName)).toEqual(["r4", "r3", "r2", "r1", "r0"]);
+    expect(p3.nextPageToken).toBeUndefined();
+    await expect(store.searchRuns({ experimentIds: [exp.experimentId], pageToken: "garbage" })).rejects.toBeInstanceOf(BadParameterError);
+  });
+});
+
+describe("FileStore with several processes", () => {
+  const bundles: string[] = [];
+  afterAll(async () => {
+    for (const b of bundles) await fs.rm(b, { force: true });
+  });
+
+  it("keeps every metric line whole when processes append to one run, and they share one experiment", async () => {
+    const writer = await bundleForChild(path.join(import.meta.dirname, "testing/concurrent-writer.ts"), "concurrent-writer");
+    bundles.push(writer);
+    const exp = await store.getOrCreateExperiment("target");
+    const run = await store.startRun({ experimentId: exp.experimentId, runName: "shared" });
+    const writers = 4;
+    const count = 2000;
+    const results = await Promise.all(
+      Array.from({ length: writers }, (_, w) => exec(process.execPath, [writer, root, run.runId, "shared/metric", String(count), "7", String(w + 1)])),
+    );
+    const children = results.map((r) => JSON.parse(r.stdout) as { experimentId: string; runId: string });
+    expect(new Set(children.map((c) => c.experimentId)).size).toBe(1);
+    expect((await store.listExperiments()).filter((e) => e.name === "concurrent")).toHaveLength(1);
+    const text = await fs.readFile(path.join(root, exp.experimentId, run.runId, "metrics/shared/metric"), "utf8");
+    const lines = text.trimEnd().split("\n");
+    expect(lines).toHaveLength(writers * count);
+    for (const line of lines) expect(line).toMatch(/^\d+ \d+ \d+$/);
+    const history = await store.getMetricHistory(run.runId, "shared/metric");
+    for (let w = 1; w <= writers; w++) {
+      const mine = history.filter((m) => Math.floor(m.value / 1_000_000) === w).map((m) => m.step);
+      expect(mine).toEqual(Array.from({ length: count }, (_, i) => i));
+    }
+    expect((await store.getRun(run.runId)).params).toEqual({ shared: "same-value" });
+    const finished = await store.searchRuns({ experimentIds: [children[0].experimentId], status: "FINISHED" });
+    expect(finished.runs.map((r) => r.info.runId).sort()).toEqual(children.map((c) => c.runId).sort());
+  });
+});
