@@ -15,6 +15,8 @@ export interface LoggerOptions {
   name?: string;
   /** Force pretty (true) or JSON (false) output; default: pretty when stderr is a terminal. */
   pretty?: boolean;
+  /** Where JSON lines go instead of stderr (tests capture logs with it). */
+  destination?: NodeJS.WritableStream;
 }
 
 export function isLogLevel(value: string): value is LogLevel {
@@ -23,8 +25,10 @@ export function isLogLevel(value: string): value is LogLevel {
 
 export function createLogger(options: LoggerOptions = {}): Logger {
   const level = options.level ?? process.env.LOG_LEVEL ?? "info";
-  const usePretty = options.pretty ?? Boolean(process.stderr.isTTY);
-  const stream = usePretty
+  const usePretty = options.pretty ?? (options.destination ? false : Boolean(process.stderr.isTTY));
+  const stream = options.destination
+    ? options.destination
+    : usePretty
     ? pretty({ destination: 2, sync: true, colorize: true, ignore: "pid,hostname", translateTime: "HH:MM:ss.l" })
     : pino.destination({ fd: 2, sync: true });
   return pino({ level: isLogLevel(level) ? level : "info", name: options.name, base: undefined }, stream);

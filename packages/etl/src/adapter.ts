@@ -24,14 +24,16 @@ export async function withDuckDB<T>(fn: (conn: DuckDBConnection) => Promise<T>, 
   }
 }
 
-const COLUMNS = "{'userId': 'INTEGER', 'movieId': 'INTEGER', 'rating': 'FLOAT', 'timestamp': 'BIGINT'}";
+// Ids are parsed as DOUBLE and checked, because DuckDB's CSV cast to INTEGER rounds "1.5" to 2.
+const COLUMNS = "{'userId': 'DOUBLE', 'movieId': 'DOUBLE', 'rating': 'FLOAT', 'timestamp': 'BIGINT'}";
 
 function readCsvSql(file: string, info: FormatInfo): string {
   return `read_csv(${sqlString(file)}, delim=${sqlString(info.delimiter)}, header=${info.header}, columns=${COLUMNS}, auto_detect=false, quote='', escape='', strict_mode=true, null_padding=false)`;
 }
 
 /** The rule every row must pass, as SQL; `error()` aborts the copy at the first bad row. */
-const BAD_ROW = "(userId IS NULL OR movieId IS NULL OR rating IS NULL OR timestamp IS NULL OR NOT (rating >= 0.5 AND rating <= 5))";
+const BAD_ID = (c: string) => `NOT (${c} >= -2147483648 AND ${c} <= 2147483647 AND ${c} = trunc(${c}))`;
+const BAD_ROW = `(userId IS NULL OR movieId IS NULL OR rating IS NULL OR timestamp IS NULL OR NOT (rating >= 0.5 AND rating <= 5) OR ${BAD_ID("userId")} OR ${BAD_ID("movieId")})`;
 const ROW_FAILURE = `error('ms-etl-bad-row')`;
 
 export interface CopyOptions {
@@ -54,7 +56,7 @@ export interface CopyResult {
 export async function copyRatingsToParquet(file: string, info: FormatInfo, target: string, options: CopyOptions): Promise<CopyResult> {
   return withDuckDB(async (conn) => {
     const limit = options.maxRowLimit >= 0 ? ` LIMIT ${options.maxRowLimit}` : "";
-    const checked = `SELECT CASE WHEN ${BAD_ROW} THEN ${ROW_FAILURE} ELSE userId END AS userId, movieId, rating, timestamp FROM ${readCsvSql(file, info)}${limit}`;
+    const checked = `SELECT CAST(CASE WHEN ${BAD_ROW} THEN ${ROW_FAILURE} ELSE userId END AS INTEGER) AS userId, CAST(movieId AS INTEGER) AS movieId, rating, timestamp FROM ${readCsvSql(file, info)}${limit}`;
     const cols = options.keepTimestamp ? "userId, movieId, rating, timestamp" : "userId, movieId, rating";
     const dedupe = options.dedupe === "latest";
     const query = dedupe
@@ -88,6 +90,11 @@ async function explainCopyFailure(conn: DuckDBConnection, error: Error, file: st
     const line = Number(rn) + headerLines;
     const missing = [["userId", userId], ["movieId", movieId], ["rating", rating], ["timestamp", timestamp]].filter(([, v]) => v === null).map(([k]) => k);
     if (missing.length) return new BadInputError(`missing value for ${missing.join(", ")}`, { file, line });
+    for (const [name, id] of [["userId", userId], ["movieId", movieId]] as const) {
+      if (!(Number(id) >= -2147483648 && Number(id) <= 2147483647 && Number.isInteger(id))) {
+        return new BadInputError(`${name} value ${id} is not an integer that fits INT32`, { file, line });
+      }
+    }
     return new BadInputError(`rating ${rating} is outside [0.5, 5] (userId ${userId}, movieId ${movieId})`, { file, line });
   }
   const lineMatch = message.match(/CSV Error on Line: (\d+)/);
@@ -103,7 +110,7 @@ async function explainCopyFailure(conn: DuckDBConnection, error: Error, file: st
     let text: string;
     if (conversion) {
       const [, value, type] = conversion;
-      text = value === "" ? `missing value${column ? ` for ${column}` : ""}` : `${column ?? "a column"} value ${JSON.stringify(value)} is not ${type === "INT32" ? "an integer that fits INT32" : `a valid ${type}`}`;
+      text = value === "" ? `missing value${column ? ` for ${column}` : ""}` : `${column ?? "a column"} value ${JSON.stringify(value)} is not ${type === "DOUBLE" || type === "FLOAT" ? "a number" : "an integer"}`;
     } else if (detail && /Expected Number of Columns/i.test(detail)) {
       text = `wrong number of columns: ${detail.replace(/^.*?(Expected)/, "$1")} (expected ${info.format === "csv" ? "userId,movieId,rating,timestamp" : "4 fields"})`;
     } else {

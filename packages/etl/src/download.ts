@@ -4,7 +4,8 @@
  */
 import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { once } from "node:events";
+import { Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { NetworkError, asStorageError, type Logger } from "@ms/contracts";
 
 export interface FetchOptions {
@@ -19,15 +20,19 @@ export interface Fetched {
   sha256: string;
 }
 
+const OFFLINE_CODES = new Set(["ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "ENETUNREACH", "EHOSTUNREACH", "UND_ERR_CONNECT_TIMEOUT"]);
+
 function describeFailure(url: string, error: unknown, idleTimeoutMs: number): NetworkError {
   if (error instanceof NetworkError) return error;
   const err = error as Error & { cause?: { code?: string } };
   if (err.name === "AbortError" || err.name === "TimeoutError") {
     return new NetworkError(`${url}: no data for ${idleTimeoutMs} ms; timed out`, { cause: error });
   }
-  const code = err.cause?.code;
+  const cause = err.cause as { code?: string; errors?: { code?: string }[] } | undefined;
+  const code = cause?.code ?? cause?.errors?.[0]?.code;
   const detail = code ?? err.message;
-  const offline = code === "ENOTFOUND" || code === "EAI_AGAIN" || code === "ECONNREFUSED";
+  // Any failure below HTTP (no route, refused, reset, DNS) is what being offline looks like here.
+  const offline = code !== undefined && OFFLINE_CODES.has(code);
   return new NetworkError(`${url}: download failed (${detail})${offline ? "; offline? use a local mirror (--data-dir / MS_DATASETS_DIR) or --dataset synthetic" : ""}`, { cause: error });
 }
 
@@ -74,31 +79,28 @@ export async function fetchToFile(url: string, file: string, options: FetchOptio
   const sha = createHash("sha256");
   let bytes = 0;
   let nextReport = 0;
-  const out = createWriteStream(file, { flags: "wx" });
-  try {
-    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+  const meter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
       arm();
       md5.update(chunk);
       sha.update(chunk);
       bytes += chunk.length;
-      if (!out.write(chunk)) await once(out, "drain");
       if (bytes >= nextReport) {
         const pct = Number.isFinite(expected) && expected > 0 ? ` (${((100 * bytes) / expected).toFixed(0)}%)` : "";
         options.logger?.info(`download: ${(bytes / 2 ** 20).toFixed(1)} MiB${pct}`);
         nextReport = bytes + Math.max(8 * 2 ** 20, Number.isFinite(expected) ? expected / 10 : 0);
       }
-    }
+      done(null, chunk);
+    },
+  });
+  try {
+    await pipeline(Readable.fromWeb(response.body as import("node:stream/web").ReadableStream), meter, createWriteStream(file, { flags: "wx" }));
   } catch (error) {
-    out.destroy();
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code && ["EROFS", "ENOSPC", "EDQUOT", "EFBIG", "EACCES", "EPERM"].includes(code)) throw asStorageError(error, file);
     throw describeFailure(url, error, options.idleTimeoutMs);
   } finally {
     disarm();
-  }
-  out.end();
-  try {
-    await once(out, "finish");
-  } catch (error) {
-    throw asStorageError(error, file);
   }
   if (Number.isFinite(expected) && bytes !== expected) {
     throw new NetworkError(`${url}: truncated download, got ${bytes} of ${expected} bytes`);

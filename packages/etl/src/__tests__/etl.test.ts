@@ -1,0 +1,142 @@
+/**
+ * The etl step on small generated files: formats, row limit, schema, dedupe, and every kind of
+ * bad input, each of which must name the file and line and leave nothing behind.
+ */
+import { existsSync } from "node:fs";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { BadInputError, BadParameterError, readManifest } from "@ms/contracts";
+import { etl } from "../etl.js";
+import { listDir, parquetSchema, queryRows, SMALL_CSV, tempDir, writeText } from "./helpers.js";
+
+describe("etl", () => {
+  it("converts a MovieLens CSV to zstd Parquet with the contract schema", async () => {
+    const dir = await tempDir();
+    const csv = await writeText(dir, "ratings.csv", SMALL_CSV);
+    const out = path.join(dir, "out");
+    const result = await etl({ ratingsCsv: csv }, { maxRowLimit: -1 }, out);
+    const file = path.join(out, "ratings.parquet");
+    expect(await parquetSchema(file)).toEqual({ userId: "INT32", movieId: "INT32", rating: "FLOAT" });
+    const rows = await queryRows(`SELECT userId, movieId, rating FROM read_parquet('${file}')`);
+    expect(rows).toEqual([[1, 10, 4], [1, 20, 3.5], [2, 10, 5], [2, 30, 0.5], [3, 20, 2.5]]);
+    const codecs = await queryRows(`SELECT DISTINCT compression FROM parquet_metadata('${file}')`);
+    expect(codecs).toEqual([["ZSTD"]]);
+    expect(result.metrics.rows).toBe(5);
+    const manifest = await readManifest(out, "ratings");
+    expect(manifest.digest).toBe(result.outputs.ratings.digest);
+    expect(manifest.files.map((f) => f.path)).toEqual(["ratings.parquet"]);
+    expect(manifest.details).toMatchObject({ rows: 5, source: { format: "csv" } });
+    expect((manifest.details as { source: { digest: string } }).source.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(await listDir(out)).toEqual(["manifest.json", "ratings.parquet"]);
+  });
+
+  it("keeps the first N rows in file order and gives the same digest every time", async () => {
+    const dir = await tempDir();
+    const lines = ["userId,movieId,rating,timestamp"];
+    for (let i = 0; i < 500; i++) lines.push(`${(i * 7919) % 97 + 1},${i + 1},${((i % 10) + 1) / 2},${1000 + i}`);
+    const csv = await writeText(dir, "ratings.csv", lines.join("\n") + "\n");
+    const a = await etl({ ratingsCsv: csv }, { maxRowLimit: 100 }, path.join(dir, "a"));
+    const b = await etl({ ratingsCsv: csv }, { maxRowLimit: 100 }, path.join(dir, "b"));
+    const all = await etl({ ratingsCsv: csv }, { maxRowLimit: -1 }, path.join(dir, "all"));
+    expect(a.outputs.ratings.digest).toBe(b.outputs.ratings.digest);
+    expect(all.outputs.ratings.digest).not.toBe(a.outputs.ratings.digest);
+    expect(all.metrics.rows).toBe(500);
+    const movies = await queryRows(`SELECT movieId FROM read_parquet('${path.join(dir, "a", "ratings.parquet")}')`);
+    expect(movies.map((r) => r[0])).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+  });
+
+  it("reads ml-1m ratings.dat, ml-100k u.data and CRLF files", async () => {
+    const dir = await tempDir();
+    const dat = await writeText(dir, "ratings.dat", "1::1193::5::978300760\n1::661::3::978302109\n2::1357::5::978298709\n");
+    const tsv = await writeText(dir, "u.data", "196\t242\t3\t881250949\n186\t302\t3\t891717742\n");
+    const crlf = await writeText(dir, "crlf.csv", SMALL_CSV.replaceAll("\n", "\r\n"));
+    const r1 = await etl({ ratingsCsv: dat }, {}, path.join(dir, "dat"));
+    const r2 = await etl({ ratingsCsv: tsv }, {}, path.join(dir, "tsv"));
+    const r3 = await etl({ ratingsCsv: crlf }, {}, path.join(dir, "crlf"));
+    expect([r1.metrics.rows, r2.metrics.rows, r3.metrics.rows]).toEqual([3, 2, 5]);
+    expect(r1.manifest.details.source.format).toBe("dat");
+    expect(r2.manifest.details.source.format).toBe("tsv");
+    expect(await queryRows(`SELECT * FROM read_parquet('${path.join(dir, "tsv", "ratings.parquet")}')`)).toEqual([[196, 242, 3], [186, 302, 3]]);
+  });
+
+  it("keeps the timestamp on request and dedupes to the latest rating", async () => {
+    const dir = await tempDir();
+    const csv = await writeText(dir, "ratings.csv", "userId,movieId,rating,timestamp\n1,1,2.0,100\n1,1,4.0,300\n2,1,3.0,50\n1,1,1.0,200\n");
+    const kept = await etl({ ratingsCsv: csv }, { keepTimestamp: true, dedupe: "latest" }, path.join(dir, "out"));
+    expect(kept.metrics).toMatchObject({ rows: 2, rows_read: 4, duplicates_dropped: 2 });
+    const file = path.join(dir, "out", "ratings.parquet");
+    expect(await parquetSchema(file)).toEqual({ userId: "INT32", movieId: "INT32", rating: "FLOAT", timestamp: "INT64" });
+    expect(await queryRows(`SELECT * FROM read_parquet('${file}')`)).toEqual([[1, 1, 4, 300], [2, 1, 3, 50]]);
+  });
+
+  it("handles paths with quotes and spaces", async () => {
+    const dir = await tempDir();
+    const odd = path.join(dir, "it's a \"dir\"");
+    await mkdir(odd);
+    const csv = await writeText(odd, "my ratings.csv", SMALL_CSV);
+    const result = await etl({ ratingsCsv: csv }, {}, path.join(odd, "out put"));
+    expect(result.metrics.rows).toBe(5);
+  });
+
+  it("replaces its own earlier output but refuses to overwrite other files", async () => {
+    const dir = await tempDir();
+    const csv = await writeText(dir, "ratings.csv", SMALL_CSV);
+    const out = path.join(dir, "out");
+    await etl({ ratingsCsv: csv }, {}, out);
+    await etl({ ratingsCsv: csv }, { maxRowLimit: 2 }, out);
+    expect((await readManifest(out)).details).toMatchObject({ rows: 2 });
+    const precious = path.join(dir, "precious");
+    await mkdir(precious);
+    await writeFile(path.join(precious, "thesis.txt"), "keep me");
+    await expect(etl({ ratingsCsv: csv }, {}, precious)).rejects.toThrow(BadParameterError);
+    expect(await readFile(path.join(precious, "thesis.txt"), "utf8")).toBe("keep me");
+  });
+
+  it("rejects bad parameters by name", async () => {
+    const dir = await tempDir();
+    const csv = await writeText(dir, "ratings.csv", SMALL_CSV);
+    await expect(etl({ ratingsCsv: csv }, { maxRowLimit: 0 }, path.join(dir, "o"))).rejects.toThrow(/max_row_limit/);
+    await expect(etl({ ratingsCsv: csv }, { maxRowLimit: -5 }, path.join(dir, "o"))).rejects.toThrow(/max_row_limit/);
+  });
+
+  const header = "userId,movieId,rating,timestamp\n";
+  const bad: [string, string, RegExp, number | undefined][] = [
+    ["empty file", "", /empty file/, 1],
+    ["header only", header, /header only/, undefined],
+    ["wrong delimiter", "userId;movieId;rating;timestamp\n1;2;3;4\n", /wrong delimiter/, 1],
+    ["missing column", "userId,movieId,rating\n1,2,3\n", /header must be.*missing timestamp/, 1],
+    ["extra column", "userId,movieId,rating,timestamp,tag\n1,2,3,4,x\n", /unexpected tag/, 1],
+    ["extra field in a row", `${header}1,2,3.0,4\n1,3,3.0,4,9\n`, /columns/i, 3],
+    ["missing field in a row", `${header}1,2,3.0,4\n1,3,3.0\n`, /columns/i, 3],
+    ["missing value", `${header}1,2,3.0,4\n1,,3.0,4\n`, /missing value/, 3],
+    ["non-numeric", `${header}1,2,3.0,4\n1,3,abc,4\n2,2,1.0,5\n`, /rating value "abc" is not a number/, 3],
+    ["NaN rating", `${header}1,2,3.0,4\n1,3,NaN,4\n`, /outside \[0\.5, 5\]/, 3],
+    ["infinite rating", `${header}1,2,3.0,4\n2,2,2.0,4\n1,3,inf,4\n`, /outside \[0\.5, 5\]/, 4],
+    ["rating above 5", `${header}1,2,5.5,4\n`, /rating 5\.5 is outside/, 2],
+    ["rating below 0.5", `${header}1,2,3,4\n1,3,0,4\n`, /rating 0 is outside/, 3],
+    ["id beyond INT32", `${header}1,2,3,4\n3000000000,3,3,4\n`, /userId value 3000000000 is not an integer that fits INT32/, 3],
+    ["fractional id", `${header}1.5,2,3,4\n`, /userId value 1.5 is not an integer/, 2],
+    ["missing timestamp", `${header}1,2,3,\n`, /missing value for timestamp/, 2],
+    ["non-numeric id", `${header}1,2,3,4\nx,2,3,4\n`, /userId value "x" is not a number/, 3],
+    ["non-numeric timestamp", `${header}1,2,3,4\n1,3,3,yesterday\n`, /timestamp value "yesterday" is not an integer/, 3],
+  ];
+  it.each(bad)("rejects %s with file and line, leaving nothing behind", async (_name, text, pattern, line) => {
+    const dir = await tempDir();
+    const csv = await writeText(dir, "ratings.csv", text);
+    const out = path.join(dir, "out");
+    const error = await etl({ ratingsCsv: csv }, { maxRowLimit: -1 }, out).then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(BadInputError);
+    expect((error as BadInputError).message).toMatch(pattern);
+    expect((error as BadInputError).file).toBe(csv);
+    expect((error as BadInputError).line).toBe(line);
+    expect((error as Error).message.startsWith(`${csv}${line !== undefined ? `:${line}` : ""}: `)).toBe(true);
+    expect(existsSync(out)).toBe(false);
+    expect(await listDir(dir)).toEqual(["ratings.csv"]);
+  });
+
+  it("names a missing input file", async () => {
+    const dir = await tempDir();
+    await expect(etl({ ratingsCsv: path.join(dir, "nope.csv") }, {}, path.join(dir, "out"))).rejects.toThrow(/nope\.csv: no such file/);
+  });
+});
