@@ -1,7 +1,9 @@
 /**
- * @ms/als: the als step of the ms pipeline (explicit ALS-WR with Spark MLlib semantics) and the
- * factors artifact contract that @ms/keras reads.
+ * @ms/als: the als step of the ms pipeline (explicit ALS-WR with Spark MLlib semantics, multi-
+ * threaded over shared memory), the factors artifact contract that @ms/keras reads, and scoring.
  */
+export { als, resolveAlsParams, ALS_DEFAULTS, ALS_PARAM_NAMES, type AlsParams, type AlsInputs, type AlsMetrics, type AlsResult, type FactorsManifest } from "./als.js";
 export { readFactors, readFactorFile, writeFactors, writeFactorsArtifact, type FactorFile, type FactorsArtifactInput } from "./adapter.js";
+export { predict, predictWith } from "./predict.js";
 export { FACTORS_FILES, type Factors, type FactorsDetails, type FactorTables, type ColdStartStrategy } from "./types.js";
 export { ALS_VERSION } from "./version.js";

@@ -1,0 +1,238 @@
+/**
+ * The ALS-WR hot path: for each row of one side (a user, or a movie), accumulate the normal
+ * equations over that row's ratings from the other side's factors, add Spark's ALS-WR
+ * regularisation (lambda * number of ratings on the diagonal) and solve by Cholesky.
+ *
+ * Every row is solved independently from the other side's factors of the previous half-sweep,
+ * so the result does not depend on how rows are split between threads. The accumulation for a
+ * given rank is generated as straight-line code with every accumulator in a local variable: V8
+ * keeps them in registers or on the stack instead of loading and storing a typed array slot per
+ * multiply-add, which measured several times faster than the generic loop (see
+ * tools/bench/als/kernel.mjs). Both versions add the same products in the same order, so they
+ * give identical bits.
+ */
+
+/** One side of the ratings in CSR form: row `r` owns entries `rowPtr[r] .. rowPtr[r+1]`. */
+export interface Csr {
+  rowPtr: Int32Array;
+  /** Dense index of the other side's row. */
+  col: Int32Array;
+  val: Float32Array;
+}
+
+/**
+ * Everything a half-sweep reads and writes. All arrays may live in SharedArrayBuffers so worker
+ * threads see the same memory.
+ */
+export interface AlsState {
+  rank: number;
+  regParam: number;
+  nonnegative: boolean;
+  /** Ratings by movie (to solve movies) and by user (to solve users). */
+  byItem: Csr;
+  byUser: Csr;
+  userFactors: Float32Array;
+  itemFactors: Float32Array;
+  /** Sum of squared ratings per user, for the training loss from the normal equations. */
+  userSumSq: Float64Array;
+  /** Per-row terms of the objective, summed in row order by the caller (thread-independent). */
+  userLoss: Float64Array;
+  itemLoss: Float64Array;
+  /** Row boundaries of the work blocks of each side, and one shared block counter per side. */
+  itemBlocks: Int32Array;
+  userBlocks: Int32Array;
+  counters: Int32Array;
+}
+
+export const SIDE_ITEMS = 0;
+export const SIDE_USERS = 1;
+export type Side = typeof SIDE_ITEMS | typeof SIDE_USERS;
+
+/** Accumulates G = sum y y^T (full, row-major) and b = sum r y over entries [start, end). */
+export type Accumulate = (col: Int32Array, val: Float32Array, Y: Float32Array, start: number, end: number, G: Float64Array, b: Float64Array) => void;
+
+/** The generic accumulation loop; reference for the generated one and used for large ranks. */
+export function accumulateGeneric(rank: number): Accumulate {
+  const y = new Float64Array(rank);
+  return (col, val, Y, start, end, G, b) => {
+    G.fill(0);
+    b.fill(0);
+    for (let p = start; p < end; p++) {
+      const j = col[p] * rank;
+      const r = val[p];
+      for (let a = 0; a < rank; a++) y[a] = Y[j + a];
+      for (let a = 0; a < rank; a++) {
+        const ya = y[a];
+        b[a] += r * ya;
+        const base = a * rank;
+        for (let c = a; c < rank; c++) G[base + c] += ya * y[c];
+      }
+    }
+    for (let a = 0; a < rank; a++) for (let c = a + 1; c < rank; c++) G[c * rank + a] = G[a * rank + c];
+  };
+}
+
+/** Above this rank the generated function gets too large to pay off. */
+export const MAX_GENERATED_RANK = 32;
+
+const generated = new Map<number, Accumulate>();
+
+/** The rank-specialised accumulation (straight-line code, accumulators in locals). */
+export function accumulateGenerated(rank: number): Accumulate {
+  const cached = generated.get(rank);
+  if (cached) return cached;
+  const lines: string[] = [];
+  const acc: string[] = [];
+  for (let a = 0; a < rank; a++) acc.push(`b${a} = 0.0`);
+  for (let a = 0; a < rank; a++) for (let c = a; c < rank; c++) acc.push(`g${a}_${c} = 0.0`);
+  lines.push(`let ${acc.join(", ")};`);
+  lines.push("for (let p = start; p < end; p++) {");
+  lines.push(`  const j = col[p] * ${rank}; const r = val[p];`);
+  for (let a = 0; a < rank; a++) lines.push(`  const y${a} = Y[j + ${a}];`);
+  for (let a = 0; a < rank; a++) lines.push(`  b${a} += r * y${a};`);
+  for (let a = 0; a < rank; a++) for (let c = a; c < rank; c++) lines.push(`  g${a}_${c} += y${a} * y${c};`);
+  lines.push("}");
+  for (let a = 0; a < rank; a++) lines.push(`b[${a}] = b${a};`);
+  for (let a = 0; a < rank; a++) {
+    for (let c = a; c < rank; c++) {
+      lines.push(`G[${a * rank + c}] = g${a}_${c};`);
+      if (c !== a) lines.push(`G[${c * rank + a}] = g${a}_${c};`);
+    }
+  }
+  const fn = new Function("col", "val", "Y", "start", "end", "G", "b", lines.join("\n")) as Accumulate;
+  generated.set(rank, fn);
+  return fn;
+}
+
+export function accumulatorFor(rank: number): Accumulate {
+  return rank <= MAX_GENERATED_RANK ? accumulateGenerated(rank) : accumulateGeneric(rank);
+}
+
+/**
+ * In-place Cholesky of the symmetric positive definite `L` (row-major, lower triangle used),
+ * then solves L L^T x = b into `x`. A non-positive pivot (only possible with reg_param 0 and
+ * collinear factors) is clamped to a tiny positive value rather than producing NaN.
+ */
+export function choleskySolve(L: Float64Array, b: Float64Array, x: Float64Array, rank: number): void {
+  for (let i = 0; i < rank; i++) {
+    const ri = i * rank;
+    for (let j = 0; j <= i; j++) {
+      const rj = j * rank;
+      let s = L[ri + j];
+      for (let m = 0; m < j; m++) s -= L[ri + m] * L[rj + m];
+      if (i === j) L[ri + i] = Math.sqrt(s > 1e-300 ? s : 1e-300);
+      else L[ri + j] = s / L[rj + j];
+    }
+  }
+  for (let i = 0; i < rank; i++) {
+    const ri = i * rank;
+    let s = b[i];
+    for (let m = 0; m < i; m++) s -= L[ri + m] * x[m];
+    x[i] = s / L[ri + i];
+  }
+  for (let i = rank - 1; i >= 0; i--) {
+    let s = x[i];
+    for (let m = i + 1; m < rank; m++) s -= L[m * rank + i] * x[m];
+    x[i] = s / L[i * rank + i];
+  }
+}
+
+const NNLS_MAX_PASSES = 200;
+
+/**
+ * Non-negative least squares on the normal equations, min 0.5 x'Mx - b'x with x >= 0, by
+ * projected coordinate descent started from the clipped unconstrained solution (already in
+ * `x`). Each coordinate step is an exact minimisation, so it converges for positive definite M;
+ * it stops when no coordinate moves by more than 1e-9 relative to the largest.
+ */
+export function nnlsRefine(M: Float64Array, b: Float64Array, x: Float64Array, rank: number): void {
+  for (let i = 0; i < rank; i++) if (x[i] < 0) x[i] = 0;
+  for (let pass = 0; pass < NNLS_MAX_PASSES; pass++) {
+    let maxStep = 0;
+    let maxX = 0;
+    for (let i = 0; i < rank; i++) {
+      const ri = i * rank;
+      let g = -b[i];
+      for (let m = 0; m < rank; m++) g += M[ri + m] * x[m];
+      const next = Math.max(0, x[i] - g / M[ri + i]);
+      const step = Math.abs(next - x[i]);
+      if (step > maxStep) maxStep = step;
+      x[i] = next;
+      if (next > maxX) maxX = next;
+    }
+    if (maxStep <= 1e-9 * (maxX > 0 ? maxX : 1)) break;
+  }
+}
+
+/** Per-thread scratch: allocated once, reused for every row. */
+export interface Scratch {
+  G: Float64Array;
+  L: Float64Array;
+  b: Float64Array;
+  x: Float64Array;
+  accumulate: Accumulate;
+}
+
+export function makeScratch(rank: number, accumulate: Accumulate = accumulatorFor(rank)): Scratch {
+  return { G: new Float64Array(rank * rank), L: new Float64Array(rank * rank), b: new Float64Array(rank), x: new Float64Array(rank), accumulate };
+}
+
+/**
+ * Solves rows [start, end) of one side and records each row's objective terms: for users the
+ * squared error sum_j (r - x.y_j)^2 = sum r^2 - 2 x.b + x'Gx (from the normal equations, no
+ * second pass over the ratings) plus lambda n |x|^2; for movies lambda n |y|^2.
+ */
+export function solveRows(state: AlsState, side: Side, start: number, end: number, s: Scratch): void {
+  const { rank, regParam, nonnegative } = state;
+  const csr = side === SIDE_USERS ? state.byUser : state.byItem;
+  const other = side === SIDE_USERS ? state.itemFactors : state.userFactors;
+  const out = side === SIDE_USERS ? state.userFactors : state.itemFactors;
+  const loss = side === SIDE_USERS ? state.userLoss : state.itemLoss;
+  const { rowPtr, col, val } = csr;
+  const { G, L, b, x, accumulate } = s;
+  for (let row = start; row < end; row++) {
+    const p0 = rowPtr[row];
+    const p1 = rowPtr[row + 1];
+    const n = p1 - p0;
+    accumulate(col, val, other, p0, p1, G, b);
+    const reg = regParam * n;
+    L.set(G);
+    for (let i = 0; i < rank; i++) L[i * rank + i] += reg;
+    if (nonnegative) {
+      // M = G + reg I is needed intact by the NNLS refinement; L is overwritten by Cholesky.
+      choleskySolve(L, b, x, rank);
+      L.set(G);
+      for (let i = 0; i < rank; i++) L[i * rank + i] += reg;
+      nnlsRefine(L, b, x, rank);
+    } else {
+      choleskySolve(L, b, x, rank);
+    }
+    const base = row * rank;
+    for (let i = 0; i < rank; i++) out[base + i] = x[i];
+    // The objective uses the stored (float32) factors, as does everything downstream.
+    let norm = 0;
+    let xb = 0;
+    let xGx = 0;
+    for (let i = 0; i < rank; i++) {
+      const xi = out[base + i];
+      norm += xi * xi;
+      xb += xi * b[i];
+      const ri = i * rank;
+      let gi = 0;
+      for (let m = 0; m < rank; m++) gi += G[ri + m] * out[base + m];
+      xGx += xi * gi;
+    }
+    loss[row] = side === SIDE_USERS ? state.userSumSq[row] - 2 * xb + xGx + reg * norm : reg * norm;
+  }
+}
+
+/** Takes blocks from the side's shared counter until none are left; safe to run in many threads. */
+export function drainBlocks(state: AlsState, side: Side, s: Scratch): void {
+  const blocks = side === SIDE_USERS ? state.userBlocks : state.itemBlocks;
+  const count = blocks.length - 1;
+  for (;;) {
+    const k = Atomics.add(state.counters, side, 1);
+    if (k >= count) return;
+    solveRows(state, side, blocks[k], blocks[k + 1], s);
+  }
+}

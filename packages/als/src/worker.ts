@@ -1,0 +1,16 @@
+/**
+ * A sweep worker thread: holds the shared ALS state (SharedArrayBuffers handed over at start) and,
+ * for each side number it is sent, solves blocks from that side's shared counter until none are
+ * left, then answers with the same number.
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import { drainBlocks, makeScratch, type AlsState, type Side } from "./kernel.js";
+
+const port = parentPort;
+if (!port) throw new Error("@ms/als worker.js must run as a worker thread");
+const state = (workerData as { state: AlsState }).state;
+const scratch = makeScratch(state.rank);
+port.on("message", (side: Side) => {
+  drainBlocks(state, side, scratch);
+  port.postMessage(side);
+});
