@@ -1,4 +1,27 @@
 /**
- * @ms/keras public API (work in progress).
+ * @ms/keras: the keras step of the ms pipeline. A TensorFlow.js dense network trained on ALS
+ * factors (streamed batches, wasm/cpu/tfjs-node backends), saved in tfjs layers format, with
+ * helpers to load it back and predict. tfjs itself is loaded only when a model is trained or read.
  */
-export const packageName = "@ms/keras";
+export {
+  keras,
+  trainNetwork,
+  resolveKerasParams,
+  loadModel,
+  predict,
+  evaluateModel,
+  KERAS_DEFAULTS,
+  type KerasParams,
+  type KerasInputs,
+  type KerasOutputs,
+  type KerasMetrics,
+  type KerasDetails,
+  type KerasManifest,
+  type LoadedModel,
+  type TrainedNetwork,
+} from "./keras.js";
+export { FEATURE_SETS, FeatureAssembler, featureWidth, joinRatings, validationTail, type FeatureSet, type FactorMatrices, type RatingColumns, type JoinedRatings } from "./features.js";
+export { BACKEND_CHOICES, loadTf, type BackendChoice, type BackendName, type LoadedTf } from "./backend.js";
+export { buildNetwork, fitNetwork, evaluateMse, batchDataset } from "./network.js";
+export { MODEL_FILE, WEIGHTS_FILE } from "./adapter.js";
+export { KERAS_VERSION } from "./version.js";

@@ -1,0 +1,111 @@
+/**
+ * All of @ms/keras's file I/O: ratings and factors come in through the readers of the packages
+ * that wrote them (@ms/etl, @ms/als); the model goes out as TensorFlow.js layers format
+ * (`model.json` + `weights.bin`), written and read with in-memory IO handlers because plain tfjs
+ * has no `file://` handler outside tfjs-node.
+ */
+import type { LayersModel } from "@tensorflow/tfjs";
+import { asStorageError, CorruptArtifactError, MissingArtifactError, readManifest, type Manifest } from "@ms/contracts";
+import { promises as fs } from "node:fs";
+import path from "node:path";
+import type { Tf } from "./backend.js";
+
+/**
+ * The readers are imported on first use: they load DuckDB, and importing @ms/keras must stay
+ * cheap for a driver whose steps are all cached.
+ */
+export async function readFactors(dir: string) {
+  const { readFactors: read } = await import("@ms/als");
+  return read(dir);
+}
+
+export async function readRatingsColumns(pathOrDir: string) {
+  const { readRatingsColumns: read } = await import("@ms/etl");
+  return read(pathOrDir);
+}
+
+export const MODEL_FILE = "model.json";
+export const WEIGHTS_FILE = "weights.bin";
+
+interface ModelJson {
+  modelTopology: unknown;
+  format?: string;
+  generatedBy?: string;
+  convertedBy?: string | null;
+  trainingConfig?: unknown;
+  weightsManifest: { paths: string[]; weights: unknown[] }[];
+}
+
+/** Writes `model.json` and `weights.bin` into `dir` (the layout `tf.loadLayersModel('file://...')` reads). */
+export async function saveModelFiles(tf: Tf, model: LayersModel, dir: string): Promise<string[]> {
+  await model.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      const weights = artifacts.weightData === undefined ? new ArrayBuffer(0) : tf.io.concatenateArrayBuffers(artifacts.weightData as ArrayBuffer | ArrayBuffer[]);
+      const json: ModelJson = {
+        modelTopology: artifacts.modelTopology,
+        format: artifacts.format,
+        generatedBy: artifacts.generatedBy,
+        convertedBy: artifacts.convertedBy ?? null,
+        ...(artifacts.trainingConfig ? { trainingConfig: artifacts.trainingConfig } : {}),
+        weightsManifest: [{ paths: [WEIGHTS_FILE], weights: artifacts.weightSpecs ?? [] }],
+      };
+      const modelFile = path.join(dir, MODEL_FILE);
+      const weightsFile = path.join(dir, WEIGHTS_FILE);
+      try {
+        await fs.writeFile(weightsFile, new Uint8Array(weights));
+        await fs.writeFile(modelFile, JSON.stringify(json));
+      } catch (error) {
+        throw asStorageError(error, dir);
+      }
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON", weightDataBytes: weights.byteLength } };
+    }),
+  );
+  return [MODEL_FILE, WEIGHTS_FILE];
+}
+
+/** Reads a model written by `saveModelFiles` (or any single-shard tfjs layers model). */
+export async function loadModelFiles(tf: Tf, dir: string): Promise<LayersModel> {
+  const modelFile = path.join(dir, MODEL_FILE);
+  let json: ModelJson;
+  try {
+    json = JSON.parse(await fs.readFile(modelFile, "utf8")) as ModelJson;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") throw new MissingArtifactError(`${modelFile}: no such model file`, { cause: error });
+    throw new CorruptArtifactError(`${modelFile}: not a readable model.json (${(error as Error).message})`, { cause: error });
+  }
+  if (!json || typeof json !== "object" || !json.modelTopology || !Array.isArray(json.weightsManifest)) {
+    throw new CorruptArtifactError(`${modelFile}: not a TensorFlow.js layers model (no modelTopology/weightsManifest)`);
+  }
+  const buffers: ArrayBuffer[] = [];
+  const specs: unknown[] = [];
+  for (const group of json.weightsManifest) {
+    specs.push(...group.weights);
+    for (const p of group.paths) {
+      const file = path.join(dir, p);
+      let bytes: Buffer;
+      try {
+        bytes = await fs.readFile(file);
+      } catch (error) {
+        throw new MissingArtifactError(`${file}: weights file named by ${modelFile} is missing`, { cause: error });
+      }
+      buffers.push(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
+    }
+  }
+  try {
+    return await tf.loadLayersModel(
+      tf.io.fromMemory({
+        modelTopology: json.modelTopology as object,
+        weightSpecs: specs as never,
+        weightData: tf.io.concatenateArrayBuffers(buffers),
+        ...(json.format ? { format: json.format } : {}),
+      }),
+    );
+  } catch (error) {
+    throw new CorruptArtifactError(`${dir}: the model cannot be rebuilt (${(error as Error).message.split("\n")[0]})`, { cause: error });
+  }
+}
+
+/** The manifest of a keras-model directory, checked for kind. */
+export function readModelManifest<P, M, X>(dir: string): Promise<Manifest<P, M, X>> {
+  return readManifest<P, M, X>(dir, "keras-model");
+}

@@ -1,0 +1,87 @@
+/**
+ * `ms-keras` as a user runs it (the built dist/bin.js): `--json` prints exactly one document on
+ * stdout, bad flags exit non-zero with a message on stderr, `--help` works. Builds dist first
+ * when it is missing or older than the sources.
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, promises as fs, statSync, readdirSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir, writeFixture, type FixtureDirs } from "./__tests__/fixtures.js";
+
+const pkg = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const bin = path.join(pkg, "dist", "bin.js");
+let root: string;
+let fx: FixtureDirs;
+
+function newestSource(dir: string): number {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, e.name);
+    newest = Math.max(newest, e.isDirectory() ? newestSource(full) : statSync(full).mtimeMs);
+  }
+  return newest;
+}
+
+beforeAll(async () => {
+  if (!existsSync(bin) || statSync(bin).mtimeMs < newestSource(path.join(pkg, "src"))) {
+    execFileSync(path.join(pkg, "..", "..", "node_modules", ".bin", "tsup"), { cwd: pkg, stdio: "ignore" });
+  }
+  root = await tempDir();
+  fx = await writeFixture(root, { users: 40, movies: 30, seed: 4 });
+});
+
+afterAll(async () => {
+  if (root) await fs.rm(root, { recursive: true, force: true });
+});
+
+function run(args: string[]) {
+  return spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", env: { ...process.env, LOG_LEVEL: "info" } });
+}
+
+describe("ms-keras", () => {
+  it("--json prints only the outputs and metrics; progress goes to stderr", () => {
+    const out = path.join(root, "m");
+    const r = run(["--ratings-data", fx.ratingsDir, "--als-model", fx.factorsDir, "--out", out, "--epochs", "2", "--batch-size", "16", "--backend", "wasm", "--json"]);
+    expect(r.stderr).toMatch(/epoch 1\/2/);
+    expect(r.stderr).toMatch(/backend wasm/);
+    expect(r.status).toBe(0);
+    const doc = JSON.parse(r.stdout) as { outputs: { model: { path: string } }; metrics: Record<string, number> };
+    expect(Object.keys(doc)).toEqual(["outputs", "metrics"]);
+    expect(doc.outputs.model.path).toBe(path.join(out, "model.json"));
+    expect(path.isAbsolute(doc.outputs.model.path)).toBe(true);
+    expect(existsSync(doc.outputs.model.path)).toBe(true);
+    for (const k of ["training_nrows", "test_nrows", "train_mse", "test_mse", "test_rmse"]) expect(typeof doc.metrics[k]).toBe("number");
+  });
+
+  it.each([
+    [["--hidden-units", "0"], /hidden_units/],
+    [["--batch-size", "0"], /batch_size/],
+    [["--epochs", "0"], /epochs/],
+    [["--learning-rate", "0"], /learning_rate/],
+    [["--learning-rate", "-0.1"], /learning_rate/],
+    [["--backend", "gpu"], /--backend/],
+  ])("%o exits 2 with a message and leaves no model", (flags, pattern) => {
+    const out = path.join(root, `bad-${flags.join("")}`);
+    const r = run(["--ratings-data", fx.ratingsDir, "--als-model", fx.factorsDir, "--out", out, ...flags]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(pattern);
+    expect(r.stdout).toBe("");
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it("exits 4 on a missing factors directory", () => {
+    const out = path.join(root, "missing");
+    const r = run(["--ratings-data", fx.ratingsDir, "--als-model", path.join(root, "nope"), "--out", out]);
+    expect(r.status).toBe(4);
+    expect(r.stderr).toMatch(/nope/);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it("--help lists the flags", () => {
+    const r = run(["--help"]);
+    expect(r.status).toBe(0);
+    for (const flag of ["--ratings-data", "--als-model", "--hidden-units", "--learning-rate", "--patience", "--backend"]) expect(r.stdout).toContain(flag);
+  });
+});

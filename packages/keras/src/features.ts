@@ -1,0 +1,193 @@
+/**
+ * The network's inputs, built from typed arrays only: ratings are joined once to factor row
+ * numbers, split with the shared hash split, and each batch is assembled on demand into a buffer
+ * the caller owns. The full feature matrix (rows x 2*rank floats) never exists in memory.
+ */
+import { splitMask } from "@ms/contracts";
+
+/** The factor matrices the features come from (what `readFactors` of @ms/als returns, structurally). */
+export interface FactorMatrices {
+  rank: number;
+  userIds: Int32Array;
+  userFactors: Float32Array;
+  itemIds: Int32Array;
+  itemFactors: Float32Array;
+}
+
+/** Ratings as typed columns (what `readRatingsColumns` of @ms/etl returns). */
+export interface RatingColumns {
+  rows: number;
+  userIds: Int32Array;
+  movieIds: Int32Array;
+  ratings: Float32Array;
+}
+
+/**
+ * Which inputs the network sees. `factors` is the seed's: movie factors then user factors.
+ * `factors+dot` appends the ALS prediction (the dot product of the two factor vectors), which the
+ * seed's network otherwise has to rediscover from 2*rank numbers with a few thousand steps.
+ */
+export const FEATURE_SETS = ["factors", "factors+dot"] as const;
+export type FeatureSet = (typeof FEATURE_SETS)[number];
+
+export function featureWidth(set: FeatureSet, rank: number): number {
+  return set === "factors" ? 2 * rank : 2 * rank + 1;
+}
+
+/** Ratings joined to factor rows, split into training and test, in file order. */
+export interface JoinedRatings {
+  /** Factor row of each kept rating's movie / user, and its rating. */
+  movieRow: Int32Array;
+  userRow: Int32Array;
+  ratings: Float32Array;
+  /** Indices into the kept arrays: the training part and the test part, each in file order. */
+  trainRows: Int32Array;
+  testRows: Int32Array;
+  /** Ratings dropped because their user or movie has no factors, per side of the split. */
+  droppedTrain: number;
+  droppedTest: number;
+}
+
+/**
+ * Id -> row lookup for ids sorted ascending. A dense table when the id range is small (MovieLens
+ * ids are below 300k), binary search otherwise, so odd ids never cost gigabytes.
+ */
+export function makeIdIndex(ids: Int32Array): (id: number) => number {
+  const n = ids.length;
+  if (n === 0) return () => -1;
+  const min = ids[0];
+  const max = ids[n - 1];
+  const span = max - min + 1;
+  if (min >= 0 && span <= Math.max(1 << 22, 4 * n)) {
+    const table = new Int32Array(span).fill(-1);
+    for (let i = 0; i < n; i++) table[ids[i] - min] = i;
+    return (id) => (id < min || id > max ? -1 : table[id - min]);
+  }
+  return (id) => {
+    let lo = 0;
+    let hi = n - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const v = ids[mid];
+      if (v === id) return mid;
+      if (v < id) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return -1;
+  };
+}
+
+/** Joins ratings to factor rows and applies the shared split (`seed`, `splitProp` from the als manifest). */
+export function joinRatings(ratings: RatingColumns, factors: FactorMatrices, split: { seed: number; splitProp: number }): JoinedRatings {
+  const n = ratings.rows;
+  const mask = splitMask(ratings.userIds, ratings.movieIds, split.seed, split.splitProp);
+  const userIndex = makeIdIndex(factors.userIds);
+  const itemIndex = makeIdIndex(factors.itemIds);
+  const movieRow = new Int32Array(n);
+  const userRow = new Int32Array(n);
+  const kept = new Float32Array(n);
+  let k = 0;
+  let nTrain = 0;
+  let droppedTrain = 0;
+  let droppedTest = 0;
+  for (let i = 0; i < n; i++) {
+    const m = itemIndex(ratings.movieIds[i]);
+    const u = userIndex(ratings.userIds[i]);
+    if (m < 0 || u < 0) {
+      if (mask[i] === 1) droppedTrain++;
+      else droppedTest++;
+      continue;
+    }
+    movieRow[k] = m;
+    userRow[k] = u;
+    kept[k] = ratings.ratings[i];
+    mask[k] = mask[i];
+    nTrain += mask[i];
+    k++;
+  }
+  const trainRows = new Int32Array(nTrain);
+  const testRows = new Int32Array(k - nTrain);
+  for (let i = 0, a = 0, b = 0; i < k; i++) {
+    if (mask[i] === 1) trainRows[a++] = i;
+    else testRows[b++] = i;
+  }
+  return {
+    movieRow: movieRow.slice(0, k),
+    userRow: userRow.slice(0, k),
+    ratings: kept.slice(0, k),
+    trainRows,
+    testRows,
+    droppedTrain,
+    droppedTest,
+  };
+}
+
+/**
+ * Splits the training rows into fit and validation rows the way Keras' `validation_split` does:
+ * the last `fraction` of the rows, in order (Keras takes `x[int(n * (1 - fraction)):]`).
+ */
+export function validationTail(trainRows: Int32Array, fraction: number): { fitRows: Int32Array; valRows: Int32Array } {
+  const splitAt = Math.trunc(trainRows.length * (1 - fraction));
+  return { fitRows: trainRows.subarray(0, splitAt), valRows: trainRows.subarray(splitAt) };
+}
+
+/** Writes the features and targets of `rows[start, start+count)` into `x` (count*width) and `y`. */
+export class FeatureAssembler {
+  readonly width: number;
+  readonly rank: number;
+
+  constructor(
+    readonly set: FeatureSet,
+    private readonly factors: FactorMatrices,
+    private readonly joined: Pick<JoinedRatings, "movieRow" | "userRow" | "ratings">,
+  ) {
+    this.rank = factors.rank;
+    this.width = featureWidth(set, factors.rank);
+  }
+
+  fill(rows: Int32Array, start: number, count: number, x: Float32Array, y: Float32Array | undefined): void {
+    const { rank, width } = this;
+    const items = this.factors.itemFactors;
+    const users = this.factors.userFactors;
+    const { movieRow, userRow, ratings } = this.joined;
+    const dot = this.set === "factors+dot";
+    for (let b = 0; b < count; b++) {
+      const r = rows[start + b];
+      const mo = movieRow[r] * rank;
+      const uo = userRow[r] * rank;
+      const o = b * width;
+      let s = 0;
+      for (let j = 0; j < rank; j++) {
+        const mv = items[mo + j];
+        const uv = users[uo + j];
+        x[o + j] = mv;
+        x[o + rank + j] = uv;
+        s += mv * uv;
+      }
+      if (dot) x[o + 2 * rank] = s;
+      if (y) y[b] = ratings[r];
+    }
+  }
+}
+
+/** A seeded 32-bit generator (mulberry32): shuffles must repeat exactly for a given seed. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Fisher-Yates in place. */
+export function shuffleInPlace(a: Int32Array, random: () => number): void {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    const t = a[i];
+    a[i] = a[j];
+    a[j] = t;
+  }
+}

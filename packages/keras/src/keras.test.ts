@@ -1,0 +1,186 @@
+/**
+ * The keras step end to end on small generated data: real etl and als artifacts in, a tfjs
+ * layers model out; reloading it must re-score to the same MSE; bad inputs fail cleanly.
+ */
+import { BadParameterError, CorruptArtifactError, MemoryMetrics, MissingArtifactError, readManifest } from "@ms/contracts";
+import { FACTORS_FILES, writeFactorsArtifact } from "@ms/als";
+import { existsSync, promises as fs } from "node:fs";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir, writeFixture, type FixtureDirs } from "./__tests__/fixtures.js";
+import { evaluateModel, FeatureAssembler, joinRatings, keras, loadModel, predict, resolveKerasParams, KERAS_DEFAULTS } from "./index.js";
+
+let root: string;
+let fx: FixtureDirs;
+
+beforeAll(async () => {
+  root = await tempDir();
+  fx = await writeFixture(root, { users: 90, movies: 50, usersWithoutFactors: 5, seed: 3 });
+});
+
+afterAll(async () => {
+  await fs.rm(root, { recursive: true, force: true });
+});
+
+const QUICK = { epochs: 4, batchSize: 32, learningRate: 0.01, outputBias: "mean", backend: "wasm" } as const;
+
+describe("keras step", () => {
+  it("trains, publishes a tfjs layers model with its manifest, and reloads to the same test MSE", async () => {
+    const out = path.join(root, "model-a");
+    const sink = new MemoryMetrics();
+    const result = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, QUICK, out, { metrics: sink });
+    const m = result.metrics;
+
+    expect(result.modelFile).toBe(path.join(out, "model.json"));
+    expect((await fs.readdir(out)).sort()).toEqual(["manifest.json", "model.json", "weights.bin"]);
+    const manifest = await readManifest(out, "keras-model");
+    expect(manifest.details).toMatchObject({ backend: "wasm", rank: 4, inputWidth: 8, features: "factors", split: { seed: 7, splitProp: 0.8 } });
+    expect(manifest.params).toMatchObject({ hiddenUnits: 20, epochs: 4, batchSize: 32 });
+    expect(manifest.files.map((f) => f.path).sort()).toEqual(["model.json", "weights.bin"]);
+
+    // Ratings of users without factors are dropped and counted; the rest is split by the shared hash.
+    const expected = joinRatings(fx.data.ratings, fx.data.factors, { seed: 7, splitProp: 0.8 });
+    const droppedByData = fx.data.ratings.userIds.filter((u) => u > 85).length;
+    expect(droppedByData).toBeGreaterThan(0);
+    expect(m.dropped_no_factors).toBe(droppedByData);
+    expect(m.training_nrows).toBe(expected.trainRows.length);
+    expect(m.test_nrows).toBe(expected.testRows.length);
+    expect(m.training_nrows + m.test_nrows + m.dropped_no_factors).toBe(fx.data.ratings.rows);
+    expect(m.validation_nrows).toBe(m.training_nrows - Math.trunc(m.training_nrows * 0.8));
+    expect(m.test_rmse).toBeCloseTo(Math.sqrt(m.test_mse), 12);
+
+    // The network learned: well below the variance of the test ratings (predicting their mean).
+    const test = Array.from(expected.testRows, (r) => expected.ratings[r]);
+    const mean = test.reduce((a, b) => a + b, 0) / test.length;
+    const variance = test.reduce((a, b) => a + (b - mean) ** 2, 0) / test.length;
+    expect(m.test_mse).toBeLessThan(0.6 * variance);
+
+    // Per-epoch loss and val_loss with their epoch as step, then the final metrics.
+    const losses = sink.values.filter((v) => v.key === "loss");
+    expect(losses.map((v) => v.step)).toEqual(Array.from({ length: m.epochs_run }, (_, i) => i));
+    expect(sink.values.filter((v) => v.key === "val_loss")).toHaveLength(m.epochs_run);
+    expect(losses[losses.length - 1].value).toBeLessThan(losses[0].value);
+    for (const key of ["training_nrows", "test_nrows", "train_mse", "test_mse", "test_rmse"]) {
+      expect(sink.values.find((v) => v.key === key)?.value).toBe(m[key]);
+    }
+
+    const rescored = await evaluateModel(out, { ratings: fx.ratingsDir, factors: fx.factorsDir }, { backend: "wasm" });
+    expect(rescored.test_nrows).toBe(m.test_nrows);
+    expect(rescored.test_mse).toBeCloseTo(m.test_mse, 6);
+    expect(rescored.train_mse).toBeCloseTo(m.train_mse, 6);
+
+    // predict() on hand-built features (movie factors then user factors) agrees with the MSE.
+    const loaded = await loadModel(out, { backend: "wasm" });
+    const assembler = new FeatureAssembler("factors", fx.data.factors, expected);
+    const x = new Float32Array(expected.testRows.length * assembler.width);
+    const y = new Float32Array(expected.testRows.length);
+    assembler.fill(expected.testRows, 0, expected.testRows.length, x, y);
+    const p = await predict(loaded, x);
+    const mse = p.reduce((a, v, i) => a + (v - y[i]) ** 2, 0) / p.length;
+    expect(mse).toBeCloseTo(m.test_mse, 5);
+    loaded.model.dispose();
+  });
+
+  it("is deterministic for a given seed", async () => {
+    const a = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, { ...QUICK, epochs: 2 }, path.join(root, "det-a"));
+    const b = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, { ...QUICK, epochs: 2 }, path.join(root, "det-b"));
+    expect(b.metrics.test_mse).toBe(a.metrics.test_mse);
+    expect(b.manifest.digest).toBe(a.manifest.digest);
+  });
+
+  it("adds the ALS prediction as an input with --features factors+dot", async () => {
+    const r = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, { ...QUICK, features: "factors+dot" }, path.join(root, "dot"));
+    expect(r.manifest.details.inputWidth).toBe(9);
+    const rescored = await evaluateModel(path.join(root, "dot"), { ratings: fx.ratingsDir, factors: fx.factorsDir }, { backend: "wasm" });
+    expect(rescored.test_mse).toBeCloseTo(r.metrics.test_mse, 6);
+  });
+
+  it("trains on the cpu backend too", async () => {
+    const r = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, { ...QUICK, epochs: 1, backend: "cpu" }, path.join(root, "cpu"));
+    expect(r.manifest.details.backend).toBe("cpu");
+    expect(Number.isFinite(r.metrics.test_mse)).toBe(true);
+  });
+});
+
+describe("parameters", () => {
+  it("defaults to the seed's values", () => {
+    expect(resolveKerasParams()).toMatchObject({ hiddenUnits: 20, epochs: 3, batchSize: 128, learningRate: 1e-4, patience: 2, minDelta: 1e-4, validationSplit: 0.2, features: "factors" });
+    expect(KERAS_DEFAULTS.outputBias).toBe("zero");
+  });
+
+  it.each([
+    [{ hiddenUnits: 0 }, "hidden_units"],
+    [{ batchSize: 0 }, "batch_size"],
+    [{ epochs: 0 }, "epochs"],
+    [{ learningRate: 0 }, "learning_rate"],
+    [{ learningRate: -1e-3 }, "learning_rate"],
+    [{ hiddenUnits: 2.5 }, "hidden_units"],
+    [{ features: "nope" as never }, "features"],
+    [{ backend: "gpu" as never }, "backend"],
+  ])("rejects %o naming %s, leaving no output", async (bad, name) => {
+    const out = path.join(root, `bad-${name}`);
+    const error = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, bad, out).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BadParameterError);
+    expect((error as BadParameterError).parameter).toBe(name);
+    expect(existsSync(out)).toBe(false);
+  });
+});
+
+describe("bad factor files", () => {
+  async function copyOf(name: string): Promise<string> {
+    const dir = path.join(root, name);
+    await fs.cp(fx.factorsDir, dir, { recursive: true });
+    return dir;
+  }
+
+  async function expectFailure(factors: string, cls: new (...args: never[]) => Error, pattern: RegExp): Promise<void> {
+    const out = path.join(root, `out-${path.basename(factors)}`);
+    const error = await keras({ ratings: fx.ratingsDir, factors }, QUICK, out).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(cls);
+    expect((error as Error).message).toMatch(pattern);
+    expect(existsSync(out)).toBe(false);
+    expect((await fs.readdir(root)).filter((f) => f.startsWith(`.out-${path.basename(factors)}`))).toEqual([]);
+  }
+
+  it("rejects a missing factor file", async () => {
+    const dir = await copyOf("no-users");
+    await fs.rm(path.join(dir, FACTORS_FILES.users));
+    await expectFailure(dir, MissingArtifactError, /user_factors\.parquet/);
+  });
+
+  it("rejects user and movie factors of different ranks", async () => {
+    const other = path.join(root, "rank3");
+    const f = fx.data.factors;
+    const rank3 = (a: Float32Array, n: number) => Float32Array.from({ length: n * 3 }, (_, i) => a[Math.floor(i / 3) * 4 + (i % 3)]);
+    await writeFactorsArtifact(other, {
+      tables: { rank: 3, userIds: f.userIds, userFactors: rank3(f.userFactors, f.userIds.length), itemIds: f.itemIds, itemFactors: rank3(f.itemFactors, f.itemIds.length) },
+      details: { rank: 3, users: f.userIds.length, items: f.itemIds.length, seed: 7, splitProp: 0.8, coldStartStrategy: "drop", ratings: { digest: "sha256:00", rows: 1 } },
+      params: {},
+      metrics: {},
+    });
+    const dir = await copyOf("mixed-rank");
+    await fs.copyFile(path.join(other, FACTORS_FILES.items), path.join(dir, FACTORS_FILES.items));
+    await expectFailure(dir, CorruptArtifactError, /item_factors\.parquet.*rank 3/);
+  });
+
+  it("rejects a factor file with the wrong schema", async () => {
+    const dir = await copyOf("wrong-schema");
+    await fs.copyFile(path.join(fx.ratingsDir, "ratings.parquet"), path.join(dir, FACTORS_FILES.items));
+    const out = path.join(root, "out-wrong-schema");
+    const error = await keras({ ratings: fx.ratingsDir, factors: dir }, QUICK, out).catch((e: unknown) => e);
+    expect((error as Error).message).toMatch(/item_factors\.parquet/);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it("rejects a directory that is not a factors artifact", async () => {
+    await expectFailure(fx.ratingsDir, CorruptArtifactError, /"ratings" artifact, expected "factors"/);
+  });
+
+  it("refuses to overwrite a directory that is not a keras model", async () => {
+    const out = path.join(root, "user-files");
+    await fs.mkdir(out);
+    await fs.writeFile(path.join(out, "precious.txt"), "keep me");
+    await expect(keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, QUICK, out)).rejects.toBeInstanceOf(BadParameterError);
+    expect(await fs.readFile(path.join(out, "precious.txt"), "utf8")).toBe("keep me");
+  });
+});

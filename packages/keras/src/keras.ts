@@ -1,0 +1,317 @@
+/**
+ * The keras step (the seed's `train_keras`): a small dense network trained on ALS factors to
+ * predict ratings, with the seed's defaults, the als step's train/test split, streamed batches,
+ * and a TensorFlow.js layers model published atomically with its manifest.
+ */
+import {
+  assertReplaceableOutput,
+  BadInputError,
+  BadParameterError,
+  buildArtifactDir,
+  InterruptedError,
+  silentLogger,
+  writeManifest,
+  type ArtifactRef,
+  type Digest,
+  type Logger,
+  type Manifest,
+  type StepContext,
+  type StepResult,
+} from "@ms/contracts";
+import type { LayersModel } from "@tensorflow/tfjs";
+import path from "node:path";
+import { loadModelFiles, MODEL_FILE, readFactors, readModelManifest, readRatingsColumns, saveModelFiles } from "./adapter.js";
+import { BACKEND_CHOICES, loadTf, type BackendChoice, type BackendName, type Tf } from "./backend.js";
+import { FEATURE_SETS, FeatureAssembler, featureWidth, joinRatings, validationTail, type FactorMatrices, type FeatureSet, type JoinedRatings, type RatingColumns } from "./features.js";
+import { buildNetwork, evaluateMse, fitNetwork, predictFeatures } from "./network.js";
+import { KERAS_VERSION } from "./version.js";
+
+export interface KerasParams {
+  hiddenUnits: number;
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  /** Early stopping: epochs without a `minDelta` improvement of val_loss before stopping. */
+  patience: number;
+  minDelta: number;
+  /** Fraction of the training part held out for val_loss: its last rows in file order, as Keras does. */
+  validationSplit: number;
+  /** `factors` is the seed's input; see FEATURE_SETS for the others. */
+  features: FeatureSet;
+  /** Initial output bias: `zero` (the seed's, Keras' default) or the mean training rating. */
+  outputBias: "zero" | "mean";
+  /** Seeds weight initialisation and the per-epoch shuffles. */
+  seed: number;
+  backend: BackendChoice;
+}
+
+export const KERAS_DEFAULTS: Readonly<KerasParams> = {
+  hiddenUnits: 20,
+  epochs: 3,
+  batchSize: 128,
+  learningRate: 1e-4,
+  patience: 2,
+  minDelta: 1e-4,
+  validationSplit: 0.2,
+  features: "factors",
+  outputBias: "zero",
+  seed: 42,
+  backend: "auto",
+};
+
+export interface KerasInputs {
+  /** The etl output directory or its ratings.parquet. */
+  ratings: string;
+  /** The als output directory (factors artifact). */
+  factors: string;
+}
+
+export interface KerasMetrics {
+  [key: string]: number;
+  training_nrows: number;
+  test_nrows: number;
+  validation_nrows: number;
+  train_mse: number;
+  test_mse: number;
+  test_rmse: number;
+  dropped_no_factors: number;
+  epochs_run: number;
+  seconds: number;
+}
+
+export interface KerasDetails {
+  backend: BackendName;
+  rank: number;
+  inputWidth: number;
+  features: FeatureSet;
+  split: { seed: number; splitProp: number };
+  validation: "tail";
+  history: { epoch: number; loss: number; val_loss?: number }[];
+  factors: { digest: Digest };
+  ratings: { rows: number; droppedTrain: number; droppedTest: number };
+}
+
+export type KerasManifest = Manifest<KerasParams, KerasMetrics, KerasDetails>;
+
+export interface KerasOutputs {
+  [name: string]: ArtifactRef<"keras-model">;
+  model: ArtifactRef<"keras-model">;
+}
+
+function isPositiveInteger(v: unknown): v is number {
+  return typeof v === "number" && Number.isInteger(v) && v >= 1;
+}
+
+/** Checks and completes parameters; bins and the driver go through it too. */
+export function resolveKerasParams(partial: Partial<KerasParams> = {}): KerasParams {
+  const defined = Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) as Partial<KerasParams>;
+  const p: KerasParams = { ...KERAS_DEFAULTS, ...defined };
+  if (!isPositiveInteger(p.hiddenUnits)) throw new BadParameterError("hidden_units", `must be an integer >= 1, got ${p.hiddenUnits}`);
+  if (!isPositiveInteger(p.epochs)) throw new BadParameterError("epochs", `must be an integer >= 1, got ${p.epochs}`);
+  if (!isPositiveInteger(p.batchSize)) throw new BadParameterError("batch_size", `must be an integer >= 1, got ${p.batchSize}`);
+  if (typeof p.learningRate !== "number" || !Number.isFinite(p.learningRate) || p.learningRate <= 0) {
+    throw new BadParameterError("learning_rate", `must be a number > 0, got ${p.learningRate}`);
+  }
+  if (typeof p.patience !== "number" || !Number.isInteger(p.patience) || p.patience < 0) throw new BadParameterError("patience", `must be an integer >= 0, got ${p.patience}`);
+  if (typeof p.minDelta !== "number" || !Number.isFinite(p.minDelta) || p.minDelta < 0) throw new BadParameterError("min_delta", `must be a number >= 0, got ${p.minDelta}`);
+  if (typeof p.validationSplit !== "number" || !(p.validationSplit >= 0 && p.validationSplit < 1)) {
+    throw new BadParameterError("validation_split", `must be in [0, 1), got ${p.validationSplit}`);
+  }
+  if (!FEATURE_SETS.includes(p.features)) throw new BadParameterError("features", `must be one of ${FEATURE_SETS.join(", ")}, got ${String(p.features)}`);
+  if (p.outputBias !== "zero" && p.outputBias !== "mean") throw new BadParameterError("output_bias", `must be "zero" or "mean", got ${String(p.outputBias)}`);
+  if (typeof p.seed !== "number" || !Number.isInteger(p.seed)) throw new BadParameterError("seed", `must be an integer, got ${p.seed}`);
+  if (!BACKEND_CHOICES.includes(p.backend)) throw new BadParameterError("backend", `must be one of ${BACKEND_CHOICES.join(", ")}, got ${String(p.backend)}`);
+  return p;
+}
+
+/** What the pure training core returns, before anything is written. */
+export interface TrainedNetwork {
+  tf: Tf;
+  backend: BackendName;
+  model: LayersModel;
+  metrics: KerasMetrics;
+  history: KerasDetails["history"];
+  joined: JoinedRatings;
+}
+
+/**
+ * Trains and evaluates the network on ratings joined to factors, in memory. The step wraps this
+ * with reading and publishing; tests and the benchmark call it directly.
+ */
+export async function trainNetwork(
+  ratings: RatingColumns,
+  factors: FactorMatrices,
+  split: { seed: number; splitProp: number },
+  params: KerasParams,
+  ctx: Partial<StepContext> = {},
+): Promise<TrainedNetwork> {
+  const logger = ctx.logger ?? silentLogger();
+  const started = performance.now();
+  checkFactorShapes(factors);
+  const joined = joinRatings(ratings, factors, split);
+  const dropped = joined.droppedTrain + joined.droppedTest;
+  if (dropped > 0) logger.info({ dropped, train: joined.droppedTrain, test: joined.droppedTest }, "keras: dropped ratings whose user or movie has no factors");
+  if (joined.trainRows.length === 0) throw new BadInputError(`no training ratings left after joining ${ratings.rows} ratings to the factors (split seed ${split.seed}, splitProp ${split.splitProp})`);
+  const { fitRows, valRows } = validationTail(joined.trainRows, params.validationSplit);
+  if (fitRows.length === 0) throw new BadInputError(`only ${joined.trainRows.length} training ratings: nothing left to fit after the validation split ${params.validationSplit}`);
+
+  const { tf, backend } = await loadTf(params.backend, logger);
+  logger.info({ backend, requested: params.backend }, `keras: TensorFlow.js backend ${backend}`);
+  const assembler = new FeatureAssembler(params.features, factors, joined);
+  let outputBias = 0;
+  if (params.outputBias === "mean") {
+    let s = 0;
+    for (let i = 0; i < fitRows.length; i++) s += joined.ratings[fitRows[i]];
+    outputBias = s / fitRows.length;
+  }
+  const model = buildNetwork(tf, assembler.width, { hiddenUnits: params.hiddenUnits, learningRate: params.learningRate, seed: params.seed, outputBias });
+  const history: KerasDetails["history"] = [];
+  try {
+    const fit = await fitNetwork(tf, model, assembler, fitRows, valRows, {
+      epochs: params.epochs,
+      batchSize: params.batchSize,
+      patience: params.patience,
+      minDelta: params.minDelta,
+      seed: params.seed,
+      shuffle: true,
+      shouldStop: () => ctx.signal?.aborted === true,
+      onEpoch: (epoch, logs) => {
+        history.push({ epoch, loss: logs.loss, ...(logs.val_loss !== undefined ? { val_loss: logs.val_loss } : {}) });
+        ctx.metrics?.metric("loss", logs.loss, epoch);
+        if (logs.val_loss !== undefined) ctx.metrics?.metric("val_loss", logs.val_loss, epoch);
+        const rate = fitRows.length / logs.seconds;
+        logger.info({ epoch: epoch + 1, of: params.epochs, loss: round(logs.loss), val_loss: logs.val_loss === undefined ? undefined : round(logs.val_loss), samplesPerSecond: Math.round(rate) }, `keras: epoch ${epoch + 1}/${params.epochs}`);
+      },
+    });
+    if (ctx.signal?.aborted) throw new InterruptedError("keras: training interrupted");
+    if (fit.stoppedEarly) logger.info({ epochsRun: fit.epochsRun }, "keras: early stopping on val_loss");
+    const trainMse = await evaluateMse(tf, model, assembler, joined.trainRows);
+    const testMse = await evaluateMse(tf, model, assembler, joined.testRows);
+    const metrics: KerasMetrics = {
+      training_nrows: joined.trainRows.length,
+      test_nrows: joined.testRows.length,
+      validation_nrows: valRows.length,
+      train_mse: trainMse,
+      test_mse: testMse,
+      test_rmse: Math.sqrt(testMse),
+      dropped_no_factors: dropped,
+      epochs_run: fit.epochsRun,
+      seconds: (performance.now() - started) / 1000,
+    };
+    return { tf, backend, model, metrics, history, joined };
+  } catch (error) {
+    model.dispose();
+    throw error;
+  }
+}
+
+function checkFactorShapes(f: FactorMatrices): void {
+  if (!isPositiveInteger(f.rank)) throw new BadInputError(`factor rank must be an integer >= 1, got ${f.rank}`);
+  if (f.userFactors.length !== f.userIds.length * f.rank) throw new BadInputError(`user factors hold ${f.userFactors.length} values, expected ${f.userIds.length} users x rank ${f.rank}`);
+  if (f.itemFactors.length !== f.itemIds.length * f.rank) throw new BadInputError(`movie factors hold ${f.itemFactors.length} values, expected ${f.itemIds.length} movies x rank ${f.rank}`);
+}
+
+function round(x: number): number {
+  return Number(x.toPrecision(5));
+}
+
+/** Runs the keras step into `outDir` (created, or replacing an earlier keras-model output). */
+export async function keras(
+  inputs: KerasInputs,
+  partial: Partial<KerasParams>,
+  outDir: string,
+  ctx: Partial<StepContext> = {},
+): Promise<StepResult<KerasOutputs, KerasMetrics> & { manifest: KerasManifest; modelFile: string }> {
+  const params = resolveKerasParams(partial);
+  const logger = ctx.logger ?? silentLogger();
+  const target = path.resolve(outDir);
+  await assertReplaceableOutput(target, "keras-model");
+  const factors = await readFactors(inputs.factors);
+  const ratings = await readRatingsColumns(inputs.ratings);
+  if (factors.details.ratings.rows !== ratings.rows) {
+    logger.warn({ factorsRows: factors.details.ratings.rows, ratingsRows: ratings.rows }, "keras: the factors were fitted on a different number of ratings than the ones given");
+  }
+  const split = { seed: factors.details.seed, splitProp: factors.details.splitProp };
+  logger.info({ ratings: ratings.rows, rank: factors.rank, users: factors.userIds.length, movies: factors.itemIds.length, inputWidth: featureWidth(params.features, factors.rank), split }, "keras: training");
+  const trained = await trainNetwork(ratings, factors, split, params, { ...ctx, logger });
+  try {
+    const { metrics } = trained;
+    return await buildArtifactDir(target, async (staging) => {
+      const files = await saveModelFiles(trained.tf, trained.model, staging);
+      const details: KerasDetails = {
+        backend: trained.backend,
+        rank: factors.rank,
+        inputWidth: featureWidth(params.features, factors.rank),
+        features: params.features,
+        split,
+        validation: "tail",
+        history: trained.history,
+        factors: { digest: factors.manifest.digest },
+        ratings: { rows: ratings.rows, droppedTrain: trained.joined.droppedTrain, droppedTest: trained.joined.droppedTest },
+      };
+      const manifest = await writeManifest(staging, {
+        kind: "keras-model",
+        files,
+        params,
+        metrics,
+        details,
+        producedBy: { step: "keras", version: KERAS_VERSION },
+      });
+      for (const key of ["training_nrows", "test_nrows", "train_mse", "test_mse", "test_rmse", "dropped_no_factors", "epochs_run"] as const) ctx.metrics?.metric(key, metrics[key]);
+      logger.info({ test_rmse: round(metrics.test_rmse), train_mse: round(metrics.train_mse), test_mse: round(metrics.test_mse), seconds: round(metrics.seconds) }, "keras: done");
+      return {
+        outputs: { model: { kind: "keras-model", dir: target, digest: manifest.digest } },
+        metrics,
+        manifest,
+        modelFile: path.join(target, MODEL_FILE),
+      };
+    });
+  } finally {
+    trained.model.dispose();
+  }
+}
+
+/** A model loaded back from a keras-model directory. */
+export interface LoadedModel {
+  tf: Tf;
+  backend: BackendName;
+  model: LayersModel;
+  manifest: KerasManifest;
+  inputWidth: number;
+}
+
+export async function loadModel(dir: string, options: { backend?: BackendChoice; logger?: Logger } = {}): Promise<LoadedModel> {
+  const abs = path.resolve(dir);
+  const manifest = await readModelManifest<KerasParams, KerasMetrics, KerasDetails>(abs);
+  const { tf, backend } = await loadTf(options.backend ?? "auto", options.logger);
+  const model = await loadModelFiles(tf, abs);
+  return { tf, backend, model, manifest, inputWidth: manifest.details.inputWidth };
+}
+
+/** Predicted ratings for a row-major feature matrix (`n * inputWidth` floats, the training layout). */
+export function predict(loaded: LoadedModel, features: Float32Array): Promise<Float32Array> {
+  return predictFeatures(loaded.tf, loaded.model, features);
+}
+
+/**
+ * Re-scores a saved model on the ratings and factors it was trained with (same split, same
+ * features): the test and train MSE, which must match the manifest's metrics.
+ */
+export async function evaluateModel(dir: string, inputs: KerasInputs, options: { backend?: BackendChoice; logger?: Logger } = {}): Promise<{ train_mse: number; test_mse: number; test_nrows: number }> {
+  const loaded = await loadModel(dir, options);
+  try {
+    const factors = await readFactors(inputs.factors);
+    const ratings = await readRatingsColumns(inputs.ratings);
+    const { details } = loaded.manifest;
+    if (factors.rank !== details.rank) throw new BadInputError(`factors of rank ${factors.rank} given to a model trained on rank ${details.rank}`, { file: inputs.factors });
+    const joined = joinRatings(ratings, factors, details.split);
+    const assembler = new FeatureAssembler(details.features, factors, joined);
+    return {
+      train_mse: await evaluateMse(loaded.tf, loaded.model, assembler, joined.trainRows),
+      test_mse: await evaluateMse(loaded.tf, loaded.model, assembler, joined.testRows),
+      test_nrows: joined.testRows.length,
+    };
+  } finally {
+    loaded.model.dispose();
+  }
+}

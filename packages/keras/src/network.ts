@@ -1,0 +1,148 @@
+/**
+ * The seed's network and its training loop, over batches streamed from typed arrays:
+ * Dense(30, relu) -> Dense(hidden_units, relu) -> Dense(1, linear), MSE, Adam, early stopping on
+ * validation loss. Training goes through `fitDataset` with a generator that fills one
+ * preallocated buffer per batch, so memory stays bounded whatever the number of ratings.
+ */
+import type { LayersModel, Sequential, Tensor, TensorContainer } from "@tensorflow/tfjs";
+import type { Tf } from "./backend.js";
+import { type FeatureAssembler, mulberry32, shuffleInPlace } from "./features.js";
+
+export interface NetworkParams {
+  hiddenUnits: number;
+  learningRate: number;
+  /** Seeds weight initialisation and the per-epoch shuffles. */
+  seed: number;
+  /** Start the output bias at this value (the seed starts at 0; the mean rating saves epochs). */
+  outputBias: number;
+}
+
+export function buildNetwork(tf: Tf, inputWidth: number, params: NetworkParams): Sequential {
+  // Fixed names: tfjs numbers layers globally per process, and the names end up in model.json,
+  // so identical training must not give different artifact digests.
+  const model = tf.sequential({ name: "ms_keras" });
+  const init = (k: number) => tf.initializers.glorotUniform({ seed: params.seed + k });
+  model.add(tf.layers.dense({ name: "dense_1", units: 30, activation: "relu", inputShape: [inputWidth], kernelInitializer: init(1) }));
+  model.add(tf.layers.dense({ name: "dense_2", units: params.hiddenUnits, activation: "relu", kernelInitializer: init(2) }));
+  model.add(tf.layers.dense({ name: "dense_3", units: 1, activation: "linear", kernelInitializer: init(3), biasInitializer: tf.initializers.constant({ value: params.outputBias }) }));
+  model.compile({ loss: "meanSquaredError", optimizer: tf.train.adam(params.learningRate) });
+  return model;
+}
+
+export interface FitOptions {
+  epochs: number;
+  batchSize: number;
+  patience: number;
+  minDelta: number;
+  seed: number;
+  /** Shuffle the fit rows at each epoch (Keras' `shuffle=True` default). */
+  shuffle: boolean;
+  onEpoch?: (epoch: number, logs: { loss: number; val_loss?: number; seconds: number }) => void;
+  onBatch?: (batch: number) => void;
+  /** Polled between batches; true stops training at the end of the batch. */
+  shouldStop?: () => boolean;
+}
+
+export interface FitResult {
+  epochsRun: number;
+  stoppedEarly: boolean;
+  history: { loss: number; val_loss?: number }[];
+}
+
+/**
+ * A tf.data dataset of ready batches from `rows`, filled into one reused buffer pair. Reuse is
+ * safe on every backend: ops run eagerly and fitDataset disposes a batch's tensors before it pulls
+ * the next one, so no live tensor still reads a buffer when it is refilled (cpu and tfjs-node
+ * alias the array instead of copying it).
+ */
+export function batchDataset(tf: Tf, assembler: FeatureAssembler, rows: Int32Array, batchSize: number, options: { shuffleSeed?: number } = {}) {
+  const width = assembler.width;
+  const order = options.shuffleSeed === undefined ? rows : rows.slice();
+  let epoch = 0;
+  const xBuf = new Float32Array(batchSize * width);
+  const yBuf = new Float32Array(batchSize);
+  return tf.data.generator((function* () {
+    if (options.shuffleSeed !== undefined) shuffleInPlace(order, mulberry32((options.shuffleSeed ^ Math.imul(epoch + 1, 0x9e3779b1)) >>> 0));
+    epoch++;
+    for (let start = 0; start < order.length; start += batchSize) {
+      const count = Math.min(batchSize, order.length - start);
+      assembler.fill(order, start, count, xBuf, yBuf);
+      const xs = tf.tensor2d(count === batchSize ? xBuf : xBuf.subarray(0, count * width), [count, width]);
+      const ys = tf.tensor2d(count === batchSize ? yBuf : yBuf.subarray(0, count), [count, 1]);
+      yield { xs, ys } as TensorContainer;
+    }
+  }) as () => Iterator<TensorContainer>);
+}
+
+/** Trains with `fitDataset`; validation loss is computed on `valRows` at the end of every epoch. */
+export async function fitNetwork(tf: Tf, model: LayersModel, assembler: FeatureAssembler, fitRows: Int32Array, valRows: Int32Array, options: FitOptions): Promise<FitResult> {
+  const train = batchDataset(tf, assembler, fitRows, options.batchSize, options.shuffle ? { shuffleSeed: options.seed } : {});
+  const validation = valRows.length > 0 ? batchDataset(tf, assembler, valRows, Math.max(options.batchSize, 4096)) : undefined;
+  const early = tf.callbacks.earlyStopping({ monitor: "val_loss", minDelta: options.minDelta, patience: options.patience });
+  const history: { loss: number; val_loss?: number }[] = [];
+  let epochStart = performance.now();
+  let stopRequested = false;
+  const callbacks = [
+    new tf.CustomCallback({
+      onEpochBegin: async () => {
+        epochStart = performance.now();
+      },
+      onBatchEnd: async (batch) => {
+        options.onBatch?.(batch);
+        if (options.shouldStop?.()) {
+          stopRequested = true;
+          model.stopTraining = true;
+        }
+      },
+      onEpochEnd: async (epoch, logs) => {
+        const entry = { loss: Number(logs?.loss), ...(logs?.val_loss !== undefined ? { val_loss: Number(logs.val_loss) } : {}) };
+        history.push(entry);
+        options.onEpoch?.(epoch, { ...entry, seconds: (performance.now() - epochStart) / 1000 });
+      },
+    }),
+    ...(validation ? [early] : []),
+  ];
+  await model.fitDataset(train, { epochs: options.epochs, verbose: 0, callbacks, ...(validation ? { validationData: validation } : {}) });
+  return { epochsRun: history.length, stoppedEarly: !stopRequested && history.length < options.epochs, history };
+}
+
+/** Mean squared error of the model over `rows`, predicted in large batches, summed in float64. */
+export async function evaluateMse(tf: Tf, model: LayersModel, assembler: FeatureAssembler, rows: Int32Array, batchSize = 8192): Promise<number> {
+  if (rows.length === 0) return Number.NaN;
+  const width = assembler.width;
+  const x = new Float32Array(batchSize * width);
+  const y = new Float32Array(batchSize);
+  let sum = 0;
+  for (let start = 0; start < rows.length; start += batchSize) {
+    const count = Math.min(batchSize, rows.length - start);
+    assembler.fill(rows, start, count, x, y);
+    const pred = tf.tidy(() => {
+      const input = tf.tensor2d(x.subarray(0, count * width), [count, width]);
+      return model.predict(input) as Tensor;
+    });
+    const p = (await pred.data()) as Float32Array;
+    pred.dispose();
+    for (let i = 0; i < count; i++) {
+      const d = p[i] - y[i];
+      sum += d * d;
+    }
+  }
+  return sum / rows.length;
+}
+
+/** Predictions for a row-major feature matrix (`n * inputWidth` floats). */
+export async function predictFeatures(tf: Tf, model: LayersModel, features: Float32Array, batchSize = 8192): Promise<Float32Array> {
+  const shape = model.inputs[0].shape;
+  const width = Number(shape[shape.length - 1]);
+  if (!Number.isInteger(width) || width < 1) throw new Error("the model has no fixed input width");
+  if (features.length % width !== 0) throw new RangeError(`features hold ${features.length} values, not a multiple of the model's input width ${width}`);
+  const n = features.length / width;
+  const out = new Float32Array(n);
+  for (let start = 0; start < n; start += batchSize) {
+    const count = Math.min(batchSize, n - start);
+    const pred = tf.tidy(() => model.predict(tf.tensor2d(features.slice(start * width, (start + count) * width), [count, width])) as Tensor);
+    out.set((await pred.data()) as Float32Array, start);
+    pred.dispose();
+  }
+  return out;
+}
