@@ -160,7 +160,11 @@ describe("download", () => {
 
   it("says what to do when offline, and names unknown datasets", async () => {
     const cacheDir = await tempDir();
-    await expect(loadRawData({ dataset: "ml-latest-small", cacheDir, baseUrl: "http://127.0.0.1:9" })).rejects.toThrow(/--dataset synthetic/);
+    const closed = http.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    await expect(loadRawData({ dataset: "ml-latest-small", cacheDir, baseUrl: `http://127.0.0.1:${port}` })).rejects.toThrow(/ECONNREFUSED.*--dataset synthetic/);
     await expect(loadRawData({ dataset: "ml-99m", cacheDir })).rejects.toThrow(BadParameterError);
     await expect(loadRawData({ dataset: "ml-99m", cacheDir })).rejects.toThrow(/known: ml-latest-small, ml-100k/);
   });

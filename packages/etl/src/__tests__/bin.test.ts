@@ -1,0 +1,100 @@
+/**
+ * The built bins as a user runs them: `--json` gives exactly one JSON document on stdout, logs and
+ * errors go to stderr, negative numbers work in both flag spellings, exit codes follow the table.
+ */
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+import { EXIT_CODES } from "@ms/contracts";
+import { SMALL_CSV, tempDir, writeText } from "./helpers.js";
+
+const run = promisify(execFile);
+const dist = path.resolve(__dirname, "../../dist");
+
+async function bin(name: string, args: string[], env: NodeJS.ProcessEnv = {}) {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [path.join(dist, name), ...args], { env: { ...process.env, ...env } });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe("ms-etl bin", () => {
+  it("prints exactly one JSON document on stdout with --json, logs on stderr", async () => {
+    const dir = await tempDir();
+    const csv = await writeText(dir, "ratings.csv", SMALL_CSV);
+    for (const limit of [["--max-row-limit", "-1"], ["--max-row-limit=-1"]]) {
+      const out = path.join(dir, `out${limit.length}`);
+      const r = await bin("bin.js", ["--ratings-csv", csv, "--out", out, ...limit, "--json"]);
+      expect(r.code).toBe(0);
+      const doc = JSON.parse(r.stdout);
+      expect(doc.outputs.ratings.path).toBe(path.join(out, "ratings.parquet"));
+      expect(path.isAbsolute(doc.outputs.ratings.path)).toBe(true);
+      expect(doc.metrics.rows).toBe(5);
+      const logs = r.stderr.trim().split("\n").map((l) => JSON.parse(l));
+      expect(logs.some((l) => l.msg === "etl: done")).toBe(true);
+    }
+  });
+
+  it("honours --log-level and LOG_LEVEL", async () => {
+    const dir = await tempDir();
+    const csv = await writeText(dir, "ratings.csv", SMALL_CSV);
+    const quiet = await bin("bin.js", ["--ratings-csv", csv, "--out", path.join(dir, "a"), "--log-level", "warn"]);
+    expect(quiet.stderr).toBe("");
+    expect(quiet.stdout).toMatch(/rows\s+5/);
+    const viaEnv = await bin("bin.js", ["--ratings-csv", csv, "--out", path.join(dir, "b")], { LOG_LEVEL: "error" });
+    expect(viaEnv.stderr).toBe("");
+    const badLevel = await bin("bin.js", ["--ratings-csv", csv, "--out", path.join(dir, "c"), "--log-level", "loud"]);
+    expect(badLevel.code).toBe(EXIT_CODES.BAD_PARAMETER);
+    expect(badLevel.stderr).toMatch(/--log-level/);
+  });
+
+  it("fails bad input with the file and line, exit code 3, and no output", async () => {
+    const dir = await tempDir();
+    const csv = await writeText(dir, "ratings.csv", "userId,movieId,rating,timestamp\n1,2,3,4\n1,3,9,4\n");
+    const out = path.join(dir, "out");
+    const r = await bin("bin.js", ["--ratings-csv", csv, "--out", out, "--json"]);
+    expect(r.code).toBe(EXIT_CODES.BAD_INPUT);
+    expect(r.stderr).toContain(`${csv}:3: rating 9 is outside [0.5, 5]`);
+    expect(JSON.parse(r.stdout).error.code).toBe("BAD_INPUT");
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it("names missing and unknown flags, and has --help", async () => {
+    const missing = await bin("bin.js", ["--out", "/tmp/x"]);
+    expect(missing.code).toBe(EXIT_CODES.BAD_PARAMETER);
+    expect(missing.stderr).toMatch(/--ratings-csv: is required/);
+    const unknown = await bin("bin.js", ["--ratings", "x"]);
+    expect(unknown.code).toBe(EXIT_CODES.BAD_PARAMETER);
+    expect(unknown.stderr).toMatch(/Unknown option '--ratings'/);
+    const notNumber = await bin("bin.js", ["--ratings-csv", "x", "--out", "y", "--max-row-limit", "many"]);
+    expect(notNumber.stderr).toMatch(/--max-row-limit: "many" is not an integer/);
+    const help = await bin("bin.js", ["--help"]);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/Usage: ms-etl --ratings-csv PATH --out DIR/);
+    expect(help.stdout).toMatch(/Exit codes:/);
+    const missingFile = await bin("bin.js", ["--ratings-csv", "/nonexistent/ratings.csv", "--out", "/tmp/never"]);
+    expect(missingFile.code).toBe(EXIT_CODES.BAD_INPUT);
+    expect(missingFile.stderr).toMatch(/\/nonexistent\/ratings\.csv:1?:? ?no such file|\/nonexistent\/ratings\.csv: no such file/);
+  });
+});
+
+describe("ms-download bin", () => {
+  it("generates synthetic data offline and prints where it is", async () => {
+    const cache = await tempDir();
+    const r = await bin("download-bin.js", ["--dataset", "synthetic", "--rows", "2000", "--cache-dir", cache, "--json"]);
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.source).toBe("synthetic");
+    expect(doc.outputs.ratings.path.startsWith(cache)).toBe(true);
+    const help = await bin("download-bin.js", ["-h"]);
+    expect(help.stdout).toMatch(/ml-latest-small, ml-100k, ml-1m, ml-10m, ml-20m, ml-25m, ml-32m, synthetic/);
+    const bad = await bin("download-bin.js", ["--dataset", "nope", "--cache-dir", cache]);
+    expect(bad.code).toBe(EXIT_CODES.BAD_PARAMETER);
+    expect(bad.stderr).toMatch(/parameter dataset: unknown dataset "nope"/);
+  });
+});
