@@ -7,3 +7,5 @@ export { readFactors, readFactorFile, writeFactors, writeFactorsArtifact, type F
 export { predict, predictWith } from "./predict.js";
 export { FACTORS_FILES, type Factors, type FactorsDetails, type FactorTables, type ColdStartStrategy } from "./types.js";
 export { ALS_VERSION } from "./version.js";
+/** The per-row kernel (accumulation and solvers), exported for benchmarks and independent checks. */
+export * as kernels from "./kernel.js";
