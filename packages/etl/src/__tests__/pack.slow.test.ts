@@ -31,7 +31,7 @@ describe("packed @ms/etl", () => {
     expect(JSON.parse(dl.stdout).source).toBe("synthetic");
     // The library API works from the installed package too.
     const script = path.join(app, "use.mjs");
-    await writeFile(script, `import { readRatingsColumns } from "@ms/etl";\nconst c = await readRatingsColumns(${JSON.stringify(path.join(app, "out"))});\nconsole.log(c.rows);\n`);
+    await writeFile(script, `import { readRatingsColumns } from "@ms/etl";\nconst c = await readRatingsColumns(${JSON.stringify(path.join(app, "out"))});\nprocess.stdout.write(String(c.rows));\n`);
     const used = await run(process.execPath, [script], { cwd: app });
     expect(used.stdout.trim()).toBe("5");
   }, 400_000);
