@@ -138,7 +138,11 @@ export function runsCommand(argv: readonly string[], options: RunsCommandOptions
         switch (command) {
           case "ls":
             if (rest.length) throw new BadParameterError("ls", `takes no positional arguments, got ${rest.join(" ")}`);
-            return ls(tracker, values.experiment, parseIntegerFlag("--max-results", values["max-results"], 50));
+          {
+            const max = parseIntegerFlag("--max-results", values["max-results"], 50);
+            if (max < 1) throw new BadParameterError("--max-results", `must be at least 1, got ${max}`);
+            return ls(tracker, values.experiment, max);
+          }
           case "show":
             if (rest.length !== 1) throw new BadParameterError("show", "takes exactly one RUN_ID");
             return showRun(tracker, rest[0]);

@@ -201,3 +201,16 @@ describe("FileStore with several processes", () => {
     expect(finished.runs.map((r) => r.info.runId).sort()).toEqual(children.map((c) => c.runId).sort());
   });
 });
+
+describe("FileStore reads of a missing root", () => {
+  it("see an empty store and create nothing", async () => {
+    const missing = path.join(root, "typo");
+    const s = new FileStore(missing);
+    expect(await s.listExperiments()).toEqual([]);
+    expect(await s.getExperimentByName("x")).toBeUndefined();
+    await expect(s.getRun("0123456789abcdef0123456789abcdef")).rejects.toBeInstanceOf(MissingArtifactError);
+    await expect(fs.stat(missing)).rejects.toThrow(/ENOENT/);
+    await s.getOrCreateExperiment("x");
+    expect((await s.listExperiments()).map((e) => e.name).sort()).toEqual(["Default", "x"]);
+  });
+});

@@ -99,7 +99,16 @@ export class FileStore implements Tracker {
 
   // ---- layout ---------------------------------------------------------------------------
 
-  private init(): Promise<void> {
+  /**
+   * Creates the root, `.trash` and the Default experiment on the first write, as MLflow does.
+   * Reads of a missing root see an empty store instead, so `ms-runs ls --tracking-uri typo`
+   * does not leave a directory behind.
+   */
+  private async init(create = true): Promise<void> {
+    if (!create && !this.ready) {
+      const exists = await fs.stat(this.root).then(() => true, () => false);
+      if (!exists) return;
+    }
     this.ready ??= (async () => {
       try {
         const stat = await fs.stat(this.root).catch((e) => (isErrno(e, "ENOENT") ? undefined : Promise.reject(e)));
@@ -149,7 +158,7 @@ export class FileStore implements Tracker {
   }
 
   private async experimentDirs(): Promise<Array<{ id: string; dir: string }>> {
-    await this.init();
+    await this.init(false);
     const out: Array<{ id: string; dir: string }> = [];
     for (const parent of [this.root, path.join(this.root, TRASH)]) {
       const entries = await fs.readdir(parent, { withFileTypes: true }).catch(() => []);
@@ -171,7 +180,7 @@ export class FileStore implements Tracker {
 
   async getExperiment(experimentId: string): Promise<Experiment> {
     validateExperimentId(experimentId);
-    await this.init();
+    await this.init(false);
     for (const parent of [this.root, path.join(this.root, TRASH)]) {
       const dir = path.join(parent, experimentId);
       const meta = await this.readMeta(dir);
@@ -187,6 +196,7 @@ export class FileStore implements Tracker {
 
   async createExperiment(name: string): Promise<Experiment> {
     validateExperimentName(name);
+    await this.init();
     if (await this.getExperimentByName(name)) throw new BadParameterError("experiment name", `an experiment named ${JSON.stringify(name)} already exists in ${this.root}`);
     for (;;) {
       // MLflow's ids are random positive 63-bit-ish integers; keep to 18 digits.
@@ -201,6 +211,7 @@ export class FileStore implements Tracker {
 
   async getOrCreateExperiment(name: string): Promise<Experiment> {
     validateExperimentName(name);
+    await this.init();
     const existing = await this.getExperimentByName(name);
     if (existing) return existing;
     // An id derived from the name makes concurrent creators meet at the same directory: mkdir
@@ -250,6 +261,7 @@ export class FileStore implements Tracker {
   async startRun(options: StartRunOptions): Promise<RunInfo> {
     const experimentId = validateExperimentId(options.experimentId);
     const tags = validateTags(options.tags ?? {});
+    await this.init();
     const experiment = await this.getExperiment(experimentId);
     if (experiment.lifecycleStage !== "active") throw new BadParameterError("experimentId", `experiment ${experimentId} is deleted`);
     if (options.parentRunId !== undefined) await this.locate(options.parentRunId);
