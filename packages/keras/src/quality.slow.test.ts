@@ -1,0 +1,52 @@
+/**
+ * Quality on real data: ml-latest-small through the real etl and als steps, then the keras step
+ * with the seed's defaults. The network must not be worse than ALS + 0.10 test RMSE on the same
+ * test rows; `factors+dot` with the mean as initial output bias must not be worse than ALS + 0.02.
+ * Uses $MS_MOVIELENS_SMALL (default /work/shared/movielens/ml-latest-small).
+ */
+import { als } from "@ms/als";
+import { etl } from "@ms/etl";
+import { existsSync, promises as fs } from "node:fs";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "./__tests__/fixtures.js";
+import { evaluateModel, keras } from "./index.js";
+
+const SMALL = process.env.MS_MOVIELENS_SMALL ?? "/work/shared/movielens/ml-latest-small";
+const csv = path.join(SMALL, "ratings.csv");
+const present = existsSync(csv);
+if (!present) process.stderr.write(`quality.slow.test: skipped, no MovieLens ratings at ${csv} (set MS_MOVIELENS_SMALL)\n`);
+
+describe.skipIf(!present)("quality on ml-latest-small", () => {
+  let root: string;
+  let ratingsDir: string;
+  let factorsDir: string;
+  let alsRmse: number;
+
+  beforeAll(async () => {
+    root = await tempDir();
+    ratingsDir = path.join(root, "etl");
+    factorsDir = path.join(root, "als");
+    await etl({ ratingsCsv: csv }, { maxRowLimit: -1 }, ratingsDir);
+    const fitted = await als({ ratings: ratingsDir }, {}, factorsDir);
+    alsRmse = fitted.metrics.test_rmse;
+  });
+
+  afterAll(async () => {
+    if (root) await fs.rm(root, { recursive: true, force: true });
+  });
+
+  it("the seed's defaults stay within ALS + 0.10, and the saved model re-scores the same", async () => {
+    const out = path.join(root, "keras");
+    const r = await keras({ ratings: ratingsDir, factors: factorsDir }, { backend: "wasm" }, out);
+    expect(r.metrics.test_nrows).toBeGreaterThan(19_000);
+    expect(r.metrics.test_rmse).toBeLessThan(alsRmse + 0.1);
+    const again = await evaluateModel(out, { ratings: ratingsDir, factors: factorsDir }, { backend: "wasm" });
+    expect(again.test_mse).toBeCloseTo(r.metrics.test_mse, 6);
+  });
+
+  it("factors+dot with the mean output bias is about as good as ALS", async () => {
+    const r = await keras({ ratings: ratingsDir, factors: factorsDir }, { backend: "wasm", features: "factors+dot", outputBias: "mean" }, path.join(root, "dot"));
+    expect(r.metrics.test_rmse).toBeLessThan(alsRmse + 0.02);
+  });
+});
