@@ -1,0 +1,85 @@
+#!/usr/bin/env node
+/**
+ * ETL benchmark: the whole `ms-etl` process (node start, validation, manifest, digests) against a
+ * bare DuckDB `COPY (SELECT ...) TO ... (FORMAT parquet)` of the same file, alternated in the same
+ * run; then the dedupe cost, and Parquet -> typed columns throughput. On 20M synthetic ratings
+ * (MS_BENCH_ETL_ROWS to change) and on ml-latest-small.
+ * Usage: pnpm build && node tools/bench/etl/bench.mjs
+ */
+import { rmSync } from "node:fs";
+import { ROOT, WORK, ML_SMALL, timed, median, table, machine, gitCommit, writeResult, existsSync, path, fmt } from "../lib.mjs";
+
+const etlPkg = path.join(ROOT, "packages/etl/dist/index.js");
+const etlBin = path.join(ROOT, "packages/etl/dist/bin.js");
+const bare = path.join(path.dirname(new URL(import.meta.url).pathname), "bare-copy.mjs");
+const { writeSyntheticRatings, readRatingsColumns } = await import(etlPkg);
+
+const rows = Number(process.env.MS_BENCH_ETL_ROWS ?? 20_000_000);
+const rounds = Number(process.env.MS_BENCH_ROUNDS ?? 3);
+const synthetic = path.join(WORK, `synthetic-${rows}.csv`);
+if (!existsSync(synthetic)) {
+  const t = performance.now();
+  writeSyntheticRatings(synthetic, { rows, seed: 42 });
+  process.stderr.write(`generated ${rows} synthetic ratings in ${((performance.now() - t) / 1000).toFixed(1)} s\n`);
+}
+
+async function measure(label, csv) {
+  const out = path.join(WORK, "etl-out");
+  const bareOut = path.join(WORK, "bare.parquet");
+  const ours = [];
+  const theirs = [];
+  let last;
+  for (let i = 0; i < rounds; i++) {
+    rmSync(bareOut, { force: true });
+    theirs.push(await timed(process.execPath, [bare, csv, bareOut]));
+    rmSync(out, { recursive: true, force: true });
+    last = await timed(process.execPath, [etlBin, "--ratings-csv", csv, "--out", out, "--max-row-limit", "-1", "--json", "--log-level", "warn"]);
+    ours.push(last);
+  }
+  const doc = JSON.parse(last.stdout);
+  rmSync(out, { recursive: true, force: true });
+  const dedupe = await timed(process.execPath, [etlBin, "--ratings-csv", csv, "--out", out, "--max-row-limit", "-1", "--dedupe", "latest", "--json", "--log-level", "warn"]);
+  const readTimes = [];
+  for (let i = 0; i < 3; i++) {
+    const t = performance.now();
+    const cols = await readRatingsColumns(out);
+    readTimes.push((performance.now() - t) / 1000);
+    if (cols.rows !== doc.metrics.rows) throw new Error("row count mismatch");
+  }
+  const n = doc.metrics.rows;
+  const oursS = median(ours.map((r) => r.seconds));
+  const bareS = median(theirs.map((r) => r.seconds));
+  return {
+    label,
+    n,
+    oursS,
+    bareS,
+    ratio: oursS / bareS,
+    rowsPerS: n / oursS,
+    outMiB: doc.metrics.output_bytes / 2 ** 20,
+    rss: Math.max(...ours.map((r) => r.rssMiB)),
+    bareRss: Math.max(...theirs.map((r) => r.rssMiB)),
+    dedupeS: dedupe.seconds,
+    readRowsPerS: n / Math.min(...readTimes),
+  };
+}
+
+const results = [await measure(`synthetic ${fmt(rows)}`, synthetic)];
+const mlSmall = path.join(ML_SMALL, "ratings.csv");
+if (existsSync(mlSmall)) results.push(await measure("ml-latest-small", mlSmall));
+else process.stderr.write(`skipping ml-latest-small: ${mlSmall} not found (set MS_MOVIELENS_SMALL)\n`);
+
+const header = ["data", "rows", "ms-etl s (median)", "bare DuckDB COPY s", "ratio (target <= 1.15)", "rows/s", "Parquet MiB", "peak RSS MiB", "bare RSS MiB", "with --dedupe latest s", "Parquet -> typed columns rows/s"];
+const body = results.map((r) => [r.label, r.n, r.oursS, r.bareS, r.ratio, Math.round(r.rowsPerS), r.outMiB, r.rss, r.bareRss, r.dedupeS, Math.round(r.readRowsPerS)]);
+const md = [
+  `# ETL benchmark`,
+  "",
+  `Command: \`pnpm build && node tools/bench/etl/bench.mjs\` (rounds: ${rounds}, alternated; whole processes timed)`,
+  "",
+  table(header, body),
+  "",
+  `Machine: ${machine()}; commit ${gitCommit()}; ${new Date().toISOString()}`,
+  "",
+].join("\n");
+process.stdout.write(md);
+process.stderr.write(`written ${writeResult("etl", md)}\n`);
