@@ -4,7 +4,7 @@
 import { promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { runsCommand } from "./cli.js";
 import { FileStore } from "./file-store.js";
 
@@ -27,6 +27,10 @@ async function run(argv: string[]): Promise<{ code: number; stdout: string; stde
 
 afterEach(() => {
   process.exitCode = 0;
+});
+
+afterAll(async () => {
+  await fs.rm(path.dirname(root), { recursive: true, force: true });
 });
 
 beforeAll(async () => {

@@ -7,7 +7,7 @@ import { execFile } from "node:child_process";
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
-import { describe, expect, inject, it } from "vitest";
+import { afterAll, describe, expect, inject, it } from "vitest";
 import { FileStore } from "./file-store.js";
 import { RestStore } from "./rest-store.js";
 import { makeTempDir, pythonJson, pythonRead, startMlflowServer } from "./testing/mlflow-python.js";
@@ -15,17 +15,26 @@ import { expectPythonSeesScenario, logScenario } from "./testing/scenario.js";
 
 const exec = promisify(execFile);
 const venv = inject("mlflowVenv");
+const temps: string[] = [];
+async function tempDir(prefix: string): Promise<string> {
+  const dir = await makeTempDir(prefix);
+  temps.push(dir);
+  return dir;
+}
+afterAll(async () => {
+  for (const dir of temps) await fs.rm(dir, { recursive: true, force: true });
+});
 
 describe("file store read by MLflow", () => {
   it("MLflow's Python client reads our runs field by field", async () => {
-    const root = path.join(await makeTempDir("ms-file-slow-"), "mlruns");
+    const root = path.join(await tempDir("ms-file-slow-"), "mlruns");
     const store = new FileStore(root);
     const s = await logScenario(store, "file scenario");
     await expectPythonSeesScenario(store, s, await pythonRead(venv, `file:${root}`, s.experimentName));
   });
 
   it("`mlflow server` on our ./mlruns serves our runs over REST", async () => {
-    const dir = await makeTempDir("ms-file-server-");
+    const dir = await tempDir("ms-file-server-");
     const root = path.join(dir, "mlruns");
     const store = new FileStore(root);
     const s = await logScenario(store, "served");
@@ -56,7 +65,7 @@ describe("file store read by MLflow", () => {
   it("`mlflow migrate-filestore` moves our store into SQLite losslessly", async () => {
     const help = await exec(path.join(venv, "bin/mlflow"), ["--help"]);
     expect(help.stdout).toContain("migrate-filestore");
-    const dir = await makeTempDir("ms-migrate-");
+    const dir = await tempDir("ms-migrate-");
     const root = path.join(dir, "mlruns");
     const store = new FileStore(root);
     const s = await logScenario(store, "migrated");
@@ -69,7 +78,7 @@ describe("file store read by MLflow", () => {
 
 describe("a store MLflow wrote, read by us", () => {
   it("reads experiments, runs, params, tags and metrics written by MLflow's Python client", async () => {
-    const root = path.join(await makeTempDir("ms-py-wrote-"), "mlruns");
+    const root = path.join(await tempDir("ms-py-wrote-"), "mlruns");
     const name = `an experiment: with "double quotes", é, #hash and a long tail ${"word ".repeat(20)}`;
     const written = await pythonJson<{ experiment_id: string; run_id: string; child_id: string }>(
       venv,
@@ -106,6 +115,5 @@ print(json.dumps({"experiment_id": eid, "run_id": r.info.run_id, "child_id": ch.
     await store.endRun(written.child_id, "FINISHED");
     const py = await pythonRead(venv, `file:${root}`, name);
     expect(py.runs.find((r) => r.info.run_id === written.child_id)).toMatchObject({ info: { status: "FINISHED" }, metrics: { from_ts: 2 } });
-    await fs.rm(path.dirname(root), { recursive: true, force: true });
   });
 });

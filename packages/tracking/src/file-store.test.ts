@@ -8,7 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { BadParameterError, MissingArtifactError } from "@ms/contracts";
-import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { FileStore } from "./file-store.js";
 import { parseMeta } from "./meta-yaml.js";
 import { bundleForChild } from "./testing/bundle.js";
@@ -17,9 +17,20 @@ const exec = promisify(execFile);
 let root: string;
 let store: FileStore;
 
+const temps: string[] = [];
+async function tempDir(prefix: string): Promise<string> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
+  temps.push(dir);
+  return dir;
+}
+
 beforeEach(async () => {
-  root = path.join(await fs.mkdtemp(path.join(os.tmpdir(), "ms-fs-")), "mlruns");
+  root = path.join(await tempDir("ms-fs-"), "mlruns");
   store = new FileStore(root);
+});
+
+afterEach(async () => {
+  for (const dir of temps.splice(0)) await fs.rm(dir, { recursive: true, force: true });
 });
 
 async function snapshot(dir: string): Promise<Record<string, string>> {
@@ -85,7 +96,7 @@ describe("FileStore layout", () => {
   it("copies a file or a directory into the run's artifacts", async () => {
     const exp = await store.getOrCreateExperiment("art");
     const run = await store.startRun({ experimentId: exp.experimentId });
-    const src = await fs.mkdtemp(path.join(os.tmpdir(), "ms-art-"));
+    const src = await tempDir("ms-art-");
     await fs.mkdir(path.join(src, "d/sub"), { recursive: true });
     await fs.writeFile(path.join(src, "d/a.txt"), "A");
     await fs.writeFile(path.join(src, "d/sub/b.bin"), Buffer.from([1, 2, 3]));
