@@ -1,0 +1,44 @@
+/**
+ * The workspace as the design card promises it: `nx affected` picks a touched package and its
+ * dependents and nothing else; every step package is publishable with an explicit exports map,
+ * `sideEffects: false`, its own version, and a bin that is a built JavaScript file.
+ */
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+
+const root = path.resolve(__dirname, "../../..");
+const PACKAGES = ["contracts", "etl", "als", "keras", "tracking", "driver"];
+
+function affected(file: string): string[] {
+  const out = execFileSync("pnpm", ["exec", "nx", "show", "projects", "--affected", `--files=${file}`, "--json"], {
+    cwd: root,
+    encoding: "utf8",
+    env: { ...process.env, NX_DAEMON: "false", NX_TUI: "false" },
+  });
+  return (JSON.parse(out) as string[]).filter((p) => p.startsWith("@ms/") && p !== "@ms/bench" && p !== "@ms/workspace-checks").sort();
+}
+
+describe("nx affected", () => {
+  it("runs a touched package and its dependents, and nothing else", () => {
+    expect(affected("packages/tracking/src/index.ts")).toEqual(["@ms/driver", "@ms/tracking"]);
+    expect(affected("packages/als/src/index.ts")).toEqual(["@ms/als", "@ms/driver", "@ms/keras"]);
+    expect(affected("packages/etl/src/etl.ts")).toEqual(["@ms/als", "@ms/driver", "@ms/etl", "@ms/keras"]);
+    expect(affected("packages/contracts/src/split.ts")).toEqual(PACKAGES.map((p) => `@ms/${p}`).sort());
+    expect(affected("packages/keras/README.md")).toEqual(["@ms/driver", "@ms/keras"]);
+  });
+});
+
+describe("package layout", () => {
+  it.each(PACKAGES)("@ms/%s is publishable with an exports map and built bins", (name) => {
+    const pkg = JSON.parse(readFileSync(path.join(root, "packages", name, "package.json"), "utf8"));
+    expect(pkg.name).toBe(`@ms/${name}`);
+    expect(pkg.private).toBeUndefined();
+    expect(pkg.sideEffects).toBe(false);
+    expect(pkg.version).toMatch(/^\d+\.\d+\.\d+/);
+    expect(pkg.exports["."]).toEqual({ types: "./dist/index.d.ts", import: "./dist/index.js" });
+    for (const bin of Object.values<string>(pkg.bin ?? {})) expect(bin).toMatch(/^\.\/dist\/[\w-]+\.js$/);
+    for (const dep of Object.keys(pkg.dependencies ?? {})) if (dep.startsWith("@ms/")) expect(pkg.dependencies[dep]).toBe("workspace:^");
+  });
+});
