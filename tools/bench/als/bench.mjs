@@ -82,9 +82,23 @@ function runMsAls(ratingsDir, out) {
   });
 }
 
-/** Spark-like init: normal entries scaled to unit norm, from a seeded stream. */
-function seeded(seed) {
+/**
+ * The random stream of the initial factors. By default the same stream @ms/als uses (mulberry32
+ * seeded through a murmur3 finaliser, users with salt 1 and movies with salt 2, rows in id order),
+ * so both start from identical factors and an RMSE difference measures the implementation, not
+ * the luck of the draw. ALS_BENCH_PLAIN_INIT=independent gives the baseline its own stream.
+ */
+const SAME_INIT = process.env.ALS_BENCH_PLAIN_INIT !== "independent";
+function seeded(seed, salt) {
   let a = seed >>> 0;
+  if (SAME_INIT) {
+    let h = Math.imul((seed | 0) ^ Math.imul(salt, 0x9e3779b1), 0x85ebca6b);
+    h ^= h >>> 13;
+    h = Math.imul(h, 0xc2b2ae35);
+    a = (h ^ (h >>> 16)) >>> 0;
+  } else {
+    a = (seed + salt * 7919) >>> 0;
+  }
   return () => {
     a = (a + 0x6d2b79f5) | 0;
     let t = Math.imul(a ^ (a >>> 15), 1 | a);
@@ -114,10 +128,10 @@ function plainAls(cols, mask) {
     byItem.get(m).ids.push(u);
     byItem.get(m).r.push(r);
   }
-  const next = seeded(SEED);
-  const init = (rows) => {
+  const init = (rows, salt) => {
+    const next = seeded(SEED, salt);
     const f = new Map();
-    for (const id of rows.keys()) {
+    for (const id of [...rows.keys()].sort((a, b) => a - b)) {
       const v = new Float64Array(k);
       let n = 0;
       for (let j = 0; j < k; j++) {
@@ -129,8 +143,8 @@ function plainAls(cols, mask) {
     }
     return f;
   };
-  const U = init(byUser);
-  const V = init(byItem);
+  const U = init(byUser, 1);
+  const V = init(byItem, 2);
   const solveSide = (rows, out, other) => {
     for (const [id, row] of rows) {
       const A = new Float64Array(k * k);
@@ -264,7 +278,8 @@ if (want("c")) {
 }
 
 console.log(`\nALS benchmark: rank ${RANK}, ${ITERS} iterations, reg ${REG}, split ${SPLIT}, seed ${SEED}; ${os.availableParallelism()} cores (${os.cpus()[0]?.model ?? "?"}), node ${process.version}`);
-console.log("ms-als = whole spawned process (start, read, split, fit, write), best of runs; plain = single-threaded Maps ALS-WR, fit only, best of runs\n");
+console.log("ms-als = whole spawned process (start, read, split, fit, write), best of runs; plain = single-threaded Maps ALS-WR, fit only, best of runs");
+console.log(`plain baseline init: ${SAME_INIT ? "same random factors as ms-als" : "its own random stream"}; same train/test split\n`);
 const header = ["case", "ms-als s", "fit s", "s/iter", "peak RSS MB", "GFLOP/s", "test RMSE", "plain fit s", "plain GFLOP/s", "plain RMSE", "speed-up", "target"];
 const rows = results.map((r) => {
   const target =
