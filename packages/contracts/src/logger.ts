@@ -3,7 +3,7 @@
  * human-readable on a terminal and JSON lines otherwise.
  */
 import pino, { type Logger } from "pino";
-import pretty from "pino-pretty";
+import { createRequire } from "node:module";
 
 export type { Logger } from "pino";
 
@@ -23,13 +23,20 @@ export function isLogLevel(value: string): value is LogLevel {
   return (LOG_LEVELS as readonly string[]).includes(value);
 }
 
+/** pino-pretty costs ~40 ms to load; only a terminal needs it. */
+type Pretty = typeof import("pino-pretty");
+function loadPretty(): Pretty {
+  const required = createRequire(import.meta.url)("pino-pretty") as Pretty & { default?: Pretty };
+  return required.default ?? required;
+}
+
 export function createLogger(options: LoggerOptions = {}): Logger {
   const level = options.level ?? process.env.LOG_LEVEL ?? "info";
   const usePretty = options.pretty ?? (options.destination ? false : Boolean(process.stderr.isTTY));
   const stream = options.destination
     ? options.destination
     : usePretty
-    ? pretty({ destination: 2, sync: true, colorize: true, ignore: "pid,hostname", translateTime: "HH:MM:ss.l" })
+    ? loadPretty()({ destination: 2, sync: true, colorize: true, ignore: "pid,hostname", translateTime: "HH:MM:ss.l" })
     : pino.destination({ fd: 2, sync: true });
   return pino({ level: isLogLevel(level) ? level : "info", name: options.name, base: undefined }, stream);
 }

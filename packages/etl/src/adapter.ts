@@ -2,7 +2,7 @@
  * All of @ms/etl's DuckDB and Parquet I/O: the one-pass validated CSV -> Parquet copy, and the
  * fast reader that later steps use to load ratings into typed columns.
  */
-import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
+import type { DuckDBConnection } from "@duckdb/node-api";
 import { BadInputError, CorruptArtifactError, MissingArtifactError, readManifest, type Manifest } from "@ms/contracts";
 import { stat } from "node:fs/promises";
 import path from "node:path";
@@ -13,7 +13,12 @@ export function sqlString(value: string): string {
   return `'${value.replaceAll("'", "''")}'`;
 }
 
+/**
+ * Opens a throwaway in-memory DuckDB. The module is imported here, not at the top: loading its
+ * native addon takes ~0.35 s, which a `--help` or a fully cached driver run should not pay.
+ */
 export async function withDuckDB<T>(fn: (conn: DuckDBConnection) => Promise<T>, options: { threads?: number } = {}): Promise<T> {
+  const { DuckDBInstance } = await import("@duckdb/node-api");
   const instance = await DuckDBInstance.create(":memory:", options.threads ? { threads: String(options.threads) } : {});
   const conn = await instance.connect();
   try {
