@@ -118,7 +118,7 @@ export async function evaluateMse(tf: Tf, model: LayersModel, assembler: Feature
     assembler.fill(rows, start, count, x, y);
     const pred = tf.tidy(() => {
       const input = tf.tensor2d(x.subarray(0, count * width), [count, width]);
-      return model.predict(input) as Tensor;
+      return model.predictOnBatch(input) as Tensor;
     });
     const p = (await pred.data()) as Float32Array;
     pred.dispose();
@@ -140,7 +140,7 @@ export async function predictFeatures(tf: Tf, model: LayersModel, features: Floa
   const out = new Float32Array(n);
   for (let start = 0; start < n; start += batchSize) {
     const count = Math.min(batchSize, n - start);
-    const pred = tf.tidy(() => model.predict(tf.tensor2d(features.slice(start * width, (start + count) * width), [count, width])) as Tensor);
+    const pred = tf.tidy(() => model.predictOnBatch(tf.tensor2d(features.subarray(start * width, (start + count) * width), [count, width])) as Tensor);
     out.set((await pred.data()) as Float32Array, start);
     pred.dispose();
   }
