@@ -1,0 +1,262 @@
+/**
+ * The `ms` command line: `ms run`, `ms cache ls|verify|gc` (both through `runCli`) and `ms runs`
+ * (delegated to @ms/tracking's `runsCommand`). Only flag parsing and printing live here.
+ */
+import {
+  BadParameterError,
+  CorruptArtifactError,
+  EXIT_CODES,
+  InterruptedError,
+  formatTable,
+  parseIntegerFlag,
+  runCli,
+  type CliSpec,
+} from "@ms/contracts";
+import { runsCommand } from "@ms/tracking";
+import { gcCache, listCache, parseAge, verifyCache } from "./cache.js";
+import { NOT_IN_KEY, STEPS, buildCatalog, parseAssignments, stepModules, type ParamSpec, type StepName } from "./params.js";
+import { DEFAULT_DATASET, DEFAULT_EXPERIMENT, defaultCacheDir, runPipeline, type PipelineReport } from "./pipeline.js";
+
+const RUN_OPTIONS = {
+  param: { type: "string", short: "P", multiple: true, value: "KEY=VALUE", description: "a step parameter, repeatable (e.g. -P als_max_iter=20 -P max_row_limit=-1); list below" },
+  dataset: { type: "string", value: "NAME", description: `ml-latest-small, ml-100k, ml-1m, ml-10m, ml-20m, ml-25m, ml-32m or synthetic (default ${DEFAULT_DATASET})` },
+  "ratings-csv": { type: "string", value: "PATH", description: "use this ratings file (csv, dat or u.data format) instead of a dataset" },
+  "data-dir": { type: "string", value: "DIR", description: "a local mirror holding <dataset>/ratings.csv (default $MS_DATASETS_DIR; else download)" },
+  "cache-dir": { type: "string", value: "DIR", description: "the step cache (default $MS_CACHE_DIR, else $XDG_CACHE_HOME/ms or ~/.cache/ms)" },
+  "no-cache": { type: "boolean", description: "recompute every step (results still replace the cache entries)" },
+  force: { type: "string", multiple: true, value: "STEP", description: "recompute this step even if cached (download, etl, als, keras); repeatable" },
+  "tracking-uri": { type: "string", value: "URI", description: "MLflow store: a path, file: URI or http(s):// server (default $MLFLOW_TRACKING_URI or ./mlruns)" },
+  experiment: { type: "string", value: "NAME", description: `MLflow experiment (default ${DEFAULT_EXPERIMENT})` },
+  "log-artifacts": { type: "string", value: "WHAT", description: "all (default: each computed step's output directory), manifests (small files only) or none" },
+} as const;
+
+const CACHE_OPTIONS = {
+  "cache-dir": RUN_OPTIONS["cache-dir"],
+  step: { type: "string", value: "STEP", description: "ls: only entries of this step" },
+  remove: { type: "boolean", description: "verify: delete damaged entries (the next run recomputes them)" },
+  "older-than": { type: "string", value: "AGE", description: "gc: remove entries not used for AGE (30d, 12h, 90m, 0)" },
+  keep: { type: "string", value: "N", description: "gc: keep at most N entries per step, most recently used first" },
+  "dry-run": { type: "boolean", description: "gc: only report what would be removed" },
+} as const;
+
+function describeParam(s: ParamSpec): string {
+  const parts = [`default ${String(s.default)}`];
+  if (s.choices) parts.push(`one of ${s.choices.join("|")}`);
+  if (s.name === "als_num_threads") parts[0] = "default: number of cores";
+  if (!s.inKey) parts.push(`NOT in the cache key: ${s.note}`);
+  else if (s.note) parts.push(s.note);
+  if (s.step === "download") parts.push("with --dataset synthetic only");
+  return parts.join("; ");
+}
+
+/** The parameter table shown by `ms run --help` (imports the step packages to read their defaults). */
+export async function paramHelp(): Promise<string> {
+  const catalog = buildCatalog(await stepModules());
+  const rows = catalog.map((s) => [`  ${s.name}`, s.step, s.type, describeParam(s)]);
+  return [
+    "Parameters (-P KEY=VALUE; every one of them enters the step's cache key unless noted):",
+    formatTable(rows),
+    "",
+    `Not in the cache key, because they cannot change a result: ${Object.entries(NOT_IN_KEY).map(([k, why]) => `${k} (${why})`).join("; ")}.`,
+    "Also outside the key: --cache-dir, --tracking-uri, --experiment, --log-artifacts, --log-level.",
+  ].join("\n");
+}
+
+function mainMetrics(step: StepName, m: Record<string, unknown>, outputs: Record<string, unknown>): string {
+  const pick = (keys: string[]) =>
+    keys
+      .filter((k) => typeof m[k] === "number")
+      .map((k) => `${k}=${Number((m[k] as number).toPrecision(4))}`)
+      .join(" ");
+  switch (step) {
+    case "download": {
+      const r = (outputs.ratings ?? {}) as { source?: string };
+      return `source=${r.source ?? "?"} ${pick(["bytes"])}`;
+    }
+    case "etl":
+      return pick(["rows", "duplicates_dropped"]);
+    case "als":
+      return pick(["train_rmse", "test_rmse"]);
+    case "keras":
+      return pick(["test_rmse", "epochs_run"]);
+  }
+}
+
+export function formatReport(report: PipelineReport): string {
+  const rows = report.steps.map((s) => [s.step, s.cached ? "yes" : "no", s.seconds.toFixed(2), s.key.slice(0, 12), mainMetrics(s.step, s.metrics, s.outputs)]);
+  return `${formatTable(rows, ["step", "cached", "seconds", "key", "metrics"])}\n\nrun ${report.runId}`;
+}
+
+/**
+ * `-P key value` as well as `-P key=value`: a `-P` whose value has no `=` takes the next token as
+ * its value (so `-P max_row_limit -1` works).
+ */
+export function joinParamPairs(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const t = argv[i];
+    if ((t === "-P" || t === "--param") && argv[i + 1] !== undefined && !argv[i + 1].includes("=") && argv[i + 2] !== undefined && !argv[i + 2].startsWith("--")) {
+      out.push(t, `${argv[i + 1]}=${argv[i + 2]}`);
+      i += 2;
+    } else out.push(t);
+  }
+  return out;
+}
+
+function parseSteps(list: readonly string[] | undefined, flag: string): StepName[] {
+  return (list ?? []).map((s) => {
+    if (!(STEPS as readonly string[]).includes(s)) throw new BadParameterError(flag, `"${s}" is not a step; steps: ${STEPS.join(", ")}`);
+    return s as StepName;
+  });
+}
+
+export function runSpec(epilog?: string): CliSpec<typeof RUN_OPTIONS> {
+  return {
+    name: "ms run",
+    summary: "run download -> etl -> als -> keras with cached steps and MLflow tracking",
+    usage: "ms run [--dataset NAME | --ratings-csv PATH] [-P KEY=VALUE]... [--cache-dir DIR] [--json]",
+    options: RUN_OPTIONS,
+    epilog,
+    async run(values, _positionals, ctx) {
+      const logArtifacts = values["log-artifacts"] ?? "all";
+      if (logArtifacts !== "all" && logArtifacts !== "manifests" && logArtifacts !== "none") throw new BadParameterError("--log-artifacts", `"${logArtifacts}" is not all, manifests or none`);
+      if (values.dataset && values["ratings-csv"]) throw new BadParameterError("--ratings-csv", "give either --dataset or --ratings-csv, not both");
+      const controller = new AbortController();
+      let signals = 0;
+      const onSignal = (sig: NodeJS.Signals) => {
+        signals++;
+        if (signals > 1) process.exit(EXIT_CODES.INTERRUPTED);
+        ctx.logger.warn(`${sig}: stopping after the current step's next checkpoint (again to quit now)`);
+        controller.abort(new InterruptedError(`interrupted by ${sig}`));
+      };
+      process.on("SIGINT", onSignal);
+      process.on("SIGTERM", onSignal);
+      try {
+        const report = await runPipeline({
+          dataset: values.dataset,
+          ratingsCsv: values["ratings-csv"],
+          dataDir: values["data-dir"],
+          params: parseAssignments(values.param ?? []),
+          cacheDir: values["cache-dir"] ?? defaultCacheDir(),
+          force: parseSteps(values.force, "--force"),
+          noCache: values["no-cache"] === true,
+          trackingUri: values["tracking-uri"],
+          experiment: values.experiment,
+          logArtifacts,
+          logger: ctx.logger,
+          progress: ctx.interactive,
+          signal: controller.signal,
+        });
+        return { json: report, text: formatReport(report) };
+      } finally {
+        process.off("SIGINT", onSignal);
+        process.off("SIGTERM", onSignal);
+      }
+    },
+  };
+}
+
+const human = (n: number) => (n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(1)}G` : n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)}M` : n >= 1024 ? `${(n / 1024).toFixed(1)}K` : `${n}B`);
+const shortParams = (p: Record<string, unknown>) =>
+  Object.entries(p)
+    .map(([k, v]) => `${k}=${typeof v === "string" && v.length > 40 ? `...${v.slice(-37)}` : String(v)}`)
+    .join(" ");
+
+export const cacheSpec: CliSpec<typeof CACHE_OPTIONS> = {
+  name: "ms cache",
+  summary: "list, verify and garbage-collect the step cache",
+  usage: "ms cache ls [--step STEP] | verify [--remove] | gc [--older-than AGE] [--keep N] [--dry-run]  [--cache-dir DIR] [--json]",
+  options: CACHE_OPTIONS,
+  allowPositionals: true,
+  epilog: [
+    "Commands:",
+    "  ls      entries: key, step, parameters, size, created, last used, producing run",
+    "  verify  re-hash every entry against its manifest (exit 5 when one is damaged, unless --remove)",
+    "  gc      remove entries by age and/or count per step, and leftovers of killed runs",
+  ].join("\n"),
+  async run(values, positionals, ctx) {
+    const [command, ...rest] = positionals;
+    if (rest.length) throw new BadParameterError(command ?? "cache", `unexpected arguments: ${rest.join(" ")}`);
+    const dir = values["cache-dir"] ?? defaultCacheDir();
+    ctx.logger.debug({ cacheDir: dir, command }, "cache command");
+    switch (command) {
+      case "ls": {
+        const entries = await listCache(dir, { step: values.step });
+        const rows = entries.map((e) => [e.key.slice(0, 12), e.step, human(e.bytes), e.createdAt?.slice(0, 19) ?? "?", e.lastUsedAt?.slice(0, 19) ?? "?", e.producedByRun?.slice(0, 12) ?? "-", shortParams(e.params)]);
+        return { json: { cacheDir: dir, entries }, text: entries.length ? formatTable(rows, ["key", "step", "size", "created", "last used", "run", "params"]) : `no entries in ${dir}` };
+      }
+      case "verify": {
+        const report = await verifyCache(dir, { remove: values.remove === true });
+        const unremoved = report.damaged.filter((d) => !d.removed);
+        if (unremoved.length) {
+          throw new CorruptArtifactError(
+            `${unremoved.length} of ${report.checked} cache entries are damaged (run 'ms cache verify --remove' or just rerun; damaged entries are recomputed):\n` +
+              unremoved.map((d) => `  ${d.key} (${d.step}): ${d.problems.join("; ")}`).join("\n"),
+          );
+        }
+        const text = `${report.checked} entries checked, ${report.damaged.length ? `${report.damaged.length} damaged and removed` : "all intact"}`;
+        return { json: { cacheDir: dir, ...report }, text };
+      }
+      case "gc": {
+        const keep = values.keep !== undefined ? parseIntegerFlag("--keep", values.keep, 0) : undefined;
+        if (keep !== undefined && keep < 0) throw new BadParameterError("--keep", `must be >= 0, got ${keep}`);
+        const report = await gcCache(dir, {
+          olderThanMs: values["older-than"] !== undefined ? parseAge(values["older-than"]) : undefined,
+          keepPerStep: keep,
+          dryRun: values["dry-run"] === true,
+        });
+        const verb = report.dryRun ? "would remove" : "removed";
+        const lines = report.removed.map((r) => `  ${r.key.slice(0, 12)}  ${r.step.padEnd(8)} ${human(r.bytes).padStart(7)}  (${r.reason})`);
+        const text = [
+          `${verb} ${report.removed.length} entries (${human(report.freedBytes)})${lines.length ? ":" : ""}`,
+          ...lines,
+          `${verb} ${report.leftovers.tmp.length} temporary directories and ${report.leftovers.locks.length} stale locks of killed runs`,
+          ...(report.skippedLocked.length ? [`skipped ${report.skippedLocked.length} entries being computed by a running ms`] : []),
+        ].join("\n");
+        return { json: { cacheDir: dir, ...report }, text };
+      }
+      default:
+        throw new BadParameterError("command", `${command === undefined ? "missing" : `unknown "${command}"`}; use ls, verify or gc (see 'ms cache --help')`);
+    }
+  },
+};
+
+export const MAIN_HELP = `ms: the ms pipeline (download -> etl -> als -> keras) with a content-addressed step cache and MLflow tracking
+
+Usage:
+  ms run [options]                 run the pipeline (ms run --help lists every parameter)
+  ms cache ls|verify|gc [options]  inspect and prune the step cache
+  ms runs ls|show|compare ...      list, show and compare tracked runs
+
+Quick start (offline): ms run --dataset synthetic -P als_max_iter=2 -P keras_epochs=1
+
+Exit codes: 0 ok, ${Object.entries(EXIT_CODES)
+  .map(([code, n]) => `${n} ${code.toLowerCase()}`)
+  .join(", ")}.
+`;
+
+/** Dispatches on the first argument; resolves to the process exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case "run": {
+      const help = rest.includes("--help") || rest.includes("-h");
+      return runCli(runSpec(help ? await paramHelp() : undefined), joinParamPairs(rest));
+    }
+    case "cache":
+      return runCli(cacheSpec, rest);
+    case "runs":
+      return runsCommand(rest, { name: "ms runs" });
+    case "--help":
+    case "-h":
+    case "help":
+      process.stdout.write(MAIN_HELP);
+      return 0;
+    case undefined:
+      process.stderr.write(MAIN_HELP);
+      return EXIT_CODES.USAGE;
+    default:
+      process.stderr.write(`ms: error: unknown command "${command}"; use run, cache or runs (ms --help)\n`);
+      return EXIT_CODES.USAGE;
+  }
+}
