@@ -1,0 +1,141 @@
+/**
+ * The cache storage adapter on its own: O_EXCL locks and the takeover of a dead process's lock,
+ * the cheap hit check, publishing over a damaged entry, leftovers, and injected write faults.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import os, { tmpdir } from "node:os";
+import path from "node:path";
+import { writeManifest, StorageError } from "@ms/contracts";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { CacheStore, pidAlive, type EntryInfo } from "./storage.js";
+import { listDir } from "./__tests__/harness.js";
+
+const KEY = "a".repeat(64);
+let root: string;
+let store: CacheStore;
+beforeEach(async () => {
+  root = await mkdtemp(path.join(tmpdir(), "ms-storage-"));
+  store = new CacheStore(path.join(root, "cache"));
+  await store.ensureLayout();
+});
+afterEach(async () => {
+  delete process.env.MS_CACHE_FAULT;
+  await rm(root, { recursive: true, force: true });
+});
+
+/** The pid of a process that has exited (and been reaped). */
+function deadPid(): number {
+  const r = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" });
+  return Number(r.stdout);
+}
+
+function info(key = KEY): EntryInfo {
+  const now = new Date().toISOString();
+  return { key, step: "etl", version: "0.1.0", codeDigest: "sha256:x", params: { a: 1 }, inputs: {}, outputDigest: "sha256:y", createdAt: now, lastUsedAt: now, producedByRun: "run1" };
+}
+
+async function buildEntry(dir: string, content = "hello"): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, "data.bin"), content);
+  await writeManifest(dir, { kind: "ratings", files: ["data.bin"], params: {}, metrics: {}, details: {}, producedBy: { step: "etl", version: "0" } });
+}
+
+describe("locks", () => {
+  it("one holder at a time; released locks can be taken again", async () => {
+    const a = await store.tryLock(KEY);
+    expect(a).toBeDefined();
+    expect(await store.tryLock(KEY)).toBeUndefined();
+    const holder = JSON.parse(await readFile(store.lockFile(KEY), "utf8"));
+    expect(holder).toMatchObject({ pid: process.pid, hostname: os.hostname() });
+    await a!.release();
+    const b = await store.tryLock(KEY);
+    expect(b).toBeDefined();
+    await b!.release();
+  });
+
+  it("takes over the lock of a dead process, never a live one", async () => {
+    const pid = deadPid();
+    expect(pidAlive(pid)).toBe(false);
+    await writeFile(store.lockFile(KEY), JSON.stringify({ pid, hostname: os.hostname(), startedAt: "x" }));
+    const lock = await store.tryLock(KEY);
+    expect(lock).toBeDefined();
+    expect(JSON.parse(await readFile(store.lockFile(KEY), "utf8")).pid).toBe(process.pid);
+    await lock!.release();
+    // The parent of this test process is alive: its lock stays.
+    await writeFile(store.lockFile(KEY), JSON.stringify({ pid: process.ppid, hostname: os.hostname(), startedAt: "x" }));
+    expect(await store.tryLock(KEY)).toBeUndefined();
+  });
+
+  it("acquire() returns the published value instead of waiting for a live holder", async () => {
+    await writeFile(store.lockFile(KEY), JSON.stringify({ pid: process.ppid, hostname: os.hostname(), startedAt: "x" }));
+    let asked = 0;
+    const waits: number[] = [];
+    const got = await store.acquire(KEY, async () => (++asked >= 3 ? "published" : undefined), (h) => waits.push(h.pid));
+    expect(got).toEqual({ value: "published" });
+    expect(waits).toEqual([process.ppid]);
+  });
+});
+
+describe("entries", () => {
+  it("a hit needs the manifest, entry.json and every file at its recorded size", async () => {
+    expect((await store.checkEntry(KEY)).status).toBe("missing");
+    const temp = store.tempPath("etl");
+    await buildEntry(temp.dir);
+    await store.publish(temp.dir, info());
+    expect((await store.checkEntry(KEY)).status).toBe("hit");
+    await writeFile(path.join(store.entryDir(KEY), "data.bin"), "hell");
+    const damaged = await store.checkEntry(KEY);
+    expect(damaged.status).toBe("damaged");
+    // Same size, other bytes: only the deep check sees it.
+    await writeFile(path.join(store.entryDir(KEY), "data.bin"), "jello");
+    expect((await store.checkEntry(KEY)).status).toBe("hit");
+    expect((await store.deepVerify(KEY)).ok).toBe(false);
+  });
+
+  it("publishing replaces a damaged entry and leaves nothing beside it", async () => {
+    await buildEntry(store.entryDir(KEY), "old and broken");
+    await rm(path.join(store.entryDir(KEY), "data.bin"));
+    const temp = store.tempPath("etl");
+    await buildEntry(temp.dir, "new");
+    await store.publish(temp.dir, info());
+    expect(await readFile(path.join(store.entryDir(KEY), "data.bin"), "utf8")).toBe("new");
+    expect(await listDir(store.tmp)).toEqual([]);
+    expect(await listDir(store.objects)).toEqual([KEY]);
+  });
+
+  it("cleanLeftovers removes temp dirs and locks of dead processes only", async () => {
+    const dead = deadPid();
+    await mkdir(path.join(store.tmp, `${dead}-abcd-etl`));
+    await mkdir(path.join(store.tmp, `.${dead}-abcd-etl.tmp-${dead}-ff`));
+    await mkdir(path.join(store.tmp, `${process.pid}-live-etl`));
+    await writeFile(store.lockFile(KEY), JSON.stringify({ pid: dead, hostname: os.hostname(), startedAt: "x" }));
+    const dry = await store.cleanLeftovers({ dryRun: true });
+    expect(dry.tmp).toHaveLength(2);
+    expect(await listDir(store.tmp)).toHaveLength(3);
+    const removed = await store.cleanLeftovers();
+    expect(removed.locks).toEqual([store.lockFile(KEY)]);
+    expect(await listDir(store.tmp)).toEqual([`${process.pid}-live-etl`]);
+    expect(await listDir(store.locks)).toEqual([]);
+  });
+});
+
+describe("injected faults (MS_CACHE_FAULT)", () => {
+  it("EROFS on every write: a StorageError naming the cache directory", async () => {
+    process.env.MS_CACHE_FAULT = "EROFS";
+    const fresh = new CacheStore(path.join(root, "other"));
+    await expect(fresh.ensureLayout()).rejects.toThrow(StorageError);
+    await expect(store.tryLock(KEY)).rejects.toThrow(/read-only/);
+    expect(await listDir(store.locks)).toEqual([]);
+  });
+
+  it("ENOSPC at publish: the entry is not created and a failed touch does not throw", async () => {
+    process.env.MS_CACHE_FAULT = "ENOSPC:publish";
+    const temp = store.tempPath("etl");
+    await buildEntry(temp.dir);
+    await expect(store.publish(temp.dir, info())).rejects.toThrow(/is full/);
+    expect(await listDir(store.objects)).toEqual([]);
+    process.env.MS_CACHE_FAULT = "EROFS:touch";
+    expect(await store.touch(info())).toBe(false);
+  });
+});
