@@ -1,0 +1,55 @@
+/**
+ * The pipeline on the real ml-latest-small from a local mirror (MS_MOVIELENS_SMALL, default
+ * /work/shared/movielens/ml-latest-small, given to `ms run` as `--data-dir <its parent>`): a cold
+ * run with every metric, a fully cached second run, and max_row_limit above the row count.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { cachedOf, runJson, sandbox, type RunDoc, type Sandbox } from "./__tests__/harness.js";
+
+const SMALL_DIR = process.env.MS_MOVIELENS_SMALL ?? "/work/shared/movielens/ml-latest-small";
+const present = existsSync(path.join(SMALL_DIR, "ratings.csv"));
+const ARGS = ["--dataset", path.basename(SMALL_DIR), "--data-dir", path.dirname(SMALL_DIR), "-P", "keras_epochs=1", "-P", "als_max_iter=5"];
+
+let box: Sandbox;
+let cold: RunDoc;
+let lines: number;
+beforeAll(async () => {
+  if (!present) return;
+  box = await sandbox("ms-ml-small-");
+  lines = readFileSync(path.join(SMALL_DIR, "ratings.csv"), "utf8").trimEnd().split("\n").length - 1;
+  cold = await runJson([...ARGS, "-P", "max_row_limit=-1"], box);
+});
+afterAll(async () => box?.dispose());
+
+describe.skipIf(!present)(`ml-latest-small from ${SMALL_DIR}`, () => {
+  it("a cold run reads the mirror in place and reports every metric", () => {
+    expect(cachedOf(cold)).toEqual({ download: false, etl: false, als: false, keras: false });
+    const [download, etl, als, keras] = cold.steps;
+    expect(download.outputs.ratings.file).toBe(path.join(SMALL_DIR, "ratings.csv"));
+    expect(etl.metrics.rows).toBe(lines);
+    expect(als.metrics.training_nrows + als.metrics.test_nrows).toBe(lines);
+    // ALS on MovieLens reaches a test RMSE well under the 1.0+ of predicting the mean.
+    expect(als.metrics.test_rmse).toBeGreaterThan(0.7);
+    expect(als.metrics.test_rmse).toBeLessThan(1.0);
+    expect(Number.isFinite(keras.metrics.test_rmse)).toBe(true);
+  });
+
+  it("an identical second run hits every step", async () => {
+    const warm = await runJson([...ARGS, "-P", "max_row_limit=-1"], box);
+    expect(cachedOf(warm)).toEqual({ download: true, etl: true, als: true, keras: true });
+  });
+
+  it("a max_row_limit above the row count reruns etl only", async () => {
+    const doc = await runJson([...ARGS, "-P", `max_row_limit=${lines + 1000}`], box);
+    expect(cachedOf(doc)).toEqual({ download: true, etl: false, als: true, keras: true });
+    expect(doc.steps[1].outputs.ratings.digest).toBe(cold.steps[1].outputs.ratings.digest);
+  });
+
+  it("the seed's default max_row_limit (100000) cuts the data and reruns everything after download", async () => {
+    const doc = await runJson(ARGS, box);
+    expect(cachedOf(doc)).toEqual({ download: true, etl: false, als: false, keras: false });
+    expect(doc.steps[1].metrics.rows).toBe(Math.min(100_000, lines));
+  });
+});
