@@ -1,0 +1,16 @@
+/**
+ * The interop tests need Python (pyarrow, pyspark): the global setup builds or reuses the venv of
+ * tools/python/ensure-venv.sh once per run and provides its path to the tests.
+ */
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["src/**/*.test.ts"],
+    globalSetup: ["src/global-setup.ts"],
+    testTimeout: 300_000,
+    hookTimeout: 900_000,
+    pool: "forks",
+    passWithNoTests: true,
+  },
+});

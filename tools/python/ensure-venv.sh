@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Creates, or reuses when already complete, a Python virtualenv with pinned packages from PyPI, used
+# by the interoperability tests (tools/interop) and the comparison benchmark (tools/bench/compare).
+#
+#   tools/python/ensure-venv.sh          # the Spark venv: pyspark, pyarrow, numpy; prints its directory
+#   tools/python/ensure-venv.sh keras    # the Keras venv: tensorflow-cpu, pyarrow, numpy (bench only)
+#
+# The Keras venv is separate because TensorFlow is large (~600 MB installed) and only the benchmark
+# needs it; tests never build it.
+#
+# Environment:
+#   MS_SPARK_VENV   where the Spark venv lives (default: ~/.cache/ms/spark-venv)
+#   MS_KERAS_VENV   where the Keras venv lives (default: ~/.cache/ms/keras-venv)
+#   MS_PYTHON       the interpreter to build them with (default: python3; needs 3.10-3.12)
+#
+# Versions are pinned below; the marker file name holds all of them, so changing a pin rebuilds the
+# venv. A venv is not relocatable (its scripts hold absolute paths), so it is built in place; the
+# marker file is written last, so a venv whose install was interrupted is rebuilt rather than
+# reused. flock keeps two runs from building it at the same time.
+set -euo pipefail
+
+# pyspark 4.0 runs on Java 17 and 21 and Python 3.9+; pyspark.ml needs numpy.
+PYSPARK_VERSION=4.0.1
+PYARROW_VERSION=21.0.0
+NUMPY_VERSION=2.2.6
+TENSORFLOW_VERSION=2.20.0
+
+KIND="${1:-spark}"
+PYTHON="${MS_PYTHON:-python3}"
+case "$KIND" in
+  spark)
+    VENV="${MS_SPARK_VENV:-$HOME/.cache/ms/spark-venv}"
+    PKGS=("pyspark==$PYSPARK_VERSION" "pyarrow==$PYARROW_VERSION" "numpy==$NUMPY_VERSION")
+    CHECK="import pyspark, pyarrow, numpy; assert pyspark.__version__ == '$PYSPARK_VERSION', pyspark.__version__"
+    ;;
+  keras)
+    VENV="${MS_KERAS_VENV:-$HOME/.cache/ms/keras-venv}"
+    PKGS=("tensorflow-cpu==$TENSORFLOW_VERSION" "pyarrow==$PYARROW_VERSION")
+    CHECK="import tensorflow as tf, pyarrow; assert tf.__version__ == '$TENSORFLOW_VERSION', tf.__version__"
+    ;;
+  *)
+    echo "ensure-venv: unknown kind '$KIND' (expected spark or keras)" >&2
+    exit 2
+    ;;
+esac
+MARKER="$VENV/.ms-$(printf '%s_' "${PKGS[@]}" | tr '=' '-')"
+
+ready() { [ -f "$MARKER" ] && [ -x "$VENV/bin/python" ]; }
+
+if ready; then echo "$VENV"; exit 0; fi
+
+mkdir -p "$(dirname "$VENV")"
+exec 9>"$VENV.lock"
+flock 9
+if ready; then echo "$VENV"; exit 0; fi
+
+start=$(date +%s)
+echo "ensure-venv: building $VENV with ${PKGS[*]} ($("$PYTHON" --version 2>&1))" >&2
+rm -rf "$VENV"
+"$PYTHON" -m venv "$VENV"
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${PKGS[@]}" >&2
+"$VENV/bin/python" -c "$CHECK"
+touch "$MARKER"
+echo "ensure-venv: ready in $(( $(date +%s) - start ))s" >&2
+echo "$VENV"
