@@ -1,0 +1,136 @@
+#!/usr/bin/env node
+/**
+ * Driver benchmark (after `pnpm build`): `node tools/bench/driver/bench.mjs` or `pnpm bench driver`.
+ *
+ * For ml-latest-small (local mirror) and ml-20m-shaped synthetic data it measures, each as a whole
+ * process under /usr/bin/time (wall seconds including process start, peak RSS):
+ *   - direct:      the four steps' library functions called in one process (no cache, no tracking)
+ *   - ms cold:     `ms run` on an empty cache (time per step from its --json)
+ *   - ms warm:     `ms run` again, every step a cache hit (median of MS_BENCH_WARM_REPEATS, default 5)
+ * and reports the driver's overhead over direct (target < 5%) and the fully cached wall time
+ * (target < 1 s). Environment:
+ *   MS_BENCH_DRIVER_ROWS   synthetic rows (default 2,000,000; ml-20m has 20,000,263)
+ *   MS_BENCH_DRIVER_ONLY   small | synthetic (default both)
+ *   MS_BENCH_DRIVER_COLD_REPEATS   cold/direct pairs per dataset (default 3 for small, 1 for synthetic)
+ */
+import { mkdirSync, rmSync, existsSync, statSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { ROOT, WORK, ML_SMALL, timed, median, table, machine, gitCommit, writeResult } from "../lib.mjs";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const BIN = path.join(ROOT, "packages/driver/dist/bin.js");
+const DIRECT = path.join(HERE, "direct.mjs");
+const ROWS = Number(process.env.MS_BENCH_DRIVER_ROWS ?? 2_000_000);
+const ONLY = process.env.MS_BENCH_DRIVER_ONLY;
+const WARM_REPEATS = Number(process.env.MS_BENCH_WARM_REPEATS ?? 5);
+const BASE = path.join(WORK, "driver");
+mkdirSync(BASE, { recursive: true });
+
+if (!existsSync(BIN)) {
+  process.stderr.write(`${BIN} is missing: run 'pnpm build' first\n`);
+  process.exit(1);
+}
+
+/** The same parameters for the driver (-P) and for direct calls (partial params objects). */
+const P = { max_row_limit: -1, als_max_iter: 10, als_rank: 12, keras_epochs: 3 };
+const DIRECT_PARAMS = { etl: { maxRowLimit: -1 }, als: { maxIter: 10, rank: 12 }, keras: { epochs: 3 } };
+const pArgs = Object.entries(P).flatMap(([k, v]) => ["-P", `${k}=${v}`]);
+
+async function syntheticCsv(rows) {
+  const file = path.join(BASE, `synthetic-${rows}.csv`);
+  if (!existsSync(file)) {
+    const { writeSyntheticRatings } = await import("@ms/etl");
+    process.stderr.write(`generating ${rows.toLocaleString("en-US")} synthetic ratings into ${file}\n`);
+    writeSyntheticRatings(file, { rows, seed: 42 });
+  }
+  return file;
+}
+
+function fresh(name) {
+  const dir = path.join(BASE, name);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+async function direct(source) {
+  const out = fresh("direct");
+  const r = await timed(process.execPath, [DIRECT, out, ...source.direct, JSON.stringify(DIRECT_PARAMS)], { cwd: HERE });
+  return { wall: r.seconds, rss: r.rssMiB, steps: JSON.parse(r.stdout.trim().split("\n").pop()).seconds };
+}
+
+async function driver(source, cache, mlruns) {
+  const r = await timed(process.execPath, [BIN, "run", ...source.driver, ...pArgs, "--cache-dir", cache, "--tracking-uri", mlruns, "--json"], { cwd: BASE, env: { ...process.env, LOG_LEVEL: "warn" } });
+  const doc = JSON.parse(r.stdout);
+  return { wall: r.seconds, rss: r.rssMiB, steps: Object.fromEntries(doc.steps.map((s) => [s.step, s.seconds])), cached: doc.steps.map((s) => s.cached) };
+}
+
+const rows = [];
+const summary = [];
+async function benchSource(label, source, coldRepeats) {
+  const directs = [];
+  const colds = [];
+  let cache;
+  let mlruns;
+  // Alternate direct and driver so that machine noise hits both alike.
+  for (let i = 0; i < coldRepeats; i++) {
+    process.stderr.write(`${label}: direct ${i + 1}/${coldRepeats}\n`);
+    directs.push(await direct(source));
+    cache = fresh("cache");
+    mlruns = fresh("mlruns");
+    process.stderr.write(`${label}: ms run cold ${i + 1}/${coldRepeats}\n`);
+    const c = await driver(source, cache, mlruns);
+    if (c.cached.some(Boolean)) throw new Error("cold run hit the cache");
+    colds.push(c);
+  }
+  const warms = [];
+  for (let i = 0; i < WARM_REPEATS; i++) {
+    const w = await driver(source, cache, mlruns);
+    if (!w.cached.every(Boolean)) throw new Error("warm run missed the cache");
+    warms.push(w);
+  }
+  const pick = (runs) => runs.slice().sort((a, b) => a.wall - b.wall)[Math.floor((runs.length - 1) / 2)];
+  const d = pick(directs);
+  const c = pick(colds);
+  const w = pick(warms);
+  const stepCols = (r) => ["download", "etl", "als", "keras"].map((s) => r.steps[s] ?? 0);
+  rows.push([label, "direct (library calls, 1 process)", d.wall, d.rss, ...stepCols(d)]);
+  rows.push([label, "ms run, cold cache", c.wall, c.rss, ...stepCols(c)]);
+  rows.push([label, `ms run, fully cached (median of ${WARM_REPEATS})`, w.wall, w.rss, ...stepCols(w)]);
+  const dWall = median(directs.map((r) => r.wall));
+  const cWall = median(colds.map((r) => r.wall));
+  summary.push([label, "driver overhead, cold (ms run / direct)", `${(cWall / dWall).toFixed(3)} (${(((cWall - dWall) / dWall) * 100).toFixed(1)}%)`, "< 1.05"]);
+  summary.push([label, "fully cached run wall, incl. process start", `${median(warms.map((r) => r.wall)).toFixed(3)} s`, "< 1 s"]);
+}
+
+const starts = [];
+for (let i = 0; i < 5; i++) starts.push((await timed(process.execPath, ["-e", "0"])).seconds);
+const nodeStart = median(starts);
+
+if (ONLY !== "synthetic") {
+  if (!existsSync(path.join(ML_SMALL, "ratings.csv"))) throw new Error(`no ml-latest-small at ${ML_SMALL} (set MS_MOVIELENS_SMALL)`);
+  const name = path.basename(ML_SMALL);
+  const dataDir = path.dirname(ML_SMALL);
+  await benchSource(name, { driver: ["--dataset", name, "--data-dir", dataDir], direct: ["--dataset", name, dataDir] }, Number(process.env.MS_BENCH_DRIVER_COLD_REPEATS ?? 3));
+}
+if (ONLY !== "small") {
+  const csv = await syntheticCsv(ROWS);
+  const label = `synthetic ${(ROWS / 1e6).toFixed(ROWS % 1e6 ? 1 : 0)}M rows (${(statSync(csv).size / 2 ** 20).toFixed(0)} MiB csv)`;
+  await benchSource(label, { driver: ["--ratings-csv", csv], direct: ["--ratings-csv", csv] }, Number(process.env.MS_BENCH_DRIVER_COLD_REPEATS ?? 1));
+}
+
+const header = ["data", "mode", "wall s", "peak RSS MiB", "download s", "etl s", "als s", "keras s"];
+const out = [
+  `# ms driver benchmark`,
+  ``,
+  `${machine()}; commit ${gitCommit()}; node -e 0 takes ${nodeStart.toFixed(3)} s here.`,
+  `Parameters: ${Object.entries(P).map(([k, v]) => `${k}=${v}`).join(" ")} (everything else default). Step seconds of ms runs are the driver's per-step wall time (cache check, lock, step, publish, tracking).`,
+  ``,
+  table(header, rows),
+  ``,
+  table(["data", "figure", "measured", "target"], summary),
+  ``,
+].join("\n");
+process.stdout.write(out);
+process.stderr.write(`written to ${writeResult("driver", out)}\n`);
