@@ -3,7 +3,7 @@
  * schema, `id` INT32 + `features` LIST<FLOAT>, plus the manifest) written and read with DuckDB,
  * and the ratings input read through @ms/etl's typed column reader.
  */
-import { DuckDBDataChunk, DuckDBInstance, FLOAT, INTEGER, type DuckDBConnection, type DuckDBType } from "@duckdb/node-api";
+import type { DuckDBConnection, DuckDBType } from "@duckdb/node-api";
 import {
   BadInputError,
   buildArtifactDir,
@@ -14,27 +14,11 @@ import {
   type Manifest,
   type ProducedBy,
 } from "@ms/contracts";
-import { readRatingsColumns, resolveRatingsFile, type RatingsColumns } from "@ms/etl";
+import { duckVectorItems as vectorItems, readRatingsColumns, resolveRatingsFile, sqlString, withDuckDB, type RatingsColumns } from "@ms/etl";
 import { stat } from "node:fs/promises";
 import path from "node:path";
 import { FACTORS_FILES, type Factors, type FactorsDetails, type FactorTables } from "./types.js";
 import { ALS_VERSION } from "./version.js";
-
-/** A SQL string literal; paths may hold quotes and spaces and are never spliced in raw. */
-function sqlString(value: string): string {
-  return `'${value.replaceAll("'", "''")}'`;
-}
-
-async function withDuckDB<T>(fn: (conn: DuckDBConnection) => Promise<T>): Promise<T> {
-  const instance = await DuckDBInstance.create(":memory:");
-  const conn = await instance.connect();
-  try {
-    return await fn(conn);
-  } finally {
-    conn.closeSync();
-    instance.closeSync();
-  }
-}
 
 /** DuckDB's standard vector size; a chunk holds at most this many rows. */
 const CHUNK_ROWS = 2048;
@@ -45,6 +29,8 @@ const CHUNK_ROWS = 2048;
  * value per row.
  */
 async function writeFactorFile(conn: DuckDBConnection, file: string, ids: Int32Array, factors: Float32Array, rank: number): Promise<void> {
+  // Loaded here rather than at the top: the native addon costs ~0.35 s to load.
+  const { DuckDBDataChunk, FLOAT, INTEGER } = await import("@duckdb/node-api");
   const n = ids.length;
   if (factors.length !== n * rank) throw new Error(`factor matrix holds ${factors.length} values, expected ${n} x ${rank}`);
   const cols = Array.from({ length: rank }, (_, j) => `f${j}`);
@@ -174,16 +160,6 @@ export async function readFactorFile(file: string): Promise<FactorFile> {
 interface ListVector {
   childVector: unknown;
   getEntryOffset(row: number): number;
-}
-
-/**
- * The typed array behind a DuckDB vector. The node API keeps it in a field it does not export;
- * we copy out of it at once, before the chunk is released.
- */
-function vectorItems<T extends Int32Array | Float32Array>(vector: unknown): T {
-  const items = (vector as { items?: T }).items;
-  if (!items) throw new Error("DuckDB vector layout changed: no typed items");
-  return items;
 }
 
 /** Loads a factors artifact directory and checks it against its manifest's rank and counts. */

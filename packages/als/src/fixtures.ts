@@ -7,7 +7,11 @@ import { etl, writeSyntheticRatings } from "@ms/etl";
 import { existsSync } from "node:fs";
 import path from "node:path";
 
-export const MOVIELENS_SMALL = process.env.MS_MOVIELENS_SMALL ?? "/work/shared/movielens/ml-latest-small/ratings.csv";
+/** ml-latest-small's ratings.csv: `$MS_MOVIELENS_SMALL` (its directory), else shared/ beside the repository. */
+export const MOVIELENS_SMALL = path.join(
+  process.env.MS_MOVIELENS_SMALL ?? path.resolve(__dirname, "../../../../shared/movielens/ml-latest-small"),
+  "ratings.csv",
+);
 
 /** A ratings artifact directory from `rows` synthetic ratings. */
 export async function syntheticRatingsDir(root: string, name: string, options: { rows: number; users: number; movies: number; seed?: number }): Promise<string> {

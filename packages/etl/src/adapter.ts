@@ -218,9 +218,9 @@ export async function readRatingsColumns(pathOrDir: string, options: { threads?:
       if (!chunk || chunk.rowCount === 0) break;
       const n = chunk.rowCount;
       if (offset + n > rows) throw new CorruptArtifactError(`${file}: more rows than its metadata says`);
-      userIds.set(vectorItems<Int32Array>(chunk.getColumnVector(0)), offset);
-      movieIds.set(vectorItems<Int32Array>(chunk.getColumnVector(1)), offset);
-      ratings.set(vectorItems<Float32Array>(chunk.getColumnVector(2)), offset);
+      userIds.set(duckVectorItems<Int32Array>(chunk.getColumnVector(0)), offset);
+      movieIds.set(duckVectorItems<Int32Array>(chunk.getColumnVector(1)), offset);
+      ratings.set(duckVectorItems<Float32Array>(chunk.getColumnVector(2)), offset);
       offset += n;
     }
     if (offset !== rows) throw new CorruptArtifactError(`${file}: read ${offset} rows, metadata says ${rows}`);
@@ -232,7 +232,7 @@ export async function readRatingsColumns(pathOrDir: string, options: { threads?:
  * The typed array behind a DuckDB vector. The node API keeps it in a field it does not export;
  * we copy out of it at once, before the chunk is released.
  */
-function vectorItems<T extends Int32Array | Float32Array>(vector: unknown): T {
+export function duckVectorItems<T extends Int32Array | Float32Array>(vector: unknown): T {
   const items = (vector as { items?: T }).items;
   if (!items) throw new Error("DuckDB vector layout changed: no typed items");
   return items;

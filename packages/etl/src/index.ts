@@ -3,7 +3,7 @@
  * ratings file into Parquet, plus the fast Parquet -> typed columns reader later steps use.
  */
 export { etl, resolveEtlParams, ETL_DEFAULTS, RATINGS_SCHEMA, type EtlParams, type EtlInputs, type EtlOutputs, type EtlMetrics, type RatingsDetails, type RatingsManifest } from "./etl.js";
-export { readRatingsColumns, resolveRatingsFile, RATINGS_FILE, type RatingsColumns } from "./adapter.js";
+export { readRatingsColumns, resolveRatingsFile, RATINGS_FILE, withDuckDB, sqlString, duckVectorItems, type RatingsColumns } from "./adapter.js";
 export { detectFormat, parseFormat, describeFormat, RATINGS_FORMATS, CSV_HEADER, type RatingsFormat, type FormatInfo } from "./formats.js";
 export { writeSyntheticRatings, syntheticShape, SYNTHETIC_DEFAULTS, type SyntheticOptions } from "./synthetic.js";
 export { ETL_VERSION } from "./version.js";

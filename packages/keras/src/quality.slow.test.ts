@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempDir } from "./__tests__/fixtures.js";
 import { evaluateModel, keras } from "./index.js";
 
-const SMALL = process.env.MS_MOVIELENS_SMALL ?? "/work/shared/movielens/ml-latest-small";
+const SMALL = process.env.MS_MOVIELENS_SMALL ?? path.resolve(__dirname, "../../../../shared/movielens/ml-latest-small");
 const csv = path.join(SMALL, "ratings.csv");
 const present = existsSync(csv);
 if (!present) process.stderr.write(`quality.slow.test: skipped, no MovieLens ratings at ${csv} (set MS_MOVIELENS_SMALL)\n`);

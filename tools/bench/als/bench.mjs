@@ -3,7 +3,7 @@
  * ALS benchmark (run after `pnpm build`):
  *   node tools/bench/als/bench.mjs            # (a) 5M synthetic, (b) ml-20m-shaped, (c) ml-latest-small
  *   ALS_BENCH_SKIP_20M=1 node tools/bench/als/bench.mjs   # skip (b)
- * Environment: ALS_BENCH_ONLY=a,c picks cases; MS_MOVIELENS_SMALL points at ml-latest-small's ratings.csv.
+ * Environment: ALS_BENCH_ONLY=a,c picks cases; MS_MOVIELENS_SMALL points at ml-latest-small's directory.
  *
  * Side by side in the same run: the whole `ms-als` process (spawned: start, read, split, fit,
  * write) against a plain single-threaded ALS-WR written the obvious way (rows looked up through
@@ -18,13 +18,14 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { splitMask } from "@ms/contracts";
+import { ML_SMALL } from "../lib.mjs";
 import { etl, readRatingsColumns, writeSyntheticRatings } from "@ms/etl";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, "../../..");
 const work = path.join(repo, "tools/bench/work/als");
 const BIN = path.join(repo, "packages/als/dist/bin.js");
-const SMALL = process.env.MS_MOVIELENS_SMALL ?? "/work/shared/movielens/ml-latest-small/ratings.csv";
+const SMALL = path.join(ML_SMALL, "ratings.csv");
 const only = process.env.ALS_BENCH_ONLY?.split(",");
 const want = (c) => (!only || only.includes(c)) && !(c === "b" && process.env.ALS_BENCH_SKIP_20M === "1");
 const RANK = 12;
