@@ -8,7 +8,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cachedOf, runJson, sandbox, type RunDoc, type Sandbox } from "./__tests__/harness.js";
 
-const SMALL_DIR = process.env.MS_MOVIELENS_SMALL ?? "/work/shared/movielens/ml-latest-small";
+const SMALL_DIR = process.env.MS_MOVIELENS_SMALL ?? path.resolve(__dirname, "../../../../shared/movielens/ml-latest-small");
 const present = existsSync(path.join(SMALL_DIR, "ratings.csv"));
 const ARGS = ["--dataset", path.basename(SMALL_DIR), "--data-dir", path.dirname(SMALL_DIR), "-P", "keras_epochs=1", "-P", "als_max_iter=5"];
 

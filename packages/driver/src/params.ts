@@ -32,7 +32,7 @@ export interface ParamSpec {
 
 /** Parameters that cannot change a step's output, with the reason (shown in help and README). */
 export const NOT_IN_KEY: Readonly<Record<string, string>> = {
-  als_num_threads: "ALS is bit-identical for any thread count (per-row solves, fixed reduction order)",
+  als_num_threads: "@ms/als gives bit-identical factors for any thread count (its threads test checks it)",
 };
 
 /** Seed-style names kept without a step prefix. */
@@ -88,7 +88,10 @@ export function buildCatalog(m: Modules): ParamSpec[] {
   const alsNames = m.als.ALS_PARAM_NAMES as Record<string, string>;
   for (const [field, value] of Object.entries(m.als.resolveAlsParams({}))) {
     if (value === undefined) continue;
-    out.push(specOf("als", field, value, UNPREFIXED[`als.${field}`] ?? `als_${alsNames[field] ?? snake(field)}`));
+    const spec = specOf("als", field, value, UNPREFIXED[`als.${field}`] ?? `als_${alsNames[field] ?? snake(field)}`);
+    if (field === "seed") spec.note = "the train/test split and ALS initialisation; keras_seed defaults to it";
+    if (field === "splitProp") spec.note = "the train/test split (keras reuses the one als made)";
+    out.push(spec);
   }
   const kerasChoices: Record<string, readonly string[]> = { backend: m.keras.BACKEND_CHOICES, features: m.keras.FEATURE_SETS };
   for (const [field, value] of Object.entries(m.keras.resolveKerasParams({}))) {

@@ -9,6 +9,7 @@ import path from "node:path";
 import {
   BadParameterError,
   InterruptedError,
+  NetworkError,
   readManifest,
   canonicalJson,
   digestFile,
@@ -192,10 +193,18 @@ class Pipeline {
           record = { name: path.basename(file), ratingsFile: file, digest, source: "file" };
         } else {
           const { etl } = await stepModules();
-          const raw = await etl.loadRawData(
-            { dataset: dataset!, cacheDir: this.store.root, ...(dataDir ? { dataDir } : {}), ...(synthetic ? { rows: synthetic.rows, seed: synthetic.seed } : {}) },
-            { logger: ctx.logger },
-          );
+          const raw = await etl
+            .loadRawData(
+              { dataset: dataset!, cacheDir: this.store.root, ...(dataDir ? { dataDir } : {}), ...(synthetic ? { rows: synthetic.rows, seed: synthetic.seed } : {}) },
+              { logger: ctx.logger },
+            )
+            .catch((error: unknown) => {
+              // @ms/etl suggests the way out only for the failures it recognises as offline.
+              if (error instanceof NetworkError && !error.message.includes("--dataset synthetic")) {
+                throw new NetworkError(`${error.message}; offline? use a local mirror (--data-dir / MS_DATASETS_DIR) or --dataset synthetic`, { cause: error });
+              }
+              throw error;
+            });
           record = { name: raw.name, ratingsFile: raw.ratingsFile, ...(raw.format ? { format: raw.format } : {}), digest: raw.digest, source: raw.source };
         }
         const st = await statSource(record.ratingsFile);

@@ -3,7 +3,7 @@
  * tracked runs, what the cache reuses when parameters change, damaged entries, and a read-only
  * or full cache directory (injected through the storage adapter's MS_CACHE_FAULT hook).
  */
-import { readFile, truncate, stat } from "node:fs/promises";
+import { readFile, truncate, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { createTracker } from "@ms/tracking";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -94,6 +94,11 @@ describe("ms run with a warm cache", () => {
     expect((await tracker.listArtifacts(warm.steps[1].runId)).map((a) => a.path).sort()).toEqual(["entry.json", "manifest.json"]);
   });
 
+  it("a read-only cache directory still serves a fully cached run", async () => {
+    const doc = await runJson(SMALL, box, { MS_CACHE_FAULT: "EROFS" });
+    expect(cachedOf(doc)).toEqual({ download: true, etl: true, als: true, keras: true });
+  });
+
   it("reruns only keras when keras_hidden_units changes", async () => {
     const doc = await runJson([...SMALL, "-P", "keras_hidden_units=7"], box);
     expect(cachedOf(doc)).toEqual({ download: true, etl: true, als: true, keras: false });
@@ -133,6 +138,13 @@ describe("ms run with a warm cache", () => {
     expect(doc.steps[2].key).toBe(cold.steps[2].key);
     const entry = JSON.parse(await readFile(path.join(box.cache, "objects", doc.steps[2].key, "entry.json"), "utf8"));
     expect(entry.producedByRun).toBe(doc.steps[2].runId);
+  });
+
+  it("--no-cache recomputes every step under the same keys", async () => {
+    const doc = await runJson([...SMALL, "--no-cache"], box);
+    expect(cachedOf(doc)).toEqual({ download: false, etl: false, als: false, keras: false });
+    expect(doc.steps.slice(0, 3).map((s) => s.key)).toEqual(cold.steps.slice(0, 3).map((s) => s.key));
+    expect(doc.steps[1].outputs.ratings.digest).toBe(cold.steps[1].outputs.ratings.digest);
   });
 
   it("detects a truncated cache file, recomputes the entry and reuses what follows", async () => {
@@ -197,6 +209,29 @@ describe("ms run errors", () => {
     } finally {
       await other.dispose();
     }
+  });
+
+  it("the default dataset offline with no mirror: a network error suggesting --dataset synthetic", async () => {
+    // A closed loopback port stands in for being offline, so the test never downloads.
+    const r = await ms(["run"], box, { MS_MOVIELENS_BASE_URL: "http://127.0.0.1:9" });
+    expect(r.code).toBe(6);
+    expect(r.stderr).toContain("ml-latest-small.zip");
+    expect(r.stderr).toContain("--dataset synthetic");
+  });
+
+  it("a failing step ends its child run and the parent as FAILED with the step's exit code", async () => {
+    const csv = path.join(box.root, "bad.csv");
+    await writeFile(csv, "userId,movieId,rating,timestamp\n1,2,4.0,100\n1,3,banana,100\n");
+    const r = await ms(["run", "--ratings-csv", csv, "--json"], box);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain("bad.csv");
+    const tracker = createTracker(box.mlruns);
+    const exp = await tracker.getExperimentByName("Default");
+    const runs = (await tracker.searchRuns({ experimentIds: [exp!.experimentId], tags: { "ms.step": "etl" } })).runs;
+    const failed = runs.filter((x) => x.info.status === "FAILED");
+    expect(failed).toHaveLength(1);
+    const parent = await tracker.getRun(failed[0].tags["mlflow.parentRunId"]);
+    expect(parent.info.status).toBe("FAILED");
   });
 
   it("a missing --ratings-csv file is a parameter error naming it", async () => {

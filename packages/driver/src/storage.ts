@@ -151,11 +151,15 @@ export class CacheStore {
   /** Creates the four directories (once per process). */
   async ensureLayout(): Promise<void> {
     if (this.layoutReady) return;
-    try {
-      injectFault("lock", this.root);
-      for (const dir of [this.objects, this.locks, this.tmp, this.meta]) await fs.mkdir(dir, { recursive: true });
-    } catch (error) {
-      throw this.wrap(error, this.root);
+    for (const dir of [this.objects, this.locks, this.tmp, this.meta]) {
+      // Existing directories are left alone, so a read-only cache can still serve hits.
+      if (await fs.stat(dir).then((s) => s.isDirectory(), () => false)) continue;
+      try {
+        injectFault("lock", dir);
+        await fs.mkdir(dir, { recursive: true });
+      } catch (error) {
+        throw this.wrap(error, dir);
+      }
     }
     this.layoutReady = true;
   }
