@@ -66,7 +66,7 @@ function mainMetrics(step: StepName, m: Record<string, unknown>, outputs: Record
   const pick = (keys: string[]) =>
     keys
       .filter((k) => typeof m[k] === "number")
-      .map((k) => `${k}=${Number((m[k] as number).toPrecision(4))}`)
+      .map((k) => `${k}=${Number.isInteger(m[k]) ? String(m[k]) : Number((m[k] as number).toPrecision(4))}`)
       .join(" ");
   switch (step) {
     case "download": {
