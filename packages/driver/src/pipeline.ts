@@ -111,6 +111,8 @@ class Pipeline {
   private parentId = "";
   private commit: string | undefined;
   private readonly logger: Logger;
+  /** Keys already reported as damaged (waiters poll them while another driver recomputes). */
+  private readonly warnedDamaged = new Set<string>();
 
   constructor(private readonly o: RunPipelineOptions) {
     this.store = new CacheStore(o.cacheDir ?? defaultCacheDir());
@@ -276,6 +278,8 @@ class Pipeline {
   private async usable(plan: StepPlan, key: string): Promise<{ dir: string; manifest: Manifest; entry: EntryInfo } | undefined> {
     const check = await this.store.checkEntry(key);
     if (check.status === "damaged") {
+      if (this.warnedDamaged.has(key)) return undefined;
+      this.warnedDamaged.add(key);
       this.logger.warn({ step: plan.step, key: key.slice(0, 12), problems: check.problems }, `${plan.step}: cache entry is damaged; recomputing it`);
       return undefined;
     }
