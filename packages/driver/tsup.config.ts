@@ -1,12 +1,4 @@
 import { defineConfig } from "tsup";
+import { packageBuild } from "../../tools/tsup-preset.mjs";
 
-export default defineConfig({
-  entry: ["src/index.ts","src/bin.ts"],
-  format: ["esm"],
-  target: "node20",
-  platform: "node",
-  dts: { entry: "src/index.ts" },
-  clean: true,
-  sourcemap: true,
-  splitting: true,
-});
+export default defineConfig(packageBuild(import.meta.url, ["src/index.ts", "src/bin.ts"]));

@@ -1,0 +1,105 @@
+/**
+ * `ms run --tracking-uri http://...` against a real `mlflow server` (the pinned virtualenv built by
+ * tools/mlflow/ensure-venv.sh): MLflow's own REST API then shows the parent run, the nested step
+ * runs with their tags, params and metrics, and the uploaded artifacts.
+ */
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SMALL, runJson, sandbox, type Sandbox } from "./__tests__/harness.js";
+
+const ENSURE_VENV = fileURLToPath(new URL("../../../tools/mlflow/ensure-venv.sh", import.meta.url));
+let server: ChildProcess | undefined;
+let url = "";
+let dir = "";
+let box: Sandbox;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+beforeAll(async () => {
+  const venv = (await promisify(execFile)("bash", [ENSURE_VENV], { maxBuffer: 1 << 24, timeout: 20 * 60_000 })).stdout.trim().split("\n").pop()!;
+  dir = await mkdtemp(path.join(tmpdir(), "ms-driver-mlflow-"));
+  const port = await freePort();
+  url = `http://127.0.0.1:${port}`;
+  server = spawn(
+    path.join(venv, "bin/mlflow"),
+    ["server", "--host", "127.0.0.1", "--port", String(port), "--workers", "1", "--backend-store-uri", `sqlite:///${path.join(dir, "mlflow.db")}`, "--serve-artifacts", "--artifacts-destination", path.join(dir, "artifacts")],
+    { stdio: "ignore", detached: true },
+  );
+  const deadline = Date.now() + 180_000;
+  for (;;) {
+    if (server.exitCode !== null) throw new Error(`mlflow server exited with ${server.exitCode}`);
+    const ok = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
+    if (ok) break;
+    if (Date.now() > deadline) throw new Error("mlflow server did not become healthy");
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  box = await sandbox("ms-driver-rest-");
+}, 20 * 60_000);
+
+afterAll(async () => {
+  if (server?.pid) {
+    const gone = new Promise((r) => server!.once("exit", r));
+    try {
+      process.kill(-server.pid, "SIGTERM");
+      await gone;
+    } catch {
+      // already gone
+    }
+  }
+  await box?.dispose();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+async function api(pathname: string): Promise<any> {
+  const r = await fetch(`${url}/api/2.0/mlflow/${pathname}`);
+  expect(r.status, pathname).toBe(200);
+  return r.json();
+}
+
+const tagsOf = (run: { data: { tags?: { key: string; value: string }[] } }) => Object.fromEntries((run.data.tags ?? []).map((t) => [t.key, t.value]));
+
+describe("ms run against a real MLflow tracking server", () => {
+  it("MLflow shows the parent and nested step runs with tags, params, metrics and artifacts", async () => {
+    const doc = await runJson([...SMALL, "--tracking-uri", url, "--experiment", "driver-rest"], box);
+    const parent = (await api(`runs/get?run_id=${doc.runId}`)).run;
+    expect(parent.info.status).toBe("FINISHED");
+    expect(Object.fromEntries(parent.data.params.map((p: { key: string; value: string }) => [p.key, p.value]))).toMatchObject({ als_max_iter: "2", keras_epochs: "1" });
+    const entryPoints = ["load_raw_data", "etl_data", "als", "train_keras"];
+    for (const [i, step] of doc.steps.entries()) {
+      const run = (await api(`runs/get?run_id=${step.runId}`)).run;
+      const tags = tagsOf(run);
+      expect(tags["mlflow.parentRunId"]).toBe(doc.runId);
+      expect(tags["mlflow.project.entryPoint"]).toBe(entryPoints[i]);
+      expect(tags["ms.cache.key"]).toBe(step.key);
+      expect(tags["ms.cache.hit"]).toBe("false");
+      expect(run.info.status).toBe("FINISHED");
+    }
+    const als = (await api(`runs/get?run_id=${doc.steps[2].runId}`)).run;
+    const rmse = als.data.metrics.find((m: { key: string }) => m.key === "test_rmse");
+    expect(rmse.value).toBeCloseTo(doc.steps[2].metrics.test_rmse, 6);
+    const history = await api(`metrics/get-history?run_id=${doc.steps[2].runId}&metric_key=train_loss`);
+    expect(history.metrics.map((m: { step: number }) => Number(m.step)).sort()).toEqual([1, 2]);
+    const artifacts = await api(`artifacts/list?run_id=${doc.steps[3].runId}`);
+    expect(artifacts.files.map((f: { path: string }) => f.path)).toEqual(expect.arrayContaining(["manifest.json", "model.json"]));
+
+    const warm = await runJson([...SMALL, "--tracking-uri", url, "--experiment", "driver-rest"], box);
+    const hit = tagsOf((await api(`runs/get?run_id=${warm.steps[3].runId}`)).run);
+    expect(hit["ms.cache.hit"]).toBe("true");
+    expect(hit["ms.cache.producedByRun"]).toBe(doc.steps[3].runId);
+  });
+});
