@@ -4,6 +4,7 @@
  * `ms cache verify` finds clean with no temp directories or locks. Two drivers started together
  * on an empty cache compute each step once.
  */
+import { createTracker } from "@ms/tracking";
 import { afterAll, describe, expect, it } from "vitest";
 import path from "node:path";
 import { finish, killOn, listDir, ms, runJson, sandbox, spawnMs, type RunDoc, type Sandbox } from "./__tests__/harness.js";
@@ -51,6 +52,34 @@ describe("kill -9 inside a step, then rerun", () => {
       expect(warm.steps.every((s) => s.cached)).toBe(true);
     });
   }
+});
+
+describe("Ctrl-C", () => {
+  it("SIGINT inside als: exit 130, the runs end KILLED, the lock and temp files are cleaned up", async () => {
+    const box = await sandbox("ms-sigint-");
+    boxes.push(box);
+    const args = ["run", "--dataset", "synthetic", "-P", "synthetic_rows=300000", "-P", "max_row_limit=-1", "-P", "als_max_iter=50"];
+    const child = spawnMs(args, box);
+    const done = finish(child);
+    let stderr = "";
+    child.stderr?.on("data", (d: Buffer) => {
+      stderr += d.toString();
+      if (stderr.includes("als: ratings loaded") && !child.killed) child.kill("SIGINT");
+    });
+    const r = await done;
+    expect(r.code).toBe(130);
+    expect(r.stderr).toMatch(/interrupted/);
+    expect(await listDir(path.join(box.cache, "tmp"))).toEqual([]);
+    expect(await listDir(path.join(box.cache, "locks"))).toEqual([]);
+    const tracker = createTracker(box.mlruns);
+    const exp = await tracker.getExperimentByName("Default");
+    const runs = (await tracker.searchRuns({ experimentIds: [exp!.experimentId] })).runs;
+    const byName = Object.fromEntries(runs.map((x) => [x.info.runName, x.info.status]));
+    expect(byName).toMatchObject({ "ms-run": "KILLED", als: "KILLED", etl_data: "FINISHED", load_raw_data: "FINISHED" });
+    // The finished steps are reused by the next run.
+    const rerun = await runJson(args.slice(1).concat(["-P", "als_max_iter=2", "-P", "keras_epochs=1"]), box);
+    expect(rerun.steps.map((s) => s.cached)).toEqual([true, true, false, false]);
+  });
 });
 
 describe("concurrent drivers", () => {
