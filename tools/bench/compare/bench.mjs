@@ -20,12 +20,13 @@
  *   MS_COMPARE_ETL_ROWS=20000000       synthetic CSV rows for the ETL part
  *   MS_COMPARE_ALS_ROWS=20000000       synthetic ratings for the ml-20m-shaped ALS case (138,000 users,
  *                                      27,000 movies); 0 skips it
- *   MS_COMPARE_ROUNDS=1                rounds of the synthetic ETL measurements (ml-latest-small: 3)
+ *   MS_COMPARE_ROUNDS=3                rounds of the synthetic ETL and ALS measurements (ml-latest-small: 3)
  *   MS_COMPARE_KERAS_EPOCHS=10, MS_COMPARE_KERAS_BATCH=128,1024, MS_COMPARE_KERAS_LR=0.001
  *   MS_SPARK_DRIVER_MEMORY=8g          spark-submit --driver-memory (local mode: the executor too)
  * Python comes from tools/python/ensure-venv.sh (spark) and `ensure-venv.sh keras` (TensorFlow).
  */
 import { execFileSync } from "node:child_process";
+import os from "node:os";
 import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync, closeSync, openSync, writeSync } from "node:fs";
 import { splitMask } from "@ms/contracts";
 import { etl, readRatingsColumns, writeSyntheticRatings } from "@ms/etl";
@@ -52,7 +53,7 @@ for (const bin of [ETL_BIN, ALS_BIN, KERAS_BIN]) {
 const only = (process.env.MS_COMPARE_ONLY ?? "etl,als,keras").split(",");
 const ETL_ROWS = Number(process.env.MS_COMPARE_ETL_ROWS ?? 20_000_000);
 const ALS_ROWS = Number(process.env.MS_COMPARE_ALS_ROWS ?? 20_000_000);
-const ROUNDS = Number(process.env.MS_COMPARE_ROUNDS ?? 1);
+const ROUNDS = Number(process.env.MS_COMPARE_ROUNDS ?? 3);
 const SPARK_MEMORY = process.env.MS_SPARK_DRIVER_MEMORY ?? "8g";
 const ALS = { rank: 12, maxIter: 10, regParam: 0.1, seed: 42, splitProp: 0.8 };
 const KERAS = {
@@ -176,6 +177,8 @@ async function runEtl() {
         "PySpark: `spark-submit --master local[2]` of spark_etl.py (explicit schema, zstd Parquet); \"in session\" is the read+write inside an already started session.",
       "",
       table(header, body),
+      "",
+      ...results.map((r) => `Targets on ${r.label}: Spark / ms-etl ${fmt(r.vsSpark)} (>= 10: ${r.vsSpark >= 10 ? "met" : "not met"}); ms-etl / bare DuckDB ${fmt(r.vsBare)} (<= 1.15: ${r.vsBare <= 1.15 ? "met" : "not met"}).  `),
     ].join("\n"),
     spark: results[0]?.spark,
   };
@@ -211,37 +214,48 @@ async function writeSplit(ratingsDir) {
   return { splitDir, ...counts, rows: cols.rows };
 }
 
-async function alsCase(label, ratingsDir) {
+async function alsCase(label, ratingsDir, rounds) {
   log(`ALS on ${label}: writing the split...`);
   const split = await writeSplit(ratingsDir);
   const out = path.join(work, `als-out-${path.basename(ratingsDir)}`);
-  log(`ALS on ${label}: ms-als...`);
-  const ours = await runTree(process.execPath, [ALS_BIN, "--ratings-data", ratingsDir, "--out", out, "--json", "--rank", String(ALS.rank), "--max-iter", String(ALS.maxIter), "--reg-param", String(ALS.regParam), "--seed", String(ALS.seed), "--split-prop", String(ALS.splitProp), "--cold-start-strategy", "drop", "--log-level", "warn"]);
-  const m = JSON.parse(ours.stdout).metrics;
-  if (m.training_nrows !== split.train_rows) throw new Error(`ms-als trained on ${m.training_nrows} rows, train.parquet holds ${split.train_rows}`);
-  log(`ALS on ${label}: ms-als ${fmt(ours.seconds)} s, test RMSE ${m.test_rmse.toFixed(4)}; Spark MLlib...`);
-  const spark = await runTree(SPARK_SUBMIT, [...sparkArgs, path.join(here, "spark_als.py"), path.join(split.splitDir, "train.parquet"), path.join(split.splitDir, "test.parquet"), String(ALS.rank), String(ALS.maxIter), String(ALS.regParam), String(ALS.seed)], { env: sparkEnv });
-  const s = lastJson(spark.stdout);
-  if (s.train_rows !== split.train_rows) throw new Error(`Spark read ${s.train_rows} training rows, expected ${split.train_rows}`);
-  log(`ALS on ${label}: Spark ${fmt(spark.seconds)} s (fit ${fmt(s.fit_seconds)} s), test RMSE ${s.test_rmse.toFixed(4)}`);
+  const oursArgs = [ALS_BIN, "--ratings-data", ratingsDir, "--out", out, "--json", "--rank", String(ALS.rank), "--max-iter", String(ALS.maxIter), "--reg-param", String(ALS.regParam), "--seed", String(ALS.seed), "--split-prop", String(ALS.splitProp), "--cold-start-strategy", "drop", "--log-level", "warn"];
+  const sparkScript = [...sparkArgs, path.join(here, "spark_als.py"), path.join(split.splitDir, "train.parquet"), path.join(split.splitDir, "test.parquet"), String(ALS.rank), String(ALS.maxIter), String(ALS.regParam), String(ALS.seed)];
+  const ours = [];
+  const spark = [];
+  let m;
+  let s;
+  for (let i = 0; i < rounds; i++) {
+    const o = await runTree(process.execPath, oursArgs);
+    m = JSON.parse(o.stdout).metrics;
+    if (m.training_nrows !== split.train_rows) throw new Error(`ms-als trained on ${m.training_nrows} rows, train.parquet holds ${split.train_rows}`);
+    ours.push({ ...o, fit: m.fit_seconds });
+    log(`ALS on ${label} (${i + 1}/${rounds}): ms-als ${fmt(o.seconds)} s, test RMSE ${m.test_rmse.toFixed(4)}; Spark MLlib...`);
+    const r = await runTree(SPARK_SUBMIT, sparkScript, { env: sparkEnv });
+    s = lastJson(r.stdout);
+    if (s.train_rows !== split.train_rows) throw new Error(`Spark read ${s.train_rows} training rows, expected ${split.train_rows}`);
+    spark.push({ ...r, fit: s.fit_seconds });
+    log(`ALS on ${label} (${i + 1}/${rounds}): Spark ${fmt(r.seconds)} s (fit ${fmt(s.fit_seconds)} s), test RMSE ${s.test_rmse.toFixed(4)}`);
+  }
+  const oursS = median(ours.map((r) => r.seconds));
+  const sparkS = median(spark.map((r) => r.seconds));
   return {
     label,
+    rounds,
     rows: split.rows,
     train: split.train_rows,
     test: `${fmt(m.test_nrows - (m.test_cold_start_nrows ?? 0))} / ${fmt(s.test_scored_rows)}`,
-    oursS: ours.seconds,
-    oursFit: m.fit_seconds,
-    sparkS: spark.seconds,
-    sparkFit: s.fit_seconds,
-    ratio: spark.seconds / ours.seconds,
-    fitRatio: s.fit_seconds / m.fit_seconds,
+    oursS,
+    oursFit: median(ours.map((r) => r.fit)),
+    sparkS,
+    sparkFit: median(spark.map((r) => r.fit)),
+    ratio: sparkS / oursS,
     oursRmse: m.test_rmse,
     sparkRmse: s.test_rmse,
     rmseOk: m.test_rmse <= s.test_rmse + 0.002,
     oursTrainRmse: m.train_rmse,
     sparkTrainRmse: s.train_rmse,
-    oursRss: ours.peakMiB,
-    sparkRss: spark.peakMiB,
+    oursRss: Math.max(...ours.map((r) => r.peakMiB)),
+    sparkRss: Math.max(...spark.map((r) => r.peakMiB)),
     out,
     ratingsDir,
     spark: s.spark,
@@ -250,12 +264,12 @@ async function alsCase(label, ratingsDir) {
 
 async function runAls() {
   const results = [];
-  if (existsSync(smallCsv)) results.push(await alsCase("ml-latest-small", await alsData("ml-latest-small")));
+  if (existsSync(smallCsv)) results.push(await alsCase("ml-latest-small", await alsData("ml-latest-small"), 3));
   if (ALS_ROWS > 0) {
     const shape = { rows: ALS_ROWS, users: Math.min(138_000, Math.max(100, Math.round(ALS_ROWS / 145))), movies: 27_000 };
     if (ALS_ROWS === 20_000_000) shape.users = 138_000;
     const label = `synthetic ${fmt(ALS_ROWS)} (${fmt(shape.users)} users, ${fmt(shape.movies)} movies)`;
-    results.push(await alsCase(label, await alsData(`ml20m-shaped-${ALS_ROWS}`, shape)));
+    results.push(await alsCase(label, await alsData(`ml20m-shaped-${ALS_ROWS}`, shape), ROUNDS));
   }
   const header = ["data", "ratings", "train rows (both)", "test rows scored ours / Spark", "ms-als s (process)", "Spark s (process)", "Spark / ms-als (target >= 5)", "fit s ours / Spark", "test RMSE ours", "test RMSE Spark", "ours <= Spark + 0.002", "train RMSE ours / Spark", "peak RSS MiB ours / Spark tree"];
   const body = results.map((r) => [r.label, r.rows, r.train, r.test, r.oursS, r.sparkS, r.ratio, `${fmt(r.oursFit)} / ${fmt(r.sparkFit)}`, r.oursRmse.toFixed(4), r.sparkRmse.toFixed(4), r.rmseOk ? "yes" : "NO", `${r.oursTrainRmse.toFixed(4)} / ${r.sparkTrainRmse.toFixed(4)}`, `${fmt(r.oursRss, 0)} / ${fmt(r.sparkRss, 0)}`]);
@@ -263,11 +277,14 @@ async function runAls() {
     md: [
       "## ALS: explicit ALS, rank 12, maxIter 10, regParam 0.1, seed 42, coldStartStrategy drop",
       "",
-      "Both on our split (seed 42, split_prop 0.8): Spark fits train.parquet and scores test.parquet, written with our splitMask; " +
+      `Medians of ${ROUNDS} round(s) on synthetic data, 3 on ml-latest-small, ms-als and Spark alternated. ` +
+        "Both on our split (seed 42, split_prop 0.8): Spark fits train.parquet and scores test.parquet, written with our splitMask; " +
         "ms-als computes the same split from the full ratings (training row counts checked equal). Whole processes timed; " +
         "\"fit\" is the fitting alone (ms-als's fit_seconds; Spark's `ALS.fit`, after its input is cached). Spark: `spark-submit --master local[2]`, MLlib defaults otherwise (10 user/item blocks).",
       "",
       table(header, body),
+      "",
+      ...results.map((r) => `Targets on ${r.label}: Spark / ms-als ${fmt(r.ratio)} (>= 5: ${r.ratio >= 5 ? "met" : "not met"}); test RMSE ${r.oursRmse.toFixed(4)} vs Spark's ${r.sparkRmse.toFixed(4)} + 0.002 (${r.rmseOk ? "met" : "not met"}).  `),
     ].join("\n"),
     small: results.find((r) => r.label === "ml-latest-small"),
     spark: results[0]?.spark,
@@ -372,6 +389,7 @@ async function runKeras(small) {
 // --------------------------------------------------------------------------------------------- main
 
 const started = performance.now();
+const loadBefore = os.loadavg()[0];
 const sections = [];
 let sparkVersion;
 let tf;
@@ -406,6 +424,8 @@ const md = [
   "Peak RSS: each process tree's processes' own peak RSS (VmHWM from /proc, polled every 100 ms) summed: for spark-submit the JVM plus the Python driver; for ours the single Node process (worker threads included).",
   "",
   `Versions: Spark ${sparkVersion ?? v.pyspark} (pyspark ${v.pyspark}), ${v.java}, Python ${v.python}, pyarrow ${v.pyarrow}, DuckDB ${await duckdbVersion()}, Node ${process.version}${tf ? `, ${tf}` : ""}.`,
+  "",
+  `Load average (1 min) at start / end: ${loadBefore.toFixed(2)} / ${os.loadavg()[0].toFixed(2)} on ${os.cpus().length} cores. The machine is shared with other work, so single figures move by tens of per cent between runs; every ratio compares measurements alternated in the same run.`,
   "",
   `Machine: ${machine()}; commit ${gitCommit()}; ${new Date().toISOString()}`,
   "",
