@@ -4,7 +4,6 @@
  * `synthetic` generator. Archives are kept by content digest, so asking twice costs nothing.
  */
 import { promises as fs } from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import {
   BadParameterError,
@@ -13,7 +12,8 @@ import {
   NetworkError,
   asStorageError,
   buildArtifactDir,
-  digestFile,
+  defaultCacheDir,
+  digestFileRemembered,
   readManifest,
   sha256Hex,
   silentLogger,
@@ -93,12 +93,8 @@ export interface RawDataset {
   source: "mirror" | "cache" | "download" | "synthetic";
 }
 
-/** `$MS_CACHE_DIR`, else `$XDG_CACHE_HOME/ms`, else `~/.cache/ms`. */
-export function defaultCacheDir(): string {
-  if (process.env.MS_CACHE_DIR) return path.resolve(process.env.MS_CACHE_DIR);
-  const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache");
-  return path.join(base, "ms");
-}
+/** Re-exported: the rule lives in @ms/contracts so every package agrees on it. */
+export { defaultCacheDir };
 
 async function exists(file: string): Promise<boolean> {
   return fs.stat(file).then((s) => s.isFile(), () => false);
@@ -136,7 +132,7 @@ export async function loadRawData(params: LoadRawDataParams, ctx: Partial<StepCo
     const file = await findRatingsFile(path.join(mirrorDir, name), path.basename(spec.ratingsPath));
     if (file) {
       logger.info({ file }, "download: using the local mirror");
-      return { name, ratingsFile: file, format: spec.format, digest: (await digestFile(file)).digest, source: "mirror" };
+      return { name, ratingsFile: file, format: spec.format, digest: (await digestFileRemembered(file, params.cacheDir)).digest, source: "mirror" };
     }
     logger.info({ mirror: mirrorDir }, `download: ${name} not in the mirror, downloading`);
   }

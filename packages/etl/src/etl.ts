@@ -8,7 +8,7 @@ import {
   BadParameterError,
   writeManifest,
   buildArtifactDir,
-  digestFile,
+  digestFileRemembered,
   silentLogger,
   type ArtifactRef,
   type Digest,
@@ -39,6 +39,8 @@ export interface EtlInputs {
   ratingsCsv: string;
   /** Its digest when already known (from a dataset manifest); saves hashing it again. */
   ratingsDigest?: Digest;
+  /** Where digests of input files are remembered (default: `defaultCacheDir()`). */
+  cacheDir?: string;
 }
 
 export interface EtlMetrics {
@@ -87,7 +89,7 @@ export async function etl(inputs: EtlInputs, partial: Partial<EtlParams>, outDir
   return buildArtifactDir(target, async (staging) => {
     const parquet = path.join(staging, RATINGS_FILE);
     // Hash the source while DuckDB converts it: hashing is I/O bound and DuckDB is CPU bound.
-    const sourceDigest = inputs.ratingsDigest ? Promise.resolve(inputs.ratingsDigest) : digestFile(source).then((d) => d.digest);
+    const sourceDigest = inputs.ratingsDigest ? Promise.resolve(inputs.ratingsDigest) : digestFileRemembered(source, inputs.cacheDir).then((d) => d.digest);
     const copied = await copyRatingsToParquet(source, info, parquet, params);
     if (copied.rowsWritten === 0) throw new BadInputError("no ratings rows (the file holds a header only)", { file: source });
     const metrics: EtlMetrics = {

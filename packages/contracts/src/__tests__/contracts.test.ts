@@ -4,7 +4,7 @@
  * type.
  */
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, rm, truncate, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, stat, truncate, utimes, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -25,6 +25,7 @@ import {
   verifyArtifact,
   writeManifest,
   asStorageError,
+  digestFileRemembered,
 } from "../index.js";
 
 const dirs: string[] = [];
@@ -140,5 +141,37 @@ describe("errors and CLI glue", () => {
     expect(normalizeArgv(["--max-row-limit", "-1", "--json"], opts)).toEqual(["--max-row-limit=-1", "--json"]);
     expect(normalizeArgv(["--max-row-limit=-1"], opts)).toEqual(["--max-row-limit=-1"]);
     expect(normalizeArgv(["--json", "-1"], opts)).toEqual(["--json", "-1"]);
+  });
+});
+
+describe("digestFileRemembered", () => {
+  it("reuses a digest while the file is unchanged and re-hashes after any edit", async () => {
+    const dir = await temp();
+    const cache = path.join(dir, "cache");
+    const file = path.join(dir, "ratings.csv");
+    await writeFile(file, "a,b\n1,2\n");
+    const first = await digestFileRemembered(file, cache);
+    expect(first.cached).toBe(false);
+    const again = await digestFileRemembered(file, cache);
+    expect(again).toEqual({ ...first, cached: true });
+    // Same size, same mtime forced back: ctime still moves, so the edit is seen.
+    const { mtime } = await stat(file);
+    await writeFile(file, "a,b\n1,3\n");
+    await utimes(file, mtime, mtime);
+    const edited = await digestFileRemembered(file, cache);
+    expect(edited.cached).toBe(false);
+    expect(edited.digest).not.toBe(first.digest);
+    expect(edited.digest).toBe((await digestFileRemembered(file, path.join(dir, "other-cache"))).digest);
+  });
+
+  it("still answers when the cache cannot be written", async () => {
+    const dir = await temp();
+    const file = path.join(dir, "f");
+    await writeFile(file, "x");
+    const blocker = path.join(dir, "not-a-dir");
+    await writeFile(blocker, "");
+    const got = await digestFileRemembered(file, blocker);
+    expect(got.cached).toBe(false);
+    expect(got.digest).toMatch(/^sha256:/);
   });
 });

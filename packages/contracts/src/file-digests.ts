@@ -1,0 +1,62 @@
+/**
+ * Digests of large input files, remembered across runs. Re-hashing a 500 MB ratings file costs
+ * most of a second each time; like git's index, we keep the digest beside the file's identity
+ * (device, inode, size, mtime and ctime in nanoseconds) and hash again only when any of them
+ * changes. ctime cannot be set back by `touch`, so an edited file is always re-hashed.
+ */
+import { promises as fs } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { type Digest, digestFile, sha256Hex } from "./digest.js";
+
+/** `$MS_CACHE_DIR`, else `$XDG_CACHE_HOME/ms`, else `~/.cache/ms`: every cache of the project lives here. */
+export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.MS_CACHE_DIR) return path.resolve(env.MS_CACHE_DIR);
+  const base = env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache");
+  return path.join(base, "ms");
+}
+
+interface Remembered {
+  path: string;
+  identity: string;
+  digest: Digest;
+  bytes: number;
+}
+
+async function identityOf(file: string): Promise<{ identity: string; size: number }> {
+  const st = await fs.stat(file, { bigint: true });
+  return { identity: [st.dev, st.ino, st.size, st.mtimeNs, st.ctimeNs].join(":"), size: Number(st.size) };
+}
+
+/**
+ * The sha256 of a file, reused from an earlier call when the file is provably unchanged.
+ * `cached` says which. A cache that cannot be written (read-only, full) only costs the reuse.
+ */
+export async function digestFileRemembered(
+  file: string,
+  cacheDir: string = defaultCacheDir(),
+): Promise<{ digest: Digest; bytes: number; cached: boolean }> {
+  const abs = path.resolve(file);
+  const record = path.join(cacheDir, "digests", `${sha256Hex(abs).slice(0, 40)}.json`);
+  const before = await identityOf(abs);
+  try {
+    const known = JSON.parse(await fs.readFile(record, "utf8")) as Remembered;
+    if (known.path === abs && known.identity === before.identity) return { digest: known.digest, bytes: known.bytes, cached: true };
+  } catch {
+    // No record, or an unreadable one: hash.
+  }
+  const { digest, bytes } = await digestFile(abs);
+  // A file that changed while it was read has no trustworthy digest to remember.
+  if ((await identityOf(abs)).identity === before.identity) {
+    const entry: Remembered = { path: abs, identity: before.identity, digest, bytes };
+    const temp = `${record}.${process.pid}.tmp`;
+    try {
+      await fs.mkdir(path.dirname(record), { recursive: true });
+      await fs.writeFile(temp, JSON.stringify(entry));
+      await fs.rename(temp, record);
+    } catch {
+      await fs.rm(temp, { force: true }).catch(() => undefined);
+    }
+  }
+  return { digest, bytes, cached: false };
+}
