@@ -18,6 +18,7 @@ import {
   type Digest,
   type Logger,
   type Manifest,
+  defaultCacheDir,
 } from "@ms/contracts";
 import { createTracker, type ParamValue } from "@ms/tracking";
 import { codeIdentity } from "./code.js";
@@ -68,12 +69,8 @@ export interface PipelineReport {
   steps: StepReport[];
 }
 
-/** `$MS_CACHE_DIR`, else `$XDG_CACHE_HOME/ms`, else `~/.cache/ms` (the same rule as @ms/etl's `defaultCacheDir`). */
-export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.MS_CACHE_DIR) return path.resolve(env.MS_CACHE_DIR);
-  const base = env.XDG_CACHE_HOME || path.join(process.env.HOME || "/", ".cache");
-  return path.join(base, "ms");
-}
+/** Re-exported from @ms/contracts, where every package's cache location is decided. */
+export { defaultCacheDir };
 
 /** A step as the executor sees it. */
 interface StepPlan {
