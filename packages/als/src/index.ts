@@ -9,3 +9,5 @@ export { FACTORS_FILES, type Factors, type FactorsDetails, type FactorTables, ty
 export { ALS_VERSION } from "./version.js";
 /** The per-row kernel (accumulation and solvers), exported for benchmarks and independent checks. */
 export * as kernels from "./kernel.js";
+/** The WASM SIMD accumulation and its shared-memory arena, for benchmarks and checks. */
+export * as wasmKernels from "./wasm.js";

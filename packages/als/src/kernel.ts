@@ -11,6 +11,7 @@
  * tools/bench/als/kernel.mjs). Both versions add the same products in the same order, so they
  * give identical bits.
  */
+import { MAX_WASM_RANK, wasmKernelsFor, wasmScratch, type WasmMemory } from "./wasm.js";
 
 /** One side of the ratings in CSR form: row `r` owns entries `rowPtr[r] .. rowPtr[r+1]`. */
 export interface Csr {
@@ -42,6 +43,11 @@ export interface AlsState {
   itemBlocks: Int32Array;
   userBlocks: Int32Array;
   counters: Int32Array;
+  /**
+   * Set when ratings (col, val of both sides) and both factor matrices are views on this shared
+   * WebAssembly memory: threads then accumulate with the WASM SIMD kernel (same bits as JS).
+   */
+  memory?: WasmMemory;
 }
 
 export const SIDE_ITEMS = 0;
@@ -199,10 +205,24 @@ export interface Scratch {
   b: Float64Array;
   x: Float64Array;
   accumulate: Accumulate;
+  /** (G + reg I) x = b; when absent, `choleskySolve` on a copy of G in L (same bits). */
+  solve?: (G: Float64Array, b: Float64Array, reg: number, x: Float64Array) => void;
 }
 
 export function makeScratch(rank: number, accumulate: Accumulate = accumulatorFor(rank)): Scratch {
   return { G: new Float64Array(rank * rank), L: new Float64Array(rank * rank), b: new Float64Array(rank), x: new Float64Array(rank), accumulate };
+}
+
+/**
+ * The scratch one thread uses for `state`: the WASM kernel when the state lives in a WASM
+ * memory (its G and b then live there too, in this thread's own region), else the JS kernel.
+ */
+export function scratchFor(state: AlsState): Scratch {
+  const { rank, memory } = state;
+  if (!memory || rank > MAX_WASM_RANK) return makeScratch(rank);
+  const { G, b, x } = wasmScratch(memory, rank);
+  const { accumulate, solve } = wasmKernelsFor(rank, memory);
+  return { G, L: new Float64Array(rank * rank), b, x, accumulate, solve };
 }
 
 /**
@@ -217,23 +237,25 @@ export function solveRows(state: AlsState, side: Side, start: number, end: numbe
   const out = side === SIDE_USERS ? state.userFactors : state.itemFactors;
   const loss = side === SIDE_USERS ? state.userLoss : state.itemLoss;
   const { rowPtr, col, val } = csr;
-  const { G, L, b, x, accumulate } = s;
+  const { G, L, b, x, accumulate, solve } = s;
   for (let row = start; row < end; row++) {
     const p0 = rowPtr[row];
     const p1 = rowPtr[row + 1];
     const n = p1 - p0;
     accumulate(col, val, other, p0, p1, G, b);
     const reg = regParam * n;
-    L.set(G);
-    for (let i = 0; i < rank; i++) L[i * rank + i] += reg;
-    if (nonnegative) {
-      // M = G + reg I is needed intact by the NNLS refinement; L is overwritten by Cholesky.
+    if (solve) {
+      solve(G, b, reg, x);
+    } else {
+      L.set(G);
+      for (let i = 0; i < rank; i++) L[i * rank + i] += reg;
       choleskySolve(L, b, x, rank);
+    }
+    if (nonnegative) {
+      // NNLS starts from the unconstrained solution and needs M = G + reg I intact.
       L.set(G);
       for (let i = 0; i < rank; i++) L[i * rank + i] += reg;
       nnlsRefine(L, b, x, rank);
-    } else {
-      choleskySolve(L, b, x, rank);
     }
     const base = row * rank;
     for (let i = 0; i < rank; i++) out[base + i] = x[i];

@@ -3,8 +3,9 @@
  * re-indexing of ids, CSR layouts by user and by movie, Spark-style initialisation, the sweep
  * loop, and scoring. No files here; the step (als.ts) does the I/O through the adapter.
  */
-import { makeScratch, SIDE_ITEMS, SIDE_USERS, type AlsState, type Csr } from "./kernel.js";
+import { SIDE_ITEMS, SIDE_USERS, type AlsState, type Csr } from "./kernel.js";
 import { inProcessRunner, type SweepRunner } from "./pool.js";
+import { createWasmArena, MAX_WASM_RANK, type WasmArena } from "./wasm.js";
 
 /** Maps ids to dense indices 0..n-1 in ascending id order; ids never trained on map to -1. */
 export interface IdIndex {
@@ -71,14 +72,29 @@ function sharedFloat64(n: number): Float64Array {
   return new Float64Array(new SharedArrayBuffer(Math.max(1, n) * 8), 0, n);
 }
 
+/** Where the arrays the accumulation reads are allocated: a WASM arena, or plain shared buffers. */
+interface KernelAlloc {
+  int32(n: number): Int32Array;
+  float32(n: number): Float32Array;
+}
+const sharedAlloc: KernelAlloc = { int32: sharedInt32, float32: sharedFloat32 };
+
 /** CSR of the training ratings grouped by `rowIdx`; entries keep input order within a row. */
-export function buildCsr(rowIdx: Int32Array, colIdx: Int32Array, ratings: Float32Array, mask: Uint8Array, rows: number, nnz: number): Csr {
+export function buildCsr(
+  rowIdx: Int32Array,
+  colIdx: Int32Array,
+  ratings: Float32Array,
+  mask: Uint8Array,
+  rows: number,
+  nnz: number,
+  alloc: KernelAlloc = sharedAlloc,
+): Csr {
   const rowPtr = sharedInt32(rows + 1);
   for (let i = 0; i < rowIdx.length; i++) if (mask[i] !== 0) rowPtr[rowIdx[i] + 1]++;
   for (let r = 0; r < rows; r++) rowPtr[r + 1] += rowPtr[r];
   const cursor = rowPtr.slice(0, rows);
-  const col = sharedInt32(nnz);
-  const val = sharedFloat32(nnz);
+  const col = alloc.int32(nnz);
+  const val = alloc.float32(nnz);
   for (let i = 0; i < rowIdx.length; i++) {
     if (mask[i] === 0) continue;
     const p = cursor[rowIdx[i]]++;
@@ -181,8 +197,12 @@ export function prepareProblem(input: RatingsInput, mask: Uint8Array, config: Fi
   }
   const nu = users.ids.length;
   const ni = items.ids.length;
-  const byUser = buildCsr(rowUser, rowItem, input.ratings, mask, nu, trainRows);
-  const byItem = buildCsr(rowItem, rowUser, input.ratings, mask, ni, trainRows);
+  // Ratings and factors go into one shared WASM memory when the WASM kernel can run (SIMD
+  // available, rank in range, under 4 GiB), so no thread ever copies them into its instance.
+  const arena: WasmArena | undefined = rank <= MAX_WASM_RANK ? createWasmArena(4 * (4 * trainRows + (nu + ni) * rank), 6) : undefined;
+  const alloc = arena ?? sharedAlloc;
+  const byUser = buildCsr(rowUser, rowItem, input.ratings, mask, nu, trainRows, alloc);
+  const byItem = buildCsr(rowItem, rowUser, input.ratings, mask, ni, trainRows, alloc);
   const userSumSq = sharedFloat64(nu);
   for (let u = 0; u < nu; u++) {
     let s = 0;
@@ -195,14 +215,15 @@ export function prepareProblem(input: RatingsInput, mask: Uint8Array, config: Fi
     nonnegative: config.nonnegative,
     byItem,
     byUser,
-    userFactors: sharedFloat32(nu * rank),
-    itemFactors: sharedFloat32(ni * rank),
+    userFactors: alloc.float32(nu * rank),
+    itemFactors: alloc.float32(ni * rank),
     userSumSq,
     userLoss: sharedFloat64(nu),
     itemLoss: sharedFloat64(ni),
     itemBlocks: buildBlocks(byItem.rowPtr, ni),
     userBlocks: buildBlocks(byUser.rowPtr, nu),
     counters: sharedInt32(2),
+    ...(arena ? { memory: arena.memory } : {}),
   };
   initFactors(state.userFactors, nu, rank, config.seed, 1, config.nonnegative);
   initFactors(state.itemFactors, ni, rank, config.seed, 2, config.nonnegative);
@@ -224,7 +245,7 @@ function sum(values: Float64Array): number {
 export async function fitProblem(
   problem: Problem,
   maxIter: number,
-  runner: SweepRunner = inProcessRunner(problem.state, makeScratch(problem.state.rank)),
+  runner: SweepRunner = inProcessRunner(problem.state),
   onIteration: (iteration: number, loss: number) => void = () => undefined,
   signal?: AbortSignal,
 ): Promise<number[]> {

@@ -7,7 +7,7 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import { drainBlocks, makeScratch, type AlsState, type Scratch, type Side } from "./kernel.js";
+import { drainBlocks, scratchFor, type AlsState, type Scratch, type Side } from "./kernel.js";
 
 /** The built worker entry: beside this module in dist, or dist/ when running from src/. */
 export function workerScript(): URL | undefined {
@@ -26,7 +26,7 @@ export interface SweepRunner {
 }
 
 /** All rows on the calling thread. */
-export function inProcessRunner(state: AlsState, scratch: Scratch = makeScratch(state.rank)): SweepRunner {
+export function inProcessRunner(state: AlsState, scratch: Scratch = scratchFor(state)): SweepRunner {
   return {
     threads: 1,
     async run(side) {
@@ -46,7 +46,7 @@ export async function threadRunner(state: AlsState, numThreads: number): Promise
   const script = workerScript();
   if (!script) return undefined;
   const workers = Array.from({ length: numThreads - 1 }, () => new Worker(script, { workerData: { state } }));
-  const scratch = makeScratch(state.rank);
+  const scratch = scratchFor(state);
   let failure: Error | undefined;
   const pending = new Set<{ resolve: () => void; reject: (e: Error) => void; worker: Worker }>();
   for (const worker of workers) {

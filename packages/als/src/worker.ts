@@ -4,12 +4,12 @@
  * left, then answers with the same number.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { drainBlocks, makeScratch, type AlsState, type Side } from "./kernel.js";
+import { drainBlocks, scratchFor, type AlsState, type Side } from "./kernel.js";
 
 const port = parentPort;
 if (!port) throw new Error("@ms/als worker.js must run as a worker thread");
 const state = (workerData as { state: AlsState }).state;
-const scratch = makeScratch(state.rank);
+const scratch = scratchFor(state);
 port.on("message", (side: Side) => {
   drainBlocks(state, side, scratch);
   port.postMessage(side);

@@ -3,7 +3,8 @@
  * ALS benchmark (run after `pnpm build`):
  *   node tools/bench/als/bench.mjs            # (a) 5M synthetic, (b) ml-20m-shaped, (c) ml-latest-small
  *   ALS_BENCH_SKIP_20M=1 node tools/bench/als/bench.mjs   # skip (b)
- * Environment: ALS_BENCH_ONLY=a,c picks cases; MS_MOVIELENS_SMALL points at ml-latest-small's directory.
+ * Environment: ALS_BENCH_ONLY=a,c picks cases; MS_MOVIELENS_SMALL points at ml-latest-small's directory;
+ * ALS_BENCH_BIN=path/to/bin.js benchmarks another build of ms-als (to compare before/after a change).
  *
  * Side by side in the same run: the whole `ms-als` process (spawned: start, read, split, fit,
  * write) against a plain single-threaded ALS-WR written the obvious way (rows looked up through
@@ -24,7 +25,8 @@ import { etl, readRatingsColumns, writeSyntheticRatings } from "@ms/etl";
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, "../../..");
 const work = path.join(repo, "tools/bench/work/als");
-const BIN = path.join(repo, "packages/als/dist/bin.js");
+// ALS_BENCH_BIN runs another build of the bin (e.g. a copy of dist/ from before a change).
+const BIN = process.env.ALS_BENCH_BIN ? path.resolve(process.env.ALS_BENCH_BIN) : path.join(repo, "packages/als/dist/bin.js");
 const SMALL = path.join(ML_SMALL, "ratings.csv");
 const only = process.env.ALS_BENCH_ONLY?.split(",");
 const want = (c) => (!only || only.includes(c)) && !(c === "b" && process.env.ALS_BENCH_SKIP_20M === "1");

@@ -3,13 +3,15 @@
  * Micro-benchmark of the ALS per-row hot path (run after `pnpm build`):
  *   node tools/bench/als/kernel.mjs [rank]
  * Compares, for MovieLens-like rows (~115 ratings per row, rank 12 by default):
- *   - accumulating the normal equations: generic typed-array loop vs the rank-generated kernel;
- *   - solving the rank x rank system: @ms/als's hand-written Cholesky vs ml-matrix
- *     (CholeskyDecomposition and solve), including the cost of building ml-matrix's objects.
+ *   - accumulating the normal equations: generic typed-array loop vs the rank-generated JS kernel
+ *     vs the rank-generated WebAssembly SIMD kernel (f64x2, data in a shared WASM memory);
+ *   - solving the rank x rank system: @ms/als's hand-written Cholesky (JS, and generated WASM with
+ *     every entry in a local) vs ml-matrix (CholeskyDecomposition and solve), including the cost
+ *     of building ml-matrix's objects.
  * Prints a table with ns per row and ratios against the generic / ml-matrix baselines.
  */
 import { createRequire } from "node:module";
-import { kernels } from "../../../packages/als/dist/index.js";
+import { kernels, wasmKernels } from "../../../packages/als/dist/index.js";
 
 const require = createRequire(new URL("../../../packages/als/package.json", import.meta.url));
 const { Matrix, CholeskyDecomposition, solve } = require("ml-matrix");
@@ -21,9 +23,14 @@ const rows = 20_000;
 
 let s = 12345;
 const next = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
-const Y = Float32Array.from({ length: rowsOther * rank }, () => next() * 0.6 - 0.3);
-const col = Int32Array.from({ length: rows * perRow }, () => Math.floor(next() * rowsOther));
-const val = Float32Array.from({ length: rows * perRow }, () => 0.5 + Math.floor(next() * 10) / 2);
+// The same data inside a shared WASM memory, as prepareProblem lays it out for the WASM kernel.
+const arena = wasmKernels.createWasmArena(4 * (rowsOther * rank + 2 * rows * perRow), 3);
+const Y = arena.float32(rowsOther * rank);
+const col = arena.int32(rows * perRow);
+const val = arena.float32(rows * perRow);
+for (let i = 0; i < Y.length; i++) Y[i] = next() * 0.6 - 0.3;
+for (let i = 0; i < col.length; i++) col[i] = Math.floor(next() * rowsOther);
+for (let i = 0; i < val.length; i++) val[i] = 0.5 + Math.floor(next() * 10) / 2;
 
 function time(label, fn, reps = 3) {
   let best = Infinity;
@@ -42,9 +49,21 @@ const generated = kernels.accumulateGenerated(rank);
 const accGeneric = time("accumulate: generic loop", () => {
   for (let r = 0; r < rows; r++) generic(col, val, Y, r * perRow, (r + 1) * perRow, G, b);
 });
-const accGenerated = time("accumulate: generated (rank-specialised)", () => {
+const accGenerated = time("accumulate: generated JS (rank-specialised)", () => {
   for (let r = 0; r < rows; r++) generated(col, val, Y, r * perRow, (r + 1) * perRow, G, b);
 });
+const ws = wasmKernels.wasmScratch(arena.memory, rank);
+const { accumulate: wasm, solve: wasmSolve } = wasmKernels.wasmKernelsFor(rank, arena.memory);
+const accWasm = time("accumulate: generated WASM SIMD f64x2", () => {
+  for (let r = 0; r < rows; r++) wasm(col, val, Y, r * perRow, (r + 1) * perRow, ws.G, ws.b);
+});
+let wasmSameBits = true;
+for (let r = 0; r < 200; r++) {
+  generated(col, val, Y, r * perRow, (r + 1) * perRow, G, b);
+  wasm(col, val, Y, r * perRow, (r + 1) * perRow, ws.G, ws.b);
+  for (let i = 0; i < rank * rank; i++) if (!Object.is(G[i], ws.G[i])) wasmSameBits = false;
+  for (let i = 0; i < rank; i++) if (!Object.is(b[i], ws.b[i])) wasmSameBits = false;
+}
 
 // Systems to solve: the real normal equations of the first rows, plus the ALS-WR diagonal.
 const systems = [];
@@ -63,6 +82,15 @@ const cholHand = time("solve: hand-written Cholesky (Float64Array, no allocation
     L.set(sys.A);
     kernels.choleskySolve(L, sys.b, x, rank);
     checksum += x[0];
+  }
+});
+const cholWasm = time("solve: generated WASM Cholesky (same bits as the JS one)", () => {
+  for (let r = 0; r < rows; r++) {
+    const sys = systems[r % systems.length];
+    ws.G.set(sys.A);
+    ws.b.set(sys.b);
+    wasmSolve(ws.G, ws.b, 0, ws.x);
+    checksum += ws.x[0];
   }
 });
 const toRows = (A) => Array.from({ length: rank }, (_, i) => Array.from(A.subarray(i * rank, i * rank + rank)));
@@ -93,12 +121,18 @@ for (const sys of systems) {
 const rowsOut = [
   [accGeneric, accGeneric],
   [accGenerated, accGeneric],
+  [accWasm, accGeneric],
   [cholMl, cholMl],
   [solveMl, cholMl],
   [cholHand, cholMl],
+  [cholWasm, cholMl],
 ];
 console.log(`ALS per-row kernel, rank ${rank}, ${perRow} ratings per row, ${rows} rows (best of 3)\n`);
 const w = Math.max(...rowsOut.map(([r]) => r.label.length));
-console.log(`${"variant".padEnd(w)}  ${"ns/row".padStart(9)}  speed-up vs baseline`);
-for (const [r, base] of rowsOut) console.log(`${r.label.padEnd(w)}  ${r.nsPerRow.toFixed(0).padStart(9)}  ${(base.nsPerRow / r.nsPerRow).toFixed(2)}x`);
+console.log(`${"variant".padEnd(w)}  ${"ns/row".padStart(9)}  ${"ns/rating".padStart(9)}  speed-up vs baseline`);
+for (const [r, base] of rowsOut) {
+  const perRating = r.label.startsWith("accumulate") ? (r.nsPerRow / perRow).toFixed(1) : "";
+  console.log(`${r.label.padEnd(w)}  ${r.nsPerRow.toFixed(0).padStart(9)}  ${perRating.padStart(9)}  ${(base.nsPerRow / r.nsPerRow).toFixed(2)}x`);
+}
+console.log(`\nWASM vs generated JS accumulation: ${wasmSameBits ? "identical bits" : "BITS DIFFER"} on 200 rows`);
 console.log(`\nhand Cholesky vs ml-matrix Cholesky: max relative difference ${maxDiff.toExponential(2)} (checksum ${checksum.toFixed(3)})`);
