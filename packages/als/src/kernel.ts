@@ -9,7 +9,8 @@
  * keeps them in registers or on the stack instead of loading and storing a typed array slot per
  * multiply-add, which measured several times faster than the generic loop (see
  * tools/bench/als/kernel.mjs). Both versions add the same products in the same order, so they
- * give identical bits.
+ * give identical bits. When the state lives in a WASM memory, threads use the WebAssembly SIMD
+ * version of both the accumulation and the solve instead (wasm.ts; same bits again, faster).
  */
 import { MAX_WASM_RANK, wasmKernelsFor, wasmScratch, type WasmMemory } from "./wasm.js";
 
