@@ -115,11 +115,11 @@ describe("etl", () => {
     ["infinite rating", `${header}1,2,3.0,4\n2,2,2.0,4\n1,3,inf,4\n`, /outside \[0\.5, 5\]/, 4],
     ["rating above 5", `${header}1,2,5.5,4\n`, /rating 5\.5 is outside/, 2],
     ["rating below 0.5", `${header}1,2,3,4\n1,3,0,4\n`, /rating 0 is outside/, 3],
-    ["id beyond INT32", `${header}1,2,3,4\n3000000000,3,3,4\n`, /userId value 3000000000 is not an integer that fits INT32/, 3],
+    ["id beyond INT32", `${header}1,2,3,4\n3000000000,3,3,4\n`, /userId value "?3000000000"? is not an integer that fits INT32/, 3],
     ["fractional id", `${header}1.5,2,3,4\n`, /userId value 1.5 is not an integer/, 2],
     ["missing timestamp", `${header}1,2,3,\n`, /missing value for timestamp/, 2],
     ["non-numeric id", `${header}1,2,3,4\nx,2,3,4\n`, /userId value "x" is not a number/, 3],
-    ["non-numeric timestamp", `${header}1,2,3,4\n1,3,3,yesterday\n`, /timestamp value "yesterday" is not an integer/, 3],
+    ["non-numeric timestamp", `${header}1,2,3,4\n1,3,3,yesterday\n`, /timestamp value "yesterday" is not a number/, 3],
   ];
   it.each(bad)("rejects %s with file and line, leaving nothing behind", async (_name, text, pattern, line) => {
     const dir = await tempDir();
@@ -133,6 +133,21 @@ describe("etl", () => {
     expect((error as Error).message.startsWith(`${csv}${line !== undefined ? `:${line}` : ""}: `)).toBe(true);
     expect(existsSync(out)).toBe(false);
     expect(await listDir(dir)).toEqual(["ratings.csv"]);
+  });
+
+  it("finds fractional ids and empty timestamps in every format, and only within the row limit", async () => {
+    const dir = await tempDir();
+    const dat = await writeText(dir, "ratings.dat", "1::10::5::978300760\n1::10.25::3::978302109\n");
+    await expect(etl({ ratingsCsv: dat }, {}, path.join(dir, "a"))).rejects.toThrow(/ratings\.dat:2: movieId value 10\.25 is not an integer/);
+    const crlf = await writeText(dir, "crlf.csv", "userId,movieId,rating,timestamp\r\n1,2,3,4\r\n1,3,3,\r\n");
+    await expect(etl({ ratingsCsv: crlf }, {}, path.join(dir, "b"))).rejects.toThrow(/crlf\.csv:3: missing value for timestamp/);
+    const noNewline = await writeText(dir, "last.csv", "userId,movieId,rating,timestamp\n1,2,3,4\n1,3,3,");
+    await expect(etl({ ratingsCsv: noNewline }, {}, path.join(dir, "c"))).rejects.toThrow(/last\.csv:3: missing value for timestamp/);
+    const late = await writeText(dir, "late.csv", "userId,movieId,rating,timestamp\n1,2,3,4\n1,3,3,5\n1.5,3,3,5\n");
+    expect((await etl({ ratingsCsv: late }, { maxRowLimit: 2 }, path.join(dir, "d"))).metrics.rows).toBe(2);
+    await expect(etl({ ratingsCsv: late }, { maxRowLimit: 3 }, path.join(dir, "e"))).rejects.toThrow(/late\.csv:4: userId value 1\.5/);
+    const whole = await writeText(dir, "whole.csv", "userId,movieId,rating,timestamp\n1.0,2.00,3,4\n");
+    expect((await etl({ ratingsCsv: whole }, {}, path.join(dir, "f"))).metrics.rows).toBe(1);
   });
 
   it("names a missing input file", async () => {
