@@ -7,7 +7,6 @@ import { BadInputError, CorruptArtifactError, MissingArtifactError, readManifest
 import { stat } from "node:fs/promises";
 import path from "node:path";
 import type { FormatInfo } from "./formats.js";
-import { scanRatingsFile } from "./scan.js";
 
 /** A SQL string literal; paths may hold quotes and spaces and are never spliced in raw. */
 export function sqlString(value: string): string {
@@ -33,11 +32,8 @@ export async function withDuckDB<T>(fn: (conn: DuckDBConnection) => Promise<T>, 
 // Ids are parsed as DOUBLE and checked, because DuckDB's CSV cast to INTEGER rounds "1.5" to 2.
 const COLUMNS = "{'userId': 'DOUBLE', 'movieId': 'DOUBLE', 'rating': 'FLOAT', 'timestamp': 'BIGINT'}";
 
-/** Ids as INTEGER: as fast as DuckDB reads; `scanRatingsFile` catches what that cast would round. */
-const FAST_COLUMNS = "{'userId': 'INTEGER', 'movieId': 'INTEGER', 'rating': 'FLOAT', 'timestamp': 'BIGINT'}";
-
-function readCsvSql(file: string, info: FormatInfo, columns = COLUMNS): string {
-  return `read_csv(${sqlString(file)}, delim=${sqlString(info.delimiter)}, header=${info.header}, columns=${columns}, auto_detect=false, quote='', escape='', strict_mode=true, null_padding=false)`;
+function readCsvSql(file: string, info: FormatInfo): string {
+  return `read_csv(${sqlString(file)}, delim=${sqlString(info.delimiter)}, header=${info.header}, columns=${COLUMNS}, auto_detect=false, quote='', escape='', strict_mode=true, null_padding=false)`;
 }
 
 /** The rule every row must pass, as SQL; `error()` aborts the copy at the first bad row. */
@@ -58,49 +54,39 @@ export interface CopyResult {
 }
 
 /**
- * Converts in one DuckDB pass with no per-row expression, while `scanRatingsFile` checks on the
- * Node thread what DuckDB's reader would let through (fractional ids, empty timestamps). Ids out of
- * INT32 range and non-numbers fail DuckDB's cast with their line; null values and ratings out of
- * range show in the column statistics of the written file. Any failure is then explained by a
- * second, slower pass that finds the first bad line, and becomes a `BadInputError`.
+ * Rows that only the per-row check can catch (fractional ids, missing timestamps, which are not
+ * written); the rest of the rules are checked on the Parquet statistics of the output, so the hot
+ * path carries the cheapest expression possible.
+ */
+const BAD_ROW_CHEAP = "(userId <> trunc(userId) OR movieId <> trunc(movieId) OR timestamp IS NULL)";
+
+/**
+ * Validates and converts in one DuckDB pass. Ids out of INT32 range fail the cast; null values and
+ * ratings out of range show in the column statistics of the written file. Any failure is then
+ * explained by a second, slower pass that finds the file line, and becomes a `BadInputError`.
  */
 export async function copyRatingsToParquet(file: string, info: FormatInfo, target: string, options: CopyOptions): Promise<CopyResult> {
   return withDuckDB(async (conn) => {
     const limit = options.maxRowLimit >= 0 ? ` LIMIT ${options.maxRowLimit}` : "";
+    const dedupe = options.dedupe === "latest";
+    // Dedupe could drop a bad row before the statistics see it, so that path checks every row.
+    const rule = dedupe ? BAD_ROW : BAD_ROW_CHEAP;
+    const checked = `SELECT CAST(CASE WHEN ${rule} THEN ${ROW_FAILURE} ELSE userId END AS INTEGER) AS userId, CAST(movieId AS INTEGER) AS movieId, rating, timestamp FROM ${readCsvSql(file, info)}${limit}`;
     const cols = options.keepTimestamp ? "userId, movieId, rating, timestamp" : "userId, movieId, rating";
-    const copyTo = (query: string) => conn.runAndReadAll(`COPY (${query}) TO ${sqlString(target)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1048576)`);
-    if (options.dedupe === "latest") {
-      // Dedupe could drop a bad row before any later check sees it, so this path checks every row.
-      const checked = `SELECT CAST(CASE WHEN ${BAD_ROW} THEN ${ROW_FAILURE} ELSE userId END AS INTEGER) AS userId, CAST(movieId AS INTEGER) AS movieId, rating, timestamp FROM ${readCsvSql(file, info)}${limit}`;
-      try {
-        const written = Number((await copyTo(
-          `SELECT ${cols} FROM (SELECT *, row_number() OVER () AS rn FROM (${checked})) QUALIFY row_number() OVER (PARTITION BY userId, movieId ORDER BY timestamp DESC, rn DESC) = 1 ORDER BY userId, movieId`,
-        )).getRows()[0]?.[0] ?? 0);
-        const rowsRead = Number((await conn.runAndReadAll(`SELECT count(*) FROM (${checked})`)).getRows()[0][0]);
-        return { rowsRead, rowsWritten: written, duplicatesDropped: rowsRead - written };
-      } catch (error) {
-        throw await explainCopyFailure(conn, error as Error, file, info, options);
-      }
+    const query = dedupe
+      ? `SELECT ${cols} FROM (SELECT *, row_number() OVER () AS rn FROM (${checked})) QUALIFY row_number() OVER (PARTITION BY userId, movieId ORDER BY timestamp DESC, rn DESC) = 1 ORDER BY userId, movieId`
+      : `SELECT ${cols} FROM (${checked})`;
+    try {
+      const result = await conn.runAndReadAll(
+        `COPY (${query}) TO ${sqlString(target)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1048576)`,
+      );
+      const written = Number(result.getRows()[0]?.[0] ?? 0);
+      if (!dedupe && !(await statisticsPass(conn, target))) throw new Error("ms-etl-bad-row");
+      const rowsRead = dedupe ? Number((await conn.runAndReadAll(`SELECT count(*) FROM (${checked})`)).getRows()[0][0]) : written;
+      return { rowsRead, rowsWritten: written, duplicatesDropped: rowsRead - written };
+    } catch (error) {
+      throw await explainCopyFailure(conn, error as Error, file, info, options);
     }
-    const [copied, scanned] = await Promise.allSettled([
-      copyTo(`SELECT ${cols} FROM ${readCsvSql(file, info, FAST_COLUMNS)}${limit}`),
-      scanRatingsFile(file, info, options.maxRowLimit),
-    ]);
-    if (scanned.status === "rejected") throw scanned.reason;
-    const problem = scanned.value;
-    if (copied.status === "rejected") {
-      const explained = await explainCopyFailure(conn, copied.reason as Error, file, info, options).catch((e: unknown) => e as Error);
-      // Report whichever bad line comes first in the file.
-      if (problem && explained instanceof BadInputError && explained.line !== undefined && problem.line < explained.line) {
-        throw new BadInputError(problem.message, { file, line: problem.line });
-      }
-      throw explained;
-    }
-    if (problem || !(await statisticsPass(conn, target))) {
-      throw await explainCopyFailure(conn, new Error("ms-etl-bad-row"), file, info, options);
-    }
-    const written = Number(copied.value.getRows()[0]?.[0] ?? 0);
-    return { rowsRead: written, rowsWritten: written, duplicatesDropped: 0 };
   });
 }
 
@@ -137,6 +123,7 @@ async function explainCopyFailure(conn: DuckDBConnection, error: Error, file: st
       if (/CSV Error on Line/.test((csvError as Error).message)) return explainCopyFailure(conn, csvError as Error, file, info, options);
       throw csvError;
     }
+
     const row = found.getRows()[0];
     if (!row) return new BadInputError("a row breaks the ratings rules", { file });
     const [rn, userId, movieId, rating, timestamp] = row.map((v) => (v === null ? null : Number(v)));
