@@ -208,6 +208,12 @@ export interface Scratch {
   accumulate: Accumulate;
   /** (G + reg I) x = b; when absent, `choleskySolve` on a copy of G in L (same bits). */
   solve?: (G: Float64Array, b: Float64Array, reg: number, x: Float64Array) => void;
+  /**
+   * Solve, store at out[base..] and put [|x|^2, x.b, x'Gx] of the stored x in `terms`, in one
+   * call (the WASM kernel); when absent, the JS tail of `solveRows` does it (same bits).
+   */
+  finish?: (G: Float64Array, b: Float64Array, reg: number, out: Float32Array, base: number, terms: Float64Array) => void;
+  terms?: Float64Array;
 }
 
 export function makeScratch(rank: number, accumulate: Accumulate = accumulatorFor(rank)): Scratch {
@@ -221,9 +227,9 @@ export function makeScratch(rank: number, accumulate: Accumulate = accumulatorFo
 export function scratchFor(state: AlsState): Scratch {
   const { rank, memory } = state;
   if (!memory || rank > MAX_WASM_RANK) return makeScratch(rank);
-  const { G, b, x } = wasmScratch(memory, rank);
-  const { accumulate, solve } = wasmKernelsFor(rank, memory);
-  return { G, L: new Float64Array(rank * rank), b, x, accumulate, solve };
+  const { G, b, x, terms } = wasmScratch(memory, rank);
+  const { accumulate, solve, finish } = wasmKernelsFor(rank, memory);
+  return { G, L: new Float64Array(rank * rank), b, x, accumulate, solve, finish, terms };
 }
 
 /**
@@ -238,40 +244,47 @@ export function solveRows(state: AlsState, side: Side, start: number, end: numbe
   const out = side === SIDE_USERS ? state.userFactors : state.itemFactors;
   const loss = side === SIDE_USERS ? state.userLoss : state.itemLoss;
   const { rowPtr, col, val } = csr;
-  const { G, L, b, x, accumulate, solve } = s;
+  const { G, L, b, x, accumulate, solve, finish, terms } = s;
   for (let row = start; row < end; row++) {
     const p0 = rowPtr[row];
     const p1 = rowPtr[row + 1];
     const n = p1 - p0;
     accumulate(col, val, other, p0, p1, G, b);
     const reg = regParam * n;
-    if (solve) {
-      solve(G, b, reg, x);
-    } else {
-      L.set(G);
-      for (let i = 0; i < rank; i++) L[i * rank + i] += reg;
-      choleskySolve(L, b, x, rank);
-    }
-    if (nonnegative) {
-      // NNLS starts from the unconstrained solution and needs M = G + reg I intact.
-      L.set(G);
-      for (let i = 0; i < rank; i++) L[i * rank + i] += reg;
-      nnlsRefine(L, b, x, rank);
-    }
     const base = row * rank;
-    for (let i = 0; i < rank; i++) out[base + i] = x[i];
-    // The objective uses the stored (float32) factors, as does everything downstream.
     let norm = 0;
     let xb = 0;
     let xGx = 0;
-    for (let i = 0; i < rank; i++) {
-      const xi = out[base + i];
-      norm += xi * xi;
-      xb += xi * b[i];
-      const ri = i * rank;
-      let gi = 0;
-      for (let m = 0; m < rank; m++) gi += G[ri + m] * out[base + m];
-      xGx += xi * gi;
+    if (finish && terms && !nonnegative) {
+      finish(G, b, reg, out, base, terms);
+      norm = terms[0];
+      xb = terms[1];
+      xGx = terms[2];
+    } else {
+      if (solve) {
+        solve(G, b, reg, x);
+      } else {
+        L.set(G);
+        for (let i = 0; i < rank; i++) L[i * rank + i] += reg;
+        choleskySolve(L, b, x, rank);
+      }
+      if (nonnegative) {
+        // NNLS starts from the unconstrained solution and needs M = G + reg I intact.
+        L.set(G);
+        for (let i = 0; i < rank; i++) L[i * rank + i] += reg;
+        nnlsRefine(L, b, x, rank);
+      }
+      for (let i = 0; i < rank; i++) out[base + i] = x[i];
+      // The objective uses the stored (float32) factors, as does everything downstream.
+      for (let i = 0; i < rank; i++) {
+        const xi = out[base + i];
+        norm += xi * xi;
+        xb += xi * b[i];
+        const ri = i * rank;
+        let gi = 0;
+        for (let m = 0; m < rank; m++) gi += G[ri + m] * out[base + m];
+        xGx += xi * gi;
+      }
     }
     loss[row] = side === SIDE_USERS ? state.userSumSq[row] - 2 * xb + xGx + reg * norm : reg * norm;
   }

@@ -102,6 +102,8 @@ const op = {
   f64Gt: () => [0x64],
   select: () => [0x1b],
   f64PromoteF32: () => [0xbb],
+  f32DemoteF64: () => [0xb6],
+  f32Store: (offset: number) => [0x38, 0, ...u32(offset)],
   simd: (code: number, ...imm: number[]) => [0xfd, ...u32(code), ...imm],
 };
 const v128Load32Zero = (offset: number) => op.simd(0x5c, 0, ...u32(offset));
@@ -222,16 +224,22 @@ function accumulateCode(rank: number): number[] {
  * `solve(G, b, reg, x)`: the Cholesky solve of (G + reg I) x = b, written to x (f64), with every
  * entry of L and x in a local. It is `choleskySolve`'s arithmetic in the same order (including
  * the clamp of a non-positive pivot), so it gives the same bits.
+ *
+ * With `finish`, the function is `row(G, b, reg, out, terms)` instead: the solution is stored as
+ * float32 at `out` and, from those stored values, terms = [|x|^2, x.b, x'Gx] (f64), the objective
+ * terms `solveRows` computes in JS, in its order; one call per row instead of a JS tail loop.
  */
-function solveCode(rank: number): number[] {
+function solveCode(rank: number, finish: boolean): number[] {
   const k = rank;
   const [G, B, REG, X] = [0, 1, 2, 3];
-  let next = 4;
+  const TERMS = 4;
+  let next = finish ? 5 : 4;
   const S = next++;
   const L: number[][] = [];
   for (let i = 0; i < k; i++) L.push(Array.from({ length: i + 1 }, () => next++));
   const x = Array.from({ length: k }, () => next++);
-  const numF64 = next - 4;
+  const [NORM, XB, XGX] = [next++, next++, next++];
+  const numF64 = next - (finish ? 5 : 4);
   const body: number[] = [];
   const emit = (...parts: number[][]) => {
     for (const p of parts) body.push(...p);
@@ -256,23 +264,47 @@ function solveCode(rank: number): number[] {
     for (let m = i + 1; m < k; m++) emit(op.localGet(L[m][i]), op.localGet(x[m]), op.f64Mul(), op.f64Sub());
     emit(op.localGet(L[i][i]), op.f64Div(), op.localSet(x[i]));
   }
-  for (let i = 0; i < k; i++) emit(op.localGet(X), op.localGet(x[i]), op.f64Store(8 * i));
+  if (!finish) {
+    for (let i = 0; i < k; i++) emit(op.localGet(X), op.localGet(x[i]), op.f64Store(8 * i));
+  } else {
+    // x_i becomes the stored float32 value, as `solveRows` reads it back from the factors.
+    for (let i = 0; i < k; i++) {
+      emit(op.localGet(x[i]), op.f32DemoteF64(), op.f64PromoteF32(), op.localSet(x[i]));
+      emit(op.localGet(X), op.localGet(x[i]), op.f32DemoteF64(), op.f32Store(4 * i));
+    }
+    for (let i = 0; i < k; i++) {
+      emit(op.localGet(NORM), op.localGet(x[i]), op.localGet(x[i]), op.f64Mul(), op.f64Add(), op.localSet(NORM));
+      emit(op.localGet(XB), op.localGet(x[i]), op.localGet(B), op.f64Load(8 * i), op.f64Mul(), op.f64Add(), op.localSet(XB));
+      emit(op.localGet(XGX), op.localGet(x[i]), op.f64Const(0));
+      for (let m = 0; m < k; m++) emit(op.localGet(G), op.f64Load(8 * (i * k + m)), op.localGet(x[m]), op.f64Mul(), op.f64Add());
+      emit(op.f64Mul(), op.f64Add(), op.localSet(XGX));
+    }
+    emit(op.localGet(TERMS), op.localGet(NORM), op.f64Store(0));
+    emit(op.localGet(TERMS), op.localGet(XB), op.f64Store(8));
+    emit(op.localGet(TERMS), op.localGet(XGX), op.f64Store(16));
+  }
   emit([0x0b]);
   return [...u32(1), ...u32(numF64), F64, ...body];
 }
 
-/** The module for one rank: imports the shared memory, exports `acc` and `solve`. */
+/** The module for one rank: imports the shared memory, exports `acc`, `solve` and `row`. */
 export function kernelModuleBytes(rank: number): Uint8Array {
   const acc = accumulateCode(rank);
-  const solve = solveCode(rank);
+  const solve = solveCode(rank, false);
+  const row = solveCode(rank, true);
   const bytes = [
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
-    ...section(1, [...u32(2), 0x60, ...u32(7), I32, I32, I32, I32, I32, I32, I32, ...u32(0), 0x60, ...u32(4), I32, I32, F64, I32, ...u32(0)]),
+    ...section(1, [
+      ...u32(3),
+      ...[0x60, ...u32(7), I32, I32, I32, I32, I32, I32, I32, ...u32(0)],
+      ...[0x60, ...u32(4), I32, I32, F64, I32, ...u32(0)],
+      ...[0x60, ...u32(5), I32, I32, F64, I32, I32, ...u32(0)],
+    ]),
     // (import "env" "mem" (memory 0 65536 shared))
     ...section(2, [...u32(1), ...name("env"), ...name("mem"), 0x02, 0x03, ...u32(0), ...u32(MAX_PAGES)]),
-    ...section(3, [...u32(2), ...u32(0), ...u32(1)]),
-    ...section(7, [...u32(2), ...name("acc"), 0x00, ...u32(0), ...name("solve"), 0x00, ...u32(1)]),
-    ...section(10, [...u32(2), ...u32(acc.length), ...acc, ...u32(solve.length), ...solve]),
+    ...section(3, [...u32(3), ...u32(0), ...u32(1), ...u32(2)]),
+    ...section(7, [...u32(3), ...name("acc"), 0x00, ...u32(0), ...name("solve"), 0x00, ...u32(1), ...name("row"), 0x00, ...u32(2)]),
+    ...section(10, [...u32(3), ...u32(acc.length), ...acc, ...u32(solve.length), ...solve, ...u32(row.length), ...row]),
   ];
   return Uint8Array.from(bytes);
 }
@@ -311,13 +343,20 @@ export interface WasmArena {
 
 /**
  * A shared memory of `bytes` (plus alignment slack) with room to grow for per-thread scratch,
- * or undefined when it would not fit the 4 GiB of wasm32 or SIMD is unavailable.
+ * or undefined when it would not fit the 4 GiB of wasm32, cannot be reserved, or SIMD is
+ * unavailable.
  */
 export function createWasmArena(bytes: number, arrays: number): WasmArena | undefined {
   if (!wasmSimdAvailable()) return undefined;
   const pages = Math.ceil((bytes + 16 * (arrays + 1)) / PAGE) + 1;
   if (pages + SCRATCH_RESERVE_PAGES > MAX_PAGES) return undefined;
-  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages + SCRATCH_RESERVE_PAGES, shared: true });
+  let memory: WasmMemory;
+  try {
+    memory = new WebAssembly.Memory({ initial: pages, maximum: pages + SCRATCH_RESERVE_PAGES, shared: true });
+  } catch {
+    // Address space refused (e.g. a ulimit -v): the JS kernel in plain shared buffers still works.
+    return undefined;
+  }
   const buffer = memory.buffer;
   // Start past 0 so that no array sits at address 0, and keep every array 16-byte aligned.
   let offset = 16;
@@ -334,15 +373,16 @@ export function createWasmArena(bytes: number, arrays: number): WasmArena | unde
   };
 }
 
-/** Per-thread G, b and x inside `memory`, in a region this thread owns (atomic grow). */
-export function wasmScratch(memory: WasmMemory, rank: number): { G: Float64Array; b: Float64Array; x: Float64Array } {
-  const bytes = 8 * (rank * rank + 2 * rank);
+/** Per-thread G, b, x and terms inside `memory`, in a region this thread owns (atomic grow). */
+export function wasmScratch(memory: WasmMemory, rank: number): { G: Float64Array; b: Float64Array; x: Float64Array; terms: Float64Array } {
+  const bytes = 8 * (rank * rank + 2 * rank + 3);
   const at = memory.grow(Math.ceil(bytes / PAGE)) * PAGE;
   const buffer = memory.buffer;
   return {
     G: new Float64Array(buffer, at, rank * rank),
     b: new Float64Array(buffer, at + 8 * rank * rank, rank),
     x: new Float64Array(buffer, at + 8 * (rank * rank + rank), rank),
+    terms: new Float64Array(buffer, at + 8 * (rank * rank + 2 * rank), 3),
   };
 }
 
@@ -351,6 +391,8 @@ export interface WasmKernels {
   accumulate: Accumulate;
   /** (G + reg I) x = b by Cholesky; G, b and x must be views on the memory. */
   solve(G: Float64Array, b: Float64Array, reg: number, x: Float64Array): void;
+  /** The solve, stored as float32 at out[base..], and terms = [|x|^2, x.b, x'Gx] of the stored x. */
+  finish(G: Float64Array, b: Float64Array, reg: number, out: Float32Array, base: number, terms: Float64Array): void;
 }
 
 /**
@@ -361,9 +403,11 @@ export function wasmKernelsFor(rank: number, memory: WasmMemory): WasmKernels {
   const instance = new WebAssembly.Instance(moduleFor(rank), { env: { mem: memory } });
   const acc = instance.exports.acc as (col: number, val: number, Y: number, start: number, end: number, G: number, b: number) => void;
   const solve = instance.exports.solve as (G: number, b: number, reg: number, x: number) => void;
+  const row = instance.exports.row as (G: number, b: number, reg: number, out: number, terms: number) => void;
   return {
     accumulate: (col, val, Y, start, end, G, b) => acc(col.byteOffset, val.byteOffset, Y.byteOffset, start, end, G.byteOffset, b.byteOffset),
     solve: (G, b, reg, x) => solve(G.byteOffset, b.byteOffset, reg, x.byteOffset),
+    finish: (G, b, reg, out, base, terms) => row(G.byteOffset, b.byteOffset, reg, out.byteOffset + 4 * base, terms.byteOffset),
   };
 }
 
