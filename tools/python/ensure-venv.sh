@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Creates, or reuses when already complete, a Python virtualenv with pinned packages from PyPI, used
-# by the interoperability tests (tools/interop) and the comparison benchmark (tools/bench/compare).
+# by the tracking tests (real `mlflow server` and client), the interoperability tests (tools/interop)
+# and the comparison benchmark (tools/bench/compare).
 #
 #   tools/python/ensure-venv.sh          # the Spark venv: pyspark, pyarrow, numpy; prints its directory
+#   tools/python/ensure-venv.sh mlflow   # the MLflow venv (tools/mlflow/ensure-venv.sh calls this)
 #   tools/python/ensure-venv.sh keras    # the Keras venv: tensorflow-cpu, pyarrow, numpy (bench only)
 #
 # The Keras venv is separate because TensorFlow is large (~600 MB installed) and only the benchmark
@@ -10,6 +12,8 @@
 #
 # Environment:
 #   MS_SPARK_VENV   where the Spark venv lives (default: ~/.cache/ms/spark-venv)
+#   MS_MLFLOW_VENV  where the MLflow venv lives (default: ~/.cache/ms/mlflow-venv)
+#   MS_MLFLOW_VERSION  the mlflow version (default below)
 #   MS_KERAS_VENV   where the Keras venv lives (default: ~/.cache/ms/keras-venv)
 #   MS_PYTHON       the interpreter to build them with (default: python3; needs 3.10-3.12)
 #
@@ -24,6 +28,7 @@ PYSPARK_VERSION=4.0.1
 PYARROW_VERSION=21.0.0
 NUMPY_VERSION=2.2.6
 TENSORFLOW_VERSION=2.20.0
+MLFLOW_VERSION="${MS_MLFLOW_VERSION:-3.17.2}"
 
 KIND="${1:-spark}"
 PYTHON="${MS_PYTHON:-python3}"
@@ -33,13 +38,18 @@ case "$KIND" in
     PKGS=("pyspark==$PYSPARK_VERSION" "pyarrow==$PYARROW_VERSION" "numpy==$NUMPY_VERSION")
     CHECK="import pyspark, pyarrow, numpy; assert pyspark.__version__ == '$PYSPARK_VERSION', pyspark.__version__"
     ;;
+  mlflow)
+    VENV="${MS_MLFLOW_VENV:-$HOME/.cache/ms/mlflow-venv}"
+    PKGS=("mlflow==$MLFLOW_VERSION")
+    CHECK="import mlflow; assert mlflow.__version__ == '$MLFLOW_VERSION', mlflow.__version__"
+    ;;
   keras)
     VENV="${MS_KERAS_VENV:-$HOME/.cache/ms/keras-venv}"
     PKGS=("tensorflow-cpu==$TENSORFLOW_VERSION" "pyarrow==$PYARROW_VERSION")
     CHECK="import tensorflow as tf, pyarrow; assert tf.__version__ == '$TENSORFLOW_VERSION', tf.__version__"
     ;;
   *)
-    echo "ensure-venv: unknown kind '$KIND' (expected spark or keras)" >&2
+    echo "ensure-venv: unknown kind '$KIND' (expected spark, mlflow or keras)" >&2
     exit 2
     ;;
 esac
