@@ -20,7 +20,7 @@ export {
   type LoadedModel,
   type TrainedNetwork,
 } from "./keras.js";
-export { FEATURE_SETS, FeatureAssembler, featureWidth, joinRatings, validationTail, type FeatureSet, type FactorMatrices, type RatingColumns, type JoinedRatings } from "./features.js";
+export { FEATURE_SETS, FeatureAssembler, mulberry32, featureWidth, joinRatings, validationTail, type FeatureSet, type FactorMatrices, type RatingColumns, type JoinedRatings } from "./features.js";
 export { BACKEND_CHOICES, loadTf, type BackendChoice, type BackendName, type LoadedTf } from "./backend.js";
 export { buildNetwork, fitNetwork, evaluateMse, batchDataset } from "./network.js";
 export { MODEL_FILE, WEIGHTS_FILE } from "./adapter.js";

@@ -11,7 +11,7 @@
  * Prints a table with ns per row and ratios against the generic / ml-matrix baselines.
  */
 import { createRequire } from "node:module";
-import { kernels, wasmKernels } from "../../../packages/als/dist/index.js";
+import { kernels, wasmKernels } from "@ms/als";
 
 const require = createRequire(new URL("../../../packages/als/package.json", import.meta.url));
 const { Matrix, CholeskyDecomposition, solve } = require("ml-matrix");

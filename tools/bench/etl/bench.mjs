@@ -9,10 +9,9 @@
 import { rmSync } from "node:fs";
 import { ROOT, WORK, ML_SMALL, timed, median, table, machine, gitCommit, writeResult, existsSync, path, fmt } from "../lib.mjs";
 
-const etlPkg = path.join(ROOT, "packages/etl/dist/index.js");
 const etlBin = path.join(ROOT, "packages/etl/dist/bin.js");
 const bare = path.join(path.dirname(new URL(import.meta.url).pathname), "bare-copy.mjs");
-const { writeSyntheticRatings, readRatingsColumns } = await import(etlPkg);
+const { writeSyntheticRatings, readRatingsColumns } = await import("@ms/etl");
 
 const rows = Number(process.env.MS_BENCH_ETL_ROWS ?? 20_000_000);
 const rounds = Math.max(2, Number(process.env.MS_BENCH_ROUNDS ?? 4));

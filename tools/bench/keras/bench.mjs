@@ -15,7 +15,7 @@
  * Build first: pnpm --filter @ms/keras build
  */
 import { parseArgs } from "node:util";
-import { buildNetwork, fitNetwork, FeatureAssembler, joinRatings, loadTf, resolveKerasParams, trainNetwork } from "../../../packages/keras/dist/index.js";
+import { buildNetwork, fitNetwork, FeatureAssembler, joinRatings, loadTf, mulberry32, resolveKerasParams, trainNetwork } from "@ms/keras";
 
 const { values } = parseArgs({
   options: {
@@ -34,17 +34,6 @@ const ROWS = Number(values.ratings);
 const USERS = 138_493;
 const MOVIES = 26_744;
 const RANK = 12;
-
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function syntheticMl20m() {
   const random = mulberry32(20);

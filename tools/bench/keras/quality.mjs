@@ -6,9 +6,9 @@
  * (build first: pnpm --filter @ms/keras --filter @ms/als --filter @ms/etl build)
  */
 import { parseArgs } from "node:util";
-import { trainNetwork, resolveKerasParams, joinRatings } from "../../../packages/keras/dist/index.js";
-import { readFactors } from "../../../packages/als/dist/index.js";
-import { readRatingsColumns } from "../../../packages/etl/dist/index.js";
+import { trainNetwork, resolveKerasParams, joinRatings } from "@ms/keras";
+import { readFactors } from "@ms/als";
+import { readRatingsColumns } from "@ms/etl";
 
 const { values } = parseArgs({ options: { ratings: { type: "string" }, als: { type: "string" }, only: { type: "string" }, backend: { type: "string" } } });
 if (!values.ratings || !values.als) {
