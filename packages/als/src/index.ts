@@ -11,3 +11,4 @@ export { ALS_VERSION } from "./version.js";
 export * as kernels from "./kernel.js";
 /** The WASM SIMD accumulation and its shared-memory arena, for benchmarks and checks. */
 export * as wasmKernels from "./wasm.js";
+export { alsStep } from "./step.js";

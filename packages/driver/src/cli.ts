@@ -11,10 +11,12 @@ import {
   parseIntegerFlag,
   runCli,
   type CliSpec,
+  type ParamSpec,
 } from "@ms/contracts";
 import { runsCommand } from "@ms/tracking";
 import { gcCache, listCache, parseAge, verifyCache } from "./cache.js";
-import { NOT_IN_KEY, STEPS, buildCatalog, parseAssignments, stepModules, type ParamSpec, type StepName } from "./params.js";
+import { buildCatalog, parseAssignments } from "./params.js";
+import { PIPELINE, STEPS } from "./steps.js";
 import { DEFAULT_DATASET, DEFAULT_EXPERIMENT, defaultCacheDir, runPipeline, type PipelineReport } from "./pipeline.js";
 
 const RUN_OPTIONS = {
@@ -40,29 +42,28 @@ const CACHE_OPTIONS = {
 } as const;
 
 function describeParam(s: ParamSpec): string {
-  const parts = [`default ${String(s.default)}`];
+  const parts = [s.doc, s.default === undefined ? "no default" : `default ${String(s.default)}`];
   if (s.choices) parts.push(`one of ${s.choices.join("|")}`);
-  if (s.name === "als_num_threads") parts[0] = "default: number of cores";
-  if (!s.inKey) parts.push(`NOT in the cache key: ${s.note}`);
-  else if (s.note) parts.push(s.note);
-  if (s.step === "download") parts.push("with --dataset synthetic only");
+  if (s.name === "als_num_threads") parts[1] = "default: number of cores";
+  if (s.notInKey) parts.push(`NOT in the cache key: ${s.notInKey}`);
   return parts.join("; ");
 }
 
-/** The parameter table shown by `ms run --help` (imports the step packages to read their defaults). */
-export async function paramHelp(): Promise<string> {
-  const catalog = buildCatalog(await stepModules());
+/** The parameter table shown by `ms run --help`, from the step definitions. */
+export function paramHelp(): string {
+  const catalog = buildCatalog(PIPELINE);
   const rows = catalog.map((s) => [`  ${s.name}`, s.step, s.type, describeParam(s)]);
+  const outside = catalog.filter((s) => s.notInKey);
   return [
     "Parameters (-P KEY=VALUE; every one of them enters the step's cache key unless noted):",
     formatTable(rows),
     "",
-    `Not in the cache key, because they cannot change a result: ${Object.entries(NOT_IN_KEY).map(([k, why]) => `${k} (${why})`).join("; ")}.`,
+    `Not in the cache key, because they cannot change a result: ${outside.map((s) => `${s.name} (${s.notInKey})`).join("; ")}.`,
     "Also outside the key: --cache-dir, --tracking-uri, --experiment, --log-artifacts, --log-level.",
   ].join("\n");
 }
 
-function mainMetrics(step: StepName, m: Record<string, unknown>, outputs: Record<string, unknown>): string {
+function mainMetrics(step: string, m: Record<string, unknown>, outputs: Record<string, unknown>): string {
   const pick = (keys: string[]) =>
     keys
       .filter((k) => typeof m[k] === "number")
@@ -79,6 +80,8 @@ function mainMetrics(step: StepName, m: Record<string, unknown>, outputs: Record
       return pick(["train_rmse", "test_rmse"]);
     case "keras":
       return pick(["test_rmse", "epochs_run"]);
+    default:
+      return pick(["test_rmse"]);
   }
 }
 
@@ -103,10 +106,10 @@ export function joinParamPairs(argv: readonly string[]): string[] {
   return out;
 }
 
-function parseSteps(list: readonly string[] | undefined, flag: string): StepName[] {
+function parseSteps(list: readonly string[] | undefined, flag: string): string[] {
   return (list ?? []).map((s) => {
-    if (!(STEPS as readonly string[]).includes(s)) throw new BadParameterError(flag, `"${s}" is not a step; steps: ${STEPS.join(", ")}`);
-    return s as StepName;
+    if (!STEPS.includes(s)) throw new BadParameterError(flag, `"${s}" is not a step; steps: ${STEPS.join(", ")}`);
+    return s;
   });
 }
 
@@ -241,7 +244,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   switch (command) {
     case "run": {
       const help = rest.includes("--help") || rest.includes("-h");
-      return runCli(runSpec(help ? await paramHelp() : undefined), joinParamPairs(rest));
+      return runCli(runSpec(help ? paramHelp() : undefined), joinParamPairs(rest));
     }
     case "cache":
       return runCli(cacheSpec, rest);

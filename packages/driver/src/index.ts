@@ -5,7 +5,8 @@
  */
 export { runPipeline, defaultCacheDir, DEFAULT_DATASET, DEFAULT_EXPERIMENT, type RunPipelineOptions, type PipelineReport, type StepReport } from "./pipeline.js";
 export { listCache, verifyCache, gcCache, parseAge, type CacheEntrySummary, type VerifyReport, type GcOptions, type GcReport } from "./cache.js";
-export { STEPS, NOT_IN_KEY, buildCatalog, parseAssignments, resolveParams, stepModules, type ParamSpec, type ParamResolution, type StepName } from "./params.js";
+export { buildCatalog, parseAssignments, resolveParams, namedParams, type Resolution } from "./params.js";
+export { PIPELINE, STEPS } from "./steps.js";
 export { ENTRY_POINTS, TAGS } from "./runlog.js";
-export { codeIdentity, type CodeIdentity } from "./code.js";
+export { cacheKey, codeIdentity, type CodeIdentity, type KeyInput } from "./key.js";
 export { main, formatReport } from "./cli.js";

@@ -1,6 +1,6 @@
 /**
- * `-P` parameters: the list comes from the step packages' own defaults, values are typed from
- * them and validated by each step's resolver, and errors carry the driver's names.
+ * `-P` parameters: the list comes from the step definitions' schemas, values are typed by them
+ * and validated by each step's resolver, and errors carry the driver's names.
  */
 import { BadParameterError } from "@ms/contracts";
 import { ALS_DEFAULTS, ALS_PARAM_NAMES } from "@ms/als";
@@ -8,13 +8,18 @@ import { ETL_DEFAULTS } from "@ms/etl";
 import { KERAS_DEFAULTS } from "@ms/keras";
 import { describe, expect, it } from "vitest";
 import { joinParamPairs } from "./cli.js";
-import { buildCatalog, keyParams, parseAssignments, resolveWith, stepModules } from "./params.js";
+import { buildCatalog, parseAssignments, resolveParams, type Resolution } from "./params.js";
+import { PIPELINE } from "./steps.js";
+
+const resolveWith = (raw: Record<string, string>) => resolveParams(PIPELINE, raw);
+const stepOf = (r: Resolution, name: string) => r.steps.find((b) => b.step.name === name)!;
+const keyParams = (name: string, r: Resolution) => stepOf(r, name).keyParams;
 
 const snake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 describe("the parameter catalog", () => {
   it("has every field of every step's defaults, under seed-style names", async () => {
-    const catalog = buildCatalog(await stepModules());
+    const catalog = buildCatalog(PIPELINE);
     const names = catalog.map((s) => s.name);
     for (const name of ["max_row_limit", "split_prop", "seed", "als_rank", "als_max_iter", "als_reg_param", "als_nonnegative", "als_cold_start_strategy", "als_num_threads", "keras_hidden_units", "keras_epochs", "keras_batch_size", "keras_learning_rate", "keras_patience", "keras_backend", "synthetic_rows"]) {
       expect(names).toContain(name);
@@ -27,36 +32,34 @@ describe("the parameter catalog", () => {
   });
 
   it("keeps als_num_threads out of the cache key and everything else in it", async () => {
-    const r = resolveWith(await stepModules(), {});
-    expect(r.catalog.filter((s) => !s.inKey).map((s) => s.name)).toEqual(["als_num_threads"]);
-    const a = keyParams("als", resolveWith(await stepModules(), { als_num_threads: "1" }));
-    const b = keyParams("als", resolveWith(await stepModules(), { als_num_threads: "2" }));
+    expect(buildCatalog(PIPELINE).filter((s) => !s.inKey).map((s) => s.name)).toEqual(["als_num_threads"]);
+    const a = keyParams("als", resolveWith({ als_num_threads: "1" }));
+    const b = keyParams("als", resolveWith({ als_num_threads: "2" }));
     expect(a).toEqual(b);
     expect(a).not.toHaveProperty("numThreads");
-    expect(keyParams("als", resolveWith(await stepModules(), { als_rank: "5" }))).not.toEqual(a);
+    expect(keyParams("als", resolveWith({ als_rank: "5" }))).not.toEqual(a);
   });
 });
 
 describe("resolving -P values", () => {
   it("types values from the defaults and fills in the rest", async () => {
-    const r = resolveWith(await stepModules(), { als_max_iter: "3", max_row_limit: "-1", als_nonnegative: "true", keras_learning_rate: "1e-3", keras_backend: "cpu", seed: "7" });
-    expect(r.resolved.als).toMatchObject({ maxIter: 3, nonnegative: true, seed: 7, rank: ALS_DEFAULTS.rank });
-    expect(r.resolved.etl).toMatchObject({ maxRowLimit: -1 });
-    expect(r.resolved.keras).toMatchObject({ learningRate: 1e-3, backend: "cpu", seed: 7, hiddenUnits: KERAS_DEFAULTS.hiddenUnits });
+    const r = resolveWith({ als_max_iter: "3", max_row_limit: "-1", als_nonnegative: "true", keras_learning_rate: "1e-3", keras_backend: "cpu", seed: "7" });
+    expect(stepOf(r, "als").params).toMatchObject({ maxIter: 3, nonnegative: true, seed: 7, rank: ALS_DEFAULTS.rank });
+    expect(stepOf(r, "etl").params).toMatchObject({ maxRowLimit: -1 });
+    expect(stepOf(r, "keras").params).toMatchObject({ learningRate: 1e-3, backend: "cpu", seed: 7, hiddenUnits: KERAS_DEFAULTS.hiddenUnits });
     expect(r.flat.als_max_iter).toBe(3);
   });
 
   it("keras_seed overrides the shared seed for keras only", async () => {
-    const r = resolveWith(await stepModules(), { seed: "7", keras_seed: "9" });
-    expect(r.resolved.als.seed).toBe(7);
-    expect(r.resolved.keras.seed).toBe(9);
+    const r = resolveWith({ seed: "7", keras_seed: "9" });
+    expect(stepOf(r, "als").params.seed).toBe(7);
+    expect(stepOf(r, "keras").params.seed).toBe(9);
   });
 
   it("unknown names list the valid ones; bad values name the driver's parameter", async () => {
-    const m = await stepModules();
     const unknown = (() => {
       try {
-        resolveWith(m, { hidden_units: "3" });
+        resolveWith({ hidden_units: "3" });
       } catch (error) {
         return error as BadParameterError;
       }
@@ -64,14 +67,14 @@ describe("resolving -P values", () => {
     expect(unknown).toBeInstanceOf(BadParameterError);
     expect(unknown!.parameter).toBe("hidden_units");
     expect(unknown!.message).toContain("keras_hidden_units");
-    expect(() => resolveWith(m, { als_rank: "x" })).toThrow(/als_rank/);
-    expect(() => resolveWith(m, { als_rank: "2.5" })).toThrow(/parameter als_rank: .*integer/);
-    expect(() => resolveWith(m, { keras_epochs: "0" })).toThrow(/parameter keras_epochs:/);
-    expect(() => resolveWith(m, { split_prop: "1.5" })).toThrow(/parameter split_prop:/);
-    expect(() => resolveWith(m, { keras_backend: "gpu" })).toThrow(/keras_backend: "gpu" is not one of auto/);
-    expect(() => resolveWith(m, { als_cold_start_strategy: "keep" })).toThrow(/parameter als_cold_start_strategy:/);
-    expect(() => resolveWith(m, { max_row_limit: "0" })).toThrow(/parameter max_row_limit:/);
-    expect(() => resolveWith(m, { synthetic_rows: "-5" })).toThrow(/synthetic_rows/);
+    expect(() => resolveWith({ als_rank: "x" })).toThrow(/als_rank/);
+    expect(() => resolveWith({ als_rank: "2.5" })).toThrow(/parameter als_rank: .*integer/);
+    expect(() => resolveWith({ keras_epochs: "0" })).toThrow(/parameter keras_epochs:/);
+    expect(() => resolveWith({ split_prop: "1.5" })).toThrow(/parameter split_prop:/);
+    expect(() => resolveWith({ keras_backend: "gpu" })).toThrow(/keras_backend: "gpu" is not one of auto/);
+    expect(() => resolveWith({ als_cold_start_strategy: "keep" })).toThrow(/parameter als_cold_start_strategy:/);
+    expect(() => resolveWith({ max_row_limit: "0" })).toThrow(/parameter max_row_limit:/);
+    expect(() => resolveWith({ synthetic_rows: "-5" })).toThrow(/synthetic_rows/);
   });
 
   it("parses -P assignments, including negative values given as a separate token", () => {

@@ -1,30 +1,28 @@
 /**
- * `ms run`: download -> etl -> als -> keras, each step behind the content-addressed cache and
- * tracked as a child run. A step's key is
- *   sha256(canonicalJson({ step, version, codeDigest, params, inputs: { name: digest } }))
- * so an upstream change that leaves an output byte-identical does not rerun what follows.
- * Step packages are imported only when a step really runs (they load DuckDB and TensorFlow.js).
+ * `ms run`: the step definitions of `steps.ts` run in order, each behind the content-addressed
+ * cache and tracked as a child run of one parent run. The driver knows no step by name: a step's
+ * inputs are the outputs of earlier steps matched by artifact kind, its parameters come from its
+ * schema, its key from `key.ts`, and its result from the cache session's get-or-compute.
  */
-import path from "node:path";
 import {
-  BadParameterError,
   InterruptedError,
-  NetworkError,
-  readManifest,
-  canonicalJson,
-  digestFile,
   silentLogger,
-  sha256Hex,
+  defaultCacheDir,
+  type ArtifactKind,
+  type ArtifactRef,
+  type BoundStep,
   type Digest,
   type Logger,
   type Manifest,
-  defaultCacheDir,
+  type Step,
 } from "@ms/contracts";
-import { createTracker, type ParamValue } from "@ms/tracking";
-import { codeIdentity } from "./code.js";
-import { keyParams, namedParams, resolveParams, stepModules, type ParamResolution, type StepName } from "./params.js";
+import { createTracker } from "@ms/tracking";
+import { openSession, type CacheSession } from "./get-or-compute.js";
+import { cacheKey, codeIdentity } from "./key.js";
+import { namedParams, resolveParams } from "./params.js";
 import { BufferedMetrics, ENTRY_POINTS, RunLog, TAGS, gitCommit, type LogArtifacts } from "./runlog.js";
-import { CacheStore, SOURCE_FILE, sourceUnchanged, statSource, writeSourceRecord, type EntryInfo, type SourceRecord } from "./storage.js";
+import { PIPELINE } from "./steps.js";
+import { CacheStore } from "./storage.js";
 
 export const DEFAULT_DATASET = "ml-latest-small";
 export const DEFAULT_EXPERIMENT = "Default";
@@ -40,7 +38,7 @@ export interface RunPipelineOptions {
   params?: Readonly<Record<string, string>>;
   cacheDir?: string;
   /** Recompute these steps even when cached (the new entry replaces the old). */
-  force?: readonly StepName[];
+  force?: readonly string[];
   /** Recompute every step (results are still stored). */
   noCache?: boolean;
   trackingUri?: string;
@@ -52,10 +50,12 @@ export interface RunPipelineOptions {
   signal?: AbortSignal;
   /** Where to look for a git checkout (default cwd). */
   cwd?: string;
+  /** The steps to run (default: the pipeline of steps.ts). */
+  steps?: readonly Step[];
 }
 
 export interface StepReport {
-  step: StepName;
+  step: string;
   cached: boolean;
   key: string;
   runId: string;
@@ -72,44 +72,29 @@ export interface PipelineReport {
 /** Re-exported from @ms/contracts, where every package's cache location is decided. */
 export { defaultCacheDir };
 
-/** A step as the executor sees it. */
-interface StepPlan {
-  step: StepName;
-  pkg: string;
-  keyParams: Record<string, unknown>;
-  inputs: Record<string, Digest>;
-  params: Record<string, ParamValue>;
-  /** Extra check of a hit beyond the entry itself (download: the ratings file is unchanged). */
-  stillValid?(manifest: Manifest): Promise<boolean>;
-  /** Writes the step's output directory at `outDir`. */
-  compute(outDir: string, ctx: { logger: Logger; metrics: BufferedMetrics; signal?: AbortSignal; progress?: boolean }, key: string, version: string): Promise<void>;
-  /** The digest downstream keys use. */
-  outputDigest(manifest: Manifest): Digest;
-  outputs(dir: string, manifest: Manifest): Record<string, unknown>;
-  small: readonly string[];
-}
-
-interface Executed {
-  report: StepReport;
-  dir: string;
-  manifest: Manifest;
-  digest: Digest;
-}
-
 function numericMetrics(metrics: Record<string, unknown>): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(metrics)) if (typeof v === "number") out[k] = v;
   return out;
 }
 
+/** The flags that stand for download parameters, merged under `-P` names (a flag wins). */
+function withSourceFlags(o: RunPipelineOptions): Record<string, string> {
+  const raw: Record<string, string> = { ...o.params };
+  const dataDir = o.dataDir ?? process.env.MS_DATASETS_DIR;
+  if (o.dataset !== undefined) raw.dataset = o.dataset;
+  if (o.ratingsCsv !== undefined) raw.ratings_csv = o.ratingsCsv;
+  if (dataDir) raw.data_dir = dataDir;
+  return raw;
+}
+
 class Pipeline {
   readonly store: CacheStore;
   private log!: RunLog;
+  private session!: CacheSession;
   private parentId = "";
   private commit: string | undefined;
   private readonly logger: Logger;
-  /** Keys already reported as damaged (waiters poll them while another driver recomputes). */
-  private readonly warnedDamaged = new Set<string>();
 
   constructor(private readonly o: RunPipelineOptions) {
     this.store = new CacheStore(o.cacheDir ?? defaultCacheDir());
@@ -118,15 +103,15 @@ class Pipeline {
 
   async run(): Promise<PipelineReport> {
     const o = this.o;
-    const store = this.store;
-    await store.ensureLayout();
-    const leftovers = await store.cleanLeftovers();
+    // Parameters are checked before anything is created: a bad one leaves no run behind.
+    const resolution = resolveParams(o.steps ?? PIPELINE, withSourceFlags(o));
+    await this.store.ensureLayout();
+    const leftovers = await this.store.cleanLeftovers();
     if (leftovers.tmp.length || leftovers.locks.length) this.logger.info({ tmp: leftovers.tmp.length, locks: leftovers.locks.length }, "cache: removed leftovers of killed runs");
-    const resolution = await resolveParams(o.params ?? {}, store);
+    this.session = openSession(this.store);
     const tracker = createTracker(o.trackingUri);
     this.log = await RunLog.open(tracker, o.experiment ?? DEFAULT_EXPERIMENT, this.logger);
     this.commit = await gitCommit(o.cwd ?? process.cwd());
-    const dataset = o.ratingsCsv ? undefined : (o.dataset ?? DEFAULT_DATASET);
     this.parentId = await this.log.start("ms-run", {
       [TAGS.entryPoint]: "main",
       [TAGS.sourceName]: "ms",
@@ -135,24 +120,26 @@ class Pipeline {
     });
     const steps: StepReport[] = [];
     try {
-      await this.log.params(this.parentId, {
-        ...resolution.flat,
-        ...(dataset ? { dataset } : {}),
-        ...(o.ratingsCsv ? { ratings_csv: path.resolve(o.ratingsCsv) } : {}),
-      });
-      const download = await this.execute(this.downloadPlan(resolution, dataset));
-      steps.push(download.report);
-      const source = download.manifest.details as unknown as SourceRecord;
-      const etl = await this.execute(this.etlPlan(resolution, source));
-      steps.push(etl.report);
-      const alsStep = await this.execute(this.alsPlan(resolution, etl));
-      steps.push(alsStep.report);
-      const kerasStep = await this.execute(this.kerasPlan(resolution, etl, alsStep));
-      steps.push(kerasStep.report);
+      await this.log.params(this.parentId, resolution.flat);
+      /** The latest output of each kind: what a later step's input of that kind reads. */
+      const produced = new Map<ArtifactKind, ArtifactRef>();
+      for (const bound of resolution.steps) {
+        const inputs: Record<string, ArtifactRef> = {};
+        for (const [name, kind] of Object.entries(bound.step.inputs)) {
+          const ref = produced.get(kind);
+          if (!ref) throw new Error(`step ${bound.step.name} needs a ${kind} artifact that no earlier step produces`);
+          inputs[name] = ref;
+        }
+        const { report, dir, manifest } = await this.execute(bound, inputs);
+        steps.push(report);
+        for (const kind of Object.values(bound.step.outputs)) produced.set(kind, { kind, dir, digest: manifest.digest });
+      }
       await this.log.end(this.parentId, "FINISHED");
     } catch (error) {
       await this.log.endQuietly(this.parentId, this.interrupted(error) ? "KILLED" : "FAILED");
       throw error;
+    } finally {
+      await this.session.close();
     }
     return { runId: this.parentId, steps };
   }
@@ -165,217 +152,68 @@ class Pipeline {
     if (this.o.signal?.aborted) throw new InterruptedError("interrupted");
   }
 
-  private downloadPlan(resolution: ParamResolution, dataset: string | undefined): StepPlan {
-    const o = this.o;
-    const dataDir = o.dataDir ?? process.env.MS_DATASETS_DIR;
-    const synthetic = dataset === "synthetic" ? resolution.resolved.download : undefined;
-    const keyParams: Record<string, unknown> = o.ratingsCsv
-      ? { ratingsCsv: path.resolve(o.ratingsCsv) }
-      : { dataset, dataDir: dataDir ? path.resolve(dataDir) : null, ...(synthetic ? { rows: synthetic.rows, seed: synthetic.seed } : {}) };
-    const params: Record<string, ParamValue> = o.ratingsCsv
-      ? { ratings_csv: path.resolve(o.ratingsCsv) }
-      : { dataset: dataset!, ...(dataDir ? { data_dir: path.resolve(dataDir) } : {}), ...(synthetic ? namedParams("download", resolution) : {}) };
-    return {
-      step: "download",
-      pkg: "@ms/etl",
-      keyParams,
-      inputs: {},
-      params,
-      stillValid: (manifest) => sourceUnchanged(manifest.details as unknown as SourceRecord),
-      compute: async (outDir, ctx, key, version) => {
-        let record: Omit<SourceRecord, "size" | "mtimeMs" | "ino">;
-        if (o.ratingsCsv) {
-          const file = path.resolve(o.ratingsCsv);
-          const { digest } = await digestFile(file).catch((error: unknown) => {
-            throw new BadParameterError("--ratings-csv", `cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
-          });
-          record = { name: path.basename(file), ratingsFile: file, digest, source: "file" };
-        } else {
-          const { etl } = await stepModules();
-          const raw = await etl
-            .loadRawData(
-              { dataset: dataset!, cacheDir: this.store.root, ...(dataDir ? { dataDir } : {}), ...(synthetic ? { rows: synthetic.rows, seed: synthetic.seed } : {}) },
-              { logger: ctx.logger },
-            )
-            .catch((error: unknown) => {
-              // @ms/etl suggests the way out only for the failures it recognises as offline.
-              if (error instanceof NetworkError && !error.message.includes("--dataset synthetic")) {
-                throw new NetworkError(`${error.message}; offline? use a local mirror (--data-dir / MS_DATASETS_DIR) or --dataset synthetic`, { cause: error });
-              }
-              throw error;
-            });
-          record = { name: raw.name, ratingsFile: raw.ratingsFile, ...(raw.format ? { format: raw.format } : {}), digest: raw.digest, source: raw.source };
-        }
-        const st = await statSource(record.ratingsFile);
-        if (!st) throw new Error(`${record.ratingsFile}: vanished after it was hashed`);
-        ctx.metrics.metric("bytes", st.size);
-        await writeSourceRecord(outDir, { ...record, ...st }, keyParams, { step: "download", version, key });
-      },
-      outputDigest: (m) => (m.details as unknown as SourceRecord).digest as Digest,
-      outputs: (_dir, m) => {
-        const d = m.details as unknown as SourceRecord;
-        return { ratings: { kind: "raw-dataset", file: d.ratingsFile, digest: d.digest, source: d.source, ...(d.format ? { format: d.format } : {}) } };
-      },
-      small: [SOURCE_FILE],
-    };
-  }
-
-  private etlPlan(resolution: ParamResolution, source: SourceRecord): StepPlan {
-    return {
-      step: "etl",
-      pkg: "@ms/etl",
-      keyParams: keyParams("etl", resolution),
-      inputs: { ratings: source.digest as Digest },
-      params: namedParams("etl", resolution),
-      compute: async (outDir, ctx) => {
-        const { etl } = await stepModules();
-        await etl.etl({ ratingsCsv: source.ratingsFile, ratingsDigest: source.digest as Digest }, resolution.resolved.etl as never, outDir, ctx);
-      },
-      outputDigest: (m) => m.digest,
-      outputs: (dir, m) => ({ ratings: { kind: "ratings", dir, digest: m.digest } }),
-      small: [],
-    };
-  }
-
-  private alsPlan(resolution: ParamResolution, ratings: Executed): StepPlan {
-    return {
-      step: "als",
-      pkg: "@ms/als",
-      keyParams: keyParams("als", resolution),
-      inputs: { ratings: ratings.digest },
-      params: namedParams("als", resolution),
-      compute: async (outDir, ctx) => {
-        const { als } = await stepModules();
-        await als.als({ ratings: ratings.dir }, resolution.resolved.als as never, outDir, ctx);
-      },
-      outputDigest: (m) => m.digest,
-      outputs: (dir, m) => ({ factors: { kind: "factors", dir, digest: m.digest } }),
-      small: [],
-    };
-  }
-
-  private kerasPlan(resolution: ParamResolution, ratings: Executed, factors: Executed): StepPlan {
-    return {
-      step: "keras",
-      pkg: "@ms/keras",
-      keyParams: keyParams("keras", resolution),
-      inputs: { ratings: ratings.digest, factors: factors.digest },
-      params: namedParams("keras", resolution),
-      compute: async (outDir, ctx) => {
-        const { keras } = await stepModules();
-        await keras.keras({ ratings: ratings.dir, factors: factors.dir }, resolution.resolved.keras as never, outDir, ctx);
-      },
-      outputDigest: (m) => m.digest,
-      outputs: (dir, m) => ({ model: { kind: "keras-model", dir, digest: m.digest } }),
-      small: [],
-    };
-  }
-
-  /** A usable entry for `key`, or undefined (missing, damaged, or its source changed). */
-  private async usable(plan: StepPlan, key: string): Promise<{ dir: string; manifest: Manifest; entry: EntryInfo } | undefined> {
-    const check = await this.store.checkEntry(key);
-    if (check.status === "damaged") {
-      if (this.warnedDamaged.has(key)) return undefined;
-      this.warnedDamaged.add(key);
-      this.logger.warn({ step: plan.step, key: key.slice(0, 12), problems: check.problems }, `${plan.step}: cache entry is damaged; recomputing it`);
-      return undefined;
-    }
-    if (check.status !== "hit") return undefined;
-    if (plan.stillValid && !(await plan.stillValid(check.manifest))) {
-      this.logger.info({ step: plan.step }, `${plan.step}: the source file changed since it was hashed; recomputing`);
-      return undefined;
-    }
-    return check;
-  }
-
-  private async execute(plan: StepPlan): Promise<Executed> {
+  private async execute(bound: BoundStep, inputs: Record<string, ArtifactRef>): Promise<{ report: StepReport; dir: string; manifest: Manifest }> {
     this.checkSignal();
     const o = this.o;
+    const step = bound.step;
     const started = performance.now();
-    const code = await codeIdentity(plan.pkg);
-    const key = sha256Hex(canonicalJson({ step: plan.step, version: code.version, codeDigest: code.codeDigest, params: plan.keyParams, inputs: plan.inputs }));
-    const logger = this.logger.child({ step: plan.step });
-    const runId = await this.log.start(ENTRY_POINTS[plan.step], {
-      [TAGS.entryPoint]: ENTRY_POINTS[plan.step],
-      [TAGS.step]: plan.step,
-      [TAGS.cacheKey]: key,
-      [TAGS.sourceName]: "ms",
-      [TAGS.sourceType]: "LOCAL",
-      ...(this.commit ? { [TAGS.gitCommit]: this.commit } : {}),
-    }, this.parentId);
+    const code = await codeIdentity(step.code.package);
+    const inputDigests: Record<string, Digest> = {};
+    for (const [name, ref] of Object.entries(inputs)) inputDigests[name] = ref.digest;
+    const key = cacheKey({ step: step.name, version: code.version, codeDigest: code.codeDigest, params: bound.keyParams, inputs: inputDigests });
+    const logger = this.logger.child({ step: step.name });
+    const entryPoint = (ENTRY_POINTS as Readonly<Record<string, string>>)[step.name] ?? step.name;
+    const params = namedParams(bound);
+    const runId = await this.log.start(
+      entryPoint,
+      {
+        [TAGS.entryPoint]: entryPoint,
+        [TAGS.step]: step.name,
+        [TAGS.cacheKey]: key,
+        [TAGS.sourceName]: "ms",
+        [TAGS.sourceType]: "LOCAL",
+        ...(this.commit ? { [TAGS.gitCommit]: this.commit } : {}),
+      },
+      this.parentId,
+    );
     const metrics = new BufferedMetrics();
     try {
-      await this.log.params(runId, plan.params);
-      const forced = o.noCache === true || (o.force ?? []).includes(plan.step);
-      let hit = forced ? undefined : await this.usable(plan, key);
-      if (!hit) {
-        const got = await this.store.acquire(
-          key,
-          async () => (forced ? undefined : this.usable(plan, key)),
-          (holder) => logger.info({ pid: holder.pid, hostname: holder.hostname }, `${plan.step}: another run is computing this step; waiting for it`),
-          o.signal,
-        );
-        if ("value" in got) hit = got.value;
-        else {
-          try {
-            if (!forced) hit = await this.usable(plan, key);
-            if (!hit) {
-              logger.info({ key: key.slice(0, 12) }, `${plan.step}: computing`);
-              const temp = this.store.tempPath(plan.step);
-              try {
-                await plan.compute(temp.dir, { logger, metrics, signal: o.signal, progress: o.progress }, key, code.version);
-                this.checkSignal();
-                const now = new Date().toISOString();
-                const manifest = await readManifest(temp.dir);
-                const info: EntryInfo = {
-                  key,
-                  step: plan.step,
-                  version: code.version,
-                  codeDigest: code.codeDigest,
-                  params: plan.params,
-                  inputs: plan.inputs,
-                  outputDigest: plan.outputDigest(manifest),
-                  createdAt: now,
-                  lastUsedAt: now,
-                  producedByRun: runId,
-                };
-                const dir = await this.store.publish(temp.dir, info);
-                await this.log.metrics(runId, metrics.take());
-                await this.log.tags(runId, { [TAGS.cacheHit]: "false" });
-                await this.log.artifacts(runId, dir, o.logArtifacts ?? "all", this.store.smallFiles(key, plan.small));
-                await this.log.end(runId, "FINISHED");
-                const seconds = (performance.now() - started) / 1000;
-                logger.info({ seconds: Number(seconds.toFixed(2)) }, `${plan.step}: step finished and cached`);
-                const digest = plan.outputDigest(manifest);
-                return {
-                  report: { step: plan.step, cached: false, key, runId, outputs: plan.outputs(dir, manifest), metrics: manifest.metrics, seconds },
-                  dir,
-                  manifest,
-                  digest,
-                };
-              } finally {
-                await temp.discard();
-              }
-            }
-          } finally {
-            await got.lock.release();
-          }
-        }
+      await this.log.params(runId, params);
+      const forced = o.noCache === true || (o.force ?? []).includes(step.name);
+      const outcome = await this.session.getOrCompute({
+        key,
+        step: step.name,
+        info: { version: code.version, codeDigest: code.codeDigest, params: bound.keyParams, inputs: inputDigests, producedByRun: runId },
+        force: forced,
+        signal: o.signal,
+        stillValid: (hit) => step.stillValid(hit.manifest),
+        onWait: (holder) => logger.info({ pid: holder.pid, hostname: holder.hostname }, `${step.name}: another run is computing this step; waiting for it`),
+        onDamaged: (k, problems) => logger.warn({ key: k.slice(0, 12), problems }, `${step.name}: cache entry is damaged; recomputing it`),
+        compute: async (dir) => {
+          logger.info({ key: key.slice(0, 12) }, `${step.name}: computing`);
+          await bound.run({ logger, metrics, signal: o.signal, progress: o.progress, cacheDir: this.store.root }, inputs, dir);
+          this.checkSignal();
+        },
+      });
+      const small = this.store.smallFiles(key);
+      if (outcome.cached) {
+        // A hit: link to the run that produced the entry instead of redoing the work.
+        logger.info({ key: key.slice(0, 12), producedByRun: outcome.entry.producedByRun }, `${step.name}: cached`);
+        await this.log.tags(runId, { [TAGS.cacheHit]: "true", ...(outcome.entry.producedByRun ? { [TAGS.producedBy]: outcome.entry.producedByRun } : {}) });
+        const now = Date.now();
+        await this.log.metrics(runId, Object.entries(numericMetrics(outcome.manifest.metrics)).map(([k, value]) => ({ key: k, value, step: 0, timestamp: now })));
+        await this.log.artifacts(runId, outcome.dir, (o.logArtifacts ?? "all") === "none" ? "none" : "manifests", small);
+      } else {
+        await this.log.metrics(runId, metrics.take());
+        await this.log.tags(runId, { [TAGS.cacheHit]: "false" });
+        await this.log.artifacts(runId, outcome.dir, o.logArtifacts ?? "all", small);
       }
-      // A hit: link to the run that produced the entry instead of redoing the work.
-      await this.store.touch(hit.entry);
-      logger.info({ key: key.slice(0, 12), producedByRun: hit.entry.producedByRun }, `${plan.step}: cached`);
-      await this.log.tags(runId, { [TAGS.cacheHit]: "true", ...(hit.entry.producedByRun ? { [TAGS.producedBy]: hit.entry.producedByRun } : {}) });
-      const now = Date.now();
-      await this.log.metrics(runId, Object.entries(numericMetrics(hit.manifest.metrics)).map(([k, value]) => ({ key: k, value, step: 0, timestamp: now })));
-      await this.log.artifacts(runId, hit.dir, (o.logArtifacts ?? "all") === "none" ? "none" : "manifests", this.store.smallFiles(key, plan.small));
       await this.log.end(runId, "FINISHED");
-      return {
-        report: { step: plan.step, cached: true, key, runId, outputs: plan.outputs(hit.dir, hit.manifest), metrics: hit.manifest.metrics, seconds: (performance.now() - started) / 1000 },
-        dir: hit.dir,
-        manifest: hit.manifest,
-        digest: plan.outputDigest(hit.manifest),
-      };
+      const seconds = (performance.now() - started) / 1000;
+      if (!outcome.cached) logger.info({ seconds: Number(seconds.toFixed(2)) }, `${step.name}: step finished and cached`);
+      const outputs: Record<string, unknown> = {};
+      for (const [name, kind] of Object.entries(step.outputs)) outputs[name] = { kind, dir: outcome.dir, digest: outcome.manifest.digest, ...step.describe(outcome.manifest) };
+      return { report: { step: step.name, cached: outcome.cached, key, runId, outputs, metrics: outcome.manifest.metrics, seconds }, dir: outcome.dir, manifest: outcome.manifest };
     } catch (error) {
       await this.log.metrics(runId, metrics.take()).catch(() => undefined);
       await this.log.endQuietly(runId, this.interrupted(error) ? "KILLED" : "FAILED");

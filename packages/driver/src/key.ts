@@ -1,0 +1,143 @@
+/**
+ * What a step's cache key is made of, computed in this one place:
+ *
+ *   key = sha256(canonicalJson({ step, version, codeDigest, params, inputs: { name: digest } }))
+ *
+ * `codeDigest` is the step's code identity: the built JavaScript (and WASM) of its package and of
+ * every `@ms/*` package it imports, transitively, plus the installed versions of the third-party
+ * runtime dependencies of each of them (DuckDB, TensorFlow.js, ...). So editing the split in
+ * @ms/contracts and rebuilding gives every step a new key, and so does upgrading DuckDB.
+ * Packages are found through their package.json and `node_modules` the way Node resolves them,
+ * and hashed without being imported. Computed once per process.
+ */
+import { createHash } from "node:crypto";
+import { promises as fs } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { canonicalJson, sha256Hex, type Digest, type ParamValue } from "@ms/contracts";
+
+export interface CodeIdentity {
+  package: string;
+  version: string;
+  /** sha256 over the built code of the package closure and its third-party versions. */
+  codeDigest: string;
+  /** What went into it: `@ms/*` packages with their dist digests, third-party packages with their versions. */
+  closure: { ms: Record<string, { version: string; dist: string }>; thirdParty: Record<string, string> };
+}
+
+interface PackageJson {
+  name: string;
+  version: string;
+  dependencies?: Record<string, string>;
+  optionalDependencies?: Record<string, string>;
+}
+
+async function codeFiles(dir: string, rel = ""): Promise<string[]> {
+  const out: string[] = [];
+  const entries = await fs.readdir(path.join(dir, rel), { withFileTypes: true }).catch(() => []);
+  for (const e of entries) {
+    const r = rel ? `${rel}/${e.name}` : e.name;
+    if (e.isDirectory()) out.push(...(await codeFiles(dir, r)));
+    else if (/\.(m?js|cjs|wasm|py)$/.test(e.name)) out.push(r);
+  }
+  return out;
+}
+
+/** The directory of `name` as Node would find it from `fromDir` (walking up through node_modules). */
+async function findPackageDir(name: string, fromDir: string): Promise<string | undefined> {
+  let dir = fromDir;
+  for (;;) {
+    const candidate = path.join(dir, "node_modules", name);
+    if (await fs.stat(path.join(candidate, "package.json")).then(() => true, () => false)) return fs.realpath(candidate);
+    const up = path.dirname(dir);
+    if (up === dir) return undefined;
+    dir = up;
+  }
+}
+
+async function readPackageJson(dir: string): Promise<PackageJson> {
+  return JSON.parse(await fs.readFile(path.join(dir, "package.json"), "utf8")) as PackageJson;
+}
+
+const distDigests = new Map<string, Promise<string>>();
+/** The digest of a package's built code; each package is hashed once per process. */
+function distDigest(pkgDir: string): Promise<string> {
+  let p = distDigests.get(pkgDir);
+  if (!p) {
+    p = hashDist(pkgDir);
+    distDigests.set(pkgDir, p);
+  }
+  return p;
+}
+
+async function hashDist(pkgDir: string): Promise<string> {
+  const dist = path.join(pkgDir, "dist");
+  const files = (await codeFiles(dist)).sort();
+  const hash = createHash("sha256");
+  for (const f of files) {
+    const bytes = await fs.readFile(path.join(dist, f));
+    hash.update(`${f}\0${bytes.length}\0`).update(bytes);
+  }
+  return `sha256:${hash.digest("hex")}`;
+}
+
+/** The package directory of the driver's own dependency `pkg`. */
+async function entryDir(pkg: string): Promise<string> {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const dir = await findPackageDir(pkg, here);
+  if (!dir) throw new Error(`cannot find the package ${pkg} from ${here}`);
+  return dir;
+}
+
+async function compute(pkg: string): Promise<CodeIdentity> {
+  const ms: CodeIdentity["closure"]["ms"] = {};
+  const thirdParty: Record<string, string> = {};
+  const visit = async (name: string, dir: string): Promise<void> => {
+    const json = await readPackageJson(dir);
+    ms[name] = { version: json.version, dist: await distDigest(dir) };
+    const deps = { ...json.dependencies, ...json.optionalDependencies };
+    for (const dep of Object.keys(deps).sort()) {
+      if (dep.startsWith("@ms/")) {
+        if (ms[dep]) continue;
+        const depDir = await findPackageDir(dep, dir);
+        if (!depDir) throw new Error(`${name} depends on ${dep}, which is not installed`);
+        await visit(dep, depDir);
+      } else if (thirdParty[dep] === undefined) {
+        const depDir = await findPackageDir(dep, dir);
+        // An optional dependency whose install failed (tfjs-node here) is recorded as absent.
+        thirdParty[dep] = depDir ? (await readPackageJson(depDir)).version : "absent";
+      }
+    }
+  };
+  const root = await entryDir(pkg);
+  await visit(pkg, root);
+  const closure = { ms, thirdParty };
+  return { package: pkg, version: ms[pkg].version, codeDigest: `sha256:${sha256Hex(canonicalJson(closure))}`, closure };
+}
+
+const identities = new Map<string, Promise<CodeIdentity>>();
+
+/** The code identity of a step package; memoised for the life of the process. */
+export function codeIdentity(pkg: string): Promise<CodeIdentity> {
+  let p = identities.get(pkg);
+  if (!p) {
+    p = compute(pkg);
+    identities.set(pkg, p);
+  }
+  return p;
+}
+
+export interface KeyInput {
+  step: string;
+  version: string;
+  codeDigest: string;
+  /** The step's parameters that can change its result, resolved (defaults included). */
+  params: Readonly<Record<string, ParamValue>>;
+  /** Content digests of the step's inputs, by input name. */
+  inputs: Readonly<Record<string, Digest>>;
+}
+
+/** The one cache key function. */
+export function cacheKey(input: KeyInput): string {
+  return sha256Hex(canonicalJson({ step: input.step, version: input.version, codeDigest: input.codeDigest, params: input.params, inputs: input.inputs }));
+}

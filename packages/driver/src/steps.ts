@@ -1,0 +1,14 @@
+/**
+ * The pipeline: the step definitions `ms run` runs, in order. Each step's inputs are the outputs of
+ * earlier steps, matched by artifact kind. Adding a step is its package plus one line here.
+ */
+import type { Step } from "@ms/contracts";
+import { alsStep } from "@ms/als";
+import { downloadStep, etlStep } from "@ms/etl";
+import { kerasStep } from "@ms/keras";
+
+export const PIPELINE: readonly Step[] = [downloadStep, etlStep, alsStep, kerasStep];
+
+/** The steps' names, in order (for `--force` and the help). */
+export const STEPS: readonly string[] = PIPELINE.map((s) => s.name);
+

@@ -1,0 +1,37 @@
+/**
+ * The keras step as a declared definition for the driver: the seed's network parameters, the etl
+ * step's "ratings" and the als step's "factors" as inputs, one "keras-model" output.
+ */
+import { defineStep, param, type ParamDefs } from "@ms/contracts";
+import { BACKEND_CHOICES } from "./backend.js";
+import { FEATURE_SETS } from "./features.js";
+import { keras, KERAS_DEFAULTS, resolveKerasParams, type KerasParams } from "./keras.js";
+import { KERAS_VERSION } from "./version.js";
+
+const d = KERAS_DEFAULTS;
+const kerasParams: ParamDefs<KerasParams> = {
+  hiddenUnits: param.integer({ default: d.hiddenUnits, doc: "units of the hidden layer" }),
+  epochs: param.integer({ default: d.epochs, doc: "training epochs (early stopping may end sooner)" }),
+  batchSize: param.integer({ default: d.batchSize, doc: "ratings per gradient step" }),
+  learningRate: param.number({ default: d.learningRate, doc: "Adam learning rate" }),
+  patience: param.integer({ default: d.patience, doc: "early stopping: epochs without a min_delta improvement of val_loss" }),
+  minDelta: param.number({ default: d.minDelta, doc: "early stopping: the smallest val_loss improvement that counts" }),
+  validationSplit: param.number({ default: d.validationSplit, doc: "share of the training part held out for val_loss (its last rows, as Keras does)" }),
+  features: param.choice(FEATURE_SETS, { default: d.features, doc: "network input: factors (the seed's) or factors+dot" }),
+  outputBias: param.choice(["zero", "mean"] as const, { default: d.outputBias, doc: "initial output bias: zero (the seed's) or the mean training rating" }),
+  seed: param.integer({ default: d.seed, defaultFrom: "seed", doc: "weight initialisation and shuffles; defaults to the value of seed" }),
+  backend: param.choice(BACKEND_CHOICES, { default: d.backend, doc: "TensorFlow.js backend: auto tries node, then wasm, then cpu" }),
+};
+
+/** The seed's `train_keras`. */
+export const kerasStep = defineStep({
+  name: "keras",
+  code: { package: "@ms/keras", version: KERAS_VERSION },
+  params: kerasParams,
+  resolve: resolveKerasParams,
+  inputs: { ratings: "ratings", factors: "factors" },
+  outputs: { model: "keras-model" },
+  async run(ctx, inputs, params, outDir) {
+    await keras({ ratings: inputs.ratings.dir, factors: inputs.factors.dir }, params, outDir, ctx);
+  },
+});
