@@ -72,11 +72,11 @@ export function resolveParams(steps: readonly Step[], raw: Readonly<Record<strin
   return { steps: bound, flat };
 }
 
-/** A step's parameters under the driver's names (what its child run logs). */
-export function namedParams(bound: BoundStep): Record<string, string | number | boolean> {
+/** A step's parameters under the driver's names: all of them (what its child run logs), or those in its key. */
+export function namedParams(bound: BoundStep, which: "all" | "key" = "all"): Record<string, string | number | boolean> {
   const out: Record<string, string | number | boolean> = {};
   for (const s of bound.step.params) {
-    const v = bound.params[s.field];
+    const v = which === "all" ? bound.params[s.field] : bound.keyParams[s.field];
     if (v !== undefined) out[s.name] = v;
   }
   return out;

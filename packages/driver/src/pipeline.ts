@@ -183,7 +183,7 @@ class Pipeline {
       const outcome = await this.session.getOrCompute({
         key,
         step: step.name,
-        info: { version: code.version, codeDigest: code.codeDigest, params: bound.keyParams, inputs: inputDigests, producedByRun: runId },
+        info: { version: code.version, codeDigest: code.codeDigest, params: namedParams(bound, "key"), inputs: inputDigests, producedByRun: runId },
         force: forced,
         signal: o.signal,
         stillValid: (hit) => step.stillValid(hit.manifest),

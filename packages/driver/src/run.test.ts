@@ -234,10 +234,16 @@ describe("ms run errors", () => {
     expect(parent.info.status).toBe("FAILED");
   });
 
-  it("a missing --ratings-csv file is a parameter error naming it", async () => {
+  it("a missing --ratings-csv file is bad input naming it (exit 3, as ms-etl says)", async () => {
     const r = await ms(["run", "--ratings-csv", path.join(box.root, "nope.csv")], box);
-    expect(r.code).toBe(2);
+    expect(r.code).toBe(3);
     expect(r.stderr).toContain("nope.csv");
+  });
+
+  it("a directory given as the ratings file is bad input naming it (exit 3)", async () => {
+    const r = await ms(["run", "--ratings-csv", box.root], box);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain(`${box.root}: is a directory`);
   });
 });
 

@@ -12,6 +12,7 @@ import {
   buildArtifactDir,
   defaultCacheDir,
   defineStep,
+  NetworkError,
   digestFileRemembered,
   param,
   readManifest,
@@ -127,7 +128,15 @@ export const downloadStep = defineStep({
       const { digest } = await userRatingsFile(params.ratingsCsv, cacheDir);
       record = { name: path.basename(params.ratingsCsv), ratingsFile: params.ratingsCsv, digest, source: "file" };
     } else {
-      record = await loadRawData({ dataset: params.dataset, cacheDir, ...(params.dataDir ? { dataDir: params.dataDir } : {}), rows: params.rows, seed: params.seed }, ctx);
+      record = await loadRawData({ dataset: params.dataset, cacheDir, ...(params.dataDir ? { dataDir: params.dataDir } : {}), rows: params.rows, seed: params.seed }, ctx).catch(
+        (error: unknown) => {
+          // loadRawData suggests the way out only for the failures it recognises as offline.
+          if (error instanceof NetworkError && !error.message.includes("--dataset synthetic")) {
+            throw new NetworkError(`${error.message}; offline? use a local mirror (--data-dir / MS_DATASETS_DIR) or --dataset synthetic`, { cause: error });
+          }
+          throw error;
+        },
+      );
     }
     const { bytes } = await writeRawDataset(outDir, record, params);
     ctx.metrics?.metric("bytes", bytes);
