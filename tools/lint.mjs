@@ -2,7 +2,9 @@
 /**
  * The project's own lint: the conventions a type checker cannot see. Every source file opens with
  * a module docblock; no deep imports into another package (`@ms/x/...` or `../../x`); libraries
- * never write to stdout (that belongs to `--json`), so `console.log` is allowed only in bins.
+ * never write to stdout (that belongs to `--json`), so `console.log` is allowed only in bins; and
+ * no import loop between a package's modules (files that import each other, directly or around a
+ * ring), counting type-only imports too, since a loop of types is still a knot to untie.
  * Usage: node tools/lint.mjs <package dir>
  */
 import fs from "node:fs";
@@ -10,6 +12,8 @@ import path from "node:path";
 
 const root = path.resolve(process.argv[2] ?? ".");
 const problems = [];
+/** file -> the package-local files it imports */
+const graph = new Map();
 function walk(dir) {
   for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
     const full = path.join(dir, entry.name);
@@ -23,6 +27,8 @@ function check(file) {
   const body = text.replace(/^#!.*\n/, "").trimStart();
   if (!body.startsWith("/**")) problems.push(`${rel}:1: missing module docblock (/** ... */ at the top)`);
   const lines = text.split("\n");
+  const local = [...text.matchAll(/(?:from|import)\s*\(?\s*["'](\.{1,2}\/[^"']+)["']/g)].map((m) => path.resolve(path.dirname(file), m[1].replace(/\.js$/, ".ts")));
+  graph.set(file, local.filter((f) => fs.existsSync(f)));
   lines.forEach((line, i) => {
     const deep = line.match(/from\s+["'](@ms\/[^"'/]+\/[^"']+)["']/);
     if (deep) problems.push(`${rel}:${i + 1}: deep import ${deep[1]}; import the package's public API`);
@@ -34,6 +40,28 @@ function check(file) {
   });
 }
 walk(path.join(root, "src"));
+
+// Depth-first search for a back edge: each loop is reported once, as the ring of files it passes.
+const state = new Map();
+const stack = [];
+const seenLoops = new Set();
+function visit(file) {
+  state.set(file, "open");
+  stack.push(file);
+  for (const next of graph.get(file) ?? []) {
+    if (state.get(next) === "open") {
+      const ring = stack.slice(stack.indexOf(next)).map((f) => path.relative(process.cwd(), f));
+      const id = [...ring].sort().join(" ");
+      if (!seenLoops.has(id)) {
+        seenLoops.add(id);
+        problems.push(`${ring[0]}:1: import loop: ${[...ring, ring[0]].join(" -> ")}`);
+      }
+    } else if (!state.has(next)) visit(next);
+  }
+  stack.pop();
+  state.set(file, "done");
+}
+for (const file of graph.keys()) if (!state.has(file)) visit(file);
 if (problems.length) {
   process.stderr.write(problems.join("\n") + "\n");
   process.exit(1);

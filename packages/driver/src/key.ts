@@ -14,7 +14,7 @@ import { createHash } from "node:crypto";
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { canonicalJson, sha256Hex, type Digest, type ParamValue } from "@ms/contracts";
+import { canonicalJson, sha256Hex, walkFiles, type Digest, type ParamValue } from "@ms/contracts";
 
 export interface CodeIdentity {
   package: string;
@@ -30,17 +30,6 @@ interface PackageJson {
   version: string;
   dependencies?: Record<string, string>;
   optionalDependencies?: Record<string, string>;
-}
-
-async function codeFiles(dir: string, rel = ""): Promise<string[]> {
-  const out: string[] = [];
-  const entries = await fs.readdir(path.join(dir, rel), { withFileTypes: true }).catch(() => []);
-  for (const e of entries) {
-    const r = rel ? `${rel}/${e.name}` : e.name;
-    if (e.isDirectory()) out.push(...(await codeFiles(dir, r)));
-    else if (/\.(m?js|cjs|wasm|py)$/.test(e.name)) out.push(r);
-  }
-  return out;
 }
 
 /** The directory of `name` as Node would find it from `fromDir` (walking up through node_modules). */
@@ -59,20 +48,9 @@ async function readPackageJson(dir: string): Promise<PackageJson> {
   return JSON.parse(await fs.readFile(path.join(dir, "package.json"), "utf8")) as PackageJson;
 }
 
-const distDigests = new Map<string, Promise<string>>();
-/** The digest of a package's built code; each package is hashed once per process. */
-function distDigest(pkgDir: string): Promise<string> {
-  let p = distDigests.get(pkgDir);
-  if (!p) {
-    p = hashDist(pkgDir);
-    distDigests.set(pkgDir, p);
-  }
-  return p;
-}
-
-async function hashDist(pkgDir: string): Promise<string> {
+async function distDigest(pkgDir: string): Promise<string> {
   const dist = path.join(pkgDir, "dist");
-  const files = (await codeFiles(dist)).sort();
+  const files = (await walkFiles(dist)).filter((f) => /\.(m?js|cjs|wasm|py)$/.test(f));
   const hash = createHash("sha256");
   for (const f of files) {
     const bytes = await fs.readFile(path.join(dist, f));
@@ -89,7 +67,9 @@ async function entryDir(pkg: string): Promise<string> {
   return dir;
 }
 
-async function compute(pkg: string): Promise<CodeIdentity> {
+/** The identity of the package installed at `root` (no memo of the result; dist digests are memoised). */
+export async function codeIdentityAt(root: string): Promise<CodeIdentity> {
+  const pkg = (await readPackageJson(root)).name;
   const ms: CodeIdentity["closure"]["ms"] = {};
   const thirdParty: Record<string, string> = {};
   const visit = async (name: string, dir: string): Promise<void> => {
@@ -109,7 +89,6 @@ async function compute(pkg: string): Promise<CodeIdentity> {
       }
     }
   };
-  const root = await entryDir(pkg);
   await visit(pkg, root);
   const closure = { ms, thirdParty };
   return { package: pkg, version: ms[pkg].version, codeDigest: `sha256:${sha256Hex(canonicalJson(closure))}`, closure };
@@ -121,7 +100,7 @@ const identities = new Map<string, Promise<CodeIdentity>>();
 export function codeIdentity(pkg: string): Promise<CodeIdentity> {
   let p = identities.get(pkg);
   if (!p) {
-    p = compute(pkg);
+    p = entryDir(pkg).then(codeIdentityAt);
     identities.set(pkg, p);
   }
   return p;
