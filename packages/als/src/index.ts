@@ -11,3 +11,5 @@ export { ALS_VERSION } from "./version.js";
 export * as kernels from "./kernel.js";
 /** The WASM SIMD accumulation and its shared-memory arena, for benchmarks and checks. */
 export * as wasmKernels from "./wasm.js";
+export { factorTable, factorsToArrow, predictionsTable, type FactorsTable, type FactorsArrow, type PredictionsTable } from "./arrow.js";
+export { predictTable } from "./predict.js";
