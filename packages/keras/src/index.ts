@@ -25,3 +25,5 @@ export { BACKEND_CHOICES, loadTf, type BackendChoice, type BackendName, type Loa
 export { buildNetwork, fitNetwork, evaluateMse, batchDataset } from "./network.js";
 export { MODEL_FILE, WEIGHTS_FILE } from "./adapter.js";
 export { KERAS_VERSION } from "./version.js";
+export { predictTable, predictionTable, type PredictionTable } from "./arrow.js";
+export { KERAS_LIMITS } from "./keras.js";
