@@ -3,12 +3,15 @@
  * real DuckDB writing and reading real Parquet files.
  */
 import { DuckDBInstance } from "@duckdb/node-api";
-import { CorruptArtifactError, MissingArtifactError, readManifest, type Digest } from "@ms/contracts";
+import { BadInputError, CorruptArtifactError, InterruptedError, MissingArtifactError, readManifest, type Digest } from "@ms/contracts";
+import { existsSync } from "node:fs";
 import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readFactorFile, readFactors, writeFactorsArtifact } from "./adapter.js";
+import { predictionsTable } from "./arrow.js";
+import { predictTable, predictWith } from "./predict.js";
 import { FACTORS_FILES, type FactorsDetails, type FactorTables } from "./types.js";
 
 let root: string;
@@ -127,5 +130,79 @@ describe("factors artifact", () => {
     await writeFile(items, "id,features\n1,2\n");
     await expect(readFactors(dir)).rejects.toThrow(/item_factors\.parquet: not a readable Parquet file/);
     expect((await readManifest(dir)).kind).toBe("factors");
+  });
+
+  it("refuses a factor file holding a NaN, naming the file and the row's id (bad input, exit 3)", async () => {
+    const t = tables(3, 6, 6);
+    const dir = path.join(root, "nan");
+    await writeFactorsArtifact(dir, { tables: t, details: details(t), params: {}, metrics: {} });
+    const users = path.join(dir, FACTORS_FILES.users);
+    await sql(`COPY (SELECT id, CASE WHEN id = 7919 THEN [features[1], 'nan'::FLOAT, features[3]] ELSE features END AS features FROM read_parquet('${users}')) TO '${users}.x' (FORMAT parquet)`);
+    await sql(`COPY (SELECT * FROM read_parquet('${users}.x')) TO '${users}' (FORMAT parquet)`);
+    await expect(readFactors(dir)).rejects.toThrow(BadInputError);
+    await expect(readFactors(dir)).rejects.toThrow(`${users}: id 7919: features[1] is NaN`);
+    await sql(`COPY (SELECT id, CASE WHEN id = 0 THEN [features[1], features[2], 'inf'::FLOAT] ELSE features END AS features FROM read_parquet('${users}.x')) TO '${users}' (FORMAT parquet)`);
+    await expect(readFactorFile(users)).rejects.toThrow(/id 0: features\[2\] is Infinity/);
+  });
+
+  it("an abort while the files are written discards the staging directory: nothing is published", async () => {
+    const t = tables(3, 6, 6);
+    const parent = path.join(root, "abort-write");
+    const controller = new AbortController();
+    controller.abort();
+    const attempt = writeFactorsArtifact(path.join(parent, "out"), { tables: t, details: details(t), params: {}, metrics: {}, signal: controller.signal });
+    await expect(attempt).rejects.toBeInstanceOf(InterruptedError);
+    expect(existsSync(parent) ? await readdir(parent) : []).toEqual([]);
+  });
+});
+
+describe("Apache Arrow views", () => {
+  it("readFactors({ arrow: true }) gives id Int32 + features FixedSizeList<Float32>[rank] tables over the same typed arrays", async () => {
+    const t = tables(4, 3000, 500);
+    const dir = path.join(root, "arrow");
+    await writeFactorsArtifact(dir, { tables: t, details: details(t), params: {}, metrics: {} });
+    const f = await readFactors(dir, { arrow: true });
+    for (const [table, ids, factors] of [
+      [f.arrow.users, f.userIds, f.userFactors],
+      [f.arrow.items, f.itemIds, f.itemFactors],
+    ] as const) {
+      expect(String(table.schema.fields.map((x) => `${x.name}: ${x.type}`))).toBe("id: Int32,features: FixedSizeList[4]<Float32>");
+      expect(table.numRows).toBe(ids.length);
+      const idData = table.getChild("id")!.data;
+      const featureData = table.getChild("features")!.data;
+      expect(idData).toHaveLength(1);
+      expect(featureData).toHaveLength(1);
+      // Zero-copy: the column buffers are the arrays readFactors returned, not copies of them.
+      expect(idData[0].values).toBe(ids);
+      expect(featureData[0].children[0].values).toBe(factors);
+      expect(featureData[0].children[0].values.buffer).toBe(factors.buffer);
+      const row = 123;
+      expect(table.get(row)!.id).toBe(ids[row]);
+      expect(Array.from(table.getChild("features")!.get(row)!)).toEqual(Array.from(factors.subarray(row * 4, row * 4 + 4)));
+      // Writes through the typed array show in the table: one memory.
+      factors[row * 4] = 42;
+      expect(table.getChild("features")!.get(row)!.get(0)).toBe(42);
+    }
+    const plain = await readFactors(dir);
+    expect("arrow" in plain).toBe(false);
+  });
+
+  it("predictTable gives (userId, movieId, prediction) with the predictions' buffer", async () => {
+    const t = tables(3, 20, 10);
+    const dir = path.join(root, "arrow-predict");
+    await writeFactorsArtifact(dir, { tables: t, details: details(t), params: {}, metrics: {} });
+    const f = await readFactors(dir);
+    const users = Int32Array.from([f.userIds[0], f.userIds[5], -1]);
+    const movies = Int32Array.from([f.itemIds[1], f.itemIds[2], f.itemIds[3]]);
+    const table = await predictTable(dir, users, movies);
+    expect(table.schema.fields.map((x) => `${x.name}: ${x.type}`)).toEqual(["userId: Int32", "movieId: Int32", "prediction: Float64"]);
+    expect(table.getChild("userId")!.data[0].values).toBe(users);
+    expect(table.getChild("movieId")!.data[0].values).toBe(movies);
+    expect(Array.from(table.getChild("prediction")!.data[0].values)).toEqual(Array.from(predictWith(f, users, movies)));
+    expect(Number.isNaN(table.get(2)!.prediction)).toBe(true);
+    const predictions = predictWith(f, users, movies);
+    const shared = await predictionsTable(users, movies, predictions);
+    expect(shared.getChild("prediction")!.data[0].values).toBe(predictions);
+    await expect(predictionsTable([1], [2, 3], new Float64Array(1))).rejects.toThrow(RangeError);
   });
 });

@@ -8,6 +8,8 @@ import {
   BadInputError,
   buildArtifactDir,
   CorruptArtifactError,
+  InterruptedError,
+  MsError,
   MissingArtifactError,
   readManifest,
   writeManifest,
@@ -17,6 +19,7 @@ import {
 import { duckVectorItems as vectorItems, readRatingsColumns, resolveRatingsFile, sqlString, withDuckDB, type RatingsColumns } from "@ms/etl";
 import { stat } from "node:fs/promises";
 import path from "node:path";
+import { factorsToArrow, type FactorsArrow } from "./arrow.js";
 import { FACTORS_FILES, type Factors, type FactorsDetails, type FactorTables } from "./types.js";
 import { ALS_VERSION } from "./version.js";
 
@@ -72,6 +75,8 @@ export interface FactorsArtifactInput<P, M> {
   params: P;
   metrics: M;
   producedBy?: ProducedBy;
+  /** Checked once the files are written: an abort then discards the staging directory, nothing is published. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -81,6 +86,10 @@ export interface FactorsArtifactInput<P, M> {
 export async function writeFactorsArtifact<P, M>(outDir: string, input: FactorsArtifactInput<P, M>): Promise<Manifest<P, M, FactorsDetails>> {
   return buildArtifactDir(path.resolve(outDir), async (staging) => {
     await writeFactors(staging, input.tables);
+    if (input.signal?.aborted) {
+      const reason: unknown = input.signal.reason;
+      throw reason instanceof MsError ? reason : new InterruptedError("als: interrupted while writing the factors");
+    }
     return writeManifest(staging, {
       kind: "factors",
       files: [FACTORS_FILES.users, FACTORS_FILES.items],
@@ -153,8 +162,21 @@ export async function readFactorFile(file: string): Promise<FactorFile> {
       offset += n;
     }
     if (offset !== rows) throw new CorruptArtifactError(`${file}: read ${offset} rows, expected ${rows}`);
+    refuseNonFiniteFactors(file, ids, factors, rank);
     return { rank, ids, factors };
   });
+}
+
+/** A NaN or infinite factor is bad data for every consumer: name the file, the row's id and the feature. */
+function refuseNonFiniteFactors(file: string, ids: Int32Array, factors: Float32Array, rank: number): void {
+  for (let i = 0; i < factors.length; i++) {
+    const v = factors[i];
+    if (v - v === 0) continue;
+    let bad = 0;
+    for (let j = i; j < factors.length; j++) if (factors[j] - factors[j] !== 0) bad++;
+    const row = Math.floor(i / rank);
+    throw new BadInputError(`id ${ids[row]}: features[${i - row * rank}] is ${v} (${bad} non-finite values in all); factors must be finite numbers`, { file });
+  }
 }
 
 interface ListVector {
@@ -162,8 +184,15 @@ interface ListVector {
   getEntryOffset(row: number): number;
 }
 
-/** Loads a factors artifact directory and checks it against its manifest's rank and counts. */
-export async function readFactors(dir: string): Promise<Factors> {
+/**
+ * Loads a factors artifact directory and checks it against its manifest's rank and counts. With
+ * `{ arrow: true }` the result also holds both tables as Apache Arrow tables over the same
+ * typed arrays (zero-copy; see arrow.ts).
+ */
+export async function readFactors(dir: string): Promise<Factors>;
+export async function readFactors(dir: string, options: { arrow: true }): Promise<Factors & { arrow: FactorsArrow }>;
+export async function readFactors(dir: string, options?: { arrow?: boolean }): Promise<Factors | (Factors & { arrow: FactorsArrow })>;
+export async function readFactors(dir: string, options: { arrow?: boolean } = {}): Promise<Factors | (Factors & { arrow: FactorsArrow })> {
   const abs = path.resolve(dir);
   const manifest = await readManifest<Record<string, unknown>, Record<string, unknown>, FactorsDetails>(abs, "factors");
   const details = manifest.details;
@@ -183,7 +212,7 @@ export async function readFactors(dir: string): Promise<Factors> {
     }
     if (table.ids.length !== count) throw new CorruptArtifactError(`${file}: ${table.ids.length} rows, the manifest says ${count}`);
   }
-  return {
+  const factors: Factors = {
     rank: details.rank,
     userIds: users.ids,
     userFactors: users.factors,
@@ -192,6 +221,7 @@ export async function readFactors(dir: string): Promise<Factors> {
     details,
     manifest,
   };
+  return options.arrow ? { ...factors, arrow: await factorsToArrow(factors) } : factors;
 }
 
 /** Ratings plus where they came from, for the manifest. */

@@ -3,7 +3,7 @@
  * convergence, determinism, reload and re-score, cold start, and every bad input leaving no
  * output behind. Runs single-threaded; thread-count invariance is in threads.slow.test.ts.
  */
-import { BadInputError, BadParameterError, isTraining, MemoryMetrics, MissingArtifactError, splitMask } from "@ms/contracts";
+import { BadInputError, BadParameterError, digestFile, InterruptedError, isTraining, MemoryMetrics, MissingArtifactError, readManifest, splitMask } from "@ms/contracts";
 import { readRatingsColumns } from "@ms/etl";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
@@ -120,11 +120,83 @@ describe("als step", () => {
   });
 });
 
+describe("no NaN or infinite output", () => {
+  it("reg_param 0 with a row rated fewer times than the rank is refused before the fit, naming reg_param and the row; nothing is published", async () => {
+    const parent = path.join(root, "reg0");
+    await mkdir(parent, { recursive: true });
+    const out = path.join(parent, "out");
+    const attempt = als({ ratings: ratingsDir }, { ...fast, regParam: 0 }, out);
+    await expect(attempt).rejects.toThrow(BadParameterError);
+    await expect(als({ ratings: ratingsDir }, { ...fast, regParam: 0 }, out)).rejects.toThrow(
+      /parameter reg_param: 0 leaves the normal equations of \d+ users and \d+ movies singular: each needs at least rank \(12\) .*(userId|movieId) \d+ has \d+/,
+    );
+    expect(await readdir(parent)).toEqual([]);
+  });
+
+  it("reg_param 0 is fitted when every row has at least rank ratings, and the factors are finite", async () => {
+    const file = path.join(root, "dense.parquet");
+    await writeRatingsParquet(file, smallRatings(30, 30));
+    const result = await als({ ratings: file }, { ...fast, rank: 3, regParam: 0 }, path.join(root, "reg0-dense"));
+    const f = await readFactors(path.join(root, "reg0-dense"));
+    expect(f.userFactors.every(Number.isFinite) && f.itemFactors.every(Number.isFinite)).toBe(true);
+    expect(Object.values(result.metrics).every(Number.isFinite)).toBe(true);
+  });
+
+  it("a split that leaves no test rating to score is refused naming split_prop instead of publishing test_mse NaN", async () => {
+    // Every rating of these users falls in the training split: the test part is empty.
+    const rows = { userIds: [] as number[], movieIds: [] as number[], ratings: [] as number[] };
+    for (let u = 1; u <= 80; u++) {
+      if (!isTraining(u, 1, 42, 0.8) || !isTraining(u, 2, 42, 0.8)) continue;
+      rows.userIds.push(u, u);
+      rows.movieIds.push(1, 2);
+      rows.ratings.push(1 + (u % 5), 5 - (u % 4));
+    }
+    const file = path.join(root, "notest.parquet");
+    await writeRatingsParquet(file, rows);
+    const out = path.join(root, "notest-out");
+    await expect(als({ ratings: file }, { ...fast, rank: 2 }, out)).rejects.toThrow(/parameter split_prop: no test rating can be scored \(0 test rows/);
+    expect(existsSync(out)).toBe(false);
+  });
+});
+
+describe("signals", () => {
+  it("an abort during the fit ends the step with InterruptedError (the signal's reason) and publishes nothing", async () => {
+    const parent = path.join(root, "abort");
+    await mkdir(parent, { recursive: true });
+    const controller = new AbortController();
+    const metrics = { metric: (key: string) => key === "train_loss" && controller.abort(new InterruptedError("stop here")) };
+    const attempt = als({ ratings: ratingsDir }, { numThreads: 2, maxIter: 50, rank: 40 }, path.join(parent, "out"), { metrics, signal: controller.signal });
+    await expect(attempt).rejects.toThrow(/stop here/);
+    await expect(attempt).rejects.toBeInstanceOf(InterruptedError);
+    expect(await readdir(parent)).toEqual([]);
+  });
+
+  it("an abort with no reason still ends with InterruptedError (exit 130), not an AbortError", async () => {
+    const controller = new AbortController();
+    controller.abort();
+    await expect(als({ ratings: ratingsDir }, fast, path.join(root, "abort-plain"), { signal: controller.signal })).rejects.toBeInstanceOf(InterruptedError);
+    expect(existsSync(path.join(root, "abort-plain"))).toBe(false);
+  });
+});
+
+describe("manifest", () => {
+  it("records the digest of the ratings artifact and the sha256 of its Parquet file", async () => {
+    const out = path.join(root, "digests");
+    const result = await als({ ratings: ratingsDir }, fast, out);
+    const etlManifest = await readManifest(ratingsDir, "ratings");
+    const fileDigest = (await digestFile(path.join(ratingsDir, "ratings.parquet"))).digest;
+    expect(result.manifest.details.ratings).toEqual({ digest: etlManifest.digest, fileDigest, rows: 20_000 });
+    const bare = await als({ ratings: path.join(ratingsDir, "ratings.parquet") }, fast, path.join(root, "digests-bare"));
+    expect(bare.manifest.details.ratings).toEqual({ digest: fileDigest, fileDigest, rows: 20_000 });
+  });
+});
+
 describe("bad parameters", () => {
   it.each([
     [{ rank: 0 }, "rank"],
     [{ rank: 2.5 }, "rank"],
     [{ maxIter: 0 }, "max_iter"],
+    [{ maxIter: 1e9 }, "max_iter"],
     [{ regParam: -0.1 }, "reg_param"],
     [{ regParam: Number.NaN }, "reg_param"],
     [{ splitProp: 0 }, "split_prop"],

@@ -19,8 +19,8 @@ import { resolveRatingsFile } from "@ms/etl";
 import { availableParallelism } from "node:os";
 import path from "node:path";
 import { loadRatings, writeFactorsArtifact } from "./adapter.js";
-import { fitProblem, prepareProblem, scoreRows } from "./model.js";
-import { inProcessRunner, threadRunner } from "./pool.js";
+import { fitProblem, nonFiniteRows, prepareProblem, rowsBelow, scoreRows, type Problem } from "./model.js";
+import { inProcessRunner, interruption, threadRunner } from "./pool.js";
 import { FACTORS_FILES, type ColdStartStrategy, type FactorsDetails } from "./types.js";
 import { ALS_VERSION } from "./version.js";
 
@@ -60,6 +60,7 @@ export const ALS_PARAM_NAMES: Readonly<Record<keyof AlsParams, string>> = {
 };
 
 const MAX_RANK = 1024;
+const MAX_ITER = 10_000;
 const MAX_THREADS = 256;
 
 /** Completes and checks parameters; every bad value names its parameter. */
@@ -68,7 +69,7 @@ export function resolveAlsParams(partial: Partial<AlsParams> = {}): AlsParams {
   const p: AlsParams = { ...ALS_DEFAULTS, numThreads: availableParallelism(), ...defined };
   const n = ALS_PARAM_NAMES;
   if (!Number.isInteger(p.rank) || p.rank < 1 || p.rank > MAX_RANK) throw new BadParameterError(n.rank, `must be an integer in [1, ${MAX_RANK}], got ${p.rank}`);
-  if (!Number.isInteger(p.maxIter) || p.maxIter < 1) throw new BadParameterError(n.maxIter, `must be an integer >= 1, got ${p.maxIter}`);
+  if (!Number.isInteger(p.maxIter) || p.maxIter < 1 || p.maxIter > MAX_ITER) throw new BadParameterError(n.maxIter, `must be an integer in [1, ${MAX_ITER}], got ${p.maxIter}`);
   if (typeof p.regParam !== "number" || !Number.isFinite(p.regParam) || p.regParam < 0) throw new BadParameterError(n.regParam, `must be a finite number >= 0, got ${p.regParam}`);
   if (typeof p.splitProp !== "number" || !(p.splitProp > 0 && p.splitProp < 1)) throw new BadParameterError(n.splitProp, `must be strictly between 0 and 1, got ${p.splitProp}`);
   if (!Number.isSafeInteger(p.seed)) throw new BadParameterError(n.seed, `must be an integer, got ${p.seed}`);
@@ -118,8 +119,9 @@ export async function als(inputs: AlsInputs, partial: Partial<AlsParams>, outDir
   const started = performance.now();
 
   const { file, manifest: ratingsManifest } = await resolveRatingsFile(inputs.ratings);
-  const digestPromise: Promise<Digest> = ratingsManifest ? Promise.resolve(ratingsManifest.digest) : digestFile(file).then((d) => d.digest);
+  const digestsPromise = ratingsDigests(file, ratingsManifest);
   const ratings = await loadRatings(inputs.ratings);
+  if (ctx.signal?.aborted) throw interruption(ctx.signal);
   const mask = splitMask(ratings.userIds, ratings.movieIds, params.seed, params.splitProp);
   const problem = prepareProblem(ratings, mask, params);
   const nu = problem.users.ids.length;
@@ -127,15 +129,16 @@ export async function als(inputs: AlsInputs, partial: Partial<AlsParams>, outDir
   if (problem.trainRows === 0) throw new BadInputError(`none of the ${ratings.rows} ratings falls in the training split (split_prop ${params.splitProp})`, { file });
   if (nu < 2) throw new BadInputError(`the training ratings hold a single user (userId ${problem.users.ids[0]}); ALS needs at least two users`, { file });
   if (ni < 2) throw new BadInputError(`the training ratings hold a single movie (movieId ${problem.items.ids[0]}); ALS needs at least two movies`, { file });
+  if (params.regParam === 0) refuseSingularRows(problem, params.rank);
   logger.info(
     { rows: ratings.rows, train: problem.trainRows, users: nu, movies: ni, rank: params.rank, threads: params.numThreads, loadSeconds: round((performance.now() - started) / 1000) },
     "als: ratings loaded and laid out",
   );
 
-  let runner = await threadRunner(problem.state, params.numThreads);
+  let runner = await threadRunner(problem.state, params.numThreads, ctx.signal);
   if (!runner) {
-    logger.warn("als: no built worker script (run the package build); fitting on one thread");
-    runner = inProcessRunner(problem.state);
+    logger.warn("als: no built worker script (run the package build); fitting on the calling thread");
+    runner = inProcessRunner(problem.state, undefined, ctx.signal);
   }
   const fitStarted = performance.now();
   let losses: number[];
@@ -145,6 +148,8 @@ export async function als(inputs: AlsInputs, partial: Partial<AlsParams>, outDir
       params.maxIter,
       runner,
       (iteration, loss) => {
+        // A non-finite objective means non-finite factors: stop now rather than sweep NaNs.
+        if (!Number.isFinite(loss)) refuseNonFinite(problem, params, `after iteration ${iteration} (train_loss ${loss})`);
         ctx.metrics?.metric("train_loss", loss, iteration);
         const line = { iteration, of: params.maxIter, loss: round(loss, 6), seconds: round((performance.now() - fitStarted) / 1000) };
         if (ctx.progress) logger.info(line, "als: iteration");
@@ -158,9 +163,17 @@ export async function als(inputs: AlsInputs, partial: Partial<AlsParams>, outDir
   const fitSeconds = (performance.now() - fitStarted) / 1000;
 
   const { state } = problem;
+  refuseNonFinite(problem, params, "after the fit");
   const train = scoreRows(problem, state.userFactors, state.itemFactors, params.rank, ratings.ratings, mask, 1);
   const test = scoreRows(problem, state.userFactors, state.itemFactors, params.rank, ratings.ratings, mask, 0);
-  const testMse = params.coldStartStrategy === "nan" && test.coldRows > 0 ? Number.NaN : test.mse;
+  const nanByChoice = params.coldStartStrategy === "nan" && test.coldRows > 0;
+  const testMse = nanByChoice ? Number.NaN : test.mse;
+  if (!nanByChoice && !Number.isFinite(test.mse)) {
+    throw new BadParameterError(
+      ALS_PARAM_NAMES.splitProp,
+      `no test rating can be scored (${test.rows} test rows, ${test.coldRows} of them without factors), so test_mse would be NaN; lower split_prop (${params.splitProp}) or give more ratings`,
+    );
+  }
   const metrics: AlsMetrics = {
     training_nrows: train.rows,
     test_nrows: test.rows,
@@ -180,15 +193,20 @@ export async function als(inputs: AlsInputs, partial: Partial<AlsParams>, outDir
     seed: params.seed,
     splitProp: params.splitProp,
     coldStartStrategy: params.coldStartStrategy,
-    ratings: { digest: await digestPromise, rows: ratings.rows },
+    ratings: { ...(await digestsPromise), rows: ratings.rows },
   };
   metrics.seconds = (performance.now() - started) / 1000;
+  for (const [key, value] of Object.entries(metrics)) {
+    if (Number.isFinite(value) || (nanByChoice && (key === "test_mse" || key === "test_rmse"))) continue;
+    throw new BadParameterError(ALS_PARAM_NAMES.regParam, `metric ${key} is ${value}: the fit overflowed; use a larger reg_param (default ${ALS_DEFAULTS.regParam})`);
+  }
   const manifest = await writeFactorsArtifact(target, {
     tables: { rank: params.rank, userIds: problem.users.ids, userFactors: state.userFactors, itemIds: problem.items.ids, itemFactors: state.itemFactors },
     details,
     params,
     metrics,
     producedBy: { step: "als", version: ALS_VERSION },
+    signal: ctx.signal,
   });
   for (const [key, value] of Object.entries(metrics)) if (key !== "train_loss") ctx.metrics?.metric(key, value);
   logger.info(
@@ -201,6 +219,46 @@ export async function als(inputs: AlsInputs, partial: Partial<AlsParams>, outDir
     metrics,
     manifest,
   };
+}
+
+/** The digests of the ratings that the factors manifest records, so keras can tell the factors' ratings. */
+async function ratingsDigests(file: string, manifest: Manifest | undefined): Promise<{ digest: Digest; fileDigest: Digest }> {
+  const entry = manifest?.files.find((f) => f.path === path.basename(file));
+  const fileDigest: Digest = entry ? `sha256:${entry.sha256}` : (await digestFile(file)).digest;
+  return { digest: manifest?.digest ?? fileDigest, fileDigest };
+}
+
+/**
+ * With reg_param 0 a row's normal equations Y'Y x = Y'r are singular when the row has fewer
+ * ratings than the rank (Y'Y then has rank < k): refuse before fitting rather than publish the
+ * NaN or huge factors such rows get.
+ */
+function refuseSingularRows(problem: Problem, rank: number): void {
+  const { state, users, items } = problem;
+  const u = rowsBelow(state.byUser.rowPtr, users.ids.length, rank);
+  const m = rowsBelow(state.byItem.rowPtr, items.ids.length, rank);
+  if (u.count === 0 && m.count === 0) return;
+  const example =
+    u.count > 0
+      ? `userId ${users.ids[u.first]} has ${state.byUser.rowPtr[u.first + 1] - state.byUser.rowPtr[u.first]}`
+      : `movieId ${items.ids[m.first]} has ${state.byItem.rowPtr[m.first + 1] - state.byItem.rowPtr[m.first]}`;
+  throw new BadParameterError(
+    ALS_PARAM_NAMES.regParam,
+    `0 leaves the normal equations of ${u.count} users and ${m.count} movies singular: each needs at least rank (${rank}) training ratings without regularisation (${example}); use a reg_param > 0 (default ${ALS_DEFAULTS.regParam}) or a smaller rank`,
+  );
+}
+
+/** Refuses factors holding NaN or infinite values, naming the first row's id and reg_param (the usual cause). */
+function refuseNonFinite(problem: Problem, params: AlsParams, when: string): void {
+  const { state, users, items } = problem;
+  const u = nonFiniteRows(state.userFactors, params.rank);
+  const m = nonFiniteRows(state.itemFactors, params.rank);
+  if (u.count === 0 && m.count === 0) return;
+  const first = u.count > 0 ? `userId ${users.ids[u.first]}` : `movieId ${items.ids[m.first]}`;
+  throw new BadParameterError(
+    ALS_PARAM_NAMES.regParam,
+    `the fit diverged ${when}: ${u.count} user and ${m.count} movie factor vectors hold NaN or infinite values (first: ${first}); reg_param ${params.regParam} leaves their normal equations (nearly) singular, use a larger reg_param (default ${ALS_DEFAULTS.regParam})`,
+  );
 }
 
 function round(x: number, digits = 3): number {

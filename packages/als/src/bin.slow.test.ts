@@ -1,8 +1,9 @@
 /**
  * The built `ms-als` bin as a user runs it: one JSON document on stdout in the issue's shape,
- * errors on stderr with the right exit code, and no output left behind on failure.
+ * errors on stderr with the right exit code, no output left behind on failure, and SIGTERM /
+ * SIGINT honoured in the middle of a long half-sweep.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -66,4 +67,36 @@ describe("ms-als", () => {
     expect(nan.stderr).toMatch(/nan\.parquet: row 4: rating is NaN/);
     expect(existsSync(path.join(root, "bad")) ? await readdir(path.join(root, "bad")) : []).toEqual([]);
   });
+
+  // Rank 300 runs the generic JS kernel: one half-sweep over 30,000 ratings takes many seconds,
+  // so the signal lands in the middle of one (the "fitting" log line comes just before it).
+  it.each([
+    ["SIGTERM", "1"],
+    ["SIGINT", "2"],
+  ] as const)("%s during a long half-sweep (num-threads %s) exits 130 within 2 s and leaves nothing in or next to --out", async (sig, threads) => {
+    const big = await syntheticRatingsDir(root, `big-${sig}`, { rows: 30_000, users: 1000, movies: 1000 });
+    const parent = path.join(root, `signal-${sig}`);
+    const out = path.join(parent, "out");
+    const child = spawn(process.execPath, [BIN, "--ratings-data", big, "--out", out, "--rank", "300", "--max-iter", "1", "--num-threads", threads, "--log-level", "info"], { stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    const exited = new Promise<{ code: number | null; at: number }>((resolve) => child.on("exit", (code) => resolve({ code, at: performance.now() })));
+    await new Promise<void>((resolve, reject) => {
+      child.stderr.on("data", (chunk: Buffer) => {
+        stderr += chunk.toString();
+        if (stderr.includes("ratings loaded and laid out")) resolve();
+      });
+      child.on("exit", () => reject(new Error(`ms-als exited before the fit: ${stderr}`)));
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const sent = performance.now();
+    child.kill(sig);
+    const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+    const { code, at } = await exited;
+    clearTimeout(timer);
+    expect(code).toBe(130);
+    expect(at - sent).toBeLessThan(2000);
+    expect(stderr).toContain(`interrupted by ${sig}`);
+    expect(stderr).not.toContain("als: iteration");
+    expect(existsSync(parent) ? await readdir(parent) : []).toEqual([]);
+  }, 60_000);
 });

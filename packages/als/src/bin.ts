@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 /**
  * `ms-als`: trains explicit ALS-WR factors from an etl ratings artifact. Thin: flags become the
- * step's typed parameters, the library does the work, and the result is printed.
+ * step's typed parameters, the library does the work, and the result is printed. SIGINT/SIGTERM
+ * abort the step (exit 130, nothing published); a second one exits at once.
  */
-import { BadParameterError, formatTable, parseIntegerFlag, parseNumberFlag, runCli } from "@ms/contracts";
+import { BadParameterError, EXIT_CODES, formatTable, InterruptedError, parseIntegerFlag, parseNumberFlag, runCli, type Logger } from "@ms/contracts";
 import { als, ALS_DEFAULTS, type AlsParams } from "./als.js";
 
 await runCli({
@@ -37,7 +38,13 @@ await runCli({
       coldStartStrategy: (values["cold-start-strategy"] ?? ALS_DEFAULTS.coldStartStrategy) as AlsParams["coldStartStrategy"],
       nonnegative: Boolean(values.nonnegative),
     };
-    const result = await als({ ratings }, params, out, { logger: ctx.logger, progress: ctx.interactive });
+    const interrupt = abortOnSignals(ctx.logger);
+    let result;
+    try {
+      result = await als({ ratings }, params, out, { logger: ctx.logger, progress: ctx.interactive, signal: interrupt.signal });
+    } finally {
+      interrupt.dispose();
+    }
     const m = result.metrics;
     return {
       json: { outputs: { userFactors: { path: result.paths.userFactors }, itemFactors: { path: result.paths.itemFactors } }, metrics: m },
@@ -52,3 +59,24 @@ await runCli({
     };
   },
 });
+
+/** The first SIGINT/SIGTERM aborts the returned signal (the step stops and cleans up); a second exits at once. */
+function abortOnSignals(logger: Logger): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  let count = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    count++;
+    if (count > 1) process.exit(EXIT_CODES.INTERRUPTED);
+    logger.warn(`${sig}: stopping (again to quit at once)`);
+    controller.abort(new InterruptedError(`interrupted by ${sig}`));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  return {
+    signal: controller.signal,
+    dispose() {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    },
+  };
+}

@@ -12,3 +12,5 @@ export * as kernels from "./kernel.js";
 /** The WASM SIMD accumulation and its shared-memory arena, for benchmarks and checks. */
 export * as wasmKernels from "./wasm.js";
 export { alsStep } from "./step.js";
+export { factorTable, factorsToArrow, predictionsTable, type FactorsTable, type FactorsArrow, type PredictionsTable } from "./arrow.js";
+export { predictTable } from "./predict.js";

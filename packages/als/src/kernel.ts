@@ -12,51 +12,10 @@
  * give identical bits. When the state lives in a WASM memory, threads use the WebAssembly SIMD
  * version of both the accumulation and the solve instead (wasm.ts; same bits again, faster).
  */
-import { MAX_WASM_RANK, wasmKernelsFor, wasmScratch, type WasmMemory } from "./wasm.js";
+import { SIDE_USERS, type Accumulate, type AlsState, type Side } from "./kernel-types.js";
+import { MAX_WASM_RANK, wasmKernelsFor, wasmScratch } from "./wasm.js";
 
-/** One side of the ratings in CSR form: row `r` owns entries `rowPtr[r] .. rowPtr[r+1]`. */
-export interface Csr {
-  rowPtr: Int32Array;
-  /** Dense index of the other side's row. */
-  col: Int32Array;
-  val: Float32Array;
-}
-
-/**
- * Everything a half-sweep reads and writes. All arrays may live in SharedArrayBuffers so worker
- * threads see the same memory.
- */
-export interface AlsState {
-  rank: number;
-  regParam: number;
-  nonnegative: boolean;
-  /** Ratings by movie (to solve movies) and by user (to solve users). */
-  byItem: Csr;
-  byUser: Csr;
-  userFactors: Float32Array;
-  itemFactors: Float32Array;
-  /** Sum of squared ratings per user, for the training loss from the normal equations. */
-  userSumSq: Float64Array;
-  /** Per-row terms of the objective, summed in row order by the caller (thread-independent). */
-  userLoss: Float64Array;
-  itemLoss: Float64Array;
-  /** Row boundaries of the work blocks of each side, and one shared block counter per side. */
-  itemBlocks: Int32Array;
-  userBlocks: Int32Array;
-  counters: Int32Array;
-  /**
-   * Set when ratings (col, val of both sides) and both factor matrices are views on this shared
-   * WebAssembly memory: threads then accumulate with the WASM SIMD kernel (same bits as JS).
-   */
-  memory?: WasmMemory;
-}
-
-export const SIDE_ITEMS = 0;
-export const SIDE_USERS = 1;
-export type Side = typeof SIDE_ITEMS | typeof SIDE_USERS;
-
-/** Accumulates G = sum y y^T (full, row-major) and b = sum r y over entries [start, end). */
-export type Accumulate = (col: Int32Array, val: Float32Array, Y: Float32Array, start: number, end: number, G: Float64Array, b: Float64Array) => void;
+export { SIDE_ITEMS, SIDE_USERS, type Accumulate, type AlsState, type Csr, type Side } from "./kernel-types.js";
 
 /** The generic accumulation loop; reference for the generated one and used for large ranks. */
 export function accumulateGeneric(rank: number): Accumulate {
@@ -245,7 +204,10 @@ export function solveRows(state: AlsState, side: Side, start: number, end: numbe
   const loss = side === SIDE_USERS ? state.userLoss : state.itemLoss;
   const { rowPtr, col, val } = csr;
   const { G, L, b, x, accumulate, solve, finish, terms } = s;
+  const { abort } = state;
   for (let row = start; row < end; row++) {
+    // One atomic load per row: the price of stopping within one row's solve when aborted.
+    if (Atomics.load(abort, 0) !== 0) return;
     const p0 = rowPtr[row];
     const p1 = rowPtr[row + 1];
     const n = p1 - p0;
@@ -290,11 +252,15 @@ export function solveRows(state: AlsState, side: Side, start: number, end: numbe
   }
 }
 
-/** Takes blocks from the side's shared counter until none are left; safe to run in many threads. */
+/**
+ * Takes blocks from the side's shared counter until none are left or the abort flag is up; safe
+ * to run in many threads.
+ */
 export function drainBlocks(state: AlsState, side: Side, s: Scratch): void {
   const blocks = side === SIDE_USERS ? state.userBlocks : state.itemBlocks;
   const count = blocks.length - 1;
   for (;;) {
+    if (Atomics.load(state.abort, 0) !== 0) return;
     const k = Atomics.add(state.counters, side, 1);
     if (k >= count) return;
     solveRows(state, side, blocks[k], blocks[k + 1], s);

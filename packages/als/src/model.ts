@@ -3,8 +3,8 @@
  * re-indexing of ids, CSR layouts by user and by movie, Spark-style initialisation, the sweep
  * loop, and scoring. No files here; the step (als.ts) does the I/O through the adapter.
  */
-import { SIDE_ITEMS, SIDE_USERS, type AlsState, type Csr } from "./kernel.js";
-import { inProcessRunner, type SweepRunner } from "./pool.js";
+import { SIDE_ITEMS, SIDE_USERS, type AlsState, type Csr } from "./kernel-types.js";
+import { inProcessRunner, interruption, type SweepRunner } from "./pool.js";
 import { createWasmArena, MAX_WASM_RANK, type WasmArena } from "./wasm.js";
 
 /** Maps ids to dense indices 0..n-1 in ascending id order; ids never trained on map to -1. */
@@ -223,6 +223,7 @@ export function prepareProblem(input: RatingsInput, mask: Uint8Array, config: Fi
     itemBlocks: buildBlocks(byItem.rowPtr, ni),
     userBlocks: buildBlocks(byUser.rowPtr, nu),
     counters: sharedInt32(2),
+    abort: sharedInt32(1),
     ...(arena ? { memory: arena.memory } : {}),
   };
   initFactors(state.userFactors, nu, rank, config.seed, 1, config.nonnegative);
@@ -252,9 +253,9 @@ export async function fitProblem(
   const { state } = problem;
   const losses: number[] = [];
   for (let iter = 1; iter <= maxIter; iter++) {
-    signal?.throwIfAborted();
+    if (signal?.aborted) throw interruption(signal);
     await runner.run(SIDE_ITEMS);
-    signal?.throwIfAborted();
+    if (signal?.aborted) throw interruption(signal);
     await runner.run(SIDE_USERS);
     const loss = (sum(state.userLoss) + sum(state.itemLoss)) / problem.trainRows;
     losses.push(loss);
@@ -307,4 +308,36 @@ export function scoreRows(
   }
   const scored = rows - cold;
   return { rows, coldRows: cold, mse: scored > 0 ? sse / scored : Number.NaN };
+}
+
+/** How many CSR rows hold fewer than `min` entries, and the first of them (-1 when none). */
+export function rowsBelow(rowPtr: Int32Array, rows: number, min: number): { count: number; first: number } {
+  let count = 0;
+  let first = -1;
+  for (let r = 0; r < rows; r++) {
+    if (rowPtr[r + 1] - rowPtr[r] >= min) continue;
+    if (first < 0) first = r;
+    count++;
+  }
+  return { count, first };
+}
+
+/** How many rows of a row-major matrix hold a NaN or infinite value, and the first of them (-1 when none). */
+export function nonFiniteRows(values: Float32Array, rank: number): { count: number; first: number } {
+  let count = 0;
+  let first = -1;
+  const rows = rank > 0 ? values.length / rank : 0;
+  for (let r = 0; r < rows; r++) {
+    const base = r * rank;
+    for (let j = 0; j < rank; j++) {
+      // v - v is 0 for finite v and NaN for NaN and +-Infinity: one test for both.
+      const v = values[base + j];
+      if (v - v !== 0) {
+        if (first < 0) first = r;
+        count++;
+        break;
+      }
+    }
+  }
+  return { count, first };
 }

@@ -2,9 +2,11 @@
  * Scoring with published factors: the rating a user would give a movie is the dot product of
  * their factor vectors (double precision over the stored float32 values, as the als step scores
  * its own metrics). Ids without factors predict NaN, as Spark's coldStartStrategy "nan" does.
+ * `predictTable` returns the same predictions as an Apache Arrow table over the same arrays.
  */
 import { BadParameterError } from "@ms/contracts";
 import { readFactors } from "./adapter.js";
+import { predictionsTable, type PredictionsTable } from "./arrow.js";
 import { binarySearch, dot } from "./model.js";
 import type { Factors } from "./types.js";
 
@@ -24,4 +26,17 @@ export function predictWith(factors: Pick<Factors, "rank" | "userIds" | "userFac
 /** Loads the factors artifact at `dir` and predicts (userIds[i], movieIds[i]). */
 export async function predict(dir: string, userIds: ArrayLike<number>, movieIds: ArrayLike<number>): Promise<Float64Array> {
   return predictWith(await readFactors(dir), userIds, movieIds);
+}
+
+/**
+ * `predict` as an Apache Arrow table (userId, movieId, prediction): the prediction column's buffer
+ * is the Float64Array `predictWith` returns, the id columns the Int32Arrays given (zero-copy).
+ */
+export async function predictTable(
+  factors: string | Pick<Factors, "rank" | "userIds" | "userFactors" | "itemIds" | "itemFactors">,
+  userIds: ArrayLike<number>,
+  movieIds: ArrayLike<number>,
+): Promise<PredictionsTable> {
+  const loaded = typeof factors === "string" ? await readFactors(factors) : factors;
+  return predictionsTable(userIds, movieIds, predictWith(loaded, userIds, movieIds));
 }

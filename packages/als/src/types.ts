@@ -17,7 +17,12 @@ export interface FactorsDetails {
   seed: number;
   splitProp: number;
   coldStartStrategy: ColdStartStrategy;
-  ratings: { digest: Digest; rows: number };
+  /**
+   * The ratings the factors were fitted on: `digest` is the ratings artifact's digest (or the
+   * file's sha256 when ALS was given a bare Parquet file), `fileDigest` the sha256 of the
+   * Parquet file itself (absent in manifests written before it was added).
+   */
+  ratings: { digest: Digest; rows: number; fileDigest?: Digest };
 }
 
 /** Factor matrices as written: ids sorted ascending, factors row-major (`ids.length * rank`). */

@@ -18,14 +18,9 @@
  * (see `createWasmArena`), so neither ratings nor factors are ever copied; each thread owns a
  * small scratch region for G, b, x and the terms, taken with an atomic `memory.grow`.
  */
-import type { Accumulate } from "./kernel.js";
+import type { Accumulate, WasmMemory } from "./kernel-types.js";
 
-/** The shared WebAssembly.Memory, as far as this package uses it. */
-export interface WasmMemory {
-  readonly buffer: SharedArrayBuffer;
-  /** Atomic on a shared memory: returns the previous size in pages, so regions never overlap. */
-  grow(pages: number): number;
-}
+export type { WasmMemory } from "./kernel-types.js";
 
 /** The slice of the WebAssembly JS API used here (the workspace's type libraries omit it). */
 declare const WebAssembly: {

@@ -5,7 +5,7 @@
  * has no `file://` handler outside tfjs-node.
  */
 import type { LayersModel } from "@tensorflow/tfjs";
-import { asStorageError, CorruptArtifactError, MissingArtifactError, readManifest, type Manifest } from "@ms/contracts";
+import { asStorageError, CorruptArtifactError, digestFile, MissingArtifactError, readManifest, type Digest, type Manifest } from "@ms/contracts";
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import type { Tf } from "./backend.js";
@@ -22,6 +22,28 @@ export async function readFactors(dir: string) {
 export async function readRatingsColumns(pathOrDir: string) {
   const { readRatingsColumns: read } = await import("@ms/etl");
   return read(pathOrDir);
+}
+
+/**
+ * The digests that identify the ratings at `pathOrDir`, to compare with those a factors manifest
+ * records: the ratings artifact's digest and its Parquet file's sha256 (from the etl manifest,
+ * or hashed when given a bare file). `digest` is the one to report. Older factors manifests
+ * record only the artifact digest, so a bare file inside an etl output also answers to it.
+ */
+export async function ratingsDigests(pathOrDir: string): Promise<{ file: string; digest: Digest; all: Digest[] }> {
+  const { resolveRatingsFile } = await import("@ms/etl");
+  const { file, manifest } = await resolveRatingsFile(pathOrDir);
+  const entry = manifest?.files.find((f) => f.path === path.basename(file));
+  const fileDigest: Digest = entry ? `sha256:${entry.sha256}` : (await digestFile(file)).digest;
+  const digest = manifest?.digest ?? fileDigest;
+  const all = [digest, fileDigest];
+  // A bare file inside an etl output: that artifact's digest names it too, if the manifest lists these bytes.
+  if (!manifest) {
+    const around = await readManifest(path.dirname(file), "ratings").catch(() => undefined);
+    const listed = around?.files.find((f) => f.path === path.basename(file));
+    if (around && listed && `sha256:${listed.sha256}` === fileDigest) all.push(around.digest);
+  }
+  return { file, digest, all };
 }
 
 export const MODEL_FILE = "model.json";

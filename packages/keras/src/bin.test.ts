@@ -62,6 +62,9 @@ describe("ms-keras", () => {
     [["--learning-rate", "0"], /learning_rate/],
     [["--learning-rate", "-0.1"], /learning_rate/],
     [["--backend", "gpu"], /--backend/],
+    [["--hidden-units", "1e9"], /hidden_units: must be an integer in \[1, 4096\], got 1000000000/],
+    [["--batch-size", "100000000"], /batch_size/],
+    [["--learning-rate", "1e300"], /learning_rate: training diverged/],
   ])("%o exits 2 with a message and leaves no model", (flags, pattern) => {
     const out = path.join(root, `bad-${flags.join("")}`);
     const r = run(["--ratings-data", fx.ratingsDir, "--als-model", fx.factorsDir, "--out", out, ...flags]);
@@ -82,6 +85,6 @@ describe("ms-keras", () => {
   it("--help lists the flags", () => {
     const r = run(["--help"]);
     expect(r.status).toBe(0);
-    for (const flag of ["--ratings-data", "--als-model", "--hidden-units", "--learning-rate", "--patience", "--backend"]) expect(r.stdout).toContain(flag);
+    for (const flag of ["--ratings-data", "--als-model", "--hidden-units", "--learning-rate", "--patience", "--backend", "--allow-foreign-factors"]) expect(r.stdout).toContain(flag);
   });
 });

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 /**
  * `ms-keras`: ratings (etl output) + factors (als output) -> a TensorFlow.js model in --out.
+ * SIGINT/SIGTERM stop training at the end of the current batch (exit 130, nothing published); a
+ * second one exits at once.
  */
-import { BadParameterError, formatTable, parseIntegerFlag, parseNumberFlag, runCli } from "@ms/contracts";
+import { BadParameterError, EXIT_CODES, formatTable, InterruptedError, parseIntegerFlag, parseNumberFlag, runCli, type Logger } from "@ms/contracts";
 import { BACKEND_CHOICES, type BackendChoice } from "./backend.js";
 import { FEATURE_SETS, type FeatureSet } from "./features.js";
 import { keras, KERAS_DEFAULTS } from "./keras.js";
@@ -28,6 +30,7 @@ await runCli({
     "output-bias": { type: "string", value: "zero|mean", description: `initial output bias (default ${D.outputBias}, the seed's)` },
     seed: { type: "string", value: "N", description: `seed of weight initialisation and shuffles (default ${D.seed})` },
     backend: { type: "string", value: "NAME", description: `${BACKEND_CHOICES.join("|")} (default auto: node, then wasm, then cpu)` },
+    "allow-foreign-factors": { type: "boolean", description: "train even if the factors were fitted on other ratings than --ratings-data (refused by default, exit 5)" },
   },
   async run(values, _positionals, { logger, interactive }) {
     if (!values["ratings-data"]) throw new BadParameterError("--ratings-data", "is required");
@@ -39,6 +42,7 @@ await runCli({
     if (!(FEATURE_SETS as readonly string[]).includes(features)) throw new BadParameterError("--features", `must be one of ${FEATURE_SETS.join(", ")}, got "${features}"`);
     const outputBias = values["output-bias"] ?? D.outputBias;
     if (outputBias !== "zero" && outputBias !== "mean") throw new BadParameterError("--output-bias", `must be zero or mean, got "${outputBias}"`);
+    const interrupt = abortOnSignals(logger);
     const result = await keras(
       { ratings: values["ratings-data"], factors: values["als-model"] },
       {
@@ -53,10 +57,11 @@ await runCli({
         features: features as FeatureSet,
         outputBias,
         backend: backend as BackendChoice,
+        allowForeignFactors: values["allow-foreign-factors"] === true,
       },
       values.out,
-      { logger, progress: interactive },
-    );
+      { logger, progress: interactive, signal: interrupt.signal },
+    ).finally(() => interrupt.dispose());
     const m = result.metrics;
     return {
       json: { outputs: { model: { path: result.modelFile } }, metrics: m },
@@ -74,3 +79,24 @@ await runCli({
     };
   },
 });
+
+/** The first SIGINT/SIGTERM aborts the returned signal (the step stops and cleans up); a second exits at once. */
+function abortOnSignals(logger: Logger): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  let count = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    count++;
+    if (count > 1) process.exit(EXIT_CODES.INTERRUPTED);
+    logger.warn(`${sig}: stopping after the current batch (again to quit at once)`);
+    controller.abort(new InterruptedError(`interrupted by ${sig}`));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  return {
+    signal: controller.signal,
+    dispose() {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    },
+  };
+}

@@ -26,3 +26,5 @@ export { buildNetwork, fitNetwork, evaluateMse, batchDataset } from "./network.j
 export { MODEL_FILE, WEIGHTS_FILE } from "./adapter.js";
 export { KERAS_VERSION } from "./version.js";
 export { kerasStep } from "./step.js";
+export { predictTable, predictionTable, type PredictionTable } from "./arrow.js";
+export { KERAS_LIMITS } from "./keras.js";

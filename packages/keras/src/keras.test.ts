@@ -2,13 +2,13 @@
  * The keras step end to end on small generated data: real etl and als artifacts in, a tfjs
  * layers model out; reloading it must re-score to the same MSE; bad inputs fail cleanly.
  */
-import { BadParameterError, CorruptArtifactError, MemoryMetrics, MissingArtifactError, readManifest } from "@ms/contracts";
+import { BadInputError, BadParameterError, CorruptArtifactError, InterruptedError, MemoryMetrics, MissingArtifactError, readManifest } from "@ms/contracts";
 import { FACTORS_FILES, writeFactorsArtifact } from "@ms/als";
 import { existsSync, promises as fs } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempDir, writeFixture, type FixtureDirs } from "./__tests__/fixtures.js";
-import { evaluateModel, FeatureAssembler, joinRatings, keras, loadModel, predict, resolveKerasParams, KERAS_DEFAULTS } from "./index.js";
+import { evaluateModel, FeatureAssembler, joinRatings, keras, loadModel, predict, predictionTable, predictTable, resolveKerasParams, trainNetwork, KERAS_DEFAULTS } from "./index.js";
 
 let root: string;
 let fx: FixtureDirs;
@@ -115,6 +115,11 @@ describe("parameters", () => {
     [{ learningRate: 0 }, "learning_rate"],
     [{ learningRate: -1e-3 }, "learning_rate"],
     [{ hiddenUnits: 2.5 }, "hidden_units"],
+    [{ hiddenUnits: 1e9 }, "hidden_units"],
+    [{ hiddenUnits: 4097 }, "hidden_units"],
+    [{ batchSize: 65_537 }, "batch_size"],
+    [{ epochs: 10_001 }, "epochs"],
+    [{ allowForeignFactors: "yes" as never }, "allow_foreign_factors"],
     [{ features: "nope" as never }, "features"],
     [{ backend: "gpu" as never }, "backend"],
   ])("rejects %o naming %s, leaving no output", async (bad, name) => {
@@ -182,5 +187,106 @@ describe("bad factor files", () => {
     await fs.writeFile(path.join(out, "precious.txt"), "keep me");
     await expect(keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, QUICK, out)).rejects.toBeInstanceOf(BadParameterError);
     expect(await fs.readFile(path.join(out, "precious.txt"), "utf8")).toBe("keep me");
+  });
+});
+
+describe("no NaN or infinite output", () => {
+  it("a learning rate that blows the training up is refused naming learning_rate; nothing is published", async () => {
+    const out = path.join(root, "lr-blowup");
+    const error = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, { ...QUICK, learningRate: 1e300 }, out).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BadParameterError);
+    expect((error as BadParameterError).parameter).toBe("learning_rate");
+    expect((error as Error).message).toMatch(/training diverged/);
+    expect(existsSync(out)).toBe(false);
+    expect((await fs.readdir(root)).filter((f) => f.startsWith(".lr-blowup"))).toEqual([]);
+  });
+
+  it("a factor file holding a NaN row is bad input naming the file and the id (exit 3)", async () => {
+    const f = fx.data.factors;
+    const userFactors = f.userFactors.slice();
+    userFactors.fill(Number.NaN, 4 * f.rank, 5 * f.rank);
+    const dir = path.join(root, "nan-factors");
+    const manifest = await readManifest<Record<string, unknown>, Record<string, unknown>, { ratings: unknown }>(fx.factorsDir);
+    await writeFactorsArtifact(dir, {
+      tables: { ...f, userFactors },
+      details: { rank: f.rank, users: f.userIds.length, items: f.itemIds.length, seed: 7, splitProp: 0.8, coldStartStrategy: "drop", ratings: manifest.details.ratings as never },
+      params: {},
+      metrics: {},
+    });
+    const out = path.join(root, "out-nan-factors");
+    const error = await keras({ ratings: fx.ratingsDir, factors: dir }, QUICK, out).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BadInputError);
+    expect((error as Error).message).toContain(`${path.join(dir, FACTORS_FILES.users)}: id ${f.userIds[4]}: features[0] is NaN`);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it("trainNetwork refuses in-memory factors with a NaN, naming the id", async () => {
+    const f = fx.data.factors;
+    const itemFactors = f.itemFactors.slice();
+    itemFactors[2 * f.rank + 1] = Number.POSITIVE_INFINITY;
+    await expect(trainNetwork(fx.data.ratings, { ...f, itemFactors }, { seed: 7, splitProp: 0.8 }, resolveKerasParams(QUICK))).rejects.toThrow(
+      `movie factors of movieId ${f.itemIds[2]}: feature 1 is Infinity`,
+    );
+  });
+});
+
+describe("factors fitted on other ratings", () => {
+  it("are refused as corrupt naming both digests, unless allowForeignFactors", async () => {
+    const otherRoot = await tempDir();
+    try {
+      const other = await writeFixture(otherRoot, { users: 90, movies: 50, seed: 11 });
+      const out = path.join(root, "foreign");
+      const error = await keras({ ratings: other.ratingsDir, factors: fx.factorsDir }, QUICK, out).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(CorruptArtifactError);
+      const fitted = (await readManifest<unknown, unknown, { ratings: { digest: string } }>(fx.factorsDir)).details.ratings.digest;
+      const given = (await readManifest(other.ratingsDir)).digest;
+      expect(fitted).not.toBe(given);
+      expect((error as Error).message).toContain(fitted);
+      expect((error as Error).message).toContain(given);
+      expect((error as Error).message).toContain("--allow-foreign-factors");
+      expect(existsSync(out)).toBe(false);
+      const forced = await keras({ ratings: other.ratingsDir, factors: fx.factorsDir }, { ...QUICK, allowForeignFactors: true }, out);
+      expect(Number.isFinite(forced.metrics.test_mse)).toBe(true);
+      expect(forced.manifest.details.ratings.digest).toBe(given);
+    } finally {
+      await fs.rm(otherRoot, { recursive: true, force: true });
+    }
+  });
+
+  it("match when the ratings are given as the etl output's bare Parquet file", async () => {
+    const out = path.join(root, "bare-file");
+    const r = await keras({ ratings: path.join(fx.ratingsDir, "ratings.parquet"), factors: fx.factorsDir }, QUICK, out);
+    expect(r.metrics.test_nrows).toBeGreaterThan(0);
+  });
+});
+
+describe("signals and Arrow", () => {
+  it("an abort between batches ends with InterruptedError (exit 130) and publishes nothing", async () => {
+    const controller = new AbortController();
+    const out = path.join(root, "aborted");
+    const metrics = { metric: (key: string) => key === "loss" && controller.abort() };
+    const error = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, { ...QUICK, epochs: 50, patience: 50 }, out, { metrics, signal: controller.signal }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InterruptedError);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it("predictTable wraps the predictions' own buffer", async () => {
+    const out = path.join(root, "arrow-model");
+    await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, QUICK, out);
+    const loaded = await loadModel(out, { backend: "wasm" });
+    try {
+      const features = Float32Array.from({ length: 3 * loaded.inputWidth }, (_, i) => Math.sin(i));
+      const table = await predictTable(loaded, features);
+      expect(table.numRows).toBe(3);
+      expect(String(table.schema.fields[0].type)).toBe("Float32");
+      const values = table.getChild("prediction")!.data[0].values;
+      expect(values).toBeInstanceOf(Float32Array);
+      const predictions = await predict(loaded, features);
+      expect(Array.from(values)).toEqual(Array.from(predictions));
+      // Zero-copy: the column's data is the very Float32Array handed in.
+      expect((await predictionTable(predictions)).getChild("prediction")!.data[0].values).toBe(predictions);
+    } finally {
+      loaded.model.dispose();
+    }
   });
 });

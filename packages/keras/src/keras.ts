@@ -8,7 +8,9 @@ import {
   BadInputError,
   BadParameterError,
   buildArtifactDir,
+  CorruptArtifactError,
   InterruptedError,
+  MsError,
   silentLogger,
   writeManifest,
   type ArtifactRef,
@@ -20,7 +22,7 @@ import {
 } from "@ms/contracts";
 import type { LayersModel } from "@tensorflow/tfjs";
 import path from "node:path";
-import { loadModelFiles, MODEL_FILE, readFactors, readModelManifest, readRatingsColumns, saveModelFiles } from "./adapter.js";
+import { loadModelFiles, MODEL_FILE, ratingsDigests, readFactors, readModelManifest, readRatingsColumns, saveModelFiles } from "./adapter.js";
 import { BACKEND_CHOICES, loadTf, type BackendChoice, type BackendName, type Tf } from "./backend.js";
 import { FEATURE_SETS, FeatureAssembler, featureWidth, joinRatings, validationTail, type FactorMatrices, type FeatureSet, type JoinedRatings, type RatingColumns } from "./features.js";
 import { buildNetwork, evaluateMse, fitNetwork, predictFeatures } from "./network.js";
@@ -43,6 +45,11 @@ export interface KerasParams {
   /** Seeds weight initialisation and the per-epoch shuffles. */
   seed: number;
   backend: BackendChoice;
+  /**
+   * Train on factors whose manifest records other ratings than the ones given (normally refused
+   * as a corrupt pairing: the split and the features would not describe these ratings).
+   */
+  allowForeignFactors: boolean;
 }
 
 export const KERAS_DEFAULTS: Readonly<KerasParams> = {
@@ -57,7 +64,11 @@ export const KERAS_DEFAULTS: Readonly<KerasParams> = {
   outputBias: "zero",
   seed: 42,
   backend: "auto",
+  allowForeignFactors: false,
 };
+
+/** Upper bounds of the size parameters: far above any sensible value, low enough to fail fast instead of exhausting memory. */
+export const KERAS_LIMITS = { hiddenUnits: 4096, batchSize: 65_536, epochs: 10_000 } as const;
 
 export interface KerasInputs {
   /** The etl output directory or its ratings.parquet. */
@@ -88,7 +99,8 @@ export interface KerasDetails {
   validation: "tail";
   history: { epoch: number; loss: number; val_loss?: number }[];
   factors: { digest: Digest };
-  ratings: { rows: number; droppedTrain: number; droppedTest: number };
+  /** `digest`: the ratings given (their artifact digest, or the file's sha256 for a bare Parquet file). */
+  ratings: { rows: number; droppedTrain: number; droppedTest: number; digest: Digest };
 }
 
 export type KerasManifest = Manifest<KerasParams, KerasMetrics, KerasDetails>;
@@ -106,9 +118,10 @@ function isPositiveInteger(v: unknown): v is number {
 export function resolveKerasParams(partial: Partial<KerasParams> = {}): KerasParams {
   const defined = Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) as Partial<KerasParams>;
   const p: KerasParams = { ...KERAS_DEFAULTS, ...defined };
-  if (!isPositiveInteger(p.hiddenUnits)) throw new BadParameterError("hidden_units", `must be an integer >= 1, got ${p.hiddenUnits}`);
-  if (!isPositiveInteger(p.epochs)) throw new BadParameterError("epochs", `must be an integer >= 1, got ${p.epochs}`);
-  if (!isPositiveInteger(p.batchSize)) throw new BadParameterError("batch_size", `must be an integer >= 1, got ${p.batchSize}`);
+  const L = KERAS_LIMITS;
+  if (!isPositiveInteger(p.hiddenUnits) || p.hiddenUnits > L.hiddenUnits) throw new BadParameterError("hidden_units", `must be an integer in [1, ${L.hiddenUnits}], got ${p.hiddenUnits}`);
+  if (!isPositiveInteger(p.epochs) || p.epochs > L.epochs) throw new BadParameterError("epochs", `must be an integer in [1, ${L.epochs}], got ${p.epochs}`);
+  if (!isPositiveInteger(p.batchSize) || p.batchSize > L.batchSize) throw new BadParameterError("batch_size", `must be an integer in [1, ${L.batchSize}], got ${p.batchSize}`);
   if (typeof p.learningRate !== "number" || !Number.isFinite(p.learningRate) || p.learningRate <= 0) {
     throw new BadParameterError("learning_rate", `must be a number > 0, got ${p.learningRate}`);
   }
@@ -121,6 +134,7 @@ export function resolveKerasParams(partial: Partial<KerasParams> = {}): KerasPar
   if (p.outputBias !== "zero" && p.outputBias !== "mean") throw new BadParameterError("output_bias", `must be "zero" or "mean", got ${String(p.outputBias)}`);
   if (typeof p.seed !== "number" || !Number.isInteger(p.seed)) throw new BadParameterError("seed", `must be an integer, got ${p.seed}`);
   if (!BACKEND_CHOICES.includes(p.backend)) throw new BadParameterError("backend", `must be one of ${BACKEND_CHOICES.join(", ")}, got ${String(p.backend)}`);
+  if (typeof p.allowForeignFactors !== "boolean") throw new BadParameterError("allow_foreign_factors", `must be true or false, got ${JSON.stringify(p.allowForeignFactors)}`);
   return p;
 }
 
@@ -154,6 +168,9 @@ export async function trainNetwork(
   if (joined.trainRows.length === 0) throw new BadInputError(`no training ratings left after joining ${ratings.rows} ratings to the factors (split seed ${split.seed}, splitProp ${split.splitProp})`);
   const { fitRows, valRows } = validationTail(joined.trainRows, params.validationSplit);
   if (fitRows.length === 0) throw new BadInputError(`only ${joined.trainRows.length} training ratings: nothing left to fit after the validation split ${params.validationSplit}`);
+  if (joined.testRows.length === 0) {
+    throw new BadInputError(`no test ratings left after joining ${ratings.rows} ratings to the factors (split seed ${split.seed}, splitProp ${split.splitProp}): test_mse would be NaN`);
+  }
 
   const { tf, backend } = await loadTf(params.backend, logger);
   logger.info({ backend, requested: params.backend }, `keras: TensorFlow.js backend ${backend}`);
@@ -175,6 +192,7 @@ export async function trainNetwork(
       seed: params.seed,
       shuffle: true,
       shouldStop: () => ctx.signal?.aborted === true,
+      stopOnNonFiniteLoss: true,
       onEpoch: (epoch, logs) => {
         history.push({ epoch, loss: logs.loss, ...(logs.val_loss !== undefined ? { val_loss: logs.val_loss } : {}) });
         ctx.metrics?.metric("loss", logs.loss, epoch);
@@ -183,10 +201,15 @@ export async function trainNetwork(
         logger.info({ epoch: epoch + 1, of: params.epochs, loss: round(logs.loss), val_loss: logs.val_loss === undefined ? undefined : round(logs.val_loss), samplesPerSecond: Math.round(rate) }, `keras: epoch ${epoch + 1}/${params.epochs}`);
       },
     });
-    if (ctx.signal?.aborted) throw new InterruptedError("keras: training interrupted");
+    if (ctx.signal?.aborted) throw interruption(ctx.signal);
+    if (fit.diverged) {
+      const d = fit.diverged;
+      throw new BadParameterError("learning_rate", `training diverged: the loss was ${d.loss} at epoch ${d.epoch + 1}, batch ${d.batch + 1}; lower learning_rate (${params.learningRate}; default ${KERAS_DEFAULTS.learningRate})`);
+    }
     if (fit.stoppedEarly) logger.info({ epochsRun: fit.epochsRun }, "keras: early stopping on val_loss");
-    const trainMse = await evaluateMse(tf, model, assembler, joined.trainRows);
-    const testMse = await evaluateMse(tf, model, assembler, joined.testRows);
+    await refuseNonFiniteWeights(model, params);
+    const trainMse = await evaluateMse(tf, model, assembler, joined.trainRows, undefined, ctx.signal);
+    const testMse = await evaluateMse(tf, model, assembler, joined.testRows, undefined, ctx.signal);
     const metrics: KerasMetrics = {
       training_nrows: joined.trainRows.length,
       test_nrows: joined.testRows.length,
@@ -198,6 +221,9 @@ export async function trainNetwork(
       epochs_run: fit.epochsRun,
       seconds: (performance.now() - started) / 1000,
     };
+    for (const [key, value] of Object.entries(metrics)) {
+      if (!Number.isFinite(value)) throw new BadParameterError("learning_rate", `metric ${key} is ${value}: the trained network overflows; lower learning_rate (${params.learningRate}; default ${KERAS_DEFAULTS.learningRate})`);
+    }
     return { tf, backend, model, metrics, history, joined };
   } catch (error) {
     model.dispose();
@@ -209,6 +235,36 @@ function checkFactorShapes(f: FactorMatrices): void {
   if (!isPositiveInteger(f.rank)) throw new BadInputError(`factor rank must be an integer >= 1, got ${f.rank}`);
   if (f.userFactors.length !== f.userIds.length * f.rank) throw new BadInputError(`user factors hold ${f.userFactors.length} values, expected ${f.userIds.length} users x rank ${f.rank}`);
   if (f.itemFactors.length !== f.itemIds.length * f.rank) throw new BadInputError(`movie factors hold ${f.itemFactors.length} values, expected ${f.itemIds.length} movies x rank ${f.rank}`);
+  refuseNonFiniteFactors("user", f.userIds, f.userFactors, f.rank);
+  refuseNonFiniteFactors("movie", f.itemIds, f.itemFactors, f.rank);
+}
+
+/** A NaN or infinite input factor would make every weight NaN: refuse it, naming the row's id. */
+function refuseNonFiniteFactors(side: "user" | "movie", ids: Int32Array, values: Float32Array, rank: number): void {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v - v === 0) continue;
+    const row = Math.floor(i / rank);
+    throw new BadInputError(`${side} factors of ${side === "user" ? "userId" : "movieId"} ${ids[row]}: feature ${i - row * rank} is ${v}; factors must be finite numbers`);
+  }
+}
+
+/** No published weight may be NaN or infinite; with finite inputs and bounded sizes the learning rate is the cause. */
+async function refuseNonFiniteWeights(model: LayersModel, params: KerasParams): Promise<void> {
+  for (const weight of model.weights) {
+    const values = (await weight.read().data()) as Float32Array;
+    for (let i = 0; i < values.length; i++) {
+      if (values[i] - values[i] !== 0) {
+        throw new BadParameterError("learning_rate", `training diverged: weight ${weight.name} holds ${values[i]}; lower learning_rate (${params.learningRate}; default ${KERAS_DEFAULTS.learningRate})`);
+      }
+    }
+  }
+}
+
+/** The error an aborted step ends with: the signal's reason when it is one of ours, else InterruptedError. */
+function interruption(signal: AbortSignal): MsError {
+  const reason: unknown = signal.reason;
+  return reason instanceof MsError ? reason : new InterruptedError("keras: training interrupted");
 }
 
 function round(x: number): number {
@@ -227,10 +283,15 @@ export async function keras(
   const target = path.resolve(outDir);
   await assertReplaceableOutput(target, "keras-model");
   const factors = await readFactors(inputs.factors);
-  const ratings = await readRatingsColumns(inputs.ratings);
-  if (factors.details.ratings.rows !== ratings.rows) {
-    logger.warn({ factorsRows: factors.details.ratings.rows, ratingsRows: ratings.rows }, "keras: the factors were fitted on a different number of ratings than the ones given");
+  const given = await ratingsDigests(inputs.ratings);
+  const fitted = factors.details.ratings;
+  if (!given.all.includes(fitted.digest) && !(fitted.fileDigest !== undefined && given.all.includes(fitted.fileDigest))) {
+    const what = `${path.resolve(inputs.factors)}: the factors were fitted on ratings ${fitted.digest}, not on the ratings given (${given.digest}, ${given.file})`;
+    if (!params.allowForeignFactors) throw new CorruptArtifactError(`${what}; pass --allow-foreign-factors (allow_foreign_factors) to train on them anyway`);
+    logger.warn({ factorsRatings: fitted.digest, ratings: given.digest }, `keras: ${what}; training anyway (allow_foreign_factors)`);
   }
+  const ratings = await readRatingsColumns(inputs.ratings);
+  if (ctx.signal?.aborted) throw interruption(ctx.signal);
   const split = { seed: factors.details.seed, splitProp: factors.details.splitProp };
   logger.info({ ratings: ratings.rows, rank: factors.rank, users: factors.userIds.length, movies: factors.itemIds.length, inputWidth: featureWidth(params.features, factors.rank), split }, "keras: training");
   const trained = await trainNetwork(ratings, factors, split, params, { ...ctx, logger });
@@ -238,6 +299,7 @@ export async function keras(
     const { metrics } = trained;
     return await buildArtifactDir(target, async (staging) => {
       const files = await saveModelFiles(trained.tf, trained.model, staging);
+      if (ctx.signal?.aborted) throw interruption(ctx.signal);
       const details: KerasDetails = {
         backend: trained.backend,
         rank: factors.rank,
@@ -247,7 +309,7 @@ export async function keras(
         validation: "tail",
         history: trained.history,
         factors: { digest: factors.manifest.digest },
-        ratings: { rows: ratings.rows, droppedTrain: trained.joined.droppedTrain, droppedTest: trained.joined.droppedTest },
+        ratings: { rows: ratings.rows, droppedTrain: trained.joined.droppedTrain, droppedTest: trained.joined.droppedTest, digest: given.digest },
       };
       const manifest = await writeManifest(staging, {
         kind: "keras-model",

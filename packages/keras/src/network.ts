@@ -5,6 +5,7 @@
  * preallocated buffer per batch, so memory stays bounded whatever the number of ratings.
  */
 import type { LayersModel, Sequential, Tensor, TensorContainer } from "@tensorflow/tfjs";
+import { InterruptedError, MsError } from "@ms/contracts";
 import type { Tf } from "./backend.js";
 import { type FeatureAssembler, mulberry32, shuffleInPlace } from "./features.js";
 
@@ -41,12 +42,16 @@ export interface FitOptions {
   onBatch?: (batch: number) => void;
   /** Polled between batches; true stops training at the end of the batch. */
   shouldStop?: () => boolean;
+  /** Stop at the first batch whose loss is NaN or infinite (reported as `diverged`): nothing can recover from it. */
+  stopOnNonFiniteLoss?: boolean;
 }
 
 export interface FitResult {
   epochsRun: number;
   stoppedEarly: boolean;
   history: { loss: number; val_loss?: number }[];
+  /** Set when `stopOnNonFiniteLoss` stopped training: where the loss stopped being finite. */
+  diverged?: { epoch: number; batch: number; loss: number };
 }
 
 /**
@@ -82,19 +87,32 @@ export async function fitNetwork(tf: Tf, model: LayersModel, assembler: FeatureA
   const history: { loss: number; val_loss?: number }[] = [];
   let epochStart = performance.now();
   let stopRequested = false;
+  let interrupted = false;
+  let epochNow = 0;
+  let diverged: FitResult["diverged"];
   const callbacks = [
     new tf.CustomCallback({
-      onEpochBegin: async () => {
+      onEpochBegin: async (epoch) => {
         epochStart = performance.now();
+        epochNow = epoch;
       },
-      onBatchEnd: async (batch) => {
+      onBatchEnd: async (batch, logs) => {
         options.onBatch?.(batch);
+        const loss = Number(logs?.loss);
+        if (options.stopOnNonFiniteLoss && logs?.loss !== undefined && !Number.isFinite(loss)) {
+          diverged ??= { epoch: epochNow, batch, loss };
+          stopRequested = true;
+          model.stopTraining = true;
+        }
         if (options.shouldStop?.()) {
           stopRequested = true;
+          interrupted = true;
           model.stopTraining = true;
         }
       },
       onEpochEnd: async (epoch, logs) => {
+        // tfjs ends a stopped epoch as if complete: its loss covers part of the rows, report nothing.
+        if (interrupted) return;
         const entry = { loss: Number(logs?.loss), ...(logs?.val_loss !== undefined ? { val_loss: Number(logs.val_loss) } : {}) };
         history.push(entry);
         options.onEpoch?.(epoch, { ...entry, seconds: (performance.now() - epochStart) / 1000 });
@@ -103,17 +121,30 @@ export async function fitNetwork(tf: Tf, model: LayersModel, assembler: FeatureA
     ...(validation ? [early] : []),
   ];
   await model.fitDataset(train, { epochs: options.epochs, verbose: 0, callbacks, ...(validation ? { validationData: validation } : {}) });
-  return { epochsRun: history.length, stoppedEarly: !stopRequested && history.length < options.epochs, history };
+  return { epochsRun: history.length, stoppedEarly: !stopRequested && history.length < options.epochs, history, ...(diverged ? { diverged } : {}) };
 }
 
-/** Mean squared error of the model over `rows`, predicted in large batches, summed in float64. */
-export async function evaluateMse(tf: Tf, model: LayersModel, assembler: FeatureAssembler, rows: Int32Array, batchSize = 8192): Promise<number> {
+/** Longest stretch `evaluateMse` predicts before it lets the event loop run (and checks `signal`). */
+const YIELD_MS = 50;
+
+/**
+ * Mean squared error of the model over `rows`, predicted in large batches, summed in float64.
+ * Yields to the event loop every YIELD_MS (predictions on the wasm and cpu backends resolve
+ * without one) and stops with `signal`'s abort, so a signal handler is heard during a long pass.
+ */
+export async function evaluateMse(tf: Tf, model: LayersModel, assembler: FeatureAssembler, rows: Int32Array, batchSize = 8192, signal?: AbortSignal): Promise<number> {
   if (rows.length === 0) return Number.NaN;
   const width = assembler.width;
   const x = new Float32Array(batchSize * width);
   const y = new Float32Array(batchSize);
   let sum = 0;
+  let sliceStart = performance.now();
   for (let start = 0; start < rows.length; start += batchSize) {
+    if (performance.now() - sliceStart >= YIELD_MS) {
+      await new Promise((resolve) => setImmediate(resolve));
+      sliceStart = performance.now();
+    }
+    if (signal?.aborted) throw signal.reason instanceof MsError ? signal.reason : new InterruptedError("keras: evaluation interrupted");
     const count = Math.min(batchSize, rows.length - start);
     assembler.fill(rows, start, count, x, y);
     const pred = tf.tidy(() => {

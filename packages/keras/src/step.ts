@@ -20,6 +20,7 @@ const kerasParams: ParamDefs<KerasParams> = {
   features: param.choice(FEATURE_SETS, { default: d.features, doc: "network input: factors (the seed's) or factors+dot" }),
   outputBias: param.choice(["zero", "mean"] as const, { default: d.outputBias, doc: "initial output bias: zero (the seed's) or the mean training rating" }),
   seed: param.integer({ default: d.seed, defaultFrom: "seed", doc: "weight initialisation and shuffles; defaults to the value of seed" }),
+  allowForeignFactors: param.boolean({ default: d.allowForeignFactors, doc: "train on factors fitted to other ratings than these (refused by default)" }),
   backend: param.choice(BACKEND_CHOICES, { default: d.backend, doc: "TensorFlow.js backend: auto tries node, then wasm, then cpu" }),
 };
 
