@@ -78,7 +78,7 @@ describe("locks", () => {
 });
 
 describe("entries", () => {
-  it("a hit needs the manifest, entry.json and every file at its recorded size", async () => {
+  it("a hit needs the manifest, entry.json and every file with its recorded size and sha256", async () => {
     expect((await store.checkEntry(KEY)).status).toBe("missing");
     const temp = store.tempPath("etl");
     await buildEntry(temp.dir);
@@ -87,9 +87,9 @@ describe("entries", () => {
     await writeFile(path.join(store.entryDir(KEY), "data.bin"), "hell");
     const damaged = await store.checkEntry(KEY);
     expect(damaged.status).toBe("damaged");
-    // Same size, other bytes: only the deep check sees it.
+    // Same size, other bytes: a hit re-hashes a file whose identity changed.
     await writeFile(path.join(store.entryDir(KEY), "data.bin"), "jello");
-    expect((await store.checkEntry(KEY)).status).toBe("hit");
+    expect((await store.checkEntry(KEY)).status).toBe("damaged");
     expect((await store.deepVerify(KEY)).ok).toBe(false);
   });
 
