@@ -8,7 +8,7 @@ import { BadParameterError, InterruptedError, type Manifest } from "@ms/contract
 import { CacheStore, type EntryInfo, type Lease, type LockInfo } from "./storage.js";
 
 /** What the caller records in entry.json besides the key, the step, the digest and the timestamps. */
-export type EntryDescription = Pick<EntryInfo, "version" | "codeDigest" | "params" | "inputs" | "producedByRun">;
+export type EntryDescription = Omit<EntryInfo, "key" | "step" | "outputDigest" | "createdAt" | "lastUsedAt" | "identities">;
 
 /** A usable entry. */
 export interface CacheHit {
@@ -60,6 +60,7 @@ export class CacheSession {
     const { key, force = false, signal } = req;
     const interrupted = () => (signal?.reason instanceof Error ? signal.reason : new InterruptedError("interrupted"));
     if (signal?.aborted) throw interrupted();
+    await store.ensureLayout();
     await this.lease.protect(key);
     if (!force) {
       const hit = await this.usable(req);
@@ -119,10 +120,9 @@ export class CacheSession {
   }
 }
 
-/** Opens a session on a cache (creating its layout); close it when the run ends. */
-export async function openSession(cache: string | CacheStore): Promise<CacheSession> {
+/** Opens a session on a cache (nothing is written until its first getOrCompute); close it when the run ends. */
+export function openSession(cache: string | CacheStore): CacheSession {
   const store = typeof cache === "string" ? new CacheStore(cache) : cache;
-  await store.ensureLayout();
   return new CacheSession(store, store.newLease());
 }
 
