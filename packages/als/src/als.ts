@@ -4,6 +4,7 @@
  * seed's names and defaults; the split comes from @ms/contracts so keras reuses it exactly.
  */
 import {
+  assertArtifactIntact,
   assertReplaceableOutput,
   BadInputError,
   BadParameterError,
@@ -118,6 +119,7 @@ export async function als(inputs: AlsInputs, partial: Partial<AlsParams>, outDir
   await assertReplaceableOutput(target, "factors");
   const started = performance.now();
 
+  if (!ctx.inputsVerified) await assertArtifactIntact(inputs.ratings, "ratings");
   const { file, manifest: ratingsManifest } = await resolveRatingsFile(inputs.ratings);
   const digestsPromise = ratingsDigests(file, ratingsManifest);
   const ratings = await loadRatings(inputs.ratings);

@@ -8,6 +8,7 @@ import { promises as fs } from "node:fs";
 import path from "node:path";
 import { type Digest, digestFile, digestOf } from "./digest.js";
 import { CorruptArtifactError, MissingArtifactError, BadParameterError, asStorageError } from "./errors.js";
+import { fileIdentity, identityTrustworthy, type FileIdentity } from "./file-digests.js";
 
 export const MANIFEST_FILE = "manifest.json";
 export const SCHEMA_VERSION = 1;
@@ -60,6 +61,8 @@ export function contentDigest(files: readonly ArtifactFile[]): Digest {
 export async function describeFiles(dir: string, relPaths: readonly string[]): Promise<ArtifactFile[]> {
   const out: ArtifactFile[] = [];
   for (const rel of relPaths) {
+    const unsafe = unsafeArtifactPath(rel);
+    if (unsafe) throw new Error(`artifact file ${JSON.stringify(rel)} ${unsafe}`);
     const { digest, bytes } = await digestFile(path.join(dir, rel));
     out.push({ path: rel, bytes, sha256: digest.slice("sha256:".length) });
   }
@@ -125,44 +128,154 @@ export async function readManifest<P = Record<string, unknown>, M = Record<strin
   if (kind && manifest.kind !== kind) {
     throw new CorruptArtifactError(`${file}: holds a "${manifest.kind}" artifact, expected "${kind}"`);
   }
+  const seen = new Set<string>();
+  manifest.files.forEach((f, i) => {
+    const where = `${file}: files[${i}]`;
+    if (!f || typeof f !== "object") throw new CorruptArtifactError(`${where} is not an object`);
+    const problem = unsafeArtifactPath(f.path);
+    if (problem) throw new CorruptArtifactError(`${where}.path ${JSON.stringify(f.path)} ${problem}`);
+    if (seen.has(f.path)) throw new CorruptArtifactError(`${where}.path "${f.path}" is listed twice`);
+    seen.add(f.path);
+    if (!Number.isSafeInteger(f.bytes) || f.bytes < 0) throw new CorruptArtifactError(`${where}.bytes ${JSON.stringify(f.bytes)} is not a byte count`);
+    if (typeof f.sha256 !== "string" || !/^[0-9a-f]{64}$/.test(f.sha256)) throw new CorruptArtifactError(`${where}.sha256 is not 64 hex digits`);
+  });
+  // Downstream cache keys are built from `digest`: it must be the one its file list implies.
+  const expected = contentDigest(manifest.files);
+  if (manifest.digest !== expected) {
+    throw new CorruptArtifactError(`${file}: digest ${String(manifest.digest).slice(0, 19)}... does not match its file list (${expected.slice(0, 19)}...)`);
+  }
   return manifest;
+}
+
+/**
+ * Why a manifest path is unsafe, or undefined: it must be relative, normalised, with `/`
+ * separators and no `.`/`..` segment, so that it names a file inside the artifact directory.
+ */
+export function unsafeArtifactPath(rel: unknown): string | undefined {
+  if (typeof rel !== "string" || rel === "") return "is not a file name";
+  if (rel.includes("\\") || rel.includes("\0")) return "contains a backslash or NUL";
+  if (path.posix.isAbsolute(rel) || /^[A-Za-z]:/.test(rel)) return "is absolute";
+  if (rel.split("/").some((seg) => seg === "" || seg === "." || seg === "..")) return "leaves the artifact directory or is not normalised";
+  return undefined;
+}
+
+/** What a file's identity was when it last hashed to `sha256` (see `fileIdentity`). */
+export interface IdentityRecord {
+  identity: string;
+  sha256: string;
+}
+
+/** Identity records by artifact-relative path: lets a verified artifact be re-checked with `stat` alone. */
+export type IdentityMemo = Record<string, IdentityRecord>;
+
+export interface VerifyOptions {
+  kind?: ArtifactKind;
+  /** Re-hash every file, whatever the memo says. */
+  deep?: boolean;
+  /**
+   * Identities recorded at an earlier verification: a file whose identity and manifest sha256 are
+   * the recorded ones is not re-hashed; every other file is. Without a memo and without `deep`,
+   * only presence and sizes are checked (the cheap check).
+   */
+  memo?: IdentityMemo;
 }
 
 export interface VerifyResult {
   ok: boolean;
   problems: string[];
+  /** The manifest, when it could be read (its digest already checked against its file list). */
+  manifest?: Manifest;
+  /** With `deep` or `memo`: the identities to remember for the files that hashed correctly. */
+  memo?: IdentityMemo;
+  /** Whether `memo` differs from the one passed in (worth writing back). */
+  memoChanged: boolean;
+  /** How many files were read and hashed. */
+  hashed: number;
+}
+
+/** Whether `MS_CACHE_REHASH=1` turns the identity memo off (always re-hash; for benchmarks). */
+export function rehashForced(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.MS_CACHE_REHASH === "1";
+}
+
+async function realDir(dir: string): Promise<string> {
+  return fs.realpath(dir);
 }
 
 /**
- * Checks an artifact against its manifest. `deep: false` looks at presence and sizes only (cheap,
- * for cache hits); `deep: true` re-hashes every file.
+ * Checks an artifact against its manifest. Always: the manifest's shape, its digest against its
+ * file list, every path inside the directory (a symbolic link must resolve inside it too), every
+ * file a regular file of the recorded size. With `deep`, every file is re-hashed; with `memo`,
+ * only those whose identity changed since they were last hashed (`MS_CACHE_REHASH=1`: all).
  */
-export async function verifyArtifact(dir: string, options: { deep: boolean; kind?: ArtifactKind }): Promise<VerifyResult> {
+export async function verifyArtifact(dir: string, options: VerifyOptions = {}): Promise<VerifyResult> {
   const problems: string[] = [];
   let manifest: Manifest;
   try {
     manifest = await readManifest(dir, options.kind);
   } catch (error) {
-    return { ok: false, problems: [(error as Error).message] };
+    return { ok: false, problems: [(error as Error).message], memoChanged: false, hashed: 0 };
   }
+  const hashing = options.deep === true || options.memo !== undefined;
+  const known = options.deep || rehashForced() ? {} : (options.memo ?? {});
+  const memo: IdentityMemo = {};
+  let hashed = 0;
+  let root: Promise<string> | undefined;
   for (const f of manifest.files) {
     const full = path.join(dir, f.path);
+    let id: FileIdentity;
     try {
-      const st = await fs.stat(full);
-      if (st.size !== f.bytes) {
-        problems.push(`${full}: ${st.size} bytes, manifest says ${f.bytes}`);
-        continue;
+      id = await fileIdentity(full, { noFollow: true });
+      if (id.isSymbolicLink || f.path.includes("/")) {
+        // A link (or a linked parent directory) must not lead out of the artifact.
+        root ??= realDir(dir);
+        const real = await fs.realpath(full);
+        const base = await root;
+        if (real !== base && !real.startsWith(base + path.sep)) {
+          problems.push(`${full}: resolves to ${real}, outside the artifact directory`);
+          continue;
+        }
+        id = await fileIdentity(full);
       }
-      if (options.deep) {
-        const { digest } = await digestFile(full);
-        if (digest !== `sha256:${f.sha256}`) problems.push(`${full}: content digest differs from the manifest`);
-      }
-    } catch {
-      problems.push(`${full}: missing`);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      problems.push(code === "ENOENT" || code === "ENOTDIR" ? `${full}: missing` : `${full}: cannot be read (${code ?? (error as Error).message})`);
+      continue;
     }
+    if (!id.isFile) {
+      problems.push(`${full}: not a regular file`);
+      continue;
+    }
+    if (id.bytes !== f.bytes) {
+      problems.push(`${full}: ${id.bytes} bytes, manifest says ${f.bytes}`);
+      continue;
+    }
+    if (!hashing) continue;
+    const record = known[f.path];
+    if (record && record.identity === id.identity && record.sha256 === f.sha256) {
+      memo[f.path] = record;
+      continue;
+    }
+    hashed++;
+    let digest: Digest;
+    try {
+      ({ digest } = await digestFile(full));
+    } catch (error) {
+      problems.push(`${full}: cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+      continue;
+    }
+    if (digest !== `sha256:${f.sha256}`) {
+      problems.push(`${full}: content digest differs from the manifest (sha256 ${digest.slice(7, 19)}... vs ${f.sha256.slice(0, 12)}...)`);
+      continue;
+    }
+    // Remembered only if the file did not change while it was read and is past the racy window.
+    const after = await fileIdentity(full).catch(() => undefined);
+    if (after?.identity === id.identity && identityTrustworthy(id)) memo[f.path] = { identity: id.identity, sha256: f.sha256 };
   }
-  if (options.deep && contentDigest(manifest.files) !== manifest.digest) problems.push(`${dir}: manifest digest does not match its file list`);
-  return { ok: problems.length === 0, problems };
+  const before = options.memo ?? {};
+  const memoChanged =
+    hashing && (Object.keys(memo).length !== Object.keys(before).length || Object.entries(memo).some(([p, r]) => before[p]?.identity !== r.identity || before[p]?.sha256 !== r.sha256));
+  return { ok: problems.length === 0, problems, manifest, ...(hashing ? { memo } : {}), memoChanged, hashed };
 }
 
 /** A fresh, empty directory beside `target` to build an artifact in before publishing it. */
@@ -247,4 +360,17 @@ export async function buildArtifactDir<T>(target: string, build: (staging: strin
     await discardStagingDir(staging);
     throw error;
   }
+}
+
+/**
+ * Refuses a damaged input artifact before a step reads it (exit 5): the same check a cache hit
+ * gets, with every file re-hashed. A path that is not a directory (a bare Parquet file) has no
+ * manifest to check against and is let through. The driver skips this (`inputsVerified`): it
+ * verified its inputs when it served or published them.
+ */
+export async function assertArtifactIntact(pathOrDir: string, kind: ArtifactKind): Promise<void> {
+  const isDir = await fs.stat(pathOrDir).then((s) => s.isDirectory(), () => false);
+  if (!isDir) return;
+  const result = await verifyArtifact(pathOrDir, { kind, deep: true });
+  if (!result.ok) throw new CorruptArtifactError(`${path.resolve(pathOrDir)}: damaged ${kind} artifact: ${result.problems.join("; ")}`);
 }

@@ -23,9 +23,44 @@ interface Remembered {
   bytes: number;
 }
 
-async function identityOf(file: string): Promise<{ identity: string; size: number }> {
-  const st = await fs.stat(file, { bigint: true });
-  return { identity: [st.dev, st.ino, st.size, st.mtimeNs, st.ctimeNs].join(":"), size: Number(st.size) };
+/** What `fileIdentity` reports: the identity string plus the facts callers check beside it. */
+export interface FileIdentity {
+  /** `dev:ino:size:mtimeNs:ctimeNs`; equal identities mean the file was not written in between. */
+  identity: string;
+  bytes: number;
+  isFile: boolean;
+  isSymbolicLink: boolean;
+  /** The later of mtime and ctime, in milliseconds (for the racy-timestamp rule). */
+  changedMs: number;
+}
+
+/**
+ * The one file-identity helper of the project (git's index rule). `noFollow` describes a symbolic
+ * link itself instead of its target, so a caller can refuse or resolve it.
+ */
+export async function fileIdentity(file: string, options: { noFollow?: boolean } = {}): Promise<FileIdentity> {
+  const st = options.noFollow ? await fs.lstat(file, { bigint: true }) : await fs.stat(file, { bigint: true });
+  const changed = st.mtimeNs > st.ctimeNs ? st.mtimeNs : st.ctimeNs;
+  return {
+    identity: [st.dev, st.ino, st.size, st.mtimeNs, st.ctimeNs].join(":"),
+    bytes: Number(st.size),
+    isFile: st.isFile(),
+    isSymbolicLink: st.isSymbolicLink(),
+    changedMs: Number(changed / 1_000_000n),
+  };
+}
+
+/**
+ * How long after its last change a file's identity may be trusted. File timestamps come from a
+ * coarse clock (a jiffy; a whole second on some file systems), so a file hashed in the same tick as
+ * its last write could be written again without its identity changing: such a file is hashed, but
+ * its identity is not remembered until it is older than this.
+ */
+export const RACY_IDENTITY_MS = 1000;
+
+/** Whether an identity taken now is old enough to be remembered (see RACY_IDENTITY_MS). */
+export function identityTrustworthy(id: FileIdentity, now = Date.now()): boolean {
+  return now - id.changedMs > RACY_IDENTITY_MS;
 }
 
 /**
@@ -38,7 +73,7 @@ export async function digestFileRemembered(
 ): Promise<{ digest: Digest; bytes: number; cached: boolean }> {
   const abs = path.resolve(file);
   const record = path.join(cacheDir, "digests", `${sha256Hex(abs).slice(0, 40)}.json`);
-  const before = await identityOf(abs);
+  const before = await fileIdentity(abs);
   try {
     const known = JSON.parse(await fs.readFile(record, "utf8")) as Remembered;
     if (known.path === abs && known.identity === before.identity) return { digest: known.digest, bytes: known.bytes, cached: true };
@@ -47,7 +82,7 @@ export async function digestFileRemembered(
   }
   const { digest, bytes } = await digestFile(abs);
   // A file that changed while it was read has no trustworthy digest to remember.
-  if ((await identityOf(abs)).identity === before.identity) {
+  if ((await fileIdentity(abs)).identity === before.identity) {
     const entry: Remembered = { path: abs, identity: before.identity, digest, bytes };
     const temp = `${record}.${process.pid}.tmp`;
     try {

@@ -26,6 +26,8 @@ export interface StepContext {
   progress?: boolean;
   /** Where a step may keep caches of its own (downloads, remembered digests); default `defaultCacheDir()`. */
   cacheDir?: string;
+  /** The caller has verified the input artifacts against their manifests (the driver does); skip re-hashing them. */
+  inputsVerified?: boolean;
 }
 
 /** What every step returns: its published outputs and its final metrics. */

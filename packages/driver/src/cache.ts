@@ -1,10 +1,130 @@
 /**
- * `ms cache ls | verify | gc`: reading and pruning the step cache. Entries are removed only under
- * their key's lock, so a run computing or publishing a key is never raced; leftovers of killed
- * processes (temp directories, stale locks) are not entries and are only ever cleaned.
+ * The step cache as the driver uses it: one get-or-compute per step inside a session that protects
+ * what a run uses from gc, and `ms cache ls | verify | gc`. Entries are removed only under their
+ * key's lock and never while a live run's lease names them; leftovers of killed processes (temp
+ * directories, stale locks and leases) are not entries and are only ever cleaned.
  */
-import { BadParameterError } from "@ms/contracts";
-import { CacheStore, type EntryInfo } from "./storage.js";
+import { BadParameterError, InterruptedError, type Manifest } from "@ms/contracts";
+import { CacheStore, type EntryInfo, type Lease, type LockInfo } from "./storage.js";
+
+/** What the caller records in entry.json besides the key, the step, the digest and the timestamps. */
+export type EntryDescription = Omit<EntryInfo, "key" | "step" | "outputDigest" | "createdAt" | "lastUsedAt" | "identities">;
+
+/** A usable entry. */
+export interface CacheHit {
+  dir: string;
+  manifest: Manifest;
+  entry: EntryInfo;
+}
+
+export interface GetOrComputeRequest {
+  key: string;
+  step: string;
+  info: EntryDescription;
+  /** Skip hits: recompute, and replace the entry. */
+  force?: boolean;
+  /** Writes the step's artifact directory (with manifest.json) at `dir`, which does not exist yet. */
+  compute(dir: string): Promise<void>;
+  /** An extra check of a hit (e.g. an external source file unchanged); false recomputes. */
+  stillValid?(hit: CacheHit): Promise<boolean>;
+  signal?: AbortSignal;
+  /** Another process holds the key's lock: who, and at most how long it will be waited for (undefined: until that local process ends). */
+  onWait?(holder: LockInfo, waitMs: number | undefined): void;
+  /** The entry is damaged (reported once per process and key); it is recomputed, never served. */
+  onDamaged?(key: string, problems: string[]): void;
+}
+
+export interface CacheOutcome extends CacheHit {
+  cached: boolean;
+}
+
+/** Keys already reported damaged in this process (waiters re-check while another run recomputes). */
+const reportedDamaged = new Set<string>();
+
+/**
+ * One run's use of the cache. Every key it touches is written to its lease before the entry is
+ * checked and stays protected from gc until `close()`.
+ */
+export class CacheSession {
+  constructor(
+    readonly store: CacheStore,
+    private readonly lease: Lease,
+  ) {}
+
+  /**
+   * The entry of `key`, verified, or computed now: check, lock, re-check, compute into tmp/,
+   * verify and publish by rename, release.
+   */
+  async getOrCompute(req: GetOrComputeRequest): Promise<CacheOutcome> {
+    const { store } = this;
+    const { key, force = false, signal } = req;
+    const interrupted = () => (signal?.reason instanceof Error ? signal.reason : new InterruptedError("interrupted"));
+    if (signal?.aborted) throw interrupted();
+    await store.ensureLayout();
+    await this.lease.protect(key);
+    if (!force) {
+      const hit = await this.usable(req);
+      if (hit) return this.served(hit);
+    }
+    const got = await store.acquire(key, async () => (force ? undefined : this.usable(req)), (holder, waitMs) => req.onWait?.(holder, waitMs), signal);
+    if ("value" in got) return this.served(got.value);
+    try {
+      if (!force) {
+        const hit = await this.usable(req);
+        if (hit) return this.served(hit);
+      }
+      const temp = store.tempPath(req.step);
+      try {
+        await req.compute(temp.dir);
+        if (signal?.aborted) throw interrupted();
+        if (!force && !(await got.lock.stillHeld())) {
+          // Judged stale and taken over (a stalled process): keep what the other run published.
+          const hit = await this.usable(req);
+          if (hit) return this.served(hit);
+        }
+        const now = new Date().toISOString();
+        const published = await store.publishEntry(temp.dir, { ...req.info, key, step: req.step, outputDigest: "", createdAt: now, lastUsedAt: now });
+        return { cached: false, ...published };
+      } finally {
+        await temp.discard();
+      }
+    } finally {
+      await got.lock.release();
+    }
+  }
+
+  private async usable(req: GetOrComputeRequest): Promise<CacheHit | undefined> {
+    const check = await this.store.checkEntry(req.key);
+    if (check.status === "damaged") {
+      const id = `${this.store.root}\0${req.key}`;
+      if (!reportedDamaged.has(id)) {
+        reportedDamaged.add(id);
+        req.onDamaged?.(req.key, check.problems);
+      }
+      return undefined;
+    }
+    if (check.status !== "hit") return undefined;
+    if (req.stillValid && !(await req.stillValid(check))) return undefined;
+    return check;
+  }
+
+  private async served(hit: CacheHit): Promise<CacheOutcome> {
+    const entry = { ...hit.entry, lastUsedAt: new Date().toISOString() };
+    await this.store.touch(entry);
+    return { cached: true, dir: hit.dir, manifest: hit.manifest, entry };
+  }
+
+  /** Ends the protection of every key this session used (its lease is deleted). */
+  async close(): Promise<void> {
+    await this.lease.close();
+  }
+}
+
+/** Opens a session on a cache (nothing is written until its first getOrCompute); close it when the run ends. */
+export function openSession(cache: string | CacheStore): CacheSession {
+  const store = typeof cache === "string" ? new CacheStore(cache) : cache;
+  return new CacheSession(store, store.newLease());
+}
 
 export interface CacheEntrySummary {
   key: string;
@@ -20,6 +140,7 @@ export interface CacheEntrySummary {
 /** Every entry, newest use first. Damaged entries are listed with what could be read. */
 export async function listCache(cacheDir: string, options: { step?: string } = {}): Promise<CacheEntrySummary[]> {
   const store = new CacheStore(cacheDir);
+  await store.assertUsable();
   const out: CacheEntrySummary[] = [];
   for (const key of await store.listKeys()) {
     const info = await store.readEntryInfo(key);
@@ -44,9 +165,13 @@ export interface VerifyReport {
   damaged: { key: string; step: string; problems: string[]; removed: boolean }[];
 }
 
-/** Re-hashes every entry. With `remove`, damaged entries are deleted (under their lock). */
+/**
+ * Re-hashes every entry, with the checks of a hit (digest against the file list, paths inside the
+ * entry). With `remove`, damaged entries are deleted (under their lock, unless a live run uses them).
+ */
 export async function verifyCache(cacheDir: string, options: { remove?: boolean } = {}): Promise<VerifyReport> {
   const store = new CacheStore(cacheDir);
+  await store.assertUsable();
   const report: VerifyReport = { ok: true, checked: 0, damaged: [] };
   for (const key of await store.listKeys()) {
     report.checked++;
@@ -55,21 +180,10 @@ export async function verifyCache(cacheDir: string, options: { remove?: boolean 
     report.ok = false;
     const info = await store.readEntryInfo(key);
     let removed = false;
-    if (options.remove) removed = await removeLocked(store, key);
+    if (options.remove) removed = (await store.removeUnused(key)) === "removed";
     report.damaged.push({ key, step: info?.step ?? "?", problems: result.problems, removed });
   }
   return report;
-}
-
-async function removeLocked(store: CacheStore, key: string): Promise<boolean> {
-  const lock = await store.tryLock(key);
-  if (!lock) return false;
-  try {
-    await store.removeEntry(key);
-    return true;
-  } finally {
-    await lock.release();
-  }
 }
 
 const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
@@ -92,16 +206,21 @@ export interface GcOptions {
 export interface GcReport {
   dryRun: boolean;
   removed: { key: string; step: string; bytes: number; reason: string }[];
+  /** Entries being computed or used by a live run (its lock or lease), left alone. */
   skippedLocked: string[];
   leftovers: { tmp: string[]; locks: string[]; meta: string[] };
   freedBytes: number;
 }
 
-/** Removes entries by age and by count per step, plus leftovers of killed runs. */
+/**
+ * Removes entries by age and by count per step, except those a live run is computing or using,
+ * plus leftovers of killed runs (temp directories, stale locks and leases of any host).
+ */
 export async function gcCache(cacheDir: string, options: GcOptions = {}): Promise<GcReport> {
   const store = new CacheStore(cacheDir);
   const dryRun = options.dryRun === true;
   const report: GcReport = { dryRun, removed: [], skippedLocked: [], leftovers: { tmp: [], locks: [], meta: [] }, freedBytes: 0 };
+  await store.assertUsable();
   if (!(await store.exists())) return report;
   const entries = await listCache(cacheDir);
   const victims = new Map<string, string>();
@@ -120,10 +239,15 @@ export async function gcCache(cacheDir: string, options: GcOptions = {}): Promis
       if (n > options.keepPerStep && !victims.has(e.key)) victims.set(e.key, "count");
     }
   }
+  const inUse = dryRun ? (await store.liveLeases()).keys : new Set<string>();
   for (const e of entries) {
     const reason = victims.get(e.key);
     if (!reason) continue;
-    if (!dryRun && !(await removeLocked(store, e.key))) {
+    if (dryRun && (inUse.has(e.key) || (await store.lockHolder(e.key))?.alive)) {
+      report.skippedLocked.push(e.key);
+      continue;
+    }
+    if (!dryRun && (await store.removeUnused(e.key)) !== "removed") {
       report.skippedLocked.push(e.key);
       continue;
     }

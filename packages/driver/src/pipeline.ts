@@ -17,7 +17,7 @@ import {
   type Step,
 } from "@ms/contracts";
 import { createTracker } from "@ms/tracking";
-import { openSession, type CacheSession } from "./get-or-compute.js";
+import { openSession, type CacheSession } from "./cache.js";
 import { cacheKey, codeIdentity } from "./key.js";
 import { namedParams, resolveParams } from "./params.js";
 import { BufferedMetrics, ENTRY_POINTS, RunLog, TAGS, gitCommit, type LogArtifacts } from "./runlog.js";
@@ -187,11 +187,15 @@ class Pipeline {
         force: forced,
         signal: o.signal,
         stillValid: (hit) => step.stillValid(hit.manifest),
-        onWait: (holder) => logger.info({ pid: holder.pid, hostname: holder.hostname }, `${step.name}: another run is computing this step; waiting for it`),
+        onWait: (holder, waitMs) =>
+          logger.info(
+            { pid: holder.pid, hostname: holder.hostname, maxWaitSeconds: waitMs === undefined ? null : Math.round(waitMs / 1000) },
+            `${step.name}: ${holder.hostname} pid ${holder.pid} is computing this step; waiting for it ${waitMs === undefined ? "while that process lives" : `at most ${Math.round(waitMs / 1000)} s (its lease)`}`,
+          ),
         onDamaged: (k, problems) => logger.warn({ key: k.slice(0, 12), problems }, `${step.name}: cache entry is damaged; recomputing it`),
         compute: async (dir) => {
           logger.info({ key: key.slice(0, 12) }, `${step.name}: computing`);
-          await bound.run({ logger, metrics, signal: o.signal, progress: o.progress, cacheDir: this.store.root }, inputs, dir);
+          await bound.run({ logger, metrics, signal: o.signal, progress: o.progress, cacheDir: this.store.root, inputsVerified: true }, inputs, dir);
           this.checkSignal();
         },
       });

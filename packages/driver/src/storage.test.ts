@@ -8,7 +8,9 @@ import os, { tmpdir } from "node:os";
 import path from "node:path";
 import { writeManifest, StorageError } from "@ms/contracts";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { CacheStore, pidAlive, type EntryInfo } from "./storage.js";
+import { utimes } from "node:fs/promises";
+import { CacheStore, pidAlive, processStartTime, selfOwner, type EntryInfo } from "./storage.js";
+import { listCache } from "./cache.js";
 import { listDir } from "./__tests__/harness.js";
 
 const KEY = "a".repeat(64);
@@ -77,8 +79,37 @@ describe("locks", () => {
   });
 });
 
+describe("stale locks", () => {
+  afterEach(() => {
+    delete process.env.MS_LOCK_LEASE_MS;
+  });
+
+  it("another host's lock is live within its lease and stale after it", async () => {
+    process.env.MS_LOCK_LEASE_MS = "5000";
+    await writeFile(store.lockFile(KEY), JSON.stringify({ pid: 99, hostname: "other-container", startedAt: "x" }));
+    expect(await store.tryLock(KEY)).toBeUndefined();
+    const old = new Date(Date.now() - 10_000);
+    await utimes(store.lockFile(KEY), old, old);
+    const lock = await store.tryLock(KEY);
+    expect(lock).toBeDefined();
+    await lock!.release();
+  });
+
+  it("a lock whose pid now belongs to another process (start time differs) is stale", async () => {
+    const real = processStartTime(1);
+    expect(real).toBeDefined();
+    await writeFile(store.lockFile(KEY), JSON.stringify({ ...selfOwner(), pid: 1, startTime: String(Number(real) + 1) }));
+    const lock = await store.tryLock(KEY);
+    expect(lock).toBeDefined();
+    await lock!.release();
+    // The same pid with its real start time is a live holder.
+    await writeFile(store.lockFile(KEY), JSON.stringify({ ...selfOwner(), pid: 1, startTime: real }));
+    expect(await store.tryLock(KEY)).toBeUndefined();
+  });
+});
+
 describe("entries", () => {
-  it("a hit needs the manifest, entry.json and every file at its recorded size", async () => {
+  it("a hit needs the manifest, entry.json and every file with its recorded size and sha256", async () => {
     expect((await store.checkEntry(KEY)).status).toBe("missing");
     const temp = store.tempPath("etl");
     await buildEntry(temp.dir);
@@ -87,10 +118,34 @@ describe("entries", () => {
     await writeFile(path.join(store.entryDir(KEY), "data.bin"), "hell");
     const damaged = await store.checkEntry(KEY);
     expect(damaged.status).toBe("damaged");
-    // Same size, other bytes: only the deep check sees it.
+    // Same size, other bytes: a hit re-hashes a file whose identity changed.
     await writeFile(path.join(store.entryDir(KEY), "data.bin"), "jello");
-    expect((await store.checkEntry(KEY)).status).toBe("hit");
+    expect((await store.checkEntry(KEY)).status).toBe("damaged");
     expect((await store.deepVerify(KEY)).ok).toBe(false);
+  });
+
+  it("deepVerify reports an edited digest and a path out of the entry, without reading outside it", async () => {
+    const temp = store.tempPath("etl");
+    await buildEntry(temp.dir);
+    await store.publish(temp.dir, info());
+    const manifestFile = path.join(store.entryDir(KEY), "manifest.json");
+    const good = await readFile(manifestFile, "utf8");
+    await writeFile(manifestFile, good.replace(/"digest": "sha256:[0-9a-f]+"/, `"digest": "sha256:${"0".repeat(64)}"`));
+    expect((await store.deepVerify(KEY)).problems.join()).toMatch(/does not match its file list/);
+    expect((await store.checkEntry(KEY)).status).toBe("damaged");
+    const passwd = await readFile("/etc/passwd");
+    const m = JSON.parse(good);
+    m.files[0].path = "../../../../etc/passwd";
+    m.files[0].bytes = passwd.length;
+    await writeFile(manifestFile, JSON.stringify(m));
+    expect((await store.deepVerify(KEY)).problems.join()).toMatch(/leaves the artifact directory/);
+  });
+
+  it("a cache path that is a file is a storage error, not an empty cache", async () => {
+    const file = path.join(root, "file");
+    await writeFile(file, "");
+    await expect(listCache(file)).rejects.toThrow(StorageError);
+    await expect(new CacheStore(file).ensureLayout()).rejects.toThrow(/is not a directory/);
   });
 
   it("publishing replaces a damaged entry and leaves nothing beside it", async () => {

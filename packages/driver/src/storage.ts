@@ -2,18 +2,35 @@
  * The cache's storage adapter: every file-system access to the cache directory goes through here.
  *
  *   <root>/objects/<key>/   one published entry: the step's files, manifest.json, entry.json
- *   <root>/locks/<key>.lock held while a key is computed (O_EXCL; pid, hostname, start time)
- *   <root>/tmp/<pid>-...    where entries are built before the atomic rename into objects/
- *   <root>/meta/            small memo files (resolved parameters), safe to delete
+ *   <root>/locks/<key>.lock held while a key is computed or removed (O_EXCL; the holder's identity)
+ *   <root>/leases/<pid>-<n>.lease  keys a live run uses; gc leaves them alone
+ *   <root>/tmp/<pid>@<host>-...   where entries are built before the atomic rename into objects/
+ *   <root>/meta/            memo files of earlier versions; gc removes them by age
+ *
+ * A lock or lease names its holder: host name, pid, the process's start time (/proc/<pid>/stat
+ * field 22), boot id and pid namespace. On the same host (all of those equal) it is stale as soon as
+ * the pid is gone or is another process; from anywhere else it is stale once its holder has not
+ * renewed it (mtime, a heartbeat) for a lease (60 s, `MS_LOCK_LEASE_MS`).
  *
  * `MS_CACHE_FAULT=<ERRNO>[:<op>]` (op: lock, publish, touch, meta, or all) makes this adapter's
  * writes fail with that errno, so a read-only or full cache directory can be tested as root.
  */
 import { randomBytes } from "node:crypto";
-import { promises as fs, rmSync, unlinkSync, readFileSync } from "node:fs";
+import { promises as fs, rmSync, unlinkSync, readFileSync, readlinkSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { MANIFEST_FILE, StorageError, asStorageError, buildArtifactDir, digestFile, readManifest, writeManifest, type Manifest } from "@ms/contracts";
+import {
+  CorruptArtifactError,
+  MANIFEST_FILE,
+  StorageError,
+  asStorageError,
+  buildArtifactDir,
+  sha256Hex,
+  verifyArtifact,
+  writeManifest,
+  type IdentityMemo,
+  type Manifest,
+} from "@ms/contracts";
 
 export const ENTRY_FILE = "entry.json";
 
@@ -26,28 +43,59 @@ export interface EntryInfo {
   /** The parameters that entered the key, under the driver's names. */
   params: Record<string, unknown>;
   inputs: Record<string, string>;
-  /** Content digest of the step's output (the manifest's digest, or the raw ratings digest). */
+  /** The manifest's content digest, recomputed from the entry's files when it was published. */
   outputDigest: string;
   createdAt: string;
   lastUsedAt: string;
   /** The tracking run that computed the entry. */
   producedByRun: string | null;
+  /** File identities when last hashed (publish, later re-hashes): a hit re-hashes only changed files. */
+  identities?: IdentityMemo;
 }
 
 export type EntryCheck =
-  | { status: "hit"; dir: string; manifest: Manifest; entry: EntryInfo }
+  | { status: "hit"; dir: string; manifest: Manifest; entry: EntryInfo; memoChanged: boolean }
   | { status: "missing" }
-  | { status: "damaged"; problems: string[] };
+  | { status: "damaged"; problems: string[] }
+  /** `gc` holds the key's lock and may be removing the entry: not to be used now. */
+  | { status: "busy" };
 
-interface LockHolder {
+/** Who holds a lock or a lease. */
+export interface Owner {
   pid: number;
   hostname: string;
   startedAt: string;
+  /** /proc/<pid>/stat field 22 (clock ticks since boot), so a reused pid is told apart. */
+  startTime?: string;
+  bootId?: string;
+  pidNs?: string;
+  /** Locks only: computing a key, or gc removing it. */
+  purpose?: "compute" | "gc";
+  nonce?: string;
 }
+
+/** A holder as judged now. */
+export interface OwnerState {
+  stale: boolean;
+  /** Why it is (or is not) stale, for logs. */
+  reason: string;
+  /** At most how long until it turns stale unless renewed; undefined for a live process on this host. */
+  waitMs: number | undefined;
+}
+
+export type LockInfo = Owner & { text: string; state: OwnerState; alive: boolean };
 
 export type FaultOp = "lock" | "publish" | "touch" | "meta" | "clean";
 
 const FAULT_ERRNOS = new Set(["EROFS", "ENOSPC", "EDQUOT", "EACCES", "EIO"]);
+
+export const DEFAULT_LEASE_MS = 60_000;
+
+/** The lease of a lock or lease file held by another host (`MS_LOCK_LEASE_MS`, default 60 s). */
+export function leaseMsFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  const n = Number(env.MS_LOCK_LEASE_MS);
+  return Number.isFinite(n) && n > 0 ? n : DEFAULT_LEASE_MS;
+}
 
 /** Reads MS_CACHE_FAULT and throws the injected errno for the operations it names. */
 function injectFault(op: FaultOp, target: string): void {
@@ -63,6 +111,9 @@ function injectFault(op: FaultOp, target: string): void {
 
 function storageError(error: unknown, target: string, root: string): unknown {
   const errno = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (errno === "ENOTDIR" || errno === "EEXIST") {
+    return new StorageError(`the cache directory ${root} is not a directory (${errno} at ${target}); point --cache-dir or MS_CACHE_DIR at a directory`, { cause: error });
+  }
   if (errno && (FAULT_ERRNOS.has(errno) || errno === "EPERM" || errno === "EFBIG")) {
     const why = errno === "EROFS" ? "is read-only" : errno === "ENOSPC" || errno === "EDQUOT" || errno === "EFBIG" ? "is full" : "cannot be written";
     return new StorageError(
@@ -90,11 +141,88 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** A process's start time (/proc/<pid>/stat field 22), or undefined where /proc cannot tell. */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the parenthesised command name start at field 3 (state); field 22 is index 19.
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+  } catch {
+    return undefined;
+  }
+}
+
+function readOr(read: () => string): string | undefined {
+  try {
+    return read().trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+let self: Owner | undefined;
+/** This process as a lock or lease holder (computed once). */
+export function selfOwner(): Owner {
+  self ??= {
+    pid: process.pid,
+    hostname: os.hostname(),
+    startedAt: new Date().toISOString(),
+    startTime: processStartTime(process.pid),
+    bootId: readOr(() => readFileSync("/proc/sys/kernel/random/boot_id", "utf8")),
+    pidNs: readOr(() => readlinkSync("/proc/self/ns/pid")),
+  };
+  return self;
+}
+
+/** A short tag naming a host (host name, boot, pid namespace): pids compare only under equal tags. */
+export function hostTag(o: Pick<Owner, "hostname" | "bootId" | "pidNs">): string {
+  return sha256Hex(`${o.hostname}\n${o.bootId ?? ""}\n${o.pidNs ?? ""}`).slice(0, 8);
+}
+
+/**
+ * Whether a lock or lease holder is stale. `ageMs` is how long ago the file was last renewed.
+ * A holder on this host is checked through its pid and start time (never by age, so a long step
+ * keeps its lock); anything that cannot be checked that way expires with its lease.
+ */
+export function judgeOwner(o: Partial<Owner>, ageMs: number, leaseMs: number): OwnerState {
+  const me = selfOwner();
+  const sameHost = o.hostname === me.hostname && (o.bootId ?? me.bootId) === me.bootId && (o.pidNs ?? me.pidNs) === me.pidNs;
+  if (sameHost && typeof o.pid === "number") {
+    if (!pidAlive(o.pid)) return { stale: true, reason: `process ${o.pid} on this host is gone`, waitMs: 0 };
+    const now = o.startTime !== undefined ? processStartTime(o.pid) : undefined;
+    if (now !== undefined && now !== o.startTime) return { stale: true, reason: `pid ${o.pid} is now another process (start time ${now}, not ${o.startTime})`, waitMs: 0 };
+    if (now !== undefined) return { stale: false, reason: `process ${o.pid} on this host is running`, waitMs: undefined };
+  }
+  const where = sameHost ? `process ${String(o.pid)} (start time unknown)` : `${String(o.hostname)} pid ${String(o.pid)}`;
+  if (ageMs > leaseMs) return { stale: true, reason: `${where} has not renewed it for ${Math.round(ageMs)} ms (lease ${leaseMs} ms)`, waitMs: 0 };
+  return { stale: false, reason: `${where} renewed it ${Math.round(ageMs)} ms ago (lease ${leaseMs} ms)`, waitMs: Math.max(0, Math.ceil(leaseMs - ageMs)) };
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+/** Calls `beat` every `ms` without keeping the process alive; returns the stopper. */
+function heartbeat(ms: number, beat: () => Promise<unknown>): () => void {
+  const timer = setInterval(() => void beat().catch(() => undefined), Math.max(10, Math.floor(ms)));
+  timer.unref();
+  return () => clearInterval(timer);
+}
 
 /** A held lock; release it exactly once. */
 export interface HeldLock {
   key: string;
+  /** Whether the lock file is still ours (it is not if another process judged it stale). */
+  stillHeld(): Promise<boolean>;
   release(): Promise<void>;
 }
 
@@ -118,22 +246,101 @@ function onExit(fn: () => void): () => void {
   return () => exitCleanup.delete(fn);
 }
 
+function unlinkQuietly(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch {
+    // already gone
+  }
+}
+
+const KEY_RE = /^[0-9a-f]{64}$/;
+/** `<pid>-...` (older drivers) or `<pid>@<host tag>-...`, optionally a dot-prefixed staging dir. */
+const TMP_NAME_RE = /^\.?(\d+)(?:@([0-9a-f]{8}))?-/;
+
+/**
+ * The keys a run uses, in one file under leases/. Written (atomically) before an entry is checked,
+ * renewed by a heartbeat, removed when the session closes; `gc` skips every key of a live lease.
+ */
+export class Lease {
+  private readonly keys = new Set<string>();
+  private stopBeat: (() => void) | undefined;
+  private forget: (() => void) | undefined;
+  private writable = true;
+  private closed = false;
+
+  constructor(
+    readonly file: string,
+    private readonly owner: Owner,
+    private readonly leaseMs: number,
+  ) {}
+
+  has(key: string): boolean {
+    return this.keys.has(key);
+  }
+
+  /** Adds `key` and rewrites the lease; false when the cache cannot be written (nothing to protect against then but a read-only gc). */
+  async protect(key: string): Promise<boolean> {
+    if (this.closed) throw new Error("cache session is closed");
+    if (this.keys.has(key)) return this.writable;
+    this.keys.add(key);
+    const temp = path.join(path.dirname(this.file), `.${path.basename(this.file)}.${randomBytes(3).toString("hex")}.tmp`);
+    try {
+      injectFault("lock", this.file);
+      await fs.mkdir(path.dirname(this.file), { recursive: true });
+      await fs.writeFile(temp, JSON.stringify({ ...this.owner, keys: [...this.keys] }));
+      await fs.rename(temp, this.file);
+      this.writable = true;
+    } catch {
+      await fs.rm(temp, { force: true }).catch(() => undefined);
+      this.writable = false;
+      return false;
+    }
+    this.forget ??= onExit(() => unlinkQuietly(this.file));
+    this.stopBeat ??= heartbeat(this.leaseMs / 4, async () => {
+      const now = new Date();
+      await fs.utimes(this.file, now, now);
+    });
+    return true;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.stopBeat?.();
+    this.forget?.();
+    await fs.unlink(this.file).catch(() => undefined);
+  }
+}
+
+export interface CacheStoreOptions {
+  /** Lease of a lock or lease from another host (default `MS_LOCK_LEASE_MS`, else 60 s). */
+  leaseMs?: number;
+}
+
 export class CacheStore {
   readonly root: string;
   readonly objects: string;
   readonly locks: string;
+  readonly leases: string;
   readonly tmp: string;
   readonly meta: string;
-  private readonly hostname = os.hostname();
-  private readonly startedAt = new Date().toISOString();
+  private readonly leaseOverride: number | undefined;
   private layoutReady = false;
 
-  constructor(root: string) {
+  constructor(root: string, options: CacheStoreOptions = {}) {
     this.root = path.resolve(root);
     this.objects = path.join(this.root, "objects");
     this.locks = path.join(this.root, "locks");
+    this.leases = path.join(this.root, "leases");
     this.tmp = path.join(this.root, "tmp");
     this.meta = path.join(this.root, "meta");
+    this.leaseOverride = options.leaseMs;
+  }
+
+  /** The lease after which another host's lock or lease is stale (read at each use, for tests). */
+  get leaseMs(): number {
+    return this.leaseOverride ?? leaseMsFromEnv();
   }
 
   entryDir(key: string): string {
@@ -148,12 +355,32 @@ export class CacheStore {
     return storageError(error, target, this.root);
   }
 
-  /** Creates the four directories (once per process). */
+  /**
+   * Throws a StorageError when the cache path exists but is not a usable directory (a file, say),
+   * so that no command reports success on it. A cache that does not exist yet is fine.
+   */
+  async assertUsable(): Promise<void> {
+    for (const dir of [this.root, this.objects]) {
+      let st;
+      try {
+        st = await fs.stat(dir);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === "ENOENT") return;
+        throw this.wrap(error, dir);
+      }
+      if (!st.isDirectory()) throw new StorageError(`the cache directory ${this.root} is not a directory (${dir} is a file); point --cache-dir or MS_CACHE_DIR at a directory`);
+    }
+  }
+
+  /** Creates the directories (once per process). */
   async ensureLayout(): Promise<void> {
     if (this.layoutReady) return;
+    await this.assertUsable();
     for (const dir of [this.objects, this.locks, this.tmp, this.meta]) {
       // Existing directories are left alone, so a read-only cache can still serve hits.
-      if (await fs.stat(dir).then((s) => s.isDirectory(), () => false)) continue;
+      const st = await fs.stat(dir).catch(() => undefined);
+      if (st?.isDirectory()) continue;
       try {
         injectFault("lock", dir);
         await fs.mkdir(dir, { recursive: true });
@@ -161,54 +388,55 @@ export class CacheStore {
         throw this.wrap(error, dir);
       }
     }
+    // leases/ is optional: a read-only cache made by an older driver has none, and needs none.
+    await fs.mkdir(this.leases, { recursive: true }).catch(() => undefined);
     this.layoutReady = true;
   }
 
   /**
-   * The cheap check used on every run: manifest and entry.json readable, every listed file present
-   * with its recorded size. Contents are not hashed (that is `verify`).
+   * Whether the entry of `key` may be served, checked every time it is used: manifest and
+   * entry.json readable and consistent, every listed path inside the entry, every file's sha256
+   * the manifest's. A file is re-hashed unless its identity (device, inode, size, mtime, ctime)
+   * is the one recorded in entry.json when it last hashed correctly; the updated identities come
+   * back in `entry` (persisted by `touch`). An entry gc is removing right now is `busy`.
    */
   async checkEntry(key: string): Promise<EntryCheck> {
-    const dir = this.entryDir(key);
-    let manifest: Manifest;
-    try {
-      manifest = await readManifest(dir);
-    } catch (error) {
-      const exists = await fs.stat(dir).then(() => true, () => false);
-      return exists ? { status: "damaged", problems: [(error as Error).message] } : { status: "missing" };
-    }
-    const problems: string[] = [];
-    let entry: EntryInfo | undefined;
-    try {
-      entry = JSON.parse(await fs.readFile(path.join(dir, ENTRY_FILE), "utf8")) as EntryInfo;
-      if (entry.key !== key) problems.push(`${path.join(dir, ENTRY_FILE)}: names key ${String(entry.key)}`);
-    } catch (error) {
-      problems.push(`${path.join(dir, ENTRY_FILE)}: ${(error as Error).message}`);
-    }
-    await Promise.all(
-      manifest.files.map(async (f) => {
-        const full = path.join(dir, f.path);
-        const st = await fs.stat(full).catch(() => undefined);
-        if (!st) problems.push(`${full}: missing`);
-        else if (st.size !== f.bytes) problems.push(`${full}: ${st.size} bytes, manifest says ${f.bytes}`);
-      }),
-    );
-    if (problems.length || !entry) return { status: "damaged", problems };
-    return { status: "hit", dir, manifest, entry };
+    const holder = await this.lockHolder(key);
+    if (holder?.purpose === "gc" && !holder.state.stale) return { status: "busy" };
+    return this.inspect(key, false);
   }
 
   /** Re-hashes every file of an entry against its manifest (`ms cache verify`). */
   async deepVerify(key: string): Promise<{ ok: boolean; problems: string[] }> {
-    const shallow = await this.checkEntry(key);
-    if (shallow.status === "missing") return { ok: false, problems: [`${this.entryDir(key)}: missing`] };
-    if (shallow.status === "damaged") return { ok: false, problems: shallow.problems };
+    const check = await this.inspect(key, true);
+    if (check.status === "hit") return { ok: true, problems: [] };
+    if (check.status === "damaged") return { ok: false, problems: check.problems };
+    return { ok: false, problems: [`${this.entryDir(key)}: missing`] };
+  }
+
+  private async inspect(key: string, deep: boolean): Promise<EntryCheck> {
+    const dir = this.entryDir(key);
+    const entryFile = path.join(dir, ENTRY_FILE);
     const problems: string[] = [];
-    for (const f of shallow.manifest.files) {
-      const full = path.join(shallow.dir, f.path);
-      const { digest } = await digestFile(full);
-      if (digest !== `sha256:${f.sha256}`) problems.push(`${full}: content differs from the manifest (sha256 ${digest.slice(7, 19)}... vs ${f.sha256.slice(0, 12)}...)`);
+    let entry: EntryInfo | undefined;
+    try {
+      const parsed = JSON.parse(await fs.readFile(entryFile, "utf8")) as EntryInfo;
+      if (!parsed || typeof parsed !== "object" || typeof parsed.step !== "string") problems.push(`${entryFile}: not an entry record`);
+      else if (parsed.key !== key) problems.push(`${entryFile}: names key ${String(parsed.key)}`);
+      else entry = parsed;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ENOTDIR") {
+        const exists = await fs.stat(dir).then(() => true, () => false);
+        if (!exists) return { status: "missing" };
+      }
+      problems.push(`${entryFile}: ${(error as Error).message}`);
     }
-    return { ok: problems.length === 0, problems };
+    const memo = entry?.identities && typeof entry.identities === "object" ? entry.identities : {};
+    const v = await verifyArtifact(dir, deep ? { deep: true } : { memo });
+    problems.push(...v.problems);
+    if (problems.length || !entry || !v.manifest) return { status: "damaged", problems };
+    return { status: "hit", dir, manifest: v.manifest, entry: deep ? entry : { ...entry, identities: v.memo ?? {} }, memoChanged: v.memoChanged };
   }
 
   async readEntryInfo(key: string): Promise<EntryInfo | undefined> {
@@ -221,8 +449,14 @@ export class CacheStore {
 
   /** Keys of the published entries (names that look like a key; anything else is ignored). */
   async listKeys(): Promise<string[]> {
-    const names = await fs.readdir(this.objects).catch(() => [] as string[]);
-    return names.filter((n) => /^[0-9a-f]{64}$/.test(n)).sort();
+    let names: string[];
+    try {
+      names = await fs.readdir(this.objects);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+      throw this.wrap(error, this.objects);
+    }
+    return names.filter((n) => KEY_RE.test(n)).sort();
   }
 
   /** Total bytes of an entry's files. */
@@ -241,7 +475,7 @@ export class CacheStore {
    * own output directory). Removed at exit unless published.
    */
   tempPath(step: string): { dir: string; discard(): Promise<void> } {
-    const dir = path.join(this.tmp, `${process.pid}-${randomBytes(4).toString("hex")}-${step}`);
+    const dir = path.join(this.tmp, `${process.pid}@${hostTag(selfOwner())}-${randomBytes(4).toString("hex")}-${step}`);
     const forget = onExit(() => rmSync(dir, { recursive: true, force: true }));
     return {
       dir,
@@ -253,15 +487,24 @@ export class CacheStore {
   }
 
   /**
-   * Writes entry.json into a finished temp directory and renames it to objects/<key>. A damaged
-   * entry already there is swapped out first and deleted; the caller holds the key's lock.
+   * Checks a finished temp directory (every file re-hashed against its manifest), writes
+   * entry.json with the recomputed digest and the files' identities, and renames it to
+   * objects/<key>. An entry already there is swapped out first and deleted; the caller holds the
+   * key's lock.
    */
-  async publish(tempDir: string, info: EntryInfo): Promise<string> {
+  async publishEntry(tempDir: string, info: EntryInfo): Promise<{ dir: string; manifest: Manifest; entry: EntryInfo }> {
     const target = this.entryDir(info.key);
     try {
       injectFault("publish", target);
-      await fs.writeFile(path.join(tempDir, ENTRY_FILE), JSON.stringify(info, null, 2) + "\n");
-      const aside = path.join(this.tmp, `${process.pid}-${randomBytes(4).toString("hex")}-replaced`);
+    } catch (error) {
+      throw this.wrap(error, target);
+    }
+    const v = await verifyArtifact(tempDir, { deep: true });
+    if (!v.ok || !v.manifest) throw new CorruptArtifactError(`${info.step}: its output does not match its own manifest, not cached: ${v.problems.join("; ")}`);
+    const entry: EntryInfo = { ...info, outputDigest: v.manifest.digest, identities: v.memo ?? {} };
+    try {
+      await fs.writeFile(path.join(tempDir, ENTRY_FILE), JSON.stringify(entry, null, 2) + "\n");
+      const aside = path.join(this.tmp, `${process.pid}@${hostTag(selfOwner())}-${randomBytes(4).toString("hex")}-replaced`);
       let moved = false;
       try {
         await fs.rename(target, aside);
@@ -274,10 +517,18 @@ export class CacheStore {
     } catch (error) {
       throw this.wrap(error, target);
     }
-    return target;
+    return { dir: target, manifest: v.manifest, entry };
   }
 
-  /** Records a use of an entry (for `gc` by age); best effort, a read-only cache still serves hits. */
+  /** `publishEntry`, answering only the entry's directory. */
+  async publish(tempDir: string, info: EntryInfo): Promise<string> {
+    return (await this.publishEntry(tempDir, info)).dir;
+  }
+
+  /**
+   * Records a use of an entry (for `gc` by age) and the identities of its files as last verified;
+   * best effort, a read-only cache still serves hits.
+   */
   async touch(info: EntryInfo): Promise<boolean> {
     const file = path.join(this.entryDir(info.key), ENTRY_FILE);
     const temp = `${file}.tmp-${process.pid}-${randomBytes(3).toString("hex")}`;
@@ -294,7 +545,7 @@ export class CacheStore {
 
   /** Deletes an entry: renamed into tmp/ first so that no reader sees half of it. */
   async removeEntry(key: string): Promise<void> {
-    const aside = path.join(this.tmp, `${process.pid}-${randomBytes(4).toString("hex")}-removed`);
+    const aside = path.join(this.tmp, `${process.pid}@${hostTag(selfOwner())}-${randomBytes(4).toString("hex")}-removed`);
     try {
       injectFault("clean", this.entryDir(key));
       await fs.rename(this.entryDir(key), aside);
@@ -305,57 +556,119 @@ export class CacheStore {
     await fs.rm(aside, { recursive: true, force: true });
   }
 
-  private holderText(): string {
-    return JSON.stringify({ pid: process.pid, hostname: this.hostname, startedAt: this.startedAt } satisfies LockHolder);
+  /**
+   * Removes an entry unless a live run uses it: under the key's lock (marked gc, so a run that
+   * writes its lease and then finds this lock waits), the leases are read after the lock is taken;
+   * a run either wrote its lease before (and gc sees it) or finds gc's lock (and waits for it).
+   */
+  async removeUnused(key: string): Promise<"removed" | "locked" | "in-use"> {
+    const lock = await this.tryLock(key, "gc");
+    if (!lock) return "locked";
+    try {
+      if ((await this.liveLeases()).keys.has(key)) return "in-use";
+      await this.removeEntry(key);
+      return "removed";
+    } finally {
+      await lock.release();
+    }
   }
 
-  /** The holder of a lock, or undefined when there is none or it cannot be read. */
-  async lockHolder(key: string): Promise<(LockHolder & { alive: boolean; text: string }) | undefined> {
+  /** A lease for a new session (nothing is written until it protects a key). */
+  newLease(): Lease {
+    return new Lease(path.join(this.leases, `${process.pid}-${randomBytes(4).toString("hex")}.lease`), { ...selfOwner(), nonce: randomBytes(6).toString("hex") }, this.leaseMs);
+  }
+
+  /** Every lease file, judged: the keys of live ones, and the stale files (with `clean`, removed). */
+  async liveLeases(options: { clean?: boolean } = {}): Promise<{ keys: Set<string>; owners: Set<string>; stale: string[] }> {
+    const out = { keys: new Set<string>(), owners: new Set<string>(), stale: [] as string[] };
+    for (const name of await fs.readdir(this.leases).catch(() => [] as string[])) {
+      const full = path.join(this.leases, name);
+      if (name.startsWith(".")) {
+        // The temp file of a lease write (it lives for a moment) left by a kill.
+        const st = await fs.stat(full).catch(() => undefined);
+        if (st && Date.now() - st.mtimeMs > this.leaseMs) out.stale.push(full);
+        continue;
+      }
+      let text: string;
+      let mtimeMs: number;
+      try {
+        [text, mtimeMs] = await Promise.all([fs.readFile(full, "utf8"), fs.stat(full).then((s) => s.mtimeMs)]);
+      } catch {
+        continue; // closed meanwhile
+      }
+      let lease: Owner & { keys?: unknown };
+      try {
+        lease = JSON.parse(text) as Owner & { keys?: unknown };
+      } catch {
+        lease = { pid: 0, hostname: "?", startedAt: "?" };
+      }
+      if (judgeOwner(lease, Date.now() - mtimeMs, this.leaseMs).stale) {
+        out.stale.push(full);
+        continue;
+      }
+      out.owners.add(`${lease.pid}@${hostTag(lease)}`);
+      if (Array.isArray(lease.keys)) for (const k of lease.keys) if (typeof k === "string") out.keys.add(k);
+    }
+    if (options.clean) for (const f of out.stale) await fs.rm(f, { force: true }).catch(() => undefined);
+    return out;
+  }
+
+  /** The holder of a lock, judged now; undefined when there is none. */
+  async lockHolder(key: string): Promise<LockInfo | undefined> {
+    return this.readLock(this.lockFile(key));
+  }
+
+  private async readLock(file: string): Promise<LockInfo | undefined> {
     let text: string;
+    let mtimeMs: number;
     try {
-      text = await fs.readFile(this.lockFile(key), "utf8");
+      [text, mtimeMs] = await Promise.all([fs.readFile(file, "utf8"), fs.stat(file).then((s) => s.mtimeMs)]);
     } catch {
       return undefined;
     }
+    const age = Date.now() - mtimeMs;
     try {
-      const h = JSON.parse(text) as LockHolder;
-      // A lock from another host cannot be checked: treat it as live.
-      const alive = h.hostname !== this.hostname || pidAlive(h.pid);
-      return { ...h, alive, text };
+      const h = JSON.parse(text) as Owner;
+      const state = judgeOwner(h, age, this.leaseMs);
+      return { ...h, text, state, alive: !state.stale };
     } catch {
       // Half-written by a process killed between create and write: stale once it is old enough.
-      const st = await fs.stat(this.lockFile(key)).catch(() => undefined);
-      return { pid: 0, hostname: "?", startedAt: "?", alive: !!st && Date.now() - st.mtimeMs < 10_000, text };
+      const state = judgeOwner({ hostname: "?" }, age, Math.min(10_000, this.leaseMs));
+      return { pid: 0, hostname: "?", startedAt: "?", text, state, alive: !state.stale };
     }
   }
 
-  /** Tries to take the lock once: O_EXCL create; a lock of a dead process is taken over. */
-  async tryLock(key: string): Promise<HeldLock | undefined> {
+  /** Tries to take the lock once: O_EXCL create; a stale lock is taken over. */
+  async tryLock(key: string, purpose: "compute" | "gc" = "compute"): Promise<HeldLock | undefined> {
     const file = this.lockFile(key);
+    const text = JSON.stringify({ ...selfOwner(), purpose, nonce: randomBytes(6).toString("hex") } satisfies Owner);
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
         injectFault("lock", file);
         const handle = await fs.open(file, "wx");
         try {
-          await handle.writeFile(this.holderText());
+          await handle.writeFile(text);
         } finally {
           await handle.close();
         }
-        const forget = onExit(() => {
-          try {
-            unlinkSync(file);
-          } catch {
-            // already gone
-          }
+        const forget = onExit(() => unlinkQuietly(file));
+        // Renewed so that a driver on another host sharing this cache does not take it over.
+        const stop = heartbeat(this.leaseMs / 4, async () => {
+          const now = new Date();
+          await fs.utimes(file, now, now);
         });
         let released = false;
+        const stillHeld = async () => (await fs.readFile(file, "utf8").catch(() => "")) === text;
         return {
           key,
+          stillHeld,
           release: async () => {
             if (released) return;
             released = true;
+            stop();
             forget();
-            await fs.unlink(file).catch(() => undefined);
+            // Never delete a lock that another process took over from us.
+            if (await stillHeld()) await fs.unlink(file).catch(() => undefined);
           },
         };
       } catch (error) {
@@ -363,26 +676,25 @@ export class CacheStore {
       }
       const holder = await this.lockHolder(key);
       if (holder === undefined) continue; // released between our create and read: try again
-      if (holder.alive) return undefined;
-      if (!(await this.breakStaleLock(key, holder.text))) return undefined;
+      if (!holder.state.stale) return undefined;
+      if (!(await this.breakStaleLock(file, holder.text))) return undefined;
     }
     return undefined;
   }
 
   /**
-   * Removes a dead process's lock. It is renamed aside and checked before deletion, so a live
-   * lock that replaced it in the meantime is put back rather than broken.
+   * Removes a stale lock. It is renamed aside and judged again before deletion, so a live lock
+   * that replaced it (or was renewed) in the meantime is put back rather than broken.
    */
-  private async breakStaleLock(key: string, staleText: string): Promise<boolean> {
-    const file = this.lockFile(key);
+  private async breakStaleLock(file: string, staleText: string): Promise<boolean> {
     const aside = `${file}.stale-${process.pid}-${randomBytes(3).toString("hex")}`;
     try {
       await fs.rename(file, aside);
     } catch {
       return true; // someone else removed it; retry the create
     }
-    const text = await fs.readFile(aside, "utf8").catch(() => "");
-    if (text !== staleText) {
+    const again = await this.readLock(aside);
+    if (!again || again.text !== staleText || !again.state.stale) {
       await fs.link(aside, file).catch(() => undefined);
       await fs.unlink(aside).catch(() => undefined);
       return false;
@@ -393,79 +705,77 @@ export class CacheStore {
 
   /**
    * Waits for the lock of `key`. `ready()` is asked before each wait so that a result published by
-   * the holder is reused instead of waiting for the lock itself.
+   * the holder is reused instead of waiting for the lock itself. `onWait` hears who holds it and at
+   * most how long it will be waited for (undefined: a live process on this host, until it ends),
+   * again whenever the holder changes. A stale lock is never waited on; `signal` ends the wait.
    */
-  async acquire<T>(key: string, ready: () => Promise<T | undefined>, onWait: (holder: LockHolder) => void, signal?: AbortSignal): Promise<{ lock: HeldLock } | { value: T }> {
+  async acquire<T>(
+    key: string,
+    ready: () => Promise<T | undefined>,
+    onWait: (holder: LockInfo, waitMs: number | undefined) => void,
+    signal?: AbortSignal,
+  ): Promise<{ lock: HeldLock } | { value: T }> {
     let delay = 25;
-    let told = false;
+    let told: string | undefined;
     for (;;) {
+      if (signal?.aborted) throw signal.reason;
       const lock = await this.tryLock(key);
       if (lock) return { lock };
       const value = await ready();
       if (value !== undefined) return { value };
-      if (!told) {
-        const holder = await this.lockHolder(key);
-        if (holder) onWait(holder);
-        told = true;
+      const holder = await this.lockHolder(key);
+      if (holder && holder.text !== told) {
+        onWait(holder, holder.state.waitMs);
+        told = holder.text;
       }
-      if (signal?.aborted) throw signal.reason;
-      await sleep(delay);
+      await sleep(Math.min(delay, holder?.state.waitMs ?? delay) + 5, signal);
       delay = Math.min(delay * 2, 250);
     }
   }
 
   /**
-   * Removes leftovers of killed processes: temp directories whose pid is gone and stale locks.
-   * They are never entries; run before each pipeline and by `gc`.
+   * Removes leftovers of killed processes: temp directories, stale locks (of this host or another)
+   * and stale leases. They are never entries; run before each pipeline and by `gc`.
    */
   async cleanLeftovers(options: { dryRun?: boolean } = {}): Promise<{ tmp: string[]; locks: string[] }> {
     const removed = { tmp: [] as string[], locks: [] as string[] };
+    const leases = await this.liveLeases({ clean: !options.dryRun });
+    removed.locks.push(...leases.stale);
+    const myTag = hostTag(selfOwner());
     for (const name of await fs.readdir(this.tmp).catch(() => [] as string[])) {
-      const pid = Number(/^\.?(\d+)-/.exec(name)?.[1]);
-      if (pidAlive(pid)) continue;
-      removed.tmp.push(path.join(this.tmp, name));
-      if (!options.dryRun) await fs.rm(path.join(this.tmp, name), { recursive: true, force: true }).catch(() => undefined);
+      const m = TMP_NAME_RE.exec(name);
+      const pid = Number(m?.[1]);
+      const tag = m?.[2];
+      const full = path.join(this.tmp, name);
+      if (tag === undefined || tag === myTag) {
+        if (pidAlive(pid)) continue;
+      } else {
+        // Another host's build: kept while its run holds a lease, or while it was touched recently.
+        if (leases.owners.has(`${pid}@${tag}`)) continue;
+        const st = await fs.stat(full).catch(() => undefined);
+        if (!st || Date.now() - st.mtimeMs <= this.leaseMs) continue;
+      }
+      removed.tmp.push(full);
+      if (!options.dryRun) await fs.rm(full, { recursive: true, force: true }).catch(() => undefined);
     }
     for (const name of await fs.readdir(this.locks).catch(() => [] as string[])) {
+      const full = path.join(this.locks, name);
       const m = /^([0-9a-f]{64})\.lock$/.exec(name);
       if (!m) {
         // A `.stale-<pid>-` rename left behind by a killed taker.
         const pid = Number(/\.stale-(\d+)-/.exec(name)?.[1]);
         if (!pidAlive(pid)) {
-          removed.locks.push(path.join(this.locks, name));
-          if (!options.dryRun) await fs.rm(path.join(this.locks, name), { force: true }).catch(() => undefined);
+          removed.locks.push(full);
+          if (!options.dryRun) await fs.rm(full, { force: true }).catch(() => undefined);
         }
         continue;
       }
-      const holder = await this.lockHolder(m[1]);
-      if (!holder || holder.alive) continue;
-      removed.locks.push(this.lockFile(m[1]));
-      if (!options.dryRun) await this.breakStaleLock(m[1], holder.text);
+      const holder = await this.readLock(full);
+      if (!holder || !holder.state.stale) continue;
+      removed.locks.push(full);
+      if (!options.dryRun) await this.breakStaleLock(full, holder.text);
     }
     return removed;
-  }
-
-  /** A memo file under meta/ (pure-function results keyed by a digest); undefined when absent or unreadable. */
-  async readMeta<T>(name: string): Promise<T | undefined> {
-    try {
-      return JSON.parse(await fs.readFile(path.join(this.meta, name), "utf8")) as T;
-    } catch {
-      return undefined;
-    }
-  }
-
-  /** Writes a memo file; failures are ignored because a memo only saves time. */
-  async writeMeta(name: string, value: unknown): Promise<void> {
-    const file = path.join(this.meta, name);
-    const temp = `${file}.tmp-${process.pid}-${randomBytes(3).toString("hex")}`;
-    try {
-      injectFault("meta", file);
-      await fs.mkdir(this.meta, { recursive: true });
-      await fs.writeFile(temp, JSON.stringify(value));
-      await fs.rename(temp, file);
-    } catch {
-      await fs.rm(temp, { force: true }).catch(() => undefined);
-    }
   }
 
   /** Memo files older than `ms` (for gc). */
@@ -490,42 +800,4 @@ export class CacheStore {
   smallFiles(key: string, extra: readonly string[] = []): string[] {
     return [MANIFEST_FILE, ENTRY_FILE, ...extra].map((f) => path.join(this.entryDir(key), f));
   }
-}
-
-/** What the download entry records about the ratings file it found (it stays where it is). */
-export interface SourceRecord {
-  name: string;
-  ratingsFile: string;
-  format?: string;
-  digest: string;
-  source: string;
-  size: number;
-  mtimeMs: number;
-  ino: number;
-}
-
-export const SOURCE_FILE = "source.json";
-
-/** Stats a ratings file for the download entry (size, mtime, inode: the make-style change check). */
-export async function statSource(file: string): Promise<{ size: number; mtimeMs: number; ino: number } | undefined> {
-  const st = await fs.stat(file).catch(() => undefined);
-  return st?.isFile() ? { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino } : undefined;
-}
-
-/** Whether the ratings file a download entry points at is still the one that was hashed. */
-export async function sourceUnchanged(record: SourceRecord): Promise<boolean> {
-  const st = await statSource(record.ratingsFile);
-  return !!st && st.size === record.size && st.mtimeMs === record.mtimeMs && st.ino === record.ino;
-}
-
-/** Writes the download entry (source.json + manifest) into a step output directory. */
-export async function writeSourceRecord(outDir: string, record: SourceRecord, params: Record<string, unknown>, producedBy: { step: string; version: string; key: string }): Promise<void> {
-  await buildArtifactDir(outDir, async (staging) => {
-    try {
-      await fs.writeFile(path.join(staging, SOURCE_FILE), JSON.stringify(record, null, 2) + "\n");
-    } catch (error) {
-      throw asStorageError(error, path.join(staging, SOURCE_FILE));
-    }
-    await writeManifest(staging, { kind: "raw-dataset", files: [SOURCE_FILE], params, metrics: { bytes: record.size }, details: record, producedBy });
-  });
 }

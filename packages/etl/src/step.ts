@@ -14,6 +14,7 @@ import {
   defineStep,
   NetworkError,
   digestFileRemembered,
+  fileIdentity,
   param,
   readManifest,
   writeManifest,
@@ -55,8 +56,8 @@ export interface DownloadParams {
 }
 
 async function identityOf(file: string): Promise<string | undefined> {
-  const st = await fs.stat(file, { bigint: true }).catch(() => undefined);
-  return st?.isFile() ? [st.dev, st.ino, st.size, st.mtimeNs, st.ctimeNs].join(":") : undefined;
+  const id = await fileIdentity(file).catch(() => undefined);
+  return id?.isFile ? id.identity : undefined;
 }
 
 /** A ratings file the user named: it must be a regular file (a directory or FIFO is refused). */

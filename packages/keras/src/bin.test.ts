@@ -55,6 +55,20 @@ describe("ms-keras", () => {
     for (const k of ["training_nrows", "test_nrows", "train_mse", "test_mse", "test_rmse"]) expect(typeof doc.metrics[k]).toBe("number");
   });
 
+  it("refuses an --als-model whose factor file was edited in place with its size kept (exit 5, nothing written)", async () => {
+    const copy = path.join(root, "edited-factors");
+    await fs.cp(fx.factorsDir, copy, { recursive: true });
+    const file = path.join(copy, "user_factors.parquet");
+    const bytes = await fs.readFile(file);
+    bytes[Math.floor(bytes.length / 2)] ^= 0xff;
+    await fs.writeFile(file, bytes);
+    const out = path.join(root, "m-edited");
+    const r = run(["--ratings-data", fx.ratingsDir, "--als-model", copy, "--out", out, "--epochs", "1", "--backend", "wasm"]);
+    expect(r.status).toBe(5);
+    expect(r.stderr).toContain("user_factors.parquet");
+    expect(existsSync(out)).toBe(false);
+  });
+
   it.each([
     [["--hidden-units", "0"], /hidden_units/],
     [["--batch-size", "0"], /batch_size/],

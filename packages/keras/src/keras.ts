@@ -4,6 +4,7 @@
  * and a TensorFlow.js layers model published atomically with its manifest.
  */
 import {
+  assertArtifactIntact,
   assertReplaceableOutput,
   BadInputError,
   BadParameterError,
@@ -282,6 +283,7 @@ export async function keras(
   const logger = ctx.logger ?? silentLogger();
   const target = path.resolve(outDir);
   await assertReplaceableOutput(target, "keras-model");
+  if (!ctx.inputsVerified) await Promise.all([assertArtifactIntact(inputs.factors, "factors"), assertArtifactIntact(inputs.ratings, "ratings")]);
   const factors = await readFactors(inputs.factors);
   const given = await ratingsDigests(inputs.ratings);
   const fitted = factors.details.ratings;
