@@ -84,3 +84,36 @@ it("five concurrent cache users lose nothing while gc --older-than 0 runs in a l
   expect(await listDir(path.join(cache, "locks"))).toEqual([]);
   expect(await listDir(path.join(cache, "tmp"))).toEqual([]);
 }, 180_000);
+
+it("five concurrent `ms run` lose nothing while `ms cache gc --older-than 0` runs in a loop", async () => {
+  const small = await sandbox("ms-stress-run-");
+  try {
+    let running = true;
+    // Two data sizes, so that runs both share keys (and wait on each other) and compute their own.
+    const runs = Promise.all(
+      [0, 1, 2, 3, 4].map((i) =>
+        ms(["run", "--dataset", "synthetic", "-P", `synthetic_rows=${i % 2 ? 3000 : 2000}`, "-P", "als_max_iter=2", "-P", "als_rank=3", "-P", "keras_epochs=1", "--log-artifacts", "none", "--json"], small),
+      ),
+    ).finally(() => {
+      running = false;
+    });
+    let gcRuns = 0;
+    let removed = 0;
+    while (running) {
+      const r = await ms(["cache", "gc", "--older-than", "0", "--json"], small);
+      expect(r.code, r.stderr).toBe(0);
+      removed += JSON.parse(r.stdout).removed.length;
+      gcRuns++;
+    }
+    for (const r of await runs) {
+      expect(r.code, r.stderr.slice(-2000)).toBe(0);
+      const doc = JSON.parse(r.stdout) as { steps: { step: string }[] };
+      expect(doc.steps.map((s) => s.step)).toEqual(["download", "etl", "als", "keras"]);
+    }
+    expect(gcRuns).toBeGreaterThan(0);
+    expect(removed).toBeGreaterThan(0);
+    expect((await verifyCache(small.cache)).ok).toBe(true);
+  } finally {
+    await small.dispose();
+  }
+}, 300_000);

@@ -1,14 +1,16 @@
 /**
  * `ms run` through the built bin serves a hit only when its files still hash to the manifest: one
  * byte flipped in als's user_factors.parquet (size kept), and the same with the mtime put back
- * (`touch -r`, only ctime moves) after the identity memo was recorded, both rerun als only.
+ * (`touch -r`, only ctime moves) after the identity memo was recorded, both rerun als only. And a
+ * lock left by another host, or by a pid now reused by another live process, never hangs a run.
  */
 import { spawnSync } from "node:child_process";
-import { open, readFile, stat, writeFile } from "node:fs/promises";
+import { open, readFile, stat, utimes, writeFile } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { RACY_IDENTITY_MS } from "@ms/contracts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SMALL, cachedOf, runJson, sandbox, type RunDoc, type Sandbox } from "./__tests__/harness.js";
+import { SMALL, cachedOf, ms, runJson, sandbox, type RunDoc, type Sandbox } from "./__tests__/harness.js";
 
 let box: Sandbox;
 let cold: RunDoc;
@@ -54,5 +56,32 @@ describe("ms run cache hits", () => {
     expect(spawnSync("touch", ["-r", ref, file]).status).toBe(0);
     const doc = await runJson(SMALL, box);
     expect(cachedOf(doc)).toEqual({ download: true, etl: true, als: false, keras: true });
+  });
+});
+
+describe("ms run and locks it cannot check", () => {
+  async function lockAls(owner: Record<string, unknown>, ageMs: number): Promise<string> {
+    const lock = path.join(box.cache, "locks", `${cold.steps[2].key}.lock`);
+    await writeFile(lock, JSON.stringify({ startedAt: new Date().toISOString(), ...owner }));
+    const then = new Date(Date.now() - ageMs);
+    await utimes(lock, then, then);
+    return lock;
+  }
+
+  it("a lock from another host name is waited on for its lease at most, --force included", async () => {
+    await lockAls({ pid: 4242, hostname: "another-container" }, 0);
+    const started = Date.now();
+    const r = await ms(["run", ...SMALL, "--force", "als", "--json"], box, { MS_LOCK_LEASE_MS: "3000" });
+    expect(r.code, r.stderr.slice(-1500)).toBe(0);
+    expect(Date.now() - started).toBeLessThan(60_000);
+    expect(r.stderr).toMatch(/another-container pid 4242 is computing this step; waiting for it at most \d+ s/);
+    expect(cachedOf(JSON.parse(r.stdout))).toEqual({ download: true, etl: true, als: false, keras: true });
+  });
+
+  it("a lock whose pid is now another live process (start time differs) is stale at once", async () => {
+    await lockAls({ pid: process.pid, hostname: os.hostname(), startTime: "1" }, 0);
+    const r = await ms(["run", ...SMALL, "--force", "als", "--json"], box, { MS_LOCK_LEASE_MS: "600000" });
+    expect(r.code, r.stderr.slice(-1500)).toBe(0);
+    expect(r.stderr).not.toMatch(/waiting for it/);
   });
 });
