@@ -12,7 +12,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readFactors } from "./adapter.js";
 import { als, resolveAlsParams } from "./als.js";
-import { smallRatings, syntheticRatingsDir, writeRatingsParquet } from "./fixtures.js";
+import { smallRatings, syntheticRatingsDir, writeRatingsParquet } from "./__tests__/fixtures.js";
 import { predict } from "./predict.js";
 
 let root: string;

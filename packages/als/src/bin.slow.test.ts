@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { smallRatings, writeRatingsParquet, syntheticRatingsDir } from "./fixtures.js";
+import { smallRatings, writeRatingsParquet, syntheticRatingsDir } from "./__tests__/fixtures.js";
 
 const BIN = fileURLToPath(new URL("../dist/bin.js", import.meta.url));
 let root: string;

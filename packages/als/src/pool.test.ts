@@ -6,7 +6,7 @@
 import { InterruptedError } from "@ms/contracts";
 import { describe, expect, it } from "vitest";
 import { SIDE_ITEMS } from "./kernel-types.js";
-import { smallRatings } from "./fixtures.js";
+import { smallRatings } from "./__tests__/fixtures.js";
 import { prepareProblem } from "./model.js";
 import { inProcessRunner, threadRunner, workerScript } from "./pool.js";
 

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { als } from "./als.js";
-import { MOVIELENS_SMALL, movielensSmallDir } from "./fixtures.js";
+import { MOVIELENS_SMALL, movielensSmallDir } from "./__tests__/fixtures.js";
 
 let root: string;
 let ratingsDir: string | undefined;

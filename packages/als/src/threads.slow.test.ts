@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { als } from "./als.js";
-import { syntheticRatingsDir } from "./fixtures.js";
+import { syntheticRatingsDir } from "./__tests__/fixtures.js";
 import { workerScript } from "./pool.js";
 
 let root: string;

@@ -26,7 +26,7 @@ import {
   writeManifest,
   asStorageError,
   digestFileRemembered,
-} from "../index.js";
+} from "./index.js";
 
 const dirs: string[] = [];
 async function temp(): Promise<string> {

@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, open, readFile, rm, stat, symlink, writeFile } from "no
 import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { CorruptArtifactError, RACY_IDENTITY_MS, readManifest, verifyArtifact, writeManifest, type IdentityMemo } from "../index.js";
+import { CorruptArtifactError, RACY_IDENTITY_MS, readManifest, verifyArtifact, writeManifest, type IdentityMemo } from "./index.js";
 
 const dirs: string[] = [];
 async function temp(): Promise<string> {
