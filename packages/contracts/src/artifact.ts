@@ -371,6 +371,8 @@ export async function buildArtifactDir<T>(target: string, build: (staging: strin
 export async function assertArtifactIntact(pathOrDir: string, kind: ArtifactKind): Promise<void> {
   const isDir = await fs.stat(pathOrDir).then((s) => s.isDirectory(), () => false);
   if (!isDir) return;
+  // A missing manifest or one of another kind keeps its own error (exit 4 or 5) and message.
+  await readManifest(pathOrDir, kind);
   const result = await verifyArtifact(pathOrDir, { kind, deep: true });
   if (!result.ok) throw new CorruptArtifactError(`${path.resolve(pathOrDir)}: damaged ${kind} artifact: ${result.problems.join("; ")}`);
 }
