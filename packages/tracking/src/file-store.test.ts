@@ -9,13 +9,15 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { BadParameterError, MissingArtifactError } from "@ms/contracts";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
-import { FileStore } from "./file-store.js";
+import { TAGS } from "./tags.js";
+import { createTracker } from "./tracker.js";
+import type { Tracker } from "./types.js";
 import { parseMeta } from "./meta-yaml.js";
 import { bundleForChild } from "./testing/bundle.js";
 
 const exec = promisify(execFile);
 let root: string;
-let store: FileStore;
+let store: Tracker;
 
 const temps: string[] = [];
 async function tempDir(prefix: string): Promise<string> {
@@ -26,7 +28,7 @@ async function tempDir(prefix: string): Promise<string> {
 
 beforeEach(async () => {
   root = path.join(await tempDir("ms-fs-"), "mlruns");
-  store = new FileStore(root);
+  store = createTracker(root, { env: {} });
 });
 
 afterEach(async () => {
@@ -57,7 +59,7 @@ describe("FileStore layout", () => {
     for (const sub of ["metrics", "params", "artifacts", "tags"]) expect((await fs.stat(path.join(dir, sub))).isDirectory()).toBe(true);
     const meta = parseMeta(await fs.readFile(path.join(dir, "meta.yaml"), "utf8"));
     expect(meta).toMatchObject({ run_id: run.runId, run_name: "r1", experiment_id: exp.experimentId, status: 1, end_time: null, lifecycle_stage: "active" });
-    expect(await fs.readFile(path.join(dir, "tags/mlflow.runName"), "utf8")).toBe("r1");
+    expect(await fs.readFile(path.join(dir, `tags/${TAGS.runName}`), "utf8")).toBe("r1");
     expect(await fs.readFile(path.join(dir, "tags/team"), "utf8")).toBe("x");
     await store.logMetrics(run.runId, [
       { key: "loss", value: 0.5, step: 1, timestamp: 1000 },
@@ -216,7 +218,7 @@ describe("FileStore with several processes", () => {
 describe("FileStore reads of a missing root", () => {
   it("see an empty store and create nothing", async () => {
     const missing = path.join(root, "typo");
-    const s = new FileStore(missing);
+    const s = createTracker(missing, { env: {} });
     expect(await s.listExperiments()).toEqual([]);
     expect(await s.getExperimentByName("x")).toBeUndefined();
     await expect(s.getRun("0123456789abcdef0123456789abcdef")).rejects.toBeInstanceOf(MissingArtifactError);

@@ -7,6 +7,7 @@
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { expect } from "vitest";
+import { TAGS } from "../tags.js";
 import type { Tracker } from "../types.js";
 import { makeTempDir, pyNumber, type PyReadResult } from "./mlflow-python.js";
 
@@ -113,7 +114,7 @@ export async function expectPythonSeesScenario(tracker: Tracker, s: Scenario, py
   expect(parent.info.run_name).toBe("pipeline");
   expect(parent.tags["ms.pipeline"]).toBe("multistep");
   for (const child of [etl, als]) {
-    expect(child.tags["mlflow.parentRunId"]).toBe(s.parentId);
+    expect(child.tags[TAGS.parent]).toBe(s.parentId);
     expect(child.info.status).toBe("FINISHED");
   }
   expect(etl.params).toEqual({ "max-row-limit": "100000", ratings_csv: "/data/ratings.csv", "dedupe enabled": "true" });
