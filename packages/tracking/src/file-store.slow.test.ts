@@ -10,7 +10,8 @@ import { promisify } from "node:util";
 import { afterAll, describe, expect, inject, it } from "vitest";
 import { TAGS } from "./tags.js";
 import { createTracker } from "./tracker.js";
-import { makeTempDir, pythonJson, pythonRead, startMlflowServer } from "./testing/mlflow-python.js";
+import { startMlflowServer } from "./testing/index.js";
+import { makeTempDir, pythonJson, pythonRead } from "./testing/mlflow-python.js";
 import { expectPythonSeesScenario, logScenario } from "./testing/scenario.js";
 
 const exec = promisify(execFile);

@@ -9,7 +9,7 @@ import { BadParameterError, MissingArtifactError, TrackingUnavailableError } fro
 import { afterEach, describe, expect, it } from "vitest";
 import { buildFilter, RestStore } from "./rest-store.js";
 import { TAGS } from "./tags.js";
-import { freePort } from "./testing/mlflow-python.js";
+import { freePort } from "./testing/index.js";
 
 type Handler = (req: http.IncomingMessage, body: string, res: http.ServerResponse) => void;
 const servers: http.Server[] = [];
