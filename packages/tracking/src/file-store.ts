@@ -125,6 +125,14 @@ export class FileStore implements Store {
     return this.ready;
   }
 
+  /** A search leaves out a run it cannot read (damaged or unreadable files), and says so; a bug is rethrown. */
+  private skipRun(dir: string, error: unknown): undefined {
+    if (!(error instanceof CorruptArtifactError) && typeof (error as NodeJS.ErrnoException | undefined)?.code !== "string") throw error;
+    const message = (error as Error).message;
+    this.log().warn({ trackingUri: this.uri, run: path.basename(dir), error: message }, `skipping unreadable run ${dir}: ${message}`);
+    return undefined;
+  }
+
   private async readMeta(dir: string): Promise<Meta | undefined> {
     const file = path.join(dir, "meta.yaml");
     let text: string;
@@ -487,7 +495,7 @@ export class FileStore implements Store {
       for (const e of entries) {
         if (!e.isDirectory() || RESERVED_EXPERIMENT_DIRS.has(e.name)) continue;
         const loc = { experimentId, dir: path.join(expDir, e.name) };
-        const meta = await this.readMeta(loc.dir).catch(() => undefined);
+        const meta = await this.readMeta(loc.dir).catch((error: unknown) => this.skipRun(loc.dir, error));
         if (!meta || meta.lifecycle_stage === "deleted") continue;
         const info = toRunInfo(meta);
         if (query.status !== undefined && info.status !== query.status) continue;
@@ -498,7 +506,10 @@ export class FileStore implements Store {
     for (const c of candidates) {
       const tags = await this.readKeyed(path.join(c.loc.dir, "tags"));
       const params = await this.readKeyed(path.join(c.loc.dir, "params"));
-      if (matchesSearch({ info: c.info, params, tags, metrics: {} }, query)) matched.push(await this.readRun(c.loc, c.meta));
+      if (!matchesSearch({ info: c.info, params, tags, metrics: {} }, query)) continue;
+      // One damaged run (a metric line cut off by a crash) must not hide every other run.
+      const run = await this.readRun(c.loc, c.meta).catch((error: unknown) => this.skipRun(c.loc.dir, error));
+      if (run) matched.push(run);
     }
     matched.sort(newestFirst);
     const page = matched.slice(offset, offset + max);
