@@ -1,11 +1,12 @@
 /**
  * `ms run --tracking-uri http://...` against a real `mlflow server` (started by
  * `@ms/tracking/testing` from the pinned virtualenv): MLflow's own REST API then shows the parent
- * run, the nested step runs with their tags, params and metrics, and the uploaded artifacts.
+ * run, the nested step runs with their tags, params and metrics, and the uploaded artifacts. And
+ * a tracking URI where nothing listens fails with exit 7, visibly and within the run's budget.
  */
-import { startMlflowTestServer, type MlflowTestServer } from "@ms/tracking/testing";
+import { freePort, startMlflowTestServer, type MlflowTestServer } from "@ms/tracking/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SMALL, runJson, sandbox, type Sandbox } from "./__tests__/harness.js";
+import { SMALL, ms, runJson, sandbox, type Sandbox } from "./__tests__/harness.js";
 
 let server: MlflowTestServer | undefined;
 let url = "";
@@ -58,5 +59,13 @@ describe("ms run against a real MLflow tracking server", () => {
     const hit = tagsOf((await api(`runs/get?run_id=${warm.steps[3].runId}`)).run);
     expect(hit["ms.cache.hit"]).toBe("true");
     expect(hit["ms.cache.producedByRun"]).toBe(doc.steps[3].runId);
+  });
+
+  it("nothing listening at the tracking URI: exit 7 within the run's budget, with a warning naming the URL", async () => {
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    const r = await ms(["run", ...SMALL, "--tracking-uri", dead], box, { MS_TRACKING_RETRY_TIMEOUT_MS: "2000" });
+    expect(r.code, r.stderr).toBe(7);
+    expect(r.stderr).toContain(`tracking server ${dead} did not answer`);
+    expect(r.stderr).toMatch(/ECONNREFUSED/);
   });
 });
