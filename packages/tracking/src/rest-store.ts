@@ -201,7 +201,7 @@ export class RestStore implements Store {
     const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
     if (this.exhausted !== undefined) {
       throw new TrackingUnavailableError(
-        `MLflow server ${this.uri} unavailable: ${what} not sent, the retry budget of ${seconds(this.retry.maxTotalMs)} for this run is spent (last: ${this.exhausted})`,
+        `MLflow server ${this.uri} unavailable: ${what} not sent, the retry budget for this run is spent (last: ${this.exhausted})`,
       );
     }
     let attempt = 0;
