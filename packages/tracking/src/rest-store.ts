@@ -184,7 +184,7 @@ export class RestStore implements Store {
     return out;
   }
 
-  private async request(method: "GET" | "POST" | "PUT", apiPath: string, opts: { query?: Record<string, string>; body?: unknown; raw?: Uint8Array } = {}): Promise<Json> {
+  private async request(method: "GET" | "POST" | "PUT", apiPath: string, opts: { query?: Record<string, string>; body?: unknown; raw?: Uint8Array; emptyOk?: boolean } = {}): Promise<Json> {
     const url = new URL(this.base.href.replace(/\/$/, "") + apiPath);
     for (const [k, v] of Object.entries(opts.query ?? {})) url.searchParams.set(k, v);
     const headers: Record<string, string> = { "user-agent": "ms-tracking", accept: "application/json" };
@@ -229,7 +229,7 @@ export class RestStore implements Store {
         } catch (error) {
           cut = transportFailure(error).problem;
         }
-        if (response.ok) return this.parseOk(response.status, text, cut, what);
+        if (response.ok) return opts.emptyOk && text !== undefined && text.trim() === "" ? {} : this.parseOk(response.status, text, cut, what);
         if (!(response.status === 429 || response.status >= 500)) throw this.apiError(response.status, text ?? "", what);
         problem = `HTTP ${response.status} ${this.redact((text ?? "").slice(0, 200)).trim()}`.trim();
       }
@@ -253,7 +253,7 @@ export class RestStore implements Store {
     }
   }
 
-  /** A 2xx answer must carry a whole JSON object: MLflow always sends one, `{}` at least. */
+  /** A 2xx answer of the REST API must carry a whole JSON object: MLflow always sends one, `{}` at least. */
   private parseOk(status: number, text: string | undefined, cut: string, what: string): Json {
     const broken = (how: string) => new TrackingUnavailableError(`MLflow server ${this.uri}: ${what} answered ${status} with ${how}; is ${this.uri} an MLflow tracking server?`);
     if (text === undefined) throw broken(`a truncated body (${this.redact(cut)})`);
@@ -420,7 +420,8 @@ export class RestStore implements Store {
     for (const [abs, rel] of files) {
       const target = [base, sub, rel].filter(Boolean).join("/");
       const encoded = target.split("/").map(encodeURIComponent).join("/");
-      await this.request("PUT", `/api/2.0/mlflow-artifacts/artifacts/${encoded}`, { raw: await fs.readFile(abs) });
+      // The artifact upload is the one endpoint MLflow answers with an empty 200.
+      await this.request("PUT", `/api/2.0/mlflow-artifacts/artifacts/${encoded}`, { raw: await fs.readFile(abs), emptyOk: true });
     }
   }
 
