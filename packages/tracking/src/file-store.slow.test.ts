@@ -91,7 +91,7 @@ from mlflow.entities import Metric
 c = MlflowClient("file:" + sys.argv[1])
 eid = c.create_experiment(sys.argv[2])
 r = c.create_run(eid, run_name="py parent", tags={"k": "v\\nmultiline"})
-ch = c.create_run(eid, run_name="py child", tags={"mlflow.parentRunId": r.info.run_id})
+ch = c.create_run(eid, run_name="py child", tags={"${TAGS.parent}": r.info.run_id})
 c.log_batch(r.info.run_id, metrics=[Metric("m", float(i) / 3, 1700000000000 + i, i) for i in range(10)] + [Metric("bad", float("nan"), 1, 0)])
 c.log_param(r.info.run_id, "p/q", "1e-3")
 c.set_terminated(r.info.run_id, "KILLED")
