@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * The project's own lint: the conventions a type checker cannot see. Every source file opens with
- * a module docblock; no deep imports into another package (`@ms/x/...` or `../../x`); libraries
+ * a module docblock; no deep imports into another package (`@ms/x/...` or `../../x`), except a
+ * subpath the package declares in its `exports` (such as `@ms/tracking/testing`); libraries
  * never write to stdout (that belongs to `--json`), so `console.log` is allowed only in bins; and
  * no import loop between a package's modules (files that import each other, directly or around a
  * ring), counting type-only imports too, since a loop of types is still a knot to untie.
@@ -14,6 +15,22 @@ const root = path.resolve(process.argv[2] ?? ".");
 const problems = [];
 /** file -> the package-local files it imports */
 const graph = new Map();
+const workspace = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
+/** `@ms/x/sub` is public when package @ms/x lists "./sub" in its exports map. */
+const declared = new Map();
+function isDeclaredExport(spec) {
+  const [, name, sub] = /^(@ms\/[^/]+)\/(.+)$/.exec(spec) ?? [];
+  if (!name) return false;
+  if (!declared.has(name)) {
+    let exports = {};
+    for (const dir of ["packages", "tools"]) {
+      const file = path.join(workspace, dir, name.slice("@ms/".length), "package.json");
+      if (fs.existsSync(file)) exports = JSON.parse(fs.readFileSync(file, "utf8")).exports ?? {};
+    }
+    declared.set(name, new Set(Object.keys(exports)));
+  }
+  return declared.get(name).has(`./${sub}`);
+}
 function walk(dir) {
   for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
     const full = path.join(dir, entry.name);
@@ -31,7 +48,7 @@ function check(file) {
   graph.set(file, local.filter((f) => fs.existsSync(f)));
   lines.forEach((line, i) => {
     const deep = line.match(/from\s+["'](@ms\/[^"'/]+\/[^"']+)["']/);
-    if (deep) problems.push(`${rel}:${i + 1}: deep import ${deep[1]}; import the package's public API`);
+    if (deep && !isDeclaredExport(deep[1])) problems.push(`${rel}:${i + 1}: deep import ${deep[1]}; import the package's public API`);
     const cross = line.match(/from\s+["']((?:\.\.\/){2,}(?:packages\/)?[a-z]+\/src[^"']*)["']/);
     if (cross) problems.push(`${rel}:${i + 1}: relative import into another package (${cross[1]})`);
     const isTest = /\.test\.ts$|__tests__/.test(file);

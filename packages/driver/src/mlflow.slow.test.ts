@@ -1,68 +1,26 @@
 /**
- * `ms run --tracking-uri http://...` against a real `mlflow server` (the pinned virtualenv built by
- * tools/mlflow/ensure-venv.sh): MLflow's own REST API then shows the parent run, the nested step
- * runs with their tags, params and metrics, and the uploaded artifacts.
+ * `ms run --tracking-uri http://...` against a real `mlflow server` (started by
+ * `@ms/tracking/testing` from the pinned virtualenv): MLflow's own REST API then shows the parent
+ * run, the nested step runs with their tags, params and metrics, and the uploaded artifacts. And
+ * a tracking URI where nothing listens fails with exit 7, visibly and within the run's budget.
  */
-import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
-import net from "node:net";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
+import { freePort, startMlflowTestServer, type MlflowTestServer } from "@ms/tracking/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SMALL, runJson, sandbox, type Sandbox } from "./__tests__/harness.js";
+import { SMALL, ms, runJson, sandbox, type Sandbox } from "./__tests__/harness.js";
 
-const ENSURE_VENV = fileURLToPath(new URL("../../../tools/mlflow/ensure-venv.sh", import.meta.url));
-let server: ChildProcess | undefined;
+let server: MlflowTestServer | undefined;
 let url = "";
-let dir = "";
 let box: Sandbox;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 beforeAll(async () => {
-  const venv = (await promisify(execFile)("bash", [ENSURE_VENV], { maxBuffer: 1 << 24, timeout: 20 * 60_000 })).stdout.trim().split("\n").pop()!;
-  dir = await mkdtemp(path.join(tmpdir(), "ms-driver-mlflow-"));
-  const port = await freePort();
-  url = `http://127.0.0.1:${port}`;
-  server = spawn(
-    path.join(venv, "bin/mlflow"),
-    ["server", "--host", "127.0.0.1", "--port", String(port), "--workers", "1", "--backend-store-uri", `sqlite:///${path.join(dir, "mlflow.db")}`, "--serve-artifacts", "--artifacts-destination", path.join(dir, "artifacts")],
-    { stdio: "ignore", detached: true },
-  );
-  const deadline = Date.now() + 180_000;
-  for (;;) {
-    if (server.exitCode !== null) throw new Error(`mlflow server exited with ${server.exitCode}`);
-    const ok = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
-    if (ok) break;
-    if (Date.now() > deadline) throw new Error("mlflow server did not become healthy");
-    await new Promise((r) => setTimeout(r, 500));
-  }
+  server = await startMlflowTestServer("ms-driver-mlflow-");
+  url = server.url;
   box = await sandbox("ms-driver-rest-");
 }, 20 * 60_000);
 
 afterAll(async () => {
-  if (server?.pid) {
-    const gone = new Promise((r) => server!.once("exit", r));
-    try {
-      process.kill(-server.pid, "SIGTERM");
-      await gone;
-    } catch {
-      // already gone
-    }
-  }
+  await server?.stop();
   await box?.dispose();
-  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 async function api(pathname: string): Promise<any> {
@@ -101,5 +59,13 @@ describe("ms run against a real MLflow tracking server", () => {
     const hit = tagsOf((await api(`runs/get?run_id=${warm.steps[3].runId}`)).run);
     expect(hit["ms.cache.hit"]).toBe("true");
     expect(hit["ms.cache.producedByRun"]).toBe(doc.steps[3].runId);
+  });
+
+  it("nothing listening at the tracking URI: exit 7 within the run's budget, with a warning naming the URL", async () => {
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    const r = await ms(["run", ...SMALL, "--tracking-uri", dead], box, { MS_TRACKING_RETRY_TIMEOUT_MS: "2000" });
+    expect(r.code, r.stderr).toBe(7);
+    expect(r.stderr).toContain(`tracking server ${dead} did not answer`);
+    expect(r.stderr).toMatch(/ECONNREFUSED/);
   });
 });

@@ -16,10 +16,11 @@ import {
   type Manifest,
   type Step,
 } from "@ms/contracts";
-import { createTracker } from "@ms/tracking";
+import path from "node:path";
+import { createTracker, recordUnclosedRuns, UNCLOSED_RUNS_FILE, type Tracker } from "@ms/tracking";
 import { openSession, type CacheSession } from "./cache.js";
 import { cacheKey, codeIdentity } from "./key.js";
-import { namedParams, resolveParams } from "./params.js";
+import { namedParams, resolveParams, type Resolution } from "./params.js";
 import { BufferedMetrics, ENTRY_POINTS, RunLog, TAGS, gitCommit, type LogArtifacts } from "./runlog.js";
 import { PIPELINE } from "./steps.js";
 import { CacheStore } from "./storage.js";
@@ -109,7 +110,26 @@ class Pipeline {
     const leftovers = await this.store.cleanLeftovers();
     if (leftovers.tmp.length || leftovers.locks.length) this.logger.info({ tmp: leftovers.tmp.length, locks: leftovers.locks.length }, "cache: removed leftovers of killed runs");
     this.session = openSession(this.store);
-    const tracker = createTracker(o.trackingUri);
+    const tracker = createTracker(o.trackingUri, { logger: this.logger });
+    try {
+      return await this.tracked(tracker, resolution);
+    } finally {
+      await this.session.close();
+      await this.reportUnclosed(tracker);
+    }
+  }
+
+  /** Runs a tracking server could not be told the end of stay RUNNING there: say which, and keep a record. */
+  private async reportUnclosed(tracker: Tracker): Promise<void> {
+    const unclosed = tracker.unclosedRuns();
+    if (!unclosed.length) return;
+    const file = path.join(this.store.root, "tracking", UNCLOSED_RUNS_FILE);
+    await recordUnclosedRuns(file, unclosed).catch((error: unknown) => this.logger.warn({ err: error }, "could not record the unclosed runs"));
+    this.logger.warn({ runs: unclosed.map((r) => r.runId), file }, `${unclosed.length} run(s) stay RUNNING in the tracking store (it could not be reached); listed in ${file}`);
+  }
+
+  private async tracked(tracker: Tracker, resolution: Resolution): Promise<PipelineReport> {
+    const o = this.o;
     this.log = await RunLog.open(tracker, o.experiment ?? DEFAULT_EXPERIMENT, this.logger);
     this.commit = await gitCommit(o.cwd ?? process.cwd());
     this.parentId = await this.log.start("ms-run", {
@@ -138,8 +158,6 @@ class Pipeline {
     } catch (error) {
       await this.log.endQuietly(this.parentId, this.interrupted(error) ? "KILLED" : "FAILED");
       throw error;
-    } finally {
-      await this.session.close();
     }
     return { runId: this.parentId, steps };
   }
@@ -162,7 +180,7 @@ class Pipeline {
     for (const [name, ref] of Object.entries(inputs)) inputDigests[name] = ref.digest;
     const key = cacheKey({ step: step.name, version: code.version, codeDigest: code.codeDigest, params: bound.keyParams, inputs: inputDigests });
     const logger = this.logger.child({ step: step.name });
-    const entryPoint = (ENTRY_POINTS as Readonly<Record<string, string>>)[step.name] ?? step.name;
+    const entryPoint = ENTRY_POINTS[step.name] ?? step.name;
     const params = namedParams(bound);
     const runId = await this.log.start(
       entryPoint,

@@ -8,21 +8,11 @@ import path from "node:path";
 import type { Logger, MetricsSink } from "@ms/contracts";
 import type { MetricInput, ParamValue, TerminalStatus, Tracker } from "@ms/tracking";
 
-export const TAGS = {
-  parent: "mlflow.parentRunId",
-  entryPoint: "mlflow.project.entryPoint",
-  runName: "mlflow.runName",
-  gitCommit: "mlflow.source.git.commit",
-  sourceName: "mlflow.source.name",
-  sourceType: "mlflow.source.type",
-  cacheKey: "ms.cache.key",
-  cacheHit: "ms.cache.hit",
-  producedBy: "ms.cache.producedByRun",
-  step: "ms.step",
-} as const;
+/** MLflow's system tags and the ms cache tags, defined once by @ms/tracking. */
+export { TAGS } from "@ms/tracking";
 
 /** The seed's entry point names. */
-export const ENTRY_POINTS = { download: "load_raw_data", etl: "etl_data", als: "als", keras: "train_keras" } as const;
+export const ENTRY_POINTS: Readonly<Record<string, string>> = { download: "load_raw_data", etl: "etl_data", als: "als", keras: "train_keras" };
 
 /** Reads the checked-out commit from `.git` without spawning git; undefined outside a checkout. */
 export async function gitCommit(start: string): Promise<string | undefined> {

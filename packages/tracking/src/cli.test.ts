@@ -6,7 +6,8 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { runsCommand } from "./cli.js";
-import { FileStore } from "./file-store.js";
+import { TAGS } from "./tags.js";
+import { createTracker } from "./tracker.js";
 
 let root: string;
 let ids: { a: string; b: string; parent: string };
@@ -35,7 +36,7 @@ afterAll(async () => {
 
 beforeAll(async () => {
   root = path.join(await fs.mkdtemp(path.join(os.tmpdir(), "ms-cli-")), "mlruns");
-  const store = new FileStore(root);
+  const store = createTracker(root, { env: {} });
   const exp = await store.getOrCreateExperiment("movies");
   const other = await store.getOrCreateExperiment("other");
   const parent = await store.startRun({ experimentId: exp.experimentId, runName: "pipeline", startTime: 1000 });
@@ -71,7 +72,7 @@ describe("ms-runs", () => {
     const doc = JSON.parse(r.stdout) as { run: { params: Record<string, string>; metrics: Record<string, { value: number; step: number }>; tags: Record<string, string> } };
     expect(doc.run.params).toEqual({ rank: "8", lr: "0.1" });
     expect(doc.run.metrics.rmse).toMatchObject({ value: 0.85, step: 1 });
-    expect(doc.run.tags["mlflow.parentRunId"]).toBe(ids.parent);
+    expect(doc.run.tags[TAGS.parent]).toBe(ids.parent);
     const text = await run(["show", ids.b]);
     expect(text.stdout).toContain("rmse = Infinity (step 0)");
   });

@@ -5,7 +5,7 @@
 import { BadParameterError, formatTable, parseIntegerFlag, runCli, type CliResult } from "@ms/contracts";
 import { createTracker } from "./tracker.js";
 import type { Experiment, Metric, Run, Tracker } from "./types.js";
-import { PARENT_RUN_ID_TAG } from "./common.js";
+import { TAGS } from "./tags.js";
 
 export interface RunsCommandOptions {
   /** The program name shown in help and errors (default `ms-runs`; the driver passes `ms runs`). */
@@ -32,7 +32,7 @@ function metricJson(m: Metric) {
 function runJson(run: Run) {
   return {
     ...run.info,
-    parentRunId: run.tags[PARENT_RUN_ID_TAG] ?? null,
+    parentRunId: run.tags[TAGS.parent] ?? null,
     params: run.params,
     metrics: Object.fromEntries(Object.entries(run.metrics).map(([k, m]) => [k, metricJson(m)])),
     tags: run.tags,
@@ -66,7 +66,7 @@ async function ls(tracker: Tracker, experimentName: string | undefined, max: num
       pageToken = page.nextPageToken;
     } while (pageToken && runs.length < max);
   }
-  const rows = runs.map((r) => [r.info.runId, names.get(r.info.experimentId) ?? r.info.experimentId, r.info.runName, r.info.status, iso(r.info.startTime), r.tags[PARENT_RUN_ID_TAG] ?? ""]);
+  const rows = runs.map((r) => [r.info.runId, names.get(r.info.experimentId) ?? r.info.experimentId, r.info.runName, r.info.status, iso(r.info.startTime), r.tags[TAGS.parent] ?? ""]);
   return {
     json: { trackingUri: tracker.uri, runs: runs.map(runJson) },
     text: runs.length ? formatTable(rows, ["RUN ID", "EXPERIMENT", "NAME", "STATUS", "STARTED", "PARENT"]) : `no runs in ${tracker.uri}`,
@@ -84,7 +84,7 @@ async function showRun(tracker: Tracker, runId: string): Promise<CliResult> {
     `status     ${i.status}`,
     `started    ${iso(i.startTime)}`,
     `ended      ${iso(i.endTime)}`,
-    `parent     ${run.tags[PARENT_RUN_ID_TAG] ?? "-"}`,
+    `parent     ${run.tags[TAGS.parent] ?? "-"}`,
     `artifacts  ${i.artifactUri}`,
     "",
     "params:",
@@ -133,7 +133,7 @@ export function runsCommand(argv: readonly string[], options: RunsCommandOptions
       epilog: "Commands:\n  ls              runs, newest first\n  show RUN_ID     one run: params, latest metrics, tags, artifact files\n  compare RUN_ID  params and latest metrics of several runs side by side",
       async run(values, positionals, ctx) {
         const [command, ...rest] = positionals;
-        const tracker = createTracker(values["tracking-uri"]);
+        const tracker = createTracker(values["tracking-uri"], { logger: ctx.logger });
         ctx.logger.debug({ trackingUri: tracker.uri, command }, "runs command");
         switch (command) {
           case "ls":

@@ -1,14 +1,11 @@
 /**
- * Behaviour both stores share so that they answer alike: MLflow's system tag names, which value
- * of a metric counts as "latest", the search order and filters, and page tokens.
+ * Behaviour both stores share so that they answer alike: the user and default run name, which
+ * value of a metric counts as "latest", the search order and filters, and page tokens.
  */
 import os from "node:os";
 import { BadParameterError } from "@ms/contracts";
-import type { Metric, Run, SearchRunsOptions } from "./types.js";
-
-export const RUN_NAME_TAG = "mlflow.runName";
-export const PARENT_RUN_ID_TAG = "mlflow.parentRunId";
-export const USER_TAG = "mlflow.user";
+import type { RunQuery } from "./store.js";
+import type { Metric, Run } from "./types.js";
 
 export function currentUser(): string {
   try {
@@ -31,10 +28,10 @@ export function latestMetric(history: readonly Metric[]): Metric | undefined {
   return best;
 }
 
-export function matchesSearch(run: Run, options: SearchRunsOptions): boolean {
-  if (options.status !== undefined && run.info.status !== options.status) return false;
-  for (const [k, v] of Object.entries(options.tags ?? {})) if (run.tags[k] !== v) return false;
-  for (const [k, v] of Object.entries(options.params ?? {})) if (run.params[k] !== v) return false;
+export function matchesSearch(run: Run, query: RunQuery): boolean {
+  if (query.status !== undefined && run.info.status !== query.status) return false;
+  for (const [k, v] of query.tags) if (run.tags[k] !== v) return false;
+  for (const [k, v] of query.params) if (run.params[k] !== v) return false;
   return true;
 }
 

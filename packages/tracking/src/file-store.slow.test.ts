@@ -8,9 +8,10 @@ import { promises as fs } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, inject, it } from "vitest";
-import { FileStore } from "./file-store.js";
-import { RestStore } from "./rest-store.js";
-import { makeTempDir, pythonJson, pythonRead, startMlflowServer } from "./testing/mlflow-python.js";
+import { TAGS } from "./tags.js";
+import { createTracker } from "./tracker.js";
+import { startMlflowServer } from "./testing/index.js";
+import { makeTempDir, pythonJson, pythonRead } from "./testing/mlflow-python.js";
 import { expectPythonSeesScenario, logScenario } from "./testing/scenario.js";
 
 const exec = promisify(execFile);
@@ -28,7 +29,7 @@ afterAll(async () => {
 describe("file store read by MLflow", () => {
   it("MLflow's Python client reads our runs field by field", async () => {
     const root = path.join(await tempDir("ms-file-slow-"), "mlruns");
-    const store = new FileStore(root);
+    const store = createTracker(root, { env: {} });
     const s = await logScenario(store, "file scenario");
     await expectPythonSeesScenario(store, s, await pythonRead(venv, `file:${root}`, s.experimentName));
   });
@@ -36,7 +37,7 @@ describe("file store read by MLflow", () => {
   it("`mlflow server` on our ./mlruns serves our runs over REST", async () => {
     const dir = await tempDir("ms-file-server-");
     const root = path.join(dir, "mlruns");
-    const store = new FileStore(root);
+    const store = createTracker(root, { env: {} });
     const s = await logScenario(store, "served");
     const server = await startMlflowServer(venv, ["--backend-store-uri", root, "--default-artifact-root", root], { MLFLOW_ALLOW_FILE_STORE: "true" });
     try {
@@ -45,7 +46,7 @@ describe("file store read by MLflow", () => {
       const body = (await res.json()) as { run: { info: { run_name: string; status: string } } };
       expect(body.run.info).toMatchObject({ run_name: "als", status: "FINISHED" });
       // Our REST client against MLflow serving our files sees what our file store sees.
-      const rest = new RestStore(server.url, { retry: { maxTotalMs: 10_000 } });
+      const rest = createTracker(server.url, { env: {}, retry: { maxTotalMs: 10_000 } });
       expect((await rest.getExperimentByName("served"))?.experimentId).toBe(s.experimentId);
       for (const id of [s.parentId, s.etlId, s.alsId]) {
         const [a, b] = [await store.getRun(id), await rest.getRun(id)];
@@ -55,7 +56,7 @@ describe("file store read by MLflow", () => {
         expect(Object.keys(b.metrics).sort()).toEqual(Object.keys(a.metrics).sort());
         expect((await rest.getMetricHistory(id, Object.keys(a.metrics)[0] ?? "none")).length).toBe((await store.getMetricHistory(id, Object.keys(a.metrics)[0] ?? "none")).length);
       }
-      const children = await rest.searchRuns({ experimentIds: [s.experimentId], tags: { "mlflow.parentRunId": s.parentId } });
+      const children = await rest.searchRuns({ experimentIds: [s.experimentId], tags: { [TAGS.parent]: s.parentId } });
       expect(children.runs.map((r) => r.info.runName)).toEqual(["als", "etl"]);
     } finally {
       await server.stop();
@@ -67,7 +68,7 @@ describe("file store read by MLflow", () => {
     expect(help.stdout).toContain("migrate-filestore");
     const dir = await tempDir("ms-migrate-");
     const root = path.join(dir, "mlruns");
-    const store = new FileStore(root);
+    const store = createTracker(root, { env: {} });
     const s = await logScenario(store, "migrated");
     const db = `sqlite:///${path.join(dir, "mlflow.db")}`;
     await exec(path.join(venv, "bin/mlflow"), ["migrate-filestore", "--source", root, "--target", db], { env: { ...process.env, MLFLOW_ALLOW_FILE_STORE: "true" }, timeout: 300_000 });
@@ -90,7 +91,7 @@ from mlflow.entities import Metric
 c = MlflowClient("file:" + sys.argv[1])
 eid = c.create_experiment(sys.argv[2])
 r = c.create_run(eid, run_name="py parent", tags={"k": "v\\nmultiline"})
-ch = c.create_run(eid, run_name="py child", tags={"mlflow.parentRunId": r.info.run_id})
+ch = c.create_run(eid, run_name="py child", tags={"${TAGS.parent}": r.info.run_id})
 c.log_batch(r.info.run_id, metrics=[Metric("m", float(i) / 3, 1700000000000 + i, i) for i in range(10)] + [Metric("bad", float("nan"), 1, 0)])
 c.log_param(r.info.run_id, "p/q", "1e-3")
 c.set_terminated(r.info.run_id, "KILLED")
@@ -98,17 +99,17 @@ print(json.dumps({"experiment_id": eid, "run_id": r.info.run_id, "child_id": ch.
 `,
       [root, name],
     );
-    const store = new FileStore(root);
+    const store = createTracker(root, { env: {} });
     const exp = await store.getExperimentByName(name);
     expect(exp?.experimentId).toBe(written.experiment_id);
     const run = await store.getRun(written.run_id);
     expect(run.info).toMatchObject({ runName: "py parent", status: "KILLED", experimentId: written.experiment_id });
     expect(run.params).toEqual({ "p/q": "1e-3" });
-    expect(run.tags).toMatchObject({ k: "v\nmultiline", "mlflow.runName": "py parent" });
+    expect(run.tags).toMatchObject({ k: "v\nmultiline", [TAGS.runName]: "py parent" });
     expect(run.metrics.m).toMatchObject({ step: 9, value: 3 });
     expect(run.metrics.bad.value).toBeNaN();
     expect((await store.getMetricHistory(written.run_id, "m")).map((m) => m.value)).toEqual(Array.from({ length: 10 }, (_, i) => i / 3));
-    const children = await store.searchRuns({ experimentIds: [written.experiment_id], tags: { "mlflow.parentRunId": written.run_id } });
+    const children = await store.searchRuns({ experimentIds: [written.experiment_id], tags: { [TAGS.parent]: written.run_id } });
     expect(children.runs.map((r) => r.info.runId)).toEqual([written.child_id]);
     // And we can keep logging into MLflow's run; MLflow still reads it.
     await store.logMetrics(written.child_id, [{ key: "from_ts", value: 2, step: 1 }]);

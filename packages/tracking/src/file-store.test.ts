@@ -1,21 +1,26 @@
 /**
- * The file store on a real temp directory: layout, immutability, non-finite metrics, search,
- * bad input leaving the store untouched, and several processes writing at once.
+ * The file store on a real temp directory: layout, immutability, non-finite metrics, search
+ * (also over damaged runs), bad input leaving the store untouched, and several processes writing
+ * at once.
  */
 import { execFile } from "node:child_process";
 import { promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { BadParameterError, MissingArtifactError } from "@ms/contracts";
-import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
-import { FileStore } from "./file-store.js";
+import { Writable } from "node:stream";
+import { BadParameterError, createLogger, MissingArtifactError } from "@ms/contracts";
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { runsCommand } from "./cli.js";
+import { TAGS } from "./tags.js";
+import { createTracker } from "./tracker.js";
+import type { Tracker } from "./types.js";
 import { parseMeta } from "./meta-yaml.js";
 import { bundleForChild } from "./testing/bundle.js";
 
 const exec = promisify(execFile);
 let root: string;
-let store: FileStore;
+let store: Tracker;
 
 const temps: string[] = [];
 async function tempDir(prefix: string): Promise<string> {
@@ -26,7 +31,7 @@ async function tempDir(prefix: string): Promise<string> {
 
 beforeEach(async () => {
   root = path.join(await tempDir("ms-fs-"), "mlruns");
-  store = new FileStore(root);
+  store = createTracker(root, { env: {} });
 });
 
 afterEach(async () => {
@@ -57,7 +62,7 @@ describe("FileStore layout", () => {
     for (const sub of ["metrics", "params", "artifacts", "tags"]) expect((await fs.stat(path.join(dir, sub))).isDirectory()).toBe(true);
     const meta = parseMeta(await fs.readFile(path.join(dir, "meta.yaml"), "utf8"));
     expect(meta).toMatchObject({ run_id: run.runId, run_name: "r1", experiment_id: exp.experimentId, status: 1, end_time: null, lifecycle_stage: "active" });
-    expect(await fs.readFile(path.join(dir, "tags/mlflow.runName"), "utf8")).toBe("r1");
+    expect(await fs.readFile(path.join(dir, `tags/${TAGS.runName}`), "utf8")).toBe("r1");
     expect(await fs.readFile(path.join(dir, "tags/team"), "utf8")).toBe("x");
     await store.logMetrics(run.runId, [
       { key: "loss", value: 0.5, step: 1, timestamp: 1000 },
@@ -155,6 +160,47 @@ describe("FileStore bad input leaves the store as it was", () => {
   });
 });
 
+describe("FileStore search over damaged runs", () => {
+  it("skips and warns for a run with a truncated metric line or a bad meta.yaml; `ms runs ls` still lists the rest", async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const destination = new Writable({
+      write(chunk, _enc, done) {
+        for (const l of String(chunk).split("\n")) if (l.trim()) lines.push(JSON.parse(l) as Record<string, unknown>);
+        done();
+      },
+    });
+    const watched = createTracker(root, { env: {}, logger: createLogger({ level: "warn", destination }) });
+    const exp = await watched.getOrCreateExperiment("damaged");
+    const good = await watched.startRun({ experimentId: exp.experimentId, runName: "good", startTime: 1000 });
+    const cut = await watched.startRun({ experimentId: exp.experimentId, runName: "cut", startTime: 2000 });
+    const badMeta = await watched.startRun({ experimentId: exp.experimentId, runName: "bad-meta", startTime: 3000 });
+    await watched.logMetrics(good.runId, [{ key: "rmse", value: 0.9, step: 0, timestamp: 5 }]);
+    await watched.logMetrics(cut.runId, [{ key: "rmse", value: 0.9, step: 0, timestamp: 5 }]);
+    // A crash in the middle of an append: the last line lost its value and step.
+    await fs.appendFile(path.join(root, exp.experimentId, cut.runId, "metrics/rmse"), "1700000000000 n");
+    await fs.writeFile(path.join(root, exp.experimentId, badMeta.runId, "meta.yaml"), "run_id: 'unterminated\n");
+
+    const page = await watched.searchRuns({ experimentIds: [exp.experimentId] });
+    expect(page.runs.map((r) => r.info.runName)).toEqual(["good"]);
+    const warned = lines.filter((l) => l.level === 40).map((l) => String(l.msg));
+    expect(warned).toHaveLength(2);
+    expect(warned.find((m) => m.includes(cut.runId))).toMatch(/metrics\/rmse:2: /);
+    expect(warned.find((m) => m.includes(badMeta.runId))).toMatch(/meta\.yaml/);
+    // Reading that one run directly still fails, naming the file and line.
+    await expect(watched.getRun(cut.runId)).rejects.toThrow(/metrics\/rmse:2/);
+
+    const out: string[] = [];
+    const spy = vi.spyOn(process.stdout, "write").mockImplementation((c) => (out.push(String(c)), true));
+    try {
+      expect(await runsCommand(["ls", "--experiment", "damaged", "--tracking-uri", root, "--json", "--log-level", "silent"])).toBe(0);
+    } finally {
+      spy.mockRestore();
+      process.exitCode = 0;
+    }
+    expect((JSON.parse(out.join("")) as { runs: Array<{ runName: string }> }).runs.map((r) => r.runName)).toEqual(["good"]);
+  });
+});
+
 describe("FileStore search", () => {
   it("filters by tag, param and status, newest first, paginated", async () => {
     const exp = await store.getOrCreateExperiment("search");
@@ -216,7 +262,7 @@ describe("FileStore with several processes", () => {
 describe("FileStore reads of a missing root", () => {
   it("see an empty store and create nothing", async () => {
     const missing = path.join(root, "typo");
-    const s = new FileStore(missing);
+    const s = createTracker(missing, { env: {} });
     expect(await s.listExperiments()).toEqual([]);
     expect(await s.getExperimentByName("x")).toBeUndefined();
     await expect(s.getRun("0123456789abcdef0123456789abcdef")).rejects.toBeInstanceOf(MissingArtifactError);

@@ -19,23 +19,13 @@ import { randomBytes, randomUUID, createHash } from "node:crypto";
 import { constants as fsConstants, promises as fs } from "node:fs";
 import path from "node:path";
 import { pathToFileURL, fileURLToPath } from "node:url";
-import { asStorageError, BadParameterError, CorruptArtifactError, MissingArtifactError } from "@ms/contracts";
+import { asStorageError, BadParameterError, CorruptArtifactError, MissingArtifactError, silentLogger } from "@ms/contracts";
 import { formatMeta, parseMeta, type Meta } from "./meta-yaml.js";
-import type { ArtifactEntry, Experiment, Metric, MetricInput, ParamValue, Run, RunInfo, RunsPage, RunStatus, SearchRunsOptions, StartRunOptions, TerminalStatus, Tracker } from "./types.js";
-import {
-  validateArtifactPath,
-  validateExperimentId,
-  validateExperimentName,
-  validateKey,
-  validateMaxResults,
-  validateMetrics,
-  validateParams,
-  validateRunId,
-  validateStatus,
-  validateTags,
-  validateTagValue,
-} from "./validation.js";
-import { decodePageToken, encodePageToken, latestMetric, matchesSearch, newestFirst, PARENT_RUN_ID_TAG, RUN_NAME_TAG, USER_TAG, defaultRunName, currentUser } from "./common.js";
+import type { ArtifactSource, Entries, LazyLogger, NewRun, RunQuery, Store } from "./store.js";
+import { TAGS } from "./tags.js";
+import type { ArtifactEntry, Experiment, Metric, Run, RunInfo, RunsPage, RunStatus, TerminalStatus } from "./types.js";
+import type { ValidMetric } from "./validation.js";
+import { decodePageToken, encodePageToken, latestMetric, matchesSearch, newestFirst, defaultRunName } from "./common.js";
 
 const STATUS_CODES: Record<RunStatus, number> = { RUNNING: 1, SCHEDULED: 2, FINISHED: 3, FAILED: 4, KILLED: 5 };
 const STATUS_NAMES = Object.fromEntries(Object.entries(STATUS_CODES).map(([k, v]) => [v, k])) as Record<number, RunStatus>;
@@ -52,7 +42,7 @@ function tmpName(dir: string, base: string): string {
 }
 
 /** Replaces `file` atomically: readers see the old or the new content, never a mix. */
-async function writeAtomic(file: string, content: string | Uint8Array): Promise<void> {
+export async function writeAtomic(file: string, content: string | Uint8Array): Promise<void> {
   const tmp = tmpName(path.dirname(file), path.basename(file));
   try {
     await fs.writeFile(tmp, content);
@@ -87,14 +77,24 @@ interface RunLocation {
   dir: string;
 }
 
-export class FileStore implements Tracker {
+export interface FileStoreOptions {
+  /** Where warnings about unreadable runs go (default: nowhere). */
+  logger?: LazyLogger;
+}
+
+export class FileStore implements Store {
   readonly kind = "file" as const;
   readonly uri: string;
   private ready: Promise<void> | undefined;
   private readonly runDirs = new Map<string, RunLocation>();
+  private readonly log: LazyLogger;
 
-  constructor(readonly root: string) {
+  constructor(
+    readonly root: string,
+    options: FileStoreOptions = {},
+  ) {
     this.uri = root;
+    this.log = options.logger ?? silentLogger;
   }
 
   // ---- layout ---------------------------------------------------------------------------
@@ -123,6 +123,14 @@ export class FileStore implements Tracker {
       }
     })();
     return this.ready;
+  }
+
+  /** A search leaves out a run it cannot read (damaged or unreadable files), and says so; a bug is rethrown. */
+  private skipRun(dir: string, error: unknown): undefined {
+    if (!(error instanceof CorruptArtifactError) && typeof (error as NodeJS.ErrnoException | undefined)?.code !== "string") throw error;
+    const message = (error as Error).message;
+    this.log().warn({ trackingUri: this.uri, run: path.basename(dir), error: message }, `skipping unreadable run ${dir}: ${message}`);
+    return undefined;
   }
 
   private async readMeta(dir: string): Promise<Meta | undefined> {
@@ -179,7 +187,6 @@ export class FileStore implements Tracker {
   }
 
   async getExperiment(experimentId: string): Promise<Experiment> {
-    validateExperimentId(experimentId);
     await this.init(false);
     for (const parent of [this.root, path.join(this.root, TRASH)]) {
       const dir = path.join(parent, experimentId);
@@ -190,12 +197,10 @@ export class FileStore implements Tracker {
   }
 
   async getExperimentByName(name: string): Promise<Experiment | undefined> {
-    validateExperimentName(name);
     return (await this.listExperiments()).find((e) => e.name === name);
   }
 
   async createExperiment(name: string): Promise<Experiment> {
-    validateExperimentName(name);
     await this.init();
     if (await this.getExperimentByName(name)) throw new BadParameterError("experiment name", `an experiment named ${JSON.stringify(name)} already exists in ${this.root}`);
     for (;;) {
@@ -210,7 +215,6 @@ export class FileStore implements Tracker {
   }
 
   async getOrCreateExperiment(name: string): Promise<Experiment> {
-    validateExperimentName(name);
     await this.init();
     const existing = await this.getExperimentByName(name);
     if (existing) return existing;
@@ -237,7 +241,6 @@ export class FileStore implements Tracker {
   // ---- runs -----------------------------------------------------------------------------
 
   private async locate(runId: string): Promise<RunLocation> {
-    validateRunId(runId);
     const cached = this.runDirs.get(runId);
     if (cached) return cached;
     for (const { id, dir } of await this.experimentDirs()) {
@@ -258,23 +261,15 @@ export class FileStore implements Tracker {
     return meta;
   }
 
-  async startRun(options: StartRunOptions): Promise<RunInfo> {
-    const experimentId = validateExperimentId(options.experimentId);
-    const tags = validateTags(options.tags ?? {});
+  async startRun(run: NewRun): Promise<RunInfo> {
+    const { experimentId, startTime, user } = run;
     await this.init();
     const experiment = await this.getExperiment(experimentId);
     if (experiment.lifecycleStage !== "active") throw new BadParameterError("experimentId", `experiment ${experimentId} is deleted`);
-    if (options.parentRunId !== undefined) await this.locate(options.parentRunId);
-    const given = tags.find(([k]) => k === RUN_NAME_TAG)?.[1];
-    if (options.runName !== undefined && given !== undefined && given !== options.runName) {
-      throw new BadParameterError("runName", `differs from the ${RUN_NAME_TAG} tag (${JSON.stringify(options.runName)} vs ${JSON.stringify(given)})`);
-    }
+    if (run.parentRunId !== undefined) await this.locate(run.parentRunId);
     const runId = randomUUID().replace(/-/g, "");
-    const runName = validateTagValue(RUN_NAME_TAG, options.runName ?? given ?? defaultRunName(runId));
-    const startTime = options.startTime ?? Date.now();
-    const user = currentUser();
-    const allTags = new Map<string, string>([[USER_TAG, user], ...tags, [RUN_NAME_TAG, runName]]);
-    if (options.parentRunId !== undefined) allTags.set(PARENT_RUN_ID_TAG, options.parentRunId);
+    const runName = run.runName ?? defaultRunName(runId);
+    const allTags = new Map(run.tags).set(TAGS.runName, runName);
 
     const expDir = path.join(this.root, experimentId);
     const dir = path.join(expDir, runId);
@@ -309,8 +304,7 @@ export class FileStore implements Tracker {
     }
   }
 
-  async endRun(runId: string, status: TerminalStatus = "FINISHED", endTime = Date.now()): Promise<RunInfo> {
-    validateStatus(status, true);
+  async endRun(runId: string, status: TerminalStatus, endTime: number): Promise<RunInfo> {
     const loc = await this.locate(runId);
     const meta = await this.readRunMeta(loc);
     meta.status = STATUS_CODES[status];
@@ -331,8 +325,7 @@ export class FileStore implements Tracker {
     }
   }
 
-  async logParams(runId: string, params: Record<string, ParamValue>): Promise<void> {
-    const entries = validateParams(params);
+  async logParams(runId: string, entries: Entries): Promise<void> {
     const loc = await this.locate(runId);
     const dir = path.join(loc.dir, "params");
     // Check every key before writing any, so a rejected batch leaves the run as it was.
@@ -376,8 +369,7 @@ export class FileStore implements Tracker {
     }
   }
 
-  async logMetrics(runId: string, metrics: readonly MetricInput[]): Promise<void> {
-    const valid = validateMetrics(metrics);
+  async logMetrics(runId: string, valid: readonly ValidMetric[]): Promise<void> {
     const loc = await this.locate(runId);
     const dir = path.join(loc.dir, "metrics");
     const byKey = new Map<string, string[]>();
@@ -406,11 +398,10 @@ export class FileStore implements Tracker {
     }
   }
 
-  async setTags(runId: string, tags: Record<string, string>): Promise<void> {
-    const entries = validateTags(tags);
+  async setTags(runId: string, entries: Entries): Promise<void> {
     const loc = await this.locate(runId);
     for (const [k, v] of entries) await this.writeFileIn(path.join(loc.dir, "tags"), k, v);
-    const name = entries.find(([k]) => k === RUN_NAME_TAG)?.[1];
+    const name = entries.find(([k]) => k === TAGS.runName)?.[1];
     if (name !== undefined) {
       // As MLflow does: the run name lives in meta.yaml too.
       const meta = await this.readRunMeta(loc);
@@ -428,14 +419,11 @@ export class FileStore implements Tracker {
     throw new BadParameterError("artifact uri", `run ${path.basename(loc.dir)} stores artifacts at ${uri}, which the file store cannot write`);
   }
 
-  async logArtifacts(runId: string, localPath: string, artifactPath?: string): Promise<void> {
-    const sub = validateArtifactPath(artifactPath);
+  async logArtifacts(runId: string, source: ArtifactSource, sub: string): Promise<void> {
     const loc = await this.locate(runId);
-    const stat = await fs.stat(localPath).catch(() => undefined);
-    if (!stat) throw new BadParameterError("artifact", `${localPath} does not exist`);
     const dest = path.join(await this.artifactRoot(loc), ...(sub ? sub.split("/") : []));
-    if (stat.isDirectory()) await copyTree(localPath, dest);
-    else await copyOne(localPath, path.join(dest, path.basename(localPath)));
+    if (source.isDirectory) await copyTree(source.path, dest);
+    else await copyOne(source.path, path.join(dest, path.basename(source.path)));
   }
 
   async listArtifacts(runId: string): Promise<ArtifactEntry[]> {
@@ -488,7 +476,6 @@ export class FileStore implements Tracker {
   }
 
   async getMetricHistory(runId: string, key: string): Promise<Metric[]> {
-    validateKey("metric", key);
     const loc = await this.locate(runId);
     try {
       return await this.readMetricFile(path.join(loc.dir, "metrics", key), key);
@@ -498,22 +485,20 @@ export class FileStore implements Tracker {
     }
   }
 
-  async searchRuns(options: SearchRunsOptions): Promise<RunsPage> {
-    const max = validateMaxResults(options.maxResults);
-    if (options.status !== undefined) validateStatus(options.status);
-    const offset = decodePageToken(options.pageToken);
+  async searchRuns(query: RunQuery): Promise<RunsPage> {
+    const max = query.maxResults;
+    const offset = decodePageToken(query.pageToken);
     const candidates: Array<{ loc: RunLocation; meta: Meta; info: RunInfo }> = [];
-    for (const experimentId of options.experimentIds) {
-      validateExperimentId(experimentId);
+    for (const experimentId of query.experimentIds) {
       const expDir = path.join(this.root, experimentId);
       const entries = await fs.readdir(expDir, { withFileTypes: true }).catch(() => []);
       for (const e of entries) {
         if (!e.isDirectory() || RESERVED_EXPERIMENT_DIRS.has(e.name)) continue;
         const loc = { experimentId, dir: path.join(expDir, e.name) };
-        const meta = await this.readMeta(loc.dir).catch(() => undefined);
+        const meta = await this.readMeta(loc.dir).catch((error: unknown) => this.skipRun(loc.dir, error));
         if (!meta || meta.lifecycle_stage === "deleted") continue;
         const info = toRunInfo(meta);
-        if (options.status !== undefined && info.status !== options.status) continue;
+        if (query.status !== undefined && info.status !== query.status) continue;
         candidates.push({ loc, meta, info });
       }
     }
@@ -521,7 +506,10 @@ export class FileStore implements Tracker {
     for (const c of candidates) {
       const tags = await this.readKeyed(path.join(c.loc.dir, "tags"));
       const params = await this.readKeyed(path.join(c.loc.dir, "params"));
-      if (matchesSearch({ info: c.info, params, tags, metrics: {} }, options)) matched.push(await this.readRun(c.loc, c.meta));
+      if (!matchesSearch({ info: c.info, params, tags, metrics: {} }, query)) continue;
+      // One damaged run (a metric line cut off by a crash) must not hide every other run.
+      const run = await this.readRun(c.loc, c.meta).catch((error: unknown) => this.skipRun(c.loc.dir, error));
+      if (run) matched.push(run);
     }
     matched.sort(newestFirst);
     const page = matched.slice(offset, offset + max);

@@ -7,6 +7,8 @@
 export { createTracker, resolveTrackingUri, DEFAULT_TRACKING_DIR, type TrackerOptions, type TrackingTarget } from "./tracker.js";
 export type { RetryOptions, RestAuth } from "./rest-store.js";
 export { LIMITS } from "./validation.js";
+export { TAGS, type TagName } from "./tags.js";
+export { recordUnclosedRuns, UNCLOSED_RUNS_FILE } from "./unclosed.js";
 export { RUN_STATUSES } from "./types.js";
 export type {
   Tracker,
@@ -22,5 +24,6 @@ export type {
   SearchRunsOptions,
   RunsPage,
   ArtifactEntry,
+  UnclosedRun,
 } from "./types.js";
 export { runsCommand, type RunsCommandOptions } from "./cli.js";

@@ -1,11 +1,12 @@
 /**
  * The REST store against a real `mlflow server` (SQLite backend, served artifacts) started by
  * the slow project's globalSetup: runs logged through our client and read back by MLflow's
- * Python client field by field, search, immutable params, and a server that goes away mid-run.
+ * Python client field by field, search, immutable params, and a server that goes away mid-run
+ * (one retry budget per tracker, the run left open reported by `unclosedRuns()`).
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { BadParameterError, TrackingUnavailableError } from "@ms/contracts";
+import { BadParameterError, silentLogger, TrackingUnavailableError } from "@ms/contracts";
 import { afterAll, describe, expect, inject, it, vi } from "vitest";
 import { runsCommand } from "./cli.js";
 import { createTracker } from "./tracker.js";
@@ -103,10 +104,10 @@ describe("a server that goes away", () => {
   });
   afterAll(() => new Promise((r) => proxy.close(r)));
 
-  it("fails within the retry budget and never reports the run FINISHED", async () => {
+  it("fails within the run's one retry budget, then at once, and never reports the run FINISHED", async () => {
     await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", r));
     const proxied = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
-    const flaky = createTracker(proxied, { env: {}, retry: { maxTotalMs: 1_500, initialDelayMs: 50, maxDelayMs: 400 } });
+    const flaky = createTracker(proxied, { env: {}, logger: silentLogger(), retry: { maxTotalMs: 1_500, initialDelayMs: 50, maxDelayMs: 400 } });
     const name = `outage ${unique}`;
     const exp = await flaky.getOrCreateExperiment(name);
     const run = await flaky.startRun({ experimentId: exp.experimentId, runName: "interrupted" });
@@ -119,8 +120,13 @@ describe("a server that goes away", () => {
     await expect(flaky.endRun(run.runId, "FINISHED")).rejects.toThrow(/unavailable/);
     expect((await pythonRead(venv, url, name)).runs[0].info.status).toBe("RUNNING");
 
+    // Back up, but this tracker's budget is spent: it sends nothing more and says which run it left open.
     down = false;
-    await expect(flaky.endRun(run.runId, "FINISHED")).rejects.toThrow(/lost writes .* ended as FAILED/);
+    await expect(flaky.endRun(run.runId, "FINISHED")).rejects.toThrow(/not sent, the retry budget/);
+    expect(flaky.unclosedRuns()).toMatchObject([{ runId: run.runId, runName: "interrupted", wantedStatus: "FAILED" }]);
+    expect((await pythonRead(venv, url, name)).runs[0].info.status).toBe("RUNNING");
+    const next = createTracker(proxied, { env: {} });
+    for (const r of flaky.unclosedRuns()) await next.endRun(r.runId, r.wantedStatus);
     const py = await pythonRead(venv, url, name);
     expect(py.runs[0].info.status).toBe("FAILED");
     expect(py.runs[0].metrics).toEqual({ before: 1 });

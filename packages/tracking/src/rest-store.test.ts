@@ -8,7 +8,8 @@ import type { AddressInfo } from "node:net";
 import { BadParameterError, MissingArtifactError, TrackingUnavailableError } from "@ms/contracts";
 import { afterEach, describe, expect, it } from "vitest";
 import { buildFilter, RestStore } from "./rest-store.js";
-import { freePort } from "./testing/mlflow-python.js";
+import { TAGS } from "./tags.js";
+import { freePort } from "./testing/index.js";
 
 type Handler = (req: http.IncomingMessage, body: string, res: http.ServerResponse) => void;
 const servers: http.Server[] = [];
@@ -141,10 +142,10 @@ describe("RestStore requests", () => {
   });
 
   it("builds MLflow filter strings for equality search", () => {
-    expect(buildFilter({ experimentIds: ["1"], tags: { "mlflow.parentRunId": "abc" }, params: { lr: "it's" }, status: "FINISHED" })).toBe(
-      "tags.`mlflow.parentRunId` = 'abc' AND params.`lr` = \"it's\" AND attributes.status = 'FINISHED'",
+    expect(buildFilter({ tags: [[TAGS.parent, "abc"]], params: [["lr", "it's"]], status: "FINISHED" })).toBe(
+      `tags.\`${TAGS.parent}\` = 'abc' AND params.\`lr\` = "it's" AND attributes.status = 'FINISHED'`,
     );
-    expect(() => buildFilter({ experimentIds: ["1"], params: { p: `'"` } })).toThrow(BadParameterError);
+    expect(() => buildFilter({ tags: [], params: [["p", `'"`]], status: undefined })).toThrow(BadParameterError);
   });
 
   it("names a missing run", async () => {

@@ -3,34 +3,31 @@
  * `mlflow-artifacts` API for artifact upload (`mlflow server --serve-artifacts`, the default).
  *
  * Every request goes through one function that adds auth (bearer token or basic), retries
- * connection errors, timeouts, 429 and 5xx with exponential backoff and jitter inside a bounded
- * total time, and turns failures into the project's error classes with secrets scrubbed out.
- * A run that lost a write is remembered: ending it as FINISHED records FAILED instead, so a run
- * with missing data is never reported finished.
+ * connection errors, timeouts, 429 and 5xx with exponential backoff and jitter, and turns
+ * failures into the project's error classes with secrets scrubbed out. Retries draw on one budget
+ * per store (that is, per run of the driver), not per call: a dead server costs the run one
+ * budget, after which every call fails at once. Failures that waiting cannot fix (an unknown host,
+ * TLS, a 4xx, a 200 whose body is empty or cut off) fail at once; retries are logged from the first.
  */
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import { BadParameterError, MissingArtifactError, MsError, NetworkError, TrackingUnavailableError } from "@ms/contracts";
-import type { ArtifactEntry, Experiment, Metric, MetricInput, ParamValue, Run, RunInfo, RunsPage, RunStatus, SearchRunsOptions, StartRunOptions, TerminalStatus, Tracker } from "./types.js";
-import {
-  LIMITS,
-  validateArtifactPath,
-  validateExperimentId,
-  validateExperimentName,
-  validateKey,
-  validateMaxResults,
-  validateMetrics,
-  validateParams,
-  validateRunId,
-  validateStatus,
-  validateTags,
-  validateTagValue,
-} from "./validation.js";
-import { currentUser, PARENT_RUN_ID_TAG, RUN_NAME_TAG, USER_TAG } from "./common.js";
+import { BadParameterError, MissingArtifactError, MsError, NetworkError, silentLogger, TrackingUnavailableError } from "@ms/contracts";
+import type { ArtifactSource, Entries, LazyLogger, NewRun, RunQuery, Store } from "./store.js";
+import { TAGS } from "./tags.js";
+import type { ArtifactEntry, Experiment, Metric, Run, RunInfo, RunsPage, RunStatus, TerminalStatus } from "./types.js";
+import { LIMITS, type ValidMetric } from "./validation.js";
 
 export interface RetryOptions {
-  /** Give up once this much time has passed since the first attempt (default 60 s). */
+  /**
+   * The retry budget of the whole store, i.e. of one run (default 30 s): the time spent in failed
+   * attempts and backoff waits, summed over every call. Once spent, every call fails at once.
+   */
   maxTotalMs?: number;
+  /**
+   * While the server has not answered this store once, a refused connection (nothing listening:
+   * a wrong port, a server not started) is retried only this long (default 5 s, at most `maxTotalMs`).
+   */
+  unreachedMs?: number;
   /** The first backoff delay; doubles each attempt (default 250 ms). */
   initialDelayMs?: number;
   /** The cap on one backoff delay (default 8 s). */
@@ -48,9 +45,50 @@ export interface RestAuth {
 export interface RestStoreOptions {
   auth?: RestAuth;
   retry?: RetryOptions;
+  /** Where retry warnings go (default: nowhere). */
+  logger?: LazyLogger;
 }
 
-const RETRY_STATUSES = new Set([408, 429]);
+export const DEFAULT_RETRY: Readonly<Required<RetryOptions>> = {
+  maxTotalMs: 30_000,
+  unreachedMs: 5_000,
+  initialDelayMs: 250,
+  maxDelayMs: 8_000,
+  requestTimeoutMs: 30_000,
+};
+
+/** Failures of a connection that no amount of waiting fixes. */
+const PERMANENT_CODES = new Set([
+  "ENOTFOUND",
+  "ERR_INVALID_URL",
+  "EPROTO",
+  "ERR_SSL_WRONG_VERSION_NUMBER",
+  "CERT_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+]);
+/** Nothing is listening there (as opposed to a server that is slow or went away). */
+const REFUSED_CODES = new Set(["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH"]);
+
+interface TransportFailure {
+  problem: string;
+  permanent: boolean;
+  refused: boolean;
+  badPort: boolean;
+}
+
+function transportFailure(error: unknown): TransportFailure {
+  const e = error as Error & { cause?: { code?: string; message?: string } };
+  if (e.name === "TimeoutError") return { problem: "request timed out", permanent: false, refused: false, badPort: false };
+  const code = e.cause?.code ?? e.name;
+  const badPort = e.cause?.message === "bad port";
+  return { problem: `${code}: ${e.cause?.message ?? e.message}`, permanent: badPort || PERMANENT_CODES.has(code), refused: REFUSED_CODES.has(code), badPort };
+}
 
 function encodeNumber(v: number): number | string {
   if (Number.isNaN(v)) return "NaN";
@@ -87,15 +125,21 @@ interface ApiError {
 
 type Json = Record<string, unknown>;
 
-export class RestStore implements Tracker {
+export class RestStore implements Store {
   readonly kind = "rest" as const;
   readonly uri: string;
   private readonly base: URL;
   private readonly authHeader: string | undefined;
   private readonly secrets: string[];
   private readonly retry: Required<RetryOptions>;
-  private readonly lostWrites = new Set<string>();
   private readonly artifactUris = new Map<string, string>();
+  private readonly log: LazyLogger;
+  /** Milliseconds of the retry budget used so far: failed attempts plus backoff waits. */
+  private spentMs = 0;
+  /** Set once the budget is spent: the last problem seen. */
+  private exhausted: string | undefined;
+  /** Whether the server has answered (any HTTP status) at least once. */
+  private reached = false;
 
   constructor(baseUrl: string, options: RestStoreOptions = {}) {
     const url = new URL(baseUrl);
@@ -124,11 +168,13 @@ export class RestStore implements Tracker {
     this.secrets = this.secrets.filter((s) => s.length >= 3);
     const r = options.retry ?? {};
     this.retry = {
-      maxTotalMs: r.maxTotalMs ?? 60_000,
-      initialDelayMs: r.initialDelayMs ?? 250,
-      maxDelayMs: r.maxDelayMs ?? 8_000,
-      requestTimeoutMs: r.requestTimeoutMs ?? 30_000,
+      maxTotalMs: r.maxTotalMs ?? DEFAULT_RETRY.maxTotalMs,
+      unreachedMs: r.unreachedMs ?? DEFAULT_RETRY.unreachedMs,
+      initialDelayMs: r.initialDelayMs ?? DEFAULT_RETRY.initialDelayMs,
+      maxDelayMs: r.maxDelayMs ?? DEFAULT_RETRY.maxDelayMs,
+      requestTimeoutMs: r.requestTimeoutMs ?? DEFAULT_RETRY.requestTimeoutMs,
     };
+    this.log = options.logger ?? silentLogger;
   }
 
   /** Removes every secret we hold from a text before it reaches an error or a log. */
@@ -138,7 +184,7 @@ export class RestStore implements Tracker {
     return out;
   }
 
-  private async request(method: "GET" | "POST" | "PUT", apiPath: string, opts: { query?: Record<string, string>; body?: unknown; raw?: Uint8Array } = {}): Promise<Json> {
+  private async request(method: "GET" | "POST" | "PUT", apiPath: string, opts: { query?: Record<string, string>; body?: unknown; raw?: Uint8Array; emptyOk?: boolean } = {}): Promise<Json> {
     const url = new URL(this.base.href.replace(/\/$/, "") + apiPath);
     for (const [k, v] of Object.entries(opts.query ?? {})) url.searchParams.set(k, v);
     const headers: Record<string, string> = { "user-agent": "ms-tracking", accept: "application/json" };
@@ -152,39 +198,81 @@ export class RestStore implements Tracker {
       headers["content-type"] = "application/json";
     }
     const what = `${method} ${url.pathname}`;
-    const started = Date.now();
+    const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
+    if (this.exhausted !== undefined) {
+      throw new TrackingUnavailableError(
+        `MLflow server ${this.uri} unavailable: ${what} not sent, the retry budget for this run is spent (last: ${this.exhausted})`,
+      );
+    }
     let attempt = 0;
-    let lastProblem = "";
     for (;;) {
-      const remaining = this.retry.maxTotalMs - (Date.now() - started);
+      const t0 = Date.now();
+      let problem = "";
+      let refused = false;
       let response: Response | undefined;
       try {
-        response = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(Math.max(1, Math.min(this.retry.requestTimeoutMs, remaining))) });
+        const remaining = this.retry.maxTotalMs - this.spentMs;
+        response = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(Math.max(1, Math.floor(Math.min(this.retry.requestTimeoutMs, remaining)))) });
       } catch (error) {
-        const e = error as Error & { cause?: { code?: string; message?: string } };
-        lastProblem = e.name === "TimeoutError" ? "request timed out" : `${e.cause?.code ?? e.name}: ${e.cause?.message ?? e.message}`;
+        const f = transportFailure(error);
+        problem = this.redact(f.problem);
+        if (f.badPort) throw new BadParameterError("--tracking-uri", `${this.uri}: port ${url.port} is one that fetch refuses to connect to; use another port`);
+        if (f.permanent) throw new TrackingUnavailableError(`MLflow server ${this.uri} unavailable: ${what} failed: ${problem} (not retried: waiting cannot fix it)`);
+        refused = f.refused;
       }
       if (response) {
-        const text = await response.text().catch(() => "");
-        if (response.ok) {
-          try {
-            return text.trim() === "" ? {} : (JSON.parse(text) as Json);
-          } catch {
-            throw new NetworkError(`${this.uri}: ${what} answered ${response.status} with a body that is not JSON: ${this.redact(text.slice(0, 200))}`);
-          }
+        this.reached = true;
+        let text: string | undefined;
+        let cut = "";
+        try {
+          text = await response.text();
+        } catch (error) {
+          cut = transportFailure(error).problem;
         }
-        if (!(RETRY_STATUSES.has(response.status) || response.status >= 500)) throw this.apiError(response.status, text, what);
-        lastProblem = `HTTP ${response.status} ${this.redact(text.slice(0, 200)).trim()}`;
+        if (response.ok) return opts.emptyOk && text !== undefined && text.trim() === "" ? {} : this.parseOk(response.status, text, cut, what);
+        if (!(response.status === 429 || response.status >= 500)) throw this.apiError(response.status, text ?? "", what);
+        problem = `HTTP ${response.status} ${this.redact((text ?? "").slice(0, 200)).trim()}`.trim();
       }
+      this.spentMs += Date.now() - t0;
       attempt++;
-      const delay = Math.min(this.retry.maxDelayMs, this.retry.initialDelayMs * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
-      if (Date.now() - started + delay >= this.retry.maxTotalMs) {
+      // Nothing has ever answered and the connection is refused: most likely a wrong address, not an outage.
+      const limit = refused && !this.reached ? Math.min(this.retry.unreachedMs, this.retry.maxTotalMs) : this.retry.maxTotalMs;
+      const delay = Math.round(Math.min(this.retry.maxDelayMs, this.retry.initialDelayMs * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2));
+      if (this.spentMs + delay >= limit) {
+        this.exhausted = problem;
+        const hint = this.reached ? "" : "; nothing has answered at this address yet: check the host and port, and that the server is running";
         throw new TrackingUnavailableError(
-          `MLflow server ${this.uri} unavailable: ${what} failed ${attempt} time(s) over ${((Date.now() - started) / 1000).toFixed(1)}s (last: ${this.redact(lastProblem)})`,
+          `MLflow server ${this.uri} unavailable: ${what} failed ${attempt} time(s); the retry budget of ${seconds(limit)} for this run is spent (last: ${problem})${hint}`,
         );
       }
+      const fields = { trackingUri: this.uri, endpoint: what, error: problem, attempt, budgetLeftMs: Math.round(limit - this.spentMs) };
+      if (attempt === 1) this.log().warn(fields, `tracking server ${this.uri} did not answer ${what} (${problem}); retrying for up to ${seconds(limit - this.spentMs)} more`);
+      else this.log().debug(fields, "tracking server retry");
       await sleep(delay);
+      this.spentMs += delay;
     }
+  }
+
+  /** A 2xx answer of the REST API must carry a whole JSON object: MLflow always sends one, `{}` at least. */
+  private parseOk(status: number, text: string | undefined, cut: string, what: string): Json {
+    const broken = (how: string) => new TrackingUnavailableError(`MLflow server ${this.uri}: ${what} answered ${status} with ${how}; is ${this.uri} an MLflow tracking server?`);
+    if (text === undefined) throw broken(`a truncated body (${this.redact(cut)})`);
+    if (text.trim() === "") throw broken("an empty body");
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw broken(`a body that is not JSON, or truncated JSON: ${JSON.stringify(this.redact(text.slice(0, 200)))}`);
+    }
+    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) throw broken(`JSON that is not an object: ${JSON.stringify(this.redact(text.slice(0, 200)))}`);
+    return parsed as Json;
+  }
+
+  /** A field MLflow always sends in this answer. */
+  private need(r: Json, key: string, what: string): Json {
+    const v = r[key];
+    if (v === null || typeof v !== "object") throw new TrackingUnavailableError(`MLflow server ${this.uri}: ${what} answered without "${key}"; is ${this.uri} an MLflow tracking server?`);
+    return v as Json;
   }
 
   private apiError(status: number, text: string, what: string): MsError {
@@ -207,23 +295,12 @@ export class RestStore implements Tracker {
     return new NetworkError(message);
   }
 
-  /** Runs a write for `runId`, remembering when it could not reach the server. */
-  private async write<T>(runId: string, fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (error) {
-      if (error instanceof TrackingUnavailableError || error instanceof NetworkError) this.lostWrites.add(runId);
-      throw error;
-    }
-  }
-
   // ---- experiments ----------------------------------------------------------------------
 
   async getExperimentByName(name: string): Promise<Experiment | undefined> {
-    validateExperimentName(name);
     try {
       const r = await this.request("GET", "/api/2.0/mlflow/experiments/get-by-name", { query: { experiment_name: name } });
-      return toExperiment(r.experiment as Json);
+      return toExperiment(this.need(r, "experiment", "experiments/get-by-name"));
     } catch (error) {
       if (error instanceof MissingArtifactError) return undefined;
       throw error;
@@ -231,14 +308,15 @@ export class RestStore implements Tracker {
   }
 
   async getExperiment(experimentId: string): Promise<Experiment> {
-    validateExperimentId(experimentId);
     const r = await this.request("GET", "/api/2.0/mlflow/experiments/get", { query: { experiment_id: experimentId } });
-    return toExperiment(r.experiment as Json);
+    return toExperiment(this.need(r, "experiment", "experiments/get"));
   }
 
   async createExperiment(name: string): Promise<Experiment> {
-    validateExperimentName(name);
     const r = await this.request("POST", "/api/2.0/mlflow/experiments/create", { body: { name } });
+    if (r.experiment_id === undefined || r.experiment_id === null || r.experiment_id === "") {
+      throw new TrackingUnavailableError(`MLflow server ${this.uri}: experiments/create answered without "experiment_id"; is ${this.uri} an MLflow tracking server?`);
+    }
     return this.getExperiment(String(r.experiment_id));
   }
 
@@ -270,52 +348,29 @@ export class RestStore implements Tracker {
 
   // ---- runs -----------------------------------------------------------------------------
 
-  async startRun(options: StartRunOptions): Promise<RunInfo> {
-    const experimentId = validateExperimentId(options.experimentId);
-    const tags = validateTags(options.tags ?? {});
-    if (options.parentRunId !== undefined) await this.getRun(options.parentRunId);
-    const given = tags.find(([k]) => k === RUN_NAME_TAG)?.[1];
-    if (options.runName !== undefined && given !== undefined && given !== options.runName) {
-      throw new BadParameterError("runName", `differs from the ${RUN_NAME_TAG} tag (${JSON.stringify(options.runName)} vs ${JSON.stringify(given)})`);
-    }
-    const runName = options.runName ?? given;
-    if (runName !== undefined) validateTagValue(RUN_NAME_TAG, runName);
-    const user = currentUser();
-    const all = new Map<string, string>([[USER_TAG, user], ...tags]);
-    if (runName !== undefined) all.set(RUN_NAME_TAG, runName);
-    if (options.parentRunId !== undefined) all.set(PARENT_RUN_ID_TAG, options.parentRunId);
-    if (all.size > LIMITS.tagsPerBatch) throw new BadParameterError("tags", `at most ${LIMITS.tagsPerBatch - 3} tags can be given when a run starts; set the rest with setTags`);
+  async startRun(run: NewRun): Promise<RunInfo> {
+    if (run.parentRunId !== undefined) await this.getRun(run.parentRunId);
+    if (run.tags.size > LIMITS.tagsPerBatch) throw new BadParameterError("tags", `at most ${LIMITS.tagsPerBatch - 3} tags can be given when a run starts; set the rest with setTags`);
     const r = await this.request("POST", "/api/2.0/mlflow/runs/create", {
       body: {
-        experiment_id: experimentId,
-        user_id: user,
-        start_time: options.startTime ?? Date.now(),
-        ...(runName !== undefined ? { run_name: runName } : {}),
-        tags: [...all].map(([key, value]) => ({ key, value })),
+        experiment_id: run.experimentId,
+        user_id: run.user,
+        start_time: run.startTime,
+        ...(run.runName !== undefined ? { run_name: run.runName } : {}),
+        tags: [...run.tags].map(([key, value]) => ({ key, value })),
       },
     });
-    const info = toRunInfo(((r.run as Json).info as Json) ?? {});
+    const info = toRunInfo(this.need(this.need(r, "run", "runs/create"), "info", "runs/create"));
     this.artifactUris.set(info.runId, info.artifactUri);
     return info;
   }
 
-  async endRun(runId: string, status: TerminalStatus = "FINISHED", endTime = Date.now()): Promise<RunInfo> {
-    validateRunId(runId);
-    validateStatus(status, true);
-    const lost = this.lostWrites.has(runId);
-    const recorded: TerminalStatus = lost && status === "FINISHED" ? "FAILED" : status;
-    const r = await this.request("POST", "/api/2.0/mlflow/runs/update", { body: { run_id: runId, status: recorded, end_time: endTime } });
-    const info = toRunInfo((r.run_info as Json) ?? {});
-    if (recorded !== status) {
-      throw new TrackingUnavailableError(`run ${runId} lost writes while ${this.uri} was unavailable, so it was ended as FAILED instead of FINISHED`);
-    }
-    return info;
+  async endRun(runId: string, status: TerminalStatus, endTime: number): Promise<RunInfo> {
+    const r = await this.request("POST", "/api/2.0/mlflow/runs/update", { body: { run_id: runId, status, end_time: endTime } });
+    return toRunInfo(this.need(r, "run_info", "runs/update"));
   }
 
-  async logParams(runId: string, params: Record<string, ParamValue>): Promise<void> {
-    validateRunId(runId);
-    const entries = validateParams(params);
-    if (entries.length === 0) return;
+  async logParams(runId: string, entries: Entries): Promise<void> {
     // Refuse a changed value before sending anything, so a multi-request batch is all or nothing.
     const current = (await this.getRun(runId)).params;
     for (const [k, v] of entries) {
@@ -323,35 +378,25 @@ export class RestStore implements Tracker {
         throw new BadParameterError(`param ${JSON.stringify(k)}`, `run ${runId} already logged it as ${JSON.stringify(current[k])}; params are immutable in MLflow, so ${JSON.stringify(v)} is refused`);
       }
     }
-    await this.write(runId, async () => {
-      for (const part of chunks(entries, LIMITS.paramsPerBatch)) {
-        await this.request("POST", "/api/2.0/mlflow/runs/log-batch", { body: { run_id: runId, params: part.map(([key, value]) => ({ key, value })) } });
-      }
-    });
+    for (const part of chunks(entries, LIMITS.paramsPerBatch)) {
+      await this.request("POST", "/api/2.0/mlflow/runs/log-batch", { body: { run_id: runId, params: part.map(([key, value]) => ({ key, value })) } });
+    }
   }
 
-  async logMetrics(runId: string, metrics: readonly MetricInput[]): Promise<void> {
-    validateRunId(runId);
-    const valid = validateMetrics(metrics);
-    await this.write(runId, async () => {
-      for (const part of chunks(valid, LIMITS.metricsPerBatch)) {
-        await this.request("POST", "/api/2.0/mlflow/runs/log-batch", { body: { run_id: runId, metrics: part } });
-      }
-    });
+  async logMetrics(runId: string, metrics: readonly ValidMetric[]): Promise<void> {
+    for (const part of chunks(metrics, LIMITS.metricsPerBatch)) {
+      await this.request("POST", "/api/2.0/mlflow/runs/log-batch", { body: { run_id: runId, metrics: part } });
+    }
   }
 
-  async setTags(runId: string, tags: Record<string, string>): Promise<void> {
-    validateRunId(runId);
-    const entries = validateTags(tags);
-    await this.write(runId, async () => {
-      // set-tag for the run name, which the server mirrors into the run's name attribute.
-      for (const [key, value] of entries.filter(([k]) => k === RUN_NAME_TAG)) {
-        await this.request("POST", "/api/2.0/mlflow/runs/set-tag", { body: { run_id: runId, key, value } });
-      }
-      for (const part of chunks(entries.filter(([k]) => k !== RUN_NAME_TAG), LIMITS.tagsPerBatch)) {
-        await this.request("POST", "/api/2.0/mlflow/runs/log-batch", { body: { run_id: runId, tags: part.map(([key, value]) => ({ key, value })) } });
-      }
-    });
+  async setTags(runId: string, entries: Entries): Promise<void> {
+    // set-tag for the run name, which the server mirrors into the run's name attribute.
+    for (const [key, value] of entries.filter(([k]) => k === TAGS.runName)) {
+      await this.request("POST", "/api/2.0/mlflow/runs/set-tag", { body: { run_id: runId, key, value } });
+    }
+    for (const part of chunks(entries.filter(([k]) => k !== TAGS.runName), LIMITS.tagsPerBatch)) {
+      await this.request("POST", "/api/2.0/mlflow/runs/log-batch", { body: { run_id: runId, tags: part.map(([key, value]) => ({ key, value })) } });
+    }
   }
 
   /** The run's artifact root as a path of the server's mlflow-artifacts API. */
@@ -367,26 +412,20 @@ export class RestStore implements Tracker {
     return m[1].replace(/\/+$/, "");
   }
 
-  async logArtifacts(runId: string, localPath: string, artifactPath?: string): Promise<void> {
-    validateRunId(runId);
-    const sub = validateArtifactPath(artifactPath);
-    const stat = await fs.stat(localPath).catch(() => undefined);
-    if (!stat) throw new BadParameterError("artifact", `${localPath} does not exist`);
+  async logArtifacts(runId: string, source: ArtifactSource, sub: string): Promise<void> {
     const base = await this.artifactBase(runId);
-    const files: Array<[string, string]> = stat.isDirectory()
-      ? (await walk(localPath)).map((rel) => [path.join(localPath, ...rel.split("/")), rel])
-      : [[localPath, path.basename(localPath)]];
-    await this.write(runId, async () => {
-      for (const [abs, rel] of files) {
-        const target = [base, sub, rel].filter(Boolean).join("/");
-        const encoded = target.split("/").map(encodeURIComponent).join("/");
-        await this.request("PUT", `/api/2.0/mlflow-artifacts/artifacts/${encoded}`, { raw: await fs.readFile(abs) });
-      }
-    });
+    const files: Array<[string, string]> = source.isDirectory
+      ? (await walk(source.path)).map((rel) => [path.join(source.path, ...rel.split("/")), rel])
+      : [[source.path, path.basename(source.path)]];
+    for (const [abs, rel] of files) {
+      const target = [base, sub, rel].filter(Boolean).join("/");
+      const encoded = target.split("/").map(encodeURIComponent).join("/");
+      // The artifact upload is the one endpoint MLflow answers with an empty 200.
+      await this.request("PUT", `/api/2.0/mlflow-artifacts/artifacts/${encoded}`, { raw: await fs.readFile(abs), emptyOk: true });
+    }
   }
 
   async listArtifacts(runId: string): Promise<ArtifactEntry[]> {
-    validateRunId(runId);
     const out: ArtifactEntry[] = [];
     const visit = async (dir: string): Promise<void> => {
       let pageToken: string | undefined;
@@ -405,14 +444,13 @@ export class RestStore implements Tracker {
   }
 
   async getRun(runId: string): Promise<Run> {
-    validateRunId(runId);
     const r = await this.request("GET", "/api/2.0/mlflow/runs/get", { query: { run_id: runId } });
-    return toRun(r.run as Json);
+    const run = this.need(r, "run", "runs/get");
+    this.need(run, "info", "runs/get");
+    return toRun(run);
   }
 
   async getMetricHistory(runId: string, key: string): Promise<Metric[]> {
-    validateRunId(runId);
-    validateKey("metric", key);
     const out: Metric[] = [];
     let pageToken: string | undefined;
     do {
@@ -425,17 +463,15 @@ export class RestStore implements Tracker {
     return out;
   }
 
-  async searchRuns(options: SearchRunsOptions): Promise<RunsPage> {
-    const max = validateMaxResults(options.maxResults);
-    options.experimentIds.forEach(validateExperimentId);
+  async searchRuns(query: RunQuery): Promise<RunsPage> {
     const r = await this.request("POST", "/api/2.0/mlflow/runs/search", {
       body: {
-        experiment_ids: options.experimentIds,
-        filter: buildFilter(options),
+        experiment_ids: query.experimentIds,
+        filter: buildFilter(query),
         run_view_type: "ACTIVE_ONLY",
-        max_results: max,
+        max_results: query.maxResults,
         order_by: ["attributes.start_time DESC"],
-        ...(options.pageToken ? { page_token: options.pageToken } : {}),
+        ...(query.pageToken ? { page_token: query.pageToken } : {}),
       },
     });
     const runs = ((r.runs as Json[] | undefined) ?? []).map(toRun);
@@ -450,12 +486,12 @@ function quote(value: string, what: string): string {
   throw new BadParameterError(what, "a search value cannot contain both ' and \" (MLflow's filter syntax has no escape for that)");
 }
 
-/** MLflow's search filter syntax for our equality filters. */
-export function buildFilter(options: SearchRunsOptions): string {
+/** MLflow's search filter syntax for our equality filters (keys are validated, so never hold a backtick). */
+export function buildFilter(query: Pick<RunQuery, "tags" | "params" | "status">): string {
   const parts: string[] = [];
-  for (const [k, v] of Object.entries(options.tags ?? {})) parts.push(`tags.\`${validateKey("tag", k)}\` = ${quote(v, `tag ${k}`)}`);
-  for (const [k, v] of Object.entries(options.params ?? {})) parts.push(`params.\`${validateKey("param", k)}\` = ${quote(v, `param ${k}`)}`);
-  if (options.status !== undefined) parts.push(`attributes.status = '${validateStatus(options.status)}'`);
+  for (const [k, v] of query.tags) parts.push(`tags.\`${k}\` = ${quote(v, `tag ${k}`)}`);
+  for (const [k, v] of query.params) parts.push(`params.\`${k}\` = ${quote(v, `param ${k}`)}`);
+  if (query.status !== undefined) parts.push(`attributes.status = '${query.status}'`);
   return parts.join(" AND ");
 }
 

@@ -1,22 +1,30 @@
 /**
  * Chooses a store from a tracking URI the way MLflow does: `http(s)://` is a tracking server,
  * a `file:` URI or a plain path is a local file store, and nothing at all means `./mlruns`
- * (or MLFLOW_TRACKING_URI when set).
+ * (or MLFLOW_TRACKING_URI when set). The store is always handed out behind `ValidatingTracker`,
+ * the one place input is checked.
  */
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { BadParameterError } from "@ms/contracts";
+import { BadParameterError, createLogger, type Logger } from "@ms/contracts";
 import { FileStore } from "./file-store.js";
 import { RestStore, type RestAuth, type RetryOptions } from "./rest-store.js";
+import type { Store } from "./store.js";
 import type { Tracker } from "./types.js";
+import { ValidatingTracker } from "./validating-tracker.js";
 
 export type TrackingTarget = { kind: "file"; root: string } | { kind: "rest"; url: string };
 
 export interface TrackerOptions {
   /** Defaults to MLFLOW_TRACKING_TOKEN, MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD. */
   auth?: RestAuth;
-  /** Retry budget of the REST store; MS_TRACKING_RETRY_TIMEOUT_MS sets `maxTotalMs`. */
+  /** Retry budget of the REST store, one for the tracker's life; MS_TRACKING_RETRY_TIMEOUT_MS sets `maxTotalMs`. */
   retry?: RetryOptions;
+  /**
+   * Where warnings go: retries of an unavailable server, runs that could not be ended, unreadable
+   * runs skipped by a search. Default: a stderr logger at LOG_LEVEL, made on the first warning.
+   */
+  logger?: Logger;
   /** Environment to read defaults from (default `process.env`). */
   env?: NodeJS.ProcessEnv;
   /** Base for relative paths (default `process.cwd()`). */
@@ -31,11 +39,15 @@ export function resolveTrackingUri(uri: string | undefined, options: Pick<Tracke
   const cwd = options.cwd ?? process.cwd();
   const raw = (uri ?? env.MLFLOW_TRACKING_URI ?? "").trim() || DEFAULT_TRACKING_DIR;
   if (/^https?:\/\//i.test(raw)) {
+    let url: URL;
     try {
-      new URL(raw);
+      url = new URL(raw);
     } catch {
-      throw new BadParameterError("--tracking-uri", "is not a valid http(s) URL");
+      // new URL refuses ports above 65535 too.
+      throw new BadParameterError("--tracking-uri", "is not a valid http(s) URL (host, and a port in 1..65535)");
     }
+    const problem = hostProblem(url);
+    if (problem) throw new BadParameterError("--tracking-uri", problem);
     return { kind: "rest", url: raw };
   }
   if (/^file:/i.test(raw)) {
@@ -54,11 +66,29 @@ export function resolveTrackingUri(uri: string | undefined, options: Pick<Tracke
   return { kind: "file", root: path.resolve(cwd, raw) };
 }
 
+/** An address that no request can reach, found before any request is made. */
+function hostProblem(url: URL): string | undefined {
+  if (url.port === "0") return `port 0 in ${url.host} cannot be connected to; give the server's port (1..65535)`;
+  const host = url.hostname;
+  if (host === "") return "has no host";
+  if (host.startsWith("[") || /^[\d.]+$/.test(host)) return undefined; // IPv6 or IPv4, already checked by URL
+  // DNS names: labels of 1-63 letters, digits, '-' (not at either end) or '_', 253 characters at most.
+  const labels = host.replace(/\.$/, "").split(".");
+  if (host.length > 253 || labels.some((l) => !/^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/i.test(l))) return `host ${JSON.stringify(host)} is not a valid host name`;
+  return undefined;
+}
+
 /** Opens the store a tracking URI names. Nothing is created until the first call on it. */
 export function createTracker(uri?: string, options: TrackerOptions = {}): Tracker {
-  const env = options.env ?? process.env;
   const target = resolveTrackingUri(uri, options);
-  if (target.kind === "file") return new FileStore(target.root);
+  let logger = options.logger;
+  const lazy = () => (logger ??= createLogger({ name: "ms-tracking" }));
+  const store: Store = target.kind === "file" ? new FileStore(target.root, { logger: lazy }) : openRest(target.url, options, lazy);
+  return new ValidatingTracker(store, lazy);
+}
+
+function openRest(url: string, options: TrackerOptions, logger: () => Logger): RestStore {
+  const env = options.env ?? process.env;
   const auth: RestAuth = options.auth ?? {
     token: env.MLFLOW_TRACKING_TOKEN || undefined,
     username: env.MLFLOW_TRACKING_USERNAME || undefined,
@@ -71,5 +101,5 @@ export function createTracker(uri?: string, options: TrackerOptions = {}): Track
     if (!Number.isFinite(ms) || ms < 0) throw new BadParameterError("MS_TRACKING_RETRY_TIMEOUT_MS", `"${budget}" is not a number of milliseconds`);
     retry = { maxTotalMs: ms };
   }
-  return new RestStore(target.url, { auth, retry });
+  return new RestStore(url, { auth, retry, logger });
 }

@@ -95,6 +95,21 @@ export interface ArtifactEntry {
   fileSize?: number;
 }
 
+/** A run this tracker started (or tried to end) that is not ended in the store. */
+export interface UnclosedRun {
+  runId: string;
+  /** The tracking URI (credentials removed). */
+  trackingUri: string;
+  /** Known when this tracker started the run. */
+  experimentId?: string;
+  runName?: string;
+  startTime?: number;
+  /** The status the last failed `endRun` asked for; absent when `endRun` was never called. */
+  wantedStatus?: TerminalStatus;
+  /** Why the last `endRun` failed. */
+  error?: string;
+}
+
 /** One store of experiments and runs. Every method validates its input before writing anything. */
 export interface Tracker {
   readonly kind: "file" | "rest";
@@ -118,4 +133,9 @@ export interface Tracker {
   getRun(runId: string): Promise<Run>;
   getMetricHistory(runId: string, key: string): Promise<Metric[]>;
   searchRuns(options: SearchRunsOptions): Promise<RunsPage>;
+  /**
+   * Runs this tracker started that are not ended yet, and runs whose `endRun` failed (the store
+   * still shows them RUNNING). Empty after a run whose every run was ended.
+   */
+  unclosedRuns(): UnclosedRun[];
 }

@@ -1,7 +1,8 @@
 /**
- * Input checks shared by both stores, mirroring what MLflow itself accepts, so that a run logged
- * here can always be read (and re-logged) by MLflow, and a key can never escape its directory in
- * the file store. Every failure is a BadParameterError naming the offending key.
+ * Input checks, mirroring what MLflow itself accepts, so that a run logged here can always be read
+ * (and re-logged) by MLflow, and a key can never escape its directory in the file store. Applied
+ * once, by `ValidatingTracker`, for both stores. Every failure is a BadParameterError naming the
+ * offending key.
  */
 import { BadParameterError } from "@ms/contracts";
 import { RUN_STATUSES, type MetricInput, type ParamValue, type RunStatus, type TerminalStatus } from "./types.js";
@@ -102,6 +103,12 @@ export function validateMetrics(metrics: readonly MetricInput[], now = Date.now(
     if (!Number.isSafeInteger(timestamp) || timestamp < 0) throw new BadParameterError(label, `timestamp must be a non-negative integer (ms), got ${timestamp}`);
     return { key, value: m.value, timestamp, step };
   });
+}
+
+/** Milliseconds since the epoch, as MLflow stores start, end and metric times. */
+export function validateTime(label: string, value: unknown): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) throw new BadParameterError(label, `must be a non-negative integer (ms since the epoch), got ${String(value)}`);
+  return value;
 }
 
 export function validateRunId(runId: unknown): string {

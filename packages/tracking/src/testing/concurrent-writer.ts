@@ -4,10 +4,10 @@
  * param as the other writers, and creates a run of its own under a shared experiment name.
  * Usage: node concurrent-writer.mjs ROOT RUN_ID KEY COUNT BATCH WRITER_ID
  */
-import { FileStore } from "../file-store.js";
+import { createTracker } from "../tracker.js";
 
 const [root, runId, key, countText, batchText, writerId] = process.argv.slice(2);
-const store = new FileStore(root);
+const store = createTracker(root, { env: {} });
 const count = Number(countText);
 const batch = Number(batchText);
 const experiment = await store.getOrCreateExperiment("concurrent");

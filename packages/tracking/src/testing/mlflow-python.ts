@@ -1,95 +1,17 @@
 /**
- * Test support: the Python side of the interop tests. Finds (or builds, through
- * tools/mlflow/ensure-venv.sh) the virtualenv with the pinned `mlflow`, starts `mlflow server`
- * processes on free loopback ports, and runs mlflow_read.py to see our runs through MLflow's own
- * Python client.
+ * Test support of this package's own interop tests: runs mlflow_read.py (and snippets) in the
+ * mlflow virtualenv to see our runs through MLflow's own Python client. The shared part (venv,
+ * free port, `mlflow server`) is `./index.ts`, exported as `@ms/tracking/testing`.
  */
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile } from "node:child_process";
 import { promises as fs } from "node:fs";
-import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 
 const exec = promisify(execFile);
 const here = path.dirname(fileURLToPath(import.meta.url));
-export const REPO_ROOT = path.resolve(here, "../../../..");
-export const ENSURE_VENV = path.join(REPO_ROOT, "tools/mlflow/ensure-venv.sh");
 export const READ_SCRIPT = path.join(here, "mlflow_read.py");
-
-/** Builds the venv when missing (minutes the first time, instant after) and returns its path. */
-export async function ensureVenv(): Promise<string> {
-  const { stdout } = await exec("bash", [ENSURE_VENV], { maxBuffer: 1 << 24, timeout: 20 * 60_000 });
-  return stdout.trim().split("\n").pop() as string;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-export interface MlflowServer {
-  url: string;
-  process: ChildProcess;
-  stop(): Promise<void>;
-}
-
-/** Starts `mlflow server` and resolves once /health answers. */
-export async function startMlflowServer(venv: string, args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 180_000): Promise<MlflowServer> {
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const child = spawn(path.join(venv, "bin/mlflow"), ["server", "--host", "127.0.0.1", "--port", String(port), "--workers", "1", ...args], {
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-    detached: true,
-  });
-  let log = "";
-  const keep = (b: Buffer) => {
-    log = (log + b.toString()).slice(-20_000);
-  };
-  child.stdout?.on("data", keep);
-  child.stderr?.on("data", keep);
-  const stop = async () => {
-    if (child.exitCode !== null || child.pid === undefined) return;
-    const gone = new Promise((r) => child.once("exit", r));
-    try {
-      process.kill(-child.pid, "SIGTERM");
-    } catch {
-      return;
-    }
-    const t = setTimeout(() => {
-      try {
-        process.kill(-(child.pid as number), "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }, 5_000);
-    await gone;
-    clearTimeout(t);
-  };
-  const started = Date.now();
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`mlflow server exited with ${child.exitCode}:\n${log}`);
-    try {
-      const r = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2_000) });
-      if (r.ok) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() - started > timeoutMs) {
-      await stop();
-      throw new Error(`mlflow server did not become healthy in ${timeoutMs} ms:\n${log}`);
-    }
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  return { url, process: child, stop };
-}
 
 /** What mlflow_read.py prints: an experiment and its runs as MLflow's Python client sees them. */
 export interface PyRun {

@@ -7,6 +7,7 @@
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { expect } from "vitest";
+import { TAGS } from "../tags.js";
 import type { Tracker } from "../types.js";
 import { makeTempDir, pyNumber, type PyReadResult } from "./mlflow-python.js";
 
@@ -25,7 +26,7 @@ export const MANY = 250;
 export async function logScenario(tracker: Tracker, experimentName: string): Promise<Scenario> {
   const exp = await tracker.getOrCreateExperiment(experimentName);
   const parent = await tracker.startRun({ experimentId: exp.experimentId, runName: "pipeline", tags: { "ms.pipeline": "multistep" } });
-  const etl = await tracker.startRun({ experimentId: exp.experimentId, runName: "etl", parentRunId: parent.runId, tags: { "ms.step": "etl" } });
+  const etl = await tracker.startRun({ experimentId: exp.experimentId, runName: "etl", parentRunId: parent.runId, tags: { [TAGS.step]: "etl" } });
   await tracker.logParams(etl.runId, { "max-row-limit": 100000, ratings_csv: "/data/ratings.csv", "dedupe enabled": true });
   await tracker.logMetrics(etl.runId, [{ key: "rows", value: 100836, timestamp: 1_700_000_000_000 }]);
   const src = await makeTempDir("ms-scenario-");
@@ -37,7 +38,7 @@ export async function logScenario(tracker: Tracker, experimentName: string): Pro
   await tracker.logArtifacts(etl.runId, path.join(src, "summary.txt"));
   await tracker.endRun(etl.runId, "FINISHED");
 
-  const als = await tracker.startRun({ experimentId: exp.experimentId, runName: "als", parentRunId: parent.runId, tags: { "ms.step": "als" } });
+  const als = await tracker.startRun({ experimentId: exp.experimentId, runName: "als", parentRunId: parent.runId, tags: { [TAGS.step]: "als" } });
   const many: Record<string, string> = {};
   for (let i = 0; i < MANY; i++) many[`grid/p${String(i).padStart(3, "0")}`] = `v${i}`;
   await tracker.logParams(als.runId, { rank: 10, "reg-param": 0.1, ...many });
@@ -113,7 +114,7 @@ export async function expectPythonSeesScenario(tracker: Tracker, s: Scenario, py
   expect(parent.info.run_name).toBe("pipeline");
   expect(parent.tags["ms.pipeline"]).toBe("multistep");
   for (const child of [etl, als]) {
-    expect(child.tags["mlflow.parentRunId"]).toBe(s.parentId);
+    expect(child.tags[TAGS.parent]).toBe(s.parentId);
     expect(child.info.status).toBe("FINISHED");
   }
   expect(etl.params).toEqual({ "max-row-limit": "100000", ratings_csv: "/data/ratings.csv", "dedupe enabled": "true" });

@@ -1,0 +1,62 @@
+/**
+ * What a store (MLflow file store, MLflow REST server) implements: the `Tracker` operations over
+ * input that the validating layer (`ValidatingTracker`) has already checked and normalised, so a
+ * store only translates to its storage and never re-checks keys, values, ids or statuses.
+ */
+import type { Logger } from "@ms/contracts";
+import type { ArtifactEntry, Experiment, Metric, Run, RunInfo, RunsPage, RunStatus, TerminalStatus } from "./types.js";
+import type { ValidMetric } from "./validation.js";
+
+export type Entries = ReadonlyArray<readonly [string, string]>;
+
+export interface NewRun {
+  experimentId: string;
+  /** Undefined: the store names the run (file store `run-<id>`, a server its own). */
+  runName: string | undefined;
+  parentRunId: string | undefined;
+  /** Every tag to set at creation, including mlflow.user, and mlflow.runName / mlflow.parentRunId when given. */
+  tags: ReadonlyMap<string, string>;
+  user: string;
+  startTime: number;
+}
+
+export interface RunQuery {
+  experimentIds: readonly string[];
+  tags: Entries;
+  params: Entries;
+  status: RunStatus | undefined;
+  maxResults: number;
+  pageToken: string | undefined;
+}
+
+/** A local file or directory to log as artifacts; it existed when validated. */
+export interface ArtifactSource {
+  path: string;
+  isDirectory: boolean;
+}
+
+/** A logger made only when something is logged (a pretty terminal logger costs ~40 ms to load). */
+export type LazyLogger = () => Logger;
+
+export interface Store {
+  readonly kind: "file" | "rest";
+  /** The tracking URI with any credentials removed; safe to log. */
+  readonly uri: string;
+  getExperimentByName(name: string): Promise<Experiment | undefined>;
+  getExperiment(experimentId: string): Promise<Experiment>;
+  createExperiment(name: string): Promise<Experiment>;
+  getOrCreateExperiment(name: string): Promise<Experiment>;
+  listExperiments(): Promise<Experiment[]>;
+  startRun(run: NewRun): Promise<RunInfo>;
+  endRun(runId: string, status: TerminalStatus, endTime: number): Promise<RunInfo>;
+  /** Never called with an empty batch. */
+  logParams(runId: string, params: Entries): Promise<void>;
+  logMetrics(runId: string, metrics: readonly ValidMetric[]): Promise<void>;
+  setTags(runId: string, tags: Entries): Promise<void>;
+  /** `artifactPath` is "" for the artifact root. */
+  logArtifacts(runId: string, source: ArtifactSource, artifactPath: string): Promise<void>;
+  listArtifacts(runId: string): Promise<ArtifactEntry[]>;
+  getRun(runId: string): Promise<Run>;
+  getMetricHistory(runId: string, key: string): Promise<Metric[]>;
+  searchRuns(query: RunQuery): Promise<RunsPage>;
+}

@@ -1,0 +1,24 @@
+/**
+ * The tag names a pipeline run carries: MLflow's system tags (which MLflow's UI and clients read:
+ * run name, parent run, user, source, entry point) and the ms ones that say how a step's result
+ * was obtained from the step cache. One constant, so the stores, the driver and the tests agree.
+ */
+export const TAGS = {
+  /** Makes a run nested under another one in MLflow's UI. */
+  parent: "mlflow.parentRunId",
+  runName: "mlflow.runName",
+  user: "mlflow.user",
+  entryPoint: "mlflow.project.entryPoint",
+  gitCommit: "mlflow.source.git.commit",
+  sourceName: "mlflow.source.name",
+  sourceType: "mlflow.source.type",
+  /** The step's content-addressed cache key. */
+  cacheKey: "ms.cache.key",
+  /** "true" when the step's result was served from the cache. */
+  cacheHit: "ms.cache.hit",
+  /** On a cache hit: the run that computed the cached result. */
+  producedBy: "ms.cache.producedByRun",
+  step: "ms.step",
+} as const;
+
+export type TagName = (typeof TAGS)[keyof typeof TAGS];
