@@ -52,10 +52,8 @@ async function distDigest(pkgDir: string): Promise<string> {
   const dist = path.join(pkgDir, "dist");
   const files = (await walkFiles(dist)).filter((f) => /\.(m?js|cjs|wasm|py)$/.test(f));
   const hash = createHash("sha256");
-  for (const f of files) {
-    const bytes = await fs.readFile(path.join(dist, f));
-    hash.update(`${f}\0${bytes.length}\0`).update(bytes);
-  }
+  const contents = await Promise.all(files.map((f) => fs.readFile(path.join(dist, f))));
+  files.forEach((f, i) => hash.update(`${f}\0${contents[i].length}\0`).update(contents[i]));
   return `sha256:${hash.digest("hex")}`;
 }
 
@@ -67,31 +65,59 @@ async function entryDir(pkg: string): Promise<string> {
   return dir;
 }
 
-/** The identity of the package installed at `root` (no memo of the result; dist digests are memoised). */
+interface PackageFacts {
+  name: string;
+  version: string;
+  dist: string;
+  /** `@ms/*` dependencies by directory; third-party ones by version ("absent": an optional one that failed to install). */
+  ms: Record<string, string>;
+  thirdParty: Record<string, string>;
+}
+
+/** One package's facts, each package read and hashed once per process however many closures hold it. */
+const facts = new Map<string, Promise<PackageFacts>>();
+function packageFacts(dir: string): Promise<PackageFacts> {
+  let p = facts.get(dir);
+  if (!p) {
+    p = (async () => {
+      const json = await readPackageJson(dir);
+      const deps = Object.keys({ ...json.dependencies, ...json.optionalDependencies }).sort();
+      const [dist, found] = await Promise.all([distDigest(dir), Promise.all(deps.map((dep) => findPackageDir(dep, dir)))]);
+      const out: PackageFacts = { name: json.name, version: json.version, dist, ms: {}, thirdParty: {} };
+      await Promise.all(
+        deps.map(async (dep, i) => {
+          const depDir = found[i];
+          if (dep.startsWith("@ms/")) {
+            if (!depDir) throw new Error(`${json.name} depends on ${dep}, which is not installed`);
+            out.ms[dep] = depDir;
+          } else {
+            out.thirdParty[dep] = depDir ? (await readPackageJson(depDir)).version : "absent";
+          }
+        }),
+      );
+      return out;
+    })();
+    facts.set(dir, p);
+  }
+  return p;
+}
+
+/** The identity of the package installed at `root`. */
 export async function codeIdentityAt(root: string): Promise<CodeIdentity> {
-  const pkg = (await readPackageJson(root)).name;
   const ms: CodeIdentity["closure"]["ms"] = {};
   const thirdParty: Record<string, string> = {};
-  const visit = async (name: string, dir: string): Promise<void> => {
-    const json = await readPackageJson(dir);
-    ms[name] = { version: json.version, dist: await distDigest(dir) };
-    const deps = { ...json.dependencies, ...json.optionalDependencies };
-    for (const dep of Object.keys(deps).sort()) {
-      if (dep.startsWith("@ms/")) {
-        if (ms[dep]) continue;
-        const depDir = await findPackageDir(dep, dir);
-        if (!depDir) throw new Error(`${name} depends on ${dep}, which is not installed`);
-        await visit(dep, depDir);
-      } else if (thirdParty[dep] === undefined) {
-        const depDir = await findPackageDir(dep, dir);
-        // An optional dependency whose install failed (tfjs-node here) is recorded as absent.
-        thirdParty[dep] = depDir ? (await readPackageJson(depDir)).version : "absent";
-      }
-    }
+  const seen = new Set<string>();
+  const visit = async (dir: string): Promise<PackageFacts> => {
+    seen.add(dir);
+    const f = await packageFacts(dir);
+    ms[f.name] = { version: f.version, dist: f.dist };
+    Object.assign(thirdParty, f.thirdParty);
+    await Promise.all(Object.values(f.ms).filter((d) => !seen.has(d)).map(visit));
+    return f;
   };
-  await visit(pkg, root);
+  const top = await visit(root);
   const closure = { ms, thirdParty };
-  return { package: pkg, version: ms[pkg].version, codeDigest: `sha256:${sha256Hex(canonicalJson(closure))}`, closure };
+  return { package: top.name, version: top.version, codeDigest: `sha256:${sha256Hex(canonicalJson(closure))}`, closure };
 }
 
 const identities = new Map<string, Promise<CodeIdentity>>();
