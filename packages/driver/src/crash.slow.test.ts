@@ -82,6 +82,37 @@ describe("Ctrl-C", () => {
   });
 });
 
+describe("SIGTERM during a long ALS half-sweep", () => {
+  it("rank 300: ms run exits 130 within 2 s and leaves no lock, lease or temp directory", async () => {
+    const box = await sandbox("ms-sigterm-");
+    boxes.push(box);
+    const args = ["run", "--dataset", "synthetic", "-P", "synthetic_rows=60000", "-P", "max_row_limit=-1", "-P", "als_rank=300", "-P", "als_max_iter=5", "-P", "als_num_threads=1", "--log-artifacts", "none"];
+    const child = spawnMs(args, box);
+    const done = finish(child);
+    let stderr = "";
+    let sentAt = 0;
+    child.stderr?.on("data", (d: Buffer) => {
+      stderr += d.toString();
+      if (!sentAt && stderr.includes("als: ratings loaded")) {
+        sentAt = -1;
+        // Well inside the first half-sweep (rank 300 solves take seconds), not between steps.
+        setTimeout(() => {
+          sentAt = Date.now();
+          child.kill("SIGTERM");
+        }, 1500);
+      }
+    });
+    const r = await done;
+    const exitedAfterMs = Date.now() - sentAt;
+    expect(sentAt, r.stderr.slice(-1500)).toBeGreaterThan(0);
+    expect(r.code).toBe(130);
+    expect(exitedAfterMs).toBeLessThan(2000);
+    expect(r.stderr).not.toMatch(/als: iteration/);
+    for (const dir of ["tmp", "locks", "leases"]) expect(await listDir(path.join(box.cache, dir))).toEqual([]);
+    expect((await listDir(path.join(box.cache, "objects"))).length).toBe(2);
+  });
+});
+
 describe("concurrent drivers", () => {
   it("two ms run on an empty cache compute each step once; the other waits and reuses it", async () => {
     const box = await sandbox("ms-concurrent-");
