@@ -23,11 +23,9 @@ import {
   CorruptArtifactError,
   MANIFEST_FILE,
   StorageError,
-  asStorageError,
-  buildArtifactDir,
   sha256Hex,
   verifyArtifact,
-  writeManifest,
+  writeFileAtomic,
   type IdentityMemo,
   type Manifest,
 } from "@ms/contracts";
@@ -284,15 +282,12 @@ export class Lease {
     if (this.closed) throw new Error("cache session is closed");
     if (this.keys.has(key)) return this.writable;
     this.keys.add(key);
-    const temp = path.join(path.dirname(this.file), `.${path.basename(this.file)}.${randomBytes(3).toString("hex")}.tmp`);
     try {
       injectFault("lock", this.file);
       await fs.mkdir(path.dirname(this.file), { recursive: true });
-      await fs.writeFile(temp, JSON.stringify({ ...this.owner, keys: [...this.keys] }));
-      await fs.rename(temp, this.file);
+      await writeFileAtomic(this.file, JSON.stringify({ ...this.owner, keys: [...this.keys] }));
       this.writable = true;
     } catch {
-      await fs.rm(temp, { force: true }).catch(() => undefined);
       this.writable = false;
       return false;
     }
@@ -531,14 +526,11 @@ export class CacheStore {
    */
   async touch(info: EntryInfo): Promise<boolean> {
     const file = path.join(this.entryDir(info.key), ENTRY_FILE);
-    const temp = `${file}.tmp-${process.pid}-${randomBytes(3).toString("hex")}`;
     try {
       injectFault("touch", file);
-      await fs.writeFile(temp, JSON.stringify({ ...info, lastUsedAt: new Date().toISOString() }, null, 2) + "\n");
-      await fs.rename(temp, file);
+      await writeFileAtomic(file, JSON.stringify({ ...info, lastUsedAt: new Date().toISOString() }, null, 2) + "\n");
       return true;
     } catch {
-      await fs.rm(temp, { force: true }).catch(() => undefined);
       return false;
     }
   }
