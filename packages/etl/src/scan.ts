@@ -18,6 +18,8 @@ export interface ScanOptions {
   /** Data rows DuckDB reads (`LIMIT`); -1 for all. Lines after them are not checked, as DuckDB does not read them. */
   maxRows: number;
   maxLineBytes?: number;
+  /** Read size; tests make it small to put lines across chunk boundaries. */
+  chunkBytes?: number;
 }
 
 type Finding = { kind: "underscore"; offset: number } | { kind: "long"; lineStart: number };
@@ -27,21 +29,22 @@ export async function scanRatingsText(file: string, options: ScanOptions): Promi
   const maxLine = options.maxLineBytes ?? MAX_LINE_BYTES;
   const handle = await open(file, "r");
   try {
-    const finding = await findProblem(handle, maxLine, options.maxRows < 0 ? -1 : options.maxRows + (options.info.header ? 1 : 0));
+    const chunkBytes = options.chunkBytes ?? CHUNK;
+    const finding = await findProblem(handle, maxLine, options.maxRows < 0 ? -1 : options.maxRows + (options.info.header ? 1 : 0), chunkBytes);
     return finding && (await describe(handle, file, finding, maxLine, options.info));
   } finally {
     await handle.close();
   }
 }
 
-async function findProblem(handle: FileHandle, maxLine: number, maxLines: number): Promise<Finding | undefined> {
-  const buf = Buffer.allocUnsafe(CHUNK);
+async function findProblem(handle: FileHandle, maxLine: number, maxLines: number, chunkBytes: number): Promise<Finding | undefined> {
+  const buf = Buffer.allocUnsafe(chunkBytes);
   let pos = 0;
   /** Offset of the first byte of the line in progress. */
   let lineStart = 0;
   let lines = 0;
   for (;;) {
-    const { bytesRead } = await handle.read(buf, 0, CHUNK, pos);
+    const { bytesRead } = await handle.read(buf, 0, chunkBytes, pos);
     if (bytesRead === 0) break;
     let chunk = buf.subarray(0, bytesRead);
     let done = false;
@@ -56,19 +59,19 @@ async function findProblem(handle: FileHandle, maxLine: number, maxLines: number
       }
     }
     const underscore = chunk.indexOf(UNDERSCORE);
-    if (underscore !== -1) return { kind: "underscore", offset: pos + underscore };
     // `at` is the newline before the line in progress (negative: it started in an earlier chunk).
     // Hop to the last newline at most maxLine + 1 bytes ahead; a hop that finds none is a long line.
     let at = lineStart - pos - 1;
     for (;;) {
       const reach = at + maxLine + 1;
-      if (reach >= chunk.length) break;
+      if (reach >= chunk.length || (underscore !== -1 && at >= underscore)) break;
       const next = chunk.lastIndexOf(NL, reach);
       if (next === -1 || next <= at) return { kind: "long", lineStart: pos + at + 1 };
       at = next;
     }
+    if (underscore !== -1) return { kind: "underscore", offset: pos + underscore };
     const last = chunk.lastIndexOf(NL);
-    if (last > at) at = last;
+    if (last !== -1 && last > at) at = last;
     lineStart = pos + at + 1;
     pos += chunk.length;
     if (done) return undefined;
