@@ -5,7 +5,7 @@
  * bounds on everything a server controls: body sizes, a drip-feeding server, an abort signal, the
  * number of archive entries, partial files.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
@@ -279,6 +279,17 @@ describe("download bounds", () => {
     expect(kept).toEqual([]);
     const already = await failure({ baseUrl: `${base}/ok` }, { signal: AbortSignal.abort() });
     expect(already.error).toBeInstanceOf(InterruptedError);
+  }, 20_000);
+
+  it("ms-download stops a transfer on Ctrl-C, exits 130 and leaves no partial file", async () => {
+    const cacheDir = await tempDir();
+    const child = spawn(process.execPath, [path.resolve(__dirname, "../../dist/download-bin.js"), "--url", `${base}/drip/ml-latest-small.zip`, "--cache-dir", cacheDir, "--timeout", "600", "--log-level", "error"], { stdio: "ignore" });
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    const downloads = path.join(cacheDir, "downloads");
+    while (!(existsSync(downloads) && (await readdir(downloads)).some((f) => f.startsWith(".partial-")))) await new Promise((r) => setTimeout(r, 10));
+    child.kill("SIGINT");
+    expect(await exited).toBe(130);
+    expect(await readdir(downloads)).toEqual([]);
   }, 20_000);
 
   it("caps the number of archive entries", async () => {
