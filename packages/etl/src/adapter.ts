@@ -7,7 +7,7 @@ import { BadInputError, CorruptArtifactError, MissingArtifactError, MsError, Sto
 import { stat } from "node:fs/promises";
 import path from "node:path";
 import type { FormatInfo } from "./formats.js";
-import { scanRatingsText } from "./scan.js";
+import { scanRatingsText, scanRatingsTextRemembered } from "./scan.js";
 
 /** A SQL string literal; paths may hold quotes and spaces and are never spliced in raw. */
 export function sqlString(value: string): string {
@@ -52,6 +52,8 @@ export interface CopyOptions {
   dedupe: "off" | "latest";
   /** What a storage error names as the output (the published path rather than the staging file). */
   outputName?: string;
+  /** Where a clean byte scan of the input is remembered (see `scanRatingsTextRemembered`). */
+  cacheDir?: string;
 }
 
 export interface CopyResult {
@@ -88,7 +90,8 @@ export async function copyRatingsToParquet(file: string, info: FormatInfo, targe
     const query = dedupe
       ? `SELECT ${cols} FROM (SELECT *, row_number() OVER () AS rn FROM (${checked})) QUALIFY row_number() OVER (PARTITION BY userId, movieId ORDER BY timestamp DESC, rn DESC) = 1 ORDER BY userId, movieId`
       : `SELECT ${cols} FROM (${checked})`;
-    const scan = scanRatingsText(file, { info, maxRows: options.maxRowLimit }).then(
+    const scanOptions = { info, maxRows: options.maxRowLimit };
+    const scan = (options.cacheDir ? scanRatingsTextRemembered(file, scanOptions, options.cacheDir) : scanRatingsText(file, scanOptions)).then(
       (problem) => {
         // DuckDB's answer is moot now; stop it instead of letting it read to the end.
         if (problem) conn.interrupt();

@@ -3,10 +3,12 @@
  * seeded random files, with tiny chunks and line limits so that lines straddle chunk boundaries,
  * start or end exactly on them, and the row limit cuts inside a chunk.
  */
+import { existsSync } from "node:fs";
+import { appendFile, readdir, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import type { FormatInfo } from "../formats.js";
-import { scanRatingsText } from "../scan.js";
+import { scanRatingsText, scanRatingsTextRemembered } from "../scan.js";
 import { tempDir, writeText } from "./helpers.js";
 
 const CSV: FormatInfo = { format: "csv", delimiter: ",", header: true };
@@ -80,5 +82,30 @@ describe("scanRatingsText", () => {
     const dat = await writeText(dir, "r.dat", "1::2::3::4\n1::2_0::3::4\n");
     expect((await scanRatingsText(dat, { info: { format: "dat", delimiter: "::", header: false }, maxRows: -1 }))?.message).toMatch(/r\.dat:2: movieId value "2_0"/);
     expect(path.basename(file)).toBe("r.csv");
+  });
+
+  it("remembers a clean whole-file scan by file identity, and scans again when the file changes", async () => {
+    const dir = await tempDir();
+    const cache = await tempDir();
+    const file = await writeText(dir, "r.csv", "userId,movieId,rating,timestamp\n1,2,3,4\n5,6,7,8\n");
+    const records = path.join(cache, "etl-scans");
+    // Stopped at the row limit: proves nothing about the rest, so nothing is recorded.
+    expect(await scanRatingsTextRemembered(file, { info: CSV, maxRows: 1 }, cache)).toBeUndefined();
+    expect(existsSync(records)).toBe(false);
+    expect(await scanRatingsTextRemembered(file, { info: CSV, maxRows: -1 }, cache)).toBeUndefined();
+    expect(await readdir(records)).toHaveLength(1);
+    // Edited in place (ctime changes even if size and mtime were restored): scanned again, and caught.
+    await appendFile(file, "1_0,2,3,4\n");
+    expect((await scanRatingsTextRemembered(file, { info: CSV, maxRows: -1 }, cache))?.message).toMatch(/r\.csv:4: userId value "1_0"/);
+    // A record is only a shortcut: a replaced file with a new identity is read again.
+    await writeFile(file, "userId,movieId,rating,timestamp\n1,2,3,4\n9_9,1,1,1\n");
+    expect((await scanRatingsTextRemembered(file, { info: CSV, maxRows: -1 }, cache))?.line).toBe(3);
+    // And a record matching the file's identity is trusted without reading it (the point of it).
+    const [record] = await readdir(records);
+    const st = await stat(file, { bigint: true });
+    const identity = [st.dev, st.ino, st.size, st.mtimeNs, st.ctimeNs].join(":");
+    await writeFile(path.join(records, record), JSON.stringify({ path: file, identity, maxLineBytes: 65536 }));
+    expect(await scanRatingsTextRemembered(file, { info: CSV, maxRows: -1 }, cache)).toBeUndefined();
+    expect((await scanRatingsText(file, { info: CSV, maxRows: -1 }))?.line).toBe(3);
   });
 });
