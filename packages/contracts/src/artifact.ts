@@ -4,9 +4,10 @@
  * publishes it by rename, so no reader ever sees a half-written artifact.
  */
 import { randomBytes } from "node:crypto";
-import { promises as fs } from "node:fs";
+import { promises as fs, rmSync } from "node:fs";
 import path from "node:path";
 import { type Digest, digestFile, digestOf } from "./digest.js";
+import { pidAlive } from "./process.js";
 import { CorruptArtifactError, MissingArtifactError, BadParameterError, asStorageError } from "./errors.js";
 import { fileIdentity, identityTrustworthy, type FileIdentity } from "./file-digests.js";
 
@@ -278,16 +279,22 @@ export async function verifyArtifact(dir: string, options: VerifyOptions = {}): 
   return { ok: problems.length === 0, problems, manifest, ...(hashing ? { memo } : {}), memoChanged, hashed };
 }
 
-/** A fresh, empty directory beside `target` to build an artifact in before publishing it. */
+/**
+ * A fresh, empty directory beside `target` to build an artifact in before publishing it. Staging
+ * and swapped-out directories that dead processes left in the same parent are removed first, and
+ * this one is removed when the process exits or is interrupted before it is published or discarded.
+ */
 export async function makeStagingDir(target: string): Promise<string> {
   const parent = path.dirname(path.resolve(target));
   const staging = path.join(parent, `.${path.basename(target)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
   try {
     await fs.mkdir(parent, { recursive: true });
+    await removeDeadLeftovers(parent);
     await fs.mkdir(staging);
   } catch (error) {
     throw asStorageError(error, staging);
   }
+  trackStaging(staging);
   return staging;
 }
 
@@ -338,12 +345,14 @@ export async function publishDir(staging: string, target: string): Promise<void>
     if (movedOld) await fs.rename(old, abs).catch(() => undefined);
     throw asStorageError(error, abs);
   }
+  untrackStaging(staging);
   if (movedOld) await fs.rm(old, { recursive: true, force: true });
 }
 
 /** Deletes a staging directory after a failure; never throws, the original error matters more. */
 export async function discardStagingDir(staging: string): Promise<void> {
   await fs.rm(staging, { recursive: true, force: true }).catch(() => undefined);
+  untrackStaging(staging);
 }
 
 /**
@@ -375,4 +384,64 @@ export async function assertArtifactIntact(pathOrDir: string, kind: ArtifactKind
   await readManifest(pathOrDir, kind);
   const result = await verifyArtifact(pathOrDir, { kind, deep: true });
   if (!result.ok) throw new CorruptArtifactError(`${path.resolve(pathOrDir)}: damaged ${kind} artifact: ${result.problems.join("; ")}`);
+}
+
+/** `.<name>.tmp-<pid>-<hex>` from `makeStagingDir`, `.<name>.old-<pid>-<hex>` from `publishDir`. */
+const LEFTOVER = /^\..+\.(?:tmp|old)-(\d+)-[0-9a-f]{8}$/;
+
+/** Best effort: a leftover that cannot be removed costs disk space, not the run. */
+async function removeDeadLeftovers(parent: string): Promise<void> {
+  const entries = await fs.readdir(parent, { withFileTypes: true }).catch(() => []);
+  await Promise.all(
+    entries.map(async (entry) => {
+      const pid = Number(LEFTOVER.exec(entry.name)?.[1]);
+      if (!entry.isDirectory() || !(pid > 0) || pidAlive(pid)) return;
+      await fs.rm(path.join(parent, entry.name), { recursive: true, force: true }).catch(() => undefined);
+    }),
+  );
+}
+
+/**
+ * Staging directories of this process not yet published or discarded. An exit hook removes them
+ * (synchronously: nothing else runs at exit), and while there are any, SIGINT and SIGTERM do too.
+ */
+const liveStaging = new Set<string>();
+
+function removeLiveStagingSync(): void {
+  for (const dir of liveStaging) {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // Exiting anyway; the next run into this parent removes it as a dead process's leftover.
+    }
+  }
+  liveStaging.clear();
+}
+
+function onStagingSignal(signal: NodeJS.Signals): void {
+  // Another listener (the driver) owns the shutdown and may let the step finish; the exit hook
+  // cleans up after it. Alone, we replace Node's default, so do what it does: die by the signal.
+  if (process.listenerCount(signal) > 1) return;
+  removeLiveStagingSync();
+  unhookStaging();
+  process.kill(process.pid, signal);
+}
+
+function trackStaging(dir: string): void {
+  if (liveStaging.size === 0) {
+    process.on("exit", removeLiveStagingSync);
+    process.on("SIGINT", onStagingSignal);
+    process.on("SIGTERM", onStagingSignal);
+  }
+  liveStaging.add(dir);
+}
+
+function untrackStaging(dir: string): void {
+  if (liveStaging.delete(dir) && liveStaging.size === 0) unhookStaging();
+}
+
+function unhookStaging(): void {
+  process.off("exit", removeLiveStagingSync);
+  process.off("SIGINT", onStagingSignal);
+  process.off("SIGTERM", onStagingSignal);
 }

@@ -13,3 +13,4 @@ export { runCli, normalizeArgv, formatHelp, formatTable, parseIntegerFlag, parse
 export { defaultCacheDir, digestFileRemembered, fileIdentity, identityTrustworthy, RACY_IDENTITY_MS, type FileIdentity } from "./file-digests.js";
 export { mulberry32, mixSeed } from "./random.js";
 export { writeFileAtomic, walkFiles } from "./files.js";
+export { pidAlive } from "./process.js";

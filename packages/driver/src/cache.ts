@@ -4,6 +4,7 @@
  * key's lock and never while a live run's lease names them; leftovers of killed processes (temp
  * directories, stale locks and leases) are not entries and are only ever cleaned.
  */
+import { cleanPartialDownloads } from "@ms/etl";
 import { BadParameterError, InterruptedError, type Manifest } from "@ms/contracts";
 import { CacheStore, type EntryInfo, type Lease, type LockInfo } from "./storage.js";
 
@@ -208,7 +209,8 @@ export interface GcReport {
   removed: { key: string; step: string; bytes: number; reason: string }[];
   /** Entries being computed or used by a live run (its lock or lease), left alone. */
   skippedLocked: string[];
-  leftovers: { tmp: string[]; locks: string[]; meta: string[] };
+  /** Killed runs' temp directories, stale locks and leases, old memo files, and partial downloads of dead processes. */
+  leftovers: { tmp: string[]; locks: string[]; meta: string[]; downloads: string[] };
   freedBytes: number;
 }
 
@@ -219,7 +221,7 @@ export interface GcReport {
 export async function gcCache(cacheDir: string, options: GcOptions = {}): Promise<GcReport> {
   const store = new CacheStore(cacheDir);
   const dryRun = options.dryRun === true;
-  const report: GcReport = { dryRun, removed: [], skippedLocked: [], leftovers: { tmp: [], locks: [], meta: [] }, freedBytes: 0 };
+  const report: GcReport = { dryRun, removed: [], skippedLocked: [], leftovers: { tmp: [], locks: [], meta: [], downloads: [] }, freedBytes: 0 };
   await store.assertUsable();
   if (!(await store.exists())) return report;
   const entries = await listCache(cacheDir);
@@ -258,6 +260,7 @@ export async function gcCache(cacheDir: string, options: GcOptions = {}): Promis
   report.leftovers.tmp = left.tmp;
   report.leftovers.locks = left.locks;
   if (options.olderThanMs !== undefined) report.leftovers.meta = await store.staleMeta(options.olderThanMs, dryRun);
+  report.leftovers.downloads = await cleanPartialDownloads(store.root, { dryRun });
   return report;
 }
 

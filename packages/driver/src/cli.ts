@@ -213,7 +213,7 @@ export const cacheSpec: CliSpec<typeof CACHE_OPTIONS> = {
         const text = [
           `${verb} ${report.removed.length} entries (${human(report.freedBytes)})${lines.length ? ":" : ""}`,
           ...lines,
-          `${verb} ${report.leftovers.tmp.length} temporary directories and ${report.leftovers.locks.length} stale locks of killed runs`,
+          `${verb} ${report.leftovers.tmp.length} temporary directories, ${report.leftovers.locks.length} stale locks and ${report.leftovers.downloads.length} partial downloads of killed runs`,
           ...(report.skippedLocked.length ? [`skipped ${report.skippedLocked.length} entries being computed by a running ms`] : []),
         ].join("\n");
         return { json: { cacheDir: dir, ...report }, text };

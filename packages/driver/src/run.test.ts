@@ -4,6 +4,7 @@
  * or full cache directory (injected through the storage adapter's MS_CACHE_FAULT hook).
  */
 import { readFile, truncate, stat, writeFile } from "node:fs/promises";
+import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { createTracker } from "@ms/tracking";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -238,6 +239,14 @@ describe("ms run errors", () => {
     const r = await ms(["run", "--ratings-csv", path.join(box.root, "nope.csv")], box);
     expect(r.code).toBe(3);
     expect(r.stderr).toContain("nope.csv");
+  });
+
+  it("a FIFO given as the ratings file is refused at once, not waited on (exit 3)", async () => {
+    const fifo = path.join(box.root, "ratings.fifo");
+    expect(spawnSync("mkfifo", [fifo]).status).toBe(0);
+    const r = await ms(["run", "--ratings-csv", fifo], box);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain(`${fifo}: is not a regular file`);
   });
 
   it("a directory given as the ratings file is bad input naming it (exit 3)", async () => {

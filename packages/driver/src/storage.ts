@@ -24,6 +24,7 @@ import {
   MANIFEST_FILE,
   StorageError,
   sha256Hex,
+  pidAlive,
   verifyArtifact,
   writeFileAtomic,
   type IdentityMemo,
@@ -122,22 +123,8 @@ function storageError(error: unknown, target: string, root: string): unknown {
   return error;
 }
 
-/** Whether a process is still running (a zombie counts as gone: it will never release a lock). */
-export function pidAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-    return state !== "Z" && state !== "X";
-  } catch {
-    return true;
-  }
-}
+export { pidAlive };
+
 
 /** A process's start time (/proc/<pid>/stat field 22), or undefined where /proc cannot tell. */
 export function processStartTime(pid: number): string | undefined {

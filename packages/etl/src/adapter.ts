@@ -3,10 +3,11 @@
  * fast reader that later steps use to load ratings into typed columns.
  */
 import type { DuckDBConnection } from "@duckdb/node-api";
-import { BadInputError, CorruptArtifactError, MissingArtifactError, readManifest, type Manifest } from "@ms/contracts";
+import { BadInputError, CorruptArtifactError, MissingArtifactError, MsError, StorageError, readManifest, type Manifest } from "@ms/contracts";
 import { stat } from "node:fs/promises";
 import path from "node:path";
 import type { FormatInfo } from "./formats.js";
+import { scanRatingsText, scanRatingsTextRemembered } from "./scan.js";
 
 /** A SQL string literal; paths may hold quotes and spaces and are never spliced in raw. */
 export function sqlString(value: string): string {
@@ -29,8 +30,9 @@ export async function withDuckDB<T>(fn: (conn: DuckDBConnection) => Promise<T>, 
   }
 }
 
-// Ids are parsed as DOUBLE and checked, because DuckDB's CSV cast to INTEGER rounds "1.5" to 2.
-const COLUMNS = "{'userId': 'DOUBLE', 'movieId': 'DOUBLE', 'rating': 'FLOAT', 'timestamp': 'BIGINT'}";
+// Ids and timestamps are parsed as DOUBLE and checked, because DuckDB's CSV cast to INTEGER or
+// BIGINT rounds "1.5" to 2 (and a rounded timestamp can make `dedupe latest` keep the older row).
+const COLUMNS = "{'userId': 'DOUBLE', 'movieId': 'DOUBLE', 'rating': 'FLOAT', 'timestamp': 'DOUBLE'}";
 
 function readCsvSql(file: string, info: FormatInfo): string {
   return `read_csv(${sqlString(file)}, delim=${sqlString(info.delimiter)}, header=${info.header}, columns=${COLUMNS}, auto_detect=false, quote='', escape='', strict_mode=true, null_padding=false)`;
@@ -38,13 +40,20 @@ function readCsvSql(file: string, info: FormatInfo): string {
 
 /** The rule every row must pass, as SQL; `error()` aborts the copy at the first bad row. */
 const BAD_ID = (c: string) => `NOT (${c} >= -2147483648 AND ${c} <= 2147483647 AND ${c} = trunc(${c}))`;
-const BAD_ROW = `(userId IS NULL OR movieId IS NULL OR rating IS NULL OR timestamp IS NULL OR NOT (rating >= 0.5 AND rating <= 5) OR ${BAD_ID("userId")} OR ${BAD_ID("movieId")})`;
+/** Whole seconds a DOUBLE holds exactly; NaN and infinities fail the range test too. */
+const MAX_EXACT = 2 ** 53;
+const BAD_TIMESTAMP = `NOT (timestamp >= ${-MAX_EXACT} AND timestamp <= ${MAX_EXACT} AND timestamp = trunc(timestamp))`;
+const BAD_ROW = `(userId IS NULL OR movieId IS NULL OR rating IS NULL OR timestamp IS NULL OR NOT (rating >= 0.5 AND rating <= 5) OR ${BAD_ID("userId")} OR ${BAD_ID("movieId")} OR ${BAD_TIMESTAMP})`;
 const ROW_FAILURE = `error('ms-etl-bad-row')`;
 
 export interface CopyOptions {
   maxRowLimit: number;
   keepTimestamp: boolean;
   dedupe: "off" | "latest";
+  /** What a storage error names as the output (the published path rather than the staging file). */
+  outputName?: string;
+  /** Where a clean byte scan of the input is remembered (see `scanRatingsTextRemembered`). */
+  cacheDir?: string;
 }
 
 export interface CopyResult {
@@ -54,16 +63,21 @@ export interface CopyResult {
 }
 
 /**
- * Rows that only the per-row check can catch (fractional ids, missing timestamps, which are not
- * written); the rest of the rules are checked on the Parquet statistics of the output, so the hot
- * path carries the cheapest expression possible.
+ * Rows that only the per-row check can catch (fractional ids, missing or fractional timestamps,
+ * which are not written); the rest of the rules are checked on the Parquet statistics of the
+ * output, so the hot path carries the cheapest expression possible.
  */
-const BAD_ROW_CHEAP = "(userId <> trunc(userId) OR movieId <> trunc(movieId) OR timestamp IS NULL)";
+const BAD_ROW_CHEAP = `(userId <> trunc(userId) OR movieId <> trunc(movieId) OR timestamp IS NULL OR ${BAD_TIMESTAMP})`;
+
+/** DuckDB reports a full or read-only disk in its message only; these are the OS's words for it. */
+const STORAGE_MESSAGE = /No space left on device|Disk quota exceeded|Read-only file system|File too large|Permission denied/i;
 
 /**
  * Validates and converts in one DuckDB pass. Ids out of INT32 range fail the cast; null values and
  * ratings out of range show in the column statistics of the written file. Any failure is then
  * explained by a second, slower pass that finds the file line, and becomes a `BadInputError`.
+ * Meanwhile `scanRatingsText` reads the same bytes for what DuckDB's reader cannot see (`_` in
+ * numbers, over-long lines); its finding wins, since DuckDB's result on such a file means nothing.
  */
 export async function copyRatingsToParquet(file: string, info: FormatInfo, target: string, options: CopyOptions): Promise<CopyResult> {
   return withDuckDB(async (conn) => {
@@ -71,20 +85,41 @@ export async function copyRatingsToParquet(file: string, info: FormatInfo, targe
     const dedupe = options.dedupe === "latest";
     // Dedupe could drop a bad row before the statistics see it, so that path checks every row.
     const rule = dedupe ? BAD_ROW : BAD_ROW_CHEAP;
-    const checked = `SELECT CAST(CASE WHEN ${rule} THEN ${ROW_FAILURE} ELSE userId END AS INTEGER) AS userId, CAST(movieId AS INTEGER) AS movieId, rating, timestamp FROM ${readCsvSql(file, info)}${limit}`;
+    const checked = `SELECT CAST(CASE WHEN ${rule} THEN ${ROW_FAILURE} ELSE userId END AS INTEGER) AS userId, CAST(movieId AS INTEGER) AS movieId, rating, CAST(timestamp AS BIGINT) AS timestamp FROM ${readCsvSql(file, info)}${limit}`;
     const cols = options.keepTimestamp ? "userId, movieId, rating, timestamp" : "userId, movieId, rating";
     const query = dedupe
       ? `SELECT ${cols} FROM (SELECT *, row_number() OVER () AS rn FROM (${checked})) QUALIFY row_number() OVER (PARTITION BY userId, movieId ORDER BY timestamp DESC, rn DESC) = 1 ORDER BY userId, movieId`
       : `SELECT ${cols} FROM (${checked})`;
+    const scanOptions = { info, maxRows: options.maxRowLimit };
+    const scan = (options.cacheDir ? scanRatingsTextRemembered(file, scanOptions, options.cacheDir) : scanRatingsText(file, scanOptions)).then(
+      (problem) => {
+        // DuckDB's answer is moot now; stop it instead of letting it read to the end.
+        if (problem) conn.interrupt();
+        return problem;
+      },
+      (error: unknown) => error as Error,
+    );
     try {
       const result = await conn.runAndReadAll(
         `COPY (${query}) TO ${sqlString(target)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1048576)`,
       );
       const written = Number(result.getRows()[0]?.[0] ?? 0);
+      const problem = await scan;
+      if (problem) throw problem;
       if (!dedupe && !(await statisticsPass(conn, target))) throw new Error("ms-etl-bad-row");
       const rowsRead = dedupe ? Number((await conn.runAndReadAll(`SELECT count(*) FROM (${checked})`)).getRows()[0][0]) : written;
       return { rowsRead, rowsWritten: written, duplicatesDropped: rowsRead - written };
     } catch (error) {
+      const problem = await scan;
+      if (problem) throw problem;
+      if (error instanceof MsError) throw error;
+      const message = (error as Error).message ?? "";
+      const storage = message.match(STORAGE_MESSAGE);
+      if (storage && /IO Error/.test(message)) {
+        // DuckDB names the staging file it wrote; the user knows the output by its published name.
+        const where = message.includes(target) ? (options.outputName ?? target) : (message.match(/"([^"]+)"/)?.[1] ?? options.outputName ?? target);
+        throw new StorageError(`cannot write ${where}: ${storage[0]} (${message.split("\n")[0].slice(0, 300)})`, { cause: error });
+      }
       throw await explainCopyFailure(conn, error as Error, file, info, options);
     }
   });
@@ -135,6 +170,9 @@ async function explainCopyFailure(conn: DuckDBConnection, error: Error, file: st
         return new BadInputError(`${name} value ${id} is not an integer that fits INT32`, { file, line });
       }
     }
+    if (!(Number(timestamp) >= -MAX_EXACT && Number(timestamp) <= MAX_EXACT && Number.isInteger(timestamp))) {
+      return new BadInputError(`timestamp value ${timestamp} is not a whole number of seconds (within ±2^53)`, { file, line });
+    }
     return new BadInputError(`rating ${rating} is outside [0.5, 5] (userId ${userId}, movieId ${movieId})`, { file, line });
   }
   const lineMatch = message.match(/CSV Error on Line: (\d+)/);
@@ -152,11 +190,11 @@ async function explainCopyFailure(conn: DuckDBConnection, error: Error, file: st
       const [, value, type] = conversion;
       const numeric = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(value.trim());
       const what = !numeric || type === "DOUBLE" || type === "FLOAT" ? "a number" : `an integer that fits ${type === "BIGINT" || type === "INT64" ? "INT64" : "INT32"}`;
-      text = value === "" ? `missing value${column ? ` for ${column}` : ""}` : `${column ?? "a column"} value ${JSON.stringify(value)} is not ${what}`;
+      text = value === "" ? `missing value${column ? ` for ${column}` : ""}` : `${column ?? "a column"} value ${JSON.stringify(value.slice(0, 60))}${value.length > 60 ? "..." : ""} is not ${what}`;
     } else if (detail && /Expected Number of Columns/i.test(detail)) {
       text = `wrong number of columns: ${detail.replace(/^.*?(Expected)/, "$1")} (expected ${info.format === "csv" ? "userId,movieId,rating,timestamp" : "4 fields"})`;
     } else {
-      text = detail ?? message.split("\n")[0];
+      text = (detail ?? message.split("\n")[0]).slice(0, 300);
     }
     return new BadInputError(`${text}${original !== undefined ? ` in ${JSON.stringify(original.slice(0, 120))}` : ""}`, { file, line }, { cause: error });
   }

@@ -1,17 +1,27 @@
 /**
  * Safe zip extraction. Archives come from the network, so every entry is checked before a byte is
  * written: no absolute paths, no `..` segments, no links, nothing outside the target directory,
- * and a cap on the total size so a zip bomb cannot fill the disk.
+ * a cap on the total size so a zip bomb cannot fill the disk, and a cap on the number of entries
+ * (100,000 tiny entries took 82 s to extract). An AbortSignal stops it between and within entries.
  */
 import { createWriteStream, promises as fs } from "node:fs";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Transform } from "node:stream";
 import yauzl from "yauzl";
-import { CorruptArtifactError, asStorageError } from "@ms/contracts";
+import { CorruptArtifactError, InterruptedError, MsError, asStorageError } from "@ms/contracts";
 
 /** ml-32m unpacks to under 1 GiB; 8 GiB leaves room and still stops a bomb. */
 export const DEFAULT_MAX_EXTRACT_BYTES = 8 * 1024 ** 3;
+
+/** MovieLens archives hold under 20 entries; 10,000 leaves room and still stops a flood. */
+export const DEFAULT_MAX_ENTRIES = 10_000;
+
+export interface ExtractOptions {
+  maxBytes?: number;
+  maxEntries?: number;
+  signal?: AbortSignal;
+}
 
 const S_IFMT = 0o170000;
 const S_IFLNK = 0o120000;
@@ -25,8 +35,10 @@ export function unsafeEntryReason(name: string): string | undefined {
   return undefined;
 }
 
-export async function extractZip(archive: string, target: string, options: { maxBytes?: number } = {}): Promise<string[]> {
+export async function extractZip(archive: string, target: string, options: ExtractOptions = {}): Promise<string[]> {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_EXTRACT_BYTES;
+  const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
+  const interrupted = () => (options.signal?.reason instanceof MsError ? options.signal.reason : new InterruptedError(`${archive}: extraction interrupted`));
   const root = path.resolve(target);
   let zip: yauzl.ZipFile;
   try {
@@ -37,8 +49,12 @@ export async function extractZip(archive: string, target: string, options: { max
   }
   const written: string[] = [];
   let total = 0;
+  let entries = 0;
   try {
+    // The central directory states the count up front; the loop counts too, in case it lies.
+    if (zip.entryCount > maxEntries) throw new CorruptArtifactError(`${archive}: holds ${zip.entryCount} entries, more than the limit of ${maxEntries}; refusing to extract`);
     for (;;) {
+      if (options.signal?.aborted) throw interrupted();
       const entry = await new Promise<yauzl.Entry | null>((resolve, reject) => {
         const onEntry = (e: yauzl.Entry) => {
           zip.off("end", onEnd);
@@ -61,6 +77,7 @@ export async function extractZip(archive: string, target: string, options: { max
         zip.readEntry();
       });
       if (!entry) break;
+      if (++entries > maxEntries) throw new CorruptArtifactError(`${archive}: more than ${maxEntries} entries; refusing to extract`);
       const name = Buffer.isBuffer(entry.fileName) ? (entry.fileName as unknown as Buffer).toString("utf8") : entry.fileName;
       const reason = unsafeEntryReason(name);
       if (reason) throw new CorruptArtifactError(`${archive}: entry ${JSON.stringify(name)} ${reason}; refusing to extract`);
@@ -90,9 +107,10 @@ export async function extractZip(archive: string, target: string, options: { max
         },
       });
       try {
-        await pipeline(stream, guard, createWriteStream(dest, { flags: "wx" }));
+        await pipeline(stream, guard, createWriteStream(dest, { flags: "wx" }), ...(options.signal ? [{ signal: options.signal }] : []));
       } catch (error) {
-        if (error instanceof CorruptArtifactError) throw error;
+        if (error instanceof MsError) throw error;
+        if (options.signal?.aborted) throw interrupted();
         const code = (error as NodeJS.ErrnoException).code;
         if (code && /^E[A-Z]+$/.test(code) && code !== "EEXIST") throw asStorageError(error, dest);
         throw new CorruptArtifactError(`${archive}: entry ${JSON.stringify(name)} is damaged (${(error as Error).message})`, { cause: error });
@@ -100,7 +118,7 @@ export async function extractZip(archive: string, target: string, options: { max
       written.push(name);
     }
   } catch (error) {
-    if (error instanceof CorruptArtifactError) throw error;
+    if (error instanceof MsError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
     if (code && /^E[A-Z]+$/.test(code)) throw asStorageError(error, root);
     throw new CorruptArtifactError(`${archive}: damaged zip archive (${(error as Error).message})`, { cause: error });

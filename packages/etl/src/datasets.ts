@@ -3,17 +3,20 @@
  * local mirror, the download cache, a fresh checksum-verified download, or the built-in
  * `synthetic` generator. Archives are kept by content digest, so asking twice costs nothing.
  */
+import { randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import {
   BadParameterError,
   CorruptArtifactError,
+  InterruptedError,
   MissingArtifactError,
   NetworkError,
   asStorageError,
   buildArtifactDir,
   defaultCacheDir,
   digestFileRemembered,
+  pidAlive,
   readManifest,
   sha256Hex,
   silentLogger,
@@ -23,8 +26,8 @@ import {
   type Logger,
   type StepContext,
 } from "@ms/contracts";
-import { extractZip } from "./archive.js";
-import { fetchText, fetchToFile, parseMd5File } from "./download.js";
+import { DEFAULT_MAX_ENTRIES, extractZip } from "./archive.js";
+import { DOWNLOAD_DEFAULTS, fetchText, fetchToFile, parseMd5File, type FetchOptions } from "./download.js";
 import type { RatingsFormat } from "./formats.js";
 import { SYNTHETIC_DEFAULTS, writeSyntheticRatings } from "./synthetic.js";
 import { ETL_VERSION } from "./version.js";
@@ -76,7 +79,14 @@ export interface LoadRawDataParams {
   cacheDir: string;
   /** Base URL for the named releases (tests point it at a loopback server). */
   baseUrl?: string;
+  /** Fail when a server sends nothing for this long (default 30 s). */
   idleTimeoutMs?: number;
+  /** Fail when the archive download takes longer than this in all (default 1 h). */
+  deadlineMs?: number;
+  /** Fail when the archive is larger (default `$MS_MAX_DOWNLOAD_BYTES`, else 2 GiB). */
+  maxDownloadBytes?: number;
+  /** Refuse an archive with more entries (default 10,000; MovieLens archives hold under 20). */
+  maxArchiveEntries?: number;
   /** Synthetic only. */
   rows?: number;
   seed?: number;
@@ -121,7 +131,7 @@ async function findRatingsFile(dir: string, preferred?: string): Promise<string 
 /** Runs the download step. */
 export async function loadRawData(params: LoadRawDataParams, ctx: Partial<StepContext> = {}): Promise<RawDataset> {
   const logger = ctx.logger ?? silentLogger();
-  if (params.url) return fromUrl(params.url, path.basename(new URL(params.url).pathname).replace(/\.zip$/i, ""), undefined, params, logger);
+  if (params.url) return fromUrl(parseHttpUrl(params.url, "--url"), undefined, params, ctx, logger);
   const name = params.dataset;
   if (name === "synthetic") return synthetic(params, logger);
   const catalog = params.catalog ?? MOVIELENS_DATASETS;
@@ -137,7 +147,34 @@ export async function loadRawData(params: LoadRawDataParams, ctx: Partial<StepCo
     logger.info({ mirror: mirrorDir }, `download: ${name} not in the mirror, downloading`);
   }
   const base = (params.baseUrl ?? process.env.MS_MOVIELENS_BASE_URL ?? GROUPLENS_BASE_URL).replace(/\/$/, "");
-  return fromUrl(`${base}/${spec.archive}`, name, spec, params, logger);
+  const baseName = params.baseUrl !== undefined ? "baseUrl" : process.env.MS_MOVIELENS_BASE_URL !== undefined ? "MS_MOVIELENS_BASE_URL" : "baseUrl";
+  return fromUrl(parseHttpUrl(`${base}/${spec.archive}`, baseName), spec, params, ctx, logger);
+}
+
+/** Only http(s) URLs are fetched; anything else is the caller's mistake, named by its parameter. */
+function parseHttpUrl(raw: string, parameter: string): URL {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new BadParameterError(parameter, `${JSON.stringify(raw)} is not a URL (expected http:// or https://)`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw new BadParameterError(parameter, `${JSON.stringify(raw)}: only http:// and https:// URLs are supported`);
+  return url;
+}
+
+/** The archive size cap: the parameter, else `$MS_MAX_DOWNLOAD_BYTES`, else the default. */
+function maxDownloadBytes(params: LoadRawDataParams): number {
+  const raw = params.maxDownloadBytes ?? (process.env.MS_MAX_DOWNLOAD_BYTES ? Number(process.env.MS_MAX_DOWNLOAD_BYTES) : DOWNLOAD_DEFAULTS.maxBytes);
+  const name = params.maxDownloadBytes !== undefined ? "maxDownloadBytes" : "MS_MAX_DOWNLOAD_BYTES";
+  if (!Number.isSafeInteger(raw) || raw < 1) throw new BadParameterError(name, `must be a positive number of bytes, got ${String(raw)}`);
+  return raw;
+}
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value <= 0) throw new BadParameterError(name, `must be a positive number, got ${value}`);
+  return value;
 }
 
 interface ArchiveRecord {
@@ -147,10 +184,26 @@ interface ArchiveRecord {
   bytes: number;
 }
 
-async function fromUrl(url: string, name: string, spec: DatasetSpec | undefined, params: LoadRawDataParams, logger: Logger): Promise<RawDataset> {
-  const idleTimeoutMs = params.idleTimeoutMs ?? 30_000;
+interface Limits {
+  fetch: FetchOptions;
+  md5: FetchOptions;
+  maxEntries: number;
+}
+
+async function fromUrl(url: URL, spec: DatasetSpec | undefined, params: LoadRawDataParams, ctx: Partial<StepContext>, logger: Logger): Promise<RawDataset> {
+  const href = url.href;
+  const name = spec?.name ?? path.basename(url.pathname).replace(/\.zip$/i, "");
+  const idleTimeoutMs = positive("idleTimeoutMs", params.idleTimeoutMs, DOWNLOAD_DEFAULTS.idleTimeoutMs);
+  const deadlineMs = positive("deadlineMs", params.deadlineMs, DOWNLOAD_DEFAULTS.deadlineMs);
+  const common = { idleTimeoutMs, logger, ...(ctx.signal ? { signal: ctx.signal } : {}) };
+  const limits: Limits = {
+    fetch: { ...common, deadlineMs, maxBytes: maxDownloadBytes(params) },
+    md5: { ...common, deadlineMs: Math.min(deadlineMs, DOWNLOAD_DEFAULTS.md5DeadlineMs), maxBytes: DOWNLOAD_DEFAULTS.md5MaxBytes },
+    maxEntries: positive("maxArchiveEntries", params.maxArchiveEntries, DEFAULT_MAX_ENTRIES),
+  };
   const archives = path.join(params.cacheDir, "downloads");
-  const recordFile = path.join(archives, `url-${sha256Hex(url).slice(0, 32)}.json`);
+  await cleanPartialDownloads(params.cacheDir);
+  const recordFile = path.join(archives, `url-${sha256Hex(href).slice(0, 32)}.json`);
   let record: ArchiveRecord | undefined;
   try {
     record = JSON.parse(await fs.readFile(recordFile, "utf8")) as ArchiveRecord;
@@ -158,47 +211,79 @@ async function fromUrl(url: string, name: string, spec: DatasetSpec | undefined,
     record = undefined;
   }
   const archiveFile = (sha: string) => path.join(archives, `sha256-${sha}.zip`);
-  let source: RawDataset["source"] = "cache";
-  if (!record || !(await fs.stat(archiveFile(record.sha256)).then((s) => s.size === record!.bytes, () => false))) {
-    source = "download";
-    record = await download(url, spec, archives, idleTimeoutMs, logger);
-    await writeAtomically(recordFile, JSON.stringify(record, null, 2));
+  const extractedDir = (sha: string) => path.join(params.cacheDir, "datasets", `sha256-${sha}`);
+  let source: RawDataset["source"];
+  if (record && (await fs.stat(archiveFile(record.sha256)).then((s) => s.size === record!.bytes, () => false))) {
+    source = "cache";
+    logger.info({ url: href }, "download: archive already downloaded");
+    const kept = archiveFile(record.sha256);
+    try {
+      await ensureExtracted(kept, extractedDir(record.sha256), href, name, spec, record, limits, ctx, logger);
+    } catch (error) {
+      // A kept archive that no longer extracts is no use to anyone: forget it, so the next run downloads again.
+      if (error instanceof CorruptArtifactError) await Promise.all([fs.rm(kept, { force: true }), fs.rm(recordFile, { force: true })]);
+      throw error;
+    }
   } else {
-    logger.info({ url }, "download: archive already downloaded");
-  }
-  const extracted = path.join(params.cacheDir, "datasets", `sha256-${record.sha256}`);
-  if (!(await verifyArtifact(extracted, { deep: false, kind: "raw-dataset" })).ok) {
-    await fs.rm(extracted, { recursive: true, force: true });
-    await buildArtifactDir(extracted, async (staging) => {
-      logger.info({ archive: archiveFile(record!.sha256) }, "download: extracting");
-      await extractZip(archiveFile(record!.sha256), staging);
-      const file = await findRatingsFile(staging, spec?.ratingsPath);
-      if (!file) throw new CorruptArtifactError(`${url}: the archive holds no ${RATINGS_FILE_NAMES.join(" / ")}`);
-      await writeManifest(staging, {
-        kind: "raw-dataset",
-        files: [path.relative(staging, file).split(path.sep).join("/")],
-        params: { url, name },
-        metrics: {},
-        details: { archive: { url, sha256: record!.sha256, md5: record!.md5, bytes: record!.bytes }, format: spec?.format },
-        producedBy: { step: "download", version: ETL_VERSION },
-      });
+    source = "download";
+    record = await download(href, spec, archives, limits, ctx, logger, async (partial, fetched) => {
+      // The archive is kept only once it verified and extracted; until then it is a partial file.
+      await ensureExtracted(partial, extractedDir(fetched.sha256), href, name, spec, fetched, limits, ctx, logger);
     });
+    await writeAtomically(recordFile, JSON.stringify(record, null, 2));
   }
-  const manifest = await readManifest(extracted, "raw-dataset");
+  const manifest = await readManifest(extractedDir(record.sha256), "raw-dataset");
   const ratings = manifest.files[0];
   return {
     name,
-    ratingsFile: path.join(extracted, ratings.path),
+    ratingsFile: path.join(extractedDir(record.sha256), ratings.path),
     format: spec?.format,
     digest: `sha256:${ratings.sha256}`,
     source,
   };
 }
 
-async function download(url: string, spec: DatasetSpec | undefined, archives: string, idleTimeoutMs: number, logger: Logger): Promise<ArchiveRecord> {
+async function ensureExtracted(
+  archive: string,
+  extracted: string,
+  url: string,
+  name: string,
+  spec: DatasetSpec | undefined,
+  record: ArchiveRecord,
+  limits: Limits,
+  ctx: Partial<StepContext>,
+  logger: Logger,
+): Promise<void> {
+  if ((await verifyArtifact(extracted, { deep: false, kind: "raw-dataset" })).ok) return;
+  await fs.rm(extracted, { recursive: true, force: true });
+  await buildArtifactDir(extracted, async (staging) => {
+    logger.info({ archive }, "download: extracting");
+    await extractZip(archive, staging, { maxEntries: limits.maxEntries, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+    const file = await findRatingsFile(staging, spec?.ratingsPath);
+    if (!file) throw new CorruptArtifactError(`${url}: the archive holds no ${RATINGS_FILE_NAMES.join(" / ")}`);
+    await writeManifest(staging, {
+      kind: "raw-dataset",
+      files: [path.relative(staging, file).split(path.sep).join("/")],
+      params: { url, name },
+      metrics: {},
+      details: { archive: { url, sha256: record.sha256, md5: record.md5, bytes: record.bytes }, format: spec?.format },
+      producedBy: { step: "download", version: ETL_VERSION },
+    });
+  });
+}
+
+async function download(
+  url: string,
+  spec: DatasetSpec | undefined,
+  archives: string,
+  limits: Limits,
+  ctx: Partial<StepContext>,
+  logger: Logger,
+  accept: (partial: string, record: ArchiveRecord) => Promise<void>,
+): Promise<ArchiveRecord> {
   let published: string | undefined;
   try {
-    published = parseMd5File(await fetchText(`${url}.md5`, { idleTimeoutMs }));
+    published = parseMd5File(await fetchText(`${url}.md5`, limits.md5));
   } catch (error) {
     if (!(error instanceof NetworkError) || !/HTTP 404/.test(error.message) || spec) throw error;
   }
@@ -215,20 +300,50 @@ async function download(url: string, spec: DatasetSpec | undefined, archives: st
   } catch (error) {
     throw asStorageError(error, archives);
   }
-  const temp = path.join(archives, `.partial-${process.pid}-${Date.now()}.zip`);
+  const temp = path.join(archives, `${PARTIAL_PREFIX}${process.pid}-${Date.now()}-${randomBytes(3).toString("hex")}.zip`);
   try {
     logger.info({ url }, "download: fetching");
-    const fetched = await fetchToFile(url, temp, { idleTimeoutMs, logger });
+    const fetched = await fetchToFile(url, temp, limits.fetch);
     if (expected && fetched.md5 !== expected) {
       throw new CorruptArtifactError(`${url}: checksum mismatch, md5 ${fetched.md5} but ${url}.md5 says ${expected}; the download was discarded`);
     }
-    await fs.rename(temp, path.join(archives, `sha256-${fetched.sha256}.zip`));
-    logger.info({ bytes: fetched.bytes, md5: fetched.md5 }, "download: archive verified");
-    return { url, sha256: fetched.sha256, md5: fetched.md5, bytes: fetched.bytes };
+    if (expected) logger.info({ bytes: fetched.bytes, md5: fetched.md5 }, "download: archive verified");
+    const record = { url, sha256: fetched.sha256, md5: fetched.md5, bytes: fetched.bytes };
+    if (ctx.signal?.aborted) throw ctx.signal.reason instanceof Error ? ctx.signal.reason : new InterruptedError();
+    await accept(temp, record);
+    try {
+      await fs.rename(temp, path.join(archives, `sha256-${fetched.sha256}.zip`));
+    } catch (error) {
+      throw asStorageError(error, archives);
+    }
+    return record;
   } finally {
     await fs.rm(temp, { force: true });
   }
 }
+
+const PARTIAL_PREFIX = ".partial-";
+const PARTIAL = /^\.partial-(\d+)-\d+(?:-[0-9a-f]+)?\.zip$/;
+
+/**
+ * Removes the partial downloads (`<cacheDir>/downloads/.partial-<pid>-*.zip`) of processes that are
+ * gone (same-host pid check, as the driver's cache uses) and returns their paths. Every download
+ * calls it first; `ms cache gc` can too.
+ */
+export async function cleanPartialDownloads(cacheDir: string, options: { dryRun?: boolean } = {}): Promise<string[]> {
+  const dir = path.join(cacheDir, "downloads");
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  const removed: string[] = [];
+  for (const name of names) {
+    const pid = Number(PARTIAL.exec(name)?.[1]);
+    if (!(pid > 0) || pidAlive(pid)) continue;
+    const file = path.join(dir, name);
+    if (!options.dryRun) await fs.rm(file, { force: true }).catch(() => undefined);
+    removed.push(file);
+  }
+  return removed;
+}
+
 
 async function writeAtomically(file: string, text: string): Promise<void> {
   const temp = `${file}.tmp-${process.pid}`;

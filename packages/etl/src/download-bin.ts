@@ -2,7 +2,7 @@
 /**
  * `ms-download`: fetch (or find, or generate) a MovieLens ratings file and print where it is.
  */
-import { BadParameterError, formatTable, parseIntegerFlag, runCli } from "@ms/contracts";
+import { BadParameterError, EXIT_CODES, InterruptedError, formatTable, parseIntegerFlag, runCli } from "@ms/contracts";
 import { DATASET_NAMES, defaultCacheDir, loadRawData } from "./datasets.js";
 import { SYNTHETIC_DEFAULTS } from "./synthetic.js";
 
@@ -18,10 +18,22 @@ await runCli({
     rows: { type: "string", value: "N", description: `synthetic only: number of ratings (default ${SYNTHETIC_DEFAULTS.rows})` },
     seed: { type: "string", value: "N", description: `synthetic only: seed (default ${SYNTHETIC_DEFAULTS.seed})` },
     timeout: { type: "string", value: "SECONDS", description: "fail when the server sends nothing for this long (default 30)" },
+    deadline: { type: "string", value: "SECONDS", description: "fail when the archive download takes longer than this in all (default 3600)" },
   },
+  epilog: "MS_MAX_DOWNLOAD_BYTES caps the archive size (default 2 GiB).",
   async run(values, _positionals, { logger }) {
     const timeout = parseIntegerFlag("--timeout", values.timeout, 30);
     if (timeout < 1) throw new BadParameterError("--timeout", "must be at least 1 second");
+    const deadline = parseIntegerFlag("--deadline", values.deadline, 3600);
+    if (deadline < 1) throw new BadParameterError("--deadline", "must be at least 1 second");
+    // Ctrl-C stops a transfer at once and still cleans up; a second one quits without waiting.
+    const controller = new AbortController();
+    const onSignal = (sig: NodeJS.Signals) => {
+      if (controller.signal.aborted) process.exit(EXIT_CODES.INTERRUPTED);
+      controller.abort(new InterruptedError(`interrupted by ${sig}`));
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
     const dataset = await loadRawData(
       {
         dataset: values.dataset ?? "ml-latest-small",
@@ -31,9 +43,13 @@ await runCli({
         rows: parseIntegerFlag("--rows", values.rows, SYNTHETIC_DEFAULTS.rows),
         seed: parseIntegerFlag("--seed", values.seed, SYNTHETIC_DEFAULTS.seed),
         idleTimeoutMs: timeout * 1000,
+        deadlineMs: deadline * 1000,
       },
-      { logger },
-    );
+      { logger, signal: controller.signal },
+    ).finally(() => {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    });
     return {
       json: { outputs: { ratings: { path: dataset.ratingsFile, digest: dataset.digest, format: dataset.format ?? null } }, source: dataset.source, dataset: dataset.name },
       text: formatTable([

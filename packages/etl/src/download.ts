@@ -1,18 +1,38 @@
 /**
- * HTTP downloads for datasets: streamed to disk with progress, an idle timeout (a server that stops
- * sending fails instead of hanging), truncation detection, and md5 + sha256 computed on the way.
+ * HTTP downloads for datasets: streamed to disk with progress, truncation detection, and md5 +
+ * sha256 computed on the way. Everything a server controls is bounded: the bytes of every body, the
+ * time between two chunks (idle timeout) and the time of the whole transfer (deadline); an
+ * AbortSignal (Ctrl-C in the driver) ends a transfer at once.
  */
 import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { NetworkError, asStorageError, type Logger } from "@ms/contracts";
+import { InterruptedError, MsError, NetworkError, asStorageError, type Logger } from "@ms/contracts";
 
 export interface FetchOptions {
   /** Fail when no byte arrives for this long. */
   idleTimeoutMs: number;
+  /** Fail when the whole transfer (headers and body) takes longer than this. */
+  deadlineMs: number;
+  /** Fail when the body is larger than this many bytes. */
+  maxBytes: number;
+  /** Ends the transfer at once; its reason is thrown (an `InterruptedError` unless it is an error of ours). */
+  signal?: AbortSignal;
   logger?: Logger;
 }
+
+/**
+ * Defaults: the largest MovieLens archive (ml-32m) is about 240 MB, so 2 GiB leaves room for any
+ * release and still stops an endless body; an `.md5` file is one line.
+ */
+export const DOWNLOAD_DEFAULTS = {
+  idleTimeoutMs: 30_000,
+  deadlineMs: 60 * 60_000,
+  maxBytes: 2 * 1024 ** 3,
+  md5MaxBytes: 4096,
+  md5DeadlineMs: 60_000,
+} as const;
 
 export interface Fetched {
   bytes: number;
@@ -22,12 +42,18 @@ export interface Fetched {
 
 const OFFLINE_CODES = new Set(["ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "ENETUNREACH", "EHOSTUNREACH", "UND_ERR_CONNECT_TIMEOUT"]);
 
-function describeFailure(url: string, error: unknown, idleTimeoutMs: number): NetworkError {
-  if (error instanceof NetworkError) return error;
+/** Why our own controller aborted a transfer; what the signal's reason is tells them apart. */
+class Stop {
+  constructor(readonly kind: "idle" | "deadline" | "too-large" | "signal", readonly cause?: unknown) {}
+}
+
+function describeFailure(url: string, error: unknown, stop: Stop | undefined, options: FetchOptions): Error {
+  if (error instanceof MsError) return error;
+  if (stop?.kind === "idle") return new NetworkError(`${url}: no data for ${options.idleTimeoutMs} ms; timed out`, { cause: error });
+  if (stop?.kind === "deadline") return new NetworkError(`${url}: not complete after ${options.deadlineMs} ms (the transfer deadline); timed out`, { cause: error });
+  if (stop?.kind === "too-large") return new NetworkError(`${url}: more than ${options.maxBytes} bytes; refusing to read further`, { cause: error });
+  if (stop?.kind === "signal") return stop.cause instanceof MsError ? stop.cause : new InterruptedError(`${url}: download interrupted`);
   const err = error as Error & { cause?: { code?: string } };
-  if (err.name === "AbortError" || err.name === "TimeoutError") {
-    return new NetworkError(`${url}: no data for ${idleTimeoutMs} ms; timed out`, { cause: error });
-  }
   const cause = err.cause as { code?: string; errors?: { code?: string }[] } | undefined;
   const code = cause?.code ?? cause?.errors?.[0]?.code;
   const detail = code ?? err.message;
@@ -36,76 +62,133 @@ function describeFailure(url: string, error: unknown, idleTimeoutMs: number): Ne
   return new NetworkError(`${url}: download failed (${detail})${offline ? "; offline? use a local mirror (--data-dir / MS_DATASETS_DIR) or --dataset synthetic" : ""}`, { cause: error });
 }
 
-async function request(url: string, controller: AbortController, idleTimeoutMs: number): Promise<{ response: Response; arm: () => void; disarm: () => void }> {
-  let timer: NodeJS.Timeout | undefined;
-  const arm = () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => controller.abort(new DOMException("idle", "TimeoutError")), idleTimeoutMs);
-  };
-  const disarm = () => clearTimeout(timer);
-  arm();
-  try {
-    const response = await fetch(url, { signal: controller.signal, redirect: "follow" });
-    if (!response.ok) {
-      disarm();
-      await response.body?.cancel().catch(() => undefined);
-      throw new NetworkError(`${url}: HTTP ${response.status} ${response.statusText}`.trim());
+/** One transfer: a controller that the idle timer, the deadline, the size cap and the caller's signal all abort. */
+class Transfer {
+  readonly controller = new AbortController();
+  stop: Stop | undefined;
+  private idle: NodeJS.Timeout | undefined;
+  private readonly deadline: NodeJS.Timeout;
+  private readonly onAbort = () => this.abort(new Stop("signal", this.options.signal?.reason));
+
+  constructor(readonly url: string, readonly options: FetchOptions) {
+    this.deadline = setTimeout(() => this.abort(new Stop("deadline")), options.deadlineMs);
+    this.arm();
+    if (options.signal?.aborted) this.onAbort();
+    else options.signal?.addEventListener("abort", this.onAbort, { once: true });
+  }
+
+  abort(stop: Stop): void {
+    if (this.stop) return;
+    this.stop = stop;
+    this.controller.abort(stop);
+  }
+
+  /** Restarts the idle timer; called on every chunk. */
+  arm(): void {
+    clearTimeout(this.idle);
+    this.idle = setTimeout(() => this.abort(new Stop("idle")), this.options.idleTimeoutMs);
+  }
+
+  close(): void {
+    clearTimeout(this.idle);
+    clearTimeout(this.deadline);
+    this.options.signal?.removeEventListener("abort", this.onAbort);
+  }
+
+  fail(error: unknown): Error {
+    return describeFailure(this.url, error, this.stop, this.options);
+  }
+
+  async open(): Promise<Response> {
+    let response: Response;
+    try {
+      response = await fetch(this.url, { signal: this.controller.signal, redirect: "follow" });
+    } catch (error) {
+      throw this.fail(error);
     }
-    return { response, arm, disarm };
-  } catch (error) {
-    disarm();
-    throw describeFailure(url, error, idleTimeoutMs);
+    if (!response.ok) {
+      await response.body?.cancel().catch(() => undefined);
+      throw new NetworkError(`${this.url}: HTTP ${response.status} ${response.statusText}`.trim());
+    }
+    const length = Number(response.headers.get("content-length") ?? NaN);
+    if (Number.isFinite(length) && length > this.options.maxBytes) {
+      await response.body?.cancel().catch(() => undefined);
+      throw new NetworkError(`${this.url}: ${length} bytes announced, more than the limit of ${this.options.maxBytes}; refusing to download`);
+    }
+    return response;
   }
 }
 
+/** A small text body (an `.md5` file), read up to `maxBytes`. */
 export async function fetchText(url: string, options: FetchOptions): Promise<string> {
-  const controller = new AbortController();
-  const { response, disarm } = await request(url, controller, options.idleTimeoutMs);
+  const transfer = new Transfer(url, options);
   try {
-    return await response.text();
-  } catch (error) {
-    throw describeFailure(url, error, options.idleTimeoutMs);
+    const response = await transfer.open();
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    try {
+      for await (const chunk of Readable.fromWeb(response.body as import("node:stream/web").ReadableStream)) {
+        transfer.arm();
+        bytes += (chunk as Buffer).length;
+        if (bytes > options.maxBytes) {
+          transfer.abort(new Stop("too-large"));
+          throw new NetworkError(`${url}: more than ${options.maxBytes} bytes; not what this file should hold, refusing to read further`);
+        }
+        chunks.push(chunk as Buffer);
+      }
+    } catch (error) {
+      throw transfer.fail(error);
+    }
+    return Buffer.concat(chunks).toString("utf8");
   } finally {
-    disarm();
+    transfer.close();
   }
 }
 
 /** Streams `url` into `file` (created exclusively), hashing as it goes. */
 export async function fetchToFile(url: string, file: string, options: FetchOptions): Promise<Fetched> {
-  const controller = new AbortController();
-  const { response, arm, disarm } = await request(url, controller, options.idleTimeoutMs);
-  const expected = Number(response.headers.get("content-length") ?? NaN);
-  const md5 = createHash("md5");
-  const sha = createHash("sha256");
-  let bytes = 0;
-  let nextReport = 0;
-  const meter = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      arm();
-      md5.update(chunk);
-      sha.update(chunk);
-      bytes += chunk.length;
-      if (bytes >= nextReport) {
-        const pct = Number.isFinite(expected) && expected > 0 ? ` (${((100 * bytes) / expected).toFixed(0)}%)` : "";
-        options.logger?.info(`download: ${(bytes / 2 ** 20).toFixed(1)} MiB${pct}`);
-        nextReport = bytes + Math.max(8 * 2 ** 20, Number.isFinite(expected) ? expected / 10 : 0);
-      }
-      done(null, chunk);
-    },
-  });
+  const transfer = new Transfer(url, options);
   try {
-    await pipeline(Readable.fromWeb(response.body as import("node:stream/web").ReadableStream), meter, createWriteStream(file, { flags: "wx" }));
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code && ["EROFS", "ENOSPC", "EDQUOT", "EFBIG", "EACCES", "EPERM"].includes(code)) throw asStorageError(error, file);
-    throw describeFailure(url, error, options.idleTimeoutMs);
+    const response = await transfer.open();
+    const expected = Number(response.headers.get("content-length") ?? NaN);
+    const md5 = createHash("md5");
+    const sha = createHash("sha256");
+    let bytes = 0;
+    let nextReport = 0;
+    const meter = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        transfer.arm();
+        bytes += chunk.length;
+        // No Content-Length (or a lying one): the cap is checked on what actually arrives.
+        if (bytes > options.maxBytes) {
+          transfer.abort(new Stop("too-large"));
+          done(new NetworkError(`${url}: more than ${options.maxBytes} bytes (raise MS_MAX_DOWNLOAD_BYTES for a larger archive); the download was discarded`));
+          return;
+        }
+        md5.update(chunk);
+        sha.update(chunk);
+        if (bytes >= nextReport) {
+          const pct = Number.isFinite(expected) && expected > 0 ? ` (${((100 * bytes) / expected).toFixed(0)}%)` : "";
+          options.logger?.info(`download: ${(bytes / 2 ** 20).toFixed(1)} MiB${pct}`);
+          nextReport = bytes + Math.max(8 * 2 ** 20, Number.isFinite(expected) ? expected / 10 : 0);
+        }
+        done(null, chunk);
+      },
+    });
+    try {
+      await pipeline(Readable.fromWeb(response.body as import("node:stream/web").ReadableStream), meter, createWriteStream(file, { flags: "wx" }));
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code && ["EROFS", "ENOSPC", "EDQUOT", "EFBIG", "EACCES", "EPERM"].includes(code)) throw asStorageError(error, file);
+      throw transfer.fail(error);
+    }
+    if (Number.isFinite(expected) && bytes !== expected) {
+      throw new NetworkError(`${url}: truncated download, got ${bytes} of ${expected} bytes`);
+    }
+    return { bytes, md5: md5.digest("hex"), sha256: sha.digest("hex") };
   } finally {
-    disarm();
+    transfer.close();
   }
-  if (Number.isFinite(expected) && bytes !== expected) {
-    throw new NetworkError(`${url}: truncated download, got ${bytes} of ${expected} bytes`);
-  }
-  return { bytes, md5: md5.digest("hex"), sha256: sha.digest("hex") };
 }
 
 /** The hex digest in an `.md5` file: `<hex>  name`, or BSD style `MD5 (name) = <hex>`. */

@@ -8,6 +8,7 @@ import {
   BadParameterError,
   writeManifest,
   buildArtifactDir,
+  defaultCacheDir,
   digestFileRemembered,
   silentLogger,
   type ArtifactRef,
@@ -39,7 +40,7 @@ export interface EtlInputs {
   ratingsCsv: string;
   /** Its digest when already known (from a dataset manifest); saves hashing it again. */
   ratingsDigest?: Digest;
-  /** Where digests of input files are remembered (default: `defaultCacheDir()`). */
+  /** Where digests and clean byte scans of input files are remembered (default: `defaultCacheDir()`). */
   cacheDir?: string;
 }
 
@@ -90,7 +91,7 @@ export async function etl(inputs: EtlInputs, partial: Partial<EtlParams>, outDir
     const parquet = path.join(staging, RATINGS_FILE);
     // Hash the source while DuckDB converts it: hashing is I/O bound and DuckDB is CPU bound.
     const sourceDigest = inputs.ratingsDigest ? Promise.resolve(inputs.ratingsDigest) : digestFileRemembered(source, inputs.cacheDir).then((d) => d.digest);
-    const copied = await copyRatingsToParquet(source, info, parquet, params);
+    const copied = await copyRatingsToParquet(source, info, parquet, { ...params, outputName: target, cacheDir: inputs.cacheDir ?? defaultCacheDir() });
     if (copied.rowsWritten === 0) throw new BadInputError("no ratings rows (the file holds a header only)", { file: source });
     const metrics: EtlMetrics = {
       rows: copied.rowsWritten,

@@ -10,3 +10,8 @@ export { ETL_VERSION } from "./version.js";
 export { loadRawData, defaultCacheDir, MOVIELENS_DATASETS, DATASET_NAMES, GROUPLENS_BASE_URL, type DatasetSpec, type LoadRawDataParams, type RawDataset } from "./datasets.js";
 export { extractZip, unsafeEntryReason, DEFAULT_MAX_EXTRACT_BYTES } from "./archive.js";
 export { downloadStep, etlStep, readRawDataset, writeRawDataset, SOURCE_FILE, type DownloadParams, type RawDatasetDetails } from "./step.js";
+export { cleanPartialDownloads } from "./datasets.js";
+export { DOWNLOAD_DEFAULTS, type FetchOptions } from "./download.js";
+export { DEFAULT_MAX_ENTRIES, type ExtractOptions } from "./archive.js";
+export { MAX_LINE_BYTES } from "./formats.js";
+export { ratingsTable, type RatingsTable } from "./arrow.js";

@@ -2,12 +2,14 @@
  * The built bins as a user runs them: `--json` gives exactly one JSON document on stdout, logs and
  * errors go to stderr, negative numbers work in both flag spellings, exit codes follow the table.
  */
-import { execFile } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
+import { readdir } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { EXIT_CODES } from "@ms/contracts";
+import { writeSyntheticRatings } from "../synthetic.js";
 import { SMALL_CSV, tempDir, writeText } from "./helpers.js";
 
 const run = promisify(execFile);
@@ -81,6 +83,38 @@ describe("ms-etl bin", () => {
     expect(missingFile.code).toBe(EXIT_CODES.BAD_INPUT);
     expect(missingFile.stderr).toMatch(/\/nonexistent\/ratings\.csv:1?:? ?no such file|\/nonexistent\/ratings\.csv: no such file/);
   });
+
+  it("refuses a directory or a FIFO as the ratings file with exit code 3", async () => {
+    const dir = await tempDir();
+    const fifo = path.join(dir, "fifo");
+    execFileSync("mkfifo", [fifo]);
+    for (const [input, words] of [[dir, "is a directory"], [fifo, "is a named pipe"]]) {
+      // A hang would end only at the test timeout; the bin must answer by itself.
+      const r = await bin("bin.js", ["--ratings-csv", input, "--out", path.join(dir, "out"), "--json"]);
+      expect(r.code).toBe(EXIT_CODES.BAD_INPUT);
+      expect(r.stderr).toContain(`${input}: ${words}`);
+      expect(JSON.parse(r.stdout).error.code).toBe("BAD_INPUT");
+    }
+  });
+
+  it("removes its staging directory when interrupted, and leaves none behind a later success", async () => {
+    const dir = await tempDir();
+    const csv = path.join(dir, "ratings.csv");
+    // Large enough that the conversion is still running when the signal arrives.
+    writeSyntheticRatings(csv, { rows: 300_000, seed: 3 });
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+      const child = spawn(process.execPath, [path.join(dist, "bin.js"), "--ratings-csv", csv, "--out", path.join(dir, "out"), "--max-row-limit", "-1", "--log-level", "error"], { stdio: "ignore" });
+      const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on("exit", (_code, sig) => resolve(sig)));
+      while (!(await readdir(dir)).some((f) => f.startsWith(".out.tmp-"))) await new Promise((r) => setTimeout(r, 5));
+      child.kill(signal);
+      // It dies by the signal, as a process without handlers does (a shell reports 130 for SIGINT).
+      expect(await exited).toBe(signal);
+      expect(await readdir(dir)).toEqual(["ratings.csv"]);
+    }
+    const ok = await bin("bin.js", ["--ratings-csv", csv, "--out", path.join(dir, "out"), "--max-row-limit", "10"]);
+    expect(ok.code).toBe(0);
+    expect((await readdir(dir)).sort()).toEqual(["out", "ratings.csv"]);
+  }, 120_000);
 });
 
 describe("ms-download bin", () => {
@@ -96,5 +130,18 @@ describe("ms-download bin", () => {
     const bad = await bin("download-bin.js", ["--dataset", "nope", "--cache-dir", cache]);
     expect(bad.code).toBe(EXIT_CODES.BAD_PARAMETER);
     expect(bad.stderr).toMatch(/parameter dataset: unknown dataset "nope"/);
+  });
+
+  it("names --url when it is not an http(s) URL", async () => {
+    const cache = await tempDir();
+    for (const url of ["not a url", "ftp://example.org/ml.zip"]) {
+      const r = await bin("download-bin.js", ["--url", url, "--cache-dir", cache, "--json"]);
+      expect(r.code).toBe(EXIT_CODES.BAD_PARAMETER);
+      expect(r.stderr).toMatch(/parameter --url: /);
+      expect(r.stderr).toContain(JSON.stringify(url));
+    }
+    const deadline = await bin("download-bin.js", ["--deadline", "0", "--cache-dir", cache]);
+    expect(deadline.code).toBe(EXIT_CODES.BAD_PARAMETER);
+    expect(deadline.stderr).toMatch(/--deadline/);
   });
 });

@@ -1,8 +1,11 @@
 /**
  * The download step against a loopback HTTP server that lays archives out like GroupLens
  * (`<base>/<name>.zip` with `<name>.zip.md5` beside it): good, wrong checksum, truncated, `../`
- * entries, links, 404, a server that hangs; plus the download cache and the local mirror.
+ * entries, links, 404, a server that hangs; plus the download cache and the local mirror; and the
+ * bounds on everything a server controls: body sizes, a drip-feeding server, an abort signal, the
+ * number of archive entries, partial files.
  */
+import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
@@ -12,8 +15,8 @@ import path from "node:path";
 import { Writable } from "node:stream";
 import { zipSync } from "fflate";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BadParameterError, CorruptArtifactError, createLogger, NetworkError } from "@ms/contracts";
-import { loadRawData, MOVIELENS_DATASETS } from "../datasets.js";
+import { BadParameterError, CorruptArtifactError, createLogger, InterruptedError, NetworkError } from "@ms/contracts";
+import { cleanPartialDownloads, loadRawData, MOVIELENS_DATASETS } from "../datasets.js";
 import { SMALL_CSV, tempDir } from "./helpers.js";
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -24,6 +27,8 @@ const evil = zipSync({ "ml-latest-small/ratings.csv": enc(SMALL_CSV), "../escape
 const absolute = zipSync({ "/tmp/ms-absolute-entry.txt": enc("gotcha"), "ml-latest-small/ratings.csv": enc(SMALL_CSV) });
 const link = zipSync({ "ml-latest-small/ratings.csv": [enc("/etc/passwd"), { os: 3, attrs: (0o120777 << 16) >>> 0 }] });
 const tenk = zipSync({ "ml-1m/ratings.dat": enc("1::1193::5::978300760\n1::661::3::978302109\n") });
+const many = zipSync(Object.fromEntries([["ml-latest-small/ratings.csv", enc(SMALL_CSV)], ...Array.from({ length: 5 }, (_, i) => [`ml-latest-small/extra-${i}.txt`, enc("x")])]));
+const notZip = enc("this is not a zip archive at all\n".repeat(100));
 
 interface Route {
   body?: Uint8Array;
@@ -31,6 +36,13 @@ interface Route {
   status?: number;
   truncate?: boolean;
   hang?: boolean;
+  /** Send bytes forever without a Content-Length: the .md5 file, or the archive. */
+  endlessMd5?: boolean;
+  endless?: boolean;
+  /** Announce this Content-Length, then send nothing. */
+  announce?: number;
+  /** One byte every 20 ms, forever: never idle, never done. */
+  drip?: boolean;
 }
 const routes: Record<string, Route> = {
   "/ok/ml-latest-small.zip": { body: good, md5: `MD5 (ml-latest-small.zip) = ${md5(good)}` },
@@ -42,7 +54,22 @@ const routes: Record<string, Route> = {
   "/missing/ml-latest-small.zip": { status: 404 },
   "/hang/ml-latest-small.zip": { body: good, md5: md5(good), hang: true },
   "/other/ml-1m.zip": { body: tenk, md5: md5(tenk) },
+  "/bigmd5/ml-latest-small.zip": { body: good, md5: md5(good), endlessMd5: true },
+  "/nolength/ml-latest-small.zip": { body: good, md5: md5(good), endless: true },
+  "/announced/ml-latest-small.zip": { body: good, md5: md5(good), announce: 3 * 1024 ** 3 },
+  "/drip/ml-latest-small.zip": { body: good, md5: md5(good), drip: true },
+  "/many/ml-latest-small.zip": { body: many, md5: md5(many) },
+  "/unsigned/ml-broken.zip": { body: notZip },
 };
+
+/** Writes `piece` every `ms` until the client goes away. */
+function stream(res: http.ServerResponse, piece: Uint8Array, ms: number): void {
+  const timer = setInterval(() => {
+    if (res.destroyed || res.writableEnded) clearInterval(timer);
+    else res.write(piece);
+  }, ms);
+  res.on("close", () => clearInterval(timer));
+}
 const hits: string[] = [];
 let server: http.Server;
 let base: string;
@@ -57,8 +84,28 @@ beforeAll(async () => {
       res.writeHead(404).end("not found");
       return;
     }
+    if (isMd5 && route.endlessMd5) {
+      res.writeHead(200, { "content-type": "text/plain" });
+      stream(res, enc(`${route.md5}  `.repeat(1000)), 1);
+      return;
+    }
     if (isMd5) {
       res.writeHead(200, { "content-type": "text/plain" }).end(`${route.md5}\n`);
+      return;
+    }
+    if (route.endless) {
+      res.writeHead(200, { "content-type": "application/zip" });
+      stream(res, new Uint8Array(64 * 1024), 1);
+      return;
+    }
+    if (route.announce) {
+      res.writeHead(200, { "content-length": String(route.announce) });
+      res.flushHeaders();
+      return;
+    }
+    if (route.drip) {
+      res.writeHead(200, { "content-length": String(route.body!.length * 1000) });
+      stream(res, route.body!.subarray(0, 1), 20);
       return;
     }
     if (route.hang) {
@@ -131,9 +178,8 @@ describe("download", () => {
     expect(existsSync(datasets) ? await readdir(datasets) : []).toEqual([]);
     const downloads = path.join(cacheDir, "downloads");
     const kept = existsSync(downloads) ? await readdir(downloads) : [];
-    // A verified archive may stay (it is content-addressed); partial files never do.
-    expect(kept.filter((f) => f.startsWith(".partial"))).toEqual([]);
-    if (route !== "evil" && route !== "absolute" && route !== "link") expect(kept).toEqual([]);
+    // An archive is kept only once it verified and extracted; partial files never stay.
+    expect(kept).toEqual([]);
     expect(existsSync(path.join(path.dirname(cacheDir), "escaped.txt"))).toBe(false);
     expect(existsSync("/tmp/ms-absolute-entry.txt")).toBe(false);
   });
@@ -179,3 +225,122 @@ describe("download", () => {
     expect(text.trimEnd().split("\n")).toHaveLength(5001);
   });
 });
+
+describe("download bounds", () => {
+  async function failure(params: Partial<Parameters<typeof loadRawData>[0]>, ctx: Parameters<typeof loadRawData>[1] = {}) {
+    const cacheDir = await tempDir();
+    const error = await loadRawData({ dataset: "ml-latest-small", cacheDir, ...params }, ctx).then(() => undefined, (e: unknown) => e);
+    const downloads = path.join(cacheDir, "downloads");
+    return { error: error as Error, kept: existsSync(downloads) ? await readdir(downloads) : [], cacheDir };
+  }
+
+  it("caps the .md5 body and names its URL", async () => {
+    const { error, kept } = await failure({ baseUrl: `${base}/bigmd5` });
+    expect(error).toBeInstanceOf(NetworkError);
+    expect(error.message).toBe(`${base}/bigmd5/ml-latest-small.zip.md5: more than 4096 bytes; not what this file should hold, refusing to read further`);
+    expect(kept).toEqual([]);
+  });
+
+  it("caps an archive sent without Content-Length, and refuses one announced too large", async () => {
+    const endless = await failure({ baseUrl: `${base}/nolength`, maxDownloadBytes: 2 ** 20 });
+    expect(endless.error).toBeInstanceOf(NetworkError);
+    expect(endless.error.message).toMatch(new RegExp(`^${base}/nolength/ml-latest-small\\.zip: more than 1048576 bytes \\(raise MS_MAX_DOWNLOAD_BYTES`));
+    expect(endless.kept).toEqual([]);
+    const announced = await failure({ baseUrl: `${base}/announced` });
+    expect(announced.error).toBeInstanceOf(NetworkError);
+    expect(announced.error.message).toMatch(/3221225472 bytes announced, more than the limit of 2147483648/);
+    process.env.MS_MAX_DOWNLOAD_BYTES = "100";
+    try {
+      const viaEnv = await failure({ baseUrl: `${base}/ok` });
+      expect(viaEnv.error.message).toMatch(/more than the limit of 100;/);
+      process.env.MS_MAX_DOWNLOAD_BYTES = "lots";
+      const badEnv = await failure({ baseUrl: `${base}/ok` });
+      expect(badEnv.error).toBeInstanceOf(BadParameterError);
+      expect(badEnv.error.message).toMatch(/MS_MAX_DOWNLOAD_BYTES/);
+    } finally {
+      delete process.env.MS_MAX_DOWNLOAD_BYTES;
+    }
+  });
+
+  it("gives up on a server that never stops sending a byte at a time, at the deadline", async () => {
+    const { error, kept } = await failure({ baseUrl: `${base}/drip`, idleTimeoutMs: 5_000, deadlineMs: 300 });
+    expect(error).toBeInstanceOf(NetworkError);
+    expect(error.message).toBe(`${base}/drip/ml-latest-small.zip: not complete after 300 ms (the transfer deadline); timed out`);
+    expect(kept).toEqual([]);
+  });
+
+  it("stops at once when its AbortSignal fires, and keeps nothing", async () => {
+    const controller = new AbortController();
+    const reason = new InterruptedError("interrupted by SIGINT");
+    // No idle timeout or deadline could end this within the test's timeout: only the signal can.
+    setTimeout(() => controller.abort(reason), 200);
+    const { error, kept } = await failure({ baseUrl: `${base}/drip`, idleTimeoutMs: 600_000, deadlineMs: 600_000 }, { signal: controller.signal });
+    expect(error).toBe(reason);
+    expect(kept).toEqual([]);
+    const already = await failure({ baseUrl: `${base}/ok` }, { signal: AbortSignal.abort() });
+    expect(already.error).toBeInstanceOf(InterruptedError);
+  }, 20_000);
+
+  it("ms-download stops a transfer on Ctrl-C, exits 130 and leaves no partial file", async () => {
+    const cacheDir = await tempDir();
+    const child = spawn(process.execPath, [path.resolve(__dirname, "../../dist/download-bin.js"), "--url", `${base}/drip/ml-latest-small.zip`, "--cache-dir", cacheDir, "--timeout", "600", "--log-level", "error"], { stdio: "ignore" });
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    const downloads = path.join(cacheDir, "downloads");
+    while (!(existsSync(downloads) && (await readdir(downloads)).some((f) => f.startsWith(".partial-")))) await new Promise((r) => setTimeout(r, 10));
+    child.kill("SIGINT");
+    expect(await exited).toBe(130);
+    expect(await readdir(downloads)).toEqual([]);
+  }, 20_000);
+
+  it("caps the number of archive entries", async () => {
+    const { error, kept } = await failure({ baseUrl: `${base}/many`, maxArchiveEntries: 5 });
+    expect(error).toBeInstanceOf(CorruptArtifactError);
+    expect(error.message).toMatch(/holds 6 entries, more than the limit of 5; refusing to extract/);
+    expect(kept).toEqual([]);
+    const cacheDir = await tempDir();
+    expect((await loadRawData({ dataset: "ml-latest-small", cacheDir, baseUrl: `${base}/many` })).source).toBe("download");
+  });
+
+  it("does not keep an unverified archive that fails to extract, so the next run downloads again", async () => {
+    const cacheDir = await tempDir();
+    const url = `${base}/unsigned/ml-broken.zip`;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const before = hits.filter((h) => h === "/unsigned/ml-broken.zip").length;
+      await expect(loadRawData({ dataset: "ignored", url, cacheDir })).rejects.toThrow(/not a readable zip archive/);
+      expect(hits.filter((h) => h === "/unsigned/ml-broken.zip").length).toBe(before + 1);
+      expect(await readdir(path.join(cacheDir, "downloads"))).toEqual([]);
+    }
+  });
+
+  it("removes partial downloads of dead processes on the next download, and keeps live ones", async () => {
+    const cacheDir = await tempDir();
+    const downloads = path.join(cacheDir, "downloads");
+    await mkdir(downloads);
+    const dead = deadPid();
+    await writeFile(path.join(downloads, `.partial-${dead}-1700000000000.zip`), "half");
+    await writeFile(path.join(downloads, `.partial-${process.pid}-1700000000000-abcdef.zip`), "in progress here");
+    const got = await loadRawData({ dataset: "ml-latest-small", cacheDir, baseUrl: `${base}/ok` });
+    expect(got.source).toBe("download");
+    expect((await readdir(downloads)).filter((f) => f.startsWith(".partial"))).toEqual([`.partial-${process.pid}-1700000000000-abcdef.zip`]);
+  });
+
+  it("cleanPartialDownloads (for ms cache gc) lists or removes dead processes' partial files only", async () => {
+    const cacheDir = await tempDir();
+    const downloads = path.join(cacheDir, "downloads");
+    expect(await cleanPartialDownloads(cacheDir)).toEqual([]);
+    await mkdir(downloads);
+    const stale = path.join(downloads, `.partial-${deadPid()}-1700000000000-0a1b2c.zip`);
+    await writeFile(stale, "half");
+    await writeFile(path.join(downloads, `.partial-${process.pid}-1.zip`), "live");
+    await writeFile(path.join(downloads, "sha256-abc.zip"), "kept archive");
+    expect(await cleanPartialDownloads(cacheDir, { dryRun: true })).toEqual([stale]);
+    expect(existsSync(stale)).toBe(true);
+    expect(await cleanPartialDownloads(cacheDir)).toEqual([stale]);
+    expect((await readdir(downloads)).sort()).toEqual([`.partial-${process.pid}-1.zip`, "sha256-abc.zip"]);
+  });
+});
+
+/** The pid of a process that has exited (and, on a quiet machine, not been reused). */
+function deadPid(): number {
+  return Number(spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" }).stdout);
+}

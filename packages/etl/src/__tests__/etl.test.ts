@@ -2,6 +2,7 @@
  * The etl step on small generated files: formats, row limit, schema, dedupe, and every kind of
  * bad input, each of which must name the file and line and leave nothing behind.
  */
+import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -120,6 +121,14 @@ describe("etl", () => {
     ["missing timestamp", `${header}1,2,3,\n`, /missing value for timestamp/, 2],
     ["non-numeric id", `${header}1,2,3,4\nx,2,3,4\n`, /userId value "x" is not a number/, 3],
     ["non-numeric timestamp", `${header}1,2,3,4\n1,3,3,yesterday\n`, /timestamp value "yesterday" is not a number/, 3],
+    // DuckDB reads "1_000" as 1000 in every numeric type; MovieLens files never hold a '_'.
+    ["digit separator in an id", `${header}1,2,3,4\n1_000,3,3,4\n`, /userId value "1_000" is not a plain number/, 3],
+    ["digit separator in a rating", `${header}1,2,3,4\n1,3,0_5,4\n`, /rating value "0_5" is not a plain number/, 3],
+    ["fractional timestamp", `${header}1,2,3,4\n1,3,3,9.7\n`, /timestamp value 9\.7 is not a whole number/, 3],
+    ["hexadecimal timestamp", `${header}1,2,3,4\n1,3,3,0x1F\n`, /timestamp value "0x1F" is not a number/, 3],
+    ["infinite timestamp", `${header}1,2,3,4\n1,3,3,inf\n`, /timestamp value Infinity is not a whole number/, 3],
+    ["over-long line", `${header}1,2,3,4\n1,3,3,${"9".repeat(100_000)}\n2,2,2,2\n`, /line is longer than 65536 bytes/, 3],
+    ["over-long first line", `userId,movieId,rating,timestamp${" ".repeat(100_000)}\n1,2,3,4\n`, /line is longer than 65536 bytes/, 1],
   ];
   it.each(bad)("rejects %s with file and line, leaving nothing behind", async (_name, text, pattern, line) => {
     const dir = await tempDir();
@@ -155,3 +164,55 @@ describe("etl", () => {
     await expect(etl({ ratingsCsv: path.join(dir, "nope.csv") }, {}, path.join(dir, "out"))).rejects.toThrow(/nope\.csv: no such file/);
   });
 });
+
+describe("etl inputs that are not what they seem", () => {
+  it("refuses a fractional timestamp with --dedupe latest rather than keep the older row", async () => {
+    const dir = await tempDir();
+    // Read as BIGINT, 9.7 became 10 and beat the newer row at 9.
+    const csv = await writeText(dir, "ratings.csv", "userId,movieId,rating,timestamp\n1,1,2.0,9.7\n1,1,4.0,9\n");
+    const error = await etl({ ratingsCsv: csv }, { dedupe: "latest", keepTimestamp: true }, path.join(dir, "out")).then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(BadInputError);
+    expect((error as Error).message).toBe(`${csv}:2: timestamp value 9.7 is not a whole number of seconds (within ±2^53)`);
+    // Whole timestamps written with a fraction of zero are still whole.
+    const whole = await writeText(dir, "whole.csv", "userId,movieId,rating,timestamp\n1,1,2.0,9.0\n1,1,4.0,10\n");
+    const kept = await etl({ ratingsCsv: whole }, { dedupe: "latest", keepTimestamp: true }, path.join(dir, "ok"));
+    expect(await queryRows(`SELECT * FROM read_parquet('${path.join(dir, "ok", "ratings.parquet")}')`)).toEqual([[1, 1, 4, 10]]);
+    expect(kept.metrics.rows).toBe(1);
+  });
+
+  it("refuses a directory and a FIFO as the ratings file without opening them", async () => {
+    const dir = await tempDir();
+    const sub = path.join(dir, "ratings.csv");
+    await mkdir(sub);
+    await expect(etl({ ratingsCsv: sub }, {}, path.join(dir, "out"))).rejects.toThrow(new BadInputError("is a directory, expected a ratings file", { file: sub }));
+    const fifo = path.join(dir, "pipe.csv");
+    execFileSync("mkfifo", [fifo]);
+    // No writer ever opens it: a plain open() would wait forever.
+    const error = await etl({ ratingsCsv: fifo }, {}, path.join(dir, "out")).then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(BadInputError);
+    expect((error as Error).message).toBe(`${fifo}: is a named pipe (FIFO), expected a regular ratings file`);
+    expect(await listDir(dir)).toEqual(["pipe.csv", "ratings.csv"]);
+  });
+
+  it("removes staging directories that dead processes left beside the output, and nothing else", async () => {
+    const dir = await tempDir();
+    const csv = await writeText(dir, "ratings.csv", SMALL_CSV);
+    const dead = deadPid();
+    const leftovers = [`.out.tmp-${dead}-0123abcd`, `.out.old-${dead}-89abcdef`, `.other.tmp-${dead}-deadbeef`];
+    for (const name of leftovers) {
+      await mkdir(path.join(dir, name));
+      await writeFile(path.join(dir, name, "ratings.parquet"), "half written");
+    }
+    const live = `.out.tmp-${process.pid}-feedf00d`;
+    await mkdir(path.join(dir, live));
+    await writeFile(path.join(dir, `.out.tmp-${dead}-00000000`), "a file, not ours");
+    await etl({ ratingsCsv: csv }, {}, path.join(dir, "out"));
+    expect(await listDir(dir)).toEqual([`.out.tmp-${dead}-00000000`, live, "out", "ratings.csv"].sort());
+  });
+});
+
+/** The pid of a process that has exited (and, on a quiet machine, not been reused). */
+function deadPid(): number {
+  const child = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" });
+  return Number(child.stdout);
+}

@@ -7,6 +7,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { BadInputError, CorruptArtifactError, MissingArtifactError } from "@ms/contracts";
 import { readRatingsColumns } from "../adapter.js";
+import { ratingsTable } from "../arrow.js";
 import { etl } from "../etl.js";
 import { writeSyntheticRatings } from "../synthetic.js";
 import { queryRows, tempDir } from "./helpers.js";
@@ -28,6 +29,29 @@ describe("readRatingsColumns", () => {
     // The file itself works as well as its directory.
     const direct = await readRatingsColumns(path.join(dir, "out", "ratings.parquet"));
     expect(direct.movieIds).toEqual(cols.movieIds);
+  });
+
+  it("offers the columns as an Arrow table over the same memory", async () => {
+    const dir = await tempDir();
+    const csv = path.join(dir, "ratings.csv");
+    writeSyntheticRatings(csv, { rows: 5_000, seed: 11 });
+    await etl({ ratingsCsv: csv }, { maxRowLimit: -1 }, path.join(dir, "out"));
+    const cols = await readRatingsColumns(path.join(dir, "out"));
+    const table = await ratingsTable(cols);
+    expect(table.numRows).toBe(5_000);
+    expect(table.schema.fields.map((f) => `${f.name}:${String(f.type)}:${f.nullable}`)).toEqual(["userId:Int32:false", "movieId:Int32:false", "rating:Float32:false"]);
+    for (const [name, array] of [["userId", cols.userIds], ["movieId", cols.movieIds], ["rating", cols.ratings]] as const) {
+      const data = table.getChild(name)!.data;
+      expect(data).toHaveLength(1);
+      // Zero-copy: the column's value buffer is the typed array's own memory.
+      expect(data[0].values.buffer).toBe(array.buffer);
+      expect(data[0].values.byteOffset).toBe(array.byteOffset);
+      expect(data[0].nullCount).toBe(0);
+    }
+    cols.ratings[42] = 0.5;
+    expect(table.getChild("rating")!.get(42)).toBe(0.5);
+    expect(table.get(7)!.toJSON()).toEqual({ userId: cols.userIds[7], movieId: cols.movieIds[7], rating: cols.ratings[7] });
+    await expect(ratingsTable({ ...cols, rows: 4_999 })).rejects.toThrow(/must each hold 4999 values/);
   });
 
   it("rejects a file that is not Parquet, a wrong schema, and a missing path", async () => {

@@ -1,0 +1,167 @@
+/**
+ * The byte-level checks DuckDB's CSV reader cannot make, run over the raw ratings file while
+ * DuckDB converts it: a `_` anywhere (DuckDB reads `1_000` as 1000 in every numeric type, and no
+ * MovieLens field or header holds one) and any line longer than `MAX_LINE_BYTES` (DuckDB drops a
+ * last line of 32 MiB or more without a word and fails on one in the middle with an internal
+ * error). It costs one read of the file and a few `memchr` calls per chunk (~0.2-0.4 s of CPU for
+ * 20M ratings, mostly the kernel's copy), so a clean result is remembered by file identity, as
+ * digests are: an unchanged file is scanned once.
+ */
+import { promises as fs } from "node:fs";
+import { open, type FileHandle } from "node:fs/promises";
+import path from "node:path";
+import { BadInputError, sha256Hex } from "@ms/contracts";
+import { MAX_LINE_BYTES, type FormatInfo } from "./formats.js";
+
+const NL = 0x0a;
+const UNDERSCORE = 0x5f;
+const CHUNK = 4 * 1024 * 1024;
+
+export interface ScanOptions {
+  info: FormatInfo;
+  /** Data rows DuckDB reads (`LIMIT`); -1 for all. Lines after them are not checked, as DuckDB does not read them. */
+  maxRows: number;
+  maxLineBytes?: number;
+  /** Read size; tests make it small to put lines across chunk boundaries. */
+  chunkBytes?: number;
+}
+
+type Finding = { kind: "underscore"; offset: number } | { kind: "long"; lineStart: number };
+
+/** Resolves to the first problem found, as a `BadInputError` naming file and line, or undefined. */
+export async function scanRatingsText(file: string, options: ScanOptions): Promise<BadInputError | undefined> {
+  return (await scan(file, options)).problem;
+}
+
+async function scan(file: string, options: ScanOptions): Promise<{ problem?: BadInputError; whole: boolean }> {
+  const maxLine = options.maxLineBytes ?? MAX_LINE_BYTES;
+  const handle = await open(file, "r");
+  try {
+    const chunkBytes = options.chunkBytes ?? CHUNK;
+    const found = await findProblem(handle, maxLine, options.maxRows < 0 ? -1 : options.maxRows + (options.info.header ? 1 : 0), chunkBytes);
+    if (found === "whole" || found === "part") return { whole: found === "whole" };
+    return { problem: await describe(handle, file, found, maxLine, options.info), whole: false };
+  } finally {
+    await handle.close();
+  }
+}
+
+interface ScanRecord {
+  path: string;
+  identity: string;
+  maxLineBytes: number;
+}
+
+async function identityOf(file: string): Promise<string> {
+  const st = await fs.stat(file, { bigint: true });
+  return [st.dev, st.ino, st.size, st.mtimeNs, st.ctimeNs].join(":");
+}
+
+/**
+ * `scanRatingsText`, skipped when the same file (device, inode, size, mtime and ctime in ns) was
+ * already found clean to its end under `<cacheDir>/etl-scans`. A record that cannot be written
+ * only costs the reuse.
+ */
+export async function scanRatingsTextRemembered(file: string, options: ScanOptions, cacheDir: string): Promise<BadInputError | undefined> {
+  const abs = path.resolve(file);
+  const maxLineBytes = options.maxLineBytes ?? MAX_LINE_BYTES;
+  const recordFile = path.join(cacheDir, "etl-scans", `${sha256Hex(abs).slice(0, 40)}.json`);
+  const before = await identityOf(abs);
+  try {
+    const known = JSON.parse(await fs.readFile(recordFile, "utf8")) as ScanRecord;
+    if (known.path === abs && known.identity === before && known.maxLineBytes === maxLineBytes) return undefined;
+  } catch {
+    // No record, or an unreadable one: scan.
+  }
+  const { problem, whole } = await scan(abs, options);
+  // Only a scan that read to the end proves the file clean for any row limit.
+  if (!problem && whole && (await identityOf(abs)) === before) {
+    const temp = `${recordFile}.${process.pid}.tmp`;
+    try {
+      await fs.mkdir(path.dirname(recordFile), { recursive: true });
+      await fs.writeFile(temp, JSON.stringify({ path: abs, identity: before, maxLineBytes } satisfies ScanRecord));
+      await fs.rename(temp, recordFile);
+    } catch {
+      await fs.rm(temp, { force: true }).catch(() => undefined);
+    }
+  }
+  return problem;
+}
+
+/** The first problem, or whether the check reached the end of the file ("whole") or stopped at the row limit ("part"). */
+async function findProblem(handle: FileHandle, maxLine: number, maxLines: number, chunkBytes: number): Promise<Finding | "whole" | "part"> {
+  const buf = Buffer.allocUnsafe(chunkBytes);
+  let pos = 0;
+  /** Offset of the first byte of the line in progress. */
+  let lineStart = 0;
+  let lines = 0;
+  for (;;) {
+    const { bytesRead } = await handle.read(buf, 0, chunkBytes, pos);
+    if (bytesRead === 0) break;
+    let chunk = buf.subarray(0, bytesRead);
+    let done = false;
+    if (maxLines >= 0) {
+      // Count lines only up to the row limit, so the cost follows the rows DuckDB reads.
+      for (let i = chunk.indexOf(NL); i !== -1; i = chunk.indexOf(NL, i + 1)) {
+        if (++lines === maxLines) {
+          chunk = chunk.subarray(0, i + 1);
+          done = true;
+          break;
+        }
+      }
+    }
+    const underscore = chunk.indexOf(UNDERSCORE);
+    // `at` is the newline before the line in progress (negative: it started in an earlier chunk).
+    // Hop to the last newline at most maxLine + 1 bytes ahead; a hop that finds none is a long line.
+    let at = lineStart - pos - 1;
+    for (;;) {
+      const reach = at + maxLine + 1;
+      if (reach >= chunk.length || (underscore !== -1 && at >= underscore)) break;
+      const next = chunk.lastIndexOf(NL, reach);
+      if (next === -1 || next <= at) return { kind: "long", lineStart: pos + at + 1 };
+      at = next;
+    }
+    if (underscore !== -1) return { kind: "underscore", offset: pos + underscore };
+    const last = chunk.lastIndexOf(NL);
+    if (last !== -1 && last > at) at = last;
+    lineStart = pos + at + 1;
+    pos += chunk.length;
+    if (done) return "part";
+  }
+  if (pos - lineStart > maxLine) return { kind: "long", lineStart };
+  return "whole";
+}
+
+/** The line number of the byte at `offset` (error path only: one more read up to it). */
+async function lineOf(handle: FileHandle, offset: number): Promise<{ line: number; start: number }> {
+  const buf = Buffer.allocUnsafe(CHUNK);
+  let line = 1;
+  let start = 0;
+  for (let pos = 0; pos < offset; ) {
+    const { bytesRead } = await handle.read(buf, 0, Math.min(CHUNK, offset - pos), pos);
+    if (bytesRead === 0) break;
+    const chunk = buf.subarray(0, bytesRead);
+    for (let i = chunk.indexOf(NL); i !== -1; i = chunk.indexOf(NL, i + 1)) {
+      line++;
+      start = pos + i + 1;
+    }
+    pos += bytesRead;
+  }
+  return { line, start };
+}
+
+async function describe(handle: FileHandle, file: string, finding: Finding, maxLine: number, info: FormatInfo): Promise<BadInputError> {
+  if (finding.kind === "long") {
+    const { line } = await lineOf(handle, finding.lineStart);
+    return new BadInputError(`line is longer than ${maxLine} bytes (a ratings line is under 100); not a ratings file?`, { file, line });
+  }
+  const { line, start } = await lineOf(handle, finding.offset);
+  const buf = Buffer.alloc(Math.min(maxLine, 4096));
+  const { bytesRead } = await handle.read(buf, 0, buf.length, start);
+  const text = buf.subarray(0, bytesRead).toString("utf8").split("\n")[0].replace(/\r$/, "");
+  const fields = text.split(info.delimiter);
+  const names = ["userId", "movieId", "rating", "timestamp"];
+  const index = fields.findIndex((f) => f.includes("_"));
+  const what = index >= 0 && index < names.length ? `${names[index]} value ${JSON.stringify(fields[index].slice(0, 40))}` : `${JSON.stringify(text.slice(0, 120))}`;
+  return new BadInputError(`${what} is not a plain number ('_' digit separators are not allowed)`, { file, line });
+}
