@@ -4,7 +4,7 @@
  * step's typed parameters, the library does the work, and the result is printed. SIGINT/SIGTERM
  * abort the step (exit 130, nothing published); a second one exits at once.
  */
-import { BadParameterError, EXIT_CODES, formatTable, InterruptedError, parseIntegerFlag, parseNumberFlag, runCli, type Logger } from "@ms/contracts";
+import { abortOnSignals, BadParameterError, formatTable, parseIntegerFlag, parseNumberFlag, runCli } from "@ms/contracts";
 import { als, ALS_DEFAULTS, type AlsParams } from "./als.js";
 
 await runCli({
@@ -59,24 +59,3 @@ await runCli({
     };
   },
 });
-
-/** The first SIGINT/SIGTERM aborts the returned signal (the step stops and cleans up); a second exits at once. */
-function abortOnSignals(logger: Logger): { signal: AbortSignal; dispose(): void } {
-  const controller = new AbortController();
-  let count = 0;
-  const onSignal = (sig: NodeJS.Signals) => {
-    count++;
-    if (count > 1) process.exit(EXIT_CODES.INTERRUPTED);
-    logger.warn(`${sig}: stopping (again to quit at once)`);
-    controller.abort(new InterruptedError(`interrupted by ${sig}`));
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
-  return {
-    signal: controller.signal,
-    dispose() {
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
-    },
-  };
-}

@@ -287,14 +287,16 @@ export async function verifyArtifact(dir: string, options: VerifyOptions = {}): 
 export async function makeStagingDir(target: string): Promise<string> {
   const parent = path.dirname(path.resolve(target));
   const staging = path.join(parent, `.${path.basename(target)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
+  // Tracked before it exists: a signal between mkdir and tracking would otherwise leave it behind.
+  trackStaging(staging);
   try {
     await fs.mkdir(parent, { recursive: true });
     await removeDeadLeftovers(parent);
     await fs.mkdir(staging);
   } catch (error) {
+    untrackStaging(staging);
     throw asStorageError(error, staging);
   }
-  trackStaging(staging);
   return staging;
 }
 
@@ -380,8 +382,13 @@ export async function buildArtifactDir<T>(target: string, build: (staging: strin
 export async function assertArtifactIntact(pathOrDir: string, kind: ArtifactKind): Promise<void> {
   const isDir = await fs.stat(pathOrDir).then((s) => s.isDirectory(), () => false);
   if (!isDir) return;
-  // A missing manifest or one of another kind keeps its own error (exit 4 or 5) and message.
-  await readManifest(pathOrDir, kind);
+  // A missing manifest or one of another kind keeps its own error (exit 4 or 5) and message, and
+  // so does a file the manifest lists that is not there at all (exit 4).
+  const manifest = await readManifest(pathOrDir, kind);
+  for (const f of manifest.files) {
+    const full = path.join(pathOrDir, f.path);
+    if (!(await fs.lstat(full).then(() => true, () => false))) throw new MissingArtifactError(`${path.resolve(full)}: missing from the ${kind} artifact (its manifest lists it)`);
+  }
   const result = await verifyArtifact(pathOrDir, { kind, deep: true });
   if (!result.ok) throw new CorruptArtifactError(`${path.resolve(pathOrDir)}: damaged ${kind} artifact: ${result.problems.join("; ")}`);
 }

@@ -5,7 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import type { Logger } from "pino";
-import { BadParameterError, exitCodeFor, EXIT_CODES, MsError } from "./errors.js";
+import { BadParameterError, exitCodeFor, EXIT_CODES, InterruptedError, MsError } from "./errors.js";
 import { createLogger, isLogLevel, LOG_LEVELS } from "./logger.js";
 
 export interface CliOption {
@@ -180,4 +180,27 @@ export function formatTable(rows: readonly (readonly (string | number)[])[], hea
 function formatNumber(n: number): string {
   if (Number.isInteger(n)) return String(n);
   return Math.abs(n) >= 100 ? n.toFixed(1) : n.toPrecision(4);
+}
+
+/**
+ * Ctrl-C as every bin honours it: the first SIGINT or SIGTERM aborts the returned signal (the work
+ * stops at its next check, cleans up, and the bin exits 130); a second one exits at once. Call
+ * `dispose` when the work is over, so a later signal gets Node's default again.
+ */
+export function abortOnSignals(logger: Logger, what = "stopping"): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (controller.signal.aborted) process.exit(EXIT_CODES.INTERRUPTED);
+    logger.warn(`${sig}: ${what} (again to quit at once)`);
+    controller.abort(new InterruptedError(`interrupted by ${sig}`));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  return {
+    signal: controller.signal,
+    dispose() {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    },
+  };
 }

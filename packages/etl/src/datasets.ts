@@ -21,6 +21,7 @@ import {
   sha256Hex,
   silentLogger,
   verifyArtifact,
+  writeFileAtomic,
   writeManifest,
   type Digest,
   type Logger,
@@ -230,7 +231,9 @@ async function fromUrl(url: URL, spec: DatasetSpec | undefined, params: LoadRawD
       // The archive is kept only once it verified and extracted; until then it is a partial file.
       await ensureExtracted(partial, extractedDir(fetched.sha256), href, name, spec, fetched, limits, ctx, logger);
     });
-    await writeAtomically(recordFile, JSON.stringify(record, null, 2));
+    await writeFileAtomic(recordFile, JSON.stringify(record, null, 2)).catch((error: unknown) => {
+      throw asStorageError(error, recordFile);
+    });
   }
   const manifest = await readManifest(extractedDir(record.sha256), "raw-dataset");
   const ratings = manifest.files[0];
@@ -344,17 +347,6 @@ export async function cleanPartialDownloads(cacheDir: string, options: { dryRun?
   return removed;
 }
 
-
-async function writeAtomically(file: string, text: string): Promise<void> {
-  const temp = `${file}.tmp-${process.pid}`;
-  try {
-    await fs.writeFile(temp, text);
-    await fs.rename(temp, file);
-  } catch (error) {
-    await fs.rm(temp, { force: true });
-    throw asStorageError(error, file);
-  }
-}
 
 async function synthetic(params: LoadRawDataParams, logger: Logger): Promise<RawDataset> {
   const rows = params.rows ?? SYNTHETIC_DEFAULTS.rows;

@@ -2,7 +2,7 @@
 /**
  * `ms-download`: fetch (or find, or generate) a MovieLens ratings file and print where it is.
  */
-import { BadParameterError, EXIT_CODES, InterruptedError, formatTable, parseIntegerFlag, runCli } from "@ms/contracts";
+import { abortOnSignals, BadParameterError, formatTable, parseIntegerFlag, runCli } from "@ms/contracts";
 import { DATASET_NAMES, defaultCacheDir, loadRawData } from "./datasets.js";
 import { SYNTHETIC_DEFAULTS } from "./synthetic.js";
 
@@ -27,13 +27,7 @@ await runCli({
     const deadline = parseIntegerFlag("--deadline", values.deadline, 3600);
     if (deadline < 1) throw new BadParameterError("--deadline", "must be at least 1 second");
     // Ctrl-C stops a transfer at once and still cleans up; a second one quits without waiting.
-    const controller = new AbortController();
-    const onSignal = (sig: NodeJS.Signals) => {
-      if (controller.signal.aborted) process.exit(EXIT_CODES.INTERRUPTED);
-      controller.abort(new InterruptedError(`interrupted by ${sig}`));
-    };
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
+    const interrupt = abortOnSignals(logger, "stopping the download");
     const dataset = await loadRawData(
       {
         dataset: values.dataset ?? "ml-latest-small",
@@ -45,11 +39,8 @@ await runCli({
         idleTimeoutMs: timeout * 1000,
         deadlineMs: deadline * 1000,
       },
-      { logger, signal: controller.signal },
-    ).finally(() => {
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
-    });
+      { logger, signal: interrupt.signal },
+    ).finally(() => interrupt.dispose());
     return {
       json: { outputs: { ratings: { path: dataset.ratingsFile, digest: dataset.digest, format: dataset.format ?? null } }, source: dataset.source, dataset: dataset.name },
       text: formatTable([

@@ -5,7 +5,7 @@
  * as MovieLens guarantees) and movie popularity is Zipf-like. The same seed gives the same bytes.
  */
 import { closeSync, openSync, writeSync } from "node:fs";
-import { BadParameterError, asStorageError } from "@ms/contracts";
+import { BadParameterError, asStorageError, mulberry32 } from "@ms/contracts";
 
 export interface SyntheticOptions {
   rows: number;
@@ -21,17 +21,6 @@ export interface SyntheticOptions {
 export const SYNTHETIC_DEFAULTS = { rows: 100_000, seed: 42, rank: 8 } as const;
 export const SYNTHETIC_MAX_ROWS = 40_000_000;
 const MIN_PER_USER = 20;
-
-/** mulberry32: tiny, fast, and good enough for data generation. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function gaussian(next: () => number): number {
   const u = 1 - next();
@@ -80,7 +69,7 @@ function userActivity(rows: number, users: number, movies: number, next: () => n
 /** Writes a MovieLens-format `ratings.csv`; returns the counts it made. */
 export function writeSyntheticRatings(file: string, options: SyntheticOptions): { rows: number; users: number; movies: number } {
   const { rows, users, movies, rank } = syntheticShape(options);
-  const next = rng(options.seed);
+  const next = mulberry32(options.seed);
   const counts = userActivity(rows, users, movies, next);
 
   // Movie popularity: Zipf over a shuffled order; cumulative weights for binary-search sampling.

@@ -4,7 +4,7 @@
  * SIGINT/SIGTERM stop training at the end of the current batch (exit 130, nothing published); a
  * second one exits at once.
  */
-import { BadParameterError, EXIT_CODES, formatTable, InterruptedError, parseIntegerFlag, parseNumberFlag, runCli, type Logger } from "@ms/contracts";
+import { abortOnSignals, BadParameterError, formatTable, parseIntegerFlag, parseNumberFlag, runCli } from "@ms/contracts";
 import { BACKEND_CHOICES, type BackendChoice } from "./backend.js";
 import { FEATURE_SETS, type FeatureSet } from "./features.js";
 import { keras, KERAS_DEFAULTS } from "./keras.js";
@@ -79,24 +79,3 @@ await runCli({
     };
   },
 });
-
-/** The first SIGINT/SIGTERM aborts the returned signal (the step stops and cleans up); a second exits at once. */
-function abortOnSignals(logger: Logger): { signal: AbortSignal; dispose(): void } {
-  const controller = new AbortController();
-  let count = 0;
-  const onSignal = (sig: NodeJS.Signals) => {
-    count++;
-    if (count > 1) process.exit(EXIT_CODES.INTERRUPTED);
-    logger.warn(`${sig}: stopping after the current batch (again to quit at once)`);
-    controller.abort(new InterruptedError(`interrupted by ${sig}`));
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
-  return {
-    signal: controller.signal,
-    dispose() {
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
-    },
-  };
-}

@@ -153,7 +153,7 @@ describe("bad factor files", () => {
     await expectFailure(dir, MissingArtifactError, /user_factors\.parquet/);
   });
 
-  it("rejects user and movie factors of different ranks", async () => {
+  it("rejects user and movie factors of different ranks: as damaged, and as inconsistent where the caller vouches for the files", async () => {
     const other = path.join(root, "rank3");
     const f = fx.data.factors;
     const rank3 = (a: Float32Array, n: number) => Float32Array.from({ length: n * 3 }, (_, i) => a[Math.floor(i / 3) * 4 + (i % 3)]);
@@ -165,7 +165,10 @@ describe("bad factor files", () => {
     });
     const dir = await copyOf("mixed-rank");
     await fs.copyFile(path.join(other, FACTORS_FILES.items), path.join(dir, FACTORS_FILES.items));
-    await expectFailure(dir, CorruptArtifactError, /item_factors\.parquet.*rank 3/);
+    await expectFailure(dir, CorruptArtifactError, /damaged factors artifact: .*item_factors\.parquet/);
+    const error = await keras({ ratings: fx.ratingsDir, factors: dir }, QUICK, path.join(root, "out-vouched"), { inputsVerified: true }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CorruptArtifactError);
+    expect((error as Error).message).toMatch(/item_factors\.parquet.*rank 3/);
   });
 
   it("rejects a factor file with the wrong schema", async () => {
