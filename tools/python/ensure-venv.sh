@@ -6,6 +6,7 @@
 #   tools/python/ensure-venv.sh          # the Spark venv: pyspark, pyarrow, numpy; prints its directory
 #   tools/python/ensure-venv.sh mlflow   # the MLflow venv (tools/mlflow/ensure-venv.sh calls this)
 #   tools/python/ensure-venv.sh keras    # the Keras venv: tensorflow-cpu, pyarrow, numpy (bench only)
+#   tools/python/ensure-venv.sh peers    # the recommender peers: scikit-surprise, myfm, numpy, pandas (bench only)
 #
 # The Keras venv is separate because TensorFlow is large (~600 MB installed) and only the benchmark
 # needs it; tests never build it.
@@ -15,6 +16,7 @@
 #   MS_MLFLOW_VENV  where the MLflow venv lives (default: ~/.cache/ms/mlflow-venv)
 #   MS_MLFLOW_VERSION  the mlflow version (default below)
 #   MS_KERAS_VENV   where the Keras venv lives (default: ~/.cache/ms/keras-venv)
+#   MS_PEERS_VENV   where the peers venv lives (default: ~/.cache/ms/peers-venv)
 #   MS_PYTHON       the interpreter to build them with (default: python3; needs 3.10-3.12)
 #
 # Versions are pinned below; the marker file name holds all of them, so changing a pin rebuilds the
@@ -29,6 +31,11 @@ PYARROW_VERSION=21.0.0
 NUMPY_VERSION=2.2.6
 TENSORFLOW_VERSION=2.20.0
 MLFLOW_VERSION="${MS_MLFLOW_VERSION:-3.17.2}"
+# scikit-surprise ships an sdist only: pip builds it with its declared build requirements (Cython,
+# numpy) in an isolated environment, which needs a C compiler (gcc is on the machine). myfm ships wheels.
+SURPRISE_VERSION=1.1.5
+MYFM_VERSION=0.4.0
+PANDAS_VERSION=2.3.3
 
 KIND="${1:-spark}"
 PYTHON="${MS_PYTHON:-python3}"
@@ -48,8 +55,13 @@ case "$KIND" in
     PKGS=("tensorflow-cpu==$TENSORFLOW_VERSION" "pyarrow==$PYARROW_VERSION")
     CHECK="import tensorflow as tf, pyarrow; assert tf.__version__ == '$TENSORFLOW_VERSION', tf.__version__"
     ;;
+  peers)
+    VENV="${MS_PEERS_VENV:-$HOME/.cache/ms/peers-venv}"
+    PKGS=("numpy==$NUMPY_VERSION" "pandas==$PANDAS_VERSION" "scikit-surprise==$SURPRISE_VERSION" "myfm==$MYFM_VERSION")
+    CHECK="import surprise, myfm, numpy, pandas; assert surprise.__version__ == '$SURPRISE_VERSION', surprise.__version__"
+    ;;
   *)
-    echo "ensure-venv: unknown kind '$KIND' (expected spark, mlflow or keras)" >&2
+    echo "ensure-venv: unknown kind '$KIND' (expected spark, mlflow, keras or peers)" >&2
     exit 2
     ;;
 esac

@@ -14,3 +14,5 @@ export * as wasmKernels from "./wasm.js";
 export { alsStep } from "./step.js";
 export { factorTable, factorsToArrow, predictionsTable, type FactorsTable, type FactorsArrow, type PredictionsTable } from "./arrow.js";
 export { predictTable } from "./predict.js";
+export { gibbsFit, type GibbsData, type GibbsFit, type GibbsOptions } from "./bayes.js";
+export { outOfFoldFeatures, checkOofOptions, OOF_COLUMNS, OOF_LIMITS, type OofFeatures, type OofOptions, type OofRatings } from "./oof.js";

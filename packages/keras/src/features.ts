@@ -23,15 +23,26 @@ export interface RatingColumns {
 }
 
 /**
- * Which inputs the network sees. `factors` is the seed's: movie factors then user factors.
- * `factors+dot` appends the ALS prediction (the dot product of the two factor vectors), which the
- * seed's network otherwise has to rediscover from 2*rank numbers with a few thousand steps.
+ * Which inputs the network sees. `factors` (alias `seed`) is the seed's: movie factors then user
+ * factors. `factors+dot` appends the ALS prediction (the dot product of the two factor vectors),
+ * which the seed's network otherwise has to rediscover from 2*rank numbers with a few thousand
+ * steps. `stacked` (the default) is out-of-fold features (see @ms/als `outOfFoldFeatures`): a
+ * Bayesian factor model's prediction, biases, rating counts and an implicit-feedback signal, each
+ * computed by a fit that did not see the rating, so training rows look like test rows.
  */
-export const FEATURE_SETS = ["factors", "factors+dot"] as const;
+export const FEATURE_SETS = ["stacked", "seed", "factors", "factors+dot"] as const;
 export type FeatureSet = (typeof FEATURE_SETS)[number];
 
-export function featureWidth(set: FeatureSet, rank: number): number {
-  return set === "factors" ? 2 * rank : 2 * rank + 1;
+/** Width of the input; `stackedWidth` is the out-of-fold feature count (taken from the data). */
+export function featureWidth(set: FeatureSet, rank: number, stackedWidth = 0): number {
+  if (set === "stacked") return stackedWidth;
+  return set === "factors+dot" ? 2 * rank + 1 : 2 * rank;
+}
+
+/** Per-rating features computed elsewhere: `width` values per row of the ratings, in file order. */
+export interface RowFeatures {
+  width: number;
+  values: Float32Array;
 }
 
 /** Ratings joined to factor rows, split into training and test, in file order. */
@@ -40,6 +51,8 @@ export interface JoinedRatings {
   movieRow: Int32Array;
   userRow: Int32Array;
   ratings: Float32Array;
+  /** Row of each kept rating in the ratings given (for per-row features). */
+  source: Int32Array;
   /** Indices into the kept arrays: the training part and the test part, each in file order. */
   trainRows: Int32Array;
   testRows: Int32Array;
@@ -86,6 +99,7 @@ export function joinRatings(ratings: RatingColumns, factors: FactorMatrices, spl
   const movieRow = new Int32Array(n);
   const userRow = new Int32Array(n);
   const kept = new Float32Array(n);
+  const source = new Int32Array(n);
   let k = 0;
   let nTrain = 0;
   let droppedTrain = 0;
@@ -101,6 +115,7 @@ export function joinRatings(ratings: RatingColumns, factors: FactorMatrices, spl
     movieRow[k] = m;
     userRow[k] = u;
     kept[k] = ratings.ratings[i];
+    source[k] = i;
     mask[k] = mask[i];
     nTrain += mask[i];
     k++;
@@ -115,6 +130,7 @@ export function joinRatings(ratings: RatingColumns, factors: FactorMatrices, spl
     movieRow: movieRow.slice(0, k),
     userRow: userRow.slice(0, k),
     ratings: kept.slice(0, k),
+    source: source.slice(0, k),
     trainRows,
     testRows,
     droppedTrain,
@@ -139,13 +155,16 @@ export class FeatureAssembler {
   constructor(
     readonly set: FeatureSet,
     private readonly factors: FactorMatrices,
-    private readonly joined: Pick<JoinedRatings, "movieRow" | "userRow" | "ratings">,
+    private readonly joined: Pick<JoinedRatings, "movieRow" | "userRow" | "ratings"> & { source?: Int32Array },
+    private readonly rowFeatures?: RowFeatures,
   ) {
+    if (set === "stacked" && (!rowFeatures || !joined.source)) throw new Error("the stacked feature set needs per-row features and the joined rows' sources");
     this.rank = factors.rank;
-    this.width = featureWidth(set, factors.rank);
+    this.width = featureWidth(set, factors.rank, rowFeatures?.width ?? 0);
   }
 
   fill(rows: Int32Array, start: number, count: number, x: Float32Array, y: Float32Array | undefined): void {
+    if (this.set === "stacked") return this.fillRowFeatures(rows, start, count, x, y);
     const { rank, width } = this;
     const items = this.factors.itemFactors;
     const users = this.factors.userFactors;
@@ -165,6 +184,20 @@ export class FeatureAssembler {
         s += mv * uv;
       }
       if (dot) x[o + 2 * rank] = s;
+      if (y) y[b] = ratings[r];
+    }
+  }
+
+  private fillRowFeatures(rows: Int32Array, start: number, count: number, x: Float32Array, y: Float32Array | undefined): void {
+    const { width } = this;
+    const { values } = this.rowFeatures as RowFeatures;
+    const source = this.joined.source as Int32Array;
+    const { ratings } = this.joined;
+    for (let b = 0; b < count; b++) {
+      const r = rows[start + b];
+      const from = source[r] * width;
+      const o = b * width;
+      for (let j = 0; j < width; j++) x[o + j] = values[from + j];
       if (y) y[b] = ratings[r];
     }
   }

@@ -20,11 +20,11 @@ export {
   type LoadedModel,
   type TrainedNetwork,
 } from "./keras.js";
-export { FEATURE_SETS, FeatureAssembler, mulberry32, featureWidth, joinRatings, validationTail, type FeatureSet, type FactorMatrices, type RatingColumns, type JoinedRatings } from "./features.js";
+export { FEATURE_SETS, FeatureAssembler, mulberry32, featureWidth, joinRatings, validationTail, type FeatureSet, type FactorMatrices, type RatingColumns, type JoinedRatings, type RowFeatures } from "./features.js";
 export { BACKEND_CHOICES, loadTf, type BackendChoice, type BackendName, type LoadedTf } from "./backend.js";
 export { buildNetwork, fitNetwork, evaluateMse, batchDataset } from "./network.js";
 export { MODEL_FILE, WEIGHTS_FILE } from "./adapter.js";
 export { KERAS_VERSION } from "./version.js";
 export { kerasStep } from "./step.js";
 export { predictTable, predictionTable, type PredictionTable } from "./arrow.js";
-export { KERAS_LIMITS } from "./keras.js";
+export { KERAS_LIMITS, SEED_TRAINING, STACKED_TRAINING, stackedFeatures } from "./keras.js";

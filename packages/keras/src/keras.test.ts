@@ -22,7 +22,8 @@ afterAll(async () => {
   await fs.rm(root, { recursive: true, force: true });
 });
 
-const QUICK = { epochs: 4, batchSize: 32, learningRate: 0.01, outputBias: "mean", backend: "wasm" } as const;
+// The seed's feature set: these tests are about the step's plumbing, not the out-of-fold fits (stacked.test.ts).
+const QUICK = { epochs: 4, batchSize: 32, learningRate: 0.01, outputBias: "mean", backend: "wasm", features: "factors" } as const;
 
 describe("keras step", () => {
   it("trains, publishes a tfjs layers model with its manifest, and reloads to the same test MSE", async () => {
@@ -103,9 +104,17 @@ describe("keras step", () => {
 });
 
 describe("parameters", () => {
-  it("defaults to the seed's values", () => {
-    expect(resolveKerasParams()).toMatchObject({ hiddenUnits: 20, epochs: 3, batchSize: 128, learningRate: 1e-4, patience: 2, minDelta: 1e-4, validationSplit: 0.2, features: "factors" });
-    expect(KERAS_DEFAULTS.outputBias).toBe("zero");
+  it("keeps the seed's values with the seed's features", () => {
+    for (const features of ["seed", "factors"] as const) {
+      expect(resolveKerasParams({ features })).toMatchObject({ hiddenUnits: 20, epochs: 3, batchSize: 128, learningRate: 1e-4, patience: 2, minDelta: 1e-4, validationSplit: 0.2, outputBias: "zero", features });
+    }
+  });
+
+  it("defaults to the stacked features with their own training defaults, each overridable", () => {
+    expect(resolveKerasParams()).toMatchObject({ hiddenUnits: 20, epochs: 6, batchSize: 128, learningRate: 1e-3, outputBias: "mean", features: "stacked", oofFolds: 3, bayesRank: 10, bayesSamples: 40, bayesBurnIn: 8 });
+    expect(KERAS_DEFAULTS.features).toBe("stacked");
+    expect(resolveKerasParams({ learningRate: 5e-4, outputBias: "zero" })).toMatchObject({ learningRate: 5e-4, outputBias: "zero", epochs: 6 });
+    expect(resolveKerasParams({ features: "seed", epochs: 9 })).toMatchObject({ learningRate: 1e-4, epochs: 9 });
   });
 
   it.each([
@@ -121,6 +130,10 @@ describe("parameters", () => {
     [{ epochs: 10_001 }, "epochs"],
     [{ allowForeignFactors: "yes" as never }, "allow_foreign_factors"],
     [{ features: "nope" as never }, "features"],
+    [{ oofFolds: 1 }, "oof_folds"],
+    [{ bayesRank: 0 }, "bayes_rank"],
+    [{ bayesSamples: 0 }, "bayes_samples"],
+    [{ bayesSamples: 5, bayesBurnIn: 5 }, "bayes_burn_in"],
     [{ backend: "gpu" as never }, "backend"],
   ])("rejects %o naming %s, leaving no output", async (bad, name) => {
     const out = path.join(root, `bad-${name}`);

@@ -25,7 +25,7 @@ import type { LayersModel } from "@tensorflow/tfjs";
 import path from "node:path";
 import { loadModelFiles, MODEL_FILE, ratingsDigests, readFactors, readModelManifest, readRatingsColumns, saveModelFiles } from "./adapter.js";
 import { BACKEND_CHOICES, loadTf, type BackendChoice, type BackendName, type Tf } from "./backend.js";
-import { FEATURE_SETS, FeatureAssembler, featureWidth, joinRatings, validationTail, type FactorMatrices, type FeatureSet, type JoinedRatings, type RatingColumns } from "./features.js";
+import { FEATURE_SETS, FeatureAssembler, joinRatings, validationTail, type FactorMatrices, type FeatureSet, type JoinedRatings, type RatingColumns, type RowFeatures } from "./features.js";
 import { buildNetwork, evaluateMse, fitNetwork, predictFeatures } from "./network.js";
 import { KERAS_VERSION } from "./version.js";
 
@@ -39,8 +39,13 @@ export interface KerasParams {
   minDelta: number;
   /** Fraction of the training part held out for val_loss: its last rows in file order, as Keras does. */
   validationSplit: number;
-  /** `factors` is the seed's input; see FEATURE_SETS for the others. */
+  /** `stacked` (out-of-fold features) by default; `seed`/`factors` is the seed's input; see FEATURE_SETS. */
   features: FeatureSet;
+  /** Stacked features: folds of the training part, and the Bayesian factor model's rank, sweeps and burn-in. */
+  oofFolds: number;
+  bayesRank: number;
+  bayesSamples: number;
+  bayesBurnIn: number;
   /** Initial output bias: `zero` (the seed's, Keras' default) or the mean training rating. */
   outputBias: "zero" | "mean";
   /** Seeds weight initialisation and the per-epoch shuffles. */
@@ -53,20 +58,32 @@ export interface KerasParams {
   allowForeignFactors: boolean;
 }
 
+/** The seed's training defaults (`features` `seed`/`factors`/`factors+dot`). */
+export const SEED_TRAINING = { epochs: 3, batchSize: 128, learningRate: 1e-4, outputBias: "zero" } as const;
+/**
+ * Training defaults of the stacked features: a handful of well-scaled inputs close to the answer
+ * (the Bayesian prediction), so a larger step and the mean rating as starting output pay off.
+ */
+export const STACKED_TRAINING = { epochs: 6, batchSize: 128, learningRate: 1e-3, outputBias: "mean" } as const;
+
 export const KERAS_DEFAULTS: Readonly<KerasParams> = {
   hiddenUnits: 20,
-  epochs: 3,
-  batchSize: 128,
-  learningRate: 1e-4,
+  ...STACKED_TRAINING,
   patience: 2,
   minDelta: 1e-4,
   validationSplit: 0.2,
-  features: "factors",
-  outputBias: "zero",
+  features: "stacked",
+  oofFolds: 3,
+  bayesRank: 10,
+  bayesSamples: 40,
+  bayesBurnIn: 8,
   seed: 42,
   backend: "auto",
   allowForeignFactors: false,
 };
+
+/** The training parameters whose default depends on the feature set. */
+const TRAINING_KEYS = ["epochs", "batchSize", "learningRate", "outputBias"] as const;
 
 /** Upper bounds of the size parameters: far above any sensible value, low enough to fail fast instead of exhausting memory. */
 export const KERAS_LIMITS = { hiddenUnits: 4096, batchSize: 65_536, epochs: 10_000 } as const;
@@ -96,6 +113,8 @@ export interface KerasDetails {
   rank: number;
   inputWidth: number;
   features: FeatureSet;
+  /** The stacked feature columns, in input order. */
+  columns?: string[];
   split: { seed: number; splitProp: number };
   validation: "tail";
   history: { epoch: number; loss: number; val_loss?: number }[];
@@ -118,7 +137,10 @@ function isPositiveInteger(v: unknown): v is number {
 /** Checks and completes parameters; bins and the driver go through it too. */
 export function resolveKerasParams(partial: Partial<KerasParams> = {}): KerasParams {
   const defined = Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) as Partial<KerasParams>;
-  const p: KerasParams = { ...KERAS_DEFAULTS, ...defined };
+  const features = defined.features ?? KERAS_DEFAULTS.features;
+  const training: Partial<KerasParams> = features === "stacked" ? { ...STACKED_TRAINING } : { ...SEED_TRAINING };
+  for (const key of TRAINING_KEYS) if (defined[key] === undefined) delete defined[key];
+  const p: KerasParams = { ...KERAS_DEFAULTS, ...training, ...defined };
   const L = KERAS_LIMITS;
   if (!isPositiveInteger(p.hiddenUnits) || p.hiddenUnits > L.hiddenUnits) throw new BadParameterError("hidden_units", `must be an integer in [1, ${L.hiddenUnits}], got ${p.hiddenUnits}`);
   if (!isPositiveInteger(p.epochs) || p.epochs > L.epochs) throw new BadParameterError("epochs", `must be an integer in [1, ${L.epochs}], got ${p.epochs}`);
@@ -132,11 +154,38 @@ export function resolveKerasParams(partial: Partial<KerasParams> = {}): KerasPar
     throw new BadParameterError("validation_split", `must be in [0, 1), got ${p.validationSplit}`);
   }
   if (!FEATURE_SETS.includes(p.features)) throw new BadParameterError("features", `must be one of ${FEATURE_SETS.join(", ")}, got ${String(p.features)}`);
+  checkOof(p);
   if (p.outputBias !== "zero" && p.outputBias !== "mean") throw new BadParameterError("output_bias", `must be "zero" or "mean", got ${String(p.outputBias)}`);
   if (typeof p.seed !== "number" || !Number.isInteger(p.seed)) throw new BadParameterError("seed", `must be an integer, got ${p.seed}`);
   if (!BACKEND_CHOICES.includes(p.backend)) throw new BadParameterError("backend", `must be one of ${BACKEND_CHOICES.join(", ")}, got ${String(p.backend)}`);
   if (typeof p.allowForeignFactors !== "boolean") throw new BadParameterError("allow_foreign_factors", `must be true or false, got ${JSON.stringify(p.allowForeignFactors)}`);
   return p;
+}
+
+/** Same limits as @ms/als's `checkOofOptions` (kept here so resolving parameters never loads @ms/als). */
+function checkOof(p: KerasParams): void {
+  if (!Number.isInteger(p.oofFolds) || p.oofFolds < 2 || p.oofFolds > 20) throw new BadParameterError("oof_folds", `must be an integer in [2, 20], got ${p.oofFolds}`);
+  if (!Number.isInteger(p.bayesRank) || p.bayesRank < 1 || p.bayesRank > 256) throw new BadParameterError("bayes_rank", `must be an integer in [1, 256], got ${p.bayesRank}`);
+  if (!Number.isInteger(p.bayesSamples) || p.bayesSamples < 1 || p.bayesSamples > 10_000) throw new BadParameterError("bayes_samples", `must be an integer in [1, 10000], got ${p.bayesSamples}`);
+  if (!Number.isInteger(p.bayesBurnIn) || p.bayesBurnIn < 0 || p.bayesBurnIn >= p.bayesSamples) {
+    throw new BadParameterError("bayes_burn_in", `must be an integer in [0, bayes_samples - 1 = ${p.bayesSamples - 1}], got ${p.bayesBurnIn}`);
+  }
+}
+
+/** The stacked feature set's inputs: out-of-fold features of every rating (see @ms/als `outOfFoldFeatures`). */
+export async function stackedFeatures(ratings: RatingColumns, split: { seed: number; splitProp: number }, params: KerasParams, ctx: Partial<StepContext> = {}): Promise<RowFeatures & { columns: readonly string[]; seconds: number }> {
+  const logger = ctx.logger ?? silentLogger();
+  const { outOfFoldFeatures } = await import("@ms/als");
+  const oof = await outOfFoldFeatures(ratings, split, {
+    folds: params.oofFolds,
+    rank: params.bayesRank,
+    samples: params.bayesSamples,
+    burnIn: params.bayesBurnIn,
+    seed: params.seed,
+    signal: ctx.signal,
+    onFit: (fit, seconds) => logger.info({ fit: fit + 1, of: params.oofFolds + 1, seconds: round(seconds) }, fit < params.oofFolds ? `keras: out-of-fold fit ${fit + 1}/${params.oofFolds}` : "keras: full-training fit"),
+  });
+  return { width: oof.width, values: oof.values, columns: oof.columns, seconds: oof.seconds };
 }
 
 /** What the pure training core returns, before anything is written. */
@@ -147,6 +196,9 @@ export interface TrainedNetwork {
   metrics: KerasMetrics;
   history: KerasDetails["history"];
   joined: JoinedRatings;
+  inputWidth: number;
+  /** The stacked feature columns, when `features` is `stacked`. */
+  columns?: readonly string[];
 }
 
 /**
@@ -173,9 +225,11 @@ export async function trainNetwork(
     throw new BadInputError(`no test ratings left after joining ${ratings.rows} ratings to the factors (split seed ${split.seed}, splitProp ${split.splitProp}): test_mse would be NaN`);
   }
 
+  const stacked = params.features === "stacked" ? await stackedFeatures(ratings, split, params, { ...ctx, logger }) : undefined;
+  if (ctx.signal?.aborted) throw interruption(ctx.signal);
   const { tf, backend } = await loadTf(params.backend, logger);
   logger.info({ backend, requested: params.backend }, `keras: TensorFlow.js backend ${backend}`);
-  const assembler = new FeatureAssembler(params.features, factors, joined);
+  const assembler = new FeatureAssembler(params.features, factors, joined, stacked);
   let outputBias = 0;
   if (params.outputBias === "mean") {
     let s = 0;
@@ -225,7 +279,8 @@ export async function trainNetwork(
     for (const [key, value] of Object.entries(metrics)) {
       if (!Number.isFinite(value)) throw new BadParameterError("learning_rate", `metric ${key} is ${value}: the trained network overflows; lower learning_rate (${params.learningRate}; default ${KERAS_DEFAULTS.learningRate})`);
     }
-    return { tf, backend, model, metrics, history, joined };
+    if (stacked) metrics.oof_seconds = stacked.seconds;
+    return { tf, backend, model, metrics, history, joined, inputWidth: assembler.width, ...(stacked ? { columns: stacked.columns } : {}) };
   } catch (error) {
     model.dispose();
     throw error;
@@ -295,7 +350,7 @@ export async function keras(
   const ratings = await readRatingsColumns(inputs.ratings);
   if (ctx.signal?.aborted) throw interruption(ctx.signal);
   const split = { seed: factors.details.seed, splitProp: factors.details.splitProp };
-  logger.info({ ratings: ratings.rows, rank: factors.rank, users: factors.userIds.length, movies: factors.itemIds.length, inputWidth: featureWidth(params.features, factors.rank), split }, "keras: training");
+  logger.info({ ratings: ratings.rows, rank: factors.rank, users: factors.userIds.length, movies: factors.itemIds.length, features: params.features, split }, "keras: training");
   const trained = await trainNetwork(ratings, factors, split, params, { ...ctx, logger });
   try {
     const { metrics } = trained;
@@ -305,8 +360,9 @@ export async function keras(
       const details: KerasDetails = {
         backend: trained.backend,
         rank: factors.rank,
-        inputWidth: featureWidth(params.features, factors.rank),
+        inputWidth: trained.inputWidth,
         features: params.features,
+        ...(trained.columns ? { columns: [...trained.columns] } : {}),
         split,
         validation: "tail",
         history: trained.history,
@@ -369,7 +425,9 @@ export async function evaluateModel(dir: string, inputs: KerasInputs, options: {
     const { details } = loaded.manifest;
     if (factors.rank !== details.rank) throw new BadInputError(`factors of rank ${factors.rank} given to a model trained on rank ${details.rank}`, { file: inputs.factors });
     const joined = joinRatings(ratings, factors, details.split);
-    const assembler = new FeatureAssembler(details.features, factors, joined);
+    const params = loaded.manifest.params;
+    const stacked = details.features === "stacked" ? await stackedFeatures(ratings, details.split, params, { logger: options.logger }) : undefined;
+    const assembler = new FeatureAssembler(details.features, factors, joined, stacked);
     return {
       train_mse: await evaluateMse(loaded.tf, loaded.model, assembler, joined.trainRows),
       test_mse: await evaluateMse(loaded.tf, loaded.model, assembler, joined.testRows),
