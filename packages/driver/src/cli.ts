@@ -106,6 +106,21 @@ export function joinParamPairs(argv: readonly string[]): string[] {
   return out;
 }
 
+/**
+ * `--als_rank 4` as `-P als_rank=4` for every parameter name in `names`: \`mlflow run\` passes a
+ * `-P` its MLproject entry point does not declare as `--name value`.
+ */
+export function paramFlags(argv: readonly string[], names: ReadonlySet<string>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const m = /^--([a-z][a-z0-9_]*)(?:=(.*))?$/.exec(argv[i]);
+    if (m && names.has(m[1]) && !(m[1] in RUN_OPTIONS) && (m[2] !== undefined || argv[i + 1] !== undefined)) {
+      out.push("-P", `${m[1]}=${m[2] ?? argv[++i]}`);
+    } else out.push(argv[i]);
+  }
+  return out;
+}
+
 function parseSteps(list: readonly string[] | undefined, flag: string): string[] {
   return (list ?? []).map((s) => {
     if (!STEPS.includes(s)) throw new BadParameterError(flag, `"${s}" is not a step; steps: ${STEPS.join(", ")}`);
@@ -244,7 +259,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   switch (command) {
     case "run": {
       const help = rest.includes("--help") || rest.includes("-h");
-      return runCli(runSpec(help ? paramHelp() : undefined), joinParamPairs(rest));
+      const names = new Set(buildCatalog(PIPELINE).map((p) => p.name));
+      return runCli(runSpec(help ? paramHelp() : undefined), joinParamPairs(paramFlags(rest, names)));
     }
     case "cache":
       return runCli(cacheSpec, rest);

@@ -16,11 +16,13 @@ import {
   type Manifest,
   type Step,
 } from "@ms/contracts";
+import { promises as fs } from "node:fs";
 import path from "node:path";
-import { createTracker, recordUnclosedRuns, UNCLOSED_RUNS_FILE, type Tracker } from "@ms/tracking";
-import { openSession, type CacheSession } from "./cache.js";
+import { createTracker, recordUnclosedRuns, UNCLOSED_RUNS_FILE, type MetricInput, type Tracker } from "@ms/tracking";
+import { openSession, type CacheSession, type EntryDescription } from "./cache.js";
 import { cacheKey, codeIdentity } from "./key.js";
 import { namedParams, resolveParams, type Resolution } from "./params.js";
+import { HISTORY_FILE, readHistory, replay, writeHistory, type HistoryPoint } from "./history.js";
 import { BufferedMetrics, ENTRY_POINTS, RunLog, TAGS, gitCommit, type LogArtifacts } from "./runlog.js";
 import { PIPELINE } from "./steps.js";
 import { CacheStore } from "./storage.js";
@@ -53,6 +55,11 @@ export interface RunPipelineOptions {
   cwd?: string;
   /** The steps to run (default: the pipeline of steps.ts). */
   steps?: readonly Step[];
+  /**
+   * Environment read for MLflow's project variables (default process.env): under `mlflow run`,
+   * `MLFLOW_RUN_ID` is the run to use as the parent and `MLFLOW_EXPERIMENT_ID` the experiment.
+   */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface StepReport {
@@ -63,6 +70,12 @@ export interface StepReport {
   outputs: Record<string, unknown>;
   metrics: Record<string, unknown>;
   seconds: number;
+}
+
+/** What a run's report is built from besides the `--json` document: each step's metric history. */
+export interface StepHistory {
+  step: string;
+  points: { key: string; value: number; step: number }[];
 }
 
 export interface PipelineReport {
@@ -77,6 +90,17 @@ function numericMetrics(metrics: Record<string, unknown>): Record<string, number
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(metrics)) if (typeof v === "number") out[k] = v;
   return out;
+}
+
+/**
+ * Adds to the buffered metrics the manifest's final numeric metrics the step did not report
+ * itself, so a computed run and every later hit log the same set.
+ */
+async function withFinalMetrics(metrics: BufferedMetrics, dir: string): Promise<MetricInput[]> {
+  const manifest = JSON.parse(await fs.readFile(path.join(dir, "manifest.json"), "utf8")) as { metrics?: Record<string, unknown> };
+  const seen = new Set(Object.keys(metrics.latest));
+  for (const [k, v] of Object.entries(numericMetrics(manifest.metrics ?? {}))) if (!seen.has(k) && Number.isFinite(v)) metrics.metric(k, v);
+  return metrics.peek();
 }
 
 /** The flags that stand for download parameters, merged under `-P` names (a flag wins). */
@@ -130,17 +154,29 @@ class Pipeline {
 
   private async tracked(tracker: Tracker, resolution: Resolution): Promise<PipelineReport> {
     const o = this.o;
-    this.log = await RunLog.open(tracker, o.experiment ?? DEFAULT_EXPERIMENT, this.logger);
+    const env = o.env ?? process.env;
+    const adopted = env.MLFLOW_RUN_ID?.trim() || undefined;
     this.commit = await gitCommit(o.cwd ?? process.cwd());
-    this.parentId = await this.log.start("ms-run", {
+    const parentTags = {
       [TAGS.entryPoint]: "main",
       [TAGS.sourceName]: "ms",
       [TAGS.sourceType]: "LOCAL",
       ...(this.commit ? { [TAGS.gitCommit]: this.commit } : {}),
-    });
+    };
+    if (adopted) {
+      // Under `mlflow run` the project's run already exists: it is our parent, not a second top-level run.
+      this.log = await RunLog.forRun(tracker, adopted, this.logger);
+      this.parentId = adopted;
+      this.logger.info({ runId: adopted }, `tracking into the run MLflow created (MLFLOW_RUN_ID=${adopted})`);
+      await this.log.tags(this.parentId, { [TAGS.sourceName]: "ms", ...(this.commit ? { [TAGS.gitCommit]: this.commit } : {}) });
+    } else {
+      const experimentId = o.experiment === undefined ? env.MLFLOW_EXPERIMENT_ID?.trim() || undefined : undefined;
+      this.log = experimentId ? await RunLog.forExperiment(tracker, experimentId, this.logger) : await RunLog.open(tracker, o.experiment ?? DEFAULT_EXPERIMENT, this.logger);
+      this.parentId = await this.log.start("ms-run", parentTags);
+    }
     const steps: StepReport[] = [];
     try {
-      await this.log.params(this.parentId, resolution.flat);
+      await (adopted ? this.log.newParams(this.parentId, resolution.flat) : this.log.params(this.parentId, resolution.flat));
       /** The latest output of each kind: what a later step's input of that kind reads. */
       const produced = new Map<ArtifactKind, ArtifactRef>();
       for (const bound of resolution.steps) {
@@ -150,8 +186,12 @@ class Pipeline {
           if (!ref) throw new Error(`step ${bound.step.name} needs a ${kind} artifact that no earlier step produces`);
           inputs[name] = ref;
         }
-        const { report, dir, manifest } = await this.execute(bound, inputs);
+        const { report, dir, manifest, history } = await this.execute(bound, inputs);
         steps.push(report);
+        this.histories.push({ step: bound.step.name, points: history });
+        // The parent carries every step's final metrics under step-prefixed names, for MLflow's compare view.
+        const now = Date.now();
+        await this.log.metrics(this.parentId, Object.entries(numericMetrics(report.metrics)).map(([k, value]) => ({ key: `${bound.step.name}_${k}`, value, step: 0, timestamp: now })));
         for (const kind of Object.values(bound.step.outputs)) produced.set(kind, { kind, dir, digest: manifest.digest });
       }
       await this.log.end(this.parentId, "FINISHED");
@@ -162,6 +202,9 @@ class Pipeline {
     return { runId: this.parentId, steps };
   }
 
+  /** The metric histories of the steps run so far (for the report). */
+  readonly histories: StepHistory[] = [];
+
   private interrupted(error: unknown): boolean {
     return error instanceof InterruptedError || this.o.signal?.aborted === true;
   }
@@ -170,7 +213,7 @@ class Pipeline {
     if (this.o.signal?.aborted) throw new InterruptedError("interrupted");
   }
 
-  private async execute(bound: BoundStep, inputs: Record<string, ArtifactRef>): Promise<{ report: StepReport; dir: string; manifest: Manifest }> {
+  private async execute(bound: BoundStep, inputs: Record<string, ArtifactRef>): Promise<{ report: StepReport; dir: string; manifest: Manifest; history: HistoryPoint[] }> {
     this.checkSignal();
     const o = this.o;
     const step = bound.step;
@@ -195,16 +238,28 @@ class Pipeline {
       this.parentId,
     );
     const metrics = new BufferedMetrics();
+    let history: HistoryPoint[] = [];
     try {
       await this.log.params(runId, params);
       const forced = o.noCache === true || (o.force ?? []).includes(step.name);
+      const info: EntryDescription = { version: code.version, codeDigest: code.codeDigest, params: namedParams(bound, "key"), inputs: inputDigests, producedByRun: runId };
+      let replayed: HistoryPoint[] | undefined;
       const outcome = await this.session.getOrCompute({
         key,
         step: step.name,
-        info: { version: code.version, codeDigest: code.codeDigest, params: namedParams(bound, "key"), inputs: inputDigests, producedByRun: runId },
+        info,
         force: forced,
         signal: o.signal,
-        stillValid: (hit) => step.stillValid(hit.manifest),
+        stillValid: async (hit) => {
+          if (!(await step.stillValid(hit.manifest))) return false;
+          try {
+            replayed = await readHistory(hit.dir, hit.entry.history);
+            return true;
+          } catch (error) {
+            logger.warn({ key: key.slice(0, 12), error: (error as Error).message }, `${step.name}: the entry's metric history is damaged; recomputing it`);
+            return false;
+          }
+        },
         onWait: (holder, waitMs) =>
           logger.info(
             { pid: holder.pid, hostname: holder.hostname, maxWaitSeconds: waitMs === undefined ? null : Math.round(waitMs / 1000) },
@@ -215,6 +270,8 @@ class Pipeline {
           logger.info({ key: key.slice(0, 12) }, `${step.name}: computing`);
           await bound.run({ logger, metrics, signal: o.signal, progress: o.progress, cacheDir: this.store.root, inputsVerified: true }, inputs, dir);
           this.checkSignal();
+          // The history goes into the entry (its digest into entry.json, written at publish), so a hit replays it.
+          info.history = await writeHistory(dir, await withFinalMetrics(metrics, dir));
         },
       });
       const small = this.store.smallFiles(key);
@@ -223,10 +280,14 @@ class Pipeline {
         logger.info({ key: key.slice(0, 12), producedByRun: outcome.entry.producedByRun }, `${step.name}: cached`);
         await this.log.tags(runId, { [TAGS.cacheHit]: "true", ...(outcome.entry.producedByRun ? { [TAGS.producedBy]: outcome.entry.producedByRun } : {}) });
         const now = Date.now();
-        await this.log.metrics(runId, Object.entries(numericMetrics(outcome.manifest.metrics)).map(([k, value]) => ({ key: k, value, step: 0, timestamp: now })));
+        const logged = replayed ? replay(replayed, now) : Object.entries(numericMetrics(outcome.manifest.metrics)).map(([k, value]) => ({ key: k, value, step: 0, timestamp: now }));
+        history = logged.map((m) => ({ key: m.key, value: m.value, step: m.step ?? 0, offsetMs: 0 }));
+        await this.log.metrics(runId, logged);
         await this.log.artifacts(runId, outcome.dir, (o.logArtifacts ?? "all") === "none" ? "none" : "manifests", small);
       } else {
-        await this.log.metrics(runId, metrics.take());
+        const logged = metrics.take();
+        history = logged.map((m) => ({ key: m.key, value: m.value, step: m.step ?? 0, offsetMs: 0 }));
+        await this.log.metrics(runId, logged);
         await this.log.tags(runId, { [TAGS.cacheHit]: "false" });
         await this.log.artifacts(runId, outcome.dir, o.logArtifacts ?? "all", small);
       }
@@ -235,7 +296,7 @@ class Pipeline {
       if (!outcome.cached) logger.info({ seconds: Number(seconds.toFixed(2)) }, `${step.name}: step finished and cached`);
       const outputs: Record<string, unknown> = {};
       for (const [name, kind] of Object.entries(step.outputs)) outputs[name] = { kind, dir: outcome.dir, digest: outcome.manifest.digest, ...step.describe(outcome.manifest) };
-      return { report: { step: step.name, cached: outcome.cached, key, runId, outputs, metrics: outcome.manifest.metrics, seconds }, dir: outcome.dir, manifest: outcome.manifest };
+      return { report: { step: step.name, cached: outcome.cached, key, runId, outputs, metrics: outcome.manifest.metrics, seconds }, dir: outcome.dir, manifest: outcome.manifest, history };
     } catch (error) {
       await this.log.metrics(runId, metrics.take()).catch(() => undefined);
       await this.log.endQuietly(runId, this.interrupted(error) ? "KILLED" : "FAILED");
