@@ -10,3 +10,4 @@ export { ETL_VERSION } from "./version.js";
 export { loadRawData, defaultCacheDir, MOVIELENS_DATASETS, DATASET_NAMES, GROUPLENS_BASE_URL, type DatasetSpec, type LoadRawDataParams, type RawDataset } from "./datasets.js";
 export { extractZip, unsafeEntryReason, DEFAULT_MAX_EXTRACT_BYTES } from "./archive.js";
 export { downloadStep, etlStep, readRawDataset, writeRawDataset, SOURCE_FILE, type DownloadParams, type RawDatasetDetails } from "./step.js";
+export { readMovieTitles, parseMovies, MOVIES_FILES, type MovieTitles } from "./movies.js";
