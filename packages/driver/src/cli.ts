@@ -14,6 +14,8 @@ import {
   type ParamSpec,
 } from "@ms/contracts";
 import { runsCommand } from "@ms/tracking";
+import { predictRatings, readPairs, recommend } from "./recommend.js";
+import { MODEL_KINDS, type ModelKind } from "./serve.js";
 import { gcCache, listCache, parseAge, verifyCache } from "./cache.js";
 import { buildCatalog, parseAssignments } from "./params.js";
 import { PIPELINE, STEPS } from "./steps.js";
@@ -30,6 +32,26 @@ const RUN_OPTIONS = {
   "tracking-uri": { type: "string", value: "URI", description: "MLflow store: a path, file: URI or http(s):// server (default $MLFLOW_TRACKING_URI or ./mlruns)" },
   experiment: { type: "string", value: "NAME", description: `MLflow experiment (default ${DEFAULT_EXPERIMENT})` },
   "log-artifacts": { type: "string", value: "WHAT", description: "all (default: each computed step's output directory), manifests (small files only) or none" },
+} as const;
+
+const MODEL_OPTIONS = {
+  user: { type: "string", value: "ID", description: "the user id (as in the ratings file)" },
+  model: { type: "string", value: "KIND", description: "keras (default: the run's final model) or als" },
+  run: { type: "string", value: "RUN_ID", description: "the ms run to use (default: the latest finished one)" },
+  experiment: { type: "string", value: "NAME", description: "look for the latest run only in this experiment" },
+  "tracking-uri": RUN_OPTIONS["tracking-uri"],
+  "cache-dir": RUN_OPTIONS["cache-dir"],
+} as const;
+
+const RECOMMEND_OPTIONS = {
+  ...MODEL_OPTIONS,
+  top: { type: "string", value: "N", description: "how many movies (default 10)" },
+} as const;
+
+const PREDICT_OPTIONS = {
+  ...MODEL_OPTIONS,
+  movie: { type: "string", value: "ID", description: "the movie id (with --user)" },
+  pairs: { type: "string", value: "FILE", description: "a file of userId,movieId lines instead of --user/--movie" },
 } as const;
 
 const CACHE_OPTIONS = {
@@ -174,6 +196,52 @@ export function runSpec(epilog?: string): CliSpec<typeof RUN_OPTIONS> {
   };
 }
 
+function modelKind(raw: string | undefined): ModelKind {
+  const kind = raw ?? "keras";
+  if (!(MODEL_KINDS as readonly string[]).includes(kind)) throw new BadParameterError("--model", `"${kind}" is not one of ${MODEL_KINDS.join(", ")}`);
+  return kind as ModelKind;
+}
+
+function idFlag(flag: string, raw: string | undefined): number {
+  if (raw === undefined) throw new BadParameterError(flag, "is required");
+  const id = parseIntegerFlag(flag, raw, 0);
+  if (!Number.isSafeInteger(id)) throw new BadParameterError(flag, `"${raw}" is not an id`);
+  return id;
+}
+
+export const recommendSpec: CliSpec<typeof RECOMMEND_OPTIONS> = {
+  name: "ms recommend",
+  summary: "rank the movies a user has not rated, with the final model of the latest (or a given) ms run",
+  usage: "ms recommend --user ID [--top 10] [--model keras|als] [--run RUN_ID] [--tracking-uri URI] [--cache-dir DIR] [--json]",
+  options: RECOMMEND_OPTIONS,
+  epilog: "Titles come from the release's movies file beside its ratings file (movies.csv, movies.dat, u.item); without one, titles are null.",
+  async run(values, _positionals, ctx) {
+    const userId = idFlag("--user", values.user);
+    const top = parseIntegerFlag("--top", values.top, 10);
+    if (top < 1) throw new BadParameterError("--top", `must be >= 1, got ${top}`);
+    const model = modelKind(values.model);
+    const result = await recommend({ userId, top, model, runId: values.run, experiment: values.experiment, trackingUri: values["tracking-uri"], cacheDir: values["cache-dir"] ?? defaultCacheDir(), logger: ctx.logger });
+    const rows = result.recommendations.map((r, i) => [String(i + 1), String(r.movieId), r.score.toFixed(2), r.title ?? "-"]);
+    const text = `${formatTable(rows, ["#", "movie", "score", "title"])}\n\nuser ${userId}, ${result.model} model of run ${result.runId}`;
+    return { json: result, text };
+  },
+};
+
+export const predictSpec: CliSpec<typeof PREDICT_OPTIONS> = {
+  name: "ms predict",
+  summary: "predict the ratings of (user, movie) pairs with the final model of the latest (or a given) ms run",
+  usage: "ms predict (--user ID --movie ID | --pairs FILE) [--model keras|als] [--run RUN_ID] [--tracking-uri URI] [--cache-dir DIR] [--json]",
+  options: PREDICT_OPTIONS,
+  async run(values, _positionals, ctx) {
+    if (values.pairs !== undefined && (values.user !== undefined || values.movie !== undefined)) throw new BadParameterError("--pairs", "give either --pairs or --user and --movie, not both");
+    const pairs = values.pairs !== undefined ? await readPairs(values.pairs) : [{ userId: idFlag("--user", values.user), movieId: idFlag("--movie", values.movie) }];
+    const model = modelKind(values.model);
+    const result = await predictRatings({ pairs, model, runId: values.run, experiment: values.experiment, trackingUri: values["tracking-uri"], cacheDir: values["cache-dir"] ?? defaultCacheDir(), logger: ctx.logger });
+    const rows = result.predictions.map((p) => [String(p.userId), String(p.movieId), p.rating.toFixed(3)]);
+    return { json: result, text: `${formatTable(rows, ["user", "movie", "rating"])}\n\n${result.model} model of run ${result.runId}` };
+  },
+};
+
 const human = (n: number) => (n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(1)}G` : n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)}M` : n >= 1024 ? `${(n / 1024).toFixed(1)}K` : `${n}B`);
 const shortParams = (p: Record<string, unknown>) =>
   Object.entries(p)
@@ -243,6 +311,8 @@ export const MAIN_HELP = `ms: the ms pipeline (download -> etl -> als -> keras) 
 
 Usage:
   ms run [options]                 run the pipeline (ms run --help lists every parameter)
+  ms recommend --user ID [--top N]  movies for a user, from the latest run's model
+  ms predict --user ID --movie ID   a predicted rating (or --pairs FILE)
   ms cache ls|verify|gc [options]  inspect and prune the step cache
   ms runs ls|show|compare ...      list, show and compare tracked runs
 
@@ -264,6 +334,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     case "cache":
       return runCli(cacheSpec, rest);
+    case "recommend":
+      return runCli(recommendSpec, rest);
+    case "predict":
+      return runCli(predictSpec, rest);
     case "runs":
       return runsCommand(rest, { name: "ms runs" });
     case "--help":
@@ -275,7 +349,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stderr.write(MAIN_HELP);
       return EXIT_CODES.USAGE;
     default:
-      process.stderr.write(`ms: error: unknown command "${command}"; use run, cache or runs (ms --help)\n`);
+      process.stderr.write(`ms: error: unknown command "${command}"; use run, recommend, predict, cache or runs (ms --help)\n`);
       return EXIT_CODES.USAGE;
   }
 }
