@@ -32,6 +32,7 @@ const RUN_OPTIONS = {
   "tracking-uri": { type: "string", value: "URI", description: "MLflow store: a path, file: URI or http(s):// server (default $MLFLOW_TRACKING_URI or ./mlruns)" },
   experiment: { type: "string", value: "NAME", description: `MLflow experiment (default ${DEFAULT_EXPERIMENT})` },
   "log-artifacts": { type: "string", value: "WHAT", description: "all (default: each computed step's output directory), manifests (small files only) or none" },
+  "no-report": { type: "boolean", description: "do not write the run report (report.html, logged to the parent run)" },
 } as const;
 
 const MODEL_OPTIONS = {
@@ -109,7 +110,7 @@ function mainMetrics(step: string, m: Record<string, unknown>, outputs: Record<s
 
 export function formatReport(report: PipelineReport): string {
   const rows = report.steps.map((s) => [s.step, s.cached ? "yes" : "no", s.seconds.toFixed(2), s.key.slice(0, 12), mainMetrics(s.step, s.metrics, s.outputs)]);
-  return `${formatTable(rows, ["step", "cached", "seconds", "key", "metrics"])}\n\nrun ${report.runId}`;
+  return `${formatTable(rows, ["step", "cached", "seconds", "key", "metrics"])}\n\nrun ${report.runId}${report.report ? `\nreport ${report.report}` : ""}`;
 }
 
 /**
@@ -183,6 +184,7 @@ export function runSpec(epilog?: string): CliSpec<typeof RUN_OPTIONS> {
           trackingUri: values["tracking-uri"],
           experiment: values.experiment,
           logArtifacts,
+          report: values["no-report"] !== true,
           logger: ctx.logger,
           progress: ctx.interactive,
           signal: controller.signal,

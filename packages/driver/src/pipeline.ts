@@ -15,20 +15,26 @@ import {
   type Logger,
   type Manifest,
   type Step,
+  writeFileAtomic,
 } from "@ms/contracts";
 import { promises as fs } from "node:fs";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { createTracker, recordUnclosedRuns, UNCLOSED_RUNS_FILE, type MetricInput, type Tracker } from "@ms/tracking";
 import { openSession, type CacheSession, type EntryDescription } from "./cache.js";
 import { cacheKey, codeIdentity } from "./key.js";
 import { namedParams, resolveParams, type Resolution } from "./params.js";
-import { HISTORY_FILE, readHistory, replay, writeHistory, type HistoryPoint } from "./history.js";
+import { evaluate } from "./evaluate.js";
+import type { RunEntry } from "./recommend.js";
+import { renderReport } from "./report.js";
+import { readHistory, replay, writeHistory, type HistoryPoint } from "./history.js";
 import { BufferedMetrics, ENTRY_POINTS, RunLog, TAGS, gitCommit, type LogArtifacts } from "./runlog.js";
 import { PIPELINE } from "./steps.js";
 import { CacheStore } from "./storage.js";
 
 export const DEFAULT_DATASET = "ml-latest-small";
 export const DEFAULT_EXPERIMENT = "Default";
+export const REPORT_FILE = "report.html";
 
 export interface RunPipelineOptions {
   /** A MovieLens name or `synthetic` (default ml-latest-small). */
@@ -55,6 +61,8 @@ export interface RunPipelineOptions {
   cwd?: string;
   /** The steps to run (default: the pipeline of steps.ts). */
   steps?: readonly Step[];
+  /** Write the run report (report.html) and log it to the parent run (default true). */
+  report?: boolean;
   /**
    * Environment read for MLflow's project variables (default process.env): under `mlflow run`,
    * `MLFLOW_RUN_ID` is the run to use as the parent and `MLFLOW_EXPERIMENT_ID` the experiment.
@@ -81,6 +89,8 @@ export interface StepHistory {
 export interface PipelineReport {
   runId: string;
   steps: StepReport[];
+  /** The run report (report.html), also logged as an artifact of the parent run; absent with `report: false` or when it could not be made. */
+  report?: string;
 }
 
 /** Re-exported from @ms/contracts, where every package's cache location is decided. */
@@ -194,7 +204,9 @@ class Pipeline {
         await this.log.metrics(this.parentId, Object.entries(numericMetrics(report.metrics)).map(([k, value]) => ({ key: `${bound.step.name}_${k}`, value, step: 0, timestamp: now })));
         for (const kind of Object.values(bound.step.outputs)) produced.set(kind, { kind, dir, digest: manifest.digest });
       }
+      const reportFile = o.report === false ? undefined : await this.writeReport(tracker, { runId: this.parentId, steps }, resolution.flat);
       await this.log.end(this.parentId, "FINISHED");
+      if (reportFile) return { runId: this.parentId, steps, report: reportFile };
     } catch (error) {
       await this.log.endQuietly(this.parentId, this.interrupted(error) ? "KILLED" : "FAILED");
       throw error;
@@ -204,6 +216,49 @@ class Pipeline {
 
   /** The metric histories of the steps run so far (for the report). */
   readonly histories: StepHistory[] = [];
+  /** The entries of the steps run so far (for the report). */
+  private readonly entries: RunEntry[] = [];
+
+  /**
+   * Writes report.html and logs it to the parent run. A report that cannot be made is a warning,
+   * never a failed run; a tracking store that cannot take it fails like any other tracking call.
+   */
+  private async writeReport(tracker: Tracker, report: PipelineReport, params: Record<string, unknown>): Promise<string | undefined> {
+    this.checkSignal();
+    const started = performance.now();
+    let html: string;
+    try {
+      const evaluation = await evaluate(this.entries, this.store.root).catch((error: unknown) => {
+        this.logger.warn({ err: error }, `report: no test-set figures (${(error as Error).message})`);
+        return undefined;
+      });
+      html = await renderReport({ report, histories: this.histories, evaluation, params, trackingUri: tracker.uri });
+    } catch (error) {
+      this.logger.warn({ err: error }, `report: could not be made (${(error as Error).message})`);
+      return undefined;
+    }
+    const dir = path.join(this.store.root, "reports", report.runId);
+    const file = path.join(dir, REPORT_FILE);
+    try {
+      await fs.mkdir(dir, { recursive: true });
+      await writeFileAtomic(file, html);
+    } catch (error) {
+      this.logger.warn({ err: error }, `report: could not be written to ${file} (${(error as Error).message})`);
+      return undefined;
+    }
+    await this.log.artifacts(report.runId, file, "all", []);
+    this.logger.debug({ seconds: Number(((performance.now() - started) / 1000).toFixed(2)) }, "report written");
+    // A file store holds its own copy among the run's artifacts: point there and drop ours.
+    const artifactUri = (await tracker.getRun(report.runId)).info.artifactUri;
+    if (artifactUri.startsWith("file:")) {
+      const logged = path.join(fileURLToPath(artifactUri), REPORT_FILE);
+      if (await fs.stat(logged).then((st) => st.isFile(), () => false)) {
+        await fs.rm(dir, { recursive: true, force: true }).catch(() => undefined);
+        return logged;
+      }
+    }
+    return file;
+  }
 
   private interrupted(error: unknown): boolean {
     return error instanceof InterruptedError || this.o.signal?.aborted === true;
@@ -296,6 +351,7 @@ class Pipeline {
       if (!outcome.cached) logger.info({ seconds: Number(seconds.toFixed(2)) }, `${step.name}: step finished and cached`);
       const outputs: Record<string, unknown> = {};
       for (const [name, kind] of Object.entries(step.outputs)) outputs[name] = { kind, dir: outcome.dir, digest: outcome.manifest.digest, ...step.describe(outcome.manifest) };
+      this.entries.push({ step: step.name, runId, key, dir: outcome.dir, manifest: outcome.manifest });
       return { report: { step: step.name, cached: outcome.cached, key, runId, outputs, metrics: outcome.manifest.metrics, seconds }, dir: outcome.dir, manifest: outcome.manifest, history };
     } catch (error) {
       await this.log.metrics(runId, metrics.take()).catch(() => undefined);

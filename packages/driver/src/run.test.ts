@@ -18,8 +18,8 @@ beforeAll(async () => {
 afterAll(async () => box.dispose());
 
 describe("ms run on an empty cache", () => {
-  it("prints exactly { runId, steps: [download, etl, als, keras] } with every step computed", () => {
-    expect(Object.keys(cold).sort()).toEqual(["runId", "steps"]);
+  it("prints exactly { runId, steps: [download, etl, als, keras], report } with every step computed", () => {
+    expect(Object.keys(cold).sort()).toEqual(["report", "runId", "steps"]);
     expect(cold.steps.map((s) => s.step)).toEqual(["download", "etl", "als", "keras"]);
     for (const s of cold.steps) {
       expect(Object.keys(s).sort()).toEqual(["cached", "key", "metrics", "outputs", "runId", "seconds", "step"]);
