@@ -13,7 +13,8 @@ import {
   type CliSpec,
   type ParamSpec,
 } from "@ms/contracts";
-import { runsCommand } from "@ms/tracking";
+import { resolveTrackingUri, runsCommand } from "@ms/tracking";
+import { LiveProgress } from "./progress.js";
 import { predictRatings, readPairs, recommend } from "./recommend.js";
 import { MODEL_KINDS, type ModelKind } from "./serve.js";
 import { gcCache, listCache, parseAge, verifyCache } from "./cache.js";
@@ -108,9 +109,44 @@ function mainMetrics(step: string, m: Record<string, unknown>, outputs: Record<s
   }
 }
 
-export function formatReport(report: PipelineReport): string {
+/** Where a run's results are and what to run next, under the summary table. */
+export interface ReportContext {
+  trackingUri?: string;
+  cacheDir?: string;
+}
+
+function quoteArg(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
+}
+
+export function formatReport(report: PipelineReport, where: ReportContext = {}): string {
   const rows = report.steps.map((s) => [s.step, s.cached ? "yes" : "no", s.seconds.toFixed(2), s.key.slice(0, 12), mainMetrics(s.step, s.metrics, s.outputs)]);
-  return `${formatTable(rows, ["step", "cached", "seconds", "key", "metrics"])}\n\nrun ${report.runId}${report.report ? `\nreport ${report.report}` : ""}`;
+  const lines = [formatTable(rows, ["step", "cached", "seconds", "key", "metrics"]), "", `run     ${report.runId}`];
+  const model = [...report.steps].reverse().find((s) => Object.values(s.outputs).some((o) => (o as { kind?: string }).kind === "keras-model"));
+  const modelDir = model ? (Object.values(model.outputs)[0] as { dir?: string }).dir : undefined;
+  if (modelDir) lines.push(`model   ${modelDir}`);
+  if (report.report) lines.push(`report  ${report.report}`);
+  let target: ReturnType<typeof resolveTrackingUri> | undefined;
+  try {
+    target = resolveTrackingUri(where.trackingUri);
+  } catch {
+    target = undefined;
+  }
+  if (target) lines.push(`runs    ${target.kind === "rest" ? target.url : target.root}`);
+  const flags = [
+    ...(where.trackingUri ? ["--tracking-uri", quoteArg(where.trackingUri)] : []),
+    ...(where.cacheDir && where.cacheDir !== defaultCacheDir() ? ["--cache-dir", quoteArg(where.cacheDir)] : []),
+  ].join(" ");
+  lines.push("", "next:");
+  lines.push(`  ms recommend --user 1${flags ? ` ${flags}` : ""}        top 10 movies for user 1 from this run's model`);
+  if (target?.kind === "file") lines.push(`  MLFLOW_ALLOW_FILE_STORE=true mlflow ui --backend-store-uri ${quoteArg(target.root)}   the runs in MLflow's UI`);
+  else if (target) lines.push(`  open ${target.url}   the runs in MLflow's UI`);
+  return lines.join("\n");
+}
+
+/** The live display on a terminal at the default log level (MS_PROGRESS=0 turns it off). */
+function wantsLiveProgress(interactive: boolean, logger: { level: string }): boolean {
+  return interactive && logger.level === "info" && process.env.MS_PROGRESS !== "0" && process.env.TERM !== "dumb";
 }
 
 /**
@@ -170,6 +206,7 @@ export function runSpec(epilog?: string): CliSpec<typeof RUN_OPTIONS> {
         ctx.logger.warn(`${sig}: stopping after the current step's next checkpoint (again to quit now)`);
         controller.abort(new InterruptedError(`interrupted by ${sig}`));
       };
+      const live = wantsLiveProgress(ctx.interactive, ctx.logger) ? new LiveProgress(process.stderr, ctx.logger.level) : undefined;
       process.on("SIGINT", onSignal);
       process.on("SIGTERM", onSignal);
       try {
@@ -185,12 +222,19 @@ export function runSpec(epilog?: string): CliSpec<typeof RUN_OPTIONS> {
           experiment: values.experiment,
           logArtifacts,
           report: values["no-report"] !== true,
-          logger: ctx.logger,
+          logger: live?.logger ?? ctx.logger,
           progress: ctx.interactive,
+          events: live && {
+            stepStarted: (step) => live.stepStarted(step),
+            stepFinished: (s) => live.stepFinished(s.step, s.cached, s.seconds, mainMetrics(s.step, s.metrics, s.outputs)),
+            stepFailed: (step, error) => live.stepFailed(step, error instanceof Error ? error.message.split("\n")[0] : String(error)),
+          },
           signal: controller.signal,
         });
-        return { json: report, text: formatReport(report) };
+        live?.stop();
+        return { json: report, text: formatReport(report, { trackingUri: values["tracking-uri"], cacheDir: values["cache-dir"] }) };
       } finally {
+        live?.stop();
         process.off("SIGINT", onSignal);
         process.off("SIGTERM", onSignal);
       }

@@ -61,6 +61,8 @@ export interface RunPipelineOptions {
   cwd?: string;
   /** The steps to run (default: the pipeline of steps.ts). */
   steps?: readonly Step[];
+  /** Told when each step starts and ends (the live progress display). */
+  events?: PipelineEvents;
   /** Write the run report (report.html) and log it to the parent run (default true). */
   report?: boolean;
   /**
@@ -78,6 +80,12 @@ export interface StepReport {
   outputs: Record<string, unknown>;
   metrics: Record<string, unknown>;
   seconds: number;
+}
+
+export interface PipelineEvents {
+  stepStarted?(step: string): void;
+  stepFinished?(report: StepReport): void;
+  stepFailed?(step: string, error: unknown): void;
 }
 
 /** What a run's report is built from besides the `--json` document: each step's metric history. */
@@ -273,6 +281,7 @@ class Pipeline {
     const o = this.o;
     const step = bound.step;
     const started = performance.now();
+    o.events?.stepStarted?.(step.name);
     const code = await codeIdentity(step.code.package);
     const inputDigests: Record<string, Digest> = {};
     for (const [name, ref] of Object.entries(inputs)) inputDigests[name] = ref.digest;
@@ -352,8 +361,10 @@ class Pipeline {
       const outputs: Record<string, unknown> = {};
       for (const [name, kind] of Object.entries(step.outputs)) outputs[name] = { kind, dir: outcome.dir, digest: outcome.manifest.digest, ...step.describe(outcome.manifest) };
       this.entries.push({ step: step.name, runId, key, dir: outcome.dir, manifest: outcome.manifest });
+      o.events?.stepFinished?.({ step: step.name, cached: outcome.cached, key, runId, outputs, metrics: outcome.manifest.metrics, seconds });
       return { report: { step: step.name, cached: outcome.cached, key, runId, outputs, metrics: outcome.manifest.metrics, seconds }, dir: outcome.dir, manifest: outcome.manifest, history };
     } catch (error) {
+      o.events?.stepFailed?.(step.name, error);
       await this.log.metrics(runId, metrics.take()).catch(() => undefined);
       await this.log.endQuietly(runId, this.interrupted(error) ? "KILLED" : "FAILED");
       throw error;
