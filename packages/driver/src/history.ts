@@ -12,6 +12,12 @@ import type { MetricInput } from "@ms/tracking";
 
 export const HISTORY_FILE = "metrics.json";
 
+/** What a run's report is built from besides the `--json` document: each step's metric history. */
+export interface StepHistory {
+  step: string;
+  points: { key: string; value: number; step: number }[];
+}
+
 export interface HistoryPoint {
   key: string;
   value: number;

@@ -27,7 +27,7 @@ import { namedParams, resolveParams, type Resolution } from "./params.js";
 import { evaluate } from "./evaluate.js";
 import type { RunEntry } from "./recommend.js";
 import { renderReport } from "./report.js";
-import { readHistory, replay, writeHistory, type HistoryPoint } from "./history.js";
+import { readHistory, replay, writeHistory, type HistoryPoint, type StepHistory } from "./history.js";
 import { BufferedMetrics, ENTRY_POINTS, RunLog, TAGS, gitCommit, type LogArtifacts } from "./runlog.js";
 import { PIPELINE } from "./steps.js";
 import { CacheStore } from "./storage.js";
@@ -88,11 +88,7 @@ export interface PipelineEvents {
   stepFailed?(step: string, error: unknown): void;
 }
 
-/** What a run's report is built from besides the `--json` document: each step's metric history. */
-export interface StepHistory {
-  step: string;
-  points: { key: string; value: number; step: number }[];
-}
+export type { StepHistory };
 
 export interface PipelineReport {
   runId: string;

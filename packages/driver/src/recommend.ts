@@ -112,7 +112,7 @@ function describeIds(ids: Int32Array): string {
   return ids.length ? `${ids.length} of them, ids ${ids[0]}..${ids[ids.length - 1]}` : "none";
 }
 
-function unknownUser(model: ServedModel, run: LocatedRun, user: number, flag: string): BadParameterError {
+function unknownUser(model: Known, run: LocatedRun, user: number, flag: string): BadParameterError {
   return new BadParameterError(flag, `user ${user} is not in the training ratings of run ${run.runId}, so the ${model.kind} model has no factors for them (users: ${describeIds(model.userIds)}); this model has no cold-start rule`);
 }
 
@@ -140,11 +140,17 @@ export interface RecommendResult {
   recommendations: Recommendation[];
 }
 
-export async function withModel<T>(o: LocateOptions & { model?: ModelKind }, use: (model: ServedModel, run: LocatedRun, dirs: ReturnType<typeof modelDirs>) => Promise<T>): Promise<T> {
+type Known = Pick<ServedModel, "kind" | "userIds" | "movieIds" | "hasUser" | "hasMovie">;
+
+export async function withModel<T>(
+  o: LocateOptions & { model?: ModelKind },
+  use: (model: ServedModel, run: LocatedRun, dirs: ReturnType<typeof modelDirs>) => Promise<T>,
+  check?: (known: Known, run: LocatedRun) => void,
+): Promise<T> {
   const run = await locateRun(o);
   const kind = o.model ?? "keras";
   const dirs = modelDirs(run, kind);
-  const model = await openModel(kind, dirs);
+  const model = await openModel(kind, dirs, { check: check && ((known) => check(known, run)) });
   try {
     return await use(model, run, dirs);
   } finally {
@@ -156,18 +162,23 @@ export async function withModel<T>(o: LocateOptions & { model?: ModelKind }, use
 export async function recommend(o: RecommendOptions): Promise<RecommendResult> {
   const top = o.top ?? 10;
   if (!Number.isInteger(top) || top < 1) throw new BadParameterError("--top", `must be an integer >= 1, got ${top}`);
-  return withModel(o, async (model, run, dirs) => {
-    if (!model.hasUser(o.userId)) throw unknownUser(model, run, o.userId, "--user");
-    const ratings = await readRatingsColumns(dirs.ratings);
-    const rated = new Set<number>();
-    for (let i = 0; i < ratings.rows; i++) if (ratings.userIds[i] === o.userId) rated.add(ratings.movieIds[i]);
-    const candidates = Int32Array.from(model.movieIds.filter((m) => !rated.has(m)));
-    const scores = await model.predict(new Int32Array(candidates.length).fill(o.userId), candidates);
-    const order = Array.from(candidates.keys()).sort((a, b) => scores[b] - scores[a] || candidates[a] - candidates[b]);
-    const titles = await titlesOf(dirs.raw);
-    const recommendations = order.slice(0, top).map((i) => ({ movieId: candidates[i], title: titles?.get(candidates[i]) ?? null, score: finite(scores[i], model) }));
-    return { runId: run.runId, model: model.kind, userId: o.userId, recommendations };
-  });
+  return withModel(
+    o,
+    async (model, run, dirs) => {
+      const ratings = await readRatingsColumns(dirs.ratings);
+      const rated = new Set<number>();
+      for (let i = 0; i < ratings.rows; i++) if (ratings.userIds[i] === o.userId) rated.add(ratings.movieIds[i]);
+      const candidates = Int32Array.from(model.movieIds.filter((m) => !rated.has(m)));
+      const scores = await model.predict(new Int32Array(candidates.length).fill(o.userId), candidates);
+      const order = Array.from(candidates.keys()).sort((a, b) => scores[b] - scores[a] || candidates[a] - candidates[b]);
+      const titles = await titlesOf(dirs.raw);
+      const recommendations = order.slice(0, top).map((i) => ({ movieId: candidates[i], title: titles?.get(candidates[i]) ?? null, score: finite(scores[i], model) }));
+      return { runId: run.runId, model: model.kind, userId: o.userId, recommendations };
+    },
+    (known, run) => {
+      if (!known.hasUser(o.userId)) throw unknownUser(known, run, o.userId, "--user");
+    },
+  );
 }
 
 export interface PredictOptions extends LocateOptions {
@@ -184,18 +195,23 @@ export interface PredictResult {
 /** Predicted ratings of (user, movie) pairs; an id the model has no factors for is a parameter error naming it. */
 export async function predictRatings(o: PredictOptions): Promise<PredictResult> {
   if (!o.pairs.length) throw new BadParameterError("--pairs", "no (user, movie) pairs given");
-  return withModel(o, async (model, run) => {
-    for (const p of o.pairs) {
-      if (!model.hasUser(p.userId)) throw unknownUser(model, run, p.userId, "--user");
-      if (!model.hasMovie(p.movieId)) {
-        throw new BadParameterError("--movie", `movie ${p.movieId} has no ratings in the training data of run ${run.runId}, so the ${model.kind} model has no factors for it (movies: ${describeIds(model.movieIds)})`);
+  return withModel(
+    o,
+    async (model, run) => {
+      const users = Int32Array.from(o.pairs, (p) => p.userId);
+      const movies = Int32Array.from(o.pairs, (p) => p.movieId);
+      const scores = await model.predict(users, movies);
+      return { runId: run.runId, model: model.kind, predictions: o.pairs.map((p, i) => ({ userId: p.userId, movieId: p.movieId, rating: finite(scores[i], model) })) };
+    },
+    (known, run) => {
+      for (const p of o.pairs) {
+        if (!known.hasUser(p.userId)) throw unknownUser(known, run, p.userId, "--user");
+        if (!known.hasMovie(p.movieId)) {
+          throw new BadParameterError("--movie", `movie ${p.movieId} has no ratings in the training data of run ${run.runId}, so the ${known.kind} model has no factors for it (movies: ${describeIds(known.movieIds)})`);
+        }
       }
-    }
-    const users = Int32Array.from(o.pairs, (p) => p.userId);
-    const movies = Int32Array.from(o.pairs, (p) => p.movieId);
-    const scores = await model.predict(users, movies);
-    return { runId: run.runId, model: model.kind, predictions: o.pairs.map((p, i) => ({ userId: p.userId, movieId: p.movieId, rating: finite(scores[i], model) })) };
-  });
+    },
+  );
 }
 
 /** `userId,movieId` lines (a header line and blank lines are skipped); a bad line names the file and line (exit 3). */

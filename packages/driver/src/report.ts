@@ -6,8 +6,13 @@
  * rows. The pipeline logs it as an artifact of the parent run.
  */
 import type { Evaluation } from "./evaluate.js";
-import type { PipelineReport, StepHistory } from "./pipeline.js";
-import { series } from "./history.js";
+import { series, type StepHistory } from "./history.js";
+
+/** The parts of a pipeline report (`ms run --json`) the report shows. */
+export interface RunSummary {
+  runId: string;
+  steps: { step: string; cached: boolean; seconds: number; runId: string; metrics: Record<string, unknown> }[];
+}
 
 type Spec = Record<string, unknown>;
 
@@ -112,7 +117,7 @@ export function charts(histories: readonly StepHistory[], evaluation: Evaluation
 }
 
 export interface ReportInput {
-  report: PipelineReport;
+  report: RunSummary;
   histories: readonly StepHistory[];
   evaluation?: Evaluation;
   params: Record<string, unknown>;

@@ -81,8 +81,11 @@ export async function kerasPredictPairs(
   return out;
 }
 
-/** Loads the model of `kind` from a run's entries. */
-export async function openModel(kind: ModelKind, dirs: ModelDirs, options: { backend?: BackendChoice } = {}): Promise<ServedModel> {
+/**
+ * Loads the model of `kind` from a run's entries. `check` sees the ids known to the factors before
+ * a network is loaded (an unknown id fails without loading TensorFlow.js).
+ */
+export async function openModel(kind: ModelKind, dirs: ModelDirs, options: { backend?: BackendChoice; check?: (known: Pick<ServedModel, "kind" | "userIds" | "movieIds" | "hasUser" | "hasMovie">) => void } = {}): Promise<ServedModel> {
   const factors = await readFactors(dirs.factors);
   const base = {
     userIds: factors.userIds,
@@ -90,6 +93,7 @@ export async function openModel(kind: ModelKind, dirs: ModelDirs, options: { bac
     hasUser: (id: number) => indexOf(factors.userIds, id) >= 0,
     hasMovie: (id: number) => indexOf(factors.itemIds, id) >= 0,
   };
+  options.check?.({ kind, ...base });
   if (kind === "als") {
     return { kind, dir: dirs.factors, manifest: factors.manifest as unknown as Manifest, ...base, predict: async (u, m) => predictWith(factors, u, m), dispose: () => undefined };
   }
