@@ -93,14 +93,28 @@ function baselines(users: Int32Array, movies: Int32Array, ratings: Float32Array,
   return { mean, biases };
 }
 
+/** The memo name of a set of entries (their manifest digests): what the report's figures depend on. */
+export function reportMemoKey(entries: readonly RunEntry[]): string {
+  return sha256Hex(canonicalJson({ v: MEMO_VERSION, entries: entries.map((e) => e.manifest.digest).sort() }));
+}
+
+/** A memo file under the cache's meta/ directory, or undefined when absent or unreadable. */
+export async function readMemo<T>(cacheRoot: string, name: string): Promise<T | undefined> {
+  return fs.readFile(path.join(cacheRoot, "meta", name), "utf8").then((t) => JSON.parse(t) as T, () => undefined);
+}
+
+/** Writes a memo; best effort (a read-only cache recomputes next time). */
+export async function writeMemo(cacheRoot: string, name: string, value: unknown): Promise<void> {
+  await writeFileAtomic(path.join(cacheRoot, "meta", name), JSON.stringify(value)).catch(() => undefined);
+}
+
 /** Evaluates the run's models on its test rows (the rows whose user and movie have ALS factors). */
 export async function evaluate(entries: readonly RunEntry[], cacheRoot: string): Promise<Evaluation> {
   const run = { runId: "", experimentId: "", entries: [...entries] };
   const kinds: ModelKind[] = entries.some((e) => e.manifest.kind === "keras-model") ? ["als", "keras"] : ["als"];
   const dirs = modelDirs(run, "als");
-  const memoKey = sha256Hex(canonicalJson({ v: MEMO_VERSION, entries: entries.map((e) => e.manifest.digest).sort() }));
-  const memo = path.join(cacheRoot, "meta", `report-${memoKey}.json`);
-  const known = await fs.readFile(memo, "utf8").then((t) => JSON.parse(t) as Evaluation, () => undefined);
+  const memo = `report-${reportMemoKey(entries)}.json`;
+  const known = await readMemo<Evaluation>(cacheRoot, memo);
   if (known && Array.isArray(known.scores) && Array.isArray(known.histograms)) return known;
 
   const ratings = await readRatingsColumns(dirs.ratings);
@@ -130,7 +144,6 @@ export async function evaluate(entries: readonly RunEntry[], cacheRoot: string):
     }
   }
   const result: Evaluation = { testRows: test.length, scores, histograms };
-  // Best effort: a read-only cache recomputes next time.
-  await writeFileAtomic(memo, JSON.stringify(result)).catch(() => undefined);
+  await writeMemo(cacheRoot, memo, result);
   return result;
 }

@@ -24,9 +24,9 @@ import { createTracker, recordUnclosedRuns, UNCLOSED_RUNS_FILE, type MetricInput
 import { openSession, type CacheSession, type EntryDescription } from "./cache.js";
 import { cacheKey, codeIdentity } from "./key.js";
 import { namedParams, resolveParams, type Resolution } from "./params.js";
-import { evaluate } from "./evaluate.js";
+import { evaluate, readMemo, reportMemoKey, writeMemo } from "./evaluate.js";
 import type { RunEntry } from "./recommend.js";
-import { renderReport } from "./report.js";
+import { charts, renderFigures, renderReport, type Figure } from "./report.js";
 import { readHistory, replay, writeHistory, type HistoryPoint, type StepHistory } from "./history.js";
 import { BufferedMetrics, ENTRY_POINTS, RunLog, TAGS, gitCommit, type LogArtifacts } from "./runlog.js";
 import { PIPELINE } from "./steps.js";
@@ -232,11 +232,18 @@ class Pipeline {
     const started = performance.now();
     let html: string;
     try {
-      const evaluation = await evaluate(this.entries, this.store.root).catch((error: unknown) => {
-        this.logger.warn({ err: error }, `report: no test-set figures (${(error as Error).message})`);
-        return undefined;
-      });
-      html = await renderReport({ report, histories: this.histories, evaluation, params, trackingUri: tracker.uri });
+      // The figures depend only on the entries (a hit replays the history that computed it): drawn once per set.
+      const memo = `figures-${reportMemoKey(this.entries)}.json`;
+      let figures = await readMemo<Figure[]>(this.store.root, memo);
+      if (!Array.isArray(figures)) {
+        const evaluation = await evaluate(this.entries, this.store.root).catch((error: unknown) => {
+          this.logger.warn({ err: error }, `report: no test-set figures (${(error as Error).message})`);
+          return undefined;
+        });
+        figures = await renderFigures(charts(this.histories, evaluation));
+        if (evaluation) await writeMemo(this.store.root, memo, figures);
+      }
+      html = renderReport({ report, figures, params, trackingUri: tracker.uri });
     } catch (error) {
       this.logger.warn({ err: error }, `report: could not be made (${(error as Error).message})`);
       return undefined;

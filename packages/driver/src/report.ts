@@ -116,10 +116,22 @@ export function charts(histories: readonly StepHistory[], evaluation: Evaluation
   return out;
 }
 
+/** A chart drawn: what the report embeds (kept as a memo, so a cached run need not load Vega). */
+export interface Figure {
+  id: string;
+  title: string;
+  svg: string;
+}
+
+export async function renderFigures(list: readonly Chart[]): Promise<Figure[]> {
+  const out: Figure[] = [];
+  for (const c of list) out.push({ id: c.id, title: c.title, svg: await renderSvg(c.spec) });
+  return out;
+}
+
 export interface ReportInput {
   report: RunSummary;
-  histories: readonly StepHistory[];
-  evaluation?: Evaluation;
+  figures: readonly Figure[];
   params: Record<string, unknown>;
   trackingUri: string;
   createdAt?: Date;
@@ -132,7 +144,7 @@ th{background:#f4f4f4}code{font-size:.9em}.grid{display:flex;flex-wrap:wrap;gap:
 .params{columns:3;font-size:.85em}`;
 
 /** The report's HTML: a summary of the steps, the charts, and the parameters. */
-export async function renderReport(input: ReportInput): Promise<string> {
+export function renderReport(input: ReportInput): string {
   const { report } = input;
   const rows = report.steps
     .map((s) => {
@@ -143,10 +155,7 @@ export async function renderReport(input: ReportInput): Promise<string> {
       return `<tr><td>${escape(s.step)}</td><td>${s.cached ? "cached" : "computed"}</td><td>${s.seconds.toFixed(2)}</td><td><code>${escape(s.runId)}</code></td><td>${metrics}</td></tr>`;
     })
     .join("\n");
-  const figures: string[] = [];
-  for (const c of charts(input.histories, input.evaluation)) {
-    figures.push(`<figure id="${escape(c.id)}" class="chart"><figcaption>${escape(c.title)}</figcaption>\n${await renderSvg(c.spec)}\n</figure>`);
-  }
+  const figures = input.figures.map((f) => `<figure id="${escape(f.id)}" class="chart"><figcaption>${escape(f.title)}</figcaption>\n${f.svg}\n</figure>`);
   const params = Object.entries(input.params)
     .map(([k, v]) => `<div><code>${escape(k)}</code> = ${fmt(v)}</div>`)
     .join("");
