@@ -11,7 +11,8 @@ import { canonicalJson, sha256Hex, splitMask, writeFileAtomic } from "@ms/contra
 import { readRatingsColumns } from "@ms/etl";
 import type { RunEntry } from "./recommend.js";
 import { modelDirs } from "./recommend.js";
-import { openModel, type ModelKind } from "./serve.js";
+import type { Logger } from "@ms/contracts";
+import { openModel, UnservableModelError, type ModelKind, type ServedModel } from "./serve.js";
 
 /** Error histogram bins: prediction minus actual rating, in [-ERR_RANGE, ERR_RANGE], width ERR_STEP. */
 const ERR_RANGE = 4.5;
@@ -109,7 +110,7 @@ export async function writeMemo(cacheRoot: string, name: string, value: unknown)
 }
 
 /** Evaluates the run's models on its test rows (the rows whose user and movie have ALS factors). */
-export async function evaluate(entries: readonly RunEntry[], cacheRoot: string): Promise<Evaluation> {
+export async function evaluate(entries: readonly RunEntry[], cacheRoot: string, logger?: Logger): Promise<Evaluation> {
   const run = { runId: "", experimentId: "", entries: [...entries] };
   const kinds: ModelKind[] = entries.some((e) => e.manifest.kind === "keras-model") ? ["als", "keras"] : ["als"];
   const dirs = modelDirs(run, "als");
@@ -134,7 +135,15 @@ export async function evaluate(entries: readonly RunEntry[], cacheRoot: string):
   ];
   const histograms: ErrorHistogram[] = [];
   for (const kind of kinds) {
-    const model = kind === "als" ? als : await openModel(kind, modelDirs(run, kind));
+    let model: ServedModel;
+    try {
+      model = kind === "als" ? als : await openModel(kind, modelDirs(run, kind));
+    } catch (error) {
+      // A model that cannot score pairs is left out of the figures; the others stay.
+      if (!(error instanceof UnservableModelError)) throw error;
+      logger?.warn({ model: error.dir }, `report: ${error.message.replace(/: use --model als$/, "")}; left out of the test figures`);
+      continue;
+    }
     try {
       const pred = await model.predict(users, movies);
       scores.push({ model: kind, rmse: rmse(pred, actual), rows: test.length });

@@ -236,7 +236,7 @@ class Pipeline {
       const memo = `figures-${reportMemoKey(this.entries)}.json`;
       let figures = await readMemo<Figure[]>(this.store.root, memo);
       if (!Array.isArray(figures)) {
-        const evaluation = await evaluate(this.entries, this.store.root).catch((error: unknown) => {
+        const evaluation = await evaluate(this.entries, this.store.root, this.logger).catch((error: unknown) => {
           this.logger.warn({ err: error }, `report: no test-set figures (${(error as Error).message})`);
           return undefined;
         });

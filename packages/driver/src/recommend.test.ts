@@ -5,11 +5,13 @@
  * and clear errors: an unknown user or movie (exit 2), a bad pairs file (exit 3, file and line),
  * a run whose entries were garbage-collected (exit 4).
  */
-import { readFile, writeFile } from "node:fs/promises";
+import { cp, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { predict as alsPredict } from "@ms/als";
+import { exitCodeFor } from "@ms/contracts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SMALL, ms, runJson, sandbox, type RunDoc, type Sandbox } from "./__tests__/harness.js";
+import { openModel, UnservableModelError } from "./serve.js";
 
 let box: Sandbox;
 let run: RunDoc;
@@ -82,6 +84,21 @@ describe("ms recommend", () => {
     expect(r.stderr).toContain(`user 999999 is not in the training ratings of run ${run.runId}`);
     expect((await ms(["recommend", "--user", "x"], box)).code).toBe(2);
     expect((await ms(["recommend", "--user", "3", "--model", "svd"], box)).code).toBe(2);
+  });
+});
+
+describe("a keras model trained on per-rating features", () => {
+  it("is refused for new pairs with a clear error (exit 2), before TensorFlow.js is loaded", async () => {
+    const copy = path.join(box.root, "stacked-model");
+    await cp(run.steps[3].outputs.model.dir!, copy, { recursive: true });
+    const manifestFile = path.join(copy, "manifest.json");
+    const manifest = JSON.parse(await readFile(manifestFile, "utf8"));
+    manifest.details.features = "stacked";
+    await writeFile(manifestFile, JSON.stringify(manifest));
+    const error = await openModel("keras", { factors: run.steps[2].outputs.factors.dir!, model: copy }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UnservableModelError);
+    expect((error as Error).message).toContain('trained on the "stacked" features');
+    expect(exitCodeFor(error)).toBe(2);
   });
 });
 

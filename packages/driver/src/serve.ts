@@ -5,12 +5,40 @@
  * predicts ratings for (user, movie) pairs. `predictPairs` of keras (features assembled from the
  * factors exactly as in training, then the network) lives here until @ms/keras exports one.
  */
-import { CorruptArtifactError, type Manifest } from "@ms/contracts";
+import { promises as fs } from "node:fs";
+import path from "node:path";
+import { BadParameterError, CorruptArtifactError, type Manifest } from "@ms/contracts";
 import { predictWith, readFactors, type Factors } from "@ms/als";
 import { FeatureAssembler, loadModel, predict as kerasPredict, type BackendChoice, type FeatureSet } from "@ms/keras";
 
 export const MODEL_KINDS = ["keras", "als"] as const;
 export type ModelKind = (typeof MODEL_KINDS)[number];
+
+/**
+ * The keras feature sets a new (user, movie) pair can be scored with: those built from the factors
+ * alone. Per-rating features (out-of-fold `stacked` ones) exist only for rated pairs, until
+ * @ms/keras exports features for new pairs.
+ */
+export const SERVABLE_FEATURES: readonly string[] = ["factors", "seed", "factors+dot"];
+
+/** The keras model cannot score new pairs (its feature set needs per-rating inputs). */
+export class UnservableModelError extends BadParameterError {
+  constructor(
+    readonly dir: string,
+    readonly features: string,
+  ) {
+    super("--model", `the keras model ${dir} was trained on the "${features}" features, which exist only for rated pairs; it cannot score new (user, movie) pairs yet: use --model als`);
+  }
+}
+
+/** The feature set a keras-model directory records, read without loading TensorFlow.js. */
+export async function kerasFeatures(dir: string): Promise<string> {
+  const file = path.join(dir, "manifest.json");
+  const manifest = JSON.parse(await fs.readFile(file, "utf8")) as { details?: { features?: unknown } };
+  const features = manifest.details?.features;
+  if (typeof features !== "string") throw new CorruptArtifactError(`${file}: details.features is missing`);
+  return features;
+}
 
 /** Where a run's models are: the factors entry, and the keras-model entry. */
 export interface ModelDirs {
@@ -98,6 +126,8 @@ export async function openModel(kind: ModelKind, dirs: ModelDirs, options: { bac
     return { kind, dir: dirs.factors, manifest: factors.manifest as unknown as Manifest, ...base, predict: async (u, m) => predictWith(factors, u, m), dispose: () => undefined };
   }
   if (!dirs.model) throw new Error("no keras model directory given");
+  const features = await kerasFeatures(dirs.model);
+  if (!SERVABLE_FEATURES.includes(features)) throw new UnservableModelError(dirs.model, features);
   const loaded = await loadModel(dirs.model, { backend: options.backend ?? "auto" });
   const trainedOn = loaded.manifest.details.factors?.digest;
   if (trainedOn !== factors.manifest.digest) {
