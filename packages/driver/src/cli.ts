@@ -38,7 +38,7 @@ const RUN_OPTIONS = {
 
 const MODEL_OPTIONS = {
   user: { type: "string", value: "ID", description: "the user id (as in the ratings file)" },
-  model: { type: "string", value: "KIND", description: "keras (default: the run's final model) or als" },
+  model: { type: "string", value: "KIND", description: "keras (default: the run's final model; its ALS model when the keras one cannot score new pairs) or als" },
   run: { type: "string", value: "RUN_ID", description: "the ms run to use (default: the latest finished one)" },
   experiment: { type: "string", value: "NAME", description: "look for the latest run only in this experiment" },
   "tracking-uri": RUN_OPTIONS["tracking-uri"],
