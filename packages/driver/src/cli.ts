@@ -265,7 +265,8 @@ export const recommendSpec: CliSpec<typeof RECOMMEND_OPTIONS> = {
     const userId = idFlag("--user", values.user);
     const top = parseIntegerFlag("--top", values.top, 10);
     if (top < 1) throw new BadParameterError("--top", `must be >= 1, got ${top}`);
-    const model = modelKind(values.model);
+    // No --model: keras, or the run's ALS model when its keras model cannot score new pairs.
+    const model = values.model === undefined ? undefined : modelKind(values.model);
     const result = await recommend({ userId, top, model, runId: values.run, experiment: values.experiment, trackingUri: values["tracking-uri"], cacheDir: values["cache-dir"] ?? defaultCacheDir(), logger: ctx.logger });
     const rows = result.recommendations.map((r, i) => [String(i + 1), String(r.movieId), r.score.toFixed(2), r.title ?? "-"]);
     const text = `${formatTable(rows, ["#", "movie", "score", "title"])}\n\nuser ${userId}, ${result.model} model of run ${result.runId}`;
@@ -281,7 +282,7 @@ export const predictSpec: CliSpec<typeof PREDICT_OPTIONS> = {
   async run(values, _positionals, ctx) {
     if (values.pairs !== undefined && (values.user !== undefined || values.movie !== undefined)) throw new BadParameterError("--pairs", "give either --pairs or --user and --movie, not both");
     const pairs = values.pairs !== undefined ? await readPairs(values.pairs) : [{ userId: idFlag("--user", values.user), movieId: idFlag("--movie", values.movie) }];
-    const model = modelKind(values.model);
+    const model = values.model === undefined ? undefined : modelKind(values.model);
     const result = await predictRatings({ pairs, model, runId: values.run, experiment: values.experiment, trackingUri: values["tracking-uri"], cacheDir: values["cache-dir"] ?? defaultCacheDir(), logger: ctx.logger });
     const rows = result.predictions.map((p) => [String(p.userId), String(p.movieId), p.rating.toFixed(3)]);
     return { json: result, text: `${formatTable(rows, ["user", "movie", "rating"])}\n\n${result.model} model of run ${result.runId}` };

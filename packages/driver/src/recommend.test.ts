@@ -8,6 +8,7 @@
 import { cp, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { predict as alsPredict } from "@ms/als";
+import { FEATURE_SETS } from "@ms/keras";
 import { exitCodeFor } from "@ms/contracts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SMALL, ms, runJson, sandbox, type RunDoc, type Sandbox } from "./__tests__/harness.js";
@@ -18,7 +19,8 @@ let run: RunDoc;
 
 beforeAll(async () => {
   box = await sandbox("ms-driver-recommend-");
-  run = await runJson(SMALL, box);
+  // The factors feature set: a keras model on per-rating (stacked) features cannot score new pairs.
+  run = await runJson([...SMALL, "-P", "keras_features=factors"], box);
 });
 afterAll(async () => box.dispose());
 
@@ -126,5 +128,21 @@ describe("ms predict", () => {
     const r = await ms(["predict", "--user", "3", "--movie", "1"], box);
     expect(r.code).toBe(4);
     expect(r.stderr).toMatch(/is not in the cache .*rerun 'ms run'/);
+  });
+});
+
+describe("the latest run's keras model on per-rating features", () => {
+  // Runs where @ms/keras has the stacked (out-of-fold) feature set.
+  it.skipIf(!(FEATURE_SETS as readonly string[]).includes("stacked"))("without --model, ms recommend answers with the run's ALS model and says so; --model keras is exit 2", async () => {
+    const stacked = await runJson([...SMALL, "-P", "keras_features=stacked"], box);
+    const r = await ms(["recommend", "--user", "3", "--top", "3", "--json"], box);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout) as Recs;
+    expect(doc.runId).toBe(stacked.runId);
+    expect(doc.model).toBe("als");
+    expect(r.stderr).toContain("cannot score new pairs");
+    const keras = await ms(["recommend", "--user", "3", "--model", "keras"], box);
+    expect(keras.code).toBe(2);
+    expect(keras.stderr).toContain('trained on the "stacked" features');
   });
 });

@@ -16,7 +16,7 @@ let browser: Browser;
 beforeAll(async () => {
   const executable = await ensureChromium();
   box = await sandbox("ms-driver-report-browser-");
-  doc = await runJson([...SMALL, "-P", "keras_epochs=2"], box);
+  doc = await runJson([...SMALL, "-P", "keras_epochs=2", "-P", "keras_features=factors"], box);
   browser = await openBrowser(executable);
 }, 20 * 60_000);
 afterAll(async () => {

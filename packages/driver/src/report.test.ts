@@ -16,7 +16,8 @@ let html: string;
 
 beforeAll(async () => {
   box = await sandbox("ms-driver-report-");
-  doc = await runJson([...SMALL, "-P", "keras_epochs=2"], box);
+  // The factors feature set, whose keras model scores any pair (the test figures include it).
+  doc = await runJson([...SMALL, "-P", "keras_epochs=2", "-P", "keras_features=factors"], box);
   html = await readFile(doc.report!, "utf8");
 });
 afterAll(async () => box.dispose());
@@ -52,11 +53,11 @@ describe("report.html", () => {
   });
 
   it("a fully cached run writes its own report; --no-report writes none", async () => {
-    const warm = await runJson([...SMALL, "-P", "keras_epochs=2"], box);
+    const warm = await runJson([...SMALL, "-P", "keras_epochs=2", "-P", "keras_features=factors"], box);
     expect(warm.report).toBeDefined();
     expect(warm.report).not.toBe(doc.report);
     expect(await readFile(warm.report!, "utf8")).toContain(warm.runId);
-    const r = await ms(["run", ...SMALL, "-P", "keras_epochs=2", "--no-report"], box);
+    const r = await ms(["run", ...SMALL, "-P", "keras_epochs=2", "-P", "keras_features=factors", "--no-report"], box);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).not.toContain("report ");
     const tracker = createTracker(box.mlruns, { env: {} });
