@@ -13,7 +13,10 @@ import {
   type CliSpec,
   type ParamSpec,
 } from "@ms/contracts";
-import { runsCommand } from "@ms/tracking";
+import { resolveTrackingUri, runsCommand } from "@ms/tracking";
+import { LiveProgress } from "./progress.js";
+import { predictRatings, readPairs, recommend } from "./recommend.js";
+import { MODEL_KINDS, type ModelKind } from "./serve.js";
 import { gcCache, listCache, parseAge, verifyCache } from "./cache.js";
 import { buildCatalog, parseAssignments } from "./params.js";
 import { PIPELINE, STEPS } from "./steps.js";
@@ -30,6 +33,27 @@ const RUN_OPTIONS = {
   "tracking-uri": { type: "string", value: "URI", description: "MLflow store: a path, file: URI or http(s):// server (default $MLFLOW_TRACKING_URI or ./mlruns)" },
   experiment: { type: "string", value: "NAME", description: `MLflow experiment (default ${DEFAULT_EXPERIMENT})` },
   "log-artifacts": { type: "string", value: "WHAT", description: "all (default: each computed step's output directory), manifests (small files only) or none" },
+  "no-report": { type: "boolean", description: "do not write the run report (report.html, logged to the parent run)" },
+} as const;
+
+const MODEL_OPTIONS = {
+  user: { type: "string", value: "ID", description: "the user id (as in the ratings file)" },
+  model: { type: "string", value: "KIND", description: "keras (default: the run's final model; its ALS model when the keras one cannot score new pairs) or als" },
+  run: { type: "string", value: "RUN_ID", description: "the ms run to use (default: the latest finished one)" },
+  experiment: { type: "string", value: "NAME", description: "look for the latest run only in this experiment" },
+  "tracking-uri": RUN_OPTIONS["tracking-uri"],
+  "cache-dir": RUN_OPTIONS["cache-dir"],
+} as const;
+
+const RECOMMEND_OPTIONS = {
+  ...MODEL_OPTIONS,
+  top: { type: "string", value: "N", description: "how many movies (default 10)" },
+} as const;
+
+const PREDICT_OPTIONS = {
+  ...MODEL_OPTIONS,
+  movie: { type: "string", value: "ID", description: "the movie id (with --user)" },
+  pairs: { type: "string", value: "FILE", description: "a file of userId,movieId lines instead of --user/--movie" },
 } as const;
 
 const CACHE_OPTIONS = {
@@ -85,9 +109,44 @@ function mainMetrics(step: string, m: Record<string, unknown>, outputs: Record<s
   }
 }
 
-export function formatReport(report: PipelineReport): string {
+/** Where a run's results are and what to run next, under the summary table. */
+export interface ReportContext {
+  trackingUri?: string;
+  cacheDir?: string;
+}
+
+function quoteArg(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
+}
+
+export function formatReport(report: PipelineReport, where: ReportContext = {}): string {
   const rows = report.steps.map((s) => [s.step, s.cached ? "yes" : "no", s.seconds.toFixed(2), s.key.slice(0, 12), mainMetrics(s.step, s.metrics, s.outputs)]);
-  return `${formatTable(rows, ["step", "cached", "seconds", "key", "metrics"])}\n\nrun ${report.runId}`;
+  const lines = [formatTable(rows, ["step", "cached", "seconds", "key", "metrics"]), "", `run     ${report.runId}`];
+  const model = [...report.steps].reverse().find((s) => Object.values(s.outputs).some((o) => (o as { kind?: string }).kind === "keras-model"));
+  const modelDir = model ? (Object.values(model.outputs)[0] as { dir?: string }).dir : undefined;
+  if (modelDir) lines.push(`model   ${modelDir}`);
+  if (report.report) lines.push(`report  ${report.report}`);
+  let target: ReturnType<typeof resolveTrackingUri> | undefined;
+  try {
+    target = resolveTrackingUri(where.trackingUri);
+  } catch {
+    target = undefined;
+  }
+  if (target) lines.push(`runs    ${target.kind === "rest" ? target.url : target.root}`);
+  const flags = [
+    ...(where.trackingUri ? ["--tracking-uri", quoteArg(where.trackingUri)] : []),
+    ...(where.cacheDir && where.cacheDir !== defaultCacheDir() ? ["--cache-dir", quoteArg(where.cacheDir)] : []),
+  ].join(" ");
+  lines.push("", "next:");
+  lines.push(`  ms recommend --user 1${flags ? ` ${flags}` : ""}        top 10 movies for user 1 from this run's model`);
+  if (target?.kind === "file") lines.push(`  MLFLOW_ALLOW_FILE_STORE=true mlflow ui --backend-store-uri ${quoteArg(target.root)}   the runs in MLflow's UI`);
+  else if (target) lines.push(`  open ${target.url}   the runs in MLflow's UI`);
+  return lines.join("\n");
+}
+
+/** The live display on a terminal at the default log level (MS_PROGRESS=0 turns it off). */
+function wantsLiveProgress(interactive: boolean, logger: { level: string }): boolean {
+  return interactive && logger.level === "info" && process.env.MS_PROGRESS !== "0" && process.env.TERM !== "dumb";
 }
 
 /**
@@ -102,6 +161,21 @@ export function joinParamPairs(argv: readonly string[]): string[] {
       out.push(t, `${argv[i + 1]}=${argv[i + 2]}`);
       i += 2;
     } else out.push(t);
+  }
+  return out;
+}
+
+/**
+ * `--als_rank 4` as `-P als_rank=4` for every parameter name in `names`: \`mlflow run\` passes a
+ * `-P` its MLproject entry point does not declare as `--name value`.
+ */
+export function paramFlags(argv: readonly string[], names: ReadonlySet<string>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const m = /^--([a-z][a-z0-9_]*)(?:=(.*))?$/.exec(argv[i]);
+    if (m && names.has(m[1]) && !(m[1] in RUN_OPTIONS) && (m[2] !== undefined || argv[i + 1] !== undefined)) {
+      out.push("-P", `${m[1]}=${m[2] ?? argv[++i]}`);
+    } else out.push(argv[i]);
   }
   return out;
 }
@@ -132,6 +206,7 @@ export function runSpec(epilog?: string): CliSpec<typeof RUN_OPTIONS> {
         ctx.logger.warn(`${sig}: stopping after the current step's next checkpoint (again to quit now)`);
         controller.abort(new InterruptedError(`interrupted by ${sig}`));
       };
+      const live = wantsLiveProgress(ctx.interactive, ctx.logger) ? new LiveProgress(process.stderr, ctx.logger.level) : undefined;
       process.on("SIGINT", onSignal);
       process.on("SIGTERM", onSignal);
       try {
@@ -146,18 +221,73 @@ export function runSpec(epilog?: string): CliSpec<typeof RUN_OPTIONS> {
           trackingUri: values["tracking-uri"],
           experiment: values.experiment,
           logArtifacts,
-          logger: ctx.logger,
+          report: values["no-report"] !== true,
+          logger: live?.logger ?? ctx.logger,
           progress: ctx.interactive,
+          events: live && {
+            stepStarted: (step) => live.stepStarted(step),
+            stepFinished: (s) => live.stepFinished(s.step, s.cached, s.seconds, mainMetrics(s.step, s.metrics, s.outputs)),
+            stepFailed: (step, error) => live.stepFailed(step, error instanceof Error ? error.message.split("\n")[0] : String(error)),
+          },
           signal: controller.signal,
         });
-        return { json: report, text: formatReport(report) };
+        live?.stop();
+        return { json: report, text: formatReport(report, { trackingUri: values["tracking-uri"], cacheDir: values["cache-dir"] }) };
       } finally {
+        live?.stop();
         process.off("SIGINT", onSignal);
         process.off("SIGTERM", onSignal);
       }
     },
   };
 }
+
+function modelKind(raw: string | undefined): ModelKind {
+  const kind = raw ?? "keras";
+  if (!(MODEL_KINDS as readonly string[]).includes(kind)) throw new BadParameterError("--model", `"${kind}" is not one of ${MODEL_KINDS.join(", ")}`);
+  return kind as ModelKind;
+}
+
+function idFlag(flag: string, raw: string | undefined): number {
+  if (raw === undefined) throw new BadParameterError(flag, "is required");
+  const id = parseIntegerFlag(flag, raw, 0);
+  if (!Number.isSafeInteger(id)) throw new BadParameterError(flag, `"${raw}" is not an id`);
+  return id;
+}
+
+export const recommendSpec: CliSpec<typeof RECOMMEND_OPTIONS> = {
+  name: "ms recommend",
+  summary: "rank the movies a user has not rated, with the final model of the latest (or a given) ms run",
+  usage: "ms recommend --user ID [--top 10] [--model keras|als] [--run RUN_ID] [--tracking-uri URI] [--cache-dir DIR] [--json]",
+  options: RECOMMEND_OPTIONS,
+  epilog: "Titles come from the release's movies file beside its ratings file (movies.csv, movies.dat, u.item); without one, titles are null.",
+  async run(values, _positionals, ctx) {
+    const userId = idFlag("--user", values.user);
+    const top = parseIntegerFlag("--top", values.top, 10);
+    if (top < 1) throw new BadParameterError("--top", `must be >= 1, got ${top}`);
+    // No --model: keras, or the run's ALS model when its keras model cannot score new pairs.
+    const model = values.model === undefined ? undefined : modelKind(values.model);
+    const result = await recommend({ userId, top, model, runId: values.run, experiment: values.experiment, trackingUri: values["tracking-uri"], cacheDir: values["cache-dir"] ?? defaultCacheDir(), logger: ctx.logger });
+    const rows = result.recommendations.map((r, i) => [String(i + 1), String(r.movieId), r.score.toFixed(2), r.title ?? "-"]);
+    const text = `${formatTable(rows, ["#", "movie", "score", "title"])}\n\nuser ${userId}, ${result.model} model of run ${result.runId}`;
+    return { json: result, text };
+  },
+};
+
+export const predictSpec: CliSpec<typeof PREDICT_OPTIONS> = {
+  name: "ms predict",
+  summary: "predict the ratings of (user, movie) pairs with the final model of the latest (or a given) ms run",
+  usage: "ms predict (--user ID --movie ID | --pairs FILE) [--model keras|als] [--run RUN_ID] [--tracking-uri URI] [--cache-dir DIR] [--json]",
+  options: PREDICT_OPTIONS,
+  async run(values, _positionals, ctx) {
+    if (values.pairs !== undefined && (values.user !== undefined || values.movie !== undefined)) throw new BadParameterError("--pairs", "give either --pairs or --user and --movie, not both");
+    const pairs = values.pairs !== undefined ? await readPairs(values.pairs) : [{ userId: idFlag("--user", values.user), movieId: idFlag("--movie", values.movie) }];
+    const model = values.model === undefined ? undefined : modelKind(values.model);
+    const result = await predictRatings({ pairs, model, runId: values.run, experiment: values.experiment, trackingUri: values["tracking-uri"], cacheDir: values["cache-dir"] ?? defaultCacheDir(), logger: ctx.logger });
+    const rows = result.predictions.map((p) => [String(p.userId), String(p.movieId), p.rating.toFixed(3)]);
+    return { json: result, text: `${formatTable(rows, ["user", "movie", "rating"])}\n\n${result.model} model of run ${result.runId}` };
+  },
+};
 
 const human = (n: number) => (n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(1)}G` : n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)}M` : n >= 1024 ? `${(n / 1024).toFixed(1)}K` : `${n}B`);
 const shortParams = (p: Record<string, unknown>) =>
@@ -228,6 +358,8 @@ export const MAIN_HELP = `ms: the ms pipeline (download -> etl -> als -> keras) 
 
 Usage:
   ms run [options]                 run the pipeline (ms run --help lists every parameter)
+  ms recommend --user ID [--top N]  movies for a user, from the latest run's model
+  ms predict --user ID --movie ID   a predicted rating (or --pairs FILE)
   ms cache ls|verify|gc [options]  inspect and prune the step cache
   ms runs ls|show|compare ...      list, show and compare tracked runs
 
@@ -244,10 +376,15 @@ export async function main(argv: readonly string[]): Promise<number> {
   switch (command) {
     case "run": {
       const help = rest.includes("--help") || rest.includes("-h");
-      return runCli(runSpec(help ? paramHelp() : undefined), joinParamPairs(rest));
+      const names = new Set(buildCatalog(PIPELINE).map((p) => p.name));
+      return runCli(runSpec(help ? paramHelp() : undefined), joinParamPairs(paramFlags(rest, names)));
     }
     case "cache":
       return runCli(cacheSpec, rest);
+    case "recommend":
+      return runCli(recommendSpec, rest);
+    case "predict":
+      return runCli(predictSpec, rest);
     case "runs":
       return runsCommand(rest, { name: "ms runs" });
     case "--help":
@@ -259,7 +396,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stderr.write(MAIN_HELP);
       return EXIT_CODES.USAGE;
     default:
-      process.stderr.write(`ms: error: unknown command "${command}"; use run, cache or runs (ms --help)\n`);
+      process.stderr.write(`ms: error: unknown command "${command}"; use run, recommend, predict, cache or runs (ms --help)\n`);
       return EXIT_CODES.USAGE;
   }
 }

@@ -1,12 +1,17 @@
 /**
  * `ms run --tracking-uri http://...` against a real `mlflow server` (started by
  * `@ms/tracking/testing` from the pinned virtualenv): MLflow's own REST API then shows the parent
- * run, the nested step runs with their tags, params and metrics, and the uploaded artifacts. And
- * a tracking URI where nothing listens fails with exit 7, visibly and within the run's budget.
+ * run, the nested step runs with their tags, params and metrics, and the uploaded artifacts; the
+ * experiment kind tag, the parent's step-prefixed metrics and report.html, cached child runs with
+ * the same history; `mlflow run` of the repository's MLproject (the run MLflow creates is our
+ * parent); a parameter error leaves no run. And a tracking URI where nothing listens fails with
+ * exit 7, visibly and within the run's budget.
  */
-import { freePort, startMlflowTestServer, type MlflowTestServer } from "@ms/tracking/testing";
+import { spawn } from "node:child_process";
+import path from "node:path";
+import { freePort, REPO_ROOT, startMlflowTestServer, type MlflowTestServer } from "@ms/tracking/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SMALL, ms, runJson, sandbox, type Sandbox } from "./__tests__/harness.js";
+import { SMALL, finish, ms, runJson, sandbox, type Sandbox } from "./__tests__/harness.js";
 
 let server: MlflowTestServer | undefined;
 let url = "";
@@ -59,6 +64,60 @@ describe("ms run against a real MLflow tracking server", () => {
     const hit = tagsOf((await api(`runs/get?run_id=${warm.steps[3].runId}`)).run);
     expect(hit["ms.cache.hit"]).toBe("true");
     expect(hit["ms.cache.producedByRun"]).toBe(doc.steps[3].runId);
+  });
+
+  it("experiment kind tag, step-prefixed parent metrics, report.html, and cached child runs with the computed history", async () => {
+    const name = "driver-rest-mlflow";
+    const cold = await runJson([...SMALL, "--tracking-uri", url, "--experiment", name], box);
+    const warm = await runJson([...SMALL, "--tracking-uri", url, "--experiment", name], box);
+    const exp = (await api(`experiments/get-by-name?experiment_name=${name}`)).experiment;
+    expect(Object.fromEntries((exp.tags ?? []).map((t: { key: string; value: string }) => [t.key, t.value]))["mlflow.experimentKind"]).toBe("custom_model_development");
+    for (const doc of [cold, warm]) {
+      const parent = (await api(`runs/get?run_id=${doc.runId}`)).run;
+      const metrics = Object.fromEntries(parent.data.metrics.map((m: { key: string; value: number }) => [m.key, m.value]));
+      expect(metrics.als_test_rmse).toBeCloseTo(doc.steps[2].metrics.test_rmse, 6);
+      expect(metrics.keras_test_rmse).toBeCloseTo(doc.steps[3].metrics.test_rmse, 6);
+      expect((await api(`artifacts/list?run_id=${doc.runId}`)).files.map((f: { path: string }) => f.path)).toContain("report.html");
+    }
+    const history = async (runId: string, key: string) =>
+      ((await api(`metrics/get-history?run_id=${runId}&metric_key=${key}`)).metrics ?? []).map((m: { step: number; value: number }) => [Number(m.step), m.value]).sort((a: number[], b: number[]) => a[0] - b[0]);
+    for (const [i, key] of [[2, "train_loss"], [3, "loss"], [3, "val_loss"], [3, "test_rmse"]] as const) {
+      const computed = await history(cold.steps[i].runId, key);
+      expect(computed.length, key).toBeGreaterThan(0);
+      expect(await history(warm.steps[i].runId, key), key).toEqual(computed);
+    }
+  });
+
+  it("a parameter error fails before any run is created", async () => {
+    const name = "driver-rest-bad-param";
+    const r = await ms(["run", ...SMALL, "-P", "als_rank=zero", "--tracking-uri", url, "--experiment", name], box);
+    expect(r.code).toBe(2);
+    const got = await fetch(`${url}/api/2.0/mlflow/experiments/get-by-name?experiment_name=${name}`);
+    expect(got.status).toBe(404); // not even the experiment
+  });
+
+  it("mlflow run of the repository's MLproject: MLflow's run is the parent of the four step runs", async () => {
+    const name = "driver-mlflow-run";
+    const child = spawn(
+      path.join(server!.venv, "bin/mlflow"),
+      ["run", REPO_ROOT, "-P", "als_max_iter=2", "-P", "keras_hidden_units=50", "-P", "dataset=synthetic", "-P", "max_row_limit=4000", "-P", "als_rank=4", "-P", "keras_epochs=1", "--env-manager", "local", "--experiment-name", name],
+      { cwd: box.root, env: { ...box.env, MLFLOW_TRACKING_URI: url }, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    const r = await finish(child);
+    expect(r.code, r.stderr.slice(-3000)).toBe(0);
+    expect(r.stderr).toMatch(/=== Run \(ID '[0-9a-f]+'\) succeeded ===/);
+    const exp = (await api(`experiments/get-by-name?experiment_name=${name}`)).experiment;
+    const search = await fetch(`${url}/api/2.0/mlflow/runs/search`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ experiment_ids: [exp.experiment_id], max_results: 100 }) });
+    const runs = ((await search.json()) as { runs: { info: { run_id: string; status: string }; data: { tags?: { key: string; value: string }[]; params?: { key: string; value: string }[]; metrics?: { key: string }[] } }[] }).runs;
+    const top = runs.filter((x) => !tagsOf(x)["mlflow.parentRunId"]);
+    expect(top).toHaveLength(1);
+    const parent = top[0];
+    expect(parent.info.status).toBe("FINISHED");
+    expect(runs.filter((x) => tagsOf(x)["mlflow.parentRunId"] === parent.info.run_id).map((x) => tagsOf(x)["mlflow.runName"]).sort()).toEqual(["als", "etl_data", "load_raw_data", "train_keras"]);
+    const params = Object.fromEntries((parent.data.params ?? []).map((p) => [p.key, p.value]));
+    expect(params).toMatchObject({ als_max_iter: "2", keras_hidden_units: "50", als_rank: "4" });
+    expect((parent.data.metrics ?? []).map((m) => m.key)).toEqual(expect.arrayContaining(["als_test_rmse", "keras_test_rmse"]));
+    expect((await api(`artifacts/list?run_id=${parent.info.run_id}`)).files.map((f: { path: string }) => f.path)).toContain("report.html");
   });
 
   it("nothing listening at the tracking URI: exit 7 within the run's budget, with a warning naming the URL", async () => {

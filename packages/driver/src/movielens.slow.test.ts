@@ -1,12 +1,13 @@
 /**
  * The pipeline on the real ml-latest-small from a local mirror (MS_MOVIELENS_SMALL, default
  * /work/shared/movielens/ml-latest-small, given to `ms run` as `--data-dir <its parent>`): a cold
- * run with every metric, a fully cached second run, and max_row_limit above the row count.
+ * run with every metric, a fully cached second run, max_row_limit above the row count, and
+ * `ms recommend` naming movies by the release's titles.
  */
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cachedOf, runJson, sandbox, type RunDoc, type Sandbox } from "./__tests__/harness.js";
+import { cachedOf, ms, runJson, sandbox, type RunDoc, type Sandbox } from "./__tests__/harness.js";
 
 const SMALL_DIR = process.env.MS_MOVIELENS_SMALL ?? path.resolve(__dirname, "../../../../shared/movielens/ml-latest-small");
 const present = existsSync(path.join(SMALL_DIR, "ratings.csv"));
@@ -34,6 +35,19 @@ describe.skipIf(!present)(`ml-latest-small from ${SMALL_DIR}`, () => {
     expect(als.metrics.test_rmse).toBeGreaterThan(0.7);
     expect(als.metrics.test_rmse).toBeLessThan(1.0);
     expect(Number.isFinite(keras.metrics.test_rmse)).toBe(true);
+  });
+
+  it("ms recommend names the movies with the titles of the mirror's movies.csv", async () => {
+    const r = await ms(["recommend", "--user", "1", "--top", "5", "--model", "als", "--run", cold.runId, "--json"], box);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout) as { recommendations: { movieId: number; title: string | null; score: number }[] };
+    const titles = new Map(readFileSync(path.join(SMALL_DIR, "movies.csv"), "utf8").split("\n").slice(1).map((l) => [Number(l.split(",")[0]), l] as const));
+    expect(doc.recommendations).toHaveLength(5);
+    for (const rec of doc.recommendations) {
+      expect(rec.title).toBeTypeOf("string");
+      expect(titles.get(rec.movieId)).toContain(rec.title!.split(",")[0]);
+      expect(Number.isFinite(rec.score)).toBe(true);
+    }
   });
 
   it("an identical second run hits every step", async () => {

@@ -15,18 +15,26 @@ import {
   type Logger,
   type Manifest,
   type Step,
+  writeFileAtomic,
 } from "@ms/contracts";
+import { promises as fs } from "node:fs";
 import path from "node:path";
-import { createTracker, recordUnclosedRuns, UNCLOSED_RUNS_FILE, type Tracker } from "@ms/tracking";
-import { openSession, type CacheSession } from "./cache.js";
+import { fileURLToPath } from "node:url";
+import { createTracker, recordUnclosedRuns, UNCLOSED_RUNS_FILE, type MetricInput, type Tracker } from "@ms/tracking";
+import { openSession, type CacheSession, type EntryDescription } from "./cache.js";
 import { cacheKey, codeIdentity } from "./key.js";
 import { namedParams, resolveParams, type Resolution } from "./params.js";
+import { evaluate, readMemo, reportMemoKey, writeMemo } from "./evaluate.js";
+import type { RunEntry } from "./recommend.js";
+import { charts, renderFigures, renderReport, type Figure } from "./report.js";
+import { readHistory, replay, writeHistory, type HistoryPoint, type StepHistory } from "./history.js";
 import { BufferedMetrics, ENTRY_POINTS, RunLog, TAGS, gitCommit, type LogArtifacts } from "./runlog.js";
 import { PIPELINE } from "./steps.js";
 import { CacheStore } from "./storage.js";
 
 export const DEFAULT_DATASET = "ml-latest-small";
 export const DEFAULT_EXPERIMENT = "Default";
+export const REPORT_FILE = "report.html";
 
 export interface RunPipelineOptions {
   /** A MovieLens name or `synthetic` (default ml-latest-small). */
@@ -53,6 +61,15 @@ export interface RunPipelineOptions {
   cwd?: string;
   /** The steps to run (default: the pipeline of steps.ts). */
   steps?: readonly Step[];
+  /** Told when each step starts and ends (the live progress display). */
+  events?: PipelineEvents;
+  /** Write the run report (report.html) and log it to the parent run (default true). */
+  report?: boolean;
+  /**
+   * Environment read for MLflow's project variables (default process.env): under `mlflow run`,
+   * `MLFLOW_RUN_ID` is the run to use as the parent and `MLFLOW_EXPERIMENT_ID` the experiment.
+   */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface StepReport {
@@ -65,9 +82,19 @@ export interface StepReport {
   seconds: number;
 }
 
+export interface PipelineEvents {
+  stepStarted?(step: string): void;
+  stepFinished?(report: StepReport): void;
+  stepFailed?(step: string, error: unknown): void;
+}
+
+export type { StepHistory };
+
 export interface PipelineReport {
   runId: string;
   steps: StepReport[];
+  /** The run report (report.html), also logged as an artifact of the parent run; absent with `report: false` or when it could not be made. */
+  report?: string;
 }
 
 /** Re-exported from @ms/contracts, where every package's cache location is decided. */
@@ -77,6 +104,17 @@ function numericMetrics(metrics: Record<string, unknown>): Record<string, number
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(metrics)) if (typeof v === "number") out[k] = v;
   return out;
+}
+
+/**
+ * Adds to the buffered metrics the manifest's final numeric metrics the step did not report
+ * itself, so a computed run and every later hit log the same set.
+ */
+async function withFinalMetrics(metrics: BufferedMetrics, dir: string): Promise<MetricInput[]> {
+  const manifest = JSON.parse(await fs.readFile(path.join(dir, "manifest.json"), "utf8")) as { metrics?: Record<string, unknown> };
+  const seen = new Set(Object.keys(metrics.latest));
+  for (const [k, v] of Object.entries(numericMetrics(manifest.metrics ?? {}))) if (!seen.has(k) && Number.isFinite(v)) metrics.metric(k, v);
+  return metrics.peek();
 }
 
 /** The flags that stand for download parameters, merged under `-P` names (a flag wins). */
@@ -130,17 +168,29 @@ class Pipeline {
 
   private async tracked(tracker: Tracker, resolution: Resolution): Promise<PipelineReport> {
     const o = this.o;
-    this.log = await RunLog.open(tracker, o.experiment ?? DEFAULT_EXPERIMENT, this.logger);
+    const env = o.env ?? process.env;
+    const adopted = env.MLFLOW_RUN_ID?.trim() || undefined;
     this.commit = await gitCommit(o.cwd ?? process.cwd());
-    this.parentId = await this.log.start("ms-run", {
+    const parentTags = {
       [TAGS.entryPoint]: "main",
       [TAGS.sourceName]: "ms",
       [TAGS.sourceType]: "LOCAL",
       ...(this.commit ? { [TAGS.gitCommit]: this.commit } : {}),
-    });
+    };
+    if (adopted) {
+      // Under `mlflow run` the project's run already exists: it is our parent, not a second top-level run.
+      this.log = await RunLog.forRun(tracker, adopted, this.logger);
+      this.parentId = adopted;
+      this.logger.info({ runId: adopted }, `tracking into the run MLflow created (MLFLOW_RUN_ID=${adopted})`);
+      await this.log.tags(this.parentId, { [TAGS.sourceName]: "ms", ...(this.commit ? { [TAGS.gitCommit]: this.commit } : {}) });
+    } else {
+      const experimentId = o.experiment === undefined ? env.MLFLOW_EXPERIMENT_ID?.trim() || undefined : undefined;
+      this.log = experimentId ? await RunLog.forExperiment(tracker, experimentId, this.logger) : await RunLog.open(tracker, o.experiment ?? DEFAULT_EXPERIMENT, this.logger);
+      this.parentId = await this.log.start("ms-run", parentTags);
+    }
     const steps: StepReport[] = [];
     try {
-      await this.log.params(this.parentId, resolution.flat);
+      await (adopted ? this.log.newParams(this.parentId, resolution.flat) : this.log.params(this.parentId, resolution.flat));
       /** The latest output of each kind: what a later step's input of that kind reads. */
       const produced = new Map<ArtifactKind, ArtifactRef>();
       for (const bound of resolution.steps) {
@@ -150,16 +200,75 @@ class Pipeline {
           if (!ref) throw new Error(`step ${bound.step.name} needs a ${kind} artifact that no earlier step produces`);
           inputs[name] = ref;
         }
-        const { report, dir, manifest } = await this.execute(bound, inputs);
+        const { report, dir, manifest, history } = await this.execute(bound, inputs);
         steps.push(report);
+        this.histories.push({ step: bound.step.name, points: history });
+        // The parent carries every step's final metrics under step-prefixed names, for MLflow's compare view.
+        const now = Date.now();
+        await this.log.metrics(this.parentId, Object.entries(numericMetrics(report.metrics)).map(([k, value]) => ({ key: `${bound.step.name}_${k}`, value, step: 0, timestamp: now })));
         for (const kind of Object.values(bound.step.outputs)) produced.set(kind, { kind, dir, digest: manifest.digest });
       }
+      const reportFile = o.report === false ? undefined : await this.writeReport(tracker, { runId: this.parentId, steps }, resolution.flat);
       await this.log.end(this.parentId, "FINISHED");
+      if (reportFile) return { runId: this.parentId, steps, report: reportFile };
     } catch (error) {
       await this.log.endQuietly(this.parentId, this.interrupted(error) ? "KILLED" : "FAILED");
       throw error;
     }
     return { runId: this.parentId, steps };
+  }
+
+  /** The metric histories of the steps run so far (for the report). */
+  readonly histories: StepHistory[] = [];
+  /** The entries of the steps run so far (for the report). */
+  private readonly entries: RunEntry[] = [];
+
+  /**
+   * Writes report.html and logs it to the parent run. A report that cannot be made is a warning,
+   * never a failed run; a tracking store that cannot take it fails like any other tracking call.
+   */
+  private async writeReport(tracker: Tracker, report: PipelineReport, params: Record<string, unknown>): Promise<string | undefined> {
+    this.checkSignal();
+    const started = performance.now();
+    let html: string;
+    try {
+      // The figures depend only on the entries (a hit replays the history that computed it): drawn once per set.
+      const memo = `figures-${reportMemoKey(this.entries)}.json`;
+      let figures = await readMemo<Figure[]>(this.store.root, memo);
+      if (!Array.isArray(figures)) {
+        const evaluation = await evaluate(this.entries, this.store.root, this.logger).catch((error: unknown) => {
+          this.logger.warn({ err: error }, `report: no test-set figures (${(error as Error).message})`);
+          return undefined;
+        });
+        figures = await renderFigures(charts(this.histories, evaluation));
+        if (evaluation) await writeMemo(this.store.root, memo, figures);
+      }
+      html = renderReport({ report, figures, params, trackingUri: tracker.uri });
+    } catch (error) {
+      this.logger.warn({ err: error }, `report: could not be made (${(error as Error).message})`);
+      return undefined;
+    }
+    const dir = path.join(this.store.root, "reports", report.runId);
+    const file = path.join(dir, REPORT_FILE);
+    try {
+      await fs.mkdir(dir, { recursive: true });
+      await writeFileAtomic(file, html);
+    } catch (error) {
+      this.logger.warn({ err: error }, `report: could not be written to ${file} (${(error as Error).message})`);
+      return undefined;
+    }
+    await this.log.artifacts(report.runId, file, "all", []);
+    this.logger.debug({ seconds: Number(((performance.now() - started) / 1000).toFixed(2)) }, "report written");
+    // A file store holds its own copy among the run's artifacts: point there and drop ours.
+    const artifactUri = (await tracker.getRun(report.runId)).info.artifactUri;
+    if (artifactUri.startsWith("file:")) {
+      const logged = path.join(fileURLToPath(artifactUri), REPORT_FILE);
+      if (await fs.stat(logged).then((st) => st.isFile(), () => false)) {
+        await fs.rm(dir, { recursive: true, force: true }).catch(() => undefined);
+        return logged;
+      }
+    }
+    return file;
   }
 
   private interrupted(error: unknown): boolean {
@@ -170,11 +279,12 @@ class Pipeline {
     if (this.o.signal?.aborted) throw new InterruptedError("interrupted");
   }
 
-  private async execute(bound: BoundStep, inputs: Record<string, ArtifactRef>): Promise<{ report: StepReport; dir: string; manifest: Manifest }> {
+  private async execute(bound: BoundStep, inputs: Record<string, ArtifactRef>): Promise<{ report: StepReport; dir: string; manifest: Manifest; history: HistoryPoint[] }> {
     this.checkSignal();
     const o = this.o;
     const step = bound.step;
     const started = performance.now();
+    o.events?.stepStarted?.(step.name);
     const code = await codeIdentity(step.code.package);
     const inputDigests: Record<string, Digest> = {};
     for (const [name, ref] of Object.entries(inputs)) inputDigests[name] = ref.digest;
@@ -195,16 +305,28 @@ class Pipeline {
       this.parentId,
     );
     const metrics = new BufferedMetrics();
+    let history: HistoryPoint[] = [];
     try {
       await this.log.params(runId, params);
       const forced = o.noCache === true || (o.force ?? []).includes(step.name);
+      const info: EntryDescription = { version: code.version, codeDigest: code.codeDigest, params: namedParams(bound, "key"), inputs: inputDigests, producedByRun: runId };
+      let replayed: HistoryPoint[] | undefined;
       const outcome = await this.session.getOrCompute({
         key,
         step: step.name,
-        info: { version: code.version, codeDigest: code.codeDigest, params: namedParams(bound, "key"), inputs: inputDigests, producedByRun: runId },
+        info,
         force: forced,
         signal: o.signal,
-        stillValid: (hit) => step.stillValid(hit.manifest),
+        stillValid: async (hit) => {
+          if (!(await step.stillValid(hit.manifest))) return false;
+          try {
+            replayed = await readHistory(hit.dir, hit.entry.history);
+            return true;
+          } catch (error) {
+            logger.warn({ key: key.slice(0, 12), error: (error as Error).message }, `${step.name}: the entry's metric history is damaged; recomputing it`);
+            return false;
+          }
+        },
         onWait: (holder, waitMs) =>
           logger.info(
             { pid: holder.pid, hostname: holder.hostname, maxWaitSeconds: waitMs === undefined ? null : Math.round(waitMs / 1000) },
@@ -215,6 +337,8 @@ class Pipeline {
           logger.info({ key: key.slice(0, 12) }, `${step.name}: computing`);
           await bound.run({ logger, metrics, signal: o.signal, progress: o.progress, cacheDir: this.store.root, inputsVerified: true }, inputs, dir);
           this.checkSignal();
+          // The history goes into the entry (its digest into entry.json, written at publish), so a hit replays it.
+          info.history = await writeHistory(dir, await withFinalMetrics(metrics, dir));
         },
       });
       const small = this.store.smallFiles(key);
@@ -223,10 +347,14 @@ class Pipeline {
         logger.info({ key: key.slice(0, 12), producedByRun: outcome.entry.producedByRun }, `${step.name}: cached`);
         await this.log.tags(runId, { [TAGS.cacheHit]: "true", ...(outcome.entry.producedByRun ? { [TAGS.producedBy]: outcome.entry.producedByRun } : {}) });
         const now = Date.now();
-        await this.log.metrics(runId, Object.entries(numericMetrics(outcome.manifest.metrics)).map(([k, value]) => ({ key: k, value, step: 0, timestamp: now })));
+        const logged = replayed ? replay(replayed, now) : Object.entries(numericMetrics(outcome.manifest.metrics)).map(([k, value]) => ({ key: k, value, step: 0, timestamp: now }));
+        history = logged.map((m) => ({ key: m.key, value: m.value, step: m.step ?? 0, offsetMs: 0 }));
+        await this.log.metrics(runId, logged);
         await this.log.artifacts(runId, outcome.dir, (o.logArtifacts ?? "all") === "none" ? "none" : "manifests", small);
       } else {
-        await this.log.metrics(runId, metrics.take());
+        const logged = metrics.take();
+        history = logged.map((m) => ({ key: m.key, value: m.value, step: m.step ?? 0, offsetMs: 0 }));
+        await this.log.metrics(runId, logged);
         await this.log.tags(runId, { [TAGS.cacheHit]: "false" });
         await this.log.artifacts(runId, outcome.dir, o.logArtifacts ?? "all", small);
       }
@@ -235,8 +363,11 @@ class Pipeline {
       if (!outcome.cached) logger.info({ seconds: Number(seconds.toFixed(2)) }, `${step.name}: step finished and cached`);
       const outputs: Record<string, unknown> = {};
       for (const [name, kind] of Object.entries(step.outputs)) outputs[name] = { kind, dir: outcome.dir, digest: outcome.manifest.digest, ...step.describe(outcome.manifest) };
-      return { report: { step: step.name, cached: outcome.cached, key, runId, outputs, metrics: outcome.manifest.metrics, seconds }, dir: outcome.dir, manifest: outcome.manifest };
+      this.entries.push({ step: step.name, runId, key, dir: outcome.dir, manifest: outcome.manifest });
+      o.events?.stepFinished?.({ step: step.name, cached: outcome.cached, key, runId, outputs, metrics: outcome.manifest.metrics, seconds });
+      return { report: { step: step.name, cached: outcome.cached, key, runId, outputs, metrics: outcome.manifest.metrics, seconds }, dir: outcome.dir, manifest: outcome.manifest, history };
     } catch (error) {
+      o.events?.stepFailed?.(step.name, error);
       await this.log.metrics(runId, metrics.take()).catch(() => undefined);
       await this.log.endQuietly(runId, this.interrupted(error) ? "KILLED" : "FAILED");
       throw error;

@@ -19,8 +19,8 @@ beforeAll(async () => {
 afterAll(async () => box.dispose());
 
 describe("ms run on an empty cache", () => {
-  it("prints exactly { runId, steps: [download, etl, als, keras] } with every step computed", () => {
-    expect(Object.keys(cold).sort()).toEqual(["runId", "steps"]);
+  it("prints exactly { runId, steps: [download, etl, als, keras], report } with every step computed", () => {
+    expect(Object.keys(cold).sort()).toEqual(["report", "runId", "steps"]);
     expect(cold.steps.map((s) => s.step)).toEqual(["download", "etl", "als", "keras"]);
     for (const s of cold.steps) {
       expect(Object.keys(s).sort()).toEqual(["cached", "key", "metrics", "outputs", "runId", "seconds", "step"]);
@@ -42,8 +42,8 @@ describe("ms run on an empty cache", () => {
   it("hands each step's outputs to the next through cache entries named by key", async () => {
     const [, etl, als, keras] = cold.steps;
     expect(etl.outputs.ratings.dir).toBe(path.join(box.cache, "objects", etl.key));
-    expect(await listDir(etl.outputs.ratings.dir!)).toEqual(["entry.json", "manifest.json", "ratings.parquet"]);
-    expect(await listDir(als.outputs.factors.dir!)).toEqual(["entry.json", "item_factors.parquet", "manifest.json", "user_factors.parquet"]);
+    expect(await listDir(etl.outputs.ratings.dir!)).toEqual(["entry.json", "manifest.json", "metrics.json", "ratings.parquet"]);
+    expect(await listDir(als.outputs.factors.dir!)).toEqual(["entry.json", "item_factors.parquet", "manifest.json", "metrics.json", "user_factors.parquet"]);
     expect(await listDir(keras.outputs.model.dir!)).toContain("model.json");
     const factorsManifest = JSON.parse(await readFile(path.join(als.outputs.factors.dir!, "manifest.json"), "utf8"));
     expect(factorsManifest.details.ratings.digest).toBe(etl.outputs.ratings.digest);

@@ -5,7 +5,7 @@
  */
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import type { Logger, MetricsSink } from "@ms/contracts";
+import { BadParameterError, MissingArtifactError, MsError, type Logger, type MetricsSink } from "@ms/contracts";
 import type { MetricInput, ParamValue, TerminalStatus, Tracker } from "@ms/tracking";
 
 /** MLflow's system tags and the ms cache tags, defined once by @ms/tracking. */
@@ -63,6 +63,10 @@ export class BufferedMetrics implements MetricsSink {
     this.buffer.push({ key, value, step: step ?? 0, timestamp: Date.now() });
     this.latest[key] = value;
   }
+  /** The buffered calls, left in the buffer. */
+  peek(): MetricInput[] {
+    return [...this.buffer];
+  }
   take(): MetricInput[] {
     const out = this.buffer;
     this.buffer = [];
@@ -84,6 +88,23 @@ export class RunLog {
     return new RunLog(tracker, exp.experimentId, logger);
   }
 
+  /** Logs into the experiment of an existing run (MLflow's `MLFLOW_RUN_ID`); the run must be active. */
+  static async forRun(tracker: Tracker, runId: string, logger: Logger): Promise<RunLog> {
+    const run = await tracker.getRun(runId).catch((error: unknown) => {
+      throw error instanceof MsError && !(error instanceof MissingArtifactError) ? error : new BadParameterError("MLFLOW_RUN_ID", `run ${runId} does not exist in ${tracker.uri}: ${(error as Error).message}`);
+    });
+    if (run.info.status !== "RUNNING") throw new BadParameterError("MLFLOW_RUN_ID", `run ${runId} in ${tracker.uri} is ${run.info.status}, not RUNNING; unset MLFLOW_RUN_ID to start a new run`);
+    return new RunLog(tracker, run.info.experimentId, logger);
+  }
+
+  /** Logs into an experiment given by id (MLflow's `MLFLOW_EXPERIMENT_ID`). */
+  static async forExperiment(tracker: Tracker, experimentId: string, logger: Logger): Promise<RunLog> {
+    const exp = await tracker.getExperiment(experimentId).catch((error: unknown) => {
+      throw error instanceof MissingArtifactError ? new BadParameterError("MLFLOW_EXPERIMENT_ID", `experiment ${experimentId} does not exist in ${tracker.uri}`) : error;
+    });
+    return new RunLog(tracker, exp.experimentId, logger);
+  }
+
   async start(runName: string, tags: Record<string, string>, parentRunId?: string): Promise<string> {
     const info = await this.tracker.startRun({ experimentId: this.experimentId, runName, tags, ...(parentRunId ? { parentRunId } : {}) });
     return info.runId;
@@ -91,6 +112,20 @@ export class RunLog {
 
   async params(runId: string, params: Record<string, ParamValue>): Promise<void> {
     if (Object.keys(params).length) await this.tracker.logParams(runId, params);
+  }
+
+  /**
+   * Logs the params a run does not hold yet (MLflow logged an adopted run's own `-P` values as
+   * text); a param it holds with another value is kept and reported, never an error.
+   */
+  async newParams(runId: string, params: Record<string, ParamValue>): Promise<void> {
+    const held = (await this.tracker.getRun(runId)).params;
+    const fresh: Record<string, ParamValue> = {};
+    for (const [k, v] of Object.entries(params)) {
+      if (!(k in held)) fresh[k] = v;
+      else if (held[k] !== String(v) && Number(held[k]) !== Number(v)) this.logger.warn({ param: k, run: held[k], resolved: v }, `param ${k}: the run holds "${held[k]}", ms resolved ${String(v)}`);
+    }
+    await this.params(runId, fresh);
   }
 
   async tags(runId: string, tags: Record<string, string>): Promise<void> {

@@ -50,6 +50,8 @@ export interface EntryInfo {
   producedByRun: string | null;
   /** File identities when last hashed (publish, later re-hashes): a hit re-hashes only changed files. */
   identities?: IdentityMemo;
+  /** Digest of the entry's metrics.json (the step's metric history, replayed into the child run of a hit). */
+  history?: string;
 }
 
 export type EntryCheck =

@@ -15,3 +15,4 @@ export { DOWNLOAD_DEFAULTS, type FetchOptions } from "./download.js";
 export { DEFAULT_MAX_ENTRIES, type ExtractOptions } from "./archive.js";
 export { MAX_LINE_BYTES } from "./formats.js";
 export { ratingsTable, type RatingsTable } from "./arrow.js";
+export { readMovieTitles, parseMovies, MOVIES_FILES, type MovieTitles } from "./movies.js";

@@ -12,7 +12,7 @@ import { Writable } from "node:stream";
 import { BadParameterError, createLogger, MissingArtifactError } from "@ms/contracts";
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { runsCommand } from "./cli.js";
-import { TAGS } from "./tags.js";
+import { EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, TAGS } from "./tags.js";
 import { createTracker } from "./tracker.js";
 import type { Tracker } from "./types.js";
 import { parseMeta } from "./meta-yaml.js";
@@ -54,6 +54,14 @@ async function snapshot(dir: string): Promise<Record<string, string>> {
 }
 
 describe("FileStore layout", () => {
+  it("tags every experiment it creates (Default included) so MLflow 3's UI opens it on runs", async () => {
+    const exp = await store.getOrCreateExperiment("kind");
+    const other = await store.createExperiment("kind 2");
+    for (const id of ["0", exp.experimentId, other.experimentId]) {
+      expect(await fs.readFile(path.join(root, id, "tags", EXPERIMENT_KIND_TAG), "utf8")).toBe(EXPERIMENT_KIND);
+    }
+  });
+
   it("creates the Default experiment 0 and MLflow's run layout", async () => {
     const exp = await store.getOrCreateExperiment("demo");
     expect((await store.getExperiment("0")).name).toBe("Default");

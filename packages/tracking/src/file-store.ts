@@ -22,7 +22,7 @@ import { pathToFileURL, fileURLToPath } from "node:url";
 import { asStorageError, BadParameterError, CorruptArtifactError, MissingArtifactError, silentLogger } from "@ms/contracts";
 import { formatMeta, parseMeta, type Meta } from "./meta-yaml.js";
 import type { ArtifactSource, Entries, LazyLogger, NewRun, RunQuery, Store } from "./store.js";
-import { TAGS } from "./tags.js";
+import { EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, TAGS } from "./tags.js";
 import type { ArtifactEntry, Experiment, Metric, Run, RunInfo, RunsPage, RunStatus, TerminalStatus } from "./types.js";
 import type { ValidMetric } from "./validation.js";
 import { decodePageToken, encodePageToken, latestMetric, matchesSearch, newestFirst, defaultRunName } from "./common.js";
@@ -152,6 +152,8 @@ export class FileStore implements Store {
   private async writeExperiment(id: string, name: string): Promise<Experiment> {
     const dir = path.join(this.root, id);
     await fs.mkdir(dir); // EEXIST tells the caller another process holds this id
+    // Tags first: once meta.yaml exists the experiment is complete for any reader.
+    await this.writeFileIn(path.join(dir, "tags"), EXPERIMENT_KIND_TAG, EXPERIMENT_KIND);
     const now = Date.now();
     const meta: Meta = {
       artifact_location: pathToFileURL(dir).href,

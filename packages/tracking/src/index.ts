@@ -7,7 +7,7 @@
 export { createTracker, resolveTrackingUri, DEFAULT_TRACKING_DIR, type TrackerOptions, type TrackingTarget } from "./tracker.js";
 export type { RetryOptions, RestAuth } from "./rest-store.js";
 export { LIMITS } from "./validation.js";
-export { TAGS, type TagName } from "./tags.js";
+export { TAGS, EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, type TagName } from "./tags.js";
 export { recordUnclosedRuns, UNCLOSED_RUNS_FILE } from "./unclosed.js";
 export { RUN_STATUSES } from "./types.js";
 export type {

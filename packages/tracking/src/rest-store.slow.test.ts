@@ -10,7 +10,8 @@ import { BadParameterError, silentLogger, TrackingUnavailableError } from "@ms/c
 import { afterAll, describe, expect, inject, it, vi } from "vitest";
 import { runsCommand } from "./cli.js";
 import { createTracker } from "./tracker.js";
-import { pythonRead } from "./testing/mlflow-python.js";
+import { pythonJson, pythonRead } from "./testing/mlflow-python.js";
+import { EXPERIMENT_KIND, EXPERIMENT_KIND_TAG } from "./tags.js";
 import { expectPythonSeesScenario, logScenario } from "./testing/scenario.js";
 
 const url = inject("mlflowUrl");
@@ -19,6 +20,12 @@ const tracker = createTracker(url, { env: {}, retry: { maxTotalMs: 20_000 } });
 const unique = `${process.pid}-${Date.now()}`;
 
 describe("REST store against mlflow server", () => {
+  it("creates experiments with mlflow.experimentKind, as MLflow's Python client reads it", async () => {
+    const exp = await tracker.getOrCreateExperiment(`kind ${unique}`);
+    const tags = await pythonJson<Record<string, string>>(venv, "import json,sys; from mlflow import MlflowClient; print(json.dumps(MlflowClient(sys.argv[1]).get_experiment(sys.argv[2]).tags))", [url, exp.experimentId]);
+    expect(tags[EXPERIMENT_KIND_TAG]).toBe(EXPERIMENT_KIND);
+  });
+
   it("logs nested runs that MLflow's Python client reads back field by field", async () => {
     const s = await logScenario(tracker, `rest scenario ${unique}`);
     await expectPythonSeesScenario(tracker, s, await pythonRead(venv, url, s.experimentName), { sqlInfinity: true });

@@ -13,7 +13,7 @@ import { promises as fs } from "node:fs";
 import path from "node:path";
 import { BadParameterError, MissingArtifactError, MsError, NetworkError, silentLogger, TrackingUnavailableError } from "@ms/contracts";
 import type { ArtifactSource, Entries, LazyLogger, NewRun, RunQuery, Store } from "./store.js";
-import { TAGS } from "./tags.js";
+import { EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, TAGS } from "./tags.js";
 import type { ArtifactEntry, Experiment, Metric, Run, RunInfo, RunsPage, RunStatus, TerminalStatus } from "./types.js";
 import { LIMITS, type ValidMetric } from "./validation.js";
 
@@ -313,7 +313,7 @@ export class RestStore implements Store {
   }
 
   async createExperiment(name: string): Promise<Experiment> {
-    const r = await this.request("POST", "/api/2.0/mlflow/experiments/create", { body: { name } });
+    const r = await this.request("POST", "/api/2.0/mlflow/experiments/create", { body: { name, tags: [{ key: EXPERIMENT_KIND_TAG, value: EXPERIMENT_KIND }] } });
     if (r.experiment_id === undefined || r.experiment_id === null || r.experiment_id === "") {
       throw new TrackingUnavailableError(`MLflow server ${this.uri}: experiments/create answered without "experiment_id"; is ${this.uri} an MLflow tracking server?`);
     }

@@ -21,4 +21,11 @@ export const TAGS = {
   step: "ms.step",
 } as const;
 
+/**
+ * The experiment tag MLflow 3's UI reads to choose an experiment's landing page; without it the
+ * UI opens on its GenAI "Traces" page. Experiments ms creates carry it.
+ */
+export const EXPERIMENT_KIND_TAG = "mlflow.experimentKind";
+export const EXPERIMENT_KIND = "custom_model_development";
+
 export type TagName = (typeof TAGS)[keyof typeof TAGS];

@@ -61,7 +61,7 @@ export function resolveTrackingUri(uri: string | undefined, options: Pick<Tracke
     }
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(raw) || /^databricks/i.test(raw)) {
-    throw new BadParameterError("--tracking-uri", `scheme of ${raw.split("://")[0]}:// is not supported; use a path, a file: URI or an http(s):// MLflow server`);
+    throw new BadParameterError("--tracking-uri", `scheme of ${raw.split("://")[0]}:// is not supported; use a path, a file: URI or an http(s):// MLflow server (under \`mlflow run\`: MLFLOW_TRACKING_URI=./mlruns with MLFLOW_ALLOW_FILE_STORE=true, or a server's URL)`);
   }
   return { kind: "file", root: path.resolve(cwd, raw) };
 }

@@ -71,6 +71,7 @@ export interface StepDoc {
 export interface RunDoc {
   runId: string;
   steps: StepDoc[];
+  report?: string;
 }
 
 /** Runs `ms run --json` and parses its one document; fails with stderr when the exit code is not 0. */

@@ -1,0 +1,243 @@
+/**
+ * What a person gets out of a run without writing code: `recommend` ranks the movies a user has
+ * not rated with the final model of a run, `predictRatings` scores given (user, movie) pairs.
+ * The run is the latest finished `ms run` in the tracking store (or the one asked for); its
+ * models are the cache entries its child runs name by key, verified as a cache hit would be.
+ * Titles come from the release's movies file beside the ratings file.
+ */
+import { promises as fs } from "node:fs";
+import { BadInputError, BadParameterError, CorruptArtifactError, MissingArtifactError, defaultCacheDir, type Logger, type Manifest } from "@ms/contracts";
+import { readMovieTitles, readRatingsColumns, readRawDataset } from "@ms/etl";
+import { createTracker, TAGS, type Run, type Tracker } from "@ms/tracking";
+import { kerasFeatures, openModel, SERVABLE_FEATURES, type ModelKind, type ServedModel } from "./serve.js";
+import { CacheStore } from "./storage.js";
+
+export interface LocateOptions {
+  trackingUri?: string;
+  cacheDir?: string;
+  /** A parent run id (a step's child run id is taken to mean its parent); default the latest finished run. */
+  runId?: string;
+  /** Only look in this experiment (by name). */
+  experiment?: string;
+  logger?: Logger;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** One step's published entry, as a run's child run names it. */
+export interface RunEntry {
+  step: string;
+  runId: string;
+  key: string;
+  dir: string;
+  manifest: Manifest;
+}
+
+export interface LocatedRun {
+  runId: string;
+  experimentId: string;
+  entries: RunEntry[];
+}
+
+/** The latest finished `ms run` parent run (newest start time) over the experiments asked for. */
+async function latestRun(tracker: Tracker, experiment: string | undefined): Promise<Run> {
+  const experiments = experiment ? [await tracker.getExperimentByName(experiment)].filter((e) => e !== undefined) : await tracker.listExperiments();
+  if (experiment && !experiments.length) throw new BadParameterError("--experiment", `no experiment named ${JSON.stringify(experiment)} in ${tracker.uri}`);
+  let best: Run | undefined;
+  for (const exp of experiments) {
+    if (exp.lifecycleStage !== "active") continue;
+    const page = await tracker.searchRuns({ experimentIds: [exp.experimentId], tags: { [TAGS.sourceName]: "ms", [TAGS.entryPoint]: "main" }, status: "FINISHED", maxResults: 50 });
+    const top = page.runs.find((r) => !r.tags[TAGS.parent]);
+    if (top && (!best || top.info.startTime > best.info.startTime)) best = top;
+  }
+  if (!best) throw new MissingArtifactError(`no finished ms run in ${tracker.uri}${experiment ? ` (experiment ${experiment})` : ""}; run 'ms run' first, or give --tracking-uri`);
+  return best;
+}
+
+/** Finds a run and its step entries in the cache, each verified (missing: exit 4; damaged: exit 5). */
+export async function locateRun(o: LocateOptions = {}): Promise<LocatedRun> {
+  const tracker = createTracker(o.trackingUri, { logger: o.logger, env: o.env });
+  let parent = o.runId ? await tracker.getRun(o.runId).catch((error: unknown) => Promise.reject(new BadParameterError("--run", `run ${o.runId} is not in ${tracker.uri} (${(error as Error).message})`))) : await latestRun(tracker, o.experiment);
+  if (parent.tags[TAGS.parent]) parent = await tracker.getRun(parent.tags[TAGS.parent]);
+  const runId = parent.info.runId;
+  if (o.runId && parent.info.status !== "FINISHED") throw new BadParameterError("--run", `run ${runId} is ${parent.info.status}, not FINISHED`);
+  const children: Run[] = [];
+  let pageToken: string | undefined;
+  do {
+    const page = await tracker.searchRuns({ experimentIds: [parent.info.experimentId], tags: { [TAGS.parent]: runId }, maxResults: 100, pageToken });
+    children.push(...page.runs);
+    pageToken = page.nextPageToken;
+  } while (pageToken);
+  const store = new CacheStore(o.cacheDir ?? defaultCacheDir());
+  const entries: RunEntry[] = [];
+  for (const child of children.reverse()) {
+    const key = child.tags[TAGS.cacheKey];
+    const step = child.tags[TAGS.step];
+    if (!key || !step) continue;
+    const check = await store.checkEntry(key);
+    if (check.status === "damaged") throw new CorruptArtifactError(`run ${runId}: the ${step} entry ${store.entryDir(key)} is damaged (${check.problems.join("; ")}); rerun 'ms run' to recompute it`);
+    if (check.status !== "hit") throw new MissingArtifactError(`run ${runId}: its ${step} entry ${store.entryDir(key)} is not in the cache ${store.root} (removed by 'ms cache gc', or another --cache-dir?); rerun 'ms run' with the same parameters to rebuild it`);
+    entries.push({ step, runId: child.info.runId, key, dir: check.dir, manifest: check.manifest });
+  }
+  if (!entries.length) throw new MissingArtifactError(`run ${runId} has no step runs with cache keys in ${tracker.uri}; is it an ms run?`);
+  return { runId, experimentId: parent.info.experimentId, entries };
+}
+
+/** Where a run's model of `kind`, its factors and its ratings are. */
+export function modelDirs(run: LocatedRun, kind: ModelKind): { factors: string; model?: string; ratings: string; raw?: string } {
+  const ofKind = (k: string) => run.entries.filter((e) => e.manifest.kind === k);
+  const ratings = ofKind("ratings").at(-1);
+  if (!ratings) throw new MissingArtifactError(`run ${run.runId} has no ratings entry`);
+  const raw = ofKind("raw-dataset").at(-1)?.dir;
+  if (kind === "als") {
+    const factors = run.entries.find((e) => e.step === "als" && e.manifest.kind === "factors") ?? ofKind("factors").at(-1);
+    if (!factors) throw new MissingArtifactError(`run ${run.runId} has no ALS factors entry`);
+    return { factors: factors.dir, ratings: ratings.dir, raw };
+  }
+  const model = ofKind("keras-model").at(-1);
+  if (!model) throw new MissingArtifactError(`run ${run.runId} has no keras model entry`);
+  // The factors the network was trained on, whichever step of the run produced them.
+  const wanted = (model.manifest.details as { factors?: { digest?: string } }).factors?.digest;
+  const factors = ofKind("factors").find((e) => e.manifest.digest === wanted);
+  if (!factors) throw new MissingArtifactError(`run ${run.runId}: no entry of the run holds the factors ${String(wanted)} its keras model was trained on`);
+  return { factors: factors.dir, model: model.dir, ratings: ratings.dir, raw };
+}
+
+async function titlesOf(raw: string | undefined): Promise<Map<number, string> | undefined> {
+  if (!raw) return undefined;
+  const record = await readRawDataset(raw);
+  return (await readMovieTitles(record.ratingsFile))?.titles;
+}
+
+function describeIds(ids: Int32Array): string {
+  return ids.length ? `${ids.length} of them, ids ${ids[0]}..${ids[ids.length - 1]}` : "none";
+}
+
+function unknownUser(model: Known, run: LocatedRun, user: number, flag: string): BadParameterError {
+  return new BadParameterError(flag, `user ${user} is not in the training ratings of run ${run.runId}, so the ${model.kind} model has no factors for them (users: ${describeIds(model.userIds)}); this model has no cold-start rule`);
+}
+
+function finite(value: number, model: ServedModel): number {
+  if (!Number.isFinite(value)) throw new CorruptArtifactError(`${model.dir}: the ${model.kind} model predicted ${value}`);
+  return Number(value.toFixed(4));
+}
+
+export interface RecommendOptions extends LocateOptions {
+  userId: number;
+  top?: number;
+  model?: ModelKind;
+}
+
+export interface Recommendation {
+  movieId: number;
+  title: string | null;
+  score: number;
+}
+
+export interface RecommendResult {
+  runId: string;
+  model: ModelKind;
+  userId: number;
+  recommendations: Recommendation[];
+}
+
+type Known = Pick<ServedModel, "kind" | "userIds" | "movieIds" | "hasUser" | "hasMovie">;
+
+export async function withModel<T>(
+  o: LocateOptions & { model?: ModelKind },
+  use: (model: ServedModel, run: LocatedRun, dirs: ReturnType<typeof modelDirs>) => Promise<T>,
+  check?: (known: Known, run: LocatedRun) => void,
+): Promise<T> {
+  const run = await locateRun(o);
+  let kind: ModelKind = o.model ?? "keras";
+  let dirs = modelDirs(run, kind);
+  // Without --model, a keras model that cannot score new pairs gives way to the run's ALS model (said in the output's `model`).
+  if (kind === "keras" && o.model === undefined && dirs.model && !SERVABLE_FEATURES.includes(await kerasFeatures(dirs.model))) {
+    o.logger?.warn({ model: dirs.model }, "the run's keras model cannot score new pairs (per-rating features); using its ALS model");
+    kind = "als";
+    dirs = modelDirs(run, kind);
+  }
+  const model = await openModel(kind, dirs, { check: check && ((known) => check(known, run)) });
+  try {
+    return await use(model, run, dirs);
+  } finally {
+    model.dispose();
+  }
+}
+
+/** The `top` movies with the highest predicted rating among those the user has not rated in the run's ratings. */
+export async function recommend(o: RecommendOptions): Promise<RecommendResult> {
+  const top = o.top ?? 10;
+  if (!Number.isInteger(top) || top < 1) throw new BadParameterError("--top", `must be an integer >= 1, got ${top}`);
+  return withModel(
+    o,
+    async (model, run, dirs) => {
+      const ratings = await readRatingsColumns(dirs.ratings);
+      const rated = new Set<number>();
+      for (let i = 0; i < ratings.rows; i++) if (ratings.userIds[i] === o.userId) rated.add(ratings.movieIds[i]);
+      const candidates = Int32Array.from(model.movieIds.filter((m) => !rated.has(m)));
+      const scores = await model.predict(new Int32Array(candidates.length).fill(o.userId), candidates);
+      const order = Array.from(candidates.keys()).sort((a, b) => scores[b] - scores[a] || candidates[a] - candidates[b]);
+      const titles = await titlesOf(dirs.raw);
+      const recommendations = order.slice(0, top).map((i) => ({ movieId: candidates[i], title: titles?.get(candidates[i]) ?? null, score: finite(scores[i], model) }));
+      return { runId: run.runId, model: model.kind, userId: o.userId, recommendations };
+    },
+    (known, run) => {
+      if (!known.hasUser(o.userId)) throw unknownUser(known, run, o.userId, "--user");
+    },
+  );
+}
+
+export interface PredictOptions extends LocateOptions {
+  pairs: { userId: number; movieId: number }[];
+  model?: ModelKind;
+}
+
+export interface PredictResult {
+  runId: string;
+  model: ModelKind;
+  predictions: { userId: number; movieId: number; rating: number }[];
+}
+
+/** Predicted ratings of (user, movie) pairs; an id the model has no factors for is a parameter error naming it. */
+export async function predictRatings(o: PredictOptions): Promise<PredictResult> {
+  if (!o.pairs.length) throw new BadParameterError("--pairs", "no (user, movie) pairs given");
+  return withModel(
+    o,
+    async (model, run) => {
+      const users = Int32Array.from(o.pairs, (p) => p.userId);
+      const movies = Int32Array.from(o.pairs, (p) => p.movieId);
+      const scores = await model.predict(users, movies);
+      return { runId: run.runId, model: model.kind, predictions: o.pairs.map((p, i) => ({ userId: p.userId, movieId: p.movieId, rating: finite(scores[i], model) })) };
+    },
+    (known, run) => {
+      for (const p of o.pairs) {
+        if (!known.hasUser(p.userId)) throw unknownUser(known, run, p.userId, "--user");
+        if (!known.hasMovie(p.movieId)) {
+          throw new BadParameterError("--movie", `movie ${p.movieId} has no ratings in the training data of run ${run.runId}, so the ${known.kind} model has no factors for it (movies: ${describeIds(known.movieIds)})`);
+        }
+      }
+    },
+  );
+}
+
+/** `userId,movieId` lines (a header line and blank lines are skipped); a bad line names the file and line (exit 3). */
+export async function readPairs(file: string): Promise<{ userId: number; movieId: number }[]> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, "utf8");
+  } catch (error) {
+    throw new BadInputError(`cannot be read (${(error as Error).message})`, { file }, { cause: error });
+  }
+  const out: { userId: number; movieId: number }[] = [];
+  const lines = text.split(/\r?\n/);
+  for (let n = 0; n < lines.length; n++) {
+    const line = lines[n].trim();
+    if (!line) continue;
+    const f = line.split(/\s*[,\t ]\s*/);
+    if (n === 0 && out.length === 0 && /^[a-z_]+$/i.test(f[0] ?? "")) continue;
+    const [u, m] = f.map(Number);
+    if (f.length < 2 || !Number.isSafeInteger(u) || !Number.isSafeInteger(m)) throw new BadInputError(`not a "userId,movieId" line: ${JSON.stringify(lines[n].slice(0, 80))}`, { file, line: n + 1 });
+    out.push({ userId: u, movieId: m });
+  }
+  return out;
+}

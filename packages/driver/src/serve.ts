@@ -1,0 +1,145 @@
+/**
+ * Scoring with a run's models, the one place the driver calls @ms/keras's and @ms/als's
+ * prediction exports (so a change of their API is adapted here only). `openModel` loads the ALS
+ * factors, or the keras network with the factors it was trained on, behind one interface that
+ * predicts ratings for (user, movie) pairs. `predictPairs` of keras (features assembled from the
+ * factors exactly as in training, then the network) lives here until @ms/keras exports one.
+ */
+import { promises as fs } from "node:fs";
+import path from "node:path";
+import { BadParameterError, CorruptArtifactError, type Manifest } from "@ms/contracts";
+import { predictWith, readFactors, type Factors } from "@ms/als";
+import { FeatureAssembler, loadModel, predict as kerasPredict, type BackendChoice, type FeatureSet } from "@ms/keras";
+
+export const MODEL_KINDS = ["keras", "als"] as const;
+export type ModelKind = (typeof MODEL_KINDS)[number];
+
+/**
+ * The keras feature sets a new (user, movie) pair can be scored with: those built from the factors
+ * alone. Per-rating features (out-of-fold `stacked` ones) exist only for rated pairs, until
+ * @ms/keras exports features for new pairs.
+ */
+export const SERVABLE_FEATURES: readonly string[] = ["factors", "seed", "factors+dot"];
+
+/** The keras model cannot score new pairs (its feature set needs per-rating inputs). */
+export class UnservableModelError extends BadParameterError {
+  constructor(
+    readonly dir: string,
+    readonly features: string,
+  ) {
+    super("--model", `the keras model ${dir} was trained on the "${features}" features, which exist only for rated pairs; it cannot score new (user, movie) pairs yet: use --model als`);
+  }
+}
+
+/** The feature set a keras-model directory records, read without loading TensorFlow.js. */
+export async function kerasFeatures(dir: string): Promise<string> {
+  const file = path.join(dir, "manifest.json");
+  const manifest = JSON.parse(await fs.readFile(file, "utf8")) as { details?: { features?: unknown } };
+  const features = manifest.details?.features;
+  if (typeof features !== "string") throw new CorruptArtifactError(`${file}: details.features is missing`);
+  return features;
+}
+
+/** Where a run's models are: the factors entry, and the keras-model entry. */
+export interface ModelDirs {
+  factors: string;
+  model?: string;
+}
+
+export interface ServedModel {
+  kind: ModelKind;
+  /** The artifact the predictions come from. */
+  dir: string;
+  manifest: Manifest;
+  /** Sorted ids the model has factors for; a pair outside them cannot be scored. */
+  userIds: Int32Array;
+  movieIds: Int32Array;
+  hasUser(id: number): boolean;
+  hasMovie(id: number): boolean;
+  /** Predicted ratings of (userIds[i], movieIds[i]); every id must be known. */
+  predict(userIds: Int32Array, movieIds: Int32Array): Promise<Float64Array>;
+  dispose(): void;
+}
+
+function indexOf(ids: Int32Array, id: number): number {
+  let lo = 0;
+  let hi = ids.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ids[mid] === id) return mid;
+    if (ids[mid] < id) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
+}
+
+/** Rows per network call: bounds the feature buffer (rows x width floats) for any number of pairs. */
+const CHUNK = 65_536;
+
+/**
+ * Keras predictions for pairs of known ids: the training features (factors, or factors plus their
+ * dot product) assembled in chunks, then the network.
+ */
+export async function kerasPredictPairs(
+  loaded: Awaited<ReturnType<typeof loadModel>>,
+  factors: Factors,
+  userIds: Int32Array,
+  movieIds: Int32Array,
+): Promise<Float64Array> {
+  const features = loaded.manifest.details.features as FeatureSet;
+  const n = userIds.length;
+  const out = new Float64Array(n);
+  for (let start = 0; start < n; start += CHUNK) {
+    const count = Math.min(CHUNK, n - start);
+    const userRow = new Int32Array(count);
+    const movieRow = new Int32Array(count);
+    for (let i = 0; i < count; i++) {
+      userRow[i] = indexOf(factors.userIds, userIds[start + i]);
+      movieRow[i] = indexOf(factors.itemIds, movieIds[start + i]);
+      if (userRow[i] < 0 || movieRow[i] < 0) throw new Error(`pair (${userIds[start + i]}, ${movieIds[start + i]}) has no factors`);
+    }
+    const assembler = new FeatureAssembler(features, factors, { userRow, movieRow, ratings: new Float32Array(count) });
+    const rows = new Int32Array(count);
+    for (let i = 0; i < count; i++) rows[i] = i;
+    const x = new Float32Array(count * assembler.width);
+    assembler.fill(rows, 0, count, x, undefined);
+    const y = await kerasPredict(loaded, x);
+    for (let i = 0; i < count; i++) out[start + i] = y[i];
+  }
+  return out;
+}
+
+/**
+ * Loads the model of `kind` from a run's entries. `check` sees the ids known to the factors before
+ * a network is loaded (an unknown id fails without loading TensorFlow.js).
+ */
+export async function openModel(kind: ModelKind, dirs: ModelDirs, options: { backend?: BackendChoice; check?: (known: Pick<ServedModel, "kind" | "userIds" | "movieIds" | "hasUser" | "hasMovie">) => void } = {}): Promise<ServedModel> {
+  const factors = await readFactors(dirs.factors);
+  const base = {
+    userIds: factors.userIds,
+    movieIds: factors.itemIds,
+    hasUser: (id: number) => indexOf(factors.userIds, id) >= 0,
+    hasMovie: (id: number) => indexOf(factors.itemIds, id) >= 0,
+  };
+  options.check?.({ kind, ...base });
+  if (kind === "als") {
+    return { kind, dir: dirs.factors, manifest: factors.manifest as unknown as Manifest, ...base, predict: async (u, m) => predictWith(factors, u, m), dispose: () => undefined };
+  }
+  if (!dirs.model) throw new Error("no keras model directory given");
+  const features = await kerasFeatures(dirs.model);
+  if (!SERVABLE_FEATURES.includes(features)) throw new UnservableModelError(dirs.model, features);
+  const loaded = await loadModel(dirs.model, { backend: options.backend ?? "auto" });
+  const trainedOn = loaded.manifest.details.factors?.digest;
+  if (trainedOn !== factors.manifest.digest) {
+    loaded.model.dispose();
+    throw new CorruptArtifactError(`${dirs.model}: the model was trained on factors ${String(trainedOn)}, not on ${factors.manifest.digest} (${dirs.factors})`);
+  }
+  return {
+    kind,
+    dir: dirs.model,
+    manifest: loaded.manifest as unknown as Manifest,
+    ...base,
+    predict: (u, m) => kerasPredictPairs(loaded, factors, u, m),
+    dispose: () => loaded.model.dispose(),
+  };
+}
