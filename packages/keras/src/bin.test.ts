@@ -55,6 +55,19 @@ describe("ms-keras", () => {
     for (const k of ["training_nrows", "test_nrows", "train_mse", "test_mse", "test_rmse"]) expect(typeof doc.metrics[k]).toBe("number");
   });
 
+  it("reports batch progress within an epoch (debug when piped; the driver's terminal line shows it)", () => {
+    const out = path.join(root, "m-batches");
+    const r = run(["--ratings-data", fx.ratingsDir, "--als-model", fx.factorsDir, "--out", out, "--epochs", "1", "--batch-size", "16", "--features", "seed", "--backend", "wasm", "--log-level", "debug"]);
+    expect(r.status).toBe(0);
+    const batch = r.stderr
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((rec) => typeof rec.batch === "number");
+    expect(batch).toMatchObject({ level: 20, epoch: 1, of: 1, batch: 1 });
+    expect(batch?.batches).toBeGreaterThan(1);
+  });
+
   it("refuses an --als-model whose factor file was edited in place with its size kept (exit 5, nothing written)", async () => {
     const copy = path.join(root, "edited-factors");
     await fs.cp(fx.factorsDir, copy, { recursive: true });

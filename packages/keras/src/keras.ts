@@ -238,8 +238,24 @@ export async function trainNetwork(
   }
   const model = buildNetwork(tf, assembler.width, { hiddenUnits: params.hiddenUnits, learningRate: params.learningRate, seed: params.seed, outputBias });
   const history: KerasDetails["history"] = [];
+  // Batch progress within an epoch, at most twice a second: on a terminal the driver's progress
+  // line shows it (info); piped, it stays out of the JSON log lines (debug).
+  const batches = Math.ceil(fitRows.length / params.batchSize);
+  const epochStarted = { at: performance.now(), epoch: 0 };
+  let lastBatchLog = 0;
+  const onBatch = (batch: number) => {
+    const now = performance.now();
+    if (now - lastBatchLog < 500) return;
+    lastBatchLog = now;
+    const perBatch = (now - epochStarted.at) / (batch + 1);
+    const line = { epoch: epochStarted.epoch + 1, of: params.epochs, batch: batch + 1, batches, epochEtaSeconds: Math.round((perBatch * (batches - batch - 1)) / 1000) };
+    const text = `keras: epoch ${line.epoch}/${params.epochs}, batch ${line.batch}/${batches}`;
+    if (ctx.progress) logger.info(line, text);
+    else logger.debug(line, text);
+  };
   try {
     const fit = await fitNetwork(tf, model, assembler, fitRows, valRows, {
+      onBatch,
       epochs: params.epochs,
       batchSize: params.batchSize,
       patience: params.patience,
@@ -249,6 +265,8 @@ export async function trainNetwork(
       shouldStop: () => ctx.signal?.aborted === true,
       stopOnNonFiniteLoss: true,
       onEpoch: (epoch, logs) => {
+        epochStarted.at = performance.now();
+        epochStarted.epoch = epoch + 1;
         history.push({ epoch, loss: logs.loss, ...(logs.val_loss !== undefined ? { val_loss: logs.val_loss } : {}) });
         ctx.metrics?.metric("loss", logs.loss, epoch);
         if (logs.val_loss !== undefined) ctx.metrics?.metric("val_loss", logs.val_loss, epoch);
