@@ -3,6 +3,7 @@
  * re-indexing of ids, CSR layouts by user and by movie, Spark-style initialisation, the sweep
  * loop, and scoring. No files here; the step (als.ts) does the I/O through the adapter.
  */
+import { mixSeed, mulberry32 } from "@ms/contracts";
 import { SIDE_ITEMS, SIDE_USERS, type AlsState, type Csr } from "./kernel-types.js";
 import { inProcessRunner, interruption, type SweepRunner } from "./pool.js";
 import { createWasmArena, MAX_WASM_RANK, type WasmArena } from "./wasm.js";
@@ -122,18 +123,9 @@ export function buildBlocks(rowPtr: Int32Array, rows: number): Int32Array {
   return out;
 }
 
-/** mulberry32, seeded through a murmur3 finaliser so nearby seeds give unrelated streams. */
+/** The shared generator, seeded through a murmur3 finaliser so nearby seeds give unrelated streams. */
 function rng(seed: number, salt: number): () => number {
-  let h = Math.imul((seed | 0) ^ Math.imul(salt, 0x9e3779b1), 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  let a = (h ^ (h >>> 16)) >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(mixSeed(seed, salt));
 }
 
 /**

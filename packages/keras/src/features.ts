@@ -3,7 +3,7 @@
  * numbers, split with the shared hash split, and each batch is assembled on demand into a buffer
  * the caller owns. The full feature matrix (rows x 2*rank floats) never exists in memory.
  */
-import { splitMask } from "@ms/contracts";
+import { mulberry32, splitMask } from "@ms/contracts";
 
 /** The factor matrices the features come from (what `readFactors` of @ms/als returns, structurally). */
 export interface FactorMatrices {
@@ -203,17 +203,8 @@ export class FeatureAssembler {
   }
 }
 
-/** A seeded 32-bit generator (mulberry32): shuffles must repeat exactly for a given seed. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The project's seeded generator (shuffles must repeat exactly for a given seed), re-exported for the network. */
+export { mulberry32 };
 
 /** Fisher-Yates in place. */
 export function shuffleInPlace(a: Int32Array, random: () => number): void {

@@ -19,7 +19,7 @@ import { randomBytes, randomUUID, createHash } from "node:crypto";
 import { constants as fsConstants, promises as fs } from "node:fs";
 import path from "node:path";
 import { pathToFileURL, fileURLToPath } from "node:url";
-import { asStorageError, BadParameterError, CorruptArtifactError, MissingArtifactError, silentLogger } from "@ms/contracts";
+import { asStorageError, BadParameterError, CorruptArtifactError, MissingArtifactError, silentLogger, walkFiles } from "@ms/contracts";
 import { formatMeta, parseMeta, type Meta } from "./meta-yaml.js";
 import type { ArtifactSource, Entries, LazyLogger, NewRun, RunQuery, Store } from "./store.js";
 import { EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, TAGS } from "./tags.js";
@@ -437,7 +437,7 @@ export class FileStore implements Store {
     const loc = await this.locate(runId);
     const root = await this.artifactRoot(loc);
     const out: ArtifactEntry[] = [];
-    for (const rel of await walkFiles(root)) {
+    for (const rel of await walkRunFiles(root)) {
       const st = await fs.stat(path.join(root, rel));
       out.push({ path: rel, isDir: false, fileSize: st.size });
     }
@@ -451,7 +451,7 @@ export class FileStore implements Store {
 
   private async readKeyed(dir: string): Promise<Record<string, string>> {
     const out: Record<string, string> = {};
-    for (const rel of await walkFiles(dir)) out[rel] = await fs.readFile(path.join(dir, rel), "utf8");
+    for (const rel of await walkRunFiles(dir)) out[rel] = await fs.readFile(path.join(dir, rel), "utf8");
     return out;
   }
 
@@ -475,7 +475,7 @@ export class FileStore implements Store {
     const info = toRunInfo(meta);
     const metricsDir = path.join(loc.dir, "metrics");
     const metrics: Record<string, Metric> = {};
-    for (const key of await walkFiles(metricsDir)) {
+    for (const key of await walkRunFiles(metricsDir)) {
       const latest = latestMetric(await this.readMetricFile(path.join(metricsDir, key), key));
       if (latest) metrics[key] = latest;
     }
@@ -531,16 +531,9 @@ function keyClash(key: string, dir: string): BadParameterError {
   );
 }
 
-async function walkFiles(root: string, prefix = ""): Promise<string[]> {
-  const entries = await fs.readdir(path.join(root, prefix), { withFileTypes: true }).catch((e) => (isErrno(e, "ENOENT", "ENOTDIR") ? [] : Promise.reject(e)));
-  const out: string[] = [];
-  for (const e of entries) {
-    if (e.name.endsWith(".tmp") && e.name.startsWith(".")) continue; // another writer's staging file
-    const rel = prefix ? `${prefix}/${e.name}` : e.name;
-    if (e.isDirectory()) out.push(...(await walkFiles(root, rel)));
-    else out.push(rel);
-  }
-  return out;
+/** Files below `root`, skipping another writer's staging files (`.<name>.tmp`). */
+function walkRunFiles(root: string): Promise<string[]> {
+  return walkFiles(root, { skip: (name) => name.startsWith(".") && name.endsWith(".tmp") });
 }
 
 async function copyOne(src: string, dest: string): Promise<void> {
@@ -556,7 +549,7 @@ async function copyOne(src: string, dest: string): Promise<void> {
 }
 
 async function copyTree(src: string, dest: string): Promise<void> {
-  for (const rel of await walkFiles(src)) await copyOne(path.join(src, rel), path.join(dest, ...rel.split("/")));
+  for (const rel of await walkRunFiles(src)) await copyOne(path.join(src, rel), path.join(dest, ...rel.split("/")));
 }
 
 function num(v: unknown): number | null {

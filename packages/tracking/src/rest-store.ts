@@ -11,7 +11,7 @@
  */
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import { BadParameterError, MissingArtifactError, MsError, NetworkError, silentLogger, TrackingUnavailableError } from "@ms/contracts";
+import { BadParameterError, MissingArtifactError, MsError, NetworkError, silentLogger, TrackingUnavailableError, walkFiles } from "@ms/contracts";
 import type { ArtifactSource, Entries, LazyLogger, NewRun, RunQuery, Store } from "./store.js";
 import { EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, TAGS } from "./tags.js";
 import type { ArtifactEntry, Experiment, Metric, Run, RunInfo, RunsPage, RunStatus, TerminalStatus } from "./types.js";
@@ -415,7 +415,7 @@ export class RestStore implements Store {
   async logArtifacts(runId: string, source: ArtifactSource, sub: string): Promise<void> {
     const base = await this.artifactBase(runId);
     const files: Array<[string, string]> = source.isDirectory
-      ? (await walk(source.path)).map((rel) => [path.join(source.path, ...rel.split("/")), rel])
+      ? (await walkFiles(source.path)).map((rel) => [path.join(source.path, ...rel.split("/")), rel])
       : [[source.path, path.basename(source.path)]];
     for (const [abs, rel] of files) {
       const target = [base, sub, rel].filter(Boolean).join("/");
@@ -493,16 +493,6 @@ export function buildFilter(query: Pick<RunQuery, "tags" | "params" | "status">)
   for (const [k, v] of query.params) parts.push(`params.\`${k}\` = ${quote(v, `param ${k}`)}`);
   if (query.status !== undefined) parts.push(`attributes.status = '${query.status}'`);
   return parts.join(" AND ");
-}
-
-async function walk(root: string, prefix = ""): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await fs.readdir(path.join(root, prefix), { withFileTypes: true })) {
-    const rel = prefix ? `${prefix}/${e.name}` : e.name;
-    if (e.isDirectory()) out.push(...(await walk(root, rel)));
-    else out.push(rel);
-  }
-  return out;
 }
 
 function toExperiment(e: Json): Experiment {
