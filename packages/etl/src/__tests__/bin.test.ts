@@ -104,8 +104,11 @@ describe("ms-etl bin", () => {
     writeSyntheticRatings(csv, { rows: 300_000, seed: 3 });
     for (const signal of ["SIGINT", "SIGTERM"] as const) {
       const child = spawn(process.execPath, [path.join(dist, "bin.js"), "--ratings-csv", csv, "--out", path.join(dir, "out"), "--max-row-limit", "-1", "--log-level", "error"], { stdio: "ignore" });
-      const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on("exit", (_code, sig) => resolve(sig)));
-      while (!(await readdir(dir)).some((f) => f.startsWith(".out.tmp-"))) await new Promise((r) => setTimeout(r, 5));
+      let done = false;
+      const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on("exit", (_code, sig) => ((done = true), resolve(sig))));
+      while (!done && !(await readdir(dir)).some((f) => f.startsWith(".out.tmp-"))) await new Promise((r) => setTimeout(r, 5));
+      // A conversion that ended before its staging directory was seen says so, rather than spinning to the test timeout.
+      expect(done, "ms-etl finished before its staging directory could be seen").toBe(false);
       child.kill(signal);
       // It dies by the signal, as a process without handlers does (a shell reports 130 for SIGINT).
       expect(await exited).toBe(signal);
