@@ -15,4 +15,4 @@ export { alsStep } from "./step.js";
 export { factorTable, factorsToArrow, predictionsTable, type FactorsTable, type FactorsArrow, type PredictionsTable } from "./arrow.js";
 export { predictTable } from "./predict.js";
 export { gibbsFit, type GibbsData, type GibbsFit, type GibbsOptions } from "./bayes.js";
-export { outOfFoldFeatures, checkOofOptions, OOF_COLUMNS, OOF_LIMITS, type OofFeatures, type OofOptions, type OofRatings } from "./oof.js";
+export { outOfFoldFeatures, checkOofOptions, oofColumns, resolveOofModel, stackedPairFeatures, stackedKnows, OOF_COLUMNS, OOF_LIMITS, OOF_MODELS, AUTO_BAYES_MAX_TRAIN, type FactorSet, type OofFeatures, type OofModel, type OofOptions, type OofRatings, type StackedTables } from "./oof.js";

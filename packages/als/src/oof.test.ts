@@ -5,7 +5,7 @@
  */
 import { splitMask } from "@ms/contracts";
 import { describe, expect, it } from "vitest";
-import { gibbsFit, OOF_COLUMNS, outOfFoldFeatures, type OofRatings } from "./index.js";
+import { AUTO_BAYES_MAX_TRAIN, gibbsFit, OOF_COLUMNS, outOfFoldFeatures, resolveOofModel, stackedKnows, stackedPairFeatures, type OofRatings } from "./index.js";
 
 /** r = 3.5 + b_u + b_m + <p_u, q_m> + N(0, noise^2), every user rating `perUser` movies. */
 function generate(users: number, movies: number, perUser: number, noise: number, seed: number): OofRatings {
@@ -58,6 +58,30 @@ describe("outOfFoldFeatures", () => {
     for (let i = 0; i < data.rows; i++) if (i !== row && mask[i] === 1 && a.values[i * w] !== b.values[i * w]) moved++;
     expect(moved).toBeGreaterThan(0);
     expect(Array.from(a.trainMask)).toEqual(Array.from(mask));
+  });
+
+  it.each(["bayes", "als"] as const)("the %s model: a training row's features do not depend on its own rating, and the tables reproduce the test rows", async (model) => {
+    const data = generate(60, 40, 25, 0.3, 4);
+    const o = { ...opts, model, als: { rank: 3, maxIter: 5, regParam: 0.1, nonnegative: false, numThreads: 1 } };
+    const a = await outOfFoldFeatures(data, split, o);
+    expect(a.model).toBe(model);
+    const row = a.trainMask.indexOf(1);
+    const changed = { ...data, ratings: data.ratings.slice() };
+    changed.ratings[row] += 3;
+    const b = await outOfFoldFeatures(changed, split, o);
+    const w = a.width;
+    expect(Array.from(b.values.subarray(row * w, row * w + w))).toEqual(Array.from(a.values.subarray(row * w, row * w + w)));
+    const test: number[] = [];
+    for (let i = 0; i < data.rows; i++) if (a.trainMask[i] === 0 && stackedKnows(a.tables, "user", data.userIds[i]) && stackedKnows(a.tables, "movie", data.movieIds[i])) test.push(i);
+    expect(test.length).toBeGreaterThan(10);
+    const served = stackedPairFeatures(a.tables, test.map((i) => data.userIds[i]), test.map((i) => data.movieIds[i]));
+    test.forEach((i, k) => expect(Array.from(served.subarray(k * w, k * w + w))).toEqual(Array.from(a.values.subarray(i * w, i * w + w))));
+  });
+
+  it("auto takes bayes up to AUTO_BAYES_MAX_TRAIN training ratings and als above", () => {
+    expect(resolveOofModel("auto", AUTO_BAYES_MAX_TRAIN)).toBe("bayes");
+    expect(resolveOofModel("auto", AUTO_BAYES_MAX_TRAIN + 1)).toBe("als");
+    expect(resolveOofModel("als", 10)).toBe("als");
   });
 
   it("repeats exactly for a seed and changes with it", async () => {

@@ -1,26 +1,68 @@
 /**
  * Out-of-fold features for stacking: every rating gets features computed by a model that never
  * saw that rating. The training part is cut into `folds` by the split's own hash; the model is
- * fitted once per fold without it and scores that fold's rows, and once on the whole training
- * part, which scores the test rows (and would serve). A network trained on these features learns
- * how ratings relate to honest predictions, which is what it meets on test rows.
+ * fitted once per fold without it and scores that fold's rows; the model fitted on the whole
+ * training part scores the test rows and serves new pairs. A network trained on these features
+ * learns how ratings relate to honest predictions, which is what it meets on test rows.
+ *
+ * Two models: `bayes` (Gibbs-sampled factor model with biases, the stronger one; one thread, so
+ * its cost grows fastest) and `als` (the als step's ALS-WR on the worker threads, with regularised
+ * mean biases beside it; the full fit is the als step's own factors). `auto` takes bayes up to
+ * AUTO_BAYES_MAX_TRAIN training ratings and als above, where the posterior is narrow enough that
+ * sampling gains little and its sweeps would cost many times the als step.
+ *
+ * Whatever the model, the full fit is kept as `StackedTables` (per user and per movie: bias, log
+ * count, factor, and for users the implicit vector), from which the features of any known pair
+ * follow (`stackedPairFeatures`): test rows and served pairs get exactly the same numbers. For
+ * bayes that prediction is the product of the posterior means (the fold fits' own rows keep the
+ * average over samples); on ml-latest-small this costs 0.0007 test RMSE against averaging every
+ * pair over the samples, which would need every sample kept to serve.
  */
 import { BadParameterError, splitHash, type SplitSpec } from "@ms/contracts";
 import { gibbsFit, type GibbsData, type GibbsFit } from "./bayes.js";
+import { fitProblem, indexIds, prepareProblem } from "./model.js";
+import { inProcessRunner, threadRunner } from "./pool.js";
 
-/** The feature columns, in order. */
-export const OOF_COLUMNS = ["bayes_prediction", "user_bias", "movie_bias", "user_log_count", "movie_log_count", "implicit"] as const;
+/** The feature columns, in order (the first is `bayes_prediction` or `als_prediction`). */
+export function oofColumns(model: "bayes" | "als"): readonly string[] {
+  return [`${model}_prediction`, "user_bias", "movie_bias", "user_log_count", "movie_log_count", "implicit"];
+}
+/** The bayes model's columns (the default's). */
+export const OOF_COLUMNS = oofColumns("bayes");
+
+export const OOF_MODELS = ["auto", "bayes", "als"] as const;
+export type OofModel = (typeof OOF_MODELS)[number];
+
+/** `auto` samples the Bayesian model up to this many training ratings, and fits ALS above. */
+export const AUTO_BAYES_MAX_TRAIN = 2_000_000;
+
+/** Shrinkage of the als model's regularised-mean biases (ratings' worth of prior at the global mean), as in Koren's baseline. */
+const BIAS_SHRINK = { movie: 25, user: 10 } as const;
 
 export interface OofOptions {
+  /** Which model the fits use; `auto` by training size (see AUTO_BAYES_MAX_TRAIN). Default bayes. */
+  model?: OofModel;
   /** Folds of the training part (>= 2). */
   folds: number;
+  /** The bayes model's rank, sweeps and burn-in. */
   rank: number;
   samples: number;
   burnIn: number;
   seed: number;
+  /** The als model: its fit settings (the als step's), its threads, and the full fit (the als step's factors). */
+  als?: { rank: number; maxIter: number; regParam: number; nonnegative: boolean; numThreads: number; full?: FactorSet };
   signal?: AbortSignal;
   /** Called after each fit (fold index, or `folds` for the full fit). */
   onFit?: (fit: number, seconds: number) => void;
+}
+
+/** Factors with their sorted ids (the factors artifact's tables). */
+export interface FactorSet {
+  rank: number;
+  userIds: Int32Array;
+  userFactors: Float32Array;
+  itemIds: Int32Array;
+  itemFactors: Float32Array;
 }
 
 export interface OofRatings {
@@ -30,13 +72,38 @@ export interface OofRatings {
   ratings: Float32Array;
 }
 
+/**
+ * The full fit, enough to compute the features of any pair of known ids: sorted ids, then per
+ * user / movie the bias, log(1 + training count) and factor, and per user the implicit vector
+ * (the mean factor of the movies the user rated, scaled by 1/sqrt(count), as SVD++'s y sum).
+ * prediction = (withBiases ? mu + b_u + b_m : 0) + p_u . q_m.
+ */
+export interface StackedTables {
+  model: "bayes" | "als";
+  rank: number;
+  mu: number;
+  withBiases: boolean;
+  userIds: Int32Array;
+  itemIds: Int32Array;
+  userBias: Float32Array;
+  itemBias: Float32Array;
+  userLogCount: Float32Array;
+  itemLogCount: Float32Array;
+  userFactors: Float32Array;
+  itemFactors: Float32Array;
+  userImplicit: Float32Array;
+}
+
 export interface OofFeatures {
+  model: "bayes" | "als";
   columns: readonly string[];
   width: number;
   /** `rows * width` values, one row per input rating, in input order. */
   values: Float32Array;
   /** 1 for training rows (out-of-fold values), 0 for test rows (values from the full fit). */
   trainMask: Uint8Array;
+  /** The full fit, for scoring new pairs the same way as the test rows. */
+  tables: StackedTables;
   seconds: number;
 }
 
@@ -50,55 +117,248 @@ export function checkOofOptions(o: Pick<OofOptions, "folds" | "rank" | "samples"
   if (!Number.isInteger(o.burnIn) || o.burnIn < 0 || o.burnIn >= o.samples) throw new BadParameterError(names.burnIn, `must be an integer in [0, samples - 1 = ${o.samples - 1}], got ${o.burnIn}`);
 }
 
-function denseIndex(ids: Int32Array): { idx: Int32Array; n: number } {
-  const sorted = Int32Array.from(new Set(ids)).sort();
-  const map = new Map<number, number>();
-  for (let i = 0; i < sorted.length; i++) map.set(sorted[i], i);
-  const idx = new Int32Array(ids.length);
-  for (let i = 0; i < ids.length; i++) idx[i] = map.get(ids[i]) as number;
-  return { idx, n: sorted.length };
+/** The model `auto` stands for, given the number of training ratings. */
+export function resolveOofModel(model: OofModel | undefined, trainRows: number): "bayes" | "als" {
+  if (model === "als" || model === "bayes") return model;
+  if (model === undefined) return "bayes";
+  return trainRows <= AUTO_BAYES_MAX_TRAIN ? "bayes" : "als";
 }
 
-/** Writes the features of `rows` (scored by `fit`, whose predictions follow `rows`' order) into `out`. */
-function writeRows(fit: GibbsFit, data: GibbsData, rank: number, rows: Int32Array, out: Float32Array, width: number): void {
-  const K = rank + 1;
+/** Writes the six features of dense pair (u, m) at out[o..o+6). */
+function writePair(t: StackedTables, u: number, m: number, out: Float32Array, o: number): void {
+  const r = t.rank;
+  const uo = u * r;
+  const mo = m * r;
+  let dot = 0;
+  let implicit = 0;
+  for (let f = 0; f < r; f++) {
+    const q = t.itemFactors[mo + f];
+    dot += t.userFactors[uo + f] * q;
+    implicit += t.userImplicit[uo + f] * q;
+  }
+  out[o] = t.withBiases ? t.mu + t.userBias[u] + t.itemBias[m] + dot : dot;
+  out[o + 1] = t.userBias[u];
+  out[o + 2] = t.itemBias[m];
+  out[o + 3] = t.userLogCount[u];
+  out[o + 4] = t.itemLogCount[m];
+  out[o + 5] = implicit;
+}
+
+function sortedIndexOf(ids: Int32Array, id: number): number {
+  let lo = 0;
+  let hi = ids.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ids[mid] === id) return mid;
+    if (ids[mid] < id) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
+}
+
+/**
+ * Features of (userIds[i], movieIds[i]) from the full fit, `n * 6` values in OOF_COLUMNS' layout:
+ * the same numbers the test rows were trained and scored with. An id the fit never saw throws,
+ * naming it; check first with `stackedKnows`.
+ */
+export function stackedPairFeatures(t: StackedTables, userIds: ArrayLike<number>, movieIds: ArrayLike<number>): Float32Array {
+  const width = 6;
+  const out = new Float32Array(userIds.length * width);
+  for (let i = 0; i < userIds.length; i++) {
+    const u = sortedIndexOf(t.userIds, userIds[i]);
+    const m = sortedIndexOf(t.itemIds, movieIds[i]);
+    if (u < 0) throw new BadParameterError("--user", `userId ${userIds[i]} has no training ratings in this model`);
+    if (m < 0) throw new BadParameterError("--movie", `movieId ${movieIds[i]} has no training ratings in this model`);
+    writePair(t, u, m, out, i * width);
+  }
+  return out;
+}
+
+/** Whether the full fit can score this user / movie. */
+export function stackedKnows(t: StackedTables, side: "user" | "movie", id: number): boolean {
+  return sortedIndexOf(side === "user" ? t.userIds : t.itemIds, id) >= 0;
+}
+
+/** Dense ids over every rating (known to every fit, so fold fits and the full fit share one numbering). */
+interface Dense {
+  users: Int32Array;
+  items: Int32Array;
+  userIdx: Int32Array;
+  itemIdx: Int32Array;
+}
+
+function denseIndex(ratings: OofRatings): Dense {
+  const all = new Uint8Array(ratings.rows).fill(1);
+  const users = indexIds(ratings.userIds, all);
+  const items = indexIds(ratings.movieIds, all);
+  const userIdx = new Int32Array(ratings.rows);
+  const itemIdx = new Int32Array(ratings.rows);
+  for (let i = 0; i < ratings.rows; i++) {
+    userIdx[i] = users.lookup(ratings.userIds[i]);
+    itemIdx[i] = items.lookup(ratings.movieIds[i]);
+  }
+  return { users: users.ids, items: items.ids, userIdx, itemIdx };
+}
+
+/** Counts per dense user and movie over `rows`. */
+function counts(d: Dense, rows: Int32Array): { user: Int32Array; item: Int32Array } {
+  const user = new Int32Array(d.users.length);
+  const item = new Int32Array(d.items.length);
   for (let k = 0; k < rows.length; k++) {
-    const i = rows[k];
-    const u = data.userIdx[i];
-    const m = data.itemIdx[i];
-    const o = i * width;
-    out[o] = fit.predictions[k];
-    out[o + 1] = fit.userMean[u * K];
-    out[o + 2] = fit.itemMean[m * K];
-    out[o + 3] = Math.log1p(fit.userCount[u]);
-    out[o + 4] = Math.log1p(fit.itemCount[m]);
+    user[d.userIdx[rows[k]]]++;
+    item[d.itemIdx[rows[k]]]++;
   }
+  return { user, item };
 }
 
-/** Fills column 5: the user's implicit vector (mean movie factor over the fit's training rows) dotted with the movie's factor. */
-function writeImplicit(fit: GibbsFit, data: GibbsData, rank: number, trainRows: Int32Array, rows: Int32Array, out: Float32Array, width: number): void {
-  const K = rank + 1;
-  const y = new Float64Array(data.nUsers * rank);
-  for (let k = 0; k < trainRows.length; k++) {
-    const i = trainRows[k];
-    const uo = data.userIdx[i] * rank;
-    const mo = data.itemIdx[i] * K + 1;
-    for (let f = 0; f < rank; f++) y[uo + f] += fit.itemMean[mo + f];
+/** The implicit vectors: sum of the rated movies' factors over `rows`, times 1/sqrt(count). */
+function implicitVectors(d: Dense, rows: Int32Array, itemFactors: Float32Array, rank: number, userCount: Int32Array): Float32Array {
+  const y = new Float64Array(d.users.length * rank);
+  for (let k = 0; k < rows.length; k++) {
+    const uo = d.userIdx[rows[k]] * rank;
+    const mo = d.itemIdx[rows[k]] * rank;
+    for (let f = 0; f < rank; f++) y[uo + f] += itemFactors[mo + f];
   }
-  for (let u = 0; u < data.nUsers; u++) {
-    const c = fit.userCount[u];
-    if (c === 0) continue;
-    const s = 1 / Math.sqrt(c);
+  for (let u = 0; u < d.users.length; u++) {
+    const c = userCount[u];
+    const s = c > 0 ? 1 / Math.sqrt(c) : 0;
     for (let f = 0; f < rank; f++) y[u * rank + f] *= s;
   }
-  for (let k = 0; k < rows.length; k++) {
-    const i = rows[k];
-    const uo = data.userIdx[i] * rank;
-    const mo = data.itemIdx[i] * K + 1;
-    let s = 0;
-    for (let f = 0; f < rank; f++) s += y[uo + f] * fit.itemMean[mo + f];
-    out[i * width + 5] = s;
+  return Float32Array.from(y);
+}
+
+function logCounts(c: Int32Array): Float32Array {
+  const out = new Float32Array(c.length);
+  for (let i = 0; i < c.length; i++) out[i] = Math.log1p(c[i]);
+  return out;
+}
+
+/** Tables from a Gibbs fit: posterior means of [bias, factors] per row (K = rank + 1 values). */
+function tablesFromGibbs(d: Dense, fit: GibbsFit, rank: number, rows: Int32Array): StackedTables {
+  const K = rank + 1;
+  const split = (mean: Float64Array, n: number) => {
+    const bias = new Float32Array(n);
+    const factors = new Float32Array(n * rank);
+    for (let r = 0; r < n; r++) {
+      bias[r] = mean[r * K];
+      for (let f = 0; f < rank; f++) factors[r * rank + f] = mean[r * K + 1 + f];
+    }
+    return { bias, factors };
+  };
+  const users = split(fit.userMean, d.users.length);
+  const items = split(fit.itemMean, d.items.length);
+  return {
+    model: "bayes",
+    rank,
+    mu: fit.mu,
+    withBiases: true,
+    userIds: d.users,
+    itemIds: d.items,
+    userBias: users.bias,
+    itemBias: items.bias,
+    userLogCount: logCounts(fit.userCount),
+    itemLogCount: logCounts(fit.itemCount),
+    userFactors: users.factors,
+    itemFactors: items.factors,
+    userImplicit: implicitVectors(d, rows, items.factors, rank, fit.userCount),
+  };
+}
+
+/**
+ * Regularised-mean biases over `rows`: b_m = sum(r - mu) / (25 + n_m), then
+ * b_u = sum(r - mu - b_m) / (10 + n_u).
+ */
+function shrunkBiases(d: Dense, ratings: Float32Array, rows: Int32Array, c: { user: Int32Array; item: Int32Array }): { mu: number; user: Float32Array; item: Float32Array } {
+  let mu = 0;
+  for (let k = 0; k < rows.length; k++) mu += ratings[rows[k]];
+  mu = rows.length > 0 ? mu / rows.length : 0;
+  const item = new Float64Array(d.items.length);
+  for (let k = 0; k < rows.length; k++) item[d.itemIdx[rows[k]]] += ratings[rows[k]] - mu;
+  for (let m = 0; m < item.length; m++) item[m] /= BIAS_SHRINK.movie + c.item[m];
+  const user = new Float64Array(d.users.length);
+  for (let k = 0; k < rows.length; k++) user[d.userIdx[rows[k]]] += ratings[rows[k]] - mu - item[d.itemIdx[rows[k]]];
+  for (let u = 0; u < user.length; u++) user[u] /= BIAS_SHRINK.user + c.user[u];
+  return { mu, user: Float32Array.from(user), item: Float32Array.from(item) };
+}
+
+/** Factors laid out on the dense numbering (zeros for ids the fit has no factor for), and whether each row has one. */
+function onDense(ids: Int32Array, factors: Float32Array, dense: Int32Array, rank: number): { factors: Float32Array; known: Uint8Array } {
+  const out = new Float32Array(dense.length * rank);
+  const known = new Uint8Array(dense.length);
+  for (let r = 0; r < dense.length; r++) {
+    const at = sortedIndexOf(ids, dense[r]);
+    if (at < 0) continue;
+    known[r] = 1;
+    out.set(factors.subarray(at * rank, at * rank + rank), r * rank);
   }
+  return { factors: out, known };
+}
+
+/** Tables for the als model: the fit's factors plus regularised-mean biases and counts over `rows`. */
+function tablesFromAls(d: Dense, ratings: Float32Array, rows: Int32Array, fit: FactorSet): { tables: StackedTables; userKnown: Uint8Array; itemKnown: Uint8Array } {
+  const c = counts(d, rows);
+  const b = shrunkBiases(d, ratings, rows, c);
+  const users = onDense(fit.userIds, fit.userFactors, d.users, fit.rank);
+  const items = onDense(fit.itemIds, fit.itemFactors, d.items, fit.rank);
+  const tables: StackedTables = {
+    model: "als",
+    rank: fit.rank,
+    mu: b.mu,
+    withBiases: false,
+    userIds: d.users,
+    itemIds: d.items,
+    userBias: b.user,
+    itemBias: b.item,
+    userLogCount: logCounts(c.user),
+    itemLogCount: logCounts(c.item),
+    userFactors: users.factors,
+    itemFactors: items.factors,
+    userImplicit: implicitVectors(d, rows, items.factors, fit.rank, c.user),
+  };
+  return { tables, userKnown: users.known, itemKnown: items.known };
+}
+
+/** Keeps only the ids with training ratings (count > 0): what a served pair may name. */
+function trainedOnly(t: StackedTables): StackedTables {
+  const keep = (logCount: Float32Array) => {
+    const idx: number[] = [];
+    for (let i = 0; i < logCount.length; i++) if (logCount[i] > 0) idx.push(i);
+    return idx;
+  };
+  const pick = (a: Float32Array, idx: number[], w: number) => {
+    const out = new Float32Array(idx.length * w);
+    idx.forEach((r, k) => out.set(a.subarray(r * w, r * w + w), k * w));
+    return out;
+  };
+  const u = keep(t.userLogCount);
+  const m = keep(t.itemLogCount);
+  const r = t.rank;
+  return {
+    ...t,
+    userIds: Int32Array.from(u, (i) => t.userIds[i]),
+    itemIds: Int32Array.from(m, (i) => t.itemIds[i]),
+    userBias: pick(t.userBias, u, 1),
+    itemBias: pick(t.itemBias, m, 1),
+    userLogCount: pick(t.userLogCount, u, 1),
+    itemLogCount: pick(t.itemLogCount, m, 1),
+    userFactors: pick(t.userFactors, u, r),
+    itemFactors: pick(t.itemFactors, m, r),
+    userImplicit: pick(t.userImplicit, u, r),
+  };
+}
+
+/** ALS-WR on `rows` (the als step's maths and threads); factors with their sorted ids. */
+async function alsFit(ratings: OofRatings, rows: Int32Array, settings: NonNullable<OofOptions["als"]>, seed: number, signal?: AbortSignal): Promise<FactorSet> {
+  const mask = new Uint8Array(ratings.rows);
+  for (let k = 0; k < rows.length; k++) mask[rows[k]] = 1;
+  const problem = prepareProblem(ratings, mask, { rank: settings.rank, maxIter: settings.maxIter, regParam: settings.regParam, nonnegative: settings.nonnegative, seed });
+  const runner = (await threadRunner(problem.state, settings.numThreads, signal)) ?? inProcessRunner(problem.state, undefined, signal);
+  try {
+    await fitProblem(problem, settings.maxIter, runner, undefined, signal);
+  } finally {
+    await runner.close();
+  }
+  return { rank: settings.rank, userIds: problem.users.ids, userFactors: problem.state.userFactors, itemIds: problem.items.ids, itemFactors: problem.state.itemFactors };
 }
 
 /**
@@ -108,9 +368,7 @@ function writeImplicit(fit: GibbsFit, data: GibbsData, rank: number, trainRows: 
 export async function outOfFoldFeatures(ratings: OofRatings, split: SplitSpec, options: OofOptions): Promise<OofFeatures> {
   const started = performance.now();
   const n = ratings.rows;
-  const users = denseIndex(ratings.userIds);
-  const items = denseIndex(ratings.movieIds);
-  const data: GibbsData = { userIdx: users.idx, itemIdx: items.idx, ratings: ratings.ratings, nUsers: users.n, nItems: items.n };
+  const d = denseIndex(ratings);
   const k = options.folds;
   // The fold of a training row comes from the same hash as the split: h < splitProp is training,
   // so h / splitProp is uniform on [0, 1) over the training part.
@@ -128,7 +386,9 @@ export async function outOfFoldFeatures(ratings: OofRatings, split: SplitSpec, o
       foldSizes[f]++;
     } else fold[i] = -1;
   }
-  const width = OOF_COLUMNS.length;
+  const model = resolveOofModel(options.model, nTrain);
+  if (model === "als" && !options.als) throw new BadParameterError("oof_model", "the als model needs the ALS settings (options.als)");
+  const width = 6;
   const values = new Float32Array(n * width);
   const allTrain = new Int32Array(nTrain);
   const test = new Int32Array(n - nTrain);
@@ -136,7 +396,9 @@ export async function outOfFoldFeatures(ratings: OofRatings, split: SplitSpec, o
     if (trainMask[i] === 1) allTrain[a++] = i;
     else test[b++] = i;
   }
+  const data: GibbsData = { userIdx: d.userIdx, itemIdx: d.itemIdx, ratings: ratings.ratings, nUsers: d.users.length, nItems: d.items.length };
   const gibbs = { rank: options.rank, samples: options.samples, burnIn: options.burnIn, signal: options.signal };
+  let full: StackedTables | undefined;
   for (let f = 0; f <= k; f++) {
     const fitStarted = performance.now();
     let trainRows: Int32Array;
@@ -153,10 +415,32 @@ export async function outOfFoldFeatures(ratings: OofRatings, split: SplitSpec, o
       trainRows = allTrain;
       queryRows = test;
     }
-    const fit = await gibbsFit(data, trainRows, queryRows, { ...gibbs, seed: options.seed + f });
-    writeRows(fit, data, options.rank, queryRows, values, width);
-    writeImplicit(fit, data, options.rank, trainRows, queryRows, values, width);
+    let tables: StackedTables;
+    if (model === "bayes") {
+      const fit = await gibbsFit(data, trainRows, queryRows, { ...gibbs, seed: options.seed + f });
+      tables = tablesFromGibbs(d, fit, options.rank, trainRows);
+      for (let q = 0; q < queryRows.length; q++) {
+        const i = queryRows[q];
+        writePair(tables, d.userIdx[i], d.itemIdx[i], values, i * width);
+        // A fold's own rows keep the average over samples; the full fit's rows and served pairs use the tables.
+        if (f < k) values[i * width] = fit.predictions[q];
+      }
+    } else {
+      const als = options.als as NonNullable<OofOptions["als"]>;
+      const factors = f === k && als.full ? als.full : await alsFit(ratings, trainRows, als, options.seed + f, options.signal);
+      const fitted = tablesFromAls(d, ratings.ratings, trainRows, factors);
+      tables = fitted.tables;
+      for (let q = 0; q < queryRows.length; q++) {
+        const i = queryRows[q];
+        const u = d.userIdx[i];
+        const m = d.itemIdx[i];
+        writePair(tables, u, m, values, i * width);
+        // A user or movie with no rating in this fit's part has no factor: its prediction is the baseline.
+        if (fitted.userKnown[u] === 0 || fitted.itemKnown[m] === 0) values[i * width] = tables.mu + tables.userBias[u] + tables.itemBias[m];
+      }
+    }
+    if (f === k) full = tables;
     options.onFit?.(f, (performance.now() - fitStarted) / 1000);
   }
-  return { columns: OOF_COLUMNS, width, values, trainMask, seconds: (performance.now() - started) / 1000 };
+  return { model, columns: oofColumns(model), width, values, trainMask, tables: trainedOnly(full as StackedTables), seconds: (performance.now() - started) / 1000 };
 }

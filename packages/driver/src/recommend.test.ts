@@ -8,7 +8,7 @@
 import { cp, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { predict as alsPredict } from "@ms/als";
-import { FEATURE_SETS } from "@ms/keras";
+import { loadModel, predictStackedPairs } from "@ms/keras";
 import { exitCodeFor } from "@ms/contracts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SMALL, ms, runJson, sandbox, type RunDoc, type Sandbox } from "./__tests__/harness.js";
@@ -19,7 +19,7 @@ let run: RunDoc;
 
 beforeAll(async () => {
   box = await sandbox("ms-driver-recommend-");
-  // The factors feature set: a keras model on per-rating (stacked) features cannot score new pairs.
+  // The factors feature set, quick to train; the default (stacked) model has its own test below.
   run = await runJson([...SMALL, "-P", "keras_features=factors"], box);
 });
 afterAll(async () => box.dispose());
@@ -89,17 +89,18 @@ describe("ms recommend", () => {
   });
 });
 
-describe("a keras model trained on per-rating features", () => {
+describe("a stacked keras model without its tables (from before they were saved)", () => {
   it("is refused for new pairs with a clear error (exit 2), before TensorFlow.js is loaded", async () => {
     const copy = path.join(box.root, "stacked-model");
     await cp(run.steps[3].outputs.model.dir!, copy, { recursive: true });
     const manifestFile = path.join(copy, "manifest.json");
     const manifest = JSON.parse(await readFile(manifestFile, "utf8"));
     manifest.details.features = "stacked";
+    delete manifest.details.stacked;
     await writeFile(manifestFile, JSON.stringify(manifest));
     const error = await openModel("keras", { factors: run.steps[2].outputs.factors.dir!, model: copy }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UnservableModelError);
-    expect((error as Error).message).toContain('trained on the "stacked" features');
+    expect((error as Error).message).toContain('trained on the "stacked" features without saving the tables');
     expect(exitCodeFor(error)).toBe(2);
   });
 });
@@ -131,18 +132,24 @@ describe("ms predict", () => {
   });
 });
 
-describe("the latest run's keras model on per-rating features", () => {
-  // Runs where @ms/keras has the stacked (out-of-fold) feature set.
-  it.skipIf(!(FEATURE_SETS as readonly string[]).includes("stacked"))("without --model, ms recommend answers with the run's ALS model and says so; --model keras is exit 2", async () => {
-    const stacked = await runJson([...SMALL, "-P", "keras_features=stacked"], box);
+describe("the latest run's default (stacked) keras model", () => {
+  it("answers ms recommend by default, with the scores ms predict and the model's own tables give", async () => {
+    const stacked = await runJson(SMALL, box);
     const r = await ms(["recommend", "--user", "3", "--top", "3", "--json"], box);
     expect(r.code, r.stderr).toBe(0);
     const doc = JSON.parse(r.stdout) as Recs;
     expect(doc.runId).toBe(stacked.runId);
-    expect(doc.model).toBe("als");
-    expect(r.stderr).toContain("cannot score new pairs");
-    const keras = await ms(["recommend", "--user", "3", "--model", "keras"], box);
-    expect(keras.code).toBe(2);
-    expect(keras.stderr).toContain('trained on the "stacked" features');
+    expect(doc.model).toBe("keras");
+    expect(r.stderr).not.toContain("cannot score new pairs");
+    const movies = doc.recommendations.map((x) => x.movieId);
+    const pairs = await json<{ predictions: { rating: number }[] }>(["predict", "--user", "3", ...movies.flatMap((m) => ["--movie", String(m)])]);
+    expect(pairs.predictions.map((p) => p.rating)).toEqual(doc.recommendations.map((x) => x.score));
+    const loaded = await loadModel(stacked.steps[3].outputs.model.dir!, { backend: "wasm" });
+    try {
+      const direct = await predictStackedPairs(loaded, new Int32Array(movies.length).fill(3), Int32Array.from(movies));
+      for (let i = 0; i < movies.length; i++) expect(doc.recommendations[i].score).toBeCloseTo(direct[i], 4);
+    } finally {
+      loaded.model.dispose();
+    }
   });
 });

@@ -9,7 +9,7 @@ import { promises as fs } from "node:fs";
 import { BadInputError, BadParameterError, CorruptArtifactError, MissingArtifactError, defaultCacheDir, type Logger, type Manifest } from "@ms/contracts";
 import { readMovieTitles, readRatingsColumns, readRawDataset } from "@ms/etl";
 import { createTracker, TAGS, type Run, type Tracker } from "@ms/tracking";
-import { kerasFeatures, openModel, SERVABLE_FEATURES, type ModelKind, type ServedModel } from "./serve.js";
+import { kerasServing, openModel, type ModelKind, type ServedModel } from "./serve.js";
 import { CacheStore } from "./storage.js";
 
 export interface LocateOptions {
@@ -150,9 +150,9 @@ export async function withModel<T>(
   const run = await locateRun(o);
   let kind: ModelKind = o.model ?? "keras";
   let dirs = modelDirs(run, kind);
-  // Without --model, a keras model that cannot score new pairs gives way to the run's ALS model (said in the output's `model`).
-  if (kind === "keras" && o.model === undefined && dirs.model && !SERVABLE_FEATURES.includes(await kerasFeatures(dirs.model))) {
-    o.logger?.warn({ model: dirs.model }, "the run's keras model cannot score new pairs (per-rating features); using its ALS model");
+  // Without --model, a keras model that cannot score new pairs (an older stacked one) gives way to the run's ALS model (said in the output's `model`).
+  if (kind === "keras" && o.model === undefined && dirs.model && !(await kerasServing(dirs.model)).servable) {
+    o.logger?.warn({ model: dirs.model }, "the run's keras model cannot score new pairs (it saved no tables for them); using its ALS model");
     kind = "als";
     dirs = modelDirs(run, kind);
   }

@@ -2,42 +2,43 @@
  * Scoring with a run's models, the one place the driver calls @ms/keras's and @ms/als's
  * prediction exports (so a change of their API is adapted here only). `openModel` loads the ALS
  * factors, or the keras network with the factors it was trained on, behind one interface that
- * predicts ratings for (user, movie) pairs. `predictPairs` of keras (features assembled from the
- * factors exactly as in training, then the network) lives here until @ms/keras exports one.
+ * predicts ratings for (user, movie) pairs. A stacked network scores pairs through
+ * @ms/keras's `predictStackedPairs` (features from the full fit's tables it saved); the seed's
+ * feature sets are assembled from the factors here, exactly as in training.
  */
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { BadParameterError, CorruptArtifactError, type Manifest } from "@ms/contracts";
 import { predictWith, readFactors, type Factors } from "@ms/als";
-import { FeatureAssembler, loadModel, predict as kerasPredict, type BackendChoice, type FeatureSet } from "@ms/keras";
+import { FeatureAssembler, loadModel, predict as kerasPredict, predictStackedPairs, type BackendChoice, type FeatureSet } from "@ms/keras";
 
 export const MODEL_KINDS = ["keras", "als"] as const;
 export type ModelKind = (typeof MODEL_KINDS)[number];
 
 /**
  * The keras feature sets a new (user, movie) pair can be scored with: those built from the factors
- * alone. Per-rating features (out-of-fold `stacked` ones) exist only for rated pairs, until
- * @ms/keras exports features for new pairs.
+ * alone, and `stacked` when the model saved its full fit's tables (models from before it did not).
  */
-export const SERVABLE_FEATURES: readonly string[] = ["factors", "seed", "factors+dot"];
+export const SERVABLE_FEATURES: readonly string[] = ["factors", "seed", "factors+dot", "stacked"];
 
-/** The keras model cannot score new pairs (its feature set needs per-rating inputs). */
+/** The keras model cannot score new pairs (its feature set needs per-rating inputs it did not save). */
 export class UnservableModelError extends BadParameterError {
   constructor(
     readonly dir: string,
     readonly features: string,
   ) {
-    super("--model", `the keras model ${dir} was trained on the "${features}" features, which exist only for rated pairs; it cannot score new (user, movie) pairs yet: use --model als`);
+    super("--model", `the keras model ${dir} was trained on the "${features}" features without saving the tables that score new pairs (an older model): rerun ms run, or use --model als`);
   }
 }
 
-/** The feature set a keras-model directory records, read without loading TensorFlow.js. */
-export async function kerasFeatures(dir: string): Promise<string> {
+/** The feature set a keras-model directory records, and whether it can score new pairs, read without loading TensorFlow.js. */
+export async function kerasServing(dir: string): Promise<{ features: string; servable: boolean }> {
   const file = path.join(dir, "manifest.json");
-  const manifest = JSON.parse(await fs.readFile(file, "utf8")) as { details?: { features?: unknown } };
+  const manifest = JSON.parse(await fs.readFile(file, "utf8")) as { details?: { features?: unknown; stacked?: unknown } };
   const features = manifest.details?.features;
   if (typeof features !== "string") throw new CorruptArtifactError(`${file}: details.features is missing`);
-  return features;
+  const servable = SERVABLE_FEATURES.includes(features) && (features !== "stacked" || manifest.details?.stacked !== undefined);
+  return { features, servable };
 }
 
 /** Where a run's models are: the factors entry, and the keras-model entry. */
@@ -109,6 +110,16 @@ export async function kerasPredictPairs(
   return out;
 }
 
+/** A stacked network's predictions, in chunks of CHUNK pairs (bounding the feature buffer). */
+async function stackedPredictPairs(loaded: Awaited<ReturnType<typeof loadModel>>, userIds: Int32Array, movieIds: Int32Array): Promise<Float64Array> {
+  const out = new Float64Array(userIds.length);
+  for (let start = 0; start < userIds.length; start += CHUNK) {
+    const end = Math.min(userIds.length, start + CHUNK);
+    out.set(await predictStackedPairs(loaded, userIds.subarray(start, end), movieIds.subarray(start, end)), start);
+  }
+  return out;
+}
+
 /**
  * Loads the model of `kind` from a run's entries. `check` sees the ids known to the factors before
  * a network is loaded (an unknown id fails without loading TensorFlow.js).
@@ -126,8 +137,8 @@ export async function openModel(kind: ModelKind, dirs: ModelDirs, options: { bac
     return { kind, dir: dirs.factors, manifest: factors.manifest as unknown as Manifest, ...base, predict: async (u, m) => predictWith(factors, u, m), dispose: () => undefined };
   }
   if (!dirs.model) throw new Error("no keras model directory given");
-  const features = await kerasFeatures(dirs.model);
-  if (!SERVABLE_FEATURES.includes(features)) throw new UnservableModelError(dirs.model, features);
+  const { features, servable } = await kerasServing(dirs.model);
+  if (!servable) throw new UnservableModelError(dirs.model, features);
   const loaded = await loadModel(dirs.model, { backend: options.backend ?? "auto" });
   const trainedOn = loaded.manifest.details.factors?.digest;
   if (trainedOn !== factors.manifest.digest) {
@@ -139,7 +150,7 @@ export async function openModel(kind: ModelKind, dirs: ModelDirs, options: { bac
     dir: dirs.model,
     manifest: loaded.manifest as unknown as Manifest,
     ...base,
-    predict: (u, m) => kerasPredictPairs(loaded, factors, u, m),
+    predict: (u, m) => (loaded.stacked ? stackedPredictPairs(loaded, u, m) : kerasPredictPairs(loaded, factors, u, m)),
     dispose: () => loaded.model.dispose(),
   };
 }

@@ -2,13 +2,14 @@
  * All of @ms/keras's file I/O: ratings and factors come in through the readers of the packages
  * that wrote them (@ms/etl, @ms/als); the model goes out as TensorFlow.js layers format
  * (`model.json` + `weights.bin`), written and read with in-memory IO handlers because plain tfjs
- * has no `file://` handler outside tfjs-node.
+ * has no `file://` handler outside tfjs-node. The stacked model's full-fit tables go beside it.
  */
 import type { LayersModel } from "@tensorflow/tfjs";
 import { asStorageError, CorruptArtifactError, digestFile, MissingArtifactError, readManifest, type Digest, type Manifest } from "@ms/contracts";
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import type { Tf } from "./backend.js";
+import type { StackedTables } from "@ms/als";
 
 /**
  * The readers are imported on first use: they load DuckDB, and importing @ms/keras must stay
@@ -130,4 +131,79 @@ export async function loadModelFiles(tf: Tf, dir: string): Promise<LayersModel> 
 /** The manifest of a keras-model directory, checked for kind. */
 export function readModelManifest<P, M, X>(dir: string): Promise<Manifest<P, M, X>> {
   return readManifest<P, M, X>(dir, "keras-model");
+}
+
+export const STACKED_TABLES_FILE = "stacked_tables.bin";
+
+/** How `stacked_tables.bin` is laid out: its scalars, and its arrays in file order (int32 ids, then float32 values, little-endian). */
+export interface StackedTablesLayout {
+  rank: number;
+  mu: number;
+  withBiases: boolean;
+  users: number;
+  movies: number;
+  arrays: readonly string[];
+}
+
+const TABLE_ARRAYS = ["userIds", "itemIds", "userBias", "itemBias", "userLogCount", "itemLogCount", "userFactors", "itemFactors", "userImplicit"] as const;
+
+/** Entries per array, given the counts and the rank. */
+function tableLengths(l: Pick<StackedTablesLayout, "rank" | "users" | "movies">): Record<(typeof TABLE_ARRAYS)[number], number> {
+  return { userIds: l.users, itemIds: l.movies, userBias: l.users, itemBias: l.movies, userLogCount: l.users, itemLogCount: l.movies, userFactors: l.users * l.rank, itemFactors: l.movies * l.rank, userImplicit: l.users * l.rank };
+}
+
+/**
+ * Writes the full fit's tables beside the network, so new pairs are scored with the features the
+ * test rows had. A flat binary file (its layout goes into the manifest, its sha256 into the file
+ * list): nine typed arrays need no Parquet schema, and reading them back is one read and nine views.
+ */
+export async function writeStackedTables(dir: string, t: StackedTables): Promise<{ file: string; layout: StackedTablesLayout }> {
+  const layout: StackedTablesLayout = { rank: t.rank, mu: t.mu, withBiases: t.withBiases, users: t.userIds.length, movies: t.itemIds.length, arrays: TABLE_ARRAYS };
+  const parts = TABLE_ARRAYS.map((name) => new Uint8Array(t[name].buffer, t[name].byteOffset, t[name].byteLength));
+  try {
+    await fs.writeFile(path.join(dir, STACKED_TABLES_FILE), Buffer.concat(parts));
+  } catch (error) {
+    throw asStorageError(error, dir);
+  }
+  return { file: STACKED_TABLES_FILE, layout };
+}
+
+/** Reads the tables `writeStackedTables` wrote; a size that does not match the layout is a corrupt artifact. */
+export async function readStackedTables(dir: string, model: "bayes" | "als", layout: StackedTablesLayout): Promise<StackedTables> {
+  const file = path.join(dir, STACKED_TABLES_FILE);
+  let bytes: Buffer;
+  try {
+    bytes = await fs.readFile(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") throw new MissingArtifactError(`${file}: missing (the stacked model's tables)`);
+    throw error;
+  }
+  const lengths = tableLengths(layout);
+  const expected = TABLE_ARRAYS.reduce((s, name) => s + 4 * lengths[name], 0);
+  if (bytes.byteLength !== expected) throw new CorruptArtifactError(`${file}: ${bytes.byteLength} bytes, the manifest's layout says ${expected}`);
+  // A copy into an aligned buffer: a Buffer from the pool may start at any offset.
+  const buffer = new Uint8Array(bytes).buffer;
+  let offset = 0;
+  const view = <T extends Int32Array | Float32Array>(make: (b: ArrayBuffer, o: number, n: number) => T, n: number): T => {
+    const v = make(buffer, offset, n);
+    offset += 4 * n;
+    return v;
+  };
+  const ints = (n: number) => view((b, o, k) => new Int32Array(b, o, k), n);
+  const floats = (n: number) => view((b, o, k) => new Float32Array(b, o, k), n);
+  return {
+    model,
+    rank: layout.rank,
+    mu: layout.mu,
+    withBiases: layout.withBiases,
+    userIds: ints(lengths.userIds),
+    itemIds: ints(lengths.itemIds),
+    userBias: floats(lengths.userBias),
+    itemBias: floats(lengths.itemBias),
+    userLogCount: floats(lengths.userLogCount),
+    itemLogCount: floats(lengths.itemLogCount),
+    userFactors: floats(lengths.userFactors),
+    itemFactors: floats(lengths.itemFactors),
+    userImplicit: floats(lengths.userImplicit),
+  };
 }

@@ -9,6 +9,7 @@ export {
   resolveKerasParams,
   loadModel,
   predict,
+  predictStackedPairs,
   evaluateModel,
   KERAS_DEFAULTS,
   type KerasParams,
@@ -23,8 +24,8 @@ export {
 export { FEATURE_SETS, FeatureAssembler, mulberry32, featureWidth, joinRatings, validationTail, type FeatureSet, type FactorMatrices, type RatingColumns, type JoinedRatings, type RowFeatures } from "./features.js";
 export { BACKEND_CHOICES, loadTf, type BackendChoice, type BackendName, type LoadedTf } from "./backend.js";
 export { buildNetwork, fitNetwork, evaluateMse, batchDataset } from "./network.js";
-export { MODEL_FILE, WEIGHTS_FILE } from "./adapter.js";
+export { MODEL_FILE, WEIGHTS_FILE, STACKED_TABLES_FILE, type StackedTablesLayout } from "./adapter.js";
 export { KERAS_VERSION } from "./version.js";
 export { kerasStep } from "./step.js";
 export { predictTable, predictionTable, type PredictionTable } from "./arrow.js";
-export { KERAS_LIMITS, SEED_TRAINING, STACKED_TRAINING, stackedFeatures } from "./keras.js";
+export { KERAS_LIMITS, SEED_TRAINING, STACKED_TRAINING, stackedFeatures, type StackedAls } from "./keras.js";

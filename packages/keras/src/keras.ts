@@ -22,8 +22,10 @@ import {
   type StepResult,
 } from "@ms/contracts";
 import type { LayersModel } from "@tensorflow/tfjs";
+import type { StackedTables } from "@ms/als";
+import { availableParallelism } from "node:os";
 import path from "node:path";
-import { loadModelFiles, MODEL_FILE, ratingsDigests, readFactors, readModelManifest, readRatingsColumns, saveModelFiles } from "./adapter.js";
+import { loadModelFiles, MODEL_FILE, ratingsDigests, readFactors, readModelManifest, readRatingsColumns, readStackedTables, saveModelFiles, writeStackedTables, type StackedTablesLayout } from "./adapter.js";
 import { BACKEND_CHOICES, loadTf, type BackendChoice, type BackendName, type Tf } from "./backend.js";
 import { FEATURE_SETS, FeatureAssembler, joinRatings, validationTail, type FactorMatrices, type FeatureSet, type JoinedRatings, type RatingColumns, type RowFeatures } from "./features.js";
 import { buildNetwork, evaluateMse, fitNetwork, predictFeatures } from "./network.js";
@@ -41,7 +43,8 @@ export interface KerasParams {
   validationSplit: number;
   /** `stacked` (out-of-fold features) by default; `seed`/`factors` is the seed's input; see FEATURE_SETS. */
   features: FeatureSet;
-  /** Stacked features: folds of the training part, and the Bayesian factor model's rank, sweeps and burn-in. */
+  /** Stacked features: the out-of-fold model (`auto`: bayes up to 2M training ratings, als above), its folds, and the Bayesian model's rank, sweeps and burn-in. */
+  oofModel: "auto" | "bayes" | "als";
   oofFolds: number;
   bayesRank: number;
   bayesSamples: number;
@@ -73,6 +76,7 @@ export const KERAS_DEFAULTS: Readonly<KerasParams> = {
   minDelta: 1e-4,
   validationSplit: 0.2,
   features: "stacked",
+  oofModel: "auto",
   oofFolds: 3,
   bayesRank: 10,
   bayesSamples: 40,
@@ -115,6 +119,8 @@ export interface KerasDetails {
   features: FeatureSet;
   /** The stacked feature columns, in input order. */
   columns?: string[];
+  /** Stacked features: the out-of-fold model, and the file holding the full fit's tables (for scoring new pairs). */
+  stacked?: { model: "bayes" | "als"; file: string; layout: StackedTablesLayout };
   split: { seed: number; splitProp: number };
   validation: "tail";
   history: { epoch: number; loss: number; val_loss?: number }[];
@@ -164,6 +170,7 @@ export function resolveKerasParams(partial: Partial<KerasParams> = {}): KerasPar
 
 /** Same limits as @ms/als's `checkOofOptions` (kept here so resolving parameters never loads @ms/als). */
 function checkOof(p: KerasParams): void {
+  if (!["auto", "bayes", "als"].includes(p.oofModel)) throw new BadParameterError("oof_model", `must be one of auto, bayes, als, got ${String(p.oofModel)}`);
   if (!Number.isInteger(p.oofFolds) || p.oofFolds < 2 || p.oofFolds > 20) throw new BadParameterError("oof_folds", `must be an integer in [2, 20], got ${p.oofFolds}`);
   if (!Number.isInteger(p.bayesRank) || p.bayesRank < 1 || p.bayesRank > 256) throw new BadParameterError("bayes_rank", `must be an integer in [1, 256], got ${p.bayesRank}`);
   if (!Number.isInteger(p.bayesSamples) || p.bayesSamples < 1 || p.bayesSamples > 10_000) throw new BadParameterError("bayes_samples", `must be an integer in [1, 10000], got ${p.bayesSamples}`);
@@ -172,20 +179,49 @@ function checkOof(p: KerasParams): void {
   }
 }
 
-/** The stacked feature set's inputs: out-of-fold features of every rating (see @ms/als `outOfFoldFeatures`). */
-export async function stackedFeatures(ratings: RatingColumns, split: { seed: number; splitProp: number }, params: KerasParams, ctx: Partial<StepContext> = {}): Promise<RowFeatures & { columns: readonly string[]; seconds: number }> {
+/** The stacked feature set's inputs: out-of-fold features of every rating, and the full fit's tables (see @ms/als `outOfFoldFeatures`). */
+export async function stackedFeatures(
+  ratings: RatingColumns,
+  split: { seed: number; splitProp: number },
+  params: KerasParams,
+  ctx: Partial<StepContext> = {},
+  als?: StackedAls,
+): Promise<RowFeatures & { columns: readonly string[]; seconds: number; model: "bayes" | "als"; tables: StackedTables }> {
   const logger = ctx.logger ?? silentLogger();
   const { outOfFoldFeatures } = await import("@ms/als");
   const oof = await outOfFoldFeatures(ratings, split, {
+    model: params.oofModel,
     folds: params.oofFolds,
     rank: params.bayesRank,
     samples: params.bayesSamples,
     burnIn: params.bayesBurnIn,
     seed: params.seed,
+    ...(als ? { als: { ...als, numThreads: availableParallelism() } } : {}),
     signal: ctx.signal,
     onFit: (fit, seconds) => logger.info({ fit: fit + 1, of: params.oofFolds + 1, seconds: round(seconds) }, fit < params.oofFolds ? `keras: out-of-fold fit ${fit + 1}/${params.oofFolds}` : "keras: full-training fit"),
   });
-  return { width: oof.width, values: oof.values, columns: oof.columns, seconds: oof.seconds };
+  return { width: oof.width, values: oof.values, columns: oof.columns, seconds: oof.seconds, model: oof.model, tables: oof.tables };
+}
+
+/** What the als out-of-fold model needs: the als step's fit settings and its factors (the full fit). */
+export interface StackedAls {
+  rank: number;
+  maxIter: number;
+  regParam: number;
+  nonnegative: boolean;
+  full: FactorMatrices;
+}
+
+/** The als step's settings, read from its manifest's parameters (its defaults where one is missing). */
+function stackedAls(factors: FactorMatrices & { manifest?: { params?: unknown } }): StackedAls {
+  const p = (factors.manifest?.params ?? {}) as Partial<Record<"maxIter" | "regParam" | "nonnegative", unknown>>;
+  return {
+    rank: factors.rank,
+    maxIter: typeof p.maxIter === "number" ? p.maxIter : 10,
+    regParam: typeof p.regParam === "number" ? p.regParam : 0.1,
+    nonnegative: p.nonnegative === true,
+    full: factors,
+  };
 }
 
 /** What the pure training core returns, before anything is written. */
@@ -197,8 +233,9 @@ export interface TrainedNetwork {
   history: KerasDetails["history"];
   joined: JoinedRatings;
   inputWidth: number;
-  /** The stacked feature columns, when `features` is `stacked`. */
+  /** The stacked feature columns and the full fit's tables, when `features` is `stacked`. */
   columns?: readonly string[];
+  stacked?: { model: "bayes" | "als"; tables: StackedTables };
 }
 
 /**
@@ -225,7 +262,7 @@ export async function trainNetwork(
     throw new BadInputError(`no test ratings left after joining ${ratings.rows} ratings to the factors (split seed ${split.seed}, splitProp ${split.splitProp}): test_mse would be NaN`);
   }
 
-  const stacked = params.features === "stacked" ? await stackedFeatures(ratings, split, params, { ...ctx, logger }) : undefined;
+  const stacked = params.features === "stacked" ? await stackedFeatures(ratings, split, params, { ...ctx, logger }, stackedAls(factors)) : undefined;
   if (ctx.signal?.aborted) throw interruption(ctx.signal);
   const { tf, backend } = await loadTf(params.backend, logger);
   logger.info({ backend, requested: params.backend }, `keras: TensorFlow.js backend ${backend}`);
@@ -298,7 +335,7 @@ export async function trainNetwork(
       if (!Number.isFinite(value)) throw new BadParameterError("learning_rate", `metric ${key} is ${value}: the trained network overflows; lower learning_rate (${params.learningRate}; default ${KERAS_DEFAULTS.learningRate})`);
     }
     if (stacked) metrics.oof_seconds = stacked.seconds;
-    return { tf, backend, model, metrics, history, joined, inputWidth: assembler.width, ...(stacked ? { columns: stacked.columns } : {}) };
+    return { tf, backend, model, metrics, history, joined, inputWidth: assembler.width, ...(stacked ? { columns: stacked.columns, stacked: { model: stacked.model, tables: stacked.tables } } : {}) };
   } catch (error) {
     model.dispose();
     throw error;
@@ -374,6 +411,8 @@ export async function keras(
     const { metrics } = trained;
     return await buildArtifactDir(target, async (staging) => {
       const files = await saveModelFiles(trained.tf, trained.model, staging);
+      const tables = trained.stacked ? await writeStackedTables(staging, trained.stacked.tables) : undefined;
+      if (tables) files.push(tables.file);
       if (ctx.signal?.aborted) throw interruption(ctx.signal);
       const details: KerasDetails = {
         backend: trained.backend,
@@ -381,6 +420,7 @@ export async function keras(
         inputWidth: trained.inputWidth,
         features: params.features,
         ...(trained.columns ? { columns: [...trained.columns] } : {}),
+        ...(trained.stacked && tables ? { stacked: { model: trained.stacked.model, file: tables.file, layout: tables.layout } } : {}),
         split,
         validation: "tail",
         history: trained.history,
@@ -416,19 +456,34 @@ export interface LoadedModel {
   model: LayersModel;
   manifest: KerasManifest;
   inputWidth: number;
+  /** A stacked model's full-fit tables: what `predictPairs` builds a new pair's features from. */
+  stacked?: StackedTables;
 }
 
 export async function loadModel(dir: string, options: { backend?: BackendChoice; logger?: Logger } = {}): Promise<LoadedModel> {
   const abs = path.resolve(dir);
   const manifest = await readModelManifest<KerasParams, KerasMetrics, KerasDetails>(abs);
+  const recorded = manifest.details.stacked;
+  const stacked = recorded ? await readStackedTables(abs, recorded.model, recorded.layout) : undefined;
   const { tf, backend } = await loadTf(options.backend ?? "auto", options.logger);
   const model = await loadModelFiles(tf, abs);
-  return { tf, backend, model, manifest, inputWidth: manifest.details.inputWidth };
+  return { tf, backend, model, manifest, inputWidth: manifest.details.inputWidth, ...(stacked ? { stacked } : {}) };
 }
 
 /** Predicted ratings for a row-major feature matrix (`n * inputWidth` floats, the training layout). */
 export function predict(loaded: LoadedModel, features: Float32Array): Promise<Float32Array> {
   return predictFeatures(loaded.tf, loaded.model, features);
+}
+
+/**
+ * Predicted ratings of (userIds[i], movieIds[i]) by a stacked model: each pair's features from
+ * the full fit's tables (exactly as its test rows had them), then the network. An id without
+ * training ratings is a BadParameterError naming it.
+ */
+export async function predictStackedPairs(loaded: LoadedModel, userIds: ArrayLike<number>, movieIds: ArrayLike<number>): Promise<Float32Array> {
+  if (!loaded.stacked) throw new BadParameterError("--model", `the keras model was trained on the "${loaded.manifest.details.features}" features, not the stacked ones`);
+  const { stackedPairFeatures } = await import("@ms/als");
+  return predict(loaded, stackedPairFeatures(loaded.stacked, userIds, movieIds));
 }
 
 /**
@@ -444,7 +499,7 @@ export async function evaluateModel(dir: string, inputs: KerasInputs, options: {
     if (factors.rank !== details.rank) throw new BadInputError(`factors of rank ${factors.rank} given to a model trained on rank ${details.rank}`, { file: inputs.factors });
     const joined = joinRatings(ratings, factors, details.split);
     const params = loaded.manifest.params;
-    const stacked = details.features === "stacked" ? await stackedFeatures(ratings, details.split, params, { logger: options.logger }) : undefined;
+    const stacked = details.features === "stacked" ? await stackedFeatures(ratings, details.split, params, { logger: options.logger }, stackedAls(factors)) : undefined;
     const assembler = new FeatureAssembler(details.features, factors, joined, stacked);
     return {
       train_mse: await evaluateMse(loaded.tf, loaded.model, assembler, joined.trainRows),

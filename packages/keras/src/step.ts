@@ -19,6 +19,10 @@ const kerasParams: ParamDefs<KerasParams> = {
   minDelta: param.number({ default: d.minDelta, doc: "early stopping: the smallest val_loss improvement that counts" }),
   validationSplit: param.number({ default: d.validationSplit, doc: "share of the training part held out for val_loss (its last rows, as Keras does)" }),
   features: param.choice(FEATURE_SETS, { default: d.features, doc: "network input: stacked (out-of-fold Bayesian prediction, biases, counts, implicit feedback), seed/factors (the seed's) or factors+dot" }),
+  oofModel: param.choice(["auto", "bayes", "als"] as const, {
+    default: d.oofModel,
+    doc: "stacked: the out-of-fold model: bayes (Gibbs-sampled factor model), als (ALS-WR on the worker threads), or auto (bayes up to 2M training ratings, als above)",
+  }),
   oofFolds: param.integer({ default: d.oofFolds, doc: "stacked: folds of the training part for the out-of-fold fits" }),
   bayesRank: param.integer({ default: d.bayesRank, doc: "stacked: rank of the Bayesian factor model (Gibbs sampling)" }),
   bayesSamples: param.integer({ default: d.bayesSamples, doc: "stacked: Gibbs sweeps per fit" }),
