@@ -26,6 +26,7 @@ const RUN_OPTIONS = {
   param: { type: "string", short: "P", multiple: true, value: "KEY=VALUE", description: "a step parameter, repeatable (e.g. -P als_max_iter=20 -P max_row_limit=-1); list below" },
   dataset: { type: "string", value: "NAME", description: `ml-latest-small, ml-100k, ml-1m, ml-10m, ml-20m, ml-25m, ml-32m or synthetic (default ${DEFAULT_DATASET})` },
   "ratings-csv": { type: "string", value: "PATH", description: "use this ratings file (csv, dat or u.data format) instead of a dataset" },
+  url: { type: "string", value: "URL", description: "download this MovieLens-layout zip instead of a dataset (verified against URL.md5 when the server has one)" },
   "data-dir": { type: "string", value: "DIR", description: "a local mirror holding <dataset>/ratings.csv (default $MS_DATASETS_DIR; else download)" },
   "cache-dir": { type: "string", value: "DIR", description: "the step cache (default $MS_CACHE_DIR, else $XDG_CACHE_HOME/ms or ~/.cache/ms)" },
   "no-cache": { type: "boolean", description: "recompute every step (results still replace the cache entries)" },
@@ -191,13 +192,14 @@ export function runSpec(epilog?: string): CliSpec<typeof RUN_OPTIONS> {
   return {
     name: "ms run",
     summary: "run download -> etl -> als -> keras with cached steps and MLflow tracking",
-    usage: "ms run [--dataset NAME | --ratings-csv PATH] [-P KEY=VALUE]... [--cache-dir DIR] [--json]",
+    usage: "ms run [--dataset NAME | --ratings-csv PATH | --url URL] [-P KEY=VALUE]... [--cache-dir DIR] [--json]",
     options: RUN_OPTIONS,
     epilog,
     async run(values, _positionals, ctx) {
       const logArtifacts = values["log-artifacts"] ?? "all";
       if (logArtifacts !== "all" && logArtifacts !== "manifests" && logArtifacts !== "none") throw new BadParameterError("--log-artifacts", `"${logArtifacts}" is not all, manifests or none`);
       if (values.dataset && values["ratings-csv"]) throw new BadParameterError("--ratings-csv", "give either --dataset or --ratings-csv, not both");
+      if (values.url && (values.dataset || values["ratings-csv"])) throw new BadParameterError("--url", "give one of --url, --dataset and --ratings-csv");
       const controller = new AbortController();
       let signals = 0;
       const onSignal = (sig: NodeJS.Signals) => {
@@ -213,6 +215,7 @@ export function runSpec(epilog?: string): CliSpec<typeof RUN_OPTIONS> {
         const report = await runPipeline({
           dataset: values.dataset,
           ratingsCsv: values["ratings-csv"],
+          url: values.url,
           dataDir: values["data-dir"],
           params: parseAssignments(values.param ?? []),
           cacheDir: values["cache-dir"] ?? defaultCacheDir(),

@@ -43,6 +43,8 @@ export interface RunPipelineOptions {
   ratingsCsv?: string;
   /** A mirror holding `<dataset>/ratings.csv` (default $MS_DATASETS_DIR). */
   dataDir?: string;
+  /** Any MovieLens-layout zip to download instead of a dataset. */
+  url?: string;
   /** Raw `-P key=value` pairs. */
   params?: Readonly<Record<string, string>>;
   cacheDir?: string;
@@ -123,6 +125,7 @@ function withSourceFlags(o: RunPipelineOptions): Record<string, string> {
   const dataDir = o.dataDir ?? process.env.MS_DATASETS_DIR;
   if (o.dataset !== undefined) raw.dataset = o.dataset;
   if (o.ratingsCsv !== undefined) raw.ratings_csv = o.ratingsCsv;
+  if (o.url !== undefined) raw.url = o.url;
   if (dataDir) raw.data_dir = dataDir;
   return raw;
 }

@@ -54,6 +54,8 @@ export interface CopyOptions {
   outputName?: string;
   /** Where a clean byte scan of the input is remembered (see `scanRatingsTextRemembered`). */
   cacheDir?: string;
+  /** Called about twice a second during the conversion with DuckDB's own progress (percent, and its estimate of rows read). */
+  onProgress?: (p: { percent: number; rows: number }) => void;
 }
 
 export interface CopyResult {
@@ -99,10 +101,21 @@ export async function copyRatingsToParquet(file: string, info: FormatInfo, targe
       },
       (error: unknown) => error as Error,
     );
+    let poll: NodeJS.Timeout | undefined;
+    if (options.onProgress) {
+      // DuckDB tracks a query's progress only with its progress bar on; printing it stays off.
+      await conn.run("SET enable_progress_bar = true");
+      await conn.run("SET enable_progress_bar_print = false");
+      const report = options.onProgress;
+      poll = setInterval(() => {
+        const p = conn.progress;
+        if (p.percentage >= 0) report({ percent: p.percentage, rows: Number(p.rows_processed) });
+      }, 500);
+    }
     try {
       const result = await conn.runAndReadAll(
         `COPY (${query}) TO ${sqlString(target)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1048576)`,
-      );
+      ).finally(() => clearInterval(poll));
       const written = Number(result.getRows()[0]?.[0] ?? 0);
       const problem = await scan;
       if (problem) throw problem;

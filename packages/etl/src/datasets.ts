@@ -196,7 +196,7 @@ async function fromUrl(url: URL, spec: DatasetSpec | undefined, params: LoadRawD
   const name = spec?.name ?? path.basename(url.pathname).replace(/\.zip$/i, "");
   const idleTimeoutMs = positive("idleTimeoutMs", params.idleTimeoutMs, DOWNLOAD_DEFAULTS.idleTimeoutMs);
   const deadlineMs = positive("deadlineMs", params.deadlineMs, DOWNLOAD_DEFAULTS.deadlineMs);
-  const common = { idleTimeoutMs, logger, ...(ctx.signal ? { signal: ctx.signal } : {}) };
+  const common = { idleTimeoutMs, logger, ...(ctx.signal ? { signal: ctx.signal } : {}), ...(ctx.progress ? { progress: true } : {}) };
   const limits: Limits = {
     fetch: { ...common, deadlineMs, maxBytes: maxDownloadBytes(params) },
     md5: { ...common, deadlineMs: Math.min(deadlineMs, DOWNLOAD_DEFAULTS.md5DeadlineMs), maxBytes: DOWNLOAD_DEFAULTS.md5MaxBytes },

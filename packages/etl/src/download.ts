@@ -20,6 +20,8 @@ export interface FetchOptions {
   /** Ends the transfer at once; its reason is thrown (an `InterruptedError` unless it is an error of ours). */
   signal?: AbortSignal;
   logger?: Logger;
+  /** Report bytes, size and rate at most twice a second (a terminal's live line), not only every 8 MiB. */
+  progress?: boolean;
 }
 
 /**
@@ -155,6 +157,8 @@ export async function fetchToFile(url: string, file: string, options: FetchOptio
     const sha = createHash("sha256");
     let bytes = 0;
     let nextReport = 0;
+    let lastReport = 0;
+    const started = performance.now();
     const meter = new Transform({
       transform(chunk: Buffer, _encoding, done) {
         transfer.arm();
@@ -167,10 +171,17 @@ export async function fetchToFile(url: string, file: string, options: FetchOptio
         }
         md5.update(chunk);
         sha.update(chunk);
-        if (bytes >= nextReport) {
+        const now = performance.now();
+        if (bytes >= nextReport || (options.progress && now - lastReport >= 500)) {
+          const mib = bytes / 2 ** 20;
           const pct = Number.isFinite(expected) && expected > 0 ? ` (${((100 * bytes) / expected).toFixed(0)}%)` : "";
-          options.logger?.info(`download: ${(bytes / 2 ** 20).toFixed(1)} MiB${pct}`);
+          const rate = mib / Math.max(1e-3, (now - started) / 1000);
+          options.logger?.info(
+            { MiB: Number(mib.toFixed(1)), ...(Number.isFinite(expected) ? { ofMiB: Number((expected / 2 ** 20).toFixed(1)) } : {}), MiBps: Number(rate.toFixed(1)) },
+            `download: ${mib.toFixed(1)} MiB${pct} at ${rate.toFixed(1)} MiB/s`,
+          );
           nextReport = bytes + Math.max(8 * 2 ** 20, Number.isFinite(expected) ? expected / 10 : 0);
+          lastReport = now;
         }
         done(null, chunk);
       },

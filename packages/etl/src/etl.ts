@@ -91,7 +91,10 @@ export async function etl(inputs: EtlInputs, partial: Partial<EtlParams>, outDir
     const parquet = path.join(staging, RATINGS_FILE);
     // Hash the source while DuckDB converts it: hashing is I/O bound and DuckDB is CPU bound.
     const sourceDigest = inputs.ratingsDigest ? Promise.resolve(inputs.ratingsDigest) : digestFileRemembered(source, inputs.cacheDir).then((d) => d.digest);
-    const copied = await copyRatingsToParquet(source, info, parquet, { ...params, outputName: target, cacheDir: inputs.cacheDir ?? defaultCacheDir() });
+    const onProgress = ctx.progress
+      ? ({ percent, rows }: { percent: number; rows: number }) => logger.info({ percent: Math.round(percent), rows }, `etl: ${Math.round(percent)}% read, about ${rows.toLocaleString("en-US")} rows`)
+      : undefined;
+    const copied = await copyRatingsToParquet(source, info, parquet, { ...params, outputName: target, cacheDir: inputs.cacheDir ?? defaultCacheDir(), ...(onProgress ? { onProgress } : {}) });
     if (copied.rowsWritten === 0) throw new BadInputError("no ratings rows (the file holds a header only)", { file: source });
     const metrics: EtlMetrics = {
       rows: copied.rowsWritten,

@@ -50,6 +50,8 @@ export interface DownloadParams {
   ratingsCsv?: string;
   /** A mirror holding `<dataset>/ratings.csv` (the driver passes `MS_DATASETS_DIR` here). */
   dataDir?: string;
+  /** Any MovieLens-layout zip to download instead of a dataset. */
+  url?: string;
   /** Synthetic data only. */
   rows: number;
   seed: number;
@@ -102,13 +104,15 @@ const downloadParams: ParamDefs<DownloadParams> = {
   dataset: param.string({ default: "ml-latest-small", name: "dataset", doc: `a MovieLens release or synthetic (${DATASET_NAMES.join(", ")})` }),
   ratingsCsv: param.path({ name: "ratings_csv", doc: "a local ratings file instead of a dataset (ratings.csv, ratings.dat or u.data)" }),
   dataDir: param.path({ name: "data_dir", doc: "a mirror holding <dataset>/ratings.csv (default $MS_DATASETS_DIR)" }),
+  url: param.string({ name: "url", doc: "any MovieLens-layout zip to download instead of a dataset (checked against <url>.md5 when the server has one)" }),
   rows: param.integer({ default: SYNTHETIC_DEFAULTS.rows, name: "synthetic_rows", doc: "ratings to generate for --dataset synthetic" }),
   seed: param.integer({ default: SYNTHETIC_DEFAULTS.seed, name: "synthetic_seed", doc: "seed of the synthetic generator" }),
 };
 
 function resolveDownloadParams(partial: Partial<DownloadParams>): DownloadParams {
   const p: DownloadParams = { dataset: "ml-latest-small", rows: SYNTHETIC_DEFAULTS.rows, seed: SYNTHETIC_DEFAULTS.seed, ...partial };
-  if (!p.ratingsCsv && !DATASET_NAMES.includes(p.dataset)) throw new BadParameterError("dataset", `unknown dataset "${p.dataset}"; known: ${DATASET_NAMES.join(", ")}`);
+  if (p.url && p.ratingsCsv) throw new BadParameterError("url", "give either url or ratings_csv, not both");
+  if (!p.ratingsCsv && !p.url && !DATASET_NAMES.includes(p.dataset)) throw new BadParameterError("dataset", `unknown dataset "${p.dataset}"; known: ${DATASET_NAMES.join(", ")}`);
   if (!Number.isInteger(p.rows) || p.rows < 1) throw new BadParameterError("rows", `must be an integer >= 1, got ${p.rows}`);
   if (!Number.isInteger(p.seed)) throw new BadParameterError("seed", `must be an integer, got ${p.seed}`);
   return p;
@@ -129,7 +133,8 @@ export const downloadStep = defineStep({
       const { digest } = await userRatingsFile(params.ratingsCsv, cacheDir);
       record = { name: path.basename(params.ratingsCsv), ratingsFile: params.ratingsCsv, digest, source: "file" };
     } else {
-      record = await loadRawData({ dataset: params.dataset, cacheDir, ...(params.dataDir ? { dataDir: params.dataDir } : {}), rows: params.rows, seed: params.seed }, ctx).catch(
+      const source = params.url ? { url: params.url } : params.dataDir ? { dataDir: params.dataDir } : {};
+      record = await loadRawData({ dataset: params.dataset, cacheDir, ...source, rows: params.rows, seed: params.seed }, ctx).catch(
         (error: unknown) => {
           // loadRawData suggests the way out only for the failures it recognises as offline.
           if (error instanceof NetworkError && !error.message.includes("--dataset synthetic")) {

@@ -237,6 +237,20 @@ describe("download bounds", () => {
     return { error: error as Error, kept: existsSync(downloads) ? await readdir(downloads) : [], cacheDir };
   }
 
+  it("with progress on (a terminal), reports bytes and rate about twice a second", async () => {
+    const { logger, lines } = capture();
+    const { error } = await failure({ baseUrl: `${base}/drip`, idleTimeoutMs: 5_000, deadlineMs: 1_600 }, { logger, progress: true });
+    expect(error).toBeInstanceOf(NetworkError);
+    const reports = lines.map((l) => JSON.parse(l)).filter((r) => typeof r.MiBps === "number");
+    // The first byte, then one report per half second of a 1.6 s transfer; without progress only the first.
+    expect(reports.length).toBeGreaterThanOrEqual(2);
+    expect(reports[0]).toMatchObject({ MiB: 0, ofMiB: expect.any(Number) });
+    expect(reports.at(-1).msg).toMatch(/^download: \d+\.\d MiB \(\d+%\) at \d+\.\d MiB\/s$/);
+    const quiet = capture();
+    await failure({ baseUrl: `${base}/drip`, idleTimeoutMs: 5_000, deadlineMs: 1_600 }, { logger: quiet.logger });
+    expect(quiet.lines.filter((l) => l.includes("MiBps"))).toHaveLength(1);
+  });
+
   it("caps the .md5 body and names its URL", async () => {
     const { error, kept } = await failure({ baseUrl: `${base}/bigmd5` });
     expect(error).toBeInstanceOf(NetworkError);
