@@ -142,7 +142,9 @@ describe("the latest run's default (stacked) keras model", () => {
     expect(doc.model).toBe("keras");
     expect(r.stderr).not.toContain("cannot score new pairs");
     const movies = doc.recommendations.map((x) => x.movieId);
-    const pairs = await json<{ predictions: { rating: number }[] }>(["predict", "--user", "3", ...movies.flatMap((m) => ["--movie", String(m)])]);
+    const pairsFile = path.join(box.root, "stacked-pairs.csv");
+    await writeFile(pairsFile, movies.map((m) => `3,${m}`).join("\n") + "\n");
+    const pairs = await json<{ predictions: { rating: number }[] }>(["predict", "--pairs", pairsFile]);
     expect(pairs.predictions.map((p) => p.rating)).toEqual(doc.recommendations.map((x) => x.score));
     const loaded = await loadModel(stacked.steps[3].outputs.model.dir!, { backend: "wasm" });
     try {
