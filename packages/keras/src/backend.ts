@@ -1,8 +1,11 @@
 /**
  * TensorFlow.js backend selection. tfjs is loaded lazily, on the first training or loading call,
  * so importing @ms/keras costs nothing (the driver's fully cached run must stay fast).
- * Order for `auto`: tfjs-node (native; an optional dependency whose install often fails), then
- * the WASM backend with SIMD, then the pure-JS `cpu` backend.
+ * `auto` and `fused` train with the fused WebAssembly kernel (fused.ts) and keep tfjs only to
+ * hold, save and load the model; for that, and for the tfjs choices, the order is tfjs-node
+ * (native; an optional dependency whose install often fails), then the WASM backend with SIMD,
+ * then the pure-JS `cpu` backend. `node`, `wasm` and `cpu` train through tfjs itself (the
+ * reference path).
  */
 import { BadParameterError, type Logger } from "@ms/contracts";
 import { createRequire } from "node:module";
@@ -10,14 +13,21 @@ import path from "node:path";
 
 export type Tf = typeof import("@tensorflow/tfjs");
 
-export const BACKEND_CHOICES = ["auto", "node", "wasm", "cpu"] as const;
+export const BACKEND_CHOICES = ["auto", "fused", "node", "wasm", "cpu"] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
-/** The backend that ran, under tfjs' own name (`tensorflow` is tfjs-node). */
-export type BackendName = "tensorflow" | "wasm" | "cpu";
+/** A tfjs backend under tfjs' own name (`tensorflow` is tfjs-node). */
+export type TfBackendName = "tensorflow" | "wasm" | "cpu";
+/** What trained a model: a tfjs backend, or `fused` (the WebAssembly kernel of fused.ts). */
+export type BackendName = TfBackendName | "fused";
+
+/** Whether a choice trains with the fused kernel rather than through tfjs. */
+export function trainsFused(choice: BackendChoice): boolean {
+  return choice === "auto" || choice === "fused";
+}
 
 export interface LoadedTf {
   tf: Tf;
-  backend: BackendName;
+  backend: TfBackendName;
   /** Why faster backends were skipped (empty when the first choice worked). */
   skipped: string[];
 }
@@ -25,7 +35,9 @@ export interface LoadedTf {
 const loaded = new Map<BackendChoice, Promise<LoadedTf>>();
 
 /** Loads tfjs with the requested backend; memoised, since tfjs keeps one global engine. */
-export function loadTf(choice: BackendChoice = "auto", logger?: Logger): Promise<LoadedTf> {
+export function loadTf(requested: BackendChoice = "auto", logger?: Logger): Promise<LoadedTf> {
+  // The fused kernel keeps its model in tfjs too, on the backend `auto` picks.
+  const choice = requested === "fused" ? "auto" : requested;
   let p = loaded.get(choice);
   if (!p) {
     p = select(choice);

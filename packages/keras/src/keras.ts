@@ -26,9 +26,10 @@ import type { StackedTables } from "@ms/als";
 import { availableParallelism } from "node:os";
 import path from "node:path";
 import { loadModelFiles, MODEL_FILE, ratingsDigests, readFactors, readModelManifest, readRatingsColumns, readStackedTables, saveModelFiles, writeStackedTables, type StackedTablesLayout } from "./adapter.js";
-import { BACKEND_CHOICES, loadTf, type BackendChoice, type BackendName, type Tf } from "./backend.js";
+import { BACKEND_CHOICES, loadTf, trainsFused, type BackendChoice, type BackendName, type Tf } from "./backend.js";
 import { FEATURE_SETS, FeatureAssembler, joinRatings, validationTail, type FactorMatrices, type FeatureSet, type JoinedRatings, type RatingColumns, type RowFeatures } from "./features.js";
-import { buildNetwork, evaluateMse, fitNetwork, predictFeatures } from "./network.js";
+import { buildNetwork, evaluateMse, fitNetwork, predictFeatures, type FitOptions, type FitResult } from "./network.js";
+import { fitFused, fusedThreads } from "./fused.js";
 import { KERAS_VERSION } from "./version.js";
 
 export interface KerasParams {
@@ -264,8 +265,12 @@ export async function trainNetwork(
 
   const stacked = params.features === "stacked" ? await stackedFeatures(ratings, split, params, { ...ctx, logger }, stackedAls(factors)) : undefined;
   if (ctx.signal?.aborted) throw interruption(ctx.signal);
-  const { tf, backend } = await loadTf(params.backend, logger);
-  logger.info({ backend, requested: params.backend }, `keras: TensorFlow.js backend ${backend}`);
+  // `auto`/`fused` train with the fused WebAssembly kernel; tfjs then only holds and saves the model.
+  const fused = trainsFused(params.backend);
+  const { tf, backend: tfBackend } = await loadTf(params.backend, logger);
+  const backend: BackendName = fused ? "fused" : tfBackend;
+  const threads = fused ? fusedThreads(params.batchSize) : 1;
+  logger.info({ backend, requested: params.backend, tfjs: tfBackend, ...(fused ? { threads } : {}) }, fused ? `keras: fused WebAssembly trainer (${threads} thread${threads > 1 ? "s" : ""}), model kept in TensorFlow.js ${tfBackend}` : `keras: TensorFlow.js backend ${backend}`);
   const assembler = new FeatureAssembler(params.features, factors, joined, stacked);
   let outputBias = 0;
   if (params.outputBias === "mean") {
@@ -291,7 +296,7 @@ export async function trainNetwork(
     else logger.debug(line, text);
   };
   try {
-    const fit = await fitNetwork(tf, model, assembler, fitRows, valRows, {
+    const fitOptions: FitOptions = {
       onBatch,
       epochs: params.epochs,
       batchSize: params.batchSize,
@@ -310,7 +315,24 @@ export async function trainNetwork(
         const rate = fitRows.length / logs.seconds;
         logger.info({ epoch: epoch + 1, of: params.epochs, loss: round(logs.loss), val_loss: logs.val_loss === undefined ? undefined : round(logs.val_loss), samplesPerSecond: Math.round(rate) }, `keras: epoch ${epoch + 1}/${params.epochs}`);
       },
-    });
+    };
+    let fit: FitResult;
+    let mse: (rows: Int32Array) => Promise<number>;
+    if (fused) {
+      // Same initial weights as the tfjs path (the model's seeded glorot-uniform kernels).
+      const initial = model.getWeights().map((w) => w.dataSync() as Float32Array);
+      const trained = await fitFused(assembler, fitRows, valRows, initial, { ...fitOptions, hiddenUnits: params.hiddenUnits, learningRate: params.learningRate, threads });
+      if (!trained.diverged) {
+        const tensors = trained.weights.map((w, i) => tf.tensor(w, model.weights[i].shape as number[]));
+        model.setWeights(tensors);
+        tf.dispose(tensors);
+      }
+      fit = trained;
+      mse = (rows) => trained.mse(rows, ctx.signal);
+    } else {
+      fit = await fitNetwork(tf, model, assembler, fitRows, valRows, fitOptions);
+      mse = (rows) => evaluateMse(tf, model, assembler, rows, undefined, ctx.signal);
+    }
     if (ctx.signal?.aborted) throw interruption(ctx.signal);
     if (fit.diverged) {
       const d = fit.diverged;
@@ -318,8 +340,8 @@ export async function trainNetwork(
     }
     if (fit.stoppedEarly) logger.info({ epochsRun: fit.epochsRun }, "keras: early stopping on val_loss");
     await refuseNonFiniteWeights(model, params);
-    const trainMse = await evaluateMse(tf, model, assembler, joined.trainRows, undefined, ctx.signal);
-    const testMse = await evaluateMse(tf, model, assembler, joined.testRows, undefined, ctx.signal);
+    const trainMse = await mse(joined.trainRows);
+    const testMse = await mse(joined.testRows);
     const metrics: KerasMetrics = {
       training_nrows: joined.trainRows.length,
       test_nrows: joined.testRows.length,
