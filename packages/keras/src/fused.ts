@@ -294,6 +294,8 @@ export async function fitFused(assembler: FeatureAssembler, fitRows: Int32Array,
   kernel.f32(kernel.v, np).fill(0);
   const chunk = Math.ceil(batchSize / CHUNKS);
   const replica = options.threads > 1 && batchSize > 1 ? new Replica(d, h, np, chunk) : undefined;
+  // The replica starts from the same weights; after every step it gets the new ones.
+  replica?.w.set(kernel.f32(kernel.w, np));
   const order = options.shuffle ? fitRows.slice() : fitRows;
   const history: { loss: number; val_loss?: number }[] = [];
   let diverged: FitResult["diverged"];
@@ -426,5 +428,6 @@ export function predictFused(weights: Float32Array[], d: number, h: number, feat
 export function fusedThreads(batchSize: number): number {
   const forced = Number(process.env.MS_KERAS_THREADS);
   if (Number.isInteger(forced) && forced >= 1) return Math.min(forced, 2);
-  return batchSize >= 256 ? 2 : 1;
+  void batchSize;
+  return 1;
 }
