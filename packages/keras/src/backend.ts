@@ -2,10 +2,10 @@
  * TensorFlow.js backend selection. tfjs is loaded lazily, on the first training or loading call,
  * so importing @ms/keras costs nothing (the driver's fully cached run must stay fast).
  * `auto` and `fused` train with the fused WebAssembly kernel (fused.ts) and keep tfjs only to
- * hold, save and load the model; for that, and for the tfjs choices, the order is tfjs-node
- * (native; an optional dependency whose install often fails), then the WASM backend with SIMD,
- * then the pure-JS `cpu` backend. `node`, `wasm` and `cpu` train through tfjs itself (the
- * reference path).
+ * hold and save the model, on the WASM backend (else `cpu`). Loading a model with `auto` tries
+ * tfjs-node (native; an optional dependency whose addon tools/tfjs-node/build.sh builds), then
+ * WASM with SIMD, then the pure-JS `cpu` backend. `node`, `wasm` and `cpu` train through tfjs
+ * itself (the reference path).
  */
 import { BadParameterError, type Logger } from "@ms/contracts";
 import { createRequire } from "node:module";
@@ -35,9 +35,7 @@ export interface LoadedTf {
 const loaded = new Map<BackendChoice, Promise<LoadedTf>>();
 
 /** Loads tfjs with the requested backend; memoised, since tfjs keeps one global engine. */
-export function loadTf(requested: BackendChoice = "auto", logger?: Logger): Promise<LoadedTf> {
-  // The fused kernel keeps its model in tfjs too, on the backend `auto` picks.
-  const choice = requested === "fused" ? "auto" : requested;
+export function loadTf(choice: BackendChoice = "auto", logger?: Logger): Promise<LoadedTf> {
   let p = loaded.get(choice);
   if (!p) {
     p = select(choice);
@@ -54,6 +52,7 @@ export function loadTf(requested: BackendChoice = "auto", logger?: Logger): Prom
 
 async function select(choice: BackendChoice): Promise<LoadedTf> {
   const skipped: string[] = [];
+  // `fused` only needs tfjs to hold and save weights: the light backends, not a 700 MB libtensorflow.
   if (choice === "auto" || choice === "node") {
     try {
       const tf = (await import("@tensorflow/tfjs-node")) as unknown as Tf;
@@ -66,7 +65,7 @@ async function select(choice: BackendChoice): Promise<LoadedTf> {
     }
   }
   const tf = await import("@tensorflow/tfjs");
-  if (choice === "auto" || choice === "wasm") {
+  if (choice === "auto" || choice === "fused" || choice === "wasm") {
     try {
       const wasm = await import("@tensorflow/tfjs-backend-wasm");
       wasm.setWasmPaths(wasmDistDir());

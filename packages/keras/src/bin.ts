@@ -17,7 +17,7 @@ const optional = <V>(text: string | undefined, parse: (t: string) => V): V | und
 await runCli({
   name: "ms-keras",
   summary: "train the seed's Keras-style network (TensorFlow.js) on ratings plus ALS factors",
-  usage: "ms-keras --ratings-data PATH --als-model DIR --out DIR [--hidden-units N] [--epochs N] [--batch-size N] [--learning-rate X] [--patience N] [--backend auto|node|wasm|cpu] [--json]",
+  usage: "ms-keras --ratings-data PATH --als-model DIR --out DIR [--hidden-units N] [--epochs N] [--batch-size N] [--learning-rate X] [--patience N] [--backend auto|fused|node|wasm|cpu] [--json]",
   options: {
     "ratings-data": { type: "string", value: "PATH", description: "ratings: the etl output directory or its ratings.parquet (required)" },
     "als-model": { type: "string", value: "DIR", description: "factors: the als output directory (required)" },
@@ -36,7 +36,7 @@ await runCli({
     "bayes-burn-in": { type: "string", value: "N", description: `stacked: sweeps discarded before averaging (default ${D.bayesBurnIn})` },
     "output-bias": { type: "string", value: "zero|mean", description: `initial output bias (default ${S.outputBias} stacked, ${T.outputBias} the seed's features)` },
     seed: { type: "string", value: "N", description: `seed of weight initialisation and shuffles (default ${D.seed})` },
-    backend: { type: "string", value: "NAME", description: `${BACKEND_CHOICES.join("|")} (default auto: node, then wasm, then cpu)` },
+    backend: { type: "string", value: "NAME", description: `${BACKEND_CHOICES.join("|")} (default auto = fused: the WebAssembly SIMD trainer; node, wasm, cpu train through tfjs)` },
     "allow-foreign-factors": { type: "boolean", description: "train even if the factors were fitted on other ratings than --ratings-data (refused by default, exit 5)" },
   },
   async run(values, _positionals, { logger, interactive }) {

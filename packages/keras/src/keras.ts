@@ -267,7 +267,7 @@ export async function trainNetwork(
   if (ctx.signal?.aborted) throw interruption(ctx.signal);
   // `auto`/`fused` train with the fused WebAssembly kernel; tfjs then only holds and saves the model.
   const fused = trainsFused(params.backend);
-  const { tf, backend: tfBackend } = await loadTf(params.backend, logger);
+  const { tf, backend: tfBackend } = await loadTf(fused ? "fused" : params.backend, logger);
   const backend: BackendName = fused ? "fused" : tfBackend;
   const threads = fused ? fusedThreads(params.batchSize) : 1;
   logger.info({ backend, requested: params.backend, tfjs: tfBackend, ...(fused ? { threads } : {}) }, fused ? `keras: fused WebAssembly trainer (${threads} thread${threads > 1 ? "s" : ""}), model kept in TensorFlow.js ${tfBackend}` : `keras: TensorFlow.js backend ${backend}`);

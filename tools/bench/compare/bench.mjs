@@ -11,12 +11,15 @@
  *          the same seed/split_prop (the training row counts are checked equal). Target: >= 5x
  *          Spark at test RMSE <= Spark's + 0.002.
  *   Keras  ms-keras vs Python Keras on TensorFlow CPU: same network, batch size, epochs, learning
- *          rate, validation tail and features (movie then user factors from our ALS factors of
- *          ml-latest-small, exported once to .npy). samples/s and test RMSE. Target: match.
+ *          rate, validation tail and features (`--features factors`: movie then user factors from
+ *          our ALS factors of ml-latest-small, exported once to .npy). samples/s and test RMSE.
+ *          Target: >= 1.5x TF's samples/s at equal test RMSE (within 0.005). ms-keras also runs
+ *          with `--backend wasm` (the tfjs reference path) for the record.
  *
  * Usage (after `pnpm build`):  node tools/bench/compare/bench.mjs
  * Environment:
- *   MS_COMPARE_ONLY=etl,als,keras      parts to run (default all)
+ *   MS_COMPARE_ONLY=etl,als,keras      parts to run (default all; keras alone fits its factors with
+ *                                      ms-als, without the Spark rounds)
  *   MS_COMPARE_ETL_ROWS=20000000       synthetic CSV rows for the ETL part
  *   MS_COMPARE_ALS_ROWS=20000000       synthetic ratings for the ml-20m-shaped ALS case (138,000 users,
  *                                      27,000 movies); 0 skips it
@@ -31,7 +34,7 @@ import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync, closeSync, ope
 import { splitMask } from "@ms/contracts";
 import { etl, readRatingsColumns, writeSyntheticRatings } from "@ms/etl";
 import { readFactors } from "@ms/als";
-import { FeatureAssembler, joinRatings } from "@ms/keras";
+import { buildNetwork, FeatureAssembler, joinRatings, loadTf } from "@ms/keras";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { ROOT, WORK, ML_SMALL, median, table, machine, gitCommit, writeResult, existsSync, path, fmt } from "../lib.mjs";
 import { runTree, lastJson } from "./tree.mjs";
@@ -324,7 +327,7 @@ async function exportFeatures(ratingsDir, factorsDir, dir) {
     writeNpy(path.join(dir, `x_${name}.npy`), x, [rows.length, assembler.width]);
     writeNpy(path.join(dir, `y_${name}.npy`), y, [rows.length]);
   }
-  return { train: joined.trainRows.length, test: joined.testRows.length };
+  return { train: joined.trainRows.length, test: joined.testRows.length, width: assembler.width };
 }
 
 /** Per-epoch samples/s as ms-keras logs them (fit rows / epoch seconds, validation included). */
@@ -344,10 +347,32 @@ function kerasRates(stderr) {
   return { rates, backend };
 }
 
-async function runKeras(small) {
-  if (!small) return { md: "## Keras\n\nSkipped: needs the ALS part on ml-latest-small (MS_COMPARE_ONLY includes als).\n" };
+/** The keras part's inputs without the ALS comparison (MS_COMPARE_ONLY=keras): ml-latest-small through ms-etl and ms-als alone. */
+async function kerasInputs() {
+  if (!existsSync(smallCsv)) return undefined;
+  const ratingsDir = await alsData("ml-latest-small");
+  const out = path.join(work, "als-out-for-keras");
+  if (!existsSync(path.join(out, "manifest.json"))) {
+    log("Keras: fitting ALS factors on ml-latest-small (ms-als)...");
+    await runTree(process.execPath, [ALS_BIN, "--ratings-data", ratingsDir, "--out", out, "--json", "--rank", String(ALS.rank), "--max-iter", String(ALS.maxIter), "--reg-param", String(ALS.regParam), "--seed", String(ALS.seed), "--split-prop", String(ALS.splitProp), "--cold-start-strategy", "drop", "--log-level", "warn"]);
+  }
+  return { ratingsDir, out };
+}
+
+async function runKeras(given) {
+  const small = given ?? (await kerasInputs());
+  if (!small) return { md: `## Keras\n\nSkipped: no ml-latest-small ratings at ${smallCsv}.\n` };
   const featDir = path.join(work, "keras-features");
   const counts = await exportFeatures(small.ratingsDir, small.out, featDir);
+  // ms-keras's initial weights for this network and seed, so TensorFlow starts from the same point.
+  const initDir = path.join(work, "keras-init");
+  mkdirSync(initDir, { recursive: true });
+  {
+    const { tf } = await loadTf("cpu");
+    const model = buildNetwork(tf, counts.width, { hiddenUnits: KERAS.hiddenUnits, learningRate: KERAS.learningRate, seed: KERAS.seed, outputBias: 0 });
+    model.getWeights().forEach((w, i) => writeNpy(path.join(initDir, `w${i}.npy`), w.dataSync(), w.shape));
+    model.dispose();
+  }
   const tfVenv = ensureVenv("keras");
   let tfVersion;
   const rows = [];
@@ -355,29 +380,47 @@ async function runKeras(small) {
     log(`Keras batch ${batch}: ms-keras...`);
     const out = path.join(work, `keras-out-${batch}`);
     rmSync(out, { recursive: true, force: true });
-    const args = [KERAS_BIN, "--ratings-data", small.ratingsDir, "--als-model", small.out, "--out", out, "--epochs", String(KERAS.epochs), "--batch-size", String(batch), "--learning-rate", String(KERAS.learningRate), "--patience", String(KERAS.epochs), "--min-delta", String(KERAS.minDelta), "--validation-split", String(KERAS.validationSplit), "--hidden-units", String(KERAS.hiddenUnits), "--seed", String(KERAS.seed), "--json", "--log-level", "info"];
+    const args = [KERAS_BIN, "--ratings-data", small.ratingsDir, "--als-model", small.out, "--out", out, "--features", "factors", "--epochs", String(KERAS.epochs), "--batch-size", String(batch), "--learning-rate", String(KERAS.learningRate), "--patience", String(KERAS.epochs), "--min-delta", String(KERAS.minDelta), "--validation-split", String(KERAS.validationSplit), "--hidden-units", String(KERAS.hiddenUnits), "--seed", String(KERAS.seed), "--json", "--log-level", "info"];
     const ours = await runTree(process.execPath, args);
     const doc = JSON.parse(ours.stdout);
     const { rates, backend } = kerasRates(ours.stderr);
     const row = { batch, oursRate: median(rates), oursRmse: doc.metrics.test_rmse, oursS: ours.seconds, oursRss: ours.peakMiB, epochs: doc.metrics.epochs_run, backend: backend ?? doc.manifest?.details?.backend ?? "?" };
+    // The tfjs reference path (WASM backend) on the same command, for the record.
+    log(`Keras batch ${batch}: ms-keras --backend wasm...`);
+    rmSync(out, { recursive: true, force: true });
+    const ref = await runTree(process.execPath, [...args, "--backend", "wasm"]);
+    Object.assign(row, { wasmRate: median(kerasRates(ref.stderr).rates), wasmRmse: JSON.parse(ref.stdout).metrics.test_rmse });
     if (tfVenv) {
       log(`Keras batch ${batch}: TensorFlow...`);
-      const py = await runTree(path.join(tfVenv, "bin/python"), [path.join(here, "keras_tf.py"), featDir, String(KERAS.epochs), String(batch), String(KERAS.learningRate), String(KERAS.epochs), String(KERAS.minDelta), String(KERAS.validationSplit), String(KERAS.hiddenUnits), String(KERAS.seed)]);
+      const py = await runTree(path.join(tfVenv, "bin/python"), [path.join(here, "keras_tf.py"), featDir, String(KERAS.epochs), String(batch), String(KERAS.learningRate), String(KERAS.epochs), String(KERAS.minDelta), String(KERAS.validationSplit), String(KERAS.hiddenUnits), String(KERAS.seed), initDir]);
       const t = lastJson(py.stdout);
       tfVersion = `TensorFlow ${t.tensorflow}, Keras ${t.keras}`;
       Object.assign(row, { tfRate: median(t.samples_per_second), tfRmse: t.test_rmse, tfS: py.seconds, tfRss: py.peakMiB, tfEpochs: t.epochs_run });
     }
     rows.push(row);
   }
-  const header = ["batch", "epochs ours / TF", "ms-keras samples/s", "TF Keras samples/s", "ours / TF", "test RMSE ours", "test RMSE TF", "process s ours / TF", "peak RSS MiB ours / TF", "tfjs backend"];
+  const header = ["batch", "epochs ours / TF", "ms-keras samples/s", "TF Keras samples/s", "ours / TF (target >= 1.5)", "test RMSE ours", "test RMSE TF", "RMSE within 0.005", "process s ours / TF", "peak RSS MiB ours / TF", "backend", "tfjs wasm path samples/s (RMSE)"];
   const na = "n/a (TensorFlow not installed)";
-  const body = rows.map((r) => [String(r.batch), `${r.epochs} / ${r.tfEpochs ?? "-"}`, Math.round(r.oursRate), r.tfRate ? Math.round(r.tfRate) : na, r.tfRate ? r.oursRate / r.tfRate : "-", r.oursRmse.toFixed(4), r.tfRmse?.toFixed(4) ?? na, `${fmt(r.oursS)} / ${r.tfS ? fmt(r.tfS) : "-"}`, `${fmt(r.oursRss, 0)} / ${r.tfRss ? fmt(r.tfRss, 0) : "-"}`, r.backend]);
+  const body = rows.map((r) => [
+    String(r.batch),
+    `${r.epochs} / ${r.tfEpochs ?? "-"}`,
+    Math.round(r.oursRate),
+    r.tfRate ? Math.round(r.tfRate) : na,
+    r.tfRate ? r.oursRate / r.tfRate : "-",
+    r.oursRmse.toFixed(4),
+    r.tfRmse?.toFixed(4) ?? na,
+    r.tfRmse === undefined ? "-" : Math.abs(r.oursRmse - r.tfRmse) <= 0.005 ? "yes" : "no",
+    `${fmt(r.oursS)} / ${r.tfS ? fmt(r.tfS) : "-"}`,
+    `${fmt(r.oursRss, 0)} / ${r.tfRss ? fmt(r.tfRss, 0) : "-"}`,
+    r.backend,
+    `${Math.round(r.wasmRate)} (${r.wasmRmse.toFixed(4)})`,
+  ]);
   return {
     md: [
       `## Keras: Dense(30 relu) -> Dense(${KERAS.hiddenUnits} relu) -> Dense(1), Adam lr ${KERAS.learningRate}, ${KERAS.epochs} epochs, validation tail ${KERAS.validationSplit}`,
       "",
       `ml-latest-small with our ALS factors (${fmt(counts.train)} training rows, ${fmt(counts.test)} test rows; features: movie factors then user factors, exported once to .npy for Python). ` +
-        "samples/s = fit rows / epoch seconds (validation included), median over epochs, as ms-keras logs it; early stopping off (patience = epochs) so both do the same work. " +
+        "samples/s = fit rows / epoch seconds (validation included), median over epochs, as ms-keras logs it; early stopping off (patience = epochs) so both do the same work; TensorFlow starts from ms-keras's initial weights (same seeded glorot-uniform draw, zero biases), so the RMSEs compare the trainers, not two random draws. " +
         `${tfVersion ?? "TensorFlow: could not be installed (tools/python/ensure-venv.sh keras)"}.`,
       "",
       table(header, body),

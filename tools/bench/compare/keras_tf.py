@@ -3,7 +3,9 @@ exported by bench.mjs (movie factors then user factors, from our ALS output; our
 
 Dense(30, relu) -> Dense(HIDDEN, relu) -> Dense(1), MSE, Adam(LR), validation_split (Keras takes
 the last fraction of the rows, as ms-keras does), shuffle=True, EarlyStopping on val_loss.
-Usage: python keras_tf.py FEATURES_DIR EPOCHS BATCH LR PATIENCE MIN_DELTA VALIDATION_SPLIT HIDDEN SEED
+Usage: python keras_tf.py FEATURES_DIR EPOCHS BATCH LR PATIENCE MIN_DELTA VALIDATION_SPLIT HIDDEN SEED [INIT]
+INIT: a directory of w0.npy..w5.npy, initial weights to start from (ms-keras's own, so both train
+from the same point and only the trainers differ); without it Keras draws its own glorot-uniform.
 Prints one JSON line: per-epoch seconds and samples/s (fit rows / epoch time, validation included,
 as ms-keras logs it), test RMSE, versions.
 """
@@ -32,6 +34,8 @@ model = keras.Sequential([
     keras.layers.Dense(hidden, activation="relu"),
     keras.layers.Dense(1, activation="linear"),
 ])
+if len(sys.argv) > 10:
+    model.set_weights([np.load(f"{sys.argv[10]}/w{i}.npy") for i in range(6)])
 model.compile(loss="mean_squared_error", optimizer=keras.optimizers.Adam(learning_rate=lr))
 
 

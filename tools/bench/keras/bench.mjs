@@ -109,20 +109,22 @@ function cpuMhz() {
 const mhz = cpuMhz();
 const LIMIT_GFLOPS = (os.cpus().length * mhz * 1e6 * 16) / 1e9;
 
-function newModel() {
-  return buildNetwork(tf, width, { hiddenUnits: H, learningRate: params.learningRate, seed: params.seed, outputBias: 0 });
+function newModel(t = tf) {
+  return buildNetwork(t, width, { hiddenUnits: H, learningRate: params.learningRate, seed: params.seed, outputBias: 0 });
 }
 
-async function tfjsStreamed(batchSize) {
-  const model = newModel();
+async function tfjsStreamed(batchSize, choice) {
+  const loaded = await loadTf(choice);
+  const model = newModel(loaded.tf);
   const t = performance.now();
-  await fitNetwork(tf, model, assembler, rows, new Int32Array(0), { epochs: 1, batchSize, patience: 2, minDelta: 1e-4, seed: 1, shuffle: true });
+  await fitNetwork(loaded.tf, model, assembler, rows, new Int32Array(0), { epochs: 1, batchSize, patience: 2, minDelta: 1e-4, seed: 1, shuffle: true });
   const seconds = (performance.now() - t) / 1000;
   model.dispose();
   return n / seconds;
 }
 
 async function fused(batchSize, threads) {
+  await loadTf("wasm");
   const model = newModel();
   const initial = model.getWeights().map((w) => w.dataSync());
   model.dispose();
@@ -178,8 +180,20 @@ if (!values["no-tf"]) {
   }
 }
 
+// tfjs-node, when tools/tfjs-node/build.sh has built its addon (libtensorflow from the TF wheel).
+let nodeBackend = false;
+try {
+  await loadTf("node");
+  nodeBackend = true;
+} catch (error) {
+  log(`tfjs-node skipped: ${error.message.split("\n")[0]}`);
+}
+await loadTf("wasm");
+
 // Warm-up: kernel set-up and JIT, not measured.
 {
+  if (nodeBackend) await tfjsStreamed(128, "node");
+  await loadTf("wasm");
   const small = rows.subarray(0, 8192);
   const model = newModel();
   await fitNetwork(tf, model, assembler, small, new Int32Array(0), { epochs: 1, batchSize: 128, patience: 2, minDelta: 1e-4, seed: 1, shuffle: true });
@@ -196,8 +210,13 @@ const results = [];
 let tfVersion;
 let tfThreads;
 for (const batchSize of BATCHES) {
-  const best = { f1: 0, f2: 0, tfjs: 0 };
-  const cases = [["f1", () => fused(batchSize, 1)], ["f2", () => fused(batchSize, 2)], ...(values["no-tfjs"] ? [] : [["tfjs", () => tfjsStreamed(batchSize)]])];
+  const best = { f1: 0, f2: 0, tfjs: 0, node: 0 };
+  const cases = [
+    ["f1", () => fused(batchSize, 1)],
+    ["f2", () => fused(batchSize, 2)],
+    ...(values["no-tfjs"] ? [] : [["tfjs", () => tfjsStreamed(batchSize, "wasm")]]),
+    ...(values["no-tfjs"] || !nodeBackend ? [] : [["node", () => tfjsStreamed(batchSize, "node")]]),
+  ];
   let tfRate;
   for (let r = 0; r < REPEATS; r++) {
     // Alternate the order so drift (load, GC) does not favour one side.
@@ -210,15 +229,15 @@ for (const batchSize of BATCHES) {
     }
   }
   results.push({ batchSize, ...best, tf: tfRate });
-  log(`batch ${batchSize}: fused 1 thread ${Math.round(best.f1)}/s, 2 threads ${Math.round(best.f2)}/s, tfjs ${Math.round(best.tfjs)}/s, TensorFlow ${tfRate ? Math.round(tfRate) : "-"}/s`);
+  log(`batch ${batchSize}: fused 1 thread ${Math.round(best.f1)}/s, 2 threads ${Math.round(best.f2)}/s, tfjs wasm ${Math.round(best.tfjs)}/s, tfjs-node ${Math.round(best.node)}/s, TensorFlow ${tfRate ? Math.round(tfRate) : "-"}/s`);
 }
 
 const gf = (rate) => (rate * FLOPS_PER_SAMPLE) / 1e9;
 const ratio = (a, b) => (a && b ? `${(a / b).toFixed(2)}x` : "-");
-const header = ["batch", "fused 1 thread samples/s", "fused 2 threads samples/s", "tfjs wasm (reference) samples/s", "TF Keras CPU samples/s", "fused best / TF (target >= 1.5)", "fused 2t / 1t", "fused best / tfjs", "GFLOP/s fused best"];
+const header = ["batch", "fused 1 thread samples/s", "fused 2 threads samples/s", "tfjs wasm (reference) samples/s", "tfjs-node (libtensorflow 2.20) samples/s", "TF Keras CPU samples/s", "fused best / TF (target >= 1.5)", "fused 2t / 1t", "fused best / tfjs", "GFLOP/s fused best"];
 const body = results.map((r) => {
   const f = Math.max(r.f1, r.f2);
-  return [String(r.batchSize), Math.round(r.f1), Math.round(r.f2), r.tfjs ? Math.round(r.tfjs) : "-", r.tf ? Math.round(r.tf) : "-", ratio(f, r.tf), ratio(r.f2, r.f1), ratio(f, r.tfjs), gf(f).toFixed(2)];
+  return [String(r.batchSize), Math.round(r.f1), Math.round(r.f2), r.tfjs ? Math.round(r.tfjs) : "-", r.node ? Math.round(r.node) : "-", r.tf ? Math.round(r.tf) : "-", ratio(f, r.tf), ratio(r.f2, r.f1), ratio(f, r.tfjs), gf(f).toFixed(2)];
 });
 const lines = [
   "# Keras training throughput: fused WebAssembly trainer vs tfjs vs TensorFlow Keras",
