@@ -422,12 +422,12 @@ export function predictFused(weights: Float32Array[], d: number, h: number, feat
 }
 
 /**
- * Threads for a batch size: a worker pays off once a chunk's arithmetic outweighs the per-batch
- * handshake (MS_KERAS_THREADS overrides; results do not depend on it).
+ * Threads for a batch size. One by default: measured on the shared 2-core machine, the worker made
+ * every batch size slower (0.5-0.8x at 128 to 8192, tools/bench/keras), since a batch waits for
+ * whichever thread the scheduler delays. MS_KERAS_THREADS=2 turns it on; results do not change.
  */
 export function fusedThreads(batchSize: number): number {
   const forced = Number(process.env.MS_KERAS_THREADS);
-  if (Number.isInteger(forced) && forced >= 1) return Math.min(forced, 2);
-  void batchSize;
+  if (Number.isInteger(forced) && forced >= 1) return batchSize > 1 ? Math.min(forced, 2) : 1;
   return 1;
 }

@@ -24,7 +24,8 @@
  *   MS_COMPARE_ALS_ROWS=20000000       synthetic ratings for the ml-20m-shaped ALS case (138,000 users,
  *                                      27,000 movies); 0 skips it
  *   MS_COMPARE_ROUNDS=3                rounds of the synthetic ETL and ALS measurements (ml-latest-small: 3)
- *   MS_COMPARE_KERAS_EPOCHS=10, MS_COMPARE_KERAS_BATCH=128,1024, MS_COMPARE_KERAS_LR=0.001
+ *   MS_COMPARE_KERAS_EPOCHS=10, MS_COMPARE_KERAS_BATCH=128,1024, MS_COMPARE_KERAS_LR=0.001,
+ *   MS_COMPARE_KERAS_SEEDS=42,43,44    one ms-keras and one Keras run per seed (RMSEs averaged)
  *   MS_SPARK_DRIVER_MEMORY=8g          spark-submit --driver-memory (local mode: the executor too)
  * Python comes from tools/python/ensure-venv.sh (spark) and `ensure-venv.sh keras` (TensorFlow).
  */
@@ -67,6 +68,7 @@ const KERAS = {
   validationSplit: 0.2,
   minDelta: 0.0001,
   seed: 42,
+  seeds: (process.env.MS_COMPARE_KERAS_SEEDS ?? "42,43,44").split(",").map(Number),
 };
 const smallCsv = path.join(ML_SMALL, "ratings.csv");
 const log = (msg) => process.stderr.write(`[compare] ${msg}\n`);
@@ -364,42 +366,52 @@ async function runKeras(given) {
   if (!small) return { md: `## Keras\n\nSkipped: no ml-latest-small ratings at ${smallCsv}.\n` };
   const featDir = path.join(work, "keras-features");
   const counts = await exportFeatures(small.ratingsDir, small.out, featDir);
-  // ms-keras's initial weights for this network and seed, so TensorFlow starts from the same point.
-  const initDir = path.join(work, "keras-init");
-  mkdirSync(initDir, { recursive: true });
+  // ms-keras's initial weights for this network and each seed, so TensorFlow starts from the same point.
+  const initDir = (seed) => path.join(work, `keras-init-${seed}`);
   {
     const { tf } = await loadTf("cpu");
-    const model = buildNetwork(tf, counts.width, { hiddenUnits: KERAS.hiddenUnits, learningRate: KERAS.learningRate, seed: KERAS.seed, outputBias: 0 });
-    model.getWeights().forEach((w, i) => writeNpy(path.join(initDir, `w${i}.npy`), w.dataSync(), w.shape));
-    model.dispose();
+    for (const seed of KERAS.seeds) {
+      mkdirSync(initDir(seed), { recursive: true });
+      const model = buildNetwork(tf, counts.width, { hiddenUnits: KERAS.hiddenUnits, learningRate: KERAS.learningRate, seed, outputBias: 0 });
+      model.getWeights().forEach((w, i) => writeNpy(path.join(initDir(seed), `w${i}.npy`), w.dataSync(), w.shape));
+      model.dispose();
+    }
   }
   const tfVenv = ensureVenv("keras");
   let tfVersion;
   const rows = [];
+  const mean = (xs) => xs.reduce((x, y) => x + y, 0) / xs.length;
   for (const batch of KERAS.batches) {
-    log(`Keras batch ${batch}: ms-keras...`);
     const out = path.join(work, `keras-out-${batch}`);
-    rmSync(out, { recursive: true, force: true });
-    const args = [KERAS_BIN, "--ratings-data", small.ratingsDir, "--als-model", small.out, "--out", out, "--features", "factors", "--epochs", String(KERAS.epochs), "--batch-size", String(batch), "--learning-rate", String(KERAS.learningRate), "--patience", String(KERAS.epochs), "--min-delta", String(KERAS.minDelta), "--validation-split", String(KERAS.validationSplit), "--hidden-units", String(KERAS.hiddenUnits), "--seed", String(KERAS.seed), "--json", "--log-level", "info"];
-    const ours = await runTree(process.execPath, args);
-    const doc = JSON.parse(ours.stdout);
-    const { rates, backend } = kerasRates(ours.stderr);
-    const row = { batch, oursRate: median(rates), oursRmse: doc.metrics.test_rmse, oursS: ours.seconds, oursRss: ours.peakMiB, epochs: doc.metrics.epochs_run, backend: backend ?? doc.manifest?.details?.backend ?? "?" };
-    // The tfjs reference path (WASM backend) on the same command, for the record.
+    const argsFor = (seed) => [KERAS_BIN, "--ratings-data", small.ratingsDir, "--als-model", small.out, "--out", out, "--features", "factors", "--epochs", String(KERAS.epochs), "--batch-size", String(batch), "--learning-rate", String(KERAS.learningRate), "--patience", String(KERAS.epochs), "--min-delta", String(KERAS.minDelta), "--validation-split", String(KERAS.validationSplit), "--hidden-units", String(KERAS.hiddenUnits), "--seed", String(seed), "--json", "--log-level", "info"];
+    // One run per seed on each side, alternated; rates pooled over every epoch, RMSEs averaged over seeds
+    // (with the seeds' shuffles differing, single runs of either side move by about 0.005).
+    const ours = [];
+    const theirs = [];
+    for (const seed of KERAS.seeds) {
+      log(`Keras batch ${batch}, seed ${seed}: ms-keras...`);
+      rmSync(out, { recursive: true, force: true });
+      const r = await runTree(process.execPath, argsFor(seed));
+      const doc = JSON.parse(r.stdout);
+      ours.push({ ...kerasRates(r.stderr), rmse: doc.metrics.test_rmse, seconds: r.seconds, rss: r.peakMiB, epochs: doc.metrics.epochs_run });
+      if (tfVenv) {
+        log(`Keras batch ${batch}, seed ${seed}: TensorFlow...`);
+        const py = await runTree(path.join(tfVenv, "bin/python"), [path.join(here, "keras_tf.py"), featDir, String(KERAS.epochs), String(batch), String(KERAS.learningRate), String(KERAS.epochs), String(KERAS.minDelta), String(KERAS.validationSplit), String(KERAS.hiddenUnits), String(seed), initDir(seed)]);
+        const t = lastJson(py.stdout);
+        tfVersion = `TensorFlow ${t.tensorflow}, Keras ${t.keras}`;
+        theirs.push({ rates: t.samples_per_second, rmse: t.test_rmse, seconds: py.seconds, rss: py.peakMiB, epochs: t.epochs_run });
+      }
+    }
+    const row = { batch, oursRate: median(ours.flatMap((o) => o.rates)), oursRmse: mean(ours.map((o) => o.rmse)), oursSpread: ours.map((o) => o.rmse), oursS: median(ours.map((o) => o.seconds)), oursRss: Math.max(...ours.map((o) => o.rss)), epochs: ours[0].epochs, backend: ours[0].backend ?? "?" };
+    if (theirs.length > 0) Object.assign(row, { tfRate: median(theirs.flatMap((t) => t.rates)), tfRmse: mean(theirs.map((t) => t.rmse)), tfSpread: theirs.map((t) => t.rmse), tfS: median(theirs.map((t) => t.seconds)), tfRss: Math.max(...theirs.map((t) => t.rss)), tfEpochs: theirs[0].epochs });
+    // The tfjs reference path (WASM backend) on the first seed's command, for the record.
     log(`Keras batch ${batch}: ms-keras --backend wasm...`);
     rmSync(out, { recursive: true, force: true });
-    const ref = await runTree(process.execPath, [...args, "--backend", "wasm"]);
+    const ref = await runTree(process.execPath, [...argsFor(KERAS.seeds[0]), "--backend", "wasm"]);
     Object.assign(row, { wasmRate: median(kerasRates(ref.stderr).rates), wasmRmse: JSON.parse(ref.stdout).metrics.test_rmse });
-    if (tfVenv) {
-      log(`Keras batch ${batch}: TensorFlow...`);
-      const py = await runTree(path.join(tfVenv, "bin/python"), [path.join(here, "keras_tf.py"), featDir, String(KERAS.epochs), String(batch), String(KERAS.learningRate), String(KERAS.epochs), String(KERAS.minDelta), String(KERAS.validationSplit), String(KERAS.hiddenUnits), String(KERAS.seed), initDir]);
-      const t = lastJson(py.stdout);
-      tfVersion = `TensorFlow ${t.tensorflow}, Keras ${t.keras}`;
-      Object.assign(row, { tfRate: median(t.samples_per_second), tfRmse: t.test_rmse, tfS: py.seconds, tfRss: py.peakMiB, tfEpochs: t.epochs_run });
-    }
     rows.push(row);
   }
-  const header = ["batch", "epochs ours / TF", "ms-keras samples/s", "TF Keras samples/s", "ours / TF (target >= 1.5)", "test RMSE ours", "test RMSE TF", "RMSE within 0.005", "process s ours / TF", "peak RSS MiB ours / TF", "backend", "tfjs wasm path samples/s (RMSE)"];
+  const header = ["batch", "epochs ours / TF", "ms-keras samples/s", "TF Keras samples/s", "ours / TF (target >= 1.5)", "test RMSE ours: mean (per seed)", "test RMSE TF: mean (per seed)", "means within 0.005", "process s ours / TF", "peak RSS MiB ours / TF", "backend", "tfjs wasm path samples/s (RMSE)"];
   const na = "n/a (TensorFlow not installed)";
   const body = rows.map((r) => [
     String(r.batch),
@@ -407,8 +419,8 @@ async function runKeras(given) {
     Math.round(r.oursRate),
     r.tfRate ? Math.round(r.tfRate) : na,
     r.tfRate ? r.oursRate / r.tfRate : "-",
-    r.oursRmse.toFixed(4),
-    r.tfRmse?.toFixed(4) ?? na,
+    `${r.oursRmse.toFixed(4)} (${r.oursSpread.map((x) => x.toFixed(4)).join(", ")})`,
+    r.tfRmse === undefined ? na : `${r.tfRmse.toFixed(4)} (${r.tfSpread.map((x) => x.toFixed(4)).join(", ")})`,
     r.tfRmse === undefined ? "-" : Math.abs(r.oursRmse - r.tfRmse) <= 0.005 ? "yes" : "no",
     `${fmt(r.oursS)} / ${r.tfS ? fmt(r.tfS) : "-"}`,
     `${fmt(r.oursRss, 0)} / ${r.tfRss ? fmt(r.tfRss, 0) : "-"}`,
@@ -420,7 +432,7 @@ async function runKeras(given) {
       `## Keras: Dense(30 relu) -> Dense(${KERAS.hiddenUnits} relu) -> Dense(1), Adam lr ${KERAS.learningRate}, ${KERAS.epochs} epochs, validation tail ${KERAS.validationSplit}`,
       "",
       `ml-latest-small with our ALS factors (${fmt(counts.train)} training rows, ${fmt(counts.test)} test rows; features: movie factors then user factors, exported once to .npy for Python). ` +
-        "samples/s = fit rows / epoch seconds (validation included), median over epochs, as ms-keras logs it; early stopping off (patience = epochs) so both do the same work; TensorFlow starts from ms-keras's initial weights (same seeded glorot-uniform draw, zero biases), so the RMSEs compare the trainers, not two random draws. " +
+        `samples/s = fit rows / epoch seconds (validation included), median over the epochs of every seed's run, as ms-keras logs it; test RMSE averaged over seeds ${KERAS.seeds.join(", ")}; early stopping off (patience = epochs) so both do the same work; TensorFlow starts from ms-keras's initial weights for each seed (same seeded glorot-uniform draw, zero biases), so only the trainers and their shuffles differ. ` +
         `${tfVersion ?? "TensorFlow: could not be installed (tools/python/ensure-venv.sh keras)"}.`,
       "",
       table(header, body),
