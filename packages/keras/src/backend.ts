@@ -55,6 +55,9 @@ async function select(choice: BackendChoice): Promise<LoadedTf> {
   // `fused` only needs tfjs to hold and save weights: the light backends, not a 700 MB libtensorflow.
   if (choice === "auto" || choice === "node") {
     try {
+      // libtensorflow logs its info lines (CPU features) straight to stderr, which must stay JSON
+      // lines for `--json` and piped runs: keep it to warnings and errors unless the user chose.
+      process.env.TF_CPP_MIN_LOG_LEVEL ??= "2";
       const tf = (await import("@tensorflow/tfjs-node")) as unknown as Tf;
       if (await tf.setBackend("tensorflow")) return { tf, backend: "tensorflow", skipped };
       throw new Error("the tensorflow backend did not initialise");
