@@ -109,12 +109,16 @@ class Progress(threading.Thread):
         self.sc = sc
         self.phase = "start"
         self.stopped = threading.Event()
+        self.max_executors = 0
 
     def run(self):
         last = None
         tracker = self.sc.statusTracker()
         while not self.stopped.wait(1.0):
             try:
+                # Executors other than the driver (local masters have none): how many the application got at most.
+                infos = self.sc._jsc.sc().statusTracker().getExecutorInfos()
+                self.max_executors = max(self.max_executors, len(infos) - 1)
                 jobs = tracker.getActiveJobsIds()
                 stages = []
                 for sid in tracker.getActiveStageIds():
@@ -177,10 +181,18 @@ def cmd_copy(spark, cfg):
     emit("result", copied=True)
 
 
-def cmd_split(spark, cfg):
-    df = with_split(spark.read.parquet(cfg["ratings"]), int(cfg["seed"]), float(cfg["splitProp"]))
-    df.select("userId", "movieId", "_train").coalesce(1).write.mode("overwrite").parquet(cfg["out"])
-    emit("result", rows=df.count())
+def cmd_split(spark, cfg, quiet=False):
+    """Writes userId, movieId and one boolean column train_<i> per (seed, splitProp) case."""
+    from pyspark.sql import functions as F
+
+    df = spark.read.parquet(cfg["ratings"])
+    cols = [F.col("userId"), F.col("movieId")]
+    for i, (seed, prop) in enumerate(cfg["cases"]):
+        df = with_split(df, int(seed), float(prop)).withColumnRenamed("_train", "train_%d" % i)
+        cols.append(F.col("train_%d" % i))
+    df.select(*cols).coalesce(1).write.mode("overwrite").parquet(cfg["out"])
+    if not quiet:
+        emit("result", rows=spark.read.parquet(cfg["out"]).count())
 
 
 def cmd_fit(spark, cfg, progress):
@@ -190,6 +202,8 @@ def cmd_fit(spark, cfg, progress):
     started = time.time()
     sc = spark.sparkContext
     out = cfg["out"].rstrip("/")
+    if cfg.get("splitCheck"):  # tests: the split check rides on this application instead of starting its own
+        cmd_split(spark, cfg["splitCheck"], quiet=True)
     sc.setCheckpointDir(out + "/checkpoints")
     ratings = spark.read.parquet(cfg["ratings"]).select(
         F.col("userId").cast("int").alias("userId"), F.col("movieId").cast("int").alias("movieId"), F.col("rating").cast("float").alias("rating")
@@ -220,33 +234,44 @@ def cmd_fit(spark, cfg, progress):
     model = als.fit(train)
     users = model.userFactors.persist()
     items = model.itemFactors.persist()
-    users.count()
-    items.count()
+    n_users = users.count()
+    n_items = items.count()
     fit_seconds = time.time() - fit_started
-
-    progress.phase = "score"
     lam = float(cfg["regParam"])
 
-    def score(frame):
-        pred = model.transform(frame)
-        row = pred.agg(
-            F.count(F.lit(1)).alias("rows"),
-            F.sum(F.when(F.isnan("prediction"), 1).otherwise(0)).alias("cold"),
-            F.sum(F.when(~F.isnan("prediction"), (F.col("prediction").cast("double") - F.col("rating").cast("double")) ** 2)).alias("sse"),
-        ).first()
-        rows, cold, sse = int(row["rows"]), int(row["cold"] or 0), float(row["sse"] or 0.0)
-        scored = rows - cold
-        return rows, cold, (sse / scored if scored > 0 else float("nan")), sse
+    progress.phase = "score"
+    # One pass scores both sides and sums the regularisation term: a training row contributes
+    # |x_u|^2 + |y_i|^2, so the sum over training rows is sum_u n_u |x_u|^2 + sum_i n_i |y_i|^2.
+    # Predictions are x.y in double from the float factors, as the local engine computes them.
+    dot = lambda a, b: F.aggregate(F.zip_with(a, b, lambda x, y: x.cast("double") * y.cast("double")), F.lit(0.0).cast("double"), lambda acc, v: acc + v)  # noqa: E731
+    uf = users.select(F.col("id").alias("userId"), F.col("features").alias("_uf"))
+    vf = items.select(F.col("id").alias("movieId"), F.col("features").alias("_vf"))
+    scored = (
+        split.join(uf, "userId", "left")
+        .join(vf, "movieId", "left")
+        .withColumn("_cold", F.col("_uf").isNull() | F.col("_vf").isNull())
+        .withColumn("_err2", F.when(~F.col("_cold"), (dot(F.col("_uf"), F.col("_vf")) - F.col("rating").cast("double")) ** 2))
+        .withColumn("_pen", F.when(~F.col("_cold"), dot(F.col("_uf"), F.col("_uf")) + dot(F.col("_vf"), F.col("_vf"))))
+    )
+    stats = {
+        bool(r["_train"]): r
+        for r in scored.groupBy("_train")
+        .agg(F.count(F.lit(1)).alias("rows"), F.sum(F.col("_cold").cast("long")).alias("cold"), F.sum("_err2").alias("sse"), F.sum("_pen").alias("pen"))
+        .collect()
+    }
 
-    train_rows, _, train_mse, train_sse = score(train)
-    test_rows, test_cold, test_mse_scored, _ = score(test)
-    # The ALS-WR objective per training rating: (SSE + lambda * (sum n_u |x_u|^2 + sum n_i |y_i|^2)) / n_train.
-    sq = lambda c: F.aggregate(c, F.lit(0.0).cast("double"), lambda acc, x: acc + x.cast("double") * x.cast("double"))  # noqa: E731
-    nu = train.groupBy("userId").count().join(users.withColumnRenamed("id", "userId"), "userId")
-    ni = train.groupBy("movieId").count().join(items.withColumnRenamed("id", "movieId"), "movieId")
-    pen_u = nu.agg(F.sum(F.col("count") * sq(F.col("features")))).first()[0] or 0.0
-    pen_i = ni.agg(F.sum(F.col("count") * sq(F.col("features")))).first()[0] or 0.0
-    train_loss = (train_sse + lam * (pen_u + pen_i)) / train_rows if train_rows else float("nan")
+    def side(train):
+        r = stats.get(train)
+        if r is None:
+            return 0, 0, float("nan"), 0.0, 0.0
+        rows, cold = int(r["rows"]), int(r["cold"] or 0)
+        sse = float(r["sse"] or 0.0)
+        return rows, cold, (sse / (rows - cold) if rows > cold else float("nan")), sse, float(r["pen"] or 0.0)
+
+    train_rows, _, train_mse, train_sse, penalty = side(True)
+    test_rows, test_cold, test_mse_scored, _, _ = side(False)
+    # The ALS-WR objective per training rating, as the local engine reports it.
+    train_loss = (train_sse + lam * penalty) / train_rows if train_rows else float("nan")
 
     progress.phase = "write"
     for name, frame in (("user_factors", users), ("item_factors", items)):
@@ -270,8 +295,9 @@ def cmd_fit(spark, cfg, progress):
     )
     result = dict(
         metrics={k: (None if v != v else v) for k, v in metrics.items()},
-        users=users.count(),
-        items=items.count(),
+        users=n_users,
+        items=n_items,
+        maxExecutors=progress.max_executors,
         applicationId=sc.applicationId,
         sparkVersion=spark.version,
         executors=executor_hosts(sc),
@@ -309,6 +335,9 @@ def main(argv):
     spark = SparkSession.builder.appName(cfg.get("appName", "ms-als")).getOrCreate()
     sc = spark.sparkContext
     sc.setLogLevel(cfg.get("logLevel", "WARN"))
+    if spark.conf.get("spark.sql.shuffle.partitions") == "200" and "spark.sql.shuffle.partitions" not in dict(sc.getConf().getAll()):
+        # Spark's default of 200 shuffle partitions is hundreds of empty tasks on small data; scale with the cores instead.
+        spark.conf.set("spark.sql.shuffle.partitions", str(max(4, 2 * sc.defaultParallelism)))
     emit("started", applicationId=sc.applicationId, master=sc.master, sparkVersion=spark.version)
     progress = Progress(sc)
     progress.start()

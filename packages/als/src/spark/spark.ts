@@ -66,9 +66,14 @@ export const SPARK_RESOURCES_TIMEOUT_MS = 600_000;
 /** After SIGTERM, how long spark-submit's process group gets before SIGKILL. */
 const KILL_GRACE_MS = 5_000;
 
-/** stderr lines that mean the master (or cluster manager) cannot be reached. */
-const UNREACHABLE =
-  /Failed to connect to master|All masters are unresponsive|Could not connect to|UnknownHostException|Connection refused|Failed to connect to ResourceManager|Retrying connect to server/;
+/**
+ * stderr lines that mean the master (or cluster manager) cannot be reached: the first set names
+ * the master itself (a standalone client retries for a minute before giving up, and the
+ * SparkContext already exists by then); the second only counts before the application started,
+ * since a lost executor later logs the same words.
+ */
+const MASTER_UNREACHABLE = /Failed to connect to master|All masters are unresponsive|Failed to connect to ResourceManager|Retrying connect to server/;
+const UNREACHABLE = /Could not connect to|UnknownHostException|Connection refused|Failed to connect to/;
 /** A conf key whose value is a secret: refused, since every parameter is recorded in tracking. */
 const SECRET_KEY = /(secret|password|passwd|token|credential|session\.key|access\.key)/i;
 
@@ -93,9 +98,9 @@ export function parseSparkConf(text: string | undefined): [string, string][] {
   return out;
 }
 
-/** `scheme://user:pass@host` -> `scheme://host`, at any nesting (`k8s://https://u:p@host`). */
+/** `scheme://user:pass@host` -> `scheme://host`, at any nesting (`k8s://https://u:p@host`) and for every host of a list (`spark://a@h1,b@h2`). */
 export function stripCredentials(url: string): string {
-  return url.replace(/([a-z][\w+.-]*:\/\/)[^/@\s]*@/gi, "$1");
+  return url.replace(/(:\/\/|,)[^/@\s,]*@/g, "$1");
 }
 
 /** Completes and checks the Spark parameters. */
@@ -191,7 +196,15 @@ export interface SubmitOptions {
   ctx: Partial<StepContext>;
   onLine?: (line: JobLine) => void;
   env?: NodeJS.ProcessEnv;
+  /** `--conf` pairs added before the user's spark_conf (which wins). */
+  extraConf?: [string, string][];
 }
+
+/** For the short local[1] helper applications (copies): no UI, and a JIT that starts fast. */
+export const HELPER_CONF: [string, string][] = [
+  ["spark.ui.enabled", "false"],
+  ["spark.driver.extraJavaOptions", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"],
+];
 
 export interface SubmitResult {
   result: JobLine | undefined;
@@ -232,7 +245,7 @@ export async function submit(o: SubmitOptions): Promise<SubmitResult> {
   const master = o.master ?? o.params.sparkMaster;
   const deployMode = o.deployMode ?? o.params.sparkDeployMode;
   const args = [...(master ? ["--master", master] : []), "--deploy-mode", deployMode, "--name", `ms-als-${o.command}`];
-  for (const [k, v] of parseSparkConf(o.params.sparkConf)) args.push("--conf", `${k}=${v}`);
+  for (const [k, v] of [...(o.extraConf ?? []), ...parseSparkConf(o.params.sparkConf)]) args.push("--conf", `${k}=${v}`);
   args.push(jobScript(), o.command, JSON.stringify(o.config));
   const env = { ...process.env, ...pythonEnv(o.submit, process.env), ...o.env };
   if (o.ctx.signal?.aborted) throw interruption(o.ctx.signal);
@@ -250,6 +263,7 @@ export async function submit(o: SubmitOptions): Promise<SubmitResult> {
   let stderrTail: string[] = [];
   let stopping: unknown;
   let firstNoResources = 0;
+  let progressed = false;
 
   const stop = (reason: unknown) => {
     if (stopping) return;
@@ -276,6 +290,7 @@ export async function submit(o: SubmitOptions): Promise<SubmitResult> {
         continue;
       }
       if (line.ms === "started") started = line;
+      else if (line.ms === "progress") progressed = true;
       else if (line.ms === "result") result = line;
       else if (line.ms === "error") error = line;
       o.onLine?.(line);
@@ -293,7 +308,7 @@ export async function submit(o: SubmitOptions): Promise<SubmitResult> {
       logger.trace({ line: text }, "als: spark");
       const sub = /(?:Driver successfully submitted as|submission ID) (\S+)/.exec(text);
       if (sub) submissionId = sub[1];
-      if (!started && UNREACHABLE.test(text) && !unreachable) {
+      if (!unreachable && ((!started && UNREACHABLE.test(text)) || (!progressed && MASTER_UNREACHABLE.test(text)))) {
         unreachable = text.trim();
         stop(new NetworkError(`spark master ${stripCredentials(master ?? "(spark-submit's default)")} is unreachable: ${stripCredentials(unreachable)}`));
       }
@@ -344,7 +359,7 @@ export async function submit(o: SubmitOptions): Promise<SubmitResult> {
     if (error.kind === "bad_input") throw new BadInputError(String(error.message), { file: typeof error.file === "string" ? error.file : undefined });
     throw new SparkApplicationError(`the Spark application failed: ${String(error.message)}`);
   }
-  if (!started && stderrTail.some((l) => UNREACHABLE.test(l))) throw new NetworkError(`spark master ${stripCredentials(master ?? "")} is unreachable:\n${stripCredentials(tail)}`);
+  if (!progressed && stderrTail.some((l) => MASTER_UNREACHABLE.test(l) || (!started && UNREACHABLE.test(l)))) throw new NetworkError(`spark master ${stripCredentials(master ?? "")} is unreachable:\n${stripCredentials(tail)}`);
   const exception = stderrTail.filter((l) => /Exception|Error/.test(l)).slice(-8).join("\n");
   throw new SparkApplicationError(`spark-submit ${o.command} ended with ${signal ?? `exit ${code}`}${result ? "" : " without a result"}: ${stripCredentials(exception || tail)}`);
 }
@@ -382,11 +397,20 @@ function round(x: number, digits = 3): number {
 /** What the Spark engine records in the manifest's details beside the usual factors facts. */
 export interface SparkDetails {
   engine: "spark";
-  spark: { applicationId: string; master: string; deployMode: SparkDeployMode; version: string; executors: string[] };
+  /** `maxExecutors`: the most executors the application had at once (0 on local masters). */
+  spark: { applicationId: string; master: string; deployMode: SparkDeployMode; version: string; executors: string[]; maxExecutors: number };
 }
 
 /** Runs the als step on Spark into `outDir`; the result has the local engine's shape. */
-export async function alsSpark(ratingsInput: string, params: AlsParams, spark: SparkParams, outDir: string, ctx: Partial<StepContext> = {}): Promise<AlsResult> {
+export async function alsSpark(
+  ratingsInput: string,
+  params: AlsParams,
+  spark: SparkParams,
+  outDir: string,
+  ctx: Partial<StepContext> = {},
+  /** Tests only: extra fields for the job's config (the split check rides on a fit). */
+  options: { jobConfig?: Record<string, unknown> } = {},
+): Promise<AlsResult> {
   const logger = ctx.logger ?? silentLogger();
   const target = path.resolve(outDir);
   await assertReplaceableOutput(target, "factors");
@@ -421,7 +445,7 @@ export async function alsSpark(ratingsInput: string, params: AlsParams, spark: S
   if (stagingLocal) {
     copied = await stageLocal(file, path.join(stagingLocal, "ratings", hex, "ratings.parquet"));
   } else {
-    const r = await submit({ submit: submitPath, params: copyParams, master: "local[1]", deployMode: "client", command: "copy", config: { src: pathToFileUrl(file), dst: ratingsUri, reuse: true }, ctx });
+    const r = await submit({ submit: submitPath, params: copyParams, master: "local[1]", deployMode: "client", command: "copy", config: { src: pathToFileUrl(file), dst: ratingsUri, reuse: true }, ctx, extraConf: HELPER_CONF });
     copied = r.result?.copied === true;
   }
   logger.info({ staging: stripCredentials(ratingsUri), copied, seconds: round((performance.now() - stageStarted) / 1000) }, copied ? "als: ratings staged for Spark" : "als: reusing the staged ratings");
@@ -457,6 +481,7 @@ export async function alsSpark(ratingsInput: string, params: AlsParams, spark: S
       coldStartStrategy: params.coldStartStrategy,
       numBlocks: spark.sparkNumBlocks,
       appName: "ms-als",
+      ...options.jobConfig,
     };
     const r = await submit({ submit: submitPath, params: spark, command: "fit", config, ctx, onLine });
     result = r.result as Record<string, unknown> | undefined;
@@ -468,7 +493,7 @@ export async function alsSpark(ratingsInput: string, params: AlsParams, spark: S
     else {
       downloaded = path.join(ctx.cacheDir ?? defaultCacheDir(), "spark-staging", "downloads", runName);
       await mkdir(path.dirname(downloaded), { recursive: true });
-      await submit({ submit: submitPath, params: copyParams, master: "local[1]", deployMode: "client", command: "copy", config: { src: runUri, dst: pathToFileUrl(downloaded), delete: true }, ctx });
+      await submit({ submit: submitPath, params: copyParams, master: "local[1]", deployMode: "client", command: "copy", config: { src: runUri, dst: pathToFileUrl(downloaded), delete: true }, ctx, extraConf: HELPER_CONF });
       readDir = downloaded;
     }
     try {
@@ -522,6 +547,7 @@ export async function alsSpark(ratingsInput: string, params: AlsParams, spark: S
           deployMode: spark.sparkDeployMode,
           version: sparkVersion,
           executors: Array.isArray(result.executors) ? (result.executors as unknown[]).map(String) : [],
+          maxExecutors: Number(result.maxExecutors ?? 0),
         },
       };
       const { numThreads: _threads, ...fitParams } = params;

@@ -32,6 +32,8 @@ export interface SparkCluster {
   master: string;
   /** `http://127.0.0.1:WEBUI` */
   webUi: string;
+  /** Each worker's web UI; its `/json/` lists the executors it ran (`executors`, `finishedexecutors`, each with `appid`). */
+  workerUis: string[];
   /** SPARK_HOME of the pyspark used (its bin/spark-submit submits to the cluster). */
   sparkHome: string;
   status(): Promise<MasterStatus>;
@@ -97,12 +99,18 @@ export async function startSparkCluster(o: ClusterOptions): Promise<SparkCluster
   const webUi = `http://127.0.0.1:${webPort}`;
   const procs: ChildProcess[] = [];
   procs.push(launch(o.sparkHome, ["org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", String(port), "--webui-port", String(webPort)], env, keep));
-  const workerArgs = async () => [
+  const workerUis: string[] = [];
+  const workerArgs = async (index: number) => {
+    const ui = await o.port();
+    workerUis[index] = `http://127.0.0.1:${ui}`;
+    return workerArgsFor(ui);
+  };
+  const workerArgsFor = (ui: number) => [
     "org.apache.spark.deploy.worker.Worker",
     "--host",
     "127.0.0.1",
     "--webui-port",
-    String(await o.port()),
+    String(ui),
     "-c",
     String(o.coresPerWorker ?? 1),
     "-m",
@@ -135,7 +143,7 @@ export async function startSparkCluster(o: ClusterOptions): Promise<SparkCluster
     await rm(scratch, { recursive: true, force: true });
   };
   try {
-    for (let i = 0; i < workers; i++) procs.push(launch(o.sparkHome, await workerArgs(), env, keep));
+    for (let i = 0; i < workers; i++) procs.push(launch(o.sparkHome, await workerArgs(i), env, keep));
     await waitAlive(workers);
   } catch (error) {
     await stop();
@@ -144,6 +152,7 @@ export async function startSparkCluster(o: ClusterOptions): Promise<SparkCluster
   return {
     master,
     webUi,
+    workerUis,
     sparkHome: o.sparkHome,
     status,
     killWorker(index) {
@@ -158,7 +167,7 @@ export async function startSparkCluster(o: ClusterOptions): Promise<SparkCluster
     },
     async restartWorker(index) {
       const before = await alive();
-      procs[index + 1] = launch(o.sparkHome, await workerArgs(), env, keep);
+      procs[index + 1] = launch(o.sparkHome, await workerArgs(index), env, keep);
       await waitAlive(before + 1);
     },
     stop,
