@@ -225,6 +225,10 @@ def cmd_fit(spark, cfg, progress):
         nonnegative=bool(cfg["nonnegative"]),
         coldStartStrategy="nan",  # scored below by our own rules (cold rows counted, then dropped or NaN)
         implicitPrefs=False,
+        # Each iteration lengthens the RDD lineage that every task carries; deserialising a long
+        # one overflows an executor's stack (SPARK-1006). Checkpoints to the staging directory cut
+        # it; they change no value.
+        checkpointInterval=int(cfg.get("checkpointInterval", 3)),
         userCol="userId",
         itemCol="movieId",
         ratingCol="rating",
@@ -354,6 +358,8 @@ def main(argv):
         java = getattr(error, "java_exception", None)
         if java is not None:
             text = java.toString()
+        # Spark's message, without the JVM stack frames that follow it.
+        text = "\n".join([line for line in text.splitlines() if not line.lstrip().startswith("at ")][:30])
         kind = "bad_input" if isinstance(error, BadInput) else "failed"
         emit("error", kind=kind, file=cfg.get("ratings"), type=type(error).__name__, message=text[:4000], traceback=traceback.format_exc()[-4000:])
         return 1

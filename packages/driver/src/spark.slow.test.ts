@@ -6,7 +6,8 @@
  * contract, the test RMSE is within 0.01 of the local engine's on the same split, the tracking
  * child run carries the application id and master, a rerun (even against another master) is a
  * cache hit, and a worker killed in the middle of the fit either leaves a finished run or a
- * clear failure with nothing published. One cluster serves every test (Spark is slow to start).
+ * clear failure with nothing published. One cluster serves every test, and the worker is killed
+ * during the first run's fit (Spark is slow to start: each run costs a minute or more here).
  */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -21,14 +22,16 @@ import { BIN, cachedOf, runJson, sandbox, type RunDoc, type Sandbox } from "./__
 const SMALL_DIR = process.env.MS_MOVIELENS_SMALL ?? path.resolve(__dirname, "../../../../shared/movielens/ml-latest-small");
 const present = existsSync(path.join(SMALL_DIR, "ratings.csv"));
 const DATA = ["--dataset", path.basename(SMALL_DIR), "--data-dir", path.dirname(SMALL_DIR), "-P", "max_row_limit=20000", "-P", "keras_epochs=1"];
-/** Small jobs on a loaded 2-core machine: no UI, a JIT that starts fast, few ALS blocks. */
-const FAST = "spark.ui.enabled=false,spark.driver.extraJavaOptions=-XX:TieredStopAtLevel=1 -XX:+UseSerialGC,spark.executor.extraJavaOptions=-XX:TieredStopAtLevel=1 -XX:+UseSerialGC";
+/** Small jobs on a loaded 2-core machine: no UI, a driver JIT that starts fast (executors keep C2: C1's larger frames overflow on ALS's task lineage). */
+const FAST = "spark.ui.enabled=false,spark.driver.extraJavaOptions=-XX:TieredStopAtLevel=1 -XX:+UseSerialGC";
 
 let cluster: SparkCluster | undefined;
 let box: Sandbox;
 let env: NodeJS.ProcessEnv;
 let spark: RunDoc;
 let sparkArgs: string[];
+let killed: KilledRun;
+let killedFailedKinds: string[] | undefined;
 
 async function tagsOf(runId: string): Promise<Record<string, string>> {
   for (const exp of await readdir(box.mlruns)) {
@@ -51,8 +54,45 @@ beforeAll(async () => {
   box = await sandbox("ms-spark-");
   env = { SPARK_HOME: sparkHome };
   sparkArgs = [...DATA, "-P", "als_engine=spark", "-P", `spark_master=${cluster.master}`, "-P", `spark_conf=${FAST}`, "-P", "spark_num_blocks=2"];
-  spark = await runJson(sparkArgs, box, env);
+  // The first run loses a worker in the middle of its fit (one Spark run fewer than a separate test).
+  const objects = path.join(box.cache, "objects");
+  killed = await runKillingWorker(sparkArgs, () => cluster!.killWorker(1));
+  if (killed.code !== 0) {
+    // Spark gave up instead of rescheduling: the failure is checked below; the rest runs on a whole cluster again.
+    killedFailedKinds = [];
+    for (const name of existsSync(objects) ? await readdir(objects) : []) {
+      const manifest = path.join(objects, name, "manifest.json");
+      if (existsSync(manifest)) killedFailedKinds.push((JSON.parse(await readFile(manifest, "utf8")) as { kind: string }).kind);
+    }
+    await cluster.restartWorker(1);
+    spark = await runJson(sparkArgs, box, env);
+  } else spark = JSON.parse(killed.stdout) as RunDoc;
 }, 900_000);
+
+interface KilledRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  killedAt: boolean;
+}
+
+/** Runs `ms run --json` and calls `kill` once the als step's Spark progress reports the fit phase. */
+async function runKillingWorker(args: string[], kill: () => void): Promise<KilledRun> {
+  const child = spawn(process.execPath, [BIN, "run", ...args, "--json"], { cwd: box.root, env: { ...box.env, ...env, LOG_LEVEL: "debug" }, stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  let stdout = "";
+  let killedAt = false;
+  child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+  child.stderr.setEncoding("utf8").on("data", (d: string) => {
+    stderr += d;
+    if (!killedAt && /"phase":"fit"/.test(d)) {
+      killedAt = true;
+      kill();
+    }
+  });
+  const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+  return { code, stdout, stderr, killedAt };
+}
 afterAll(async () => {
   await cluster?.stop();
   await box?.dispose();
@@ -67,6 +107,7 @@ describe.skipIf(!present)("als_engine=spark on a loopback standalone cluster", (
   });
 
   it("the master lists the application as completed, and both workers ran its executors", async () => {
+    // Two 1-core workers, one executor each at most: two executors at once means both ran it.
     const factors = await readFactors(spark.steps[2].outputs.factors.dir as string);
     const details = factors.manifest.details as unknown as { engine: string; spark: { applicationId: string; master: string; maxExecutors: number } };
     expect(details.engine).toBe("spark");
@@ -77,7 +118,8 @@ describe.skipIf(!present)("als_engine=spark on a loopback standalone cluster", (
     const app = status.completedapps.find((a) => a.id === id);
     expect(app?.state).toBe("FINISHED");
     expect(status.activeapps.find((a) => a.id === id)).toBeUndefined();
-    for (const ui of cluster!.workerUis) {
+    // The killed worker's page went with it; the survivor's lists the application's executor.
+    for (const ui of killed.code === 0 ? cluster!.workerUis.slice(0, 1) : cluster!.workerUis) {
       const worker = (await (await fetch(`${ui}/json/`)).json()) as { finishedexecutors: { appid: string }[]; executors: { appid: string }[] };
       expect([...worker.finishedexecutors, ...worker.executors].some((e) => e.appid === id), ui).toBe(true);
     }
@@ -115,36 +157,21 @@ describe.skipIf(!present)("als_engine=spark on a loopback standalone cluster", (
     expect(cachedOf(elsewhere).als).toBe(true);
   }, 300_000);
 
-  it("a worker killed during the fit: the run finishes on the other, or fails clearly and publishes nothing", async () => {
-    // Another seed: not a hit, yet the same ratings, so the staged copy is reused.
-    const args = [...sparkArgs, "-P", "seed=7", "-P", "als_max_iter=4"];
-    const objects = path.join(box.cache, "objects");
-    const before = (await readdir(objects)).sort();
-    const child = spawn(process.execPath, [BIN, "run", ...args, "--json"], { cwd: box.root, env: { ...box.env, ...env, LOG_LEVEL: "debug" }, stdio: ["ignore", "pipe", "pipe"] });
-    let stderr = "";
-    let stdout = "";
-    let killed = false;
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-    child.stderr.setEncoding("utf8").on("data", (d: string) => {
-      stderr += d;
-      if (!killed && /"phase":"fit"/.test(d)) {
-        killed = true;
-        cluster!.killWorker(1);
-      }
-    });
-    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
-    expect(killed, stderr.slice(-3000)).toBe(true);
-    expect(stderr).toContain("als: reusing the staged ratings");
-    if (code === 0) {
-      const doc = JSON.parse(stdout) as RunDoc;
-      expect(doc.steps[2].cached).toBe(false);
-      expect(Number.isFinite(doc.steps[2].metrics.test_rmse)).toBe(true);
-      await readFactors(doc.steps[2].outputs.factors.dir as string);
+  it("a worker killed during the fit: the run finished on the other, or failed clearly and published nothing", () => {
+    expect(killed.killedAt, killed.stderr.slice(-3000)).toBe(true);
+    if (killed.code === 0) {
+      // Spark rescheduled the lost executor's tasks; the results above come from this run.
+      expect(spark.steps[2].cached).toBe(false);
     } else {
-      // A clear error naming Spark, and no als entry beyond the earlier ones.
-      expect(stderr).toMatch(/Spark|spark/);
-      expect((await readdir(objects)).sort()).toEqual(before);
+      expect(killed.stderr).toMatch(/Spark application failed|spark-submit/);
+      // Nothing of the failed als run in the cache.
+      expect(killedFailedKinds).not.toContain("factors");
     }
+    process.stderr.write(`[spark test] the run that lost a worker ${killed.code === 0 ? "finished (Spark rescheduled)" : `failed with exit ${killed.code}`}\n`);
+  });
+
+  it("leaves no per-run scratch in the staging directory, only the content-addressed ratings", async () => {
     expect(await readdir(path.join(box.cache, "spark-staging", "runs"))).toEqual([]);
-  }, 600_000);
+    expect(await readdir(path.join(box.cache, "spark-staging", "ratings"))).toHaveLength(1);
+  });
 });
