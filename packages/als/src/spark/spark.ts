@@ -432,7 +432,9 @@ export async function alsSpark(
     stagingUri = path.join(ctx.cacheDir ?? defaultCacheDir(), "spark-staging");
   }
   const stagingLocal = localPath(stagingUri);
-  const base = stagingUri.replace(/\/+$/, "");
+  // A local staging directory goes to Spark as file:// so a cluster whose default file system is
+  // HDFS or DBFS still reads it from the (shared or FUSE-mounted) local path.
+  const base = stagingLocal ? pathToFileUrl(stagingLocal) : stagingUri.replace(/\/+$/, "");
   const runName = `${Date.now()}-${randomBytes(6).toString("hex")}`;
   const ratingsUri = `${base}/ratings/${hex}/ratings.parquet`;
   const runUri = `${base}/runs/${runName}`;
