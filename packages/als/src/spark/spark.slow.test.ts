@@ -2,15 +2,17 @@
  * The Spark engine against real Spark (the pinned pyspark of tools/python/ensure-venv.sh, no
  * cluster: local masters): the job's Spark SQL split puts every row on the side splitMask says,
  * a `local[2]` fit publishes factors that pass the factors contract, and each failure (no
- * spark-submit, an unreachable master, an application that fails) is the documented error with
- * nothing published. The loopback standalone cluster is exercised by the driver's spark test.
+ * spark-submit, an unreachable master, an application that fails, an abort) is the documented
+ * error with nothing published and no process left. The loopback standalone cluster is exercised by the driver's spark test.
  */
+import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
-import { BadParameterError, digestFile, exitCodeFor, NetworkError, splitMask } from "@ms/contracts";
+import { Writable } from "node:stream";
+import { BadParameterError, createLogger, digestFile, exitCodeFor, InterruptedError, NetworkError, splitMask } from "@ms/contracts";
 import { readRatingsColumns, resolveRatingsFile } from "@ms/etl";
 import { ensurePythonVenv, freePort } from "@ms/tracking/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -158,5 +160,28 @@ describe("the Spark engine on local masters", () => {
     expect(String(error)).toMatch(/Parquet|parquet/);
     expect(existsSync(out)).toBe(false);
     expect(await readdir(path.join(cacheDir, "spark-staging", "runs"))).toEqual([]);
+  }, 300_000);
+  it("an abort (Ctrl-C) once the application runs kills spark-submit's process group and publishes nothing", async () => {
+    const cacheDir = path.join(root, "cache-abort");
+    const out = path.join(root, "factors-aborted");
+    const controller = new AbortController();
+    const destination = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        if (chunk.toString().includes("Spark application started")) controller.abort(new InterruptedError("test: aborted"));
+        done();
+      },
+    });
+    const logger = createLogger({ level: "info", destination });
+    const error = await alsSpark(ratingsDir, fit, spark({ sparkMaster: "local[1]", sparkConf: FAST }), out, { cacheDir, logger, signal: controller.signal }).catch((e: unknown) => e);
+    expect(controller.signal.aborted).toBe(true);
+    expect(error).toBeInstanceOf(InterruptedError);
+    expect(exitCodeFor(error)).toBe(130);
+    expect(existsSync(out)).toBe(false);
+    // Aborted before the job wrote anything, or its run directory removed.
+    const runs = path.join(cacheDir, "spark-staging", "runs");
+    expect(existsSync(runs) ? await readdir(runs) : []).toEqual([]);
+    // No process of that application is left: its JVM and the job's Python both carried the run's staging path.
+    const ps = spawnSync("ps", ["-eo", "args"], { encoding: "utf8" }).stdout;
+    expect(ps.split("\n").filter((l) => l.includes(cacheDir))).toEqual([]);
   }, 300_000);
 });
