@@ -140,12 +140,20 @@ export function findSparkSubmit(env: NodeJS.ProcessEnv = process.env): string {
   );
 }
 
-/** The job's path: spark/als_job.py at the package root, found from src/spark or dist. */
+/**
+ * The job's path. The build copies spark/als_job.py into dist/spark/, so the built code runs (and
+ * the driver's code identity hashes) the copy under dist; the TypeScript sources (tests) run the
+ * source file.
+ */
 export function jobScript(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
+  const here = fileURLToPath(import.meta.url);
+  let dir = path.dirname(here);
   for (;;) {
     const pkg = path.join(dir, "package.json");
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, "utf8")) as { name?: string }).name === "@ms/als") return path.join(dir, "spark", "als_job.py");
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, "utf8")) as { name?: string }).name === "@ms/als") {
+      const built = path.join(dir, "dist", "spark", "als_job.py");
+      return here.startsWith(path.join(dir, "dist") + path.sep) && existsSync(built) ? built : path.join(dir, "spark", "als_job.py");
+    }
     const up = path.dirname(dir);
     if (up === dir) throw new Error("@ms/als: cannot find its package directory (and spark/als_job.py in it)");
     dir = up;
@@ -233,8 +241,10 @@ async function killGroup(child: ChildProcess, exited: Promise<unknown>): Promise
   };
   send("SIGTERM");
   const timer = setTimeout(() => send("SIGKILL"), KILL_GRACE_MS);
-  await Promise.race([exited, new Promise((r) => setTimeout(r, KILL_GRACE_MS * 3))]);
+  let bound: NodeJS.Timeout | undefined;
+  await Promise.race([exited.catch(() => undefined), new Promise((r) => (bound = setTimeout(r, KILL_GRACE_MS * 3)))]);
   clearTimeout(timer);
+  clearTimeout(bound);
   // The python child and JVM may outlive the leader by a moment: make sure the group is gone.
   send("SIGKILL");
 }
