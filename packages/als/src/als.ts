@@ -224,7 +224,7 @@ export async function als(inputs: AlsInputs, partial: Partial<AlsParams>, outDir
 }
 
 /** The digests of the ratings that the factors manifest records, so keras can tell the factors' ratings. */
-async function ratingsDigests(file: string, manifest: Manifest | undefined): Promise<{ digest: Digest; fileDigest: Digest }> {
+export async function ratingsDigests(file: string, manifest: Manifest | undefined): Promise<{ digest: Digest; fileDigest: Digest }> {
   const entry = manifest?.files.find((f) => f.path === path.basename(file));
   const fileDigest: Digest = entry ? `sha256:${entry.sha256}` : (await digestFile(file)).digest;
   return { digest: manifest?.digest ?? fileDigest, fileDigest };

@@ -176,6 +176,8 @@ export interface StepDefinition<P extends StepParams<P>, I extends ArtifactKinds
   stillValid?(manifest: Manifest): Promise<boolean>;
   /** Extra facts about a published output for the run report. */
   describe?(manifest: Manifest): Record<string, unknown>;
+  /** Tags for the step's tracking run from a published output (e.g. the Spark application that made it). */
+  tags?(manifest: Manifest): Record<string, string>;
 }
 
 /** A step with its parameters bound: what the driver keys, logs and runs. */
@@ -200,6 +202,7 @@ export interface Step {
   bind(raw: Readonly<Record<string, string>>): BoundStep;
   stillValid(manifest: Manifest): Promise<boolean>;
   describe(manifest: Manifest): Record<string, unknown>;
+  tags(manifest: Manifest): Record<string, string>;
 }
 
 function pickInputs<I extends ArtifactKinds>(step: string, kinds: I, given: Readonly<Record<string, ArtifactRef>>): InputRefs<I> {
@@ -264,6 +267,7 @@ export function defineStep<P extends StepParams<P>, I extends ArtifactKinds, O e
     },
     stillValid: (manifest) => (def.stillValid ? def.stillValid(manifest) : Promise.resolve(true)),
     describe: (manifest) => def.describe?.(manifest) ?? {},
+    tags: (manifest) => def.tags?.(manifest) ?? {},
   };
   return step;
 }

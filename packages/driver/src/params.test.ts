@@ -31,8 +31,9 @@ describe("the parameter catalog", () => {
     expect(new Set(names).size).toBe(names.length);
   });
 
-  it("keeps als_num_threads out of the cache key and everything else in it", async () => {
-    expect(buildCatalog(PIPELINE).filter((s) => !s.inKey).map((s) => s.name)).toEqual(["als_num_threads"]);
+  it("keeps als_num_threads and where Spark runs out of the cache key, and everything else in it", async () => {
+    expect(buildCatalog(PIPELINE).filter((s) => !s.inKey).map((s) => s.name)).toEqual(["als_num_threads", "spark_master", "spark_conf", "spark_deploy_mode", "spark_staging"]);
+    expect(buildCatalog(PIPELINE).find((s) => s.name === "als_engine")?.inKey).toBe(true);
     const a = keyParams("als", resolveWith({ als_num_threads: "1" }));
     const b = keyParams("als", resolveWith({ als_num_threads: "2" }));
     expect(a).toEqual(b);

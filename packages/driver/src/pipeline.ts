@@ -348,7 +348,7 @@ class Pipeline {
       if (outcome.cached) {
         // A hit: link to the run that produced the entry instead of redoing the work.
         logger.info({ key: key.slice(0, 12), producedByRun: outcome.entry.producedByRun }, `${step.name}: cached`);
-        await this.log.tags(runId, { [TAGS.cacheHit]: "true", ...(outcome.entry.producedByRun ? { [TAGS.producedBy]: outcome.entry.producedByRun } : {}) });
+        await this.log.tags(runId, { ...step.tags(outcome.manifest), [TAGS.cacheHit]: "true", ...(outcome.entry.producedByRun ? { [TAGS.producedBy]: outcome.entry.producedByRun } : {}) });
         const now = Date.now();
         const logged = replayed ? replay(replayed, now) : Object.entries(numericMetrics(outcome.manifest.metrics)).map(([k, value]) => ({ key: k, value, step: 0, timestamp: now }));
         history = logged.map((m) => ({ key: m.key, value: m.value, step: m.step ?? 0, offsetMs: 0 }));
@@ -358,7 +358,7 @@ class Pipeline {
         const logged = metrics.take();
         history = logged.map((m) => ({ key: m.key, value: m.value, step: m.step ?? 0, offsetMs: 0 }));
         await this.log.metrics(runId, logged);
-        await this.log.tags(runId, { [TAGS.cacheHit]: "false" });
+        await this.log.tags(runId, { ...step.tags(outcome.manifest), [TAGS.cacheHit]: "false" });
         await this.log.artifacts(runId, outcome.dir, o.logArtifacts ?? "all", small);
       }
       await this.log.end(runId, "FINISHED");

@@ -1,0 +1,58 @@
+/**
+ * The Spark engine's parameter handling, without Spark: credentials and secrets refused (every
+ * parameter is recorded in tracking), `spark_conf` values that hold commas, which masters count
+ * as this machine's, and the step's cache key (engine in it, the master URL not).
+ */
+import { describe, expect, it } from "vitest";
+import { alsStep } from "../step.js";
+import { masterIsLocal, parseSparkConf, resolveSparkParams, stripCredentials } from "./spark.js";
+
+describe("Spark parameters", () => {
+  it("refuses bad values, naming the driver's parameter", () => {
+    expect(() => resolveSparkParams({ engine: "spark", sparkMaster: "spark://user:pw@host:7077" })).toThrow(/spark_master.*credentials/);
+    expect(() => resolveSparkParams({ engine: "spark", sparkMaster: "k8s://https://u:p@api:6443" })).toThrow(/spark_master.*credentials/);
+    expect(() => resolveSparkParams({ engine: "spark", sparkMaster: "" })).toThrow(/spark_master/);
+    expect(() => resolveSparkParams({ engine: "spark", sparkConf: "spark.hadoop.fs.s3a.secret.key=abc" })).toThrow(/spark_conf.*secret/);
+    expect(() => resolveSparkParams({ engine: "spark", sparkConf: "nonsense" })).toThrow(/spark_conf/);
+    expect(() => resolveSparkParams({ engine: "spark", sparkNumBlocks: 0 })).toThrow(/spark_num_blocks/);
+    expect(() => resolveSparkParams({ engine: "spark", sparkStaging: " " })).toThrow(/spark_staging/);
+  });
+
+  it("keeps commas inside a conf value", () => {
+    expect(parseSparkConf("spark.jars.packages=org.apache.hadoop:hadoop-aws:3.4.1,com.example:x:1,spark.executor.cores=2")).toEqual([
+      ["spark.jars.packages", "org.apache.hadoop:hadoop-aws:3.4.1,com.example:x:1"],
+      ["spark.executor.cores", "2"],
+    ]);
+    expect(parseSparkConf(undefined)).toEqual([]);
+  });
+
+  it("strips credentials from URLs at any nesting", () => {
+    expect(stripCredentials("k8s://https://u:p@api:6443")).toBe("k8s://https://api:6443");
+    expect(stripCredentials("spark://a:b@h:7077,c:d@h2:7077")).toBe("spark://h:7077,h2:7077");
+    expect(() => resolveSparkParams({ engine: "spark", sparkMaster: "spark://h:7077,c:d@h2:7077" })).toThrow(/credentials/);
+    expect(stripCredentials("yarn")).toBe("yarn");
+  });
+
+  it("knows which masters share this machine's disk", () => {
+    expect(masterIsLocal(undefined)).toBe(true);
+    expect(masterIsLocal("local[2]")).toBe(true);
+    expect(masterIsLocal("local")).toBe(true);
+    expect(masterIsLocal("spark://127.0.0.1:7077")).toBe(true);
+    expect(masterIsLocal("yarn")).toBe(false);
+    expect(masterIsLocal("spark://cluster.example:7077")).toBe(false);
+  });
+
+  it("puts the engine in the cache key and leaves the master, conf, deploy mode and staging out", () => {
+    const base = { rank: "4" };
+    const local = alsStep.bind(base);
+    const spark = alsStep.bind({ ...base, engine: "spark", sparkMaster: "spark://127.0.0.1:7077", sparkConf: "spark.executor.memory=1g", sparkStaging: "/tmp/x", sparkDeployMode: "client" });
+    const other = alsStep.bind({ ...base, engine: "spark", sparkMaster: "local[2]" });
+    expect(local.keyParams.engine).toBe("local");
+    expect(spark.keyParams.engine).toBe("spark");
+    expect(spark.keyParams).toEqual(other.keyParams);
+    expect(spark.keyParams).not.toEqual(local.keyParams);
+    for (const k of ["sparkMaster", "sparkConf", "sparkStaging", "sparkDeployMode"]) expect(spark.keyParams).not.toHaveProperty(k);
+    const names = alsStep.params.map((p) => p.name);
+    for (const n of ["als_engine", "spark_master", "spark_conf", "spark_deploy_mode", "spark_staging"]) expect(names).toContain(n);
+  });
+});
