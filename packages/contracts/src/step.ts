@@ -176,6 +176,11 @@ export interface StepDefinition<P extends StepParams<P>, I extends ArtifactKinds
   stillValid?(manifest: Manifest): Promise<boolean>;
   /** Extra facts about a published output for the run report. */
   describe?(manifest: Manifest): Record<string, unknown>;
+  /**
+   * Whether a result can serve another machine through a shared (remote) cache; false for a step
+   * whose output points at something on this machine (a local file's path). Default true.
+   */
+  shareable?: boolean;
 }
 
 /** A step with its parameters bound: what the driver keys, logs and runs. */
@@ -200,6 +205,8 @@ export interface Step {
   bind(raw: Readonly<Record<string, string>>): BoundStep;
   stillValid(manifest: Manifest): Promise<boolean>;
   describe(manifest: Manifest): Record<string, unknown>;
+  /** False: never pulled from or pushed to a remote cache (see StepDefinition.shareable); absent means true. */
+  readonly shareable?: boolean;
 }
 
 function pickInputs<I extends ArtifactKinds>(step: string, kinds: I, given: Readonly<Record<string, ArtifactRef>>): InputRefs<I> {
@@ -264,6 +271,7 @@ export function defineStep<P extends StepParams<P>, I extends ArtifactKinds, O e
     },
     stillValid: (manifest) => (def.stillValid ? def.stillValid(manifest) : Promise.resolve(true)),
     describe: (manifest) => def.describe?.(manifest) ?? {},
+    shareable: def.shareable !== false,
   };
   return step;
 }
