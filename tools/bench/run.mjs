@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `pnpm bench [etl|als|keras|driver|hits|compare|quality ...]`: runs the named benchmarks (all by default), each printing a
+ * `pnpm bench [etl|als|keras|driver|hits|remote|compare|quality ...]`: runs the named benchmarks (all by default), each printing a
  * table and writing it under tools/bench/results/.
  */
 import { spawnSync } from "node:child_process";
@@ -9,7 +9,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const all = ["etl", "als", "keras", "driver", "hits", "compare", "quality"];
+const all = ["etl", "als", "keras", "driver", "hits", "remote", "compare", "quality"];
 const wanted = process.argv.slice(2).length ? process.argv.slice(2) : all;
 let failed = false;
 for (const name of wanted) {

@@ -244,7 +244,7 @@ export function runSpec(epilog?: string): CliSpec<typeof RUN_OPTIONS> {
           progress: ctx.interactive,
           events: live && {
             stepStarted: (step) => live.stepStarted(step),
-            stepFinished: (s) => live.stepFinished(s.step, s.cached, s.seconds, mainMetrics(s.step, s.metrics, s.outputs)),
+            stepFinished: (s) => live.stepFinished(s.step, s.cached, s.seconds, mainMetrics(s.step, s.metrics, s.outputs), s.source),
             stepFailed: (step, error) => live.stepFailed(step, error instanceof Error ? error.message.split("\n")[0] : String(error)),
           },
           signal: controller.signal,

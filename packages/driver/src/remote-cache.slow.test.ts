@@ -12,6 +12,7 @@
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { cp, open, readFile, readdir, stat } from "node:fs/promises";
+import net from "node:net";
 import path from "node:path";
 import { createTracker } from "@ms/tracking";
 import { freePort } from "@ms/tracking/testing";
@@ -211,7 +212,7 @@ describe("a remote step cache on a real S3 server (s3proxy)", () => {
     await s3.restart();
   });
 
-  it("a remote that is down, or refuses the credentials, is one warning; --remote-cache-required makes it exit 6", async () => {
+  it("a remote that is down, stalls, or refuses the credentials, is one warning; --remote-cache-required makes it exit 6", async () => {
     const down = await copyOfA();
     const closed = { AWS_ENDPOINT_URL: `http://127.0.0.1:${await freePort()}` };
     const r1 = await ms(["run", ...SMALL, "--remote-cache", REMOTE, "--force", "als", "--json"], down, closed);
@@ -226,6 +227,22 @@ describe("a remote step cache on a real S3 server (s3proxy)", () => {
     expect(r2.stderr).toContain("access refused");
     expect(r2.stderr.includes(wrong)).toBe(false);
     expect(spawnSync("grep", ["-rqF", wrong, denied.root]).status).toBe(1);
+
+    // A server that accepts and never answers: bounded by the timeouts, then the same one warning.
+    const sockets = new Set<net.Socket>();
+    const stalled = net.createServer((socket) => sockets.add(socket.on("data", () => undefined))).listen(0, "127.0.0.1");
+    await new Promise((resolve) => stalled.once("listening", resolve));
+    try {
+      const slow = await copyOfA();
+      const endpoint = `http://127.0.0.1:${(stalled.address() as net.AddressInfo).port}`;
+      const r = await ms(["run", ...SMALL, "--remote-cache", REMOTE, "--force", "als", "--json"], slow, { AWS_ENDPOINT_URL: endpoint, MS_REMOTE_CACHE_TIMEOUT_MS: "1000" });
+      expect(r.code, r.stderr.slice(-2000)).toBe(0);
+      expect(warnings(r.stderr, "continuing with the local cache only")).toBe(1);
+      expect(r.stderr).toContain("timed out");
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      stalled.close();
+    }
 
     const req = await box();
     const r3 = await ms(["run", ...SMALL, "--remote-cache", REMOTE, "--remote-cache-required"], req, closed);

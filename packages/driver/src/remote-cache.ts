@@ -26,10 +26,15 @@ import { pipeline } from "node:stream/promises";
 import { BadParameterError, InterruptedError, NetworkError, digestFile, unsafeArtifactPath, walkFiles, type Logger, type Manifest } from "@ms/contracts";
 import type { EntryInfo } from "./storage.js";
 
-// The SDK warns on stderr about Node 20 (supported by this package); the warning would break the
-// bins' JSON-lines stderr. Turned off only where the user has not chosen.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
-const sdk = () => import("@aws-sdk/client-s3");
+/**
+ * The SDK, loaded on first use (a run without a remote cache never loads it). It warns on stderr
+ * about Node 20, which this package supports; the warning would break the bins' JSON-lines
+ * stderr, so it is turned off unless the user has chosen.
+ */
+const sdk = () => {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+  return import("@aws-sdk/client-s3");
+};
 type S3Client = import("@aws-sdk/client-s3").S3Client;
 
 export const REMOTE_MODES = ["read", "write", "readwrite"] as const;
@@ -233,11 +238,18 @@ export class RemoteCache {
   private s3(): Promise<S3Client> {
     this.client ??= sdk().then(({ S3Client }) => {
       const region = this.env.AWS_REGION || this.env.AWS_DEFAULT_REGION || (this.endpoint ? "us-east-1" : undefined);
+      // An explicit environment (the library's `env` option) carries its own keys; else the SDK's default chain.
+      const e = this.env;
+      const credentials =
+        e !== process.env && e.AWS_ACCESS_KEY_ID && e.AWS_SECRET_ACCESS_KEY
+          ? { accessKeyId: e.AWS_ACCESS_KEY_ID, secretAccessKey: e.AWS_SECRET_ACCESS_KEY, ...(e.AWS_SESSION_TOKEN ? { sessionToken: e.AWS_SESSION_TOKEN } : {}) }
+          : undefined;
       return new S3Client({
         ...(region ? { region } : {}),
+        ...(credentials ? { credentials } : {}),
         ...(this.endpoint ? { endpoint: this.endpoint, forcePathStyle: true } : {}),
         // Connect and idle (socket) timeouts bound every call, transfers included.
-        requestHandler: { connectionTimeout: Math.min(this.timeoutMs, 10_000), requestTimeout: this.timeoutMs },
+        requestHandler: { connectionTimeout: Math.min(this.timeoutMs, 10_000), requestTimeout: this.timeoutMs, throwOnRequestTimeout: true },
         maxAttempts: 2,
         // Our own sha256 checks every blob; optional CRC trailers are not understood by every S3-compatible server.
         requestChecksumCalculation: "WHEN_REQUIRED",
@@ -270,7 +282,19 @@ export class RemoteCache {
     if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new InterruptedError("interrupted");
     const status = httpStatus(error);
     const detail = this.redact(`${errorName(error)}${status ? ` (HTTP ${status})` : ""}: ${(error as Error)?.message ?? String(error)}`);
-    const why = status === 403 ? "access refused" : status === 404 ? "no such bucket" : "unreachable";
+    const name = errorName(error);
+    const why =
+      status === 403 || name === "AccessDenied" || name === "InvalidAccessKeyId" || name === "SignatureDoesNotMatch"
+        ? "access refused"
+        : status === 404 || name === "NoSuchBucket"
+          ? "no such bucket"
+          : name === "CredentialsProviderError"
+            ? "no credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)"
+            : name === "TimeoutError" || name === "RequestTimeout"
+              ? "timed out"
+              : status && status >= 400
+                ? "refused the request"
+                : "unreachable";
     const message = `remote cache ${this.url}${this.endpoint ? ` at ${this.endpoint}` : ""}: ${why} while ${what} (${detail})`;
     if (this.required) throw new NetworkError(`${message}; --remote-cache-required is set`);
     if (this.down === undefined) {
