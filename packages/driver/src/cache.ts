@@ -69,8 +69,9 @@ export class CacheSession {
   ) {}
 
   /**
-   * The entry of `key`, verified, or computed now: check, lock, re-check, compute into tmp/,
-   * verify and publish by rename, release.
+   * The entry of `key`, verified, or computed now: check, lock, re-check, then (a shareable step
+   * with a remote cache) pull the remote entry, verified and published like a computed one;
+   * else compute into tmp/, verify and publish by rename, push (write modes); release.
    */
   async getOrCompute(req: GetOrComputeRequest): Promise<CacheOutcome> {
     const { store } = this;

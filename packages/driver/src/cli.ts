@@ -315,7 +315,7 @@ const shortParams = (p: Record<string, unknown>) =>
 
 export const cacheSpec: CliSpec<typeof CACHE_OPTIONS> = {
   name: "ms cache",
-  summary: "list, verify and garbage-collect the step cache",
+  summary: "list, verify, garbage-collect and share (push, pull) the step cache",
   usage: "ms cache ls [--step STEP] [--remote] | verify [--remove] | gc [--older-than AGE] [--keep N] [--dry-run] | push [KEY...] | pull KEY...  [--cache-dir DIR] [--remote-cache URL] [--json]",
   options: CACHE_OPTIONS,
   allowPositionals: true,

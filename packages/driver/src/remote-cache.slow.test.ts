@@ -51,7 +51,7 @@ async function bucketFiles(under = ""): Promise<Map<string, string>> {
   return out;
 }
 
-const sourcesOf = (doc: RunDoc) => Object.fromEntries(doc.steps.map((s) => [s.step, (s as unknown as { source: string }).source]));
+const sourcesOf = (doc: RunDoc) => Object.fromEntries(doc.steps.map((s) => [s.step, s.source]));
 const digestsOf = (doc: RunDoc) => doc.steps.slice(1).map((s) => Object.values(s.outputs)[0].digest);
 const warnings = (stderr: string, text: string) => stderr.split("\n").filter((l) => l.includes(text)).length;
 

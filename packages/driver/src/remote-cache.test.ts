@@ -1,11 +1,13 @@
 /**
  * The remote cache's checks that need no server: the `s3://BUCKET/PREFIX` and mode flags (never
  * echoing credentials), the entry record's validation before any blob is fetched, redaction of
- * the environment's credentials, and the flags `ms run` refuses without --remote-cache.
+ * the environment's credentials, which steps are shared, and the flags `ms run` refuses without
+ * --remote-cache.
  */
 import { describe, expect, it } from "vitest";
 import { BadParameterError } from "@ms/contracts";
 import { RemoteCache, parseRemoteMode, parseRemoteUrl, recordProblems, REMOTE_RECORD_FORMAT } from "./remote-cache.js";
+import { PIPELINE } from "./steps.js";
 import { ms, sandbox } from "./__tests__/harness.js";
 
 const KEY = "a".repeat(64);
@@ -68,6 +70,12 @@ describe("recordProblems", () => {
     expect(recordProblems(record({ files: [{ path: "manifest.json", sha256: SHA, bytes: 1 }, { path: "manifest.json", sha256: SHA, bytes: 1 }] }), KEY).join()).toMatch(/twice/);
     expect(recordProblems(record({ format: "other" }), KEY).join()).toMatch(/format/);
     expect(recordProblems(null, KEY)).toEqual(["not an entry record"]);
+  });
+});
+
+describe("shareable steps", () => {
+  it("download names a file on this machine and is never shared; etl, als and keras are", () => {
+    expect(Object.fromEntries(PIPELINE.map((s) => [s.name, s.shareable]))).toEqual({ download: false, etl: true, als: true, keras: true });
   });
 });
 
