@@ -4,7 +4,7 @@ import { defineConfig } from "vitest/config";
 // or starts a server: vitest runs a project's globalSetup only when it has tests queued.
 export default defineConfig({
   test: {
-    testTimeout: 60_000,
+    testTimeout: 180_000,
     hookTimeout: 600_000,
     pool: "forks",
     projects: [

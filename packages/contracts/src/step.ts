@@ -178,6 +178,11 @@ export interface StepDefinition<P extends StepParams<P>, I extends ArtifactKinds
   describe?(manifest: Manifest): Record<string, unknown>;
   /** Tags for the step's tracking run from a published output (e.g. the Spark application that made it). */
   tags?(manifest: Manifest): Record<string, string>;
+  /**
+   * Whether a result can serve another machine through a shared (remote) cache; false for a step
+   * whose output points at something on this machine (a local file's path). Default true.
+   */
+  shareable?: boolean;
 }
 
 /** A step with its parameters bound: what the driver keys, logs and runs. */
@@ -203,6 +208,8 @@ export interface Step {
   stillValid(manifest: Manifest): Promise<boolean>;
   describe(manifest: Manifest): Record<string, unknown>;
   tags(manifest: Manifest): Record<string, string>;
+  /** False: never pulled from or pushed to a remote cache (see StepDefinition.shareable); absent means true. */
+  readonly shareable?: boolean;
 }
 
 function pickInputs<I extends ArtifactKinds>(step: string, kinds: I, given: Readonly<Record<string, ArtifactRef>>): InputRefs<I> {
@@ -268,6 +275,7 @@ export function defineStep<P extends StepParams<P>, I extends ArtifactKinds, O e
     stillValid: (manifest) => (def.stillValid ? def.stillValid(manifest) : Promise.resolve(true)),
     describe: (manifest) => def.describe?.(manifest) ?? {},
     tags: (manifest) => def.tags?.(manifest) ?? {},
+    shareable: def.shareable !== false,
   };
   return step;
 }

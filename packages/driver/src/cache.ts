@@ -1,11 +1,13 @@
 /**
  * The step cache as the driver uses it: one get-or-compute per step inside a session that protects
- * what a run uses from gc, and `ms cache ls | verify | gc`. Entries are removed only under their
+ * what a run uses from gc (local entry, then the shared remote cache when there is one, then
+ * compute), and `ms cache ls | verify | gc | push | pull`. Entries are removed only under their
  * key's lock and never while a live run's lease names them; leftovers of killed processes (temp
  * directories, stale locks and leases) are not entries and are only ever cleaned.
  */
 import { cleanPartialDownloads } from "@ms/etl";
-import { BadParameterError, InterruptedError, type Manifest } from "@ms/contracts";
+import { BadParameterError, CorruptArtifactError, InterruptedError, MissingArtifactError, type Manifest } from "@ms/contracts";
+import type { RemoteCache, RemoteTransfer } from "./remote-cache.js";
 import { CacheStore, type EntryInfo, type Lease, type LockInfo } from "./storage.js";
 
 /** What the caller records in entry.json besides the key, the step, the digest and the timestamps. */
@@ -33,14 +35,26 @@ export interface GetOrComputeRequest {
   onWait?(holder: LockInfo, waitMs: number | undefined): void;
   /** The entry is damaged (reported once per process and key); it is recomputed, never served. */
   onDamaged?(key: string, problems: string[]): void;
+  /** False: the result is never pulled from or pushed to the remote cache (a step's `shareable`). */
+  shareable?: boolean;
+  /** The remote entry did not verify (reported once per process and key); it is a miss, recomputed and pushed again. */
+  onRemoteBad?(key: string, problems: string[]): void;
 }
+
+/** Where a result came from: this cache, the shared remote cache, or the step itself. */
+export type CacheSource = "local" | "remote" | "computed";
 
 export interface CacheOutcome extends CacheHit {
   cached: boolean;
+  source: CacheSource;
+  /** What moved to or from the remote cache for this result (a remote hit, or the push of a computed one). */
+  transfer?: RemoteTransfer;
 }
 
 /** Keys already reported damaged in this process (waiters re-check while another run recomputes). */
 const reportedDamaged = new Set<string>();
+/** Remote entries already reported bad in this process. */
+const reportedRemoteBad = new Set<string>();
 
 /**
  * One run's use of the cache. Every key it touches is written to its lease before the entry is
@@ -50,11 +64,14 @@ export class CacheSession {
   constructor(
     readonly store: CacheStore,
     private readonly lease: Lease,
+    /** The shared remote cache, if any (consulted after the local entry, before computing). */
+    readonly remote?: RemoteCache,
   ) {}
 
   /**
-   * The entry of `key`, verified, or computed now: check, lock, re-check, compute into tmp/,
-   * verify and publish by rename, release.
+   * The entry of `key`, verified, or computed now: check, lock, re-check, then (a shareable step
+   * with a remote cache) pull the remote entry, verified and published like a computed one;
+   * else compute into tmp/, verify and publish by rename, push (write modes); release.
    */
   async getOrCompute(req: GetOrComputeRequest): Promise<CacheOutcome> {
     const { store } = this;
@@ -74,7 +91,18 @@ export class CacheSession {
         const hit = await this.usable(req);
         if (hit) return this.served(hit);
       }
+      const shared = this.remote !== undefined && req.shareable !== false;
+      if (!force && shared) {
+        const pulled = await this.pull(key, req.step, signal, (problems) => this.reportRemoteBad(req, problems));
+        if (pulled) {
+          const hit = await this.usable(req);
+          if (hit) return { ...(await this.served(hit)), source: "remote", transfer: pulled.transfer };
+          // Published but not usable here (the step's own check): recomputed below, and pushed again.
+          this.reportRemoteBad(req, [`${req.step}: the pulled entry fails the step's check on this machine`]);
+        }
+      }
       const temp = store.tempPath(req.step);
+      let outcome: CacheOutcome;
       try {
         await req.compute(temp.dir);
         if (signal?.aborted) throw interrupted();
@@ -85,13 +113,101 @@ export class CacheSession {
         }
         const now = new Date().toISOString();
         const published = await store.publishEntry(temp.dir, { ...req.info, key, step: req.step, outputDigest: "", createdAt: now, lastUsedAt: now });
-        return { cached: false, ...published };
+        outcome = { cached: false, source: "computed", ...published };
       } finally {
         await temp.discard();
       }
+      if (shared && this.remote?.canWrite) {
+        const transfer = await this.remote.pushEntry(outcome.dir, outcome.entry, outcome.manifest, signal);
+        if (transfer) outcome.transfer = transfer;
+      }
+      return outcome;
     } finally {
       await got.lock.release();
     }
+  }
+
+  private reportRemoteBad(req: GetOrComputeRequest, problems: string[]): void {
+    const id = `${this.remote?.url ?? ""}\0${req.key}`;
+    if (reportedRemoteBad.has(id)) return;
+    reportedRemoteBad.add(id);
+    req.onRemoteBad?.(req.key, problems);
+  }
+
+  /**
+   * Downloads the remote entry of `key` into a staging directory (every blob checked against its
+   * sha256), then publishes it by the path of a computed result (every file re-hashed against the
+   * manifest, entry.json written, one rename). The caller holds the key's lock. Undefined: not
+   * there, bad (told through `onBad`) or the remote unavailable.
+   */
+  private async pull(key: string, step: string | undefined, signal: AbortSignal | undefined, onBad: (problems: string[]) => void): Promise<{ dir: string; step: string; transfer: RemoteTransfer } | undefined> {
+    const remote = this.remote;
+    if (!remote?.canRead) return undefined;
+    const started = performance.now();
+    const temp = this.store.tempPath(step ?? "pull");
+    try {
+      const got = await remote.fetchEntry(key, temp.dir, signal);
+      if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new InterruptedError("interrupted");
+      if (got.status === "bad") onBad(got.problems);
+      if (got.status !== "hit") return undefined;
+      if (step !== undefined && got.record.step !== step) {
+        onBad([`the record names step ${got.record.step}, not ${step}`]);
+        return undefined;
+      }
+      const now = new Date().toISOString();
+      let published;
+      try {
+        published = await this.store.publishEntry(temp.dir, { ...got.record.entry, key, step: got.record.step, outputDigest: "", createdAt: got.record.entry.createdAt ?? now, lastUsedAt: now });
+      } catch (error) {
+        if (!(error instanceof CorruptArtifactError)) throw error;
+        onBad([(error as Error).message]);
+        return undefined;
+      }
+      if (got.record.entry.outputDigest && published.entry.outputDigest !== got.record.entry.outputDigest) {
+        // Self-consistent but not the output the record was pushed for: never passed downstream.
+        await this.store.removeEntry(key);
+        onBad([`the files' digest ${published.entry.outputDigest} is not the record's ${got.record.entry.outputDigest}`]);
+        return undefined;
+      }
+      return { dir: published.dir, step: got.record.step, transfer: { direction: "down", bytes: got.bytes, blobs: got.record.files.length, seconds: (performance.now() - started) / 1000 } };
+    } finally {
+      await temp.discard();
+    }
+  }
+
+  /**
+   * `ms cache pull`: the remote entry of `key` into this cache unless a usable local one is there
+   * (under the key's lock). MissingArtifactError when the remote has none (or a bad one).
+   */
+  async pullEntry(key: string, signal?: AbortSignal): Promise<{ key: string; step: string; source: "local" | "remote"; transfer?: RemoteTransfer }> {
+    const { store } = this;
+    await store.ensureLayout();
+    await this.lease.protect(key);
+    const local = await store.checkEntry(key);
+    if (local.status === "hit") return { key, step: local.entry.step, source: "local" };
+    const got = await store.acquire(key, async () => {
+      const c = await store.checkEntry(key);
+      return c.status === "hit" ? c : undefined;
+    }, () => undefined, signal);
+    if ("value" in got) return { key, step: got.value.entry.step, source: "local" };
+    try {
+      let problems: string[] = [];
+      const pulled = await this.pull(key, undefined, signal, (p) => (problems = p));
+      if (!pulled) {
+        const why = this.remote?.unavailable ?? (problems.length ? `its remote entry is bad: ${problems.join("; ")}` : "the remote cache has no such entry");
+        throw new MissingArtifactError(`cache pull ${key}: ${why}`);
+      }
+      return { key, step: pulled.step, source: "remote", transfer: pulled.transfer };
+    } finally {
+      await got.lock.release();
+    }
+  }
+
+  /** `ms cache push`: a verified local entry to the remote cache. */
+  async pushEntry(key: string, signal?: AbortSignal): Promise<RemoteTransfer | undefined> {
+    const check = await this.store.checkEntry(key);
+    if (check.status !== "hit") throw new MissingArtifactError(`cache push ${key}: ${check.status === "damaged" ? `the local entry is damaged: ${check.problems.join("; ")}` : "no usable local entry"}`);
+    return this.remote?.pushEntry(check.dir, check.entry, check.manifest, signal);
   }
 
   private async usable(req: GetOrComputeRequest): Promise<CacheHit | undefined> {
@@ -112,7 +228,7 @@ export class CacheSession {
   private async served(hit: CacheHit): Promise<CacheOutcome> {
     const entry = { ...hit.entry, lastUsedAt: new Date().toISOString() };
     await this.store.touch(entry);
-    return { cached: true, dir: hit.dir, manifest: hit.manifest, entry };
+    return { cached: true, source: "local", dir: hit.dir, manifest: hit.manifest, entry };
   }
 
   /** Ends the protection of every key this session used (its lease is deleted). */
@@ -122,9 +238,9 @@ export class CacheSession {
 }
 
 /** Opens a session on a cache (nothing is written until its first getOrCompute); close it when the run ends. */
-export function openSession(cache: string | CacheStore): CacheSession {
+export function openSession(cache: string | CacheStore, options: { remote?: RemoteCache } = {}): CacheSession {
   const store = typeof cache === "string" ? new CacheStore(cache) : cache;
-  return new CacheSession(store, store.newLease());
+  return new CacheSession(store, store.newLease(), options.remote);
 }
 
 export interface CacheEntrySummary {

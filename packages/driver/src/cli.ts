@@ -1,5 +1,5 @@
 /**
- * The `ms` command line: `ms run`, `ms cache ls|verify|gc` (both through `runCli`) and `ms runs`
+ * The `ms` command line: `ms run`, `ms cache ls|verify|gc|push|pull` (both through `runCli`) and `ms runs`
  * (delegated to @ms/tracking's `runsCommand`). Only flag parsing and printing live here.
  */
 import {
@@ -16,7 +16,9 @@ import {
 import { resolveTrackingUri, runsCommand } from "@ms/tracking";
 import { predictRatings, readPairs, recommend } from "./recommend.js";
 import { MODEL_KINDS, type ModelKind } from "./serve.js";
-import { gcCache, listCache, parseAge, verifyCache } from "./cache.js";
+import { gcCache, listCache, openSession, parseAge, verifyCache } from "./cache.js";
+import { RemoteCache, parseRemoteMode } from "./remote-cache.js";
+import { CacheStore } from "./storage.js";
 import { buildCatalog, parseAssignments } from "./params.js";
 import { PIPELINE, STEPS } from "./steps.js";
 import { DEFAULT_DATASET, DEFAULT_EXPERIMENT, defaultCacheDir, runPipeline, type PipelineReport } from "./pipeline.js";
@@ -34,6 +36,10 @@ const RUN_OPTIONS = {
   experiment: { type: "string", value: "NAME", description: `MLflow experiment (default ${DEFAULT_EXPERIMENT})` },
   "log-artifacts": { type: "string", value: "WHAT", description: "all (default: each computed step's output directory), manifests (small files only) or none" },
   "no-report": { type: "boolean", description: "do not write the run report (report.html, logged to the parent run)" },
+  "remote-cache": { type: "string", value: "URL", description: "a shared step cache s3://BUCKET/PREFIX (default $MS_REMOTE_CACHE); credentials and region from the AWS chain" },
+  "remote-cache-mode": { type: "string", value: "MODE", description: "read, write or readwrite (default) for --remote-cache" },
+  "remote-cache-required": { type: "boolean", description: "a remote cache that cannot be used is an error (exit 6), not one warning" },
+  "remote-cache-endpoint": { type: "string", value: "URL", description: "an S3-compatible server (default $AWS_ENDPOINT_URL_S3 or $AWS_ENDPOINT_URL); path-style addressing" },
 } as const;
 
 const MODEL_OPTIONS = {
@@ -63,6 +69,9 @@ const CACHE_OPTIONS = {
   "older-than": { type: "string", value: "AGE", description: "gc: remove entries not used for AGE (30d, 12h, 90m, 0)" },
   keep: { type: "string", value: "N", description: "gc: keep at most N entries per step, most recently used first" },
   "dry-run": { type: "boolean", description: "gc: only report what would be removed" },
+  remote: { type: "boolean", description: "ls: the entries of the remote cache instead" },
+  "remote-cache": RUN_OPTIONS["remote-cache"],
+  "remote-cache-endpoint": RUN_OPTIONS["remote-cache-endpoint"],
 } as const;
 
 function describeParam(s: ParamSpec): string {
@@ -83,7 +92,7 @@ export function paramHelp(): string {
     formatTable(rows),
     "",
     `Not in the cache key, because they cannot change a result: ${outside.map((s) => `${s.name} (${s.notInKey})`).join("; ")}.`,
-    "Also outside the key: --cache-dir, --tracking-uri, --experiment, --log-artifacts, --log-level.",
+    "Also outside the key: --cache-dir, --remote-cache*, --tracking-uri, --experiment, --log-artifacts, --log-level.",
   ].join("\n");
 }
 
@@ -120,7 +129,7 @@ function quoteArg(s: string): string {
 }
 
 export function formatReport(report: PipelineReport, where: ReportContext = {}): string {
-  const rows = report.steps.map((s) => [s.step, s.cached ? "yes" : "no", s.seconds.toFixed(2), s.key.slice(0, 12), mainMetrics(s.step, s.metrics, s.outputs)]);
+  const rows = report.steps.map((s) => [s.step, s.source === "remote" ? "remote" : s.cached ? "yes" : "no", s.seconds.toFixed(2), s.key.slice(0, 12), mainMetrics(s.step, s.metrics, s.outputs)]);
   const lines = [formatTable(rows, ["step", "cached", "seconds", "key", "metrics"]), "", `run     ${report.runId}`];
   const model = [...report.steps].reverse().find((s) => Object.values(s.outputs).some((o) => (o as { kind?: string }).kind === "keras-model"));
   const modelDir = model ? (Object.values(model.outputs)[0] as { dir?: string }).dir : undefined;
@@ -196,6 +205,11 @@ export function runSpec(epilog?: string): CliSpec<typeof RUN_OPTIONS> {
     epilog,
     async run(values, _positionals, ctx) {
       const logArtifacts = values["log-artifacts"] ?? "all";
+      const remoteCache = values["remote-cache"] ?? (process.env.MS_REMOTE_CACHE || undefined);
+      const remoteCacheMode = parseRemoteMode(values["remote-cache-mode"]);
+      if (!remoteCache && (values["remote-cache-mode"] !== undefined || values["remote-cache-required"] || values["remote-cache-endpoint"] !== undefined)) {
+        throw new BadParameterError("--remote-cache", "is needed by --remote-cache-mode, --remote-cache-required and --remote-cache-endpoint (or set MS_REMOTE_CACHE)");
+      }
       if (logArtifacts !== "all" && logArtifacts !== "manifests" && logArtifacts !== "none") throw new BadParameterError("--log-artifacts", `"${logArtifacts}" is not all, manifests or none`);
       if (values.dataset && values["ratings-csv"]) throw new BadParameterError("--ratings-csv", "give either --dataset or --ratings-csv, not both");
       if (values.url && (values.dataset || values["ratings-csv"])) throw new BadParameterError("--url", "give one of --url, --dataset and --ratings-csv");
@@ -225,11 +239,15 @@ export function runSpec(epilog?: string): CliSpec<typeof RUN_OPTIONS> {
           experiment: values.experiment,
           logArtifacts,
           report: values["no-report"] !== true,
+          remoteCache,
+          remoteCacheMode,
+          remoteCacheRequired: values["remote-cache-required"] === true,
+          remoteCacheEndpoint: values["remote-cache-endpoint"],
           logger: live?.logger ?? ctx.logger,
           progress: ctx.interactive,
           events: live && {
             stepStarted: (step) => live.stepStarted(step),
-            stepFinished: (s) => live.stepFinished(s.step, s.cached, s.seconds, mainMetrics(s.step, s.metrics, s.outputs)),
+            stepFinished: (s) => live.stepFinished(s.step, s.cached, s.seconds, mainMetrics(s.step, s.metrics, s.outputs), s.source),
             stepFailed: (step, error) => live.stepFailed(step, error instanceof Error ? error.message.split("\n")[0] : String(error)),
           },
           signal: controller.signal,
@@ -300,8 +318,8 @@ const shortParams = (p: Record<string, unknown>) =>
 
 export const cacheSpec: CliSpec<typeof CACHE_OPTIONS> = {
   name: "ms cache",
-  summary: "list, verify and garbage-collect the step cache",
-  usage: "ms cache ls [--step STEP] | verify [--remove] | gc [--older-than AGE] [--keep N] [--dry-run]  [--cache-dir DIR] [--json]",
+  summary: "list, verify, garbage-collect and share (push, pull) the step cache",
+  usage: "ms cache ls [--step STEP] [--remote] | verify [--remove] | gc [--older-than AGE] [--keep N] [--dry-run] | push [KEY...] | pull KEY...  [--cache-dir DIR] [--remote-cache URL] [--json]",
   options: CACHE_OPTIONS,
   allowPositionals: true,
   epilog: [
@@ -309,14 +327,32 @@ export const cacheSpec: CliSpec<typeof CACHE_OPTIONS> = {
     "  ls      entries: key, step, parameters, size, created, last used, producing run",
     "  verify  re-hash every entry against its manifest (exit 5 when one is damaged, unless --remove)",
     "  gc      remove entries by age and/or count per step, and leftovers of killed runs",
+    "  push    upload local entries (all, or the KEYs given) to the remote cache (--remote-cache or $MS_REMOTE_CACHE)",
+    "  pull    download the entries KEY... (a key or a unique prefix of one) from the remote cache into the local one",
+    "  ls --remote  the entries of the remote cache",
   ].join("\n"),
   async run(values, positionals, ctx) {
     const [command, ...rest] = positionals;
-    if (rest.length) throw new BadParameterError(command ?? "cache", `unexpected arguments: ${rest.join(" ")}`);
+    if (rest.length && command !== "push" && command !== "pull") throw new BadParameterError(command ?? "cache", `unexpected arguments: ${rest.join(" ")}`);
     const dir = values["cache-dir"] ?? defaultCacheDir();
     ctx.logger.debug({ cacheDir: dir, command }, "cache command");
+    const remoteOf = (mode: "read" | "write") => {
+      const url = values["remote-cache"] ?? (process.env.MS_REMOTE_CACHE || undefined);
+      if (!url) throw new BadParameterError("--remote-cache", `ms cache ${command ?? ""} needs the remote cache: --remote-cache s3://BUCKET/PREFIX or MS_REMOTE_CACHE`);
+      return new RemoteCache({ url, mode, required: true, endpoint: values["remote-cache-endpoint"], logger: ctx.logger });
+    };
     switch (command) {
+      case "push":
+        return pushCommand(dir, remoteOf("write"), rest, ctx.logger);
+      case "pull":
+        return pullCommand(dir, remoteOf("read"), rest);
       case "ls": {
+        if (values.remote) {
+          const remote = remoteOf("read");
+          const entries = (await remote.listEntries()).filter((e) => !values.step || e.step === values.step);
+          const rows = entries.map((e) => [e.key.slice(0, 12), e.step, human(e.bytes), e.pushedAt?.slice(0, 19) ?? "?", e.producedByRun?.slice(0, 12) ?? "-", shortParams(e.params)]);
+          return { json: { remote: remote.url, entries }, text: entries.length ? formatTable(rows, ["key", "step", "size", "pushed", "run", "params"]) : `no entries in ${remote.url}` };
+        }
         const entries = await listCache(dir, { step: values.step });
         const rows = entries.map((e) => [e.key.slice(0, 12), e.step, human(e.bytes), e.createdAt?.slice(0, 19) ?? "?", e.lastUsedAt?.slice(0, 19) ?? "?", e.producedByRun?.slice(0, 12) ?? "-", shortParams(e.params)]);
         return { json: { cacheDir: dir, entries }, text: entries.length ? formatTable(rows, ["key", "step", "size", "created", "last used", "run", "params"]) : `no entries in ${dir}` };
@@ -352,10 +388,89 @@ export const cacheSpec: CliSpec<typeof CACHE_OPTIONS> = {
         return { json: { cacheDir: dir, ...report }, text };
       }
       default:
-        throw new BadParameterError("command", `${command === undefined ? "missing" : `unknown "${command}"`}; use ls, verify or gc (see 'ms cache --help')`);
+        throw new BadParameterError("command", `${command === undefined ? "missing" : `unknown "${command}"`}; use ls, verify, gc, push or pull (see 'ms cache --help')`);
     }
   },
 };
+
+/** Signals end a transfer (its AbortSignal) and leave no entry behind. */
+async function withSignals<T>(run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => controller.abort(new InterruptedError(`interrupted by ${sig}`));
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  try {
+    return await run(controller.signal);
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+}
+
+/** `ms cache push [KEY...]`: verified local entries of shareable steps to the remote cache. */
+async function pushCommand(dir: string, remote: RemoteCache, keys: readonly string[], logger: { info(o: object, m: string): void }) {
+  const store = new CacheStore(dir);
+  await store.assertUsable();
+  const all = await store.listKeys();
+  const chosen = keys.length ? keys.map((k) => resolveKey(k, all, "local cache")) : all;
+  const unshared = new Set(PIPELINE.filter((s) => s.shareable === false).map((s) => s.name));
+  const session = openSession(store, { remote });
+  const pushed: { key: string; step: string; bytes: number; blobs: number; seconds: number }[] = [];
+  const skipped: { key: string; step: string; reason: string }[] = [];
+  try {
+    await withSignals(async (signal) => {
+      for (const key of chosen) {
+        const step = (await store.readEntryInfo(key))?.step ?? "?";
+        if (unshared.has(step)) {
+          skipped.push({ key, step, reason: "its result names a file on this machine" });
+          continue;
+        }
+        const t = await session.pushEntry(key, signal);
+        if (t) {
+          pushed.push({ key, step, bytes: t.bytes, blobs: t.blobs, seconds: t.seconds });
+          logger.info({ key: key.slice(0, 12), step, bytes: t.bytes }, `pushed ${step} ${key.slice(0, 12)}`);
+        }
+      }
+    });
+  } finally {
+    await session.close();
+  }
+  const bytes = pushed.reduce((n, p) => n + p.bytes, 0);
+  const text = [`pushed ${pushed.length} entries to ${remote.url} (${human(bytes)} sent)`, ...skipped.map((s) => `  skipped ${s.key.slice(0, 12)} (${s.step}): ${s.reason}`)].join("\n");
+  return { json: { remote: remote.url, cacheDir: dir, pushed, skipped, bytes }, text };
+}
+
+/** `ms cache pull KEY...`: remote entries into the local cache (verified as a remote hit is). */
+async function pullCommand(dir: string, remote: RemoteCache, keys: readonly string[]) {
+  if (!keys.length) throw new BadParameterError("KEY", "ms cache pull needs at least one key (see 'ms cache ls --remote')");
+  const known = keys.every((k) => /^[0-9a-f]{64}$/.test(k)) ? [...keys] : (await remote.listEntries()).map((e) => e.key);
+  const chosen = keys.map((k) => resolveKey(k, known, "remote cache"));
+  const store = new CacheStore(dir);
+  await store.assertUsable();
+  const session = openSession(store, { remote });
+  const pulled: { key: string; step: string; source: "local" | "remote"; bytes: number }[] = [];
+  try {
+    await withSignals(async (signal) => {
+      for (const key of chosen) {
+        const r = await session.pullEntry(key, signal);
+        pulled.push({ key, step: r.step, source: r.source, bytes: r.transfer?.bytes ?? 0 });
+      }
+    });
+  } finally {
+    await session.close();
+  }
+  const lines = pulled.map((p) => `  ${p.key.slice(0, 12)}  ${p.step.padEnd(8)} ${p.source === "local" ? "already here" : `${human(p.bytes)} downloaded`}`);
+  return { json: { remote: remote.url, cacheDir: dir, pulled }, text: [`pulled ${pulled.filter((p) => p.source === "remote").length} entries from ${remote.url}:`, ...lines].join("\n") };
+}
+
+/** A full key, or the one key of `known` that starts with `raw`. */
+function resolveKey(raw: string, known: readonly string[], where: string): string {
+  if (!/^[0-9a-f]{4,64}$/.test(raw)) throw new BadParameterError("KEY", `"${raw}" is not a cache key (hex, at least 4 characters)`);
+  if (raw.length === 64) return raw;
+  const hits = known.filter((k) => k.startsWith(raw));
+  if (hits.length === 1) return hits[0];
+  throw new BadParameterError("KEY", hits.length ? `"${raw}" names ${hits.length} entries of the ${where}; give more of the key` : `no entry of the ${where} has a key starting with "${raw}"`);
+}
 
 export const MAIN_HELP = `ms: the ms pipeline (download -> etl -> als -> keras) with a content-addressed step cache and MLflow tracking
 
@@ -363,7 +478,7 @@ Usage:
   ms run [options]                 run the pipeline (ms run --help lists every parameter)
   ms recommend --user ID [--top N]  movies for a user, from the latest run's model
   ms predict --user ID --movie ID   a predicted rating (or --pairs FILE)
-  ms cache ls|verify|gc [options]  inspect and prune the step cache
+  ms cache ls|verify|gc|push|pull  inspect, prune and share the step cache
   ms runs ls|show|compare ...      list, show and compare tracked runs
 
 Quick start (offline): ms run --dataset synthetic -P als_max_iter=2 -P keras_epochs=1

@@ -21,7 +21,8 @@ import { promises as fs } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createTracker, recordUnclosedRuns, UNCLOSED_RUNS_FILE, type MetricInput, type Tracker } from "@ms/tracking";
-import { openSession, type CacheSession, type EntryDescription } from "./cache.js";
+import { openSession, type CacheSession, type CacheSource, type EntryDescription } from "./cache.js";
+import { RemoteCache, type RemoteMode, type RemoteTransfer } from "./remote-cache.js";
 import { cacheKey, codeIdentity } from "./key.js";
 import { namedParams, resolveParams, type Resolution } from "./params.js";
 import { evaluate, readMemo, reportMemoKey, writeMemo } from "./evaluate.js";
@@ -67,6 +68,14 @@ export interface RunPipelineOptions {
   events?: PipelineEvents;
   /** Write the run report (report.html) and log it to the parent run (default true). */
   report?: boolean;
+  /** A shared step cache, `s3://BUCKET/PREFIX` (credentials, region and endpoint from the AWS chain). */
+  remoteCache?: string;
+  /** read, write or readwrite (default). */
+  remoteCacheMode?: RemoteMode;
+  /** A remote that cannot be used is an error (exit 6) instead of one warning. */
+  remoteCacheRequired?: boolean;
+  /** The S3-compatible endpoint (default $AWS_ENDPOINT_URL_S3 or $AWS_ENDPOINT_URL). */
+  remoteCacheEndpoint?: string;
   /**
    * Environment read for MLflow's project variables (default process.env): under `mlflow run`,
    * `MLFLOW_RUN_ID` is the run to use as the parent and `MLFLOW_EXPERIMENT_ID` the experiment.
@@ -77,6 +86,10 @@ export interface RunPipelineOptions {
 export interface StepReport {
   step: string;
   cached: boolean;
+  /** local or remote for a hit, computed otherwise. */
+  source: CacheSource;
+  /** Bytes and seconds moved to or from the remote cache (a remote hit, or the push of a computed result). */
+  remote?: RemoteTransfer;
   key: string;
   runId: string;
   outputs: Record<string, unknown>;
@@ -132,6 +145,7 @@ function withSourceFlags(o: RunPipelineOptions): Record<string, string> {
 
 class Pipeline {
   readonly store: CacheStore;
+  private remote: RemoteCache | undefined;
   private log!: RunLog;
   private session!: CacheSession;
   private parentId = "";
@@ -147,10 +161,13 @@ class Pipeline {
     const o = this.o;
     // Parameters are checked before anything is created: a bad one leaves no run behind.
     const resolution = resolveParams(o.steps ?? PIPELINE, withSourceFlags(o));
+    this.remote = o.remoteCache
+      ? new RemoteCache({ url: o.remoteCache, mode: o.remoteCacheMode, required: o.remoteCacheRequired, endpoint: o.remoteCacheEndpoint, logger: this.logger, env: o.env ?? process.env })
+      : undefined;
     await this.store.ensureLayout();
     const leftovers = await this.store.cleanLeftovers();
     if (leftovers.tmp.length || leftovers.locks.length) this.logger.info({ tmp: leftovers.tmp.length, locks: leftovers.locks.length }, "cache: removed leftovers of killed runs");
-    this.session = openSession(this.store);
+    this.session = openSession(this.store, { remote: this.remote });
     const tracker = createTracker(o.trackingUri, { logger: this.logger });
     try {
       return await this.tracked(tracker, resolution);
@@ -320,6 +337,8 @@ class Pipeline {
         info,
         force: forced,
         signal: o.signal,
+        shareable: step.shareable !== false,
+        onRemoteBad: (k, problems) => logger.warn({ key: k.slice(0, 12), problems }, `${step.name}: the remote cache's entry does not verify; computing it (the push replaces it)`),
         stillValid: async (hit) => {
           if (!(await step.stillValid(hit.manifest))) return false;
           try {
@@ -347,8 +366,11 @@ class Pipeline {
       const small = this.store.smallFiles(key);
       if (outcome.cached) {
         // A hit: link to the run that produced the entry instead of redoing the work.
-        logger.info({ key: key.slice(0, 12), producedByRun: outcome.entry.producedByRun }, `${step.name}: cached`);
-        await this.log.tags(runId, { ...step.tags(outcome.manifest), [TAGS.cacheHit]: "true", ...(outcome.entry.producedByRun ? { [TAGS.producedBy]: outcome.entry.producedByRun } : {}) });
+        logger.info(
+          { key: key.slice(0, 12), producedByRun: outcome.entry.producedByRun, source: outcome.source, ...(outcome.transfer ? { bytes: outcome.transfer.bytes, transferSeconds: Number(outcome.transfer.seconds.toFixed(2)) } : {}) },
+          `${step.name}: cached${outcome.source === "remote" ? ` (downloaded from ${this.remote?.url ?? "the remote cache"})` : ""}`,
+        );
+        await this.log.tags(runId, { ...step.tags(outcome.manifest), [TAGS.cacheHit]: "true", [TAGS.cacheSource]: outcome.source, ...(outcome.entry.producedByRun ? { [TAGS.producedBy]: outcome.entry.producedByRun } : {}) });
         const now = Date.now();
         const logged = replayed ? replay(replayed, now) : Object.entries(numericMetrics(outcome.manifest.metrics)).map(([k, value]) => ({ key: k, value, step: 0, timestamp: now }));
         history = logged.map((m) => ({ key: m.key, value: m.value, step: m.step ?? 0, offsetMs: 0 }));
@@ -358,7 +380,8 @@ class Pipeline {
         const logged = metrics.take();
         history = logged.map((m) => ({ key: m.key, value: m.value, step: m.step ?? 0, offsetMs: 0 }));
         await this.log.metrics(runId, logged);
-        await this.log.tags(runId, { ...step.tags(outcome.manifest), [TAGS.cacheHit]: "false" });
+        await this.log.tags(runId, { ...step.tags(outcome.manifest), [TAGS.cacheHit]: "false", [TAGS.cacheSource]: outcome.source });
+        if (outcome.transfer) logger.info({ key: key.slice(0, 12), bytes: outcome.transfer.bytes, blobs: outcome.transfer.blobs, transferSeconds: Number(outcome.transfer.seconds.toFixed(2)) }, `${step.name}: pushed to ${this.remote?.url ?? "the remote cache"}`);
         await this.log.artifacts(runId, outcome.dir, o.logArtifacts ?? "all", small);
       }
       await this.log.end(runId, "FINISHED");
@@ -367,8 +390,9 @@ class Pipeline {
       const outputs: Record<string, unknown> = {};
       for (const [name, kind] of Object.entries(step.outputs)) outputs[name] = { kind, dir: outcome.dir, digest: outcome.manifest.digest, ...step.describe(outcome.manifest) };
       this.entries.push({ step: step.name, runId, key, dir: outcome.dir, manifest: outcome.manifest });
-      o.events?.stepFinished?.({ step: step.name, cached: outcome.cached, key, runId, outputs, metrics: outcome.manifest.metrics, seconds });
-      return { report: { step: step.name, cached: outcome.cached, key, runId, outputs, metrics: outcome.manifest.metrics, seconds }, dir: outcome.dir, manifest: outcome.manifest, history };
+      const report: StepReport = { step: step.name, cached: outcome.cached, source: outcome.source, ...(outcome.transfer ? { remote: outcome.transfer } : {}), key, runId, outputs, metrics: outcome.manifest.metrics, seconds };
+      o.events?.stepFinished?.(report);
+      return { report, dir: outcome.dir, manifest: outcome.manifest, history };
     } catch (error) {
       o.events?.stepFailed?.(step.name, error);
       await this.log.metrics(runId, metrics.take()).catch(() => undefined);

@@ -121,9 +121,10 @@ export class LiveProgress {
     this.render();
   }
 
-  stepFinished(step: string, cached: boolean, secondsTaken: number, summary: string): void {
+  /** `source` "remote": the result was downloaded from the shared remote cache. */
+  stepFinished(step: string, cached: boolean, secondsTaken: number, summary: string, source?: string): void {
     const line = this.lines.find((l) => l.step === step && !l.done);
-    if (line) line.done = `${cached ? "cached  " : "computed"}  ${secondsTaken.toFixed(2).padStart(6)} s  ${summary}`;
+    if (line) line.done = `${source === "remote" ? "remote  " : cached ? "cached  " : "computed"}  ${secondsTaken.toFixed(2).padStart(6)} s  ${summary}`;
     this.render();
   }
 

@@ -23,8 +23,9 @@ describe("ms run on an empty cache", () => {
     expect(Object.keys(cold).sort()).toEqual(["report", "runId", "steps"]);
     expect(cold.steps.map((s) => s.step)).toEqual(["download", "etl", "als", "keras"]);
     for (const s of cold.steps) {
-      expect(Object.keys(s).sort()).toEqual(["cached", "key", "metrics", "outputs", "runId", "seconds", "step"]);
+      expect(Object.keys(s).sort()).toEqual(["cached", "key", "metrics", "outputs", "runId", "seconds", "source", "step"]);
       expect(s.cached).toBe(false);
+      expect(s.source).toBe("computed");
       expect(s.key).toMatch(/^[0-9a-f]{64}$/);
       expect(s.seconds).toBeGreaterThan(0);
     }

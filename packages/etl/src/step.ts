@@ -126,6 +126,8 @@ export const downloadStep = defineStep({
   resolve: resolveDownloadParams,
   inputs: {},
   outputs: { ratings: "raw-dataset" },
+  // Its entry names a file on this machine (and that file's identity): another machine cannot use it.
+  shareable: false,
   async run(ctx, _inputs, params, outDir) {
     const cacheDir = ctx.cacheDir ?? defaultCacheDir();
     let record: Omit<RawDatasetDetails, "identity">;

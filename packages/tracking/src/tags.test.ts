@@ -17,6 +17,7 @@ describe("TAGS", () => {
       sourceType: "mlflow.source.type",
       cacheKey: "ms.cache.key",
       cacheHit: "ms.cache.hit",
+      cacheSource: "ms.cache.source",
       producedBy: "ms.cache.producedByRun",
       step: "ms.step",
     });

@@ -16,6 +16,8 @@ export const TAGS = {
   cacheKey: "ms.cache.key",
   /** "true" when the step's result was served from the cache. */
   cacheHit: "ms.cache.hit",
+  /** Where the step's result came from: "local" (this cache), "remote" (the shared remote cache) or "computed". */
+  cacheSource: "ms.cache.source",
   /** On a cache hit: the run that computed the cached result. */
   producedBy: "ms.cache.producedByRun",
   step: "ms.step",

@@ -61,6 +61,8 @@ export function ms(args: readonly string[], box: Sandbox, extraEnv: NodeJS.Proce
 export interface StepDoc {
   step: string;
   cached: boolean;
+  source: "local" | "remote" | "computed";
+  remote?: { direction: "down" | "up"; bytes: number; blobs: number; seconds: number };
   key: string;
   runId: string;
   outputs: Record<string, { dir?: string; file?: string; digest: string; kind: string }>;

@@ -1,0 +1,106 @@
+/**
+ * The remote cache's checks that need no server: the `s3://BUCKET/PREFIX` and mode flags (never
+ * echoing credentials), the entry record's validation before any blob is fetched, redaction of
+ * the environment's credentials, which steps are shared, and the flags `ms run` refuses without
+ * --remote-cache.
+ */
+import { describe, expect, it } from "vitest";
+import { BadParameterError } from "@ms/contracts";
+import { RemoteCache, parseRemoteMode, parseRemoteUrl, recordProblems, REMOTE_RECORD_FORMAT } from "./remote-cache.js";
+import { PIPELINE } from "./steps.js";
+import { ms, sandbox } from "./__tests__/harness.js";
+
+const KEY = "a".repeat(64);
+const SHA = "b".repeat(64);
+
+function record(over: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    format: REMOTE_RECORD_FORMAT,
+    key: KEY,
+    step: "als",
+    entry: { key: KEY, step: "als" },
+    manifest: { kind: "factors" },
+    files: [
+      { path: "manifest.json", sha256: SHA, bytes: 10 },
+      { path: "user_factors.parquet", sha256: SHA, bytes: 10 },
+    ],
+    pushedAt: "2026-12-01T00:00:00Z",
+    ...over,
+  };
+}
+
+describe("parseRemoteUrl", () => {
+  it("takes s3://BUCKET[/PREFIX] and normalises the prefix", () => {
+    expect(parseRemoteUrl("s3://ms-cache")).toEqual({ bucket: "ms-cache", prefix: "", url: "s3://ms-cache/" });
+    expect(parseRemoteUrl("s3://ms-cache/team//a/")).toEqual({ bucket: "ms-cache", prefix: "team/a/", url: "s3://ms-cache/team/a/" });
+  });
+
+  it("refuses other schemes, bad bucket names, dot segments, and never echoes a URL with credentials", () => {
+    expect(() => parseRemoteUrl("https://ms-cache/x")).toThrow(BadParameterError);
+    expect(() => parseRemoteUrl("s3://A_B/x")).toThrow(/not a valid bucket name/);
+    expect(() => parseRemoteUrl("s3://ms-cache/a/../b")).toThrow(/\.\. segment/);
+    let message = "";
+    try {
+      parseRemoteUrl("s3://AKIA:topsecret@ms-cache/x");
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toContain("--remote-cache");
+    expect(message).not.toContain("topsecret");
+  });
+
+  it("modes: read, write, readwrite (default)", () => {
+    expect(parseRemoteMode(undefined)).toBe("readwrite");
+    expect(parseRemoteMode("read")).toBe("read");
+    expect(() => parseRemoteMode("rw")).toThrow(/--remote-cache-mode/);
+  });
+});
+
+describe("recordProblems", () => {
+  it("accepts a well-formed record", () => {
+    expect(recordProblems(record(), KEY)).toEqual([]);
+  });
+
+  it("refuses another key, a path leaving the entry, entry.json, a missing digest or manifest, duplicates", () => {
+    expect(recordProblems(record(), "c".repeat(64)).join()).toMatch(/names key/);
+    expect(recordProblems(record({ files: [{ path: "manifest.json", sha256: SHA, bytes: 1 }, { path: "../x", sha256: SHA, bytes: 1 }] }), KEY).length).toBeGreaterThan(0);
+    expect(recordProblems(record({ files: [{ path: "manifest.json", sha256: SHA, bytes: 1 }, { path: "entry.json", sha256: SHA, bytes: 1 }] }), KEY).join()).toMatch(/entry\.json/);
+    expect(recordProblems(record({ files: [{ path: "manifest.json", sha256: "xyz", bytes: 1 }] }), KEY).join()).toMatch(/no sha256/);
+    expect(recordProblems(record({ files: [{ path: "a", sha256: SHA, bytes: 1 }] }), KEY).join()).toMatch(/no manifest\.json/);
+    expect(recordProblems(record({ files: [{ path: "manifest.json", sha256: SHA, bytes: 1 }, { path: "manifest.json", sha256: SHA, bytes: 1 }] }), KEY).join()).toMatch(/twice/);
+    expect(recordProblems(record({ format: "other" }), KEY).join()).toMatch(/format/);
+    expect(recordProblems(null, KEY)).toEqual(["not an entry record"]);
+  });
+});
+
+describe("shareable steps", () => {
+  it("download names a file on this machine and is never shared; etl, als and keras are", () => {
+    expect(Object.fromEntries(PIPELINE.map((s) => [s.name, s.shareable]))).toEqual({ download: false, etl: true, als: true, keras: true });
+  });
+});
+
+describe("RemoteCache", () => {
+  it("redacts the environment's credentials, refuses an endpoint with credentials, and knows its mode", () => {
+    const env = { AWS_SECRET_ACCESS_KEY: "s3cr3t-value", AWS_ACCESS_KEY_ID: "AKIDVALUE" };
+    const remote = new RemoteCache({ url: "s3://ms-cache/p", mode: "read", env, endpoint: "http://127.0.0.1:9" });
+    expect(remote.redact("signature for AKIDVALUE with s3cr3t-value failed")).toBe("signature for *** with *** failed");
+    expect(remote.canRead && !remote.canWrite).toBe(true);
+    expect(() => new RemoteCache({ url: "s3://ms-cache/p", env, endpoint: "http://u:pw@127.0.0.1:9" })).toThrow(/must not hold credentials/);
+  });
+
+  it("ms run refuses --remote-cache-mode without --remote-cache, and a bad mode, before any run (exit 2)", async () => {
+    const box = await sandbox();
+    try {
+      const r1 = await ms(["run", "--dataset", "synthetic", "--remote-cache-mode", "read"], box);
+      expect(r1.code).toBe(2);
+      expect(r1.stderr).toContain("--remote-cache");
+      const r2 = await ms(["run", "--dataset", "synthetic", "--remote-cache", "s3://ms-cache/x", "--remote-cache-mode", "sometimes"], box);
+      expect(r2.code).toBe(2);
+      expect(r2.stderr).toContain("--remote-cache-mode");
+      const r3 = await ms(["run", "--dataset", "synthetic", "--remote-cache", "ftp://x"], box);
+      expect(r3.code).toBe(2);
+    } finally {
+      await box.dispose();
+    }
+  });
+});
