@@ -30,7 +30,7 @@ const kerasParams: ParamDefs<KerasParams> = {
   outputBias: param.choice(["zero", "mean"] as const, { doc: `initial output bias: zero or the mean training rating; default ${S.outputBias} stacked, ${T.outputBias} the seed's features` }),
   seed: param.integer({ default: d.seed, defaultFrom: "seed", doc: "weight initialisation and shuffles; defaults to the value of seed" }),
   allowForeignFactors: param.boolean({ default: d.allowForeignFactors, doc: "train on factors fitted to other ratings than these (refused by default)" }),
-  backend: param.choice(BACKEND_CHOICES, { default: d.backend, doc: "TensorFlow.js backend: auto tries node, then wasm, then cpu" }),
+  backend: param.choice(BACKEND_CHOICES, { default: d.backend, doc: "trainer: auto and fused train with the fused WebAssembly SIMD kernel (model kept in TensorFlow.js); node, wasm and cpu train with that TensorFlow.js backend (the reference path)" }),
 };
 
 /** The seed's `train_keras`. */
