@@ -20,7 +20,7 @@
  */
 import { BadParameterError, splitHash, type SplitSpec } from "@ms/contracts";
 import { gibbsFit, type GibbsData, type GibbsFit } from "./bayes.js";
-import { fitProblem, indexIds, prepareProblem } from "./model.js";
+import { binarySearch, fitProblem, indexIds, prepareProblem } from "./model.js";
 import { inProcessRunner, threadRunner } from "./pool.js";
 
 /** The feature columns, in order (the first is `bayes_prediction` or `als_prediction`). */
@@ -144,18 +144,6 @@ function writePair(t: StackedTables, u: number, m: number, out: Float32Array, o:
   out[o + 5] = implicit;
 }
 
-function sortedIndexOf(ids: Int32Array, id: number): number {
-  let lo = 0;
-  let hi = ids.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    if (ids[mid] === id) return mid;
-    if (ids[mid] < id) lo = mid + 1;
-    else hi = mid - 1;
-  }
-  return -1;
-}
-
 /**
  * Features of (userIds[i], movieIds[i]) from the full fit, `n * 6` values in OOF_COLUMNS' layout:
  * the same numbers the test rows were trained and scored with. An id the fit never saw throws,
@@ -165,8 +153,8 @@ export function stackedPairFeatures(t: StackedTables, userIds: ArrayLike<number>
   const width = 6;
   const out = new Float32Array(userIds.length * width);
   for (let i = 0; i < userIds.length; i++) {
-    const u = sortedIndexOf(t.userIds, userIds[i]);
-    const m = sortedIndexOf(t.itemIds, movieIds[i]);
+    const u = binarySearch(t.userIds, userIds[i]);
+    const m = binarySearch(t.itemIds, movieIds[i]);
     if (u < 0) throw new BadParameterError("--user", `userId ${userIds[i]} has no training ratings in this model`);
     if (m < 0) throw new BadParameterError("--movie", `movieId ${movieIds[i]} has no training ratings in this model`);
     writePair(t, u, m, out, i * width);
@@ -176,7 +164,7 @@ export function stackedPairFeatures(t: StackedTables, userIds: ArrayLike<number>
 
 /** Whether the full fit can score this user / movie. */
 export function stackedKnows(t: StackedTables, side: "user" | "movie", id: number): boolean {
-  return sortedIndexOf(side === "user" ? t.userIds : t.itemIds, id) >= 0;
+  return binarySearch(side === "user" ? t.userIds : t.itemIds, id) >= 0;
 }
 
 /** Dense ids over every rating (known to every fit, so fold fits and the full fit share one numbering). */
@@ -286,7 +274,7 @@ function onDense(ids: Int32Array, factors: Float32Array, dense: Int32Array, rank
   const out = new Float32Array(dense.length * rank);
   const known = new Uint8Array(dense.length);
   for (let r = 0; r < dense.length; r++) {
-    const at = sortedIndexOf(ids, dense[r]);
+    const at = binarySearch(ids, dense[r]);
     if (at < 0) continue;
     known[r] = 1;
     out.set(factors.subarray(at * rank, at * rank + rank), r * rank);
