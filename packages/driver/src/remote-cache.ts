@@ -290,7 +290,8 @@ export class RemoteCache {
           ? "no such bucket"
           : name === "CredentialsProviderError"
             ? "no credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)"
-            : name === "TimeoutError" || name === "RequestTimeout"
+            : // The run's signal was handled above, so an abort here is the call's own deadline.
+              name === "TimeoutError" || name === "RequestTimeout" || name === "AbortError"
               ? "timed out"
               : status && status >= 400
                 ? "refused the request"
