@@ -53,7 +53,8 @@ function describeFailure(url: string, error: unknown, stop: Stop | undefined, op
   if (error instanceof MsError) return error;
   if (stop?.kind === "idle") return new NetworkError(`${url}: no data for ${options.idleTimeoutMs} ms; timed out`, { cause: error });
   if (stop?.kind === "deadline") return new NetworkError(`${url}: not complete after ${options.deadlineMs} ms (the transfer deadline); timed out`, { cause: error });
-  if (stop?.kind === "too-large") return new NetworkError(`${url}: more than ${options.maxBytes} bytes; refusing to read further`, { cause: error });
+  // The error the size check made, whichever reached the pipeline first: it or the abort it caused.
+  if (stop?.kind === "too-large") return stop.cause instanceof MsError ? stop.cause : new NetworkError(`${url}: more than ${options.maxBytes} bytes; refusing to read further`, { cause: error });
   if (stop?.kind === "signal") return stop.cause instanceof MsError ? stop.cause : new InterruptedError(`${url}: download interrupted`);
   const err = error as Error & { cause?: { code?: string } };
   const cause = err.cause as { code?: string; errors?: { code?: string }[] } | undefined;
@@ -133,8 +134,9 @@ export async function fetchText(url: string, options: FetchOptions): Promise<str
         transfer.arm();
         bytes += (chunk as Buffer).length;
         if (bytes > options.maxBytes) {
-          transfer.abort(new Stop("too-large"));
-          throw new NetworkError(`${url}: more than ${options.maxBytes} bytes; not what this file should hold, refusing to read further`);
+          const tooLarge = new NetworkError(`${url}: more than ${options.maxBytes} bytes; not what this file should hold, refusing to read further`);
+          transfer.abort(new Stop("too-large", tooLarge));
+          throw tooLarge;
         }
         chunks.push(chunk as Buffer);
       }
@@ -165,8 +167,9 @@ export async function fetchToFile(url: string, file: string, options: FetchOptio
         bytes += chunk.length;
         // No Content-Length (or a lying one): the cap is checked on what actually arrives.
         if (bytes > options.maxBytes) {
-          transfer.abort(new Stop("too-large"));
-          done(new NetworkError(`${url}: more than ${options.maxBytes} bytes (raise MS_MAX_DOWNLOAD_BYTES for a larger archive); the download was discarded`));
+          const tooLarge = new NetworkError(`${url}: more than ${options.maxBytes} bytes (raise MS_MAX_DOWNLOAD_BYTES for a larger archive); the download was discarded`);
+          transfer.abort(new Stop("too-large", tooLarge));
+          done(tooLarge);
           return;
         }
         md5.update(chunk);
