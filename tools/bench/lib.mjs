@@ -74,4 +74,6 @@ export function writeResult(name, markdown) {
   return file;
 }
 
+// The one .npy writer, shared with the tests that hand arrays to TensorFlow.
+export { writeNpy } from "@ms/tracking/testing";
 export { existsSync, path };

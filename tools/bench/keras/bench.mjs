@@ -2,7 +2,7 @@
 /**
  * Training throughput of @ms/keras: the fused WebAssembly trainer (1 and 2 threads) against the
  * tfjs reference path (streamed `fitDataset` on the wasm backend) and against TensorFlow 2.20
- * Keras on CPU (`model.fit`, tools/bench/compare/keras_tf.py, the keras venv) on the same rows.
+ * Keras on CPU (`model.fit`, packages/keras/reference/keras_tf.py, the keras venv) on the same rows.
  *
  * Data: ml-20m-shaped synthetic ratings (20,000,263 ratings over 138,493 users and 26,744 movies,
  * rank-12 factors, ids joined and split exactly as the step does). Each measurement trains one
@@ -21,13 +21,14 @@
  * Build first: pnpm --filter @ms/keras build. Writes tools/bench/results/DATE-keras.md.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { closeSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { Writable } from "node:stream";
 import { createLogger } from "@ms/contracts";
 import os from "node:os";
 import { parseArgs } from "node:util";
 import { buildNetwork, fitFused, fitNetwork, FeatureAssembler, joinRatings, loadTf, mulberry32, resolveKerasParams, trainNetwork } from "@ms/keras";
 import { ROOT, WORK, gitCommit, machine, path, table, writeResult } from "../lib.mjs";
+import { writeFeatureNpys } from "./npy-features.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -133,23 +134,9 @@ async function fused(batchSize, threads) {
   return n / ((performance.now() - t) / 1000);
 }
 
-function writeNpy(file, data, shape) {
-  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(", ")}${shape.length === 1 ? "," : ""}), }`;
-  header += " ".repeat((64 - ((10 + header.length + 1) % 64)) % 64) + "\n";
-  const pre = Buffer.alloc(10);
-  pre.write("\x93NUMPY", 0, "latin1");
-  pre[6] = 1;
-  pre.writeUInt16LE(header.length, 8);
-  const fd = openSync(file, "w");
-  writeSync(fd, pre);
-  writeSync(fd, Buffer.from(header, "latin1"));
-  writeSync(fd, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-  closeSync(fd);
-}
-
 /** TensorFlow Keras on the same rows (model.fit on in-memory arrays): best epoch's samples/s, or undefined. */
 function tensorflow(batchSize, dir, python) {
-  const r = spawnSync(python, [path.join(ROOT, "tools/bench/compare/keras_tf.py"), dir, values["tf-epochs"], String(batchSize), String(params.learningRate), values["tf-epochs"], "0.0001", "0", String(H), "42"], { encoding: "utf8" });
+  const r = spawnSync(python, [path.join(ROOT, "packages/keras/reference/keras_tf.py"), dir, values["tf-epochs"], String(batchSize), String(params.learningRate), values["tf-epochs"], "0.0001", "0", String(H), "42"], { encoding: "utf8" });
   if (r.status !== 0) throw new Error(`keras_tf.py exited ${r.status}: ${r.stderr.slice(-1500)}`);
   const doc = JSON.parse(r.stdout.trim().split("\n").pop());
   return { rate: Math.max(...doc.samples_per_second), version: `TensorFlow ${doc.tensorflow}, Keras ${doc.keras}`, threads: doc.threads };
@@ -162,18 +149,7 @@ if (!values["no-tf"]) {
     const venv = execFileSync(path.join(ROOT, "tools/python/ensure-venv.sh"), ["keras"], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim();
     python = path.join(venv, "bin/python");
     featDir = path.join(WORK, "keras-bench-features");
-    mkdirSync(featDir, { recursive: true });
-    const x = new Float32Array(n * width);
-    const y = new Float32Array(n);
-    assembler.fill(rows, 0, n, x, y);
-    writeNpy(path.join(featDir, "x_train.npy"), x, [n, width]);
-    writeNpy(path.join(featDir, "y_train.npy"), y, [n]);
-    const test = joined.testRows.subarray(0, 65_536);
-    const xt = new Float32Array(test.length * width);
-    const yt = new Float32Array(test.length);
-    assembler.fill(test, 0, test.length, xt, yt);
-    writeNpy(path.join(featDir, "x_test.npy"), xt, [test.length, width]);
-    writeNpy(path.join(featDir, "y_test.npy"), yt, [test.length]);
+    writeFeatureNpys(featDir, assembler, { train: rows, test: joined.testRows.subarray(0, 65_536) });
   } catch (error) {
     log(`TensorFlow skipped: ${error.message.split("\n")[0]}`);
     python = undefined;

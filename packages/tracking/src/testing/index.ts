@@ -1,11 +1,11 @@
 /**
  * `@ms/tracking/testing`: test support only, never used by the packages at run time. The one home
  * of what tests across the workspace need to talk to real components: a free loopback port, the
- * pinned Python virtualenvs of tools/python/ensure-venv.sh (mlflow, spark, keras), and a real
- * `mlflow server` started on 127.0.0.1 and stopped again.
+ * pinned Python virtualenvs of tools/python/ensure-venv.sh (mlflow, spark, keras), arrays handed
+ * to Python as `.npy` files, and a real `mlflow server` started on 127.0.0.1 and stopped again.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, writeSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
@@ -62,6 +62,29 @@ export async function ensurePythonVenv(kind: VenvKind, timeoutMs = 20 * 60_000):
   const dir = stdout.trim().split("\n").pop();
   if (!dir) throw new Error(`${ENSURE_VENV} ${kind} printed no directory`);
   return dir;
+}
+
+/**
+ * A float32 (or float64) array as a NumPy `.npy` file (format 1.0, C order), for the Python side
+ * of a comparison (TensorFlow Keras in the keras parity test and benchmarks).
+ */
+export function writeNpy(file: string, data: Float32Array | Float64Array, shape: readonly number[]): void {
+  const descr = data instanceof Float64Array ? "<f8" : "<f4";
+  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(", ")}${shape.length === 1 ? "," : ""}), }`;
+  // The magic, version and length (10 bytes) plus the header end on a 64-byte boundary.
+  header += " ".repeat((64 - ((10 + header.length + 1) % 64)) % 64) + "\n";
+  const pre = Buffer.alloc(10);
+  pre.write("\x93NUMPY", 0, "latin1");
+  pre[6] = 1;
+  pre.writeUInt16LE(header.length, 8);
+  const fd = openSync(file, "w");
+  try {
+    writeSync(fd, pre);
+    writeSync(fd, Buffer.from(header, "latin1"));
+    writeSync(fd, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** The virtualenv with the pinned `mlflow` (tools/mlflow/ensure-venv.sh). */

@@ -1,11 +1,14 @@
-"""Python Keras (TensorFlow CPU) side of the Keras comparison: the seed's network on features
-exported by bench.mjs (movie factors then user factors, from our ALS output; our split).
+"""TensorFlow's own Keras (CPU) training the seed's network, the reference ms-keras is measured
+against: on features exported as .npy (movie factors then user factors, from our ALS output; our
+split) by tools/bench/{keras,compare} and src/tensorflow.slow.test.ts. Not published (not in the
+package's files): it needs the keras venv, tools/python/ensure-venv.sh keras.
 
 Dense(30, relu) -> Dense(HIDDEN, relu) -> Dense(1), MSE, Adam(LR), validation_split (Keras takes
 the last fraction of the rows, as ms-keras does), shuffle=True, EarlyStopping on val_loss.
 Usage: python keras_tf.py FEATURES_DIR EPOCHS BATCH LR PATIENCE MIN_DELTA VALIDATION_SPLIT HIDDEN SEED [INIT]
 INIT: a directory of w0.npy..w5.npy, initial weights to start from (ms-keras's own, so both train
 from the same point and only the trainers differ); without it Keras draws its own glorot-uniform.
+MS_TF_SHUFFLE=0 trains on the rows in their given order (the parity bench and test).
 Prints one JSON line: per-epoch seconds and samples/s (fit rows / epoch time, validation included,
 as ms-keras logs it), test RMSE, versions.
 """
@@ -54,7 +57,7 @@ class Timer(keras.callbacks.Callback):
 timer = Timer()
 early = keras.callbacks.EarlyStopping(monitor="val_loss", min_delta=min_delta, patience=patience)
 history = model.fit(x_train, y_train, batch_size=batch, epochs=epochs, validation_split=vsplit,
-                    shuffle=True, verbose=0, callbacks=[timer, early])
+                    shuffle=os.environ.get("MS_TF_SHUFFLE", "1") != "0", verbose=0, callbacks=[timer, early])
 t2 = time.perf_counter()
 pred = model.predict(x_test, batch_size=8192, verbose=0).reshape(-1).astype(np.float64)
 test_rmse = float(np.sqrt(np.mean((pred - y_test.astype(np.float64)) ** 2)))
