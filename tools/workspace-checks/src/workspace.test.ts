@@ -23,8 +23,8 @@ function affected(file: string): string[] {
 
 describe("nx affected", () => {
   it("runs a touched package and its dependents, and nothing else", () => {
-    // @ms/als's Spark tests start their cluster with @ms/tracking/testing's helpers (a dev
-    // dependency), so a tracking change re-tests als and what depends on it.
+    // @ms/als (its Spark tests) and @ms/keras (its TensorFlow parity test) use @ms/tracking/testing's
+    // helpers as a dev dependency, so a tracking change re-tests them and what depends on them.
     expect(affected("packages/tracking/src/index.ts")).toEqual(["@ms/als", "@ms/driver", "@ms/keras", "@ms/tracking"]);
     expect(affected("packages/tracking/src/file-store.ts")).not.toContain("@ms/etl");
     expect(affected("packages/als/src/index.ts")).toEqual(["@ms/als", "@ms/driver", "@ms/keras"]);
