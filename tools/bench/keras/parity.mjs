@@ -180,9 +180,9 @@ const md = [
     `The seed's network (Dense 30 relu, Dense ${H} relu, Dense 1), Adam lr ${LR}, ${EPOCHS} epochs, no early stopping; for each of the initial seeds ${INIT_SEEDS.join(", ")} every trainer starts from ms-keras's initial weights of that seed. ${tfVersion}.`,
   "",
   "Unshuffled: the same rows in the same order on every side, so only the maths, and float32 rounding, can differ (the gap of fused to tfjs, both ours, sizes the rounding alone: the two sum in other orders). " +
-    `Shuffled: mean ± standard error over ${INIT_SEEDS.length} initial seeds x ${SHUFFLE_SEEDS.length} shuffle seeds (each side draws its own permutations); sd is one run's spread.`,
+    `Shuffled: mean ± standard error over ${INIT_SEEDS.length} initial seeds x ${SHUFFLE_SEEDS.length} shuffle seeds (each side draws its own permutations); sd is the spread over those runs (initial weights and shuffles).`,
   "",
-  table(["batch", "unshuffled test RMSE fused - TF, per initial seed", "fused - tfjs", "shuffled test RMSE fused", "TF", "fused - TF", "within 0.005 (target)", "sd of one run fused / TF"], summary),
+  table(["batch", "unshuffled test RMSE fused - TF, per initial seed", "fused - tfjs", "shuffled test RMSE fused", "TF", "fused - TF", "within 0.005 (target)", "sd over the runs fused / TF"], summary),
   "",
   ...sections,
   `Load average (1/5/15 min) at start: ${loadStart.map((x) => x.toFixed(1)).join(" ")}, at end: ${os.loadavg().map((x) => x.toFixed(1)).join(" ")}.`,
