@@ -4,7 +4,7 @@
  * with a baseline measured in the same run, since these machines are shared and noisy.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -72,6 +72,29 @@ export function writeResult(name, markdown) {
   const file = path.join(dir, `${new Date().toISOString().slice(0, 10)}-${name}.md`);
   writeFileSync(file, markdown);
   return file;
+}
+
+/**
+ * The synthetic MovieLens-shaped ratings CSV of `rows` rows (seed 42), generated once into
+ * WORK/driver and reused by every bench that runs the pipeline on it.
+ */
+export async function syntheticRatingsCsv(rows) {
+  const file = path.join(WORK, "driver", `synthetic-${rows}.csv`);
+  if (!existsSync(file)) {
+    mkdirSync(path.dirname(file), { recursive: true });
+    const { writeSyntheticRatings } = await import("@ms/etl");
+    process.stderr.write(`generating ${rows.toLocaleString("en-US")} synthetic ratings into ${file}\n`);
+    writeSyntheticRatings(file, { rows, seed: 42 });
+  }
+  return file;
+}
+
+/** `base/name` emptied (what an earlier run left there is removed) and created. */
+export function freshDir(base, name) {
+  const dir = path.join(base, name);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  return dir;
 }
 
 // The one .npy writer, shared with the tests that hand arrays to TensorFlow.

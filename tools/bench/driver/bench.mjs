@@ -17,10 +17,10 @@
  *   MS_BENCH_DRIVER_WARM_ONLY=1    one cold run to fill the cache, no direct runs: the hit figures alone
  *                                  (for 20M rows, where a cold run takes minutes)
  */
-import { mkdirSync, rmSync, existsSync, statSync } from "node:fs";
+import { mkdirSync, existsSync, statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { ROOT, WORK, ML_SMALL, timed, median, table, machine, gitCommit, writeResult } from "../lib.mjs";
+import { ROOT, WORK, ML_SMALL, timed, median, table, machine, gitCommit, writeResult, freshDir, syntheticRatingsCsv } from "../lib.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const BIN = path.join(ROOT, "packages/driver/dist/bin.js");
@@ -41,22 +41,7 @@ const P = { max_row_limit: -1, als_max_iter: 10, als_rank: 12, keras_epochs: 3 }
 const DIRECT_PARAMS = { etl: { maxRowLimit: -1 }, als: { maxIter: 10, rank: 12 }, keras: { epochs: 3 } };
 const pArgs = Object.entries(P).flatMap(([k, v]) => ["-P", `${k}=${v}`]);
 
-async function syntheticCsv(rows) {
-  const file = path.join(BASE, `synthetic-${rows}.csv`);
-  if (!existsSync(file)) {
-    const { writeSyntheticRatings } = await import("@ms/etl");
-    process.stderr.write(`generating ${rows.toLocaleString("en-US")} synthetic ratings into ${file}\n`);
-    writeSyntheticRatings(file, { rows, seed: 42 });
-  }
-  return file;
-}
-
-function fresh(name) {
-  const dir = path.join(BASE, name);
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  return dir;
-}
+const fresh = (name) => freshDir(BASE, name);
 
 async function direct(source) {
   const out = fresh("direct");
@@ -146,7 +131,7 @@ if (ONLY !== "synthetic") {
   await benchSource(name, { driver: ["--dataset", name, "--data-dir", dataDir], direct: ["--dataset", name, dataDir] }, Number(process.env.MS_BENCH_DRIVER_COLD_REPEATS ?? 3));
 }
 if (ONLY !== "small") {
-  const csv = await syntheticCsv(ROWS);
+  const csv = await syntheticRatingsCsv(ROWS);
   const label = `synthetic ${(ROWS / 1e6).toFixed(ROWS % 1e6 ? 1 : 0)}M rows (${(statSync(csv).size / 2 ** 20).toFixed(0)} MiB csv)`;
   await benchSource(label, { driver: ["--ratings-csv", csv], direct: ["--ratings-csv", csv] }, Number(process.env.MS_BENCH_DRIVER_COLD_REPEATS ?? 2));
 }

@@ -13,11 +13,11 @@
  *   MS_BENCH_REMOTE_REPEATS  rounds (default 2)
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { ROOT, WORK, timed, median, table, machine, gitCommit, writeResult } from "../lib.mjs";
+import { ROOT, WORK, timed, median, table, machine, gitCommit, writeResult, freshDir, syntheticRatingsCsv } from "../lib.mjs";
 import { startS3proxy } from "../../s3proxy/server.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -31,25 +31,9 @@ if (!existsSync(path.join(ROOT, "packages/driver/dist/index.js"))) {
   process.exit(1);
 }
 
-async function syntheticCsv(rows) {
-  const file = path.join(WORK, "driver", `synthetic-${rows}.csv`);
-  if (!existsSync(file)) {
-    mkdirSync(path.dirname(file), { recursive: true });
-    const { writeSyntheticRatings } = await import("@ms/etl");
-    process.stderr.write(`generating ${rows.toLocaleString("en-US")} synthetic ratings into ${file}\n`);
-    writeSyntheticRatings(file, { rows, seed: 42 });
-  }
-  return file;
-}
+const fresh = (name) => freshDir(BASE, name);
 
-function fresh(name) {
-  const dir = path.join(BASE, name);
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  return dir;
-}
-
-const csv = await syntheticCsv(ROWS);
+const csv = await syntheticRatingsCsv(ROWS);
 const loadBefore = os.loadavg()[0];
 const s3 = await startS3proxy({ prefix: "ms-bench-s3proxy-" });
 const env = { ...process.env, ...s3.env };
