@@ -14,7 +14,7 @@
  *          rate, validation tail and features (`--features factors`: movie then user factors from
  *          our ALS factors of ml-latest-small, exported once to .npy). samples/s and test RMSE.
  *          Target: >= 1.5x TF's samples/s at equal test RMSE (within 0.005; a few seeds only size the
- *          shuffle noise, keras/parity.mjs gives the verdict: unshuffled, and 8 seeds). ms-keras also runs
+ *          shuffle noise; keras/parity.mjs gives the verdict: unshuffled, and 3 x 6 seeds). ms-keras also runs
  *          with `--backend wasm` (the tfjs reference path) for the record.
  *
  * Usage (after `pnpm build`):  node tools/bench/compare/bench.mjs

@@ -22,14 +22,19 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import os from "node:os";
 import { parseArgs } from "node:util";
+import { exitCodeFor, MissingArtifactError } from "@ms/contracts";
 import { readFactors } from "@ms/als";
 import { readRatingsColumns } from "@ms/etl";
 import { buildNetwork, evaluateMse, fitFused, fitNetwork, FeatureAssembler, joinRatings, loadTf, validationTail } from "@ms/keras";
 import { ML_SMALL, ROOT, WORK, existsSync, gitCommit, machine, path, table, writeNpy, writeResult } from "../lib.mjs";
 import { writeFeatureNpys } from "./npy-features.mjs";
 
-const { values } = parseArgs({
+const USAGE = "usage: node tools/bench/keras/parity.mjs [--batch 128,1024] [--epochs 10] [--lr 0.001] [--hidden 20] [--seeds 42,43,44] [--shuffle-seeds 1,2,3,4,5,6] [--no-tfjs] [--ratings ETL_DIR --als ALS_DIR]\n";
+let parsed;
+try {
+  parsed = parseArgs({
   options: {
+    help: { type: "boolean", short: "h", default: false },
     ratings: { type: "string" },
     als: { type: "string" },
     batch: { type: "string", default: "128,1024" },
@@ -40,7 +45,16 @@ const { values } = parseArgs({
     "shuffle-seeds": { type: "string", default: "1,2,3,4,5,6" },
     "no-tfjs": { type: "boolean", default: false },
   },
-});
+  });
+} catch (error) {
+  process.stderr.write(`parity: ${error.message}\n${USAGE}`);
+  process.exit(2);
+}
+const { values } = parsed;
+if (values.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
 const BATCHES = values.batch.split(",").map(Number);
 const EPOCHS = Number(values.epochs);
 const LR = Number(values.lr);
@@ -58,7 +72,7 @@ mkdirSync(dir, { recursive: true });
 function inputs() {
   if (values.ratings && values.als) return { ratingsDir: values.ratings, alsDir: values.als };
   const csv = path.join(ML_SMALL, "ratings.csv");
-  if (!existsSync(csv)) throw new Error(`no ml-latest-small at ${csv}: set MS_MOVIELENS_SMALL or pass --ratings and --als`);
+  if (!existsSync(csv)) throw new MissingArtifactError(`no ml-latest-small at ${csv}: set MS_MOVIELENS_SMALL or pass --ratings and --als`);
   const ratingsDir = path.join(dir, "etl");
   const alsDir = path.join(dir, "als");
   const run = (bin, args) => execFileSync(process.execPath, [path.join(ROOT, bin), ...args, "--json", "--log-level", "warn"], { stdio: ["ignore", "ignore", "inherit"] });
@@ -67,9 +81,19 @@ function inputs() {
   return { ratingsDir, alsDir };
 }
 
-const { ratingsDir, alsDir } = inputs();
-const factors = await readFactors(alsDir);
-const ratings = await readRatingsColumns(ratingsDir);
+/** A bad input (a missing artifact, no ml-latest-small) is one line naming it and the bins' exit code, not a stack. */
+function fail(error) {
+  process.stderr.write(`parity: ${error.message}\n`);
+  process.exit(exitCodeFor(error));
+}
+const { ratingsDir, alsDir } = (() => {
+  try {
+    return inputs();
+  } catch (error) {
+    return fail(error);
+  }
+})();
+const [factors, ratings] = await Promise.all([readFactors(alsDir), readRatingsColumns(ratingsDir)]).catch(fail);
 const joined = joinRatings(ratings, factors, { seed: factors.details.seed, splitProp: factors.details.splitProp });
 const assembler = new FeatureAssembler("factors", factors, joined);
 const { fitRows, valRows } = validationTail(joined.trainRows, VALIDATION);
