@@ -30,6 +30,21 @@ import { interruption } from "../pool.js";
 import { FACTORS_FILES, type FactorsDetails } from "../types.js";
 import { ALS_VERSION } from "../version.js";
 
+/** Calls `onLine` with each complete line of a child's output stream (a last unterminated line is not a line). */
+function onLines(stream: NodeJS.ReadableStream | null | undefined, onLine: (text: string) => void): void {
+  let buffered = "";
+  stream?.setEncoding("utf8");
+  stream?.on("data", (chunk: string) => {
+    buffered += chunk;
+    let nl: number;
+    while ((nl = buffered.indexOf("\n")) >= 0) {
+      const text = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      onLine(text);
+    }
+  });
+}
+
 export type AlsEngine = "local" | "spark";
 export type SparkDeployMode = "client" | "cluster";
 
@@ -281,53 +296,39 @@ export async function submit(o: SubmitOptions): Promise<SubmitResult> {
     void killGroup(child, exited);
   };
 
-  let outBuf = "";
-  child.stdout?.setEncoding("utf8").on("data", (d: string) => {
-    outBuf += d;
-    let nl: number;
-    while ((nl = outBuf.indexOf("\n")) >= 0) {
-      const text = outBuf.slice(0, nl);
-      outBuf = outBuf.slice(nl + 1);
-      let line: JobLine | undefined;
-      try {
-        const parsed = JSON.parse(text) as JobLine;
-        if (parsed && typeof parsed === "object" && typeof parsed.ms === "string") line = parsed;
-      } catch {
-        // not ours: the job's own prints
-      }
-      if (!line) {
-        logger.debug({ line: text }, "als: spark stdout");
-        continue;
-      }
-      if (line.ms === "started") started = line;
-      else if (line.ms === "progress") progressed = true;
-      else if (line.ms === "result") result = line;
-      else if (line.ms === "error") error = line;
-      o.onLine?.(line);
+  onLines(child.stdout, (text) => {
+    let line: JobLine | undefined;
+    try {
+      const parsed = JSON.parse(text) as JobLine;
+      if (parsed && typeof parsed === "object" && typeof parsed.ms === "string") line = parsed;
+    } catch {
+      // not ours: the job's own prints
     }
+    if (!line) {
+      logger.debug({ line: text }, "als: spark stdout");
+      return;
+    }
+    if (line.ms === "started") started = line;
+    else if (line.ms === "progress") progressed = true;
+    else if (line.ms === "result") result = line;
+    else if (line.ms === "error") error = line;
+    o.onLine?.(line);
   });
-  let errBuf = "";
-  child.stderr?.setEncoding("utf8").on("data", (d: string) => {
-    errBuf += d;
-    let nl: number;
-    while ((nl = errBuf.indexOf("\n")) >= 0) {
-      const text = errBuf.slice(0, nl);
-      errBuf = errBuf.slice(nl + 1);
-      stderrTail.push(text);
-      if (stderrTail.length > 400) stderrTail = stderrTail.slice(-200);
-      logger.trace({ line: text }, "als: spark");
-      const sub = /(?:Driver successfully submitted as|submission ID) (\S+)/.exec(text);
-      if (sub) submissionId = sub[1];
-      if (!unreachable && ((!started && UNREACHABLE.test(text)) || (!progressed && MASTER_UNREACHABLE.test(text)))) {
-        unreachable = text.trim();
-        stop(new NetworkError(`spark master ${stripCredentials(master ?? "(spark-submit's default)")} is unreachable: ${stripCredentials(unreachable)}`));
-      }
-      if (/Initial job has not accepted any resources/.test(text)) {
-        firstNoResources ||= Date.now();
-        logger.warn({ master: stripCredentials(master ?? "") }, "als: the Spark application has no executors yet (the cluster has no free cores or memory)");
-        if (Date.now() - firstNoResources > SPARK_RESOURCES_TIMEOUT_MS) {
-          stop(new NetworkError(`spark master ${stripCredentials(master ?? "")} gave the application no executors in ${SPARK_RESOURCES_TIMEOUT_MS / 1000} s`));
-        }
+  onLines(child.stderr, (text) => {
+    stderrTail.push(text);
+    if (stderrTail.length > 400) stderrTail = stderrTail.slice(-200);
+    logger.trace({ line: text }, "als: spark");
+    const sub = /(?:Driver successfully submitted as|submission ID) (\S+)/.exec(text);
+    if (sub) submissionId = sub[1];
+    if (!unreachable && ((!started && UNREACHABLE.test(text)) || (!progressed && MASTER_UNREACHABLE.test(text)))) {
+      unreachable = text.trim();
+      stop(new NetworkError(`spark master ${stripCredentials(master ?? "(spark-submit's default)")} is unreachable: ${stripCredentials(unreachable)}`));
+    }
+    if (/Initial job has not accepted any resources/.test(text)) {
+      firstNoResources ||= Date.now();
+      logger.warn({ master: stripCredentials(master ?? "") }, "als: the Spark application has no executors yet (the cluster has no free cores or memory)");
+      if (Date.now() - firstNoResources > SPARK_RESOURCES_TIMEOUT_MS) {
+        stop(new NetworkError(`spark master ${stripCredentials(master ?? "")} gave the application no executors in ${SPARK_RESOURCES_TIMEOUT_MS / 1000} s`));
       }
     }
   });
