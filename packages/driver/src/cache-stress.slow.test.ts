@@ -68,7 +68,7 @@ it("five concurrent cache users lose nothing while gc --older-than 0 runs in a l
   await gcLoop;
   await binLoop;
   for (const r of results) {
-    expect(r.stderr).not.toMatch(/cache-user:|damaged/);
+    expect(r.stderr, r.stderr).not.toMatch(/cache-user:|damaged/);
     expect(r.code).toBe(0);
     const stats = JSON.parse(r.stdout);
     expect(stats.computed + stats.cached).toBe(15 * KEYS.length);

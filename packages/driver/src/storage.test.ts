@@ -141,6 +141,36 @@ describe("entries", () => {
     expect((await store.deepVerify(KEY)).problems.join()).toMatch(/leaves the artifact directory/);
   });
 
+  it("an entry published or removed while it is checked is a hit or missing, never damaged", async () => {
+    // The race the gc stress test found: entry.json read (absent), then the entry published
+    // by another run, then the directory found: that was reported damaged.
+    const seen = { hit: 0, missing: 0, damaged: [] as string[] };
+    let running = true;
+    const churn = (async () => {
+      for (let i = 0; i < 40; i++) {
+        const temp = store.tempPath("etl");
+        await buildEntry(temp.dir, `v${i % 3}`);
+        await store.publish(temp.dir, info());
+        if (i % 2) await store.removeEntry(KEY);
+      }
+      running = false;
+    })();
+    const checkers = [0, 1, 2].map(async () => {
+      while (running) {
+        const c = await store.checkEntry(KEY);
+        if (c.status === "damaged") seen.damaged.push(c.problems.join("; "));
+        else if (c.status === "hit" || c.status === "missing") seen[c.status]++;
+      }
+    });
+    await Promise.all([churn, ...checkers]);
+    expect(seen.damaged).toEqual([]);
+    expect(seen.hit).toBeGreaterThan(0);
+    expect(seen.missing).toBeGreaterThan(0);
+    // A damaged entry that stays damaged is still reported.
+    await buildEntry(store.entryDir(KEY));
+    expect((await store.checkEntry(KEY)).status).toBe("damaged");
+  });
+
   it("a cache path that is a file is a storage error, not an empty cache", async () => {
     const file = path.join(root, "file");
     await writeFile(file, "");

@@ -185,6 +185,12 @@ export function judgeOwner(o: Partial<Owner>, ageMs: number, leaseMs: number): O
   return { stale: false, reason: `${where} renewed it ${Math.round(ageMs)} ms ago (lease ${leaseMs} ms)`, waitMs: Math.max(0, Math.ceil(leaseMs - ageMs)) };
 }
 
+/** What is at `dir` (device, inode, birth time), undefined when nothing is. */
+async function dirIdentity(dir: string): Promise<string | undefined> {
+  const st = await fs.lstat(dir, { bigint: true }).catch(() => undefined);
+  return st ? `${st.dev}:${st.ino}:${st.birthtimeNs}` : undefined;
+}
+
 /** Resolves after `ms`, or at once when `signal` aborts. */
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -398,7 +404,23 @@ export class CacheStore {
     return { ok: false, problems: [`${this.entryDir(key)}: missing`] };
   }
 
+  /**
+   * `inspectOnce`, made safe against a concurrent publish or removal: an entry is only ever
+   * replaced whole (one rename), so a directory that is gone or another one after a failed check
+   * was raced, not damaged, and is judged again (missing before the check is simply missing).
+   */
   private async inspect(key: string, deep: boolean): Promise<EntryCheck> {
+    const dir = this.entryDir(key);
+    for (let attempt = 1; ; attempt++) {
+      const before = await dirIdentity(dir);
+      if (before === undefined) return { status: "missing" };
+      const check = await this.inspectOnce(key, deep);
+      if (check.status !== "damaged" || attempt === 5) return check;
+      if ((await dirIdentity(dir)) === before) return check;
+    }
+  }
+
+  private async inspectOnce(key: string, deep: boolean): Promise<EntryCheck> {
     const dir = this.entryDir(key);
     const entryFile = path.join(dir, ENTRY_FILE);
     const problems: string[] = [];
