@@ -8,7 +8,7 @@ import { createWriteStream, promises as fs } from "node:fs";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Transform } from "node:stream";
-import yauzl from "yauzl";
+import type yauzl from "yauzl";
 import { CorruptArtifactError, InterruptedError, MsError, asStorageError } from "@ms/contracts";
 
 /** ml-32m unpacks to under 1 GiB; 8 GiB leaves room and still stops a bomb. */
@@ -43,7 +43,9 @@ export async function extractZip(archive: string, target: string, options: Extra
   let zip: yauzl.ZipFile;
   try {
     // decodeStrings:false: yauzl's own name check throws opaque errors; ours names the entry.
-    zip = await yauzl.openPromise(archive, { lazyEntries: true, validateEntrySizes: true, decodeStrings: false });
+    // Loaded here, not at import: only a download unpacks a zip, and yauzl with zlib costs ~25 ms at start.
+    const { default: zipLib } = await import("yauzl");
+    zip = await zipLib.openPromise(archive, { lazyEntries: true, validateEntrySizes: true, decodeStrings: false });
   } catch (error) {
     throw new CorruptArtifactError(`${archive}: not a readable zip archive (${(error as Error).message})`, { cause: error });
   }

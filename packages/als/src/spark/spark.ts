@@ -4,7 +4,7 @@
  * can read them, relays the application's progress, and publishes the factors it wrote through
  * the same artifact contract (manifest, schema and NaN checks) as the local engine.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { copyFile, mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
@@ -275,6 +275,8 @@ export async function submit(o: SubmitOptions): Promise<SubmitResult> {
   const env = { ...process.env, ...pythonEnv(o.submit, process.env), ...o.env };
   if (o.ctx.signal?.aborted) throw interruption(o.ctx.signal);
   logger.debug({ submit: o.submit, args: args.slice(0, -1) }, "als: spark-submit");
+  // Loaded here, not at import: a cached `ms run` never starts Spark and should not pay for it.
+  const { spawn } = await import("node:child_process");
   const child = spawn(o.submit, args, { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
   const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
     child.once("error", reject);
