@@ -59,39 +59,67 @@ function rmse(pred: Float64Array, actual: Float32Array): number {
   return Math.sqrt(s / pred.length);
 }
 
-/** The baselines on the test rows: global mean and damped biases, fitted on the training rows. */
-function baselines(users: Int32Array, movies: Int32Array, ratings: Float32Array, mask: Uint8Array, test: Int32Array): { mean: Float64Array; biases: Float64Array } {
+/**
+ * The baselines on the test rows: global mean and damped biases, fitted on the training rows.
+ * `userRow`/`movieRow` are each rating's index among the factors' ids (-1: none), so the sums
+ * live in typed arrays rather than maps. Every training movie and user has factors, so the
+ * biases are those of all its training ratings.
+ *
+ *   mu = mean of training ratings;  b_i = sum_{u in R(i)} (r_ui - mu) / (25 + |R(i)|)
+ *   b_u = sum_{i in R(u)} (r_ui - mu - b_i) / (10 + |R(u)|);  prediction clamp(mu + b_i + b_u, 0.5, 5)
+ */
+function baselines(userRow: Int32Array, movieRow: Int32Array, users: number, movies: number, ratings: Float32Array, mask: Uint8Array, test: Int32Array): { mean: Float64Array; biases: Float64Array } {
   let sum = 0;
   let count = 0;
   for (let i = 0; i < ratings.length; i++) if (mask[i] === 1) (sum += ratings[i]), count++;
   const mu = count ? sum / count : 0;
-  const movieSum = new Map<number, [number, number]>();
+  const bi = new Float64Array(movies);
+  const ni = new Float64Array(movies);
   for (let i = 0; i < ratings.length; i++) {
-    if (mask[i] !== 1) continue;
-    const e = movieSum.get(movies[i]) ?? [0, 0];
-    e[0] += ratings[i] - mu;
-    e[1]++;
-    movieSum.set(movies[i], e);
+    const m = movieRow[i];
+    if (mask[i] !== 1 || m < 0) continue;
+    bi[m] += ratings[i] - mu;
+    ni[m]++;
   }
-  const bi = new Map<number, number>();
-  for (const [m, [s, n]] of movieSum) bi.set(m, s / (MOVIE_DAMPING + n));
-  const userSum = new Map<number, [number, number]>();
+  for (let m = 0; m < movies; m++) bi[m] /= MOVIE_DAMPING + ni[m];
+  const bu = new Float64Array(users);
+  const nu = new Float64Array(users);
   for (let i = 0; i < ratings.length; i++) {
-    if (mask[i] !== 1) continue;
-    const e = userSum.get(users[i]) ?? [0, 0];
-    e[0] += ratings[i] - mu - (bi.get(movies[i]) ?? 0);
-    e[1]++;
-    userSum.set(users[i], e);
+    const u = userRow[i];
+    if (mask[i] !== 1 || u < 0) continue;
+    bu[u] += ratings[i] - mu - (movieRow[i] >= 0 ? bi[movieRow[i]] : 0);
+    nu[u]++;
   }
-  const bu = new Map<number, number>();
-  for (const [u, [s, n]] of userSum) bu.set(u, s / (USER_DAMPING + n));
+  for (let u = 0; u < users; u++) bu[u] /= USER_DAMPING + nu[u];
   const mean = new Float64Array(test.length).fill(mu);
   const biases = new Float64Array(test.length);
   for (let k = 0; k < test.length; k++) {
     const i = test[k];
-    biases[k] = Math.min(5, Math.max(0.5, mu + (bi.get(movies[i]) ?? 0) + (bu.get(users[i]) ?? 0)));
+    biases[k] = Math.min(5, Math.max(0.5, mu + bi[movieRow[i]] + bu[userRow[i]]));
   }
   return { mean, biases };
+}
+
+/** Each id's index in sorted `ids`, or -1 (one binary search per row, done once). */
+function rowsOf(ids: Int32Array, values: Int32Array): Int32Array {
+  const out = new Int32Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const id = values[i];
+    let lo = 0;
+    let hi = ids.length - 1;
+    let at = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (ids[mid] === id) {
+        at = mid;
+        break;
+      }
+      if (ids[mid] < id) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    out[i] = at;
+  }
+  return out;
 }
 
 /** The memo name of a set of entries (their manifest digests): what the report's figures depend on. */
@@ -122,13 +150,17 @@ export async function evaluate(entries: readonly RunEntry[], cacheRoot: string, 
   const factorsDetails = entries.find((e) => e.dir === dirs.factors)!.manifest.details as { seed: number; splitProp: number };
   const mask = splitMask(ratings.userIds, ratings.movieIds, factorsDetails.seed, factorsDetails.splitProp);
   const als = await openModel("als", dirs);
-  const testList: number[] = [];
-  for (let i = 0; i < ratings.rows; i++) if (mask[i] === 0 && als.hasUser(ratings.userIds[i]) && als.hasMovie(ratings.movieIds[i])) testList.push(i);
-  const test = Int32Array.from(testList);
+  const userRow = rowsOf(als.userIds, ratings.userIds);
+  const movieRow = rowsOf(als.movieIds, ratings.movieIds);
+  let n = 0;
+  for (let i = 0; i < ratings.rows; i++) if (mask[i] === 0 && userRow[i] >= 0 && movieRow[i] >= 0) n++;
+  const test = new Int32Array(n);
+  n = 0;
+  for (let i = 0; i < ratings.rows; i++) if (mask[i] === 0 && userRow[i] >= 0 && movieRow[i] >= 0) test[n++] = i;
   const users = Int32Array.from(test, (i) => ratings.userIds[i]);
   const movies = Int32Array.from(test, (i) => ratings.movieIds[i]);
   const actual = Float32Array.from(test, (i) => ratings.ratings[i]);
-  const base = baselines(ratings.userIds, ratings.movieIds, ratings.ratings, mask, test);
+  const base = baselines(userRow, movieRow, als.userIds.length, als.movieIds.length, ratings.ratings, mask, test);
   const scores: ModelScore[] = [
     { model: "global mean", rmse: rmse(base.mean, actual), rows: test.length },
     { model: "mean + biases", rmse: rmse(base.biases, actual), rows: test.length },
@@ -137,7 +169,7 @@ export async function evaluate(entries: readonly RunEntry[], cacheRoot: string, 
   for (const kind of kinds) {
     let model: ServedModel;
     try {
-      model = kind === "als" ? als : await openModel(kind, modelDirs(run, kind));
+      model = kind === "als" ? als : await openModel(kind, modelDirs(run, kind), { factors: als.factors });
     } catch (error) {
       // A model that cannot score pairs is left out of the figures; the others stay.
       if (!(error instanceof UnservableModelError)) throw error;

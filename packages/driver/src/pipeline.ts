@@ -27,7 +27,7 @@ import { cacheKey, codeIdentity } from "./key.js";
 import { namedParams, resolveParams, type Resolution } from "./params.js";
 import { evaluate, readMemo, reportMemoKey, writeMemo } from "./evaluate.js";
 import type { RunEntry } from "./recommend.js";
-import { charts, renderFigures, renderReport, type Figure } from "./report.js";
+import { ChartWorker, charts, renderFigures, renderReport, type Figure } from "./report.js";
 import { readHistory, replay, writeHistory, type HistoryPoint, type StepHistory } from "./history.js";
 import { BufferedMetrics, ENTRY_POINTS, RunLog, TAGS, gitCommit, type LogArtifacts } from "./runlog.js";
 import { PIPELINE } from "./steps.js";
@@ -148,6 +148,8 @@ class Pipeline {
   private remote: RemoteCache | undefined;
   private log!: RunLog;
   private session!: CacheSession;
+  /** Started by the first step computed (a fully cached run draws its report from the memo). */
+  private chartWorker: ChartWorker | undefined;
   private parentId = "";
   private commit: string | undefined;
   private readonly logger: Logger;
@@ -172,6 +174,7 @@ class Pipeline {
     try {
       return await this.tracked(tracker, resolution);
     } finally {
+      await this.chartWorker?.close();
       await this.session.close();
       await this.reportUnclosed(tracker);
     }
@@ -260,7 +263,7 @@ class Pipeline {
           this.logger.warn({ err: error }, `report: no test-set figures (${(error as Error).message})`);
           return undefined;
         });
-        figures = await renderFigures(charts(this.histories, evaluation));
+        figures = await renderFigures(charts(this.histories, evaluation), this.chartWorker);
         if (evaluation) await writeMemo(this.store.root, memo, figures);
       }
       html = renderReport({ report, figures, params, trackingUri: tracker.uri });
@@ -356,6 +359,7 @@ class Pipeline {
           ),
         onDamaged: (k, problems) => logger.warn({ key: k.slice(0, 12), problems }, `${step.name}: cache entry is damaged; recomputing it`),
         compute: async (dir) => {
+          if (o.report !== false) this.chartWorker ??= ChartWorker.start();
           logger.info({ key: key.slice(0, 12) }, `${step.name}: computing`);
           await bound.run({ logger, metrics, signal: o.signal, progress: o.progress, cacheDir: this.store.root, inputsVerified: true }, inputs, dir);
           this.checkSignal();

@@ -5,6 +5,9 @@
  * test RMSE of every model beside the baselines, and each model's error histogram on the test
  * rows. The pipeline logs it as an artifact of the parent run.
  */
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
 import type { Evaluation } from "./evaluate.js";
 import { series, type StepHistory } from "./history.js";
 
@@ -14,7 +17,7 @@ export interface RunSummary {
   steps: { step: string; cached: boolean; seconds: number; runId: string; metrics: Record<string, unknown> }[];
 }
 
-type Spec = Record<string, unknown>;
+export type Spec = Record<string, unknown>;
 
 const WIDTH = 520;
 const HEIGHT = 220;
@@ -123,7 +126,85 @@ export interface Figure {
   svg: string;
 }
 
-export async function renderFigures(list: readonly Chart[]): Promise<Figure[]> {
+/**
+ * Charts of the kinds a report draws (lines with points, bars with labels, binned bars), tiny:
+ * drawing them once compiles Vega's code paths, so the real charts draw in a fraction of the time.
+ */
+export const WARMUP_SPECS: readonly Spec[] = [
+  { data: { values: [{ x: 1, y: 1, s: "a" }, { x: 2, y: 2, s: "b" }] }, mark: { type: "line", point: true }, encoding: { x: { field: "x", type: "quantitative" }, y: { field: "y", type: "quantitative" }, color: { field: "s", type: "nominal" } } },
+  { data: { values: [{ m: "a", v: 1 }] }, encoding: { y: { field: "m", type: "nominal" }, x: { field: "v", type: "quantitative" } }, layer: [{ mark: "bar" }, { mark: "text", encoding: { text: { field: "v", type: "quantitative" } } }] },
+  { data: { values: [{ from: 0, to: 1, count: 1 }] }, mark: "bar", encoding: { x: { field: "from", type: "quantitative", bin: { binned: true, step: 1 } }, x2: { field: "to" }, y: { field: "count", type: "quantitative" } } },
+];
+
+/** The built worker script (dist/chart-worker.js), beside this module or, from the sources, in dist/. */
+function chartWorkerScript(): URL | undefined {
+  for (const rel of ["./chart-worker.js", "../dist/chart-worker.js"]) {
+    const url = new URL(rel, import.meta.url);
+    if (url.protocol === "file:" && existsSync(fileURLToPath(url))) return url;
+  }
+  return undefined;
+}
+
+/**
+ * Vega in a worker thread, started when a run first computes a step: loading Vega and Vega-Lite
+ * and warming them up takes about half a second of one core, which a cold run then spends beside
+ * its steps (keras trains on one thread) instead of after them. It never keeps the process alive.
+ */
+export class ChartWorker {
+  private readonly pending = new Map<number, { resolve(svgs: string[]): void; reject(error: Error): void }>();
+  private nextId = 0;
+  private failure: Error | undefined;
+
+  private constructor(private readonly worker: Worker) {
+    worker.unref();
+    worker.on("message", (msg: { id: number; svgs?: string[]; error?: string }) => {
+      const call = this.pending.get(msg.id);
+      if (!call) return;
+      this.pending.delete(msg.id);
+      if (!this.pending.size) worker.unref();
+      if (msg.svgs) call.resolve(msg.svgs);
+      else call.reject(new Error(msg.error ?? "chart worker: no answer"));
+    });
+    worker.on("error", (error) => this.fail(error));
+    worker.on("exit", (code) => this.fail(new Error(`chart worker exited with code ${code}`)));
+  }
+
+  /** A started worker, or undefined where the built script is absent (charts are then drawn on this thread). */
+  static start(): ChartWorker | undefined {
+    const script = chartWorkerScript();
+    return script ? new ChartWorker(new Worker(script)) : undefined;
+  }
+
+  private fail(error: Error): void {
+    this.failure ??= error;
+    for (const call of this.pending.values()) call.reject(this.failure);
+    this.pending.clear();
+  }
+
+  /** SVGs of the specifications, in order. */
+  render(specs: readonly Spec[]): Promise<string[]> {
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    // Referenced while an answer is awaited: nothing else may be keeping the event loop alive.
+    this.worker.ref();
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ id, specs });
+    });
+  }
+
+  async close(): Promise<void> {
+    this.failure ??= new Error("chart worker closed");
+    await this.worker.terminate();
+  }
+}
+
+/** Draws the charts: in the chart worker when one is given and works, else on this thread. */
+export async function renderFigures(list: readonly Chart[], worker?: ChartWorker): Promise<Figure[]> {
+  if (worker && list.length) {
+    const svgs = await worker.render(list.map((c) => c.spec)).catch(() => undefined);
+    if (svgs?.length === list.length) return list.map((c, i) => ({ id: c.id, title: c.title, svg: svgs[i] }));
+  }
   const out: Figure[] = [];
   for (const c of list) out.push({ id: c.id, title: c.title, svg: await renderSvg(c.spec) });
   return out;

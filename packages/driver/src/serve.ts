@@ -52,6 +52,8 @@ export interface ServedModel {
   /** The artifact the predictions come from. */
   dir: string;
   manifest: Manifest;
+  /** The ALS factors the model was opened with (the keras network's inputs are built from them). */
+  factors: Factors;
   /** Sorted ids the model has factors for; a pair outside them cannot be scored. */
   userIds: Int32Array;
   movieIds: Int32Array;
@@ -124,9 +126,15 @@ async function stackedPredictPairs(loaded: Awaited<ReturnType<typeof loadModel>>
  * Loads the model of `kind` from a run's entries. `check` sees the ids known to the factors before
  * a network is loaded (an unknown id fails without loading TensorFlow.js).
  */
-export async function openModel(kind: ModelKind, dirs: ModelDirs, options: { backend?: BackendChoice; check?: (known: Pick<ServedModel, "kind" | "userIds" | "movieIds" | "hasUser" | "hasMovie">) => void } = {}): Promise<ServedModel> {
-  const factors = await readFactors(dirs.factors);
+export async function openModel(
+  kind: ModelKind,
+  dirs: ModelDirs,
+  options: { backend?: BackendChoice; check?: (known: Pick<ServedModel, "kind" | "userIds" | "movieIds" | "hasUser" | "hasMovie">) => void; factors?: Factors } = {},
+): Promise<ServedModel> {
+  // A caller opening both models of a run passes the factors it already read (one Parquet read, not two).
+  const factors = options.factors ?? (await readFactors(dirs.factors));
   const base = {
+    factors,
     userIds: factors.userIds,
     movieIds: factors.itemIds,
     hasUser: (id: number) => indexOf(factors.userIds, id) >= 0,
