@@ -146,10 +146,10 @@ export async function evaluate(entries: readonly RunEntry[], cacheRoot: string, 
   const known = await readMemo<Evaluation>(cacheRoot, memo);
   if (known && Array.isArray(known.scores) && Array.isArray(known.histograms)) return known;
 
-  const ratings = await readRatingsColumns(dirs.ratings);
+  // Both are DuckDB reads, which run on DuckDB's own threads: side by side.
+  const [ratings, als] = await Promise.all([readRatingsColumns(dirs.ratings), openModel("als", dirs)]);
   const factorsDetails = entries.find((e) => e.dir === dirs.factors)!.manifest.details as { seed: number; splitProp: number };
   const mask = splitMask(ratings.userIds, ratings.movieIds, factorsDetails.seed, factorsDetails.splitProp);
-  const als = await openModel("als", dirs);
   const userRow = rowsOf(als.userIds, ratings.userIds);
   const movieRow = rowsOf(als.movieIds, ratings.movieIds);
   let n = 0;
@@ -169,7 +169,8 @@ export async function evaluate(entries: readonly RunEntry[], cacheRoot: string, 
   for (const kind of kinds) {
     let model: ServedModel;
     try {
-      model = kind === "als" ? als : await openModel(kind, modelDirs(run, kind), { factors: als.factors });
+      // The light tfjs backend the fused trainer loaded already: scoring 1e4-1e6 pairs needs no libtensorflow.
+      model = kind === "als" ? als : await openModel(kind, modelDirs(run, kind), { factors: als.factors, backend: "fused" });
     } catch (error) {
       // A model that cannot score pairs is left out of the figures; the others stay.
       if (!(error instanceof UnservableModelError)) throw error;

@@ -259,11 +259,14 @@ class Pipeline {
       const memo = `figures-${reportMemoKey(this.entries)}.json`;
       let figures = await readMemo<Figure[]>(this.store.root, memo);
       if (!Array.isArray(figures)) {
+        // The training curves need no evaluation: drawn (in the chart worker) while the models are scored.
+        const curves = renderFigures(charts(this.histories, undefined), this.chartWorker);
+        curves.catch(() => undefined);
         const evaluation = await evaluate(this.entries, this.store.root, this.logger).catch((error: unknown) => {
           this.logger.warn({ err: error }, `report: no test-set figures (${(error as Error).message})`);
           return undefined;
         });
-        figures = await renderFigures(charts(this.histories, evaluation), this.chartWorker);
+        figures = [...(await curves), ...(await renderFigures(charts([], evaluation), this.chartWorker))];
         if (evaluation) await writeMemo(this.store.root, memo, figures);
       }
       html = renderReport({ report, figures, params, trackingUri: tracker.uri });
