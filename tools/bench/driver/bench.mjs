@@ -5,7 +5,8 @@
  * For ml-latest-small (local mirror) and ml-20m-shaped synthetic data it measures, each as a whole
  * process under /usr/bin/time (wall seconds including process start, peak RSS):
  *   - direct:      the four steps' library functions called in one process (no cache, no tracking)
- *   - ms cold:     `ms run` on an empty cache (time per step from its --json)
+ *   - ms cold:     `ms run` on an empty cache (time per step from its --json), and the same with
+ *                  `--no-report`, which tells the driver's own overhead from the report's cost
  *   - ms warm:     `ms run` again, every step a cache hit (median of MS_BENCH_WARM_REPEATS, default 5)
  *   - ms warm, no memo: the same with MS_CACHE_REHASH=1, so every hit re-hashes its files instead of
  *                  trusting the file identities recorded when they were last hashed
@@ -50,8 +51,8 @@ async function direct(source) {
   return { wall: r.seconds, rss: r.rssMiB, steps: doc.seconds, own: sum(Object.values(doc.own)) };
 }
 
-async function driver(source, cache, mlruns, env = {}) {
-  const r = await timed(process.execPath, [BIN, "run", ...source.driver, ...pArgs, "--cache-dir", cache, "--tracking-uri", mlruns, "--json"], { cwd: BASE, env: { ...process.env, LOG_LEVEL: "warn", ...env } });
+async function driver(source, cache, mlruns, env = {}, extra = []) {
+  const r = await timed(process.execPath, [BIN, "run", ...source.driver, ...pArgs, "--cache-dir", cache, "--tracking-uri", mlruns, "--json", ...extra], { cwd: BASE, env: { ...process.env, LOG_LEVEL: "warn", ...env } });
   const doc = JSON.parse(r.stdout);
   const own = sum(doc.steps.filter((s) => s.step !== "download").map((s) => s.metrics.seconds ?? 0));
   return { wall: r.seconds, rss: r.rssMiB, steps: Object.fromEntries(doc.steps.map((s) => [s.step, s.seconds])), cached: doc.steps.map((s) => s.cached), own };
@@ -63,6 +64,7 @@ const summary = [];
 async function benchSource(label, source, coldRepeats) {
   const directs = [];
   const colds = [];
+  const bareColds = [];
   let cache;
   let mlruns;
   // Alternate direct and driver so that machine noise hits both alike.
@@ -78,6 +80,13 @@ async function benchSource(label, source, coldRepeats) {
     const c = await driver(source, cache, mlruns);
     if (c.cached.some(Boolean)) throw new Error("cold run hit the cache");
     colds.push(c);
+    if (!warmOnly) {
+      // The same cold run without the report: the driver's own overhead apart from what the report adds.
+      process.stderr.write(`${label}: ms run cold --no-report ${i + 1}/${coldRepeats}\n`);
+      const bare = await driver(source, fresh("cache-bare"), fresh("mlruns-bare"), {}, ["--no-report"]);
+      if (bare.cached.some(Boolean)) throw new Error("cold run hit the cache");
+      bareColds.push(bare);
+    }
   }
   const warms = [];
   const rehashed = [];
@@ -104,6 +113,10 @@ async function benchSource(label, source, coldRepeats) {
     rows.push([label, "direct (library calls, 1 process)", d.wall, d.rss, ...stepCols(d)]);
   }
   rows.push([label, "ms run, cold cache", c.wall, c.rss, ...stepCols(c)]);
+  if (!warmOnly) {
+    const b = pick(bareColds);
+    rows.push([label, "ms run, cold cache, --no-report", b.wall, b.rss, ...stepCols(b)]);
+  }
   rows.push([label, `ms run, fully cached, hits verified with the identity memo (median of ${WARM_REPEATS})`, w.wall, w.rss, ...stepCols(w)]);
   rows.push([label, `ms run, fully cached, every hit re-hashed (MS_CACHE_REHASH=1, median of ${WARM_REPEATS})`, h.wall, h.rss, ...stepCols(h)]);
   const wWall = median(warms.map((r) => r.wall));
@@ -118,6 +131,9 @@ async function benchSource(label, source, coldRepeats) {
   const dRest = median(directs.map((r) => r.wall - r.own));
   const cRest = median(colds.map((r) => r.wall - r.own));
   summary.push([label, "driver overhead, cold, outside step compute ((ms rest - direct rest) / direct wall)", `${(((cRest - dRest) / dWall) * 100).toFixed(1)}% (${cRest.toFixed(2)} s vs ${dRest.toFixed(2)} s)`, "< 5%"]);
+  const bRest = median(bareColds.map((r) => r.wall - r.own));
+  summary.push([label, "  the same without the report (--no-report): the driver's own overhead", `${(((bRest - dRest) / dWall) * 100).toFixed(1)}% (${bRest.toFixed(2)} s vs ${dRest.toFixed(2)} s)`, "< 5%"]);
+  summary.push([label, "  the report (test-set scores and charts) after the last step", `${(cRest - bRest).toFixed(2)} s`, ""]);
 }
 
 const starts = [];
