@@ -12,7 +12,7 @@ import { readRatingsColumns } from "@ms/etl";
 import type { RunEntry } from "./recommend.js";
 import { modelDirs } from "./recommend.js";
 import type { Logger } from "@ms/contracts";
-import { openModel, UnservableModelError, type ModelKind, type ServedModel } from "./serve.js";
+import { indexOf, openModel, UnservableModelError, type ModelKind, type ServedModel } from "./serve.js";
 
 /** Error histogram bins: prediction minus actual rating, in [-ERR_RANGE, ERR_RANGE], width ERR_STEP. */
 const ERR_RANGE = 4.5;
@@ -100,25 +100,10 @@ function baselines(userRow: Int32Array, movieRow: Int32Array, users: number, mov
   return { mean, biases };
 }
 
-/** Each id's index in sorted `ids`, or -1 (one binary search per row, done once). */
+/** Each value's index in the sorted `ids`, or -1 (one binary search per rating, done once). */
 function rowsOf(ids: Int32Array, values: Int32Array): Int32Array {
   const out = new Int32Array(values.length);
-  for (let i = 0; i < values.length; i++) {
-    const id = values[i];
-    let lo = 0;
-    let hi = ids.length - 1;
-    let at = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      if (ids[mid] === id) {
-        at = mid;
-        break;
-      }
-      if (ids[mid] < id) lo = mid + 1;
-      else hi = mid - 1;
-    }
-    out[i] = at;
-  }
+  for (let i = 0; i < values.length; i++) out[i] = indexOf(ids, values[i]);
   return out;
 }
 

@@ -64,7 +64,8 @@ export interface ServedModel {
   dispose(): void;
 }
 
-function indexOf(ids: Int32Array, id: number): number {
+/** The index of `id` in the sorted `ids`, or -1. */
+export function indexOf(ids: Int32Array, id: number): number {
   let lo = 0;
   let hi = ids.length - 1;
   while (lo <= hi) {
