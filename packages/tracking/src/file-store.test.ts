@@ -134,6 +134,7 @@ describe("FileStore bad input leaves the store as it was", () => {
     await store.logParams(run.runId, { lr: "0.1" }); // the same value again is fine
     const before = await snapshot(root);
     await expect(store.logParams(run.runId, { fresh: "1", lr: 0.2 })).rejects.toThrow(/param "lr".*already logged it as "0.1"/);
+    await expect(store.logParams(run.runId, { fresh: "1", "a/b": "y" })).rejects.toThrow(/param "a\/b".*already logged it as "x"/);
     await expect(store.logParams(run.runId, { ok: "1", "bad:key": "x" })).rejects.toBeInstanceOf(BadParameterError);
     await expect(store.logParams(run.runId, { "../up": "x" })).rejects.toThrow(/must not start with '\.\.'/);
     await expect(store.logParams(run.runId, { "a/../b": "x" })).rejects.toThrow(/'\.\.' path segment/);
@@ -145,6 +146,22 @@ describe("FileStore bad input leaves the store as it was", () => {
     await expect(store.logParams(run.runId, { a: "clash" })).rejects.toThrow(/clashes with another key/);
     expect(await snapshot(root)).toEqual(before);
     expect((await store.getRun(run.runId)).params).toEqual({ lr: "0.1", "a/b": "x" });
+  });
+
+  it("writes nested keys of params, tags and metrics into their own directories", async () => {
+    const exp = await store.getOrCreateExperiment("nested");
+    const run = await store.startRun({ experimentId: exp.experimentId });
+    await store.logParams(run.runId, { "p/q/r": "1" });
+    await store.setTags(run.runId, { "t/u": "v" });
+    await store.logMetrics(run.runId, [{ key: "m/n", value: 2, step: 0, timestamp: 5 }]);
+    const dir = path.join(root, exp.experimentId, run.runId);
+    expect(await fs.readFile(path.join(dir, "params/p/q/r"), "utf8")).toBe("1");
+    expect(await fs.readFile(path.join(dir, "tags/t/u"), "utf8")).toBe("v");
+    expect(await fs.readFile(path.join(dir, "metrics/m/n"), "utf8")).toBe("5 2 0\n");
+    // A run directory another tool made without params/ still takes params.
+    await fs.rm(path.join(dir, "params"), { recursive: true });
+    await store.logParams(run.runId, { late: "x" });
+    expect((await store.getRun(run.runId)).params).toEqual({ late: "x" });
   });
 
   it("accepts every character class MLflow allows in keys", async () => {
