@@ -34,6 +34,11 @@ export interface Chart {
 
 /** The charts of a run, from its step histories and the test-set evaluation (absent ones are skipped). */
 export function charts(histories: readonly StepHistory[], evaluation: TestFigures | undefined): Chart[] {
+  return [...curveCharts(histories), ...(evaluation ? testCharts(evaluation) : [])];
+}
+
+/** The training curves: keras loss per epoch, ALS loss per iteration. */
+function curveCharts(histories: readonly StepHistory[]): Chart[] {
   const out: Chart[] = [];
   const of = (step: string) => histories.find((h) => h.step === step)?.points ?? [];
   const keras = of("keras");
@@ -68,38 +73,42 @@ export function charts(histories: readonly StepHistory[], evaluation: TestFigure
       },
     });
   }
-  if (evaluation) {
-    const scores = evaluation.scores.filter((s) => Number.isFinite(s.rmse)).map((s) => ({ model: s.model, rmse: Number(s.rmse.toFixed(4)) }));
-    if (scores.length) {
-      out.push({
-        id: "test-rmse",
-        title: `Test RMSE of every model and two baselines (${evaluation.testRows} test ratings)`,
-        spec: {
-          data: { values: scores },
-          height: 30 * scores.length,
-          encoding: {
-            y: { field: "model", type: "nominal", title: null, sort: null },
-            x: { field: "rmse", type: "quantitative", title: "test RMSE (lower is better)" },
-          },
-          layer: [{ mark: { type: "bar", color: "#4c78a8" } }, { mark: { type: "text", align: "left", dx: 4 }, encoding: { text: { field: "rmse", type: "quantitative" } } }],
+  return out;
+}
+
+/** Test RMSE of every model and the baselines, and each model's error histogram. */
+function testCharts(evaluation: TestFigures): Chart[] {
+  const out: Chart[] = [];
+  const scores = evaluation.scores.filter((s) => Number.isFinite(s.rmse)).map((s) => ({ model: s.model, rmse: Number(s.rmse.toFixed(4)) }));
+  if (scores.length) {
+    out.push({
+      id: "test-rmse",
+      title: `Test RMSE of every model and two baselines (${evaluation.testRows} test ratings)`,
+      spec: {
+        data: { values: scores },
+        height: 30 * scores.length,
+        encoding: {
+          y: { field: "model", type: "nominal", title: null, sort: null },
+          x: { field: "rmse", type: "quantitative", title: "test RMSE (lower is better)" },
         },
-      });
-    }
-    for (const h of evaluation.histograms) {
-      out.push({
-        id: `errors-${h.model}`,
-        title: `${h.model}: prediction error on the test ratings (predicted - actual)`,
-        spec: {
-          data: { values: h.bins },
-          mark: { type: "bar", color: "#f58518" },
-          encoding: {
-            x: { field: "from", type: "quantitative", bin: { binned: true, step: h.bins.length ? h.bins[0].to - h.bins[0].from : 1 }, title: "predicted - actual rating" },
-            x2: { field: "to" },
-            y: { field: "count", type: "quantitative", title: "test ratings" },
-          },
+        layer: [{ mark: { type: "bar", color: "#4c78a8" } }, { mark: { type: "text", align: "left", dx: 4 }, encoding: { text: { field: "rmse", type: "quantitative" } } }],
+      },
+    });
+  }
+  for (const h of evaluation.histograms) {
+    out.push({
+      id: `errors-${h.model}`,
+      title: `${h.model}: prediction error on the test ratings (predicted - actual)`,
+      spec: {
+        data: { values: h.bins },
+        mark: { type: "bar", color: "#f58518" },
+        encoding: {
+          x: { field: "from", type: "quantitative", bin: { binned: true, step: h.bins.length ? h.bins[0].to - h.bins[0].from : 1 }, title: "predicted - actual rating" },
+          x2: { field: "to" },
+          y: { field: "count", type: "quantitative", title: "test ratings" },
         },
-      });
-    }
+      },
+    });
   }
   return out;
 }
