@@ -183,6 +183,21 @@ export interface StepDefinition<P extends StepParams<P>, I extends ArtifactKinds
    * whose output points at something on this machine (a local file's path). Default true.
    */
   shareable?: boolean;
+  /** Removes what killed runs of this step left in the cache beside its entries (`ms cache gc` calls it). */
+  cleaner?: StepCleaner;
+}
+
+/**
+ * A step's gc hook for what it keeps in the cache root outside entries (partial downloads, say).
+ * It gets the cache root and asks @ms/cache's layout for its place; it returns what it removed
+ * (or, with `dryRun`, would remove).
+ */
+export interface StepCleaner {
+  /** The key of what it removed in gc's report (`leftovers.<name>`). */
+  name: string;
+  /** What it removes, for gc's summary line ("partial downloads"). */
+  what: string;
+  clean(cacheRoot: string, options: { dryRun: boolean }): Promise<string[]>;
 }
 
 /** A step with its parameters bound: what the driver keys, logs and runs. */
@@ -210,6 +225,8 @@ export interface Step {
   tags(manifest: Manifest): Record<string, string>;
   /** False: never pulled from or pushed to a remote cache (see StepDefinition.shareable); absent means true. */
   readonly shareable?: boolean;
+  /** See StepDefinition.cleaner. */
+  readonly cleaner?: StepCleaner;
 }
 
 function pickInputs<I extends ArtifactKinds>(step: string, kinds: I, given: Readonly<Record<string, ArtifactRef>>): InputRefs<I> {
@@ -276,6 +293,7 @@ export function defineStep<P extends StepParams<P>, I extends ArtifactKinds, O e
     describe: (manifest) => def.describe?.(manifest) ?? {},
     tags: (manifest) => def.tags?.(manifest) ?? {},
     shareable: def.shareable !== false,
+    ...(def.cleaner ? { cleaner: def.cleaner } : {}),
   };
   return step;
 }
