@@ -24,7 +24,7 @@ export const RemoteRecordSchema = z.object({
   step: z.string(),
   /** entry.json as published, without what only holds on the pushing machine (file identities, last use). */
   entry: EntryInfoSchema.omit({ identities: true, lastUsedAt: true }),
-  manifest: z.looseObject({ kind: z.string(), digest: z.string() }),
+  manifest: z.looseObject({ kind: z.string() }),
   files: z.array(RemoteFileSchema).min(1),
   pushedAt: z.string(),
 });
