@@ -2,7 +2,7 @@
  * The test-set figures of a run's report: the RMSE of every model of the run on the test rows of
  * the shared split, beside two simple baselines fitted on the training rows (the global mean, and
  * the mean plus damped movie and user biases), and each model's error histogram. Computed once per
- * set of entries and kept as a memo under the cache's meta/ directory, so a fully cached run
+ * set of entries and kept as a memo in the cache layout's meta place, so a fully cached run
  * reports without loading DuckDB or TensorFlow.js again.
  */
 import { promises as fs } from "node:fs";
@@ -112,23 +112,23 @@ export function reportMemoKey(entries: readonly RunEntry[]): string {
   return sha256Hex(canonicalJson({ v: MEMO_VERSION, entries: entries.map((e) => e.manifest.digest).sort() }));
 }
 
-/** A memo file under the cache's meta/ directory, or undefined when absent or unreadable. */
-export async function readMemo<T>(cacheRoot: string, name: string): Promise<T | undefined> {
-  return fs.readFile(path.join(cacheRoot, "meta", name), "utf8").then((t) => JSON.parse(t) as T, () => undefined);
+/** A memo file in `metaDir` (the cache layout's meta place), or undefined when absent or unreadable. */
+export async function readMemo<T>(metaDir: string, name: string): Promise<T | undefined> {
+  return fs.readFile(path.join(metaDir, name), "utf8").then((t) => JSON.parse(t) as T, () => undefined);
 }
 
 /** Writes a memo; best effort (a read-only cache recomputes next time). */
-export async function writeMemo(cacheRoot: string, name: string, value: unknown): Promise<void> {
-  await writeFileAtomic(path.join(cacheRoot, "meta", name), JSON.stringify(value)).catch(() => undefined);
+export async function writeMemo(metaDir: string, name: string, value: unknown): Promise<void> {
+  await writeFileAtomic(path.join(metaDir, name), JSON.stringify(value)).catch(() => undefined);
 }
 
 /** Evaluates the run's models on its test rows (the rows whose user and movie have ALS factors). */
-export async function evaluate(entries: readonly RunEntry[], cacheRoot: string, logger?: Logger): Promise<Evaluation> {
+export async function evaluate(entries: readonly RunEntry[], metaDir: string, logger?: Logger): Promise<Evaluation> {
   const run = { runId: "", experimentId: "", entries: [...entries] };
   const kinds: ModelKind[] = entries.some((e) => e.manifest.kind === "keras-model") ? ["als", "keras"] : ["als"];
   const dirs = modelDirs(run, "als");
   const memo = `report-${reportMemoKey(entries)}.json`;
-  const known = await readMemo<Evaluation>(cacheRoot, memo);
+  const known = await readMemo<Evaluation>(metaDir, memo);
   if (known && Array.isArray(known.scores) && Array.isArray(known.histograms)) return known;
 
   // Both are DuckDB reads, which run on DuckDB's own threads: side by side.
@@ -171,6 +171,6 @@ export async function evaluate(entries: readonly RunEntry[], cacheRoot: string, 
     }
   }
   const result: Evaluation = { testRows: test.length, scores, histograms };
-  await writeMemo(cacheRoot, memo, result);
+  await writeMemo(metaDir, memo, result);
   return result;
 }

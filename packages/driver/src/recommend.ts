@@ -10,7 +10,7 @@ import { BadInputError, BadParameterError, CorruptArtifactError, MissingArtifact
 import { readMovieTitles, readRatingsColumns, readRawDataset } from "@ms/etl";
 import { createTracker, TAGS, type Run, type Tracker } from "@ms/tracking";
 import { kerasServing, openModel, type ModelKind, type ServedModel } from "./serve.js";
-import { CacheStore } from "./storage.js";
+import { CacheStore } from "@ms/cache";
 
 export interface LocateOptions {
   trackingUri?: string;
