@@ -1,9 +1,9 @@
 /**
- * The cache's storage adapter: every file-system access of the cache itself (entries, locks,
- * leases, temp directories, memo files) goes through a CacheStore. The directories are those of
- * `cacheLayout` (layout.ts); the work is split between entries.ts, locks.ts and leases.ts, and
- * this class holds them together with what spans them (layout creation, gc's safe removal, the
- * leftovers of killed processes).
+ * The cache's storage adapter: entries, locks, leases and temp directories are only ever touched
+ * through a CacheStore (gc also ages the memo files in meta/, which their owner, the run report,
+ * writes itself). The directories are those of `cacheLayout` (layout.ts); the work is split between
+ * entries.ts, locks.ts and leases.ts, and this class holds them together with what spans them
+ * (creating the layout, gc's safe removal, the leftovers of killed processes).
  *
  * A `fault` option makes the store's writes fail with an errno, so a read-only or full cache
  * directory can be tested as root.
