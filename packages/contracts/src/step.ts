@@ -24,7 +24,10 @@ export interface StepContext {
   signal?: AbortSignal;
   /** Whether to draw per-iteration progress (bins turn it on when stderr is a terminal). */
   progress?: boolean;
-  /** Where a step may keep caches of its own (downloads, remembered digests); default `defaultCacheDir()`. */
+  /**
+   * The cache root (default `defaultCacheDir()`). A step that keeps something there (downloads,
+   * remembered digests) takes its place from @ms/cache's `cacheLayout`, the root's one owner.
+   */
   cacheDir?: string;
   /** The caller has verified the input artifacts against their manifests (the driver does); skip re-hashing them. */
   inputsVerified?: boolean;
