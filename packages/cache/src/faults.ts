@@ -6,7 +6,7 @@
 import { StorageError } from "@ms/contracts";
 
 /** The store's write operations a fault can target. */
-export type FaultOp = "lock" | "publish" | "touch" | "meta" | "clean";
+export type FaultOp = "lock" | "publish" | "touch" | "clean";
 
 export const FAULT_ERRNOS = ["EROFS", "ENOSPC", "EDQUOT", "EACCES", "EIO"] as const;
 export type FaultErrno = (typeof FAULT_ERRNOS)[number];
