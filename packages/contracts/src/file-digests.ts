@@ -7,21 +7,21 @@
 import { promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { z } from "zod";
 import { type Digest, digestFile, sha256Hex } from "./digest.js";
 
-/** `$MS_CACHE_DIR`, else `$XDG_CACHE_HOME/ms`, else `~/.cache/ms`: every cache of the project lives here. */
+/**
+ * `$MS_CACHE_DIR`, else `$XDG_CACHE_HOME/ms`, else `~/.cache/ms`: the root of every cache of the
+ * project. What lies under it is @ms/cache's layout (`cacheLayout`).
+ */
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.MS_CACHE_DIR) return path.resolve(env.MS_CACHE_DIR);
   const base = env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache");
   return path.join(base, "ms");
 }
 
-interface Remembered {
-  path: string;
-  identity: string;
-  digest: Digest;
-  bytes: number;
-}
+const RememberedSchema = z.object({ path: z.string(), identity: z.string(), digest: z.templateLiteral(["sha256:", z.string()]), bytes: z.number() });
+type Remembered = z.output<typeof RememberedSchema>;
 
 /** What `fileIdentity` reports: the identity string plus the facts callers check beside it. */
 export interface FileIdentity {
@@ -69,13 +69,14 @@ export function identityTrustworthy(id: FileIdentity, now = Date.now()): boolean
  */
 export async function digestFileRemembered(
   file: string,
-  cacheDir: string = defaultCacheDir(),
+  /** Where digests are remembered: the cache layout's `digests` place. */
+  digestsDir: string,
 ): Promise<{ digest: Digest; bytes: number; cached: boolean }> {
   const abs = path.resolve(file);
-  const record = path.join(cacheDir, "digests", `${sha256Hex(abs).slice(0, 40)}.json`);
+  const record = path.join(digestsDir, `${sha256Hex(abs).slice(0, 40)}.json`);
   const before = await fileIdentity(abs);
   try {
-    const known = JSON.parse(await fs.readFile(record, "utf8")) as Remembered;
+    const known = RememberedSchema.parse(JSON.parse(await fs.readFile(record, "utf8")));
     if (known.path === abs && known.identity === before.identity) return { digest: known.digest, bytes: known.bytes, cached: true };
   } catch {
     // No record, or an unreadable one: hash.

@@ -24,7 +24,10 @@ export interface StepContext {
   signal?: AbortSignal;
   /** Whether to draw per-iteration progress (bins turn it on when stderr is a terminal). */
   progress?: boolean;
-  /** Where a step may keep caches of its own (downloads, remembered digests); default `defaultCacheDir()`. */
+  /**
+   * The cache root (default `defaultCacheDir()`). A step that keeps something there (downloads,
+   * remembered digests) takes its place from @ms/cache's `cacheLayout`, the root's one owner.
+   */
   cacheDir?: string;
   /** The caller has verified the input artifacts against their manifests (the driver does); skip re-hashing them. */
   inputsVerified?: boolean;
@@ -183,6 +186,21 @@ export interface StepDefinition<P extends StepParams<P>, I extends ArtifactKinds
    * whose output points at something on this machine (a local file's path). Default true.
    */
   shareable?: boolean;
+  /** Removes what killed runs of this step left in the cache beside its entries (`ms cache gc` calls it). */
+  cleaner?: StepCleaner;
+}
+
+/**
+ * A step's gc hook for what it keeps in the cache root outside entries (partial downloads, say).
+ * It gets the cache root and asks @ms/cache's layout for its place; it returns what it removed
+ * (or, with `dryRun`, would remove).
+ */
+export interface StepCleaner {
+  /** The key of what it removed in gc's report (`leftovers.<name>`). */
+  name: string;
+  /** What it removes, for gc's summary line ("partial downloads"). */
+  what: string;
+  clean(cacheRoot: string, options: { dryRun: boolean }): Promise<string[]>;
 }
 
 /** A step with its parameters bound: what the driver keys, logs and runs. */
@@ -210,6 +228,8 @@ export interface Step {
   tags(manifest: Manifest): Record<string, string>;
   /** False: never pulled from or pushed to a remote cache (see StepDefinition.shareable); absent means true. */
   readonly shareable?: boolean;
+  /** See StepDefinition.cleaner. */
+  readonly cleaner?: StepCleaner;
 }
 
 function pickInputs<I extends ArtifactKinds>(step: string, kinds: I, given: Readonly<Record<string, ArtifactRef>>): InputRefs<I> {
@@ -276,6 +296,7 @@ export function defineStep<P extends StepParams<P>, I extends ArtifactKinds, O e
     describe: (manifest) => def.describe?.(manifest) ?? {},
     tags: (manifest) => def.tags?.(manifest) ?? {},
     shareable: def.shareable !== false,
+    ...(def.cleaner ? { cleaner: def.cleaner } : {}),
   };
   return step;
 }

@@ -10,7 +10,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { sha256Hex } from "@ms/contracts";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { gcCache, verifyCache } from "./cache.js";
+import { gcCache, verifyCache } from "@ms/cache";
 import { listDir, ms, sandbox, type Sandbox } from "./__tests__/harness.js";
 
 const USER = fileURLToPath(new URL("./__tests__/cache-user.mjs", import.meta.url));

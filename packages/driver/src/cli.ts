@@ -15,11 +15,10 @@ import {
 } from "@ms/contracts";
 import { resolveTrackingUri, runsCommand } from "@ms/tracking";
 import { MODEL_KINDS, predictRatings, readPairs, recommend, type ModelKind } from "@ms/serve";
-import { gcCache, listCache, openSession, parseAge, verifyCache } from "./cache.js";
-import { RemoteCache, parseRemoteMode } from "./remote-cache.js";
-import { CacheStore } from "./storage.js";
+import { CacheStore, gcCache, listCache, parseAge, pullEntries, pushEntries, verifyCache } from "@ms/cache";
+import { S3RemoteStore, parseRemoteMode } from "@ms/cache-s3";
 import { buildCatalog, parseAssignments } from "./params.js";
-import { PIPELINE, STEPS } from "./steps.js";
+import { CLEANERS, PIPELINE, STEPS } from "./steps.js";
 import { DEFAULT_DATASET, DEFAULT_EXPERIMENT, defaultCacheDir, runPipeline, type PipelineReport } from "./pipeline.js";
 
 const RUN_OPTIONS = {
@@ -338,7 +337,7 @@ export const cacheSpec: CliSpec<typeof CACHE_OPTIONS> = {
     const remoteOf = (mode: "read" | "write") => {
       const url = values["remote-cache"] ?? (process.env.MS_REMOTE_CACHE || undefined);
       if (!url) throw new BadParameterError("--remote-cache", `ms cache ${command ?? ""} needs the remote cache: --remote-cache s3://BUCKET/PREFIX or MS_REMOTE_CACHE`);
-      return new RemoteCache({ url, mode, required: true, endpoint: values["remote-cache-endpoint"], logger: ctx.logger });
+      return new S3RemoteStore({ url, mode, required: true, endpoint: values["remote-cache-endpoint"], logger: ctx.logger });
     };
     switch (command) {
       case "push":
@@ -375,13 +374,14 @@ export const cacheSpec: CliSpec<typeof CACHE_OPTIONS> = {
           olderThanMs: values["older-than"] !== undefined ? parseAge(values["older-than"]) : undefined,
           keepPerStep: keep,
           dryRun: values["dry-run"] === true,
+          cleaners: CLEANERS,
         });
         const verb = report.dryRun ? "would remove" : "removed";
         const lines = report.removed.map((r) => `  ${r.key.slice(0, 12)}  ${r.step.padEnd(8)} ${human(r.bytes).padStart(7)}  (${r.reason})`);
         const text = [
           `${verb} ${report.removed.length} entries (${human(report.freedBytes)})${lines.length ? ":" : ""}`,
           ...lines,
-          `${verb} ${report.leftovers.tmp.length} temporary directories, ${report.leftovers.locks.length} stale locks and ${report.leftovers.downloads.length} partial downloads of killed runs`,
+          `${verb} ${[`${report.leftovers.tmp.length} temporary directories`, `${report.leftovers.locks.length} stale locks`, ...CLEANERS.map((c) => `${report.leftovers[c.name]?.length ?? 0} ${c.what}`)].join(", ")} of killed runs`,
           ...(report.skippedLocked.length ? [`skipped ${report.skippedLocked.length} entries being computed by a running ms`] : []),
         ].join("\n");
         return { json: { cacheDir: dir, ...report }, text };
@@ -407,68 +407,20 @@ async function withSignals<T>(run: (signal: AbortSignal) => Promise<T>): Promise
 }
 
 /** `ms cache push [KEY...]`: verified local entries of shareable steps to the remote cache. */
-async function pushCommand(dir: string, remote: RemoteCache, keys: readonly string[], logger: { info(o: object, m: string): void }) {
-  const store = new CacheStore(dir);
-  await store.assertUsable();
-  const all = await store.listKeys();
-  const chosen = keys.length ? keys.map((k) => resolveKey(k, all, "local cache")) : all;
-  const unshared = new Set(PIPELINE.filter((s) => s.shareable === false).map((s) => s.name));
-  const session = openSession(store, { remote });
-  const pushed: { key: string; step: string; bytes: number; blobs: number; seconds: number }[] = [];
-  const skipped: { key: string; step: string; reason: string }[] = [];
-  try {
-    await withSignals(async (signal) => {
-      for (const key of chosen) {
-        const step = (await store.readEntryInfo(key))?.step ?? "?";
-        if (unshared.has(step)) {
-          skipped.push({ key, step, reason: "its result names a file on this machine" });
-          continue;
-        }
-        const t = await session.pushEntry(key, signal);
-        if (t) {
-          pushed.push({ key, step, bytes: t.bytes, blobs: t.blobs, seconds: t.seconds });
-          logger.info({ key: key.slice(0, 12), step, bytes: t.bytes }, `pushed ${step} ${key.slice(0, 12)}`);
-        }
-      }
-    });
-  } finally {
-    await session.close();
-  }
-  const bytes = pushed.reduce((n, p) => n + p.bytes, 0);
+async function pushCommand(dir: string, remote: S3RemoteStore, keys: readonly string[], logger: { info(o: object, m: string): void }) {
+  const unshared = new Map(PIPELINE.filter((s) => s.shareable === false).map((s) => [s.name, "its result names a file on this machine"]));
+  const { pushed, skipped, bytes } = await withSignals((signal) =>
+    pushEntries({ cacheDir: dir, remote, keys, unshared, signal, onPushed: (p) => logger.info({ key: p.key.slice(0, 12), step: p.step, bytes: p.bytes }, `pushed ${p.step} ${p.key.slice(0, 12)}`) }),
+  );
   const text = [`pushed ${pushed.length} entries to ${remote.url} (${human(bytes)} sent)`, ...skipped.map((s) => `  skipped ${s.key.slice(0, 12)} (${s.step}): ${s.reason}`)].join("\n");
   return { json: { remote: remote.url, cacheDir: dir, pushed, skipped, bytes }, text };
 }
 
 /** `ms cache pull KEY...`: remote entries into the local cache (verified as a remote hit is). */
-async function pullCommand(dir: string, remote: RemoteCache, keys: readonly string[]) {
-  if (!keys.length) throw new BadParameterError("KEY", "ms cache pull needs at least one key (see 'ms cache ls --remote')");
-  const known = keys.every((k) => /^[0-9a-f]{64}$/.test(k)) ? [...keys] : (await remote.listEntries()).map((e) => e.key);
-  const chosen = keys.map((k) => resolveKey(k, known, "remote cache"));
-  const store = new CacheStore(dir);
-  await store.assertUsable();
-  const session = openSession(store, { remote });
-  const pulled: { key: string; step: string; source: "local" | "remote"; bytes: number }[] = [];
-  try {
-    await withSignals(async (signal) => {
-      for (const key of chosen) {
-        const r = await session.pullEntry(key, signal);
-        pulled.push({ key, step: r.step, source: r.source, bytes: r.transfer?.bytes ?? 0 });
-      }
-    });
-  } finally {
-    await session.close();
-  }
+async function pullCommand(dir: string, remote: S3RemoteStore, keys: readonly string[]) {
+  const pulled = await withSignals((signal) => pullEntries({ cacheDir: dir, remote, keys, signal }));
   const lines = pulled.map((p) => `  ${p.key.slice(0, 12)}  ${p.step.padEnd(8)} ${p.source === "local" ? "already here" : `${human(p.bytes)} downloaded`}`);
   return { json: { remote: remote.url, cacheDir: dir, pulled }, text: [`pulled ${pulled.filter((p) => p.source === "remote").length} entries from ${remote.url}:`, ...lines].join("\n") };
-}
-
-/** A full key, or the one key of `known` that starts with `raw`. */
-function resolveKey(raw: string, known: readonly string[], where: string): string {
-  if (!/^[0-9a-f]{4,64}$/.test(raw)) throw new BadParameterError("KEY", `"${raw}" is not a cache key (hex, at least 4 characters)`);
-  if (raw.length === 64) return raw;
-  const hits = known.filter((k) => k.startsWith(raw));
-  if (hits.length === 1) return hits[0];
-  throw new BadParameterError("KEY", hits.length ? `"${raw}" names ${hits.length} entries of the ${where}; give more of the key` : `no entry of the ${where} has a key starting with "${raw}"`);
 }
 
 export const MAIN_HELP = `ms: the ms pipeline (download -> etl -> als -> keras) with a content-addressed step cache and MLflow tracking

@@ -2,7 +2,7 @@
  * `ms run`: the step definitions of `steps.ts` run in order, each behind the content-addressed
  * cache and tracked as a child run of one parent run. The driver knows no step by name: a step's
  * inputs are the outputs of earlier steps matched by artifact kind, its parameters come from its
- * schema, its key from `key.ts`, and its result from the cache session's get-or-compute.
+ * schema, its key from @ms/cache's `cacheKey`, and its result from the cache session's get-or-compute.
  */
 import {
   InterruptedError,
@@ -21,16 +21,14 @@ import { promises as fs } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createTracker, recordUnclosedRuns, UNCLOSED_RUNS_FILE, type MetricInput, type Tracker } from "@ms/tracking";
-import { openSession, type CacheSession, type CacheSource, type EntryDescription } from "./cache.js";
-import { RemoteCache, type RemoteMode, type RemoteTransfer } from "./remote-cache.js";
-import { cacheKey, codeIdentity } from "./key.js";
+import { CacheStore, cacheKey, codeIdentity, openSession, type CacheSession, type CacheSource, type EntryDescription, type RemoteTransfer } from "@ms/cache";
+import { S3RemoteStore, type RemoteMode } from "@ms/cache-s3";
 import { namedParams, resolveParams, type Resolution } from "./params.js";
 import { evaluate, readMemo, reportMemoKey, writeMemo, type RunEntry } from "@ms/serve";
 import { ChartWorker, charts, FiguresSchema, renderFigures, renderReport, type StepHistory } from "@ms/report";
 import { readHistory, replay, writeHistory, type HistoryPoint } from "./history.js";
 import { BufferedMetrics, ENTRY_POINTS, RunLog, TAGS, gitCommit, type LogArtifacts } from "./runlog.js";
 import { PIPELINE } from "./steps.js";
-import { CacheStore } from "./storage.js";
 
 export const DEFAULT_DATASET = "ml-latest-small";
 export const DEFAULT_EXPERIMENT = "Default";
@@ -144,7 +142,7 @@ function withSourceFlags(o: RunPipelineOptions): Record<string, string> {
 
 class Pipeline {
   readonly store: CacheStore;
-  private remote: RemoteCache | undefined;
+  private remote: S3RemoteStore | undefined;
   private log!: RunLog;
   private session!: CacheSession;
   /** Started by the first step computed (a fully cached run draws its report from the memo). */
@@ -163,7 +161,7 @@ class Pipeline {
     // Parameters are checked before anything is created: a bad one leaves no run behind.
     const resolution = resolveParams(o.steps ?? PIPELINE, withSourceFlags(o));
     this.remote = o.remoteCache
-      ? new RemoteCache({ url: o.remoteCache, mode: o.remoteCacheMode, required: o.remoteCacheRequired, endpoint: o.remoteCacheEndpoint, logger: this.logger, env: o.env ?? process.env })
+      ? new S3RemoteStore({ url: o.remoteCache, mode: o.remoteCacheMode, required: o.remoteCacheRequired, endpoint: o.remoteCacheEndpoint, logger: this.logger, env: o.env ?? process.env })
       : undefined;
     await this.store.ensureLayout();
     const leftovers = await this.store.cleanLeftovers();
@@ -183,7 +181,7 @@ class Pipeline {
   private async reportUnclosed(tracker: Tracker): Promise<void> {
     const unclosed = tracker.unclosedRuns();
     if (!unclosed.length) return;
-    const file = path.join(this.store.root, "tracking", UNCLOSED_RUNS_FILE);
+    const file = path.join(this.store.layout.tracking, UNCLOSED_RUNS_FILE);
     await recordUnclosedRuns(file, unclosed).catch((error: unknown) => this.logger.warn({ err: error }, "could not record the unclosed runs"));
     this.logger.warn({ runs: unclosed.map((r) => r.runId), file }, `${unclosed.length} run(s) stay RUNNING in the tracking store (it could not be reached); listed in ${file}`);
   }
@@ -256,7 +254,7 @@ class Pipeline {
     try {
       // The figures depend only on the entries (a hit replays the history that computed it): drawn once per set.
       const memo = `figures-${reportMemoKey(this.entries)}.json`;
-      const memoDir = path.join(this.store.root, "meta");
+      const memoDir = this.store.layout.meta;
       let figures = await readMemo(memoDir, memo, FiguresSchema, this.logger);
       if (!figures) {
         // The training curves need no evaluation: drawn (in the chart worker) while the models are scored.
@@ -274,7 +272,7 @@ class Pipeline {
       this.logger.warn({ err: error }, `report: could not be made (${(error as Error).message})`);
       return undefined;
     }
-    const dir = path.join(this.store.root, "reports", report.runId);
+    const dir = path.join(this.store.layout.reports, report.runId);
     const file = path.join(dir, REPORT_FILE);
     try {
       await fs.mkdir(dir, { recursive: true });
@@ -311,7 +309,7 @@ class Pipeline {
     const step = bound.step;
     const started = performance.now();
     o.events?.stepStarted?.(step.name);
-    const code = await codeIdentity(step.code.package);
+    const code = await codeIdentity(step.code.package, import.meta.url);
     const inputDigests: Record<string, Digest> = {};
     for (const [name, ref] of Object.entries(inputs)) inputDigests[name] = ref.digest;
     const key = cacheKey({ step: step.name, version: code.version, codeDigest: code.codeDigest, params: bound.keyParams, inputs: inputDigests });

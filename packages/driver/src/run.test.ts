@@ -1,14 +1,14 @@
 /**
  * `ms run` end to end through the built bin on small synthetic data: the JSON document, the
  * tracked runs, what the cache reuses when parameters change, damaged entries, and a read-only
- * or full cache directory (injected through the storage adapter's MS_CACHE_FAULT hook).
+ * or full cache directory (a test preload that fails the child's writes there, see fsFault).
  */
 import { readFile, truncate, stat, writeFile } from "node:fs/promises";
 import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { createTracker } from "@ms/tracking";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SMALL, cachedOf, listDir, ms, runJson, sandbox, type RunDoc, type Sandbox } from "./__tests__/harness.js";
+import { SMALL, cachedOf, fsFault, listDir, ms, runJson, sandbox, type RunDoc, type Sandbox } from "./__tests__/harness.js";
 
 let box: Sandbox;
 let cold: RunDoc;
@@ -97,7 +97,7 @@ describe("ms run with a warm cache", () => {
   });
 
   it("a read-only cache directory still serves a fully cached run", async () => {
-    const doc = await runJson(SMALL, box, { MS_CACHE_FAULT: "EROFS" });
+    const doc = await runJson(SMALL, box, fsFault("EROFS"));
     expect(cachedOf(doc)).toEqual({ download: true, etl: true, als: true, keras: true });
   });
 
@@ -185,7 +185,7 @@ describe("ms run errors", () => {
   it("a read-only cache directory: a clear storage error, exit 8, nothing written", async () => {
     const other = await sandbox();
     try {
-      const r = await ms(["run", ...SMALL], other, { MS_CACHE_FAULT: "EROFS" });
+      const r = await ms(["run", ...SMALL], other, fsFault("EROFS"));
       expect(r.code).toBe(8);
       expect(r.stderr).toMatch(/cache directory .* is read-only/);
       expect(await listDir(path.join(other.cache, "objects"))).toEqual([]);
@@ -197,7 +197,7 @@ describe("ms run errors", () => {
   it("a full disk when publishing: exit 8, the step's run FAILED, no entry, no temp files, no lock", async () => {
     const other = await sandbox();
     try {
-      const r = await ms(["run", ...SMALL, "--json"], other, { MS_CACHE_FAULT: "ENOSPC:publish" });
+      const r = await ms(["run", ...SMALL, "--json"], other, fsFault("ENOSPC:publish"));
       expect(r.code).toBe(8);
       expect(JSON.parse(r.stdout).error.code).toBe("STORAGE");
       expect(r.stderr).toMatch(/is full/);

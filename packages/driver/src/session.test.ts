@@ -13,8 +13,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { RACY_IDENTITY_MS, StorageError, writeManifest } from "@ms/contracts";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { gcCache, listCache, openSession, verifyCache, type CacheSession, type GetOrComputeRequest } from "./cache.js";
-import { CacheStore, processStartTime, selfOwner } from "./storage.js";
+import { CacheStore, gcCache, listCache, openSession, processStartTime, selfOwner, verifyCache, type CacheSession, type GetOrComputeRequest } from "@ms/cache";
 import { listDir, ms, sandbox } from "./__tests__/harness.js";
 
 const USER = fileURLToPath(new URL("./__tests__/cache-user.mjs", import.meta.url));

@@ -6,6 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
 import path from "node:path";
+import { cacheLayout } from "@ms/cache";
 import {
   BadParameterError,
   CorruptArtifactError,
@@ -143,7 +144,7 @@ export async function loadRawData(params: LoadRawDataParams, ctx: Partial<StepCo
     const file = await findRatingsFile(path.join(mirrorDir, name), path.basename(spec.ratingsPath));
     if (file) {
       logger.info({ file }, "download: using the local mirror");
-      return { name, ratingsFile: file, format: spec.format, digest: (await digestFileRemembered(file, params.cacheDir)).digest, source: "mirror" };
+      return { name, ratingsFile: file, format: spec.format, digest: (await digestFileRemembered(file, cacheLayout(params.cacheDir).digests)).digest, source: "mirror" };
     }
     logger.info({ mirror: mirrorDir }, `download: ${name} not in the mirror, downloading`);
   }
@@ -202,7 +203,7 @@ async function fromUrl(url: URL, spec: DatasetSpec | undefined, params: LoadRawD
     md5: { ...common, deadlineMs: Math.min(deadlineMs, DOWNLOAD_DEFAULTS.md5DeadlineMs), maxBytes: DOWNLOAD_DEFAULTS.md5MaxBytes },
     maxEntries: positive("maxArchiveEntries", params.maxArchiveEntries, DEFAULT_MAX_ENTRIES),
   };
-  const archives = path.join(params.cacheDir, "downloads");
+  const archives = cacheLayout(params.cacheDir).downloads;
   await cleanPartialDownloads(params.cacheDir);
   const recordFile = path.join(archives, `url-${sha256Hex(href).slice(0, 32)}.json`);
   let record: ArchiveRecord | undefined;
@@ -212,7 +213,7 @@ async function fromUrl(url: URL, spec: DatasetSpec | undefined, params: LoadRawD
     record = undefined;
   }
   const archiveFile = (sha: string) => path.join(archives, `sha256-${sha}.zip`);
-  const extractedDir = (sha: string) => path.join(params.cacheDir, "datasets", `sha256-${sha}`);
+  const extractedDir = (sha: string) => path.join(cacheLayout(params.cacheDir).datasets, `sha256-${sha}`);
   let source: RawDataset["source"];
   if (record && (await fs.stat(archiveFile(record.sha256)).then((s) => s.size === record!.bytes, () => false))) {
     source = "cache";
@@ -329,12 +330,12 @@ const PARTIAL_PREFIX = ".partial-";
 const PARTIAL = /^\.partial-(\d+)-\d+(?:-[0-9a-f]+)?\.zip$/;
 
 /**
- * Removes the partial downloads (`<cacheDir>/downloads/.partial-<pid>-*.zip`) of processes that are
+ * Removes the partial downloads (`.partial-<pid>-*.zip` in the cache layout's downloads place) of processes that are
  * gone (same-host pid check, as the driver's cache uses) and returns their paths. Every download
  * calls it first; `ms cache gc` can too.
  */
 export async function cleanPartialDownloads(cacheDir: string, options: { dryRun?: boolean } = {}): Promise<string[]> {
-  const dir = path.join(cacheDir, "downloads");
+  const dir = cacheLayout(cacheDir).downloads;
   const names = await fs.readdir(dir).catch(() => [] as string[]);
   const removed: string[] = [];
   for (const name of names) {
@@ -352,7 +353,7 @@ async function synthetic(params: LoadRawDataParams, logger: Logger): Promise<Raw
   const rows = params.rows ?? SYNTHETIC_DEFAULTS.rows;
   const seed = params.seed ?? SYNTHETIC_DEFAULTS.seed;
   if (!Number.isInteger(seed)) throw new BadParameterError("seed", `must be an integer, got ${seed}`);
-  const dir = path.join(params.cacheDir, "datasets", `synthetic-r${rows}-s${seed}-v1`);
+  const dir = path.join(cacheLayout(params.cacheDir).datasets, `synthetic-r${rows}-s${seed}-v1`);
   if (!(await verifyArtifact(dir, { deep: false, kind: "raw-dataset" })).ok) {
     await fs.rm(dir, { recursive: true, force: true });
     await buildArtifactDir(dir, async (staging) => {

@@ -19,6 +19,7 @@ import {
 } from "@ms/contracts";
 import { stat } from "node:fs/promises";
 import path from "node:path";
+import { cacheLayout } from "@ms/cache";
 import { copyRatingsToParquet, RATINGS_FILE } from "./adapter.js";
 import { detectFormat, type RatingsFormat } from "./formats.js";
 import { ETL_VERSION } from "./version.js";
@@ -90,7 +91,7 @@ export async function etl(inputs: EtlInputs, partial: Partial<EtlParams>, outDir
   return buildArtifactDir(target, async (staging) => {
     const parquet = path.join(staging, RATINGS_FILE);
     // Hash the source while DuckDB converts it: hashing is I/O bound and DuckDB is CPU bound.
-    const sourceDigest = inputs.ratingsDigest ? Promise.resolve(inputs.ratingsDigest) : digestFileRemembered(source, inputs.cacheDir).then((d) => d.digest);
+    const sourceDigest = inputs.ratingsDigest ? Promise.resolve(inputs.ratingsDigest) : digestFileRemembered(source, cacheLayout(inputs.cacheDir ?? defaultCacheDir()).digests).then((d) => d.digest);
     const onProgress = ctx.progress
       ? ({ percent, rows }: { percent: number; rows: number }) => logger.info({ percent: Math.round(percent), rows }, `etl: ${Math.round(percent)}% read, about ${rows.toLocaleString("en-US")} rows`)
       : undefined;

@@ -10,6 +10,7 @@
 import { promises as fs } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import path from "node:path";
+import { cacheLayout } from "@ms/cache";
 import { BadInputError, sha256Hex } from "@ms/contracts";
 import { MAX_LINE_BYTES, type FormatInfo } from "./formats.js";
 
@@ -59,13 +60,13 @@ async function identityOf(file: string): Promise<string> {
 
 /**
  * `scanRatingsText`, skipped when the same file (device, inode, size, mtime and ctime in ns) was
- * already found clean to its end under `<cacheDir>/etl-scans`. A record that cannot be written
+ * already found clean to its end in the cache layout's etl-scans place. A record that cannot be written
  * only costs the reuse.
  */
 export async function scanRatingsTextRemembered(file: string, options: ScanOptions, cacheDir: string): Promise<BadInputError | undefined> {
   const abs = path.resolve(file);
   const maxLineBytes = options.maxLineBytes ?? MAX_LINE_BYTES;
-  const recordFile = path.join(cacheDir, "etl-scans", `${sha256Hex(abs).slice(0, 40)}.json`);
+  const recordFile = path.join(cacheLayout(cacheDir).etlScans, `${sha256Hex(abs).slice(0, 40)}.json`);
   const before = await identityOf(abs);
   try {
     const known = JSON.parse(await fs.readFile(recordFile, "utf8")) as ScanRecord;

@@ -6,6 +6,7 @@
  */
 import { promises as fs } from "node:fs";
 import path from "node:path";
+import { cacheLayout } from "@ms/cache";
 import {
   BadInputError,
   BadParameterError,
@@ -22,7 +23,7 @@ import {
   type Digest,
   type ParamDefs,
 } from "@ms/contracts";
-import { DATASET_NAMES, loadRawData, type RawDataset } from "./datasets.js";
+import { DATASET_NAMES, cleanPartialDownloads, loadRawData, type RawDataset } from "./datasets.js";
 import { etl, ETL_DEFAULTS, resolveEtlParams, type EtlParams } from "./etl.js";
 import { RATINGS_FORMATS, type RatingsFormat } from "./formats.js";
 import { SYNTHETIC_DEFAULTS } from "./synthetic.js";
@@ -68,7 +69,7 @@ async function userRatingsFile(file: string, cacheDir: string | undefined): Prom
     throw new BadInputError(`cannot read the ratings file (${error.code ?? error.message})`, { file });
   });
   if (!st.isFile()) throw new BadInputError(`is ${st.isDirectory() ? "a directory" : "not a regular file"}; give a ratings file (ratings.csv, ratings.dat or u.data)`, { file });
-  return digestFileRemembered(file, cacheDir);
+  return digestFileRemembered(file, cacheLayout(cacheDir ?? defaultCacheDir()).digests);
 }
 
 /** Writes a raw-dataset artifact at `outDir`. */
@@ -128,6 +129,8 @@ export const downloadStep = defineStep({
   outputs: { ratings: "raw-dataset" },
   // Its entry names a file on this machine (and that file's identity): another machine cannot use it.
   shareable: false,
+  // An archive whose download was killed stays as a partial file until this removes it.
+  cleaner: { name: "downloads", what: "partial downloads", clean: (cacheRoot, { dryRun }) => cleanPartialDownloads(cacheRoot, { dryRun }) },
   async run(ctx, _inputs, params, outDir) {
     const cacheDir = ctx.cacheDir ?? defaultCacheDir();
     let record: Omit<RawDatasetDetails, "identity">;

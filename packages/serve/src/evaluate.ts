@@ -2,9 +2,9 @@
  * The test-set figures of a run's report: the RMSE of every model of the run on the test rows of
  * the shared split, beside two simple baselines fitted on the training rows (the global mean, and
  * the mean plus damped movie and user biases), and each model's error histogram. Computed once per
- * set of entries and kept as a memo file, so a fully cached run
- * reports without loading DuckDB or TensorFlow.js again. The memo's directory is given by the
- * caller (the cache owns where it is).
+ * set of entries and kept as a memo file, so a fully cached run reports without loading DuckDB or
+ * TensorFlow.js again. The memo's directory is given by the caller (the driver passes the cache
+ * layout's meta place).
  */
 import path from "node:path";
 import { z } from "zod";

@@ -9,7 +9,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 
 const root = path.resolve(__dirname, "../../..");
-const PACKAGES = ["contracts", "etl", "als", "keras", "tracking", "driver"];
+const PACKAGES = ["contracts", "cache", "cache-s3", "etl", "als", "keras", "tracking", "driver"];
 
 function affected(file: string): string[] {
   const out = execFileSync("pnpm", ["exec", "nx", "show", "projects", "--affected", `--files=${file}`, "--json"], {
@@ -31,6 +31,9 @@ describe("nx affected", () => {
     expect(affected("packages/etl/src/etl.ts")).toEqual(["@ms/als", "@ms/driver", "@ms/etl", "@ms/keras"]);
     expect(affected("packages/contracts/src/split.ts")).toEqual(PACKAGES.map((p) => `@ms/${p}`).sort());
     expect(affected("packages/keras/README.md")).toEqual(["@ms/driver", "@ms/keras"]);
+    // The S3 remote is a leaf behind the driver; the cache is also used by the steps for its layout.
+    expect(affected("packages/cache-s3/src/s3-store.ts")).toEqual(["@ms/cache-s3", "@ms/driver"]);
+    expect(affected("packages/cache/src/store.ts")).toEqual(["@ms/als", "@ms/cache", "@ms/cache-s3", "@ms/driver", "@ms/etl", "@ms/keras"]);
   });
 });
 

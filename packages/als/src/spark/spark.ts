@@ -11,6 +11,7 @@ import { copyFile, mkdir, readdir, readFile, rename, rm, stat } from "node:fs/pr
 import { hostname } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { cacheLayout } from "@ms/cache";
 import {
   assertArtifactIntact,
   assertReplaceableOutput,
@@ -442,7 +443,7 @@ export async function alsSpark(
         `master ${spark.sparkMaster} is not on this machine, so its executors cannot read this machine's cache: give a directory every node can reach (a shared path, hdfs://, s3a://, dbfs:/)`,
       );
     }
-    stagingUri = path.join(ctx.cacheDir ?? defaultCacheDir(), "spark-staging");
+    stagingUri = cacheLayout(ctx.cacheDir ?? defaultCacheDir()).sparkStaging;
   }
   const stagingLocal = localPath(stagingUri);
   // A local staging directory goes to Spark as file:// so a cluster whose default file system is
@@ -506,7 +507,7 @@ export async function alsSpark(
     let downloaded: string | undefined;
     if (runLocal) readDir = runLocal;
     else {
-      downloaded = path.join(ctx.cacheDir ?? defaultCacheDir(), "spark-staging", "downloads", runName);
+      downloaded = path.join(cacheLayout(ctx.cacheDir ?? defaultCacheDir()).sparkStaging, "downloads", runName);
       await mkdir(path.dirname(downloaded), { recursive: true });
       await submit({ submit: submitPath, params: copyParams, master: "local[1]", deployMode: "client", command: "copy", config: { src: runUri, dst: pathToFileUrl(downloaded), delete: true }, ctx, extraConf: HELPER_CONF });
       readDir = downloaded;

@@ -1,6 +1,6 @@
 /**
  * A user of the step cache in its own process, for the concurrency tests: it drives the built
- * driver's session API (open a session, getOrCompute with a trivial step, read what it got back,
+ * session API of @ms/cache (open a session, getOrCompute with a trivial step, read what it got back,
  * close) and exits non-zero if anything it was handed is missing or wrong.
  *
  *   node cache-user.mjs '{"cache":"...","keys":["<64 hex>"],"mode":"loop","iterations":20}'
@@ -10,7 +10,7 @@ import { readFile, writeFile, mkdir } from "node:fs/promises";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { exitCodeFor, writeManifest } from "@ms/contracts";
-import { openSession } from "@ms/driver";
+import { openSession } from "@ms/cache";
 
 const args = JSON.parse(process.argv[2]);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -27,9 +27,19 @@ export async function sandbox(prefix = "ms-driver-"): Promise<Sandbox> {
   const cache = path.join(root, "cache");
   const mlruns = path.join(root, "mlruns");
   const env: NodeJS.ProcessEnv = { ...process.env, MS_CACHE_DIR: cache, MLFLOW_TRACKING_URI: mlruns, LOG_LEVEL: "info" };
-  delete env.MS_CACHE_FAULT;
+  delete env.MS_TEST_FS_FAULT;
   delete env.MS_DATASETS_DIR;
   return { root, cache, mlruns, env, dispose: () => rm(root, { recursive: true, force: true }) };
+}
+
+const FS_FAULT = new URL("./fs-fault.mjs", import.meta.url).href;
+
+/**
+ * The environment of an `ms` child whose cache directory fails writes: `<ERRNO>` (every write, a
+ * read-only or full file system) or `<ERRNO>:publish` (only publishing an entry); see fs-fault.mjs.
+ */
+export function fsFault(spec: string): NodeJS.ProcessEnv {
+  return { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${FS_FAULT}`.trim(), MS_TEST_FS_FAULT: spec };
 }
 
 export interface Result {

@@ -1,9 +1,9 @@
 /**
- * The shared step cache on S3-compatible object storage (`--remote-cache s3://BUCKET/PREFIX`):
+ * @ms/cache's RemoteStore on S3-compatible object storage (`--remote-cache s3://BUCKET/PREFIX`):
  *
  *   PREFIX/blobs/sha256/ab/<digest>   one file's bytes, named by their sha256 (shared across entries)
- *   PREFIX/entries/<key>.json         the entry record: the entry's description, its manifest and
- *                                     the digest of every file (the manifest, metrics.json, outputs)
+ *   PREFIX/entries/<key>.json         the entry record (@ms/cache's RemoteRecordSchema): the entry's
+ *                                     description, its manifest and the digest of every file
  *
  * A push uploads the blobs first and the entry record last, so a reader never finds a record whose
  * blobs are missing; both are written with `If-None-Match: *` where the server supports it, and a
@@ -21,10 +21,22 @@
 import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream, promises as fs } from "node:fs";
 import path from "node:path";
-import { Transform, type Readable } from "node:stream";
+import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { BadParameterError, InterruptedError, NetworkError, digestFile, unsafeArtifactPath, walkFiles, type Logger, type Manifest } from "@ms/contracts";
-import type { EntryInfo } from "./storage.js";
+import {
+  ENTRY_FILE,
+  REMOTE_RECORD_FORMAT,
+  parseRemoteRecord,
+  type EntryInfo,
+  type RemoteEntrySummary,
+  type RemoteFetch,
+  type RemoteFile,
+  type RemoteRecord,
+  type RemoteStore,
+  type RemoteTransfer,
+} from "@ms/cache";
+import { BadParameterError, InterruptedError, NetworkError, digestFile, walkFiles, type Logger, type Manifest } from "@ms/contracts";
+import { parseRemoteUrl, type RemoteMode } from "./url.js";
 
 /**
  * The SDK, loaded on first use (a run without a remote cache never loads it). It warns on stderr
@@ -35,14 +47,10 @@ const sdk = () => {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   return import("@aws-sdk/client-s3");
 };
-type S3Client = import("@aws-sdk/client-s3").S3Client;
+type S3Module = typeof import("@aws-sdk/client-s3");
+type S3Client = InstanceType<S3Module["S3Client"]>;
 
-export const REMOTE_MODES = ["read", "write", "readwrite"] as const;
-export type RemoteMode = (typeof REMOTE_MODES)[number];
-export const REMOTE_RECORD_FORMAT = "ms-remote-entry/1";
-const ENTRY_FILE = "entry.json";
-
-export interface RemoteCacheOptions {
+export interface S3RemoteStoreOptions {
   /** `s3://BUCKET[/PREFIX]`. */
   url: string;
   mode?: RemoteMode;
@@ -54,92 +62,6 @@ export interface RemoteCacheOptions {
   env?: NodeJS.ProcessEnv;
   /** Deadline of one small call and idle timeout of a transfer (default $MS_REMOTE_CACHE_TIMEOUT_MS, else 30 s). */
   timeoutMs?: number;
-}
-
-/** One file of an entry as the record lists it. */
-export interface RemoteFile {
-  path: string;
-  sha256: string;
-  bytes: number;
-}
-
-/** PREFIX/entries/<key>.json. */
-export interface RemoteRecord {
-  format: typeof REMOTE_RECORD_FORMAT;
-  key: string;
-  step: string;
-  /** entry.json as published, without what only holds on the pushing machine (file identities, last use). */
-  entry: Omit<EntryInfo, "identities" | "lastUsedAt">;
-  manifest: Manifest;
-  files: RemoteFile[];
-  pushedAt: string;
-}
-
-export type RemoteFetch = { status: "hit"; record: RemoteRecord; bytes: number } | { status: "missing" } | { status: "bad"; problems: string[] } | { status: "unavailable" };
-
-export interface RemoteTransfer {
-  direction: "down" | "up";
-  bytes: number;
-  /** Blobs actually sent (a push skips those already there). */
-  blobs: number;
-  seconds: number;
-}
-
-export interface RemoteEntrySummary {
-  key: string;
-  step: string;
-  bytes: number;
-  pushedAt: string | null;
-  producedByRun: string | null;
-  params: Record<string, unknown>;
-  outputDigest: string | null;
-}
-
-/** Parses `s3://BUCKET[/PREFIX]` (PREFIX normalised to end with `/`, or empty). */
-export function parseRemoteUrl(raw: string, flag = "--remote-cache"): { bucket: string; prefix: string; url: string } {
-  const m = /^s3:\/\/([^/]+)(?:\/(.*))?$/.exec(raw.trim());
-  // Never echo a URL that may hold credentials (user:secret@...).
-  if (!m) throw new BadParameterError(flag, raw.includes("@") ? "is not s3://BUCKET/PREFIX" : `"${raw}" is not s3://BUCKET/PREFIX`);
-  const bucket = m[1];
-  if (bucket.includes("@") || bucket.includes(":")) throw new BadParameterError(flag, "must not hold credentials or a port: give s3://BUCKET/PREFIX, credentials through the AWS variables or profiles, the server through AWS_ENDPOINT_URL");
-  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) throw new BadParameterError(flag, `"${bucket}" is not a valid bucket name (3-63 of a-z, 0-9, '.', '-')`);
-  const parts = (m[2] ?? "").split("/").filter((p) => p !== "");
-  if (parts.some((p) => p === "." || p === "..")) throw new BadParameterError(flag, `the prefix of "${raw}" has a . or .. segment`);
-  const prefix = parts.length ? `${parts.join("/")}/` : "";
-  return { bucket, prefix, url: `s3://${bucket}/${prefix}` };
-}
-
-export function parseRemoteMode(raw: string | undefined, flag = "--remote-cache-mode"): RemoteMode {
-  const mode = raw ?? "readwrite";
-  if (!(REMOTE_MODES as readonly string[]).includes(mode)) throw new BadParameterError(flag, `"${mode}" is not one of ${REMOTE_MODES.join(", ")}`);
-  return mode as RemoteMode;
-}
-
-/** A digest that the record could name as a blob. */
-const HEX64 = /^[0-9a-f]{64}$/;
-
-/** Problems of a parsed entry record (empty: usable), checked before any blob is fetched. */
-export function recordProblems(value: unknown, key: string): string[] {
-  const r = value as Partial<RemoteRecord> | null;
-  if (!r || typeof r !== "object") return ["not an entry record"];
-  const problems: string[] = [];
-  if (r.format !== REMOTE_RECORD_FORMAT) problems.push(`format ${JSON.stringify(r.format)}, expected ${REMOTE_RECORD_FORMAT}`);
-  if (r.key !== key) problems.push(`names key ${String(r.key)}`);
-  if (typeof r.step !== "string" || !r.entry || typeof r.entry !== "object" || !r.manifest || typeof r.manifest !== "object") problems.push("has no step, entry or manifest");
-  if (!Array.isArray(r.files) || r.files.length === 0) return [...problems, "lists no files"];
-  const seen = new Set<string>();
-  for (const f of r.files as unknown[]) {
-    const file = f as Partial<RemoteFile>;
-    const bad = unsafeArtifactPath(file?.path);
-    if (bad) problems.push(bad);
-    else if (file.path === ENTRY_FILE) problems.push(`lists ${ENTRY_FILE}`);
-    else if (seen.has(file.path as string)) problems.push(`lists ${String(file.path)} twice`);
-    if (typeof file?.sha256 !== "string" || !HEX64.test(file.sha256)) problems.push(`${String(file?.path)}: no sha256`);
-    if (!Number.isSafeInteger(file?.bytes) || (file.bytes as number) < 0) problems.push(`${String(file?.path)}: no size`);
-    seen.add(String(file?.path));
-  }
-  if (!seen.has("manifest.json")) problems.push("lists no manifest.json");
-  return problems;
 }
 
 function errorName(error: unknown): string {
@@ -159,7 +81,8 @@ const isConditionUnsupported = (error: unknown) => httpStatus(error) === 501 || 
 /** A blob whose bytes differ from its name: the record's entry is bad, not the remote. */
 class BadBlob extends Error {}
 
-export class RemoteCache {
+/** The remote step cache on S3-compatible object storage. */
+export class S3RemoteStore implements RemoteStore {
   readonly bucket: string;
   readonly prefix: string;
   /** `s3://BUCKET/PREFIX/` (no credentials). */
@@ -179,7 +102,7 @@ export class RemoteCache {
   private readonly badBlobs = new Set<string>();
   readonly stats = { bytesDown: 0, bytesUp: 0, requests: 0 };
 
-  constructor(options: RemoteCacheOptions) {
+  constructor(options: S3RemoteStoreOptions) {
     const { bucket, prefix, url } = parseRemoteUrl(options.url);
     this.bucket = bucket;
     this.prefix = prefix;
@@ -265,12 +188,17 @@ export class RemoteCache {
     return signals.length ? AbortSignal.any(signals) : undefined;
   }
 
-  private async send<T>(make: (m: typeof import("@aws-sdk/client-s3")) => object, signal: AbortSignal | undefined, deadline = true): Promise<T> {
+  /** One call of the SDK: `run` sends its command with the call's AbortSignal. */
+  private async send<T>(run: (client: S3Client, m: S3Module, abortSignal: AbortSignal | undefined) => Promise<T>, signal: AbortSignal | undefined, deadline = true): Promise<T> {
     const [client, m] = await Promise.all([this.s3(), sdk()]);
     this.stats.requests++;
-    // One generic call for every command; each caller names the output fields it reads.
-    const send = client.send.bind(client) as unknown as (command: object, options: { abortSignal?: AbortSignal }) => Promise<unknown>;
-    return (await send(make(m), { abortSignal: this.callSignal(signal, deadline) })) as T;
+    return run(client, m, this.callSignal(signal, deadline));
+  }
+
+  /** The text of a small object (an entry record). */
+  private async getText(key: string, signal: AbortSignal | undefined): Promise<string> {
+    const got = await this.send((c, m, abortSignal) => c.send(new m.GetObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal }), signal);
+    return (await got.Body?.transformToString()) ?? "";
   }
 
   /**
@@ -312,22 +240,16 @@ export class RemoteCache {
     if (this.down !== undefined || !this.canRead) return { status: "unavailable" };
     let text: string;
     try {
-      const got = await this.send<{ Body?: { transformToString(): Promise<string> } }>((m) => new m.GetObjectCommand({ Bucket: this.bucket, Key: this.entryKey(key) }), signal);
-      text = (await got.Body?.transformToString()) ?? "";
+      text = await this.getText(this.entryKey(key), signal);
     } catch (error) {
       if (isNotFound(error) && errorName(error) !== "NoSuchBucket") return { status: "missing" };
       this.failed(error, `reading entry ${key.slice(0, 12)}`, signal);
       return { status: "unavailable" };
     }
     this.stats.bytesDown += Buffer.byteLength(text);
-    let record: RemoteRecord;
-    try {
-      record = JSON.parse(text) as RemoteRecord;
-    } catch (error) {
-      return this.bad(key, [`${this.entryKey(key)}: ${(error as Error).message}`]);
-    }
-    const problems = recordProblems(record, key);
-    if (problems.length) return this.bad(key, problems.map((p) => `${this.entryKey(key)}: ${p}`));
+    const parsed = parseRemoteRecord(text, key, this.entryKey(key));
+    if ("problems" in parsed) return this.bad(key, parsed.problems);
+    const { record } = parsed;
     let bytes = Buffer.byteLength(text);
     await fs.mkdir(dir, { recursive: true });
     for (const file of record.files) {
@@ -355,8 +277,8 @@ export class RemoteCache {
 
   /** Streams one blob to `target`, hashing it; a size or digest other than the record's is a BadBlob. */
   private async download(file: RemoteFile, target: string, signal: AbortSignal | undefined): Promise<number> {
-    const got = await this.send<{ Body?: Readable }>((m) => new m.GetObjectCommand({ Bucket: this.bucket, Key: this.blobKey(file.sha256) }), signal, false);
-    if (!got.Body) throw new BadBlob(`${this.blobKey(file.sha256)} (${file.path}): empty response`);
+    const got = await this.send((c, m, abortSignal) => c.send(new m.GetObjectCommand({ Bucket: this.bucket, Key: this.blobKey(file.sha256) }), { abortSignal }), signal, false);
+    if (!(got.Body instanceof Readable)) throw new BadBlob(`${this.blobKey(file.sha256)} (${file.path}): empty response`);
     const hash = createHash("sha256");
     let n = 0;
     const tap = new Transform({
@@ -394,7 +316,7 @@ export class RemoteCache {
       key: entry.key,
       step: entry.step,
       entry: described,
-      manifest,
+      manifest: { ...manifest },
       files: files.map(({ path: p, sha256, bytes }) => ({ path: p, sha256, bytes })),
       pushedAt: new Date().toISOString(),
     };
@@ -423,7 +345,7 @@ export class RemoteCache {
   /** Whether a blob is there with the expected size (its name is its digest; a pull re-checks the bytes). */
   private async blobThere(f: RemoteFile, signal: AbortSignal | undefined): Promise<boolean> {
     try {
-      const head = await this.send<{ ContentLength?: number }>((m) => new m.HeadObjectCommand({ Bucket: this.bucket, Key: this.blobKey(f.sha256) }), signal);
+      const head = await this.send((c, m, abortSignal) => c.send(new m.HeadObjectCommand({ Bucket: this.bucket, Key: this.blobKey(f.sha256) }), { abortSignal }), signal);
       return head.ContentLength === f.bytes;
     } catch (error) {
       if (isNotFound(error)) return false;
@@ -434,7 +356,7 @@ export class RemoteCache {
   /** A small object, conditional on absence where the server supports it; a refused condition leaves the other writer's. */
   private async putSmall(key: string, body: string, ifAbsent: boolean, signal: AbortSignal | undefined): Promise<void> {
     const put = (conditional: boolean) =>
-      this.send((m) => new m.PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: "application/json", ...(conditional ? { IfNoneMatch: "*" } : {}) }), signal);
+      this.send((c, m, abortSignal) => c.send(new m.PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: "application/json", ...(conditional ? { IfNoneMatch: "*" } : {}) }), { abortSignal }), signal);
     try {
       await put(ifAbsent && this.conditional);
     } catch (error) {
@@ -481,8 +403,8 @@ export class RemoteCache {
     let token: string | undefined;
     try {
       do {
-        const page = await this.send<{ Contents?: { Key?: string }[]; NextContinuationToken?: string; IsTruncated?: boolean }>(
-          (m) => new m.ListObjectsV2Command({ Bucket: this.bucket, Prefix: `${this.prefix}entries/`, ContinuationToken: token }),
+        const page = await this.send(
+          (c, m, abortSignal) => c.send(new m.ListObjectsV2Command({ Bucket: this.bucket, Prefix: `${this.prefix}entries/`, ContinuationToken: token }), { abortSignal }),
           signal,
         );
         for (const o of page.Contents ?? []) {
@@ -500,22 +422,17 @@ export class RemoteCache {
   }
 
   private async summary(key: string, signal: AbortSignal | undefined): Promise<RemoteEntrySummary> {
-    const got = await this.send<{ Body?: { transformToString(): Promise<string> } }>((m) => new m.GetObjectCommand({ Bucket: this.bucket, Key: this.entryKey(key) }), signal);
-    let r: Partial<RemoteRecord> = {};
-    try {
-      r = JSON.parse((await got.Body?.transformToString()) ?? "") as RemoteRecord;
-    } catch {
-      // listed with what could be read
-    }
-    const ok = recordProblems(r, key).length === 0;
+    const parsed = parseRemoteRecord(await this.getText(this.entryKey(key), signal), key, this.entryKey(key));
+    if ("problems" in parsed) return { key, step: "?", bytes: 0, pushedAt: null, producedByRun: null, params: {}, outputDigest: null };
+    const r = parsed.record;
     return {
       key,
-      step: ok ? (r.step as string) : "?",
-      bytes: ok ? (r.files as RemoteFile[]).reduce((n, f) => n + f.bytes, 0) : 0,
-      pushedAt: ok ? (r.pushedAt ?? null) : null,
-      producedByRun: ok ? (r.entry?.producedByRun ?? null) : null,
-      params: ok ? (r.entry?.params ?? {}) : {},
-      outputDigest: ok ? (r.entry?.outputDigest ?? null) : null,
+      step: r.step,
+      bytes: r.files.reduce((n, f) => n + f.bytes, 0),
+      pushedAt: r.pushedAt,
+      producedByRun: r.entry.producedByRun,
+      params: r.entry.params,
+      outputDigest: r.entry.outputDigest || null,
     };
   }
 }

@@ -15,6 +15,8 @@ import { promises as fs } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { canonicalJson, sha256Hex, walkFiles, type Digest, type ParamValue } from "@ms/contracts";
+import { z } from "zod";
+import { parseJsonFile } from "./schemas.js";
 
 export interface CodeIdentity {
   package: string;
@@ -25,12 +27,13 @@ export interface CodeIdentity {
   closure: { ms: Record<string, { version: string; dist: string }>; thirdParty: Record<string, string> };
 }
 
-interface PackageJson {
-  name: string;
-  version: string;
-  dependencies?: Record<string, string>;
-  optionalDependencies?: Record<string, string>;
-}
+const PackageJsonSchema = z.object({
+  name: z.string(),
+  version: z.string(),
+  dependencies: z.record(z.string(), z.string()).optional(),
+  optionalDependencies: z.record(z.string(), z.string()).optional(),
+});
+type PackageJson = z.output<typeof PackageJsonSchema>;
 
 /** The directory of `name` as Node would find it from `fromDir` (walking up through node_modules). */
 async function findPackageDir(name: string, fromDir: string): Promise<string | undefined> {
@@ -45,7 +48,8 @@ async function findPackageDir(name: string, fromDir: string): Promise<string | u
 }
 
 async function readPackageJson(dir: string): Promise<PackageJson> {
-  return JSON.parse(await fs.readFile(path.join(dir, "package.json"), "utf8")) as PackageJson;
+  const file = path.join(dir, "package.json");
+  return parseJsonFile(file, await fs.readFile(file, "utf8"), PackageJsonSchema);
 }
 
 async function distDigest(pkgDir: string): Promise<string> {
@@ -57,9 +61,9 @@ async function distDigest(pkgDir: string): Promise<string> {
   return `sha256:${hash.digest("hex")}`;
 }
 
-/** The package directory of the driver's own dependency `pkg`. */
-async function entryDir(pkg: string): Promise<string> {
-  const here = path.dirname(fileURLToPath(import.meta.url));
+/** The package directory of `pkg` as Node resolves it from the module at `from` (a file URL). */
+async function entryDir(pkg: string, from: string | URL): Promise<string> {
+  const here = path.dirname(fileURLToPath(from));
   const dir = await findPackageDir(pkg, here);
   if (!dir) throw new Error(`cannot find the package ${pkg} from ${here}`);
   return dir;
@@ -122,12 +126,17 @@ export async function codeIdentityAt(root: string): Promise<CodeIdentity> {
 
 const identities = new Map<string, Promise<CodeIdentity>>();
 
-/** The code identity of a step package; memoised for the life of the process. */
-export function codeIdentity(pkg: string): Promise<CodeIdentity> {
-  let p = identities.get(pkg);
+/**
+ * The code identity of a step package, found the way the module at `from` (its `import.meta.url`:
+ * the code that runs the step, which depends on it) would import it; memoised for the life of the
+ * process.
+ */
+export function codeIdentity(pkg: string, from: string | URL): Promise<CodeIdentity> {
+  const id = `${String(from)}\0${pkg}`;
+  let p = identities.get(id);
   if (!p) {
-    p = entryDir(pkg).then(codeIdentityAt);
-    identities.set(pkg, p);
+    p = entryDir(pkg, from).then(codeIdentityAt);
+    identities.set(id, p);
   }
   return p;
 }

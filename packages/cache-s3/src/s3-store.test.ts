@@ -1,14 +1,13 @@
 /**
- * The remote cache's checks that need no server: the `s3://BUCKET/PREFIX` and mode flags (never
- * echoing credentials), the entry record's validation before any blob is fetched, redaction of
- * the environment's credentials, which steps are shared, and the flags `ms run` refuses without
- * --remote-cache.
+ * The S3 remote's checks that need no server: the `s3://BUCKET/PREFIX` and mode flags (never
+ * echoing credentials), the entry record's validation before any blob is fetched, and redaction
+ * of the environment's credentials.
  */
-import { describe, expect, it } from "vitest";
+import { REMOTE_RECORD_FORMAT, recordProblems } from "@ms/cache";
 import { BadParameterError } from "@ms/contracts";
-import { RemoteCache, parseRemoteMode, parseRemoteUrl, recordProblems, REMOTE_RECORD_FORMAT } from "./remote-cache.js";
-import { PIPELINE } from "./steps.js";
-import { ms, sandbox } from "./__tests__/harness.js";
+import { describe, expect, it } from "vitest";
+import { S3RemoteStore } from "./s3-store.js";
+import { parseRemoteMode, parseRemoteUrl } from "./url.js";
 
 const KEY = "a".repeat(64);
 const SHA = "b".repeat(64);
@@ -73,34 +72,12 @@ describe("recordProblems", () => {
   });
 });
 
-describe("shareable steps", () => {
-  it("download names a file on this machine and is never shared; etl, als and keras are", () => {
-    expect(Object.fromEntries(PIPELINE.map((s) => [s.name, s.shareable]))).toEqual({ download: false, etl: true, als: true, keras: true });
-  });
-});
-
-describe("RemoteCache", () => {
+describe("S3RemoteStore", () => {
   it("redacts the environment's credentials, refuses an endpoint with credentials, and knows its mode", () => {
     const env = { AWS_SECRET_ACCESS_KEY: "s3cr3t-value", AWS_ACCESS_KEY_ID: "AKIDVALUE" };
-    const remote = new RemoteCache({ url: "s3://ms-cache/p", mode: "read", env, endpoint: "http://127.0.0.1:9" });
+    const remote = new S3RemoteStore({ url: "s3://ms-cache/p", mode: "read", env, endpoint: "http://127.0.0.1:9" });
     expect(remote.redact("signature for AKIDVALUE with s3cr3t-value failed")).toBe("signature for *** with *** failed");
     expect(remote.canRead && !remote.canWrite).toBe(true);
-    expect(() => new RemoteCache({ url: "s3://ms-cache/p", env, endpoint: "http://u:pw@127.0.0.1:9" })).toThrow(/must not hold credentials/);
-  });
-
-  it("ms run refuses --remote-cache-mode without --remote-cache, and a bad mode, before any run (exit 2)", async () => {
-    const box = await sandbox();
-    try {
-      const r1 = await ms(["run", "--dataset", "synthetic", "--remote-cache-mode", "read"], box);
-      expect(r1.code).toBe(2);
-      expect(r1.stderr).toContain("--remote-cache");
-      const r2 = await ms(["run", "--dataset", "synthetic", "--remote-cache", "s3://ms-cache/x", "--remote-cache-mode", "sometimes"], box);
-      expect(r2.code).toBe(2);
-      expect(r2.stderr).toContain("--remote-cache-mode");
-      const r3 = await ms(["run", "--dataset", "synthetic", "--remote-cache", "ftp://x"], box);
-      expect(r3.code).toBe(2);
-    } finally {
-      await box.dispose();
-    }
+    expect(() => new S3RemoteStore({ url: "s3://ms-cache/p", env, endpoint: "http://u:pw@127.0.0.1:9" })).toThrow(/must not hold credentials/);
   });
 });

@@ -6,12 +6,16 @@ import { spawnSync } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os, { tmpdir } from "node:os";
 import path from "node:path";
-import { writeManifest, StorageError } from "@ms/contracts";
+import { readdir, utimes } from "node:fs/promises";
+import { pidAlive, writeManifest, StorageError } from "@ms/contracts";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { utimes } from "node:fs/promises";
-import { CacheStore, pidAlive, processStartTime, selfOwner, type EntryInfo } from "./storage.js";
-import { listCache } from "./cache.js";
-import { listDir } from "./__tests__/harness.js";
+import { listCache } from "./maintenance.js";
+import { processStartTime, selfOwner } from "./owner.js";
+import type { EntryInfo } from "./schemas.js";
+import { CacheStore } from "./store.js";
+
+/** The names in a directory, sorted; none when it does not exist. */
+const listDir = async (dir: string): Promise<string[]> => (await readdir(dir).catch(() => [] as string[])).sort();
 
 const KEY = "a".repeat(64);
 let root: string;
@@ -22,7 +26,6 @@ beforeEach(async () => {
   await store.ensureLayout();
 });
 afterEach(async () => {
-  delete process.env.MS_CACHE_FAULT;
   await rm(root, { recursive: true, force: true });
 });
 
@@ -205,22 +208,22 @@ describe("entries", () => {
   });
 });
 
-describe("injected faults (MS_CACHE_FAULT)", () => {
+describe("injected faults (the store's `fault` option)", () => {
   it("EROFS on every write: a StorageError naming the cache directory", async () => {
-    process.env.MS_CACHE_FAULT = "EROFS";
-    const fresh = new CacheStore(path.join(root, "other"));
+    const fresh = new CacheStore(path.join(root, "other"), { fault: { errno: "EROFS" } });
     await expect(fresh.ensureLayout()).rejects.toThrow(StorageError);
-    await expect(store.tryLock(KEY)).rejects.toThrow(/read-only/);
+    const readOnly = new CacheStore(store.root, { fault: { errno: "EROFS" } });
+    await expect(readOnly.tryLock(KEY)).rejects.toThrow(/read-only/);
     expect(await listDir(store.locks)).toEqual([]);
   });
 
   it("ENOSPC at publish: the entry is not created and a failed touch does not throw", async () => {
-    process.env.MS_CACHE_FAULT = "ENOSPC:publish";
-    const temp = store.tempPath("etl");
+    const full = new CacheStore(store.root, { fault: { errno: "ENOSPC", op: "publish" } });
+    const temp = full.tempPath("etl");
     await buildEntry(temp.dir);
-    await expect(store.publish(temp.dir, info())).rejects.toThrow(/is full/);
+    await expect(full.publish(temp.dir, info())).rejects.toThrow(/is full/);
     expect(await listDir(store.objects)).toEqual([]);
-    process.env.MS_CACHE_FAULT = "EROFS:touch";
-    expect(await store.touch(info())).toBe(false);
+    const readOnly = new CacheStore(store.root, { fault: { errno: "EROFS", op: "touch" } });
+    expect(await readOnly.touch(info())).toBe(false);
   });
 });
