@@ -5,6 +5,7 @@
  */
 export * from "./errors.js";
 export * from "./digest.js";
+export * from "./manifest.js";
 export * from "./artifact.js";
 export * from "./split.js";
 export * from "./step.js";
