@@ -1,3 +1,7 @@
+/**
+ * `parseJsonFile` and `parseJsonText`: a good document comes back parsed, a bad one is an error
+ * naming its source and the field, a missing file keeps its own error.
+ */
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
