@@ -11,13 +11,17 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { parseJsonFileSync } from "@ms/contracts";
+import { z } from "zod";
+
+const PackageName = z.object({ name: z.string().optional() });
 
 /** The workspace root, found from this file whether it runs from `src/testing` or `dist`. */
 function findRepoRoot(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (;;) {
     const pkg = path.join(dir, "package.json");
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, "utf8")) as { name?: string }).name === "@ms/tracking") return path.resolve(dir, "../..");
+    if (existsSync(pkg) && parseJsonFileSync(pkg, PackageName).name === "@ms/tracking") return path.resolve(dir, "../..");
     const up = path.dirname(dir);
     if (up === dir) throw new Error("@ms/tracking/testing: cannot find the @ms/tracking package directory (it needs the ms workspace checkout)");
     dir = up;
