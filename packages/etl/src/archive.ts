@@ -80,7 +80,9 @@ export async function extractZip(archive: string, target: string, options: Extra
       });
       if (!entry) break;
       if (++entries > maxEntries) throw new CorruptArtifactError(`${archive}: more than ${maxEntries} entries; refusing to extract`);
-      const name = Buffer.isBuffer(entry.fileName) ? (entry.fileName as unknown as Buffer).toString("utf8") : entry.fileName;
+      // yauzl's types say string; with decodeStrings off (raw names, checked below) it is a Buffer.
+      const rawName: unknown = entry.fileName;
+      const name = Buffer.isBuffer(rawName) ? rawName.toString("utf8") : String(rawName);
       const reason = unsafeEntryReason(name);
       if (reason) throw new CorruptArtifactError(`${archive}: entry ${JSON.stringify(name)} ${reason}; refusing to extract`);
       const mode = (entry.externalFileAttributes >>> 16) & S_IFMT;
