@@ -38,6 +38,32 @@ interface KernelExports {
   forward(x: number, y: number, n: number, d: number, h: number, w: number, out: number, scratch: number): number;
 }
 
+/** The kernel's exports, each checked to be of its kind (a rebuilt kernel that lost one fails here, by name). */
+function kernelExports(exports: Record<string, unknown>): KernelExports {
+  const { memory, __heap_base: heapBase } = exports;
+  if (!isMemory(memory)) throw new Error("fused kernel: no exported memory");
+  if (!isGlobal(heapBase)) throw new Error("fused kernel: no exported __heap_base");
+  const fn = (name: string): ((...args: number[]) => number) => {
+    const f = exports[name];
+    if (!isKernelFunction(f)) throw new Error(`fused kernel: no exported function ${name}`);
+    return f;
+  };
+  return { memory, __heap_base: heapBase, param_count: fn("param_count"), grad: fn("grad"), add_into: fn("add_into"), adam: fn("adam"), forward: fn("forward") };
+}
+
+function isMemory(v: unknown): v is KernelExports["memory"] {
+  return typeof v === "object" && v !== null && "buffer" in v && v.buffer instanceof ArrayBuffer && "grow" in v && typeof v.grow === "function";
+}
+
+function isGlobal(v: unknown): v is KernelExports["__heap_base"] {
+  return typeof v === "object" && v !== null && "value" in v && typeof v.value === "number";
+}
+
+/** Every kernel function takes numbers (i32, f32, pointers) and returns a number or nothing. */
+function isKernelFunction(v: unknown): v is (...args: number[]) => number {
+  return typeof v === "function";
+}
+
 /** Layer 1's 30 units padded to 32 lanes (kernel/mlp.c's P1). */
 const P1 = 32;
 /** A batch's fixed chunk count: the gradient is always the sum of these chunks' gradients, in order. */
@@ -78,7 +104,7 @@ class Kernel {
     readonly h: number,
     readonly maxRows: number,
   ) {
-    this.k = new WebAssembly.Instance(kernelModule(), {}).exports as unknown as KernelExports;
+    this.k = kernelExports(new WebAssembly.Instance(kernelModule(), {}).exports);
     this.np = this.k.param_count(d, h);
     this.p2 = pad4(h);
     let at = (this.k.__heap_base.value + 15) & ~15;
