@@ -31,7 +31,10 @@ export interface ProducedBy {
   key?: string;
 }
 
-export interface Manifest<P = Record<string, unknown>, M = Record<string, unknown>, X = Record<string, unknown>> {
+/** A step's metrics as a manifest records them: numbers by name (MLflow's kind); NaN is written, and read, as null. */
+export type ManifestMetrics = Record<string, number | null>;
+
+export interface Manifest<P = Record<string, unknown>, M = ManifestMetrics, X = Record<string, unknown>> {
   kind: ArtifactKind;
   schemaVersion: number;
   /** Hash of the content files (names and bytes), not of the manifest: equal outputs, equal digests. */
@@ -112,6 +115,9 @@ export interface ManifestParts<P, M, X> {
 /** The parts as the contract itself defines them: objects keyed by name, whatever the step put there. */
 export const Fields = z.record(z.string(), z.unknown());
 
+/** Metrics as the contract defines them (see `ManifestMetrics`). */
+export const MetricsSchema: z.ZodType<ManifestMetrics> = z.record(z.string(), z.number().nullable());
+
 const ArtifactFileSchema = z.object({
   path: z.string().check((ctx) => {
     const problem = unsafeArtifactPath(ctx.value);
@@ -132,7 +138,7 @@ export const ManifestSchema = z
     digest: DigestSchema,
     files: z.array(ArtifactFileSchema),
     params: Fields,
-    metrics: Fields,
+    metrics: MetricsSchema,
     details: Fields,
     producedBy: z.object({ step: z.string(), version: z.string(), key: z.string().optional() }),
     createdAt: z.string(),
@@ -158,7 +164,7 @@ export const ManifestSchema = z
  */
 export async function readManifest(dir: string, kind?: ArtifactKind): Promise<Manifest>;
 export async function readManifest<P, M, X>(dir: string, kind: ArtifactKind | undefined, parts: ManifestParts<P, M, X>): Promise<Manifest<P, M, X>>;
-export async function readManifest<P, M, X>(dir: string, kind?: ArtifactKind, parts?: ManifestParts<P, M, X>): Promise<Manifest<P | Record<string, unknown>, M | Record<string, unknown>, X | Record<string, unknown>>> {
+export async function readManifest<P, M, X>(dir: string, kind?: ArtifactKind, parts?: ManifestParts<P, M, X>): Promise<Manifest<P | Record<string, unknown>, M | ManifestMetrics, X | Record<string, unknown>>> {
   const file = path.join(dir, MANIFEST_FILE);
   let text: string;
   try {
