@@ -152,7 +152,7 @@ export const ManifestSchema = z
     if (ctx.issues.length > 0) return;
     const expected = contentDigest(ctx.value.files);
     if (ctx.value.digest !== expected) {
-      ctx.issues.push({ code: "custom", path: ["digest"], message: `${ctx.value.digest.slice(0, 19)}... does not match its file list (${expected.slice(0, 19)}...)`, input: ctx.value.digest });
+      ctx.issues.push({ code: "custom", path: ["digest"], message: `the recorded digest ${ctx.value.digest.slice(0, 19)}... does not match its file list (${expected.slice(0, 19)}...)`, input: ctx.value.digest });
     }
   });
 
