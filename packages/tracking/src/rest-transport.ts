@@ -8,7 +8,7 @@
  * (an unknown host, TLS, a 4xx, a 200 whose body is empty, cut off or not the expected shape)
  * fail at once; retries are logged from the first.
  */
-import { BadParameterError, describeSchemaError, MissingArtifactError, MsError, NetworkError, silentLogger, TrackingUnavailableError } from "@ms/contracts";
+import { BadParameterError, checkJson, MissingArtifactError, MsError, NetworkError, silentLogger, TrackingUnavailableError } from "@ms/contracts";
 import { z } from "zod";
 import type { LazyLogger } from "./store.js";
 
@@ -294,11 +294,8 @@ export class RestTransport {
       throw broken(`a body that is not JSON, or truncated JSON: ${JSON.stringify(this.redact(text.slice(0, 200)))}`);
     }
     if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) throw broken(`JSON that is not an object: ${JSON.stringify(this.redact(text.slice(0, 200)))}`);
-    const result = schema.safeParse(parsed);
-    if (!result.success) {
-      throw new TrackingUnavailableError(`${this.redact(describeSchemaError(`MLflow server ${this.uri}: ${what} answered`, result.error))}; ${hint}`, { cause: result.error });
-    }
-    return result.data;
+    const unexpected = (message: string, options: { cause?: unknown }) => new TrackingUnavailableError(`${this.redact(message)}; ${hint}`, options);
+    return checkJson(parsed, schema, `MLflow server ${this.uri}: ${what} answered`, { error: unexpected });
   }
 
   private apiError(status: number, text: string, what: string): MsError {
