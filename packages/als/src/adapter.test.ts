@@ -5,7 +5,7 @@
 import { DuckDBInstance } from "@duckdb/node-api";
 import { BadInputError, CorruptArtifactError, InterruptedError, MissingArtifactError, readManifest, type Digest } from "@ms/contracts";
 import { existsSync } from "node:fs";
-import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -130,6 +130,31 @@ describe("factors artifact", () => {
     await writeFile(items, "id,features\n1,2\n");
     await expect(readFactors(dir)).rejects.toThrow(/item_factors\.parquet: not a readable Parquet file/);
     expect((await readManifest(dir)).kind).toBe("factors");
+  });
+
+  it("a factors manifest with an edited detail, or cut short, is corrupt, naming the file and the field", async () => {
+    const t = tables(2, 3, 3);
+    const dir = path.join(root, "edited-manifest");
+    await writeFactorsArtifact(dir, { tables: t, details: details(t), params: {}, metrics: {} });
+    const file = path.join(dir, "manifest.json");
+    const text = await readFile(file, "utf8");
+    const edits: Array<[(d: Record<string, unknown>) => void, RegExp]> = [
+      [(d) => (d.rank = 0), /manifest\.json: details: rank: /],
+      [(d) => (d.splitProp = "0.8"), /manifest\.json: details: splitProp: /],
+      [(d) => (d.ratings = { digest: "sha256:abc", rows: 1 }), /manifest\.json: details: ratings\.digest: /],
+    ];
+    for (const [edit, message] of edits) {
+      const m = JSON.parse(text) as { details: Record<string, unknown> };
+      edit(m.details);
+      await writeFile(file, JSON.stringify(m));
+      const error = await readFactors(dir).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(CorruptArtifactError);
+      expect((error as Error).message).toMatch(message);
+    }
+    await writeFile(file, text.slice(0, text.length - 40));
+    await expect(readFactors(dir)).rejects.toThrow(new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: not valid JSON`));
+    await writeFile(file, text);
+    expect((await readFactors(dir)).rank).toBe(2);
   });
 
   it("refuses a factor file holding a NaN, naming the file and the row's id (bad input, exit 3)", async () => {

@@ -3,11 +3,12 @@
  * schema, `id` INT32 + `features` LIST<FLOAT>, plus the manifest) written and read with DuckDB,
  * and the ratings input read through @ms/etl's typed column reader.
  */
-import type { DuckDBConnection, DuckDBType } from "@duckdb/node-api";
+import type { DuckDBConnection, DuckDBListVector, DuckDBType, DuckDBVector } from "@duckdb/node-api";
 import {
   BadInputError,
   buildArtifactDir,
   CorruptArtifactError,
+  Fields,
   InterruptedError,
   MsError,
   MissingArtifactError,
@@ -20,7 +21,7 @@ import { duckVectorItems as vectorItems, readRatingsColumns, resolveRatingsFile,
 import { stat } from "node:fs/promises";
 import path from "node:path";
 import { factorsToArrow, type FactorsArrow } from "./arrow.js";
-import { FACTORS_FILES, type Factors, type FactorsDetails, type FactorTables } from "./types.js";
+import { FACTORS_FILES, FactorsDetailsSchema, type Factors, type FactorsDetails, type FactorTables } from "./types.js";
 import { ALS_VERSION } from "./version.js";
 
 /** DuckDB's standard vector size; a chunk holds at most this many rows. */
@@ -153,7 +154,8 @@ export async function readFactorFile(file: string): Promise<FactorFile> {
       const n = chunk.rowCount;
       if (offset + n > rows) throw new CorruptArtifactError(`${file}: more rows than its metadata says`);
       ids.set(vectorItems<Int32Array>(chunk.getColumnVector(0)), offset);
-      const list = chunk.getColumnVector(1) as unknown as ListVector;
+      const list = chunk.getColumnVector(1);
+      if (!isListVector(list)) throw new CorruptArtifactError(`${file}: the features column is not a list`);
       const child = vectorItems<Float32Array>(list.childVector);
       for (let r = 0; r < n; r++) {
         const start = list.getEntryOffset(r);
@@ -179,9 +181,9 @@ function refuseNonFiniteFactors(file: string, ids: Int32Array, factors: Float32A
   }
 }
 
-interface ListVector {
-  childVector: unknown;
-  getEntryOffset(row: number): number;
+/** Structural, so that this module loads DuckDB only when it reads (the import below is a type). */
+function isListVector(vector: DuckDBVector): vector is DuckDBListVector {
+  return "getEntryOffset" in vector && "childVector" in vector;
 }
 
 /**
@@ -194,11 +196,8 @@ export async function readFactors(dir: string, options: { arrow: true }): Promis
 export async function readFactors(dir: string, options?: { arrow?: boolean }): Promise<Factors | (Factors & { arrow: FactorsArrow })>;
 export async function readFactors(dir: string, options: { arrow?: boolean } = {}): Promise<Factors | (Factors & { arrow: FactorsArrow })> {
   const abs = path.resolve(dir);
-  const manifest = await readManifest<Record<string, unknown>, Record<string, unknown>, FactorsDetails>(abs, "factors");
+  const manifest = await readManifest(abs, "factors", { params: Fields, metrics: Fields, details: FactorsDetailsSchema });
   const details = manifest.details;
-  if (!details || !Number.isInteger(details.rank) || details.rank < 1) {
-    throw new CorruptArtifactError(`${path.join(abs, "manifest.json")}: details.rank is missing or invalid`);
-  }
   const usersFile = path.join(abs, FACTORS_FILES.users);
   const itemsFile = path.join(abs, FACTORS_FILES.items);
   const users = await readFactorFile(usersFile);

@@ -5,7 +5,7 @@
 export { als, resolveAlsParams, ALS_DEFAULTS, ALS_PARAM_NAMES, type AlsParams, type AlsInputs, type AlsMetrics, type AlsResult, type FactorsManifest } from "./als.js";
 export { readFactors, readFactorFile, writeFactors, writeFactorsArtifact, type FactorFile, type FactorsArtifactInput } from "./adapter.js";
 export { predict, predictWith } from "./predict.js";
-export { FACTORS_FILES, type Factors, type FactorsDetails, type FactorTables, type ColdStartStrategy } from "./types.js";
+export { FACTORS_FILES, FactorsDetailsSchema, type Factors, type FactorsDetails, type FactorTables, type ColdStartStrategy } from "./types.js";
 export { ALS_VERSION } from "./version.js";
 /** The per-row kernel (accumulation and solvers), exported for benchmarks and independent checks. */
 export * as kernels from "./kernel.js";

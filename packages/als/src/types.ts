@@ -2,7 +2,8 @@
  * The factors artifact contract shared with @ms/keras: what an als output directory holds and
  * what `readFactors` returns. Changing a field here changes the contract.
  */
-import type { Digest, Manifest } from "@ms/contracts";
+import { DigestSchema, type Digest, type Manifest } from "@ms/contracts";
+import { z } from "zod";
 
 export type ColdStartStrategy = "drop" | "nan";
 
@@ -24,6 +25,17 @@ export interface FactorsDetails {
    */
   ratings: { digest: Digest; rows: number; fileDigest?: Digest };
 }
+
+/** `FactorsDetails` as read from a manifest: what `readFactors` and @ms/keras rely on, checked. */
+export const FactorsDetailsSchema = z.object({
+  rank: z.number().int().min(1),
+  users: z.number().int().nonnegative(),
+  items: z.number().int().nonnegative(),
+  seed: z.number().int(),
+  splitProp: z.number().gt(0).lt(1),
+  coldStartStrategy: z.enum(["drop", "nan"]),
+  ratings: z.object({ digest: DigestSchema, rows: z.number().int().nonnegative(), fileDigest: DigestSchema.optional() }),
+}) satisfies z.ZodType<FactorsDetails>;
 
 /** Factor matrices as written: ids sorted ascending, factors row-major (`ids.length * rank`). */
 export interface FactorTables {

@@ -1,164 +1,19 @@
 /**
- * Artifact directories on disk: a step's files under their own names plus `manifest.json`.
- * This is the one place that writes and checks manifests, stages output beside its target and
- * publishes it by rename, so no reader ever sees a half-written artifact.
+ * Artifact directories on disk: checks an artifact against its manifest (`verifyArtifact`),
+ * stages output beside its target and publishes it by rename, so no reader ever sees a
+ * half-written artifact. The manifest itself (its format, writer and reader) is in manifest.ts.
  */
 import { randomBytes } from "node:crypto";
 import { promises as fs, rmSync } from "node:fs";
 import path from "node:path";
-import { type Digest, digestFile, digestOf } from "./digest.js";
+import { type Digest, digestFile } from "./digest.js";
 import { pidAlive } from "./process.js";
 import { CorruptArtifactError, MissingArtifactError, BadParameterError, asStorageError } from "./errors.js";
 import { fileIdentity, identityTrustworthy, type FileIdentity } from "./file-digests.js";
+import { readManifest, type ArtifactKind, type Manifest } from "./manifest.js";
 
-export const MANIFEST_FILE = "manifest.json";
-export const SCHEMA_VERSION = 1;
-
-/** What an artifact holds; readers check it so that a factors directory is never read as ratings. */
-export type ArtifactKind = "raw-dataset" | "ratings" | "factors" | "keras-model";
-
-export interface ArtifactFile {
-  /** Relative to the artifact directory, with `/` separators. */
-  path: string;
-  bytes: number;
-  sha256: string;
-}
-
-export interface ProducedBy {
-  step: string;
-  version: string;
-  /** The cache key when the driver produced it. */
-  key?: string;
-}
-
-export interface Manifest<P = Record<string, unknown>, M = Record<string, unknown>, X = Record<string, unknown>> {
-  kind: ArtifactKind;
-  schemaVersion: number;
-  /** Hash of the content files (names and bytes), not of the manifest: equal outputs, equal digests. */
-  digest: Digest;
-  files: ArtifactFile[];
-  params: P;
-  metrics: M;
-  /** Kind-specific facts readers need (schema, row count, rank, split...). */
-  details: X;
-  producedBy: ProducedBy;
-  createdAt: string;
-}
-
-/** A reference to a published artifact, as steps hand them to each other. */
-export interface ArtifactRef<K extends ArtifactKind = ArtifactKind> {
-  kind: K;
-  /** Absolute path of the artifact directory. */
-  dir: string;
-  digest: Digest;
-}
-
-/** The digest of a set of files: order-independent, so it names content only. */
-export function contentDigest(files: readonly ArtifactFile[]): Digest {
-  const lines = [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)).map((f) => `${f.sha256}  ${f.path}\n`);
-  return digestOf(lines.join(""));
-}
-
-export async function describeFiles(dir: string, relPaths: readonly string[]): Promise<ArtifactFile[]> {
-  const out: ArtifactFile[] = [];
-  for (const rel of relPaths) {
-    const unsafe = unsafeArtifactPath(rel);
-    if (unsafe) throw new Error(`artifact file ${JSON.stringify(rel)} ${unsafe}`);
-    const { digest, bytes } = await digestFile(path.join(dir, rel));
-    out.push({ path: rel, bytes, sha256: digest.slice("sha256:".length) });
-  }
-  return out;
-}
-
-export interface WriteManifestInput<P, M, X> {
-  kind: ArtifactKind;
-  files: readonly string[];
-  params: P;
-  metrics: M;
-  details: X;
-  producedBy: ProducedBy;
-}
-
-/** Hashes the listed files and writes `manifest.json` beside them. */
-export async function writeManifest<P, M, X>(dir: string, input: WriteManifestInput<P, M, X>): Promise<Manifest<P, M, X>> {
-  const files = await describeFiles(dir, input.files);
-  const manifest: Manifest<P, M, X> = {
-    kind: input.kind,
-    schemaVersion: SCHEMA_VERSION,
-    digest: contentDigest(files),
-    files,
-    params: input.params,
-    metrics: input.metrics,
-    details: input.details,
-    producedBy: input.producedBy,
-    createdAt: new Date().toISOString(),
-  };
-  const target = path.join(dir, MANIFEST_FILE);
-  try {
-    await fs.writeFile(target, JSON.stringify(manifest, null, 2) + "\n");
-  } catch (error) {
-    throw asStorageError(error, target);
-  }
-  return manifest;
-}
-
-/** Reads and shape-checks a manifest; `kind` guards against handing one step another's output. */
-export async function readManifest<P = Record<string, unknown>, M = Record<string, unknown>, X = Record<string, unknown>>(
-  dir: string,
-  kind?: ArtifactKind,
-): Promise<Manifest<P, M, X>> {
-  const file = path.join(dir, MANIFEST_FILE);
-  let text: string;
-  try {
-    text = await fs.readFile(file, "utf8");
-  } catch (error) {
-    throw new MissingArtifactError(`${file}: no manifest (is ${dir} an artifact directory?)`, { cause: error });
-  }
-  let manifest: Manifest<P, M, X>;
-  try {
-    manifest = JSON.parse(text) as Manifest<P, M, X>;
-  } catch (error) {
-    throw new CorruptArtifactError(`${file}: not valid JSON`, { cause: error });
-  }
-  if (!manifest || typeof manifest !== "object" || !Array.isArray(manifest.files) || typeof manifest.digest !== "string") {
-    throw new CorruptArtifactError(`${file}: not an ms manifest`);
-  }
-  if (manifest.schemaVersion !== SCHEMA_VERSION) {
-    throw new CorruptArtifactError(`${file}: schemaVersion ${String(manifest.schemaVersion)} is not supported (expected ${SCHEMA_VERSION})`);
-  }
-  if (kind && manifest.kind !== kind) {
-    throw new CorruptArtifactError(`${file}: holds a "${manifest.kind}" artifact, expected "${kind}"`);
-  }
-  const seen = new Set<string>();
-  manifest.files.forEach((f, i) => {
-    const where = `${file}: files[${i}]`;
-    if (!f || typeof f !== "object") throw new CorruptArtifactError(`${where} is not an object`);
-    const problem = unsafeArtifactPath(f.path);
-    if (problem) throw new CorruptArtifactError(`${where}.path ${JSON.stringify(f.path)} ${problem}`);
-    if (seen.has(f.path)) throw new CorruptArtifactError(`${where}.path "${f.path}" is listed twice`);
-    seen.add(f.path);
-    if (!Number.isSafeInteger(f.bytes) || f.bytes < 0) throw new CorruptArtifactError(`${where}.bytes ${JSON.stringify(f.bytes)} is not a byte count`);
-    if (typeof f.sha256 !== "string" || !/^[0-9a-f]{64}$/.test(f.sha256)) throw new CorruptArtifactError(`${where}.sha256 is not 64 hex digits`);
-  });
-  // Downstream cache keys are built from `digest`: it must be the one its file list implies.
-  const expected = contentDigest(manifest.files);
-  if (manifest.digest !== expected) {
-    throw new CorruptArtifactError(`${file}: digest ${String(manifest.digest).slice(0, 19)}... does not match its file list (${expected.slice(0, 19)}...)`);
-  }
-  return manifest;
-}
-
-/**
- * Why a manifest path is unsafe, or undefined: it must be relative, normalised, with `/`
- * separators and no `.`/`..` segment, so that it names a file inside the artifact directory.
- */
-export function unsafeArtifactPath(rel: unknown): string | undefined {
-  if (typeof rel !== "string" || rel === "") return "is not a file name";
-  if (rel.includes("\\") || rel.includes("\0")) return "contains a backslash or NUL";
-  if (path.posix.isAbsolute(rel) || /^[A-Za-z]:/.test(rel)) return "is absolute";
-  if (rel.split("/").some((seg) => seg === "" || seg === "." || seg === "..")) return "leaves the artifact directory or is not normalised";
-  return undefined;
-}
+// step.ts and older importers name these through this module.
+export type { ArtifactKind, ArtifactRef, Manifest } from "./manifest.js";
 
 /** What a file's identity was when it last hashed to `sha256` (see `fileIdentity`). */
 export interface IdentityRecord {

@@ -4,7 +4,7 @@
  * type.
  */
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, rm, stat, truncate, utimes, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, utimes, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -162,6 +162,22 @@ describe("digestFileRemembered", () => {
     expect(edited.cached).toBe(false);
     expect(edited.digest).not.toBe(first.digest);
     expect(edited.digest).toBe((await digestFileRemembered(file, path.join(dir, "other-cache"))).digest);
+  });
+
+  it("does not trust a record with an edited field or cut short: hashes again and replaces it", async () => {
+    const dir = await temp();
+    const cache = path.join(dir, "cache");
+    const file = path.join(dir, "ratings.csv");
+    await writeFile(file, "a,b\n1,2\n");
+    const first = await digestFileRemembered(file, cache);
+    const [name] = await readdir(path.join(cache, "digests"));
+    const record = path.join(cache, "digests", name);
+    const text = await readFile(record, "utf8");
+    for (const damaged of [JSON.stringify({ ...JSON.parse(text), digest: "sha256:bogus" }), JSON.stringify({ ...JSON.parse(text), bytes: "8" }), text.slice(0, text.length - 5)]) {
+      await writeFile(record, damaged);
+      expect(await digestFileRemembered(file, cache)).toEqual({ ...first, cached: false });
+      expect(await digestFileRemembered(file, cache)).toEqual({ ...first, cached: true });
+    }
   });
 
   it("still answers when the cache cannot be written", async () => {

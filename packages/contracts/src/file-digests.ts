@@ -8,7 +8,8 @@ import { promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
-import { type Digest, digestFile, sha256Hex } from "./digest.js";
+import { type Digest, DigestSchema, digestFile, sha256Hex } from "./digest.js";
+import { parseJsonFile } from "./json-file.js";
 
 /**
  * `$MS_CACHE_DIR`, else `$XDG_CACHE_HOME/ms`, else `~/.cache/ms`: the root of every cache of the
@@ -20,8 +21,9 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(base, "ms");
 }
 
-const RememberedSchema = z.object({ path: z.string(), identity: z.string(), digest: z.templateLiteral(["sha256:", z.string()]), bytes: z.number() });
-type Remembered = z.output<typeof RememberedSchema>;
+/** `<cache>/digests/<hash of the path>.json`: what a file's identity was when it hashed to `digest`. */
+const RememberedSchema = z.object({ path: z.string(), identity: z.string(), digest: DigestSchema, bytes: z.number().int().nonnegative() });
+type Remembered = z.infer<typeof RememberedSchema>;
 
 /** What `fileIdentity` reports: the identity string plus the facts callers check beside it. */
 export interface FileIdentity {
@@ -76,10 +78,10 @@ export async function digestFileRemembered(
   const record = path.join(digestsDir, `${sha256Hex(abs).slice(0, 40)}.json`);
   const before = await fileIdentity(abs);
   try {
-    const known = RememberedSchema.parse(JSON.parse(await fs.readFile(record, "utf8")));
+    const known = await parseJsonFile(record, RememberedSchema);
     if (known.path === abs && known.identity === before.identity) return { digest: known.digest, bytes: known.bytes, cached: true };
   } catch {
-    // No record, or an unreadable one: hash.
+    // No record, or an unreadable or corrupt one: hash (and replace it below).
   }
   const { digest, bytes } = await digestFile(abs);
   // A file that changed while it was read has no trustworthy digest to remember.

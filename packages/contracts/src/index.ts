@@ -5,12 +5,14 @@
  */
 export * from "./errors.js";
 export * from "./digest.js";
+export * from "./manifest.js";
 export * from "./artifact.js";
 export * from "./split.js";
 export * from "./step.js";
 export { createLogger, silentLogger, isLogLevel, LOG_LEVELS, type Logger, type LogLevel, type LoggerOptions } from "./logger.js";
 export { runCli, abortOnSignals, normalizeArgv, formatHelp, formatTable, parseIntegerFlag, parseNumberFlag, type CliSpec, type CliOptions, type CliOption, type CliContext, type CliResult } from "./cli.js";
 export { defaultCacheDir, digestFileRemembered, fileIdentity, identityTrustworthy, RACY_IDENTITY_MS, type FileIdentity } from "./file-digests.js";
+export { parseJsonFile, parseJsonFileSync, parseJsonText, checkJson, describeSchemaError, formatIssuePath, type ParseJsonOptions, type JsonErrorFactory } from "./json-file.js";
 export { mulberry32, mixSeed } from "./random.js";
 export { writeFileAtomic, walkFiles } from "./files.js";
 export { pidAlive } from "./process.js";

@@ -8,7 +8,8 @@ import { mkdir, mkdtemp, open, readFile, rm, stat, symlink, writeFile } from "no
 import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { CorruptArtifactError, RACY_IDENTITY_MS, readManifest, verifyArtifact, writeManifest, type IdentityMemo } from "./index.js";
+import { z } from "zod";
+import { CorruptArtifactError, Fields, RACY_IDENTITY_MS, readManifest, verifyArtifact, writeManifest, type IdentityMemo } from "./index.js";
 
 const dirs: string[] = [];
 async function temp(): Promise<string> {
@@ -60,7 +61,43 @@ describe("manifest integrity", () => {
     await expect(readManifest(dir)).rejects.toThrow(CorruptArtifactError);
     const r = await verifyArtifact(dir, { deep: true });
     expect(r.ok).toBe(false);
-    expect(r.problems[0]).toMatch(/manifest\.json: digest .* does not match its file list/);
+    expect(r.problems[0]).toMatch(/manifest\.json: digest: .* does not match its file list/);
+  });
+
+  it("calls a truncated manifest corrupt, naming the file", async () => {
+    const dir = await artifact();
+    const file = path.join(dir, "manifest.json");
+    const text = await readFile(file, "utf8");
+    await writeFile(file, text.slice(0, Math.floor(text.length / 2)));
+    const error = await readManifest(dir).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CorruptArtifactError);
+    expect((error as Error).message).toContain(`${file}: not valid JSON`);
+  });
+
+  it.each<[string, (m: Record<string, any>) => void, RegExp]>([
+    ["a file's sha256", (m) => (m.files[1].sha256 = "xyz"), /manifest\.json: files\[1\]\.sha256: expected 64 lowercase hex digits/],
+    ["a file's size", (m) => (m.files[0].bytes = -1), /manifest\.json: files\[0\]\.bytes: /],
+    ["a path listed twice", (m) => (m.files[1].path = m.files[0].path), /manifest\.json: files\[1\]\.path: "[^"]+" is listed twice/],
+    ["the kind", (m) => (m.kind = "model"), /manifest\.json: kind: /],
+    ["the schema version", (m) => (m.schemaVersion = 2), /manifest\.json: schemaVersion: schemaVersion 2 is not supported \(expected 1\)/],
+    ["the details", (m) => (m.details = [1]), /manifest\.json: details: /],
+    ["producedBy", (m) => delete m.producedBy, /manifest\.json: producedBy: /],
+  ])("calls a manifest with an edited %s corrupt, naming the file and the field", async (_what, edit, message) => {
+    const dir = await artifact();
+    await editManifest(dir, edit);
+    const error = await readManifest(dir).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CorruptArtifactError);
+    expect((error as Error).message).toMatch(message);
+    expect((error as Error).message.startsWith(path.join(dir, "manifest.json"))).toBe(true);
+  });
+
+  it("checks the step-defined parts against the schemas a reader gives", async () => {
+    const dir = await artifact();
+    await editManifest(dir, (m) => (m.details = { rank: "eight" }));
+    const parts = { params: Fields, metrics: Fields, details: z.object({ rank: z.number().int() }) };
+    await expect(readManifest(dir, "factors", parts)).rejects.toThrow(/manifest\.json: details: rank: /);
+    await editManifest(dir, (m) => (m.details = { rank: 8 }));
+    expect((await readManifest(dir, "factors", parts)).details.rank).toBe(8);
   });
 
   it.each([

@@ -35,11 +35,20 @@ export function unsafeEntryReason(name: string): string | undefined {
   return undefined;
 }
 
+/** What one extraction needs to know to check and write an entry. */
+interface Extraction {
+  archive: string;
+  root: string;
+  maxBytes: number;
+  signal: AbortSignal | undefined;
+  interrupted: () => Error;
+}
+
 export async function extractZip(archive: string, target: string, options: ExtractOptions = {}): Promise<string[]> {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_EXTRACT_BYTES;
   const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
   const interrupted = () => (options.signal?.reason instanceof MsError ? options.signal.reason : new InterruptedError(`${archive}: extraction interrupted`));
-  const root = path.resolve(target);
+  const x: Extraction = { archive, root: path.resolve(target), maxBytes, signal: options.signal, interrupted };
   let zip: yauzl.ZipFile;
   try {
     // decodeStrings:false: yauzl's own name check throws opaque errors; ours names the entry.
@@ -57,75 +66,91 @@ export async function extractZip(archive: string, target: string, options: Extra
     if (zip.entryCount > maxEntries) throw new CorruptArtifactError(`${archive}: holds ${zip.entryCount} entries, more than the limit of ${maxEntries}; refusing to extract`);
     for (;;) {
       if (options.signal?.aborted) throw interrupted();
-      const entry = await new Promise<yauzl.Entry | null>((resolve, reject) => {
-        const onEntry = (e: yauzl.Entry) => {
-          zip.off("end", onEnd);
-          zip.off("error", onError);
-          resolve(e);
-        };
-        const onEnd = () => {
-          zip.off("entry", onEntry);
-          zip.off("error", onError);
-          resolve(null);
-        };
-        const onError = (err: Error) => {
-          zip.off("entry", onEntry);
-          zip.off("end", onEnd);
-          reject(err);
-        };
-        zip.once("entry", onEntry);
-        zip.once("end", onEnd);
-        zip.once("error", onError);
-        zip.readEntry();
-      });
+      const entry = await nextEntry(zip);
       if (!entry) break;
       if (++entries > maxEntries) throw new CorruptArtifactError(`${archive}: more than ${maxEntries} entries; refusing to extract`);
-      const name = Buffer.isBuffer(entry.fileName) ? (entry.fileName as unknown as Buffer).toString("utf8") : entry.fileName;
-      const reason = unsafeEntryReason(name);
-      if (reason) throw new CorruptArtifactError(`${archive}: entry ${JSON.stringify(name)} ${reason}; refusing to extract`);
-      const mode = (entry.externalFileAttributes >>> 16) & S_IFMT;
-      if (mode === S_IFLNK) throw new CorruptArtifactError(`${archive}: entry ${JSON.stringify(name)} is a symbolic link; refusing to extract`);
-      const dest = path.resolve(root, name);
-      if (dest !== root && !dest.startsWith(root + path.sep)) {
-        throw new CorruptArtifactError(`${archive}: entry ${JSON.stringify(name)} escapes the target directory`);
-      }
+      const { name, dest } = checkedEntry(x, entry);
       if (name.endsWith("/")) {
         await fs.mkdir(dest, { recursive: true });
         continue;
       }
       total += entry.uncompressedSize;
       if (total > maxBytes) throw new CorruptArtifactError(`${archive}: unpacks to more than ${maxBytes} bytes; refusing to extract`);
-      await fs.mkdir(path.dirname(dest), { recursive: true });
-      const stream = await new Promise<NodeJS.ReadableStream>((resolve, reject) =>
-        zip.openReadStream(entry, (err, s) => (err ? reject(err) : resolve(s!))),
-      );
-      let seen = 0;
-      // Sizes in the header can lie; count what actually comes out too.
-      const guard = new Transform({
-        transform(chunk: Buffer, _enc, done) {
-          seen += chunk.length;
-          if (total - entry.uncompressedSize + seen > maxBytes) done(new CorruptArtifactError(`${archive}: unpacks to more than ${maxBytes} bytes`));
-          else done(null, chunk);
-        },
-      });
-      try {
-        await pipeline(stream, guard, createWriteStream(dest, { flags: "wx" }), ...(options.signal ? [{ signal: options.signal }] : []));
-      } catch (error) {
-        if (error instanceof MsError) throw error;
-        if (options.signal?.aborted) throw interrupted();
-        const code = (error as NodeJS.ErrnoException).code;
-        if (code && /^E[A-Z]+$/.test(code) && code !== "EEXIST") throw asStorageError(error, dest);
-        throw new CorruptArtifactError(`${archive}: entry ${JSON.stringify(name)} is damaged (${(error as Error).message})`, { cause: error });
-      }
+      await writeEntry(x, zip, entry, name, dest, total - entry.uncompressedSize);
       written.push(name);
     }
   } catch (error) {
     if (error instanceof MsError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
-    if (code && /^E[A-Z]+$/.test(code)) throw asStorageError(error, root);
+    if (code && /^E[A-Z]+$/.test(code)) throw asStorageError(error, x.root);
     throw new CorruptArtifactError(`${archive}: damaged zip archive (${(error as Error).message})`, { cause: error });
   } finally {
     zip.close();
   }
   return written;
+}
+
+/** The next entry of a lazily read zip, or null at its end. */
+function nextEntry(zip: yauzl.ZipFile): Promise<yauzl.Entry | null> {
+  return new Promise<yauzl.Entry | null>((resolve, reject) => {
+    const onEntry = (e: yauzl.Entry) => {
+      zip.off("end", onEnd);
+      zip.off("error", onError);
+      resolve(e);
+    };
+    const onEnd = () => {
+      zip.off("entry", onEntry);
+      zip.off("error", onError);
+      resolve(null);
+    };
+    const onError = (err: Error) => {
+      zip.off("entry", onEntry);
+      zip.off("end", onEnd);
+      reject(err);
+    };
+    zip.once("entry", onEntry);
+    zip.once("end", onEnd);
+    zip.once("error", onError);
+    zip.readEntry();
+  });
+}
+
+/** An entry's name and where it goes, refused when the name is unsafe, a link, or leads outside the target. */
+function checkedEntry(x: Extraction, entry: yauzl.Entry): { name: string; dest: string } {
+  // yauzl's types say string; with decodeStrings off (raw names, checked below) it is a Buffer.
+  const rawName: unknown = entry.fileName;
+  const name = Buffer.isBuffer(rawName) ? rawName.toString("utf8") : String(rawName);
+  const reason = unsafeEntryReason(name);
+  if (reason) throw new CorruptArtifactError(`${x.archive}: entry ${JSON.stringify(name)} ${reason}; refusing to extract`);
+  const mode = (entry.externalFileAttributes >>> 16) & S_IFMT;
+  if (mode === S_IFLNK) throw new CorruptArtifactError(`${x.archive}: entry ${JSON.stringify(name)} is a symbolic link; refusing to extract`);
+  const dest = path.resolve(x.root, name);
+  if (dest !== x.root && !dest.startsWith(x.root + path.sep)) {
+    throw new CorruptArtifactError(`${x.archive}: entry ${JSON.stringify(name)} escapes the target directory`);
+  }
+  return { name, dest };
+}
+
+/** Writes one file entry to `dest`, counting the bytes that come out against the cap (`before`: the entries already written). */
+async function writeEntry(x: Extraction, zip: yauzl.ZipFile, entry: yauzl.Entry, name: string, dest: string, before: number): Promise<void> {
+  await fs.mkdir(path.dirname(dest), { recursive: true });
+  const stream = await new Promise<NodeJS.ReadableStream>((resolve, reject) => zip.openReadStream(entry, (err, s) => (err ? reject(err) : resolve(s!))));
+  let seen = 0;
+  // Sizes in the header can lie; count what actually comes out too.
+  const guard = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      seen += chunk.length;
+      if (before + seen > x.maxBytes) done(new CorruptArtifactError(`${x.archive}: unpacks to more than ${x.maxBytes} bytes`));
+      else done(null, chunk);
+    },
+  });
+  try {
+    await pipeline(stream, guard, createWriteStream(dest, { flags: "wx" }), ...(x.signal ? [{ signal: x.signal }] : []));
+  } catch (error) {
+    if (error instanceof MsError) throw error;
+    if (x.signal?.aborted) throw x.interrupted();
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code && /^E[A-Z]+$/.test(code) && code !== "EEXIST") throw asStorageError(error, dest);
+    throw new CorruptArtifactError(`${x.archive}: entry ${JSON.stringify(name)} is damaged (${(error as Error).message})`, { cause: error });
+  }
 }

@@ -17,6 +17,7 @@ import {
   buildArtifactDir,
   defaultCacheDir,
   digestFileRemembered,
+  parseJsonFile,
   pidAlive,
   readManifest,
   sha256Hex,
@@ -28,6 +29,7 @@ import {
   type Logger,
   type StepContext,
 } from "@ms/contracts";
+import { z } from "zod";
 import { DEFAULT_MAX_ENTRIES, extractZip } from "./archive.js";
 import { DOWNLOAD_DEFAULTS, fetchText, fetchToFile, parseMd5File, type FetchOptions } from "./download.js";
 import type { RatingsFormat } from "./formats.js";
@@ -179,12 +181,14 @@ function positive(name: string, value: number | undefined, fallback: number): nu
   return value;
 }
 
-interface ArchiveRecord {
-  url: string;
-  sha256: string;
-  md5: string;
-  bytes: number;
-}
+/** `<cache>/downloads/url-<hash>.json`: which verified archive a URL gave. */
+const ArchiveRecordSchema = z.object({
+  url: z.string(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, "expected 64 lowercase hex digits"),
+  md5: z.string(),
+  bytes: z.number().int().nonnegative(),
+});
+type ArchiveRecord = z.infer<typeof ArchiveRecordSchema>;
 
 interface Limits {
   fetch: FetchOptions;
@@ -208,8 +212,9 @@ async function fromUrl(url: URL, spec: DatasetSpec | undefined, params: LoadRawD
   const recordFile = path.join(archives, `url-${sha256Hex(href).slice(0, 32)}.json`);
   let record: ArchiveRecord | undefined;
   try {
-    record = JSON.parse(await fs.readFile(recordFile, "utf8")) as ArchiveRecord;
+    record = await parseJsonFile(recordFile, ArchiveRecordSchema);
   } catch {
+    // No record, or a corrupt one: download again (and replace it).
     record = undefined;
   }
   const archiveFile = (sha: string) => path.join(archives, `sha256-${sha}.zip`);

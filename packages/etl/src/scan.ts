@@ -11,7 +11,8 @@ import { promises as fs } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { cacheLayout } from "@ms/cache";
-import { BadInputError, sha256Hex } from "@ms/contracts";
+import { BadInputError, parseJsonFile, sha256Hex } from "@ms/contracts";
+import { z } from "zod";
 import { MAX_LINE_BYTES, type FormatInfo } from "./formats.js";
 
 const NL = 0x0a;
@@ -47,11 +48,9 @@ async function scan(file: string, options: ScanOptions): Promise<{ problem?: Bad
   }
 }
 
-interface ScanRecord {
-  path: string;
-  identity: string;
-  maxLineBytes: number;
-}
+/** `<cache>/etl-scans/<hash of the path>.json`: a file found clean to its end, and under which line limit. */
+const ScanRecordSchema = z.object({ path: z.string(), identity: z.string(), maxLineBytes: z.number().int().positive() });
+type ScanRecord = z.infer<typeof ScanRecordSchema>;
 
 async function identityOf(file: string): Promise<string> {
   const st = await fs.stat(file, { bigint: true });
@@ -69,10 +68,10 @@ export async function scanRatingsTextRemembered(file: string, options: ScanOptio
   const recordFile = path.join(cacheLayout(cacheDir).etlScans, `${sha256Hex(abs).slice(0, 40)}.json`);
   const before = await identityOf(abs);
   try {
-    const known = JSON.parse(await fs.readFile(recordFile, "utf8")) as ScanRecord;
+    const known = await parseJsonFile(recordFile, ScanRecordSchema);
     if (known.path === abs && known.identity === before && known.maxLineBytes === maxLineBytes) return undefined;
   } catch {
-    // No record, or an unreadable one: scan.
+    // No record, or an unreadable or corrupt one: scan (and replace it).
   }
   const { problem, whole } = await scan(abs, options);
   // Only a scan that read to the end proves the file clean for any row limit.

@@ -5,11 +5,14 @@
  * has no `file://` handler outside tfjs-node. The stacked model's full-fit tables go beside it.
  */
 import type { LayersModel } from "@tensorflow/tfjs";
-import { asStorageError, CorruptArtifactError, digestFile, MissingArtifactError, readManifest, type Digest, type Manifest } from "@ms/contracts";
+import { asStorageError, CorruptArtifactError, DigestSchema, digestFile, Fields, MissingArtifactError, MsError, parseJsonFile, readManifest, type Digest, type Manifest } from "@ms/contracts";
+import type { io } from "@tensorflow/tfjs";
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import type { Tf } from "./backend.js";
 import type { StackedTables } from "@ms/als";
+import { z } from "zod";
+import { FEATURE_SETS } from "./features.js";
 
 /**
  * The readers are imported on first use: they load DuckDB, and importing @ms/keras must stay
@@ -50,13 +53,30 @@ export async function ratingsDigests(pathOrDir: string): Promise<{ file: string;
 export const MODEL_FILE = "model.json";
 export const WEIGHTS_FILE = "weights.bin";
 
-interface ModelJson {
-  modelTopology: unknown;
-  format?: string;
-  generatedBy?: string;
-  convertedBy?: string | null;
-  trainingConfig?: unknown;
-  weightsManifest: { paths: string[]; weights: unknown[] }[];
+/** One weight of `model.json`'s weights manifest, as tfjs describes it. */
+const WeightSpecSchema = z.object({
+  name: z.string(),
+  shape: z.array(z.number().int().nonnegative()),
+  dtype: z.enum(["float32", "int32", "bool", "string", "complex64"]),
+  group: z.enum(["model", "optimizer"]).optional(),
+  quantization: z.object({ scale: z.number().optional(), min: z.number().optional(), dtype: z.enum(["uint16", "uint8", "float16"]) }).optional(),
+}) satisfies z.ZodType<io.WeightsManifestEntry>;
+
+/** `model.json` of the tfjs layers format: the topology tfjs rebuilds, and where each weight's bytes are. */
+const ModelJsonSchema = z.object({
+  modelTopology: z.record(z.string(), z.unknown()),
+  format: z.string().optional(),
+  generatedBy: z.string().optional(),
+  convertedBy: z.string().nullable().optional(),
+  trainingConfig: z.unknown().optional(),
+  weightsManifest: z.array(z.object({ paths: z.array(z.string()), weights: z.array(WeightSpecSchema) })),
+});
+type ModelJson = z.infer<typeof ModelJsonSchema>;
+
+/** The layers format's topology is a JSON object; tfjs types it wider (an ArrayBuffer for graph models). */
+function topologyOf(topology: object | ArrayBuffer | undefined): Record<string, unknown> {
+  if (topology === undefined || topology instanceof ArrayBuffer) throw new Error("tfjs handed over a model without a JSON topology");
+  return { ...topology };
 }
 
 /** Writes `model.json` and `weights.bin` into `dir` (the layout `tf.loadLayersModel('file://...')` reads). */
@@ -65,7 +85,7 @@ export async function saveModelFiles(tf: Tf, model: LayersModel, dir: string): P
     tf.io.withSaveHandler(async (artifacts) => {
       const weights = artifacts.weightData === undefined ? new ArrayBuffer(0) : tf.io.concatenateArrayBuffers(artifacts.weightData as ArrayBuffer | ArrayBuffer[]);
       const json: ModelJson = {
-        modelTopology: artifacts.modelTopology,
+        modelTopology: topologyOf(artifacts.modelTopology),
         format: artifacts.format,
         generatedBy: artifacts.generatedBy,
         convertedBy: artifacts.convertedBy ?? null,
@@ -91,16 +111,14 @@ export async function loadModelFiles(tf: Tf, dir: string): Promise<LayersModel> 
   const modelFile = path.join(dir, MODEL_FILE);
   let json: ModelJson;
   try {
-    json = JSON.parse(await fs.readFile(modelFile, "utf8")) as ModelJson;
+    json = await parseJsonFile(modelFile, ModelJsonSchema);
   } catch (error) {
+    if (error instanceof MsError) throw error;
     if ((error as NodeJS.ErrnoException).code === "ENOENT") throw new MissingArtifactError(`${modelFile}: no such model file`, { cause: error });
     throw new CorruptArtifactError(`${modelFile}: not a readable model.json (${(error as Error).message})`, { cause: error });
   }
-  if (!json || typeof json !== "object" || !json.modelTopology || !Array.isArray(json.weightsManifest)) {
-    throw new CorruptArtifactError(`${modelFile}: not a TensorFlow.js layers model (no modelTopology/weightsManifest)`);
-  }
   const buffers: ArrayBuffer[] = [];
-  const specs: unknown[] = [];
+  const specs: io.WeightsManifestEntry[] = [];
   for (const group of json.weightsManifest) {
     specs.push(...group.weights);
     for (const p of group.paths) {
@@ -117,8 +135,8 @@ export async function loadModelFiles(tf: Tf, dir: string): Promise<LayersModel> 
   try {
     return await tf.loadLayersModel(
       tf.io.fromMemory({
-        modelTopology: json.modelTopology as object,
-        weightSpecs: specs as never,
+        modelTopology: json.modelTopology,
+        weightSpecs: specs,
         weightData: tf.io.concatenateArrayBuffers(buffers),
         ...(json.format ? { format: json.format } : {}),
       }),
@@ -128,9 +146,14 @@ export async function loadModelFiles(tf: Tf, dir: string): Promise<LayersModel> 
   }
 }
 
-/** The manifest of a keras-model directory, checked for kind. */
-export function readModelManifest<P, M, X>(dir: string): Promise<Manifest<P, M, X>> {
-  return readManifest<P, M, X>(dir, "keras-model");
+/**
+ * The manifest of a keras-model directory: checked for kind, and its details for what loading
+ * and scoring a model rely on (`KerasModelDetailsSchema`). P, M and X are the caller's reading of
+ * the rest (the step's own params, metrics and details types, declared in keras.ts).
+ */
+export async function readModelManifest<P, M, X extends KerasModelDetails>(dir: string): Promise<Manifest<P, M, X>> {
+  const manifest = await readManifest(dir, "keras-model", { params: Fields, metrics: Fields, details: KerasModelDetailsSchema });
+  return manifest as Manifest<P, M, X>;
 }
 
 export const STACKED_TABLES_FILE = "stacked_tables.bin";
@@ -144,6 +167,31 @@ export interface StackedTablesLayout {
   movies: number;
   arrays: readonly string[];
 }
+
+const StackedTablesLayoutSchema = z.object({
+  rank: z.number().int().nonnegative(),
+  mu: z.number(),
+  withBiases: z.boolean(),
+  users: z.number().int().nonnegative(),
+  movies: z.number().int().nonnegative(),
+  arrays: z.array(z.string()).readonly(),
+}) satisfies z.ZodType<StackedTablesLayout>;
+
+/**
+ * The details of a keras-model manifest that loading and scoring rely on; the rest (history,
+ * columns, ratings...) is the step's record and passes through unchecked.
+ */
+const KerasModelDetailsShape = z.object({
+  backend: z.enum(["tensorflow", "wasm", "cpu", "fused"]),
+  rank: z.number().int().nonnegative(),
+  inputWidth: z.number().int().min(1),
+  features: z.enum(FEATURE_SETS),
+  stacked: z.object({ model: z.enum(["bayes", "als"]), file: z.string(), layout: StackedTablesLayoutSchema }).optional(),
+  split: z.object({ seed: z.number().int(), splitProp: z.number().gt(0).lt(1) }),
+  factors: z.object({ digest: DigestSchema }),
+});
+export type KerasModelDetails = z.infer<typeof KerasModelDetailsShape>;
+export const KerasModelDetailsSchema = KerasModelDetailsShape.loose();
 
 const TABLE_ARRAYS = ["userIds", "itemIds", "userBias", "itemBias", "userLogCount", "itemLogCount", "userFactors", "itemFactors", "userImplicit"] as const;
 

@@ -58,7 +58,7 @@ async function select(choice: BackendChoice): Promise<LoadedTf> {
       // libtensorflow logs its info lines (CPU features) straight to stderr, which must stay JSON
       // lines for `--json` and piped runs: keep it to warnings and errors unless the user chose.
       process.env.TF_CPP_MIN_LOG_LEVEL ??= "2";
-      const tf = (await import("@tensorflow/tfjs-node")) as unknown as Tf;
+      const tf: Tf = await import("@tensorflow/tfjs-node");
       if (await tf.setBackend("tensorflow")) return { tf, backend: "tensorflow", skipped };
       throw new Error("the tensorflow backend did not initialise");
     } catch (error) {

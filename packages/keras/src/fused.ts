@@ -38,6 +38,32 @@ interface KernelExports {
   forward(x: number, y: number, n: number, d: number, h: number, w: number, out: number, scratch: number): number;
 }
 
+/** The kernel's exports, each checked to be of its kind (a rebuilt kernel that lost one fails here, by name). */
+function kernelExports(exports: Record<string, unknown>): KernelExports {
+  const { memory, __heap_base: heapBase } = exports;
+  if (!isMemory(memory)) throw new Error("fused kernel: no exported memory");
+  if (!isGlobal(heapBase)) throw new Error("fused kernel: no exported __heap_base");
+  const fn = (name: string): ((...args: number[]) => number) => {
+    const f = exports[name];
+    if (!isKernelFunction(f)) throw new Error(`fused kernel: no exported function ${name}`);
+    return f;
+  };
+  return { memory, __heap_base: heapBase, param_count: fn("param_count"), grad: fn("grad"), add_into: fn("add_into"), adam: fn("adam"), forward: fn("forward") };
+}
+
+function isMemory(v: unknown): v is KernelExports["memory"] {
+  return typeof v === "object" && v !== null && "buffer" in v && v.buffer instanceof ArrayBuffer && "grow" in v && typeof v.grow === "function";
+}
+
+function isGlobal(v: unknown): v is KernelExports["__heap_base"] {
+  return typeof v === "object" && v !== null && "value" in v && typeof v.value === "number";
+}
+
+/** Every kernel function takes numbers (i32, f32, pointers) and returns a number or nothing. */
+function isKernelFunction(v: unknown): v is (...args: number[]) => number {
+  return typeof v === "function";
+}
+
 /** Layer 1's 30 units padded to 32 lanes (kernel/mlp.c's P1). */
 const P1 = 32;
 /** A batch's fixed chunk count: the gradient is always the sum of these chunks' gradients, in order. */
@@ -78,7 +104,7 @@ class Kernel {
     readonly h: number,
     readonly maxRows: number,
   ) {
-    this.k = new WebAssembly.Instance(kernelModule(), {}).exports as unknown as KernelExports;
+    this.k = kernelExports(new WebAssembly.Instance(kernelModule(), {}).exports);
     this.np = this.k.param_count(d, h);
     this.p2 = pad4(h);
     let at = (this.k.__heap_base.value + 15) & ~15;
@@ -288,7 +314,7 @@ export async function fitFused(assembler: FeatureAssembler, fitRows: Int32Array,
   const h = options.hiddenUnits;
   const batchSize = options.batchSize;
   const kernel = new Kernel(d, h, Math.max(batchSize, EVAL_BATCH));
-  const { k, np } = kernel;
+  const { np } = kernel;
   packWeights(initial, d, h, kernel.f32(kernel.w, np));
   kernel.f32(kernel.m, np).fill(0);
   kernel.f32(kernel.v, np).fill(0);
@@ -302,12 +328,8 @@ export async function fitFused(assembler: FeatureAssembler, fitRows: Int32Array,
   let stopRequested = false;
   let best = Number.POSITIVE_INFINITY;
   let wait = 0;
-  let step = 0;
   let sliceStart = performance.now();
-  const { beta1, beta2, epsilon } = ADAM;
-  // tfjs keeps beta^t as float32 variables multiplied once per step: so does this.
-  let acc1 = Math.fround(beta1);
-  let acc2 = Math.fround(beta2);
+  const trainer: BatchTrainer = { kernel, replica, assembler, learningRate: options.learningRate, acc1: Math.fround(ADAM.beta1), acc2: Math.fround(ADAM.beta2) };
   try {
     epochs: for (let epoch = 0; epoch < options.epochs; epoch++) {
       const epochStart = performance.now();
@@ -316,32 +338,7 @@ export async function fitFused(assembler: FeatureAssembler, fitRows: Int32Array,
       let batch = 0;
       for (let start = 0; start < order.length; start += batchSize, batch++) {
         const count = Math.min(batchSize, order.length - start);
-        const half = Math.ceil(count / CHUNKS);
-        const scale = 2 / count;
-        const x = kernel.f32(kernel.x, count * d);
-        const y = kernel.f32(kernel.y, count);
-        let batchSse = 0;
-        if (replica && count > half) {
-          // Chunk 1 goes to the worker; chunk 0 is assembled into this thread's kernel memory.
-          assembler.fill(order, start + half, count - half, replica.x, replica.y);
-          replica.start(count - half, scale);
-          assembler.fill(order, start, half, x, y);
-          batchSse = k.grad(kernel.x, kernel.y, half, d, h, scale, kernel.w, kernel.g[0], kernel.scratch);
-          batchSse += replica.finish();
-          kernel.f32(kernel.g[1], np).set(replica.g);
-        } else {
-          assembler.fill(order, start, count, x, y);
-          batchSse = k.grad(kernel.x, kernel.y, half, d, h, scale, kernel.w, kernel.g[0], kernel.scratch);
-          batchSse += k.grad(kernel.x + half * d * 4, kernel.y + half * 4, count - half, d, h, scale, kernel.w, kernel.g[1], kernel.scratch);
-        }
-        k.add_into(kernel.g[0], kernel.g[1], np);
-        const c1 = 1 - acc1;
-        const c2 = 1 - acc2;
-        k.adam(kernel.w, kernel.g[0], kernel.m, kernel.v, np, options.learningRate, beta1, beta2, epsilon, c1, c2);
-        acc1 = Math.fround(acc1 * Math.fround(beta1));
-        acc2 = Math.fround(acc2 * Math.fround(beta2));
-        step++;
-        if (replica) replica.w.set(kernel.f32(kernel.w, np));
+        const batchSse = trainBatch(trainer, order, start, count);
         sse += batchSse;
         options.onBatch?.(batch);
         const loss = batchSse / count;
@@ -385,6 +382,48 @@ export async function fitFused(assembler: FeatureAssembler, fitRows: Int32Array,
     weights,
     mse: (rows, signal) => meanSquaredError(kernel, assembler, rows, signal),
   };
+}
+
+/** What one training step needs, and Adam's running beta powers. */
+interface BatchTrainer {
+  kernel: Kernel;
+  replica: Replica | undefined;
+  assembler: FeatureAssembler;
+  learningRate: number;
+  /** tfjs keeps beta^t as float32 variables multiplied once per step: so does this. */
+  acc1: number;
+  acc2: number;
+}
+
+/** One Adam step on `order[start, start + count)`, its gradient summed over CHUNKS chunks in order; returns the batch's squared error. */
+function trainBatch(t: BatchTrainer, order: Int32Array, start: number, count: number): number {
+  const { kernel, replica, assembler } = t;
+  const { k, d, h, np } = kernel;
+  const half = Math.ceil(count / CHUNKS);
+  const scale = 2 / count;
+  const x = kernel.f32(kernel.x, count * d);
+  const y = kernel.f32(kernel.y, count);
+  let batchSse = 0;
+  if (replica && count > half) {
+    // Chunk 1 goes to the worker; chunk 0 is assembled into this thread's kernel memory.
+    assembler.fill(order, start + half, count - half, replica.x, replica.y);
+    replica.start(count - half, scale);
+    assembler.fill(order, start, half, x, y);
+    batchSse = k.grad(kernel.x, kernel.y, half, d, h, scale, kernel.w, kernel.g[0], kernel.scratch);
+    batchSse += replica.finish();
+    kernel.f32(kernel.g[1], np).set(replica.g);
+  } else {
+    assembler.fill(order, start, count, x, y);
+    batchSse = k.grad(kernel.x, kernel.y, half, d, h, scale, kernel.w, kernel.g[0], kernel.scratch);
+    batchSse += k.grad(kernel.x + half * d * 4, kernel.y + half * 4, count - half, d, h, scale, kernel.w, kernel.g[1], kernel.scratch);
+  }
+  k.add_into(kernel.g[0], kernel.g[1], np);
+  const { beta1, beta2, epsilon } = ADAM;
+  k.adam(kernel.w, kernel.g[0], kernel.m, kernel.v, np, t.learningRate, beta1, beta2, epsilon, 1 - t.acc1, 1 - t.acc2);
+  t.acc1 = Math.fround(t.acc1 * Math.fround(beta1));
+  t.acc2 = Math.fround(t.acc2 * Math.fround(beta2));
+  if (replica) replica.w.set(kernel.f32(kernel.w, np));
+  return batchSse;
 }
 
 /** Mean squared error over rows with the kernel's current weights, predicted EVAL_BATCH at a time. */

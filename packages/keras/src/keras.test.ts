@@ -2,8 +2,8 @@
  * The keras step end to end on small generated data: real etl and als artifacts in, a tfjs
  * layers model out; reloading it must re-score to the same MSE; bad inputs fail cleanly.
  */
-import { BadInputError, BadParameterError, CorruptArtifactError, InterruptedError, MemoryMetrics, MissingArtifactError, readManifest } from "@ms/contracts";
-import { FACTORS_FILES, writeFactorsArtifact } from "@ms/als";
+import { BadInputError, BadParameterError, CorruptArtifactError, InterruptedError, Fields, MemoryMetrics, MissingArtifactError, readManifest } from "@ms/contracts";
+import { FACTORS_FILES, FactorsDetailsSchema, writeFactorsArtifact } from "@ms/als";
 import { existsSync, promises as fs } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -222,10 +222,10 @@ describe("no NaN or infinite output", () => {
     const userFactors = f.userFactors.slice();
     userFactors.fill(Number.NaN, 4 * f.rank, 5 * f.rank);
     const dir = path.join(root, "nan-factors");
-    const manifest = await readManifest<Record<string, unknown>, Record<string, unknown>, { ratings: unknown }>(fx.factorsDir);
+    const manifest = await readManifest(fx.factorsDir, "factors", { params: Fields, metrics: Fields, details: FactorsDetailsSchema });
     await writeFactorsArtifact(dir, {
       tables: { ...f, userFactors },
-      details: { rank: f.rank, users: f.userIds.length, items: f.itemIds.length, seed: 7, splitProp: 0.8, coldStartStrategy: "drop", ratings: manifest.details.ratings as never },
+      details: { rank: f.rank, users: f.userIds.length, items: f.itemIds.length, seed: 7, splitProp: 0.8, coldStartStrategy: "drop", ratings: manifest.details.ratings },
       params: {},
       metrics: {},
     });
@@ -254,7 +254,7 @@ describe("factors fitted on other ratings", () => {
       const out = path.join(root, "foreign");
       const error = await keras({ ratings: other.ratingsDir, factors: fx.factorsDir }, QUICK, out).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(CorruptArtifactError);
-      const fitted = (await readManifest<unknown, unknown, { ratings: { digest: string } }>(fx.factorsDir)).details.ratings.digest;
+      const fitted = (await readManifest(fx.factorsDir, "factors", { params: Fields, metrics: Fields, details: FactorsDetailsSchema })).details.ratings.digest;
       const given = (await readManifest(other.ratingsDir)).digest;
       expect(fitted).not.toBe(given);
       expect((error as Error).message).toContain(fitted);
@@ -304,5 +304,36 @@ describe("signals and Arrow", () => {
     } finally {
       loaded.model.dispose();
     }
+  });
+});
+
+describe("damaged model files", () => {
+  it("a model.json or manifest cut short, or with an edited field, is corrupt, naming the file and the field", async () => {
+    const out = path.join(root, "model-damaged");
+    await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, { ...QUICK, epochs: 1 }, out);
+    const modelFile = path.join(out, "model.json");
+    const manifestFile = path.join(out, "manifest.json");
+    const model = await fs.readFile(modelFile, "utf8");
+    const manifest = await fs.readFile(manifestFile, "utf8");
+    const rejects = async (message: RegExp) => {
+      const error = await loadModel(out, { backend: "wasm" }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(CorruptArtifactError);
+      expect((error as Error).message).toMatch(message);
+    };
+
+    await fs.writeFile(modelFile, model.slice(0, model.length / 2));
+    await rejects(/model\.json: not valid JSON/);
+    const edited = JSON.parse(model) as { weightsManifest: { weights: { dtype: string }[] }[] };
+    edited.weightsManifest[0].weights[0].dtype = "float64";
+    await fs.writeFile(modelFile, JSON.stringify(edited));
+    await rejects(/model\.json: weightsManifest\[0\]\.weights\[0\]\.dtype: /);
+    await fs.writeFile(modelFile, model);
+
+    await fs.writeFile(manifestFile, manifest.slice(0, manifest.length - 10));
+    await rejects(/manifest\.json: not valid JSON/);
+    await fs.writeFile(manifestFile, JSON.stringify({ ...JSON.parse(manifest), details: { ...JSON.parse(manifest).details, inputWidth: 0 } }));
+    await rejects(/manifest\.json: details: inputWidth: /);
+    await fs.writeFile(manifestFile, manifest);
+    expect((await loadModel(out, { backend: "wasm" })).inputWidth).toBe(8);
   });
 });

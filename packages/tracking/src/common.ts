@@ -3,7 +3,8 @@
  * value of a metric counts as "latest", the search order and filters, and page tokens.
  */
 import os from "node:os";
-import { BadParameterError } from "@ms/contracts";
+import { BadParameterError, parseJsonText } from "@ms/contracts";
+import { z } from "zod";
 import type { RunQuery } from "./store.js";
 import type { Metric, Run } from "./types.js";
 
@@ -39,6 +40,8 @@ export function newestFirst(a: Run, b: Run): number {
   return b.info.startTime - a.info.startTime || (a.info.runId < b.info.runId ? -1 : a.info.runId > b.info.runId ? 1 : 0);
 }
 
+const PageTokenSchema = z.object({ offset: z.number().int().nonnegative() });
+
 /** The same token shape as MLflow's file store: base64 of `{"offset": n}`. */
 export function encodePageToken(offset: number): string {
   return Buffer.from(JSON.stringify({ offset })).toString("base64");
@@ -46,11 +49,7 @@ export function encodePageToken(offset: number): string {
 
 export function decodePageToken(token: string | undefined): number {
   if (token === undefined || token === "") return 0;
-  try {
-    const offset = (JSON.parse(Buffer.from(token, "base64").toString("utf8")) as { offset?: unknown }).offset;
-    if (typeof offset === "number" && Number.isInteger(offset) && offset >= 0) return offset;
-  } catch {
-    // fall through to the error below
-  }
-  throw new BadParameterError("pageToken", `${JSON.stringify(token)} is not a page token this store issued`);
+  const text = Buffer.from(token, "base64").toString("utf8");
+  const notOurs = (why: string) => new BadParameterError("pageToken", `${JSON.stringify(token)} is not a page token this store issued (${why})`);
+  return parseJsonText(text, PageTokenSchema, "page token", { error: notOurs }).offset;
 }

@@ -11,6 +11,7 @@ import { afterAll, describe, expect, inject, it } from "vitest";
 import { TAGS } from "./tags.js";
 import { createTracker } from "./tracker.js";
 import { startMlflowServer } from "./testing/index.js";
+import { z } from "zod";
 import { makeTempDir, pythonJson, pythonRead } from "./testing/mlflow-python.js";
 import { expectPythonSeesScenario, logScenario } from "./testing/scenario.js";
 
@@ -81,8 +82,9 @@ describe("a store MLflow wrote, read by us", () => {
   it("reads experiments, runs, params, tags and metrics written by MLflow's Python client", async () => {
     const root = path.join(await tempDir("ms-py-wrote-"), "mlruns");
     const name = `an experiment: with "double quotes", é, #hash and a long tail ${"word ".repeat(20)}`;
-    const written = await pythonJson<{ experiment_id: string; run_id: string; child_id: string }>(
+    const written = await pythonJson(
       venv,
+      z.object({ experiment_id: z.string(), run_id: z.string(), child_id: z.string() }),
       `
 import json, sys, warnings
 warnings.filterwarnings("ignore")

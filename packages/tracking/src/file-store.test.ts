@@ -9,13 +9,14 @@ import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { Writable } from "node:stream";
-import { BadParameterError, createLogger, MissingArtifactError } from "@ms/contracts";
+import { BadParameterError, CorruptArtifactError, createLogger, MissingArtifactError } from "@ms/contracts";
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { runsCommand } from "./cli.js";
 import { EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, TAGS } from "./tags.js";
 import { createTracker } from "./tracker.js";
 import type { Tracker } from "./types.js";
-import { parseMeta } from "./meta-yaml.js";
+import { formatMeta, parseMeta } from "./meta-yaml.js";
+import { recordUnclosedRuns, UNCLOSED_RUNS_FILE } from "./unclosed.js";
 import { bundleForChild } from "./testing/bundle.js";
 
 const exec = promisify(execFile);
@@ -225,6 +226,46 @@ describe("FileStore search over damaged runs", () => {
     expect((JSON.parse(out.join("")) as { runs: Array<{ runName: string }> }).runs.map((r) => r.runName)).toEqual(["good"]);
   });
 });
+
+describe("FileStore reads of damaged files", () => {
+  it("a run's meta.yaml with an edited field is a CorruptArtifactError naming the file and the field", async () => {
+    const exp = await store.getOrCreateExperiment("edited");
+    const run = await store.startRun({ experimentId: exp.experimentId, runName: "r" });
+    const file = path.join(root, exp.experimentId, run.runId, "meta.yaml");
+    for (const [field, value] of [["status", "9"], ["start_time", "soon"], ["lifecycle_stage", "gone"]]) {
+      const meta = parseMeta(await fs.readFile(file, "utf8"));
+      await fs.writeFile(file, formatMeta({ ...meta, [field]: field === "status" ? Number(value) : value }));
+      const error = await store.getRun(run.runId).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(CorruptArtifactError);
+      expect((error as Error).message).toMatch(new RegExp(`^${escape(file)}: ${field}: `));
+      await fs.writeFile(file, formatMeta(meta));
+    }
+    expect((await store.getRun(run.runId)).info.runName).toBe("r");
+  });
+
+  it("a truncated meta.yaml is a CorruptArtifactError naming the file", async () => {
+    const exp = await store.getOrCreateExperiment("truncated");
+    const run = await store.startRun({ experimentId: exp.experimentId, runName: "it's" });
+    const file = path.join(root, exp.experimentId, run.runId, "meta.yaml");
+    const text = await fs.readFile(file, "utf8");
+    // Cut inside the quoted run name.
+    await fs.writeFile(file, text.slice(0, text.indexOf("run_name: ") + 13));
+    const error = await store.endRun(run.runId, "FINISHED").catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CorruptArtifactError);
+    expect((error as Error).message).toContain(`cannot read ${file}:`);
+  });
+
+  it("a damaged unclosed-runs.json is replaced, keeping the entries that are runs", async () => {
+    const file = path.join(await tempDir("ms-unclosed-"), UNCLOSED_RUNS_FILE);
+    await fs.writeFile(file, JSON.stringify({ runs: [{ runId: "a", trackingUri: "u" }, { runId: 7 }] }));
+    expect(await recordUnclosedRuns(file, [])).toEqual([{ runId: "a", trackingUri: "u" }]);
+    await fs.writeFile(file, '{"runs": [{"runId": "a"');
+    expect(await recordUnclosedRuns(file, [{ runId: "b", trackingUri: "u" }])).toEqual([{ runId: "b", trackingUri: "u" }]);
+    expect(JSON.parse(await fs.readFile(file, "utf8"))).toEqual({ runs: [{ runId: "b", trackingUri: "u" }] });
+  });
+});
+
+const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 describe("FileStore search", () => {
   it("filters by tag, param and status, newest first, paginated", async () => {

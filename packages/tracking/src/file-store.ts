@@ -19,58 +19,19 @@ import { randomBytes, randomUUID, createHash } from "node:crypto";
 import { constants as fsConstants, promises as fs } from "node:fs";
 import path from "node:path";
 import { pathToFileURL, fileURLToPath } from "node:url";
-import { asStorageError, BadParameterError, CorruptArtifactError, MissingArtifactError, silentLogger, walkFiles } from "@ms/contracts";
-import { formatMeta, parseMeta, type Meta } from "./meta-yaml.js";
+import { asStorageError, BadParameterError, CorruptArtifactError, MissingArtifactError, silentLogger } from "@ms/contracts";
+import { formatMetricLine, readMeta, readMetricFile, STATUS_CODES, toExperiment, toRunInfo } from "./file-format.js";
+import { copyIn, isErrno, keyClash, tmpName, walkRunFiles, writeAtomic } from "./file-io.js";
+import { formatMeta, type Meta } from "./meta-yaml.js";
 import type { ArtifactSource, Entries, LazyLogger, NewRun, RunQuery, Store } from "./store.js";
 import { EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, TAGS } from "./tags.js";
 import type { ArtifactEntry, Experiment, Metric, Run, RunInfo, RunsPage, RunStatus, TerminalStatus } from "./types.js";
 import type { ValidMetric } from "./validation.js";
 import { decodePageToken, encodePageToken, latestMetric, matchesSearch, newestFirst, defaultRunName } from "./common.js";
 
-const STATUS_CODES: Record<RunStatus, number> = { RUNNING: 1, SCHEDULED: 2, FINISHED: 3, FAILED: 4, KILLED: 5 };
-const STATUS_NAMES = Object.fromEntries(Object.entries(STATUS_CODES).map(([k, v]) => [v, k])) as Record<number, RunStatus>;
 const TRASH = ".trash";
 const RESERVED_EXPERIMENT_DIRS = new Set(["tags", "datasets", "traces"]);
 const NOT_EXPERIMENTS = new Set([TRASH, "models", ".ms-tmp"]);
-
-function isErrno(error: unknown, ...codes: string[]): boolean {
-  return codes.includes((error as NodeJS.ErrnoException | undefined)?.code ?? "");
-}
-
-function tmpName(dir: string, base: string): string {
-  return path.join(dir, `.${base}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
-}
-
-/** Replaces `file` atomically: readers see the old or the new content, never a mix. */
-export async function writeAtomic(file: string, content: string | Uint8Array): Promise<void> {
-  const tmp = tmpName(path.dirname(file), path.basename(file));
-  try {
-    await fs.writeFile(tmp, content);
-    await fs.rename(tmp, file);
-  } catch (error) {
-    await fs.rm(tmp, { force: true });
-    throw asStorageError(error, file);
-  }
-}
-
-/** Python's float() spellings for the values MLflow writes (`nan`, `inf`, `-inf`). */
-export function parseMetricValue(text: string): number {
-  const t = text.trim().toLowerCase();
-  if (t === "nan" || t === "+nan" || t === "-nan") return Number.NaN;
-  if (t === "inf" || t === "+inf" || t === "infinity" || t === "+infinity") return Number.POSITIVE_INFINITY;
-  if (t === "-inf" || t === "-infinity") return Number.NEGATIVE_INFINITY;
-  const n = Number(t);
-  if (t === "" || Number.isNaN(n)) throw new Error(`not a number: ${JSON.stringify(text)}`);
-  return n;
-}
-
-/** Writes a value as Python's str(float) would for the non-finite cases, which MLflow reads back. */
-export function formatMetricValue(value: number): string {
-  if (Number.isNaN(value)) return "nan";
-  if (value === Number.POSITIVE_INFINITY) return "inf";
-  if (value === Number.NEGATIVE_INFINITY) return "-inf";
-  return String(value);
-}
 
 interface RunLocation {
   experimentId: string;
@@ -114,7 +75,7 @@ export class FileStore implements Store {
         const stat = await fs.stat(this.root).catch((e) => (isErrno(e, "ENOENT") ? undefined : Promise.reject(e)));
         if (stat && !stat.isDirectory()) throw new BadParameterError("tracking uri", `${this.root} exists and is not a directory`);
         await fs.mkdir(path.join(this.root, TRASH), { recursive: true });
-        if (!(await this.readMeta(path.join(this.root, "0")))) {
+        if (!(await readMeta(path.join(this.root, "0")))) {
           await this.writeExperiment("0", "Default").catch((e) => (isErrno(e, "EEXIST") ? undefined : Promise.reject(e)));
         }
       } catch (error) {
@@ -131,22 +92,6 @@ export class FileStore implements Store {
     const message = (error as Error).message;
     this.log().warn({ trackingUri: this.uri, run: path.basename(dir), error: message }, `skipping unreadable run ${dir}: ${message}`);
     return undefined;
-  }
-
-  private async readMeta(dir: string): Promise<Meta | undefined> {
-    const file = path.join(dir, "meta.yaml");
-    let text: string;
-    try {
-      text = await fs.readFile(file, "utf8");
-    } catch (error) {
-      if (isErrno(error, "ENOENT", "ENOTDIR")) return undefined;
-      throw error;
-    }
-    try {
-      return parseMeta(text, file);
-    } catch (error) {
-      throw new CorruptArtifactError(`cannot read ${file}: ${(error as Error).message}`, { cause: error });
-    }
   }
 
   private async writeExperiment(id: string, name: string): Promise<Experiment> {
@@ -182,8 +127,11 @@ export class FileStore implements Store {
   async listExperiments(): Promise<Experiment[]> {
     const out: Experiment[] = [];
     for (const { dir } of await this.experimentDirs()) {
-      const meta = await this.readMeta(dir).catch(() => undefined);
-      if (meta && meta.name !== undefined && meta.experiment_id !== undefined) out.push(toExperiment(meta, dir));
+      // An experiment whose meta.yaml cannot be read is left out of the list, as MLflow does.
+      const meta = await readMeta(dir).catch(() => undefined);
+      if (meta?.name === undefined || meta.experiment_id === undefined) continue;
+      const experiment = tryOrUndefined(() => toExperiment(meta, dir));
+      if (experiment) out.push(experiment);
     }
     return out.filter((e) => e.lifecycleStage === "active").sort((a, b) => (b.creationTime ?? 0) - (a.creationTime ?? 0) || a.experimentId.localeCompare(b.experimentId));
   }
@@ -192,7 +140,7 @@ export class FileStore implements Store {
     await this.init(false);
     for (const parent of [this.root, path.join(this.root, TRASH)]) {
       const dir = path.join(parent, experimentId);
-      const meta = await this.readMeta(dir);
+      const meta = await readMeta(dir);
       if (meta) return toExperiment(meta, dir);
     }
     throw new MissingArtifactError(`experiment ${experimentId} does not exist in ${this.root}`);
@@ -230,7 +178,7 @@ export class FileStore implements Store {
     }
     const dir = path.join(this.root, id);
     for (let i = 0; i < 50; i++) {
-      const meta = await this.readMeta(dir);
+      const meta = await readMeta(dir);
       if (meta) {
         if (meta.name === name && meta.lifecycle_stage === "active") return toExperiment(meta, dir);
         break;
@@ -247,7 +195,7 @@ export class FileStore implements Store {
     if (cached) return cached;
     for (const { id, dir } of await this.experimentDirs()) {
       const runDir = path.join(dir, runId);
-      const meta = await this.readMeta(runDir).catch(() => undefined);
+      const meta = await readMeta(runDir).catch(() => undefined);
       if (meta) {
         const loc = { experimentId: id, dir: runDir };
         this.runDirs.set(runId, loc);
@@ -258,7 +206,7 @@ export class FileStore implements Store {
   }
 
   private async readRunMeta(loc: RunLocation): Promise<Meta> {
-    const meta = await this.readMeta(loc.dir);
+    const meta = await readMeta(loc.dir);
     if (!meta) throw new MissingArtifactError(`run directory ${loc.dir} has no meta.yaml`);
     return meta;
   }
@@ -301,7 +249,7 @@ export class FileStore implements Store {
       // Last: until this rename the run does not exist for any reader.
       await writeAtomic(path.join(dir, "meta.yaml"), formatMeta(meta));
       this.runDirs.set(runId, { experimentId, dir });
-      return toRunInfo(meta);
+      return toRunInfo(meta, dir);
     } catch (error) {
       await fs.rm(dir, { recursive: true, force: true });
       throw asStorageError(error, dir);
@@ -314,7 +262,7 @@ export class FileStore implements Store {
     meta.status = STATUS_CODES[status];
     meta.end_time = endTime;
     await writeAtomic(path.join(loc.dir, "meta.yaml"), formatMeta(meta));
-    return toRunInfo(meta);
+    return toRunInfo(meta, loc.dir);
   }
 
   /** Writes `<dir>/<key>` (key may contain `/`) by rename, turning a file/directory clash into a clear error. */
@@ -383,7 +331,7 @@ export class FileStore implements Store {
     const byKey = new Map<string, string[]>();
     for (const m of valid) {
       const lines = byKey.get(m.key) ?? [];
-      lines.push(`${m.timestamp} ${formatMetricValue(m.value)} ${m.step}\n`);
+      lines.push(formatMetricLine(m));
       byKey.set(m.key, lines);
     }
     await Promise.all([...byKey].map(async ([key, lines]) => {
@@ -430,8 +378,7 @@ export class FileStore implements Store {
   async logArtifacts(runId: string, source: ArtifactSource, sub: string): Promise<void> {
     const loc = await this.locate(runId);
     const dest = path.join(await this.artifactRoot(loc), ...(sub ? sub.split("/") : []));
-    if (source.isDirectory) await copyTree(source.path, dest);
-    else await copyOne(source.path, path.join(dest, path.basename(source.path)));
+    await copyIn(source.path, dest, source.isDirectory);
   }
 
   async listArtifacts(runId: string): Promise<ArtifactEntry[]> {
@@ -456,28 +403,12 @@ export class FileStore implements Store {
     return out;
   }
 
-  private async readMetricFile(file: string, key: string): Promise<Metric[]> {
-    const text = await fs.readFile(file, "utf8");
-    const out: Metric[] = [];
-    text.split("\n").forEach((line, i) => {
-      if (line.trim() === "") return;
-      const parts = line.trim().split(" ");
-      if (parts.length !== 2 && parts.length !== 3 && parts.length !== 5) throw new CorruptArtifactError(`${file}:${i + 1}: expected "timestamp value step", got ${JSON.stringify(line)}`);
-      try {
-        out.push({ key, timestamp: Number.parseInt(parts[0], 10), value: parseMetricValue(parts[1]), step: parts.length === 3 ? Number.parseInt(parts[2], 10) : 0 });
-      } catch (error) {
-        throw new CorruptArtifactError(`${file}:${i + 1}: ${(error as Error).message}`);
-      }
-    });
-    return out;
-  }
-
   private async readRun(loc: RunLocation, meta: Meta): Promise<Run> {
-    const info = toRunInfo(meta);
+    const info = toRunInfo(meta, loc.dir);
     const metricsDir = path.join(loc.dir, "metrics");
     const metrics: Record<string, Metric> = {};
     for (const key of await walkRunFiles(metricsDir)) {
-      const latest = latestMetric(await this.readMetricFile(path.join(metricsDir, key), key));
+      const latest = latestMetric(await readMetricFile(path.join(metricsDir, key), key));
       if (latest) metrics[key] = latest;
     }
     return { info, params: await this.readKeyed(path.join(loc.dir, "params")), metrics, tags: await this.readKeyed(path.join(loc.dir, "tags")) };
@@ -486,11 +417,17 @@ export class FileStore implements Store {
   async getMetricHistory(runId: string, key: string): Promise<Metric[]> {
     const loc = await this.locate(runId);
     try {
-      return await this.readMetricFile(path.join(loc.dir, "metrics", key), key);
+      return await readMetricFile(path.join(loc.dir, "metrics", key), key);
     } catch (error) {
       if (isErrno(error, "ENOENT", "ENOTDIR", "EISDIR")) return [];
       throw error;
     }
+  }
+
+  /** A run directory's meta.yaml and what it says; undefined when it has none (a run being created). */
+  private async readRunInfo(dir: string): Promise<{ meta: Meta; info: RunInfo } | undefined> {
+    const meta = await readMeta(dir);
+    return meta && { meta, info: toRunInfo(meta, dir) };
   }
 
   async searchRuns(query: RunQuery): Promise<RunsPage> {
@@ -503,11 +440,10 @@ export class FileStore implements Store {
       for (const e of entries) {
         if (!e.isDirectory() || RESERVED_EXPERIMENT_DIRS.has(e.name)) continue;
         const loc = { experimentId, dir: path.join(expDir, e.name) };
-        const meta = await this.readMeta(loc.dir).catch((error: unknown) => this.skipRun(loc.dir, error));
-        if (!meta || meta.lifecycle_stage === "deleted") continue;
-        const info = toRunInfo(meta);
-        if (query.status !== undefined && info.status !== query.status) continue;
-        candidates.push({ loc, meta, info });
+        const found = await this.readRunInfo(loc.dir).catch((error: unknown) => this.skipRun(loc.dir, error));
+        if (!found || found.info.lifecycleStage === "deleted") continue;
+        if (query.status !== undefined && found.info.status !== query.status) continue;
+        candidates.push({ loc, ...found });
       }
     }
     const matched: Run[] = [];
@@ -525,64 +461,12 @@ export class FileStore implements Store {
   }
 }
 
-function keyClash(key: string, dir: string): BadParameterError {
-  return new BadParameterError(
-    `${path.basename(dir).replace(/s$/, "")} key ${JSON.stringify(key)}`,
-    "clashes with another key of the run (one is a prefix path of the other, e.g. 'a' and 'a/b'), which MLflow's file store cannot hold",
-  );
-}
 
-/** Files below `root`, skipping another writer's staging files (`.<name>.tmp`). */
-function walkRunFiles(root: string): Promise<string[]> {
-  return walkFiles(root, { skip: (name) => name.startsWith(".") && name.endsWith(".tmp") });
-}
-
-async function copyOne(src: string, dest: string): Promise<void> {
-  await fs.mkdir(path.dirname(dest), { recursive: true }).catch((e) => Promise.reject(asStorageError(e, dest)));
-  const tmp = tmpName(path.dirname(dest), path.basename(dest));
+function tryOrUndefined<T>(read: () => T): T | undefined {
   try {
-    await fs.copyFile(src, tmp);
-    await fs.rename(tmp, dest);
+    return read();
   } catch (error) {
-    await fs.rm(tmp, { force: true });
-    throw asStorageError(error, dest);
+    if (error instanceof CorruptArtifactError) return undefined;
+    throw error;
   }
 }
-
-async function copyTree(src: string, dest: string): Promise<void> {
-  for (const rel of await walkRunFiles(src)) await copyOne(path.join(src, rel), path.join(dest, ...rel.split("/")));
-}
-
-function num(v: unknown): number | null {
-  if (typeof v === "number") return v;
-  if (typeof v === "string" && /^\d+$/.test(v)) return Number(v);
-  return null;
-}
-
-function toExperiment(meta: Meta, dir: string): Experiment {
-  return {
-    experimentId: String(meta.experiment_id ?? path.basename(dir)),
-    name: String(meta.name ?? ""),
-    artifactLocation: String(meta.artifact_location ?? pathToFileURL(dir).href),
-    lifecycleStage: meta.lifecycle_stage === "deleted" ? "deleted" : "active",
-    creationTime: num(meta.creation_time),
-    lastUpdateTime: num(meta.last_update_time),
-  };
-}
-
-function toRunInfo(meta: Meta): RunInfo {
-  const runId = String(meta.run_id ?? meta.run_uuid ?? "");
-  const status = STATUS_NAMES[num(meta.status) ?? 1] ?? "RUNNING";
-  return {
-    runId,
-    runName: String(meta.run_name ?? ""),
-    experimentId: String(meta.experiment_id ?? ""),
-    userId: String(meta.user_id ?? ""),
-    status,
-    startTime: num(meta.start_time) ?? 0,
-    endTime: num(meta.end_time),
-    artifactUri: String(meta.artifact_uri ?? ""),
-    lifecycleStage: meta.lifecycle_stage === "deleted" ? "deleted" : "active",
-  };
-}
-

@@ -217,7 +217,23 @@ describe("answers that waiting cannot fix fail at once", () => {
   it("a 200 without the field MLflow always sends is TrackingUnavailableError", async () => {
     const { url } = await serve((_req, _body, res) => res.writeHead(200).end("{}"));
     const tracker = createTracker(url, { env: {}, retry: { maxTotalMs: 5_000 } });
-    await expect(tracker.startRun({ experimentId: "1" })).rejects.toThrow(/runs\/create answered without "run"/);
+    await expect(tracker.startRun({ experimentId: "1" })).rejects.toThrow(/runs\/create answered: run: Invalid input: expected object, received undefined; is .* an MLflow tracking server\?/);
+  });
+
+  it("a 200 with a field of the wrong type is TrackingUnavailableError naming the endpoint and the field", async () => {
+    const { url } = await serve((req, _body, res) => {
+      const doc = req.url?.includes("runs/get")
+        ? { run: { info: { run_id: "ab", status: "BOGUS" }, data: {} } }
+        : { metrics: [{ key: "m", value: 1, step: 0, timestamp: 1 }, { key: "m", value: "lots", step: 1, timestamp: 2 }] };
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(doc));
+    });
+    const tracker = createTracker(url, { env: {}, retry: { maxTotalMs: 5_000 } });
+    const run = await tracker.getRun("ab").catch((e: unknown) => e);
+    expect(run).toBeInstanceOf(TrackingUnavailableError);
+    expect((run as Error).message).toMatch(new RegExp(`^MLflow server ${url}: GET /api/2.0/mlflow/runs/get answered: run\\.info\\.status: `));
+    const history = await tracker.getMetricHistory("ab", "m").catch((e: unknown) => e);
+    expect(history).toBeInstanceOf(TrackingUnavailableError);
+    expect((history as Error).message).toMatch(/GET \/api\/2\.0\/mlflow\/metrics\/get-history answered: metrics\[1\]\.value: /);
   });
 
   it("a write lost to a broken answer ends the run FAILED, not FINISHED", async () => {

@@ -10,6 +10,7 @@ import { BadParameterError, silentLogger, TrackingUnavailableError } from "@ms/c
 import { afterAll, describe, expect, inject, it, vi } from "vitest";
 import { runsCommand } from "./cli.js";
 import { createTracker } from "./tracker.js";
+import { z } from "zod";
 import { pythonJson, pythonRead } from "./testing/mlflow-python.js";
 import { EXPERIMENT_KIND, EXPERIMENT_KIND_TAG } from "./tags.js";
 import { expectPythonSeesScenario, logScenario } from "./testing/scenario.js";
@@ -22,7 +23,7 @@ const unique = `${process.pid}-${Date.now()}`;
 describe("REST store against mlflow server", () => {
   it("creates experiments with mlflow.experimentKind, as MLflow's Python client reads it", async () => {
     const exp = await tracker.getOrCreateExperiment(`kind ${unique}`);
-    const tags = await pythonJson<Record<string, string>>(venv, "import json,sys; from mlflow import MlflowClient; print(json.dumps(MlflowClient(sys.argv[1]).get_experiment(sys.argv[2]).tags))", [url, exp.experimentId]);
+    const tags = await pythonJson(venv, z.record(z.string(), z.string()), "import json,sys; from mlflow import MlflowClient; print(json.dumps(MlflowClient(sys.argv[1]).get_experiment(sys.argv[2]).tags))", [url, exp.experimentId]);
     expect(tags[EXPERIMENT_KIND_TAG]).toBe(EXPERIMENT_KIND);
   });
 

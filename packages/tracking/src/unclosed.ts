@@ -5,29 +5,40 @@
  */
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import { asStorageError } from "@ms/contracts";
-import { writeAtomic } from "./file-store.js";
+import { asStorageError, CorruptArtifactError, parseJsonFile } from "@ms/contracts";
+import { z } from "zod";
+import { writeAtomic } from "./file-io.js";
 import type { UnclosedRun } from "./types.js";
 
 export const UNCLOSED_RUNS_FILE = "unclosed-runs.json";
 
-interface UnclosedRecord {
-  runs: UnclosedRun[];
-}
+const UnclosedRunSchema = z.object({
+  runId: z.string(),
+  trackingUri: z.string(),
+  experimentId: z.string().optional(),
+  runName: z.string().optional(),
+  startTime: z.number().optional(),
+  wantedStatus: z.enum(["FINISHED", "FAILED", "KILLED"]).optional(),
+  error: z.string().optional(),
+}) satisfies z.ZodType<UnclosedRun>;
+
+/** `unclosed-runs.json`. An entry that is not a run is dropped, not the whole record. */
+const UnclosedRecordSchema = z.object({
+  runs: z.array(z.unknown()).transform((runs) => runs.flatMap((r) => {
+    const parsed = UnclosedRunSchema.safeParse(r);
+    return parsed.success ? [parsed.data] : [];
+  })),
+});
+type UnclosedRecord = z.infer<typeof UnclosedRecordSchema>;
 
 async function readRecord(file: string): Promise<UnclosedRun[]> {
-  let text: string;
   try {
-    text = await fs.readFile(file, "utf8");
+    return (await parseJsonFile(file, UnclosedRecordSchema)).runs;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+    // A corrupt record is replaced: it is advisory, and the new entries matter more.
+    if (error instanceof CorruptArtifactError) return [];
     throw error;
-  }
-  try {
-    const runs = (JSON.parse(text) as Partial<UnclosedRecord>).runs;
-    return Array.isArray(runs) ? runs.filter((r) => r && typeof r.runId === "string" && typeof r.trackingUri === "string") : [];
-  } catch {
-    return []; // an unreadable record is replaced: it is advisory, and the new entries matter more
   }
 }
 

@@ -148,6 +148,15 @@ describe("download", () => {
     const second = await loadRawData({ dataset: "ml-latest-small", cacheDir, baseUrl: `${base}/ok` });
     expect(hits.length).toBe(before);
     expect(second).toMatchObject({ source: "cache", ratingsFile: first.ratingsFile, digest: first.digest });
+    // A download record cut short, or with an edited field, is no record: the archive is fetched again.
+    const [recordName] = (await readdir(path.join(cacheDir, "downloads"))).filter((f) => f.startsWith("url-"));
+    const recordFile = path.join(cacheDir, "downloads", recordName);
+    const text = await readFile(recordFile, "utf8");
+    for (const damaged of [text.slice(0, text.length / 2), JSON.stringify({ ...JSON.parse(text), sha256: "../../elsewhere" })]) {
+      await writeFile(recordFile, damaged);
+      const again = await loadRawData({ dataset: "ml-latest-small", cacheDir, baseUrl: `${base}/ok` });
+      expect(again).toMatchObject({ source: "download", digest: first.digest });
+    }
   });
 
   it("takes any archive by URL and finds the ratings file in it", async () => {

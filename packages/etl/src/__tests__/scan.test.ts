@@ -107,5 +107,10 @@ describe("scanRatingsText", () => {
     await writeFile(path.join(records, record), JSON.stringify({ path: file, identity, maxLineBytes: 65536 }));
     expect(await scanRatingsTextRemembered(file, { info: CSV, maxRows: -1 }, cache)).toBeUndefined();
     expect((await scanRatingsText(file, { info: CSV, maxRows: -1 }))?.line).toBe(3);
+    // A record with an edited field, or cut short, is no record: the file is read again.
+    await writeFile(path.join(records, record), JSON.stringify({ path: file, identity, maxLineBytes: "65536" }));
+    expect((await scanRatingsTextRemembered(file, { info: CSV, maxRows: -1 }, cache))?.line).toBe(3);
+    await writeFile(path.join(records, record), JSON.stringify({ path: file, identity, maxLineBytes: 65536 }).slice(0, 30));
+    expect((await scanRatingsTextRemembered(file, { info: CSV, maxRows: -1 }, cache))?.line).toBe(3);
   });
 });

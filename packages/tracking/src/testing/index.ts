@@ -5,19 +5,23 @@
  * to Python as `.npy` files, and a real `mlflow server` started on 127.0.0.1 and stopped again.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, existsSync, openSync, readFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, openSync, writeSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { parseJsonFileSync } from "@ms/contracts";
+import { z } from "zod";
+
+const PackageName = z.object({ name: z.string().optional() });
 
 /** The workspace root, found from this file whether it runs from `src/testing` or `dist`. */
 function findRepoRoot(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (;;) {
     const pkg = path.join(dir, "package.json");
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, "utf8")) as { name?: string }).name === "@ms/tracking") return path.resolve(dir, "../..");
+    if (existsSync(pkg) && parseJsonFileSync(pkg, PackageName).name === "@ms/tracking") return path.resolve(dir, "../..");
     const up = path.dirname(dir);
     if (up === dir) throw new Error("@ms/tracking/testing: cannot find the @ms/tracking package directory (it needs the ms workspace checkout)");
     dir = up;
