@@ -5,7 +5,8 @@
  * - the conventions no linter rule covers: every source file opens with a module docblock; no deep
  *   import into another package (`@ms/x/...` or `../../x/src`) except a subpath the package
  *   declares in its `exports` (such as `@ms/tracking/testing`); no source file over 500 lines
- *   (tests, `*.test.ts`, are exempt: a suite of cases may run longer);
+ *   (tests, `*.test.ts`, are exempt: a suite of cases may run longer); one test layout: a test
+ *   sits beside the code it tests, and `src/__tests__/` holds only the helpers tests share;
  * - Biome (`biome check`, biome.jsonc): its rules, import loops and stdout in libraries included,
  *   and the formatting;
  * - ESLint (eslint.config.mjs) for typescript-eslint's no-floating-promises and
@@ -54,6 +55,7 @@ function check(file) {
   if (!body.startsWith("/**")) problems.push(`${rel}:1: missing module docblock (/** ... */ at the top)`);
   const lines = text.split("\n");
   const count = text.endsWith("\n") ? lines.length - 1 : lines.length;
+  if (/__tests__\/.*\.test\.ts$/.test(file)) problems.push(`${rel}:1: a test sits beside the code it tests (src/**/*.test.ts); __tests__/ holds test helpers only`);
   if (!/\.test\.ts$/.test(file) && count > MAX_FILE_LINES) problems.push(`${rel}:1: ${count} lines; a source file holds at most ${MAX_FILE_LINES}`);
   lines.forEach((line, i) => {
     const deep = line.match(/from\s+["'](@ms\/[^"'/]+\/[^"']+)["']/);
