@@ -18,7 +18,7 @@ if (!report || !out) {
   process.exit(2);
 }
 const executablePath = execFileSync("bash", [path.join(here, "ensure-chromium.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim().split("\n").pop();
-const require = createRequire(path.join(here, "../packages/driver/package.json"));
+const require = createRequire(path.join(here, "../packages/report/package.json"));
 const { chromium } = require("playwright-core");
 const profile = mkdtempSync(path.join(os.tmpdir(), "ms-chromium-"));
 const flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];

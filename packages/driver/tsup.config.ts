@@ -1,4 +1,4 @@
 import { defineConfig } from "tsup";
 import { packageBuild } from "../../tools/tsup-preset.mjs";
 
-export default defineConfig(packageBuild(import.meta.url, ["src/index.ts", "src/bin.ts", "src/chart-worker.ts"]));
+export default defineConfig(packageBuild(import.meta.url, ["src/index.ts", "src/bin.ts"]));

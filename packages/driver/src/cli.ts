@@ -14,8 +14,7 @@ import {
   type ParamSpec,
 } from "@ms/contracts";
 import { resolveTrackingUri, runsCommand } from "@ms/tracking";
-import { predictRatings, readPairs, recommend } from "./recommend.js";
-import { MODEL_KINDS, type ModelKind } from "./serve.js";
+import { MODEL_KINDS, predictRatings, readPairs, recommend, type ModelKind } from "@ms/serve";
 import { gcCache, listCache, openSession, parseAge, verifyCache } from "./cache.js";
 import { RemoteCache, parseRemoteMode } from "./remote-cache.js";
 import { CacheStore } from "./storage.js";
@@ -288,7 +287,7 @@ export const recommendSpec: CliSpec<typeof RECOMMEND_OPTIONS> = {
     if (top < 1) throw new BadParameterError("--top", `must be >= 1, got ${top}`);
     // No --model: keras, or the run's ALS model when its keras model cannot score new pairs.
     const model = values.model === undefined ? undefined : modelKind(values.model);
-    const result = await recommend({ userId, top, model, runId: values.run, experiment: values.experiment, trackingUri: values["tracking-uri"], cacheDir: values["cache-dir"] ?? defaultCacheDir(), logger: ctx.logger });
+    const result = await recommend({ userId, top, model, runId: values.run, experiment: values.experiment, trackingUri: values["tracking-uri"], entries: new CacheStore(values["cache-dir"] ?? defaultCacheDir()), logger: ctx.logger });
     const rows = result.recommendations.map((r, i) => [String(i + 1), String(r.movieId), r.score.toFixed(2), r.title ?? "-"]);
     const text = `${formatTable(rows, ["#", "movie", "score", "title"])}\n\nuser ${userId}, ${result.model} model of run ${result.runId}`;
     return { json: result, text };
@@ -304,7 +303,7 @@ export const predictSpec: CliSpec<typeof PREDICT_OPTIONS> = {
     if (values.pairs !== undefined && (values.user !== undefined || values.movie !== undefined)) throw new BadParameterError("--pairs", "give either --pairs or --user and --movie, not both");
     const pairs = values.pairs !== undefined ? await readPairs(values.pairs) : [{ userId: idFlag("--user", values.user), movieId: idFlag("--movie", values.movie) }];
     const model = values.model === undefined ? undefined : modelKind(values.model);
-    const result = await predictRatings({ pairs, model, runId: values.run, experiment: values.experiment, trackingUri: values["tracking-uri"], cacheDir: values["cache-dir"] ?? defaultCacheDir(), logger: ctx.logger });
+    const result = await predictRatings({ pairs, model, runId: values.run, experiment: values.experiment, trackingUri: values["tracking-uri"], entries: new CacheStore(values["cache-dir"] ?? defaultCacheDir()), logger: ctx.logger });
     const rows = result.predictions.map((p) => [String(p.userId), String(p.movieId), p.rating.toFixed(3)]);
     return { json: result, text: `${formatTable(rows, ["user", "movie", "rating"])}\n\n${result.model} model of run ${result.runId}` };
   },

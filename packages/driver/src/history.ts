@@ -12,12 +12,6 @@ import type { MetricInput } from "@ms/tracking";
 
 export const HISTORY_FILE = "metrics.json";
 
-/** What a run's report is built from besides the `--json` document: each step's metric history. */
-export interface StepHistory {
-  step: string;
-  points: { key: string; value: number; step: number }[];
-}
-
 export interface HistoryPoint {
   key: string;
   value: number;
@@ -53,12 +47,4 @@ export async function readHistory(dir: string, digest: string | undefined): Prom
 export function replay(points: readonly HistoryPoint[], now = Date.now()): MetricInput[] {
   const last = points.reduce((m, p) => Math.max(m, p.offsetMs), 0);
   return points.map((p) => ({ key: p.key, value: p.value, step: p.step, timestamp: now - last + p.offsetMs }));
-}
-
-/** The series of one metric (step, value), in step order. */
-export function series(points: readonly { key: string; value: number; step?: number }[], key: string): { step: number; value: number }[] {
-  return points
-    .filter((p) => p.key === key)
-    .map((p) => ({ step: p.step ?? 0, value: p.value }))
-    .sort((a, b) => a.step - b.step);
 }

@@ -29,5 +29,3 @@ export { PIPELINE, STEPS } from "./steps.js";
 export { ENTRY_POINTS, TAGS } from "./runlog.js";
 export { cacheKey, codeIdentity, type CodeIdentity, type KeyInput } from "./key.js";
 export { main, formatReport } from "./cli.js";
-export { recommend, predictRatings, readPairs, locateRun, modelDirs, type RecommendOptions, type RecommendResult, type Recommendation, type PredictOptions, type PredictResult, type LocatedRun, type RunEntry } from "./recommend.js";
-export { openModel, kerasPredictPairs, MODEL_KINDS, type ModelKind, type ServedModel } from "./serve.js";

@@ -25,10 +25,9 @@ import { openSession, type CacheSession, type CacheSource, type EntryDescription
 import { RemoteCache, type RemoteMode, type RemoteTransfer } from "./remote-cache.js";
 import { cacheKey, codeIdentity } from "./key.js";
 import { namedParams, resolveParams, type Resolution } from "./params.js";
-import { evaluate, readMemo, reportMemoKey, writeMemo } from "./evaluate.js";
-import type { RunEntry } from "./recommend.js";
-import { ChartWorker, charts, renderFigures, renderReport, type Figure } from "./report.js";
-import { readHistory, replay, writeHistory, type HistoryPoint, type StepHistory } from "./history.js";
+import { evaluate, readMemo, reportMemoKey, writeMemo, type RunEntry } from "@ms/serve";
+import { ChartWorker, charts, FiguresSchema, renderFigures, renderReport, type StepHistory } from "@ms/report";
+import { readHistory, replay, writeHistory, type HistoryPoint } from "./history.js";
 import { BufferedMetrics, ENTRY_POINTS, RunLog, TAGS, gitCommit, type LogArtifacts } from "./runlog.js";
 import { PIPELINE } from "./steps.js";
 import { CacheStore } from "./storage.js";
@@ -257,17 +256,18 @@ class Pipeline {
     try {
       // The figures depend only on the entries (a hit replays the history that computed it): drawn once per set.
       const memo = `figures-${reportMemoKey(this.entries)}.json`;
-      let figures = await readMemo<Figure[]>(this.store.root, memo);
-      if (!Array.isArray(figures)) {
+      const memoDir = path.join(this.store.root, "meta");
+      let figures = await readMemo(memoDir, memo, FiguresSchema, this.logger);
+      if (!figures) {
         // The training curves need no evaluation: drawn (in the chart worker) while the models are scored.
         const curves = renderFigures(charts(this.histories, undefined), this.chartWorker);
         curves.catch(() => undefined);
-        const evaluation = await evaluate(this.entries, this.store.root, this.logger).catch((error: unknown) => {
+        const evaluation = await evaluate(this.entries, { memoDir, logger: this.logger }).catch((error: unknown) => {
           this.logger.warn({ err: error }, `report: no test-set figures (${(error as Error).message})`);
           return undefined;
         });
         figures = [...(await curves), ...(await renderFigures(charts([], evaluation), this.chartWorker))];
-        if (evaluation) await writeMemo(this.store.root, memo, figures);
+        if (evaluation) await writeMemo(memoDir, memo, figures);
       }
       html = renderReport({ report, figures, params, trackingUri: tracker.uri });
     } catch (error) {

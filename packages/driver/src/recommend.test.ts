@@ -12,7 +12,7 @@ import { loadModel, predictStackedPairs } from "@ms/keras";
 import { exitCodeFor } from "@ms/contracts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SMALL, ms, runJson, sandbox, type RunDoc, type Sandbox } from "./__tests__/harness.js";
-import { openModel, UnservableModelError } from "./serve.js";
+import { openModel, UnservableModelError } from "@ms/serve";
 
 let box: Sandbox;
 let run: RunDoc;

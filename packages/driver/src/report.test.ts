@@ -2,14 +2,14 @@
  * The run report through the built bin on small synthetic data: report.html is written, logged as
  * an artifact of the parent run and named in `--json` and the text summary; it is self-contained
  * (no script, nothing fetched) with one SVG chart per figure; its test RMSE of each model agrees
- * with the step's own metric; `--no-report` leaves it out. (The browser test is report.slow.test.ts.)
+ * with the step's own metric; `--no-report` leaves it out. (The charts and the page alone, and the
+ * browser test, are @ms/report's.)
  */
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { createTracker } from "@ms/tracking";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SMALL, ms, runJson, sandbox, type RunDoc, type Sandbox } from "./__tests__/harness.js";
-import { ChartWorker, charts, renderFigures } from "./report.js";
 
 let box: Sandbox;
 let doc: RunDoc;
@@ -64,33 +64,5 @@ describe("report.html", () => {
     const tracker = createTracker(box.mlruns, { env: {} });
     const last = (await tracker.searchRuns({ experimentIds: ["0"], tags: { "mlflow.project.entryPoint": "main" } })).runs[0];
     expect((await tracker.listArtifacts(last.info.runId)).map((a) => a.path)).not.toContain("report.html");
-  });
-});
-
-describe("the chart worker", () => {
-  const list = charts(
-    [{ step: "keras", points: [1, 2, 3].flatMap((e) => [{ key: "loss", value: 1 / e, step: e, offsetMs: 0 }, { key: "val_loss", value: 1.1 / e, step: e, offsetMs: 0 }]) }],
-    { testRows: 3, scores: [{ model: "als", rmse: 0.9, rows: 3 }], histograms: [{ model: "als", bins: [{ from: -0.25, to: 0, count: 2 }, { from: 0, to: 0.25, count: 1 }] }] },
-  );
-
-  it("draws exactly the SVGs this thread draws", async () => {
-    const worker = ChartWorker.start();
-    expect(worker, "dist/chart-worker.js is built").toBeDefined();
-    try {
-      const inWorker = await renderFigures(list, worker);
-      const here = await renderFigures(list);
-      expect(inWorker.map((f) => f.id)).toEqual(["keras-loss", "test-rmse", "errors-als"]);
-      expect(inWorker).toEqual(here);
-      expect(here[0].svg).toMatch(/^<svg[\s\S]*<\/svg>$/);
-    } finally {
-      await worker?.close();
-    }
-  });
-
-  it("a worker that is gone leaves the charts to this thread", async () => {
-    const worker = ChartWorker.start()!;
-    await worker.close();
-    await expect(worker.render([list[0].spec])).rejects.toThrow(/closed/);
-    expect((await renderFigures(list, worker)).map((f) => f.id)).toEqual(["keras-loss", "test-rmse", "errors-als"]);
   });
 });

@@ -1,106 +1,14 @@
 /**
  * What a person gets out of a run without writing code: `recommend` ranks the movies a user has
- * not rated with the final model of a run, `predictRatings` scores given (user, movie) pairs.
- * The run is the latest finished `ms run` in the tracking store (or the one asked for); its
- * models are the cache entries its child runs name by key, verified as a cache hit would be.
+ * not rated with the final model of a run, `predictRatings` scores given (user, movie) pairs,
+ * `readPairs` reads such pairs from a file. The run and its entries are found by `locateRun`.
  * Titles come from the release's movies file beside the ratings file.
  */
 import { promises as fs } from "node:fs";
-import { BadInputError, BadParameterError, CorruptArtifactError, MissingArtifactError, defaultCacheDir, type Logger, type Manifest } from "@ms/contracts";
+import { BadInputError, BadParameterError, CorruptArtifactError } from "@ms/contracts";
 import { readMovieTitles, readRatingsColumns, readRawDataset } from "@ms/etl";
-import { createTracker, TAGS, type Run, type Tracker } from "@ms/tracking";
+import { locateRun, modelDirs, type LocatedRun, type LocateOptions, type RunModelDirs } from "./locate.js";
 import { kerasServing, openModel, type ModelKind, type ServedModel } from "./serve.js";
-import { CacheStore } from "./storage.js";
-
-export interface LocateOptions {
-  trackingUri?: string;
-  cacheDir?: string;
-  /** A parent run id (a step's child run id is taken to mean its parent); default the latest finished run. */
-  runId?: string;
-  /** Only look in this experiment (by name). */
-  experiment?: string;
-  logger?: Logger;
-  env?: NodeJS.ProcessEnv;
-}
-
-/** One step's published entry, as a run's child run names it. */
-export interface RunEntry {
-  step: string;
-  runId: string;
-  key: string;
-  dir: string;
-  manifest: Manifest;
-}
-
-export interface LocatedRun {
-  runId: string;
-  experimentId: string;
-  entries: RunEntry[];
-}
-
-/** The latest finished `ms run` parent run (newest start time) over the experiments asked for. */
-async function latestRun(tracker: Tracker, experiment: string | undefined): Promise<Run> {
-  const experiments = experiment ? [await tracker.getExperimentByName(experiment)].filter((e) => e !== undefined) : await tracker.listExperiments();
-  if (experiment && !experiments.length) throw new BadParameterError("--experiment", `no experiment named ${JSON.stringify(experiment)} in ${tracker.uri}`);
-  let best: Run | undefined;
-  for (const exp of experiments) {
-    if (exp.lifecycleStage !== "active") continue;
-    const page = await tracker.searchRuns({ experimentIds: [exp.experimentId], tags: { [TAGS.sourceName]: "ms", [TAGS.entryPoint]: "main" }, status: "FINISHED", maxResults: 50 });
-    const top = page.runs.find((r) => !r.tags[TAGS.parent]);
-    if (top && (!best || top.info.startTime > best.info.startTime)) best = top;
-  }
-  if (!best) throw new MissingArtifactError(`no finished ms run in ${tracker.uri}${experiment ? ` (experiment ${experiment})` : ""}; run 'ms run' first, or give --tracking-uri`);
-  return best;
-}
-
-/** Finds a run and its step entries in the cache, each verified (missing: exit 4; damaged: exit 5). */
-export async function locateRun(o: LocateOptions = {}): Promise<LocatedRun> {
-  const tracker = createTracker(o.trackingUri, { logger: o.logger, env: o.env });
-  let parent = o.runId ? await tracker.getRun(o.runId).catch((error: unknown) => Promise.reject(new BadParameterError("--run", `run ${o.runId} is not in ${tracker.uri} (${(error as Error).message})`))) : await latestRun(tracker, o.experiment);
-  if (parent.tags[TAGS.parent]) parent = await tracker.getRun(parent.tags[TAGS.parent]);
-  const runId = parent.info.runId;
-  if (o.runId && parent.info.status !== "FINISHED") throw new BadParameterError("--run", `run ${runId} is ${parent.info.status}, not FINISHED`);
-  const children: Run[] = [];
-  let pageToken: string | undefined;
-  do {
-    const page = await tracker.searchRuns({ experimentIds: [parent.info.experimentId], tags: { [TAGS.parent]: runId }, maxResults: 100, pageToken });
-    children.push(...page.runs);
-    pageToken = page.nextPageToken;
-  } while (pageToken);
-  const store = new CacheStore(o.cacheDir ?? defaultCacheDir());
-  const entries: RunEntry[] = [];
-  for (const child of children.reverse()) {
-    const key = child.tags[TAGS.cacheKey];
-    const step = child.tags[TAGS.step];
-    if (!key || !step) continue;
-    const check = await store.checkEntry(key);
-    if (check.status === "damaged") throw new CorruptArtifactError(`run ${runId}: the ${step} entry ${store.entryDir(key)} is damaged (${check.problems.join("; ")}); rerun 'ms run' to recompute it`);
-    if (check.status !== "hit") throw new MissingArtifactError(`run ${runId}: its ${step} entry ${store.entryDir(key)} is not in the cache ${store.root} (removed by 'ms cache gc', or another --cache-dir?); rerun 'ms run' with the same parameters to rebuild it`);
-    entries.push({ step, runId: child.info.runId, key, dir: check.dir, manifest: check.manifest });
-  }
-  if (!entries.length) throw new MissingArtifactError(`run ${runId} has no step runs with cache keys in ${tracker.uri}; is it an ms run?`);
-  return { runId, experimentId: parent.info.experimentId, entries };
-}
-
-/** Where a run's model of `kind`, its factors and its ratings are. */
-export function modelDirs(run: LocatedRun, kind: ModelKind): { factors: string; model?: string; ratings: string; raw?: string } {
-  const ofKind = (k: string) => run.entries.filter((e) => e.manifest.kind === k);
-  const ratings = ofKind("ratings").at(-1);
-  if (!ratings) throw new MissingArtifactError(`run ${run.runId} has no ratings entry`);
-  const raw = ofKind("raw-dataset").at(-1)?.dir;
-  if (kind === "als") {
-    const factors = run.entries.find((e) => e.step === "als" && e.manifest.kind === "factors") ?? ofKind("factors").at(-1);
-    if (!factors) throw new MissingArtifactError(`run ${run.runId} has no ALS factors entry`);
-    return { factors: factors.dir, ratings: ratings.dir, raw };
-  }
-  const model = ofKind("keras-model").at(-1);
-  if (!model) throw new MissingArtifactError(`run ${run.runId} has no keras model entry`);
-  // The factors the network was trained on, whichever step of the run produced them.
-  const wanted = (model.manifest.details as { factors?: { digest?: string } }).factors?.digest;
-  const factors = ofKind("factors").find((e) => e.manifest.digest === wanted);
-  if (!factors) throw new MissingArtifactError(`run ${run.runId}: no entry of the run holds the factors ${String(wanted)} its keras model was trained on`);
-  return { factors: factors.dir, model: model.dir, ratings: ratings.dir, raw };
-}
 
 async function titlesOf(raw: string | undefined): Promise<Map<number, string> | undefined> {
   if (!raw) return undefined;
@@ -142,9 +50,10 @@ export interface RecommendResult {
 
 type Known = Pick<ServedModel, "kind" | "userIds" | "movieIds" | "hasUser" | "hasMovie">;
 
+/** Opens the run's model of `o.model` (default keras, else its ALS model), hands it to `use`, and disposes of it. */
 export async function withModel<T>(
   o: LocateOptions & { model?: ModelKind },
-  use: (model: ServedModel, run: LocatedRun, dirs: ReturnType<typeof modelDirs>) => Promise<T>,
+  use: (model: ServedModel, run: LocatedRun, dirs: RunModelDirs) => Promise<T>,
   check?: (known: Known, run: LocatedRun) => void,
 ): Promise<T> {
   const run = await locateRun(o);

@@ -2,16 +2,17 @@
  * The test-set figures of a run's report: the RMSE of every model of the run on the test rows of
  * the shared split, beside two simple baselines fitted on the training rows (the global mean, and
  * the mean plus damped movie and user biases), and each model's error histogram. Computed once per
- * set of entries and kept as a memo under the cache's meta/ directory, so a fully cached run
- * reports without loading DuckDB or TensorFlow.js again.
+ * set of entries and kept as a memo file, so a fully cached run
+ * reports without loading DuckDB or TensorFlow.js again. The memo's directory is given by the
+ * caller (the cache owns where it is).
  */
-import { promises as fs } from "node:fs";
 import path from "node:path";
-import { canonicalJson, sha256Hex, splitMask, writeFileAtomic } from "@ms/contracts";
+import { z } from "zod";
+import { canonicalJson, sha256Hex, splitMask, type Logger } from "@ms/contracts";
 import { readRatingsColumns } from "@ms/etl";
-import type { RunEntry } from "./recommend.js";
-import { modelDirs } from "./recommend.js";
-import type { Logger } from "@ms/contracts";
+import { modelDirs, type RunEntry } from "./locate.js";
+import { validate } from "./json-file.js";
+import { readMemo, writeMemo } from "./memo.js";
 import { indexOf, openModel, UnservableModelError, type ModelKind, type ServedModel } from "./serve.js";
 
 /** Error histogram bins: prediction minus actual rating, in [-ERR_RANGE, ERR_RANGE], width ERR_STEP. */
@@ -22,23 +23,15 @@ const MOVIE_DAMPING = 25;
 const USER_DAMPING = 10;
 const MEMO_VERSION = 1;
 
-export interface ModelScore {
-  model: string;
-  rmse: number;
-  rows: number;
-}
+const ModelScoreSchema = z.object({ model: z.string(), rmse: z.number(), rows: z.number() });
+const ErrorHistogramSchema = z.object({ model: z.string(), bins: z.array(z.object({ from: z.number(), to: z.number(), count: z.number() })) });
+/** An evaluation as its memo file holds it. */
+export const EvaluationSchema = z.object({ testRows: z.number(), scores: z.array(ModelScoreSchema), histograms: z.array(ErrorHistogramSchema) });
 
-export interface ErrorHistogram {
-  model: string;
-  /** Lower edges; each bin is ERR_STEP wide. Errors outside the range fall in the outer bins. */
-  bins: { from: number; to: number; count: number }[];
-}
-
-export interface Evaluation {
-  testRows: number;
-  scores: ModelScore[];
-  histograms: ErrorHistogram[];
-}
+export type ModelScore = z.infer<typeof ModelScoreSchema>;
+/** Prediction minus actual rating, binned: lower edges `from`, each bin ERR_STEP wide; errors outside the range fall in the outer bins. */
+export type ErrorHistogram = z.infer<typeof ErrorHistogramSchema>;
+export type Evaluation = z.infer<typeof EvaluationSchema>;
 
 function histogram(model: string, pred: Float64Array, actual: Float32Array): ErrorHistogram {
   const n = Math.round((2 * ERR_RANGE) / ERR_STEP);
@@ -107,33 +100,38 @@ function rowsOf(ids: Int32Array, values: Int32Array): Int32Array {
   return out;
 }
 
+function splitOf(entries: readonly RunEntry[], factorsDir: string): z.infer<typeof SplitDetails> {
+  const entry = entries.find((e) => e.dir === factorsDir);
+  return validate(path.join(factorsDir, "manifest.json"), entry?.manifest.details, SplitDetails, "details");
+}
+
 /** The memo name of a set of entries (their manifest digests): what the report's figures depend on. */
 export function reportMemoKey(entries: readonly RunEntry[]): string {
   return sha256Hex(canonicalJson({ v: MEMO_VERSION, entries: entries.map((e) => e.manifest.digest).sort() }));
 }
 
-/** A memo file under the cache's meta/ directory, or undefined when absent or unreadable. */
-export async function readMemo<T>(cacheRoot: string, name: string): Promise<T | undefined> {
-  return fs.readFile(path.join(cacheRoot, "meta", name), "utf8").then((t) => JSON.parse(t) as T, () => undefined);
-}
+/** The split an ALS factors entry was fitted with (its test rows are the others). */
+const SplitDetails = z.object({ seed: z.number(), splitProp: z.number() });
 
-/** Writes a memo; best effort (a read-only cache recomputes next time). */
-export async function writeMemo(cacheRoot: string, name: string, value: unknown): Promise<void> {
-  await writeFileAtomic(path.join(cacheRoot, "meta", name), JSON.stringify(value)).catch(() => undefined);
+export interface EvaluateOptions {
+  /** The directory of memo files: a set of entries already evaluated is read back from there. */
+  memoDir: string;
+  logger?: Logger;
 }
 
 /** Evaluates the run's models on its test rows (the rows whose user and movie have ALS factors). */
-export async function evaluate(entries: readonly RunEntry[], cacheRoot: string, logger?: Logger): Promise<Evaluation> {
+export async function evaluate(entries: readonly RunEntry[], options: EvaluateOptions): Promise<Evaluation> {
+  const { memoDir, logger } = options;
   const run = { runId: "", experimentId: "", entries: [...entries] };
   const kinds: ModelKind[] = entries.some((e) => e.manifest.kind === "keras-model") ? ["als", "keras"] : ["als"];
   const dirs = modelDirs(run, "als");
   const memo = `report-${reportMemoKey(entries)}.json`;
-  const known = await readMemo<Evaluation>(cacheRoot, memo);
-  if (known && Array.isArray(known.scores) && Array.isArray(known.histograms)) return known;
+  const known = await readMemo(memoDir, memo, EvaluationSchema, logger);
+  if (known) return known;
 
   // Both are DuckDB reads, which run on DuckDB's own threads: side by side.
   const [ratings, als] = await Promise.all([readRatingsColumns(dirs.ratings), openModel("als", dirs)]);
-  const factorsDetails = entries.find((e) => e.dir === dirs.factors)!.manifest.details as { seed: number; splitProp: number };
+  const factorsDetails = splitOf(entries, dirs.factors);
   const mask = splitMask(ratings.userIds, ratings.movieIds, factorsDetails.seed, factorsDetails.splitProp);
   const userRow = rowsOf(als.userIds, ratings.userIds);
   const movieRow = rowsOf(als.movieIds, ratings.movieIds);
@@ -171,6 +169,6 @@ export async function evaluate(entries: readonly RunEntry[], cacheRoot: string, 
     }
   }
   const result: Evaluation = { testRows: test.length, scores, histograms };
-  await writeMemo(cacheRoot, memo, result);
+  await writeMemo(memoDir, memo, result);
   return result;
 }

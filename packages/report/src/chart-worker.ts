@@ -1,13 +1,13 @@
 /**
- * The chart worker thread (see `ChartWorker` in report.ts): loads Vega and Vega-Lite and draws the
+ * The chart worker thread (see `ChartWorker` in worker.ts; built as its own dist/chart-worker.js): loads Vega and Vega-Lite and draws the
  * warm-up charts at once, while the pipeline's steps compute, then answers each `{ id, specs }`
  * with `{ id, svgs }` (or `{ id, error }`).
  */
 import { parentPort } from "node:worker_threads";
-import { WARMUP_SPECS, renderSvg, type Spec } from "./report.js";
+import { WARMUP_SPECS, renderSvg, type Spec } from "./svg.js";
 
 const port = parentPort;
-if (!port) throw new Error("@ms/driver chart-worker.js must run as a worker thread");
+if (!port) throw new Error("@ms/report chart-worker.js must run as a worker thread");
 const warm = (async () => {
   for (const spec of WARMUP_SPECS) await renderSvg(spec);
 })().catch(() => undefined);

@@ -1,27 +1,40 @@
 /**
  * The run report in a real browser: Debian's chromium (tools/ensure-chromium.sh), headless and
- * offline, opens the report.html of a small synthetic `ms run` from disk. It loads with no console
+ * offline, opens from disk a report.html drawn from the fixture's histories and test figures. It loads with no console
  * error and no request beyond the file itself, and every chart is drawn (an SVG with marks and a
  * visible size).
  */
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SMALL, runJson, sandbox, type RunDoc, type Sandbox } from "./__tests__/harness.js";
+import { charts } from "./charts.js";
+import { renderReport } from "./html.js";
+import { ChartWorker, renderFigures } from "./worker.js";
 import { ensureChromium, openBrowser, type Browser } from "./__tests__/browser.js";
+import { CHART_IDS, HISTORIES, SUMMARY, TEST_FIGURES } from "./__tests__/fixture.js";
 
-let box: Sandbox;
-let doc: RunDoc;
+let dir: string;
+let file: string;
 let browser: Browser;
 
 beforeAll(async () => {
   const executable = await ensureChromium();
-  box = await sandbox("ms-driver-report-browser-");
-  doc = await runJson([...SMALL, "-P", "keras_epochs=2", "-P", "keras_features=factors"], box);
+  dir = await mkdtemp(path.join(os.tmpdir(), "ms-report-browser-"));
+  file = path.join(dir, "report.html");
+  const worker = ChartWorker.start();
+  try {
+    const figures = await renderFigures(charts(HISTORIES, TEST_FIGURES), worker);
+    await writeFile(file, renderReport({ report: SUMMARY, figures, params: { als_rank: 4 }, trackingUri: "/tmp/mlruns" }));
+  } finally {
+    await worker?.close();
+  }
   browser = await openBrowser(executable);
 }, 20 * 60_000);
 afterAll(async () => {
   await browser?.close();
-  await box?.dispose();
+  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 describe("report.html in headless chromium", () => {
@@ -37,18 +50,18 @@ describe("report.html in headless chromium", () => {
       requests.push(route.request().url());
       return route.request().url().startsWith("file:") ? route.continue() : route.abort();
     });
-    const url = pathToFileURL(doc.report!).href;
+    const url = pathToFileURL(file).href;
     await page.goto(url, { waitUntil: "load", timeout: 30_000 });
-    expect(await page.title()).toBe(`ms run ${doc.runId}`);
-    const charts = await page.$$eval("figure.chart", (figures) =>
+    expect(await page.title()).toBe(`ms run ${SUMMARY.runId}`);
+    const drawn = await page.$$eval("figure.chart", (figures) =>
       figures.map((f) => {
         const svg = f.querySelector("svg");
         const box = svg?.getBoundingClientRect();
         return { id: f.id, width: box?.width ?? 0, height: box?.height ?? 0, marks: svg?.querySelectorAll("g.mark-rect path, g.mark-line path, g.mark-symbol path").length ?? 0 };
       }),
     );
-    expect(charts.map((c) => c.id)).toEqual(["keras-loss", "als-loss", "test-rmse", "errors-als", "errors-keras"]);
-    for (const c of charts) {
+    expect(drawn.map((c) => c.id)).toEqual(CHART_IDS);
+    for (const c of drawn) {
       expect(c.width, c.id).toBeGreaterThan(200);
       expect(c.height, c.id).toBeGreaterThan(50);
       expect(c.marks, c.id).toBeGreaterThan(0);

@@ -1,16 +1,18 @@
 /**
- * Scoring with a run's models, the one place the driver calls @ms/keras's and @ms/als's
- * prediction exports (so a change of their API is adapted here only). `openModel` loads the ALS
- * factors, or the keras network with the factors it was trained on, behind one interface that
- * predicts ratings for (user, movie) pairs. A stacked network scores pairs through
+ * Scoring with a run's models, the one place the workspace calls @ms/keras's and @ms/als's
+ * prediction exports for serving (so a change of their API is adapted here only). It knows the
+ * model kinds it serves (`MODEL_KINDS`). `openModel` loads the ALS factors, or the keras network
+ * with the factors it was trained on, behind one interface that predicts ratings for (user, movie)
+ * pairs. A stacked network scores pairs through
  * @ms/keras's `predictStackedPairs` (features from the full fit's tables it saved); the seed's
  * feature sets are assembled from the factors here, exactly as in training.
  */
-import { promises as fs } from "node:fs";
 import path from "node:path";
+import { z } from "zod";
 import { BadParameterError, CorruptArtifactError, type Manifest } from "@ms/contracts";
 import { predictWith, readFactors, type Factors } from "@ms/als";
-import { FeatureAssembler, loadModel, predict as kerasPredict, predictStackedPairs, type BackendChoice, type FeatureSet } from "@ms/keras";
+import { FeatureAssembler, loadModel, predict as kerasPredict, predictStackedPairs, type BackendChoice, type LoadedModel } from "@ms/keras";
+import { readJsonFile } from "./json-file.js";
 
 export const MODEL_KINDS = ["keras", "als"] as const;
 export type ModelKind = (typeof MODEL_KINDS)[number];
@@ -31,14 +33,14 @@ export class UnservableModelError extends BadParameterError {
   }
 }
 
+/** The part of a keras model's manifest.json that says whether it can score new pairs. */
+const KerasServingManifest = z.object({ details: z.object({ features: z.string(), stacked: z.unknown().optional() }) });
+
 /** The feature set a keras-model directory records, and whether it can score new pairs, read without loading TensorFlow.js. */
 export async function kerasServing(dir: string): Promise<{ features: string; servable: boolean }> {
-  const file = path.join(dir, "manifest.json");
-  const manifest = JSON.parse(await fs.readFile(file, "utf8")) as { details?: { features?: unknown; stacked?: unknown } };
-  const features = manifest.details?.features;
-  if (typeof features !== "string") throw new CorruptArtifactError(`${file}: details.features is missing`);
-  const servable = SERVABLE_FEATURES.includes(features) && (features !== "stacked" || manifest.details?.stacked !== undefined);
-  return { features, servable };
+  const { details } = await readJsonFile(path.join(dir, "manifest.json"), KerasServingManifest);
+  const servable = SERVABLE_FEATURES.includes(details.features) && (details.features !== "stacked" || details.stacked !== undefined);
+  return { features: details.features, servable };
 }
 
 /** Where a run's models are: the factors entry, and the keras-model entry. */
@@ -47,11 +49,14 @@ export interface ModelDirs {
   model?: string;
 }
 
+/** Any artifact's manifest, whatever its params, metrics and details. */
+export type AnyManifest = Manifest<object, object, object>;
+
 export interface ServedModel {
   kind: ModelKind;
   /** The artifact the predictions come from. */
   dir: string;
-  manifest: Manifest;
+  manifest: AnyManifest;
   /** The ALS factors the model was opened with (the keras network's inputs are built from them). */
   factors: Factors;
   /** Sorted ids the model has factors for; a pair outside them cannot be scored. */
@@ -85,12 +90,12 @@ const CHUNK = 65_536;
  * dot product) assembled in chunks, then the network.
  */
 export async function kerasPredictPairs(
-  loaded: Awaited<ReturnType<typeof loadModel>>,
+  loaded: LoadedModel,
   factors: Factors,
   userIds: Int32Array,
   movieIds: Int32Array,
 ): Promise<Float64Array> {
-  const features = loaded.manifest.details.features as FeatureSet;
+  const features = loaded.manifest.details.features;
   const n = userIds.length;
   const out = new Float64Array(n);
   for (let start = 0; start < n; start += CHUNK) {
@@ -114,7 +119,7 @@ export async function kerasPredictPairs(
 }
 
 /** A stacked network's predictions, in chunks of CHUNK pairs (bounding the feature buffer). */
-async function stackedPredictPairs(loaded: Awaited<ReturnType<typeof loadModel>>, userIds: Int32Array, movieIds: Int32Array): Promise<Float64Array> {
+async function stackedPredictPairs(loaded: LoadedModel, userIds: Int32Array, movieIds: Int32Array): Promise<Float64Array> {
   const out = new Float64Array(userIds.length);
   for (let start = 0; start < userIds.length; start += CHUNK) {
     const end = Math.min(userIds.length, start + CHUNK);
@@ -143,7 +148,7 @@ export async function openModel(
   };
   options.check?.({ kind, ...base });
   if (kind === "als") {
-    return { kind, dir: dirs.factors, manifest: factors.manifest as unknown as Manifest, ...base, predict: async (u, m) => predictWith(factors, u, m), dispose: () => undefined };
+    return { kind, dir: dirs.factors, manifest: factors.manifest, ...base, predict: async (u, m) => predictWith(factors, u, m), dispose: () => undefined };
   }
   if (!dirs.model) throw new Error("no keras model directory given");
   const { features, servable } = await kerasServing(dirs.model);
@@ -157,7 +162,7 @@ export async function openModel(
   return {
     kind,
     dir: dirs.model,
-    manifest: loaded.manifest as unknown as Manifest,
+    manifest: loaded.manifest,
     ...base,
     predict: (u, m) => (loaded.stacked ? stackedPredictPairs(loaded, u, m) : kerasPredictPairs(loaded, factors, u, m)),
     dispose: () => loaded.model.dispose(),

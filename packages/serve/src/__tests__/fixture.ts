@@ -1,0 +1,87 @@
+/**
+ * Test support: a run's entries without running the pipeline. Factors written by @ms/als's own
+ * writer, a ratings entry that is only a manifest, a file tracking store holding a finished
+ * `ms run` parent with one child run per entry (tagged with its cache key), and an `EntryStore`
+ * over those directories whose answer per key a test can change (missing, damaged).
+ */
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { writeFactorsArtifact, type FactorTables } from "@ms/als";
+import { readManifest, type Digest, type Manifest } from "@ms/contracts";
+import { createTracker, TAGS } from "@ms/tracking";
+import type { EntryCheck, EntryStore, RunEntry } from "../locate.js";
+
+export interface Fixture {
+  root: string;
+  mlruns: string;
+  factorsDir: string;
+  entries: RunEntry[];
+  store: EntryStore & { answers: Map<string, EntryCheck> };
+  parentRunId: string;
+  dispose(): Promise<void>;
+}
+
+export const ZERO = `sha256:${"0".repeat(64)}` as Digest;
+
+/** Three users (ids 3, 5, 8) and four movies (10, 20, 30, 40), rank 2. */
+export const TABLES: FactorTables = {
+  rank: 2,
+  userIds: Int32Array.from([3, 5, 8]),
+  userFactors: Float32Array.from([1, 0.5, 0.2, 1.5, 2, -1]),
+  itemIds: Int32Array.from([10, 20, 30, 40]),
+  itemFactors: Float32Array.from([1.5, 1, 0.5, 2, 2, 0, 1, 1]),
+};
+
+function ratingsManifest(): Manifest {
+  return { kind: "ratings", schemaVersion: 1, digest: ZERO, files: [], params: {}, metrics: {}, details: {}, producedBy: { step: "etl", version: "0" }, createdAt: new Date(0).toISOString() };
+}
+
+async function writeEntries(root: string): Promise<{ factorsDir: string; list: { step: string; key: string; dir: string; manifest: Manifest }[] }> {
+  const ratingsDir = path.join(root, "objects", "k-etl");
+  await mkdir(ratingsDir, { recursive: true });
+  await writeFile(path.join(ratingsDir, "manifest.json"), JSON.stringify(ratingsManifest()));
+  const factorsDir = path.join(root, "objects", "k-als");
+  const details = { rank: 2, users: 3, items: 4, seed: 1, splitProp: 0.8, coldStartStrategy: "drop" as const, ratings: { digest: ZERO, rows: 12 } };
+  await writeFactorsArtifact(factorsDir, { tables: TABLES, details, params: {}, metrics: {} });
+  const factors = await readManifest(factorsDir);
+  return {
+    factorsDir,
+    list: [
+      { step: "etl", key: "k-etl", dir: ratingsDir, manifest: ratingsManifest() },
+      { step: "als", key: "k-als", dir: factorsDir, manifest: factors },
+    ],
+  };
+}
+
+/** A finished parent run with a child run per entry, in a file tracking store under `root`. */
+async function trackRun(mlruns: string, list: readonly { step: string; key: string }[]): Promise<{ parent: string; children: string[] }> {
+  const tracker = createTracker(mlruns, { env: {} });
+  const experiment = await tracker.getOrCreateExperiment("Default");
+  const tags = { [TAGS.sourceName]: "ms", [TAGS.entryPoint]: "main" };
+  const parent = (await tracker.startRun({ experimentId: experiment.experimentId, tags })).runId;
+  const children: string[] = [];
+  for (const e of list) {
+    const child = await tracker.startRun({ experimentId: experiment.experimentId, parentRunId: parent, tags: { ...tags, [TAGS.entryPoint]: e.step, [TAGS.step]: e.step, [TAGS.cacheKey]: e.key } });
+    await tracker.endRun(child.runId, "FINISHED");
+    children.push(child.runId);
+  }
+  await tracker.endRun(parent, "FINISHED");
+  return { parent, children };
+}
+
+export async function fixture(): Promise<Fixture> {
+  const root = await mkdtemp(path.join(tmpdir(), "ms-serve-"));
+  const mlruns = path.join(root, "mlruns");
+  const { factorsDir, list } = await writeEntries(root);
+  const { parent, children } = await trackRun(mlruns, list);
+  const answers = new Map<string, EntryCheck>(list.map((e) => [e.key, { status: "hit", dir: e.dir, manifest: e.manifest }]));
+  const store = {
+    root: path.join(root, "objects"),
+    answers,
+    entryDir: (key: string) => path.join(root, "objects", key),
+    checkEntry: async (key: string): Promise<EntryCheck> => answers.get(key) ?? { status: "missing" },
+  };
+  const entries = list.map((e, i) => ({ ...e, runId: children[i] }));
+  return { root, mlruns, factorsDir, entries, store, parentRunId: parent, dispose: () => rm(root, { recursive: true, force: true }) };
+}

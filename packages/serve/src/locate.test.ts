@@ -1,0 +1,80 @@
+/**
+ * Finding a run and its models: `locateRun` takes the latest finished `ms run` of a file tracking
+ * store (or `runId`, a child meaning its parent) and checks each child's entry in the given
+ * store: missing is exit 4, damaged exit 5. `modelDirs` names the entries a model kind needs, and
+ * `predictRatings` answers from them, refusing unknown ids by flag.
+ */
+import { predictWith, readFactors } from "@ms/als";
+import { exitCodeFor } from "@ms/contracts";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { locateRun, modelDirs, type LocateOptions } from "./locate.js";
+import { predictRatings } from "./recommend.js";
+import { fixture, type Fixture } from "./__tests__/fixture.js";
+
+let fx: Fixture;
+let where: LocateOptions;
+beforeAll(async () => {
+  fx = await fixture();
+  where = { entries: fx.store, trackingUri: fx.mlruns, env: {} };
+});
+afterAll(async () => fx.dispose());
+
+describe("locateRun", () => {
+  it("finds the latest finished run and its verified entries, in step order", async () => {
+    const run = await locateRun(where);
+    expect(run.runId).toBe(fx.parentRunId);
+    expect(run.entries.map((e) => [e.step, e.key, e.dir])).toEqual(fx.entries.map((e) => [e.step, e.key, e.dir]));
+    expect((await locateRun({ ...where, runId: fx.entries[1].runId })).runId).toBe(fx.parentRunId);
+  });
+
+  it("an entry the cache no longer has is exit 4; a damaged one exit 5", async () => {
+    const hit = fx.store.answers.get("k-als")!;
+    try {
+      fx.store.answers.delete("k-als");
+      const missing = await locateRun(where).catch((e: unknown) => e);
+      expect(exitCodeFor(missing)).toBe(4);
+      expect((missing as Error).message).toMatch(/its als entry .*k-als is not in the cache .*rerun 'ms run'/);
+      fx.store.answers.set("k-als", { status: "damaged", problems: ["user_factors.parquet: size differs"] });
+      const damaged = await locateRun(where).catch((e: unknown) => e);
+      expect(exitCodeFor(damaged)).toBe(5);
+      expect((damaged as Error).message).toContain("user_factors.parquet: size differs");
+    } finally {
+      fx.store.answers.set("k-als", hit);
+    }
+  });
+
+  it("an unknown run id is a parameter error naming --run", async () => {
+    await expect(locateRun({ ...where, runId: "0".repeat(32) })).rejects.toThrow(/--run/);
+  });
+});
+
+describe("modelDirs", () => {
+  it("names the factors and ratings of the ALS model; a run without a keras model has none (exit 4)", async () => {
+    const run = await locateRun(where);
+    expect(modelDirs(run, "als")).toEqual({ factors: fx.factorsDir, ratings: fx.entries[0].dir, raw: undefined });
+    const error = (() => {
+      try {
+        return modelDirs(run, "keras");
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(exitCodeFor(error)).toBe(4);
+  });
+});
+
+describe("predictRatings", () => {
+  it("scores pairs with the run's ALS model", async () => {
+    const pairs = [{ userId: 3, movieId: 20 }, { userId: 8, movieId: 40 }];
+    const result = await predictRatings({ ...where, pairs, model: "als" });
+    const expected = predictWith(await readFactors(fx.factorsDir), Int32Array.from([3, 8]), Int32Array.from([20, 40]));
+    expect(result.runId).toBe(fx.parentRunId);
+    expect(result.predictions).toEqual(pairs.map((p, i) => ({ ...p, rating: Number(expected[i].toFixed(4)) })));
+  });
+
+  it("an id the model has no factors for is exit 2 naming its flag", async () => {
+    await expect(predictRatings({ ...where, pairs: [{ userId: 4, movieId: 10 }], model: "als" })).rejects.toThrow(/--user: user 4 is not in the training ratings/);
+    await expect(predictRatings({ ...where, pairs: [{ userId: 3, movieId: 11 }], model: "als" })).rejects.toThrow(/--movie: movie 11 has no ratings/);
+    await expect(predictRatings({ ...where, pairs: [] })).rejects.toThrow(/--pairs/);
+  });
+});

@@ -1,0 +1,130 @@
+/**
+ * Finding a run's models: the latest finished `ms run` in the tracking store (or the one asked
+ * for), and the cache entries its child runs name by key, each verified as a cache hit would be.
+ * The cache is given (an `EntryStore`), not opened here. `modelDirs` knows which artifact kinds
+ * hold which model kind: that is what serving exposes.
+ */
+import { z } from "zod";
+import { BadParameterError, CorruptArtifactError, MissingArtifactError, type Logger, type Manifest } from "@ms/contracts";
+import { createTracker, TAGS, type Run, type Tracker } from "@ms/tracking";
+import type { ModelDirs, ModelKind } from "./serve.js";
+
+/** A finished run's step entry as the cache checks it (CacheStore's `checkEntry` has this shape). */
+export type EntryCheck =
+  | { status: "hit"; dir: string; manifest: Manifest }
+  | { status: "damaged"; problems: string[] }
+  | { status: "missing" | "busy" };
+
+/**
+ * Where a run's entries are looked up by cache key. The cache package owns the layout; serving
+ * only asks it (so @ms/serve does not depend on the cache code).
+ */
+export interface EntryStore {
+  /** The cache's root, named in messages. */
+  readonly root: string;
+  /** Where the entry of `key` is (or would be), named in messages. */
+  entryDir(key: string): string;
+  /** The entry of `key`, verified as a cache hit is. */
+  checkEntry(key: string): Promise<EntryCheck>;
+}
+
+export interface LocateOptions {
+  /** The cache holding the run's entries. */
+  entries: EntryStore;
+  trackingUri?: string;
+  /** A parent run id (a step's child run id is taken to mean its parent); default the latest finished run. */
+  runId?: string;
+  /** Only look in this experiment (by name). */
+  experiment?: string;
+  logger?: Logger;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** One step's published entry, as a run's child run names it. */
+export interface RunEntry {
+  step: string;
+  runId: string;
+  key: string;
+  dir: string;
+  manifest: Manifest;
+}
+
+export interface LocatedRun {
+  runId: string;
+  experimentId: string;
+  entries: RunEntry[];
+}
+
+/** The latest finished `ms run` parent run (newest start time) over the experiments asked for. */
+async function latestRun(tracker: Tracker, experiment: string | undefined): Promise<Run> {
+  const experiments = experiment ? [await tracker.getExperimentByName(experiment)].filter((e) => e !== undefined) : await tracker.listExperiments();
+  if (experiment && !experiments.length) throw new BadParameterError("--experiment", `no experiment named ${JSON.stringify(experiment)} in ${tracker.uri}`);
+  let best: Run | undefined;
+  for (const exp of experiments) {
+    if (exp.lifecycleStage !== "active") continue;
+    const page = await tracker.searchRuns({ experimentIds: [exp.experimentId], tags: { [TAGS.sourceName]: "ms", [TAGS.entryPoint]: "main" }, status: "FINISHED", maxResults: 50 });
+    const top = page.runs.find((r) => !r.tags[TAGS.parent]);
+    if (top && (!best || top.info.startTime > best.info.startTime)) best = top;
+  }
+  if (!best) throw new MissingArtifactError(`no finished ms run in ${tracker.uri}${experiment ? ` (experiment ${experiment})` : ""}; run 'ms run' first, or give --tracking-uri`);
+  return best;
+}
+
+/** Finds a run and its step entries in the cache, each verified (missing: exit 4; damaged: exit 5). */
+export async function locateRun(o: LocateOptions): Promise<LocatedRun> {
+  const tracker = createTracker(o.trackingUri, { logger: o.logger, env: o.env });
+  let parent = o.runId ? await tracker.getRun(o.runId).catch((error: unknown) => Promise.reject(new BadParameterError("--run", `run ${o.runId} is not in ${tracker.uri} (${(error as Error).message})`))) : await latestRun(tracker, o.experiment);
+  if (parent.tags[TAGS.parent]) parent = await tracker.getRun(parent.tags[TAGS.parent]);
+  const runId = parent.info.runId;
+  if (o.runId && parent.info.status !== "FINISHED") throw new BadParameterError("--run", `run ${runId} is ${parent.info.status}, not FINISHED`);
+  const children: Run[] = [];
+  let pageToken: string | undefined;
+  do {
+    const page = await tracker.searchRuns({ experimentIds: [parent.info.experimentId], tags: { [TAGS.parent]: runId }, maxResults: 100, pageToken });
+    children.push(...page.runs);
+    pageToken = page.nextPageToken;
+  } while (pageToken);
+  const store = o.entries;
+  const entries: RunEntry[] = [];
+  for (const child of children.reverse()) {
+    const key = child.tags[TAGS.cacheKey];
+    const step = child.tags[TAGS.step];
+    if (!key || !step) continue;
+    const check = await store.checkEntry(key);
+    if (check.status === "damaged") throw new CorruptArtifactError(`run ${runId}: the ${step} entry ${store.entryDir(key)} is damaged (${check.problems.join("; ")}); rerun 'ms run' to recompute it`);
+    if (check.status !== "hit") throw new MissingArtifactError(`run ${runId}: its ${step} entry ${store.entryDir(key)} is not in the cache ${store.root} (removed by 'ms cache gc', or another --cache-dir?); rerun 'ms run' with the same parameters to rebuild it`);
+    entries.push({ step, runId: child.info.runId, key, dir: check.dir, manifest: check.manifest });
+  }
+  if (!entries.length) throw new MissingArtifactError(`run ${runId} has no step runs with cache keys in ${tracker.uri}; is it an ms run?`);
+  return { runId, experimentId: parent.info.experimentId, entries };
+}
+
+/** The keras model's record of the factors it was trained on (absent in a damaged manifest: no entry matches). */
+const TrainedOn = z.object({ factors: z.object({ digest: z.string().optional() }).optional() });
+
+/** Where a run's model of `kind` and the data it was made from are. */
+export interface RunModelDirs extends ModelDirs {
+  ratings: string;
+  /** The download entry (the release's files, for titles), when the run has one. */
+  raw?: string;
+}
+
+/** Where a run's model of `kind`, its factors and its ratings are. */
+export function modelDirs(run: LocatedRun, kind: ModelKind): RunModelDirs {
+  const ofKind = (k: string) => run.entries.filter((e) => e.manifest.kind === k);
+  const ratings = ofKind("ratings").at(-1);
+  if (!ratings) throw new MissingArtifactError(`run ${run.runId} has no ratings entry`);
+  const raw = ofKind("raw-dataset").at(-1)?.dir;
+  if (kind === "als") {
+    const factors = run.entries.find((e) => e.step === "als" && e.manifest.kind === "factors") ?? ofKind("factors").at(-1);
+    if (!factors) throw new MissingArtifactError(`run ${run.runId} has no ALS factors entry`);
+    return { factors: factors.dir, ratings: ratings.dir, raw };
+  }
+  const model = ofKind("keras-model").at(-1);
+  if (!model) throw new MissingArtifactError(`run ${run.runId} has no keras model entry`);
+  // The factors the network was trained on, whichever step of the run produced them.
+  const wanted = TrainedOn.safeParse(model.manifest.details).data?.factors?.digest;
+  const factors = ofKind("factors").find((e) => e.manifest.digest === wanted);
+  if (!factors) throw new MissingArtifactError(`run ${run.runId}: no entry of the run holds the factors ${String(wanted)} its keras model was trained on`);
+  return { factors: factors.dir, model: model.dir, ratings: ratings.dir, raw };
+}
