@@ -55,8 +55,10 @@ function check(file) {
   if (!body.startsWith("/**")) problems.push(`${rel}:1: missing module docblock (/** ... */ at the top)`);
   const lines = text.split("\n");
   const count = text.endsWith("\n") ? lines.length - 1 : lines.length;
-  if (/__tests__\/.*\.test\.ts$/.test(file)) problems.push(`${rel}:1: a test sits beside the code it tests (src/**/*.test.ts); __tests__/ holds test helpers only`);
-  if (!/\.test\.ts$/.test(file) && count > MAX_FILE_LINES) problems.push(`${rel}:1: ${count} lines; a source file holds at most ${MAX_FILE_LINES}`);
+  if (/__tests__\/.*\.test\.ts$/.test(file))
+    problems.push(`${rel}:1: a test sits beside the code it tests (src/**/*.test.ts); __tests__/ holds test helpers only`);
+  if (!/\.test\.ts$/.test(file) && count > MAX_FILE_LINES)
+    problems.push(`${rel}:1: ${count} lines; a source file holds at most ${MAX_FILE_LINES}`);
   lines.forEach((line, i) => {
     const deep = line.match(/from\s+["'](@ms\/[^"'/]+\/[^"']+)["']/);
     if (deep && !isDeclaredExport(deep[1])) problems.push(`${rel}:${i + 1}: deep import ${deep[1]}; import the package's public API`);
@@ -69,7 +71,9 @@ walk(path.join(root, "src"));
 if (problems.length) process.stderr.write(`${problems.join("\n")}\n`);
 
 const biomeBin = createRequire(import.meta.url).resolve("@biomejs/biome/bin/biome");
-const biome = spawnSync(process.execPath, [biomeBin, "check", "--error-on-warnings", "--no-errors-on-unmatched", root], { stdio: "inherit" });
+const biome = spawnSync(process.execPath, [biomeBin, "check", "--error-on-warnings", "--no-errors-on-unmatched", root], {
+  stdio: "inherit",
+});
 
 const eslint = new ESLint({ cwd: workspace, errorOnUnmatchedPattern: false });
 const results = await eslint.lintFiles([path.join(root, "src")]);

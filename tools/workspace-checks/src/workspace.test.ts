@@ -74,7 +74,9 @@ describe("the package graph", () => {
     expect(NAMES.has("@ms/driver")).toBe(true);
     expect(declaredDeps(PACKAGES.get("contracts")!)).toEqual([]);
     // The steps and the driver build on contracts, so a contracts change re-tests them all.
-    expect(withDependents("@ms/contracts")).toEqual(expect.arrayContaining(["@ms/als", "@ms/driver", "@ms/etl", "@ms/keras", "@ms/tracking"]));
+    expect(withDependents("@ms/contracts")).toEqual(
+      expect.arrayContaining(["@ms/als", "@ms/driver", "@ms/etl", "@ms/keras", "@ms/tracking"]),
+    );
   });
 });
 
