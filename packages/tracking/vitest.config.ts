@@ -1,12 +1,12 @@
 import { defineConfig } from "vitest/config";
+import { testDefaults } from "../../tools/vitest-preset.js";
 
 // Two projects so that `test:unit` (which excludes *.slow.test.ts) never builds the MLflow venv
-// or starts a server: vitest runs a project's globalSetup only when it has tests queued.
+// or starts a server: vitest runs a project's globalSetup only when it has tests queued. The root
+// sets no `include`: each project's adds to it.
 export default defineConfig({
   test: {
-    testTimeout: 180_000,
-    hookTimeout: 600_000,
-    pool: "forks",
+    ...testDefaults,
     projects: [
       {
         extends: true,

@@ -1,5 +1,3 @@
-import { defineConfig } from "vitest/config";
+import { packageTests } from "../vitest-preset.js";
 
-export default defineConfig({
-  test: { include: ["src/**/*.test.ts"], testTimeout: 120_000 },
-});
+export default packageTests({ testTimeout: 120_000 });

@@ -9,9 +9,9 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXIT_CODES, exitCodeFor, StorageError } from "@ms/contracts";
-import { etl } from "../etl.js";
-import { writeSyntheticRatings } from "../synthetic.js";
-import { tempDir } from "./helpers.js";
+import { etl } from "./etl.js";
+import { writeSyntheticRatings } from "./synthetic.js";
+import { tempDir } from "./__tests__/helpers.js";
 
 let disk: string | undefined;
 let whyNot = "";

@@ -6,9 +6,9 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { BadParameterError, sha256Hex } from "@ms/contracts";
-import { etl } from "../etl.js";
-import { syntheticShape, writeSyntheticRatings } from "../synthetic.js";
-import { queryRows, tempDir } from "./helpers.js";
+import { etl } from "./etl.js";
+import { syntheticShape, writeSyntheticRatings } from "./synthetic.js";
+import { queryRows, tempDir } from "./__tests__/helpers.js";
 
 describe("synthetic ratings", () => {
   it("writes exactly the requested rows, the same bytes for the same seed, other bytes for another", async () => {

@@ -7,10 +7,10 @@ import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { SMALL_CSV, tempDir, writeText } from "./helpers.js";
+import { SMALL_CSV, tempDir, writeText } from "./__tests__/helpers.js";
 
 const run = promisify(execFile);
-const packages = path.resolve(__dirname, "../../..");
+const packages = path.resolve(__dirname, "../..");
 
 describe("packed @ms/etl", () => {
   it("installs from tarballs into an empty folder and runs ms-etl and ms-download", async () => {

@@ -16,8 +16,8 @@ import { Writable } from "node:stream";
 import { zipSync } from "fflate";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BadParameterError, CorruptArtifactError, createLogger, InterruptedError, NetworkError } from "@ms/contracts";
-import { cleanPartialDownloads, loadRawData, MOVIELENS_DATASETS } from "../datasets.js";
-import { SMALL_CSV, tempDir } from "./helpers.js";
+import { cleanPartialDownloads, loadRawData, MOVIELENS_DATASETS } from "./datasets.js";
+import { SMALL_CSV, tempDir } from "./__tests__/helpers.js";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const md5 = (b: Uint8Array) => createHash("md5").update(b).digest("hex");
@@ -309,7 +309,7 @@ describe("download bounds", () => {
 
   it("ms-download stops a transfer on Ctrl-C, exits 130 and leaves no partial file", async () => {
     const cacheDir = await tempDir();
-    const child = spawn(process.execPath, [path.resolve(__dirname, "../../dist/download-bin.js"), "--url", `${base}/drip/ml-latest-small.zip`, "--cache-dir", cacheDir, "--timeout", "600", "--log-level", "error"], { stdio: "ignore" });
+    const child = spawn(process.execPath, [path.resolve(__dirname, "../dist/download-bin.js"), "--url", `${base}/drip/ml-latest-small.zip`, "--cache-dir", cacheDir, "--timeout", "600", "--log-level", "error"], { stdio: "ignore" });
     let done = false;
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => ((done = true), resolve(code))));
     const downloads = path.join(cacheDir, "downloads");

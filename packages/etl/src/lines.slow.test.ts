@@ -11,10 +11,10 @@ import { once } from "node:events";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { EXIT_CODES } from "@ms/contracts";
-import { tempDir } from "./helpers.js";
+import { tempDir } from "./__tests__/helpers.js";
 
 const run = promisify(execFile);
-const bin = path.resolve(__dirname, "../../dist/bin.js");
+const bin = path.resolve(__dirname, "../dist/bin.js");
 const HEADER = "userId,movieId,rating,timestamp\n";
 const ROWS = Array.from({ length: 1000 }, (_, i) => `${i + 1},${i + 1},3.0,${1000 + i}\n`).join("");
 

@@ -9,11 +9,11 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { EXIT_CODES } from "@ms/contracts";
-import { writeSyntheticRatings } from "../synthetic.js";
-import { SMALL_CSV, tempDir, writeText } from "./helpers.js";
+import { writeSyntheticRatings } from "./synthetic.js";
+import { SMALL_CSV, tempDir, writeText } from "./__tests__/helpers.js";
 
 const run = promisify(execFile);
-const dist = path.resolve(__dirname, "../../dist");
+const dist = path.resolve(__dirname, "../dist");
 
 async function bin(name: string, args: string[], env: NodeJS.ProcessEnv = {}) {
   try {

@@ -8,8 +8,8 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { BadInputError, BadParameterError, readManifest } from "@ms/contracts";
-import { etl } from "../etl.js";
-import { listDir, parquetSchema, queryRows, SMALL_CSV, tempDir, writeText } from "./helpers.js";
+import { etl } from "./etl.js";
+import { listDir, parquetSchema, queryRows, SMALL_CSV, tempDir, writeText } from "./__tests__/helpers.js";
 
 describe("etl", () => {
   it("converts a MovieLens CSV to zstd Parquet with the contract schema", async () => {

@@ -6,11 +6,11 @@ import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { BadInputError, CorruptArtifactError, MissingArtifactError } from "@ms/contracts";
-import { readRatingsColumns } from "../adapter.js";
-import { ratingsTable } from "../arrow.js";
-import { etl } from "../etl.js";
-import { writeSyntheticRatings } from "../synthetic.js";
-import { queryRows, tempDir } from "./helpers.js";
+import { readRatingsColumns } from "./adapter.js";
+import { ratingsTable } from "./arrow.js";
+import { etl } from "./etl.js";
+import { writeSyntheticRatings } from "./synthetic.js";
+import { queryRows, tempDir } from "./__tests__/helpers.js";
 
 describe("readRatingsColumns", () => {
   it("matches the Parquet content across several DuckDB chunks", async () => {

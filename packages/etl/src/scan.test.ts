@@ -7,9 +7,9 @@ import { existsSync } from "node:fs";
 import { appendFile, readdir, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import type { FormatInfo } from "../formats.js";
-import { scanRatingsText, scanRatingsTextRemembered } from "../scan.js";
-import { tempDir, writeText } from "./helpers.js";
+import type { FormatInfo } from "./formats.js";
+import { scanRatingsText, scanRatingsTextRemembered } from "./scan.js";
+import { tempDir, writeText } from "./__tests__/helpers.js";
 
 const CSV: FormatInfo = { format: "csv", delimiter: ",", header: true };
 
