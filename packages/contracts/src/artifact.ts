@@ -14,8 +14,11 @@ import { fileIdentity, identityTrustworthy, type FileIdentity } from "./file-dig
 export const MANIFEST_FILE = "manifest.json";
 export const SCHEMA_VERSION = 1;
 
-/** What an artifact holds; readers check it so that a factors directory is never read as ratings. */
-export type ArtifactKind = "raw-dataset" | "ratings" | "factors" | "keras-model";
+/**
+ * What an artifact holds; readers check it so that a factors directory is never read as ratings.
+ * Open: a step declares the kinds it produces, and the driver matches inputs to outputs by this string.
+ */
+export type ArtifactKind = "raw-dataset" | "ratings" | "factors" | "keras-model" | (string & {});
 
 export interface ArtifactFile {
   /** Relative to the artifact directory, with `/` separators. */

@@ -24,7 +24,7 @@ import { createTracker, recordUnclosedRuns, UNCLOSED_RUNS_FILE, type MetricInput
 import { openSession, type CacheSession, type CacheSource, type EntryDescription } from "./cache.js";
 import { RemoteCache, type RemoteMode, type RemoteTransfer } from "./remote-cache.js";
 import { cacheKey, codeIdentity } from "./key.js";
-import { namedParams, resolveParams, type Resolution } from "./params.js";
+import { resolveParams, type Resolution } from "./params.js";
 import { evaluate, readMemo, reportMemoKey, writeMemo } from "./evaluate.js";
 import type { RunEntry } from "./recommend.js";
 import { ChartWorker, charts, renderFigures, renderReport, type Figure } from "./report.js";
@@ -47,7 +47,7 @@ export interface RunPipelineOptions {
   /** Any MovieLens-layout zip to download instead of a dataset. */
   url?: string;
   /** Raw `-P key=value` pairs. */
-  params?: Readonly<Record<string, string>>;
+  params?: ReadonlyMap<string, string> | Readonly<Record<string, string>>;
   cacheDir?: string;
   /** Recompute these steps even when cached (the new entry replaces the old). */
   force?: readonly string[];
@@ -133,13 +133,13 @@ async function withFinalMetrics(metrics: BufferedMetrics, dir: string): Promise<
 }
 
 /** The flags that stand for download parameters, merged under `-P` names (a flag wins). */
-function withSourceFlags(o: RunPipelineOptions): Record<string, string> {
-  const raw: Record<string, string> = { ...o.params };
+function withSourceFlags(o: RunPipelineOptions): Map<string, string> {
+  const raw = new Map(o.params instanceof Map ? o.params : Object.entries(o.params ?? {}));
   const dataDir = o.dataDir ?? process.env.MS_DATASETS_DIR;
-  if (o.dataset !== undefined) raw.dataset = o.dataset;
-  if (o.ratingsCsv !== undefined) raw.ratings_csv = o.ratingsCsv;
-  if (o.url !== undefined) raw.url = o.url;
-  if (dataDir) raw.data_dir = dataDir;
+  if (o.dataset !== undefined) raw.set("dataset", o.dataset);
+  if (o.ratingsCsv !== undefined) raw.set("ratings_csv", o.ratingsCsv);
+  if (o.url !== undefined) raw.set("url", o.url);
+  if (dataDir) raw.set("data_dir", dataDir);
   return raw;
 }
 
@@ -317,7 +317,7 @@ class Pipeline {
     const key = cacheKey({ step: step.name, version: code.version, codeDigest: code.codeDigest, params: bound.keyParams, inputs: inputDigests });
     const logger = this.logger.child({ step: step.name });
     const entryPoint = ENTRY_POINTS[step.name] ?? step.name;
-    const params = namedParams(bound);
+    const params = bound.params;
     const runId = await this.log.start(
       entryPoint,
       {
@@ -335,7 +335,7 @@ class Pipeline {
     try {
       await this.log.params(runId, params);
       const forced = o.noCache === true || (o.force ?? []).includes(step.name);
-      const info: EntryDescription = { version: code.version, codeDigest: code.codeDigest, params: namedParams(bound, "key"), inputs: inputDigests, producedByRun: runId };
+      const info: EntryDescription = { version: code.version, codeDigest: code.codeDigest, params: bound.keyParams, inputs: inputDigests, producedByRun: runId };
       let replayed: HistoryPoint[] | undefined;
       const outcome = await this.session.getOrCompute({
         key,
