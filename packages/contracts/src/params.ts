@@ -204,12 +204,13 @@ function distance(a: string, b: string): number {
   return prev[b.length];
 }
 
-/** The known name closest to `name` (a suffix match counts: `max_iter` -> `als_max_iter`), if any is close. */
+/** The known name closest to `name` (a suffix match counts: `max_iter` -> `als_max_iter`, `max-iter` -> `als-max-iter`), if any is close. */
 export function closestName(name: string, known: Iterable<string>): string | undefined {
   let best: string | undefined;
   let bestScore = Infinity;
   for (const k of known) {
-    const score = k.endsWith(`_${name}`) || name.endsWith(`_${k}`) ? 0.5 : distance(name, k);
+    const suffix = [`_${name}`, `-${name}`].some((t) => k.endsWith(t)) || [`_${k}`, `-${k}`].some((t) => name.endsWith(t));
+    const score = suffix ? 0.5 : distance(name, k);
     if (score < bestScore) [best, bestScore] = [k, score];
   }
   return best !== undefined && bestScore <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;

@@ -6,9 +6,8 @@
  * then etl) keeps its intermediate outputs in a temporary directory removed at the end.
  */
 import { promises as fs } from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { assertReplaceableOutput, readManifest, type ArtifactRef, type Manifest } from "./artifact.js";
+import { assertReplaceableOutput, discardStagingDir, makeStagingDir, readManifest, type ArtifactRef, type Manifest } from "./artifact.js";
 import { abortOnSignals, formatTable, runCli, type CliOption, type CliOptions, type CliResult } from "./cli.js";
 import { digestFile } from "./digest.js";
 import { BadParameterError, MissingArtifactError } from "./errors.js";
@@ -21,6 +20,12 @@ export interface StepCliOptions {
   summary: string;
   /** Extra help text. */
   epilog?: string;
+  /**
+   * False for steps that do not watch their abort signal: Ctrl-C then ends the bin as it ends any
+   * Node process, and the staging directories go with it. Default true: the first SIGINT/SIGTERM
+   * aborts the step (exit 130), a second one exits at once.
+   */
+  abortOnSignals?: boolean;
 }
 
 /** The flag of a parameter: its name with dashes. */
@@ -110,8 +115,9 @@ export async function runStepCli(steps: Step | readonly Step[], o: StepCliOption
           }
           return step.bind(raw);
         });
-        const interrupt = abortOnSignals(ctx.logger);
-        const scratch = chain.length > 1 ? await fs.mkdtemp(path.join(os.tmpdir(), `${o.name}-`)) : undefined;
+        const interrupt = o.abortOnSignals === false ? undefined : abortOnSignals(ctx.logger);
+        // Beside --out and removed on the way out, a signal included.
+        const scratch = chain.length > 1 ? await makeStagingDir(`${target}-steps`) : undefined;
         try {
           const byKind = new Map<string, ArtifactRef>();
           for (const [i, b] of bound.entries()) {
@@ -121,13 +127,13 @@ export async function runStepCli(steps: Step | readonly Step[], o: StepCliOption
               const ref = byKind.get(kind) ?? given.get(name);
               if (ref) refs[name] = ref;
             }
-            await b.run({ logger: ctx.logger, progress: ctx.interactive, signal: interrupt.signal }, refs, dir);
+            await b.run({ logger: ctx.logger, progress: ctx.interactive, ...(interrupt ? { signal: interrupt.signal } : {}) }, refs, dir);
             const manifest = await readManifest(dir);
             for (const kind of Object.values(b.step.outputs)) byKind.set(kind, { kind, dir, digest: manifest.digest });
           }
         } finally {
-          interrupt.dispose();
-          if (scratch) await fs.rm(scratch, { recursive: true, force: true });
+          interrupt?.dispose();
+          if (scratch) await discardStagingDir(scratch);
         }
         const manifest = await readManifest(target);
         const metrics = manifest.metrics as Record<string, unknown>;
