@@ -74,20 +74,22 @@ export const alsParams: ParamDefs<AlsStepParams> = {
     doc: "local: fit on this machine; spark: run pyspark.ml's ALS through spark-submit (SPARK_HOME or PATH) on spark_master",
   }),
   spark_master: param.string({
-    doc: "with als_engine=spark: any master spark-submit accepts (spark://host:7077, yarn, k8s://..., local[N]); default spark-submit's own",
+    defaultDoc: "spark-submit's own",
+    doc: "with als_engine=spark: any master spark-submit accepts (spark://host:7077, yarn, k8s://..., local[N])",
     notInKey: "the same job gives the same factors on any cluster",
   }),
-  spark_conf: param.string({ doc: "with als_engine=spark: key=value,... passed as spark-submit --conf (no secrets: parameters are recorded)", notInKey: NOT_RESULT }),
+  spark_conf: param.string({ defaultDoc: "none", doc: "with als_engine=spark: key=value,... passed as spark-submit --conf (no secrets: parameters are recorded)", notInKey: NOT_RESULT }),
   spark_deploy_mode: param.choice(["client", "cluster"] as const, {
     default: "client",
     doc: "with als_engine=spark: spark-submit --deploy-mode (cluster: YARN or Kubernetes; standalone masters run Python jobs in client mode only)",
     notInKey: NOT_RESULT,
   }),
   spark_staging: param.string({
-    doc: "with als_engine=spark: a directory every node can reach (path, file://, hdfs://, s3a://, dbfs:/); default under the cache dir, for masters on this machine",
+    defaultDoc: "under the cache dir, for masters on this machine",
+    doc: "with als_engine=spark: a directory every node can reach (path, file://, hdfs://, s3a://, dbfs:/)",
     notInKey: "where the data is staged, not what is computed",
   }),
-  spark_num_blocks: param.integer({ default: 10, min: 1, max: 10_000, doc: "with als_engine=spark: ALS numUserBlocks/numItemBlocks (Spark's default 10; its initialisation depends on it)" }),
+  spark_num_blocks: param.integer({ default: 10, min: 1, max: 10_000, doc: "with als_engine=spark: ALS numUserBlocks/numItemBlocks (its initialisation depends on it)" }),
 };
 
 /** What the schema cannot check alone: the Spark master, staging directory and conf. */

@@ -24,7 +24,7 @@ export {
 } from "./cache.js";
 export { RemoteCache, parseRemoteUrl, parseRemoteMode, REMOTE_MODES, type RemoteMode, type RemoteCacheOptions, type RemoteRecord, type RemoteTransfer, type RemoteEntrySummary } from "./remote-cache.js";
 export { CacheStore, type EntryInfo, type LockInfo, type Owner } from "./storage.js";
-export { buildCatalog, parseAssignments, resolveParams, namedParams, type Resolution } from "./params.js";
+export { buildCatalog, parseAssignments, resolveParams, type Resolution } from "./params.js";
 export { PIPELINE, STEPS } from "./steps.js";
 export { ENTRY_POINTS, TAGS } from "./runlog.js";
 export { cacheKey, codeIdentity, type CodeIdentity, type KeyInput } from "./key.js";
