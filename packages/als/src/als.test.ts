@@ -123,19 +123,19 @@ describe("als step", () => {
 });
 
 describe("no NaN or infinite output", () => {
-  it("reg_param 0 with a row rated fewer times than the rank is refused before the fit, naming reg_param and the row; nothing is published", async () => {
+  it("als_reg_param 0 with a row rated fewer times than the rank is refused before the fit, naming als_reg_param and the row; nothing is published", async () => {
     const parent = path.join(root, "reg0");
     await mkdir(parent, { recursive: true });
     const out = path.join(parent, "out");
     const attempt = als({ ratings: ratingsDir }, fit({ als_reg_param: 0 }), out);
     await expect(attempt).rejects.toThrow(BadParameterError);
     await expect(als({ ratings: ratingsDir }, fit({ als_reg_param: 0 }), out)).rejects.toThrow(
-      /parameter reg_param: 0 leaves the normal equations of \d+ users and \d+ movies singular: each needs at least rank \(12\) .*(userId|movieId) \d+ has \d+/,
+      /parameter als_reg_param: 0 leaves the normal equations of \d+ users and \d+ movies singular: each needs at least rank \(12\) .*(userId|movieId) \d+ has \d+/,
     );
     expect(await readdir(parent)).toEqual([]);
   });
 
-  it("reg_param 0 is fitted when every row has at least rank ratings, and the factors are finite", async () => {
+  it("als_reg_param 0 is fitted when every row has at least rank ratings, and the factors are finite", async () => {
     const file = path.join(root, "dense.parquet");
     await writeRatingsParquet(file, smallRatings(30, 30));
     const result = await als({ ratings: file }, fit({ als_rank: 3, als_reg_param: 0 }), path.join(root, "reg0-dense"));

@@ -152,11 +152,11 @@ describe("fused trainer", () => {
     expect(existsSync(out)).toBe(false);
   });
 
-  it("a learning rate that blows the training up is refused naming learning_rate; nothing is published", async () => {
+  it("a learning rate that blows the training up is refused naming keras_learning_rate; nothing is published", async () => {
     const out = path.join(root, "lr-blowup");
     const error = await keras(inputs(), resolveKerasParams({ ...QUICK, keras_learning_rate: 1e300 }), out).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(BadParameterError);
-    expect((error as BadParameterError).parameter).toBe("learning_rate");
+    expect((error as BadParameterError).parameter).toBe("keras_learning_rate");
     expect((error as Error).message).toMatch(/training diverged/);
     expect(existsSync(out)).toBe(false);
   });

@@ -211,11 +211,11 @@ describe("bad factor files", () => {
 });
 
 describe("no NaN or infinite output", () => {
-  it("a learning rate that blows the training up is refused naming learning_rate; nothing is published", async () => {
+  it("a learning rate that blows the training up is refused naming keras_learning_rate; nothing is published", async () => {
     const out = path.join(root, "lr-blowup");
     const error = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, resolveKerasParams({ ...QUICK, keras_learning_rate: 1e300 }), out).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(BadParameterError);
-    expect((error as BadParameterError).parameter).toBe("learning_rate");
+    expect((error as BadParameterError).parameter).toBe("keras_learning_rate");
     expect((error as Error).message).toMatch(/training diverged/);
     expect(existsSync(out)).toBe(false);
     expect((await fs.readdir(root)).filter((f) => f.startsWith(".lr-blowup"))).toEqual([]);
@@ -251,7 +251,7 @@ describe("no NaN or infinite output", () => {
 });
 
 describe("factors fitted on other ratings", () => {
-  it("are refused as corrupt naming both digests, unless allowForeignFactors", async () => {
+  it("are refused as corrupt naming both digests, unless keras_allow_foreign_factors", async () => {
     const otherRoot = await tempDir();
     try {
       const other = await writeFixture(otherRoot, { users: 90, movies: 50, seed: 11 });
@@ -263,7 +263,7 @@ describe("factors fitted on other ratings", () => {
       expect(fitted).not.toBe(given);
       expect((error as Error).message).toContain(fitted);
       expect((error as Error).message).toContain(given);
-      expect((error as Error).message).toContain("--allow-foreign-factors");
+      expect((error as Error).message).toContain("--keras-allow-foreign-factors");
       expect(existsSync(out)).toBe(false);
       const forced = await keras({ ratings: other.ratingsDir, factors: fx.factorsDir }, resolveKerasParams({ ...QUICK, keras_allow_foreign_factors: true }), out);
       expect(Number.isFinite(forced.metrics.test_mse)).toBe(true);
