@@ -13,6 +13,7 @@ import {
   splitMask,
   type ArtifactRef,
   type Digest,
+  type Logger,
   type Manifest,
   type StepContext,
 } from "@ms/contracts";
@@ -85,57 +86,10 @@ export async function als(inputs: AlsInputs, params: AlsParams, outDir: string, 
     "als: ratings loaded and laid out",
   );
 
-  let runner = await threadRunner(problem.state, params.als_num_threads, ctx.signal);
-  if (!runner) {
-    logger.warn("als: no built worker script (run the package build); fitting on the calling thread");
-    runner = inProcessRunner(problem.state, undefined, ctx.signal);
-  }
-  const fitStarted = performance.now();
-  let losses: number[];
-  try {
-    losses = await fitProblem(
-      problem,
-      params.als_max_iter,
-      runner,
-      (iteration, loss) => {
-        // A non-finite objective means non-finite factors: stop now rather than sweep NaNs.
-        if (!Number.isFinite(loss)) refuseNonFinite(problem, params, `after iteration ${iteration} (train_loss ${loss})`);
-        ctx.metrics?.metric("train_loss", loss, iteration);
-        const line = { iteration, of: params.als_max_iter, loss: round(loss, 6), seconds: round((performance.now() - fitStarted) / 1000) };
-        if (ctx.progress) logger.info(line, "als: iteration");
-        else logger.debug(line, "als: iteration");
-      },
-      ctx.signal,
-    );
-  } finally {
-    await runner.close();
-  }
-  const fitSeconds = (performance.now() - fitStarted) / 1000;
+  const { losses, fitSeconds } = await runFit(problem, params, ctx, logger);
 
   const { state } = problem;
-  refuseNonFinite(problem, params, "after the fit");
-  const train = scoreRows(problem, state.userFactors, state.itemFactors, params.als_rank, ratings.ratings, mask, 1);
-  const test = scoreRows(problem, state.userFactors, state.itemFactors, params.als_rank, ratings.ratings, mask, 0);
-  const nanByChoice = params.als_cold_start_strategy === "nan" && test.coldRows > 0;
-  const testMse = nanByChoice ? Number.NaN : test.mse;
-  if (!nanByChoice && !Number.isFinite(test.mse)) {
-    throw new BadParameterError(
-      "split_prop",
-      `no test rating can be scored (${test.rows} test rows, ${test.coldRows} of them without factors), so test_mse would be NaN; lower split_prop (${params.split_prop}) or give more ratings`,
-    );
-  }
-  const metrics: AlsMetrics = {
-    training_nrows: train.rows,
-    test_nrows: test.rows,
-    test_cold_start_nrows: test.coldRows,
-    train_mse: train.mse,
-    test_mse: testMse,
-    train_rmse: Math.sqrt(train.mse),
-    test_rmse: Math.sqrt(testMse),
-    train_loss: losses[losses.length - 1],
-    fit_seconds: fitSeconds,
-    seconds: 0,
-  };
+  const { metrics, nanByChoice } = scoreFit(problem, ratings.ratings, mask, params, losses, fitSeconds);
   const details: FactorsDetails = {
     rank: params.als_rank,
     users: nu,
@@ -169,6 +123,64 @@ export async function als(inputs: AlsInputs, params: AlsParams, outDir: string, 
     metrics,
     manifest,
   };
+}
+
+/** The sweeps on the worker threads (or this thread without a built worker), each iteration's loss to the metrics sink. */
+async function runFit(problem: Problem, params: AlsParams, ctx: Partial<StepContext>, logger: Logger): Promise<{ losses: number[]; fitSeconds: number }> {
+  let runner = await threadRunner(problem.state, params.als_num_threads, ctx.signal);
+  if (!runner) {
+    logger.warn("als: no built worker script (run the package build); fitting on the calling thread");
+    runner = inProcessRunner(problem.state, undefined, ctx.signal);
+  }
+  const fitStarted = performance.now();
+  try {
+    const losses = await fitProblem(
+      problem,
+      params.als_max_iter,
+      runner,
+      (iteration, loss) => {
+        // A non-finite objective means non-finite factors: stop now rather than sweep NaNs.
+        if (!Number.isFinite(loss)) refuseNonFinite(problem, params, `after iteration ${iteration} (train_loss ${loss})`);
+        ctx.metrics?.metric("train_loss", loss, iteration);
+        const line = { iteration, of: params.als_max_iter, loss: round(loss, 6), seconds: round((performance.now() - fitStarted) / 1000) };
+        if (ctx.progress) logger.info(line, "als: iteration");
+        else logger.debug(line, "als: iteration");
+      },
+      ctx.signal,
+    );
+    return { losses, fitSeconds: (performance.now() - fitStarted) / 1000 };
+  } finally {
+    await runner.close();
+  }
+}
+
+/** The fit's metrics on the training and test parts; a test error that cannot be scored is refused unless the cold-start strategy chose NaN. */
+function scoreFit(problem: Problem, ratings: Float32Array, mask: Uint8Array, params: AlsParams, losses: number[], fitSeconds: number): { metrics: AlsMetrics; nanByChoice: boolean } {
+  const { state } = problem;
+  refuseNonFinite(problem, params, "after the fit");
+  const train = scoreRows(problem, state.userFactors, state.itemFactors, params.als_rank, ratings, mask, 1);
+  const test = scoreRows(problem, state.userFactors, state.itemFactors, params.als_rank, ratings, mask, 0);
+  const nanByChoice = params.als_cold_start_strategy === "nan" && test.coldRows > 0;
+  const testMse = nanByChoice ? Number.NaN : test.mse;
+  if (!nanByChoice && !Number.isFinite(test.mse)) {
+    throw new BadParameterError(
+      "split_prop",
+      `no test rating can be scored (${test.rows} test rows, ${test.coldRows} of them without factors), so test_mse would be NaN; lower split_prop (${params.split_prop}) or give more ratings`,
+    );
+  }
+  const metrics: AlsMetrics = {
+    training_nrows: train.rows,
+    test_nrows: test.rows,
+    test_cold_start_nrows: test.coldRows,
+    train_mse: train.mse,
+    test_mse: testMse,
+    train_rmse: Math.sqrt(train.mse),
+    test_rmse: Math.sqrt(testMse),
+    train_loss: losses[losses.length - 1],
+    fit_seconds: fitSeconds,
+    seconds: 0,
+  };
+  return { metrics, nanByChoice };
 }
 
 /** The digests of the ratings that the factors manifest records, so keras can tell the factors' ratings. */
