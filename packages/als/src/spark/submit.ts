@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { BadInputError, BadParameterError, NetworkError, silentLogger, type StepContext } from "@ms/contracts";
 import type { SparkDeployMode, SparkParams } from "../params.js";
 import { interruption } from "../pool.js";
+import { z } from "zod";
 import { parseSparkConf, stripCredentials } from "./conf.js";
 
 /** Calls `onLine` with each complete line of a child's output stream (a last unterminated line is not a line). */
@@ -43,6 +44,9 @@ const KILL_GRACE_MS = 5_000;
 const MASTER_UNREACHABLE = /Failed to connect to master|All masters are unresponsive|Failed to connect to ResourceManager|Retrying connect to server/;
 const UNREACHABLE = /Could not connect to|UnknownHostException|Connection refused|Failed to connect to/;
 
+/** The one field of a package.json the job's lookup reads. */
+const PackageName = z.looseObject({ name: z.string().optional() });
+
 /**
  * The job's path. The build copies spark/als_job.py into dist/spark/, so the built code runs (and
  * the driver's code identity hashes) the copy under dist; the TypeScript sources (tests) run the
@@ -53,7 +57,7 @@ export function jobScript(): string {
   let dir = path.dirname(here);
   for (;;) {
     const pkg = path.join(dir, "package.json");
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, "utf8")) as { name?: string }).name === "@ms/als") {
+    if (existsSync(pkg) && PackageName.safeParse(JSON.parse(readFileSync(pkg, "utf8"))).data?.name === "@ms/als") {
       const built = path.join(dir, "dist", "spark", "als_job.py");
       return here.startsWith(path.join(dir, "dist") + path.sep) && existsSync(built) ? built : path.join(dir, "spark", "als_job.py");
     }
@@ -75,10 +79,19 @@ function pythonEnv(submit: string, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return {};
 }
 
-/** One line of the job's stdout protocol. */
-export interface JobLine {
-  ms: "started" | "progress" | "result" | "error";
-  [key: string]: unknown;
+/** One line of the job's stdout protocol: `ms` says which, the other fields depend on it. */
+const JobLineSchema = z.looseObject({ ms: z.enum(["started", "progress", "result", "error"]) });
+export type JobLine = z.infer<typeof JobLineSchema>;
+
+/** The job's own line, or undefined for anything else it printed. */
+function jobLine(text: string): JobLine | undefined {
+  if (!text.startsWith("{")) return undefined;
+  try {
+    const parsed = JobLineSchema.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export interface SubmitOptions {
@@ -161,13 +174,7 @@ class SubmitWatch {
   }
 
   stdout(text: string): void {
-    let line: JobLine | undefined;
-    try {
-      const parsed = JSON.parse(text) as JobLine;
-      if (parsed && typeof parsed === "object" && typeof parsed.ms === "string") line = parsed;
-    } catch {
-      // not ours: the job's own prints
-    }
+    const line = jobLine(text);
     if (!line) {
       this.logger.debug({ line: text }, "als: spark stdout");
       return;
