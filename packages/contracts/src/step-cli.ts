@@ -8,11 +8,11 @@
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { assertReplaceableOutput, discardStagingDir, makeStagingDir, readManifest, type ArtifactRef, type Manifest } from "./artifact.js";
-import { abortOnSignals, formatTable, runCli, type CliOption, type CliOptions, type CliResult } from "./cli.js";
+import { abortOnSignals, formatTable, runCli, type CliContext, type CliOption, type CliOptions, type CliResult } from "./cli.js";
 import { digestFile } from "./digest.js";
 import { BadParameterError, MissingArtifactError } from "./errors.js";
 import { describeParam, type ParamSpec } from "./params.js";
-import type { Step } from "./step.js";
+import type { BoundStep, Step } from "./step.js";
 
 export interface StepCliOptions {
   /** The bin's name (`ms-als`). */
@@ -79,78 +79,80 @@ function outputsJson(step: Step, manifest: Manifest, dir: string): Record<string
   return out;
 }
 
+/** Text values of the flags that are `step`'s parameters, by parameter name. */
+function rawParams(step: Step, flags: Readonly<Record<string, unknown>>): Map<string, string> {
+  const raw = new Map<string, string>();
+  for (const s of step.params) {
+    const v = flags[flagOf(s.name)];
+    if (v !== undefined && v !== false) raw.set(s.name, String(v));
+  }
+  return raw;
+}
+
+/** Runs bound steps in order into `target` (the last) and a scratch directory beside it (the others, removed after). */
+async function runChain(bound: readonly BoundStep[], given: ReadonlyMap<string, ArtifactRef>, target: string, ctx: CliContext, o: StepCliOptions): Promise<void> {
+  const interrupt = o.abortOnSignals === false ? undefined : abortOnSignals(ctx.logger);
+  // Beside --out and removed on the way out, a signal included.
+  const scratch = bound.length > 1 ? await makeStagingDir(`${target}-steps`) : undefined;
+  try {
+    const byKind = new Map<string, ArtifactRef>();
+    for (const [i, b] of bound.entries()) {
+      const dir = i === bound.length - 1 || !scratch ? target : path.join(scratch, b.step.name);
+      const refs: Record<string, ArtifactRef> = {};
+      for (const [name, kind] of Object.entries(b.step.inputs)) {
+        const ref = byKind.get(kind) ?? given.get(name);
+        if (ref) refs[name] = ref;
+      }
+      await b.run({ logger: ctx.logger, progress: ctx.interactive, ...(interrupt ? { signal: interrupt.signal } : {}) }, refs, dir);
+      const manifest = await readManifest(dir);
+      for (const kind of Object.values(b.step.outputs)) byKind.set(kind, { kind, dir, digest: manifest.digest });
+    }
+  } finally {
+    interrupt?.dispose();
+    if (scratch) await discardStagingDir(scratch);
+  }
+}
+
+/** What the bin prints: the output's directory, digest and files, and its metrics. */
+function printed(last: Step, manifest: Manifest, target: string): CliResult {
+  const metrics = manifest.metrics as Record<string, unknown>;
+  const rows = Object.entries(metrics).map(([k, v]) => [k, typeof v === "number" ? v : String(v)]);
+  return {
+    json: { outputs: outputsJson(last, manifest, target), metrics },
+    text: [formatTable([[Object.values(last.outputs)[0], target], ["digest", manifest.digest]]), "", formatTable(rows, ["metric", "value"])].join("\n"),
+  };
+}
+
 /** Runs one step, or a chain of steps whose later inputs are earlier outputs (matched by kind), as a bin. */
 export async function runStepCli(steps: Step | readonly Step[], o: StepCliOptions, argv: readonly string[] = process.argv.slice(2)): Promise<number> {
   const chain: readonly Step[] = Array.isArray(steps) ? steps : [steps as Step];
   const last = chain[chain.length - 1];
   const inputs = externalInputs(chain);
-  const options = buildOptions(chain, inputs, last);
   const usage = `${o.name} ${[...inputs.keys()].map((n) => `--${flagOf(n)} DIR `).join("")}--out DIR [--${flagOf(last.params[0]?.name ?? "param")} ...] [--json]`;
   return runCli(
     {
       name: o.name,
       summary: o.summary,
       usage,
-      options,
+      options: buildOptions(chain, inputs, last),
       epilog: [o.epilog, "Every parameter flag is the ms run parameter of the same name (-P als_max_iter=20 is --als-max-iter 20)."].filter(Boolean).join("\n"),
       async run(values, _positionals, ctx): Promise<CliResult> {
         const flags = values as Readonly<Record<string, string | boolean | undefined>>;
         const text = (flag: string) => (typeof flags[flag] === "string" ? (flags[flag] as string) : undefined);
-        const out = text("out");
         const given = new Map<string, ArtifactRef>();
         for (const [name, kind] of inputs) {
           const dir = text(flagOf(name));
           if (!dir) throw new BadParameterError(`--${flagOf(name)}`, "is required");
           given.set(name, await inputRef(flagOf(name), dir, kind));
         }
+        const out = text("out");
         if (!out) throw new BadParameterError("--out", "is required");
         const target = path.resolve(out);
         await assertReplaceableOutput(target, Object.values(last.outputs)[0]);
         // Every step binds before any runs: a bad parameter of the last step costs nothing.
-        const bound = chain.map((step) => {
-          const raw = new Map<string, string>();
-          for (const s of step.params) {
-            const v = flags[flagOf(s.name)];
-            if (v !== undefined && v !== false) raw.set(s.name, String(v));
-          }
-          return step.bind(raw);
-        });
-        const interrupt = o.abortOnSignals === false ? undefined : abortOnSignals(ctx.logger);
-        // Beside --out and removed on the way out, a signal included.
-        const scratch = chain.length > 1 ? await makeStagingDir(`${target}-steps`) : undefined;
-        try {
-          const byKind = new Map<string, ArtifactRef>();
-          for (const [i, b] of bound.entries()) {
-            const dir = i === bound.length - 1 || !scratch ? target : path.join(scratch, b.step.name);
-            const refs: Record<string, ArtifactRef> = {};
-            for (const [name, kind] of Object.entries(b.step.inputs)) {
-              const ref = byKind.get(kind) ?? given.get(name);
-              if (ref) refs[name] = ref;
-            }
-            await b.run({ logger: ctx.logger, progress: ctx.interactive, ...(interrupt ? { signal: interrupt.signal } : {}) }, refs, dir);
-            const manifest = await readManifest(dir);
-            for (const kind of Object.values(b.step.outputs)) byKind.set(kind, { kind, dir, digest: manifest.digest });
-          }
-        } finally {
-          interrupt?.dispose();
-          if (scratch) await discardStagingDir(scratch);
-        }
-        const manifest = await readManifest(target);
-        const metrics = manifest.metrics as Record<string, unknown>;
-        return {
-          json: { outputs: outputsJson(last, manifest, target), metrics },
-          text: [
-            formatTable([
-              [Object.values(last.outputs)[0], target],
-              ["digest", manifest.digest],
-            ]),
-            "",
-            formatTable(
-              Object.entries(metrics).map(([k, v]) => [k, typeof v === "number" ? v : String(v)]),
-              ["metric", "value"],
-            ),
-          ].join("\n"),
-        };
+        const bound = chain.map((step) => step.bind(rawParams(step, flags)));
+        await runChain(bound, given, target, ctx, o);
+        return printed(last, await readManifest(target), target);
       },
     },
     argv,
