@@ -13,72 +13,18 @@ import {
   splitMask,
   type ArtifactRef,
   type Digest,
+  type Logger,
   type Manifest,
   type StepContext,
 } from "@ms/contracts";
 import { resolveRatingsFile } from "@ms/etl";
-import { availableParallelism } from "node:os";
 import path from "node:path";
 import { loadRatings, writeFactorsArtifact } from "./adapter.js";
+import { ALS_DEFAULTS, type AlsParams, type AlsStepParams } from "./params.js";
 import { fitProblem, nonFiniteRows, prepareProblem, rowsBelow, scoreRows, type Problem } from "./model.js";
 import { inProcessRunner, interruption, threadRunner } from "./pool.js";
 import { FACTORS_FILES, type ColdStartStrategy, type FactorsDetails } from "./types.js";
 import { ALS_VERSION } from "./version.js";
-
-export interface AlsParams {
-  rank: number;
-  maxIter: number;
-  regParam: number;
-  splitProp: number;
-  seed: number;
-  coldStartStrategy: ColdStartStrategy;
-  /** Spark's `nonnegative`: each row solved as non-negative least squares. */
-  nonnegative: boolean;
-  /** Threads for the sweeps; the result is bit-identical for any value. */
-  numThreads: number;
-}
-
-export const ALS_DEFAULTS: Readonly<Omit<AlsParams, "numThreads">> = {
-  rank: 12,
-  maxIter: 10,
-  regParam: 0.1,
-  splitProp: 0.8,
-  seed: 42,
-  coldStartStrategy: "drop",
-  nonnegative: false,
-};
-
-/** The seed's parameter names, used in error messages and by the driver's `-P key=value`. */
-export const ALS_PARAM_NAMES: Readonly<Record<keyof AlsParams, string>> = {
-  rank: "rank",
-  maxIter: "max_iter",
-  regParam: "reg_param",
-  splitProp: "split_prop",
-  seed: "seed",
-  coldStartStrategy: "cold_start_strategy",
-  nonnegative: "nonnegative",
-  numThreads: "num_threads",
-};
-
-const MAX_RANK = 1024;
-const MAX_ITER = 10_000;
-const MAX_THREADS = 256;
-
-/** Completes and checks parameters; every bad value names its parameter. */
-export function resolveAlsParams(partial: Partial<AlsParams> = {}): AlsParams {
-  const defined = Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) as Partial<AlsParams>;
-  const p: AlsParams = { ...ALS_DEFAULTS, numThreads: availableParallelism(), ...defined };
-  const n = ALS_PARAM_NAMES;
-  if (!Number.isInteger(p.rank) || p.rank < 1 || p.rank > MAX_RANK) throw new BadParameterError(n.rank, `must be an integer in [1, ${MAX_RANK}], got ${p.rank}`);
-  if (!Number.isInteger(p.maxIter) || p.maxIter < 1 || p.maxIter > MAX_ITER) throw new BadParameterError(n.maxIter, `must be an integer in [1, ${MAX_ITER}], got ${p.maxIter}`);
-  if (typeof p.regParam !== "number" || !Number.isFinite(p.regParam) || p.regParam < 0) throw new BadParameterError(n.regParam, `must be a finite number >= 0, got ${p.regParam}`);
-  if (typeof p.splitProp !== "number" || !(p.splitProp > 0 && p.splitProp < 1)) throw new BadParameterError(n.splitProp, `must be strictly between 0 and 1, got ${p.splitProp}`);
-  if (!Number.isSafeInteger(p.seed)) throw new BadParameterError(n.seed, `must be an integer, got ${p.seed}`);
-  if (p.coldStartStrategy !== "drop" && p.coldStartStrategy !== "nan") throw new BadParameterError(n.coldStartStrategy, `must be "drop" or "nan", got ${JSON.stringify(p.coldStartStrategy)}`);
-  if (typeof p.nonnegative !== "boolean") throw new BadParameterError(n.nonnegative, `must be true or false, got ${JSON.stringify(p.nonnegative)}`);
-  if (!Number.isInteger(p.numThreads) || p.numThreads < 1 || p.numThreads > MAX_THREADS) throw new BadParameterError(n.numThreads, `must be an integer in [1, ${MAX_THREADS}], got ${p.numThreads}`);
-  return p;
-}
 
 export interface AlsMetrics {
   [key: string]: number;
@@ -101,7 +47,8 @@ export interface AlsInputs {
   ratings: string;
 }
 
-export type FactorsManifest = Manifest<AlsParams, AlsMetrics, FactorsDetails>;
+/** A factors manifest: the local engine records the fit's parameters, the Spark engine also where it ran. */
+export type FactorsManifest = Manifest<Partial<AlsStepParams>, AlsMetrics, FactorsDetails>;
 
 export interface AlsResult {
   outputs: { factors: ArtifactRef<"factors"> };
@@ -111,9 +58,11 @@ export interface AlsResult {
   manifest: FactorsManifest;
 }
 
-/** Runs the als step into `outDir` (created, or replacing an earlier factors output). */
-export async function als(inputs: AlsInputs, partial: Partial<AlsParams>, outDir: string, ctx: Partial<StepContext> = {}): Promise<AlsResult> {
-  const params = resolveAlsParams(partial);
+/**
+ * Runs the als step's local fit into `outDir` (created, or replacing an earlier factors output).
+ * `params` are resolved (`resolveAlsParams`): this function does not check them again.
+ */
+export async function als(inputs: AlsInputs, params: AlsParams, outDir: string, ctx: Partial<StepContext> = {}): Promise<AlsResult> {
   const logger = ctx.logger ?? silentLogger();
   const target = path.resolve(outDir);
   await assertReplaceableOutput(target, "factors");
@@ -124,86 +73,39 @@ export async function als(inputs: AlsInputs, partial: Partial<AlsParams>, outDir
   const digestsPromise = ratingsDigests(file, ratingsManifest);
   const ratings = await loadRatings(inputs.ratings);
   if (ctx.signal?.aborted) throw interruption(ctx.signal);
-  const mask = splitMask(ratings.userIds, ratings.movieIds, params.seed, params.splitProp);
-  const problem = prepareProblem(ratings, mask, params);
+  const mask = splitMask(ratings.userIds, ratings.movieIds, params.seed, params.split_prop);
+  const problem = prepareProblem(ratings, mask, { rank: params.als_rank, maxIter: params.als_max_iter, regParam: params.als_reg_param, nonnegative: params.als_nonnegative, seed: params.seed });
   const nu = problem.users.ids.length;
   const ni = problem.items.ids.length;
-  if (problem.trainRows === 0) throw new BadInputError(`none of the ${ratings.rows} ratings falls in the training split (split_prop ${params.splitProp})`, { file });
+  if (problem.trainRows === 0) throw new BadInputError(`none of the ${ratings.rows} ratings falls in the training split (split_prop ${params.split_prop})`, { file });
   if (nu < 2) throw new BadInputError(`the training ratings hold a single user (userId ${problem.users.ids[0]}); ALS needs at least two users`, { file });
   if (ni < 2) throw new BadInputError(`the training ratings hold a single movie (movieId ${problem.items.ids[0]}); ALS needs at least two movies`, { file });
-  if (params.regParam === 0) refuseSingularRows(problem, params.rank);
+  if (params.als_reg_param === 0) refuseSingularRows(problem, params.als_rank);
   logger.info(
-    { rows: ratings.rows, train: problem.trainRows, users: nu, movies: ni, rank: params.rank, threads: params.numThreads, loadSeconds: round((performance.now() - started) / 1000) },
+    { rows: ratings.rows, train: problem.trainRows, users: nu, movies: ni, rank: params.als_rank, threads: params.als_num_threads, loadSeconds: round((performance.now() - started) / 1000) },
     "als: ratings loaded and laid out",
   );
 
-  let runner = await threadRunner(problem.state, params.numThreads, ctx.signal);
-  if (!runner) {
-    logger.warn("als: no built worker script (run the package build); fitting on the calling thread");
-    runner = inProcessRunner(problem.state, undefined, ctx.signal);
-  }
-  const fitStarted = performance.now();
-  let losses: number[];
-  try {
-    losses = await fitProblem(
-      problem,
-      params.maxIter,
-      runner,
-      (iteration, loss) => {
-        // A non-finite objective means non-finite factors: stop now rather than sweep NaNs.
-        if (!Number.isFinite(loss)) refuseNonFinite(problem, params, `after iteration ${iteration} (train_loss ${loss})`);
-        ctx.metrics?.metric("train_loss", loss, iteration);
-        const line = { iteration, of: params.maxIter, loss: round(loss, 6), seconds: round((performance.now() - fitStarted) / 1000) };
-        if (ctx.progress) logger.info(line, "als: iteration");
-        else logger.debug(line, "als: iteration");
-      },
-      ctx.signal,
-    );
-  } finally {
-    await runner.close();
-  }
-  const fitSeconds = (performance.now() - fitStarted) / 1000;
+  const { losses, fitSeconds } = await runFit(problem, params, ctx, logger);
 
   const { state } = problem;
-  refuseNonFinite(problem, params, "after the fit");
-  const train = scoreRows(problem, state.userFactors, state.itemFactors, params.rank, ratings.ratings, mask, 1);
-  const test = scoreRows(problem, state.userFactors, state.itemFactors, params.rank, ratings.ratings, mask, 0);
-  const nanByChoice = params.coldStartStrategy === "nan" && test.coldRows > 0;
-  const testMse = nanByChoice ? Number.NaN : test.mse;
-  if (!nanByChoice && !Number.isFinite(test.mse)) {
-    throw new BadParameterError(
-      ALS_PARAM_NAMES.splitProp,
-      `no test rating can be scored (${test.rows} test rows, ${test.coldRows} of them without factors), so test_mse would be NaN; lower split_prop (${params.splitProp}) or give more ratings`,
-    );
-  }
-  const metrics: AlsMetrics = {
-    training_nrows: train.rows,
-    test_nrows: test.rows,
-    test_cold_start_nrows: test.coldRows,
-    train_mse: train.mse,
-    test_mse: testMse,
-    train_rmse: Math.sqrt(train.mse),
-    test_rmse: Math.sqrt(testMse),
-    train_loss: losses[losses.length - 1],
-    fit_seconds: fitSeconds,
-    seconds: 0,
-  };
+  const { metrics, nanByChoice } = scoreFit(problem, ratings.ratings, mask, params, losses, fitSeconds);
   const details: FactorsDetails = {
-    rank: params.rank,
+    rank: params.als_rank,
     users: nu,
     items: ni,
     seed: params.seed,
-    splitProp: params.splitProp,
-    coldStartStrategy: params.coldStartStrategy,
+    splitProp: params.split_prop,
+    coldStartStrategy: params.als_cold_start_strategy,
     ratings: { ...(await digestsPromise), rows: ratings.rows },
   };
   metrics.seconds = (performance.now() - started) / 1000;
   for (const [key, value] of Object.entries(metrics)) {
     if (Number.isFinite(value) || (nanByChoice && (key === "test_mse" || key === "test_rmse"))) continue;
-    throw new BadParameterError(ALS_PARAM_NAMES.regParam, `metric ${key} is ${value}: the fit overflowed; use a larger reg_param (default ${ALS_DEFAULTS.regParam})`);
+    throw new BadParameterError("als_reg_param", `metric ${key} is ${value}: the fit overflowed; use a larger als_reg_param (default ${ALS_DEFAULTS.als_reg_param})`);
   }
   const manifest = await writeFactorsArtifact(target, {
-    tables: { rank: params.rank, userIds: problem.users.ids, userFactors: state.userFactors, itemIds: problem.items.ids, itemFactors: state.itemFactors },
+    tables: { rank: params.als_rank, userIds: problem.users.ids, userFactors: state.userFactors, itemIds: problem.items.ids, itemFactors: state.itemFactors },
     details,
     params,
     metrics,
@@ -221,6 +123,64 @@ export async function als(inputs: AlsInputs, partial: Partial<AlsParams>, outDir
     metrics,
     manifest,
   };
+}
+
+/** The sweeps on the worker threads (or this thread without a built worker), each iteration's loss to the metrics sink. */
+async function runFit(problem: Problem, params: AlsParams, ctx: Partial<StepContext>, logger: Logger): Promise<{ losses: number[]; fitSeconds: number }> {
+  let runner = await threadRunner(problem.state, params.als_num_threads, ctx.signal);
+  if (!runner) {
+    logger.warn("als: no built worker script (run the package build); fitting on the calling thread");
+    runner = inProcessRunner(problem.state, undefined, ctx.signal);
+  }
+  const fitStarted = performance.now();
+  try {
+    const losses = await fitProblem(
+      problem,
+      params.als_max_iter,
+      runner,
+      (iteration, loss) => {
+        // A non-finite objective means non-finite factors: stop now rather than sweep NaNs.
+        if (!Number.isFinite(loss)) refuseNonFinite(problem, params, `after iteration ${iteration} (train_loss ${loss})`);
+        ctx.metrics?.metric("train_loss", loss, iteration);
+        const line = { iteration, of: params.als_max_iter, loss: round(loss, 6), seconds: round((performance.now() - fitStarted) / 1000) };
+        if (ctx.progress) logger.info(line, "als: iteration");
+        else logger.debug(line, "als: iteration");
+      },
+      ctx.signal,
+    );
+    return { losses, fitSeconds: (performance.now() - fitStarted) / 1000 };
+  } finally {
+    await runner.close();
+  }
+}
+
+/** The fit's metrics on the training and test parts; a test error that cannot be scored is refused unless the cold-start strategy chose NaN. */
+function scoreFit(problem: Problem, ratings: Float32Array, mask: Uint8Array, params: AlsParams, losses: number[], fitSeconds: number): { metrics: AlsMetrics; nanByChoice: boolean } {
+  const { state } = problem;
+  refuseNonFinite(problem, params, "after the fit");
+  const train = scoreRows(problem, state.userFactors, state.itemFactors, params.als_rank, ratings, mask, 1);
+  const test = scoreRows(problem, state.userFactors, state.itemFactors, params.als_rank, ratings, mask, 0);
+  const nanByChoice = params.als_cold_start_strategy === "nan" && test.coldRows > 0;
+  const testMse = nanByChoice ? Number.NaN : test.mse;
+  if (!nanByChoice && !Number.isFinite(test.mse)) {
+    throw new BadParameterError(
+      "split_prop",
+      `no test rating can be scored (${test.rows} test rows, ${test.coldRows} of them without factors), so test_mse would be NaN; lower split_prop (${params.split_prop}) or give more ratings`,
+    );
+  }
+  const metrics: AlsMetrics = {
+    training_nrows: train.rows,
+    test_nrows: test.rows,
+    test_cold_start_nrows: test.coldRows,
+    train_mse: train.mse,
+    test_mse: testMse,
+    train_rmse: Math.sqrt(train.mse),
+    test_rmse: Math.sqrt(testMse),
+    train_loss: losses[losses.length - 1],
+    fit_seconds: fitSeconds,
+    seconds: 0,
+  };
+  return { metrics, nanByChoice };
 }
 
 /** The digests of the ratings that the factors manifest records, so keras can tell the factors' ratings. */
@@ -245,21 +205,21 @@ function refuseSingularRows(problem: Problem, rank: number): void {
       ? `userId ${users.ids[u.first]} has ${state.byUser.rowPtr[u.first + 1] - state.byUser.rowPtr[u.first]}`
       : `movieId ${items.ids[m.first]} has ${state.byItem.rowPtr[m.first + 1] - state.byItem.rowPtr[m.first]}`;
   throw new BadParameterError(
-    ALS_PARAM_NAMES.regParam,
-    `0 leaves the normal equations of ${u.count} users and ${m.count} movies singular: each needs at least rank (${rank}) training ratings without regularisation (${example}); use a reg_param > 0 (default ${ALS_DEFAULTS.regParam}) or a smaller rank`,
+    "als_reg_param",
+    `0 leaves the normal equations of ${u.count} users and ${m.count} movies singular: each needs at least rank (${rank}) training ratings without regularisation (${example}); use an als_reg_param > 0 (default ${ALS_DEFAULTS.als_reg_param}) or a smaller rank`,
   );
 }
 
 /** Refuses factors holding NaN or infinite values, naming the first row's id and reg_param (the usual cause). */
 function refuseNonFinite(problem: Problem, params: AlsParams, when: string): void {
   const { state, users, items } = problem;
-  const u = nonFiniteRows(state.userFactors, params.rank);
-  const m = nonFiniteRows(state.itemFactors, params.rank);
+  const u = nonFiniteRows(state.userFactors, params.als_rank);
+  const m = nonFiniteRows(state.itemFactors, params.als_rank);
   if (u.count === 0 && m.count === 0) return;
   const first = u.count > 0 ? `userId ${users.ids[u.first]}` : `movieId ${items.ids[m.first]}`;
   throw new BadParameterError(
-    ALS_PARAM_NAMES.regParam,
-    `the fit diverged ${when}: ${u.count} user and ${m.count} movie factor vectors hold NaN or infinite values (first: ${first}); reg_param ${params.regParam} leaves their normal equations (nearly) singular, use a larger reg_param (default ${ALS_DEFAULTS.regParam})`,
+    "als_reg_param",
+    `the fit diverged ${when}: ${u.count} user and ${m.count} movie factor vectors hold NaN or infinite values (first: ${first}); als_reg_param ${params.als_reg_param} leaves their normal equations (nearly) singular, use a larger als_reg_param (default ${ALS_DEFAULTS.als_reg_param})`,
   );
 }
 

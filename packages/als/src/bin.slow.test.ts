@@ -32,13 +32,13 @@ describe("ms-als", () => {
     expect(existsSync(BIN)).toBe(true);
   });
 
-  it("--json prints only { outputs: { userFactors, itemFactors }, metrics }", () => {
+  it("--json prints only { outputs: { factors }, metrics }, the flags being the -P names", () => {
     const out = path.join(root, "out");
-    const r = run(["--ratings-data", ratingsDir, "--out", out, "--json", "--rank", "4", "--max-iter", "3", "--num-threads", "2"]);
+    const r = run(["--ratings", ratingsDir, "--out", out, "--json", "--als-rank", "4", "--als-max-iter", "3", "--als-num-threads", "2"]);
     expect(r.status).toBe(0);
     const doc = JSON.parse(r.stdout);
     expect(Object.keys(doc).sort()).toEqual(["metrics", "outputs"]);
-    expect(doc.outputs).toEqual({ userFactors: { path: path.join(out, "user_factors.parquet") }, itemFactors: { path: path.join(out, "item_factors.parquet") } });
+    expect(doc.outputs).toEqual({ factors: { kind: "factors", dir: out, digest: expect.stringMatching(/^sha256:/), files: [path.join(out, "user_factors.parquet"), path.join(out, "item_factors.parquet")] } });
     for (const k of ["training_nrows", "test_nrows", "train_mse", "test_mse", "train_rmse", "test_rmse", "fit_seconds"]) expect(typeof doc.metrics[k]).toBe("number");
     expect(doc.metrics.training_nrows + doc.metrics.test_nrows).toBe(10_000);
   });
@@ -46,23 +46,24 @@ describe("ms-als", () => {
   it("--help exits 0 and lists the flags", () => {
     const r = run(["--help"]);
     expect(r.status).toBe(0);
-    for (const flag of ["--ratings-data", "--rank", "--max-iter", "--reg-param", "--split-prop", "--seed", "--num-threads", "--cold-start-strategy"]) expect(r.stdout).toContain(flag);
+    for (const flag of ["--ratings", "--als-rank", "--als-max-iter", "--als-reg-param", "--split-prop", "--seed", "--als-num-threads", "--als-cold-start-strategy", "--als-engine"]) expect(r.stdout).toContain(flag);
+    expect(r.stdout).not.toMatch(/default [^;]*; no default/);
   });
 
   it("a bad parameter exits 2 naming it; bad input exits 3 naming the file; nothing is written", async () => {
     const out = path.join(root, "bad", "out");
-    const bad = run(["--ratings-data", ratingsDir, "--out", out, "--reg-param", "-1"]);
+    const bad = run(["--ratings", ratingsDir, "--out", out, "--als-reg-param", "-1"]);
     expect(bad.status).toBe(2);
-    expect(bad.stderr).toContain("parameter reg_param:");
+    expect(bad.stderr).toContain("parameter als_reg_param:");
     expect(bad.stdout).toBe("");
-    const split = run(["--ratings-data", ratingsDir, "--out", out, "--split-prop", "1", "--json"]);
+    const split = run(["--ratings", ratingsDir, "--out", out, "--split-prop", "1", "--json"]);
     expect(split.status).toBe(2);
     expect(JSON.parse(split.stdout).error.code).toBe("BAD_PARAMETER");
     const rows = smallRatings(10, 10);
     rows.ratings[3] = Number.NaN;
     const file = path.join(root, "nan.parquet");
     await writeRatingsParquet(file, rows);
-    const nan = run(["--ratings-data", file, "--out", out]);
+    const nan = run(["--ratings", file, "--out", out]);
     expect(nan.status).toBe(3);
     expect(nan.stderr).toMatch(/nan\.parquet: row 4: rating is NaN/);
     expect(existsSync(path.join(root, "bad")) ? await readdir(path.join(root, "bad")) : []).toEqual([]);
@@ -73,11 +74,11 @@ describe("ms-als", () => {
   it.each([
     ["SIGTERM", "1"],
     ["SIGINT", "2"],
-  ] as const)("%s during a long half-sweep (num-threads %s) exits 130 within 2 s and leaves nothing in or next to --out", async (sig, threads) => {
+  ] as const)("%s during a long half-sweep (als-num-threads %s) exits 130 within 2 s and leaves nothing in or next to --out", async (sig, threads) => {
     const big = await syntheticRatingsDir(root, `big-${sig}`, { rows: 30_000, users: 1000, movies: 1000 });
     const parent = path.join(root, `signal-${sig}`);
     const out = path.join(parent, "out");
-    const child = spawn(process.execPath, [BIN, "--ratings-data", big, "--out", out, "--rank", "300", "--max-iter", "1", "--num-threads", threads, "--log-level", "info"], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [BIN, "--ratings", big, "--out", out, "--als-rank", "300", "--als-max-iter", "1", "--als-num-threads", threads, "--log-level", "info"], { stdio: ["ignore", "pipe", "pipe"] });
     let stderr = "";
     const exited = new Promise<{ code: number | null; at: number }>((resolve) => child.on("exit", (code) => resolve({ code, at: performance.now() })));
     await new Promise<void>((resolve, reject) => {

@@ -2,7 +2,8 @@
  * @ms/als: the als step of the ms pipeline (explicit ALS-WR with Spark MLlib semantics, multi-
  * threaded over shared memory), the factors artifact contract that @ms/keras reads, and scoring.
  */
-export { als, resolveAlsParams, ALS_DEFAULTS, ALS_PARAM_NAMES, type AlsParams, type AlsInputs, type AlsMetrics, type AlsResult, type FactorsManifest } from "./als.js";
+export { als, type AlsInputs, type AlsMetrics, type AlsResult, type FactorsManifest } from "./als.js";
+export { alsParams, resolveAlsParams, ALS_DEFAULTS, type AlsParams, type AlsStepParams, type SparkParams, type AlsEngine, type SparkDeployMode } from "./params.js";
 export { readFactors, readFactorFile, writeFactors, writeFactorsArtifact, type FactorFile, type FactorsArtifactInput } from "./adapter.js";
 export { predict, predictWith } from "./predict.js";
 export { FACTORS_FILES, FactorsDetailsSchema, type Factors, type FactorsDetails, type FactorTables, type ColdStartStrategy } from "./types.js";

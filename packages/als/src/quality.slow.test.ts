@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { als } from "./als.js";
+import { resolveAlsParams } from "./params.js";
 import { MOVIELENS_SMALL, movielensSmallDir } from "./__tests__/fixtures.js";
 
 let root: string;
@@ -23,7 +24,7 @@ afterAll(async () => {
 describe("quality on ml-latest-small", () => {
   it("reaches test RMSE <= 0.885 with the defaults", async (ctx) => {
     if (!ratingsDir) return ctx.skip();
-    const r = await als({ ratings: ratingsDir }, {}, path.join(root, "out"));
+    const r = await als({ ratings: ratingsDir }, resolveAlsParams(), path.join(root, "out"));
     expect(r.metrics.training_nrows + r.metrics.test_nrows).toBe(100_836);
     expect(r.metrics.test_rmse).toBeLessThanOrEqual(0.885);
     expect(r.metrics.train_rmse).toBeLessThan(r.metrics.test_rmse);

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { als } from "./als.js";
+import { resolveAlsParams } from "./params.js";
 import { syntheticRatingsDir } from "./__tests__/fixtures.js";
 import { workerScript } from "./pool.js";
 
@@ -31,7 +32,7 @@ describe("threads", () => {
     const metrics: number[] = [];
     for (const numThreads of [1, 2, 3]) {
       const out = path.join(root, `t${numThreads}-${nonnegative}`);
-      const r = await als({ ratings: ratingsDir }, { numThreads, maxIter: 5, nonnegative }, out);
+      const r = await als({ ratings: ratingsDir }, resolveAlsParams({ als_num_threads: numThreads, als_max_iter: 5, als_nonnegative: nonnegative }), out);
       digests.push(r.manifest.digest);
       bytes.push(await readFile(r.paths.userFactors));
       metrics.push(r.metrics.train_loss, r.metrics.test_mse);

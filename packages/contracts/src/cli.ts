@@ -7,6 +7,7 @@ import { parseArgs } from "node:util";
 import type { Logger } from "pino";
 import { BadParameterError, exitCodeFor, EXIT_CODES, InterruptedError, MsError } from "./errors.js";
 import { createLogger, isLogLevel, LOG_LEVELS } from "./logger.js";
+import { closestName } from "./params.js";
 
 export interface CliOption {
   type: "string" | "boolean";
@@ -117,7 +118,10 @@ export async function runCli<O extends CliOptions>(spec: CliSpec<O>, argv: reado
         strict: true,
       });
     } catch (error) {
-      throw new MsError("BAD_PARAMETER", `${(error as Error).message}\nRun '${spec.name} --help' for the list of options.`);
+      const unknown = /Unknown option '--([^']+)'/.exec((error as Error).message)?.[1];
+      const near = unknown === undefined ? undefined : closestName(unknown, Object.keys(all));
+      const hint = near ? ` (did you mean --${near}?)` : "";
+      throw new MsError("BAD_PARAMETER", `${(error as Error).message}${hint}\nRun '${spec.name} --help' for the list of options.`);
     }
     const values = parsed.values as Record<string, unknown>;
     if (values.help) {

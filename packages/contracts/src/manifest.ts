@@ -13,9 +13,13 @@ import { checkJson, parseJsonText } from "./json-file.js";
 export const MANIFEST_FILE = "manifest.json";
 export const SCHEMA_VERSION = 1;
 
-/** What an artifact can hold; readers check it so that a factors directory is never read as ratings. */
+/** The kinds the seed steps produce; other steps declare their own. */
 export const ARTIFACT_KINDS = ["raw-dataset", "ratings", "factors", "keras-model"] as const;
-export type ArtifactKind = (typeof ARTIFACT_KINDS)[number];
+/**
+ * What an artifact holds; readers check it so that a factors directory is never read as ratings.
+ * Open: a step declares the kinds it produces, and the driver matches inputs to outputs by this string.
+ */
+export type ArtifactKind = (typeof ARTIFACT_KINDS)[number] | (string & {});
 
 export interface ArtifactFile {
   /** Relative to the artifact directory, with `/` separators. */
@@ -133,7 +137,7 @@ const ArtifactFileSchema = z.object({
  */
 export const ManifestSchema = z
   .object({
-    kind: z.enum(ARTIFACT_KINDS),
+    kind: z.string().regex(/^[a-z][a-z0-9-]*$/, "an artifact kind (lower-case letters, digits and dashes)"),
     schemaVersion: z.literal(SCHEMA_VERSION, { error: (issue) => `schemaVersion ${JSON.stringify(issue.input)} is not supported (expected ${SCHEMA_VERSION})` }),
     digest: DigestSchema,
     files: z.array(ArtifactFileSchema),

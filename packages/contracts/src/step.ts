@@ -1,17 +1,19 @@
 /**
  * The step contract. A step is a declared definition around a function: its name and code
- * identity, a parameter schema (types, defaults, choices, docs, which parameters stay out of the
- * cache key), named typed inputs and outputs, and `run`. The driver holds a list of definitions
- * and runs them generically, so help, `-P` parsing, the cache key, tracking and the report all
- * come from here; adding a step is its package plus one line in the driver.
+ * identity, a parameter schema (params.ts: one name per parameter, types, defaults, ranges, docs,
+ * which parameters stay out of the cache key), named inputs and outputs by artifact kind, and
+ * `run`. The driver holds a list of definitions and runs them generically, and each step's bin is
+ * generated from its definition (step-cli.ts), so help, `-P` parsing, flags, the cache key,
+ * tracking and the report all come from here; adding a step is its package plus one line in the
+ * driver.
  *
  * Steps report through the context only, so they run the same whether a bin, a test or the driver
  * (which forwards metrics to a tracker) calls them.
  */
-import path from "node:path";
 import type { Logger } from "pino";
 import type { ArtifactKind, ArtifactRef, Manifest } from "./artifact.js";
-import { BadParameterError, MissingArtifactError } from "./errors.js";
+import { MissingArtifactError } from "./errors.js";
+import { paramResolver, paramSpecs, parseRawParams, type ParamDefs, type ParamSpec, type ParamValue, type RawParams, type StepParams } from "./params.js";
 
 export interface MetricsSink {
   /** A metric value; `step` is the iteration or epoch for series such as training loss. */
@@ -48,114 +50,6 @@ export class MemoryMetrics implements MetricsSink {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Parameters
-
-export type ParamValue = string | number | boolean;
-export type ParamType = "integer" | "number" | "boolean" | "string" | "path";
-
-/** One parameter of a step: how to read it from text, its default, and what it means. */
-export interface ParamDef<T extends ParamValue> {
-  type: ParamType;
-  /** Undefined: optional, and absent unless given. */
-  default: T | undefined;
-  choices?: readonly T[];
-  doc: string;
-  /** The driver's `-P` name when it is not `<step>_<snake_case field>` (the seed's unprefixed names). */
-  name?: string;
-  /** Why this parameter cannot change a result; it then stays out of the cache key. */
-  notInKey?: string;
-  /** Another parameter (driver name) whose value this one takes when it is not given. */
-  defaultFrom?: string;
-  /** Text from `-P` or a flag to a typed value; throws BadParameterError naming `label`. */
-  parse(text: string, label: string): T;
-}
-
-interface ParamOptions<T> {
-  default?: T;
-  doc: string;
-  name?: string;
-  notInKey?: string;
-  defaultFrom?: string;
-}
-
-const TRUE = new Set(["true", "1", "yes", "on"]);
-const FALSE = new Set(["false", "0", "no", "off"]);
-
-function parseNumber(text: string, label: string, integer: boolean): number {
-  const trimmed = text.trim();
-  const n = Number(trimmed);
-  if (trimmed === "" || !Number.isFinite(n)) throw new BadParameterError(label, `"${text}" is not a number`);
-  if (integer && !Number.isSafeInteger(n)) throw new BadParameterError(label, `"${text}" is not an integer`);
-  return n;
-}
-
-/** Builders for parameter definitions; the value type follows from the builder. */
-export const param = {
-  integer: (o: ParamOptions<number>): ParamDef<number> => ({ type: "integer", default: o.default, ...o, parse: (t, l) => parseNumber(t, l, true) }),
-  number: (o: ParamOptions<number>): ParamDef<number> => ({ type: "number", default: o.default, ...o, parse: (t, l) => parseNumber(t, l, false) }),
-  boolean: (o: ParamOptions<boolean>): ParamDef<boolean> => ({
-    type: "boolean",
-    default: o.default,
-    ...o,
-    parse(text, label) {
-      const t = text.trim().toLowerCase();
-      if (TRUE.has(t)) return true;
-      if (FALSE.has(t)) return false;
-      throw new BadParameterError(label, `"${text}" is not true or false`);
-    },
-  }),
-  string: (o: ParamOptions<string>): ParamDef<string> => ({ type: "string", default: o.default, ...o, parse: (t) => t }),
-  /** A file or directory; relative paths are resolved against the working directory at the edge. */
-  path: (o: ParamOptions<string>): ParamDef<string> => ({
-    type: "path",
-    default: o.default,
-    ...o,
-    parse(text, label) {
-      if (text.trim() === "") throw new BadParameterError(label, "is an empty path");
-      return path.resolve(text);
-    },
-  }),
-  choice<const C extends readonly string[]>(choices: C, o: ParamOptions<C[number]>): ParamDef<C[number]> {
-    return {
-      type: "string",
-      default: o.default,
-      choices,
-      ...o,
-      parse(text, label) {
-        const t = text.trim();
-        const found = choices.find((c) => c === t);
-        if (found === undefined) throw new BadParameterError(label, `"${text}" is not one of ${choices.join(", ")}`);
-        return found;
-      },
-    };
-  },
-};
-
-/** A step's parameters: a flat record of plain values (optional fields may be absent). */
-export type StepParams<P> = { [K in keyof P]: ParamValue | undefined };
-
-/** One definition per field of the parameter type. */
-export type ParamDefs<P extends StepParams<P>> = { [K in keyof P & string]-?: ParamDef<Exclude<P[K], undefined>> };
-
-/** A parameter as the driver lists it: the step's definition under the driver's name. */
-export interface ParamSpec {
-  /** The driver's name (`als_max_iter`). */
-  name: string;
-  step: string;
-  /** The field of the step's params (`maxIter`). */
-  field: string;
-  type: ParamType;
-  default: ParamValue | undefined;
-  choices?: readonly ParamValue[];
-  doc: string;
-  inKey: boolean;
-  notInKey?: string;
-  defaultFrom?: string;
-}
-
-const snake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-
-// ---------------------------------------------------------------------------------------------
 // Steps
 
 /** Output kinds by name; a step's single output is written at its `outDir`. */
@@ -168,9 +62,14 @@ export interface StepDefinition<P extends StepParams<P>, I extends ArtifactKinds
   name: string;
   /** The package whose built code (and what it imports) is the step's code identity. */
   code: { package: string; version: string };
+  /** The schema: keyed by the `-P` names, which are also the keys of the params `run` receives. */
   params: ParamDefs<P>;
-  /** Completes and range-checks parameters (the step's own resolver); errors name the step's field names. */
-  resolve(partial: Partial<P>): P;
+  /**
+   * What the schema cannot say alone, given every parameter checked and defaulted: defaults that
+   * depend on another parameter, and cross-parameter checks. The package exports the same resolver
+   * (`paramResolver(schema, this)`) for library callers.
+   */
+  resolve?(params: P): P;
   inputs: I;
   outputs: O;
   /** Writes the step's output artifact (manifest included) at `outDir`, which does not exist yet. */
@@ -206,7 +105,7 @@ export interface StepCleaner {
 /** A step with its parameters bound: what the driver keys, logs and runs. */
 export interface BoundStep {
   readonly step: Step;
-  /** Every resolved parameter by field (defaults included, optional absent ones left out). */
+  /** Every resolved parameter by name (defaults included, optional absent ones left out). */
   readonly params: Readonly<Record<string, ParamValue>>;
   /** The parameters that enter the cache key. */
   readonly keyParams: Readonly<Record<string, ParamValue>>;
@@ -219,10 +118,9 @@ export interface Step {
   readonly code: { readonly package: string; readonly version: string };
   readonly inputs: ArtifactKinds;
   readonly outputs: ArtifactKinds;
-  /** The step's parameters under the driver's names. */
   readonly params: readonly ParamSpec[];
-  /** Types, completes and checks raw text values given by field name. */
-  bind(raw: Readonly<Record<string, string>>): BoundStep;
+  /** Types, completes and checks raw text values by name (a name the step lacks is an unknown parameter). */
+  bind(raw: RawParams): BoundStep;
   stillValid(manifest: Manifest): Promise<boolean>;
   describe(manifest: Manifest): Record<string, unknown>;
   tags(manifest: Manifest): Record<string, string>;
@@ -247,22 +145,8 @@ function pickInputs<I extends ArtifactKinds>(step: string, kinds: I, given: Read
 /** Declares a step; the result is what the package exports and the driver lists. */
 export function defineStep<P extends StepParams<P>, I extends ArtifactKinds, O extends ArtifactKinds>(def: StepDefinition<P, I, O>): Step {
   if (Object.keys(def.outputs).length !== 1) throw new Error(`step ${def.name}: exactly one output is supported, got ${Object.keys(def.outputs).join(", ") || "none"}`);
-  const fields = Object.keys(def.params) as (keyof P & string)[];
-  const specs: ParamSpec[] = fields.map((field) => {
-    const d: ParamDef<ParamValue> = def.params[field];
-    return {
-      name: d.name ?? `${def.name}_${snake(field)}`,
-      step: def.name,
-      field,
-      type: d.type,
-      default: d.default,
-      ...(d.choices ? { choices: d.choices } : {}),
-      doc: d.doc,
-      inKey: d.notInKey === undefined,
-      ...(d.notInKey ? { notInKey: d.notInKey } : {}),
-      ...(d.defaultFrom ? { defaultFrom: d.defaultFrom } : {}),
-    };
-  });
+  const resolve = paramResolver(def.params, def.resolve?.bind(def));
+  const specs = paramSpecs(def.name, def.params);
   const step: Step = {
     name: def.name,
     code: def.code,
@@ -270,20 +154,14 @@ export function defineStep<P extends StepParams<P>, I extends ArtifactKinds, O e
     outputs: def.outputs,
     params: specs,
     bind(raw) {
-      const partial: Partial<P> = {};
-      for (const field of fields) {
-        const text = raw[field];
-        if (text !== undefined) partial[field] = def.params[field].parse(text, field);
-      }
-      for (const name of Object.keys(raw)) if (!(fields as readonly string[]).includes(name)) throw new BadParameterError(name, `step ${def.name} has no such parameter`);
-      const params = def.resolve(partial);
+      const params = resolve(parseRawParams(def.params, raw));
       const all: Record<string, ParamValue> = {};
       const keyed: Record<string, ParamValue> = {};
-      for (const field of fields) {
-        const v = params[field];
+      for (const s of specs) {
+        const v = params[s.name as keyof P];
         if (v === undefined) continue;
-        all[field] = v;
-        if (def.params[field].notInKey === undefined) keyed[field] = v;
+        all[s.name] = v;
+        if (s.inKey) keyed[s.name] = v;
       }
       return {
         step,

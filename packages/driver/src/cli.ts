@@ -11,7 +11,7 @@ import {
   parseIntegerFlag,
   runCli,
   type CliSpec,
-  type ParamSpec,
+  describeParam,
 } from "@ms/contracts";
 import { resolveTrackingUri, runsCommand } from "@ms/tracking";
 import { MODEL_KINDS, predictRatings, readPairs, recommend, type ModelKind } from "@ms/serve";
@@ -71,14 +71,6 @@ const CACHE_OPTIONS = {
   "remote-cache": RUN_OPTIONS["remote-cache"],
   "remote-cache-endpoint": RUN_OPTIONS["remote-cache-endpoint"],
 } as const;
-
-function describeParam(s: ParamSpec): string {
-  const parts = [s.doc, s.default === undefined ? "no default" : `default ${String(s.default)}`];
-  if (s.choices) parts.push(`one of ${s.choices.join("|")}`);
-  if (s.name === "als_num_threads") parts[1] = "default: number of cores";
-  if (s.notInKey) parts.push(`NOT in the cache key: ${s.notInKey}`);
-  return parts.join("; ");
-}
 
 /** The parameter table shown by `ms run --help`, from the step definitions. */
 export function paramHelp(): string {

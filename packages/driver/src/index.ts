@@ -4,7 +4,7 @@
  * tracking (a parent run, one child run per step). The cache has its own API in those packages.
  */
 export { runPipeline, defaultCacheDir, DEFAULT_DATASET, DEFAULT_EXPERIMENT, type RunPipelineOptions, type PipelineReport, type StepReport } from "./pipeline.js";
-export { buildCatalog, parseAssignments, resolveParams, namedParams, type Resolution } from "./params.js";
+export { buildCatalog, parseAssignments, resolveParams, type Resolution } from "./params.js";
 export { PIPELINE, STEPS } from "./steps.js";
 export { ENTRY_POINTS, TAGS } from "./runlog.js";
 export { main, formatReport } from "./cli.js";

@@ -23,7 +23,7 @@ import { fileURLToPath } from "node:url";
 import { createTracker, recordUnclosedRuns, UNCLOSED_RUNS_FILE, type MetricInput, type Tracker } from "@ms/tracking";
 import { CacheStore, cacheKey, codeIdentity, openSession, type CacheSession, type CacheSource, type EntryDescription, type RemoteTransfer } from "@ms/cache";
 import { S3RemoteStore, type RemoteMode } from "@ms/cache-s3";
-import { namedParams, resolveParams, type Resolution } from "./params.js";
+import { resolveParams, type Resolution } from "./params.js";
 import { evaluate, readMemo, reportMemoKey, writeMemo, type RunEntry } from "@ms/serve";
 import { ChartWorker, charts, FiguresSchema, renderFigures, renderReport, type StepHistory } from "@ms/report";
 import { readHistory, replay, writeHistory, type HistoryPoint } from "./history.js";
@@ -44,7 +44,7 @@ export interface RunPipelineOptions {
   /** Any MovieLens-layout zip to download instead of a dataset. */
   url?: string;
   /** Raw `-P key=value` pairs. */
-  params?: Readonly<Record<string, string>>;
+  params?: ReadonlyMap<string, string> | Readonly<Record<string, string>>;
   cacheDir?: string;
   /** Recompute these steps even when cached (the new entry replaces the old). */
   force?: readonly string[];
@@ -130,13 +130,13 @@ async function withFinalMetrics(metrics: BufferedMetrics, dir: string): Promise<
 }
 
 /** The flags that stand for download parameters, merged under `-P` names (a flag wins). */
-function withSourceFlags(o: RunPipelineOptions): Record<string, string> {
-  const raw: Record<string, string> = { ...o.params };
+function withSourceFlags(o: RunPipelineOptions): Map<string, string> {
+  const raw = new Map(o.params instanceof Map ? o.params : Object.entries(o.params ?? {}));
   const dataDir = o.dataDir ?? process.env.MS_DATASETS_DIR;
-  if (o.dataset !== undefined) raw.dataset = o.dataset;
-  if (o.ratingsCsv !== undefined) raw.ratings_csv = o.ratingsCsv;
-  if (o.url !== undefined) raw.url = o.url;
-  if (dataDir) raw.data_dir = dataDir;
+  if (o.dataset !== undefined) raw.set("dataset", o.dataset);
+  if (o.ratingsCsv !== undefined) raw.set("ratings_csv", o.ratingsCsv);
+  if (o.url !== undefined) raw.set("url", o.url);
+  if (dataDir) raw.set("data_dir", dataDir);
   return raw;
 }
 
@@ -315,7 +315,7 @@ class Pipeline {
     const key = cacheKey({ step: step.name, version: code.version, codeDigest: code.codeDigest, params: bound.keyParams, inputs: inputDigests });
     const logger = this.logger.child({ step: step.name });
     const entryPoint = ENTRY_POINTS[step.name] ?? step.name;
-    const params = namedParams(bound);
+    const params = bound.params;
     const runId = await this.log.start(
       entryPoint,
       {
@@ -333,7 +333,7 @@ class Pipeline {
     try {
       await this.log.params(runId, params);
       const forced = o.noCache === true || (o.force ?? []).includes(step.name);
-      const info: EntryDescription = { version: code.version, codeDigest: code.codeDigest, params: namedParams(bound, "key"), inputs: inputDigests, producedByRun: runId };
+      const info: EntryDescription = { version: code.version, codeDigest: code.codeDigest, params: bound.keyParams, inputs: inputDigests, producedByRun: runId };
       let replayed: HistoryPoint[] | undefined;
       const outcome = await this.session.getOrCompute({
         key,

@@ -163,11 +163,11 @@ describe("ms run with a warm cache", () => {
 });
 
 describe("ms run errors", () => {
-  it("rejects an unknown parameter, listing the valid ones, with exit code 2", async () => {
+  it("rejects an unknown parameter, suggesting the closest name rather than listing them all, with exit code 2", async () => {
     const r = await ms(["run", ...SMALL, "-P", "als_rnak=3"], box);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain("als_rnak");
-    for (const name of ["max_row_limit", "als_rank", "als_max_iter", "keras_hidden_units", "split_prop", "seed", "keras_backend"]) expect(r.stderr).toContain(name);
+    expect(r.stderr).toContain("parameter als_rnak: unknown parameter; did you mean als_rank?");
+    expect(r.stderr).not.toContain("keras_hidden_units");
   });
 
   it("rejects ill-typed and out-of-range values under the driver's parameter names", async () => {

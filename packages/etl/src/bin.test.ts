@@ -34,8 +34,8 @@ describe("ms-etl bin", () => {
       const r = await bin("bin.js", ["--ratings-csv", csv, "--out", out, ...limit, "--json"]);
       expect(r.code).toBe(0);
       const doc = JSON.parse(r.stdout);
-      expect(doc.outputs.ratings.path).toBe(path.join(out, "ratings.parquet"));
-      expect(path.isAbsolute(doc.outputs.ratings.path)).toBe(true);
+      expect(doc.outputs.ratings).toMatchObject({ kind: "ratings", dir: out, files: [path.join(out, "ratings.parquet")] });
+      expect(path.isAbsolute(doc.outputs.ratings.files[0])).toBe(true);
       expect(doc.metrics.rows).toBe(5);
       const logs = r.stderr.trim().split("\n").map((l) => JSON.parse(l));
       expect(logs.some((l) => l.msg === "etl: done")).toBe(true);
@@ -67,17 +67,22 @@ describe("ms-etl bin", () => {
   });
 
   it("names missing and unknown flags, and has --help", async () => {
-    const missing = await bin("bin.js", ["--out", "/tmp/x"]);
+    const missing = await bin("bin.js", ["--ratings-csv", "x"]);
     expect(missing.code).toBe(EXIT_CODES.BAD_PARAMETER);
-    expect(missing.stderr).toMatch(/--ratings-csv: is required/);
-    const unknown = await bin("bin.js", ["--ratings", "x"]);
+    expect(missing.stderr).toMatch(/--out: is required/);
+    const unknown = await bin("bin.js", ["--max-rows", "x"]);
     expect(unknown.code).toBe(EXIT_CODES.BAD_PARAMETER);
-    expect(unknown.stderr).toMatch(/Unknown option '--ratings'/);
+    expect(unknown.stderr).toMatch(/Unknown option '--max-rows'/);
+    const near = await bin("bin.js", ["--dedupe", "latest"]);
+    expect(near.stderr).toMatch(/did you mean --etl-dedupe\?/);
     const notNumber = await bin("bin.js", ["--ratings-csv", "x", "--out", "y", "--max-row-limit", "many"]);
-    expect(notNumber.stderr).toMatch(/--max-row-limit: "many" is not an integer/);
+    expect(notNumber.stderr).toMatch(/parameter max_row_limit: "many" is not a number/);
+    const zero = await bin("bin.js", ["--ratings-csv", "x", "--out", "y", "--max-row-limit", "0"]);
+    expect(zero.code).toBe(EXIT_CODES.BAD_PARAMETER);
     const help = await bin("bin.js", ["--help"]);
     expect(help.code).toBe(0);
-    expect(help.stdout).toMatch(/Usage: ms-etl --ratings-csv PATH --out DIR/);
+    expect(help.stdout).toMatch(/Usage: ms-etl --out DIR/);
+    for (const flag of ["--ratings-csv", "--dataset", "--max-row-limit", "--etl-keep-timestamp", "--etl-dedupe", "--etl-format"]) expect(help.stdout).toContain(flag);
     expect(help.stdout).toMatch(/Exit codes:/);
     const missingFile = await bin("bin.js", ["--ratings-csv", "/nonexistent/ratings.csv", "--out", "/tmp/never"]);
     expect(missingFile.code).toBe(EXIT_CODES.BAD_INPUT);
@@ -88,7 +93,7 @@ describe("ms-etl bin", () => {
     const dir = await tempDir();
     const fifo = path.join(dir, "fifo");
     execFileSync("mkfifo", [fifo]);
-    for (const [input, words] of [[dir, "is a directory"], [fifo, "is a named pipe"]]) {
+    for (const [input, words] of [[dir, "is a directory"], [fifo, "is not a regular file"]]) {
       // A hang would end only at the test timeout; the bin must answer by itself.
       const r = await bin("bin.js", ["--ratings-csv", input, "--out", path.join(dir, "out"), "--json"]);
       expect(r.code).toBe(EXIT_CODES.BAD_INPUT);

@@ -22,19 +22,8 @@ import path from "node:path";
 import { cacheLayout } from "@ms/cache";
 import { copyRatingsToParquet, RATINGS_FILE } from "./adapter.js";
 import { detectFormat, type RatingsFormat } from "./formats.js";
+import type { EtlParams } from "./params.js";
 import { ETL_VERSION } from "./version.js";
-
-export interface EtlParams {
-  /** Keep the first N rows in file order; -1 keeps all (the seed's default is 100000). */
-  maxRowLimit: number;
-  keepTimestamp: boolean;
-  /** `latest` keeps the newest rating of each (user, movie) pair. */
-  dedupe: "off" | "latest";
-  /** Force a format instead of detecting it. */
-  format?: RatingsFormat;
-}
-
-export const ETL_DEFAULTS: Readonly<EtlParams> = { maxRowLimit: 100_000, keepTimestamp: false, dedupe: "off" };
 
 export interface EtlInputs {
   /** A ratings file: ratings.csv, ratings.dat or u.data. */
@@ -68,25 +57,14 @@ export interface EtlOutputs {
   ratings: ArtifactRef<"ratings">;
 }
 
-/** Checks and completes parameters given by a library caller; bins and the driver go through it too. */
-export function resolveEtlParams(partial: Partial<EtlParams> = {}): EtlParams {
-  const params: EtlParams = { ...ETL_DEFAULTS, ...partial };
-  if (!Number.isInteger(params.maxRowLimit) || params.maxRowLimit < -1 || params.maxRowLimit === 0) {
-    throw new BadParameterError("max_row_limit", `must be a positive integer or -1 (all rows), got ${params.maxRowLimit}`);
-  }
-  if (params.dedupe !== "off" && params.dedupe !== "latest") throw new BadParameterError("dedupe", `must be "off" or "latest", got ${String(params.dedupe)}`);
-  return params;
-}
-
-/** Runs the etl step into `outDir` (created, or replacing an earlier ratings output). */
-export async function etl(inputs: EtlInputs, partial: Partial<EtlParams>, outDir: string, ctx: Partial<StepContext> = {}): Promise<StepResult<EtlOutputs, EtlMetrics> & { manifest: RatingsManifest }> {
-  const params = resolveEtlParams(partial);
+/** Runs the etl step into `outDir` (created, or replacing an earlier ratings output); `params` are resolved (`resolveEtlParams`). */
+export async function etl(inputs: EtlInputs, params: EtlParams, outDir: string, ctx: Partial<StepContext> = {}): Promise<StepResult<EtlOutputs, EtlMetrics> & { manifest: RatingsManifest }> {
   const logger = ctx.logger ?? silentLogger();
   const source = path.resolve(inputs.ratingsCsv);
   const target = path.resolve(outDir);
   await assertReplaceableOutput(target, "ratings");
-  const info = await detectFormat(source, params.format);
-  logger.info({ source, format: info.format, maxRowLimit: params.maxRowLimit }, "etl: converting ratings to Parquet");
+  const info = await detectFormat(source, params.etl_format);
+  logger.info({ source, format: info.format, maxRowLimit: params.max_row_limit }, "etl: converting ratings to Parquet");
   const started = performance.now();
   return buildArtifactDir(target, async (staging) => {
     const parquet = path.join(staging, RATINGS_FILE);
@@ -95,7 +73,7 @@ export async function etl(inputs: EtlInputs, partial: Partial<EtlParams>, outDir
     const onProgress = ctx.progress
       ? ({ percent, rows }: { percent: number; rows: number }) => logger.info({ percent: Math.round(percent), rows }, `etl: ${Math.round(percent)}% read, about ${rows.toLocaleString("en-US")} rows`)
       : undefined;
-    const copied = await copyRatingsToParquet(source, info, parquet, { ...params, outputName: target, cacheDir: inputs.cacheDir ?? defaultCacheDir(), ...(onProgress ? { onProgress } : {}) });
+    const copied = await copyRatingsToParquet(source, info, parquet, { maxRowLimit: params.max_row_limit, keepTimestamp: params.etl_keep_timestamp, dedupe: params.etl_dedupe, outputName: target, cacheDir: inputs.cacheDir ?? defaultCacheDir(), ...(onProgress ? { onProgress } : {}) });
     if (copied.rowsWritten === 0) throw new BadInputError("no ratings rows (the file holds a header only)", { file: source });
     const metrics: EtlMetrics = {
       rows: copied.rowsWritten,
@@ -106,7 +84,7 @@ export async function etl(inputs: EtlInputs, partial: Partial<EtlParams>, outDir
     };
     const details: RatingsDetails = {
       rows: copied.rowsWritten,
-      schema: [...RATINGS_SCHEMA, ...(params.keepTimestamp ? [{ name: "timestamp", type: "INT64" }] : [])],
+      schema: [...RATINGS_SCHEMA, ...(params.etl_keep_timestamp ? [{ name: "timestamp", type: "INT64" }] : [])],
       compression: "zstd",
       source: { path: source, digest: await sourceDigest, format: info.format },
     };

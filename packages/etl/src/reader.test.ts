@@ -9,6 +9,7 @@ import { BadInputError, CorruptArtifactError, MissingArtifactError } from "@ms/c
 import { readRatingsColumns } from "./adapter.js";
 import { ratingsTable } from "./arrow.js";
 import { etl } from "./etl.js";
+import { resolveEtlParams } from "./params.js";
 import { writeSyntheticRatings } from "./synthetic.js";
 import { queryRows, tempDir } from "./__tests__/helpers.js";
 
@@ -17,7 +18,7 @@ describe("readRatingsColumns", () => {
     const dir = await tempDir();
     const csv = path.join(dir, "ratings.csv");
     writeSyntheticRatings(csv, { rows: 10_000, seed: 7 });
-    await etl({ ratingsCsv: csv }, { maxRowLimit: -1 }, path.join(dir, "out"));
+    await etl({ ratingsCsv: csv }, resolveEtlParams({ max_row_limit: -1 }), path.join(dir, "out"));
     const cols = await readRatingsColumns(path.join(dir, "out"));
     const rows = await queryRows(`SELECT userId, movieId, rating FROM read_parquet('${path.join(dir, "out", "ratings.parquet")}')`);
     expect(cols.rows).toBe(10_000);
@@ -35,7 +36,7 @@ describe("readRatingsColumns", () => {
     const dir = await tempDir();
     const csv = path.join(dir, "ratings.csv");
     writeSyntheticRatings(csv, { rows: 5_000, seed: 11 });
-    await etl({ ratingsCsv: csv }, { maxRowLimit: -1 }, path.join(dir, "out"));
+    await etl({ ratingsCsv: csv }, resolveEtlParams({ max_row_limit: -1 }), path.join(dir, "out"));
     const cols = await readRatingsColumns(path.join(dir, "out"));
     const table = await ratingsTable(cols);
     expect(table.numRows).toBe(5_000);

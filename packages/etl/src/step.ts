@@ -9,24 +9,21 @@ import path from "node:path";
 import { cacheLayout } from "@ms/cache";
 import {
   BadInputError,
-  BadParameterError,
   buildArtifactDir,
   defaultCacheDir,
   defineStep,
   NetworkError,
   digestFileRemembered,
   fileIdentity,
-  param,
   readManifest,
   writeManifest,
   asStorageError,
   type Digest,
-  type ParamDefs,
 } from "@ms/contracts";
-import { DATASET_NAMES, cleanPartialDownloads, loadRawData, type RawDataset } from "./datasets.js";
-import { etl, ETL_DEFAULTS, resolveEtlParams, type EtlParams } from "./etl.js";
-import { RATINGS_FORMATS, type RatingsFormat } from "./formats.js";
-import { SYNTHETIC_DEFAULTS } from "./synthetic.js";
+import { cleanPartialDownloads, loadRawData, type RawDataset } from "./datasets.js";
+import { etl } from "./etl.js";
+import type { RatingsFormat } from "./formats.js";
+import { checkDownloadParams, checkEtlParams, downloadParams, etlParams, type DownloadParams } from "./params.js";
 import { ETL_VERSION } from "./version.js";
 
 /** The small file a raw-dataset artifact holds: only what names the content, so equal ratings give equal digests. */
@@ -45,19 +42,6 @@ export interface RawDatasetDetails {
   identity: string;
 }
 
-export interface DownloadParams {
-  dataset: string;
-  /** A ratings file of the user's instead of a dataset. */
-  ratingsCsv?: string;
-  /** A mirror holding `<dataset>/ratings.csv` (the driver passes `MS_DATASETS_DIR` here). */
-  dataDir?: string;
-  /** Any MovieLens-layout zip to download instead of a dataset. */
-  url?: string;
-  /** Synthetic data only. */
-  rows: number;
-  seed: number;
-}
-
 async function identityOf(file: string): Promise<string | undefined> {
   const id = await fileIdentity(file).catch(() => undefined);
   return id?.isFile ? id.identity : undefined;
@@ -66,7 +50,7 @@ async function identityOf(file: string): Promise<string | undefined> {
 /** A ratings file the user named: it must be a regular file (a directory or FIFO is refused). */
 async function userRatingsFile(file: string, cacheDir: string | undefined): Promise<{ digest: Digest }> {
   const st = await fs.stat(file).catch((error: NodeJS.ErrnoException) => {
-    throw new BadInputError(`cannot read the ratings file (${error.code ?? error.message})`, { file });
+    throw new BadInputError(error.code === "ENOENT" ? "no such file" : `cannot read the ratings file (${error.code ?? error.message})`, { file });
   });
   if (!st.isFile()) throw new BadInputError(`is ${st.isDirectory() ? "a directory" : "not a regular file"}; give a ratings file (ratings.csv, ratings.dat or u.data)`, { file });
   return digestFileRemembered(file, cacheLayout(cacheDir ?? defaultCacheDir()).digests);
@@ -101,30 +85,12 @@ export async function readRawDataset(dir: string): Promise<RawDatasetDetails> {
   return manifest.details;
 }
 
-const downloadParams: ParamDefs<DownloadParams> = {
-  dataset: param.string({ default: "ml-latest-small", name: "dataset", doc: `a MovieLens release or synthetic (${DATASET_NAMES.join(", ")})` }),
-  ratingsCsv: param.path({ name: "ratings_csv", doc: "a local ratings file instead of a dataset (ratings.csv, ratings.dat or u.data)" }),
-  dataDir: param.path({ name: "data_dir", doc: "a mirror holding <dataset>/ratings.csv (default $MS_DATASETS_DIR)" }),
-  url: param.string({ name: "url", doc: "any MovieLens-layout zip to download instead of a dataset (checked against <url>.md5 when the server has one)" }),
-  rows: param.integer({ default: SYNTHETIC_DEFAULTS.rows, name: "synthetic_rows", doc: "ratings to generate for --dataset synthetic" }),
-  seed: param.integer({ default: SYNTHETIC_DEFAULTS.seed, name: "synthetic_seed", doc: "seed of the synthetic generator" }),
-};
-
-function resolveDownloadParams(partial: Partial<DownloadParams>): DownloadParams {
-  const p: DownloadParams = { dataset: "ml-latest-small", rows: SYNTHETIC_DEFAULTS.rows, seed: SYNTHETIC_DEFAULTS.seed, ...partial };
-  if (p.url && p.ratingsCsv) throw new BadParameterError("url", "give either url or ratings_csv, not both");
-  if (!p.ratingsCsv && !p.url && !DATASET_NAMES.includes(p.dataset)) throw new BadParameterError("dataset", `unknown dataset "${p.dataset}"; known: ${DATASET_NAMES.join(", ")}`);
-  if (!Number.isInteger(p.rows) || p.rows < 1) throw new BadParameterError("rows", `must be an integer >= 1, got ${p.rows}`);
-  if (!Number.isInteger(p.seed)) throw new BadParameterError("seed", `must be an integer, got ${p.seed}`);
-  return p;
-}
-
 /** The seed's `load_raw_data`: finds (or downloads, or generates) the ratings file. */
 export const downloadStep = defineStep({
   name: "download",
   code: { package: "@ms/etl", version: ETL_VERSION },
   params: downloadParams,
-  resolve: resolveDownloadParams,
+  resolve: checkDownloadParams,
   inputs: {},
   outputs: { ratings: "raw-dataset" },
   // Its entry names a file on this machine (and that file's identity): another machine cannot use it.
@@ -134,12 +100,12 @@ export const downloadStep = defineStep({
   async run(ctx, _inputs, params, outDir) {
     const cacheDir = ctx.cacheDir ?? defaultCacheDir();
     let record: Omit<RawDatasetDetails, "identity">;
-    if (params.ratingsCsv) {
-      const { digest } = await userRatingsFile(params.ratingsCsv, cacheDir);
-      record = { name: path.basename(params.ratingsCsv), ratingsFile: params.ratingsCsv, digest, source: "file" };
+    if (params.ratings_csv) {
+      const { digest } = await userRatingsFile(params.ratings_csv, cacheDir);
+      record = { name: path.basename(params.ratings_csv), ratingsFile: params.ratings_csv, digest, source: "file" };
     } else {
-      const source = params.url ? { url: params.url } : params.dataDir ? { dataDir: params.dataDir } : {};
-      record = await loadRawData({ dataset: params.dataset, cacheDir, ...source, rows: params.rows, seed: params.seed }, ctx).catch(
+      const source = params.url ? { url: params.url } : params.data_dir ? { dataDir: params.data_dir } : {};
+      record = await loadRawData({ dataset: params.dataset, cacheDir, ...source, rows: params.synthetic_rows, seed: params.synthetic_seed }, ctx).catch(
         (error: unknown) => {
           // loadRawData suggests the way out only for the failures it recognises as offline.
           if (error instanceof NetworkError && !error.message.includes("--dataset synthetic")) {
@@ -163,19 +129,12 @@ export const downloadStep = defineStep({
   },
 });
 
-const etlParams: ParamDefs<EtlParams> = {
-  maxRowLimit: param.integer({ default: ETL_DEFAULTS.maxRowLimit, name: "max_row_limit", doc: "keep the first N rows in file order; -1 keeps all (the seed's default is 100000)" }),
-  keepTimestamp: param.boolean({ default: ETL_DEFAULTS.keepTimestamp, doc: "keep the timestamp column" }),
-  dedupe: param.choice(["off", "latest"] as const, { default: ETL_DEFAULTS.dedupe, doc: "latest keeps the newest rating of each (user, movie) pair" }),
-  format: param.choice(RATINGS_FORMATS, { doc: "force a ratings format instead of detecting it" }),
-};
-
 /** The seed's `etl_data`: ratings -> one zstd Parquet file, validated in the same pass. */
 export const etlStep = defineStep({
   name: "etl",
   code: { package: "@ms/etl", version: ETL_VERSION },
   params: etlParams,
-  resolve: resolveEtlParams,
+  resolve: checkEtlParams,
   inputs: { ratings: "raw-dataset" },
   outputs: { ratings: "ratings" },
   async run(ctx, inputs, params, outDir) {

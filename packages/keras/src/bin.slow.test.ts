@@ -30,7 +30,7 @@ describe("ms-keras signals", () => {
   it.each(["SIGTERM", "SIGINT"] as const)("%s during an epoch exits 130 within 2 s and leaves nothing in or next to --out", async (sig) => {
     const parent = path.join(root, `signal-${sig}`);
     const out = path.join(parent, "model");
-    const args = [bin, "--ratings-data", fx.ratingsDir, "--als-model", fx.factorsDir, "--out", out, "--epochs", "20", "--patience", "20", "--batch-size", "4", "--backend", "wasm"];
+    const args = [bin, "--ratings", fx.ratingsDir, "--factors", fx.factorsDir, "--out", out, "--keras-epochs", "20", "--keras-patience", "20", "--keras-batch-size", "4", "--keras-backend", "wasm"];
     const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOG_LEVEL: "info" } });
     let stderr = "";
     const exited = new Promise<{ code: number | null; at: number }>((resolve) => child.on("exit", (code) => resolve({ code, at: performance.now() })));

@@ -43,21 +43,21 @@ function run(args: string[]) {
 describe("ms-keras", () => {
   it("--json prints only the outputs and metrics; progress goes to stderr", () => {
     const out = path.join(root, "m");
-    const r = run(["--ratings-data", fx.ratingsDir, "--als-model", fx.factorsDir, "--out", out, "--epochs", "2", "--batch-size", "16", "--backend", "wasm", "--json"]);
+    const r = run(["--ratings", fx.ratingsDir, "--factors", fx.factorsDir, "--out", out, "--keras-epochs", "2", "--keras-batch-size", "16", "--keras-backend", "wasm", "--json"]);
     expect(r.stderr).toMatch(/epoch 1\/2/);
     expect(r.stderr).toMatch(/backend wasm/);
     expect(r.status).toBe(0);
-    const doc = JSON.parse(r.stdout) as { outputs: { model: { path: string } }; metrics: Record<string, number> };
+    const doc = JSON.parse(r.stdout) as { outputs: { model: { kind: string; dir: string; files: string[] } }; metrics: Record<string, number> };
     expect(Object.keys(doc)).toEqual(["outputs", "metrics"]);
-    expect(doc.outputs.model.path).toBe(path.join(out, "model.json"));
-    expect(path.isAbsolute(doc.outputs.model.path)).toBe(true);
-    expect(existsSync(doc.outputs.model.path)).toBe(true);
+    expect(doc.outputs.model).toMatchObject({ kind: "keras-model", dir: out });
+    expect(doc.outputs.model.files).toContain(path.join(out, "model.json"));
+    for (const file of doc.outputs.model.files) expect(existsSync(file)).toBe(true);
     for (const k of ["training_nrows", "test_nrows", "train_mse", "test_mse", "test_rmse"]) expect(typeof doc.metrics[k]).toBe("number");
   });
 
   it("reports batch progress within an epoch (debug when piped; the driver's terminal line shows it)", () => {
     const out = path.join(root, "m-batches");
-    const r = run(["--ratings-data", fx.ratingsDir, "--als-model", fx.factorsDir, "--out", out, "--epochs", "1", "--batch-size", "16", "--features", "seed", "--backend", "wasm", "--log-level", "debug"]);
+    const r = run(["--ratings", fx.ratingsDir, "--factors", fx.factorsDir, "--out", out, "--keras-epochs", "1", "--keras-batch-size", "16", "--keras-features", "seed", "--keras-backend", "wasm", "--log-level", "debug"]);
     expect(r.status).toBe(0);
     const batch = r.stderr
       .split("\n")
@@ -76,25 +76,26 @@ describe("ms-keras", () => {
     bytes[Math.floor(bytes.length / 2)] ^= 0xff;
     await fs.writeFile(file, bytes);
     const out = path.join(root, "m-edited");
-    const r = run(["--ratings-data", fx.ratingsDir, "--als-model", copy, "--out", out, "--epochs", "1", "--backend", "wasm"]);
+    const r = run(["--ratings", fx.ratingsDir, "--factors", copy, "--out", out, "--keras-epochs", "1", "--keras-backend", "wasm"]);
     expect(r.status).toBe(5);
     expect(r.stderr).toContain("user_factors.parquet");
     expect(existsSync(out)).toBe(false);
   });
 
   it.each([
-    [["--hidden-units", "0"], /hidden_units/],
-    [["--batch-size", "0"], /batch_size/],
-    [["--epochs", "0"], /epochs/],
-    [["--learning-rate", "0"], /learning_rate/],
-    [["--learning-rate", "-0.1"], /learning_rate/],
-    [["--backend", "gpu"], /--backend/],
-    [["--hidden-units", "1e9"], /hidden_units: must be an integer in \[1, 4096\], got 1000000000/],
-    [["--batch-size", "100000000"], /batch_size/],
-    [["--learning-rate", "1e300"], /learning_rate: training diverged/],
+    [["--keras-hidden-units", "0"], /parameter keras_hidden_units:/],
+    [["--keras-batch-size", "0"], /parameter keras_batch_size:/],
+    [["--keras-epochs", "0"], /parameter keras_epochs:/],
+    [["--keras-learning-rate", "0"], /parameter keras_learning_rate: must be a number > 0/],
+    [["--keras-learning-rate", "-0.1"], /parameter keras_learning_rate:/],
+    [["--keras-backend", "gpu"], /parameter keras_backend: "gpu" is not one of/],
+    [["--keras-hidden-units", "1e9"], /keras_hidden_units: must be an integer in \[1, 4096\], got 1000000000/],
+    [["--keras-batch-size", "100000000"], /keras_batch_size/],
+    [["--keras-bayes-samples", "5", "--keras-bayes-burn-in", "5"], /parameter keras_bayes_burn_in:/],
+    [["--keras-learning-rate", "1e300"], /keras_learning_rate: training diverged/],
   ])("%o exits 2 with a message and leaves no model", (flags, pattern) => {
     const out = path.join(root, `bad-${flags.join("")}`);
-    const r = run(["--ratings-data", fx.ratingsDir, "--als-model", fx.factorsDir, "--out", out, ...flags]);
+    const r = run(["--ratings", fx.ratingsDir, "--factors", fx.factorsDir, "--out", out, ...flags]);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(pattern);
     expect(r.stdout).toBe("");
@@ -103,7 +104,7 @@ describe("ms-keras", () => {
 
   it("exits 4 on a missing factors directory", () => {
     const out = path.join(root, "missing");
-    const r = run(["--ratings-data", fx.ratingsDir, "--als-model", path.join(root, "nope"), "--out", out]);
+    const r = run(["--ratings", fx.ratingsDir, "--factors", path.join(root, "nope"), "--out", out]);
     expect(r.status).toBe(4);
     expect(r.stderr).toMatch(/nope/);
     expect(existsSync(out)).toBe(false);
@@ -112,6 +113,10 @@ describe("ms-keras", () => {
   it("--help lists the flags", () => {
     const r = run(["--help"]);
     expect(r.status).toBe(0);
-    for (const flag of ["--ratings-data", "--als-model", "--hidden-units", "--learning-rate", "--patience", "--backend", "--allow-foreign-factors"]) expect(r.stdout).toContain(flag);
+    for (const flag of ["--ratings", "--factors", "--keras-hidden-units", "--keras-learning-rate", "--keras-patience", "--keras-backend", "--keras-allow-foreign-factors"]) expect(r.stdout).toContain(flag);
+    // A parameter whose default depends on the feature set says so once, not "default ...; no default".
+    expect(r.stdout).toMatch(/--keras-epochs N +training epochs \(early stopping may end sooner\); default 6 stacked, 3 the seed's features;/);
+    expect(r.stdout).toMatch(/--keras-batch-size N +ratings per gradient step; default 128;/);
+    expect(r.stdout).not.toContain("no default");
   });
 });

@@ -23,7 +23,7 @@ afterAll(async () => {
   await fs.rm(root, { recursive: true, force: true });
 });
 
-const QUICK = { epochs: 4, batchSize: 32, learningRate: 0.01, outputBias: "mean", features: "factors" } as const;
+const QUICK = { keras_epochs: 4, keras_batch_size: 32, keras_learning_rate: 0.01, keras_output_bias: "mean", keras_features: "factors" } as const;
 const inputs = () => ({ ratings: fx.ratingsDir, factors: fx.factorsDir });
 
 /** Runs `fn` with MS_KERAS_THREADS set (the fused trainer's thread count), then restores it. */
@@ -40,9 +40,9 @@ async function withThreads<T>(threads: number, fn: () => Promise<T>): Promise<T>
 
 describe("fused trainer", () => {
   it("is what backend auto trains with, and gives the tfjs wasm path's test RMSE within 0.005", async () => {
-    const fused = await keras(inputs(), QUICK, path.join(root, "fused"));
-    const reference = await keras(inputs(), { ...QUICK, backend: "wasm" }, path.join(root, "wasm"));
-    expect(fused.manifest.params.backend).toBe("auto");
+    const fused = await keras(inputs(), resolveKerasParams(QUICK), path.join(root, "fused"));
+    const reference = await keras(inputs(), resolveKerasParams({ ...QUICK, keras_backend: "wasm" }), path.join(root, "wasm"));
+    expect(fused.manifest.params.keras_backend).toBe("auto");
     expect(fused.manifest.details.backend).toBe("fused");
     expect(reference.manifest.details.backend).toBe("wasm");
     expect(fused.metrics.epochs_run).toBe(reference.metrics.epochs_run);
@@ -101,7 +101,7 @@ describe("fused trainer", () => {
   });
 
   it("is deterministic for a seed, and two threads give the very same bits as one", async () => {
-    const params = resolveKerasParams({ ...QUICK, batchSize: 33 });
+    const params = resolveKerasParams({ ...QUICK, keras_batch_size: 33 });
     const split = { seed: 7, splitProp: 0.8 };
     const one = await withThreads(1, () => trainNetwork(fx.data.ratings, fx.data.factors, split, params));
     const again = await withThreads(1, () => trainNetwork(fx.data.ratings, fx.data.factors, split, params));
@@ -147,24 +147,24 @@ describe("fused trainer", () => {
     const controller = new AbortController();
     const out = path.join(root, "aborted");
     const metrics = { metric: (key: string) => key === "loss" && controller.abort() };
-    const error = await keras(inputs(), { ...QUICK, epochs: 50, patience: 50 }, out, { metrics, signal: controller.signal }).catch((e: unknown) => e);
+    const error = await keras(inputs(), resolveKerasParams({ ...QUICK, keras_epochs: 50, keras_patience: 50 }), out, { metrics, signal: controller.signal }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InterruptedError);
     expect(existsSync(out)).toBe(false);
   });
 
-  it("a learning rate that blows the training up is refused naming learning_rate; nothing is published", async () => {
+  it("a learning rate that blows the training up is refused naming keras_learning_rate; nothing is published", async () => {
     const out = path.join(root, "lr-blowup");
-    const error = await keras(inputs(), { ...QUICK, learningRate: 1e300 }, out).catch((e: unknown) => e);
+    const error = await keras(inputs(), resolveKerasParams({ ...QUICK, keras_learning_rate: 1e300 }), out).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(BadParameterError);
-    expect((error as BadParameterError).parameter).toBe("learning_rate");
+    expect((error as BadParameterError).parameter).toBe("keras_learning_rate");
     expect((error as Error).message).toMatch(/training diverged/);
     expect(existsSync(out)).toBe(false);
   });
 
   it("early-stops on val_loss as tfjs' EarlyStopping does", async () => {
     // A huge min_delta: no epoch counts as an improvement after the first, so patience 1 stops after epoch 2.
-    const r = await keras(inputs(), { ...QUICK, epochs: 10, patience: 1, minDelta: 100 }, path.join(root, "early"));
-    const reference = await keras(inputs(), { ...QUICK, epochs: 10, patience: 1, minDelta: 100, backend: "wasm" }, path.join(root, "early-wasm"));
+    const r = await keras(inputs(), resolveKerasParams({ ...QUICK, keras_epochs: 10, keras_patience: 1, keras_min_delta: 100 }), path.join(root, "early"));
+    const reference = await keras(inputs(), resolveKerasParams({ ...QUICK, keras_epochs: 10, keras_patience: 1, keras_min_delta: 100, keras_backend: "wasm" }), path.join(root, "early-wasm"));
     expect(r.metrics.epochs_run).toBe(2);
     expect(reference.metrics.epochs_run).toBe(2);
   });

@@ -3,24 +3,10 @@
  * factors (a fused WebAssembly SIMD trainer by default; tfjs wasm/cpu/tfjs-node as the reference), saved in tfjs layers format, with
  * helpers to load it back and predict. tfjs itself is loaded only when a model is trained or read.
  */
-export {
-  keras,
-  trainNetwork,
-  resolveKerasParams,
-  loadModel,
-  predict,
-  predictStackedPairs,
-  evaluateModel,
-  KERAS_DEFAULTS,
-  type KerasParams,
-  type KerasInputs,
-  type KerasOutputs,
-  type KerasMetrics,
-  type KerasDetails,
-  type KerasManifest,
-  type LoadedModel,
-  type TrainedNetwork,
-} from "./keras.js";
+export { keras, loadModel, predict, predictStackedPairs, evaluateModel, type LoadedModel } from "./keras.js";
+export { trainNetwork, stackedFeatures, type StackedAls, type TrainedNetwork } from "./train.js";
+export { kerasParams, resolveKerasParams, KERAS_DEFAULTS, KERAS_LIMITS, SEED_TRAINING, STACKED_TRAINING, type KerasParams } from "./params.js";
+export type { KerasInputs, KerasOutputs, KerasMetrics, KerasDetails, KerasManifest } from "./types.js";
 export { FEATURE_SETS, FeatureAssembler, mulberry32, featureWidth, joinRatings, validationTail, type FeatureSet, type FactorMatrices, type RatingColumns, type JoinedRatings, type RowFeatures } from "./features.js";
 export { BACKEND_CHOICES, loadTf, trainsFused, type BackendChoice, type BackendName, type TfBackendName, type LoadedTf } from "./backend.js";
 export { buildNetwork, fitNetwork, evaluateMse, batchDataset, type FitOptions, type FitResult } from "./network.js";
@@ -29,4 +15,3 @@ export { MODEL_FILE, WEIGHTS_FILE, STACKED_TABLES_FILE, type StackedTablesLayout
 export { KERAS_VERSION } from "./version.js";
 export { kerasStep } from "./step.js";
 export { predictTable, predictionTable, type PredictionTable } from "./arrow.js";
-export { KERAS_LIMITS, SEED_TRAINING, STACKED_TRAINING, stackedFeatures, type StackedAls } from "./keras.js";

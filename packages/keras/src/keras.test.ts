@@ -8,6 +8,7 @@ import { existsSync, promises as fs } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempDir, writeFixture, type FixtureDirs } from "./__tests__/fixtures.js";
+import type { KerasParams } from "./params.js";
 import { evaluateModel, FeatureAssembler, joinRatings, keras, loadModel, predict, predictionTable, predictTable, resolveKerasParams, trainNetwork, KERAS_DEFAULTS } from "./index.js";
 
 let root: string;
@@ -23,20 +24,20 @@ afterAll(async () => {
 });
 
 // The seed's feature set: these tests are about the step's plumbing, not the out-of-fold fits (stacked.test.ts).
-const QUICK = { epochs: 4, batchSize: 32, learningRate: 0.01, outputBias: "mean", backend: "wasm", features: "factors" } as const;
+const QUICK = { keras_epochs: 4, keras_batch_size: 32, keras_learning_rate: 0.01, keras_output_bias: "mean", keras_backend: "wasm", keras_features: "factors" } as const;
 
 describe("keras step", () => {
   it("trains, publishes a tfjs layers model with its manifest, and reloads to the same test MSE", async () => {
     const out = path.join(root, "model-a");
     const sink = new MemoryMetrics();
-    const result = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, QUICK, out, { metrics: sink });
+    const result = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, resolveKerasParams(QUICK), out, { metrics: sink });
     const m = result.metrics;
 
     expect(result.modelFile).toBe(path.join(out, "model.json"));
     expect((await fs.readdir(out)).sort()).toEqual(["manifest.json", "model.json", "weights.bin"]);
     const manifest = await readManifest(out, "keras-model");
     expect(manifest.details).toMatchObject({ backend: "wasm", rank: 4, inputWidth: 8, features: "factors", split: { seed: 7, splitProp: 0.8 } });
-    expect(manifest.params).toMatchObject({ hiddenUnits: 20, epochs: 4, batchSize: 32 });
+    expect(manifest.params).toMatchObject({ keras_hidden_units: 20, keras_epochs: 4, keras_batch_size: 32 });
     expect(manifest.files.map((f) => f.path).sort()).toEqual(["model.json", "weights.bin"]);
 
     // Ratings of users without factors are dropped and counted; the rest is split by the shared hash.
@@ -83,21 +84,21 @@ describe("keras step", () => {
   });
 
   it("is deterministic for a given seed", async () => {
-    const a = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, { ...QUICK, epochs: 2 }, path.join(root, "det-a"));
-    const b = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, { ...QUICK, epochs: 2 }, path.join(root, "det-b"));
+    const a = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, resolveKerasParams({ ...QUICK, keras_epochs: 2 }), path.join(root, "det-a"));
+    const b = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, resolveKerasParams({ ...QUICK, keras_epochs: 2 }), path.join(root, "det-b"));
     expect(b.metrics.test_mse).toBe(a.metrics.test_mse);
     expect(b.manifest.digest).toBe(a.manifest.digest);
   });
 
   it("adds the ALS prediction as an input with --features factors+dot", async () => {
-    const r = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, { ...QUICK, features: "factors+dot" }, path.join(root, "dot"));
+    const r = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, resolveKerasParams({ ...QUICK, keras_features: "factors+dot" }), path.join(root, "dot"));
     expect(r.manifest.details.inputWidth).toBe(9);
     const rescored = await evaluateModel(path.join(root, "dot"), { ratings: fx.ratingsDir, factors: fx.factorsDir }, { backend: "wasm" });
     expect(rescored.test_mse).toBeCloseTo(r.metrics.test_mse, 6);
   });
 
   it("trains on the cpu backend too", async () => {
-    const r = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, { ...QUICK, epochs: 1, backend: "cpu" }, path.join(root, "cpu"));
+    const r = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, resolveKerasParams({ ...QUICK, keras_epochs: 1, keras_backend: "cpu" }), path.join(root, "cpu"));
     expect(r.manifest.details.backend).toBe("cpu");
     expect(Number.isFinite(r.metrics.test_mse)).toBe(true);
   });
@@ -106,41 +107,44 @@ describe("keras step", () => {
 describe("parameters", () => {
   it("keeps the seed's values with the seed's features", () => {
     for (const features of ["seed", "factors"] as const) {
-      expect(resolveKerasParams({ features })).toMatchObject({ hiddenUnits: 20, epochs: 3, batchSize: 128, learningRate: 1e-4, patience: 2, minDelta: 1e-4, validationSplit: 0.2, outputBias: "zero", features });
+      expect(resolveKerasParams({ keras_features: features })).toMatchObject({ keras_hidden_units: 20, keras_epochs: 3, keras_batch_size: 128, keras_learning_rate: 1e-4, keras_patience: 2, keras_min_delta: 1e-4, keras_validation_split: 0.2, keras_output_bias: "zero", keras_features: features });
     }
   });
 
   it("defaults to the stacked features with their own training defaults, each overridable", () => {
-    expect(resolveKerasParams()).toMatchObject({ hiddenUnits: 20, epochs: 6, batchSize: 128, learningRate: 1e-3, outputBias: "mean", features: "stacked", oofFolds: 3, bayesRank: 10, bayesSamples: 40, bayesBurnIn: 8 });
-    expect(KERAS_DEFAULTS.features).toBe("stacked");
-    expect(resolveKerasParams({ learningRate: 5e-4, outputBias: "zero" })).toMatchObject({ learningRate: 5e-4, outputBias: "zero", epochs: 6 });
-    expect(resolveKerasParams({ features: "seed", epochs: 9 })).toMatchObject({ learningRate: 1e-4, epochs: 9 });
+    expect(resolveKerasParams()).toMatchObject({ keras_hidden_units: 20, keras_epochs: 6, keras_batch_size: 128, keras_learning_rate: 1e-3, keras_output_bias: "mean", keras_features: "stacked", keras_oof_folds: 3, keras_bayes_rank: 10, keras_bayes_samples: 40, keras_bayes_burn_in: 8 });
+    expect(KERAS_DEFAULTS.keras_features).toBe("stacked");
+    expect(resolveKerasParams({ keras_learning_rate: 5e-4, keras_output_bias: "zero" })).toMatchObject({ keras_learning_rate: 5e-4, keras_output_bias: "zero", keras_epochs: 6 });
+    expect(resolveKerasParams({ keras_features: "seed", keras_epochs: 9 })).toMatchObject({ keras_learning_rate: 1e-4, keras_epochs: 9 });
   });
 
   it.each([
-    [{ hiddenUnits: 0 }, "hidden_units"],
-    [{ batchSize: 0 }, "batch_size"],
-    [{ epochs: 0 }, "epochs"],
-    [{ learningRate: 0 }, "learning_rate"],
-    [{ learningRate: -1e-3 }, "learning_rate"],
-    [{ hiddenUnits: 2.5 }, "hidden_units"],
-    [{ hiddenUnits: 1e9 }, "hidden_units"],
-    [{ hiddenUnits: 4097 }, "hidden_units"],
-    [{ batchSize: 65_537 }, "batch_size"],
-    [{ epochs: 10_001 }, "epochs"],
-    [{ allowForeignFactors: "yes" as never }, "allow_foreign_factors"],
-    [{ features: "nope" as never }, "features"],
-    [{ oofFolds: 1 }, "oof_folds"],
-    [{ bayesRank: 0 }, "bayes_rank"],
-    [{ bayesSamples: 0 }, "bayes_samples"],
-    [{ bayesSamples: 5, bayesBurnIn: 5 }, "bayes_burn_in"],
-    [{ backend: "gpu" as never }, "backend"],
-  ])("rejects %o naming %s, leaving no output", async (bad, name) => {
-    const out = path.join(root, `bad-${name}`);
-    const error = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, bad, out).catch((e: unknown) => e);
+    [{ keras_hidden_units: 0 }, "keras_hidden_units"],
+    [{ keras_batch_size: 0 }, "keras_batch_size"],
+    [{ keras_epochs: 0 }, "keras_epochs"],
+    [{ keras_learning_rate: 0 }, "keras_learning_rate"],
+    [{ keras_learning_rate: -1e-3 }, "keras_learning_rate"],
+    [{ keras_hidden_units: 2.5 }, "keras_hidden_units"],
+    [{ keras_hidden_units: 1e9 }, "keras_hidden_units"],
+    [{ keras_hidden_units: 4097 }, "keras_hidden_units"],
+    [{ keras_batch_size: 65_537 }, "keras_batch_size"],
+    [{ keras_epochs: 10_001 }, "keras_epochs"],
+    [{ keras_allow_foreign_factors: "yes" }, "keras_allow_foreign_factors"],
+    [{ keras_features: "nope" }, "keras_features"],
+    [{ keras_oof_folds: 1 }, "keras_oof_folds"],
+    [{ keras_bayes_rank: 0 }, "keras_bayes_rank"],
+    [{ keras_bayes_samples: 0 }, "keras_bayes_samples"],
+    [{ keras_bayes_samples: 5, keras_bayes_burn_in: 5 }, "keras_bayes_burn_in"],
+    [{ keras_backend: "gpu" }, "keras_backend"],
+  ] as [Record<string, unknown>, string][])("rejects %o naming %s", (bad, name) => {
+    let error: unknown;
+    try {
+      resolveKerasParams(bad as Partial<KerasParams>);
+    } catch (e) {
+      error = e;
+    }
     expect(error).toBeInstanceOf(BadParameterError);
     expect((error as BadParameterError).parameter).toBe(name);
-    expect(existsSync(out)).toBe(false);
   });
 });
 
@@ -153,7 +157,7 @@ describe("bad factor files", () => {
 
   async function expectFailure(factors: string, cls: new (...args: never[]) => Error, pattern: RegExp): Promise<void> {
     const out = path.join(root, `out-${path.basename(factors)}`);
-    const error = await keras({ ratings: fx.ratingsDir, factors }, QUICK, out).catch((e: unknown) => e);
+    const error = await keras({ ratings: fx.ratingsDir, factors }, resolveKerasParams(QUICK), out).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(cls);
     expect((error as Error).message).toMatch(pattern);
     expect(existsSync(out)).toBe(false);
@@ -179,7 +183,7 @@ describe("bad factor files", () => {
     const dir = await copyOf("mixed-rank");
     await fs.copyFile(path.join(other, FACTORS_FILES.items), path.join(dir, FACTORS_FILES.items));
     await expectFailure(dir, CorruptArtifactError, /damaged factors artifact: .*item_factors\.parquet/);
-    const error = await keras({ ratings: fx.ratingsDir, factors: dir }, QUICK, path.join(root, "out-vouched"), { inputsVerified: true }).catch((e: unknown) => e);
+    const error = await keras({ ratings: fx.ratingsDir, factors: dir }, resolveKerasParams(QUICK), path.join(root, "out-vouched"), { inputsVerified: true }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CorruptArtifactError);
     expect((error as Error).message).toMatch(/item_factors\.parquet.*rank 3/);
   });
@@ -188,7 +192,7 @@ describe("bad factor files", () => {
     const dir = await copyOf("wrong-schema");
     await fs.copyFile(path.join(fx.ratingsDir, "ratings.parquet"), path.join(dir, FACTORS_FILES.items));
     const out = path.join(root, "out-wrong-schema");
-    const error = await keras({ ratings: fx.ratingsDir, factors: dir }, QUICK, out).catch((e: unknown) => e);
+    const error = await keras({ ratings: fx.ratingsDir, factors: dir }, resolveKerasParams(QUICK), out).catch((e: unknown) => e);
     expect((error as Error).message).toMatch(/item_factors\.parquet/);
     expect(existsSync(out)).toBe(false);
   });
@@ -201,17 +205,17 @@ describe("bad factor files", () => {
     const out = path.join(root, "user-files");
     await fs.mkdir(out);
     await fs.writeFile(path.join(out, "precious.txt"), "keep me");
-    await expect(keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, QUICK, out)).rejects.toBeInstanceOf(BadParameterError);
+    await expect(keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, resolveKerasParams(QUICK), out)).rejects.toBeInstanceOf(BadParameterError);
     expect(await fs.readFile(path.join(out, "precious.txt"), "utf8")).toBe("keep me");
   });
 });
 
 describe("no NaN or infinite output", () => {
-  it("a learning rate that blows the training up is refused naming learning_rate; nothing is published", async () => {
+  it("a learning rate that blows the training up is refused naming keras_learning_rate; nothing is published", async () => {
     const out = path.join(root, "lr-blowup");
-    const error = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, { ...QUICK, learningRate: 1e300 }, out).catch((e: unknown) => e);
+    const error = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, resolveKerasParams({ ...QUICK, keras_learning_rate: 1e300 }), out).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(BadParameterError);
-    expect((error as BadParameterError).parameter).toBe("learning_rate");
+    expect((error as BadParameterError).parameter).toBe("keras_learning_rate");
     expect((error as Error).message).toMatch(/training diverged/);
     expect(existsSync(out)).toBe(false);
     expect((await fs.readdir(root)).filter((f) => f.startsWith(".lr-blowup"))).toEqual([]);
@@ -230,7 +234,7 @@ describe("no NaN or infinite output", () => {
       metrics: {},
     });
     const out = path.join(root, "out-nan-factors");
-    const error = await keras({ ratings: fx.ratingsDir, factors: dir }, QUICK, out).catch((e: unknown) => e);
+    const error = await keras({ ratings: fx.ratingsDir, factors: dir }, resolveKerasParams(QUICK), out).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(BadInputError);
     expect((error as Error).message).toContain(`${path.join(dir, FACTORS_FILES.users)}: id ${f.userIds[4]}: features[0] is NaN`);
     expect(existsSync(out)).toBe(false);
@@ -247,21 +251,21 @@ describe("no NaN or infinite output", () => {
 });
 
 describe("factors fitted on other ratings", () => {
-  it("are refused as corrupt naming both digests, unless allowForeignFactors", async () => {
+  it("are refused as corrupt naming both digests, unless keras_allow_foreign_factors", async () => {
     const otherRoot = await tempDir();
     try {
       const other = await writeFixture(otherRoot, { users: 90, movies: 50, seed: 11 });
       const out = path.join(root, "foreign");
-      const error = await keras({ ratings: other.ratingsDir, factors: fx.factorsDir }, QUICK, out).catch((e: unknown) => e);
+      const error = await keras({ ratings: other.ratingsDir, factors: fx.factorsDir }, resolveKerasParams(QUICK), out).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(CorruptArtifactError);
       const fitted = (await readManifest(fx.factorsDir, "factors", { params: Fields, metrics: Fields, details: FactorsDetailsSchema })).details.ratings.digest;
       const given = (await readManifest(other.ratingsDir)).digest;
       expect(fitted).not.toBe(given);
       expect((error as Error).message).toContain(fitted);
       expect((error as Error).message).toContain(given);
-      expect((error as Error).message).toContain("--allow-foreign-factors");
+      expect((error as Error).message).toContain("--keras-allow-foreign-factors");
       expect(existsSync(out)).toBe(false);
-      const forced = await keras({ ratings: other.ratingsDir, factors: fx.factorsDir }, { ...QUICK, allowForeignFactors: true }, out);
+      const forced = await keras({ ratings: other.ratingsDir, factors: fx.factorsDir }, resolveKerasParams({ ...QUICK, keras_allow_foreign_factors: true }), out);
       expect(Number.isFinite(forced.metrics.test_mse)).toBe(true);
       expect(forced.manifest.details.ratings.digest).toBe(given);
     } finally {
@@ -271,7 +275,7 @@ describe("factors fitted on other ratings", () => {
 
   it("match when the ratings are given as the etl output's bare Parquet file", async () => {
     const out = path.join(root, "bare-file");
-    const r = await keras({ ratings: path.join(fx.ratingsDir, "ratings.parquet"), factors: fx.factorsDir }, QUICK, out);
+    const r = await keras({ ratings: path.join(fx.ratingsDir, "ratings.parquet"), factors: fx.factorsDir }, resolveKerasParams(QUICK), out);
     expect(r.metrics.test_nrows).toBeGreaterThan(0);
   });
 });
@@ -281,14 +285,14 @@ describe("signals and Arrow", () => {
     const controller = new AbortController();
     const out = path.join(root, "aborted");
     const metrics = { metric: (key: string) => key === "loss" && controller.abort() };
-    const error = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, { ...QUICK, epochs: 50, patience: 50 }, out, { metrics, signal: controller.signal }).catch((e: unknown) => e);
+    const error = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, resolveKerasParams({ ...QUICK, keras_epochs: 50, keras_patience: 50 }), out, { metrics, signal: controller.signal }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InterruptedError);
     expect(existsSync(out)).toBe(false);
   });
 
   it("predictTable wraps the predictions' own buffer", async () => {
     const out = path.join(root, "arrow-model");
-    await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, QUICK, out);
+    await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, resolveKerasParams(QUICK), out);
     const loaded = await loadModel(out, { backend: "wasm" });
     try {
       const features = Float32Array.from({ length: 3 * loaded.inputWidth }, (_, i) => Math.sin(i));
@@ -310,7 +314,7 @@ describe("signals and Arrow", () => {
 describe("damaged model files", () => {
   it("a model.json or manifest cut short, or with an edited field, is corrupt, naming the file and the field", async () => {
     const out = path.join(root, "model-damaged");
-    await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, { ...QUICK, epochs: 1 }, out);
+    await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, resolveKerasParams({ ...QUICK, keras_epochs: 1 }), out);
     const modelFile = path.join(out, "model.json");
     const manifestFile = path.join(out, "manifest.json");
     const model = await fs.readFile(modelFile, "utf8");

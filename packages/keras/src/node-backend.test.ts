@@ -8,6 +8,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempDir, writeFixture, type FixtureDirs } from "./__tests__/fixtures.js";
 import { evaluateModel, keras, loadTf } from "./index.js";
+import { resolveKerasParams } from "./params.js";
 
 const reason = await loadTf("node").then(
   () => undefined,
@@ -29,10 +30,10 @@ describe.skipIf(reason !== undefined)("tfjs-node backend (libtensorflow from the
   });
 
   it("trains through TensorFlow to the fused trainer's test RMSE within 0.005; its model reloads to the same MSE", async () => {
-    const params = { epochs: 4, batchSize: 32, learningRate: 0.01, outputBias: "mean", features: "factors" } as const;
+    const params = { keras_epochs: 4, keras_batch_size: 32, keras_learning_rate: 0.01, keras_output_bias: "mean", keras_features: "factors" } as const;
     const inputs = { ratings: fx.ratingsDir, factors: fx.factorsDir };
-    const native = await keras(inputs, { ...params, backend: "node" }, path.join(root, "node"));
-    const fused = await keras(inputs, params, path.join(root, "fused"));
+    const native = await keras(inputs, resolveKerasParams({ ...params, keras_backend: "node" }), path.join(root, "node"));
+    const fused = await keras(inputs, resolveKerasParams(params), path.join(root, "fused"));
     expect(native.manifest.details.backend).toBe("tensorflow");
     expect(Math.abs(native.metrics.test_rmse - fused.metrics.test_rmse)).toBeLessThan(0.005);
     expect(existsSync(path.join(root, "node", "model.json"))).toBe(true);

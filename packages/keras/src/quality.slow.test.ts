@@ -4,13 +4,14 @@
  * test rows; `factors+dot` with the mean as initial output bias must not be worse than ALS + 0.02.
  * Uses $MS_MOVIELENS_SMALL (default /work/shared/movielens/ml-latest-small).
  */
-import { als } from "@ms/als";
-import { etl } from "@ms/etl";
+import { als, resolveAlsParams } from "@ms/als";
+import { etl, resolveEtlParams } from "@ms/etl";
 import { existsSync, promises as fs } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempDir } from "./__tests__/fixtures.js";
 import { evaluateModel, keras } from "./index.js";
+import { resolveKerasParams } from "./params.js";
 
 const SMALL = process.env.MS_MOVIELENS_SMALL ?? path.resolve(__dirname, "../../../../shared/movielens/ml-latest-small");
 const csv = path.join(SMALL, "ratings.csv");
@@ -27,8 +28,8 @@ describe.skipIf(!present)("quality on ml-latest-small", () => {
     root = await tempDir();
     ratingsDir = path.join(root, "etl");
     factorsDir = path.join(root, "als");
-    await etl({ ratingsCsv: csv }, { maxRowLimit: -1 }, ratingsDir);
-    const fitted = await als({ ratings: ratingsDir }, {}, factorsDir);
+    await etl({ ratingsCsv: csv }, resolveEtlParams({ max_row_limit: -1 }), ratingsDir);
+    const fitted = await als({ ratings: ratingsDir }, resolveAlsParams(), factorsDir);
     alsRmse = fitted.metrics.test_rmse;
   });
 
@@ -39,7 +40,7 @@ describe.skipIf(!present)("quality on ml-latest-small", () => {
   it("the seed's defaults stay within ALS + 0.10, and the saved model re-scores the same", async () => {
     const out = path.join(root, "keras");
     // The default trainer (fused); the re-scoring below goes through tfjs' wasm backend.
-    const r = await keras({ ratings: ratingsDir, factors: factorsDir }, {}, out);
+    const r = await keras({ ratings: ratingsDir, factors: factorsDir }, resolveKerasParams({}), out);
     expect(r.metrics.test_nrows).toBeGreaterThan(19_000);
     expect(r.metrics.test_rmse).toBeLessThan(alsRmse + 0.1);
     const again = await evaluateModel(out, { ratings: ratingsDir, factors: factorsDir }, { backend: "wasm" });
@@ -47,7 +48,7 @@ describe.skipIf(!present)("quality on ml-latest-small", () => {
   });
 
   it("factors+dot with the mean output bias is about as good as ALS", async () => {
-    const r = await keras({ ratings: ratingsDir, factors: factorsDir }, { features: "factors+dot", outputBias: "mean" }, path.join(root, "dot"));
+    const r = await keras({ ratings: ratingsDir, factors: factorsDir }, resolveKerasParams({ keras_features: "factors+dot", keras_output_bias: "mean" }), path.join(root, "dot"));
     expect(r.metrics.test_rmse).toBeLessThan(alsRmse + 0.02);
   });
 });

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempDir, writeFixture, type FixtureDirs } from "./__tests__/fixtures.js";
 import { readFactors, readRatingsColumns } from "./adapter.js";
 import { evaluateModel, joinRatings, keras, loadModel, predictStackedPairs } from "./index.js";
+import { resolveKerasParams } from "./params.js";
 
 let root: string;
 let fx: FixtureDirs;
@@ -22,14 +23,14 @@ afterAll(async () => {
   await fs.rm(root, { recursive: true, force: true });
 });
 
-const SMALL = { backend: "wasm", bayesSamples: 12, bayesBurnIn: 3, bayesRank: 3, epochs: 3 } as const;
+const SMALL = { keras_backend: "wasm", keras_bayes_samples: 12, keras_bayes_burn_in: 3, keras_bayes_rank: 3, keras_epochs: 3 } as const;
 
 describe("stacked features (the default)", () => {
   it("trains on out-of-fold features, records them, re-scores the same after reload, and repeats for a seed", async () => {
-    const a = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, SMALL, path.join(root, "stacked-a"));
+    const a = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, resolveKerasParams(SMALL), path.join(root, "stacked-a"));
     const manifest = a.manifest;
     expect(manifest.details).toMatchObject({ features: "stacked", inputWidth: 6, columns: ["bayes_prediction", "user_bias", "movie_bias", "user_log_count", "movie_log_count", "implicit"] });
-    expect(manifest.params).toMatchObject({ learningRate: 1e-3, outputBias: "mean", oofFolds: 3, bayesSamples: 12 });
+    expect(manifest.params).toMatchObject({ keras_learning_rate: 1e-3, keras_output_bias: "mean", keras_oof_folds: 3, keras_bayes_samples: 12 });
     expect(a.metrics.oof_seconds).toBeGreaterThan(0);
     expect(Number.isFinite(a.metrics.test_rmse)).toBe(true);
 
@@ -56,7 +57,7 @@ describe("stacked features (the default)", () => {
       loaded.model.dispose();
     }
 
-    const b = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, SMALL, path.join(root, "stacked-b"));
+    const b = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, resolveKerasParams(SMALL), path.join(root, "stacked-b"));
     expect(b.metrics.test_mse).toBe(a.metrics.test_mse);
     expect(b.manifest.digest).toBe(a.manifest.digest);
   });
@@ -64,12 +65,12 @@ describe("stacked features (the default)", () => {
 
 describe("stacked features with the als out-of-fold model (what auto takes above 2M training ratings)", () => {
   it("fits ALS per fold, takes the als step's factors as the full fit, and serves its test rows the same", async () => {
-    const a = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, { ...SMALL, oofModel: "als" }, path.join(root, "stacked-als"));
+    const a = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, resolveKerasParams({ ...SMALL, keras_oof_model: "als" }), path.join(root, "stacked-als"));
     expect(a.manifest.details).toMatchObject({ columns: ["als_prediction", "user_bias", "movie_bias", "user_log_count", "movie_log_count", "implicit"], stacked: { model: "als" } });
     expect(Number.isFinite(a.metrics.test_rmse)).toBe(true);
     const again = await evaluateModel(path.join(root, "stacked-als"), { ratings: fx.ratingsDir, factors: fx.factorsDir }, { backend: "wasm" });
     expect(again.test_mse).toBeCloseTo(a.metrics.test_mse, 6);
-    const b = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, { ...SMALL, oofModel: "als" }, path.join(root, "stacked-als-b"));
+    const b = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, resolveKerasParams({ ...SMALL, keras_oof_model: "als" }), path.join(root, "stacked-als-b"));
     expect(b.manifest.digest).toBe(a.manifest.digest);
   });
 });

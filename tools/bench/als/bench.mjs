@@ -20,7 +20,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { splitMask } from "@ms/contracts";
 import { ML_SMALL } from "../lib.mjs";
-import { etl, readRatingsColumns, writeSyntheticRatings } from "@ms/etl";
+import { etl, readRatingsColumns, writeSyntheticRatings, resolveEtlParams } from "@ms/etl";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, "../../..");
@@ -51,7 +51,7 @@ async function syntheticDir(name, shape) {
   const csv = `${dir}.csv`;
   log(`generating ${name} (${shape.rows} ratings, ${shape.users} users, ${shape.movies} movies)...`);
   writeSyntheticRatings(csv, { ...shape, seed: SEED });
-  await etl({ ratingsCsv: csv }, { maxRowLimit: -1 }, dir);
+  await etl({ ratingsCsv: csv }, resolveEtlParams({ max_row_limit: -1 }), dir);
   rmSync(csv);
   return dir;
 }
@@ -59,13 +59,13 @@ async function syntheticDir(name, shape) {
 async function smallDir() {
   if (!existsSync(SMALL)) return undefined;
   const dir = path.join(work, "ml-latest-small");
-  if (!existsSync(path.join(dir, "manifest.json"))) await etl({ ratingsCsv: SMALL }, { maxRowLimit: -1 }, dir);
+  if (!existsSync(path.join(dir, "manifest.json"))) await etl({ ratingsCsv: SMALL }, resolveEtlParams({ max_row_limit: -1 }), dir);
   return dir;
 }
 
 /** Runs `ms-als` under /usr/bin/time -v: wall seconds, peak RSS and the --json document. */
 function runMsAls(ratingsDir, out) {
-  const args = [BIN, "--ratings-data", ratingsDir, "--out", out, "--json", "--rank", String(RANK), "--max-iter", String(ITERS), "--reg-param", String(REG), "--seed", String(SEED), "--split-prop", String(SPLIT), "--log-level", "warn"];
+  const args = [BIN, "--ratings", ratingsDir, "--out", out, "--json", "--als-rank", String(RANK), "--als-max-iter", String(ITERS), "--als-reg-param", String(REG), "--seed", String(SEED), "--split-prop", String(SPLIT), "--log-level", "warn"];
   const timeBin = existsSync("/usr/bin/time") ? "/usr/bin/time" : undefined;
   const [cmd, argv] = timeBin ? [timeBin, ["-v", process.execPath, ...args]] : [process.execPath, args];
   return new Promise((resolve, reject) => {
@@ -223,7 +223,7 @@ async function msAlsBest(name, dir, reps) {
   }
   runs.sort((a, b) => a.wall - b.wall);
   const best = runs[0];
-  const factors = JSON.parse(readFileSync(path.join(path.dirname(best.doc.outputs.userFactors.path), "manifest.json"), "utf8"));
+  const factors = JSON.parse(readFileSync(path.join(path.dirname(best.doc.outputs.factors.files[0]), "manifest.json"), "utf8"));
   return { ...best, runs, details: factors.details, peakRssMb: Math.max(...runs.map((r) => r.rssMb)) };
 }
 

@@ -34,7 +34,7 @@ import { execFileSync } from "node:child_process";
 import os from "node:os";
 import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { splitMask } from "@ms/contracts";
-import { etl, readRatingsColumns, writeSyntheticRatings } from "@ms/etl";
+import { etl, readRatingsColumns, writeSyntheticRatings, resolveEtlParams } from "@ms/etl";
 import { readFactors } from "@ms/als";
 import { buildNetwork, FeatureAssembler, joinRatings, loadTf } from "@ms/keras";
 import { DuckDBInstance } from "@duckdb/node-api";
@@ -200,9 +200,9 @@ async function alsData(name, shape) {
     const csv = `${dir}.csv`;
     log(`generating ${name} (${fmt(shape.rows)} ratings, ${fmt(shape.users)} users, ${fmt(shape.movies)} movies)...`);
     writeSyntheticRatings(csv, { ...shape, seed: 42 });
-    await etl({ ratingsCsv: csv }, { maxRowLimit: -1 }, dir);
+    await etl({ ratingsCsv: csv }, resolveEtlParams({ max_row_limit: -1 }), dir);
     rmSync(csv);
-  } else await etl({ ratingsCsv: smallCsv }, { maxRowLimit: -1 }, dir);
+  } else await etl({ ratingsCsv: smallCsv }, resolveEtlParams({ max_row_limit: -1 }), dir);
   return dir;
 }
 
@@ -225,7 +225,7 @@ async function alsCase(label, ratingsDir, rounds) {
   log(`ALS on ${label}: writing the split...`);
   const split = await writeSplit(ratingsDir);
   const out = path.join(work, `als-out-${path.basename(ratingsDir)}`);
-  const oursArgs = [ALS_BIN, "--ratings-data", ratingsDir, "--out", out, "--json", "--rank", String(ALS.rank), "--max-iter", String(ALS.maxIter), "--reg-param", String(ALS.regParam), "--seed", String(ALS.seed), "--split-prop", String(ALS.splitProp), "--cold-start-strategy", "drop", "--log-level", "warn"];
+  const oursArgs = [ALS_BIN, "--ratings", ratingsDir, "--out", out, "--json", "--als-rank", String(ALS.rank), "--als-max-iter", String(ALS.maxIter), "--als-reg-param", String(ALS.regParam), "--seed", String(ALS.seed), "--split-prop", String(ALS.splitProp), "--als-cold-start-strategy", "drop", "--log-level", "warn"];
   const sparkScript = [...sparkArgs, path.join(here, "spark_als.py"), path.join(split.splitDir, "train.parquet"), path.join(split.splitDir, "test.parquet"), String(ALS.rank), String(ALS.maxIter), String(ALS.regParam), String(ALS.seed)];
   const ours = [];
   const spark = [];
@@ -334,7 +334,7 @@ async function kerasInputs() {
   const out = path.join(work, "als-out-for-keras");
   if (!existsSync(path.join(out, "manifest.json"))) {
     log("Keras: fitting ALS factors on ml-latest-small (ms-als)...");
-    await runTree(process.execPath, [ALS_BIN, "--ratings-data", ratingsDir, "--out", out, "--json", "--rank", String(ALS.rank), "--max-iter", String(ALS.maxIter), "--reg-param", String(ALS.regParam), "--seed", String(ALS.seed), "--split-prop", String(ALS.splitProp), "--cold-start-strategy", "drop", "--log-level", "warn"]);
+    await runTree(process.execPath, [ALS_BIN, "--ratings", ratingsDir, "--out", out, "--json", "--als-rank", String(ALS.rank), "--als-max-iter", String(ALS.maxIter), "--als-reg-param", String(ALS.regParam), "--seed", String(ALS.seed), "--split-prop", String(ALS.splitProp), "--als-cold-start-strategy", "drop", "--log-level", "warn"]);
   }
   return { ratingsDir, out };
 }
@@ -361,7 +361,7 @@ async function runKeras(given) {
   const mean = (xs) => xs.reduce((x, y) => x + y, 0) / xs.length;
   for (const batch of KERAS.batches) {
     const out = path.join(work, `keras-out-${batch}`);
-    const argsFor = (seed) => [KERAS_BIN, "--ratings-data", small.ratingsDir, "--als-model", small.out, "--out", out, "--features", "factors", "--epochs", String(KERAS.epochs), "--batch-size", String(batch), "--learning-rate", String(KERAS.learningRate), "--patience", String(KERAS.epochs), "--min-delta", String(KERAS.minDelta), "--validation-split", String(KERAS.validationSplit), "--hidden-units", String(KERAS.hiddenUnits), "--seed", String(seed), "--json", "--log-level", "info"];
+    const argsFor = (seed) => [KERAS_BIN, "--ratings", small.ratingsDir, "--factors", small.out, "--out", out, "--keras-features", "factors", "--keras-epochs", String(KERAS.epochs), "--keras-batch-size", String(batch), "--keras-learning-rate", String(KERAS.learningRate), "--keras-patience", String(KERAS.epochs), "--keras-min-delta", String(KERAS.minDelta), "--keras-validation-split", String(KERAS.validationSplit), "--keras-hidden-units", String(KERAS.hiddenUnits), "--keras-seed", String(seed), "--json", "--log-level", "info"];
     // One run per seed on each side, alternated; rates pooled over every epoch, RMSEs averaged over seeds
     // (with the seeds' shuffles differing, single runs of either side move by about 0.005).
     const ours = [];

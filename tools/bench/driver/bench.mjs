@@ -37,9 +37,9 @@ if (!existsSync(BIN)) {
   process.exit(1);
 }
 
-/** The same parameters for the driver (-P) and for direct calls (partial params objects). */
+/** The same parameters for the driver (-P) and for direct calls (the same names, resolved there). */
 const P = { max_row_limit: -1, als_max_iter: 10, als_rank: 12, keras_epochs: 3 };
-const DIRECT_PARAMS = { etl: { maxRowLimit: -1 }, als: { maxIter: 10, rank: 12 }, keras: { epochs: 3 } };
+const DIRECT_PARAMS = { etl: { max_row_limit: -1 }, als: { als_max_iter: 10, als_rank: 12 }, keras: { keras_epochs: 3 } };
 const pArgs = Object.entries(P).flatMap(([k, v]) => ["-P", `${k}=${v}`]);
 
 const fresh = (name) => freshDir(BASE, name);

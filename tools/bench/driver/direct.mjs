@@ -18,9 +18,9 @@ const params = JSON.parse(paramsJson ?? "{}");
 const seconds = {};
 const t = () => performance.now();
 let start = t();
-const { loadRawData, etl } = await import("@ms/etl");
-const { als } = await import("@ms/als");
-const { keras } = await import("@ms/keras");
+const { loadRawData, etl, resolveEtlParams } = await import("@ms/etl");
+const { als, resolveAlsParams } = await import("@ms/als");
+const { keras, resolveKerasParams } = await import("@ms/keras");
 seconds.import = (t() - start) / 1000;
 
 start = t();
@@ -37,15 +37,15 @@ if (mode === "--ratings-csv") {
 seconds.download = (t() - start) / 1000;
 
 start = t();
-const e = await etl({ ratingsCsv, ratingsDigest }, params.etl ?? {}, path.join(outDir, "etl"));
+const e = await etl({ ratingsCsv, ratingsDigest }, resolveEtlParams(params.etl), path.join(outDir, "etl"));
 seconds.etl = (t() - start) / 1000;
 
 start = t();
-const a = await als({ ratings: e.outputs.ratings.dir }, params.als ?? {}, path.join(outDir, "als"));
+const a = await als({ ratings: e.outputs.ratings.dir }, resolveAlsParams(params.als), path.join(outDir, "als"));
 seconds.als = (t() - start) / 1000;
 
 start = t();
-const k = await keras({ ratings: e.outputs.ratings.dir, factors: a.outputs.factors.dir }, params.keras ?? {}, path.join(outDir, "keras"));
+const k = await keras({ ratings: e.outputs.ratings.dir, factors: a.outputs.factors.dir }, resolveKerasParams(params.keras), path.join(outDir, "keras"));
 seconds.keras = (t() - start) / 1000;
 
 // The steps' own "seconds" metrics: compute time as each step measures it, to separate step noise from overhead.

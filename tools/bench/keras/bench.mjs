@@ -89,12 +89,12 @@ const joined = joinRatings(ratings, factors, split);
 process.stderr.write(`data: ${ROWS} ratings, ${joined.trainRows.length} training rows (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
 
 const { tf, backend } = await loadTf("wasm");
-const params = resolveKerasParams({ features: "factors" });
+const params = resolveKerasParams({ keras_features: "factors" });
 const assembler = new FeatureAssembler("factors", factors, joined);
 const rows = joined.trainRows.subarray(0, Math.min(SAMPLES, joined.trainRows.length));
 const n = rows.length;
 const width = assembler.width;
-const H = params.hiddenUnits;
+const H = params.keras_hidden_units;
 const FLOPS_PER_SAMPLE = 2 * (2 * width * 30 + 3 * 30 * H + 3 * H);
 /** The clock: os.cpus() reports 0 MHz on some VMs, /proc/cpuinfo still has it. */
 function cpuMhz() {
@@ -111,7 +111,7 @@ const mhz = cpuMhz();
 const LIMIT_GFLOPS = (os.cpus().length * mhz * 1e6 * 16) / 1e9;
 
 function newModel(t = tf) {
-  return buildNetwork(t, width, { hiddenUnits: H, learningRate: params.learningRate, seed: params.seed, outputBias: 0 });
+  return buildNetwork(t, width, { hiddenUnits: H, learningRate: params.keras_learning_rate, seed: params.keras_seed, outputBias: 0 });
 }
 
 async function tfjsStreamed(batchSize, choice) {
@@ -130,13 +130,13 @@ async function fused(batchSize, threads) {
   const initial = model.getWeights().map((w) => w.dataSync());
   model.dispose();
   const t = performance.now();
-  await fitFused(assembler, rows, new Int32Array(0), initial, { epochs: 1, batchSize, patience: 2, minDelta: 1e-4, seed: 1, shuffle: true, hiddenUnits: H, learningRate: params.learningRate, threads });
+  await fitFused(assembler, rows, new Int32Array(0), initial, { epochs: 1, batchSize, patience: 2, minDelta: 1e-4, seed: 1, shuffle: true, hiddenUnits: H, learningRate: params.keras_learning_rate, threads });
   return n / ((performance.now() - t) / 1000);
 }
 
 /** TensorFlow Keras on the same rows (model.fit on in-memory arrays): best epoch's samples/s, or undefined. */
 function tensorflow(batchSize, dir, python) {
-  const r = spawnSync(python, [path.join(ROOT, "packages/keras/reference/keras_tf.py"), dir, values["tf-epochs"], String(batchSize), String(params.learningRate), values["tf-epochs"], "0.0001", "0", String(H), "42"], { encoding: "utf8" });
+  const r = spawnSync(python, [path.join(ROOT, "packages/keras/reference/keras_tf.py"), dir, values["tf-epochs"], String(batchSize), String(params.keras_learning_rate), values["tf-epochs"], "0.0001", "0", String(H), "42"], { encoding: "utf8" });
   if (r.status !== 0) throw new Error(`keras_tf.py exited ${r.status}: ${r.stderr.slice(-1500)}`);
   const doc = JSON.parse(r.stdout.trim().split("\n").pop());
   return { rate: Math.max(...doc.samples_per_second), version: `TensorFlow ${doc.tensorflow}, Keras ${doc.keras}`, threads: doc.threads };
@@ -178,7 +178,7 @@ await loadTf("wasm");
     const m = newModel();
     const initial = m.getWeights().map((w) => w.dataSync());
     m.dispose();
-    await fitFused(assembler, small, new Int32Array(0), initial, { epochs: 1, batchSize: 128, patience: 2, minDelta: 1e-4, seed: 1, shuffle: true, hiddenUnits: H, learningRate: params.learningRate, threads });
+    await fitFused(assembler, small, new Int32Array(0), initial, { epochs: 1, batchSize: 128, patience: 2, minDelta: 1e-4, seed: 1, shuffle: true, hiddenUnits: H, learningRate: params.keras_learning_rate, threads });
   }
 }
 
@@ -220,7 +220,7 @@ const lines = [
   "",
   `Command: \`pnpm --filter @ms/keras build && node tools/bench/keras/bench.mjs ${process.argv.slice(2).join(" ")}\``,
   "",
-  `One epoch over ${n.toLocaleString("en-US")} training rows of ml-20m-shaped synthetic data (rank ${RANK} factors, input width ${width}, hidden ${H}, lr ${params.learningRate}, no validation), ours best of ${REPEATS} alternated; TensorFlow: \`model.fit\` on the same rows as in-memory arrays, best of ${values["tf-epochs"]} epochs (${tfVersion ?? "not run"}${tfThreads ? `, intra-op threads ${tfThreads.intra}` : ""}).`,
+  `One epoch over ${n.toLocaleString("en-US")} training rows of ml-20m-shaped synthetic data (rank ${RANK} factors, input width ${width}, hidden ${H}, lr ${params.keras_learning_rate}, no validation), ours best of ${REPEATS} alternated; TensorFlow: \`model.fit\` on the same rows as in-memory arrays, best of ${values["tf-epochs"]} epochs (${tfVersion ?? "not run"}${tfThreads ? `, intra-op threads ${tfThreads.intra}` : ""}).`,
   `GFLOP/s: ${FLOPS_PER_SAMPLE} flops per sample (multiply-adds of forward and backward x 2); arithmetic limit of this machine ${LIMIT_GFLOPS.toFixed(0)} GFLOP/s (${os.cpus().length} cores x ${mhz} MHz x 16 flops/cycle: f32x4 mul and add on two pipes each), ${(LIMIT_GFLOPS / os.cpus().length).toFixed(0)} per core.`,
   "",
   table(header, body),
@@ -235,14 +235,14 @@ if (values.full) {
       done();
     },
   });
-  const trained = await trainNetwork(ratings, factors, split, resolveKerasParams({ features: "factors", epochs: 1 }), { logger: createLogger({ level: "info", pretty: false, destination: sink }) });
+  const trained = await trainNetwork(ratings, factors, split, resolveKerasParams({ keras_features: "factors", keras_epochs: 1 }), { logger: createLogger({ level: "info", pretty: false, destination: sink }) });
   const seconds = (performance.now() - t) / 1000;
   const fitRows = trained.metrics.training_nrows - trained.metrics.validation_nrows;
   trained.model.dispose();
   const rssGb = process.resourceUsage().maxRSS / 1024 / 1024;
   lines.push(
     "",
-    `Full: \`trainNetwork\`, backend ${trained.backend}, features factors, batch ${params.batchSize}: the epoch over ${fitRows.toLocaleString("en-US")} fit rows (validation on ${trained.metrics.validation_nrows.toLocaleString("en-US")} included) **${(fitRows / epochRate).toFixed(1)} s** (target < 60 s; ${Math.round(epochRate).toLocaleString("en-US")} samples/s, ${gf(epochRate).toFixed(2)} GFLOP/s); ` +
+    `Full: \`trainNetwork\`, backend ${trained.backend}, features factors, batch ${params.keras_batch_size}: the epoch over ${fitRows.toLocaleString("en-US")} fit rows (validation on ${trained.metrics.validation_nrows.toLocaleString("en-US")} included) **${(fitRows / epochRate).toFixed(1)} s** (target < 60 s; ${Math.round(epochRate).toLocaleString("en-US")} samples/s, ${gf(epochRate).toFixed(2)} GFLOP/s); ` +
       `join, epoch and evaluation of all ${ROWS.toLocaleString("en-US")} ratings ${seconds.toFixed(1)} s, test RMSE ${trained.metrics.test_rmse.toFixed(4)}; peak RSS of the whole bench process ${rssGb.toFixed(2)} GB (target < 3 GB).`,
   );
 }

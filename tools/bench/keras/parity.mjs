@@ -77,7 +77,7 @@ function inputs() {
   const alsDir = path.join(dir, "als");
   const run = (bin, args) => execFileSync(process.execPath, [path.join(ROOT, bin), ...args, "--json", "--log-level", "warn"], { stdio: ["ignore", "ignore", "inherit"] });
   if (!existsSync(path.join(ratingsDir, "manifest.json"))) run("packages/etl/dist/bin.js", ["--ratings-csv", csv, "--out", ratingsDir, "--max-row-limit", "-1"]);
-  if (!existsSync(path.join(alsDir, "manifest.json"))) run("packages/als/dist/bin.js", ["--ratings-data", ratingsDir, "--out", alsDir, "--rank", "12", "--max-iter", "10", "--reg-param", "0.1", "--seed", "42", "--split-prop", "0.8", "--cold-start-strategy", "drop"]);
+  if (!existsSync(path.join(alsDir, "manifest.json"))) run("packages/als/dist/bin.js", ["--ratings", ratingsDir, "--out", alsDir, "--als-rank", "12", "--als-max-iter", "10", "--als-reg-param", "0.1", "--seed", "42", "--split-prop", "0.8", "--als-cold-start-strategy", "drop"]);
   return { ratingsDir, alsDir };
 }
 

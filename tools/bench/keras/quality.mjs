@@ -33,24 +33,24 @@ const alsRmse = Math.sqrt(se / joined.testRows.length);
 
 const experiments = [
   ["seed defaults", {}],
-  ["output bias = mean", { outputBias: "mean" }],
-  ["lr 1e-3", { learningRate: 1e-3 }],
-  ["lr 1e-3, bias mean", { learningRate: 1e-3, outputBias: "mean" }],
-  ["lr 1e-3, bias mean, 20 epochs", { learningRate: 1e-3, outputBias: "mean", epochs: 20 }],
-  ["batch 32, bias mean", { batchSize: 32, outputBias: "mean" }],
-  ["batch 32, lr 1e-3, bias mean, 20 epochs", { batchSize: 32, learningRate: 1e-3, outputBias: "mean", epochs: 20 }],
-  ["factors+dot", { features: "factors+dot" }],
-  ["factors+dot, bias mean", { features: "factors+dot", outputBias: "mean" }],
-  ["factors+dot, bias mean, 5 epochs", { features: "factors+dot", outputBias: "mean", epochs: 5 }],
-  ["factors+dot, bias mean, batch 256", { features: "factors+dot", outputBias: "mean", batchSize: 256 }],
-  ["factors+dot, bias mean, lr 3e-4", { features: "factors+dot", outputBias: "mean", learningRate: 3e-4 }],
-  ["factors+dot, lr 1e-3, bias mean, 20 epochs", { features: "factors+dot", learningRate: 1e-3, outputBias: "mean", epochs: 20 }],
+  ["output bias = mean", { keras_output_bias: "mean" }],
+  ["lr 1e-3", { keras_learning_rate: 1e-3 }],
+  ["lr 1e-3, bias mean", { keras_learning_rate: 1e-3, keras_output_bias: "mean" }],
+  ["lr 1e-3, bias mean, 20 epochs", { keras_learning_rate: 1e-3, keras_output_bias: "mean", keras_epochs: 20 }],
+  ["batch 32, bias mean", { keras_batch_size: 32, keras_output_bias: "mean" }],
+  ["batch 32, lr 1e-3, bias mean, 20 epochs", { keras_batch_size: 32, keras_learning_rate: 1e-3, keras_output_bias: "mean", keras_epochs: 20 }],
+  ["factors+dot", { keras_features: "factors+dot" }],
+  ["factors+dot, bias mean", { keras_features: "factors+dot", keras_output_bias: "mean" }],
+  ["factors+dot, bias mean, 5 epochs", { keras_features: "factors+dot", keras_output_bias: "mean", keras_epochs: 5 }],
+  ["factors+dot, bias mean, batch 256", { keras_features: "factors+dot", keras_output_bias: "mean", keras_batch_size: 256 }],
+  ["factors+dot, bias mean, lr 3e-4", { keras_features: "factors+dot", keras_output_bias: "mean", keras_learning_rate: 3e-4 }],
+  ["factors+dot, lr 1e-3, bias mean, 20 epochs", { keras_features: "factors+dot", keras_learning_rate: 1e-3, keras_output_bias: "mean", keras_epochs: 20 }],
 ];
 const only = values.only ? new Set(values.only.split(";")) : undefined;
 const rows = [];
 for (const [name, options] of experiments) {
   if (only && !only.has(name)) continue;
-  const params = resolveKerasParams({ ...options, backend: values.backend ?? "auto" });
+  const params = resolveKerasParams({ ...options, keras_backend: values.backend ?? "auto" });
   const t = await trainNetwork(ratings, factors, split, params);
   t.model.dispose();
   rows.push([name, t.metrics.test_rmse, t.metrics.test_rmse - alsRmse, t.metrics.epochs_run, t.metrics.seconds, t.backend]);

@@ -6,8 +6,8 @@
  * out-of-fold model `auto` picks for that size), alternated `MS_OOF_ROUNDS` times. Prints the table
  * and writes tools/bench/results/<date>-oof.md.
  */
-import { als, readFactors } from "@ms/als";
-import { etl, readRatingsColumns } from "@ms/etl";
+import { als, readFactors, resolveAlsParams } from "@ms/als";
+import { etl, readRatingsColumns, resolveEtlParams } from "@ms/etl";
 import { resolveKerasParams, stackedFeatures } from "@ms/keras";
 import { execFileSync } from "node:child_process";
 import { mkdirSync, rmSync } from "node:fs";
@@ -24,25 +24,25 @@ const doc = JSON.parse(
 );
 const etlDir = path.join(work, `etl-${ROWS}`);
 rmSync(etlDir, { recursive: true, force: true });
-await etl({ ratingsCsv: doc.outputs.ratings.path }, { maxRowLimit: -1 }, etlDir);
+await etl({ ratingsCsv: doc.outputs.ratings.path }, resolveEtlParams({ max_row_limit: -1 }), etlDir);
 const ratings = await readRatingsColumns(etlDir);
 // MS_OOF_MODEL=bayes|als measures a model other than the one `auto` takes for this size.
-const params = resolveKerasParams({ ...(process.env.MS_OOF_MODEL ? { oofModel: process.env.MS_OOF_MODEL } : {}), ...(process.env.MS_OOF_FOLDS ? { oofFolds: Number(process.env.MS_OOF_FOLDS) } : {}) });
+const params = resolveKerasParams({ ...(process.env.MS_OOF_MODEL ? { keras_oof_model: process.env.MS_OOF_MODEL } : {}), ...(process.env.MS_OOF_FOLDS ? { keras_oof_folds: Number(process.env.MS_OOF_FOLDS) } : {}) });
 const rows = [];
 for (let round = 1; round <= ROUNDS; round++) {
   const alsDir = path.join(work, `als-${ROWS}`);
   rmSync(alsDir, { recursive: true, force: true });
   let t = performance.now();
-  const a = await als({ ratings: etlDir }, {}, alsDir);
+  const a = await als({ ratings: etlDir }, resolveAlsParams(), alsDir);
   const alsSeconds = (performance.now() - t) / 1000;
   log(`round ${round}: als step ${fmt(alsSeconds, 1)} s (fit ${fmt(a.metrics.fit_seconds, 1)} s)`);
   const factors = await readFactors(alsDir);
   const p = factors.manifest.params;
   t = performance.now();
-  const oof = await stackedFeatures(ratings, { seed: factors.details.seed, splitProp: factors.details.splitProp }, params, {}, { rank: factors.rank, maxIter: p.maxIter, regParam: p.regParam, nonnegative: p.nonnegative, full: factors });
+  const oof = await stackedFeatures(ratings, { seed: factors.details.seed, splitProp: factors.details.splitProp }, params, {}, { rank: factors.rank, maxIter: p.als_max_iter, regParam: p.als_reg_param, nonnegative: p.als_nonnegative, full: factors });
   const oofSeconds = (performance.now() - t) / 1000;
   log(`round ${round}: out-of-fold (${oof.model}) ${fmt(oofSeconds, 1)} s`);
-  rows.push([String(round), ROWS.toLocaleString("en"), oof.model, String(params.oofFolds), fmt(alsSeconds, 1), fmt(a.metrics.fit_seconds, 1), fmt(oofSeconds, 1), fmt(oofSeconds / alsSeconds, 2)]);
+  rows.push([String(round), ROWS.toLocaleString("en"), oof.model, String(params.keras_oof_folds), fmt(alsSeconds, 1), fmt(a.metrics.fit_seconds, 1), fmt(oofSeconds, 1), fmt(oofSeconds / alsSeconds, 2)]);
 }
 const body = table(["round", "ratings", "oof model", "folds", "als step s", "als fit s", "out-of-fold s", "out-of-fold / als step"], rows);
 process.stdout.write(`\n${body}\n`);

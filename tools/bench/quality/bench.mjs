@@ -8,10 +8,10 @@
  * training part, the rows ALS and the network score). Datasets: ml-latest-small (every row) and
  * synthetic ratings with known noise. `MS_QUALITY_ONLY=small|synthetic`, `MS_QUALITY_PEERS=0`.
  */
-import { als } from "@ms/als";
+import { als, resolveAlsParams } from "@ms/als";
 import { splitMask } from "@ms/contracts";
-import { etl, readRatingsColumns } from "@ms/etl";
-import { keras } from "@ms/keras";
+import { etl, readRatingsColumns, resolveEtlParams } from "@ms/etl";
+import { keras, resolveKerasParams } from "@ms/keras";
 import { execFileSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { fmt, gitCommit, machine, ML_SMALL, path, ROOT, table, WORK, existsSync, writeResult } from "../lib.mjs";
@@ -39,16 +39,16 @@ async function measure(ds) {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const ratingsDir = path.join(dir, "etl");
-  await etl({ ratingsCsv: ds.csv }, { maxRowLimit: -1 }, ratingsDir);
+  await etl({ ratingsCsv: ds.csv }, resolveEtlParams({ max_row_limit: -1 }), ratingsDir);
   const rows = [];
   let t = performance.now();
-  const a = await als({ ratings: ratingsDir }, {}, path.join(dir, "als"));
+  const a = await als({ ratings: ratingsDir }, resolveAlsParams(), path.join(dir, "als"));
   rows.push(["ms-als defaults (Spark ALS-WR, rank 12, reg 0.1)", a.metrics.test_rmse, a.metrics.test_nrows - a.metrics.test_cold_start_nrows, (performance.now() - t) / 1000]);
   t = performance.now();
-  const seed = await keras({ ratings: ratingsDir, factors: path.join(dir, "als") }, { features: "seed" }, path.join(dir, "keras-seed"));
+  const seed = await keras({ ratings: ratingsDir, factors: path.join(dir, "als") }, resolveKerasParams({ keras_features: "seed" }), path.join(dir, "keras-seed"));
   rows.push(["ms-keras `features seed` (the seed's network on in-sample factors)", seed.metrics.test_rmse, seed.metrics.test_nrows, (performance.now() - t) / 1000]);
   t = performance.now();
-  const def = await keras({ ratings: ratingsDir, factors: path.join(dir, "als") }, {}, path.join(dir, "keras-default"));
+  const def = await keras({ ratings: ratingsDir, factors: path.join(dir, "als") }, resolveKerasParams(), path.join(dir, "keras-default"));
   rows.push(["**ms-keras defaults (stacked out-of-fold features)**", def.metrics.test_rmse, def.metrics.test_nrows, (performance.now() - t) / 1000]);
   if (withPeers) {
     const cols = await readRatingsColumns(ratingsDir);

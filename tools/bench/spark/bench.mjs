@@ -19,7 +19,7 @@ import { spawnSync } from "node:child_process";
 import { alsStep, readFactors } from "@ms/als";
 import { startSparkCluster } from "@ms/als/testing";
 import { createLogger } from "@ms/contracts";
-import { etl, writeSyntheticRatings } from "@ms/etl";
+import { etl, writeSyntheticRatings, resolveEtlParams } from "@ms/etl";
 import { freePort } from "@ms/tracking/testing";
 import { ML_SMALL, ROOT, WORK, fmt, gitCommit, machine, table, writeResult } from "../lib.mjs";
 
@@ -51,7 +51,7 @@ async function runStep(ref, fields, label) {
   const out = path.join(work, "out", `${label}-${Date.now()}`);
   rmSync(out, { recursive: true, force: true });
   mkdirSync(path.dirname(out), { recursive: true });
-  const bound = alsStep.bind({ rank: "12", maxIter: "10", regParam: "0.1", seed: "42", splitProp: "0.8", ...fields });
+  const bound = alsStep.bind(new Map(Object.entries({ als_rank: "12", als_max_iter: "10", als_reg_param: "0.1", seed: "42", split_prop: "0.8", ...fields })));
   const started = performance.now();
   await bound.run({ logger, cacheDir: path.join(work, "cache"), inputsVerified: true }, { ratings: ref }, out);
   const wall = (performance.now() - started) / 1000;
@@ -64,7 +64,7 @@ async function runStep(ref, fields, label) {
 const cases = [];
 if (!only || only === "small") {
   if (existsSync(path.join(ML_SMALL, "ratings.csv"))) {
-    cases.push(["ml-latest-small (100,836 ratings)", await ratingsDir("ml-latest-small", (dir) => etl({ ratingsCsv: path.join(ML_SMALL, "ratings.csv") }, { maxRowLimit: -1 }, dir))]);
+    cases.push(["ml-latest-small (100,836 ratings)", await ratingsDir("ml-latest-small", (dir) => etl({ ratingsCsv: path.join(ML_SMALL, "ratings.csv") }, resolveEtlParams({ max_row_limit: -1 }), dir))]);
   } else log(`no ml-latest-small at ${ML_SMALL}: skipping it`);
 }
 if (!only || only === "synthetic") {
@@ -75,7 +75,7 @@ if (!only || only === "synthetic") {
       const csv = `${dir}.csv`;
       log(`generating ${ROWS} synthetic ratings...`);
       writeSyntheticRatings(csv, { rows: ROWS, users: 35_000, movies: 27_000, seed: 42 });
-      await etl({ ratingsCsv: csv }, { maxRowLimit: -1 }, dir);
+      await etl({ ratingsCsv: csv }, resolveEtlParams({ max_row_limit: -1 }), dir);
       rmSync(csv);
     }),
   ]);
@@ -89,9 +89,9 @@ const rows = [];
 try {
   for (const [label, ref] of cases) {
     log(`${label}: local engine...`);
-    const local = await runStep(ref, { engine: "local" }, "local");
+    const local = await runStep(ref, { als_engine: "local" }, "local");
     log(`${label}: local ${local.wall.toFixed(1)} s; Spark on ${cluster.master}...`);
-    const spark = await runStep(ref, { engine: "spark", sparkMaster: cluster.master, sparkConf: "spark.executor.memory=1800m,spark.driver.memory=2g", sparkNumBlocks: "4" }, "spark");
+    const spark = await runStep(ref, { als_engine: "spark", spark_master: cluster.master, spark_conf: "spark.executor.memory=1800m,spark.driver.memory=2g", spark_num_blocks: "4" }, "spark");
     log(`${label}: spark ${spark.wall.toFixed(1)} s (fit ${spark.fit.toFixed(1)} s)`);
     rows.push([label, "local (all cores)", local.wall, local.fit, local.rmse.toFixed(4), "1.00", "1.00"]);
     rows.push([label, `spark, ${spark.executors} executors x 1 core`, spark.wall, spark.fit, spark.rmse.toFixed(4), (spark.wall / local.wall).toFixed(1), (spark.fit / local.fit).toFixed(1)]);

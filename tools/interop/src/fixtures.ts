@@ -5,8 +5,8 @@
 import { mkdtemp } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { als } from "@ms/als";
-import { etl, writeSyntheticRatings } from "@ms/etl";
+import { als, resolveAlsParams } from "@ms/als";
+import { etl, resolveEtlParams, writeSyntheticRatings } from "@ms/etl";
 
 export interface Artifacts {
   root: string;
@@ -20,8 +20,8 @@ export async function buildArtifacts(rows = 60_000): Promise<Artifacts> {
   const csv = path.join(root, "ratings.csv");
   writeSyntheticRatings(csv, { rows, seed: 7 });
   const ratingsDir = path.join(root, "ratings");
-  await etl({ ratingsCsv: csv }, { maxRowLimit: -1 }, ratingsDir);
+  await etl({ ratingsCsv: csv }, resolveEtlParams({ max_row_limit: -1 }), ratingsDir);
   const factorsDir = path.join(root, "factors");
-  await als({ ratings: ratingsDir }, { rank: 8, maxIter: 5, seed: 7, numThreads: 2 }, factorsDir);
+  await als({ ratings: ratingsDir }, resolveAlsParams({ als_rank: 8, als_max_iter: 5, seed: 7, als_num_threads: 2 }), factorsDir);
   return { root, ratingsDir, ratingsFile: path.join(ratingsDir, "ratings.parquet"), factorsDir };
 }

@@ -3,7 +3,7 @@
  * synthetic data, and hand-made Parquet files (including broken ones) written with DuckDB.
  */
 import { DuckDBInstance } from "@duckdb/node-api";
-import { etl, writeSyntheticRatings } from "@ms/etl";
+import { etl, resolveEtlParams, writeSyntheticRatings } from "@ms/etl";
 import { existsSync } from "node:fs";
 import path from "node:path";
 
@@ -18,7 +18,7 @@ export async function syntheticRatingsDir(root: string, name: string, options: {
   const csv = path.join(root, `${name}.csv`);
   writeSyntheticRatings(csv, { seed: 1, ...options });
   const dir = path.join(root, name);
-  await etl({ ratingsCsv: csv }, { maxRowLimit: -1 }, dir);
+  await etl({ ratingsCsv: csv }, resolveEtlParams({ max_row_limit: -1 }), dir);
   return dir;
 }
 
@@ -26,7 +26,7 @@ export async function syntheticRatingsDir(root: string, name: string, options: {
 export async function movielensSmallDir(root: string): Promise<string | undefined> {
   if (!existsSync(MOVIELENS_SMALL)) return undefined;
   const dir = path.join(root, "ml-latest-small");
-  await etl({ ratingsCsv: MOVIELENS_SMALL }, { maxRowLimit: -1 }, dir);
+  await etl({ ratingsCsv: MOVIELENS_SMALL }, resolveEtlParams({ max_row_limit: -1 }), dir);
   return dir;
 }
 

@@ -17,9 +17,11 @@ import { readRatingsColumns, resolveRatingsFile } from "@ms/etl";
 import { ensurePythonVenv, freePort } from "@ms/tracking/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readFactors } from "../adapter.js";
-import { resolveAlsParams } from "../als.js";
+import { resolveAlsParams, type AlsStepParams } from "../params.js";
 import { syntheticRatingsDir, writeRatingsParquet } from "../__tests__/fixtures.js";
-import { alsSpark, findSparkSubmit, resolveSparkParams, SparkApplicationError, type SparkParams } from "./spark.js";
+import { findSparkSubmit } from "./conf.js";
+import { alsSpark } from "./spark.js";
+import { SparkApplicationError } from "./submit.js";
 
 let root: string;
 let sparkHome: string;
@@ -41,8 +43,8 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-const spark = (o: Partial<SparkParams>): SparkParams => resolveSparkParams({ engine: "spark", sparkNumBlocks: 2, ...o });
-const fit = resolveAlsParams({ rank: 4, maxIter: 3, numThreads: 1 });
+/** A small fit on Spark, with `o` on top. */
+const spark = (o: Partial<AlsStepParams>): AlsStepParams => resolveAlsParams({ als_rank: 4, als_max_iter: 3, als_num_threads: 1, als_engine: "spark", spark_num_blocks: 2, ...o });
 /** Small jobs on a loaded 2-core machine: no UI, and a JIT that starts fast. */
 const FAST = "spark.ui.enabled=false,spark.driver.extraJavaOptions=-XX:TieredStopAtLevel=1 -XX:+UseSerialGC";
 
@@ -72,7 +74,7 @@ describe("the Spark engine on local masters", () => {
 
     const cacheDir = path.join(root, "cache");
     const out = path.join(root, "factors-local2");
-    const r = await alsSpark(ratingsDir, fit, spark({ sparkMaster: "local[2]", sparkConf: FAST }), out, { cacheDir }, { jobConfig: { splitCheck: { ratings: splitInput, out: splitOut, cases } } });
+    const r = await alsSpark(ratingsDir, spark({ spark_master: "local[2]", spark_conf: FAST }), out, { cacheDir }, { jobConfig: { splitCheck: { ratings: splitInput, out: splitOut, cases } } });
     const factors = await readFactors(out);
     expect(factors.rank).toBe(4);
     expect(factors.userIds.length).toBe(factors.details.users);
@@ -83,7 +85,7 @@ describe("the Spark engine on local masters", () => {
     expect(r.metrics.training_nrows + r.metrics.test_nrows).toBe(3000);
     // The same split as the local engine.
     const cols = await readRatingsColumns(ratingsDir);
-    const mask = splitMask(cols.userIds, cols.movieIds, fit.seed, fit.splitProp);
+    const mask = splitMask(cols.userIds, cols.movieIds, spark({}).seed, spark({}).split_prop);
     expect(r.metrics.training_nrows).toBe(mask.reduce((a, b) => a + b, 0));
     for (const v of Object.values(r.metrics)) expect(Number.isFinite(v)).toBe(true);
     // The staged ratings stay (content-addressed); the run's own scratch is gone.
@@ -121,7 +123,7 @@ describe("the Spark engine on local masters", () => {
   it("refuses when there is no spark-submit: exit 2 naming SPARK_HOME or the engine parameter", async () => {
     process.env.SPARK_HOME = path.join(root, "no-spark-here");
     try {
-      const error = await alsSpark(ratingsDir, fit, spark({ sparkMaster: "local[1]" }), path.join(root, "never"), {}).catch((e: unknown) => e);
+      const error = await alsSpark(ratingsDir, spark({ spark_master: "local[1]" }), path.join(root, "never"), {}).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(BadParameterError);
       expect(String(error)).toContain("SPARK_HOME");
       expect(exitCodeFor(error)).toBe(2);
@@ -136,7 +138,7 @@ describe("the Spark engine on local masters", () => {
   it("an unreachable master is a NetworkError (exit 6) and publishes nothing", async () => {
     const port = await freePort();
     const out = path.join(root, "factors-unreachable");
-    const error = await alsSpark(ratingsDir, fit, spark({ sparkMaster: `spark://127.0.0.1:${port}`, sparkConf: FAST }), out, { cacheDir: path.join(root, "cache") }).catch((e: unknown) => e);
+    const error = await alsSpark(ratingsDir, spark({ spark_master: `spark://127.0.0.1:${port}`, spark_conf: FAST }), out, { cacheDir: path.join(root, "cache") }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(NetworkError);
     expect(String(error)).toContain(`127.0.0.1:${port}`);
     expect(exitCodeFor(error)).toBe(6);
@@ -153,7 +155,7 @@ describe("the Spark engine on local masters", () => {
     await mkdir(path.dirname(staged), { recursive: true });
     await writeFile(staged, Buffer.alloc((await stat(file)).size, 0x41));
     const out = path.join(root, "factors-failed");
-    const error = await alsSpark(ratingsDir, fit, spark({ sparkMaster: "local[1]", sparkConf: FAST }), out, { cacheDir }).catch((e: unknown) => e);
+    const error = await alsSpark(ratingsDir, spark({ spark_master: "local[1]", spark_conf: FAST }), out, { cacheDir }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SparkApplicationError);
     expect(exitCodeFor(error)).toBe(1);
     // Spark's own words about the file.
@@ -172,7 +174,7 @@ describe("the Spark engine on local masters", () => {
       },
     });
     const logger = createLogger({ level: "info", destination });
-    const error = await alsSpark(ratingsDir, fit, spark({ sparkMaster: "local[1]", sparkConf: FAST }), out, { cacheDir, logger, signal: controller.signal }).catch((e: unknown) => e);
+    const error = await alsSpark(ratingsDir, spark({ spark_master: "local[1]", spark_conf: FAST }), out, { cacheDir, logger, signal: controller.signal }).catch((e: unknown) => e);
     expect(controller.signal.aborted).toBe(true);
     expect(error).toBeInstanceOf(InterruptedError);
     expect(exitCodeFor(error)).toBe(130);

@@ -5,17 +5,18 @@
  */
 import { describe, expect, it } from "vitest";
 import { alsStep } from "../step.js";
-import { masterIsLocal, parseSparkConf, resolveSparkParams, stripCredentials } from "./spark.js";
+import { resolveAlsParams } from "../params.js";
+import { masterIsLocal, parseSparkConf, stripCredentials } from "./conf.js";
 
 describe("Spark parameters", () => {
   it("refuses bad values, naming the driver's parameter", () => {
-    expect(() => resolveSparkParams({ engine: "spark", sparkMaster: "spark://user:pw@host:7077" })).toThrow(/spark_master.*credentials/);
-    expect(() => resolveSparkParams({ engine: "spark", sparkMaster: "k8s://https://u:p@api:6443" })).toThrow(/spark_master.*credentials/);
-    expect(() => resolveSparkParams({ engine: "spark", sparkMaster: "" })).toThrow(/spark_master/);
-    expect(() => resolveSparkParams({ engine: "spark", sparkConf: "spark.hadoop.fs.s3a.secret.key=abc" })).toThrow(/spark_conf.*secret/);
-    expect(() => resolveSparkParams({ engine: "spark", sparkConf: "nonsense" })).toThrow(/spark_conf/);
-    expect(() => resolveSparkParams({ engine: "spark", sparkNumBlocks: 0 })).toThrow(/spark_num_blocks/);
-    expect(() => resolveSparkParams({ engine: "spark", sparkStaging: " " })).toThrow(/spark_staging/);
+    expect(() => resolveAlsParams({ als_engine: "spark", spark_master: "spark://user:pw@host:7077" })).toThrow(/spark_master.*credentials/);
+    expect(() => resolveAlsParams({ als_engine: "spark", spark_master: "k8s://https://u:p@api:6443" })).toThrow(/spark_master.*credentials/);
+    expect(() => resolveAlsParams({ als_engine: "spark", spark_master: "" })).toThrow(/spark_master/);
+    expect(() => resolveAlsParams({ als_engine: "spark", spark_conf: "spark.hadoop.fs.s3a.secret.key=abc" })).toThrow(/spark_conf.*secret/);
+    expect(() => resolveAlsParams({ als_engine: "spark", spark_conf: "nonsense" })).toThrow(/spark_conf/);
+    expect(() => resolveAlsParams({ als_engine: "spark", spark_num_blocks: 0 })).toThrow(/spark_num_blocks/);
+    expect(() => resolveAlsParams({ als_engine: "spark", spark_staging: " " })).toThrow(/spark_staging/);
   });
 
   it("keeps commas inside a conf value", () => {
@@ -29,7 +30,7 @@ describe("Spark parameters", () => {
   it("strips credentials from URLs at any nesting", () => {
     expect(stripCredentials("k8s://https://u:p@api:6443")).toBe("k8s://https://api:6443");
     expect(stripCredentials("spark://a:b@h:7077,c:d@h2:7077")).toBe("spark://h:7077,h2:7077");
-    expect(() => resolveSparkParams({ engine: "spark", sparkMaster: "spark://h:7077,c:d@h2:7077" })).toThrow(/credentials/);
+    expect(() => resolveAlsParams({ als_engine: "spark", spark_master: "spark://h:7077,c:d@h2:7077" })).toThrow(/credentials/);
     expect(stripCredentials("yarn")).toBe("yarn");
   });
 
@@ -43,15 +44,15 @@ describe("Spark parameters", () => {
   });
 
   it("puts the engine in the cache key and leaves the master, conf, deploy mode and staging out", () => {
-    const base = { rank: "4" };
-    const local = alsStep.bind(base);
-    const spark = alsStep.bind({ ...base, engine: "spark", sparkMaster: "spark://127.0.0.1:7077", sparkConf: "spark.executor.memory=1g", sparkStaging: "/tmp/x", sparkDeployMode: "client" });
-    const other = alsStep.bind({ ...base, engine: "spark", sparkMaster: "local[2]" });
-    expect(local.keyParams.engine).toBe("local");
-    expect(spark.keyParams.engine).toBe("spark");
+    const bind = (o: Record<string, string>) => alsStep.bind(new Map(Object.entries({ als_rank: "4", ...o })));
+    const local = bind({});
+    const spark = bind({ als_engine: "spark", spark_master: "spark://127.0.0.1:7077", spark_conf: "spark.executor.memory=1g", spark_staging: "/tmp/x", spark_deploy_mode: "client" });
+    const other = bind({ als_engine: "spark", spark_master: "local[2]" });
+    expect(local.keyParams.als_engine).toBe("local");
+    expect(spark.keyParams.als_engine).toBe("spark");
     expect(spark.keyParams).toEqual(other.keyParams);
     expect(spark.keyParams).not.toEqual(local.keyParams);
-    for (const k of ["sparkMaster", "sparkConf", "sparkStaging", "sparkDeployMode"]) expect(spark.keyParams).not.toHaveProperty(k);
+    for (const k of ["spark_master", "spark_conf", "spark_staging", "spark_deploy_mode"]) expect(spark.keyParams).not.toHaveProperty(k);
     const names = alsStep.params.map((p) => p.name);
     for (const n of ["als_engine", "spark_master", "spark_conf", "spark_deploy_mode", "spark_staging"]) expect(names).toContain(n);
   });

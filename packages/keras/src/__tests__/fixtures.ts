@@ -4,7 +4,7 @@
  * has something learnable and the step reads exactly what the pipeline would hand it.
  */
 import { writeFactorsArtifact } from "@ms/als";
-import { etl } from "@ms/etl";
+import { etl, resolveEtlParams } from "@ms/etl";
 import { promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -85,7 +85,7 @@ export async function writeFixture(root: string, options: FixtureOptions = {}): 
   for (let i = 0; i < data.ratings.rows; i++) lines.push(`${data.ratings.userIds[i]},${data.ratings.movieIds[i]},${data.ratings.ratings[i]},${1_000_000 + i}`);
   await fs.writeFile(csv, lines.join("\n") + "\n");
   const ratingsDir = path.join(root, "etl");
-  const etlResult = await etl({ ratingsCsv: csv }, { maxRowLimit: -1 }, ratingsDir);
+  const etlResult = await etl({ ratingsCsv: csv }, resolveEtlParams({ max_row_limit: -1 }), ratingsDir);
   const factorsDir = path.join(root, "als");
   await writeFactorsArtifact(factorsDir, {
     tables: data.factors,

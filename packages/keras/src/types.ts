@@ -1,0 +1,53 @@
+/**
+ * What the keras step takes and publishes: its inputs, metrics, and the keras-model manifest's
+ * details (the split, the feature set, the training history, the ratings and factors it used).
+ */
+import type { ArtifactRef, Digest, Manifest } from "@ms/contracts";
+import type { StackedTablesLayout } from "./adapter.js";
+import type { BackendName } from "./backend.js";
+import type { FeatureSet } from "./features.js";
+import type { KerasParams } from "./params.js";
+
+export interface KerasInputs {
+  /** The etl output directory or its ratings.parquet. */
+  ratings: string;
+  /** The als output directory (factors artifact). */
+  factors: string;
+}
+
+export interface KerasMetrics {
+  [key: string]: number;
+  training_nrows: number;
+  test_nrows: number;
+  validation_nrows: number;
+  train_mse: number;
+  test_mse: number;
+  test_rmse: number;
+  dropped_no_factors: number;
+  epochs_run: number;
+  seconds: number;
+}
+
+export interface KerasDetails {
+  backend: BackendName;
+  rank: number;
+  inputWidth: number;
+  features: FeatureSet;
+  /** The stacked feature columns, in input order. */
+  columns?: string[];
+  /** Stacked features: the out-of-fold model, and the file holding the full fit's tables (for scoring new pairs). */
+  stacked?: { model: "bayes" | "als"; file: string; layout: StackedTablesLayout };
+  split: { seed: number; splitProp: number };
+  validation: "tail";
+  history: { epoch: number; loss: number; val_loss?: number }[];
+  factors: { digest: Digest };
+  /** `digest`: the ratings given (their artifact digest, or the file's sha256 for a bare Parquet file). */
+  ratings: { rows: number; droppedTrain: number; droppedTest: number; digest: Digest };
+}
+
+export type KerasManifest = Manifest<KerasParams, KerasMetrics, KerasDetails>;
+
+export interface KerasOutputs {
+  [name: string]: ArtifactRef<"keras-model">;
+  model: ArtifactRef<"keras-model">;
+}
