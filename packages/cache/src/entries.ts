@@ -6,10 +6,10 @@
 import { randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import { CorruptArtifactError, MANIFEST_FILE, verifyArtifact, writeFileAtomic, type Manifest } from "@ms/contracts";
+import { CorruptArtifactError, MANIFEST_FILE, parseJsonText, verifyArtifact, writeFileAtomic, type Manifest } from "@ms/contracts";
 import { errnoCode, injectFault, storageError, type CacheFault } from "./faults.js";
 import { hostTag, selfOwner } from "./owner.js";
-import { EntryInfoSchema, parseJsonFile, type EntryInfo } from "./schemas.js";
+import { EntryInfoSchema, type EntryInfo } from "./schemas.js";
 
 export const ENTRY_FILE = "entry.json";
 
@@ -67,7 +67,7 @@ export class Entries {
     const problems: string[] = [];
     let entry: EntryInfo | undefined;
     try {
-      const parsed = parseJsonFile(entryFile, await fs.readFile(entryFile, "utf8"), EntryInfoSchema);
+      const parsed = parseJsonText(await fs.readFile(entryFile, "utf8"), EntryInfoSchema, entryFile);
       if (parsed.key !== key) problems.push(`${entryFile}: names key ${parsed.key}`);
       else entry = parsed;
     } catch (error) {
@@ -88,7 +88,7 @@ export class Entries {
   async readInfo(key: string): Promise<EntryInfo | undefined> {
     const file = path.join(this.dir(key), ENTRY_FILE);
     try {
-      return parseJsonFile(file, await fs.readFile(file, "utf8"), EntryInfoSchema);
+      return parseJsonText(await fs.readFile(file, "utf8"), EntryInfoSchema, file);
     } catch {
       return undefined;
     }

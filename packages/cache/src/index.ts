@@ -12,7 +12,7 @@ export { FAULT_ERRNOS, type CacheFault, type FaultErrno, type FaultOp } from "./
 export type { HeldLock, LockInfo } from "./locks.js";
 export type { Lease, LiveLeases } from "./leases.js";
 export { DEFAULT_LEASE_MS, hostTag, judgeOwner, leaseMsFromEnv, processStartTime, selfOwner, type Owner, type OwnerState } from "./owner.js";
-export { EntryInfoSchema, parseJsonFile, type EntryInfo } from "./schemas.js";
+export { EntryInfoSchema, type EntryInfo } from "./schemas.js";
 export { CacheSession, openSession, type CacheHit, type CacheOutcome, type CacheSource, type EntryDescription, type GetOrComputeRequest } from "./session.js";
 export { gcCache, listCache, parseAge, verifyCache, type CacheEntrySummary, type GcLeftovers, type GcOptions, type GcReport, type VerifyReport } from "./maintenance.js";
 export { pullEntries, pushEntries, resolveKey, type PulledEntry, type PushedEntry, type PushEntriesOptions, type PushReport } from "./transfer.js";

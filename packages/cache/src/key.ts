@@ -14,9 +14,8 @@ import { createHash } from "node:crypto";
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { canonicalJson, sha256Hex, walkFiles, type Digest, type ParamValue } from "@ms/contracts";
+import { canonicalJson, parseJsonText, sha256Hex, walkFiles, type Digest, type ParamValue } from "@ms/contracts";
 import { z } from "zod";
-import { parseJsonFile } from "./schemas.js";
 
 export interface CodeIdentity {
   package: string;
@@ -49,7 +48,7 @@ async function findPackageDir(name: string, fromDir: string): Promise<string | u
 
 async function readPackageJson(dir: string): Promise<PackageJson> {
   const file = path.join(dir, "package.json");
-  return parseJsonFile(file, await fs.readFile(file, "utf8"), PackageJsonSchema);
+  return parseJsonText(await fs.readFile(file, "utf8"), PackageJsonSchema, file);
 }
 
 async function distDigest(pkgDir: string): Promise<string> {

@@ -5,11 +5,11 @@
  */
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import { writeFileAtomic } from "@ms/contracts";
+import { parseJsonText, writeFileAtomic } from "@ms/contracts";
 import { injectFault, type CacheFault } from "./faults.js";
 import { onExit, renewEvery, unlinkQuietly } from "./hooks.js";
 import { hostTag, judgeOwner, type Owner } from "./owner.js";
-import { LeaseFileSchema, parseJsonFile } from "./schemas.js";
+import { LeaseFileSchema } from "./schemas.js";
 
 export class Lease {
   private readonly keys = new Set<string>();
@@ -76,7 +76,7 @@ async function readLease(file: string): Promise<{ owner: Partial<Owner>; keys: s
     return undefined; // closed meanwhile
   }
   try {
-    const { keys, ...owner } = parseJsonFile(file, text, LeaseFileSchema);
+    const { keys, ...owner } = parseJsonText(text, LeaseFileSchema, file);
     return { owner, keys, mtimeMs };
   } catch {
     return { owner: { pid: 0, hostname: "?" }, keys: [], mtimeMs };

@@ -6,11 +6,11 @@
 import { randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import { pidAlive } from "@ms/contracts";
+import { parseJsonText, pidAlive } from "@ms/contracts";
 import { errnoCode, injectFault, storageError, type CacheFault } from "./faults.js";
 import { onExit, renewEvery, sleep, unlinkQuietly } from "./hooks.js";
 import { judgeOwner, selfOwner, type Owner, type OwnerState } from "./owner.js";
-import { OwnerSchema, parseJsonFile } from "./schemas.js";
+import { OwnerSchema } from "./schemas.js";
 
 export type LockInfo = Owner & { text: string; state: OwnerState; alive: boolean };
 
@@ -52,7 +52,7 @@ export class Locks {
     const age = Date.now() - mtimeMs;
     let h: Owner;
     try {
-      h = parseJsonFile(file, text, OwnerSchema);
+      h = parseJsonText(text, OwnerSchema, file);
     } catch (error) {
       // Half-written by a process killed between create and write: stale once it is old enough.
       const judged = judgeOwner({ hostname: "?" }, age, Math.min(10_000, this.leaseMs()));

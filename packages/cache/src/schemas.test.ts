@@ -6,11 +6,11 @@
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { CorruptArtifactError, writeManifest } from "@ms/contracts";
+import { CorruptArtifactError, parseJsonText, writeManifest } from "@ms/contracts";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CACHE_PLACES, cacheLayout } from "./layout.js";
 import { gcCache } from "./maintenance.js";
-import { EntryInfoSchema, parseJsonFile, type EntryInfo } from "./schemas.js";
+import { EntryInfoSchema, type EntryInfo } from "./schemas.js";
 import { CacheStore } from "./store.js";
 
 const KEY = "d".repeat(64);
@@ -41,7 +41,7 @@ describe("entry.json", () => {
     await writeFile(file, JSON.stringify({ ...entry, producedByRun: 42 }));
     const check = await store.checkEntry(KEY);
     expect(check.status).toBe("damaged");
-    expect(check.status === "damaged" && check.problems.join("\n")).toContain(`${file}: field producedByRun`);
+    expect(check.status === "damaged" && check.problems.join("\n")).toContain(`${file}: producedByRun`);
     expect(await store.readEntryInfo(KEY)).toBeUndefined();
   });
 
@@ -50,13 +50,13 @@ describe("entry.json", () => {
     const file = path.join(store.entryDir(KEY), "entry.json");
     await writeFile(file, JSON.stringify(entry).slice(0, 40));
     const check = await store.checkEntry(KEY);
-    expect(check.status === "damaged" && check.problems.join("\n")).toContain(`${file}: not JSON`);
-    expect(parseJsonFile(file, JSON.stringify({ key: KEY, step: "etl" }), EntryInfoSchema)).toMatchObject({ key: KEY, step: "etl", params: {}, producedByRun: null });
+    expect(check.status === "damaged" && check.problems.join("\n")).toContain(`${file}: not valid JSON`);
+    expect(parseJsonText(JSON.stringify({ key: KEY, step: "etl" }), EntryInfoSchema, file)).toMatchObject({ key: KEY, step: "etl", params: {}, producedByRun: null });
   });
 
-  it("parseJsonFile throws a CorruptArtifactError naming file and field", () => {
-    expect(() => parseJsonFile("/x/entry.json", JSON.stringify({ key: 1, step: "etl" }), EntryInfoSchema)).toThrow(CorruptArtifactError);
-    expect(() => parseJsonFile("/x/entry.json", JSON.stringify({ key: 1, step: "etl" }), EntryInfoSchema)).toThrow(/\/x\/entry\.json: field key/);
+  it("parseJsonText with the entry schema throws a CorruptArtifactError naming file and field", () => {
+    expect(() => parseJsonText(JSON.stringify({ key: 1, step: "etl" }), EntryInfoSchema, "/x/entry.json")).toThrow(CorruptArtifactError);
+    expect(() => parseJsonText(JSON.stringify({ key: 1, step: "etl" }), EntryInfoSchema, "/x/entry.json")).toThrow(/\/x\/entry\.json: key/);
   });
 });
 
@@ -64,7 +64,7 @@ describe("locks and leases", () => {
   it("a lock file that does not match its schema is half-written: named with its field, stale once old", async () => {
     await writeFile(store.lockFile(KEY), JSON.stringify({ pid: "seven", hostname: "h" }));
     const holder = await store.lockHolder(KEY);
-    expect(holder?.state.reason).toContain(`${store.lockFile(KEY)}: field pid`);
+    expect(holder?.state.reason).toContain(`${store.lockFile(KEY)}: pid`);
     expect(holder?.state.stale).toBe(false);
   });
 

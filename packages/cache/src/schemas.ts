@@ -1,9 +1,8 @@
 /**
- * One zod schema per kind of file the cache reads back (a lock, a lease, an entry's entry.json),
- * and `parseJsonFile`, which turns text read from `file` into a typed value or a
- * CorruptArtifactError naming the file and the first field that is wrong.
+ * One zod schema per kind of file the cache reads back (a lock, a lease, an entry's entry.json);
+ * @ms/contracts' `parseJsonText` turns a file's text into a typed value or a CorruptArtifactError
+ * naming the file and the field that is wrong.
  */
-import { CorruptArtifactError } from "@ms/contracts";
 import { z } from "zod";
 
 /** Who holds a lock or a lease: enough to tell a live holder from a dead one on any host. */
@@ -52,23 +51,3 @@ export const EntryInfoSchema = z.object({
 
 /** What the driver records about an entry beside the step's own manifest. */
 export type EntryInfo = z.output<typeof EntryInfoSchema>;
-
-/** The path of the first problem of a failed parse, and what is wrong there. */
-function firstIssue(error: z.ZodError): string {
-  const issue = error.issues[0];
-  const field = issue?.path.length ? issue.path.map(String).join(".") : "(the document)";
-  return `field ${field}: ${issue?.message ?? "invalid"}`;
-}
-
-/** `text` (read from `file`) as JSON of `schema`'s shape; a CorruptArtifactError naming file and field otherwise. */
-export function parseJsonFile<S extends z.ZodType>(file: string, text: string, schema: S): z.output<S> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (error) {
-    throw new CorruptArtifactError(`${file}: not JSON (${error instanceof Error ? error.message : String(error)})`, { cause: error });
-  }
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) throw new CorruptArtifactError(`${file}: ${firstIssue(parsed.error)}`, { cause: parsed.error });
-  return parsed.data;
-}

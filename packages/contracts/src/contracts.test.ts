@@ -166,12 +166,12 @@ describe("digestFileRemembered", () => {
 
   it("does not trust a record with an edited field or cut short: hashes again and replaces it", async () => {
     const dir = await temp();
-    const cache = path.join(dir, "cache");
+    const cache = path.join(dir, "cache", "digests");
     const file = path.join(dir, "ratings.csv");
     await writeFile(file, "a,b\n1,2\n");
     const first = await digestFileRemembered(file, cache);
-    const [name] = await readdir(path.join(cache, "digests"));
-    const record = path.join(cache, "digests", name);
+    const [name] = await readdir(cache);
+    const record = path.join(cache, name);
     const text = await readFile(record, "utf8");
     for (const damaged of [JSON.stringify({ ...JSON.parse(text), digest: "sha256:bogus" }), JSON.stringify({ ...JSON.parse(text), bytes: "8" }), text.slice(0, text.length - 5)]) {
       await writeFile(record, damaged);

@@ -78,7 +78,7 @@ describe("manifest integrity", () => {
     ["a file's sha256", (m) => (m.files[1].sha256 = "xyz"), /manifest\.json: files\[1\]\.sha256: expected 64 lowercase hex digits/],
     ["a file's size", (m) => (m.files[0].bytes = -1), /manifest\.json: files\[0\]\.bytes: /],
     ["a path listed twice", (m) => (m.files[1].path = m.files[0].path), /manifest\.json: files\[1\]\.path: "[^"]+" is listed twice/],
-    ["the kind", (m) => (m.kind = "model"), /manifest\.json: kind: /],
+    ["the kind", (m) => (m.kind = "Factors Edited!"), /manifest\.json: kind: /],
     ["the schema version", (m) => (m.schemaVersion = 2), /manifest\.json: schemaVersion: schemaVersion 2 is not supported \(expected 1\)/],
     ["the details", (m) => (m.details = [1]), /manifest\.json: details: /],
     ["producedBy", (m) => delete m.producedBy, /manifest\.json: producedBy: /],

@@ -8,10 +8,9 @@
  */
 import path from "node:path";
 import { z } from "zod";
-import { canonicalJson, sha256Hex, splitMask, type Logger } from "@ms/contracts";
+import { canonicalJson, checkJson, sha256Hex, splitMask, type Logger } from "@ms/contracts";
 import { readRatingsColumns } from "@ms/etl";
 import { modelDirs, type RunEntry } from "./locate.js";
-import { validate } from "./json-file.js";
 import { readMemo, writeMemo } from "./memo.js";
 import { indexOf, openModel, UnservableModelError, type ModelKind, type ServedModel } from "./serve.js";
 
@@ -102,7 +101,7 @@ function rowsOf(ids: Int32Array, values: Int32Array): Int32Array {
 
 function splitOf(entries: readonly RunEntry[], factorsDir: string): z.infer<typeof SplitDetails> {
   const entry = entries.find((e) => e.dir === factorsDir);
-  return validate(path.join(factorsDir, "manifest.json"), entry?.manifest.details, SplitDetails, "details");
+  return checkJson(entry?.manifest.details, SplitDetails, `${path.join(factorsDir, "manifest.json")}: details`);
 }
 
 /** The memo name of a set of entries (their manifest digests): what the report's figures depend on. */

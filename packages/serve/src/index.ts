@@ -10,4 +10,3 @@ export { locateRun, modelDirs, type LocateOptions, type LocatedRun, type RunEntr
 export { recommend, predictRatings, readPairs, withModel, type RecommendOptions, type RecommendResult, type Recommendation, type PredictOptions, type PredictResult } from "./recommend.js";
 export { evaluate, reportMemoKey, EvaluationSchema, type Evaluation, type EvaluateOptions, type ModelScore, type ErrorHistogram } from "./evaluate.js";
 export { readMemo, writeMemo } from "./memo.js";
-export { readJsonFile, parseJsonText, validate } from "./json-file.js";

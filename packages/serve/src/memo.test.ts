@@ -1,6 +1,6 @@
 /**
  * Memo files and JSON read back: a memo that fits its schema is returned; one that is absent,
- * not JSON or edited is recomputed (undefined), and an edited one is logged naming the field.
+ * not valid JSON or edited is recomputed (undefined), and an edited one is logged naming the field.
  * `parseJsonText` turns the same misfits into a CorruptArtifactError naming the file and field.
  */
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -10,7 +10,7 @@ import { PassThrough } from "node:stream";
 import { CorruptArtifactError, createLogger } from "@ms/contracts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EvaluationSchema, type Evaluation } from "./evaluate.js";
-import { parseJsonText } from "./json-file.js";
+import { parseJsonText } from "@ms/contracts";
 import { readMemo, writeMemo } from "./memo.js";
 
 let dir: string;
@@ -48,9 +48,9 @@ describe("memo files", () => {
 
 describe("parseJsonText", () => {
   it("names the file and the field of a misfit", () => {
-    expect(() => parseJsonText("/m.json", '{"testRows": 1, "scores": [], "histograms": [{"model": 3}]}', EvaluationSchema)).toThrow(CorruptArtifactError);
-    expect(() => parseJsonText("/m.json", '{"testRows": 1, "scores": [], "histograms": [{"model": 3}]}', EvaluationSchema)).toThrow(/^\/m\.json: histograms\.0\.model:/);
-    expect(() => parseJsonText("/m.json", "[1]", EvaluationSchema)).toThrow(/^\/m\.json: \(the whole file\):/);
-    expect(() => parseJsonText("/m.json", "nope", EvaluationSchema)).toThrow(/^\/m\.json: not JSON/);
+    expect(() => parseJsonText('{"testRows": 1, "scores": [], "histograms": [{"model": 3}]}', EvaluationSchema, "/m.json")).toThrow(CorruptArtifactError);
+    expect(() => parseJsonText('{"testRows": 1, "scores": [], "histograms": [{"model": 3}]}', EvaluationSchema, "/m.json")).toThrow(/^\/m\.json: histograms\[0\]\.model:/);
+    expect(() => parseJsonText("[1]", EvaluationSchema, "/m.json")).toThrow(/^\/m\.json: expected object/);
+    expect(() => parseJsonText("nope", EvaluationSchema, "/m.json")).toThrow(/^\/m\.json: not valid JSON/);
   });
 });

@@ -9,10 +9,9 @@
  */
 import path from "node:path";
 import { z } from "zod";
-import { BadParameterError, CorruptArtifactError, type Manifest } from "@ms/contracts";
+import { BadParameterError, CorruptArtifactError, parseJsonFile, type Manifest } from "@ms/contracts";
 import { predictWith, readFactors, type Factors } from "@ms/als";
 import { FeatureAssembler, loadModel, predict as kerasPredict, predictStackedPairs, type BackendChoice, type LoadedModel } from "@ms/keras";
-import { readJsonFile } from "./json-file.js";
 
 export const MODEL_KINDS = ["keras", "als"] as const;
 export type ModelKind = (typeof MODEL_KINDS)[number];
@@ -38,7 +37,7 @@ const KerasServingManifest = z.object({ details: z.object({ features: z.string()
 
 /** The feature set a keras-model directory records, and whether it can score new pairs, read without loading TensorFlow.js. */
 export async function kerasServing(dir: string): Promise<{ features: string; servable: boolean }> {
-  const { details } = await readJsonFile(path.join(dir, "manifest.json"), KerasServingManifest);
+  const { details } = await parseJsonFile(path.join(dir, "manifest.json"), KerasServingManifest);
   const servable = SERVABLE_FEATURES.includes(details.features) && (details.features !== "stacked" || details.stacked !== undefined);
   return { features: details.features, servable };
 }
