@@ -17,12 +17,32 @@ if (!report || !out) {
   process.stderr.write("usage: node tools/report-screenshot.mjs REPORT.html OUT.png [WIDTH]\n");
   process.exit(2);
 }
-const executablePath = execFileSync("bash", [path.join(here, "ensure-chromium.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim().split("\n").pop();
+const executablePath = execFileSync("bash", [path.join(here, "ensure-chromium.sh")], {
+  encoding: "utf8",
+  stdio: ["ignore", "pipe", "inherit"],
+})
+  .trim()
+  .split("\n")
+  .pop();
 const require = createRequire(path.join(here, "../packages/report/package.json"));
 const { chromium } = require("playwright-core");
 const profile = mkdtempSync(path.join(os.tmpdir(), "ms-chromium-"));
-const flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
-const context = await chromium.launchPersistentContext(profile, { executablePath, headless: true, args: flags, viewport: { width: Number(width), height: 900 } });
+const flags = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath,
+  headless: true,
+  args: flags,
+  viewport: { width: Number(width), height: 900 },
+});
 try {
   const page = await context.newPage();
   await page.route("**/*", (route) => (route.request().url().startsWith("file:") ? route.continue() : route.abort()));

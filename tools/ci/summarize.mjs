@@ -30,10 +30,15 @@ for (const group of ["packages", "tools"]) {
         failures.push(`FAILED ${path.relative(root, file.name)} > ${t.fullName}\n    ${message}`);
       }
       // A file that failed to load has no assertion results, only a message.
-      if (file.status === "failed" && !(file.assertionResults ?? []).length) failures.push(`FAILED ${path.relative(root, file.name)}\n    ${String(file.message).split("\n").slice(0, 6).join("\n    ")}`);
+      if (file.status === "failed" && !(file.assertionResults ?? []).length)
+        failures.push(`FAILED ${path.relative(root, file.name)}\n    ${String(file.message).split("\n").slice(0, 6).join("\n    ")}`);
     }
-    rows.push(`${`${group}/${name}`.padEnd(22)} ${String(r.numPassedTests).padStart(5)} passed ${String(r.numFailedTests).padStart(3)} failed ${String(r.numPendingTests).padStart(3)} skipped`);
+    rows.push(
+      `${`${group}/${name}`.padEnd(22)} ${String(r.numPassedTests).padStart(5)} passed ${String(r.numFailedTests).padStart(3)} failed ${String(r.numPendingTests).padStart(3)} skipped`,
+    );
   }
 }
-process.stdout.write(`\n${failures.join("\n")}${failures.length ? "\n" : ""}\n${rows.join("\n")}\n\nTests: ${passed} passed, ${failed} failed, ${skipped} skipped\n`);
+process.stdout.write(
+  `\n${failures.join("\n")}${failures.length ? "\n" : ""}\n${rows.join("\n")}\n\nTests: ${passed} passed, ${failed} failed, ${skipped} skipped\n`,
+);
 process.exit(failed > 0 || passed === 0 ? 1 : 0);

@@ -123,7 +123,9 @@ describe("factors artifact", () => {
     await sql(`COPY (SELECT id::INTEGER AS id, features[1:2] AS features FROM read_parquet('${users}.x')) TO '${users}' (FORMAT parquet)`);
     await expect(readFactors(dir)).rejects.toThrow(/user_factors\.parquet: rank 2 does not match the manifest's rank 3/);
 
-    await sql(`COPY (SELECT id::INTEGER AS id, CASE WHEN id = 0 THEN features[1:2] ELSE features END AS features FROM read_parquet('${users}.x')) TO '${users}' (FORMAT parquet)`);
+    await sql(
+      `COPY (SELECT id::INTEGER AS id, CASE WHEN id = 0 THEN features[1:2] ELSE features END AS features FROM read_parquet('${users}.x')) TO '${users}' (FORMAT parquet)`,
+    );
     await expect(readFactorFile(users)).rejects.toThrow(/lengths 2\.\.3/);
 
     await sql(`COPY (SELECT id::INTEGER AS id, features FROM read_parquet('${users}.x')) TO '${users}' (FORMAT parquet)`);
@@ -162,11 +164,15 @@ describe("factors artifact", () => {
     const dir = path.join(root, "nan");
     await writeFactorsArtifact(dir, { tables: t, details: details(t), params: {}, metrics: {} });
     const users = path.join(dir, FACTORS_FILES.users);
-    await sql(`COPY (SELECT id, CASE WHEN id = 7919 THEN [features[1], 'nan'::FLOAT, features[3]] ELSE features END AS features FROM read_parquet('${users}')) TO '${users}.x' (FORMAT parquet)`);
+    await sql(
+      `COPY (SELECT id, CASE WHEN id = 7919 THEN [features[1], 'nan'::FLOAT, features[3]] ELSE features END AS features FROM read_parquet('${users}')) TO '${users}.x' (FORMAT parquet)`,
+    );
     await sql(`COPY (SELECT * FROM read_parquet('${users}.x')) TO '${users}' (FORMAT parquet)`);
     await expect(readFactors(dir)).rejects.toThrow(BadInputError);
     await expect(readFactors(dir)).rejects.toThrow(`${users}: id 7919: features[1] is NaN`);
-    await sql(`COPY (SELECT id, CASE WHEN id = 0 THEN [features[1], features[2], 'inf'::FLOAT] ELSE features END AS features FROM read_parquet('${users}.x')) TO '${users}' (FORMAT parquet)`);
+    await sql(
+      `COPY (SELECT id, CASE WHEN id = 0 THEN [features[1], features[2], 'inf'::FLOAT] ELSE features END AS features FROM read_parquet('${users}.x')) TO '${users}' (FORMAT parquet)`,
+    );
     await expect(readFactorFile(users)).rejects.toThrow(/id 0: features\[2\] is Infinity/);
   });
 
@@ -175,7 +181,13 @@ describe("factors artifact", () => {
     const parent = path.join(root, "abort-write");
     const controller = new AbortController();
     controller.abort();
-    const attempt = writeFactorsArtifact(path.join(parent, "out"), { tables: t, details: details(t), params: {}, metrics: {}, signal: controller.signal });
+    const attempt = writeFactorsArtifact(path.join(parent, "out"), {
+      tables: t,
+      details: details(t),
+      params: {},
+      metrics: {},
+      signal: controller.signal,
+    });
     await expect(attempt).rejects.toBeInstanceOf(InterruptedError);
     expect(existsSync(parent) ? await readdir(parent) : []).toEqual([]);
   });

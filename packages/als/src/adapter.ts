@@ -17,7 +17,14 @@ import {
   type Manifest,
   type ProducedBy,
 } from "@ms/contracts";
-import { duckVectorItems as vectorItems, readRatingsColumns, resolveRatingsFile, sqlString, withDuckDB, type RatingsColumns } from "@ms/etl";
+import {
+  duckVectorItems as vectorItems,
+  readRatingsColumns,
+  resolveRatingsFile,
+  sqlString,
+  withDuckDB,
+  type RatingsColumns,
+} from "@ms/etl";
 import { stat } from "node:fs/promises";
 import path from "node:path";
 import { factorsToArrow, type FactorsArrow } from "./arrow.js";
@@ -84,7 +91,10 @@ export interface FactorsArtifactInput<P, M> {
  * Publishes a complete factors artifact at `outDir` (staged beside it, renamed into place). The
  * als step uses it; so can a test that needs factors without training them.
  */
-export async function writeFactorsArtifact<P, M>(outDir: string, input: FactorsArtifactInput<P, M>): Promise<Manifest<P, M, FactorsDetails>> {
+export async function writeFactorsArtifact<P, M>(
+  outDir: string,
+  input: FactorsArtifactInput<P, M>,
+): Promise<Manifest<P, M, FactorsDetails>> {
   return buildArtifactDir(path.resolve(outDir), async (staging) => {
     await writeFactors(staging, input.tables);
     if (input.signal?.aborted) {
@@ -136,7 +146,9 @@ export async function readFactorFile(file: string): Promise<FactorFile> {
       await conn.runAndReadAll(
         `SELECT count(*), count(*) FILTER (WHERE id IS NULL OR features IS NULL OR list_count(features) <> len(features)), min(len(features)), max(len(features)), count(DISTINCT id) FROM ${src}`,
       )
-    ).getRows()[0].map((v) => (v === null ? null : Number(v)));
+    )
+      .getRows()[0]
+      .map((v) => (v === null ? null : Number(v)));
     const [rows, bad, minLen, maxLen, distinct] = stats as [number, number, number | null, number | null, number];
     if (bad > 0) throw new CorruptArtifactError(`${file}: ${bad} rows with a null id, null features or null elements`);
     if (distinct !== rows) throw new CorruptArtifactError(`${file}: ids are not unique (${rows} rows, ${distinct} distinct ids)`);
@@ -177,7 +189,10 @@ function refuseNonFiniteFactors(file: string, ids: Int32Array, factors: Float32A
     let bad = 0;
     for (let j = i; j < factors.length; j++) if (factors[j] - factors[j] !== 0) bad++;
     const row = Math.floor(i / rank);
-    throw new BadInputError(`id ${ids[row]}: features[${i - row * rank}] is ${v} (${bad} non-finite values in all); factors must be finite numbers`, { file });
+    throw new BadInputError(
+      `id ${ids[row]}: features[${i - row * rank}] is ${v} (${bad} non-finite values in all); factors must be finite numbers`,
+      { file },
+    );
   }
 }
 
@@ -239,7 +254,10 @@ export async function loadRatings(pathOrDir: string): Promise<LoadedRatings> {
   const r = columns.ratings;
   for (let i = 0; i < r.length; i++) {
     if (!Number.isFinite(r[i])) {
-      throw new BadInputError(`row ${i + 1}: rating is ${r[i]} (userId ${columns.userIds[i]}, movieId ${columns.movieIds[i]}); ratings must be finite numbers`, { file });
+      throw new BadInputError(
+        `row ${i + 1}: rating is ${r[i]} (userId ${columns.userIds[i]}, movieId ${columns.movieIds[i]}); ratings must be finite numbers`,
+        { file },
+      );
     }
   }
   return { ...columns, file };

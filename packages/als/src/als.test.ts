@@ -3,7 +3,17 @@
  * convergence, determinism, reload and re-score, cold start, and every bad input leaving no
  * output behind. Runs single-threaded; thread-count invariance is in threads.slow.test.ts.
  */
-import { BadInputError, BadParameterError, digestFile, InterruptedError, isTraining, MemoryMetrics, MissingArtifactError, readManifest, splitMask } from "@ms/contracts";
+import {
+  BadInputError,
+  BadParameterError,
+  digestFile,
+  InterruptedError,
+  isTraining,
+  MemoryMetrics,
+  MissingArtifactError,
+  readManifest,
+  splitMask,
+} from "@ms/contracts";
 import { readRatingsColumns } from "@ms/etl";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
@@ -48,7 +58,10 @@ describe("als step", () => {
     const out = path.join(root, "files");
     const result = await als({ ratings: ratingsDir }, fit(), out);
     expect((await readdir(out)).sort()).toEqual(["item_factors.parquet", "manifest.json", "user_factors.parquet"]);
-    expect(result.paths).toEqual({ userFactors: path.join(out, "user_factors.parquet"), itemFactors: path.join(out, "item_factors.parquet") });
+    expect(result.paths).toEqual({
+      userFactors: path.join(out, "user_factors.parquet"),
+      itemFactors: path.join(out, "item_factors.parquet"),
+    });
     const m = result.manifest;
     expect(m.kind).toBe("factors");
     expect(m.details).toMatchObject({ rank: 12, seed: 42, splitProp: 0.8, coldStartStrategy: "drop", ratings: { rows: 20_000 } });
@@ -156,7 +169,9 @@ describe("no NaN or infinite output", () => {
     const file = path.join(root, "notest.parquet");
     await writeRatingsParquet(file, rows);
     const out = path.join(root, "notest-out");
-    await expect(als({ ratings: file }, fit({ als_rank: 2 }), out)).rejects.toThrow(/parameter split_prop: no test rating can be scored \(0 test rows/);
+    await expect(als({ ratings: file }, fit({ als_rank: 2 }), out)).rejects.toThrow(
+      /parameter split_prop: no test rating can be scored \(0 test rows/,
+    );
     expect(existsSync(out)).toBe(false);
   });
 });
@@ -167,7 +182,10 @@ describe("signals", () => {
     await mkdir(parent, { recursive: true });
     const controller = new AbortController();
     const metrics = { metric: (key: string) => key === "train_loss" && controller.abort(new InterruptedError("stop here")) };
-    const attempt = als({ ratings: ratingsDir }, fit({ als_num_threads: 2, als_max_iter: 50, als_rank: 40 }), path.join(parent, "out"), { metrics, signal: controller.signal });
+    const attempt = als({ ratings: ratingsDir }, fit({ als_num_threads: 2, als_max_iter: 50, als_rank: 40 }), path.join(parent, "out"), {
+      metrics,
+      signal: controller.signal,
+    });
     await expect(attempt).rejects.toThrow(/stop here/);
     await expect(attempt).rejects.toBeInstanceOf(InterruptedError);
     expect(await readdir(parent)).toEqual([]);
@@ -176,7 +194,9 @@ describe("signals", () => {
   it("an abort with no reason still ends with InterruptedError (exit 130), not an AbortError", async () => {
     const controller = new AbortController();
     controller.abort();
-    await expect(als({ ratings: ratingsDir }, fit(), path.join(root, "abort-plain"), { signal: controller.signal })).rejects.toBeInstanceOf(InterruptedError);
+    await expect(als({ ratings: ratingsDir }, fit(), path.join(root, "abort-plain"), { signal: controller.signal })).rejects.toBeInstanceOf(
+      InterruptedError,
+    );
     expect(existsSync(path.join(root, "abort-plain"))).toBe(false);
   });
 });
@@ -227,7 +247,9 @@ describe("bad parameters", () => {
   });
 
   it("refuses a name the schema does not have, suggesting the closest", () => {
-    expect(() => resolveAlsParams({ max_iter: 3 } as Partial<AlsStepParams>)).toThrow(/parameter max_iter: unknown parameter; did you mean als_max_iter\?/);
+    expect(() => resolveAlsParams({ max_iter: 3 } as Partial<AlsStepParams>)).toThrow(
+      /parameter max_iter: unknown parameter; did you mean als_max_iter\?/,
+    );
   });
 });
 

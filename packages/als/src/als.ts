@@ -74,15 +74,36 @@ export async function als(inputs: AlsInputs, params: AlsParams, outDir: string, 
   const ratings = await loadRatings(inputs.ratings);
   if (ctx.signal?.aborted) throw interruption(ctx.signal);
   const mask = splitMask(ratings.userIds, ratings.movieIds, params.seed, params.split_prop);
-  const problem = prepareProblem(ratings, mask, { rank: params.als_rank, maxIter: params.als_max_iter, regParam: params.als_reg_param, nonnegative: params.als_nonnegative, seed: params.seed });
+  const problem = prepareProblem(ratings, mask, {
+    rank: params.als_rank,
+    maxIter: params.als_max_iter,
+    regParam: params.als_reg_param,
+    nonnegative: params.als_nonnegative,
+    seed: params.seed,
+  });
   const nu = problem.users.ids.length;
   const ni = problem.items.ids.length;
-  if (problem.trainRows === 0) throw new BadInputError(`none of the ${ratings.rows} ratings falls in the training split (split_prop ${params.split_prop})`, { file });
-  if (nu < 2) throw new BadInputError(`the training ratings hold a single user (userId ${problem.users.ids[0]}); ALS needs at least two users`, { file });
-  if (ni < 2) throw new BadInputError(`the training ratings hold a single movie (movieId ${problem.items.ids[0]}); ALS needs at least two movies`, { file });
+  if (problem.trainRows === 0)
+    throw new BadInputError(`none of the ${ratings.rows} ratings falls in the training split (split_prop ${params.split_prop})`, { file });
+  if (nu < 2)
+    throw new BadInputError(`the training ratings hold a single user (userId ${problem.users.ids[0]}); ALS needs at least two users`, {
+      file,
+    });
+  if (ni < 2)
+    throw new BadInputError(`the training ratings hold a single movie (movieId ${problem.items.ids[0]}); ALS needs at least two movies`, {
+      file,
+    });
   if (params.als_reg_param === 0) refuseSingularRows(problem, params.als_rank);
   logger.info(
-    { rows: ratings.rows, train: problem.trainRows, users: nu, movies: ni, rank: params.als_rank, threads: params.als_num_threads, loadSeconds: round((performance.now() - started) / 1000) },
+    {
+      rows: ratings.rows,
+      train: problem.trainRows,
+      users: nu,
+      movies: ni,
+      rank: params.als_rank,
+      threads: params.als_num_threads,
+      loadSeconds: round((performance.now() - started) / 1000),
+    },
     "als: ratings loaded and laid out",
   );
 
@@ -102,10 +123,19 @@ export async function als(inputs: AlsInputs, params: AlsParams, outDir: string, 
   metrics.seconds = (performance.now() - started) / 1000;
   for (const [key, value] of Object.entries(metrics)) {
     if (Number.isFinite(value) || (nanByChoice && (key === "test_mse" || key === "test_rmse"))) continue;
-    throw new BadParameterError("als_reg_param", `metric ${key} is ${value}: the fit overflowed; use a larger als_reg_param (default ${ALS_DEFAULTS.als_reg_param})`);
+    throw new BadParameterError(
+      "als_reg_param",
+      `metric ${key} is ${value}: the fit overflowed; use a larger als_reg_param (default ${ALS_DEFAULTS.als_reg_param})`,
+    );
   }
   const manifest = await writeFactorsArtifact(target, {
-    tables: { rank: params.als_rank, userIds: problem.users.ids, userFactors: state.userFactors, itemIds: problem.items.ids, itemFactors: state.itemFactors },
+    tables: {
+      rank: params.als_rank,
+      userIds: problem.users.ids,
+      userFactors: state.userFactors,
+      itemIds: problem.items.ids,
+      itemFactors: state.itemFactors,
+    },
     details,
     params,
     metrics,
@@ -114,7 +144,12 @@ export async function als(inputs: AlsInputs, params: AlsParams, outDir: string, 
   });
   for (const [key, value] of Object.entries(metrics)) if (key !== "train_loss") ctx.metrics?.metric(key, value);
   logger.info(
-    { train_rmse: round(metrics.train_rmse, 4), test_rmse: round(metrics.test_rmse, 4), fitSeconds: round(fitSeconds), seconds: round(metrics.seconds) },
+    {
+      train_rmse: round(metrics.train_rmse, 4),
+      test_rmse: round(metrics.test_rmse, 4),
+      fitSeconds: round(fitSeconds),
+      seconds: round(metrics.seconds),
+    },
     "als: done",
   );
   return {
@@ -126,7 +161,12 @@ export async function als(inputs: AlsInputs, params: AlsParams, outDir: string, 
 }
 
 /** The sweeps on the worker threads (or this thread without a built worker), each iteration's loss to the metrics sink. */
-async function runFit(problem: Problem, params: AlsParams, ctx: Partial<StepContext>, logger: Logger): Promise<{ losses: number[]; fitSeconds: number }> {
+async function runFit(
+  problem: Problem,
+  params: AlsParams,
+  ctx: Partial<StepContext>,
+  logger: Logger,
+): Promise<{ losses: number[]; fitSeconds: number }> {
   let runner = await threadRunner(problem.state, params.als_num_threads, ctx.signal);
   if (!runner) {
     logger.warn("als: no built worker script (run the package build); fitting on the calling thread");
@@ -155,7 +195,14 @@ async function runFit(problem: Problem, params: AlsParams, ctx: Partial<StepCont
 }
 
 /** The fit's metrics on the training and test parts; a test error that cannot be scored is refused unless the cold-start strategy chose NaN. */
-function scoreFit(problem: Problem, ratings: Float32Array, mask: Uint8Array, params: AlsParams, losses: number[], fitSeconds: number): { metrics: AlsMetrics; nanByChoice: boolean } {
+function scoreFit(
+  problem: Problem,
+  ratings: Float32Array,
+  mask: Uint8Array,
+  params: AlsParams,
+  losses: number[],
+  fitSeconds: number,
+): { metrics: AlsMetrics; nanByChoice: boolean } {
   const { state } = problem;
   refuseNonFinite(problem, params, "after the fit");
   const train = scoreRows(problem, state.userFactors, state.itemFactors, params.als_rank, ratings, mask, 1);

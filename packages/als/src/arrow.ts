@@ -33,7 +33,8 @@ function loadArrow(): Promise<ArrowModule> {
 /** One factor table over `ids` and the flat `factors` (ids.length x rank), sharing their buffers. */
 export async function factorTable(ids: Int32Array, factors: Float32Array, rank: number): Promise<FactorsTable> {
   if (!Number.isInteger(rank) || rank < 1) throw new RangeError(`rank must be an integer >= 1, got ${rank}`);
-  if (factors.length !== ids.length * rank) throw new RangeError(`factor matrix holds ${factors.length} values, expected ${ids.length} x ${rank}`);
+  if (factors.length !== ids.length * rank)
+    throw new RangeError(`factor matrix holds ${factors.length} values, expected ${ids.length} x ${rank}`);
   const arrow = await loadArrow();
   const child = arrow.makeData({ type: new arrow.Float32(), length: factors.length, nullCount: 0, data: factors });
   const type = new arrow.FixedSizeList(rank, new arrow.Field("element", new arrow.Float32(), false));
@@ -43,7 +44,10 @@ export async function factorTable(ids: Int32Array, factors: Float32Array, rank: 
 
 /** Arrow tables of both factor matrices, sharing their buffers. */
 export async function factorsToArrow(tables: FactorTables): Promise<FactorsArrow> {
-  const [users, items] = await Promise.all([factorTable(tables.userIds, tables.userFactors, tables.rank), factorTable(tables.itemIds, tables.itemFactors, tables.rank)]);
+  const [users, items] = await Promise.all([
+    factorTable(tables.userIds, tables.userFactors, tables.rank),
+    factorTable(tables.itemIds, tables.itemFactors, tables.rank),
+  ]);
   return { users, items };
 }
 
@@ -51,9 +55,15 @@ export async function factorsToArrow(tables: FactorTables): Promise<FactorsArrow
  * A table of predictions over the arrays given: `prediction` shares `predictions`' buffer, and the
  * id columns share `userIds` / `movieIds` when they are Int32Arrays (other array-likes are copied).
  */
-export async function predictionsTable(userIds: ArrayLike<number>, movieIds: ArrayLike<number>, predictions: Float64Array): Promise<PredictionsTable> {
+export async function predictionsTable(
+  userIds: ArrayLike<number>,
+  movieIds: ArrayLike<number>,
+  predictions: Float64Array,
+): Promise<PredictionsTable> {
   if (userIds.length !== predictions.length || movieIds.length !== predictions.length) {
-    throw new RangeError(`userIds (${userIds.length}), movieIds (${movieIds.length}) and predictions (${predictions.length}) differ in length`);
+    throw new RangeError(
+      `userIds (${userIds.length}), movieIds (${movieIds.length}) and predictions (${predictions.length}) differ in length`,
+    );
   }
   const arrow = await loadArrow();
   const int32 = (a: ArrayLike<number>) => (a instanceof Int32Array ? a : Int32Array.from(a));

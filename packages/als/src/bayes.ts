@@ -69,7 +69,7 @@ class Normal {
   }
   /** Gamma(shape, scale 1), Marsaglia and Tsang. */
   gamma(shape: number): number {
-    if (shape < 1) return this.gamma(shape + 1) * Math.pow(this.uniform(), 1 / shape);
+    if (shape < 1) return this.gamma(shape + 1) * this.uniform() ** (1 / shape);
     const d = shape - 1 / 3;
     const c = 1 / Math.sqrt(9 * d);
     for (;;) {

@@ -38,15 +38,34 @@ describe("ms-als", () => {
     expect(r.status).toBe(0);
     const doc = JSON.parse(r.stdout);
     expect(Object.keys(doc).sort()).toEqual(["metrics", "outputs"]);
-    expect(doc.outputs).toEqual({ factors: { kind: "factors", dir: out, digest: expect.stringMatching(/^sha256:/), files: [path.join(out, "user_factors.parquet"), path.join(out, "item_factors.parquet")] } });
-    for (const k of ["training_nrows", "test_nrows", "train_mse", "test_mse", "train_rmse", "test_rmse", "fit_seconds"]) expect(typeof doc.metrics[k]).toBe("number");
+    expect(doc.outputs).toEqual({
+      factors: {
+        kind: "factors",
+        dir: out,
+        digest: expect.stringMatching(/^sha256:/),
+        files: [path.join(out, "user_factors.parquet"), path.join(out, "item_factors.parquet")],
+      },
+    });
+    for (const k of ["training_nrows", "test_nrows", "train_mse", "test_mse", "train_rmse", "test_rmse", "fit_seconds"])
+      expect(typeof doc.metrics[k]).toBe("number");
     expect(doc.metrics.training_nrows + doc.metrics.test_nrows).toBe(10_000);
   });
 
   it("--help exits 0 and lists the flags", () => {
     const r = run(["--help"]);
     expect(r.status).toBe(0);
-    for (const flag of ["--ratings", "--als-rank", "--als-max-iter", "--als-reg-param", "--split-prop", "--seed", "--als-num-threads", "--als-cold-start-strategy", "--als-engine"]) expect(r.stdout).toContain(flag);
+    for (const flag of [
+      "--ratings",
+      "--als-rank",
+      "--als-max-iter",
+      "--als-reg-param",
+      "--split-prop",
+      "--seed",
+      "--als-num-threads",
+      "--als-cold-start-strategy",
+      "--als-engine",
+    ])
+      expect(r.stdout).toContain(flag);
     expect(r.stdout).not.toMatch(/default [^;]*; no default/);
   });
 
@@ -74,30 +93,54 @@ describe("ms-als", () => {
   it.each([
     ["SIGTERM", "1"],
     ["SIGINT", "2"],
-  ] as const)("%s during a long half-sweep (als-num-threads %s) exits 130 within 2 s and leaves nothing in or next to --out", async (sig, threads) => {
-    const big = await syntheticRatingsDir(root, `big-${sig}`, { rows: 30_000, users: 1000, movies: 1000 });
-    const parent = path.join(root, `signal-${sig}`);
-    const out = path.join(parent, "out");
-    const child = spawn(process.execPath, [BIN, "--ratings", big, "--out", out, "--als-rank", "300", "--als-max-iter", "1", "--als-num-threads", threads, "--log-level", "info"], { stdio: ["ignore", "pipe", "pipe"] });
-    let stderr = "";
-    const exited = new Promise<{ code: number | null; at: number }>((resolve) => child.on("exit", (code) => resolve({ code, at: performance.now() })));
-    await new Promise<void>((resolve, reject) => {
-      child.stderr.on("data", (chunk: Buffer) => {
-        stderr += chunk.toString();
-        if (stderr.includes("ratings loaded and laid out")) resolve();
+  ] as const)(
+    "%s during a long half-sweep (als-num-threads %s) exits 130 within 2 s and leaves nothing in or next to --out",
+    async (sig, threads) => {
+      const big = await syntheticRatingsDir(root, `big-${sig}`, { rows: 30_000, users: 1000, movies: 1000 });
+      const parent = path.join(root, `signal-${sig}`);
+      const out = path.join(parent, "out");
+      const child = spawn(
+        process.execPath,
+        [
+          BIN,
+          "--ratings",
+          big,
+          "--out",
+          out,
+          "--als-rank",
+          "300",
+          "--als-max-iter",
+          "1",
+          "--als-num-threads",
+          threads,
+          "--log-level",
+          "info",
+        ],
+        { stdio: ["ignore", "pipe", "pipe"] },
+      );
+      let stderr = "";
+      const exited = new Promise<{ code: number | null; at: number }>((resolve) =>
+        child.on("exit", (code) => resolve({ code, at: performance.now() })),
+      );
+      await new Promise<void>((resolve, reject) => {
+        child.stderr.on("data", (chunk: Buffer) => {
+          stderr += chunk.toString();
+          if (stderr.includes("ratings loaded and laid out")) resolve();
+        });
+        child.on("exit", () => reject(new Error(`ms-als exited before the fit: ${stderr}`)));
       });
-      child.on("exit", () => reject(new Error(`ms-als exited before the fit: ${stderr}`)));
-    });
-    await new Promise((resolve) => setTimeout(resolve, 1500));
-    const sent = performance.now();
-    child.kill(sig);
-    const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-    const { code, at } = await exited;
-    clearTimeout(timer);
-    expect(code).toBe(130);
-    expect(at - sent).toBeLessThan(2000);
-    expect(stderr).toContain(`interrupted by ${sig}`);
-    expect(stderr).not.toContain("als: iteration");
-    expect(existsSync(parent) ? await readdir(parent) : []).toEqual([]);
-  }, 60_000);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      const sent = performance.now();
+      child.kill(sig);
+      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+      const { code, at } = await exited;
+      clearTimeout(timer);
+      expect(code).toBe(130);
+      expect(at - sent).toBeLessThan(2000);
+      expect(stderr).toContain(`interrupted by ${sig}`);
+      expect(stderr).not.toContain("als: iteration");
+      expect(existsSync(parent) ? await readdir(parent) : []).toEqual([]);
+    },
+    60_000,
+  );
 });

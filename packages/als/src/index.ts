@@ -3,10 +3,26 @@
  * threaded over shared memory), the factors artifact contract that @ms/keras reads, and scoring.
  */
 export { als, type AlsInputs, type AlsMetrics, type AlsResult, type FactorsManifest } from "./als.js";
-export { alsParams, resolveAlsParams, ALS_DEFAULTS, type AlsParams, type AlsStepParams, type SparkParams, type AlsEngine, type SparkDeployMode } from "./params.js";
+export {
+  alsParams,
+  resolveAlsParams,
+  ALS_DEFAULTS,
+  type AlsParams,
+  type AlsStepParams,
+  type SparkParams,
+  type AlsEngine,
+  type SparkDeployMode,
+} from "./params.js";
 export { readFactors, readFactorFile, writeFactors, writeFactorsArtifact, type FactorFile, type FactorsArtifactInput } from "./adapter.js";
 export { predict, predictWith } from "./predict.js";
-export { FACTORS_FILES, FactorsDetailsSchema, type Factors, type FactorsDetails, type FactorTables, type ColdStartStrategy } from "./types.js";
+export {
+  FACTORS_FILES,
+  FactorsDetailsSchema,
+  type Factors,
+  type FactorsDetails,
+  type FactorTables,
+  type ColdStartStrategy,
+} from "./types.js";
 export { ALS_VERSION } from "./version.js";
 /** The per-row kernel (accumulation and solvers), exported for benchmarks and independent checks. */
 export * as kernels from "./kernel.js";
@@ -16,4 +32,21 @@ export { alsStep } from "./step.js";
 export { factorTable, factorsToArrow, predictionsTable, type FactorsTable, type FactorsArrow, type PredictionsTable } from "./arrow.js";
 export { predictTable } from "./predict.js";
 export { gibbsFit, type GibbsData, type GibbsFit, type GibbsOptions } from "./bayes.js";
-export { outOfFoldFeatures, checkOofOptions, oofColumns, resolveOofModel, stackedPairFeatures, stackedKnows, OOF_COLUMNS, OOF_LIMITS, OOF_MODELS, AUTO_BAYES_MAX_TRAIN, type FactorSet, type OofFeatures, type OofModel, type OofOptions, type OofRatings, type StackedTables } from "./oof.js";
+export {
+  outOfFoldFeatures,
+  checkOofOptions,
+  oofColumns,
+  resolveOofModel,
+  stackedPairFeatures,
+  stackedKnows,
+  OOF_COLUMNS,
+  OOF_LIMITS,
+  OOF_MODELS,
+  AUTO_BAYES_MAX_TRAIN,
+  type FactorSet,
+  type OofFeatures,
+  type OofModel,
+  type OofOptions,
+  type OofRatings,
+  type StackedTables,
+} from "./oof.js";

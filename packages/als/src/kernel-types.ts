@@ -58,4 +58,12 @@ export const SIDE_USERS = 1;
 export type Side = typeof SIDE_ITEMS | typeof SIDE_USERS;
 
 /** Accumulates G = sum y y^T (full, row-major) and b = sum r y over entries [start, end). */
-export type Accumulate = (col: Int32Array, val: Float32Array, Y: Float32Array, start: number, end: number, G: Float64Array, b: Float64Array) => void;
+export type Accumulate = (
+  col: Int32Array,
+  val: Float32Array,
+  Y: Float32Array,
+  start: number,
+  end: number,
+  G: Float64Array,
+  b: Float64Array,
+) => void;

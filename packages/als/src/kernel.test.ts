@@ -31,7 +31,10 @@ describe("choleskySolve", () => {
       const b = Float64Array.from({ length: k }, () => next() * 2 - 1);
       const x = new Float64Array(k);
       choleskySolve(A.slice(), b, x, k);
-      const ref = solve(new Matrix([...Array(k).keys()].map((i) => Array.from(A.subarray(i * k, i * k + k)))), Matrix.columnVector(Array.from(b))).to1DArray();
+      const ref = solve(
+        new Matrix([...Array(k).keys()].map((i) => Array.from(A.subarray(i * k, i * k + k)))),
+        Matrix.columnVector(Array.from(b)),
+      ).to1DArray();
       for (let i = 0; i < k; i++) expect(x[i]).toBeCloseTo(ref[i], 8);
     }
   });
@@ -112,7 +115,13 @@ describe("one sweep, by hand", () => {
 
   it("rank 1: movie then user updates equal the closed form y = sum r x / (sum x^2 + lambda n)", async () => {
     const lambda = 0.3;
-    const problem = prepareProblem({ userIds, movieIds, ratings }, mask, { rank: 1, maxIter: 1, regParam: lambda, nonnegative: false, seed: 5 });
+    const problem = prepareProblem({ userIds, movieIds, ratings }, mask, {
+      rank: 1,
+      maxIter: 1,
+      regParam: lambda,
+      nonnegative: false,
+      seed: 5,
+    });
     const { state } = problem;
     const x0 = Float64Array.from(state.userFactors);
     expect(x0.every((v) => Math.abs(v) === 1)).toBe(true); // unit-norm init at rank 1
@@ -151,15 +160,25 @@ describe("one sweep, by hand", () => {
   it("rank 2: each row solves (Y'Y + lambda n I) x = Y'r (checked with ml-matrix), and the loss is the objective", async () => {
     const lambda = 0.1;
     const k = 2;
-    const problem = prepareProblem({ userIds, movieIds, ratings }, mask, { rank: k, maxIter: 1, regParam: lambda, nonnegative: false, seed: 9 });
+    const problem = prepareProblem({ userIds, movieIds, ratings }, mask, {
+      rank: k,
+      maxIter: 1,
+      regParam: lambda,
+      nonnegative: false,
+      seed: 9,
+    });
     const { state } = problem;
     const X0 = Float64Array.from(state.userFactors);
     const losses = await fitProblem(problem, 1, inProcessRunner(state, makeScratch(k)));
     const rowsOf = (key: Int32Array, id: number) => [...key.keys()].filter((i) => key[i] === id);
     for (const [mi, m] of [1, 2, 3].entries()) {
       const rows = rowsOf(movieIds, m);
-      const Y = new Matrix(rows.map((i) => Array.from(X0.subarray(problem.users.lookup(userIds[i]) * k, problem.users.lookup(userIds[i]) * k + k))));
-      const A = Y.transpose().mmul(Y).add(Matrix.eye(k, k).mul(lambda * rows.length));
+      const Y = new Matrix(
+        rows.map((i) => Array.from(X0.subarray(problem.users.lookup(userIds[i]) * k, problem.users.lookup(userIds[i]) * k + k))),
+      );
+      const A = Y.transpose()
+        .mmul(Y)
+        .add(Matrix.eye(k, k).mul(lambda * rows.length));
       const sol = solve(A, Y.transpose().mmul(Matrix.columnVector(rows.map((i) => ratings[i])))).to1DArray();
       expect(state.itemFactors[mi * k]).toBeCloseTo(sol[0], 6);
       expect(state.itemFactors[mi * k + 1]).toBeCloseTo(sol[1], 6);
@@ -168,7 +187,8 @@ describe("one sweep, by hand", () => {
     for (let i = 0; i < 7; i++) {
       const u = problem.users.lookup(userIds[i]);
       const m = problem.items.lookup(movieIds[i]);
-      const e = ratings[i] - (state.userFactors[u * k] * state.itemFactors[m * k] + state.userFactors[u * k + 1] * state.itemFactors[m * k + 1]);
+      const e =
+        ratings[i] - (state.userFactors[u * k] * state.itemFactors[m * k] + state.userFactors[u * k + 1] * state.itemFactors[m * k + 1]);
       objective += e * e;
     }
     for (const [ids, F, index] of [

@@ -176,7 +176,13 @@ export interface Scratch {
 }
 
 export function makeScratch(rank: number, accumulate: Accumulate = accumulatorFor(rank)): Scratch {
-  return { G: new Float64Array(rank * rank), L: new Float64Array(rank * rank), b: new Float64Array(rank), x: new Float64Array(rank), accumulate };
+  return {
+    G: new Float64Array(rank * rank),
+    L: new Float64Array(rank * rank),
+    b: new Float64Array(rank),
+    x: new Float64Array(rank),
+    accumulate,
+  };
 }
 
 /**

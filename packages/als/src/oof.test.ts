@@ -5,7 +5,16 @@
  */
 import { splitMask } from "@ms/contracts";
 import { describe, expect, it } from "vitest";
-import { AUTO_BAYES_MAX_TRAIN, gibbsFit, OOF_COLUMNS, outOfFoldFeatures, resolveOofModel, stackedKnows, stackedPairFeatures, type OofRatings } from "./index.js";
+import {
+  AUTO_BAYES_MAX_TRAIN,
+  gibbsFit,
+  OOF_COLUMNS,
+  outOfFoldFeatures,
+  resolveOofModel,
+  stackedKnows,
+  stackedPairFeatures,
+  type OofRatings,
+} from "./index.js";
 
 /** r = 3.5 + b_u + b_m + <p_u, q_m> + N(0, noise^2), every user rating `perUser` movies. */
 function generate(users: number, movies: number, perUser: number, noise: number, seed: number): OofRatings {
@@ -60,23 +69,34 @@ describe("outOfFoldFeatures", () => {
     expect(Array.from(a.trainMask)).toEqual(Array.from(mask));
   });
 
-  it.each(["bayes", "als"] as const)("the %s model: a training row's features do not depend on its own rating, and the tables reproduce the test rows", async (model) => {
-    const data = generate(60, 40, 25, 0.3, 4);
-    const o = { ...opts, model, als: { rank: 3, maxIter: 5, regParam: 0.1, nonnegative: false, numThreads: 1 } };
-    const a = await outOfFoldFeatures(data, split, o);
-    expect(a.model).toBe(model);
-    const row = a.trainMask.indexOf(1);
-    const changed = { ...data, ratings: data.ratings.slice() };
-    changed.ratings[row] += 3;
-    const b = await outOfFoldFeatures(changed, split, o);
-    const w = a.width;
-    expect(Array.from(b.values.subarray(row * w, row * w + w))).toEqual(Array.from(a.values.subarray(row * w, row * w + w)));
-    const test: number[] = [];
-    for (let i = 0; i < data.rows; i++) if (a.trainMask[i] === 0 && stackedKnows(a.tables, "user", data.userIds[i]) && stackedKnows(a.tables, "movie", data.movieIds[i])) test.push(i);
-    expect(test.length).toBeGreaterThan(10);
-    const served = stackedPairFeatures(a.tables, test.map((i) => data.userIds[i]), test.map((i) => data.movieIds[i]));
-    test.forEach((i, k) => expect(Array.from(served.subarray(k * w, k * w + w))).toEqual(Array.from(a.values.subarray(i * w, i * w + w))));
-  });
+  it.each(["bayes", "als"] as const)(
+    "the %s model: a training row's features do not depend on its own rating, and the tables reproduce the test rows",
+    async (model) => {
+      const data = generate(60, 40, 25, 0.3, 4);
+      const o = { ...opts, model, als: { rank: 3, maxIter: 5, regParam: 0.1, nonnegative: false, numThreads: 1 } };
+      const a = await outOfFoldFeatures(data, split, o);
+      expect(a.model).toBe(model);
+      const row = a.trainMask.indexOf(1);
+      const changed = { ...data, ratings: data.ratings.slice() };
+      changed.ratings[row] += 3;
+      const b = await outOfFoldFeatures(changed, split, o);
+      const w = a.width;
+      expect(Array.from(b.values.subarray(row * w, row * w + w))).toEqual(Array.from(a.values.subarray(row * w, row * w + w)));
+      const test: number[] = [];
+      for (let i = 0; i < data.rows; i++)
+        if (a.trainMask[i] === 0 && stackedKnows(a.tables, "user", data.userIds[i]) && stackedKnows(a.tables, "movie", data.movieIds[i]))
+          test.push(i);
+      expect(test.length).toBeGreaterThan(10);
+      const served = stackedPairFeatures(
+        a.tables,
+        test.map((i) => data.userIds[i]),
+        test.map((i) => data.movieIds[i]),
+      );
+      test.forEach((i, k) =>
+        expect(Array.from(served.subarray(k * w, k * w + w))).toEqual(Array.from(a.values.subarray(i * w, i * w + w))),
+      );
+    },
+  );
 
   it("auto takes bayes up to AUTO_BAYES_MAX_TRAIN training ratings and als above", () => {
     expect(resolveOofModel("auto", AUTO_BAYES_MAX_TRAIN)).toBe("bayes");
@@ -110,7 +130,12 @@ describe("gibbsFit", () => {
     };
     const us = index(data.userIds);
     const ms = index(data.movieIds);
-    const fit = await gibbsFit({ userIdx: us.idx, itemIdx: ms.idx, ratings: data.ratings, nUsers: us.n, nItems: ms.n }, Int32Array.from(train), Int32Array.from(test), { rank: 3, samples: 40, burnIn: 10, seed: 1 });
+    const fit = await gibbsFit(
+      { userIdx: us.idx, itemIdx: ms.idx, ratings: data.ratings, nUsers: us.n, nItems: ms.n },
+      Int32Array.from(train),
+      Int32Array.from(test),
+      { rank: 3, samples: 40, burnIn: 10, seed: 1 },
+    );
     let se = 0;
     let spread = 0;
     let mean = 0;

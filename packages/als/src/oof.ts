@@ -109,12 +109,19 @@ export interface OofFeatures {
 
 export const OOF_LIMITS = { folds: 20, rank: 256, samples: 10_000 } as const;
 
-export function checkOofOptions(o: Pick<OofOptions, "folds" | "rank" | "samples" | "burnIn">, names: Record<"folds" | "rank" | "samples" | "burnIn", string>): void {
+export function checkOofOptions(
+  o: Pick<OofOptions, "folds" | "rank" | "samples" | "burnIn">,
+  names: Record<"folds" | "rank" | "samples" | "burnIn", string>,
+): void {
   const L = OOF_LIMITS;
-  if (!Number.isInteger(o.folds) || o.folds < 2 || o.folds > L.folds) throw new BadParameterError(names.folds, `must be an integer in [2, ${L.folds}], got ${o.folds}`);
-  if (!Number.isInteger(o.rank) || o.rank < 1 || o.rank > L.rank) throw new BadParameterError(names.rank, `must be an integer in [1, ${L.rank}], got ${o.rank}`);
-  if (!Number.isInteger(o.samples) || o.samples < 1 || o.samples > L.samples) throw new BadParameterError(names.samples, `must be an integer in [1, ${L.samples}], got ${o.samples}`);
-  if (!Number.isInteger(o.burnIn) || o.burnIn < 0 || o.burnIn >= o.samples) throw new BadParameterError(names.burnIn, `must be an integer in [0, samples - 1 = ${o.samples - 1}], got ${o.burnIn}`);
+  if (!Number.isInteger(o.folds) || o.folds < 2 || o.folds > L.folds)
+    throw new BadParameterError(names.folds, `must be an integer in [2, ${L.folds}], got ${o.folds}`);
+  if (!Number.isInteger(o.rank) || o.rank < 1 || o.rank > L.rank)
+    throw new BadParameterError(names.rank, `must be an integer in [1, ${L.rank}], got ${o.rank}`);
+  if (!Number.isInteger(o.samples) || o.samples < 1 || o.samples > L.samples)
+    throw new BadParameterError(names.samples, `must be an integer in [1, ${L.samples}], got ${o.samples}`);
+  if (!Number.isInteger(o.burnIn) || o.burnIn < 0 || o.burnIn >= o.samples)
+    throw new BadParameterError(names.burnIn, `must be an integer in [0, samples - 1 = ${o.samples - 1}], got ${o.burnIn}`);
 }
 
 /** The model `auto` stands for, given the number of training ratings. */
@@ -256,7 +263,12 @@ function tablesFromGibbs(d: Dense, fit: GibbsFit, rank: number, rows: Int32Array
  * Regularised-mean biases over `rows`: b_m = sum(r - mu) / (25 + n_m), then
  * b_u = sum(r - mu - b_m) / (10 + n_u).
  */
-function shrunkBiases(d: Dense, ratings: Float32Array, rows: Int32Array, c: { user: Int32Array; item: Int32Array }): { mu: number; user: Float32Array; item: Float32Array } {
+function shrunkBiases(
+  d: Dense,
+  ratings: Float32Array,
+  rows: Int32Array,
+  c: { user: Int32Array; item: Int32Array },
+): { mu: number; user: Float32Array; item: Float32Array } {
   let mu = 0;
   for (let k = 0; k < rows.length; k++) mu += ratings[rows[k]];
   mu = rows.length > 0 ? mu / rows.length : 0;
@@ -283,7 +295,12 @@ function onDense(ids: Int32Array, factors: Float32Array, dense: Int32Array, rank
 }
 
 /** Tables for the als model: the fit's factors plus regularised-mean biases and counts over `rows`. */
-function tablesFromAls(d: Dense, ratings: Float32Array, rows: Int32Array, fit: FactorSet): { tables: StackedTables; userKnown: Uint8Array; itemKnown: Uint8Array } {
+function tablesFromAls(
+  d: Dense,
+  ratings: Float32Array,
+  rows: Int32Array,
+  fit: FactorSet,
+): { tables: StackedTables; userKnown: Uint8Array; itemKnown: Uint8Array } {
   const c = counts(d, rows);
   const b = shrunkBiases(d, ratings, rows, c);
   const users = onDense(fit.userIds, fit.userFactors, d.users, fit.rank);
@@ -336,17 +353,35 @@ function trainedOnly(t: StackedTables): StackedTables {
 }
 
 /** ALS-WR on `rows` (the als step's maths and threads); factors with their sorted ids. */
-async function alsFit(ratings: OofRatings, rows: Int32Array, settings: NonNullable<OofOptions["als"]>, seed: number, signal?: AbortSignal): Promise<FactorSet> {
+async function alsFit(
+  ratings: OofRatings,
+  rows: Int32Array,
+  settings: NonNullable<OofOptions["als"]>,
+  seed: number,
+  signal?: AbortSignal,
+): Promise<FactorSet> {
   const mask = new Uint8Array(ratings.rows);
   for (let k = 0; k < rows.length; k++) mask[rows[k]] = 1;
-  const problem = prepareProblem(ratings, mask, { rank: settings.rank, maxIter: settings.maxIter, regParam: settings.regParam, nonnegative: settings.nonnegative, seed });
+  const problem = prepareProblem(ratings, mask, {
+    rank: settings.rank,
+    maxIter: settings.maxIter,
+    regParam: settings.regParam,
+    nonnegative: settings.nonnegative,
+    seed,
+  });
   const runner = (await threadRunner(problem.state, settings.numThreads, signal)) ?? inProcessRunner(problem.state, undefined, signal);
   try {
     await fitProblem(problem, settings.maxIter, runner, undefined, signal);
   } finally {
     await runner.close();
   }
-  return { rank: settings.rank, userIds: problem.users.ids, userFactors: problem.state.userFactors, itemIds: problem.items.ids, itemFactors: problem.state.itemFactors };
+  return {
+    rank: settings.rank,
+    userIds: problem.users.ids,
+    userFactors: problem.state.userFactors,
+    itemIds: problem.items.ids,
+    itemFactors: problem.state.itemFactors,
+  };
 }
 
 /**
@@ -384,7 +419,13 @@ export async function outOfFoldFeatures(ratings: OofRatings, split: SplitSpec, o
     if (trainMask[i] === 1) allTrain[a++] = i;
     else test[b++] = i;
   }
-  const data: GibbsData = { userIdx: d.userIdx, itemIdx: d.itemIdx, ratings: ratings.ratings, nUsers: d.users.length, nItems: d.items.length };
+  const data: GibbsData = {
+    userIdx: d.userIdx,
+    itemIdx: d.itemIdx,
+    ratings: ratings.ratings,
+    nUsers: d.users.length,
+    nItems: d.items.length,
+  };
   const gibbs = { rank: options.rank, samples: options.samples, burnIn: options.burnIn, signal: options.signal };
   let full: StackedTables | undefined;
   for (let f = 0; f <= k; f++) {
@@ -430,5 +471,13 @@ export async function outOfFoldFeatures(ratings: OofRatings, split: SplitSpec, o
     if (f === k) full = tables;
     options.onFit?.(f, (performance.now() - fitStarted) / 1000);
   }
-  return { model, columns: oofColumns(model), width, values, trainMask, tables: trainedOnly(full as StackedTables), seconds: (performance.now() - started) / 1000 };
+  return {
+    model,
+    columns: oofColumns(model),
+    width,
+    values,
+    trainMask,
+    tables: trainedOnly(full as StackedTables),
+    seconds: (performance.now() - started) / 1000,
+  };
 }

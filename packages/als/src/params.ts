@@ -36,9 +36,15 @@ export interface AlsStepParams {
 }
 
 /** The fit's own parameters: what the local fit (`als(...)`) reads. */
-export type AlsParams = Pick<AlsStepParams, "als_rank" | "als_max_iter" | "als_reg_param" | "split_prop" | "seed" | "als_cold_start_strategy" | "als_nonnegative" | "als_num_threads">;
+export type AlsParams = Pick<
+  AlsStepParams,
+  "als_rank" | "als_max_iter" | "als_reg_param" | "split_prop" | "seed" | "als_cold_start_strategy" | "als_nonnegative" | "als_num_threads"
+>;
 /** Where and how Spark runs the fit. */
-export type SparkParams = Pick<AlsStepParams, "als_engine" | "spark_master" | "spark_conf" | "spark_deploy_mode" | "spark_staging" | "spark_num_blocks">;
+export type SparkParams = Pick<
+  AlsStepParams,
+  "als_engine" | "spark_master" | "spark_conf" | "spark_deploy_mode" | "spark_staging" | "spark_num_blocks"
+>;
 
 /** The fit's defaults (the seed's). */
 export const ALS_DEFAULTS: Readonly<Omit<AlsParams, "als_num_threads">> = {
@@ -55,11 +61,30 @@ const NOT_RESULT = "where and how Spark runs the job, not what it computes";
 
 export const alsParams: ParamDefs<AlsStepParams> = {
   als_rank: param.integer({ default: ALS_DEFAULTS.als_rank, min: 1, max: 1024, doc: "number of latent factors" }),
-  als_max_iter: param.integer({ default: ALS_DEFAULTS.als_max_iter, min: 1, max: 10_000, doc: "ALS iterations (each solves users, then movies)" }),
-  als_reg_param: param.number({ default: ALS_DEFAULTS.als_reg_param, min: 0, doc: "regularisation (Spark's ALS-WR: scaled by each row's rating count)" }),
-  split_prop: param.number({ default: ALS_DEFAULTS.split_prop, min: 0, max: 1, minExclusive: true, maxExclusive: true, doc: "share of ratings in the training part (keras reuses the split als made)" }),
+  als_max_iter: param.integer({
+    default: ALS_DEFAULTS.als_max_iter,
+    min: 1,
+    max: 10_000,
+    doc: "ALS iterations (each solves users, then movies)",
+  }),
+  als_reg_param: param.number({
+    default: ALS_DEFAULTS.als_reg_param,
+    min: 0,
+    doc: "regularisation (Spark's ALS-WR: scaled by each row's rating count)",
+  }),
+  split_prop: param.number({
+    default: ALS_DEFAULTS.split_prop,
+    min: 0,
+    max: 1,
+    minExclusive: true,
+    maxExclusive: true,
+    doc: "share of ratings in the training part (keras reuses the split als made)",
+  }),
   seed: param.integer({ default: ALS_DEFAULTS.seed, doc: "the train/test split and ALS initialisation; keras_seed defaults to it" }),
-  als_cold_start_strategy: param.choice(["drop", "nan"] as const, { default: ALS_DEFAULTS.als_cold_start_strategy, doc: "test rows whose user or movie has no factors: drop them, or score NaN" }),
+  als_cold_start_strategy: param.choice(["drop", "nan"] as const, {
+    default: ALS_DEFAULTS.als_cold_start_strategy,
+    doc: "test rows whose user or movie has no factors: drop them, or score NaN",
+  }),
   als_nonnegative: param.boolean({ default: ALS_DEFAULTS.als_nonnegative, doc: "non-negative factors (Spark's nonnegative)" }),
   als_num_threads: param.integer({
     default: Math.min(availableParallelism(), 256),
@@ -78,7 +103,11 @@ export const alsParams: ParamDefs<AlsStepParams> = {
     doc: "with als_engine=spark: any master spark-submit accepts (spark://host:7077, yarn, k8s://..., local[N])",
     notInKey: "the same job gives the same factors on any cluster",
   }),
-  spark_conf: param.string({ defaultDoc: "none", doc: "with als_engine=spark: key=value,... passed as spark-submit --conf (no secrets: parameters are recorded)", notInKey: NOT_RESULT }),
+  spark_conf: param.string({
+    defaultDoc: "none",
+    doc: "with als_engine=spark: key=value,... passed as spark-submit --conf (no secrets: parameters are recorded)",
+    notInKey: NOT_RESULT,
+  }),
   spark_deploy_mode: param.choice(["client", "cluster"] as const, {
     default: "client",
     doc: "with als_engine=spark: spark-submit --deploy-mode (cluster: YARN or Kubernetes; standalone masters run Python jobs in client mode only)",
@@ -89,17 +118,28 @@ export const alsParams: ParamDefs<AlsStepParams> = {
     doc: "with als_engine=spark: a directory every node can reach (path, file://, hdfs://, s3a://, dbfs:/)",
     notInKey: "where the data is staged, not what is computed",
   }),
-  spark_num_blocks: param.integer({ default: 10, min: 1, max: 10_000, doc: "with als_engine=spark: ALS numUserBlocks/numItemBlocks (its initialisation depends on it)" }),
+  spark_num_blocks: param.integer({
+    default: 10,
+    min: 1,
+    max: 10_000,
+    doc: "with als_engine=spark: ALS numUserBlocks/numItemBlocks (its initialisation depends on it)",
+  }),
 };
 
 /** What the schema cannot check alone: the Spark master, staging directory and conf. */
 export function completeAlsParams(out: AlsStepParams): AlsStepParams {
   if (out.spark_master !== undefined) {
     if (out.spark_master.trim() === "" || /\s/.test(out.spark_master)) {
-      throw new BadParameterError("spark_master", `${JSON.stringify(out.spark_master)} is not a master URL (spark://host:7077, yarn, k8s://..., local[N])`);
+      throw new BadParameterError(
+        "spark_master",
+        `${JSON.stringify(out.spark_master)} is not a master URL (spark://host:7077, yarn, k8s://..., local[N])`,
+      );
     }
     if (stripCredentials(out.spark_master) !== out.spark_master) {
-      throw new BadParameterError("spark_master", "holds credentials (user:password@); the master URL is recorded in tracking, so give them through spark-submit's configuration (spark-defaults.conf, environment) instead");
+      throw new BadParameterError(
+        "spark_master",
+        "holds credentials (user:password@); the master URL is recorded in tracking, so give them through spark-submit's configuration (spark-defaults.conf, environment) instead",
+      );
     }
   }
   if (out.spark_staging !== undefined && out.spark_staging.trim() === "") throw new BadParameterError("spark_staging", "is empty");
@@ -109,4 +149,3 @@ export function completeAlsParams(out: AlsStepParams): AlsStepParams {
 
 /** Checks and completes the als step's parameters: the step, its bin and library callers all resolve through it. */
 export const resolveAlsParams = paramResolver(alsParams, completeAlsParams);
-

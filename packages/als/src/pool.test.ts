@@ -14,7 +14,13 @@ import { inProcessRunner, threadRunner, workerScript } from "./pool.js";
 function slowProblem() {
   const r = smallRatings(300, 300);
   const input = { userIds: Int32Array.from(r.userIds), movieIds: Int32Array.from(r.movieIds), ratings: Float32Array.from(r.ratings) };
-  return prepareProblem(input, new Uint8Array(r.ratings.length).fill(1), { rank: 200, maxIter: 1, regParam: 0.1, nonnegative: false, seed: 1 });
+  return prepareProblem(input, new Uint8Array(r.ratings.length).fill(1), {
+    rank: 200,
+    maxIter: 1,
+    regParam: 0.1,
+    nonnegative: false,
+    seed: 1,
+  });
 }
 
 /** Rows of the item factors that the sweep overwrote (every initial vector has unit length). */

@@ -11,8 +11,13 @@ import { binarySearch, dot } from "./model.js";
 import type { Factors } from "./types.js";
 
 /** Predictions for (userIds[i], movieIds[i]) from loaded factors. */
-export function predictWith(factors: Pick<Factors, "rank" | "userIds" | "userFactors" | "itemIds" | "itemFactors">, userIds: ArrayLike<number>, movieIds: ArrayLike<number>): Float64Array {
-  if (userIds.length !== movieIds.length) throw new BadParameterError("movieIds", `has ${movieIds.length} entries, userIds has ${userIds.length}`);
+export function predictWith(
+  factors: Pick<Factors, "rank" | "userIds" | "userFactors" | "itemIds" | "itemFactors">,
+  userIds: ArrayLike<number>,
+  movieIds: ArrayLike<number>,
+): Float64Array {
+  if (userIds.length !== movieIds.length)
+    throw new BadParameterError("movieIds", `has ${movieIds.length} entries, userIds has ${userIds.length}`);
   const { rank } = factors;
   const out = new Float64Array(userIds.length);
   for (let i = 0; i < out.length; i++) {

@@ -32,7 +32,11 @@ describe("threads", () => {
     const metrics: number[] = [];
     for (const numThreads of [1, 2, 3]) {
       const out = path.join(root, `t${numThreads}-${nonnegative}`);
-      const r = await als({ ratings: ratingsDir }, resolveAlsParams({ als_num_threads: numThreads, als_max_iter: 5, als_nonnegative: nonnegative }), out);
+      const r = await als(
+        { ratings: ratingsDir },
+        resolveAlsParams({ als_num_threads: numThreads, als_max_iter: 5, als_nonnegative: nonnegative }),
+        out,
+      );
       digests.push(r.manifest.digest);
       bytes.push(await readFile(r.paths.userFactors));
       metrics.push(r.metrics.train_loss, r.metrics.test_mse);

@@ -175,13 +175,35 @@ function accumulateCode(rank: number): number[] {
   loadRating(1, SS);
   // b += r*y + s*z, G row a += y_a*y + z_a*z: the scalar kernels' expression, lane by lane.
   for (let v = 0; v < nv; v++) {
-    emit(op.localGet(bAcc[v]), op.localGet(RS), op.localGet(yv[v]), f64x2Mul(), op.localGet(SS), op.localGet(zv[v]), f64x2Mul(), f64x2Add(), f64x2Add(), op.localSet(bAcc[v]));
+    emit(
+      op.localGet(bAcc[v]),
+      op.localGet(RS),
+      op.localGet(yv[v]),
+      f64x2Mul(),
+      op.localGet(SS),
+      op.localGet(zv[v]),
+      f64x2Mul(),
+      f64x2Add(),
+      f64x2Add(),
+      op.localSet(bAcc[v]),
+    );
   }
   for (let a = 0; a < k; a++) {
     emit(op.localGet(yv[a >> 1]), op.localGet(yv[a >> 1]), f64x2Broadcast(a & 1), op.localSet(YA));
     emit(op.localGet(zv[a >> 1]), op.localGet(zv[a >> 1]), f64x2Broadcast(a & 1), op.localSet(ZA));
     for (let v = a >> 1; v < nv; v++) {
-      emit(op.localGet(gAcc[a][v]), op.localGet(YA), op.localGet(yv[v]), f64x2Mul(), op.localGet(ZA), op.localGet(zv[v]), f64x2Mul(), f64x2Add(), f64x2Add(), op.localSet(gAcc[a][v]));
+      emit(
+        op.localGet(gAcc[a][v]),
+        op.localGet(YA),
+        op.localGet(yv[v]),
+        f64x2Mul(),
+        op.localGet(ZA),
+        op.localGet(zv[v]),
+        f64x2Mul(),
+        f64x2Add(),
+        f64x2Add(),
+        op.localSet(gAcc[a][v]),
+      );
     }
   }
   emit(op.localGet(P), op.i32Const(2), op.i32Add(), op.localSet(P), [0x0c, 0], [0x0b], [0x0b]);
@@ -190,10 +212,12 @@ function accumulateCode(rank: number): number[] {
   rowAddr(J, 0);
   loadRow(J, yv);
   loadRating(0, RS);
-  for (let v = 0; v < nv; v++) emit(op.localGet(bAcc[v]), op.localGet(RS), op.localGet(yv[v]), f64x2Mul(), f64x2Add(), op.localSet(bAcc[v]));
+  for (let v = 0; v < nv; v++)
+    emit(op.localGet(bAcc[v]), op.localGet(RS), op.localGet(yv[v]), f64x2Mul(), f64x2Add(), op.localSet(bAcc[v]));
   for (let a = 0; a < k; a++) {
     emit(op.localGet(yv[a >> 1]), op.localGet(yv[a >> 1]), f64x2Broadcast(a & 1), op.localSet(YA));
-    for (let v = a >> 1; v < nv; v++) emit(op.localGet(gAcc[a][v]), op.localGet(YA), op.localGet(yv[v]), f64x2Mul(), f64x2Add(), op.localSet(gAcc[a][v]));
+    for (let v = a >> 1; v < nv; v++)
+      emit(op.localGet(gAcc[a][v]), op.localGet(YA), op.localGet(yv[v]), f64x2Mul(), f64x2Add(), op.localSet(gAcc[a][v]));
   }
   emit([0x0b]);
   // Write b and both triangles of G from the upper-triangle lanes (c >= a).
@@ -246,7 +270,8 @@ function solveCode(rank: number, finish: boolean): number[] {
       emit(op.localGet(G), op.f64Load(8 * (i * k + j)));
       if (i === j) emit(op.localGet(REG), op.f64Add());
       for (let m = 0; m < j; m++) emit(op.localGet(L[i][m]), op.localGet(L[j][m]), op.f64Mul(), op.f64Sub());
-      if (i === j) emit(op.localSet(S), op.localGet(S), tiny, op.localGet(S), tiny, op.f64Gt(), op.select(), op.f64Sqrt(), op.localSet(L[i][i]));
+      if (i === j)
+        emit(op.localSet(S), op.localGet(S), tiny, op.localGet(S), tiny, op.f64Gt(), op.select(), op.f64Sqrt(), op.localSet(L[i][i]));
       else emit(op.localGet(L[j][j]), op.f64Div(), op.localSet(L[i][j]));
     }
   }
@@ -401,7 +426,8 @@ export function wasmKernelsFor(rank: number, memory: WasmMemory): WasmKernels {
   const solve = instance.exports.solve as (G: number, b: number, reg: number, x: number) => void;
   const row = instance.exports.row as (G: number, b: number, reg: number, out: number, terms: number) => void;
   return {
-    accumulate: (col, val, Y, start, end, G, b) => acc(col.byteOffset, val.byteOffset, Y.byteOffset, start, end, G.byteOffset, b.byteOffset),
+    accumulate: (col, val, Y, start, end, G, b) =>
+      acc(col.byteOffset, val.byteOffset, Y.byteOffset, start, end, G.byteOffset, b.byteOffset),
     solve: (G, b, reg, x) => solve(G.byteOffset, b.byteOffset, reg, x.byteOffset),
     finish: (G, b, reg, out, base, terms) => row(G.byteOffset, b.byteOffset, reg, out.byteOffset + 4 * base, terms.byteOffset),
   };

@@ -33,7 +33,13 @@ afterAll(async () => {
 
 const cacheDir = (name: string) => path.join(root, name);
 
-function remote(prefix: string, mode: "read" | "write" | "readwrite" = "readwrite", warnings: string[] = [], endpoint?: string, required = false): S3RemoteStore {
+function remote(
+  prefix: string,
+  mode: "read" | "write" | "readwrite" = "readwrite",
+  warnings: string[] = [],
+  endpoint?: string,
+  required = false,
+): S3RemoteStore {
   const destination = new Writable({
     write(chunk, _enc, done) {
       warnings.push(String(chunk));
@@ -54,7 +60,14 @@ function request(key: string, content: string | undefined, over: Partial<GetOrCo
       if (content === undefined) throw new Error("computed, but a remote hit was expected");
       await mkdir(dir);
       await writeFile(path.join(dir, "user_factors.parquet"), content);
-      await writeManifest(dir, { kind: "factors", files: ["user_factors.parquet"], params: {}, metrics: {}, details: {}, producedBy: { step: "als", version: "0", key } });
+      await writeManifest(dir, {
+        kind: "factors",
+        files: ["user_factors.parquet"],
+        params: {},
+        metrics: {},
+        details: {},
+        producedBy: { step: "als", version: "0", key },
+      });
     },
     ...over,
   };
@@ -88,7 +101,11 @@ describe("S3RemoteStore on s3proxy", () => {
     expect(pulled).toEqual([{ key: KEY, step: "als", source: "remote", bytes: expect.any(Number) }]);
     expect(await new CacheStore(cacheDir("c")).listKeys()).toEqual([KEY]);
     await getOrCompute(cacheDir("a"), remote("team", "read"), request(OTHER, "another", { step: "download" }));
-    const report = await pushEntries({ cacheDir: cacheDir("a"), remote: remote("copied", "write"), unshared: new Map([["download", "names a local file"]]) });
+    const report = await pushEntries({
+      cacheDir: cacheDir("a"),
+      remote: remote("copied", "write"),
+      unshared: new Map([["download", "names a local file"]]),
+    });
     expect(report.pushed.map((p) => p.key)).toEqual([KEY]);
     expect(report.skipped).toEqual([{ key: OTHER, step: "download", reason: "names a local file" }]);
     expect((await remote("copied", "read").listEntries()).map((e) => e.key)).toEqual([KEY]);
@@ -101,7 +118,11 @@ describe("S3RemoteStore on s3proxy", () => {
     expect(blob).toBeDefined();
     await writeFile(path.join(blobs, blob ?? ""), "not the bytes");
     const bad: string[][] = [];
-    const got = await getOrCompute(cacheDir("d"), remote("team"), request(KEY, "factors of a", { onRemoteBad: (_k, problems) => bad.push(problems) }));
+    const got = await getOrCompute(
+      cacheDir("d"),
+      remote("team"),
+      request(KEY, "factors of a", { onRemoteBad: (_k, problems) => bad.push(problems) }),
+    );
     expect(got.source).toBe("computed");
     expect(bad).toHaveLength(1);
     expect(bad[0].join()).toMatch(/sha256|bytes/);

@@ -62,11 +62,41 @@ describe("recordProblems", () => {
 
   it("refuses another key, a path leaving the entry, entry.json, a missing digest or manifest, duplicates", () => {
     expect(recordProblems(record(), "c".repeat(64)).join()).toMatch(/names key/);
-    expect(recordProblems(record({ files: [{ path: "manifest.json", sha256: SHA, bytes: 1 }, { path: "../x", sha256: SHA, bytes: 1 }] }), KEY).length).toBeGreaterThan(0);
-    expect(recordProblems(record({ files: [{ path: "manifest.json", sha256: SHA, bytes: 1 }, { path: "entry.json", sha256: SHA, bytes: 1 }] }), KEY).join()).toMatch(/entry\.json/);
+    expect(
+      recordProblems(
+        record({
+          files: [
+            { path: "manifest.json", sha256: SHA, bytes: 1 },
+            { path: "../x", sha256: SHA, bytes: 1 },
+          ],
+        }),
+        KEY,
+      ).length,
+    ).toBeGreaterThan(0);
+    expect(
+      recordProblems(
+        record({
+          files: [
+            { path: "manifest.json", sha256: SHA, bytes: 1 },
+            { path: "entry.json", sha256: SHA, bytes: 1 },
+          ],
+        }),
+        KEY,
+      ).join(),
+    ).toMatch(/entry\.json/);
     expect(recordProblems(record({ files: [{ path: "manifest.json", sha256: "xyz", bytes: 1 }] }), KEY).join()).toMatch(/no sha256/);
     expect(recordProblems(record({ files: [{ path: "a", sha256: SHA, bytes: 1 }] }), KEY).join()).toMatch(/no manifest\.json/);
-    expect(recordProblems(record({ files: [{ path: "manifest.json", sha256: SHA, bytes: 1 }, { path: "manifest.json", sha256: SHA, bytes: 1 }] }), KEY).join()).toMatch(/twice/);
+    expect(
+      recordProblems(
+        record({
+          files: [
+            { path: "manifest.json", sha256: SHA, bytes: 1 },
+            { path: "manifest.json", sha256: SHA, bytes: 1 },
+          ],
+        }),
+        KEY,
+      ).join(),
+    ).toMatch(/twice/);
     expect(recordProblems(record({ format: "other" }), KEY).join()).toMatch(/format/);
     expect(recordProblems(null, KEY)).toEqual(["not an entry record"]);
   });
@@ -78,6 +108,8 @@ describe("S3RemoteStore", () => {
     const remote = new S3RemoteStore({ url: "s3://ms-cache/p", mode: "read", env, endpoint: "http://127.0.0.1:9" });
     expect(remote.redact("signature for AKIDVALUE with s3cr3t-value failed")).toBe("signature for *** with *** failed");
     expect(remote.canRead && !remote.canWrite).toBe(true);
-    expect(() => new S3RemoteStore({ url: "s3://ms-cache/p", env, endpoint: "http://u:pw@127.0.0.1:9" })).toThrow(/must not hold credentials/);
+    expect(() => new S3RemoteStore({ url: "s3://ms-cache/p", env, endpoint: "http://u:pw@127.0.0.1:9" })).toThrow(
+      /must not hold credentials/,
+    );
   });
 });

@@ -118,8 +118,13 @@ export class S3RemoteStore implements RemoteStore {
       } catch {
         throw new BadParameterError("--remote-cache-endpoint", "is not a URL (http://host:port)");
       }
-      if (u.username || u.password) throw new BadParameterError("--remote-cache-endpoint", "must not hold credentials; use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile");
-      if (u.protocol !== "http:" && u.protocol !== "https:") throw new BadParameterError("--remote-cache-endpoint", `${u.protocol} is not http: or https:`);
+      if (u.username || u.password)
+        throw new BadParameterError(
+          "--remote-cache-endpoint",
+          "must not hold credentials; use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile",
+        );
+      if (u.protocol !== "http:" && u.protocol !== "https:")
+        throw new BadParameterError("--remote-cache-endpoint", `${u.protocol} is not http: or https:`);
     }
     this.endpoint = endpoint;
     this.logger = options.logger;
@@ -165,14 +170,22 @@ export class S3RemoteStore implements RemoteStore {
       const e = this.env;
       const credentials =
         e !== process.env && e.AWS_ACCESS_KEY_ID && e.AWS_SECRET_ACCESS_KEY
-          ? { accessKeyId: e.AWS_ACCESS_KEY_ID, secretAccessKey: e.AWS_SECRET_ACCESS_KEY, ...(e.AWS_SESSION_TOKEN ? { sessionToken: e.AWS_SESSION_TOKEN } : {}) }
+          ? {
+              accessKeyId: e.AWS_ACCESS_KEY_ID,
+              secretAccessKey: e.AWS_SECRET_ACCESS_KEY,
+              ...(e.AWS_SESSION_TOKEN ? { sessionToken: e.AWS_SESSION_TOKEN } : {}),
+            }
           : undefined;
       return new S3Client({
         ...(region ? { region } : {}),
         ...(credentials ? { credentials } : {}),
         ...(this.endpoint ? { endpoint: this.endpoint, forcePathStyle: true } : {}),
         // Connect and idle (socket) timeouts bound every call, transfers included.
-        requestHandler: { connectionTimeout: Math.min(this.timeoutMs, 10_000), requestTimeout: this.timeoutMs, throwOnRequestTimeout: true },
+        requestHandler: {
+          connectionTimeout: Math.min(this.timeoutMs, 10_000),
+          requestTimeout: this.timeoutMs,
+          throwOnRequestTimeout: true,
+        },
         maxAttempts: 2,
         // Our own sha256 checks every blob; optional CRC trailers are not understood by every S3-compatible server.
         requestChecksumCalculation: "WHEN_REQUIRED",
@@ -189,7 +202,11 @@ export class S3RemoteStore implements RemoteStore {
   }
 
   /** One call of the SDK: `run` sends its command with the call's AbortSignal. */
-  private async send<T>(run: (client: S3Client, m: S3Module, abortSignal: AbortSignal | undefined) => Promise<T>, signal: AbortSignal | undefined, deadline = true): Promise<T> {
+  private async send<T>(
+    run: (client: S3Client, m: S3Module, abortSignal: AbortSignal | undefined) => Promise<T>,
+    signal: AbortSignal | undefined,
+    deadline = true,
+  ): Promise<T> {
     const [client, m] = await Promise.all([this.s3(), sdk()]);
     this.stats.requests++;
     return run(client, m, this.callSignal(signal, deadline));
@@ -197,7 +214,10 @@ export class S3RemoteStore implements RemoteStore {
 
   /** The text of a small object (an entry record). */
   private async getText(key: string, signal: AbortSignal | undefined): Promise<string> {
-    const got = await this.send((c, m, abortSignal) => c.send(new m.GetObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal }), signal);
+    const got = await this.send(
+      (c, m, abortSignal) => c.send(new m.GetObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal }),
+      signal,
+    );
     return (await got.Body?.transformToString()) ?? "";
   }
 
@@ -228,7 +248,10 @@ export class S3RemoteStore implements RemoteStore {
     if (this.required) throw new NetworkError(`${message}; --remote-cache-required is set`);
     if (this.down === undefined) {
       this.down = message;
-      this.logger?.warn({ remote: this.url }, `${message}; continuing with the local cache only (--remote-cache-required makes this an error)`);
+      this.logger?.warn(
+        { remote: this.url },
+        `${message}; continuing with the local cache only (--remote-cache-required makes this an error)`,
+      );
     }
   }
 
@@ -277,7 +300,11 @@ export class S3RemoteStore implements RemoteStore {
 
   /** Streams one blob to `target`, hashing it; a size or digest other than the record's is a BadBlob. */
   private async download(file: RemoteFile, target: string, signal: AbortSignal | undefined): Promise<number> {
-    const got = await this.send((c, m, abortSignal) => c.send(new m.GetObjectCommand({ Bucket: this.bucket, Key: this.blobKey(file.sha256) }), { abortSignal }), signal, false);
+    const got = await this.send(
+      (c, m, abortSignal) => c.send(new m.GetObjectCommand({ Bucket: this.bucket, Key: this.blobKey(file.sha256) }), { abortSignal }),
+      signal,
+      false,
+    );
     if (!(got.Body instanceof Readable)) throw new BadBlob(`${this.blobKey(file.sha256)} (${file.path}): empty response`);
     const hash = createHash("sha256");
     let n = 0;
@@ -291,7 +318,10 @@ export class S3RemoteStore implements RemoteStore {
     await pipeline(got.Body, tap, createWriteStream(target, { flags: "wx" }), ...(signal ? [{ signal }] : []));
     this.stats.bytesDown += n;
     const hex = hash.digest("hex");
-    if (n !== file.bytes || hex !== file.sha256) throw new BadBlob(`${this.blobKey(file.sha256)} (${file.path}): ${n !== file.bytes ? `${n} bytes, the record says ${file.bytes}` : `its sha256 is ${hex}`}`);
+    if (n !== file.bytes || hex !== file.sha256)
+      throw new BadBlob(
+        `${this.blobKey(file.sha256)} (${file.path}): ${n !== file.bytes ? `${n} bytes, the record says ${file.bytes}` : `its sha256 is ${hex}`}`,
+      );
     return n;
   }
 
@@ -345,7 +375,10 @@ export class S3RemoteStore implements RemoteStore {
   /** Whether a blob is there with the expected size (its name is its digest; a pull re-checks the bytes). */
   private async blobThere(f: RemoteFile, signal: AbortSignal | undefined): Promise<boolean> {
     try {
-      const head = await this.send((c, m, abortSignal) => c.send(new m.HeadObjectCommand({ Bucket: this.bucket, Key: this.blobKey(f.sha256) }), { abortSignal }), signal);
+      const head = await this.send(
+        (c, m, abortSignal) => c.send(new m.HeadObjectCommand({ Bucket: this.bucket, Key: this.blobKey(f.sha256) }), { abortSignal }),
+        signal,
+      );
       return head.ContentLength === f.bytes;
     } catch (error) {
       if (isNotFound(error)) return false;
@@ -356,7 +389,20 @@ export class S3RemoteStore implements RemoteStore {
   /** A small object, conditional on absence where the server supports it; a refused condition leaves the other writer's. */
   private async putSmall(key: string, body: string, ifAbsent: boolean, signal: AbortSignal | undefined): Promise<void> {
     const put = (conditional: boolean) =>
-      this.send((c, m, abortSignal) => c.send(new m.PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: "application/json", ...(conditional ? { IfNoneMatch: "*" } : {}) }), { abortSignal }), signal);
+      this.send(
+        (c, m, abortSignal) =>
+          c.send(
+            new m.PutObjectCommand({
+              Bucket: this.bucket,
+              Key: key,
+              Body: body,
+              ContentType: "application/json",
+              ...(conditional ? { IfNoneMatch: "*" } : {}),
+            }),
+            { abortSignal },
+          ),
+        signal,
+      );
     try {
       await put(ifAbsent && this.conditional);
     } catch (error) {
@@ -373,7 +419,13 @@ export class S3RemoteStore implements RemoteStore {
     const attempt = async (conditional: boolean) => {
       const upload = new Upload({
         client,
-        params: { Bucket: this.bucket, Key: this.blobKey(f.sha256), Body: createReadStream(f.full), ContentLength: f.bytes, ...(conditional ? { IfNoneMatch: "*" } : {}) },
+        params: {
+          Bucket: this.bucket,
+          Key: this.blobKey(f.sha256),
+          Body: createReadStream(f.full),
+          ContentLength: f.bytes,
+          ...(conditional ? { IfNoneMatch: "*" } : {}),
+        },
         partSize: 8 << 20,
         queueSize: 2,
         leavePartsOnError: false,
@@ -404,7 +456,10 @@ export class S3RemoteStore implements RemoteStore {
     try {
       do {
         const page = await this.send(
-          (c, m, abortSignal) => c.send(new m.ListObjectsV2Command({ Bucket: this.bucket, Prefix: `${this.prefix}entries/`, ContinuationToken: token }), { abortSignal }),
+          (c, m, abortSignal) =>
+            c.send(new m.ListObjectsV2Command({ Bucket: this.bucket, Prefix: `${this.prefix}entries/`, ContinuationToken: token }), {
+              abortSignal,
+            }),
           signal,
         );
         for (const o of page.Contents ?? []) {
@@ -416,7 +471,11 @@ export class S3RemoteStore implements RemoteStore {
       } while (token);
     } catch (error) {
       if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new InterruptedError("interrupted");
-      throw new NetworkError(this.redact(`remote cache ${this.url}: cannot list entries (${errorName(error)}${httpStatus(error) ? `, HTTP ${httpStatus(error)}` : ""}: ${(error as Error).message})`));
+      throw new NetworkError(
+        this.redact(
+          `remote cache ${this.url}: cannot list entries (${errorName(error)}${httpStatus(error) ? `, HTTP ${httpStatus(error)}` : ""}: ${(error as Error).message})`,
+        ),
+      );
     }
     return out.sort((a, b) => (b.pushedAt ?? "").localeCompare(a.pushedAt ?? ""));
   }

@@ -14,8 +14,13 @@ export function parseRemoteUrl(raw: string, flag = "--remote-cache"): { bucket: 
   // Never echo a URL that may hold credentials (user:secret@...).
   if (!m) throw new BadParameterError(flag, raw.includes("@") ? "is not s3://BUCKET/PREFIX" : `"${raw}" is not s3://BUCKET/PREFIX`);
   const bucket = m[1];
-  if (bucket.includes("@") || bucket.includes(":")) throw new BadParameterError(flag, "must not hold credentials or a port: give s3://BUCKET/PREFIX, credentials through the AWS variables or profiles, the server through AWS_ENDPOINT_URL");
-  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) throw new BadParameterError(flag, `"${bucket}" is not a valid bucket name (3-63 of a-z, 0-9, '.', '-')`);
+  if (bucket.includes("@") || bucket.includes(":"))
+    throw new BadParameterError(
+      flag,
+      "must not hold credentials or a port: give s3://BUCKET/PREFIX, credentials through the AWS variables or profiles, the server through AWS_ENDPOINT_URL",
+    );
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket))
+    throw new BadParameterError(flag, `"${bucket}" is not a valid bucket name (3-63 of a-z, 0-9, '.', '-')`);
   const parts = (m[2] ?? "").split("/").filter((p) => p !== "");
   if (parts.some((p) => p === "." || p === "..")) throw new BadParameterError(flag, `the prefix of "${raw}" has a . or .. segment`);
   const prefix = parts.length ? `${parts.join("/")}/` : "";

@@ -73,7 +73,10 @@ export class Entries {
     } catch (error) {
       const code = errnoCode(error);
       if (code === "ENOENT" || code === "ENOTDIR") {
-        const exists = await fs.stat(dir).then(() => true, () => false);
+        const exists = await fs.stat(dir).then(
+          () => true,
+          () => false,
+        );
         if (!exists) return { status: "missing" };
       }
       problems.push(error instanceof CorruptArtifactError ? error.message : `${entryFile}: ${(error as Error).message}`);
@@ -81,7 +84,13 @@ export class Entries {
     const v = await verifyArtifact(dir, deep ? { deep: true } : { memo: entry?.identities ?? {} });
     problems.push(...v.problems);
     if (problems.length || !entry || !v.manifest) return { status: "damaged", problems };
-    return { status: "hit", dir, manifest: v.manifest, entry: deep ? entry : { ...entry, identities: v.memo ?? {} }, memoChanged: v.memoChanged };
+    return {
+      status: "hit",
+      dir,
+      manifest: v.manifest,
+      entry: deep ? entry : { ...entry, identities: v.memo ?? {} },
+      memoChanged: v.memoChanged,
+    };
   }
 
   /** entry.json of `key`, undefined when absent or not a valid record. */
@@ -131,7 +140,8 @@ export class Entries {
       throw storageError(error, target, this.root);
     }
     const v = await verifyArtifact(tempDir, { deep: true });
-    if (!v.ok || !v.manifest) throw new CorruptArtifactError(`${info.step}: its output does not match its own manifest, not cached: ${v.problems.join("; ")}`);
+    if (!v.ok || !v.manifest)
+      throw new CorruptArtifactError(`${info.step}: its output does not match its own manifest, not cached: ${v.problems.join("; ")}`);
     const entry: EntryInfo = { ...info, outputDigest: v.manifest.digest, identities: v.memo ?? {} };
     try {
       await fs.writeFile(path.join(tempDir, ENTRY_FILE), JSON.stringify(entry, null, 2) + "\n");

@@ -34,10 +34,14 @@ export function errnoCode(error: unknown): string | undefined {
 export function storageError(error: unknown, target: string, root: string): unknown {
   const errno = errnoCode(error);
   if (errno === "ENOTDIR" || errno === "EEXIST") {
-    return new StorageError(`the cache directory ${root} is not a directory (${errno} at ${target}); point --cache-dir or MS_CACHE_DIR at a directory`, { cause: error });
+    return new StorageError(
+      `the cache directory ${root} is not a directory (${errno} at ${target}); point --cache-dir or MS_CACHE_DIR at a directory`,
+      { cause: error },
+    );
   }
   if (errno && ((FAULT_ERRNOS as readonly string[]).includes(errno) || errno === "EPERM" || errno === "EFBIG")) {
-    const why = errno === "EROFS" ? "is read-only" : errno === "ENOSPC" || errno === "EDQUOT" || errno === "EFBIG" ? "is full" : "cannot be written";
+    const why =
+      errno === "EROFS" ? "is read-only" : errno === "ENOSPC" || errno === "EDQUOT" || errno === "EFBIG" ? "is full" : "cannot be written";
     return new StorageError(
       `the cache directory ${root} ${why} (${errno} writing ${target}); free space, fix its permissions, or choose another with --cache-dir or MS_CACHE_DIR`,
       { cause: error },

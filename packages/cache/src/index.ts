@@ -11,11 +11,46 @@ export { ENTRY_FILE, type EntryCheck } from "./entries.js";
 export { FAULT_ERRNOS, type CacheFault, type FaultErrno, type FaultOp } from "./faults.js";
 export type { HeldLock, LockInfo } from "./locks.js";
 export type { Lease, LiveLeases } from "./leases.js";
-export { DEFAULT_LEASE_MS, hostTag, judgeOwner, leaseMsFromEnv, processStartTime, selfOwner, type Owner, type OwnerState } from "./owner.js";
+export {
+  DEFAULT_LEASE_MS,
+  hostTag,
+  judgeOwner,
+  leaseMsFromEnv,
+  processStartTime,
+  selfOwner,
+  type Owner,
+  type OwnerState,
+} from "./owner.js";
 export { EntryInfoSchema, type EntryInfo } from "./schemas.js";
-export { CacheSession, openSession, type CacheHit, type CacheOutcome, type CacheSource, type EntryDescription, type GetOrComputeRequest } from "./session.js";
-export { gcCache, listCache, parseAge, verifyCache, type CacheEntrySummary, type GcLeftovers, type GcOptions, type GcReport, type VerifyReport } from "./maintenance.js";
-export { pullEntries, pushEntries, resolveKey, type PulledEntry, type PushedEntry, type PushEntriesOptions, type PushReport } from "./transfer.js";
+export {
+  CacheSession,
+  openSession,
+  type CacheHit,
+  type CacheOutcome,
+  type CacheSource,
+  type EntryDescription,
+  type GetOrComputeRequest,
+} from "./session.js";
+export {
+  gcCache,
+  listCache,
+  parseAge,
+  verifyCache,
+  type CacheEntrySummary,
+  type GcLeftovers,
+  type GcOptions,
+  type GcReport,
+  type VerifyReport,
+} from "./maintenance.js";
+export {
+  pullEntries,
+  pushEntries,
+  resolveKey,
+  type PulledEntry,
+  type PushedEntry,
+  type PushEntriesOptions,
+  type PushReport,
+} from "./transfer.js";
 export {
   REMOTE_RECORD_FORMAT,
   RemoteRecordSchema,

@@ -56,7 +56,13 @@ describe("code identity", () => {
     const base = { step: "als", version: "0.1.0", codeDigest: "sha256:a", params: { rank: 4 }, inputs: { ratings: "sha256:r" as const } };
     const key = cacheKey(base);
     expect(cacheKey({ ...base, params: { rank: 4 } })).toBe(key);
-    for (const changed of [{ step: "keras" }, { version: "0.2.0" }, { codeDigest: "sha256:b" }, { params: { rank: 5 } }, { inputs: { ratings: "sha256:s" as const } }]) {
+    for (const changed of [
+      { step: "keras" },
+      { version: "0.2.0" },
+      { codeDigest: "sha256:b" },
+      { params: { rank: 5 } },
+      { inputs: { ratings: "sha256:s" as const } },
+    ]) {
       expect(cacheKey({ ...base, ...changed })).not.toBe(key);
     }
   });

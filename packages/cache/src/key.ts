@@ -39,7 +39,13 @@ async function findPackageDir(name: string, fromDir: string): Promise<string | u
   let dir = fromDir;
   for (;;) {
     const candidate = path.join(dir, "node_modules", name);
-    if (await fs.stat(path.join(candidate, "package.json")).then(() => true, () => false)) return fs.realpath(candidate);
+    if (
+      await fs.stat(path.join(candidate, "package.json")).then(
+        () => true,
+        () => false,
+      )
+    )
+      return fs.realpath(candidate);
     const up = path.dirname(dir);
     if (up === dir) return undefined;
     dir = up;
@@ -115,7 +121,11 @@ export async function codeIdentityAt(root: string): Promise<CodeIdentity> {
     const f = await packageFacts(dir);
     ms[f.name] = { version: f.version, dist: f.dist };
     Object.assign(thirdParty, f.thirdParty);
-    await Promise.all(Object.values(f.ms).filter((d) => !seen.has(d)).map(visit));
+    await Promise.all(
+      Object.values(f.ms)
+        .filter((d) => !seen.has(d))
+        .map(visit),
+    );
     return f;
   };
   const top = await visit(root);
@@ -152,5 +162,7 @@ export interface KeyInput {
 
 /** The one cache key function. */
 export function cacheKey(input: KeyInput): string {
-  return sha256Hex(canonicalJson({ step: input.step, version: input.version, codeDigest: input.codeDigest, params: input.params, inputs: input.inputs }));
+  return sha256Hex(
+    canonicalJson({ step: input.step, version: input.version, codeDigest: input.codeDigest, params: input.params, inputs: input.inputs }),
+  );
 }

@@ -100,7 +100,9 @@ export async function liveLeases(dir: string, leaseMs: number, options: { clean?
       out.stale.push(full);
       continue;
     }
-    out.owners.add(`${String(lease.owner.pid)}@${hostTag({ hostname: lease.owner.hostname ?? "?", bootId: lease.owner.bootId, pidNs: lease.owner.pidNs })}`);
+    out.owners.add(
+      `${String(lease.owner.pid)}@${hostTag({ hostname: lease.owner.hostname ?? "?", bootId: lease.owner.bootId, pidNs: lease.owner.pidNs })}`,
+    );
     for (const k of lease.keys) out.keys.add(k);
   }
   if (options.clean) for (const f of out.stale) await fs.rm(f, { force: true }).catch(() => undefined);

@@ -147,4 +147,3 @@ export async function gcCache(cacheDir: string, options: GcOptions = {}): Promis
   for (const cleaner of options.cleaners ?? []) report.leftovers[cleaner.name] = await cleaner.clean(store.root, { dryRun });
   return report;
 }
-

@@ -80,10 +80,16 @@ export function judgeOwner(o: Partial<Owner>, ageMs: number, leaseMs: number): O
   if (sameHost && typeof o.pid === "number") {
     if (!pidAlive(o.pid)) return { stale: true, reason: `process ${o.pid} on this host is gone`, waitMs: 0 };
     const now = o.startTime !== undefined ? processStartTime(o.pid) : undefined;
-    if (now !== undefined && now !== o.startTime) return { stale: true, reason: `pid ${o.pid} is now another process (start time ${now}, not ${o.startTime})`, waitMs: 0 };
+    if (now !== undefined && now !== o.startTime)
+      return { stale: true, reason: `pid ${o.pid} is now another process (start time ${now}, not ${o.startTime})`, waitMs: 0 };
     if (now !== undefined) return { stale: false, reason: `process ${o.pid} on this host is running`, waitMs: undefined };
   }
   const where = sameHost ? `process ${String(o.pid)} (start time unknown)` : `${String(o.hostname)} pid ${String(o.pid)}`;
-  if (ageMs > leaseMs) return { stale: true, reason: `${where} has not renewed it for ${Math.round(ageMs)} ms (lease ${leaseMs} ms)`, waitMs: 0 };
-  return { stale: false, reason: `${where} renewed it ${Math.round(ageMs)} ms ago (lease ${leaseMs} ms)`, waitMs: Math.max(0, Math.ceil(leaseMs - ageMs)) };
+  if (ageMs > leaseMs)
+    return { stale: true, reason: `${where} has not renewed it for ${Math.round(ageMs)} ms (lease ${leaseMs} ms)`, waitMs: 0 };
+  return {
+    stale: false,
+    reason: `${where} renewed it ${Math.round(ageMs)} ms ago (lease ${leaseMs} ms)`,
+    waitMs: Math.max(0, Math.ceil(leaseMs - ageMs)),
+  };
 }

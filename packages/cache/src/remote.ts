@@ -31,7 +31,11 @@ export const RemoteRecordSchema = z.object({
 
 export type RemoteRecord = z.output<typeof RemoteRecordSchema>;
 
-export type RemoteFetch = { status: "hit"; record: RemoteRecord; bytes: number } | { status: "missing" } | { status: "bad"; problems: string[] } | { status: "unavailable" };
+export type RemoteFetch =
+  | { status: "hit"; record: RemoteRecord; bytes: number }
+  | { status: "missing" }
+  | { status: "bad"; problems: string[] }
+  | { status: "unavailable" };
 
 export interface RemoteTransfer {
   direction: "down" | "up";
@@ -96,7 +100,8 @@ export function recordProblems(value: unknown, key: string): string[] {
   const problems: string[] = [];
   if (value.format !== REMOTE_RECORD_FORMAT) problems.push(`format ${JSON.stringify(value.format)}, expected ${REMOTE_RECORD_FORMAT}`);
   if (value.key !== key) problems.push(`names key ${String(value.key)}`);
-  if (typeof value.step !== "string" || !isObject(value.entry) || !isObject(value.manifest)) problems.push("has no step, entry or manifest");
+  if (typeof value.step !== "string" || !isObject(value.entry) || !isObject(value.manifest))
+    problems.push("has no step, entry or manifest");
   if (!Array.isArray(value.files) || value.files.length === 0) return [...problems, "lists no files"];
   problems.push(...fileProblems(value.files));
   if (problems.length) return problems;

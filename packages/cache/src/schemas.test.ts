@@ -27,9 +27,27 @@ async function published(): Promise<EntryInfo> {
   const temp = store.tempPath("etl");
   await mkdir(temp.dir);
   await writeFile(path.join(temp.dir, "data.bin"), "hello");
-  await writeManifest(temp.dir, { kind: "ratings", files: ["data.bin"], params: {}, metrics: {}, details: {}, producedBy: { step: "etl", version: "0" } });
+  await writeManifest(temp.dir, {
+    kind: "ratings",
+    files: ["data.bin"],
+    params: {},
+    metrics: {},
+    details: {},
+    producedBy: { step: "etl", version: "0" },
+  });
   const now = new Date().toISOString();
-  const info = { key: KEY, step: "etl", version: "0", codeDigest: "sha256:x", params: {}, inputs: {}, outputDigest: "", createdAt: now, lastUsedAt: now, producedByRun: null };
+  const info = {
+    key: KEY,
+    step: "etl",
+    version: "0",
+    codeDigest: "sha256:x",
+    params: {},
+    inputs: {},
+    outputDigest: "",
+    createdAt: now,
+    lastUsedAt: now,
+    producedByRun: null,
+  };
   return (await store.publishEntry(temp.dir, info)).entry;
 }
 
@@ -51,7 +69,12 @@ describe("entry.json", () => {
     await writeFile(file, JSON.stringify(entry).slice(0, 40));
     const check = await store.checkEntry(KEY);
     expect(check.status === "damaged" && check.problems.join("\n")).toContain(`${file}: not valid JSON`);
-    expect(parseJsonText(JSON.stringify({ key: KEY, step: "etl" }), EntryInfoSchema, file)).toMatchObject({ key: KEY, step: "etl", params: {}, producedByRun: null });
+    expect(parseJsonText(JSON.stringify({ key: KEY, step: "etl" }), EntryInfoSchema, file)).toMatchObject({
+      key: KEY,
+      step: "etl",
+      params: {},
+      producedByRun: null,
+    });
   });
 
   it("parseJsonText with the entry schema throws a CorruptArtifactError naming file and field", () => {
@@ -70,7 +93,10 @@ describe("locks and leases", () => {
 
   it("a lease whose keys are not strings protects nothing", async () => {
     await mkdir(store.leases, { recursive: true });
-    await writeFile(path.join(store.leases, `${process.pid}-0.lease`), JSON.stringify({ pid: process.pid, hostname: "h", startedAt: "x", keys: [1, 2] }));
+    await writeFile(
+      path.join(store.leases, `${process.pid}-0.lease`),
+      JSON.stringify({ pid: process.pid, hostname: "h", startedAt: "x", keys: [1, 2] }),
+    );
     expect((await store.liveLeases()).keys.size).toBe(0);
   });
 });
@@ -78,7 +104,20 @@ describe("locks and leases", () => {
 describe("the layout", () => {
   it("keeps the directory names of earlier versions", () => {
     const layout = cacheLayout("/c");
-    expect(Object.values(CACHE_PLACES).sort()).toEqual(["datasets", "digests", "downloads", "etl-scans", "leases", "locks", "meta", "objects", "reports", "spark-staging", "tmp", "tracking"]);
+    expect(Object.values(CACHE_PLACES).sort()).toEqual([
+      "datasets",
+      "digests",
+      "downloads",
+      "etl-scans",
+      "leases",
+      "locks",
+      "meta",
+      "objects",
+      "reports",
+      "spark-staging",
+      "tmp",
+      "tracking",
+    ]);
     expect([layout.objects, layout.downloads, layout.sparkStaging]).toEqual(["/c/objects", "/c/downloads", "/c/spark-staging"]);
     expect(store.objects).toBe(path.join(root, "cache", "objects"));
   });
@@ -87,7 +126,11 @@ describe("the layout", () => {
 describe("gc cleaners", () => {
   it("runs each cleaner with the cache root and dry-run flag, and reports what it removed under its name", async () => {
     const calls: { root: string; dryRun: boolean }[] = [];
-    const cleaner = { name: "downloads", what: "partial downloads", clean: async (cacheRoot: string, o: { dryRun: boolean }) => (calls.push({ root: cacheRoot, dryRun: o.dryRun }), ["/gone"]) };
+    const cleaner = {
+      name: "downloads",
+      what: "partial downloads",
+      clean: async (cacheRoot: string, o: { dryRun: boolean }) => (calls.push({ root: cacheRoot, dryRun: o.dryRun }), ["/gone"]),
+    };
     const report = await gcCache(store.root, { dryRun: true, cleaners: [cleaner] });
     expect(calls).toEqual([{ root: store.root, dryRun: true }]);
     expect(report.leftovers.downloads).toEqual(["/gone"]);

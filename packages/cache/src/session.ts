@@ -84,7 +84,12 @@ export class CacheSession {
       const hit = await this.usable(req);
       if (hit) return this.served(hit);
     }
-    const got = await store.acquire(key, async () => (force ? undefined : this.usable(req)), (holder, waitMs) => req.onWait?.(holder, waitMs), signal);
+    const got = await store.acquire(
+      key,
+      async () => (force ? undefined : this.usable(req)),
+      (holder, waitMs) => req.onWait?.(holder, waitMs),
+      signal,
+    );
     if ("value" in got) return this.served(got.value);
     try {
       if (!force) {
@@ -112,7 +117,14 @@ export class CacheSession {
           if (hit) return this.served(hit);
         }
         const now = new Date().toISOString();
-        const published = await store.publishEntry(temp.dir, { ...req.info, key, step: req.step, outputDigest: "", createdAt: now, lastUsedAt: now });
+        const published = await store.publishEntry(temp.dir, {
+          ...req.info,
+          key,
+          step: req.step,
+          outputDigest: "",
+          createdAt: now,
+          lastUsedAt: now,
+        });
         outcome = { cached: false, source: "computed", ...published };
       } finally {
         await temp.discard();
@@ -140,7 +152,12 @@ export class CacheSession {
    * manifest, entry.json written, one rename). The caller holds the key's lock. Undefined: not
    * there, bad (told through `onBad`) or the remote unavailable.
    */
-  private async pull(key: string, step: string | undefined, signal: AbortSignal | undefined, onBad: (problems: string[]) => void): Promise<{ dir: string; step: string; transfer: RemoteTransfer } | undefined> {
+  private async pull(
+    key: string,
+    step: string | undefined,
+    signal: AbortSignal | undefined,
+    onBad: (problems: string[]) => void,
+  ): Promise<{ dir: string; step: string; transfer: RemoteTransfer } | undefined> {
     const remote = this.remote;
     if (!remote?.canRead) return undefined;
     const started = performance.now();
@@ -157,7 +174,14 @@ export class CacheSession {
       const now = new Date().toISOString();
       let published;
       try {
-        published = await this.store.publishEntry(temp.dir, { ...got.record.entry, key, step: got.record.step, outputDigest: "", createdAt: got.record.entry.createdAt || now, lastUsedAt: now });
+        published = await this.store.publishEntry(temp.dir, {
+          ...got.record.entry,
+          key,
+          step: got.record.step,
+          outputDigest: "",
+          createdAt: got.record.entry.createdAt || now,
+          lastUsedAt: now,
+        });
       } catch (error) {
         if (!(error instanceof CorruptArtifactError)) throw error;
         onBad([(error as Error).message]);
@@ -169,7 +193,11 @@ export class CacheSession {
         onBad([`the files' digest ${published.entry.outputDigest} is not the record's ${got.record.entry.outputDigest}`]);
         return undefined;
       }
-      return { dir: published.dir, step: got.record.step, transfer: { direction: "down", bytes: got.bytes, blobs: got.record.files.length, seconds: (performance.now() - started) / 1000 } };
+      return {
+        dir: published.dir,
+        step: got.record.step,
+        transfer: { direction: "down", bytes: got.bytes, blobs: got.record.files.length, seconds: (performance.now() - started) / 1000 },
+      };
     } finally {
       await temp.discard();
     }
@@ -179,22 +207,32 @@ export class CacheSession {
    * `ms cache pull`: the remote entry of `key` into this cache unless a usable local one is there
    * (under the key's lock). MissingArtifactError when the remote has none (or a bad one).
    */
-  async pullEntry(key: string, signal?: AbortSignal): Promise<{ key: string; step: string; source: "local" | "remote"; transfer?: RemoteTransfer }> {
+  async pullEntry(
+    key: string,
+    signal?: AbortSignal,
+  ): Promise<{ key: string; step: string; source: "local" | "remote"; transfer?: RemoteTransfer }> {
     const { store } = this;
     await store.ensureLayout();
     await this.lease.protect(key);
     const local = await store.checkEntry(key);
     if (local.status === "hit") return { key, step: local.entry.step, source: "local" };
-    const got = await store.acquire(key, async () => {
-      const c = await store.checkEntry(key);
-      return c.status === "hit" ? c : undefined;
-    }, () => undefined, signal);
+    const got = await store.acquire(
+      key,
+      async () => {
+        const c = await store.checkEntry(key);
+        return c.status === "hit" ? c : undefined;
+      },
+      () => undefined,
+      signal,
+    );
     if ("value" in got) return { key, step: got.value.entry.step, source: "local" };
     try {
       let problems: string[] = [];
       const pulled = await this.pull(key, undefined, signal, (p) => (problems = p));
       if (!pulled) {
-        const why = this.remote?.unavailable ?? (problems.length ? `its remote entry is bad: ${problems.join("; ")}` : "the remote cache has no such entry");
+        const why =
+          this.remote?.unavailable ??
+          (problems.length ? `its remote entry is bad: ${problems.join("; ")}` : "the remote cache has no such entry");
         throw new MissingArtifactError(`cache pull ${key}: ${why}`);
       }
       return { key, step: pulled.step, source: "remote", transfer: pulled.transfer };
@@ -206,7 +244,10 @@ export class CacheSession {
   /** `ms cache push`: a verified local entry to the remote cache. */
   async pushEntry(key: string, signal?: AbortSignal): Promise<RemoteTransfer | undefined> {
     const check = await this.store.checkEntry(key);
-    if (check.status !== "hit") throw new MissingArtifactError(`cache push ${key}: ${check.status === "damaged" ? `the local entry is damaged: ${check.problems.join("; ")}` : "no usable local entry"}`);
+    if (check.status !== "hit")
+      throw new MissingArtifactError(
+        `cache push ${key}: ${check.status === "damaged" ? `the local entry is damaged: ${check.problems.join("; ")}` : "no usable local entry"}`,
+      );
     return this.remote?.pushEntry(check.dir, check.entry, check.manifest, signal);
   }
 
@@ -242,4 +283,3 @@ export function openSession(cache: string | CacheStore, options: { remote?: Remo
   const store = typeof cache === "string" ? new CacheStore(cache) : cache;
   return new CacheSession(store, store.newLease(), options.remote);
 }
-

@@ -37,13 +37,31 @@ function deadPid(): number {
 
 function info(key = KEY): EntryInfo {
   const now = new Date().toISOString();
-  return { key, step: "etl", version: "0.1.0", codeDigest: "sha256:x", params: { a: 1 }, inputs: {}, outputDigest: "sha256:y", createdAt: now, lastUsedAt: now, producedByRun: "run1" };
+  return {
+    key,
+    step: "etl",
+    version: "0.1.0",
+    codeDigest: "sha256:x",
+    params: { a: 1 },
+    inputs: {},
+    outputDigest: "sha256:y",
+    createdAt: now,
+    lastUsedAt: now,
+    producedByRun: "run1",
+  };
 }
 
 async function buildEntry(dir: string, content = "hello"): Promise<void> {
   await mkdir(dir, { recursive: true });
   await writeFile(path.join(dir, "data.bin"), content);
-  await writeManifest(dir, { kind: "ratings", files: ["data.bin"], params: {}, metrics: {}, details: {}, producedBy: { step: "etl", version: "0" } });
+  await writeManifest(dir, {
+    kind: "ratings",
+    files: ["data.bin"],
+    params: {},
+    metrics: {},
+    details: {},
+    producedBy: { step: "etl", version: "0" },
+  });
 }
 
 describe("locks", () => {
@@ -76,7 +94,11 @@ describe("locks", () => {
     await writeFile(store.lockFile(KEY), JSON.stringify({ pid: process.ppid, hostname: os.hostname(), startedAt: "x" }));
     let asked = 0;
     const waits: number[] = [];
-    const got = await store.acquire(KEY, async () => (++asked >= 3 ? "published" : undefined), (h) => waits.push(h.pid));
+    const got = await store.acquire(
+      KEY,
+      async () => (++asked >= 3 ? "published" : undefined),
+      (h) => waits.push(h.pid),
+    );
     expect(got).toEqual({ value: "published" });
     expect(waits).toEqual([process.ppid]);
   });

@@ -80,7 +80,10 @@ export class CacheStore {
         if (errnoCode(error) === "ENOENT") return;
         throw storageError(error, dir, this.root);
       }
-      if (!st.isDirectory()) throw new StorageError(`the cache directory ${this.root} is not a directory (${dir} is a file); point --cache-dir or MS_CACHE_DIR at a directory`);
+      if (!st.isDirectory())
+        throw new StorageError(
+          `the cache directory ${this.root} is not a directory (${dir} is a file); point --cache-dir or MS_CACHE_DIR at a directory`,
+        );
     }
   }
 
@@ -265,7 +268,10 @@ export class CacheStore {
 
   /** Whether the cache directory exists at all (read commands create nothing). */
   async exists(): Promise<boolean> {
-    return fs.stat(this.objects).then((s) => s.isDirectory(), () => false);
+    return fs.stat(this.objects).then(
+      (s) => s.isDirectory(),
+      () => false,
+    );
   }
 
   /** The manifest and entry.json of an entry, for logging only the small files. */

@@ -16,7 +16,12 @@ export function resolveKey(raw: string, known: readonly string[], where: string)
   if (raw.length === 64) return raw;
   const hits = known.filter((k) => k.startsWith(raw));
   if (hits.length === 1) return hits[0];
-  throw new BadParameterError("KEY", hits.length ? `"${raw}" names ${hits.length} entries of the ${where}; give more of the key` : `no entry of the ${where} has a key starting with "${raw}"`);
+  throw new BadParameterError(
+    "KEY",
+    hits.length
+      ? `"${raw}" names ${hits.length} entries of the ${where}; give more of the key`
+      : `no entry of the ${where} has a key starting with "${raw}"`,
+  );
 }
 
 export interface PushEntriesOptions {
@@ -83,7 +88,12 @@ export interface PulledEntry {
 }
 
 /** Remote entries (keys or unique prefixes) into the local cache, verified as a remote hit is. */
-export async function pullEntries(o: { cacheDir: string; remote: RemoteStore; keys: readonly string[]; signal?: AbortSignal }): Promise<PulledEntry[]> {
+export async function pullEntries(o: {
+  cacheDir: string;
+  remote: RemoteStore;
+  keys: readonly string[];
+  signal?: AbortSignal;
+}): Promise<PulledEntry[]> {
   if (!o.keys.length) throw new BadParameterError("KEY", "ms cache pull needs at least one key (see 'ms cache ls --remote')");
   const known = o.keys.every((k) => /^[0-9a-f]{64}$/.test(k)) ? [...o.keys] : (await o.remote.listEntries(o.signal)).map((e) => e.key);
   const chosen = o.keys.map((k) => resolveKey(k, known, "remote cache"));

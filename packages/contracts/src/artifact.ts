@@ -95,7 +95,9 @@ export async function verifyArtifact(dir: string, options: VerifyOptions = {}): 
       }
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      problems.push(code === "ENOENT" || code === "ENOTDIR" ? `${full}: missing` : `${full}: cannot be read (${code ?? (error as Error).message})`);
+      problems.push(
+        code === "ENOENT" || code === "ENOTDIR" ? `${full}: missing` : `${full}: cannot be read (${code ?? (error as Error).message})`,
+      );
       continue;
     }
     if (!id.isFile) {
@@ -130,7 +132,9 @@ export async function verifyArtifact(dir: string, options: VerifyOptions = {}): 
   }
   const before = options.memo ?? {};
   const memoChanged =
-    hashing && (Object.keys(memo).length !== Object.keys(before).length || Object.entries(memo).some(([p, r]) => before[p]?.identity !== r.identity || before[p]?.sha256 !== r.sha256));
+    hashing &&
+    (Object.keys(memo).length !== Object.keys(before).length ||
+      Object.entries(memo).some(([p, r]) => before[p]?.identity !== r.identity || before[p]?.sha256 !== r.sha256));
   return { ok: problems.length === 0, problems, manifest, ...(hashing ? { memo } : {}), memoChanged, hashed };
 }
 
@@ -177,7 +181,10 @@ export async function assertReplaceableOutput(target: string, kind: ArtifactKind
     existing = undefined;
   }
   if (!existing || existing.kind !== kind) {
-    throw new BadParameterError(parameter, `${target} is not empty and does not hold an earlier "${kind}" output; refusing to overwrite it`);
+    throw new BadParameterError(
+      parameter,
+      `${target} is not empty and does not hold an earlier "${kind}" output; refusing to overwrite it`,
+    );
   }
 }
 
@@ -235,14 +242,23 @@ export async function buildArtifactDir<T>(target: string, build: (staging: strin
  * verified its inputs when it served or published them.
  */
 export async function assertArtifactIntact(pathOrDir: string, kind: ArtifactKind): Promise<void> {
-  const isDir = await fs.stat(pathOrDir).then((s) => s.isDirectory(), () => false);
+  const isDir = await fs.stat(pathOrDir).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
   if (!isDir) return;
   // A missing manifest or one of another kind keeps its own error (exit 4 or 5) and message, and
   // so does a file the manifest lists that is not there at all (exit 4).
   const manifest = await readManifest(pathOrDir, kind);
   for (const f of manifest.files) {
     const full = path.join(pathOrDir, f.path);
-    if (!(await fs.lstat(full).then(() => true, () => false))) throw new MissingArtifactError(`${path.resolve(full)}: missing from the ${kind} artifact (its manifest lists it)`);
+    if (
+      !(await fs.lstat(full).then(
+        () => true,
+        () => false,
+      ))
+    )
+      throw new MissingArtifactError(`${path.resolve(full)}: missing from the ${kind} artifact (its manifest lists it)`);
   }
   const result = await verifyArtifact(pathOrDir, { kind, deep: true });
   if (!result.ok) throw new CorruptArtifactError(`${path.resolve(pathOrDir)}: damaged ${kind} artifact: ${result.problems.join("; ")}`);

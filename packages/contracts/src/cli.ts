@@ -112,7 +112,10 @@ export async function runCli<O extends CliOptions>(spec: CliSpec<O>, argv: reado
       parsed = parseArgs({
         args: normalizeArgv(argv, all),
         options: Object.fromEntries(
-          Object.entries(all).map(([k, o]) => [k, { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) }]),
+          Object.entries(all).map(([k, o]) => [
+            k,
+            { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) },
+          ]),
         ),
         allowPositionals: spec.allowPositionals ?? false,
         strict: true,
@@ -129,7 +132,8 @@ export async function runCli<O extends CliOptions>(spec: CliSpec<O>, argv: reado
       return finish(0);
     }
     const level = (values["log-level"] as string | undefined) ?? process.env.LOG_LEVEL;
-    if (level !== undefined && !isLogLevel(level)) throw new BadParameterError("--log-level", `"${level}" is not one of ${LOG_LEVELS.join(", ")}`);
+    if (level !== undefined && !isLogLevel(level))
+      throw new BadParameterError("--log-level", `"${level}" is not one of ${LOG_LEVELS.join(", ")}`);
     logger = createLogger({ level, name: spec.name });
     const ctx: CliContext = { logger, json: Boolean(values.json), interactive: Boolean(process.stderr.isTTY) };
     const result = await spec.run(values as Values<O>, parsed.positionals, ctx);
@@ -175,7 +179,11 @@ export function formatTable(rows: readonly (readonly (string | number)[])[], hea
   const all = header ? [header, ...rows] : rows;
   const cells = all.map((r) => r.map((c) => (typeof c === "number" ? formatNumber(c) : c)));
   const widths = cells[0]?.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length))) ?? [];
-  const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => c.padEnd(widths[i]))
+      .join("  ")
+      .trimEnd();
   const out = cells.map(line);
   if (header) out.splice(1, 0, widths.map((w) => "-".repeat(w)).join("  "));
   return out.join("\n");

@@ -77,10 +77,26 @@ describe("artifacts", () => {
     const a = await temp();
     const b = await temp();
     for (const d of [a, b]) await writeFile(path.join(d, "x.bin"), "hello");
-    const ma = await writeManifest(a, { kind: "ratings", files: ["x.bin"], params: { p: 1 }, metrics: {}, details: {}, producedBy: { step: "t", version: "1" } });
-    const mb = await writeManifest(b, { kind: "ratings", files: ["x.bin"], params: { p: 2 }, metrics: {}, details: {}, producedBy: { step: "t", version: "2" } });
+    const ma = await writeManifest(a, {
+      kind: "ratings",
+      files: ["x.bin"],
+      params: { p: 1 },
+      metrics: {},
+      details: {},
+      producedBy: { step: "t", version: "1" },
+    });
+    const mb = await writeManifest(b, {
+      kind: "ratings",
+      files: ["x.bin"],
+      params: { p: 2 },
+      metrics: {},
+      details: {},
+      producedBy: { step: "t", version: "2" },
+    });
     expect(ma.digest).toBe(mb.digest);
-    expect((await readManifest(a, "ratings")).files).toEqual([{ path: "x.bin", bytes: 5, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) }]);
+    expect((await readManifest(a, "ratings")).files).toEqual([
+      { path: "x.bin", bytes: 5, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) },
+    ]);
     await expect(readManifest(a, "factors")).rejects.toThrow(CorruptArtifactError);
     expect(await verifyArtifact(a, { deep: true })).toMatchObject({ ok: true, problems: [] });
     await writeFile(path.join(a, "x.bin"), "jello");
@@ -115,7 +131,14 @@ describe("artifacts", () => {
     const mine = path.join(root, "mine");
     await mkdir(mine);
     await writeFile(path.join(mine, "a"), "1");
-    await writeManifest(mine, { kind: "ratings", files: ["a"], params: {}, metrics: {}, details: {}, producedBy: { step: "t", version: "1" } });
+    await writeManifest(mine, {
+      kind: "ratings",
+      files: ["a"],
+      params: {},
+      metrics: {},
+      details: {},
+      producedBy: { step: "t", version: "1" },
+    });
     await assertReplaceableOutput(mine, "ratings");
     await expect(assertReplaceableOutput(mine, "factors")).rejects.toThrow(BadParameterError);
     const theirs = path.join(root, "theirs");
@@ -173,7 +196,11 @@ describe("digestFileRemembered", () => {
     const [name] = await readdir(cache);
     const record = path.join(cache, name);
     const text = await readFile(record, "utf8");
-    for (const damaged of [JSON.stringify({ ...JSON.parse(text), digest: "sha256:bogus" }), JSON.stringify({ ...JSON.parse(text), bytes: "8" }), text.slice(0, text.length - 5)]) {
+    for (const damaged of [
+      JSON.stringify({ ...JSON.parse(text), digest: "sha256:bogus" }),
+      JSON.stringify({ ...JSON.parse(text), bytes: "8" }),
+      text.slice(0, text.length - 5),
+    ]) {
       await writeFile(record, damaged);
       expect(await digestFileRemembered(file, cache)).toEqual({ ...first, cached: false });
       expect(await digestFileRemembered(file, cache)).toEqual({ ...first, cached: true });

@@ -9,7 +9,10 @@ import { z } from "zod";
 export type Digest = `sha256:${string}`;
 
 /** A `Digest` as read from a file: `sha256:` and 64 lowercase hex digits. */
-export const DigestSchema = z.custom<Digest>((v) => typeof v === "string" && /^sha256:[0-9a-f]{64}$/.test(v), "expected sha256: and 64 hex digits");
+export const DigestSchema = z.custom<Digest>(
+  (v) => typeof v === "string" && /^sha256:[0-9a-f]{64}$/.test(v),
+  "expected sha256: and 64 hex digits",
+);
 
 export function sha256Hex(data: string | Uint8Array): string {
   return createHash("sha256").update(data).digest("hex");

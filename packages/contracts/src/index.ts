@@ -13,9 +13,38 @@ export * from "./step.js";
 export * from "./params.js";
 export { runStepCli, flagOf, type StepCliOptions } from "./step-cli.js";
 export { createLogger, silentLogger, isLogLevel, LOG_LEVELS, type Logger, type LogLevel, type LoggerOptions } from "./logger.js";
-export { runCli, abortOnSignals, normalizeArgv, formatHelp, formatTable, parseIntegerFlag, parseNumberFlag, type CliSpec, type CliOptions, type CliOption, type CliContext, type CliResult } from "./cli.js";
-export { defaultCacheDir, digestFileRemembered, fileIdentity, identityTrustworthy, RACY_IDENTITY_MS, type FileIdentity } from "./file-digests.js";
-export { parseJsonFile, parseJsonFileSync, parseJsonText, checkJson, describeSchemaError, formatIssuePath, type ParseJsonOptions, type JsonErrorFactory } from "./json-file.js";
+export {
+  runCli,
+  abortOnSignals,
+  normalizeArgv,
+  formatHelp,
+  formatTable,
+  parseIntegerFlag,
+  parseNumberFlag,
+  type CliSpec,
+  type CliOptions,
+  type CliOption,
+  type CliContext,
+  type CliResult,
+} from "./cli.js";
+export {
+  defaultCacheDir,
+  digestFileRemembered,
+  fileIdentity,
+  identityTrustworthy,
+  RACY_IDENTITY_MS,
+  type FileIdentity,
+} from "./file-digests.js";
+export {
+  parseJsonFile,
+  parseJsonFileSync,
+  parseJsonText,
+  checkJson,
+  describeSchemaError,
+  formatIssuePath,
+  type ParseJsonOptions,
+  type JsonErrorFactory,
+} from "./json-file.js";
 export { mulberry32, mixSeed } from "./random.js";
 export { writeFileAtomic, walkFiles } from "./files.js";
 export { pidAlive } from "./process.js";

@@ -5,7 +5,7 @@
  * asks for another class (a server answer is a tracking or network failure, not a corrupt file).
  */
 import { readFileSync, promises as fs } from "node:fs";
-import { z } from "zod";
+import type { z } from "zod";
 import { CorruptArtifactError } from "./errors.js";
 
 /** Builds the error thrown for a bad document; `CorruptArtifactError` by default. */

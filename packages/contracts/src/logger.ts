@@ -36,8 +36,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const stream = options.destination
     ? options.destination
     : usePretty
-    ? loadPretty()({ destination: 2, sync: true, colorize: true, ignore: "pid,hostname", translateTime: "HH:MM:ss.l" })
-    : pino.destination({ fd: 2, sync: true });
+      ? loadPretty()({ destination: 2, sync: true, colorize: true, ignore: "pid,hostname", translateTime: "HH:MM:ss.l" })
+      : pino.destination({ fd: 2, sync: true });
   return pino({ level: isLogLevel(level) ? level : "info", name: options.name, base: undefined }, stream);
 }
 

@@ -138,7 +138,9 @@ const ArtifactFileSchema = z.object({
 export const ManifestSchema = z
   .object({
     kind: z.string().regex(/^[a-z][a-z0-9-]*$/, "an artifact kind (lower-case letters, digits and dashes)"),
-    schemaVersion: z.literal(SCHEMA_VERSION, { error: (issue) => `schemaVersion ${JSON.stringify(issue.input)} is not supported (expected ${SCHEMA_VERSION})` }),
+    schemaVersion: z.literal(SCHEMA_VERSION, {
+      error: (issue) => `schemaVersion ${JSON.stringify(issue.input)} is not supported (expected ${SCHEMA_VERSION})`,
+    }),
     digest: DigestSchema,
     files: z.array(ArtifactFileSchema),
     params: Fields,
@@ -150,13 +152,19 @@ export const ManifestSchema = z
   .check((ctx) => {
     const seen = new Set<string>();
     ctx.value.files.forEach((f, i) => {
-      if (seen.has(f.path)) ctx.issues.push({ code: "custom", path: ["files", i, "path"], message: `"${f.path}" is listed twice`, input: f.path });
+      if (seen.has(f.path))
+        ctx.issues.push({ code: "custom", path: ["files", i, "path"], message: `"${f.path}" is listed twice`, input: f.path });
       seen.add(f.path);
     });
     if (ctx.issues.length > 0) return;
     const expected = contentDigest(ctx.value.files);
     if (ctx.value.digest !== expected) {
-      ctx.issues.push({ code: "custom", path: ["digest"], message: `the recorded digest ${ctx.value.digest.slice(0, 19)}... does not match its file list (${expected.slice(0, 19)}...)`, input: ctx.value.digest });
+      ctx.issues.push({
+        code: "custom",
+        path: ["digest"],
+        message: `the recorded digest ${ctx.value.digest.slice(0, 19)}... does not match its file list (${expected.slice(0, 19)}...)`,
+        input: ctx.value.digest,
+      });
     }
   });
 
@@ -167,8 +175,16 @@ export const ManifestSchema = z
  * the step-defined params, metrics and details are checked too (and typed by their schemas).
  */
 export async function readManifest(dir: string, kind?: ArtifactKind): Promise<Manifest>;
-export async function readManifest<P, M, X>(dir: string, kind: ArtifactKind | undefined, parts: ManifestParts<P, M, X>): Promise<Manifest<P, M, X>>;
-export async function readManifest<P, M, X>(dir: string, kind?: ArtifactKind, parts?: ManifestParts<P, M, X>): Promise<Manifest<P | Record<string, unknown>, M | ManifestMetrics, X | Record<string, unknown>>> {
+export async function readManifest<P, M, X>(
+  dir: string,
+  kind: ArtifactKind | undefined,
+  parts: ManifestParts<P, M, X>,
+): Promise<Manifest<P, M, X>>;
+export async function readManifest<P, M, X>(
+  dir: string,
+  kind?: ArtifactKind,
+  parts?: ManifestParts<P, M, X>,
+): Promise<Manifest<P | Record<string, unknown>, M | ManifestMetrics, X | Record<string, unknown>>> {
   const file = path.join(dir, MANIFEST_FILE);
   let text: string;
   try {

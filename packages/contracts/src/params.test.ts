@@ -37,7 +37,12 @@ const error = (f: () => unknown): BadParameterError => {
 describe("parameter schemas", () => {
   it("parse text, check ranges and choices, and name the parameter", () => {
     const raw = (o: Record<string, string>) => parseRawParams(defs, new Map(Object.entries(o)));
-    expect(raw({ demo_rank: " 8 ", demo_share: "0.25", demo_mode: "b", demo_flag: "yes" })).toEqual({ demo_rank: 8, demo_share: 0.25, demo_mode: "b", demo_flag: true });
+    expect(raw({ demo_rank: " 8 ", demo_share: "0.25", demo_mode: "b", demo_flag: "yes" })).toEqual({
+      demo_rank: 8,
+      demo_share: 0.25,
+      demo_mode: "b",
+      demo_flag: true,
+    });
     expect(error(() => raw({ demo_rank: "65" })).message).toBe("parameter demo_rank: must be an integer in [1, 64], got 65");
     expect(error(() => raw({ demo_rank: "1.5" })).parameter).toBe("demo_rank");
     expect(error(() => raw({ demo_share: "1" })).message).toBe("parameter demo_share: must be a number in (0, 1), got 1");
@@ -63,7 +68,14 @@ describe("parameter schemas", () => {
     for (const name of ["__proto__", "constructor", "toString"]) {
       expect(error(() => parseRawParams(defs, new Map([[name, "1"]]))).message).toContain("unknown parameter");
     }
-    const step = defineStep({ name: "demo", code: { package: "@ms/contracts", version: "0" }, params: defs, inputs: {}, outputs: { out: "demo" }, run: () => Promise.resolve() });
+    const step = defineStep({
+      name: "demo",
+      code: { package: "@ms/contracts", version: "0" },
+      params: defs,
+      inputs: {},
+      outputs: { out: "demo" },
+      run: () => Promise.resolve(),
+    });
     expect(error(() => step.bind(new Map([["__proto__", "x"]]))).parameter).toBe("__proto__");
   });
 

@@ -68,7 +68,8 @@ function checkRange(n: number, r: ParamRange, name: string, integer: boolean): n
 function numberDef(type: "integer" | "number", o: ParamOptions<number>): ParamDef<number> {
   const integer = type === "integer";
   const check = (value: unknown, name: string): number => {
-    if (typeof value !== "number" || !Number.isFinite(value)) throw new BadParameterError(name, `must be a finite number, got ${JSON.stringify(value)}`);
+    if (typeof value !== "number" || !Number.isFinite(value))
+      throw new BadParameterError(name, `must be a finite number, got ${JSON.stringify(value)}`);
     if (integer && !Number.isSafeInteger(value)) throw new BadParameterError(name, `must be an integer, got ${value}`);
     return checkRange(value, o, name, integer);
   };
@@ -111,7 +112,13 @@ export const param = {
       throw new BadParameterError(name, `"${text}" is not true or false`);
     },
   }),
-  string: (o: ParamOptions<string>): ParamDef<string> => ({ type: "string", default: o.default, ...o, check: stringCheck, parse: (t) => t }),
+  string: (o: ParamOptions<string>): ParamDef<string> => ({
+    type: "string",
+    default: o.default,
+    ...o,
+    check: stringCheck,
+    parse: (t) => t,
+  }),
   /** A file or directory; relative paths are resolved against the working directory at the edge. */
   path: (o: ParamOptions<string>): ParamDef<string> => {
     const check = (value: unknown, name: string): string => {

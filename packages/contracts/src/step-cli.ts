@@ -44,7 +44,15 @@ function externalInputs(steps: readonly Step[]): Map<string, string> {
 }
 
 function paramOption(s: ParamSpec): CliOption {
-  const value = s.choices ? s.choices.join("|") : s.type === "integer" ? "N" : s.type === "number" ? "X" : s.type === "path" ? "PATH" : "VALUE";
+  const value = s.choices
+    ? s.choices.join("|")
+    : s.type === "integer"
+      ? "N"
+      : s.type === "number"
+        ? "X"
+        : s.type === "path"
+          ? "PATH"
+          : "VALUE";
   // A switch for an off-by-default boolean; anything else takes a value.
   if (s.type === "boolean" && s.default !== true) return { type: "boolean", description: describeParam(s) };
   return { type: "string", value, description: describeParam(s) };
@@ -52,9 +60,18 @@ function paramOption(s: ParamSpec): CliOption {
 
 function buildOptions(steps: readonly Step[], inputs: ReadonlyMap<string, string>, last: Step): CliOptions {
   const options: CliOptions = Object.create(null) as CliOptions;
-  for (const [name, kind] of inputs) options[flagOf(name)] = { type: "string", value: "DIR", description: `the ${kind} artifact: its directory, or a file the step reads as one (required)` };
+  for (const [name, kind] of inputs)
+    options[flagOf(name)] = {
+      type: "string",
+      value: "DIR",
+      description: `the ${kind} artifact: its directory, or a file the step reads as one (required)`,
+    };
   const outKind = Object.values(last.outputs)[0];
-  options.out = { type: "string", value: "DIR", description: `output directory (created; an earlier ${outKind} output there is replaced) (required)` };
+  options.out = {
+    type: "string",
+    value: "DIR",
+    description: `output directory (created; an earlier ${outKind} output there is replaced) (required)`,
+  };
   for (const step of steps) for (const s of step.params) options[flagOf(s.name)] = paramOption(s);
   return options;
 }
@@ -75,7 +92,13 @@ async function inputRef(flag: string, given: string, kind: string): Promise<Arti
 function outputsJson(step: Step, manifest: Manifest, dir: string): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [name, kind] of Object.entries(step.outputs)) {
-    out[name] = { kind, dir, digest: manifest.digest, files: manifest.files.map((f) => path.join(dir, f.path)), ...step.describe(manifest) };
+    out[name] = {
+      kind,
+      dir,
+      digest: manifest.digest,
+      files: manifest.files.map((f) => path.join(dir, f.path)),
+      ...step.describe(manifest),
+    };
   }
   return out;
 }
@@ -91,7 +114,13 @@ function rawParams(step: Step, flags: Readonly<Record<string, unknown>>): Map<st
 }
 
 /** Runs bound steps in order into `target` (the last) and a scratch directory beside it (the others, removed after). */
-async function runChain(bound: readonly BoundStep[], given: ReadonlyMap<string, ArtifactRef>, target: string, ctx: CliContext, o: StepCliOptions): Promise<void> {
+async function runChain(
+  bound: readonly BoundStep[],
+  given: ReadonlyMap<string, ArtifactRef>,
+  target: string,
+  ctx: CliContext,
+  o: StepCliOptions,
+): Promise<void> {
   const interrupt = o.abortOnSignals === false ? undefined : abortOnSignals(ctx.logger);
   // Beside --out and removed on the way out, a signal included.
   const scratch = bound.length > 1 ? await makeStagingDir(`${target}-steps`) : undefined;
@@ -120,12 +149,23 @@ function printed(last: Step, manifest: Manifest, target: string): CliResult {
   const rows = Object.entries(metrics).map(([k, v]) => [k, typeof v === "number" ? v : String(v)]);
   return {
     json: { outputs: outputsJson(last, manifest, target), metrics },
-    text: [formatTable([[Object.values(last.outputs)[0], target], ["digest", manifest.digest]]), "", formatTable(rows, ["metric", "value"])].join("\n"),
+    text: [
+      formatTable([
+        [Object.values(last.outputs)[0], target],
+        ["digest", manifest.digest],
+      ]),
+      "",
+      formatTable(rows, ["metric", "value"]),
+    ].join("\n"),
   };
 }
 
 /** Runs one step, or a chain of steps whose later inputs are earlier outputs (matched by kind), as a bin. */
-export async function runStepCli(steps: Step | readonly Step[], o: StepCliOptions, argv: readonly string[] = process.argv.slice(2)): Promise<number> {
+export async function runStepCli(
+  steps: Step | readonly Step[],
+  o: StepCliOptions,
+  argv: readonly string[] = process.argv.slice(2),
+): Promise<number> {
   const chain: readonly Step[] = Array.isArray(steps) ? steps : [steps as Step];
   const last = chain[chain.length - 1];
   const inputs = externalInputs(chain);
@@ -136,7 +176,9 @@ export async function runStepCli(steps: Step | readonly Step[], o: StepCliOption
       summary: o.summary,
       usage,
       options: buildOptions(chain, inputs, last),
-      epilog: [o.epilog, "Every parameter flag is the ms run parameter of the same name (-P als_max_iter=20 is --als-max-iter 20)."].filter(Boolean).join("\n"),
+      epilog: [o.epilog, "Every parameter flag is the ms run parameter of the same name (-P als_max_iter=20 is --als-max-iter 20)."]
+        .filter(Boolean)
+        .join("\n"),
       async run(values, _positionals, ctx): Promise<CliResult> {
         const flags = values as Readonly<Record<string, string | boolean | undefined>>;
         const text = (flag: string) => (typeof flags[flag] === "string" ? (flags[flag] as string) : undefined);

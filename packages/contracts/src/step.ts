@@ -13,7 +13,16 @@
 import type { Logger } from "pino";
 import type { ArtifactKind, ArtifactRef, Manifest } from "./artifact.js";
 import { MissingArtifactError } from "./errors.js";
-import { paramResolver, paramSpecs, parseRawParams, type ParamDefs, type ParamSpec, type ParamValue, type RawParams, type StepParams } from "./params.js";
+import {
+  paramResolver,
+  paramSpecs,
+  parseRawParams,
+  type ParamDefs,
+  type ParamSpec,
+  type ParamValue,
+  type RawParams,
+  type StepParams,
+} from "./params.js";
 
 export interface MetricsSink {
   /** A metric value; `step` is the iteration or epoch for series such as training loss. */
@@ -135,7 +144,8 @@ function pickInputs<I extends ArtifactKinds>(step: string, kinds: I, given: Read
   for (const name of Object.keys(kinds) as (keyof I & string)[]) {
     const ref = given[name];
     if (!ref) throw new MissingArtifactError(`${step}: no "${name}" input (a ${kinds[name]} artifact) was given`);
-    if (ref.kind !== kinds[name]) throw new MissingArtifactError(`${step}: input "${name}" is a ${ref.kind} artifact, expected ${kinds[name]}`);
+    if (ref.kind !== kinds[name])
+      throw new MissingArtifactError(`${step}: input "${name}" is a ${ref.kind} artifact, expected ${kinds[name]}`);
     out[name] = ref;
   }
   // Every name was checked above to hold a ref of the declared kind.
@@ -144,7 +154,8 @@ function pickInputs<I extends ArtifactKinds>(step: string, kinds: I, given: Read
 
 /** Declares a step; the result is what the package exports and the driver lists. */
 export function defineStep<P extends StepParams<P>, I extends ArtifactKinds, O extends ArtifactKinds>(def: StepDefinition<P, I, O>): Step {
-  if (Object.keys(def.outputs).length !== 1) throw new Error(`step ${def.name}: exactly one output is supported, got ${Object.keys(def.outputs).join(", ") || "none"}`);
+  if (Object.keys(def.outputs).length !== 1)
+    throw new Error(`step ${def.name}: exactly one output is supported, got ${Object.keys(def.outputs).join(", ") || "none"}`);
   const resolve = paramResolver(def.params, def.resolve?.bind(def));
   const specs = paramSpecs(def.name, def.params);
   const step: Step = {

@@ -24,13 +24,22 @@ afterEach(async () => {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function artifact(files: Record<string, string> = { "user_factors.parquet": "0123456789abcdef", "item_factors.parquet": "fedcba" }): Promise<string> {
+async function artifact(
+  files: Record<string, string> = { "user_factors.parquet": "0123456789abcdef", "item_factors.parquet": "fedcba" },
+): Promise<string> {
   const dir = await temp();
   for (const [name, content] of Object.entries(files)) {
     await mkdir(path.dirname(path.join(dir, name)), { recursive: true });
     await writeFile(path.join(dir, name), content);
   }
-  await writeManifest(dir, { kind: "factors", files: Object.keys(files), params: {}, metrics: {}, details: {}, producedBy: { step: "als", version: "1" } });
+  await writeManifest(dir, {
+    kind: "factors",
+    files: Object.keys(files),
+    params: {},
+    metrics: {},
+    details: {},
+    producedBy: { step: "als", version: "1" },
+  });
   return dir;
 }
 

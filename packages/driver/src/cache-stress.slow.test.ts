@@ -28,7 +28,9 @@ afterAll(async () => {
 });
 
 function user(cache: string, keys: string[], iterations: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [USER, JSON.stringify({ cache, keys, mode: "loop", iterations, computeMs: 3 })], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [USER, JSON.stringify({ cache, keys, mode: "loop", iterations, computeMs: 3 })], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stdout = "";
   let stderr = "";
   child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
@@ -92,7 +94,25 @@ it("five concurrent `ms run` lose nothing while `ms cache gc --older-than 0` run
     // Two data sizes, so that runs both share keys (and wait on each other) and compute their own.
     const runs = Promise.all(
       [0, 1, 2, 3, 4].map((i) =>
-        ms(["run", "--dataset", "synthetic", "-P", `synthetic_rows=${i % 2 ? 3000 : 2000}`, "-P", "als_max_iter=2", "-P", "als_rank=3", "-P", "keras_epochs=1", "--log-artifacts", "none", "--json"], small),
+        ms(
+          [
+            "run",
+            "--dataset",
+            "synthetic",
+            "-P",
+            `synthetic_rows=${i % 2 ? 3000 : 2000}`,
+            "-P",
+            "als_max_iter=2",
+            "-P",
+            "als_rank=3",
+            "-P",
+            "keras_epochs=1",
+            "--log-artifacts",
+            "none",
+            "--json",
+          ],
+          small,
+        ),
       ),
     ).finally(() => {
       running = false;

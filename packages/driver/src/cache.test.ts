@@ -22,7 +22,10 @@ afterAll(async () => box.dispose());
 async function leftovers(): Promise<void> {
   const dead = Number(spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" }).stdout);
   await mkdir(path.join(box.cache, "tmp", `${dead}-dead-als`, "half"), { recursive: true });
-  await writeFile(path.join(box.cache, "locks", `${"b".repeat(64)}.lock`), JSON.stringify({ pid: dead, hostname: os.hostname(), startedAt: "x" }));
+  await writeFile(
+    path.join(box.cache, "locks", `${"b".repeat(64)}.lock`),
+    JSON.stringify({ pid: dead, hostname: os.hostname(), startedAt: "x" }),
+  );
   await mkdir(path.join(box.cache, "downloads"), { recursive: true });
   await writeFile(path.join(box.cache, "downloads", `.partial-${dead}-1.zip`), "half an archive");
 }
@@ -34,7 +37,9 @@ describe("ms cache ls", () => {
     const { entries } = JSON.parse(r.stdout);
     expect(entries).toHaveLength(5);
     const keras = entries.filter((e: { step: string }) => e.step === "keras");
-    expect(keras.map((e: { producedByRun: string }) => e.producedByRun).sort()).toEqual([first.steps[3].runId, second.steps[3].runId].sort());
+    expect(keras.map((e: { producedByRun: string }) => e.producedByRun).sort()).toEqual(
+      [first.steps[3].runId, second.steps[3].runId].sort(),
+    );
     const newest = keras.find((e: { key: string }) => e.key === second.steps[3].key);
     expect(newest.params.keras_hidden_units).toBe(5);
     expect(newest.bytes).toBeGreaterThan(1000);

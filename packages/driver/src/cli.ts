@@ -22,27 +22,74 @@ import { CLEANERS, PIPELINE, STEPS } from "./steps.js";
 import { DEFAULT_DATASET, DEFAULT_EXPERIMENT, defaultCacheDir, runPipeline, type PipelineReport } from "./pipeline.js";
 
 const RUN_OPTIONS = {
-  param: { type: "string", short: "P", multiple: true, value: "KEY=VALUE", description: "a step parameter, repeatable (e.g. -P als_max_iter=20 -P max_row_limit=-1); list below" },
-  dataset: { type: "string", value: "NAME", description: `ml-latest-small, ml-100k, ml-1m, ml-10m, ml-20m, ml-25m, ml-32m or synthetic (default ${DEFAULT_DATASET})` },
+  param: {
+    type: "string",
+    short: "P",
+    multiple: true,
+    value: "KEY=VALUE",
+    description: "a step parameter, repeatable (e.g. -P als_max_iter=20 -P max_row_limit=-1); list below",
+  },
+  dataset: {
+    type: "string",
+    value: "NAME",
+    description: `ml-latest-small, ml-100k, ml-1m, ml-10m, ml-20m, ml-25m, ml-32m or synthetic (default ${DEFAULT_DATASET})`,
+  },
   "ratings-csv": { type: "string", value: "PATH", description: "use this ratings file (csv, dat or u.data format) instead of a dataset" },
-  url: { type: "string", value: "URL", description: "download this MovieLens-layout zip instead of a dataset (verified against URL.md5 when the server has one)" },
-  "data-dir": { type: "string", value: "DIR", description: "a local mirror holding <dataset>/ratings.csv (default $MS_DATASETS_DIR; else download)" },
-  "cache-dir": { type: "string", value: "DIR", description: "the step cache (default $MS_CACHE_DIR, else $XDG_CACHE_HOME/ms or ~/.cache/ms)" },
+  url: {
+    type: "string",
+    value: "URL",
+    description: "download this MovieLens-layout zip instead of a dataset (verified against URL.md5 when the server has one)",
+  },
+  "data-dir": {
+    type: "string",
+    value: "DIR",
+    description: "a local mirror holding <dataset>/ratings.csv (default $MS_DATASETS_DIR; else download)",
+  },
+  "cache-dir": {
+    type: "string",
+    value: "DIR",
+    description: "the step cache (default $MS_CACHE_DIR, else $XDG_CACHE_HOME/ms or ~/.cache/ms)",
+  },
   "no-cache": { type: "boolean", description: "recompute every step (results still replace the cache entries)" },
-  force: { type: "string", multiple: true, value: "STEP", description: "recompute this step even if cached (download, etl, als, keras); repeatable" },
-  "tracking-uri": { type: "string", value: "URI", description: "MLflow store: a path, file: URI or http(s):// server (default $MLFLOW_TRACKING_URI or ./mlruns)" },
+  force: {
+    type: "string",
+    multiple: true,
+    value: "STEP",
+    description: "recompute this step even if cached (download, etl, als, keras); repeatable",
+  },
+  "tracking-uri": {
+    type: "string",
+    value: "URI",
+    description: "MLflow store: a path, file: URI or http(s):// server (default $MLFLOW_TRACKING_URI or ./mlruns)",
+  },
   experiment: { type: "string", value: "NAME", description: `MLflow experiment (default ${DEFAULT_EXPERIMENT})` },
-  "log-artifacts": { type: "string", value: "WHAT", description: "all (default: each computed step's output directory), manifests (small files only) or none" },
+  "log-artifacts": {
+    type: "string",
+    value: "WHAT",
+    description: "all (default: each computed step's output directory), manifests (small files only) or none",
+  },
   "no-report": { type: "boolean", description: "do not write the run report (report.html, logged to the parent run)" },
-  "remote-cache": { type: "string", value: "URL", description: "a shared step cache s3://BUCKET/PREFIX (default $MS_REMOTE_CACHE); credentials and region from the AWS chain" },
+  "remote-cache": {
+    type: "string",
+    value: "URL",
+    description: "a shared step cache s3://BUCKET/PREFIX (default $MS_REMOTE_CACHE); credentials and region from the AWS chain",
+  },
   "remote-cache-mode": { type: "string", value: "MODE", description: "read, write or readwrite (default) for --remote-cache" },
   "remote-cache-required": { type: "boolean", description: "a remote cache that cannot be used is an error (exit 6), not one warning" },
-  "remote-cache-endpoint": { type: "string", value: "URL", description: "an S3-compatible server (default $AWS_ENDPOINT_URL_S3 or $AWS_ENDPOINT_URL); path-style addressing" },
+  "remote-cache-endpoint": {
+    type: "string",
+    value: "URL",
+    description: "an S3-compatible server (default $AWS_ENDPOINT_URL_S3 or $AWS_ENDPOINT_URL); path-style addressing",
+  },
 } as const;
 
 const MODEL_OPTIONS = {
   user: { type: "string", value: "ID", description: "the user id (as in the ratings file)" },
-  model: { type: "string", value: "KIND", description: "keras (default: the run's final model; its ALS model when the keras one cannot score new pairs) or als" },
+  model: {
+    type: "string",
+    value: "KIND",
+    description: "keras (default: the run's final model; its ALS model when the keras one cannot score new pairs) or als",
+  },
   run: { type: "string", value: "RUN_ID", description: "the ms run to use (default: the latest finished one)" },
   experiment: { type: "string", value: "NAME", description: "look for the latest run only in this experiment" },
   "tracking-uri": RUN_OPTIONS["tracking-uri"],
@@ -119,9 +166,17 @@ function quoteArg(s: string): string {
 }
 
 export function formatReport(report: PipelineReport, where: ReportContext = {}): string {
-  const rows = report.steps.map((s) => [s.step, s.source === "remote" ? "remote" : s.cached ? "yes" : "no", s.seconds.toFixed(2), s.key.slice(0, 12), mainMetrics(s.step, s.metrics, s.outputs)]);
+  const rows = report.steps.map((s) => [
+    s.step,
+    s.source === "remote" ? "remote" : s.cached ? "yes" : "no",
+    s.seconds.toFixed(2),
+    s.key.slice(0, 12),
+    mainMetrics(s.step, s.metrics, s.outputs),
+  ]);
   const lines = [formatTable(rows, ["step", "cached", "seconds", "key", "metrics"]), "", `run     ${report.runId}`];
-  const model = [...report.steps].reverse().find((s) => Object.values(s.outputs).some((o) => (o as { kind?: string }).kind === "keras-model"));
+  const model = [...report.steps]
+    .reverse()
+    .find((s) => Object.values(s.outputs).some((o) => (o as { kind?: string }).kind === "keras-model"));
   const modelDir = model ? (Object.values(model.outputs)[0] as { dir?: string }).dir : undefined;
   if (modelDir) lines.push(`model   ${modelDir}`);
   if (report.report) lines.push(`report  ${report.report}`);
@@ -138,7 +193,8 @@ export function formatReport(report: PipelineReport, where: ReportContext = {}):
   ].join(" ");
   lines.push("", "next:");
   lines.push(`  ms recommend --user 1${flags ? ` ${flags}` : ""}        top 10 movies for user 1 from this run's model`);
-  if (target?.kind === "file") lines.push(`  MLFLOW_ALLOW_FILE_STORE=true mlflow ui --backend-store-uri ${quoteArg(target.root)}   the runs in MLflow's UI`);
+  if (target?.kind === "file")
+    lines.push(`  MLFLOW_ALLOW_FILE_STORE=true mlflow ui --backend-store-uri ${quoteArg(target.root)}   the runs in MLflow's UI`);
   else if (target) lines.push(`  open ${target.url}   the runs in MLflow's UI`);
   return lines.join("\n");
 }
@@ -156,7 +212,13 @@ export function joinParamPairs(argv: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const t = argv[i];
-    if ((t === "-P" || t === "--param") && argv[i + 1] !== undefined && !argv[i + 1].includes("=") && argv[i + 2] !== undefined && !argv[i + 2].startsWith("--")) {
+    if (
+      (t === "-P" || t === "--param") &&
+      argv[i + 1] !== undefined &&
+      !argv[i + 1].includes("=") &&
+      argv[i + 2] !== undefined &&
+      !argv[i + 2].startsWith("--")
+    ) {
       out.push(t, `${argv[i + 1]}=${argv[i + 2]}`);
       i += 2;
     } else out.push(t);
@@ -197,12 +259,21 @@ export function runSpec(epilog?: string): CliSpec<typeof RUN_OPTIONS> {
       const logArtifacts = values["log-artifacts"] ?? "all";
       const remoteCache = values["remote-cache"] ?? (process.env.MS_REMOTE_CACHE || undefined);
       const remoteCacheMode = parseRemoteMode(values["remote-cache-mode"]);
-      if (!remoteCache && (values["remote-cache-mode"] !== undefined || values["remote-cache-required"] || values["remote-cache-endpoint"] !== undefined)) {
-        throw new BadParameterError("--remote-cache", "is needed by --remote-cache-mode, --remote-cache-required and --remote-cache-endpoint (or set MS_REMOTE_CACHE)");
+      if (
+        !remoteCache &&
+        (values["remote-cache-mode"] !== undefined || values["remote-cache-required"] || values["remote-cache-endpoint"] !== undefined)
+      ) {
+        throw new BadParameterError(
+          "--remote-cache",
+          "is needed by --remote-cache-mode, --remote-cache-required and --remote-cache-endpoint (or set MS_REMOTE_CACHE)",
+        );
       }
-      if (logArtifacts !== "all" && logArtifacts !== "manifests" && logArtifacts !== "none") throw new BadParameterError("--log-artifacts", `"${logArtifacts}" is not all, manifests or none`);
-      if (values.dataset && values["ratings-csv"]) throw new BadParameterError("--ratings-csv", "give either --dataset or --ratings-csv, not both");
-      if (values.url && (values.dataset || values["ratings-csv"])) throw new BadParameterError("--url", "give one of --url, --dataset and --ratings-csv");
+      if (logArtifacts !== "all" && logArtifacts !== "manifests" && logArtifacts !== "none")
+        throw new BadParameterError("--log-artifacts", `"${logArtifacts}" is not all, manifests or none`);
+      if (values.dataset && values["ratings-csv"])
+        throw new BadParameterError("--ratings-csv", "give either --dataset or --ratings-csv, not both");
+      if (values.url && (values.dataset || values["ratings-csv"]))
+        throw new BadParameterError("--url", "give one of --url, --dataset and --ratings-csv");
       const controller = new AbortController();
       let signals = 0;
       const onSignal = (sig: NodeJS.Signals) => {
@@ -212,7 +283,9 @@ export function runSpec(epilog?: string): CliSpec<typeof RUN_OPTIONS> {
         controller.abort(new InterruptedError(`interrupted by ${sig}`));
       };
       // Loaded only for a terminal: log-update and its dependencies cost ~90 ms of CPU, a third of a cached run.
-      const live = wantsLiveProgress(ctx.interactive, ctx.logger) ? new (await import("./progress.js")).LiveProgress(process.stderr, ctx.logger.level) : undefined;
+      const live = wantsLiveProgress(ctx.interactive, ctx.logger)
+        ? new (await import("./progress.js")).LiveProgress(process.stderr, ctx.logger.level)
+        : undefined;
       process.on("SIGINT", onSignal);
       process.on("SIGTERM", onSignal);
       try {
@@ -255,7 +328,8 @@ export function runSpec(epilog?: string): CliSpec<typeof RUN_OPTIONS> {
 
 function modelKind(raw: string | undefined): ModelKind {
   const kind = raw ?? "keras";
-  if (!(MODEL_KINDS as readonly string[]).includes(kind)) throw new BadParameterError("--model", `"${kind}" is not one of ${MODEL_KINDS.join(", ")}`);
+  if (!(MODEL_KINDS as readonly string[]).includes(kind))
+    throw new BadParameterError("--model", `"${kind}" is not one of ${MODEL_KINDS.join(", ")}`);
   return kind as ModelKind;
 }
 
@@ -271,14 +345,24 @@ export const recommendSpec: CliSpec<typeof RECOMMEND_OPTIONS> = {
   summary: "rank the movies a user has not rated, with the final model of the latest (or a given) ms run",
   usage: "ms recommend --user ID [--top 10] [--model keras|als] [--run RUN_ID] [--tracking-uri URI] [--cache-dir DIR] [--json]",
   options: RECOMMEND_OPTIONS,
-  epilog: "Titles come from the release's movies file beside its ratings file (movies.csv, movies.dat, u.item); without one, titles are null.",
+  epilog:
+    "Titles come from the release's movies file beside its ratings file (movies.csv, movies.dat, u.item); without one, titles are null.",
   async run(values, _positionals, ctx) {
     const userId = idFlag("--user", values.user);
     const top = parseIntegerFlag("--top", values.top, 10);
     if (top < 1) throw new BadParameterError("--top", `must be >= 1, got ${top}`);
     // No --model: keras, or the run's ALS model when its keras model cannot score new pairs.
     const model = values.model === undefined ? undefined : modelKind(values.model);
-    const result = await recommend({ userId, top, model, runId: values.run, experiment: values.experiment, trackingUri: values["tracking-uri"], entries: new CacheStore(values["cache-dir"] ?? defaultCacheDir()), logger: ctx.logger });
+    const result = await recommend({
+      userId,
+      top,
+      model,
+      runId: values.run,
+      experiment: values.experiment,
+      trackingUri: values["tracking-uri"],
+      entries: new CacheStore(values["cache-dir"] ?? defaultCacheDir()),
+      logger: ctx.logger,
+    });
     const rows = result.recommendations.map((r, i) => [String(i + 1), String(r.movieId), r.score.toFixed(2), r.title ?? "-"]);
     const text = `${formatTable(rows, ["#", "movie", "score", "title"])}\n\nuser ${userId}, ${result.model} model of run ${result.runId}`;
     return { json: result, text };
@@ -288,19 +372,39 @@ export const recommendSpec: CliSpec<typeof RECOMMEND_OPTIONS> = {
 export const predictSpec: CliSpec<typeof PREDICT_OPTIONS> = {
   name: "ms predict",
   summary: "predict the ratings of (user, movie) pairs with the final model of the latest (or a given) ms run",
-  usage: "ms predict (--user ID --movie ID | --pairs FILE) [--model keras|als] [--run RUN_ID] [--tracking-uri URI] [--cache-dir DIR] [--json]",
+  usage:
+    "ms predict (--user ID --movie ID | --pairs FILE) [--model keras|als] [--run RUN_ID] [--tracking-uri URI] [--cache-dir DIR] [--json]",
   options: PREDICT_OPTIONS,
   async run(values, _positionals, ctx) {
-    if (values.pairs !== undefined && (values.user !== undefined || values.movie !== undefined)) throw new BadParameterError("--pairs", "give either --pairs or --user and --movie, not both");
-    const pairs = values.pairs !== undefined ? await readPairs(values.pairs) : [{ userId: idFlag("--user", values.user), movieId: idFlag("--movie", values.movie) }];
+    if (values.pairs !== undefined && (values.user !== undefined || values.movie !== undefined))
+      throw new BadParameterError("--pairs", "give either --pairs or --user and --movie, not both");
+    const pairs =
+      values.pairs !== undefined
+        ? await readPairs(values.pairs)
+        : [{ userId: idFlag("--user", values.user), movieId: idFlag("--movie", values.movie) }];
     const model = values.model === undefined ? undefined : modelKind(values.model);
-    const result = await predictRatings({ pairs, model, runId: values.run, experiment: values.experiment, trackingUri: values["tracking-uri"], entries: new CacheStore(values["cache-dir"] ?? defaultCacheDir()), logger: ctx.logger });
+    const result = await predictRatings({
+      pairs,
+      model,
+      runId: values.run,
+      experiment: values.experiment,
+      trackingUri: values["tracking-uri"],
+      entries: new CacheStore(values["cache-dir"] ?? defaultCacheDir()),
+      logger: ctx.logger,
+    });
     const rows = result.predictions.map((p) => [String(p.userId), String(p.movieId), p.rating.toFixed(3)]);
     return { json: result, text: `${formatTable(rows, ["user", "movie", "rating"])}\n\n${result.model} model of run ${result.runId}` };
   },
 };
 
-const human = (n: number) => (n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(1)}G` : n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)}M` : n >= 1024 ? `${(n / 1024).toFixed(1)}K` : `${n}B`);
+const human = (n: number) =>
+  n >= 1 << 30
+    ? `${(n / (1 << 30)).toFixed(1)}G`
+    : n >= 1 << 20
+      ? `${(n / (1 << 20)).toFixed(1)}M`
+      : n >= 1024
+        ? `${(n / 1024).toFixed(1)}K`
+        : `${n}B`;
 const shortParams = (p: Record<string, unknown>) =>
   Object.entries(p)
     .map(([k, v]) => `${k}=${typeof v === "string" && v.length > 40 ? `...${v.slice(-37)}` : String(v)}`)
@@ -309,7 +413,8 @@ const shortParams = (p: Record<string, unknown>) =>
 export const cacheSpec: CliSpec<typeof CACHE_OPTIONS> = {
   name: "ms cache",
   summary: "list, verify, garbage-collect and share (push, pull) the step cache",
-  usage: "ms cache ls [--step STEP] [--remote] | verify [--remove] | gc [--older-than AGE] [--keep N] [--dry-run] | push [KEY...] | pull KEY...  [--cache-dir DIR] [--remote-cache URL] [--json]",
+  usage:
+    "ms cache ls [--step STEP] [--remote] | verify [--remove] | gc [--older-than AGE] [--keep N] [--dry-run] | push [KEY...] | pull KEY...  [--cache-dir DIR] [--remote-cache URL] [--json]",
   options: CACHE_OPTIONS,
   allowPositionals: true,
   epilog: [
@@ -323,12 +428,17 @@ export const cacheSpec: CliSpec<typeof CACHE_OPTIONS> = {
   ].join("\n"),
   async run(values, positionals, ctx) {
     const [command, ...rest] = positionals;
-    if (rest.length && command !== "push" && command !== "pull") throw new BadParameterError(command ?? "cache", `unexpected arguments: ${rest.join(" ")}`);
+    if (rest.length && command !== "push" && command !== "pull")
+      throw new BadParameterError(command ?? "cache", `unexpected arguments: ${rest.join(" ")}`);
     const dir = values["cache-dir"] ?? defaultCacheDir();
     ctx.logger.debug({ cacheDir: dir, command }, "cache command");
     const remoteOf = (mode: "read" | "write") => {
       const url = values["remote-cache"] ?? (process.env.MS_REMOTE_CACHE || undefined);
-      if (!url) throw new BadParameterError("--remote-cache", `ms cache ${command ?? ""} needs the remote cache: --remote-cache s3://BUCKET/PREFIX or MS_REMOTE_CACHE`);
+      if (!url)
+        throw new BadParameterError(
+          "--remote-cache",
+          `ms cache ${command ?? ""} needs the remote cache: --remote-cache s3://BUCKET/PREFIX or MS_REMOTE_CACHE`,
+        );
       return new S3RemoteStore({ url, mode, required: true, endpoint: values["remote-cache-endpoint"], logger: ctx.logger });
     };
     switch (command) {
@@ -340,12 +450,35 @@ export const cacheSpec: CliSpec<typeof CACHE_OPTIONS> = {
         if (values.remote) {
           const remote = remoteOf("read");
           const entries = (await remote.listEntries()).filter((e) => !values.step || e.step === values.step);
-          const rows = entries.map((e) => [e.key.slice(0, 12), e.step, human(e.bytes), e.pushedAt?.slice(0, 19) ?? "?", e.producedByRun?.slice(0, 12) ?? "-", shortParams(e.params)]);
-          return { json: { remote: remote.url, entries }, text: entries.length ? formatTable(rows, ["key", "step", "size", "pushed", "run", "params"]) : `no entries in ${remote.url}` };
+          const rows = entries.map((e) => [
+            e.key.slice(0, 12),
+            e.step,
+            human(e.bytes),
+            e.pushedAt?.slice(0, 19) ?? "?",
+            e.producedByRun?.slice(0, 12) ?? "-",
+            shortParams(e.params),
+          ]);
+          return {
+            json: { remote: remote.url, entries },
+            text: entries.length ? formatTable(rows, ["key", "step", "size", "pushed", "run", "params"]) : `no entries in ${remote.url}`,
+          };
         }
         const entries = await listCache(dir, { step: values.step });
-        const rows = entries.map((e) => [e.key.slice(0, 12), e.step, human(e.bytes), e.createdAt?.slice(0, 19) ?? "?", e.lastUsedAt?.slice(0, 19) ?? "?", e.producedByRun?.slice(0, 12) ?? "-", shortParams(e.params)]);
-        return { json: { cacheDir: dir, entries }, text: entries.length ? formatTable(rows, ["key", "step", "size", "created", "last used", "run", "params"]) : `no entries in ${dir}` };
+        const rows = entries.map((e) => [
+          e.key.slice(0, 12),
+          e.step,
+          human(e.bytes),
+          e.createdAt?.slice(0, 19) ?? "?",
+          e.lastUsedAt?.slice(0, 19) ?? "?",
+          e.producedByRun?.slice(0, 12) ?? "-",
+          shortParams(e.params),
+        ]);
+        return {
+          json: { cacheDir: dir, entries },
+          text: entries.length
+            ? formatTable(rows, ["key", "step", "size", "created", "last used", "run", "params"])
+            : `no entries in ${dir}`,
+        };
       }
       case "verify": {
         const report = await verifyCache(dir, { remove: values.remove === true });
@@ -369,7 +502,9 @@ export const cacheSpec: CliSpec<typeof CACHE_OPTIONS> = {
           cleaners: CLEANERS,
         });
         const verb = report.dryRun ? "would remove" : "removed";
-        const lines = report.removed.map((r) => `  ${r.key.slice(0, 12)}  ${r.step.padEnd(8)} ${human(r.bytes).padStart(7)}  (${r.reason})`);
+        const lines = report.removed.map(
+          (r) => `  ${r.key.slice(0, 12)}  ${r.step.padEnd(8)} ${human(r.bytes).padStart(7)}  (${r.reason})`,
+        );
         const text = [
           `${verb} ${report.removed.length} entries (${human(report.freedBytes)})${lines.length ? ":" : ""}`,
           ...lines,
@@ -379,7 +514,10 @@ export const cacheSpec: CliSpec<typeof CACHE_OPTIONS> = {
         return { json: { cacheDir: dir, ...report }, text };
       }
       default:
-        throw new BadParameterError("command", `${command === undefined ? "missing" : `unknown "${command}"`}; use ls, verify, gc, push or pull (see 'ms cache --help')`);
+        throw new BadParameterError(
+          "command",
+          `${command === undefined ? "missing" : `unknown "${command}"`}; use ls, verify, gc, push or pull (see 'ms cache --help')`,
+        );
     }
   },
 };
@@ -402,17 +540,32 @@ async function withSignals<T>(run: (signal: AbortSignal) => Promise<T>): Promise
 async function pushCommand(dir: string, remote: S3RemoteStore, keys: readonly string[], logger: { info(o: object, m: string): void }) {
   const unshared = new Map(PIPELINE.filter((s) => s.shareable === false).map((s) => [s.name, "its result names a file on this machine"]));
   const { pushed, skipped, bytes } = await withSignals((signal) =>
-    pushEntries({ cacheDir: dir, remote, keys, unshared, signal, onPushed: (p) => logger.info({ key: p.key.slice(0, 12), step: p.step, bytes: p.bytes }, `pushed ${p.step} ${p.key.slice(0, 12)}`) }),
+    pushEntries({
+      cacheDir: dir,
+      remote,
+      keys,
+      unshared,
+      signal,
+      onPushed: (p) => logger.info({ key: p.key.slice(0, 12), step: p.step, bytes: p.bytes }, `pushed ${p.step} ${p.key.slice(0, 12)}`),
+    }),
   );
-  const text = [`pushed ${pushed.length} entries to ${remote.url} (${human(bytes)} sent)`, ...skipped.map((s) => `  skipped ${s.key.slice(0, 12)} (${s.step}): ${s.reason}`)].join("\n");
+  const text = [
+    `pushed ${pushed.length} entries to ${remote.url} (${human(bytes)} sent)`,
+    ...skipped.map((s) => `  skipped ${s.key.slice(0, 12)} (${s.step}): ${s.reason}`),
+  ].join("\n");
   return { json: { remote: remote.url, cacheDir: dir, pushed, skipped, bytes }, text };
 }
 
 /** `ms cache pull KEY...`: remote entries into the local cache (verified as a remote hit is). */
 async function pullCommand(dir: string, remote: S3RemoteStore, keys: readonly string[]) {
   const pulled = await withSignals((signal) => pullEntries({ cacheDir: dir, remote, keys, signal }));
-  const lines = pulled.map((p) => `  ${p.key.slice(0, 12)}  ${p.step.padEnd(8)} ${p.source === "local" ? "already here" : `${human(p.bytes)} downloaded`}`);
-  return { json: { remote: remote.url, cacheDir: dir, pulled }, text: [`pulled ${pulled.filter((p) => p.source === "remote").length} entries from ${remote.url}:`, ...lines].join("\n") };
+  const lines = pulled.map(
+    (p) => `  ${p.key.slice(0, 12)}  ${p.step.padEnd(8)} ${p.source === "local" ? "already here" : `${human(p.bytes)} downloaded`}`,
+  );
+  return {
+    json: { remote: remote.url, cacheDir: dir, pulled },
+    text: [`pulled ${pulled.filter((p) => p.source === "remote").length} entries from ${remote.url}:`, ...lines].join("\n"),
+  };
 }
 
 export const MAIN_HELP = `ms: the ms pipeline (download -> etl -> als -> keras) with a content-addressed step cache and MLflow tracking

@@ -12,5 +12,4 @@ describe("codeIdentity", () => {
     expect(keras.closure.thirdParty["@duckdb/node-api"]).toMatch(/^\d+\.\d+/);
     expect(Object.keys(keras.closure.thirdParty).some((d) => d.startsWith("@tensorflow/"))).toBe(true);
   });
-
 });

@@ -10,7 +10,20 @@ import path from "node:path";
 import { finish, killOn, listDir, ms, runJson, sandbox, spawnMs, type RunDoc, type Sandbox } from "./__tests__/harness.js";
 
 /** Big enough that each step takes a moment, so the kill lands inside it. */
-const MEDIUM = ["--dataset", "synthetic", "-P", "synthetic_rows=60000", "-P", "als_max_iter=8", "-P", "als_rank=8", "-P", "keras_epochs=3", "-P", "keras_patience=5"];
+const MEDIUM = [
+  "--dataset",
+  "synthetic",
+  "-P",
+  "synthetic_rows=60000",
+  "-P",
+  "als_max_iter=8",
+  "-P",
+  "als_rank=8",
+  "-P",
+  "keras_epochs=3",
+  "-P",
+  "keras_patience=5",
+];
 const STEP_NAMES = ["download", "etl", "als", "keras"];
 
 const boxes: Sandbox[] = [];
@@ -86,7 +99,23 @@ describe("SIGTERM during a long ALS half-sweep", () => {
   it("rank 300: ms run exits 130 within 2 s and leaves no lock, lease or temp directory", async () => {
     const box = await sandbox("ms-sigterm-");
     boxes.push(box);
-    const args = ["run", "--dataset", "synthetic", "-P", "synthetic_rows=60000", "-P", "max_row_limit=-1", "-P", "als_rank=300", "-P", "als_max_iter=5", "-P", "als_num_threads=1", "--log-artifacts", "none"];
+    const args = [
+      "run",
+      "--dataset",
+      "synthetic",
+      "-P",
+      "synthetic_rows=60000",
+      "-P",
+      "max_row_limit=-1",
+      "-P",
+      "als_rank=300",
+      "-P",
+      "als_max_iter=5",
+      "-P",
+      "als_num_threads=1",
+      "--log-artifacts",
+      "none",
+    ];
     const child = spawnMs(args, box);
     const done = finish(child);
     let stderr = "";
@@ -117,7 +146,10 @@ describe("concurrent drivers", () => {
   it("two ms run on an empty cache compute each step once; the other waits and reuses it", async () => {
     const box = await sandbox("ms-concurrent-");
     boxes.push(box);
-    const [a, b] = await Promise.all([finish(spawnMs(["run", ...MEDIUM, "--json"], box)), finish(spawnMs(["run", ...MEDIUM, "--json"], box))]);
+    const [a, b] = await Promise.all([
+      finish(spawnMs(["run", ...MEDIUM, "--json"], box)),
+      finish(spawnMs(["run", ...MEDIUM, "--json"], box)),
+    ]);
     expect(a.code, a.stderr.slice(-2000)).toBe(0);
     expect(b.code, b.stderr.slice(-2000)).toBe(0);
     const da = JSON.parse(a.stdout) as RunDoc;

@@ -23,7 +23,12 @@ export interface HistoryPoint {
 /** Writes the history into an entry being built; resolves to the digest entry.json records. */
 export async function writeHistory(dir: string, metrics: readonly MetricInput[]): Promise<Digest> {
   const first = metrics.length ? (metrics[0].timestamp ?? 0) : 0;
-  const points: HistoryPoint[] = metrics.map((m) => ({ key: m.key, value: m.value, step: m.step ?? 0, offsetMs: Math.max(0, (m.timestamp ?? first) - first) }));
+  const points: HistoryPoint[] = metrics.map((m) => ({
+    key: m.key,
+    value: m.value,
+    step: m.step ?? 0,
+    offsetMs: Math.max(0, (m.timestamp ?? first) - first),
+  }));
   const text = JSON.stringify({ metrics: points }) + "\n";
   await fs.writeFile(path.join(dir, HISTORY_FILE), text);
   return digestOf(text);
@@ -40,7 +45,9 @@ export async function readHistory(dir: string, digest: string | undefined): Prom
   if (digestOf(text) !== digest) throw new Error(`${file}: its digest ${digestOf(text)} is not the ${digest} recorded in entry.json`);
   const parsed = JSON.parse(text) as { metrics?: unknown };
   if (!Array.isArray(parsed.metrics)) throw new Error(`${file}: no "metrics" list`);
-  return (parsed.metrics as HistoryPoint[]).filter((p) => typeof p.key === "string" && typeof p.value === "number" && Number.isFinite(p.value) && Number.isInteger(p.step));
+  return (parsed.metrics as HistoryPoint[]).filter(
+    (p) => typeof p.key === "string" && typeof p.value === "number" && Number.isFinite(p.value) && Number.isInteger(p.step),
+  );
 }
 
 /** History points as metrics to log now, spaced as they were. */

@@ -3,7 +3,15 @@
  * with a content-addressed step cache (@ms/cache, with @ms/cache-s3 as its remote) and MLflow
  * tracking (a parent run, one child run per step). The cache has its own API in those packages.
  */
-export { runPipeline, defaultCacheDir, DEFAULT_DATASET, DEFAULT_EXPERIMENT, type RunPipelineOptions, type PipelineReport, type StepReport } from "./pipeline.js";
+export {
+  runPipeline,
+  defaultCacheDir,
+  DEFAULT_DATASET,
+  DEFAULT_EXPERIMENT,
+  type RunPipelineOptions,
+  type PipelineReport,
+  type StepReport,
+} from "./pipeline.js";
 export { buildCatalog, parseAssignments, resolveParams, type Resolution } from "./params.js";
 export { PIPELINE, STEPS } from "./steps.js";
 export { ENTRY_POINTS, TAGS } from "./runlog.js";

@@ -46,14 +46,43 @@ describe("ms run and a local mirror", () => {
 describe("ms run --url", () => {
   it("downloads a MovieLens-layout zip from the URL, verifies it against URL.md5 and runs every step on it", async () => {
     // A small release-shaped archive: the synthetic generator's ratings, zipped by Python's zipfile.
-    const gen = await ms(["run", "--dataset", "synthetic", "-P", "synthetic_rows=3000", "-P", "als_max_iter=2", "-P", "als_rank=4", "-P", "keras_features=factors", "-P", "keras_epochs=1", "--no-report", "--json"], box);
+    const gen = await ms(
+      [
+        "run",
+        "--dataset",
+        "synthetic",
+        "-P",
+        "synthetic_rows=3000",
+        "-P",
+        "als_max_iter=2",
+        "-P",
+        "als_rank=4",
+        "-P",
+        "keras_features=factors",
+        "-P",
+        "keras_epochs=1",
+        "--no-report",
+        "--json",
+      ],
+      box,
+    );
     expect(gen.code, gen.stderr).toBe(0);
     const csv = (JSON.parse(gen.stdout) as { steps: { outputs: { ratings?: { file?: string } } }[] }).steps[0].outputs.ratings!.file!;
     const site = path.join(box.root, "site");
     await mkdir(site, { recursive: true });
     const zip = path.join(site, "my-release.zip");
-    execFileSync("python3", ["-c", "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1], 'w'); z.write(sys.argv[2], 'my-release/ratings.csv'); z.close()", zip, csv]);
-    await writeFile(`${zip}.md5`, `${createHash("md5").update(await readFile(zip)).digest("hex")}  my-release.zip\n`);
+    execFileSync("python3", [
+      "-c",
+      "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1], 'w'); z.write(sys.argv[2], 'my-release/ratings.csv'); z.close()",
+      zip,
+      csv,
+    ]);
+    await writeFile(
+      `${zip}.md5`,
+      `${createHash("md5")
+        .update(await readFile(zip))
+        .digest("hex")}  my-release.zip\n`,
+    );
     const server = createServer((req, res) => {
       const file = path.join(site, path.basename(req.url ?? ""));
       readFile(file).then(
@@ -64,7 +93,26 @@ describe("ms run --url", () => {
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     try {
       const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/my-release.zip`;
-      const r = await ms(["run", "--url", url, "-P", "max_row_limit=-1", "-P", "als_max_iter=2", "-P", "als_rank=4", "-P", "keras_features=factors", "-P", "keras_epochs=1", "--no-report", "--json"], box);
+      const r = await ms(
+        [
+          "run",
+          "--url",
+          url,
+          "-P",
+          "max_row_limit=-1",
+          "-P",
+          "als_max_iter=2",
+          "-P",
+          "als_rank=4",
+          "-P",
+          "keras_features=factors",
+          "-P",
+          "keras_epochs=1",
+          "--no-report",
+          "--json",
+        ],
+        box,
+      );
       expect(r.code, r.stderr).toBe(0);
       const doc = JSON.parse(r.stdout) as { steps: { step: string; cached: boolean; metrics: Record<string, number> }[] };
       expect(doc.steps.map((s) => s.step)).toEqual(["download", "etl", "als", "keras"]);

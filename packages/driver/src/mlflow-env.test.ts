@@ -29,7 +29,9 @@ async function allHistory(runId: string): Promise<Record<string, { step: number;
   const run = await tracker.getRun(runId);
   const out: Record<string, { step: number; value: number }[]> = {};
   for (const key of Object.keys(run.metrics).sort()) {
-    out[key] = (await tracker.getMetricHistory(runId, key)).map((m: Metric) => ({ step: m.step, value: m.value })).sort((a, b) => a.step - b.step || a.value - b.value);
+    out[key] = (await tracker.getMetricHistory(runId, key))
+      .map((m: Metric) => ({ step: m.step, value: m.value }))
+      .sort((a, b) => a.step - b.step || a.value - b.value);
   }
   return out;
 }
@@ -83,7 +85,11 @@ describe("a cached child run", () => {
 describe("under mlflow run", () => {
   it("MLFLOW_RUN_ID: the existing run becomes the parent; no second top-level run is created", async () => {
     const exp = await tracker.getOrCreateExperiment("project");
-    const made = await tracker.startRun({ experimentId: exp.experimentId, runName: "from-mlflow", tags: { "mlflow.project.entryPoint": "main" } });
+    const made = await tracker.startRun({
+      experimentId: exp.experimentId,
+      runName: "from-mlflow",
+      tags: { "mlflow.project.entryPoint": "main" },
+    });
     await tracker.logParams(made.runId, { als_max_iter: "2", keras_hidden_units: "20" });
     const doc = await runJson(SMALL, box, { MLFLOW_RUN_ID: made.runId, MLFLOW_EXPERIMENT_ID: exp.experimentId });
     expect(doc.runId).toBe(made.runId);

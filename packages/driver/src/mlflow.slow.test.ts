@@ -34,14 +34,18 @@ async function api(pathname: string): Promise<any> {
   return r.json();
 }
 
-const tagsOf = (run: { data: { tags?: { key: string; value: string }[] } }) => Object.fromEntries((run.data.tags ?? []).map((t) => [t.key, t.value]));
+const tagsOf = (run: { data: { tags?: { key: string; value: string }[] } }) =>
+  Object.fromEntries((run.data.tags ?? []).map((t) => [t.key, t.value]));
 
 describe("ms run against a real MLflow tracking server", () => {
   it("MLflow shows the parent and nested step runs with tags, params, metrics and artifacts", async () => {
     const doc = await runJson([...SMALL, "--tracking-uri", url, "--experiment", "driver-rest"], box);
     const parent = (await api(`runs/get?run_id=${doc.runId}`)).run;
     expect(parent.info.status).toBe("FINISHED");
-    expect(Object.fromEntries(parent.data.params.map((p: { key: string; value: string }) => [p.key, p.value]))).toMatchObject({ als_max_iter: "2", keras_epochs: "1" });
+    expect(Object.fromEntries(parent.data.params.map((p: { key: string; value: string }) => [p.key, p.value]))).toMatchObject({
+      als_max_iter: "2",
+      keras_epochs: "1",
+    });
     const entryPoints = ["load_raw_data", "etl_data", "als", "train_keras"];
     for (const [i, step] of doc.steps.entries()) {
       const run = (await api(`runs/get?run_id=${step.runId}`)).run;
@@ -71,7 +75,9 @@ describe("ms run against a real MLflow tracking server", () => {
     const cold = await runJson([...SMALL, "--tracking-uri", url, "--experiment", name], box);
     const warm = await runJson([...SMALL, "--tracking-uri", url, "--experiment", name], box);
     const exp = (await api(`experiments/get-by-name?experiment_name=${name}`)).experiment;
-    expect(Object.fromEntries((exp.tags ?? []).map((t: { key: string; value: string }) => [t.key, t.value]))["mlflow.experimentKind"]).toBe("custom_model_development");
+    expect(Object.fromEntries((exp.tags ?? []).map((t: { key: string; value: string }) => [t.key, t.value]))["mlflow.experimentKind"]).toBe(
+      "custom_model_development",
+    );
     for (const doc of [cold, warm]) {
       const parent = (await api(`runs/get?run_id=${doc.runId}`)).run;
       const metrics = Object.fromEntries(parent.data.metrics.map((m: { key: string; value: number }) => [m.key, m.value]));
@@ -80,8 +86,15 @@ describe("ms run against a real MLflow tracking server", () => {
       expect((await api(`artifacts/list?run_id=${doc.runId}`)).files.map((f: { path: string }) => f.path)).toContain("report.html");
     }
     const history = async (runId: string, key: string) =>
-      ((await api(`metrics/get-history?run_id=${runId}&metric_key=${key}`)).metrics ?? []).map((m: { step: number; value: number }) => [Number(m.step), m.value]).sort((a: number[], b: number[]) => a[0] - b[0]);
-    for (const [i, key] of [[2, "train_loss"], [3, "loss"], [3, "val_loss"], [3, "test_rmse"]] as const) {
+      ((await api(`metrics/get-history?run_id=${runId}&metric_key=${key}`)).metrics ?? [])
+        .map((m: { step: number; value: number }) => [Number(m.step), m.value])
+        .sort((a: number[], b: number[]) => a[0] - b[0]);
+    for (const [i, key] of [
+      [2, "train_loss"],
+      [3, "loss"],
+      [3, "val_loss"],
+      [3, "test_rmse"],
+    ] as const) {
       const computed = await history(cold.steps[i].runId, key);
       expect(computed.length, key).toBeGreaterThan(0);
       expect(await history(warm.steps[i].runId, key), key).toEqual(computed);
@@ -100,20 +113,55 @@ describe("ms run against a real MLflow tracking server", () => {
     const name = "driver-mlflow-run";
     const child = spawn(
       path.join(server!.venv, "bin/mlflow"),
-      ["run", REPO_ROOT, "-P", "als_max_iter=2", "-P", "keras_hidden_units=50", "-P", "dataset=synthetic", "-P", "max_row_limit=4000", "-P", "als_rank=4", "-P", "keras_epochs=1", "--env-manager", "local", "--experiment-name", name],
+      [
+        "run",
+        REPO_ROOT,
+        "-P",
+        "als_max_iter=2",
+        "-P",
+        "keras_hidden_units=50",
+        "-P",
+        "dataset=synthetic",
+        "-P",
+        "max_row_limit=4000",
+        "-P",
+        "als_rank=4",
+        "-P",
+        "keras_epochs=1",
+        "--env-manager",
+        "local",
+        "--experiment-name",
+        name,
+      ],
       { cwd: box.root, env: { ...box.env, MLFLOW_TRACKING_URI: url }, stdio: ["ignore", "pipe", "pipe"] },
     );
     const r = await finish(child);
     expect(r.code, r.stderr.slice(-3000)).toBe(0);
     expect(r.stderr).toMatch(/=== Run \(ID '[0-9a-f]+'\) succeeded ===/);
     const exp = (await api(`experiments/get-by-name?experiment_name=${name}`)).experiment;
-    const search = await fetch(`${url}/api/2.0/mlflow/runs/search`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ experiment_ids: [exp.experiment_id], max_results: 100 }) });
-    const runs = ((await search.json()) as { runs: { info: { run_id: string; status: string }; data: { tags?: { key: string; value: string }[]; params?: { key: string; value: string }[]; metrics?: { key: string }[] } }[] }).runs;
+    const search = await fetch(`${url}/api/2.0/mlflow/runs/search`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ experiment_ids: [exp.experiment_id], max_results: 100 }),
+    });
+    const runs = (
+      (await search.json()) as {
+        runs: {
+          info: { run_id: string; status: string };
+          data: { tags?: { key: string; value: string }[]; params?: { key: string; value: string }[]; metrics?: { key: string }[] };
+        }[];
+      }
+    ).runs;
     const top = runs.filter((x) => !tagsOf(x)["mlflow.parentRunId"]);
     expect(top).toHaveLength(1);
     const parent = top[0];
     expect(parent.info.status).toBe("FINISHED");
-    expect(runs.filter((x) => tagsOf(x)["mlflow.parentRunId"] === parent.info.run_id).map((x) => tagsOf(x)["mlflow.runName"]).sort()).toEqual(["als", "etl_data", "load_raw_data", "train_keras"]);
+    expect(
+      runs
+        .filter((x) => tagsOf(x)["mlflow.parentRunId"] === parent.info.run_id)
+        .map((x) => tagsOf(x)["mlflow.runName"])
+        .sort(),
+    ).toEqual(["als", "etl_data", "load_raw_data", "train_keras"]);
     const params = Object.fromEntries((parent.data.params ?? []).map((p) => [p.key, p.value]));
     expect(params).toMatchObject({ als_max_iter: "2", keras_hidden_units: "50", als_rank: "4" });
     expect((parent.data.metrics ?? []).map((m) => m.key)).toEqual(expect.arrayContaining(["als_test_rmse", "keras_test_rmse"]));

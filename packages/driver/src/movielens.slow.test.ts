@@ -41,7 +41,12 @@ describe.skipIf(!present)(`ml-latest-small from ${SMALL_DIR}`, () => {
     const r = await ms(["recommend", "--user", "1", "--top", "5", "--model", "als", "--run", cold.runId, "--json"], box);
     expect(r.code, r.stderr).toBe(0);
     const doc = JSON.parse(r.stdout) as { recommendations: { movieId: number; title: string | null; score: number }[] };
-    const titles = new Map(readFileSync(path.join(SMALL_DIR, "movies.csv"), "utf8").split("\n").slice(1).map((l) => [Number(l.split(",")[0]), l] as const));
+    const titles = new Map(
+      readFileSync(path.join(SMALL_DIR, "movies.csv"), "utf8")
+        .split("\n")
+        .slice(1)
+        .map((l) => [Number(l.split(",")[0]), l] as const),
+    );
     expect(doc.recommendations).toHaveLength(5);
     for (const rec of doc.recommendations) {
       expect(rec.title).toBeTypeOf("string");

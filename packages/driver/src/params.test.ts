@@ -29,7 +29,24 @@ describe("the parameter catalog", () => {
   it("has every parameter of every step under its one name, the seed's", () => {
     const catalog = buildCatalog(PIPELINE);
     const names = catalog.map((s) => s.name);
-    for (const name of ["max_row_limit", "split_prop", "seed", "als_rank", "als_max_iter", "als_reg_param", "als_nonnegative", "als_cold_start_strategy", "als_num_threads", "keras_hidden_units", "keras_epochs", "keras_batch_size", "keras_learning_rate", "keras_patience", "keras_backend", "synthetic_rows"]) {
+    for (const name of [
+      "max_row_limit",
+      "split_prop",
+      "seed",
+      "als_rank",
+      "als_max_iter",
+      "als_reg_param",
+      "als_nonnegative",
+      "als_cold_start_strategy",
+      "als_num_threads",
+      "keras_hidden_units",
+      "keras_epochs",
+      "keras_batch_size",
+      "keras_learning_rate",
+      "keras_patience",
+      "keras_backend",
+      "synthetic_rows",
+    ]) {
       expect(names).toContain(name);
     }
     for (const name of Object.keys(KERAS_DEFAULTS)) expect(catalog.some((s) => s.step === "keras" && s.name === name)).toBe(true);
@@ -39,7 +56,11 @@ describe("the parameter catalog", () => {
   });
 
   it("keeps als_num_threads and where Spark runs out of the cache key, and everything else in it", () => {
-    expect(buildCatalog(PIPELINE).filter((s) => !s.inKey).map((s) => s.name)).toEqual(["als_num_threads", "spark_master", "spark_conf", "spark_deploy_mode", "spark_staging"]);
+    expect(
+      buildCatalog(PIPELINE)
+        .filter((s) => !s.inKey)
+        .map((s) => s.name),
+    ).toEqual(["als_num_threads", "spark_master", "spark_conf", "spark_deploy_mode", "spark_staging"]);
     expect(buildCatalog(PIPELINE).find((s) => s.name === "als_engine")?.inKey).toBe(true);
     const a = keyParams("als", resolveWith({ als_num_threads: "1" }));
     const b = keyParams("als", resolveWith({ als_num_threads: "2" }));
@@ -64,10 +85,22 @@ describe("the parameter catalog", () => {
 
 describe("resolving -P values", () => {
   it("types values by the schema, fills in the rest, and keys them by the -P names", () => {
-    const r = resolveWith({ als_max_iter: "3", max_row_limit: "-1", als_nonnegative: "true", keras_learning_rate: "1e-3", keras_backend: "cpu", seed: "7" });
+    const r = resolveWith({
+      als_max_iter: "3",
+      max_row_limit: "-1",
+      als_nonnegative: "true",
+      keras_learning_rate: "1e-3",
+      keras_backend: "cpu",
+      seed: "7",
+    });
     expect(stepOf(r, "als").params).toMatchObject({ als_max_iter: 3, als_nonnegative: true, seed: 7, als_rank: ALS_DEFAULTS.als_rank });
     expect(stepOf(r, "etl").params).toMatchObject({ max_row_limit: -1 });
-    expect(stepOf(r, "keras").params).toMatchObject({ keras_learning_rate: 1e-3, keras_backend: "cpu", keras_seed: 7, keras_hidden_units: KERAS_DEFAULTS.keras_hidden_units });
+    expect(stepOf(r, "keras").params).toMatchObject({
+      keras_learning_rate: 1e-3,
+      keras_backend: "cpu",
+      keras_seed: 7,
+      keras_hidden_units: KERAS_DEFAULTS.keras_hidden_units,
+    });
     expect(r.flat.als_max_iter).toBe(3);
     expect(r.flat.keras_epochs).toBe(6);
   });

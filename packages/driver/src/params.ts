@@ -3,7 +3,15 @@
  * parameter schemas; a parameter has one name, so a step binds the values given under its names
  * and its errors already name the parameter as the user wrote it.
  */
-import { BadParameterError, unknownParameter, type BoundStep, type ParamSpec, type ParamValue, type RawParams, type Step } from "@ms/contracts";
+import {
+  BadParameterError,
+  unknownParameter,
+  type BoundStep,
+  type ParamSpec,
+  type ParamValue,
+  type RawParams,
+  type Step,
+} from "@ms/contracts";
 
 /** Every parameter of every step. */
 export function buildCatalog(steps: readonly Step[]): ParamSpec[] {

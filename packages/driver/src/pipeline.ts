@@ -21,7 +21,16 @@ import { promises as fs } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createTracker, recordUnclosedRuns, UNCLOSED_RUNS_FILE, type MetricInput, type Tracker } from "@ms/tracking";
-import { CacheStore, cacheKey, codeIdentity, openSession, type CacheSession, type CacheSource, type EntryDescription, type RemoteTransfer } from "@ms/cache";
+import {
+  CacheStore,
+  cacheKey,
+  codeIdentity,
+  openSession,
+  type CacheSession,
+  type CacheSource,
+  type EntryDescription,
+  type RemoteTransfer,
+} from "@ms/cache";
 import { S3RemoteStore, type RemoteMode } from "@ms/cache-s3";
 import { resolveParams, type Resolution } from "./params.js";
 import { evaluate, readMemo, reportMemoKey, writeMemo, type RunEntry } from "@ms/serve";
@@ -161,11 +170,19 @@ class Pipeline {
     // Parameters are checked before anything is created: a bad one leaves no run behind.
     const resolution = resolveParams(o.steps ?? PIPELINE, withSourceFlags(o));
     this.remote = o.remoteCache
-      ? new S3RemoteStore({ url: o.remoteCache, mode: o.remoteCacheMode, required: o.remoteCacheRequired, endpoint: o.remoteCacheEndpoint, logger: this.logger, env: o.env ?? process.env })
+      ? new S3RemoteStore({
+          url: o.remoteCache,
+          mode: o.remoteCacheMode,
+          required: o.remoteCacheRequired,
+          endpoint: o.remoteCacheEndpoint,
+          logger: this.logger,
+          env: o.env ?? process.env,
+        })
       : undefined;
     await this.store.ensureLayout();
     const leftovers = await this.store.cleanLeftovers();
-    if (leftovers.tmp.length || leftovers.locks.length) this.logger.info({ tmp: leftovers.tmp.length, locks: leftovers.locks.length }, "cache: removed leftovers of killed runs");
+    if (leftovers.tmp.length || leftovers.locks.length)
+      this.logger.info({ tmp: leftovers.tmp.length, locks: leftovers.locks.length }, "cache: removed leftovers of killed runs");
     this.session = openSession(this.store, { remote: this.remote });
     const tracker = createTracker(o.trackingUri, { logger: this.logger });
     try {
@@ -182,8 +199,13 @@ class Pipeline {
     const unclosed = tracker.unclosedRuns();
     if (!unclosed.length) return;
     const file = path.join(this.store.layout.tracking, UNCLOSED_RUNS_FILE);
-    await recordUnclosedRuns(file, unclosed).catch((error: unknown) => this.logger.warn({ err: error }, "could not record the unclosed runs"));
-    this.logger.warn({ runs: unclosed.map((r) => r.runId), file }, `${unclosed.length} run(s) stay RUNNING in the tracking store (it could not be reached); listed in ${file}`);
+    await recordUnclosedRuns(file, unclosed).catch((error: unknown) =>
+      this.logger.warn({ err: error }, "could not record the unclosed runs"),
+    );
+    this.logger.warn(
+      { runs: unclosed.map((r) => r.runId), file },
+      `${unclosed.length} run(s) stay RUNNING in the tracking store (it could not be reached); listed in ${file}`,
+    );
   }
 
   private async tracked(tracker: Tracker, resolution: Resolution): Promise<PipelineReport> {
@@ -205,7 +227,9 @@ class Pipeline {
       await this.log.tags(this.parentId, { [TAGS.sourceName]: "ms", ...(this.commit ? { [TAGS.gitCommit]: this.commit } : {}) });
     } else {
       const experimentId = o.experiment === undefined ? env.MLFLOW_EXPERIMENT_ID?.trim() || undefined : undefined;
-      this.log = experimentId ? await RunLog.forExperiment(tracker, experimentId, this.logger) : await RunLog.open(tracker, o.experiment ?? DEFAULT_EXPERIMENT, this.logger);
+      this.log = experimentId
+        ? await RunLog.forExperiment(tracker, experimentId, this.logger)
+        : await RunLog.open(tracker, o.experiment ?? DEFAULT_EXPERIMENT, this.logger);
       this.parentId = await this.log.start("ms-run", parentTags);
     }
     const steps: StepReport[] = [];
@@ -225,7 +249,15 @@ class Pipeline {
         this.histories.push({ step: bound.step.name, points: history });
         // The parent carries every step's final metrics under step-prefixed names, for MLflow's compare view.
         const now = Date.now();
-        await this.log.metrics(this.parentId, Object.entries(numericMetrics(report.metrics)).map(([k, value]) => ({ key: `${bound.step.name}_${k}`, value, step: 0, timestamp: now })));
+        await this.log.metrics(
+          this.parentId,
+          Object.entries(numericMetrics(report.metrics)).map(([k, value]) => ({
+            key: `${bound.step.name}_${k}`,
+            value,
+            step: 0,
+            timestamp: now,
+          })),
+        );
         for (const kind of Object.values(bound.step.outputs)) produced.set(kind, { kind, dir, digest: manifest.digest });
       }
       const reportFile = o.report === false ? undefined : await this.writeReport(tracker, { runId: this.parentId, steps }, resolution.flat);
@@ -287,7 +319,12 @@ class Pipeline {
     const artifactUri = (await tracker.getRun(report.runId)).info.artifactUri;
     if (artifactUri.startsWith("file:")) {
       const logged = path.join(fileURLToPath(artifactUri), REPORT_FILE);
-      if (await fs.stat(logged).then((st) => st.isFile(), () => false)) {
+      if (
+        await fs.stat(logged).then(
+          (st) => st.isFile(),
+          () => false,
+        )
+      ) {
         await fs.rm(dir, { recursive: true, force: true }).catch(() => undefined);
         return logged;
       }
@@ -303,7 +340,10 @@ class Pipeline {
     if (this.o.signal?.aborted) throw new InterruptedError("interrupted");
   }
 
-  private async execute(bound: BoundStep, inputs: Record<string, ArtifactRef>): Promise<{ report: StepReport; dir: string; manifest: Manifest; history: HistoryPoint[] }> {
+  private async execute(
+    bound: BoundStep,
+    inputs: Record<string, ArtifactRef>,
+  ): Promise<{ report: StepReport; dir: string; manifest: Manifest; history: HistoryPoint[] }> {
     this.checkSignal();
     const o = this.o;
     const step = bound.step;
@@ -312,7 +352,13 @@ class Pipeline {
     const code = await codeIdentity(step.code.package, import.meta.url);
     const inputDigests: Record<string, Digest> = {};
     for (const [name, ref] of Object.entries(inputs)) inputDigests[name] = ref.digest;
-    const key = cacheKey({ step: step.name, version: code.version, codeDigest: code.codeDigest, params: bound.keyParams, inputs: inputDigests });
+    const key = cacheKey({
+      step: step.name,
+      version: code.version,
+      codeDigest: code.codeDigest,
+      params: bound.keyParams,
+      inputs: inputDigests,
+    });
     const logger = this.logger.child({ step: step.name });
     const entryPoint = ENTRY_POINTS[step.name] ?? step.name;
     const params = bound.params;
@@ -333,7 +379,13 @@ class Pipeline {
     try {
       await this.log.params(runId, params);
       const forced = o.noCache === true || (o.force ?? []).includes(step.name);
-      const info: EntryDescription = { version: code.version, codeDigest: code.codeDigest, params: bound.keyParams, inputs: inputDigests, producedByRun: runId };
+      const info: EntryDescription = {
+        version: code.version,
+        codeDigest: code.codeDigest,
+        params: bound.keyParams,
+        inputs: inputDigests,
+        producedByRun: runId,
+      };
       let replayed: HistoryPoint[] | undefined;
       const outcome = await this.session.getOrCompute({
         key,
@@ -342,14 +394,21 @@ class Pipeline {
         force: forced,
         signal: o.signal,
         shareable: step.shareable !== false,
-        onRemoteBad: (k, problems) => logger.warn({ key: k.slice(0, 12), problems }, `${step.name}: the remote cache's entry does not verify; computing it (the push replaces it)`),
+        onRemoteBad: (k, problems) =>
+          logger.warn(
+            { key: k.slice(0, 12), problems },
+            `${step.name}: the remote cache's entry does not verify; computing it (the push replaces it)`,
+          ),
         stillValid: async (hit) => {
           if (!(await step.stillValid(hit.manifest))) return false;
           try {
             replayed = await readHistory(hit.dir, hit.entry.history);
             return true;
           } catch (error) {
-            logger.warn({ key: key.slice(0, 12), error: (error as Error).message }, `${step.name}: the entry's metric history is damaged; recomputing it`);
+            logger.warn(
+              { key: key.slice(0, 12), error: (error as Error).message },
+              `${step.name}: the entry's metric history is damaged; recomputing it`,
+            );
             return false;
           }
         },
@@ -362,7 +421,11 @@ class Pipeline {
         compute: async (dir) => {
           if (o.report !== false) this.chartWorker ??= ChartWorker.start();
           logger.info({ key: key.slice(0, 12) }, `${step.name}: computing`);
-          await bound.run({ logger, metrics, signal: o.signal, progress: o.progress, cacheDir: this.store.root, inputsVerified: true }, inputs, dir);
+          await bound.run(
+            { logger, metrics, signal: o.signal, progress: o.progress, cacheDir: this.store.root, inputsVerified: true },
+            inputs,
+            dir,
+          );
           this.checkSignal();
           // The history goes into the entry (its digest into entry.json, written at publish), so a hit replays it.
           info.history = await writeHistory(dir, await withFinalMetrics(metrics, dir));
@@ -372,12 +435,24 @@ class Pipeline {
       if (outcome.cached) {
         // A hit: link to the run that produced the entry instead of redoing the work.
         logger.info(
-          { key: key.slice(0, 12), producedByRun: outcome.entry.producedByRun, source: outcome.source, ...(outcome.transfer ? { bytes: outcome.transfer.bytes, transferSeconds: Number(outcome.transfer.seconds.toFixed(2)) } : {}) },
+          {
+            key: key.slice(0, 12),
+            producedByRun: outcome.entry.producedByRun,
+            source: outcome.source,
+            ...(outcome.transfer ? { bytes: outcome.transfer.bytes, transferSeconds: Number(outcome.transfer.seconds.toFixed(2)) } : {}),
+          },
           `${step.name}: cached${outcome.source === "remote" ? ` (downloaded from ${this.remote?.url ?? "the remote cache"})` : ""}`,
         );
-        await this.log.tags(runId, { ...step.tags(outcome.manifest), [TAGS.cacheHit]: "true", [TAGS.cacheSource]: outcome.source, ...(outcome.entry.producedByRun ? { [TAGS.producedBy]: outcome.entry.producedByRun } : {}) });
+        await this.log.tags(runId, {
+          ...step.tags(outcome.manifest),
+          [TAGS.cacheHit]: "true",
+          [TAGS.cacheSource]: outcome.source,
+          ...(outcome.entry.producedByRun ? { [TAGS.producedBy]: outcome.entry.producedByRun } : {}),
+        });
         const now = Date.now();
-        const logged = replayed ? replay(replayed, now) : Object.entries(numericMetrics(outcome.manifest.metrics)).map(([k, value]) => ({ key: k, value, step: 0, timestamp: now }));
+        const logged = replayed
+          ? replay(replayed, now)
+          : Object.entries(numericMetrics(outcome.manifest.metrics)).map(([k, value]) => ({ key: k, value, step: 0, timestamp: now }));
         history = logged.map((m) => ({ key: m.key, value: m.value, step: m.step ?? 0, offsetMs: 0 }));
         await this.log.metrics(runId, logged);
         await this.log.artifacts(runId, outcome.dir, (o.logArtifacts ?? "all") === "none" ? "none" : "manifests", small);
@@ -386,16 +461,36 @@ class Pipeline {
         history = logged.map((m) => ({ key: m.key, value: m.value, step: m.step ?? 0, offsetMs: 0 }));
         await this.log.metrics(runId, logged);
         await this.log.tags(runId, { ...step.tags(outcome.manifest), [TAGS.cacheHit]: "false", [TAGS.cacheSource]: outcome.source });
-        if (outcome.transfer) logger.info({ key: key.slice(0, 12), bytes: outcome.transfer.bytes, blobs: outcome.transfer.blobs, transferSeconds: Number(outcome.transfer.seconds.toFixed(2)) }, `${step.name}: pushed to ${this.remote?.url ?? "the remote cache"}`);
+        if (outcome.transfer)
+          logger.info(
+            {
+              key: key.slice(0, 12),
+              bytes: outcome.transfer.bytes,
+              blobs: outcome.transfer.blobs,
+              transferSeconds: Number(outcome.transfer.seconds.toFixed(2)),
+            },
+            `${step.name}: pushed to ${this.remote?.url ?? "the remote cache"}`,
+          );
         await this.log.artifacts(runId, outcome.dir, o.logArtifacts ?? "all", small);
       }
       await this.log.end(runId, "FINISHED");
       const seconds = (performance.now() - started) / 1000;
       if (!outcome.cached) logger.info({ seconds: Number(seconds.toFixed(2)) }, `${step.name}: step finished and cached`);
       const outputs: Record<string, unknown> = {};
-      for (const [name, kind] of Object.entries(step.outputs)) outputs[name] = { kind, dir: outcome.dir, digest: outcome.manifest.digest, ...step.describe(outcome.manifest) };
+      for (const [name, kind] of Object.entries(step.outputs))
+        outputs[name] = { kind, dir: outcome.dir, digest: outcome.manifest.digest, ...step.describe(outcome.manifest) };
       this.entries.push({ step: step.name, runId, key, dir: outcome.dir, manifest: outcome.manifest });
-      const report: StepReport = { step: step.name, cached: outcome.cached, source: outcome.source, ...(outcome.transfer ? { remote: outcome.transfer } : {}), key, runId, outputs, metrics: outcome.manifest.metrics, seconds };
+      const report: StepReport = {
+        step: step.name,
+        cached: outcome.cached,
+        source: outcome.source,
+        ...(outcome.transfer ? { remote: outcome.transfer } : {}),
+        key,
+        runId,
+        outputs,
+        metrics: outcome.manifest.metrics,
+        seconds,
+      };
       o.events?.stepFinished?.(report);
       return { report, dir: outcome.dir, manifest: outcome.manifest, history };
     } catch (error) {

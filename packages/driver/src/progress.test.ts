@@ -23,7 +23,12 @@ describe("ms run progress", () => {
   it.skipIf(!hasScript)("on a terminal: a line per step updated in place, then the summary with the next commands", async () => {
     const log = path.join(box.root, "tty.log");
     const args = ["run", ...SMALL, "-P", "als_max_iter=3", "-P", "keras_epochs=2"].map((a) => `'${a}'`).join(" ");
-    const r = spawnSync("script", ["-qfec", `${process.execPath} ${BIN} ${args}`, log], { cwd: box.root, env: { ...box.env, LOG_LEVEL: "info", TERM: "xterm" }, encoding: "utf8", timeout: 120_000 });
+    const r = spawnSync("script", ["-qfec", `${process.execPath} ${BIN} ${args}`, log], {
+      cwd: box.root,
+      env: { ...box.env, LOG_LEVEL: "info", TERM: "xterm" },
+      encoding: "utf8",
+      timeout: 120_000,
+    });
     expect(r.status, r.stderr).toBe(0);
     const screen = strip(await readFile(log, "utf8")).replace(/\r/g, "\n");
     if (process.env.MS_DEBUG_TTY) console.log(screen);

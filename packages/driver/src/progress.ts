@@ -32,7 +32,25 @@ function num(v: unknown): string {
 
 /** The fields of a step's info record worth a glance, as `k=v`. */
 function describe(record: Record<string, unknown>): string {
-  const skip = new Set(["level", "time", "name", "msg", "step", "pid", "hostname", "key", "err", "file", "dir", "url", "mirror", "archive", "split", "requested", "of"]);
+  const skip = new Set([
+    "level",
+    "time",
+    "name",
+    "msg",
+    "step",
+    "pid",
+    "hostname",
+    "key",
+    "err",
+    "file",
+    "dir",
+    "url",
+    "mirror",
+    "archive",
+    "split",
+    "requested",
+    "of",
+  ]);
   let head = String(record.msg ?? "").replace(/^\w+: /, "");
   // Iterations and epochs read "iteration 2/10", "epoch 1/3", whatever the step's message says.
   for (const unit of ["iteration", "epoch"]) {
@@ -124,7 +142,8 @@ export class LiveProgress {
   /** `source` "remote": the result was downloaded from the shared remote cache. */
   stepFinished(step: string, cached: boolean, secondsTaken: number, summary: string, source?: string): void {
     const line = this.lines.find((l) => l.step === step && !l.done);
-    if (line) line.done = `${source === "remote" ? "remote  " : cached ? "cached  " : "computed"}  ${secondsTaken.toFixed(2).padStart(6)} s  ${summary}`;
+    if (line)
+      line.done = `${source === "remote" ? "remote  " : cached ? "cached  " : "computed"}  ${secondsTaken.toFixed(2).padStart(6)} s  ${summary}`;
     this.render();
   }
 
@@ -150,7 +169,8 @@ export class LiveProgress {
         if (l.done) return `${l.done.startsWith("failed") ? "✖" : "✔"} ${l.step.padEnd(9)}${l.done}`;
         const elapsed = now - l.started;
         let eta = "";
-        if (l.unit && l.unit.done > 0 && l.unit.done < l.unit.total) eta = `, ETA ${seconds(Math.max(0, ((l.unit.at - l.started) / l.unit.done) * (l.unit.total - l.unit.done) - (now - l.unit.at)))}`;
+        if (l.unit && l.unit.done > 0 && l.unit.done < l.unit.total)
+          eta = `, ETA ${seconds(Math.max(0, ((l.unit.at - l.started) / l.unit.done) * (l.unit.total - l.unit.done) - (now - l.unit.at)))}`;
         return `${SPINNER[this.frame]} ${l.step.padEnd(9)}${`${seconds(elapsed)}${eta}`.padEnd(22)} ${l.status}`;
       })
       .map((s) => (s.length > width ? `${s.slice(0, width - 1)}…` : s))

@@ -46,7 +46,13 @@ async function bucketFiles(under = ""): Promise<Map<string, string>> {
   const root = path.join(s3.bucketDir, under);
   for (const rel of (await readdir(root, { recursive: true }).catch(() => [] as string[])).sort()) {
     const full = path.join(root, rel);
-    if ((await stat(full)).isFile()) out.set(rel, createHash("sha256").update(await readFile(full)).digest("hex"));
+    if ((await stat(full)).isFile())
+      out.set(
+        rel,
+        createHash("sha256")
+          .update(await readFile(full))
+          .digest("hex"),
+      );
   }
   return out;
 }
@@ -80,7 +86,12 @@ describe("a remote step cache on a real S3 server (s3proxy)", () => {
     expect(sourcesOf(cold)).toEqual({ download: "computed", etl: "computed", als: "computed", keras: "computed" });
     const entries = await listDir(path.join(s3.bucketDir, "team", "entries"));
     // download's entry names a file on this machine: never shared.
-    expect(entries).toEqual(cold.steps.slice(1).map((s) => `${s.key}.json`).sort());
+    expect(entries).toEqual(
+      cold.steps
+        .slice(1)
+        .map((s) => `${s.key}.json`)
+        .sort(),
+    );
     const before = await bucketFiles();
 
     const b = await box();
@@ -138,7 +149,9 @@ describe("a remote step cache on a real S3 server (s3proxy)", () => {
 
   it("a blob damaged on the server is a miss reported once, recomputed, and repaired by the push (not by a read-only run)", async () => {
     const alsKey = cold.steps[2].key;
-    const record = JSON.parse(await readFile(path.join(s3.bucketDir, "team", "entries", `${alsKey}.json`), "utf8")) as { files: { path: string; sha256: string }[] };
+    const record = JSON.parse(await readFile(path.join(s3.bucketDir, "team", "entries", `${alsKey}.json`), "utf8")) as {
+      files: { path: string; sha256: string }[];
+    };
     const sha = record.files.find((f) => f.path === "user_factors.parquet")!.sha256;
     const blob = path.join(s3.bucketDir, "team", "blobs", "sha256", sha.slice(0, 2), sha);
     const h = await open(blob, "r+");
@@ -147,7 +160,10 @@ describe("a remote step cache on a real S3 server (s3proxy)", () => {
     byte[0] ^= 0xff;
     await h.write(byte, 0, 1, 100);
     await h.close();
-    const sum = async () => createHash("sha256").update(await readFile(blob)).digest("hex");
+    const sum = async () =>
+      createHash("sha256")
+        .update(await readFile(blob))
+        .digest("hex");
     expect(await sum()).not.toBe(sha);
 
     const ro = await box();
@@ -221,7 +237,9 @@ describe("a remote step cache on a real S3 server (s3proxy)", () => {
 
     const wrong = `wrong-${s3.secretAccessKey.slice(-8)}-secret`;
     const denied = await copyOfA();
-    const r2 = await ms(["run", ...SMALL, "--remote-cache", REMOTE, "--force", "als", "--json", "--log-level", "debug"], denied, { AWS_SECRET_ACCESS_KEY: wrong });
+    const r2 = await ms(["run", ...SMALL, "--remote-cache", REMOTE, "--force", "als", "--json", "--log-level", "debug"], denied, {
+      AWS_SECRET_ACCESS_KEY: wrong,
+    });
     expect(r2.code, r2.stderr.slice(-2000)).toBe(0);
     expect(warnings(r2.stderr, "continuing with the local cache only")).toBe(1);
     expect(r2.stderr).toContain("access refused");
@@ -235,7 +253,10 @@ describe("a remote step cache on a real S3 server (s3proxy)", () => {
     try {
       const slow = await copyOfA();
       const endpoint = `http://127.0.0.1:${(stalled.address() as net.AddressInfo).port}`;
-      const r = await ms(["run", ...SMALL, "--remote-cache", REMOTE, "--force", "als", "--json"], slow, { AWS_ENDPOINT_URL: endpoint, MS_REMOTE_CACHE_TIMEOUT_MS: "1000" });
+      const r = await ms(["run", ...SMALL, "--remote-cache", REMOTE, "--force", "als", "--json"], slow, {
+        AWS_ENDPOINT_URL: endpoint,
+        MS_REMOTE_CACHE_TIMEOUT_MS: "1000",
+      });
       expect(r.code, r.stderr.slice(-2000)).toBe(0);
       expect(warnings(r.stderr, "continuing with the local cache only")).toBe(1);
       expect(r.stderr).toContain("timed out");

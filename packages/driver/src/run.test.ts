@@ -35,7 +35,8 @@ describe("ms run on an empty cache", () => {
     const [download, etl, als, keras] = cold.steps;
     expect(download.metrics.bytes).toBeGreaterThan(0);
     expect(etl.metrics.rows).toBe(4000);
-    for (const k of ["training_nrows", "test_nrows", "train_rmse", "test_rmse", "train_loss"]) expect(Number.isFinite(als.metrics[k]), k).toBe(true);
+    for (const k of ["training_nrows", "test_nrows", "train_rmse", "test_rmse", "train_loss"])
+      expect(Number.isFinite(als.metrics[k]), k).toBe(true);
     expect(als.metrics.training_nrows + als.metrics.test_nrows).toBe(4000);
     for (const k of ["train_mse", "test_mse", "test_rmse", "epochs_run"]) expect(Number.isFinite(keras.metrics[k]), k).toBe(true);
   });
@@ -44,7 +45,13 @@ describe("ms run on an empty cache", () => {
     const [, etl, als, keras] = cold.steps;
     expect(etl.outputs.ratings.dir).toBe(path.join(box.cache, "objects", etl.key));
     expect(await listDir(etl.outputs.ratings.dir!)).toEqual(["entry.json", "manifest.json", "metrics.json", "ratings.parquet"]);
-    expect(await listDir(als.outputs.factors.dir!)).toEqual(["entry.json", "item_factors.parquet", "manifest.json", "metrics.json", "user_factors.parquet"]);
+    expect(await listDir(als.outputs.factors.dir!)).toEqual([
+      "entry.json",
+      "item_factors.parquet",
+      "manifest.json",
+      "metrics.json",
+      "user_factors.parquet",
+    ]);
     expect(await listDir(keras.outputs.model.dir!)).toContain("model.json");
     const factorsManifest = JSON.parse(await readFile(path.join(als.outputs.factors.dir!, "manifest.json"), "utf8"));
     expect(factorsManifest.details.ratings.digest).toBe(etl.outputs.ratings.digest);
@@ -264,7 +271,8 @@ describe("ms help", () => {
     expect(top.stdout).toMatch(/ms run/);
     const run = await ms(["run", "--help"], box);
     expect(run.code).toBe(0);
-    for (const p of ["max_row_limit", "als_num_threads", "keras_hidden_units", "synthetic_rows", "Exit codes"]) expect(run.stdout).toContain(p);
+    for (const p of ["max_row_limit", "als_num_threads", "keras_hidden_units", "synthetic_rows", "Exit codes"])
+      expect(run.stdout).toContain(p);
     expect(run.stdout).toMatch(/NOT in the cache key/);
     expect((await ms(["cache", "--help"], box)).code).toBe(0);
     expect((await ms(["runs", "--help"], box)).code).toBe(0);

@@ -12,7 +12,12 @@ import type { MetricInput, ParamValue, TerminalStatus, Tracker } from "@ms/track
 export { TAGS } from "@ms/tracking";
 
 /** The seed's entry point names. */
-export const ENTRY_POINTS: Readonly<Record<string, string>> = { download: "load_raw_data", etl: "etl_data", als: "als", keras: "train_keras" };
+export const ENTRY_POINTS: Readonly<Record<string, string>> = {
+  download: "load_raw_data",
+  etl: "etl_data",
+  als: "als",
+  keras: "train_keras",
+};
 
 /** Reads the checked-out commit from `.git` without spawning git; undefined outside a checkout. */
 export async function gitCommit(start: string): Promise<string | undefined> {
@@ -91,16 +96,24 @@ export class RunLog {
   /** Logs into the experiment of an existing run (MLflow's `MLFLOW_RUN_ID`); the run must be active. */
   static async forRun(tracker: Tracker, runId: string, logger: Logger): Promise<RunLog> {
     const run = await tracker.getRun(runId).catch((error: unknown) => {
-      throw error instanceof MsError && !(error instanceof MissingArtifactError) ? error : new BadParameterError("MLFLOW_RUN_ID", `run ${runId} does not exist in ${tracker.uri}: ${(error as Error).message}`);
+      throw error instanceof MsError && !(error instanceof MissingArtifactError)
+        ? error
+        : new BadParameterError("MLFLOW_RUN_ID", `run ${runId} does not exist in ${tracker.uri}: ${(error as Error).message}`);
     });
-    if (run.info.status !== "RUNNING") throw new BadParameterError("MLFLOW_RUN_ID", `run ${runId} in ${tracker.uri} is ${run.info.status}, not RUNNING; unset MLFLOW_RUN_ID to start a new run`);
+    if (run.info.status !== "RUNNING")
+      throw new BadParameterError(
+        "MLFLOW_RUN_ID",
+        `run ${runId} in ${tracker.uri} is ${run.info.status}, not RUNNING; unset MLFLOW_RUN_ID to start a new run`,
+      );
     return new RunLog(tracker, run.info.experimentId, logger);
   }
 
   /** Logs into an experiment given by id (MLflow's `MLFLOW_EXPERIMENT_ID`). */
   static async forExperiment(tracker: Tracker, experimentId: string, logger: Logger): Promise<RunLog> {
     const exp = await tracker.getExperiment(experimentId).catch((error: unknown) => {
-      throw error instanceof MissingArtifactError ? new BadParameterError("MLFLOW_EXPERIMENT_ID", `experiment ${experimentId} does not exist in ${tracker.uri}`) : error;
+      throw error instanceof MissingArtifactError
+        ? new BadParameterError("MLFLOW_EXPERIMENT_ID", `experiment ${experimentId} does not exist in ${tracker.uri}`)
+        : error;
     });
     return new RunLog(tracker, exp.experimentId, logger);
   }
@@ -123,7 +136,8 @@ export class RunLog {
     const fresh: Record<string, ParamValue> = {};
     for (const [k, v] of Object.entries(params)) {
       if (!(k in held)) fresh[k] = v;
-      else if (held[k] !== String(v) && Number(held[k]) !== Number(v)) this.logger.warn({ param: k, run: held[k], resolved: v }, `param ${k}: the run holds "${held[k]}", ms resolved ${String(v)}`);
+      else if (held[k] !== String(v) && Number(held[k]) !== Number(v))
+        this.logger.warn({ param: k, run: held[k], resolved: v }, `param ${k}: the run holds "${held[k]}", ms resolved ${String(v)}`);
     }
     await this.params(runId, fresh);
   }
@@ -144,7 +158,13 @@ export class RunLog {
       return;
     }
     for (const file of small) {
-      if (await fs.stat(file).then((s) => s.isFile(), () => false)) await this.tracker.logArtifacts(runId, file);
+      if (
+        await fs.stat(file).then(
+          (s) => s.isFile(),
+          () => false,
+        )
+      )
+        await this.tracker.logArtifacts(runId, file);
     }
   }
 

@@ -13,7 +13,17 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { RACY_IDENTITY_MS, StorageError, writeManifest } from "@ms/contracts";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { CacheStore, gcCache, listCache, openSession, processStartTime, selfOwner, verifyCache, type CacheSession, type GetOrComputeRequest } from "@ms/cache";
+import {
+  CacheStore,
+  gcCache,
+  listCache,
+  openSession,
+  processStartTime,
+  selfOwner,
+  verifyCache,
+  type CacheSession,
+  type GetOrComputeRequest,
+} from "@ms/cache";
 import { listDir, ms, sandbox } from "./__tests__/harness.js";
 
 const USER = fileURLToPath(new URL("./__tests__/cache-user.mjs", import.meta.url));
@@ -53,7 +63,14 @@ function request(key = KEY, over: Partial<GetOrComputeRequest> = {}): GetOrCompu
       await mkdir(dir);
       await writeFile(path.join(dir, "user_factors.parquet"), `user factors of ${key}`);
       await writeFile(path.join(dir, "item_factors.parquet"), `item factors of ${key}`);
-      await writeManifest(dir, { kind: "factors", files: ["user_factors.parquet", "item_factors.parquet"], params: {}, metrics: { rmse: 0.9 }, details: {}, producedBy: { step: "als", version: "1", key } });
+      await writeManifest(dir, {
+        kind: "factors",
+        files: ["user_factors.parquet", "item_factors.parquet"],
+        params: {},
+        metrics: { rmse: 0.9 },
+        details: {},
+        producedBy: { step: "als", version: "1", key },
+      });
     },
     onDamaged(_key: string, problems: string[]) {
       req.damaged.push(problems);
@@ -161,7 +178,13 @@ describe("getOrCompute", () => {
     expect(byKey[KEY]).toMatch(/digest .* does not match its file list/);
     expect(byKey[other]).toMatch(/leaves the artifact directory/);
     // The bin maps it to exit 5.
-    const r = await ms(["cache", "verify", "--cache-dir", cache], { root, cache, mlruns: path.join(root, "mlruns"), env: process.env, dispose: async () => undefined });
+    const r = await ms(["cache", "verify", "--cache-dir", cache], {
+      root,
+      cache,
+      mlruns: path.join(root, "mlruns"),
+      env: process.env,
+      dispose: async () => undefined,
+    });
     expect(r.code).toBe(5);
     expect(r.stderr).toContain(KEY);
     // A run never serves them (and so never hands the edited digest downstream).
@@ -178,7 +201,14 @@ describe("getOrCompute", () => {
       async compute(dir: string) {
         await mkdir(dir);
         await writeFile(path.join(dir, "user_factors.parquet"), "abc");
-        await writeManifest(dir, { kind: "factors", files: ["user_factors.parquet"], params: {}, metrics: {}, details: {}, producedBy: { step: "als", version: "1" } });
+        await writeManifest(dir, {
+          kind: "factors",
+          files: ["user_factors.parquet"],
+          params: {},
+          metrics: {},
+          details: {},
+          producedBy: { step: "als", version: "1" },
+        });
         await writeFile(path.join(dir, "user_factors.parquet"), "abd");
       },
     });
@@ -190,8 +220,13 @@ describe("getOrCompute", () => {
 });
 
 /** Starts cache-user.mjs in "hold" mode and resolves once it has its entries. */
-async function holder(keys: string[], extra: Record<string, unknown> = {}): Promise<{ child: ChildProcess; done: Promise<{ code: number | null; stderr: string }> }> {
-  const child = spawn(process.execPath, [USER, JSON.stringify({ cache, keys, mode: "hold", ...extra })], { stdio: ["pipe", "pipe", "pipe"] });
+async function holder(
+  keys: string[],
+  extra: Record<string, unknown> = {},
+): Promise<{ child: ChildProcess; done: Promise<{ code: number | null; stderr: string }> }> {
+  const child = spawn(process.execPath, [USER, JSON.stringify({ cache, keys, mode: "hold", ...extra })], {
+    stdio: ["pipe", "pipe", "pipe"],
+  });
   let stdout = "";
   let stderr = "";
   child.stderr!.setEncoding("utf8").on("data", (d: string) => (stderr += d));
@@ -210,7 +245,9 @@ describe("gc beside a running session", () => {
   it("keeps the entries a live run has read or just published, removes them once it closes", async () => {
     const hit = "e".repeat(64);
     const fresh = "f".repeat(64);
-    const seed = spawnSync(process.execPath, [USER, JSON.stringify({ cache, keys: [hit], mode: "loop", iterations: 1 })], { encoding: "utf8" });
+    const seed = spawnSync(process.execPath, [USER, JSON.stringify({ cache, keys: [hit], mode: "loop", iterations: 1 })], {
+      encoding: "utf8",
+    });
     expect(seed.status, seed.stderr).toBe(0);
     const { child, done } = await holder([hit, fresh]);
     const gc = await gcCache(cache, { olderThanMs: 0 });
@@ -330,7 +367,12 @@ describe("a cache path that is a file", () => {
     const box = await sandbox();
     try {
       const env = { MS_CACHE_DIR: file };
-      for (const args of [["cache", "ls"], ["cache", "verify"], ["cache", "gc", "--older-than", "0"], ["run", "--dataset", "synthetic", "-P", "synthetic_rows=100"]]) {
+      for (const args of [
+        ["cache", "ls"],
+        ["cache", "verify"],
+        ["cache", "gc", "--older-than", "0"],
+        ["run", "--dataset", "synthetic", "-P", "synthetic_rows=100"],
+      ]) {
         const r = await ms(args, box, env);
         expect(r.code, args.join(" ")).toBe(8);
         expect(r.stderr).toMatch(/not-a-dir is not a directory/);
@@ -342,4 +384,3 @@ describe("a cache path that is a file", () => {
     }
   });
 });
-

@@ -21,7 +21,16 @@ import { BIN, cachedOf, runJson, sandbox, type RunDoc, type Sandbox } from "./__
 
 const SMALL_DIR = process.env.MS_MOVIELENS_SMALL ?? path.resolve(__dirname, "../../../../shared/movielens/ml-latest-small");
 const present = existsSync(path.join(SMALL_DIR, "ratings.csv"));
-const DATA = ["--dataset", path.basename(SMALL_DIR), "--data-dir", path.dirname(SMALL_DIR), "-P", "max_row_limit=20000", "-P", "keras_epochs=1"];
+const DATA = [
+  "--dataset",
+  path.basename(SMALL_DIR),
+  "--data-dir",
+  path.dirname(SMALL_DIR),
+  "-P",
+  "max_row_limit=20000",
+  "-P",
+  "keras_epochs=1",
+];
 /** Small jobs on a loaded 2-core machine: no UI, a driver JIT that starts fast (executors keep C2: C1's larger frames overflow on ALS's task lineage). */
 const FAST = "spark.ui.enabled=false,spark.driver.extraJavaOptions=-XX:TieredStopAtLevel=1 -XX:+UseSerialGC";
 
@@ -53,7 +62,17 @@ beforeAll(async () => {
   cluster = await startSparkCluster({ sparkHome, port: freePort, workers: 2, coresPerWorker: 1, memoryPerWorker: "1g" });
   box = await sandbox("ms-spark-");
   env = { SPARK_HOME: sparkHome };
-  sparkArgs = [...DATA, "-P", "als_engine=spark", "-P", `spark_master=${cluster.master}`, "-P", `spark_conf=${FAST}`, "-P", "spark_num_blocks=2"];
+  sparkArgs = [
+    ...DATA,
+    "-P",
+    "als_engine=spark",
+    "-P",
+    `spark_master=${cluster.master}`,
+    "-P",
+    `spark_conf=${FAST}`,
+    "-P",
+    "spark_num_blocks=2",
+  ];
   // The first run loses a worker in the middle of its fit (one Spark run fewer than a separate test).
   const objects = path.join(box.cache, "objects");
   killed = await runKillingWorker(sparkArgs, () => cluster!.killWorker(1));
@@ -78,7 +97,11 @@ interface KilledRun {
 
 /** Runs `ms run --json` and calls `kill` once the als step's Spark progress reports the fit phase. */
 async function runKillingWorker(args: string[], kill: () => void): Promise<KilledRun> {
-  const child = spawn(process.execPath, [BIN, "run", ...args, "--json"], { cwd: box.root, env: { ...box.env, ...env, LOG_LEVEL: "debug" }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [BIN, "run", ...args, "--json"], {
+    cwd: box.root,
+    env: { ...box.env, ...env, LOG_LEVEL: "debug" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stderr = "";
   let stdout = "";
   let killedAt = false;
@@ -109,7 +132,10 @@ describe.skipIf(!present)("als_engine=spark on a loopback standalone cluster", (
   it("the master lists the application as completed, and both workers ran its executors", async () => {
     // Two 1-core workers, one executor each at most: two executors at once means both ran it.
     const factors = await readFactors(spark.steps[2].outputs.factors.dir as string);
-    const details = factors.manifest.details as unknown as { engine: string; spark: { applicationId: string; master: string; maxExecutors: number } };
+    const details = factors.manifest.details as unknown as {
+      engine: string;
+      spark: { applicationId: string; master: string; maxExecutors: number };
+    };
     expect(details.engine).toBe("spark");
     expect(details.spark.master).toBe(cluster!.master);
     const id = details.spark.applicationId;
@@ -120,8 +146,14 @@ describe.skipIf(!present)("als_engine=spark on a loopback standalone cluster", (
     expect(status.activeapps.find((a) => a.id === id)).toBeUndefined();
     // The killed worker's page went with it; the survivor's lists the application's executor.
     for (const ui of killed.code === 0 ? cluster!.workerUis.slice(0, 1) : cluster!.workerUis) {
-      const worker = (await (await fetch(`${ui}/json/`)).json()) as { finishedexecutors: { appid: string }[]; executors: { appid: string }[] };
-      expect([...worker.finishedexecutors, ...worker.executors].some((e) => e.appid === id), ui).toBe(true);
+      const worker = (await (await fetch(`${ui}/json/`)).json()) as {
+        finishedexecutors: { appid: string }[];
+        executors: { appid: string }[];
+      };
+      expect(
+        [...worker.finishedexecutors, ...worker.executors].some((e) => e.appid === id),
+        ui,
+      ).toBe(true);
     }
     expect(details.spark.maxExecutors).toBe(2);
   });
@@ -130,7 +162,9 @@ describe.skipIf(!present)("als_engine=spark on a loopback standalone cluster", (
     const als = spark.steps[2];
     const factors = await readFactors(als.outputs.factors.dir as string);
     const tags = await tagsOf(als.runId);
-    expect(tags["ms.spark.applicationId"]).toBe((factors.manifest.details as unknown as { spark: { applicationId: string } }).spark.applicationId);
+    expect(tags["ms.spark.applicationId"]).toBe(
+      (factors.manifest.details as unknown as { spark: { applicationId: string } }).spark.applicationId,
+    );
     expect(tags["ms.spark.master"]).toBe(cluster!.master);
   });
 
@@ -153,7 +187,11 @@ describe.skipIf(!present)("als_engine=spark on a loopback standalone cluster", (
   it("a rerun is a cache hit, even against another master (the master is not in the key)", async () => {
     const again = await runJson(sparkArgs, box, env);
     expect(cachedOf(again)).toEqual({ download: true, etl: true, als: true, keras: true });
-    const elsewhere = await runJson([...DATA, "-P", "als_engine=spark", "-P", "spark_master=local[1]", "-P", "spark_num_blocks=2"], box, env);
+    const elsewhere = await runJson(
+      [...DATA, "-P", "als_engine=spark", "-P", "spark_master=local[1]", "-P", "spark_num_blocks=2"],
+      box,
+      env,
+    );
     expect(cachedOf(elsewhere).als).toBe(true);
   }, 300_000);
 
@@ -167,7 +205,9 @@ describe.skipIf(!present)("als_engine=spark on a loopback standalone cluster", (
       // Nothing of the failed als run in the cache.
       expect(killedFailedKinds).not.toContain("factors");
     }
-    process.stderr.write(`[spark test] the run that lost a worker ${killed.code === 0 ? "finished (Spark rescheduled)" : `failed with exit ${killed.code}`}\n`);
+    process.stderr.write(
+      `[spark test] the run that lost a worker ${killed.code === 0 ? "finished (Spark rescheduled)" : `failed with exit ${killed.code}`}\n`,
+    );
   });
 
   it("leaves no per-run scratch in the staging directory, only the content-addressed ratings", async () => {

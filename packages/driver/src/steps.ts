@@ -12,6 +12,5 @@ export const PIPELINE: readonly Step[] = [downloadStep, etlStep, alsStep, kerasS
 /** The steps' names, in order (for `--force` and the help). */
 export const STEPS: readonly string[] = PIPELINE.map((s) => s.name);
 
-
 /** What the steps keep in the cache beside entries, for `ms cache gc` to clean. */
 export const CLEANERS: readonly StepCleaner[] = PIPELINE.flatMap((s) => (s.cleaner ? [s.cleaner] : []));

@@ -3,7 +3,15 @@
  * fast reader that later steps use to load ratings into typed columns.
  */
 import type { DuckDBConnection } from "@duckdb/node-api";
-import { BadInputError, CorruptArtifactError, MissingArtifactError, MsError, StorageError, readManifest, type Manifest } from "@ms/contracts";
+import {
+  BadInputError,
+  CorruptArtifactError,
+  MissingArtifactError,
+  MsError,
+  StorageError,
+  readManifest,
+  type Manifest,
+} from "@ms/contracts";
 import { stat } from "node:fs/promises";
 import path from "node:path";
 import type { FormatInfo } from "./formats.js";
@@ -93,7 +101,9 @@ export async function copyRatingsToParquet(file: string, info: FormatInfo, targe
       ? `SELECT ${cols} FROM (SELECT *, row_number() OVER () AS rn FROM (${checked})) QUALIFY row_number() OVER (PARTITION BY userId, movieId ORDER BY timestamp DESC, rn DESC) = 1 ORDER BY userId, movieId`
       : `SELECT ${cols} FROM (${checked})`;
     const scanOptions = { info, maxRows: options.maxRowLimit };
-    const scan = (options.cacheDir ? scanRatingsTextRemembered(file, scanOptions, options.cacheDir) : scanRatingsText(file, scanOptions)).then(
+    const scan = (
+      options.cacheDir ? scanRatingsTextRemembered(file, scanOptions, options.cacheDir) : scanRatingsText(file, scanOptions)
+    ).then(
       (problem) => {
         // DuckDB's answer is moot now; stop it instead of letting it read to the end.
         if (problem) conn.interrupt();
@@ -113,9 +123,9 @@ export async function copyRatingsToParquet(file: string, info: FormatInfo, targe
       }, 500);
     }
     try {
-      const result = await conn.runAndReadAll(
-        `COPY (${query}) TO ${sqlString(target)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1048576)`,
-      ).finally(() => clearInterval(poll));
+      const result = await conn
+        .runAndReadAll(`COPY (${query}) TO ${sqlString(target)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1048576)`)
+        .finally(() => clearInterval(poll));
       const written = Number(result.getRows()[0]?.[0] ?? 0);
       const problem = await scan;
       if (problem) throw problem;
@@ -130,7 +140,9 @@ export async function copyRatingsToParquet(file: string, info: FormatInfo, targe
       const storage = message.match(STORAGE_MESSAGE);
       if (storage && /IO Error/.test(message)) {
         // DuckDB names the staging file it wrote; the user knows the output by its published name.
-        const where = message.includes(target) ? (options.outputName ?? target) : (message.match(/"([^"]+)"/)?.[1] ?? options.outputName ?? target);
+        const where = message.includes(target)
+          ? (options.outputName ?? target)
+          : (message.match(/"([^"]+)"/)?.[1] ?? options.outputName ?? target);
         throw new StorageError(`cannot write ${where}: ${storage[0]} (${message.split("\n")[0].slice(0, 300)})`, { cause: error });
       }
       throw await explainCopyFailure(conn, error as Error, file, info, options);
@@ -140,10 +152,12 @@ export async function copyRatingsToParquet(file: string, info: FormatInfo, targe
 
 /** True when the written file's statistics prove: no nulls, every rating within [0.5, 5]. */
 async function statisticsPass(conn: DuckDBConnection, parquet: string): Promise<boolean> {
-  const rows = (await conn.runAndReadAll(
-    `SELECT path_in_schema, sum(stats_null_count), min(TRY_CAST(stats_min_value AS DOUBLE)), max(TRY_CAST(stats_max_value AS DOUBLE)), count(*) FILTER (stats_min_value IS NULL OR stats_max_value IS NULL)
+  const rows = (
+    await conn.runAndReadAll(
+      `SELECT path_in_schema, sum(stats_null_count), min(TRY_CAST(stats_min_value AS DOUBLE)), max(TRY_CAST(stats_max_value AS DOUBLE)), count(*) FILTER (stats_min_value IS NULL OR stats_max_value IS NULL)
      FROM parquet_metadata(${sqlString(parquet)}) GROUP BY path_in_schema`,
-  )).getRows();
+    )
+  ).getRows();
   for (const [column, nulls, min, max, missing] of rows) {
     if (Number(nulls) !== 0) return false;
     if (column === "rating") {
@@ -154,7 +168,13 @@ async function statisticsPass(conn: DuckDBConnection, parquet: string): Promise<
   return true;
 }
 
-async function explainCopyFailure(conn: DuckDBConnection, error: Error, file: string, info: FormatInfo, options: CopyOptions): Promise<Error> {
+async function explainCopyFailure(
+  conn: DuckDBConnection,
+  error: Error,
+  file: string,
+  info: FormatInfo,
+  options: CopyOptions,
+): Promise<Error> {
   const message = error.message;
   const headerLines = info.header ? 1 : 0;
   // Out-of-range ids fail the INTEGER cast with no line number: find the row like the others.
@@ -176,9 +196,19 @@ async function explainCopyFailure(conn: DuckDBConnection, error: Error, file: st
     if (!row) return new BadInputError("a row breaks the ratings rules", { file });
     const [rn, userId, movieId, rating, timestamp] = row.map((v) => (v === null ? null : Number(v)));
     const line = Number(rn) + headerLines;
-    const missing = [["userId", userId], ["movieId", movieId], ["rating", rating], ["timestamp", timestamp]].filter(([, v]) => v === null).map(([k]) => k);
+    const missing = [
+      ["userId", userId],
+      ["movieId", movieId],
+      ["rating", rating],
+      ["timestamp", timestamp],
+    ]
+      .filter(([, v]) => v === null)
+      .map(([k]) => k);
     if (missing.length) return new BadInputError(`missing value for ${missing.join(", ")}`, { file, line });
-    for (const [name, id] of [["userId", userId], ["movieId", movieId]] as const) {
+    for (const [name, id] of [
+      ["userId", userId],
+      ["movieId", movieId],
+    ] as const) {
       if (!(Number(id) >= -2147483648 && Number(id) <= 2147483647 && Number.isInteger(id))) {
         return new BadInputError(`${name} value ${id} is not an integer that fits INT32`, { file, line });
       }
@@ -194,7 +224,9 @@ async function explainCopyFailure(conn: DuckDBConnection, error: Error, file: st
   const detail = message
     .split("\n")
     .map((l) => l.trim())
-    .find((l) => /Expected Number of Columns|Could not convert|out of range|Error when converting|not enough columns|too many columns/i.test(l));
+    .find((l) =>
+      /Expected Number of Columns|Could not convert|out of range|Error when converting|not enough columns|too many columns/i.test(l),
+    );
   if (line !== undefined || /Conversion Error|Invalid Input Error/.test(message)) {
     const conversion = detail?.match(/Could not convert string "(.*)" to '(\w+)'/);
     const column = detail?.match(/converting column "(\w+)"/)?.[1];
@@ -202,14 +234,24 @@ async function explainCopyFailure(conn: DuckDBConnection, error: Error, file: st
     if (conversion) {
       const [, value, type] = conversion;
       const numeric = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(value.trim());
-      const what = !numeric || type === "DOUBLE" || type === "FLOAT" ? "a number" : `an integer that fits ${type === "BIGINT" || type === "INT64" ? "INT64" : "INT32"}`;
-      text = value === "" ? `missing value${column ? ` for ${column}` : ""}` : `${column ?? "a column"} value ${JSON.stringify(value.slice(0, 60))}${value.length > 60 ? "..." : ""} is not ${what}`;
+      const what =
+        !numeric || type === "DOUBLE" || type === "FLOAT"
+          ? "a number"
+          : `an integer that fits ${type === "BIGINT" || type === "INT64" ? "INT64" : "INT32"}`;
+      text =
+        value === ""
+          ? `missing value${column ? ` for ${column}` : ""}`
+          : `${column ?? "a column"} value ${JSON.stringify(value.slice(0, 60))}${value.length > 60 ? "..." : ""} is not ${what}`;
     } else if (detail && /Expected Number of Columns/i.test(detail)) {
       text = `wrong number of columns: ${detail.replace(/^.*?(Expected)/, "$1")} (expected ${info.format === "csv" ? "userId,movieId,rating,timestamp" : "4 fields"})`;
     } else {
       text = (detail ?? message.split("\n")[0]).slice(0, 300);
     }
-    return new BadInputError(`${text}${original !== undefined ? ` in ${JSON.stringify(original.slice(0, 120))}` : ""}`, { file, line }, { cause: error });
+    return new BadInputError(
+      `${text}${original !== undefined ? ` in ${JSON.stringify(original.slice(0, 120))}` : ""}`,
+      { file, line },
+      { cause: error },
+    );
   }
   return error;
 }
@@ -261,13 +303,18 @@ export async function readRatingsColumns(pathOrDir: string, options: { threads?:
     for (const [name, type] of Object.entries(EXPECTED_SCHEMA)) {
       const found = types.get(name);
       if (found !== type) {
-        throw new BadInputError(`wrong schema: column ${name} must be ${type}${found ? `, found ${found}` : ", missing"} (expected userId INT32, movieId INT32, rating FLOAT)`, { file });
+        throw new BadInputError(
+          `wrong schema: column ${name} must be ${type}${found ? `, found ${found}` : ", missing"} (expected userId INT32, movieId INT32, rating FLOAT)`,
+          { file },
+        );
       }
     }
     const rows = Number((await conn.runAndReadAll(`SELECT count(*) FROM ${src}`)).getRows()[0][0]);
-    const nulls = (await conn.runAndReadAll(
-      `SELECT coalesce(sum(stats_null_count), 0) FROM parquet_metadata(${sqlString(file)}) WHERE path_in_schema IN ('userId', 'movieId', 'rating')`,
-    )).getRows()[0][0];
+    const nulls = (
+      await conn.runAndReadAll(
+        `SELECT coalesce(sum(stats_null_count), 0) FROM parquet_metadata(${sqlString(file)}) WHERE path_in_schema IN ('userId', 'movieId', 'rating')`,
+      )
+    ).getRows()[0][0];
     if (Number(nulls) > 0) throw new BadInputError(`holds ${nulls} null values in userId/movieId/rating`, { file });
     const userIds = new Int32Array(rows);
     const movieIds = new Int32Array(rows);

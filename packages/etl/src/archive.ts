@@ -47,7 +47,8 @@ interface Extraction {
 export async function extractZip(archive: string, target: string, options: ExtractOptions = {}): Promise<string[]> {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_EXTRACT_BYTES;
   const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
-  const interrupted = () => (options.signal?.reason instanceof MsError ? options.signal.reason : new InterruptedError(`${archive}: extraction interrupted`));
+  const interrupted = () =>
+    options.signal?.reason instanceof MsError ? options.signal.reason : new InterruptedError(`${archive}: extraction interrupted`);
   const x: Extraction = { archive, root: path.resolve(target), maxBytes, signal: options.signal, interrupted };
   let zip: yauzl.ZipFile;
   try {
@@ -63,7 +64,10 @@ export async function extractZip(archive: string, target: string, options: Extra
   let entries = 0;
   try {
     // The central directory states the count up front; the loop counts too, in case it lies.
-    if (zip.entryCount > maxEntries) throw new CorruptArtifactError(`${archive}: holds ${zip.entryCount} entries, more than the limit of ${maxEntries}; refusing to extract`);
+    if (zip.entryCount > maxEntries)
+      throw new CorruptArtifactError(
+        `${archive}: holds ${zip.entryCount} entries, more than the limit of ${maxEntries}; refusing to extract`,
+      );
     for (;;) {
       if (options.signal?.aborted) throw interrupted();
       const entry = await nextEntry(zip);
@@ -123,7 +127,8 @@ function checkedEntry(x: Extraction, entry: yauzl.Entry): { name: string; dest: 
   const reason = unsafeEntryReason(name);
   if (reason) throw new CorruptArtifactError(`${x.archive}: entry ${JSON.stringify(name)} ${reason}; refusing to extract`);
   const mode = (entry.externalFileAttributes >>> 16) & S_IFMT;
-  if (mode === S_IFLNK) throw new CorruptArtifactError(`${x.archive}: entry ${JSON.stringify(name)} is a symbolic link; refusing to extract`);
+  if (mode === S_IFLNK)
+    throw new CorruptArtifactError(`${x.archive}: entry ${JSON.stringify(name)} is a symbolic link; refusing to extract`);
   const dest = path.resolve(x.root, name);
   if (dest !== x.root && !dest.startsWith(x.root + path.sep)) {
     throw new CorruptArtifactError(`${x.archive}: entry ${JSON.stringify(name)} escapes the target directory`);
@@ -132,9 +137,18 @@ function checkedEntry(x: Extraction, entry: yauzl.Entry): { name: string; dest: 
 }
 
 /** Writes one file entry to `dest`, counting the bytes that come out against the cap (`before`: the entries already written). */
-async function writeEntry(x: Extraction, zip: yauzl.ZipFile, entry: yauzl.Entry, name: string, dest: string, before: number): Promise<void> {
+async function writeEntry(
+  x: Extraction,
+  zip: yauzl.ZipFile,
+  entry: yauzl.Entry,
+  name: string,
+  dest: string,
+  before: number,
+): Promise<void> {
   await fs.mkdir(path.dirname(dest), { recursive: true });
-  const stream = await new Promise<NodeJS.ReadableStream>((resolve, reject) => zip.openReadStream(entry, (err, s) => (err ? reject(err) : resolve(s!))));
+  const stream = await new Promise<NodeJS.ReadableStream>((resolve, reject) =>
+    zip.openReadStream(entry, (err, s) => (err ? reject(err) : resolve(s!))),
+  );
   let seen = 0;
   // Sizes in the header can lie; count what actually comes out too.
   const guard = new Transform({
@@ -151,6 +165,8 @@ async function writeEntry(x: Extraction, zip: yauzl.ZipFile, entry: yauzl.Entry,
     if (x.signal?.aborted) throw x.interrupted();
     const code = (error as NodeJS.ErrnoException).code;
     if (code && /^E[A-Z]+$/.test(code) && code !== "EEXIST") throw asStorageError(error, dest);
-    throw new CorruptArtifactError(`${x.archive}: entry ${JSON.stringify(name)} is damaged (${(error as Error).message})`, { cause: error });
+    throw new CorruptArtifactError(`${x.archive}: entry ${JSON.stringify(name)} is damaged (${(error as Error).message})`, {
+      cause: error,
+    });
   }
 }

@@ -17,7 +17,10 @@ export type RatingsTable = Table<{ userId: Int32; movieId: Int32; rating: Float3
 export async function ratingsTable(columns: RatingsColumns): Promise<RatingsTable> {
   const { rows, userIds, movieIds, ratings } = columns;
   if (userIds.length !== rows || movieIds.length !== rows || ratings.length !== rows) {
-    throw new BadParameterError("columns", `userIds, movieIds and ratings must each hold ${rows} values, got ${userIds.length}, ${movieIds.length}, ${ratings.length}`);
+    throw new BadParameterError(
+      "columns",
+      `userIds, movieIds and ratings must each hold ${rows} values, got ${userIds.length}, ${movieIds.length}, ${ratings.length}`,
+    );
   }
   const { makeTable } = await import("apache-arrow");
   return makeTable({ userId: userIds, movieId: movieIds, rating: ratings });

@@ -37,7 +37,10 @@ describe("ms-etl bin", () => {
       expect(doc.outputs.ratings).toMatchObject({ kind: "ratings", dir: out, files: [path.join(out, "ratings.parquet")] });
       expect(path.isAbsolute(doc.outputs.ratings.files[0])).toBe(true);
       expect(doc.metrics.rows).toBe(5);
-      const logs = r.stderr.trim().split("\n").map((l) => JSON.parse(l));
+      const logs = r.stderr
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l));
       expect(logs.some((l) => l.msg === "etl: done")).toBe(true);
     }
   });
@@ -82,7 +85,8 @@ describe("ms-etl bin", () => {
     const help = await bin("bin.js", ["--help"]);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/Usage: ms-etl --out DIR/);
-    for (const flag of ["--ratings-csv", "--dataset", "--max-row-limit", "--etl-keep-timestamp", "--etl-dedupe", "--etl-format"]) expect(help.stdout).toContain(flag);
+    for (const flag of ["--ratings-csv", "--dataset", "--max-row-limit", "--etl-keep-timestamp", "--etl-dedupe", "--etl-format"])
+      expect(help.stdout).toContain(flag);
     expect(help.stdout).toMatch(/Exit codes:/);
     const missingFile = await bin("bin.js", ["--ratings-csv", "/nonexistent/ratings.csv", "--out", "/tmp/never"]);
     expect(missingFile.code).toBe(EXIT_CODES.BAD_INPUT);
@@ -93,7 +97,10 @@ describe("ms-etl bin", () => {
     const dir = await tempDir();
     const fifo = path.join(dir, "fifo");
     execFileSync("mkfifo", [fifo]);
-    for (const [input, words] of [[dir, "is a directory"], [fifo, "is not a regular file"]]) {
+    for (const [input, words] of [
+      [dir, "is a directory"],
+      [fifo, "is not a regular file"],
+    ]) {
       // A hang would end only at the test timeout; the bin must answer by itself.
       const r = await bin("bin.js", ["--ratings-csv", input, "--out", path.join(dir, "out"), "--json"]);
       expect(r.code).toBe(EXIT_CODES.BAD_INPUT);
@@ -108,7 +115,11 @@ describe("ms-etl bin", () => {
     // Large enough that the conversion is still running when the signal arrives.
     writeSyntheticRatings(csv, { rows: 300_000, seed: 3 });
     for (const signal of ["SIGINT", "SIGTERM"] as const) {
-      const child = spawn(process.execPath, [path.join(dist, "bin.js"), "--ratings-csv", csv, "--out", path.join(dir, "out"), "--max-row-limit", "-1", "--log-level", "error"], { stdio: "ignore" });
+      const child = spawn(
+        process.execPath,
+        [path.join(dist, "bin.js"), "--ratings-csv", csv, "--out", path.join(dir, "out"), "--max-row-limit", "-1", "--log-level", "error"],
+        { stdio: "ignore" },
+      );
       let done = false;
       const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on("exit", (_code, sig) => ((done = true), resolve(sig))));
       while (!done && !(await readdir(dir)).some((f) => f.startsWith(".out.tmp-"))) await new Promise((r) => setTimeout(r, 5));

@@ -111,7 +111,10 @@ export interface RawDataset {
 export { defaultCacheDir };
 
 async function exists(file: string): Promise<boolean> {
-  return fs.stat(file).then((s) => s.isFile(), () => false);
+  return fs.stat(file).then(
+    (s) => s.isFile(),
+    () => false,
+  );
 }
 
 async function findRatingsFile(dir: string, preferred?: string): Promise<string | undefined> {
@@ -140,18 +143,29 @@ export async function loadRawData(params: LoadRawDataParams, ctx: Partial<StepCo
   if (name === "synthetic") return synthetic(params, logger);
   const catalog = params.catalog ?? MOVIELENS_DATASETS;
   const spec = catalog[name];
-  if (!spec) throw new BadParameterError("dataset", `unknown dataset "${name}"; known: ${[...Object.keys(catalog), "synthetic"].join(", ")} (or give --url)`);
+  if (!spec)
+    throw new BadParameterError(
+      "dataset",
+      `unknown dataset "${name}"; known: ${[...Object.keys(catalog), "synthetic"].join(", ")} (or give --url)`,
+    );
   const mirrorDir = params.dataDir ?? process.env.MS_DATASETS_DIR;
   if (mirrorDir) {
     const file = await findRatingsFile(path.join(mirrorDir, name), path.basename(spec.ratingsPath));
     if (file) {
       logger.info({ file }, "download: using the local mirror");
-      return { name, ratingsFile: file, format: spec.format, digest: (await digestFileRemembered(file, cacheLayout(params.cacheDir).digests)).digest, source: "mirror" };
+      return {
+        name,
+        ratingsFile: file,
+        format: spec.format,
+        digest: (await digestFileRemembered(file, cacheLayout(params.cacheDir).digests)).digest,
+        source: "mirror",
+      };
     }
     logger.info({ mirror: mirrorDir }, `download: ${name} not in the mirror, downloading`);
   }
   const base = (params.baseUrl ?? process.env.MS_MOVIELENS_BASE_URL ?? GROUPLENS_BASE_URL).replace(/\/$/, "");
-  const baseName = params.baseUrl !== undefined ? "baseUrl" : process.env.MS_MOVIELENS_BASE_URL !== undefined ? "MS_MOVIELENS_BASE_URL" : "baseUrl";
+  const baseName =
+    params.baseUrl !== undefined ? "baseUrl" : process.env.MS_MOVIELENS_BASE_URL !== undefined ? "MS_MOVIELENS_BASE_URL" : "baseUrl";
   return fromUrl(parseHttpUrl(`${base}/${spec.archive}`, baseName), spec, params, ctx, logger);
 }
 
@@ -163,13 +177,15 @@ function parseHttpUrl(raw: string, parameter: string): URL {
   } catch {
     throw new BadParameterError(parameter, `${JSON.stringify(raw)} is not a URL (expected http:// or https://)`);
   }
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw new BadParameterError(parameter, `${JSON.stringify(raw)}: only http:// and https:// URLs are supported`);
+  if (url.protocol !== "http:" && url.protocol !== "https:")
+    throw new BadParameterError(parameter, `${JSON.stringify(raw)}: only http:// and https:// URLs are supported`);
   return url;
 }
 
 /** The archive size cap: the parameter, else `$MS_MAX_DOWNLOAD_BYTES`, else the default. */
 function maxDownloadBytes(params: LoadRawDataParams): number {
-  const raw = params.maxDownloadBytes ?? (process.env.MS_MAX_DOWNLOAD_BYTES ? Number(process.env.MS_MAX_DOWNLOAD_BYTES) : DOWNLOAD_DEFAULTS.maxBytes);
+  const raw =
+    params.maxDownloadBytes ?? (process.env.MS_MAX_DOWNLOAD_BYTES ? Number(process.env.MS_MAX_DOWNLOAD_BYTES) : DOWNLOAD_DEFAULTS.maxBytes);
   const name = params.maxDownloadBytes !== undefined ? "maxDownloadBytes" : "MS_MAX_DOWNLOAD_BYTES";
   if (!Number.isSafeInteger(raw) || raw < 1) throw new BadParameterError(name, `must be a positive number of bytes, got ${String(raw)}`);
   return raw;
@@ -196,7 +212,13 @@ interface Limits {
   maxEntries: number;
 }
 
-async function fromUrl(url: URL, spec: DatasetSpec | undefined, params: LoadRawDataParams, ctx: Partial<StepContext>, logger: Logger): Promise<RawDataset> {
+async function fromUrl(
+  url: URL,
+  spec: DatasetSpec | undefined,
+  params: LoadRawDataParams,
+  ctx: Partial<StepContext>,
+  logger: Logger,
+): Promise<RawDataset> {
   const href = url.href;
   const name = spec?.name ?? path.basename(url.pathname).replace(/\.zip$/i, "");
   const idleTimeoutMs = positive("idleTimeoutMs", params.idleTimeoutMs, DOWNLOAD_DEFAULTS.idleTimeoutMs);
@@ -220,7 +242,13 @@ async function fromUrl(url: URL, spec: DatasetSpec | undefined, params: LoadRawD
   const archiveFile = (sha: string) => path.join(archives, `sha256-${sha}.zip`);
   const extractedDir = (sha: string) => path.join(cacheLayout(params.cacheDir).datasets, `sha256-${sha}`);
   let source: RawDataset["source"];
-  if (record && (await fs.stat(archiveFile(record.sha256)).then((s) => s.size === record!.bytes, () => false))) {
+  if (
+    record &&
+    (await fs.stat(archiveFile(record.sha256)).then(
+      (s) => s.size === record!.bytes,
+      () => false,
+    ))
+  ) {
     source = "cache";
     logger.info({ url: href }, "download: archive already downloaded");
     const kept = archiveFile(record.sha256);
@@ -300,7 +328,10 @@ async function download(
   if (published === undefined) logger.warn({ url }, "download: no .md5 file beside the archive; it cannot be verified");
   let expected = published;
   if (spec?.md5 && published && spec.md5 !== published) {
-    logger.warn({ kept: spec.md5, published }, "download: the md5 kept in the code differs from the published .md5 file; trusting the .md5 file");
+    logger.warn(
+      { kept: spec.md5, published },
+      "download: the md5 kept in the code differs from the published .md5 file; trusting the .md5 file",
+    );
   } else if (spec?.md5 && !published) {
     expected = spec.md5;
   }
@@ -314,7 +345,9 @@ async function download(
     logger.info({ url }, "download: fetching");
     const fetched = await fetchToFile(url, temp, limits.fetch);
     if (expected && fetched.md5 !== expected) {
-      throw new CorruptArtifactError(`${url}: checksum mismatch, md5 ${fetched.md5} but ${url}.md5 says ${expected}; the download was discarded`);
+      throw new CorruptArtifactError(
+        `${url}: checksum mismatch, md5 ${fetched.md5} but ${url}.md5 says ${expected}; the download was discarded`,
+      );
     }
     if (expected) logger.info({ bytes: fetched.bytes, md5: fetched.md5 }, "download: archive verified");
     const record = { url, sha256: fetched.sha256, md5: fetched.md5, bytes: fetched.bytes };
@@ -353,7 +386,6 @@ export async function cleanPartialDownloads(cacheDir: string, options: { dryRun?
   return removed;
 }
 
-
 async function synthetic(params: LoadRawDataParams, logger: Logger): Promise<RawDataset> {
   const rows = params.rows ?? SYNTHETIC_DEFAULTS.rows;
   const seed = params.seed ?? SYNTHETIC_DEFAULTS.seed;
@@ -364,7 +396,10 @@ async function synthetic(params: LoadRawDataParams, logger: Logger): Promise<Raw
     await buildArtifactDir(dir, async (staging) => {
       const started = performance.now();
       const shape = writeSyntheticRatings(path.join(staging, "ratings.csv"), { rows, seed });
-      logger.info({ ...shape, seconds: Number(((performance.now() - started) / 1000).toFixed(2)) }, "download: generated synthetic ratings");
+      logger.info(
+        { ...shape, seconds: Number(((performance.now() - started) / 1000).toFixed(2)) },
+        "download: generated synthetic ratings",
+      );
       await writeManifest(staging, {
         kind: "raw-dataset",
         files: ["ratings.csv"],
@@ -379,5 +414,11 @@ async function synthetic(params: LoadRawDataParams, logger: Logger): Promise<Raw
   }
   const manifest = await readManifest(dir, "raw-dataset");
   if (!manifest.files[0]) throw new MissingArtifactError(`${dir}: manifest lists no ratings file`);
-  return { name: "synthetic", ratingsFile: path.join(dir, "ratings.csv"), format: "csv", digest: `sha256:${manifest.files[0].sha256}`, source: "synthetic" };
+  return {
+    name: "synthetic",
+    ratingsFile: path.join(dir, "ratings.csv"),
+    format: "csv",
+    digest: `sha256:${manifest.files[0].sha256}`,
+    source: "synthetic",
+  };
 }

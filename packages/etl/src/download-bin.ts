@@ -18,7 +18,11 @@ await runCli({
     rows: { type: "string", value: "N", description: `synthetic only: number of ratings (default ${SYNTHETIC_DEFAULTS.rows})` },
     seed: { type: "string", value: "N", description: `synthetic only: seed (default ${SYNTHETIC_DEFAULTS.seed})` },
     timeout: { type: "string", value: "SECONDS", description: "fail when the server sends nothing for this long (default 30)" },
-    deadline: { type: "string", value: "SECONDS", description: "fail when the archive download takes longer than this in all (default 3600)" },
+    deadline: {
+      type: "string",
+      value: "SECONDS",
+      description: "fail when the archive download takes longer than this in all (default 3600)",
+    },
   },
   epilog: "MS_MAX_DOWNLOAD_BYTES caps the archive size (default 2 GiB).",
   async run(values, _positionals, { logger }) {
@@ -42,7 +46,11 @@ await runCli({
       { logger, signal: interrupt.signal },
     ).finally(() => interrupt.dispose());
     return {
-      json: { outputs: { ratings: { path: dataset.ratingsFile, digest: dataset.digest, format: dataset.format ?? null } }, source: dataset.source, dataset: dataset.name },
+      json: {
+        outputs: { ratings: { path: dataset.ratingsFile, digest: dataset.digest, format: dataset.format ?? null } },
+        source: dataset.source,
+        dataset: dataset.name,
+      },
       text: formatTable([
         ["dataset", dataset.name],
         ["ratings", dataset.ratingsFile],

@@ -27,7 +27,12 @@ const evil = zipSync({ "ml-latest-small/ratings.csv": enc(SMALL_CSV), "../escape
 const absolute = zipSync({ "/tmp/ms-absolute-entry.txt": enc("gotcha"), "ml-latest-small/ratings.csv": enc(SMALL_CSV) });
 const link = zipSync({ "ml-latest-small/ratings.csv": [enc("/etc/passwd"), { os: 3, attrs: (0o120777 << 16) >>> 0 }] });
 const tenk = zipSync({ "ml-1m/ratings.dat": enc("1::1193::5::978300760\n1::661::3::978302109\n") });
-const many = zipSync(Object.fromEntries([["ml-latest-small/ratings.csv", enc(SMALL_CSV)], ...Array.from({ length: 5 }, (_, i) => [`ml-latest-small/extra-${i}.txt`, enc("x")])]));
+const many = zipSync(
+  Object.fromEntries([
+    ["ml-latest-small/ratings.csv", enc(SMALL_CSV)],
+    ...Array.from({ length: 5 }, (_, i) => [`ml-latest-small/extra-${i}.txt`, enc("x")]),
+  ]),
+);
 const notZip = enc("this is not a zip archive at all\n".repeat(100));
 
 interface Route {
@@ -131,7 +136,15 @@ afterAll(async () => {
 
 function capture() {
   const lines: string[] = [];
-  const logger = createLogger({ level: "info", destination: new Writable({ write(chunk, _e, done) { lines.push(String(chunk)); done(); } }) });
+  const logger = createLogger({
+    level: "info",
+    destination: new Writable({
+      write(chunk, _e, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    }),
+  });
   return { logger, lines };
 }
 
@@ -222,7 +235,9 @@ describe("download", () => {
     await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
     const port = (closed.address() as AddressInfo).port;
     await new Promise((resolve) => closed.close(resolve));
-    await expect(loadRawData({ dataset: "ml-latest-small", cacheDir, baseUrl: `http://127.0.0.1:${port}` })).rejects.toThrow(/ECONNREFUSED.*--dataset synthetic/);
+    await expect(loadRawData({ dataset: "ml-latest-small", cacheDir, baseUrl: `http://127.0.0.1:${port}` })).rejects.toThrow(
+      /ECONNREFUSED.*--dataset synthetic/,
+    );
     await expect(loadRawData({ dataset: "ml-99m", cacheDir })).rejects.toThrow(BadParameterError);
     await expect(loadRawData({ dataset: "ml-99m", cacheDir })).rejects.toThrow(/known: ml-latest-small, ml-100k/);
   });
@@ -241,7 +256,10 @@ describe("download", () => {
 describe("download bounds", () => {
   async function failure(params: Partial<Parameters<typeof loadRawData>[0]>, ctx: Parameters<typeof loadRawData>[1] = {}) {
     const cacheDir = await tempDir();
-    const error = await loadRawData({ dataset: "ml-latest-small", cacheDir, ...params }, ctx).then(() => undefined, (e: unknown) => e);
+    const error = await loadRawData({ dataset: "ml-latest-small", cacheDir, ...params }, ctx).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     const downloads = path.join(cacheDir, "downloads");
     return { error: error as Error, kept: existsSync(downloads) ? await readdir(downloads) : [], cacheDir };
   }
@@ -263,14 +281,18 @@ describe("download bounds", () => {
   it("caps the .md5 body and names its URL", async () => {
     const { error, kept } = await failure({ baseUrl: `${base}/bigmd5` });
     expect(error).toBeInstanceOf(NetworkError);
-    expect(error.message).toBe(`${base}/bigmd5/ml-latest-small.zip.md5: more than 4096 bytes; not what this file should hold, refusing to read further`);
+    expect(error.message).toBe(
+      `${base}/bigmd5/ml-latest-small.zip.md5: more than 4096 bytes; not what this file should hold, refusing to read further`,
+    );
     expect(kept).toEqual([]);
   });
 
   it("caps an archive sent without Content-Length, and refuses one announced too large", async () => {
     const endless = await failure({ baseUrl: `${base}/nolength`, maxDownloadBytes: 2 ** 20 });
     expect(endless.error).toBeInstanceOf(NetworkError);
-    expect(endless.error.message).toMatch(new RegExp(`^${base}/nolength/ml-latest-small\\.zip: more than 1048576 bytes \\(raise MS_MAX_DOWNLOAD_BYTES`));
+    expect(endless.error.message).toMatch(
+      new RegExp(`^${base}/nolength/ml-latest-small\\.zip: more than 1048576 bytes \\(raise MS_MAX_DOWNLOAD_BYTES`),
+    );
     expect(endless.kept).toEqual([]);
     const announced = await failure({ baseUrl: `${base}/announced` });
     expect(announced.error).toBeInstanceOf(NetworkError);
@@ -300,7 +322,10 @@ describe("download bounds", () => {
     const reason = new InterruptedError("interrupted by SIGINT");
     // No idle timeout or deadline could end this within the test's timeout: only the signal can.
     setTimeout(() => controller.abort(reason), 200);
-    const { error, kept } = await failure({ baseUrl: `${base}/drip`, idleTimeoutMs: 600_000, deadlineMs: 600_000 }, { signal: controller.signal });
+    const { error, kept } = await failure(
+      { baseUrl: `${base}/drip`, idleTimeoutMs: 600_000, deadlineMs: 600_000 },
+      { signal: controller.signal },
+    );
     expect(error).toBe(reason);
     expect(kept).toEqual([]);
     const already = await failure({ baseUrl: `${base}/ok` }, { signal: AbortSignal.abort() });
@@ -309,11 +334,26 @@ describe("download bounds", () => {
 
   it("ms-download stops a transfer on Ctrl-C, exits 130 and leaves no partial file", async () => {
     const cacheDir = await tempDir();
-    const child = spawn(process.execPath, [path.resolve(__dirname, "../dist/download-bin.js"), "--url", `${base}/drip/ml-latest-small.zip`, "--cache-dir", cacheDir, "--timeout", "600", "--log-level", "error"], { stdio: "ignore" });
+    const child = spawn(
+      process.execPath,
+      [
+        path.resolve(__dirname, "../dist/download-bin.js"),
+        "--url",
+        `${base}/drip/ml-latest-small.zip`,
+        "--cache-dir",
+        cacheDir,
+        "--timeout",
+        "600",
+        "--log-level",
+        "error",
+      ],
+      { stdio: "ignore" },
+    );
     let done = false;
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => ((done = true), resolve(code))));
     const downloads = path.join(cacheDir, "downloads");
-    while (!done && !(existsSync(downloads) && (await readdir(downloads)).some((f) => f.startsWith(".partial-")))) await new Promise((r) => setTimeout(r, 10));
+    while (!done && !(existsSync(downloads) && (await readdir(downloads)).some((f) => f.startsWith(".partial-"))))
+      await new Promise((r) => setTimeout(r, 10));
     expect(done, "ms-download ended before its partial file could be seen").toBe(false);
     child.kill("SIGINT");
     expect(await exited).toBe(130);
@@ -349,7 +389,9 @@ describe("download bounds", () => {
     await writeFile(path.join(downloads, `.partial-${process.pid}-1700000000000-abcdef.zip`), "in progress here");
     const got = await loadRawData({ dataset: "ml-latest-small", cacheDir, baseUrl: `${base}/ok` });
     expect(got.source).toBe("download");
-    expect((await readdir(downloads)).filter((f) => f.startsWith(".partial"))).toEqual([`.partial-${process.pid}-1700000000000-abcdef.zip`]);
+    expect((await readdir(downloads)).filter((f) => f.startsWith(".partial"))).toEqual([
+      `.partial-${process.pid}-1700000000000-abcdef.zip`,
+    ]);
   });
 
   it("cleanPartialDownloads (for ms cache gc) lists or removes dead processes' partial files only", async () => {

@@ -46,15 +46,22 @@ const OFFLINE_CODES = new Set(["ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "ENETUN
 
 /** Why our own controller aborted a transfer; what the signal's reason is tells them apart. */
 class Stop {
-  constructor(readonly kind: "idle" | "deadline" | "too-large" | "signal", readonly cause?: unknown) {}
+  constructor(
+    readonly kind: "idle" | "deadline" | "too-large" | "signal",
+    readonly cause?: unknown,
+  ) {}
 }
 
 function describeFailure(url: string, error: unknown, stop: Stop | undefined, options: FetchOptions): Error {
   if (error instanceof MsError) return error;
   if (stop?.kind === "idle") return new NetworkError(`${url}: no data for ${options.idleTimeoutMs} ms; timed out`, { cause: error });
-  if (stop?.kind === "deadline") return new NetworkError(`${url}: not complete after ${options.deadlineMs} ms (the transfer deadline); timed out`, { cause: error });
+  if (stop?.kind === "deadline")
+    return new NetworkError(`${url}: not complete after ${options.deadlineMs} ms (the transfer deadline); timed out`, { cause: error });
   // The error the size check made, whichever reached the pipeline first: it or the abort it caused.
-  if (stop?.kind === "too-large") return stop.cause instanceof MsError ? stop.cause : new NetworkError(`${url}: more than ${options.maxBytes} bytes; refusing to read further`, { cause: error });
+  if (stop?.kind === "too-large")
+    return stop.cause instanceof MsError
+      ? stop.cause
+      : new NetworkError(`${url}: more than ${options.maxBytes} bytes; refusing to read further`, { cause: error });
   if (stop?.kind === "signal") return stop.cause instanceof MsError ? stop.cause : new InterruptedError(`${url}: download interrupted`);
   const err = error as Error & { cause?: { code?: string } };
   const cause = err.cause as { code?: string; errors?: { code?: string }[] } | undefined;
@@ -62,7 +69,10 @@ function describeFailure(url: string, error: unknown, stop: Stop | undefined, op
   const detail = code ?? err.message;
   // Any failure below HTTP (no route, refused, reset, DNS) is what being offline looks like here.
   const offline = code !== undefined && OFFLINE_CODES.has(code);
-  return new NetworkError(`${url}: download failed (${detail})${offline ? "; offline? use a local mirror (--data-dir / MS_DATASETS_DIR) or --dataset synthetic" : ""}`, { cause: error });
+  return new NetworkError(
+    `${url}: download failed (${detail})${offline ? "; offline? use a local mirror (--data-dir / MS_DATASETS_DIR) or --dataset synthetic" : ""}`,
+    { cause: error },
+  );
 }
 
 /** One transfer: a controller that the idle timer, the deadline, the size cap and the caller's signal all abort. */
@@ -73,7 +83,10 @@ class Transfer {
   private readonly deadline: NodeJS.Timeout;
   private readonly onAbort = () => this.abort(new Stop("signal", this.options.signal?.reason));
 
-  constructor(readonly url: string, readonly options: FetchOptions) {
+  constructor(
+    readonly url: string,
+    readonly options: FetchOptions,
+  ) {
     this.deadline = setTimeout(() => this.abort(new Stop("deadline")), options.deadlineMs);
     this.arm();
     if (options.signal?.aborted) this.onAbort();
@@ -116,7 +129,9 @@ class Transfer {
     const length = Number(response.headers.get("content-length") ?? NaN);
     if (Number.isFinite(length) && length > this.options.maxBytes) {
       await response.body?.cancel().catch(() => undefined);
-      throw new NetworkError(`${this.url}: ${length} bytes announced, more than the limit of ${this.options.maxBytes}; refusing to download`);
+      throw new NetworkError(
+        `${this.url}: ${length} bytes announced, more than the limit of ${this.options.maxBytes}; refusing to download`,
+      );
     }
     return response;
   }
@@ -134,7 +149,9 @@ export async function fetchText(url: string, options: FetchOptions): Promise<str
         transfer.arm();
         bytes += (chunk as Buffer).length;
         if (bytes > options.maxBytes) {
-          const tooLarge = new NetworkError(`${url}: more than ${options.maxBytes} bytes; not what this file should hold, refusing to read further`);
+          const tooLarge = new NetworkError(
+            `${url}: more than ${options.maxBytes} bytes; not what this file should hold, refusing to read further`,
+          );
           transfer.abort(new Stop("too-large", tooLarge));
           throw tooLarge;
         }
@@ -167,7 +184,9 @@ export async function fetchToFile(url: string, file: string, options: FetchOptio
         bytes += chunk.length;
         // No Content-Length (or a lying one): the cap is checked on what actually arrives.
         if (bytes > options.maxBytes) {
-          const tooLarge = new NetworkError(`${url}: more than ${options.maxBytes} bytes (raise MS_MAX_DOWNLOAD_BYTES for a larger archive); the download was discarded`);
+          const tooLarge = new NetworkError(
+            `${url}: more than ${options.maxBytes} bytes (raise MS_MAX_DOWNLOAD_BYTES for a larger archive); the download was discarded`,
+          );
           transfer.abort(new Stop("too-large", tooLarge));
           done(tooLarge);
           return;
@@ -180,7 +199,11 @@ export async function fetchToFile(url: string, file: string, options: FetchOptio
           const pct = Number.isFinite(expected) && expected > 0 ? ` (${((100 * bytes) / expected).toFixed(0)}%)` : "";
           const rate = mib / Math.max(1e-3, (now - started) / 1000);
           options.logger?.info(
-            { MiB: Number(mib.toFixed(1)), ...(Number.isFinite(expected) ? { ofMiB: Number((expected / 2 ** 20).toFixed(1)) } : {}), MiBps: Number(rate.toFixed(1)) },
+            {
+              MiB: Number(mib.toFixed(1)),
+              ...(Number.isFinite(expected) ? { ofMiB: Number((expected / 2 ** 20).toFixed(1)) } : {}),
+              MiBps: Number(rate.toFixed(1)),
+            },
             `download: ${mib.toFixed(1)} MiB${pct} at ${rate.toFixed(1)} MiB/s`,
           );
           nextReport = bytes + Math.max(8 * 2 ** 20, Number.isFinite(expected) ? expected / 10 : 0);
@@ -190,7 +213,11 @@ export async function fetchToFile(url: string, file: string, options: FetchOptio
       },
     });
     try {
-      await pipeline(Readable.fromWeb(response.body as import("node:stream/web").ReadableStream), meter, createWriteStream(file, { flags: "wx" }));
+      await pipeline(
+        Readable.fromWeb(response.body as import("node:stream/web").ReadableStream),
+        meter,
+        createWriteStream(file, { flags: "wx" }),
+      );
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code && ["EROFS", "ENOSPC", "EDQUOT", "EFBIG", "EACCES", "EPERM"].includes(code)) throw asStorageError(error, file);

@@ -21,7 +21,13 @@ describe("etl", () => {
     const file = path.join(out, "ratings.parquet");
     expect(await parquetSchema(file)).toEqual({ userId: "INT32", movieId: "INT32", rating: "FLOAT" });
     const rows = await queryRows(`SELECT userId, movieId, rating FROM read_parquet('${file}')`);
-    expect(rows).toEqual([[1, 10, 4], [1, 20, 3.5], [2, 10, 5], [2, 30, 0.5], [3, 20, 2.5]]);
+    expect(rows).toEqual([
+      [1, 10, 4],
+      [1, 20, 3.5],
+      [2, 10, 5],
+      [2, 30, 0.5],
+      [3, 20, 2.5],
+    ]);
     const codecs = await queryRows(`SELECT DISTINCT compression FROM parquet_metadata('${file}')`);
     expect(codecs).toEqual([["ZSTD"]]);
     expect(result.metrics.rows).toBe(5);
@@ -36,7 +42,7 @@ describe("etl", () => {
   it("keeps the first N rows in file order and gives the same digest every time", async () => {
     const dir = await tempDir();
     const lines = ["userId,movieId,rating,timestamp"];
-    for (let i = 0; i < 500; i++) lines.push(`${(i * 7919) % 97 + 1},${i + 1},${((i % 10) + 1) / 2},${1000 + i}`);
+    for (let i = 0; i < 500; i++) lines.push(`${((i * 7919) % 97) + 1},${i + 1},${((i % 10) + 1) / 2},${1000 + i}`);
     const csv = await writeText(dir, "ratings.csv", lines.join("\n") + "\n");
     const a = await etl({ ratingsCsv: csv }, resolveEtlParams({ max_row_limit: 100 }), path.join(dir, "a"));
     const b = await etl({ ratingsCsv: csv }, resolveEtlParams({ max_row_limit: 100 }), path.join(dir, "b"));
@@ -59,22 +65,32 @@ describe("etl", () => {
     expect([r1.metrics.rows, r2.metrics.rows, r3.metrics.rows]).toEqual([3, 2, 5]);
     expect(r1.manifest.details.source.format).toBe("dat");
     expect(r2.manifest.details.source.format).toBe("tsv");
-    expect(await queryRows(`SELECT * FROM read_parquet('${path.join(dir, "tsv", "ratings.parquet")}')`)).toEqual([[196, 242, 3], [186, 302, 3]]);
+    expect(await queryRows(`SELECT * FROM read_parquet('${path.join(dir, "tsv", "ratings.parquet")}')`)).toEqual([
+      [196, 242, 3],
+      [186, 302, 3],
+    ]);
   });
 
   it("keeps the timestamp on request and dedupes to the latest rating", async () => {
     const dir = await tempDir();
     const csv = await writeText(dir, "ratings.csv", "userId,movieId,rating,timestamp\n1,1,2.0,100\n1,1,4.0,300\n2,1,3.0,50\n1,1,1.0,200\n");
-    const kept = await etl({ ratingsCsv: csv }, resolveEtlParams({ etl_keep_timestamp: true, etl_dedupe: "latest" }), path.join(dir, "out"));
+    const kept = await etl(
+      { ratingsCsv: csv },
+      resolveEtlParams({ etl_keep_timestamp: true, etl_dedupe: "latest" }),
+      path.join(dir, "out"),
+    );
     expect(kept.metrics).toMatchObject({ rows: 2, rows_read: 4, duplicates_dropped: 2 });
     const file = path.join(dir, "out", "ratings.parquet");
     expect(await parquetSchema(file)).toEqual({ userId: "INT32", movieId: "INT32", rating: "FLOAT", timestamp: "INT64" });
-    expect(await queryRows(`SELECT * FROM read_parquet('${file}')`)).toEqual([[1, 1, 4, 300], [2, 1, 3, 50]]);
+    expect(await queryRows(`SELECT * FROM read_parquet('${file}')`)).toEqual([
+      [1, 1, 4, 300],
+      [2, 1, 3, 50],
+    ]);
   });
 
   it("handles paths with quotes and spaces", async () => {
     const dir = await tempDir();
-    const odd = path.join(dir, "it's a \"dir\"");
+    const odd = path.join(dir, 'it\'s a "dir"');
     await mkdir(odd);
     const csv = await writeText(odd, "my ratings.csv", SMALL_CSV);
     const result = await etl({ ratingsCsv: csv }, resolveEtlParams({}), path.join(odd, "out put"));
@@ -135,7 +151,10 @@ describe("etl", () => {
     const dir = await tempDir();
     const csv = await writeText(dir, "ratings.csv", text);
     const out = path.join(dir, "out");
-    const error = await etl({ ratingsCsv: csv }, resolveEtlParams({ max_row_limit: -1 }), out).then(() => undefined, (e: unknown) => e);
+    const error = await etl({ ratingsCsv: csv }, resolveEtlParams({ max_row_limit: -1 }), out).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(BadInputError);
     expect((error as BadInputError).message).toMatch(pattern);
     expect((error as BadInputError).file).toBe(csv);
@@ -148,21 +167,31 @@ describe("etl", () => {
   it("finds fractional ids and empty timestamps in every format, and only within the row limit", async () => {
     const dir = await tempDir();
     const dat = await writeText(dir, "ratings.dat", "1::10::5::978300760\n1::10.25::3::978302109\n");
-    await expect(etl({ ratingsCsv: dat }, resolveEtlParams({}), path.join(dir, "a"))).rejects.toThrow(/ratings\.dat:2: movieId value 10\.25 is not an integer/);
+    await expect(etl({ ratingsCsv: dat }, resolveEtlParams({}), path.join(dir, "a"))).rejects.toThrow(
+      /ratings\.dat:2: movieId value 10\.25 is not an integer/,
+    );
     const crlf = await writeText(dir, "crlf.csv", "userId,movieId,rating,timestamp\r\n1,2,3,4\r\n1,3,3,\r\n");
-    await expect(etl({ ratingsCsv: crlf }, resolveEtlParams({}), path.join(dir, "b"))).rejects.toThrow(/crlf\.csv:3: missing value for timestamp/);
+    await expect(etl({ ratingsCsv: crlf }, resolveEtlParams({}), path.join(dir, "b"))).rejects.toThrow(
+      /crlf\.csv:3: missing value for timestamp/,
+    );
     const noNewline = await writeText(dir, "last.csv", "userId,movieId,rating,timestamp\n1,2,3,4\n1,3,3,");
-    await expect(etl({ ratingsCsv: noNewline }, resolveEtlParams({}), path.join(dir, "c"))).rejects.toThrow(/last\.csv:3: missing value for timestamp/);
+    await expect(etl({ ratingsCsv: noNewline }, resolveEtlParams({}), path.join(dir, "c"))).rejects.toThrow(
+      /last\.csv:3: missing value for timestamp/,
+    );
     const late = await writeText(dir, "late.csv", "userId,movieId,rating,timestamp\n1,2,3,4\n1,3,3,5\n1.5,3,3,5\n");
     expect((await etl({ ratingsCsv: late }, resolveEtlParams({ max_row_limit: 2 }), path.join(dir, "d"))).metrics.rows).toBe(2);
-    await expect(etl({ ratingsCsv: late }, resolveEtlParams({ max_row_limit: 3 }), path.join(dir, "e"))).rejects.toThrow(/late\.csv:4: userId value 1\.5/);
+    await expect(etl({ ratingsCsv: late }, resolveEtlParams({ max_row_limit: 3 }), path.join(dir, "e"))).rejects.toThrow(
+      /late\.csv:4: userId value 1\.5/,
+    );
     const whole = await writeText(dir, "whole.csv", "userId,movieId,rating,timestamp\n1.0,2.00,3,4\n");
     expect((await etl({ ratingsCsv: whole }, resolveEtlParams({}), path.join(dir, "f"))).metrics.rows).toBe(1);
   });
 
   it("names a missing input file", async () => {
     const dir = await tempDir();
-    await expect(etl({ ratingsCsv: path.join(dir, "nope.csv") }, resolveEtlParams({}), path.join(dir, "out"))).rejects.toThrow(/nope\.csv: no such file/);
+    await expect(etl({ ratingsCsv: path.join(dir, "nope.csv") }, resolveEtlParams({}), path.join(dir, "out"))).rejects.toThrow(
+      /nope\.csv: no such file/,
+    );
   });
 });
 
@@ -171,12 +200,23 @@ describe("etl inputs that are not what they seem", () => {
     const dir = await tempDir();
     // Read as BIGINT, 9.7 became 10 and beat the newer row at 9.
     const csv = await writeText(dir, "ratings.csv", "userId,movieId,rating,timestamp\n1,1,2.0,9.7\n1,1,4.0,9\n");
-    const error = await etl({ ratingsCsv: csv }, resolveEtlParams({ etl_dedupe: "latest", etl_keep_timestamp: true }), path.join(dir, "out")).then(() => undefined, (e: unknown) => e);
+    const error = await etl(
+      { ratingsCsv: csv },
+      resolveEtlParams({ etl_dedupe: "latest", etl_keep_timestamp: true }),
+      path.join(dir, "out"),
+    ).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(BadInputError);
     expect((error as Error).message).toBe(`${csv}:2: timestamp value 9.7 is not a whole number of seconds (within ±2^53)`);
     // Whole timestamps written with a fraction of zero are still whole.
     const whole = await writeText(dir, "whole.csv", "userId,movieId,rating,timestamp\n1,1,2.0,9.0\n1,1,4.0,10\n");
-    const kept = await etl({ ratingsCsv: whole }, resolveEtlParams({ etl_dedupe: "latest", etl_keep_timestamp: true }), path.join(dir, "ok"));
+    const kept = await etl(
+      { ratingsCsv: whole },
+      resolveEtlParams({ etl_dedupe: "latest", etl_keep_timestamp: true }),
+      path.join(dir, "ok"),
+    );
     expect(await queryRows(`SELECT * FROM read_parquet('${path.join(dir, "ok", "ratings.parquet")}')`)).toEqual([[1, 1, 4, 10]]);
     expect(kept.metrics.rows).toBe(1);
   });
@@ -185,11 +225,16 @@ describe("etl inputs that are not what they seem", () => {
     const dir = await tempDir();
     const sub = path.join(dir, "ratings.csv");
     await mkdir(sub);
-    await expect(etl({ ratingsCsv: sub }, resolveEtlParams({}), path.join(dir, "out"))).rejects.toThrow(new BadInputError("is a directory, expected a ratings file", { file: sub }));
+    await expect(etl({ ratingsCsv: sub }, resolveEtlParams({}), path.join(dir, "out"))).rejects.toThrow(
+      new BadInputError("is a directory, expected a ratings file", { file: sub }),
+    );
     const fifo = path.join(dir, "pipe.csv");
     execFileSync("mkfifo", [fifo]);
     // No writer ever opens it: a plain open() would wait forever.
-    const error = await etl({ ratingsCsv: fifo }, resolveEtlParams({}), path.join(dir, "out")).then(() => undefined, (e: unknown) => e);
+    const error = await etl({ ratingsCsv: fifo }, resolveEtlParams({}), path.join(dir, "out")).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(BadInputError);
     expect((error as Error).message).toBe(`${fifo}: is a named pipe (FIFO), expected a regular ratings file`);
     expect(await listDir(dir)).toEqual(["pipe.csv", "ratings.csv"]);

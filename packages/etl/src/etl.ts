@@ -58,7 +58,12 @@ export interface EtlOutputs {
 }
 
 /** Runs the etl step into `outDir` (created, or replacing an earlier ratings output); `params` are resolved (`resolveEtlParams`). */
-export async function etl(inputs: EtlInputs, params: EtlParams, outDir: string, ctx: Partial<StepContext> = {}): Promise<StepResult<EtlOutputs, EtlMetrics> & { manifest: RatingsManifest }> {
+export async function etl(
+  inputs: EtlInputs,
+  params: EtlParams,
+  outDir: string,
+  ctx: Partial<StepContext> = {},
+): Promise<StepResult<EtlOutputs, EtlMetrics> & { manifest: RatingsManifest }> {
   const logger = ctx.logger ?? silentLogger();
   const source = path.resolve(inputs.ratingsCsv);
   const target = path.resolve(outDir);
@@ -69,11 +74,24 @@ export async function etl(inputs: EtlInputs, params: EtlParams, outDir: string, 
   return buildArtifactDir(target, async (staging) => {
     const parquet = path.join(staging, RATINGS_FILE);
     // Hash the source while DuckDB converts it: hashing is I/O bound and DuckDB is CPU bound.
-    const sourceDigest = inputs.ratingsDigest ? Promise.resolve(inputs.ratingsDigest) : digestFileRemembered(source, cacheLayout(inputs.cacheDir ?? defaultCacheDir()).digests).then((d) => d.digest);
+    const sourceDigest = inputs.ratingsDigest
+      ? Promise.resolve(inputs.ratingsDigest)
+      : digestFileRemembered(source, cacheLayout(inputs.cacheDir ?? defaultCacheDir()).digests).then((d) => d.digest);
     const onProgress = ctx.progress
-      ? ({ percent, rows }: { percent: number; rows: number }) => logger.info({ percent: Math.round(percent), rows }, `etl: ${Math.round(percent)}% read, about ${rows.toLocaleString("en-US")} rows`)
+      ? ({ percent, rows }: { percent: number; rows: number }) =>
+          logger.info(
+            { percent: Math.round(percent), rows },
+            `etl: ${Math.round(percent)}% read, about ${rows.toLocaleString("en-US")} rows`,
+          )
       : undefined;
-    const copied = await copyRatingsToParquet(source, info, parquet, { maxRowLimit: params.max_row_limit, keepTimestamp: params.etl_keep_timestamp, dedupe: params.etl_dedupe, outputName: target, cacheDir: inputs.cacheDir ?? defaultCacheDir(), ...(onProgress ? { onProgress } : {}) });
+    const copied = await copyRatingsToParquet(source, info, parquet, {
+      maxRowLimit: params.max_row_limit,
+      keepTimestamp: params.etl_keep_timestamp,
+      dedupe: params.etl_dedupe,
+      outputName: target,
+      cacheDir: inputs.cacheDir ?? defaultCacheDir(),
+      ...(onProgress ? { onProgress } : {}),
+    });
     if (copied.rowsWritten === 0) throw new BadInputError("no ratings rows (the file holds a header only)", { file: source });
     const metrics: EtlMetrics = {
       rows: copied.rowsWritten,
@@ -98,7 +116,8 @@ export async function etl(inputs: EtlInputs, params: EtlParams, outDir: string, 
       producedBy: { step: "etl", version: ETL_VERSION },
     });
     for (const [key, value] of Object.entries(metrics)) ctx.metrics?.metric(key, value);
-    if (copied.duplicatesDropped > 0) logger.info({ duplicates: copied.duplicatesDropped }, "etl: dropped duplicate (user, movie) pairs, kept the latest");
+    if (copied.duplicatesDropped > 0)
+      logger.info({ duplicates: copied.duplicatesDropped }, "etl: dropped duplicate (user, movie) pairs, kept the latest");
     logger.info({ rows: copied.rowsWritten, seconds: Number(metrics.seconds.toFixed(2)) }, "etl: done");
     return { outputs: { ratings: { kind: "ratings", dir: target, digest: manifest.digest } }, metrics, manifest };
   });

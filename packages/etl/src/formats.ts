@@ -6,7 +6,6 @@ import { constants, type Stats } from "node:fs";
 import { open, stat } from "node:fs/promises";
 import { BadInputError, BadParameterError } from "@ms/contracts";
 
-
 export type RatingsFormat = "csv" | "dat" | "tsv";
 export const RATINGS_FORMATS: readonly RatingsFormat[] = ["csv", "dat", "tsv"];
 
@@ -59,7 +58,11 @@ async function readFirstLine(file: string): Promise<{ line: string; size: number
     handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new BadInputError(code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory, expected a ratings file" : `cannot read (${code})`, { file }, { cause: error });
+    throw new BadInputError(
+      code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory, expected a ratings file" : `cannot read (${code})`,
+      { file },
+      { cause: error },
+    );
   }
   try {
     const st = await handle.stat();
@@ -84,16 +87,14 @@ async function readFirstLine(file: string): Promise<{ line: string; size: number
 export async function detectFormat(file: string, forced?: RatingsFormat): Promise<FormatInfo> {
   const { line, size, complete } = await readFirstLine(file);
   if (!complete || Buffer.byteLength(line) > MAX_LINE_BYTES) {
-    throw new BadInputError(`line is longer than ${MAX_LINE_BYTES} bytes (a ratings line is under 100); not a ratings file?`, { file, line: 1 });
+    throw new BadInputError(`line is longer than ${MAX_LINE_BYTES} bytes (a ratings line is under 100); not a ratings file?`, {
+      file,
+      line: 1,
+    });
   }
   if (size === 0 || line.trim() === "") throw new BadInputError("empty file, expected ratings", { file, line: 1 });
-  const looksLike: RatingsFormat | undefined = line.startsWith("userId") || line.includes(",")
-    ? "csv"
-    : line.includes("::")
-      ? "dat"
-      : line.includes("\t")
-        ? "tsv"
-        : undefined;
+  const looksLike: RatingsFormat | undefined =
+    line.startsWith("userId") || line.includes(",") ? "csv" : line.includes("::") ? "dat" : line.includes("\t") ? "tsv" : undefined;
   const format = forced ?? looksLike;
   if (!format) {
     throw new BadInputError(
@@ -105,20 +106,31 @@ export async function detectFormat(file: string, forced?: RatingsFormat): Promis
     const fields = line.split(",").map((f) => f.trim());
     const expected = CSV_HEADER.join(",");
     if (fields.length === 1 && /[;|\t]/.test(line)) {
-      throw new BadInputError(`wrong delimiter: expected ',' in header ${JSON.stringify(expected)}, found ${JSON.stringify(line.slice(0, 80))}`, { file, line: 1 });
+      throw new BadInputError(
+        `wrong delimiter: expected ',' in header ${JSON.stringify(expected)}, found ${JSON.stringify(line.slice(0, 80))}`,
+        { file, line: 1 },
+      );
     }
     if (fields.join(",") !== expected) {
       const missing = CSV_HEADER.filter((c) => !fields.includes(c));
       const extra = fields.filter((f) => !(CSV_HEADER as readonly string[]).includes(f));
-      const detail = [missing.length ? `missing ${missing.join(", ")}` : "", extra.length ? `unexpected ${extra.join(", ")}` : ""].filter(Boolean).join("; ");
-      throw new BadInputError(`header must be ${JSON.stringify(expected)}, found ${JSON.stringify(line.slice(0, 120))}${detail ? ` (${detail})` : ""}`, { file, line: 1 });
+      const detail = [missing.length ? `missing ${missing.join(", ")}` : "", extra.length ? `unexpected ${extra.join(", ")}` : ""]
+        .filter(Boolean)
+        .join("; ");
+      throw new BadInputError(
+        `header must be ${JSON.stringify(expected)}, found ${JSON.stringify(line.slice(0, 120))}${detail ? ` (${detail})` : ""}`,
+        { file, line: 1 },
+      );
     }
     return { format, delimiter: ",", header: true };
   }
   const delimiter = format === "dat" ? "::" : "\t";
   const fields = line.split(delimiter);
   if (fields.length !== 4) {
-    throw new BadInputError(`expected 4 fields separated by ${JSON.stringify(delimiter)} (${describeFormat(format)}), found ${fields.length}`, { file, line: 1 });
+    throw new BadInputError(
+      `expected 4 fields separated by ${JSON.stringify(delimiter)} (${describeFormat(format)}), found ${fields.length}`,
+      { file, line: 1 },
+    );
   }
   return { format, delimiter, header: false };
 }

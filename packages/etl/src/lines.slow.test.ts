@@ -37,7 +37,11 @@ async function writeParts(file: string, parts: (string | number)[]): Promise<voi
 
 async function etlBin(csv: string, out: string): Promise<{ code: number; stderr: string }> {
   try {
-    const { stderr } = await run(process.execPath, [bin, "--ratings-csv", csv, "--out", out, "--max-row-limit", "-1", "--log-level", "error"], { maxBuffer: 2 ** 20 });
+    const { stderr } = await run(
+      process.execPath,
+      [bin, "--ratings-csv", csv, "--out", out, "--max-row-limit", "-1", "--log-level", "error"],
+      { maxBuffer: 2 ** 20 },
+    );
     return { code: 0, stderr };
   } catch (error) {
     const e = error as { code: number; stderr: string };
@@ -54,14 +58,20 @@ const cases: [string, (string | number)[], number][] = [
 ];
 
 describe("over-long lines", () => {
-  it.each(cases)("refuses %s with exit code 3 naming the line", async (_name, parts, line) => {
-    const dir = await tempDir();
-    const csv = path.join(dir, "ratings.csv");
-    await writeParts(csv, parts);
-    const out = path.join(dir, "out");
-    const r = await etlBin(csv, out);
-    expect(r.code).toBe(EXIT_CODES.BAD_INPUT);
-    expect(r.stderr).toBe(`ms-etl: error: ${csv}:${line}: line is longer than 65536 bytes (a ratings line is under 100); not a ratings file?\n`);
-    expect(existsSync(out)).toBe(false);
-  }, 120_000);
+  it.each(cases)(
+    "refuses %s with exit code 3 naming the line",
+    async (_name, parts, line) => {
+      const dir = await tempDir();
+      const csv = path.join(dir, "ratings.csv");
+      await writeParts(csv, parts);
+      const out = path.join(dir, "out");
+      const r = await etlBin(csv, out);
+      expect(r.code).toBe(EXIT_CODES.BAD_INPUT);
+      expect(r.stderr).toBe(
+        `ms-etl: error: ${csv}:${line}: line is longer than 65536 bytes (a ratings line is under 100); not a ratings file?\n`,
+      );
+      expect(existsSync(out)).toBe(false);
+    },
+    120_000,
+  );
 });

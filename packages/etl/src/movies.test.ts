@@ -33,10 +33,19 @@ describe("readMovieTitles", () => {
 
   it("reads movies.dat (::) and u.item (|), Latin-1 as well as UTF-8", async () => {
     const dat = await temp();
-    await writeFile(path.join(dat, "movies.dat"), Buffer.from("1::Toy Story (1995)::Animation\n2::Bruxelles, ma belle (1990)::Drama\n", "latin1"));
-    expect([...(await readMovieTitles(path.join(dat, "ratings.dat")))!.titles]).toEqual([[1, "Toy Story (1995)"], [2, "Bruxelles, ma belle (1990)"]]);
+    await writeFile(
+      path.join(dat, "movies.dat"),
+      Buffer.from("1::Toy Story (1995)::Animation\n2::Bruxelles, ma belle (1990)::Drama\n", "latin1"),
+    );
+    expect([...(await readMovieTitles(path.join(dat, "ratings.dat")))!.titles]).toEqual([
+      [1, "Toy Story (1995)"],
+      [2, "Bruxelles, ma belle (1990)"],
+    ]);
     const item = await temp();
-    await writeFile(path.join(item, "u.item"), Buffer.from("1|Toy Story (1995)|01-Jan-1995||http://x|0|0\n2|Café Society (1995)|01-Jan-1995||x|0\n", "latin1"));
+    await writeFile(
+      path.join(item, "u.item"),
+      Buffer.from("1|Toy Story (1995)|01-Jan-1995||http://x|0|0\n2|Café Society (1995)|01-Jan-1995||x|0\n", "latin1"),
+    );
     expect((await readMovieTitles(path.join(item, "u.data")))!.titles.get(2)).toBe("Café Society (1995)");
   });
 

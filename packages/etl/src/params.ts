@@ -23,9 +23,15 @@ export interface DownloadParams {
 
 export const downloadParams: ParamDefs<DownloadParams> = {
   dataset: param.string({ default: "ml-latest-small", doc: `a MovieLens release or synthetic (${DATASET_NAMES.join(", ")})` }),
-  ratings_csv: param.path({ defaultDoc: "none: the dataset is used", doc: "a local ratings file instead of a dataset (ratings.csv, ratings.dat or u.data)" }),
+  ratings_csv: param.path({
+    defaultDoc: "none: the dataset is used",
+    doc: "a local ratings file instead of a dataset (ratings.csv, ratings.dat or u.data)",
+  }),
   data_dir: param.path({ defaultDoc: "$MS_DATASETS_DIR (ms run)", doc: "a mirror holding <dataset>/ratings.csv" }),
-  url: param.string({ defaultDoc: "none: the dataset is used", doc: "any MovieLens-layout zip to download instead of a dataset (checked against <url>.md5 when the server has one)" }),
+  url: param.string({
+    defaultDoc: "none: the dataset is used",
+    doc: "any MovieLens-layout zip to download instead of a dataset (checked against <url>.md5 when the server has one)",
+  }),
   synthetic_rows: param.integer({ default: SYNTHETIC_DEFAULTS.rows, min: 1, doc: "ratings to generate for --dataset synthetic" }),
   synthetic_seed: param.integer({ default: SYNTHETIC_DEFAULTS.seed, doc: "seed of the synthetic generator" }),
 };
@@ -33,7 +39,8 @@ export const downloadParams: ParamDefs<DownloadParams> = {
 /** One source at a time, and a dataset that exists when no file or URL replaces it. */
 export function checkDownloadParams(p: DownloadParams): DownloadParams {
   if (p.url && p.ratings_csv) throw new BadParameterError("url", "give either url or ratings_csv, not both");
-  if (!p.ratings_csv && !p.url && !DATASET_NAMES.includes(p.dataset)) throw new BadParameterError("dataset", `unknown dataset "${p.dataset}"; known: ${DATASET_NAMES.join(", ")}`);
+  if (!p.ratings_csv && !p.url && !DATASET_NAMES.includes(p.dataset))
+    throw new BadParameterError("dataset", `unknown dataset "${p.dataset}"; known: ${DATASET_NAMES.join(", ")}`);
   return p;
 }
 
@@ -52,10 +59,20 @@ export interface EtlParams {
 export const ETL_DEFAULTS: Readonly<EtlParams> = { max_row_limit: 100_000, etl_keep_timestamp: false, etl_dedupe: "off" };
 
 export const etlParams: ParamDefs<EtlParams> = {
-  max_row_limit: param.integer({ default: ETL_DEFAULTS.max_row_limit, min: -1, doc: "keep the first N rows in file order; -1 keeps all (0 is refused)" }),
+  max_row_limit: param.integer({
+    default: ETL_DEFAULTS.max_row_limit,
+    min: -1,
+    doc: "keep the first N rows in file order; -1 keeps all (0 is refused)",
+  }),
   etl_keep_timestamp: param.boolean({ default: ETL_DEFAULTS.etl_keep_timestamp, doc: "keep the timestamp column" }),
-  etl_dedupe: param.choice(["off", "latest"] as const, { default: ETL_DEFAULTS.etl_dedupe, doc: "latest keeps the newest rating of each (user, movie) pair" }),
-  etl_format: param.choice(RATINGS_FORMATS, { defaultDoc: "detected from the file", doc: "force a ratings format instead of detecting it" }),
+  etl_dedupe: param.choice(["off", "latest"] as const, {
+    default: ETL_DEFAULTS.etl_dedupe,
+    doc: "latest keeps the newest rating of each (user, movie) pair",
+  }),
+  etl_format: param.choice(RATINGS_FORMATS, {
+    defaultDoc: "detected from the file",
+    doc: "force a ratings format instead of detecting it",
+  }),
 };
 
 /** 0 rows is not a limit the range can exclude (-1 and 1 are both valid). */

@@ -40,8 +40,16 @@ describe("readRatingsColumns", () => {
     const cols = await readRatingsColumns(path.join(dir, "out"));
     const table = await ratingsTable(cols);
     expect(table.numRows).toBe(5_000);
-    expect(table.schema.fields.map((f) => `${f.name}:${String(f.type)}:${f.nullable}`)).toEqual(["userId:Int32:false", "movieId:Int32:false", "rating:Float32:false"]);
-    for (const [name, array] of [["userId", cols.userIds], ["movieId", cols.movieIds], ["rating", cols.ratings]] as const) {
+    expect(table.schema.fields.map((f) => `${f.name}:${String(f.type)}:${f.nullable}`)).toEqual([
+      "userId:Int32:false",
+      "movieId:Int32:false",
+      "rating:Float32:false",
+    ]);
+    for (const [name, array] of [
+      ["userId", cols.userIds],
+      ["movieId", cols.movieIds],
+      ["rating", cols.ratings],
+    ] as const) {
       const data = table.getChild(name)!.data;
       expect(data).toHaveLength(1);
       // Zero-copy: the column's value buffer is the typed array's own memory.
@@ -65,7 +73,9 @@ describe("readRatingsColumns", () => {
     await queryRows(`COPY (SELECT 1::BIGINT AS userId, 2 AS movieId, 3.0::FLOAT AS rating) TO '${wrong}' (FORMAT parquet)`);
     await expect(readRatingsColumns(wrong)).rejects.toThrow(/wrong\.parquet: wrong schema: column userId must be INTEGER, found BIGINT/);
     const nulls = path.join(dir, "nulls.parquet");
-    await queryRows(`COPY (SELECT * FROM (VALUES (1, 2, 3.0::FLOAT), (NULL, 2, 1.0::FLOAT)) t(userId, movieId, rating)) TO '${nulls}' (FORMAT parquet)`);
+    await queryRows(
+      `COPY (SELECT * FROM (VALUES (1, 2, 3.0::FLOAT), (NULL, 2, 1.0::FLOAT)) t(userId, movieId, rating)) TO '${nulls}' (FORMAT parquet)`,
+    );
     await expect(readRatingsColumns(nulls)).rejects.toThrow(/null values/);
     await expect(readRatingsColumns(path.join(dir, "missing"))).rejects.toThrow(MissingArtifactError);
     await expect(readRatingsColumns(dir)).rejects.toThrow(MissingArtifactError);

@@ -46,7 +46,14 @@ describe("scanRatingsText", () => {
       for (let i = 0; i < n; i++) {
         const r = rand();
         // Mostly fine lines, some exactly at the limit, some just over, a few far over or with '_'.
-        const len = r < 0.8 ? Math.floor(rand() * (maxLine + 1)) : r < 0.9 ? maxLine + 1 + Math.floor(rand() * 3) : r < 0.95 ? 40 + Math.floor(rand() * 60) : 3;
+        const len =
+          r < 0.8
+            ? Math.floor(rand() * (maxLine + 1))
+            : r < 0.9
+              ? maxLine + 1 + Math.floor(rand() * 3)
+              : r < 0.95
+                ? 40 + Math.floor(rand() * 60)
+                : 3;
         let line = "9".repeat(len);
         if (r >= 0.95) line = "1_0";
         lines.push(line);
@@ -80,7 +87,9 @@ describe("scanRatingsText", () => {
     expect(await scanRatingsText(file, { info: CSV, maxRows: 150_000 })).toBeUndefined();
     expect((await scanRatingsText(file, { info: CSV, maxRows: 150_001 }))?.line).toBe(150_002);
     const dat = await writeText(dir, "r.dat", "1::2::3::4\n1::2_0::3::4\n");
-    expect((await scanRatingsText(dat, { info: { format: "dat", delimiter: "::", header: false }, maxRows: -1 }))?.message).toMatch(/r\.dat:2: movieId value "2_0"/);
+    expect((await scanRatingsText(dat, { info: { format: "dat", delimiter: "::", header: false }, maxRows: -1 }))?.message).toMatch(
+      /r\.dat:2: movieId value "2_0"/,
+    );
     expect(path.basename(file)).toBe("r.csv");
   });
 

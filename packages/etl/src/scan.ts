@@ -40,7 +40,12 @@ async function scan(file: string, options: ScanOptions): Promise<{ problem?: Bad
   const handle = await open(file, "r");
   try {
     const chunkBytes = options.chunkBytes ?? CHUNK;
-    const found = await findProblem(handle, maxLine, options.maxRows < 0 ? -1 : options.maxRows + (options.info.header ? 1 : 0), chunkBytes);
+    const found = await findProblem(
+      handle,
+      maxLine,
+      options.maxRows < 0 ? -1 : options.maxRows + (options.info.header ? 1 : 0),
+      chunkBytes,
+    );
     if (found === "whole" || found === "part") return { whole: found === "whole" };
     return { problem: await describe(handle, file, found, maxLine, options.info), whole: false };
   } finally {
@@ -162,6 +167,9 @@ async function describe(handle: FileHandle, file: string, finding: Finding, maxL
   const fields = text.split(info.delimiter);
   const names = ["userId", "movieId", "rating", "timestamp"];
   const index = fields.findIndex((f) => f.includes("_"));
-  const what = index >= 0 && index < names.length ? `${names[index]} value ${JSON.stringify(fields[index].slice(0, 40))}` : `${JSON.stringify(text.slice(0, 120))}`;
+  const what =
+    index >= 0 && index < names.length
+      ? `${names[index]} value ${JSON.stringify(fields[index].slice(0, 40))}`
+      : `${JSON.stringify(text.slice(0, 120))}`;
   return new BadInputError(`${what} is not a plain number ('_' digit separators are not allowed)`, { file, line });
 }

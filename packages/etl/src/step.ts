@@ -50,14 +50,24 @@ async function identityOf(file: string): Promise<string | undefined> {
 /** A ratings file the user named: it must be a regular file (a directory or FIFO is refused). */
 async function userRatingsFile(file: string, cacheDir: string | undefined): Promise<{ digest: Digest }> {
   const st = await fs.stat(file).catch((error: NodeJS.ErrnoException) => {
-    throw new BadInputError(error.code === "ENOENT" ? "no such file" : `cannot read the ratings file (${error.code ?? error.message})`, { file });
+    throw new BadInputError(error.code === "ENOENT" ? "no such file" : `cannot read the ratings file (${error.code ?? error.message})`, {
+      file,
+    });
   });
-  if (!st.isFile()) throw new BadInputError(`is ${st.isDirectory() ? "a directory" : "not a regular file"}; give a ratings file (ratings.csv, ratings.dat or u.data)`, { file });
+  if (!st.isFile())
+    throw new BadInputError(
+      `is ${st.isDirectory() ? "a directory" : "not a regular file"}; give a ratings file (ratings.csv, ratings.dat or u.data)`,
+      { file },
+    );
   return digestFileRemembered(file, cacheLayout(cacheDir ?? defaultCacheDir()).digests);
 }
 
 /** Writes a raw-dataset artifact at `outDir`. */
-export async function writeRawDataset(outDir: string, record: Omit<RawDatasetDetails, "identity">, params: DownloadParams): Promise<{ bytes: number }> {
+export async function writeRawDataset(
+  outDir: string,
+  record: Omit<RawDatasetDetails, "identity">,
+  params: DownloadParams,
+): Promise<{ bytes: number }> {
   const identity = await identityOf(record.ratingsFile);
   if (!identity) throw new BadInputError("vanished after it was hashed", { file: record.ratingsFile });
   const bytes = Number(identity.split(":")[2]);
@@ -69,7 +79,14 @@ export async function writeRawDataset(outDir: string, record: Omit<RawDatasetDet
       throw asStorageError(error, file);
     }
     const details: RawDatasetDetails = { ...record, identity };
-    await writeManifest(staging, { kind: "raw-dataset", files: [SOURCE_FILE], params, metrics: { bytes }, details, producedBy: { step: "download", version: ETL_VERSION } });
+    await writeManifest(staging, {
+      kind: "raw-dataset",
+      files: [SOURCE_FILE],
+      params,
+      metrics: { bytes },
+      details,
+      producedBy: { step: "download", version: ETL_VERSION },
+    });
     return { bytes };
   });
 }
@@ -81,7 +98,8 @@ function isRawDatasetDetails(d: Record<string, unknown>): d is Record<string, un
 /** Reads a raw-dataset artifact. */
 export async function readRawDataset(dir: string): Promise<RawDatasetDetails> {
   const manifest = await readManifest(dir, "raw-dataset");
-  if (!isRawDatasetDetails(manifest.details)) throw new BadInputError("not a raw-dataset record (no ratingsFile, digest or identity)", { file: path.join(dir, "manifest.json") });
+  if (!isRawDatasetDetails(manifest.details))
+    throw new BadInputError("not a raw-dataset record (no ratingsFile, digest or identity)", { file: path.join(dir, "manifest.json") });
   return manifest.details;
 }
 
@@ -105,15 +123,18 @@ export const downloadStep = defineStep({
       record = { name: path.basename(params.ratings_csv), ratingsFile: params.ratings_csv, digest, source: "file" };
     } else {
       const source = params.url ? { url: params.url } : params.data_dir ? { dataDir: params.data_dir } : {};
-      record = await loadRawData({ dataset: params.dataset, cacheDir, ...source, rows: params.synthetic_rows, seed: params.synthetic_seed }, ctx).catch(
-        (error: unknown) => {
-          // loadRawData suggests the way out only for the failures it recognises as offline.
-          if (error instanceof NetworkError && !error.message.includes("--dataset synthetic")) {
-            throw new NetworkError(`${error.message}; offline? use a local mirror (--data-dir / MS_DATASETS_DIR) or --dataset synthetic`, { cause: error });
-          }
-          throw error;
-        },
-      );
+      record = await loadRawData(
+        { dataset: params.dataset, cacheDir, ...source, rows: params.synthetic_rows, seed: params.synthetic_seed },
+        ctx,
+      ).catch((error: unknown) => {
+        // loadRawData suggests the way out only for the failures it recognises as offline.
+        if (error instanceof NetworkError && !error.message.includes("--dataset synthetic")) {
+          throw new NetworkError(`${error.message}; offline? use a local mirror (--data-dir / MS_DATASETS_DIR) or --dataset synthetic`, {
+            cause: error,
+          });
+        }
+        throw error;
+      });
     }
     const { bytes } = await writeRawDataset(outDir, record, params);
     ctx.metrics?.metric("bytes", bytes);
@@ -139,6 +160,11 @@ export const etlStep = defineStep({
   outputs: { ratings: "ratings" },
   async run(ctx, inputs, params, outDir) {
     const raw = await readRawDataset(inputs.ratings.dir);
-    await etl({ ratingsCsv: raw.ratingsFile, ratingsDigest: raw.digest, ...(ctx.cacheDir ? { cacheDir: ctx.cacheDir } : {}) }, params, outDir, ctx);
+    await etl(
+      { ratingsCsv: raw.ratingsFile, ratingsDigest: raw.digest, ...(ctx.cacheDir ? { cacheDir: ctx.cacheDir } : {}) },
+      params,
+      outDir,
+      ctx,
+    );
   },
 });

@@ -43,7 +43,10 @@ describe("etl on a full disk", () => {
     const csv = path.join(await tempDir(), "ratings.csv");
     writeSyntheticRatings(csv, { rows: 200_000, seed: 5 });
     const out = path.join(disk!, "out");
-    const error = await etl({ ratingsCsv: csv }, resolveEtlParams({ max_row_limit: -1 }), out).then(() => undefined, (e: unknown) => e);
+    const error = await etl({ ratingsCsv: csv }, resolveEtlParams({ max_row_limit: -1 }), out).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(StorageError);
     expect(exitCodeFor(error)).toBe(EXIT_CODES.STORAGE);
     expect((error as Error).message).toMatch(new RegExp(`^cannot write ${out}: No space left on device`));

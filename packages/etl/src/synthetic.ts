@@ -29,9 +29,10 @@ function gaussian(next: () => number): number {
 
 export function syntheticShape(options: SyntheticOptions): { rows: number; users: number; movies: number; rank: number } {
   const rows = options.rows;
-  if (!Number.isInteger(rows) || rows < 1 || rows > SYNTHETIC_MAX_ROWS) throw new BadParameterError("rows", `must be an integer in [1, ${SYNTHETIC_MAX_ROWS}], got ${rows}`);
+  if (!Number.isInteger(rows) || rows < 1 || rows > SYNTHETIC_MAX_ROWS)
+    throw new BadParameterError("rows", `must be an integer in [1, ${SYNTHETIC_MAX_ROWS}], got ${rows}`);
   const users = options.users ?? Math.max(1, Math.round(rows / 150));
-  const movies = options.movies ?? Math.max(50, Math.round(9000 * Math.pow(rows / 100_000, 0.21)));
+  const movies = options.movies ?? Math.max(50, Math.round(9000 * (rows / 100_000) ** 0.21));
   const rank = options.rank ?? SYNTHETIC_DEFAULTS.rank;
   if (!Number.isInteger(users) || users < 1) throw new BadParameterError("users", `must be a positive integer, got ${users}`);
   if (!Number.isInteger(movies) || movies < 1) throw new BadParameterError("movies", `must be a positive integer, got ${movies}`);
@@ -84,7 +85,7 @@ export function writeSyntheticRatings(file: string, options: SyntheticOptions): 
   const cdf = new Float64Array(movies);
   let acc = 0;
   for (let r = 0; r < movies; r++) {
-    acc += 1 / Math.pow(r + 10, 0.9);
+    acc += 1 / (r + 10) ** 0.9;
     cdf[r] = acc;
   }
   // Sparse, increasing movie ids as in MovieLens (gaps between ids).

@@ -5,7 +5,19 @@
  * has no `file://` handler outside tfjs-node. The stacked model's full-fit tables go beside it.
  */
 import type { LayersModel } from "@tensorflow/tfjs";
-import { asStorageError, CorruptArtifactError, DigestSchema, digestFile, Fields, MissingArtifactError, MsError, parseJsonFile, readManifest, type Digest, type Manifest } from "@ms/contracts";
+import {
+  asStorageError,
+  CorruptArtifactError,
+  DigestSchema,
+  digestFile,
+  Fields,
+  MissingArtifactError,
+  MsError,
+  parseJsonFile,
+  readManifest,
+  type Digest,
+  type Manifest,
+} from "@ms/contracts";
 import type { io } from "@tensorflow/tfjs";
 import { promises as fs } from "node:fs";
 import path from "node:path";
@@ -59,7 +71,9 @@ const WeightSpecSchema = z.object({
   shape: z.array(z.number().int().nonnegative()),
   dtype: z.enum(["float32", "int32", "bool", "string", "complex64"]),
   group: z.enum(["model", "optimizer"]).optional(),
-  quantization: z.object({ scale: z.number().optional(), min: z.number().optional(), dtype: z.enum(["uint16", "uint8", "float16"]) }).optional(),
+  quantization: z
+    .object({ scale: z.number().optional(), min: z.number().optional(), dtype: z.enum(["uint16", "uint8", "float16"]) })
+    .optional(),
 }) satisfies z.ZodType<io.WeightsManifestEntry>;
 
 /** `model.json` of the tfjs layers format: the topology tfjs rebuilds, and where each weight's bytes are. */
@@ -83,7 +97,10 @@ function topologyOf(topology: object | ArrayBuffer | undefined): Record<string, 
 export async function saveModelFiles(tf: Tf, model: LayersModel, dir: string): Promise<string[]> {
   await model.save(
     tf.io.withSaveHandler(async (artifacts) => {
-      const weights = artifacts.weightData === undefined ? new ArrayBuffer(0) : tf.io.concatenateArrayBuffers(artifacts.weightData as ArrayBuffer | ArrayBuffer[]);
+      const weights =
+        artifacts.weightData === undefined
+          ? new ArrayBuffer(0)
+          : tf.io.concatenateArrayBuffers(artifacts.weightData as ArrayBuffer | ArrayBuffer[]);
       const json: ModelJson = {
         modelTopology: topologyOf(artifacts.modelTopology),
         format: artifacts.format,
@@ -114,7 +131,8 @@ export async function loadModelFiles(tf: Tf, dir: string): Promise<LayersModel> 
     json = await parseJsonFile(modelFile, ModelJsonSchema);
   } catch (error) {
     if (error instanceof MsError) throw error;
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") throw new MissingArtifactError(`${modelFile}: no such model file`, { cause: error });
+    if ((error as NodeJS.ErrnoException).code === "ENOENT")
+      throw new MissingArtifactError(`${modelFile}: no such model file`, { cause: error });
     throw new CorruptArtifactError(`${modelFile}: not a readable model.json (${(error as Error).message})`, { cause: error });
   }
   const buffers: ArrayBuffer[] = [];
@@ -193,11 +211,31 @@ const KerasModelDetailsShape = z.object({
 export type KerasModelDetails = z.infer<typeof KerasModelDetailsShape>;
 export const KerasModelDetailsSchema = KerasModelDetailsShape.loose();
 
-const TABLE_ARRAYS = ["userIds", "itemIds", "userBias", "itemBias", "userLogCount", "itemLogCount", "userFactors", "itemFactors", "userImplicit"] as const;
+const TABLE_ARRAYS = [
+  "userIds",
+  "itemIds",
+  "userBias",
+  "itemBias",
+  "userLogCount",
+  "itemLogCount",
+  "userFactors",
+  "itemFactors",
+  "userImplicit",
+] as const;
 
 /** Entries per array, given the counts and the rank. */
 function tableLengths(l: Pick<StackedTablesLayout, "rank" | "users" | "movies">): Record<(typeof TABLE_ARRAYS)[number], number> {
-  return { userIds: l.users, itemIds: l.movies, userBias: l.users, itemBias: l.movies, userLogCount: l.users, itemLogCount: l.movies, userFactors: l.users * l.rank, itemFactors: l.movies * l.rank, userImplicit: l.users * l.rank };
+  return {
+    userIds: l.users,
+    itemIds: l.movies,
+    userBias: l.users,
+    itemBias: l.movies,
+    userLogCount: l.users,
+    itemLogCount: l.movies,
+    userFactors: l.users * l.rank,
+    itemFactors: l.movies * l.rank,
+    userImplicit: l.users * l.rank,
+  };
 }
 
 /**
@@ -206,7 +244,14 @@ function tableLengths(l: Pick<StackedTablesLayout, "rank" | "users" | "movies">)
  * list): nine typed arrays need no Parquet schema, and reading them back is one read and nine views.
  */
 export async function writeStackedTables(dir: string, t: StackedTables): Promise<{ file: string; layout: StackedTablesLayout }> {
-  const layout: StackedTablesLayout = { rank: t.rank, mu: t.mu, withBiases: t.withBiases, users: t.userIds.length, movies: t.itemIds.length, arrays: TABLE_ARRAYS };
+  const layout: StackedTablesLayout = {
+    rank: t.rank,
+    mu: t.mu,
+    withBiases: t.withBiases,
+    users: t.userIds.length,
+    movies: t.itemIds.length,
+    arrays: TABLE_ARRAYS,
+  };
   const parts = TABLE_ARRAYS.map((name) => new Uint8Array(t[name].buffer, t[name].byteOffset, t[name].byteLength));
   try {
     await fs.writeFile(path.join(dir, STACKED_TABLES_FILE), Buffer.concat(parts));
@@ -228,7 +273,8 @@ export async function readStackedTables(dir: string, model: "bayes" | "als", lay
   }
   const lengths = tableLengths(layout);
   const expected = TABLE_ARRAYS.reduce((s, name) => s + 4 * lengths[name], 0);
-  if (bytes.byteLength !== expected) throw new CorruptArtifactError(`${file}: ${bytes.byteLength} bytes, the manifest's layout says ${expected}`);
+  if (bytes.byteLength !== expected)
+    throw new CorruptArtifactError(`${file}: ${bytes.byteLength} bytes, the manifest's layout says ${expected}`);
   // A copy into an aligned buffer: a Buffer from the pool may start at any offset.
   const buffer = new Uint8Array(bytes).buffer;
   let offset = 0;

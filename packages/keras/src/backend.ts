@@ -63,7 +63,8 @@ async function select(choice: BackendChoice): Promise<LoadedTf> {
       throw new Error("the tensorflow backend did not initialise");
     } catch (error) {
       const reason = `tfjs-node: ${firstLine(error)}`;
-      if (choice === "node") throw new BadParameterError("backend", `"node" was requested but @tensorflow/tfjs-node cannot be loaded (${reason})`);
+      if (choice === "node")
+        throw new BadParameterError("backend", `"node" was requested but @tensorflow/tfjs-node cannot be loaded (${reason})`);
       skipped.push(reason);
     }
   }

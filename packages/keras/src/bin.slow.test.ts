@@ -27,30 +27,52 @@ afterAll(async () => {
 });
 
 describe("ms-keras signals", () => {
-  it.each(["SIGTERM", "SIGINT"] as const)("%s during an epoch exits 130 within 2 s and leaves nothing in or next to --out", async (sig) => {
-    const parent = path.join(root, `signal-${sig}`);
-    const out = path.join(parent, "model");
-    const args = [bin, "--ratings", fx.ratingsDir, "--factors", fx.factorsDir, "--out", out, "--keras-epochs", "20", "--keras-patience", "20", "--keras-batch-size", "4", "--keras-backend", "wasm"];
-    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOG_LEVEL: "info" } });
-    let stderr = "";
-    const exited = new Promise<{ code: number | null; at: number }>((resolve) => child.on("exit", (code) => resolve({ code, at: performance.now() })));
-    await new Promise<void>((resolve, reject) => {
-      child.stderr.on("data", (chunk: Buffer) => {
-        stderr += chunk.toString();
-        if (stderr.includes("TensorFlow.js backend")) resolve();
+  it.each(["SIGTERM", "SIGINT"] as const)(
+    "%s during an epoch exits 130 within 2 s and leaves nothing in or next to --out",
+    async (sig) => {
+      const parent = path.join(root, `signal-${sig}`);
+      const out = path.join(parent, "model");
+      const args = [
+        bin,
+        "--ratings",
+        fx.ratingsDir,
+        "--factors",
+        fx.factorsDir,
+        "--out",
+        out,
+        "--keras-epochs",
+        "20",
+        "--keras-patience",
+        "20",
+        "--keras-batch-size",
+        "4",
+        "--keras-backend",
+        "wasm",
+      ];
+      const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOG_LEVEL: "info" } });
+      let stderr = "";
+      const exited = new Promise<{ code: number | null; at: number }>((resolve) =>
+        child.on("exit", (code) => resolve({ code, at: performance.now() })),
+      );
+      await new Promise<void>((resolve, reject) => {
+        child.stderr.on("data", (chunk: Buffer) => {
+          stderr += chunk.toString();
+          if (stderr.includes("TensorFlow.js backend")) resolve();
+        });
+        child.on("exit", () => reject(new Error(`ms-keras exited before training: ${stderr}`)));
       });
-      child.on("exit", () => reject(new Error(`ms-keras exited before training: ${stderr}`)));
-    });
-    await new Promise((resolve) => setTimeout(resolve, 1500));
-    const sent = performance.now();
-    child.kill(sig);
-    const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-    const { code, at } = await exited;
-    clearTimeout(timer);
-    expect(code).toBe(130);
-    expect(at - sent).toBeLessThan(2000);
-    expect(stderr).toContain(`interrupted by ${sig}`);
-    expect(stderr).not.toMatch(/epoch 1\/20/);
-    expect(existsSync(parent) ? await fs.readdir(parent) : []).toEqual([]);
-  }, 60_000);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      const sent = performance.now();
+      child.kill(sig);
+      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+      const { code, at } = await exited;
+      clearTimeout(timer);
+      expect(code).toBe(130);
+      expect(at - sent).toBeLessThan(2000);
+      expect(stderr).toContain(`interrupted by ${sig}`);
+      expect(stderr).not.toMatch(/epoch 1\/20/);
+      expect(existsSync(parent) ? await fs.readdir(parent) : []).toEqual([]);
+    },
+    60_000,
+  );
 });

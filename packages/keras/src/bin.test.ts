@@ -43,11 +43,28 @@ function run(args: string[]) {
 describe("ms-keras", () => {
   it("--json prints only the outputs and metrics; progress goes to stderr", () => {
     const out = path.join(root, "m");
-    const r = run(["--ratings", fx.ratingsDir, "--factors", fx.factorsDir, "--out", out, "--keras-epochs", "2", "--keras-batch-size", "16", "--keras-backend", "wasm", "--json"]);
+    const r = run([
+      "--ratings",
+      fx.ratingsDir,
+      "--factors",
+      fx.factorsDir,
+      "--out",
+      out,
+      "--keras-epochs",
+      "2",
+      "--keras-batch-size",
+      "16",
+      "--keras-backend",
+      "wasm",
+      "--json",
+    ]);
     expect(r.stderr).toMatch(/epoch 1\/2/);
     expect(r.stderr).toMatch(/backend wasm/);
     expect(r.status).toBe(0);
-    const doc = JSON.parse(r.stdout) as { outputs: { model: { kind: string; dir: string; files: string[] } }; metrics: Record<string, number> };
+    const doc = JSON.parse(r.stdout) as {
+      outputs: { model: { kind: string; dir: string; files: string[] } };
+      metrics: Record<string, number>;
+    };
     expect(Object.keys(doc)).toEqual(["outputs", "metrics"]);
     expect(doc.outputs.model).toMatchObject({ kind: "keras-model", dir: out });
     expect(doc.outputs.model.files).toContain(path.join(out, "model.json"));
@@ -57,7 +74,24 @@ describe("ms-keras", () => {
 
   it("reports batch progress within an epoch (debug when piped; the driver's terminal line shows it)", () => {
     const out = path.join(root, "m-batches");
-    const r = run(["--ratings", fx.ratingsDir, "--factors", fx.factorsDir, "--out", out, "--keras-epochs", "1", "--keras-batch-size", "16", "--keras-features", "seed", "--keras-backend", "wasm", "--log-level", "debug"]);
+    const r = run([
+      "--ratings",
+      fx.ratingsDir,
+      "--factors",
+      fx.factorsDir,
+      "--out",
+      out,
+      "--keras-epochs",
+      "1",
+      "--keras-batch-size",
+      "16",
+      "--keras-features",
+      "seed",
+      "--keras-backend",
+      "wasm",
+      "--log-level",
+      "debug",
+    ]);
     expect(r.status).toBe(0);
     const batch = r.stderr
       .split("\n")
@@ -113,9 +147,20 @@ describe("ms-keras", () => {
   it("--help lists the flags", () => {
     const r = run(["--help"]);
     expect(r.status).toBe(0);
-    for (const flag of ["--ratings", "--factors", "--keras-hidden-units", "--keras-learning-rate", "--keras-patience", "--keras-backend", "--keras-allow-foreign-factors"]) expect(r.stdout).toContain(flag);
+    for (const flag of [
+      "--ratings",
+      "--factors",
+      "--keras-hidden-units",
+      "--keras-learning-rate",
+      "--keras-patience",
+      "--keras-backend",
+      "--keras-allow-foreign-factors",
+    ])
+      expect(r.stdout).toContain(flag);
     // A parameter whose default depends on the feature set says so once, not "default ...; no default".
-    expect(r.stdout).toMatch(/--keras-epochs N +training epochs \(early stopping may end sooner\); default 6 stacked, 3 the seed's features;/);
+    expect(r.stdout).toMatch(
+      /--keras-epochs N +training epochs \(early stopping may end sooner\); default 6 stacked, 3 the seed's features;/,
+    );
     expect(r.stdout).toMatch(/--keras-batch-size N +ratings per gradient step; default 128;/);
     expect(r.stdout).not.toContain("no default");
   });

@@ -8,4 +8,7 @@
 import { runStepCli } from "@ms/contracts";
 import { kerasStep } from "./step.js";
 
-await runStepCli(kerasStep, { name: "ms-keras", summary: "train the seed's Keras-style network (TensorFlow.js) on ratings plus ALS factors" });
+await runStepCli(kerasStep, {
+  name: "ms-keras",
+  summary: "train the seed's Keras-style network (TensorFlow.js) on ratings plus ALS factors",
+});

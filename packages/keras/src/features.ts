@@ -158,7 +158,8 @@ export class FeatureAssembler {
     private readonly joined: Pick<JoinedRatings, "movieRow" | "userRow" | "ratings"> & { source?: Int32Array },
     private readonly rowFeatures?: RowFeatures,
   ) {
-    if (set === "stacked" && (!rowFeatures || !joined.source)) throw new Error("the stacked feature set needs per-row features and the joined rows' sources");
+    if (set === "stacked" && (!rowFeatures || !joined.source))
+      throw new Error("the stacked feature set needs per-row features and the joined rows' sources");
     this.rank = factors.rank;
     this.width = featureWidth(set, factors.rank, rowFeatures?.width ?? 0);
   }

@@ -9,7 +9,22 @@ import { existsSync, promises as fs } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempDir, writeFixture, type FixtureDirs } from "./__tests__/fixtures.js";
-import { buildNetwork, evaluateModel, FeatureAssembler, fitFused, fitNetwork, joinRatings, keras, loadTf, MODEL_FILE, predictFused, resolveKerasParams, trainNetwork, validationTail, WEIGHTS_FILE } from "./index.js";
+import {
+  buildNetwork,
+  evaluateModel,
+  FeatureAssembler,
+  fitFused,
+  fitNetwork,
+  joinRatings,
+  keras,
+  loadTf,
+  MODEL_FILE,
+  predictFused,
+  resolveKerasParams,
+  trainNetwork,
+  validationTail,
+  WEIGHTS_FILE,
+} from "./index.js";
 
 let root: string;
 let fx: FixtureDirs;
@@ -23,7 +38,13 @@ afterAll(async () => {
   await fs.rm(root, { recursive: true, force: true });
 });
 
-const QUICK = { keras_epochs: 4, keras_batch_size: 32, keras_learning_rate: 0.01, keras_output_bias: "mean", keras_features: "factors" } as const;
+const QUICK = {
+  keras_epochs: 4,
+  keras_batch_size: 32,
+  keras_learning_rate: 0.01,
+  keras_output_bias: "mean",
+  keras_features: "factors",
+} as const;
 const inputs = () => ({ ratings: fx.ratingsDir, factors: fx.factorsDir });
 
 /** Runs `fn` with MS_KERAS_THREADS set (the fused trainer's thread count), then restores it. */
@@ -67,7 +88,12 @@ describe("fused trainer", () => {
     const options = { epochs: 3, batchSize: 50, patience: 5, minDelta: 0, seed: 4, shuffle: true };
     const model = buildNetwork(tf, assembler.width, net);
     const initial = model.getWeights().map((w) => w.dataSync() as Float32Array);
-    const fused = await fitFused(assembler, fitRows, valRows, initial, { ...options, hiddenUnits: net.hiddenUnits, learningRate: net.learningRate, threads: 1 });
+    const fused = await fitFused(assembler, fitRows, valRows, initial, {
+      ...options,
+      hiddenUnits: net.hiddenUnits,
+      learningRate: net.learningRate,
+      threads: 1,
+    });
     const reference = await fitNetwork(tf, model, assembler, fitRows, valRows, options);
     expect(fused.history).toHaveLength(3);
     for (let i = 0; i < 3; i++) {
@@ -75,7 +101,8 @@ describe("fused trainer", () => {
       expect(Math.abs((fused.history[i].val_loss as number) / (reference.history[i].val_loss as number) - 1)).toBeLessThan(1e-4);
     }
     const after = model.getWeights().map((w) => w.dataSync() as Float32Array);
-    for (let i = 0; i < after.length; i++) for (let j = 0; j < after[i].length; j++) expect(fused.weights[i][j]).toBeCloseTo(after[i][j], 3);
+    for (let i = 0; i < after.length; i++)
+      for (let j = 0; j < after[i].length; j++) expect(fused.weights[i][j]).toBeCloseTo(after[i][j], 3);
     // The kernel's forward pass is the model's.
     const x = new Float32Array(fitRows.length * assembler.width);
     assembler.fill(fitRows, 0, fitRows.length, x, undefined);
@@ -91,7 +118,13 @@ describe("fused trainer", () => {
     const { tf } = await loadTf("wasm");
     const json = JSON.parse(await fs.readFile(path.join(out, MODEL_FILE), "utf8"));
     const weights = await fs.readFile(path.join(out, WEIGHTS_FILE));
-    const model = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0].weights, weightData: weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) }));
+    const model = await tf.loadLayersModel(
+      tf.io.fromMemory({
+        modelTopology: json.modelTopology,
+        weightSpecs: json.weightsManifest[0].weights,
+        weightData: weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength),
+      }),
+    );
     expect(model.layers.map((l) => l.name)).toEqual(["dense_1", "dense_2", "dense_3"]);
     expect(model.outputs[0].shape).toEqual([null, 1]);
     model.dispose();
@@ -147,7 +180,10 @@ describe("fused trainer", () => {
     const controller = new AbortController();
     const out = path.join(root, "aborted");
     const metrics = { metric: (key: string) => key === "loss" && controller.abort() };
-    const error = await keras(inputs(), resolveKerasParams({ ...QUICK, keras_epochs: 50, keras_patience: 50 }), out, { metrics, signal: controller.signal }).catch((e: unknown) => e);
+    const error = await keras(inputs(), resolveKerasParams({ ...QUICK, keras_epochs: 50, keras_patience: 50 }), out, {
+      metrics,
+      signal: controller.signal,
+    }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InterruptedError);
     expect(existsSync(out)).toBe(false);
   });
@@ -163,8 +199,16 @@ describe("fused trainer", () => {
 
   it("early-stops on val_loss as tfjs' EarlyStopping does", async () => {
     // A huge min_delta: no epoch counts as an improvement after the first, so patience 1 stops after epoch 2.
-    const r = await keras(inputs(), resolveKerasParams({ ...QUICK, keras_epochs: 10, keras_patience: 1, keras_min_delta: 100 }), path.join(root, "early"));
-    const reference = await keras(inputs(), resolveKerasParams({ ...QUICK, keras_epochs: 10, keras_patience: 1, keras_min_delta: 100, keras_backend: "wasm" }), path.join(root, "early-wasm"));
+    const r = await keras(
+      inputs(),
+      resolveKerasParams({ ...QUICK, keras_epochs: 10, keras_patience: 1, keras_min_delta: 100 }),
+      path.join(root, "early"),
+    );
+    const reference = await keras(
+      inputs(),
+      resolveKerasParams({ ...QUICK, keras_epochs: 10, keras_patience: 1, keras_min_delta: 100, keras_backend: "wasm" }),
+      path.join(root, "early-wasm"),
+    );
     expect(r.metrics.epochs_run).toBe(2);
     expect(reference.metrics.epochs_run).toBe(2);
   });

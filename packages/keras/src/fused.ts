@@ -34,7 +34,19 @@ interface KernelExports {
   param_count(d: number, h: number): number;
   grad(x: number, y: number, n: number, d: number, h: number, scale: number, w: number, g: number, scratch: number): number;
   add_into(a: number, b: number, n: number): void;
-  adam(w: number, g: number, m: number, v: number, n: number, lr: number, beta1: number, beta2: number, eps: number, c1: number, c2: number): void;
+  adam(
+    w: number,
+    g: number,
+    m: number,
+    v: number,
+    n: number,
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    c1: number,
+    c2: number,
+  ): void;
   forward(x: number, y: number, n: number, d: number, h: number, w: number, out: number, scratch: number): number;
 }
 
@@ -48,11 +60,21 @@ function kernelExports(exports: Record<string, unknown>): KernelExports {
     if (!isKernelFunction(f)) throw new Error(`fused kernel: no exported function ${name}`);
     return f;
   };
-  return { memory, __heap_base: heapBase, param_count: fn("param_count"), grad: fn("grad"), add_into: fn("add_into"), adam: fn("adam"), forward: fn("forward") };
+  return {
+    memory,
+    __heap_base: heapBase,
+    param_count: fn("param_count"),
+    grad: fn("grad"),
+    add_into: fn("add_into"),
+    adam: fn("adam"),
+    forward: fn("forward"),
+  };
 }
 
 function isMemory(v: unknown): v is KernelExports["memory"] {
-  return typeof v === "object" && v !== null && "buffer" in v && v.buffer instanceof ArrayBuffer && "grow" in v && typeof v.grow === "function";
+  return (
+    typeof v === "object" && v !== null && "buffer" in v && v.buffer instanceof ArrayBuffer && "grow" in v && typeof v.grow === "function"
+  );
 }
 
 function isGlobal(v: unknown): v is KernelExports["__heap_base"] {
@@ -309,7 +331,13 @@ export interface FusedNetwork {
  * Trains the network from `initial` (the tfjs model's weights) on `fitRows`, validating on
  * `valRows` at the end of every epoch, as `fitNetwork` does with tfjs.
  */
-export async function fitFused(assembler: FeatureAssembler, fitRows: Int32Array, valRows: Int32Array, initial: Float32Array[], options: FusedOptions): Promise<FitResult & FusedNetwork> {
+export async function fitFused(
+  assembler: FeatureAssembler,
+  fitRows: Int32Array,
+  valRows: Int32Array,
+  initial: Float32Array[],
+  options: FusedOptions,
+): Promise<FitResult & FusedNetwork> {
   const d = assembler.width;
   const h = options.hiddenUnits;
   const batchSize = options.batchSize;
@@ -329,7 +357,14 @@ export async function fitFused(assembler: FeatureAssembler, fitRows: Int32Array,
   let best = Number.POSITIVE_INFINITY;
   let wait = 0;
   let sliceStart = performance.now();
-  const trainer: BatchTrainer = { kernel, replica, assembler, learningRate: options.learningRate, acc1: Math.fround(ADAM.beta1), acc2: Math.fround(ADAM.beta2) };
+  const trainer: BatchTrainer = {
+    kernel,
+    replica,
+    assembler,
+    learningRate: options.learningRate,
+    acc1: Math.fround(ADAM.beta1),
+    acc2: Math.fround(ADAM.beta2),
+  };
   try {
     epochs: for (let epoch = 0; epoch < options.epochs; epoch++) {
       const epochStart = performance.now();

@@ -5,10 +5,38 @@
  */
 export { keras, loadModel, predict, predictStackedPairs, evaluateModel, type LoadedModel } from "./keras.js";
 export { trainNetwork, stackedFeatures, type StackedAls, type TrainedNetwork } from "./train.js";
-export { kerasParams, resolveKerasParams, KERAS_DEFAULTS, KERAS_LIMITS, SEED_TRAINING, STACKED_TRAINING, type KerasParams } from "./params.js";
+export {
+  kerasParams,
+  resolveKerasParams,
+  KERAS_DEFAULTS,
+  KERAS_LIMITS,
+  SEED_TRAINING,
+  STACKED_TRAINING,
+  type KerasParams,
+} from "./params.js";
 export type { KerasInputs, KerasOutputs, KerasMetrics, KerasDetails, KerasManifest } from "./types.js";
-export { FEATURE_SETS, FeatureAssembler, mulberry32, featureWidth, joinRatings, validationTail, type FeatureSet, type FactorMatrices, type RatingColumns, type JoinedRatings, type RowFeatures } from "./features.js";
-export { BACKEND_CHOICES, loadTf, trainsFused, type BackendChoice, type BackendName, type TfBackendName, type LoadedTf } from "./backend.js";
+export {
+  FEATURE_SETS,
+  FeatureAssembler,
+  mulberry32,
+  featureWidth,
+  joinRatings,
+  validationTail,
+  type FeatureSet,
+  type FactorMatrices,
+  type RatingColumns,
+  type JoinedRatings,
+  type RowFeatures,
+} from "./features.js";
+export {
+  BACKEND_CHOICES,
+  loadTf,
+  trainsFused,
+  type BackendChoice,
+  type BackendName,
+  type TfBackendName,
+  type LoadedTf,
+} from "./backend.js";
 export { buildNetwork, fitNetwork, evaluateMse, batchDataset, type FitOptions, type FitResult } from "./network.js";
 export { fitFused, fusedThreads, predictFused, type FusedOptions, type FusedNetwork } from "./fused.js";
 export { MODEL_FILE, WEIGHTS_FILE, STACKED_TABLES_FILE, type StackedTablesLayout } from "./adapter.js";

@@ -2,14 +2,35 @@
  * The keras step end to end on small generated data: real etl and als artifacts in, a tfjs
  * layers model out; reloading it must re-score to the same MSE; bad inputs fail cleanly.
  */
-import { BadInputError, BadParameterError, CorruptArtifactError, InterruptedError, Fields, MemoryMetrics, MissingArtifactError, readManifest } from "@ms/contracts";
+import {
+  BadInputError,
+  BadParameterError,
+  CorruptArtifactError,
+  InterruptedError,
+  Fields,
+  MemoryMetrics,
+  MissingArtifactError,
+  readManifest,
+} from "@ms/contracts";
 import { FACTORS_FILES, FactorsDetailsSchema, writeFactorsArtifact } from "@ms/als";
 import { existsSync, promises as fs } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempDir, writeFixture, type FixtureDirs } from "./__tests__/fixtures.js";
 import type { KerasParams } from "./params.js";
-import { evaluateModel, FeatureAssembler, joinRatings, keras, loadModel, predict, predictionTable, predictTable, resolveKerasParams, trainNetwork, KERAS_DEFAULTS } from "./index.js";
+import {
+  evaluateModel,
+  FeatureAssembler,
+  joinRatings,
+  keras,
+  loadModel,
+  predict,
+  predictionTable,
+  predictTable,
+  resolveKerasParams,
+  trainNetwork,
+  KERAS_DEFAULTS,
+} from "./index.js";
 
 let root: string;
 let fx: FixtureDirs;
@@ -24,7 +45,14 @@ afterAll(async () => {
 });
 
 // The seed's feature set: these tests are about the step's plumbing, not the out-of-fold fits (stacked.test.ts).
-const QUICK = { keras_epochs: 4, keras_batch_size: 32, keras_learning_rate: 0.01, keras_output_bias: "mean", keras_backend: "wasm", keras_features: "factors" } as const;
+const QUICK = {
+  keras_epochs: 4,
+  keras_batch_size: 32,
+  keras_learning_rate: 0.01,
+  keras_output_bias: "mean",
+  keras_backend: "wasm",
+  keras_features: "factors",
+} as const;
 
 describe("keras step", () => {
   it("trains, publishes a tfjs layers model with its manifest, and reloads to the same test MSE", async () => {
@@ -36,7 +64,13 @@ describe("keras step", () => {
     expect(result.modelFile).toBe(path.join(out, "model.json"));
     expect((await fs.readdir(out)).sort()).toEqual(["manifest.json", "model.json", "weights.bin"]);
     const manifest = await readManifest(out, "keras-model");
-    expect(manifest.details).toMatchObject({ backend: "wasm", rank: 4, inputWidth: 8, features: "factors", split: { seed: 7, splitProp: 0.8 } });
+    expect(manifest.details).toMatchObject({
+      backend: "wasm",
+      rank: 4,
+      inputWidth: 8,
+      features: "factors",
+      split: { seed: 7, splitProp: 0.8 },
+    });
     expect(manifest.params).toMatchObject({ keras_hidden_units: 20, keras_epochs: 4, keras_batch_size: 32 });
     expect(manifest.files.map((f) => f.path).sort()).toEqual(["model.json", "weights.bin"]);
 
@@ -84,21 +118,37 @@ describe("keras step", () => {
   });
 
   it("is deterministic for a given seed", async () => {
-    const a = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, resolveKerasParams({ ...QUICK, keras_epochs: 2 }), path.join(root, "det-a"));
-    const b = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, resolveKerasParams({ ...QUICK, keras_epochs: 2 }), path.join(root, "det-b"));
+    const a = await keras(
+      { ratings: fx.ratingsDir, factors: fx.factorsDir },
+      resolveKerasParams({ ...QUICK, keras_epochs: 2 }),
+      path.join(root, "det-a"),
+    );
+    const b = await keras(
+      { ratings: fx.ratingsDir, factors: fx.factorsDir },
+      resolveKerasParams({ ...QUICK, keras_epochs: 2 }),
+      path.join(root, "det-b"),
+    );
     expect(b.metrics.test_mse).toBe(a.metrics.test_mse);
     expect(b.manifest.digest).toBe(a.manifest.digest);
   });
 
   it("adds the ALS prediction as an input with --features factors+dot", async () => {
-    const r = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, resolveKerasParams({ ...QUICK, keras_features: "factors+dot" }), path.join(root, "dot"));
+    const r = await keras(
+      { ratings: fx.ratingsDir, factors: fx.factorsDir },
+      resolveKerasParams({ ...QUICK, keras_features: "factors+dot" }),
+      path.join(root, "dot"),
+    );
     expect(r.manifest.details.inputWidth).toBe(9);
     const rescored = await evaluateModel(path.join(root, "dot"), { ratings: fx.ratingsDir, factors: fx.factorsDir }, { backend: "wasm" });
     expect(rescored.test_mse).toBeCloseTo(r.metrics.test_mse, 6);
   });
 
   it("trains on the cpu backend too", async () => {
-    const r = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, resolveKerasParams({ ...QUICK, keras_epochs: 1, keras_backend: "cpu" }), path.join(root, "cpu"));
+    const r = await keras(
+      { ratings: fx.ratingsDir, factors: fx.factorsDir },
+      resolveKerasParams({ ...QUICK, keras_epochs: 1, keras_backend: "cpu" }),
+      path.join(root, "cpu"),
+    );
     expect(r.manifest.details.backend).toBe("cpu");
     expect(Number.isFinite(r.metrics.test_mse)).toBe(true);
   });
@@ -107,14 +157,39 @@ describe("keras step", () => {
 describe("parameters", () => {
   it("keeps the seed's values with the seed's features", () => {
     for (const features of ["seed", "factors"] as const) {
-      expect(resolveKerasParams({ keras_features: features })).toMatchObject({ keras_hidden_units: 20, keras_epochs: 3, keras_batch_size: 128, keras_learning_rate: 1e-4, keras_patience: 2, keras_min_delta: 1e-4, keras_validation_split: 0.2, keras_output_bias: "zero", keras_features: features });
+      expect(resolveKerasParams({ keras_features: features })).toMatchObject({
+        keras_hidden_units: 20,
+        keras_epochs: 3,
+        keras_batch_size: 128,
+        keras_learning_rate: 1e-4,
+        keras_patience: 2,
+        keras_min_delta: 1e-4,
+        keras_validation_split: 0.2,
+        keras_output_bias: "zero",
+        keras_features: features,
+      });
     }
   });
 
   it("defaults to the stacked features with their own training defaults, each overridable", () => {
-    expect(resolveKerasParams()).toMatchObject({ keras_hidden_units: 20, keras_epochs: 6, keras_batch_size: 128, keras_learning_rate: 1e-3, keras_output_bias: "mean", keras_features: "stacked", keras_oof_folds: 3, keras_bayes_rank: 10, keras_bayes_samples: 40, keras_bayes_burn_in: 8 });
+    expect(resolveKerasParams()).toMatchObject({
+      keras_hidden_units: 20,
+      keras_epochs: 6,
+      keras_batch_size: 128,
+      keras_learning_rate: 1e-3,
+      keras_output_bias: "mean",
+      keras_features: "stacked",
+      keras_oof_folds: 3,
+      keras_bayes_rank: 10,
+      keras_bayes_samples: 40,
+      keras_bayes_burn_in: 8,
+    });
     expect(KERAS_DEFAULTS.keras_features).toBe("stacked");
-    expect(resolveKerasParams({ keras_learning_rate: 5e-4, keras_output_bias: "zero" })).toMatchObject({ keras_learning_rate: 5e-4, keras_output_bias: "zero", keras_epochs: 6 });
+    expect(resolveKerasParams({ keras_learning_rate: 5e-4, keras_output_bias: "zero" })).toMatchObject({
+      keras_learning_rate: 5e-4,
+      keras_output_bias: "zero",
+      keras_epochs: 6,
+    });
     expect(resolveKerasParams({ keras_features: "seed", keras_epochs: 9 })).toMatchObject({ keras_learning_rate: 1e-4, keras_epochs: 9 });
   });
 
@@ -175,15 +250,31 @@ describe("bad factor files", () => {
     const f = fx.data.factors;
     const rank3 = (a: Float32Array, n: number) => Float32Array.from({ length: n * 3 }, (_, i) => a[Math.floor(i / 3) * 4 + (i % 3)]);
     await writeFactorsArtifact(other, {
-      tables: { rank: 3, userIds: f.userIds, userFactors: rank3(f.userFactors, f.userIds.length), itemIds: f.itemIds, itemFactors: rank3(f.itemFactors, f.itemIds.length) },
-      details: { rank: 3, users: f.userIds.length, items: f.itemIds.length, seed: 7, splitProp: 0.8, coldStartStrategy: "drop", ratings: { digest: "sha256:00", rows: 1 } },
+      tables: {
+        rank: 3,
+        userIds: f.userIds,
+        userFactors: rank3(f.userFactors, f.userIds.length),
+        itemIds: f.itemIds,
+        itemFactors: rank3(f.itemFactors, f.itemIds.length),
+      },
+      details: {
+        rank: 3,
+        users: f.userIds.length,
+        items: f.itemIds.length,
+        seed: 7,
+        splitProp: 0.8,
+        coldStartStrategy: "drop",
+        ratings: { digest: "sha256:00", rows: 1 },
+      },
       params: {},
       metrics: {},
     });
     const dir = await copyOf("mixed-rank");
     await fs.copyFile(path.join(other, FACTORS_FILES.items), path.join(dir, FACTORS_FILES.items));
     await expectFailure(dir, CorruptArtifactError, /damaged factors artifact: .*item_factors\.parquet/);
-    const error = await keras({ ratings: fx.ratingsDir, factors: dir }, resolveKerasParams(QUICK), path.join(root, "out-vouched"), { inputsVerified: true }).catch((e: unknown) => e);
+    const error = await keras({ ratings: fx.ratingsDir, factors: dir }, resolveKerasParams(QUICK), path.join(root, "out-vouched"), {
+      inputsVerified: true,
+    }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CorruptArtifactError);
     expect((error as Error).message).toMatch(/item_factors\.parquet.*rank 3/);
   });
@@ -205,7 +296,9 @@ describe("bad factor files", () => {
     const out = path.join(root, "user-files");
     await fs.mkdir(out);
     await fs.writeFile(path.join(out, "precious.txt"), "keep me");
-    await expect(keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, resolveKerasParams(QUICK), out)).rejects.toBeInstanceOf(BadParameterError);
+    await expect(keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, resolveKerasParams(QUICK), out)).rejects.toBeInstanceOf(
+      BadParameterError,
+    );
     expect(await fs.readFile(path.join(out, "precious.txt"), "utf8")).toBe("keep me");
   });
 });
@@ -213,7 +306,11 @@ describe("bad factor files", () => {
 describe("no NaN or infinite output", () => {
   it("a learning rate that blows the training up is refused naming keras_learning_rate; nothing is published", async () => {
     const out = path.join(root, "lr-blowup");
-    const error = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, resolveKerasParams({ ...QUICK, keras_learning_rate: 1e300 }), out).catch((e: unknown) => e);
+    const error = await keras(
+      { ratings: fx.ratingsDir, factors: fx.factorsDir },
+      resolveKerasParams({ ...QUICK, keras_learning_rate: 1e300 }),
+      out,
+    ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(BadParameterError);
     expect((error as BadParameterError).parameter).toBe("keras_learning_rate");
     expect((error as Error).message).toMatch(/training diverged/);
@@ -229,7 +326,15 @@ describe("no NaN or infinite output", () => {
     const manifest = await readManifest(fx.factorsDir, "factors", { params: Fields, metrics: Fields, details: FactorsDetailsSchema });
     await writeFactorsArtifact(dir, {
       tables: { ...f, userFactors },
-      details: { rank: f.rank, users: f.userIds.length, items: f.itemIds.length, seed: 7, splitProp: 0.8, coldStartStrategy: "drop", ratings: manifest.details.ratings },
+      details: {
+        rank: f.rank,
+        users: f.userIds.length,
+        items: f.itemIds.length,
+        seed: 7,
+        splitProp: 0.8,
+        coldStartStrategy: "drop",
+        ratings: manifest.details.ratings,
+      },
       params: {},
       metrics: {},
     });
@@ -244,9 +349,9 @@ describe("no NaN or infinite output", () => {
     const f = fx.data.factors;
     const itemFactors = f.itemFactors.slice();
     itemFactors[2 * f.rank + 1] = Number.POSITIVE_INFINITY;
-    await expect(trainNetwork(fx.data.ratings, { ...f, itemFactors }, { seed: 7, splitProp: 0.8 }, resolveKerasParams(QUICK))).rejects.toThrow(
-      `movie factors of movieId ${f.itemIds[2]}: feature 1 is Infinity`,
-    );
+    await expect(
+      trainNetwork(fx.data.ratings, { ...f, itemFactors }, { seed: 7, splitProp: 0.8 }, resolveKerasParams(QUICK)),
+    ).rejects.toThrow(`movie factors of movieId ${f.itemIds[2]}: feature 1 is Infinity`);
   });
 });
 
@@ -256,16 +361,23 @@ describe("factors fitted on other ratings", () => {
     try {
       const other = await writeFixture(otherRoot, { users: 90, movies: 50, seed: 11 });
       const out = path.join(root, "foreign");
-      const error = await keras({ ratings: other.ratingsDir, factors: fx.factorsDir }, resolveKerasParams(QUICK), out).catch((e: unknown) => e);
+      const error = await keras({ ratings: other.ratingsDir, factors: fx.factorsDir }, resolveKerasParams(QUICK), out).catch(
+        (e: unknown) => e,
+      );
       expect(error).toBeInstanceOf(CorruptArtifactError);
-      const fitted = (await readManifest(fx.factorsDir, "factors", { params: Fields, metrics: Fields, details: FactorsDetailsSchema })).details.ratings.digest;
+      const fitted = (await readManifest(fx.factorsDir, "factors", { params: Fields, metrics: Fields, details: FactorsDetailsSchema }))
+        .details.ratings.digest;
       const given = (await readManifest(other.ratingsDir)).digest;
       expect(fitted).not.toBe(given);
       expect((error as Error).message).toContain(fitted);
       expect((error as Error).message).toContain(given);
       expect((error as Error).message).toContain("--keras-allow-foreign-factors");
       expect(existsSync(out)).toBe(false);
-      const forced = await keras({ ratings: other.ratingsDir, factors: fx.factorsDir }, resolveKerasParams({ ...QUICK, keras_allow_foreign_factors: true }), out);
+      const forced = await keras(
+        { ratings: other.ratingsDir, factors: fx.factorsDir },
+        resolveKerasParams({ ...QUICK, keras_allow_foreign_factors: true }),
+        out,
+      );
       expect(Number.isFinite(forced.metrics.test_mse)).toBe(true);
       expect(forced.manifest.details.ratings.digest).toBe(given);
     } finally {
@@ -285,7 +397,12 @@ describe("signals and Arrow", () => {
     const controller = new AbortController();
     const out = path.join(root, "aborted");
     const metrics = { metric: (key: string) => key === "loss" && controller.abort() };
-    const error = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, resolveKerasParams({ ...QUICK, keras_epochs: 50, keras_patience: 50 }), out, { metrics, signal: controller.signal }).catch((e: unknown) => e);
+    const error = await keras(
+      { ratings: fx.ratingsDir, factors: fx.factorsDir },
+      resolveKerasParams({ ...QUICK, keras_epochs: 50, keras_patience: 50 }),
+      out,
+      { metrics, signal: controller.signal },
+    ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InterruptedError);
     expect(existsSync(out)).toBe(false);
   });
@@ -335,7 +452,10 @@ describe("damaged model files", () => {
 
     await fs.writeFile(manifestFile, manifest.slice(0, manifest.length - 10));
     await rejects(/manifest\.json: not valid JSON/);
-    await fs.writeFile(manifestFile, JSON.stringify({ ...JSON.parse(manifest), details: { ...JSON.parse(manifest).details, inputWidth: 0 } }));
+    await fs.writeFile(
+      manifestFile,
+      JSON.stringify({ ...JSON.parse(manifest), details: { ...JSON.parse(manifest).details, inputWidth: 0 } }),
+    );
     await rejects(/manifest\.json: details: inputWidth: /);
     await fs.writeFile(manifestFile, manifest);
     expect((await loadModel(out, { backend: "wasm" })).inputWidth).toBe(8);

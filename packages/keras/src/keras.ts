@@ -3,11 +3,33 @@
  * predict ratings, with the seed's defaults, the als step's train/test split, streamed batches,
  * and a TensorFlow.js layers model published atomically with its manifest.
  */
-import { assertArtifactIntact, assertReplaceableOutput, BadInputError, BadParameterError, buildArtifactDir, CorruptArtifactError, silentLogger, writeManifest, type Logger, type StepContext, type StepResult } from "@ms/contracts";
+import {
+  assertArtifactIntact,
+  assertReplaceableOutput,
+  BadInputError,
+  BadParameterError,
+  buildArtifactDir,
+  CorruptArtifactError,
+  silentLogger,
+  writeManifest,
+  type Logger,
+  type StepContext,
+  type StepResult,
+} from "@ms/contracts";
 import type { LayersModel } from "@tensorflow/tfjs";
 import type { StackedTables } from "@ms/als";
 import path from "node:path";
-import { loadModelFiles, MODEL_FILE, ratingsDigests, readFactors, readModelManifest, readRatingsColumns, readStackedTables, saveModelFiles, writeStackedTables } from "./adapter.js";
+import {
+  loadModelFiles,
+  MODEL_FILE,
+  ratingsDigests,
+  readFactors,
+  readModelManifest,
+  readRatingsColumns,
+  readStackedTables,
+  saveModelFiles,
+  writeStackedTables,
+} from "./adapter.js";
 import { loadTf, type BackendChoice, type BackendName, type Tf } from "./backend.js";
 import { FeatureAssembler, joinRatings } from "./features.js";
 import { evaluateMse, predictFeatures } from "./network.js";
@@ -26,19 +48,33 @@ export async function keras(
   const logger = ctx.logger ?? silentLogger();
   const target = path.resolve(outDir);
   await assertReplaceableOutput(target, "keras-model");
-  if (!ctx.inputsVerified) await Promise.all([assertArtifactIntact(inputs.factors, "factors"), assertArtifactIntact(inputs.ratings, "ratings")]);
+  if (!ctx.inputsVerified)
+    await Promise.all([assertArtifactIntact(inputs.factors, "factors"), assertArtifactIntact(inputs.ratings, "ratings")]);
   const factors = await readFactors(inputs.factors);
   const given = await ratingsDigests(inputs.ratings);
   const fitted = factors.details.ratings;
   if (!given.all.includes(fitted.digest) && !(fitted.fileDigest !== undefined && given.all.includes(fitted.fileDigest))) {
     const what = `${path.resolve(inputs.factors)}: the factors were fitted on ratings ${fitted.digest}, not on the ratings given (${given.digest}, ${given.file})`;
-    if (!params.keras_allow_foreign_factors) throw new CorruptArtifactError(`${what}; pass --keras-allow-foreign-factors (-P keras_allow_foreign_factors=true) to train on them anyway`);
+    if (!params.keras_allow_foreign_factors)
+      throw new CorruptArtifactError(
+        `${what}; pass --keras-allow-foreign-factors (-P keras_allow_foreign_factors=true) to train on them anyway`,
+      );
     logger.warn({ factorsRatings: fitted.digest, ratings: given.digest }, `keras: ${what}; training anyway (keras_allow_foreign_factors)`);
   }
   const ratings = await readRatingsColumns(inputs.ratings);
   if (ctx.signal?.aborted) throw interruption(ctx.signal);
   const split = { seed: factors.details.seed, splitProp: factors.details.splitProp };
-  logger.info({ ratings: ratings.rows, rank: factors.rank, users: factors.userIds.length, movies: factors.itemIds.length, features: params.keras_features, split }, "keras: training");
+  logger.info(
+    {
+      ratings: ratings.rows,
+      rank: factors.rank,
+      users: factors.userIds.length,
+      movies: factors.itemIds.length,
+      features: params.keras_features,
+      split,
+    },
+    "keras: training",
+  );
   const trained = await trainNetwork(ratings, factors, split, params, { ...ctx, logger });
   try {
     const { metrics } = trained;
@@ -58,7 +94,12 @@ export async function keras(
         validation: "tail",
         history: trained.history,
         factors: { digest: factors.manifest.digest },
-        ratings: { rows: ratings.rows, droppedTrain: trained.joined.droppedTrain, droppedTest: trained.joined.droppedTest, digest: given.digest },
+        ratings: {
+          rows: ratings.rows,
+          droppedTrain: trained.joined.droppedTrain,
+          droppedTest: trained.joined.droppedTest,
+          digest: given.digest,
+        },
       };
       const manifest = await writeManifest(staging, {
         kind: "keras-model",
@@ -68,8 +109,17 @@ export async function keras(
         details,
         producedBy: { step: "keras", version: KERAS_VERSION },
       });
-      for (const key of ["training_nrows", "test_nrows", "train_mse", "test_mse", "test_rmse", "dropped_no_factors", "epochs_run"] as const) ctx.metrics?.metric(key, metrics[key]);
-      logger.info({ test_rmse: round(metrics.test_rmse), train_mse: round(metrics.train_mse), test_mse: round(metrics.test_mse), seconds: round(metrics.seconds) }, "keras: done");
+      for (const key of ["training_nrows", "test_nrows", "train_mse", "test_mse", "test_rmse", "dropped_no_factors", "epochs_run"] as const)
+        ctx.metrics?.metric(key, metrics[key]);
+      logger.info(
+        {
+          test_rmse: round(metrics.test_rmse),
+          train_mse: round(metrics.train_mse),
+          test_mse: round(metrics.test_mse),
+          seconds: round(metrics.seconds),
+        },
+        "keras: done",
+      );
       return {
         outputs: { model: { kind: "keras-model", dir: target, digest: manifest.digest } },
         metrics,
@@ -113,8 +163,16 @@ export function predict(loaded: LoadedModel, features: Float32Array): Promise<Fl
  * the full fit's tables (exactly as its test rows had them), then the network. An id without
  * training ratings is a BadParameterError naming it.
  */
-export async function predictStackedPairs(loaded: LoadedModel, userIds: ArrayLike<number>, movieIds: ArrayLike<number>): Promise<Float32Array> {
-  if (!loaded.stacked) throw new BadParameterError("--model", `the keras model was trained on the "${loaded.manifest.details.features}" features, not the stacked ones`);
+export async function predictStackedPairs(
+  loaded: LoadedModel,
+  userIds: ArrayLike<number>,
+  movieIds: ArrayLike<number>,
+): Promise<Float32Array> {
+  if (!loaded.stacked)
+    throw new BadParameterError(
+      "--model",
+      `the keras model was trained on the "${loaded.manifest.details.features}" features, not the stacked ones`,
+    );
   const { stackedPairFeatures } = await import("@ms/als");
   return predict(loaded, stackedPairFeatures(loaded.stacked, userIds, movieIds));
 }
@@ -123,16 +181,24 @@ export async function predictStackedPairs(loaded: LoadedModel, userIds: ArrayLik
  * Re-scores a saved model on the ratings and factors it was trained with (same split, same
  * features): the test and train MSE, which must match the manifest's metrics.
  */
-export async function evaluateModel(dir: string, inputs: KerasInputs, options: { backend?: BackendChoice; logger?: Logger } = {}): Promise<{ train_mse: number; test_mse: number; test_nrows: number }> {
+export async function evaluateModel(
+  dir: string,
+  inputs: KerasInputs,
+  options: { backend?: BackendChoice; logger?: Logger } = {},
+): Promise<{ train_mse: number; test_mse: number; test_nrows: number }> {
   const loaded = await loadModel(dir, options);
   try {
     const factors = await readFactors(inputs.factors);
     const ratings = await readRatingsColumns(inputs.ratings);
     const { details } = loaded.manifest;
-    if (factors.rank !== details.rank) throw new BadInputError(`factors of rank ${factors.rank} given to a model trained on rank ${details.rank}`, { file: inputs.factors });
+    if (factors.rank !== details.rank)
+      throw new BadInputError(`factors of rank ${factors.rank} given to a model trained on rank ${details.rank}`, { file: inputs.factors });
     const joined = joinRatings(ratings, factors, details.split);
     const params = loaded.manifest.params;
-    const stacked = details.features === "stacked" ? await stackedFeatures(ratings, details.split, params, { logger: options.logger }, stackedAls(factors)) : undefined;
+    const stacked =
+      details.features === "stacked"
+        ? await stackedFeatures(ratings, details.split, params, { logger: options.logger }, stackedAls(factors))
+        : undefined;
     const assembler = new FeatureAssembler(details.features, factors, joined, stacked);
     return {
       train_mse: await evaluateMse(loaded.tf, loaded.model, assembler, joined.trainRows),
@@ -143,4 +209,3 @@ export async function evaluateModel(dir: string, inputs: KerasInputs, options: {
     loaded.model.dispose();
   }
 }
-

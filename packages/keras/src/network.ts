@@ -25,7 +25,15 @@ export function buildNetwork(tf: Tf, inputWidth: number, params: NetworkParams):
   const init = (k: number) => tf.initializers.glorotUniform({ seed: params.seed + k });
   model.add(tf.layers.dense({ name: "dense_1", units: 30, activation: "relu", inputShape: [inputWidth], kernelInitializer: init(1) }));
   model.add(tf.layers.dense({ name: "dense_2", units: params.hiddenUnits, activation: "relu", kernelInitializer: init(2) }));
-  model.add(tf.layers.dense({ name: "dense_3", units: 1, activation: "linear", kernelInitializer: init(3), biasInitializer: tf.initializers.constant({ value: params.outputBias }) }));
+  model.add(
+    tf.layers.dense({
+      name: "dense_3",
+      units: 1,
+      activation: "linear",
+      kernelInitializer: init(3),
+      biasInitializer: tf.initializers.constant({ value: params.outputBias }),
+    }),
+  );
   model.compile({ loss: "meanSquaredError", optimizer: tf.train.adam(params.learningRate) });
   return model;
 }
@@ -60,14 +68,21 @@ export interface FitResult {
  * the next one, so no live tensor still reads a buffer when it is refilled (cpu and tfjs-node
  * alias the array instead of copying it).
  */
-export function batchDataset(tf: Tf, assembler: FeatureAssembler, rows: Int32Array, batchSize: number, options: { shuffleSeed?: number } = {}) {
+export function batchDataset(
+  tf: Tf,
+  assembler: FeatureAssembler,
+  rows: Int32Array,
+  batchSize: number,
+  options: { shuffleSeed?: number } = {},
+) {
   const width = assembler.width;
   const order = options.shuffleSeed === undefined ? rows : rows.slice();
   let epoch = 0;
   const xBuf = new Float32Array(batchSize * width);
   const yBuf = new Float32Array(batchSize);
-  return tf.data.generator((function* () {
-    if (options.shuffleSeed !== undefined) shuffleInPlace(order, mulberry32((options.shuffleSeed ^ Math.imul(epoch + 1, 0x9e3779b1)) >>> 0));
+  return tf.data.generator(function* () {
+    if (options.shuffleSeed !== undefined)
+      shuffleInPlace(order, mulberry32((options.shuffleSeed ^ Math.imul(epoch + 1, 0x9e3779b1)) >>> 0));
     epoch++;
     for (let start = 0; start < order.length; start += batchSize) {
       const count = Math.min(batchSize, order.length - start);
@@ -76,11 +91,18 @@ export function batchDataset(tf: Tf, assembler: FeatureAssembler, rows: Int32Arr
       const ys = tf.tensor2d(count === batchSize ? yBuf : yBuf.subarray(0, count), [count, 1]);
       yield { xs, ys } as TensorContainer;
     }
-  }) as () => Iterator<TensorContainer>);
+  } as () => Iterator<TensorContainer>);
 }
 
 /** Trains with `fitDataset`; validation loss is computed on `valRows` at the end of every epoch. */
-export async function fitNetwork(tf: Tf, model: LayersModel, assembler: FeatureAssembler, fitRows: Int32Array, valRows: Int32Array, options: FitOptions): Promise<FitResult> {
+export async function fitNetwork(
+  tf: Tf,
+  model: LayersModel,
+  assembler: FeatureAssembler,
+  fitRows: Int32Array,
+  valRows: Int32Array,
+  options: FitOptions,
+): Promise<FitResult> {
   const train = batchDataset(tf, assembler, fitRows, options.batchSize, options.shuffle ? { shuffleSeed: options.seed } : {});
   const validation = valRows.length > 0 ? batchDataset(tf, assembler, valRows, Math.max(options.batchSize, 4096)) : undefined;
   const early = tf.callbacks.earlyStopping({ monitor: "val_loss", minDelta: options.minDelta, patience: options.patience });
@@ -121,7 +143,12 @@ export async function fitNetwork(tf: Tf, model: LayersModel, assembler: FeatureA
     ...(validation ? [early] : []),
   ];
   await model.fitDataset(train, { epochs: options.epochs, verbose: 0, callbacks, ...(validation ? { validationData: validation } : {}) });
-  return { epochsRun: history.length, stoppedEarly: !stopRequested && history.length < options.epochs, history, ...(diverged ? { diverged } : {}) };
+  return {
+    epochsRun: history.length,
+    stoppedEarly: !stopRequested && history.length < options.epochs,
+    history,
+    ...(diverged ? { diverged } : {}),
+  };
 }
 
 /** Longest stretch `evaluateMse` predicts before it lets the event loop run (and checks `signal`). */
@@ -132,7 +159,14 @@ const YIELD_MS = 50;
  * Yields to the event loop every YIELD_MS (predictions on the wasm and cpu backends resolve
  * without one) and stops with `signal`'s abort, so a signal handler is heard during a long pass.
  */
-export async function evaluateMse(tf: Tf, model: LayersModel, assembler: FeatureAssembler, rows: Int32Array, batchSize = 8192, signal?: AbortSignal): Promise<number> {
+export async function evaluateMse(
+  tf: Tf,
+  model: LayersModel,
+  assembler: FeatureAssembler,
+  rows: Int32Array,
+  batchSize = 8192,
+  signal?: AbortSignal,
+): Promise<number> {
   if (rows.length === 0) return Number.NaN;
   const width = assembler.width;
   const x = new Float32Array(batchSize * width);
@@ -166,12 +200,15 @@ export async function predictFeatures(tf: Tf, model: LayersModel, features: Floa
   const shape = model.inputs[0].shape;
   const width = Number(shape[shape.length - 1]);
   if (!Number.isInteger(width) || width < 1) throw new Error("the model has no fixed input width");
-  if (features.length % width !== 0) throw new RangeError(`features hold ${features.length} values, not a multiple of the model's input width ${width}`);
+  if (features.length % width !== 0)
+    throw new RangeError(`features hold ${features.length} values, not a multiple of the model's input width ${width}`);
   const n = features.length / width;
   const out = new Float32Array(n);
   for (let start = 0; start < n; start += batchSize) {
     const count = Math.min(batchSize, n - start);
-    const pred = tf.tidy(() => model.predictOnBatch(tf.tensor2d(features.subarray(start * width, (start + count) * width), [count, width])) as Tensor);
+    const pred = tf.tidy(
+      () => model.predictOnBatch(tf.tensor2d(features.subarray(start * width, (start + count) * width), [count, width])) as Tensor,
+    );
     out.set((await pred.data()) as Float32Array, start);
     pred.dispose();
   }

@@ -14,7 +14,8 @@ const reason = await loadTf("node").then(
   () => undefined,
   (error: unknown) => (error instanceof Error ? error.message : String(error)),
 );
-if (reason) process.stderr.write(`node-backend.test: skipped, tfjs-node does not load (build its addon with tools/tfjs-node/build.sh): ${reason}\n`);
+if (reason)
+  process.stderr.write(`node-backend.test: skipped, tfjs-node does not load (build its addon with tools/tfjs-node/build.sh): ${reason}\n`);
 
 describe.skipIf(reason !== undefined)("tfjs-node backend (libtensorflow from the tensorflow-cpu wheel)", () => {
   let root: string;
@@ -30,7 +31,13 @@ describe.skipIf(reason !== undefined)("tfjs-node backend (libtensorflow from the
   });
 
   it("trains through TensorFlow to the fused trainer's test RMSE within 0.005; its model reloads to the same MSE", async () => {
-    const params = { keras_epochs: 4, keras_batch_size: 32, keras_learning_rate: 0.01, keras_output_bias: "mean", keras_features: "factors" } as const;
+    const params = {
+      keras_epochs: 4,
+      keras_batch_size: 32,
+      keras_learning_rate: 0.01,
+      keras_output_bias: "mean",
+      keras_features: "factors",
+    } as const;
     const inputs = { ratings: fx.ratingsDir, factors: fx.factorsDir };
     const native = await keras(inputs, resolveKerasParams({ ...params, keras_backend: "node" }), path.join(root, "node"));
     const fused = await keras(inputs, resolveKerasParams(params), path.join(root, "fused"));

@@ -73,13 +73,47 @@ const T = SEED_TRAINING;
 const bySet = (s: string | number, t: string | number) => `${s} stacked, ${t} the seed's features`;
 
 export const kerasParams: ParamDefs<KerasParams> = {
-  keras_hidden_units: param.integer({ default: d.keras_hidden_units, min: 1, max: KERAS_LIMITS.keras_hidden_units, doc: "units of the hidden layer" }),
-  keras_epochs: param.integer({ min: 1, max: KERAS_LIMITS.keras_epochs, defaultDoc: bySet(S.keras_epochs, T.keras_epochs), doc: "training epochs (early stopping may end sooner)" }),
-  keras_batch_size: param.integer({ min: 1, max: KERAS_LIMITS.keras_batch_size, defaultDoc: `${S.keras_batch_size}`, doc: "ratings per gradient step" }),
-  keras_learning_rate: param.number({ min: 0, minExclusive: true, defaultDoc: bySet(S.keras_learning_rate, T.keras_learning_rate), doc: "Adam learning rate" }),
-  keras_patience: param.integer({ default: d.keras_patience, min: 0, doc: "early stopping: epochs without a keras_min_delta improvement of val_loss" }),
-  keras_min_delta: param.number({ default: d.keras_min_delta, min: 0, doc: "early stopping: the smallest val_loss improvement that counts" }),
-  keras_validation_split: param.number({ default: d.keras_validation_split, min: 0, max: 1, maxExclusive: true, doc: "share of the training part held out for val_loss (its last rows, as Keras does)" }),
+  keras_hidden_units: param.integer({
+    default: d.keras_hidden_units,
+    min: 1,
+    max: KERAS_LIMITS.keras_hidden_units,
+    doc: "units of the hidden layer",
+  }),
+  keras_epochs: param.integer({
+    min: 1,
+    max: KERAS_LIMITS.keras_epochs,
+    defaultDoc: bySet(S.keras_epochs, T.keras_epochs),
+    doc: "training epochs (early stopping may end sooner)",
+  }),
+  keras_batch_size: param.integer({
+    min: 1,
+    max: KERAS_LIMITS.keras_batch_size,
+    defaultDoc: `${S.keras_batch_size}`,
+    doc: "ratings per gradient step",
+  }),
+  keras_learning_rate: param.number({
+    min: 0,
+    minExclusive: true,
+    defaultDoc: bySet(S.keras_learning_rate, T.keras_learning_rate),
+    doc: "Adam learning rate",
+  }),
+  keras_patience: param.integer({
+    default: d.keras_patience,
+    min: 0,
+    doc: "early stopping: epochs without a keras_min_delta improvement of val_loss",
+  }),
+  keras_min_delta: param.number({
+    default: d.keras_min_delta,
+    min: 0,
+    doc: "early stopping: the smallest val_loss improvement that counts",
+  }),
+  keras_validation_split: param.number({
+    default: d.keras_validation_split,
+    min: 0,
+    max: 1,
+    maxExclusive: true,
+    doc: "share of the training part held out for val_loss (its last rows, as Keras does)",
+  }),
   keras_features: param.choice(FEATURE_SETS, {
     default: d.keras_features,
     doc: "network input: stacked (out-of-fold Bayesian prediction, biases, counts, implicit feedback), seed/factors (the seed's) or factors+dot",
@@ -88,13 +122,43 @@ export const kerasParams: ParamDefs<KerasParams> = {
     default: d.keras_oof_model,
     doc: "stacked: the out-of-fold model: bayes (Gibbs-sampled factor model), als (ALS-WR on the worker threads), or auto (bayes up to 2M training ratings, als above)",
   }),
-  keras_oof_folds: param.integer({ default: d.keras_oof_folds, min: 2, max: OOF_LIMITS.folds, doc: "stacked: folds of the training part for the out-of-fold fits" }),
-  keras_bayes_rank: param.integer({ default: d.keras_bayes_rank, min: 1, max: OOF_LIMITS.rank, doc: "stacked: rank of the Bayesian factor model (Gibbs sampling)" }),
-  keras_bayes_samples: param.integer({ default: d.keras_bayes_samples, min: 1, max: OOF_LIMITS.samples, doc: "stacked: Gibbs sweeps per fit" }),
-  keras_bayes_burn_in: param.integer({ default: d.keras_bayes_burn_in, min: 0, doc: "stacked: sweeps discarded before predictions are averaged (fewer than keras_bayes_samples)" }),
-  keras_output_bias: param.choice(["zero", "mean"] as const, { defaultDoc: bySet(S.keras_output_bias, T.keras_output_bias), doc: "initial output bias: zero or the mean training rating" }),
-  keras_seed: param.integer({ default: d.keras_seed, defaultFrom: "seed", defaultDoc: "the value of seed", doc: "weight initialisation and shuffles" }),
-  keras_allow_foreign_factors: param.boolean({ default: d.keras_allow_foreign_factors, doc: "train on factors fitted to other ratings than these (refused by default)" }),
+  keras_oof_folds: param.integer({
+    default: d.keras_oof_folds,
+    min: 2,
+    max: OOF_LIMITS.folds,
+    doc: "stacked: folds of the training part for the out-of-fold fits",
+  }),
+  keras_bayes_rank: param.integer({
+    default: d.keras_bayes_rank,
+    min: 1,
+    max: OOF_LIMITS.rank,
+    doc: "stacked: rank of the Bayesian factor model (Gibbs sampling)",
+  }),
+  keras_bayes_samples: param.integer({
+    default: d.keras_bayes_samples,
+    min: 1,
+    max: OOF_LIMITS.samples,
+    doc: "stacked: Gibbs sweeps per fit",
+  }),
+  keras_bayes_burn_in: param.integer({
+    default: d.keras_bayes_burn_in,
+    min: 0,
+    doc: "stacked: sweeps discarded before predictions are averaged (fewer than keras_bayes_samples)",
+  }),
+  keras_output_bias: param.choice(["zero", "mean"] as const, {
+    defaultDoc: bySet(S.keras_output_bias, T.keras_output_bias),
+    doc: "initial output bias: zero or the mean training rating",
+  }),
+  keras_seed: param.integer({
+    default: d.keras_seed,
+    defaultFrom: "seed",
+    defaultDoc: "the value of seed",
+    doc: "weight initialisation and shuffles",
+  }),
+  keras_allow_foreign_factors: param.boolean({
+    default: d.keras_allow_foreign_factors,
+    doc: "train on factors fitted to other ratings than these (refused by default)",
+  }),
   keras_backend: param.choice(BACKEND_CHOICES, {
     default: d.keras_backend,
     doc: "trainer: auto and fused train with the fused WebAssembly SIMD kernel (model kept in TensorFlow.js); node, wasm and cpu train with that TensorFlow.js backend (the reference path)",

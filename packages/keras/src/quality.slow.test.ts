@@ -48,7 +48,11 @@ describe.skipIf(!present)("quality on ml-latest-small", () => {
   });
 
   it("factors+dot with the mean output bias is about as good as ALS", async () => {
-    const r = await keras({ ratings: ratingsDir, factors: factorsDir }, resolveKerasParams({ keras_features: "factors+dot", keras_output_bias: "mean" }), path.join(root, "dot"));
+    const r = await keras(
+      { ratings: ratingsDir, factors: factorsDir },
+      resolveKerasParams({ keras_features: "factors+dot", keras_output_bias: "mean" }),
+      path.join(root, "dot"),
+    );
     expect(r.metrics.test_rmse).toBeLessThan(alsRmse + 0.02);
   });
 });

@@ -29,12 +29,25 @@ describe("stacked features (the default)", () => {
   it("trains on out-of-fold features, records them, re-scores the same after reload, and repeats for a seed", async () => {
     const a = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, resolveKerasParams(SMALL), path.join(root, "stacked-a"));
     const manifest = a.manifest;
-    expect(manifest.details).toMatchObject({ features: "stacked", inputWidth: 6, columns: ["bayes_prediction", "user_bias", "movie_bias", "user_log_count", "movie_log_count", "implicit"] });
-    expect(manifest.params).toMatchObject({ keras_learning_rate: 1e-3, keras_output_bias: "mean", keras_oof_folds: 3, keras_bayes_samples: 12 });
+    expect(manifest.details).toMatchObject({
+      features: "stacked",
+      inputWidth: 6,
+      columns: ["bayes_prediction", "user_bias", "movie_bias", "user_log_count", "movie_log_count", "implicit"],
+    });
+    expect(manifest.params).toMatchObject({
+      keras_learning_rate: 1e-3,
+      keras_output_bias: "mean",
+      keras_oof_folds: 3,
+      keras_bayes_samples: 12,
+    });
     expect(a.metrics.oof_seconds).toBeGreaterThan(0);
     expect(Number.isFinite(a.metrics.test_rmse)).toBe(true);
 
-    const again = await evaluateModel(path.join(root, "stacked-a"), { ratings: fx.ratingsDir, factors: fx.factorsDir }, { backend: "wasm" });
+    const again = await evaluateModel(
+      path.join(root, "stacked-a"),
+      { ratings: fx.ratingsDir, factors: fx.factorsDir },
+      { backend: "wasm" },
+    );
     expect(again.test_mse).toBeCloseTo(a.metrics.test_mse, 6);
     expect(again.train_mse).toBeCloseTo(a.metrics.train_mse, 6);
 
@@ -65,12 +78,27 @@ describe("stacked features (the default)", () => {
 
 describe("stacked features with the als out-of-fold model (what auto takes above 2M training ratings)", () => {
   it("fits ALS per fold, takes the als step's factors as the full fit, and serves its test rows the same", async () => {
-    const a = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, resolveKerasParams({ ...SMALL, keras_oof_model: "als" }), path.join(root, "stacked-als"));
-    expect(a.manifest.details).toMatchObject({ columns: ["als_prediction", "user_bias", "movie_bias", "user_log_count", "movie_log_count", "implicit"], stacked: { model: "als" } });
+    const a = await keras(
+      { ratings: fx.ratingsDir, factors: fx.factorsDir },
+      resolveKerasParams({ ...SMALL, keras_oof_model: "als" }),
+      path.join(root, "stacked-als"),
+    );
+    expect(a.manifest.details).toMatchObject({
+      columns: ["als_prediction", "user_bias", "movie_bias", "user_log_count", "movie_log_count", "implicit"],
+      stacked: { model: "als" },
+    });
     expect(Number.isFinite(a.metrics.test_rmse)).toBe(true);
-    const again = await evaluateModel(path.join(root, "stacked-als"), { ratings: fx.ratingsDir, factors: fx.factorsDir }, { backend: "wasm" });
+    const again = await evaluateModel(
+      path.join(root, "stacked-als"),
+      { ratings: fx.ratingsDir, factors: fx.factorsDir },
+      { backend: "wasm" },
+    );
     expect(again.test_mse).toBeCloseTo(a.metrics.test_mse, 6);
-    const b = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, resolveKerasParams({ ...SMALL, keras_oof_model: "als" }), path.join(root, "stacked-als-b"));
+    const b = await keras(
+      { ratings: fx.ratingsDir, factors: fx.factorsDir },
+      resolveKerasParams({ ...SMALL, keras_oof_model: "als" }),
+      path.join(root, "stacked-als-b"),
+    );
     expect(b.manifest.digest).toBe(a.manifest.digest);
   });
 });

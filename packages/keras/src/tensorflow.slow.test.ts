@@ -42,7 +42,10 @@ describe("fused trainer against TensorFlow Keras", () => {
     const { fitRows, valRows } = validationTail(joined.trainRows, 0.2);
     expect(fitRows.length).toBeGreaterThan(5000);
     // Keras takes validation_split's tail of x_train itself, so it gets every training row in order.
-    for (const [name, rows] of [["train", joined.trainRows], ["test", joined.testRows]] as const) {
+    for (const [name, rows] of [
+      ["train", joined.trainRows],
+      ["test", joined.testRows],
+    ] as const) {
       const x = new Float32Array(rows.length * assembler.width);
       const y = new Float32Array(rows.length);
       assembler.fill(rows, 0, rows.length, x, y);
@@ -60,11 +63,33 @@ describe("fused trainer against TensorFlow Keras", () => {
 
     const epochs = 5;
     const batch = 64;
-    const ours = await fitFused(assembler, fitRows, valRows, initial, { epochs, batchSize: batch, patience: epochs, minDelta: 1e-4, seed: 1, shuffle: false, hiddenUnits: net.hiddenUnits, learningRate: net.learningRate, threads: 1 });
+    const ours = await fitFused(assembler, fitRows, valRows, initial, {
+      epochs,
+      batchSize: batch,
+      patience: epochs,
+      minDelta: 1e-4,
+      seed: 1,
+      shuffle: false,
+      hiddenUnits: net.hiddenUnits,
+      learningRate: net.learningRate,
+      threads: 1,
+    });
     const oursTest = Math.sqrt(await ours.mse(joined.testRows));
 
     // keras_tf.py FEATURES EPOCHS BATCH LR PATIENCE MIN_DELTA VALIDATION_SPLIT HIDDEN SEED INIT
-    const args = [KERAS_TF, root, String(epochs), String(batch), String(net.learningRate), String(epochs), "0.0001", "0.2", String(net.hiddenUnits), "1", initDir];
+    const args = [
+      KERAS_TF,
+      root,
+      String(epochs),
+      String(batch),
+      String(net.learningRate),
+      String(epochs),
+      "0.0001",
+      "0.2",
+      String(net.hiddenUnits),
+      "1",
+      initDir,
+    ];
     const r = spawnSync(python, args, { encoding: "utf8", env: { ...process.env, MS_TF_SHUFFLE: "0" }, timeout: 170_000 });
     expect(r.status, `keras_tf.py: ${r.stderr?.slice(-2000)}`).toBe(0);
     const theirs = JSON.parse(r.stdout.trim().split("\n").pop() as string) as KerasRun;
@@ -73,7 +98,10 @@ describe("fused trainer against TensorFlow Keras", () => {
     expect(ours.history).toHaveLength(epochs);
     expect(theirs.loss).toHaveLength(epochs);
     for (let e = 0; e < epochs; e++) {
-      expect(Math.abs(ours.history[e].loss / theirs.loss[e] - 1), `loss, epoch ${e + 1}: ours ${ours.history[e].loss}, Keras ${theirs.loss[e]}`).toBeLessThan(2e-3);
+      expect(
+        Math.abs(ours.history[e].loss / theirs.loss[e] - 1),
+        `loss, epoch ${e + 1}: ours ${ours.history[e].loss}, Keras ${theirs.loss[e]}`,
+      ).toBeLessThan(2e-3);
       expect(Math.abs((ours.history[e].val_loss as number) / theirs.val_loss[e] - 1), `val_loss, epoch ${e + 1}`).toBeLessThan(2e-3);
     }
     // Training did something (the loss fell), so agreeing is not agreeing on a no-op.

@@ -8,7 +8,15 @@ import type { LayersModel } from "@tensorflow/tfjs";
 import { ALS_DEFAULTS, type StackedTables } from "@ms/als";
 import { availableParallelism } from "node:os";
 import { loadTf, trainsFused, type BackendName, type Tf } from "./backend.js";
-import { FeatureAssembler, joinRatings, validationTail, type FactorMatrices, type JoinedRatings, type RatingColumns, type RowFeatures } from "./features.js";
+import {
+  FeatureAssembler,
+  joinRatings,
+  validationTail,
+  type FactorMatrices,
+  type JoinedRatings,
+  type RatingColumns,
+  type RowFeatures,
+} from "./features.js";
 import { buildNetwork, evaluateMse, fitNetwork, type FitOptions, type FitResult } from "./network.js";
 import { fitFused, fusedThreads } from "./fused.js";
 import { KERAS_DEFAULTS, type KerasParams } from "./params.js";
@@ -37,7 +45,11 @@ export async function stackedFeatures(
     seed: params.keras_seed,
     ...(als ? { als: { ...als, numThreads: availableParallelism() } } : {}),
     signal: ctx.signal,
-    onFit: (fit, seconds) => logger.info({ fit: fit + 1, of: params.keras_oof_folds + 1, seconds: round(seconds) }, fit < params.keras_oof_folds ? `keras: out-of-fold fit ${fit + 1}/${params.keras_oof_folds}` : "keras: full-training fit"),
+    onFit: (fit, seconds) =>
+      logger.info(
+        { fit: fit + 1, of: params.keras_oof_folds + 1, seconds: round(seconds) },
+        fit < params.keras_oof_folds ? `keras: out-of-fold fit ${fit + 1}/${params.keras_oof_folds}` : "keras: full-training fit",
+      ),
   });
   return { width: oof.width, values: oof.values, columns: oof.columns, seconds: oof.seconds, model: oof.model, tables: oof.tables };
 }
@@ -78,21 +90,39 @@ export interface TrainedNetwork {
 }
 
 /** Ratings joined to factors and cut into fit, validation and test rows; refuses a split that leaves nothing to fit or test. */
-function joinForTraining(ratings: RatingColumns, factors: FactorMatrices, split: { seed: number; splitProp: number }, params: KerasParams, logger: Logger) {
+function joinForTraining(
+  ratings: RatingColumns,
+  factors: FactorMatrices,
+  split: { seed: number; splitProp: number },
+  params: KerasParams,
+  logger: Logger,
+) {
   checkFactorShapes(factors);
   const joined = joinRatings(ratings, factors, split);
   const dropped = joined.droppedTrain + joined.droppedTest;
-  if (dropped > 0) logger.info({ dropped, train: joined.droppedTrain, test: joined.droppedTest }, "keras: dropped ratings whose user or movie has no factors");
+  if (dropped > 0)
+    logger.info(
+      { dropped, train: joined.droppedTrain, test: joined.droppedTest },
+      "keras: dropped ratings whose user or movie has no factors",
+    );
   const where = `after joining ${ratings.rows} ratings to the factors (split seed ${split.seed}, splitProp ${split.splitProp})`;
   if (joined.trainRows.length === 0) throw new BadInputError(`no training ratings left ${where}`);
   const { fitRows, valRows } = validationTail(joined.trainRows, params.keras_validation_split);
-  if (fitRows.length === 0) throw new BadInputError(`only ${joined.trainRows.length} training ratings: nothing left to fit after the validation split ${params.keras_validation_split}`);
+  if (fitRows.length === 0)
+    throw new BadInputError(
+      `only ${joined.trainRows.length} training ratings: nothing left to fit after the validation split ${params.keras_validation_split}`,
+    );
   if (joined.testRows.length === 0) throw new BadInputError(`no test ratings left ${where}: test_mse would be NaN`);
   return { joined, dropped, fitRows, valRows };
 }
 
 /** The fit's options: its sizes, and progress (batches at most twice a second, every epoch) to the log and the metrics sink. */
-function fitOptionsFor(params: KerasParams, fitRows: number, ctx: Partial<StepContext>, logger: Logger): { options: FitOptions; history: KerasDetails["history"] } {
+function fitOptionsFor(
+  params: KerasParams,
+  fitRows: number,
+  ctx: Partial<StepContext>,
+  logger: Logger,
+): { options: FitOptions; history: KerasDetails["history"] } {
   const history: KerasDetails["history"] = [];
   // On a terminal the driver's progress line shows batch progress (info); piped, it stays out of the JSON log lines (debug).
   const batches = Math.ceil(fitRows / params.keras_batch_size);
@@ -103,7 +133,13 @@ function fitOptionsFor(params: KerasParams, fitRows: number, ctx: Partial<StepCo
     if (now - lastBatchLog < 500) return;
     lastBatchLog = now;
     const perBatch = (now - epochStarted.at) / (batch + 1);
-    const line = { epoch: epochStarted.epoch + 1, of: params.keras_epochs, batch: batch + 1, batches, epochEtaSeconds: Math.round((perBatch * (batches - batch - 1)) / 1000) };
+    const line = {
+      epoch: epochStarted.epoch + 1,
+      of: params.keras_epochs,
+      batch: batch + 1,
+      batches,
+      epochEtaSeconds: Math.round((perBatch * (batches - batch - 1)) / 1000),
+    };
     const text = `keras: epoch ${line.epoch}/${params.keras_epochs}, batch ${line.batch}/${batches}`;
     if (ctx.progress) logger.info(line, text);
     else logger.debug(line, text);
@@ -124,7 +160,13 @@ function fitOptionsFor(params: KerasParams, fitRows: number, ctx: Partial<StepCo
       history.push({ epoch, loss: logs.loss, ...(logs.val_loss !== undefined ? { val_loss: logs.val_loss } : {}) });
       ctx.metrics?.metric("loss", logs.loss, epoch);
       if (logs.val_loss !== undefined) ctx.metrics?.metric("val_loss", logs.val_loss, epoch);
-      const view = { epoch: epoch + 1, of: params.keras_epochs, loss: round(logs.loss), val_loss: logs.val_loss === undefined ? undefined : round(logs.val_loss), samplesPerSecond: Math.round(fitRows / logs.seconds) };
+      const view = {
+        epoch: epoch + 1,
+        of: params.keras_epochs,
+        loss: round(logs.loss),
+        val_loss: logs.val_loss === undefined ? undefined : round(logs.val_loss),
+        samplesPerSecond: Math.round(fitRows / logs.seconds),
+      };
       logger.info(view, `keras: epoch ${epoch + 1}/${params.keras_epochs}`);
     },
   };
@@ -140,7 +182,13 @@ interface Fitting {
 }
 
 /** Fits the model with the fused kernel (weights copied back into the model) or TensorFlow.js; `mse` scores rows the same way. */
-async function fitWith(fused: boolean, f: Fitting, options: FitOptions, params: KerasParams, signal: AbortSignal | undefined): Promise<{ fit: FitResult; mse: (rows: Int32Array) => Promise<number> }> {
+async function fitWith(
+  fused: boolean,
+  f: Fitting,
+  options: FitOptions,
+  params: KerasParams,
+  signal: AbortSignal | undefined,
+): Promise<{ fit: FitResult; mse: (rows: Int32Array) => Promise<number> }> {
   const { tf, model, assembler } = f;
   if (!fused) {
     const fit = await fitNetwork(tf, model, assembler, f.fitRows, f.valRows, options);
@@ -149,7 +197,12 @@ async function fitWith(fused: boolean, f: Fitting, options: FitOptions, params: 
   // Same initial weights as the tfjs path (the model's seeded glorot-uniform kernels).
   const initial = model.getWeights().map((w) => w.dataSync() as Float32Array);
   const threads = fusedThreads(params.keras_batch_size);
-  const trained = await fitFused(assembler, f.fitRows, f.valRows, initial, { ...options, hiddenUnits: params.keras_hidden_units, learningRate: params.keras_learning_rate, threads });
+  const trained = await fitFused(assembler, f.fitRows, f.valRows, initial, {
+    ...options,
+    hiddenUnits: params.keras_hidden_units,
+    learningRate: params.keras_learning_rate,
+    threads,
+  });
   if (!trained.diverged) {
     const tensors = trained.weights.map((w, i) => tf.tensor(w, model.weights[i].shape as number[]));
     model.setWeights(tensors);
@@ -181,24 +234,40 @@ export async function trainNetwork(
   const logger = ctx.logger ?? silentLogger();
   const started = performance.now();
   const { joined, dropped, fitRows, valRows } = joinForTraining(ratings, factors, split, params, logger);
-  const stacked = params.keras_features === "stacked" ? await stackedFeatures(ratings, split, params, { ...ctx, logger }, stackedAls(factors)) : undefined;
+  const stacked =
+    params.keras_features === "stacked"
+      ? await stackedFeatures(ratings, split, params, { ...ctx, logger }, stackedAls(factors))
+      : undefined;
   if (ctx.signal?.aborted) throw interruption(ctx.signal);
   // `auto`/`fused` train with the fused WebAssembly kernel; tfjs then only holds and saves the model.
   const fused = trainsFused(params.keras_backend);
   const { tf, backend: tfBackend } = await loadTf(fused ? "fused" : params.keras_backend, logger);
   const backend: BackendName = fused ? "fused" : tfBackend;
   const threads = fused ? fusedThreads(params.keras_batch_size) : 1;
-  logger.info({ backend, requested: params.keras_backend, tfjs: tfBackend, ...(fused ? { threads } : {}) }, fused ? `keras: fused WebAssembly trainer (${threads} thread${threads > 1 ? "s" : ""}), model kept in TensorFlow.js ${tfBackend}` : `keras: TensorFlow.js backend ${backend}`);
+  logger.info(
+    { backend, requested: params.keras_backend, tfjs: tfBackend, ...(fused ? { threads } : {}) },
+    fused
+      ? `keras: fused WebAssembly trainer (${threads} thread${threads > 1 ? "s" : ""}), model kept in TensorFlow.js ${tfBackend}`
+      : `keras: TensorFlow.js backend ${backend}`,
+  );
   const assembler = new FeatureAssembler(params.keras_features, factors, joined, stacked);
   const outputBias = initialOutputBias(params, joined, fitRows);
-  const model = buildNetwork(tf, assembler.width, { hiddenUnits: params.keras_hidden_units, learningRate: params.keras_learning_rate, seed: params.keras_seed, outputBias });
+  const model = buildNetwork(tf, assembler.width, {
+    hiddenUnits: params.keras_hidden_units,
+    learningRate: params.keras_learning_rate,
+    seed: params.keras_seed,
+    outputBias,
+  });
   try {
     const { options, history } = fitOptionsFor(params, fitRows.length, ctx, logger);
     const { fit, mse } = await fitWith(fused, { tf, model, assembler, fitRows, valRows }, options, params, ctx.signal);
     if (ctx.signal?.aborted) throw interruption(ctx.signal);
     if (fit.diverged) {
       const d = fit.diverged;
-      throw new BadParameterError("keras_learning_rate", `training diverged: the loss was ${d.loss} at epoch ${d.epoch + 1}, batch ${d.batch + 1}; lower keras_learning_rate (${params.keras_learning_rate}; default ${KERAS_DEFAULTS.keras_learning_rate})`);
+      throw new BadParameterError(
+        "keras_learning_rate",
+        `training diverged: the loss was ${d.loss} at epoch ${d.epoch + 1}, batch ${d.batch + 1}; lower keras_learning_rate (${params.keras_learning_rate}; default ${KERAS_DEFAULTS.keras_learning_rate})`,
+      );
     }
     if (fit.stoppedEarly) logger.info({ epochsRun: fit.epochsRun }, "keras: early stopping on val_loss");
     await refuseNonFiniteWeights(model, params);
@@ -216,10 +285,23 @@ export async function trainNetwork(
       seconds: (performance.now() - started) / 1000,
     };
     for (const [key, value] of Object.entries(metrics)) {
-      if (!Number.isFinite(value)) throw new BadParameterError("keras_learning_rate", `metric ${key} is ${value}: the trained network overflows; lower keras_learning_rate (${params.keras_learning_rate}; default ${KERAS_DEFAULTS.keras_learning_rate})`);
+      if (!Number.isFinite(value))
+        throw new BadParameterError(
+          "keras_learning_rate",
+          `metric ${key} is ${value}: the trained network overflows; lower keras_learning_rate (${params.keras_learning_rate}; default ${KERAS_DEFAULTS.keras_learning_rate})`,
+        );
     }
     if (stacked) metrics.oof_seconds = stacked.seconds;
-    return { tf, backend, model, metrics, history, joined, inputWidth: assembler.width, ...(stacked ? { columns: stacked.columns, stacked: { model: stacked.model, tables: stacked.tables } } : {}) };
+    return {
+      tf,
+      backend,
+      model,
+      metrics,
+      history,
+      joined,
+      inputWidth: assembler.width,
+      ...(stacked ? { columns: stacked.columns, stacked: { model: stacked.model, tables: stacked.tables } } : {}),
+    };
   } catch (error) {
     model.dispose();
     throw error;
@@ -228,8 +310,10 @@ export async function trainNetwork(
 
 function checkFactorShapes(f: FactorMatrices): void {
   if (!isPositiveInteger(f.rank)) throw new BadInputError(`factor rank must be an integer >= 1, got ${f.rank}`);
-  if (f.userFactors.length !== f.userIds.length * f.rank) throw new BadInputError(`user factors hold ${f.userFactors.length} values, expected ${f.userIds.length} users x rank ${f.rank}`);
-  if (f.itemFactors.length !== f.itemIds.length * f.rank) throw new BadInputError(`movie factors hold ${f.itemFactors.length} values, expected ${f.itemIds.length} movies x rank ${f.rank}`);
+  if (f.userFactors.length !== f.userIds.length * f.rank)
+    throw new BadInputError(`user factors hold ${f.userFactors.length} values, expected ${f.userIds.length} users x rank ${f.rank}`);
+  if (f.itemFactors.length !== f.itemIds.length * f.rank)
+    throw new BadInputError(`movie factors hold ${f.itemFactors.length} values, expected ${f.itemIds.length} movies x rank ${f.rank}`);
   refuseNonFiniteFactors("user", f.userIds, f.userFactors, f.rank);
   refuseNonFiniteFactors("movie", f.itemIds, f.itemFactors, f.rank);
 }
@@ -240,7 +324,9 @@ function refuseNonFiniteFactors(side: "user" | "movie", ids: Int32Array, values:
     const v = values[i];
     if (v - v === 0) continue;
     const row = Math.floor(i / rank);
-    throw new BadInputError(`${side} factors of ${side === "user" ? "userId" : "movieId"} ${ids[row]}: feature ${i - row * rank} is ${v}; factors must be finite numbers`);
+    throw new BadInputError(
+      `${side} factors of ${side === "user" ? "userId" : "movieId"} ${ids[row]}: feature ${i - row * rank} is ${v}; factors must be finite numbers`,
+    );
   }
 }
 
@@ -250,7 +336,10 @@ async function refuseNonFiniteWeights(model: LayersModel, params: KerasParams): 
     const values = (await weight.read().data()) as Float32Array;
     for (let i = 0; i < values.length; i++) {
       if (values[i] - values[i] !== 0) {
-        throw new BadParameterError("keras_learning_rate", `training diverged: weight ${weight.name} holds ${values[i]}; lower keras_learning_rate (${params.keras_learning_rate}; default ${KERAS_DEFAULTS.keras_learning_rate})`);
+        throw new BadParameterError(
+          "keras_learning_rate",
+          `training diverged: weight ${weight.name} holds ${values[i]}; lower keras_learning_rate (${params.keras_learning_rate}; default ${KERAS_DEFAULTS.keras_learning_rate})`,
+        );
       }
     }
   }
@@ -265,4 +354,3 @@ export function interruption(signal: AbortSignal): MsError {
 export function round(x: number): number {
   return Number(x.toPrecision(5));
 }
-

@@ -42,7 +42,10 @@ function curveCharts(histories: readonly StepHistory[]): Chart[] {
   const out: Chart[] = [];
   const of = (step: string) => histories.find((h) => h.step === step)?.points ?? [];
   const keras = of("keras");
-  const losses = [...series(keras, "loss").map((p) => ({ epoch: p.step, value: p.value, series: "training loss" })), ...series(keras, "val_loss").map((p) => ({ epoch: p.step, value: p.value, series: "validation loss" }))];
+  const losses = [
+    ...series(keras, "loss").map((p) => ({ epoch: p.step, value: p.value, series: "training loss" })),
+    ...series(keras, "val_loss").map((p) => ({ epoch: p.step, value: p.value, series: "validation loss" })),
+  ];
   if (losses.length) {
     out.push({
       id: "keras-loss",
@@ -91,7 +94,10 @@ function testCharts(evaluation: TestFigures): Chart[] {
           y: { field: "model", type: "nominal", title: null, sort: null },
           x: { field: "rmse", type: "quantitative", title: "test RMSE (lower is better)" },
         },
-        layer: [{ mark: { type: "bar", color: "#4c78a8" } }, { mark: { type: "text", align: "left", dx: 4 }, encoding: { text: { field: "rmse", type: "quantitative" } } }],
+        layer: [
+          { mark: { type: "bar", color: "#4c78a8" } },
+          { mark: { type: "text", align: "left", dx: 4 }, encoding: { text: { field: "rmse", type: "quantitative" } } },
+        ],
       },
     });
   }
@@ -103,7 +109,12 @@ function testCharts(evaluation: TestFigures): Chart[] {
         data: { values: h.bins },
         mark: { type: "bar", color: "#f58518" },
         encoding: {
-          x: { field: "from", type: "quantitative", bin: { binned: true, step: h.bins.length ? h.bins[0].to - h.bins[0].from : 1 }, title: "predicted - actual rating" },
+          x: {
+            field: "from",
+            type: "quantitative",
+            bin: { binned: true, step: h.bins.length ? h.bins[0].to - h.bins[0].from : 1 },
+            title: "predicted - actual rating",
+          },
           x2: { field: "to" },
           y: { field: "count", type: "quantitative", title: "test ratings" },
         },
@@ -112,4 +123,3 @@ function testCharts(evaluation: TestFigures): Chart[] {
   }
   return out;
 }
-

@@ -43,7 +43,9 @@ export function renderReport(input: ReportInput): string {
       return `<tr><td>${escape(s.step)}</td><td>${s.cached ? "cached" : "computed"}</td><td>${s.seconds.toFixed(2)}</td><td><code>${escape(s.runId)}</code></td><td>${metrics}</td></tr>`;
     })
     .join("\n");
-  const figures = input.figures.map((f) => `<figure id="${escape(f.id)}" class="chart"><figcaption>${escape(f.title)}</figcaption>\n${f.svg}\n</figure>`);
+  const figures = input.figures.map(
+    (f) => `<figure id="${escape(f.id)}" class="chart"><figcaption>${escape(f.title)}</figcaption>\n${f.svg}\n</figure>`,
+  );
   const params = Object.entries(input.params)
     .map(([k, v]) => `<div><code>${escape(k)}</code> = ${fmt(v)}</div>`)
     .join("");

@@ -57,7 +57,12 @@ describe("report.html in headless chromium", () => {
       figures.map((f) => {
         const svg = f.querySelector("svg");
         const box = svg?.getBoundingClientRect();
-        return { id: f.id, width: box?.width ?? 0, height: box?.height ?? 0, marks: svg?.querySelectorAll("g.mark-rect path, g.mark-line path, g.mark-symbol path").length ?? 0 };
+        return {
+          id: f.id,
+          width: box?.width ?? 0,
+          height: box?.height ?? 0,
+          marks: svg?.querySelectorAll("g.mark-rect path, g.mark-line path, g.mark-symbol path").length ?? 0,
+        };
       }),
     );
     expect(drawn.map((c) => c.id)).toEqual(CHART_IDS);

@@ -11,7 +11,11 @@ import { ChartWorker, FiguresSchema, renderFigures } from "./worker.js";
 import { CHART_IDS, HISTORIES, SUMMARY, TEST_FIGURES } from "./__tests__/fixture.js";
 
 describe("the chart worker", () => {
-  const list = charts(HISTORIES.slice(0, 1), { ...TEST_FIGURES, scores: TEST_FIGURES.scores.slice(2, 3), histograms: TEST_FIGURES.histograms.slice(0, 1) });
+  const list = charts(HISTORIES.slice(0, 1), {
+    ...TEST_FIGURES,
+    scores: TEST_FIGURES.scores.slice(2, 3),
+    histograms: TEST_FIGURES.histograms.slice(0, 1),
+  });
 
   it("draws exactly the SVGs this thread draws", async () => {
     const worker = ChartWorker.start();
@@ -39,7 +43,13 @@ describe("renderReport", () => {
   it("is one self-contained page with every chart as inline SVG", async () => {
     const figures = await renderFigures(charts(HISTORIES, TEST_FIGURES));
     expect(FiguresSchema.parse(JSON.parse(JSON.stringify(figures)))).toEqual(figures);
-    const html = renderReport({ report: SUMMARY, figures, params: { als_rank: 4, keras_lr: 0.0012345678 }, trackingUri: "/tmp/mlruns", createdAt: new Date(0) });
+    const html = renderReport({
+      report: SUMMARY,
+      figures,
+      params: { als_rank: 4, keras_lr: 0.0012345678 },
+      trackingUri: "/tmp/mlruns",
+      createdAt: new Date(0),
+    });
     for (const id of CHART_IDS) {
       expect(html, id).toMatch(new RegExp(`<figure id="${id}" class="chart"><figcaption>[^<]+</figcaption>\\s*<svg[^>]*>[\\s\\S]*?</svg>`));
     }

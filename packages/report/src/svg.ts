@@ -27,8 +27,28 @@ export async function renderSvg(spec: Spec): Promise<string> {
  * drawing them once compiles Vega's code paths, so the real charts draw in a fraction of the time.
  */
 export const WARMUP_SPECS: readonly Spec[] = [
-  { data: { values: [{ x: 1, y: 1, s: "a" }, { x: 2, y: 2, s: "b" }] }, mark: { type: "line", point: true }, encoding: { x: { field: "x", type: "quantitative" }, y: { field: "y", type: "quantitative" }, color: { field: "s", type: "nominal" } } },
-  { data: { values: [{ m: "a", v: 1 }] }, encoding: { y: { field: "m", type: "nominal" }, x: { field: "v", type: "quantitative" } }, layer: [{ mark: "bar" }, { mark: "text", encoding: { text: { field: "v", type: "quantitative" } } }] },
-  { data: { values: [{ from: 0, to: 1, count: 1 }] }, mark: "bar", encoding: { x: { field: "from", type: "quantitative", bin: { binned: true, step: 1 } }, x2: { field: "to" }, y: { field: "count", type: "quantitative" } } },
+  {
+    data: {
+      values: [
+        { x: 1, y: 1, s: "a" },
+        { x: 2, y: 2, s: "b" },
+      ],
+    },
+    mark: { type: "line", point: true },
+    encoding: { x: { field: "x", type: "quantitative" }, y: { field: "y", type: "quantitative" }, color: { field: "s", type: "nominal" } },
+  },
+  {
+    data: { values: [{ m: "a", v: 1 }] },
+    encoding: { y: { field: "m", type: "nominal" }, x: { field: "v", type: "quantitative" } },
+    layer: [{ mark: "bar" }, { mark: "text", encoding: { text: { field: "v", type: "quantitative" } } }],
+  },
+  {
+    data: { values: [{ from: 0, to: 1, count: 1 }] },
+    mark: "bar",
+    encoding: {
+      x: { field: "from", type: "quantitative", bin: { binned: true, step: 1 } },
+      x2: { field: "to" },
+      y: { field: "count", type: "quantitative" },
+    },
+  },
 ];
-

@@ -87,4 +87,3 @@ export async function renderFigures(list: readonly Chart[], worker?: ChartWorker
   for (const c of list) out.push({ id: c.id, title: c.title, svg: await renderSvg(c.spec) });
   return out;
 }
-

@@ -23,9 +23,16 @@ const USER_DAMPING = 10;
 const MEMO_VERSION = 1;
 
 const ModelScoreSchema = z.object({ model: z.string(), rmse: z.number(), rows: z.number() });
-const ErrorHistogramSchema = z.object({ model: z.string(), bins: z.array(z.object({ from: z.number(), to: z.number(), count: z.number() })) });
+const ErrorHistogramSchema = z.object({
+  model: z.string(),
+  bins: z.array(z.object({ from: z.number(), to: z.number(), count: z.number() })),
+});
 /** An evaluation as its memo file holds it. */
-export const EvaluationSchema = z.object({ testRows: z.number(), scores: z.array(ModelScoreSchema), histograms: z.array(ErrorHistogramSchema) });
+export const EvaluationSchema = z.object({
+  testRows: z.number(),
+  scores: z.array(ModelScoreSchema),
+  histograms: z.array(ErrorHistogramSchema),
+});
 
 export type ModelScore = z.infer<typeof ModelScoreSchema>;
 /** Prediction minus actual rating, binned: lower edges `from`, each bin ERR_STEP wide; errors outside the range fall in the outer bins. */
@@ -39,7 +46,10 @@ function histogram(model: string, pred: Float64Array, actual: Float32Array): Err
     const b = Math.floor((pred[i] - actual[i] + ERR_RANGE) / ERR_STEP);
     counts[b < 0 ? 0 : b >= n ? n - 1 : b]++;
   }
-  return { model, bins: Array.from(counts, (count, b) => ({ from: -ERR_RANGE + b * ERR_STEP, to: -ERR_RANGE + (b + 1) * ERR_STEP, count })) };
+  return {
+    model,
+    bins: Array.from(counts, (count, b) => ({ from: -ERR_RANGE + b * ERR_STEP, to: -ERR_RANGE + (b + 1) * ERR_STEP, count })),
+  };
 }
 
 function rmse(pred: Float64Array, actual: Float32Array): number {
@@ -60,7 +70,15 @@ function rmse(pred: Float64Array, actual: Float32Array): number {
  *   mu = mean of training ratings;  b_i = sum_{u in R(i)} (r_ui - mu) / (25 + |R(i)|)
  *   b_u = sum_{i in R(u)} (r_ui - mu - b_i) / (10 + |R(u)|);  prediction clamp(mu + b_i + b_u, 0.5, 5)
  */
-function baselines(userRow: Int32Array, movieRow: Int32Array, users: number, movies: number, ratings: Float32Array, mask: Uint8Array, test: Int32Array): { mean: Float64Array; biases: Float64Array } {
+function baselines(
+  userRow: Int32Array,
+  movieRow: Int32Array,
+  users: number,
+  movies: number,
+  ratings: Float32Array,
+  mask: Uint8Array,
+  test: Int32Array,
+): { mean: Float64Array; biases: Float64Array } {
   let sum = 0;
   let count = 0;
   for (let i = 0; i < ratings.length; i++) if (mask[i] === 1) (sum += ratings[i]), count++;

@@ -5,8 +5,47 @@
  * latest finished run (found by `locateRun` in the tracking store, its entries in a given cache);
  * `evaluate` scores a run's models on its test rows for the report.
  */
-export { openModel, kerasServing, kerasPredictPairs, indexOf, MODEL_KINDS, SERVABLE_FEATURES, UnservableModelError, type ModelKind, type ModelDirs, type ServedModel, type AnyManifest } from "./serve.js";
-export { locateRun, modelDirs, type LocateOptions, type LocatedRun, type RunEntry, type RunModelDirs, type EntryStore, type EntryCheck } from "./locate.js";
-export { recommend, predictRatings, readPairs, withModel, type RecommendOptions, type RecommendResult, type Recommendation, type PredictOptions, type PredictResult } from "./recommend.js";
-export { evaluate, reportMemoKey, EvaluationSchema, type Evaluation, type EvaluateOptions, type ModelScore, type ErrorHistogram } from "./evaluate.js";
+export {
+  openModel,
+  kerasServing,
+  kerasPredictPairs,
+  indexOf,
+  MODEL_KINDS,
+  SERVABLE_FEATURES,
+  UnservableModelError,
+  type ModelKind,
+  type ModelDirs,
+  type ServedModel,
+  type AnyManifest,
+} from "./serve.js";
+export {
+  locateRun,
+  modelDirs,
+  type LocateOptions,
+  type LocatedRun,
+  type RunEntry,
+  type RunModelDirs,
+  type EntryStore,
+  type EntryCheck,
+} from "./locate.js";
+export {
+  recommend,
+  predictRatings,
+  readPairs,
+  withModel,
+  type RecommendOptions,
+  type RecommendResult,
+  type Recommendation,
+  type PredictOptions,
+  type PredictResult,
+} from "./recommend.js";
+export {
+  evaluate,
+  reportMemoKey,
+  EvaluationSchema,
+  type Evaluation,
+  type EvaluateOptions,
+  type ModelScore,
+  type ErrorHistogram,
+} from "./evaluate.js";
 export { readMemo, writeMemo } from "./memo.js";

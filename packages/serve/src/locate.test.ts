@@ -65,7 +65,10 @@ describe("modelDirs", () => {
 
 describe("predictRatings", () => {
   it("scores pairs with the run's ALS model", async () => {
-    const pairs = [{ userId: 3, movieId: 20 }, { userId: 8, movieId: 40 }];
+    const pairs = [
+      { userId: 3, movieId: 20 },
+      { userId: 8, movieId: 40 },
+    ];
     const result = await predictRatings({ ...where, pairs, model: "als" });
     const expected = predictWith(await readFactors(fx.factorsDir), Int32Array.from([3, 8]), Int32Array.from([20, 40]));
     expect(result.runId).toBe(fx.parentRunId);
@@ -73,8 +76,12 @@ describe("predictRatings", () => {
   });
 
   it("an id the model has no factors for is exit 2 naming its flag", async () => {
-    await expect(predictRatings({ ...where, pairs: [{ userId: 4, movieId: 10 }], model: "als" })).rejects.toThrow(/--user: user 4 is not in the training ratings/);
-    await expect(predictRatings({ ...where, pairs: [{ userId: 3, movieId: 11 }], model: "als" })).rejects.toThrow(/--movie: movie 11 has no ratings/);
+    await expect(predictRatings({ ...where, pairs: [{ userId: 4, movieId: 10 }], model: "als" })).rejects.toThrow(
+      /--user: user 4 is not in the training ratings/,
+    );
+    await expect(predictRatings({ ...where, pairs: [{ userId: 3, movieId: 11 }], model: "als" })).rejects.toThrow(
+      /--movie: movie 11 has no ratings/,
+    );
     await expect(predictRatings({ ...where, pairs: [] })).rejects.toThrow(/--pairs/);
   });
 });

@@ -57,30 +57,53 @@ export interface LocatedRun {
 
 /** The latest finished `ms run` parent run (newest start time) over the experiments asked for. */
 async function latestRun(tracker: Tracker, experiment: string | undefined): Promise<Run> {
-  const experiments = experiment ? [await tracker.getExperimentByName(experiment)].filter((e) => e !== undefined) : await tracker.listExperiments();
-  if (experiment && !experiments.length) throw new BadParameterError("--experiment", `no experiment named ${JSON.stringify(experiment)} in ${tracker.uri}`);
+  const experiments = experiment
+    ? [await tracker.getExperimentByName(experiment)].filter((e) => e !== undefined)
+    : await tracker.listExperiments();
+  if (experiment && !experiments.length)
+    throw new BadParameterError("--experiment", `no experiment named ${JSON.stringify(experiment)} in ${tracker.uri}`);
   let best: Run | undefined;
   for (const exp of experiments) {
     if (exp.lifecycleStage !== "active") continue;
-    const page = await tracker.searchRuns({ experimentIds: [exp.experimentId], tags: { [TAGS.sourceName]: "ms", [TAGS.entryPoint]: "main" }, status: "FINISHED", maxResults: 50 });
+    const page = await tracker.searchRuns({
+      experimentIds: [exp.experimentId],
+      tags: { [TAGS.sourceName]: "ms", [TAGS.entryPoint]: "main" },
+      status: "FINISHED",
+      maxResults: 50,
+    });
     const top = page.runs.find((r) => !r.tags[TAGS.parent]);
     if (top && (!best || top.info.startTime > best.info.startTime)) best = top;
   }
-  if (!best) throw new MissingArtifactError(`no finished ms run in ${tracker.uri}${experiment ? ` (experiment ${experiment})` : ""}; run 'ms run' first, or give --tracking-uri`);
+  if (!best)
+    throw new MissingArtifactError(
+      `no finished ms run in ${tracker.uri}${experiment ? ` (experiment ${experiment})` : ""}; run 'ms run' first, or give --tracking-uri`,
+    );
   return best;
 }
 
 /** Finds a run and its step entries in the cache, each verified (missing: exit 4; damaged: exit 5). */
 export async function locateRun(o: LocateOptions): Promise<LocatedRun> {
   const tracker = createTracker(o.trackingUri, { logger: o.logger, env: o.env });
-  let parent = o.runId ? await tracker.getRun(o.runId).catch((error: unknown) => Promise.reject(new BadParameterError("--run", `run ${o.runId} is not in ${tracker.uri} (${(error as Error).message})`))) : await latestRun(tracker, o.experiment);
+  let parent = o.runId
+    ? await tracker
+        .getRun(o.runId)
+        .catch((error: unknown) =>
+          Promise.reject(new BadParameterError("--run", `run ${o.runId} is not in ${tracker.uri} (${(error as Error).message})`)),
+        )
+    : await latestRun(tracker, o.experiment);
   if (parent.tags[TAGS.parent]) parent = await tracker.getRun(parent.tags[TAGS.parent]);
   const runId = parent.info.runId;
-  if (o.runId && parent.info.status !== "FINISHED") throw new BadParameterError("--run", `run ${runId} is ${parent.info.status}, not FINISHED`);
+  if (o.runId && parent.info.status !== "FINISHED")
+    throw new BadParameterError("--run", `run ${runId} is ${parent.info.status}, not FINISHED`);
   const children: Run[] = [];
   let pageToken: string | undefined;
   do {
-    const page = await tracker.searchRuns({ experimentIds: [parent.info.experimentId], tags: { [TAGS.parent]: runId }, maxResults: 100, pageToken });
+    const page = await tracker.searchRuns({
+      experimentIds: [parent.info.experimentId],
+      tags: { [TAGS.parent]: runId },
+      maxResults: 100,
+      pageToken,
+    });
     children.push(...page.runs);
     pageToken = page.nextPageToken;
   } while (pageToken);
@@ -91,8 +114,14 @@ export async function locateRun(o: LocateOptions): Promise<LocatedRun> {
     const step = child.tags[TAGS.step];
     if (!key || !step) continue;
     const check = await store.checkEntry(key);
-    if (check.status === "damaged") throw new CorruptArtifactError(`run ${runId}: the ${step} entry ${store.entryDir(key)} is damaged (${check.problems.join("; ")}); rerun 'ms run' to recompute it`);
-    if (check.status !== "hit") throw new MissingArtifactError(`run ${runId}: its ${step} entry ${store.entryDir(key)} is not in the cache ${store.root} (removed by 'ms cache gc', or another --cache-dir?); rerun 'ms run' with the same parameters to rebuild it`);
+    if (check.status === "damaged")
+      throw new CorruptArtifactError(
+        `run ${runId}: the ${step} entry ${store.entryDir(key)} is damaged (${check.problems.join("; ")}); rerun 'ms run' to recompute it`,
+      );
+    if (check.status !== "hit")
+      throw new MissingArtifactError(
+        `run ${runId}: its ${step} entry ${store.entryDir(key)} is not in the cache ${store.root} (removed by 'ms cache gc', or another --cache-dir?); rerun 'ms run' with the same parameters to rebuild it`,
+      );
     entries.push({ step, runId: child.info.runId, key, dir: check.dir, manifest: check.manifest });
   }
   if (!entries.length) throw new MissingArtifactError(`run ${runId} has no step runs with cache keys in ${tracker.uri}; is it an ms run?`);
@@ -125,6 +154,9 @@ export function modelDirs(run: LocatedRun, kind: ModelKind): RunModelDirs {
   // The factors the network was trained on, whichever step of the run produced them.
   const wanted = TrainedOn.safeParse(model.manifest.details).data?.factors?.digest;
   const factors = ofKind("factors").find((e) => e.manifest.digest === wanted);
-  if (!factors) throw new MissingArtifactError(`run ${run.runId}: no entry of the run holds the factors ${String(wanted)} its keras model was trained on`);
+  if (!factors)
+    throw new MissingArtifactError(
+      `run ${run.runId}: no entry of the run holds the factors ${String(wanted)} its keras model was trained on`,
+    );
   return { factors: factors.dir, model: model.dir, ratings: ratings.dir, raw };
 }

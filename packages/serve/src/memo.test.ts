@@ -19,7 +19,11 @@ beforeAll(async () => {
 });
 afterAll(async () => rm(dir, { recursive: true, force: true }));
 
-const EVALUATION: Evaluation = { testRows: 2, scores: [{ model: "als", rmse: 0.9, rows: 2 }], histograms: [{ model: "als", bins: [{ from: 0, to: 0.25, count: 2 }] }] };
+const EVALUATION: Evaluation = {
+  testRows: 2,
+  scores: [{ model: "als", rmse: 0.9, rows: 2 }],
+  histograms: [{ model: "als", bins: [{ from: 0, to: 0.25, count: 2 }] }],
+};
 
 describe("memo files", () => {
   it("a written memo reads back; an absent one is undefined", async () => {
@@ -48,8 +52,12 @@ describe("memo files", () => {
 
 describe("parseJsonText", () => {
   it("names the file and the field of a misfit", () => {
-    expect(() => parseJsonText('{"testRows": 1, "scores": [], "histograms": [{"model": 3}]}', EvaluationSchema, "/m.json")).toThrow(CorruptArtifactError);
-    expect(() => parseJsonText('{"testRows": 1, "scores": [], "histograms": [{"model": 3}]}', EvaluationSchema, "/m.json")).toThrow(/^\/m\.json: histograms\[0\]\.model:/);
+    expect(() => parseJsonText('{"testRows": 1, "scores": [], "histograms": [{"model": 3}]}', EvaluationSchema, "/m.json")).toThrow(
+      CorruptArtifactError,
+    );
+    expect(() => parseJsonText('{"testRows": 1, "scores": [], "histograms": [{"model": 3}]}', EvaluationSchema, "/m.json")).toThrow(
+      /^\/m\.json: histograms\[0\]\.model:/,
+    );
     expect(() => parseJsonText("[1]", EvaluationSchema, "/m.json")).toThrow(/^\/m\.json: expected object/);
     expect(() => parseJsonText("nope", EvaluationSchema, "/m.json")).toThrow(/^\/m\.json: not valid JSON/);
   });

@@ -8,9 +8,13 @@ import path from "node:path";
 import type { z } from "zod";
 import { CorruptArtifactError, parseJsonFile, writeFileAtomic, type Logger } from "@ms/contracts";
 
-
 /** The memo `name` in `dir`, validated by `schema`; undefined when absent or unusable. */
-export async function readMemo<S extends z.ZodType>(dir: string, name: string, schema: S, logger?: Logger): Promise<z.infer<S> | undefined> {
+export async function readMemo<S extends z.ZodType>(
+  dir: string,
+  name: string,
+  schema: S,
+  logger?: Logger,
+): Promise<z.infer<S> | undefined> {
   try {
     return await parseJsonFile(path.join(dir, name), schema);
   } catch (error) {

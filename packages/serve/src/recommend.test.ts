@@ -25,7 +25,11 @@ async function file(name: string, text: string): Promise<string> {
 describe("readPairs", () => {
   it("reads pairs, skipping a header and blank lines", async () => {
     const f = await file("ok.csv", "userId,movieId\r\n3,10\n\n5\t20\n 8 30 \n");
-    expect(await readPairs(f)).toEqual([{ userId: 3, movieId: 10 }, { userId: 5, movieId: 20 }, { userId: 8, movieId: 30 }]);
+    expect(await readPairs(f)).toEqual([
+      { userId: 3, movieId: 10 },
+      { userId: 5, movieId: 20 },
+      { userId: 8, movieId: 30 },
+    ]);
   });
 
   it("a bad line is exit 3 naming the file and the line", async () => {

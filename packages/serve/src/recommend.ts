@@ -21,7 +21,10 @@ function describeIds(ids: Int32Array): string {
 }
 
 function unknownUser(model: Known, run: LocatedRun, user: number, flag: string): BadParameterError {
-  return new BadParameterError(flag, `user ${user} is not in the training ratings of run ${run.runId}, so the ${model.kind} model has no factors for them (users: ${describeIds(model.userIds)}); this model has no cold-start rule`);
+  return new BadParameterError(
+    flag,
+    `user ${user} is not in the training ratings of run ${run.runId}, so the ${model.kind} model has no factors for them (users: ${describeIds(model.userIds)}); this model has no cold-start rule`,
+  );
 }
 
 function finite(value: number, model: ServedModel): number {
@@ -61,7 +64,10 @@ export async function withModel<T>(
   let dirs = modelDirs(run, kind);
   // Without --model, a keras model that cannot score new pairs (an older stacked one) gives way to the run's ALS model (said in the output's `model`).
   if (kind === "keras" && o.model === undefined && dirs.model && !(await kerasServing(dirs.model)).servable) {
-    o.logger?.warn({ model: dirs.model }, "the run's keras model cannot score new pairs (it saved no tables for them); using its ALS model");
+    o.logger?.warn(
+      { model: dirs.model },
+      "the run's keras model cannot score new pairs (it saved no tables for them); using its ALS model",
+    );
     kind = "als";
     dirs = modelDirs(run, kind);
   }
@@ -87,7 +93,9 @@ export async function recommend(o: RecommendOptions): Promise<RecommendResult> {
       const scores = await model.predict(new Int32Array(candidates.length).fill(o.userId), candidates);
       const order = Array.from(candidates.keys()).sort((a, b) => scores[b] - scores[a] || candidates[a] - candidates[b]);
       const titles = await titlesOf(dirs.raw);
-      const recommendations = order.slice(0, top).map((i) => ({ movieId: candidates[i], title: titles?.get(candidates[i]) ?? null, score: finite(scores[i], model) }));
+      const recommendations = order
+        .slice(0, top)
+        .map((i) => ({ movieId: candidates[i], title: titles?.get(candidates[i]) ?? null, score: finite(scores[i], model) }));
       return { runId: run.runId, model: model.kind, userId: o.userId, recommendations };
     },
     (known, run) => {
@@ -116,13 +124,20 @@ export async function predictRatings(o: PredictOptions): Promise<PredictResult> 
       const users = Int32Array.from(o.pairs, (p) => p.userId);
       const movies = Int32Array.from(o.pairs, (p) => p.movieId);
       const scores = await model.predict(users, movies);
-      return { runId: run.runId, model: model.kind, predictions: o.pairs.map((p, i) => ({ userId: p.userId, movieId: p.movieId, rating: finite(scores[i], model) })) };
+      return {
+        runId: run.runId,
+        model: model.kind,
+        predictions: o.pairs.map((p, i) => ({ userId: p.userId, movieId: p.movieId, rating: finite(scores[i], model) })),
+      };
     },
     (known, run) => {
       for (const p of o.pairs) {
         if (!known.hasUser(p.userId)) throw unknownUser(known, run, p.userId, "--user");
         if (!known.hasMovie(p.movieId)) {
-          throw new BadParameterError("--movie", `movie ${p.movieId} has no ratings in the training data of run ${run.runId}, so the ${known.kind} model has no factors for it (movies: ${describeIds(known.movieIds)})`);
+          throw new BadParameterError(
+            "--movie",
+            `movie ${p.movieId} has no ratings in the training data of run ${run.runId}, so the ${known.kind} model has no factors for it (movies: ${describeIds(known.movieIds)})`,
+          );
         }
       }
     },
@@ -145,7 +160,8 @@ export async function readPairs(file: string): Promise<{ userId: number; movieId
     const f = line.split(/\s*[,\t ]\s*/);
     if (n === 0 && out.length === 0 && /^[a-z_]+$/i.test(f[0] ?? "")) continue;
     const [u, m] = f.map(Number);
-    if (f.length < 2 || !Number.isSafeInteger(u) || !Number.isSafeInteger(m)) throw new BadInputError(`not a "userId,movieId" line: ${JSON.stringify(lines[n].slice(0, 80))}`, { file, line: n + 1 });
+    if (f.length < 2 || !Number.isSafeInteger(u) || !Number.isSafeInteger(m))
+      throw new BadInputError(`not a "userId,movieId" line: ${JSON.stringify(lines[n].slice(0, 80))}`, { file, line: n + 1 });
     out.push({ userId: u, movieId: m });
   }
   return out;

@@ -31,7 +31,9 @@ describe("openModel als", () => {
     try {
       const users = Int32Array.from([3, 3, 5, 8, 8]);
       const movies = Int32Array.from([10, 40, 20, 30, 10]);
-      expect(Array.from(await model.predict(users, movies))).toEqual(Array.from(predictWith(await readFactors(fx.factorsDir), users, movies)));
+      expect(Array.from(await model.predict(users, movies))).toEqual(
+        Array.from(predictWith(await readFactors(fx.factorsDir), users, movies)),
+      );
       expect(model.kind).toBe("als");
       expect(model.dir).toBe(fx.factorsDir);
       expect(model.manifest.kind).toBe("factors");
@@ -44,7 +46,15 @@ describe("openModel als", () => {
 
   it("hands the known ids to `check` first; what it throws is the answer", async () => {
     const refused = new Error("user 4 unknown");
-    const error = await openModel("als", { factors: fx.factorsDir }, { check: (known) => { if (!known.hasUser(4)) throw refused; } }).catch((e: unknown) => e);
+    const error = await openModel(
+      "als",
+      { factors: fx.factorsDir },
+      {
+        check: (known) => {
+          if (!known.hasUser(4)) throw refused;
+        },
+      },
+    ).catch((e: unknown) => e);
     expect(error).toBe(refused);
   });
 });
@@ -52,7 +62,10 @@ describe("openModel als", () => {
 describe("a keras model directory", () => {
   it("says whether its feature set can score new pairs", async () => {
     expect(await kerasServing(await kerasDir("k-factors", { features: "factors" }))).toEqual({ features: "factors", servable: true });
-    expect(await kerasServing(await kerasDir("k-stacked", { features: "stacked", stacked: { file: "t" } }))).toEqual({ features: "stacked", servable: true });
+    expect(await kerasServing(await kerasDir("k-stacked", { features: "stacked", stacked: { file: "t" } }))).toEqual({
+      features: "stacked",
+      servable: true,
+    });
     expect(await kerasServing(await kerasDir("k-old", { features: "stacked" }))).toEqual({ features: "stacked", servable: false });
     expect(await kerasServing(await kerasDir("k-raw", { features: "per-rating" }))).toEqual({ features: "per-rating", servable: false });
   });

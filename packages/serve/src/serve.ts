@@ -28,7 +28,10 @@ export class UnservableModelError extends BadParameterError {
     readonly dir: string,
     readonly features: string,
   ) {
-    super("--model", `the keras model ${dir} was trained on the "${features}" features without saving the tables that score new pairs (an older model): rerun ms run, or use --model als`);
+    super(
+      "--model",
+      `the keras model ${dir} was trained on the "${features}" features without saving the tables that score new pairs (an older model): rerun ms run, or use --model als`,
+    );
   }
 }
 
@@ -134,7 +137,11 @@ async function stackedPredictPairs(loaded: LoadedModel, userIds: Int32Array, mov
 export async function openModel(
   kind: ModelKind,
   dirs: ModelDirs,
-  options: { backend?: BackendChoice; check?: (known: Pick<ServedModel, "kind" | "userIds" | "movieIds" | "hasUser" | "hasMovie">) => void; factors?: Factors } = {},
+  options: {
+    backend?: BackendChoice;
+    check?: (known: Pick<ServedModel, "kind" | "userIds" | "movieIds" | "hasUser" | "hasMovie">) => void;
+    factors?: Factors;
+  } = {},
 ): Promise<ServedModel> {
   // A caller opening both models of a run passes the factors it already read (one Parquet read, not two).
   const factors = options.factors ?? (await readFactors(dirs.factors));
@@ -147,7 +154,14 @@ export async function openModel(
   };
   options.check?.({ kind, ...base });
   if (kind === "als") {
-    return { kind, dir: dirs.factors, manifest: factors.manifest, ...base, predict: async (u, m) => predictWith(factors, u, m), dispose: () => undefined };
+    return {
+      kind,
+      dir: dirs.factors,
+      manifest: factors.manifest,
+      ...base,
+      predict: async (u, m) => predictWith(factors, u, m),
+      dispose: () => undefined,
+    };
   }
   if (!dirs.model) throw new Error("no keras model directory given");
   const { features, servable } = await kerasServing(dirs.model);
@@ -156,7 +170,9 @@ export async function openModel(
   const trainedOn = loaded.manifest.details.factors?.digest;
   if (trainedOn !== factors.manifest.digest) {
     loaded.model.dispose();
-    throw new CorruptArtifactError(`${dirs.model}: the model was trained on factors ${String(trainedOn)}, not on ${factors.manifest.digest} (${dirs.factors})`);
+    throw new CorruptArtifactError(
+      `${dirs.model}: the model was trained on factors ${String(trainedOn)}, not on ${factors.manifest.digest} (${dirs.factors})`,
+    );
   }
   return {
     kind,

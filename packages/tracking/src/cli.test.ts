@@ -45,7 +45,10 @@ beforeAll(async () => {
   await store.startRun({ experimentId: other.experimentId, runName: "elsewhere", startTime: 4000 });
   await store.logParams(a.runId, { rank: 8, lr: 0.1 });
   await store.logParams(b.runId, { rank: 16 });
-  await store.logMetrics(a.runId, [{ key: "rmse", value: 0.9, step: 0 }, { key: "rmse", value: 0.85, step: 1 }]);
+  await store.logMetrics(a.runId, [
+    { key: "rmse", value: 0.9, step: 0 },
+    { key: "rmse", value: 0.85, step: 1 },
+  ]);
   await store.logMetrics(b.runId, [{ key: "rmse", value: Number.POSITIVE_INFINITY, step: 0 }]);
   await store.endRun(a.runId, "FINISHED");
   ids = { a: a.runId, b: b.runId, parent: parent.runId };
@@ -69,7 +72,9 @@ describe("ms-runs", () => {
 
   it("show prints one run with params, latest metrics and tags", async () => {
     const r = await run(["show", ids.a, "--json"]);
-    const doc = JSON.parse(r.stdout) as { run: { params: Record<string, string>; metrics: Record<string, { value: number; step: number }>; tags: Record<string, string> } };
+    const doc = JSON.parse(r.stdout) as {
+      run: { params: Record<string, string>; metrics: Record<string, { value: number; step: number }>; tags: Record<string, string> };
+    };
     expect(doc.run.params).toEqual({ rank: "8", lr: "0.1" });
     expect(doc.run.metrics.rmse).toMatchObject({ value: 0.85, step: 1 });
     expect(doc.run.tags[TAGS.parent]).toBe(ids.parent);

@@ -13,7 +13,11 @@ export interface RunsCommandOptions {
 }
 
 const OPTIONS = {
-  "tracking-uri": { type: "string", value: "URI", description: "a path, file: URI or http(s):// MLflow server (default: $MLFLOW_TRACKING_URI or ./mlruns)" },
+  "tracking-uri": {
+    type: "string",
+    value: "URI",
+    description: "a path, file: URI or http(s):// MLflow server (default: $MLFLOW_TRACKING_URI or ./mlruns)",
+  },
   experiment: { type: "string", value: "NAME", description: "ls: only runs of this experiment (default: all experiments)" },
   "max-results": { type: "string", value: "N", description: "ls: at most N runs, newest first (default 50)" },
 } as const;
@@ -61,12 +65,23 @@ async function ls(tracker: Tracker, experimentName: string | undefined, max: num
   let pageToken: string | undefined;
   if (experiments.length > 0) {
     do {
-      const page = await tracker.searchRuns({ experimentIds: experiments.map((e) => e.experimentId), maxResults: Math.min(1000, max - runs.length), pageToken });
+      const page = await tracker.searchRuns({
+        experimentIds: experiments.map((e) => e.experimentId),
+        maxResults: Math.min(1000, max - runs.length),
+        pageToken,
+      });
       runs.push(...page.runs);
       pageToken = page.nextPageToken;
     } while (pageToken && runs.length < max);
   }
-  const rows = runs.map((r) => [r.info.runId, names.get(r.info.experimentId) ?? r.info.experimentId, r.info.runName, r.info.status, iso(r.info.startTime), r.tags[TAGS.parent] ?? ""]);
+  const rows = runs.map((r) => [
+    r.info.runId,
+    names.get(r.info.experimentId) ?? r.info.experimentId,
+    r.info.runName,
+    r.info.status,
+    iso(r.info.startTime),
+    r.tags[TAGS.parent] ?? "",
+  ]);
   return {
     json: { trackingUri: tracker.uri, runs: runs.map(runJson) },
     text: runs.length ? formatTable(rows, ["RUN ID", "EXPERIMENT", "NAME", "STATUS", "STARTED", "PARENT"]) : `no runs in ${tracker.uri}`,
@@ -88,11 +103,17 @@ async function showRun(tracker: Tracker, runId: string): Promise<CliResult> {
     `artifacts  ${i.artifactUri}`,
     "",
     "params:",
-    ...Object.keys(run.params).sort().map((k) => `  ${k} = ${run.params[k]}`),
+    ...Object.keys(run.params)
+      .sort()
+      .map((k) => `  ${k} = ${run.params[k]}`),
     "metrics (latest):",
-    ...Object.keys(run.metrics).sort().map((k) => `  ${k} = ${show(run.metrics[k].value)} (step ${run.metrics[k].step})`),
+    ...Object.keys(run.metrics)
+      .sort()
+      .map((k) => `  ${k} = ${show(run.metrics[k].value)} (step ${run.metrics[k].step})`),
     "tags:",
-    ...Object.keys(run.tags).sort().map((k) => `  ${k} = ${run.tags[k]}`),
+    ...Object.keys(run.tags)
+      .sort()
+      .map((k) => `  ${k} = ${run.tags[k]}`),
     "artifact files:",
     ...artifacts.map((a) => `  ${a.path}${a.fileSize !== undefined ? ` (${a.fileSize} bytes)` : ""}`),
   ];
@@ -130,7 +151,8 @@ export function runsCommand(argv: readonly string[], options: RunsCommandOptions
       usage: `${name} ls [--experiment NAME] | show RUN_ID | compare RUN_ID... [--tracking-uri URI] [--json]`,
       options: OPTIONS,
       allowPositionals: true,
-      epilog: "Commands:\n  ls              runs, newest first\n  show RUN_ID     one run: params, latest metrics, tags, artifact files\n  compare RUN_ID  params and latest metrics of several runs side by side",
+      epilog:
+        "Commands:\n  ls              runs, newest first\n  show RUN_ID     one run: params, latest metrics, tags, artifact files\n  compare RUN_ID  params and latest metrics of several runs side by side",
       async run(values, positionals, ctx) {
         const [command, ...rest] = positionals;
         const tracker = createTracker(values["tracking-uri"], { logger: ctx.logger });
@@ -138,11 +160,11 @@ export function runsCommand(argv: readonly string[], options: RunsCommandOptions
         switch (command) {
           case "ls":
             if (rest.length) throw new BadParameterError("ls", `takes no positional arguments, got ${rest.join(" ")}`);
-          {
-            const max = parseIntegerFlag("--max-results", values["max-results"], 50);
-            if (max < 1) throw new BadParameterError("--max-results", `must be at least 1, got ${max}`);
-            return ls(tracker, values.experiment, max);
-          }
+            {
+              const max = parseIntegerFlag("--max-results", values["max-results"], 50);
+              if (max < 1) throw new BadParameterError("--max-results", `must be at least 1, got ${max}`);
+              return ls(tracker, values.experiment, max);
+            }
           case "show":
             if (rest.length !== 1) throw new BadParameterError("show", "takes exactly one RUN_ID");
             return showRun(tracker, rest[0]);

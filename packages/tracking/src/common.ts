@@ -24,7 +24,12 @@ export function defaultRunName(runId: string): string {
 export function latestMetric(history: readonly Metric[]): Metric | undefined {
   let best: Metric | undefined;
   for (const m of history) {
-    if (!best || m.step > best.step || (m.step === best.step && (m.timestamp > best.timestamp || (m.timestamp === best.timestamp && m.value > best.value)))) best = m;
+    if (
+      !best ||
+      m.step > best.step ||
+      (m.step === best.step && (m.timestamp > best.timestamp || (m.timestamp === best.timestamp && m.value > best.value)))
+    )
+      best = m;
   }
   return best;
 }
@@ -50,6 +55,7 @@ export function encodePageToken(offset: number): string {
 export function decodePageToken(token: string | undefined): number {
   if (token === undefined || token === "") return 0;
   const text = Buffer.from(token, "base64").toString("utf8");
-  const notOurs = (why: string) => new BadParameterError("pageToken", `${JSON.stringify(token)} is not a page token this store issued (${why})`);
+  const notOurs = (why: string) =>
+    new BadParameterError("pageToken", `${JSON.stringify(token)} is not a page token this store issued (${why})`);
   return parseJsonText(text, PageTokenSchema, "page token", { error: notOurs }).offset;
 }

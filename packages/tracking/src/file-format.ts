@@ -130,9 +130,15 @@ export async function readMetricFile(file: string, key: string): Promise<Metric[
   text.split("\n").forEach((line, i) => {
     if (line.trim() === "") return;
     const parts = line.trim().split(" ");
-    if (parts.length !== 2 && parts.length !== 3 && parts.length !== 5) throw new CorruptArtifactError(`${file}:${i + 1}: expected "timestamp value step", got ${JSON.stringify(line)}`);
+    if (parts.length !== 2 && parts.length !== 3 && parts.length !== 5)
+      throw new CorruptArtifactError(`${file}:${i + 1}: expected "timestamp value step", got ${JSON.stringify(line)}`);
     try {
-      out.push({ key, timestamp: Number.parseInt(parts[0], 10), value: parseMetricValue(parts[1]), step: parts.length === 3 ? Number.parseInt(parts[2], 10) : 0 });
+      out.push({
+        key,
+        timestamp: Number.parseInt(parts[0], 10),
+        value: parseMetricValue(parts[1]),
+        step: parts.length === 3 ? Number.parseInt(parts[2], 10) : 0,
+      });
     } catch (error) {
       throw new CorruptArtifactError(`${file}:${i + 1}: ${error instanceof Error ? error.message : String(error)}`);
     }

@@ -40,7 +40,9 @@ describe("file store read by MLflow", () => {
     const root = path.join(dir, "mlruns");
     const store = createTracker(root, { env: {} });
     const s = await logScenario(store, "served");
-    const server = await startMlflowServer(venv, ["--backend-store-uri", root, "--default-artifact-root", root], { MLFLOW_ALLOW_FILE_STORE: "true" });
+    const server = await startMlflowServer(venv, ["--backend-store-uri", root, "--default-artifact-root", root], {
+      MLFLOW_ALLOW_FILE_STORE: "true",
+    });
     try {
       const res = await fetch(`${server.url}/api/2.0/mlflow/runs/get?run_id=${s.alsId}`);
       expect(res.status).toBe(200);
@@ -55,7 +57,9 @@ describe("file store read by MLflow", () => {
         expect(b.params).toEqual(a.params);
         expect(b.tags).toEqual(a.tags);
         expect(Object.keys(b.metrics).sort()).toEqual(Object.keys(a.metrics).sort());
-        expect((await rest.getMetricHistory(id, Object.keys(a.metrics)[0] ?? "none")).length).toBe((await store.getMetricHistory(id, Object.keys(a.metrics)[0] ?? "none")).length);
+        expect((await rest.getMetricHistory(id, Object.keys(a.metrics)[0] ?? "none")).length).toBe(
+          (await store.getMetricHistory(id, Object.keys(a.metrics)[0] ?? "none")).length,
+        );
       }
       const children = await rest.searchRuns({ experimentIds: [s.experimentId], tags: { [TAGS.parent]: s.parentId } });
       expect(children.runs.map((r) => r.info.runName)).toEqual(["als", "etl"]);
@@ -72,7 +76,10 @@ describe("file store read by MLflow", () => {
     const store = createTracker(root, { env: {} });
     const s = await logScenario(store, "migrated");
     const db = `sqlite:///${path.join(dir, "mlflow.db")}`;
-    await exec(path.join(venv, "bin/mlflow"), ["migrate-filestore", "--source", root, "--target", db], { env: { ...process.env, MLFLOW_ALLOW_FILE_STORE: "true" }, timeout: 300_000 });
+    await exec(path.join(venv, "bin/mlflow"), ["migrate-filestore", "--source", root, "--target", db], {
+      env: { ...process.env, MLFLOW_ALLOW_FILE_STORE: "true" },
+      timeout: 300_000,
+    });
     // Artifacts stay where they are; the database points at them, so compare everything.
     await expectPythonSeesScenario(store, s, await pythonRead(venv, db, s.experimentName), { sqlInfinity: true });
   });
@@ -117,6 +124,9 @@ print(json.dumps({"experiment_id": eid, "run_id": r.info.run_id, "child_id": ch.
     await store.logMetrics(written.child_id, [{ key: "from_ts", value: 2, step: 1 }]);
     await store.endRun(written.child_id, "FINISHED");
     const py = await pythonRead(venv, `file:${root}`, name);
-    expect(py.runs.find((r) => r.info.run_id === written.child_id)).toMatchObject({ info: { status: "FINISHED" }, metrics: { from_ts: 2 } });
+    expect(py.runs.find((r) => r.info.run_id === written.child_id)).toMatchObject({
+      info: { status: "FINISHED" },
+      metrics: { from_ts: 2 },
+    });
   });
 });

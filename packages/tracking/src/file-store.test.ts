@@ -70,7 +70,14 @@ describe("FileStore layout", () => {
     const dir = path.join(root, exp.experimentId, run.runId);
     for (const sub of ["metrics", "params", "artifacts", "tags"]) expect((await fs.stat(path.join(dir, sub))).isDirectory()).toBe(true);
     const meta = parseMeta(await fs.readFile(path.join(dir, "meta.yaml"), "utf8"));
-    expect(meta).toMatchObject({ run_id: run.runId, run_name: "r1", experiment_id: exp.experimentId, status: 1, end_time: null, lifecycle_stage: "active" });
+    expect(meta).toMatchObject({
+      run_id: run.runId,
+      run_name: "r1",
+      experiment_id: exp.experimentId,
+      status: 1,
+      end_time: null,
+      lifecycle_stage: "active",
+    });
     expect(await fs.readFile(path.join(dir, `tags/${TAGS.runName}`), "utf8")).toBe("r1");
     expect(await fs.readFile(path.join(dir, "tags/team"), "utf8")).toBe("x");
     await store.logMetrics(run.runId, [
@@ -100,7 +107,9 @@ describe("FileStore layout", () => {
       { key: "m", value: Number.NEGATIVE_INFINITY, step: 2, timestamp: 1 },
       { key: "m", value: 1e-20, step: 3, timestamp: 1 },
     ]);
-    expect(await fs.readFile(path.join(root, exp.experimentId, run.runId, "metrics/m"), "utf8")).toBe("1 nan 0\n1 inf 1\n1 -inf 2\n1 1e-20 3\n");
+    expect(await fs.readFile(path.join(root, exp.experimentId, run.runId, "metrics/m"), "utf8")).toBe(
+      "1 nan 0\n1 inf 1\n1 -inf 2\n1 1e-20 3\n",
+    );
     const values = (await store.getMetricHistory(run.runId, "m")).map((m) => m.value);
     expect(values[0]).toBeNaN();
     expect(values.slice(1)).toEqual([Infinity, -Infinity, 1e-20]);
@@ -142,7 +151,12 @@ describe("FileStore bad input leaves the store as it was", () => {
     await expect(store.logParams(run.runId, { long: "x".repeat(6001) })).rejects.toThrow(/over MLflow's limit of 6000/);
     await expect(store.setTags(run.runId, { t: "x".repeat(8001) })).rejects.toThrow(/over MLflow's limit of 8000/);
     await expect(store.logMetrics(run.runId, [{ key: "k".repeat(251), value: 1 }])).rejects.toThrow(/limit of 250/);
-    await expect(store.logMetrics(run.runId, [{ key: "ok", value: 1 }, { key: "m", value: 1, step: 1.5 }])).rejects.toThrow(/step must be an integer/);
+    await expect(
+      store.logMetrics(run.runId, [
+        { key: "ok", value: 1 },
+        { key: "m", value: 1, step: 1.5 },
+      ]),
+    ).rejects.toThrow(/step must be an integer/);
     await expect(store.logMetrics(run.runId, [{ key: "m", value: "1" as unknown as number }])).rejects.toThrow(/value must be a number/);
     await expect(store.logParams(run.runId, { a: "clash" })).rejects.toThrow(/clashes with another key/);
     expect(await snapshot(root)).toEqual(before);
@@ -168,8 +182,8 @@ describe("FileStore bad input leaves the store as it was", () => {
   it("accepts every character class MLflow allows in keys", async () => {
     const exp = await store.getOrCreateExperiment("keys");
     const run = await store.startRun({ experimentId: exp.experimentId });
-    await store.logParams(run.runId, { "a-b_c.d e/f": "1", "ünï": "2" });
-    expect((await store.getRun(run.runId)).params).toEqual({ "a-b_c.d e/f": "1", "ünï": "2" });
+    await store.logParams(run.runId, { "a-b_c.d e/f": "1", ünï: "2" });
+    expect((await store.getRun(run.runId)).params).toEqual({ "a-b_c.d e/f": "1", ünï: "2" });
   });
 
   it("names a missing run and rejects an invalid run id before touching the disk", async () => {
@@ -232,7 +246,11 @@ describe("FileStore reads of damaged files", () => {
     const exp = await store.getOrCreateExperiment("edited");
     const run = await store.startRun({ experimentId: exp.experimentId, runName: "r" });
     const file = path.join(root, exp.experimentId, run.runId, "meta.yaml");
-    for (const [field, value] of [["status", "9"], ["start_time", "soon"], ["lifecycle_stage", "gone"]]) {
+    for (const [field, value] of [
+      ["status", "9"],
+      ["start_time", "soon"],
+      ["lifecycle_stage", "gone"],
+    ]) {
       const meta = parseMeta(await fs.readFile(file, "utf8"));
       await fs.writeFile(file, formatMeta({ ...meta, [field]: field === "status" ? Number(value) : value }));
       const error = await store.getRun(run.runId).catch((e: unknown) => e);
@@ -272,16 +290,28 @@ describe("FileStore search", () => {
     const exp = await store.getOrCreateExperiment("search");
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
-      const r = await store.startRun({ experimentId: exp.experimentId, runName: `r${i}`, startTime: 1000 + i, tags: { parity: i % 2 ? "odd" : "even" } });
+      const r = await store.startRun({
+        experimentId: exp.experimentId,
+        runName: `r${i}`,
+        startTime: 1000 + i,
+        tags: { parity: i % 2 ? "odd" : "even" },
+      });
       await store.logParams(r.runId, { i: String(i) });
       if (i < 3) await store.endRun(r.runId, "FINISHED");
       ids.push(r.runId);
     }
     const all = await store.searchRuns({ experimentIds: [exp.experimentId] });
     expect(all.runs.map((r) => r.info.runName)).toEqual(["r4", "r3", "r2", "r1", "r0"]);
-    expect((await store.searchRuns({ experimentIds: [exp.experimentId], tags: { parity: "even" } })).runs.map((r) => r.info.runName)).toEqual(["r4", "r2", "r0"]);
-    expect((await store.searchRuns({ experimentIds: [exp.experimentId], params: { i: "3" } })).runs.map((r) => r.info.runId)).toEqual([ids[3]]);
-    expect((await store.searchRuns({ experimentIds: [exp.experimentId], status: "RUNNING" })).runs.map((r) => r.info.runName)).toEqual(["r4", "r3"]);
+    expect(
+      (await store.searchRuns({ experimentIds: [exp.experimentId], tags: { parity: "even" } })).runs.map((r) => r.info.runName),
+    ).toEqual(["r4", "r2", "r0"]);
+    expect((await store.searchRuns({ experimentIds: [exp.experimentId], params: { i: "3" } })).runs.map((r) => r.info.runId)).toEqual([
+      ids[3],
+    ]);
+    expect((await store.searchRuns({ experimentIds: [exp.experimentId], status: "RUNNING" })).runs.map((r) => r.info.runName)).toEqual([
+      "r4",
+      "r3",
+    ]);
     const p1 = await store.searchRuns({ experimentIds: [exp.experimentId], maxResults: 2 });
     const p2 = await store.searchRuns({ experimentIds: [exp.experimentId], maxResults: 2, pageToken: p1.nextPageToken });
     const p3 = await store.searchRuns({ experimentIds: [exp.experimentId], maxResults: 2, pageToken: p2.nextPageToken });
@@ -305,7 +335,9 @@ describe("FileStore with several processes", () => {
     const writers = 4;
     const count = 2000;
     const results = await Promise.all(
-      Array.from({ length: writers }, (_, w) => exec(process.execPath, [writer, root, run.runId, "shared/metric", String(count), "7", String(w + 1)])),
+      Array.from({ length: writers }, (_, w) =>
+        exec(process.execPath, [writer, root, run.runId, "shared/metric", String(count), "7", String(w + 1)]),
+      ),
     );
     const children = results.map((r) => JSON.parse(r.stdout) as { experimentId: string; runId: string });
     expect(new Set(children.map((c) => c.experimentId)).size).toBe(1);

@@ -67,7 +67,10 @@ export class FileStore implements Store {
    */
   private async init(create = true): Promise<void> {
     if (!create && !this.ready) {
-      const exists = await fs.stat(this.root).then(() => true, () => false);
+      const exists = await fs.stat(this.root).then(
+        () => true,
+        () => false,
+      );
       if (!exists) return;
     }
     this.ready ??= (async () => {
@@ -117,7 +120,8 @@ export class FileStore implements Store {
     const out: Array<{ id: string; dir: string }> = [];
     for (const parent of [this.root, path.join(this.root, TRASH)]) {
       const entries = await fs.readdir(parent, { withFileTypes: true }).catch(() => []);
-      for (const e of entries) if (e.isDirectory() && !NOT_EXPERIMENTS.has(e.name)) out.push({ id: e.name, dir: path.join(parent, e.name) });
+      for (const e of entries)
+        if (e.isDirectory() && !NOT_EXPERIMENTS.has(e.name)) out.push({ id: e.name, dir: path.join(parent, e.name) });
     }
     return out;
   }
@@ -133,7 +137,9 @@ export class FileStore implements Store {
       const experiment = tryOrUndefined(() => toExperiment(meta, dir));
       if (experiment) out.push(experiment);
     }
-    return out.filter((e) => e.lifecycleStage === "active").sort((a, b) => (b.creationTime ?? 0) - (a.creationTime ?? 0) || a.experimentId.localeCompare(b.experimentId));
+    return out
+      .filter((e) => e.lifecycleStage === "active")
+      .sort((a, b) => (b.creationTime ?? 0) - (a.creationTime ?? 0) || a.experimentId.localeCompare(b.experimentId));
   }
 
   async getExperiment(experimentId: string): Promise<Experiment> {
@@ -152,7 +158,8 @@ export class FileStore implements Store {
 
   async createExperiment(name: string): Promise<Experiment> {
     await this.init();
-    if (await this.getExperimentByName(name)) throw new BadParameterError("experiment name", `an experiment named ${JSON.stringify(name)} already exists in ${this.root}`);
+    if (await this.getExperimentByName(name))
+      throw new BadParameterError("experiment name", `an experiment named ${JSON.stringify(name)} already exists in ${this.root}`);
     for (;;) {
       // MLflow's ids are random positive 63-bit-ish integers; keep to 18 digits.
       const id = String(BigInt(`0x${randomBytes(8).toString("hex")}`) % 10n ** 18n);
@@ -334,24 +341,26 @@ export class FileStore implements Store {
       lines.push(formatMetricLine(m));
       byKey.set(m.key, lines);
     }
-    await Promise.all([...byKey].map(async ([key, lines]) => {
-      const file = path.join(dir, key);
-      try {
-        await fs.mkdir(path.dirname(file), { recursive: true });
-        // One write(2) on an O_APPEND descriptor: concurrent writers' lines never interleave.
-        const handle = await fs.open(file, fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_CREAT, 0o644);
+    await Promise.all(
+      [...byKey].map(async ([key, lines]) => {
+        const file = path.join(dir, key);
         try {
-          const buf = Buffer.from(lines.join(""), "utf8");
-          let off = 0;
-          while (off < buf.length) off += (await handle.write(buf, off, buf.length - off)).bytesWritten;
-        } finally {
-          await handle.close();
+          await fs.mkdir(path.dirname(file), { recursive: true });
+          // One write(2) on an O_APPEND descriptor: concurrent writers' lines never interleave.
+          const handle = await fs.open(file, fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_CREAT, 0o644);
+          try {
+            const buf = Buffer.from(lines.join(""), "utf8");
+            let off = 0;
+            while (off < buf.length) off += (await handle.write(buf, off, buf.length - off)).bytesWritten;
+          } finally {
+            await handle.close();
+          }
+        } catch (error) {
+          if (isErrno(error, "ENOTDIR", "EISDIR")) throw keyClash(key, dir);
+          throw asStorageError(error, file);
         }
-      } catch (error) {
-        if (isErrno(error, "ENOTDIR", "EISDIR")) throw keyClash(key, dir);
-        throw asStorageError(error, file);
-      }
-    }));
+      }),
+    );
   }
 
   async setTags(runId: string, entries: Entries): Promise<void> {
@@ -372,7 +381,10 @@ export class FileStore implements Store {
     if (uri.startsWith("file:")) return fileURLToPath(uri);
     if (uri.startsWith("/")) return uri;
     if (uri === "") return path.join(loc.dir, "artifacts");
-    throw new BadParameterError("artifact uri", `run ${path.basename(loc.dir)} stores artifacts at ${uri}, which the file store cannot write`);
+    throw new BadParameterError(
+      "artifact uri",
+      `run ${path.basename(loc.dir)} stores artifacts at ${uri}, which the file store cannot write`,
+    );
   }
 
   async logArtifacts(runId: string, source: ArtifactSource, sub: string): Promise<void> {
@@ -411,7 +423,12 @@ export class FileStore implements Store {
       const latest = latestMetric(await readMetricFile(path.join(metricsDir, key), key));
       if (latest) metrics[key] = latest;
     }
-    return { info, params: await this.readKeyed(path.join(loc.dir, "params")), metrics, tags: await this.readKeyed(path.join(loc.dir, "tags")) };
+    return {
+      info,
+      params: await this.readKeyed(path.join(loc.dir, "params")),
+      metrics,
+      tags: await this.readKeyed(path.join(loc.dir, "tags")),
+    };
   }
 
   async getMetricHistory(runId: string, key: string): Promise<Metric[]> {
@@ -460,7 +477,6 @@ export class FileStore implements Store {
     return offset + max < matched.length ? { runs: page, nextPageToken: encodePageToken(offset + max) } : { runs: page };
   }
 }
-
 
 function tryOrUndefined<T>(read: () => T): T | undefined {
   try {

@@ -30,7 +30,7 @@ describe("meta.yaml", () => {
     const py = [
       "a: 'its: x'",
       "b: '123'",
-      "d: \"\\xE9 \\xFC\"",
+      'd: "\\xE9 \\xFC"',
       "e: 'x",
       "",
       "  y'",
@@ -42,7 +42,17 @@ describe("meta.yaml", () => {
       "tags: []",
       "",
     ].join("\n");
-    expect(parseMeta(py)).toEqual({ a: "its: x", b: "123", d: "é ü", e: "x\ny", name: `${"word ".repeat(15).trim()} word word `, experiment_id: "689022914949635005", end_time: null, status: 3, tags: [] });
+    expect(parseMeta(py)).toEqual({
+      a: "its: x",
+      b: "123",
+      d: "é ü",
+      e: "x\ny",
+      name: `${"word ".repeat(15).trim()} word word `,
+      experiment_id: "689022914949635005",
+      end_time: null,
+      status: 3,
+      tags: [],
+    });
   });
 
   it("names the line it cannot read", () => {

@@ -15,7 +15,14 @@ function formatScalar(value: MetaValue): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "[]";
   if (typeof value === "number") return String(value);
-  if (PLAIN_SAFE.test(value) && !RESERVED.test(value) && !NUMBER_LIKE.test(value) && !value.endsWith(" ") && !value.includes(": ") && !value.includes(" #")) {
+  if (
+    PLAIN_SAFE.test(value) &&
+    !RESERVED.test(value) &&
+    !NUMBER_LIKE.test(value) &&
+    !value.endsWith(" ") &&
+    !value.includes(": ") &&
+    !value.includes(" #")
+  ) {
     return value;
   }
   // Double-quoted YAML accepts JSON string escapes, so JSON.stringify is a faithful encoder.
@@ -48,8 +55,24 @@ function fold(lines: string[]): string {
 }
 
 const ESCAPES: Record<string, string> = {
-  "0": "\0", a: "\x07", b: "\b", t: "\t", "\t": "\t", n: "\n", v: "\v", f: "\f", r: "\r", e: "\x1b",
-  " ": " ", '"': '"', "/": "/", "\\": "\\", N: "\u0085", _: "\u00a0", L: "\u2028", P: "\u2029",
+  "0": "\0",
+  a: "\x07",
+  b: "\b",
+  t: "\t",
+  "\t": "\t",
+  n: "\n",
+  v: "\v",
+  f: "\f",
+  r: "\r",
+  e: "\x1b",
+  " ": " ",
+  '"': '"',
+  "/": "/",
+  "\\": "\\",
+  N: "\u0085",
+  _: "\u00a0",
+  L: "\u2028",
+  P: "\u2029",
 };
 
 function unescapeDouble(body: string, where: string): string {

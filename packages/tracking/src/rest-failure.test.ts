@@ -62,8 +62,16 @@ function miniMlflow(seen: string[], statuses: string[] = []): Handler {
     const route = (req.url ?? "").replace(/\?.*$/, "");
     seen.push(route);
     const json = (doc: unknown) => res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(doc));
-    const info = (id: string, status = "RUNNING", name = id) => ({ run_id: id, run_name: name, experiment_id: "1", status, start_time: 1, artifact_uri: `mlflow-artifacts:/1/${id}/artifacts` });
-    if (route.endsWith("/runs/create")) return json({ run: { info: info(`run${++n}`, "RUNNING", (JSON.parse(body) as { run_name?: string }).run_name), data: {} } });
+    const info = (id: string, status = "RUNNING", name = id) => ({
+      run_id: id,
+      run_name: name,
+      experiment_id: "1",
+      status,
+      start_time: 1,
+      artifact_uri: `mlflow-artifacts:/1/${id}/artifacts`,
+    });
+    if (route.endsWith("/runs/create"))
+      return json({ run: { info: info(`run${++n}`, "RUNNING", (JSON.parse(body) as { run_name?: string }).run_name), data: {} } });
     if (route.endsWith("/runs/log-batch")) return json({});
     if (route.endsWith("/runs/update")) {
       const b = JSON.parse(body) as { run_id: string; status: string };
@@ -81,7 +89,12 @@ describe("a tracking server killed mid-run", () => {
     const port = Number(new URL(first.url).port);
     const { logger, warnings } = capture();
     const secret = "tok-never-shown-42";
-    const tracker = createTracker(first.url, { env: {}, logger, auth: { token: secret }, retry: { maxTotalMs: 600, initialDelayMs: 20, maxDelayMs: 100 } });
+    const tracker = createTracker(first.url, {
+      env: {},
+      logger,
+      auth: { token: secret },
+      retry: { maxTotalMs: 600, initialDelayMs: 20, maxDelayMs: 100 },
+    });
     const parent = await tracker.startRun({ experimentId: "1", runName: "pipeline" });
     const step = await tracker.startRun({ experimentId: "1", runName: "als" });
     await tracker.logMetrics(step.runId, [{ key: "loss", value: 1 }]);
@@ -145,7 +158,11 @@ describe("nothing listening", () => {
   it("a refused connection to a server never reached is retried briefly, with a warning and a hint", async () => {
     const port = await freePort();
     const { logger, warnings } = capture();
-    const tracker = createTracker(`http://127.0.0.1:${port}`, { env: {}, logger, retry: { maxTotalMs: 60_000, unreachedMs: 300, initialDelayMs: 20, maxDelayMs: 100 } });
+    const tracker = createTracker(`http://127.0.0.1:${port}`, {
+      env: {},
+      logger,
+      retry: { maxTotalMs: 60_000, unreachedMs: 300, initialDelayMs: 20, maxDelayMs: 100 },
+    });
     const error = await tracker.getOrCreateExperiment("x").catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TrackingUnavailableError);
     expect((error as Error).message).toMatch(/ECONNREFUSED.*nothing has answered at this address yet: check the host and port/);
@@ -208,7 +225,9 @@ describe("answers that waiting cannot fix fail at once", () => {
     const tracker = createTracker(url, { env: {}, retry: { maxTotalMs: 5_000, initialDelayMs: 20 } });
     const midStream = await tracker.getExperiment("1").catch((e: unknown) => e);
     expect(midStream).toBeInstanceOf(TrackingUnavailableError);
-    expect((midStream as Error).message).toMatch(new RegExp(`^MLflow server ${url}: GET /api/2.0/mlflow/experiments/get answered 200 with a truncated body`));
+    expect((midStream as Error).message).toMatch(
+      new RegExp(`^MLflow server ${url}: GET /api/2.0/mlflow/experiments/get answered 200 with a truncated body`),
+    );
     const midJson = await tracker.getRun("ab").catch((e: unknown) => e);
     expect(midJson).toBeInstanceOf(TrackingUnavailableError);
     expect((midJson as Error).message).toMatch(/runs\/get answered 200 with a body that is not JSON, or truncated JSON/);
@@ -217,20 +236,29 @@ describe("answers that waiting cannot fix fail at once", () => {
   it("a 200 without the field MLflow always sends is TrackingUnavailableError", async () => {
     const { url } = await serve((_req, _body, res) => res.writeHead(200).end("{}"));
     const tracker = createTracker(url, { env: {}, retry: { maxTotalMs: 5_000 } });
-    await expect(tracker.startRun({ experimentId: "1" })).rejects.toThrow(/runs\/create answered: run: Invalid input: expected object, received undefined; is .* an MLflow tracking server\?/);
+    await expect(tracker.startRun({ experimentId: "1" })).rejects.toThrow(
+      /runs\/create answered: run: Invalid input: expected object, received undefined; is .* an MLflow tracking server\?/,
+    );
   });
 
   it("a 200 with a field of the wrong type is TrackingUnavailableError naming the endpoint and the field", async () => {
     const { url } = await serve((req, _body, res) => {
       const doc = req.url?.includes("runs/get")
         ? { run: { info: { run_id: "ab", status: "BOGUS" }, data: {} } }
-        : { metrics: [{ key: "m", value: 1, step: 0, timestamp: 1 }, { key: "m", value: "lots", step: 1, timestamp: 2 }] };
+        : {
+            metrics: [
+              { key: "m", value: 1, step: 0, timestamp: 1 },
+              { key: "m", value: "lots", step: 1, timestamp: 2 },
+            ],
+          };
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(doc));
     });
     const tracker = createTracker(url, { env: {}, retry: { maxTotalMs: 5_000 } });
     const run = await tracker.getRun("ab").catch((e: unknown) => e);
     expect(run).toBeInstanceOf(TrackingUnavailableError);
-    expect((run as Error).message).toMatch(new RegExp(`^MLflow server ${url}: GET /api/2.0/mlflow/runs/get answered: run\\.info\\.status: `));
+    expect((run as Error).message).toMatch(
+      new RegExp(`^MLflow server ${url}: GET /api/2.0/mlflow/runs/get answered: run\\.info\\.status: `),
+    );
     const history = await tracker.getMetricHistory("ab", "m").catch((e: unknown) => e);
     expect(history).toBeInstanceOf(TrackingUnavailableError);
     expect((history as Error).message).toMatch(/GET \/api\/2\.0\/mlflow\/metrics\/get-history answered: metrics\[1\]\.value: /);
@@ -240,7 +268,9 @@ describe("answers that waiting cannot fix fail at once", () => {
     const seen: string[] = [];
     const statuses: string[] = [];
     const mini = miniMlflow(seen, statuses);
-    const { url } = await serve((req, body, res) => (req.url?.endsWith("/runs/log-batch") ? res.writeHead(200).end() : mini(req, body, res)));
+    const { url } = await serve((req, body, res) =>
+      req.url?.endsWith("/runs/log-batch") ? res.writeHead(200).end() : mini(req, body, res),
+    );
     const tracker = createTracker(url, { env: {}, retry: { maxTotalMs: 5_000 } });
     const run = await tracker.startRun({ experimentId: "1" });
     await expect(tracker.logMetrics(run.runId, [{ key: "m", value: 1 }])).rejects.toBeInstanceOf(TrackingUnavailableError);

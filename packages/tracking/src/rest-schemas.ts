@@ -10,13 +10,15 @@ import { RUN_STATUSES, type Experiment, type Metric, type Run, type RunInfo } fr
 const NUMERIC = /^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/;
 
 /** A protobuf JSON number: a number, a numeric string, or one of the non-finite spellings. */
-const Num = z.union([z.number(), z.enum(["NaN", "Infinity", "-Infinity"]), z.string().regex(NUMERIC, "expected a number")]).transform((v): number => {
-  if (typeof v === "number") return v;
-  if (v === "NaN") return Number.NaN;
-  if (v === "Infinity") return Number.POSITIVE_INFINITY;
-  if (v === "-Infinity") return Number.NEGATIVE_INFINITY;
-  return Number(v);
-});
+const Num = z
+  .union([z.number(), z.enum(["NaN", "Infinity", "-Infinity"]), z.string().regex(NUMERIC, "expected a number")])
+  .transform((v): number => {
+    if (typeof v === "number") return v;
+    if (v === "NaN") return Number.NaN;
+    if (v === "Infinity") return Number.POSITIVE_INFINITY;
+    if (v === "-Infinity") return Number.NEGATIVE_INFINITY;
+    return Number(v);
+  });
 
 /** A number MLflow may leave out (or send empty): null then. */
 const OptNum = z
@@ -25,7 +27,10 @@ const OptNum = z
   .transform((v) => (v === "" || v === null || v === undefined ? null : v));
 
 const Id = z.union([z.string(), z.number()]).transform(String);
-const Stage = z.string().optional().transform((v): "active" | "deleted" => (v === "deleted" ? "deleted" : "active"));
+const Stage = z
+  .string()
+  .optional()
+  .transform((v): "active" | "deleted" => (v === "deleted" ? "deleted" : "active"));
 
 export const ExperimentSchema = z
   .object({

@@ -23,7 +23,12 @@ const unique = `${process.pid}-${Date.now()}`;
 describe("REST store against mlflow server", () => {
   it("creates experiments with mlflow.experimentKind, as MLflow's Python client reads it", async () => {
     const exp = await tracker.getOrCreateExperiment(`kind ${unique}`);
-    const tags = await pythonJson(venv, z.record(z.string(), z.string()), "import json,sys; from mlflow import MlflowClient; print(json.dumps(MlflowClient(sys.argv[1]).get_experiment(sys.argv[2]).tags))", [url, exp.experimentId]);
+    const tags = await pythonJson(
+      venv,
+      z.record(z.string(), z.string()),
+      "import json,sys; from mlflow import MlflowClient; print(json.dumps(MlflowClient(sys.argv[1]).get_experiment(sys.argv[2]).tags))",
+      [url, exp.experimentId],
+    );
     expect(tags[EXPERIMENT_KIND_TAG]).toBe(EXPERIMENT_KIND);
   });
 
@@ -37,12 +42,18 @@ describe("REST store against mlflow server", () => {
     expect((await tracker.getOrCreateExperiment(`search ${unique}`)).experimentId).toBe(exp.experimentId);
     const names: string[] = [];
     for (let i = 0; i < 4; i++) {
-      const r = await tracker.startRun({ experimentId: exp.experimentId, runName: `r${i}`, startTime: 1_700_000_000_000 + i, tags: { parity: i % 2 ? "odd" : "even" } });
+      const r = await tracker.startRun({
+        experimentId: exp.experimentId,
+        runName: `r${i}`,
+        startTime: 1_700_000_000_000 + i,
+        tags: { parity: i % 2 ? "odd" : "even" },
+      });
       await tracker.logParams(r.runId, { i: String(i), quote: "it's" });
       if (i % 2 === 0) await tracker.endRun(r.runId, "FINISHED");
       names.push(r.runId);
     }
-    const search = (o: Partial<Parameters<typeof tracker.searchRuns>[0]>) => tracker.searchRuns({ experimentIds: [exp.experimentId], ...o }).then((p) => p.runs.map((r) => r.info.runName));
+    const search = (o: Partial<Parameters<typeof tracker.searchRuns>[0]>) =>
+      tracker.searchRuns({ experimentIds: [exp.experimentId], ...o }).then((p) => p.runs.map((r) => r.info.runName));
     expect(await search({})).toEqual(["r3", "r2", "r1", "r0"]);
     expect(await search({ tags: { parity: "odd" } })).toEqual(["r3", "r1"]);
     expect(await search({ params: { i: "2", quote: "it's" } })).toEqual(["r2"]);
@@ -71,7 +82,10 @@ describe("REST store against mlflow server", () => {
     const b = await tracker.startRun({ experimentId: exp.experimentId, runName: "b" });
     await tracker.logParams(a.runId, { rank: 8 });
     await tracker.logParams(b.runId, { rank: 16 });
-    await tracker.logMetrics(a.runId, [{ key: "rmse", value: 0.9, step: 0 }, { key: "rmse", value: 0.8, step: 1 }]);
+    await tracker.logMetrics(a.runId, [
+      { key: "rmse", value: 0.9, step: 0 },
+      { key: "rmse", value: 0.8, step: 1 },
+    ]);
     await tracker.logMetrics(b.runId, [{ key: "rmse", value: Number.NaN }]);
     const out: string[] = [];
     const spy = vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
@@ -115,7 +129,11 @@ describe("a server that goes away", () => {
   it("fails within the run's one retry budget, then at once, and never reports the run FINISHED", async () => {
     await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", r));
     const proxied = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
-    const flaky = createTracker(proxied, { env: {}, logger: silentLogger(), retry: { maxTotalMs: 1_500, initialDelayMs: 50, maxDelayMs: 400 } });
+    const flaky = createTracker(proxied, {
+      env: {},
+      logger: silentLogger(),
+      retry: { maxTotalMs: 1_500, initialDelayMs: 50, maxDelayMs: 400 },
+    });
     const name = `outage ${unique}`;
     const exp = await flaky.getOrCreateExperiment(name);
     const run = await flaky.startRun({ experimentId: exp.experimentId, runName: "interrupted" });

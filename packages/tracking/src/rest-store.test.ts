@@ -74,7 +74,8 @@ describe("RestStore retries", () => {
     let calls = 0;
     const url = await serve((req, _body, res) => {
       calls++;
-      if (req.url?.includes("get-by-name")) res.writeHead(404).end(JSON.stringify({ error_code: "RESOURCE_DOES_NOT_EXIST", message: "no such experiment" }));
+      if (req.url?.includes("get-by-name"))
+        res.writeHead(404).end(JSON.stringify({ error_code: "RESOURCE_DOES_NOT_EXIST", message: "no such experiment" }));
       else res.writeHead(400).end(JSON.stringify({ error_code: "INVALID_PARAMETER_VALUE", message: "bad id" }));
     });
     const store = new RestStore(url, { retry: fast });
@@ -149,7 +150,9 @@ describe("RestStore requests", () => {
   });
 
   it("names a missing run", async () => {
-    const url = await serve((_req, _body, res) => res.writeHead(404).end(JSON.stringify({ error_code: "RESOURCE_DOES_NOT_EXIST", message: "Run 'x1' not found" })));
+    const url = await serve((_req, _body, res) =>
+      res.writeHead(404).end(JSON.stringify({ error_code: "RESOURCE_DOES_NOT_EXIST", message: "Run 'x1' not found" })),
+    );
     await expect(new RestStore(url, { retry: fast }).getRun("x1")).rejects.toBeInstanceOf(MissingArtifactError);
   });
 });

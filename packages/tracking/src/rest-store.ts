@@ -40,7 +40,8 @@ export class RestStore implements Store {
 
   async getExperimentByName(name: string): Promise<Experiment | undefined> {
     try {
-      return (await this.http.request("GET", `${API}/experiments/get-by-name`, Answers.experiment, { query: { experiment_name: name } })).experiment;
+      return (await this.http.request("GET", `${API}/experiments/get-by-name`, Answers.experiment, { query: { experiment_name: name } }))
+        .experiment;
     } catch (error) {
       if (error instanceof MissingArtifactError) return undefined;
       throw error;
@@ -48,7 +49,8 @@ export class RestStore implements Store {
   }
 
   async getExperiment(experimentId: string): Promise<Experiment> {
-    return (await this.http.request("GET", `${API}/experiments/get`, Answers.experiment, { query: { experiment_id: experimentId } })).experiment;
+    return (await this.http.request("GET", `${API}/experiments/get`, Answers.experiment, { query: { experiment_id: experimentId } }))
+      .experiment;
   }
 
   async createExperiment(name: string): Promise<Experiment> {
@@ -88,7 +90,11 @@ export class RestStore implements Store {
 
   async startRun(run: NewRun): Promise<RunInfo> {
     if (run.parentRunId !== undefined) await this.getRun(run.parentRunId);
-    if (run.tags.size > LIMITS.tagsPerBatch) throw new BadParameterError("tags", `at most ${LIMITS.tagsPerBatch - 3} tags can be given when a run starts; set the rest with setTags`);
+    if (run.tags.size > LIMITS.tagsPerBatch)
+      throw new BadParameterError(
+        "tags",
+        `at most ${LIMITS.tagsPerBatch - 3} tags can be given when a run starts; set the rest with setTags`,
+      );
     const r = await this.http.request("POST", `${API}/runs/create`, Answers.run, {
       body: {
         experiment_id: run.experimentId,
@@ -104,7 +110,9 @@ export class RestStore implements Store {
   }
 
   async endRun(runId: string, status: TerminalStatus, endTime: number): Promise<RunInfo> {
-    const r = await this.http.request("POST", `${API}/runs/update`, Answers.updateRun, { body: { run_id: runId, status, end_time: endTime } });
+    const r = await this.http.request("POST", `${API}/runs/update`, Answers.updateRun, {
+      body: { run_id: runId, status, end_time: endTime },
+    });
     return r.run_info;
   }
 
@@ -113,11 +121,16 @@ export class RestStore implements Store {
     const current = (await this.getRun(runId)).params;
     for (const [k, v] of entries) {
       if (current[k] !== undefined && current[k] !== v) {
-        throw new BadParameterError(`param ${JSON.stringify(k)}`, `run ${runId} already logged it as ${JSON.stringify(current[k])}; params are immutable in MLflow, so ${JSON.stringify(v)} is refused`);
+        throw new BadParameterError(
+          `param ${JSON.stringify(k)}`,
+          `run ${runId} already logged it as ${JSON.stringify(current[k])}; params are immutable in MLflow, so ${JSON.stringify(v)} is refused`,
+        );
       }
     }
     for (const part of chunks(entries, LIMITS.paramsPerBatch)) {
-      await this.http.request("POST", `${API}/runs/log-batch`, Answers.empty, { body: { run_id: runId, params: part.map(([key, value]) => ({ key, value })) } });
+      await this.http.request("POST", `${API}/runs/log-batch`, Answers.empty, {
+        body: { run_id: runId, params: part.map(([key, value]) => ({ key, value })) },
+      });
     }
   }
 
@@ -132,8 +145,13 @@ export class RestStore implements Store {
     for (const [key, value] of entries.filter(([k]) => k === TAGS.runName)) {
       await this.http.request("POST", `${API}/runs/set-tag`, Answers.empty, { body: { run_id: runId, key, value } });
     }
-    for (const part of chunks(entries.filter(([k]) => k !== TAGS.runName), LIMITS.tagsPerBatch)) {
-      await this.http.request("POST", `${API}/runs/log-batch`, Answers.empty, { body: { run_id: runId, tags: part.map(([key, value]) => ({ key, value })) } });
+    for (const part of chunks(
+      entries.filter(([k]) => k !== TAGS.runName),
+      LIMITS.tagsPerBatch,
+    )) {
+      await this.http.request("POST", `${API}/runs/log-batch`, Answers.empty, {
+        body: { run_id: runId, tags: part.map(([key, value]) => ({ key, value })) },
+      });
     }
   }
 
@@ -226,4 +244,3 @@ export function buildFilter(query: Pick<RunQuery, "tags" | "params" | "status">)
   if (query.status !== undefined) parts.push(`attributes.status = '${query.status}'`);
   return parts.join(" AND ");
 }
-

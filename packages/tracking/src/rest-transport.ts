@@ -8,7 +8,15 @@
  * (an unknown host, TLS, a 4xx, a 200 whose body is empty, cut off or not the expected shape)
  * fail at once; retries are logged from the first.
  */
-import { BadParameterError, checkJson, MissingArtifactError, MsError, NetworkError, silentLogger, TrackingUnavailableError } from "@ms/contracts";
+import {
+  BadParameterError,
+  checkJson,
+  MissingArtifactError,
+  type MsError,
+  NetworkError,
+  silentLogger,
+  TrackingUnavailableError,
+} from "@ms/contracts";
 import { z } from "zod";
 import type { LazyLogger } from "./store.js";
 
@@ -87,7 +95,12 @@ function transportFailure(error: unknown): TransportFailure {
   const cause = parsed.success ? parsed.data : {};
   const code = cause.code ?? e.name;
   const badPort = cause.message === "bad port";
-  return { problem: `${code}: ${cause.message ?? e.message}`, permanent: badPort || PERMANENT_CODES.has(code), refused: REFUSED_CODES.has(code), badPort };
+  return {
+    problem: `${code}: ${cause.message ?? e.message}`,
+    permanent: badPort || PERMANENT_CODES.has(code),
+    refused: REFUSED_CODES.has(code),
+    badPort,
+  };
 }
 
 function encodeNumber(v: number): number | string {
@@ -186,15 +199,27 @@ export class RestTransport {
    * Sends one API call, retrying within the budget, and returns its answer checked against
    * `schema`. `schema` undefined: the call's answer may be empty (the artifact upload) and is ignored.
    */
-  async request<S extends z.ZodType>(method: "GET" | "POST" | "PUT", apiPath: string, schema: S, opts?: RequestOptions): Promise<z.output<S>>;
+  async request<S extends z.ZodType>(
+    method: "GET" | "POST" | "PUT",
+    apiPath: string,
+    schema: S,
+    opts?: RequestOptions,
+  ): Promise<z.output<S>>;
   async request(method: "GET" | "POST" | "PUT", apiPath: string, schema: undefined, opts?: RequestOptions): Promise<void>;
-  async request<S extends z.ZodType>(method: "GET" | "POST" | "PUT", apiPath: string, schema: S | undefined, opts: RequestOptions = {}): Promise<z.output<S> | void> {
+  async request<S extends z.ZodType>(
+    method: "GET" | "POST" | "PUT",
+    apiPath: string,
+    schema: S | undefined,
+    opts: RequestOptions = {},
+  ): Promise<z.output<S> | void> {
     const url = new URL(this.base.href.replace(/\/$/, "") + apiPath);
     for (const [k, v] of Object.entries(opts.query ?? {})) url.searchParams.set(k, v);
     const init = this.requestInit(method, opts);
     const what = `${method} ${url.pathname}`;
     if (this.exhausted !== undefined) {
-      throw new TrackingUnavailableError(`MLflow server ${this.uri} unavailable: ${what} not sent, the retry budget for this run is spent (last: ${this.exhausted})`);
+      throw new TrackingUnavailableError(
+        `MLflow server ${this.uri} unavailable: ${what} not sent, the retry budget for this run is spent (last: ${this.exhausted})`,
+      );
     }
     for (let attempt = 1; ; attempt++) {
       const t0 = Date.now();
@@ -205,7 +230,10 @@ export class RestTransport {
     }
   }
 
-  private requestInit(method: string, opts: RequestOptions): { method: string; headers: Record<string, string>; body: string | Uint8Array | undefined } {
+  private requestInit(
+    method: string,
+    opts: RequestOptions,
+  ): { method: string; headers: Record<string, string>; body: string | Uint8Array | undefined } {
     const headers: Record<string, string> = { "user-agent": "ms-tracking", accept: "application/json" };
     if (this.authHeader) headers.authorization = this.authHeader;
     let body: string | Uint8Array | undefined;
@@ -229,12 +257,22 @@ export class RestTransport {
     let response: Response;
     try {
       const remaining = this.retry.maxTotalMs - this.spentMs;
-      response = await fetch(url, { ...init, signal: AbortSignal.timeout(Math.max(1, Math.floor(Math.min(this.retry.requestTimeoutMs, remaining)))) });
+      response = await fetch(url, {
+        ...init,
+        signal: AbortSignal.timeout(Math.max(1, Math.floor(Math.min(this.retry.requestTimeoutMs, remaining)))),
+      });
     } catch (error) {
       const f = transportFailure(error);
       const problem = this.redact(f.problem);
-      if (f.badPort) throw new BadParameterError("--tracking-uri", `${this.uri}: port ${url.port} is one that fetch refuses to connect to; use another port`);
-      if (f.permanent) throw new TrackingUnavailableError(`MLflow server ${this.uri} unavailable: ${what} failed: ${problem} (not retried: waiting cannot fix it)`);
+      if (f.badPort)
+        throw new BadParameterError(
+          "--tracking-uri",
+          `${this.uri}: port ${url.port} is one that fetch refuses to connect to; use another port`,
+        );
+      if (f.permanent)
+        throw new TrackingUnavailableError(
+          `MLflow server ${this.uri} unavailable: ${what} failed: ${problem} (not retried: waiting cannot fix it)`,
+        );
       return { problem, refused: f.refused };
     }
     this.reached = true;
@@ -266,13 +304,19 @@ export class RestTransport {
     const delay = Math.round(Math.min(this.retry.maxDelayMs, this.retry.initialDelayMs * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2));
     if (this.spentMs + delay >= limit) {
       this.exhausted = problem;
-      const hint = this.reached ? "" : "; nothing has answered at this address yet: check the host and port, and that the server is running";
+      const hint = this.reached
+        ? ""
+        : "; nothing has answered at this address yet: check the host and port, and that the server is running";
       throw new TrackingUnavailableError(
         `MLflow server ${this.uri} unavailable: ${what} failed ${attempt} time(s); the retry budget of ${seconds(limit)} for this run is spent (last: ${problem})${hint}`,
       );
     }
     const fields = { trackingUri: this.uri, endpoint: what, error: problem, attempt, budgetLeftMs: Math.round(limit - this.spentMs) };
-    if (attempt === 1) this.log().warn(fields, `tracking server ${this.uri} did not answer ${what} (${problem}); retrying for up to ${seconds(limit - this.spentMs)} more`);
+    if (attempt === 1)
+      this.log().warn(
+        fields,
+        `tracking server ${this.uri} did not answer ${what} (${problem}); retrying for up to ${seconds(limit - this.spentMs)} more`,
+      );
     else this.log().debug(fields, "tracking server retry");
     await sleep(delay);
     this.spentMs += delay;
@@ -284,7 +328,8 @@ export class RestTransport {
    */
   private parseOk<S extends z.ZodType>(status: number, text: string | undefined, cut: string, what: string, schema: S): z.output<S> {
     const hint = `is ${this.uri} an MLflow tracking server?`;
-    const broken = (how: string) => new TrackingUnavailableError(`MLflow server ${this.uri}: ${what} answered ${status} with ${how}; ${hint}`);
+    const broken = (how: string) =>
+      new TrackingUnavailableError(`MLflow server ${this.uri}: ${what} answered ${status} with ${how}; ${hint}`);
     if (text === undefined) throw broken(`a truncated body (${this.redact(cut)})`);
     if (text.trim() === "") throw broken("an empty body");
     let parsed: unknown;
@@ -293,8 +338,10 @@ export class RestTransport {
     } catch {
       throw broken(`a body that is not JSON, or truncated JSON: ${JSON.stringify(this.redact(text.slice(0, 200)))}`);
     }
-    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) throw broken(`JSON that is not an object: ${JSON.stringify(this.redact(text.slice(0, 200)))}`);
-    const unexpected = (message: string, options: { cause?: unknown }) => new TrackingUnavailableError(`${this.redact(message)}; ${hint}`, options);
+    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed))
+      throw broken(`JSON that is not an object: ${JSON.stringify(this.redact(text.slice(0, 200)))}`);
+    const unexpected = (message: string, options: { cause?: unknown }) =>
+      new TrackingUnavailableError(`${this.redact(message)}; ${hint}`, options);
     return checkJson(parsed, schema, `MLflow server ${this.uri}: ${what} answered`, { error: unexpected });
   }
 

@@ -61,7 +61,10 @@ export function resolveTrackingUri(uri: string | undefined, options: Pick<Tracke
     }
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(raw) || /^databricks/i.test(raw)) {
-    throw new BadParameterError("--tracking-uri", `scheme of ${raw.split("://")[0]}:// is not supported; use a path, a file: URI or an http(s):// MLflow server (under \`mlflow run\`: MLFLOW_TRACKING_URI=./mlruns with MLFLOW_ALLOW_FILE_STORE=true, or a server's URL)`);
+    throw new BadParameterError(
+      "--tracking-uri",
+      `scheme of ${raw.split("://")[0]}:// is not supported; use a path, a file: URI or an http(s):// MLflow server (under \`mlflow run\`: MLFLOW_TRACKING_URI=./mlruns with MLFLOW_ALLOW_FILE_STORE=true, or a server's URL)`,
+    );
   }
   return { kind: "file", root: path.resolve(cwd, raw) };
 }
@@ -74,7 +77,8 @@ function hostProblem(url: URL): string | undefined {
   if (host.startsWith("[") || /^[\d.]+$/.test(host)) return undefined; // IPv6 or IPv4, already checked by URL
   // DNS names: labels of 1-63 letters, digits, '-' (not at either end) or '_', 253 characters at most.
   const labels = host.replace(/\.$/, "").split(".");
-  if (host.length > 253 || labels.some((l) => !/^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/i.test(l))) return `host ${JSON.stringify(host)} is not a valid host name`;
+  if (host.length > 253 || labels.some((l) => !/^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/i.test(l)))
+    return `host ${JSON.stringify(host)} is not a valid host name`;
   return undefined;
 }
 
@@ -98,7 +102,8 @@ function openRest(url: string, options: TrackerOptions, logger: () => Logger): R
   let retry = options.retry;
   if (!retry && budget !== undefined) {
     const ms = Number(budget);
-    if (!Number.isFinite(ms) || ms < 0) throw new BadParameterError("MS_TRACKING_RETRY_TIMEOUT_MS", `"${budget}" is not a number of milliseconds`);
+    if (!Number.isFinite(ms) || ms < 0)
+      throw new BadParameterError("MS_TRACKING_RETRY_TIMEOUT_MS", `"${budget}" is not a number of milliseconds`);
     retry = { maxTotalMs: ms };
   }
   return new RestStore(url, { auth, retry, logger });

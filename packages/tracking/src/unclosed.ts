@@ -24,10 +24,12 @@ const UnclosedRunSchema = z.object({
 
 /** `unclosed-runs.json`. An entry that is not a run is dropped, not the whole record. */
 const UnclosedRecordSchema = z.object({
-  runs: z.array(z.unknown()).transform((runs) => runs.flatMap((r) => {
-    const parsed = UnclosedRunSchema.safeParse(r);
-    return parsed.success ? [parsed.data] : [];
-  })),
+  runs: z.array(z.unknown()).transform((runs) =>
+    runs.flatMap((r) => {
+      const parsed = UnclosedRunSchema.safeParse(r);
+      return parsed.success ? [parsed.data] : [];
+    }),
+  ),
 });
 type UnclosedRecord = z.infer<typeof UnclosedRecordSchema>;
 

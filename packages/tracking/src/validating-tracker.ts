@@ -43,7 +43,8 @@ function filterEntries(kind: "param" | "tag", filter: Record<string, string> | u
   if (filter === undefined) return [];
   if (filter === null || typeof filter !== "object") throw new BadParameterError(`${kind}s`, "must be an object of key -> value");
   return Object.entries(filter).map(([k, v]) => {
-    if (typeof v !== "string") throw new BadParameterError(`${kind} ${JSON.stringify(k)}`, `search value must be a string, got ${v === null ? "null" : typeof v}`);
+    if (typeof v !== "string")
+      throw new BadParameterError(`${kind} ${JSON.stringify(k)}`, `search value must be a string, got ${v === null ? "null" : typeof v}`);
     return [validateKey(kind, k), v];
   });
 }
@@ -96,14 +97,18 @@ export class ValidatingTracker implements Tracker {
   // ---- runs -----------------------------------------------------------------------------
 
   async startRun(options: StartRunOptions): Promise<RunInfo> {
-    if (options === null || typeof options !== "object") throw new BadParameterError("startRun", "needs { experimentId, runName?, parentRunId?, tags?, startTime? }");
+    if (options === null || typeof options !== "object")
+      throw new BadParameterError("startRun", "needs { experimentId, runName?, parentRunId?, tags?, startTime? }");
     const experimentId = validateExperimentId(options.experimentId);
     const tags = validateTags(options.tags ?? {});
     const parentRunId = options.parentRunId === undefined ? undefined : validateRunId(options.parentRunId);
     const startTime = options.startTime === undefined ? Date.now() : validateTime("startTime", options.startTime);
     const given = tags.find(([k]) => k === TAGS.runName)?.[1];
     if (options.runName !== undefined && given !== undefined && given !== options.runName) {
-      throw new BadParameterError("runName", `differs from the ${TAGS.runName} tag (${JSON.stringify(options.runName)} vs ${JSON.stringify(given)})`);
+      throw new BadParameterError(
+        "runName",
+        `differs from the ${TAGS.runName} tag (${JSON.stringify(options.runName)} vs ${JSON.stringify(given)})`,
+      );
     }
     const runName = options.runName ?? given;
     if (runName !== undefined) validateTagValue(TAGS.runName, runName);
@@ -112,7 +117,13 @@ export class ValidatingTracker implements Tracker {
     if (runName !== undefined) all.set(TAGS.runName, runName);
     if (parentRunId !== undefined) all.set(TAGS.parent, parentRunId);
     const info = await this.store.startRun({ experimentId, runName, parentRunId, tags: all, user, startTime });
-    this.open.set(info.runId, { runId: info.runId, trackingUri: this.uri, experimentId: info.experimentId, runName: info.runName, startTime: info.startTime });
+    this.open.set(info.runId, {
+      runId: info.runId,
+      trackingUri: this.uri,
+      experimentId: info.experimentId,
+      runName: info.runName,
+      startTime: info.startTime,
+    });
     return info;
   }
 
@@ -126,16 +137,25 @@ export class ValidatingTracker implements Tracker {
     try {
       info = await this.store.endRun(runId, recorded, endTime);
     } catch (error) {
-      const entry: UnclosedRun = { ...(this.open.get(runId) ?? { runId, trackingUri: this.uri }), wantedStatus: recorded, error: (error as Error).message };
+      const entry: UnclosedRun = {
+        ...(this.open.get(runId) ?? { runId, trackingUri: this.uri }),
+        wantedStatus: recorded,
+        error: (error as Error).message,
+      };
       this.failedEnds.set(runId, entry);
-      this.log().warn({ trackingUri: this.uri, runId, status: recorded, error: entry.error }, `could not end run ${runId} as ${recorded} in ${this.uri}; it stays RUNNING there`);
+      this.log().warn(
+        { trackingUri: this.uri, runId, status: recorded, error: entry.error },
+        `could not end run ${runId} as ${recorded} in ${this.uri}; it stays RUNNING there`,
+      );
       throw error;
     }
     this.open.delete(runId);
     this.failedEnds.delete(runId);
     this.lostWrites.delete(runId);
     if (recorded !== status) {
-      throw new TrackingUnavailableError(`run ${runId} lost writes while ${this.uri} was unavailable, so it was ended as FAILED instead of FINISHED`);
+      throw new TrackingUnavailableError(
+        `run ${runId} lost writes while ${this.uri} was unavailable, so it was ended as FAILED instead of FINISHED`,
+      );
     }
     return info;
   }
@@ -205,8 +225,15 @@ export class ValidatingTracker implements Tracker {
     const experimentIds = options.experimentIds.map(validateExperimentId);
     const status = options.status === undefined ? undefined : validateStatus(options.status);
     const pageToken = options.pageToken === undefined || options.pageToken === "" ? undefined : options.pageToken;
-    if (pageToken !== undefined && typeof pageToken !== "string") throw new BadParameterError("pageToken", "must be a string from a previous page");
-    return this.store.searchRuns({ experimentIds, tags: filterEntries("tag", options.tags), params: filterEntries("param", options.params), status, maxResults, pageToken });
+    if (pageToken !== undefined && typeof pageToken !== "string")
+      throw new BadParameterError("pageToken", "must be a string from a previous page");
+    return this.store.searchRuns({
+      experimentIds,
+      tags: filterEntries("tag", options.tags),
+      params: filterEntries("param", options.params),
+      status,
+      maxResults,
+      pageToken,
+    });
   }
 }
-

@@ -46,9 +46,13 @@ function pathProblem(key: string): string | undefined {
 export function validateKey(kind: "param" | "metric" | "tag", key: unknown): string {
   const label = `${kind} key ${JSON.stringify(key)}`;
   if (typeof key !== "string" || key.length === 0) throw new BadParameterError(label, "must be a non-empty string");
-  if (codePoints(key) > LIMITS.keyLength) throw new BadParameterError(label, `is longer than MLflow's limit of ${LIMITS.keyLength} characters`);
+  if (codePoints(key) > LIMITS.keyLength)
+    throw new BadParameterError(label, `is longer than MLflow's limit of ${LIMITS.keyLength} characters`);
   if (!KEY_CHARS.test(key)) {
-    throw new BadParameterError(label, "may only contain alphanumerics, underscores (_), dashes (-), periods (.), spaces ( ) and slashes (/)");
+    throw new BadParameterError(
+      label,
+      "may only contain alphanumerics, underscores (_), dashes (-), periods (.), spaces ( ) and slashes (/)",
+    );
   }
   const problem = pathProblem(key);
   if (problem) throw new BadParameterError(label, problem);
@@ -57,19 +61,29 @@ export function validateKey(kind: "param" | "metric" | "tag", key: unknown): str
 
 export function validateParamValue(key: string, value: unknown): string {
   if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") {
-    throw new BadParameterError(`param ${JSON.stringify(key)}`, `value must be a string, number or boolean, got ${value === null ? "null" : typeof value}`);
+    throw new BadParameterError(
+      `param ${JSON.stringify(key)}`,
+      `value must be a string, number or boolean, got ${value === null ? "null" : typeof value}`,
+    );
   }
   const text = String(value);
   if (codePoints(text) > LIMITS.paramValueLength) {
-    throw new BadParameterError(`param ${JSON.stringify(key)}`, `value is ${codePoints(text)} characters, over MLflow's limit of ${LIMITS.paramValueLength}`);
+    throw new BadParameterError(
+      `param ${JSON.stringify(key)}`,
+      `value is ${codePoints(text)} characters, over MLflow's limit of ${LIMITS.paramValueLength}`,
+    );
   }
   return text;
 }
 
 export function validateTagValue(key: string, value: unknown): string {
-  if (typeof value !== "string") throw new BadParameterError(`tag ${JSON.stringify(key)}`, `value must be a string, got ${value === null ? "null" : typeof value}`);
+  if (typeof value !== "string")
+    throw new BadParameterError(`tag ${JSON.stringify(key)}`, `value must be a string, got ${value === null ? "null" : typeof value}`);
   if (codePoints(value) > LIMITS.tagValueLength) {
-    throw new BadParameterError(`tag ${JSON.stringify(key)}`, `value is ${codePoints(value)} characters, over MLflow's limit of ${LIMITS.tagValueLength}`);
+    throw new BadParameterError(
+      `tag ${JSON.stringify(key)}`,
+      `value is ${codePoints(value)} characters, over MLflow's limit of ${LIMITS.tagValueLength}`,
+    );
   }
   return value;
 }
@@ -96,34 +110,40 @@ export function validateMetrics(metrics: readonly MetricInput[], now = Date.now(
   return metrics.map((m) => {
     const key = validateKey("metric", m?.key);
     const label = `metric ${JSON.stringify(key)}`;
-    if (typeof m.value !== "number") throw new BadParameterError(label, `value must be a number (NaN and Infinity are allowed), got ${typeof m.value}`);
+    if (typeof m.value !== "number")
+      throw new BadParameterError(label, `value must be a number (NaN and Infinity are allowed), got ${typeof m.value}`);
     const step = m.step ?? 0;
     const timestamp = m.timestamp ?? now;
     if (!Number.isSafeInteger(step)) throw new BadParameterError(label, `step must be an integer, got ${step}`);
-    if (!Number.isSafeInteger(timestamp) || timestamp < 0) throw new BadParameterError(label, `timestamp must be a non-negative integer (ms), got ${timestamp}`);
+    if (!Number.isSafeInteger(timestamp) || timestamp < 0)
+      throw new BadParameterError(label, `timestamp must be a non-negative integer (ms), got ${timestamp}`);
     return { key, value: m.value, timestamp, step };
   });
 }
 
 /** Milliseconds since the epoch, as MLflow stores start, end and metric times. */
 export function validateTime(label: string, value: unknown): number {
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) throw new BadParameterError(label, `must be a non-negative integer (ms since the epoch), got ${String(value)}`);
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0)
+    throw new BadParameterError(label, `must be a non-negative integer (ms since the epoch), got ${String(value)}`);
   return value;
 }
 
 export function validateRunId(runId: unknown): string {
-  if (typeof runId !== "string" || !RUN_ID.test(runId)) throw new BadParameterError("run id", `${JSON.stringify(runId)} is not a valid MLflow run id`);
+  if (typeof runId !== "string" || !RUN_ID.test(runId))
+    throw new BadParameterError("run id", `${JSON.stringify(runId)} is not a valid MLflow run id`);
   return runId;
 }
 
 export function validateExperimentId(id: unknown): string {
-  if (typeof id !== "string" || !EXPERIMENT_ID.test(id)) throw new BadParameterError("experiment id", `${JSON.stringify(id)} is not a valid MLflow experiment id`);
+  if (typeof id !== "string" || !EXPERIMENT_ID.test(id))
+    throw new BadParameterError("experiment id", `${JSON.stringify(id)} is not a valid MLflow experiment id`);
   return id;
 }
 
 export function validateExperimentName(name: unknown): string {
   if (typeof name !== "string" || name.trim() === "") throw new BadParameterError("experiment name", "must be a non-empty string");
-  if (codePoints(name) > LIMITS.experimentNameLength) throw new BadParameterError("experiment name", `is longer than MLflow's limit of ${LIMITS.experimentNameLength} characters`);
+  if (codePoints(name) > LIMITS.experimentNameLength)
+    throw new BadParameterError("experiment name", `is longer than MLflow's limit of ${LIMITS.experimentNameLength} characters`);
   return name;
 }
 
@@ -141,7 +161,8 @@ export function validateStatus(status: unknown, terminal = false): RunStatus {
 export function validateArtifactPath(path: string | undefined): string {
   if (path === undefined || path === "") return "";
   const trimmed = path.replace(/\/+$/, "");
-  if (trimmed.includes("\\") || trimmed.includes("\0")) throw new BadParameterError("artifact path", `${JSON.stringify(path)} must use '/' separators only`);
+  if (trimmed.includes("\\") || trimmed.includes("\0"))
+    throw new BadParameterError("artifact path", `${JSON.stringify(path)} must use '/' separators only`);
   const problem = trimmed === "" ? "must be relative" : pathProblem(trimmed);
   if (problem) throw new BadParameterError("artifact path", `${JSON.stringify(path)} ${problem}`);
   return trimmed;
@@ -149,6 +170,7 @@ export function validateArtifactPath(path: string | undefined): string {
 
 export function validateMaxResults(n: number | undefined): number {
   const value = n ?? 100;
-  if (!Number.isInteger(value) || value < 1 || value > 1000) throw new BadParameterError("maxResults", `must be an integer in 1..1000, got ${value}`);
+  if (!Number.isInteger(value) || value < 1 || value > 1000)
+    throw new BadParameterError("maxResults", `must be an integer in 1..1000, got ${value}`);
   return value;
 }

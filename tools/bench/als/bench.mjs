@@ -65,7 +65,26 @@ async function smallDir() {
 
 /** Runs `ms-als` under /usr/bin/time -v: wall seconds, peak RSS and the --json document. */
 function runMsAls(ratingsDir, out) {
-  const args = [BIN, "--ratings", ratingsDir, "--out", out, "--json", "--als-rank", String(RANK), "--als-max-iter", String(ITERS), "--als-reg-param", String(REG), "--seed", String(SEED), "--split-prop", String(SPLIT), "--log-level", "warn"];
+  const args = [
+    BIN,
+    "--ratings",
+    ratingsDir,
+    "--out",
+    out,
+    "--json",
+    "--als-rank",
+    String(RANK),
+    "--als-max-iter",
+    String(ITERS),
+    "--als-reg-param",
+    String(REG),
+    "--seed",
+    String(SEED),
+    "--split-prop",
+    String(SPLIT),
+    "--log-level",
+    "warn",
+  ];
   const timeBin = existsSync("/usr/bin/time") ? "/usr/bin/time" : undefined;
   const [cmd, argv] = timeBin ? [timeBin, ["-v", process.execPath, ...args]] : [process.execPath, args];
   return new Promise((resolve, reject) => {
@@ -80,7 +99,9 @@ function runMsAls(ratingsDir, out) {
       const wall = (performance.now() - started) / 1000;
       if (code !== 0) return reject(new Error(`ms-als exited ${code}: ${stderr.slice(-2000)}`));
       const rssKb = Number(stderr.match(/Maximum resident set size \(kbytes\): (\d+)/)?.[1] ?? NaN);
-      const cpu = Number(stderr.match(/User time \(seconds\): ([\d.]+)/)?.[1] ?? NaN) + Number(stderr.match(/System time \(seconds\): ([\d.]+)/)?.[1] ?? NaN);
+      const cpu =
+        Number(stderr.match(/User time \(seconds\): ([\d.]+)/)?.[1] ?? NaN) +
+        Number(stderr.match(/System time \(seconds\): ([\d.]+)/)?.[1] ?? NaN);
       resolve({ wall, cpu, rssMb: rssKb / 1024, doc: JSON.parse(stdout) });
     });
   });
@@ -278,7 +299,17 @@ if (want("b")) {
   const m = ms.doc.metrics;
   const perIter = m.fit_seconds / ITERS;
   const flops = sweepFlops(m.training_nrows, ms.details.users, ms.details.items);
-  results.push({ label: "(b) ml-20m-shaped, 138k users x 27k movies", msWall: ms.wall, msCpu: ms.cpu, msFit: m.fit_seconds, perIter, rss: ms.peakRssMb, msRmse: m.test_rmse, gflops: flops / perIter / 1e9, flops });
+  results.push({
+    label: "(b) ml-20m-shaped, 138k users x 27k movies",
+    msWall: ms.wall,
+    msCpu: ms.cpu,
+    msFit: m.fit_seconds,
+    perIter,
+    rss: ms.peakRssMb,
+    msRmse: m.test_rmse,
+    gflops: flops / perIter / 1e9,
+    flops,
+  });
 }
 if (want("c")) {
   const dir = await smallDir();
@@ -286,10 +317,29 @@ if (want("c")) {
   else log(`skipping (c): ${SMALL} does not exist`);
 }
 
-console.log(`\nALS benchmark: rank ${RANK}, ${ITERS} iterations, reg ${REG}, split ${SPLIT}, seed ${SEED}; ${os.availableParallelism()} cores (${os.cpus()[0]?.model ?? "?"}), node ${process.version}`);
-console.log("ms-als = whole spawned process (start, read, split, fit, write), best of runs; plain = single-threaded Maps ALS-WR, fit only, best of runs");
+console.log(
+  `\nALS benchmark: rank ${RANK}, ${ITERS} iterations, reg ${REG}, split ${SPLIT}, seed ${SEED}; ${os.availableParallelism()} cores (${os.cpus()[0]?.model ?? "?"}), node ${process.version}`,
+);
+console.log(
+  "ms-als = whole spawned process (start, read, split, fit, write), best of runs; plain = single-threaded Maps ALS-WR, fit only, best of runs",
+);
 console.log(`plain baseline init: ${SAME_INIT ? "same random factors as ms-als" : "its own random stream"}; same train/test split\n`);
-const header = ["case", "ms-als s", "ms-als CPU s", "fit s", "s/iter", "peak RSS MB", "GFLOP/s", "test RMSE", "plain fit s", "plain GFLOP/s", "plain RMSE", "speed-up", "CPU-time ratio", "target"];
+const header = [
+  "case",
+  "ms-als s",
+  "ms-als CPU s",
+  "fit s",
+  "s/iter",
+  "peak RSS MB",
+  "GFLOP/s",
+  "test RMSE",
+  "plain fit s",
+  "plain GFLOP/s",
+  "plain RMSE",
+  "speed-up",
+  "CPU-time ratio",
+  "target",
+];
 const rows = results.map((r) => {
   const target =
     r.plainFit === undefined
@@ -299,14 +349,36 @@ const rows = results.map((r) => {
       : !r.targeted
         ? `(no target) RMSE ${r.msRmse <= r.plainRmse + 0.002 ? "ok" : "worse"}`
         : `${r.speedup >= 10 ? "10x ok" : r.speedup >= 6 ? "6x ok (<10x)" : "<6x FAIL"}; RMSE ${r.msRmse <= r.plainRmse + 0.002 ? "ok" : "FAIL"}`;
-  return [r.label, f(r.msWall), f(r.msCpu), f(r.msFit), f(r.perIter, 3), f(r.rss, 0), f(r.gflops), f(r.msRmse, 4), r.plainFit === undefined ? "-" : f(r.plainFit), r.plainGflops === undefined ? "-" : f(r.plainGflops), r.plainRmse === undefined ? "-" : f(r.plainRmse, 4), r.speedup === undefined ? "-" : `${f(r.speedup, 1)}x`, r.plainCpu === undefined ? "-" : `${f(r.plainCpu / r.msCpu, 1)}x`, target];
+  return [
+    r.label,
+    f(r.msWall),
+    f(r.msCpu),
+    f(r.msFit),
+    f(r.perIter, 3),
+    f(r.rss, 0),
+    f(r.gflops),
+    f(r.msRmse, 4),
+    r.plainFit === undefined ? "-" : f(r.plainFit),
+    r.plainGflops === undefined ? "-" : f(r.plainGflops),
+    r.plainRmse === undefined ? "-" : f(r.plainRmse, 4),
+    r.speedup === undefined ? "-" : `${f(r.speedup, 1)}x`,
+    r.plainCpu === undefined ? "-" : `${f(r.plainCpu / r.msCpu, 1)}x`,
+    target,
+  ];
 });
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
 const line = (r) => r.map((c, i) => c.padEnd(widths[i])).join("  ");
 console.log(line(header));
 console.log(widths.map((w) => "-".repeat(w)).join("  "));
 for (const r of rows) console.log(line(r));
-console.log(`\nload average at the end: ${os.loadavg().map((x) => x.toFixed(1)).join(" ")} (other processes share these cores; CPU-time ratio = plain fit CPU s / ms-als whole-process CPU s)`);
-console.log("GFLOP/s = FLOPs of one sweep (2*nnz_train*k^2 + (users+movies)*k^3/3) / time per iteration; speed-up = plain fit / ms-als whole process.");
+console.log(
+  `\nload average at the end: ${os
+    .loadavg()
+    .map((x) => x.toFixed(1))
+    .join(" ")} (other processes share these cores; CPU-time ratio = plain fit CPU s / ms-als whole-process CPU s)`,
+);
+console.log(
+  "GFLOP/s = FLOPs of one sweep (2*nnz_train*k^2 + (users+movies)*k^3/3) / time per iteration; speed-up = plain fit / ms-als whole process.",
+);
 for (const r of results) console.log(`  ${r.label}: ${f(r.flops / 1e9, 3)} GFLOP per sweep`);
 log(`done in ${f((performance.now() - t0) / 1000, 0)} s`);

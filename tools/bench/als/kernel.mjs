@@ -22,7 +22,7 @@ const perRow = 115;
 const rows = 20_000;
 
 let s = 12345;
-const next = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
+const next = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296;
 // The same data inside a shared WASM memory, as prepareProblem lays it out for the WASM kernel.
 const arena = wasmKernels.createWasmArena(4 * (rowsOther * rank + 2 * rows * perRow), 3);
 const Y = arena.float32(rowsOther * rank);
@@ -132,7 +132,9 @@ const w = Math.max(...rowsOut.map(([r]) => r.label.length));
 console.log(`${"variant".padEnd(w)}  ${"ns/row".padStart(9)}  ${"ns/rating".padStart(9)}  speed-up vs baseline`);
 for (const [r, base] of rowsOut) {
   const perRating = r.label.startsWith("accumulate") ? (r.nsPerRow / perRow).toFixed(1) : "";
-  console.log(`${r.label.padEnd(w)}  ${r.nsPerRow.toFixed(0).padStart(9)}  ${perRating.padStart(9)}  ${(base.nsPerRow / r.nsPerRow).toFixed(2)}x`);
+  console.log(
+    `${r.label.padEnd(w)}  ${r.nsPerRow.toFixed(0).padStart(9)}  ${perRating.padStart(9)}  ${(base.nsPerRow / r.nsPerRow).toFixed(2)}x`,
+  );
 }
 console.log(`\nWASM vs generated JS accumulation: ${wasmSameBits ? "identical bits" : "BITS DIFFER"} on 200 rows`);
 console.log(`\nhand Cholesky vs ml-matrix Cholesky: max relative difference ${maxDiff.toExponential(2)} (checksum ${checksum.toFixed(3)})`);

@@ -77,7 +77,10 @@ const log = (msg) => process.stderr.write(`[compare] ${msg}\n`);
 
 function ensureVenv(kind) {
   try {
-    return execFileSync(path.join(ROOT, "tools/python/ensure-venv.sh"), [kind], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim();
+    return execFileSync(path.join(ROOT, "tools/python/ensure-venv.sh"), [kind], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "inherit"],
+    }).trim();
   } catch (e) {
     log(`the ${kind} venv could not be built: ${e.message.split("\n")[0]}`);
     return undefined;
@@ -90,7 +93,16 @@ const PY = path.join(sparkVenv, "bin/python");
 const SPARK_SUBMIT = path.join(sparkVenv, "bin/spark-submit");
 // Spark defaults would shuffle tiny data into 200 partitions and start a web UI: a user timing a
 // local job would turn both off, so Spark is not charged for them.
-const sparkArgs = ["--master", "local[2]", "--driver-memory", SPARK_MEMORY, "--conf", "spark.ui.enabled=false", "--conf", "spark.sql.shuffle.partitions=4"];
+const sparkArgs = [
+  "--master",
+  "local[2]",
+  "--driver-memory",
+  SPARK_MEMORY,
+  "--conf",
+  "spark.ui.enabled=false",
+  "--conf",
+  "spark.sql.shuffle.partitions=4",
+];
 const sparkEnv = { ...process.env, PYSPARK_PYTHON: PY, PYSPARK_DRIVER_PYTHON: PY };
 
 const du = (p) => {
@@ -102,7 +114,13 @@ const du = (p) => {
 function versions() {
   const java = execFileSync("java", ["-version"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
   const javaLine = (execFileSync("sh", ["-c", "java -version 2>&1"], { encoding: "utf8" }).split("\n")[0] ?? java).trim();
-  const py = execFileSync(PY, ["-c", "import sys, pyspark, pyarrow; print(sys.version.split()[0], pyspark.__version__, pyarrow.__version__)"], { encoding: "utf8" }).trim().split(" ");
+  const py = execFileSync(
+    PY,
+    ["-c", "import sys, pyspark, pyarrow; print(sys.version.split()[0], pyspark.__version__, pyarrow.__version__)"],
+    { encoding: "utf8" },
+  )
+    .trim()
+    .split(" ");
   return { java: javaLine, python: py[0], pyspark: py[1], pyarrow: py[2] };
 }
 
@@ -126,7 +144,18 @@ async function etlCase(label, csv, rounds) {
     bare.push(await runTree(process.execPath, [BARE, csv, bareOut]));
     const out = path.join(work, "etl-out");
     rmSync(out, { recursive: true, force: true });
-    const r = await runTree(process.execPath, [ETL_BIN, "--ratings-csv", csv, "--out", out, "--max-row-limit", "-1", "--json", "--log-level", "warn"]);
+    const r = await runTree(process.execPath, [
+      ETL_BIN,
+      "--ratings-csv",
+      csv,
+      "--out",
+      out,
+      "--max-row-limit",
+      "-1",
+      "--json",
+      "--log-level",
+      "warn",
+    ]);
     const doc = JSON.parse(r.stdout);
     rows = doc.metrics.rows;
     oursMiB = du(path.join(out, "ratings.parquet")) / 2 ** 20;
@@ -174,18 +203,45 @@ async function runEtl() {
     log("ETL on ml-latest-small...");
     results.push(await etlCase("ml-latest-small", smallCsv, 3));
   } else log(`skipping ml-latest-small: ${smallCsv} not found (set MS_MOVIELENS_SMALL)`);
-  const header = ["data", "rows", "ms-etl s", "bare DuckDB COPY s", "PySpark s (process)", "PySpark s (in session)", "Spark / ms-etl (target >= 10)", "Spark in-session / ms-etl", "ms-etl / DuckDB (target <= 1.15)", "Parquet MiB ours / Spark", "peak RSS MiB ms-etl / DuckDB / Spark"];
-  const body = results.map((r) => [r.label, r.rows, r.oursS, r.bareS, r.sparkS, r.sparkIn, r.vsSpark, r.vsSparkIn, r.vsBare, `${fmt(r.oursMiB)} / ${fmt(r.sparkMiB)}`, `${fmt(r.oursRss, 0)} / ${fmt(r.bareRss, 0)} / ${fmt(r.sparkRss, 0)}`]);
+  const header = [
+    "data",
+    "rows",
+    "ms-etl s",
+    "bare DuckDB COPY s",
+    "PySpark s (process)",
+    "PySpark s (in session)",
+    "Spark / ms-etl (target >= 10)",
+    "Spark in-session / ms-etl",
+    "ms-etl / DuckDB (target <= 1.15)",
+    "Parquet MiB ours / Spark",
+    "peak RSS MiB ms-etl / DuckDB / Spark",
+  ];
+  const body = results.map((r) => [
+    r.label,
+    r.rows,
+    r.oursS,
+    r.bareS,
+    r.sparkS,
+    r.sparkIn,
+    r.vsSpark,
+    r.vsSparkIn,
+    r.vsBare,
+    `${fmt(r.oursMiB)} / ${fmt(r.sparkMiB)}`,
+    `${fmt(r.oursRss, 0)} / ${fmt(r.bareRss, 0)} / ${fmt(r.sparkRss, 0)}`,
+  ]);
   return {
     md: [
       "## ETL: ratings CSV -> Parquet",
       "",
       `Whole processes timed (median of ${ROUNDS} round(s) on synthetic data, 3 on ml-latest-small, the three tools alternated). ` +
-        "PySpark: `spark-submit --master local[2]` of spark_etl.py (explicit schema, zstd Parquet); \"in session\" is the read+write inside an already started session.",
+        'PySpark: `spark-submit --master local[2]` of spark_etl.py (explicit schema, zstd Parquet); "in session" is the read+write inside an already started session.',
       "",
       table(header, body),
       "",
-      ...results.map((r) => `Targets on ${r.label}: Spark / ms-etl ${fmt(r.vsSpark)} (>= 10: ${r.vsSpark >= 10 ? "met" : "not met"}); ms-etl / bare DuckDB ${fmt(r.vsBare)} (<= 1.15: ${r.vsBare <= 1.15 ? "met" : "not met"}).  `),
+      ...results.map(
+        (r) =>
+          `Targets on ${r.label}: Spark / ms-etl ${fmt(r.vsSpark)} (>= 10: ${r.vsSpark >= 10 ? "met" : "not met"}); ms-etl / bare DuckDB ${fmt(r.vsBare)} (<= 1.15: ${r.vsBare <= 1.15 ? "met" : "not met"}).  `,
+      ),
     ].join("\n"),
     spark: results[0]?.spark,
   };
@@ -214,7 +270,9 @@ async function writeSplit(ratingsDir) {
   mkdirSync(splitDir, { recursive: true });
   const maskFile = path.join(splitDir, "mask.bin");
   writeFileSync(maskFile, mask);
-  const counts = JSON.parse(execFileSync(PY, [path.join(here, "split.py"), path.join(ratingsDir, "ratings.parquet"), maskFile, splitDir], { encoding: "utf8" }));
+  const counts = JSON.parse(
+    execFileSync(PY, [path.join(here, "split.py"), path.join(ratingsDir, "ratings.parquet"), maskFile, splitDir], { encoding: "utf8" }),
+  );
   let train = 0;
   for (let i = 0; i < mask.length; i++) train += mask[i];
   if (counts.train_rows !== train) throw new Error(`split.py wrote ${counts.train_rows} training rows, the mask has ${train}`);
@@ -225,8 +283,38 @@ async function alsCase(label, ratingsDir, rounds) {
   log(`ALS on ${label}: writing the split...`);
   const split = await writeSplit(ratingsDir);
   const out = path.join(work, `als-out-${path.basename(ratingsDir)}`);
-  const oursArgs = [ALS_BIN, "--ratings", ratingsDir, "--out", out, "--json", "--als-rank", String(ALS.rank), "--als-max-iter", String(ALS.maxIter), "--als-reg-param", String(ALS.regParam), "--seed", String(ALS.seed), "--split-prop", String(ALS.splitProp), "--als-cold-start-strategy", "drop", "--log-level", "warn"];
-  const sparkScript = [...sparkArgs, path.join(here, "spark_als.py"), path.join(split.splitDir, "train.parquet"), path.join(split.splitDir, "test.parquet"), String(ALS.rank), String(ALS.maxIter), String(ALS.regParam), String(ALS.seed)];
+  const oursArgs = [
+    ALS_BIN,
+    "--ratings",
+    ratingsDir,
+    "--out",
+    out,
+    "--json",
+    "--als-rank",
+    String(ALS.rank),
+    "--als-max-iter",
+    String(ALS.maxIter),
+    "--als-reg-param",
+    String(ALS.regParam),
+    "--seed",
+    String(ALS.seed),
+    "--split-prop",
+    String(ALS.splitProp),
+    "--als-cold-start-strategy",
+    "drop",
+    "--log-level",
+    "warn",
+  ];
+  const sparkScript = [
+    ...sparkArgs,
+    path.join(here, "spark_als.py"),
+    path.join(split.splitDir, "train.parquet"),
+    path.join(split.splitDir, "test.parquet"),
+    String(ALS.rank),
+    String(ALS.maxIter),
+    String(ALS.regParam),
+    String(ALS.seed),
+  ];
   const ours = [];
   const spark = [];
   let m;
@@ -234,14 +322,17 @@ async function alsCase(label, ratingsDir, rounds) {
   for (let i = 0; i < rounds; i++) {
     const o = await runTree(process.execPath, oursArgs);
     m = JSON.parse(o.stdout).metrics;
-    if (m.training_nrows !== split.train_rows) throw new Error(`ms-als trained on ${m.training_nrows} rows, train.parquet holds ${split.train_rows}`);
+    if (m.training_nrows !== split.train_rows)
+      throw new Error(`ms-als trained on ${m.training_nrows} rows, train.parquet holds ${split.train_rows}`);
     ours.push({ ...o, fit: m.fit_seconds });
     log(`ALS on ${label} (${i + 1}/${rounds}): ms-als ${fmt(o.seconds)} s, test RMSE ${m.test_rmse.toFixed(4)}; Spark MLlib...`);
     const r = await runTree(SPARK_SUBMIT, sparkScript, { env: sparkEnv });
     s = lastJson(r.stdout);
     if (s.train_rows !== split.train_rows) throw new Error(`Spark read ${s.train_rows} training rows, expected ${split.train_rows}`);
     spark.push({ ...r, fit: s.fit_seconds });
-    log(`ALS on ${label} (${i + 1}/${rounds}): Spark ${fmt(r.seconds)} s (fit ${fmt(s.fit_seconds)} s), test RMSE ${s.test_rmse.toFixed(4)}`);
+    log(
+      `ALS on ${label} (${i + 1}/${rounds}): Spark ${fmt(r.seconds)} s (fit ${fmt(s.fit_seconds)} s), test RMSE ${s.test_rmse.toFixed(4)}`,
+    );
   }
   const oursS = median(ours.map((r) => r.seconds));
   const sparkS = median(spark.map((r) => r.seconds));
@@ -278,8 +369,36 @@ async function runAls() {
     const label = `synthetic ${fmt(ALS_ROWS)} (${fmt(shape.users)} users, ${fmt(shape.movies)} movies)`;
     results.push(await alsCase(label, await alsData(`ml20m-shaped-${ALS_ROWS}`, shape), ROUNDS));
   }
-  const header = ["data", "ratings", "train rows (both)", "test rows scored ours / Spark", "ms-als s (process)", "Spark s (process)", "Spark / ms-als (target >= 5)", "fit s ours / Spark", "test RMSE ours", "test RMSE Spark", "ours <= Spark + 0.002", "train RMSE ours / Spark", "peak RSS MiB ours / Spark tree"];
-  const body = results.map((r) => [r.label, r.rows, r.train, r.test, r.oursS, r.sparkS, r.ratio, `${fmt(r.oursFit)} / ${fmt(r.sparkFit)}`, r.oursRmse.toFixed(4), r.sparkRmse.toFixed(4), r.rmseOk ? "yes" : "NO", `${r.oursTrainRmse.toFixed(4)} / ${r.sparkTrainRmse.toFixed(4)}`, `${fmt(r.oursRss, 0)} / ${fmt(r.sparkRss, 0)}`]);
+  const header = [
+    "data",
+    "ratings",
+    "train rows (both)",
+    "test rows scored ours / Spark",
+    "ms-als s (process)",
+    "Spark s (process)",
+    "Spark / ms-als (target >= 5)",
+    "fit s ours / Spark",
+    "test RMSE ours",
+    "test RMSE Spark",
+    "ours <= Spark + 0.002",
+    "train RMSE ours / Spark",
+    "peak RSS MiB ours / Spark tree",
+  ];
+  const body = results.map((r) => [
+    r.label,
+    r.rows,
+    r.train,
+    r.test,
+    r.oursS,
+    r.sparkS,
+    r.ratio,
+    `${fmt(r.oursFit)} / ${fmt(r.sparkFit)}`,
+    r.oursRmse.toFixed(4),
+    r.sparkRmse.toFixed(4),
+    r.rmseOk ? "yes" : "NO",
+    `${r.oursTrainRmse.toFixed(4)} / ${r.sparkTrainRmse.toFixed(4)}`,
+    `${fmt(r.oursRss, 0)} / ${fmt(r.sparkRss, 0)}`,
+  ]);
   return {
     md: [
       "## ALS: explicit ALS, rank 12, maxIter 10, regParam 0.1, seed 42, coldStartStrategy drop",
@@ -291,7 +410,10 @@ async function runAls() {
       "",
       table(header, body),
       "",
-      ...results.map((r) => `Targets on ${r.label}: Spark / ms-als ${fmt(r.ratio)} (>= 5: ${r.ratio >= 5 ? "met" : "not met"}); test RMSE ${r.oursRmse.toFixed(4)} vs Spark's ${r.sparkRmse.toFixed(4)} + 0.002 (${r.rmseOk ? "met" : "not met"}).  `),
+      ...results.map(
+        (r) =>
+          `Targets on ${r.label}: Spark / ms-als ${fmt(r.ratio)} (>= 5: ${r.ratio >= 5 ? "met" : "not met"}); test RMSE ${r.oursRmse.toFixed(4)} vs Spark's ${r.sparkRmse.toFixed(4)} + 0.002 (${r.rmseOk ? "met" : "not met"}).  `,
+      ),
     ].join("\n"),
     small: results.find((r) => r.label === "ml-latest-small"),
     spark: results[0]?.spark,
@@ -334,7 +456,28 @@ async function kerasInputs() {
   const out = path.join(work, "als-out-for-keras");
   if (!existsSync(path.join(out, "manifest.json"))) {
     log("Keras: fitting ALS factors on ml-latest-small (ms-als)...");
-    await runTree(process.execPath, [ALS_BIN, "--ratings", ratingsDir, "--out", out, "--json", "--als-rank", String(ALS.rank), "--als-max-iter", String(ALS.maxIter), "--als-reg-param", String(ALS.regParam), "--seed", String(ALS.seed), "--split-prop", String(ALS.splitProp), "--als-cold-start-strategy", "drop", "--log-level", "warn"]);
+    await runTree(process.execPath, [
+      ALS_BIN,
+      "--ratings",
+      ratingsDir,
+      "--out",
+      out,
+      "--json",
+      "--als-rank",
+      String(ALS.rank),
+      "--als-max-iter",
+      String(ALS.maxIter),
+      "--als-reg-param",
+      String(ALS.regParam),
+      "--seed",
+      String(ALS.seed),
+      "--split-prop",
+      String(ALS.splitProp),
+      "--als-cold-start-strategy",
+      "drop",
+      "--log-level",
+      "warn",
+    ]);
   }
   return { ratingsDir, out };
 }
@@ -350,7 +493,12 @@ async function runKeras(given) {
     const { tf } = await loadTf("cpu");
     for (const seed of KERAS.seeds) {
       mkdirSync(initDir(seed), { recursive: true });
-      const model = buildNetwork(tf, counts.width, { hiddenUnits: KERAS.hiddenUnits, learningRate: KERAS.learningRate, seed, outputBias: 0 });
+      const model = buildNetwork(tf, counts.width, {
+        hiddenUnits: KERAS.hiddenUnits,
+        learningRate: KERAS.learningRate,
+        seed,
+        outputBias: 0,
+      });
       model.getWeights().forEach((w, i) => writeNpy(path.join(initDir(seed), `w${i}.npy`), w.dataSync(), w.shape));
       model.dispose();
     }
@@ -361,7 +509,36 @@ async function runKeras(given) {
   const mean = (xs) => xs.reduce((x, y) => x + y, 0) / xs.length;
   for (const batch of KERAS.batches) {
     const out = path.join(work, `keras-out-${batch}`);
-    const argsFor = (seed) => [KERAS_BIN, "--ratings", small.ratingsDir, "--factors", small.out, "--out", out, "--keras-features", "factors", "--keras-epochs", String(KERAS.epochs), "--keras-batch-size", String(batch), "--keras-learning-rate", String(KERAS.learningRate), "--keras-patience", String(KERAS.epochs), "--keras-min-delta", String(KERAS.minDelta), "--keras-validation-split", String(KERAS.validationSplit), "--keras-hidden-units", String(KERAS.hiddenUnits), "--keras-seed", String(seed), "--json", "--log-level", "info"];
+    const argsFor = (seed) => [
+      KERAS_BIN,
+      "--ratings",
+      small.ratingsDir,
+      "--factors",
+      small.out,
+      "--out",
+      out,
+      "--keras-features",
+      "factors",
+      "--keras-epochs",
+      String(KERAS.epochs),
+      "--keras-batch-size",
+      String(batch),
+      "--keras-learning-rate",
+      String(KERAS.learningRate),
+      "--keras-patience",
+      String(KERAS.epochs),
+      "--keras-min-delta",
+      String(KERAS.minDelta),
+      "--keras-validation-split",
+      String(KERAS.validationSplit),
+      "--keras-hidden-units",
+      String(KERAS.hiddenUnits),
+      "--keras-seed",
+      String(seed),
+      "--json",
+      "--log-level",
+      "info",
+    ];
     // One run per seed on each side, alternated; rates pooled over every epoch, RMSEs averaged over seeds
     // (with the seeds' shuffles differing, single runs of either side move by about 0.005).
     const ours = [];
@@ -371,17 +548,52 @@ async function runKeras(given) {
       rmSync(out, { recursive: true, force: true });
       const r = await runTree(process.execPath, argsFor(seed));
       const doc = JSON.parse(r.stdout);
-      ours.push({ ...kerasRates(r.stderr), rmse: doc.metrics.test_rmse, seconds: r.seconds, rss: r.peakMiB, epochs: doc.metrics.epochs_run });
+      ours.push({
+        ...kerasRates(r.stderr),
+        rmse: doc.metrics.test_rmse,
+        seconds: r.seconds,
+        rss: r.peakMiB,
+        epochs: doc.metrics.epochs_run,
+      });
       if (tfVenv) {
         log(`Keras batch ${batch}, seed ${seed}: TensorFlow...`);
-        const py = await runTree(path.join(tfVenv, "bin/python"), [path.join(ROOT, "packages/keras/reference/keras_tf.py"), featDir, String(KERAS.epochs), String(batch), String(KERAS.learningRate), String(KERAS.epochs), String(KERAS.minDelta), String(KERAS.validationSplit), String(KERAS.hiddenUnits), String(seed), initDir(seed)]);
+        const py = await runTree(path.join(tfVenv, "bin/python"), [
+          path.join(ROOT, "packages/keras/reference/keras_tf.py"),
+          featDir,
+          String(KERAS.epochs),
+          String(batch),
+          String(KERAS.learningRate),
+          String(KERAS.epochs),
+          String(KERAS.minDelta),
+          String(KERAS.validationSplit),
+          String(KERAS.hiddenUnits),
+          String(seed),
+          initDir(seed),
+        ]);
         const t = lastJson(py.stdout);
         tfVersion = `TensorFlow ${t.tensorflow}, Keras ${t.keras}`;
         theirs.push({ rates: t.samples_per_second, rmse: t.test_rmse, seconds: py.seconds, rss: py.peakMiB, epochs: t.epochs_run });
       }
     }
-    const row = { batch, oursRate: median(ours.flatMap((o) => o.rates)), oursRmse: mean(ours.map((o) => o.rmse)), oursSpread: ours.map((o) => o.rmse), oursS: median(ours.map((o) => o.seconds)), oursRss: Math.max(...ours.map((o) => o.rss)), epochs: ours[0].epochs, backend: ours[0].backend ?? "?" };
-    if (theirs.length > 0) Object.assign(row, { tfRate: median(theirs.flatMap((t) => t.rates)), tfRmse: mean(theirs.map((t) => t.rmse)), tfSpread: theirs.map((t) => t.rmse), tfS: median(theirs.map((t) => t.seconds)), tfRss: Math.max(...theirs.map((t) => t.rss)), tfEpochs: theirs[0].epochs });
+    const row = {
+      batch,
+      oursRate: median(ours.flatMap((o) => o.rates)),
+      oursRmse: mean(ours.map((o) => o.rmse)),
+      oursSpread: ours.map((o) => o.rmse),
+      oursS: median(ours.map((o) => o.seconds)),
+      oursRss: Math.max(...ours.map((o) => o.rss)),
+      epochs: ours[0].epochs,
+      backend: ours[0].backend ?? "?",
+    };
+    if (theirs.length > 0)
+      Object.assign(row, {
+        tfRate: median(theirs.flatMap((t) => t.rates)),
+        tfRmse: mean(theirs.map((t) => t.rmse)),
+        tfSpread: theirs.map((t) => t.rmse),
+        tfS: median(theirs.map((t) => t.seconds)),
+        tfRss: Math.max(...theirs.map((t) => t.rss)),
+        tfEpochs: theirs[0].epochs,
+      });
     // The tfjs reference path (WASM backend) on the first seed's command, for the record.
     log(`Keras batch ${batch}: ms-keras --backend wasm...`);
     rmSync(out, { recursive: true, force: true });
@@ -389,7 +601,20 @@ async function runKeras(given) {
     Object.assign(row, { wasmRate: median(kerasRates(ref.stderr).rates), wasmRmse: JSON.parse(ref.stdout).metrics.test_rmse });
     rows.push(row);
   }
-  const header = ["batch", "epochs ours / TF", "ms-keras samples/s", "TF Keras samples/s", "ours / TF (target >= 1.5)", "test RMSE ours: mean (per seed)", "test RMSE TF: mean (per seed)", "ours - TF ± SE (3 seeds: noise; verdict in keras/parity.mjs)", "process s ours / TF", "peak RSS MiB ours / TF", "backend", "tfjs wasm path samples/s (RMSE)"];
+  const header = [
+    "batch",
+    "epochs ours / TF",
+    "ms-keras samples/s",
+    "TF Keras samples/s",
+    "ours / TF (target >= 1.5)",
+    "test RMSE ours: mean (per seed)",
+    "test RMSE TF: mean (per seed)",
+    "ours - TF ± SE (3 seeds: noise; verdict in keras/parity.mjs)",
+    "process s ours / TF",
+    "peak RSS MiB ours / TF",
+    "backend",
+    "tfjs wasm path samples/s (RMSE)",
+  ];
   const na = "n/a (TensorFlow not installed)";
   // Standard error of a mean over seeds: one run's RMSE moves by 0.005-0.01 with its shuffle alone.
   const se = (xs) => Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / Math.max(1, xs.length - 1) / xs.length);
@@ -401,7 +626,9 @@ async function runKeras(given) {
     r.tfRate ? r.oursRate / r.tfRate : "-",
     `${r.oursRmse.toFixed(4)} (${r.oursSpread.map((x) => x.toFixed(4)).join(", ")})`,
     r.tfRmse === undefined ? na : `${r.tfRmse.toFixed(4)} (${r.tfSpread.map((x) => x.toFixed(4)).join(", ")})`,
-    r.tfRmse === undefined ? "-" : `${(r.oursRmse - r.tfRmse).toFixed(4)} ± ${Math.sqrt(se(r.oursSpread) ** 2 + se(r.tfSpread) ** 2).toFixed(4)}`,
+    r.tfRmse === undefined
+      ? "-"
+      : `${(r.oursRmse - r.tfRmse).toFixed(4)} ± ${Math.sqrt(se(r.oursSpread) ** 2 + se(r.tfSpread) ** 2).toFixed(4)}`,
     `${fmt(r.oursS)} / ${r.tfS ? fmt(r.tfS) : "-"}`,
     `${fmt(r.oursRss, 0)} / ${r.tfRss ? fmt(r.tfRss, 0) : "-"}`,
     r.backend,
@@ -446,7 +673,12 @@ if (only.includes("keras")) {
   tf = r.tf;
 }
 const v = versions();
-const env = Object.entries({ MS_COMPARE_ONLY: process.env.MS_COMPARE_ONLY, MS_COMPARE_ETL_ROWS: process.env.MS_COMPARE_ETL_ROWS, MS_COMPARE_ALS_ROWS: process.env.MS_COMPARE_ALS_ROWS, MS_COMPARE_ROUNDS: process.env.MS_COMPARE_ROUNDS })
+const env = Object.entries({
+  MS_COMPARE_ONLY: process.env.MS_COMPARE_ONLY,
+  MS_COMPARE_ETL_ROWS: process.env.MS_COMPARE_ETL_ROWS,
+  MS_COMPARE_ALS_ROWS: process.env.MS_COMPARE_ALS_ROWS,
+  MS_COMPARE_ROUNDS: process.env.MS_COMPARE_ROUNDS,
+})
   .filter(([, val]) => val !== undefined)
   .map(([k, val]) => `${k}=${val} `)
   .join("");

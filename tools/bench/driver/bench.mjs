@@ -52,10 +52,20 @@ async function direct(source) {
 }
 
 async function driver(source, cache, mlruns, env = {}, extra = []) {
-  const r = await timed(process.execPath, [BIN, "run", ...source.driver, ...pArgs, "--cache-dir", cache, "--tracking-uri", mlruns, "--json", ...extra], { cwd: BASE, env: { ...process.env, LOG_LEVEL: "warn", ...env } });
+  const r = await timed(
+    process.execPath,
+    [BIN, "run", ...source.driver, ...pArgs, "--cache-dir", cache, "--tracking-uri", mlruns, "--json", ...extra],
+    { cwd: BASE, env: { ...process.env, LOG_LEVEL: "warn", ...env } },
+  );
   const doc = JSON.parse(r.stdout);
   const own = sum(doc.steps.filter((s) => s.step !== "download").map((s) => s.metrics.seconds ?? 0));
-  return { wall: r.seconds, rss: r.rssMiB, steps: Object.fromEntries(doc.steps.map((s) => [s.step, s.seconds])), cached: doc.steps.map((s) => s.cached), own };
+  return {
+    wall: r.seconds,
+    rss: r.rssMiB,
+    steps: Object.fromEntries(doc.steps.map((s) => [s.step, s.seconds])),
+    cached: doc.steps.map((s) => s.cached),
+    own,
+  };
 }
 
 const sum = (xs) => xs.reduce((a, b) => a + b, 0);
@@ -93,7 +103,10 @@ async function benchSource(label, source, coldRepeats) {
   // One unmeasured run first: if a step package was rebuilt meanwhile (its code digest changed),
   // that run recomputes the step, as it should, and the measured runs are fully cached again.
   const settle = await driver(source, cache, mlruns);
-  if (!settle.cached.every(Boolean)) process.stderr.write(`${label}: a step package changed since the cold run; recomputed ${settle.cached.filter((c) => !c).length} step(s)\n`);
+  if (!settle.cached.every(Boolean))
+    process.stderr.write(
+      `${label}: a step package changed since the cold run; recomputed ${settle.cached.filter((c) => !c).length} step(s)\n`,
+    );
   for (let i = 0; i < WARM_REPEATS; i++) {
     const w = await driver(source, cache, mlruns);
     if (!w.cached.every(Boolean)) throw new Error("warm run missed the cache (a step package rebuilt during the benchmark?)");
@@ -117,22 +130,54 @@ async function benchSource(label, source, coldRepeats) {
     const b = pick(bareColds);
     rows.push([label, "ms run, cold cache, --no-report", b.wall, b.rss, ...stepCols(b)]);
   }
-  rows.push([label, `ms run, fully cached, hits verified with the identity memo (median of ${WARM_REPEATS})`, w.wall, w.rss, ...stepCols(w)]);
-  rows.push([label, `ms run, fully cached, every hit re-hashed (MS_CACHE_REHASH=1, median of ${WARM_REPEATS})`, h.wall, h.rss, ...stepCols(h)]);
+  rows.push([
+    label,
+    `ms run, fully cached, hits verified with the identity memo (median of ${WARM_REPEATS})`,
+    w.wall,
+    w.rss,
+    ...stepCols(w),
+  ]);
+  rows.push([
+    label,
+    `ms run, fully cached, every hit re-hashed (MS_CACHE_REHASH=1, median of ${WARM_REPEATS})`,
+    h.wall,
+    h.rss,
+    ...stepCols(h),
+  ]);
   const wWall = median(warms.map((r) => r.wall));
   summary.push([label, "fully cached run wall, hits verified, incl. process start", `${wWall.toFixed(3)} s`, "< 0.5 s"]);
-  summary.push([label, "fully cached: re-hash every hit / identity memo", `${(median(rehashed.map((r) => r.wall)) / wWall).toFixed(2)}x`, ""]);
+  summary.push([
+    label,
+    "fully cached: re-hash every hit / identity memo",
+    `${(median(rehashed.map((r) => r.wall)) / wWall).toFixed(2)}x`,
+    "",
+  ]);
   if (warmOnly) return;
   const dWall = median(directs.map((r) => r.wall));
   const cWall = median(colds.map((r) => r.wall));
-  summary.push([label, "driver overhead, cold (ms run / direct)", `${(cWall / dWall).toFixed(3)} (${(((cWall - dWall) / dWall) * 100).toFixed(1)}%)`, "< 1.05"]);
+  summary.push([
+    label,
+    "driver overhead, cold (ms run / direct)",
+    `${(cWall / dWall).toFixed(3)} (${(((cWall - dWall) / dWall) * 100).toFixed(1)}%)`,
+    "< 1.05",
+  ]);
   // Wall time outside the steps' own compute (process start, imports, hashing, cache, tracking):
   // immune to the step-speed noise of a shared machine.
   const dRest = median(directs.map((r) => r.wall - r.own));
   const cRest = median(colds.map((r) => r.wall - r.own));
-  summary.push([label, "driver overhead, cold, outside step compute ((ms rest - direct rest) / direct wall)", `${(((cRest - dRest) / dWall) * 100).toFixed(1)}% (${cRest.toFixed(2)} s vs ${dRest.toFixed(2)} s)`, "< 5%"]);
+  summary.push([
+    label,
+    "driver overhead, cold, outside step compute ((ms rest - direct rest) / direct wall)",
+    `${(((cRest - dRest) / dWall) * 100).toFixed(1)}% (${cRest.toFixed(2)} s vs ${dRest.toFixed(2)} s)`,
+    "< 5%",
+  ]);
   const bRest = median(bareColds.map((r) => r.wall - r.own));
-  summary.push([label, "  the same without the report (--no-report): the driver's own overhead", `${(((bRest - dRest) / dWall) * 100).toFixed(1)}% (${bRest.toFixed(2)} s vs ${dRest.toFixed(2)} s)`, "< 5%"]);
+  summary.push([
+    label,
+    "  the same without the report (--no-report): the driver's own overhead",
+    `${(((bRest - dRest) / dWall) * 100).toFixed(1)}% (${bRest.toFixed(2)} s vs ${dRest.toFixed(2)} s)`,
+    "< 5%",
+  ]);
   summary.push([label, "  the report (test-set scores and charts) after the last step", `${(cRest - bRest).toFixed(2)} s`, ""]);
 }
 
@@ -144,12 +189,20 @@ if (ONLY !== "synthetic") {
   if (!existsSync(path.join(ML_SMALL, "ratings.csv"))) throw new Error(`no ml-latest-small at ${ML_SMALL} (set MS_MOVIELENS_SMALL)`);
   const name = path.basename(ML_SMALL);
   const dataDir = path.dirname(ML_SMALL);
-  await benchSource(name, { driver: ["--dataset", name, "--data-dir", dataDir], direct: ["--dataset", name, dataDir] }, Number(process.env.MS_BENCH_DRIVER_COLD_REPEATS ?? 3));
+  await benchSource(
+    name,
+    { driver: ["--dataset", name, "--data-dir", dataDir], direct: ["--dataset", name, dataDir] },
+    Number(process.env.MS_BENCH_DRIVER_COLD_REPEATS ?? 3),
+  );
 }
 if (ONLY !== "small") {
   const csv = await syntheticRatingsCsv(ROWS);
   const label = `synthetic ${(ROWS / 1e6).toFixed(ROWS % 1e6 ? 1 : 0)}M rows (${(statSync(csv).size / 2 ** 20).toFixed(0)} MiB csv)`;
-  await benchSource(label, { driver: ["--ratings-csv", csv], direct: ["--ratings-csv", csv] }, Number(process.env.MS_BENCH_DRIVER_COLD_REPEATS ?? 2));
+  await benchSource(
+    label,
+    { driver: ["--ratings-csv", csv], direct: ["--ratings-csv", csv] },
+    Number(process.env.MS_BENCH_DRIVER_COLD_REPEATS ?? 2),
+  );
 }
 
 const header = ["data", "mode", "wall s", "peak RSS MiB", "download s", "etl s", "als s", "keras s"];
@@ -157,7 +210,11 @@ const out = [
   `# ms driver benchmark`,
   ``,
   `${machine()}; commit ${gitCommit()}; node -e 0 takes ${nodeStart.toFixed(3)} s here.`,
-  `Parameters: ${Object.entries(P).map(([k, v]) => `${k}=${v}`).join(" ")} (everything else default). Step seconds of ms runs are the driver's per-step wall time (cache check, lock, step, publish, tracking).`,
+  `Parameters: ${Object.entries(P)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(
+      " ",
+    )} (everything else default). Step seconds of ms runs are the driver's per-step wall time (cache check, lock, step, publish, tracking).`,
   ``,
   table(header, rows),
   ``,

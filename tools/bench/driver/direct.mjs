@@ -45,9 +45,15 @@ const a = await als({ ratings: e.outputs.ratings.dir }, resolveAlsParams(params.
 seconds.als = (t() - start) / 1000;
 
 start = t();
-const k = await keras({ ratings: e.outputs.ratings.dir, factors: a.outputs.factors.dir }, resolveKerasParams(params.keras), path.join(outDir, "keras"));
+const k = await keras(
+  { ratings: e.outputs.ratings.dir, factors: a.outputs.factors.dir },
+  resolveKerasParams(params.keras),
+  path.join(outDir, "keras"),
+);
 seconds.keras = (t() - start) / 1000;
 
 // The steps' own "seconds" metrics: compute time as each step measures it, to separate step noise from overhead.
 const own = { etl: e.metrics.seconds, als: a.metrics.seconds, keras: k.metrics.seconds };
-process.stdout.write(JSON.stringify({ seconds, own, rows: e.metrics.rows, test_rmse: { als: a.metrics.test_rmse, keras: k.metrics.test_rmse } }) + "\n");
+process.stdout.write(
+  JSON.stringify({ seconds, own, rows: e.metrics.rows, test_rmse: { als: a.metrics.test_rmse, keras: k.metrics.test_rmse } }) + "\n",
+);

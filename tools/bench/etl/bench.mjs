@@ -38,12 +38,20 @@ async function measure(label, csv) {
     rmSync(bareOut, { force: true });
     theirs.push(await timed(process.execPath, [bare, csv, bareOut]));
     rmSync(out, { recursive: true, force: true });
-    last = await timed(process.execPath, [etlBin, "--ratings-csv", csv, "--out", out, "--max-row-limit", "-1", "--json", "--log-level", "warn"], { env });
+    last = await timed(
+      process.execPath,
+      [etlBin, "--ratings-csv", csv, "--out", out, "--max-row-limit", "-1", "--json", "--log-level", "warn"],
+      { env },
+    );
     ours.push(last);
   }
   const doc = JSON.parse(last.stdout);
   rmSync(out, { recursive: true, force: true });
-  const dedupe = await timed(process.execPath, [etlBin, "--ratings-csv", csv, "--out", out, "--max-row-limit", "-1", "--dedupe", "latest", "--json", "--log-level", "warn"], { env });
+  const dedupe = await timed(
+    process.execPath,
+    [etlBin, "--ratings-csv", csv, "--out", out, "--max-row-limit", "-1", "--dedupe", "latest", "--json", "--log-level", "warn"],
+    { env },
+  );
   const readTimes = [];
   for (let i = 0; i < 3; i++) {
     const t = performance.now();
@@ -77,8 +85,36 @@ const mlSmall = path.join(ML_SMALL, "ratings.csv");
 if (existsSync(mlSmall)) results.push(await measure("ml-latest-small", mlSmall));
 else process.stderr.write(`skipping ml-latest-small: ${mlSmall} not found (set MS_MOVIELENS_SMALL)\n`);
 
-const header = ["data", "rows", "ms-etl s (median of runs 2..n)", "bare DuckDB COPY s (median)", "ratio (target <= 1.15)", "first ms-etl run s (hashes the source)", "first-run ratio", "rows/s", "Parquet MiB", "peak RSS MiB", "bare RSS MiB", "with --dedupe latest s", "Parquet -> typed columns rows/s"];
-const body = results.map((r) => [r.label, r.n, r.oursS, r.bareS, r.ratio, r.firstS, r.firstRatio, Math.round(r.rowsPerS), r.outMiB, r.rss, r.bareRss, r.dedupeS, Math.round(r.readRowsPerS)]);
+const header = [
+  "data",
+  "rows",
+  "ms-etl s (median of runs 2..n)",
+  "bare DuckDB COPY s (median)",
+  "ratio (target <= 1.15)",
+  "first ms-etl run s (hashes the source)",
+  "first-run ratio",
+  "rows/s",
+  "Parquet MiB",
+  "peak RSS MiB",
+  "bare RSS MiB",
+  "with --dedupe latest s",
+  "Parquet -> typed columns rows/s",
+];
+const body = results.map((r) => [
+  r.label,
+  r.n,
+  r.oursS,
+  r.bareS,
+  r.ratio,
+  r.firstS,
+  r.firstRatio,
+  Math.round(r.rowsPerS),
+  r.outMiB,
+  r.rss,
+  r.bareRss,
+  r.dedupeS,
+  Math.round(r.readRowsPerS),
+]);
 const md = [
   `# ETL benchmark`,
   "",

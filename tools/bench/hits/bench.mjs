@@ -29,11 +29,24 @@ if (!existsSync(csv)) {
 const etlDir = path.join(BASE, `etl-${ROWS}`);
 const alsDir = path.join(BASE, `als-${ROWS}`);
 const env = { ...process.env, LOG_LEVEL: "warn", MS_CACHE_DIR: path.join(BASE, "cache") };
-if (!existsSync(path.join(etlDir, "manifest.json"))) execFileSync(process.execPath, [path.join(ROOT, "packages/etl/dist/bin.js"), "--ratings-csv", csv, "--out", etlDir, "--max-row-limit", "-1"], { env, stdio: ["ignore", "ignore", "inherit"] });
-if (!existsSync(path.join(alsDir, "manifest.json"))) execFileSync(process.execPath, [path.join(ROOT, "packages/als/dist/bin.js"), "--ratings", etlDir, "--out", alsDir, "--als-max-iter", "1"], { env, stdio: ["ignore", "ignore", "inherit"] });
+if (!existsSync(path.join(etlDir, "manifest.json")))
+  execFileSync(
+    process.execPath,
+    [path.join(ROOT, "packages/etl/dist/bin.js"), "--ratings-csv", csv, "--out", etlDir, "--max-row-limit", "-1"],
+    { env, stdio: ["ignore", "ignore", "inherit"] },
+  );
+if (!existsSync(path.join(alsDir, "manifest.json")))
+  execFileSync(
+    process.execPath,
+    [path.join(ROOT, "packages/als/dist/bin.js"), "--ratings", etlDir, "--out", alsDir, "--als-max-iter", "1"],
+    { env, stdio: ["ignore", "ignore", "inherit"] },
+  );
 
 const rows = [];
-for (const [label, dir, kind] of [["etl entry (ratings.parquet)", etlDir, "ratings"], ["als entry (user + item factors)", alsDir, "factors"]]) {
+for (const [label, dir, kind] of [
+  ["etl entry (ratings.parquet)", etlDir, "ratings"],
+  ["als entry (user + item factors)", alsDir, "factors"],
+]) {
   // A file written within the last second is hashed but not remembered (racy timestamps), as in a real cache.
   await new Promise((resolve) => setTimeout(resolve, 1200));
   const first = await verifyArtifact(dir, { kind, memo: {} });

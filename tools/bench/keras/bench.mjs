@@ -26,7 +26,17 @@ import { Writable } from "node:stream";
 import { createLogger } from "@ms/contracts";
 import os from "node:os";
 import { parseArgs } from "node:util";
-import { buildNetwork, fitFused, fitNetwork, FeatureAssembler, joinRatings, loadTf, mulberry32, resolveKerasParams, trainNetwork } from "@ms/keras";
+import {
+  buildNetwork,
+  fitFused,
+  fitNetwork,
+  FeatureAssembler,
+  joinRatings,
+  loadTf,
+  mulberry32,
+  resolveKerasParams,
+  trainNetwork,
+} from "@ms/keras";
 import { ROOT, WORK, gitCommit, machine, path, table, writeResult } from "../lib.mjs";
 import { writeFeatureNpys } from "./npy-features.mjs";
 
@@ -86,7 +96,9 @@ const t0 = performance.now();
 const { ratings, factors } = syntheticMl20m();
 const split = { seed: 42, splitProp: 0.8 };
 const joined = joinRatings(ratings, factors, split);
-process.stderr.write(`data: ${ROWS} ratings, ${joined.trainRows.length} training rows (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
+process.stderr.write(
+  `data: ${ROWS} ratings, ${joined.trainRows.length} training rows (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`,
+);
 
 const { tf, backend } = await loadTf("wasm");
 const params = resolveKerasParams({ keras_features: "factors" });
@@ -118,7 +130,14 @@ async function tfjsStreamed(batchSize, choice) {
   const loaded = await loadTf(choice);
   const model = newModel(loaded.tf);
   const t = performance.now();
-  await fitNetwork(loaded.tf, model, assembler, rows, new Int32Array(0), { epochs: 1, batchSize, patience: 2, minDelta: 1e-4, seed: 1, shuffle: true });
+  await fitNetwork(loaded.tf, model, assembler, rows, new Int32Array(0), {
+    epochs: 1,
+    batchSize,
+    patience: 2,
+    minDelta: 1e-4,
+    seed: 1,
+    shuffle: true,
+  });
   const seconds = (performance.now() - t) / 1000;
   model.dispose();
   return n / seconds;
@@ -130,13 +149,38 @@ async function fused(batchSize, threads) {
   const initial = model.getWeights().map((w) => w.dataSync());
   model.dispose();
   const t = performance.now();
-  await fitFused(assembler, rows, new Int32Array(0), initial, { epochs: 1, batchSize, patience: 2, minDelta: 1e-4, seed: 1, shuffle: true, hiddenUnits: H, learningRate: params.keras_learning_rate, threads });
+  await fitFused(assembler, rows, new Int32Array(0), initial, {
+    epochs: 1,
+    batchSize,
+    patience: 2,
+    minDelta: 1e-4,
+    seed: 1,
+    shuffle: true,
+    hiddenUnits: H,
+    learningRate: params.keras_learning_rate,
+    threads,
+  });
   return n / ((performance.now() - t) / 1000);
 }
 
 /** TensorFlow Keras on the same rows (model.fit on in-memory arrays): best epoch's samples/s, or undefined. */
 function tensorflow(batchSize, dir, python) {
-  const r = spawnSync(python, [path.join(ROOT, "packages/keras/reference/keras_tf.py"), dir, values["tf-epochs"], String(batchSize), String(params.keras_learning_rate), values["tf-epochs"], "0.0001", "0", String(H), "42"], { encoding: "utf8" });
+  const r = spawnSync(
+    python,
+    [
+      path.join(ROOT, "packages/keras/reference/keras_tf.py"),
+      dir,
+      values["tf-epochs"],
+      String(batchSize),
+      String(params.keras_learning_rate),
+      values["tf-epochs"],
+      "0.0001",
+      "0",
+      String(H),
+      "42",
+    ],
+    { encoding: "utf8" },
+  );
   if (r.status !== 0) throw new Error(`keras_tf.py exited ${r.status}: ${r.stderr.slice(-1500)}`);
   const doc = JSON.parse(r.stdout.trim().split("\n").pop());
   return { rate: Math.max(...doc.samples_per_second), version: `TensorFlow ${doc.tensorflow}, Keras ${doc.keras}`, threads: doc.threads };
@@ -146,7 +190,10 @@ let python;
 let featDir;
 if (!values["no-tf"]) {
   try {
-    const venv = execFileSync(path.join(ROOT, "tools/python/ensure-venv.sh"), ["keras"], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim();
+    const venv = execFileSync(path.join(ROOT, "tools/python/ensure-venv.sh"), ["keras"], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "inherit"],
+    }).trim();
     python = path.join(venv, "bin/python");
     featDir = path.join(WORK, "keras-bench-features");
     writeFeatureNpys(featDir, assembler, { train: rows, test: joined.testRows.subarray(0, 65_536) });
@@ -172,13 +219,30 @@ await loadTf("wasm");
   await loadTf("wasm");
   const small = rows.subarray(0, 8192);
   const model = newModel();
-  await fitNetwork(tf, model, assembler, small, new Int32Array(0), { epochs: 1, batchSize: 128, patience: 2, minDelta: 1e-4, seed: 1, shuffle: true });
+  await fitNetwork(tf, model, assembler, small, new Int32Array(0), {
+    epochs: 1,
+    batchSize: 128,
+    patience: 2,
+    minDelta: 1e-4,
+    seed: 1,
+    shuffle: true,
+  });
   model.dispose();
   for (const threads of [1, 2]) {
     const m = newModel();
     const initial = m.getWeights().map((w) => w.dataSync());
     m.dispose();
-    await fitFused(assembler, small, new Int32Array(0), initial, { epochs: 1, batchSize: 128, patience: 2, minDelta: 1e-4, seed: 1, shuffle: true, hiddenUnits: H, learningRate: params.keras_learning_rate, threads });
+    await fitFused(assembler, small, new Int32Array(0), initial, {
+      epochs: 1,
+      batchSize: 128,
+      patience: 2,
+      minDelta: 1e-4,
+      seed: 1,
+      shuffle: true,
+      hiddenUnits: H,
+      learningRate: params.keras_learning_rate,
+      threads,
+    });
   }
 }
 
@@ -205,15 +269,39 @@ for (const batchSize of BATCHES) {
     }
   }
   results.push({ batchSize, ...best, tf: tfRate });
-  log(`batch ${batchSize}: fused 1 thread ${Math.round(best.f1)}/s, 2 threads ${Math.round(best.f2)}/s, tfjs wasm ${Math.round(best.tfjs)}/s, tfjs-node ${Math.round(best.node)}/s, TensorFlow ${tfRate ? Math.round(tfRate) : "-"}/s`);
+  log(
+    `batch ${batchSize}: fused 1 thread ${Math.round(best.f1)}/s, 2 threads ${Math.round(best.f2)}/s, tfjs wasm ${Math.round(best.tfjs)}/s, tfjs-node ${Math.round(best.node)}/s, TensorFlow ${tfRate ? Math.round(tfRate) : "-"}/s`,
+  );
 }
 
 const gf = (rate) => (rate * FLOPS_PER_SAMPLE) / 1e9;
 const ratio = (a, b) => (a && b ? `${(a / b).toFixed(2)}x` : "-");
-const header = ["batch", "fused 1 thread samples/s", "fused 2 threads samples/s", "tfjs wasm (reference) samples/s", "tfjs-node (libtensorflow 2.20) samples/s", "TF Keras CPU samples/s", "fused best / TF (target >= 1.5)", "fused 2t / 1t", "fused best / tfjs", "GFLOP/s fused best"];
+const header = [
+  "batch",
+  "fused 1 thread samples/s",
+  "fused 2 threads samples/s",
+  "tfjs wasm (reference) samples/s",
+  "tfjs-node (libtensorflow 2.20) samples/s",
+  "TF Keras CPU samples/s",
+  "fused best / TF (target >= 1.5)",
+  "fused 2t / 1t",
+  "fused best / tfjs",
+  "GFLOP/s fused best",
+];
 const body = results.map((r) => {
   const f = Math.max(r.f1, r.f2);
-  return [String(r.batchSize), Math.round(r.f1), Math.round(r.f2), r.tfjs ? Math.round(r.tfjs) : "-", r.node ? Math.round(r.node) : "-", r.tf ? Math.round(r.tf) : "-", ratio(f, r.tf), ratio(r.f2, r.f1), ratio(f, r.tfjs), gf(f).toFixed(2)];
+  return [
+    String(r.batchSize),
+    Math.round(r.f1),
+    Math.round(r.f2),
+    r.tfjs ? Math.round(r.tfjs) : "-",
+    r.node ? Math.round(r.node) : "-",
+    r.tf ? Math.round(r.tf) : "-",
+    ratio(f, r.tf),
+    ratio(r.f2, r.f1),
+    ratio(f, r.tfjs),
+    gf(f).toFixed(2),
+  ];
 });
 const lines = [
   "# Keras training throughput: fused WebAssembly trainer vs tfjs vs TensorFlow Keras",
@@ -235,7 +323,9 @@ if (values.full) {
       done();
     },
   });
-  const trained = await trainNetwork(ratings, factors, split, resolveKerasParams({ keras_features: "factors", keras_epochs: 1 }), { logger: createLogger({ level: "info", pretty: false, destination: sink }) });
+  const trained = await trainNetwork(ratings, factors, split, resolveKerasParams({ keras_features: "factors", keras_epochs: 1 }), {
+    logger: createLogger({ level: "info", pretty: false, destination: sink }),
+  });
   const seconds = (performance.now() - t) / 1000;
   const fitRows = trained.metrics.training_nrows - trained.metrics.validation_nrows;
   trained.model.dispose();
@@ -246,7 +336,18 @@ if (values.full) {
       `join, epoch and evaluation of all ${ROWS.toLocaleString("en-US")} ratings ${seconds.toFixed(1)} s, test RMSE ${trained.metrics.test_rmse.toFixed(4)}; peak RSS of the whole bench process ${rssGb.toFixed(2)} GB (target < 3 GB).`,
   );
 }
-lines.push("", `Load average (1/5/15 min) at start: ${loadStart.map((x) => x.toFixed(1)).join(" ")}, at end: ${os.loadavg().map((x) => x.toFixed(1)).join(" ")}, on ${os.cpus().length} cores shared with other work: single figures move by tens of per cent; the ratios compare runs alternated in the same process.`, "", `Machine: ${machine()}; commit ${gitCommit()}; ${new Date().toISOString()}; ${((performance.now() - started) / 1000).toFixed(0)} s`, "");
+lines.push(
+  "",
+  `Load average (1/5/15 min) at start: ${loadStart.map((x) => x.toFixed(1)).join(" ")}, at end: ${os
+    .loadavg()
+    .map((x) => x.toFixed(1))
+    .join(
+      " ",
+    )}, on ${os.cpus().length} cores shared with other work: single figures move by tens of per cent; the ratios compare runs alternated in the same process.`,
+  "",
+  `Machine: ${machine()}; commit ${gitCommit()}; ${new Date().toISOString()}; ${((performance.now() - started) / 1000).toFixed(0)} s`,
+  "",
+);
 const md = lines.join("\n");
 process.stdout.write(md);
 log(`written ${writeResult("keras", md)}`);

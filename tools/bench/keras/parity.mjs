@@ -29,22 +29,23 @@ import { buildNetwork, evaluateMse, fitFused, fitNetwork, FeatureAssembler, join
 import { ML_SMALL, ROOT, WORK, existsSync, gitCommit, machine, path, table, writeNpy, writeResult } from "../lib.mjs";
 import { writeFeatureNpys } from "./npy-features.mjs";
 
-const USAGE = "usage: node tools/bench/keras/parity.mjs [--batch 128,1024] [--epochs 10] [--lr 0.001] [--hidden 20] [--seeds 42,43,44] [--shuffle-seeds 1,2,3,4,5,6] [--no-tfjs] [--ratings ETL_DIR --als ALS_DIR]\n";
+const USAGE =
+  "usage: node tools/bench/keras/parity.mjs [--batch 128,1024] [--epochs 10] [--lr 0.001] [--hidden 20] [--seeds 42,43,44] [--shuffle-seeds 1,2,3,4,5,6] [--no-tfjs] [--ratings ETL_DIR --als ALS_DIR]\n";
 let parsed;
 try {
   parsed = parseArgs({
-  options: {
-    help: { type: "boolean", short: "h", default: false },
-    ratings: { type: "string" },
-    als: { type: "string" },
-    batch: { type: "string", default: "128,1024" },
-    epochs: { type: "string", default: "10" },
-    lr: { type: "string", default: "0.001" },
-    hidden: { type: "string", default: "20" },
-    seeds: { type: "string", default: "42,43,44" },
-    "shuffle-seeds": { type: "string", default: "1,2,3,4,5,6" },
-    "no-tfjs": { type: "boolean", default: false },
-  },
+    options: {
+      help: { type: "boolean", short: "h", default: false },
+      ratings: { type: "string" },
+      als: { type: "string" },
+      batch: { type: "string", default: "128,1024" },
+      epochs: { type: "string", default: "10" },
+      lr: { type: "string", default: "0.001" },
+      hidden: { type: "string", default: "20" },
+      seeds: { type: "string", default: "42,43,44" },
+      "shuffle-seeds": { type: "string", default: "1,2,3,4,5,6" },
+      "no-tfjs": { type: "boolean", default: false },
+    },
   });
 } catch (error) {
   process.stderr.write(`parity: ${error.message}\n${USAGE}`);
@@ -75,9 +76,31 @@ function inputs() {
   if (!existsSync(csv)) throw new MissingArtifactError(`no ml-latest-small at ${csv}: set MS_MOVIELENS_SMALL or pass --ratings and --als`);
   const ratingsDir = path.join(dir, "etl");
   const alsDir = path.join(dir, "als");
-  const run = (bin, args) => execFileSync(process.execPath, [path.join(ROOT, bin), ...args, "--json", "--log-level", "warn"], { stdio: ["ignore", "ignore", "inherit"] });
-  if (!existsSync(path.join(ratingsDir, "manifest.json"))) run("packages/etl/dist/bin.js", ["--ratings-csv", csv, "--out", ratingsDir, "--max-row-limit", "-1"]);
-  if (!existsSync(path.join(alsDir, "manifest.json"))) run("packages/als/dist/bin.js", ["--ratings", ratingsDir, "--out", alsDir, "--als-rank", "12", "--als-max-iter", "10", "--als-reg-param", "0.1", "--seed", "42", "--split-prop", "0.8", "--als-cold-start-strategy", "drop"]);
+  const run = (bin, args) =>
+    execFileSync(process.execPath, [path.join(ROOT, bin), ...args, "--json", "--log-level", "warn"], {
+      stdio: ["ignore", "ignore", "inherit"],
+    });
+  if (!existsSync(path.join(ratingsDir, "manifest.json")))
+    run("packages/etl/dist/bin.js", ["--ratings-csv", csv, "--out", ratingsDir, "--max-row-limit", "-1"]);
+  if (!existsSync(path.join(alsDir, "manifest.json")))
+    run("packages/als/dist/bin.js", [
+      "--ratings",
+      ratingsDir,
+      "--out",
+      alsDir,
+      "--als-rank",
+      "12",
+      "--als-max-iter",
+      "10",
+      "--als-reg-param",
+      "0.1",
+      "--seed",
+      "42",
+      "--split-prop",
+      "0.8",
+      "--als-cold-start-strategy",
+      "drop",
+    ]);
   return { ratingsDir, alsDir };
 }
 
@@ -111,13 +134,31 @@ function initialWeights(seed) {
   model.dispose();
   return { initDir, weights: copies };
 }
-const venv = execFileSync(path.join(ROOT, "tools/python/ensure-venv.sh"), ["keras"], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim();
+const venv = execFileSync(path.join(ROOT, "tools/python/ensure-venv.sh"), ["keras"], {
+  encoding: "utf8",
+  stdio: ["ignore", "pipe", "inherit"],
+}).trim();
 let tfVersion = "";
 
 /** Keras `model.fit` from `init`; shuffled with `shuffleSeed`, or in row order when it is undefined. */
 function tensorflow(batch, init, shuffleSeed) {
-  const args = [path.join(ROOT, "packages/keras/reference/keras_tf.py"), dir, String(EPOCHS), String(batch), String(LR), String(EPOCHS), "0.0001", String(VALIDATION), String(H), String(shuffleSeed ?? 0), init.initDir];
-  const r = spawnSync(path.join(venv, "bin/python"), args, { encoding: "utf8", env: { ...process.env, MS_TF_SHUFFLE: shuffleSeed === undefined ? "0" : "1" } });
+  const args = [
+    path.join(ROOT, "packages/keras/reference/keras_tf.py"),
+    dir,
+    String(EPOCHS),
+    String(batch),
+    String(LR),
+    String(EPOCHS),
+    "0.0001",
+    String(VALIDATION),
+    String(H),
+    String(shuffleSeed ?? 0),
+    init.initDir,
+  ];
+  const r = spawnSync(path.join(venv, "bin/python"), args, {
+    encoding: "utf8",
+    env: { ...process.env, MS_TF_SHUFFLE: shuffleSeed === undefined ? "0" : "1" },
+  });
   if (r.status !== 0) throw new Error(`keras_tf.py exited ${r.status}: ${r.stderr.slice(-2000)}`);
   const doc = JSON.parse(r.stdout.trim().split("\n").pop());
   tfVersion = `TensorFlow ${doc.tensorflow}, Keras ${doc.keras}`;
@@ -125,7 +166,17 @@ function tensorflow(batch, init, shuffleSeed) {
 }
 
 async function fused(batch, init, shuffleSeed) {
-  const options = { epochs: EPOCHS, batchSize: batch, patience: EPOCHS, minDelta: 1e-4, seed: shuffleSeed ?? 0, shuffle: shuffleSeed !== undefined, hiddenUnits: H, learningRate: LR, threads: 1 };
+  const options = {
+    epochs: EPOCHS,
+    batchSize: batch,
+    patience: EPOCHS,
+    minDelta: 1e-4,
+    seed: shuffleSeed ?? 0,
+    shuffle: shuffleSeed !== undefined,
+    hiddenUnits: H,
+    learningRate: LR,
+    threads: 1,
+  };
   const f = await fitFused(assembler, fitRows, valRows, init.weights, options);
   return { history: f.history, test: Math.sqrt(await f.mse(joined.testRows)) };
 }
@@ -134,7 +185,14 @@ async function fused(batch, init, shuffleSeed) {
 async function tfjs(batch, init) {
   const model = buildNetwork(tf, assembler.width, { hiddenUnits: H, learningRate: LR, seed: 0, outputBias: 0 });
   model.setWeights(init.weights.map((w, i) => tf.tensor(w, model.weights[i].shape)));
-  const r = await fitNetwork(tf, model, assembler, fitRows, valRows, { epochs: EPOCHS, batchSize: batch, patience: EPOCHS, minDelta: 1e-4, seed: 0, shuffle: false });
+  const r = await fitNetwork(tf, model, assembler, fitRows, valRows, {
+    epochs: EPOCHS,
+    batchSize: batch,
+    patience: EPOCHS,
+    minDelta: 1e-4,
+    seed: 0,
+    shuffle: false,
+  });
   const test = Math.sqrt(await evaluateMse(tf, model, assembler, joined.testRows));
   model.dispose();
   return { history: r.history, test };
@@ -157,9 +215,22 @@ for (const batch of BATCHES) {
   for (const seed of INIT_SEEDS) {
     const init = inits.get(seed);
     log(`batch ${batch}, initial weights of seed ${seed}: unshuffled fused, tfjs, TensorFlow...`);
-    const run = { seed, fused: await fused(batch, init), tfjs: values["no-tfjs"] ? undefined : await tfjs(batch, init), tf: tensorflow(batch, init) };
+    const run = {
+      seed,
+      fused: await fused(batch, init),
+      tfjs: values["no-tfjs"] ? undefined : await tfjs(batch, init),
+      tf: tensorflow(batch, init),
+    };
     same.push(run);
-    const epochRows = Array.from({ length: EPOCHS }, (_, e) => [String(e + 1), f5(run.fused.history[e]?.loss), f5(run.tfjs?.history[e]?.loss), f5(run.tf.history[e]?.loss), f5(run.fused.history[e]?.val_loss), f5(run.tfjs?.history[e]?.val_loss), f5(run.tf.history[e]?.val_loss)]);
+    const epochRows = Array.from({ length: EPOCHS }, (_, e) => [
+      String(e + 1),
+      f5(run.fused.history[e]?.loss),
+      f5(run.tfjs?.history[e]?.loss),
+      f5(run.tf.history[e]?.loss),
+      f5(run.fused.history[e]?.val_loss),
+      f5(run.tfjs?.history[e]?.val_loss),
+      f5(run.tf.history[e]?.val_loss),
+    ]);
     epochRows.push(["test RMSE", f5(run.fused.test), f5(run.tfjs?.test), f5(run.tf.test), "", "", ""]);
     const o = [];
     const t = [];
@@ -175,7 +246,12 @@ for (const batch of BATCHES) {
       "",
       table(["epoch", "loss fused", "loss tfjs", "loss TF", "val fused", "val tfjs", "val TF"], epochRows),
       "",
-      ...(SHUFFLE_SEEDS.length ? [`Shuffled, test RMSE for shuffle seeds ${SHUFFLE_SEEDS.join(", ")}: fused ${o.map(f4).join(", ")} (mean ${f4(meanSd(o).m)}); TF ${t.map(f4).join(", ")} (mean ${f4(meanSd(t).m)}).`, ""] : []),
+      ...(SHUFFLE_SEEDS.length
+        ? [
+            `Shuffled, test RMSE for shuffle seeds ${SHUFFLE_SEEDS.join(", ")}: fused ${o.map(f4).join(", ")} (mean ${f4(meanSd(o).m)}); TF ${t.map(f4).join(", ")} (mean ${f4(meanSd(t).m)}).`,
+            "",
+          ]
+        : []),
     );
   }
   const gaps = (key) => same.map((r) => (r[key] ? r.fused.test - r[key].test : undefined));
@@ -192,7 +268,9 @@ for (const batch of BATCHES) {
     o && t ? (Math.abs(o.m - t.m) <= 0.005 ? "yes" : "no") : "-",
     o && t ? `${f4(o.sd)} / ${f4(t.sd)}` : "-",
   ]);
-  log(`batch ${batch}: unshuffled fused - TF ${gaps("tf").map(f4).join(", ")} (largest ${f4(worst(gaps("tf")))}); shuffled fused ${o ? f4(o.m) : "-"}, TF ${t ? f4(t.m) : "-"}`);
+  log(
+    `batch ${batch}: unshuffled fused - TF ${gaps("tf").map(f4).join(", ")} (largest ${f4(worst(gaps("tf")))}); shuffled fused ${o ? f4(o.m) : "-"}, TF ${t ? f4(t.m) : "-"}`,
+  );
 }
 
 const md = [
@@ -206,10 +284,25 @@ const md = [
   "Unshuffled: the same rows in the same order on every side, so only the maths, and float32 rounding, can differ (the gap of fused to tfjs, both ours, sizes the rounding alone: the two sum in other orders). " +
     `Shuffled: mean ± standard error over ${INIT_SEEDS.length} initial seeds x ${SHUFFLE_SEEDS.length} shuffle seeds (each side draws its own permutations); sd is the spread over those runs (initial weights and shuffles).`,
   "",
-  table(["batch", "unshuffled test RMSE fused - TF, per initial seed", "fused - tfjs", "shuffled test RMSE fused", "TF", "fused - TF", "within 0.005 (target)", "sd over the runs fused / TF"], summary),
+  table(
+    [
+      "batch",
+      "unshuffled test RMSE fused - TF, per initial seed",
+      "fused - tfjs",
+      "shuffled test RMSE fused",
+      "TF",
+      "fused - TF",
+      "within 0.005 (target)",
+      "sd over the runs fused / TF",
+    ],
+    summary,
+  ),
   "",
   ...sections,
-  `Load average (1/5/15 min) at start: ${loadStart.map((x) => x.toFixed(1)).join(" ")}, at end: ${os.loadavg().map((x) => x.toFixed(1)).join(" ")}.`,
+  `Load average (1/5/15 min) at start: ${loadStart.map((x) => x.toFixed(1)).join(" ")}, at end: ${os
+    .loadavg()
+    .map((x) => x.toFixed(1))
+    .join(" ")}.`,
   "",
   `Machine: ${machine()}; commit ${gitCommit()}; ${new Date().toISOString()}; ${((performance.now() - started) / 1000).toFixed(0)} s`,
   "",

@@ -20,14 +20,30 @@ mkdirSync(work, { recursive: true });
 const log = (m) => process.stderr.write(`oof: ${m}\n`);
 
 const doc = JSON.parse(
-  execFileSync(process.execPath, [path.join(ROOT, "packages/etl/dist/download-bin.js"), "--dataset", "synthetic", "--rows", String(ROWS), "--cache-dir", path.join(work, "cache"), "--json"], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], maxBuffer: 1 << 24 }),
+  execFileSync(
+    process.execPath,
+    [
+      path.join(ROOT, "packages/etl/dist/download-bin.js"),
+      "--dataset",
+      "synthetic",
+      "--rows",
+      String(ROWS),
+      "--cache-dir",
+      path.join(work, "cache"),
+      "--json",
+    ],
+    { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], maxBuffer: 1 << 24 },
+  ),
 );
 const etlDir = path.join(work, `etl-${ROWS}`);
 rmSync(etlDir, { recursive: true, force: true });
 await etl({ ratingsCsv: doc.outputs.ratings.path }, resolveEtlParams({ max_row_limit: -1 }), etlDir);
 const ratings = await readRatingsColumns(etlDir);
 // MS_OOF_MODEL=bayes|als measures a model other than the one `auto` takes for this size.
-const params = resolveKerasParams({ ...(process.env.MS_OOF_MODEL ? { keras_oof_model: process.env.MS_OOF_MODEL } : {}), ...(process.env.MS_OOF_FOLDS ? { keras_oof_folds: Number(process.env.MS_OOF_FOLDS) } : {}) });
+const params = resolveKerasParams({
+  ...(process.env.MS_OOF_MODEL ? { keras_oof_model: process.env.MS_OOF_MODEL } : {}),
+  ...(process.env.MS_OOF_FOLDS ? { keras_oof_folds: Number(process.env.MS_OOF_FOLDS) } : {}),
+});
 const rows = [];
 for (let round = 1; round <= ROUNDS; round++) {
   const alsDir = path.join(work, `als-${ROWS}`);
@@ -39,10 +55,25 @@ for (let round = 1; round <= ROUNDS; round++) {
   const factors = await readFactors(alsDir);
   const p = factors.manifest.params;
   t = performance.now();
-  const oof = await stackedFeatures(ratings, { seed: factors.details.seed, splitProp: factors.details.splitProp }, params, {}, { rank: factors.rank, maxIter: p.als_max_iter, regParam: p.als_reg_param, nonnegative: p.als_nonnegative, full: factors });
+  const oof = await stackedFeatures(
+    ratings,
+    { seed: factors.details.seed, splitProp: factors.details.splitProp },
+    params,
+    {},
+    { rank: factors.rank, maxIter: p.als_max_iter, regParam: p.als_reg_param, nonnegative: p.als_nonnegative, full: factors },
+  );
   const oofSeconds = (performance.now() - t) / 1000;
   log(`round ${round}: out-of-fold (${oof.model}) ${fmt(oofSeconds, 1)} s`);
-  rows.push([String(round), ROWS.toLocaleString("en"), oof.model, String(params.keras_oof_folds), fmt(alsSeconds, 1), fmt(a.metrics.fit_seconds, 1), fmt(oofSeconds, 1), fmt(oofSeconds / alsSeconds, 2)]);
+  rows.push([
+    String(round),
+    ROWS.toLocaleString("en"),
+    oof.model,
+    String(params.keras_oof_folds),
+    fmt(alsSeconds, 1),
+    fmt(a.metrics.fit_seconds, 1),
+    fmt(oofSeconds, 1),
+    fmt(oofSeconds / alsSeconds, 2),
+  ]);
 }
 const body = table(["round", "ratings", "oof model", "folds", "als step s", "als fit s", "out-of-fold s", "out-of-fold / als step"], rows);
 process.stdout.write(`\n${body}\n`);

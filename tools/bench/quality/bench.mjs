@@ -24,10 +24,24 @@ mkdirSync(work, { recursive: true });
 
 function datasets() {
   const out = [];
-  if (only !== "synthetic" && existsSync(path.join(ML_SMALL, "ratings.csv"))) out.push({ name: "ml-latest-small", csv: path.join(ML_SMALL, "ratings.csv") });
+  if (only !== "synthetic" && existsSync(path.join(ML_SMALL, "ratings.csv")))
+    out.push({ name: "ml-latest-small", csv: path.join(ML_SMALL, "ratings.csv") });
   if (only !== "small") {
     const doc = JSON.parse(
-      execFileSync(process.execPath, [path.join(ROOT, "packages/etl/dist/download-bin.js"), "--dataset", "synthetic", "--rows", String(SYNTHETIC_ROWS), "--cache-dir", path.join(work, "cache"), "--json"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }),
+      execFileSync(
+        process.execPath,
+        [
+          path.join(ROOT, "packages/etl/dist/download-bin.js"),
+          "--dataset",
+          "synthetic",
+          "--rows",
+          String(SYNTHETIC_ROWS),
+          "--cache-dir",
+          path.join(work, "cache"),
+          "--json",
+        ],
+        { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] },
+      ),
     );
     out.push({ name: `synthetic ${SYNTHETIC_ROWS.toLocaleString("en")} ratings`, csv: doc.outputs.ratings.path });
   }
@@ -43,13 +57,32 @@ async function measure(ds) {
   const rows = [];
   let t = performance.now();
   const a = await als({ ratings: ratingsDir }, resolveAlsParams(), path.join(dir, "als"));
-  rows.push(["ms-als defaults (Spark ALS-WR, rank 12, reg 0.1)", a.metrics.test_rmse, a.metrics.test_nrows - a.metrics.test_cold_start_nrows, (performance.now() - t) / 1000]);
+  rows.push([
+    "ms-als defaults (Spark ALS-WR, rank 12, reg 0.1)",
+    a.metrics.test_rmse,
+    a.metrics.test_nrows - a.metrics.test_cold_start_nrows,
+    (performance.now() - t) / 1000,
+  ]);
   t = performance.now();
-  const seed = await keras({ ratings: ratingsDir, factors: path.join(dir, "als") }, resolveKerasParams({ keras_features: "seed" }), path.join(dir, "keras-seed"));
-  rows.push(["ms-keras `features seed` (the seed's network on in-sample factors)", seed.metrics.test_rmse, seed.metrics.test_nrows, (performance.now() - t) / 1000]);
+  const seed = await keras(
+    { ratings: ratingsDir, factors: path.join(dir, "als") },
+    resolveKerasParams({ keras_features: "seed" }),
+    path.join(dir, "keras-seed"),
+  );
+  rows.push([
+    "ms-keras `features seed` (the seed's network on in-sample factors)",
+    seed.metrics.test_rmse,
+    seed.metrics.test_nrows,
+    (performance.now() - t) / 1000,
+  ]);
   t = performance.now();
   const def = await keras({ ratings: ratingsDir, factors: path.join(dir, "als") }, resolveKerasParams(), path.join(dir, "keras-default"));
-  rows.push(["**ms-keras defaults (stacked out-of-fold features)**", def.metrics.test_rmse, def.metrics.test_nrows, (performance.now() - t) / 1000]);
+  rows.push([
+    "**ms-keras defaults (stacked out-of-fold features)**",
+    def.metrics.test_rmse,
+    def.metrics.test_nrows,
+    (performance.now() - t) / 1000,
+  ]);
   if (withPeers) {
     const cols = await readRatingsColumns(ratingsDir);
     const mask = splitMask(cols.userIds, cols.movieIds, a.manifest.details.seed, a.manifest.details.splitProp);
@@ -57,8 +90,17 @@ async function measure(ds) {
     for (let i = 0; i < cols.rows; i++) lines.push(`${cols.userIds[i]},${cols.movieIds[i]},${cols.ratings[i]},${mask[i]}`);
     const splitCsv = path.join(dir, "split.csv");
     writeFileSync(splitCsv, lines.join("\n") + "\n");
-    const venv = execFileSync("bash", [path.join(ROOT, "tools/python/ensure-venv.sh"), "peers"], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim();
-    const peers = JSON.parse(execFileSync(path.join(venv, "bin/python"), [path.join(ROOT, "tools/bench/quality/peers.py"), splitCsv], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], maxBuffer: 1 << 24 }));
+    const venv = execFileSync("bash", [path.join(ROOT, "tools/python/ensure-venv.sh"), "peers"], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "inherit"],
+    }).trim();
+    const peers = JSON.parse(
+      execFileSync(path.join(venv, "bin/python"), [path.join(ROOT, "tools/bench/quality/peers.py"), splitCsv], {
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "inherit"],
+        maxBuffer: 1 << 24,
+      }),
+    );
     for (const [name, r] of Object.entries(peers)) if (name !== "test_rows") rows.push([name, r.test_rmse, peers.test_rows, r.seconds]);
   }
   return { rows, alsRmse: a.metrics.test_rmse, oofSeconds: def.metrics.oof_seconds };

@@ -39,7 +39,7 @@ const s3 = await startS3proxy({ prefix: "ms-bench-s3proxy-" });
 const env = { ...process.env, ...s3.env };
 const samples = { compute: { etl: [], als: [] }, push: { etl: [], als: [] }, pushOnly: { etl: [], als: [] }, hit: { etl: [], als: [] } };
 const moved = { up: { etl: 0, als: 0 }, down: { etl: 0, als: 0 } };
-let rss = { compute: 0, hit: 0 };
+const rss = { compute: 0, hit: 0 };
 const stepsOf = (stdout) => Object.fromEntries(JSON.parse(stdout).steps.map((s) => [s.step, s]));
 
 try {
@@ -53,7 +53,8 @@ try {
     const p = await timed(process.execPath, [STEPS, csv, fresh("push"), fresh("push-mlruns"), prefix, "readwrite"], { env });
     const ps = stepsOf(p.stdout);
     for (const step of ["etl", "als"]) {
-      if (ps[step].source !== "computed" || !ps[step].remote) throw new Error(`round ${round}: ${step} was not computed and pushed: ${JSON.stringify(ps[step])}`);
+      if (ps[step].source !== "computed" || !ps[step].remote)
+        throw new Error(`round ${round}: ${step} was not computed and pushed: ${JSON.stringify(ps[step])}`);
       samples.push[step].push(ps[step].seconds);
       samples.pushOnly[step].push(ps[step].remote.seconds);
       moved.up[step] = ps[step].remote.bytes;
@@ -66,7 +67,9 @@ try {
       moved.down[step] = hs[step].remote.bytes;
     }
     rss.hit = Math.max(rss.hit, h.rssMiB);
-    process.stderr.write(`round ${round + 1}/${REPEATS}: compute etl ${cs.etl.seconds.toFixed(2)} s als ${cs.als.seconds.toFixed(2)} s; remote hit etl ${hs.etl.seconds.toFixed(2)} s als ${hs.als.seconds.toFixed(2)} s\n`);
+    process.stderr.write(
+      `round ${round + 1}/${REPEATS}: compute etl ${cs.etl.seconds.toFixed(2)} s als ${cs.als.seconds.toFixed(2)} s; remote hit etl ${hs.etl.seconds.toFixed(2)} s als ${hs.als.seconds.toFixed(2)} s\n`,
+    );
   }
 } finally {
   await s3.stop();
@@ -77,9 +80,29 @@ const MB = (b) => b / 1e6;
 const rows = ["etl", "als"].map((step) => {
   const compute = median(samples.compute[step]);
   const hit = median(samples.hit[step]);
-  return [step, compute, median(samples.push[step]), median(samples.pushOnly[step]), MB(moved.up[step]), hit, MB(moved.down[step]), `${(hit / compute).toFixed(3)}`, `${(compute / hit).toFixed(1)}x`];
+  return [
+    step,
+    compute,
+    median(samples.push[step]),
+    median(samples.pushOnly[step]),
+    MB(moved.up[step]),
+    hit,
+    MB(moved.down[step]),
+    `${(hit / compute).toFixed(3)}`,
+    `${(compute / hit).toFixed(1)}x`,
+  ];
 });
-const header = ["step", "compute, s", "compute + push, s", "of which push, s", "MB up", "remote hit, s", "MB down", "hit / compute", "speed-up"];
+const header = [
+  "step",
+  "compute, s",
+  "compute + push, s",
+  "of which push, s",
+  "MB up",
+  "remote hit, s",
+  "MB down",
+  "hit / compute",
+  "speed-up",
+];
 const s3proxyVersion = path.basename(execFileSync("bash", [path.join(ROOT, "tools/s3proxy/ensure.sh")], { encoding: "utf8" }).trim());
 const md = [
   `# Remote step cache: remote hit vs compute (etl, als) on ${ROWS.toLocaleString("en-US")} synthetic ratings`,

@@ -31,7 +31,10 @@ const log = (msg) => process.stderr.write(`[spark-bench] ${msg}\n`);
 const logger = createLogger({ level: process.env.LOG_LEVEL ?? "warn", name: "spark-bench" });
 
 function sparkHome() {
-  const r = spawnSync("bash", [path.join(ROOT, "tools/python/ensure-venv.sh"), "spark"], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+  const r = spawnSync("bash", [path.join(ROOT, "tools/python/ensure-venv.sh"), "spark"], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   if (r.status !== 0) throw new Error("tools/python/ensure-venv.sh spark failed");
   const venv = r.stdout.trim().split("\n").pop();
   const py = readdirSync(path.join(venv, "lib")).find((d) => d.startsWith("python"));
@@ -51,7 +54,9 @@ async function runStep(ref, fields, label) {
   const out = path.join(work, "out", `${label}-${Date.now()}`);
   rmSync(out, { recursive: true, force: true });
   mkdirSync(path.dirname(out), { recursive: true });
-  const bound = alsStep.bind(new Map(Object.entries({ als_rank: "12", als_max_iter: "10", als_reg_param: "0.1", seed: "42", split_prop: "0.8", ...fields })));
+  const bound = alsStep.bind(
+    new Map(Object.entries({ als_rank: "12", als_max_iter: "10", als_reg_param: "0.1", seed: "42", split_prop: "0.8", ...fields })),
+  );
   const started = performance.now();
   await bound.run({ logger, cacheDir: path.join(work, "cache"), inputsVerified: true }, { ratings: ref }, out);
   const wall = (performance.now() - started) / 1000;
@@ -64,7 +69,12 @@ async function runStep(ref, fields, label) {
 const cases = [];
 if (!only || only === "small") {
   if (existsSync(path.join(ML_SMALL, "ratings.csv"))) {
-    cases.push(["ml-latest-small (100,836 ratings)", await ratingsDir("ml-latest-small", (dir) => etl({ ratingsCsv: path.join(ML_SMALL, "ratings.csv") }, resolveEtlParams({ max_row_limit: -1 }), dir))]);
+    cases.push([
+      "ml-latest-small (100,836 ratings)",
+      await ratingsDir("ml-latest-small", (dir) =>
+        etl({ ratingsCsv: path.join(ML_SMALL, "ratings.csv") }, resolveEtlParams({ max_row_limit: -1 }), dir),
+      ),
+    ]);
   } else log(`no ml-latest-small at ${ML_SMALL}: skipping it`);
 }
 if (!only || only === "synthetic") {
@@ -91,10 +101,27 @@ try {
     log(`${label}: local engine...`);
     const local = await runStep(ref, { als_engine: "local" }, "local");
     log(`${label}: local ${local.wall.toFixed(1)} s; Spark on ${cluster.master}...`);
-    const spark = await runStep(ref, { als_engine: "spark", spark_master: cluster.master, spark_conf: "spark.executor.memory=1800m,spark.driver.memory=2g", spark_num_blocks: "4" }, "spark");
+    const spark = await runStep(
+      ref,
+      {
+        als_engine: "spark",
+        spark_master: cluster.master,
+        spark_conf: "spark.executor.memory=1800m,spark.driver.memory=2g",
+        spark_num_blocks: "4",
+      },
+      "spark",
+    );
     log(`${label}: spark ${spark.wall.toFixed(1)} s (fit ${spark.fit.toFixed(1)} s)`);
     rows.push([label, "local (all cores)", local.wall, local.fit, local.rmse.toFixed(4), "1.00", "1.00"]);
-    rows.push([label, `spark, ${spark.executors} executors x 1 core`, spark.wall, spark.fit, spark.rmse.toFixed(4), (spark.wall / local.wall).toFixed(1), (spark.fit / local.fit).toFixed(1)]);
+    rows.push([
+      label,
+      `spark, ${spark.executors} executors x 1 core`,
+      spark.wall,
+      spark.fit,
+      spark.rmse.toFixed(4),
+      (spark.wall / local.wall).toFixed(1),
+      (spark.fit / local.fit).toFixed(1),
+    ]);
     rows.push([label, "spark outside its fit", spark.wall - spark.fit, "", "", "", ""]);
   }
 } finally {
@@ -105,7 +132,10 @@ const header = ["ratings", "engine", "whole step s", "fit s", "test RMSE", "step
 const md = [
   `# als engines: local vs Spark standalone on loopback (${new Date().toISOString().slice(0, 10)}, ${gitCommit()})`,
   "",
-  `${machine()}; load average at the end ${(await import("node:os")).loadavg().map((x) => x.toFixed(1)).join(" ")}.`,
+  `${machine()}; load average at the end ${(await import("node:os"))
+    .loadavg()
+    .map((x) => x.toFixed(1))
+    .join(" ")}.`,
   "rank 12, 10 iterations, reg_param 0.1, seed 42, split_prop 0.8 (same split on both engines); Spark: 2 workers x 1 core, spark_num_blocks 4.",
   "Command: `node tools/bench/spark/bench.mjs`.",
   "",

@@ -49,7 +49,12 @@ beforeAll(async () => {
   movieIds.push(cols.movieIds[0], 2_000_000_000);
   const pairs = path.join(artifacts.root, "pairs.json");
   await writeFile(pairs, JSON.stringify({ userIds, movieIds }));
-  result = await runPython<SparkResult>(inject("pythonVenv"), "spark_interop.py", [artifacts.ratingsFile, artifacts.factorsDir, pairs, artifacts.root]);
+  result = await runPython<SparkResult>(inject("pythonVenv"), "spark_interop.py", [
+    artifacts.ratingsFile,
+    artifacts.factorsDir,
+    pairs,
+    artifacts.root,
+  ]);
 });
 
 afterAll(async () => {

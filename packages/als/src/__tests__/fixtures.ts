@@ -14,7 +14,11 @@ export const MOVIELENS_SMALL = path.join(
 );
 
 /** A ratings artifact directory from `rows` synthetic ratings. */
-export async function syntheticRatingsDir(root: string, name: string, options: { rows: number; users: number; movies: number; seed?: number }): Promise<string> {
+export async function syntheticRatingsDir(
+  root: string,
+  name: string,
+  options: { rows: number; users: number; movies: number; seed?: number },
+): Promise<string> {
   const csv = path.join(root, `${name}.csv`);
   writeSyntheticRatings(csv, { seed: 1, ...options });
   const dir = path.join(root, name);
@@ -37,7 +41,11 @@ export interface RatingRows {
 }
 
 /** Writes a Parquet file; `types` overrides column types to make wrong-schema files. */
-export async function writeRatingsParquet(file: string, rows: RatingRows, types: { userId?: string; movieId?: string; rating?: string } = {}): Promise<void> {
+export async function writeRatingsParquet(
+  file: string,
+  rows: RatingRows,
+  types: { userId?: string; movieId?: string; rating?: string } = {},
+): Promise<void> {
   const instance = await DuckDBInstance.create(":memory:");
   const conn = await instance.connect();
   try {
@@ -51,7 +59,9 @@ export async function writeRatingsParquet(file: string, rows: RatingRows, types:
     }
     appender.closeSync();
     const cast = (name: keyof typeof types, def: string) => `${name}::${types[name] ?? def} AS ${name}`;
-    await conn.run(`COPY (SELECT ${cast("userId", "INTEGER")}, ${cast("movieId", "INTEGER")}, ${cast("rating", "FLOAT")} FROM r) TO '${file.replaceAll("'", "''")}' (FORMAT parquet)`);
+    await conn.run(
+      `COPY (SELECT ${cast("userId", "INTEGER")}, ${cast("movieId", "INTEGER")}, ${cast("rating", "FLOAT")} FROM r) TO '${file.replaceAll("'", "''")}' (FORMAT parquet)`,
+    );
   } finally {
     conn.closeSync();
     instance.closeSync();
@@ -61,7 +71,7 @@ export async function writeRatingsParquet(file: string, rows: RatingRows, types:
 /** A small dense-ish ratings table: `users` x `movies` with a rank-2 pattern plus noise. */
 export function smallRatings(users: number, movies: number, seed = 3): { userIds: number[]; movieIds: number[]; ratings: number[] } {
   let s = seed >>> 0;
-  const next = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
+  const next = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296;
   const out = { userIds: [] as number[], movieIds: [] as number[], ratings: [] as number[] };
   const a = Array.from({ length: users }, () => [next(), next()]);
   const b = Array.from({ length: movies }, () => [next(), next()]);

@@ -19,7 +19,11 @@ export function parseSparkConf(text: string | undefined): [string, string][] {
     const m = /^\s*([A-Za-z][\w.-]*)=(.*)$/s.exec(piece);
     if (m) out.push([m[1], m[2]]);
     else if (out.length > 0) out[out.length - 1][1] += `,${piece}`;
-    else throw new BadParameterError("spark_conf", `"${piece}" is not key=value (for example spark.executor.memory=2g,spark.executor.cores=2)`);
+    else
+      throw new BadParameterError(
+        "spark_conf",
+        `"${piece}" is not key=value (for example spark.executor.memory=2g,spark.executor.cores=2)`,
+      );
   }
   for (const [key] of out) {
     if (SECRET_KEY.test(key)) {
@@ -41,7 +45,11 @@ export function stripCredentials(url: string): string {
 export function findSparkSubmit(env: NodeJS.ProcessEnv = process.env): string {
   if (env.SPARK_HOME) {
     const file = path.join(env.SPARK_HOME, "bin", "spark-submit");
-    if (!existsSync(file)) throw new BadParameterError("SPARK_HOME", `${file} does not exist (als_engine=spark runs it); point SPARK_HOME at a Spark installation or unset it to use spark-submit on PATH`);
+    if (!existsSync(file))
+      throw new BadParameterError(
+        "SPARK_HOME",
+        `${file} does not exist (als_engine=spark runs it); point SPARK_HOME at a Spark installation or unset it to use spark-submit on PATH`,
+      );
     return file;
   }
   for (const dir of (env.PATH ?? "").split(path.delimiter)) {
@@ -61,4 +69,3 @@ export function masterIsLocal(master: string | undefined): boolean {
   const m = /^spark:\/\/([^:/,]+)/.exec(master);
   return m !== null && (m[1] === "127.0.0.1" || m[1] === "localhost" || m[1] === hostname());
 }
-

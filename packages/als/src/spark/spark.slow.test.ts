@@ -44,7 +44,8 @@ afterAll(async () => {
 });
 
 /** A small fit on Spark, with `o` on top. */
-const spark = (o: Partial<AlsStepParams>): AlsStepParams => resolveAlsParams({ als_rank: 4, als_max_iter: 3, als_num_threads: 1, als_engine: "spark", spark_num_blocks: 2, ...o });
+const spark = (o: Partial<AlsStepParams>): AlsStepParams =>
+  resolveAlsParams({ als_rank: 4, als_max_iter: 3, als_num_threads: 1, als_engine: "spark", spark_num_blocks: 2, ...o });
 /** Small jobs on a loaded 2-core machine: no UI, and a JIT that starts fast. */
 const FAST = "spark.ui.enabled=false,spark.driver.extraJavaOptions=-XX:TieredStopAtLevel=1 -XX:+UseSerialGC";
 
@@ -74,7 +75,13 @@ describe("the Spark engine on local masters", () => {
 
     const cacheDir = path.join(root, "cache");
     const out = path.join(root, "factors-local2");
-    const r = await alsSpark(ratingsDir, spark({ spark_master: "local[2]", spark_conf: FAST }), out, { cacheDir }, { jobConfig: { splitCheck: { ratings: splitInput, out: splitOut, cases } } });
+    const r = await alsSpark(
+      ratingsDir,
+      spark({ spark_master: "local[2]", spark_conf: FAST }),
+      out,
+      { cacheDir },
+      { jobConfig: { splitCheck: { ratings: splitInput, out: splitOut, cases } } },
+    );
     const factors = await readFactors(out);
     expect(factors.rank).toBe(4);
     expect(factors.userIds.length).toBe(factors.details.users);
@@ -96,7 +103,10 @@ describe("the Spark engine on local masters", () => {
     const instance = await DuckDBInstance.create(":memory:");
     const conn = await instance.connect();
     try {
-      const rows = (await conn.runAndReadAll(`SELECT * FROM read_parquet('${splitOut}/*.parquet')`)).getRowObjectsJS() as Record<string, number | boolean>[];
+      const rows = (await conn.runAndReadAll(`SELECT * FROM read_parquet('${splitOut}/*.parquet')`)).getRowObjectsJS() as Record<
+        string,
+        number | boolean
+      >[];
       expect(rows).toHaveLength(n);
       const side = new Map<string, Record<string, number | boolean>>();
       for (const row of rows) side.set(`${row.userId},${row.movieId}`, row);
@@ -138,7 +148,9 @@ describe("the Spark engine on local masters", () => {
   it("an unreachable master is a NetworkError (exit 6) and publishes nothing", async () => {
     const port = await freePort();
     const out = path.join(root, "factors-unreachable");
-    const error = await alsSpark(ratingsDir, spark({ spark_master: `spark://127.0.0.1:${port}`, spark_conf: FAST }), out, { cacheDir: path.join(root, "cache") }).catch((e: unknown) => e);
+    const error = await alsSpark(ratingsDir, spark({ spark_master: `spark://127.0.0.1:${port}`, spark_conf: FAST }), out, {
+      cacheDir: path.join(root, "cache"),
+    }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(NetworkError);
     expect(String(error)).toContain(`127.0.0.1:${port}`);
     expect(exitCodeFor(error)).toBe(6);
@@ -155,7 +167,9 @@ describe("the Spark engine on local masters", () => {
     await mkdir(path.dirname(staged), { recursive: true });
     await writeFile(staged, Buffer.alloc((await stat(file)).size, 0x41));
     const out = path.join(root, "factors-failed");
-    const error = await alsSpark(ratingsDir, spark({ spark_master: "local[1]", spark_conf: FAST }), out, { cacheDir }).catch((e: unknown) => e);
+    const error = await alsSpark(ratingsDir, spark({ spark_master: "local[1]", spark_conf: FAST }), out, { cacheDir }).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(SparkApplicationError);
     expect(exitCodeFor(error)).toBe(1);
     // Spark's own words about the file.
@@ -174,7 +188,11 @@ describe("the Spark engine on local masters", () => {
       },
     });
     const logger = createLogger({ level: "info", destination });
-    const error = await alsSpark(ratingsDir, spark({ spark_master: "local[1]", spark_conf: FAST }), out, { cacheDir, logger, signal: controller.signal }).catch((e: unknown) => e);
+    const error = await alsSpark(ratingsDir, spark({ spark_master: "local[1]", spark_conf: FAST }), out, {
+      cacheDir,
+      logger,
+      signal: controller.signal,
+    }).catch((e: unknown) => e);
     expect(controller.signal.aborted).toBe(true);
     expect(error).toBeInstanceOf(InterruptedError);
     expect(exitCodeFor(error)).toBe(130);

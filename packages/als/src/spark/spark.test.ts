@@ -11,7 +11,9 @@ import { masterIsLocal, parseSparkConf, stripCredentials } from "./conf.js";
 describe("Spark parameters", () => {
   it("refuses bad values, naming the driver's parameter", () => {
     expect(() => resolveAlsParams({ als_engine: "spark", spark_master: "spark://user:pw@host:7077" })).toThrow(/spark_master.*credentials/);
-    expect(() => resolveAlsParams({ als_engine: "spark", spark_master: "k8s://https://u:p@api:6443" })).toThrow(/spark_master.*credentials/);
+    expect(() => resolveAlsParams({ als_engine: "spark", spark_master: "k8s://https://u:p@api:6443" })).toThrow(
+      /spark_master.*credentials/,
+    );
     expect(() => resolveAlsParams({ als_engine: "spark", spark_master: "" })).toThrow(/spark_master/);
     expect(() => resolveAlsParams({ als_engine: "spark", spark_conf: "spark.hadoop.fs.s3a.secret.key=abc" })).toThrow(/spark_conf.*secret/);
     expect(() => resolveAlsParams({ als_engine: "spark", spark_conf: "nonsense" })).toThrow(/spark_conf/);
@@ -46,7 +48,13 @@ describe("Spark parameters", () => {
   it("puts the engine in the cache key and leaves the master, conf, deploy mode and staging out", () => {
     const bind = (o: Record<string, string>) => alsStep.bind(new Map(Object.entries({ als_rank: "4", ...o })));
     const local = bind({});
-    const spark = bind({ als_engine: "spark", spark_master: "spark://127.0.0.1:7077", spark_conf: "spark.executor.memory=1g", spark_staging: "/tmp/x", spark_deploy_mode: "client" });
+    const spark = bind({
+      als_engine: "spark",
+      spark_master: "spark://127.0.0.1:7077",
+      spark_conf: "spark.executor.memory=1g",
+      spark_staging: "/tmp/x",
+      spark_deploy_mode: "client",
+    });
     const other = bind({ als_engine: "spark", spark_master: "local[2]" });
     expect(local.keyParams.als_engine).toBe("local");
     expect(spark.keyParams.als_engine).toBe("spark");

@@ -124,17 +124,36 @@ function stagingFor(params: AlsStepParams, hex: string, sparkStaging: string): S
 }
 
 /** Stages the ratings, content-addressed: a second run (or a rerun with other parameters) reuses them. */
-async function stageRatings(file: string, hex: string, st: Staging, submitPath: string, params: AlsStepParams, ctx: Partial<StepContext>, logger: Logger): Promise<void> {
+async function stageRatings(
+  file: string,
+  hex: string,
+  st: Staging,
+  submitPath: string,
+  params: AlsStepParams,
+  ctx: Partial<StepContext>,
+  logger: Logger,
+): Promise<void> {
   const started = performance.now();
   let copied: boolean;
   if (st.stagingLocal) {
     copied = await stageLocal(file, path.join(st.stagingLocal, "ratings", hex, "ratings.parquet"));
   } else {
-    const copy = { submit: submitPath, params, master: "local[1]", deployMode: "client" as const, command: "copy", ctx, extraConf: HELPER_CONF };
+    const copy = {
+      submit: submitPath,
+      params,
+      master: "local[1]",
+      deployMode: "client" as const,
+      command: "copy",
+      ctx,
+      extraConf: HELPER_CONF,
+    };
     const r = await submit({ ...copy, config: { src: pathToFileUrl(file), dst: st.ratingsUri, reuse: true } });
     copied = r.result?.copied === true;
   }
-  logger.info({ staging: stripCredentials(st.ratingsUri), copied, seconds: round((performance.now() - started) / 1000) }, copied ? "als: ratings staged for Spark" : "als: reusing the staged ratings");
+  logger.info(
+    { staging: stripCredentials(st.ratingsUri), copied, seconds: round((performance.now() - started) / 1000) },
+    copied ? "als: ratings staged for Spark" : "als: reusing the staged ratings",
+  );
 }
 
 /** Relays the job's protocol lines: its application id and version, and throttled progress. */
@@ -150,7 +169,14 @@ function progressRelay(ctx: Partial<StepContext>, logger: Logger, started: numbe
       const now = Date.now();
       if (now - lastProgress < 500) return;
       lastProgress = now;
-      const view = { phase: line.phase, job: line.job, stage: line.stage, tasks: `${String(line.done)}/${String(line.tasks)}`, failed: line.failed, seconds: round((performance.now() - started) / 1000) };
+      const view = {
+        phase: line.phase,
+        job: line.job,
+        stage: line.stage,
+        tasks: `${String(line.done)}/${String(line.tasks)}`,
+        failed: line.failed,
+        seconds: round((performance.now() - started) / 1000),
+      };
       if (ctx.progress) logger.info(view, "als: spark progress");
       else logger.debug(view, "als: spark progress");
     }
@@ -187,7 +213,10 @@ function jobMetrics(result: JobResult, params: AlsStepParams): { metrics: AlsMet
 /** The job's result (its result line, or the metrics.json it wrote), checked; `where` names it in the error. */
 function checkJobResult(value: unknown, where: string): JobResult {
   const parsed = JobResult.safeParse(value);
-  if (!parsed.success) throw new CorruptArtifactError(`${where}: ${parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")}`);
+  if (!parsed.success)
+    throw new CorruptArtifactError(
+      `${where}: ${parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")}`,
+    );
   return parsed.data;
 }
 
@@ -210,7 +239,14 @@ interface Fitted {
 }
 
 /** Checks the job's factor tables and publishes them with their manifest at `target`. */
-async function publishFactors(readDir: string, target: string, fitted: Fitted, params: AlsStepParams, ctx: Partial<StepContext>, started: number): Promise<AlsResult> {
+async function publishFactors(
+  readDir: string,
+  target: string,
+  fitted: Fitted,
+  params: AlsStepParams,
+  ctx: Partial<StepContext>,
+  started: number,
+): Promise<AlsResult> {
   const { result } = fitted;
   const { metrics, nanByChoice } = jobMetrics(result, params);
   const users = await partFile(path.join(readDir, "user_factors"));
@@ -218,7 +254,8 @@ async function publishFactors(readDir: string, target: string, fitted: Fitted, p
   // The same checks as every factors consumer: schema, nulls, one rank, unique ids, finite values.
   const u = await readFactorFile(users);
   const i = await readFactorFile(items);
-  if (u.rank !== params.als_rank || i.rank !== params.als_rank) throw new SparkApplicationError(`the Spark job wrote rank ${u.rank}/${i.rank} factors, expected ${params.als_rank}`);
+  if (u.rank !== params.als_rank || i.rank !== params.als_rank)
+    throw new SparkApplicationError(`the Spark job wrote rank ${u.rank}/${i.rank} factors, expected ${params.als_rank}`);
   metrics.seconds = (performance.now() - started) / 1000;
   for (const [key, value] of Object.entries(metrics)) {
     if (Number.isFinite(value) || (nanByChoice && (key === "test_mse" || key === "test_rmse"))) continue;
@@ -249,7 +286,14 @@ async function publishFactors(readDir: string, target: string, fitted: Fitted, p
     await copyFile(users, path.join(dir, FACTORS_FILES.users));
     await copyFile(items, path.join(dir, FACTORS_FILES.items));
     if (ctx.signal?.aborted) throw interruption(ctx.signal);
-    return writeManifest(dir, { kind: "factors", files: [FACTORS_FILES.users, FACTORS_FILES.items], params: recorded, metrics, details, producedBy: { step: "als", version: ALS_VERSION } });
+    return writeManifest(dir, {
+      kind: "factors",
+      files: [FACTORS_FILES.users, FACTORS_FILES.items],
+      params: recorded,
+      metrics,
+      details,
+      producedBy: { step: "als", version: ALS_VERSION },
+    });
   });
   return {
     outputs: { factors: { kind: "factors", dir: target, digest: manifest.digest } },
@@ -281,7 +325,15 @@ export async function alsSpark(
   const st = stagingFor(params, hex, sparkStaging);
   await stageRatings(file, hex, st, submitPath, params, ctx, logger);
   const relay = progressRelay(ctx, logger, started);
-  const copy = { submit: submitPath, params, master: "local[1]", deployMode: "client" as const, command: "copy", ctx, extraConf: HELPER_CONF };
+  const copy = {
+    submit: submitPath,
+    params,
+    master: "local[1]",
+    deployMode: "client" as const,
+    command: "copy",
+    ctx,
+    extraConf: HELPER_CONF,
+  };
   try {
     const config = {
       ratings: st.ratingsUri,
@@ -307,12 +359,27 @@ export async function alsSpark(
     const readDir = downloaded ?? st.runLocal ?? "";
     try {
       const result = r.result ? checkJobResult(r.result, "the Spark job's result line") : await readJobResult(readDir);
-      const fitted: Fitted = { result, applicationId: relay.seen.applicationId || (result.applicationId ?? ""), sparkVersion: relay.seen.sparkVersion || (result.sparkVersion ?? ""), digests };
+      const fitted: Fitted = {
+        result,
+        applicationId: relay.seen.applicationId || (result.applicationId ?? ""),
+        sparkVersion: relay.seen.sparkVersion || (result.sparkVersion ?? ""),
+        digests,
+      };
       const out = await publishFactors(readDir, target, fitted, params, ctx, started);
       const m = out.metrics;
       ctx.metrics?.metric("train_loss", m.train_loss, params.als_max_iter);
       for (const [key, value] of Object.entries(m)) if (key !== "train_loss") ctx.metrics?.metric(key, value);
-      logger.info({ engine: "spark", applicationId: fitted.applicationId, train_rmse: round(m.train_rmse, 4), test_rmse: round(m.test_rmse, 4), fitSeconds: round(m.fit_seconds), seconds: round(m.seconds) }, "als: done");
+      logger.info(
+        {
+          engine: "spark",
+          applicationId: fitted.applicationId,
+          train_rmse: round(m.train_rmse, 4),
+          test_rmse: round(m.test_rmse, 4),
+          fitSeconds: round(m.fit_seconds),
+          seconds: round(m.seconds),
+        },
+        "als: done",
+      );
       return out;
     } finally {
       if (downloaded) await rm(downloaded, { recursive: true, force: true });

@@ -41,7 +41,8 @@ const KILL_GRACE_MS = 5_000;
  * SparkContext already exists by then); the second only counts before the application started,
  * since a lost executor later logs the same words.
  */
-const MASTER_UNREACHABLE = /Failed to connect to master|All masters are unresponsive|Failed to connect to ResourceManager|Retrying connect to server/;
+const MASTER_UNREACHABLE =
+  /Failed to connect to master|All masters are unresponsive|Failed to connect to ResourceManager|Retrying connect to server/;
 const UNREACHABLE = /Could not connect to|UnknownHostException|Connection refused|Failed to connect to/;
 
 /** The one field of a package.json the job's lookup reads. */
@@ -195,13 +196,24 @@ class SubmitWatch {
     if (sub) this.submissionId = sub[1];
     if (!this.unreachable && ((!this.started && UNREACHABLE.test(text)) || (!this.progressed && MASTER_UNREACHABLE.test(text)))) {
       this.unreachable = text.trim();
-      this.stop(new NetworkError(`spark master ${stripCredentials(master ?? "(spark-submit's default)")} is unreachable: ${stripCredentials(this.unreachable)}`));
+      this.stop(
+        new NetworkError(
+          `spark master ${stripCredentials(master ?? "(spark-submit's default)")} is unreachable: ${stripCredentials(this.unreachable)}`,
+        ),
+      );
     }
     if (/Initial job has not accepted any resources/.test(text)) {
       this.firstNoResources ||= Date.now();
-      this.logger.warn({ master: stripCredentials(master ?? "") }, "als: the Spark application has no executors yet (the cluster has no free cores or memory)");
+      this.logger.warn(
+        { master: stripCredentials(master ?? "") },
+        "als: the Spark application has no executors yet (the cluster has no free cores or memory)",
+      );
       if (Date.now() - this.firstNoResources > SPARK_RESOURCES_TIMEOUT_MS) {
-        this.stop(new NetworkError(`spark master ${stripCredentials(master ?? "")} gave the application no executors in ${SPARK_RESOURCES_TIMEOUT_MS / 1000} s`));
+        this.stop(
+          new NetworkError(
+            `spark master ${stripCredentials(master ?? "")} gave the application no executors in ${SPARK_RESOURCES_TIMEOUT_MS / 1000} s`,
+          ),
+        );
       }
     }
   }
@@ -213,14 +225,20 @@ class SubmitWatch {
     if (this.stopping) throw this.stopping;
     if (code === 0 && (result || deployMode === "cluster")) return { result, started, stderrTail: tail };
     if (error) {
-      if (error.kind === "bad_input") throw new BadInputError(String(error.message), { file: typeof error.file === "string" ? error.file : undefined });
+      if (error.kind === "bad_input")
+        throw new BadInputError(String(error.message), { file: typeof error.file === "string" ? error.file : undefined });
       throw new SparkApplicationError(`the Spark application failed: ${String(error.message)}`);
     }
     if (!this.progressed && this.stderrTail.some((l) => MASTER_UNREACHABLE.test(l) || (!started && UNREACHABLE.test(l)))) {
       throw new NetworkError(`spark master ${stripCredentials(this.master ?? "")} is unreachable:\n${stripCredentials(tail)}`);
     }
-    const exception = this.stderrTail.filter((l) => /Exception|Error/.test(l)).slice(-8).join("\n");
-    throw new SparkApplicationError(`spark-submit ${this.o.command} ended with ${signal ?? `exit ${code}`}${result ? "" : " without a result"}: ${stripCredentials(exception || tail)}`);
+    const exception = this.stderrTail
+      .filter((l) => /Exception|Error/.test(l))
+      .slice(-8)
+      .join("\n");
+    throw new SparkApplicationError(
+      `spark-submit ${this.o.command} ended with ${signal ?? `exit ${code}`}${result ? "" : " without a result"}: ${stripCredentials(exception || tail)}`,
+    );
   }
 }
 
@@ -258,7 +276,11 @@ export async function submit(o: SubmitOptions): Promise<SubmitResult> {
   onLines(child.stderr, (text) => watch.stderr(text));
   const startTimer = setTimeout(() => {
     if (!watch.started && deployMode === "client") {
-      stop(new NetworkError(`spark master ${stripCredentials(master ?? "")} did not start the application within ${SPARK_START_TIMEOUT_MS / 1000} s`));
+      stop(
+        new NetworkError(
+          `spark master ${stripCredentials(master ?? "")} did not start the application within ${SPARK_START_TIMEOUT_MS / 1000} s`,
+        ),
+      );
     }
   }, SPARK_START_TIMEOUT_MS);
   const onAbort = () => {

@@ -88,7 +88,13 @@ export async function startSparkCluster(o: ClusterOptions): Promise<SparkCluster
   const workers = o.workers ?? 2;
   const timeoutMs = o.timeoutMs ?? 180_000;
   const scratch = await mkdtemp(path.join(os.tmpdir(), "ms-spark-cluster-"));
-  const env: NodeJS.ProcessEnv = { ...process.env, SPARK_LOCAL_IP: "127.0.0.1", SPARK_HOME: o.sparkHome, SPARK_LOG_DIR: scratch, SPARK_WORKER_DIR: path.join(scratch, "work") };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    SPARK_LOCAL_IP: "127.0.0.1",
+    SPARK_HOME: o.sparkHome,
+    SPARK_LOG_DIR: scratch,
+    SPARK_WORKER_DIR: path.join(scratch, "work"),
+  };
   let log = "";
   const keep = (s: string) => {
     log = (log + s).slice(-20_000);
@@ -98,7 +104,14 @@ export async function startSparkCluster(o: ClusterOptions): Promise<SparkCluster
   const master = `spark://127.0.0.1:${port}`;
   const webUi = `http://127.0.0.1:${webPort}`;
   const procs: ChildProcess[] = [];
-  procs.push(launch(o.sparkHome, ["org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", String(port), "--webui-port", String(webPort)], env, keep));
+  procs.push(
+    launch(
+      o.sparkHome,
+      ["org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", String(port), "--webui-port", String(webPort)],
+      env,
+      keep,
+    ),
+  );
   const workerUis: string[] = [];
   const workerArgs = async (index: number) => {
     const ui = await o.port();
@@ -134,7 +147,8 @@ export async function startSparkCluster(o: ClusterOptions): Promise<SparkCluster
       } catch {
         // the master's page is not up yet
       }
-      if (Date.now() - started > timeoutMs) throw new Error(`the Spark cluster did not get ${count} live workers in ${timeoutMs} ms:\n${log}`);
+      if (Date.now() - started > timeoutMs)
+        throw new Error(`the Spark cluster did not get ${count} live workers in ${timeoutMs} ms:\n${log}`);
       await new Promise((r) => setTimeout(r, 500));
     }
   };

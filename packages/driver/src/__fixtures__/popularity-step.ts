@@ -19,7 +19,14 @@ export interface PopularityParams {
 const popularityParams: ParamDefs<PopularityParams> = {
   popularity_prior: param.number({ default: 5, min: 0, doc: "ratings' worth of the global mean each movie's mean is shrunk towards" }),
   popularity_seed: param.integer({ default: 42, doc: "the train/test split" }),
-  popularity_split_prop: param.number({ default: 0.8, min: 0, max: 1, minExclusive: true, maxExclusive: true, doc: "share of ratings in the training part" }),
+  popularity_split_prop: param.number({
+    default: 0.8,
+    min: 0,
+    max: 1,
+    minExclusive: true,
+    maxExclusive: true,
+    doc: "share of ratings in the training part",
+  }),
 };
 
 export const POPULARITY_FILE = "popularity.json";
@@ -62,8 +69,18 @@ export const popularityStep = defineStep({
     const model = fit(ratings, params);
     const metrics = { movies: model.score.size, test_rmse: model.test_rmse };
     await buildArtifactDir(outDir, async (staging) => {
-      await fs.writeFile(path.join(staging, POPULARITY_FILE), JSON.stringify({ mean: model.mean, movies: Object.fromEntries(model.score) }) + "\n");
-      return writeManifest(staging, { kind: "popularity", files: [POPULARITY_FILE], params, metrics, details: {}, producedBy: { step: "popularity", version: "0.1.0" } });
+      await fs.writeFile(
+        path.join(staging, POPULARITY_FILE),
+        JSON.stringify({ mean: model.mean, movies: Object.fromEntries(model.score) }) + "\n",
+      );
+      return writeManifest(staging, {
+        kind: "popularity",
+        files: [POPULARITY_FILE],
+        params,
+        metrics,
+        details: {},
+        producedBy: { step: "popularity", version: "0.1.0" },
+      });
     });
     for (const [key, value] of Object.entries(metrics)) ctx.metrics?.metric(key, value);
   },

@@ -25,7 +25,14 @@ async function compute(key, dir) {
   const files = expected(key);
   for (const [name, text] of Object.entries(files)) await writeFile(path.join(dir, name), text);
   if (args.computeMs) await sleep(args.computeMs);
-  await writeManifest(dir, { kind: "factors", files: Object.keys(files), params: {}, metrics: {}, details: {}, producedBy: { step: "als", version: "test", key } });
+  await writeManifest(dir, {
+    kind: "factors",
+    files: Object.keys(files),
+    params: {},
+    metrics: {},
+    details: {},
+    producedBy: { step: "als", version: "test", key },
+  });
 }
 
 async function check(key, dir) {

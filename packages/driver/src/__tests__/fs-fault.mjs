@@ -18,9 +18,12 @@ const inside = (dir, p) => {
   const abs = path.resolve(p instanceof URL ? p.pathname : String(p));
   return abs === dir || abs.startsWith(dir + path.sep);
 };
-const fault = (syscall, p) => Object.assign(new Error(`${errno}: injected by the test, ${syscall} '${String(p)}'`), { code: errno, syscall, path: String(p) });
+const fault = (syscall, p) =>
+  Object.assign(new Error(`${errno}: injected by the test, ${syscall} '${String(p)}'`), { code: errno, syscall, path: String(p) });
 const writes = (flags) =>
-  typeof flags === "number" ? (flags & (fs.constants.O_WRONLY | fs.constants.O_RDWR | fs.constants.O_CREAT)) !== 0 : typeof flags === "string" && /[wa+]/.test(flags);
+  typeof flags === "number"
+    ? (flags & (fs.constants.O_WRONLY | fs.constants.O_RDWR | fs.constants.O_CREAT)) !== 0
+    : typeof flags === "string" && /[wa+]/.test(flags);
 
 /** Which calls fail: `targets(args)` lists the paths a call writes. */
 const rules =

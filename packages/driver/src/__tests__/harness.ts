@@ -12,7 +12,18 @@ import { fileURLToPath } from "node:url";
 export const BIN = fileURLToPath(new URL("../../dist/bin.js", import.meta.url));
 
 /** Small synthetic data and small parameters: a cold run takes a couple of seconds. */
-export const SMALL = ["--dataset", "synthetic", "-P", "synthetic_rows=4000", "-P", "als_max_iter=2", "-P", "als_rank=4", "-P", "keras_epochs=1"];
+export const SMALL = [
+  "--dataset",
+  "synthetic",
+  "-P",
+  "synthetic_rows=4000",
+  "-P",
+  "als_max_iter=2",
+  "-P",
+  "als_rank=4",
+  "-P",
+  "keras_epochs=1",
+];
 
 export interface Sandbox {
   root: string;

@@ -48,13 +48,14 @@ export async function listDir(dir: string): Promise<string[]> {
   return (await readdir(dir)).sort();
 }
 
-export const SMALL_CSV = [
-  "userId,movieId,rating,timestamp",
-  "1,10,4.0,964982703",
-  "1,20,3.5,964981247",
-  "2,10,5.0,964982224",
-  "2,30,0.5,964983815",
-  "3,20,2.5,964982931",
-].join("\n") + "\n";
+export const SMALL_CSV =
+  [
+    "userId,movieId,rating,timestamp",
+    "1,10,4.0,964982703",
+    "1,20,3.5,964981247",
+    "2,10,5.0,964982224",
+    "2,30,0.5,964983815",
+    "3,20,2.5,964982931",
+  ].join("\n") + "\n";
 
 export const ML_SMALL = process.env.MS_MOVIELENS_SMALL ?? path.resolve(__dirname, "../../../../../shared/movielens/ml-latest-small");

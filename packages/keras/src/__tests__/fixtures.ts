@@ -82,7 +82,8 @@ export async function writeFixture(root: string, options: FixtureOptions = {}): 
   const data = syntheticData(options);
   const csv = path.join(root, "ratings.csv");
   const lines = ["userId,movieId,rating,timestamp"];
-  for (let i = 0; i < data.ratings.rows; i++) lines.push(`${data.ratings.userIds[i]},${data.ratings.movieIds[i]},${data.ratings.ratings[i]},${1_000_000 + i}`);
+  for (let i = 0; i < data.ratings.rows; i++)
+    lines.push(`${data.ratings.userIds[i]},${data.ratings.movieIds[i]},${data.ratings.ratings[i]},${1_000_000 + i}`);
   await fs.writeFile(csv, lines.join("\n") + "\n");
   const ratingsDir = path.join(root, "etl");
   const etlResult = await etl({ ratingsCsv: csv }, resolveEtlParams({ max_row_limit: -1 }), ratingsDir);

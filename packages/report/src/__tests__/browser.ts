@@ -12,7 +12,16 @@ import { chromium, type BrowserContext } from "playwright-core";
 
 const ENSURE = fileURLToPath(new URL("../../../../tools/ensure-chromium.sh", import.meta.url));
 
-export const CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+export const CHROMIUM_FLAGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
 
 /** The chromium binary, installed first when missing (minutes, once). */
 export async function ensureChromium(timeoutMs = 15 * 60_000): Promise<string> {
@@ -40,7 +49,13 @@ export interface Browser {
 /** A headless chromium with a fresh --user-data-dir, removed on close. */
 export async function openBrowser(executablePath: string): Promise<Browser> {
   const profile = await mkdtemp(path.join(os.tmpdir(), "ms-chromium-"));
-  const context = await chromium.launchPersistentContext(profile, { executablePath, headless: true, args: CHROMIUM_FLAGS, viewport: { width: 1200, height: 900 }, timeout: 60_000 });
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath,
+    headless: true,
+    args: CHROMIUM_FLAGS,
+    viewport: { width: 1200, height: 900 },
+    timeout: 60_000,
+  });
   return {
     context,
     async close() {

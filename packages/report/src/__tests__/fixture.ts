@@ -6,12 +6,22 @@ import type { StepHistory, TestFigures } from "../charts.js";
 import type { RunSummary } from "../html.js";
 
 export const HISTORIES: StepHistory[] = [
-  { step: "keras", points: [1, 2, 3].flatMap((e) => [{ key: "loss", value: 1 / e, step: e }, { key: "val_loss", value: 1.1 / e, step: e }]) },
+  {
+    step: "keras",
+    points: [1, 2, 3].flatMap((e) => [
+      { key: "loss", value: 1 / e, step: e },
+      { key: "val_loss", value: 1.1 / e, step: e },
+    ]),
+  },
   { step: "als", points: [0, 1, 2, 3].map((i) => ({ key: "train_loss", value: 100 / (i + 1), step: i })) },
 ];
 
 function bins(center: number): TestFigures["histograms"][number]["bins"] {
-  return Array.from({ length: 8 }, (_, b) => ({ from: -1 + b * 0.25, to: -0.75 + b * 0.25, count: Math.round(50 * Math.exp(-(((b - center) / 2) ** 2))) }));
+  return Array.from({ length: 8 }, (_, b) => ({
+    from: -1 + b * 0.25,
+    to: -0.75 + b * 0.25,
+    count: Math.round(50 * Math.exp(-(((b - center) / 2) ** 2))),
+  }));
 }
 
 export const TEST_FIGURES: TestFigures = {

@@ -34,15 +34,35 @@ export const TABLES: FactorTables = {
 };
 
 function ratingsManifest(): Manifest {
-  return { kind: "ratings", schemaVersion: 1, digest: ZERO, files: [], params: {}, metrics: {}, details: {}, producedBy: { step: "etl", version: "0" }, createdAt: new Date(0).toISOString() };
+  return {
+    kind: "ratings",
+    schemaVersion: 1,
+    digest: ZERO,
+    files: [],
+    params: {},
+    metrics: {},
+    details: {},
+    producedBy: { step: "etl", version: "0" },
+    createdAt: new Date(0).toISOString(),
+  };
 }
 
-async function writeEntries(root: string): Promise<{ factorsDir: string; list: { step: string; key: string; dir: string; manifest: Manifest }[] }> {
+async function writeEntries(
+  root: string,
+): Promise<{ factorsDir: string; list: { step: string; key: string; dir: string; manifest: Manifest }[] }> {
   const ratingsDir = path.join(root, "objects", "k-etl");
   await mkdir(ratingsDir, { recursive: true });
   await writeFile(path.join(ratingsDir, "manifest.json"), JSON.stringify(ratingsManifest()));
   const factorsDir = path.join(root, "objects", "k-als");
-  const details = { rank: 2, users: 3, items: 4, seed: 1, splitProp: 0.8, coldStartStrategy: "drop" as const, ratings: { digest: ZERO, rows: 12 } };
+  const details = {
+    rank: 2,
+    users: 3,
+    items: 4,
+    seed: 1,
+    splitProp: 0.8,
+    coldStartStrategy: "drop" as const,
+    ratings: { digest: ZERO, rows: 12 },
+  };
   await writeFactorsArtifact(factorsDir, { tables: TABLES, details, params: {}, metrics: {} });
   const factors = await readManifest(factorsDir);
   return {
@@ -62,7 +82,11 @@ async function trackRun(mlruns: string, list: readonly { step: string; key: stri
   const parent = (await tracker.startRun({ experimentId: experiment.experimentId, tags })).runId;
   const children: string[] = [];
   for (const e of list) {
-    const child = await tracker.startRun({ experimentId: experiment.experimentId, parentRunId: parent, tags: { ...tags, [TAGS.entryPoint]: e.step, [TAGS.step]: e.step, [TAGS.cacheKey]: e.key } });
+    const child = await tracker.startRun({
+      experimentId: experiment.experimentId,
+      parentRunId: parent,
+      tags: { ...tags, [TAGS.entryPoint]: e.step, [TAGS.step]: e.step, [TAGS.cacheKey]: e.key },
+    });
     await tracker.endRun(child.runId, "FINISHED");
     children.push(child.runId);
   }

@@ -15,6 +15,15 @@ export async function bundleForChild(entry: string, name: string): Promise<strin
   const esbuild = createRequire(fromRoot.resolve("tsup"))("esbuild") as { build(options: Record<string, unknown>): Promise<unknown> };
   // Inside the package's node_modules so that `@ms/contracts` resolves as it does for the package.
   const outfile = path.join(pkgRoot, "node_modules/.ms-test", `${name}.${process.pid}.mjs`);
-  await esbuild.build({ entryPoints: [entry], outfile, bundle: true, platform: "node", format: "esm", target: "node20", packages: "external", logLevel: "error" });
+  await esbuild.build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    packages: "external",
+    logLevel: "error",
+  });
   return outfile;
 }

@@ -23,7 +23,8 @@ function findRepoRoot(): string {
     const pkg = path.join(dir, "package.json");
     if (existsSync(pkg) && parseJsonFileSync(pkg, PackageName).name === "@ms/tracking") return path.resolve(dir, "../..");
     const up = path.dirname(dir);
-    if (up === dir) throw new Error("@ms/tracking/testing: cannot find the @ms/tracking package directory (it needs the ms workspace checkout)");
+    if (up === dir)
+      throw new Error("@ms/tracking/testing: cannot find the @ms/tracking package directory (it needs the ms workspace checkout)");
     dir = up;
   }
 }
@@ -59,7 +60,8 @@ export async function ensurePythonVenv(kind: VenvKind, timeoutMs = 20 * 60_000):
       child.once("error", reject);
       child.once("close", (c, s) => resolve([c, s]));
     });
-    if (code !== 0) throw new Error(`${ENSURE_VENV} ${kind} failed (${signal ?? `exit ${code}`}${signal === "SIGTERM" ? `, over ${timeoutMs} ms` : ""})`);
+    if (code !== 0)
+      throw new Error(`${ENSURE_VENV} ${kind} failed (${signal ?? `exit ${code}`}${signal === "SIGTERM" ? `, over ${timeoutMs} ms` : ""})`);
   } finally {
     clearTimeout(timer);
   }
@@ -104,7 +106,12 @@ export interface MlflowServer {
 }
 
 /** Starts `mlflow server` of `venv` on a free loopback port and resolves once /health answers. */
-export async function startMlflowServer(venv: string, args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 180_000): Promise<MlflowServer> {
+export async function startMlflowServer(
+  venv: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  timeoutMs = 180_000,
+): Promise<MlflowServer> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const child = spawn(path.join(venv, "bin/mlflow"), ["server", "--host", "127.0.0.1", "--port", String(port), "--workers", "1", ...args], {
@@ -169,7 +176,13 @@ export async function startMlflowTestServer(prefix = "ms-mlflow-server-"): Promi
   const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
   let server: MlflowServer;
   try {
-    server = await startMlflowServer(venv, ["--backend-store-uri", `sqlite:///${path.join(dir, "mlflow.db")}`, "--serve-artifacts", "--artifacts-destination", path.join(dir, "artifacts")]);
+    server = await startMlflowServer(venv, [
+      "--backend-store-uri",
+      `sqlite:///${path.join(dir, "mlflow.db")}`,
+      "--serve-artifacts",
+      "--artifacts-destination",
+      path.join(dir, "artifacts"),
+    ]);
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
     throw error;

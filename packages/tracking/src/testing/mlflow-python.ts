@@ -43,7 +43,12 @@ const PyReadResultSchema = z.object({
 });
 export type PyReadResult = z.infer<typeof PyReadResultSchema>;
 
-export async function pythonRead(venv: string, trackingUri: string, experimentName: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<PyReadResult> {
+export async function pythonRead(
+  venv: string,
+  trackingUri: string,
+  experimentName: string,
+  extraEnv: NodeJS.ProcessEnv = {},
+): Promise<PyReadResult> {
   const { stdout } = await exec(path.join(venv, "bin/python"), [READ_SCRIPT, trackingUri, experimentName], {
     env: { ...process.env, MLFLOW_ALLOW_FILE_STORE: "true", ...extraEnv },
     maxBuffer: 1 << 26,
@@ -53,7 +58,13 @@ export async function pythonRead(venv: string, trackingUri: string, experimentNa
 }
 
 /** Runs a snippet of Python in the venv and parses the JSON it prints, checked against `schema`. */
-export async function pythonJson<S extends z.ZodType>(venv: string, schema: S, code: string, args: string[] = [], extraEnv: NodeJS.ProcessEnv = {}): Promise<z.output<S>> {
+export async function pythonJson<S extends z.ZodType>(
+  venv: string,
+  schema: S,
+  code: string,
+  args: string[] = [],
+  extraEnv: NodeJS.ProcessEnv = {},
+): Promise<z.output<S>> {
   const { stdout } = await exec(path.join(venv, "bin/python"), ["-c", code, ...args], {
     env: { ...process.env, MLFLOW_ALLOW_FILE_STORE: "true", ...extraEnv },
     maxBuffer: 1 << 26,

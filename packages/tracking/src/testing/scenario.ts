@@ -26,7 +26,12 @@ export const MANY = 250;
 export async function logScenario(tracker: Tracker, experimentName: string): Promise<Scenario> {
   const exp = await tracker.getOrCreateExperiment(experimentName);
   const parent = await tracker.startRun({ experimentId: exp.experimentId, runName: "pipeline", tags: { "ms.pipeline": "multistep" } });
-  const etl = await tracker.startRun({ experimentId: exp.experimentId, runName: "etl", parentRunId: parent.runId, tags: { [TAGS.step]: "etl" } });
+  const etl = await tracker.startRun({
+    experimentId: exp.experimentId,
+    runName: "etl",
+    parentRunId: parent.runId,
+    tags: { [TAGS.step]: "etl" },
+  });
   await tracker.logParams(etl.runId, { "max-row-limit": 100000, ratings_csv: "/data/ratings.csv", "dedupe enabled": true });
   await tracker.logMetrics(etl.runId, [{ key: "rows", value: 100836, timestamp: 1_700_000_000_000 }]);
   const src = await makeTempDir("ms-scenario-");
@@ -38,7 +43,12 @@ export async function logScenario(tracker: Tracker, experimentName: string): Pro
   await tracker.logArtifacts(etl.runId, path.join(src, "summary.txt"));
   await tracker.endRun(etl.runId, "FINISHED");
 
-  const als = await tracker.startRun({ experimentId: exp.experimentId, runName: "als", parentRunId: parent.runId, tags: { [TAGS.step]: "als" } });
+  const als = await tracker.startRun({
+    experimentId: exp.experimentId,
+    runName: "als",
+    parentRunId: parent.runId,
+    tags: { [TAGS.step]: "als" },
+  });
   const many: Record<string, string> = {};
   for (let i = 0; i < MANY; i++) many[`grid/p${String(i).padStart(3, "0")}`] = `v${i}`;
   await tracker.logParams(als.runId, { rank: 10, "reg-param": 0.1, ...many });
@@ -60,7 +70,14 @@ export async function logScenario(tracker: Tracker, experimentName: string): Pro
   await tracker.endRun(als.runId, "FINISHED");
   await tracker.endRun(parent.runId, "FINISHED");
   await fs.rm(src, { recursive: true, force: true });
-  return { experimentName, experimentId: exp.experimentId, parentId: parent.runId, etlId: etl.runId, alsId: als.runId, lossSteps: LOSS_STEPS };
+  return {
+    experimentName,
+    experimentId: exp.experimentId,
+    parentId: parent.runId,
+    etlId: etl.runId,
+    alsId: als.runId,
+    lossSteps: LOSS_STEPS,
+  };
 }
 
 /**
@@ -73,7 +90,12 @@ function same(theirs: number, ours: number, sqlInfinity = false): boolean {
 }
 
 /** Asserts that what MLflow's client read equals, field by field, what our tracker reports and what was logged. */
-export async function expectPythonSeesScenario(tracker: Tracker, s: Scenario, py: PyReadResult, options: { compareArtifactUri?: boolean; sqlInfinity?: boolean } = {}): Promise<void> {
+export async function expectPythonSeesScenario(
+  tracker: Tracker,
+  s: Scenario,
+  py: PyReadResult,
+  options: { compareArtifactUri?: boolean; sqlInfinity?: boolean } = {},
+): Promise<void> {
   expect(py.experiment).toMatchObject({ experiment_id: s.experimentId, name: s.experimentName, lifecycle_stage: "active" });
   expect(py.runs.map((r) => r.info.run_id).sort()).toEqual([s.parentId, s.etlId, s.alsId].sort());
   for (const pr of py.runs) {
@@ -92,10 +114,17 @@ export async function expectPythonSeesScenario(tracker: Tracker, s: Scenario, py
     expect(pr.tags).toEqual(ours.tags);
     expect(Object.keys(pr.metrics).sort()).toEqual(Object.keys(ours.metrics).sort());
     for (const [key, value] of Object.entries(pr.metrics)) {
-      expect(same(pyNumber(value), ours.metrics[key].value, options.sqlInfinity), `latest ${key}: python ${value} vs ours ${ours.metrics[key].value}`).toBe(true);
+      expect(
+        same(pyNumber(value), ours.metrics[key].value, options.sqlInfinity),
+        `latest ${key}: python ${value} vs ours ${ours.metrics[key].value}`,
+      ).toBe(true);
       const history = await tracker.getMetricHistory(pr.info.run_id, key);
-      const theirs = pr.history[key].map((m) => ({ ...m, value: pyNumber(m.value) })).sort((a, b) => a.step - b.step || a.timestamp - b.timestamp);
-      const mine = history.map((m) => ({ value: m.value, step: m.step, timestamp: m.timestamp })).sort((a, b) => a.step - b.step || a.timestamp - b.timestamp);
+      const theirs = pr.history[key]
+        .map((m) => ({ ...m, value: pyNumber(m.value) }))
+        .sort((a, b) => a.step - b.step || a.timestamp - b.timestamp);
+      const mine = history
+        .map((m) => ({ value: m.value, step: m.step, timestamp: m.timestamp }))
+        .sort((a, b) => a.step - b.step || a.timestamp - b.timestamp);
       expect(theirs).toHaveLength(mine.length);
       theirs.forEach((m, i) => {
         expect(m.step).toBe(mine[i].step);
@@ -103,7 +132,9 @@ export async function expectPythonSeesScenario(tracker: Tracker, s: Scenario, py
         expect(same(m.value, mine[i].value, options.sqlInfinity), `${key}[${i}]: python ${m.value} vs ours ${mine[i].value}`).toBe(true);
       });
     }
-    expect(pr.artifacts.map((a) => ({ path: a.path, size: a.size }))).toEqual((await tracker.listArtifacts(pr.info.run_id)).map((a) => ({ path: a.path, size: a.fileSize ?? null })));
+    expect(pr.artifacts.map((a) => ({ path: a.path, size: a.size }))).toEqual(
+      (await tracker.listArtifacts(pr.info.run_id)).map((a) => ({ path: a.path, size: a.fileSize ?? null })),
+    );
   }
 
   // And against what was logged, not only against our own reading of it.
