@@ -23,7 +23,7 @@ import { loadRatings, writeFactorsArtifact } from "./adapter.js";
 import { ALS_DEFAULTS, type AlsParams, type AlsStepParams } from "./params.js";
 import { fitProblem, nonFiniteRows, prepareProblem, rowsBelow, scoreRows, type Problem } from "./model.js";
 import { inProcessRunner, interruption, threadRunner } from "./pool.js";
-import { FACTORS_FILES, type ColdStartStrategy, type FactorsDetails } from "./types.js";
+import { FACTORS_FILES, type FactorsDetails } from "./types.js";
 import { ALS_VERSION } from "./version.js";
 
 export interface AlsMetrics {

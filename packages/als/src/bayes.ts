@@ -50,7 +50,7 @@ class Normal {
   private spare = Number.NaN;
   constructor(readonly uniform: () => number) {}
   next(): number {
-    if (this.spare === this.spare) {
+    if (!Number.isNaN(this.spare)) {
       const s = this.spare;
       this.spare = Number.NaN;
       return s;

@@ -171,7 +171,7 @@ export function writeSyntheticRatings(file: string, options: SyntheticOptions): 
         const base = m * rank;
         for (let k = 0; k < rank; k++) score += userFactor[k] * movieFactors[base + k];
         let half = Math.round(score * 2);
-        half = half < 1 ? 1 : half > 10 ? 10 : half;
+        half = Math.min(10, Math.max(1, half));
         if (pos > BUF - 64) flush();
         writeInt(u + 1);
         buf[pos++] = 44;
