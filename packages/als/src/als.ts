@@ -23,7 +23,7 @@ import { loadRatings, writeFactorsArtifact } from "./adapter.js";
 import { ALS_DEFAULTS, type AlsParams, type AlsStepParams } from "./params.js";
 import { fitProblem, nonFiniteRows, prepareProblem, rowsBelow, scoreRows, type Problem } from "./model.js";
 import { inProcessRunner, interruption, threadRunner } from "./pool.js";
-import { FACTORS_FILES, type ColdStartStrategy, type FactorsDetails } from "./types.js";
+import { FACTORS_FILES, type FactorsDetails } from "./types.js";
 import { ALS_VERSION } from "./version.js";
 
 export interface AlsMetrics {
@@ -81,25 +81,13 @@ export async function als(inputs: AlsInputs, params: AlsParams, outDir: string, 
     nonnegative: params.als_nonnegative,
     seed: params.seed,
   });
-  const nu = problem.users.ids.length;
-  const ni = problem.items.ids.length;
-  if (problem.trainRows === 0)
-    throw new BadInputError(`none of the ${ratings.rows} ratings falls in the training split (split_prop ${params.split_prop})`, { file });
-  if (nu < 2)
-    throw new BadInputError(`the training ratings hold a single user (userId ${problem.users.ids[0]}); ALS needs at least two users`, {
-      file,
-    });
-  if (ni < 2)
-    throw new BadInputError(`the training ratings hold a single movie (movieId ${problem.items.ids[0]}); ALS needs at least two movies`, {
-      file,
-    });
-  if (params.als_reg_param === 0) refuseSingularRows(problem, params.als_rank);
+  refuseUnfittable(problem, ratings.rows, params, file);
   logger.info(
     {
       rows: ratings.rows,
       train: problem.trainRows,
-      users: nu,
-      movies: ni,
+      users: problem.users.ids.length,
+      movies: problem.items.ids.length,
       rank: params.als_rank,
       threads: params.als_num_threads,
       loadSeconds: round((performance.now() - started) / 1000),
@@ -113,21 +101,15 @@ export async function als(inputs: AlsInputs, params: AlsParams, outDir: string, 
   const { metrics, nanByChoice } = scoreFit(problem, ratings.ratings, mask, params, losses, fitSeconds);
   const details: FactorsDetails = {
     rank: params.als_rank,
-    users: nu,
-    items: ni,
+    users: problem.users.ids.length,
+    items: problem.items.ids.length,
     seed: params.seed,
     splitProp: params.split_prop,
     coldStartStrategy: params.als_cold_start_strategy,
     ratings: { ...(await digestsPromise), rows: ratings.rows },
   };
   metrics.seconds = (performance.now() - started) / 1000;
-  for (const [key, value] of Object.entries(metrics)) {
-    if (Number.isFinite(value) || (nanByChoice && (key === "test_mse" || key === "test_rmse"))) continue;
-    throw new BadParameterError(
-      "als_reg_param",
-      `metric ${key} is ${value}: the fit overflowed; use a larger als_reg_param (default ${ALS_DEFAULTS.als_reg_param})`,
-    );
-  }
+  refuseOverflow(metrics, nanByChoice);
   const manifest = await writeFactorsArtifact(target, {
     tables: {
       rank: params.als_rank,
@@ -158,6 +140,32 @@ export async function als(inputs: AlsInputs, params: AlsParams, outDir: string, 
     metrics,
     manifest,
   };
+}
+
+/** Refuses a layout ALS cannot fit: no training rating, a single user or movie, or rows left singular by reg_param 0. */
+function refuseUnfittable(problem: Problem, rows: number, params: AlsParams, file: string): void {
+  if (problem.trainRows === 0)
+    throw new BadInputError(`none of the ${rows} ratings falls in the training split (split_prop ${params.split_prop})`, { file });
+  if (problem.users.ids.length < 2)
+    throw new BadInputError(`the training ratings hold a single user (userId ${problem.users.ids[0]}); ALS needs at least two users`, {
+      file,
+    });
+  if (problem.items.ids.length < 2)
+    throw new BadInputError(`the training ratings hold a single movie (movieId ${problem.items.ids[0]}); ALS needs at least two movies`, {
+      file,
+    });
+  if (params.als_reg_param === 0) refuseSingularRows(problem, params.als_rank);
+}
+
+/** Refuses a non-finite metric (an overflowed fit), except the test error the "nan" cold-start strategy chose. */
+function refuseOverflow(metrics: AlsMetrics, nanByChoice: boolean): void {
+  for (const [key, value] of Object.entries(metrics)) {
+    if (Number.isFinite(value) || (nanByChoice && (key === "test_mse" || key === "test_rmse"))) continue;
+    throw new BadParameterError(
+      "als_reg_param",
+      `metric ${key} is ${value}: the fit overflowed; use a larger als_reg_param (default ${ALS_DEFAULTS.als_reg_param})`,
+    );
+  }
 }
 
 /** The sweeps on the worker threads (or this thread without a built worker), each iteration's loss to the metrics sink. */

@@ -50,7 +50,7 @@ class Normal {
   private spare = Number.NaN;
   constructor(readonly uniform: () => number) {}
   next(): number {
-    if (this.spare === this.spare) {
+    if (!Number.isNaN(this.spare)) {
       const s = this.spare;
       this.spare = Number.NaN;
       return s;
@@ -128,24 +128,17 @@ export async function gibbsFit(data: GibbsData, trainRows: Int32Array, queryRows
   const normal = new Normal(mulberry32(mixSeed(options.seed, 0x6a77)));
   const byUser = groupBy(userIdx, itemIdx, trainRows, nUsers);
   const byItem = groupBy(itemIdx, userIdx, trainRows, nItems);
-  let mu = 0;
-  for (let k = 0; k < trainRows.length; k++) mu += ratings[trainRows[k]];
-  mu = trainRows.length > 0 ? mu / trainRows.length : 0;
+  const mu = meanOf(ratings, trainRows);
 
-  const U = new Float64Array(nUsers * K);
-  const V = new Float64Array(nItems * K);
-  for (let i = 0; i < U.length; i++) U[i] = i % K === 0 ? 0 : 0.1 * normal.next();
-  for (let i = 0; i < V.length; i++) V[i] = i % K === 0 ? 0 : 0.1 * normal.next();
+  const U = initialFactors(nUsers, K, normal);
+  const V = initialFactors(nItems, K, normal);
   const lamU = new Float64Array(K).fill(1);
   const lamV = new Float64Array(K).fill(1);
   const meanU = new Float64Array(K);
   const meanV = new Float64Array(K);
   let alpha = 1;
 
-  const P = new Float64Array(K * K);
-  const b = new Float64Array(K);
-  const w = new Float64Array(K);
-
+  const conditional = new RowConditional(K, normal);
   const accumulate = accumulatorFor(K);
   const design = new Float32Array(Math.max(nUsers, nItems) * K);
   /** Draws every row of X from its conditional given the other side O. */
@@ -158,52 +151,8 @@ export async function gibbsFit(data: GibbsData, trainRows: Int32Array, queryRows
     }
     for (let p = 0; p < val.length; p++) val[p] = ratings[row[p]] - mu - O[other[p] * K];
     for (let r = 0; r < n; r++) {
-      accumulate(other, val, design, ptr[r], ptr[r + 1], P, b);
-      for (let a = 0; a < K; a++) {
-        b[a] = alpha * b[a] + lam[a] * mean[a];
-        for (let c = 0; c <= a; c++) P[a * K + c] *= alpha;
-        P[a * K + a] += lam[a];
-      }
-      // In-place Cholesky P = L L' (lower triangle); every diagonal is >= lam > 0.
-      for (let j = 0; j < K; j++) {
-        let s = P[j * K + j];
-        for (let k = 0; k < j; k++) s -= P[j * K + k] * P[j * K + k];
-        const d = Math.sqrt(s);
-        P[j * K + j] = d;
-        for (let i = j + 1; i < K; i++) {
-          let t = P[i * K + j];
-          for (let k = 0; k < j; k++) t -= P[i * K + k] * P[j * K + k];
-          P[i * K + j] = t / d;
-        }
-      }
-      // x = P^-1 b + L'^-1 e: solve L w = b, add e ~ N(0, I), solve L' x = w + e.
-      for (let i = 0; i < K; i++) {
-        let t = b[i];
-        for (let k = 0; k < i; k++) t -= P[i * K + k] * w[k];
-        w[i] = t / P[i * K + i];
-      }
-      for (let i = 0; i < K; i++) w[i] += normal.next();
-      const xo = r * K;
-      for (let i = K - 1; i >= 0; i--) {
-        let t = w[i];
-        for (let k = i + 1; k < K; k++) t -= P[k * K + i] * X[xo + k];
-        X[xo + i] = t / P[i * K + i];
-      }
-    }
-  };
-
-  /** Normal-Gamma conditionals of each coordinate's mean and precision (prior: mean 0, Gamma(1, 1)). */
-  const hyper = (X: Float64Array, n: number, lam: Float64Array, mean: Float64Array) => {
-    for (let f = 0; f < K; f++) {
-      let s = 0;
-      for (let r = 0; r < n; r++) s += X[r * K + f];
-      mean[f] = s / (n + 1) + normal.next() / Math.sqrt(lam[f] * (n + 1));
-      let ss = 0;
-      for (let r = 0; r < n; r++) {
-        const d = X[r * K + f] - mean[f];
-        ss += d * d;
-      }
-      lam[f] = normal.gamma(1 + (n + 1) / 2) / (1 + (ss + mean[f] * mean[f]) / 2);
+      accumulate(other, val, design, ptr[r], ptr[r + 1], conditional.P, conditional.b);
+      conditional.draw(alpha, lam, mean, X, r * K);
     }
   };
 
@@ -220,8 +169,8 @@ export async function gibbsFit(data: GibbsData, trainRows: Int32Array, queryRows
   const itemMean = new Float64Array(V.length);
   let kept = 0;
   for (let it = 0; it < options.samples; it++) {
-    hyper(U, nUsers, lamU, meanU);
-    hyper(V, nItems, lamV, meanV);
+    drawHyper(U, nUsers, K, lamU, meanU, normal);
+    drawHyper(V, nItems, K, lamV, meanV, normal);
     sweep(byUser, U, V, nItems, lamU, meanU, nUsers);
     sweep(byItem, V, U, nUsers, lamV, meanV, nItems);
     let sse = 0;
@@ -233,18 +182,108 @@ export async function gibbsFit(data: GibbsData, trainRows: Int32Array, queryRows
     if (it >= options.burnIn) {
       kept++;
       for (let k = 0; k < queryRows.length; k++) predictions[k] += predictRow(queryRows[k]);
-      for (let i = 0; i < U.length; i++) userMean[i] += U[i];
-      for (let i = 0; i < V.length; i++) itemMean[i] += V[i];
+      addInto(userMean, U);
+      addInto(itemMean, V);
     }
     await checkpoint(options.signal);
   }
   const scale = 1 / Math.max(1, kept);
-  for (let k = 0; k < predictions.length; k++) predictions[k] *= scale;
-  for (let i = 0; i < userMean.length; i++) userMean[i] *= scale;
-  for (let i = 0; i < itemMean.length; i++) itemMean[i] *= scale;
-  const userCount = new Int32Array(nUsers);
-  const itemCount = new Int32Array(nItems);
-  for (let r = 0; r < nUsers; r++) userCount[r] = byUser.ptr[r + 1] - byUser.ptr[r];
-  for (let r = 0; r < nItems; r++) itemCount[r] = byItem.ptr[r + 1] - byItem.ptr[r];
-  return { predictions, mu, userMean, itemMean, userCount, itemCount };
+  for (const sums of [predictions, userMean, itemMean]) scaleInPlace(sums, scale);
+  return { predictions, mu, userMean, itemMean, userCount: rowCounts(byUser, nUsers), itemCount: rowCounts(byItem, nItems) };
+}
+
+/** The mean rating of `rows` (0 without rows). */
+function meanOf(ratings: Float32Array, rows: Int32Array): number {
+  let sum = 0;
+  for (let k = 0; k < rows.length; k++) sum += ratings[rows[k]];
+  return rows.length > 0 ? sum / rows.length : 0;
+}
+
+/** `n` rows of a zero bias and small normal factors, drawn in row-major order. */
+function initialFactors(n: number, K: number, normal: Normal): Float64Array {
+  const X = new Float64Array(n * K);
+  for (let i = 0; i < X.length; i++) X[i] = i % K === 0 ? 0 : 0.1 * normal.next();
+  return X;
+}
+
+/**
+ * One row's Gaussian conditional: `P` and `b` hold the accumulated normal equations of the row's
+ * ratings (lower triangle), `draw` adds the noise precision and the prior and samples the row.
+ */
+class RowConditional {
+  readonly P: Float64Array;
+  readonly b: Float64Array;
+  private readonly w: Float64Array;
+  constructor(
+    private readonly K: number,
+    private readonly normal: Normal,
+  ) {
+    this.P = new Float64Array(K * K);
+    this.b = new Float64Array(K);
+    this.w = new Float64Array(K);
+  }
+
+  /** Writes a draw of the row into X[xo .. xo + K). */
+  draw(alpha: number, lam: Float64Array, mean: Float64Array, X: Float64Array, xo: number): void {
+    const { K, P, b, w } = this;
+    for (let a = 0; a < K; a++) {
+      b[a] = alpha * b[a] + lam[a] * mean[a];
+      for (let c = 0; c <= a; c++) P[a * K + c] *= alpha;
+      P[a * K + a] += lam[a];
+    }
+    // In-place Cholesky P = L L' (lower triangle); every diagonal is >= lam > 0.
+    for (let j = 0; j < K; j++) {
+      let s = P[j * K + j];
+      for (let k = 0; k < j; k++) s -= P[j * K + k] * P[j * K + k];
+      const d = Math.sqrt(s);
+      P[j * K + j] = d;
+      for (let i = j + 1; i < K; i++) {
+        let t = P[i * K + j];
+        for (let k = 0; k < j; k++) t -= P[i * K + k] * P[j * K + k];
+        P[i * K + j] = t / d;
+      }
+    }
+    // x = P^-1 b + L'^-1 e: solve L w = b, add e ~ N(0, I), solve L' x = w + e.
+    for (let i = 0; i < K; i++) {
+      let t = b[i];
+      for (let k = 0; k < i; k++) t -= P[i * K + k] * w[k];
+      w[i] = t / P[i * K + i];
+    }
+    for (let i = 0; i < K; i++) w[i] += this.normal.next();
+    for (let i = K - 1; i >= 0; i--) {
+      let t = w[i];
+      for (let k = i + 1; k < K; k++) t -= P[k * K + i] * X[xo + k];
+      X[xo + i] = t / P[i * K + i];
+    }
+  }
+}
+
+/** Normal-Gamma conditionals of each coordinate's mean and precision (prior: mean 0, Gamma(1, 1)). */
+function drawHyper(X: Float64Array, n: number, K: number, lam: Float64Array, mean: Float64Array, normal: Normal): void {
+  for (let f = 0; f < K; f++) {
+    let s = 0;
+    for (let r = 0; r < n; r++) s += X[r * K + f];
+    mean[f] = s / (n + 1) + normal.next() / Math.sqrt(lam[f] * (n + 1));
+    let ss = 0;
+    for (let r = 0; r < n; r++) {
+      const d = X[r * K + f] - mean[f];
+      ss += d * d;
+    }
+    lam[f] = normal.gamma(1 + (n + 1) / 2) / (1 + (ss + mean[f] * mean[f]) / 2);
+  }
+}
+
+function addInto(sums: Float64Array, values: Float64Array): void {
+  for (let i = 0; i < sums.length; i++) sums[i] += values[i];
+}
+
+function scaleInPlace(values: Float64Array, scale: number): void {
+  for (let i = 0; i < values.length; i++) values[i] *= scale;
+}
+
+/** Training ratings per row of a grouping. */
+function rowCounts(side: Side, n: number): Int32Array {
+  const count = new Int32Array(n);
+  for (let r = 0; r < n; r++) count[r] = side.ptr[r + 1] - side.ptr[r];
+  return count;
 }

@@ -114,6 +114,7 @@ export function choleskySolve(L: Float64Array, b: Float64Array, x: Float64Array,
       const rj = j * rank;
       let s = L[ri + j];
       for (let m = 0; m < j; m++) s -= L[ri + m] * L[rj + m];
+      // biome-ignore lint/complexity/useMathMinMax: a NaN pivot clamps to the floor, as the WASM kernel's select does; Math.max would propagate it
       if (i === j) L[ri + i] = Math.sqrt(s > 1e-300 ? s : 1e-300);
       else L[ri + j] = s / L[rj + j];
     }

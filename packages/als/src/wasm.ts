@@ -115,15 +115,15 @@ const f64x2Broadcast = (lane: number) => {
   return op.simd(0x0d, ...bytes, ...bytes);
 };
 
+/** A function body being written: `emit` appends instructions in order. */
+type Emit = (...parts: number[][]) => void;
+
 /**
- * `acc(col, val, Y, start, end, G, b)`: byte addresses of the CSR column indices (i32), ratings
- * (f32), the other side's factors (f32, row-major), the entry range, and where to write G
- * (rank x rank, f64, full) and b (rank, f64). Returns the function's code (locals + body).
+ * The locals of `accumulateCode`: parameters 0..6, then i32 locals p, j, q, then the v128 locals
+ * (b's accumulators, the two factor rows, G's upper-triangle accumulators, four temporaries).
  */
-function accumulateCode(rank: number): number[] {
-  const k = rank;
+function accumulateLocals(k: number) {
   const nv = (k + 1) >> 1;
-  // Parameters 0..6, then i32 locals p, j, q, then the v128 locals.
   const [COL, VAL, Y, START, END, G, B] = [0, 1, 2, 3, 4, 5, 6];
   const [P, J, Q] = [7, 8, 9];
   let next = 10;
@@ -137,43 +137,39 @@ function accumulateCode(rank: number): number[] {
     gAcc.push(row);
   }
   const [RS, SS, YA, ZA] = [next++, next++, next++, next++];
-  const numV128 = next - 10;
+  return { k, nv, COL, VAL, Y, START, END, G, B, P, J, Q, bAcc, yv, zv, gAcc, RS, SS, YA, ZA, numV128: next - 10 };
+}
+type AccumulateLocals = ReturnType<typeof accumulateLocals>;
 
-  const body: number[] = [];
-  const emit = (...parts: number[][]) => {
-    for (const p of parts) body.push(...p);
-  };
+/** The loads of one rating entry: its factor row's address, the row as f64x2 vectors, the rating splatted. */
+function entryLoads(l: AccumulateLocals, emit: Emit) {
+  const { k, nv, COL, VAL, Y, P } = l;
   /** address = base + p*4 (+ offset given to the load). */
   const entryAddr = (base: number) => emit(op.localGet(base), op.localGet(P), op.i32Const(2), op.i32Shl(), op.i32Add());
-  /** local = Y + col[p + which] * 4k */
-  const rowAddr = (local: number, which: number) => {
-    emit(op.localGet(Y));
-    entryAddr(COL);
-    emit(op.i32Load(which * 4), op.i32Const(4 * k), op.i32Mul(), op.i32Add(), op.localSet(local));
+  return {
+    /** local = Y + col[p + which] * 4k */
+    rowAddr: (local: number, which: number) => {
+      emit(op.localGet(Y));
+      entryAddr(COL);
+      emit(op.i32Load(which * 4), op.i32Const(4 * k), op.i32Mul(), op.i32Add(), op.localSet(local));
+    },
+    /** The factor row at `base` as nv f64x2 vectors (a missing last lane reads as 0). */
+    loadRow: (base: number, dst: number[]) => {
+      for (let v = 0; v < nv; v++) {
+        const odd = 2 * v + 1 === k;
+        emit(op.localGet(base), odd ? v128Load32Zero(8 * v) : v128Load64Zero(8 * v), f64x2PromoteLow(), op.localSet(dst[v]));
+      }
+    },
+    loadRating: (which: number, dst: number) => {
+      entryAddr(VAL);
+      emit(op.f32Load(which * 4), op.f64PromoteF32(), f64x2Splat(), op.localSet(dst));
+    },
   };
-  /** The factor row at `base` as nv f64x2 vectors (a missing last lane reads as 0). */
-  const loadRow = (base: number, dst: number[]) => {
-    for (let v = 0; v < nv; v++) {
-      const odd = 2 * v + 1 === k;
-      emit(op.localGet(base), odd ? v128Load32Zero(8 * v) : v128Load64Zero(8 * v), f64x2PromoteLow(), op.localSet(dst[v]));
-    }
-  };
-  const loadRating = (which: number, dst: number) => {
-    entryAddr(VAL);
-    emit(op.f32Load(which * 4), op.f64PromoteF32(), f64x2Splat(), op.localSet(dst));
-  };
+}
 
-  emit(op.localGet(START), op.localSet(P));
-  // block $done { loop $pairs { if (p + 1 >= end) break; ...; p += 2; continue } }
-  emit([0x02, 0x40], [0x03, 0x40]);
-  emit(op.localGet(P), op.i32Const(1), op.i32Add(), op.localGet(END), op.i32GeS(), [0x0d, 1]);
-  rowAddr(J, 0);
-  rowAddr(Q, 1);
-  loadRow(J, yv);
-  loadRow(Q, zv);
-  loadRating(0, RS);
-  loadRating(1, SS);
-  // b += r*y + s*z, G row a += y_a*y + z_a*z: the scalar kernels' expression, lane by lane.
+/** b += r*y + s*z, G row a += y_a*y + z_a*z: the scalar kernels' expression, lane by lane. */
+function emitPairUpdate(l: AccumulateLocals, emit: Emit): void {
+  const { k, nv, bAcc, yv, zv, gAcc, RS, SS, YA, ZA } = l;
   for (let v = 0; v < nv; v++) {
     emit(
       op.localGet(bAcc[v]),
@@ -206,12 +202,11 @@ function accumulateCode(rank: number): number[] {
       );
     }
   }
-  emit(op.localGet(P), op.i32Const(2), op.i32Add(), op.localSet(P), [0x0c, 0], [0x0b], [0x0b]);
-  // The odd last rating: if (p < end) { b += r*y; G row a += y_a*y }.
-  emit(op.localGet(P), op.localGet(END), op.i32GeS(), [0x04, 0x40], [0x05]);
-  rowAddr(J, 0);
-  loadRow(J, yv);
-  loadRating(0, RS);
+}
+
+/** b += r*y; G row a += y_a*y: one rating's update. */
+function emitSingleUpdate(l: AccumulateLocals, emit: Emit): void {
+  const { k, nv, bAcc, yv, gAcc, RS, YA } = l;
   for (let v = 0; v < nv; v++)
     emit(op.localGet(bAcc[v]), op.localGet(RS), op.localGet(yv[v]), f64x2Mul(), f64x2Add(), op.localSet(bAcc[v]));
   for (let a = 0; a < k; a++) {
@@ -219,8 +214,11 @@ function accumulateCode(rank: number): number[] {
     for (let v = a >> 1; v < nv; v++)
       emit(op.localGet(gAcc[a][v]), op.localGet(YA), op.localGet(yv[v]), f64x2Mul(), f64x2Add(), op.localSet(gAcc[a][v]));
   }
-  emit([0x0b]);
-  // Write b and both triangles of G from the upper-triangle lanes (c >= a).
+}
+
+/** Writes b and both triangles of G from the upper-triangle lanes (c >= a). */
+function emitStores(l: AccumulateLocals, emit: Emit): void {
+  const { k, G, B, bAcc, gAcc } = l;
   for (let a = 0; a < k; a++) emit(op.localGet(B), op.localGet(bAcc[a >> 1]), f64x2ExtractLane(a & 1), op.f64Store(8 * a));
   for (let a = 0; a < k; a++) {
     for (let c = a; c < k; c++) {
@@ -235,9 +233,45 @@ function accumulateCode(rank: number): number[] {
       }
     }
   }
+}
+
+/**
+ * `acc(col, val, Y, start, end, G, b)`: byte addresses of the CSR column indices (i32), ratings
+ * (f32), the other side's factors (f32, row-major), the entry range, and where to write G
+ * (rank x rank, f64, full) and b (rank, f64). Returns the function's code (locals + body).
+ */
+function accumulateCode(rank: number): number[] {
+  const l = accumulateLocals(rank);
+  const { START, END, P, J, Q, yv, zv, RS, SS } = l;
+  const body: number[] = [];
+  const emit: Emit = (...parts) => {
+    for (const p of parts) body.push(...p);
+  };
+  const { rowAddr, loadRow, loadRating } = entryLoads(l, emit);
+
+  emit(op.localGet(START), op.localSet(P));
+  // block $done { loop $pairs { if (p + 1 >= end) break; ...; p += 2; continue } }
+  emit([0x02, 0x40], [0x03, 0x40]);
+  emit(op.localGet(P), op.i32Const(1), op.i32Add(), op.localGet(END), op.i32GeS(), [0x0d, 1]);
+  rowAddr(J, 0);
+  rowAddr(Q, 1);
+  loadRow(J, yv);
+  loadRow(Q, zv);
+  loadRating(0, RS);
+  loadRating(1, SS);
+  emitPairUpdate(l, emit);
+  emit(op.localGet(P), op.i32Const(2), op.i32Add(), op.localSet(P), [0x0c, 0], [0x0b], [0x0b]);
+  // The odd last rating: if (p < end) { b += r*y; G row a += y_a*y }.
+  emit(op.localGet(P), op.localGet(END), op.i32GeS(), [0x04, 0x40], [0x05]);
+  rowAddr(J, 0);
+  loadRow(J, yv);
+  loadRating(0, RS);
+  emitSingleUpdate(l, emit);
+  emit([0x0b]);
+  emitStores(l, emit);
   emit([0x0b]);
 
-  return [...u32(2), ...u32(3), I32, ...u32(numV128), V128, ...body];
+  return [...u32(2), ...u32(3), I32, ...u32(l.numV128), V128, ...body];
 }
 
 /**

@@ -172,7 +172,7 @@ export class Locks {
         continue;
       }
       const holder = await this.read(full);
-      if (!holder || !holder.state.stale) continue;
+      if (!holder?.state.stale) continue;
       removed.push(full);
       if (!dryRun) await this.breakStale(full, holder.text);
     }

@@ -129,7 +129,10 @@ describe("gc cleaners", () => {
     const cleaner = {
       name: "downloads",
       what: "partial downloads",
-      clean: async (cacheRoot: string, o: { dryRun: boolean }) => (calls.push({ root: cacheRoot, dryRun: o.dryRun }), ["/gone"]),
+      clean: async (cacheRoot: string, o: { dryRun: boolean }) => {
+        calls.push({ root: cacheRoot, dryRun: o.dryRun });
+        return ["/gone"];
+      },
     };
     const report = await gcCache(store.root, { dryRun: true, cleaners: [cleaner] });
     expect(calls).toEqual([{ root: store.root, dryRun: true }]);

@@ -42,7 +42,9 @@ export interface FileIdentity {
  */
 export async function fileIdentity(file: string, options: { noFollow?: boolean } = {}): Promise<FileIdentity> {
   const st = options.noFollow ? await fs.lstat(file, { bigint: true }) : await fs.stat(file, { bigint: true });
-  const changed = st.mtimeNs > st.ctimeNs ? st.mtimeNs : st.ctimeNs;
+  // bigint nanoseconds: Math.max does not take them.
+  let changed = st.ctimeNs;
+  if (st.mtimeNs > changed) changed = st.mtimeNs;
   return {
     identity: [st.dev, st.ino, st.size, st.mtimeNs, st.ctimeNs].join(":"),
     bytes: Number(st.size),

@@ -43,7 +43,17 @@ async function artifact(
   return dir;
 }
 
-async function editManifest(dir: string, edit: (m: Record<string, any>) => void): Promise<void> {
+/** The manifest as plain JSON, loose enough to be edited into something invalid. */
+interface EditableManifest {
+  files: { path: string; sha256: string; bytes: number }[];
+  kind: string;
+  schemaVersion: number;
+  details: unknown;
+  producedBy?: unknown;
+  digest?: string;
+}
+
+async function editManifest(dir: string, edit: (m: EditableManifest) => void): Promise<void> {
   const file = path.join(dir, "manifest.json");
   const m = JSON.parse(await readFile(file, "utf8"));
   edit(m);
@@ -83,7 +93,7 @@ describe("manifest integrity", () => {
     expect((error as Error).message).toContain(`${file}: not valid JSON`);
   });
 
-  it.each<[string, (m: Record<string, any>) => void, RegExp]>([
+  it.each<[string, (m: EditableManifest) => void, RegExp]>([
     ["a file's sha256", (m) => (m.files[1].sha256 = "xyz"), /manifest\.json: files\[1\]\.sha256: expected 64 lowercase hex digits/],
     ["a file's size", (m) => (m.files[0].bytes = -1), /manifest\.json: files\[0\]\.bytes: /],
     ["a path listed twice", (m) => (m.files[1].path = m.files[0].path), /manifest\.json: files\[1\]\.path: "[^"]+" is listed twice/],

@@ -121,7 +121,12 @@ describe("ms-etl bin", () => {
         { stdio: "ignore" },
       );
       let done = false;
-      const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on("exit", (_code, sig) => ((done = true), resolve(sig))));
+      const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+        child.on("exit", (_code, sig) => {
+          done = true;
+          resolve(sig);
+        }),
+      );
       while (!done && !(await readdir(dir)).some((f) => f.startsWith(".out.tmp-"))) await new Promise((r) => setTimeout(r, 5));
       // A conversion that ended before its staging directory was seen says so, rather than spinning to the test timeout.
       expect(done, "ms-etl finished before its staging directory could be seen").toBe(false);

@@ -350,7 +350,12 @@ describe("download bounds", () => {
       { stdio: "ignore" },
     );
     let done = false;
-    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => ((done = true), resolve(code))));
+    const exited = new Promise<number | null>((resolve) =>
+      child.on("exit", (code) => {
+        done = true;
+        resolve(code);
+      }),
+    );
     const downloads = path.join(cacheDir, "downloads");
     while (!done && !(existsSync(downloads) && (await readdir(downloads)).some((f) => f.startsWith(".partial-"))))
       await new Promise((r) => setTimeout(r, 10));

@@ -5,7 +5,6 @@
 import {
   assertReplaceableOutput,
   BadInputError,
-  BadParameterError,
   writeManifest,
   buildArtifactDir,
   defaultCacheDir,

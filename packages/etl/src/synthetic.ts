@@ -67,13 +67,14 @@ function userActivity(rows: number, users: number, movies: number, next: () => n
   return counts;
 }
 
-/** Writes a MovieLens-format `ratings.csv`; returns the counts it made. */
-export function writeSyntheticRatings(file: string, options: SyntheticOptions): { rows: number; users: number; movies: number } {
-  const { rows, users, movies, rank } = syntheticShape(options);
-  const next = mulberry32(options.seed);
-  const counts = userActivity(rows, users, movies, next);
+/** Movie popularity: Zipf over a shuffled order, as cumulative weights for binary-search sampling. */
+interface Popularity {
+  order: Int32Array;
+  cdf: Float64Array;
+  total: number;
+}
 
-  // Movie popularity: Zipf over a shuffled order; cumulative weights for binary-search sampling.
+function moviePopularity(movies: number, next: () => number): Popularity {
   const order = new Int32Array(movies);
   for (let i = 0; i < movies; i++) order[i] = i;
   for (let i = movies - 1; i > 0; i--) {
@@ -83,17 +84,122 @@ export function writeSyntheticRatings(file: string, options: SyntheticOptions): 
     order[j] = t;
   }
   const cdf = new Float64Array(movies);
-  let acc = 0;
+  let total = 0;
   for (let r = 0; r < movies; r++) {
-    acc += 1 / (r + 10) ** 0.9;
-    cdf[r] = acc;
+    total += 1 / (r + 10) ** 0.9;
+    cdf[r] = total;
   }
-  // Sparse, increasing movie ids as in MovieLens (gaps between ids).
+  return { order, cdf, total };
+}
+
+/** Sparse, increasing movie ids as in MovieLens (gaps between ids). */
+function sparseMovieIds(movies: number, next: () => number): Int32Array {
   const movieIds = new Int32Array(movies);
   for (let i = 0, id = 0; i < movies; i++) {
     id += 1 + Math.floor(next() * 3);
     movieIds[i] = id;
   }
+  return movieIds;
+}
+
+/**
+ * Fills `picked` with `n` distinct movies for user `u` by popularity (heavy users fall back to a
+ * linear probe for the rest) and returns them sorted; `seenBy` marks the movies already taken.
+ */
+function pickMovies(u: number, n: number, popularity: Popularity, seenBy: Int32Array, picked: Int32Array, next: () => number): Int32Array {
+  const { order, cdf, total } = popularity;
+  const movies = order.length;
+  let got = 0;
+  let tries = 0;
+  while (got < n) {
+    let m: number;
+    if (tries++ < n * 8) {
+      const target = next() * total;
+      let lo = 0;
+      let hi = movies - 1;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (cdf[mid] < target) lo = mid + 1;
+        else hi = mid;
+      }
+      m = order[lo];
+    } else {
+      m = Math.floor(next() * movies);
+      while (seenBy[m] === u) m = (m + 1) % movies;
+    }
+    if (seenBy[m] === u) continue;
+    seenBy[m] = u;
+    picked[got++] = m;
+  }
+  return picked.subarray(0, n).sort();
+}
+
+/** `ratings.csv` rows written through a 4 MiB buffer, storage failures as StorageError naming the file. */
+class RatingsCsv {
+  private static readonly BUF = 1 << 22;
+  private readonly buf = Buffer.allocUnsafe(RatingsCsv.BUF);
+  private readonly digits = new Uint8Array(20);
+  private readonly halfStars = Array.from({ length: 10 }, (_, i) => Buffer.from(((i + 1) / 2).toFixed(1)));
+  private pos = 0;
+  private readonly fd: number;
+
+  constructor(private readonly file: string) {
+    try {
+      this.fd = openSync(file, "w");
+    } catch (error) {
+      throw asStorageError(error, file);
+    }
+    this.pos += this.buf.write("userId,movieId,rating,timestamp\n", this.pos, "latin1");
+  }
+
+  /** One row; `half` is the rating in half stars (1..10). */
+  row(userId: number, movieId: number, half: number, timestamp: number): void {
+    const { buf } = this;
+    if (this.pos > RatingsCsv.BUF - 64) this.flush();
+    this.writeInt(userId);
+    buf[this.pos++] = 44;
+    this.writeInt(movieId);
+    buf[this.pos++] = 44;
+    const stars = this.halfStars[half - 1];
+    stars.copy(buf, this.pos);
+    this.pos += stars.length;
+    buf[this.pos++] = 44;
+    this.writeInt(timestamp);
+    buf[this.pos++] = 10;
+  }
+
+  flush(): void {
+    try {
+      writeSync(this.fd, this.buf, 0, this.pos);
+    } catch (error) {
+      throw asStorageError(error, this.file);
+    }
+    this.pos = 0;
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+
+  private writeInt(value: number): void {
+    const { buf, digits } = this;
+    let n = value;
+    let len = 0;
+    do {
+      digits[len++] = 48 + (n % 10);
+      n = Math.floor(n / 10);
+    } while (n > 0);
+    while (len > 0) buf[this.pos++] = digits[--len];
+  }
+}
+
+/** Writes a MovieLens-format `ratings.csv`; returns the counts it made. */
+export function writeSyntheticRatings(file: string, options: SyntheticOptions): { rows: number; users: number; movies: number } {
+  const { rows, users, movies, rank } = syntheticShape(options);
+  const next = mulberry32(options.seed);
+  const counts = userActivity(rows, users, movies, next);
+  const popularity = moviePopularity(movies, next);
+  const movieIds = sparseMovieIds(movies, next);
 
   const movieFactors = new Float64Array(movies * rank);
   const movieBias = new Float64Array(movies);
@@ -103,66 +209,15 @@ export function writeSyntheticRatings(file: string, options: SyntheticOptions): 
   const userFactor = new Float64Array(rank);
   const picked = new Int32Array(movies);
   const seenBy = new Int32Array(movies).fill(-1);
-  const halfStars = Array.from({ length: 10 }, (_, i) => Buffer.from(((i + 1) / 2).toFixed(1)));
-  const BUF = 1 << 22;
-  const buf = Buffer.allocUnsafe(BUF);
-  const digits = new Uint8Array(20);
-  let pos = 0;
-  let fd: number;
+  const csv = new RatingsCsv(file);
   try {
-    fd = openSync(file, "w");
-  } catch (error) {
-    throw asStorageError(error, file);
-  }
-  const flush = () => {
-    try {
-      writeSync(fd, buf, 0, pos);
-    } catch (error) {
-      throw asStorageError(error, file);
-    }
-    pos = 0;
-  };
-  const writeInt = (value: number) => {
-    let n = value;
-    let len = 0;
-    do {
-      digits[len++] = 48 + (n % 10);
-      n = Math.floor(n / 10);
-    } while (n > 0);
-    while (len > 0) buf[pos++] = digits[--len];
-  };
-  try {
-    pos += buf.write("userId,movieId,rating,timestamp\n", pos, "latin1");
     const epochStart = 828_000_000; // 1996, when MovieLens began
     const epochSpan = 1_700_000_000 - epochStart;
     for (let u = 0; u < users; u++) {
       const n = counts[u];
       const bias = 0.4 * gaussian(next);
       for (let k = 0; k < rank; k++) userFactor[k] = 0.35 * gaussian(next);
-      // Distinct movies by popularity; heavy users fall back to a linear probe for the rest.
-      let got = 0;
-      let tries = 0;
-      while (got < n) {
-        let m: number;
-        if (tries++ < n * 8) {
-          const target = next() * acc;
-          let lo = 0;
-          let hi = movies - 1;
-          while (lo < hi) {
-            const mid = (lo + hi) >>> 1;
-            if (cdf[mid] < target) lo = mid + 1;
-            else hi = mid;
-          }
-          m = order[lo];
-        } else {
-          m = Math.floor(next() * movies);
-          while (seenBy[m] === u) m = (m + 1) % movies;
-        }
-        if (seenBy[m] === u) continue;
-        seenBy[m] = u;
-        picked[got++] = m;
-      }
-      const mine = picked.subarray(0, n).sort();
+      const mine = pickMovies(u, n, popularity, seenBy, picked, next);
       const start = epochStart + Math.floor(next() * epochSpan * 0.9);
       const span = Math.floor(next() * (epochStart + epochSpan - start));
       for (let j = 0; j < n; j++) {
@@ -170,24 +225,13 @@ export function writeSyntheticRatings(file: string, options: SyntheticOptions): 
         let score = 3.5 + bias + movieBias[m] + 0.6 * gaussian(next);
         const base = m * rank;
         for (let k = 0; k < rank; k++) score += userFactor[k] * movieFactors[base + k];
-        let half = Math.round(score * 2);
-        half = half < 1 ? 1 : half > 10 ? 10 : half;
-        if (pos > BUF - 64) flush();
-        writeInt(u + 1);
-        buf[pos++] = 44;
-        writeInt(movieIds[m]);
-        buf[pos++] = 44;
-        const stars = halfStars[half - 1];
-        stars.copy(buf, pos);
-        pos += stars.length;
-        buf[pos++] = 44;
-        writeInt(start + Math.floor(next() * span));
-        buf[pos++] = 10;
+        const half = Math.min(10, Math.max(1, Math.round(score * 2)));
+        csv.row(u + 1, movieIds[m], half, start + Math.floor(next() * span));
       }
     }
-    flush();
+    csv.flush();
   } finally {
-    closeSync(fd);
+    csv.close();
   }
   return { rows, users, movies };
 }

@@ -165,7 +165,10 @@ export class FeatureAssembler {
   }
 
   fill(rows: Int32Array, start: number, count: number, x: Float32Array, y: Float32Array | undefined): void {
-    if (this.set === "stacked") return this.fillRowFeatures(rows, start, count, x, y);
+    if (this.set === "stacked") {
+      this.fillRowFeatures(rows, start, count, x, y);
+      return;
+    }
     const { rank, width } = this;
     const items = this.factors.itemFactors;
     const users = this.factors.userFactors;

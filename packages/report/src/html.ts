@@ -10,10 +10,11 @@ export interface RunSummary {
   steps: { step: string; cached: boolean; seconds: number; runId: string; metrics: Record<string, unknown> }[];
 }
 
-const escape = (s: string) => s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
+const escapeHtml = (s: string) =>
+  s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
 
 function fmt(v: unknown): string {
-  if (typeof v !== "number") return escape(String(v));
+  if (typeof v !== "number") return escapeHtml(String(v));
   return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(4)));
 }
 
@@ -38,23 +39,23 @@ export function renderReport(input: ReportInput): string {
     .map((s) => {
       const metrics = Object.entries(s.metrics)
         .filter(([, v]) => typeof v === "number" && Number.isFinite(v))
-        .map(([k, v]) => `${escape(k)}=${fmt(v)}`)
+        .map(([k, v]) => `${escapeHtml(k)}=${fmt(v)}`)
         .join(" ");
-      return `<tr><td>${escape(s.step)}</td><td>${s.cached ? "cached" : "computed"}</td><td>${s.seconds.toFixed(2)}</td><td><code>${escape(s.runId)}</code></td><td>${metrics}</td></tr>`;
+      return `<tr><td>${escapeHtml(s.step)}</td><td>${s.cached ? "cached" : "computed"}</td><td>${s.seconds.toFixed(2)}</td><td><code>${escapeHtml(s.runId)}</code></td><td>${metrics}</td></tr>`;
     })
     .join("\n");
   const figures = input.figures.map(
-    (f) => `<figure id="${escape(f.id)}" class="chart"><figcaption>${escape(f.title)}</figcaption>\n${f.svg}\n</figure>`,
+    (f) => `<figure id="${escapeHtml(f.id)}" class="chart"><figcaption>${escapeHtml(f.title)}</figcaption>\n${f.svg}\n</figure>`,
   );
   const params = Object.entries(input.params)
-    .map(([k, v]) => `<div><code>${escape(k)}</code> = ${fmt(v)}</div>`)
+    .map(([k, v]) => `<div><code>${escapeHtml(k)}</code> = ${fmt(v)}</div>`)
     .join("");
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>ms run ${escape(report.runId)}</title><style>${CSS}</style></head>
+<title>ms run ${escapeHtml(report.runId)}</title><style>${CSS}</style></head>
 <body>
 <h1>ms run report</h1>
-<p class="muted">run <code>${escape(report.runId)}</code> · tracking ${escape(input.trackingUri)} · ${escape((input.createdAt ?? new Date()).toISOString())}</p>
+<p class="muted">run <code>${escapeHtml(report.runId)}</code> · tracking ${escapeHtml(input.trackingUri)} · ${escapeHtml((input.createdAt ?? new Date()).toISOString())}</p>
 <h2>Steps</h2>
 <table><thead><tr><th>step</th><th>result</th><th>seconds</th><th>MLflow run</th><th>final metrics</th></tr></thead><tbody>
 ${rows}

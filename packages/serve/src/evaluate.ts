@@ -81,7 +81,11 @@ function baselines(
 ): { mean: Float64Array; biases: Float64Array } {
   let sum = 0;
   let count = 0;
-  for (let i = 0; i < ratings.length; i++) if (mask[i] === 1) (sum += ratings[i]), count++;
+  for (let i = 0; i < ratings.length; i++) {
+    if (mask[i] !== 1) continue;
+    sum += ratings[i];
+    count++;
+  }
   const mu = count ? sum / count : 0;
   const bi = new Float64Array(movies);
   const ni = new Float64Array(movies);

@@ -39,7 +39,7 @@ describe("memo files", () => {
     let text = "";
     logs.on("data", (d: Buffer) => (text += d.toString()));
     expect(await readMemo(dir, "report-b.json", EvaluationSchema, createLogger({ destination: logs, level: "warn" }))).toBeUndefined();
-    expect(text).toContain(`${file}: scores.0.rmse:`);
+    expect(text).toContain(`${file}: scores[0].rmse:`);
     await writeFile(file, "{");
     expect(await readMemo(dir, "report-b.json", EvaluationSchema)).toBeUndefined();
   });
@@ -58,7 +58,7 @@ describe("parseJsonText", () => {
     expect(() => parseJsonText('{"testRows": 1, "scores": [], "histograms": [{"model": 3}]}', EvaluationSchema, "/m.json")).toThrow(
       /^\/m\.json: histograms\[0\]\.model:/,
     );
-    expect(() => parseJsonText("[1]", EvaluationSchema, "/m.json")).toThrow(/^\/m\.json: expected object/);
+    expect(() => parseJsonText("[1]", EvaluationSchema, "/m.json")).toThrow(/^\/m\.json: Invalid input: expected object/);
     expect(() => parseJsonText("nope", EvaluationSchema, "/m.json")).toThrow(/^\/m\.json: not valid JSON/);
   });
 });

@@ -85,6 +85,6 @@ describe("a keras model directory", () => {
     expect((error as Error).message).toContain(`${path.join(dir, "manifest.json")}: details.features:`);
     expect(exitCodeFor(error)).toBe(5);
     await writeFile(path.join(dir, "manifest.json"), '{"details": {"featu');
-    await expect(kerasServing(dir)).rejects.toThrow(/manifest\.json: not JSON/);
+    await expect(kerasServing(dir)).rejects.toThrow(/manifest\.json: not valid JSON/);
   });
 });

@@ -15,8 +15,14 @@ let ids: { a: string; b: string; parent: string };
 async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const out: string[] = [];
   const err: string[] = [];
-  const o = vi.spyOn(process.stdout, "write").mockImplementation((c) => (out.push(String(c)), true));
-  const e = vi.spyOn(process.stderr, "write").mockImplementation((c) => (err.push(String(c)), true));
+  const o = vi.spyOn(process.stdout, "write").mockImplementation((c) => {
+    out.push(String(c));
+    return true;
+  });
+  const e = vi.spyOn(process.stderr, "write").mockImplementation((c) => {
+    err.push(String(c));
+    return true;
+  });
   try {
     const code = await runsCommand([...argv, "--tracking-uri", root, "--log-level", "silent"]);
     return { code, stdout: out.join(""), stderr: err.join("") };

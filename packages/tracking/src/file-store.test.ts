@@ -157,7 +157,8 @@ describe("FileStore bad input leaves the store as it was", () => {
         { key: "m", value: 1, step: 1.5 },
       ]),
     ).rejects.toThrow(/step must be an integer/);
-    await expect(store.logMetrics(run.runId, [{ key: "m", value: "1" as unknown as number }])).rejects.toThrow(/value must be a number/);
+    // @ts-expect-error a string where the type says number: the store checks values at run time too
+    await expect(store.logMetrics(run.runId, [{ key: "m", value: "1" }])).rejects.toThrow(/value must be a number/);
     await expect(store.logParams(run.runId, { a: "clash" })).rejects.toThrow(/clashes with another key/);
     expect(await snapshot(root)).toEqual(before);
     expect((await store.getRun(run.runId)).params).toEqual({ lr: "0.1", "a/b": "x" });
@@ -230,7 +231,10 @@ describe("FileStore search over damaged runs", () => {
     await expect(watched.getRun(cut.runId)).rejects.toThrow(/metrics\/rmse:2/);
 
     const out: string[] = [];
-    const spy = vi.spyOn(process.stdout, "write").mockImplementation((c) => (out.push(String(c)), true));
+    const spy = vi.spyOn(process.stdout, "write").mockImplementation((c) => {
+      out.push(String(c));
+      return true;
+    });
     try {
       expect(await runsCommand(["ls", "--experiment", "damaged", "--tracking-uri", root, "--json", "--log-level", "silent"])).toBe(0);
     } finally {
@@ -255,7 +259,7 @@ describe("FileStore reads of damaged files", () => {
       await fs.writeFile(file, formatMeta({ ...meta, [field]: field === "status" ? Number(value) : value }));
       const error = await store.getRun(run.runId).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(CorruptArtifactError);
-      expect((error as Error).message).toMatch(new RegExp(`^${escape(file)}: ${field}: `));
+      expect((error as Error).message).toMatch(new RegExp(`^${escapeRegExp(file)}: ${field}: `));
       await fs.writeFile(file, formatMeta(meta));
     }
     expect((await store.getRun(run.runId)).info.runName).toBe("r");
@@ -283,7 +287,7 @@ describe("FileStore reads of damaged files", () => {
   });
 });
 
-const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 describe("FileStore search", () => {
   it("filters by tag, param and status, newest first, paginated", async () => {

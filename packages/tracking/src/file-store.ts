@@ -25,7 +25,7 @@ import { copyIn, isErrno, keyClash, tmpName, walkRunFiles, writeAtomic } from ".
 import { formatMeta, type Meta } from "./meta-yaml.js";
 import type { ArtifactSource, Entries, LazyLogger, NewRun, RunQuery, Store } from "./store.js";
 import { EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, TAGS } from "./tags.js";
-import type { ArtifactEntry, Experiment, Metric, Run, RunInfo, RunsPage, RunStatus, TerminalStatus } from "./types.js";
+import type { ArtifactEntry, Experiment, Metric, Run, RunInfo, RunsPage, TerminalStatus } from "./types.js";
 import type { ValidMetric } from "./validation.js";
 import { decodePageToken, encodePageToken, latestMetric, matchesSearch, newestFirst, defaultRunName } from "./common.js";
 

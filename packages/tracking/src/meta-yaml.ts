@@ -26,6 +26,7 @@ function formatScalar(value: MetaValue): string {
     return value;
   }
   // Double-quoted YAML accepts JSON string escapes, so JSON.stringify is a faithful encoder.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: YAML requires control characters escaped, so finding them is the point
   if (/[\x00-\x1f\x7f\u2028\u2029\ufeff]/.test(value)) return JSON.stringify(value);
   return `'${value.replace(/'/g, "''")}'`;
 }

@@ -211,7 +211,7 @@ export class RestTransport {
     apiPath: string,
     schema: S | undefined,
     opts: RequestOptions = {},
-  ): Promise<z.output<S> | void> {
+  ): Promise<z.output<S> | undefined> {
     const url = new URL(this.base.href.replace(/\/$/, "") + apiPath);
     for (const [k, v] of Object.entries(opts.query ?? {})) url.searchParams.set(k, v);
     const init = this.requestInit(method, opts);

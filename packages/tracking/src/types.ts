@@ -104,7 +104,7 @@ export interface UnclosedRun {
   experimentId?: string;
   runName?: string;
   startTime?: number;
-  /** The status the last failed `endRun` asked for; absent when `endRun` was never called. */
+  /** The status the last failed `endRun` asked for; absent until an `endRun` has failed. */
   wantedStatus?: TerminalStatus;
   /** Why the last `endRun` failed. */
   error?: string;

@@ -22,7 +22,10 @@ const perRow = 115;
 const rows = 20_000;
 
 let s = 12345;
-const next = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296;
+const next = () => {
+  s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+  return s / 4294967296;
+};
 // The same data inside a shared WASM memory, as prepareProblem lays it out for the WASM kernel.
 const arena = wasmKernels.createWasmArena(4 * (rowsOther * rank + 2 * rows * perRow), 3);
 const Y = arena.float32(rowsOther * rank);

@@ -482,125 +482,137 @@ async function kerasInputs() {
   return { ratingsDir, out };
 }
 
-async function runKeras(given) {
-  const small = given ?? (await kerasInputs());
-  if (!small) return { md: `## Keras\n\nSkipped: no ml-latest-small ratings at ${smallCsv}.\n` };
-  const featDir = path.join(work, "keras-features");
-  const counts = await exportFeatures(small.ratingsDir, small.out, featDir);
-  // ms-keras's initial weights for this network and each seed, so TensorFlow starts from the same point.
-  const initDir = (seed) => path.join(work, `keras-init-${seed}`);
-  {
-    const { tf } = await loadTf("cpu");
-    for (const seed of KERAS.seeds) {
-      mkdirSync(initDir(seed), { recursive: true });
-      const model = buildNetwork(tf, counts.width, {
-        hiddenUnits: KERAS.hiddenUnits,
-        learningRate: KERAS.learningRate,
-        seed,
-        outputBias: 0,
-      });
-      model.getWeights().forEach((w, i) => writeNpy(path.join(initDir(seed), `w${i}.npy`), w.dataSync(), w.shape));
-      model.dispose();
-    }
+const kerasInitDir = (seed) => path.join(work, `keras-init-${seed}`);
+const mean = (xs) => xs.reduce((x, y) => x + y, 0) / xs.length;
+
+/** ms-keras's initial weights for this network and each seed, so TensorFlow starts from the same point. */
+async function writeKerasInitialWeights(width) {
+  const { tf } = await loadTf("cpu");
+  for (const seed of KERAS.seeds) {
+    mkdirSync(kerasInitDir(seed), { recursive: true });
+    const model = buildNetwork(tf, width, {
+      hiddenUnits: KERAS.hiddenUnits,
+      learningRate: KERAS.learningRate,
+      seed,
+      outputBias: 0,
+    });
+    model.getWeights().forEach((w, i) => writeNpy(path.join(kerasInitDir(seed), `w${i}.npy`), w.dataSync(), w.shape));
+    model.dispose();
   }
-  const tfVenv = ensureVenv("keras");
+}
+
+/** The ms-keras command line of one run. */
+function kerasArgs(small, out, batch, seed) {
+  return [
+    KERAS_BIN,
+    "--ratings",
+    small.ratingsDir,
+    "--factors",
+    small.out,
+    "--out",
+    out,
+    "--keras-features",
+    "factors",
+    "--keras-epochs",
+    String(KERAS.epochs),
+    "--keras-batch-size",
+    String(batch),
+    "--keras-learning-rate",
+    String(KERAS.learningRate),
+    "--keras-patience",
+    String(KERAS.epochs),
+    "--keras-min-delta",
+    String(KERAS.minDelta),
+    "--keras-validation-split",
+    String(KERAS.validationSplit),
+    "--keras-hidden-units",
+    String(KERAS.hiddenUnits),
+    "--keras-seed",
+    String(seed),
+    "--json",
+    "--log-level",
+    "info",
+  ];
+}
+
+/** TensorFlow's run of one batch size and seed, from ms-keras's initial weights, on the exported features. */
+async function runTensorFlow(tfVenv, featDir, batch, seed) {
+  const py = await runTree(path.join(tfVenv, "bin/python"), [
+    path.join(ROOT, "packages/keras/reference/keras_tf.py"),
+    featDir,
+    String(KERAS.epochs),
+    String(batch),
+    String(KERAS.learningRate),
+    String(KERAS.epochs),
+    String(KERAS.minDelta),
+    String(KERAS.validationSplit),
+    String(KERAS.hiddenUnits),
+    String(seed),
+    kerasInitDir(seed),
+  ]);
+  const t = lastJson(py.stdout);
+  return {
+    version: `TensorFlow ${t.tensorflow}, Keras ${t.keras}`,
+    run: { rates: t.samples_per_second, rmse: t.test_rmse, seconds: py.seconds, rss: py.peakMiB, epochs: t.epochs_run },
+  };
+}
+
+/** One batch size: a run per seed on each side, alternated, then the tfjs reference path; the table row. */
+async function runKerasBatch(small, featDir, tfVenv, batch) {
+  const out = path.join(work, `keras-out-${batch}`);
   let tfVersion;
-  const rows = [];
-  const mean = (xs) => xs.reduce((x, y) => x + y, 0) / xs.length;
-  for (const batch of KERAS.batches) {
-    const out = path.join(work, `keras-out-${batch}`);
-    const argsFor = (seed) => [
-      KERAS_BIN,
-      "--ratings",
-      small.ratingsDir,
-      "--factors",
-      small.out,
-      "--out",
-      out,
-      "--keras-features",
-      "factors",
-      "--keras-epochs",
-      String(KERAS.epochs),
-      "--keras-batch-size",
-      String(batch),
-      "--keras-learning-rate",
-      String(KERAS.learningRate),
-      "--keras-patience",
-      String(KERAS.epochs),
-      "--keras-min-delta",
-      String(KERAS.minDelta),
-      "--keras-validation-split",
-      String(KERAS.validationSplit),
-      "--keras-hidden-units",
-      String(KERAS.hiddenUnits),
-      "--keras-seed",
-      String(seed),
-      "--json",
-      "--log-level",
-      "info",
-    ];
-    // One run per seed on each side, alternated; rates pooled over every epoch, RMSEs averaged over seeds
-    // (with the seeds' shuffles differing, single runs of either side move by about 0.005).
-    const ours = [];
-    const theirs = [];
-    for (const seed of KERAS.seeds) {
-      log(`Keras batch ${batch}, seed ${seed}: ms-keras...`);
-      rmSync(out, { recursive: true, force: true });
-      const r = await runTree(process.execPath, argsFor(seed));
-      const doc = JSON.parse(r.stdout);
-      ours.push({
-        ...kerasRates(r.stderr),
-        rmse: doc.metrics.test_rmse,
-        seconds: r.seconds,
-        rss: r.peakMiB,
-        epochs: doc.metrics.epochs_run,
-      });
-      if (tfVenv) {
-        log(`Keras batch ${batch}, seed ${seed}: TensorFlow...`);
-        const py = await runTree(path.join(tfVenv, "bin/python"), [
-          path.join(ROOT, "packages/keras/reference/keras_tf.py"),
-          featDir,
-          String(KERAS.epochs),
-          String(batch),
-          String(KERAS.learningRate),
-          String(KERAS.epochs),
-          String(KERAS.minDelta),
-          String(KERAS.validationSplit),
-          String(KERAS.hiddenUnits),
-          String(seed),
-          initDir(seed),
-        ]);
-        const t = lastJson(py.stdout);
-        tfVersion = `TensorFlow ${t.tensorflow}, Keras ${t.keras}`;
-        theirs.push({ rates: t.samples_per_second, rmse: t.test_rmse, seconds: py.seconds, rss: py.peakMiB, epochs: t.epochs_run });
-      }
-    }
-    const row = {
-      batch,
-      oursRate: median(ours.flatMap((o) => o.rates)),
-      oursRmse: mean(ours.map((o) => o.rmse)),
-      oursSpread: ours.map((o) => o.rmse),
-      oursS: median(ours.map((o) => o.seconds)),
-      oursRss: Math.max(...ours.map((o) => o.rss)),
-      epochs: ours[0].epochs,
-      backend: ours[0].backend ?? "?",
-    };
-    if (theirs.length > 0)
-      Object.assign(row, {
-        tfRate: median(theirs.flatMap((t) => t.rates)),
-        tfRmse: mean(theirs.map((t) => t.rmse)),
-        tfSpread: theirs.map((t) => t.rmse),
-        tfS: median(theirs.map((t) => t.seconds)),
-        tfRss: Math.max(...theirs.map((t) => t.rss)),
-        tfEpochs: theirs[0].epochs,
-      });
-    // The tfjs reference path (WASM backend) on the first seed's command, for the record.
-    log(`Keras batch ${batch}: ms-keras --backend wasm...`);
+  // One run per seed on each side, alternated; rates pooled over every epoch, RMSEs averaged over seeds
+  // (with the seeds' shuffles differing, single runs of either side move by about 0.005).
+  const ours = [];
+  const theirs = [];
+  for (const seed of KERAS.seeds) {
+    log(`Keras batch ${batch}, seed ${seed}: ms-keras...`);
     rmSync(out, { recursive: true, force: true });
-    const ref = await runTree(process.execPath, [...argsFor(KERAS.seeds[0]), "--backend", "wasm"]);
-    Object.assign(row, { wasmRate: median(kerasRates(ref.stderr).rates), wasmRmse: JSON.parse(ref.stdout).metrics.test_rmse });
-    rows.push(row);
+    const r = await runTree(process.execPath, kerasArgs(small, out, batch, seed));
+    const doc = JSON.parse(r.stdout);
+    ours.push({
+      ...kerasRates(r.stderr),
+      rmse: doc.metrics.test_rmse,
+      seconds: r.seconds,
+      rss: r.peakMiB,
+      epochs: doc.metrics.epochs_run,
+    });
+    if (tfVenv) {
+      log(`Keras batch ${batch}, seed ${seed}: TensorFlow...`);
+      const t = await runTensorFlow(tfVenv, featDir, batch, seed);
+      tfVersion = t.version;
+      theirs.push(t.run);
+    }
   }
+  const row = {
+    batch,
+    oursRate: median(ours.flatMap((o) => o.rates)),
+    oursRmse: mean(ours.map((o) => o.rmse)),
+    oursSpread: ours.map((o) => o.rmse),
+    oursS: median(ours.map((o) => o.seconds)),
+    oursRss: Math.max(...ours.map((o) => o.rss)),
+    epochs: ours[0].epochs,
+    backend: ours[0].backend ?? "?",
+  };
+  if (theirs.length > 0)
+    Object.assign(row, {
+      tfRate: median(theirs.flatMap((t) => t.rates)),
+      tfRmse: mean(theirs.map((t) => t.rmse)),
+      tfSpread: theirs.map((t) => t.rmse),
+      tfS: median(theirs.map((t) => t.seconds)),
+      tfRss: Math.max(...theirs.map((t) => t.rss)),
+      tfEpochs: theirs[0].epochs,
+    });
+  // The tfjs reference path (WASM backend) on the first seed's command, for the record.
+  log(`Keras batch ${batch}: ms-keras --backend wasm...`);
+  rmSync(out, { recursive: true, force: true });
+  const ref = await runTree(process.execPath, [...kerasArgs(small, out, batch, KERAS.seeds[0]), "--backend", "wasm"]);
+  Object.assign(row, { wasmRate: median(kerasRates(ref.stderr).rates), wasmRmse: JSON.parse(ref.stdout).metrics.test_rmse });
+  return { row, tfVersion };
+}
+
+/** The Keras comparison's table, one row per batch size. */
+function kerasTable(rows) {
   const header = [
     "batch",
     "epochs ours / TF",
@@ -634,6 +646,23 @@ async function runKeras(given) {
     r.backend,
     `${Math.round(r.wasmRate)} (${r.wasmRmse.toFixed(4)})`,
   ]);
+  return table(header, body);
+}
+
+async function runKeras(given) {
+  const small = given ?? (await kerasInputs());
+  if (!small) return { md: `## Keras\n\nSkipped: no ml-latest-small ratings at ${smallCsv}.\n` };
+  const featDir = path.join(work, "keras-features");
+  const counts = await exportFeatures(small.ratingsDir, small.out, featDir);
+  await writeKerasInitialWeights(counts.width);
+  const tfVenv = ensureVenv("keras");
+  let tfVersion;
+  const rows = [];
+  for (const batch of KERAS.batches) {
+    const r = await runKerasBatch(small, featDir, tfVenv, batch);
+    tfVersion = r.tfVersion ?? tfVersion;
+    rows.push(r.row);
+  }
   return {
     md: [
       `## Keras: Dense(30 relu) -> Dense(${KERAS.hiddenUnits} relu) -> Dense(1), Adam lr ${KERAS.learningRate}, ${KERAS.epochs} epochs, validation tail ${KERAS.validationSplit}`,
@@ -642,7 +671,7 @@ async function runKeras(given) {
         `samples/s = fit rows / epoch seconds (validation included), median over the epochs of every seed's run, as ms-keras logs it; test RMSE averaged over seeds ${KERAS.seeds.join(", ")}; early stopping off (patience = epochs) so both do the same work; TensorFlow starts from ms-keras's initial weights for each seed (same seeded glorot-uniform draw, zero biases), so only the trainers and their shuffles differ. ` +
         `${tfVersion ?? "TensorFlow: could not be installed (tools/python/ensure-venv.sh keras)"}.`,
       "",
-      table(header, body),
+      kerasTable(rows),
     ].join("\n"),
     tf: tfVersion,
   };

@@ -71,14 +71,15 @@ async function driver(source, cache, mlruns, env = {}, extra = []) {
 const sum = (xs) => xs.reduce((a, b) => a + b, 0);
 const rows = [];
 const summary = [];
-async function benchSource(label, source, coldRepeats) {
+const warmOnly = process.env.MS_BENCH_DRIVER_WARM_ONLY === "1";
+
+/** Cold runs on empty caches, alternated with direct runs (so that machine noise hits both alike); the last cold cache is kept. */
+async function coldRuns(label, source, coldRepeats) {
   const directs = [];
   const colds = [];
   const bareColds = [];
   let cache;
   let mlruns;
-  // Alternate direct and driver so that machine noise hits both alike.
-  const warmOnly = process.env.MS_BENCH_DRIVER_WARM_ONLY === "1";
   for (let i = 0; i < (warmOnly ? 1 : coldRepeats); i++) {
     if (!warmOnly) {
       process.stderr.write(`${label}: direct ${i + 1}/${coldRepeats}\n`);
@@ -98,6 +99,11 @@ async function benchSource(label, source, coldRepeats) {
       bareColds.push(bare);
     }
   }
+  return { directs, colds, bareColds, cache, mlruns };
+}
+
+/** Fully cached runs on the cold runs' cache, with the identity memo and re-hashing every hit, alternated. */
+async function warmRuns(label, source, cache, mlruns) {
   const warms = [];
   const rehashed = [];
   // One unmeasured run first: if a step package was rebuilt meanwhile (its code digest changed),
@@ -116,11 +122,16 @@ async function benchSource(label, source, coldRepeats) {
     if (!r.cached.every(Boolean)) throw new Error("warm run without the memo missed the cache");
     rehashed.push(r);
   }
+  return { warms, rehashed };
+}
+
+/** The median run of each kind as a table row. */
+function addRows(label, { directs, colds, bareColds, warms, rehashed }) {
   const pick = (runs) => runs.slice().sort((a, b) => a.wall - b.wall)[Math.floor((runs.length - 1) / 2)];
+  const stepCols = (r) => ["download", "etl", "als", "keras"].map((s) => r.steps[s] ?? 0);
   const c = pick(colds);
   const w = pick(warms);
   const h = pick(rehashed);
-  const stepCols = (r) => ["download", "etl", "als", "keras"].map((s) => r.steps[s] ?? 0);
   if (!warmOnly) {
     const d = pick(directs);
     rows.push([label, "direct (library calls, 1 process)", d.wall, d.rss, ...stepCols(d)]);
@@ -144,6 +155,10 @@ async function benchSource(label, source, coldRepeats) {
     h.rss,
     ...stepCols(h),
   ]);
+}
+
+/** The figures the targets are about: the cached wall time, and the driver's overhead over direct calls. */
+function addSummary(label, { directs, colds, bareColds, warms, rehashed }) {
   const wWall = median(warms.map((r) => r.wall));
   summary.push([label, "fully cached run wall, hits verified, incl. process start", `${wWall.toFixed(3)} s`, "< 0.5 s"]);
   summary.push([
@@ -179,6 +194,14 @@ async function benchSource(label, source, coldRepeats) {
     "< 5%",
   ]);
   summary.push([label, "  the report (test-set scores and charts) after the last step", `${(cRest - bRest).toFixed(2)} s`, ""]);
+}
+
+async function benchSource(label, source, coldRepeats) {
+  const cold = await coldRuns(label, source, coldRepeats);
+  const warm = await warmRuns(label, source, cold.cache, cold.mlruns);
+  const runs = { ...cold, ...warm };
+  addRows(label, runs);
+  addSummary(label, runs);
 }
 
 const starts = [];

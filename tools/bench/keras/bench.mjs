@@ -100,7 +100,7 @@ process.stderr.write(
   `data: ${ROWS} ratings, ${joined.trainRows.length} training rows (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`,
 );
 
-const { tf, backend } = await loadTf("wasm");
+const { tf } = await loadTf("wasm");
 const params = resolveKerasParams({ keras_features: "factors" });
 const assembler = new FeatureAssembler("factors", factors, joined);
 const rows = joined.trainRows.subarray(0, Math.min(SAMPLES, joined.trainRows.length));

@@ -71,7 +71,10 @@ export async function writeRatingsParquet(
 /** A small dense-ish ratings table: `users` x `movies` with a rank-2 pattern plus noise. */
 export function smallRatings(users: number, movies: number, seed = 3): { userIds: number[]; movieIds: number[]; ratings: number[] } {
   let s = seed >>> 0;
-  const next = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296;
+  const next = () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 4294967296;
+  };
   const out = { userIds: [] as number[], movieIds: [] as number[], ratings: [] as number[] };
   const a = Array.from({ length: users }, () => [next(), next()]);
   const b = Array.from({ length: movies }, () => [next(), next()]);

@@ -85,10 +85,10 @@ describe("the Spark engine on local masters", () => {
     const factors = await readFactors(out);
     expect(factors.rank).toBe(4);
     expect(factors.userIds.length).toBe(factors.details.users);
-    const details = factors.manifest.details as unknown as { engine: string; spark: { applicationId: string; master: string } };
-    expect(details.engine).toBe("spark");
-    expect(details.spark.applicationId).toMatch(/^local-/);
-    expect(details.spark.master).toBe("local[2]");
+    expect(factors.manifest.details).toMatchObject({
+      engine: "spark",
+      spark: { applicationId: expect.stringMatching(/^local-/), master: "local[2]" },
+    });
     expect(r.metrics.training_nrows + r.metrics.test_nrows).toBe(3000);
     // The same split as the local engine.
     const cols = await readRatingsColumns(ratingsDir);

@@ -14,8 +14,10 @@ import {
   assertReplaceableOutput,
   BadParameterError,
   buildArtifactDir,
+  checkJson,
   CorruptArtifactError,
   defaultCacheDir,
+  parseJsonText,
   silentLogger,
   writeManifest,
   type Digest,
@@ -210,25 +212,16 @@ function jobMetrics(result: JobResult, params: AlsStepParams): { metrics: AlsMet
   return { metrics, nanByChoice };
 }
 
-/** The job's result (its result line, or the metrics.json it wrote), checked; `where` names it in the error. */
-function checkJobResult(value: unknown, where: string): JobResult {
-  const parsed = JobResult.safeParse(value);
-  if (!parsed.success)
-    throw new CorruptArtifactError(
-      `${where}: ${parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")}`,
-    );
-  return parsed.data;
-}
-
+/** The metrics.json the job wrote when spark-submit ran its driver on the cluster; missing or not of its schema, it is corrupt. */
 async function readJobResult(readDir: string): Promise<JobResult> {
   const file = path.join(readDir, "metrics.json");
-  let value: unknown;
+  let text: string;
   try {
-    value = JSON.parse(await readFile(file, "utf8"));
+    text = await readFile(file, "utf8");
   } catch (error) {
-    throw new CorruptArtifactError(`${file}: not valid JSON`, { cause: error });
+    throw new CorruptArtifactError(`${file}: cannot be read (${error instanceof Error ? error.message : String(error)})`, { cause: error });
   }
-  return checkJobResult(value, file);
+  return parseJsonText(text, JobResult, file);
 }
 
 interface Fitted {
@@ -358,7 +351,7 @@ export async function alsSpark(
     }
     const readDir = downloaded ?? st.runLocal ?? "";
     try {
-      const result = r.result ? checkJobResult(r.result, "the Spark job's result line") : await readJobResult(readDir);
+      const result = r.result ? checkJson(r.result, JobResult, "the Spark job's result line") : await readJobResult(readDir);
       const fitted: Fitted = {
         result,
         applicationId: relay.seen.applicationId || (result.applicationId ?? ""),

@@ -19,8 +19,7 @@ function onLines(stream: NodeJS.ReadableStream | null | undefined, onLine: (text
   stream?.setEncoding("utf8");
   stream?.on("data", (chunk: string) => {
     buffered += chunk;
-    let nl: number;
-    while ((nl = buffered.indexOf("\n")) >= 0) {
+    for (let nl = buffered.indexOf("\n"); nl >= 0; nl = buffered.indexOf("\n")) {
       const text = buffered.slice(0, nl);
       buffered = buffered.slice(nl + 1);
       onLine(text);

@@ -83,6 +83,60 @@ async function killTree(child: ChildProcess): Promise<void> {
   clearTimeout(t);
 }
 
+/** The master's `/json/` page. */
+async function fetchMasterStatus(webUi: string): Promise<MasterStatus> {
+  const r = await fetch(`${webUi}/json/`, { signal: AbortSignal.timeout(5_000) });
+  if (!r.ok) throw new Error(`${webUi}/json/: HTTP ${r.status}`);
+  return (await r.json()) as MasterStatus;
+}
+
+async function aliveWorkers(webUi: string): Promise<number> {
+  return (await fetchMasterStatus(webUi)).workers.filter((w) => w.state === "ALIVE").length;
+}
+
+/** Polls the master's page until it counts `count` live workers; a master that exits or a timeout fails with the cluster's log. */
+async function waitAlive(webUi: string, count: number, masterProc: ChildProcess, timeoutMs: number, log: () => string): Promise<void> {
+  const started = Date.now();
+  for (;;) {
+    if (masterProc.exitCode !== null) throw new Error(`the Spark master exited with ${masterProc.exitCode}:\n${log()}`);
+    try {
+      if ((await aliveWorkers(webUi)) >= count) return;
+    } catch {
+      // the master's page is not up yet
+    }
+    if (Date.now() - started > timeoutMs)
+      throw new Error(`the Spark cluster did not get ${count} live workers in ${timeoutMs} ms:\n${log()}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+function workerArgs(o: ClusterOptions, ui: number, scratch: string, master: string): string[] {
+  return [
+    "org.apache.spark.deploy.worker.Worker",
+    "--host",
+    "127.0.0.1",
+    "--webui-port",
+    String(ui),
+    "-c",
+    String(o.coresPerWorker ?? 1),
+    "-m",
+    o.memoryPerWorker ?? "1g",
+    "-d",
+    path.join(scratch, "work"),
+    master,
+  ];
+}
+
+/** SIGKILL to the process group of `child`, if it has one. */
+function killGroup(child: ChildProcess | undefined): void {
+  if (child?.pid === undefined) return;
+  try {
+    process.kill(-child.pid, "SIGKILL");
+  } catch {
+    // already gone
+  }
+}
+
 /** Starts a Master and `workers` Workers on 127.0.0.1; resolves once every worker is ALIVE. */
 export async function startSparkCluster(o: ClusterOptions): Promise<SparkCluster> {
   const workers = o.workers ?? 2;
@@ -113,52 +167,19 @@ export async function startSparkCluster(o: ClusterOptions): Promise<SparkCluster
     ),
   );
   const workerUis: string[] = [];
-  const workerArgs = async (index: number) => {
+  const launchWorker = async (index: number) => {
     const ui = await o.port();
     workerUis[index] = `http://127.0.0.1:${ui}`;
-    return workerArgsFor(ui);
+    procs[index + 1] = launch(o.sparkHome, workerArgs(o, ui, scratch, master), env, keep);
   };
-  const workerArgsFor = (ui: number) => [
-    "org.apache.spark.deploy.worker.Worker",
-    "--host",
-    "127.0.0.1",
-    "--webui-port",
-    String(ui),
-    "-c",
-    String(o.coresPerWorker ?? 1),
-    "-m",
-    o.memoryPerWorker ?? "1g",
-    "-d",
-    path.join(scratch, "work"),
-    master,
-  ];
-  const status = async (): Promise<MasterStatus> => {
-    const r = await fetch(`${webUi}/json/`, { signal: AbortSignal.timeout(5_000) });
-    if (!r.ok) throw new Error(`${webUi}/json/: HTTP ${r.status}`);
-    return (await r.json()) as MasterStatus;
-  };
-  const alive = async () => (await status()).workers.filter((w) => w.state === "ALIVE").length;
-  const waitAlive = async (count: number) => {
-    const started = Date.now();
-    for (;;) {
-      if (procs[0].exitCode !== null) throw new Error(`the Spark master exited with ${procs[0].exitCode}:\n${log}`);
-      try {
-        if ((await alive()) >= count) return;
-      } catch {
-        // the master's page is not up yet
-      }
-      if (Date.now() - started > timeoutMs)
-        throw new Error(`the Spark cluster did not get ${count} live workers in ${timeoutMs} ms:\n${log}`);
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  };
+  const untilAlive = (count: number) => waitAlive(webUi, count, procs[0], timeoutMs, () => log);
   const stop = async () => {
     await Promise.all(procs.map(killTree));
     await rm(scratch, { recursive: true, force: true });
   };
   try {
-    for (let i = 0; i < workers; i++) procs.push(launch(o.sparkHome, await workerArgs(i), env, keep));
-    await waitAlive(workers);
+    for (let i = 0; i < workers; i++) await launchWorker(i);
+    await untilAlive(workers);
   } catch (error) {
     await stop();
     throw error;
@@ -168,21 +189,12 @@ export async function startSparkCluster(o: ClusterOptions): Promise<SparkCluster
     webUi,
     workerUis,
     sparkHome: o.sparkHome,
-    status,
-    killWorker(index) {
-      const child = procs[index + 1];
-      if (child?.pid !== undefined) {
-        try {
-          process.kill(-child.pid, "SIGKILL");
-        } catch {
-          // already gone
-        }
-      }
-    },
+    status: () => fetchMasterStatus(webUi),
+    killWorker: (index) => killGroup(procs[index + 1]),
     async restartWorker(index) {
-      const before = await alive();
-      procs[index + 1] = launch(o.sparkHome, await workerArgs(index), env, keep);
-      await waitAlive(before + 1);
+      const before = await aliveWorkers(webUi);
+      await launchWorker(index);
+      await untilAlive(before + 1);
     },
     stop,
   };
