@@ -4,8 +4,8 @@
  * which parameters stay out of the cache key), named inputs and outputs by artifact kind, and
  * `run`. The driver holds a list of definitions and runs them generically, and each step's bin is
  * generated from its definition (step-cli.ts), so help, `-P` parsing, flags, the cache key,
- * tracking and the report all come from here; adding a step is its package plus one line in the
- * driver.
+ * tracking (the MLproject entry point a child run is named by), the run's summary line and the
+ * report all come from here; adding a step is its package plus one line in the driver.
  *
  * Steps report through the context only, so they run the same whether a bin, a test or the driver
  * (which forwards metrics to a tracker) calls them.

@@ -91,7 +91,10 @@ export class RunLog {
     const run = await tracker.getRun(runId).catch((error: unknown) => {
       throw error instanceof MsError && !(error instanceof MissingArtifactError)
         ? error
-        : new BadParameterError("MLFLOW_RUN_ID", `run ${runId} does not exist in ${tracker.uri}: ${(error as Error).message}`);
+        : new BadParameterError(
+            "MLFLOW_RUN_ID",
+            `run ${runId} does not exist in ${tracker.uri}: ${error instanceof Error ? error.message : String(error)}`,
+          );
     });
     if (run.info.status !== "RUNNING")
       throw new BadParameterError(
