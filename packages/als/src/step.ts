@@ -4,7 +4,7 @@
  * inside the step: the local multi-threaded fit, or the same fit on a Spark cluster
  * (src/spark/spark.ts); both publish the same factors contract.
  */
-import { defineStep, type Manifest } from "@ms/contracts";
+import { defineStep, metricsText, type Manifest } from "@ms/contracts";
 import { als } from "./als.js";
 import { alsParams, completeAlsParams } from "./params.js";
 import { alsSpark, type SparkDetails } from "./spark/spark.js";
@@ -18,6 +18,7 @@ export const alsStep = defineStep({
   resolve: completeAlsParams,
   inputs: { ratings: "ratings" },
   outputs: { factors: "factors" },
+  headline: (metrics) => metricsText(metrics, ["train_rmse", "test_rmse"]),
   async run(ctx, inputs, params, outDir) {
     if (params.als_engine === "spark") await alsSpark(inputs.ratings.dir, params, outDir, ctx);
     else await als({ ratings: inputs.ratings.dir }, params, outDir, ctx);

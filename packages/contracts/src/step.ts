@@ -4,14 +4,14 @@
  * which parameters stay out of the cache key), named inputs and outputs by artifact kind, and
  * `run`. The driver holds a list of definitions and runs them generically, and each step's bin is
  * generated from its definition (step-cli.ts), so help, `-P` parsing, flags, the cache key,
- * tracking and the report all come from here; adding a step is its package plus one line in the
- * driver.
+ * tracking (the MLproject entry point a child run is named by), the run's summary line and the
+ * report all come from here; adding a step is its package plus one line in the driver.
  *
  * Steps report through the context only, so they run the same whether a bin, a test or the driver
  * (which forwards metrics to a tracker) calls them.
  */
 import type { Logger } from "pino";
-import type { ArtifactKind, ArtifactRef, Manifest } from "./artifact.js";
+import type { ArtifactKind, ArtifactRef, Manifest, ManifestMetrics } from "./manifest.js";
 import { MissingArtifactError } from "./errors.js";
 import {
   paramResolver,
@@ -66,9 +66,14 @@ export type ArtifactKinds = Readonly<Record<string, ArtifactKind>>;
 
 export type InputRefs<I extends ArtifactKinds> = { readonly [K in keyof I]: ArtifactRef<I[K]> };
 
+/** A published output as a run reports it: the artifact reference and the step's `describe` facts. */
+export type StepOutput = ArtifactRef & Readonly<Record<string, unknown>>;
+
 /** What a step package declares. */
 export interface StepDefinition<P extends StepParams<P>, I extends ArtifactKinds, O extends ArtifactKinds> {
   name: string;
+  /** The MLflow MLproject entry point the step stands for (its child run's name and entry point tag); default `name`. */
+  entryPoint?: string;
   /** The package whose built code (and what it imports) is the step's code identity. */
   code: { package: string; version: string };
   /** The schema: keyed by the `-P` names, which are also the keys of the params `run` receives. */
@@ -89,6 +94,11 @@ export interface StepDefinition<P extends StepParams<P>, I extends ArtifactKinds
   describe?(manifest: Manifest): Record<string, unknown>;
   /** Tags for the step's tracking run from a published output (e.g. the Spark application that made it). */
   tags?(manifest: Manifest): Record<string, string>;
+  /**
+   * The step's text on its line of a run's summary (`rows=100000 duplicates_dropped=0`), from its
+   * final metrics and its outputs as the run reports them; default: every metric (`metricsText`).
+   */
+  headline?(metrics: Readonly<ManifestMetrics>, outputs: Readonly<Record<string, StepOutput>>): string;
   /**
    * Whether a result can serve another machine through a shared (remote) cache; false for a step
    * whose output points at something on this machine (a local file's path). Default true.
@@ -124,6 +134,8 @@ export interface BoundStep {
 /** A definition as the driver sees it: no type parameters, so a list can hold every step. */
 export interface Step {
   readonly name: string;
+  /** See StepDefinition.entryPoint; the step's name when the definition gives none. */
+  readonly entryPoint: string;
   readonly code: { readonly package: string; readonly version: string };
   readonly inputs: ArtifactKinds;
   readonly outputs: ArtifactKinds;
@@ -133,10 +145,25 @@ export interface Step {
   stillValid(manifest: Manifest): Promise<boolean>;
   describe(manifest: Manifest): Record<string, unknown>;
   tags(manifest: Manifest): Record<string, string>;
+  /** See StepDefinition.headline. */
+  headline(metrics: Readonly<ManifestMetrics>, outputs: Readonly<Record<string, StepOutput>>): string;
   /** False: never pulled from or pushed to a remote cache (see StepDefinition.shareable); absent means true. */
   readonly shareable?: boolean;
   /** See StepDefinition.cleaner. */
   readonly cleaner?: StepCleaner;
+}
+
+/**
+ * Metrics as `key=value` words, in the order of `keys` (default: every metric); a metric that is
+ * absent or null is left out, a fraction is shown to four significant digits.
+ */
+export function metricsText(metrics: Readonly<ManifestMetrics>, keys: readonly string[] = Object.keys(metrics)): string {
+  const words: string[] = [];
+  for (const k of keys) {
+    const v = metrics[k];
+    if (typeof v === "number") words.push(`${k}=${Number.isInteger(v) ? String(v) : Number(v.toPrecision(4))}`);
+  }
+  return words.join(" ");
 }
 
 function pickInputs<I extends ArtifactKinds>(step: string, kinds: I, given: Readonly<Record<string, ArtifactRef>>): InputRefs<I> {
@@ -160,6 +187,7 @@ export function defineStep<P extends StepParams<P>, I extends ArtifactKinds, O e
   const specs = paramSpecs(def.name, def.params);
   const step: Step = {
     name: def.name,
+    entryPoint: def.entryPoint ?? def.name,
     code: def.code,
     inputs: def.inputs,
     outputs: def.outputs,
@@ -184,6 +212,7 @@ export function defineStep<P extends StepParams<P>, I extends ArtifactKinds, O e
     stillValid: (manifest) => (def.stillValid ? def.stillValid(manifest) : Promise.resolve(true)),
     describe: (manifest) => def.describe?.(manifest) ?? {},
     tags: (manifest) => def.tags?.(manifest) ?? {},
+    headline: (metrics, outputs) => (def.headline ? def.headline(metrics, outputs) : metricsText(metrics)),
     shareable: def.shareable !== false,
     ...(def.cleaner ? { cleaner: def.cleaner } : {}),
   };

@@ -7,7 +7,8 @@
  */
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import { digestOf, type Digest } from "@ms/contracts";
+import { z } from "zod";
+import { CorruptArtifactError, digestOf, parseJsonText, type Digest } from "@ms/contracts";
 import type { MetricInput } from "@ms/tracking";
 
 export const HISTORY_FILE = "metrics.json";
@@ -19,6 +20,10 @@ export interface HistoryPoint {
   /** Milliseconds after the first point. */
   offsetMs: number;
 }
+
+/** metrics.json: a list of points; a point this version cannot use (a NaN value written as null) is skipped. */
+const HistoryFileSchema = z.object({ metrics: z.array(z.unknown()) });
+const HistoryPointSchema = z.object({ key: z.string(), value: z.number(), step: z.number().int(), offsetMs: z.number() });
 
 /** Writes the history into an entry being built; resolves to the digest entry.json records. */
 export async function writeHistory(dir: string, metrics: readonly MetricInput[]): Promise<Digest> {
@@ -36,18 +41,20 @@ export async function writeHistory(dir: string, metrics: readonly MetricInput[])
 
 /**
  * The history of an entry, checked against the digest its entry.json records. Undefined when the
- * entry predates histories (no digest); throws when the file is missing or differs.
+ * entry predates histories (no digest); throws when the file is missing or differs (a
+ * `CorruptArtifactError` when it is not the file recorded or not a history).
  */
 export async function readHistory(dir: string, digest: string | undefined): Promise<HistoryPoint[] | undefined> {
   if (digest === undefined) return undefined;
   const file = path.join(dir, HISTORY_FILE);
   const text = await fs.readFile(file, "utf8");
-  if (digestOf(text) !== digest) throw new Error(`${file}: its digest ${digestOf(text)} is not the ${digest} recorded in entry.json`);
-  const parsed = JSON.parse(text) as { metrics?: unknown };
-  if (!Array.isArray(parsed.metrics)) throw new Error(`${file}: no "metrics" list`);
-  return (parsed.metrics as HistoryPoint[]).filter(
-    (p) => typeof p.key === "string" && typeof p.value === "number" && Number.isFinite(p.value) && Number.isInteger(p.step),
-  );
+  if (digestOf(text) !== digest)
+    throw new CorruptArtifactError(`${file}: its digest ${digestOf(text)} is not the ${digest} recorded in entry.json`);
+  const { metrics } = parseJsonText(text, HistoryFileSchema, file);
+  return metrics.flatMap((p) => {
+    const point = HistoryPointSchema.safeParse(p);
+    return point.success ? [point.data] : [];
+  });
 }
 
 /** History points as metrics to log now, spaced as they were. */

@@ -11,8 +11,10 @@ export {
   type RunPipelineOptions,
   type PipelineReport,
   type StepReport,
+  type PipelineEvents,
 } from "./pipeline.js";
 export { buildCatalog, parseAssignments, resolveParams, type Resolution } from "./params.js";
 export { PIPELINE, STEPS } from "./steps.js";
-export { ENTRY_POINTS, TAGS } from "./runlog.js";
-export { main, formatReport } from "./cli.js";
+export { TAGS } from "./runlog.js";
+export { main } from "./cli.js";
+export { formatReport, headlineOf, type ReportContext } from "./summary.js";

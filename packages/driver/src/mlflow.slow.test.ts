@@ -28,10 +28,23 @@ afterAll(async () => {
   await box?.dispose();
 });
 
-async function api(pathname: string): Promise<any> {
+interface KeyValue {
+  key: string;
+  value: string;
+}
+
+/** The parts of MLflow's REST answers these tests read (runs/get, experiments/get-by-name, metrics/get-history, artifacts/list). */
+interface MlflowAnswer {
+  run: { info: { status: string }; data: { params: KeyValue[]; metrics: { key: string; value: number }[]; tags?: KeyValue[] } };
+  experiment: { experiment_id: string; tags?: KeyValue[] };
+  metrics?: { step: number; value: number }[];
+  files: { path: string }[];
+}
+
+async function api(pathname: string): Promise<MlflowAnswer> {
   const r = await fetch(`${url}/api/2.0/mlflow/${pathname}`);
   expect(r.status, pathname).toBe(200);
-  return r.json();
+  return (await r.json()) as MlflowAnswer;
 }
 
 const tagsOf = (run: { data: { tags?: { key: string; value: string }[] } }) =>
@@ -58,9 +71,9 @@ describe("ms run against a real MLflow tracking server", () => {
     }
     const als = (await api(`runs/get?run_id=${doc.steps[2].runId}`)).run;
     const rmse = als.data.metrics.find((m: { key: string }) => m.key === "test_rmse");
-    expect(rmse.value).toBeCloseTo(doc.steps[2].metrics.test_rmse, 6);
+    expect(rmse?.value).toBeCloseTo(doc.steps[2].metrics.test_rmse, 6);
     const history = await api(`metrics/get-history?run_id=${doc.steps[2].runId}&metric_key=train_loss`);
-    expect(history.metrics.map((m: { step: number }) => Number(m.step)).sort()).toEqual([1, 2]);
+    expect((history.metrics ?? []).map((m: { step: number }) => Number(m.step)).sort()).toEqual([1, 2]);
     const artifacts = await api(`artifacts/list?run_id=${doc.steps[3].runId}`);
     expect(artifacts.files.map((f: { path: string }) => f.path)).toEqual(expect.arrayContaining(["manifest.json", "model.json"]));
 

@@ -2,8 +2,9 @@
  * Adding a step is its package plus one line of the step list: a popularity model defined with
  * `defineStep` alone (src/__fixtures__/popularity-step.ts, its own "popularity" artifact kind)
  * runs after the pipeline's steps, reading the etl step's ratings matched by kind; it is cached
- * on the second run, its parameters are tracked under their -P names, and its metrics reach
- * tracking. No contracts, driver or CLI code knows its name.
+ * on the second run, its parameters are tracked under their -P names, its metrics reach
+ * tracking under its own entry point, and its headline is its line of the run's summary. No
+ * contracts, driver or CLI code knows its name.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -13,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { POPULARITY_FILE, popularityStep } from "./__fixtures__/popularity-step.js";
 import { runPipeline, type PipelineReport, type RunPipelineOptions } from "./pipeline.js";
 import { PIPELINE } from "./steps.js";
+import { formatReport } from "./summary.js";
 
 let root: string;
 let options: RunPipelineOptions;
@@ -70,9 +72,25 @@ describe("a step added by one line of the step list", () => {
     expect(child.params).toMatchObject({ popularity_prior: "3", popularity_seed: "42" });
     expect(Number(child.metrics.test_rmse.value)).toBeCloseTo(first.steps[4].metrics.test_rmse as number, 10);
     expect(child.tags["ms.cache.key"]).toBe(first.steps[4].key);
+    expect(child.tags["mlflow.project.entryPoint"]).toBe("train_popularity");
+    expect(child.tags["mlflow.runName"]).toBe("train_popularity");
     const cachedChild = await tracker.getRun(second.steps[4].runId);
     expect(cachedChild.tags["ms.cache.hit"]).toBe("true");
     expect(Number(cachedChild.metrics.test_rmse.value)).toBeCloseTo(first.steps[4].metrics.test_rmse as number, 10);
+  });
+
+  it("shows its own headline on its line of the run's summary", () => {
+    const { test_rmse, movies } = first.steps[4].metrics;
+    const line = formatReport(first, { steps: options.steps })
+      .split("\n")
+      .find((l) => l.startsWith("popularity"));
+    expect(line).toMatch(
+      new RegExp(
+        `^popularity +no +[\\d.]+ +${first.steps[4].key.slice(0, 12)} +test_rmse=${Number(test_rmse?.toPrecision(4))} movies=${movies} \\(shrunk means\\)$`,
+      ),
+    );
+    // The pipeline's own steps keep theirs.
+    expect(formatReport(first, { steps: options.steps })).toMatch(/\netl +no +[\d.]+ +[0-9a-f]{12} +rows=\d+/);
   });
 
   it("changes only its own key when only its parameter changes", async () => {

@@ -8,7 +8,7 @@ import { ALS_DEFAULTS } from "@ms/als";
 import { ETL_DEFAULTS } from "@ms/etl";
 import { KERAS_DEFAULTS } from "@ms/keras";
 import { describe, expect, it } from "vitest";
-import { joinParamPairs, paramHelp } from "./cli.js";
+import { joinParamPairs, paramHelp } from "./commands/run.js";
 import { buildCatalog, parseAssignments, resolveParams, type Resolution } from "./params.js";
 import { PIPELINE } from "./steps.js";
 

@@ -7,6 +7,7 @@
 import { spawnSync } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
+import { stripVTControlCharacters } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BIN, SMALL, ms, sandbox, type Sandbox } from "./__tests__/harness.js";
 
@@ -16,8 +17,6 @@ beforeAll(async () => {
   box = await sandbox("ms-driver-progress-");
 });
 afterAll(async () => box.dispose());
-
-const strip = (s: string) => s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "");
 
 describe("ms run progress", () => {
   it.skipIf(!hasScript)("on a terminal: a line per step updated in place, then the summary with the next commands", async () => {
@@ -30,7 +29,7 @@ describe("ms run progress", () => {
       timeout: 120_000,
     });
     expect(r.status, r.stderr).toBe(0);
-    const screen = strip(await readFile(log, "utf8")).replace(/\r/g, "\n");
+    const screen = stripVTControlCharacters(await readFile(log, "utf8")).replace(/\r/g, "\n");
     if (process.env.MS_DEBUG_TTY) console.log(screen);
     for (const step of ["download", "etl", "als", "keras"]) expect(screen).toMatch(new RegExp(`✔ ${step}\\s+computed\\s+\\d+\\.\\d\\d s`));
     expect(screen).toMatch(/als\s+[\d.]+ s, ETA [\d.]+ s\s+iteration 1\/3\s+loss=[\d.]+/);

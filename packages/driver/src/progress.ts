@@ -66,6 +66,33 @@ function describe(record: Record<string, unknown>): string {
   return [head, ...fields].filter(Boolean).join("  ");
 }
 
+/**
+ * The terminal as log-update sees it: a terminal that reports no size (0 rows: some ptys) would
+ * make log-update draw nothing, so it gets a default one.
+ */
+class SizedTerminal extends Writable {
+  constructor(private readonly tty: NodeJS.WriteStream) {
+    super({
+      decodeStrings: false,
+      write: (chunk: string | Buffer, _enc, done) => {
+        tty.write(chunk);
+        done();
+      },
+    });
+  }
+  get rows(): number {
+    return this.tty.rows || 24;
+  }
+  get columns(): number {
+    return this.tty.columns || 100;
+  }
+}
+
+/** A parsed JSON value that is an object (a log record). */
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
 export class LiveProgress {
   private readonly lines: StepLine[] = [];
   private readonly out: ReturnType<typeof createLogUpdate>;
@@ -79,17 +106,7 @@ export class LiveProgress {
     private readonly stream: NodeJS.WriteStream = process.stderr,
     level = "info",
   ) {
-    // A terminal that reports no size (0 rows: some ptys) would make log-update draw nothing.
-    const sized = {
-      get rows() {
-        return stream.rows || 24;
-      },
-      get columns() {
-        return stream.columns || 100;
-      },
-      write: (text: string) => stream.write(text),
-    };
-    this.out = createLogUpdate(sized as unknown as NodeJS.WriteStream);
+    this.out = createLogUpdate(new SizedTerminal(stream));
     const sink = new Writable({
       write: (chunk: Buffer, _enc, done) => {
         for (const line of chunk.toString("utf8").split("\n")) if (line.trim()) this.record(line);
@@ -102,12 +119,13 @@ export class LiveProgress {
   }
 
   private record(line: string): void {
-    let r: Record<string, unknown>;
+    let r: unknown;
     try {
-      r = JSON.parse(line) as Record<string, unknown>;
+      r = JSON.parse(line);
     } catch {
       return;
     }
+    if (!isRecord(r)) return;
     const level = typeof r.level === "number" ? r.level : 30;
     if (level >= 40) {
       this.above(`${LEVEL_NAMES[level] ?? "WARN"}  ${r.step ? `${String(r.step)}: ` : ""}${String(r.msg ?? "").replace(/^\w+: /, "")}`);

@@ -1,7 +1,8 @@
 /**
  * How a pipeline run appears in MLflow: one parent run and one nested child run per step, with
  * MLflow's system tags, the step's params, its metrics (forwarded from the step's metrics sink
- * with their steps) and its output directory as artifacts. Talks only to the `Tracker` interface.
+ * with their steps) and its output directory as artifacts. Talks only to the `Tracker` interface;
+ * what a child run is named (the step's MLproject entry point) is the step definition's.
  */
 import { promises as fs } from "node:fs";
 import path from "node:path";
@@ -10,14 +11,6 @@ import type { MetricInput, ParamValue, TerminalStatus, Tracker } from "@ms/track
 
 /** MLflow's system tags and the ms cache tags, defined once by @ms/tracking. */
 export { TAGS } from "@ms/tracking";
-
-/** The seed's entry point names. */
-export const ENTRY_POINTS: Readonly<Record<string, string>> = {
-  download: "load_raw_data",
-  etl: "etl_data",
-  als: "als",
-  keras: "train_keras",
-};
 
 /** Reads the checked-out commit from `.git` without spawning git; undefined outside a checkout. */
 export async function gitCommit(start: string): Promise<string | undefined> {
@@ -98,7 +91,10 @@ export class RunLog {
     const run = await tracker.getRun(runId).catch((error: unknown) => {
       throw error instanceof MsError && !(error instanceof MissingArtifactError)
         ? error
-        : new BadParameterError("MLFLOW_RUN_ID", `run ${runId} does not exist in ${tracker.uri}: ${(error as Error).message}`);
+        : new BadParameterError(
+            "MLFLOW_RUN_ID",
+            `run ${runId} does not exist in ${tracker.uri}: ${error instanceof Error ? error.message : String(error)}`,
+          );
     });
     if (run.info.status !== "RUNNING")
       throw new BadParameterError(

@@ -92,7 +92,13 @@ async function flipByte(file: string, at = 2): Promise<void> {
   }
 }
 
-async function editManifest(dir: string, edit: (m: Record<string, any>) => void): Promise<void> {
+/** The fields of a manifest these tests damage. */
+interface EditableManifest {
+  digest: string;
+  files: { path: string; bytes: number }[];
+}
+
+async function editManifest(dir: string, edit: (m: EditableManifest) => void): Promise<void> {
   const file = path.join(dir, "manifest.json");
   const m = JSON.parse(await readFile(file, "utf8"));
   edit(m);
@@ -170,7 +176,7 @@ describe("getOrCompute", () => {
     await editManifest(dir, (m) => (m.digest = `sha256:${"0".repeat(64)}`));
     await editManifest(path.join(cache, "objects", other), (m) => {
       m.files[0].path = "../../../../etc/passwd";
-      m.files[0].bytes = (spawnSync("stat", ["-c", "%s", "/etc/passwd"], { encoding: "utf8" }).stdout || "0").trim() as unknown as number;
+      m.files[0].bytes = Number(spawnSync("stat", ["-c", "%s", "/etc/passwd"], { encoding: "utf8" }).stdout || "0");
     });
     const report = await verifyCache(cache);
     expect(report.ok).toBe(false);

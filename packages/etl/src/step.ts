@@ -12,6 +12,7 @@ import {
   buildArtifactDir,
   defaultCacheDir,
   defineStep,
+  metricsText,
   NetworkError,
   digestFileRemembered,
   fileIdentity,
@@ -106,6 +107,7 @@ export async function readRawDataset(dir: string): Promise<RawDatasetDetails> {
 /** The seed's `load_raw_data`: finds (or downloads, or generates) the ratings file. */
 export const downloadStep = defineStep({
   name: "download",
+  entryPoint: "load_raw_data",
   code: { package: "@ms/etl", version: ETL_VERSION },
   params: downloadParams,
   resolve: checkDownloadParams,
@@ -148,16 +150,19 @@ export const downloadStep = defineStep({
     const d = manifest.details;
     return { file: d.ratingsFile, source: d.source, ...(d.format ? { format: d.format } : {}) };
   },
+  headline: (metrics, outputs) => `source=${String(outputs.ratings?.source ?? "?")} ${metricsText(metrics, ["bytes"])}`,
 });
 
 /** The seed's `etl_data`: ratings -> one zstd Parquet file, validated in the same pass. */
 export const etlStep = defineStep({
   name: "etl",
+  entryPoint: "etl_data",
   code: { package: "@ms/etl", version: ETL_VERSION },
   params: etlParams,
   resolve: checkEtlParams,
   inputs: { ratings: "raw-dataset" },
   outputs: { ratings: "ratings" },
+  headline: (metrics) => metricsText(metrics, ["rows", "duplicates_dropped"]),
   async run(ctx, inputs, params, outDir) {
     const raw = await readRawDataset(inputs.ratings.dir);
     await etl(

@@ -4,7 +4,7 @@
  * and cached with its output), the etl step's "ratings" and the als step's "factors" as inputs,
  * one "keras-model" output.
  */
-import { defineStep } from "@ms/contracts";
+import { defineStep, metricsText } from "@ms/contracts";
 import { keras } from "./keras.js";
 import { completeKerasParams, kerasParams } from "./params.js";
 import { KERAS_VERSION } from "./version.js";
@@ -12,11 +12,13 @@ import { KERAS_VERSION } from "./version.js";
 /** The seed's `train_keras`. */
 export const kerasStep = defineStep({
   name: "keras",
+  entryPoint: "train_keras",
   code: { package: "@ms/keras", version: KERAS_VERSION },
   params: kerasParams,
   resolve: completeKerasParams,
   inputs: { ratings: "ratings", factors: "factors" },
   outputs: { model: "keras-model" },
+  headline: (metrics) => metricsText(metrics, ["test_rmse", "epochs_run"]),
   async run(ctx, inputs, params, outDir) {
     await keras({ ratings: inputs.ratings.dir, factors: inputs.factors.dir }, params, outDir, ctx);
   },

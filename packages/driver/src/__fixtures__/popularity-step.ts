@@ -2,11 +2,12 @@
  * A small step as a new step package would write it (for the driver's test that a step is its
  * package plus one line of the step list): a popularity model, each movie's mean rating shrunk
  * towards the global mean, fitted on the etl step's "ratings" and published as its own
- * "popularity" kind. Its parameters, key, tracking and bin come from this definition alone.
+ * "popularity" kind. Its parameters, key, tracking (entry point included), summary line and bin
+ * come from this definition alone.
  */
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import { buildArtifactDir, defineStep, param, splitMask, writeManifest, type ParamDefs } from "@ms/contracts";
+import { buildArtifactDir, defineStep, metricsText, param, splitMask, writeManifest, type ParamDefs } from "@ms/contracts";
 import { readRatingsColumns } from "@ms/etl";
 
 export interface PopularityParams {
@@ -60,6 +61,9 @@ function fit(r: { movieIds: Int32Array; userIds: Int32Array; ratings: Float32Arr
 
 export const popularityStep = defineStep({
   name: "popularity",
+  // Its child run's name and entry point tag, and its words on `ms run`'s summary line.
+  entryPoint: "train_popularity",
+  headline: (metrics) => `${metricsText(metrics, ["test_rmse", "movies"])} (shrunk means)`,
   code: { package: "@ms/contracts", version: "0.1.0" },
   params: popularityParams,
   inputs: { ratings: "ratings" },
