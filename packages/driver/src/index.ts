@@ -15,6 +15,6 @@ export {
 } from "./pipeline.js";
 export { buildCatalog, parseAssignments, resolveParams, type Resolution } from "./params.js";
 export { PIPELINE, STEPS } from "./steps.js";
-export { TAGS } from "./runlog.js";
+export { TAGS } from "@ms/tracking";
 export { main } from "./cli.js";
 export { formatReport, headlineOf, type ReportContext } from "./summary.js";

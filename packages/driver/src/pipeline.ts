@@ -8,14 +8,22 @@
  */
 import { silentLogger, defaultCacheDir, type ArtifactKind, type ArtifactRef, type Logger, type Step } from "@ms/contracts";
 import path from "node:path";
-import { createTracker, recordUnclosedRuns, UNCLOSED_RUNS_FILE, type Tracker } from "@ms/tracking";
+import {
+  createTracker,
+  gitCommit,
+  recordUnclosedRuns,
+  RunLog,
+  TAGS,
+  UNCLOSED_RUNS_FILE,
+  type LogArtifacts,
+  type Tracker,
+} from "@ms/tracking";
 import { CacheStore, openSession, type CacheSession } from "@ms/cache";
 import { S3RemoteStore, type RemoteMode } from "@ms/cache-s3";
 import type { RunEntry } from "@ms/serve";
 import { ChartWorker, type StepHistory } from "@ms/report";
 import { resolveParams, type Resolution } from "./params.js";
 import { writeRunReport } from "./run-report.js";
-import { RunLog, TAGS, gitCommit, type LogArtifacts } from "./runlog.js";
 import {
   checkSignal,
   isInterrupted,

@@ -9,10 +9,9 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeFileAtomic, type Logger } from "@ms/contracts";
 import type { CacheStore } from "@ms/cache";
-import type { Tracker } from "@ms/tracking";
+import type { RunLog, Tracker } from "@ms/tracking";
 import { evaluate, readMemo, reportMemoKey, writeMemo, type RunEntry } from "@ms/serve";
 import { charts, FiguresSchema, renderFigures, renderReport, type ChartWorker, type Figure, type StepHistory } from "@ms/report";
-import type { RunLog } from "./runlog.js";
 import type { StepReport } from "./step-run.js";
 
 const REPORT_FILE = "report.html";

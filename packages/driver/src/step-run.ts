@@ -28,9 +28,17 @@ import {
   type EntryDescription,
   type RemoteTransfer,
 } from "@ms/cache";
-import type { MetricInput } from "@ms/tracking";
-import { readHistory, replay, writeHistory, type HistoryPoint } from "./history.js";
-import { BufferedMetrics, TAGS, type LogArtifacts, type RunLog } from "./runlog.js";
+import {
+  BufferedMetrics,
+  readHistory,
+  replay,
+  TAGS,
+  writeHistory,
+  type HistoryPoint,
+  type LogArtifacts,
+  type MetricInput,
+  type RunLog,
+} from "@ms/tracking";
 
 export interface StepReport {
   step: string;

@@ -2,7 +2,9 @@
  * @ms/tracking: MLflow-compatible run tracking. `createTracker(uri)` opens either MLflow's file
  * store (a path, `file:` URI, or `./mlruns` by default) or an MLflow tracking server over its
  * REST API (`http(s)://`); both implement the same `Tracker`. `runsCommand(argv)` is the
- * `ms-runs` / `ms runs` command line.
+ * `ms-runs` / `ms runs` command line. `RunLog` writes a pipeline run (a parent, a child run per
+ * step) through a `Tracker`; `writeHistory`/`replay` keep a step's metric history with its cached
+ * result and log it again for a later hit.
  */
 export { createTracker, resolveTrackingUri, DEFAULT_TRACKING_DIR, type TrackerOptions, type TrackingTarget } from "./tracker.js";
 export type { RetryOptions, RestAuth } from "./rest-store.js";
@@ -27,3 +29,5 @@ export type {
   UnclosedRun,
 } from "./types.js";
 export { runsCommand, type RunsCommandOptions } from "./cli.js";
+export { RunLog, BufferedMetrics, gitCommit, type LogArtifacts } from "./run-log.js";
+export { writeHistory, readHistory, replay, HISTORY_FILE, type HistoryPoint } from "./history.js";

@@ -149,11 +149,11 @@ function wantsLiveProgress(interactive: boolean, logger: { level: string }): boo
   return interactive && logger.level === "info" && process.env.MS_PROGRESS !== "0" && process.env.TERM !== "dumb";
 }
 
-/** One line per step, redrawn in place (progress.ts), when the terminal wants it. */
+/** One line per step, redrawn in place (@ms/progress), when the terminal wants it. */
 async function liveProgress(ctx: CliContext) {
   if (!wantsLiveProgress(ctx.interactive, ctx.logger)) return undefined;
   // Loaded only for a terminal: log-update and its dependencies cost ~90 ms of CPU, a third of a cached run.
-  const live = new (await import("../progress.js")).LiveProgress(process.stderr, ctx.logger.level);
+  const live = new (await import("@ms/progress")).LiveProgress(process.stderr, ctx.logger.level);
   const events: PipelineEvents = {
     stepStarted: (step) => live.stepStarted(step),
     stepFinished: (s) => live.stepFinished(s.step, s.cached, s.seconds, headlineOf(s), s.source),

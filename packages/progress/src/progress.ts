@@ -71,7 +71,7 @@ function describe(record: Record<string, unknown>): string {
  * make log-update draw nothing, so it gets a default one.
  */
 class SizedTerminal extends Writable {
-  constructor(private readonly tty: NodeJS.WriteStream) {
+  constructor(private readonly tty: Terminal) {
     super({
       decodeStrings: false,
       write: (chunk: string | Buffer, _enc, done) => {
@@ -86,6 +86,13 @@ class SizedTerminal extends Writable {
   get columns(): number {
     return this.tty.columns || 100;
   }
+}
+
+/** What the lines are drawn on: a terminal's stream (process.stderr), or anything that writes and has a size. */
+export interface Terminal {
+  write(chunk: string | Uint8Array): unknown;
+  columns?: number;
+  rows?: number;
 }
 
 /** A parsed JSON value that is an object (a log record). */
@@ -103,7 +110,7 @@ export class LiveProgress {
   readonly logger: Logger;
 
   constructor(
-    private readonly stream: NodeJS.WriteStream = process.stderr,
+    private readonly stream: Terminal = process.stderr,
     level = "info",
   ) {
     this.out = createLogUpdate(new SizedTerminal(stream));

@@ -1,5 +1,5 @@
 /**
- * A step's metric history kept with its cache entry: the driver writes what the step reported
+ * A step's metric history kept with its cache entry: the runner (ms's driver) writes what the step reported
  * while computing (per-iteration `train_loss`, per-epoch `loss`/`val_loss`, final values) into
  * `metrics.json` beside the step's files, records its digest in entry.json, and replays it into
  * the child run of every later hit, so a cached run logs the same metrics and curves as the run
@@ -9,7 +9,7 @@ import { promises as fs } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 import { CorruptArtifactError, digestOf, parseJsonText, type Digest } from "@ms/contracts";
-import type { MetricInput } from "@ms/tracking";
+import type { MetricInput } from "./types.js";
 
 export const HISTORY_FILE = "metrics.json";
 

@@ -7,10 +7,7 @@
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { BadParameterError, MissingArtifactError, MsError, type Logger, type MetricsSink } from "@ms/contracts";
-import type { MetricInput, ParamValue, TerminalStatus, Tracker } from "@ms/tracking";
-
-/** MLflow's system tags and the ms cache tags, defined once by @ms/tracking. */
-export { TAGS } from "@ms/tracking";
+import type { MetricInput, ParamValue, TerminalStatus, Tracker } from "./types.js";
 
 /** Reads the checked-out commit from `.git` without spawning git; undefined outside a checkout. */
 export async function gitCommit(start: string): Promise<string | undefined> {
