@@ -27,7 +27,7 @@ export interface FactorsDetails {
 }
 
 /** `FactorsDetails` as read from a manifest: what `readFactors` and @ms/keras rely on, checked. */
-export const FactorsDetailsSchema = z.object({
+export const FactorsDetailsSchema = z.looseObject({
   rank: z.number().int().min(1),
   users: z.number().int().nonnegative(),
   items: z.number().int().nonnegative(),

@@ -1,8 +1,10 @@
 /**
- * @ms/etl reused alone: pack it and @ms/contracts with pnpm, install the tarballs into an empty
- * folder outside the repository with npm, and run its bins from there.
+ * @ms/etl reused alone: pack it and the @ms packages it depends on (read from the package.json
+ * files, transitively) with pnpm, install the tarballs into an empty folder outside the
+ * repository with npm, and run its bins from there.
  */
 import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -12,10 +14,21 @@ import { SMALL_CSV, tempDir, writeText } from "./__tests__/helpers.js";
 const run = promisify(execFile);
 const packages = path.resolve(__dirname, "../..");
 
+/** `dir` and the directories of the @ms packages it depends on, transitively. */
+function withWorkspaceDeps(dir: string, found = new Set<string>()): Set<string> {
+  if (found.has(dir)) return found;
+  found.add(dir);
+  const pkg: { dependencies?: Record<string, string> } = JSON.parse(readFileSync(path.join(packages, dir, "package.json"), "utf8"));
+  for (const name of Object.keys(pkg.dependencies ?? {})) if (name.startsWith("@ms/")) withWorkspaceDeps(name.slice("@ms/".length), found);
+  return found;
+}
+
 describe("packed @ms/etl", () => {
   it("installs from tarballs into an empty folder and runs ms-etl and ms-download", async () => {
     const tarballs = await tempDir("ms-pack-");
-    for (const pkg of ["contracts", "etl"]) {
+    const dirs = [...withWorkspaceDeps("etl")];
+    expect(dirs).toContain("contracts");
+    for (const pkg of dirs) {
       await run("pnpm", ["pack", "--pack-destination", tarballs], { cwd: path.join(packages, pkg) });
     }
     const { stdout: listing } = await run("ls", [tarballs]);
@@ -23,7 +36,7 @@ describe("packed @ms/etl", () => {
       .trim()
       .split("\n")
       .map((f) => path.join(tarballs, f));
-    expect(files).toHaveLength(2);
+    expect(files).toHaveLength(dirs.length);
     const app = await tempDir("ms-app-");
     await writeFile(path.join(app, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }));
     await run("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error", ...files], { cwd: app, timeout: 300_000 });
