@@ -3,7 +3,7 @@
  * re-indexing of ids, CSR layouts by user and by movie, Spark-style initialisation, the sweep
  * loop, and scoring. No files here; the step (als.ts) does the I/O through the adapter.
  */
-import { mixSeed, mulberry32 } from "@ms/contracts";
+import { binarySearch, mixSeed, mulberry32 } from "@ms/contracts";
 import { SIDE_ITEMS, SIDE_USERS, type AlsState, type Csr } from "./kernel-types.js";
 import { inProcessRunner, interruption, type SweepRunner } from "./pool.js";
 import { createWasmArena, MAX_WASM_RANK, type WasmArena } from "./wasm.js";
@@ -48,19 +48,6 @@ export function indexIds(ids: Int32Array, mask: Uint8Array): IdIndex {
   for (let i = 0; i < m; i++) if (i === 0 || sorted[i] !== sorted[i - 1]) sorted[n++] = sorted[i];
   const dense = sorted.slice(0, n);
   return { ids: dense, lookup: (id) => binarySearch(dense, id) };
-}
-
-export function binarySearch(sorted: Int32Array, id: number): number {
-  let lo = 0;
-  let hi = sorted.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    const v = sorted[mid];
-    if (v === id) return mid;
-    if (v < id) lo = mid + 1;
-    else hi = mid - 1;
-  }
-  return -1;
 }
 
 function sharedInt32(n: number): Int32Array {

@@ -20,7 +20,8 @@
  */
 import { BadParameterError, splitHash, type SplitSpec } from "@ms/contracts";
 import { gibbsFit, type GibbsData, type GibbsFit } from "./bayes.js";
-import { binarySearch, fitProblem, indexIds, prepareProblem } from "./model.js";
+import { binarySearch } from "@ms/contracts";
+import { fitProblem, indexIds, prepareProblem } from "./model.js";
 import { inProcessRunner, threadRunner } from "./pool.js";
 
 /** The feature columns, in order (the first is `bayes_prediction` or `als_prediction`). */

@@ -7,7 +7,8 @@
 import { BadParameterError } from "@ms/contracts";
 import { readFactors } from "./adapter.js";
 import { predictionsTable, type PredictionsTable } from "./arrow.js";
-import { binarySearch, dot } from "./model.js";
+import { binarySearch } from "@ms/contracts";
+import { dot } from "./model.js";
 import type { Factors } from "./types.js";
 
 /** Predictions for (userIds[i], movieIds[i]) from loaded factors. */

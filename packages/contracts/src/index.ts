@@ -48,3 +48,4 @@ export {
 export { mulberry32, mixSeed } from "./random.js";
 export { writeFileAtomic, walkFiles } from "./files.js";
 export { pidAlive } from "./process.js";
+export { binarySearch } from "./sorted.js";

@@ -8,11 +8,11 @@
  */
 import path from "node:path";
 import { z } from "zod";
-import { canonicalJson, checkJson, sha256Hex, splitMask, type Logger } from "@ms/contracts";
+import { binarySearch, canonicalJson, checkJson, sha256Hex, splitMask, type Logger } from "@ms/contracts";
 import { readRatingsColumns } from "@ms/etl";
 import { modelDirs, type RunEntry } from "./locate.js";
 import { readMemo, writeMemo } from "./memo.js";
-import { indexOf, openModel, UnservableModelError, type ModelKind, type ServedModel } from "./serve.js";
+import { openModel, UnservableModelError, type ModelKind, type ServedModel } from "./serve.js";
 
 /** Error histogram bins: prediction minus actual rating, in [-ERR_RANGE, ERR_RANGE], width ERR_STEP. */
 const ERR_RANGE = 4.5;
@@ -117,7 +117,7 @@ function baselines(
 /** Each value's index in the sorted `ids`, or -1 (one binary search per rating, done once). */
 function rowsOf(ids: Int32Array, values: Int32Array): Int32Array {
   const out = new Int32Array(values.length);
-  for (let i = 0; i < values.length; i++) out[i] = indexOf(ids, values[i]);
+  for (let i = 0; i < values.length; i++) out[i] = binarySearch(ids, values[i]);
   return out;
 }
 

@@ -9,7 +9,6 @@ export {
   openModel,
   kerasServing,
   kerasPredictPairs,
-  indexOf,
   MODEL_KINDS,
   SERVABLE_FEATURES,
   UnservableModelError,

@@ -9,7 +9,7 @@
  */
 import path from "node:path";
 import { z } from "zod";
-import { BadParameterError, CorruptArtifactError, parseJsonFile, type Manifest } from "@ms/contracts";
+import { BadParameterError, binarySearch, CorruptArtifactError, parseJsonFile, type Manifest } from "@ms/contracts";
 import { predictWith, readFactors, type Factors } from "@ms/als";
 import { FeatureAssembler, loadModel, predict as kerasPredict, predictStackedPairs, type BackendChoice, type LoadedModel } from "@ms/keras";
 
@@ -71,19 +71,6 @@ export interface ServedModel {
   dispose(): void;
 }
 
-/** The index of `id` in the sorted `ids`, or -1. */
-export function indexOf(ids: Int32Array, id: number): number {
-  let lo = 0;
-  let hi = ids.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    if (ids[mid] === id) return mid;
-    if (ids[mid] < id) lo = mid + 1;
-    else hi = mid - 1;
-  }
-  return -1;
-}
-
 /** Rows per network call: bounds the feature buffer (rows x width floats) for any number of pairs. */
 const CHUNK = 65_536;
 
@@ -105,8 +92,8 @@ export async function kerasPredictPairs(
     const userRow = new Int32Array(count);
     const movieRow = new Int32Array(count);
     for (let i = 0; i < count; i++) {
-      userRow[i] = indexOf(factors.userIds, userIds[start + i]);
-      movieRow[i] = indexOf(factors.itemIds, movieIds[start + i]);
+      userRow[i] = binarySearch(factors.userIds, userIds[start + i]);
+      movieRow[i] = binarySearch(factors.itemIds, movieIds[start + i]);
       if (userRow[i] < 0 || movieRow[i] < 0) throw new Error(`pair (${userIds[start + i]}, ${movieIds[start + i]}) has no factors`);
     }
     const assembler = new FeatureAssembler(features, factors, { userRow, movieRow, ratings: new Float32Array(count) });
@@ -149,8 +136,8 @@ export async function openModel(
     factors,
     userIds: factors.userIds,
     movieIds: factors.itemIds,
-    hasUser: (id: number) => indexOf(factors.userIds, id) >= 0,
-    hasMovie: (id: number) => indexOf(factors.itemIds, id) >= 0,
+    hasUser: (id: number) => binarySearch(factors.userIds, id) >= 0,
+    hasMovie: (id: number) => binarySearch(factors.itemIds, id) >= 0,
   };
   options.check?.({ kind, ...base });
   if (kind === "als") {
