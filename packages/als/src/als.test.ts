@@ -7,6 +7,7 @@ import {
   BadInputError,
   BadParameterError,
   digestFile,
+  exitCodeFor,
   InterruptedError,
   isTraining,
   MemoryMetrics,
@@ -169,9 +170,28 @@ describe("no NaN or infinite output", () => {
     const file = path.join(root, "notest.parquet");
     await writeRatingsParquet(file, rows);
     const out = path.join(root, "notest-out");
-    await expect(als({ ratings: file }, fit({ als_rank: 2 }), out)).rejects.toThrow(
-      /parameter split_prop: no test rating can be scored \(0 test rows/,
+    await expect(als({ ratings: file }, fit({ als_rank: 2 }), out)).rejects.toThrow(/parameter split_prop: the test part is empty/);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it("test ratings that all lack factors (every user rated one movie) are bad input, exit 3, not advice to lower split_prop", async () => {
+    // One rating per user: a test row's user never has a training rating, whatever the split.
+    const rows = { userIds: [] as number[], movieIds: [] as number[], ratings: [] as number[] };
+    for (let u = 1; u <= 60; u++) {
+      rows.userIds.push(u);
+      rows.movieIds.push(1 + (u % 3));
+      rows.ratings.push(1 + (u % 5));
+    }
+    const file = path.join(root, "onerating.parquet");
+    await writeRatingsParquet(file, rows);
+    const out = path.join(root, "onerating-out");
+    const error = await als({ ratings: file }, fit({ als_rank: 2 }), out).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BadInputError);
+    expect(exitCodeFor(error)).toBe(3);
+    expect((error as Error).message).toMatch(
+      /none of the \d+ test ratings can be scored: each has a user or movie with no rating in the training part/,
     );
+    expect((error as Error).message).not.toMatch(/lower split_prop/);
     expect(existsSync(out)).toBe(false);
   });
 });

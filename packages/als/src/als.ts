@@ -202,6 +202,24 @@ async function runFit(
   }
 }
 
+/**
+ * Why no test rating could be scored, as the error to throw. An empty test part is the split's
+ * doing (lower split_prop); test rows that all lack factors are the data's (each of their users or
+ * movies has no rating in the training part, e.g. every user rated one movie), where a smaller
+ * training share would only make it worse.
+ */
+export function unscorableTest(testRows: number, coldRows: number, splitProp: number): BadParameterError | BadInputError {
+  if (testRows === 0) {
+    return new BadParameterError(
+      "split_prop",
+      `the test part is empty (split_prop ${splitProp} puts every rating in training), so test_mse would be NaN; lower split_prop`,
+    );
+  }
+  return new BadInputError(
+    `none of the ${testRows} test ratings can be scored: each has a user or movie with no rating in the training part (users or movies with too few ratings), so test_mse would be NaN; give more ratings per user and movie, or set als_cold_start_strategy=nan`,
+  );
+}
+
 /** The fit's metrics on the training and test parts; a test error that cannot be scored is refused unless the cold-start strategy chose NaN. */
 function scoreFit(
   problem: Problem,
@@ -217,12 +235,7 @@ function scoreFit(
   const test = scoreRows(problem, state.userFactors, state.itemFactors, params.als_rank, ratings, mask, 0);
   const nanByChoice = params.als_cold_start_strategy === "nan" && test.coldRows > 0;
   const testMse = nanByChoice ? Number.NaN : test.mse;
-  if (!nanByChoice && !Number.isFinite(test.mse)) {
-    throw new BadParameterError(
-      "split_prop",
-      `no test rating can be scored (${test.rows} test rows, ${test.coldRows} of them without factors), so test_mse would be NaN; lower split_prop (${params.split_prop}) or give more ratings`,
-    );
-  }
+  if (!nanByChoice && !Number.isFinite(test.mse)) throw unscorableTest(test.rows, test.coldRows, params.split_prop);
   const metrics: AlsMetrics = {
     training_nrows: train.rows,
     test_nrows: test.rows,

@@ -27,7 +27,7 @@ import {
 import { resolveRatingsFile } from "@ms/etl";
 import { z } from "zod";
 import { readFactorFile } from "../adapter.js";
-import { ratingsDigests, type AlsMetrics, type AlsResult } from "../als.js";
+import { ratingsDigests, unscorableTest, type AlsMetrics, type AlsResult } from "../als.js";
 import type { AlsStepParams, SparkDeployMode } from "../params.js";
 import { interruption } from "../pool.js";
 import { FACTORS_FILES, type FactorsDetails } from "../types.js";
@@ -203,12 +203,8 @@ function jobMetrics(result: JobResult, params: AlsStepParams): { metrics: AlsMet
     fit_seconds: num("fit_seconds"),
     seconds: 0,
   };
-  if (!nanByChoice && !Number.isFinite(metrics.test_mse)) {
-    throw new BadParameterError(
-      "split_prop",
-      `no test rating can be scored (${metrics.test_nrows} test rows, ${metrics.test_cold_start_nrows} of them without factors), so test_mse would be NaN; lower split_prop (${params.split_prop}) or give more ratings`,
-    );
-  }
+  if (!nanByChoice && !Number.isFinite(metrics.test_mse))
+    throw unscorableTest(metrics.test_nrows, metrics.test_cold_start_nrows, params.split_prop);
   return { metrics, nanByChoice };
 }
 
