@@ -20,6 +20,7 @@ import { stat } from "node:fs/promises";
 import path from "node:path";
 import { cacheLayout } from "@ms/cache";
 import { copyRatingsToParquet, RATINGS_FILE } from "./adapter.js";
+import { countDataRows } from "./count.js";
 import { detectFormat, type RatingsFormat } from "./formats.js";
 import type { EtlParams } from "./params.js";
 import { ETL_VERSION } from "./version.js";
@@ -37,6 +38,8 @@ export interface EtlMetrics {
   [key: string]: number;
   rows: number;
   rows_read: number;
+  /** Data rows in the source file: more than `rows_read` when `max_row_limit` left some out. */
+  rows_in_source: number;
   duplicates_dropped: number;
   output_bytes: number;
   seconds: number;
@@ -92,9 +95,19 @@ export async function etl(
       ...(onProgress ? { onProgress } : {}),
     });
     if (copied.rowsWritten === 0) throw new BadInputError("no ratings rows (the file holds a header only)", { file: source });
+    // The limit cut the read short: count what it left out, so the run can say "100,000 of 20,000,263".
+    const limited = params.max_row_limit >= 0 && copied.rowsRead >= params.max_row_limit;
+    const rowsInSource = limited ? await countDataRows(source, info.header) : copied.rowsRead;
+    if (rowsInSource > copied.rowsRead) {
+      logger.warn(
+        { rows_read: copied.rowsRead, rows_in_source: rowsInSource, max_row_limit: params.max_row_limit },
+        `etl: kept the first ${copied.rowsRead.toLocaleString("en-US")} of ${rowsInSource.toLocaleString("en-US")} ratings (max_row_limit); -P max_row_limit=-1 keeps all`,
+      );
+    }
     const metrics: EtlMetrics = {
       rows: copied.rowsWritten,
       rows_read: copied.rowsRead,
+      rows_in_source: rowsInSource,
       duplicates_dropped: copied.duplicatesDropped,
       output_bytes: (await stat(parquet)).size,
       seconds: 0,

@@ -162,7 +162,14 @@ export const etlStep = defineStep({
   resolve: checkEtlParams,
   inputs: { ratings: "raw-dataset" },
   outputs: { ratings: "ratings" },
-  headline: (metrics) => metricsText(metrics, ["rows", "duplicates_dropped"]),
+  headline: (metrics) => {
+    const { rows_read: read, rows_in_source: all } = metrics;
+    const cut =
+      typeof read === "number" && typeof all === "number" && all > read
+        ? ` (the first ${read} of ${all} ratings: max_row_limit; -P max_row_limit=-1 keeps all)`
+        : "";
+    return metricsText(metrics, ["rows", "duplicates_dropped"]) + cut;
+  },
   async run(ctx, inputs, params, outDir) {
     const raw = await readRawDataset(inputs.ratings.dir);
     await etl(
