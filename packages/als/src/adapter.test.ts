@@ -3,7 +3,17 @@
  * real DuckDB writing and reading real Parquet files.
  */
 import { DuckDBInstance } from "@duckdb/node-api";
-import { BadInputError, CorruptArtifactError, InterruptedError, MissingArtifactError, readManifest, type Digest } from "@ms/contracts";
+import {
+  BadInputError,
+  CorruptArtifactError,
+  exitCodeFor,
+  InterruptedError,
+  MissingArtifactError,
+  readManifest,
+  StorageError,
+  type Digest,
+} from "@ms/contracts";
+import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -242,4 +252,35 @@ describe("Apache Arrow views", () => {
     expect(shared.getChild("prediction")!.data[0].values).toBe(predictions);
     await expect(predictionsTable([1], [2, 3], new Float64Array(1))).rejects.toThrow(RangeError);
   });
+});
+
+describe("a full disk", () => {
+  // A real small file system (tmpfs, as root); where mounting is not allowed the test says so.
+  const mount = path.join(tmpdir(), `als-full-${process.pid}`);
+  const mounted = (() => {
+    try {
+      execFileSync("mkdir", ["-p", mount]);
+      execFileSync("mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", mount], { stdio: "ignore" });
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  afterAll(() => {
+    if (mounted) execFileSync("umount", [mount]);
+  });
+
+  it.runIf(mounted)("while DuckDB writes the factors is a storage error (exit 8) naming the file; nothing is published", async () => {
+    // Leave ~16 KB free: the staging directory fits, the factor files (~1 MB) do not.
+    await writeFile(path.join(mount, "filler"), Buffer.alloc(240 * 1024));
+    const t = tables(16, 8_000, 4_000);
+    const out = path.join(mount, "factors");
+    const error = await writeFactorsArtifact(out, { tables: t, details: details(t), params: {}, metrics: {} }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StorageError);
+    expect(exitCodeFor(error)).toBe(8);
+    expect((error as Error).message).toMatch(/cannot write .*\.parquet: No space left on device/);
+    expect(existsSync(out)).toBe(false);
+    expect((await readdir(mount)).sort()).toEqual(["filler"]);
+  });
+  if (!mounted) it.skip("needs root to mount a small tmpfs", () => undefined);
 });

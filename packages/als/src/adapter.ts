@@ -5,6 +5,7 @@
  */
 import type { DuckDBConnection, DuckDBListVector, DuckDBType, DuckDBVector } from "@duckdb/node-api";
 import {
+  asStorageError,
   BadInputError,
   buildArtifactDir,
   CorruptArtifactError,
@@ -63,9 +64,14 @@ async function writeFactorFile(conn: DuckDBConnection, file: string, ids: Int32A
     appender.appendDataChunk(chunk);
   }
   appender.closeSync();
-  await conn.run(
-    `COPY (SELECT id, [${cols.join(", ")}]::FLOAT[] AS features FROM factors ORDER BY id) TO ${sqlString(file)} (FORMAT parquet, COMPRESSION zstd)`,
-  );
+  // DuckDB says a full or read-only disk only in its message: a storage error (exit 8), naming the file.
+  await conn
+    .run(
+      `COPY (SELECT id, [${cols.join(", ")}]::FLOAT[] AS features FROM factors ORDER BY id) TO ${sqlString(file)} (FORMAT parquet, COMPRESSION zstd)`,
+    )
+    .catch((error: unknown) => {
+      throw asStorageError(error, file);
+    });
   await conn.run("DROP TABLE factors");
 }
 

@@ -104,11 +104,23 @@ export function exitCodeFor(error: unknown): number {
   return EXIT_CODES.INTERNAL;
 }
 
-/** Wraps a file-system error from a write so that it names the path and maps to STORAGE. */
+/**
+ * The OS's words for a full, read-only or forbidden disk: native writers (DuckDB's COPY) report
+ * them only in their message, with no errno.
+ */
+export const STORAGE_MESSAGE = /No space left on device|Disk quota exceeded|Read-only file system|File too large|Permission denied/i;
+
+/**
+ * Wraps an error from a write so that it names the path and maps to STORAGE: a file-system errno,
+ * or a native writer's I/O error whose message carries the OS's words for it.
+ */
 export function asStorageError(error: unknown, path: string): unknown {
   const errno = (error as NodeJS.ErrnoException | undefined)?.code;
   if (errno && STORAGE_ERRNOS.has(errno)) {
     return new StorageError(`cannot write ${path}: ${errno} (${(error as Error).message})`, { cause: error });
   }
+  const message = error instanceof Error && !(error instanceof MsError) ? error.message : "";
+  const words = message.match(STORAGE_MESSAGE);
+  if (words) return new StorageError(`cannot write ${path}: ${words[0]} (${message.split("\n")[0].slice(0, 300)})`, { cause: error });
   return error;
 }

@@ -9,6 +9,7 @@ import {
   MissingArtifactError,
   MsError,
   StorageError,
+  STORAGE_MESSAGE,
   readManifest,
   type Manifest,
 } from "@ms/contracts";
@@ -78,9 +79,6 @@ export interface CopyResult {
  * output, so the hot path carries the cheapest expression possible.
  */
 const BAD_ROW_CHEAP = `(userId <> trunc(userId) OR movieId <> trunc(movieId) OR timestamp IS NULL OR ${BAD_TIMESTAMP})`;
-
-/** DuckDB reports a full or read-only disk in its message only; these are the OS's words for it. */
-const STORAGE_MESSAGE = /No space left on device|Disk quota exceeded|Read-only file system|File too large|Permission denied/i;
 
 /**
  * Validates and converts in one DuckDB pass. Ids out of INT32 range fail the cast; null values and
