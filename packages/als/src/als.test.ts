@@ -189,7 +189,7 @@ describe("no NaN or infinite output", () => {
     expect(error).toBeInstanceOf(BadInputError);
     expect(exitCodeFor(error)).toBe(3);
     expect((error as Error).message).toMatch(
-      /none of the \d+ test ratings can be scored: each has a user or movie with no rating in the training part/,
+      /none of the (\d+) test ratings can be scored: \1 of them have a user or movie with no rating in the training part/,
     );
     expect((error as Error).message).not.toMatch(/lower split_prop/);
     expect(existsSync(out)).toBe(false);

@@ -216,7 +216,7 @@ export function unscorableTest(testRows: number, coldRows: number, splitProp: nu
     );
   }
   return new BadInputError(
-    `none of the ${testRows} test ratings can be scored: each has a user or movie with no rating in the training part (users or movies with too few ratings), so test_mse would be NaN; give more ratings per user and movie, or set als_cold_start_strategy=nan`,
+    `none of the ${testRows} test ratings can be scored: ${coldRows} of them have a user or movie with no rating in the training part (too few ratings per user or movie), so test_mse would be NaN; give more ratings per user and movie, or set als_cold_start_strategy=nan`,
   );
 }
 
