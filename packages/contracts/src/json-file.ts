@@ -51,14 +51,25 @@ export function describeSchemaError(source: string, issues: readonly v.BaseIssue
 }
 
 /** Checks an already-parsed value against `schema`; `source` names it in the error. */
-export function checkJson<S extends v.GenericSchema>(value: unknown, schema: S, source: string, options: ParseJsonOptions = {}): v.InferOutput<S> {
+export function checkJson<S extends v.GenericSchema>(
+  value: unknown,
+  schema: S,
+  source: string,
+  options: ParseJsonOptions = {},
+): v.InferOutput<S> {
   const result = v.safeParse(schema, value);
-  if (!result.success) throw (options.error ?? corrupt)(describeSchemaError(source, result.issues), { cause: new v.ValiError(result.issues) });
+  if (!result.success)
+    throw (options.error ?? corrupt)(describeSchemaError(source, result.issues), { cause: new v.ValiError(result.issues) });
   return result.output;
 }
 
 /** Parses JSON text and checks it against `schema`; `source` (a file, an endpoint) names it in the error. */
-export function parseJsonText<S extends v.GenericSchema>(text: string, schema: S, source: string, options: ParseJsonOptions = {}): v.InferOutput<S> {
+export function parseJsonText<S extends v.GenericSchema>(
+  text: string,
+  schema: S,
+  source: string,
+  options: ParseJsonOptions = {},
+): v.InferOutput<S> {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -74,7 +85,11 @@ export function parseJsonText<S extends v.GenericSchema>(text: string, schema: S
  * are thrown unchanged, so callers keep deciding what a missing file means; a file that is not
  * JSON or does not match is a `CorruptArtifactError` naming the file and the field.
  */
-export async function parseJsonFile<S extends v.GenericSchema>(file: string, schema: S, options: ParseJsonOptions = {}): Promise<v.InferOutput<S>> {
+export async function parseJsonFile<S extends v.GenericSchema>(
+  file: string,
+  schema: S,
+  options: ParseJsonOptions = {},
+): Promise<v.InferOutput<S>> {
   return parseJsonText(await fs.readFile(file, "utf8"), schema, file, options);
 }
 
