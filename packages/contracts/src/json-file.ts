@@ -1,7 +1,7 @@
 /**
  * The one way to read JSON that came from disk or from a server: parse, check against a valibot
  * schema, and on any failure throw an error that names the source and the offending field
- * (`<file>: files[2].sha256: Invalid string: ...`). A `CorruptArtifactError` unless the caller
+ * (`<file>: files[2].sha256: expected 64 lowercase hex digits`). A `CorruptArtifactError` unless the caller
  * asks for another class (a server answer is a tracking or network failure, not a corrupt file).
  */
 import { readFileSync, promises as fs } from "node:fs";
