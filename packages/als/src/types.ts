@@ -3,7 +3,7 @@
  * what `readFactors` returns. Changing a field here changes the contract.
  */
 import { DigestSchema, type Digest, type Manifest } from "@ms/contracts";
-import { z } from "zod";
+import * as v from "valibot";
 
 export type ColdStartStrategy = "drop" | "nan";
 
@@ -27,15 +27,15 @@ export interface FactorsDetails {
 }
 
 /** `FactorsDetails` as read from a manifest: what `readFactors` and @ms/keras rely on, checked. */
-export const FactorsDetailsSchema = z.looseObject({
-  rank: z.number().int().min(1),
-  users: z.number().int().nonnegative(),
-  items: z.number().int().nonnegative(),
-  seed: z.number().int(),
-  splitProp: z.number().gt(0).lt(1),
-  coldStartStrategy: z.enum(["drop", "nan"]),
-  ratings: z.object({ digest: DigestSchema, rows: z.number().int().nonnegative(), fileDigest: DigestSchema.optional() }),
-}) satisfies z.ZodType<FactorsDetails>;
+export const FactorsDetailsSchema = v.looseObject({
+  rank: v.pipe(v.number(), v.integer(), v.minValue(1)),
+  users: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  items: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  seed: v.pipe(v.number(), v.integer()),
+  splitProp: v.pipe(v.number(), v.gtValue(0), v.ltValue(1)),
+  coldStartStrategy: v.picklist(["drop", "nan"]),
+  ratings: v.object({ digest: DigestSchema, rows: v.pipe(v.number(), v.integer(), v.minValue(0)), fileDigest: v.optional(DigestSchema) }),
+}) satisfies v.GenericSchema<unknown, FactorsDetails>;
 
 /** Factor matrices as written: ids sorted ascending, factors row-major (`ids.length * rank`). */
 export interface FactorTables {

@@ -14,8 +14,8 @@ import { createHash } from "node:crypto";
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { canonicalJson, parseJsonText, sha256Hex, walkFiles, type Digest, type ParamValue } from "@ms/contracts";
-import { z } from "zod";
+import { canonicalJson, parseJsonText, recordOf, sha256Hex, walkFiles, type Digest, type ParamValue } from "@ms/contracts";
+import * as v from "valibot";
 
 export interface CodeIdentity {
   package: string;
@@ -26,13 +26,13 @@ export interface CodeIdentity {
   closure: { ms: Record<string, { version: string; dist: string }>; thirdParty: Record<string, string> };
 }
 
-const PackageJsonSchema = z.object({
-  name: z.string(),
-  version: z.string(),
-  dependencies: z.record(z.string(), z.string()).optional(),
-  optionalDependencies: z.record(z.string(), z.string()).optional(),
+const PackageJsonSchema = v.object({
+  name: v.string(),
+  version: v.string(),
+  dependencies: v.optional(recordOf(v.string())),
+  optionalDependencies: v.optional(recordOf(v.string())),
 });
-type PackageJson = z.output<typeof PackageJsonSchema>;
+type PackageJson = v.InferOutput<typeof PackageJsonSchema>;
 
 /** The directory of `name` as Node would find it from `fromDir` (walking up through node_modules). */
 async function findPackageDir(name: string, fromDir: string): Promise<string | undefined> {

@@ -8,11 +8,11 @@
 import { readFileSync, readlinkSync } from "node:fs";
 import os from "node:os";
 import { pidAlive, sha256Hex } from "@ms/contracts";
-import type { z } from "zod";
+import type * as v from "valibot";
 import type { OwnerSchema } from "./schemas.js";
 
 /** Who holds a lock or a lease. */
-export type Owner = z.output<typeof OwnerSchema>;
+export type Owner = v.InferOutput<typeof OwnerSchema>;
 
 /** A holder as judged now. */
 export interface OwnerState {

@@ -6,30 +6,34 @@
  * service.
  */
 import { unsafeArtifactPath, type Manifest } from "@ms/contracts";
-import { z } from "zod";
+import * as v from "valibot";
 import { ENTRY_FILE } from "./entries.js";
 import { EntryInfoSchema, type EntryInfo } from "./schemas.js";
 
 export const REMOTE_RECORD_FORMAT = "ms-remote-entry/1";
 
-const RemoteFileSchema = z.object({ path: z.string(), sha256: z.string().regex(/^[0-9a-f]{64}$/), bytes: z.number().int().nonnegative() });
-
-/** One file of an entry as the record lists it. */
-export type RemoteFile = z.output<typeof RemoteFileSchema>;
-
-/** The entry record of one key. */
-export const RemoteRecordSchema = z.object({
-  format: z.literal(REMOTE_RECORD_FORMAT),
-  key: z.string(),
-  step: z.string(),
-  /** entry.json as published, without what only holds on the pushing machine (file identities, last use). */
-  entry: EntryInfoSchema.omit({ identities: true, lastUsedAt: true }),
-  manifest: z.looseObject({ kind: z.string() }),
-  files: z.array(RemoteFileSchema).min(1),
-  pushedAt: z.string(),
+const RemoteFileSchema = v.object({
+  path: v.string(),
+  sha256: v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/)),
+  bytes: v.pipe(v.number(), v.integer(), v.minValue(0)),
 });
 
-export type RemoteRecord = z.output<typeof RemoteRecordSchema>;
+/** One file of an entry as the record lists it. */
+export type RemoteFile = v.InferOutput<typeof RemoteFileSchema>;
+
+/** The entry record of one key. */
+export const RemoteRecordSchema = v.object({
+  format: v.literal(REMOTE_RECORD_FORMAT),
+  key: v.string(),
+  step: v.string(),
+  /** entry.json as published, without what only holds on the pushing machine (file identities, last use). */
+  entry: v.omit(EntryInfoSchema, ["identities", "lastUsedAt"]),
+  manifest: v.looseObject({ kind: v.string() }),
+  files: v.pipe(v.array(RemoteFileSchema), v.minLength(1)),
+  pushedAt: v.string(),
+});
+
+export type RemoteRecord = v.InferOutput<typeof RemoteRecordSchema>;
 
 export type RemoteFetch =
   | { status: "hit"; record: RemoteRecord; bytes: number }
@@ -105,10 +109,10 @@ export function recordProblems(value: unknown, key: string): string[] {
   if (!Array.isArray(value.files) || value.files.length === 0) return [...problems, "lists no files"];
   problems.push(...fileProblems(value.files));
   if (problems.length) return problems;
-  const parsed = RemoteRecordSchema.safeParse(value);
+  const parsed = v.safeParse(RemoteRecordSchema, value);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    problems.push(`field ${issue?.path.map(String).join(".") || "(the document)"}: ${issue?.message ?? "invalid"}`);
+    const issue = parsed.issues[0];
+    problems.push(`field ${v.getDotPath(issue) ?? "(the document)"}: ${issue.message}`);
   }
   return problems;
 }
@@ -123,5 +127,5 @@ export function parseRemoteRecord(text: string, key: string, where: string): { r
   }
   const problems = recordProblems(raw, key);
   if (problems.length) return { problems: problems.map((p) => `${where}: ${p}`) };
-  return { record: RemoteRecordSchema.parse(raw) };
+  return { record: v.parse(RemoteRecordSchema, raw) };
 }

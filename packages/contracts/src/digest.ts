@@ -4,13 +4,13 @@
  */
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { z } from "zod";
+import * as v from "valibot";
 
 export type Digest = `sha256:${string}`;
 
 /** A `Digest` as read from a file: `sha256:` and 64 lowercase hex digits. */
-export const DigestSchema = z.custom<Digest>(
-  (v) => typeof v === "string" && /^sha256:[0-9a-f]{64}$/.test(v),
+export const DigestSchema = v.custom<Digest>(
+  (input) => typeof input === "string" && /^sha256:[0-9a-f]{64}$/.test(input),
   "expected sha256: and 64 hex digits",
 );
 

@@ -7,7 +7,7 @@
 import { promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { z } from "zod";
+import * as v from "valibot";
 import { type Digest, DigestSchema, digestFile, sha256Hex } from "./digest.js";
 import { parseJsonFile } from "./json-file.js";
 
@@ -22,8 +22,13 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 /** `<cache>/digests/<hash of the path>.json`: what a file's identity was when it hashed to `digest`. */
-const RememberedSchema = z.object({ path: z.string(), identity: z.string(), digest: DigestSchema, bytes: z.number().int().nonnegative() });
-type Remembered = z.infer<typeof RememberedSchema>;
+const RememberedSchema = v.object({
+  path: v.string(),
+  identity: v.string(),
+  digest: DigestSchema,
+  bytes: v.pipe(v.number(), v.integer(), v.minValue(0)),
+});
+type Remembered = v.InferOutput<typeof RememberedSchema>;
 
 /** What `fileIdentity` reports: the identity string plus the facts callers check beside it. */
 export interface FileIdentity {

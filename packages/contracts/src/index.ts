@@ -39,6 +39,7 @@ export {
   parseJsonFile,
   parseJsonFileSync,
   parseJsonText,
+  recordOf,
   checkJson,
   describeSchemaError,
   formatIssuePath,

@@ -6,11 +6,11 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { z } from "zod";
+import * as v from "valibot";
 import { CorruptArtifactError, TrackingUnavailableError } from "./errors.js";
 import { formatIssuePath, parseJsonFile, parseJsonText } from "./json-file.js";
 
-const Doc = z.object({ files: z.array(z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/) })) });
+const Doc = v.object({ files: v.array(v.object({ sha256: v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/)) })) });
 
 describe("parseJsonFile", () => {
   it("returns the parsed document when it matches", async () => {

@@ -1,11 +1,11 @@
 /**
- * The one way to read JSON that came from disk or from a server: parse, check against a zod
+ * The one way to read JSON that came from disk or from a server: parse, check against a valibot
  * schema, and on any failure throw an error that names the source and the offending field
- * (`<file>: files[2].sha256: Invalid string: ...`). A `CorruptArtifactError` unless the caller
+ * (`<file>: files[2].sha256: expected 64 lowercase hex digits`). A `CorruptArtifactError` unless the caller
  * asks for another class (a server answer is a tracking or network failure, not a corrupt file).
  */
 import { readFileSync, promises as fs } from "node:fs";
-import type { z } from "zod";
+import * as v from "valibot";
 import { CorruptArtifactError } from "./errors.js";
 
 /** Builds the error thrown for a bad document; `CorruptArtifactError` by default. */
@@ -17,6 +17,18 @@ export interface ParseJsonOptions {
 }
 
 const corrupt: JsonErrorFactory = (message, options) => new CorruptArtifactError(message, options);
+
+/**
+ * A JSON object keyed by strings, each value checked by `value`. Valibot's `record` alone also
+ * takes an array (it is an object too); a field documented as an object must not be one.
+ */
+export function recordOf<S extends v.GenericSchema>(value: S) {
+  return v.pipe(
+    v.unknown(),
+    v.check((input) => !Array.isArray(input), "Invalid type: Expected Object but received Array"),
+    v.record(v.string(), value),
+  );
+}
 
 /** `files[2].sha256` for the path `["files", 2, "sha256"]`. */
 export function formatIssuePath(issuePath: readonly PropertyKey[]): string {
@@ -30,23 +42,34 @@ export function formatIssuePath(issuePath: readonly PropertyKey[]): string {
 }
 
 /** `<source>: <field>: <message>` for the first issue of a failed parse (and a count of the rest). */
-export function describeSchemaError(source: string, error: z.ZodError): string {
-  const [first] = error.issues;
+export function describeSchemaError(source: string, issues: readonly v.BaseIssue<unknown>[]): string {
+  const [first] = issues;
   if (!first) return `${source}: does not match its schema`;
-  const field = formatIssuePath(first.path);
-  const more = error.issues.length > 1 ? ` (and ${error.issues.length - 1} more problem${error.issues.length > 2 ? "s" : ""})` : "";
+  const field = formatIssuePath((first.path ?? []).map((item) => item.key as PropertyKey));
+  const more = issues.length > 1 ? ` (and ${issues.length - 1} more problem${issues.length > 2 ? "s" : ""})` : "";
   return `${source}: ${field === "" ? "" : `${field}: `}${first.message}${more}`;
 }
 
 /** Checks an already-parsed value against `schema`; `source` names it in the error. */
-export function checkJson<S extends z.ZodType>(value: unknown, schema: S, source: string, options: ParseJsonOptions = {}): z.output<S> {
-  const result = schema.safeParse(value);
-  if (!result.success) throw (options.error ?? corrupt)(describeSchemaError(source, result.error), { cause: result.error });
-  return result.data;
+export function checkJson<S extends v.GenericSchema>(
+  value: unknown,
+  schema: S,
+  source: string,
+  options: ParseJsonOptions = {},
+): v.InferOutput<S> {
+  const result = v.safeParse(schema, value);
+  if (!result.success)
+    throw (options.error ?? corrupt)(describeSchemaError(source, result.issues), { cause: new v.ValiError(result.issues) });
+  return result.output;
 }
 
 /** Parses JSON text and checks it against `schema`; `source` (a file, an endpoint) names it in the error. */
-export function parseJsonText<S extends z.ZodType>(text: string, schema: S, source: string, options: ParseJsonOptions = {}): z.output<S> {
+export function parseJsonText<S extends v.GenericSchema>(
+  text: string,
+  schema: S,
+  source: string,
+  options: ParseJsonOptions = {},
+): v.InferOutput<S> {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -62,11 +85,15 @@ export function parseJsonText<S extends z.ZodType>(text: string, schema: S, sour
  * are thrown unchanged, so callers keep deciding what a missing file means; a file that is not
  * JSON or does not match is a `CorruptArtifactError` naming the file and the field.
  */
-export async function parseJsonFile<S extends z.ZodType>(file: string, schema: S, options: ParseJsonOptions = {}): Promise<z.output<S>> {
+export async function parseJsonFile<S extends v.GenericSchema>(
+  file: string,
+  schema: S,
+  options: ParseJsonOptions = {},
+): Promise<v.InferOutput<S>> {
   return parseJsonText(await fs.readFile(file, "utf8"), schema, file, options);
 }
 
 /** `parseJsonFile` for the few places that must stay synchronous (exit hooks, module set-up). */
-export function parseJsonFileSync<S extends z.ZodType>(file: string, schema: S, options: ParseJsonOptions = {}): z.output<S> {
+export function parseJsonFileSync<S extends v.GenericSchema>(file: string, schema: S, options: ParseJsonOptions = {}): v.InferOutput<S> {
   return parseJsonText(readFileSync(file, "utf8"), schema, file, options);
 }

@@ -5,10 +5,10 @@
  */
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import { z } from "zod";
+import * as v from "valibot";
 import { type Digest, DigestSchema, digestFile, digestOf } from "./digest.js";
 import { CorruptArtifactError, MissingArtifactError, asStorageError } from "./errors.js";
-import { checkJson, parseJsonText } from "./json-file.js";
+import { checkJson, parseJsonText, recordOf } from "./json-file.js";
 
 export const MANIFEST_FILE = "manifest.json";
 export const SCHEMA_VERSION = 1;
@@ -111,62 +111,83 @@ export async function writeManifest<P, M, X>(dir: string, input: WriteManifestIn
 
 /** The step-defined parts of a manifest, as schemas: a reader that relies on them has them checked. */
 export interface ManifestParts<P, M, X> {
-  params: z.ZodType<P>;
-  metrics: z.ZodType<M>;
-  details: z.ZodType<X>;
+  params: v.GenericSchema<unknown, P>;
+  metrics: v.GenericSchema<unknown, M>;
+  details: v.GenericSchema<unknown, X>;
 }
 
 /** The parts as the contract itself defines them: objects keyed by name, whatever the step put there. */
-export const Fields = z.record(z.string(), z.unknown());
+export const Fields = recordOf(v.unknown());
 
 /** Metrics as the contract defines them (see `ManifestMetrics`). */
-export const MetricsSchema: z.ZodType<ManifestMetrics> = z.record(z.string(), z.number().nullable());
+export const MetricsSchema: v.GenericSchema<unknown, ManifestMetrics> = recordOf(v.nullable(v.number()));
 
-const ArtifactFileSchema = z.object({
-  path: z.string().check((ctx) => {
-    const problem = unsafeArtifactPath(ctx.value);
-    if (problem) ctx.issues.push({ code: "custom", message: `${JSON.stringify(ctx.value)} ${problem}`, input: ctx.value });
-  }),
-  bytes: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/, "expected 64 lowercase hex digits"),
+const ArtifactFileSchema = v.object({
+  path: v.pipe(
+    v.string(),
+    v.check(
+      (rel) => unsafeArtifactPath(rel) === undefined,
+      (issue) => `${JSON.stringify(issue.input)} ${unsafeArtifactPath(issue.input)}`,
+    ),
+  ),
+  bytes: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(Number.MAX_SAFE_INTEGER)),
+  sha256: v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/, "expected 64 lowercase hex digits")),
 });
+
+type ArtifactFileRecord = v.InferOutput<typeof ArtifactFileSchema>;
+
+/** The path item of `files[i].<key>`, for an issue raised on the whole manifest. */
+function filePath(manifest: { files: ArtifactFileRecord[] }, i: number, key: "path"): [v.IssuePathItem, ...v.IssuePathItem[]] {
+  const { files } = manifest;
+  return [
+    { type: "object", origin: "value", input: manifest, key: "files", value: files },
+    { type: "array", origin: "value", input: files, key: i, value: files[i] },
+    { type: "object", origin: "value", input: files[i], key, value: files[i][key] },
+  ];
+}
 
 /**
  * `manifest.json` as the contract defines it. Beyond the shape: no path listed twice, and
  * `digest` the one its file list implies (downstream cache keys are built from it).
  */
-export const ManifestSchema = z
-  .object({
-    kind: z.string().regex(/^[a-z][a-z0-9-]*$/, "an artifact kind (lower-case letters, digits and dashes)"),
-    schemaVersion: z.literal(SCHEMA_VERSION, {
-      error: (issue) => `schemaVersion ${JSON.stringify(issue.input)} is not supported (expected ${SCHEMA_VERSION})`,
-    }),
+export const ManifestSchema = v.pipe(
+  v.object({
+    kind: v.pipe(v.string(), v.regex(/^[a-z][a-z0-9-]*$/, "an artifact kind (lower-case letters, digits and dashes)")),
+    schemaVersion: v.literal(
+      SCHEMA_VERSION,
+      (issue) => `schemaVersion ${JSON.stringify(issue.input)} is not supported (expected ${SCHEMA_VERSION})`,
+    ),
     digest: DigestSchema,
-    files: z.array(ArtifactFileSchema),
+    files: v.array(ArtifactFileSchema),
     params: Fields,
     metrics: MetricsSchema,
     details: Fields,
-    producedBy: z.object({ step: z.string(), version: z.string(), key: z.string().optional() }),
-    createdAt: z.string(),
-  })
-  .check((ctx) => {
+    producedBy: v.object({ step: v.string(), version: v.string(), key: v.optional(v.string()) }),
+    createdAt: v.string(),
+  }),
+  v.rawCheck(({ dataset, addIssue }) => {
+    if (!dataset.typed) return;
+    const { files, digest } = dataset.value;
     const seen = new Set<string>();
-    ctx.value.files.forEach((f, i) => {
-      if (seen.has(f.path))
-        ctx.issues.push({ code: "custom", path: ["files", i, "path"], message: `"${f.path}" is listed twice`, input: f.path });
+    let duplicated = false;
+    files.forEach((f, i) => {
+      if (seen.has(f.path)) {
+        duplicated = true;
+        addIssue({ message: `"${f.path}" is listed twice`, input: f.path, path: filePath(dataset.value, i, "path") });
+      }
       seen.add(f.path);
     });
-    if (ctx.issues.length > 0) return;
-    const expected = contentDigest(ctx.value.files);
-    if (ctx.value.digest !== expected) {
-      ctx.issues.push({
-        code: "custom",
-        path: ["digest"],
-        message: `the recorded digest ${ctx.value.digest.slice(0, 19)}... does not match its file list (${expected.slice(0, 19)}...)`,
-        input: ctx.value.digest,
+    if (duplicated) return;
+    const expected = contentDigest(files);
+    if (digest !== expected) {
+      addIssue({
+        message: `the recorded digest ${digest.slice(0, 19)}... does not match its file list (${expected.slice(0, 19)}...)`,
+        input: digest,
+        path: [{ type: "object", origin: "value", input: dataset.value, key: "digest", value: digest }],
       });
     }
-  });
+  }),
+);
 
 /**
  * Reads and checks a manifest: a file that is not JSON or does not match `ManifestSchema` is a

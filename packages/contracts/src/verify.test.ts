@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, open, readFile, rm, stat, symlink, writeFile } from "no
 import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { z } from "zod";
+import * as v from "valibot";
 import { CorruptArtifactError, Fields, RACY_IDENTITY_MS, readManifest, verifyArtifact, writeManifest, type IdentityMemo } from "./index.js";
 
 const dirs: string[] = [];
@@ -113,7 +113,7 @@ describe("manifest integrity", () => {
   it("checks the step-defined parts against the schemas a reader gives", async () => {
     const dir = await artifact();
     await editManifest(dir, (m) => (m.details = { rank: "eight" }));
-    const parts = { params: Fields, metrics: Fields, details: z.object({ rank: z.number().int() }) };
+    const parts = { params: Fields, metrics: Fields, details: v.object({ rank: v.pipe(v.number(), v.integer()) }) };
     await expect(readManifest(dir, "factors", parts)).rejects.toThrow(/manifest\.json: details: rank: /);
     await editManifest(dir, (m) => (m.details = { rank: 8 }));
     expect((await readManifest(dir, "factors", parts)).details.rank).toBe(8);

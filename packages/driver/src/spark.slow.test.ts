@@ -17,7 +17,7 @@ import { readFactors } from "@ms/als";
 import { startSparkCluster, type SparkCluster } from "@ms/als/testing";
 import { ensurePythonVenv, freePort } from "@ms/tracking/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { z } from "zod";
+import * as v from "valibot";
 import { BIN, cachedOf, runJson, sandbox, type RunDoc, type Sandbox } from "./__tests__/harness.js";
 
 const SMALL_DIR = process.env.MS_MOVIELENS_SMALL ?? path.resolve(__dirname, "../../../../shared/movielens/ml-latest-small");
@@ -123,9 +123,9 @@ afterAll(async () => {
 });
 
 /** What the Spark engine adds to the factors manifest's details (the part these tests read). */
-const SparkFactorsDetails = z.object({
-  engine: z.string(),
-  spark: z.object({ applicationId: z.string(), master: z.string(), maxExecutors: z.number() }),
+const SparkFactorsDetails = v.object({
+  engine: v.string(),
+  spark: v.object({ applicationId: v.string(), master: v.string(), maxExecutors: v.number() }),
 });
 
 describe.skipIf(!present)("als_engine=spark on a loopback standalone cluster", () => {
@@ -139,7 +139,7 @@ describe.skipIf(!present)("als_engine=spark on a loopback standalone cluster", (
   it("the master lists the application as completed, and both workers ran its executors", async () => {
     // Two 1-core workers, one executor each at most: two executors at once means both ran it.
     const factors = await readFactors(spark.steps[2].outputs.factors.dir as string);
-    const details = SparkFactorsDetails.parse(factors.manifest.details);
+    const details = v.parse(SparkFactorsDetails, factors.manifest.details);
     expect(details.engine).toBe("spark");
     expect(details.spark.master).toBe(cluster!.master);
     const id = details.spark.applicationId;
@@ -166,7 +166,7 @@ describe.skipIf(!present)("als_engine=spark on a loopback standalone cluster", (
     const als = spark.steps[2];
     const factors = await readFactors(als.outputs.factors.dir as string);
     const tags = await tagsOf(als.runId);
-    expect(tags["ms.spark.applicationId"]).toBe(SparkFactorsDetails.parse(factors.manifest.details).spark.applicationId);
+    expect(tags["ms.spark.applicationId"]).toBe(v.parse(SparkFactorsDetails, factors.manifest.details).spark.applicationId);
     expect(tags["ms.spark.master"]).toBe(cluster!.master);
   });
 

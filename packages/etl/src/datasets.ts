@@ -29,7 +29,7 @@ import {
   type Logger,
   type StepContext,
 } from "@ms/contracts";
-import { z } from "zod";
+import * as v from "valibot";
 import { DEFAULT_MAX_ENTRIES, extractZip } from "./archive.js";
 import { DOWNLOAD_DEFAULTS, fetchText, fetchToFile, parseMd5File, type FetchOptions } from "./download.js";
 import type { RatingsFormat } from "./formats.js";
@@ -198,13 +198,13 @@ function positive(name: string, value: number | undefined, fallback: number): nu
 }
 
 /** `<cache>/downloads/url-<hash>.json`: which verified archive a URL gave. */
-const ArchiveRecordSchema = z.object({
-  url: z.string(),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/, "expected 64 lowercase hex digits"),
-  md5: z.string(),
-  bytes: z.number().int().nonnegative(),
+const ArchiveRecordSchema = v.object({
+  url: v.string(),
+  sha256: v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/, "expected 64 lowercase hex digits")),
+  md5: v.string(),
+  bytes: v.pipe(v.number(), v.integer(), v.minValue(0)),
 });
-type ArchiveRecord = z.infer<typeof ArchiveRecordSchema>;
+type ArchiveRecord = v.InferOutput<typeof ArchiveRecordSchema>;
 
 interface Limits {
   fetch: FetchOptions;

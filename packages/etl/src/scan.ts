@@ -12,7 +12,7 @@ import { open, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { cacheLayout } from "@ms/cache";
 import { BadInputError, parseJsonFile, sha256Hex } from "@ms/contracts";
-import { z } from "zod";
+import * as v from "valibot";
 import { MAX_LINE_BYTES, type FormatInfo } from "./formats.js";
 
 const NL = 0x0a;
@@ -54,8 +54,8 @@ async function scan(file: string, options: ScanOptions): Promise<{ problem?: Bad
 }
 
 /** `<cache>/etl-scans/<hash of the path>.json`: a file found clean to its end, and under which line limit. */
-const ScanRecordSchema = z.object({ path: z.string(), identity: z.string(), maxLineBytes: z.number().int().positive() });
-type ScanRecord = z.infer<typeof ScanRecordSchema>;
+const ScanRecordSchema = v.object({ path: v.string(), identity: v.string(), maxLineBytes: v.pipe(v.number(), v.integer(), v.gtValue(0)) });
+type ScanRecord = v.InferOutput<typeof ScanRecordSchema>;
 
 async function identityOf(file: string): Promise<string> {
   const st = await fs.stat(file, { bigint: true });

@@ -15,6 +15,7 @@ import {
   MsError,
   parseJsonFile,
   readManifest,
+  recordOf,
   type Digest,
   type Manifest,
 } from "@ms/contracts";
@@ -23,7 +24,7 @@ import { promises as fs } from "node:fs";
 import path from "node:path";
 import type { Tf } from "./backend.js";
 import type { StackedTables } from "@ms/als";
-import { z } from "zod";
+import * as v from "valibot";
 import { FEATURE_SETS } from "./features.js";
 
 /**
@@ -66,26 +67,26 @@ export const MODEL_FILE = "model.json";
 export const WEIGHTS_FILE = "weights.bin";
 
 /** One weight of `model.json`'s weights manifest, as tfjs describes it. */
-const WeightSpecSchema = z.object({
-  name: z.string(),
-  shape: z.array(z.number().int().nonnegative()),
-  dtype: z.enum(["float32", "int32", "bool", "string", "complex64"]),
-  group: z.enum(["model", "optimizer"]).optional(),
-  quantization: z
-    .object({ scale: z.number().optional(), min: z.number().optional(), dtype: z.enum(["uint16", "uint8", "float16"]) })
-    .optional(),
-}) satisfies z.ZodType<io.WeightsManifestEntry>;
+const WeightSpecSchema = v.object({
+  name: v.string(),
+  shape: v.array(v.pipe(v.number(), v.integer(), v.minValue(0))),
+  dtype: v.picklist(["float32", "int32", "bool", "string", "complex64"]),
+  group: v.optional(v.picklist(["model", "optimizer"])),
+  quantization: v.optional(
+    v.object({ scale: v.optional(v.number()), min: v.optional(v.number()), dtype: v.picklist(["uint16", "uint8", "float16"]) }),
+  ),
+}) satisfies v.GenericSchema<unknown, io.WeightsManifestEntry>;
 
 /** `model.json` of the tfjs layers format: the topology tfjs rebuilds, and where each weight's bytes are. */
-const ModelJsonSchema = z.object({
-  modelTopology: z.record(z.string(), z.unknown()),
-  format: z.string().optional(),
-  generatedBy: z.string().optional(),
-  convertedBy: z.string().nullable().optional(),
-  trainingConfig: z.unknown().optional(),
-  weightsManifest: z.array(z.object({ paths: z.array(z.string()), weights: z.array(WeightSpecSchema) })),
+const ModelJsonSchema = v.object({
+  modelTopology: recordOf(v.unknown()),
+  format: v.optional(v.string()),
+  generatedBy: v.optional(v.string()),
+  convertedBy: v.optional(v.nullable(v.string())),
+  trainingConfig: v.optional(v.unknown()),
+  weightsManifest: v.array(v.object({ paths: v.array(v.string()), weights: v.array(WeightSpecSchema) })),
 });
-type ModelJson = z.infer<typeof ModelJsonSchema>;
+type ModelJson = v.InferOutput<typeof ModelJsonSchema>;
 
 /** The layers format's topology is a JSON object; tfjs types it wider (an ArrayBuffer for graph models). */
 function topologyOf(topology: object | ArrayBuffer | undefined): Record<string, unknown> {
@@ -186,30 +187,30 @@ export interface StackedTablesLayout {
   arrays: readonly string[];
 }
 
-const StackedTablesLayoutSchema = z.object({
-  rank: z.number().int().nonnegative(),
-  mu: z.number(),
-  withBiases: z.boolean(),
-  users: z.number().int().nonnegative(),
-  movies: z.number().int().nonnegative(),
-  arrays: z.array(z.string()).readonly(),
-}) satisfies z.ZodType<StackedTablesLayout>;
+const StackedTablesLayoutSchema = v.object({
+  rank: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  mu: v.number(),
+  withBiases: v.boolean(),
+  users: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  movies: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  arrays: v.pipe(v.array(v.string()), v.readonly()),
+}) satisfies v.GenericSchema<unknown, StackedTablesLayout>;
 
 /**
  * The details of a keras-model manifest that loading and scoring rely on; the rest (history,
  * columns, ratings...) is the step's record and passes through unchecked.
  */
-const KerasModelDetailsShape = z.object({
-  backend: z.enum(["tensorflow", "wasm", "cpu", "fused"]),
-  rank: z.number().int().nonnegative(),
-  inputWidth: z.number().int().min(1),
-  features: z.enum(FEATURE_SETS),
-  stacked: z.object({ model: z.enum(["bayes", "als"]), file: z.string(), layout: StackedTablesLayoutSchema }).optional(),
-  split: z.object({ seed: z.number().int(), splitProp: z.number().gt(0).lt(1) }),
-  factors: z.object({ digest: DigestSchema }),
+const KerasModelDetailsShape = v.object({
+  backend: v.picklist(["tensorflow", "wasm", "cpu", "fused"]),
+  rank: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  inputWidth: v.pipe(v.number(), v.integer(), v.minValue(1)),
+  features: v.picklist(FEATURE_SETS),
+  stacked: v.optional(v.object({ model: v.picklist(["bayes", "als"]), file: v.string(), layout: StackedTablesLayoutSchema })),
+  split: v.object({ seed: v.pipe(v.number(), v.integer()), splitProp: v.pipe(v.number(), v.gtValue(0), v.ltValue(1)) }),
+  factors: v.object({ digest: DigestSchema }),
 });
-export type KerasModelDetails = z.infer<typeof KerasModelDetailsShape>;
-export const KerasModelDetailsSchema = KerasModelDetailsShape.loose();
+export type KerasModelDetails = v.InferOutput<typeof KerasModelDetailsShape>;
+export const KerasModelDetailsSchema = v.looseObject(KerasModelDetailsShape.entries);
 
 const TABLE_ARRAYS = [
   "userIds",

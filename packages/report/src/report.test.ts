@@ -4,6 +4,7 @@
  * script, nothing fetched) with one inline SVG per chart, the step table and the parameters.
  * (report.html of a real `ms run` is tested by @ms/driver; the browser test is report.slow.test.ts.)
  */
+import * as v from "valibot";
 import { describe, expect, it } from "vitest";
 import { charts } from "./charts.js";
 import { renderReport } from "./html.js";
@@ -42,7 +43,7 @@ describe("the chart worker", () => {
 describe("renderReport", () => {
   it("is one self-contained page with every chart as inline SVG", async () => {
     const figures = await renderFigures(charts(HISTORIES, TEST_FIGURES));
-    expect(FiguresSchema.parse(JSON.parse(JSON.stringify(figures)))).toEqual(figures);
+    expect(v.parse(FiguresSchema, JSON.parse(JSON.stringify(figures)))).toEqual(figures);
     const html = renderReport({
       report: SUMMARY,
       figures,
@@ -69,6 +70,6 @@ describe("renderReport", () => {
   });
 
   it("a figures memo that is not a list of figures does not validate", () => {
-    expect(FiguresSchema.safeParse([{ id: "x", title: "t" }]).success).toBe(false);
+    expect(v.safeParse(FiguresSchema, [{ id: "x", title: "t" }]).success).toBe(false);
   });
 });

@@ -6,13 +6,13 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import { z } from "zod";
+import * as v from "valibot";
 import type { Chart } from "./charts.js";
 import { renderSvg, type Spec } from "./svg.js";
 
 /** A chart drawn: what the report embeds (kept as a memo, so a cached run need not load Vega). */
-export const FiguresSchema = z.array(z.object({ id: z.string(), title: z.string(), svg: z.string() }));
-export type Figure = z.infer<typeof FiguresSchema>[number];
+export const FiguresSchema = v.array(v.object({ id: v.string(), title: v.string(), svg: v.string() }));
+export type Figure = v.InferOutput<typeof FiguresSchema>[number];
 
 /** The built worker script (dist/chart-worker.js), beside this module or, from the sources, in dist/. */
 function chartWorkerScript(): URL | undefined {

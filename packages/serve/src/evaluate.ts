@@ -7,7 +7,7 @@
  * layout's meta place).
  */
 import path from "node:path";
-import { z } from "zod";
+import * as v from "valibot";
 import { binarySearch, canonicalJson, checkJson, sha256Hex, splitMask, type Logger } from "@ms/contracts";
 import { readRatingsColumns } from "@ms/etl";
 import { modelDirs, type RunEntry } from "./locate.js";
@@ -22,22 +22,22 @@ const MOVIE_DAMPING = 25;
 const USER_DAMPING = 10;
 const MEMO_VERSION = 1;
 
-const ModelScoreSchema = z.object({ model: z.string(), rmse: z.number(), rows: z.number() });
-const ErrorHistogramSchema = z.object({
-  model: z.string(),
-  bins: z.array(z.object({ from: z.number(), to: z.number(), count: z.number() })),
+const ModelScoreSchema = v.object({ model: v.string(), rmse: v.number(), rows: v.number() });
+const ErrorHistogramSchema = v.object({
+  model: v.string(),
+  bins: v.array(v.object({ from: v.number(), to: v.number(), count: v.number() })),
 });
 /** An evaluation as its memo file holds it. */
-export const EvaluationSchema = z.object({
-  testRows: z.number(),
-  scores: z.array(ModelScoreSchema),
-  histograms: z.array(ErrorHistogramSchema),
+export const EvaluationSchema = v.object({
+  testRows: v.number(),
+  scores: v.array(ModelScoreSchema),
+  histograms: v.array(ErrorHistogramSchema),
 });
 
-export type ModelScore = z.infer<typeof ModelScoreSchema>;
+export type ModelScore = v.InferOutput<typeof ModelScoreSchema>;
 /** Prediction minus actual rating, binned: lower edges `from`, each bin ERR_STEP wide; errors outside the range fall in the outer bins. */
-export type ErrorHistogram = z.infer<typeof ErrorHistogramSchema>;
-export type Evaluation = z.infer<typeof EvaluationSchema>;
+export type ErrorHistogram = v.InferOutput<typeof ErrorHistogramSchema>;
+export type Evaluation = v.InferOutput<typeof EvaluationSchema>;
 
 function histogram(model: string, pred: Float64Array, actual: Float32Array): ErrorHistogram {
   const n = Math.round((2 * ERR_RANGE) / ERR_STEP);
@@ -121,7 +121,7 @@ function rowsOf(ids: Int32Array, values: Int32Array): Int32Array {
   return out;
 }
 
-function splitOf(entries: readonly RunEntry[], factorsDir: string): z.infer<typeof SplitDetails> {
+function splitOf(entries: readonly RunEntry[], factorsDir: string): v.InferOutput<typeof SplitDetails> {
   const entry = entries.find((e) => e.dir === factorsDir);
   return checkJson(entry?.manifest.details, SplitDetails, `${path.join(factorsDir, "manifest.json")}: details`);
 }
@@ -132,7 +132,7 @@ export function reportMemoKey(entries: readonly RunEntry[]): string {
 }
 
 /** The split an ALS factors entry was fitted with (its test rows are the others). */
-const SplitDetails = z.object({ seed: z.number(), splitProp: z.number() });
+const SplitDetails = v.object({ seed: v.number(), splitProp: v.number() });
 
 export interface EvaluateOptions {
   /** The directory of memo files: a set of entries already evaluated is read back from there. */

@@ -4,7 +4,7 @@
  * The cache is given (an `EntryStore`), not opened here. `modelDirs` knows which artifact kinds
  * hold which model kind: that is what serving exposes.
  */
-import { z } from "zod";
+import * as v from "valibot";
 import { BadParameterError, CorruptArtifactError, MissingArtifactError, type Logger, type Manifest } from "@ms/contracts";
 import { createTracker, TAGS, type Run, type Tracker } from "@ms/tracking";
 import type { ModelDirs, ModelKind } from "./serve.js";
@@ -129,7 +129,7 @@ export async function locateRun(o: LocateOptions): Promise<LocatedRun> {
 }
 
 /** The keras model's record of the factors it was trained on (absent in a damaged manifest: no entry matches). */
-const TrainedOn = z.object({ factors: z.object({ digest: z.string().optional() }).optional() });
+const TrainedOn = v.object({ factors: v.optional(v.object({ digest: v.optional(v.string()) })) });
 
 /** Where a run's model of `kind` and the data it was made from are. */
 export interface RunModelDirs extends ModelDirs {
@@ -152,7 +152,8 @@ export function modelDirs(run: LocatedRun, kind: ModelKind): RunModelDirs {
   const model = ofKind("keras-model").at(-1);
   if (!model) throw new MissingArtifactError(`run ${run.runId} has no keras model entry`);
   // The factors the network was trained on, whichever step of the run produced them.
-  const wanted = TrainedOn.safeParse(model.manifest.details).data?.factors?.digest;
+  const trainedOn = v.safeParse(TrainedOn, model.manifest.details);
+  const wanted = trainedOn.success ? trainedOn.output.factors?.digest : undefined;
   const factors = ofKind("factors").find((e) => e.manifest.digest === wanted);
   if (!factors)
     throw new MissingArtifactError(

@@ -58,7 +58,11 @@ describe("parseJsonText", () => {
     expect(() => parseJsonText('{"testRows": 1, "scores": [], "histograms": [{"model": 3}]}', EvaluationSchema, "/m.json")).toThrow(
       /^\/m\.json: histograms\[0\]\.model:/,
     );
-    expect(() => parseJsonText("[1]", EvaluationSchema, "/m.json")).toThrow(/^\/m\.json: Invalid input: expected object/);
+    expect(() => parseJsonText("1", EvaluationSchema, "/m.json")).toThrow(/^\/m\.json: Invalid type: Expected Object but received 1$/);
+    // valibot checks an array against an object schema key by key (zod refused it as a whole).
+    expect(() => parseJsonText("[1]", EvaluationSchema, "/m.json")).toThrow(
+      /^\/m\.json: testRows: Invalid key: Expected "testRows" but received undefined \(and 2 more problems\)$/,
+    );
     expect(() => parseJsonText("nope", EvaluationSchema, "/m.json")).toThrow(/^\/m\.json: not valid JSON/);
   });
 });

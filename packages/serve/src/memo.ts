@@ -5,16 +5,16 @@
  * is recomputed (a damaged one is logged), and one that cannot be written is skipped.
  */
 import path from "node:path";
-import type { z } from "zod";
+import type * as v from "valibot";
 import { CorruptArtifactError, parseJsonFile, writeFileAtomic, type Logger } from "@ms/contracts";
 
 /** The memo `name` in `dir`, validated by `schema`; undefined when absent or unusable. */
-export async function readMemo<S extends z.ZodType>(
+export async function readMemo<S extends v.GenericSchema>(
   dir: string,
   name: string,
   schema: S,
   logger?: Logger,
-): Promise<z.infer<S> | undefined> {
+): Promise<v.InferOutput<S> | undefined> {
   try {
     return await parseJsonFile(path.join(dir, name), schema);
   } catch (error) {

@@ -8,7 +8,7 @@
  * feature sets are assembled from the factors here, exactly as in training.
  */
 import path from "node:path";
-import { z } from "zod";
+import * as v from "valibot";
 import { BadParameterError, binarySearch, CorruptArtifactError, parseJsonFile, type Manifest } from "@ms/contracts";
 import { predictWith, readFactors, type Factors } from "@ms/als";
 import { FeatureAssembler, loadModel, predict as kerasPredict, predictStackedPairs, type BackendChoice, type LoadedModel } from "@ms/keras";
@@ -36,7 +36,7 @@ export class UnservableModelError extends BadParameterError {
 }
 
 /** The part of a keras model's manifest.json that says whether it can score new pairs. */
-const KerasServingManifest = z.object({ details: z.object({ features: z.string(), stacked: z.unknown().optional() }) });
+const KerasServingManifest = v.object({ details: v.object({ features: v.string(), stacked: v.optional(v.unknown()) }) });
 
 /** The feature set a keras-model directory records, and whether it can score new pairs, read without loading TensorFlow.js. */
 export async function kerasServing(dir: string): Promise<{ features: string; servable: boolean }> {

@@ -4,7 +4,7 @@
  */
 import os from "node:os";
 import { BadParameterError, parseJsonText } from "@ms/contracts";
-import { z } from "zod";
+import * as v from "valibot";
 import type { RunQuery } from "./store.js";
 import type { Metric, Run } from "./types.js";
 
@@ -45,7 +45,7 @@ export function newestFirst(a: Run, b: Run): number {
   return b.info.startTime - a.info.startTime || (a.info.runId < b.info.runId ? -1 : a.info.runId > b.info.runId ? 1 : 0);
 }
 
-const PageTokenSchema = z.object({ offset: z.number().int().nonnegative() });
+const PageTokenSchema = v.object({ offset: v.pipe(v.number(), v.integer(), v.minValue(0)) });
 
 /** The same token shape as MLflow's file store: base64 of `{"offset": n}`. */
 export function encodePageToken(offset: number): string {

@@ -1,6 +1,6 @@
 /**
  * The file formats of MLflow's file store as the local store reads them: a run's or an
- * experiment's `meta.yaml` checked against a zod schema (a field of the wrong type is a
+ * experiment's `meta.yaml` checked against a valibot schema (a field of the wrong type is a
  * `CorruptArtifactError` naming the file and the field), and the metric files, one
  * "timestamp value step" line per logged value with Python's float spellings.
  */
@@ -8,7 +8,7 @@ import { promises as fs } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { checkJson, CorruptArtifactError } from "@ms/contracts";
-import { z } from "zod";
+import * as v from "valibot";
 import { isErrno } from "./file-io.js";
 import { parseMeta, type Meta } from "./meta-yaml.js";
 import { RUN_STATUSES, type Experiment, type Metric, type RunInfo, type RunStatus } from "./types.js";
@@ -34,21 +34,18 @@ export async function readMeta(dir: string): Promise<Meta | undefined> {
 }
 
 /** A YAML scalar that holds text (PyYAML leaves a numeric-looking id unquoted at times); undefined when absent or null. */
-const Text = z
-  .union([z.string(), z.number(), z.null()])
-  .optional()
-  .transform((v) => (v === null || v === undefined ? undefined : String(v)));
+const Text = v.pipe(
+  v.optional(v.union([v.string(), v.number(), v.null()])),
+  v.transform((text) => (text === null || text === undefined ? undefined : String(text))),
+);
 /** A YAML integer, also when quoted; null when absent or null. */
-const Int = z
-  .union([z.number().int(), z.string().regex(/^\d+$/, "expected an integer"), z.null()])
-  .optional()
-  .transform((v) => (v === null || v === undefined ? null : Number(v)));
-const Stage = z
-  .union([z.literal("active"), z.literal("deleted")])
-  .optional()
-  .transform((v) => v ?? "active");
+const Int = v.pipe(
+  v.optional(v.union([v.pipe(v.number(), v.integer()), v.pipe(v.string(), v.regex(/^\d+$/, "expected an integer")), v.null()]), null),
+  v.transform((int) => (int === null ? null : Number(int))),
+);
+const Stage = v.pipe(v.optional(v.union([v.literal("active"), v.literal("deleted")]), "active"));
 
-const ExperimentMeta = z.object({
+const ExperimentMeta = v.object({
   experiment_id: Text,
   name: Text,
   artifact_location: Text,
@@ -57,13 +54,16 @@ const ExperimentMeta = z.object({
   last_update_time: Int,
 });
 
-const RunMeta = z.object({
+const RunMeta = v.object({
   run_id: Text,
   run_uuid: Text,
   run_name: Text,
   experiment_id: Text,
   user_id: Text,
-  status: Int.refine((code) => code === null || STATUS_NAMES.has(code), "expected a run status code (1 to 5)"),
+  status: v.pipe(
+    Int,
+    v.check((code) => code === null || STATUS_NAMES.has(code), "expected a run status code (1 to 5)"),
+  ),
   start_time: Int,
   end_time: Int,
   artifact_uri: Text,

@@ -11,7 +11,7 @@ import { afterAll, describe, expect, inject, it } from "vitest";
 import { TAGS } from "./tags.js";
 import { createTracker } from "./tracker.js";
 import { startMlflowServer } from "./testing/index.js";
-import { z } from "zod";
+import * as v from "valibot";
 import { makeTempDir, pythonJson, pythonRead } from "./testing/mlflow-python.js";
 import { expectPythonSeesScenario, logScenario } from "./testing/scenario.js";
 
@@ -91,7 +91,7 @@ describe("a store MLflow wrote, read by us", () => {
     const name = `an experiment: with "double quotes", é, #hash and a long tail ${"word ".repeat(20)}`;
     const written = await pythonJson(
       venv,
-      z.object({ experiment_id: z.string(), run_id: z.string(), child_id: z.string() }),
+      v.object({ experiment_id: v.string(), run_id: v.string(), child_id: v.string() }),
       `
 import json, sys, warnings
 warnings.filterwarnings("ignore")

@@ -7,7 +7,7 @@
  */
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import { z } from "zod";
+import * as v from "valibot";
 import { CorruptArtifactError, digestOf, parseJsonText, type Digest } from "@ms/contracts";
 import type { MetricInput } from "./types.js";
 
@@ -22,8 +22,8 @@ export interface HistoryPoint {
 }
 
 /** metrics.json: a list of points; a point this version cannot use (a NaN value written as null) is skipped. */
-const HistoryFileSchema = z.object({ metrics: z.array(z.unknown()) });
-const HistoryPointSchema = z.object({ key: z.string(), value: z.number(), step: z.number().int(), offsetMs: z.number() });
+const HistoryFileSchema = v.object({ metrics: v.array(v.unknown()) });
+const HistoryPointSchema = v.object({ key: v.string(), value: v.number(), step: v.pipe(v.number(), v.integer()), offsetMs: v.number() });
 
 /** Writes the history into an entry being built; resolves to the digest entry.json records. */
 export async function writeHistory(dir: string, metrics: readonly MetricInput[]): Promise<Digest> {
@@ -52,8 +52,8 @@ export async function readHistory(dir: string, digest: string | undefined): Prom
     throw new CorruptArtifactError(`${file}: its digest ${digestOf(text)} is not the ${digest} recorded in entry.json`);
   const { metrics } = parseJsonText(text, HistoryFileSchema, file);
   return metrics.flatMap((p) => {
-    const point = HistoryPointSchema.safeParse(p);
-    return point.success ? [point.data] : [];
+    const point = v.safeParse(HistoryPointSchema, p);
+    return point.success ? [point.output] : [];
   });
 }
 

@@ -237,7 +237,7 @@ describe("answers that waiting cannot fix fail at once", () => {
     const { url } = await serve((_req, _body, res) => res.writeHead(200).end("{}"));
     const tracker = createTracker(url, { env: {}, retry: { maxTotalMs: 5_000 } });
     await expect(tracker.startRun({ experimentId: "1" })).rejects.toThrow(
-      /runs\/create answered: run: Invalid input: expected object, received undefined; is .* an MLflow tracking server\?/,
+      /runs\/create answered: run: Invalid key: Expected "run" but received undefined; is .* an MLflow tracking server\?/,
     );
   });
 

@@ -1,47 +1,49 @@
 /**
- * The answers of MLflow's REST API 2.0 as zod schemas, each turned into our types as it is
+ * The answers of MLflow's REST API 2.0 as valibot schemas, each turned into our types as it is
  * checked. Protobuf JSON may render int64 as strings and renders non-finite doubles as "NaN",
  * "Infinity" and "-Infinity"; both are accepted. Fields MLflow leaves out when empty default to
- * what an empty value means; a field of the wrong type is an error naming it.
+ * what an empty value means (a default is given to `v.optional` even where a transform maps it:
+ * valibot runs no schema for a missing key without one); a field of the wrong type is an error naming it.
  */
-import { z } from "zod";
+import * as v from "valibot";
 import { RUN_STATUSES, type Experiment, type Metric, type Run, type RunInfo } from "./types.js";
 
 const NUMERIC = /^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/;
 
 /** A protobuf JSON number: a number, a numeric string, or one of the non-finite spellings. */
-const Num = z
-  .union([z.number(), z.enum(["NaN", "Infinity", "-Infinity"]), z.string().regex(NUMERIC, "expected a number")])
-  .transform((v): number => {
-    if (typeof v === "number") return v;
-    if (v === "NaN") return Number.NaN;
-    if (v === "Infinity") return Number.POSITIVE_INFINITY;
-    if (v === "-Infinity") return Number.NEGATIVE_INFINITY;
-    return Number(v);
-  });
+const Num = v.pipe(
+  v.union([v.number(), v.picklist(["NaN", "Infinity", "-Infinity"]), v.pipe(v.string(), v.regex(NUMERIC, "expected a number"))]),
+  v.transform((value): number => {
+    if (typeof value === "number") return value;
+    if (value === "NaN") return Number.NaN;
+    if (value === "Infinity") return Number.POSITIVE_INFINITY;
+    if (value === "-Infinity") return Number.NEGATIVE_INFINITY;
+    return Number(value);
+  }),
+);
 
 /** A number MLflow may leave out (or send empty): null then. */
-const OptNum = z
-  .union([Num, z.literal(""), z.null()])
-  .optional()
-  .transform((v) => (v === "" || v === null || v === undefined ? null : v));
+const OptNum = v.pipe(
+  v.optional(v.union([Num, v.literal(""), v.null()]), null),
+  v.transform((value) => (value === "" || value === null ? null : value)),
+);
 
-const Id = z.union([z.string(), z.number()]).transform(String);
-const Stage = z
-  .string()
-  .optional()
-  .transform((v): "active" | "deleted" => (v === "deleted" ? "deleted" : "active"));
+const Id = v.pipe(v.union([v.string(), v.number()]), v.transform(String));
+const Stage = v.pipe(
+  v.optional(v.string(), "active"),
+  v.transform((stage): "active" | "deleted" => (stage === "deleted" ? "deleted" : "active")),
+);
 
-export const ExperimentSchema = z
-  .object({
+export const ExperimentSchema = v.pipe(
+  v.object({
     experiment_id: Id,
-    name: z.string().default(""),
-    artifact_location: z.string().default(""),
+    name: v.optional(v.string(), ""),
+    artifact_location: v.optional(v.string(), ""),
     lifecycle_stage: Stage,
     creation_time: OptNum,
     last_update_time: OptNum,
-  })
-  .transform(
+  }),
+  v.transform(
     (e): Experiment => ({
       experimentId: e.experiment_id,
       name: e.name,
@@ -50,22 +52,23 @@ export const ExperimentSchema = z
       creationTime: e.creation_time,
       lastUpdateTime: e.last_update_time,
     }),
-  );
+  ),
+);
 
-export const RunInfoSchema = z
-  .object({
-    run_id: z.string().optional(),
-    run_uuid: z.string().optional(),
-    run_name: z.string().default(""),
-    experiment_id: Id.default(""),
-    user_id: z.string().default(""),
-    status: z.enum(RUN_STATUSES).default("RUNNING"),
-    start_time: Num.default(0),
+export const RunInfoSchema = v.pipe(
+  v.object({
+    run_id: v.optional(v.string()),
+    run_uuid: v.optional(v.string()),
+    run_name: v.optional(v.string(), ""),
+    experiment_id: v.optional(Id, ""),
+    user_id: v.optional(v.string(), ""),
+    status: v.optional(v.picklist(RUN_STATUSES), "RUNNING"),
+    start_time: v.optional(Num, 0),
     end_time: OptNum,
-    artifact_uri: z.string().default(""),
+    artifact_uri: v.optional(v.string(), ""),
     lifecycle_stage: Stage,
-  })
-  .transform(
+  }),
+  v.transform(
     (i): RunInfo => ({
       runId: i.run_id ?? i.run_uuid ?? "",
       runName: i.run_name,
@@ -77,48 +80,54 @@ export const RunInfoSchema = z
       artifactUri: i.artifact_uri,
       lifecycleStage: i.lifecycle_stage,
     }),
-  );
+  ),
+);
 
-export const MetricSchema = z
-  .object({ key: z.string(), value: Num, timestamp: Num.default(0), step: Num.default(0) })
-  .transform((m): Metric => ({ key: m.key, value: m.value, timestamp: m.timestamp, step: m.step }));
+export const MetricSchema = v.pipe(
+  v.object({ key: v.string(), value: Num, timestamp: v.optional(Num, 0), step: v.optional(Num, 0) }),
+  v.transform((m): Metric => ({ key: m.key, value: m.value, timestamp: m.timestamp, step: m.step })),
+);
 
-const KeyValues = z
-  .array(z.object({ key: z.string(), value: z.string().default("") }))
-  .default([])
-  .transform((list) => Object.fromEntries(list.map((p) => [p.key, p.value])));
+const KeyValues = v.pipe(
+  v.optional(v.array(v.object({ key: v.string(), value: v.optional(v.string(), "") })), []),
+  v.transform((list) => Object.fromEntries(list.map((p) => [p.key, p.value]))),
+);
 
-export const RunSchema = z
-  .object({
+export const RunSchema = v.pipe(
+  v.object({
     info: RunInfoSchema,
-    data: z
-      .object({ params: KeyValues, tags: KeyValues, metrics: z.array(MetricSchema).default([]) })
-      .default({ params: {}, tags: {}, metrics: [] }),
-  })
-  .transform((run): Run => {
+    data: v.optional(v.object({ params: KeyValues, tags: KeyValues, metrics: v.optional(v.array(MetricSchema), []) }), {}),
+  }),
+  v.transform((run): Run => {
     const metrics: Record<string, Metric> = {};
     for (const m of run.data.metrics) metrics[m.key] = m;
     return { info: run.info, params: run.data.params, metrics, tags: run.data.tags };
-  });
+  }),
+);
 
-const PageToken = z
-  .string()
-  .optional()
-  .transform((t) => t || undefined);
+const PageToken = v.pipe(
+  v.optional(v.string()),
+  v.transform((t) => t || undefined),
+);
 
 /** The answers, one per endpoint (the path after `/api/2.0/mlflow/`). */
 export const Answers = {
-  experiment: z.object({ experiment: ExperimentSchema }),
-  createExperiment: z.object({ experiment_id: Id.refine((id) => id !== "", "expected an experiment id") }),
-  searchExperiments: z.object({ experiments: z.array(ExperimentSchema).default([]), next_page_token: PageToken }),
-  run: z.object({ run: RunSchema }),
-  updateRun: z.object({ run_info: RunInfoSchema }),
-  searchRuns: z.object({ runs: z.array(RunSchema).default([]), next_page_token: PageToken }),
-  metricHistory: z.object({ metrics: z.array(MetricSchema).default([]), next_page_token: PageToken }),
-  listArtifacts: z.object({
-    files: z.array(z.object({ path: z.string(), is_dir: z.boolean().default(false), file_size: OptNum })).default([]),
+  experiment: v.object({ experiment: ExperimentSchema }),
+  createExperiment: v.object({
+    experiment_id: v.pipe(
+      Id,
+      v.check((id) => id !== "", "expected an experiment id"),
+    ),
+  }),
+  searchExperiments: v.object({ experiments: v.optional(v.array(ExperimentSchema), []), next_page_token: PageToken }),
+  run: v.object({ run: RunSchema }),
+  updateRun: v.object({ run_info: RunInfoSchema }),
+  searchRuns: v.object({ runs: v.optional(v.array(RunSchema), []), next_page_token: PageToken }),
+  metricHistory: v.object({ metrics: v.optional(v.array(MetricSchema), []), next_page_token: PageToken }),
+  listArtifacts: v.object({
+    files: v.optional(v.array(v.object({ path: v.string(), is_dir: v.optional(v.boolean(), false), file_size: OptNum })), []),
     next_page_token: PageToken,
   }),
   /** Answers whose content we do not use (log-batch, set-tag): any JSON object. */
-  empty: z.object({}),
+  empty: v.object({}),
 };

@@ -6,11 +6,11 @@
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { BadParameterError, silentLogger, TrackingUnavailableError } from "@ms/contracts";
+import { BadParameterError, recordOf, silentLogger, TrackingUnavailableError } from "@ms/contracts";
 import { afterAll, describe, expect, inject, it, vi } from "vitest";
 import { runsCommand } from "./cli.js";
 import { createTracker } from "./tracker.js";
-import { z } from "zod";
+import * as v from "valibot";
 import { pythonJson, pythonRead } from "./testing/mlflow-python.js";
 import { EXPERIMENT_KIND, EXPERIMENT_KIND_TAG } from "./tags.js";
 import { expectPythonSeesScenario, logScenario } from "./testing/scenario.js";
@@ -25,7 +25,7 @@ describe("REST store against mlflow server", () => {
     const exp = await tracker.getOrCreateExperiment(`kind ${unique}`);
     const tags = await pythonJson(
       venv,
-      z.record(z.string(), z.string()),
+      recordOf(v.string()),
       "import json,sys; from mlflow import MlflowClient; print(json.dumps(MlflowClient(sys.argv[1]).get_experiment(sys.argv[2]).tags))",
       [url, exp.experimentId],
     );

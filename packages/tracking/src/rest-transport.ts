@@ -1,7 +1,7 @@
 /**
  * The transport under the remote store: one function through which every request to an MLflow
  * server goes. It adds auth (bearer token or basic), retries connection errors, timeouts, 429 and
- * 5xx with exponential backoff and jitter, checks each answer against the zod schema the caller
+ * 5xx with exponential backoff and jitter, checks each answer against the valibot schema the caller
  * gives, and turns failures into the project's error classes with secrets scrubbed out. Retries
  * draw on one budget per transport (that is, per run of the driver), not per call: a dead server
  * costs the run one budget, after which every call fails at once. Failures that waiting cannot fix
@@ -17,7 +17,7 @@ import {
   silentLogger,
   TrackingUnavailableError,
 } from "@ms/contracts";
-import { z } from "zod";
+import * as v from "valibot";
 import type { LazyLogger } from "./store.js";
 
 export interface RetryOptions {
@@ -86,13 +86,13 @@ interface TransportFailure {
 }
 
 /** What fetch throws: an Error whose `cause` (undici's) carries the errno-like code. */
-const FetchCause = z.object({ code: z.string().optional(), message: z.string().optional() });
+const FetchCause = v.object({ code: v.optional(v.string()), message: v.optional(v.string()) });
 
 function transportFailure(error: unknown): TransportFailure {
   const e = error instanceof Error ? error : new Error(String(error));
   if (e.name === "TimeoutError") return { problem: "request timed out", permanent: false, refused: false, badPort: false };
-  const parsed = FetchCause.safeParse(e.cause);
-  const cause = parsed.success ? parsed.data : {};
+  const parsed = v.safeParse(FetchCause, e.cause);
+  const cause = parsed.success ? parsed.output : {};
   const code = cause.code ?? e.name;
   const badPort = cause.message === "bad port";
   return {
@@ -114,7 +114,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
 
 /** MLflow's error answer; anything else in a failed answer is shown as text. */
-const ApiErrorSchema = z.object({ error_code: z.string().optional(), message: z.string().optional() });
+const ApiErrorSchema = v.object({ error_code: v.optional(v.string()), message: v.optional(v.string()) });
 
 /** A `BadParameterError` that remembers MLflow's error code (e.g. RESOURCE_ALREADY_EXISTS). */
 export class MlflowParameterError extends BadParameterError {
@@ -199,19 +199,19 @@ export class RestTransport {
    * Sends one API call, retrying within the budget, and returns its answer checked against
    * `schema`. `schema` undefined: the call's answer may be empty (the artifact upload) and is ignored.
    */
-  async request<S extends z.ZodType>(
+  async request<S extends v.GenericSchema>(
     method: "GET" | "POST" | "PUT",
     apiPath: string,
     schema: S,
     opts?: RequestOptions,
-  ): Promise<z.output<S>>;
+  ): Promise<v.InferOutput<S>>;
   async request(method: "GET" | "POST" | "PUT", apiPath: string, schema: undefined, opts?: RequestOptions): Promise<void>;
-  async request<S extends z.ZodType>(
+  async request<S extends v.GenericSchema>(
     method: "GET" | "POST" | "PUT",
     apiPath: string,
     schema: S | undefined,
     opts: RequestOptions = {},
-  ): Promise<z.output<S> | undefined> {
+  ): Promise<v.InferOutput<S> | undefined> {
     const url = new URL(this.base.href.replace(/\/$/, "") + apiPath);
     for (const [k, v] of Object.entries(opts.query ?? {})) url.searchParams.set(k, v);
     const init = this.requestInit(method, opts);
@@ -248,12 +248,12 @@ export class RestTransport {
   }
 
   /** One attempt: the answer, or why it failed in a way worth retrying. Other failures throw. */
-  private async attempt<S extends z.ZodType>(
+  private async attempt<S extends v.GenericSchema>(
     url: URL,
     init: { method: string; headers: Record<string, string>; body: string | Uint8Array | undefined },
     what: string,
     schema: S | undefined,
-  ): Promise<{ value: z.output<S> | undefined } | FailedAttempt> {
+  ): Promise<{ value: v.InferOutput<S> | undefined } | FailedAttempt> {
     let response: Response;
     try {
       const remaining = this.retry.maxTotalMs - this.spentMs;
@@ -287,7 +287,7 @@ export class RestTransport {
       // The artifact upload is the one endpoint MLflow answers with an empty 200.
       if (schema === undefined && text !== undefined && text.trim() === "") return { value: undefined };
       if (schema === undefined) {
-        this.parseOk(response.status, text, cut, what, z.object({}));
+        this.parseOk(response.status, text, cut, what, v.object({}));
         return { value: undefined };
       }
       return { value: this.parseOk(response.status, text, cut, what, schema) };
@@ -326,7 +326,13 @@ export class RestTransport {
    * A 2xx answer of the REST API must carry a whole JSON object of the endpoint's shape: MLflow
    * always sends one, `{}` at least. Anything else names the endpoint and the field.
    */
-  private parseOk<S extends z.ZodType>(status: number, text: string | undefined, cut: string, what: string, schema: S): z.output<S> {
+  private parseOk<S extends v.GenericSchema>(
+    status: number,
+    text: string | undefined,
+    cut: string,
+    what: string,
+    schema: S,
+  ): v.InferOutput<S> {
     const hint = `is ${this.uri} an MLflow tracking server?`;
     const broken = (how: string) =>
       new TrackingUnavailableError(`MLflow server ${this.uri}: ${what} answered ${status} with ${how}; ${hint}`);
@@ -346,10 +352,10 @@ export class RestTransport {
   }
 
   private apiError(status: number, text: string, what: string): MsError {
-    let parsed: z.infer<typeof ApiErrorSchema>;
+    let parsed: v.InferOutput<typeof ApiErrorSchema>;
     try {
-      const body = ApiErrorSchema.safeParse(JSON.parse(text));
-      parsed = body.success ? body.data : { message: text.slice(0, 300) };
+      const body = v.safeParse(ApiErrorSchema, JSON.parse(text));
+      parsed = body.success ? body.output : { message: text.slice(0, 300) };
     } catch {
       parsed = { message: text.slice(0, 300) };
     }

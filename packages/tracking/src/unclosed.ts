@@ -6,32 +6,35 @@
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { asStorageError, CorruptArtifactError, parseJsonFile } from "@ms/contracts";
-import { z } from "zod";
+import * as v from "valibot";
 import { writeAtomic } from "./file-io.js";
 import type { UnclosedRun } from "./types.js";
 
 export const UNCLOSED_RUNS_FILE = "unclosed-runs.json";
 
-const UnclosedRunSchema = z.object({
-  runId: z.string(),
-  trackingUri: z.string(),
-  experimentId: z.string().optional(),
-  runName: z.string().optional(),
-  startTime: z.number().optional(),
-  wantedStatus: z.enum(["FINISHED", "FAILED", "KILLED"]).optional(),
-  error: z.string().optional(),
-}) satisfies z.ZodType<UnclosedRun>;
+const UnclosedRunSchema = v.object({
+  runId: v.string(),
+  trackingUri: v.string(),
+  experimentId: v.optional(v.string()),
+  runName: v.optional(v.string()),
+  startTime: v.optional(v.number()),
+  wantedStatus: v.optional(v.picklist(["FINISHED", "FAILED", "KILLED"])),
+  error: v.optional(v.string()),
+}) satisfies v.GenericSchema<unknown, UnclosedRun>;
 
 /** `unclosed-runs.json`. An entry that is not a run is dropped, not the whole record. */
-const UnclosedRecordSchema = z.object({
-  runs: z.array(z.unknown()).transform((runs) =>
-    runs.flatMap((r) => {
-      const parsed = UnclosedRunSchema.safeParse(r);
-      return parsed.success ? [parsed.data] : [];
-    }),
+const UnclosedRecordSchema = v.object({
+  runs: v.pipe(
+    v.array(v.unknown()),
+    v.transform((runs) =>
+      runs.flatMap((r) => {
+        const parsed = v.safeParse(UnclosedRunSchema, r);
+        return parsed.success ? [parsed.output] : [];
+      }),
+    ),
   ),
 });
-type UnclosedRecord = z.infer<typeof UnclosedRecordSchema>;
+type UnclosedRecord = v.InferOutput<typeof UnclosedRecordSchema>;
 
 async function readRecord(file: string): Promise<UnclosedRun[]> {
   try {

@@ -18,6 +18,7 @@ import {
   CorruptArtifactError,
   defaultCacheDir,
   parseJsonText,
+  recordOf,
   silentLogger,
   writeManifest,
   type Digest,
@@ -25,7 +26,7 @@ import {
   type StepContext,
 } from "@ms/contracts";
 import { resolveRatingsFile } from "@ms/etl";
-import { z } from "zod";
+import * as v from "valibot";
 import { readFactorFile } from "../adapter.js";
 import { ratingsDigests, unscorableTest, type AlsMetrics, type AlsResult } from "../als.js";
 import type { AlsStepParams, SparkDeployMode } from "../params.js";
@@ -80,15 +81,15 @@ export interface SparkDetails {
 }
 
 /** The job's result line, or its metrics.json when spark-submit ran the driver on the cluster. */
-const JobResult = z.looseObject({
-  applicationId: z.string().optional(),
-  sparkVersion: z.string().optional(),
-  master: z.string().optional(),
-  executors: z.array(z.unknown()).optional(),
-  maxExecutors: z.number().optional(),
-  metrics: z.record(z.string(), z.number().nullable()),
+const JobResult = v.looseObject({
+  applicationId: v.optional(v.string()),
+  sparkVersion: v.optional(v.string()),
+  master: v.optional(v.string()),
+  executors: v.optional(v.array(v.unknown())),
+  maxExecutors: v.optional(v.number()),
+  metrics: recordOf(v.nullable(v.number())),
 });
-type JobResult = z.infer<typeof JobResult>;
+type JobResult = v.InferOutput<typeof JobResult>;
 
 /** Where the ratings and the run's outputs live for the executors, and where this process reads them back. */
 interface Staging {

@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { BadInputError, BadParameterError, NetworkError, silentLogger, type StepContext } from "@ms/contracts";
 import type { SparkDeployMode, SparkParams } from "../params.js";
 import { interruption } from "../pool.js";
-import { z } from "zod";
+import * as v from "valibot";
 import { parseSparkConf, stripCredentials } from "./conf.js";
 
 /** Calls `onLine` with each complete line of a child's output stream (a last unterminated line is not a line). */
@@ -45,7 +45,12 @@ const MASTER_UNREACHABLE =
 const UNREACHABLE = /Could not connect to|UnknownHostException|Connection refused|Failed to connect to/;
 
 /** The one field of a package.json the job's lookup reads. */
-const PackageName = z.looseObject({ name: z.string().optional() });
+const PackageName = v.looseObject({ name: v.optional(v.string()) });
+
+function isAlsPackage(pkg: string): boolean {
+  const parsed = v.safeParse(PackageName, JSON.parse(readFileSync(pkg, "utf8")));
+  return parsed.success && parsed.output.name === "@ms/als";
+}
 
 /**
  * The job's path. The build copies spark/als_job.py into dist/spark/, so the built code runs (and
@@ -57,7 +62,7 @@ export function jobScript(): string {
   let dir = path.dirname(here);
   for (;;) {
     const pkg = path.join(dir, "package.json");
-    if (existsSync(pkg) && PackageName.safeParse(JSON.parse(readFileSync(pkg, "utf8"))).data?.name === "@ms/als") {
+    if (existsSync(pkg) && isAlsPackage(pkg)) {
       const built = path.join(dir, "dist", "spark", "als_job.py");
       return here.startsWith(path.join(dir, "dist") + path.sep) && existsSync(built) ? built : path.join(dir, "spark", "als_job.py");
     }
@@ -80,15 +85,15 @@ function pythonEnv(submit: string, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 }
 
 /** One line of the job's stdout protocol: `ms` says which, the other fields depend on it. */
-const JobLineSchema = z.looseObject({ ms: z.enum(["started", "progress", "result", "error"]) });
-export type JobLine = z.infer<typeof JobLineSchema>;
+const JobLineSchema = v.looseObject({ ms: v.picklist(["started", "progress", "result", "error"]) });
+export type JobLine = v.InferOutput<typeof JobLineSchema>;
 
 /** The job's own line, or undefined for anything else it printed. */
 function jobLine(text: string): JobLine | undefined {
   if (!text.startsWith("{")) return undefined;
   try {
-    const parsed = JobLineSchema.safeParse(JSON.parse(text));
-    return parsed.success ? parsed.data : undefined;
+    const parsed = v.safeParse(JobLineSchema, JSON.parse(text));
+    return parsed.success ? parsed.output : undefined;
   } catch {
     return undefined;
   }

@@ -12,9 +12,9 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseJsonFileSync } from "@ms/contracts";
-import { z } from "zod";
+import * as v from "valibot";
 
-const PackageName = z.object({ name: z.string().optional() });
+const PackageName = v.object({ name: v.optional(v.string()) });
 
 /** The workspace root, found from this file whether it runs from `src/testing` or `dist`. */
 function findRepoRoot(): string {

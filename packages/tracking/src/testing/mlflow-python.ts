@@ -8,40 +8,40 @@ import { promises as fs } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { parseJsonText } from "@ms/contracts";
-import { z } from "zod";
+import { parseJsonText, recordOf } from "@ms/contracts";
+import * as v from "valibot";
 
 const exec = promisify(execFile);
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const READ_SCRIPT = path.join(here, "mlflow_read.py");
 
-const PyNumber = z.union([z.number(), z.string()]);
+const PyNumber = v.union([v.number(), v.string()]);
 
 /** What mlflow_read.py prints: an experiment and its runs as MLflow's Python client sees them. */
-const PyRunSchema = z.object({
-  info: z.object({
-    run_id: z.string(),
-    run_name: z.string(),
-    experiment_id: z.string(),
-    status: z.string(),
-    start_time: z.number(),
-    end_time: z.number().nullable(),
-    artifact_uri: z.string(),
-    user_id: z.string(),
+const PyRunSchema = v.object({
+  info: v.object({
+    run_id: v.string(),
+    run_name: v.string(),
+    experiment_id: v.string(),
+    status: v.string(),
+    start_time: v.number(),
+    end_time: v.nullable(v.number()),
+    artifact_uri: v.string(),
+    user_id: v.string(),
   }),
-  params: z.record(z.string(), z.string()),
-  tags: z.record(z.string(), z.string()),
-  metrics: z.record(z.string(), PyNumber),
-  history: z.record(z.string(), z.array(z.object({ value: PyNumber, step: z.number(), timestamp: z.number() }))),
-  artifacts: z.array(z.object({ path: z.string(), size: z.number().nullable() })),
+  params: recordOf(v.string()),
+  tags: recordOf(v.string()),
+  metrics: recordOf(PyNumber),
+  history: recordOf(v.array(v.object({ value: PyNumber, step: v.number(), timestamp: v.number() }))),
+  artifacts: v.array(v.object({ path: v.string(), size: v.nullable(v.number()) })),
 });
-export type PyRun = z.infer<typeof PyRunSchema>;
+export type PyRun = v.InferOutput<typeof PyRunSchema>;
 
-const PyReadResultSchema = z.object({
-  experiment: z.object({ experiment_id: z.string(), name: z.string(), lifecycle_stage: z.string() }).nullable(),
-  runs: z.array(PyRunSchema),
+const PyReadResultSchema = v.object({
+  experiment: v.nullable(v.object({ experiment_id: v.string(), name: v.string(), lifecycle_stage: v.string() })),
+  runs: v.array(PyRunSchema),
 });
-export type PyReadResult = z.infer<typeof PyReadResultSchema>;
+export type PyReadResult = v.InferOutput<typeof PyReadResultSchema>;
 
 export async function pythonRead(
   venv: string,
@@ -58,13 +58,13 @@ export async function pythonRead(
 }
 
 /** Runs a snippet of Python in the venv and parses the JSON it prints, checked against `schema`. */
-export async function pythonJson<S extends z.ZodType>(
+export async function pythonJson<S extends v.GenericSchema>(
   venv: string,
   schema: S,
   code: string,
   args: string[] = [],
   extraEnv: NodeJS.ProcessEnv = {},
-): Promise<z.output<S>> {
+): Promise<v.InferOutput<S>> {
   const { stdout } = await exec(path.join(venv, "bin/python"), ["-c", code, ...args], {
     env: { ...process.env, MLFLOW_ALLOW_FILE_STORE: "true", ...extraEnv },
     maxBuffer: 1 << 26,
