@@ -50,3 +50,4 @@ export { mulberry32, mixSeed } from "./random.js";
 export { writeFileAtomic, walkFiles } from "./files.js";
 export { pidAlive } from "./process.js";
 export { binarySearch } from "./sorted.js";
+export { parseId } from "./ids.js";

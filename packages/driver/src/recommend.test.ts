@@ -87,6 +87,19 @@ describe("ms recommend", () => {
     expect((await ms(["recommend", "--user", "x"], box)).code).toBe(2);
     expect((await ms(["recommend", "--user", "3", "--model", "svd"], box)).code).toBe(2);
   });
+
+  it("--user and --movie are decimal digits: 0x3, 3e0 and 3.0 are refused naming the flag, not read as user 3", async () => {
+    for (const [flag, raw] of [
+      ["--user", "0x3"],
+      ["--user", "3e0"],
+      ["--movie", "3.0"],
+    ]) {
+      const args = flag === "--user" ? ["recommend", "--user", raw] : ["predict", "--user", "3", "--movie", raw];
+      const r = await ms(args, box);
+      expect(r.code, raw).toBe(2);
+      expect(r.stderr).toContain(`${flag}: "${raw}" is not an id (decimal digits)`);
+    }
+  });
 });
 
 describe("a stacked keras model without its tables (from before they were saved)", () => {

@@ -5,7 +5,7 @@
  * Titles come from the release's movies file beside the ratings file.
  */
 import { promises as fs } from "node:fs";
-import { BadInputError, BadParameterError, CorruptArtifactError } from "@ms/contracts";
+import { BadInputError, BadParameterError, CorruptArtifactError, parseId } from "@ms/contracts";
 import { readMovieTitles, readRatingsColumns, readRawDataset } from "@ms/etl";
 import { locateRun, modelDirs, type LocatedRun, type LocateOptions, type RunModelDirs } from "./locate.js";
 import { kerasServing, openModel, type ModelKind, type ServedModel } from "./serve.js";
@@ -154,15 +154,49 @@ export async function readPairs(file: string): Promise<{ userId: number; movieId
   }
   const out: { userId: number; movieId: number }[] = [];
   const lines = text.split(/\r?\n/);
+  let columns: PairColumns = { user: 0, movie: 1 };
   for (let n = 0; n < lines.length; n++) {
     const line = lines[n].trim();
     if (!line) continue;
     const f = line.split(/\s*[,\t ]\s*/);
-    if (n === 0 && out.length === 0 && /^[a-z_]+$/i.test(f[0] ?? "")) continue;
-    const [u, m] = f.map(Number);
-    if (f.length < 2 || !Number.isSafeInteger(u) || !Number.isSafeInteger(m))
-      throw new BadInputError(`not a "userId,movieId" line: ${JSON.stringify(lines[n].slice(0, 80))}`, { file, line: n + 1 });
+    if (out.length === 0 && n === firstLine(lines) && /^[a-z_]+$/i.test(f[0] ?? "")) {
+      columns = pairColumns(f, file, n + 1);
+      continue;
+    }
+    const u = parseId(f[columns.user] ?? "");
+    const m = parseId(f[columns.movie] ?? "");
+    if (u === undefined || m === undefined)
+      throw new BadInputError(`not a "userId,movieId" line (ids are decimal digits): ${JSON.stringify(lines[n].slice(0, 80))}`, {
+        file,
+        line: n + 1,
+      });
     out.push({ userId: u, movieId: m });
   }
   return out;
+}
+
+interface PairColumns {
+  user: number;
+  movie: number;
+}
+
+const USER_NAMES = new Set(["userid", "user_id", "user"]);
+const MOVIE_NAMES = new Set(["movieid", "movie_id", "movie", "itemid", "item_id", "item"]);
+
+/** The index of the first line with text. */
+function firstLine(lines: readonly string[]): number {
+  return lines.findIndex((l) => l.trim() !== "");
+}
+
+/** Where the user and the movie ids are, by a header's names (`movieId,userId` is read that way round). */
+function pairColumns(names: readonly string[], file: string, line: number): PairColumns {
+  const lower = names.map((n) => n.toLowerCase());
+  const user = lower.findIndex((n) => USER_NAMES.has(n));
+  const movie = lower.findIndex((n) => MOVIE_NAMES.has(n));
+  if (user < 0 || movie < 0)
+    throw new BadInputError(
+      `a header needs a user column (userId, user_id, user) and a movie column (movieId, movie_id, movie, item_id), found ${JSON.stringify(names.join(","))}`,
+      { file, line },
+    );
+  return { user, movie };
 }

@@ -2,7 +2,7 @@
  * `ms recommend` and `ms predict`: their flags, and the answer of @ms/serve (which finds the run,
  * loads its model and scores) printed as a table.
  */
-import { BadParameterError, formatTable, parseIntegerFlag, type CliSpec } from "@ms/contracts";
+import { BadParameterError, formatTable, parseId, parseIntegerFlag, type CliSpec } from "@ms/contracts";
 import { CacheStore } from "@ms/cache";
 import { MODEL_KINDS, predictRatings, readPairs, recommend, type ModelKind } from "@ms/serve";
 import { defaultCacheDir } from "../pipeline.js";
@@ -47,8 +47,8 @@ function modelKind(raw: string | undefined): ModelKind | undefined {
 
 function idFlag(flag: string, raw: string | undefined): number {
   if (raw === undefined) throw new BadParameterError(flag, "is required");
-  const id = parseIntegerFlag(flag, raw, 0);
-  if (!Number.isSafeInteger(id)) throw new BadParameterError(flag, `"${raw}" is not an id`);
+  const id = parseId(raw);
+  if (id === undefined) throw new BadParameterError(flag, `"${raw}" is not an id (decimal digits)`);
   return id;
 }
 
