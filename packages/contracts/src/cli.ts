@@ -8,6 +8,7 @@ import type { Logger } from "pino";
 import { BadParameterError, exitCodeFor, EXIT_CODES, InterruptedError, MsError } from "./errors.js";
 import { createLogger, isLogLevel, LOG_LEVELS } from "./logger.js";
 import { closestName } from "./params.js";
+import { terminalSafe } from "./terminal.js";
 
 export interface CliOption {
   type: "string" | "boolean";
@@ -138,13 +139,13 @@ export async function runCli<O extends CliOptions>(spec: CliSpec<O>, argv: reado
     const ctx: CliContext = { logger, json: Boolean(values.json), interactive: Boolean(process.stderr.isTTY) };
     const result = await spec.run(values as Values<O>, parsed.positionals, ctx);
     if (ctx.json) process.stdout.write(JSON.stringify(result.json, null, 2) + "\n");
-    else if (result.text) process.stdout.write(result.text.endsWith("\n") ? result.text : `${result.text}\n`);
+    else if (result.text) process.stdout.write(terminalSafe(result.text.endsWith("\n") ? result.text : `${result.text}\n`));
     return finish(0);
   } catch (error) {
     const code = exitCodeFor(error);
     const message = error instanceof Error ? error.message : String(error);
     if (code === EXIT_CODES.INTERNAL) logger?.error({ err: error }, "unexpected failure");
-    process.stderr.write(`${spec.name}: error: ${message}\n`);
+    process.stderr.write(`${spec.name}: error: ${terminalSafe(message)}\n`);
     if (wantsJson) {
       const kind = error instanceof MsError ? error.code : "INTERNAL";
       process.stdout.write(JSON.stringify({ error: { code: kind, message, exitCode: code } }, null, 2) + "\n");

@@ -51,3 +51,4 @@ export { writeFileAtomic, walkFiles } from "./files.js";
 export { pidAlive } from "./process.js";
 export { binarySearch } from "./sorted.js";
 export { parseId } from "./ids.js";
+export { terminalSafe } from "./terminal.js";

@@ -2,7 +2,8 @@
  * Logging for every bin and library: pino, always on stderr (stdout belongs to `--json`),
  * human-readable on a terminal and JSON lines otherwise.
  */
-import pino, { type Logger } from "pino";
+import pino, { type LogFn, type Logger } from "pino";
+import { terminalSafe } from "./terminal.js";
 import { createRequire } from "node:module";
 
 export type { Logger } from "pino";
@@ -38,7 +39,25 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     : usePretty
       ? loadPretty()({ destination: 2, sync: true, colorize: true, ignore: "pid,hostname", translateTime: "HH:MM:ss.l" })
       : pino.destination({ fd: 2, sync: true });
-  return pino({ level: isLogLevel(level) ? level : "info", name: options.name, base: undefined }, stream);
+  // On a terminal, others' text in a message or field (a title, a bucket's record) is shown, never obeyed.
+  const hooks = usePretty ? { logMethod: safeLogMethod } : undefined;
+  return pino({ level: isLogLevel(level) ? level : "info", name: options.name, base: undefined, ...(hooks ? { hooks } : {}) }, stream);
+}
+
+/** A log call with its string arguments and an object's string fields made terminal-safe. */
+function safeLogMethod(this: Logger, args: Parameters<LogFn>, method: LogFn): void {
+  const safe = args.map((a: unknown) => (typeof a === "string" ? terminalSafe(a) : isPlainRecord(a) ? safeFields(a) : a));
+  Reflect.apply(method, this, safe);
+}
+
+function isPlainRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof Error);
+}
+
+function safeFields(record: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(record)) out[k] = typeof v === "string" ? terminalSafe(v) : v;
+  return out;
 }
 
 /** A logger that drops everything: the default for library calls that were given none. */

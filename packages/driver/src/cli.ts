@@ -3,7 +3,7 @@
  * commands (src/commands/, each run through @ms/contracts' `runCli`) and `ms runs` to
  * @ms/tracking's `runsCommand`, and prints the main help. Nothing else lives here.
  */
-import { EXIT_CODES, runCli } from "@ms/contracts";
+import { EXIT_CODES, runCli, terminalSafe } from "@ms/contracts";
 import { runsCommand } from "@ms/tracking";
 import { cacheSpec } from "./commands/cache.js";
 import { predictSpec, recommendSpec } from "./commands/models.js";
@@ -51,7 +51,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stderr.write(MAIN_HELP);
       return EXIT_CODES.USAGE;
     default:
-      process.stderr.write(`ms: error: unknown command "${command}"; use run, recommend, predict, cache or runs (ms --help)\n`);
+      process.stderr.write(
+        `ms: error: unknown command "${terminalSafe(command)}"; use run, recommend, predict, cache or runs (ms --help)\n`,
+      );
       return EXIT_CODES.USAGE;
   }
 }

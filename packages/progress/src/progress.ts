@@ -6,7 +6,7 @@
  * JSON lines.
  */
 import { Writable } from "node:stream";
-import { createLogger, type Logger } from "@ms/contracts";
+import { createLogger, terminalSafe, type Logger } from "@ms/contracts";
 import { createLogUpdate } from "log-update";
 
 interface StepLine {
@@ -151,11 +151,11 @@ export class LiveProgress {
   /** Prints a line above the live lines (they are redrawn below it). */
   above(text: string): void {
     if (this.stopped) {
-      this.stream.write(`${text}\n`);
+      this.stream.write(`${terminalSafe(text)}\n`);
       return;
     }
     this.out.clear();
-    this.stream.write(`${text}\n`);
+    this.stream.write(`${terminalSafe(text)}\n`);
     this.render();
   }
 
@@ -200,7 +200,8 @@ export class LiveProgress {
       })
       .map((s) => (s.length > width ? `${s.slice(0, width - 1)}…` : s))
       .join("\n");
-    this.out(text);
+    // The lines hold steps' log text (others' titles, records): shown, never obeyed.
+    this.out(terminalSafe(text));
   }
 
   /** Leaves the final lines on the terminal. */
