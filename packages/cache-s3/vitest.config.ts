@@ -1,10 +1,3 @@
-import { defineConfig } from "vitest/config";
+import { packageTests } from "../../tools/vitest-preset.js";
 
-export default defineConfig({
-  test: {
-    include: ["src/**/*.test.ts"],
-    testTimeout: 180_000,
-    hookTimeout: 600_000,
-    pool: "forks",
-  },
-});
+export default packageTests();

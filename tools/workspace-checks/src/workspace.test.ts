@@ -98,6 +98,11 @@ describe("nx affected", () => {
 });
 
 describe("package layout", () => {
+  it.each([...PACKAGES.keys()])("@ms/%s tests with the one vitest preset", (dir) => {
+    const config = readFileSync(path.join(root, "packages", dir, "vitest.config.ts"), "utf8");
+    expect(config).toContain('from "../../tools/vitest-preset.js"');
+  });
+
   it.each([...PACKAGES.keys()])("@ms/%s is publishable with an exports map and built bins", (dir) => {
     const pkg = PACKAGES.get(dir)!;
     expect(pkg.name).toBe(`@ms/${dir}`);
