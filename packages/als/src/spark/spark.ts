@@ -101,6 +101,11 @@ interface Staging {
   stagingLocal: string | undefined;
 }
 
+/** A copy job (staging in, results out) runs on a local[1] master in client mode, whatever the fit's master. */
+function helperCopy(submitPath: string, params: AlsStepParams, ctx: Partial<StepContext>) {
+  return { submit: submitPath, params, master: "local[1]", deployMode: "client" as const, command: "copy", ctx, extraConf: HELPER_CONF };
+}
+
 function stagingFor(params: AlsStepParams, hex: string, sparkStaging: string): Staging {
   let stagingUri = params.spark_staging;
   if (stagingUri === undefined) {
@@ -141,15 +146,7 @@ async function stageRatings(
   if (st.stagingLocal) {
     copied = await stageLocal(file, path.join(st.stagingLocal, "ratings", hex, "ratings.parquet"));
   } else {
-    const copy = {
-      submit: submitPath,
-      params,
-      master: "local[1]",
-      deployMode: "client" as const,
-      command: "copy",
-      ctx,
-      extraConf: HELPER_CONF,
-    };
+    const copy = helperCopy(submitPath, params, ctx);
     const r = await submit({ ...copy, config: { src: pathToFileUrl(file), dst: st.ratingsUri, reuse: true } });
     copied = r.result?.copied === true;
   }
@@ -315,15 +312,7 @@ export async function alsSpark(
   const st = stagingFor(params, hex, sparkStaging);
   await stageRatings(file, hex, st, submitPath, params, ctx, logger);
   const relay = progressRelay(ctx, logger, started);
-  const copy = {
-    submit: submitPath,
-    params,
-    master: "local[1]",
-    deployMode: "client" as const,
-    command: "copy",
-    ctx,
-    extraConf: HELPER_CONF,
-  };
+  const copy = helperCopy(submitPath, params, ctx);
   try {
     const config = {
       ratings: st.ratingsUri,

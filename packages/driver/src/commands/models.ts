@@ -2,7 +2,7 @@
  * `ms recommend` and `ms predict`: their flags, and the answer of @ms/serve (which finds the run,
  * loads its model and scores) printed as a table.
  */
-import { BadParameterError, formatTable, parseId, parseIntegerFlag, type CliSpec } from "@ms/contracts";
+import { BadParameterError, formatTable, parseId, parseIntegerFlag, type CliContext, type CliSpec } from "@ms/contracts";
 import { CacheStore } from "@ms/cache";
 import { MODEL_KINDS, predictRatings, readPairs, recommend, type ModelKind } from "@ms/serve";
 import { defaultCacheDir } from "../pipeline.js";
@@ -52,6 +52,21 @@ function idFlag(flag: string, raw: string | undefined): number {
   return id;
 }
 
+/** The run and model a recommend or predict asks for, from the flags both share. */
+function runModel(
+  values: { model?: string; run?: string; experiment?: string; "tracking-uri"?: string; "cache-dir"?: string },
+  ctx: CliContext,
+) {
+  return {
+    model: modelKind(values.model),
+    runId: values.run,
+    experiment: values.experiment,
+    trackingUri: values["tracking-uri"],
+    entries: new CacheStore(values["cache-dir"] ?? defaultCacheDir()),
+    logger: ctx.logger,
+  };
+}
+
 export const recommendSpec: CliSpec<typeof RECOMMEND_OPTIONS> = {
   name: "ms recommend",
   summary: "rank the movies a user has not rated, with the final model of the latest (or a given) ms run",
@@ -66,12 +81,7 @@ export const recommendSpec: CliSpec<typeof RECOMMEND_OPTIONS> = {
     const result = await recommend({
       userId,
       top,
-      model: modelKind(values.model),
-      runId: values.run,
-      experiment: values.experiment,
-      trackingUri: values["tracking-uri"],
-      entries: new CacheStore(values["cache-dir"] ?? defaultCacheDir()),
-      logger: ctx.logger,
+      ...runModel(values, ctx),
     });
     const rows = result.recommendations.map((r, i) => [String(i + 1), String(r.movieId), r.score.toFixed(2), r.title ?? "-"]);
     const text = `${formatTable(rows, ["#", "movie", "score", "title"])}\n\nuser ${userId}, ${result.model} model of run ${result.runId}`;
@@ -93,12 +103,7 @@ export const predictSpec: CliSpec<typeof PREDICT_OPTIONS> = {
         : [{ userId: idFlag("--user", values.user), movieId: idFlag("--movie", values.movie) }];
     const result = await predictRatings({
       pairs,
-      model: modelKind(values.model),
-      runId: values.run,
-      experiment: values.experiment,
-      trackingUri: values["tracking-uri"],
-      entries: new CacheStore(values["cache-dir"] ?? defaultCacheDir()),
-      logger: ctx.logger,
+      ...runModel(values, ctx),
     });
     const rows = result.predictions.map((p) => [String(p.userId), String(p.movieId), p.rating.toFixed(3)]);
     return { json: result, text: `${formatTable(rows, ["user", "movie", "rating"])}\n\n${result.model} model of run ${result.runId}` };
