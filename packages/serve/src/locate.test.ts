@@ -5,11 +5,14 @@
  * `predictRatings` answers from them, refusing unknown ids by flag.
  */
 import { predictWith, readFactors } from "@ms/als";
-import { exitCodeFor } from "@ms/contracts";
+import { readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { Writable } from "node:stream";
+import { createLogger, exitCodeFor } from "@ms/contracts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { locateRun, modelDirs, type LocateOptions } from "./locate.js";
 import { predictRatings } from "./recommend.js";
-import { fixture, type Fixture } from "./__tests__/fixture.js";
+import { fixture, trackRun, type Fixture } from "./__tests__/fixture.js";
 
 let fx: Fixture;
 let where: LocateOptions;
@@ -41,6 +44,33 @@ describe("locateRun", () => {
     } finally {
       fx.store.answers.set("k-als", hit);
     }
+  });
+
+  it("a newest run whose meta.yaml is damaged is passed over out loud, and --run on it never falls back", async () => {
+    const newer = await trackRun(fx.mlruns, fx.entries);
+    const meta = path.join(fx.mlruns, "0", newer.parent, "meta.yaml");
+    // Cut short, as a crash or a full disk leaves it: the run must not pass for an older one's answer.
+    const text = await readFile(meta, "utf8");
+    await writeFile(meta, text.slice(0, Math.floor(text.length / 2)));
+    const lines: string[] = [];
+    const logger = createLogger({
+      level: "warn",
+      pretty: false,
+      destination: new Writable({
+        write(chunk: Buffer, _enc, done) {
+          lines.push(chunk.toString("utf8"));
+          done();
+        },
+      }),
+    });
+    const run = await locateRun({ ...where, logger });
+    expect(run.runId).toBe(fx.parentRunId);
+    expect(lines.join("")).toContain(
+      `answering from run ${fx.parentRunId}, the newest finished run that can be read; passed over run ${newer.parent}`,
+    );
+    const asked = await locateRun({ ...where, runId: newer.parent }).catch((e: unknown) => e);
+    expect(exitCodeFor(asked)).toBe(5);
+    expect((asked as Error).message).toContain(meta);
   });
 
   it("an unknown run id is a parameter error naming --run", async () => {

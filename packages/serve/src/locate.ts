@@ -6,7 +6,7 @@
  */
 import * as v from "valibot";
 import { BadParameterError, CorruptArtifactError, MissingArtifactError, type Logger, type Manifest } from "@ms/contracts";
-import { createTracker, TAGS, type Run, type Tracker } from "@ms/tracking";
+import { createTracker, TAGS, type Run, type SkippedRun, type Tracker } from "@ms/tracking";
 import type { ModelDirs, ModelKind } from "./serve.js";
 
 /** A finished run's step entry as the cache checks it (CacheStore's `checkEntry` has this shape). */
@@ -55,14 +55,19 @@ export interface LocatedRun {
   entries: RunEntry[];
 }
 
-/** The latest finished `ms run` parent run (newest start time) over the experiments asked for. */
-async function latestRun(tracker: Tracker, experiment: string | undefined): Promise<Run> {
+/**
+ * The latest finished `ms run` parent run (newest start time) over the experiments asked for. A run
+ * the store could not read is left out, and then the answer says which run it comes from and why
+ * newer ones were passed over, so a damaged newest run is never silently replaced by an older one.
+ */
+async function latestRun(tracker: Tracker, experiment: string | undefined, logger?: Logger): Promise<Run> {
   const experiments = experiment
     ? [await tracker.getExperimentByName(experiment)].filter((e) => e !== undefined)
     : await tracker.listExperiments();
   if (experiment && !experiments.length)
     throw new BadParameterError("--experiment", `no experiment named ${JSON.stringify(experiment)} in ${tracker.uri}`);
   let best: Run | undefined;
+  const skipped: SkippedRun[] = [];
   for (const exp of experiments) {
     if (exp.lifecycleStage !== "active") continue;
     const page = await tracker.searchRuns({
@@ -73,6 +78,13 @@ async function latestRun(tracker: Tracker, experiment: string | undefined): Prom
     });
     const top = page.runs.find((r) => !r.tags[TAGS.parent]);
     if (top && (!best || top.info.startTime > best.info.startTime)) best = top;
+    skipped.push(...(page.skipped ?? []));
+  }
+  if (best && skipped.length) {
+    logger?.warn(
+      { answering: best.info.runId, skipped },
+      `answering from run ${best.info.runId}, the newest finished run that can be read; passed over ${skipped.map((s) => `run ${s.runId} (${s.reason})`).join("; ")}; give --run RUN_ID to choose`,
+    );
   }
   if (!best)
     throw new MissingArtifactError(
@@ -85,12 +97,15 @@ async function latestRun(tracker: Tracker, experiment: string | undefined): Prom
 export async function locateRun(o: LocateOptions): Promise<LocatedRun> {
   const tracker = createTracker(o.trackingUri, { logger: o.logger, env: o.env });
   let parent = o.runId
-    ? await tracker
-        .getRun(o.runId)
-        .catch((error: unknown) =>
-          Promise.reject(new BadParameterError("--run", `run ${o.runId} is not in ${tracker.uri} (${(error as Error).message})`)),
-        )
-    : await latestRun(tracker, o.experiment);
+    ? await tracker.getRun(o.runId).catch((error: unknown) =>
+        // A damaged run is said to be damaged (exit 5, naming its file): --run never falls back to another run.
+        Promise.reject(
+          error instanceof CorruptArtifactError
+            ? error
+            : new BadParameterError("--run", `run ${o.runId} is not in ${tracker.uri} (${(error as Error).message})`),
+        ),
+      )
+    : await latestRun(tracker, o.experiment, o.logger);
   if (parent.tags[TAGS.parent]) parent = await tracker.getRun(parent.tags[TAGS.parent]);
   const runId = parent.info.runId;
   if (o.runId && parent.info.status !== "FINISHED")

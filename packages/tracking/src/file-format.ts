@@ -60,9 +60,14 @@ const RunMeta = v.object({
   run_name: Text,
   experiment_id: Text,
   user_id: Text,
+  // MLflow always writes a run's status: a meta.yaml without one was cut short, not a RUNNING run.
   status: v.pipe(
-    Int,
-    v.check((code) => code === null || STATUS_NAMES.has(code), "expected a run status code (1 to 5)"),
+    v.union(
+      [v.pipe(v.number(), v.integer()), v.pipe(v.string(), v.regex(/^\d+$/, "expected an integer"))],
+      "a run status code (1 to 5) is required",
+    ),
+    v.transform(Number),
+    v.check((code) => STATUS_NAMES.has(code), "expected a run status code (1 to 5)"),
   ),
   start_time: Int,
   end_time: Int,
@@ -91,7 +96,7 @@ export function toRunInfo(meta: Meta, dir: string): RunInfo {
     runName: m.run_name ?? "",
     experimentId: m.experiment_id ?? "",
     userId: m.user_id ?? "",
-    status: STATUS_NAMES.get(m.status ?? STATUS_CODES.RUNNING) ?? "RUNNING",
+    status: STATUS_NAMES.get(m.status) ?? "RUNNING",
     startTime: m.start_time ?? 0,
     endTime: m.end_time,
     artifactUri: m.artifact_uri ?? "",

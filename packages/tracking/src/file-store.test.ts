@@ -223,6 +223,8 @@ describe("FileStore search over damaged runs", () => {
 
     const page = await watched.searchRuns({ experimentIds: [exp.experimentId] });
     expect(page.runs.map((r) => r.info.runName)).toEqual(["good"]);
+    // The page says what it left out and why, so a caller can say which run answers instead.
+    expect((page.skipped ?? []).map((r) => r.runId).sort()).toEqual([cut.runId, badMeta.runId].sort());
     const warned = lines.filter((l) => l.level === 40).map((l) => String(l.msg));
     expect(warned).toHaveLength(2);
     expect(warned.find((m) => m.includes(cut.runId))).toMatch(/metrics\/rmse:2: /);
@@ -275,6 +277,21 @@ describe("FileStore reads of damaged files", () => {
     const error = await store.endRun(run.runId, "FINISHED").catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CorruptArtifactError);
     expect((error as Error).message).toContain(`cannot read ${file}:`);
+  });
+
+  it("a meta.yaml cut before its status is damaged, not a RUNNING run (MLflow always writes the status)", async () => {
+    const exp = await store.getOrCreateExperiment("no-status");
+    const run = await store.startRun({ experimentId: exp.experimentId, runName: "r" });
+    await store.endRun(run.runId, "FINISHED");
+    const file = path.join(root, exp.experimentId, run.runId, "meta.yaml");
+    const text = await fs.readFile(file, "utf8");
+    await fs.writeFile(file, text.slice(0, text.indexOf("status:")));
+    const error = await store.getRun(run.runId).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CorruptArtifactError);
+    expect((error as Error).message).toMatch(new RegExp(`^${escapeRegExp(file)}: status: `));
+    const page = await store.searchRuns({ experimentIds: [exp.experimentId] });
+    expect(page.runs).toEqual([]);
+    expect(page.skipped?.map((r) => r.runId)).toEqual([run.runId]);
   });
 
   it("a damaged unclosed-runs.json is replaced, keeping the entries that are runs", async () => {

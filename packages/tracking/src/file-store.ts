@@ -25,7 +25,7 @@ import { copyIn, isErrno, keyClash, tmpName, walkRunFiles, writeAtomic } from ".
 import { formatMeta, type Meta } from "./meta-yaml.js";
 import type { ArtifactSource, Entries, LazyLogger, NewRun, RunQuery, Store } from "./store.js";
 import { EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, TAGS } from "./tags.js";
-import type { ArtifactEntry, Experiment, Metric, Run, RunInfo, RunsPage, TerminalStatus } from "./types.js";
+import type { ArtifactEntry, Experiment, Metric, Run, RunInfo, RunsPage, SkippedRun, TerminalStatus } from "./types.js";
 import type { ValidMetric } from "./validation.js";
 import { decodePageToken, encodePageToken, latestMetric, matchesSearch, newestFirst, defaultRunName } from "./common.js";
 
@@ -89,11 +89,12 @@ export class FileStore implements Store {
     return this.ready;
   }
 
-  /** A search leaves out a run it cannot read (damaged or unreadable files), and says so; a bug is rethrown. */
-  private skipRun(dir: string, error: unknown): undefined {
+  /** A search leaves out a run it cannot read (damaged or unreadable files), and says so (to `skipped`); a bug is rethrown. */
+  private skipRun(dir: string, error: unknown, skipped: SkippedRun[]): undefined {
     if (!(error instanceof CorruptArtifactError) && typeof (error as NodeJS.ErrnoException | undefined)?.code !== "string") throw error;
     const message = (error as Error).message;
     this.log().warn({ trackingUri: this.uri, run: path.basename(dir), error: message }, `skipping unreadable run ${dir}: ${message}`);
+    skipped.push({ runId: path.basename(dir), reason: message });
     return undefined;
   }
 
@@ -202,7 +203,11 @@ export class FileStore implements Store {
     if (cached) return cached;
     for (const { id, dir } of await this.experimentDirs()) {
       const runDir = path.join(dir, runId);
-      const meta = await readMeta(runDir).catch(() => undefined);
+      // A run that is there but damaged is said to be damaged (naming its file), not to be missing.
+      const meta = await readMeta(runDir).catch((error: unknown) => {
+        if (error instanceof CorruptArtifactError) throw error;
+        return undefined;
+      });
       if (meta) {
         const loc = { experimentId: id, dir: runDir };
         this.runDirs.set(runId, loc);
@@ -451,13 +456,14 @@ export class FileStore implements Store {
     const max = query.maxResults;
     const offset = decodePageToken(query.pageToken);
     const candidates: Array<{ loc: RunLocation; meta: Meta; info: RunInfo }> = [];
+    const skipped: SkippedRun[] = [];
     for (const experimentId of query.experimentIds) {
       const expDir = path.join(this.root, experimentId);
       const entries = await fs.readdir(expDir, { withFileTypes: true }).catch(() => []);
       for (const e of entries) {
         if (!e.isDirectory() || RESERVED_EXPERIMENT_DIRS.has(e.name)) continue;
         const loc = { experimentId, dir: path.join(expDir, e.name) };
-        const found = await this.readRunInfo(loc.dir).catch((error: unknown) => this.skipRun(loc.dir, error));
+        const found = await this.readRunInfo(loc.dir).catch((error: unknown) => this.skipRun(loc.dir, error, skipped));
         if (!found || found.info.lifecycleStage === "deleted") continue;
         if (query.status !== undefined && found.info.status !== query.status) continue;
         candidates.push({ loc, ...found });
@@ -469,12 +475,13 @@ export class FileStore implements Store {
       const params = await this.readKeyed(path.join(c.loc.dir, "params"));
       if (!matchesSearch({ info: c.info, params, tags, metrics: {} }, query)) continue;
       // One damaged run (a metric line cut off by a crash) must not hide every other run.
-      const run = await this.readRun(c.loc, c.meta).catch((error: unknown) => this.skipRun(c.loc.dir, error));
+      const run = await this.readRun(c.loc, c.meta).catch((error: unknown) => this.skipRun(c.loc.dir, error, skipped));
       if (run) matched.push(run);
     }
     matched.sort(newestFirst);
     const page = matched.slice(offset, offset + max);
-    return offset + max < matched.length ? { runs: page, nextPageToken: encodePageToken(offset + max) } : { runs: page };
+    const more = offset + max < matched.length ? { nextPageToken: encodePageToken(offset + max) } : {};
+    return { runs: page, ...more, ...(skipped.length ? { skipped } : {}) };
   }
 }
 

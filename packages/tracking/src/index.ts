@@ -25,6 +25,7 @@ export type {
   StartRunOptions,
   SearchRunsOptions,
   RunsPage,
+  SkippedRun,
   ArtifactEntry,
   UnclosedRun,
 } from "./types.js";

@@ -86,6 +86,14 @@ export interface RunsPage {
   /** Newest first (start time, then run id). */
   runs: Run[];
   nextPageToken?: string;
+  /** Runs the search could not read and left out (a damaged meta.yaml, a torn metric line), with why. */
+  skipped?: SkippedRun[];
+}
+
+/** A run a search left out because its files could not be read. */
+export interface SkippedRun {
+  runId: string;
+  reason: string;
 }
 
 export interface ArtifactEntry {

@@ -75,7 +75,10 @@ async function writeEntries(
 }
 
 /** A finished parent run with a child run per entry, in a file tracking store under `root`. */
-async function trackRun(mlruns: string, list: readonly { step: string; key: string }[]): Promise<{ parent: string; children: string[] }> {
+export async function trackRun(
+  mlruns: string,
+  list: readonly { step: string; key: string }[],
+): Promise<{ parent: string; children: string[] }> {
   const tracker = createTracker(mlruns, { env: {} });
   const experiment = await tracker.getOrCreateExperiment("Default");
   const tags = { [TAGS.sourceName]: "ms", [TAGS.entryPoint]: "main" };
