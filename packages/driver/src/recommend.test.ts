@@ -5,7 +5,7 @@
  * and clear errors: an unknown user or movie (exit 2), a bad pairs file (exit 3, file and line),
  * a run whose entries were garbage-collected (exit 4).
  */
-import { cp, readFile, writeFile } from "node:fs/promises";
+import { cp, readdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { predict as alsPredict } from "@ms/als";
 import { loadModel, predictStackedPairs } from "@ms/keras";
@@ -78,6 +78,13 @@ describe("ms recommend", () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^#\s+movie\s+score\s+title/);
     expect(r.stdout).toContain(`als model of run ${run.runId}`);
+  });
+
+  it("reads under a lease it releases: no lease is left behind, and the entries stay for the next reader", async () => {
+    expect((await ms(["recommend", "--user", "3", "--top", "1"], box)).code).toBe(0);
+    const leases = await readdir(path.join(box.cache, "leases")).catch(() => []);
+    expect(leases.filter((f) => f.endsWith(".lease"))).toEqual([]);
+    expect((await ms(["predict", "--user", "3", "--movie", "1", "--model", "als"], box)).code).not.toBe(4);
   });
 
   it("an unknown user is exit 2 naming the user and the run", async () => {

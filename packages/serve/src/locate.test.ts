@@ -73,6 +73,24 @@ describe("locateRun", () => {
     expect((asked as Error).message).toContain(meta);
   });
 
+  it("protects each entry (a read lease against ms cache gc) before it checks it", async () => {
+    const order: string[] = [];
+    const protectedKeys = new Set<string>();
+    const entries = {
+      ...fx.store,
+      protect: async (key: string) => {
+        order.push(`protect ${key}`);
+        protectedKeys.add(key);
+      },
+      checkEntry: async (key: string) => {
+        order.push(protectedKeys.has(key) ? `check ${key}` : `check ${key} UNPROTECTED`);
+        return fx.store.checkEntry(key);
+      },
+    };
+    await locateRun({ ...where, entries });
+    expect(order).toEqual(fx.entries.flatMap((e) => [`protect ${e.key}`, `check ${e.key}`]));
+  });
+
   it("an unknown run id is a parameter error naming --run", async () => {
     await expect(locateRun({ ...where, runId: "0".repeat(32) })).rejects.toThrow(/--run/);
   });

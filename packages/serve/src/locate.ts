@@ -26,6 +26,11 @@ export interface EntryStore {
   entryDir(key: string): string;
   /** The entry of `key`, verified as a cache hit is. */
   checkEntry(key: string): Promise<EntryCheck>;
+  /**
+   * Protects the entry of `key` from `ms cache gc` until the caller is done reading (a lease, as a
+   * run holds); called before the entry is checked. Absent: nothing is protected.
+   */
+  protect?(key: string): Promise<unknown>;
 }
 
 export interface LocateOptions {
@@ -128,6 +133,7 @@ export async function locateRun(o: LocateOptions): Promise<LocatedRun> {
     const key = child.tags[TAGS.cacheKey];
     const step = child.tags[TAGS.step];
     if (!key || !step) continue;
+    await store.protect?.(key);
     const check = await store.checkEntry(key);
     if (check.status === "damaged")
       throw new CorruptArtifactError(

@@ -3,7 +3,7 @@
  * loads its model and scores) printed as a table.
  */
 import { BadParameterError, formatTable, parseId, parseIntegerFlag, type CliContext, type CliSpec } from "@ms/contracts";
-import { CacheStore } from "@ms/cache";
+import { CacheStore, type Lease } from "@ms/cache";
 import { MODEL_KINDS, predictRatings, readPairs, recommend, type ModelKind } from "@ms/serve";
 import { defaultCacheDir } from "../pipeline.js";
 import { SHARED_OPTIONS } from "./options.js";
@@ -53,16 +53,35 @@ function idFlag(flag: string, raw: string | undefined): number {
 }
 
 /** The run and model a recommend or predict asks for, from the flags both share. */
-function runModel(
-  values: { model?: string; run?: string; experiment?: string; "tracking-uri"?: string; "cache-dir"?: string },
-  ctx: CliContext,
-) {
+type ModelFlags = { model?: string; run?: string; experiment?: string; "tracking-uri"?: string; "cache-dir"?: string };
+
+/**
+ * Calls `read` with the run and model the flags ask for, the cache's entries protected from
+ * `ms cache gc` by a lease while they are read (as a run's are), released after.
+ */
+async function withRunModel<T>(values: ModelFlags, ctx: CliContext, read: (o: ReturnType<typeof runModel>) => Promise<T>): Promise<T> {
+  const store = new CacheStore(values["cache-dir"] ?? defaultCacheDir());
+  const lease = store.newLease();
+  try {
+    return await read(runModel(values, ctx, store, lease));
+  } finally {
+    await lease.close();
+  }
+}
+
+function runModel(values: ModelFlags, ctx: CliContext, store: CacheStore, lease: Lease) {
+  const entries = {
+    root: store.root,
+    entryDir: (key: string) => store.entryDir(key),
+    checkEntry: (key: string) => store.checkEntry(key),
+    protect: (key: string) => lease.protect(key),
+  };
   return {
     model: modelKind(values.model),
     runId: values.run,
     experiment: values.experiment,
     trackingUri: values["tracking-uri"],
-    entries: new CacheStore(values["cache-dir"] ?? defaultCacheDir()),
+    entries,
     logger: ctx.logger,
   };
 }
@@ -78,11 +97,7 @@ export const recommendSpec: CliSpec<typeof RECOMMEND_OPTIONS> = {
     const userId = idFlag("--user", values.user);
     const top = parseIntegerFlag("--top", values.top, 10);
     if (top < 1) throw new BadParameterError("--top", `must be >= 1, got ${top}`);
-    const result = await recommend({
-      userId,
-      top,
-      ...runModel(values, ctx),
-    });
+    const result = await withRunModel(values, ctx, (o) => recommend({ userId, top, ...o }));
     const rows = result.recommendations.map((r, i) => [String(i + 1), String(r.movieId), r.score.toFixed(2), r.title ?? "-"]);
     const text = `${formatTable(rows, ["#", "movie", "score", "title"])}\n\nuser ${userId}, ${result.model} model of run ${result.runId}`;
     return { json: result, text };
@@ -101,10 +116,7 @@ export const predictSpec: CliSpec<typeof PREDICT_OPTIONS> = {
       values.pairs !== undefined
         ? await readPairs(values.pairs)
         : [{ userId: idFlag("--user", values.user), movieId: idFlag("--movie", values.movie) }];
-    const result = await predictRatings({
-      pairs,
-      ...runModel(values, ctx),
-    });
+    const result = await withRunModel(values, ctx, (o) => predictRatings({ pairs, ...o }));
     const rows = result.predictions.map((p) => [String(p.userId), String(p.movieId), p.rating.toFixed(3)]);
     return { json: result, text: `${formatTable(rows, ["user", "movie", "rating"])}\n\n${result.model} model of run ${result.runId}` };
   },
