@@ -127,7 +127,8 @@ function fitOptionsFor(
   // On a terminal the driver's progress line shows batch progress (info); piped, it stays out of the JSON log lines (debug).
   const batches = Math.ceil(fitRows / params.keras_batch_size);
   const epochStarted = { at: performance.now(), epoch: 0 };
-  let lastBatchLog = 0;
+  // The first batch is always reported (then at most twice a second), however soon after start it ends.
+  let lastBatchLog = Number.NEGATIVE_INFINITY;
   const onBatch = (batch: number) => {
     const now = performance.now();
     if (now - lastBatchLog < 500) return;
