@@ -16,6 +16,8 @@ export {
   hostTag,
   judgeOwner,
   leaseMsFromEnv,
+  liveOwnerOf,
+  ownerText,
   processStartTime,
   selfOwner,
   type Owner,

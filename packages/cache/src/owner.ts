@@ -3,13 +3,14 @@
  * pid, the process's start time (/proc/<pid>/stat field 22), boot id and pid namespace. On the
  * same host (all of those equal) it is stale as soon as the pid is gone or is another process;
  * from anywhere else it is stale once its holder has not renewed it (mtime, a heartbeat) for a
- * lease (60 s, `MS_LOCK_LEASE_MS`).
+ * lease (60 s, `MS_LOCK_LEASE_MS`). The same identity marks the RUNNING parent run an ms process
+ * owns (`ownerText`, `liveOwnerOf`).
  */
 import { readFileSync, readlinkSync } from "node:fs";
 import os from "node:os";
 import { pidAlive, sha256Hex } from "@ms/contracts";
-import type * as v from "valibot";
-import type { OwnerSchema } from "./schemas.js";
+import * as v from "valibot";
+import { OwnerSchema } from "./schemas.js";
 
 /** Who holds a lock or a lease. */
 export type Owner = v.InferOutput<typeof OwnerSchema>;
@@ -92,4 +93,29 @@ export function judgeOwner(o: Partial<Owner>, ageMs: number, leaseMs: number): O
     reason: `${where} renewed it ${Math.round(ageMs)} ms ago (lease ${leaseMs} ms)`,
     waitMs: Math.max(0, Math.ceil(leaseMs - ageMs)),
   };
+}
+
+/** This process as text for a tag or a file: what `liveOwnerOf` reads back. */
+export function ownerText(): string {
+  return JSON.stringify(selfOwner());
+}
+
+/**
+ * Whether `text` (an `ownerText`) names another process on this host that is still running: its
+ * reason when so, undefined otherwise (this process, a process that is gone, another host, which
+ * cannot be checked from here, or text that names no owner).
+ */
+export function liveOwnerOf(text: string | undefined): string | undefined {
+  if (!text) return undefined;
+  let owner: Owner;
+  try {
+    owner = v.parse(OwnerSchema, JSON.parse(text));
+  } catch {
+    return undefined;
+  }
+  const me = selfOwner();
+  if (owner.pid === me.pid && hostTag(owner) === hostTag(me) && owner.startTime === me.startTime) return undefined;
+  if (hostTag(owner) !== hostTag(me)) return undefined;
+  const state = judgeOwner(owner, 0, Number.POSITIVE_INFINITY);
+  return state.stale ? undefined : state.reason;
 }

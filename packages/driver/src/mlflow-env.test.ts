@@ -7,7 +7,8 @@
  */
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { createTracker, EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, type Metric, type Tracker } from "@ms/tracking";
+import { ownerText } from "@ms/cache";
+import { createTracker, EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, TAGS, type Metric, type Tracker } from "@ms/tracking";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SMALL, cachedOf, listDir, ms, runJson, sandbox, type RunDoc, type Sandbox } from "./__tests__/harness.js";
 
@@ -110,6 +111,23 @@ describe("under mlflow run", () => {
     expect(r.stderr).toContain("FINISHED");
     const unknown = await ms(["run", ...SMALL], box, { MLFLOW_RUN_ID: "0123456789abcdef0123456789abcdef" });
     expect(unknown.code).toBe(2);
+  });
+
+  it("MLFLOW_RUN_ID of a RUNNING parent that another live ms process owns: exit 2; one whose owner is gone is adopted", async () => {
+    const exp = await tracker.getOrCreateExperiment("owned");
+    // This test process stands for the other live ms run: its identity is the parent's owner tag.
+    const live = await tracker.startRun({ experimentId: exp.experimentId, tags: { [TAGS.owner]: ownerText() } });
+    const r = await ms(["run", ...SMALL], box, { MLFLOW_RUN_ID: live.runId });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(
+      `MLFLOW_RUN_ID: run ${live.runId} is the parent of another ms run still in progress (process ${process.pid}`,
+    );
+    const children = await tracker.searchRuns({ experimentIds: [exp.experimentId], tags: { [TAGS.parent]: live.runId } });
+    expect(children.runs).toEqual([]);
+    // An owner that is gone (a crashed run) does not hold the run.
+    const gone = JSON.stringify({ ...JSON.parse(ownerText()), pid: 2 ** 22 + 17 });
+    const orphan = await tracker.startRun({ experimentId: exp.experimentId, tags: { [TAGS.owner]: gone } });
+    expect((await ms(["run", ...SMALL], box, { MLFLOW_RUN_ID: orphan.runId })).code).toBe(0);
   });
 
   it("MLFLOW_EXPERIMENT_ID picks the experiment when --experiment is not given", async () => {

@@ -6,7 +6,15 @@
  * session's get-or-compute), its summary line and entry point from its definition; the run's
  * report is run-report.ts's.
  */
-import { silentLogger, defaultCacheDir, type ArtifactKind, type ArtifactRef, type Logger, type Step } from "@ms/contracts";
+import {
+  BadParameterError,
+  silentLogger,
+  defaultCacheDir,
+  type ArtifactKind,
+  type ArtifactRef,
+  type Logger,
+  type Step,
+} from "@ms/contracts";
 import path from "node:path";
 import {
   createTracker,
@@ -16,9 +24,10 @@ import {
   TAGS,
   UNCLOSED_RUNS_FILE,
   type LogArtifacts,
+  type Run,
   type Tracker,
 } from "@ms/tracking";
-import { CacheStore, openSession, type CacheSession } from "@ms/cache";
+import { CacheStore, liveOwnerOf, openSession, ownerText, type CacheSession } from "@ms/cache";
 import { S3RemoteStore, type RemoteMode } from "@ms/cache-s3";
 import type { RunEntry } from "@ms/serve";
 import { ChartWorker, type StepHistory } from "@ms/report";
@@ -120,6 +129,16 @@ function openRemote(o: RunPipelineOptions, logger: Logger): S3RemoteStore | unde
   });
 }
 
+/** A RUNNING parent that another live ms process owns is never adopted: two runs would write into one parent. */
+function refuseLiveOwner(run: Run): void {
+  const live = liveOwnerOf(run.tags[TAGS.owner]);
+  if (live)
+    throw new BadParameterError(
+      "MLFLOW_RUN_ID",
+      `run ${run.info.runId} is the parent of another ms run still in progress (${live}); unset MLFLOW_RUN_ID to start a new run`,
+    );
+}
+
 /** The parent run: MLflow's (`MLFLOW_RUN_ID`, under `mlflow run`) or a new one. */
 interface Parent {
   log: RunLog;
@@ -186,16 +205,22 @@ class Pipeline {
     const commitTag: Record<string, string> = this.commit ? { [TAGS.gitCommit]: this.commit } : {};
     if (adopted) {
       // Under `mlflow run` the project's run already exists: it is our parent, not a second top-level run.
-      const log = await RunLog.forRun(tracker, adopted, this.logger);
+      const log = await RunLog.forRun(tracker, adopted, this.logger, refuseLiveOwner);
       this.logger.info({ runId: adopted }, `tracking into the run MLflow created (MLFLOW_RUN_ID=${adopted})`);
-      await log.tags(adopted, { [TAGS.sourceName]: "ms", ...commitTag });
+      await log.tags(adopted, { [TAGS.sourceName]: "ms", [TAGS.owner]: ownerText(), ...commitTag });
       return { log, runId: adopted, adopted: true };
     }
     const experimentId = o.experiment === undefined ? env.MLFLOW_EXPERIMENT_ID?.trim() || undefined : undefined;
     const log = experimentId
       ? await RunLog.forExperiment(tracker, experimentId, this.logger)
       : await RunLog.open(tracker, o.experiment ?? DEFAULT_EXPERIMENT, this.logger);
-    const tags = { [TAGS.entryPoint]: "main", [TAGS.sourceName]: "ms", [TAGS.sourceType]: "LOCAL", ...commitTag };
+    const tags = {
+      [TAGS.entryPoint]: "main",
+      [TAGS.sourceName]: "ms",
+      [TAGS.sourceType]: "LOCAL",
+      [TAGS.owner]: ownerText(),
+      ...commitTag,
+    };
     return { log, runId: await log.start("ms-run", tags), adopted: false };
   }
 

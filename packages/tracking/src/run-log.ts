@@ -7,7 +7,7 @@
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { BadParameterError, MissingArtifactError, MsError, type Logger, type MetricsSink } from "@ms/contracts";
-import type { MetricInput, ParamValue, TerminalStatus, Tracker } from "./types.js";
+import type { MetricInput, ParamValue, Run, TerminalStatus, Tracker } from "./types.js";
 
 /** Reads the checked-out commit from `.git` without spawning git; undefined outside a checkout. */
 export async function gitCommit(start: string): Promise<string | undefined> {
@@ -84,7 +84,8 @@ export class RunLog {
   }
 
   /** Logs into the experiment of an existing run (MLflow's `MLFLOW_RUN_ID`); the run must be active. */
-  static async forRun(tracker: Tracker, runId: string, logger: Logger): Promise<RunLog> {
+  /** `refuse` may throw to turn the run down (e.g. it belongs to another live process). */
+  static async forRun(tracker: Tracker, runId: string, logger: Logger, refuse?: (run: Run) => void): Promise<RunLog> {
     const run = await tracker.getRun(runId).catch((error: unknown) => {
       throw error instanceof MsError && !(error instanceof MissingArtifactError)
         ? error
@@ -98,6 +99,7 @@ export class RunLog {
         "MLFLOW_RUN_ID",
         `run ${runId} in ${tracker.uri} is ${run.info.status}, not RUNNING; unset MLFLOW_RUN_ID to start a new run`,
       );
+    refuse?.(run);
     return new RunLog(tracker, run.info.experimentId, logger);
   }
 

@@ -14,6 +14,8 @@ export const TAGS = {
   sourceType: "mlflow.source.type",
   /** The step's content-addressed cache key. */
   cacheKey: "ms.cache.key",
+  /** The ms process that owns a RUNNING parent run (host, pid, start time), so another one never adopts it. */
+  owner: "ms.owner",
   /** "true" when the step's result was served from the cache. */
   cacheHit: "ms.cache.hit",
   /** Where the step's result came from: "local" (this cache), "remote" (the shared remote cache) or "computed". */
