@@ -16,6 +16,7 @@ describe("TAGS", () => {
       sourceName: "mlflow.source.name",
       sourceType: "mlflow.source.type",
       cacheKey: "ms.cache.key",
+      owner: "ms.owner",
       cacheHit: "ms.cache.hit",
       cacheSource: "ms.cache.source",
       producedBy: "ms.cache.producedByRun",
