@@ -66,3 +66,4 @@ export {
   type RemoteTransfer,
 } from "./remote.js";
 export { cacheKey, codeIdentity, codeIdentityAt, type CodeIdentity, type KeyInput } from "./key.js";
+export { withLeasedEntries, type LeasedEntries } from "./reader.js";

@@ -52,3 +52,4 @@ export { pidAlive } from "./process.js";
 export { binarySearch } from "./sorted.js";
 export { parseId } from "./ids.js";
 export { terminalSafe } from "./terminal.js";
+export { buildCatalog, parseAssignments, resolveParams, type Resolution } from "./resolve.js";

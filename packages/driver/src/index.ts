@@ -13,7 +13,7 @@ export {
   type StepReport,
   type PipelineEvents,
 } from "./pipeline.js";
-export { buildCatalog, parseAssignments, resolveParams, type Resolution } from "./params.js";
+export { buildCatalog, parseAssignments, resolveParams, type Resolution } from "@ms/contracts";
 export { PIPELINE, STEPS } from "./steps.js";
 export { TAGS } from "@ms/tracking";
 export { main } from "./cli.js";

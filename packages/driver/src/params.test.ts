@@ -9,7 +9,7 @@ import { ETL_DEFAULTS } from "@ms/etl";
 import { KERAS_DEFAULTS } from "@ms/keras";
 import { describe, expect, it } from "vitest";
 import { joinParamPairs, paramHelp } from "./commands/run.js";
-import { buildCatalog, parseAssignments, resolveParams, type Resolution } from "./params.js";
+import { buildCatalog, parseAssignments, resolveParams, type Resolution } from "@ms/contracts";
 import { PIPELINE } from "./steps.js";
 
 const resolveWith = (raw: Record<string, string>) => resolveParams(PIPELINE, new Map(Object.entries(raw)));

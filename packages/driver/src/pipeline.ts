@@ -8,8 +8,10 @@
  */
 import {
   BadParameterError,
+  resolveParams,
   silentLogger,
   defaultCacheDir,
+  type Resolution,
   type ArtifactKind,
   type ArtifactRef,
   type Logger,
@@ -31,7 +33,6 @@ import { CacheStore, liveOwnerOf, openSession, ownerText, type CacheSession } fr
 import { S3RemoteStore, type RemoteMode } from "@ms/cache-s3";
 import type { RunEntry } from "@ms/serve";
 import { ChartWorker, type StepHistory } from "@ms/report";
-import { resolveParams, type Resolution } from "./params.js";
 import { writeRunReport } from "./run-report.js";
 import {
   checkSignal,

@@ -3,8 +3,8 @@
  * loads its model and scores) printed as a table.
  */
 import { BadParameterError, formatTable, parseId, parseIntegerFlag, type CliContext, type CliSpec } from "@ms/contracts";
-import { CacheStore, type Lease } from "@ms/cache";
-import { MODEL_KINDS, predictRatings, readPairs, recommend, type ModelKind } from "@ms/serve";
+import { withLeasedEntries } from "@ms/cache";
+import { MODEL_KINDS, predictRatings, readPairs, recommend, type LocateOptions, type ModelKind } from "@ms/serve";
 import { defaultCacheDir } from "../pipeline.js";
 import { SHARED_OPTIONS } from "./options.js";
 
@@ -55,35 +55,22 @@ function idFlag(flag: string, raw: string | undefined): number {
 /** The run and model a recommend or predict asks for, from the flags both share. */
 type ModelFlags = { model?: string; run?: string; experiment?: string; "tracking-uri"?: string; "cache-dir"?: string };
 
-/**
- * Calls `read` with the run and model the flags ask for, the cache's entries protected from
- * `ms cache gc` by a lease while they are read (as a run's are), released after.
- */
-async function withRunModel<T>(values: ModelFlags, ctx: CliContext, read: (o: ReturnType<typeof runModel>) => Promise<T>): Promise<T> {
-  const store = new CacheStore(values["cache-dir"] ?? defaultCacheDir());
-  const lease = store.newLease();
-  try {
-    return await read(runModel(values, ctx, store, lease));
-  } finally {
-    await lease.close();
-  }
-}
-
-function runModel(values: ModelFlags, ctx: CliContext, store: CacheStore, lease: Lease) {
-  const entries = {
-    root: store.root,
-    entryDir: (key: string) => store.entryDir(key),
-    checkEntry: (key: string) => store.checkEntry(key),
-    protect: (key: string) => lease.protect(key),
-  };
-  return {
-    model: modelKind(values.model),
-    runId: values.run,
-    experiment: values.experiment,
-    trackingUri: values["tracking-uri"],
-    entries,
-    logger: ctx.logger,
-  };
+/** Calls `read` with the run and model the flags ask for; the entries read are leased against `ms cache gc` meanwhile. */
+function withRunModel<T>(
+  values: ModelFlags,
+  ctx: CliContext,
+  read: (o: LocateOptions & { model: ModelKind | undefined }) => Promise<T>,
+): Promise<T> {
+  return withLeasedEntries(values["cache-dir"] ?? defaultCacheDir(), (entries) =>
+    read({
+      model: modelKind(values.model),
+      runId: values.run,
+      experiment: values.experiment,
+      trackingUri: values["tracking-uri"],
+      entries,
+      logger: ctx.logger,
+    }),
+  );
 }
 
 export const recommendSpec: CliSpec<typeof RECOMMEND_OPTIONS> = {

@@ -3,9 +3,17 @@
  * the checks of flags that go together, Ctrl-C through @ms/contracts' `abortOnSignals`, the live
  * progress on a terminal, and `runPipeline`'s report printed as the summary.
  */
-import { BadParameterError, abortOnSignals, describeParam, formatTable, type CliContext, type CliSpec } from "@ms/contracts";
+import {
+  BadParameterError,
+  abortOnSignals,
+  buildCatalog,
+  describeParam,
+  formatTable,
+  parseAssignments,
+  type CliContext,
+  type CliSpec,
+} from "@ms/contracts";
 import { parseRemoteMode } from "@ms/cache-s3";
-import { buildCatalog, parseAssignments } from "../params.js";
 import { DEFAULT_DATASET, DEFAULT_EXPERIMENT, defaultCacheDir, runPipeline, type PipelineEvents } from "../pipeline.js";
 import { PIPELINE, STEPS } from "../steps.js";
 import { formatReport, headlineOf } from "../summary.js";

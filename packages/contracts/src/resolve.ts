@@ -1,17 +1,11 @@
 /**
- * `-P name=value` parameters in the seed's style. The catalog is the step definitions' own
- * parameter schemas; a parameter has one name, so a step binds the values given under its names
- * and its errors already name the parameter as the user wrote it.
+ * A list of steps' parameters from `-P name=value` text, resolved once: the catalog is the step
+ * definitions' own schemas; a parameter has one name, so each step binds the values given under
+ * its names and its errors already name the parameter as the user wrote it.
  */
-import {
-  BadParameterError,
-  unknownParameter,
-  type BoundStep,
-  type ParamSpec,
-  type ParamValue,
-  type RawParams,
-  type Step,
-} from "@ms/contracts";
+import { BadParameterError } from "./errors.js";
+import { unknownParameter, type ParamSpec, type ParamValue, type RawParams } from "./params.js";
+import type { BoundStep, Step } from "./step.js";
 
 /** Every parameter of every step. */
 export function buildCatalog(steps: readonly Step[]): ParamSpec[] {
