@@ -279,32 +279,19 @@ async function writeSplit(ratingsDir) {
   return { splitDir, ...counts, rows: cols.rows };
 }
 
+/** ms-als's arguments for the compare grid's ALS settings (the ALS and Keras sections fit the same model). */
+function alsArgs(ratingsDir, out) {
+  const { rank, maxIter, regParam, seed, splitProp } = ALS;
+  return [ALS_BIN, "--ratings", ratingsDir, "--out", out, "--json", "--als-rank", String(rank), "--als-max-iter", String(maxIter)]
+    .concat(["--als-reg-param", String(regParam), "--seed", String(seed), "--split-prop", String(splitProp)])
+    .concat(["--als-cold-start-strategy", "drop", "--log-level", "warn"]);
+}
+
 async function alsCase(label, ratingsDir, rounds) {
   log(`ALS on ${label}: writing the split...`);
   const split = await writeSplit(ratingsDir);
   const out = path.join(work, `als-out-${path.basename(ratingsDir)}`);
-  const oursArgs = [
-    ALS_BIN,
-    "--ratings",
-    ratingsDir,
-    "--out",
-    out,
-    "--json",
-    "--als-rank",
-    String(ALS.rank),
-    "--als-max-iter",
-    String(ALS.maxIter),
-    "--als-reg-param",
-    String(ALS.regParam),
-    "--seed",
-    String(ALS.seed),
-    "--split-prop",
-    String(ALS.splitProp),
-    "--als-cold-start-strategy",
-    "drop",
-    "--log-level",
-    "warn",
-  ];
+  const oursArgs = alsArgs(ratingsDir, out);
   const sparkScript = [
     ...sparkArgs,
     path.join(here, "spark_als.py"),
@@ -456,28 +443,7 @@ async function kerasInputs() {
   const out = path.join(work, "als-out-for-keras");
   if (!existsSync(path.join(out, "manifest.json"))) {
     log("Keras: fitting ALS factors on ml-latest-small (ms-als)...");
-    await runTree(process.execPath, [
-      ALS_BIN,
-      "--ratings",
-      ratingsDir,
-      "--out",
-      out,
-      "--json",
-      "--als-rank",
-      String(ALS.rank),
-      "--als-max-iter",
-      String(ALS.maxIter),
-      "--als-reg-param",
-      String(ALS.regParam),
-      "--seed",
-      String(ALS.seed),
-      "--split-prop",
-      String(ALS.splitProp),
-      "--als-cold-start-strategy",
-      "drop",
-      "--log-level",
-      "warn",
-    ]);
+    await runTree(process.execPath, alsArgs(ratingsDir, out));
   }
   return { ratingsDir, out };
 }
