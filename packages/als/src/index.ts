@@ -31,22 +31,6 @@ export * as wasmKernels from "./wasm.js";
 export { alsStep } from "./step.js";
 export { factorTable, factorsToArrow, predictionsTable, type FactorsTable, type FactorsArrow, type PredictionsTable } from "./arrow.js";
 export { predictTable } from "./predict.js";
-export { gibbsFit, type GibbsData, type GibbsFit, type GibbsOptions } from "./bayes.js";
-export {
-  outOfFoldFeatures,
-  checkOofOptions,
-  oofColumns,
-  resolveOofModel,
-  stackedPairFeatures,
-  stackedKnows,
-  OOF_COLUMNS,
-  OOF_LIMITS,
-  OOF_MODELS,
-  AUTO_BAYES_MAX_TRAIN,
-  type FactorSet,
-  type OofFeatures,
-  type OofModel,
-  type OofOptions,
-  type OofRatings,
-  type StackedTables,
-} from "./oof.js";
+/** The ALS fit over prepared arrays and the thread pool, for the fm step's out-of-fold ALS fits. */
+export { fitProblem, indexIds, prepareProblem } from "./model.js";
+export { inProcessRunner, threadRunner } from "./pool.js";

@@ -23,7 +23,7 @@ import type { io } from "@tensorflow/tfjs";
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import type { Tf } from "./backend.js";
-import type { StackedTables } from "@ms/als";
+import type { StackedTables } from "@ms/fm";
 import * as v from "valibot";
 import { FEATURE_SETS } from "./features.js";
 

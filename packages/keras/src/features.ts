@@ -26,7 +26,7 @@ export interface RatingColumns {
  * Which inputs the network sees. `factors` (alias `seed`) is the seed's: movie factors then user
  * factors. `factors+dot` appends the ALS prediction (the dot product of the two factor vectors),
  * which the seed's network otherwise has to rediscover from 2*rank numbers with a few thousand
- * steps. `stacked` (the default) is out-of-fold features (see @ms/als `outOfFoldFeatures`): a
+ * steps. `stacked` (the default) is out-of-fold features (see @ms/fm `outOfFoldFeatures`): a
  * Bayesian factor model's prediction, biases, rating counts and an implicit-feedback signal, each
  * computed by a fit that did not see the rating, so training rows look like test rows.
  */

@@ -17,7 +17,7 @@ import {
   type StepResult,
 } from "@ms/contracts";
 import type { LayersModel } from "@tensorflow/tfjs";
-import type { StackedTables } from "@ms/als";
+import type { StackedTables } from "@ms/fm";
 import path from "node:path";
 import {
   loadModelFiles,
@@ -173,7 +173,7 @@ export async function predictStackedPairs(
       "--model",
       `the keras model was trained on the "${loaded.manifest.details.features}" features, not the stacked ones`,
     );
-  const { stackedPairFeatures } = await import("@ms/als");
+  const { stackedPairFeatures } = await import("@ms/fm");
   return predict(loaded, stackedPairFeatures(loaded.stacked, userIds, movieIds));
 }
 

@@ -4,7 +4,7 @@
  * The training defaults that depend on the feature set and the out-of-fold cross checks live in
  * `completeKerasParams`; `resolveKerasParams` is the one resolver.
  */
-import { checkOofOptions, OOF_LIMITS, OOF_MODELS } from "@ms/als";
+import { checkOofOptions, OOF_LIMITS, OOF_MODELS } from "@ms/fm";
 import { param, paramResolver, type ParamDefs } from "@ms/contracts";
 import { BACKEND_CHOICES, type BackendChoice } from "./backend.js";
 import { FEATURE_SETS, type FeatureSet } from "./features.js";
@@ -165,7 +165,7 @@ export const kerasParams: ParamDefs<KerasParams> = {
   }),
 };
 
-/** The training defaults of the chosen feature set, and the out-of-fold checks of @ms/als (burn-in below the sweeps). */
+/** The training defaults of the chosen feature set, and the out-of-fold checks of @ms/fm (burn-in below the sweeps). */
 export function completeKerasParams(p: KerasParams): KerasParams {
   const training = p.keras_features === "stacked" ? STACKED_TRAINING : SEED_TRAINING;
   const out: KerasParams = {

@@ -1,11 +1,12 @@
 /**
  * The keras step's training core, in memory: ratings joined to factors, the stacked features
- * (out-of-fold fits of @ms/als), the network built and fitted by the fused WebAssembly trainer or
+ * (out-of-fold fits of @ms/fm), the network built and fitted by the fused WebAssembly trainer or
  * TensorFlow.js, and its metrics. Nothing here reads or writes files; keras.ts does.
  */
 import { BadInputError, BadParameterError, InterruptedError, MsError, silentLogger, type Logger, type StepContext } from "@ms/contracts";
 import type { LayersModel } from "@tensorflow/tfjs";
-import { ALS_DEFAULTS, type StackedTables } from "@ms/als";
+import { ALS_DEFAULTS } from "@ms/als";
+import type { StackedTables } from "@ms/fm";
 import { availableParallelism } from "node:os";
 import { loadTf, trainsFused, type BackendName, type Tf } from "./backend.js";
 import {
@@ -26,7 +27,7 @@ function isPositiveInteger(v: unknown): v is number {
   return typeof v === "number" && Number.isInteger(v) && v >= 1;
 }
 
-/** The stacked feature set's inputs: out-of-fold features of every rating, and the full fit's tables (see @ms/als `outOfFoldFeatures`). */
+/** The stacked feature set's inputs: out-of-fold features of every rating, and the full fit's tables (see @ms/fm `outOfFoldFeatures`). */
 export async function stackedFeatures(
   ratings: RatingColumns,
   split: { seed: number; splitProp: number },
@@ -35,7 +36,7 @@ export async function stackedFeatures(
   als?: StackedAls,
 ): Promise<RowFeatures & { columns: readonly string[]; seconds: number; model: "bayes" | "als"; tables: StackedTables }> {
   const logger = ctx.logger ?? silentLogger();
-  const { outOfFoldFeatures } = await import("@ms/als");
+  const { outOfFoldFeatures } = await import("@ms/fm");
   const oof = await outOfFoldFeatures(ratings, split, {
     model: params.keras_oof_model,
     folds: params.keras_oof_folds,

@@ -11,7 +11,9 @@
  * generator, so a seed gives the same numbers on every run.
  */
 import { InterruptedError, MsError, mixSeed, mulberry32 } from "@ms/contracts";
-import { accumulatorFor } from "./kernel.js";
+import { kernels } from "@ms/als";
+
+const { accumulatorFor } = kernels;
 
 export interface GibbsOptions {
   rank: number;

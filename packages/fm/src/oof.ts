@@ -21,8 +21,7 @@
 import { BadParameterError, splitHash, type SplitSpec } from "@ms/contracts";
 import { gibbsFit, type GibbsData, type GibbsFit } from "./bayes.js";
 import { binarySearch } from "@ms/contracts";
-import { fitProblem, indexIds, prepareProblem } from "./model.js";
-import { inProcessRunner, threadRunner } from "./pool.js";
+import { fitProblem, indexIds, inProcessRunner, prepareProblem, threadRunner } from "@ms/als";
 
 /** The feature columns, in order (the first is `bayes_prediction` or `als_prediction`). */
 export function oofColumns(model: "bayes" | "als"): readonly string[] {
