@@ -1,6 +1,7 @@
 /**
- * @ms/fm: the Bayesian factorization machine of the ms pipeline (a Gibbs-sampled factor model with
- * biases) and the out-of-fold stacking features that the keras step trains on.
+ * @ms/fm: the fm step of the ms pipeline (between als and keras): a Bayesian factorization
+ * machine (Gibbs-sampled factor model with biases) fitted out of fold, whose features of every
+ * rating and full fit (`StackedTables`) the keras step reads from the fm artifact.
  */
 export { gibbsFit, type GibbsData, type GibbsFit, type GibbsOptions } from "./bayes.js";
 export {
@@ -15,9 +16,38 @@ export {
   OOF_MODELS,
   AUTO_BAYES_MAX_TRAIN,
   type FactorSet,
+  type FeatureGroups,
   type OofFeatures,
   type OofModel,
   type OofOptions,
   type OofRatings,
   type StackedTables,
 } from "./oof.js";
+export { fm, alsSettings, fmMetrics, type FmInputs, type FmMetrics } from "./fm.js";
+export {
+  fmParams,
+  resolveFmParams,
+  FM_DEFAULTS,
+  FM_MODELS,
+  FM_OUTPUTS,
+  type FmParams,
+  type FmModel,
+  type FmOutput,
+} from "./params.js";
+export {
+  readFmArtifact,
+  writeFmArtifact,
+  readTablesDir,
+  writeTablesDir,
+  FM_FILES,
+  FM_KIND,
+  FmDetailsSchema,
+  StackedTablesSchema,
+  TablesRecordSchema,
+  type FmArtifact,
+  type FmArtifactInput,
+  type FmDetails,
+  type TablesRecord,
+} from "./adapter.js";
+export { fmStep } from "./step.js";
+export { FM_VERSION } from "./version.js";

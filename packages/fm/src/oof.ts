@@ -49,11 +49,21 @@ export interface OofOptions {
   samples: number;
   burnIn: number;
   seed: number;
+  /** The Bayesian model's feature groups (the fm step's fm_implicit_user, fm_implicit_movie, fm_time, fm_output=ordinal). */
+  features?: FeatureGroups;
   /** The als model: its fit settings (the als step's), its threads, and the full fit (the als step's factors). */
   als?: { rank: number; maxIter: number; regParam: number; nonnegative: boolean; numThreads: number; full?: FactorSet };
   signal?: AbortSignal;
-  /** Called after each fit (fold index, or `folds` for the full fit). */
-  onFit?: (fit: number, seconds: number) => void;
+  /** Called after each fit (fold index, or `folds` for the full fit) with its seconds and the Gibbs sweeps it took (0 for als). */
+  onFit?: (fit: number, seconds: number, samples: number) => void;
+}
+
+/** Which feature groups the Bayesian model adds to biases and factors. */
+export interface FeatureGroups {
+  implicitUser: boolean;
+  implicitMovie: boolean;
+  time: boolean;
+  ordinal: boolean;
 }
 
 /** Factors with their sorted ids (the factors artifact's tables). */
@@ -104,6 +114,8 @@ export interface OofFeatures {
   trainMask: Uint8Array;
   /** The full fit, for scoring new pairs the same way as the test rows. */
   tables: StackedTables;
+  /** Gibbs sweeps each fit took (folds, then the full fit); 0 for als fits. */
+  samplesUsed: number[];
   seconds: number;
 }
 
@@ -428,6 +440,7 @@ export async function outOfFoldFeatures(ratings: OofRatings, split: SplitSpec, o
   };
   const gibbs = { rank: options.rank, samples: options.samples, burnIn: options.burnIn, signal: options.signal };
   let full: StackedTables | undefined;
+  const samplesUsed: number[] = [];
   for (let f = 0; f <= k; f++) {
     const fitStarted = performance.now();
     let trainRows: Int32Array;
@@ -445,8 +458,10 @@ export async function outOfFoldFeatures(ratings: OofRatings, split: SplitSpec, o
       queryRows = test;
     }
     let tables: StackedTables;
+    let samples = 0;
     if (model === "bayes") {
       const fit = await gibbsFit(data, trainRows, queryRows, { ...gibbs, seed: options.seed + f });
+      samples = options.samples;
       tables = tablesFromGibbs(d, fit, options.rank, trainRows);
       for (let q = 0; q < queryRows.length; q++) {
         const i = queryRows[q];
@@ -469,7 +484,8 @@ export async function outOfFoldFeatures(ratings: OofRatings, split: SplitSpec, o
       }
     }
     if (f === k) full = tables;
-    options.onFit?.(f, (performance.now() - fitStarted) / 1000);
+    samplesUsed.push(samples);
+    options.onFit?.(f, (performance.now() - fitStarted) / 1000, samples);
   }
   return {
     model,
@@ -478,6 +494,7 @@ export async function outOfFoldFeatures(ratings: OofRatings, split: SplitSpec, o
     values,
     trainMask,
     tables: trainedOnly(full as StackedTables),
+    samplesUsed,
     seconds: (performance.now() - started) / 1000,
   };
 }

@@ -2,7 +2,8 @@
  * All of @ms/keras's file I/O: ratings and factors come in through the readers of the packages
  * that wrote them (@ms/etl, @ms/als); the model goes out as TensorFlow.js layers format
  * (`model.json` + `weights.bin`), written and read with in-memory IO handlers because plain tfjs
- * has no `file://` handler outside tfjs-node. The stacked model's full-fit tables go beside it.
+ * has no `file://` handler outside tfjs-node. The stacked model's full-fit tables go beside it,
+ * written by @ms/fm's `writeTablesDir`; the stacked features come in through @ms/fm's reader.
  */
 import type { LayersModel } from "@tensorflow/tfjs";
 import {
@@ -23,7 +24,7 @@ import type { io } from "@tensorflow/tfjs";
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import type { Tf } from "./backend.js";
-import type { StackedTables } from "@ms/fm";
+import { TablesRecordSchema, type StackedTables } from "@ms/fm";
 import * as v from "valibot";
 import { FEATURE_SETS } from "./features.js";
 
@@ -39,6 +40,12 @@ export async function readFactors(dir: string) {
 export async function readRatingsColumns(pathOrDir: string) {
   const { readRatingsColumns: read } = await import("@ms/etl");
   return read(pathOrDir);
+}
+
+/** The stacked features: the fm step's artifact, read through its own reader. */
+export async function readFeatures(dir: string) {
+  const { readFmArtifact } = await import("@ms/fm");
+  return readFmArtifact(dir);
 }
 
 /**
@@ -205,7 +212,15 @@ const KerasModelDetailsShape = v.object({
   rank: v.pipe(v.number(), v.integer(), v.minValue(0)),
   inputWidth: v.pipe(v.number(), v.integer(), v.minValue(1)),
   features: v.picklist(FEATURE_SETS),
-  stacked: v.optional(v.object({ model: v.picklist(["bayes", "als"]), file: v.string(), layout: StackedTablesLayoutSchema })),
+  // `tables`: the full fit as the fm artifact holds it (tables/<field>.bin); `file` + `layout`: models from before the fm step.
+  stacked: v.optional(
+    v.object({
+      model: v.picklist(["bayes", "als"]),
+      tables: v.optional(TablesRecordSchema),
+      file: v.optional(v.string()),
+      layout: v.optional(StackedTablesLayoutSchema),
+    }),
+  ),
   split: v.object({ seed: v.pipe(v.number(), v.integer()), splitProp: v.pipe(v.number(), v.gtValue(0), v.ltValue(1)) }),
   factors: v.object({ digest: DigestSchema }),
 });
@@ -240,29 +255,10 @@ function tableLengths(l: Pick<StackedTablesLayout, "rank" | "users" | "movies">)
 }
 
 /**
- * Writes the full fit's tables beside the network, so new pairs are scored with the features the
- * test rows had. A flat binary file (its layout goes into the manifest, its sha256 into the file
- * list): nine typed arrays need no Parquet schema, and reading them back is one read and nine views.
+ * Reads the full fit's tables of a model saved before the fm step (`stacked_tables.bin`, one flat
+ * little-endian file of nine arrays, its layout in the manifest); a size that does not match the
+ * layout is a corrupt artifact. Models since keep them as the fm artifact does (`readTablesDir`).
  */
-export async function writeStackedTables(dir: string, t: StackedTables): Promise<{ file: string; layout: StackedTablesLayout }> {
-  const layout: StackedTablesLayout = {
-    rank: t.rank,
-    mu: t.mu,
-    withBiases: t.withBiases,
-    users: t.userIds.length,
-    movies: t.itemIds.length,
-    arrays: TABLE_ARRAYS,
-  };
-  const parts = TABLE_ARRAYS.map((name) => new Uint8Array(t[name].buffer, t[name].byteOffset, t[name].byteLength));
-  try {
-    await fs.writeFile(path.join(dir, STACKED_TABLES_FILE), Buffer.concat(parts));
-  } catch (error) {
-    throw asStorageError(error, dir);
-  }
-  return { file: STACKED_TABLES_FILE, layout };
-}
-
-/** Reads the tables `writeStackedTables` wrote; a size that does not match the layout is a corrupt artifact. */
 export async function readStackedTables(dir: string, model: "bayes" | "als", layout: StackedTablesLayout): Promise<StackedTables> {
   const file = path.join(dir, STACKED_TABLES_FILE);
   let bytes: Buffer;

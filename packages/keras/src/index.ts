@@ -4,7 +4,7 @@
  * helpers to load it back and predict. tfjs itself is loaded only when a model is trained or read.
  */
 export { keras, loadModel, predict, predictStackedPairs, evaluateModel, type LoadedModel } from "./keras.js";
-export { trainNetwork, stackedFeatures, type StackedAls, type TrainedNetwork } from "./train.js";
+export { trainNetwork, type StackedInput, type TrainedNetwork } from "./train.js";
 export {
   kerasParams,
   resolveKerasParams,

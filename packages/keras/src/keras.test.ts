@@ -179,10 +179,6 @@ describe("parameters", () => {
       keras_learning_rate: 1e-3,
       keras_output_bias: "mean",
       keras_features: "stacked",
-      keras_oof_folds: 3,
-      keras_bayes_rank: 10,
-      keras_bayes_samples: 40,
-      keras_bayes_burn_in: 8,
     });
     expect(KERAS_DEFAULTS.keras_features).toBe("stacked");
     expect(resolveKerasParams({ keras_learning_rate: 5e-4, keras_output_bias: "zero" })).toMatchObject({
@@ -206,10 +202,6 @@ describe("parameters", () => {
     [{ keras_epochs: 10_001 }, "keras_epochs"],
     [{ keras_allow_foreign_factors: "yes" }, "keras_allow_foreign_factors"],
     [{ keras_features: "nope" }, "keras_features"],
-    [{ keras_oof_folds: 1 }, "keras_oof_folds"],
-    [{ keras_bayes_rank: 0 }, "keras_bayes_rank"],
-    [{ keras_bayes_samples: 0 }, "keras_bayes_samples"],
-    [{ keras_bayes_samples: 5, keras_bayes_burn_in: 5 }, "keras_bayes_burn_in"],
     [{ keras_backend: "gpu" }, "keras_backend"],
   ] as [Record<string, unknown>, string][])("rejects %o naming %s", (bad, name) => {
     let error: unknown;

@@ -10,6 +10,7 @@ import {
   BadParameterError,
   buildArtifactDir,
   CorruptArtifactError,
+  MissingArtifactError,
   silentLogger,
   writeManifest,
   type Logger,
@@ -17,24 +18,24 @@ import {
   type StepResult,
 } from "@ms/contracts";
 import type { LayersModel } from "@tensorflow/tfjs";
-import type { StackedTables } from "@ms/fm";
+import { readTablesDir, writeTablesDir, type FmArtifact, type StackedTables } from "@ms/fm";
 import path from "node:path";
 import {
   loadModelFiles,
   MODEL_FILE,
   ratingsDigests,
   readFactors,
+  readFeatures,
   readModelManifest,
   readRatingsColumns,
   readStackedTables,
   saveModelFiles,
-  writeStackedTables,
 } from "./adapter.js";
 import { loadTf, type BackendChoice, type BackendName, type Tf } from "./backend.js";
 import { FeatureAssembler, joinRatings } from "./features.js";
 import { evaluateMse, predictFeatures } from "./network.js";
 import type { KerasParams } from "./params.js";
-import { interruption, round, stackedAls, stackedFeatures, trainNetwork } from "./train.js";
+import { interruption, round, trainNetwork, type StackedInput } from "./train.js";
 import type { KerasDetails, KerasInputs, KerasManifest, KerasMetrics, KerasOutputs } from "./types.js";
 import { KERAS_VERSION } from "./version.js";
 
@@ -62,6 +63,7 @@ export async function keras(
     logger.warn({ factorsRatings: fitted.digest, ratings: given.digest }, `keras: ${what}; training anyway (keras_allow_foreign_factors)`);
   }
   const ratings = await readRatingsColumns(inputs.ratings);
+  const features = params.keras_features === "stacked" ? await stackedInput(inputs, factors.manifest.digest, given.all) : undefined;
   if (ctx.signal?.aborted) throw interruption(ctx.signal);
   const split = { seed: factors.details.seed, splitProp: factors.details.splitProp };
   logger.info(
@@ -75,13 +77,13 @@ export async function keras(
     },
     "keras: training",
   );
-  const trained = await trainNetwork(ratings, factors, split, params, { ...ctx, logger });
+  const trained = await trainNetwork(ratings, factors, split, params, { ...ctx, logger }, features?.input);
   try {
     const { metrics } = trained;
     return await buildArtifactDir(target, async (staging) => {
       const files = await saveModelFiles(trained.tf, trained.model, staging);
-      const tables = trained.stacked ? await writeStackedTables(staging, trained.stacked.tables) : undefined;
-      if (tables) files.push(tables.file);
+      const tables = trained.stacked ? await writeTablesDir(staging, trained.stacked.tables) : undefined;
+      if (tables) files.push(...tables.files);
       if (ctx.signal?.aborted) throw interruption(ctx.signal);
       const details: KerasDetails = {
         backend: trained.backend,
@@ -89,7 +91,8 @@ export async function keras(
         inputWidth: trained.inputWidth,
         features: params.keras_features,
         ...(trained.columns ? { columns: [...trained.columns] } : {}),
-        ...(trained.stacked && tables ? { stacked: { model: trained.stacked.model, file: tables.file, layout: tables.layout } } : {}),
+        ...(trained.stacked && tables ? { stacked: { model: trained.stacked.model, tables: tables.record } } : {}),
+        ...(features ? { fm: { digest: features.artifact.manifest.digest } } : {}),
         split,
         validation: "tail",
         history: trained.history,
@@ -146,8 +149,7 @@ export interface LoadedModel {
 export async function loadModel(dir: string, options: { backend?: BackendChoice; logger?: Logger } = {}): Promise<LoadedModel> {
   const abs = path.resolve(dir);
   const manifest = await readModelManifest<KerasParams, KerasMetrics, KerasDetails>(abs);
-  const recorded = manifest.details.stacked;
-  const stacked = recorded ? await readStackedTables(abs, recorded.model, recorded.layout) : undefined;
+  const stacked = await stackedTablesOf(abs, manifest.details.stacked);
   const { tf, backend } = await loadTf(options.backend ?? "auto", options.logger);
   const model = await loadModelFiles(tf, abs);
   return { tf, backend, model, manifest, inputWidth: manifest.details.inputWidth, ...(stacked ? { stacked } : {}) };
@@ -194,11 +196,8 @@ export async function evaluateModel(
     if (factors.rank !== details.rank)
       throw new BadInputError(`factors of rank ${factors.rank} given to a model trained on rank ${details.rank}`, { file: inputs.factors });
     const joined = joinRatings(ratings, factors, details.split);
-    const params = loaded.manifest.params;
-    const stacked =
-      details.features === "stacked"
-        ? await stackedFeatures(ratings, details.split, params, { logger: options.logger }, stackedAls(factors))
-        : undefined;
+    const given = details.features === "stacked" ? await ratingsDigests(inputs.ratings) : undefined;
+    const stacked = given ? (await stackedInput(inputs, factors.manifest.digest, given.all)).input : undefined;
     const assembler = new FeatureAssembler(details.features, factors, joined, stacked);
     return {
       train_mse: await evaluateMse(loaded.tf, loaded.model, assembler, joined.trainRows),
@@ -208,4 +207,38 @@ export async function evaluateModel(
   } finally {
     loaded.model.dispose();
   }
+}
+
+/** A stacked model's full-fit tables, as it saved them (fm's table files, or the flat file of models from before the fm step). */
+async function stackedTablesOf(dir: string, recorded: KerasDetails["stacked"]): Promise<StackedTables | undefined> {
+  if (!recorded) return undefined;
+  if (recorded.tables) return readTablesDir(dir, recorded.tables);
+  if (recorded.layout) return readStackedTables(dir, recorded.model, recorded.layout);
+  throw new CorruptArtifactError(`${path.join(dir, "manifest.json")}: details.stacked records neither tables nor a layout`);
+}
+
+/**
+ * The fm step's features for these ratings and factors: refused when the fm artifact was made
+ * from other factors or other ratings (its rows would not be these ratings), or holds none.
+ */
+async function stackedInput(
+  inputs: KerasInputs,
+  factorsDigest: string,
+  ratingsDigests: readonly string[],
+): Promise<{ artifact: FmArtifact; input: StackedInput }> {
+  if (!inputs.features)
+    throw new MissingArtifactError("keras: keras_features=stacked trains on the fm step's features: give the fm artifact (--features DIR)");
+  const artifact = await readFeatures(inputs.features);
+  const { details } = artifact;
+  const where = path.join(artifact.dir, "manifest.json");
+  if (details.factors.digest !== factorsDigest)
+    throw new CorruptArtifactError(`${where}: the features were made from factors ${details.factors.digest}, not the factors given (${factorsDigest})`);
+  if (!ratingsDigests.includes(details.ratings.digest))
+    throw new CorruptArtifactError(`${where}: the features were made from ratings ${details.ratings.digest}, not the ratings given (${ratingsDigests[0]})`);
+  if (details.model === "none" || !artifact.tables)
+    throw new BadParameterError("fm_model", "is none, so the fm step made no features; keras_features=stacked needs them (or use -P keras_features=seed)");
+  return {
+    artifact,
+    input: { width: details.width, values: artifact.values, columns: details.columns, model: details.model, tables: artifact.tables },
+  };
 }

@@ -1,10 +1,10 @@
 /**
  * The keras step's parameter schema: the one place each parameter is declared, under its one
  * name (`keras_hidden_units`, the seed MLproject's `-P` name), with its default, range and doc.
- * The training defaults that depend on the feature set and the out-of-fold cross checks live in
- * `completeKerasParams`; `resolveKerasParams` is the one resolver.
+ * The training defaults that depend on the feature set live in `completeKerasParams`;
+ * `resolveKerasParams` is the one resolver. The stacked features' own parameters (fm_*) are
+ * the fm step's.
  */
-import { checkOofOptions, OOF_LIMITS, OOF_MODELS } from "@ms/fm";
 import { param, paramResolver, type ParamDefs } from "@ms/contracts";
 import { BACKEND_CHOICES, type BackendChoice } from "./backend.js";
 import { FEATURE_SETS, type FeatureSet } from "./features.js";
@@ -21,12 +21,6 @@ export interface KerasParams {
   keras_validation_split: number;
   /** `stacked` (out-of-fold features) by default; `seed`/`factors` is the seed's input; see FEATURE_SETS. */
   keras_features: FeatureSet;
-  /** Stacked features: the out-of-fold model (`auto`: bayes up to 2M training ratings, als above), its folds, and the Bayesian model's rank, sweeps and burn-in. */
-  keras_oof_model: "auto" | "bayes" | "als";
-  keras_oof_folds: number;
-  keras_bayes_rank: number;
-  keras_bayes_samples: number;
-  keras_bayes_burn_in: number;
   /** Initial output bias: `zero` (the seed's, Keras' default) or the mean training rating. */
   keras_output_bias: "zero" | "mean";
   /** Seeds weight initialisation and the per-epoch shuffles. */
@@ -54,11 +48,6 @@ export const KERAS_DEFAULTS: Readonly<KerasParams> = {
   keras_min_delta: 1e-4,
   keras_validation_split: 0.2,
   keras_features: "stacked",
-  keras_oof_model: "auto",
-  keras_oof_folds: 3,
-  keras_bayes_rank: 10,
-  keras_bayes_samples: 40,
-  keras_bayes_burn_in: 8,
   keras_seed: 42,
   keras_allow_foreign_factors: false,
   keras_backend: "auto",
@@ -116,34 +105,7 @@ export const kerasParams: ParamDefs<KerasParams> = {
   }),
   keras_features: param.choice(FEATURE_SETS, {
     default: d.keras_features,
-    doc: "network input: stacked (out-of-fold Bayesian prediction, biases, counts, implicit feedback), seed/factors (the seed's) or factors+dot",
-  }),
-  keras_oof_model: param.choice(OOF_MODELS, {
-    default: d.keras_oof_model,
-    doc: "stacked: the out-of-fold model: bayes (Gibbs-sampled factor model), als (ALS-WR on the worker threads), or auto (bayes up to 2M training ratings, als above)",
-  }),
-  keras_oof_folds: param.integer({
-    default: d.keras_oof_folds,
-    min: 2,
-    max: OOF_LIMITS.folds,
-    doc: "stacked: folds of the training part for the out-of-fold fits",
-  }),
-  keras_bayes_rank: param.integer({
-    default: d.keras_bayes_rank,
-    min: 1,
-    max: OOF_LIMITS.rank,
-    doc: "stacked: rank of the Bayesian factor model (Gibbs sampling)",
-  }),
-  keras_bayes_samples: param.integer({
-    default: d.keras_bayes_samples,
-    min: 1,
-    max: OOF_LIMITS.samples,
-    doc: "stacked: Gibbs sweeps per fit",
-  }),
-  keras_bayes_burn_in: param.integer({
-    default: d.keras_bayes_burn_in,
-    min: 0,
-    doc: "stacked: sweeps discarded before predictions are averaged (fewer than keras_bayes_samples)",
+    doc: "network input: stacked (the fm step's out-of-fold features: Bayesian prediction, biases, counts, implicit feedback), seed/factors (the seed's) or factors+dot",
   }),
   keras_output_bias: param.choice(["zero", "mean"] as const, {
     defaultDoc: bySet(S.keras_output_bias, T.keras_output_bias),
@@ -165,21 +127,16 @@ export const kerasParams: ParamDefs<KerasParams> = {
   }),
 };
 
-/** The training defaults of the chosen feature set, and the out-of-fold checks of @ms/fm (burn-in below the sweeps). */
+/** The training defaults of the chosen feature set. */
 export function completeKerasParams(p: KerasParams): KerasParams {
   const training = p.keras_features === "stacked" ? STACKED_TRAINING : SEED_TRAINING;
-  const out: KerasParams = {
+  return {
     ...p,
     keras_epochs: p.keras_epochs ?? training.keras_epochs,
     keras_batch_size: p.keras_batch_size ?? training.keras_batch_size,
     keras_learning_rate: p.keras_learning_rate ?? training.keras_learning_rate,
     keras_output_bias: p.keras_output_bias ?? training.keras_output_bias,
   };
-  checkOofOptions(
-    { folds: out.keras_oof_folds, rank: out.keras_bayes_rank, samples: out.keras_bayes_samples, burnIn: out.keras_bayes_burn_in },
-    { folds: "keras_oof_folds", rank: "keras_bayes_rank", samples: "keras_bayes_samples", burnIn: "keras_bayes_burn_in" },
-  );
-  return out;
 }
 
 /** Checks and completes the keras step's parameters: the step, its bin and library callers all resolve through it. */

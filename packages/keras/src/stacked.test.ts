@@ -1,59 +1,59 @@
 /**
  * The default (stacked) feature set end to end on small generated data: out-of-fold features
- * from real Gibbs fits, a network trained on them, the manifest, determinism, and a reloaded
- * model that re-scores to the published metrics.
+ * from the real fm step (real Gibbs fits), a network trained on them, the manifest, determinism,
+ * a reloaded model that re-scores to the published metrics, and features that do not belong to
+ * the ratings and factors given refused.
  */
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { tempDir, writeFixture, type FixtureDirs } from "./__tests__/fixtures.js";
+import { tempDir, writeFeatures, writeFixture, type FixtureDirs } from "./__tests__/fixtures.js";
 import { readFactors, readRatingsColumns } from "./adapter.js";
 import { evaluateModel, joinRatings, keras, loadModel, predictStackedPairs } from "./index.js";
 import { resolveKerasParams } from "./params.js";
+import { CorruptArtifactError, MissingArtifactError, BadParameterError } from "@ms/contracts";
+import type { FmParams } from "@ms/fm";
 
 let root: string;
 let fx: FixtureDirs;
+let bayes: string;
+let als: string;
+
+const features = (name: string, params: Partial<FmParams> = {}) => writeFeatures(fx, path.join(root, name), params);
 
 beforeAll(async () => {
   root = await tempDir();
   fx = await writeFixture(root, { users: 90, movies: 50, usersWithoutFactors: 5, seed: 3 });
+  bayes = await features("fm-bayes", { fm_model: "bayes" });
+  als = await features("fm-als", { fm_model: "als" });
 });
 
 afterAll(async () => {
   await fs.rm(root, { recursive: true, force: true });
 });
 
-const SMALL = { keras_backend: "wasm", keras_bayes_samples: 12, keras_bayes_burn_in: 3, keras_bayes_rank: 3, keras_epochs: 3 } as const;
+const SMALL = { keras_backend: "wasm", keras_epochs: 3 } as const;
 
 describe("stacked features (the default)", () => {
   it("trains on out-of-fold features, records them, re-scores the same after reload, and repeats for a seed", async () => {
-    const a = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, resolveKerasParams(SMALL), path.join(root, "stacked-a"));
+    const inputs = { ratings: fx.ratingsDir, factors: fx.factorsDir, features: bayes };
+    const a = await keras(inputs, resolveKerasParams(SMALL), path.join(root, "stacked-a"));
     const manifest = a.manifest;
     expect(manifest.details).toMatchObject({
       features: "stacked",
       inputWidth: 6,
       columns: ["bayes_prediction", "user_bias", "movie_bias", "user_log_count", "movie_log_count", "implicit"],
     });
-    expect(manifest.params).toMatchObject({
-      keras_learning_rate: 1e-3,
-      keras_output_bias: "mean",
-      keras_oof_folds: 3,
-      keras_bayes_samples: 12,
-    });
-    expect(a.metrics.oof_seconds).toBeGreaterThan(0);
+    expect(manifest.params).toMatchObject({ keras_learning_rate: 1e-3, keras_output_bias: "mean" });
     expect(Number.isFinite(a.metrics.test_rmse)).toBe(true);
 
-    const again = await evaluateModel(
-      path.join(root, "stacked-a"),
-      { ratings: fx.ratingsDir, factors: fx.factorsDir },
-      { backend: "wasm" },
-    );
+    const again = await evaluateModel(path.join(root, "stacked-a"), inputs, { backend: "wasm" });
     expect(again.test_mse).toBeCloseTo(a.metrics.test_mse, 6);
     expect(again.train_mse).toBeCloseTo(a.metrics.train_mse, 6);
 
     // New pairs are scored from the saved full-fit tables: the test rows, scored that way, give the published test MSE.
-    expect(manifest.details).toMatchObject({ stacked: { model: "bayes", file: "stacked_tables.bin" } });
-    expect(manifest.files.map((f) => f.path)).toContain("stacked_tables.bin");
+    expect(manifest.details).toMatchObject({ stacked: { model: "bayes" } });
+    expect(manifest.files.map((f) => f.path)).toContain("tables/userFactors.bin");
     const ratings = await readRatingsColumns(fx.ratingsDir);
     const factors = await readFactors(fx.factorsDir);
     const joined = joinRatings(ratings, factors, manifest.details.split);
@@ -70,35 +70,41 @@ describe("stacked features (the default)", () => {
       loaded.model.dispose();
     }
 
-    const b = await keras({ ratings: fx.ratingsDir, factors: fx.factorsDir }, resolveKerasParams(SMALL), path.join(root, "stacked-b"));
+    const b = await keras(inputs, resolveKerasParams(SMALL), path.join(root, "stacked-b"));
     expect(b.metrics.test_mse).toBe(a.metrics.test_mse);
     expect(b.manifest.digest).toBe(a.manifest.digest);
   });
+
+  it("refuses stacked training without features, with features of fm_model=none, and with features of other factors", async () => {
+    const base = { ratings: fx.ratingsDir, factors: fx.factorsDir };
+    await expect(keras(base, resolveKerasParams(SMALL), path.join(root, "no-features"))).rejects.toThrow(MissingArtifactError);
+    const none = await features("fm-none", { fm_model: "none" });
+    const refused = await keras({ ...base, features: none }, resolveKerasParams(SMALL), path.join(root, "none")).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(BadParameterError);
+    expect(String(refused)).toMatch(/fm_model/);
+    // The seed's features need none: fm_model=none is what their users set.
+    const seed = await keras({ ...base, features: none }, resolveKerasParams({ ...SMALL, keras_features: "seed" }), path.join(root, "seed"));
+    expect(seed.manifest.details.features).toBe("seed");
+    await fs.mkdir(path.join(root, "other"));
+    const other = await writeFixture(path.join(root, "other"), { users: 90, movies: 50, seed: 4 });
+    const foreign = keras({ ratings: fx.ratingsDir, factors: other.factorsDir, features: bayes }, resolveKerasParams({ ...SMALL, keras_allow_foreign_factors: true }), path.join(root, "foreign"));
+    await expect(foreign).rejects.toThrow(CorruptArtifactError);
+    await expect(foreign).rejects.toThrow(/made from factors/);
+  });
 });
 
-describe("stacked features with the als out-of-fold model (what auto takes above 2M training ratings)", () => {
-  it("fits ALS per fold, takes the als step's factors as the full fit, and serves its test rows the same", async () => {
-    const a = await keras(
-      { ratings: fx.ratingsDir, factors: fx.factorsDir },
-      resolveKerasParams({ ...SMALL, keras_oof_model: "als" }),
-      path.join(root, "stacked-als"),
-    );
+describe("stacked features of the als out-of-fold model (what auto takes above 2M training ratings)", () => {
+  it("trains on them, and re-scores the same after reload", async () => {
+    const inputs = { ratings: fx.ratingsDir, factors: fx.factorsDir, features: als };
+    const a = await keras(inputs, resolveKerasParams(SMALL), path.join(root, "stacked-als"));
     expect(a.manifest.details).toMatchObject({
       columns: ["als_prediction", "user_bias", "movie_bias", "user_log_count", "movie_log_count", "implicit"],
       stacked: { model: "als" },
     });
     expect(Number.isFinite(a.metrics.test_rmse)).toBe(true);
-    const again = await evaluateModel(
-      path.join(root, "stacked-als"),
-      { ratings: fx.ratingsDir, factors: fx.factorsDir },
-      { backend: "wasm" },
-    );
+    const again = await evaluateModel(path.join(root, "stacked-als"), inputs, { backend: "wasm" });
     expect(again.test_mse).toBeCloseTo(a.metrics.test_mse, 6);
-    const b = await keras(
-      { ratings: fx.ratingsDir, factors: fx.factorsDir },
-      resolveKerasParams({ ...SMALL, keras_oof_model: "als" }),
-      path.join(root, "stacked-als-b"),
-    );
+    const b = await keras(inputs, resolveKerasParams(SMALL), path.join(root, "stacked-als-b"));
     expect(b.manifest.digest).toBe(a.manifest.digest);
   });
 });

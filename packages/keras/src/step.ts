@@ -1,8 +1,7 @@
 /**
  * The keras step as a declared definition for the driver: its parameter schema (params.ts: the
- * seed's network parameters plus the stacked features' out-of-fold fits, computed inside the step
- * and cached with its output), the etl step's "ratings" and the als step's "factors" as inputs,
- * one "keras-model" output.
+ * seed's network parameters), the etl step's "ratings", the als step's "factors" and the fm step's
+ * out-of-fold "features" as inputs, one "keras-model" output.
  */
 import { defineStep, metricsText } from "@ms/contracts";
 import { keras } from "./keras.js";
@@ -16,10 +15,10 @@ export const kerasStep = defineStep({
   code: { package: "@ms/keras", version: KERAS_VERSION },
   params: kerasParams,
   resolve: completeKerasParams,
-  inputs: { ratings: "ratings", factors: "factors" },
+  inputs: { ratings: "ratings", factors: "factors", features: "fm" },
   outputs: { model: "keras-model" },
   headline: (metrics) => metricsText(metrics, ["test_rmse", "epochs_run"]),
   async run(ctx, inputs, params, outDir) {
-    await keras({ ratings: inputs.ratings.dir, factors: inputs.factors.dir }, params, outDir, ctx);
+    await keras({ ratings: inputs.ratings.dir, factors: inputs.factors.dir, features: inputs.features.dir }, params, outDir, ctx);
   },
 });

@@ -1,13 +1,11 @@
 /**
  * The keras step's training core, in memory: ratings joined to factors, the stacked features
- * (out-of-fold fits of @ms/fm), the network built and fitted by the fused WebAssembly trainer or
+ * (the fm step's out-of-fold features, given), the network built and fitted by the fused WebAssembly trainer or
  * TensorFlow.js, and its metrics. Nothing here reads or writes files; keras.ts does.
  */
-import { BadInputError, BadParameterError, InterruptedError, MsError, silentLogger, type Logger, type StepContext } from "@ms/contracts";
+import { BadInputError, BadParameterError, InterruptedError, MissingArtifactError, MsError, silentLogger, type Logger, type StepContext } from "@ms/contracts";
 import type { LayersModel } from "@tensorflow/tfjs";
-import { ALS_DEFAULTS } from "@ms/als";
 import type { StackedTables } from "@ms/fm";
-import { availableParallelism } from "node:os";
 import { loadTf, trainsFused, type BackendName, type Tf } from "./backend.js";
 import {
   FeatureAssembler,
@@ -27,53 +25,14 @@ function isPositiveInteger(v: unknown): v is number {
   return typeof v === "number" && Number.isInteger(v) && v >= 1;
 }
 
-/** The stacked feature set's inputs: out-of-fold features of every rating, and the full fit's tables (see @ms/fm `outOfFoldFeatures`). */
-export async function stackedFeatures(
-  ratings: RatingColumns,
-  split: { seed: number; splitProp: number },
-  params: KerasParams,
-  ctx: Partial<StepContext> = {},
-  als?: StackedAls,
-): Promise<RowFeatures & { columns: readonly string[]; seconds: number; model: "bayes" | "als"; tables: StackedTables }> {
-  const logger = ctx.logger ?? silentLogger();
-  const { outOfFoldFeatures } = await import("@ms/fm");
-  const oof = await outOfFoldFeatures(ratings, split, {
-    model: params.keras_oof_model,
-    folds: params.keras_oof_folds,
-    rank: params.keras_bayes_rank,
-    samples: params.keras_bayes_samples,
-    burnIn: params.keras_bayes_burn_in,
-    seed: params.keras_seed,
-    ...(als ? { als: { ...als, numThreads: availableParallelism() } } : {}),
-    signal: ctx.signal,
-    onFit: (fit, seconds) =>
-      logger.info(
-        { fit: fit + 1, of: params.keras_oof_folds + 1, seconds: round(seconds) },
-        fit < params.keras_oof_folds ? `keras: out-of-fold fit ${fit + 1}/${params.keras_oof_folds}` : "keras: full-training fit",
-      ),
-  });
-  return { width: oof.width, values: oof.values, columns: oof.columns, seconds: oof.seconds, model: oof.model, tables: oof.tables };
-}
-
-/** What the als out-of-fold model needs: the als step's fit settings and its factors (the full fit). */
-export interface StackedAls {
-  rank: number;
-  maxIter: number;
-  regParam: number;
-  nonnegative: boolean;
-  full: FactorMatrices;
-}
-
-/** The als step's settings, read from its manifest's parameters (its defaults where one is missing). */
-export function stackedAls(factors: FactorMatrices & { manifest?: { params?: Partial<Record<string, unknown>> } }): StackedAls {
-  const p = factors.manifest?.params ?? {};
-  return {
-    rank: factors.rank,
-    maxIter: typeof p.als_max_iter === "number" ? p.als_max_iter : ALS_DEFAULTS.als_max_iter,
-    regParam: typeof p.als_reg_param === "number" ? p.als_reg_param : ALS_DEFAULTS.als_reg_param,
-    nonnegative: p.als_nonnegative === true,
-    full: factors,
-  };
+/**
+ * The stacked feature set's inputs, as the fm step published them (see @ms/fm `readFmArtifact`):
+ * `width` values per rating of the ratings given, in their order, and the full fit's tables.
+ */
+export interface StackedInput extends RowFeatures {
+  columns: readonly string[];
+  model: "bayes" | "als";
+  tables: StackedTables;
 }
 
 /** What the pure training core returns, before anything is written. */
@@ -232,14 +191,12 @@ export async function trainNetwork(
   split: { seed: number; splitProp: number },
   params: KerasParams,
   ctx: Partial<StepContext> = {},
+  features?: StackedInput,
 ): Promise<TrainedNetwork> {
   const logger = ctx.logger ?? silentLogger();
   const started = performance.now();
   const { joined, dropped, fitRows, valRows } = joinForTraining(ratings, factors, split, params, logger);
-  const stacked =
-    params.keras_features === "stacked"
-      ? await stackedFeatures(ratings, split, params, { ...ctx, logger }, stackedAls(factors))
-      : undefined;
+  const stacked = params.keras_features === "stacked" ? stackedFor(features, ratings.rows) : undefined;
   if (ctx.signal?.aborted) throw interruption(ctx.signal);
   // `auto`/`fused` train with the fused WebAssembly kernel; tfjs then only holds and saves the model.
   const fused = trainsFused(params.keras_backend);
@@ -293,7 +250,6 @@ export async function trainNetwork(
           `metric ${key} is ${value}: the trained network overflows; lower keras_learning_rate (${params.keras_learning_rate}; default ${KERAS_DEFAULTS.keras_learning_rate})`,
         );
     }
-    if (stacked) metrics.oof_seconds = stacked.seconds;
     return {
       tf,
       backend,
@@ -308,6 +264,15 @@ export async function trainNetwork(
     model.dispose();
     throw error;
   }
+}
+
+/** The stacked features, which must describe every rating given. */
+function stackedFor(features: StackedInput | undefined, rows: number): StackedInput {
+  if (!features)
+    throw new MissingArtifactError("keras: keras_features=stacked trains on the fm step's features, and none were given (the features input)");
+  if (features.values.length !== rows * features.width)
+    throw new BadInputError(`the fm features hold ${features.values.length} values, expected ${rows} ratings x ${features.width} columns`);
+  return features;
 }
 
 function checkFactorShapes(f: FactorMatrices): void {

@@ -5,6 +5,7 @@
 import type { ArtifactRef, Digest, Manifest } from "@ms/contracts";
 import type { StackedTablesLayout } from "./adapter.js";
 import type { BackendName } from "./backend.js";
+import type { TablesRecord } from "@ms/fm";
 import type { FeatureSet } from "./features.js";
 import type { KerasParams } from "./params.js";
 
@@ -13,6 +14,8 @@ export interface KerasInputs {
   ratings: string;
   /** The als output directory (factors artifact). */
   factors: string;
+  /** The fm output directory (its out-of-fold features): needed by keras_features=stacked. */
+  features?: string;
 }
 
 export interface KerasMetrics {
@@ -35,8 +38,14 @@ export interface KerasDetails {
   features: FeatureSet;
   /** The stacked feature columns, in input order. */
   columns?: string[];
-  /** Stacked features: the out-of-fold model, and the file holding the full fit's tables (for scoring new pairs). */
-  stacked?: { model: "bayes" | "als"; file: string; layout: StackedTablesLayout };
+  /**
+   * Stacked features: the out-of-fold model, and the full fit's tables (for scoring new pairs), as
+   * the fm artifact holds them (`tables/<field>.bin`); models from before the fm step kept one flat
+   * file (`file`, `layout`).
+   */
+  stacked?: { model: "bayes" | "als"; tables?: TablesRecord; file?: string; layout?: StackedTablesLayout };
+  /** The fm artifact the stacked features came from. */
+  fm?: { digest: Digest };
   split: { seed: number; splitProp: number };
   validation: "tail";
   history: { epoch: number; loss: number; val_loss?: number }[];

@@ -5,6 +5,7 @@
  */
 import { writeFactorsArtifact } from "@ms/als";
 import { etl, resolveEtlParams } from "@ms/etl";
+import { fm, resolveFmParams, type FmParams } from "@ms/fm";
 import { promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -103,4 +104,14 @@ export async function writeFixture(root: string, options: FixtureOptions = {}): 
     metrics: {},
   });
   return { root, ratingsDir, factorsDir, data };
+}
+
+/**
+ * The fm step's output for a fixture at `out`: small fits by default; `fm_model: "none"` when a
+ * test trains on the seed's features and needs the input only.
+ */
+export async function writeFeatures(fx: FixtureDirs, out: string, params: Partial<FmParams> = {}): Promise<string> {
+  const small = { fm_max_samples: 12, fm_burn_in: 3, fm_rank: 3, fm_folds: 3 };
+  await fm({ ratings: fx.ratingsDir, factors: fx.factorsDir }, resolveFmParams({ ...small, ...params }), out);
+  return out;
 }

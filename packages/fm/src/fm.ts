@@ -1,0 +1,201 @@
+/**
+ * The fm step: the out-of-fold features of every rating and the full fit, computed once and
+ * published as their own artifact, so a change downstream (the network's size) never refits
+ * them. Reads the etl ratings and the als factors (the split and, for the als model, the full
+ * fit); writes through adapter.ts. Progress: one record per fit, "fit i/N" with N = folds + 1,
+ * and an ETA from the measured fit times (a fold fit sees (k-1)/k of the training part and the
+ * full fit all of it, so the full fit is expected to take k/(k-1) of a fold fit's mean).
+ */
+import {
+  assertArtifactIntact,
+  assertReplaceableOutput,
+  silentLogger,
+  splitMask,
+  type Logger,
+  type ManifestMetrics,
+  type StepContext,
+} from "@ms/contracts";
+import path from "node:path";
+import { ALS_DEFAULTS } from "@ms/als";
+import { ratingsDigests, readFactorsArtifact, readRatings, writeFmArtifact, type FmDetails } from "./adapter.js";
+import { outOfFoldFeatures, stackedKnows, type FactorSet, type OofFeatures, type OofOptions, type OofRatings } from "./oof.js";
+import type { FmParams } from "./params.js";
+import { FM_VERSION } from "./version.js";
+
+export interface FmInputs {
+  /** The etl output directory or its ratings.parquet. */
+  ratings: string;
+  /** The als output directory (factors artifact): the split, and the als model's full fit. */
+  factors: string;
+}
+
+/** The fm step's metrics (null where a model of `none` has nothing to measure). */
+export type FmMetrics = ManifestMetrics;
+
+/** The als model's settings, read from the factors manifest's parameters (the als step's defaults where one is missing). */
+export function alsSettings(
+  factors: FactorSet & { manifest?: { params?: Partial<Record<string, unknown>> } },
+  numThreads: number,
+): NonNullable<OofOptions["als"]> {
+  const p = factors.manifest?.params ?? {};
+  return {
+    rank: factors.rank,
+    maxIter: typeof p.als_max_iter === "number" ? p.als_max_iter : ALS_DEFAULTS.als_max_iter,
+    regParam: typeof p.als_reg_param === "number" ? p.als_reg_param : ALS_DEFAULTS.als_reg_param,
+    nonnegative: p.als_nonnegative === true,
+    numThreads,
+    full: factors,
+  };
+}
+
+/** Logs each fit as "fit i/N" with the seconds left, estimated from the fits measured so far. */
+export function fitProgress(folds: number, logger: Logger, metrics: StepContext["metrics"]) {
+  const of = folds + 1;
+  const foldSeconds: number[] = [];
+  logger.info({ fit: 0, of }, `fm: ${of} fits (${folds} folds, then the whole training part)`);
+  return (fit: number, seconds: number, samples: number) => {
+    if (fit < folds) foldSeconds.push(seconds);
+    const mean = foldSeconds.reduce((s, x) => s + x, 0) / Math.max(1, foldSeconds.length);
+    // etaSeconds = mean fold fit * (folds left + k/(k-1)), the full fit seeing k/(k-1) of a fold fit's ratings.
+    const etaSeconds = fit < folds ? mean * (folds - 1 - fit + folds / (folds - 1)) : 0;
+    metrics?.metric("fm_fit_seconds", seconds, fit);
+    metrics?.metric("fm_samples_used", samples, fit);
+    logger.info(
+      { fit: fit + 1, of, seconds: Number(seconds.toPrecision(4)), samples, etaSeconds: Math.round(etaSeconds) },
+      fit < folds ? `fm: fit ${fit + 1}/${of} (fold ${fit + 1})` : `fm: fit ${of}/${of} (the whole training part)`,
+    );
+  };
+}
+
+/** RMSE of column 0 against the ratings over rows where `take(i)`; with the number of rows taken. */
+function rmseOf(oof: OofFeatures, ratings: Float32Array, take: (i: number) => boolean): { rmse: number | null; rows: number } {
+  let sse = 0;
+  let rows = 0;
+  for (let i = 0; i < ratings.length; i++) {
+    if (!take(i)) continue;
+    const e = oof.values[i * oof.width] - ratings[i];
+    sse += e * e;
+    rows++;
+  }
+  return { rmse: rows > 0 ? Math.sqrt(sse / rows) : null, rows };
+}
+
+/** The step's metrics: the full fit on the test rows whose user and movie it knows, the out-of-fold rows, the sweeps per fit. */
+export function fmMetrics(oof: OofFeatures, ratings: OofRatings, folds: number): FmMetrics {
+  const known = (i: number) =>
+    oof.trainMask[i] === 0 && stackedKnows(oof.tables, "user", ratings.userIds[i]) && stackedKnows(oof.tables, "movie", ratings.movieIds[i]);
+  const test = rmseOf(oof, ratings.ratings, known);
+  const train = rmseOf(oof, ratings.ratings, (i) => oof.trainMask[i] === 1);
+  let testRows = 0;
+  for (let i = 0; i < ratings.rows; i++) testRows += 1 - oof.trainMask[i];
+  const foldSamples = oof.samplesUsed.slice(0, folds);
+  return {
+    fm_test_rmse: test.rmse,
+    fm_oof_rmse: train.rmse,
+    fm_test_nrows: test.rows,
+    fm_test_cold_rows: testRows - test.rows,
+    fm_oof_nrows: train.rows,
+    fm_fits: oof.samplesUsed.length,
+    fm_samples_mean: foldSamples.reduce((s, x) => s + x, 0) / Math.max(1, foldSamples.length),
+    fm_samples_full: oof.samplesUsed[folds] ?? 0,
+    seconds: oof.seconds,
+  };
+}
+
+/** The full fit's predictions of the test rows (column 0 of their features), in ratings order. */
+function testPredictionsOf(oof: OofFeatures): Float32Array {
+  const out: number[] = [];
+  for (let i = 0; i < oof.trainMask.length; i++) if (oof.trainMask[i] === 0) out.push(oof.values[i * oof.width]);
+  return Float32Array.from(out);
+}
+
+/** Runs the fm step into `outDir` (created, or replacing an earlier fm output); `params` are resolved (`resolveFmParams`). */
+export async function fm(
+  inputs: FmInputs,
+  params: FmParams,
+  outDir: string,
+  ctx: Partial<StepContext> = {},
+): Promise<{ manifest: Awaited<ReturnType<typeof writeFmArtifact<FmParams, FmMetrics>>>; metrics: FmMetrics }> {
+  const logger = ctx.logger ?? silentLogger();
+  const started = performance.now();
+  const target = path.resolve(outDir);
+  await assertReplaceableOutput(target, "fm");
+  if (!ctx.inputsVerified) await Promise.all([assertArtifactIntact(inputs.factors, "factors"), assertArtifactIntact(inputs.ratings, "ratings")]);
+  const factors = await readFactorsArtifact(inputs.factors);
+  const given = await ratingsDigests(inputs.ratings);
+  const fitted = factors.details.ratings;
+  if (!given.all.includes(fitted.digest) && !(fitted.fileDigest !== undefined && given.all.includes(fitted.fileDigest)))
+    logger.warn({ factorsRatings: fitted.digest, ratings: given.digest }, "fm: the factors were fitted on other ratings than the ones given");
+  const ratings = await readRatings(inputs.ratings);
+  const split = { seed: factors.details.seed, splitProp: factors.details.splitProp };
+  const base = { split, ratings: { digest: given.digest, rows: ratings.rows }, factors: { digest: factors.manifest.digest }, rows: ratings.rows };
+  const producedBy = { step: "fm", version: FM_VERSION };
+  if (params.fm_model === "none") {
+    const trainMask = splitMask(ratings.userIds, ratings.movieIds, split.seed, split.splitProp);
+    let testRows = 0;
+    for (let i = 0; i < trainMask.length; i++) testRows += 1 - trainMask[i];
+    const metrics: FmMetrics = { fm_test_rmse: null, fm_oof_rmse: null, fm_fits: 0, seconds: (performance.now() - started) / 1000 };
+    const details: Omit<FmDetails, "tables"> = { model: "none", columns: [], width: 0, testRows, fits: [], ...base };
+    const manifest = await writeFmArtifact(target, {
+      details,
+      values: new Float32Array(0),
+      trainMask,
+      testPredictions: new Float32Array(0),
+      params,
+      metrics,
+      producedBy,
+      signal: ctx.signal,
+    });
+    logger.info("fm: fm_model=none, no features");
+    return { manifest, metrics };
+  }
+  const fits: FmDetails["fits"] = [];
+  const progress = fitProgress(params.fm_folds, logger, ctx.metrics);
+  const oof = await outOfFoldFeatures(ratings, split, {
+    model: params.fm_model,
+    folds: params.fm_folds,
+    rank: params.fm_rank,
+    samples: params.fm_max_samples,
+    burnIn: params.fm_burn_in,
+    seed: params.fm_seed,
+    features: {
+      implicitUser: params.fm_implicit_user,
+      implicitMovie: params.fm_implicit_movie,
+      time: params.fm_time,
+      ordinal: params.fm_output === "ordinal",
+    },
+    als: alsSettings(factors, params.fm_num_threads),
+    signal: ctx.signal,
+    onFit: (fit, seconds, samples) => {
+      fits.push({ fit, seconds, samples });
+      progress(fit, seconds, samples);
+    },
+  });
+  const metrics: FmMetrics = { ...fmMetrics(oof, ratings, params.fm_folds), seconds: (performance.now() - started) / 1000 };
+  const testPredictions = testPredictionsOf(oof);
+  const details: Omit<FmDetails, "tables"> = {
+    model: oof.model,
+    columns: [...oof.columns],
+    width: oof.width,
+    testRows: testPredictions.length,
+    fits,
+    ...base,
+  };
+  const manifest = await writeFmArtifact(target, {
+    details,
+    values: oof.values,
+    trainMask: oof.trainMask,
+    testPredictions,
+    tables: oof.tables,
+    params,
+    metrics,
+    producedBy,
+    signal: ctx.signal,
+  });
+  for (const key of ["fm_test_rmse", "fm_oof_rmse", "fm_samples_mean", "fm_samples_full"]) {
+    const value = metrics[key];
+    if (typeof value === "number") ctx.metrics?.metric(key, value);
+  }
+  logger.info({ fm_test_rmse: metrics.fm_test_rmse, fm_oof_rmse: metrics.fm_oof_rmse, seconds: metrics.seconds }, "fm: done");
+  return { manifest, metrics };
+}
