@@ -35,18 +35,18 @@ describe("ms cache ls", () => {
     const r = await ms(["cache", "ls", "--json"], box);
     expect(r.code).toBe(0);
     const { entries } = JSON.parse(r.stdout);
-    expect(entries).toHaveLength(5);
+    expect(entries).toHaveLength(6);
     const keras = entries.filter((e: { step: string }) => e.step === "keras");
     expect(keras.map((e: { producedByRun: string }) => e.producedByRun).sort()).toEqual(
-      [first.steps[3].runId, second.steps[3].runId].sort(),
+      [first.steps[4].runId, second.steps[4].runId].sort(),
     );
-    const newest = keras.find((e: { key: string }) => e.key === second.steps[3].key);
+    const newest = keras.find((e: { key: string }) => e.key === second.steps[4].key);
     expect(newest.params.keras_hidden_units).toBe(5);
     expect(newest.bytes).toBeGreaterThan(1000);
     expect(Date.parse(newest.createdAt)).toBeGreaterThan(0);
     const text = await ms(["cache", "ls", "--step", "als"], box);
     expect(text.stdout).toContain(first.steps[2].key.slice(0, 12));
-    expect(text.stdout).not.toContain(first.steps[3].key.slice(0, 12));
+    expect(text.stdout).not.toContain(first.steps[4].key.slice(0, 12));
   });
 });
 
@@ -55,20 +55,20 @@ describe("ms cache verify", () => {
     await leftovers();
     const r = await ms(["cache", "verify", "--json"], box);
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, checked: 5, damaged: [] });
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, checked: 6, damaged: [] });
   });
 
   it("--remove deletes a damaged entry", async () => {
-    const file = path.join(box.cache, "objects", second.steps[3].key, "model.json");
+    const file = path.join(box.cache, "objects", second.steps[4].key, "model.json");
     await writeFile(file, "{}");
     expect((await ms(["cache", "verify"], box)).code).toBe(5);
     const r = await ms(["cache", "verify", "--remove", "--json"], box);
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout).damaged).toEqual([expect.objectContaining({ key: second.steps[3].key, removed: true })]);
-    expect(await listDir(path.join(box.cache, "objects"))).not.toContain(second.steps[3].key);
+    expect(JSON.parse(r.stdout).damaged).toEqual([expect.objectContaining({ key: second.steps[4].key, removed: true })]);
+    expect(await listDir(path.join(box.cache, "objects"))).not.toContain(second.steps[4].key);
     // ...and the next run recomputes it.
     const again = await runJson([...SMALL, "-P", "keras_hidden_units=5"], box);
-    expect(again.steps[3].cached).toBe(false);
+    expect(again.steps[4].cached).toBe(false);
   });
 });
 
@@ -80,11 +80,11 @@ describe("ms cache gc", () => {
     const r = await ms(["cache", "gc", "--keep", "1", "--dry-run", "--json"], box);
     expect(r.code).toBe(0);
     const doc = JSON.parse(r.stdout);
-    expect(doc.removed.map((x: { key: string }) => x.key)).toEqual([second.steps[3].key]);
+    expect(doc.removed.map((x: { key: string }) => x.key)).toEqual([second.steps[4].key]);
     expect(doc.leftovers.tmp).toHaveLength(1);
     expect(doc.leftovers.locks).toHaveLength(1);
     expect(doc.leftovers.downloads.length).toBeGreaterThanOrEqual(1); // runs on synthetic data never download, so earlier ones stay too
-    expect(await listDir(path.join(box.cache, "objects"))).toContain(second.steps[3].key);
+    expect(await listDir(path.join(box.cache, "objects"))).toContain(second.steps[4].key);
   });
 
   it("--keep N removes them, and the leftovers of killed runs", async () => {
@@ -92,8 +92,8 @@ describe("ms cache gc", () => {
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout).removed).toHaveLength(1);
     const objects = await listDir(path.join(box.cache, "objects"));
-    expect(objects).toHaveLength(4);
-    expect(objects).not.toContain(second.steps[3].key);
+    expect(objects).toHaveLength(5);
+    expect(objects).not.toContain(second.steps[4].key);
     expect(await listDir(path.join(box.cache, "tmp"))).toEqual([]);
     expect(await listDir(path.join(box.cache, "locks"))).toEqual([]);
     expect(await listDir(path.join(box.cache, "downloads"))).toEqual([]);
@@ -103,7 +103,7 @@ describe("ms cache gc", () => {
     const keep = await ms(["cache", "gc", "--older-than", "1d", "--json"], box);
     expect(JSON.parse(keep.stdout).removed).toEqual([]);
     const all = await ms(["cache", "gc", "--older-than", "0", "--json"], box);
-    expect(JSON.parse(all.stdout).removed).toHaveLength(4);
+    expect(JSON.parse(all.stdout).removed).toHaveLength(5);
     expect(await listDir(path.join(box.cache, "objects"))).toEqual([]);
     expect((await ms(["cache", "gc", "--older-than", "soon"], box)).code).toBe(2);
     expect((await ms(["cache", "frobnicate"], box)).code).toBe(2);

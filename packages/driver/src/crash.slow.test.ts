@@ -24,7 +24,7 @@ const MEDIUM = [
   "-P",
   "keras_patience=5",
 ];
-const STEP_NAMES = ["download", "etl", "als", "keras"];
+const STEP_NAMES = ["download", "etl", "als", "fm", "keras"];
 
 const boxes: Sandbox[] = [];
 afterAll(async () => {
@@ -59,7 +59,7 @@ describe("kill -9 inside a step, then rerun", () => {
       expect(await listDir(path.join(box.cache, "locks"))).toEqual([]);
       const verify = await ms(["cache", "verify", "--json"], box);
       expect(verify.code).toBe(0);
-      expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true, checked: 4 });
+      expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true, checked: 5 });
       // And the cache is now complete.
       const warm = await runJson(MEDIUM, box);
       expect(warm.steps.every((s) => s.cached)).toBe(true);
@@ -154,12 +154,12 @@ describe("concurrent drivers", () => {
     expect(b.code, b.stderr.slice(-2000)).toBe(0);
     const da = JSON.parse(a.stdout) as RunDoc;
     const db = JSON.parse(b.stdout) as RunDoc;
-    for (let i = 0; i < 4; i++) {
+    for (let i = 0; i < 5; i++) {
       expect(da.steps[i].key).toBe(db.steps[i].key);
       const computed = [da.steps[i].cached, db.steps[i].cached].filter((c) => !c).length;
       expect(computed, da.steps[i].step).toBe(1);
     }
-    expect(await listDir(path.join(box.cache, "objects"))).toHaveLength(4);
+    expect(await listDir(path.join(box.cache, "objects"))).toHaveLength(5);
     expect((await ms(["cache", "verify"], box)).code).toBe(0);
   });
 });

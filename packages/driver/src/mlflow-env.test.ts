@@ -42,7 +42,7 @@ describe("the parent run", () => {
     for (const doc of [cold, warm]) {
       const parent = await tracker.getRun(doc.runId);
       expect(parent.metrics.als_test_rmse.value).toBeCloseTo(doc.steps[2].metrics.test_rmse, 10);
-      expect(parent.metrics.keras_test_rmse.value).toBeCloseTo(doc.steps[3].metrics.test_rmse, 10);
+      expect(parent.metrics.keras_test_rmse.value).toBeCloseTo(doc.steps[4].metrics.test_rmse, 10);
       expect(parent.metrics.etl_rows.value).toBe(4000);
       expect(parent.metrics.download_bytes.value).toBe(doc.steps[0].metrics.bytes);
     }
@@ -56,14 +56,14 @@ describe("the parent run", () => {
 
 describe("a cached child run", () => {
   it("logs the same metrics and per-iteration/per-epoch history as the run that computed it", async () => {
-    expect(cachedOf(warm)).toEqual({ download: true, etl: true, als: true, keras: true });
+    expect(cachedOf(warm)).toEqual({ download: true, etl: true, als: true, fm: true, keras: true });
     for (const [i, s] of warm.steps.entries()) {
       const computed = await allHistory(cold.steps[i].runId);
       expect(await allHistory(s.runId), s.step).toEqual(computed);
     }
     const als = await allHistory(warm.steps[2].runId);
     expect(als.train_loss.map((p) => p.step)).toEqual([1, 2]);
-    expect(Object.keys(await allHistory(warm.steps[3].runId))).toEqual(expect.arrayContaining(["loss", "val_loss", "test_rmse"]));
+    expect(Object.keys(await allHistory(warm.steps[4].runId))).toEqual(expect.arrayContaining(["loss", "val_loss", "test_rmse"]));
   });
 
   it("keeps the history in the entry with its digest in entry.json; a damaged history recomputes the step", async () => {
@@ -76,7 +76,7 @@ describe("a cached child run", () => {
     const r = await ms(["run", ...SMALL, "--json"], box);
     expect(r.code, r.stderr).toBe(0);
     const doc = JSON.parse(r.stdout) as RunDoc;
-    expect(cachedOf(doc)).toEqual({ download: true, etl: true, als: false, keras: true });
+    expect(cachedOf(doc)).toEqual({ download: true, etl: true, als: false, fm: true, keras: true });
     expect(r.stderr).toContain("metric history is damaged");
     const untimed = (h: Record<string, unknown>) => Object.fromEntries(Object.entries(h).filter(([k]) => !k.includes("seconds")));
     expect(untimed(await allHistory(doc.steps[2].runId))).toEqual(untimed(await allHistory(cold.steps[2].runId)));
@@ -96,12 +96,12 @@ describe("under mlflow run", () => {
     expect(doc.runId).toBe(made.runId);
     const runs = (await tracker.searchRuns({ experimentIds: [exp.experimentId] })).runs;
     expect(runs.filter((r) => !r.tags["mlflow.parentRunId"]).map((r) => r.info.runId)).toEqual([made.runId]);
-    expect(runs.filter((r) => r.tags["mlflow.parentRunId"] === made.runId)).toHaveLength(4);
+    expect(runs.filter((r) => r.tags["mlflow.parentRunId"] === made.runId)).toHaveLength(5);
     const parent = await tracker.getRun(made.runId);
     expect(parent.info.status).toBe("FINISHED");
     expect(parent.info.runName).toBe("from-mlflow");
     expect(parent.params).toMatchObject({ als_max_iter: "2", als_rank: "4" });
-    expect(parent.metrics.keras_test_rmse.value).toBeCloseTo(doc.steps[3].metrics.test_rmse, 10);
+    expect(parent.metrics.keras_test_rmse.value).toBeCloseTo(doc.steps[4].metrics.test_rmse, 10);
   });
 
   it("MLFLOW_RUN_ID of a finished or unknown run: exit 2 naming it", async () => {
@@ -138,7 +138,7 @@ describe("under mlflow run", () => {
 
   it("takes an undeclared MLproject parameter passed as --name value like -P name=value", async () => {
     const doc = await runJson([...SMALL, "--keras_hidden_units", "20", "--als_rank=4"], box);
-    expect(cachedOf(doc)).toEqual({ download: true, etl: true, als: true, keras: true });
+    expect(cachedOf(doc)).toEqual({ download: true, etl: true, als: true, fm: true, keras: true });
   });
 
   it("a parameter error fails before any run is created, also under MLFLOW_EXPERIMENT_ID", async () => {

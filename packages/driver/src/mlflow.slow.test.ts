@@ -59,7 +59,7 @@ describe("ms run against a real MLflow tracking server", () => {
       als_max_iter: "2",
       keras_epochs: "1",
     });
-    const entryPoints = ["load_raw_data", "etl_data", "als", "train_keras"];
+    const entryPoints = ["load_raw_data", "etl_data", "als", "fm", "train_keras"];
     for (const [i, step] of doc.steps.entries()) {
       const run = (await api(`runs/get?run_id=${step.runId}`)).run;
       const tags = tagsOf(run);
@@ -74,13 +74,13 @@ describe("ms run against a real MLflow tracking server", () => {
     expect(rmse?.value).toBeCloseTo(doc.steps[2].metrics.test_rmse, 6);
     const history = await api(`metrics/get-history?run_id=${doc.steps[2].runId}&metric_key=train_loss`);
     expect((history.metrics ?? []).map((m: { step: number }) => Number(m.step)).sort()).toEqual([1, 2]);
-    const artifacts = await api(`artifacts/list?run_id=${doc.steps[3].runId}`);
+    const artifacts = await api(`artifacts/list?run_id=${doc.steps[4].runId}`);
     expect(artifacts.files.map((f: { path: string }) => f.path)).toEqual(expect.arrayContaining(["manifest.json", "model.json"]));
 
     const warm = await runJson([...SMALL, "--tracking-uri", url, "--experiment", "driver-rest"], box);
-    const hit = tagsOf((await api(`runs/get?run_id=${warm.steps[3].runId}`)).run);
+    const hit = tagsOf((await api(`runs/get?run_id=${warm.steps[4].runId}`)).run);
     expect(hit["ms.cache.hit"]).toBe("true");
-    expect(hit["ms.cache.producedByRun"]).toBe(doc.steps[3].runId);
+    expect(hit["ms.cache.producedByRun"]).toBe(doc.steps[4].runId);
   });
 
   it("experiment kind tag, step-prefixed parent metrics, report.html, and cached child runs with the computed history", async () => {
@@ -95,7 +95,7 @@ describe("ms run against a real MLflow tracking server", () => {
       const parent = (await api(`runs/get?run_id=${doc.runId}`)).run;
       const metrics = Object.fromEntries(parent.data.metrics.map((m: { key: string; value: number }) => [m.key, m.value]));
       expect(metrics.als_test_rmse).toBeCloseTo(doc.steps[2].metrics.test_rmse, 6);
-      expect(metrics.keras_test_rmse).toBeCloseTo(doc.steps[3].metrics.test_rmse, 6);
+      expect(metrics.keras_test_rmse).toBeCloseTo(doc.steps[4].metrics.test_rmse, 6);
       expect((await api(`artifacts/list?run_id=${doc.runId}`)).files.map((f: { path: string }) => f.path)).toContain("report.html");
     }
     const history = async (runId: string, key: string) =>
@@ -174,7 +174,7 @@ describe("ms run against a real MLflow tracking server", () => {
         .filter((x) => tagsOf(x)["mlflow.parentRunId"] === parent.info.run_id)
         .map((x) => tagsOf(x)["mlflow.runName"])
         .sort(),
-    ).toEqual(["als", "etl_data", "load_raw_data", "train_keras"]);
+    ).toEqual(["als", "etl_data", "fm", "load_raw_data", "train_keras"]);
     const params = Object.fromEntries((parent.data.params ?? []).map((p) => [p.key, p.value]));
     expect(params).toMatchObject({ als_max_iter: "2", keras_hidden_units: "50", als_rank: "4" });
     expect((parent.data.metrics ?? []).map((m) => m.key)).toEqual(expect.arrayContaining(["als_test_rmse", "keras_test_rmse"]));

@@ -26,8 +26,8 @@ afterAll(async () => box?.dispose());
 
 describe.skipIf(!present)(`ml-latest-small from ${SMALL_DIR}`, () => {
   it("a cold run reads the mirror in place and reports every metric", () => {
-    expect(cachedOf(cold)).toEqual({ download: false, etl: false, als: false, keras: false });
-    const [download, etl, als, keras] = cold.steps;
+    expect(cachedOf(cold)).toEqual({ download: false, etl: false, als: false, fm: false, keras: false });
+    const [download, etl, als, fm, keras] = cold.steps;
     expect(download.outputs.ratings.file).toBe(path.join(SMALL_DIR, "ratings.csv"));
     expect(etl.metrics.rows).toBe(lines);
     expect(als.metrics.training_nrows + als.metrics.test_nrows).toBe(lines);
@@ -35,6 +35,8 @@ describe.skipIf(!present)(`ml-latest-small from ${SMALL_DIR}`, () => {
     expect(als.metrics.test_rmse).toBeGreaterThan(0.7);
     expect(als.metrics.test_rmse).toBeLessThan(1.0);
     expect(Number.isFinite(keras.metrics.test_rmse)).toBe(true);
+    // The fm step's full fit beats the mean's 1.0+ too.
+    expect(fm.metrics.test_rmse).toBeLessThan(1.0);
   });
 
   it("ms recommend names the movies with the titles of the mirror's movies.csv", async () => {
@@ -57,18 +59,18 @@ describe.skipIf(!present)(`ml-latest-small from ${SMALL_DIR}`, () => {
 
   it("an identical second run hits every step", async () => {
     const warm = await runJson([...ARGS, "-P", "max_row_limit=-1"], box);
-    expect(cachedOf(warm)).toEqual({ download: true, etl: true, als: true, keras: true });
+    expect(cachedOf(warm)).toEqual({ download: true, etl: true, als: true, fm: true, keras: true });
   });
 
   it("a max_row_limit above the row count reruns etl only", async () => {
     const doc = await runJson([...ARGS, "-P", `max_row_limit=${lines + 1000}`], box);
-    expect(cachedOf(doc)).toEqual({ download: true, etl: false, als: true, keras: true });
+    expect(cachedOf(doc)).toEqual({ download: true, etl: false, als: true, fm: true, keras: true });
     expect(doc.steps[1].outputs.ratings.digest).toBe(cold.steps[1].outputs.ratings.digest);
   });
 
   it("the seed's default max_row_limit (100000) cuts the data and reruns everything after download", async () => {
     const doc = await runJson(ARGS, box);
-    expect(cachedOf(doc)).toEqual({ download: true, etl: false, als: false, keras: false });
+    expect(cachedOf(doc)).toEqual({ download: true, etl: false, als: false, fm: false, keras: false });
     expect(doc.steps[1].metrics.rows).toBe(Math.min(100_000, lines));
   });
 });

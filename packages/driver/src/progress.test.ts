@@ -31,7 +31,8 @@ describe("ms run progress", () => {
     expect(r.status, r.stderr).toBe(0);
     const screen = stripVTControlCharacters(await readFile(log, "utf8")).replace(/\r/g, "\n");
     if (process.env.MS_DEBUG_TTY) console.log(screen);
-    for (const step of ["download", "etl", "als", "keras"]) expect(screen).toMatch(new RegExp(`✔ ${step}\\s+computed\\s+\\d+\\.\\d\\d s`));
+    for (const step of ["download", "etl", "als", "fm", "keras"])
+      expect(screen).toMatch(new RegExp(`✔ ${step}\\s+computed\\s+\\d+\\.\\d\\d s`));
     expect(screen).toMatch(/als\s+[\d.]+ s, ETA [\d.]+ s\s+iteration 1\/3\s+loss=[\d.]+/);
     expect(screen).toMatch(/keras\s+[\d.]+ s, ETA [\d.]+ s\s+epoch 1\/2\s+loss=[\d.]+\s+val_loss=[\d.]+/);
     // Log records do not scroll past: no pino-pretty lines.

@@ -74,7 +74,7 @@ describe("ms recommend", () => {
   });
 
   it("--run takes a parent or a child run id; the text output is a table", async () => {
-    const r = await ms(["recommend", "--user", "3", "--top", "2", "--model", "als", "--run", run.steps[3].runId], box);
+    const r = await ms(["recommend", "--user", "3", "--top", "2", "--model", "als", "--run", run.steps[4].runId], box);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^#\s+movie\s+score\s+title/);
     expect(r.stdout).toContain(`als model of run ${run.runId}`);
@@ -112,7 +112,7 @@ describe("ms recommend", () => {
 describe("a stacked keras model without its tables (from before they were saved)", () => {
   it("is refused for new pairs with a clear error (exit 2), before TensorFlow.js is loaded", async () => {
     const copy = path.join(box.root, "stacked-model");
-    await cp(run.steps[3].outputs.model.dir!, copy, { recursive: true });
+    await cp(run.steps[4].outputs.model.dir!, copy, { recursive: true });
     const manifestFile = path.join(copy, "manifest.json");
     const manifest = JSON.parse(await readFile(manifestFile, "utf8"));
     manifest.details.features = "stacked";
@@ -166,7 +166,7 @@ describe("the latest run's default (stacked) keras model", () => {
     await writeFile(pairsFile, movies.map((m) => `3,${m}`).join("\n") + "\n");
     const pairs = await json<{ predictions: { rating: number }[] }>(["predict", "--pairs", pairsFile]);
     expect(pairs.predictions.map((p) => p.rating)).toEqual(doc.recommendations.map((x) => x.score));
-    const loaded = await loadModel(stacked.steps[3].outputs.model.dir!, { backend: "wasm" });
+    const loaded = await loadModel(stacked.steps[4].outputs.model.dir!, { backend: "wasm" });
     try {
       const direct = await predictStackedPairs(loaded, new Int32Array(movies.length).fill(3), Int32Array.from(movies));
       for (let i = 0; i < movies.length; i++) expect(doc.recommendations[i].score).toBeCloseTo(direct[i], 4);

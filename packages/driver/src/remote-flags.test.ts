@@ -8,7 +8,13 @@ import { ms, sandbox } from "./__tests__/harness.js";
 
 describe("shareable steps", () => {
   it("download names a file on this machine and is never shared; etl, als and keras are", () => {
-    expect(Object.fromEntries(PIPELINE.map((s) => [s.name, s.shareable]))).toEqual({ download: false, etl: true, als: true, keras: true });
+    expect(Object.fromEntries(PIPELINE.map((s) => [s.name, s.shareable]))).toEqual({
+      download: false,
+      etl: true,
+      als: true,
+      fm: true,
+      keras: true,
+    });
   });
 });
 

@@ -47,7 +47,7 @@ describe("report.html", () => {
     const evaluation = JSON.parse(await readFile(path.join(meta, memo), "utf8")) as { scores: { model: string; rmse: number }[] };
     const score = (m: string) => evaluation.scores.find((s) => s.model === m)!.rmse;
     expect(score("als")).toBeCloseTo(doc.steps[2].metrics.test_rmse, 4);
-    expect(score("keras")).toBeCloseTo(doc.steps[3].metrics.test_rmse, 3);
+    expect(score("keras")).toBeCloseTo(doc.steps[4].metrics.test_rmse, 3);
     expect(score("global mean")).toBeGreaterThan(0);
     expect(score("mean + biases")).toBeGreaterThan(0);
     for (const name of ["als", "keras", "global mean", "mean + biases"]) expect(html).toContain(`>${name}<`);

@@ -19,9 +19,9 @@ beforeAll(async () => {
 afterAll(async () => box.dispose());
 
 describe("ms run on an empty cache", () => {
-  it("prints exactly { runId, steps: [download, etl, als, keras], report } with every step computed", () => {
+  it("prints exactly { runId, steps: [download, etl, als, fm, keras], report } with every step computed", () => {
     expect(Object.keys(cold).sort()).toEqual(["report", "runId", "steps"]);
-    expect(cold.steps.map((s) => s.step)).toEqual(["download", "etl", "als", "keras"]);
+    expect(cold.steps.map((s) => s.step)).toEqual(["download", "etl", "als", "fm", "keras"]);
     for (const s of cold.steps) {
       expect(Object.keys(s).sort()).toEqual(["cached", "key", "metrics", "outputs", "runId", "seconds", "source", "step"]);
       expect(s.cached).toBe(false);
@@ -32,17 +32,19 @@ describe("ms run on an empty cache", () => {
   });
 
   it("reports every step's metrics", () => {
-    const [download, etl, als, keras] = cold.steps;
+    const [download, etl, als, fm, keras] = cold.steps;
     expect(download.metrics.bytes).toBeGreaterThan(0);
     expect(etl.metrics.rows).toBe(4000);
     for (const k of ["training_nrows", "test_nrows", "train_rmse", "test_rmse", "train_loss"])
       expect(Number.isFinite(als.metrics[k]), k).toBe(true);
     expect(als.metrics.training_nrows + als.metrics.test_nrows).toBe(4000);
     for (const k of ["train_mse", "test_mse", "test_rmse", "epochs_run"]) expect(Number.isFinite(keras.metrics[k]), k).toBe(true);
+    for (const k of ["test_rmse", "oof_rmse", "samples_full", "seconds"]) expect(Number.isFinite(fm.metrics[k]), k).toBe(true);
+    expect(fm.metrics.fits).toBe(4);
   });
 
   it("hands each step's outputs to the next through cache entries named by key", async () => {
-    const [, etl, als, keras] = cold.steps;
+    const [, etl, als, , keras] = cold.steps;
     expect(etl.outputs.ratings.dir).toBe(path.join(box.cache, "objects", etl.key));
     expect(await listDir(etl.outputs.ratings.dir!)).toEqual(["entry.json", "manifest.json", "metrics.json", "ratings.parquet"]);
     expect(await listDir(als.outputs.factors.dir!)).toEqual([
@@ -66,7 +68,7 @@ describe("ms run on an empty cache", () => {
     expect(parent.params.als_max_iter).toBe("2");
     expect(parent.params.keras_hidden_units).toBe("20");
     expect(parent.tags["mlflow.source.git.commit"] ?? null).toBeNull(); // the sandbox is not a git checkout
-    const entryPoints = ["load_raw_data", "etl_data", "als", "train_keras"];
+    const entryPoints = ["load_raw_data", "etl_data", "als", "fm", "train_keras"];
     for (const [i, s] of cold.steps.entries()) {
       const child = await tracker.getRun(s.runId);
       expect(child.info.status).toBe("FINISHED");
@@ -81,7 +83,7 @@ describe("ms run on an empty cache", () => {
     expect(Number(als.metrics.test_rmse.value)).toBeCloseTo(cold.steps[2].metrics.test_rmse, 10);
     // Per-iteration series keep their steps.
     expect((await tracker.getMetricHistory(cold.steps[2].runId, "train_loss")).map((m) => m.step).sort()).toEqual([1, 2]);
-    const files = (await tracker.listArtifacts(cold.steps[3].runId)).map((a) => a.path);
+    const files = (await tracker.listArtifacts(cold.steps[4].runId)).map((a) => a.path);
     expect(files).toEqual(expect.arrayContaining(["manifest.json", "model.json"]));
     expect((await tracker.listArtifacts(cold.steps[1].runId)).map((a) => a.path)).toContain("ratings.parquet");
   });
@@ -90,7 +92,7 @@ describe("ms run on an empty cache", () => {
 describe("ms run with a warm cache", () => {
   it("hits every step on an identical second run and links each child to the run that produced the entry", async () => {
     const warm = await runJson(SMALL, box);
-    expect(cachedOf(warm)).toEqual({ download: true, etl: true, als: true, keras: true });
+    expect(cachedOf(warm)).toEqual({ download: true, etl: true, als: true, fm: true, keras: true });
     expect(warm.steps.map((s) => s.key)).toEqual(cold.steps.map((s) => s.key));
     expect(warm.steps.map((s) => s.metrics)).toEqual(cold.steps.map((s) => s.metrics));
     const tracker = createTracker(box.mlruns);
@@ -105,23 +107,30 @@ describe("ms run with a warm cache", () => {
 
   it("a read-only cache directory still serves a fully cached run", async () => {
     const doc = await runJson(SMALL, box, fsFault("EROFS"));
-    expect(cachedOf(doc)).toEqual({ download: true, etl: true, als: true, keras: true });
+    expect(cachedOf(doc)).toEqual({ download: true, etl: true, als: true, fm: true, keras: true });
   });
 
-  it("reruns only keras when keras_hidden_units changes", async () => {
+  it("reruns only keras when keras_hidden_units changes: the fm step's fits are a cache hit", async () => {
     const doc = await runJson([...SMALL, "-P", "keras_hidden_units=7"], box);
-    expect(cachedOf(doc)).toEqual({ download: true, etl: true, als: true, keras: false });
-    expect(doc.steps[3].key).not.toBe(cold.steps[3].key);
+    expect(cachedOf(doc)).toEqual({ download: true, etl: true, als: true, fm: true, keras: false });
+    expect(doc.steps[3].key).toBe(cold.steps[3].key);
+    expect(doc.steps[4].key).not.toBe(cold.steps[4].key);
+  });
+
+  it("reruns fm and keras when fm_max_samples changes", async () => {
+    const doc = await runJson([...SMALL, "-P", "fm_max_samples=20"], box);
+    expect(cachedOf(doc)).toEqual({ download: true, etl: true, als: true, fm: false, keras: false });
+    expect(doc.steps[3].metrics.samples_full).toBe(20);
   });
 
   it("does not rerun anything when only als_num_threads changes (it is not in the key)", async () => {
     const doc = await runJson([...SMALL, "-P", "als_num_threads=1"], box);
-    expect(cachedOf(doc)).toEqual({ download: true, etl: true, als: true, keras: true });
+    expect(cachedOf(doc)).toEqual({ download: true, etl: true, als: true, fm: true, keras: true });
   });
 
   it("reruns etl and everything after it when max_row_limit changes etl's output", async () => {
     const doc = await runJson([...SMALL, "-P", "max_row_limit=3000"], box);
-    expect(cachedOf(doc)).toEqual({ download: true, etl: false, als: false, keras: false });
+    expect(cachedOf(doc)).toEqual({ download: true, etl: false, als: false, fm: false, keras: false });
     expect(doc.steps[1].metrics.rows).toBe(3000);
     expect(doc.steps[1].outputs.ratings.digest).not.toBe(cold.steps[1].outputs.ratings.digest);
   });
@@ -138,12 +147,12 @@ describe("ms run with a warm cache", () => {
 
   it("accepts -P KEY VALUE with a negative value as well as KEY=VALUE", async () => {
     const doc = await runJson([...SMALL, "-P", "max_row_limit", "-1"], box);
-    expect(cachedOf(doc)).toEqual({ download: true, etl: true, als: true, keras: true });
+    expect(cachedOf(doc)).toEqual({ download: true, etl: true, als: true, fm: true, keras: true });
   });
 
   it("--force STEP recomputes that step and replaces its entry", async () => {
     const doc = await runJson([...SMALL, "--force", "als"], box);
-    expect(cachedOf(doc)).toEqual({ download: true, etl: true, als: false, keras: true });
+    expect(cachedOf(doc)).toEqual({ download: true, etl: true, als: false, fm: true, keras: true });
     expect(doc.steps[2].key).toBe(cold.steps[2].key);
     const entry = JSON.parse(await readFile(path.join(box.cache, "objects", doc.steps[2].key, "entry.json"), "utf8"));
     expect(entry.producedByRun).toBe(doc.steps[2].runId);
@@ -151,7 +160,7 @@ describe("ms run with a warm cache", () => {
 
   it("--no-cache recomputes every step under the same keys", async () => {
     const doc = await runJson([...SMALL, "--no-cache"], box);
-    expect(cachedOf(doc)).toEqual({ download: false, etl: false, als: false, keras: false });
+    expect(cachedOf(doc)).toEqual({ download: false, etl: false, als: false, fm: false, keras: false });
     expect(doc.steps.slice(0, 3).map((s) => s.key)).toEqual(cold.steps.slice(0, 3).map((s) => s.key));
     expect(doc.steps[1].outputs.ratings.digest).toBe(cold.steps[1].outputs.ratings.digest);
   });
@@ -163,7 +172,7 @@ describe("ms run with a warm cache", () => {
     expect(verify.code).toBe(5);
     expect(verify.stderr).toContain(cold.steps[1].key);
     const doc = await runJson(SMALL, box);
-    expect(cachedOf(doc)).toEqual({ download: true, etl: false, als: true, keras: true });
+    expect(cachedOf(doc)).toEqual({ download: true, etl: false, als: true, fm: true, keras: true });
     expect((await stat(parquet)).size).toBeGreaterThan(100);
     expect((await ms(["cache", "verify"], box)).code).toBe(0);
   });

@@ -5,9 +5,10 @@
 import type { Step, StepCleaner } from "@ms/contracts";
 import { alsStep } from "@ms/als";
 import { downloadStep, etlStep } from "@ms/etl";
+import { fmStep } from "@ms/fm";
 import { kerasStep } from "@ms/keras";
 
-export const PIPELINE: readonly Step[] = [downloadStep, etlStep, alsStep, kerasStep];
+export const PIPELINE: readonly Step[] = [downloadStep, etlStep, alsStep, fmStep, kerasStep];
 
 /** The steps' names, in order (for `--force` and the help). */
 export const STEPS: readonly string[] = PIPELINE.map((s) => s.name);

@@ -94,8 +94,7 @@ export const FmDetailsSchema = v.object({
   tables: v.optional(TablesRecordSchema),
 }) satisfies v.GenericSchema<unknown, FmDetails>;
 
-const finiteArray = (name: string) =>
-  v.custom<Float32Array>((x) => x instanceof Float32Array, `${name} must be a Float32Array`);
+const finiteArray = (name: string) => v.custom<Float32Array>((x) => x instanceof Float32Array, `${name} must be a Float32Array`);
 
 /**
  * The fields every consumer of the full fit relies on; more fields (the sampler's feature
@@ -158,7 +157,8 @@ export function tablesRecord(t: StackedTables): { record: TablesRecord; arrays: 
       entries.push({ name, dtype, length: (value as TypedArray).length });
       arrays.set(name, value as TypedArray);
     } else if (typeof value === "number" || typeof value === "boolean" || typeof value === "string") {
-      if (typeof value === "number" && !Number.isFinite(value)) throw new Error(`fm: StackedTables.${name} is ${value}; nothing non-finite is published`);
+      if (typeof value === "number" && !Number.isFinite(value))
+        throw new Error(`fm: StackedTables.${name} is ${value}; nothing non-finite is published`);
       scalars[name] = value;
     } else throw new Error(`fm: StackedTables.${name} is neither a typed array nor a scalar; the fm artifact cannot hold it`);
   }
@@ -204,7 +204,14 @@ export async function writeFmArtifact<P, M>(outDir: string, input: FmArtifactInp
       throw reason instanceof MsError ? reason : new InterruptedError("fm: interrupted while writing the features");
     }
     const details: FmDetails = { ...input.details, ...(split ? { tables: split.record } : {}) };
-    return writeManifest(staging, { kind: FM_KIND, files, params: input.params, metrics: input.metrics, details, producedBy: input.producedBy });
+    return writeManifest(staging, {
+      kind: FM_KIND,
+      files,
+      params: input.params,
+      metrics: input.metrics,
+      details,
+      producedBy: input.producedBy,
+    });
   });
 }
 

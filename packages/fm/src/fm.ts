@@ -29,7 +29,10 @@ export interface FmInputs {
   factors: string;
 }
 
-/** The fm step's metrics (null where a model of `none` has nothing to measure). */
+/**
+ * The fm step's metrics (null where a model of `none` has nothing to measure); the parent run
+ * carries them step-prefixed (`fm_test_rmse`, `fm_oof_rmse`).
+ */
 export type FmMetrics = ManifestMetrics;
 
 /** The als model's settings, read from the factors manifest's parameters (the als step's defaults where one is missing). */
@@ -58,8 +61,8 @@ export function fitProgress(folds: number, logger: Logger, metrics: StepContext[
     const mean = foldSeconds.reduce((s, x) => s + x, 0) / Math.max(1, foldSeconds.length);
     // etaSeconds = mean fold fit * (folds left + k/(k-1)), the full fit seeing k/(k-1) of a fold fit's ratings.
     const etaSeconds = fit < folds ? mean * (folds - 1 - fit + folds / (folds - 1)) : 0;
-    metrics?.metric("fm_fit_seconds", seconds, fit);
-    metrics?.metric("fm_samples_used", samples, fit);
+    metrics?.metric("fit_seconds", seconds, fit);
+    metrics?.metric("samples_used", samples, fit);
     logger.info(
       { fit: fit + 1, of, seconds: Number(seconds.toPrecision(4)), samples, etaSeconds: Math.round(etaSeconds) },
       fit < folds ? `fm: fit ${fit + 1}/${of} (fold ${fit + 1})` : `fm: fit ${of}/${of} (the whole training part)`,
@@ -83,21 +86,23 @@ function rmseOf(oof: OofFeatures, ratings: Float32Array, take: (i: number) => bo
 /** The step's metrics: the full fit on the test rows whose user and movie it knows, the out-of-fold rows, the sweeps per fit. */
 export function fmMetrics(oof: OofFeatures, ratings: OofRatings, folds: number): FmMetrics {
   const known = (i: number) =>
-    oof.trainMask[i] === 0 && stackedKnows(oof.tables, "user", ratings.userIds[i]) && stackedKnows(oof.tables, "movie", ratings.movieIds[i]);
+    oof.trainMask[i] === 0 &&
+    stackedKnows(oof.tables, "user", ratings.userIds[i]) &&
+    stackedKnows(oof.tables, "movie", ratings.movieIds[i]);
   const test = rmseOf(oof, ratings.ratings, known);
   const train = rmseOf(oof, ratings.ratings, (i) => oof.trainMask[i] === 1);
   let testRows = 0;
   for (let i = 0; i < ratings.rows; i++) testRows += 1 - oof.trainMask[i];
   const foldSamples = oof.samplesUsed.slice(0, folds);
   return {
-    fm_test_rmse: test.rmse,
-    fm_oof_rmse: train.rmse,
-    fm_test_nrows: test.rows,
-    fm_test_cold_rows: testRows - test.rows,
-    fm_oof_nrows: train.rows,
-    fm_fits: oof.samplesUsed.length,
-    fm_samples_mean: foldSamples.reduce((s, x) => s + x, 0) / Math.max(1, foldSamples.length),
-    fm_samples_full: oof.samplesUsed[folds] ?? 0,
+    test_rmse: test.rmse,
+    oof_rmse: train.rmse,
+    test_nrows: test.rows,
+    test_cold_rows: testRows - test.rows,
+    oof_nrows: train.rows,
+    fits: oof.samplesUsed.length,
+    samples_mean: foldSamples.reduce((s, x) => s + x, 0) / Math.max(1, foldSamples.length),
+    samples_full: oof.samplesUsed[folds] ?? 0,
     seconds: oof.seconds,
   };
 }
@@ -109,46 +114,77 @@ function testPredictionsOf(oof: OofFeatures): Float32Array {
   return Float32Array.from(out);
 }
 
+type FmManifest = Awaited<ReturnType<typeof writeFmArtifact<FmParams, FmMetrics>>>;
+
+/** What every fm artifact records about its inputs, read once. */
+interface Loaded {
+  ratings: OofRatings;
+  factors: Awaited<ReturnType<typeof readFactorsArtifact>>;
+  base: Pick<FmDetails, "split" | "ratings" | "factors" | "rows">;
+}
+
+/** Reads the inputs (checked first unless the caller verified them); ratings the factors were not fitted on are said in a warning. */
+async function loadInputs(inputs: FmInputs, ctx: Partial<StepContext>, logger: Logger): Promise<Loaded> {
+  if (!ctx.inputsVerified)
+    await Promise.all([assertArtifactIntact(inputs.factors, "factors"), assertArtifactIntact(inputs.ratings, "ratings")]);
+  const factors = await readFactorsArtifact(inputs.factors);
+  const given = await ratingsDigests(inputs.ratings);
+  const fitted = factors.details.ratings;
+  if (!given.all.includes(fitted.digest) && !(fitted.fileDigest !== undefined && given.all.includes(fitted.fileDigest)))
+    logger.warn(
+      { factorsRatings: fitted.digest, ratings: given.digest },
+      "fm: the factors were fitted on other ratings than the ones given",
+    );
+  const ratings = await readRatings(inputs.ratings);
+  const split = { seed: factors.details.seed, splitProp: factors.details.splitProp };
+  const base = {
+    split,
+    ratings: { digest: given.digest, rows: ratings.rows },
+    factors: { digest: factors.manifest.digest },
+    rows: ratings.rows,
+  };
+  return { ratings, factors, base };
+}
+
+/** fm_model=none: the train mask only, no features, no fit. */
+async function publishNone(target: string, loaded: Loaded, params: FmParams, ctx: Partial<StepContext>, started: number) {
+  const { ratings, base } = loaded;
+  const trainMask = splitMask(ratings.userIds, ratings.movieIds, base.split.seed, base.split.splitProp);
+  let testRows = 0;
+  for (let i = 0; i < trainMask.length; i++) testRows += 1 - trainMask[i];
+  const metrics: FmMetrics = { test_rmse: null, oof_rmse: null, fits: 0, seconds: (performance.now() - started) / 1000 };
+  const manifest = await writeFmArtifact(target, {
+    details: { model: "none", columns: [], width: 0, testRows, fits: [], ...base },
+    values: new Float32Array(0),
+    trainMask,
+    testPredictions: new Float32Array(0),
+    params,
+    metrics,
+    producedBy: { step: "fm", version: FM_VERSION },
+    signal: ctx.signal,
+  });
+  return { manifest, metrics };
+}
+
 /** Runs the fm step into `outDir` (created, or replacing an earlier fm output); `params` are resolved (`resolveFmParams`). */
 export async function fm(
   inputs: FmInputs,
   params: FmParams,
   outDir: string,
   ctx: Partial<StepContext> = {},
-): Promise<{ manifest: Awaited<ReturnType<typeof writeFmArtifact<FmParams, FmMetrics>>>; metrics: FmMetrics }> {
+): Promise<{ manifest: FmManifest; metrics: FmMetrics }> {
   const logger = ctx.logger ?? silentLogger();
   const started = performance.now();
   const target = path.resolve(outDir);
   await assertReplaceableOutput(target, "fm");
-  if (!ctx.inputsVerified) await Promise.all([assertArtifactIntact(inputs.factors, "factors"), assertArtifactIntact(inputs.ratings, "ratings")]);
-  const factors = await readFactorsArtifact(inputs.factors);
-  const given = await ratingsDigests(inputs.ratings);
-  const fitted = factors.details.ratings;
-  if (!given.all.includes(fitted.digest) && !(fitted.fileDigest !== undefined && given.all.includes(fitted.fileDigest)))
-    logger.warn({ factorsRatings: fitted.digest, ratings: given.digest }, "fm: the factors were fitted on other ratings than the ones given");
-  const ratings = await readRatings(inputs.ratings);
-  const split = { seed: factors.details.seed, splitProp: factors.details.splitProp };
-  const base = { split, ratings: { digest: given.digest, rows: ratings.rows }, factors: { digest: factors.manifest.digest }, rows: ratings.rows };
-  const producedBy = { step: "fm", version: FM_VERSION };
+  const loaded = await loadInputs(inputs, ctx, logger);
   if (params.fm_model === "none") {
-    const trainMask = splitMask(ratings.userIds, ratings.movieIds, split.seed, split.splitProp);
-    let testRows = 0;
-    for (let i = 0; i < trainMask.length; i++) testRows += 1 - trainMask[i];
-    const metrics: FmMetrics = { fm_test_rmse: null, fm_oof_rmse: null, fm_fits: 0, seconds: (performance.now() - started) / 1000 };
-    const details: Omit<FmDetails, "tables"> = { model: "none", columns: [], width: 0, testRows, fits: [], ...base };
-    const manifest = await writeFmArtifact(target, {
-      details,
-      values: new Float32Array(0),
-      trainMask,
-      testPredictions: new Float32Array(0),
-      params,
-      metrics,
-      producedBy,
-      signal: ctx.signal,
-    });
     logger.info("fm: fm_model=none, no features");
-    return { manifest, metrics };
+    return publishNone(target, loaded, params, ctx, started);
   }
+  const { ratings, factors, base } = loaded;
+  const split = base.split;
+  const producedBy = { step: "fm", version: FM_VERSION };
   const fits: FmDetails["fits"] = [];
   const progress = fitProgress(params.fm_folds, logger, ctx.metrics);
   const oof = await outOfFoldFeatures(ratings, split, {
@@ -192,10 +228,10 @@ export async function fm(
     producedBy,
     signal: ctx.signal,
   });
-  for (const key of ["fm_test_rmse", "fm_oof_rmse", "fm_samples_mean", "fm_samples_full"]) {
+  for (const key of ["test_rmse", "oof_rmse", "samples_mean", "samples_full"]) {
     const value = metrics[key];
     if (typeof value === "number") ctx.metrics?.metric(key, value);
   }
-  logger.info({ fm_test_rmse: metrics.fm_test_rmse, fm_oof_rmse: metrics.fm_oof_rmse, seconds: metrics.seconds }, "fm: done");
+  logger.info({ test_rmse: metrics.test_rmse, oof_rmse: metrics.oof_rmse, seconds: metrics.seconds }, "fm: done");
   return { manifest, metrics };
 }

@@ -440,7 +440,7 @@ export async function outOfFoldFeatures(ratings: OofRatings, split: SplitSpec, o
   };
   const gibbs = { rank: options.rank, samples: options.samples, burnIn: options.burnIn, signal: options.signal };
   let full: StackedTables | undefined;
-  const samplesUsed: number[] = [];
+  const samples = model === "bayes" ? options.samples : 0;
   for (let f = 0; f <= k; f++) {
     const fitStarted = performance.now();
     let trainRows: Int32Array;
@@ -458,10 +458,8 @@ export async function outOfFoldFeatures(ratings: OofRatings, split: SplitSpec, o
       queryRows = test;
     }
     let tables: StackedTables;
-    let samples = 0;
     if (model === "bayes") {
       const fit = await gibbsFit(data, trainRows, queryRows, { ...gibbs, seed: options.seed + f });
-      samples = options.samples;
       tables = tablesFromGibbs(d, fit, options.rank, trainRows);
       for (let q = 0; q < queryRows.length; q++) {
         const i = queryRows[q];
@@ -484,7 +482,6 @@ export async function outOfFoldFeatures(ratings: OofRatings, split: SplitSpec, o
       }
     }
     if (f === k) full = tables;
-    samplesUsed.push(samples);
     options.onFit?.(f, (performance.now() - fitStarted) / 1000, samples);
   }
   return {
@@ -494,7 +491,7 @@ export async function outOfFoldFeatures(ratings: OofRatings, split: SplitSpec, o
     values,
     trainMask,
     tables: trainedOnly(full as StackedTables),
-    samplesUsed,
+    samplesUsed: new Array<number>(k + 1).fill(samples),
     seconds: (performance.now() - started) / 1000,
   };
 }

@@ -17,7 +17,7 @@ export const fmStep = defineStep({
   resolve: completeFmParams,
   inputs: { ratings: "ratings", factors: "factors" },
   outputs: { features: "fm" },
-  headline: (metrics) => metricsText(metrics, ["fm_test_rmse", "fm_oof_rmse", "fm_samples_full", "fm_fits"]),
+  headline: (metrics) => metricsText(metrics, ["test_rmse", "oof_rmse", "samples_full", "fits"]),
   describe: (manifest: Manifest) => {
     const details = manifest.details as { model?: unknown; width?: unknown };
     return { model: details.model, width: details.width };

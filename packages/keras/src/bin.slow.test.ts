@@ -8,18 +8,21 @@ import { existsSync, promises as fs } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { tempDir, writeFixture, type FixtureDirs } from "./__tests__/fixtures.js";
+import { tempDir, writeFeatures, writeFixture, type FixtureDirs } from "./__tests__/fixtures.js";
 
 const pkg = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const bin = path.join(pkg, "dist", "bin.js");
 let root: string;
 let fx: FixtureDirs;
+let feats: string;
 
 beforeAll(async () => {
   if (!existsSync(bin)) execFileSync(path.join(pkg, "..", "..", "node_modules", ".bin", "tsup"), { cwd: pkg, stdio: "ignore" });
   root = await tempDir();
   // About 200,000 ratings: at batch 4 one epoch takes well over the few seconds the test waits.
   fx = await writeFixture(root, { users: 800, movies: 500, density: 0.5, seed: 5 });
+  // The seed's features: this test is about the training loop's signals, not the out-of-fold fits.
+  feats = await writeFeatures(fx, path.join(root, "fm"), { fm_model: "none" });
 }, 120_000);
 
 afterAll(async () => {
@@ -38,6 +41,8 @@ describe("ms-keras signals", () => {
         fx.ratingsDir,
         "--factors",
         fx.factorsDir,
+        "--features",
+        feats,
         "--out",
         out,
         "--keras-epochs",
@@ -48,6 +53,8 @@ describe("ms-keras signals", () => {
         "4",
         "--keras-backend",
         "wasm",
+        "--keras-features",
+        "factors",
       ];
       const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOG_LEVEL: "info" } });
       let stderr = "";

@@ -8,12 +8,13 @@ import { existsSync, promises as fs, statSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { tempDir, writeFixture, type FixtureDirs } from "./__tests__/fixtures.js";
+import { tempDir, writeFeatures, writeFixture, type FixtureDirs } from "./__tests__/fixtures.js";
 
 const pkg = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const bin = path.join(pkg, "dist", "bin.js");
 let root: string;
 let fx: FixtureDirs;
+let feats: string;
 
 function newestSource(dir: string): number {
   let newest = 0;
@@ -30,6 +31,7 @@ beforeAll(async () => {
   }
   root = await tempDir();
   fx = await writeFixture(root, { users: 40, movies: 30, seed: 4 });
+  feats = await writeFeatures(fx, path.join(root, "fm"));
 });
 
 afterAll(async () => {
@@ -48,6 +50,8 @@ describe("ms-keras", () => {
       fx.ratingsDir,
       "--factors",
       fx.factorsDir,
+      "--features",
+      feats,
       "--out",
       out,
       "--keras-epochs",
@@ -79,6 +83,8 @@ describe("ms-keras", () => {
       fx.ratingsDir,
       "--factors",
       fx.factorsDir,
+      "--features",
+      feats,
       "--out",
       out,
       "--keras-epochs",
@@ -110,7 +116,20 @@ describe("ms-keras", () => {
     bytes[Math.floor(bytes.length / 2)] ^= 0xff;
     await fs.writeFile(file, bytes);
     const out = path.join(root, "m-edited");
-    const r = run(["--ratings", fx.ratingsDir, "--factors", copy, "--out", out, "--keras-epochs", "1", "--keras-backend", "wasm"]);
+    const r = run([
+      "--ratings",
+      fx.ratingsDir,
+      "--factors",
+      copy,
+      "--features",
+      feats,
+      "--out",
+      out,
+      "--keras-epochs",
+      "1",
+      "--keras-backend",
+      "wasm",
+    ]);
     expect(r.status).toBe(5);
     expect(r.stderr).toContain("user_factors.parquet");
     expect(existsSync(out)).toBe(false);
@@ -125,11 +144,10 @@ describe("ms-keras", () => {
     [["--keras-backend", "gpu"], /parameter keras_backend: "gpu" is not one of/],
     [["--keras-hidden-units", "1e9"], /keras_hidden_units: must be an integer in \[1, 4096\], got 1000000000/],
     [["--keras-batch-size", "100000000"], /keras_batch_size/],
-    [["--keras-bayes-samples", "5", "--keras-bayes-burn-in", "5"], /parameter keras_bayes_burn_in:/],
     [["--keras-learning-rate", "1e300"], /keras_learning_rate: training diverged/],
   ])("%o exits 2 with a message and leaves no model", (flags, pattern) => {
     const out = path.join(root, `bad-${flags.join("")}`);
-    const r = run(["--ratings", fx.ratingsDir, "--factors", fx.factorsDir, "--out", out, ...flags]);
+    const r = run(["--ratings", fx.ratingsDir, "--factors", fx.factorsDir, "--features", feats, "--out", out, ...flags]);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(pattern);
     expect(r.stdout).toBe("");
@@ -150,6 +168,7 @@ describe("ms-keras", () => {
     for (const flag of [
       "--ratings",
       "--factors",
+      "--features",
       "--keras-hidden-units",
       "--keras-learning-rate",
       "--keras-patience",

@@ -232,11 +232,18 @@ async function stackedInput(
   const { details } = artifact;
   const where = path.join(artifact.dir, "manifest.json");
   if (details.factors.digest !== factorsDigest)
-    throw new CorruptArtifactError(`${where}: the features were made from factors ${details.factors.digest}, not the factors given (${factorsDigest})`);
+    throw new CorruptArtifactError(
+      `${where}: the features were made from factors ${details.factors.digest}, not the factors given (${factorsDigest})`,
+    );
   if (!ratingsDigests.includes(details.ratings.digest))
-    throw new CorruptArtifactError(`${where}: the features were made from ratings ${details.ratings.digest}, not the ratings given (${ratingsDigests[0]})`);
+    throw new CorruptArtifactError(
+      `${where}: the features were made from ratings ${details.ratings.digest}, not the ratings given (${ratingsDigests[0]})`,
+    );
   if (details.model === "none" || !artifact.tables)
-    throw new BadParameterError("fm_model", "is none, so the fm step made no features; keras_features=stacked needs them (or use -P keras_features=seed)");
+    throw new BadParameterError(
+      "fm_model",
+      "is none, so the fm step made no features; keras_features=stacked needs them (or use -P keras_features=seed)",
+    );
   return {
     artifact,
     input: { width: details.width, values: artifact.values, columns: details.columns, model: details.model, tables: artifact.tables },

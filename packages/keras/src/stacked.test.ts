@@ -83,11 +83,19 @@ describe("stacked features (the default)", () => {
     expect(refused).toBeInstanceOf(BadParameterError);
     expect(String(refused)).toMatch(/fm_model/);
     // The seed's features need none: fm_model=none is what their users set.
-    const seed = await keras({ ...base, features: none }, resolveKerasParams({ ...SMALL, keras_features: "seed" }), path.join(root, "seed"));
+    const seed = await keras(
+      { ...base, features: none },
+      resolveKerasParams({ ...SMALL, keras_features: "seed" }),
+      path.join(root, "seed"),
+    );
     expect(seed.manifest.details.features).toBe("seed");
     await fs.mkdir(path.join(root, "other"));
     const other = await writeFixture(path.join(root, "other"), { users: 90, movies: 50, seed: 4 });
-    const foreign = keras({ ratings: fx.ratingsDir, factors: other.factorsDir, features: bayes }, resolveKerasParams({ ...SMALL, keras_allow_foreign_factors: true }), path.join(root, "foreign"));
+    const foreign = keras(
+      { ratings: fx.ratingsDir, factors: other.factorsDir, features: bayes },
+      resolveKerasParams({ ...SMALL, keras_allow_foreign_factors: true }),
+      path.join(root, "foreign"),
+    );
     await expect(foreign).rejects.toThrow(CorruptArtifactError);
     await expect(foreign).rejects.toThrow(/made from factors/);
   });

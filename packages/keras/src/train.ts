@@ -3,7 +3,16 @@
  * (the fm step's out-of-fold features, given), the network built and fitted by the fused WebAssembly trainer or
  * TensorFlow.js, and its metrics. Nothing here reads or writes files; keras.ts does.
  */
-import { BadInputError, BadParameterError, InterruptedError, MissingArtifactError, MsError, silentLogger, type Logger, type StepContext } from "@ms/contracts";
+import {
+  BadInputError,
+  BadParameterError,
+  InterruptedError,
+  MissingArtifactError,
+  MsError,
+  silentLogger,
+  type Logger,
+  type StepContext,
+} from "@ms/contracts";
 import type { LayersModel } from "@tensorflow/tfjs";
 import type { StackedTables } from "@ms/fm";
 import { loadTf, trainsFused, type BackendName, type Tf } from "./backend.js";
@@ -269,7 +278,9 @@ export async function trainNetwork(
 /** The stacked features, which must describe every rating given. */
 function stackedFor(features: StackedInput | undefined, rows: number): StackedInput {
   if (!features)
-    throw new MissingArtifactError("keras: keras_features=stacked trains on the fm step's features, and none were given (the features input)");
+    throw new MissingArtifactError(
+      "keras: keras_features=stacked trains on the fm step's features, and none were given (the features input)",
+    );
   if (features.values.length !== rows * features.width)
     throw new BadInputError(`the fm features hold ${features.values.length} values, expected ${rows} ratings x ${features.width} columns`);
   return features;

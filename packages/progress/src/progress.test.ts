@@ -37,6 +37,19 @@ describe("LiveProgress", () => {
     expect(text).toMatch(/✔ als\s+computed\s+1\.50 s {2}test_rmse=0\.9/);
   });
 
+  it("draws fm's fits as fit i/N with the ETA the step estimated from its measured fits", () => {
+    const tty = terminal();
+    const live = new LiveProgress(tty, "info");
+    live.stepStarted("fm");
+    live.logger.info({ step: "fm", fit: 0, of: 4 }, "fm: 4 fits (3 folds, then the whole training part)");
+    live.logger.info({ step: "fm", fit: 1, of: 4, seconds: 2, samples: 40, etaSeconds: 75 }, "fm: fit 1/4 (fold 1)");
+    live.stop();
+    const text = tty.text();
+    // The step's own estimate (75 s), not elapsed / done * left (a few ms here).
+    expect(text).toMatch(/fm\s+[\d.]+ s, ETA 1 min 1\d s\s+fit 1\/4\s+seconds=2\s+samples=40/);
+    expect(text).not.toContain("etaSeconds");
+  });
+
   it("ignores records of steps it does not draw, and non-JSON lines", () => {
     const tty = terminal();
     const live = new LiveProgress(tty, "info");

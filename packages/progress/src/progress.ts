@@ -14,8 +14,8 @@ interface StepLine {
   started: number;
   status: string;
   done?: string;
-  /** Epochs or iterations: done / total, for an ETA. */
-  unit?: { done: number; total: number; at: number };
+  /** Epochs, iterations or fits: done / total, for an ETA; `eta`: the seconds left as the step itself estimated them at `at`. */
+  unit?: { done: number; total: number; at: number; eta?: number };
 }
 
 const SPINNER = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
@@ -50,10 +50,11 @@ function describe(record: Record<string, unknown>): string {
     "split",
     "requested",
     "of",
+    "etaSeconds",
   ]);
   let head = String(record.msg ?? "").replace(/^\w+: /, "");
-  // Iterations and epochs read "iteration 2/10", "epoch 1/3", whatever the step's message says.
-  for (const unit of ["iteration", "epoch"]) {
+  // Iterations, epochs and fits read "iteration 2/10", "epoch 1/3", "fit 2/4", whatever the step's message says.
+  for (const unit of ["iteration", "epoch", "fit"]) {
     if (typeof record[unit] === "number" && typeof record.of === "number") {
       head = `${unit} ${String(record[unit])}/${String(record.of)}`;
       skip.add(unit);
@@ -141,10 +142,12 @@ export class LiveProgress {
     const step = typeof r.step === "string" ? this.lines.find((l) => l.step === r.step && !l.done) : undefined;
     if (!step) return;
     step.status = describe(r);
-    // "keras: epoch 2/3" (epoch, of) and ALS iterations (iteration, of/maxIter) give an ETA.
-    const done = typeof r.epoch === "number" ? r.epoch : typeof r.iteration === "number" ? r.iteration : undefined;
+    // "keras: epoch 2/3" (epoch, of), ALS iterations (iteration, of/maxIter) and fm's fits (fit, of, etaSeconds) give an ETA.
+    const done =
+      typeof r.epoch === "number" ? r.epoch : typeof r.iteration === "number" ? r.iteration : typeof r.fit === "number" ? r.fit : undefined;
     const total = typeof r.of === "number" ? r.of : typeof r.maxIter === "number" ? r.maxIter : undefined;
-    if (done !== undefined && total !== undefined && total > 0) step.unit = { done, total, at: Date.now() };
+    if (done !== undefined && total !== undefined && total > 0)
+      step.unit = { done, total, at: Date.now(), ...(typeof r.etaSeconds === "number" ? { eta: r.etaSeconds } : {}) };
     this.render();
   }
 
@@ -194,8 +197,11 @@ export class LiveProgress {
         if (l.done) return `${l.done.startsWith("failed") ? "✖" : "✔"} ${l.step.padEnd(9)}${l.done}`;
         const elapsed = now - l.started;
         let eta = "";
-        if (l.unit && l.unit.done > 0 && l.unit.done < l.unit.total)
-          eta = `, ETA ${seconds(Math.max(0, ((l.unit.at - l.started) / l.unit.done) * (l.unit.total - l.unit.done) - (now - l.unit.at)))}`;
+        if (l.unit && l.unit.done > 0 && l.unit.done < l.unit.total) {
+          const left =
+            l.unit.eta !== undefined ? l.unit.eta * 1000 : ((l.unit.at - l.started) / l.unit.done) * (l.unit.total - l.unit.done);
+          eta = `, ETA ${seconds(Math.max(0, left - (now - l.unit.at)))}`;
+        }
         return `${SPINNER[this.frame]} ${l.step.padEnd(9)}${`${seconds(elapsed)}${eta}`.padEnd(22)} ${l.status}`;
       })
       .map((s) => (s.length > width ? `${s.slice(0, width - 1)}…` : s))
