@@ -6,6 +6,7 @@
 import { BadParameterError, describeParam } from "@ms/contracts";
 import { ALS_DEFAULTS } from "@ms/als";
 import { ETL_DEFAULTS } from "@ms/etl";
+import { FM_DEFAULTS } from "@ms/fm";
 import { KERAS_DEFAULTS } from "@ms/keras";
 import { describe, expect, it } from "vitest";
 import { joinParamPairs, paramHelp } from "./commands/run.js";
@@ -46,21 +47,28 @@ describe("the parameter catalog", () => {
       "keras_patience",
       "keras_backend",
       "synthetic_rows",
+      "fm_model",
+      "fm_max_samples",
+      "fm_implicit_user",
+      "fm_implicit_movie",
+      "fm_time",
+      "fm_output",
     ]) {
       expect(names).toContain(name);
     }
     for (const name of Object.keys(KERAS_DEFAULTS)) expect(catalog.some((s) => s.step === "keras" && s.name === name)).toBe(true);
     for (const name of Object.keys(ALS_DEFAULTS)) expect(catalog.some((s) => s.step === "als" && s.name === name)).toBe(true);
+    for (const name of Object.keys(FM_DEFAULTS)) expect(catalog.some((s) => s.step === "fm" && s.name === name)).toBe(true);
     for (const name of Object.keys(ETL_DEFAULTS)) expect(catalog.some((s) => s.step === "etl" && s.name === name)).toBe(true);
     expect(new Set(names).size).toBe(names.length);
   });
 
-  it("keeps als_num_threads and where Spark runs out of the cache key, and everything else in it", () => {
+  it("keeps the thread counts and where Spark runs out of the cache key, and everything else in it", () => {
     expect(
       buildCatalog(PIPELINE)
         .filter((s) => !s.inKey)
         .map((s) => s.name),
-    ).toEqual(["als_num_threads", "spark_master", "spark_conf", "spark_deploy_mode", "spark_staging"]);
+    ).toEqual(["als_num_threads", "spark_master", "spark_conf", "spark_deploy_mode", "spark_staging", "fm_num_threads"]);
     expect(buildCatalog(PIPELINE).find((s) => s.name === "als_engine")?.inKey).toBe(true);
     const a = keyParams("als", resolveWith({ als_num_threads: "1" }));
     const b = keyParams("als", resolveWith({ als_num_threads: "2" }));
@@ -139,7 +147,8 @@ describe("resolving -P values", () => {
     expect(() => resolveWith({ als_cold_start_strategy: "keep" })).toThrow(/parameter als_cold_start_strategy:/);
     expect(() => resolveWith({ max_row_limit: "0" })).toThrow(/parameter max_row_limit:/);
     expect(() => resolveWith({ synthetic_rows: "-5" })).toThrow(/parameter synthetic_rows:/);
-    expect(() => resolveWith({ keras_bayes_samples: "5", keras_bayes_burn_in: "5" })).toThrow(/parameter keras_bayes_burn_in:/);
+    expect(() => resolveWith({ fm_max_samples: "5", fm_burn_in: "5" })).toThrow(/parameter fm_burn_in:/);
+    expect(() => resolveWith({ fm_model: "svd" })).toThrow(/parameter fm_model: "svd" is not one of auto, bayes, als, none/);
     expect(() => resolveWith({ spark_master: "spark://u:p@h:7077" })).toThrow(/parameter spark_master: holds credentials/);
   });
 
