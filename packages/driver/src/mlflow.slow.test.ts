@@ -122,7 +122,7 @@ describe("ms run against a real MLflow tracking server", () => {
     expect(got.status).toBe(404); // not even the experiment
   });
 
-  it("mlflow run of the repository's MLproject: MLflow's run is the parent of the four step runs", async () => {
+  it("mlflow run of the repository's MLproject: MLflow's run is the parent of the five step runs", async () => {
     const name = "driver-mlflow-run";
     const child = spawn(
       path.join(server!.venv, "bin/mlflow"),

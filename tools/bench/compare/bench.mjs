@@ -48,6 +48,7 @@ mkdirSync(work, { recursive: true });
 const ETL_BIN = path.join(ROOT, "packages/etl/dist/bin.js");
 const ALS_BIN = path.join(ROOT, "packages/als/dist/bin.js");
 const KERAS_BIN = path.join(ROOT, "packages/keras/dist/bin.js");
+const FM_BIN = path.join(ROOT, "packages/fm/dist/bin.js");
 const BARE = path.join(ROOT, "tools/bench/etl/bare-copy.mjs");
 for (const bin of [ETL_BIN, ALS_BIN, KERAS_BIN]) {
   if (!existsSync(bin)) {
@@ -467,6 +468,16 @@ async function writeKerasInitialWeights(width) {
   }
 }
 
+/** An fm artifact without features (`--fm-model none`): ms-keras reads it as its features input; the seed's features need none. */
+function noFeatures(small) {
+  const dir = `${small.out}-fm-none`;
+  if (!existsSync(path.join(dir, "manifest.json")))
+    execFileSync(process.execPath, [FM_BIN, "--ratings", small.ratingsDir, "--factors", small.out, "--out", dir, "--fm-model", "none"], {
+      stdio: ["ignore", "ignore", "inherit"],
+    });
+  return dir;
+}
+
 /** The ms-keras command line of one run. */
 function kerasArgs(small, out, batch, seed) {
   return [
@@ -475,6 +486,8 @@ function kerasArgs(small, out, batch, seed) {
     small.ratingsDir,
     "--factors",
     small.out,
+    "--features",
+    noFeatures(small),
     "--out",
     out,
     "--keras-features",

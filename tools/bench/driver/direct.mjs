@@ -21,6 +21,7 @@ let start = t();
 const { loadRawData, etl, resolveEtlParams } = await import("@ms/etl");
 const { als, resolveAlsParams } = await import("@ms/als");
 const { keras, resolveKerasParams } = await import("@ms/keras");
+const { fm, resolveFmParams } = await import("@ms/fm");
 seconds.import = (t() - start) / 1000;
 
 start = t();
@@ -45,15 +46,19 @@ const a = await als({ ratings: e.outputs.ratings.dir }, resolveAlsParams(params.
 seconds.als = (t() - start) / 1000;
 
 start = t();
+const f = await fm({ ratings: e.outputs.ratings.dir, factors: a.outputs.factors.dir }, resolveFmParams(params.fm), path.join(outDir, "fm"));
+seconds.fm = (t() - start) / 1000;
+
+start = t();
 const k = await keras(
-  { ratings: e.outputs.ratings.dir, factors: a.outputs.factors.dir },
+  { ratings: e.outputs.ratings.dir, factors: a.outputs.factors.dir, features: path.join(outDir, "fm") },
   resolveKerasParams(params.keras),
   path.join(outDir, "keras"),
 );
 seconds.keras = (t() - start) / 1000;
 
 // The steps' own "seconds" metrics: compute time as each step measures it, to separate step noise from overhead.
-const own = { etl: e.metrics.seconds, als: a.metrics.seconds, keras: k.metrics.seconds };
+const own = { etl: e.metrics.seconds, als: a.metrics.seconds, fm: f.metrics.seconds, keras: k.metrics.seconds };
 process.stdout.write(
   JSON.stringify({ seconds, own, rows: e.metrics.rows, test_rmse: { als: a.metrics.test_rmse, keras: k.metrics.test_rmse } }) + "\n",
 );

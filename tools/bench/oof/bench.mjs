@@ -1,14 +1,13 @@
 #!/usr/bin/env node
 /**
- * The cost of the default keras step's out-of-fold work against the als step's own time, on
- * synthetic ratings (20M by default, `MS_OOF_ROWS`): the als step (whole step, as the driver runs
- * it), then the stacked features exactly as the keras step computes them with its defaults (the
- * out-of-fold model `auto` picks for that size), alternated `MS_OOF_ROUNDS` times. Prints the table
- * and writes tools/bench/results/<date>-oof.md.
+ * The cost of the fm step's out-of-fold work against the als step's own time, on synthetic
+ * ratings (20M by default, `MS_OOF_ROWS`): the als step (whole step, as the driver runs it), then
+ * the fm step with its defaults (the out-of-fold model `auto` picks for that size), alternated
+ * `MS_OOF_ROUNDS` times. Prints the table and writes tools/bench/results/<date>-oof.md.
  */
-import { als, readFactors, resolveAlsParams } from "@ms/als";
-import { etl, readRatingsColumns, resolveEtlParams } from "@ms/etl";
-import { resolveKerasParams, stackedFeatures } from "@ms/keras";
+import { als, resolveAlsParams } from "@ms/als";
+import { etl, resolveEtlParams } from "@ms/etl";
+import { fm, readFmArtifact, resolveFmParams } from "@ms/fm";
 import { execFileSync } from "node:child_process";
 import { mkdirSync, rmSync } from "node:fs";
 import { fmt, gitCommit, machine, path, ROOT, table, WORK, writeResult } from "../lib.mjs";
@@ -38,11 +37,10 @@ const doc = JSON.parse(
 const etlDir = path.join(work, `etl-${ROWS}`);
 rmSync(etlDir, { recursive: true, force: true });
 await etl({ ratingsCsv: doc.outputs.ratings.path }, resolveEtlParams({ max_row_limit: -1 }), etlDir);
-const ratings = await readRatingsColumns(etlDir);
 // MS_OOF_MODEL=bayes|als measures a model other than the one `auto` takes for this size.
-const params = resolveKerasParams({
-  ...(process.env.MS_OOF_MODEL ? { keras_oof_model: process.env.MS_OOF_MODEL } : {}),
-  ...(process.env.MS_OOF_FOLDS ? { keras_oof_folds: Number(process.env.MS_OOF_FOLDS) } : {}),
+const params = resolveFmParams({
+  ...(process.env.MS_OOF_MODEL ? { fm_model: process.env.MS_OOF_MODEL } : {}),
+  ...(process.env.MS_OOF_FOLDS ? { fm_folds: Number(process.env.MS_OOF_FOLDS) } : {}),
 });
 const rows = [];
 for (let round = 1; round <= ROUNDS; round++) {
@@ -52,23 +50,18 @@ for (let round = 1; round <= ROUNDS; round++) {
   const a = await als({ ratings: etlDir }, resolveAlsParams(), alsDir);
   const alsSeconds = (performance.now() - t) / 1000;
   log(`round ${round}: als step ${fmt(alsSeconds, 1)} s (fit ${fmt(a.metrics.fit_seconds, 1)} s)`);
-  const factors = await readFactors(alsDir);
-  const p = factors.manifest.params;
+  const fmDir = path.join(work, `fm-${ROWS}`);
+  rmSync(fmDir, { recursive: true, force: true });
   t = performance.now();
-  const oof = await stackedFeatures(
-    ratings,
-    { seed: factors.details.seed, splitProp: factors.details.splitProp },
-    params,
-    {},
-    { rank: factors.rank, maxIter: p.als_max_iter, regParam: p.als_reg_param, nonnegative: p.als_nonnegative, full: factors },
-  );
+  await fm({ ratings: etlDir, factors: alsDir }, params, fmDir);
   const oofSeconds = (performance.now() - t) / 1000;
-  log(`round ${round}: out-of-fold (${oof.model}) ${fmt(oofSeconds, 1)} s`);
+  const oof = (await readFmArtifact(fmDir)).details;
+  log(`round ${round}: fm step (${oof.model}) ${fmt(oofSeconds, 1)} s`);
   rows.push([
     String(round),
     ROWS.toLocaleString("en"),
     oof.model,
-    String(params.keras_oof_folds),
+    String(params.fm_folds),
     fmt(alsSeconds, 1),
     fmt(a.metrics.fit_seconds, 1),
     fmt(oofSeconds, 1),
@@ -80,7 +73,7 @@ process.stdout.write(`\n${body}\n`);
 writeResult(
   "oof",
   [
-    "# The keras step's out-of-fold work against the als step",
+    "# The fm step's out-of-fold work against the als step",
     "",
     `${machine()}; commit ${gitCommit()}. \`MS_OOF_ROWS=${ROWS} node tools/bench/oof/bench.mjs\` (pnpm build first). Defaults of both steps; the out-of-fold model is the one \`auto\` takes for this size (bayes up to 2M training ratings, als above). Target: out-of-fold / als step <= 2.`,
     "",

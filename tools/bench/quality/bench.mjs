@@ -11,6 +11,7 @@
 import { als, resolveAlsParams } from "@ms/als";
 import { splitMask } from "@ms/contracts";
 import { etl, readRatingsColumns, resolveEtlParams } from "@ms/etl";
+import { fm, resolveFmParams } from "@ms/fm";
 import { keras, resolveKerasParams } from "@ms/keras";
 import { execFileSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
@@ -64,8 +65,12 @@ async function measure(ds) {
     (performance.now() - t) / 1000,
   ]);
   t = performance.now();
+  // The fm step's out-of-fold features, as ms run computes them before keras.
+  const features = await fm({ ratings: ratingsDir, factors: path.join(dir, "als") }, resolveFmParams(), path.join(dir, "fm"));
+  const fmSeconds = (performance.now() - t) / 1000;
+  t = performance.now();
   const seed = await keras(
-    { ratings: ratingsDir, factors: path.join(dir, "als") },
+    { ratings: ratingsDir, factors: path.join(dir, "als"), features: path.join(dir, "fm") },
     resolveKerasParams({ keras_features: "seed" }),
     path.join(dir, "keras-seed"),
   );
@@ -76,12 +81,16 @@ async function measure(ds) {
     (performance.now() - t) / 1000,
   ]);
   t = performance.now();
-  const def = await keras({ ratings: ratingsDir, factors: path.join(dir, "als") }, resolveKerasParams(), path.join(dir, "keras-default"));
+  const def = await keras(
+    { ratings: ratingsDir, factors: path.join(dir, "als"), features: path.join(dir, "fm") },
+    resolveKerasParams(),
+    path.join(dir, "keras-default"),
+  );
   rows.push([
     "**ms-keras defaults (stacked out-of-fold features)**",
     def.metrics.test_rmse,
     def.metrics.test_nrows,
-    (performance.now() - t) / 1000,
+    (performance.now() - t) / 1000 + fmSeconds,
   ]);
   if (withPeers) {
     const cols = await readRatingsColumns(ratingsDir);
@@ -103,7 +112,7 @@ async function measure(ds) {
     );
     for (const [name, r] of Object.entries(peers)) if (name !== "test_rows") rows.push([name, r.test_rmse, peers.test_rows, r.seconds]);
   }
-  return { rows, alsRmse: a.metrics.test_rmse, oofSeconds: def.metrics.oof_seconds };
+  return { rows, alsRmse: a.metrics.test_rmse, oofSeconds: features.metrics.seconds };
 }
 
 const sections = [];
@@ -114,7 +123,7 @@ for (const ds of datasets()) {
     ["model", "test RMSE", "vs ms-als", "test rows", "seconds (fit + score)"],
     rows.map(([name, rmse, n, s]) => [name, fmt(rmse, 4), (rmse - alsRmse >= 0 ? "+" : "") + fmt(rmse - alsRmse, 4), n, fmt(s, 1)]),
   );
-  sections.push(`### ${ds.name}\n\n${body}\n\nOut-of-fold fits inside the default keras step: ${fmt(oofSeconds, 1)} s.\n`);
+  sections.push(`### ${ds.name}\n\n${body}\n\nOut-of-fold fits (the fm step, before the default keras step): ${fmt(oofSeconds, 1)} s.\n`);
   process.stdout.write(`\n${ds.name}\n${body}\n`);
 }
 const md = [
