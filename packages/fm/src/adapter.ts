@@ -4,9 +4,9 @@
  * ratings' order), the train mask (`train_mask.bin`, one byte per rating), the full fit's
  * predictions of the test rows (`test_predictions.bin`, float32, test rows in ratings order) and
  * the full fit's `StackedTables`, written generically: every typed-array field is a file
- * `tables/<field>.bin` (little-endian, its type and length in the manifest) and every scalar field
- * sits in the manifest's details, so a field the sampler adds to StackedTables flows through
- * without a change here. Reading parses the details with a valibot schema, checks every file's
+ * `tables/<field>.bin` (little-endian, its type and length in the manifest; a nested group's fields
+ * get dotted names, `time.dayBias`) and every scalar field sits in the manifest's details, so a
+ * field the sampler adds to StackedTables flows through without a change here. Reading parses the details with a valibot schema, checks every file's
  * size against them, refuses non-finite values, and checks the tables against `StackedTablesSchema`:
  * a bad file is a CorruptArtifactError naming it. The ratings and factors inputs come in through
  * the readers of the packages that wrote them (@ms/etl, @ms/als).
@@ -23,7 +23,6 @@ import {
   MissingArtifactError,
   MsError,
   readManifest,
-  recordOf,
   writeManifest,
   type Digest,
   type Manifest,
@@ -57,9 +56,19 @@ const count = v.pipe(v.number(), v.integer(), v.minValue(0));
 const Scalar = v.union([v.number(), v.boolean(), v.string()]);
 
 /** The tables as the manifest records them: scalar fields by name, and one entry per typed-array field. */
+/** A field's name: letters and digits, dotted for a nested group's fields (no `__proto__`, nothing to escape). */
+const FieldName = v.pipe(
+  v.string(),
+  v.regex(/^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)*$/, "a field name (letters and digits, dotted)"),
+);
+
 export const TablesRecordSchema = v.object({
-  scalars: recordOf(Scalar),
-  arrays: v.array(v.object({ name: v.pipe(v.string(), v.regex(/^[A-Za-z][A-Za-z0-9]*$/)), dtype: v.picklist(DTYPE_NAMES), length: count })),
+  scalars: v.pipe(
+    v.unknown(),
+    v.check((input) => !Array.isArray(input), "Invalid type: Expected Object but received Array"),
+    v.record(FieldName, Scalar),
+  ),
+  arrays: v.array(v.object({ name: FieldName, dtype: v.picklist(DTYPE_NAMES), length: count })),
 });
 export type TablesRecord = v.InferOutput<typeof TablesRecordSchema>;
 
@@ -145,24 +154,53 @@ function dtypeOf(a: ArrayBufferView): Dtype | undefined {
   return DTYPE_NAMES.find((d) => a instanceof DTYPES[d]);
 }
 
-/** Splits the tables into the manifest's record (scalars, array entries) and the arrays to write. */
+/**
+ * Splits the tables into the manifest's record (scalars, array entries) and the arrays to write.
+ * A nested object (the sampler's `time`, `ordinal` groups) is flattened with dotted names
+ * (`time.dayBias`); an absent optional field is left out.
+ */
 export function tablesRecord(t: StackedTables): { record: TablesRecord; arrays: Map<string, TypedArray> } {
   const scalars: Record<string, number | boolean | string> = {};
   const entries: TablesRecord["arrays"] = [];
   const arrays = new Map<string, TypedArray>();
-  for (const [name, value] of Object.entries(t)) {
-    if (ArrayBuffer.isView(value)) {
-      const dtype = dtypeOf(value);
-      if (!dtype) throw new Error(`fm: StackedTables.${name} is a ${value.constructor.name}, which the fm artifact cannot hold`);
-      entries.push({ name, dtype, length: (value as TypedArray).length });
-      arrays.set(name, value as TypedArray);
-    } else if (typeof value === "number" || typeof value === "boolean" || typeof value === "string") {
-      if (typeof value === "number" && !Number.isFinite(value))
-        throw new Error(`fm: StackedTables.${name} is ${value}; nothing non-finite is published`);
-      scalars[name] = value;
-    } else throw new Error(`fm: StackedTables.${name} is neither a typed array nor a scalar; the fm artifact cannot hold it`);
-  }
+  const visit = (prefix: string, object: object) => {
+    for (const [key, value] of Object.entries(object)) {
+      const name = `${prefix}${key}`;
+      if (value === undefined) continue;
+      if (ArrayBuffer.isView(value)) {
+        const dtype = dtypeOf(value);
+        if (!dtype) throw new Error(`fm: StackedTables.${name} is a ${value.constructor.name}, which the fm artifact cannot hold`);
+        entries.push({ name, dtype, length: (value as TypedArray).length });
+        arrays.set(name, value as TypedArray);
+      } else if (typeof value === "number" || typeof value === "boolean" || typeof value === "string") {
+        if (typeof value === "number" && !Number.isFinite(value))
+          throw new Error(`fm: StackedTables.${name} is ${value}; nothing non-finite is published`);
+        scalars[name] = value;
+      } else if (typeof value === "object" && value !== null && !Array.isArray(value)) visit(`${name}.`, value);
+      else
+        throw new Error(
+          `fm: StackedTables.${name} is neither a typed array, a scalar nor an object of them; the fm artifact cannot hold it`,
+        );
+    }
+  };
+  visit("", t);
   return { record: { scalars, arrays: entries }, arrays };
+}
+
+/** Sets `value` at a dotted name, creating the nested objects on the way. */
+function setPath(target: Record<string, unknown>, name: string, value: unknown): void {
+  const keys = name.split(".");
+  let at = target;
+  for (const key of keys.slice(0, -1)) {
+    const next = at[key];
+    if (typeof next === "object" && next !== null) at = next as Record<string, unknown>;
+    else {
+      const made: Record<string, unknown> = {};
+      at[key] = made;
+      at = made;
+    }
+  }
+  at[keys[keys.length - 1]] = value;
 }
 
 /** The first non-finite value of a float array, as an error message, or undefined. */
@@ -273,8 +311,9 @@ async function readArray(dir: string, rel: string, dtype: Dtype, length: number)
 
 /** Rebuilds the full fit's tables from their files and checks them: types, then sizes per user / movie. */
 async function readTables(dir: string, record: TablesRecord): Promise<StackedTables> {
-  const assembled: Record<string, unknown> = { ...record.scalars };
-  for (const a of record.arrays) assembled[a.name] = await readArray(dir, `${TABLES_DIR}/${a.name}.bin`, a.dtype, a.length);
+  const assembled: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(record.scalars)) setPath(assembled, name, value);
+  for (const a of record.arrays) setPath(assembled, a.name, await readArray(dir, `${TABLES_DIR}/${a.name}.bin`, a.dtype, a.length));
   const where = path.join(dir, TABLES_DIR);
   const t: StackedTables = checkJson(assembled, StackedTablesSchema, where);
   const users = t.userIds.length;

@@ -130,7 +130,14 @@ describe("the fm artifact", () => {
   it("carries fields added to StackedTables through unchanged (typed arrays as files, scalars in the manifest)", async () => {
     const source = await readFmArtifact(out("bayes"));
     const tables = source.tables as StackedTables;
-    const extended = { ...tables, timeBins: 30, ordinal: false, movieTimeBias: new Float32Array(tables.itemIds.length * 30).fill(0.25) };
+    const time = { start: 1_000_000, bins: 30, itemBin: new Float32Array(tables.itemIds.length * 30).fill(0.25), day: Int32Array.of(3, 4) };
+    const extended = {
+      ...tables,
+      timeBins: 30,
+      ordinal: undefined,
+      movieTimeBias: new Float32Array(tables.itemIds.length * 30).fill(0.5),
+      time,
+    };
     const { tables: _, ...details } = source.details;
     await writeFmArtifact(out("extended"), {
       details,
@@ -144,8 +151,10 @@ describe("the fm artifact", () => {
     });
     const back = new Map(Object.entries((await readFmArtifact(out("extended"))).tables ?? {}));
     expect(back.get("timeBins")).toBe(30);
-    expect(back.get("ordinal")).toBe(false);
+    expect(back.has("ordinal")).toBe(false);
     expect(back.get("movieTimeBias")).toEqual(extended.movieTimeBias);
+    // A nested group (the sampler's `time`) comes back as the object it was.
+    expect(back.get("time")).toEqual(time);
   });
 
   it.each([
