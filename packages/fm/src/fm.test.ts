@@ -110,6 +110,13 @@ describe("the fm step", () => {
     expect(Array.from(n.trainMask)).toEqual(Array.from(a.trainMask));
   });
 
+  it("refuses the time group on ratings without timestamps, naming fm_time, and publishes nothing", async () => {
+    const error = await run("time", { fm_time: true }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BadParameterError);
+    expect((error as BadParameterError).parameter).toBe("fm_time");
+    expect(existsSync(out("time"))).toBe(false);
+  });
+
   it("is declared between als and keras: ratings and factors in, one fm artifact out", () => {
     expect(fmStep.inputs).toEqual({ ratings: "ratings", factors: "factors" });
     expect(fmStep.outputs).toEqual({ features: "fm" });

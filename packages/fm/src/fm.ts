@@ -9,6 +9,7 @@
 import {
   assertArtifactIntact,
   assertReplaceableOutput,
+  BadParameterError,
   silentLogger,
   splitMask,
   type Logger,
@@ -183,6 +184,12 @@ export async function fm(
     return publishNone(target, loaded, params, ctx, started);
   }
   const { ratings, factors, base } = loaded;
+  // The time group reads each rating's timestamp, which etl keeps only when asked.
+  if (params.fm_time && !("timestamps" in ratings))
+    throw new BadParameterError(
+      "fm_time",
+      "needs the ratings' timestamps, which this ratings artifact does not hold (-P etl_keep_timestamp=true)",
+    );
   const split = base.split;
   const producedBy = { step: "fm", version: FM_VERSION };
   const fits: FmDetails["fits"] = [];
