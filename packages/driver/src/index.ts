@@ -1,5 +1,5 @@
 /**
- * @ms/driver: the `ms` command and its library. `runPipeline` runs download -> etl -> als -> keras
+ * @ms/driver: the `ms` command and its library. `runPipeline` runs download -> etl -> als -> fm -> keras
  * with a content-addressed step cache (@ms/cache, with @ms/cache-s3 as its remote) and MLflow
  * tracking (a parent run, one child run per step). The cache has its own API in those packages.
  */
