@@ -55,6 +55,7 @@ describe("the README's step-alone example", () => {
         timeout: 300_000,
       });
     }
-    for (const out of ["out/ratings", "out/als", "out/fm", "out/keras"]) expect(existsSync(path.join(work, out, "manifest.json"))).toBe(true);
+    for (const out of ["out/ratings", "out/als", "out/fm", "out/keras"])
+      expect(existsSync(path.join(work, out, "manifest.json"))).toBe(true);
   }, 600_000);
 });
