@@ -104,9 +104,11 @@ describe("ms run against a real MLflow tracking server", () => {
         .sort((a: number[], b: number[]) => a[0] - b[0]);
     for (const [i, key] of [
       [2, "train_loss"],
-      [3, "loss"],
-      [3, "val_loss"],
+      [3, "samples_used"],
       [3, "test_rmse"],
+      [4, "loss"],
+      [4, "val_loss"],
+      [4, "test_rmse"],
     ] as const) {
       const computed = await history(cold.steps[i].runId, key);
       expect(computed.length, key).toBeGreaterThan(0);
