@@ -35,6 +35,7 @@ const KILL_POINTS: { step: string; marker: string }[] = [
   { step: "download", marker: "download: computing" },
   { step: "etl", marker: "etl: converting ratings to Parquet" },
   { step: "als", marker: "als: ratings loaded and laid out" },
+  { step: "fm", marker: "fm: fit 1/4 (fold 1)" },
   { step: "keras", marker: "keras: training" },
   { step: "keras", marker: "keras: epoch 1/3" },
 ];

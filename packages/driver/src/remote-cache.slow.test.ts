@@ -83,7 +83,7 @@ describe("a remote step cache on a real S3 server (s3proxy)", () => {
     const r1 = await ms(["run", ...SMALL, "--remote-cache", REMOTE, "--json", "--log-level", "debug"], a);
     expect(r1.code, r1.stderr.slice(-2000)).toBe(0);
     cold = JSON.parse(r1.stdout) as RunDoc;
-    expect(sourcesOf(cold)).toEqual({ download: "computed", etl: "computed", als: "computed", keras: "computed" });
+    expect(sourcesOf(cold)).toEqual({ download: "computed", etl: "computed", als: "computed", fm: "computed", keras: "computed" });
     const entries = await listDir(path.join(s3.bucketDir, "team", "entries"));
     // download's entry names a file on this machine: never shared.
     expect(entries).toEqual(
@@ -98,14 +98,14 @@ describe("a remote step cache on a real S3 server (s3proxy)", () => {
     const r2 = await ms(["run", ...SMALL, "--remote-cache", REMOTE, "--remote-cache-mode", "read", "--json"], b);
     expect(r2.code, r2.stderr.slice(-2000)).toBe(0);
     const doc = JSON.parse(r2.stdout) as RunDoc;
-    expect(sourcesOf(doc)).toEqual({ download: "computed", etl: "remote", als: "remote", keras: "remote" });
+    expect(sourcesOf(doc)).toEqual({ download: "computed", etl: "remote", als: "remote", fm: "remote", keras: "remote" });
     expect(doc.steps.map((s) => s.cached)).toEqual([false, true, true, true]);
     expect(digestsOf(doc)).toEqual(digestsOf(cold));
     expect(doc.steps[2].metrics).toEqual(cold.steps[2].metrics);
     for (const s of doc.steps.slice(1)) expect(s.outputs[Object.keys(s.outputs)[0]].dir).toBe(path.join(b.cache, "objects", s.key));
     // Pulled entries are ordinary verified local entries: the next run serves them locally.
     const again = await runJson([...SMALL, "--remote-cache", REMOTE, "--remote-cache-mode", "read"], b);
-    expect(sourcesOf(again)).toEqual({ download: "local", etl: "local", als: "local", keras: "local" });
+    expect(sourcesOf(again)).toEqual({ download: "local", etl: "local", als: "local", fm: "local", keras: "local" });
     expect(await bucketFiles()).toEqual(before);
 
     const tracker = createTracker(b.mlruns);
@@ -169,7 +169,13 @@ describe("a remote step cache on a real S3 server (s3proxy)", () => {
     const ro = await box();
     const r1 = await ms(["run", ...SMALL, "--remote-cache", REMOTE, "--remote-cache-mode", "read", "--json"], ro);
     expect(r1.code, r1.stderr.slice(-2000)).toBe(0);
-    expect(sourcesOf(JSON.parse(r1.stdout) as RunDoc)).toEqual({ download: "computed", etl: "remote", als: "computed", keras: "remote" });
+    expect(sourcesOf(JSON.parse(r1.stdout) as RunDoc)).toEqual({
+      download: "computed",
+      etl: "remote",
+      als: "computed",
+      fm: "remote",
+      keras: "remote",
+    });
     expect(warnings(r1.stderr, "does not verify")).toBe(1);
     expect(r1.stderr).toContain(sha);
     expect(await sum()).not.toBe(sha); // read-only: not repaired
@@ -178,13 +184,13 @@ describe("a remote step cache on a real S3 server (s3proxy)", () => {
     const r2 = await ms(["run", ...SMALL, "--remote-cache", REMOTE, "--json"], rw);
     expect(r2.code, r2.stderr.slice(-2000)).toBe(0);
     const doc = JSON.parse(r2.stdout) as RunDoc;
-    expect(sourcesOf(doc)).toEqual({ download: "computed", etl: "remote", als: "computed", keras: "remote" });
+    expect(sourcesOf(doc)).toEqual({ download: "computed", etl: "remote", als: "computed", fm: "remote", keras: "remote" });
     expect(digestsOf(doc)).toEqual(digestsOf(cold));
     expect(warnings(r2.stderr, "does not verify")).toBe(1);
     expect(await sum()).toBe(sha); // the push of the recomputed result put the blob back
 
     const next = await runJson([...SMALL, "--remote-cache", REMOTE], await box());
-    expect(sourcesOf(next)).toEqual({ download: "computed", etl: "remote", als: "remote", keras: "remote" });
+    expect(sourcesOf(next)).toEqual({ download: "computed", etl: "remote", als: "remote", fm: "remote", keras: "remote" });
   });
 
   it("two runs pushing the same key at once leave one valid entry", async () => {
@@ -221,7 +227,13 @@ describe("a remote step cache on a real S3 server (s3proxy)", () => {
     await watcher;
     expect(killed).toBe(true);
     expect(r.code, r.stderr.slice(-2000)).toBe(0);
-    expect(sourcesOf(JSON.parse(r.stdout) as RunDoc)).toEqual({ download: "local", etl: "computed", als: "local", keras: "local" });
+    expect(sourcesOf(JSON.parse(r.stdout) as RunDoc)).toEqual({
+      download: "local",
+      etl: "computed",
+      als: "local",
+      fm: "local",
+      keras: "local",
+    });
     expect(await listDir(path.join(s3.bucketDir, "die", "entries"))).toEqual([]);
     expect(warnings(r.stderr, "continuing with the local cache only")).toBe(1);
     expect(await listDir(path.join(d.cache, "tmp"))).toEqual([]);
