@@ -1,7 +1,7 @@
 /**
  * The shared step cache against a real S3 server: s3proxy (Maven Central's jar, filesystem backend)
  * on 127.0.0.1, started here and stopped after. Two cache directories share one bucket: run 1
- * computes and pushes, run 2 on an empty cache gets etl, als and keras as remote hits with the
+ * computes and pushes, run 2 on an empty cache gets etl, als, fm and keras as remote hits with the
  * same outputs (download names a local file and is never shared); read-only mode writes nothing;
  * a blob damaged on the server is a miss reported once, recomputed and repaired by the push; two
  * runs pushing one key leave one valid entry; a server killed mid-upload leaves no entry record;
@@ -79,7 +79,7 @@ afterAll(async () => {
 });
 
 describe("a remote step cache on a real S3 server (s3proxy)", () => {
-  it("run 1 computes and pushes; run 2 on an empty cache (read-only) gets etl, als and keras from the remote, same outputs, nothing written", async () => {
+  it("run 1 computes and pushes; run 2 on an empty cache (read-only) gets etl, als, fm and keras from the remote, same outputs, nothing written", async () => {
     const r1 = await ms(["run", ...SMALL, "--remote-cache", REMOTE, "--json", "--log-level", "debug"], a);
     expect(r1.code, r1.stderr.slice(-2000)).toBe(0);
     cold = JSON.parse(r1.stdout) as RunDoc;
@@ -99,7 +99,7 @@ describe("a remote step cache on a real S3 server (s3proxy)", () => {
     expect(r2.code, r2.stderr.slice(-2000)).toBe(0);
     const doc = JSON.parse(r2.stdout) as RunDoc;
     expect(sourcesOf(doc)).toEqual({ download: "computed", etl: "remote", als: "remote", fm: "remote", keras: "remote" });
-    expect(doc.steps.map((s) => s.cached)).toEqual([false, true, true, true]);
+    expect(doc.steps.map((s) => s.cached)).toEqual([false, true, true, true, true]);
     expect(digestsOf(doc)).toEqual(digestsOf(cold));
     expect(doc.steps[2].metrics).toEqual(cold.steps[2].metrics);
     for (const s of doc.steps.slice(1)) expect(s.outputs[Object.keys(s.outputs)[0]].dir).toBe(path.join(b.cache, "objects", s.key));
