@@ -1,3 +1,7 @@
+/**
+ * The evaluation protocols: the kfold partition, the time split per user, keyed splits, the
+ * cold-start rule and the split parameters' cross checks.
+ */
 import { describe, expect, it } from "vitest";
 import { BadParameterError } from "./errors.js";
 import { paramResolver } from "./params.js";
