@@ -11,6 +11,7 @@ import {
   StorageError,
   STORAGE_MESSAGE,
   readManifest,
+  SPLIT_KEY_COLUMN,
   type Manifest,
 } from "@ms/contracts";
 import { stat } from "node:fs/promises";
@@ -254,12 +255,70 @@ async function explainCopyFailure(
   return error;
 }
 
+/** Where two queries' rows keep their order: the row number of a scan, in file order. */
+const FILE_ORDER = "row_number() OVER ()";
+
+/**
+ * Rewrites `source` (a ratings Parquet file with timestamps) as `target` with the time split's
+ * key: within each user, ratings ranked by (timestamp, movieId, file order) from 1, and
+ *   split_key = (rank - 0.5) / count   (FLOAT; `timeSplitKey` of @ms/contracts computes the same).
+ * Rows keep the source's order, so the output is as deterministic as the source.
+ */
+export async function writeTimeSplitKey(source: string, target: string): Promise<void> {
+  await withDuckDB(async (conn) => {
+    const numbered = `SELECT *, ${FILE_ORDER} AS rn FROM read_parquet(${sqlString(source)})`;
+    const key = `CAST((row_number() OVER (PARTITION BY userId ORDER BY timestamp, movieId, rn) - 0.5) / count(*) OVER (PARTITION BY userId) AS FLOAT)`;
+    await conn.run(
+      `COPY (SELECT userId, movieId, rating, timestamp, ${key} AS split_key FROM (${numbered}) ORDER BY rn) TO ${sqlString(target)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1048576)`,
+    );
+  });
+}
+
+/**
+ * Joins the main file's ratings (`train`, split_key 0) and the test file's (`test`, split_key 1)
+ * into `target`, main rows first, each in its own order. A (user, movie) pair in both files is
+ * refused (its test rating would be known in training), naming the test file's line.
+ */
+export async function writeFileSplit(
+  train: string,
+  test: { parquet: string; file: string; info: FormatInfo },
+  target: string,
+): Promise<{ testRows: number }> {
+  return withDuckDB(async (conn) => {
+    const both = (
+      await conn.runAndReadAll(
+        `SELECT t.userId, t.movieId FROM read_parquet(${sqlString(test.parquet)}) t JOIN read_parquet(${sqlString(train)}) m USING (userId, movieId) LIMIT 1`,
+      )
+    ).getRows()[0];
+    if (both) {
+      const [userId, movieId] = both.map(Number);
+      const found = await conn.runAndReadAll(
+        `SELECT rn FROM (SELECT ${FILE_ORDER} AS rn, userId, movieId FROM ${readCsvSql(test.file, test.info)}) WHERE userId = ${userId} AND movieId = ${movieId} ORDER BY rn LIMIT 1`,
+      );
+      const rn = Number(found.getRows()[0]?.[0] ?? 0);
+      throw new BadInputError(
+        `userId ${userId}, movieId ${movieId} is also a rating of the main ratings file: a test pair must not be in training (remove it from one of the files)`,
+        { file: test.file, ...(rn > 0 ? { line: rn + (test.info.header ? 1 : 0) } : {}) },
+      );
+    }
+    const side = (file: string, key: number, order: number) =>
+      `SELECT userId, movieId, rating, timestamp, CAST(${key} AS FLOAT) AS split_key, ${order} AS part, ${FILE_ORDER} AS rn FROM read_parquet(${sqlString(file)})`;
+    await conn.run(
+      `COPY (SELECT userId, movieId, rating, timestamp, split_key FROM (${side(train, 0, 0)} UNION ALL ${side(test.parquet, 1, 1)}) ORDER BY part, rn) TO ${sqlString(target)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1048576)`,
+    );
+    const rows = (await conn.runAndReadAll(`SELECT count(*) FROM read_parquet(${sqlString(test.parquet)})`)).getRows()[0][0];
+    return { testRows: Number(rows) };
+  });
+}
+
 /** Ratings loaded into typed columns, the in-memory form every later step works on. */
 export interface RatingsColumns {
   rows: number;
   userIds: Int32Array;
   movieIds: Int32Array;
   ratings: Float32Array;
+  /** A keyed split's side (`split_key`, see @ms/contracts' split.ts), when etl wrote it. */
+  splitKey?: Float32Array;
 }
 
 const EXPECTED_SCHEMA: Record<string, string> = { userId: "INTEGER", movieId: "INTEGER", rating: "FLOAT" };
@@ -317,7 +376,11 @@ export async function readRatingsColumns(pathOrDir: string, options: { threads?:
     const userIds = new Int32Array(rows);
     const movieIds = new Int32Array(rows);
     const ratings = new Float32Array(rows);
-    const result = await conn.stream(`SELECT userId, movieId, rating FROM ${src}`);
+    const keyType = types.get(SPLIT_KEY_COLUMN);
+    if (keyType !== undefined && keyType !== "FLOAT")
+      throw new BadInputError(`wrong schema: column ${SPLIT_KEY_COLUMN} must be FLOAT, found ${keyType}`, { file });
+    const splitKey = keyType ? new Float32Array(rows) : undefined;
+    const result = await conn.stream(`SELECT userId, movieId, rating${splitKey ? `, ${SPLIT_KEY_COLUMN}` : ""} FROM ${src}`);
     let offset = 0;
     for (;;) {
       const chunk = await result.fetchChunk();
@@ -327,9 +390,21 @@ export async function readRatingsColumns(pathOrDir: string, options: { threads?:
       userIds.set(duckVectorItems<Int32Array>(chunk.getColumnVector(0)), offset);
       movieIds.set(duckVectorItems<Int32Array>(chunk.getColumnVector(1)), offset);
       ratings.set(duckVectorItems<Float32Array>(chunk.getColumnVector(2)), offset);
+      splitKey?.set(duckVectorItems<Float32Array>(chunk.getColumnVector(3)), offset);
       offset += n;
     }
     if (offset !== rows) throw new CorruptArtifactError(`${file}: read ${offset} rows, metadata says ${rows}`);
+    if (splitKey) {
+      const nulls = Number(
+        (
+          await conn.runAndReadAll(
+            `SELECT count(*) FROM ${src} WHERE ${SPLIT_KEY_COLUMN} IS NULL OR NOT (${SPLIT_KEY_COLUMN} >= 0 AND ${SPLIT_KEY_COLUMN} <= 1)`,
+          )
+        ).getRows()[0][0],
+      );
+      if (nulls > 0) throw new CorruptArtifactError(`${file}: ${nulls} values of ${SPLIT_KEY_COLUMN} are null or outside [0, 1]`);
+      return { rows, userIds, movieIds, ratings, splitKey };
+    }
     return { rows, userIds, movieIds, ratings };
   }, options);
 }

@@ -1,10 +1,15 @@
 /**
  * The etl step (the seed's `etl_data`): a MovieLens ratings file in any of its formats becomes one
- * zstd Parquet file of userId INT32, movieId INT32, rating FLOAT, published with its manifest.
+ * zstd Parquet file of userId INT32, movieId INT32, rating FLOAT, published with its manifest; with
+ * split=time or file also timestamp INT64 and the split's `split_key` FLOAT (split=file: the main
+ * file's rows, then the test file's).
  */
 import {
   assertReplaceableOutput,
   BadInputError,
+  BadParameterError,
+  KEYED_SPLITS,
+  SPLIT_KEY_COLUMN,
   writeManifest,
   buildArtifactDir,
   defaultCacheDir,
@@ -16,10 +21,10 @@ import {
   type StepContext,
   type StepResult,
 } from "@ms/contracts";
-import { stat } from "node:fs/promises";
+import { rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { cacheLayout } from "@ms/cache";
-import { copyRatingsToParquet, RATINGS_FILE } from "./adapter.js";
+import { copyRatingsToParquet, RATINGS_FILE, writeFileSplit, writeTimeSplitKey, type CopyOptions } from "./adapter.js";
 import { countDataRows } from "./count.js";
 import { detectFormat, type RatingsFormat } from "./formats.js";
 import type { EtlParams } from "./params.js";
@@ -32,9 +37,12 @@ export interface EtlInputs {
   ratingsDigest?: Digest;
   /** Where digests and clean byte scans of input files are remembered (default: `defaultCacheDir()`). */
   cacheDir?: string;
+  /** With split=file: the ratings file whose every row tests (any format etl reads). */
+  testRatings?: string;
 }
 
 export interface EtlMetrics {
+  /** Also `test_file_rows` with split=file: the rows of the test file (the last rows of the output). */
   [key: string]: number;
   rows: number;
   rows_read: number;
@@ -50,6 +58,8 @@ export interface RatingsDetails {
   schema: { name: string; type: string }[];
   compression: "zstd";
   source: { path: string; digest: Digest; format: RatingsFormat };
+  /** With split=file: the test file (its rows have split_key 1). */
+  test?: { path: string; digest: Digest; format: RatingsFormat; rows: number };
 }
 
 export type RatingsManifest = Manifest<EtlParams, EtlMetrics, RatingsDetails>;
@@ -86,14 +96,19 @@ export async function etl(
             `etl: ${Math.round(percent)}% read, about ${rows.toLocaleString("en-US")} rows`,
           )
       : undefined;
-    const copied = await copyRatingsToParquet(source, info, parquet, {
+    const keyed = KEYED_SPLITS.includes(params.split);
+    const copyOptions = {
       maxRowLimit: params.max_row_limit,
-      keepTimestamp: params.etl_keep_timestamp,
+      // The time split ranks by time, and a test file has timestamps worth keeping beside the main file's.
+      keepTimestamp: params.etl_keep_timestamp || keyed,
       dedupe: params.etl_dedupe,
       outputName: target,
       cacheDir: inputs.cacheDir ?? defaultCacheDir(),
       ...(onProgress ? { onProgress } : {}),
-    });
+    };
+    const base = keyed ? path.join(staging, "ratings.main.parquet") : parquet;
+    const copied = await copyRatingsToParquet(source, info, base, copyOptions);
+    const test = keyed ? await writeSplitKey(base, parquet, params, inputs, copyOptions) : undefined;
     if (copied.rowsWritten === 0) throw new BadInputError("no ratings rows (the file holds a header only)", { file: source });
     // The limit cut the read short: count what it left out, so the run can say "100,000 of 20,000,263".
     const limited = params.max_row_limit >= 0 && copied.rowsRead >= params.max_row_limit;
@@ -105,18 +120,24 @@ export async function etl(
       );
     }
     const metrics: EtlMetrics = {
-      rows: copied.rowsWritten,
+      rows: copied.rowsWritten + (test?.rows ?? 0),
       rows_read: copied.rowsRead,
       rows_in_source: rowsInSource,
-      duplicates_dropped: copied.duplicatesDropped,
+      duplicates_dropped: copied.duplicatesDropped + (test?.duplicatesDropped ?? 0),
+      ...(test ? { test_file_rows: test.rows } : {}),
       output_bytes: (await stat(parquet)).size,
       seconds: 0,
     };
     const details: RatingsDetails = {
-      rows: copied.rowsWritten,
-      schema: [...RATINGS_SCHEMA, ...(params.etl_keep_timestamp ? [{ name: "timestamp", type: "INT64" }] : [])],
+      rows: metrics.rows,
+      schema: [
+        ...RATINGS_SCHEMA,
+        ...(copyOptions.keepTimestamp ? [{ name: "timestamp", type: "INT64" }] : []),
+        ...(keyed ? [{ name: SPLIT_KEY_COLUMN, type: "FLOAT" }] : []),
+      ],
       compression: "zstd",
       source: { path: source, digest: await sourceDigest, format: info.format },
+      ...(test ? { test: test.details } : {}),
     };
     metrics.seconds = (performance.now() - started) / 1000;
     const manifest = await writeManifest(staging, {
@@ -133,6 +154,43 @@ export async function etl(
     logger.info({ rows: copied.rowsWritten, seconds: Number(metrics.seconds.toFixed(2)) }, "etl: done");
     return { outputs: { ratings: { kind: "ratings", dir: target, digest: manifest.digest } }, metrics, manifest };
   });
+}
+
+/**
+ * Writes `target` from the main file's Parquet `base` with the keyed split's `split_key` column
+ * (see @ms/contracts' split.ts), and removes `base`. split=file reads the test file with the same
+ * reader and checks as the main file (its errors name it), whole (max_row_limit is the main
+ * file's), deduplicated on its own with etl_dedupe.
+ */
+async function writeSplitKey(
+  base: string,
+  target: string,
+  params: EtlParams,
+  inputs: EtlInputs,
+  options: CopyOptions,
+): Promise<{ rows: number; duplicatesDropped: number; details: NonNullable<RatingsDetails["test"]> } | undefined> {
+  try {
+    if (params.split === "time") {
+      await writeTimeSplitKey(base, target);
+      return undefined;
+    }
+    if (!inputs.testRatings) throw new BadParameterError("test_ratings", "is needed with split=file (--test-ratings PATH)");
+    const file = path.resolve(inputs.testRatings);
+    const info = await detectFormat(file);
+    const parquet = path.join(path.dirname(base), "ratings.test.parquet");
+    const digest = digestFileRemembered(file, cacheLayout(inputs.cacheDir ?? defaultCacheDir()).digests);
+    try {
+      const copied = await copyRatingsToParquet(file, info, parquet, { ...options, maxRowLimit: -1 });
+      if (copied.rowsWritten === 0) throw new BadInputError("no test ratings rows (the file holds a header only)", { file });
+      await writeFileSplit(base, { parquet, file, info }, target);
+      const details = { path: file, digest: (await digest).digest, format: info.format, rows: copied.rowsWritten };
+      return { rows: copied.rowsWritten, duplicatesDropped: copied.duplicatesDropped, details };
+    } finally {
+      await rm(parquet, { force: true });
+    }
+  } finally {
+    await rm(base, { force: true });
+  }
 }
 
 /** The columns every ratings artifact has, in order. */

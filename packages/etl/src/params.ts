@@ -3,7 +3,7 @@
  * its one name (the seed MLproject's `-P` name), with its default, range and doc, and their
  * resolvers (`resolveDownloadParams`, `resolveEtlParams`) for the steps, the bin and library callers.
  */
-import { BadParameterError, param, paramResolver, type ParamDefs } from "@ms/contracts";
+import { BadParameterError, checkTestRatings, param, paramResolver, pickSplitParams, type ParamDefs, type SplitKind } from "@ms/contracts";
 import { DATASET_NAMES } from "./datasets.js";
 import { RATINGS_FORMATS, type RatingsFormat } from "./formats.js";
 import { SYNTHETIC_DEFAULTS } from "./synthetic.js";
@@ -19,6 +19,8 @@ export interface DownloadParams {
   /** Synthetic data only. */
   synthetic_rows: number;
   synthetic_seed: number;
+  /** With split=file: the test ratings file, recorded (digest, identity) beside the main one. */
+  test_ratings?: string;
 }
 
 export const downloadParams: ParamDefs<DownloadParams> = {
@@ -34,6 +36,7 @@ export const downloadParams: ParamDefs<DownloadParams> = {
   }),
   synthetic_rows: param.integer({ default: SYNTHETIC_DEFAULTS.rows, min: 1, doc: "ratings to generate for --dataset synthetic" }),
   synthetic_seed: param.integer({ default: SYNTHETIC_DEFAULTS.seed, doc: "seed of the synthetic generator" }),
+  ...pickSplitParams("test_ratings"),
 };
 
 /** One source at a time, and a dataset that exists when no file or URL replaces it. */
@@ -54,9 +57,14 @@ export interface EtlParams {
   etl_dedupe: "off" | "latest";
   /** Force a format instead of detecting it. */
   etl_format?: RatingsFormat;
+  /** file and time write the `split_key` column (and keep timestamps); the others need nothing of etl. */
+  split: SplitKind;
+  test_ratings?: string;
 }
 
-export const ETL_DEFAULTS: Readonly<EtlParams> = { max_row_limit: 100_000, etl_keep_timestamp: false, etl_dedupe: "off" };
+export const ETL_DEFAULTS: Readonly<EtlParams> = { max_row_limit: 100_000, etl_keep_timestamp: false, etl_dedupe: "off", split: "hash" };
+
+const { split, test_ratings } = pickSplitParams("split", "test_ratings");
 
 export const etlParams: ParamDefs<EtlParams> = {
   max_row_limit: param.integer({
@@ -73,12 +81,14 @@ export const etlParams: ParamDefs<EtlParams> = {
     defaultDoc: "detected from the file",
     doc: "force a ratings format instead of detecting it",
   }),
+  split,
+  test_ratings: { ...test_ratings, notInKey: "its content is in the download step's record, which is etl's input" },
 };
 
-/** 0 rows is not a limit the range can exclude (-1 and 1 are both valid). */
+/** 0 rows is not a limit the range can exclude (-1 and 1 are both valid); a test file goes with split=file. */
 export function checkEtlParams(p: EtlParams): EtlParams {
   if (p.max_row_limit === 0) throw new BadParameterError("max_row_limit", "must be a positive integer or -1 (all rows), got 0");
-  return p;
+  return checkTestRatings(p);
 }
 
 export const resolveEtlParams = paramResolver(etlParams, checkEtlParams);
