@@ -18,6 +18,8 @@ export { predict, predictWith } from "./predict.js";
 export {
   FACTORS_FILES,
   FactorsDetailsSchema,
+  SplitSpecSchema,
+  splitOfFactors,
   type Factors,
   type FactorsDetails,
   type FactorTables,
