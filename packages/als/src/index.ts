@@ -18,7 +18,6 @@ export { predict, predictWith } from "./predict.js";
 export {
   FACTORS_FILES,
   FactorsDetailsSchema,
-  SplitSpecSchema,
   splitOfFactors,
   type Factors,
   type FactorsDetails,

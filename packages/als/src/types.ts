@@ -2,7 +2,7 @@
  * The factors artifact contract shared with @ms/keras: what an als output directory holds and
  * what `readFactors` returns. Changing a field here changes the contract.
  */
-import { DigestSchema, SPLIT_KINDS, type Digest, type Manifest, type SplitSpec } from "@ms/contracts";
+import { DigestSchema, SplitSpecSchema, type Digest, type Manifest, type SplitSpec } from "@ms/contracts";
 import * as v from "valibot";
 
 export type ColdStartStrategy = "drop" | "nan";
@@ -27,15 +27,6 @@ export interface FactorsDetails {
    */
   ratings: { digest: Digest; rows: number; fileDigest?: Digest };
 }
-
-/** A recorded split spec, checked. */
-export const SplitSpecSchema = v.object({
-  kind: v.optional(v.picklist(SPLIT_KINDS)),
-  seed: v.pipe(v.number(), v.integer()),
-  splitProp: v.pipe(v.number(), v.gtValue(0), v.ltValue(1)),
-  folds: v.optional(v.pipe(v.number(), v.integer(), v.minValue(2))),
-  fold: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
-}) satisfies v.GenericSchema<unknown, SplitSpec>;
 
 /** The split of a factors manifest: its spec, or the hash split of an older manifest's seed and splitProp. */
 export function splitOfFactors(details: Pick<FactorsDetails, "seed" | "splitProp" | "split">): SplitSpec {

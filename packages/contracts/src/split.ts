@@ -8,6 +8,7 @@
  * split_key < split_prop. The side never depends on row order, partitioning or thread count; the
  * spec is recorded in the als manifest, so every later step agrees on it.
  */
+import * as v from "valibot";
 import { BadParameterError } from "./errors.js";
 import { param, type ParamDefs } from "./params.js";
 
@@ -127,6 +128,15 @@ export interface SplitSpec {
   folds?: number;
   fold?: number;
 }
+
+/** A recorded split spec (in a manifest), checked. */
+export const SplitSpecSchema = v.object({
+  kind: v.optional(v.picklist(SPLIT_KINDS)),
+  seed: v.pipe(v.number(), v.integer()),
+  splitProp: v.pipe(v.number(), v.gtValue(0), v.ltValue(1)),
+  folds: v.optional(v.pipe(v.number(), v.integer(), v.minValue(2))),
+  fold: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
+}) satisfies v.GenericSchema<unknown, SplitSpec>;
 
 /** The spec of resolved split parameters and the seed. */
 export function splitSpecOf(p: SplitParams, seed: number): SplitSpec {

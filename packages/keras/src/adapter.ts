@@ -9,6 +9,7 @@ import {
   asStorageError,
   CorruptArtifactError,
   DigestSchema,
+  SplitSpecSchema,
   digestFile,
   Fields,
   MissingArtifactError,
@@ -206,7 +207,7 @@ const KerasModelDetailsShape = v.object({
   inputWidth: v.pipe(v.number(), v.integer(), v.minValue(1)),
   features: v.picklist(FEATURE_SETS),
   stacked: v.optional(v.object({ model: v.picklist(["bayes", "als"]), file: v.string(), layout: StackedTablesLayoutSchema })),
-  split: v.object({ seed: v.pipe(v.number(), v.integer()), splitProp: v.pipe(v.number(), v.gtValue(0), v.ltValue(1)) }),
+  split: SplitSpecSchema,
   factors: v.object({ digest: DigestSchema }),
 });
 export type KerasModelDetails = v.InferOutput<typeof KerasModelDetailsShape>;

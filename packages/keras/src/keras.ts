@@ -18,6 +18,7 @@ import {
 } from "@ms/contracts";
 import type { LayersModel } from "@tensorflow/tfjs";
 import type { StackedTables } from "@ms/fm";
+import { splitOfFactors } from "@ms/als";
 import path from "node:path";
 import {
   loadModelFiles,
@@ -63,7 +64,7 @@ export async function keras(
   }
   const ratings = await readRatingsColumns(inputs.ratings);
   if (ctx.signal?.aborted) throw interruption(ctx.signal);
-  const split = { seed: factors.details.seed, splitProp: factors.details.splitProp };
+  const split = splitOfFactors(factors.details);
   logger.info(
     {
       ratings: ratings.rows,
@@ -109,7 +110,16 @@ export async function keras(
         details,
         producedBy: { step: "keras", version: KERAS_VERSION },
       });
-      for (const key of ["training_nrows", "test_nrows", "train_mse", "test_mse", "test_rmse", "dropped_no_factors", "epochs_run"] as const)
+      for (const key of [
+        "training_nrows",
+        "test_nrows",
+        "train_mse",
+        "test_mse",
+        "test_rmse",
+        "test_cold_rows",
+        "dropped_no_factors",
+        "epochs_run",
+      ] as const)
         ctx.metrics?.metric(key, metrics[key]);
       logger.info(
         {

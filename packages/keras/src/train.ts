@@ -3,13 +3,23 @@
  * (out-of-fold fits of @ms/fm), the network built and fitted by the fused WebAssembly trainer or
  * TensorFlow.js, and its metrics. Nothing here reads or writes files; keras.ts does.
  */
-import { BadInputError, BadParameterError, InterruptedError, MsError, silentLogger, type Logger, type StepContext } from "@ms/contracts";
+import {
+  BadInputError,
+  BadParameterError,
+  InterruptedError,
+  MsError,
+  silentLogger,
+  type Logger,
+  type SplitSpec,
+  type StepContext,
+} from "@ms/contracts";
 import type { LayersModel } from "@tensorflow/tfjs";
 import { ALS_DEFAULTS } from "@ms/als";
 import type { StackedTables } from "@ms/fm";
 import { availableParallelism } from "node:os";
 import { loadTf, trainsFused, type BackendName, type Tf } from "./backend.js";
 import {
+  coldTestErrors,
   FeatureAssembler,
   joinRatings,
   validationTail,
@@ -30,7 +40,7 @@ function isPositiveInteger(v: unknown): v is number {
 /** The stacked feature set's inputs: out-of-fold features of every rating, and the full fit's tables (see @ms/fm `outOfFoldFeatures`). */
 export async function stackedFeatures(
   ratings: RatingColumns,
-  split: { seed: number; splitProp: number },
+  split: SplitSpec,
   params: KerasParams,
   ctx: Partial<StepContext> = {},
   als?: StackedAls,
@@ -94,7 +104,7 @@ export interface TrainedNetwork {
 function joinForTraining(
   ratings: RatingColumns,
   factors: FactorMatrices,
-  split: { seed: number; splitProp: number },
+  split: SplitSpec,
   params: KerasParams,
   logger: Logger,
 ) {
@@ -106,7 +116,7 @@ function joinForTraining(
       { dropped, train: joined.droppedTrain, test: joined.droppedTest },
       "keras: dropped ratings whose user or movie has no factors",
     );
-  const where = `after joining ${ratings.rows} ratings to the factors (split seed ${split.seed}, splitProp ${split.splitProp})`;
+  const where = `after joining ${ratings.rows} ratings to the factors (split ${split.kind ?? "hash"}, seed ${split.seed}, splitProp ${split.splitProp}${split.fold ? `, fold ${split.fold} of ${split.folds}` : ""})`;
   if (joined.trainRows.length === 0) throw new BadInputError(`no training ratings left ${where}`);
   const { fitRows, valRows } = validationTail(joined.trainRows, params.keras_validation_split);
   if (fitRows.length === 0)
@@ -229,7 +239,7 @@ function initialOutputBias(params: KerasParams, joined: JoinedRatings, fitRows: 
 export async function trainNetwork(
   ratings: RatingColumns,
   factors: FactorMatrices,
-  split: { seed: number; splitProp: number },
+  split: SplitSpec,
   params: KerasParams,
   ctx: Partial<StepContext> = {},
 ): Promise<TrainedNetwork> {
@@ -274,14 +284,15 @@ export async function trainNetwork(
     if (fit.stoppedEarly) logger.info({ epochsRun: fit.epochsRun }, "keras: early stopping on val_loss");
     await refuseNonFiniteWeights(model, params);
     const trainMse = await mse(joined.trainRows);
-    const testMse = await mse(joined.testRows);
+    const test = withColdTestRows(await mse(joined.testRows), joined.testRows.length, ratings, factors, split);
     const metrics: KerasMetrics = {
       training_nrows: joined.trainRows.length,
-      test_nrows: joined.testRows.length,
+      test_nrows: test.rows,
       validation_nrows: valRows.length,
       train_mse: trainMse,
-      test_mse: testMse,
-      test_rmse: Math.sqrt(testMse),
+      test_mse: test.mse,
+      test_rmse: Math.sqrt(test.mse),
+      test_cold_rows: joined.droppedTest,
       dropped_no_factors: dropped,
       epochs_run: fit.epochsRun,
       seconds: (performance.now() - started) / 1000,
@@ -308,6 +319,24 @@ export async function trainNetwork(
     model.dispose();
     throw error;
   }
+}
+
+/**
+ * The test error and its row count. split=file never drops a test row: those without factors are
+ * scored by the cold-start rule, mse = (mse_warm * n_warm + sse_cold) / (n_warm + n_cold). The
+ * other splits keep today's figure over the rows with factors (the cold count is reported).
+ */
+function withColdTestRows(
+  warmMse: number,
+  warmRows: number,
+  ratings: RatingColumns,
+  factors: FactorMatrices,
+  split: SplitSpec,
+): { mse: number; rows: number } {
+  if (split.kind !== "file") return { mse: warmMse, rows: warmRows };
+  const cold = coldTestErrors(ratings, factors, split);
+  if (cold.rows === 0) return { mse: warmMse, rows: warmRows };
+  return { mse: ((warmRows > 0 ? warmMse * warmRows : 0) + cold.sse) / (warmRows + cold.rows), rows: warmRows + cold.rows };
 }
 
 function checkFactorShapes(f: FactorMatrices): void {
