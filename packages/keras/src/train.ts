@@ -101,13 +101,7 @@ export interface TrainedNetwork {
 }
 
 /** Ratings joined to factors and cut into fit, validation and test rows; refuses a split that leaves nothing to fit or test. */
-function joinForTraining(
-  ratings: RatingColumns,
-  factors: FactorMatrices,
-  split: SplitSpec,
-  params: KerasParams,
-  logger: Logger,
-) {
+function joinForTraining(ratings: RatingColumns, factors: FactorMatrices, split: SplitSpec, params: KerasParams, logger: Logger) {
   checkFactorShapes(factors);
   const joined = joinRatings(ratings, factors, split);
   const dropped = joined.droppedTrain + joined.droppedTest;

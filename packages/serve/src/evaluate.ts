@@ -8,7 +8,16 @@
  */
 import path from "node:path";
 import * as v from "valibot";
-import { binarySearch, canonicalJson, checkJson, sha256Hex, splitMaskOf, SplitSpecSchema, type Logger, type SplitSpec } from "@ms/contracts";
+import {
+  binarySearch,
+  canonicalJson,
+  checkJson,
+  sha256Hex,
+  splitMaskOf,
+  SplitSpecSchema,
+  type Logger,
+  type SplitSpec,
+} from "@ms/contracts";
 import { readRatingsColumns } from "@ms/etl";
 import { modelDirs, type RunEntry } from "./locate.js";
 import { readMemo, writeMemo } from "./memo.js";
