@@ -39,6 +39,18 @@ import { interruption, round, stackedAls, stackedFeatures, trainNetwork } from "
 import type { KerasDetails, KerasInputs, KerasManifest, KerasMetrics, KerasOutputs } from "./types.js";
 import { KERAS_VERSION } from "./version.js";
 
+/** The final metrics the step reports (the per-epoch history goes out as it trains). */
+const REPORTED_METRICS = [
+  "training_nrows",
+  "test_nrows",
+  "train_mse",
+  "test_mse",
+  "test_rmse",
+  "test_cold_rows",
+  "dropped_no_factors",
+  "epochs_run",
+] as const;
+
 /** Runs the keras step into `outDir` (created, or replacing an earlier keras-model output); `params` are resolved (`resolveKerasParams`). */
 export async function keras(
   inputs: KerasInputs,
@@ -110,17 +122,7 @@ export async function keras(
         details,
         producedBy: { step: "keras", version: KERAS_VERSION },
       });
-      for (const key of [
-        "training_nrows",
-        "test_nrows",
-        "train_mse",
-        "test_mse",
-        "test_rmse",
-        "test_cold_rows",
-        "dropped_no_factors",
-        "epochs_run",
-      ] as const)
-        ctx.metrics?.metric(key, metrics[key]);
+      for (const key of REPORTED_METRICS) ctx.metrics?.metric(key, metrics[key]);
       logger.info(
         {
           test_rmse: round(metrics.test_rmse),
