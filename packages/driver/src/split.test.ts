@@ -1,7 +1,8 @@
 /**
  * The evaluation protocols through the built `ms` bin: `-P split=kfold` runs every fold as its own
  * child run group (a second run is all cache hits), with `folds` and `summary` in `--json` and the
- * parent run's mean and std; `--test-ratings` with split=file counts and scores cold test rows.
+ * parent run's mean and std; split=time reuses etl across split_prop; `--test-ratings` with
+ * split=file counts and scores cold test rows.
  */
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -100,6 +101,20 @@ describe("ms run -P split=kfold", () => {
       expect(r.stderr).toMatch(/fold/);
     }
   });
+});
+
+describe("ms run -P split=time", () => {
+  it("tests each user's latest ratings; a new split_prop reuses the etl entry", async () => {
+    const a = await runJson([...SMALL, "-P", "split=time"], box);
+    const b = await runJson([...SMALL, "-P", "split=time", "-P", "split_prop=0.6"], box);
+    const step = (doc: RunDoc, name: string) => doc.steps.find((s) => s.step === name) as StepDoc;
+    expect(step(b, "etl").cached).toBe(true);
+    expect(step(b, "etl").key).toBe(step(a, "etl").key);
+    const share = (doc: RunDoc) => step(doc, "als").metrics.test_nrows / step(doc, "etl").metrics.rows;
+    expect(share(a)).toBeGreaterThan(0.15);
+    expect(share(a)).toBeLessThan(0.3);
+    expect(share(b)).toBeGreaterThan(share(a) + 0.1);
+  }, 300_000);
 });
 
 describe("ms run --test-ratings -P split=file", () => {
