@@ -10,6 +10,7 @@ import {
   BadParameterError,
   digestFile,
   ColdStartRule,
+  KEYED_SPLITS,
   silentLogger,
   splitMaskOf,
   splitSpecOf,
@@ -17,6 +18,7 @@ import {
   type Digest,
   type Logger,
   type Manifest,
+  type SplitKind,
   type StepContext,
 } from "@ms/contracts";
 import { resolveRatingsFile } from "@ms/etl";
@@ -78,6 +80,7 @@ export async function als(inputs: AlsInputs, params: AlsParams, outDir: string, 
   const ratings = await loadRatings(inputs.ratings);
   if (ctx.signal?.aborted) throw interruption(ctx.signal);
   const split = splitSpecOf(params, params.seed);
+  refuseOtherSplitKey(split.kind ?? "hash", ratingsManifest?.params.split, file);
   const mask = splitMaskOf(split, ratings);
   const problem = prepareProblem(ratings, mask, {
     rank: params.als_rank,
@@ -146,6 +149,15 @@ export async function als(inputs: AlsInputs, params: AlsParams, outDir: string, 
     metrics,
     manifest,
   };
+}
+
+/** A keyed split reads etl's split_key: it must have been written for that split (time and file keys mean different things). */
+function refuseOtherSplitKey(kind: SplitKind, written: unknown, file: string): void {
+  if (!KEYED_SPLITS.includes(kind) || written === undefined || written === kind) return;
+  throw new BadParameterError(
+    "split",
+    `is ${kind}, but the ratings ${file} were written by etl with split=${String(written)}; rerun etl with -P split=${kind}`,
+  );
 }
 
 /** Refuses a layout ALS cannot fit: no training rating, a single user or movie, or rows left singular by reg_param 0. */

@@ -85,5 +85,9 @@ describe("als split=file", () => {
     });
     for (const i of testRows) if (!warmRows.includes(i)) sse += (rule.predict(cols.userIds[i], cols.movieIds[i]) - cols.ratings[i]) ** 2;
     expect(result.metrics.test_mse).toBeCloseTo(sse / 6, 5);
+    // The file split's key is not a time key: split=time on these ratings is refused, naming split.
+    await expect(als({ ratings }, quick({ split: "time" }), path.join(root, "time-on-file"))).rejects.toThrow(
+      /split=file; rerun etl with -P split=time/,
+    );
   });
 });

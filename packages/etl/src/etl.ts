@@ -151,7 +151,7 @@ export async function etl(
     for (const [key, value] of Object.entries(metrics)) ctx.metrics?.metric(key, value);
     if (copied.duplicatesDropped > 0)
       logger.info({ duplicates: copied.duplicatesDropped }, "etl: dropped duplicate (user, movie) pairs, kept the latest");
-    logger.info({ rows: copied.rowsWritten, seconds: Number(metrics.seconds.toFixed(2)) }, "etl: done");
+    logger.info({ rows: metrics.rows, seconds: Number(metrics.seconds.toFixed(2)) }, "etl: done");
     return { outputs: { ratings: { kind: "ratings", dir: target, digest: manifest.digest } }, metrics, manifest };
   });
 }
