@@ -8,15 +8,19 @@
  * A push uploads the blobs first and the entry record last, so a reader never finds a record whose
  * blobs are missing; both are written with `If-None-Match: *` where the server supports it, and a
  * refused condition means another writer put the same content (blobs are content-addressed; the
- * first record of a key wins). A pull streams every blob through sha256 into a staging directory;
- * a blob or record that does not verify is reported once and is a miss, and the recomputed result
- * overwrites it on the next push.
+ * first record of a key wins). A pull streams every blob through sha256 into a staging directory,
+ * never past the size its record gives (a record is read to 1 MiB at most); a blob or record that
+ * does not verify (or, with a signing key, is not signed by it) is reported once and is a miss, and
+ * the recomputed result overwrites it on the next push. With a private signing key every record
+ * pushed is signed; with a public one nothing is pushed.
  *
  * Credentials come from the AWS SDK's default chain (environment, profiles, ...); none is ever put
  * in a message: every text this module produces passes `redact`. Every call is bounded (connect
- * and idle timeouts, an overall deadline for small calls) and honours the run's AbortSignal. A
- * remote that cannot be reached or refuses access is one warning, after which the run works with
- * its local cache only; with `required` it is a NetworkError (exit 6) instead.
+ * and idle timeouts, a deadline for small calls, an idle and a total bound on every body and
+ * upload) and honours the run's AbortSignal. A remote that cannot be reached, refuses access or
+ * stops sending is one warning, after which the run works with its local cache only; with
+ * `required` it is a NetworkError (exit 6) instead. A local file that cannot be written while
+ * pulling is a StorageError (exit 8).
  */
 import { createReadStream, promises as fs } from "node:fs";
 import path from "node:path";
