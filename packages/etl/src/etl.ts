@@ -80,7 +80,10 @@ export async function etl(
       });
     }
   }
-  logger.info({ source, format: info.format, maxRowLimit: params.max_row_limit }, "etl: converting ratings to Parquet");
+  logger.info(
+    { source, format: info.format, maxRowLimit: params.max_row_limit, status: "converting to Parquet" },
+    "etl: converting ratings to Parquet",
+  );
   const started = performance.now();
   return buildArtifactDir(target, async (staging) => {
     const parquet = path.join(staging, RATINGS_FILE);
@@ -91,7 +94,7 @@ export async function etl(
     const onProgress = ctx.progress
       ? ({ percent, rows }: { percent: number; rows: number }) =>
           logger.info(
-            { percent: Math.round(percent), rows },
+            { percent: Math.round(percent), rows, status: `${Math.round(percent)}% read` },
             `etl: ${Math.round(percent)}% read, about ${rows.toLocaleString("en-US")} rows`,
           )
       : undefined;
