@@ -21,7 +21,7 @@ import path from "node:path";
 import { cacheLayout } from "@ms/cache";
 import { copyRatingsToParquet, RATINGS_FILE } from "./adapter.js";
 import { countDataRows } from "./count.js";
-import { detectFormat, type RatingsFormat } from "./formats.js";
+import { columnsOf, detectFormat, parseColumnMapping, type RatingsFormat } from "./formats.js";
 import type { EtlParams } from "./params.js";
 import { ETL_VERSION } from "./version.js";
 
@@ -70,8 +70,20 @@ export async function etl(
   const source = path.resolve(inputs.ratingsCsv);
   const target = path.resolve(outDir);
   await assertReplaceableOutput(target, "ratings");
-  const info = await detectFormat(source, params.etl_format);
-  logger.info({ source, format: info.format, maxRowLimit: params.max_row_limit }, "etl: converting ratings to Parquet");
+  const info = await detectFormat(source, params.etl_format, parseColumnMapping(params.etl_columns));
+  if (!columnsOf(info).includes("timestamp")) {
+    const needs = params.etl_keep_timestamp ? "etl_keep_timestamp=true" : params.etl_dedupe === "latest" ? "etl_dedupe=latest" : undefined;
+    if (needs) {
+      throw new BadInputError(`has no timestamp column, which -P ${needs} needs (name it with -P etl_columns=timestamp=NAME)`, {
+        file: source,
+        line: 1,
+      });
+    }
+  }
+  logger.info(
+    { source, format: info.format, maxRowLimit: params.max_row_limit, status: "converting to Parquet" },
+    "etl: converting ratings to Parquet",
+  );
   const started = performance.now();
   return buildArtifactDir(target, async (staging) => {
     const parquet = path.join(staging, RATINGS_FILE);
@@ -82,7 +94,7 @@ export async function etl(
     const onProgress = ctx.progress
       ? ({ percent, rows }: { percent: number; rows: number }) =>
           logger.info(
-            { percent: Math.round(percent), rows },
+            { percent: Math.round(percent), rows, status: `${Math.round(percent)}% read` },
             `etl: ${Math.round(percent)}% read, about ${rows.toLocaleString("en-US")} rows`,
           )
       : undefined;

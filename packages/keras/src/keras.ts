@@ -72,6 +72,7 @@ export async function keras(
       movies: factors.itemIds.length,
       features: params.keras_features,
       split,
+      status: "training",
     },
     "keras: training",
   );
