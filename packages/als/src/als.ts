@@ -99,6 +99,7 @@ export async function als(inputs: AlsInputs, params: AlsParams, outDir: string, 
       rank: params.als_rank,
       threads: params.als_num_threads,
       loadSeconds: round((performance.now() - started) / 1000),
+      status: "fitting",
     },
     "als: ratings loaded and laid out",
   );

@@ -92,6 +92,8 @@ export interface RunPipelineOptions {
   remoteCacheRequired?: boolean;
   /** The S3-compatible endpoint (default $AWS_ENDPOINT_URL_S3 or $AWS_ENDPOINT_URL). */
   remoteCacheEndpoint?: string;
+  /** An ed25519 PEM key (default $MS_REMOTE_CACHE_SIGNING_KEY): a private key signs pushed records; only signed records are used. */
+  remoteCacheSigningKey?: string;
   /**
    * Environment read for MLflow's project variables (default process.env): under `mlflow run`,
    * `MLFLOW_RUN_ID` is the run to use as the parent and `MLFLOW_EXPERIMENT_ID` the experiment.
@@ -134,6 +136,7 @@ function openRemote(o: RunPipelineOptions, logger: Logger): S3RemoteStore | unde
     mode: o.remoteCacheMode,
     required: o.remoteCacheRequired,
     endpoint: o.remoteCacheEndpoint,
+    signingKey: o.remoteCacheSigningKey,
     logger,
     env: o.env ?? process.env,
   });

@@ -26,7 +26,7 @@ import path from "node:path";
 import { cacheLayout } from "@ms/cache";
 import { copyRatingsToParquet, RATINGS_FILE, writeFileSplit, writeTimeSplitKey, type CopyOptions } from "./adapter.js";
 import { countDataRows } from "./count.js";
-import { detectFormat, type RatingsFormat } from "./formats.js";
+import { columnsOf, detectFormat, parseColumnMapping, type FormatInfo, type RatingsFormat } from "./formats.js";
 import type { EtlParams } from "./params.js";
 import { ETL_VERSION } from "./version.js";
 
@@ -80,8 +80,28 @@ export async function etl(
   const source = path.resolve(inputs.ratingsCsv);
   const target = path.resolve(outDir);
   await assertReplaceableOutput(target, "ratings");
-  const info = await detectFormat(source, params.etl_format);
-  logger.info({ source, format: info.format, maxRowLimit: params.max_row_limit }, "etl: converting ratings to Parquet");
+  const info = await detectFormat(source, params.etl_format, parseColumnMapping(params.etl_columns));
+  const testFile = params.split === "file" && inputs.testRatings ? path.resolve(inputs.testRatings) : undefined;
+  const testInfo = testFile ? await detectFormat(testFile, undefined, parseColumnMapping(params.etl_columns)) : undefined;
+  if (!columnsOf(info).includes("timestamp")) {
+    const needs = params.etl_keep_timestamp
+      ? "etl_keep_timestamp=true"
+      : params.etl_dedupe === "latest"
+        ? "etl_dedupe=latest"
+        : params.split === "time"
+          ? "split=time"
+          : undefined;
+    if (needs) {
+      throw new BadInputError(`has no timestamp column, which -P ${needs} needs (name it with -P etl_columns=timestamp=NAME)`, {
+        file: source,
+        line: 1,
+      });
+    }
+  }
+  logger.info(
+    { source, format: info.format, maxRowLimit: params.max_row_limit, status: "converting to Parquet" },
+    "etl: converting ratings to Parquet",
+  );
   const started = performance.now();
   return buildArtifactDir(target, async (staging) => {
     const parquet = path.join(staging, RATINGS_FILE);
@@ -92,15 +112,16 @@ export async function etl(
     const onProgress = ctx.progress
       ? ({ percent, rows }: { percent: number; rows: number }) =>
           logger.info(
-            { percent: Math.round(percent), rows },
+            { percent: Math.round(percent), rows, status: `${Math.round(percent)}% read` },
             `etl: ${Math.round(percent)}% read, about ${rows.toLocaleString("en-US")} rows`,
           )
       : undefined;
     const keyed = KEYED_SPLITS.includes(params.split);
+    const timed = (i: FormatInfo | undefined) => i !== undefined && columnsOf(i).includes("timestamp");
     const copyOptions = {
       maxRowLimit: params.max_row_limit,
-      // The time split ranks by time, and a test file has timestamps worth keeping beside the main file's.
-      keepTimestamp: params.etl_keep_timestamp || keyed,
+      // The time split ranks by time; a file split keeps them when both files have them (a later time feature may use them).
+      keepTimestamp: params.etl_keep_timestamp || params.split === "time" || (params.split === "file" && timed(info) && timed(testInfo)),
       dedupe: params.etl_dedupe,
       outputName: target,
       cacheDir: inputs.cacheDir ?? defaultCacheDir(),
@@ -108,7 +129,9 @@ export async function etl(
     };
     const base = keyed ? path.join(staging, "ratings.main.parquet") : parquet;
     const copied = await copyRatingsToParquet(source, info, base, copyOptions);
-    const test = keyed ? await writeSplitKey(base, parquet, params, inputs, copyOptions) : undefined;
+    const test = keyed
+      ? await writeSplitKey(base, parquet, params, testFile && testInfo ? { file: testFile, info: testInfo } : undefined, copyOptions)
+      : undefined;
     if (copied.rowsWritten === 0) throw new BadInputError("no ratings rows (the file holds a header only)", { file: source });
     // The limit cut the read short: count what it left out, so the run can say "100,000 of 20,000,263".
     const limited = params.max_row_limit >= 0 && copied.rowsRead >= params.max_row_limit;
@@ -166,7 +189,7 @@ async function writeSplitKey(
   base: string,
   target: string,
   params: EtlParams,
-  inputs: EtlInputs,
+  testRatings: { file: string; info: FormatInfo } | undefined,
   options: CopyOptions,
 ): Promise<{ rows: number; duplicatesDropped: number; details: NonNullable<RatingsDetails["test"]> } | undefined> {
   try {
@@ -174,15 +197,14 @@ async function writeSplitKey(
       await writeTimeSplitKey(base, target);
       return undefined;
     }
-    if (!inputs.testRatings) throw new BadParameterError("test_ratings", "is needed with split=file (--test-ratings PATH)");
-    const file = path.resolve(inputs.testRatings);
-    const info = await detectFormat(file);
+    if (!testRatings) throw new BadParameterError("test_ratings", "is needed with split=file (--test-ratings PATH)");
+    const { file, info } = testRatings;
     const parquet = path.join(path.dirname(base), "ratings.test.parquet");
-    const digest = digestFileRemembered(file, cacheLayout(inputs.cacheDir ?? defaultCacheDir()).digests);
+    const digest = digestFileRemembered(file, cacheLayout(options.cacheDir ?? defaultCacheDir()).digests);
     try {
       const copied = await copyRatingsToParquet(file, info, parquet, { ...options, maxRowLimit: -1 });
       if (copied.rowsWritten === 0) throw new BadInputError("no test ratings rows (the file holds a header only)", { file });
-      await writeFileSplit(base, { parquet, file, info }, target);
+      await writeFileSplit(base, { parquet, file, info }, target, options.keepTimestamp);
       const details = { path: file, digest: (await digest).digest, format: info.format, rows: copied.rowsWritten };
       return { rows: copied.rowsWritten, duplicatesDropped: copied.duplicatesDropped, details };
     } finally {

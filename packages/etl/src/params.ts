@@ -5,7 +5,7 @@
  */
 import { BadParameterError, checkTestRatings, param, paramResolver, pickSplitParams, type ParamDefs, type SplitKind } from "@ms/contracts";
 import { DATASET_NAMES } from "./datasets.js";
-import { RATINGS_FORMATS, type RatingsFormat } from "./formats.js";
+import { parseColumnMapping, RATINGS_FORMATS, type RatingsFormat } from "./formats.js";
 import { SYNTHETIC_DEFAULTS } from "./synthetic.js";
 
 export interface DownloadParams {
@@ -57,6 +57,8 @@ export interface EtlParams {
   etl_dedupe: "off" | "latest";
   /** Force a format instead of detecting it. */
   etl_format?: RatingsFormat;
+  /** `userId=uid,movieId=iid,rating=stars`: the header names of a CSV whose columns are not spelled as etl knows them. */
+  etl_columns?: string;
   /** file and time write the `split_key` column (and keep timestamps); the others need nothing of etl. */
   split: SplitKind;
   test_ratings?: string;
@@ -81,13 +83,18 @@ export const etlParams: ParamDefs<EtlParams> = {
     defaultDoc: "detected from the file",
     doc: "force a ratings format instead of detecting it",
   }),
+  etl_columns: param.string({
+    defaultDoc: "from the CSV header: user/user_id/userId, item/item_id/movie/movie_id/movieId, rating, timestamp (optional), any case",
+    doc: "the CSV header's name for each column, e.g. userId=uid,movieId=iid,rating=stars",
+  }),
   split,
   test_ratings: { ...test_ratings, notInKey: "its content is in the download step's record, which is etl's input" },
 };
 
-/** 0 rows is not a limit the range can exclude (-1 and 1 are both valid); a test file goes with split=file. */
+/** 0 rows is not a limit the range can exclude (-1 and 1 are both valid); a column mapping must parse; a test file goes with split=file. */
 export function checkEtlParams(p: EtlParams): EtlParams {
   if (p.max_row_limit === 0) throw new BadParameterError("max_row_limit", "must be a positive integer or -1 (all rows), got 0");
+  parseColumnMapping(p.etl_columns);
   return checkTestRatings(p);
 }
 

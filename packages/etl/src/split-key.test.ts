@@ -55,6 +55,12 @@ describe("etl split=time", () => {
     expect(again.outputs.ratings.digest).toBe(result.outputs.ratings.digest);
   });
 
+  it("needs a timestamp column, naming split=time", async () => {
+    const dir = await tempDir();
+    const csv = await writeText(dir, "ratings.csv", "userId,movieId,rating\n1,10,4\n");
+    await expect(etl({ ratingsCsv: csv }, resolveEtlParams({ split: "time" }), path.join(dir, "out"))).rejects.toThrow(/split=time/);
+  });
+
   it("writes no split_key for hash or kfold", async () => {
     const dir = await tempDir();
     const csv = await writeText(dir, "ratings.csv", ratingsCsv(50, 3));
@@ -98,6 +104,21 @@ describe("etl split=file", () => {
       expect((error as BadInputError).message).toContain(`${test}:${line}`);
       expect(existsSync(out)).toBe(false);
     }
+  });
+
+  it("joins files without timestamps, keeping none", async () => {
+    const dir = await tempDir();
+    const csv = await writeText(dir, "base.csv", "userId,movieId,rating\n1,10,4\n2,20,3\n");
+    const test = await writeText(dir, "test.csv", "userId,movieId,rating,timestamp\n1,20,2,9\n");
+    const out = path.join(dir, "out");
+    await etl({ ratingsCsv: csv, testRatings: test }, resolveEtlParams({ split: "file", test_ratings: test }), out);
+    expect(await parquetSchema(path.join(out, "ratings.parquet"))).toEqual({
+      userId: "INT32",
+      movieId: "INT32",
+      rating: "FLOAT",
+      split_key: "FLOAT",
+    });
+    expect([...((await readRatingsColumns(out)).splitKey ?? [])]).toEqual([0, 0, 1]);
   });
 
   it("test_ratings and split=file go together", () => {

@@ -85,6 +85,7 @@ export async function keras(
       movies: factors.itemIds.length,
       features: params.keras_features,
       split,
+      status: "training",
     },
     "keras: training",
   );

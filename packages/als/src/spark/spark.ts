@@ -164,7 +164,10 @@ function progressRelay(ctx: Partial<StepContext>, logger: Logger, started: numbe
     if (line.ms === "started") {
       seen.applicationId = String(line.applicationId);
       seen.sparkVersion = String(line.sparkVersion);
-      logger.info({ applicationId: seen.applicationId, master: stripCredentials(String(line.master)) }, "als: Spark application started");
+      logger.info(
+        { applicationId: seen.applicationId, master: stripCredentials(String(line.master)), status: "Spark application started" },
+        "als: Spark application started",
+      );
     } else if (line.ms === "progress") {
       const now = Date.now();
       if (now - lastProgress < 500) return;
@@ -176,6 +179,7 @@ function progressRelay(ctx: Partial<StepContext>, logger: Logger, started: numbe
         tasks: `${String(line.done)}/${String(line.tasks)}`,
         failed: line.failed,
         seconds: round((performance.now() - started) / 1000),
+        status: `Spark stage ${String(line.stage)}: ${String(line.done)}/${String(line.tasks)} tasks`,
       };
       if (ctx.progress) logger.info(view, "als: spark progress");
       else logger.debug(view, "als: spark progress");

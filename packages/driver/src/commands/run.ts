@@ -68,6 +68,7 @@ const RUN_OPTIONS = {
   "remote-cache-mode": { type: "string", value: "MODE", description: "read, write or readwrite (default) for --remote-cache" },
   "remote-cache-required": { type: "boolean", description: "a remote cache that cannot be used is an error (exit 6), not one warning" },
   "remote-cache-endpoint": SHARED_OPTIONS["remote-cache-endpoint"],
+  "remote-cache-signing-key": SHARED_OPTIONS["remote-cache-signing-key"],
 } as const;
 
 type RunValues = Parameters<CliSpec<typeof RUN_OPTIONS>["run"]>[0];
@@ -143,11 +144,14 @@ function parseSteps(list: readonly string[] | undefined, flag: string): string[]
 function checkFlags(values: RunValues, remoteCache: string | undefined): "all" | "manifests" | "none" {
   if (
     !remoteCache &&
-    (values["remote-cache-mode"] !== undefined || values["remote-cache-required"] || values["remote-cache-endpoint"] !== undefined)
+    (values["remote-cache-mode"] !== undefined ||
+      values["remote-cache-required"] ||
+      values["remote-cache-endpoint"] !== undefined ||
+      values["remote-cache-signing-key"] !== undefined)
   ) {
     throw new BadParameterError(
       "--remote-cache",
-      "is needed by --remote-cache-mode, --remote-cache-required and --remote-cache-endpoint (or set MS_REMOTE_CACHE)",
+      "is needed by --remote-cache-mode, --remote-cache-required, --remote-cache-endpoint and --remote-cache-signing-key (or set MS_REMOTE_CACHE)",
     );
   }
   const logArtifacts = values["log-artifacts"] ?? "all";
@@ -211,6 +215,7 @@ export function runSpec(epilog?: string): CliSpec<typeof RUN_OPTIONS> {
           remoteCacheMode,
           remoteCacheRequired: values["remote-cache-required"] === true,
           remoteCacheEndpoint: values["remote-cache-endpoint"],
+          remoteCacheSigningKey: values["remote-cache-signing-key"],
           logger: display?.live.logger ?? ctx.logger,
           progress: ctx.interactive,
           events: display?.events,
