@@ -69,6 +69,23 @@ export interface EtlOutputs {
   ratings: ArtifactRef<"ratings">;
 }
 
+/** A file without timestamps, when a parameter needs them: refused, naming the parameter. */
+function refuseMissingTimestamps(info: FormatInfo, params: EtlParams, file: string): void {
+  if (columnsOf(info).includes("timestamp")) return;
+  const needs = params.etl_keep_timestamp
+    ? "etl_keep_timestamp=true"
+    : params.etl_dedupe === "latest"
+      ? "etl_dedupe=latest"
+      : params.split === "time"
+        ? "split=time"
+        : undefined;
+  if (needs)
+    throw new BadInputError(`has no timestamp column, which -P ${needs} needs (name it with -P etl_columns=timestamp=NAME)`, {
+      file,
+      line: 1,
+    });
+}
+
 /** Runs the etl step into `outDir` (created, or replacing an earlier ratings output); `params` are resolved (`resolveEtlParams`). */
 export async function etl(
   inputs: EtlInputs,
@@ -83,21 +100,8 @@ export async function etl(
   const info = await detectFormat(source, params.etl_format, parseColumnMapping(params.etl_columns));
   const testFile = params.split === "file" && inputs.testRatings ? path.resolve(inputs.testRatings) : undefined;
   const testInfo = testFile ? await detectFormat(testFile, undefined, parseColumnMapping(params.etl_columns)) : undefined;
-  if (!columnsOf(info).includes("timestamp")) {
-    const needs = params.etl_keep_timestamp
-      ? "etl_keep_timestamp=true"
-      : params.etl_dedupe === "latest"
-        ? "etl_dedupe=latest"
-        : params.split === "time"
-          ? "split=time"
-          : undefined;
-    if (needs) {
-      throw new BadInputError(`has no timestamp column, which -P ${needs} needs (name it with -P etl_columns=timestamp=NAME)`, {
-        file: source,
-        line: 1,
-      });
-    }
-  }
+  refuseMissingTimestamps(info, params, source);
+  if (testFile && testInfo) refuseMissingTimestamps(testInfo, params, testFile);
   logger.info(
     { source, format: info.format, maxRowLimit: params.max_row_limit, status: "converting to Parquet" },
     "etl: converting ratings to Parquet",
