@@ -16,7 +16,9 @@ scores train and test, and writes user_factors/ and item_factors/ (one Parquet p
 dbfs:/ ...), through the same Spark/Hadoop configuration the fit uses.
 
 Protocol with the TypeScript side: one JSON object per line on stdout, each with an "ms" field
-(started, progress, result, error); Spark's own logging goes to stderr.
+(started, progress, result, error); Spark's own logging goes to stderr. spark-submit's
+PythonRunner merges this process's stderr into its stdout, so a traceback that escapes `main`
+arrives there too, and the TypeScript side shows its last lines.
 """
 
 import json
@@ -32,8 +34,9 @@ class BadInput(Exception):
     """The ratings are unusable (the TS side maps it to BadInputError, exit 3)."""
 
 
-def emit(kind, **fields):
-    fields["ms"] = kind
+def emit(line, /, **fields):
+    # Positional-only: the error line has a field named "kind" of its own.
+    fields["ms"] = line
     sys.stdout.write(json.dumps(fields) + "\n")
     sys.stdout.flush()
 

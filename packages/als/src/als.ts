@@ -9,17 +9,21 @@ import {
   BadInputError,
   BadParameterError,
   digestFile,
+  ColdStartRule,
+  KEYED_SPLITS,
   silentLogger,
-  splitMask,
+  splitMaskOf,
+  splitSpecOf,
   type ArtifactRef,
   type Digest,
   type Logger,
   type Manifest,
+  type SplitKind,
   type StepContext,
 } from "@ms/contracts";
 import { resolveRatingsFile } from "@ms/etl";
 import path from "node:path";
-import { loadRatings, writeFactorsArtifact } from "./adapter.js";
+import { loadRatings, writeFactorsArtifact, type LoadedRatings } from "./adapter.js";
 import { ALS_DEFAULTS, type AlsParams, type AlsStepParams } from "./params.js";
 import { fitProblem, nonFiniteRows, prepareProblem, rowsBelow, scoreRows, type Problem } from "./model.js";
 import { inProcessRunner, interruption, threadRunner } from "./pool.js";
@@ -30,8 +34,10 @@ export interface AlsMetrics {
   [key: string]: number;
   training_nrows: number;
   test_nrows: number;
-  /** Test rows whose user or movie has no factors (dropped, or NaN with "nan"). */
+  /** Test rows whose user or movie has no factors (with split=file scored by the cold-start rule, else dropped; NaN with "nan"). */
   test_cold_start_nrows: number;
+  /** The same count under the name every step reports it by (`<step>_test_cold_rows`). */
+  test_cold_rows: number;
   train_mse: number;
   test_mse: number;
   train_rmse: number;
@@ -73,7 +79,9 @@ export async function als(inputs: AlsInputs, params: AlsParams, outDir: string, 
   const digestsPromise = ratingsDigests(file, ratingsManifest);
   const ratings = await loadRatings(inputs.ratings);
   if (ctx.signal?.aborted) throw interruption(ctx.signal);
-  const mask = splitMask(ratings.userIds, ratings.movieIds, params.seed, params.split_prop);
+  const split = splitSpecOf(params, params.seed);
+  refuseOtherSplitKey(split.kind ?? "hash", ratingsManifest?.params.split, file);
+  const mask = splitMaskOf(split, ratings);
   const problem = prepareProblem(ratings, mask, {
     rank: params.als_rank,
     maxIter: params.als_max_iter,
@@ -91,6 +99,7 @@ export async function als(inputs: AlsInputs, params: AlsParams, outDir: string, 
       rank: params.als_rank,
       threads: params.als_num_threads,
       loadSeconds: round((performance.now() - started) / 1000),
+      status: "fitting",
     },
     "als: ratings loaded and laid out",
   );
@@ -98,13 +107,14 @@ export async function als(inputs: AlsInputs, params: AlsParams, outDir: string, 
   const { losses, fitSeconds } = await runFit(problem, params, ctx, logger);
 
   const { state } = problem;
-  const { metrics, nanByChoice } = scoreFit(problem, ratings.ratings, mask, params, losses, fitSeconds);
+  const { metrics, nanByChoice } = scoreFit(problem, ratings, mask, params, losses, fitSeconds);
   const details: FactorsDetails = {
     rank: params.als_rank,
     users: problem.users.ids.length,
     items: problem.items.ids.length,
     seed: params.seed,
     splitProp: params.split_prop,
+    split,
     coldStartStrategy: params.als_cold_start_strategy,
     ratings: { ...(await digestsPromise), rows: ratings.rows },
   };
@@ -140,6 +150,15 @@ export async function als(inputs: AlsInputs, params: AlsParams, outDir: string, 
     metrics,
     manifest,
   };
+}
+
+/** A keyed split reads etl's split_key: it must have been written for that split (time and file keys mean different things). */
+function refuseOtherSplitKey(kind: SplitKind, written: unknown, file: string): void {
+  if (!KEYED_SPLITS.includes(kind) || written === undefined || written === kind) return;
+  throw new BadParameterError(
+    "split",
+    `is ${kind}, but the ratings ${file} were written by etl with split=${String(written)}; rerun etl with -P split=${kind}`,
+  );
 }
 
 /** Refuses a layout ALS cannot fit: no training rating, a single user or movie, or rows left singular by reg_param 0. */
@@ -220,10 +239,32 @@ export function unscorableTest(testRows: number, coldRows: number, splitProp: nu
   );
 }
 
+/**
+ * The test error with split=file, whose test rows are never dropped: a row without factors is
+ * scored by @ms/contracts' cold-start rule (mean + the known side's bias), so
+ *   mse = (sse_warm + sse_cold) / (warm + cold).
+ */
+function withColdRows(
+  problem: Problem,
+  ratings: LoadedRatings,
+  mask: Uint8Array,
+  warm: { rows: number; coldRows: number; mse: number },
+): number {
+  const rule = new ColdStartRule(ratings, mask);
+  let sse = 0;
+  for (let i = 0; i < mask.length; i++) {
+    if (mask[i] !== 0 || (problem.rowUser[i] >= 0 && problem.rowItem[i] >= 0)) continue;
+    const e = rule.predict(ratings.userIds[i], ratings.movieIds[i]) - ratings.ratings[i];
+    sse += e * e;
+  }
+  const scored = warm.rows - warm.coldRows;
+  return ((scored > 0 ? warm.mse * scored : 0) + sse) / warm.rows;
+}
+
 /** The fit's metrics on the training and test parts; a test error that cannot be scored is refused unless the cold-start strategy chose NaN. */
 function scoreFit(
   problem: Problem,
-  ratings: Float32Array,
+  ratings: LoadedRatings,
   mask: Uint8Array,
   params: AlsParams,
   losses: number[],
@@ -231,15 +272,17 @@ function scoreFit(
 ): { metrics: AlsMetrics; nanByChoice: boolean } {
   const { state } = problem;
   refuseNonFinite(problem, params, "after the fit");
-  const train = scoreRows(problem, state.userFactors, state.itemFactors, params.als_rank, ratings, mask, 1);
-  const test = scoreRows(problem, state.userFactors, state.itemFactors, params.als_rank, ratings, mask, 0);
+  const train = scoreRows(problem, state.userFactors, state.itemFactors, params.als_rank, ratings.ratings, mask, 1);
+  const test = scoreRows(problem, state.userFactors, state.itemFactors, params.als_rank, ratings.ratings, mask, 0);
   const nanByChoice = params.als_cold_start_strategy === "nan" && test.coldRows > 0;
-  const testMse = nanByChoice ? Number.NaN : test.mse;
-  if (!nanByChoice && !Number.isFinite(test.mse)) throw unscorableTest(test.rows, test.coldRows, params.split_prop);
+  const fileSplit = params.split === "file" && test.rows > 0;
+  const testMse = nanByChoice ? Number.NaN : fileSplit && test.coldRows > 0 ? withColdRows(problem, ratings, mask, test) : test.mse;
+  if (!nanByChoice && !Number.isFinite(testMse)) throw unscorableTest(test.rows, test.coldRows, params.split_prop);
   const metrics: AlsMetrics = {
     training_nrows: train.rows,
     test_nrows: test.rows,
     test_cold_start_nrows: test.coldRows,
+    test_cold_rows: test.coldRows,
     train_mse: train.mse,
     test_mse: testMse,
     train_rmse: Math.sqrt(train.mse),

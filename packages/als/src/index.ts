@@ -18,6 +18,7 @@ export { predict, predictWith } from "./predict.js";
 export {
   FACTORS_FILES,
   FactorsDetailsSchema,
+  splitOfFactors,
   type Factors,
   type FactorsDetails,
   type FactorTables,

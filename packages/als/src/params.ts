@@ -4,19 +4,26 @@
  * The fit's parameters, the engine, and where Spark runs; `resolveAlsParams` is the one resolver.
  */
 import { availableParallelism } from "node:os";
-import { BadParameterError, param, paramResolver, type ParamDefs } from "@ms/contracts";
+import {
+  BadParameterError,
+  checkSplitParams,
+  param,
+  paramResolver,
+  pickSplitParams,
+  type ParamDefs,
+  type SplitParams,
+} from "@ms/contracts";
 import { parseSparkConf, stripCredentials } from "./spark/conf.js";
 import type { ColdStartStrategy } from "./types.js";
 
 export type AlsEngine = "local" | "spark";
 export type SparkDeployMode = "client" | "cluster";
 
-/** Every parameter of the als step. */
-export interface AlsStepParams {
+/** Every parameter of the als step; the split's (`split`, `split_prop`, `folds`, `fold`) are @ms/contracts'. */
+export interface AlsStepParams extends Omit<SplitParams, "test_ratings"> {
   als_rank: number;
   als_max_iter: number;
   als_reg_param: number;
-  split_prop: number;
   seed: number;
   als_cold_start_strategy: ColdStartStrategy;
   /** Spark's `nonnegative`: each row solved as non-negative least squares. */
@@ -38,7 +45,17 @@ export interface AlsStepParams {
 /** The fit's own parameters: what the local fit (`als(...)`) reads. */
 export type AlsParams = Pick<
   AlsStepParams,
-  "als_rank" | "als_max_iter" | "als_reg_param" | "split_prop" | "seed" | "als_cold_start_strategy" | "als_nonnegative" | "als_num_threads"
+  | "als_rank"
+  | "als_max_iter"
+  | "als_reg_param"
+  | "split"
+  | "split_prop"
+  | "folds"
+  | "fold"
+  | "seed"
+  | "als_cold_start_strategy"
+  | "als_nonnegative"
+  | "als_num_threads"
 >;
 /** Where and how Spark runs the fit. */
 export type SparkParams = Pick<
@@ -47,11 +64,13 @@ export type SparkParams = Pick<
 >;
 
 /** The fit's defaults (the seed's). */
-export const ALS_DEFAULTS: Readonly<Omit<AlsParams, "als_num_threads">> = {
+export const ALS_DEFAULTS: Readonly<Omit<AlsParams, "als_num_threads" | "fold">> = {
   als_rank: 12,
   als_max_iter: 10,
   als_reg_param: 0.1,
+  split: "hash",
   split_prop: 0.8,
+  folds: 5,
   seed: 42,
   als_cold_start_strategy: "drop",
   als_nonnegative: false,
@@ -72,14 +91,7 @@ export const alsParams: ParamDefs<AlsStepParams> = {
     min: 0,
     doc: "regularisation (Spark's ALS-WR: scaled by each row's rating count)",
   }),
-  split_prop: param.number({
-    default: ALS_DEFAULTS.split_prop,
-    min: 0,
-    max: 1,
-    minExclusive: true,
-    maxExclusive: true,
-    doc: "share of ratings in the training part (keras reuses the split als made)",
-  }),
+  ...pickSplitParams("split", "split_prop", "folds", "fold"),
   seed: param.integer({ default: ALS_DEFAULTS.seed, doc: "the train/test split and ALS initialisation; keras_seed defaults to it" }),
   als_cold_start_strategy: param.choice(["drop", "nan"] as const, {
     default: ALS_DEFAULTS.als_cold_start_strategy,
@@ -126,8 +138,14 @@ export const alsParams: ParamDefs<AlsStepParams> = {
   }),
 };
 
-/** What the schema cannot check alone: the Spark master, staging directory and conf. */
+/** What the schema cannot check alone: the split's cross checks, the Spark master, staging directory and conf. */
 export function completeAlsParams(out: AlsStepParams): AlsStepParams {
+  checkSplitParams(out);
+  if (out.als_engine === "spark" && out.split !== "hash")
+    throw new BadParameterError(
+      "split",
+      `${out.split} is not yet computed by the Spark job (als_engine=spark): use split=hash, or als_engine=local`,
+    );
   if (out.spark_master !== undefined) {
     if (out.spark_master.trim() === "" || /\s/.test(out.spark_master)) {
       throw new BadParameterError(

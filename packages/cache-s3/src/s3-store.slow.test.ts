@@ -10,7 +10,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promis
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";
-import { CacheStore, openSession, pullEntries, pushEntries, type GetOrComputeRequest } from "@ms/cache";
+import { CacheStore, cacheKey, openSession, pullEntries, pushEntries, type GetOrComputeRequest } from "@ms/cache";
 import { NetworkError, createLogger, sha256Hex, writeManifest } from "@ms/contracts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startS3proxy, type S3proxyServer } from "../../../tools/s3proxy/server.mjs";
@@ -18,7 +18,8 @@ import { S3RemoteStore } from "./s3-store.js";
 
 let s3: S3proxyServer;
 let root: string;
-const KEY = sha256Hex("s3-store test");
+const CLAIM = { version: "0", codeDigest: "sha256:c", params: { rank: 4 }, inputs: {} };
+const KEY = cacheKey({ step: "als", ...CLAIM });
 const OTHER = sha256Hex("another entry");
 
 beforeAll(async () => {
@@ -55,7 +56,7 @@ function request(key: string, content: string | undefined, over: Partial<GetOrCo
   return {
     key,
     step: "als",
-    info: { version: "0", codeDigest: "sha256:c", params: { rank: 4 }, inputs: {}, producedByRun: "run-1" },
+    info: { ...CLAIM, producedByRun: "run-1" },
     async compute(dir) {
       if (content === undefined) throw new Error("computed, but a remote hit was expected");
       await mkdir(dir);
@@ -63,7 +64,7 @@ function request(key: string, content: string | undefined, over: Partial<GetOrCo
       await writeManifest(dir, {
         kind: "factors",
         files: ["user_factors.parquet"],
-        params: {},
+        params: over.info?.params ?? CLAIM.params,
         metrics: {},
         details: {},
         producedBy: { step: "als", version: "0", key },

@@ -3,22 +3,23 @@
  * echoing credentials), the entry record's validation before any blob is fetched, and redaction
  * of the environment's credentials.
  */
-import { REMOTE_RECORD_FORMAT, recordProblems } from "@ms/cache";
+import { REMOTE_RECORD_FORMAT, cacheKey, recordProblems } from "@ms/cache";
 import { BadParameterError } from "@ms/contracts";
 import { describe, expect, it } from "vitest";
 import { S3RemoteStore } from "./s3-store.js";
 import { parseRemoteMode, parseRemoteUrl } from "./url.js";
 
-const KEY = "a".repeat(64);
 const SHA = "b".repeat(64);
+const CLAIM = { version: "0.1.0", codeDigest: "sha256:c", params: { als_rank: 4 }, inputs: {} };
+const KEY = cacheKey({ step: "als", ...CLAIM });
 
 function record(over: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     format: REMOTE_RECORD_FORMAT,
     key: KEY,
     step: "als",
-    entry: { key: KEY, step: "als" },
-    manifest: { kind: "factors" },
+    entry: { key: KEY, step: "als", ...CLAIM },
+    manifest: { kind: "factors", params: { als_rank: 4 }, producedBy: { step: "als", version: "0.1.0" } },
     files: [
       { path: "manifest.json", sha256: SHA, bytes: 10 },
       { path: "user_factors.parquet", sha256: SHA, bytes: 10 },

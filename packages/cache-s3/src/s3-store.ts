@@ -8,26 +8,32 @@
  * A push uploads the blobs first and the entry record last, so a reader never finds a record whose
  * blobs are missing; both are written with `If-None-Match: *` where the server supports it, and a
  * refused condition means another writer put the same content (blobs are content-addressed; the
- * first record of a key wins). A pull streams every blob through sha256 into a staging directory;
- * a blob or record that does not verify is reported once and is a miss, and the recomputed result
- * overwrites it on the next push.
+ * first record of a key wins). A pull streams every blob through sha256 into a staging directory,
+ * never past the size its record gives (a record is read to 1 MiB at most); a blob or record that
+ * does not verify (or, with a signing key, is not signed by it) is reported once and is a miss, and
+ * the recomputed result overwrites it on the next push. With a private signing key every record
+ * pushed is signed; with a public one nothing is pushed.
  *
  * Credentials come from the AWS SDK's default chain (environment, profiles, ...); none is ever put
  * in a message: every text this module produces passes `redact`. Every call is bounded (connect
- * and idle timeouts, an overall deadline for small calls) and honours the run's AbortSignal. A
- * remote that cannot be reached or refuses access is one warning, after which the run works with
- * its local cache only; with `required` it is a NetworkError (exit 6) instead.
+ * and idle timeouts, a deadline for small calls, an idle and a total bound on every body and
+ * upload) and honours the run's AbortSignal. A remote that cannot be reached, refuses access or
+ * stops sending is one warning, after which the run works with its local cache only; with
+ * `required` it is a NetworkError (exit 6) instead. A local file that cannot be written while
+ * pulling is a StorageError (exit 8).
  */
-import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream, promises as fs } from "node:fs";
+import { createReadStream, promises as fs } from "node:fs";
 import path from "node:path";
-import { Readable, Transform } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import { Readable } from "node:stream";
 import {
   ENTRY_FILE,
+  MAX_RECORD_BYTES,
   REMOTE_RECORD_FORMAT,
+  loadSigningKey,
   parseRemoteRecord,
+  signRecord,
   type EntryInfo,
+  type RecordSigningKey,
   type RemoteEntrySummary,
   type RemoteFetch,
   type RemoteFile,
@@ -35,20 +41,29 @@ import {
   type RemoteStore,
   type RemoteTransfer,
 } from "@ms/cache";
-import { BadParameterError, InterruptedError, NetworkError, digestFile, walkFiles, type Logger, type Manifest } from "@ms/contracts";
-import { parseRemoteUrl, type RemoteMode } from "./url.js";
-
-/**
- * The SDK, loaded on first use (a run without a remote cache never loads it). It warns on stderr
- * about Node 20, which this package supports; the warning would break the bins' JSON-lines
- * stderr, so it is turned off unless the user has chosen.
- */
-const sdk = () => {
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
-  return import("@aws-sdk/client-s3");
-};
-type S3Module = typeof import("@aws-sdk/client-s3");
-type S3Client = InstanceType<S3Module["S3Client"]>;
+import {
+  BadParameterError,
+  InterruptedError,
+  NetworkError,
+  StorageError,
+  asStorageError,
+  digestFile,
+  walkFiles,
+  type Logger,
+  type Manifest,
+} from "@ms/contracts";
+import { BodyTooLarge, readBody, totalBoundMs, writeBody } from "./body.js";
+import { createClient, sdk, type S3Client, type S3Module } from "./client.js";
+import {
+  errorDetail,
+  errorName,
+  failureReason,
+  httpStatus,
+  isConditionUnsupported,
+  isNotFound,
+  isPreconditionFailed,
+} from "./s3-errors.js";
+import { checkEndpoint, parseRemoteUrl, type RemoteMode } from "./url.js";
 
 export interface S3RemoteStoreOptions {
   /** `s3://BUCKET[/PREFIX]`. */
@@ -62,21 +77,12 @@ export interface S3RemoteStoreOptions {
   env?: NodeJS.ProcessEnv;
   /** Deadline of one small call and idle timeout of a transfer (default $MS_REMOTE_CACHE_TIMEOUT_MS, else 30 s). */
   timeoutMs?: number;
+  /**
+   * A PEM file with an ed25519 key (default $MS_REMOTE_CACHE_SIGNING_KEY): a private key signs every
+   * record pushed, and with either key only records it signed are served.
+   */
+  signingKey?: string;
 }
-
-function errorName(error: unknown): string {
-  const e = error as { name?: string; Code?: string; code?: string } | undefined;
-  return e?.Code ?? e?.name ?? e?.code ?? "Error";
-}
-
-function httpStatus(error: unknown): number | undefined {
-  return (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
-}
-
-const isNotFound = (error: unknown) => httpStatus(error) === 404 || ["NoSuchKey", "NotFound"].includes(errorName(error));
-const isPreconditionFailed = (error: unknown) => httpStatus(error) === 412 || errorName(error) === "PreconditionFailed";
-/** A server that does not implement conditional writes (the write is then unconditional: identical content). */
-const isConditionUnsupported = (error: unknown) => httpStatus(error) === 501 || errorName(error) === "NotImplemented";
 
 /** A blob whose bytes differ from its name: the record's entry is bad, not the remote. */
 class BadBlob extends Error {}
@@ -93,6 +99,8 @@ export class S3RemoteStore implements RemoteStore {
   private readonly logger: Logger | undefined;
   private readonly env: NodeJS.ProcessEnv;
   private readonly timeoutMs: number;
+  /** Records are signed with it (a private key) and only records it signed are served. */
+  readonly signing: RecordSigningKey | undefined;
   private client: Promise<S3Client> | undefined;
   /** Set after the first failure: the rest of the run works locally, with one warning. */
   private down: string | undefined;
@@ -110,34 +118,21 @@ export class S3RemoteStore implements RemoteStore {
     this.mode = options.mode ?? "readwrite";
     this.required = options.required === true;
     this.env = options.env ?? process.env;
-    const endpoint = options.endpoint ?? (this.env.AWS_ENDPOINT_URL_S3 || this.env.AWS_ENDPOINT_URL || undefined);
-    if (endpoint !== undefined) {
-      let u: URL;
-      try {
-        u = new URL(endpoint);
-      } catch {
-        throw new BadParameterError("--remote-cache-endpoint", "is not a URL (http://host:port)");
-      }
-      if (u.username || u.password)
-        throw new BadParameterError(
-          "--remote-cache-endpoint",
-          "must not hold credentials; use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile",
-        );
-      if (u.protocol !== "http:" && u.protocol !== "https:")
-        throw new BadParameterError("--remote-cache-endpoint", `${u.protocol} is not http: or https:`);
-    }
-    this.endpoint = endpoint;
+    this.endpoint = checkEndpoint(options.endpoint ?? (this.env.AWS_ENDPOINT_URL_S3 || this.env.AWS_ENDPOINT_URL || undefined));
     this.logger = options.logger;
     const t = options.timeoutMs ?? Number(this.env.MS_REMOTE_CACHE_TIMEOUT_MS);
     this.timeoutMs = Number.isFinite(t) && t > 0 ? t : 30_000;
+    const keyFile = options.signingKey ?? (this.env.MS_REMOTE_CACHE_SIGNING_KEY || undefined);
+    this.signing = keyFile === undefined ? undefined : loadSigningKey(keyFile);
   }
 
   get canRead(): boolean {
     return this.mode !== "write";
   }
 
+  /** A reader holding only the public key never pushes: its records could not be signed. */
   get canWrite(): boolean {
-    return this.mode !== "read";
+    return this.mode !== "read" && (this.signing === undefined || this.signing.privateKey !== undefined);
   }
 
   /** Why the remote is not used any more in this process (undefined while it is). */
@@ -164,34 +159,7 @@ export class S3RemoteStore implements RemoteStore {
   }
 
   private s3(): Promise<S3Client> {
-    this.client ??= sdk().then(({ S3Client }) => {
-      const region = this.env.AWS_REGION || this.env.AWS_DEFAULT_REGION || (this.endpoint ? "us-east-1" : undefined);
-      // An explicit environment (the library's `env` option) carries its own keys; else the SDK's default chain.
-      const e = this.env;
-      const credentials =
-        e !== process.env && e.AWS_ACCESS_KEY_ID && e.AWS_SECRET_ACCESS_KEY
-          ? {
-              accessKeyId: e.AWS_ACCESS_KEY_ID,
-              secretAccessKey: e.AWS_SECRET_ACCESS_KEY,
-              ...(e.AWS_SESSION_TOKEN ? { sessionToken: e.AWS_SESSION_TOKEN } : {}),
-            }
-          : undefined;
-      return new S3Client({
-        ...(region ? { region } : {}),
-        ...(credentials ? { credentials } : {}),
-        ...(this.endpoint ? { endpoint: this.endpoint, forcePathStyle: true } : {}),
-        // Connect and idle (socket) timeouts bound every call, transfers included.
-        requestHandler: {
-          connectionTimeout: Math.min(this.timeoutMs, 10_000),
-          requestTimeout: this.timeoutMs,
-          throwOnRequestTimeout: true,
-        },
-        maxAttempts: 2,
-        // Our own sha256 checks every blob; optional CRC trailers are not understood by every S3-compatible server.
-        requestChecksumCalculation: "WHEN_REQUIRED",
-        responseChecksumValidation: "WHEN_REQUIRED",
-      });
-    });
+    this.client ??= createClient(this.env, this.endpoint, this.timeoutMs);
     return this.client;
   }
 
@@ -212,13 +180,29 @@ export class S3RemoteStore implements RemoteStore {
     return run(client, m, this.callSignal(signal, deadline));
   }
 
-  /** The text of a small object (an entry record). */
+  /** The text of an entry record, read within the call's deadline; BodyTooLarge above MAX_RECORD_BYTES. */
   private async getText(key: string, signal: AbortSignal | undefined): Promise<string> {
+    const deadline = this.callSignal(signal, true);
     const got = await this.send(
       (c, m, abortSignal) => c.send(new m.GetObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal }),
-      signal,
+      deadline,
+      false,
     );
-    return (await got.Body?.transformToString()) ?? "";
+    const what = `${key}: an entry record`;
+    if ((got.ContentLength ?? 0) > MAX_RECORD_BYTES) {
+      if (got.Body instanceof Readable) got.Body.destroy();
+      throw new BodyTooLarge(`${what} of ${got.ContentLength} bytes, more than ${MAX_RECORD_BYTES}`);
+    }
+    if (!(got.Body instanceof Readable)) return "";
+    const body = await readBody(got.Body, {
+      what,
+      maxBytes: MAX_RECORD_BYTES,
+      idleMs: this.timeoutMs,
+      totalMs: this.timeoutMs,
+      signal: deadline,
+    });
+    this.stats.bytesDown += body.length;
+    return body.toString("utf8");
   }
 
   /**
@@ -228,23 +212,7 @@ export class S3RemoteStore implements RemoteStore {
    */
   private failed(error: unknown, what: string, signal: AbortSignal | undefined): void {
     if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new InterruptedError("interrupted");
-    const status = httpStatus(error);
-    const detail = this.redact(`${errorName(error)}${status ? ` (HTTP ${status})` : ""}: ${(error as Error)?.message ?? String(error)}`);
-    const name = errorName(error);
-    const why =
-      status === 403 || name === "AccessDenied" || name === "InvalidAccessKeyId" || name === "SignatureDoesNotMatch"
-        ? "access refused"
-        : status === 404 || name === "NoSuchBucket"
-          ? "no such bucket"
-          : name === "CredentialsProviderError"
-            ? "no credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)"
-            : // The run's signal was handled above, so an abort here is the call's own deadline.
-              name === "TimeoutError" || name === "RequestTimeout" || name === "AbortError"
-              ? "timed out"
-              : status && status >= 400
-                ? "refused the request"
-                : "unreachable";
-    const message = `remote cache ${this.url}${this.endpoint ? ` at ${this.endpoint}` : ""}: ${why} while ${what} (${detail})`;
+    const message = `remote cache ${this.url}${this.endpoint ? ` at ${this.endpoint}` : ""}: ${failureReason(error)} while ${what} (${this.redact(errorDetail(error))})`;
     if (this.required) throw new NetworkError(`${message}; --remote-cache-required is set`);
     if (this.down === undefined) {
       this.down = message;
@@ -265,19 +233,20 @@ export class S3RemoteStore implements RemoteStore {
     try {
       text = await this.getText(this.entryKey(key), signal);
     } catch (error) {
+      if (error instanceof BodyTooLarge) return this.bad(key, [error.message]);
       if (isNotFound(error) && errorName(error) !== "NoSuchBucket") return { status: "missing" };
       this.failed(error, `reading entry ${key.slice(0, 12)}`, signal);
       return { status: "unavailable" };
     }
-    this.stats.bytesDown += Buffer.byteLength(text);
-    const parsed = parseRemoteRecord(text, key, this.entryKey(key));
+    const parsed = parseRemoteRecord(text, key, this.entryKey(key), this.signing);
     if ("problems" in parsed) return this.bad(key, parsed.problems);
     const { record } = parsed;
     let bytes = Buffer.byteLength(text);
-    await fs.mkdir(dir, { recursive: true });
     for (const file of record.files) {
       const target = path.join(dir, ...file.path.split("/"));
-      await fs.mkdir(path.dirname(target), { recursive: true });
+      await fs.mkdir(path.dirname(target), { recursive: true }).catch((error: unknown) => {
+        throw asStorageError(error, target);
+      });
       try {
         bytes += await this.download(file, target, signal);
       } catch (error) {
@@ -285,6 +254,7 @@ export class S3RemoteStore implements RemoteStore {
           this.badBlobs.add(file.sha256);
           return this.bad(key, [error.message]);
         }
+        if (error instanceof StorageError) throw error;
         if (isNotFound(error)) return this.bad(key, [`${this.blobKey(file.sha256)} (${file.path}): missing`]);
         this.failed(error, `downloading ${file.path} of entry ${key.slice(0, 12)}`, signal);
         return { status: "unavailable" };
@@ -298,31 +268,39 @@ export class S3RemoteStore implements RemoteStore {
     return { status: "bad", problems };
   }
 
-  /** Streams one blob to `target`, hashing it; a size or digest other than the record's is a BadBlob. */
+  /**
+   * Streams one blob to `target`, hashing it, never past the record's size: a size or digest other
+   * than the record's is a BadBlob (a larger body is stopped at the first byte over). The body has
+   * an idle bound (the timeout) and a total one (`totalBoundMs`); a file that cannot be written is
+   * a StorageError (the local disk, not the remote).
+   */
   private async download(file: RemoteFile, target: string, signal: AbortSignal | undefined): Promise<number> {
+    const name = `${this.blobKey(file.sha256)} (${file.path})`;
     const got = await this.send(
       (c, m, abortSignal) => c.send(new m.GetObjectCommand({ Bucket: this.bucket, Key: this.blobKey(file.sha256) }), { abortSignal }),
       signal,
       false,
     );
-    if (!(got.Body instanceof Readable)) throw new BadBlob(`${this.blobKey(file.sha256)} (${file.path}): empty response`);
-    const hash = createHash("sha256");
-    let n = 0;
-    const tap = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        hash.update(chunk);
-        n += chunk.length;
-        done(null, chunk);
-      },
-    });
-    await pipeline(got.Body, tap, createWriteStream(target, { flags: "wx" }), ...(signal ? [{ signal }] : []));
-    this.stats.bytesDown += n;
-    const hex = hash.digest("hex");
-    if (n !== file.bytes || hex !== file.sha256)
+    if (!(got.Body instanceof Readable)) throw new BadBlob(`${name}: empty response`);
+    if (got.ContentLength !== undefined && got.ContentLength !== file.bytes) {
+      got.Body.destroy();
+      throw new BadBlob(`${name}: ${got.ContentLength} bytes, the record says ${file.bytes}`);
+    }
+    let written: { bytes: number; sha256: string };
+    try {
+      written = await writeBody(got.Body, target, { what: name, maxBytes: file.bytes, idleMs: this.timeoutMs, signal });
+    } catch (error) {
+      if (error instanceof BodyTooLarge) throw new BadBlob(`${error.message}, the record says ${file.bytes}`);
+      const storage = asStorageError(error, target);
+      if (storage instanceof StorageError) throw storage;
+      throw error;
+    }
+    this.stats.bytesDown += written.bytes;
+    if (written.bytes !== file.bytes || written.sha256 !== file.sha256)
       throw new BadBlob(
-        `${this.blobKey(file.sha256)} (${file.path}): ${n !== file.bytes ? `${n} bytes, the record says ${file.bytes}` : `its sha256 is ${hex}`}`,
+        `${name}: ${written.bytes !== file.bytes ? `${written.bytes} bytes, the record says ${file.bytes}` : `its sha256 is ${written.sha256}`}`,
       );
-    return n;
+    return written.bytes;
   }
 
   /**
@@ -330,6 +308,11 @@ export class S3RemoteStore implements RemoteStore {
    * Resolves undefined when the remote is not used (read mode, down); a failure degrades like a fetch.
    */
   async pushEntry(dir: string, entry: EntryInfo, manifest: Manifest, signal?: AbortSignal): Promise<RemoteTransfer | undefined> {
+    if (this.mode !== "read" && this.signing && !this.signing.privateKey)
+      throw new BadParameterError(
+        "--remote-cache-signing-key",
+        `${this.signing.file} holds a public key only: pushing needs the private key (only trusted writers hold it)`,
+      );
     if (this.down !== undefined || !this.canWrite) return undefined;
     const started = performance.now();
     const files: (RemoteFile & { full: string })[] = [];
@@ -341,7 +324,7 @@ export class S3RemoteStore implements RemoteStore {
     const transfer: RemoteTransfer = { direction: "up", bytes: 0, blobs: 0, seconds: 0 };
     const rewrite = this.badKeys.has(entry.key);
     const { identities: _identities, lastUsedAt: _lastUsedAt, ...described } = entry;
-    const record: RemoteRecord = {
+    const unsigned: RemoteRecord = {
       format: REMOTE_RECORD_FORMAT,
       key: entry.key,
       step: entry.step,
@@ -350,6 +333,7 @@ export class S3RemoteStore implements RemoteStore {
       files: files.map(({ path: p, sha256, bytes }) => ({ path: p, sha256, bytes })),
       pushedAt: new Date().toISOString(),
     };
+    const record = this.signing ? signRecord(unsigned, this.signing) : unsigned;
     try {
       for (const f of files) {
         if (!this.badBlobs.has(f.sha256) && (await this.blobThere(f, signal))) continue;
@@ -432,10 +416,13 @@ export class S3RemoteStore implements RemoteStore {
       });
       const abort = () => void upload.abort().catch(() => undefined);
       signal?.addEventListener("abort", abort, { once: true });
+      // The SDK's idle timeout bounds each part; this bounds the whole transfer.
+      const total = setTimeout(abort, totalBoundMs(f.bytes, this.timeoutMs));
       try {
         this.stats.requests++;
         await upload.done();
       } finally {
+        clearTimeout(total);
         signal?.removeEventListener("abort", abort);
       }
     };
@@ -481,8 +468,16 @@ export class S3RemoteStore implements RemoteStore {
   }
 
   private async summary(key: string, signal: AbortSignal | undefined): Promise<RemoteEntrySummary> {
-    const parsed = parseRemoteRecord(await this.getText(this.entryKey(key), signal), key, this.entryKey(key));
-    if ("problems" in parsed) return { key, step: "?", bytes: 0, pushedAt: null, producedByRun: null, params: {}, outputDigest: null };
+    const unreadable = { key, step: "?", bytes: 0, pushedAt: null, producedByRun: null, params: {}, outputDigest: null };
+    let text: string;
+    try {
+      text = await this.getText(this.entryKey(key), signal);
+    } catch (error) {
+      if (error instanceof BodyTooLarge) return unreadable;
+      throw error;
+    }
+    const parsed = parseRemoteRecord(text, key, this.entryKey(key), this.signing);
+    if ("problems" in parsed) return unreadable;
     const r = parsed.record;
     return {
       key,

@@ -1,7 +1,7 @@
 /**
  * What `--remote-cache` and `--remote-cache-mode` may say: `s3://BUCKET[/PREFIX]` (no
  * credentials, no port: those come from the AWS chain and the endpoint) and read, write or
- * readwrite.
+ * readwrite; and what `--remote-cache-endpoint` may (an http(s) URL without credentials).
  */
 import { BadParameterError } from "@ms/contracts";
 
@@ -32,4 +32,19 @@ export function parseRemoteMode(raw: string | undefined, flag = "--remote-cache-
   const found = REMOTE_MODES.find((m) => m === mode);
   if (found === undefined) throw new BadParameterError(flag, `"${mode}" is not one of ${REMOTE_MODES.join(", ")}`);
   return found;
+}
+
+/** The endpoint URL, refused (never echoed) when it holds credentials or is not http(s). */
+export function checkEndpoint(endpoint: string | undefined, flag = "--remote-cache-endpoint"): string | undefined {
+  if (endpoint === undefined) return undefined;
+  let u: URL;
+  try {
+    u = new URL(endpoint);
+  } catch {
+    throw new BadParameterError(flag, "is not a URL (http://host:port)");
+  }
+  if (u.username || u.password)
+    throw new BadParameterError(flag, "must not hold credentials; use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile");
+  if (u.protocol !== "http:" && u.protocol !== "https:") throw new BadParameterError(flag, `${u.protocol} is not http: or https:`);
+  return endpoint;
 }

@@ -3,7 +3,9 @@
  * root; `CacheStore` holds entries, locks and leases; `openSession` gives a run its get-or-compute
  * (local, then a `RemoteStore`, then compute); `listCache`, `verifyCache` and `gcCache` look after
  * a cache (steps' cleaners included); `pushEntries` and `pullEntries` share it; `cacheKey` and
- * `codeIdentity` make the one key of a step's result.
+ * `codeIdentity` make the one key of a step's result, and `keyAgreementProblems` checks that an
+ * entry from elsewhere is that result; `loadSigningKey`, `signRecord` and `signatureProblems` sign
+ * and check remote entry records.
  */
 export { cacheLayout, CACHE_PLACES, type CacheLayout, type CachePlace } from "./layout.js";
 export { CacheStore, type CacheStoreOptions } from "./store.js";
@@ -54,6 +56,7 @@ export {
   type PushReport,
 } from "./transfer.js";
 export {
+  MAX_RECORD_BYTES,
   REMOTE_RECORD_FORMAT,
   RemoteRecordSchema,
   parseRemoteRecord,
@@ -65,5 +68,14 @@ export {
   type RemoteStore,
   type RemoteTransfer,
 } from "./remote.js";
-export { cacheKey, codeIdentity, codeIdentityAt, type CodeIdentity, type KeyInput } from "./key.js";
+export {
+  cacheKey,
+  codeIdentity,
+  codeIdentityAt,
+  keyAgreementProblems,
+  type ClaimedKeyInput,
+  type CodeIdentity,
+  type KeyInput,
+} from "./key.js";
+export { loadSigningKey, signRecord, signatureProblems, SignatureSchema, type RecordSignature, type RecordSigningKey } from "./signing.js";
 export { withLeasedEntries, type LeasedEntries } from "./reader.js";

@@ -166,3 +166,57 @@ export function cacheKey(input: KeyInput): string {
     canonicalJson({ step: input.step, version: input.version, codeDigest: input.codeDigest, params: input.params, inputs: input.inputs }),
   );
 }
+
+/** What an entry says made it: the fields of `KeyInput` as an entry record carries them (not yet trusted). */
+export interface ClaimedKeyInput {
+  version: string;
+  codeDigest: string;
+  params: Readonly<Record<string, unknown>>;
+  inputs: Readonly<Record<string, string>>;
+}
+
+const isParamValue = (value: unknown): value is ParamValue =>
+  typeof value === "string" || typeof value === "boolean" || (typeof value === "number" && Number.isFinite(value));
+const isDigest = (value: string): value is Digest => /^sha256:[0-9a-f]{64}$/.test(value);
+
+/**
+ * Why an entry from elsewhere (a remote cache) is not the result of `key`; empty when it is. The
+ * key is recomputed by `cacheKey` from what the entry claims (step, version, code digest, every
+ * parameter in the key, input digests), and the manifest must say the same step, version and
+ * parameters: outputs of other parameters published under this key are refused.
+ */
+export function keyAgreementProblems(
+  key: string,
+  step: string,
+  claimed: ClaimedKeyInput,
+  manifest: { kind: string; params?: unknown; producedBy?: unknown },
+): string[] {
+  const problems: string[] = [];
+  const params: Record<string, ParamValue> = {};
+  for (const [name, value] of Object.entries(claimed.params)) {
+    if (isParamValue(value)) params[name] = value;
+    else problems.push(`parameter ${JSON.stringify(name)} is not a number, string or boolean`);
+  }
+  const inputs: Record<string, Digest> = {};
+  for (const [name, digest] of Object.entries(claimed.inputs)) {
+    if (isDigest(digest)) inputs[name] = digest;
+    else problems.push(`input ${JSON.stringify(name)} has no sha256 digest`);
+  }
+  if (problems.length) return problems;
+  const recomputed = cacheKey({ step, version: claimed.version, codeDigest: claimed.codeDigest, params, inputs });
+  if (recomputed !== key) problems.push(`its step, code, parameters and inputs make the key ${recomputed}, not ${key}`);
+  const by =
+    typeof manifest.producedBy === "object" && manifest.producedBy !== null ? (manifest.producedBy as Record<string, unknown>) : {};
+  if (by.step !== step) problems.push(`its manifest was produced by step ${JSON.stringify(by.step ?? null)}, not ${step}`);
+  if (by.version !== claimed.version)
+    problems.push(`its manifest was produced by version ${JSON.stringify(by.version ?? null)}, not ${JSON.stringify(claimed.version)}`);
+  if (by.key !== undefined && by.key !== key) problems.push(`its manifest names key ${JSON.stringify(by.key)}`);
+  const said = typeof manifest.params === "object" && manifest.params !== null ? (manifest.params as Record<string, unknown>) : {};
+  for (const [name, value] of Object.entries(params)) {
+    if (canonicalJson(said[name]) !== canonicalJson(value))
+      problems.push(
+        `its manifest says ${JSON.stringify(name)}=${canonicalJson(said[name] ?? null)}, the key's parameter is ${canonicalJson(value)}`,
+      );
+  }
+  return problems;
+}

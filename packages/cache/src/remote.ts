@@ -2,15 +2,22 @@
  * A remote cache as the session sees it: the `RemoteStore` interface (fetch an entry into a
  * directory, push a published one, list what is there), what moves through it, and the entry
  * record every remote stores per key (`ms-remote-entry/1`: the entry's description, its manifest
- * and the digest of every file). @ms/cache-s3 implements it on S3; this package knows no storage
- * service.
+ * and the digest of every file, optionally signed). A record is usable only when it is the result
+ * of its key: the key recomputed from what it claims (`keyAgreementProblems`) must be the key it
+ * is stored under, and with a signing key it must carry that key's signature. @ms/cache-s3
+ * implements the store on S3; this package knows no storage service.
  */
 import { unsafeArtifactPath, type Manifest } from "@ms/contracts";
 import * as v from "valibot";
 import { ENTRY_FILE } from "./entries.js";
+import { keyAgreementProblems } from "./key.js";
 import { EntryInfoSchema, type EntryInfo } from "./schemas.js";
+import { SignatureSchema, signatureProblems, type RecordSigningKey } from "./signing.js";
 
 export const REMOTE_RECORD_FORMAT = "ms-remote-entry/1";
+
+/** The largest entry record read (a record lists a few files and parameters: a few KiB); a larger one is damage. */
+export const MAX_RECORD_BYTES = 1 << 20;
 
 const RemoteFileSchema = v.object({
   path: v.string(),
@@ -31,6 +38,8 @@ export const RemoteRecordSchema = v.object({
   manifest: v.looseObject({ kind: v.string() }),
   files: v.pipe(v.array(RemoteFileSchema), v.minLength(1)),
   pushedAt: v.string(),
+  /** Present when a writer with a signing key pushed it (see signing.ts). */
+  signature: v.optional(SignatureSchema),
 });
 
 export type RemoteRecord = v.InferOutput<typeof RemoteRecordSchema>;
@@ -112,13 +121,24 @@ export function recordProblems(value: unknown, key: string): string[] {
   const parsed = v.safeParse(RemoteRecordSchema, value);
   if (!parsed.success) {
     const issue = parsed.issues[0];
-    problems.push(`field ${v.getDotPath(issue) ?? "(the document)"}: ${issue.message}`);
+    return [`field ${v.getDotPath(issue) ?? "(the document)"}: ${issue.message}`];
   }
+  const record = parsed.output;
+  if (record.entry.step !== record.step) problems.push(`its entry names step ${JSON.stringify(record.entry.step)}, not ${record.step}`);
+  problems.push(...keyAgreementProblems(key, record.step, record.entry, record.manifest));
   return problems;
 }
 
-/** The record of `key` from its text; its problems (each prefixed with `where`) when it is not usable. */
-export function parseRemoteRecord(text: string, key: string, where: string): { record: RemoteRecord } | { problems: string[] } {
+/**
+ * The record of `key` from its text; its problems (each prefixed with `where`) when it is not
+ * usable. With `signedBy`, a record that key did not sign is not usable either.
+ */
+export function parseRemoteRecord(
+  text: string,
+  key: string,
+  where: string,
+  signedBy?: RecordSigningKey,
+): { record: RemoteRecord } | { problems: string[] } {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -126,6 +146,7 @@ export function parseRemoteRecord(text: string, key: string, where: string): { r
     return { problems: [`${where}: ${(error as Error).message}`] };
   }
   const problems = recordProblems(raw, key);
+  if (!problems.length && signedBy && isObject(raw)) problems.push(...signatureProblems(raw, signedBy));
   if (problems.length) return { problems: problems.map((p) => `${where}: ${p}`) };
   return { record: v.parse(RemoteRecordSchema, raw) };
 }

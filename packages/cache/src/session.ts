@@ -4,6 +4,7 @@
  * and the pull or push of one entry. Every key a session touches is in its lease until it closes.
  */
 import { CorruptArtifactError, InterruptedError, MissingArtifactError, type Manifest } from "@ms/contracts";
+import { keyAgreementProblems } from "./key.js";
 import type { Lease } from "./leases.js";
 import type { LockInfo } from "./locks.js";
 import type { RemoteStore, RemoteTransfer } from "./remote.js";
@@ -149,7 +150,8 @@ export class CacheSession {
   /**
    * Downloads the remote entry of `key` into a staging directory (every blob checked against its
    * sha256), then publishes it by the path of a computed result (every file re-hashed against the
-   * manifest, entry.json written, one rename). The caller holds the key's lock. Undefined: not
+   * manifest, entry.json written, one rename); a published manifest that disagrees with the key is
+   * removed again. The caller holds the key's lock. Undefined: not
    * there, bad (told through `onBad`) or the remote unavailable.
    */
   private async pull(
@@ -187,10 +189,15 @@ export class CacheSession {
         onBad([(error as Error).message]);
         return undefined;
       }
-      if (got.record.entry.outputDigest && published.entry.outputDigest !== got.record.entry.outputDigest) {
-        // Self-consistent but not the output the record was pushed for: never passed downstream.
+      // Self-consistent but not the output the record was pushed for, or a manifest.json that is
+      // not the result of this key: never passed downstream.
+      const wrong =
+        got.record.entry.outputDigest && published.entry.outputDigest !== got.record.entry.outputDigest
+          ? [`the files' digest ${published.entry.outputDigest} is not the record's ${got.record.entry.outputDigest}`]
+          : keyAgreementProblems(key, got.record.step, published.entry, published.manifest);
+      if (wrong.length) {
         await this.store.removeEntry(key);
-        onBad([`the files' digest ${published.entry.outputDigest} is not the record's ${got.record.entry.outputDigest}`]);
+        onBad(wrong);
         return undefined;
       }
       return {

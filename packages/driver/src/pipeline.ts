@@ -8,7 +8,6 @@
  */
 import {
   BadParameterError,
-  resolveParams,
   silentLogger,
   defaultCacheDir,
   type Resolution,
@@ -33,6 +32,7 @@ import { CacheStore, liveOwnerOf, openSession, ownerText, type CacheSession } fr
 import { S3RemoteStore, type RemoteMode } from "@ms/cache-s3";
 import type { RunEntry } from "@ms/serve";
 import { ChartWorker, type StepHistory } from "@ms/report";
+import { foldResolutions, foldSummary, parentParams, type FoldReport } from "./folds.js";
 import { writeRunReport } from "./run-report.js";
 import {
   checkSignal,
@@ -46,6 +46,7 @@ import {
 import { PIPELINE } from "./steps.js";
 
 export type { PipelineEvents, StepReport } from "./step-run.js";
+export type { FoldReport } from "./folds.js";
 
 export const DEFAULT_DATASET = "ml-latest-small";
 export const DEFAULT_EXPERIMENT = "Default";
@@ -55,6 +56,8 @@ export interface RunPipelineOptions {
   dataset?: string;
   /** A local ratings file instead of a dataset. */
   ratingsCsv?: string;
+  /** With split=file: the ratings that test (the `test_ratings` parameter). */
+  testRatings?: string;
   /** A mirror holding `<dataset>/ratings.csv` (default $MS_DATASETS_DIR). */
   dataDir?: string;
   /** Any MovieLens-layout zip to download instead of a dataset. */
@@ -89,6 +92,8 @@ export interface RunPipelineOptions {
   remoteCacheRequired?: boolean;
   /** The S3-compatible endpoint (default $AWS_ENDPOINT_URL_S3 or $AWS_ENDPOINT_URL). */
   remoteCacheEndpoint?: string;
+  /** An ed25519 PEM key (default $MS_REMOTE_CACHE_SIGNING_KEY): a private key signs pushed records; only signed records are used. */
+  remoteCacheSigningKey?: string;
   /**
    * Environment read for MLflow's project variables (default process.env): under `mlflow run`,
    * `MLFLOW_RUN_ID` is the run to use as the parent and `MLFLOW_EXPERIMENT_ID` the experiment.
@@ -98,7 +103,12 @@ export interface RunPipelineOptions {
 
 export interface PipelineReport {
   runId: string;
+  /** The steps of the run (of a k-fold run: its last fold's, whose model `ms recommend` serves). */
   steps: StepReport[];
+  /** A k-fold run's folds, each with its steps. */
+  folds?: FoldReport[];
+  /** A k-fold run's `<step>_<metric>_mean` and `_std` over the folds (std: sample, n - 1). */
+  summary?: Record<string, number>;
   /** The run report (report.html), also logged as an artifact of the parent run; absent with `report: false` or when it could not be made. */
   report?: string;
 }
@@ -112,6 +122,7 @@ function withSourceFlags(o: RunPipelineOptions): Map<string, string> {
   const dataDir = o.dataDir ?? process.env.MS_DATASETS_DIR;
   if (o.dataset !== undefined) raw.set("dataset", o.dataset);
   if (o.ratingsCsv !== undefined) raw.set("ratings_csv", o.ratingsCsv);
+  if (o.testRatings !== undefined) raw.set("test_ratings", o.testRatings);
   if (o.url !== undefined) raw.set("url", o.url);
   if (dataDir) raw.set("data_dir", dataDir);
   return raw;
@@ -125,6 +136,7 @@ function openRemote(o: RunPipelineOptions, logger: Logger): S3RemoteStore | unde
     mode: o.remoteCacheMode,
     required: o.remoteCacheRequired,
     endpoint: o.remoteCacheEndpoint,
+    signingKey: o.remoteCacheSigningKey,
     logger,
     env: o.env ?? process.env,
   });
@@ -167,8 +179,8 @@ class Pipeline {
   }
 
   async run(): Promise<PipelineReport> {
-    // Parameters are checked before anything is created: a bad one leaves no run behind.
-    const resolution = resolveParams(this.o.steps ?? PIPELINE, withSourceFlags(this.o));
+    // Parameters are checked before anything is created (every fold's): a bad one leaves no run behind.
+    const plan = foldResolutions(this.o.steps ?? PIPELINE, withSourceFlags(this.o));
     this.remote = openRemote(this.o, this.logger);
     await this.store.ensureLayout();
     const leftovers = await this.store.cleanLeftovers();
@@ -177,7 +189,7 @@ class Pipeline {
     this.session = openSession(this.store, { remote: this.remote });
     const tracker = createTracker(this.o.trackingUri, { logger: this.logger });
     try {
-      return await this.tracked(tracker, resolution);
+      return await this.tracked(tracker, plan);
     } finally {
       await this.chartWorker?.close();
       await this.session.close();
@@ -225,13 +237,22 @@ class Pipeline {
     return { log, runId: await log.start("ms-run", tags), adopted: false };
   }
 
-  private async tracked(tracker: Tracker, resolution: Resolution): Promise<PipelineReport> {
+  private async tracked(tracker: Tracker, plan: { resolutions: Resolution[]; kfold: boolean }): Promise<PipelineReport> {
     this.commit = await gitCommit(this.o.cwd ?? process.cwd());
     const parent = await this.openParent(tracker);
     const { log, runId } = parent;
+    const resolution = plan.resolutions[plan.resolutions.length - 1];
     try {
-      await (parent.adopted ? log.newParams(runId, resolution.flat) : log.params(runId, resolution.flat));
-      const steps = await this.runSteps(parent, resolution);
+      const params = parentParams(resolution, plan.kfold);
+      await (parent.adopted ? log.newParams(runId, params) : log.params(runId, params));
+      const folds = plan.kfold ? await this.runFolds(parent, plan.resolutions) : undefined;
+      const steps = folds ? folds[folds.length - 1].steps : await this.runSteps(parent, resolution, runId);
+      const summary = folds ? foldSummary(folds) : undefined;
+      if (summary)
+        await log.metrics(
+          runId,
+          Object.entries(summary).map(([key, value]) => ({ key, value, step: 0, timestamp: Date.now() })),
+        );
       checkSignal(this.o.signal);
       const report =
         this.o.report === false
@@ -242,22 +263,48 @@ class Pipeline {
               log,
               logger: this.logger,
               report: { runId, steps },
-              params: resolution.flat,
+              params,
               histories: this.histories,
               entries: this.entries,
               chartWorker: this.chartWorker,
             });
       await log.end(runId, "FINISHED");
-      return report ? { runId, steps, report } : { runId, steps };
+      return { runId, steps, ...(folds && summary ? { folds, summary } : {}), ...(report ? { report } : {}) };
     } catch (error) {
       await log.endQuietly(runId, isInterrupted(error, this.o.signal) ? "KILLED" : "FAILED");
       throw error;
     }
   }
 
-  /** Each step on the outputs of earlier steps, matched by kind; the parent gets each step's final metrics. */
-  private async runSteps(parent: Parent, resolution: Resolution): Promise<StepReport[]> {
-    const ctx = this.stepContext(parent);
+  /**
+   * Each fold in turn, its step runs grouped under a child run of the parent tagged with the fold;
+   * the report and `ms recommend` use the last fold's entries.
+   */
+  private async runFolds(parent: Parent, resolutions: readonly Resolution[]): Promise<FoldReport[]> {
+    const folds: FoldReport[] = [];
+    for (const [i, resolution] of resolutions.entries()) {
+      const fold = i + 1;
+      const tags = { [TAGS.sourceName]: "ms", [TAGS.fold]: String(fold) };
+      const runId = await parent.log.start(`fold-${fold}`, tags, parent.runId);
+      try {
+        await parent.log.params(runId, { fold });
+        this.entries.length = 0;
+        this.histories.length = 0;
+        this.logger.info({ fold, of: resolutions.length }, `kfold: fold ${fold} of ${resolutions.length}`);
+        const steps = await this.runSteps(parent, resolution, runId);
+        await parent.log.end(runId, "FINISHED");
+        folds.push({ fold, runId, steps });
+      } catch (error) {
+        await parent.log.endQuietly(runId, isInterrupted(error, this.o.signal) ? "KILLED" : "FAILED");
+        throw error;
+      }
+    }
+    return folds;
+  }
+
+  /** Each step on the outputs of earlier steps, matched by kind, as child runs of `groupId`, which gets each step's final metrics. */
+  private async runSteps(parent: Parent, resolution: Resolution, groupId: string): Promise<StepReport[]> {
+    const ctx = this.stepContext(parent, groupId);
     const steps: StepReport[] = [];
     /** The latest output of each kind: what a later step's input of that kind reads. */
     const produced = new Map<ArtifactKind, ArtifactRef>();
@@ -272,10 +319,10 @@ class Pipeline {
       steps.push(report);
       this.histories.push({ step: bound.step.name, points: history });
       this.entries.push({ step: report.step, runId: report.runId, key: report.key, dir, manifest });
-      // The parent carries every step's final metrics under step-prefixed names, for MLflow's compare view.
+      // The parent (a fold's run) carries every step's final metrics under step-prefixed names, for MLflow's compare view.
       const now = Date.now();
       await parent.log.metrics(
-        parent.runId,
+        groupId,
         Object.entries(numericMetrics(report.metrics)).map(([k, value]) => ({
           key: `${bound.step.name}_${k}`,
           value,
@@ -288,13 +335,13 @@ class Pipeline {
     return steps;
   }
 
-  private stepContext(parent: Parent): StepRunContext {
+  private stepContext(parent: Parent, groupId: string): StepRunContext {
     const o = this.o;
     return {
       store: this.store,
       session: this.session,
       log: parent.log,
-      parentId: parent.runId,
+      parentId: groupId,
       commit: this.commit,
       logger: this.logger,
       remoteUrl: this.remote?.url,

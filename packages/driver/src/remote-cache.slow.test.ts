@@ -7,17 +7,21 @@
  * runs pushing one key leave one valid entry; a server killed mid-upload leaves no entry record;
  * a server that is down or refuses the credentials is one warning (exit 6 with
  * --remote-cache-required); `ms cache push | pull | ls --remote`; the secret never appears in
- * logs, tags or the cache.
+ * logs, tags or the cache. Hostile remotes (issue 24): a blob body stalled halfway by a loopback
+ * proxy ends within the timeout, a full local disk while pulling is exit 8, an entry of other
+ * parameters put under a key is refused and replaced, and with a signing key only signed entries
+ * are served.
  */
-import { spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
-import { cp, open, readFile, readdir, stat } from "node:fs/promises";
+import { execFileSync, spawnSync } from "node:child_process";
+import { createHash, generateKeyPairSync } from "node:crypto";
+import { cp, mkdir, open, readFile, readdir, stat, writeFile } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import { createTracker } from "@ms/tracking";
 import { freePort } from "@ms/tracking/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startS3proxy, type S3proxyServer } from "../../../tools/s3proxy/server.mjs";
+import { startStallProxy } from "../../../tools/s3proxy/stall-proxy.mjs";
 import { SMALL, finish, listDir, ms, runJson, sandbox, spawnMs, type RunDoc, type Sandbox } from "./__tests__/harness.js";
 
 let s3: S3proxyServer;
@@ -303,5 +307,129 @@ describe("a remote step cache on a real S3 server (s3proxy)", () => {
     expect(entries.includes(`${cold.steps[2].key}.json`)).toBe(false);
     expect(await listDir(path.join(e.cache, "tmp"))).toEqual([]);
     expect(await listDir(path.join(e.cache, "locks"))).toEqual([]);
+  });
+});
+
+/** `ms ARGS`, killed (and the test failed) when it has not ended within `limitMs`: a hang is a failure, not a stuck suite. */
+async function msWithin(limitMs: number, args: readonly string[], b: Sandbox, env: NodeJS.ProcessEnv = {}) {
+  const child = spawnMs(args, b, env);
+  const timer = setTimeout(() => child.kill("SIGKILL"), limitMs);
+  const started = performance.now();
+  const r = await finish(child);
+  clearTimeout(timer);
+  expect(r.signal, `ms ${args.join(" ")} was still running after ${limitMs} ms`).toBeNull();
+  return { ...r, seconds: (performance.now() - started) / 1000 };
+}
+
+describe("a hostile or broken remote (issue 24)", () => {
+  const HOSTILE = "s3://ms-cache/hostile";
+  const keyFiles = { writer: "", reader: "" };
+
+  beforeAll(async () => {
+    const push = await ms(["cache", "push", "--remote-cache", HOSTILE], a);
+    expect(push.code, push.stderr).toBe(0);
+    const pair = generateKeyPairSync("ed25519");
+    keyFiles.writer = path.join(a.root, "writer.pem");
+    keyFiles.reader = path.join(a.root, "reader.pub");
+    await writeFile(keyFiles.writer, pair.privateKey.export({ type: "pkcs8", format: "pem" }));
+    await writeFile(keyFiles.reader, pair.publicKey.export({ type: "spki", format: "pem" }));
+  });
+
+  it("a blob body that stalls halfway hangs neither ms run nor ms cache pull (MS_REMOTE_CACHE_TIMEOUT_MS=3000)", async () => {
+    const proxy = await startStallProxy(s3.endpoint);
+    try {
+      const env = { AWS_ENDPOINT_URL: proxy.endpoint, MS_REMOTE_CACHE_TIMEOUT_MS: "3000" };
+      const r = await msWithin(90_000, ["run", ...SMALL, "--remote-cache", HOSTILE, "--json"], await box(), env);
+      expect(r.code, r.stderr.slice(-2000)).toBe(0);
+      expect(sourcesOf(JSON.parse(r.stdout) as RunDoc)).toEqual({
+        download: "computed",
+        etl: "computed",
+        als: "computed",
+        keras: "computed",
+      });
+      expect(warnings(r.stderr, "continuing with the local cache only")).toBe(1);
+      expect(r.stderr).toMatch(/timed out while downloading .*no byte for 3000 ms/);
+      expect(proxy.stalled()).toBeGreaterThan(0);
+
+      const c = await box();
+      const pull = await msWithin(60_000, ["cache", "pull", cold.steps[2].key, "--remote-cache", HOSTILE], c, env);
+      expect(pull.code, pull.stderr).toBe(6);
+      expect(pull.stderr).toContain("timed out");
+      expect(pull.seconds).toBeLessThan(30);
+      expect(await listDir(path.join(c.cache, "tmp"))).toEqual([]);
+    } finally {
+      await proxy.stop();
+    }
+  }, 180_000);
+
+  it("a full local disk while pulling is storage, exit 8 (not 'remote cache unreachable', exit 6)", async (ctx) => {
+    const b = await box();
+    const disk = path.join(b.root, "small-disk");
+    await mkdir(disk);
+    try {
+      execFileSync("mount", ["-t", "tmpfs", "-o", "size=16k", "tmpfs", disk], { stdio: "pipe" });
+    } catch (error) {
+      ctx.skip(`cannot mount a tmpfs here (needs root): ${String((error as { stderr?: Buffer }).stderr ?? error).trim()}`);
+    }
+    try {
+      const etl = cold.steps[1].key;
+      const r = await ms(["cache", "pull", etl, "--remote-cache", HOSTILE, "--cache-dir", disk], b);
+      expect(r.code, r.stderr).toBe(8);
+      expect(r.stderr).toContain("ENOSPC");
+      expect(r.stderr).not.toContain("unreachable");
+    } finally {
+      execFileSync("umount", [disk]);
+    }
+  });
+
+  it("an entry of als_reg_param=5, seed=7 put under the key of the defaults is refused once, recomputed and replaced", async () => {
+    const other = await runJson([...SMALL, "-P", "als_reg_param=5", "-P", "seed=7", "--remote-cache", HOSTILE], await box());
+    const alsKey = cold.steps[2].key;
+    const poisoned = other.steps[2].key;
+    expect(poisoned).not.toBe(alsKey);
+    const entries = path.join(s3.bucketDir, "hostile", "entries");
+    const record = JSON.parse(await readFile(path.join(entries, `${poisoned}.json`), "utf8")) as { entry: object };
+    await writeFile(
+      path.join(entries, `${alsKey}.json`),
+      JSON.stringify({ ...record, key: alsKey, entry: { ...record.entry, key: alsKey } }),
+    );
+
+    const r = await ms(["run", ...SMALL, "--remote-cache", HOSTILE, "--json"], await box());
+    expect(r.code, r.stderr.slice(-2000)).toBe(0);
+    const doc = JSON.parse(r.stdout) as RunDoc;
+    expect(sourcesOf(doc)).toEqual({ download: "computed", etl: "remote", als: "computed", keras: "remote" });
+    expect(digestsOf(doc)).toEqual(digestsOf(cold));
+    expect(warnings(r.stderr, "does not verify")).toBe(1);
+    expect(r.stderr).toContain(`make the key ${poisoned}, not ${alsKey}`);
+    const repaired = JSON.parse(await readFile(path.join(entries, `${alsKey}.json`), "utf8")) as { entry: { params: object } };
+    expect(repaired.entry.params).toMatchObject({ als_reg_param: 0.1, seed: 42 });
+  });
+
+  it("--remote-cache-signing-key: a writer's signed entries are served to readers with the public key; unsigned ones never are", async () => {
+    const signed = "s3://ms-cache/signed";
+    const push = await ms(["cache", "push", "--remote-cache", signed, "--remote-cache-signing-key", keyFiles.writer], a);
+    expect(push.code, push.stderr).toBe(0);
+    const reader = ["--remote-cache-signing-key", keyFiles.reader];
+    const hit = await runJson([...SMALL, "--remote-cache", signed, ...reader], await box());
+    expect(sourcesOf(hit)).toEqual({ download: "computed", etl: "remote", als: "remote", keras: "remote" });
+
+    const r = await ms(["run", ...SMALL, "--remote-cache", HOSTILE, "--json"], await box(), {
+      MS_REMOTE_CACHE_SIGNING_KEY: keyFiles.reader,
+    });
+    expect(r.code, r.stderr.slice(-2000)).toBe(0);
+    expect(sourcesOf(JSON.parse(r.stdout) as RunDoc)).toEqual({
+      download: "computed",
+      etl: "computed",
+      als: "computed",
+      keras: "computed",
+    });
+    expect(warnings(r.stderr, "is not signed")).toBe(3);
+
+    const readerPush = await ms(["cache", "push", "--remote-cache", signed, ...reader], a);
+    expect(readerPush.code).toBe(2);
+    expect(readerPush.stderr).toContain("public key only");
+    const missing = await ms(["run", ...SMALL, "--remote-cache", signed, "--remote-cache-signing-key", "/nonexistent.pem"], await box());
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("--remote-cache-signing-key");
   });
 });

@@ -4,6 +4,7 @@
  */
 import { formatTable, metricsText, type Step } from "@ms/contracts";
 import { resolveTrackingUri } from "@ms/tracking";
+import { formatFolds } from "./folds.js";
 import { defaultCacheDir, type PipelineReport, type StepReport } from "./pipeline.js";
 import { PIPELINE } from "./steps.js";
 
@@ -44,9 +45,14 @@ export function formatReport(report: PipelineReport, where: ReportContext = {}):
     s.key.slice(0, 12),
     headlineOf(s, where.steps),
   ]);
-  const lines = [formatTable(rows, ["step", "cached", "seconds", "key", "metrics"]), "", `run     ${report.runId}`];
+  const lines = [formatTable(rows, ["step", "cached", "seconds", "key", "metrics"]), ""];
+  if (report.folds && report.summary) {
+    lines[0] = `${report.folds.length} folds (split=kfold); the last fold's steps:\n${lines[0]}`;
+    lines.push(formatFolds(report.folds, report.summary), "(std: sample standard deviation over the folds)", "");
+  }
+  lines.push(`run     ${report.runId}`);
   const model = report.steps.flatMap((s) => Object.values(s.outputs)).findLast((o) => o.kind === SERVED_MODEL_KIND);
-  if (model) lines.push(`model   ${model.dir}`);
+  if (model) lines.push(`model   ${model.dir}${report.folds ? " (the last fold's: what ms recommend and ms predict serve)" : ""}`);
   if (report.report) lines.push(`report  ${report.report}`);
   const target = trackingTarget(where.trackingUri);
   if (target) lines.push(`runs    ${target.kind === "rest" ? target.url : target.root}`);

@@ -11,11 +11,12 @@ import {
   StorageError,
   STORAGE_MESSAGE,
   readManifest,
+  SPLIT_KEY_COLUMN,
   type Manifest,
 } from "@ms/contracts";
 import { stat } from "node:fs/promises";
 import path from "node:path";
-import type { FormatInfo } from "./formats.js";
+import { columnsOf, type FormatInfo } from "./formats.js";
 import { scanRatingsText, scanRatingsTextRemembered } from "./scan.js";
 
 /** A SQL string literal; paths may hold quotes and spaces and are never spliced in raw. */
@@ -41,10 +42,15 @@ export async function withDuckDB<T>(fn: (conn: DuckDBConnection) => Promise<T>, 
 
 // Ids and timestamps are parsed as DOUBLE and checked, because DuckDB's CSV cast to INTEGER or
 // BIGINT rounds "1.5" to 2 (and a rounded timestamp can make `dedupe latest` keep the older row).
-const COLUMNS = "{'userId': 'DOUBLE', 'movieId': 'DOUBLE', 'rating': 'FLOAT', 'timestamp': 'DOUBLE'}";
+// The id grammar (decimal digits only) is the byte scan's: DuckDB reads "1.0" and "9.9e1" as whole numbers.
+const TYPES = { userId: "DOUBLE", movieId: "DOUBLE", rating: "FLOAT", timestamp: "DOUBLE" } as const;
 
+/** The file's rows as userId, movieId, rating and timestamp (NULL when the file has none); other columns are read as text and dropped. */
 function readCsvSql(file: string, info: FormatInfo): string {
-  return `read_csv(${sqlString(file)}, delim=${sqlString(info.delimiter)}, header=${info.header}, columns=${COLUMNS}, auto_detect=false, quote='', escape='', strict_mode=true, null_padding=false)`;
+  const fields = columnsOf(info);
+  const columns = fields.map((c, i) => (c ? `${sqlString(c)}: '${TYPES[c]}'` : `'ignored_${i}': 'VARCHAR'`)).join(", ");
+  const read = `read_csv(${sqlString(file)}, delim=${sqlString(info.delimiter)}, header=${info.header}, columns={${columns}}, auto_detect=false, quote='', escape='', strict_mode=true, null_padding=false)`;
+  return fields.includes("timestamp") ? read : `(SELECT userId, movieId, rating, CAST(NULL AS DOUBLE) AS timestamp FROM ${read})`;
 }
 
 /** The rule every row must pass, as SQL; `error()` aborts the copy at the first bad row. */
@@ -52,7 +58,8 @@ const BAD_ID = (c: string) => `NOT (${c} >= -2147483648 AND ${c} <= 2147483647 A
 /** Whole seconds a DOUBLE holds exactly; NaN and infinities fail the range test too. */
 const MAX_EXACT = 2 ** 53;
 const BAD_TIMESTAMP = `NOT (timestamp >= ${-MAX_EXACT} AND timestamp <= ${MAX_EXACT} AND timestamp = trunc(timestamp))`;
-const BAD_ROW = `(userId IS NULL OR movieId IS NULL OR rating IS NULL OR timestamp IS NULL OR NOT (rating >= 0.5 AND rating <= 5) OR ${BAD_ID("userId")} OR ${BAD_ID("movieId")} OR ${BAD_TIMESTAMP})`;
+const badRow = (timestamps: boolean) =>
+  `(userId IS NULL OR movieId IS NULL OR rating IS NULL OR NOT (rating >= 0.5 AND rating <= 5) OR ${BAD_ID("userId")} OR ${BAD_ID("movieId")}${timestamps ? ` OR timestamp IS NULL OR ${BAD_TIMESTAMP}` : ""})`;
 const ROW_FAILURE = `error('ms-etl-bad-row')`;
 
 export interface CopyOptions {
@@ -78,7 +85,8 @@ export interface CopyResult {
  * which are not written); the rest of the rules are checked on the Parquet statistics of the
  * output, so the hot path carries the cheapest expression possible.
  */
-const BAD_ROW_CHEAP = `(userId <> trunc(userId) OR movieId <> trunc(movieId) OR timestamp IS NULL OR ${BAD_TIMESTAMP})`;
+const badRowCheap = (timestamps: boolean) =>
+  `(userId <> trunc(userId) OR movieId <> trunc(movieId)${timestamps ? ` OR timestamp IS NULL OR ${BAD_TIMESTAMP}` : ""})`;
 
 /**
  * Validates and converts in one DuckDB pass. Ids out of INT32 range fail the cast; null values and
@@ -92,7 +100,8 @@ export async function copyRatingsToParquet(file: string, info: FormatInfo, targe
     const limit = options.maxRowLimit >= 0 ? ` LIMIT ${options.maxRowLimit}` : "";
     const dedupe = options.dedupe === "latest";
     // Dedupe could drop a bad row before the statistics see it, so that path checks every row.
-    const rule = dedupe ? BAD_ROW : BAD_ROW_CHEAP;
+    const timestamps = columnsOf(info).includes("timestamp");
+    const rule = dedupe ? badRow(timestamps) : badRowCheap(timestamps);
     const checked = `SELECT CAST(CASE WHEN ${rule} THEN ${ROW_FAILURE} ELSE userId END AS INTEGER) AS userId, CAST(movieId AS INTEGER) AS movieId, rating, CAST(timestamp AS BIGINT) AS timestamp FROM ${readCsvSql(file, info)}${limit}`;
     const cols = options.keepTimestamp ? "userId, movieId, rating, timestamp" : "userId, movieId, rating";
     const query = dedupe
@@ -182,7 +191,7 @@ async function explainCopyFailure(
     let found;
     try {
       found = await conn.runAndReadAll(
-        `SELECT rn, userId, movieId, rating, timestamp FROM (SELECT row_number() OVER () AS rn, * FROM (SELECT * FROM ${readCsvSql(file, info)}${limit})) WHERE ${BAD_ROW} ORDER BY rn LIMIT 1`,
+        `SELECT rn, userId, movieId, rating, timestamp FROM (SELECT row_number() OVER () AS rn, * FROM (SELECT * FROM ${readCsvSql(file, info)}${limit})) WHERE ${badRow(columnsOf(info).includes("timestamp"))} ORDER BY rn LIMIT 1`,
       );
     } catch (csvError) {
       // Parsing every column can hit a line the fast pass never parsed (a non-numeric timestamp).
@@ -194,12 +203,8 @@ async function explainCopyFailure(
     if (!row) return new BadInputError("a row breaks the ratings rules", { file });
     const [rn, userId, movieId, rating, timestamp] = row.map((v) => (v === null ? null : Number(v)));
     const line = Number(rn) + headerLines;
-    const missing = [
-      ["userId", userId],
-      ["movieId", movieId],
-      ["rating", rating],
-      ["timestamp", timestamp],
-    ]
+    const timestamps = columnsOf(info).includes("timestamp");
+    const missing = [["userId", userId], ["movieId", movieId], ["rating", rating], ...(timestamps ? [["timestamp", timestamp]] : [])]
       .filter(([, v]) => v === null)
       .map(([k]) => k);
     if (missing.length) return new BadInputError(`missing value for ${missing.join(", ")}`, { file, line });
@@ -211,7 +216,7 @@ async function explainCopyFailure(
         return new BadInputError(`${name} value ${id} is not an integer that fits INT32`, { file, line });
       }
     }
-    if (!(Number(timestamp) >= -MAX_EXACT && Number(timestamp) <= MAX_EXACT && Number.isInteger(timestamp))) {
+    if (timestamps && !(Number(timestamp) >= -MAX_EXACT && Number(timestamp) <= MAX_EXACT && Number.isInteger(timestamp))) {
       return new BadInputError(`timestamp value ${timestamp} is not a whole number of seconds (within ±2^53)`, { file, line });
     }
     return new BadInputError(`rating ${rating} is outside [0.5, 5] (userId ${userId}, movieId ${movieId})`, { file, line });
@@ -241,7 +246,7 @@ async function explainCopyFailure(
           ? `missing value${column ? ` for ${column}` : ""}`
           : `${column ?? "a column"} value ${JSON.stringify(value.slice(0, 60))}${value.length > 60 ? "..." : ""} is not ${what}`;
     } else if (detail && /Expected Number of Columns/i.test(detail)) {
-      text = `wrong number of columns: ${detail.replace(/^.*?(Expected)/, "$1")} (expected ${info.format === "csv" ? "userId,movieId,rating,timestamp" : "4 fields"})`;
+      text = `wrong number of columns: ${detail.replace(/^.*?(Expected)/, "$1")} (expected ${info.format === "csv" ? "as many as the header names" : "4 fields"})`;
     } else {
       text = (detail ?? message.split("\n")[0]).slice(0, 300);
     }
@@ -254,12 +259,72 @@ async function explainCopyFailure(
   return error;
 }
 
+/** Where two queries' rows keep their order: the row number of a scan, in file order. */
+const FILE_ORDER = "row_number() OVER ()";
+
+/**
+ * Rewrites `source` (a ratings Parquet file with timestamps) as `target` with the time split's
+ * key: within each user, ratings ranked by (timestamp, movieId, file order) from 1, and
+ *   split_key = (rank - 0.5) / count   (FLOAT; `timeSplitKey` of @ms/contracts computes the same).
+ * Rows keep the source's order, so the output is as deterministic as the source.
+ */
+export async function writeTimeSplitKey(source: string, target: string): Promise<void> {
+  await withDuckDB(async (conn) => {
+    const numbered = `SELECT *, ${FILE_ORDER} AS rn FROM read_parquet(${sqlString(source)})`;
+    const key = `CAST((row_number() OVER (PARTITION BY userId ORDER BY timestamp, movieId, rn) - 0.5) / count(*) OVER (PARTITION BY userId) AS FLOAT)`;
+    await conn.run(
+      `COPY (SELECT userId, movieId, rating, timestamp, ${key} AS split_key FROM (${numbered}) ORDER BY rn) TO ${sqlString(target)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1048576)`,
+    );
+  });
+}
+
+/**
+ * Joins the main file's ratings (`train`, split_key 0) and the test file's (`test`, split_key 1)
+ * into `target`, main rows first, each in its own order. A (user, movie) pair in both files is
+ * refused (its test rating would be known in training), naming the test file's line.
+ */
+export async function writeFileSplit(
+  train: string,
+  test: { parquet: string; file: string; info: FormatInfo },
+  target: string,
+  timestamps: boolean,
+): Promise<{ testRows: number }> {
+  return withDuckDB(async (conn) => {
+    const both = (
+      await conn.runAndReadAll(
+        `SELECT t.userId, t.movieId FROM read_parquet(${sqlString(test.parquet)}) t JOIN read_parquet(${sqlString(train)}) m USING (userId, movieId) LIMIT 1`,
+      )
+    ).getRows()[0];
+    if (both) {
+      const [userId, movieId] = both.map(Number);
+      const found = await conn.runAndReadAll(
+        `SELECT rn FROM (SELECT ${FILE_ORDER} AS rn, userId, movieId FROM ${readCsvSql(test.file, test.info)}) WHERE userId = ${userId} AND movieId = ${movieId} ORDER BY rn LIMIT 1`,
+      );
+      const rn = Number(found.getRows()[0]?.[0] ?? 0);
+      throw new BadInputError(
+        `userId ${userId}, movieId ${movieId} is also a rating of the main ratings file: a test pair must not be in training (remove it from one of the files)`,
+        { file: test.file, ...(rn > 0 ? { line: rn + (test.info.header ? 1 : 0) } : {}) },
+      );
+    }
+    const cols = timestamps ? "userId, movieId, rating, timestamp" : "userId, movieId, rating";
+    const side = (file: string, key: number, order: number) =>
+      `SELECT ${cols}, CAST(${key} AS FLOAT) AS split_key, ${order} AS part, ${FILE_ORDER} AS rn FROM read_parquet(${sqlString(file)})`;
+    await conn.run(
+      `COPY (SELECT ${cols}, split_key FROM (${side(train, 0, 0)} UNION ALL ${side(test.parquet, 1, 1)}) ORDER BY part, rn) TO ${sqlString(target)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1048576)`,
+    );
+    const rows = (await conn.runAndReadAll(`SELECT count(*) FROM read_parquet(${sqlString(test.parquet)})`)).getRows()[0][0];
+    return { testRows: Number(rows) };
+  });
+}
+
 /** Ratings loaded into typed columns, the in-memory form every later step works on. */
 export interface RatingsColumns {
   rows: number;
   userIds: Int32Array;
   movieIds: Int32Array;
   ratings: Float32Array;
+  /** A keyed split's side (`split_key`, see @ms/contracts' split.ts), when etl wrote it. */
+  splitKey?: Float32Array;
 }
 
 const EXPECTED_SCHEMA: Record<string, string> = { userId: "INTEGER", movieId: "INTEGER", rating: "FLOAT" };
@@ -317,7 +382,11 @@ export async function readRatingsColumns(pathOrDir: string, options: { threads?:
     const userIds = new Int32Array(rows);
     const movieIds = new Int32Array(rows);
     const ratings = new Float32Array(rows);
-    const result = await conn.stream(`SELECT userId, movieId, rating FROM ${src}`);
+    const keyType = types.get(SPLIT_KEY_COLUMN);
+    if (keyType !== undefined && keyType !== "FLOAT")
+      throw new BadInputError(`wrong schema: column ${SPLIT_KEY_COLUMN} must be FLOAT, found ${keyType}`, { file });
+    const splitKey = keyType ? new Float32Array(rows) : undefined;
+    const result = await conn.stream(`SELECT userId, movieId, rating${splitKey ? `, ${SPLIT_KEY_COLUMN}` : ""} FROM ${src}`);
     let offset = 0;
     for (;;) {
       const chunk = await result.fetchChunk();
@@ -327,9 +396,21 @@ export async function readRatingsColumns(pathOrDir: string, options: { threads?:
       userIds.set(duckVectorItems<Int32Array>(chunk.getColumnVector(0)), offset);
       movieIds.set(duckVectorItems<Int32Array>(chunk.getColumnVector(1)), offset);
       ratings.set(duckVectorItems<Float32Array>(chunk.getColumnVector(2)), offset);
+      splitKey?.set(duckVectorItems<Float32Array>(chunk.getColumnVector(3)), offset);
       offset += n;
     }
     if (offset !== rows) throw new CorruptArtifactError(`${file}: read ${offset} rows, metadata says ${rows}`);
+    if (splitKey) {
+      const nulls = Number(
+        (
+          await conn.runAndReadAll(
+            `SELECT count(*) FROM ${src} WHERE ${SPLIT_KEY_COLUMN} IS NULL OR NOT (${SPLIT_KEY_COLUMN} >= 0 AND ${SPLIT_KEY_COLUMN} <= 1)`,
+          )
+        ).getRows()[0][0],
+      );
+      if (nulls > 0) throw new CorruptArtifactError(`${file}: ${nulls} values of ${SPLIT_KEY_COLUMN} are null or outside [0, 1]`);
+      return { rows, userIds, movieIds, ratings, splitKey };
+    }
     return { rows, userIds, movieIds, ratings };
   }, options);
 }

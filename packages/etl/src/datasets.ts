@@ -152,7 +152,7 @@ export async function loadRawData(params: LoadRawDataParams, ctx: Partial<StepCo
   if (mirrorDir) {
     const file = await findRatingsFile(path.join(mirrorDir, name), path.basename(spec.ratingsPath));
     if (file) {
-      logger.info({ file }, "download: using the local mirror");
+      logger.info({ file, status: "local mirror" }, "download: using the local mirror");
       return {
         name,
         ratingsFile: file,
@@ -294,7 +294,7 @@ async function ensureExtracted(
   if ((await verifyArtifact(extracted, { deep: false, kind: "raw-dataset" })).ok) return;
   await fs.rm(extracted, { recursive: true, force: true });
   await buildArtifactDir(extracted, async (staging) => {
-    logger.info({ archive }, "download: extracting");
+    logger.info({ archive, status: "extracting" }, "download: extracting");
     await extractZip(archive, staging, { maxEntries: limits.maxEntries, ...(ctx.signal ? { signal: ctx.signal } : {}) });
     const file = await findRatingsFile(staging, spec?.ratingsPath);
     if (!file) throw new CorruptArtifactError(`${url}: the archive holds no ${RATINGS_FILE_NAMES.join(" / ")}`);
@@ -342,7 +342,7 @@ async function download(
   }
   const temp = path.join(archives, `${PARTIAL_PREFIX}${process.pid}-${Date.now()}-${randomBytes(3).toString("hex")}.zip`);
   try {
-    logger.info({ url }, "download: fetching");
+    logger.info({ url, status: "downloading" }, "download: fetching");
     const fetched = await fetchToFile(url, temp, limits.fetch);
     if (expected && fetched.md5 !== expected) {
       throw new CorruptArtifactError(

@@ -121,8 +121,9 @@ describe("etl", () => {
     ["empty file", "", /empty file/, 1],
     ["header only", header, /header only/, undefined],
     ["wrong delimiter", "userId;movieId;rating;timestamp\n1;2;3;4\n", /wrong delimiter/, 1],
-    ["missing column", "userId,movieId,rating\n1,2,3\n", /header must be.*missing timestamp/, 1],
-    ["extra column", "userId,movieId,rating,timestamp,tag\n1,2,3,4,x\n", /unexpected tag/, 1],
+    ["missing column", "userId,movieId,timestamp\n1,2,3\n", /header has no rating column .*etl_columns=rating=NAME/, 1],
+    ["column named twice", "user,userId,movieId,rating\n1,1,2,3\n", /header names userId twice \(user, userId\)/, 1],
+    ["no header", "1,2,3.0,4\n", /header has no userId column \(found "1,2,3.0,4"\)/, 1],
     ["extra field in a row", `${header}1,2,3.0,4\n1,3,3.0,4,9\n`, /columns/i, 3],
     ["missing field in a row", `${header}1,2,3.0,4\n1,3,3.0\n`, /columns/i, 3],
     ["missing value", `${header}1,2,3.0,4\n1,,3.0,4\n`, /missing value/, 3],
@@ -132,9 +133,15 @@ describe("etl", () => {
     ["rating above 5", `${header}1,2,5.5,4\n`, /rating 5\.5 is outside/, 2],
     ["rating below 0.5", `${header}1,2,3,4\n1,3,0,4\n`, /rating 0 is outside/, 3],
     ["id beyond INT32", `${header}1,2,3,4\n3000000000,3,3,4\n`, /userId value "?3000000000"? is not an integer that fits INT32/, 3],
-    ["fractional id", `${header}1.5,2,3,4\n`, /userId value 1.5 is not an integer/, 2],
+    ["fractional id", `${header}1.5,2,3,4\n`, /userId value "1.5" is not an id \(decimal digits only/, 2],
+    // DuckDB reads these as whole numbers; contracts' parseId (decimal digits only) does not.
+    ["id with a zero fraction", `${header}1,2,3,4\n1.0,2,3,4\n`, /userId value "1.0" is not an id/, 3],
+    ["id with an exponent", `${header}1,2,3,4\n1,9.9e1,3,4\n`, /movieId value "9.9e1" is not an id/, 3],
+    ["id with a plus sign", `${header}1,2,3,4\n+1,2,3,4\n`, /userId value "\+1" is not an id/, 3],
+    ["LF, then CR LF", `${header}1,2,3,4\n1,3,3,4\r\n2,2,2,2\n`, /mixed line endings/, 3],
+    ["CR LF, then LF", `${header.replace("\n", "\r\n")}1,2,3,4\r\n2,2,2,2\n1,3,3,4\r\n`, /mixed line endings/, 3],
     ["missing timestamp", `${header}1,2,3,\n`, /missing value for timestamp/, 2],
-    ["non-numeric id", `${header}1,2,3,4\nx,2,3,4\n`, /userId value "x" is not a number/, 3],
+    ["non-numeric id", `${header}1,2,3,4\nx,2,3,4\n`, /userId value "x" is not an id/, 3],
     ["non-numeric timestamp", `${header}1,2,3,4\n1,3,3,yesterday\n`, /timestamp value "yesterday" is not a number/, 3],
     // DuckDB reads "1_000" as 1000 in every numeric type; MovieLens files never hold a '_'.
     ["digit separator in an id", `${header}1,2,3,4\n1_000,3,3,4\n`, /userId value "1_000" is not a plain number/, 3],
@@ -166,7 +173,7 @@ describe("etl", () => {
     const dir = await tempDir();
     const dat = await writeText(dir, "ratings.dat", "1::10::5::978300760\n1::10.25::3::978302109\n");
     await expect(etl({ ratingsCsv: dat }, resolveEtlParams({}), path.join(dir, "a"))).rejects.toThrow(
-      /ratings\.dat:2: movieId value 10\.25 is not an integer/,
+      /ratings\.dat:2: movieId value "10\.25" is not an id/,
     );
     const crlf = await writeText(dir, "crlf.csv", "userId,movieId,rating,timestamp\r\n1,2,3,4\r\n1,3,3,\r\n");
     await expect(etl({ ratingsCsv: crlf }, resolveEtlParams({}), path.join(dir, "b"))).rejects.toThrow(
@@ -179,10 +186,53 @@ describe("etl", () => {
     const late = await writeText(dir, "late.csv", "userId,movieId,rating,timestamp\n1,2,3,4\n1,3,3,5\n1.5,3,3,5\n");
     expect((await etl({ ratingsCsv: late }, resolveEtlParams({ max_row_limit: 2 }), path.join(dir, "d"))).metrics.rows).toBe(2);
     await expect(etl({ ratingsCsv: late }, resolveEtlParams({ max_row_limit: 3 }), path.join(dir, "e"))).rejects.toThrow(
-      /late\.csv:4: userId value 1\.5/,
+      /late\.csv:4: userId value "1\.5"/,
     );
-    const whole = await writeText(dir, "whole.csv", "userId,movieId,rating,timestamp\n1.0,2.00,3,4\n");
-    expect((await etl({ ratingsCsv: whole }, resolveEtlParams({}), path.join(dir, "f"))).metrics.rows).toBe(1);
+    const whole = await writeText(dir, "whole.csv", "userId,movieId,rating,timestamp\n1,2.00,3,4\n");
+    await expect(etl({ ratingsCsv: whole }, resolveEtlParams({}), path.join(dir, "f"))).rejects.toThrow(
+      /whole\.csv:2: movieId value "2\.00" is not an id/,
+    );
+  });
+
+  it("takes the common header spellings in any case, a mapping for the rest, and no timestamp unless needed", async () => {
+    const dir = await tempDir();
+    const rows = async (out: string) => queryRows(`SELECT * FROM read_parquet('${path.join(dir, out, "ratings.parquet")}')`);
+    const spelled = await writeText(dir, "a.csv", "USER_ID,Item_Id,rating\n1,10,4.0\n2,20,3.5\n");
+    await etl({ ratingsCsv: spelled }, resolveEtlParams({}), path.join(dir, "a"));
+    expect(await rows("a")).toEqual([
+      [1, 10, 4],
+      [2, 20, 3.5],
+    ]);
+    // Columns in another order, and one etl does not know, which it drops.
+    const moved = await writeText(dir, "b.csv", "rating,title,movie,user,timestamp\n4.0,x,10,1,100\n");
+    await etl({ ratingsCsv: moved }, resolveEtlParams({ etl_keep_timestamp: true }), path.join(dir, "b"));
+    expect(await rows("b")).toEqual([[1, 10, 4, 100]]);
+    const own = await writeText(dir, "c.csv", "uid,iid,stars\n1,10,4.0\n1.0,20,3.5\n");
+    const mapping = resolveEtlParams({ etl_columns: "userId=uid,movieId=iid,rating=stars" });
+    await expect(etl({ ratingsCsv: own }, mapping, path.join(dir, "c"))).rejects.toThrow(/c\.csv:3: userId value "1\.0" is not an id/);
+    await writeFile(own, "uid,iid,stars\n1,10,4.0\n");
+    await etl({ ratingsCsv: own }, mapping, path.join(dir, "c"));
+    expect(await rows("c")).toEqual([[1, 10, 4]]);
+    await expect(etl({ ratingsCsv: own }, resolveEtlParams({}), path.join(dir, "d"))).rejects.toThrow(
+      /c\.csv:1: header has no userId column .*-P etl_columns=userId=NAME/,
+    );
+    await expect(
+      etl({ ratingsCsv: own }, resolveEtlParams({ etl_columns: "userId=uid,movieId=iid,rating=score" }), path.join(dir, "d")),
+    ).rejects.toThrow(/c\.csv:1: etl_columns maps rating to "score", which the header does not name once/);
+    // The timestamp is needed to keep it or to find the latest rating.
+    await expect(etl({ ratingsCsv: spelled }, resolveEtlParams({ etl_keep_timestamp: true }), path.join(dir, "d"))).rejects.toThrow(
+      new BadInputError("has no timestamp column, which -P etl_keep_timestamp=true needs (name it with -P etl_columns=timestamp=NAME)", {
+        file: spelled,
+        line: 1,
+      }),
+    );
+    await expect(etl({ ratingsCsv: spelled }, resolveEtlParams({ etl_dedupe: "latest" }), path.join(dir, "d"))).rejects.toThrow(
+      /etl_dedupe=latest needs/,
+    );
+    expect(existsSync(path.join(dir, "d"))).toBe(false);
+    for (const text of ["userId", "userId=", "who=uid", "userId=a,user=b"]) {
+      expect(() => resolveEtlParams({ etl_columns: text }), text).toThrow(BadParameterError);
+    }
   });
 
   it("names a missing input file", async () => {

@@ -13,6 +13,16 @@ export interface FormatInfo {
   format: RatingsFormat;
   delimiter: string;
   header: boolean;
+  /** What each field of a line holds, in file order (undefined: a column etl ignores); `CSV_HEADER` when absent. */
+  columns?: readonly (RatingsColumn | undefined)[];
+}
+
+/** The columns etl reads; only timestamp may be missing (it is dropped unless kept). */
+export type RatingsColumn = (typeof CSV_HEADER)[number];
+
+/** The fields of a line, as `info` says. */
+export function columnsOf(info: FormatInfo): readonly (RatingsColumn | undefined)[] {
+  return info.columns ?? CSV_HEADER;
 }
 
 /** A MovieLens ratings line is under 100 bytes; anything this long is not a ratings file. */
@@ -21,8 +31,80 @@ export const MAX_LINE_BYTES = 64 * 1024;
 /** The header ml-latest*, ml-20m, ml-25m and ml-32m use. */
 export const CSV_HEADER = ["userId", "movieId", "rating", "timestamp"] as const;
 
+/** Header names taken for each column without a mapping, compared in lower case. */
+const SPELLINGS: Record<RatingsColumn, readonly string[]> = {
+  userId: ["user", "user_id", "userid"],
+  movieId: ["item", "item_id", "itemid", "movie", "movie_id", "movieid"],
+  rating: ["rating"],
+  timestamp: ["timestamp"],
+};
+
+const SPELLINGS_DOC = "user/user_id/userId, item/item_id/movie/movie_id/movieId, rating, timestamp (optional), in any case";
+
+/**
+ * The `etl_columns` parameter: `userId=uid,movieId=iid,rating=stars` names the header column that
+ * holds each of etl's columns (a key may also be one of its spellings, as `user=uid`).
+ */
+export function parseColumnMapping(text: string | undefined): Partial<Record<RatingsColumn, string>> {
+  const mapping: Partial<Record<RatingsColumn, string>> = {};
+  if (text === undefined || text.trim() === "") return mapping;
+  for (const pair of text.split(",")) {
+    const eq = pair.indexOf("=");
+    const key = pair.slice(0, Math.max(eq, 0)).trim().toLowerCase();
+    const name = pair.slice(eq + 1).trim();
+    const column = CSV_HEADER.find((c) => c.toLowerCase() === key || SPELLINGS[c].includes(key));
+    if (eq < 0 || !column || name === "") {
+      throw new BadParameterError(
+        "etl_columns",
+        `"${pair.trim()}" is not COLUMN=HEADER_NAME with COLUMN one of ${CSV_HEADER.join(", ")} (e.g. userId=uid,movieId=iid,rating=stars)`,
+      );
+    }
+    if (mapping[column] !== undefined) throw new BadParameterError("etl_columns", `maps ${column} twice`);
+    mapping[column] = name;
+  }
+  return mapping;
+}
+
+/** Which header field holds each column: the mapping first, then the common spellings. */
+function headerColumns(fields: readonly string[], mapping: Partial<Record<RatingsColumn, string>>, file: string): FormatInfo["columns"] {
+  const columns: (RatingsColumn | undefined)[] = fields.map(() => undefined);
+  const where = { file, line: 1 };
+  const found = `found ${JSON.stringify(fields.join(",").slice(0, 120))}`;
+  for (const column of CSV_HEADER) {
+    const mapped = mapping[column];
+    let at: number[];
+    if (mapped !== undefined) {
+      at =
+        fields.indexOf(mapped) >= 0
+          ? [fields.indexOf(mapped)]
+          : fields.flatMap((f, i) => (f.toLowerCase() === mapped.toLowerCase() ? [i] : []));
+      if (at.length !== 1)
+        throw new BadInputError(`etl_columns maps ${column} to "${mapped}", which the header does not name once (${found})`, where);
+    } else {
+      at = fields.flatMap((f, i) => (SPELLINGS[column].includes(f.toLowerCase()) ? [i] : []));
+      if (at.length > 1) {
+        throw new BadInputError(
+          `header names ${column} twice (${at.map((i) => fields[i]).join(", ")}); choose one with -P etl_columns=${column}=NAME`,
+          where,
+        );
+      }
+      if (at.length === 0 && column === "timestamp") continue;
+      if (at.length === 0) {
+        throw new BadInputError(
+          `header has no ${column} column (${found}); accepted names: ${SPELLINGS_DOC}; or name yours with -P etl_columns=${column}=NAME`,
+          where,
+        );
+      }
+    }
+    if (columns[at[0]] !== undefined)
+      throw new BadInputError(`header column "${fields[at[0]]}" is both ${columns[at[0]]} and ${column}`, where);
+    columns[at[0]] = column;
+  }
+  return columns;
+}
+
 const DESCRIPTIONS: Record<RatingsFormat, string> = {
-  csv: "CSV with header userId,movieId,rating,timestamp (ml-latest*, ml-20m, ml-25m, ml-32m)",
+  csv: `CSV with a header naming ${SPELLINGS_DOC} (ml-latest*, ml-20m, ml-25m, ml-32m: userId,movieId,rating,timestamp)`,
   dat: "'::'-separated ratings.dat without header (ml-1m, ml-10m)",
   tsv: "tab-separated u.data without header (ml-100k)",
 };
@@ -84,7 +166,11 @@ async function readFirstLine(file: string): Promise<{ line: string; size: number
  * Works out the format from the first line (or checks a forced one) and rejects what cannot be a
  * ratings file before DuckDB is started: an empty file, a wrong delimiter, a wrong header.
  */
-export async function detectFormat(file: string, forced?: RatingsFormat): Promise<FormatInfo> {
+export async function detectFormat(
+  file: string,
+  forced?: RatingsFormat,
+  mapping: Partial<Record<RatingsColumn, string>> = {},
+): Promise<FormatInfo> {
   const { line, size, complete } = await readFirstLine(file);
   if (!complete || Buffer.byteLength(line) > MAX_LINE_BYTES) {
     throw new BadInputError(`line is longer than ${MAX_LINE_BYTES} bytes (a ratings line is under 100); not a ratings file?`, {
@@ -94,7 +180,7 @@ export async function detectFormat(file: string, forced?: RatingsFormat): Promis
   }
   if (size === 0 || line.trim() === "") throw new BadInputError("empty file, expected ratings", { file, line: 1 });
   const looksLike: RatingsFormat | undefined =
-    line.startsWith("userId") || line.includes(",") ? "csv" : line.includes("::") ? "dat" : line.includes("\t") ? "tsv" : undefined;
+    /^\s*user/i.test(line) || line.includes(",") ? "csv" : line.includes("::") ? "dat" : line.includes("\t") ? "tsv" : undefined;
   const format = forced ?? looksLike;
   if (!format) {
     throw new BadInputError(
@@ -104,25 +190,13 @@ export async function detectFormat(file: string, forced?: RatingsFormat): Promis
   }
   if (format === "csv") {
     const fields = line.split(",").map((f) => f.trim());
-    const expected = CSV_HEADER.join(",");
     if (fields.length === 1 && /[;|\t]/.test(line)) {
       throw new BadInputError(
-        `wrong delimiter: expected ',' in header ${JSON.stringify(expected)}, found ${JSON.stringify(line.slice(0, 80))}`,
+        `wrong delimiter: expected ',' in a header such as ${JSON.stringify(CSV_HEADER.join(","))}, found ${JSON.stringify(line.slice(0, 80))}`,
         { file, line: 1 },
       );
     }
-    if (fields.join(",") !== expected) {
-      const missing = CSV_HEADER.filter((c) => !fields.includes(c));
-      const extra = fields.filter((f) => !(CSV_HEADER as readonly string[]).includes(f));
-      const detail = [missing.length ? `missing ${missing.join(", ")}` : "", extra.length ? `unexpected ${extra.join(", ")}` : ""]
-        .filter(Boolean)
-        .join("; ");
-      throw new BadInputError(
-        `header must be ${JSON.stringify(expected)}, found ${JSON.stringify(line.slice(0, 120))}${detail ? ` (${detail})` : ""}`,
-        { file, line: 1 },
-      );
-    }
-    return { format, delimiter: ",", header: true };
+    return { format, delimiter: ",", header: true, columns: headerColumns(fields, mapping, file) };
   }
   const delimiter = format === "dat" ? "::" : "\t";
   const fields = line.split(delimiter);

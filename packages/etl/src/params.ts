@@ -3,9 +3,9 @@
  * its one name (the seed MLproject's `-P` name), with its default, range and doc, and their
  * resolvers (`resolveDownloadParams`, `resolveEtlParams`) for the steps, the bin and library callers.
  */
-import { BadParameterError, param, paramResolver, type ParamDefs } from "@ms/contracts";
+import { BadParameterError, checkTestRatings, param, paramResolver, pickSplitParams, type ParamDefs, type SplitKind } from "@ms/contracts";
 import { DATASET_NAMES } from "./datasets.js";
-import { RATINGS_FORMATS, type RatingsFormat } from "./formats.js";
+import { parseColumnMapping, RATINGS_FORMATS, type RatingsFormat } from "./formats.js";
 import { SYNTHETIC_DEFAULTS } from "./synthetic.js";
 
 export interface DownloadParams {
@@ -19,6 +19,8 @@ export interface DownloadParams {
   /** Synthetic data only. */
   synthetic_rows: number;
   synthetic_seed: number;
+  /** With split=file: the test ratings file, recorded (digest, identity) beside the main one. */
+  test_ratings?: string;
 }
 
 export const downloadParams: ParamDefs<DownloadParams> = {
@@ -34,6 +36,7 @@ export const downloadParams: ParamDefs<DownloadParams> = {
   }),
   synthetic_rows: param.integer({ default: SYNTHETIC_DEFAULTS.rows, min: 1, doc: "ratings to generate for --dataset synthetic" }),
   synthetic_seed: param.integer({ default: SYNTHETIC_DEFAULTS.seed, doc: "seed of the synthetic generator" }),
+  ...pickSplitParams("test_ratings"),
 };
 
 /** One source at a time, and a dataset that exists when no file or URL replaces it. */
@@ -54,9 +57,16 @@ export interface EtlParams {
   etl_dedupe: "off" | "latest";
   /** Force a format instead of detecting it. */
   etl_format?: RatingsFormat;
+  /** `userId=uid,movieId=iid,rating=stars`: the header names of a CSV whose columns are not spelled as etl knows them. */
+  etl_columns?: string;
+  /** file and time write the `split_key` column (and keep timestamps); the others need nothing of etl. */
+  split: SplitKind;
+  test_ratings?: string;
 }
 
-export const ETL_DEFAULTS: Readonly<EtlParams> = { max_row_limit: 100_000, etl_keep_timestamp: false, etl_dedupe: "off" };
+export const ETL_DEFAULTS: Readonly<EtlParams> = { max_row_limit: 100_000, etl_keep_timestamp: false, etl_dedupe: "off", split: "hash" };
+
+const { split, test_ratings } = pickSplitParams("split", "test_ratings");
 
 export const etlParams: ParamDefs<EtlParams> = {
   max_row_limit: param.integer({
@@ -73,12 +83,19 @@ export const etlParams: ParamDefs<EtlParams> = {
     defaultDoc: "detected from the file",
     doc: "force a ratings format instead of detecting it",
   }),
+  etl_columns: param.string({
+    defaultDoc: "from the CSV header: user/user_id/userId, item/item_id/movie/movie_id/movieId, rating, timestamp (optional), any case",
+    doc: "the CSV header's name for each column, e.g. userId=uid,movieId=iid,rating=stars",
+  }),
+  split,
+  test_ratings: { ...test_ratings, notInKey: "its content is in the download step's record, which is etl's input" },
 };
 
-/** 0 rows is not a limit the range can exclude (-1 and 1 are both valid). */
+/** 0 rows is not a limit the range can exclude (-1 and 1 are both valid); a column mapping must parse; a test file goes with split=file. */
 export function checkEtlParams(p: EtlParams): EtlParams {
   if (p.max_row_limit === 0) throw new BadParameterError("max_row_limit", "must be a positive integer or -1 (all rows), got 0");
-  return p;
+  parseColumnMapping(p.etl_columns);
+  return checkTestRatings(p);
 }
 
 export const resolveEtlParams = paramResolver(etlParams, checkEtlParams);

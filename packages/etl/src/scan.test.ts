@@ -13,16 +13,31 @@ import { tempDir, writeText } from "./__tests__/helpers.js";
 
 const CSV: FormatInfo = { format: "csv", delimiter: ",", header: true };
 
-/** What the scan must report: the first line (1-based, within the limit) that is too long or holds `_`. */
-function reference(text: string, maxLine: number, maxLines: number): { line: number; kind: "long" | "underscore" } | undefined {
+type Kind = "long" | "underscore" | "id" | "ending";
+
+/**
+ * What the scan must report: the first line (1-based, within the limit) that is too long, holds
+ * `_`, has an id field (after the header) with a byte other than digits, '-', ' ' and CR, or ends
+ * in CR LF while line 1 ends in LF alone.
+ */
+function reference(text: string, maxLine: number, maxLines: number): { line: number; kind: Kind } | undefined {
   const lines = text.split("\n");
   const last = text.endsWith("\n") ? lines.length - 1 : lines.length;
   for (let i = 0; i < last && (maxLines < 0 || i < maxLines); i++) {
     if (lines[i].includes("_")) return { line: i + 1, kind: "underscore" };
+    if (i > 0 && /[^0-9 \r-]/.test(lines[i].split(",").slice(0, 2).join(""))) return { line: i + 1, kind: "id" };
     if (lines[i].length > maxLine) return { line: i + 1, kind: "long" };
+    if (i < lines.length - 1 && lines[i].endsWith("\r")) return { line: i + 1, kind: "ending" };
   }
   return undefined;
 }
+
+const MESSAGES: Record<Kind, RegExp> = {
+  long: /longer than 12 bytes/,
+  underscore: /'_' digit separators/,
+  id: /userId value "7\.0" is not an id/,
+  ending: /mixed line endings/,
+};
 
 function mulberry(seed: number): () => number {
   let a = seed;
@@ -40,6 +55,7 @@ describe("scanRatingsText", () => {
     const rand = mulberry(42);
     const maxLine = 12;
     let checked = 0;
+    const seen = new Set<Kind>();
     for (let round = 0; round < 400; round++) {
       const lines: string[] = ["userId,movieId,rating,timestamp".slice(0, maxLine)];
       const n = 1 + Math.floor(rand() * 30);
@@ -55,7 +71,7 @@ describe("scanRatingsText", () => {
                 ? 40 + Math.floor(rand() * 60)
                 : 3;
         let line = "9".repeat(len);
-        if (r >= 0.95) line = "1_0";
+        if (r >= 0.95) line = r < 0.97 ? "1_0" : r < 0.985 ? "7.0,1" : "12\r";
         lines.push(line);
       }
       const text = lines.join("\n") + (rand() < 0.7 ? "\n" : "");
@@ -69,12 +85,14 @@ describe("scanRatingsText", () => {
         expect(found, context).toBeUndefined();
       } else {
         expect(found?.line, context).toBe(expected.line);
-        expect(found?.message, context).toMatch(expected.kind === "long" ? /longer than 12 bytes/ : /'_' digit separators/);
+        expect(found?.message, context).toMatch(MESSAGES[expected.kind]);
         checked++;
+        seen.add(expected.kind);
       }
     }
-    // The generator must actually produce both outcomes, or the comparison proves little.
+    // The generator must actually produce every outcome, or the comparison proves little.
     expect(checked).toBeGreaterThan(50);
+    expect(seen).toEqual(new Set(Object.keys(MESSAGES)));
   });
 
   it("names the field that holds '_' and reads a whole file in large chunks", async () => {
@@ -113,13 +131,20 @@ describe("scanRatingsText", () => {
     const [record] = await readdir(records);
     const st = await stat(file, { bigint: true });
     const identity = [st.dev, st.ino, st.size, st.mtimeNs, st.ctimeNs].join(":");
-    await writeFile(path.join(records, record), JSON.stringify({ path: file, identity, maxLineBytes: 65536 }));
+    await writeFile(path.join(records, record), JSON.stringify({ path: file, identity, maxLineBytes: 65536, idFields: [0, 1] }));
     expect(await scanRatingsTextRemembered(file, { info: CSV, maxRows: -1 }, cache)).toBeUndefined();
     expect((await scanRatingsText(file, { info: CSV, maxRows: -1 }))?.line).toBe(3);
-    // A record with an edited field, or cut short, is no record: the file is read again.
-    await writeFile(path.join(records, record), JSON.stringify({ path: file, identity, maxLineBytes: "65536" }));
+    // A record from before the id and line-ending checks proves nothing about them: read again.
+    await writeFile(path.join(records, record), JSON.stringify({ path: file, identity, maxLineBytes: 65536 }));
     expect((await scanRatingsTextRemembered(file, { info: CSV, maxRows: -1 }, cache))?.line).toBe(3);
-    await writeFile(path.join(records, record), JSON.stringify({ path: file, identity, maxLineBytes: 65536 }).slice(0, 30));
+    await writeFile(path.join(records, record), JSON.stringify({ path: file, identity, maxLineBytes: 65536, idFields: [0, 1] }));
+    // A record with an edited field, or cut short, is no record: the file is read again.
+    await writeFile(path.join(records, record), JSON.stringify({ path: file, identity, maxLineBytes: "65536", idFields: [0, 1] }));
+    expect((await scanRatingsTextRemembered(file, { info: CSV, maxRows: -1 }, cache))?.line).toBe(3);
+    await writeFile(
+      path.join(records, record),
+      JSON.stringify({ path: file, identity, maxLineBytes: 65536, idFields: [0, 1] }).slice(0, 30),
+    );
     expect((await scanRatingsTextRemembered(file, { info: CSV, maxRows: -1 }, cache))?.line).toBe(3);
   });
 });

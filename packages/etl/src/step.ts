@@ -7,9 +7,12 @@
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { cacheLayout } from "@ms/cache";
+import * as v from "valibot";
 import {
   BadInputError,
+  BadParameterError,
   buildArtifactDir,
+  DigestSchema,
   defaultCacheDir,
   defineStep,
   metricsText,
@@ -41,6 +44,8 @@ export interface RawDatasetDetails {
   source: RawDataset["source"] | "file";
   /** Device, inode, size, mtime and ctime (ns) when it was hashed: a changed file is noticed. */
   identity: string;
+  /** With split=file: the test ratings file, recorded like the main one. */
+  testRatings?: { file: string; digest: Digest; identity: string };
 }
 
 async function identityOf(file: string): Promise<string | undefined> {
@@ -72,10 +77,14 @@ export async function writeRawDataset(
   const identity = await identityOf(record.ratingsFile);
   if (!identity) throw new BadInputError("vanished after it was hashed", { file: record.ratingsFile });
   const bytes = Number(identity.split(":")[2]);
+  const test = record.testRatings;
+  if (test && (await identityOf(test.file)) !== test.identity) throw new BadInputError("changed after it was hashed", { file: test.file });
   return buildArtifactDir(outDir, async (staging) => {
     const file = path.join(staging, SOURCE_FILE);
     try {
-      await fs.writeFile(file, JSON.stringify({ format: record.format ?? null, digest: record.digest }) + "\n");
+      // The test file's digest is part of what names the content: another test file is another dataset.
+      const named = { format: record.format ?? null, digest: record.digest, ...(test ? { testDigest: test.digest } : {}) };
+      await fs.writeFile(file, JSON.stringify(named) + "\n");
     } catch (error) {
       throw asStorageError(error, file);
     }
@@ -92,8 +101,15 @@ export async function writeRawDataset(
   });
 }
 
+const TestRatingsRecord = v.object({ file: v.string(), digest: DigestSchema, identity: v.string() });
+
 function isRawDatasetDetails(d: Record<string, unknown>): d is Record<string, unknown> & RawDatasetDetails {
-  return typeof d.ratingsFile === "string" && typeof d.digest === "string" && typeof d.identity === "string";
+  return (
+    typeof d.ratingsFile === "string" &&
+    typeof d.digest === "string" &&
+    typeof d.identity === "string" &&
+    (d.testRatings === undefined || v.is(TestRatingsRecord, d.testRatings))
+  );
 }
 
 /** Reads a raw-dataset artifact. */
@@ -138,17 +154,30 @@ export const downloadStep = defineStep({
         throw error;
       });
     }
+    if (params.test_ratings) {
+      const { digest } = await userRatingsFile(params.test_ratings, cacheDir);
+      const identity = await identityOf(params.test_ratings);
+      if (!identity) throw new BadInputError("vanished after it was hashed", { file: params.test_ratings });
+      record = { ...record, testRatings: { file: params.test_ratings, digest, identity } };
+    }
     const { bytes } = await writeRawDataset(outDir, record, params);
     ctx.metrics?.metric("bytes", bytes);
   },
   async stillValid(manifest) {
     if (!isRawDatasetDetails(manifest.details)) return false;
+    const test = manifest.details.testRatings;
+    if (test && (await identityOf(test.file)) !== test.identity) return false;
     return (await identityOf(manifest.details.ratingsFile)) === manifest.details.identity;
   },
   describe(manifest) {
     if (!isRawDatasetDetails(manifest.details)) return {};
     const d = manifest.details;
-    return { file: d.ratingsFile, source: d.source, ...(d.format ? { format: d.format } : {}) };
+    return {
+      file: d.ratingsFile,
+      source: d.source,
+      ...(d.format ? { format: d.format } : {}),
+      ...(d.testRatings ? { test: d.testRatings.file } : {}),
+    };
   },
   headline: (metrics, outputs) => `source=${String(outputs.ratings?.source ?? "?")} ${metricsText(metrics, ["bytes"])}`,
 });
@@ -172,8 +201,18 @@ export const etlStep = defineStep({
   },
   async run(ctx, inputs, params, outDir) {
     const raw = await readRawDataset(inputs.ratings.dir);
+    if (params.split === "file" && !raw.testRatings)
+      throw new BadParameterError(
+        "test_ratings",
+        "split=file needs a test ratings file (--test-ratings PATH), and the download step recorded none",
+      );
     await etl(
-      { ratingsCsv: raw.ratingsFile, ratingsDigest: raw.digest, ...(ctx.cacheDir ? { cacheDir: ctx.cacheDir } : {}) },
+      {
+        ratingsCsv: raw.ratingsFile,
+        ratingsDigest: raw.digest,
+        ...(raw.testRatings ? { testRatings: raw.testRatings.file } : {}),
+        ...(ctx.cacheDir ? { cacheDir: ctx.cacheDir } : {}),
+      },
       params,
       outDir,
       ctx,

@@ -23,10 +23,12 @@ import {
   MissingArtifactError,
   MsError,
   readManifest,
+  SplitSpecSchema,
   writeManifest,
   type Digest,
   type Manifest,
   type ProducedBy,
+  type SplitSpec,
 } from "@ms/contracts";
 import { promises as fs } from "node:fs";
 import path from "node:path";
@@ -80,7 +82,8 @@ export interface FmDetails {
   /** Ratings, and of them the test part's. */
   rows: number;
   testRows: number;
-  split: { seed: number; splitProp: number };
+  /** The evaluation split, as the als manifest recorded it. */
+  split: SplitSpec;
   /** The ratings given (their artifact digest, or the file's sha256) and the factors artifact the features belong to. */
   ratings: { digest: Digest; rows: number };
   factors: { digest: Digest };
@@ -96,7 +99,7 @@ export const FmDetailsSchema = v.object({
   width: count,
   rows: count,
   testRows: count,
-  split: v.object({ seed: v.pipe(v.number(), v.integer()), splitProp: v.pipe(v.number(), v.gtValue(0), v.ltValue(1)) }),
+  split: SplitSpecSchema,
   ratings: v.object({ digest: DigestSchema, rows: count }),
   factors: v.object({ digest: DigestSchema }),
   fits: v.array(v.object({ fit: count, seconds: v.number(), samples: count })),

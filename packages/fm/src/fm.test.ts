@@ -12,7 +12,7 @@ import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeFixture, type Fixture } from "./__tests__/fixtures.js";
 import { fitProgress } from "./fm.js";
-import { readFactors } from "@ms/als";
+import { readFactors, splitOfFactors } from "@ms/als";
 import {
   FM_DEFAULTS,
   fm,
@@ -45,7 +45,7 @@ describe("the fm step", () => {
     const read = await readFmArtifact(out("bayes"));
     const ratings = await readRatingsColumns(fx.ratingsDir);
     const factors = await readFactors(fx.factorsDir);
-    const split = { seed: factors.details.seed, splitProp: factors.details.splitProp };
+    const split = splitOfFactors(factors.details);
     const oof = await outOfFoldFeatures(ratings, split, {
       model: "bayes",
       folds: 3,

@@ -11,13 +11,13 @@ import {
   assertReplaceableOutput,
   BadParameterError,
   silentLogger,
-  splitMask,
+  splitMaskOf,
   type Logger,
   type ManifestMetrics,
   type StepContext,
 } from "@ms/contracts";
 import path from "node:path";
-import { ALS_DEFAULTS } from "@ms/als";
+import { ALS_DEFAULTS, splitOfFactors } from "@ms/als";
 import { ratingsDigests, readFactorsArtifact, readRatings, writeFmArtifact, type FmDetails } from "./adapter.js";
 import { outOfFoldFeatures, stackedKnows, type FactorSet, type OofFeatures, type OofOptions, type OofRatings } from "./oof.js";
 import type { FmParams } from "./params.js";
@@ -137,7 +137,7 @@ async function loadInputs(inputs: FmInputs, ctx: Partial<StepContext>, logger: L
       "fm: the factors were fitted on other ratings than the ones given",
     );
   const ratings = await readRatings(inputs.ratings);
-  const split = { seed: factors.details.seed, splitProp: factors.details.splitProp };
+  const split = splitOfFactors(factors.details);
   const base = {
     split,
     ratings: { digest: given.digest, rows: ratings.rows },
@@ -150,7 +150,7 @@ async function loadInputs(inputs: FmInputs, ctx: Partial<StepContext>, logger: L
 /** fm_model=none: the train mask only, no features, no fit. */
 async function publishNone(target: string, loaded: Loaded, params: FmParams, ctx: Partial<StepContext>, started: number) {
   const { ratings, base } = loaded;
-  const trainMask = splitMask(ratings.userIds, ratings.movieIds, base.split.seed, base.split.splitProp);
+  const trainMask = splitMaskOf(base.split, ratings);
   let testRows = 0;
   for (let i = 0; i < trainMask.length; i++) testRows += 1 - trainMask[i];
   const metrics: FmMetrics = { test_rmse: null, oof_rmse: null, fits: 0, seconds: (performance.now() - started) / 1000 };

@@ -18,7 +18,7 @@
  * average over samples); on ml-latest-small this costs 0.0007 test RMSE against averaging every
  * pair over the samples, which would need every sample kept to serve.
  */
-import { BadParameterError, splitHash, type SplitSpec } from "@ms/contracts";
+import { BadParameterError, splitHash, splitMaskOf, type SplitSpec } from "@ms/contracts";
 import { gibbsFit, type GibbsData, type GibbsFit } from "./bayes.js";
 import { binarySearch } from "@ms/contracts";
 import { fitProblem, indexIds, inProcessRunner, prepareProblem, threadRunner } from "@ms/als";
@@ -80,6 +80,8 @@ export interface OofRatings {
   userIds: Int32Array;
   movieIds: Int32Array;
   ratings: Float32Array;
+  /** etl's split_key, for a keyed evaluation split (time, file). */
+  splitKey?: Float32Array;
 }
 
 /**
@@ -405,18 +407,20 @@ export async function outOfFoldFeatures(ratings: OofRatings, split: SplitSpec, o
   const n = ratings.rows;
   const d = denseIndex(ratings);
   const k = options.folds;
-  // The fold of a training row comes from the same hash as the split: h < splitProp is training,
-  // so h / splitProp is uniform on [0, 1) over the training part.
+  // With the hash split, a training row's fold comes from the same hash: h < splitProp is
+  // training, so h / splitProp is uniform on [0, 1) over the training part. Other evaluation
+  // splits pick the training rows otherwise, so their folds come from a hash of another seed.
+  const hashSplit = (split.kind ?? "hash") === "hash";
   const fold = new Int8Array(n);
-  const trainMask = new Uint8Array(n);
+  const trainMask = splitMaskOf(split, ratings);
   const foldSizes = new Int32Array(k);
   let nTrain = 0;
   for (let i = 0; i < n; i++) {
-    const h = splitHash(ratings.userIds[i], ratings.movieIds[i], split.seed);
-    if (h < split.splitProp) {
-      trainMask[i] = 1;
+    if (trainMask[i] === 1) {
       nTrain++;
-      const f = Math.min(k - 1, Math.floor((h / split.splitProp) * k));
+      const f = hashSplit
+        ? Math.min(k - 1, Math.floor((splitHash(ratings.userIds[i], ratings.movieIds[i], split.seed) / split.splitProp) * k))
+        : Math.min(k - 1, Math.floor(splitHash(ratings.userIds[i], ratings.movieIds[i], split.seed + 1) * k));
       fold[i] = f;
       foldSizes[f]++;
     } else fold[i] = -1;

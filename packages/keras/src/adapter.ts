@@ -10,6 +10,7 @@ import {
   asStorageError,
   CorruptArtifactError,
   DigestSchema,
+  SplitSpecSchema,
   digestFile,
   Fields,
   MissingArtifactError,
@@ -221,7 +222,7 @@ const KerasModelDetailsShape = v.object({
       layout: v.optional(StackedTablesLayoutSchema),
     }),
   ),
-  split: v.object({ seed: v.pipe(v.number(), v.integer()), splitProp: v.pipe(v.number(), v.gtValue(0), v.ltValue(1)) }),
+  split: SplitSpecSchema,
   factors: v.object({ digest: DigestSchema }),
 });
 export type KerasModelDetails = v.InferOutput<typeof KerasModelDetailsShape>;

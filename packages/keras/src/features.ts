@@ -1,9 +1,9 @@
 /**
  * The network's inputs, built from typed arrays only: ratings are joined once to factor row
- * numbers, split with the shared hash split, and each batch is assembled on demand into a buffer
+ * numbers, split with the evaluation split the als step recorded, and each batch is assembled on demand into a buffer
  * the caller owns. The full feature matrix (rows x 2*rank floats) never exists in memory.
  */
-import { mulberry32, splitMask } from "@ms/contracts";
+import { ColdStartRule, mulberry32, splitMaskOf, type SplitSpec } from "@ms/contracts";
 
 /** The factor matrices the features come from (what `readFactors` of @ms/als returns, structurally). */
 export interface FactorMatrices {
@@ -20,6 +20,8 @@ export interface RatingColumns {
   userIds: Int32Array;
   movieIds: Int32Array;
   ratings: Float32Array;
+  /** etl's split_key, for a keyed evaluation split (time, file). */
+  splitKey?: Float32Array;
 }
 
 /**
@@ -90,10 +92,10 @@ export function makeIdIndex(ids: Int32Array): (id: number) => number {
   };
 }
 
-/** Joins ratings to factor rows and applies the shared split (`seed`, `splitProp` from the als manifest). */
-export function joinRatings(ratings: RatingColumns, factors: FactorMatrices, split: { seed: number; splitProp: number }): JoinedRatings {
+/** Joins ratings to factor rows and applies the shared split (the spec in the als manifest). */
+export function joinRatings(ratings: RatingColumns, factors: FactorMatrices, split: SplitSpec): JoinedRatings {
   const n = ratings.rows;
-  const mask = splitMask(ratings.userIds, ratings.movieIds, split.seed, split.splitProp);
+  const mask = splitMaskOf(split, ratings);
   const userIndex = makeIdIndex(factors.userIds);
   const itemIndex = makeIdIndex(factors.itemIds);
   const movieRow = new Int32Array(n);
@@ -218,4 +220,24 @@ export function shuffleInPlace(a: Int32Array, random: () => number): void {
     a[i] = a[j];
     a[j] = t;
   }
+}
+
+/**
+ * The squared errors of the test rows that have no factors, scored by @ms/contracts' cold-start
+ * rule (the training mean plus the known side's bias): with split=file they count in the test error.
+ */
+export function coldTestErrors(ratings: RatingColumns, factors: FactorMatrices, split: SplitSpec): { rows: number; sse: number } {
+  const mask = splitMaskOf(split, ratings);
+  const rule = new ColdStartRule(ratings, mask);
+  const userIndex = makeIdIndex(factors.userIds);
+  const itemIndex = makeIdIndex(factors.itemIds);
+  let rows = 0;
+  let sse = 0;
+  for (let i = 0; i < ratings.rows; i++) {
+    if (mask[i] !== 0 || (userIndex(ratings.userIds[i]) >= 0 && itemIndex(ratings.movieIds[i]) >= 0)) continue;
+    const e = rule.predict(ratings.userIds[i], ratings.movieIds[i]) - ratings.ratings[i];
+    sse += e * e;
+    rows++;
+  }
+  return { rows, sse };
 }

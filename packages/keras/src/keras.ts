@@ -19,6 +19,7 @@ import {
 } from "@ms/contracts";
 import type { LayersModel } from "@tensorflow/tfjs";
 import { readTablesDir, writeTablesDir, type FmArtifact, type StackedTables } from "@ms/fm";
+import { splitOfFactors } from "@ms/als";
 import path from "node:path";
 import {
   loadModelFiles,
@@ -38,6 +39,18 @@ import type { KerasParams } from "./params.js";
 import { interruption, round, trainNetwork, type StackedInput } from "./train.js";
 import type { KerasDetails, KerasInputs, KerasManifest, KerasMetrics, KerasOutputs } from "./types.js";
 import { KERAS_VERSION } from "./version.js";
+
+/** The final metrics the step reports (the per-epoch history goes out as it trains). */
+const REPORTED_METRICS = [
+  "training_nrows",
+  "test_nrows",
+  "train_mse",
+  "test_mse",
+  "test_rmse",
+  "test_cold_rows",
+  "dropped_no_factors",
+  "epochs_run",
+] as const;
 
 /** Runs the keras step into `outDir` (created, or replacing an earlier keras-model output); `params` are resolved (`resolveKerasParams`). */
 export async function keras(
@@ -65,7 +78,7 @@ export async function keras(
   const ratings = await readRatingsColumns(inputs.ratings);
   const features = params.keras_features === "stacked" ? await stackedInput(inputs, factors.manifest.digest, given.all) : undefined;
   if (ctx.signal?.aborted) throw interruption(ctx.signal);
-  const split = { seed: factors.details.seed, splitProp: factors.details.splitProp };
+  const split = splitOfFactors(factors.details);
   logger.info(
     {
       ratings: ratings.rows,
@@ -74,6 +87,7 @@ export async function keras(
       movies: factors.itemIds.length,
       features: params.keras_features,
       split,
+      status: "training",
     },
     "keras: training",
   );
@@ -112,8 +126,7 @@ export async function keras(
         details,
         producedBy: { step: "keras", version: KERAS_VERSION },
       });
-      for (const key of ["training_nrows", "test_nrows", "train_mse", "test_mse", "test_rmse", "dropped_no_factors", "epochs_run"] as const)
-        ctx.metrics?.metric(key, metrics[key]);
+      for (const key of REPORTED_METRICS) ctx.metrics?.metric(key, metrics[key]);
       logger.info(
         {
           test_rmse: round(metrics.test_rmse),

@@ -11,12 +11,14 @@ import {
   MsError,
   silentLogger,
   type Logger,
+  type SplitSpec,
   type StepContext,
 } from "@ms/contracts";
 import type { LayersModel } from "@tensorflow/tfjs";
 import type { StackedTables } from "@ms/fm";
 import { loadTf, trainsFused, type BackendName, type Tf } from "./backend.js";
 import {
+  coldTestErrors,
   FeatureAssembler,
   joinRatings,
   validationTail,
@@ -59,13 +61,7 @@ export interface TrainedNetwork {
 }
 
 /** Ratings joined to factors and cut into fit, validation and test rows; refuses a split that leaves nothing to fit or test. */
-function joinForTraining(
-  ratings: RatingColumns,
-  factors: FactorMatrices,
-  split: { seed: number; splitProp: number },
-  params: KerasParams,
-  logger: Logger,
-) {
+function joinForTraining(ratings: RatingColumns, factors: FactorMatrices, split: SplitSpec, params: KerasParams, logger: Logger) {
   checkFactorShapes(factors);
   const joined = joinRatings(ratings, factors, split);
   const dropped = joined.droppedTrain + joined.droppedTest;
@@ -74,7 +70,7 @@ function joinForTraining(
       { dropped, train: joined.droppedTrain, test: joined.droppedTest },
       "keras: dropped ratings whose user or movie has no factors",
     );
-  const where = `after joining ${ratings.rows} ratings to the factors (split seed ${split.seed}, splitProp ${split.splitProp})`;
+  const where = `after joining ${ratings.rows} ratings to the factors (split ${split.kind ?? "hash"}, seed ${split.seed}, splitProp ${split.splitProp}${split.fold ? `, fold ${split.fold} of ${split.folds}` : ""})`;
   if (joined.trainRows.length === 0) throw new BadInputError(`no training ratings left ${where}`);
   const { fitRows, valRows } = validationTail(joined.trainRows, params.keras_validation_split);
   if (fitRows.length === 0)
@@ -197,7 +193,7 @@ function initialOutputBias(params: KerasParams, joined: JoinedRatings, fitRows: 
 export async function trainNetwork(
   ratings: RatingColumns,
   factors: FactorMatrices,
-  split: { seed: number; splitProp: number },
+  split: SplitSpec,
   params: KerasParams,
   ctx: Partial<StepContext> = {},
   features?: StackedInput,
@@ -240,14 +236,15 @@ export async function trainNetwork(
     if (fit.stoppedEarly) logger.info({ epochsRun: fit.epochsRun }, "keras: early stopping on val_loss");
     await refuseNonFiniteWeights(model, params);
     const trainMse = await mse(joined.trainRows);
-    const testMse = await mse(joined.testRows);
+    const test = withColdTestRows(await mse(joined.testRows), joined.testRows.length, ratings, factors, split);
     const metrics: KerasMetrics = {
       training_nrows: joined.trainRows.length,
-      test_nrows: joined.testRows.length,
+      test_nrows: test.rows,
       validation_nrows: valRows.length,
       train_mse: trainMse,
-      test_mse: testMse,
-      test_rmse: Math.sqrt(testMse),
+      test_mse: test.mse,
+      test_rmse: Math.sqrt(test.mse),
+      test_cold_rows: joined.droppedTest,
       dropped_no_factors: dropped,
       epochs_run: fit.epochsRun,
       seconds: (performance.now() - started) / 1000,
@@ -284,6 +281,24 @@ function stackedFor(features: StackedInput | undefined, rows: number): StackedIn
   if (features.values.length !== rows * features.width)
     throw new BadInputError(`the fm features hold ${features.values.length} values, expected ${rows} ratings x ${features.width} columns`);
   return features;
+}
+
+/**
+ * The test error and its row count. split=file never drops a test row: those without factors are
+ * scored by the cold-start rule, mse = (mse_warm * n_warm + sse_cold) / (n_warm + n_cold). The
+ * other splits keep today's figure over the rows with factors (the cold count is reported).
+ */
+function withColdTestRows(
+  warmMse: number,
+  warmRows: number,
+  ratings: RatingColumns,
+  factors: FactorMatrices,
+  split: SplitSpec,
+): { mse: number; rows: number } {
+  if (split.kind !== "file") return { mse: warmMse, rows: warmRows };
+  const cold = coldTestErrors(ratings, factors, split);
+  if (cold.rows === 0) return { mse: warmMse, rows: warmRows };
+  return { mse: ((warmRows > 0 ? warmMse * warmRows : 0) + cold.sse) / (warmRows + cold.rows), rows: warmRows + cold.rows };
 }
 
 function checkFactorShapes(f: FactorMatrices): void {

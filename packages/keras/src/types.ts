@@ -2,7 +2,7 @@
  * What the keras step takes and publishes: its inputs, metrics, and the keras-model manifest's
  * details (the split, the feature set, the training history, the ratings and factors it used).
  */
-import type { ArtifactRef, Digest, Manifest } from "@ms/contracts";
+import type { ArtifactRef, Digest, Manifest, SplitSpec } from "@ms/contracts";
 import type { StackedTablesLayout } from "./adapter.js";
 import type { BackendName } from "./backend.js";
 import type { TablesRecord } from "@ms/fm";
@@ -26,6 +26,8 @@ export interface KerasMetrics {
   train_mse: number;
   test_mse: number;
   test_rmse: number;
+  /** Test rows whose user or movie has no factors (split=file: scored by the cold-start rule; else left out of test_mse). */
+  test_cold_rows: number;
   dropped_no_factors: number;
   epochs_run: number;
   seconds: number;
@@ -46,7 +48,8 @@ export interface KerasDetails {
   stacked?: { model: "bayes" | "als"; tables?: TablesRecord; file?: string; layout?: StackedTablesLayout };
   /** The fm artifact the stacked features came from. */
   fm?: { digest: Digest };
-  split: { seed: number; splitProp: number };
+  /** The evaluation split, as the als manifest recorded it. */
+  split: SplitSpec;
   validation: "tail";
   history: { epoch: number; loss: number; val_loss?: number }[];
   factors: { digest: Digest };

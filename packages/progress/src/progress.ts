@@ -1,9 +1,10 @@
 /**
  * Live progress of `ms run` on a terminal: one line per step, redrawn in place by log-update
  * (what the step is doing, its latest iteration or epoch, loss, rate, elapsed time and an ETA),
- * then the summary. The steps' info records feed the lines instead of scrolling past; warnings
- * and errors are printed above them. Used only when stderr is a terminal: piped, stderr stays
- * JSON lines.
+ * then the summary. A step's info records feed its line instead of scrolling past, through two
+ * fields only: `status` (a short text a step sets for this line; a log message is never reused as
+ * one) and an iteration or epoch count (`iteration` or `epoch`, with `of`). Warnings and errors
+ * are printed above the lines. Used only when stderr is a terminal: piped, stderr stays JSON lines.
  */
 import { Writable } from "node:stream";
 import { createLogger, terminalSafe, type Logger } from "@ms/contracts";
@@ -14,8 +15,12 @@ interface StepLine {
   started: number;
   status: string;
   done?: string;
-  /** Epochs, iterations or fits: done / total, for an ETA; `eta`: the seconds left as the step itself estimated them at `at`. */
-  unit?: { done: number; total: number; at: number; eta?: number };
+  /**
+   * Epochs, iterations or fits: the first count seen and when, and the latest. The rate is taken
+   * between the two, not from the step's start, which includes loading data and compiling; `eta`
+   * (seconds at `at`) is the step's own estimate when it gives one (fm's fits are not all alike).
+   */
+  unit?: { kind: string; total: number; first: number; firstAt: number; done: number; at: number; eta?: number };
 }
 
 const SPINNER = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
@@ -30,41 +35,59 @@ function num(v: unknown): string {
   return typeof v === "number" ? (Number.isInteger(v) ? v.toLocaleString("en-US") : String(Number(v.toPrecision(4)))) : String(v);
 }
 
-/** The fields of a step's info record worth a glance, as `k=v`. */
-function describe(record: Record<string, unknown>): string {
-  const skip = new Set([
-    "level",
-    "time",
-    "name",
-    "msg",
-    "step",
-    "pid",
-    "hostname",
-    "key",
-    "err",
-    "file",
-    "dir",
-    "url",
-    "mirror",
-    "archive",
-    "split",
-    "requested",
-    "of",
-    "etaSeconds",
-  ]);
-  let head = String(record.msg ?? "").replace(/^\w+: /, "");
-  // Iterations, epochs and fits read "iteration 2/10", "epoch 1/3", "fit 2/4", whatever the step's message says.
-  for (const unit of ["iteration", "epoch", "fit"]) {
-    if (typeof record[unit] === "number" && typeof record.of === "number") {
-      head = `${unit} ${String(record[unit])}/${String(record.of)}`;
-      skip.add(unit);
-    }
+/** The count a record reports ("iteration 2/10", "epoch 1/3", "fit 2/4"), if any. */
+function unitOf(record: Record<string, unknown>): { kind: string; done: number; total: number } | undefined {
+  const total = record.of;
+  if (typeof total !== "number" || !(total > 0)) return undefined;
+  for (const kind of ["epoch", "iteration", "fit"]) {
+    const done = record[kind];
+    if (typeof done !== "number") continue;
+    // Keras reports batches of the epoch in progress (epoch 1, batch 3 of 10: 0.3 epochs done).
+    const { batch, batches } = record;
+    if (typeof batch === "number" && typeof batches === "number" && batches > 0) return { kind, done: done - 1 + batch / batches, total };
+    return { kind, done, total };
   }
+  return undefined;
+}
+
+/** Fields that are not worth a glance on a status line. */
+const QUIET = new Set([
+  "level",
+  "time",
+  "name",
+  "msg",
+  "step",
+  "pid",
+  "hostname",
+  "status",
+  "of",
+  "epoch",
+  "iteration",
+  "fit",
+  "etaSeconds",
+]);
+
+/**
+ * A step's status line from one of its info records: its `status`, or its count followed by the
+ * record's short numeric fields (`loss=0.25`); undefined when the record says neither.
+ */
+function statusOf(record: Record<string, unknown>): string | undefined {
+  if (typeof record.status === "string") return record.status;
+  const unit = unitOf(record);
+  if (!unit) return undefined;
   const fields = Object.entries(record)
-    .filter(([k, v]) => !skip.has(k) && (typeof v === "number" || (typeof v === "string" && v.length < 24)))
+    .filter(([k, v]) => !QUIET.has(k) && typeof v === "number")
     .slice(0, 5)
     .map(([k, v]) => `${k}=${num(v)}`);
-  return [head, ...fields].filter(Boolean).join("  ");
+  return [`${unit.kind} ${String(record[unit.kind])}/${unit.total}`, ...fields].join("  ");
+}
+
+/** Seconds left at `now`: the time per unit between the first and the latest count, times the units left, less the time since. */
+function etaMs(unit: NonNullable<StepLine["unit"]>, now: number): number | undefined {
+  if (unit.eta !== undefined && unit.done < unit.total) return Math.max(0, unit.eta * 1000 - (now - unit.at));
+  if (unit.done <= unit.first || unit.done >= unit.total) return undefined;
+  const perUnit = (unit.at - unit.firstAt) / (unit.done - unit.first);
+  return Math.max(0, perUnit * (unit.total - unit.done) - (now - unit.at));
 }
 
 /**
@@ -141,13 +164,17 @@ export class LiveProgress {
     }
     const step = typeof r.step === "string" ? this.lines.find((l) => l.step === r.step && !l.done) : undefined;
     if (!step) return;
-    step.status = describe(r);
-    // "keras: epoch 2/3" (epoch, of), ALS iterations (iteration, of/maxIter) and fm's fits (fit, of, etaSeconds) give an ETA.
-    const done =
-      typeof r.epoch === "number" ? r.epoch : typeof r.iteration === "number" ? r.iteration : typeof r.fit === "number" ? r.fit : undefined;
-    const total = typeof r.of === "number" ? r.of : typeof r.maxIter === "number" ? r.maxIter : undefined;
-    if (done !== undefined && total !== undefined && total > 0)
-      step.unit = { done, total, at: Date.now(), ...(typeof r.etaSeconds === "number" ? { eta: r.etaSeconds } : {}) };
+    const status = statusOf(r);
+    if (status === undefined) return;
+    step.status = status;
+    const unit = unitOf(r);
+    if (unit) {
+      const now = Date.now();
+      const same = step.unit && step.unit.kind === unit.kind && step.unit.total === unit.total && unit.done >= step.unit.done;
+      // A new kind of count (or one that starts over) starts a new rate.
+      step.unit = same && step.unit ? { ...step.unit, done: unit.done, at: now } : { ...unit, first: unit.done, firstAt: now, at: now };
+      if (typeof r.etaSeconds === "number") step.unit.eta = r.etaSeconds;
+    }
     this.render();
   }
 
@@ -196,12 +223,8 @@ export class LiveProgress {
       .map((l) => {
         if (l.done) return `${l.done.startsWith("failed") ? "✖" : "✔"} ${l.step.padEnd(9)}${l.done}`;
         const elapsed = now - l.started;
-        let eta = "";
-        if (l.unit && l.unit.done > 0 && l.unit.done < l.unit.total) {
-          const left =
-            l.unit.eta !== undefined ? l.unit.eta * 1000 : ((l.unit.at - l.started) / l.unit.done) * (l.unit.total - l.unit.done);
-          eta = `, ETA ${seconds(Math.max(0, left - (now - l.unit.at)))}`;
-        }
+        const left = l.unit ? etaMs(l.unit, now) : undefined;
+        const eta = left === undefined ? "" : `, ETA ${seconds(left)}`;
         return `${SPINNER[this.frame]} ${l.step.padEnd(9)}${`${seconds(elapsed)}${eta}`.padEnd(22)} ${l.status}`;
       })
       .map((s) => (s.length > width ? `${s.slice(0, width - 1)}…` : s))

@@ -8,7 +8,16 @@
  */
 import path from "node:path";
 import * as v from "valibot";
-import { binarySearch, canonicalJson, checkJson, sha256Hex, splitMask, type Logger } from "@ms/contracts";
+import {
+  binarySearch,
+  canonicalJson,
+  checkJson,
+  sha256Hex,
+  splitMaskOf,
+  SplitSpecSchema,
+  type Logger,
+  type SplitSpec,
+} from "@ms/contracts";
 import { readRatingsColumns } from "@ms/etl";
 import { modelDirs, type RunEntry } from "./locate.js";
 import { readMemo, writeMemo } from "./memo.js";
@@ -121,9 +130,10 @@ function rowsOf(ids: Int32Array, values: Int32Array): Int32Array {
   return out;
 }
 
-function splitOf(entries: readonly RunEntry[], factorsDir: string): v.InferOutput<typeof SplitDetails> {
+function splitOf(entries: readonly RunEntry[], factorsDir: string): SplitSpec {
   const entry = entries.find((e) => e.dir === factorsDir);
-  return checkJson(entry?.manifest.details, SplitDetails, `${path.join(factorsDir, "manifest.json")}: details`);
+  const d = checkJson(entry?.manifest.details, SplitDetails, `${path.join(factorsDir, "manifest.json")}: details`);
+  return d.split ?? { kind: "hash", seed: d.seed, splitProp: d.splitProp };
 }
 
 /** The memo name of a set of entries (their manifest digests): what the report's figures depend on. */
@@ -131,8 +141,8 @@ export function reportMemoKey(entries: readonly RunEntry[]): string {
   return sha256Hex(canonicalJson({ v: MEMO_VERSION, entries: entries.map((e) => e.manifest.digest).sort() }));
 }
 
-/** The split an ALS factors entry was fitted with (its test rows are the others). */
-const SplitDetails = v.object({ seed: v.number(), splitProp: v.number() });
+/** The split an ALS factors entry was fitted with (its test rows are the others); older manifests: the hash split of seed and splitProp. */
+const SplitDetails = v.object({ seed: v.number(), splitProp: v.number(), split: v.optional(SplitSpecSchema) });
 
 export interface EvaluateOptions {
   /** The directory of memo files: a set of entries already evaluated is read back from there. */
@@ -152,8 +162,7 @@ export async function evaluate(entries: readonly RunEntry[], options: EvaluateOp
 
   // Both are DuckDB reads, which run on DuckDB's own threads: side by side.
   const [ratings, als] = await Promise.all([readRatingsColumns(dirs.ratings), openModel("als", dirs)]);
-  const factorsDetails = splitOf(entries, dirs.factors);
-  const mask = splitMask(ratings.userIds, ratings.movieIds, factorsDetails.seed, factorsDetails.splitProp);
+  const mask = splitMaskOf(splitOf(entries, dirs.factors), ratings);
   const userRow = rowsOf(als.userIds, ratings.userIds);
   const movieRow = rowsOf(als.movieIds, ratings.movieIds);
   let n = 0;

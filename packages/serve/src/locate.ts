@@ -1,6 +1,8 @@
 /**
  * Finding a run's models: the latest finished `ms run` in the tracking store (or the one asked
  * for), and the cache entries its child runs name by key, each verified as a cache hit would be.
+ * A k-fold run's step runs are grouped under one child run per fold: the last fold's are used,
+ * or the fold of the run asked for.
  * The cache is given (an `EntryStore`), not opened here. `modelDirs` knows which artifact kinds
  * hold which model kind: that is what serving exposes.
  */
@@ -98,6 +100,18 @@ async function latestRun(tracker: Tracker, experiment: string | undefined, logge
   return best;
 }
 
+/** The child runs of `runId`, newest first. */
+async function childRuns(tracker: Tracker, experimentId: string, runId: string): Promise<Run[]> {
+  const children: Run[] = [];
+  let pageToken: string | undefined;
+  do {
+    const page = await tracker.searchRuns({ experimentIds: [experimentId], tags: { [TAGS.parent]: runId }, maxResults: 100, pageToken });
+    children.push(...page.runs);
+    pageToken = page.nextPageToken;
+  } while (pageToken);
+  return children;
+}
+
 /** Finds a run and its step entries in the cache, each verified (missing: exit 4; damaged: exit 5). */
 export async function locateRun(o: LocateOptions): Promise<LocatedRun> {
   const tracker = createTracker(o.trackingUri, { logger: o.logger, env: o.env });
@@ -111,22 +125,22 @@ export async function locateRun(o: LocateOptions): Promise<LocatedRun> {
         ),
       )
     : await latestRun(tracker, o.experiment, o.logger);
-  if (parent.tags[TAGS.parent]) parent = await tracker.getRun(parent.tags[TAGS.parent]);
+  let askedFold: string | undefined;
+  while (parent.tags[TAGS.parent]) {
+    if (parent.tags[TAGS.fold]) askedFold = parent.info.runId;
+    parent = await tracker.getRun(parent.tags[TAGS.parent]);
+  }
   const runId = parent.info.runId;
   if (o.runId && parent.info.status !== "FINISHED")
     throw new BadParameterError("--run", `run ${runId} is ${parent.info.status}, not FINISHED`);
-  const children: Run[] = [];
-  let pageToken: string | undefined;
-  do {
-    const page = await tracker.searchRuns({
-      experimentIds: [parent.info.experimentId],
-      tags: { [TAGS.parent]: runId },
-      maxResults: 100,
-      pageToken,
-    });
-    children.push(...page.runs);
-    pageToken = page.nextPageToken;
-  } while (pageToken);
+  let children = await childRuns(tracker, parent.info.experimentId, runId);
+  const folds = children.filter((c) => c.tags[TAGS.fold] !== undefined);
+  if (folds.length) {
+    const fold =
+      folds.find((f) => f.info.runId === askedFold) ??
+      folds.reduce((a, b) => (Number(b.tags[TAGS.fold]) > Number(a.tags[TAGS.fold]) ? b : a));
+    children = await childRuns(tracker, parent.info.experimentId, fold.info.runId);
+  }
   const store = o.entries;
   const entries: RunEntry[] = [];
   for (const child of children.reverse()) {

@@ -21,6 +21,7 @@ describe("TAGS", () => {
       cacheSource: "ms.cache.source",
       producedBy: "ms.cache.producedByRun",
       step: "ms.step",
+      fold: "ms.fold",
     });
   });
 });

@@ -23,6 +23,8 @@ export const TAGS = {
   /** On a cache hit: the run that computed the cached result. */
   producedBy: "ms.cache.producedByRun",
   step: "ms.step",
+  /** On a k-fold run's child run that groups one fold's step runs: the fold, 1..folds. */
+  fold: "ms.fold",
 } as const;
 
 /**

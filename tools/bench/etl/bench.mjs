@@ -49,7 +49,7 @@ async function measure(label, csv) {
   rmSync(out, { recursive: true, force: true });
   const dedupe = await timed(
     process.execPath,
-    [etlBin, "--ratings-csv", csv, "--out", out, "--max-row-limit", "-1", "--dedupe", "latest", "--json", "--log-level", "warn"],
+    [etlBin, "--ratings-csv", csv, "--out", out, "--max-row-limit", "-1", "--etl-dedupe", "latest", "--json", "--log-level", "warn"],
     { env },
   );
   const readTimes = [];

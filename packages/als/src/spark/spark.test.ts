@@ -1,12 +1,14 @@
 /**
  * The Spark engine's parameter handling, without Spark: credentials and secrets refused (every
  * parameter is recorded in tracking), `spark_conf` values that hold commas, which masters count
- * as this machine's, and the step's cache key (engine in it, the master URL not).
+ * as this machine's, the step's cache key (engine in it, the master URL not), and the Python
+ * exception picked out of what a job printed.
  */
 import { describe, expect, it } from "vitest";
 import { alsStep } from "../step.js";
 import { resolveAlsParams } from "../params.js";
 import { masterIsLocal, parseSparkConf, stripCredentials } from "./conf.js";
+import { pythonException } from "./submit.js";
 
 describe("Spark parameters", () => {
   it("refuses bad values, naming the driver's parameter", () => {
@@ -63,5 +65,36 @@ describe("Spark parameters", () => {
     for (const k of ["spark_master", "spark_conf", "spark_staging", "spark_deploy_mode"]) expect(spark.keyParams).not.toHaveProperty(k);
     const names = alsStep.params.map((p) => p.name);
     for (const n of ["als_engine", "spark_master", "spark_conf", "spark_deploy_mode", "spark_staging"]) expect(names).toContain(n);
+  });
+});
+
+describe("pythonException", () => {
+  /** What spark-submit's stdout holds when the job's Python raises: protocol lines, then Python's traceback. */
+  const printed = (exception: string[], frames = 3) => [
+    JSON.stringify({ ms: "started", applicationId: "app-1" }),
+    "Traceback (most recent call last):",
+    ...Array.from({ length: frames }, (_, i) => [`  File "/job/frame${i}.py", line ${i + 10}, in f${i}`, `    call${i}()`]).flat(),
+    ...exception,
+  ];
+
+  it("takes the last traceback's exception and its innermost frames", () => {
+    const lines = [
+      ...printed(["KeyError: 'first'", "", "During handling of the above exception, another exception occurred:", ""]),
+      ...printed(["ModuleNotFoundError: No module named 'numpy'"], 4),
+    ];
+    const found = pythonException(lines);
+    expect(found?.split("\n")).toEqual([
+      "ModuleNotFoundError: No module named 'numpy'",
+      '  at File "/job/frame2.py", line 12, in f2',
+      '  at File "/job/frame3.py", line 13, in f3',
+    ]);
+  });
+
+  it("keeps a message that runs over several lines, and finds nothing without a traceback", () => {
+    expect(pythonException(printed(["ValueError: bad", "second line of it"], 1))).toBe(
+      'ValueError: bad\nsecond line of it\n  at File "/job/frame0.py", line 10, in f0',
+    );
+    expect(pythonException(["26/12/07 INFO SparkContext: Running Spark", "an Error somewhere in a log line"])).toBeUndefined();
+    expect(pythonException(["Traceback (most recent call last):", '  File "x.py", line 1'])).toBeUndefined();
   });
 });

@@ -164,7 +164,10 @@ function progressRelay(ctx: Partial<StepContext>, logger: Logger, started: numbe
     if (line.ms === "started") {
       seen.applicationId = String(line.applicationId);
       seen.sparkVersion = String(line.sparkVersion);
-      logger.info({ applicationId: seen.applicationId, master: stripCredentials(String(line.master)) }, "als: Spark application started");
+      logger.info(
+        { applicationId: seen.applicationId, master: stripCredentials(String(line.master)), status: "Spark application started" },
+        "als: Spark application started",
+      );
     } else if (line.ms === "progress") {
       const now = Date.now();
       if (now - lastProgress < 500) return;
@@ -176,6 +179,7 @@ function progressRelay(ctx: Partial<StepContext>, logger: Logger, started: numbe
         tasks: `${String(line.done)}/${String(line.tasks)}`,
         failed: line.failed,
         seconds: round((performance.now() - started) / 1000),
+        status: `Spark stage ${String(line.stage)}: ${String(line.done)}/${String(line.tasks)} tasks`,
       };
       if (ctx.progress) logger.info(view, "als: spark progress");
       else logger.debug(view, "als: spark progress");
@@ -193,6 +197,7 @@ function jobMetrics(result: JobResult, params: AlsStepParams): { metrics: AlsMet
     training_nrows: num("training_nrows"),
     test_nrows: num("test_nrows"),
     test_cold_start_nrows: num("test_cold_start_nrows"),
+    test_cold_rows: num("test_cold_start_nrows"),
     train_mse: num("train_mse"),
     test_mse: num("test_mse"),
     train_rmse: num("train_rmse"),
@@ -254,6 +259,7 @@ async function publishFactors(
     items: i.ids.length,
     seed: params.seed,
     splitProp: params.split_prop,
+    split: { kind: "hash", seed: params.seed, splitProp: params.split_prop },
     coldStartStrategy: params.als_cold_start_strategy,
     ratings: { ...fitted.digests, rows: metrics.training_nrows + metrics.test_nrows },
     engine: "spark",

@@ -88,6 +88,25 @@ function pythonEnv(submit: string, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 const JobLineSchema = v.looseObject({ ms: v.picklist(["started", "progress", "result", "error"]) });
 export type JobLine = v.InferOutput<typeof JobLineSchema>;
 
+/**
+ * The Python exception in what the job printed (spark-submit's PythonRunner sends the job's
+ * stderr to stdout): the last traceback's final lines, the exception itself last.
+ */
+export function pythonException(lines: readonly string[]): string | undefined {
+  const start = lines.findLastIndex((l) => l.startsWith("Traceback (most recent call last):"));
+  if (start < 0) return undefined;
+  const body = lines.slice(start + 1);
+  // The exception line is the first after the frames that is not indented (a message may run on).
+  const end = body.findIndex((l) => l !== "" && !l.startsWith(" "));
+  if (end < 0) return undefined;
+  const frames = body.slice(0, end).filter((l) => /^\s+File "/.test(l));
+  const exception = body
+    .slice(end)
+    .filter((l) => l.trim() !== "" && !l.startsWith("{"))
+    .slice(0, 6);
+  return [...exception, ...frames.slice(-2).map((f) => `  at ${f.trim()}`)].join("\n");
+}
+
 /** The job's own line, or undefined for anything else it printed. */
 function jobLine(text: string): JobLine | undefined {
   if (!text.startsWith("{")) return undefined;
@@ -165,6 +184,8 @@ class SubmitWatch {
   stopping: unknown;
   private unreachable: string | undefined;
   private stderrTail: string[] = [];
+  /** What the job printed that is not protocol: its Python tracebacks end up here. */
+  private stdoutTail: string[] = [];
   private firstNoResources = 0;
   private progressed = false;
 
@@ -181,6 +202,8 @@ class SubmitWatch {
   stdout(text: string): void {
     const line = jobLine(text);
     if (!line) {
+      this.stdoutTail.push(text);
+      if (this.stdoutTail.length > 400) this.stdoutTail = this.stdoutTail.slice(-200);
       this.logger.debug({ line: text }, "als: spark stdout");
       return;
     }
@@ -231,7 +254,13 @@ class SubmitWatch {
     if (error) {
       if (error.kind === "bad_input")
         throw new BadInputError(String(error.message), { file: typeof error.file === "string" ? error.file : undefined });
-      throw new SparkApplicationError(`the Spark application failed: ${String(error.message)}`);
+      throw new SparkApplicationError(`the Spark application failed: ${describeJobError(error)}`);
+    }
+    const python = pythonException(this.stdoutTail);
+    if (python) {
+      throw new SparkApplicationError(
+        `spark-submit ${this.o.command} ended with ${signal ?? `exit ${code}`}: the job's Python raised ${stripCredentials(python)}`,
+      );
     }
     if (!this.progressed && this.stderrTail.some((l) => MASTER_UNREACHABLE.test(l) || (!started && UNREACHABLE.test(l)))) {
       throw new NetworkError(`spark master ${stripCredentials(this.master ?? "")} is unreachable:\n${stripCredentials(tail)}`);
@@ -244,6 +273,15 @@ class SubmitWatch {
       `spark-submit ${this.o.command} ended with ${signal ?? `exit ${code}`}${result ? "" : " without a result"}: ${stripCredentials(exception || tail)}`,
     );
   }
+}
+
+/** The job's `error` line: a Python exception as `Type: message` and its innermost frames; Spark's (JVM) message as it is. */
+function describeJobError(error: JobLine): string {
+  const message = String(error.message);
+  const type = typeof error.type === "string" ? error.type : "";
+  if (type === "" || type === "Py4JJavaError" || type === "BadInput") return message;
+  const frames = typeof error.traceback === "string" ? error.traceback.split("\n").filter((l) => /^\s+File "/.test(l)) : [];
+  return [`${type}: ${message}`, ...frames.slice(-2).map((f) => `  at ${f.trim()}`)].join("\n");
 }
 
 /** spark-submit's arguments for one job. */

@@ -28,6 +28,7 @@ const CACHE_OPTIONS = {
   remote: { type: "boolean", description: "ls: the entries of the remote cache instead" },
   "remote-cache": SHARED_OPTIONS["remote-cache"],
   "remote-cache-endpoint": SHARED_OPTIONS["remote-cache-endpoint"],
+  "remote-cache-signing-key": SHARED_OPTIONS["remote-cache-signing-key"],
 } as const;
 
 type CacheValues = Parameters<CliSpec<typeof CACHE_OPTIONS>["run"]>[0];
@@ -75,7 +76,14 @@ export const cacheSpec: CliSpec<typeof CACHE_OPTIONS> = {
           "--remote-cache",
           `ms cache ${command ?? ""} needs the remote cache: --remote-cache s3://BUCKET/PREFIX or MS_REMOTE_CACHE`,
         );
-      return new S3RemoteStore({ url, mode, required: true, endpoint: values["remote-cache-endpoint"], logger: ctx.logger });
+      return new S3RemoteStore({
+        url,
+        mode,
+        required: true,
+        endpoint: values["remote-cache-endpoint"],
+        signingKey: values["remote-cache-signing-key"],
+        logger: ctx.logger,
+      });
     };
     switch (command) {
       case "push":

@@ -1,6 +1,6 @@
 /**
  * The flags several `ms` commands share, described once: where the cache and the tracking store
- * are, and the remote cache.
+ * are, and the remote cache (where, which server, and the key its entry records are signed with).
  */
 export const SHARED_OPTIONS = {
   "cache-dir": {
@@ -22,6 +22,12 @@ export const SHARED_OPTIONS = {
     type: "string",
     value: "URL",
     description: "an S3-compatible server (default $AWS_ENDPOINT_URL_S3 or $AWS_ENDPOINT_URL); path-style addressing",
+  },
+  "remote-cache-signing-key": {
+    type: "string",
+    value: "PEM",
+    description:
+      "an ed25519 key (default $MS_REMOTE_CACHE_SIGNING_KEY): a private key signs pushed entries; with either, only signed entries are used",
   },
 } as const;
 

@@ -33,6 +33,11 @@ const RUN_OPTIONS = {
     description: `ml-latest-small, ml-100k, ml-1m, ml-10m, ml-20m, ml-25m, ml-32m or synthetic (default ${DEFAULT_DATASET})`,
   },
   "ratings-csv": { type: "string", value: "PATH", description: "use this ratings file (csv, dat or u.data format) instead of a dataset" },
+  "test-ratings": {
+    type: "string",
+    value: "PATH",
+    description: "with -P split=file: every rating of this file tests, every rating of the main one trains (e.g. u1.test)",
+  },
   url: {
     type: "string",
     value: "URL",
@@ -63,6 +68,7 @@ const RUN_OPTIONS = {
   "remote-cache-mode": { type: "string", value: "MODE", description: "read, write or readwrite (default) for --remote-cache" },
   "remote-cache-required": { type: "boolean", description: "a remote cache that cannot be used is an error (exit 6), not one warning" },
   "remote-cache-endpoint": SHARED_OPTIONS["remote-cache-endpoint"],
+  "remote-cache-signing-key": SHARED_OPTIONS["remote-cache-signing-key"],
 } as const;
 
 type RunValues = Parameters<CliSpec<typeof RUN_OPTIONS>["run"]>[0];
@@ -70,7 +76,10 @@ type RunValues = Parameters<CliSpec<typeof RUN_OPTIONS>["run"]>[0];
 /** The parameter table shown by `ms run --help`, from the step definitions. */
 export function paramHelp(): string {
   const catalog = buildCatalog(PIPELINE);
-  const rows = catalog.map((s) => [`  ${s.name}`, s.step, s.type, describeParam(s)]);
+  // A parameter several steps read (split, test_ratings) is one parameter: one line naming its steps.
+  const stepsOf = (name: string) => [...new Set(catalog.filter((c) => c.name === name).map((c) => c.step))].join(",");
+  const first = catalog.filter((s, i) => catalog.findIndex((c) => c.name === s.name) === i);
+  const rows = first.map((s) => [`  ${s.name}`, stepsOf(s.name), s.type, describeParam(s)]);
   const outside = catalog.filter((s) => s.notInKey);
   return [
     "Parameters (-P KEY=VALUE; every one of them enters the step's cache key unless noted):",
@@ -135,11 +144,14 @@ function parseSteps(list: readonly string[] | undefined, flag: string): string[]
 function checkFlags(values: RunValues, remoteCache: string | undefined): "all" | "manifests" | "none" {
   if (
     !remoteCache &&
-    (values["remote-cache-mode"] !== undefined || values["remote-cache-required"] || values["remote-cache-endpoint"] !== undefined)
+    (values["remote-cache-mode"] !== undefined ||
+      values["remote-cache-required"] ||
+      values["remote-cache-endpoint"] !== undefined ||
+      values["remote-cache-signing-key"] !== undefined)
   ) {
     throw new BadParameterError(
       "--remote-cache",
-      "is needed by --remote-cache-mode, --remote-cache-required and --remote-cache-endpoint (or set MS_REMOTE_CACHE)",
+      "is needed by --remote-cache-mode, --remote-cache-required, --remote-cache-endpoint and --remote-cache-signing-key (or set MS_REMOTE_CACHE)",
     );
   }
   const logArtifacts = values["log-artifacts"] ?? "all";
@@ -174,7 +186,8 @@ export function runSpec(epilog?: string): CliSpec<typeof RUN_OPTIONS> {
   return {
     name: "ms run",
     summary: `run ${STEPS.join(" -> ")} with cached steps and MLflow tracking`,
-    usage: "ms run [--dataset NAME | --ratings-csv PATH | --url URL] [-P KEY=VALUE]... [--cache-dir DIR] [--json]",
+    usage:
+      "ms run [--dataset NAME | --ratings-csv PATH | --url URL] [--test-ratings PATH -P split=file] [-P KEY=VALUE]... [--cache-dir DIR] [--json]",
     options: RUN_OPTIONS,
     epilog,
     async run(values, _positionals, ctx) {
@@ -187,6 +200,7 @@ export function runSpec(epilog?: string): CliSpec<typeof RUN_OPTIONS> {
         const report = await runPipeline({
           dataset: values.dataset,
           ratingsCsv: values["ratings-csv"],
+          testRatings: values["test-ratings"],
           url: values.url,
           dataDir: values["data-dir"],
           params: parseAssignments(values.param ?? []),
@@ -201,6 +215,7 @@ export function runSpec(epilog?: string): CliSpec<typeof RUN_OPTIONS> {
           remoteCacheMode,
           remoteCacheRequired: values["remote-cache-required"] === true,
           remoteCacheEndpoint: values["remote-cache-endpoint"],
+          remoteCacheSigningKey: values["remote-cache-signing-key"],
           logger: display?.live.logger ?? ctx.logger,
           progress: ctx.interactive,
           events: display?.events,
