@@ -21,7 +21,8 @@
 import { BadParameterError, splitHash, splitMaskOf, type SplitSpec } from "@ms/contracts";
 import { gibbsFit, type GibbsData, type GibbsFit } from "./bayes.js";
 import { binarySearch } from "@ms/contracts";
-import { fitProblem, indexIds, inProcessRunner, prepareProblem, threadRunner } from "@ms/als";
+import { indexIds } from "@ms/als";
+import { alsFit } from "./als-fit.js";
 
 /** The feature columns, in order (the first is `bayes_prediction` or `als_prediction`). */
 export function oofColumns(model: "bayes" | "als"): readonly string[] {
@@ -366,50 +367,14 @@ function trainedOnly(t: StackedTables): StackedTables {
   };
 }
 
-/** ALS-WR on `rows` (the als step's maths and threads); factors with their sorted ids. */
-async function alsFit(
-  ratings: OofRatings,
-  rows: Int32Array,
-  settings: NonNullable<OofOptions["als"]>,
-  seed: number,
-  signal?: AbortSignal,
-): Promise<FactorSet> {
-  const mask = new Uint8Array(ratings.rows);
-  for (let k = 0; k < rows.length; k++) mask[rows[k]] = 1;
-  const problem = prepareProblem(ratings, mask, {
-    rank: settings.rank,
-    maxIter: settings.maxIter,
-    regParam: settings.regParam,
-    nonnegative: settings.nonnegative,
-    seed,
-  });
-  const runner = (await threadRunner(problem.state, settings.numThreads, signal)) ?? inProcessRunner(problem.state, undefined, signal);
-  try {
-    await fitProblem(problem, settings.maxIter, runner, undefined, signal);
-  } finally {
-    await runner.close();
-  }
-  return {
-    rank: settings.rank,
-    userIds: problem.users.ids,
-    userFactors: problem.state.userFactors,
-    itemIds: problem.items.ids,
-    itemFactors: problem.state.itemFactors,
-  };
-}
-
 /**
- * Out-of-fold features of every rating: training rows from the fold fit that left them out, test
- * rows from the fit on the whole training part. Deterministic for `seed`.
+ * The evaluation split's training rows, and each one's fold (-1 for test rows). With the hash
+ * split, a training row's fold comes from the same hash: h < splitProp is training, so
+ * h / splitProp is uniform on [0, 1) over the training part. Other evaluation splits pick the
+ * training rows otherwise, so their folds come from a hash of another seed.
  */
-export async function outOfFoldFeatures(ratings: OofRatings, split: SplitSpec, options: OofOptions): Promise<OofFeatures> {
-  const started = performance.now();
+function assignFolds(ratings: OofRatings, split: SplitSpec, k: number) {
   const n = ratings.rows;
-  const d = denseIndex(ratings);
-  const k = options.folds;
-  // With the hash split, a training row's fold comes from the same hash: h < splitProp is
-  // training, so h / splitProp is uniform on [0, 1) over the training part. Other evaluation
-  // splits pick the training rows otherwise, so their folds come from a hash of another seed.
   const hashSplit = (split.kind ?? "hash") === "hash";
   const fold = new Int8Array(n);
   const trainMask = splitMaskOf(split, ratings);
@@ -425,6 +390,19 @@ export async function outOfFoldFeatures(ratings: OofRatings, split: SplitSpec, o
       foldSizes[f]++;
     } else fold[i] = -1;
   }
+  return { fold, trainMask, foldSizes, nTrain };
+}
+
+/**
+ * Out-of-fold features of every rating: training rows from the fold fit that left them out, test
+ * rows from the fit on the whole training part. Deterministic for `seed`.
+ */
+export async function outOfFoldFeatures(ratings: OofRatings, split: SplitSpec, options: OofOptions): Promise<OofFeatures> {
+  const started = performance.now();
+  const n = ratings.rows;
+  const d = denseIndex(ratings);
+  const k = options.folds;
+  const { fold, trainMask, foldSizes, nTrain } = assignFolds(ratings, split, k);
   const model = resolveOofModel(options.model, nTrain);
   if (model === "als" && !options.als) throw new BadParameterError("oof_model", "the als model needs the ALS settings (options.als)");
   const width = 6;
