@@ -32,7 +32,7 @@ describe("ms run -P split=kfold", () => {
 
   it("runs the pipeline once per fold; the folds' test parts partition the ratings", () => {
     expect(cold.folds.map((f) => f.fold)).toEqual([1, 2, 3]);
-    for (const f of cold.folds) expect(f.steps.map((s) => s.step)).toEqual(["download", "etl", "als", "keras"]);
+    for (const f of cold.folds) expect(f.steps.map((s) => s.step)).toEqual(["download", "etl", "als", "fm", "keras"]);
     const step = (f: KfoldDoc["folds"][number], name: string) => f.steps.find((s) => s.step === name) as StepDoc;
     // download and etl take no fold: one entry shared by every fold.
     expect(new Set(cold.folds.map((f) => step(f, "etl").key)).size).toBe(1);
@@ -78,14 +78,14 @@ describe("ms run -P split=kfold", () => {
 
   it("is all cache hits the second time, with the same summary", async () => {
     const warm = (await runJson(KFOLD, box)) as KfoldDoc;
-    expect(warm.folds.flatMap((f) => f.steps.map((s) => s.cached))).toEqual(new Array(12).fill(true));
+    expect(warm.folds.flatMap((f) => f.steps.map((s) => s.cached))).toEqual(new Array(15).fill(true));
     expect(warm.summary).toEqual(cold.summary);
   }, 300_000);
 
   it("prints a table of the folds, and ms recommend serves the last fold's model", async () => {
     const text = await ms(["run", ...KFOLD], box);
     expect(text.code).toBe(0);
-    expect(text.stdout).toMatch(/fold\s+run\s+als_test_rmse\s+keras_test_rmse/);
+    expect(text.stdout).toMatch(/fold\s+run\s+als_test_rmse\s+fm_test_rmse\s+keras_test_rmse/);
     expect(text.stdout).toMatch(/\nmean\s+\d\.\d{4}\s+\d\.\d{4}/);
     const recs = await ms(["recommend", "--user", "3", "--top", "3", "--json"], box);
     expect(recs.code, recs.stderr).toBe(0);
