@@ -2,7 +2,9 @@
  * @ms/fm: the Bayesian factorization machine of the ms pipeline (a Gibbs-sampled factor model with
  * biases) and the out-of-fold stacking features that the keras step trains on.
  */
-export { gibbsFit, type GibbsData, type GibbsFit, type GibbsOptions } from "./bayes.js";
+export { gibbsFit, type GibbsData, type GibbsFeatures, type GibbsFit, type GibbsOptions } from "./bayes.js";
+export { STOP_DEFAULTS, type ValidationRows } from "./stopping.js";
+export { TIME_BINS, type TimeTables } from "./timebias.js";
 export {
   outOfFoldFeatures,
   checkOofOptions,
