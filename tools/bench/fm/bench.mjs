@@ -42,9 +42,8 @@ function readCsv(file) {
   const dense = (ids) => {
     const map = new Map();
     const idx = Int32Array.from(ids, (id) => {
-      let x = map.get(id);
-      if (x === undefined) map.set(id, (x = map.size));
-      return x;
+      if (!map.has(id)) map.set(id, map.size);
+      return map.get(id);
     });
     return { idx, n: map.size };
   };
