@@ -137,7 +137,57 @@ describe("gibbsFit's groups recover the effects the data were made with", () => 
   });
 });
 
+/**
+ * An ordered probit's ratings: latent z = b_u + b_m + p_u.q_m + N(0, 1), cut at unevenly spaced
+ * points into the stars 1..5 (most ratings 4, few 1 or 2), as real ratings are.
+ */
+function ordinalData(seed: number): Made {
+  const next = mulberry32(seed);
+  const nUsers = 200;
+  const nItems = 80;
+  const rank = 2;
+  const bu = Float64Array.from({ length: nUsers }, () => 0.8 * gaussian(next));
+  const bm = Float64Array.from({ length: nItems }, () => 0.8 * gaussian(next));
+  const P = Float64Array.from({ length: nUsers * rank }, () => 0.8 * gaussian(next));
+  const Q = Float64Array.from({ length: nItems * rank }, () => 0.8 * gaussian(next));
+  const cuts = [-2.2, -1.4, -0.3, 1.6];
+  const u: number[] = [];
+  const m: number[] = [];
+  const r: number[] = [];
+  for (let a = 0; a < nUsers; a++)
+    for (let k = 0; k < 15; k++) {
+      const j = Math.floor(next() * nItems);
+      let z = bu[a] + bm[j] + gaussian(next);
+      for (let f = 0; f < rank; f++) z += P[a * rank + f] * Q[j * rank + f];
+      u.push(a);
+      m.push(j);
+      r.push(1 + cuts.filter((c) => z >= c).length);
+    }
+  return made(
+    u,
+    m,
+    r,
+    r.map(() => 0),
+    nUsers,
+    nItems,
+    5,
+  );
+}
+
 describe("gibbsFit", () => {
+  it("ordinal output: expected ratings of a probit's data beat the regression's", async () => {
+    const x = ordinalData(707);
+    const o = { ...base, samples: 120, burnIn: 30 };
+    const off = await testRmse(x, o);
+    const fit = await gibbsFit(x.data, x.train, x.test, { ...o, features: { ordinal: true } });
+    let se = 0;
+    x.test.forEach((i, k) => (se += (fit.predictions[k] - x.data.ratings[i]) ** 2));
+    const on = Math.sqrt(se / x.test.length);
+    expect(on).toBeLessThan(off - 0.01);
+    expect(Array.from(fit.ordinal?.levels ?? [])).toEqual([1, 2, 3, 4, 5]);
+    for (const p of fit.predictions) expect(p >= 1 && p <= 5).toBe(true);
+  });
+
   it("stops early by the validation rows on easy data and reports the sweeps it ran", async () => {
     const x = timeData(404);
     const validation = {
@@ -171,9 +221,8 @@ describe("gibbsFit", () => {
     for (const v of a.predictions) expect(Number.isFinite(v)).toBe(true);
   });
 
-  it("refuses ordinal output and time without timestamps, naming them", async () => {
+  it("refuses time without timestamps, naming them", async () => {
     const x = timeData(606);
-    await expect(gibbsFit(x.data, x.train, x.test, { ...base, features: { ordinal: true } })).rejects.toThrow(/ordinal/);
     const { timestamps: _, ...untimed } = x.data;
     await expect(gibbsFit(untimed, x.train, x.test, { ...base, features: { time: true } })).rejects.toThrow(/timestamps/);
   });

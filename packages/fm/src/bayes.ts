@@ -20,6 +20,7 @@ import { drawHyper, Normal, RowConditional } from "./gaussian.js";
 import { groupBy, Relation, rowCounts, type Side } from "./relation.js";
 import { ValidationStop, type ValidationRows } from "./stopping.js";
 import { TimeEffects, type TimeIndex, type TimeTables } from "./timebias.js";
+import { Ordinal, type OrdinalTables } from "./ordinal.js";
 
 const { accumulatorFor } = kernels;
 
@@ -31,7 +32,7 @@ export interface GibbsFeatures {
   implicitMovie?: boolean;
   /** Time-bin, movie x time-bin and user-day biases (needs `GibbsData.timestamps`). */
   time?: boolean;
-  /** Ordinal (probit) output: not implemented; asking for it is a BadParameterError. */
+  /** Ordinal (probit) output over the ratings' distinct values (ordinal.ts); predictions are expected ratings. */
   ordinal?: boolean;
 }
 
@@ -75,6 +76,8 @@ export interface GibbsFit {
   itemCount: Int32Array;
   /** The time effects' posterior means (with `features.time`). */
   time?: TimeTables;
+  /** The ordinal output's levels and posterior-mean cut-points (with `features.ordinal`; mu is then 0). */
+  ordinal?: OrdinalTables;
   /** Sweeps run, burn-in included (= samples unless validation stopped earlier). */
   samplesUsed: number;
   /** The validation RMSE at each check (empty without validation). */
@@ -109,10 +112,10 @@ export async function gibbsFit(data: GibbsData, trainRows: Int32Array, queryRows
       kept++;
       for (let k = 0; k < queryRows.length; k++) {
         const i = queryRows[k];
-        predictions[k] += s.predict(data.userIdx[i], data.itemIdx[i], queryTime, k);
+        predictions[k] += s.rating(s.predict(data.userIdx[i], data.itemIdx[i], queryTime, k));
       }
       s.addMeans(userMean, itemMean);
-      const stopped = v && stop?.add((k) => s.predict(v.userIdx[k], v.itemIdx[k], validationTime, k));
+      const stopped = v && stop?.add((k) => s.rating(s.predict(v.userIdx[k], v.itemIdx[k], validationTime, k)));
       if (stopped) break;
     }
     await checkpoint(options.signal);
@@ -127,6 +130,7 @@ export async function gibbsFit(data: GibbsData, trainRows: Int32Array, queryRows
     userCount: rowCounts(s.byUser),
     itemCount: rowCounts(s.byItem),
     time: s.time?.tables(kept),
+    ordinal: s.ordinal?.tables(kept),
     samplesUsed: used,
     validationRmse: stop?.history ?? [],
   };
@@ -147,6 +151,9 @@ class Sampler {
   private readonly yRel?: Relation;
   private readonly zRel?: Relation;
   readonly time?: TimeEffects;
+  readonly ordinal?: Ordinal;
+  /** What the model's part is fitted to, by rating row: the rating, or (ordinal) its latent value. */
+  private readonly target: Float64Array;
   private readonly lamU: Float64Array;
   private readonly lamV: Float64Array;
   private readonly meanU: Float64Array;
@@ -167,7 +174,6 @@ class Sampler {
     options: GibbsOptions,
   ) {
     const f = options.features ?? {};
-    if (f.ordinal) throw new BadParameterError("ordinal", "ordinal (probit) output is not implemented by the sampler yet");
     if (f.time && !data.timestamps) throw new BadParameterError("time", "the time features need the ratings' timestamps");
     const { nUsers, nItems, userIdx, itemIdx, ratings } = data;
     const rank = options.rank;
@@ -177,7 +183,10 @@ class Sampler {
     this.byItem = groupBy(itemIdx, userIdx, trainRows, nItems);
     let sum = 0;
     for (let k = 0; k < trainRows.length; k++) sum += ratings[trainRows[k]];
-    this.mu = trainRows.length > 0 ? sum / trainRows.length : 0;
+    // The ordinal model's cut-points carry the location.
+    this.mu = trainRows.length > 0 && !f.ordinal ? sum / trainRows.length : 0;
+    if (f.ordinal) this.ordinal = new Ordinal(ratings, trainRows);
+    this.target = Float64Array.from(ratings);
     this.U = initialFactors(nUsers, this.K, this.normal);
     this.V = initialFactors(nItems, this.K, this.normal);
     this.Pe = new Float64Array(nUsers * rank);
@@ -217,6 +226,10 @@ class Sampler {
     drawHyper(this.U, data.nUsers, K, this.lamU, this.meanU, normal);
     drawHyper(this.V, data.nItems, K, this.lamV, this.meanV, normal);
     for (const rel of [this.yRel, this.zRel]) if (rel) drawHyper(rel.W, rel.W.length / (K - 1), K - 1, rel.lam, rel.mean, normal);
+    if (this.ordinal) {
+      this.residuals();
+      this.ordinal.sample(this.target, this.e, normal);
+    }
     this.block(this.byUser, this.U, this.yRel, this.V, this.Qe, data.nItems, this.lamU, this.meanU);
     this.effective(this.U, this.yRel, this.Pe);
     this.block(this.byItem, this.V, this.zRel, this.U, this.Pe, data.nUsers, this.lamV, this.meanV);
@@ -233,7 +246,8 @@ class Sampler {
     this.time?.sample(this.e, this.alpha, normal);
     let sse = 0;
     for (let k = 0; k < this.trainRows.length; k++) sse += this.e[this.trainRows[k]] ** 2;
-    this.alpha = normal.gamma(1 + this.trainRows.length / 2) / (1 + sse / 2);
+    // The probit's latent noise has precision 1 by definition.
+    if (!this.ordinal) this.alpha = normal.gamma(1 + this.trainRows.length / 2) / (1 + sse / 2);
   }
 
   /**
@@ -250,7 +264,7 @@ class Sampler {
     lam: Float64Array,
     mean: Float64Array,
   ): void {
-    const { K, design, conditional, data, trainTime } = this;
+    const { K, design, conditional, trainTime } = this;
     const rank = K - 1;
     const { ptr, other, row, val } = side;
     for (let r = 0; r < nOther; r++) {
@@ -262,7 +276,7 @@ class Sampler {
       for (let p = ptr[r]; p < ptr[r + 1]; p++) {
         const i = row[p];
         const o = other[p];
-        let t = data.ratings[i] - this.mu - O[o * K] - (trainTime ? trainTime[i] : 0);
+        let t = this.target[i] - this.mu - O[o * K] - (trainTime ? trainTime[i] : 0);
         if (rel) for (let f = 0; f < rank; f++) t -= rel.sum[r * rank + f] * Oe[o * rank + f];
         val[p] = t;
       }
@@ -293,7 +307,7 @@ class Sampler {
     const { data, trainRows, time } = this;
     for (let k = 0; k < trainRows.length; k++) {
       const i = trainRows[k];
-      this.e[i] = data.ratings[i] - this.predict(data.userIdx[i], data.itemIdx[i], time?.train, k);
+      this.e[i] = this.target[i] - this.predict(data.userIdx[i], data.itemIdx[i], time?.train, k);
     }
   }
 
@@ -305,6 +319,11 @@ class Sampler {
     if (this.time && at) s += this.time.bias(at, k);
     for (let f = 0; f < rank; f++) s += Pe[u * rank + f] * Qe[m * rank + f];
     return s;
+  }
+
+  /** A prediction of the model's part as a rating (ordinal: the expected rating). */
+  rating(f: number): number {
+    return this.ordinal ? this.ordinal.expected(f) : f;
   }
 
   /** Adds the current [bias, effective factors] per user / movie into the posterior-mean sums. */
@@ -322,6 +341,7 @@ class Sampler {
       }
     }
     this.time?.keep();
+    this.ordinal?.keep();
   }
 }
 

@@ -99,10 +99,13 @@ describe("outOfFoldFeatures", () => {
   );
 
   it("with every bayes group and the data-chosen count, the tables (given the times) reproduce the test rows", async () => {
-    const data = generate(60, 40, 25, 0.3, 6);
+    const made = generate(60, 40, 25, 0.3, 6);
+    // Half stars, so the ordinal output has its ten classes.
+    const data = { ...made, ratings: Float32Array.from(made.ratings, (r) => Math.min(5, Math.max(0.5, Math.round(2 * r) / 2))) };
     const timestamps = Float64Array.from(data.userIds, (u, i) => 1_200_000_000 + ((u * 7919 + i * 104729) % 90) * 86_400);
-    const o = { ...opts, maxSamples: 300, burnIn: 5, features: { implicitUser: true, implicitMovie: true, time: true } };
+    const o = { ...opts, maxSamples: 300, burnIn: 5, features: { implicitUser: true, implicitMovie: true, time: true, ordinal: true } };
     const a = await outOfFoldFeatures({ ...data, timestamps }, split, o);
+    expect(a.tables.ordinal?.cuts.length).toBe((a.tables.ordinal?.levels.length ?? 0) - 1);
     expect(a.samplesUsed.length).toBe(opts.folds + 1);
     expect(a.samplesUsed[opts.folds]).toBe(Math.max(...a.samplesUsed.slice(0, opts.folds)));
     expect(a.tables.time?.dayBias.length).toBeGreaterThan(0);

@@ -21,6 +21,7 @@
 import { BadParameterError, binarySearch, splitHash, type SplitSpec } from "@ms/contracts";
 import { fitOptions, gibbsFit, type GibbsFeatures, type GibbsFit } from "./bayes.js";
 import { timeBias, timeTablesOn, type TimeTables } from "./timebias.js";
+import { expectedRating, type OrdinalTables } from "./ordinal.js";
 import { counts, denseIndex, gibbsData, type Dense } from "./dense.js";
 import { fitProblem, inProcessRunner, prepareProblem, threadRunner } from "@ms/als";
 
@@ -102,6 +103,8 @@ export interface StackedTables {
   itemFactors: Float32Array;
   userImplicit: Float32Array;
   time?: TimeTables;
+  /** The bayes model's ordinal output: column 0 is then the expected rating at the latent prediction. */
+  ordinal?: OrdinalTables;
 }
 
 export interface OofFeatures {
@@ -156,7 +159,8 @@ function writePair(t: StackedTables, u: number, m: number, timestamp: number | u
     implicit += t.userImplicit[uo + f] * q;
   }
   const time = t.time ? timeBias(t.time, u, m, timestamp) : 0;
-  out[o] = t.withBiases ? t.mu + t.userBias[u] + t.itemBias[m] + time + dot : dot;
+  const latent = t.withBiases ? t.mu + t.userBias[u] + t.itemBias[m] + time + dot : dot;
+  out[o] = t.ordinal ? expectedRating(t.ordinal.levels, t.ordinal.cuts, latent) : latent;
   out[o + 1] = t.userBias[u];
   out[o + 2] = t.itemBias[m];
   out[o + 3] = t.userLogCount[u];
@@ -243,6 +247,7 @@ function tablesFromGibbs(d: Dense, fit: GibbsFit, rank: number, rows: Int32Array
     itemFactors: items.factors,
     userImplicit: implicitVectors(d, rows, items.factors, rank, fit.userCount),
     ...(fit.time ? { time: fit.time } : {}),
+    ...(fit.ordinal ? { ordinal: fit.ordinal } : {}),
   };
 }
 

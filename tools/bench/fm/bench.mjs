@@ -6,7 +6,8 @@
  * Configurations: today's fixed 40 sweeps (burn-in 8), a fixed count (MS_FM_SAMPLES, default 200,
  * burn-in 20), the data-chosen count (a fit on 90% of the training part stops by the other 10%'s
  * error, capped at MS_FM_CAP, then the whole training part is fitted with the count it used), and
- * each group (implicit user side, implicit movie side, time) alone and together at the fixed count.
+ * each group (implicit user side, implicit movie side, time, ordinal output) alone, and the first
+ * three together, at the fixed count.
  * Prints the table and writes tools/bench/results/<date>-fm.md. `MS_FM_DATASETS=small,synthetic`,
  * `MS_FM_CONFIGS=name,...` pick a subset, `MS_FM_RESULT` names the results file; `pnpm build` first.
  */
@@ -64,6 +65,7 @@ const CONFIGS = [
   { name: "+implicit user", samples: SAMPLES, burnIn: BURN, features: { implicitUser: true } },
   { name: "+implicit movie", samples: SAMPLES, burnIn: BURN, features: { implicitMovie: true } },
   { name: "+time", samples: SAMPLES, burnIn: BURN, features: { time: true } },
+  { name: "+ordinal", samples: SAMPLES, burnIn: BURN, features: { ordinal: true } },
   { name: "+implicit both", samples: SAMPLES, burnIn: BURN, features: { implicitUser: true, implicitMovie: true } },
   { name: "+all three", samples: SAMPLES, burnIn: BURN, features: { implicitUser: true, implicitMovie: true, time: true } },
   {
