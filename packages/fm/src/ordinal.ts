@@ -71,6 +71,9 @@ export class Ordinal {
   private readonly steps: Float64Array;
   /** Per rating row, its class (training rows only). */
   private readonly classOf: Int32Array;
+  /** The training rows grouped by class (rows of class k: classRows[classPtr[k] .. classPtr[k + 1])). */
+  private readonly classPtr: Int32Array;
+  private readonly classRows: Int32Array;
   /** The cut-point nearest 0, kept at its start: it fixes the location the biases would otherwise share with the cut-points. */
   private readonly fixed: number;
 
@@ -85,6 +88,12 @@ export class Ordinal {
     for (const i of trainRows) {
       this.classOf[i] = at.get(ratings[i]) as number;
     }
+    this.classPtr = new Int32Array(values.length + 1);
+    for (const i of trainRows) this.classPtr[this.classOf[i] + 1]++;
+    for (let k = 0; k < values.length; k++) this.classPtr[k + 1] += this.classPtr[k];
+    const cursor = this.classPtr.slice(0, values.length);
+    this.classRows = new Int32Array(trainRows.length);
+    for (const i of trainRows) this.classRows[cursor[this.classOf[i]]++] = i;
     // Start where a regression of the ratings would put them: midway between levels, centred on
     // the mean and scaled by 0.8 of the ratings' spread (the noise share rating models leave).
     let sum = 0;
@@ -123,9 +132,9 @@ export class Ordinal {
       let accept = proposal > cuts[k - 1] && proposal < cuts[k + 1];
       if (accept) {
         let delta = 0;
-        for (const i of trainRows) {
+        for (let p = this.classPtr[k - 1]; p < this.classPtr[k + 1]; p++) {
+          const i = this.classRows[p];
           const c = classOf[i];
-          if (c !== k && c !== k - 1) continue;
           const f = target[i] - e[i];
           const lo = c === k ? proposal : cuts[c];
           const hi = c === k ? cuts[k + 1] : proposal;
