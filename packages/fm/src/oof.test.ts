@@ -102,7 +102,7 @@ describe("outOfFoldFeatures", () => {
     const made = generate(60, 40, 25, 0.3, 6);
     // Half stars, so the ordinal output has its ten classes.
     const data = { ...made, ratings: Float32Array.from(made.ratings, (r) => Math.min(5, Math.max(0.5, Math.round(2 * r) / 2))) };
-    const timestamps = Float64Array.from(data.userIds, (u, i) => 1_200_000_000 + ((u * 7919 + i * 104729) % 90) * 86_400);
+    const timestamps = Float64Array.from(data.userIds, (u, i) => 1_200_000_000 + ((u * 7919 + i * 104729) % 6) * 86_400);
     const o = { ...opts, maxSamples: 300, burnIn: 5, features: { implicitUser: true, implicitMovie: true, time: true, ordinal: true } };
     const a = await outOfFoldFeatures({ ...data, timestamps }, split, o);
     expect(a.tables.ordinal?.cuts.length).toBe((a.tables.ordinal?.levels.length ?? 0) - 1);

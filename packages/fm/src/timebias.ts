@@ -4,8 +4,8 @@
  *   b_{i,bin(t)}    a movie x time-bin bias (a movie's drift, timeSVD++'s b_{i,Bin(t)}),
  *   b_{u,day(t)}    a per-user day bias (timeSVD++'s b_{u,t}: a user's mood on one day).
  * Each is a Gaussian-conditional group with its own precision (see `drawBiasGroup`); one sweep
- * costs O(N). A time outside the training range falls in the nearest bin; a user's day without
- * training ratings has no day bias. A pair scored without a time is scored at the end of the
+ * costs O(N). A time outside the training range falls in the nearest bin; a user's day with fewer
+ * than two training ratings has no day bias (one rating's bias and its noise cannot be told apart). A pair scored without a time is scored at the end of the
  * training range (its last bin, no day bias): "now" for the fit.
  */
 import { drawBiasGroup, type Normal } from "./gaussian.js";
@@ -103,9 +103,14 @@ export class TimeEffects {
     }
     this.start = trainRows.length > 0 ? lo : 0;
     this.binSeconds = trainRows.length > 0 ? (hi - lo + 1) / this.bins : 1;
+    const perDay = new Map<number, number>();
     for (const k of trainRows) {
       const key = userIdx[k] * DAY_SPAN + dayOf(timestamps[k]) + DAY_OFFSET;
-      if (this.dayGroup.has(key)) continue;
+      perDay.set(key, (perDay.get(key) ?? 0) + 1);
+    }
+    for (const k of trainRows) {
+      const key = userIdx[k] * DAY_SPAN + dayOf(timestamps[k]) + DAY_OFFSET;
+      if (this.dayGroup.has(key) || (perDay.get(key) ?? 0) < 2) continue;
       this.dayGroup.set(key, this.groupUser.length);
       this.groupUser.push(userIdx[k]);
       this.groupDay.push(dayOf(timestamps[k]));
