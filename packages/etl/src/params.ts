@@ -6,7 +6,7 @@
 import { BadParameterError, param, paramResolver, type ParamDefs } from "@ms/contracts";
 import { DATASET_NAMES } from "./datasets.js";
 import { RATINGS_FORMATS, type RatingsFormat } from "./formats.js";
-import { SYNTHETIC_DEFAULTS } from "./synthetic.js";
+import { SYNTHETIC_DEFAULTS, SYNTHETIC_KINDS, type SyntheticKind } from "./synthetic.js";
 
 export interface DownloadParams {
   dataset: string;
@@ -19,6 +19,7 @@ export interface DownloadParams {
   /** Synthetic data only. */
   synthetic_rows: number;
   synthetic_seed: number;
+  synthetic_kind: SyntheticKind;
 }
 
 export const downloadParams: ParamDefs<DownloadParams> = {
@@ -34,6 +35,10 @@ export const downloadParams: ParamDefs<DownloadParams> = {
   }),
   synthetic_rows: param.integer({ default: SYNTHETIC_DEFAULTS.rows, min: 1, doc: "ratings to generate for --dataset synthetic" }),
   synthetic_seed: param.integer({ default: SYNTHETIC_DEFAULTS.seed, doc: "seed of the synthetic generator" }),
+  synthetic_kind: param.choice(SYNTHETIC_KINDS, {
+    default: SYNTHETIC_DEFAULTS.kind,
+    doc: "how synthetic ratings are built: lowrank (low rank + biases + noise), drift (biases drifting with time, day effects), powerlaw (heavy tails; who rated what tells how)",
+  }),
 };
 
 /** One source at a time, and a dataset that exists when no file or URL replaces it. */
