@@ -16,8 +16,8 @@
  * harness falls back to the hash split (`--ratings-csv ALL -P seed=42 -P split_prop=0.8`), whose
  * test part is exactly fold 5, so only fold 5 is scored for ms and the table says so.
  *
- * Scores are kept in tools/bench/work/quality/scores.json as they come (one per dataset,
- * configuration and fold), so runs of subsets add up; the table and the results file
+ * Scores are kept under tools/bench/work/quality/scores/ as they come (a file per dataset,
+ * configuration and fold), so runs of subsets, one after the other or side by side, add up; the table and the results file
  * (tools/bench/results/<date>-quality.md) show every score kept for the folds asked for.
  *
  * Environment (to fit a time budget):
@@ -26,6 +26,8 @@
  *   MS_QUALITY_MS              comma list of ms configuration names (MS_CONFIGS below), or 0 for none (default all)
  *   MS_QUALITY_PEERS           comma list of peer keys (PEERS below), or 0 for none (default all)
  *   MS_QUALITY_SYNTHETIC_ROWS  ratings per synthetic dataset (default 100000)
+ *   MS_QUALITY_PEER_TIMEOUT    seconds one peer may take on one fold (default 1800); past it, that peer is
+ *                              marked not scored on the dataset (Surprise's SVD++ costs sum_u n_u^2 per epoch)
  *   MS_QUALITY_SPLIT           auto (default: file when ms run knows it, else hash), file or hash
  *   MS_QUALITY_RERUN=1         score again what earlier runs scored (the new score replaces the old)
  *   MS_QUALITY_FRESH=1         forget the scores of earlier runs
@@ -33,7 +35,7 @@
 import { splitHash } from "@ms/contracts";
 import { writeSyntheticRatings } from "@ms/etl";
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { existsSync, fmt, gitCommit, machine, ML_SMALL, path, ROOT, table, WORK, writeResult } from "../lib.mjs";
 
@@ -81,6 +83,7 @@ const wantedPeers = list(
   PEERS.map((p) => p.key),
 );
 const syntheticRows = Number(env.MS_QUALITY_SYNTHETIC_ROWS ?? 100_000);
+const peerTimeout = Number(env.MS_QUALITY_PEER_TIMEOUT ?? 1800);
 for (const d of wantedDatasets)
   if (!DATASETS.includes(d)) throw new Error(`MS_QUALITY_DATASETS: unknown dataset ${d} (have ${DATASETS.join(", ")})`);
 for (const f of wantedFolds)
@@ -90,16 +93,30 @@ for (const p of wantedPeers) if (!PEERS.some((q) => q.key === p)) throw new Erro
 
 const work = path.join(WORK, "quality");
 mkdirSync(work, { recursive: true });
-const scoresFile = path.join(work, "scores.json");
-if (env.MS_QUALITY_FRESH === "1") rmSync(scoresFile, { force: true });
-const readScores = () => (existsSync(scoresFile) ? JSON.parse(readFileSync(scoresFile, "utf8")) : {});
+// One file per score, so bench processes running side by side never overwrite each other's;
+// scores.json is what earlier versions of this bench kept (read, never written).
+const scoresDir = path.join(work, "scores");
+const legacyScores = path.join(work, "scores.json");
+if (env.MS_QUALITY_FRESH === "1") {
+  rmSync(scoresDir, { recursive: true, force: true });
+  rmSync(legacyScores, { force: true });
+}
+mkdirSync(scoresDir, { recursive: true });
+const readScores = () => {
+  const all = existsSync(legacyScores) ? JSON.parse(readFileSync(legacyScores, "utf8")) : {};
+  for (const f of readdirSync(scoresDir).filter((n) => n.endsWith(".json"))) {
+    const { key, ...score } = JSON.parse(readFileSync(path.join(scoresDir, f), "utf8"));
+    all[key] = score;
+  }
+  return all;
+};
 const scores = readScores();
-/** Records one score, merged with what another bench process may have recorded meanwhile. */
 const keep = (dataset, config, fold, score) => {
-  const all = { ...readScores(), [`${dataset}|${config}|${fold}`]: { ...score, commit: gitCommit(), at: new Date().toISOString() } };
-  writeFileSync(`${scoresFile}.${process.pid}`, `${JSON.stringify(all, null, 1)}\n`);
-  renameSync(`${scoresFile}.${process.pid}`, scoresFile);
-  Object.assign(scores, all);
+  const key = `${dataset}|${config}|${fold}`;
+  scores[key] = { ...score, commit: gitCommit(), at: new Date().toISOString() };
+  const file = path.join(scoresDir, `${key.replace(/[^a-z0-9=.+-]+/gi, "_")}.json`);
+  writeFileSync(`${file}.${process.pid}`, `${JSON.stringify({ key, ...scores[key] }, null, 1)}\n`);
+  renameSync(`${file}.${process.pid}`, file);
 };
 const rerun = env.MS_QUALITY_RERUN === "1";
 
@@ -153,15 +170,36 @@ function runPeers(dataset, foldDir, fold) {
     stdio: ["ignore", "pipe", "inherit"],
   }).trim();
   for (const key of keys) {
-    process.stderr.write(`quality: ${dataset} fold ${fold}: ${key}\n`);
-    const out = JSON.parse(
-      execFileSync(
-        path.join(venv, "bin/python"),
-        [path.join(ROOT, "tools/bench/quality/peers.py"), path.join(foldDir, "train.csv"), path.join(foldDir, "test.csv"), "--only", key],
-        { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], maxBuffer: 1 << 24 },
-      ),
-    );
     const name = PEERS.find((p) => p.key === key).name;
+    // A peer that ran out of time on one fold of a dataset would on the others too.
+    const timedOut = Object.entries(scores).find(([k, s]) => k.startsWith(`${dataset}|${name}|`) && s.timedOut);
+    if (timedOut) {
+      keep(dataset, name, fold, timedOut[1]);
+      continue;
+    }
+    process.stderr.write(`quality: ${dataset} fold ${fold}: ${key}\n`);
+    const args = [
+      path.join(ROOT, "tools/bench/quality/peers.py"),
+      path.join(foldDir, "train.csv"),
+      path.join(foldDir, "test.csv"),
+      "--only",
+      key,
+    ];
+    const r = spawnSync(path.join(venv, "bin/python"), args, {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "inherit"],
+      maxBuffer: 1 << 24,
+      timeout: peerTimeout * 1000,
+    });
+    if (r.error?.code === "ETIMEDOUT") {
+      keep(dataset, name, fold, { error: `not scored: over ${peerTimeout} s on fold ${fold}`, timedOut: true });
+      continue;
+    }
+    if (r.status !== 0) {
+      keep(dataset, name, fold, { error: `peers.py exited ${r.status ?? r.signal}` });
+      continue;
+    }
+    const out = JSON.parse(r.stdout);
     keep(dataset, name, fold, { rmse: out[key].test_rmse, seconds: out[key].seconds, testRows: out.test_rows, coldRows: out.cold_rows });
   }
 }
@@ -308,7 +346,7 @@ const md = [
     "Surprise by the global mean plus the known baseline, myFM by an all-zero one-hot for an unseen id. " +
     "std: sample standard deviation over the folds. seconds: peers, fit + score; ms, the sum of the steps' seconds up to the scored step, cold cache. " +
     "Peers: scikit-surprise 1.1.5 and myfm 0.4.0 from PyPI (tools/python/ensure-venv.sh peers). " +
-    "Scores accumulate in tools/bench/work/quality/scores.json across runs (each with its commit).",
+    "Scores accumulate in tools/bench/work/quality/scores/ across runs (each with its commit).",
   "",
   ...sections,
 ].join("\n");
