@@ -93,17 +93,12 @@ for (const p of wantedPeers) if (!PEERS.some((q) => q.key === p)) throw new Erro
 
 const work = path.join(WORK, "quality");
 mkdirSync(work, { recursive: true });
-// One file per score, so bench processes running side by side never overwrite each other's;
-// scores.json is what earlier versions of this bench kept (read, never written).
+// One file per score, so bench processes running side by side never overwrite each other's.
 const scoresDir = path.join(work, "scores");
-const legacyScores = path.join(work, "scores.json");
-if (env.MS_QUALITY_FRESH === "1") {
-  rmSync(scoresDir, { recursive: true, force: true });
-  rmSync(legacyScores, { force: true });
-}
+if (env.MS_QUALITY_FRESH === "1") rmSync(scoresDir, { recursive: true, force: true });
 mkdirSync(scoresDir, { recursive: true });
 const readScores = () => {
-  const all = existsSync(legacyScores) ? JSON.parse(readFileSync(legacyScores, "utf8")) : {};
+  const all = {};
   for (const f of readdirSync(scoresDir).filter((n) => n.endsWith(".json"))) {
     const { key, ...score } = JSON.parse(readFileSync(path.join(scoresDir, f), "utf8"));
     all[key] = score;
