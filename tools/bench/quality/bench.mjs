@@ -337,7 +337,7 @@ const md = [
   `Command: \`${setting ? `${setting} ` : ""}node tools/bench/run.mjs quality\` (pnpm build first). Folds: ${FOLDS}, fold of a rating ` +
     `floor(splitHash(userId, movieId, ${SEED}) * ${FOLDS}) + 1; the table shows folds ${wantedFolds.join(", ")}. ` +
     `ms split: ${splitMode === "file" ? "`-P split=file --test-ratings` on the fold files" : "hash split (`-P seed=42 -P split_prop=0.8`), whose test part is fold 5: ms is scored on fold 5 only"}. ` +
-    "Every test row is scored, cold rows included: ms by its steps' own rule (the als step drops cold rows, so its rows are fewer), " +
+    "The peers score every test row, cold rows included; ms by its steps' own rule (the note counts the cold rows a step left unscored), " +
     "Surprise by the global mean plus the known baseline, myFM by an all-zero one-hot for an unseen id. " +
     "std: sample standard deviation over the folds. seconds: peers, fit + score; ms, the sum of the steps' seconds up to the scored step, cold cache. " +
     "Peers: scikit-surprise 1.1.5 and myfm 0.4.0 from PyPI (tools/python/ensure-venv.sh peers). " +
