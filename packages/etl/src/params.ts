@@ -6,7 +6,7 @@
 import { BadParameterError, checkTestRatings, param, paramResolver, pickSplitParams, type ParamDefs, type SplitKind } from "@ms/contracts";
 import { DATASET_NAMES } from "./datasets.js";
 import { parseColumnMapping, RATINGS_FORMATS, type RatingsFormat } from "./formats.js";
-import { SYNTHETIC_DEFAULTS } from "./synthetic.js";
+import { SYNTHETIC_DEFAULTS, SYNTHETIC_KINDS, type SyntheticKind } from "./synthetic.js";
 
 export interface DownloadParams {
   dataset: string;
@@ -21,6 +21,7 @@ export interface DownloadParams {
   synthetic_seed: number;
   /** With split=file: the test ratings file, recorded (digest, identity) beside the main one. */
   test_ratings?: string;
+  synthetic_kind: SyntheticKind;
 }
 
 export const downloadParams: ParamDefs<DownloadParams> = {
@@ -37,6 +38,10 @@ export const downloadParams: ParamDefs<DownloadParams> = {
   synthetic_rows: param.integer({ default: SYNTHETIC_DEFAULTS.rows, min: 1, doc: "ratings to generate for --dataset synthetic" }),
   synthetic_seed: param.integer({ default: SYNTHETIC_DEFAULTS.seed, doc: "seed of the synthetic generator" }),
   ...pickSplitParams("test_ratings"),
+  synthetic_kind: param.choice(SYNTHETIC_KINDS, {
+    default: SYNTHETIC_DEFAULTS.kind,
+    doc: "how synthetic ratings are built: lowrank (low rank + biases + noise), drift (biases drifting with time, day effects), powerlaw (heavy tails; who rated what tells how)",
+  }),
 };
 
 /** One source at a time, and a dataset that exists when no file or URL replaces it. */
