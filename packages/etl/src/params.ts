@@ -57,7 +57,8 @@ export const resolveDownloadParams = paramResolver(downloadParams, checkDownload
 export interface EtlParams {
   /** Keep the first N rows in file order; -1 keeps all (the seed's default is 100000). */
   max_row_limit: number;
-  etl_keep_timestamp: boolean;
+  /** `auto` keeps the timestamp column when the file has one; `true` requires it; `false` drops it (split=time keeps it anyway). */
+  etl_keep_timestamp: "auto" | "true" | "false";
   /** `latest` keeps the newest rating of each (user, movie) pair. */
   etl_dedupe: "off" | "latest";
   /** Force a format instead of detecting it. */
@@ -69,7 +70,7 @@ export interface EtlParams {
   test_ratings?: string;
 }
 
-export const ETL_DEFAULTS: Readonly<EtlParams> = { max_row_limit: 100_000, etl_keep_timestamp: false, etl_dedupe: "off", split: "hash" };
+export const ETL_DEFAULTS: Readonly<EtlParams> = { max_row_limit: 100_000, etl_keep_timestamp: "auto", etl_dedupe: "off", split: "hash" };
 
 const { split, test_ratings } = pickSplitParams("split", "test_ratings");
 
@@ -79,7 +80,10 @@ export const etlParams: ParamDefs<EtlParams> = {
     min: -1,
     doc: "keep the first N rows in file order; -1 keeps all (0 is refused)",
   }),
-  etl_keep_timestamp: param.boolean({ default: ETL_DEFAULTS.etl_keep_timestamp, doc: "keep the timestamp column" }),
+  etl_keep_timestamp: param.choice(["auto", "true", "false"] as const, {
+    default: ETL_DEFAULTS.etl_keep_timestamp,
+    doc: "keep the timestamp column: auto when the file has one (time features and split=time read it), true requires it, false drops it",
+  }),
   etl_dedupe: param.choice(["off", "latest"] as const, {
     default: ETL_DEFAULTS.etl_dedupe,
     doc: "latest keeps the newest rating of each (user, movie) pair",

@@ -34,7 +34,7 @@ describe("synthetic ratings", () => {
     const dir = await tempDir();
     const csv = path.join(dir, "ratings.csv");
     const shape = writeSyntheticRatings(csv, { rows: 60_000, seed: 3 });
-    await etl({ ratingsCsv: csv }, resolveEtlParams({ max_row_limit: -1, etl_keep_timestamp: true }), path.join(dir, "out"));
+    await etl({ ratingsCsv: csv }, resolveEtlParams({ max_row_limit: -1, etl_keep_timestamp: "true" }), path.join(dir, "out"));
     const src = `read_parquet('${path.join(dir, "out", "ratings.parquet")}')`;
     const [[rows, users, movies, minR, maxR, offHalf, dupes, minTs]] = await queryRows(
       `SELECT count(*), count(DISTINCT userId), count(DISTINCT movieId), min(rating), max(rating),

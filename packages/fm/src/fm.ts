@@ -188,7 +188,7 @@ export async function fm(
   if (params.fm_time && !("timestamps" in ratings))
     throw new BadParameterError(
       "fm_time",
-      "needs the ratings' timestamps, which this ratings artifact does not hold (-P etl_keep_timestamp=true)",
+      "needs the ratings' timestamps, which this ratings artifact does not hold (the ratings file has no timestamp column, or -P etl_keep_timestamp=false dropped it)",
     );
   const split = base.split;
   const producedBy = { step: "fm", version: FM_VERSION };

@@ -50,6 +50,10 @@ const MS_CONFIGS = [
   { name: "ms ALS (als step)", params: [], step: "als" },
   { name: "ms seed network", params: ["keras_features=seed"], step: "keras" },
   { name: "ms default", params: [], step: "keras" },
+  { name: "ms fm step (default)", params: [], step: "fm" },
+  { name: "ms fm groups off", params: ["fm_implicit_user=false", "fm_implicit_movie=false", "fm_time=false"], step: "keras" },
+  { name: "ms fm groups on", params: ["fm_implicit_user=true", "fm_implicit_movie=true", "fm_time=true"], step: "keras" },
+  { name: "ms fm step groups on", params: ["fm_implicit_user=true", "fm_implicit_movie=true", "fm_time=true"], step: "fm" },
   { name: "ms fm_implicit_user=true", params: ["fm_implicit_user=true"], step: "keras" },
   { name: "ms fm_implicit_user=false", params: ["fm_implicit_user=false"], step: "keras" },
   { name: "ms fm_implicit_movie=true", params: ["fm_implicit_movie=true"], step: "keras" },
@@ -139,7 +143,7 @@ function writeFolds(name, csv) {
   const dir = path.join(work, name === "ml-latest-small" ? name : `${name}-${syntheticRows}`);
   const done = path.join(dir, "folds.done");
   if (existsSync(done)) return dir;
-  const [header, ...lines] = readFileSync(csv, "utf8").trimEnd().split("\n");
+  const [header, ...lines] = readFileSync(csv, "utf8").trimEnd().split(/\r?\n/);
   const parts = Array.from({ length: FOLDS }, () => []);
   for (const line of lines) {
     const [u, m] = line.split(",", 2);
