@@ -111,10 +111,29 @@ describe("the fm step", () => {
   });
 
   it("refuses the time group on ratings without timestamps, naming fm_time, and publishes nothing", async () => {
-    const error = await run("time", { fm_time: true }).catch((e: unknown) => e);
+    const params = resolveFmParams({ ...SMALL, fm_time: true });
+    const error = await fm({ ratings: fx.untimedRatingsDir, factors: fx.factorsDir }, params, out("time")).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(BadParameterError);
     expect((error as BadParameterError).parameter).toBe("fm_time");
     expect(existsSync(out("time"))).toBe(false);
+  });
+
+  it("fits the time group from the timestamps etl keeps by default, and its tables travel in the artifact", async () => {
+    await run("timed", { fm_time: true, fm_implicit_movie: true });
+    const read = await readFmArtifact(out("timed"));
+    const time = (read.tables as StackedTables).time;
+    expect(time?.bins).toBeGreaterThan(0);
+    expect(time?.global.length).toBe(time?.bins);
+    expect(read.details.tables).toBeDefined();
+  });
+
+  it("gives the same features whether the bayes fold fits run one after another or side by side in worker threads", async () => {
+    await run("one-thread", { fm_num_threads: 1 });
+    await run("two-threads", { fm_num_threads: 2 });
+    const a = await readFmArtifact(out("one-thread"));
+    const b = await readFmArtifact(out("two-threads"));
+    expect(Array.from(b.values)).toEqual(Array.from(a.values));
+    expect(b.details.fits.map((f) => f.samples)).toEqual(a.details.fits.map((f) => f.samples));
   });
 
   it("is declared between als and keras: ratings and factors in, one fm artifact out", () => {

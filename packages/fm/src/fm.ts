@@ -210,6 +210,7 @@ export async function fm(
       time: params.fm_time,
       ordinal: params.fm_output === "ordinal",
     },
+    threads: params.fm_num_threads,
     als: alsSettings(factors, params.fm_num_threads),
     signal: ctx.signal,
     onFit: (fit, seconds, samples) => {
@@ -224,7 +225,7 @@ export async function fm(
     columns: [...oof.columns],
     width: oof.width,
     testRows: testPredictions.length,
-    fits,
+    fits: fits.sort((a, b) => a.fit - b.fit),
     ...base,
   };
   const manifest = await writeFmArtifact(target, {

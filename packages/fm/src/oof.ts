@@ -24,6 +24,7 @@ import { timeBias, timeTablesOn, type TimeTables } from "./timebias.js";
 import { expectedRating, type OrdinalTables } from "./ordinal.js";
 import { counts, denseIndex, gibbsData, type Dense } from "./dense.js";
 import { alsFit } from "./als-fit.js";
+import { gibbsFits } from "./parallel.js";
 
 /** The feature columns, in order (the first is `bayes_prediction` or `als_prediction`). */
 export function oofColumns(model: "bayes" | "als"): readonly string[] {
@@ -56,6 +57,8 @@ export interface OofOptions {
   /** With a cap, the sample count is the data's: see `fitOptions`. Absent: every fit runs `samples` sweeps. */
   maxSamples?: number;
   fullSamples?: "max" | "mean";
+  /** Bayes fold fits run side by side in this many worker threads (default 1: one after another). */
+  threads?: number;
   /** The als model: its fit settings (the als step's), its threads, and the full fit (the als step's factors). */
   als?: { rank: number; maxIter: number; regParam: number; nonnegative: boolean; numThreads: number; full?: FactorSet };
   signal?: AbortSignal;
@@ -373,6 +376,18 @@ function assignFolds(ratings: OofRatings, split: SplitSpec, k: number) {
   return { fold, trainMask, foldSizes, nTrain };
 }
 
+/** Fold `f`'s rows: the training rows of the other folds fit, its own are queried. */
+function foldRows(allTrain: Int32Array, fold: Int8Array, f: number, size: number) {
+  const trainRows = new Int32Array(allTrain.length - size);
+  const queryRows = new Int32Array(size);
+  for (let j = 0, a = 0, b = 0; j < allTrain.length; j++) {
+    const i = allTrain[j];
+    if (fold[i] === f) queryRows[b++] = i;
+    else trainRows[a++] = i;
+  }
+  return { trainRows, queryRows };
+}
+
 /**
  * Out-of-fold features of every rating: training rows from the fold fit that left them out, test
  * rows from the fit on the whole training part. Deterministic for `seed`.
@@ -396,25 +411,24 @@ export async function outOfFoldFeatures(ratings: OofRatings, split: SplitSpec, o
   const data = gibbsData(d, ratings);
   const samplesUsed: number[] = [];
   let full: StackedTables | undefined;
+  const rowsOf = (f: number) => (f < k ? foldRows(allTrain, fold, f, foldSizes[f]) : { trainRows: allTrain, queryRows: test });
+  // The bayes fold fits are independent: they run side by side (options.threads), each seeded by its fold.
+  const foldFits =
+    model === "bayes"
+      ? await gibbsFits(
+          data,
+          Array.from({ length: k }, (_, f) => ({ ...rowsOf(f), options: fitOptions(options, data, rowsOf(f).queryRows, f, []) })),
+          options.threads ?? 1,
+          options.signal,
+          (f, fit, seconds) => options.onFit?.(f, seconds, fit.samplesUsed),
+        )
+      : [];
   for (let f = 0; f <= k; f++) {
     const fitStarted = performance.now();
-    let trainRows: Int32Array;
-    let queryRows: Int32Array;
-    if (f < k) {
-      trainRows = new Int32Array(nTrain - foldSizes[f]);
-      queryRows = new Int32Array(foldSizes[f]);
-      for (let j = 0, a = 0, b = 0; j < nTrain; j++) {
-        const i = allTrain[j];
-        if (fold[i] === f) queryRows[b++] = i;
-        else trainRows[a++] = i;
-      }
-    } else {
-      trainRows = allTrain;
-      queryRows = test;
-    }
+    const { trainRows, queryRows } = rowsOf(f);
     let tables: StackedTables;
     if (model === "bayes") {
-      const fit = await gibbsFit(data, trainRows, queryRows, fitOptions(options, data, f < k ? queryRows : undefined, f, samplesUsed));
+      const fit = f < k ? foldFits[f] : await gibbsFit(data, trainRows, queryRows, fitOptions(options, data, undefined, f, samplesUsed));
       samplesUsed.push(fit.samplesUsed);
       tables = tablesFromGibbs(d, fit, options.rank, trainRows);
       for (let q = 0; q < queryRows.length; q++) {
@@ -438,7 +452,8 @@ export async function outOfFoldFeatures(ratings: OofRatings, split: SplitSpec, o
       }
     }
     if (f === k) full = tables;
-    options.onFit?.(f, (performance.now() - fitStarted) / 1000, model === "bayes" ? samplesUsed[samplesUsed.length - 1] : 0);
+    if (model !== "bayes" || f === k)
+      options.onFit?.(f, (performance.now() - fitStarted) / 1000, model === "bayes" ? samplesUsed[samplesUsed.length - 1] : 0);
   }
   return {
     model,

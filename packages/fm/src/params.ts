@@ -90,8 +90,9 @@ export const fmParams: ParamDefs<FmParams> = {
     min: 1,
     max: 256,
     defaultDoc: "the number of cores",
-    doc: "threads of the als model's fold fits",
-    notInKey: "@ms/als gives bit-identical factors for any thread count (its threads test checks it)",
+    doc: "threads of the fold fits: the bayes model's fold fits side by side, the als model's worker threads",
+    notInKey:
+      "each bayes fit is seeded by its fold whatever runs beside it, and @ms/als gives bit-identical factors for any thread count (its threads test checks it)",
   }),
 };
 

@@ -13,6 +13,8 @@ import path from "node:path";
 export interface Fixture {
   root: string;
   ratingsDir: string;
+  /** The same ratings without their timestamp column (etl_keep_timestamp=false). */
+  untimedRatingsDir: string;
   factorsDir: string;
   rows: number;
 }
@@ -49,7 +51,9 @@ export async function writeFixture(options: { users?: number; movies?: number; p
   await fs.writeFile(csv, text);
   const ratingsDir = path.join(root, "etl");
   await etl({ ratingsCsv: csv }, resolveEtlParams({ max_row_limit: -1 }), ratingsDir);
+  const untimedRatingsDir = path.join(root, "etl-untimed");
+  await etl({ ratingsCsv: csv }, resolveEtlParams({ max_row_limit: -1, etl_keep_timestamp: "false" }), untimedRatingsDir);
   const factorsDir = path.join(root, "als");
   await als({ ratings: ratingsDir }, resolveAlsParams({ als_rank: 3, als_max_iter: 4, seed: 5, als_num_threads: 1 }), factorsDir);
-  return { root, ratingsDir, factorsDir, rows };
+  return { root, ratingsDir, untimedRatingsDir, factorsDir, rows };
 }
