@@ -22,7 +22,7 @@ import { BadParameterError, splitHash, splitMaskOf, type SplitSpec } from "@ms/c
 import { gibbsFit, type GibbsData, type GibbsFit } from "./bayes.js";
 import { binarySearch } from "@ms/contracts";
 import { indexIds } from "@ms/als";
-import { alsFit } from "./als-fit.js";
+import { alsFit, type AlsFitSettings } from "./als-fit.js";
 
 /** The feature columns, in order (the first is `bayes_prediction` or `als_prediction`). */
 export function oofColumns(model: "bayes" | "als"): readonly string[] {
@@ -53,7 +53,7 @@ export interface OofOptions {
   /** The Bayesian model's feature groups (the fm step's fm_implicit_user, fm_implicit_movie, fm_time, fm_output=ordinal). */
   features?: FeatureGroups;
   /** The als model: its fit settings (the als step's), its threads, and the full fit (the als step's factors). */
-  als?: { rank: number; maxIter: number; regParam: number; nonnegative: boolean; numThreads: number; full?: FactorSet };
+  als?: AlsFitSettings & { full?: FactorSet };
   signal?: AbortSignal;
   /** Called after each fit (fold index, or `folds` for the full fit) with its seconds and the Gibbs sweeps it took (0 for als). */
   onFit?: (fit: number, seconds: number, samples: number) => void;

@@ -20,6 +20,7 @@ import {
   parseJsonText,
   recordOf,
   silentLogger,
+  splitSpecOf,
   writeManifest,
   type Digest,
   type Logger,
@@ -28,7 +29,7 @@ import {
 import { resolveRatingsFile } from "@ms/etl";
 import * as v from "valibot";
 import { readFactorFile } from "../adapter.js";
-import { ratingsDigests, unscorableTest, type AlsMetrics, type AlsResult } from "../als.js";
+import { ratingsDigests, refuseOtherSplitKey, unscorableTest, type AlsMetrics, type AlsResult } from "../als.js";
 import type { AlsStepParams, SparkDeployMode } from "../params.js";
 import { interruption } from "../pool.js";
 import { FACTORS_FILES, type FactorsDetails } from "../types.js";
@@ -259,7 +260,7 @@ async function publishFactors(
     items: i.ids.length,
     seed: params.seed,
     splitProp: params.split_prop,
-    split: { kind: "hash", seed: params.seed, splitProp: params.split_prop },
+    split: splitSpecOf(params, params.seed),
     coldStartStrategy: params.als_cold_start_strategy,
     ratings: { ...fitted.digests, rows: metrics.training_nrows + metrics.test_nrows },
     engine: "spark",
@@ -312,6 +313,8 @@ export async function alsSpark(
   const submitPath = findSparkSubmit();
   if (!ctx.inputsVerified) await assertArtifactIntact(ratingsInput, "ratings");
   const { file, manifest: ratingsManifest } = await resolveRatingsFile(ratingsInput);
+  const split = splitSpecOf(params, params.seed);
+  refuseOtherSplitKey(split.kind ?? "hash", ratingsManifest?.params.split, file);
   const digests = await ratingsDigests(file, ratingsManifest);
   const hex = digests.fileDigest.replace(/^sha256:/, "");
   const sparkStaging = cacheLayout(ctx.cacheDir ?? defaultCacheDir()).sparkStaging;
@@ -328,6 +331,7 @@ export async function alsSpark(
       regParam: params.als_reg_param,
       seed: params.seed,
       splitProp: params.split_prop,
+      split,
       nonnegative: params.als_nonnegative,
       coldStartStrategy: params.als_cold_start_strategy,
       numBlocks: params.spark_num_blocks,
