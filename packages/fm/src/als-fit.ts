@@ -4,8 +4,8 @@
  * threads on this machine; with als_engine=spark, its Spark engine: the fold is written as a
  * ratings file whose split_key marks the fold's training rows (0) and every other rating (1), fitted
  * with split=file (so the job's test error is the fold's held-out error, cold rows by the
- * cold-start rule), and its factors read back; no rating is gathered on this machine beyond the
- * columns the step already holds.
+ * cold-start rule), and its factors read back; the fold's files (and its staged copy, when the
+ * staging directory is local) are removed after the fit.
  */
 import { randomBytes } from "node:crypto";
 import { mkdir, rm } from "node:fs/promises";
@@ -120,7 +120,7 @@ async function alsFitSpark(
     });
     const out = path.join(dir, "factors");
     // The file was written just now from checked columns: no manifest to verify.
-    await alsSpark(file, params, out, { ...spark.ctx, signal, inputsVerified: true, metrics: undefined });
+    await alsSpark(file, params, out, { ...spark.ctx, signal, inputsVerified: true, metrics: undefined }, { dropStagedRatings: true });
     const f = await readFactors(out);
     return { rank: f.rank, userIds: f.userIds, userFactors: f.userFactors, itemIds: f.itemIds, itemFactors: f.itemFactors };
   } finally {

@@ -64,8 +64,9 @@ describe("fm with als_engine=spark", () => {
     const spark = await fm({ ratings, factors }, sparkParams, path.join(root, "fm-spark"), { cacheDir: path.join(root, "cache") });
     // One application per fold fit; the full fit is the als step's factors.
     expect((await cluster!.status()).completedapps.length - before).toBe(2);
-    // No scratch left beside the output.
+    // No scratch left beside the output, and no fold's ratings left staged (they serve no later run).
     expect((await readdir(root)).filter((f) => f.includes("spark-folds"))).toEqual([]);
+    expect(await readdir(path.join(root, "cache", "spark-staging", "ratings"))).toEqual([]);
 
     const [a, b] = await Promise.all([readFmArtifact(path.join(root, "fm-local")), readFmArtifact(path.join(root, "fm-spark"))]);
     expect(b.details.columns).toEqual(a.details.columns);

@@ -303,8 +303,12 @@ export async function alsSpark(
   params: AlsStepParams,
   outDir: string,
   ctx: Partial<StepContext> = {},
-  /** Tests only: extra fields for the job's config (the split check rides on a fit). */
-  options: { jobConfig?: Record<string, unknown> } = {},
+  /**
+   * `jobConfig`, tests only: extra fields for the job's config (the split check rides on a fit).
+   * `dropStagedRatings`: ratings made for this one fit (the fm step's folds) leave a local staging
+   * directory with the run, instead of staying for the next run.
+   */
+  options: { jobConfig?: Record<string, unknown>; dropStagedRatings?: boolean } = {},
 ): Promise<AlsResult> {
   const logger = ctx.logger ?? silentLogger();
   const target = path.resolve(outDir);
@@ -376,6 +380,8 @@ export async function alsSpark(
   } finally {
     // The run's own files (factors, checkpoints) go; the staged ratings stay for the next run.
     if (st.runLocal) await rm(st.runLocal, { recursive: true, force: true });
+    if (options.dropStagedRatings && st.stagingLocal)
+      await rm(path.join(st.stagingLocal, "ratings", hex), { recursive: true, force: true });
   }
 }
 
