@@ -6,7 +6,8 @@
 #   tools/python/ensure-venv.sh          # the Spark venv: pyspark, pyarrow, numpy; prints its directory
 #   tools/python/ensure-venv.sh mlflow   # the MLflow venv (tools/mlflow/ensure-venv.sh calls this)
 #   tools/python/ensure-venv.sh keras    # the Keras venv: tensorflow-cpu, pyarrow, numpy
-#   tools/python/ensure-venv.sh peers    # the recommender peers: scikit-surprise, myfm, numpy, pandas (bench only)
+#   tools/python/ensure-venv.sh peers    # the recommender peers: scikit-surprise, myfm, numpy, pandas (the quality
+#                                        # bench, tools/bench/quality; scipy, which peers.py also imports, comes with myfm)
 #
 # The Keras venv is separate because TensorFlow is large (~600 MB installed): the benchmarks and one
 # test (packages/keras/src/tensorflow.slow.test.ts, ms-keras against Keras' own model.fit) need it.

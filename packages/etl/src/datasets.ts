@@ -33,7 +33,7 @@ import * as v from "valibot";
 import { DEFAULT_MAX_ENTRIES, extractZip } from "./archive.js";
 import { DOWNLOAD_DEFAULTS, fetchText, fetchToFile, parseMd5File, type FetchOptions } from "./download.js";
 import type { RatingsFormat } from "./formats.js";
-import { SYNTHETIC_DEFAULTS, writeSyntheticRatings } from "./synthetic.js";
+import { SYNTHETIC_DEFAULTS, type SyntheticKind, writeSyntheticRatings } from "./synthetic.js";
 import { ETL_VERSION } from "./version.js";
 
 export interface DatasetSpec {
@@ -94,6 +94,7 @@ export interface LoadRawDataParams {
   /** Synthetic only. */
   rows?: number;
   seed?: number;
+  kind?: SyntheticKind;
   /** Overrides the catalog (tests). */
   catalog?: Readonly<Record<string, DatasetSpec>>;
 }
@@ -390,12 +391,14 @@ async function synthetic(params: LoadRawDataParams, logger: Logger): Promise<Raw
   const rows = params.rows ?? SYNTHETIC_DEFAULTS.rows;
   const seed = params.seed ?? SYNTHETIC_DEFAULTS.seed;
   if (!Number.isInteger(seed)) throw new BadParameterError("seed", `must be an integer, got ${seed}`);
-  const dir = path.join(cacheLayout(params.cacheDir).datasets, `synthetic-r${rows}-s${seed}-v1`);
+  const kind = params.kind ?? SYNTHETIC_DEFAULTS.kind;
+  // lowrank keeps the directory name it had before there were kinds.
+  const dir = path.join(cacheLayout(params.cacheDir).datasets, `synthetic-${kind === "lowrank" ? "" : `${kind}-`}r${rows}-s${seed}-v1`);
   if (!(await verifyArtifact(dir, { deep: false, kind: "raw-dataset" })).ok) {
     await fs.rm(dir, { recursive: true, force: true });
     await buildArtifactDir(dir, async (staging) => {
       const started = performance.now();
-      const shape = writeSyntheticRatings(path.join(staging, "ratings.csv"), { rows, seed });
+      const shape = writeSyntheticRatings(path.join(staging, "ratings.csv"), { rows, seed, kind });
       logger.info(
         { ...shape, seconds: Number(((performance.now() - started) / 1000).toFixed(2)) },
         "download: generated synthetic ratings",
@@ -403,7 +406,7 @@ async function synthetic(params: LoadRawDataParams, logger: Logger): Promise<Raw
       await writeManifest(staging, {
         kind: "raw-dataset",
         files: ["ratings.csv"],
-        params: { name: "synthetic", rows, seed },
+        params: { name: "synthetic", rows, seed, kind },
         metrics: {},
         details: { ...shape, format: "csv" },
         producedBy: { step: "download", version: ETL_VERSION },

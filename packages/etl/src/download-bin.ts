@@ -4,12 +4,12 @@
  */
 import { abortOnSignals, BadParameterError, formatTable, parseIntegerFlag, runCli } from "@ms/contracts";
 import { DATASET_NAMES, defaultCacheDir, loadRawData } from "./datasets.js";
-import { SYNTHETIC_DEFAULTS } from "./synthetic.js";
+import { SYNTHETIC_DEFAULTS, SYNTHETIC_KINDS } from "./synthetic.js";
 
 await runCli({
   name: "ms-download",
   summary: "get a MovieLens dataset: local mirror, download cache, checksum-verified download, or synthetic",
-  usage: "ms-download [--dataset NAME | --url URL] [--data-dir DIR] [--cache-dir DIR] [--rows N --seed N] [--json]",
+  usage: "ms-download [--dataset NAME | --url URL] [--data-dir DIR] [--cache-dir DIR] [--rows N --seed N --kind KIND] [--json]",
   options: {
     dataset: { type: "string", value: "NAME", description: `${DATASET_NAMES.join(", ")} (default ml-latest-small)` },
     url: { type: "string", value: "URL", description: "any MovieLens-layout zip; verified against URL.md5 when present" },
@@ -17,6 +17,11 @@ await runCli({
     "cache-dir": { type: "string", value: "DIR", description: "where downloads are kept (default $MS_CACHE_DIR or ~/.cache/ms)" },
     rows: { type: "string", value: "N", description: `synthetic only: number of ratings (default ${SYNTHETIC_DEFAULTS.rows})` },
     seed: { type: "string", value: "N", description: `synthetic only: seed (default ${SYNTHETIC_DEFAULTS.seed})` },
+    kind: {
+      type: "string",
+      value: "KIND",
+      description: `synthetic only: ${SYNTHETIC_KINDS.join(", ")} (default ${SYNTHETIC_DEFAULTS.kind})`,
+    },
     timeout: { type: "string", value: "SECONDS", description: "fail when the server sends nothing for this long (default 30)" },
     deadline: {
       type: "string",
@@ -31,6 +36,8 @@ await runCli({
     const deadline = parseIntegerFlag("--deadline", values.deadline, 3600);
     if (deadline < 1) throw new BadParameterError("--deadline", "must be at least 1 second");
     // Ctrl-C stops a transfer at once and still cleans up; a second one quits without waiting.
+    const kind = SYNTHETIC_KINDS.find((k) => k === (values.kind ?? SYNTHETIC_DEFAULTS.kind));
+    if (!kind) throw new BadParameterError("--kind", `must be one of ${SYNTHETIC_KINDS.join(", ")}, got ${values.kind}`);
     const interrupt = abortOnSignals(logger, "stopping the download");
     const dataset = await loadRawData(
       {
@@ -40,6 +47,7 @@ await runCli({
         cacheDir: values["cache-dir"] ?? defaultCacheDir(),
         rows: parseIntegerFlag("--rows", values.rows, SYNTHETIC_DEFAULTS.rows),
         seed: parseIntegerFlag("--seed", values.seed, SYNTHETIC_DEFAULTS.seed),
+        kind,
         idleTimeoutMs: timeout * 1000,
         deadlineMs: deadline * 1000,
       },

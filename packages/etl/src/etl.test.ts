@@ -19,7 +19,14 @@ describe("etl", () => {
     const out = path.join(dir, "out");
     const result = await etl({ ratingsCsv: csv }, resolveEtlParams({ max_row_limit: -1 }), out);
     const file = path.join(out, "ratings.parquet");
-    expect(await parquetSchema(file)).toEqual({ userId: "INT32", movieId: "INT32", rating: "FLOAT" });
+    // The file has timestamps, so etl_keep_timestamp=auto keeps them (the fm step's time features read them); false drops them.
+    expect(await parquetSchema(file)).toEqual({ userId: "INT32", movieId: "INT32", rating: "FLOAT", timestamp: "INT64" });
+    await etl({ ratingsCsv: csv }, resolveEtlParams({ max_row_limit: -1, etl_keep_timestamp: "false" }), path.join(dir, "dropped"));
+    expect(await parquetSchema(path.join(dir, "dropped", "ratings.parquet"))).toEqual({
+      userId: "INT32",
+      movieId: "INT32",
+      rating: "FLOAT",
+    });
     const rows = await queryRows(`SELECT userId, movieId, rating FROM read_parquet('${file}')`);
     expect(rows).toEqual([
       [1, 10, 4],
@@ -66,8 +73,8 @@ describe("etl", () => {
     expect(r1.manifest.details.source.format).toBe("dat");
     expect(r2.manifest.details.source.format).toBe("tsv");
     expect(await queryRows(`SELECT * FROM read_parquet('${path.join(dir, "tsv", "ratings.parquet")}')`)).toEqual([
-      [196, 242, 3],
-      [186, 302, 3],
+      [196, 242, 3, 881250949],
+      [186, 302, 3, 891717742],
     ]);
   });
 
@@ -76,7 +83,7 @@ describe("etl", () => {
     const csv = await writeText(dir, "ratings.csv", "userId,movieId,rating,timestamp\n1,1,2.0,100\n1,1,4.0,300\n2,1,3.0,50\n1,1,1.0,200\n");
     const kept = await etl(
       { ratingsCsv: csv },
-      resolveEtlParams({ etl_keep_timestamp: true, etl_dedupe: "latest" }),
+      resolveEtlParams({ etl_keep_timestamp: "true", etl_dedupe: "latest" }),
       path.join(dir, "out"),
     );
     expect(kept.metrics).toMatchObject({ rows: 2, rows_read: 4, duplicates_dropped: 2 });
@@ -205,7 +212,7 @@ describe("etl", () => {
     ]);
     // Columns in another order, and one etl does not know, which it drops.
     const moved = await writeText(dir, "b.csv", "rating,title,movie,user,timestamp\n4.0,x,10,1,100\n");
-    await etl({ ratingsCsv: moved }, resolveEtlParams({ etl_keep_timestamp: true }), path.join(dir, "b"));
+    await etl({ ratingsCsv: moved }, resolveEtlParams({ etl_keep_timestamp: "true" }), path.join(dir, "b"));
     expect(await rows("b")).toEqual([[1, 10, 4, 100]]);
     const own = await writeText(dir, "c.csv", "uid,iid,stars\n1,10,4.0\n1.0,20,3.5\n");
     const mapping = resolveEtlParams({ etl_columns: "userId=uid,movieId=iid,rating=stars" });
@@ -220,7 +227,7 @@ describe("etl", () => {
       etl({ ratingsCsv: own }, resolveEtlParams({ etl_columns: "userId=uid,movieId=iid,rating=score" }), path.join(dir, "d")),
     ).rejects.toThrow(/c\.csv:1: etl_columns maps rating to "score", which the header does not name once/);
     // The timestamp is needed to keep it or to find the latest rating.
-    await expect(etl({ ratingsCsv: spelled }, resolveEtlParams({ etl_keep_timestamp: true }), path.join(dir, "d"))).rejects.toThrow(
+    await expect(etl({ ratingsCsv: spelled }, resolveEtlParams({ etl_keep_timestamp: "true" }), path.join(dir, "d"))).rejects.toThrow(
       new BadInputError("has no timestamp column, which -P etl_keep_timestamp=true needs (name it with -P etl_columns=timestamp=NAME)", {
         file: spelled,
         line: 1,
@@ -250,7 +257,7 @@ describe("etl inputs that are not what they seem", () => {
     const csv = await writeText(dir, "ratings.csv", "userId,movieId,rating,timestamp\n1,1,2.0,9.7\n1,1,4.0,9\n");
     const error = await etl(
       { ratingsCsv: csv },
-      resolveEtlParams({ etl_dedupe: "latest", etl_keep_timestamp: true }),
+      resolveEtlParams({ etl_dedupe: "latest", etl_keep_timestamp: "true" }),
       path.join(dir, "out"),
     ).then(
       () => undefined,
@@ -262,7 +269,7 @@ describe("etl inputs that are not what they seem", () => {
     const whole = await writeText(dir, "whole.csv", "userId,movieId,rating,timestamp\n1,1,2.0,9.0\n1,1,4.0,10\n");
     const kept = await etl(
       { ratingsCsv: whole },
-      resolveEtlParams({ etl_dedupe: "latest", etl_keep_timestamp: true }),
+      resolveEtlParams({ etl_dedupe: "latest", etl_keep_timestamp: "true" }),
       path.join(dir, "ok"),
     );
     expect(await queryRows(`SELECT * FROM read_parquet('${path.join(dir, "ok", "ratings.parquet")}')`)).toEqual([[1, 1, 4, 10]]);

@@ -72,13 +72,14 @@ export interface EtlOutputs {
 /** A file without timestamps, when a parameter needs them: refused, naming the parameter. */
 function refuseMissingTimestamps(info: FormatInfo, params: EtlParams, file: string): void {
   if (columnsOf(info).includes("timestamp")) return;
-  const needs = params.etl_keep_timestamp
-    ? "etl_keep_timestamp=true"
-    : params.etl_dedupe === "latest"
-      ? "etl_dedupe=latest"
-      : params.split === "time"
-        ? "split=time"
-        : undefined;
+  const needs =
+    params.etl_keep_timestamp === "true"
+      ? "etl_keep_timestamp=true"
+      : params.etl_dedupe === "latest"
+        ? "etl_dedupe=latest"
+        : params.split === "time"
+          ? "split=time"
+          : undefined;
   if (needs)
     throw new BadInputError(`has no timestamp column, which -P ${needs} needs (name it with -P etl_columns=timestamp=NAME)`, {
       file,
@@ -124,8 +125,11 @@ export async function etl(
     const timed = (i: FormatInfo | undefined) => i !== undefined && columnsOf(i).includes("timestamp");
     const copyOptions = {
       maxRowLimit: params.max_row_limit,
-      // The time split ranks by time; a file split keeps them when both files have them (a later time feature may use them).
-      keepTimestamp: params.etl_keep_timestamp || params.split === "time" || (params.split === "file" && timed(info) && timed(testInfo)),
+      // The time split ranks by time; auto keeps them when every file read has them (the fm step's time features read them).
+      keepTimestamp:
+        params.etl_keep_timestamp === "true" ||
+        params.split === "time" ||
+        (params.etl_keep_timestamp === "auto" && timed(info) && (params.split !== "file" || timed(testInfo))),
       dedupe: params.etl_dedupe,
       outputName: target,
       cacheDir: inputs.cacheDir ?? defaultCacheDir(),

@@ -14,7 +14,14 @@ export {
   type RatingsColumns,
 } from "./adapter.js";
 export { detectFormat, parseFormat, describeFormat, RATINGS_FORMATS, CSV_HEADER, type RatingsFormat, type FormatInfo } from "./formats.js";
-export { writeSyntheticRatings, syntheticShape, SYNTHETIC_DEFAULTS, type SyntheticOptions } from "./synthetic.js";
+export {
+  writeSyntheticRatings,
+  syntheticShape,
+  SYNTHETIC_DEFAULTS,
+  SYNTHETIC_KINDS,
+  type SyntheticKind,
+  type SyntheticOptions,
+} from "./synthetic.js";
 export { ETL_VERSION } from "./version.js";
 export {
   loadRawData,

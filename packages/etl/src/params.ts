@@ -6,7 +6,7 @@
 import { BadParameterError, checkTestRatings, param, paramResolver, pickSplitParams, type ParamDefs, type SplitKind } from "@ms/contracts";
 import { DATASET_NAMES } from "./datasets.js";
 import { parseColumnMapping, RATINGS_FORMATS, type RatingsFormat } from "./formats.js";
-import { SYNTHETIC_DEFAULTS } from "./synthetic.js";
+import { SYNTHETIC_DEFAULTS, SYNTHETIC_KINDS, type SyntheticKind } from "./synthetic.js";
 
 export interface DownloadParams {
   dataset: string;
@@ -21,6 +21,7 @@ export interface DownloadParams {
   synthetic_seed: number;
   /** With split=file: the test ratings file, recorded (digest, identity) beside the main one. */
   test_ratings?: string;
+  synthetic_kind: SyntheticKind;
 }
 
 export const downloadParams: ParamDefs<DownloadParams> = {
@@ -37,6 +38,10 @@ export const downloadParams: ParamDefs<DownloadParams> = {
   synthetic_rows: param.integer({ default: SYNTHETIC_DEFAULTS.rows, min: 1, doc: "ratings to generate for --dataset synthetic" }),
   synthetic_seed: param.integer({ default: SYNTHETIC_DEFAULTS.seed, doc: "seed of the synthetic generator" }),
   ...pickSplitParams("test_ratings"),
+  synthetic_kind: param.choice(SYNTHETIC_KINDS, {
+    default: SYNTHETIC_DEFAULTS.kind,
+    doc: "how synthetic ratings are built: lowrank (low rank + biases + noise), drift (biases drifting with time, day effects), powerlaw (heavy tails; who rated what tells how)",
+  }),
 };
 
 /** One source at a time, and a dataset that exists when no file or URL replaces it. */
@@ -52,7 +57,8 @@ export const resolveDownloadParams = paramResolver(downloadParams, checkDownload
 export interface EtlParams {
   /** Keep the first N rows in file order; -1 keeps all (the seed's default is 100000). */
   max_row_limit: number;
-  etl_keep_timestamp: boolean;
+  /** `auto` keeps the timestamp column when the file has one; `true` requires it; `false` drops it (split=time keeps it anyway). */
+  etl_keep_timestamp: "auto" | "true" | "false";
   /** `latest` keeps the newest rating of each (user, movie) pair. */
   etl_dedupe: "off" | "latest";
   /** Force a format instead of detecting it. */
@@ -64,7 +70,7 @@ export interface EtlParams {
   test_ratings?: string;
 }
 
-export const ETL_DEFAULTS: Readonly<EtlParams> = { max_row_limit: 100_000, etl_keep_timestamp: false, etl_dedupe: "off", split: "hash" };
+export const ETL_DEFAULTS: Readonly<EtlParams> = { max_row_limit: 100_000, etl_keep_timestamp: "auto", etl_dedupe: "off", split: "hash" };
 
 const { split, test_ratings } = pickSplitParams("split", "test_ratings");
 
@@ -74,7 +80,10 @@ export const etlParams: ParamDefs<EtlParams> = {
     min: -1,
     doc: "keep the first N rows in file order; -1 keeps all (0 is refused)",
   }),
-  etl_keep_timestamp: param.boolean({ default: ETL_DEFAULTS.etl_keep_timestamp, doc: "keep the timestamp column" }),
+  etl_keep_timestamp: param.choice(["auto", "true", "false"] as const, {
+    default: ETL_DEFAULTS.etl_keep_timestamp,
+    doc: "keep the timestamp column: auto when the file has one (time features and split=time read it), true requires it, false drops it",
+  }),
   etl_dedupe: param.choice(["off", "latest"] as const, {
     default: ETL_DEFAULTS.etl_dedupe,
     doc: "latest keeps the newest rating of each (user, movie) pair",

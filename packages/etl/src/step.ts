@@ -142,7 +142,14 @@ export const downloadStep = defineStep({
     } else {
       const source = params.url ? { url: params.url } : params.data_dir ? { dataDir: params.data_dir } : {};
       record = await loadRawData(
-        { dataset: params.dataset, cacheDir, ...source, rows: params.synthetic_rows, seed: params.synthetic_seed },
+        {
+          dataset: params.dataset,
+          cacheDir,
+          ...source,
+          rows: params.synthetic_rows,
+          seed: params.synthetic_seed,
+          kind: params.synthetic_kind,
+        },
         ctx,
       ).catch((error: unknown) => {
         // loadRawData suggests the way out only for the failures it recognises as offline.

@@ -367,9 +367,9 @@ export async function readFmArtifact(dir: string): Promise<FmArtifact> {
 }
 
 /** Ratings as typed columns, read through @ms/etl (loaded on first use: it loads DuckDB). */
-export async function readRatings(pathOrDir: string) {
+export async function readRatings(pathOrDir: string, timestamps = false) {
   const { readRatingsColumns } = await import("@ms/etl");
-  return readRatingsColumns(pathOrDir);
+  return readRatingsColumns(pathOrDir, { timestamps });
 }
 
 /** The factors artifact, read through @ms/als. */

@@ -1,27 +1,51 @@
 /**
- * Bayesian matrix factorisation with biases, fitted by Gibbs sampling (BPMF, the model of a
- * factorisation machine over user and movie ids, as myFM samples it): r = mu + b_u + b_i + p_u.q_i
- * + noise. Each row's conditional is Gaussian with the shape of an ALS row solve: a regularised
- * (rank+1) x (rank+1) system per user or movie (the bias is one more coordinate), solved by
- * Cholesky, plus a draw through the same factor. Hyper-parameters (a mean and a precision per
- * coordinate and side, the noise precision) are drawn from their Normal-Gamma / Gamma conditionals.
- * Predictions are averaged over the samples after burn-in. The accumulation is the ALS kernel's
- * (rank-specialised straight-line code) over a design copy of the other side ([1, factors] in
- * float32) and the ratings less the other side's bias; one thread, seeded by the project's
- * generator, so a seed gives the same numbers on every run.
+ * Bayesian factorisation with biases, implicit feedback and time effects, fitted by Gibbs sampling
+ * (the model of a factorisation machine over user and movie ids with myFM's relation blocks):
+ *   r = mu + b_u + b_i + [time: b_bin(t) + b_{i,bin(t)} + b_{u,day(t)}]
+ *         + (p_u + Y_u) . (q_i + Z_i) + noise,
+ *   Y_u = |N(u)|^-1/2 sum_{j in N(u)} y_j (implicitUser), Z_i = |U(i)|^-1/2 sum_{v in U(i)} z_v (implicitMovie),
+ * N(u) / U(i) being the movies u rated / the users who rated i in this fit's training rows.
+ * [b_u, p_u] given the rest is Gaussian with the shape of an ALS row solve: a (rank+1)-dim system
+ * over the design [1, q_i + Z_i] and the targets r - mu - b_i - time - Y_u.(q_i + Z_i), solved by
+ * Cholesky plus a draw through the same factor; movies likewise over [1, p_u + Y_u]. y and z are
+ * drawn coordinate-wise by the relation-block trick (relation.ts), the time groups as bias groups
+ * (timebias.ts). Every group has its own Normal-Gamma / Gamma prior; the noise precision is drawn
+ * from its Gamma conditional. Predictions are averaged over the samples after burn-in; with
+ * validation rows, the number of samples is chosen by their running error (stopping.ts). One
+ * thread, seeded by the project's generator: a seed gives the same numbers on every run.
  */
-import { InterruptedError, MsError, mixSeed, mulberry32 } from "@ms/contracts";
+import { BadParameterError, InterruptedError, MsError, mixSeed, mulberry32 } from "@ms/contracts";
 import { kernels } from "@ms/als";
+import { drawHyper, Normal, RowConditional } from "./gaussian.js";
+import { groupBy, Relation, rowCounts, type Side } from "./relation.js";
+import { ValidationStop, type ValidationRows } from "./stopping.js";
+import { TimeEffects, type TimeIndex, type TimeTables } from "./timebias.js";
+import { Ordinal, type OrdinalTables } from "./ordinal.js";
 
 const { accumulatorFor } = kernels;
 
+/** The model's optional groups (all off by default: plain BPMF with biases). */
+export interface GibbsFeatures {
+  /** SVD++'s implicit user vector Y_u. */
+  implicitUser?: boolean;
+  /** The flipped side: the implicit movie vector Z_i. */
+  implicitMovie?: boolean;
+  /** Time-bin, movie x time-bin and user-day biases (needs `GibbsData.timestamps`). */
+  time?: boolean;
+  /** Ordinal (probit) output over the ratings' distinct values (ordinal.ts); predictions are expected ratings. */
+  ordinal?: boolean;
+}
+
 export interface GibbsOptions {
   rank: number;
-  /** Sweeps in all (each draws every user, then every movie, then the hyper-parameters). */
+  /** Sweeps in all, or the cap when `validation` is given (each draws every group once). */
   samples: number;
   /** Sweeps discarded before predictions are averaged. */
   burnIn: number;
   seed: number;
+  features?: GibbsFeatures;
+  /** Held-out rows whose running error chooses the number of samples (see stopping.ts). */
+  validation?: ValidationRows;
   signal?: AbortSignal;
 }
 
@@ -30,6 +54,8 @@ export interface GibbsData {
   userIdx: Int32Array;
   itemIdx: Int32Array;
   ratings: Float32Array;
+  /** Seconds since the epoch, per rating (needed by the time features only). */
+  timestamps?: ArrayLike<number>;
   nUsers: number;
   nItems: number;
 }
@@ -39,79 +65,23 @@ export interface GibbsFit {
   predictions: Float64Array;
   /** The global mean the model is centred on (the training mean). */
   mu: number;
-  /** Posterior means per user / movie, row-major (rank+1 values: the bias, then the factors). */
+  /**
+   * Posterior means per user / movie, row-major (rank+1 values: the bias, then the effective
+   * factors p_u + Y_u / q_i + Z_i, which is what a pair's product uses).
+   */
   userMean: Float64Array;
   itemMean: Float64Array;
   /** Training ratings per user / movie in this fit. */
   userCount: Int32Array;
   itemCount: Int32Array;
-}
-
-/** Standard normal draws (Marsaglia's polar method) from a seeded uniform stream. */
-class Normal {
-  private spare = Number.NaN;
-  constructor(readonly uniform: () => number) {}
-  next(): number {
-    if (!Number.isNaN(this.spare)) {
-      const s = this.spare;
-      this.spare = Number.NaN;
-      return s;
-    }
-    let u: number;
-    let v: number;
-    let s: number;
-    do {
-      u = 2 * this.uniform() - 1;
-      v = 2 * this.uniform() - 1;
-      s = u * u + v * v;
-    } while (s >= 1 || s === 0);
-    const f = Math.sqrt((-2 * Math.log(s)) / s);
-    this.spare = v * f;
-    return u * f;
-  }
-  /** Gamma(shape, scale 1), Marsaglia and Tsang. */
-  gamma(shape: number): number {
-    if (shape < 1) return this.gamma(shape + 1) * this.uniform() ** (1 / shape);
-    const d = shape - 1 / 3;
-    const c = 1 / Math.sqrt(9 * d);
-    for (;;) {
-      let x: number;
-      let v: number;
-      do {
-        x = this.next();
-        v = 1 + c * x;
-      } while (v <= 0);
-      v = v * v * v;
-      const u = this.uniform();
-      if (u < 1 - 0.0331 * x * x * x * x) return d * v;
-      if (Math.log(u) < 0.5 * x * x + d * (1 - v + Math.log(v))) return d * v;
-    }
-  }
-}
-
-interface Side {
-  ptr: Int32Array;
-  /** The other side's index and the rating's row, per entry. */
-  other: Int32Array;
-  row: Int32Array;
-  /** Per entry: the rating less mu and the other side's current bias (rewritten before each half-sweep). */
-  val: Float32Array;
-}
-
-function groupBy(index: Int32Array, otherIndex: Int32Array, rows: Int32Array, n: number): Side {
-  const ptr = new Int32Array(n + 1);
-  for (let k = 0; k < rows.length; k++) ptr[index[rows[k]] + 1]++;
-  for (let r = 0; r < n; r++) ptr[r + 1] += ptr[r];
-  const cursor = ptr.slice(0, n);
-  const other = new Int32Array(rows.length);
-  const row = new Int32Array(rows.length);
-  for (let k = 0; k < rows.length; k++) {
-    const i = rows[k];
-    const p = cursor[index[i]]++;
-    other[p] = otherIndex[i];
-    row[p] = i;
-  }
-  return { ptr, other, row, val: new Float32Array(rows.length) };
+  /** The time effects' posterior means (with `features.time`). */
+  time?: TimeTables;
+  /** The ordinal output's levels and posterior-mean cut-points (with `features.ordinal`; mu is then 0). */
+  ordinal?: OrdinalTables;
+  /** Sweeps run, burn-in included (= samples unless validation stopped earlier). */
+  samplesUsed: number;
+  /** The validation RMSE at each check (empty without validation). */
+  validationRmse: number[];
 }
 
 /** Aborts between sweeps and lets the event loop run, so signal handlers are heard during a long fit. */
@@ -125,80 +95,254 @@ async function checkpoint(signal: AbortSignal | undefined): Promise<void> {
  * (indices into `data`), with the posterior means of the biases and factors.
  */
 export async function gibbsFit(data: GibbsData, trainRows: Int32Array, queryRows: Int32Array, options: GibbsOptions): Promise<GibbsFit> {
-  const K = options.rank + 1;
-  const { nUsers, nItems, ratings, userIdx, itemIdx } = data;
-  const normal = new Normal(mulberry32(mixSeed(options.seed, 0x6a77)));
-  const byUser = groupBy(userIdx, itemIdx, trainRows, nUsers);
-  const byItem = groupBy(itemIdx, userIdx, trainRows, nItems);
-  const mu = meanOf(ratings, trainRows);
-
-  const U = initialFactors(nUsers, K, normal);
-  const V = initialFactors(nItems, K, normal);
-  const lamU = new Float64Array(K).fill(1);
-  const lamV = new Float64Array(K).fill(1);
-  const meanU = new Float64Array(K);
-  const meanV = new Float64Array(K);
-  let alpha = 1;
-
-  const conditional = new RowConditional(K, normal);
-  const accumulate = accumulatorFor(K);
-  const design = new Float32Array(Math.max(nUsers, nItems) * K);
-  /** Draws every row of X from its conditional given the other side O. */
-  const sweep = (side: Side, X: Float64Array, O: Float64Array, nOther: number, lam: Float64Array, mean: Float64Array, n: number) => {
-    const { ptr, other, row, val } = side;
-    for (let r = 0; r < nOther; r++) {
-      const o = r * K;
-      design[o] = 1;
-      for (let f = 1; f < K; f++) design[o + f] = O[o + f];
-    }
-    for (let p = 0; p < val.length; p++) val[p] = ratings[row[p]] - mu - O[other[p] * K];
-    for (let r = 0; r < n; r++) {
-      accumulate(other, val, design, ptr[r], ptr[r + 1], conditional.P, conditional.b);
-      conditional.draw(alpha, lam, mean, X, r * K);
-    }
-  };
-
-  const predictRow = (i: number) => {
-    const u = userIdx[i] * K;
-    const m = itemIdx[i] * K;
-    let s = mu + U[u] + V[m];
-    for (let f = 1; f < K; f++) s += U[u + f] * V[m + f];
-    return s;
-  };
-
+  const s = new Sampler(data, trainRows, options);
+  const queryTime = s.time && s.locate(data.userIdx, data.itemIdx, data.timestamps, queryRows);
+  const v = options.validation;
+  const stop = v ? new ValidationStop(v) : undefined;
+  const validationTime = v && s.time && s.locate(v.userIdx, v.itemIdx, v.timestamps, undefined, "validation");
   const predictions = new Float64Array(queryRows.length);
-  const userMean = new Float64Array(U.length);
-  const itemMean = new Float64Array(V.length);
+  const userMean = new Float64Array(s.U.length);
+  const itemMean = new Float64Array(s.V.length);
   let kept = 0;
-  for (let it = 0; it < options.samples; it++) {
-    drawHyper(U, nUsers, K, lamU, meanU, normal);
-    drawHyper(V, nItems, K, lamV, meanV, normal);
-    sweep(byUser, U, V, nItems, lamU, meanU, nUsers);
-    sweep(byItem, V, U, nUsers, lamV, meanV, nItems);
-    let sse = 0;
-    for (let k = 0; k < trainRows.length; k++) {
-      const d = ratings[trainRows[k]] - predictRow(trainRows[k]);
-      sse += d * d;
-    }
-    alpha = normal.gamma(1 + trainRows.length / 2) / (1 + sse / 2);
-    if (it >= options.burnIn) {
+  let used = 0;
+  while (used < options.samples) {
+    s.sweep();
+    used++;
+    if (used > options.burnIn) {
       kept++;
-      for (let k = 0; k < queryRows.length; k++) predictions[k] += predictRow(queryRows[k]);
-      addInto(userMean, U);
-      addInto(itemMean, V);
+      for (let k = 0; k < queryRows.length; k++) {
+        const i = queryRows[k];
+        predictions[k] += s.rating(s.predict(data.userIdx[i], data.itemIdx[i], queryTime, k));
+      }
+      s.addMeans(userMean, itemMean);
+      const stopped = v && stop?.add((k) => s.rating(s.predict(v.userIdx[k], v.itemIdx[k], validationTime, k)));
+      if (stopped) break;
     }
     await checkpoint(options.signal);
   }
   const scale = 1 / Math.max(1, kept);
-  for (const sums of [predictions, userMean, itemMean]) scaleInPlace(sums, scale);
-  return { predictions, mu, userMean, itemMean, userCount: rowCounts(byUser, nUsers), itemCount: rowCounts(byItem, nItems) };
+  for (const sums of [predictions, userMean, itemMean]) for (let i = 0; i < sums.length; i++) sums[i] *= scale;
+  return {
+    predictions,
+    mu: s.mu,
+    userMean,
+    itemMean,
+    userCount: rowCounts(s.byUser),
+    itemCount: rowCounts(s.byItem),
+    time: s.time?.tables(kept),
+    ordinal: s.ordinal?.tables(kept),
+    samplesUsed: used,
+    validationRmse: stop?.history ?? [],
+  };
 }
 
-/** The mean rating of `rows` (0 without rows). */
-function meanOf(ratings: Float32Array, rows: Int32Array): number {
-  let sum = 0;
-  for (let k = 0; k < rows.length; k++) sum += ratings[rows[k]];
-  return rows.length > 0 ? sum / rows.length : 0;
+/** The state of one chain: every group's current values and priors, and one sweep over them. */
+class Sampler {
+  readonly K: number;
+  readonly mu: number;
+  readonly byUser: Side;
+  readonly byItem: Side;
+  /** [bias, factors] per user / movie. */
+  readonly U: Float64Array;
+  readonly V: Float64Array;
+  /** Effective factors p_u + Y_u and q_i + Z_i (rank per row). */
+  private readonly Pe: Float64Array;
+  private readonly Qe: Float64Array;
+  private readonly yRel?: Relation;
+  private readonly zRel?: Relation;
+  readonly time?: TimeEffects;
+  readonly ordinal?: Ordinal;
+  /** What the model's part is fitted to, by rating row: the rating, or (ordinal) its latent value. */
+  private readonly target: Float64Array;
+  private readonly lamU: Float64Array;
+  private readonly lamV: Float64Array;
+  private readonly meanU: Float64Array;
+  private readonly meanV: Float64Array;
+  private alpha = 1;
+  private readonly normal: Normal;
+  private readonly conditional: RowConditional;
+  private readonly accumulate: ReturnType<typeof accumulatorFor>;
+  private readonly design: Float32Array;
+  /** Residual r - prediction, by rating row (training rows only). */
+  private readonly e: Float64Array;
+  /** The time part of each training rating, by rating row. */
+  private readonly timeScratch: Float64Array;
+
+  constructor(
+    readonly data: GibbsData,
+    readonly trainRows: Int32Array,
+    options: GibbsOptions,
+  ) {
+    const f = options.features ?? {};
+    if (f.time && !data.timestamps) throw new BadParameterError("time", "the time features need the ratings' timestamps");
+    const { nUsers, nItems, userIdx, itemIdx, ratings } = data;
+    const rank = options.rank;
+    this.K = rank + 1;
+    this.normal = new Normal(mulberry32(mixSeed(options.seed, 0x6a77)));
+    this.byUser = groupBy(userIdx, itemIdx, trainRows, nUsers);
+    this.byItem = groupBy(itemIdx, userIdx, trainRows, nItems);
+    let sum = 0;
+    for (let k = 0; k < trainRows.length; k++) sum += ratings[trainRows[k]];
+    // The ordinal model's cut-points carry the location.
+    this.mu = trainRows.length > 0 && !f.ordinal ? sum / trainRows.length : 0;
+    if (f.ordinal) this.ordinal = new Ordinal(ratings, trainRows);
+    this.target = Float64Array.from(ratings);
+    this.U = initialFactors(nUsers, this.K, this.normal);
+    this.V = initialFactors(nItems, this.K, this.normal);
+    this.Pe = new Float64Array(nUsers * rank);
+    this.Qe = new Float64Array(nItems * rank);
+    this.lamU = new Float64Array(this.K).fill(1);
+    this.lamV = new Float64Array(this.K).fill(1);
+    this.meanU = new Float64Array(this.K);
+    this.meanV = new Float64Array(this.K);
+    if (f.implicitUser) this.yRel = new Relation(this.byUser, this.byItem, rank);
+    if (f.implicitMovie) this.zRel = new Relation(this.byItem, this.byUser, rank);
+    if (f.time && data.timestamps) this.time = new TimeEffects(data.timestamps, userIdx, itemIdx, trainRows, nItems);
+    this.conditional = new RowConditional(this.K, this.normal);
+    this.accumulate = accumulatorFor(this.K);
+    this.design = new Float32Array(Math.max(nUsers, nItems) * this.K);
+    this.e = new Float64Array(ratings.length);
+    this.timeScratch = new Float64Array(this.time ? ratings.length : 0);
+    this.effective(this.U, this.yRel, this.Pe);
+    this.effective(this.V, this.zRel, this.Qe);
+  }
+
+  /** Locates rows for the time effects; a missing timestamp column is a BadParameterError naming `what`. */
+  locate(
+    userIdx: Int32Array,
+    itemIdx: Int32Array,
+    timestamps: ArrayLike<number> | undefined,
+    rows?: Int32Array,
+    what = "query",
+  ): TimeIndex {
+    if (!this.time) throw new BadParameterError("time", "the fit has no time effects");
+    if (!timestamps) throw new BadParameterError("time", `the ${what} rows need timestamps`);
+    return this.time.locate(userIdx, itemIdx, timestamps, rows);
+  }
+
+  /** One sweep: priors, users, movies, implicit blocks, time groups, then the noise precision. */
+  sweep(): void {
+    const { K, normal, data } = this;
+    drawHyper(this.U, data.nUsers, K, this.lamU, this.meanU, normal);
+    drawHyper(this.V, data.nItems, K, this.lamV, this.meanV, normal);
+    for (const rel of [this.yRel, this.zRel]) if (rel) drawHyper(rel.W, rel.W.length / (K - 1), K - 1, rel.lam, rel.mean, normal);
+    if (this.ordinal) {
+      this.residuals();
+      this.ordinal.sample(this.target, this.e, normal);
+    }
+    this.block(this.byUser, this.U, this.yRel, this.V, this.Qe, data.nItems, this.lamU, this.meanU);
+    this.effective(this.U, this.yRel, this.Pe);
+    this.block(this.byItem, this.V, this.zRel, this.U, this.Pe, data.nUsers, this.lamV, this.meanV);
+    this.effective(this.V, this.zRel, this.Qe);
+    this.residuals();
+    if (this.yRel) {
+      this.yRel.sample(this.Qe, this.e, this.alpha, normal);
+      this.effective(this.U, this.yRel, this.Pe);
+    }
+    if (this.zRel) {
+      this.zRel.sample(this.Pe, this.e, this.alpha, normal);
+      this.effective(this.V, this.zRel, this.Qe);
+    }
+    this.time?.sample(this.e, this.alpha, normal);
+    let sse = 0;
+    for (let k = 0; k < this.trainRows.length; k++) sse += this.e[this.trainRows[k]] ** 2;
+    // The probit's latent noise has precision 1 by definition.
+    if (!this.ordinal) this.alpha = normal.gamma(1 + this.trainRows.length / 2) / (1 + sse / 2);
+  }
+
+  /**
+   * Draws every row of X ([bias, factors] of one side) given the other side: design [1, Oe_o],
+   * target r - mu - b_o - time - own implicit sum . Oe_o.
+   */
+  private block(
+    side: Side,
+    X: Float64Array,
+    rel: Relation | undefined,
+    O: Float64Array,
+    Oe: Float64Array,
+    nOther: number,
+    lam: Float64Array,
+    mean: Float64Array,
+  ): void {
+    const { K, design, conditional, trainTime } = this;
+    const rank = K - 1;
+    const { ptr, other, row, val } = side;
+    for (let r = 0; r < nOther; r++) {
+      design[r * K] = 1;
+      for (let f = 0; f < rank; f++) design[r * K + 1 + f] = Oe[r * rank + f];
+    }
+    const n = ptr.length - 1;
+    for (let r = 0; r < n; r++) {
+      for (let p = ptr[r]; p < ptr[r + 1]; p++) {
+        const i = row[p];
+        const o = other[p];
+        let t = this.target[i] - this.mu - O[o * K] - (trainTime ? trainTime[i] : 0);
+        if (rel) for (let f = 0; f < rank; f++) t -= rel.sum[r * rank + f] * Oe[o * rank + f];
+        val[p] = t;
+      }
+      this.accumulate(other, val, design, ptr[r], ptr[r + 1], conditional.P, conditional.b);
+      conditional.draw(this.alpha, lam, mean, X, r * K);
+    }
+  }
+
+  /** The time part of each training rating, by rating row (undefined without time effects). */
+  private get trainTime(): Float64Array | undefined {
+    const t = this.time;
+    if (!t) return undefined;
+    const out = this.timeScratch;
+    for (let k = 0; k < this.trainRows.length; k++) out[this.trainRows[k]] = t.bias(t.train, k);
+    return out;
+  }
+
+  /** Writes the effective factors (X's factors plus the relation's owner sums) into E. */
+  private effective(X: Float64Array, rel: Relation | undefined, E: Float64Array): void {
+    const { K } = this;
+    const rank = K - 1;
+    const n = E.length / rank;
+    for (let r = 0; r < n; r++) for (let f = 0; f < rank; f++) E[r * rank + f] = X[r * K + 1 + f] + (rel ? rel.sum[r * rank + f] : 0);
+  }
+
+  /** e = r - prediction over the training rows. */
+  private residuals(): void {
+    const { data, trainRows, time } = this;
+    for (let k = 0; k < trainRows.length; k++) {
+      const i = trainRows[k];
+      this.e[i] = this.target[i] - this.predict(data.userIdx[i], data.itemIdx[i], time?.train, k);
+    }
+  }
+
+  /** The current prediction of (user u, movie m), the k-th row of `at` for the time effects. */
+  predict(u: number, m: number, at: TimeIndex | undefined, k: number): number {
+    const { K, Pe, Qe } = this;
+    const rank = K - 1;
+    let s = this.mu + this.U[u * K] + this.V[m * K];
+    if (this.time && at) s += this.time.bias(at, k);
+    for (let f = 0; f < rank; f++) s += Pe[u * rank + f] * Qe[m * rank + f];
+    return s;
+  }
+
+  /** A prediction of the model's part as a rating (ordinal: the expected rating). */
+  rating(f: number): number {
+    return this.ordinal ? this.ordinal.expected(f) : f;
+  }
+
+  /** Adds the current [bias, effective factors] per user / movie into the posterior-mean sums. */
+  addMeans(userMean: Float64Array, itemMean: Float64Array): void {
+    const { K, U, V, Pe, Qe } = this;
+    const rank = K - 1;
+    for (const [sums, X, E] of [
+      [userMean, U, Pe],
+      [itemMean, V, Qe],
+    ] as const) {
+      const n = X.length / K;
+      for (let r = 0; r < n; r++) {
+        sums[r * K] += X[r * K];
+        for (let f = 0; f < rank; f++) sums[r * K + 1 + f] += E[r * rank + f];
+      }
+    }
+    this.time?.keep();
+    this.ordinal?.keep();
+  }
 }
 
 /** `n` rows of a zero bias and small normal factors, drawn in row-major order. */
@@ -209,83 +353,52 @@ function initialFactors(n: number, K: number, normal: Normal): Float64Array {
 }
 
 /**
- * One row's Gaussian conditional: `P` and `b` hold the accumulated normal equations of the row's
- * ratings (lower triangle), `draw` adds the noise precision and the prior and samples the row.
+ * A fit's options in the out-of-fold scheme (fit `f`; the folds' fits come first): without
+ * `maxSamples` every fit runs `samples` sweeps; with it a fold fit stops by the error of its own
+ * held-out rows `foldRows` (capped at maxSamples), and the full fit runs the max (or mean) count
+ * the folds used. Those rows are out of the fold's fit, so this costs no training data; their
+ * ratings choose one number per fold (where it stops), which is all they say about their own
+ * features.
  */
-class RowConditional {
-  readonly P: Float64Array;
-  readonly b: Float64Array;
-  private readonly w: Float64Array;
-  constructor(
-    private readonly K: number,
-    private readonly normal: Normal,
-  ) {
-    this.P = new Float64Array(K * K);
-    this.b = new Float64Array(K);
-    this.w = new Float64Array(K);
-  }
-
-  /** Writes a draw of the row into X[xo .. xo + K). */
-  draw(alpha: number, lam: Float64Array, mean: Float64Array, X: Float64Array, xo: number): void {
-    const { K, P, b, w } = this;
-    for (let a = 0; a < K; a++) {
-      b[a] = alpha * b[a] + lam[a] * mean[a];
-      for (let c = 0; c <= a; c++) P[a * K + c] *= alpha;
-      P[a * K + a] += lam[a];
-    }
-    // In-place Cholesky P = L L' (lower triangle); every diagonal is >= lam > 0.
-    for (let j = 0; j < K; j++) {
-      let s = P[j * K + j];
-      for (let k = 0; k < j; k++) s -= P[j * K + k] * P[j * K + k];
-      const d = Math.sqrt(s);
-      P[j * K + j] = d;
-      for (let i = j + 1; i < K; i++) {
-        let t = P[i * K + j];
-        for (let k = 0; k < j; k++) t -= P[i * K + k] * P[j * K + k];
-        P[i * K + j] = t / d;
-      }
-    }
-    // x = P^-1 b + L'^-1 e: solve L w = b, add e ~ N(0, I), solve L' x = w + e.
-    for (let i = 0; i < K; i++) {
-      let t = b[i];
-      for (let k = 0; k < i; k++) t -= P[i * K + k] * w[k];
-      w[i] = t / P[i * K + i];
-    }
-    for (let i = 0; i < K; i++) w[i] += this.normal.next();
-    for (let i = K - 1; i >= 0; i--) {
-      let t = w[i];
-      for (let k = i + 1; k < K; k++) t -= P[k * K + i] * X[xo + k];
-      X[xo + i] = t / P[i * K + i];
-    }
-  }
+export function fitOptions(
+  o: {
+    rank: number;
+    samples: number;
+    burnIn: number;
+    seed: number;
+    features?: GibbsFeatures;
+    maxSamples?: number;
+    fullSamples?: "max" | "mean";
+    signal?: AbortSignal;
+  },
+  data: GibbsData,
+  foldRows: Int32Array | undefined,
+  f: number,
+  foldsUsed: number[],
+): GibbsOptions {
+  const base = {
+    rank: o.rank,
+    burnIn: o.burnIn,
+    seed: o.seed + f,
+    ...(o.features ? { features: o.features } : {}),
+    ...(o.signal ? { signal: o.signal } : {}),
+  };
+  if (o.maxSamples === undefined) return { ...base, samples: o.samples };
+  if (foldRows) return { ...base, samples: o.maxSamples, validation: validationRows(data, foldRows) };
+  const count =
+    o.fullSamples === "mean"
+      ? Math.round(foldsUsed.reduce((a, b) => a + b, 0) / Math.max(1, foldsUsed.length))
+      : Math.max(o.burnIn + 1, ...foldsUsed);
+  return { ...base, samples: Math.max(o.burnIn + 1, count) };
 }
 
-/** Normal-Gamma conditionals of each coordinate's mean and precision (prior: mean 0, Gamma(1, 1)). */
-function drawHyper(X: Float64Array, n: number, K: number, lam: Float64Array, mean: Float64Array, normal: Normal): void {
-  for (let f = 0; f < K; f++) {
-    let s = 0;
-    for (let r = 0; r < n; r++) s += X[r * K + f];
-    mean[f] = s / (n + 1) + normal.next() / Math.sqrt(lam[f] * (n + 1));
-    let ss = 0;
-    for (let r = 0; r < n; r++) {
-      const d = X[r * K + f] - mean[f];
-      ss += d * d;
-    }
-    lam[f] = normal.gamma(1 + (n + 1) / 2) / (1 + (ss + mean[f] * mean[f]) / 2);
-  }
-}
-
-function addInto(sums: Float64Array, values: Float64Array): void {
-  for (let i = 0; i < sums.length; i++) sums[i] += values[i];
-}
-
-function scaleInPlace(values: Float64Array, scale: number): void {
-  for (let i = 0; i < values.length; i++) values[i] *= scale;
-}
-
-/** Training ratings per row of a grouping. */
-function rowCounts(side: Side, n: number): Int32Array {
-  const count = new Int32Array(n);
-  for (let r = 0; r < n; r++) count[r] = side.ptr[r + 1] - side.ptr[r];
-  return count;
+/** `rows` of `data` as validation rows. */
+export function validationRows(data: GibbsData, rows: Int32Array): ValidationRows {
+  const ts = data.timestamps;
+  return {
+    userIdx: Int32Array.from(rows, (i) => data.userIdx[i]),
+    itemIdx: Int32Array.from(rows, (i) => data.itemIdx[i]),
+    ratings: Float32Array.from(rows, (i) => data.ratings[i]),
+    ...(ts ? { timestamps: Float64Array.from(rows, (i) => ts[i]) } : {}),
+  };
 }

@@ -137,7 +137,16 @@ describe("the fm artifact", () => {
   it("carries fields added to StackedTables through unchanged (typed arrays as files, scalars in the manifest)", async () => {
     const source = await readFmArtifact(out("bayes"));
     const tables = source.tables as StackedTables;
-    const time = { start: 1_000_000, bins: 30, itemBin: new Float32Array(tables.itemIds.length * 30).fill(0.25), day: Int32Array.of(3, 4) };
+    const time = {
+      start: 1_000_000,
+      binSeconds: 86_400,
+      bins: 30,
+      global: new Float32Array(30).fill(0.1),
+      itemBin: new Float32Array(tables.itemIds.length * 30).fill(0.25),
+      dayUser: Int32Array.of(0, 1),
+      day: Int32Array.of(3, 4),
+      dayBias: Float32Array.of(0.5, -0.5),
+    };
     const extended = {
       ...tables,
       timeBins: 30,
@@ -229,13 +238,13 @@ describe("the fm artifact", () => {
 });
 
 describe("fm parameters", () => {
-  it("default to today's sampler settings and declare the feature groups off", () => {
+  it("default to a 300-sweep cap (the data chooses the count below it) and declare the feature groups off", () => {
     expect(resolveFmParams()).toMatchObject({
       fm_model: "auto",
       fm_folds: 3,
       fm_rank: 10,
-      fm_max_samples: 40,
-      fm_burn_in: 8,
+      fm_max_samples: 300,
+      fm_burn_in: 20,
       fm_implicit_user: false,
       fm_implicit_movie: false,
       fm_time: false,

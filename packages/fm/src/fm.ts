@@ -141,7 +141,7 @@ interface Loaded {
 }
 
 /** Reads the inputs (checked first unless the caller verified them); ratings the factors were not fitted on are said in a warning. */
-async function loadInputs(inputs: FmInputs, ctx: Partial<StepContext>, logger: Logger): Promise<Loaded> {
+async function loadInputs(inputs: FmInputs, ctx: Partial<StepContext>, logger: Logger, timestamps: boolean): Promise<Loaded> {
   if (!ctx.inputsVerified)
     await Promise.all([assertArtifactIntact(inputs.factors, "factors"), assertArtifactIntact(inputs.ratings, "ratings")]);
   const factors = await readFactorsArtifact(inputs.factors);
@@ -152,7 +152,7 @@ async function loadInputs(inputs: FmInputs, ctx: Partial<StepContext>, logger: L
       { factorsRatings: fitted.digest, ratings: given.digest },
       "fm: the factors were fitted on other ratings than the ones given",
     );
-  const ratings = await readRatings(inputs.ratings);
+  const ratings = await readRatings(inputs.ratings, timestamps);
   const split = splitOfFactors(factors.details);
   const base = {
     split,
@@ -194,7 +194,7 @@ export async function fm(
   const started = performance.now();
   const target = path.resolve(outDir);
   await assertReplaceableOutput(target, "fm");
-  const loaded = await loadInputs(inputs, ctx, logger);
+  const loaded = await loadInputs(inputs, ctx, logger, params.fm_time);
   if (params.fm_model === "none") {
     logger.info("fm: fm_model=none, no features");
     return publishNone(target, loaded, params, ctx, started);
@@ -204,7 +204,7 @@ export async function fm(
   if (params.fm_time && !("timestamps" in ratings))
     throw new BadParameterError(
       "fm_time",
-      "needs the ratings' timestamps, which this ratings artifact does not hold (-P etl_keep_timestamp=true)",
+      "needs the ratings' timestamps, which this ratings artifact does not hold (the ratings file has no timestamp column, or -P etl_keep_timestamp=false dropped it)",
     );
   const split = base.split;
   const producedBy = { step: "fm", version: FM_VERSION };
@@ -216,6 +216,9 @@ export async function fm(
     folds: params.fm_folds,
     rank: params.fm_rank,
     samples: params.fm_max_samples,
+    // The cap: each fold fit stops when its own held-out fold stops improving, the full fit runs the folds' mean count.
+    maxSamples: params.fm_max_samples,
+    fullSamples: "mean",
     burnIn: params.fm_burn_in,
     seed: params.fm_seed,
     features: {

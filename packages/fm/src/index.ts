@@ -3,7 +3,9 @@
  * machine (Gibbs-sampled factor model with biases) fitted out of fold, whose features of every
  * rating and full fit (`StackedTables`) the keras step reads from the fm artifact.
  */
-export { gibbsFit, type GibbsData, type GibbsFit, type GibbsOptions } from "./bayes.js";
+export { gibbsFit, type GibbsData, type GibbsFeatures, type GibbsFit, type GibbsOptions } from "./bayes.js";
+export { STOP_DEFAULTS, type ValidationRows } from "./stopping.js";
+export { TIME_BINS, type TimeTables } from "./timebias.js";
 export {
   outOfFoldFeatures,
   checkOofOptions,
@@ -16,7 +18,6 @@ export {
   OOF_MODELS,
   AUTO_BAYES_MAX_TRAIN,
   type FactorSet,
-  type FeatureGroups,
   type OofFeatures,
   type OofModel,
   type OofOptions,

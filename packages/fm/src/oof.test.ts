@@ -98,6 +98,31 @@ describe("outOfFoldFeatures", () => {
     },
   );
 
+  it("with every bayes group and the data-chosen count, the tables (given the times) reproduce the test rows", async () => {
+    const made = generate(60, 40, 25, 0.3, 6);
+    // Half stars, so the ordinal output has its ten classes.
+    const data = { ...made, ratings: Float32Array.from(made.ratings, (r) => Math.min(5, Math.max(0.5, Math.round(2 * r) / 2))) };
+    const timestamps = Float64Array.from(data.userIds, (u, i) => 1_200_000_000 + ((u * 7919 + i * 104729) % 6) * 86_400);
+    const o = { ...opts, maxSamples: 300, burnIn: 5, features: { implicitUser: true, implicitMovie: true, time: true, ordinal: true } };
+    const a = await outOfFoldFeatures({ ...data, timestamps }, split, o);
+    expect(a.tables.ordinal?.cuts.length).toBe((a.tables.ordinal?.levels.length ?? 0) - 1);
+    expect(a.samplesUsed.length).toBe(opts.folds + 1);
+    expect(a.samplesUsed[opts.folds]).toBe(Math.max(...a.samplesUsed.slice(0, opts.folds)));
+    expect(a.tables.time?.dayBias.length).toBeGreaterThan(0);
+    const w = a.width;
+    const test: number[] = [];
+    for (let i = 0; i < data.rows; i++)
+      if (a.trainMask[i] === 0 && stackedKnows(a.tables, "user", data.userIds[i]) && stackedKnows(a.tables, "movie", data.movieIds[i]))
+        test.push(i);
+    const pick = (xs: ArrayLike<number>) => test.map((i) => xs[i]);
+    const served = stackedPairFeatures(a.tables, pick(data.userIds), pick(data.movieIds), pick(timestamps));
+    test.forEach((i, k) => expect(Array.from(served.subarray(k * w, k * w + w))).toEqual(Array.from(a.values.subarray(i * w, i * w + w))));
+    // Without a time, a pair is scored at the end of the training range: finite, and not the timed score.
+    const untimed = stackedPairFeatures(a.tables, pick(data.userIds), pick(data.movieIds));
+    for (const v of untimed) expect(Number.isFinite(v)).toBe(true);
+    expect(test.some((_, k) => untimed[k * w] !== served[k * w])).toBe(true);
+  });
+
   it("auto takes bayes up to AUTO_BAYES_MAX_TRAIN training ratings and als above", () => {
     expect(resolveOofModel("auto", AUTO_BAYES_MAX_TRAIN)).toBe("bayes");
     expect(resolveOofModel("auto", AUTO_BAYES_MAX_TRAIN + 1)).toBe("als");

@@ -18,10 +18,11 @@
  * average over samples); on ml-latest-small this costs 0.0007 test RMSE against averaging every
  * pair over the samples, which would need every sample kept to serve.
  */
-import { BadParameterError, splitHash, splitMaskOf, type SplitSpec } from "@ms/contracts";
-import { gibbsFit, type GibbsData, type GibbsFit } from "./bayes.js";
-import { binarySearch } from "@ms/contracts";
-import { indexIds } from "@ms/als";
+import { BadParameterError, binarySearch, splitHash, splitMaskOf, type SplitSpec } from "@ms/contracts";
+import { fitOptions, gibbsFit, type GibbsFeatures, type GibbsFit } from "./bayes.js";
+import { timeBias, timeTablesOn, type TimeTables } from "./timebias.js";
+import { expectedRating, type OrdinalTables } from "./ordinal.js";
+import { counts, denseIndex, gibbsData, type Dense } from "./dense.js";
 import { alsFit, type AlsFitSettings } from "./als-fit.js";
 
 /** The feature columns, in order (the first is `bayes_prediction` or `als_prediction`). */
@@ -50,21 +51,16 @@ export interface OofOptions {
   samples: number;
   burnIn: number;
   seed: number;
-  /** The Bayesian model's feature groups (the fm step's fm_implicit_user, fm_implicit_movie, fm_time, fm_output=ordinal). */
-  features?: FeatureGroups;
+  /** The Bayesian model's feature groups (the fm step's fm_implicit_user, fm_implicit_movie, fm_time, fm_output=ordinal); default none. */
+  features?: GibbsFeatures;
+  /** With a cap, the sample count is the data's: see `fitOptions`. Absent: every fit runs `samples` sweeps. */
+  maxSamples?: number;
+  fullSamples?: "max" | "mean";
   /** The als model: its fit settings (the als step's), its threads, and the full fit (the als step's factors). */
   als?: AlsFitSettings & { full?: FactorSet };
   signal?: AbortSignal;
   /** Called after each fit (fold index, or `folds` for the full fit) with its seconds and the Gibbs sweeps it took (0 for als). */
   onFit?: (fit: number, seconds: number, samples: number) => void;
-}
-
-/** Which feature groups the Bayesian model adds to biases and factors. */
-export interface FeatureGroups {
-  implicitUser: boolean;
-  implicitMovie: boolean;
-  time: boolean;
-  ordinal: boolean;
 }
 
 /** Factors with their sorted ids (the factors artifact's tables). */
@@ -83,13 +79,16 @@ export interface OofRatings {
   ratings: Float32Array;
   /** etl's split_key, for a keyed evaluation split (time, file). */
   splitKey?: Float32Array;
+  /** Seconds since the epoch (needed by the bayes model's time features only). */
+  timestamps?: ArrayLike<number>;
 }
 
 /**
  * The full fit, enough to compute the features of any pair of known ids: sorted ids, then per
  * user / movie the bias, log(1 + training count) and factor, and per user the implicit vector
  * (the mean factor of the movies the user rated, scaled by 1/sqrt(count), as SVD++'s y sum).
- * prediction = (withBiases ? mu + b_u + b_m : 0) + p_u . q_m.
+ * prediction = (withBiases ? mu + b_u + b_m : 0) + [time biases at t] + p_u . q_m (bayes: effective
+ * factors, implicit sums included; `time` on these tables' rows, with the time features).
  */
 export interface StackedTables {
   model: "bayes" | "als";
@@ -105,6 +104,9 @@ export interface StackedTables {
   userFactors: Float32Array;
   itemFactors: Float32Array;
   userImplicit: Float32Array;
+  time?: TimeTables;
+  /** The bayes model's ordinal output: column 0 is then the expected rating at the latent prediction. */
+  ordinal?: OrdinalTables;
 }
 
 export interface OofFeatures {
@@ -117,7 +119,7 @@ export interface OofFeatures {
   trainMask: Uint8Array;
   /** The full fit, for scoring new pairs the same way as the test rows. */
   tables: StackedTables;
-  /** Gibbs sweeps each fit took (folds, then the full fit); 0 for als fits. */
+  /** Gibbs sweeps each fit took (folds, then the full fit); empty for als fits. */
   samplesUsed: number[];
   seconds: number;
 }
@@ -146,8 +148,8 @@ export function resolveOofModel(model: OofModel | undefined, trainRows: number):
   return trainRows <= AUTO_BAYES_MAX_TRAIN ? "bayes" : "als";
 }
 
-/** Writes the six features of dense pair (u, m) at out[o..o+6). */
-function writePair(t: StackedTables, u: number, m: number, out: Float32Array, o: number): void {
+/** Writes the six features of dense pair (u, m) at `timestamp` at out[o..o+6). */
+function writePair(t: StackedTables, u: number, m: number, timestamp: number | undefined, out: Float32Array, o: number): void {
   const r = t.rank;
   const uo = u * r;
   const mo = m * r;
@@ -158,7 +160,9 @@ function writePair(t: StackedTables, u: number, m: number, out: Float32Array, o:
     dot += t.userFactors[uo + f] * q;
     implicit += t.userImplicit[uo + f] * q;
   }
-  out[o] = t.withBiases ? t.mu + t.userBias[u] + t.itemBias[m] + dot : dot;
+  const time = t.time ? timeBias(t.time, u, m, timestamp) : 0;
+  const latent = t.withBiases ? t.mu + t.userBias[u] + t.itemBias[m] + time + dot : dot;
+  out[o] = t.ordinal ? expectedRating(t.ordinal.levels, t.ordinal.cuts, latent) : latent;
   out[o + 1] = t.userBias[u];
   out[o + 2] = t.itemBias[m];
   out[o + 3] = t.userLogCount[u];
@@ -167,11 +171,16 @@ function writePair(t: StackedTables, u: number, m: number, out: Float32Array, o:
 }
 
 /**
- * Features of (userIds[i], movieIds[i]) from the full fit, `n * 6` values in OOF_COLUMNS' layout:
- * the same numbers the test rows were trained and scored with. An id the fit never saw throws,
- * naming it; check first with `stackedKnows`.
+ * Features of (userIds[i], movieIds[i][, timestamps[i]]) from the full fit, `n * 6` values in
+ * OOF_COLUMNS' layout: the same numbers the test rows were trained and scored with (no timestamps:
+ * scored at the end of the training range). An id the fit never saw throws; see `stackedKnows`.
  */
-export function stackedPairFeatures(t: StackedTables, userIds: ArrayLike<number>, movieIds: ArrayLike<number>): Float32Array {
+export function stackedPairFeatures(
+  t: StackedTables,
+  userIds: ArrayLike<number>,
+  movieIds: ArrayLike<number>,
+  timestamps?: ArrayLike<number>,
+): Float32Array {
   const width = 6;
   const out = new Float32Array(userIds.length * width);
   for (let i = 0; i < userIds.length; i++) {
@@ -179,7 +188,7 @@ export function stackedPairFeatures(t: StackedTables, userIds: ArrayLike<number>
     const m = binarySearch(t.itemIds, movieIds[i]);
     if (u < 0) throw new BadParameterError("--user", `userId ${userIds[i]} has no training ratings in this model`);
     if (m < 0) throw new BadParameterError("--movie", `movieId ${movieIds[i]} has no training ratings in this model`);
-    writePair(t, u, m, out, i * width);
+    writePair(t, u, m, timestamps?.[i], out, i * width);
   }
   return out;
 }
@@ -187,38 +196,6 @@ export function stackedPairFeatures(t: StackedTables, userIds: ArrayLike<number>
 /** Whether the full fit can score this user / movie. */
 export function stackedKnows(t: StackedTables, side: "user" | "movie", id: number): boolean {
   return binarySearch(side === "user" ? t.userIds : t.itemIds, id) >= 0;
-}
-
-/** Dense ids over every rating (known to every fit, so fold fits and the full fit share one numbering). */
-interface Dense {
-  users: Int32Array;
-  items: Int32Array;
-  userIdx: Int32Array;
-  itemIdx: Int32Array;
-}
-
-function denseIndex(ratings: OofRatings): Dense {
-  const all = new Uint8Array(ratings.rows).fill(1);
-  const users = indexIds(ratings.userIds, all);
-  const items = indexIds(ratings.movieIds, all);
-  const userIdx = new Int32Array(ratings.rows);
-  const itemIdx = new Int32Array(ratings.rows);
-  for (let i = 0; i < ratings.rows; i++) {
-    userIdx[i] = users.lookup(ratings.userIds[i]);
-    itemIdx[i] = items.lookup(ratings.movieIds[i]);
-  }
-  return { users: users.ids, items: items.ids, userIdx, itemIdx };
-}
-
-/** Counts per dense user and movie over `rows`. */
-function counts(d: Dense, rows: Int32Array): { user: Int32Array; item: Int32Array } {
-  const user = new Int32Array(d.users.length);
-  const item = new Int32Array(d.items.length);
-  for (let k = 0; k < rows.length; k++) {
-    user[d.userIdx[rows[k]]]++;
-    item[d.itemIdx[rows[k]]]++;
-  }
-  return { user, item };
 }
 
 /** The implicit vectors: sum of the rated movies' factors over `rows`, times 1/sqrt(count). */
@@ -271,6 +248,8 @@ function tablesFromGibbs(d: Dense, fit: GibbsFit, rank: number, rows: Int32Array
     userFactors: users.factors,
     itemFactors: items.factors,
     userImplicit: implicitVectors(d, rows, items.factors, rank, fit.userCount),
+    ...(fit.time ? { time: fit.time } : {}),
+    ...(fit.ordinal ? { ordinal: fit.ordinal } : {}),
   };
 }
 
@@ -364,6 +343,7 @@ function trainedOnly(t: StackedTables): StackedTables {
     userFactors: pick(t.userFactors, u, r),
     itemFactors: pick(t.itemFactors, m, r),
     userImplicit: pick(t.userImplicit, u, r),
+    ...(t.time ? { time: timeTablesOn(t.time, u, m) } : {}),
   };
 }
 
@@ -413,16 +393,9 @@ export async function outOfFoldFeatures(ratings: OofRatings, split: SplitSpec, o
     if (trainMask[i] === 1) allTrain[a++] = i;
     else test[b++] = i;
   }
-  const data: GibbsData = {
-    userIdx: d.userIdx,
-    itemIdx: d.itemIdx,
-    ratings: ratings.ratings,
-    nUsers: d.users.length,
-    nItems: d.items.length,
-  };
-  const gibbs = { rank: options.rank, samples: options.samples, burnIn: options.burnIn, signal: options.signal };
+  const data = gibbsData(d, ratings);
+  const samplesUsed: number[] = [];
   let full: StackedTables | undefined;
-  const samples = model === "bayes" ? options.samples : 0;
   for (let f = 0; f <= k; f++) {
     const fitStarted = performance.now();
     let trainRows: Int32Array;
@@ -441,11 +414,12 @@ export async function outOfFoldFeatures(ratings: OofRatings, split: SplitSpec, o
     }
     let tables: StackedTables;
     if (model === "bayes") {
-      const fit = await gibbsFit(data, trainRows, queryRows, { ...gibbs, seed: options.seed + f });
+      const fit = await gibbsFit(data, trainRows, queryRows, fitOptions(options, data, f < k ? queryRows : undefined, f, samplesUsed));
+      samplesUsed.push(fit.samplesUsed);
       tables = tablesFromGibbs(d, fit, options.rank, trainRows);
       for (let q = 0; q < queryRows.length; q++) {
         const i = queryRows[q];
-        writePair(tables, d.userIdx[i], d.itemIdx[i], values, i * width);
+        writePair(tables, d.userIdx[i], d.itemIdx[i], ratings.timestamps?.[i], values, i * width);
         // A fold's own rows keep the average over samples; the full fit's rows and served pairs use the tables.
         if (f < k) values[i * width] = fit.predictions[q];
       }
@@ -458,13 +432,13 @@ export async function outOfFoldFeatures(ratings: OofRatings, split: SplitSpec, o
         const i = queryRows[q];
         const u = d.userIdx[i];
         const m = d.itemIdx[i];
-        writePair(tables, u, m, values, i * width);
+        writePair(tables, u, m, undefined, values, i * width);
         // A user or movie with no rating in this fit's part has no factor: its prediction is the baseline.
         if (fitted.userKnown[u] === 0 || fitted.itemKnown[m] === 0) values[i * width] = tables.mu + tables.userBias[u] + tables.itemBias[m];
       }
     }
     if (f === k) full = tables;
-    options.onFit?.(f, (performance.now() - fitStarted) / 1000, samples);
+    options.onFit?.(f, (performance.now() - fitStarted) / 1000, model === "bayes" ? samplesUsed[samplesUsed.length - 1] : 0);
   }
   return {
     model,
@@ -473,7 +447,7 @@ export async function outOfFoldFeatures(ratings: OofRatings, split: SplitSpec, o
     values,
     trainMask,
     tables: trainedOnly(full as StackedTables),
-    samplesUsed: new Array<number>(k + 1).fill(samples),
+    samplesUsed,
     seconds: (performance.now() - started) / 1000,
   };
 }
