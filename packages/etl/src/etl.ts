@@ -87,6 +87,13 @@ function refuseMissingTimestamps(info: FormatInfo, params: EtlParams, file: stri
     });
 }
 
+/** The time split ranks by time; auto keeps timestamps when every file read has them (the fm step's time features read them). */
+function keepsTimestamp(params: EtlParams, info: FormatInfo, testInfo: FormatInfo | undefined): boolean {
+  const timed = (i: FormatInfo | undefined) => i !== undefined && columnsOf(i).includes("timestamp");
+  if (params.etl_keep_timestamp === "true" || params.split === "time") return true;
+  return params.etl_keep_timestamp === "auto" && timed(info) && (params.split !== "file" || timed(testInfo));
+}
+
 /** Runs the etl step into `outDir` (created, or replacing an earlier ratings output); `params` are resolved (`resolveEtlParams`). */
 export async function etl(
   inputs: EtlInputs,
@@ -122,14 +129,9 @@ export async function etl(
           )
       : undefined;
     const keyed = KEYED_SPLITS.includes(params.split);
-    const timed = (i: FormatInfo | undefined) => i !== undefined && columnsOf(i).includes("timestamp");
     const copyOptions = {
       maxRowLimit: params.max_row_limit,
-      // The time split ranks by time; auto keeps them when every file read has them (the fm step's time features read them).
-      keepTimestamp:
-        params.etl_keep_timestamp === "true" ||
-        params.split === "time" ||
-        (params.etl_keep_timestamp === "auto" && timed(info) && (params.split !== "file" || timed(testInfo))),
+      keepTimestamp: keepsTimestamp(params, info, testInfo),
       dedupe: params.etl_dedupe,
       outputName: target,
       cacheDir: inputs.cacheDir ?? defaultCacheDir(),
