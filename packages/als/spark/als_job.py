@@ -6,10 +6,12 @@ Invoked by @ms/als (src/spark/spark.ts) as
     spark-submit --master local[1] als_job.py split '<json config>'
     spark-submit --master local[1] als_job.py copy  '<json config>'
 
-`fit` reads our ratings Parquet (userId INT32, movieId INT32, rating FLOAT), computes OUR
-train/test split (the splitHash of @ms/contracts, as Spark SQL integer expressions: no Python
-UDF, so it runs in the JVM on every executor), fits pyspark.ml's ALS with the step's parameters,
-scores train and test, and writes user_factors/ and item_factors/ (one Parquet part file each,
+`fit` reads our ratings Parquet (userId INT32, movieId INT32, rating FLOAT, and etl's split_key
+FLOAT for split=time|file), computes OUR train/test split (hash and kfold from the splitHash of
+@ms/contracts, as Spark SQL integer expressions: no Python UDF, so it runs in the JVM on every
+executor; time and file from split_key), fits pyspark.ml's ALS with the step's parameters,
+scores train and test (split=file's cold test rows by the
+cold-start rule of @ms/contracts, as the local engine does), and writes user_factors/ and item_factors/ (one Parquet part file each,
 `id` INT32 + `features` LIST<FLOAT>, ids ascending) and metrics.json under the run directory.
 `split` writes the split side of every row (for the test that compares it with splitMask);
 `copy` copies a file or directory between Hadoop file systems (staging on hdfs://, s3a://,
@@ -74,13 +76,26 @@ def imul_col(F, h, c):
     return (F.shiftleft((hi * F.lit(c)).bitwiseAND(F.lit(0xFFFF)), 16) + lo * F.lit(c)).bitwiseAND(F.lit(M32))
 
 
-def with_split(df, seed, split_prop):
-    """Adds `_train` (boolean): splitHash(userId, movieId, seed) < split_prop, exactly as in TS.
+def with_split(df, split):
+    """Adds `_train` (boolean): the side of each rating under `split` ({kind, seed, splitProp, folds,
+    fold}), exactly as splitMaskOf of @ms/contracts computes it.
 
-    Each step is its own column so the expression tree stays linear (a nested Column would repeat
-    `h` at every level); Spark's optimiser does not collapse projections that would duplicate them.
+    hash: splitHash(userId, movieId, seed) < splitProp. kfold: with the same 32-bit hash word h,
+    fold = floor(h * folds / 2^32) + 1 (h * folds < 2^37: exact in BIGINT), test iff fold == `fold`.
+    time and file: etl's `split_key` column (FLOAT) < splitProp, compared as doubles as in TS.
+    Each step of the hash is its own column so the expression tree stays linear (a nested Column
+    would repeat `h` at every level); Spark's optimiser does not collapse projections that would duplicate them.
     """
     from pyspark.sql import functions as F
+
+    kind = split.get("kind") or "hash"
+    split_prop = float(split["splitProp"])
+    if kind in ("time", "file"):
+        if "split_key" not in df.columns:
+            raise BadInput("split=%s needs the ratings' split_key column, which etl writes only with -P split=%s; rerun etl with it" % (kind, kind))
+        return df.withColumn("_train", F.col("split_key").cast("double") < F.lit(split_prop))
+    if kind not in ("hash", "kfold"):
+        raise BadInput("unknown split kind %r" % kind)
 
     word = lambda name: F.col(name).cast("bigint").bitwiseAND(F.lit(M32))  # noqa: E731  (x | 0 as unsigned)
 
@@ -92,13 +107,42 @@ def with_split(df, seed, split_prop):
         frame = frame.withColumn(col, imul_col(F, F.col(col), 0xC2B2AE35))
         return frame.withColumn(col, F.col(col).bitwiseXOR(F.shiftright(F.col(col), 16)))
 
-    df = df.withColumn("_h", word("userId").bitwiseXOR(F.lit(seed_word(seed))))
+    df = df.withColumn("_h", word("userId").bitwiseXOR(F.lit(seed_word(int(split["seed"])))))
     df = fmix(df, "_h")
     df = df.withColumn("_m", imul_col(F, word("movieId"), 0xCC9E2D51))
     df = df.withColumn("_h", F.col("_h").bitwiseXOR(F.col("_m")))
     df = fmix(df, "_h")
+    if kind == "kfold":
+        fold = F.shiftright(F.col("_h") * F.lit(int(split["folds"])), 32) + F.lit(1)
+        return df.withColumn("_train", fold != F.lit(int(split["fold"]))).drop("_h", "_m")
     # h / 2^32 < p  <=>  h < p * 2^32: both sides are exact doubles (power-of-two scaling).
-    return df.withColumn("_train", F.col("_h").cast("double") < F.lit(float(split_prop) * 4294967296.0)).drop("_h", "_m")
+    return df.withColumn("_train", F.col("_h").cast("double") < F.lit(split_prop * 4294967296.0)).drop("_h", "_m")
+
+
+def cold_start_sse(train, cold):
+    """Sum of squared errors of the `cold` rows under @ms/contracts' ColdStartRule fitted on `train`:
+    mu + b_m + b_u clamped to [0.5, 5], b_m = sum_{r in m} (r - mu) / (25 + n_m),
+    b_u = sum_{r in u} (r - mu - b_m) / (10 + n_u); an unseen side's bias is 0. All in double."""
+    from pyspark.sql import functions as F
+
+    r = F.col("rating").cast("double")
+    mu = train.agg(F.avg(r).alias("mu")).first()["mu"] or 0.0
+    movie = train.groupBy("movieId").agg((F.sum(r - F.lit(mu)) / (F.lit(25.0) + F.count(F.lit(1)))).alias("_bm"))
+    user = (
+        train.join(movie, "movieId", "left")
+        .groupBy("userId")
+        .agg((F.sum(r - F.lit(mu) - F.coalesce(F.col("_bm"), F.lit(0.0))) / (F.lit(10.0) + F.count(F.lit(1)))).alias("_bu"))
+    )
+    pred = F.lit(mu) + F.coalesce(F.col("_bm"), F.lit(0.0)) + F.coalesce(F.col("_bu"), F.lit(0.0))
+    pred = F.least(F.lit(5.0), F.greatest(F.lit(0.5), pred))
+    row = cold.join(movie, "movieId", "left").join(user, "userId", "left").agg(F.sum((pred - r) ** 2).alias("sse")).first()
+    return float(row["sse"] or 0.0)
+
+
+def split_of(cfg):
+    """The fit's split spec; configs from before the protocols carry only seed and splitProp (hash)."""
+    split = cfg.get("split") or {}
+    return dict(kind=split.get("kind", "hash"), seed=split.get("seed", cfg["seed"]), splitProp=split.get("splitProp", cfg["splitProp"]), folds=split.get("folds"), fold=split.get("fold"))
 
 
 # --- progress ------------------------------------------------------------------------------------
@@ -185,13 +229,14 @@ def cmd_copy(spark, cfg):
 
 
 def cmd_split(spark, cfg, quiet=False):
-    """Writes userId, movieId and one boolean column train_<i> per (seed, splitProp) case."""
+    """Writes userId, movieId and one boolean column train_<i> per case: a [seed, splitProp] pair (hash) or a split spec."""
     from pyspark.sql import functions as F
 
     df = spark.read.parquet(cfg["ratings"])
     cols = [F.col("userId"), F.col("movieId")]
-    for i, (seed, prop) in enumerate(cfg["cases"]):
-        df = with_split(df, int(seed), float(prop)).withColumnRenamed("_train", "train_%d" % i)
+    for i, case in enumerate(cfg["cases"]):
+        split = case if isinstance(case, dict) else dict(kind="hash", seed=case[0], splitProp=case[1])
+        df = with_split(df, split).withColumnRenamed("_train", "train_%d" % i)
         cols.append(F.col("train_%d" % i))
     df.select(*cols).coalesce(1).write.mode("overwrite").parquet(cfg["out"])
     if not quiet:
@@ -208,10 +253,13 @@ def cmd_fit(spark, cfg, progress):
     if cfg.get("splitCheck"):  # tests: the split check rides on this application instead of starting its own
         cmd_split(spark, cfg["splitCheck"], quiet=True)
     sc.setCheckpointDir(out + "/checkpoints")
-    ratings = spark.read.parquet(cfg["ratings"]).select(
-        F.col("userId").cast("int").alias("userId"), F.col("movieId").cast("int").alias("movieId"), F.col("rating").cast("float").alias("rating")
+    spec = split_of(cfg)
+    raw = spark.read.parquet(cfg["ratings"])
+    keyed = ["split_key"] if spec["kind"] in ("time", "file") and "split_key" in raw.columns else []
+    ratings = raw.select(
+        F.col("userId").cast("int").alias("userId"), F.col("movieId").cast("int").alias("movieId"), F.col("rating").cast("float").alias("rating"), *keyed
     )
-    split = with_split(ratings, int(cfg["seed"]), float(cfg["splitProp"])).persist()
+    split = with_split(ratings, spec).drop(*keyed).persist()
     bad = split.filter(F.col("userId").isNull() | F.col("movieId").isNull() | F.col("rating").isNull() | F.isnan("rating") | (F.abs("rating") == float("inf")))
     first = bad.first()
     if first is not None:
@@ -288,6 +336,13 @@ def cmd_fit(spark, cfg, progress):
 
     nan_by_choice = cfg["coldStartStrategy"] == "nan" and test_cold > 0
     test_mse = float("nan") if nan_by_choice else test_mse_scored
+    if not nan_by_choice and spec["kind"] == "file" and test_cold > 0:
+        # split=file never drops a test row: the cold ones are scored by the cold-start rule,
+        # mse = (sse_warm + sse_cold) / (warm + cold), as the local engine reports it.
+        cold = scored.filter(~F.col("_train") & F.col("_cold")).select("userId", "movieId", "rating")
+        sse_cold = cold_start_sse(split.filter(F.col("_train")).select("userId", "movieId", "rating"), cold)
+        warm = test_rows - test_cold
+        test_mse = ((test_mse_scored * warm if warm > 0 else 0.0) + sse_cold) / test_rows
     metrics = dict(
         training_nrows=train_rows,
         test_nrows=test_rows,

@@ -153,7 +153,7 @@ export async function als(inputs: AlsInputs, params: AlsParams, outDir: string, 
 }
 
 /** A keyed split reads etl's split_key: it must have been written for that split (time and file keys mean different things). */
-function refuseOtherSplitKey(kind: SplitKind, written: unknown, file: string): void {
+export function refuseOtherSplitKey(kind: SplitKind, written: unknown, file: string): void {
   if (!KEYED_SPLITS.includes(kind) || written === undefined || written === kind) return;
   throw new BadParameterError(
     "split",

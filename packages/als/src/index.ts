@@ -5,6 +5,8 @@
 export { als, type AlsInputs, type AlsMetrics, type AlsResult, type FactorsManifest } from "./als.js";
 export {
   alsParams,
+  sparkParams,
+  checkSparkParams,
   resolveAlsParams,
   ALS_DEFAULTS,
   type AlsParams,
@@ -30,6 +32,8 @@ export * as kernels from "./kernel.js";
 /** The WASM SIMD accumulation and its shared-memory arena, for benchmarks and checks. */
 export * as wasmKernels from "./wasm.js";
 export { alsStep } from "./step.js";
+/** The Spark engine: the als step's fit on any Spark master, publishing the same factors contract (the fm step's fold fits use it). */
+export { alsSpark, type SparkDetails } from "./spark/spark.js";
 export { factorTable, factorsToArrow, predictionsTable, type FactorsTable, type FactorsArrow, type PredictionsTable } from "./arrow.js";
 export { predictTable } from "./predict.js";
 /** The ALS fit over prepared arrays and the thread pool, for the fm step's out-of-fold ALS fits. */

@@ -78,34 +78,12 @@ export const ALS_DEFAULTS: Readonly<Omit<AlsParams, "als_num_threads" | "fold">>
 
 const NOT_RESULT = "where and how Spark runs the job, not what it computes";
 
-export const alsParams: ParamDefs<AlsStepParams> = {
-  als_rank: param.integer({ default: ALS_DEFAULTS.als_rank, min: 1, max: 1024, doc: "number of latent factors" }),
-  als_max_iter: param.integer({
-    default: ALS_DEFAULTS.als_max_iter,
-    min: 1,
-    max: 10_000,
-    doc: "ALS iterations (each solves users, then movies)",
-  }),
-  als_reg_param: param.number({
-    default: ALS_DEFAULTS.als_reg_param,
-    min: 0,
-    doc: "regularisation (Spark's ALS-WR: scaled by each row's rating count)",
-  }),
-  ...pickSplitParams("split", "split_prop", "folds", "fold"),
-  seed: param.integer({ default: ALS_DEFAULTS.seed, doc: "the train/test split and ALS initialisation; keras_seed defaults to it" }),
-  als_cold_start_strategy: param.choice(["drop", "nan"] as const, {
-    default: ALS_DEFAULTS.als_cold_start_strategy,
-    doc: "test rows whose user or movie has no factors: drop them, or score NaN",
-  }),
-  als_nonnegative: param.boolean({ default: ALS_DEFAULTS.als_nonnegative, doc: "non-negative factors (Spark's nonnegative)" }),
-  als_num_threads: param.integer({
-    default: Math.min(availableParallelism(), 256),
-    min: 1,
-    max: 256,
-    defaultDoc: "the number of cores",
-    doc: "threads for the sweeps of the local engine",
-    notInKey: "@ms/als gives bit-identical factors for any thread count (its threads test checks it)",
-  }),
+/**
+ * The engine and where Spark runs, declared once here: the als step spreads them into its schema,
+ * and so does any step that fits ALS through this package (the fm step's fold fits), so one `-P`
+ * reaches both.
+ */
+export const sparkParams: ParamDefs<SparkParams> = {
   als_engine: param.choice(["local", "spark"] as const, {
     default: "local",
     doc: "local: fit on this machine; spark: run pyspark.ml's ALS through spark-submit (SPARK_HOME or PATH) on spark_master",
@@ -138,14 +116,45 @@ export const alsParams: ParamDefs<AlsStepParams> = {
   }),
 };
 
+export const alsParams: ParamDefs<AlsStepParams> = {
+  als_rank: param.integer({ default: ALS_DEFAULTS.als_rank, min: 1, max: 1024, doc: "number of latent factors" }),
+  als_max_iter: param.integer({
+    default: ALS_DEFAULTS.als_max_iter,
+    min: 1,
+    max: 10_000,
+    doc: "ALS iterations (each solves users, then movies)",
+  }),
+  als_reg_param: param.number({
+    default: ALS_DEFAULTS.als_reg_param,
+    min: 0,
+    doc: "regularisation (Spark's ALS-WR: scaled by each row's rating count)",
+  }),
+  ...pickSplitParams("split", "split_prop", "folds", "fold"),
+  seed: param.integer({ default: ALS_DEFAULTS.seed, doc: "the train/test split and ALS initialisation; keras_seed defaults to it" }),
+  als_cold_start_strategy: param.choice(["drop", "nan"] as const, {
+    default: ALS_DEFAULTS.als_cold_start_strategy,
+    doc: "test rows whose user or movie has no factors: drop them, or score NaN",
+  }),
+  als_nonnegative: param.boolean({ default: ALS_DEFAULTS.als_nonnegative, doc: "non-negative factors (Spark's nonnegative)" }),
+  als_num_threads: param.integer({
+    default: Math.min(availableParallelism(), 256),
+    min: 1,
+    max: 256,
+    defaultDoc: "the number of cores",
+    doc: "threads for the sweeps of the local engine",
+    notInKey: "@ms/als gives bit-identical factors for any thread count (its threads test checks it)",
+  }),
+  ...sparkParams,
+};
+
 /** What the schema cannot check alone: the split's cross checks, the Spark master, staging directory and conf. */
 export function completeAlsParams(out: AlsStepParams): AlsStepParams {
   checkSplitParams(out);
-  if (out.als_engine === "spark" && out.split !== "hash")
-    throw new BadParameterError(
-      "split",
-      `${out.split} is not yet computed by the Spark job (als_engine=spark): use split=hash, or als_engine=local`,
-    );
+  return checkSparkParams(out);
+}
+
+/** The Spark parameters' checks the schema cannot make: the master URL (no credentials), the staging directory, the conf. */
+export function checkSparkParams<P extends SparkParams>(out: P): P {
   if (out.spark_master !== undefined) {
     if (out.spark_master.trim() === "" || /\s/.test(out.spark_master)) {
       throw new BadParameterError(

@@ -1,6 +1,7 @@
 /**
- * All of @ms/etl's DuckDB and Parquet I/O: the one-pass validated CSV -> Parquet copy, and the
- * fast reader that later steps use to load ratings into typed columns.
+ * All of @ms/etl's DuckDB and Parquet I/O: the one-pass validated CSV -> Parquet copy, the
+ * fast reader that later steps use to load ratings into typed columns, and the writer of typed
+ * columns back to a ratings Parquet file (a subset a step hands to another engine).
  */
 import type { DuckDBConnection } from "@duckdb/node-api";
 import {
@@ -314,6 +315,31 @@ export async function writeFileSplit(
     );
     const rows = (await conn.runAndReadAll(`SELECT count(*) FROM read_parquet(${sqlString(test.parquet)})`)).getRows()[0][0];
     return { testRows: Number(rows) };
+  });
+}
+
+/**
+ * Writes typed columns as a ratings Parquet file in RATINGS_SCHEMA's layout (userId INTEGER,
+ * movieId INTEGER, rating FLOAT, then split_key FLOAT when given), rows in the given order.
+ * The columns come from a ratings file already checked, so they are not checked again.
+ */
+export async function writeRatingsColumns(
+  file: string,
+  cols: { userIds: Int32Array; movieIds: Int32Array; ratings: Float32Array; splitKey?: Float32Array },
+): Promise<void> {
+  const key = cols.splitKey;
+  await withDuckDB(async (conn) => {
+    await conn.run(`CREATE TABLE r (userId INTEGER, movieId INTEGER, rating FLOAT${key ? `, ${SPLIT_KEY_COLUMN} FLOAT` : ""})`);
+    const appender = await conn.createAppender("r");
+    for (let i = 0; i < cols.userIds.length; i++) {
+      appender.appendInteger(cols.userIds[i]);
+      appender.appendInteger(cols.movieIds[i]);
+      appender.appendFloat(cols.ratings[i]);
+      if (key) appender.appendFloat(key[i]);
+      appender.endRow();
+    }
+    appender.closeSync();
+    await conn.run(`COPY r TO ${sqlString(file)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1048576)`);
   });
 }
 

@@ -5,6 +5,7 @@
 export { etl, RATINGS_SCHEMA, type EtlInputs, type EtlOutputs, type EtlMetrics, type RatingsDetails, type RatingsManifest } from "./etl.js";
 export {
   readRatingsColumns,
+  writeRatingsColumns,
   resolveRatingsFile,
   RATINGS_FILE,
   withDuckDB,

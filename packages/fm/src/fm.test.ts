@@ -278,6 +278,9 @@ describe("fm parameters", () => {
     [{ fm_max_samples: 5, fm_burn_in: 5 }, "fm_burn_in"],
     [{ fm_model: "svd" }, "fm_model"],
     [{ fm_output: "probit" }, "fm_output"],
+    // The als step's Spark parameters, with its checks: no credentials in a recorded master URL.
+    [{ als_engine: "spark", spark_master: "spark://user:pw@host:7077" }, "spark_master"],
+    [{ als_engine: "yarn" }, "als_engine"],
   ] as [Record<string, unknown>, string][])("rejects %o naming %s", (bad, name) => {
     const error = (() => {
       try {

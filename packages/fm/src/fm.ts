@@ -17,7 +17,10 @@ import {
   type StepContext,
 } from "@ms/contracts";
 import path from "node:path";
+import { randomBytes } from "node:crypto";
+import { rm } from "node:fs/promises";
 import { ALS_DEFAULTS, splitOfFactors } from "@ms/als";
+import type { SparkFoldFits } from "./als-fit.js";
 import { ratingsDigests, readFactorsArtifact, readRatings, writeFmArtifact, type FmDetails } from "./adapter.js";
 import { outOfFoldFeatures, stackedKnows, type FactorSet, type OofFeatures, type OofOptions, type OofRatings } from "./oof.js";
 import type { FmParams } from "./params.js";
@@ -36,10 +39,11 @@ export interface FmInputs {
  */
 export type FmMetrics = ManifestMetrics;
 
-/** The als model's settings, read from the factors manifest's parameters (the als step's defaults where one is missing). */
+/** The als model's settings, read from the factors manifest's parameters (the als step's defaults where one is missing); `spark`: fold fits on Spark. */
 export function alsSettings(
   factors: FactorSet & { manifest?: { params?: Partial<Record<string, unknown>> } },
   numThreads: number,
+  spark?: SparkFoldFits,
 ): NonNullable<OofOptions["als"]> {
   const p = factors.manifest?.params ?? {};
   return {
@@ -49,6 +53,18 @@ export function alsSettings(
     nonnegative: p.als_nonnegative === true,
     numThreads,
     full: factors,
+    ...(spark ? { spark } : {}),
+  };
+}
+
+/** With als_engine=spark, where the als model's fold fits run: the step's Spark parameters and a scratch directory beside its output. */
+function sparkFoldFits(params: FmParams, target: string, ctx: Partial<StepContext>): SparkFoldFits | undefined {
+  if (params.als_engine !== "spark") return undefined;
+  const { als_engine, spark_master, spark_conf, spark_deploy_mode, spark_staging, spark_num_blocks } = params;
+  return {
+    params: { als_engine, spark_master, spark_conf, spark_deploy_mode, spark_staging, spark_num_blocks },
+    scratch: `${target}.spark-folds-${randomBytes(4).toString("hex")}`,
+    ctx,
   };
 }
 
@@ -194,6 +210,7 @@ export async function fm(
   const producedBy = { step: "fm", version: FM_VERSION };
   const fits: FmDetails["fits"] = [];
   const progress = fitProgress(params.fm_folds, logger, ctx.metrics);
+  const spark = sparkFoldFits(params, target, ctx);
   const oof = await outOfFoldFeatures(ratings, split, {
     model: params.fm_model,
     folds: params.fm_folds,
@@ -211,13 +228,13 @@ export async function fm(
       ordinal: params.fm_output === "ordinal",
     },
     threads: params.fm_num_threads,
-    als: alsSettings(factors, params.fm_num_threads),
+    als: alsSettings(factors, params.fm_num_threads, spark),
     signal: ctx.signal,
     onFit: (fit, seconds, samples) => {
       fits.push({ fit, seconds, samples });
       progress(fit, seconds, samples);
     },
-  });
+  }).finally(() => (spark ? rm(spark.scratch, { recursive: true, force: true }) : undefined));
   const metrics: FmMetrics = { ...fmMetrics(oof, ratings, params.fm_folds), seconds: (performance.now() - started) / 1000 };
   const testPredictions = testPredictionsOf(oof);
   const details: Omit<FmDetails, "tables"> = {

@@ -23,7 +23,7 @@ import { fitOptions, gibbsFit, type GibbsFeatures, type GibbsFit } from "./bayes
 import { timeBias, timeTablesOn, type TimeTables } from "./timebias.js";
 import { expectedRating, type OrdinalTables } from "./ordinal.js";
 import { counts, denseIndex, gibbsData, type Dense } from "./dense.js";
-import { alsFit } from "./als-fit.js";
+import { alsFit, type AlsFitSettings } from "./als-fit.js";
 import { gibbsFits } from "./parallel.js";
 
 /** The feature columns, in order (the first is `bayes_prediction` or `als_prediction`). */
@@ -60,7 +60,7 @@ export interface OofOptions {
   /** Bayes fold fits run side by side in this many worker threads (default 1: one after another). */
   threads?: number;
   /** The als model: its fit settings (the als step's), its threads, and the full fit (the als step's factors). */
-  als?: { rank: number; maxIter: number; regParam: number; nonnegative: boolean; numThreads: number; full?: FactorSet };
+  als?: AlsFitSettings & { full?: FactorSet };
   signal?: AbortSignal;
   /** Called after each fit (fold index, or `folds` for the full fit) with its seconds and the Gibbs sweeps it took (0 for als). */
   onFit?: (fit: number, seconds: number, samples: number) => void;

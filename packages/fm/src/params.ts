@@ -2,10 +2,12 @@
  * The fm step's parameter schema: the one place each parameter is declared, under its one `-P`
  * name, with its default, range, doc and whether it enters the cache key. The out-of-fold model,
  * its folds, the Bayesian model's rank, sample cap and burn-in, and the feature groups the
- * sampler adds (implicit feedback on either side, time, ordinal output). `resolveFmParams` is the
+ * sampler adds (implicit feedback on either side, time, ordinal output), and the als step's engine
+ * parameters (`als_engine`, `spark_*`) for the als model's fold fits. `resolveFmParams` is the
  * one resolver (the burn-in must leave samples to average).
  */
 import { availableParallelism } from "node:os";
+import { checkSparkParams, sparkParams, type SparkParams } from "@ms/als";
 import { param, paramResolver, type ParamDefs } from "@ms/contracts";
 import { checkOofOptions, OOF_LIMITS, AUTO_BAYES_MAX_TRAIN } from "./oof.js";
 
@@ -16,7 +18,8 @@ export type FmModel = (typeof FM_MODELS)[number];
 export const FM_OUTPUTS = ["regression", "ordinal"] as const;
 export type FmOutput = (typeof FM_OUTPUTS)[number];
 
-export interface FmParams {
+/** With als_engine=spark (the als step's parameters, spread here so one `-P` reaches both), the als model's fold fits run on Spark. */
+export interface FmParams extends SparkParams {
   fm_model: FmModel;
   fm_folds: number;
   fm_rank: number;
@@ -33,7 +36,7 @@ export interface FmParams {
   fm_num_threads: number;
 }
 
-export const FM_DEFAULTS: Readonly<Omit<FmParams, "fm_num_threads">> = {
+export const FM_DEFAULTS: Readonly<Omit<FmParams, "fm_num_threads" | keyof SparkParams>> = {
   fm_model: "auto",
   fm_folds: 3,
   fm_rank: 10,
@@ -94,10 +97,12 @@ export const fmParams: ParamDefs<FmParams> = {
     notInKey:
       "each bayes fit is seeded by its fold whatever runs beside it, and @ms/als gives bit-identical factors for any thread count (its threads test checks it)",
   }),
+  ...sparkParams,
 };
 
-/** The checks one parameter cannot make alone: the burn-in leaves samples to average. */
+/** The checks one parameter cannot make alone: the burn-in leaves samples to average; the Spark master, staging and conf. */
 export function completeFmParams(p: FmParams): FmParams {
+  checkSparkParams(p);
   checkOofOptions(
     { folds: p.fm_folds, rank: p.fm_rank, samples: p.fm_max_samples, burnIn: p.fm_burn_in },
     { folds: "fm_folds", rank: "fm_rank", samples: "fm_max_samples", burnIn: "fm_burn_in" },

@@ -23,6 +23,11 @@ describe("Spark parameters", () => {
     expect(() => resolveAlsParams({ als_engine: "spark", spark_staging: " " })).toThrow(/spark_staging/);
   });
 
+  it("accepts every split with the Spark engine (the job computes each) and records its spec", () => {
+    for (const split of ["hash", "time", "file"] as const) expect(resolveAlsParams({ als_engine: "spark", split }).split).toBe(split);
+    expect(resolveAlsParams({ als_engine: "spark", split: "kfold", folds: 3, fold: 2 })).toMatchObject({ split: "kfold", fold: 2 });
+  });
+
   it("keeps commas inside a conf value", () => {
     expect(parseSparkConf("spark.jars.packages=org.apache.hadoop:hadoop-aws:3.4.1,com.example:x:1,spark.executor.cores=2")).toEqual([
       ["spark.jars.packages", "org.apache.hadoop:hadoop-aws:3.4.1,com.example:x:1"],

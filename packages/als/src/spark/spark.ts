@@ -20,6 +20,7 @@ import {
   parseJsonText,
   recordOf,
   silentLogger,
+  splitSpecOf,
   writeManifest,
   type Digest,
   type Logger,
@@ -28,7 +29,7 @@ import {
 import { resolveRatingsFile } from "@ms/etl";
 import * as v from "valibot";
 import { readFactorFile } from "../adapter.js";
-import { ratingsDigests, unscorableTest, type AlsMetrics, type AlsResult } from "../als.js";
+import { ratingsDigests, refuseOtherSplitKey, unscorableTest, type AlsMetrics, type AlsResult } from "../als.js";
 import type { AlsStepParams, SparkDeployMode } from "../params.js";
 import { interruption } from "../pool.js";
 import { FACTORS_FILES, type FactorsDetails } from "../types.js";
@@ -259,7 +260,7 @@ async function publishFactors(
     items: i.ids.length,
     seed: params.seed,
     splitProp: params.split_prop,
-    split: { kind: "hash", seed: params.seed, splitProp: params.split_prop },
+    split: splitSpecOf(params, params.seed),
     coldStartStrategy: params.als_cold_start_strategy,
     ratings: { ...fitted.digests, rows: metrics.training_nrows + metrics.test_nrows },
     engine: "spark",
@@ -302,8 +303,12 @@ export async function alsSpark(
   params: AlsStepParams,
   outDir: string,
   ctx: Partial<StepContext> = {},
-  /** Tests only: extra fields for the job's config (the split check rides on a fit). */
-  options: { jobConfig?: Record<string, unknown> } = {},
+  /**
+   * `jobConfig`, tests only: extra fields for the job's config (the split check rides on a fit).
+   * `dropStagedRatings`: ratings made for this one fit (the fm step's folds) leave a local staging
+   * directory with the run, instead of staying for the next run.
+   */
+  options: { jobConfig?: Record<string, unknown>; dropStagedRatings?: boolean } = {},
 ): Promise<AlsResult> {
   const logger = ctx.logger ?? silentLogger();
   const target = path.resolve(outDir);
@@ -312,6 +317,8 @@ export async function alsSpark(
   const submitPath = findSparkSubmit();
   if (!ctx.inputsVerified) await assertArtifactIntact(ratingsInput, "ratings");
   const { file, manifest: ratingsManifest } = await resolveRatingsFile(ratingsInput);
+  const split = splitSpecOf(params, params.seed);
+  refuseOtherSplitKey(split.kind ?? "hash", ratingsManifest?.params.split, file);
   const digests = await ratingsDigests(file, ratingsManifest);
   const hex = digests.fileDigest.replace(/^sha256:/, "");
   const sparkStaging = cacheLayout(ctx.cacheDir ?? defaultCacheDir()).sparkStaging;
@@ -328,6 +335,7 @@ export async function alsSpark(
       regParam: params.als_reg_param,
       seed: params.seed,
       splitProp: params.split_prop,
+      split,
       nonnegative: params.als_nonnegative,
       coldStartStrategy: params.als_cold_start_strategy,
       numBlocks: params.spark_num_blocks,
@@ -372,6 +380,8 @@ export async function alsSpark(
   } finally {
     // The run's own files (factors, checkpoints) go; the staged ratings stay for the next run.
     if (st.runLocal) await rm(st.runLocal, { recursive: true, force: true });
+    if (options.dropStagedRatings && st.stagingLocal)
+      await rm(path.join(st.stagingLocal, "ratings", hex), { recursive: true, force: true });
   }
 }
 

@@ -80,7 +80,7 @@ export function paramHelp(): string {
   const stepsOf = (name: string) => [...new Set(catalog.filter((c) => c.name === name).map((c) => c.step))].join(",");
   const first = catalog.filter((s, i) => catalog.findIndex((c) => c.name === s.name) === i);
   const rows = first.map((s) => [`  ${s.name}`, stepsOf(s.name), s.type, describeParam(s)]);
-  const outside = catalog.filter((s) => s.notInKey);
+  const outside = first.filter((s) => s.notInKey);
   return [
     "Parameters (-P KEY=VALUE; every one of them enters the step's cache key unless noted):",
     formatTable(rows),
