@@ -92,7 +92,7 @@ describe("Ctrl-C", () => {
     expect(byName).toMatchObject({ "ms-run": "KILLED", als: "KILLED", etl_data: "FINISHED", load_raw_data: "FINISHED" });
     // The finished steps are reused by the next run.
     const rerun = await runJson(args.slice(1).concat(["-P", "als_max_iter=2", "-P", "keras_epochs=1"]), box);
-    expect(rerun.steps.map((s) => s.cached)).toEqual([true, true, false, false]);
+    expect(rerun.steps.map((s) => s.cached)).toEqual([true, true, false, false, false]);
   });
 });
 

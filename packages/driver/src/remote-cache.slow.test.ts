@@ -345,6 +345,7 @@ describe("a hostile or broken remote (issue 24)", () => {
         download: "computed",
         etl: "computed",
         als: "computed",
+        fm: "computed",
         keras: "computed",
       });
       expect(warnings(r.stderr, "continuing with the local cache only")).toBe(1);
@@ -397,7 +398,7 @@ describe("a hostile or broken remote (issue 24)", () => {
     const r = await ms(["run", ...SMALL, "--remote-cache", HOSTILE, "--json"], await box());
     expect(r.code, r.stderr.slice(-2000)).toBe(0);
     const doc = JSON.parse(r.stdout) as RunDoc;
-    expect(sourcesOf(doc)).toEqual({ download: "computed", etl: "remote", als: "computed", keras: "remote" });
+    expect(sourcesOf(doc)).toEqual({ download: "computed", etl: "remote", als: "computed", fm: "remote", keras: "remote" });
     expect(digestsOf(doc)).toEqual(digestsOf(cold));
     expect(warnings(r.stderr, "does not verify")).toBe(1);
     expect(r.stderr).toContain(`make the key ${poisoned}, not ${alsKey}`);
@@ -411,7 +412,7 @@ describe("a hostile or broken remote (issue 24)", () => {
     expect(push.code, push.stderr).toBe(0);
     const reader = ["--remote-cache-signing-key", keyFiles.reader];
     const hit = await runJson([...SMALL, "--remote-cache", signed, ...reader], await box());
-    expect(sourcesOf(hit)).toEqual({ download: "computed", etl: "remote", als: "remote", keras: "remote" });
+    expect(sourcesOf(hit)).toEqual({ download: "computed", etl: "remote", als: "remote", fm: "remote", keras: "remote" });
 
     const r = await ms(["run", ...SMALL, "--remote-cache", HOSTILE, "--json"], await box(), {
       MS_REMOTE_CACHE_SIGNING_KEY: keyFiles.reader,
@@ -421,9 +422,10 @@ describe("a hostile or broken remote (issue 24)", () => {
       download: "computed",
       etl: "computed",
       als: "computed",
+      fm: "computed",
       keras: "computed",
     });
-    expect(warnings(r.stderr, "is not signed")).toBe(3);
+    expect(warnings(r.stderr, "is not signed")).toBe(4);
 
     const readerPush = await ms(["cache", "push", "--remote-cache", signed, ...reader], a);
     expect(readerPush.code).toBe(2);

@@ -118,9 +118,11 @@ describe("ms run with a warm cache", () => {
   });
 
   it("reruns fm and keras when fm_max_samples changes", async () => {
-    const doc = await runJson([...SMALL, "-P", "fm_max_samples=20"], box);
+    const doc = await runJson([...SMALL, "-P", "fm_max_samples=30"], box);
     expect(cachedOf(doc)).toEqual({ download: true, etl: true, als: true, fm: false, keras: false });
-    expect(doc.steps[3].metrics.samples_full).toBe(20);
+    // The cap bounds the sweeps the data chooses (the full fit runs the folds' mean count).
+    expect(doc.steps[3].metrics.samples_full).toBeGreaterThan(20);
+    expect(doc.steps[3].metrics.samples_full).toBeLessThanOrEqual(30);
   });
 
   it("does not rerun anything when only als_num_threads changes (it is not in the key)", async () => {
