@@ -107,7 +107,6 @@ class AccessLog extends LogController {
 
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
     const line = {
-      reqId: request.id,
       method: request.method,
       url: request.url,
       status: reply.statusCode,

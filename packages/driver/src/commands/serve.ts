@@ -102,6 +102,7 @@ export const serveSpec: CliSpec<typeof SERVE_OPTIONS> = {
         },
       }),
     );
-    return { json: undefined, text: `served ${result.url} until ${result.stoppedBy} (${result.swaps} model swaps)` };
+    // With --json the one document was printed once listening: nothing more goes to stdout.
+    return { json: undefined, text: ctx.json ? undefined : `served ${result.url} until ${result.stoppedBy} (${result.swaps} model swaps)` };
   },
 };
