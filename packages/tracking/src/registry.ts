@@ -92,13 +92,12 @@ const Answers = {
   empty: v.object({}),
 };
 
-/** MLflow's rules for a registered model name (mlflow/utils/validation.py), plus what a `models:/` URI can carry. */
+/** MLflow's rules for a registered model name (mlflow/utils/validation.py): a `models:/` URI can carry it. */
 export function validateModelName(name: string, flag = "--register-model"): string {
   if (name.trim() === "") throw new BadParameterError(flag, "a registered model name cannot be empty");
   if (name.length > 256) throw new BadParameterError(flag, `a registered model name has at most 256 characters, got ${name.length}`);
-  // `/` and `@` separate the name from the version or alias in a `models:/` URI; `:` and `%` confuse URIs.
-  if (/[/@:%]/.test(name))
-    throw new BadParameterError(flag, `${JSON.stringify(name)}: a registered model name cannot contain '/', '@', ':' or '%'`);
+  // As MLflow: `/` separates the name from a version in a `models:/` URI (the last `@` separates an alias, so `@` is allowed).
+  if (/[/:]/.test(name)) throw new BadParameterError(flag, `${JSON.stringify(name)}: a registered model name cannot contain '/' or ':'`);
   return name;
 }
 
