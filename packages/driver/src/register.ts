@@ -92,7 +92,10 @@ async function register(
   const ready = await registry.waitUntilReady(o.name, created, { timeoutMs: o.readyTimeoutMs, signal });
   if (o.alias !== undefined) {
     await registry.setAlias(o.name, o.alias, ready.version);
-    o.logger.info({ name: o.name, alias: o.alias, version: ready.version }, `alias ${o.alias} of model ${o.name} -> version ${ready.version}`);
+    o.logger.info(
+      { name: o.name, alias: o.alias, version: ready.version },
+      `alias ${o.alias} of model ${o.name} -> version ${ready.version}`,
+    );
   }
   return {
     name: o.name,

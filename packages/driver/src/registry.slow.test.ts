@@ -70,7 +70,13 @@ describe("ms run --register-model against a real MLflow server", () => {
 
   it("registers version 1 with the alias, then version 2 moves it; predict by alias answers from version 2's run", async () => {
     first = await msJson<RegisteredRun>(["run", ...SMALL, "--register-model", name, "--alias", "champion"]);
-    expect(first.registeredModel).toMatchObject({ name, version: 1, alias: "champion", status: "READY", modelUri: `models:/${name}@champion` });
+    expect(first.registeredModel).toMatchObject({
+      name,
+      version: 1,
+      alias: "champion",
+      status: "READY",
+      modelUri: `models:/${name}@champion`,
+    });
     expect(first.steps.map((s) => s.runId)).toContain(first.registeredModel.runId);
     expect(await aliasOf(name, "champion")).toMatchObject({ version: "1", run_id: first.registeredModel.runId });
 
@@ -79,7 +85,15 @@ describe("ms run --register-model against a real MLflow server", () => {
     expect(second.registeredModel.runId).not.toBe(first.registeredModel.runId);
     expect(await aliasOf(name, "champion")).toMatchObject({ version: "2", run_id: second.registeredModel.runId });
 
-    const recs = await msJson<{ recommendations: { movieId: number }[] }>(["recommend", "--user", "3", "--top", "3", "--run", second.runId]);
+    const recs = await msJson<{ recommendations: { movieId: number }[] }>([
+      "recommend",
+      "--user",
+      "3",
+      "--top",
+      "3",
+      "--run",
+      second.runId,
+    ]);
     pairs = path.join(box.root, "pairs.csv");
     await writeFile(pairs, `userId,movieId\n${recs.recommendations.map((r) => `3,${r.movieId}`).join("\n")}\n`);
 

@@ -122,7 +122,8 @@ async function childRuns(tracker: Tracker, experimentId: string, runId: string):
 
 /** Finds a run and its step entries in the cache, each verified (missing: exit 4; damaged: exit 5). */
 export async function locateRun(o: LocateOptions): Promise<LocatedRun> {
-  if (o.modelUri !== undefined && o.runId !== undefined) throw new BadParameterError("--model-uri", "give either --model-uri or --run, not both");
+  if (o.modelUri !== undefined && o.runId !== undefined)
+    throw new BadParameterError("--model-uri", "give either --model-uri or --run, not both");
   const modelUri = o.modelUri === undefined ? undefined : await resolveModelUri(o.modelUri, o);
   const asked = modelUri?.runId ?? o.runId;
   const flag = modelUri ? "--model-uri" : "--run";

@@ -49,7 +49,9 @@ describe("parseModelUri", () => {
       }
       expect(exitCodeFor(error), uri).toBe(2);
       expect((error as Error).message, uri).toContain(JSON.stringify(uri));
-      expect((error as Error).message, uri).toMatch(/--model-uri: .*give models:\/NAME@ALIAS, models:\/NAME\/VERSION or runs:\/RUN_ID\/model/);
+      expect((error as Error).message, uri).toMatch(
+        /--model-uri: .*give models:\/NAME@ALIAS, models:\/NAME\/VERSION or runs:\/RUN_ID\/model/,
+      );
     }
   });
 });

@@ -5,7 +5,14 @@
  * any request. Sending, retries, auth and the checking of answers are the transport's
  * (rest-transport.ts); the answers' shapes are checked by the schemas below.
  */
-import { BadParameterError, createLogger, InterruptedError, MissingArtifactError, TrackingUnavailableError, type Logger } from "@ms/contracts";
+import {
+  BadParameterError,
+  createLogger,
+  InterruptedError,
+  MissingArtifactError,
+  TrackingUnavailableError,
+  type Logger,
+} from "@ms/contracts";
 import * as v from "valibot";
 import { MlflowParameterError, RestTransport } from "./rest-transport.js";
 import { restOptions, resolveTrackingUri, type TrackerOptions } from "./tracker.js";
@@ -37,10 +44,7 @@ export interface RegisteredModel {
   creationTimestamp: number | null;
 }
 
-const Int = v.pipe(
-  v.union([v.number(), v.pipe(v.string(), v.regex(/^\d+$/, "expected an integer"))]),
-  v.transform(Number),
-);
+const Int = v.pipe(v.union([v.number(), v.pipe(v.string(), v.regex(/^\d+$/, "expected an integer"))]), v.transform(Number));
 const OptInt = v.pipe(
   v.optional(v.union([Int, v.null()]), null),
   v.transform((x) => x ?? null),
@@ -130,7 +134,8 @@ export class ModelRegistry {
   /** The registered model, or undefined when there is none of that name. */
   async getRegisteredModel(name: string): Promise<RegisteredModel | undefined> {
     try {
-      return (await this.http.request("GET", `${API}/registered-models/get`, Answers.registeredModel, { query: { name } })).registered_model;
+      return (await this.http.request("GET", `${API}/registered-models/get`, Answers.registeredModel, { query: { name } }))
+        .registered_model;
     } catch (error) {
       if (error instanceof MissingArtifactError) return undefined;
       throw error;

@@ -4,15 +4,7 @@
  */
 import { BadParameterError, formatTable, parseId, parseIntegerFlag, type CliContext, type CliSpec } from "@ms/contracts";
 import { withLeasedEntries } from "@ms/cache";
-import {
-  MODEL_KINDS,
-  predictRatings,
-  readPairs,
-  recommend,
-  type LocateOptions,
-  type ModelKind,
-  type ResolvedModelUri,
-} from "@ms/serve";
+import { MODEL_KINDS, predictRatings, readPairs, recommend, type LocateOptions, type ModelKind, type ResolvedModelUri } from "@ms/serve";
 import { defaultCacheDir } from "../pipeline.js";
 import { SHARED_OPTIONS } from "./options.js";
 
@@ -72,7 +64,14 @@ function fromUri(uri: ResolvedModelUri | undefined): string {
 }
 
 /** The run and model a recommend or predict asks for, from the flags both share. */
-type ModelFlags = { model?: string; run?: string; "model-uri"?: string; experiment?: string; "tracking-uri"?: string; "cache-dir"?: string };
+type ModelFlags = {
+  model?: string;
+  run?: string;
+  "model-uri"?: string;
+  experiment?: string;
+  "tracking-uri"?: string;
+  "cache-dir"?: string;
+};
 
 /** Calls `read` with the run and model the flags ask for; the entries read are leased against `ms cache gc` meanwhile. */
 function withRunModel<T>(
@@ -125,6 +124,9 @@ export const predictSpec: CliSpec<typeof PREDICT_OPTIONS> = {
         : [{ userId: idFlag("--user", values.user), movieId: idFlag("--movie", values.movie) }];
     const result = await withRunModel(values, ctx, (o) => predictRatings({ pairs, ...o }));
     const rows = result.predictions.map((p) => [String(p.userId), String(p.movieId), p.rating.toFixed(3)]);
-    return { json: result, text: `${formatTable(rows, ["user", "movie", "rating"])}\n\n${result.model} model of run ${result.runId}${fromUri(result.modelUri)}` };
+    return {
+      json: result,
+      text: `${formatTable(rows, ["user", "movie", "rating"])}\n\n${result.model} model of run ${result.runId}${fromUri(result.modelUri)}`,
+    };
   },
 };
