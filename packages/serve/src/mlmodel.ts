@@ -25,11 +25,11 @@ import type { ModelDirs, ModelKind } from "./serve.js";
 export const MS_MODEL_FORMAT = 1;
 
 /**
- * The Python packages the loader needs, pinned to the versions of tools/mlflow's venv (the one the
- * tests load and serve the model with); MLflow itself is what loads it and is not listed, as MLflow
- * leaves itself out of a model's requirements only when asked. The slow test checks the venv has these.
+ * The Python, MLflow, numpy and pandas the model's environment files pin: those of tools/mlflow's
+ * venv (the one the tests load and serve the model with; MLflow lists itself the same way, since
+ * its scoring server runs inside the model's environment). The slow test checks the venv has these.
  */
-export const PYFUNC_PINS = { python: "3.11", numpy: "2.3.5", pandas: "2.3.3" } as const;
+export const PYFUNC_PINS = { python: "3.11.7", mlflow: "3.17.2", numpy: "2.4.6", pandas: "3.1.1" } as const;
 
 /** Names inside the model directory (README's layout). */
 export const MLMODEL = {
@@ -90,9 +90,16 @@ interface ArrayRecord {
   path: string;
 }
 
-async function copyDir(from: string, to: string): Promise<void> {
-  await fs.cp(from, to, { recursive: true, errorOnExist: true, force: false });
+/** Copies an artifact directory's manifest and the files it lists (not the cache's own bookkeeping beside them). */
+async function copyArtifact(from: string, to: string): Promise<void> {
+  const manifest = await parseJsonFile(path.join(from, "manifest.json"), ManifestFiles);
+  for (const rel of ["manifest.json", ...manifest.files.map((f) => f.path)]) {
+    await fs.mkdir(path.dirname(path.join(to, rel)), { recursive: true });
+    await fs.copyFile(path.join(from, rel), path.join(to, rel));
+  }
 }
+
+const ManifestFiles = v.object({ files: v.array(v.object({ path: v.string() })) });
 
 async function writeArrays(data: string, factors: Factors): Promise<ArrayRecord[]> {
   const dir = path.join(data, MLMODEL.arraysDir);
@@ -121,14 +128,18 @@ function examplePairs(factors: Factors, given: MlflowModelInput["example"]): Arr
 }
 
 function environmentFiles(): Record<string, string> {
-  const deps = [`numpy==${PYFUNC_PINS.numpy}`, `pandas==${PYFUNC_PINS.pandas}`];
+  const deps = [`mlflow==${PYFUNC_PINS.mlflow}`, `numpy==${PYFUNC_PINS.numpy}`, `pandas==${PYFUNC_PINS.pandas}`];
   return {
     [MLMODEL.requirements]: `${deps.join("\n")}\n`,
-    [MLMODEL.pythonEnv]: YAML.stringify({ python: PYFUNC_PINS.python, build_dependencies: ["pip"], dependencies: [`-r ${MLMODEL.requirements}`] }),
+    [MLMODEL.pythonEnv]: YAML.stringify({
+      python: PYFUNC_PINS.python,
+      build_dependencies: ["pip", "setuptools", "wheel"],
+      dependencies: [`-r ${MLMODEL.requirements}`],
+    }),
     [MLMODEL.conda]: YAML.stringify({
-      name: "mlflow-env",
       channels: ["conda-forge"],
       dependencies: [`python=${PYFUNC_PINS.python}`, "pip", { pip: deps }],
+      name: "mlflow-env",
     }),
   };
 }
@@ -148,6 +159,7 @@ function mlmodelText(input: MlflowModelInput, spec: { features?: string; modelDi
         env: { conda: MLMODEL.conda, virtualenv: MLMODEL.pythonEnv },
         loader_module: MLMODEL.loader,
         python_version: PYFUNC_PINS.python,
+        streamable: false,
       },
       ms: {
         data: MLMODEL.data,
@@ -159,9 +171,12 @@ function mlmodelText(input: MlflowModelInput, spec: { features?: string; modelDi
         ms_version: input.msVersion,
       },
     },
-    ...(input.modelId ? { model_id: input.modelId } : {}),
+    is_signature_from_type_hint: false,
+    mlflow_version: PYFUNC_PINS.mlflow,
+    model_id: input.modelId ?? null,
     model_size_bytes: sizeBytes,
     model_uuid: uuid,
+    prompts: null,
     ...(input.runId ? { run_id: input.runId } : {}),
     saved_input_example_info: {
       artifact_path: MLMODEL.inputExample,
@@ -169,10 +184,17 @@ function mlmodelText(input: MlflowModelInput, spec: { features?: string; modelDi
       serving_input_path: MLMODEL.servingExample,
       type: "dataframe",
     },
-    signature: { inputs: JSON.stringify(SIGNATURE.inputs), outputs: JSON.stringify(SIGNATURE.outputs), params: null },
-    utc_time_created: utcCreated(new Date()),
+    signature: { inputs: schemaJson(SIGNATURE.inputs), outputs: schemaJson(SIGNATURE.outputs), params: null },
+    type_hint_from_example: false,
+    // Quoted as MLflow writes it: PyYAML would read a plain one as a timestamp, not the string MLflow expects.
+    utc_time_created: Object.assign(new YAML.Scalar(utcCreated(new Date())), { type: YAML.Scalar.QUOTE_SINGLE }),
   };
   return YAML.stringify(doc);
+}
+
+/** A schema as MLflow writes it into MLmodel: Python's json.dumps, ", " and ": " separators. */
+function schemaJson(columns: ReadonlyArray<Record<string, unknown>>): string {
+  return `[${columns.map((c) => `{${Object.entries(c).map(([k, val]) => `${JSON.stringify(k)}: ${JSON.stringify(val)}`).join(", ")}}`).join(", ")}]`;
 }
 
 /** Bytes of every file under `dir`. */
@@ -196,12 +218,12 @@ export async function writeMlflowModel(input: MlflowModelInput, outDir: string):
       const data = path.join(staging, MLMODEL.data);
       await fs.mkdir(path.join(staging, MLMODEL.code), { recursive: true });
       await fs.copyFile(LOADER_FILE, path.join(staging, MLMODEL.code, `${MLMODEL.loader}.py`));
-      await copyDir(input.dirs.factors, path.join(data, MLMODEL.factorsDir));
-      let modelDigest = factors.manifest.digest;
+      await copyArtifact(input.dirs.factors, path.join(data, MLMODEL.factorsDir));
+      let modelDigest: string = factors.manifest.digest;
       let features: string | undefined;
       if (input.kind === "keras") {
         const modelDir = input.dirs.model as string;
-        await copyDir(modelDir, path.join(data, MLMODEL.kerasDir));
+        await copyArtifact(modelDir, path.join(data, MLMODEL.kerasDir));
         const m = await parseJsonFile(path.join(modelDir, "manifest.json"), KerasManifestHead);
         modelDigest = m.digest;
         features = m.details.features;
