@@ -68,8 +68,8 @@ export interface MlflowModelInput {
   artifactPath?: string;
   /** MLflow 3's LoggedModel id, when one was created for it. */
   modelId?: string;
-  /** The ms version written into the ms flavor. */
-  msVersion: string;
+  /** The step and version that produced the model (`keras@0.1.0`), written into the ms flavor. */
+  producedBy: string;
   /** Pairs for the input example (default: the first known users and movies). */
   example?: { userIds: readonly number[]; movieIds: readonly number[] };
 }
@@ -168,7 +168,7 @@ function mlmodelText(input: MlflowModelInput, spec: { features?: string; modelDi
         ...(spec.features ? { features: spec.features } : {}),
         model_digest: spec.modelDigest,
         factors_digest: spec.factorsDigest,
-        ms_version: input.msVersion,
+        produced_by: input.producedBy,
       },
     },
     is_signature_from_type_hint: false,
