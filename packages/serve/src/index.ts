@@ -56,3 +56,14 @@ export {
   type ErrorHistogram,
 } from "./evaluate.js";
 export { readMemo, writeMemo } from "./memo.js";
+export {
+  writeMlflowModel,
+  readMlflowModel,
+  MLMODEL,
+  MS_MODEL_FORMAT,
+  PYFUNC_PINS,
+  SIGNATURE,
+  type MlflowModelInput,
+  type MsModelSpec,
+  type WrittenMlflowModel,
+} from "./mlmodel.js";

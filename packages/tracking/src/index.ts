@@ -12,7 +12,7 @@ export type { RetryOptions, RestAuth } from "./rest-store.js";
 export { LIMITS } from "./validation.js";
 export { TAGS, EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, type TagName } from "./tags.js";
 export { recordUnclosedRuns, UNCLOSED_RUNS_FILE } from "./unclosed.js";
-export { RUN_STATUSES } from "./types.js";
+export { RUN_STATUSES, LOGGED_MODEL_STATUSES } from "./types.js";
 export type {
   Tracker,
   Experiment,
@@ -29,6 +29,10 @@ export type {
   SkippedRun,
   ArtifactEntry,
   UnclosedRun,
+  DatasetInput,
+  LoggedModel,
+  LoggedModelStatus,
+  CreateLoggedModelOptions,
 } from "./types.js";
 export { runsCommand, type RunsCommandOptions } from "./cli.js";
 export { RunLog, BufferedMetrics, gitCommit, type LogArtifacts } from "./run-log.js";
