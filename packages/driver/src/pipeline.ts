@@ -33,6 +33,7 @@ import { S3RemoteStore, type RemoteMode } from "@ms/cache-s3";
 import type { RunEntry } from "@ms/serve";
 import { ChartWorker, type StepHistory } from "@ms/report";
 import { foldResolutions, foldSummary, parentParams, type FoldReport } from "./folds.js";
+import { logDataset, logFinalModel, type LoggedFinalModel } from "./mlflow-model.js";
 import { writeRunReport } from "./run-report.js";
 import {
   checkSignal,
@@ -111,6 +112,8 @@ export interface PipelineReport {
   summary?: Record<string, number>;
   /** The run report (report.html), also logged as an artifact of the parent run; absent with `report: false` or when it could not be made. */
   report?: string;
+  /** The final model as an MLflow Model (`runs:/<step run>/model`), absent when the run has no servable model. */
+  model?: LoggedFinalModel;
 }
 
 /** Re-exported from @ms/contracts, where every package's cache location is decided. */
@@ -254,6 +257,8 @@ class Pipeline {
           Object.entries(summary).map(([key, value]) => ({ key, value, step: 0, timestamp: Date.now() })),
         );
       checkSignal(this.o.signal);
+      const model = await this.logModel(tracker, log, runId);
+      checkSignal(this.o.signal);
       const report =
         this.o.report === false
           ? undefined
@@ -269,11 +274,19 @@ class Pipeline {
               chartWorker: this.chartWorker,
             });
       await log.end(runId, "FINISHED");
-      return { runId, steps, ...(folds && summary ? { folds, summary } : {}), ...(report ? { report } : {}) };
+      return { runId, steps, ...(folds && summary ? { folds, summary } : {}), ...(report ? { report } : {}), ...(model ? { model } : {}) };
     } catch (error) {
       await log.endQuietly(runId, isInterrupted(error, this.o.signal) ? "KILLED" : "FAILED");
       throw error;
     }
+  }
+
+  /** The final model as an MLflow Model, and the ratings as the dataset input of the parent and of the model's run. */
+  private async logModel(tracker: Tracker, log: RunLog, runId: string): Promise<LoggedFinalModel | undefined> {
+    const workDir = this.store.layout.tmp;
+    const model = await logFinalModel({ tracker, log, logger: this.logger, parentRunId: runId, entries: this.entries, workDir });
+    await logDataset(tracker, this.entries, model ? [runId, model.runId] : [runId], this.logger);
+    return model;
   }
 
   /**

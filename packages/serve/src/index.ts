@@ -3,7 +3,8 @@
  * of `MODEL_KINDS` (the ALS factors, or the keras network with the factors it was trained on)
  * behind one `predict` of (user, movie) pairs; `recommend` and `predictRatings` answer for the
  * latest finished run (found by `locateRun` in the tracking store, its entries in a given cache);
- * `evaluate` scores a run's models on its test rows for the report.
+ * `evaluate` scores a run's models on its test rows for the report. `resolveModelUri` turns
+ * `models:/NAME@ALIAS`, `models:/NAME/VERSION` or `runs:/ID/model` into the run that answers.
  */
 export {
   openModel,
@@ -29,6 +30,13 @@ export {
   type EntryCheck,
 } from "./locate.js";
 export {
+  parseModelUri,
+  resolveModelUri,
+  type ModelUri,
+  type ResolvedModelUri,
+  type ResolveOptions,
+} from "./model-uri.js";
+export {
   recommend,
   predictRatings,
   readPairs,
@@ -49,3 +57,14 @@ export {
   type ErrorHistogram,
 } from "./evaluate.js";
 export { readMemo, writeMemo } from "./memo.js";
+export {
+  writeMlflowModel,
+  readMlflowModel,
+  MLMODEL,
+  MS_MODEL_FORMAT,
+  PYFUNC_PINS,
+  SIGNATURE,
+  type MlflowModelInput,
+  type MsModelSpec,
+  type WrittenMlflowModel,
+} from "./mlmodel.js";

@@ -150,3 +150,13 @@ export async function readMetricFile(file: string, key: string): Promise<Metric[
   });
   return out;
 }
+
+/** The value `read` gives, or undefined when what it reads is damaged. */
+export function tryOrUndefined<T>(read: () => T): T | undefined {
+  try {
+    return read();
+  } catch (error) {
+    if (error instanceof CorruptArtifactError) return undefined;
+    throw error;
+  }
+}

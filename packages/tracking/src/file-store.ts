@@ -20,12 +20,13 @@ import { constants as fsConstants, promises as fs } from "node:fs";
 import path from "node:path";
 import { pathToFileURL, fileURLToPath } from "node:url";
 import { asStorageError, BadParameterError, CorruptArtifactError, MissingArtifactError, silentLogger } from "@ms/contracts";
-import { formatMetricLine, readMeta, readMetricFile, STATUS_CODES, toExperiment, toRunInfo } from "./file-format.js";
+import { formatMetricLine, readMeta, readMetricFile, STATUS_CODES, toExperiment, toRunInfo, tryOrUndefined } from "./file-format.js";
+import { ensureTagFile, writeRunInputs } from "./file-inputs.js";
 import { copyIn, isErrno, keyClash, tmpName, walkRunFiles, writeAtomic } from "./file-io.js";
 import { formatMeta, type Meta } from "./meta-yaml.js";
 import type { ArtifactSource, Entries, LazyLogger, NewRun, RunQuery, Store } from "./store.js";
 import { EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, TAGS } from "./tags.js";
-import type { ArtifactEntry, Experiment, Metric, Run, RunInfo, RunsPage, SkippedRun, TerminalStatus } from "./types.js";
+import type { ArtifactEntry, DatasetInput, Experiment, Metric, Run, RunInfo, RunsPage, SkippedRun, TerminalStatus } from "./types.js";
 import type { ValidMetric } from "./validation.js";
 import { decodePageToken, encodePageToken, latestMetric, matchesSearch, newestFirst, defaultRunName } from "./common.js";
 
@@ -196,7 +197,17 @@ export class FileStore implements Store {
     return this.createExperiment(name);
   }
 
+  async ensureExperimentTag(experimentId: string, key: string, value: string): Promise<boolean> {
+    const experiment = await this.getExperiment(experimentId);
+    return ensureTagFile(path.join(this.root, experiment.experimentId, "tags"), key, value);
+  }
+
   // ---- runs -----------------------------------------------------------------------------
+
+  async logInputs(runId: string, datasets: readonly DatasetInput[]): Promise<void> {
+    const loc = await this.locate(runId);
+    await writeRunInputs(path.join(this.root, loc.experimentId), loc.dir, runId, datasets);
+  }
 
   private async locate(runId: string): Promise<RunLocation> {
     const cached = this.runDirs.get(runId);
@@ -482,14 +493,5 @@ export class FileStore implements Store {
     const page = matched.slice(offset, offset + max);
     const more = offset + max < matched.length ? { nextPageToken: encodePageToken(offset + max) } : {};
     return { runs: page, ...more, ...(skipped.length ? { skipped } : {}) };
-  }
-}
-
-function tryOrUndefined<T>(read: () => T): T | undefined {
-  try {
-    return read();
-  } catch (error) {
-    if (error instanceof CorruptArtifactError) return undefined;
-    throw error;
   }
 }

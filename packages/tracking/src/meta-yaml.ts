@@ -11,7 +11,7 @@ const RESERVED = /^(?:~|null|Null|NULL|true|True|TRUE|false|False|FALSE|yes|Yes|
 const NUMBER_LIKE = /^[-+]?(?:\.?\d|\.inf|\.nan|0x|0o)/i;
 const PLAIN_SAFE = /^[A-Za-z_/][\w./:@+\- ]*$/;
 
-function formatScalar(value: MetaValue): string {
+export function formatScalar(value: MetaValue): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "[]";
   if (typeof value === "number") return String(value);

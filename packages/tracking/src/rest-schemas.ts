@@ -128,6 +128,10 @@ export const Answers = {
     files: v.optional(v.array(v.object({ path: v.string(), is_dir: v.optional(v.boolean(), false), file_size: OptNum })), []),
     next_page_token: PageToken,
   }),
+  /** An experiment's tags (experiments/get), for a tag set only when absent. */
+  experimentTags: v.object({
+    experiment: v.object({ tags: v.optional(v.array(v.object({ key: v.string(), value: v.optional(v.string(), "") })), []) }),
+  }),
   /** Answers whose content we do not use (log-batch, set-tag): any JSON object. */
   empty: v.object({}),
 };

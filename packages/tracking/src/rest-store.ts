@@ -4,14 +4,13 @@
  * calls; sending, retrying, auth and the checking of answers against their schemas
  * (rest-schemas.ts) are the transport's (rest-transport.ts).
  */
-import { promises as fs } from "node:fs";
-import path from "node:path";
-import { BadParameterError, MissingArtifactError, walkFiles } from "@ms/contracts";
+import { BadParameterError, MissingArtifactError, silentLogger } from "@ms/contracts";
+import { artifactApiPath, logInputs, RestLoggedModels, uploadArtifacts } from "./rest-models.js";
 import { Answers } from "./rest-schemas.js";
 import { MlflowParameterError, RestTransport, type RestTransportOptions } from "./rest-transport.js";
-import type { ArtifactSource, Entries, NewRun, RunQuery, Store } from "./store.js";
+import type { ArtifactSource, Entries, LoggedModels, NewRun, RunQuery, Store } from "./store.js";
 import { EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, TAGS } from "./tags.js";
-import type { ArtifactEntry, Experiment, Metric, Run, RunInfo, RunsPage, TerminalStatus } from "./types.js";
+import type { ArtifactEntry, DatasetInput, Experiment, Metric, Run, RunInfo, RunsPage, TerminalStatus } from "./types.js";
 import { LIMITS, type ValidMetric } from "./validation.js";
 
 export type { RestAuth, RetryOptions } from "./rest-transport.js";
@@ -30,10 +29,12 @@ export class RestStore implements Store {
   readonly uri: string;
   private readonly http: RestTransport;
   private readonly artifactUris = new Map<string, string>();
+  readonly loggedModels: LoggedModels;
 
   constructor(baseUrl: string, options: RestStoreOptions = {}) {
     this.http = new RestTransport(baseUrl, options);
     this.uri = this.http.uri;
+    this.loggedModels = new RestLoggedModels(this.http, options.logger ?? silentLogger);
   }
 
   // ---- experiments ----------------------------------------------------------------------
@@ -72,6 +73,13 @@ export class RestStore implements Store {
       }
       throw error;
     }
+  }
+
+  async ensureExperimentTag(experimentId: string, key: string, value: string): Promise<boolean> {
+    const r = await this.http.request("GET", `${API}/experiments/get`, Answers.experimentTags, { query: { experiment_id: experimentId } });
+    if (r.experiment.tags.some((t) => t.key === key)) return false;
+    await this.http.request("POST", `${API}/experiments/set-experiment-tag`, Answers.empty, { body: { experiment_id: experimentId, key, value } });
+    return true;
   }
 
   async listExperiments(): Promise<Experiment[]> {
@@ -158,27 +166,15 @@ export class RestStore implements Store {
   /** The run's artifact root as a path of the server's mlflow-artifacts API. */
   private async artifactBase(runId: string): Promise<string> {
     const uri = this.artifactUris.get(runId) ?? (await this.getRun(runId)).info.artifactUri;
-    const m = /^mlflow-artifacts:(?:\/\/[^/]*)?\/?(.*)$/.exec(uri);
-    if (!m) {
-      throw new BadParameterError(
-        "artifacts",
-        `run ${runId} stores artifacts at ${uri}; only servers that proxy artifacts (mlflow server --serve-artifacts, the default) are supported for upload`,
-      );
-    }
-    return m[1].replace(/\/+$/, "");
+    return artifactApiPath(uri, `run ${runId}`);
   }
 
   async logArtifacts(runId: string, source: ArtifactSource, sub: string): Promise<void> {
-    const base = await this.artifactBase(runId);
-    const files: Array<[string, string]> = source.isDirectory
-      ? (await walkFiles(source.path)).map((rel) => [path.join(source.path, ...rel.split("/")), rel])
-      : [[source.path, path.basename(source.path)]];
-    for (const [abs, rel] of files) {
-      const target = [base, sub, rel].filter(Boolean).join("/");
-      const encoded = target.split("/").map(encodeURIComponent).join("/");
-      // The artifact upload is the one endpoint MLflow answers with an empty 200.
-      await this.http.request("PUT", `/api/2.0/mlflow-artifacts/artifacts/${encoded}`, undefined, { raw: await fs.readFile(abs) });
-    }
+    await uploadArtifacts(this.http, await this.artifactBase(runId), source, sub);
+  }
+
+  async logInputs(runId: string, datasets: readonly DatasetInput[]): Promise<void> {
+    await logInputs(this.http, runId, datasets);
   }
 
   async listArtifacts(runId: string): Promise<ArtifactEntry[]> {

@@ -200,14 +200,14 @@ export class RestTransport {
    * `schema`. `schema` undefined: the call's answer may be empty (the artifact upload) and is ignored.
    */
   async request<S extends v.GenericSchema>(
-    method: "GET" | "POST" | "PUT",
+    method: "GET" | "POST" | "PUT" | "PATCH",
     apiPath: string,
     schema: S,
     opts?: RequestOptions,
   ): Promise<v.InferOutput<S>>;
-  async request(method: "GET" | "POST" | "PUT", apiPath: string, schema: undefined, opts?: RequestOptions): Promise<void>;
+  async request(method: "GET" | "POST" | "PUT" | "PATCH", apiPath: string, schema: undefined, opts?: RequestOptions): Promise<void>;
   async request<S extends v.GenericSchema>(
-    method: "GET" | "POST" | "PUT",
+    method: "GET" | "POST" | "PUT" | "PATCH",
     apiPath: string,
     schema: S | undefined,
     opts: RequestOptions = {},

@@ -7,7 +7,17 @@
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { BadParameterError, MissingArtifactError, MsError, type Logger, type MetricsSink } from "@ms/contracts";
+import { EXPERIMENT_KIND, EXPERIMENT_KIND_TAG } from "./tags.js";
 import type { MetricInput, ParamValue, Run, TerminalStatus, Tracker } from "./types.js";
+
+/**
+ * Gives an experiment the run writes into MLflow 3's `mlflow.experimentKind` when it has none
+ * (one created by MLflow, e.g. its Default, or by an older ms), so MLflow's UI opens it on its runs.
+ */
+async function markExperimentKind(tracker: Tracker, experimentId: string, logger: Logger): Promise<void> {
+  if (await tracker.ensureExperimentTag(experimentId, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND))
+    logger.debug({ experimentId }, `experiment ${experimentId}: tagged ${EXPERIMENT_KIND_TAG}=${EXPERIMENT_KIND}`);
+}
 
 /** Reads the checked-out commit from `.git` without spawning git; undefined outside a checkout. */
 export async function gitCommit(start: string): Promise<string | undefined> {
@@ -80,6 +90,7 @@ export class RunLog {
 
   static async open(tracker: Tracker, experiment: string, logger: Logger): Promise<RunLog> {
     const exp = await tracker.getOrCreateExperiment(experiment);
+    await markExperimentKind(tracker, exp.experimentId, logger);
     return new RunLog(tracker, exp.experimentId, logger);
   }
 
@@ -100,6 +111,7 @@ export class RunLog {
         `run ${runId} in ${tracker.uri} is ${run.info.status}, not RUNNING; unset MLFLOW_RUN_ID to start a new run`,
       );
     refuse?.(run);
+    await markExperimentKind(tracker, run.info.experimentId, logger);
     return new RunLog(tracker, run.info.experimentId, logger);
   }
 
@@ -110,7 +122,13 @@ export class RunLog {
         ? new BadParameterError("MLFLOW_EXPERIMENT_ID", `experiment ${experimentId} does not exist in ${tracker.uri}`)
         : error;
     });
+    await markExperimentKind(tracker, exp.experimentId, logger);
     return new RunLog(tracker, exp.experimentId, logger);
+  }
+
+  /** The experiment the runs go to. */
+  get experiment(): string {
+    return this.experimentId;
   }
 
   async start(runName: string, tags: Record<string, string>, parentRunId?: string): Promise<string> {

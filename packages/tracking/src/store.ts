@@ -4,7 +4,18 @@
  * store only translates to its storage and never re-checks keys, values, ids or statuses.
  */
 import type { Logger } from "@ms/contracts";
-import type { ArtifactEntry, Experiment, Metric, Run, RunInfo, RunsPage, RunStatus, TerminalStatus } from "./types.js";
+import type {
+  ArtifactEntry,
+  DatasetInput,
+  Experiment,
+  LoggedModel,
+  Metric,
+  Run,
+  RunInfo,
+  RunsPage,
+  RunStatus,
+  TerminalStatus,
+} from "./types.js";
 import type { ValidMetric } from "./validation.js";
 
 export type Entries = ReadonlyArray<readonly [string, string]>;
@@ -59,4 +70,27 @@ export interface Store {
   getRun(runId: string): Promise<Run>;
   getMetricHistory(runId: string, key: string): Promise<Metric[]>;
   searchRuns(query: RunQuery): Promise<RunsPage>;
+  ensureExperimentTag(experimentId: string, key: string, value: string): Promise<boolean>;
+  logInputs(runId: string, datasets: readonly DatasetInput[]): Promise<void>;
+  /** MLflow 3's logged models: a store without them leaves this out (see `LoggedModels`). */
+  readonly loggedModels?: LoggedModels;
+}
+
+/** A logged model to create, its tags and params validated. */
+export interface NewLoggedModel {
+  experimentId: string;
+  name: string;
+  sourceRunId: string | undefined;
+  modelType: string | undefined;
+  tags: Entries;
+  params: Entries;
+}
+
+/** The LoggedModel API of a store that has one; `create` resolves undefined when the server turns out not to. */
+export interface LoggedModels {
+  create(model: NewLoggedModel): Promise<LoggedModel | undefined>;
+  logArtifacts(modelId: string, source: ArtifactSource): Promise<void>;
+  finalize(modelId: string, status: "READY" | "FAILED"): Promise<LoggedModel>;
+  logOutputs(runId: string, models: ReadonlyArray<{ modelId: string; step: number }>): Promise<void>;
+  search(experimentIds: readonly string[]): Promise<LoggedModel[]>;
 }

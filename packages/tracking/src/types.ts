@@ -118,6 +118,46 @@ export interface UnclosedRun {
   error?: string;
 }
 
+/** A dataset a run used, as MLflow's `log_inputs` records it (the run page's "Datasets"). */
+export interface DatasetInput {
+  name: string;
+  /** At most 36 characters (MLflow's limit). */
+  digest: string;
+  /** Where it came from, e.g. "local", "http", "code". */
+  sourceType: string;
+  /** JSON text, e.g. `{"uri": "file:///data/ratings.csv"}`. */
+  source: string;
+  /** JSON text, e.g. `{"mlflow_colspec": [{"type": "long", "name": "userId", "required": true}]}`. */
+  schema?: string;
+  /** JSON text, e.g. `{"num_rows": 100836}`. */
+  profile?: string;
+  /** The input's `mlflow.data.context` tag ("training", "evaluation", ...). */
+  context?: string;
+}
+
+export const LOGGED_MODEL_STATUSES = ["PENDING", "READY", "FAILED"] as const;
+export type LoggedModelStatus = (typeof LOGGED_MODEL_STATUSES)[number];
+
+/** MLflow 3's LoggedModel entity: a model with its own artifacts, linked to the run that produced it. */
+export interface LoggedModel {
+  modelId: string;
+  experimentId: string;
+  name: string;
+  artifactUri: string;
+  status: LoggedModelStatus;
+  sourceRunId?: string;
+  tags: Record<string, string>;
+}
+
+export interface CreateLoggedModelOptions {
+  experimentId: string;
+  name: string;
+  sourceRunId?: string;
+  modelType?: string;
+  tags?: Record<string, string>;
+  params?: Record<string, ParamValue>;
+}
+
 /** One store of experiments and runs. Every method validates its input before writing anything. */
 export interface Tracker {
   readonly kind: "file" | "rest";
@@ -141,6 +181,22 @@ export interface Tracker {
   getRun(runId: string): Promise<Run>;
   getMetricHistory(runId: string, key: string): Promise<Metric[]>;
   searchRuns(options: SearchRunsOptions): Promise<RunsPage>;
+  /** Sets an experiment's tag unless the experiment already has that key (whatever its value); true when it set it. */
+  ensureExperimentTag(experimentId: string, key: string, value: string): Promise<boolean>;
+  /** Records datasets as inputs of a run (MLflow's `log_inputs`); a dataset logged before is linked again, not duplicated. */
+  logInputs(runId: string, datasets: readonly DatasetInput[]): Promise<void>;
+  /**
+   * MLflow 3's LoggedModel, PENDING until finalized; undefined where the store has no such entity
+   * (the file store, a server older than MLflow 3), so the caller skips the rest.
+   */
+  createLoggedModel(options: CreateLoggedModelOptions): Promise<LoggedModel | undefined>;
+  /** Uploads a file or a directory's files to the logged model's artifacts. */
+  logLoggedModelArtifacts(modelId: string, localPath: string): Promise<void>;
+  finalizeLoggedModel(modelId: string, status: Exclude<LoggedModelStatus, "PENDING">): Promise<LoggedModel>;
+  /** Links logged models to a run as its outputs (the run page's "Logged models"). */
+  logOutputs(runId: string, models: ReadonlyArray<{ modelId: string; step?: number }>): Promise<void>;
+  /** The logged models of these experiments (empty where the store has none). */
+  searchLoggedModels(experimentIds: readonly string[]): Promise<LoggedModel[]>;
   /**
    * Runs this tracker started that are not ended yet, and runs whose `endRun` failed (the store
    * still shows them RUNNING). Empty after a run whose every run was ended.

@@ -8,10 +8,14 @@ import { promises as fs } from "node:fs";
 import { BadParameterError, NetworkError, TrackingUnavailableError } from "@ms/contracts";
 import { currentUser } from "./common.js";
 import type { LazyLogger, Store } from "./store.js";
+import { validateDatasets, validateModelId, validateModelName } from "./validation-models.js";
 import { TAGS } from "./tags.js";
 import type {
   ArtifactEntry,
+  CreateLoggedModelOptions,
+  DatasetInput,
   Experiment,
+  LoggedModel,
   Metric,
   MetricInput,
   ParamValue,
@@ -235,5 +239,65 @@ export class ValidatingTracker implements Tracker {
       maxResults,
       pageToken,
     });
+  }
+
+  // ---- datasets and logged models ---------------------------------------------------------
+
+  async ensureExperimentTag(experimentId: string, key: string, value: string): Promise<boolean> {
+    const id = validateExperimentId(experimentId);
+    return this.store.ensureExperimentTag(id, validateKey("tag", key), validateTagValue(key, value));
+  }
+
+  async logInputs(runId: string, datasets: readonly DatasetInput[]): Promise<void> {
+    validateRunId(runId);
+    const valid = validateDatasets(datasets);
+    if (valid.length) await this.write(runId, () => this.store.logInputs(runId, valid));
+  }
+
+  /** The store's logged-model API, or an error saying the store has none (call `createLoggedModel` first). */
+  private models(what: string) {
+    const models = this.store.loggedModels;
+    if (!models) throw new BadParameterError(what, `the tracking store ${this.uri} has no logged models (MLflow 3's LoggedModel)`);
+    return models;
+  }
+
+  async createLoggedModel(options: CreateLoggedModelOptions): Promise<LoggedModel | undefined> {
+    if (options === null || typeof options !== "object") throw new BadParameterError("createLoggedModel", "needs { experimentId, name }");
+    const experimentId = validateExperimentId(options.experimentId);
+    const name = validateModelName(options.name);
+    const sourceRunId = options.sourceRunId === undefined ? undefined : validateRunId(options.sourceRunId);
+    const modelType = options.modelType === undefined ? undefined : validateTagValue("modelType", options.modelType);
+    const tags = validateTags(options.tags ?? {});
+    const params = validateParams(options.params ?? {});
+    if (!this.store.loggedModels) return undefined;
+    return this.store.loggedModels.create({ experimentId, name, sourceRunId, modelType, tags, params });
+  }
+
+  async logLoggedModelArtifacts(modelId: string, localPath: string): Promise<void> {
+    const id = validateModelId(modelId);
+    if (typeof localPath !== "string" || localPath === "") throw new BadParameterError("artifact", "needs a local file or directory path");
+    const stat = await fs.stat(localPath).catch(() => undefined);
+    if (!stat) throw new BadParameterError("artifact", `${localPath} does not exist`);
+    await this.models("logLoggedModelArtifacts").logArtifacts(id, { path: localPath, isDirectory: stat.isDirectory() });
+  }
+
+  async finalizeLoggedModel(modelId: string, status: "READY" | "FAILED"): Promise<LoggedModel> {
+    const id = validateModelId(modelId);
+    if (status !== "READY" && status !== "FAILED") throw new BadParameterError("status", `must be READY or FAILED, got ${String(status)}`);
+    return this.models("finalizeLoggedModel").finalize(id, status);
+  }
+
+  async logOutputs(runId: string, models: ReadonlyArray<{ modelId: string; step?: number }>): Promise<void> {
+    validateRunId(runId);
+    if (!Array.isArray(models)) throw new BadParameterError("models", "must be an array of { modelId, step? }");
+    const valid = models.map((m) => ({ modelId: validateModelId(m.modelId), step: m.step === undefined ? 0 : validateTime("step", m.step) }));
+    const api = this.models("logOutputs");
+    if (valid.length) await this.write(runId, () => api.logOutputs(runId, valid));
+  }
+
+  async searchLoggedModels(experimentIds: readonly string[]): Promise<LoggedModel[]> {
+    if (!Array.isArray(experimentIds)) throw new BadParameterError("experimentIds", "must be an array of experiment ids");
+    const ids = experimentIds.map(validateExperimentId);
+    return this.store.loggedModels ? this.store.loggedModels.search(ids) : [];
   }
 }
