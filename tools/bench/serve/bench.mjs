@@ -147,6 +147,8 @@ function cycling(bodies) {
 }
 
 async function load(url, bodies, connections, seconds) {
+  // A few seconds first, not counted: both servers answer warm (JIT, caches, connection pools).
+  await autocannon({ url, connections, duration: 3, requests: cycling(bodies) });
   const r = await autocannon({ url, connections, duration: seconds, requests: cycling(bodies) });
   return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, max: r.latency.max, ok: r["2xx"], non2xx: r.non2xx, errors: r.errors + r.timeouts };
 }
