@@ -5,7 +5,15 @@
  * the server calls it again on SIGHUP or every refresh period and swaps when the run changed.
  */
 import { readRatingsColumns } from "@ms/etl";
-import { kerasServing, locateRun, modelDirs, openModel, type LocateOptions, type ModelKind, type PairScorer } from "@ms/serve";
+import {
+  kerasServing,
+  locateRun,
+  modelDirs,
+  openModel,
+  type LocateOptions,
+  type ModelKind,
+  type PairScorer,
+} from "@ms/serve";
 
 export interface ServingModel {
   runId: string;
@@ -22,6 +30,7 @@ export interface ServingModel {
 
 export interface LoadOptions extends LocateOptions {
   model?: ModelKind;
+  /** What the operator named, for logs and `/model` (a model URI, a run id, or "latest"). */
   source: string;
 }
 
@@ -76,12 +85,14 @@ export async function loadServing(o: LoadOptions): Promise<ServingModel> {
 }
 
 /**
- * A source over the tracking store: `resolve` finds the run `o` names (its `runId`, else the
- * latest finished one) afresh each time; `open` loads that run's model.
+ * A source over the tracking store: `resolve` finds the run `o` names afresh each time (a model
+ * URI through the registry, so a moved alias is seen; else its `runId`, else the latest finished
+ * run), as the ms run's (parent) id; `open` loads that run's model.
  */
 export function locateSource(o: LoadOptions): { resolve(): Promise<string>; open(runId: string): Promise<ServingModel> } {
   return {
+    // A model URI (`o.modelUri`) is resolved by locateRun through the registry, afresh each call.
     resolve: async () => (await locateRun(o)).runId,
-    open: (runId) => loadServing({ ...o, runId }),
+    open: (runId) => loadServing({ ...o, modelUri: undefined, runId }),
   };
 }

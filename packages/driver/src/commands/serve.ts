@@ -5,7 +5,7 @@
  */
 import { BadParameterError, parseIntegerFlag, parseNumberFlag, type CliSpec } from "@ms/contracts";
 import { withLeasedEntries } from "@ms/cache";
-import { MODEL_KINDS, type ModelKind } from "@ms/serve";
+import { MODEL_KINDS, parseModelUri, type ModelKind } from "@ms/serve";
 import { DEFAULT_LIMITS, locateSource, serve, type ServerLimits } from "@ms/server";
 import { defaultCacheDir } from "../pipeline.js";
 import { SHARED_OPTIONS } from "./options.js";
@@ -13,6 +13,11 @@ import { SHARED_OPTIONS } from "./options.js";
 const SERVE_OPTIONS = {
   host: { type: "string", value: "HOST", description: "the address to listen on (default 127.0.0.1)" },
   port: { type: "string", value: "N", description: "the port (default 5000; 0 picks a free one, printed on stderr and in --json)" },
+  "model-uri": {
+    type: "string",
+    value: "URI",
+    description: "serve models:/NAME@ALIAS, models:/NAME/VERSION or runs:/ID/model (an alias is re-resolved on SIGHUP and every --refresh-seconds)",
+  },
   run: { type: "string", value: "RUN_ID", description: "serve this ms run's model (default: the latest finished one, re-resolved on SIGHUP)" },
   experiment: { type: "string", value: "NAME", description: "look for the latest run only in this experiment" },
   model: { type: "string", value: "KIND", description: `${MODEL_KINDS.join(" or ")} (default: the run's final model)` },
@@ -62,7 +67,7 @@ function limitsOf(v: Flags): ServerLimits {
 export const serveSpec: CliSpec<typeof SERVE_OPTIONS> = {
   name: "ms serve",
   summary: "an HTTP scoring server (MLflow's scoring protocol, and /recommend) over the model of the latest (or a given) ms run",
-  usage: "ms serve [--host 127.0.0.1] [--port 5000] [--run RUN_ID] [--model keras|als] [--refresh-seconds S] [--json]",
+  usage: "ms serve [--host 127.0.0.1] [--port 5000] [--model-uri models:/NAME@ALIAS | --run RUN_ID] [--model keras|als] [--refresh-seconds S] [--json]",
   options: SERVE_OPTIONS,
   epilog: [
     "Routes: GET /ping, /health, /version, /model; POST /invocations (application/json with dataframe_split,",
@@ -79,6 +84,10 @@ export const serveSpec: CliSpec<typeof SERVE_OPTIONS> = {
     const refreshSeconds = positive("--refresh-seconds", parseNumberFlag("--refresh-seconds", values["refresh-seconds"], 0), 0);
     const drainSeconds = positive("--drain-seconds", parseNumberFlag("--drain-seconds", values["drain-seconds"], 10), 0);
     const model = modelKind(values.model);
+    if (values["model-uri"] !== undefined && values.run !== undefined)
+      throw new BadParameterError("--model-uri", "give either --model-uri or --run, not both");
+    // A malformed URI is refused before anything is opened.
+    if (values["model-uri"] !== undefined) parseModelUri(values["model-uri"]);
     const result = await withLeasedEntries(values["cache-dir"] ?? defaultCacheDir(), (entries) =>
       serve({
         host: values.host ?? "127.0.0.1",
@@ -90,11 +99,12 @@ export const serveSpec: CliSpec<typeof SERVE_OPTIONS> = {
         source: locateSource({
           model,
           runId: values.run,
+          modelUri: values["model-uri"],
           experiment: values.experiment,
           trackingUri: values["tracking-uri"],
           entries,
           logger: ctx.logger,
-          source: values.run ? `run ${values.run}` : "latest",
+          source: values["model-uri"] ?? (values.run ? `run ${values.run}` : "latest"),
         }),
         onListening: (info) => {
           process.stderr.write(`ms serve: listening on ${info.url} (${info.model} model of run ${info.runId})\n`);
