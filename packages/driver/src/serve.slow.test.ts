@@ -44,14 +44,22 @@ async function startServe(args: string[] = []): Promise<Server> {
   return { child, info, done };
 }
 
-async function post(url: string, body: string, type = "application/json"): Promise<{ status: number; json: any; text: string }> {
+/** What the server answers: predictions, recommendations, or MLflow's error body. */
+interface Answer {
+  error_code?: string;
+  message?: string;
+  predictions?: number[];
+  recommendations?: { userId: number; items: number[]; scores: number[] }[];
+}
+
+async function post(url: string, body: string, type = "application/json"): Promise<{ status: number; json: Answer; text: string }> {
   const res = await fetch(url, { method: "POST", headers: { "content-type": type }, body });
   const text = await res.text();
-  let json: unknown;
+  let json: Answer = {};
   try {
-    json = JSON.parse(text);
+    json = JSON.parse(text) as Answer;
   } catch {
-    json = undefined;
+    // a plain-text answer (415)
   }
   return { status: res.status, json, text };
 }
@@ -65,7 +73,9 @@ function partialRequest(port: number, url: string, body: string, sentNow: number
     socket.on("close", () => resolve(data));
     socket.on("error", () => resolve(data));
   });
-  socket.write(`POST ${url} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n`);
+  socket.write(
+    `POST ${url} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n`,
+  );
   socket.write(body.slice(0, sentNow));
   return {
     response,
@@ -122,7 +132,7 @@ describe("ms serve: MLflow's scoring protocol", () => {
     for (const [body, type] of bodies) {
       const r = await post(url, body, type);
       expect(r.status, r.text).toBe(200);
-      const got = r.json.predictions as number[];
+      const got = r.json.predictions ?? [];
       expect(got).toHaveLength(PAIRS.length);
       for (const [i, v] of got.entries()) expect(Math.abs(v - expected[i])).toBeLessThan(1e-4);
     }
@@ -135,14 +145,50 @@ describe("ms serve: MLflow's scoring protocol", () => {
       ["[1, 2]", "application/json", 400, "BAD_REQUEST", /Received a list/],
       ['{"records": []}', "application/json", 400, "BAD_REQUEST", /exactly one of the input fields/],
       ['{"dataframe_records": [{"userId": 1}]}', "application/json", 400, "INVALID_PARAMETER_VALUE", /missing inputs \['movieId'\]/],
-      ['{"dataframe_split": {"columns": ["userId", "item"], "data": [[1, 2]]}}', "application/json", 400, "INVALID_PARAMETER_VALUE", /missing inputs \['movieId'\]\. Note that there were extra inputs: \['item'\]/],
+      [
+        '{"dataframe_split": {"columns": ["userId", "item"], "data": [[1, 2]]}}',
+        "application/json",
+        400,
+        "INVALID_PARAMETER_VALUE",
+        /missing inputs \['movieId'\]\. Note that there were extra inputs: \['item'\]/,
+      ],
       ['{"dataframe_records": [{"userId": 1.5, "movieId": 2}]}', "application/json", 400, "INVALID_PARAMETER_VALUE", /column userId/],
       ["userId\n1\n", "text/csv", 400, "INVALID_PARAMETER_VALUE", /missing inputs \['movieId'\]/],
-      [`{"inputs": {"userId": [1], "movieId": [${PAIRS[0][1]}], "x": 1}, "dataframe_records": []}`, "application/json", 400, "BAD_REQUEST", /exactly one/],
-      [`{"dataframe_records": [{"userId": 987654, "movieId": ${PAIRS[0][1]}}]}`, "application/json", 400, "INVALID_PARAMETER_VALUE", /user 987654 is not in the training ratings/],
-      ['{"dataframe_records": [{"userId": 1, "movieId": 987654}]}', "application/json", 400, "INVALID_PARAMETER_VALUE", /movie 987654 has no ratings in the training data/],
-      [JSON.stringify({ inputs: Array.from({ length: 51 }, () => [1, PAIRS[0][1]]) }), "application/json", 400, "BAD_REQUEST", /at most 50/],
-      [JSON.stringify({ inputs: Array.from({ length: 3000 }, () => [1, PAIRS[0][1]]) }), "application/json", 413, "RESOURCE_LIMIT_EXCEEDED", /./],
+      [
+        `{"inputs": {"userId": [1], "movieId": [${PAIRS[0][1]}], "x": 1}, "dataframe_records": []}`,
+        "application/json",
+        400,
+        "BAD_REQUEST",
+        /exactly one/,
+      ],
+      [
+        `{"dataframe_records": [{"userId": 987654, "movieId": ${PAIRS[0][1]}}]}`,
+        "application/json",
+        400,
+        "INVALID_PARAMETER_VALUE",
+        /user 987654 is not in the training ratings/,
+      ],
+      [
+        '{"dataframe_records": [{"userId": 1, "movieId": 987654}]}',
+        "application/json",
+        400,
+        "INVALID_PARAMETER_VALUE",
+        /movie 987654 has no ratings in the training data/,
+      ],
+      [
+        JSON.stringify({ inputs: Array.from({ length: 51 }, () => [1, PAIRS[0][1]]) }),
+        "application/json",
+        400,
+        "BAD_REQUEST",
+        /at most 50/,
+      ],
+      [
+        JSON.stringify({ inputs: Array.from({ length: 3000 }, () => [1, PAIRS[0][1]]) }),
+        "application/json",
+        413,
+        "RESOURCE_LIMIT_EXCEEDED",
+        /./,
+      ],
     ];
     for (const [body, type, status, code, message] of cases) {
       const r = await post(url, body, type);
@@ -161,17 +207,19 @@ describe("ms serve: MLflow's scoring protocol", () => {
     const url = `${server.info.url}/recommend`;
     const r = await post(url, JSON.stringify({ users: [1, 2], k: 3 }));
     expect(r.status, r.text).toBe(200);
-    const recs = r.json.recommendations as { userId: number; items: number[]; scores: number[] }[];
+    const recs = r.json.recommendations ?? [];
     expect(recs.map((x) => x.userId)).toEqual([1, 2]);
     for (const x of recs) {
       expect(x.items).toHaveLength(3);
       expect([...x.scores].sort((a, b) => b - a)).toEqual(x.scores);
     }
     // The top movies of ms recommend (which leaves out rated ones) are the same.
-    const cli = JSON.parse((await ms(["recommend", "--user", "1", "--top", "3", "--json"], box)).stdout) as { recommendations: { movieId: number }[] };
+    const cli = JSON.parse((await ms(["recommend", "--user", "1", "--top", "3", "--json"], box)).stdout) as {
+      recommendations: { movieId: number }[];
+    };
     expect(recs[0].items).toEqual(cli.recommendations.map((x) => x.movieId));
     const excluded = await post(url, JSON.stringify({ users: [1], k: 3, exclude: [recs[0].items[0]] }));
-    expect(excluded.json.recommendations[0].items).not.toContain(recs[0].items[0]);
+    expect(excluded.json.recommendations?.[0].items).not.toContain(recs[0].items[0]);
     for (const bad of ['{"users": ["a"]}', '{"users": []}', '{"users": [1], "k": 0}', '{"user": [1]}']) {
       const b = await post(url, bad);
       expect(b.status, bad).toBe(400);

@@ -5,15 +5,7 @@
  * the server calls it again on SIGHUP or every refresh period and swaps when the run changed.
  */
 import { readRatingsColumns } from "@ms/etl";
-import {
-  kerasServing,
-  locateRun,
-  modelDirs,
-  openModel,
-  type LocateOptions,
-  type ModelKind,
-  type PairScorer,
-} from "@ms/serve";
+import { kerasServing, locateRun, modelDirs, openModel, type LocateOptions, type ModelKind, type PairScorer } from "@ms/serve";
 
 export interface ServingModel {
   runId: string;

@@ -43,7 +43,11 @@ describe("pairsFromJson / pairsFromCsv", () => {
       [{}, "BAD_REQUEST", /exactly one of the input fields/],
       [{ instances: records, inputs: records }, "BAD_REQUEST", /exactly one/],
       [{ dataframe_records: [{ userId: 1 }] }, "INVALID_PARAMETER_VALUE", /missing inputs \['movieId'\]/],
-      [{ dataframe_split: { columns: ["u", "m"], data: [[1, 2]] } }, "INVALID_PARAMETER_VALUE", /missing inputs \['userId', 'movieId'\]\. Note that there were extra inputs: \['u', 'm'\]/],
+      [
+        { dataframe_split: { columns: ["u", "m"], data: [[1, 2]] } },
+        "INVALID_PARAMETER_VALUE",
+        /missing inputs \['userId', 'movieId'\]\. Note that there were extra inputs: \['u', 'm'\]/,
+      ],
       [{ dataframe_records: [{ userId: "1", movieId: 2 }] }, "INVALID_PARAMETER_VALUE", /column userId/],
       [{ inputs: [[1, 2.5]] }, "INVALID_PARAMETER_VALUE", /column movieId/],
       [{ inputs: [[1, 2, 3]] }, "BAD_REQUEST", /not a \[userId, movieId\] pair/],
@@ -70,7 +74,11 @@ describe("pairsFromJson / pairsFromCsv", () => {
 
   it("serialises as MLflow's error body", () => {
     const e = refusal(() => pairsFromJson({ dataframe_records: [{ userId: 1 }] }, 10));
-    expect(JSON.parse(JSON.stringify(e))).toEqual({ error_code: "INVALID_PARAMETER_VALUE", message: e.message, error_class: "SCHEMA_ENFORCEMENT_FAILED" });
+    expect(JSON.parse(JSON.stringify(e))).toEqual({
+      error_code: "INVALID_PARAMETER_VALUE",
+      message: e.message,
+      error_class: "SCHEMA_ENFORCEMENT_FAILED",
+    });
   });
 });
 

@@ -39,7 +39,12 @@ export class ScoringError extends Error {
 export const badRequest = (message: string) => new ScoringError(400, "BAD_REQUEST", message);
 /** Input that does not fit the signature: MLflow's schema-enforcement refusal (400). */
 const schemaError = (error: string) =>
-  new ScoringError(400, "INVALID_PARAMETER_VALUE", `Failed to enforce schema of data with schema '${SCHEMA_TEXT}'. Error: ${error}`, "SCHEMA_ENFORCEMENT_FAILED");
+  new ScoringError(
+    400,
+    "INVALID_PARAMETER_VALUE",
+    `Failed to enforce schema of data with schema '${SCHEMA_TEXT}'. Error: ${error}`,
+    "SCHEMA_ENFORCEMENT_FAILED",
+  );
 
 /** The (user, movie) pairs of one request. */
 export interface Pairs {
@@ -58,7 +63,9 @@ function idAt(value: unknown, column: string, row: number): number {
 function missingColumns(have: readonly string[]): ScoringError {
   const missing = INPUT_COLUMNS.filter((c) => !have.includes(c));
   const extra = have.filter((c) => !(INPUT_COLUMNS as readonly string[]).includes(c));
-  return schemaError(`Model is missing inputs ${pyList(missing)}.${extra.length ? ` Note that there were extra inputs: ${pyList(extra)}.` : ""}`);
+  return schemaError(
+    `Model is missing inputs ${pyList(missing)}.${extra.length ? ` Note that there were extra inputs: ${pyList(extra)}.` : ""}`,
+  );
 }
 
 function tooMany(rows: number, maxRows: number): ScoringError {
@@ -159,7 +166,10 @@ export function pairsFromJson(body: unknown, maxRows: number): Pairs {
 export function pairsFromCsv(text: string, maxRows: number): Pairs {
   const lines = text.split(/\r?\n/);
   while (lines.length && lines[lines.length - 1].trim() === "") lines.pop();
-  if (!lines.length) throw badRequest("Failed to parse input as a Pandas DataFrame. Ensure that the input is a valid CSV-formatted Pandas DataFrame produced using the `pandas.DataFrame.to_csv()` method. Error: 'No columns to parse from file'");
+  if (!lines.length)
+    throw badRequest(
+      "Failed to parse input as a Pandas DataFrame. Ensure that the input is a valid CSV-formatted Pandas DataFrame produced using the `pandas.DataFrame.to_csv()` method. Error: 'No columns to parse from file'",
+    );
   const header = lines[0].split(",").map((c) => c.trim().replace(/^"(.*)"$/, "$1"));
   const u = header.indexOf("userId");
   const m = header.indexOf("movieId");

@@ -67,7 +67,11 @@ export function recommendFor(
   maxBatch: number,
 ): { runId: string; model: string; recommendations: UserRecommendations[] } {
   if (body.users.length * model.movieIds.length > maxBatch * 100)
-    throw new ScoringError(400, "BAD_REQUEST", `${body.users.length} users in one request is more than this server scores at once; send fewer`);
+    throw new ScoringError(
+      400,
+      "BAD_REQUEST",
+      `${body.users.length} users in one request is more than this server scores at once; send fewer`,
+    );
   for (const u of body.users)
     if (!model.scorer.hasUser(u))
       throw new ScoringError(

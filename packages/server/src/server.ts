@@ -56,7 +56,11 @@ function asScoringError(error: FastifyError): ScoringError {
   if (error instanceof ScoringError) return error;
   const status = error.statusCode ?? 500;
   if (error.code === "FST_ERR_CTP_INVALID_JSON_BODY" || error.code === "FST_ERR_CTP_EMPTY_JSON_BODY" || error instanceof SyntaxError)
-    return new ScoringError(400, "BAD_REQUEST", `Invalid input. Ensure that input is a valid JSON formatted string. Error: '${error.message}'`);
+    return new ScoringError(
+      400,
+      "BAD_REQUEST",
+      `Invalid input. Ensure that input is a valid JSON formatted string. Error: '${error.message}'`,
+    );
   if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") return new ScoringError(413, "RESOURCE_LIMIT_EXCEEDED", error.message);
   if (error.validation) return new ScoringError(400, "BAD_REQUEST", `Invalid input: ${error.message}`);
   if (status === 408) return new ScoringError(408, "REQUEST_TIMEOUT", error.message);
@@ -139,7 +143,10 @@ export function buildServer({ slot, logger, limits }: ServerDeps) {
     // Node checks request timeouts every connectionsCheckingInterval (30 s by default): a slow
     // client would hold its socket up to 30 s past its deadline.
     serverFactory: (handler) =>
-      http.createServer({ requestTimeout: limits.requestTimeoutMs, connectionsCheckingInterval: 500, keepAliveTimeout: limits.keepAliveTimeoutMs }, handler),
+      http.createServer(
+        { requestTimeout: limits.requestTimeoutMs, connectionsCheckingInterval: 500, keepAliveTimeout: limits.keepAliveTimeoutMs },
+        handler,
+      ),
   });
   let inFlight = 0;
   // One reusable output buffer: scoring is synchronous, so no two requests use it at once.
@@ -156,9 +163,16 @@ export function buildServer({ slot, logger, limits }: ServerDeps) {
     sendError(reply, new ScoringError(404, "ENDPOINT_NOT_FOUND", `no route ${request.method} ${request.url}`)),
   );
   // The bound on work at once: requests past it are refused before their body is looked at.
-  const admit = (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
+  const admit = (_request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
     if (inFlight >= limits.maxInFlight) {
-      void sendError(reply.header("retry-after", "1"), new ScoringError(503, "TEMPORARILY_UNAVAILABLE", `${inFlight} requests in progress (--max-in-flight ${limits.maxInFlight}); retry later`));
+      void sendError(
+        reply.header("retry-after", "1"),
+        new ScoringError(
+          503,
+          "TEMPORARILY_UNAVAILABLE",
+          `${inFlight} requests in progress (--max-in-flight ${limits.maxInFlight}); retry later`,
+        ),
+      );
       return;
     }
     inFlight++;

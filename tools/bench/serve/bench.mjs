@@ -16,7 +16,7 @@
  * (100,000 synthetic ratings).
  */
 import { execFileSync, spawn } from "node:child_process";
-import { createWriteStream, existsSync, readdirSync } from "node:fs";
+import { createWriteStream, existsSync, readdirSync, readFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -50,24 +50,30 @@ const stepOf = (name) => run.steps.find((s) => s.step === name);
 const { readFactors } = await import("@ms/als");
 const factors = await readFactors(stepOf("als").outputs.factors.dir);
 
-/** The run's own MLflow Model, if the keras step's run logged one. */
+/** The run's own MLflow Model (the parent run's tag ms.model.uri, `runs:/<step run>/model`), if it logged one. */
 function loggedModel() {
-  const runId = stepOf("keras").runId;
   for (const exp of readdirSync(path.join(BASE, "mlruns"))) {
-    const dir = path.join(BASE, "mlruns", exp, runId, "artifacts", "model");
-    if (existsSync(path.join(dir, "MLmodel"))) return dir;
+    const tag = path.join(BASE, "mlruns", exp, run.runId, "tags", "ms.model.uri");
+    if (existsSync(tag)) return readFileSync(tag, "utf8").trim();
   }
   return undefined;
 }
 const logged = loggedModel();
-let modelDir = logged;
+let modelDir;
 let kind = "keras";
-if (!modelDir) {
+if (!logged) {
   modelDir = path.join(BASE, "pyfunc");
   const versions = JSON.parse(
-    execFileSync(path.join(VENV, "bin/python"), ["-c", "import json,sys,mlflow,numpy,pandas; print(json.dumps({'mlflow': mlflow.__version__, 'numpy': numpy.__version__, 'pandas': pandas.__version__, 'python': sys.version.split()[0]}))"], {
-      encoding: "utf8",
-    }),
+    execFileSync(
+      path.join(VENV, "bin/python"),
+      [
+        "-c",
+        "import json,sys,mlflow,numpy,pandas; print(json.dumps({'mlflow': mlflow.__version__, 'numpy': numpy.__version__, 'pandas': pandas.__version__, 'python': sys.version.split()[0]}))",
+      ],
+      {
+        encoding: "utf8",
+      },
+    ),
   );
   writeAlsPyfunc(modelDir, factors, versions);
   kind = "als";
@@ -100,7 +106,11 @@ async function waitReady(url, child, seconds = 180) {
 
 async function startMs(name, args) {
   const port = await freePort();
-  const child = spawn(process.execPath, [MS, "serve", "--port", String(port), ...args], { env, cwd: BASE, stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(process.execPath, [MS, "serve", "--port", String(port), ...args], {
+    env,
+    cwd: BASE,
+    stdio: ["ignore", "ignore", "pipe"],
+  });
   child.stderr.pipe(createWriteStream(path.join(BASE, `${name}.log`)));
   const url = `http://127.0.0.1:${port}`;
   await waitReady(url, child);
@@ -109,11 +119,17 @@ async function startMs(name, args) {
 
 async function startMlflow() {
   const port = await freePort();
-  const child = spawn(path.join(VENV, "bin/mlflow"), ["models", "serve", "-m", modelDir, "--env-manager", "local", "-h", "127.0.0.1", "-p", String(port)], {
-    env: { ...env, PATH: `${path.join(VENV, "bin")}:${process.env.PATH}` },
-    cwd: BASE,
-    stdio: ["ignore", "ignore", "pipe"],
-  });
+  // The run's own model by its URI (the file store read through MLFLOW_TRACKING_URI), else the hand-made directory.
+  const uri = logged ?? modelDir;
+  const child = spawn(
+    path.join(VENV, "bin/mlflow"),
+    ["models", "serve", "-m", uri, "--env-manager", "local", "-h", "127.0.0.1", "-p", String(port)],
+    {
+      env: { ...env, MLFLOW_ALLOW_FILE_STORE: "true", PATH: `${path.join(VENV, "bin")}:${process.env.PATH}` },
+      cwd: BASE,
+      stdio: ["ignore", "ignore", "pipe"],
+    },
+  );
   child.stderr.pipe(createWriteStream(path.join(BASE, "mlflow.log")));
   const url = `http://127.0.0.1:${port}`;
   await waitReady(url, child);
@@ -135,22 +151,37 @@ const rand = (n) => {
   seed = (seed * 1103515245 + 12345) % 2 ** 31;
   return seed % n;
 };
-const PAIRS = Array.from({ length: 1000 }, () => [factors.userIds[rand(factors.userIds.length)], factors.itemIds[rand(factors.itemIds.length)]]);
+const PAIRS = Array.from({ length: 1000 }, () => [
+  factors.userIds[rand(factors.userIds.length)],
+  factors.itemIds[rand(factors.itemIds.length)],
+]);
 const splitBody = (pairs) => JSON.stringify({ dataframe_split: { columns: ["userId", "movieId"], data: pairs } });
 const SINGLE = PAIRS.map((p) => splitBody([p]));
-const BATCHES = Array.from({ length: 10 }, (_, b) => splitBody(PAIRS.map(([u, m]) => [u, factors.itemIds[(m + b) % factors.itemIds.length]])));
+const BATCHES = Array.from({ length: 10 }, (_, b) =>
+  splitBody(PAIRS.map(([u, m]) => [u, factors.itemIds[(m + b) % factors.itemIds.length]])),
+);
 const JSON_HEADERS = { "content-type": "application/json" };
 
 function cycling(bodies) {
   let i = 0;
-  return [{ method: "POST", path: "/invocations", headers: JSON_HEADERS, setupRequest: (req) => ({ ...req, body: bodies[i++ % bodies.length] }) }];
+  return [
+    { method: "POST", path: "/invocations", headers: JSON_HEADERS, setupRequest: (req) => ({ ...req, body: bodies[i++ % bodies.length] }) },
+  ];
 }
 
 async function load(url, bodies, connections, seconds) {
   // A few seconds first, not counted: both servers answer warm (JIT, caches, connection pools).
   await autocannon({ url, connections, duration: 3, requests: cycling(bodies) });
   const r = await autocannon({ url, connections, duration: seconds, requests: cycling(bodies) });
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, max: r.latency.max, ok: r["2xx"], non2xx: r.non2xx, errors: r.errors + r.timeouts };
+  return {
+    rps: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    max: r.latency.max,
+    ok: r["2xx"],
+    non2xx: r.non2xx,
+    errors: r.errors + r.timeouts,
+  };
 }
 
 async function predictions(url, pairs) {
@@ -237,9 +268,34 @@ const mixedRows = [
   ["bad JSON (2 conn.)", badJson["4xx"], badJson["2xx"] + badJson["5xx"], badJson.errors, "400", ""],
   ["missing column (2 conn.)", missing["4xx"], missing["2xx"] + missing["5xx"], missing.errors, "400", ""],
   ["unknown ids (2 conn.)", unknown["4xx"], unknown["2xx"] + unknown["5xx"], unknown.errors, "400", ""],
-  ["50 MB bodies (1 conn.)", counts.big[413] ?? 0, Object.entries(counts.big).filter(([s]) => s !== "413").reduce((n, [, c]) => n + c, 0), 0, "413", JSON.stringify(counts.big)],
-  ["stalled clients (4 conn.)", counts.slow[408] ?? 0, Object.entries(counts.slow).filter(([s]) => s !== "408").reduce((n, [, c]) => n + c, 0), 0, "408", JSON.stringify(counts.slow)],
-  ["in progress at SIGTERM", drained.filter((s) => s === 200).length, drained.filter((s) => s !== 200).length, 0, "200", `exit ${exitCode}, new connections refused: ${refusedAfter}`],
+  [
+    "50 MB bodies (1 conn.)",
+    counts.big[413] ?? 0,
+    Object.entries(counts.big)
+      .filter(([s]) => s !== "413")
+      .reduce((n, [, c]) => n + c, 0),
+    0,
+    "413",
+    JSON.stringify(counts.big),
+  ],
+  [
+    "stalled clients (4 conn.)",
+    counts.slow[408] ?? 0,
+    Object.entries(counts.slow)
+      .filter(([s]) => s !== "408")
+      .reduce((n, [, c]) => n + c, 0),
+    0,
+    "408",
+    JSON.stringify(counts.slow),
+  ],
+  [
+    "in progress at SIGTERM",
+    drained.filter((s) => s === 200).length,
+    drained.filter((s) => s !== 200).length,
+    0,
+    "200",
+    `exit ${exitCode}, new connections refused: ${refusedAfter}`,
+  ],
 ];
 const loadAfter = os.loadavg();
 
@@ -247,7 +303,16 @@ const header = ["request", "server", "model", "req/s", "p50 ms", "p99 ms", "2xx"
 const mixedHeader = ["mixed load", "expected answers", "other answers", "socket errors", "expected", "notes"];
 const rssLine = `RSS of ms serve under mixed load: ${samples[0]?.toFixed(0)} MiB at start, max ${Math.max(...samples).toFixed(0)} MiB, ${samples[samples.length - 1]?.toFixed(0)} MiB at the end (${samples.length} samples, one a second)`;
 const loadLine = `load average (1, 5, 15 min): ${loadBefore.map((x) => x.toFixed(2)).join(", ")} before, ${loadAfter.map((x) => x.toFixed(2)).join(", ")} after (the machine is shared)`;
-const text = [table(header, rows), "", `largest |ms serve - mlflow| over 200 pairs: ${maxDiff.toExponential(2)}`, "", table(mixedHeader, mixedRows), "", rssLine, loadLine].join("\n");
+const text = [
+  table(header, rows),
+  "",
+  `largest |ms serve - mlflow| over 200 pairs: ${maxDiff.toExponential(2)}`,
+  "",
+  table(mixedHeader, mixedRows),
+  "",
+  rssLine,
+  loadLine,
+].join("\n");
 process.stdout.write(`${text}\n`);
 const file = writeResult(
   "serve",

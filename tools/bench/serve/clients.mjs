@@ -42,7 +42,9 @@ export function bigBody(port, bytes, timeoutMs = 30_000) {
       }
     };
     socket.on("connect", () => {
-      socket.write(`POST /invocations HTTP/1.1\r\nhost: bench\r\ncontent-type: application/json\r\ncontent-length: ${bytes}\r\n\r\n{"inputs": [`);
+      socket.write(
+        `POST /invocations HTTP/1.1\r\nhost: bench\r\ncontent-type: application/json\r\ncontent-length: ${bytes}\r\n\r\n{"inputs": [`,
+      );
       sent = 12;
       pump();
     });

@@ -16,28 +16,46 @@ const SERVE_OPTIONS = {
   "model-uri": {
     type: "string",
     value: "URI",
-    description: "serve models:/NAME@ALIAS, models:/NAME/VERSION or runs:/ID/model (an alias is re-resolved on SIGHUP and every --refresh-seconds)",
+    description:
+      "serve models:/NAME@ALIAS, models:/NAME/VERSION or runs:/ID/model (an alias is re-resolved on SIGHUP and every --refresh-seconds)",
   },
-  run: { type: "string", value: "RUN_ID", description: "serve this ms run's model (default: the latest finished one, re-resolved on SIGHUP)" },
+  run: {
+    type: "string",
+    value: "RUN_ID",
+    description: "serve this ms run's model (default: the latest finished one, re-resolved on SIGHUP)",
+  },
   experiment: { type: "string", value: "NAME", description: "look for the latest run only in this experiment" },
   model: { type: "string", value: "KIND", description: `${MODEL_KINDS.join(" or ")} (default: the run's final model)` },
-  "refresh-seconds": { type: "string", value: "S", description: "re-resolve the model every S seconds and swap in a new run's (default 0: on SIGHUP only)" },
+  "refresh-seconds": {
+    type: "string",
+    value: "S",
+    description: "re-resolve the model every S seconds and swap in a new run's (default 0: on SIGHUP only)",
+  },
   "max-body-bytes": { type: "string", value: "N", description: `largest request body, 413 past it (default ${DEFAULT_LIMITS.bodyLimit})` },
   "max-batch": { type: "string", value: "N", description: `most pairs in one request, 400 past it (default ${DEFAULT_LIMITS.maxBatch})` },
-  "max-in-flight": { type: "string", value: "N", description: `most requests worked on at once, 503 past it (default ${DEFAULT_LIMITS.maxInFlight})` },
+  "max-in-flight": {
+    type: "string",
+    value: "N",
+    description: `most requests worked on at once, 503 past it (default ${DEFAULT_LIMITS.maxInFlight})`,
+  },
   "request-timeout-seconds": {
     type: "string",
     value: "S",
     description: `longest a client may take to send a request, 408 past it (default ${DEFAULT_LIMITS.requestTimeoutMs / 1000})`,
   },
-  "drain-seconds": { type: "string", value: "S", description: "on SIGTERM, how long requests in progress may take before their connections are cut (default 10)" },
+  "drain-seconds": {
+    type: "string",
+    value: "S",
+    description: "on SIGTERM, how long requests in progress may take before their connections are cut (default 10)",
+  },
   "tracking-uri": SHARED_OPTIONS["tracking-uri"],
   "cache-dir": SHARED_OPTIONS["cache-dir"],
 } as const;
 
 function modelKind(raw: string | undefined): ModelKind | undefined {
   if (raw === undefined) return undefined;
-  if (!(MODEL_KINDS as readonly string[]).includes(raw)) throw new BadParameterError("--model", `"${raw}" is not one of ${MODEL_KINDS.join(", ")}`);
+  if (!(MODEL_KINDS as readonly string[]).includes(raw))
+    throw new BadParameterError("--model", `"${raw}" is not one of ${MODEL_KINDS.join(", ")}`);
   return raw as ModelKind;
 }
 
@@ -67,7 +85,8 @@ function limitsOf(v: Flags): ServerLimits {
 export const serveSpec: CliSpec<typeof SERVE_OPTIONS> = {
   name: "ms serve",
   summary: "an HTTP scoring server (MLflow's scoring protocol, and /recommend) over the model of the latest (or a given) ms run",
-  usage: "ms serve [--host 127.0.0.1] [--port 5000] [--model-uri models:/NAME@ALIAS | --run RUN_ID] [--model keras|als] [--refresh-seconds S] [--json]",
+  usage:
+    "ms serve [--host 127.0.0.1] [--port 5000] [--model-uri models:/NAME@ALIAS | --run RUN_ID] [--model keras|als] [--refresh-seconds S] [--json]",
   options: SERVE_OPTIONS,
   epilog: [
     "Routes: GET /ping, /health, /version, /model; POST /invocations (application/json with dataframe_split,",
