@@ -4,7 +4,7 @@
  * `rank_neighbors`); the evaluation parameters every ranking evaluation shares, exported as
  * `rankingParams` for other steps to spread into theirs (`rank_k`, `rank_min_rating`,
  * `rank_eval_users`); and the split (@ms/contracts' `split`, `split_prop`, `folds`, `fold`, and
- * `seed`, the als step's: the same ratings train and test in both).
+ * `rank_seed`, which defaults to the als step's `seed`: the same ratings train and test in both).
  *
  * The defaults are measured (tools/bench/results/2026-12-07-rank.md): λ by 5-fold on
  * ml-latest-small and the synthetic kinds; the item cap so a fit of ml-latest-small takes
@@ -26,7 +26,7 @@ export interface RankParams extends RankingParams, Omit<SplitParams, "test_ratin
   rank_lambda: number;
   rank_max_items: number;
   rank_neighbors: number;
-  seed: number;
+  rank_seed: number;
 }
 
 export const RANK_DEFAULTS = {
@@ -37,7 +37,7 @@ export const RANK_DEFAULTS = {
   rank_k: 10,
   rank_min_rating: 0,
   rank_eval_users: 200_000,
-  seed: 42,
+  rank_seed: 42,
 } as const satisfies Partial<RankParams>;
 
 /** Most items EASE inverts: 12,000^2 doubles is 1.15 GB, and the inverse ~20 minutes here. */
@@ -86,7 +86,12 @@ export const rankParams: ParamDefs<RankParams> = {
   }),
   ...rankingParams,
   ...pickSplitParams("split", "split_prop", "folds", "fold"),
-  seed: param.integer({ default: RANK_DEFAULTS.seed, doc: "the train/test split (the als step's seed: the same ratings test)" }),
+  rank_seed: param.integer({
+    default: RANK_DEFAULTS.rank_seed,
+    defaultFrom: "seed",
+    defaultDoc: "the value of seed",
+    doc: "the train/test split's seed (as the als step's seed, so the same ratings test) and the evaluated users' hash",
+  }),
 };
 
 /** The split's cross checks (a fold with split=kfold). */

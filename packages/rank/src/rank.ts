@@ -59,7 +59,7 @@ function stepMetrics(
   mask: Uint8Array,
   params: RankParams,
 ) {
-  const options = { k: params.rank_k, minRating: params.rank_min_rating, maxUsers: params.rank_eval_users, seed: params.seed };
+  const options = { k: params.rank_k, minRating: params.rank_min_rating, maxUsers: params.rank_eval_users, seed: params.rank_seed };
   const mine = evaluateRanker(own, ratings, mask, fitted.train, options);
   const popular =
     params.rank_model === "popularity"
@@ -94,7 +94,7 @@ export async function rank(
   const source = await ratingsSource(inputs.ratings);
   const ratings = await readRatings(inputs.ratings);
   checkInterrupted(ctx.signal);
-  const split = splitSpecOf(params, params.seed);
+  const split = splitSpecOf(params, params.rank_seed);
   refuseOtherSplitKey(split.kind ?? "hash", source.writtenSplit, source.file);
   const mask = splitMaskOf(split, ratings);
   let trainRows = 0;
