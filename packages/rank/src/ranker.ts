@@ -12,7 +12,8 @@
  * `minRatings` training ratings; ties go to the smaller movie id.
  */
 import { binarySearch } from "@ms/contracts";
-import type { SparseRows } from "./ease.js";
+import { groupByUser, positionsOf } from "./data.js";
+import type { Histories, SparseRows } from "./ease.js";
 import { TopKSelector, type TopKResult } from "./topk.js";
 
 export type RankModel = "ease" | "popularity";
@@ -112,7 +113,20 @@ export class Ranker {
     return out;
   }
 
-  /** Every user's top k from grouped histories (item positions, see groupByUser); buffers reused throughout. */
+  /**
+   * Training rows (user, movie) grouped by user as this ranker's item positions, users ascending:
+   * what recommendAll reads. Rows of a movie the ranker does not know are left out.
+   */
+  histories(userIds: Int32Array, movieIds: Int32Array, take: (i: number) => boolean = () => true): Histories {
+    const pos = positionsOf(this.itemIds, movieIds);
+    return groupByUser(
+      userIds,
+      (i) => pos[i] >= 0 && take(i),
+      (i) => pos[i],
+    );
+  }
+
+  /** Every user's top k from grouped histories (item positions, see `histories`); buffers reused throughout. */
   recommendAll(
     histories: { userIds: Int32Array; offsets: Int32Array; items: Int32Array },
     k: number,
