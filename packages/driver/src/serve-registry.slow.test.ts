@@ -91,9 +91,15 @@ describe("ms serve --model-uri against a real MLflow server", () => {
       const mlflow = spawn(
         path.join(server!.venv, "bin/mlflow"),
         ["models", "serve", "-m", uri, "--env-manager", "local", "-h", "127.0.0.1", "-p", String(port)],
-        { env: { ...process.env, MLFLOW_TRACKING_URI: url }, stdio: ["ignore", "ignore", "pipe"] },
+        // Its local env manager runs the venv's own tools: its bin goes first on PATH.
+        {
+          env: { ...process.env, MLFLOW_TRACKING_URI: url, PATH: `${path.join(server!.venv, "bin")}:${process.env.PATH}` },
+          stdio: ["ignore", "ignore", "pipe"],
+        },
       );
       children.push(mlflow);
+      let mlflowLog = "";
+      mlflow.stderr?.on("data", (d: Buffer) => (mlflowLog = (mlflowLog + d.toString()).slice(-4000)));
       const theirsUrl = `http://127.0.0.1:${port}`;
       let ready = false;
       for (let i = 0; i < 600 && !ready && mlflow.exitCode === null; i++) {
@@ -103,7 +109,7 @@ describe("ms serve --model-uri against a real MLflow server", () => {
           () => false,
         );
       }
-      expect(ready).toBe(true);
+      expect(ready, mlflowLog).toBe(true);
       const theirs = await invocations(theirsUrl, body);
       mlflow.kill("SIGTERM");
       expect(theirs.status).toBe(200);

@@ -205,7 +205,7 @@ describe("ms serve: MLflow's scoring protocol", () => {
 
   it("ranks unrated movies on /recommend and checks its body against the schema", async () => {
     const url = `${server.info.url}/recommend`;
-    const r = await post(url, JSON.stringify({ users: [1, 2], k: 3 }));
+    const r = await post(url, JSON.stringify({ users: [1, 2], k: 3, model: "rating" }));
     expect(r.status, r.text).toBe(200);
     const recs = r.json.recommendations ?? [];
     expect(recs.map((x) => x.userId)).toEqual([1, 2]);
@@ -218,14 +218,22 @@ describe("ms serve: MLflow's scoring protocol", () => {
       recommendations: { movieId: number }[];
     };
     expect(recs[0].items).toEqual(cli.recommendations.map((x) => x.movieId));
-    const excluded = await post(url, JSON.stringify({ users: [1], k: 3, exclude: [recs[0].items[0]] }));
+    const excluded = await post(url, JSON.stringify({ users: [1], k: 3, model: "rating", exclude: [recs[0].items[0]] }));
     expect(excluded.json.recommendations?.[0].items).not.toContain(recs[0].items[0]);
     for (const bad of ['{"users": ["a"]}', '{"users": []}', '{"users": [1], "k": 0}', '{"user": [1]}']) {
       const b = await post(url, bad);
       expect(b.status, bad).toBe(400);
       expect(b.json.error_code).toBe("BAD_REQUEST");
     }
-    const unknown = await post(url, '{"users": [987654]}');
+    // The run's ranking model (the rank step's) answers by default: k movies the user has not rated.
+    const ranked = await post(url, JSON.stringify({ users: [1], k: 5 }));
+    expect(ranked.status, ranked.text).toBe(200);
+    expect(ranked.json).toMatchObject({ model: "rank" });
+    const rankedItems = ranked.json.recommendations?.[0].items ?? [];
+    expect(rankedItems).toHaveLength(5);
+    const withoutFirst = await post(url, JSON.stringify({ users: [1], k: 5, exclude: [rankedItems[0]] }));
+    expect(withoutFirst.json.recommendations?.[0].items).toEqual([...rankedItems.slice(1), expect.any(Number)]);
+    const unknown = await post(url, '{"users": [987654], "model": "rating"}');
     expect(unknown.status).toBe(400);
     expect(unknown.json.error_code).toBe("INVALID_PARAMETER_VALUE");
   });

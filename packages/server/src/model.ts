@@ -5,6 +5,7 @@
  * the server calls it again on SIGHUP or every refresh period and swaps when the run changed.
  */
 import { readRatingsColumns } from "@ms/etl";
+import { openRanker, type Ranker } from "@ms/rank";
 import { kerasServing, locateRun, modelDirs, openModel, type LocateOptions, type ModelKind, type PairScorer } from "@ms/serve";
 
 export interface ServingModel {
@@ -15,8 +16,10 @@ export interface ServingModel {
   scorer: PairScorer;
   /** Sorted ids of the movies the model can score: the candidates of `/recommend`. */
   movieIds: Int32Array;
-  /** The movies a user rated in the run's ratings (sorted), for `/recommend`'s exclusions. */
+  /** The movies a user rated in the run's ratings (sorted): `/recommend`'s exclusions and the ranker's history. */
   rated(userId: number): Int32Array;
+  /** The run's ranking model (the rank step's), when it has one: `/recommend` ranks with it. */
+  ranker?: Ranker;
   dispose(): void;
 }
 
@@ -61,6 +64,8 @@ export async function loadServing(o: LoadOptions): Promise<ServingModel> {
     const ratings = await readRatingsColumns(dirs.ratings);
     const rated = ratedIndex(ratings.userIds, ratings.movieIds, ratings.rows);
     const movieIds = model.movieIds.filter((m) => model.scorer.hasMovie(m));
+    const rankEntry = run.entries.find((e) => e.manifest.kind === "ranker");
+    const ranker = rankEntry ? await openRanker(rankEntry.dir) : undefined;
     return {
       runId: run.runId,
       kind,
@@ -68,6 +73,7 @@ export async function loadServing(o: LoadOptions): Promise<ServingModel> {
       scorer: model.scorer,
       movieIds,
       rated,
+      ...(ranker ? { ranker } : {}),
       dispose: () => model.dispose(),
     };
   } catch (error) {
