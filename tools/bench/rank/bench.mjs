@@ -21,20 +21,8 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { etl, readRatingsColumns, resolveEtlParams, writeSyntheticRatings } from "@ms/etl";
-import { splitMaskOf } from "@ms/contracts";
-import {
-  easeFromGram,
-  evaluateRanker,
-  fitRanker,
-  gramMatrix,
-  invertSpd,
-  modelItemsOf,
-  Ranker,
-  RANK_DEFAULTS,
-  trainingItems,
-  positionsOf,
-  groupByUser,
-} from "@ms/rank";
+import { mulberry32, splitMaskOf } from "@ms/contracts";
+import { easeFromGram, evaluateRanker, fitRanker, gramMatrix, invertSpd, modelItemsOf, Ranker, RANK_DEFAULTS } from "@ms/rank";
 import { gitCommit, machine, ML_SMALL, path, table, WORK, writeResult } from "../lib.mjs";
 
 const env = process.env;
@@ -72,10 +60,12 @@ const uptime = () =>
 /** A symmetric, diagonally dominant (so positive definite) m x m matrix, full storage. */
 function spd(m) {
   const a = new Float64Array(m * m);
-  let s = 1;
-  const r = () => (s = (s * 16807) % 2147483647) / 2147483647;
+  const random = mulberry32(m);
   for (let i = 0; i < m; i++) {
-    for (let j = 0; j < i; j++) a[i * m + j] = a[j * m + i] = r();
+    for (let j = 0; j < i; j++) {
+      a[i * m + j] = random();
+      a[j * m + i] = a[i * m + j];
+    }
     a[i * m + i] = m;
   }
   return a;
@@ -315,6 +305,9 @@ function render() {
       ),
       "",
     );
+  // What the figures mean and the defaults chosen from them, kept beside the bench (notes.md).
+  const notes = path.join(path.dirname(new URL(import.meta.url).pathname), "notes.md");
+  if (existsSync(notes)) parts.push(readFileSync(notes, "utf8"));
   return parts.join("\n");
 }
 
