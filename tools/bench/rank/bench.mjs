@@ -51,6 +51,11 @@ const save = () => {
 };
 const log = (text) => process.stderr.write(`rank: ${text}\n`);
 const seconds = (t0) => (performance.now() - t0) / 1000;
+/** CPU seconds this process spent since `from` (a process.cpuUsage() reading): under load, near what the work takes on an idle core. */
+const cpuSeconds = (from) => {
+  const d = process.cpuUsage(from);
+  return (d.user + d.system) / 1e6;
+};
 const uptime = () =>
   os
     .loadavg()
@@ -194,6 +199,7 @@ async function runServe() {
   const loadSeconds = seconds(t0);
   const mask = splitMaskOf({ kind: "hash", seed: SEED, splitProp: 0.8 }, cols);
   const t1 = performance.now();
+  const cpu1 = process.cpuUsage();
   const fitted = fitRanker(cols, mask, {
     model: "ease",
     lambda: RANK_DEFAULTS.rank_lambda,
@@ -201,10 +207,13 @@ async function runServe() {
     neighbors: RANK_DEFAULTS.rank_neighbors,
   });
   const fitSeconds = seconds(t1);
+  const fitCpu = cpuSeconds(cpu1);
   const ranker = new Ranker(fitted.model);
   const t2 = performance.now();
+  const cpu2 = process.cpuUsage();
   const all = ranker.recommendAll(fitted.train, K);
   const batchSeconds = seconds(t2);
+  const batchCpu = cpuSeconds(cpu2);
   const single = Math.min(5000, fitted.train.userIds.length);
   const t3 = performance.now();
   for (let u = 0; u < single; u++) {
@@ -224,7 +233,10 @@ async function runServe() {
     fitSeconds,
     phases: fitted.seconds,
     batchSeconds,
+    batchCpu,
+    fitCpu,
     batchUsersPerSecond: all.userIds.length / batchSeconds,
+    batchUsersPerCpuSecond: all.userIds.length / batchCpu,
     singleUsersPerSecond: single / singleSeconds,
     load: uptime(),
     commit: gitCommit(),
@@ -297,8 +309,11 @@ function render() {
             "fit (s): gram / inverse / prune",
             `${s.fitSeconds.toFixed(1)}: ${s.phases.gram.toFixed(1)} / ${s.phases.inverse.toFixed(1)} / ${s.phases.prune.toFixed(1)}`,
           ],
+          ["fit, CPU seconds", s.fitCpu?.toFixed(1) ?? ""],
           ["recommendAll, every user's top 10 (s)", s.batchSeconds.toFixed(1)],
-          ["recommendAll users/s", Math.round(s.batchUsersPerSecond)],
+          ["recommendAll, CPU seconds", s.batchCpu?.toFixed(1) ?? ""],
+          ["recommendAll users/s (wall)", Math.round(s.batchUsersPerSecond)],
+          ["recommendAll users per CPU second", s.batchUsersPerCpuSecond ? Math.round(s.batchUsersPerCpuSecond) : ""],
           ["recommend (one call per user) users/s", Math.round(s.singleUsersPerSecond)],
           ["load", s.load],
         ],
