@@ -22,7 +22,17 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "
 import os from "node:os";
 import { etl, readRatingsColumns, resolveEtlParams, writeSyntheticRatings } from "@ms/etl";
 import { mulberry32, splitMaskOf } from "@ms/contracts";
-import { easeFromGram, evaluateRanker, fitRanker, gramMatrix, invertSpd, modelItemsOf, Ranker, RANK_DEFAULTS } from "@ms/rank";
+import {
+  easeFromGram,
+  evaluateRanker,
+  fitRanker,
+  gramMatrix,
+  invertSpd,
+  modelItemsOf,
+  Ranker,
+  RANK_DEFAULTS,
+  recommendAllParallel,
+} from "@ms/rank";
 import { gitCommit, machine, ML_SMALL, path, table, WORK, writeResult } from "../lib.mjs";
 
 const env = process.env;
@@ -107,15 +117,20 @@ function runInverse() {
   for (const m of SIZES) {
     const a = spd(m);
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     invertSpd(a, m);
     const blocked = seconds(t0);
+    const blockedCpu = cpuSeconds(c0);
     let baseline = null;
+    let baselineCpu = null;
     if (m <= BASELINE_MAX) {
       const t1 = performance.now();
+      const c1 = process.cpuUsage();
       baselineInverse(spd(m), m);
       baseline = seconds(t1);
+      baselineCpu = cpuSeconds(c1);
     }
-    scores.inverse[m] = { blocked, baseline, load: uptime(), commit: gitCommit() };
+    scores.inverse[m] = { blocked, blockedCpu, baseline, baselineCpu, load: uptime(), commit: gitCommit() };
     log(`inverse m=${m}: ${blocked.toFixed(2)} s${baseline ? `, baseline ${baseline.toFixed(2)} s` : ""}`);
     save();
   }
@@ -214,6 +229,10 @@ async function runServe() {
   const all = ranker.recommendAll(fitted.train, K);
   const batchSeconds = seconds(t2);
   const batchCpu = cpuSeconds(cpu2);
+  const t4 = performance.now();
+  const both = await recommendAllParallel(fitted.model, fitted.train, K, {}, 2);
+  const parallelSeconds = seconds(t4);
+  if (both.items.some((x, i) => x !== all.items[i])) throw new Error("recommendAllParallel differs from recommendAll");
   const single = Math.min(5000, fitted.train.userIds.length);
   const t3 = performance.now();
   for (let u = 0; u < single; u++) {
@@ -233,6 +252,7 @@ async function runServe() {
     fitSeconds,
     phases: fitted.seconds,
     batchSeconds,
+    parallelSeconds,
     batchCpu,
     fitCpu,
     batchUsersPerSecond: all.userIds.length / batchSeconds,
@@ -274,11 +294,12 @@ function qualityTable(name) {
 }
 
 function render() {
+  const cpu = (x) => (x === undefined || x === null ? "" : ` (${x.toFixed(1)} CPU)`);
   const inv = Object.entries(scores.inverse ?? {}).map(([m, r]) => [
     Number(m),
-    r.blocked.toFixed(2),
-    r.baseline === null ? "not run" : r.baseline.toFixed(2),
-    r.baseline === null ? "" : (r.baseline / r.blocked).toFixed(2),
+    `${r.blocked.toFixed(1)}${cpu(r.blockedCpu)}`,
+    r.baseline === null ? "not run" : `${r.baseline.toFixed(1)}${cpu(r.baselineCpu)}`,
+    r.baseline === null ? "" : (r.baselineCpu && r.blockedCpu ? r.baselineCpu / r.blockedCpu : r.baseline / r.blocked).toFixed(2),
     r.load,
   ]);
   const s = scores.serve;
@@ -290,7 +311,7 @@ function render() {
     "",
     "## The inverse (m x m, seconds)",
     "",
-    table(["m", "blocked (invertSpd)", "plain triple loop", "ratio", "load"], inv),
+    table(["m", "blocked (invertSpd), s", "plain triple loop, s", "ratio", "load"], inv),
     "",
     `## Ranking quality, 5-fold (k = ${K}, every test item relevant, training items excluded)`,
     "",
@@ -312,6 +333,7 @@ function render() {
           ["fit, CPU seconds", s.fitCpu?.toFixed(1) ?? ""],
           ["recommendAll, every user's top 10 (s)", s.batchSeconds.toFixed(1)],
           ["recommendAll, CPU seconds", s.batchCpu?.toFixed(1) ?? ""],
+          ["recommendAllParallel, 2 threads (s)", s.parallelSeconds?.toFixed(1) ?? ""],
           ["recommendAll users/s (wall)", Math.round(s.batchUsersPerSecond)],
           ["recommendAll users per CPU second", s.batchUsersPerCpuSecond ? Math.round(s.batchUsersPerCpuSecond) : ""],
           ["recommend (one call per user) users/s", Math.round(s.singleUsersPerSecond)],
