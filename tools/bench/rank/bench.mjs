@@ -287,7 +287,7 @@ function qualityTable(name) {
     const p = meanStd(got.map((g) => g.precision));
     const c = meanStd(got.map((g) => g.coverage));
     const s = got.every((g) => g.seconds !== undefined) ? meanStd(got.map((g) => g.seconds)).mean.toFixed(1) : "";
-    return [config, `${n.mean.toFixed(4)} ± ${n.std.toFixed(4)}`, p.mean.toFixed(4), c.mean.toFixed(3), got.length, s];
+    return [config, `${n.mean.toFixed(4)} ± ${n.std.toFixed(4)}`, p.mean.toFixed(4), c.mean.toFixed(3), String(got.length), s];
   });
   rows.sort((a, b) => Number(b[1].split(" ")[0]) - Number(a[1].split(" ")[0]));
   return table(["configuration", "nDCG@10 mean ± std", "P@10", "coverage", "folds", "fit s / fold"], rows);
