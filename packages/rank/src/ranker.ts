@@ -62,6 +62,8 @@ export class Ranker {
   readonly model: RankModel;
   readonly itemIds: Int32Array;
   readonly trainCounts: Int32Array;
+  /** The model as given (what a worker thread rebuilds this ranker from). */
+  readonly source: RankerModel;
   private readonly candidates: Int32Array;
   private readonly candidateOf: Int32Array;
   private readonly rows?: SparseRows;
@@ -73,6 +75,7 @@ export class Ranker {
 
   constructor(m: RankerModel) {
     this.model = m.model;
+    this.source = m;
     this.itemIds = m.itemIds;
     this.trainCounts = m.trainCounts;
     const all = Int32Array.from({ length: m.itemIds.length }, (_, i) => i);
