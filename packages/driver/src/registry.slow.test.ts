@@ -40,7 +40,7 @@ interface Registered {
   runId: string;
   source: string;
 }
-type RegisteredRun = RunDoc & { registeredModel: Registered };
+type RegisteredRun = RunDoc & { registeredModel: Registered; model?: { uri: string; runId: string; modelId?: string } };
 
 interface Prediction {
   runId: string;
@@ -78,6 +78,9 @@ describe("ms run --register-model against a real MLflow server", () => {
       modelUri: `models:/${name}@champion`,
     });
     expect(first.steps.map((s) => s.runId)).toContain(first.registeredModel.runId);
+    // The version is of the LoggedModel the run logged (MLflow 3), from the model's step run.
+    expect(first.model?.modelId).toMatch(/^m-/);
+    expect(first.registeredModel).toMatchObject({ runId: first.model?.runId, source: `models:/${first.model?.modelId}` });
     expect(await aliasOf(name, "champion")).toMatchObject({ version: "1", run_id: first.registeredModel.runId });
 
     second = await msJson<RegisteredRun>(["run", ...SMALL, "-P", "keras_epochs=2", "--register-model", name, "--alias", "champion"]);
