@@ -190,7 +190,7 @@ def _refuse(message):
         from mlflow.exceptions import MlflowException
     except ImportError:
         raise UnknownIdError(message) from None
-    raise MlflowException(message, error_code="INVALID_PARAMETER_VALUE") from UnknownIdError(message)
+    raise MlflowException.invalid_parameter_value(message) from UnknownIdError(message)
 
 
 class MsModel:
