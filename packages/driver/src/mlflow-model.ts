@@ -44,7 +44,8 @@ export interface ModelLogInput {
 async function finalModel(entries: readonly RunEntry[]): Promise<{ kind: ModelKind; entry: RunEntry } | undefined> {
   const keras = entries.filter((e) => e.manifest.kind === "keras-model").at(-1);
   if (keras && (await kerasServing(keras.dir)).servable) return { kind: "keras", entry: keras };
-  const als = entries.find((e) => e.step === "als" && e.manifest.kind === "factors") ?? entries.filter((e) => e.manifest.kind === "factors").at(-1);
+  const als =
+    entries.find((e) => e.step === "als" && e.manifest.kind === "factors") ?? entries.filter((e) => e.manifest.kind === "factors").at(-1);
   return als ? { kind: "als", entry: als } : undefined;
 }
 
@@ -66,7 +67,8 @@ export async function logFinalModel(input: ModelLogInput): Promise<LoggedFinalMo
     modelType: kind,
     tags: { [MODEL_TAGS.kind]: kind, "ms.cache.key": entry.key },
   });
-  if (!logged) logger.debug({ trackingUri: tracker.uri }, "the tracking store has no logged models: the model is logged as the run's artifacts only");
+  if (!logged)
+    logger.debug({ trackingUri: tracker.uri }, "the tracking store has no logged models: the model is logged as the run's artifacts only");
   // Named by this process's pid, as the cache's tmp/ expects: a concurrent run's leftover cleaning keeps it while we live.
   const dir = path.join(input.workDir, `${process.pid}-mlflow-model-${entry.runId}`);
   await fs.rm(dir, { recursive: true, force: true });
@@ -132,7 +134,11 @@ export function ratingsDataset(entries: readonly RunEntry[]): DatasetInput | und
   const file = details.output.source?.path ?? (raw?.success ? raw.output.ratingsFile : undefined);
   const name = (raw?.success ? raw.output.name : undefined) ?? (file ? path.basename(file) : "ratings");
   const hex = ratings.manifest.digest.replace(/^sha256:/, "");
-  const columns = details.output.schema.map((c) => ({ type: COLUMN_TYPES[c.type.toUpperCase()] ?? "string", name: c.name, required: true }));
+  const columns = details.output.schema.map((c) => ({
+    type: COLUMN_TYPES[c.type.toUpperCase()] ?? "string",
+    name: c.name,
+    required: true,
+  }));
   return {
     name,
     digest: hex.slice(0, 36),

@@ -75,7 +75,8 @@ async function expectSameAsMsPredict(doc: RunDoc, answer: PyfuncAnswer, tracking
   expect(r.code, r.stderr).toBe(0);
   const printed = (JSON.parse(r.stdout) as { predictions: { rating: number }[] }).predictions.map((p) => p.rating);
   expect(printed).toHaveLength(answer.predictions.length);
-  for (const [i, rating] of printed.entries()) expect(Math.abs(rating - answer.predictions[i]), `pair ${answer.pairs[i]}`).toBeLessThan(TOLERANCE);
+  for (const [i, rating] of printed.entries())
+    expect(Math.abs(rating - answer.predictions[i]), `pair ${answer.pairs[i]}`).toBeLessThan(TOLERANCE);
   await fs.writeFile(file, `userId,movieId\n${answer.pairs[0].join(",")}\n999999,${answer.pairs[0][1]}\n`);
   const refused = await ms(["predict", "--pairs", file, "--run", doc.runId, "--tracking-uri", trackingUri], box);
   expect(refused.code).toBe(2);
@@ -92,13 +93,23 @@ async function expectServed(modelUri: string, answer: PyfuncAnswer): Promise<voi
     path.join(venv, "bin/mlflow"),
     ["models", "serve", "-m", modelUri, "--env-manager", "local", "--host", "127.0.0.1", "--port", String(port), "--workers", "1"],
     // Its scoring server is started as `uvicorn` from PATH: the venv's bin goes first.
-    { env: { ...process.env, PATH: `${path.join(venv, "bin")}:${process.env.PATH}`, MLFLOW_TRACKING_URI: server?.url }, detached: true, stdio: "ignore" },
+    {
+      env: { ...process.env, PATH: `${path.join(venv, "bin")}:${process.env.PATH}`, MLFLOW_TRACKING_URI: server?.url },
+      detached: true,
+      stdio: "ignore",
+    },
   );
   try {
     const base = `http://127.0.0.1:${port}`;
     const deadline = Date.now() + 180_000;
-    while (!(await fetch(`${base}/ping`).then((r) => r.ok, () => false))) {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`mlflow models serve did not answer /ping (exit ${child.exitCode})`);
+    while (
+      !(await fetch(`${base}/ping`).then(
+        (r) => r.ok,
+        () => false,
+      ))
+    ) {
+      if (Date.now() > deadline || child.exitCode !== null)
+        throw new Error(`mlflow models serve did not answer /ping (exit ${child.exitCode})`);
       await new Promise((r) => setTimeout(r, 1000));
     }
     const post = (body: unknown) =>

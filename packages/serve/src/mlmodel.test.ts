@@ -21,7 +21,13 @@ beforeAll(async () => {
 });
 afterAll(async () => fx.dispose());
 
-const input = () => ({ kind: "als" as const, dirs: { factors: fx.factorsDir }, runId: "r1", artifactPath: "model", producedBy: "als@0.1.0" });
+const input = () => ({
+  kind: "als" as const,
+  dirs: { factors: fx.factorsDir },
+  runId: "r1",
+  artifactPath: "model",
+  producedBy: "als@0.1.0",
+});
 
 describe("writeMlflowModel", () => {
   it("writes the README's layout with an MLmodel MLflow reads", async () => {
@@ -45,7 +51,11 @@ describe("writeMlflowModel", () => {
       ].sort(),
     );
     const text = await fs.readFile(path.join(out, MLMODEL.file), "utf8");
-    const doc = YAML.parse(text) as Record<string, any>;
+    const doc = YAML.parse(text) as {
+      flavors: Record<string, Record<string, unknown>>;
+      signature: { inputs: string };
+      [key: string]: unknown;
+    };
     expect(doc.flavors.python_function).toMatchObject({ loader_module: "ms_pyfunc", code: "code", data: "data" });
     expect(doc.flavors.ms).toMatchObject({ kind: "als", format: 1, data: "data", factors_digest: factors.manifest.digest });
     expect(JSON.parse(doc.signature.inputs)).toEqual([
@@ -63,8 +73,11 @@ describe("writeMlflowModel", () => {
     expect(Array.from(new Int32Array(new Uint8Array(ids).buffer))).toEqual(Array.from(factors.userIds));
     const vectors = await fs.readFile(path.join(out, "data/pyfunc/itemFactors.bin"));
     expect(Array.from(new Float32Array(new Uint8Array(vectors).buffer))).toEqual(Array.from(factors.itemFactors));
-    const example = JSON.parse(await fs.readFile(path.join(out, MLMODEL.servingExample), "utf8")) as { dataframe_split: { data: number[][] } };
-    for (const [u, m] of example.dataframe_split.data) expect([factors.userIds.includes(u), factors.itemIds.includes(m)]).toEqual([true, true]);
+    const example = JSON.parse(await fs.readFile(path.join(out, MLMODEL.servingExample), "utf8")) as {
+      dataframe_split: { data: number[][] };
+    };
+    for (const [u, m] of example.dataframe_split.data)
+      expect([factors.userIds.includes(u), factors.itemIds.includes(m)]).toEqual([true, true]);
   });
 
   it("is read back by readMlflowModel into what openModel takes", async () => {

@@ -149,7 +149,12 @@ function utcCreated(now: Date): string {
   return `${now.toISOString().replace("T", " ").replace("Z", "")}000`;
 }
 
-function mlmodelText(input: MlflowModelInput, spec: { features?: string; modelDigest: string; factorsDigest: string }, uuid: string, sizeBytes: number): string {
+function mlmodelText(
+  input: MlflowModelInput,
+  spec: { features?: string; modelDigest: string; factorsDigest: string },
+  uuid: string,
+  sizeBytes: number,
+): string {
   const doc: Record<string, unknown> = {
     ...(input.artifactPath ? { artifact_path: input.artifactPath } : {}),
     flavors: {
@@ -194,7 +199,14 @@ function mlmodelText(input: MlflowModelInput, spec: { features?: string; modelDi
 
 /** A schema as MLflow writes it into MLmodel: Python's json.dumps, ", " and ": " separators. */
 function schemaJson(columns: ReadonlyArray<Record<string, unknown>>): string {
-  return `[${columns.map((c) => `{${Object.entries(c).map(([k, val]) => `${JSON.stringify(k)}: ${JSON.stringify(val)}`).join(", ")}}`).join(", ")}]`;
+  return `[${columns
+    .map(
+      (c) =>
+        `{${Object.entries(c)
+          .map(([k, val]) => `${JSON.stringify(k)}: ${JSON.stringify(val)}`)
+          .join(", ")}}`,
+    )
+    .join(", ")}]`;
 }
 
 /** Bytes of every file under `dir`. */

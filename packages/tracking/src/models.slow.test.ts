@@ -32,7 +32,17 @@ const dataset: DatasetInput = {
   context: "training",
 };
 
-const PyInputs = v.array(v.object({ name: v.string(), digest: v.string(), source_type: v.string(), source: v.string(), schema: v.string(), profile: v.string(), tags: recordOf(v.string()) }));
+const PyInputs = v.array(
+  v.object({
+    name: v.string(),
+    digest: v.string(),
+    source_type: v.string(),
+    source: v.string(),
+    schema: v.string(),
+    profile: v.string(),
+    tags: recordOf(v.string()),
+  }),
+);
 const READ_INPUTS = `
 import json, sys, warnings
 warnings.filterwarnings("ignore")
@@ -47,7 +57,8 @@ warnings.filterwarnings("ignore")
 from mlflow import MlflowClient
 print(json.dumps(MlflowClient(sys.argv[1]).create_experiment(sys.argv[2])))
 `;
-const READ_TAGS = "import json,sys; from mlflow import MlflowClient; print(json.dumps(MlflowClient(sys.argv[1]).get_experiment(sys.argv[2]).tags))";
+const READ_TAGS =
+  "import json,sys; from mlflow import MlflowClient; print(json.dumps(MlflowClient(sys.argv[1]).get_experiment(sys.argv[2]).tags))";
 
 /** An experiment MLflow's client created (no experiment kind), tagged by us once, read back by MLflow. */
 async function expectKindAdded(tracker: Tracker, uri: string): Promise<void> {
@@ -84,7 +95,12 @@ describe("datasets, logged models and experiment tags on mlflow server", () => {
   it("creates, fills and finalizes a logged model linked to its run, which MLflow's client finds and downloads", async () => {
     const exp = await tracker.getOrCreateExperiment(`models ${unique}`);
     const run = await tracker.startRun({ experimentId: exp.experimentId, runName: "trainer" });
-    const model = await tracker.createLoggedModel({ experimentId: exp.experimentId, name: "model", sourceRunId: run.runId, tags: { k: "v" } });
+    const model = await tracker.createLoggedModel({
+      experimentId: exp.experimentId,
+      name: "model",
+      sourceRunId: run.runId,
+      tags: { k: "v" },
+    });
     expect(model).toMatchObject({ name: "model", status: "PENDING", sourceRunId: run.runId, tags: { k: "v" } });
     const dir = await makeTempDir("ms-logged-model-");
     temps.push(dir);
