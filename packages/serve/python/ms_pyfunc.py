@@ -220,6 +220,10 @@ class MsModel:
         elif self.kind != "als":
             raise ValueError(f"{data_path}/ms-model.json: unknown model kind {self.kind}")
 
+    def get_raw_model(self):
+        """What `PyFuncModel.get_raw_model()` hands out: this object (its kind, and the known ids `user_ids`, `movie_ids`)."""
+        return self
+
     def _refuse_unknown(self, users, movies, user_missing, movie_missing):
         # ms checks pair by pair, the user before the movie: the first unknown id is the one named.
         i = int(np.argmax(user_missing | movie_missing))
