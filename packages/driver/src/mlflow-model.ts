@@ -9,10 +9,11 @@
  * when the network cannot score new pairs (or the run has none).
  */
 import { promises as fs } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import * as v from "valibot";
-import type { Logger } from "@ms/contracts";
+import { asStorageError, type Logger } from "@ms/contracts";
 import { kerasServing, modelDirs, writeMlflowModel, type ModelKind, type RunEntry } from "@ms/serve";
 import type { DatasetInput, RunLog, Tracker } from "@ms/tracking";
 
@@ -36,8 +37,6 @@ export interface ModelLogInput {
   logger: Logger;
   parentRunId: string;
   entries: readonly RunEntry[];
-  /** Where the model directory is built before it is logged (removed after). */
-  workDir: string;
 }
 
 /** The kind `ms predict` would answer with, and the entry that holds the model; undefined when the run has none. */
@@ -69,10 +68,13 @@ export async function logFinalModel(input: ModelLogInput): Promise<LoggedFinalMo
   });
   if (!logged)
     logger.debug({ trackingUri: tracker.uri }, "the tracking store has no logged models: the model is logged as the run's artifacts only");
-  // Named by this process's pid, as the cache's tmp/ expects: a concurrent run's leftover cleaning keeps it while we live.
-  const dir = path.join(input.workDir, `${process.pid}-mlflow-model-${entry.runId}`);
-  await fs.rm(dir, { recursive: true, force: true });
+  // Built outside the cache directory, which may be read-only for a fully cached run.
+  let work: string | undefined;
   try {
+    work = await fs.mkdtemp(path.join(os.tmpdir(), "ms-mlflow-model-")).catch((error: unknown) => {
+      throw asStorageError(error, os.tmpdir());
+    });
+    const dir = path.join(work, MODEL_ARTIFACT_PATH);
     await writeMlflowModel(
       {
         kind,
@@ -94,7 +96,7 @@ export async function logFinalModel(input: ModelLogInput): Promise<LoggedFinalMo
     if (logged) await tracker.finalizeLoggedModel(logged.modelId, "FAILED").catch(() => undefined);
     throw error;
   } finally {
-    await fs.rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    if (work) await fs.rm(work, { recursive: true, force: true }).catch(() => undefined);
   }
   await input.log.tags(input.parentRunId, {
     [MODEL_TAGS.uri]: uri,
