@@ -93,6 +93,8 @@ describe("ms run --register-model against a real MLflow server", () => {
       "3",
       "--top",
       "3",
+      "--model",
+      "als",
       "--run",
       second.runId,
     ]);
