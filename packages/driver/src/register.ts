@@ -43,7 +43,7 @@ export interface RegistrationOptions {
   readyTimeoutMs?: number;
 }
 
-/** A registration checked before the run: call `register` with the run's steps once it has finished. */
+/** A registration checked before the run: call `register` with the model the run logged once it has finished. */
 export interface Registration {
   /** Registers `model`, the run's final model as the pipeline logged it (`PipelineReport.model`). */
   register(model: LoggedFinalModel | undefined, signal?: AbortSignal): Promise<RegisteredModelReport>;
