@@ -4,8 +4,9 @@
  * `ms predict --pairs` prints for the same pairs, within TOLERANCE, and refuses the same unknown
  * user; `search_logged_models` finds the model READY, the runs list the dataset, the parent links
  * the model; `mlflow models serve --env-manager local` answers `/invocations` with the same
- * numbers and a 400 for an unknown id. On a file store too, whose Default experiment MLflow made
- * without `mlflow.experimentKind` and gets it.
+ * numbers and a 400 for an unknown id. On a file store too (with the fm step's time effects and
+ * ordinal output, which change the features), whose Default experiment MLflow made without
+ * `mlflow.experimentKind` and gets it.
  */
 import { execFile, spawn } from "node:child_process";
 import { promises as fs } from "node:fs";
@@ -165,7 +166,7 @@ print(json.dumps({"models": [[m.model_id, m.name, str(m.status), m.source_run_id
     await expectServed(doc.model.uri, answer);
   });
 
-  it("on a file store: the model loads from runs:/ and predicts what ms predict prints; MLflow's Default experiment gets its kind", async () => {
+  it("on a file store, with fm's time and ordinal groups: the model loads from runs:/ and predicts what ms predict prints; MLflow's Default gets its kind", async () => {
     const root = path.join(box.root, "file-mlruns");
     const fileUri = `file:${root}`;
     // MLflow makes the Default experiment, without mlflow.experimentKind.
@@ -175,7 +176,11 @@ print(json.dumps({"models": [[m.model_id, m.name, str(m.status), m.source_run_id
       {},
     );
     expect(before["mlflow.experimentKind"]).toBeUndefined();
-    const doc = (await runJson([...SMALL, "--tracking-uri", root], box)) as RunDoc & { model: { uri: string; modelId?: string } };
+    // With the fm step's time effects and ordinal output, whose features the pyfunc computes too.
+    const groups = ["-P", "fm_time=true", "-P", "fm_output=ordinal", "-P", "fm_implicit_user=true"];
+    const doc = (await runJson([...SMALL, ...groups, "--tracking-uri", root], box)) as RunDoc & {
+      model: { uri: string; modelId?: string };
+    };
     expect(doc.model.modelId).toBeUndefined();
     const answer = await python<PyfuncAnswer>(PYFUNC, [doc.model.uri], { MLFLOW_TRACKING_URI: fileUri });
     await expectSameAsMsPredict(doc, answer, root);
