@@ -191,4 +191,12 @@ print(json.dumps({"models": [[m.model_id, m.name, str(m.status), m.source_run_id
     );
     expect(after["mlflow.experimentKind"]).toBe("custom_model_development");
   });
+
+  it("with the seed's features (-P keras_features=seed -P fm_model=none): the pyfunc builds them from the factors' raw copy", async () => {
+    const root = path.join(box.root, "seed-mlruns");
+    const seed = ["-P", "keras_features=seed", "-P", "fm_model=none"];
+    const doc = (await runJson([...SMALL, ...seed, "--tracking-uri", root], box)) as RunDoc & { model: { uri: string } };
+    const answer = await python<PyfuncAnswer>(PYFUNC, [doc.model.uri], { MLFLOW_TRACKING_URI: `file:${root}` });
+    await expectSameAsMsPredict(doc, answer, root);
+  });
 });
