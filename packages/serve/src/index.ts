@@ -3,7 +3,8 @@
  * of `MODEL_KINDS` (the ALS factors, or the keras network with the factors it was trained on)
  * behind one `predict` of (user, movie) pairs; `recommend` and `predictRatings` answer for the
  * latest finished run (found by `locateRun` in the tracking store, its entries in a given cache);
- * `evaluate` scores a run's models on its test rows for the report.
+ * `evaluate` scores a run's models on its test rows for the report. `resolveModelUri` turns
+ * `models:/NAME@ALIAS`, `models:/NAME/VERSION` or `runs:/ID/model` into the run that answers.
  */
 export {
   openModel,
@@ -16,6 +17,7 @@ export {
   type ModelDirs,
   type ServedModel,
   type AnyManifest,
+  type PairScorer,
 } from "./serve.js";
 export {
   locateRun,
@@ -27,6 +29,13 @@ export {
   type EntryStore,
   type EntryCheck,
 } from "./locate.js";
+export {
+  parseModelUri,
+  resolveModelUri,
+  type ModelUri,
+  type ResolvedModelUri,
+  type ResolveOptions,
+} from "./model-uri.js";
 export {
   recommend,
   predictRatings,

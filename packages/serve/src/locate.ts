@@ -9,6 +9,7 @@
 import * as v from "valibot";
 import { BadParameterError, CorruptArtifactError, MissingArtifactError, type Logger, type Manifest } from "@ms/contracts";
 import { createTracker, TAGS, type Run, type SkippedRun, type Tracker } from "@ms/tracking";
+import { resolveModelUri, type ResolvedModelUri } from "./model-uri.js";
 import type { ModelDirs, ModelKind } from "./serve.js";
 
 /** A finished run's step entry as the cache checks it (CacheStore's `checkEntry` has this shape). */
@@ -41,6 +42,11 @@ export interface LocateOptions {
   trackingUri?: string;
   /** A parent run id (a step's child run id is taken to mean its parent); default the latest finished run. */
   runId?: string;
+  /**
+   * A model URI instead of `runId`: `runs:/RUN_ID/model`, or `models:/NAME@ALIAS` / `models:/NAME/VERSION`
+   * of the tracking server's registry (resolved to the run that produced the version).
+   */
+  modelUri?: string;
   /** Only look in this experiment (by name). */
   experiment?: string;
   logger?: Logger;
@@ -60,6 +66,8 @@ export interface LocatedRun {
   runId: string;
   experimentId: string;
   entries: RunEntry[];
+  /** What `modelUri` resolved to, when one was given. */
+  modelUri?: ResolvedModelUri;
 }
 
 /**
@@ -114,14 +122,20 @@ async function childRuns(tracker: Tracker, experimentId: string, runId: string):
 
 /** Finds a run and its step entries in the cache, each verified (missing: exit 4; damaged: exit 5). */
 export async function locateRun(o: LocateOptions): Promise<LocatedRun> {
+  if (o.modelUri !== undefined && o.runId !== undefined)
+    throw new BadParameterError("--model-uri", "give either --model-uri or --run, not both");
+  const modelUri = o.modelUri === undefined ? undefined : await resolveModelUri(o.modelUri, o);
+  const asked = modelUri?.runId ?? o.runId;
+  const flag = modelUri ? "--model-uri" : "--run";
+  const named = modelUri ? `${modelUri.uri}: run ${asked}` : `run ${asked}`;
   const tracker = createTracker(o.trackingUri, { logger: o.logger, env: o.env });
-  let parent = o.runId
-    ? await tracker.getRun(o.runId).catch((error: unknown) =>
+  let parent = asked
+    ? await tracker.getRun(asked).catch((error: unknown) =>
         // A damaged run is said to be damaged (exit 5, naming its file): --run never falls back to another run.
         Promise.reject(
           error instanceof CorruptArtifactError
             ? error
-            : new BadParameterError("--run", `run ${o.runId} is not in ${tracker.uri} (${(error as Error).message})`),
+            : new BadParameterError(flag, `${named} is not in ${tracker.uri} (${(error as Error).message})`),
         ),
       )
     : await latestRun(tracker, o.experiment, o.logger);
@@ -131,8 +145,8 @@ export async function locateRun(o: LocateOptions): Promise<LocatedRun> {
     parent = await tracker.getRun(parent.tags[TAGS.parent]);
   }
   const runId = parent.info.runId;
-  if (o.runId && parent.info.status !== "FINISHED")
-    throw new BadParameterError("--run", `run ${runId} is ${parent.info.status}, not FINISHED`);
+  if (asked && parent.info.status !== "FINISHED")
+    throw new BadParameterError(flag, `${modelUri ? `${modelUri.uri}: ` : ""}run ${runId} is ${parent.info.status}, not FINISHED`);
   let children = await childRuns(tracker, parent.info.experimentId, runId);
   const folds = children.filter((c) => c.tags[TAGS.fold] !== undefined);
   if (folds.length) {
@@ -160,7 +174,7 @@ export async function locateRun(o: LocateOptions): Promise<LocatedRun> {
     entries.push({ step, runId: child.info.runId, key, dir: check.dir, manifest: check.manifest });
   }
   if (!entries.length) throw new MissingArtifactError(`run ${runId} has no step runs with cache keys in ${tracker.uri}; is it an ms run?`);
-  return { runId, experimentId: parent.info.experimentId, entries };
+  return { runId, experimentId: parent.info.experimentId, entries, ...(modelUri ? { modelUri } : {}) };
 }
 
 /** The keras model's record of the factors it was trained on (absent in a damaged manifest: no entry matches). */

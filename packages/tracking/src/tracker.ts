@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { BadParameterError, createLogger, type Logger } from "@ms/contracts";
 import { FileStore } from "./file-store.js";
 import { RestStore, type RestAuth, type RetryOptions } from "./rest-store.js";
+import type { RestTransportOptions } from "./rest-transport.js";
 import type { Store } from "./store.js";
 import type { Tracker } from "./types.js";
 import { ValidatingTracker } from "./validating-tracker.js";
@@ -92,6 +93,11 @@ export function createTracker(uri?: string, options: TrackerOptions = {}): Track
 }
 
 function openRest(url: string, options: TrackerOptions, logger: () => Logger): RestStore {
+  return new RestStore(url, restOptions(options, logger));
+}
+
+/** The REST transport's auth, retry budget and logger from the options and the environment (MLFLOW_TRACKING_*). */
+export function restOptions(options: TrackerOptions, logger: () => Logger): RestTransportOptions {
   const env = options.env ?? process.env;
   const auth: RestAuth = options.auth ?? {
     token: env.MLFLOW_TRACKING_TOKEN || undefined,
@@ -106,5 +112,5 @@ function openRest(url: string, options: TrackerOptions, logger: () => Logger): R
       throw new BadParameterError("MS_TRACKING_RETRY_TIMEOUT_MS", `"${budget}" is not a number of milliseconds`);
     retry = { maxTotalMs: ms };
   }
-  return new RestStore(url, { auth, retry, logger });
+  return { auth, retry, logger };
 }

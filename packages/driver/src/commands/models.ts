@@ -4,7 +4,7 @@
  */
 import { BadParameterError, formatTable, parseId, parseIntegerFlag, type CliContext, type CliSpec } from "@ms/contracts";
 import { withLeasedEntries } from "@ms/cache";
-import { MODEL_KINDS, predictRatings, readPairs, recommend, type LocateOptions, type ModelKind } from "@ms/serve";
+import { MODEL_KINDS, predictRatings, readPairs, recommend, type LocateOptions, type ModelKind, type ResolvedModelUri } from "@ms/serve";
 import { defaultCacheDir } from "../pipeline.js";
 import { SHARED_OPTIONS } from "./options.js";
 
@@ -16,6 +16,11 @@ const MODEL_OPTIONS = {
     description: `${MODEL_KINDS.join(" or ")} (default: the run's final model; its ALS model when that one cannot score new pairs)`,
   },
   run: { type: "string", value: "RUN_ID", description: "the ms run to use (default: the latest finished one)" },
+  "model-uri": {
+    type: "string",
+    value: "URI",
+    description: "instead of --run: models:/NAME@ALIAS or models:/NAME/VERSION (the registry of an MLflow server), or runs:/RUN_ID/model",
+  },
   experiment: { type: "string", value: "NAME", description: "look for the latest run only in this experiment" },
   "tracking-uri": SHARED_OPTIONS["tracking-uri"],
   "cache-dir": SHARED_OPTIONS["cache-dir"],
@@ -32,7 +37,7 @@ const PREDICT_OPTIONS = {
   pairs: { type: "string", value: "FILE", description: "a file of userId,movieId lines instead of --user/--movie" },
 } as const;
 
-const MODEL_USAGE = `[--model ${MODEL_KINDS.join("|")}] [--run RUN_ID] [--tracking-uri URI] [--cache-dir DIR] [--json]`;
+const MODEL_USAGE = `[--model ${MODEL_KINDS.join("|")}] [--run RUN_ID | --model-uri URI] [--tracking-uri URI] [--cache-dir DIR] [--json]`;
 
 function isModelKind(kind: string): kind is ModelKind {
   return (MODEL_KINDS as readonly string[]).includes(kind);
@@ -52,8 +57,21 @@ function idFlag(flag: string, raw: string | undefined): number {
   return id;
 }
 
+/** Where the answer came from when --model-uri named it: the URI and, for the registry, the version. */
+function fromUri(uri: ResolvedModelUri | undefined): string {
+  if (!uri) return "";
+  return uri.version !== undefined ? ` (${uri.uri}: version ${uri.version} of ${uri.name})` : ` (${uri.uri})`;
+}
+
 /** The run and model a recommend or predict asks for, from the flags both share. */
-type ModelFlags = { model?: string; run?: string; experiment?: string; "tracking-uri"?: string; "cache-dir"?: string };
+type ModelFlags = {
+  model?: string;
+  run?: string;
+  "model-uri"?: string;
+  experiment?: string;
+  "tracking-uri"?: string;
+  "cache-dir"?: string;
+};
 
 /** Calls `read` with the run and model the flags ask for; the entries read are leased against `ms cache gc` meanwhile. */
 function withRunModel<T>(
@@ -65,6 +83,7 @@ function withRunModel<T>(
     read({
       model: modelKind(values.model),
       runId: values.run,
+      modelUri: values["model-uri"],
       experiment: values.experiment,
       trackingUri: values["tracking-uri"],
       entries,
@@ -86,7 +105,7 @@ export const recommendSpec: CliSpec<typeof RECOMMEND_OPTIONS> = {
     if (top < 1) throw new BadParameterError("--top", `must be >= 1, got ${top}`);
     const result = await withRunModel(values, ctx, (o) => recommend({ userId, top, ...o }));
     const rows = result.recommendations.map((r, i) => [String(i + 1), String(r.movieId), r.score.toFixed(2), r.title ?? "-"]);
-    const text = `${formatTable(rows, ["#", "movie", "score", "title"])}\n\nuser ${userId}, ${result.model} model of run ${result.runId}`;
+    const text = `${formatTable(rows, ["#", "movie", "score", "title"])}\n\nuser ${userId}, ${result.model} model of run ${result.runId}${fromUri(result.modelUri)}`;
     return { json: result, text };
   },
 };
@@ -105,6 +124,9 @@ export const predictSpec: CliSpec<typeof PREDICT_OPTIONS> = {
         : [{ userId: idFlag("--user", values.user), movieId: idFlag("--movie", values.movie) }];
     const result = await withRunModel(values, ctx, (o) => predictRatings({ pairs, ...o }));
     const rows = result.predictions.map((p) => [String(p.userId), String(p.movieId), p.rating.toFixed(3)]);
-    return { json: result, text: `${formatTable(rows, ["user", "movie", "rating"])}\n\n${result.model} model of run ${result.runId}` };
+    return {
+      json: result,
+      text: `${formatTable(rows, ["user", "movie", "rating"])}\n\n${result.model} model of run ${result.runId}${fromUri(result.modelUri)}`,
+    };
   },
 };

@@ -16,6 +16,7 @@ import {
 import { parseRemoteMode } from "@ms/cache-s3";
 import { DEFAULT_DATASET, DEFAULT_EXPERIMENT, defaultCacheDir, runPipeline, type PipelineEvents } from "../pipeline.js";
 import { PIPELINE, STEPS } from "../steps.js";
+import { checkRegistrationFlags, prepareRegistration, type RegisteredModelReport } from "../register.js";
 import { formatReport, headlineOf } from "../summary.js";
 import { SHARED_OPTIONS, remoteCacheUrl } from "./options.js";
 
@@ -64,6 +65,12 @@ const RUN_OPTIONS = {
     description: "all (default: each computed step's output directory), manifests (small files only) or none",
   },
   "no-report": { type: "boolean", description: "do not write the run report (report.html, logged to the parent run)" },
+  "register-model": {
+    type: "string",
+    value: "NAME",
+    description: "register the final model as a new version of this registered model (needs an MLflow server as --tracking-uri)",
+  },
+  alias: { type: "string", value: "ALIAS", description: "with --register-model: point this alias (e.g. champion) at the new version" },
   "remote-cache": SHARED_OPTIONS["remote-cache"],
   "remote-cache-mode": { type: "string", value: "MODE", description: "read, write or readwrite (default) for --remote-cache" },
   "remote-cache-required": { type: "boolean", description: "a remote cache that cannot be used is an error (exit 6), not one warning" },
@@ -182,6 +189,12 @@ async function liveProgress(ctx: CliContext) {
   return { live, events };
 }
 
+/** The summary's line about the registered version. */
+function registeredLine(r: RegisteredModelReport, trackingUri: string | undefined): string {
+  const where = trackingUri ? ` --tracking-uri ${trackingUri}` : "";
+  return `registered: version ${r.version} of model ${r.name}${r.alias ? `, alias ${r.alias}` : ""}; serve it with: ms predict --model-uri ${r.modelUri}${where} --user ID --movie ID`;
+}
+
 export function runSpec(epilog?: string): CliSpec<typeof RUN_OPTIONS> {
   return {
     name: "ms run",
@@ -194,6 +207,17 @@ export function runSpec(epilog?: string): CliSpec<typeof RUN_OPTIONS> {
       const remoteCache = remoteCacheUrl(values["remote-cache"]);
       const remoteCacheMode = parseRemoteMode(values["remote-cache-mode"]);
       const logArtifacts = checkFlags(values, remoteCache);
+      checkRegistrationFlags(values["register-model"], values.alias);
+      // A store without a registry (a file store: exit 7) or an unreachable server is said before anything computes.
+      const registration =
+        values["register-model"] === undefined
+          ? undefined
+          : await prepareRegistration({
+              name: values["register-model"],
+              alias: values.alias,
+              trackingUri: values["tracking-uri"],
+              logger: ctx.logger,
+            });
       const display = await liveProgress(ctx);
       const interrupt = abortOnSignals(ctx.logger, "stopping after the current step's next checkpoint");
       try {
@@ -222,7 +246,11 @@ export function runSpec(epilog?: string): CliSpec<typeof RUN_OPTIONS> {
           signal: interrupt.signal,
         });
         display?.live.stop();
-        return { json: report, text: formatReport(report, { trackingUri: values["tracking-uri"], cacheDir: values["cache-dir"] }) };
+        const registeredModel = await registration?.register(report.steps, interrupt.signal);
+        const text = formatReport(report, { trackingUri: values["tracking-uri"], cacheDir: values["cache-dir"] });
+        return registeredModel
+          ? { json: { ...report, registeredModel }, text: `${text}\n${registeredLine(registeredModel, values["tracking-uri"])}` }
+          : { json: report, text };
       } finally {
         display?.live.stop();
         interrupt.dispose();
