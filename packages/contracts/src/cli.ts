@@ -33,7 +33,7 @@ export interface CliContext {
 }
 
 export interface CliResult {
-  /** The one JSON document printed with `--json`. */
+  /** The one JSON document printed with `--json`; undefined when the command printed it itself (`ms serve`, once listening). */
   json: unknown;
   /** What a person sees on stdout without `--json`. */
   text?: string;
@@ -138,7 +138,7 @@ export async function runCli<O extends CliOptions>(spec: CliSpec<O>, argv: reado
     logger = createLogger({ level, name: spec.name });
     const ctx: CliContext = { logger, json: Boolean(values.json), interactive: Boolean(process.stderr.isTTY) };
     const result = await spec.run(values as Values<O>, parsed.positionals, ctx);
-    if (ctx.json) process.stdout.write(JSON.stringify(result.json, null, 2) + "\n");
+    if (ctx.json && result.json !== undefined) process.stdout.write(JSON.stringify(result.json, null, 2) + "\n");
     else if (result.text) process.stdout.write(terminalSafe(result.text.endsWith("\n") ? result.text : `${result.text}\n`));
     return finish(0);
   } catch (error) {

@@ -8,6 +8,7 @@ import { runsCommand } from "@ms/tracking";
 import { cacheSpec } from "./commands/cache.js";
 import { predictSpec, recommendSpec } from "./commands/models.js";
 import { paramHelp, runArgv, runSpec } from "./commands/run.js";
+import { serveSpec } from "./commands/serve.js";
 import { STEPS } from "./steps.js";
 
 export const MAIN_HELP = `ms: the ms pipeline (${STEPS.join(" -> ")}) with a content-addressed step cache and MLflow tracking
@@ -16,6 +17,7 @@ Usage:
   ms run [options]                 run the pipeline (ms run --help lists every parameter)
   ms recommend --user ID [--top N]  movies for a user, from the latest run's model
   ms predict --user ID --movie ID   a predicted rating (or --pairs FILE)
+  ms serve [--port 5000]           an HTTP scoring server (MLflow's protocol, /recommend) over the model
   ms cache ls|verify|gc|push|pull  inspect, prune and share the step cache
   ms runs ls|show|compare ...      list, show and compare tracked runs
 
@@ -40,6 +42,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       return runCli(recommendSpec, rest);
     case "predict":
       return runCli(predictSpec, rest);
+    case "serve":
+      return runCli(serveSpec, rest);
     case "runs":
       return runsCommand(rest, { name: "ms runs" });
     case "--help":
@@ -52,7 +56,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       return EXIT_CODES.USAGE;
     default:
       process.stderr.write(
-        `ms: error: unknown command "${terminalSafe(command)}"; use run, recommend, predict, cache or runs (ms --help)\n`,
+        `ms: error: unknown command "${terminalSafe(command)}"; use run, recommend, predict, serve, cache or runs (ms --help)\n`,
       );
       return EXIT_CODES.USAGE;
   }

@@ -48,6 +48,15 @@ async function finalModel(entries: readonly RunEntry[]): Promise<{ kind: ModelKi
   return als ? { kind: "als", entry: als } : undefined;
 }
 
+/** The step's parameters MLflow can hold (strings, numbers, booleans), for the LoggedModel's params as log_model gives the run's. */
+function scalarParams(params: unknown): Record<string, string | number | boolean> {
+  const out: Record<string, string | number | boolean> = {};
+  if (params === null || typeof params !== "object") return out;
+  for (const [k, val] of Object.entries(params))
+    if (["string", "number", "boolean"].includes(typeof val)) out[k] = val as string | number | boolean;
+  return out;
+}
+
 /** Logs the run's final model; undefined (and a debug line) when the run produced none that can be served. */
 export async function logFinalModel(input: ModelLogInput): Promise<LoggedFinalModel | undefined> {
   const { tracker, logger } = input;
@@ -65,6 +74,7 @@ export async function logFinalModel(input: ModelLogInput): Promise<LoggedFinalMo
     sourceRunId: entry.runId,
     modelType: kind,
     tags: { [MODEL_TAGS.kind]: kind, "ms.cache.key": entry.key },
+    params: scalarParams(entry.manifest.params),
   });
   if (!logged)
     logger.debug({ trackingUri: tracker.uri }, "the tracking store has no logged models: the model is logged as the run's artifacts only");

@@ -4,8 +4,9 @@
  * `ms predict --pairs` prints for the same pairs, within TOLERANCE, and refuses the same unknown
  * user; `search_logged_models` finds the model READY, the runs list the dataset, the parent links
  * the model; `mlflow models serve --env-manager local` answers `/invocations` with the same
- * numbers and a 400 for an unknown id. On a file store too, whose Default experiment MLflow made
- * without `mlflow.experimentKind` and gets it.
+ * numbers and a 400 for an unknown id. On a file store too (with the fm step's time effects and
+ * ordinal output, which change the features), whose Default experiment MLflow made without
+ * `mlflow.experimentKind` and gets it.
  */
 import { execFile, spawn } from "node:child_process";
 import { promises as fs } from "node:fs";
@@ -14,6 +15,9 @@ import { promisify } from "node:util";
 import { freePort, startMlflowTestServer, type MlflowTestServer } from "@ms/tracking/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SMALL, ms, runJson, sandbox, type RunDoc, type Sandbox } from "./__tests__/harness.js";
+
+/** Each case runs ms, MLflow's Python client several times and maybe a scoring server: minutes on a loaded machine. */
+const CASE_MS = 15 * 60_000;
 
 /** ms predict rounds to 4 decimals; the pyfunc's float32 network agrees with tfjs's to ~1e-6. */
 const TOLERANCE = 1e-4;
@@ -101,7 +105,7 @@ async function expectServed(modelUri: string, answer: PyfuncAnswer): Promise<voi
   );
   try {
     const base = `http://127.0.0.1:${port}`;
-    const deadline = Date.now() + 180_000;
+    const deadline = Date.now() + 300_000;
     while (
       !(await fetch(`${base}/ping`).then(
         (r) => r.ok,
@@ -127,21 +131,23 @@ async function expectServed(modelUri: string, answer: PyfuncAnswer): Promise<voi
 }
 
 describe("the final model as an MLflow Model", () => {
-  it("on mlflow server: pyfunc and mlflow models serve predict what ms predict prints; the LoggedModel, the dataset, the link", async () => {
-    const url = (server as MlflowTestServer).url;
-    const doc = (await runJson([...SMALL, "--tracking-uri", url, "--experiment", "mlmodel"], box)) as RunDoc & {
-      model: { uri: string; runId: string; kind: string; modelId: string };
-    };
-    const keras = doc.steps.find((s) => s.step === "keras");
-    expect(doc.model).toMatchObject({ uri: `runs:/${keras?.runId}/model`, runId: keras?.runId, kind: "keras" });
-    const answer = await python<PyfuncAnswer>(PYFUNC, [doc.model.uri], { MLFLOW_TRACKING_URI: url });
-    expect(answer.signature).toContain('"name": "userId"');
-    await expectSameAsMsPredict(doc, answer, url);
-    const byId = await python<PyfuncAnswer>(PYFUNC, [`models:/${doc.model.modelId}`], { MLFLOW_TRACKING_URI: url });
-    expect(byId.predictions).toEqual(answer.predictions);
+  it(
+    "on mlflow server: pyfunc and mlflow models serve predict what ms predict prints; the LoggedModel, the dataset, the link",
+    async () => {
+      const url = (server as MlflowTestServer).url;
+      const doc = (await runJson([...SMALL, "--tracking-uri", url, "--experiment", "mlmodel"], box)) as RunDoc & {
+        model: { uri: string; runId: string; kind: string; modelId: string };
+      };
+      const keras = doc.steps.find((s) => s.step === "keras");
+      expect(doc.model).toMatchObject({ uri: `runs:/${keras?.runId}/model`, runId: keras?.runId, kind: "keras" });
+      const answer = await python<PyfuncAnswer>(PYFUNC, [doc.model.uri], { MLFLOW_TRACKING_URI: url });
+      expect(answer.signature).toContain('"name": "userId"');
+      await expectSameAsMsPredict(doc, answer, url);
+      const byId = await python<PyfuncAnswer>(PYFUNC, [`models:/${doc.model.modelId}`], { MLFLOW_TRACKING_URI: url });
+      expect(byId.predictions).toEqual(answer.predictions);
 
-    const seen = await python<{ models: string[][]; inputs: string[][]; parentInputs: string[][]; parentTags: Record<string, string> }>(
-      `
+      const seen = await python<{ models: string[][]; inputs: string[][]; parentInputs: string[][]; parentTags: Record<string, string> }>(
+        `
 import json, sys, warnings
 warnings.filterwarnings("ignore")
 from mlflow import MlflowClient
@@ -152,38 +158,60 @@ ms = c.search_logged_models(experiment_ids=[parent.info.experiment_id])
 print(json.dumps({"models": [[m.model_id, m.name, str(m.status), m.source_run_id] for m in ms], "inputs": ins(child), "parentInputs": ins(parent),
   "parentTags": {k: v for k, v in parent.data.tags.items() if k.startswith("ms.model")}}))
 `,
-      [doc.runId, doc.model.runId],
-      { MLFLOW_TRACKING_URI: url },
-    );
-    expect(seen.models).toEqual([[doc.model.modelId, "model", "READY", doc.model.runId]]);
-    const etl = doc.steps.find((s) => s.step === "etl")?.outputs.ratings?.digest as string;
-    const dataset = ["synthetic", etl.slice("sha256:".length, "sha256:".length + 36), etl];
-    expect(seen.inputs).toEqual([dataset]);
-    expect(seen.parentInputs).toEqual([dataset]);
-    expect(seen.parentTags).toEqual({ "ms.model.uri": doc.model.uri, "ms.model.kind": "keras", "ms.model.id": doc.model.modelId });
+        [doc.runId, doc.model.runId],
+        { MLFLOW_TRACKING_URI: url },
+      );
+      expect(seen.models).toEqual([[doc.model.modelId, "model", "READY", doc.model.runId]]);
+      const etl = doc.steps.find((s) => s.step === "etl")?.outputs.ratings?.digest as string;
+      const dataset = ["synthetic", etl.slice("sha256:".length, "sha256:".length + 36), etl];
+      expect(seen.inputs).toEqual([dataset]);
+      expect(seen.parentInputs).toEqual([dataset]);
+      expect(seen.parentTags).toEqual({ "ms.model.uri": doc.model.uri, "ms.model.kind": "keras", "ms.model.id": doc.model.modelId });
 
-    await expectServed(doc.model.uri, answer);
-  });
+      await expectServed(doc.model.uri, answer);
+    },
+    CASE_MS,
+  );
 
-  it("on a file store: the model loads from runs:/ and predicts what ms predict prints; MLflow's Default experiment gets its kind", async () => {
-    const root = path.join(box.root, "file-mlruns");
-    const fileUri = `file:${root}`;
-    // MLflow makes the Default experiment, without mlflow.experimentKind.
-    const before = await python<Record<string, string>>(
-      "import json,sys,warnings; warnings.filterwarnings('ignore'); from mlflow import MlflowClient; c = MlflowClient(sys.argv[1]); c.create_run('0'); print(json.dumps(c.get_experiment('0').tags))",
-      [fileUri],
-      {},
-    );
-    expect(before["mlflow.experimentKind"]).toBeUndefined();
-    const doc = (await runJson([...SMALL, "--tracking-uri", root], box)) as RunDoc & { model: { uri: string; modelId?: string } };
-    expect(doc.model.modelId).toBeUndefined();
-    const answer = await python<PyfuncAnswer>(PYFUNC, [doc.model.uri], { MLFLOW_TRACKING_URI: fileUri });
-    await expectSameAsMsPredict(doc, answer, root);
-    const after = await python<Record<string, string>>(
-      "import json,sys,warnings; warnings.filterwarnings('ignore'); from mlflow import MlflowClient; print(json.dumps(MlflowClient(sys.argv[1]).get_experiment('0').tags))",
-      [fileUri],
-      {},
-    );
-    expect(after["mlflow.experimentKind"]).toBe("custom_model_development");
-  });
+  it(
+    "on a file store, with fm's time and ordinal groups: the model loads from runs:/ and predicts what ms predict prints; MLflow's Default gets its kind",
+    async () => {
+      const root = path.join(box.root, "file-mlruns");
+      const fileUri = `file:${root}`;
+      // MLflow makes the Default experiment, without mlflow.experimentKind.
+      const before = await python<Record<string, string>>(
+        "import json,sys,warnings; warnings.filterwarnings('ignore'); from mlflow import MlflowClient; c = MlflowClient(sys.argv[1]); c.create_run('0'); print(json.dumps(c.get_experiment('0').tags))",
+        [fileUri],
+        {},
+      );
+      expect(before["mlflow.experimentKind"]).toBeUndefined();
+      // With the fm step's time effects and ordinal output, whose features the pyfunc computes too.
+      const groups = ["-P", "fm_time=true", "-P", "fm_output=ordinal", "-P", "fm_implicit_user=true"];
+      const doc = (await runJson([...SMALL, ...groups, "--tracking-uri", root], box)) as RunDoc & {
+        model: { uri: string; modelId?: string };
+      };
+      expect(doc.model.modelId).toBeUndefined();
+      const answer = await python<PyfuncAnswer>(PYFUNC, [doc.model.uri], { MLFLOW_TRACKING_URI: fileUri });
+      await expectSameAsMsPredict(doc, answer, root);
+      const after = await python<Record<string, string>>(
+        "import json,sys,warnings; warnings.filterwarnings('ignore'); from mlflow import MlflowClient; print(json.dumps(MlflowClient(sys.argv[1]).get_experiment('0').tags))",
+        [fileUri],
+        {},
+      );
+      expect(after["mlflow.experimentKind"]).toBe("custom_model_development");
+    },
+    CASE_MS,
+  );
+
+  it(
+    "with the seed's features (-P keras_features=seed -P fm_model=none): the pyfunc builds them from the factors' raw copy",
+    async () => {
+      const root = path.join(box.root, "seed-mlruns");
+      const seed = ["-P", "keras_features=seed", "-P", "fm_model=none"];
+      const doc = (await runJson([...SMALL, ...seed, "--tracking-uri", root], box)) as RunDoc & { model: { uri: string } };
+      const answer = await python<PyfuncAnswer>(PYFUNC, [doc.model.uri], { MLFLOW_TRACKING_URI: `file:${root}` });
+      await expectSameAsMsPredict(doc, answer, root);
+    },
+    CASE_MS,
+  );
 });

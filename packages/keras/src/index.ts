@@ -43,3 +43,4 @@ export { MODEL_FILE, WEIGHTS_FILE, STACKED_TABLES_FILE, type StackedTablesLayout
 export { KERAS_VERSION } from "./version.js";
 export { kerasStep } from "./step.js";
 export { predictTable, predictionTable, type PredictionTable } from "./arrow.js";
+export { pairScorer, type PairScorer } from "./scorer.js";

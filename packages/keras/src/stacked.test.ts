@@ -9,7 +9,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempDir, writeFeatures, writeFixture, type FixtureDirs } from "./__tests__/fixtures.js";
 import { readFactors, readRatingsColumns } from "./adapter.js";
-import { evaluateModel, joinRatings, keras, loadModel, predictStackedPairs } from "./index.js";
+import { evaluateModel, joinRatings, keras, loadModel, pairScorer, predictStackedPairs } from "./index.js";
 import { resolveKerasParams } from "./params.js";
 import { CorruptArtifactError, MissingArtifactError, BadParameterError } from "@ms/contracts";
 import type { FmParams } from "@ms/fm";
@@ -66,6 +66,18 @@ describe("stacked features (the default)", () => {
       for (let i = 0; i < served.length; i++) sse += (served[i] - joined.ratings[joined.testRows[i]]) ** 2;
       expect(sse / served.length).toBeCloseTo(a.metrics.test_mse, 5);
       await expect(predictStackedPairs(loaded, [987654], [movies[0]])).rejects.toThrow(/userId 987654 has no training ratings/);
+      // The serving scorer (the fused kernel's forward pass) gives tfjs' predictions to float32 rounding, pair by pair or all at once.
+      const scorer = pairScorer(loaded);
+      const all = new Float64Array(users.length);
+      scorer.score(users, movies, all);
+      const one = new Float64Array(1);
+      for (let i = 0; i < served.length; i++) {
+        expect(Math.abs(all[i] - served[i])).toBeLessThan(1e-5);
+        scorer.score(users.subarray(i, i + 1), movies.subarray(i, i + 1), one);
+        expect(one[0]).toBe(all[i]);
+      }
+      expect(scorer.hasUser(987654)).toBe(false);
+      expect(scorer.hasUser(users[0]) && scorer.hasMovie(movies[0])).toBe(true);
     } finally {
       loaded.model.dispose();
     }

@@ -17,6 +17,7 @@ export {
   type ModelDirs,
   type ServedModel,
   type AnyManifest,
+  type PairScorer,
 } from "./serve.js";
 export {
   locateRun,

@@ -11,7 +11,18 @@ import path from "node:path";
 import * as v from "valibot";
 import { BadParameterError, binarySearch, CorruptArtifactError, parseJsonFile, type Manifest } from "@ms/contracts";
 import { predictWith, readFactors, type Factors } from "@ms/als";
-import { FeatureAssembler, loadModel, predict as kerasPredict, predictStackedPairs, type BackendChoice, type LoadedModel } from "@ms/keras";
+import {
+  FeatureAssembler,
+  loadModel,
+  pairScorer,
+  predict as kerasPredict,
+  predictStackedPairs,
+  type BackendChoice,
+  type LoadedModel,
+  type PairScorer,
+} from "@ms/keras";
+
+export type { PairScorer };
 
 export const MODEL_KINDS = ["keras", "als"] as const;
 export type ModelKind = (typeof MODEL_KINDS)[number];
@@ -68,6 +79,13 @@ export interface ServedModel {
   hasMovie(id: number): boolean;
   /** Predicted ratings of (userIds[i], movieIds[i]); every id must be known. */
   predict(userIds: Int32Array, movieIds: Int32Array): Promise<Float64Array>;
+  /**
+   * The same predictions, synchronously and into a given buffer (an HTTP server's path: no
+   * per-call tensors or promises). Its `hasUser`/`hasMovie` say what it can score (a stacked
+   * network: its full fit's ids). The keras network's scorer runs the fused WASM forward pass,
+   * whose float32 arithmetic may differ from tfjs' in the last bits.
+   */
+  scorer: PairScorer;
   dispose(): void;
 }
 
@@ -117,6 +135,24 @@ async function stackedPredictPairs(loaded: LoadedModel, userIds: Int32Array, mov
   return out;
 }
 
+/** The ALS model's dot products as a synchronous scorer (no per-call allocation). */
+function alsScorer(factors: Factors, known: Pick<PairScorer, "hasUser" | "hasMovie">): PairScorer {
+  const { rank, userFactors, itemFactors } = factors;
+  return {
+    ...known,
+    score(userIds, movieIds, out) {
+      for (let i = 0; i < userIds.length; i++) {
+        const u = binarySearch(factors.userIds, userIds[i]) * rank;
+        const m = binarySearch(factors.itemIds, movieIds[i]) * rank;
+        if (u < 0 || m < 0) throw new Error(`pair (${userIds[i]}, ${movieIds[i]}) has no factors`);
+        let s = 0;
+        for (let f = 0; f < rank; f++) s += userFactors[u + f] * itemFactors[m + f];
+        out[i] = s;
+      }
+    },
+  };
+}
+
 /**
  * Loads the model of `kind` from a run's entries. `check` sees the ids known to the factors before
  * a network is loaded (an unknown id fails without loading TensorFlow.js).
@@ -147,6 +183,7 @@ export async function openModel(
       manifest: factors.manifest,
       ...base,
       predict: async (u, m) => predictWith(factors, u, m),
+      scorer: alsScorer(factors, base),
       dispose: () => undefined,
     };
   }
@@ -167,6 +204,7 @@ export async function openModel(
     manifest: loaded.manifest,
     ...base,
     predict: (u, m) => (loaded.stacked ? stackedPredictPairs(loaded, u, m) : kerasPredictPairs(loaded, factors, u, m)),
+    scorer: pairScorer(loaded, factors),
     dispose: () => loaded.model.dispose(),
   };
 }
