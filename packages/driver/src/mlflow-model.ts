@@ -9,10 +9,11 @@
  * when the network cannot score new pairs (or the run has none).
  */
 import { promises as fs } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import * as v from "valibot";
-import type { Logger } from "@ms/contracts";
+import { asStorageError, type Logger } from "@ms/contracts";
 import { kerasServing, modelDirs, writeMlflowModel, type ModelKind, type RunEntry } from "@ms/serve";
 import type { DatasetInput, RunLog, Tracker } from "@ms/tracking";
 
@@ -36,16 +37,24 @@ export interface ModelLogInput {
   logger: Logger;
   parentRunId: string;
   entries: readonly RunEntry[];
-  /** Where the model directory is built before it is logged (removed after). */
-  workDir: string;
 }
 
 /** The kind `ms predict` would answer with, and the entry that holds the model; undefined when the run has none. */
 async function finalModel(entries: readonly RunEntry[]): Promise<{ kind: ModelKind; entry: RunEntry } | undefined> {
   const keras = entries.filter((e) => e.manifest.kind === "keras-model").at(-1);
   if (keras && (await kerasServing(keras.dir)).servable) return { kind: "keras", entry: keras };
-  const als = entries.find((e) => e.step === "als" && e.manifest.kind === "factors") ?? entries.filter((e) => e.manifest.kind === "factors").at(-1);
+  const als =
+    entries.find((e) => e.step === "als" && e.manifest.kind === "factors") ?? entries.filter((e) => e.manifest.kind === "factors").at(-1);
   return als ? { kind: "als", entry: als } : undefined;
+}
+
+/** The step's parameters MLflow can hold (strings, numbers, booleans), for the LoggedModel's params as log_model gives the run's. */
+function scalarParams(params: unknown): Record<string, string | number | boolean> {
+  const out: Record<string, string | number | boolean> = {};
+  if (params === null || typeof params !== "object") return out;
+  for (const [k, val] of Object.entries(params))
+    if (["string", "number", "boolean"].includes(typeof val)) out[k] = val as string | number | boolean;
+  return out;
 }
 
 /** Logs the run's final model; undefined (and a debug line) when the run produced none that can be served. */
@@ -65,12 +74,17 @@ export async function logFinalModel(input: ModelLogInput): Promise<LoggedFinalMo
     sourceRunId: entry.runId,
     modelType: kind,
     tags: { [MODEL_TAGS.kind]: kind, "ms.cache.key": entry.key },
+    params: scalarParams(entry.manifest.params),
   });
-  if (!logged) logger.debug({ trackingUri: tracker.uri }, "the tracking store has no logged models: the model is logged as the run's artifacts only");
-  // Named by this process's pid, as the cache's tmp/ expects: a concurrent run's leftover cleaning keeps it while we live.
-  const dir = path.join(input.workDir, `${process.pid}-mlflow-model-${entry.runId}`);
-  await fs.rm(dir, { recursive: true, force: true });
+  if (!logged)
+    logger.debug({ trackingUri: tracker.uri }, "the tracking store has no logged models: the model is logged as the run's artifacts only");
+  // Built outside the cache directory, which may be read-only for a fully cached run.
+  let work: string | undefined;
   try {
+    work = await fs.mkdtemp(path.join(os.tmpdir(), "ms-mlflow-model-")).catch((error: unknown) => {
+      throw asStorageError(error, os.tmpdir());
+    });
+    const dir = path.join(work, MODEL_ARTIFACT_PATH);
     await writeMlflowModel(
       {
         kind,
@@ -92,7 +106,7 @@ export async function logFinalModel(input: ModelLogInput): Promise<LoggedFinalMo
     if (logged) await tracker.finalizeLoggedModel(logged.modelId, "FAILED").catch(() => undefined);
     throw error;
   } finally {
-    await fs.rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    if (work) await fs.rm(work, { recursive: true, force: true }).catch(() => undefined);
   }
   await input.log.tags(input.parentRunId, {
     [MODEL_TAGS.uri]: uri,
@@ -132,7 +146,11 @@ export function ratingsDataset(entries: readonly RunEntry[]): DatasetInput | und
   const file = details.output.source?.path ?? (raw?.success ? raw.output.ratingsFile : undefined);
   const name = (raw?.success ? raw.output.name : undefined) ?? (file ? path.basename(file) : "ratings");
   const hex = ratings.manifest.digest.replace(/^sha256:/, "");
-  const columns = details.output.schema.map((c) => ({ type: COLUMN_TYPES[c.type.toUpperCase()] ?? "string", name: c.name, required: true }));
+  const columns = details.output.schema.map((c) => ({
+    type: COLUMN_TYPES[c.type.toUpperCase()] ?? "string",
+    name: c.name,
+    required: true,
+  }));
   return {
     name,
     digest: hex.slice(0, 36),

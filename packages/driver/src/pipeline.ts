@@ -283,8 +283,9 @@ class Pipeline {
 
   /** The final model as an MLflow Model, and the ratings as the dataset input of the parent and of the model's run. */
   private async logModel(tracker: Tracker, log: RunLog, runId: string): Promise<LoggedFinalModel | undefined> {
-    const workDir = this.store.layout.tmp;
-    const model = await logFinalModel({ tracker, log, logger: this.logger, parentRunId: runId, entries: this.entries, workDir });
+    const skip = this.o.logArtifacts === "none";
+    if (skip) this.logger.debug("--log-artifacts none: the model is not logged as an MLflow Model");
+    const model = skip ? undefined : await logFinalModel({ tracker, log, logger: this.logger, parentRunId: runId, entries: this.entries });
     await logDataset(tracker, this.entries, model ? [runId, model.runId] : [runId], this.logger);
     return model;
   }

@@ -1,19 +1,22 @@
 /**
- * `ms run --register-model NAME [--alias ALIAS]`: the run's final model (the MLflow Model logged at
- * artifact path `model` of the step run that produced the keras model) becomes a new version of a
+ * `ms run --register-model NAME [--alias ALIAS]`: the run's final model (the MLflow Model the
+ * pipeline logged at artifact path `model` of the step run that produced it, mlflow-model.ts) becomes a new version of a
  * registered model in the tracking server's registry, waited for until READY, and the alias is
  * pointed at it. Everything that can be known before the run computes is checked first
  * (`prepareRegistration`): the names, that the store has a registry at all (a file store has
  * none: exit 7), and that the server answers.
  */
 import { BadParameterError, MissingArtifactError, type Logger } from "@ms/contracts";
-import { createTracker, openRegistry, validateAlias, validateModelName, type ModelRegistry, type ModelVersionStatus } from "@ms/tracking";
-import type { StepReport } from "./step-run.js";
-
-/** Where the MLflow Model of the final step run is logged, as MLflow's `log_model(..., "model")` puts it. */
-export const MODEL_ARTIFACT_PATH = "model";
-/** The artifact kind of the final model. */
-const FINAL_MODEL_KIND = "keras-model";
+import {
+  createTracker,
+  openRegistry,
+  TAGS,
+  validateAlias,
+  validateModelName,
+  type ModelRegistry,
+  type ModelVersionStatus,
+} from "@ms/tracking";
+import { MODEL_ARTIFACT_PATH, MODEL_TAGS, type LoggedFinalModel } from "./mlflow-model.js";
 
 export interface RegisteredModelReport {
   /** The registered model. */
@@ -40,9 +43,10 @@ export interface RegistrationOptions {
   readyTimeoutMs?: number;
 }
 
-/** A registration checked before the run: call `register` with the run's steps once it has finished. */
+/** A registration checked before the run: call `register` with the model the run logged once it has finished. */
 export interface Registration {
-  register(steps: readonly StepReport[], signal?: AbortSignal): Promise<RegisteredModelReport>;
+  /** Registers `model`, the run's final model as the pipeline logged it (`PipelineReport.model`). */
+  register(model: LoggedFinalModel | undefined, signal?: AbortSignal): Promise<RegisteredModelReport>;
 }
 
 /**
@@ -55,45 +59,49 @@ export async function prepareRegistration(o: RegistrationOptions): Promise<Regis
   const registry = openRegistry(o.trackingUri, { logger: o.logger, env: o.env });
   await registry.getRegisteredModel(name);
   return {
-    register: (steps, signal) => register({ ...o, name, alias }, registry, steps, signal),
+    register: (model, signal) => register({ ...o, name, alias }, registry, model, signal),
   };
 }
 
-/** The step run that produced the final model (the last one with a keras-model output). */
-function finalModelRun(steps: readonly StepReport[]): StepReport {
-  const step = steps.findLast((s) => Object.values(s.outputs).some((out) => out.kind === FINAL_MODEL_KIND));
-  if (!step) throw new MissingArtifactError(`the run produced no ${FINAL_MODEL_KIND}, so there is no model to register`);
-  return step;
+/** The version's tags: which step and cache entry made it, and the model kind. */
+function versionTags(runTags: Record<string, string>, model: LoggedFinalModel): Record<string, string> {
+  const tags: Record<string, string> = { [MODEL_TAGS.kind]: model.kind };
+  for (const key of [TAGS.step, TAGS.cacheKey]) if (runTags[key]) tags[key] = runTags[key];
+  return tags;
 }
 
 async function register(
   o: RegistrationOptions,
   registry: ModelRegistry,
-  steps: readonly StepReport[],
+  model: LoggedFinalModel | undefined,
   signal: AbortSignal | undefined,
 ): Promise<RegisteredModelReport> {
-  const step = finalModelRun(steps);
-  const tracker = createTracker(o.trackingUri, { logger: o.logger, env: o.env });
-  const run = await tracker.getRun(step.runId);
-  const files = await tracker.listArtifacts(step.runId);
-  if (!files.some((f) => f.path === `${MODEL_ARTIFACT_PATH}/MLmodel`))
+  if (!model)
     throw new MissingArtifactError(
-      `run ${step.runId} (${step.step}) has no MLflow Model at artifact path ${MODEL_ARTIFACT_PATH} (no ${MODEL_ARTIFACT_PATH}/MLmodel among its artifacts), so --register-model has nothing to register`,
+      "the run logged no MLflow Model (it has no servable model), so --register-model has nothing to register",
     );
-  const source = `${run.info.artifactUri.replace(/\/+$/, "")}/${MODEL_ARTIFACT_PATH}`;
+  const tracker = createTracker(o.trackingUri, { logger: o.logger, env: o.env });
+  const run = await tracker.getRun(model.runId);
+  // MLflow 3's way when the run logged a LoggedModel (register_model("models:/<model id>"): the version is
+  // linked to it); else as register_model("runs:/<run>/model"): the run's model files. Both keep the run's id.
+  const source = model.modelId ? `models:/${model.modelId}` : `${run.info.artifactUri.replace(/\/+$/, "")}/${MODEL_ARTIFACT_PATH}`;
   await registry.ensureRegisteredModel(o.name);
   const created = await registry.createModelVersion({
     name: o.name,
     source,
-    runId: step.runId,
-    tags: { "ms.step": step.step, "ms.cache.key": step.key },
+    runId: model.runId,
+    ...(model.modelId ? { modelId: model.modelId } : {}),
+    tags: versionTags(run.tags, model),
   });
-  o.logger.info({ name: o.name, version: created.version, runId: step.runId }, `registered version ${created.version} of model ${o.name}`);
+  o.logger.info(
+    { registeredModel: o.name, version: created.version, runId: model.runId },
+    `registered version ${created.version} of model ${o.name}`,
+  );
   const ready = await registry.waitUntilReady(o.name, created, { timeoutMs: o.readyTimeoutMs, signal });
   if (o.alias !== undefined) {
     await registry.setAlias(o.name, o.alias, ready.version);
     o.logger.info(
-      { name: o.name, alias: o.alias, version: ready.version },
+      { registeredModel: o.name, alias: o.alias, version: ready.version },
       `alias ${o.alias} of model ${o.name} -> version ${ready.version}`,
     );
   }
@@ -103,7 +111,7 @@ async function register(
     ...(o.alias !== undefined ? { alias: o.alias } : {}),
     status: ready.status,
     modelUri: o.alias !== undefined ? `models:/${o.name}@${o.alias}` : `models:/${o.name}/${ready.version}`,
-    runId: step.runId,
+    runId: model.runId,
     source,
   };
 }

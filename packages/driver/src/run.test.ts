@@ -19,8 +19,10 @@ beforeAll(async () => {
 afterAll(async () => box.dispose());
 
 describe("ms run on an empty cache", () => {
-  it("prints exactly { runId, steps: [download, etl, als, fm, keras, rank], report } with every step computed", () => {
-    expect(Object.keys(cold).sort()).toEqual(["report", "runId", "steps"]);
+  it("prints exactly { runId, steps: [download, etl, als, fm, keras, rank], report, model } with every step computed", () => {
+    expect(Object.keys(cold).sort()).toEqual(["model", "report", "runId", "steps"]);
+    // The final model, logged as an MLflow Model of the keras run (a file store has no LoggedModel).
+    expect(cold.model).toEqual({ uri: `runs:/${cold.steps[4].runId}/model`, runId: cold.steps[4].runId, kind: "keras" });
     expect(cold.steps.map((s) => s.step)).toEqual(["download", "etl", "als", "fm", "keras", "rank"]);
     for (const s of cold.steps) {
       expect(Object.keys(s).sort()).toEqual(["cached", "key", "metrics", "outputs", "runId", "seconds", "source", "step"]);
@@ -85,6 +87,11 @@ describe("ms run on an empty cache", () => {
     expect((await tracker.getMetricHistory(cold.steps[2].runId, "train_loss")).map((m) => m.step).sort()).toEqual([1, 2]);
     const files = (await tracker.listArtifacts(cold.steps[4].runId)).map((a) => a.path);
     expect(files).toEqual(expect.arrayContaining(["manifest.json", "model.json"]));
+    // The MLflow Model beside the entry's files, linked from the parent (MLflow loads it: mlmodel.slow.test.ts).
+    expect(files).toEqual(
+      expect.arrayContaining(["model/MLmodel", "model/code/ms_pyfunc.py", "model/data/ms-model.json", "model/data/keras/weights.bin"]),
+    );
+    expect(parent.tags["ms.model.uri"]).toBe(`runs:/${cold.steps[4].runId}/model`);
     expect((await tracker.listArtifacts(cold.steps[1].runId)).map((a) => a.path)).toContain("ratings.parquet");
   });
 });

@@ -190,7 +190,7 @@ def _refuse(message):
         from mlflow.exceptions import MlflowException
     except ImportError:
         raise UnknownIdError(message) from None
-    raise MlflowException(message, error_code="INVALID_PARAMETER_VALUE") from UnknownIdError(message)
+    raise MlflowException.invalid_parameter_value(message) from UnknownIdError(message)
 
 
 class MsModel:
@@ -201,15 +201,14 @@ class MsModel:
         if self.spec.get("format") != FORMAT:
             raise ValueError(f"{data_path}/ms-model.json: format {self.spec.get('format')}, this loader reads {FORMAT}")
         self.kind = self.spec["kind"]
+        if self.kind not in ("keras", "als"):
+            raise ValueError(f"{data_path}/ms-model.json: unknown model kind {self.kind}")
         f = self.spec["factors"]
         self.rank = int(f["rank"])
         arrays = {a["name"]: _read_array(os.path.join(data_path, a["path"]), a["dtype"], a["length"]) for a in f["arrays"]}
-        self.user_ids = arrays["userIds"]
-        self.movie_ids = arrays["itemIds"]
-        self.user_factors = arrays["userFactors"].reshape(-1, self.rank)
-        self.item_factors = arrays["itemFactors"].reshape(-1, self.rank)
         self.network = None
         self.tables = None
+        self.features = None
         if self.kind == "keras":
             model_dir = os.path.join(data_path, self.spec["model"])
             details = _read_json(os.path.join(model_dir, "manifest.json"))["details"]
@@ -217,8 +216,19 @@ class MsModel:
             self.network = _Network(model_dir)
             if self.features == "stacked":
                 self.tables = _read_tables(model_dir, details["stacked"]["tables"])
-        elif self.kind != "als":
-            raise ValueError(f"{data_path}/ms-model.json: unknown model kind {self.kind}")
+        if self.tables is not None:
+            # A stacked network scores from its full fit's tables, whose ids are those with training ratings (the factors' ids).
+            self.user_ids = self.tables["userIds"]
+            self.movie_ids = self.tables["itemIds"]
+        else:
+            self.user_ids = arrays["userIds"]
+            self.movie_ids = arrays["itemIds"]
+            self.user_factors = arrays["userFactors"].reshape(-1, self.rank)
+            self.item_factors = arrays["itemFactors"].reshape(-1, self.rank)
+
+    def get_raw_model(self):
+        """What `PyFuncModel.get_raw_model()` hands out: this object (its kind, and the known ids `user_ids`, `movie_ids`)."""
+        return self
 
     def _refuse_unknown(self, users, movies, user_missing, movie_missing):
         # ms checks pair by pair, the user before the movie: the first unknown id is the one named.
@@ -244,11 +254,7 @@ class MsModel:
         if self.kind == "als":
             return _row_dot(self.user_factors[u], self.item_factors[m])
         if self.tables is not None:
-            tu, tu_missing = _lookup(self.tables["userIds"], users)
-            tm, tm_missing = _lookup(self.tables["itemIds"], movies)
-            if tu_missing.any() or tm_missing.any():
-                self._refuse_unknown(users, movies, tu_missing, tm_missing)
-            x = _stacked_features(self.tables, tu, tm)
+            x = _stacked_features(self.tables, u, m)
         else:
             mf = self.item_factors[m]
             uf = self.user_factors[u]

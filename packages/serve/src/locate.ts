@@ -44,9 +44,10 @@ export interface LocateOptions {
   runId?: string;
   /**
    * A model URI instead of `runId`: `runs:/RUN_ID/model`, or `models:/NAME@ALIAS` / `models:/NAME/VERSION`
-   * of the tracking server's registry (resolved to the run that produced the version).
+   * of the tracking server's registry (resolved to the run that produced the version), or one
+   * `resolveModelUri` already resolved (the caller then knows which version answered).
    */
-  modelUri?: string;
+  modelUri?: string | ResolvedModelUri;
   /** Only look in this experiment (by name). */
   experiment?: string;
   logger?: Logger;
@@ -124,7 +125,7 @@ async function childRuns(tracker: Tracker, experimentId: string, runId: string):
 export async function locateRun(o: LocateOptions): Promise<LocatedRun> {
   if (o.modelUri !== undefined && o.runId !== undefined)
     throw new BadParameterError("--model-uri", "give either --model-uri or --run, not both");
-  const modelUri = o.modelUri === undefined ? undefined : await resolveModelUri(o.modelUri, o);
+  const modelUri = typeof o.modelUri === "string" ? await resolveModelUri(o.modelUri, o) : o.modelUri;
   const asked = modelUri?.runId ?? o.runId;
   const flag = modelUri ? "--model-uri" : "--run";
   const named = modelUri ? `${modelUri.uri}: run ${asked}` : `run ${asked}`;

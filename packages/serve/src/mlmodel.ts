@@ -7,9 +7,10 @@
  * environment files with pinned numpy and pandas. The layout is README's "The MLflow Model
  * directory"; `readMlflowModel` reads the ms flavor back.
  *
- * The loader cannot read Parquet with numpy alone, so the factors (ids and vectors) are copied
- * beside the factors entry as raw little-endian arrays (`data/pyfunc/*.bin`), the way the stacked
- * tables already are.
+ * The loader cannot read Parquet with numpy alone, so where it needs the factors (the ALS model,
+ * the seed's feature sets) they are copied beside the factors entry as raw little-endian arrays
+ * (`data/pyfunc/*.bin`), the way the stacked tables already are; the default stacked network
+ * scores from its tables alone, and writing it never reads Parquet (a cached run loads no DuckDB).
  */
 import { randomUUID } from "node:crypto";
 import { promises as fs } from "node:fs";
@@ -121,10 +122,10 @@ async function writeArrays(data: string, factors: Factors): Promise<ArrayRecord[
 }
 
 /** A few (user, movie) pairs the model knows, for the input example. */
-function examplePairs(factors: Factors, given: MlflowModelInput["example"]): Array<[number, number]> {
+function examplePairs(known: Pick<Sources, "userIds" | "movieIds">, given: MlflowModelInput["example"]): Array<[number, number]> {
   if (given) return given.userIds.map((u, i) => [u, given.movieIds[i]]);
-  const n = Math.min(3, factors.userIds.length, factors.itemIds.length);
-  return Array.from({ length: n }, (_, i) => [factors.userIds[i], factors.itemIds[i]]);
+  const n = Math.min(3, known.userIds.length, known.movieIds.length);
+  return Array.from({ length: n }, (_, i) => [known.userIds[i], known.movieIds[i]]);
 }
 
 function environmentFiles(): Record<string, string> {
@@ -216,50 +217,85 @@ async function sizeOf(dir: string, files: readonly string[]): Promise<number> {
   return total;
 }
 
+/** What the model directory is made from: the digests, the known ids, and the factors when the pyfunc needs them. */
+interface Sources {
+  factorsDigest: string;
+  rank: number;
+  modelDigest: string;
+  features?: string;
+  /** Read only for the ALS model and the seed's feature sets (reading Parquet loads DuckDB: a cached run avoids it). */
+  factors?: Factors;
+  userIds: Int32Array;
+  movieIds: Int32Array;
+}
+
+const FactorsHead = v.object({ digest: v.string(), details: v.object({ rank: v.number() }) });
+const KerasManifestHead = v.object({ digest: v.string(), details: v.object({ features: v.string() }) });
+
+async function readInt32(file: string): Promise<Int32Array> {
+  try {
+    return new Int32Array(new Uint8Array(await fs.readFile(file)).buffer);
+  } catch (error) {
+    throw new MissingArtifactError(`${file}: missing (the stacked model's tables)`, { cause: error });
+  }
+}
+
+async function sourcesOf(input: MlflowModelInput): Promise<Sources> {
+  const fm = await parseJsonFile(path.join(input.dirs.factors, "manifest.json"), FactorsHead);
+  const base = { factorsDigest: fm.digest, rank: fm.details.rank };
+  if (input.kind === "keras") {
+    if (!input.dirs.model) throw new MissingArtifactError("a keras MLflow model needs the keras-model directory");
+    const km = await parseJsonFile(path.join(input.dirs.model, "manifest.json"), KerasManifestHead);
+    const model = { ...base, modelDigest: km.digest, features: km.details.features };
+    if (km.details.features === "stacked") {
+      // The full fit's tables hold exactly the ids with training ratings, the ids the factors have.
+      const [userIds, movieIds] = await Promise.all(
+        ["userIds", "itemIds"].map((n) => readInt32(path.join(input.dirs.model as string, "tables", `${n}.bin`))),
+      );
+      return { ...model, userIds, movieIds };
+    }
+    const factors = await readFactors(input.dirs.factors);
+    return { ...model, factors, userIds: factors.userIds, movieIds: factors.itemIds };
+  }
+  const factors = await readFactors(input.dirs.factors);
+  return { ...base, modelDigest: fm.digest, factors, userIds: factors.userIds, movieIds: factors.itemIds };
+}
+
+/** data/: ms's entries as they are, the raw factors when needed, and ms-model.json saying which is which. */
+async function writeData(data: string, input: MlflowModelInput, src: Sources): Promise<void> {
+  await copyArtifact(input.dirs.factors, path.join(data, MLMODEL.factorsDir));
+  if (input.kind === "keras") await copyArtifact(input.dirs.model as string, path.join(data, MLMODEL.kerasDir));
+  const arrays = src.factors ? await writeArrays(data, src.factors) : [];
+  const spec: MsModelSpec = {
+    format: MS_MODEL_FORMAT,
+    kind: input.kind,
+    ...(input.kind === "keras" ? { model: MLMODEL.kerasDir, modelDigest: src.modelDigest } : {}),
+    ...(src.features ? { features: src.features } : {}),
+    factors: { dir: MLMODEL.factorsDir, digest: src.factorsDigest, rank: src.rank, arrays },
+  };
+  await fs.writeFile(path.join(data, MLMODEL.spec), `${JSON.stringify(spec, null, 2)}\n`);
+}
+
 /**
  * Writes the MLflow Model of a run's model into `outDir` (created; nothing is left there on
  * failure). The keras model needs `dirs.model`; both kinds need the factors.
  */
 export async function writeMlflowModel(input: MlflowModelInput, outDir: string): Promise<WrittenMlflowModel> {
   const target = path.resolve(outDir);
-  const factors = await readFactors(input.dirs.factors);
-  if (input.kind === "keras" && !input.dirs.model) throw new MissingArtifactError("a keras MLflow model needs the keras-model directory");
+  const src = await sourcesOf(input);
   const uuid = randomUUID().replace(/-/g, "");
   try {
     return await buildArtifactDir(target, async (staging) => {
-      const data = path.join(staging, MLMODEL.data);
       await fs.mkdir(path.join(staging, MLMODEL.code), { recursive: true });
       await fs.copyFile(LOADER_FILE, path.join(staging, MLMODEL.code, `${MLMODEL.loader}.py`));
-      await copyArtifact(input.dirs.factors, path.join(data, MLMODEL.factorsDir));
-      let modelDigest: string = factors.manifest.digest;
-      let features: string | undefined;
-      if (input.kind === "keras") {
-        const modelDir = input.dirs.model as string;
-        await copyArtifact(modelDir, path.join(data, MLMODEL.kerasDir));
-        const m = await parseJsonFile(path.join(modelDir, "manifest.json"), KerasManifestHead);
-        modelDigest = m.digest;
-        features = m.details.features;
-      }
-      const arrays = await writeArrays(data, factors);
-      const spec: MsModelSpec = {
-        format: MS_MODEL_FORMAT,
-        kind: input.kind,
-        ...(input.kind === "keras" ? { model: MLMODEL.kerasDir, modelDigest } : {}),
-        ...(features ? { features } : {}),
-        factors: { dir: MLMODEL.factorsDir, digest: factors.manifest.digest, rank: factors.rank, arrays },
-      };
-      await fs.writeFile(path.join(data, MLMODEL.spec), `${JSON.stringify(spec, null, 2)}\n`);
-      const pairs = examplePairs(factors, input.example);
-      const split = { columns: ["userId", "movieId"], data: pairs };
+      await writeData(path.join(staging, MLMODEL.data), input, src);
+      const split = { columns: ["userId", "movieId"], data: examplePairs(src, input.example) };
       await fs.writeFile(path.join(staging, MLMODEL.inputExample), JSON.stringify(split));
       await fs.writeFile(path.join(staging, MLMODEL.servingExample), `${JSON.stringify({ dataframe_split: split }, null, 2)}\n`);
       for (const [name, text] of Object.entries(environmentFiles())) await fs.writeFile(path.join(staging, name), text);
       const before = await walkFiles(staging);
       const sizeBytes = await sizeOf(staging, before);
-      await fs.writeFile(
-        path.join(staging, MLMODEL.file),
-        mlmodelText(input, { features, modelDigest, factorsDigest: factors.manifest.digest }, uuid, sizeBytes),
-      );
+      await fs.writeFile(path.join(staging, MLMODEL.file), mlmodelText(input, src, uuid, sizeBytes));
       return { dir: target, modelUuid: uuid, files: [...before, MLMODEL.file].sort(), sizeBytes };
     });
   } catch (error) {
@@ -289,8 +325,6 @@ const MsModelSpecSchema = v.object({
   }),
 });
 export type MsModelSpec = v.InferOutput<typeof MsModelSpecSchema>;
-
-const KerasManifestHead = v.object({ digest: v.string(), details: v.object({ features: v.string() }) });
 
 /** The MLmodel's part ms reads back: its flavors name the ms one. */
 const MlmodelHead = v.object({ flavors: v.object({ ms: v.object({ data: v.string(), format: v.number(), kind: v.string() }) }) });

@@ -8,7 +8,6 @@ import { promises as fs } from "node:fs";
 import { BadInputError, BadParameterError, CorruptArtifactError, parseId } from "@ms/contracts";
 import { readMovieTitles, readRatingsColumns, readRawDataset } from "@ms/etl";
 import { locateRun, modelDirs, type LocatedRun, type LocateOptions, type RunModelDirs } from "./locate.js";
-import type { ResolvedModelUri } from "./model-uri.js";
 import { kerasServing, openModel, type ModelKind, type ServedModel } from "./serve.js";
 
 async function titlesOf(raw: string | undefined): Promise<Map<number, string> | undefined> {
@@ -33,11 +32,6 @@ function finite(value: number, model: ServedModel): number {
   return Number(value.toFixed(4));
 }
 
-/** The resolved `--model-uri` for a result, when one was given. */
-function uriOf(run: LocatedRun): { modelUri?: ResolvedModelUri } {
-  return run.modelUri ? { modelUri: run.modelUri } : {};
-}
-
 export interface RecommendOptions extends LocateOptions {
   userId: number;
   top?: number;
@@ -52,8 +46,6 @@ export interface Recommendation {
 
 export interface RecommendResult {
   runId: string;
-  /** What `--model-uri` resolved to (registered model, version, alias), when one was given. */
-  modelUri?: ResolvedModelUri;
   model: ModelKind;
   userId: number;
   recommendations: Recommendation[];
@@ -104,7 +96,7 @@ export async function recommend(o: RecommendOptions): Promise<RecommendResult> {
       const recommendations = order
         .slice(0, top)
         .map((i) => ({ movieId: candidates[i], title: titles?.get(candidates[i]) ?? null, score: finite(scores[i], model) }));
-      return { runId: run.runId, ...uriOf(run), model: model.kind, userId: o.userId, recommendations };
+      return { runId: run.runId, model: model.kind, userId: o.userId, recommendations };
     },
     (known, run) => {
       if (!known.hasUser(o.userId)) throw unknownUser(known, run, o.userId, "--user");
@@ -119,8 +111,6 @@ export interface PredictOptions extends LocateOptions {
 
 export interface PredictResult {
   runId: string;
-  /** What `--model-uri` resolved to, when one was given. */
-  modelUri?: ResolvedModelUri;
   model: ModelKind;
   predictions: { userId: number; movieId: number; rating: number }[];
 }
@@ -136,7 +126,6 @@ export async function predictRatings(o: PredictOptions): Promise<PredictResult> 
       const scores = await model.predict(users, movies);
       return {
         runId: run.runId,
-        ...uriOf(run),
         model: model.kind,
         predictions: o.pairs.map((p, i) => ({ userId: p.userId, movieId: p.movieId, rating: finite(scores[i], model) })),
       };

@@ -50,7 +50,12 @@ async function writeOnce(dir: string, text: string): Promise<void> {
   }
 }
 
-export async function writeRunInputs(experimentDir: string, runDir: string, runId: string, datasets: readonly DatasetInput[]): Promise<void> {
+export async function writeRunInputs(
+  experimentDir: string,
+  runDir: string,
+  runId: string,
+  datasets: readonly DatasetInput[],
+): Promise<void> {
   for (const d of datasets) {
     const datasetId = md5(d.name, d.digest);
     const meta = formatMeta({

@@ -76,6 +76,7 @@ const pending: ModelVersion = {
   statusMessage: "",
   source: "",
   runId: "r",
+  modelId: "",
   aliases: [],
   creationTimestamp: null,
 };

@@ -33,6 +33,8 @@ export interface ModelVersion {
   source: string;
   /** The run that produced it; "" when the version was registered without one. */
   runId: string;
+  /** MLflow 3's LoggedModel id; "" when the version has none. */
+  modelId: string;
   aliases: string[];
   creationTimestamp: number | null;
 }
@@ -58,6 +60,7 @@ const ModelVersionSchema = v.pipe(
     status_message: v.optional(v.string(), ""),
     source: v.optional(v.string(), ""),
     run_id: v.optional(v.string(), ""),
+    model_id: v.optional(v.string(), ""),
     aliases: v.optional(v.array(v.string()), []),
     creation_timestamp: OptInt,
   }),
@@ -69,6 +72,7 @@ const ModelVersionSchema = v.pipe(
       statusMessage: m.status_message,
       source: m.source,
       runId: m.run_id,
+      modelId: m.model_id,
       aliases: m.aliases,
       creationTimestamp: m.creation_timestamp,
     }),
@@ -159,11 +163,20 @@ export class ModelRegistry {
   }
 
   /** A new version of `name` from the model files at `source`, produced by run `runId`. */
-  async createModelVersion(o: { name: string; source: string; runId: string; description?: string; tags?: Record<string, string> }) {
+  async createModelVersion(o: {
+    name: string;
+    source: string;
+    runId: string;
+    /** MLflow 3's LoggedModel the version is of, where the run logged one. */
+    modelId?: string;
+    description?: string;
+    tags?: Record<string, string>;
+  }): Promise<ModelVersion> {
     const body = {
       name: o.name,
       source: o.source,
       run_id: o.runId,
+      ...(o.modelId ? { model_id: o.modelId } : {}),
       ...(o.description ? { description: o.description } : {}),
       tags: Object.entries(o.tags ?? {}).map(([key, value]) => ({ key, value })),
     };

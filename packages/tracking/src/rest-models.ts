@@ -125,7 +125,10 @@ export class RestLoggedModels implements LoggedModels {
       return (await this.http.request("POST", `${API}/logged-models`, Answers.model, { body })).model;
     } catch (error) {
       if (!noEndpoint(error)) throw error;
-      this.log().debug({ trackingUri: this.http.uri, error: (error as Error).message }, "the tracking server has no logged models (MLflow 3's LoggedModel): skipped");
+      this.log().debug(
+        { trackingUri: this.http.uri, error: (error as Error).message },
+        "the tracking server has no logged models (MLflow 3's LoggedModel): skipped",
+      );
       return undefined;
     }
   }

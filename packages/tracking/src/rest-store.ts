@@ -78,7 +78,9 @@ export class RestStore implements Store {
   async ensureExperimentTag(experimentId: string, key: string, value: string): Promise<boolean> {
     const r = await this.http.request("GET", `${API}/experiments/get`, Answers.experimentTags, { query: { experiment_id: experimentId } });
     if (r.experiment.tags.some((t) => t.key === key)) return false;
-    await this.http.request("POST", `${API}/experiments/set-experiment-tag`, Answers.empty, { body: { experiment_id: experimentId, key, value } });
+    await this.http.request("POST", `${API}/experiments/set-experiment-tag`, Answers.empty, {
+      body: { experiment_id: experimentId, key, value },
+    });
     return true;
   }
 

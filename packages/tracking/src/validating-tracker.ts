@@ -290,7 +290,11 @@ export class ValidatingTracker implements Tracker {
   async logOutputs(runId: string, models: ReadonlyArray<{ modelId: string; step?: number }>): Promise<void> {
     validateRunId(runId);
     if (!Array.isArray(models)) throw new BadParameterError("models", "must be an array of { modelId, step? }");
-    const valid = models.map((m) => ({ modelId: validateModelId(m.modelId), step: m.step === undefined ? 0 : validateTime("step", m.step) }));
+    const valid = models.map((m) => {
+      if (m.step !== undefined && (!Number.isSafeInteger(m.step) || m.step < 0))
+        throw new BadParameterError("step", `must be a non-negative integer, got ${String(m.step)}`);
+      return { modelId: validateModelId(m.modelId), step: m.step ?? 0 };
+    });
     const api = this.models("logOutputs");
     if (valid.length) await this.write(runId, () => api.logOutputs(runId, valid));
   }

@@ -12,8 +12,7 @@ const MODEL_ID = /^m-[0-9a-f]{32}$|^[a-zA-Z0-9][\w-]{0,255}$/;
 
 function text(dataset: number, field: string, value: unknown, limit: number, optional = false): string | undefined {
   if (value === undefined && optional) return undefined;
-  if (typeof value !== "string" || value === "")
-    throw new BadParameterError(`datasets[${dataset}].${field}`, "must be a non-empty string");
+  if (typeof value !== "string" || value === "") throw new BadParameterError(`datasets[${dataset}].${field}`, "must be a non-empty string");
   if (value.length > limit)
     throw new BadParameterError(`datasets[${dataset}].${field}`, `is ${value.length} characters, over MLflow's limit of ${limit}`);
   return value;
@@ -50,7 +49,8 @@ export function validateDatasets(datasets: readonly DatasetInput[]): DatasetInpu
 }
 
 export function validateModelId(modelId: unknown): string {
-  if (typeof modelId !== "string" || !MODEL_ID.test(modelId)) throw new BadParameterError("modelId", `${JSON.stringify(modelId)} is not a model id`);
+  if (typeof modelId !== "string" || !MODEL_ID.test(modelId))
+    throw new BadParameterError("modelId", `${JSON.stringify(modelId)} is not a model id`);
   return modelId;
 }
 

@@ -95,6 +95,8 @@ export interface RunDoc {
   runId: string;
   steps: StepDoc[];
   report?: string;
+  /** The final model as an MLflow Model. */
+  model?: { uri: string; runId: string; kind: string; modelId?: string };
 }
 
 /** Runs `ms run --json` and parses its one document; fails with stderr when the exit code is not 0. */

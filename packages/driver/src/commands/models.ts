@@ -4,7 +4,16 @@
  */
 import { BadParameterError, formatTable, parseId, parseIntegerFlag, type CliContext, type CliSpec } from "@ms/contracts";
 import { withLeasedEntries } from "@ms/cache";
-import { MODEL_KINDS, predictRatings, readPairs, recommend, type LocateOptions, type ModelKind, type ResolvedModelUri } from "@ms/serve";
+import {
+  MODEL_KINDS,
+  predictRatings,
+  readPairs,
+  recommend,
+  resolveModelUri,
+  type LocateOptions,
+  type ModelKind,
+  type ResolvedModelUri,
+} from "@ms/serve";
 import { defaultCacheDir } from "../pipeline.js";
 import { SHARED_OPTIONS } from "./options.js";
 
@@ -73,23 +82,33 @@ type ModelFlags = {
   "cache-dir"?: string;
 };
 
-/** Calls `read` with the run and model the flags ask for; the entries read are leased against `ms cache gc` meanwhile. */
-function withRunModel<T>(
+/**
+ * Calls `read` with the run and model the flags ask for; the entries read are leased against `ms cache gc` meanwhile.
+ * A `--model-uri` is resolved here, once, and what it resolved to (the registry's version) joins the answer.
+ */
+async function withRunModel<T extends object>(
   values: ModelFlags,
   ctx: CliContext,
   read: (o: LocateOptions & { model: ModelKind | undefined }) => Promise<T>,
-): Promise<T> {
-  return withLeasedEntries(values["cache-dir"] ?? defaultCacheDir(), (entries) =>
+): Promise<T & { modelUri?: ResolvedModelUri }> {
+  if (values["model-uri"] !== undefined && values.run !== undefined)
+    throw new BadParameterError("--model-uri", "give either --model-uri or --run, not both");
+  const modelUri =
+    values["model-uri"] === undefined
+      ? undefined
+      : await resolveModelUri(values["model-uri"], { trackingUri: values["tracking-uri"], logger: ctx.logger });
+  const result = await withLeasedEntries(values["cache-dir"] ?? defaultCacheDir(), (entries) =>
     read({
       model: modelKind(values.model),
       runId: values.run,
-      modelUri: values["model-uri"],
+      modelUri,
       experiment: values.experiment,
       trackingUri: values["tracking-uri"],
       entries,
       logger: ctx.logger,
     }),
   );
+  return modelUri ? { ...result, modelUri } : result;
 }
 
 export const recommendSpec: CliSpec<typeof RECOMMEND_OPTIONS> = {

@@ -246,7 +246,7 @@ export function runSpec(epilog?: string): CliSpec<typeof RUN_OPTIONS> {
           signal: interrupt.signal,
         });
         display?.live.stop();
-        const registeredModel = await registration?.register(report.steps, interrupt.signal);
+        const registeredModel = await registration?.register(report.model, interrupt.signal);
         const text = formatReport(report, { trackingUri: values["tracking-uri"], cacheDir: values["cache-dir"] });
         return registeredModel
           ? { json: { ...report, registeredModel }, text: `${text}\n${registeredLine(registeredModel, values["tracking-uri"])}` }
