@@ -49,6 +49,8 @@ export interface RankerDetails {
   entries: number;
   lambda: number;
   neighbors: number;
+  /** β: B's columns divided by the item's training count^β. */
+  popularityPenalty: number;
   trainRows: number;
   split: SplitSpec;
   ratings: { digest: Digest; rows: number };
@@ -66,6 +68,7 @@ export const RankerDetailsSchema = v.object({
   entries: count,
   lambda: v.pipe(v.number(), v.minValue(0)),
   neighbors: count,
+  popularityPenalty: v.pipe(v.number(), v.minValue(0)),
   trainRows: count,
   split: SplitSpecSchema,
   ratings: v.object({ digest: DigestSchema, rows: count }),

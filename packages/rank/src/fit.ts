@@ -5,7 +5,7 @@
  */
 import { BadParameterError, splitHash } from "@ms/contracts";
 import { groupByUser, positionsOf, sampleUsers, trainingItems } from "./data.js";
-import { fitEase, type Histories } from "./ease.js";
+import { fitEase, type Histories, type SparseRows } from "./ease.js";
 import { NotPositiveDefiniteError } from "./inverse.js";
 import { RankingAccumulator, type RankingMetrics } from "./metrics.js";
 import type { RankModel, RankerModel, Ranker } from "./ranker.js";
@@ -21,6 +21,8 @@ export interface FitOptions {
   lambda: number;
   maxItems: number;
   neighbors: number;
+  /** β of the popularity penalty: B's column j is divided by item j's training count^β (0: none). */
+  popularityPenalty?: number;
 }
 
 export interface FittedRanker {
@@ -62,7 +64,21 @@ export function fitRanker(cols: RatingColumns, mask: Uint8Array, o: FitOptions):
       throw new BadParameterError("rank_lambda", `${o.lambda} leaves X^T X + λI numerically singular (${error.message}); raise it`);
     throw error;
   }
+  penalisePopularity(fit.rows, modelItems, trainCounts, o.popularityPenalty ?? 0);
   return { model: { model: "ease", itemIds, trainCounts, modelItems, rows: fit.rows }, train, trainRows, seconds: fit.seconds };
+}
+
+/**
+ * Divides B's column j by count_j^β (in place), so a user's score of item j becomes
+ * sum_i B[i][j] / count_j^β. Why: EASE's top lists favour the most-rated items, and a column
+ * scale is the one change that trades some of that for catalog coverage without touching the
+ * fit (Steck's popularity-debiasing as a post-hoc re-weighting; β = 0 leaves B as fitted). The
+ * order of a column's entries, and so an item's reasons, is unchanged.
+ */
+export function penalisePopularity(rows: SparseRows, modelItems: Int32Array, trainCounts: Int32Array, beta: number): void {
+  if (beta === 0) return;
+  const scale = Float64Array.from(modelItems, (p) => Math.max(1, trainCounts[p]) ** -beta);
+  for (let e = 0; e < rows.cols.length; e++) rows.values[e] *= scale[rows.cols[e]];
 }
 
 export interface EvaluateOptions {

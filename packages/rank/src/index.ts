@@ -21,6 +21,7 @@ export {
   fitRanker,
   historiesOf,
   modelItemsOf,
+  penalisePopularity,
   type EvaluateOptions,
   type FitOptions,
   type FittedRanker,

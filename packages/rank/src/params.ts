@@ -26,6 +26,7 @@ export interface RankParams extends RankingParams, Omit<SplitParams, "test_ratin
   rank_lambda: number;
   rank_max_items: number;
   rank_neighbors: number;
+  rank_popularity_penalty: number;
   rank_seed: number;
 }
 
@@ -34,6 +35,7 @@ export const RANK_DEFAULTS = {
   rank_lambda: 400,
   rank_max_items: 1000,
   rank_neighbors: 0,
+  rank_popularity_penalty: 0,
   rank_k: 10,
   rank_min_rating: 0,
   rank_eval_users: 200_000,
@@ -83,6 +85,12 @@ export const rankParams: ParamDefs<RankParams> = {
     default: RANK_DEFAULTS.rank_neighbors,
     min: 0,
     doc: "ease: entries of B kept per item (largest magnitude), for serving speed; 0 keeps all (pruning costs nDCG: see the bench)",
+  }),
+  rank_popularity_penalty: param.number({
+    default: RANK_DEFAULTS.rank_popularity_penalty,
+    min: 0,
+    max: 2,
+    doc: "ease: β, each item's scores divided by its training count^β; > 0 trades nDCG for catalog coverage (see the bench)",
   }),
   ...rankingParams,
   ...pickSplitParams("split", "split_prop", "folds", "fold"),

@@ -109,6 +109,7 @@ export async function rank(
     lambda: params.rank_lambda,
     maxItems: params.rank_max_items,
     neighbors: params.rank_neighbors,
+    popularityPenalty: params.rank_popularity_penalty,
   });
   checkInterrupted(ctx.signal);
   const own = new Ranker(fitted.model);
@@ -122,6 +123,7 @@ export async function rank(
     entries: fitted.model.rows?.cols.length ?? 0,
     lambda: params.rank_lambda,
     neighbors: params.rank_neighbors,
+    popularityPenalty: params.rank_popularity_penalty,
     trainRows: fitted.trainRows,
     split,
     ratings: { digest: source.digest, rows: ratings.rows },

@@ -29,6 +29,7 @@ import {
   gramMatrix,
   invertSpd,
   modelItemsOf,
+  penalisePopularity,
   Ranker,
   RANK_DEFAULTS,
   recommendAllParallel,
@@ -41,6 +42,7 @@ const PARTS = list(env.MS_RANK_PARTS ?? "inverse,quality,serve", String);
 const SIZES = list(env.MS_RANK_SIZES ?? "2000,4000,8000");
 const BASELINE_MAX = Number(env.MS_RANK_BASELINE_MAX ?? 2000);
 const LAMBDAS = list(env.MS_RANK_LAMBDAS ?? "100,200,400,800");
+const PENALTIES = list(env.MS_RANK_PENALTIES ?? "0.1,0.2,0.3,0.4");
 const CAPS = list(env.MS_RANK_CAPS ?? "1000,2000");
 const DATASETS = list(env.MS_RANK_DATASETS ?? "ml-latest-small,lowrank,drift,powerlaw", String);
 const SERVE_ROWS = Number(env.MS_RANK_SERVE_ROWS ?? 20_000_000);
@@ -153,6 +155,17 @@ async function ratingsOf(name, rows = 100_000) {
   return readRatingsColumns(dir);
 }
 
+/** The same fit with each popularity penalty β of MS_RANK_PENALTIES (B's columns scaled, no refit). */
+function keepPenalised(name, fold, config, rows, modelItems, trainCounts, keep, evaluate) {
+  for (const beta of PENALTIES) {
+    const label = `${config} β=${beta}`;
+    if (scores.quality[`${name}|${label}|${fold}`] && !env.MS_RANK_RERUN) continue;
+    const copy = { offsets: rows.offsets, cols: rows.cols, values: Float32Array.from(rows.values) };
+    penalisePopularity(copy, modelItems, trainCounts, beta);
+    keep(label, evaluate(copy));
+  }
+}
+
 /** One fold: the gram matrix once per cap, then every λ (and dense at the default λ) on it. */
 function runFold(name, cols, fold) {
   const mask = splitMaskOf({ kind: "kfold", seed: SEED, splitProp: 0.8, folds: FOLDS, fold }, cols);
@@ -191,6 +204,10 @@ function runFold(name, cols, fold) {
         const ranker = new Ranker({ model: "ease", itemIds, trainCounts, modelItems, rows: fit.rows });
         keep(config, { ...evaluateRanker(ranker, cols, mask, base.train, evalOptions), seconds: fitSeconds });
         scores.quality[`${name}|${config}|${fold}`].seconds = fitSeconds;
+        if (neighbors === 0 && lambda === RANK_DEFAULTS.rank_lambda)
+          keepPenalised(name, fold, config, fit.rows, modelItems, trainCounts, keep, (rows) =>
+            evaluateRanker(new Ranker({ model: "ease", itemIds, trainCounts, modelItems, rows }), cols, mask, base.train, evalOptions),
+          );
         log(
           `${name} fold ${fold}: ${config}: nDCG@10 ${scores.quality[`${name}|${config}|${fold}`].ndcg.toFixed(4)} (${fitSeconds.toFixed(1)} s)`,
         );
