@@ -197,7 +197,10 @@ function runFold(name, cols, fold) {
       for (const neighbors of pruned ? [...new Set([RANK_DEFAULTS.rank_neighbors, 0, 200, 500])] : [RANK_DEFAULTS.rank_neighbors]) {
         const config = `ease λ=${lambda} cap=${cap} ${neighbors === 0 ? "dense" : `neighbors=${neighbors}`}`;
         // A figure an earlier run kept is not measured again (MS_RANK_RERUN=1 measures it anew).
-        if (scores.quality[`${name}|${config}|${fold}`] && !env.MS_RANK_RERUN) continue;
+        const penalised = neighbors === 0 && lambda === RANK_DEFAULTS.rank_lambda;
+        const missing = (label) => !scores.quality[`${name}|${label}|${fold}`];
+        const wanted = [config, ...(penalised ? PENALTIES.map((beta) => `${config} β=${beta}`) : [])];
+        if (!wanted.some(missing) && !env.MS_RANK_RERUN) continue;
         const t0 = performance.now();
         const fit = easeFromGram(Float64Array.from(g), m, lambda, neighbors, ids);
         const fitSeconds = seconds(t0);
