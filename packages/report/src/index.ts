@@ -8,3 +8,4 @@ export { charts, series, type Chart, type StepHistory, type TestFigures } from "
 export { renderSvg, WARMUP_SPECS, type Spec } from "./svg.js";
 export { ChartWorker, renderFigures, FiguresSchema, type Figure } from "./worker.js";
 export { renderReport, type ReportInput, type RunSummary } from "./html.js";
+export type { RankingSummary, RankingRow, SampleUser } from "./ranking.js";
