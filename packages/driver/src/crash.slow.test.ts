@@ -24,7 +24,7 @@ const MEDIUM = [
   "-P",
   "keras_patience=5",
 ];
-const STEP_NAMES = ["download", "etl", "als", "fm", "keras"];
+const STEP_NAMES = ["download", "etl", "als", "fm", "keras", "rank", "ranking"];
 
 const boxes: Sandbox[] = [];
 afterAll(async () => {
@@ -155,12 +155,12 @@ describe("concurrent drivers", () => {
     expect(b.code, b.stderr.slice(-2000)).toBe(0);
     const da = JSON.parse(a.stdout) as RunDoc;
     const db = JSON.parse(b.stdout) as RunDoc;
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < STEP_NAMES.length; i++) {
       expect(da.steps[i].key).toBe(db.steps[i].key);
       const computed = [da.steps[i].cached, db.steps[i].cached].filter((c) => !c).length;
       expect(computed, da.steps[i].step).toBe(1);
     }
-    expect(await listDir(path.join(box.cache, "objects"))).toHaveLength(5);
+    expect(await listDir(path.join(box.cache, "objects"))).toHaveLength(STEP_NAMES.length);
     expect((await ms(["cache", "verify"], box)).code).toBe(0);
   });
 });

@@ -41,8 +41,8 @@ afterAll(async () => {
 
 describe("a step added by one line of the step list", () => {
   it("runs on the etl step's ratings, matched by kind, and publishes its own kind", () => {
-    expect(first.steps.map((s) => s.step)).toEqual(["download", "etl", "als", "fm", "keras", "popularity"]);
-    const popularity = first.steps[5];
+    expect(first.steps.map((s) => s.step)).toEqual(["download", "etl", "als", "fm", "keras", "rank", "ranking", "popularity"]);
+    const popularity = first.steps[7];
     expect(popularity.cached).toBe(false);
     expect(popularity.outputs.model).toMatchObject({ kind: "popularity", dir: path.join(root, "cache", "objects", popularity.key) });
     expect(popularity.metrics.movies).toBeGreaterThan(1);

@@ -69,7 +69,7 @@ export function rankingFigure(r: RankingSummary): string {
     .join("\n");
   const rule = r.minRating > 0 ? `test ratings of at least ${r.minRating}` : "every test rating";
   const notes = r.notes.map((n) => `<div class="muted">${escapeHtml(n)}</div>`).join("");
-  return `<figure id="ranking-metrics" class="chart"><figcaption>Ranking: top ${r.k} of every model</figcaption>
+  return `<figure id="ranking-metrics" class="table"><figcaption>Ranking: top ${r.k} of every model</figcaption>
 <table><thead><tr><th>model</th>${head}</tr></thead><tbody>
 ${rows}
 </tbody></table>
