@@ -46,7 +46,7 @@ const COLUMNS: readonly [keyof RankingRow, string][] = [
   ["map", "MAP"],
   ["hitRate", "hit rate"],
   ["coverage", "coverage"],
-  ["popularityBias", "popularity bias"],
+  ["popularityBias", "pop. bias"],
 ];
 
 const num = (x: number, digits: number) => (Number.isFinite(x) ? x.toFixed(digits) : "-");
@@ -55,7 +55,7 @@ const num = (x: number, digits: number) => (Number.isFinite(x) ? x.toFixed(digit
 export function rankingFigure(r: RankingSummary): string {
   const best = new Map<string, number>();
   for (const [key] of COLUMNS) if (key !== "popularityBias") best.set(key, Math.max(...r.models.map((m) => m[key] as number)));
-  const head = COLUMNS.map(([key, label]) => `<th>${label}${key === "popularityBias" ? "" : `@${r.k}`}</th>`).join("");
+  const head = COLUMNS.map(([, label]) => `<th>${label}</th>`).join("");
   const rows = r.models
     .map((m) => {
       const cells = COLUMNS.map(([key]) => {
@@ -69,11 +69,11 @@ export function rankingFigure(r: RankingSummary): string {
     .join("\n");
   const rule = r.minRating > 0 ? `test ratings of at least ${r.minRating}` : "every test rating";
   const notes = r.notes.map((n) => `<div class="muted">${escapeHtml(n)}</div>`).join("");
-  return `<figure id="ranking-metrics" class="table"><figcaption>Ranking: top ${r.k} of every model</figcaption>
+  return `<figure id="ranking-metrics" class="table"><figcaption>Ranking: every model's top ${r.k} (metrics at k = ${r.k})</figcaption>
 <table><thead><tr><th>model</th>${head}</tr></thead><tbody>
 ${rows}
 </tbody></table>
-<div class="muted">${r.users} users, ${r.catalog} candidate movies; each user's training movies removed; relevant: ${rule}. Coverage: share of the catalog in any list; popularity bias: mean training ratings of a recommended movie.</div>${notes}
+<div class="muted">${r.users} users, ${r.catalog} candidate movies; each user's training movies removed; relevant: ${rule}. Coverage: share of the catalog in any list; pop. bias: mean training ratings of a recommended movie.</div>${notes}
 </figure>`;
 }
 
@@ -93,6 +93,6 @@ export function samplesSection(r: RankingSummary): string {
 </div></div>`;
   });
   return `<h2>What the default recommender suggests</h2>
-<p class="muted">Three users (a light, a middling and a heavy rater among those evaluated): the top ${r.samples[0].recommendations.length} of ${escapeHtml(r.sampleModel)} beside their own highest-rated movies; ✓ marks a movie they rated in the test part.</p>
+<p class="muted">Sample users (a light, a middling and a heavy rater among those evaluated): the top ${r.samples[0].recommendations.length} of ${escapeHtml(r.sampleModel)} beside their own highest-rated movies; ✓ marks a movie they rated in the test part.</p>
 ${users.join("\n")}`;
 }

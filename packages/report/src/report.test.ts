@@ -85,8 +85,9 @@ describe("renderReport with the ranking step's summary", () => {
     const order = [...html.matchAll(/<figure id="([\w-]+)"/g)].map((m) => m[1]);
     expect(order).toEqual(["keras-loss", "als-loss", "test-rmse", "ranking-metrics", "errors-als", "errors-keras"]);
     const table = html.slice(html.indexOf('<figure id="ranking-metrics"'), html.indexOf("</figure>", html.indexOf('<figure id="ranking-metrics"')));
-    expect(table).toContain("<th>nDCG@10</th>");
-    expect(table).toContain("<th>popularity bias</th>");
+    expect(table).toContain("(metrics at k = 10)");
+    expect(table).toContain("<th>nDCG</th>");
+    expect(table).toContain("<th>pop. bias</th>");
     expect([...table.matchAll(/<tr><td>([^<]+)/g)].map((m) => m[1].trim())).toEqual(["als", "keras", "ranker", "popularity"]);
     // The ranker leads nDCG; ALS leads coverage; the lowest popularity bias is not "best".
     expect(table).toMatch(/ranker <span class="muted">\(default\)<\/span><\/td><td class="num"><b>0\.3120<\/b>/);
@@ -108,7 +109,7 @@ describe("renderReport with the ranking step's summary", () => {
     expect((sample.match(/✓<\/span>/g) ?? []).length).toBe(1);
     expect(sample).toContain("<td>Toy Story (1995)</td><td class=\"num\">5.0</td>");
     // With no test RMSE chart the table leads the grid.
-    expect(html).toMatch(/<div class="grid">\n<figure id="ranking-metrics"/);
+    expect(html).toMatch(/<div class="grid">\n<div class="beside"><figure id="ranking-metrics"/);
   });
 
   it("with a rating threshold says so, and without the ranking step has neither part", async () => {
