@@ -89,8 +89,8 @@ export function rankingData(ratings: RatingsColumns, split: SplitSpec, minRating
     rowItem[i] = binarySearch(itemIds, ratings.movieIds[i]);
     if (mask[i] === 1) trainCount[rowItem[i]]++;
     else testRows++;
-    const u = (rowUser[i] = binarySearch(userIds, ratings.userIds[i]));
-    if (u < 0) continue;
+    rowUser[i] = binarySearch(userIds, ratings.userIds[i]);
+    if (rowUser[i] < 0) continue;
     if (mask[i] === 1) trainRows.push(i);
     else if (ratings.ratings[i] >= minRating) relevantRows.push(i);
   }

@@ -10,7 +10,14 @@ import { checkSignal, type Lister } from "./ranking.js";
 const USERS_PER_CALL = 4096;
 
 /** The training histories of users [start, end) as positions among the ranker's items, ascending. */
-function histories(ranker: Ranker, itemIds: Int32Array, seen: { offsets: Int32Array; items: Int32Array }, userIds: Int32Array, start: number, end: number) {
+function histories(
+  ranker: Ranker,
+  itemIds: Int32Array,
+  seen: { offsets: Int32Array; items: Int32Array },
+  userIds: Int32Array,
+  start: number,
+  end: number,
+) {
   const offsets = new Int32Array(end - start + 1);
   const items = new Int32Array(seen.offsets[end] - seen.offsets[start]);
   for (let u = start; u < end; u++) {

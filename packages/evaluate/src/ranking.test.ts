@@ -31,7 +31,11 @@ function columns(users: number, movies: number): RatingsColumns {
 }
 
 /** Lists of a lister, by user id. */
-async function listsOf(lister: ReturnType<typeof scoreLister>, data: ReturnType<typeof rankingData>, k: number): Promise<Map<number, number[]>> {
+async function listsOf(
+  lister: ReturnType<typeof scoreLister>,
+  data: ReturnType<typeof rankingData>,
+  k: number,
+): Promise<Map<number, number[]>> {
   const out = new Map<number, number[]>();
   await lister.lists(data, k, (u, ids, _s, count) => out.set(data.userIds[u], Array.from(ids.subarray(0, count))));
   return out;
@@ -41,7 +45,12 @@ describe("scoreLister", () => {
   it("lists the best unseen movies, ties to the smaller id, skipping movies the model cannot score", async () => {
     const data = rankingData(columns(3, 8), SPLIT, 0);
     // Scores the movie id itself; refuses movie 7.
-    const scorer = pairScorer("m", data.itemIds, (m) => m !== 7, async (_u, m) => Float64Array.from(m, (x) => x));
+    const scorer = pairScorer(
+      "m",
+      data.itemIds,
+      (m) => m !== 7,
+      async (_u, m) => Float64Array.from(m, (x) => x),
+    );
     const lists = await listsOf(scoreLister(scorer), data, 3);
     // User 2 rated 1, 2, 4, 6, 8 in training: 7 is unscorable, so 5, 3.
     expect(lists.get(2)).toEqual([5, 3]);

@@ -16,7 +16,10 @@ import type { Scorer } from "./scorers.js";
 const SCORES_PER_BATCH = 1 << 24;
 
 /** The data of a run's ranking evaluation, read from the etl and als entries. */
-export async function loadRankingData(dirs: { ratings: string; factors: string }, minRating: number): Promise<{ data: RankingData; split: SplitSpec }> {
+export async function loadRankingData(
+  dirs: { ratings: string; factors: string },
+  minRating: number,
+): Promise<{ data: RankingData; split: SplitSpec }> {
   const [ratings, factors] = await Promise.all([readRatingsColumns(dirs.ratings), readManifest(dirs.factors, "factors")]);
   const split = splitOfFactors(factors.details, dirs.factors);
   const data = rankingData(ratings, split, minRating);

@@ -24,7 +24,11 @@ export function sampleUserIndices(data: RankingData): Int32Array {
 }
 
 /** The sample users' top lists from `lister` and their favourites, titled through `titles`. */
-export async function samples(lister: Lister, data: RankingData, titles: ReadonlyMap<number, string> | undefined): Promise<RankingSample[]> {
+export async function samples(
+  lister: Lister,
+  data: RankingData,
+  titles: ReadonlyMap<number, string> | undefined,
+): Promise<RankingSample[]> {
   const picked = keepUsers(data, sampleUserIndices(data));
   const title = (movieId: number) => titles?.get(movieId) ?? null;
   const out: RankingSample[] = [];

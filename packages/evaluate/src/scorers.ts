@@ -24,7 +24,13 @@ export const PAIRS_PER_CALL = 1 << 18;
 type Predict = (userIds: Int32Array, movieIds: Int32Array) => Promise<ArrayLike<number>>;
 
 /** A scorer from a pairwise predictor, over the catalog movies it knows. */
-export function pairScorer(model: string, itemIds: Int32Array, knows: (movieId: number) => boolean, predict: Predict, dispose: () => void = () => undefined): Scorer {
+export function pairScorer(
+  model: string,
+  itemIds: Int32Array,
+  knows: (movieId: number) => boolean,
+  predict: Predict,
+  dispose: () => void = () => undefined,
+): Scorer {
   const known = Int32Array.from(itemIds.keys()).filter((j) => knows(itemIds[j]));
   const knownIds = Int32Array.from(known, (j) => itemIds[j]);
   return {
@@ -88,7 +94,13 @@ export async function ratingScorers(
 }
 
 function servedScorer(model: ServedModel, itemIds: Int32Array): Scorer {
-  return pairScorer(model.kind, itemIds, (m) => model.hasMovie(m), model.predict, () => model.dispose());
+  return pairScorer(
+    model.kind,
+    itemIds,
+    (m) => model.hasMovie(m),
+    model.predict,
+    () => model.dispose(),
+  );
 }
 
 /** The fm step's full fit (its Bayesian or ALS prediction column), or undefined with a note when the step kept none (fm_model=none). */

@@ -35,7 +35,13 @@ async function titlesOf(raw: string): Promise<Map<number, string> | undefined> {
 }
 
 /** Every model, in the order of the metrics and the report's table: the rating models, the ranker, popularity. */
-async function listersOf(inputs: RankingInputs, itemIds: Int32Array, trainCount: Int32Array, notes: string[], ctx: StepContext): Promise<Lister[]> {
+async function listersOf(
+  inputs: RankingInputs,
+  itemIds: Int32Array,
+  trainCount: Int32Array,
+  notes: string[],
+  ctx: StepContext,
+): Promise<Lister[]> {
   const rating = await ratingScorers({ factors: inputs.factors, model: inputs.model }, itemIds, notes, ctx.logger);
   const fm = await fmScorer(inputs.features, itemIds, notes);
   const ranker = await rankerLister(inputs.ranker);
@@ -48,7 +54,10 @@ export async function evaluateRanking(inputs: RankingInputs, params: RankingPara
   const k = params.rank_k;
   const { data: all, split } = await loadRankingData(inputs, params.rank_min_rating);
   const data = evaluatedUsers(all, params.rank_eval_users, split.seed);
-  logger.info({ users: data.userIds.length, of: all.userIds.length, catalog: data.itemIds.length, k }, "ranking: scoring every unseen catalog movie");
+  logger.info(
+    { users: data.userIds.length, of: all.userIds.length, catalog: data.itemIds.length, k },
+    "ranking: scoring every unseen catalog movie",
+  );
   const notes: string[] = [];
   const listers = await listersOf(inputs, data.itemIds, data.trainCount, notes, ctx);
   const models: ModelRanking[] = [];

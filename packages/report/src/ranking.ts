@@ -84,7 +84,10 @@ export function samplesSection(r: RankingSummary): string {
   if (!r.samples.length) return "";
   const users = r.samples.map((s) => {
     const recs = s.recommendations
-      .map((m, i) => `<tr><td>${i + 1}</td><td>${titleOf(m)}${m.relevant ? ' <span title="in the user\'s test ratings">✓</span>' : ""}</td><td class="num">${num(m.score, 3)}</td></tr>`)
+      .map(
+        (m, i) =>
+          `<tr><td>${i + 1}</td><td>${titleOf(m)}${m.relevant ? ' <span title="in the user\'s test ratings">✓</span>' : ""}</td><td class="num">${num(m.score, 3)}</td></tr>`,
+      )
       .join("");
     const favs = s.favourites.map((m) => `<tr><td>${titleOf(m)}</td><td class="num">${num(m.rating, 1)}</td></tr>`).join("");
     return `<div class="sample" id="sample-${s.userId}"><h3>User ${s.userId} <span class="muted">(${s.rated} training ratings)</span></h3><div class="grid">

@@ -106,7 +106,7 @@ describe("report.html in headless chromium", () => {
     const [recs, favs] = [await lists.nth(0).boundingBox(), await lists.nth(1).boundingBox()];
     expect(favs!.x).toBeGreaterThan(recs!.x + recs!.width - 1);
     expect(Math.abs(favs!.y - recs!.y)).toBeLessThan(2);
-    expect(await lists.nth(0).innerText()).toContain("Tom & Jerry <Movie>");
+    expect(await lists.nth(0).textContent()).toContain("Tom & Jerry <Movie>");
     expect(problems).toEqual([]);
     await page.close();
   });

@@ -84,7 +84,10 @@ describe("renderReport with the ranking step's summary", () => {
     const html = renderReport({ ...base, figures, ranking: RANKING });
     const order = [...html.matchAll(/<figure id="([\w-]+)"/g)].map((m) => m[1]);
     expect(order).toEqual(["keras-loss", "als-loss", "test-rmse", "ranking-metrics", "errors-als", "errors-keras"]);
-    const table = html.slice(html.indexOf('<figure id="ranking-metrics"'), html.indexOf("</figure>", html.indexOf('<figure id="ranking-metrics"')));
+    const table = html.slice(
+      html.indexOf('<figure id="ranking-metrics"'),
+      html.indexOf("</figure>", html.indexOf('<figure id="ranking-metrics"')),
+    );
     expect(table).toContain("(metrics at k = 10)");
     expect(table).toContain("<th>nDCG</th>");
     expect(table).toContain("<th>pop. bias</th>");
@@ -101,13 +104,13 @@ describe("renderReport with the ranking step's summary", () => {
   it("shows each sample user's list beside their highest-rated movies, titles escaped, test hits marked", () => {
     const html = renderReport({ ...base, figures: [], ranking: RANKING });
     const sample = html.slice(html.indexOf('<div class="sample" id="sample-7">'));
-    expect(sample).toContain("User 7 <span class=\"muted\">(23 training ratings)</span>");
+    expect(sample).toContain('User 7 <span class="muted">(23 training ratings)</span>');
     expect(sample).toContain("<td>1</td><td>Usual Suspects, The (1995) <span");
     expect(sample).toContain("Tom &amp; Jerry &lt;Movie&gt;");
     expect(sample).not.toContain("<Movie>");
     expect(sample).toContain("<td>movie 52</td>");
     expect((sample.match(/✓<\/span>/g) ?? []).length).toBe(1);
-    expect(sample).toContain("<td>Toy Story (1995)</td><td class=\"num\">5.0</td>");
+    expect(sample).toContain('<td>Toy Story (1995)</td><td class="num">5.0</td>');
     // With no test RMSE chart the table leads the grid.
     expect(html).toMatch(/<div class="grid">\n<div class="beside"><figure id="ranking-metrics"/);
   });
