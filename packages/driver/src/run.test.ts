@@ -19,7 +19,7 @@ beforeAll(async () => {
 afterAll(async () => box.dispose());
 
 describe("ms run on an empty cache", () => {
-  it("prints exactly { runId, steps: [download, etl, als, fm, keras], report } with every step computed", () => {
+  it("prints exactly { runId, steps: [download, etl, als, fm, keras, rank, ranking], report } with every step computed", () => {
     expect(Object.keys(cold).sort()).toEqual(["report", "runId", "steps"]);
     expect(cold.steps.map((s) => s.step)).toEqual(["download", "etl", "als", "fm", "keras", "rank", "ranking"]);
     for (const s of cold.steps) {
