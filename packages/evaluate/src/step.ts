@@ -54,8 +54,10 @@ export async function evaluateRanking(inputs: RankingInputs, params: RankingPara
   const k = params.rank_k;
   const { data: all, split } = await loadRankingData(inputs, params.rank_min_rating);
   const data = evaluatedUsers(all, params.rank_eval_users, split.seed);
+  // Each rating model scores users x catalog pairs: what sets the step's time (rank_eval_users bounds it).
+  const pairs = data.userIds.length * data.itemIds.length;
   logger.info(
-    { users: data.userIds.length, of: all.userIds.length, catalog: data.itemIds.length, k },
+    { users: data.userIds.length, of: all.userIds.length, catalog: data.itemIds.length, pairs, k },
     "ranking: scoring every unseen catalog movie",
   );
   const notes: string[] = [];
