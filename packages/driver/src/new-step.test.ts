@@ -59,6 +59,7 @@ describe("a step added by one line of the step list", () => {
       ["fm", true],
       ["keras", true],
       ["rank", true],
+      ["ranking", true],
       ["popularity", true],
     ]);
     expect(second.steps[7].key).toBe(first.steps[7].key);
