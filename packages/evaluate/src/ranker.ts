@@ -4,7 +4,8 @@
  * so the figures are those of the lists a person gets.
  */
 import { openRanker, type Ranker } from "@ms/rank";
-import { checkSignal, type Lister } from "./ranking.js";
+import type { Lister } from "./ranking.js";
+import { checkSignal } from "./signal.js";
 
 /** Users per `recommendAll` call: bounds the batch's result buffers. */
 const USERS_PER_CALL = 4096;

@@ -80,6 +80,22 @@ describe("scoreLister", () => {
   });
 });
 
+describe("an interrupted evaluation", () => {
+  it("stops at the next predict call with the signal's reason", async () => {
+    const data = rankingData(columns(400, 900), SPLIT, 0);
+    const controller = new AbortController();
+    let calls = 0;
+    const predict = async (_u: Int32Array, m: Int32Array) => {
+      calls++;
+      controller.abort(new Error("stop here"));
+      return new Float64Array(m.length);
+    };
+    const lister = scoreLister(pairScorer("m", data.itemIds, () => true, predict));
+    await expect(measure(lister, data, 10, controller.signal)).rejects.toThrow("stop here");
+    expect(calls).toBe(1);
+  });
+});
+
 describe("measure", () => {
   it("computes @ms/rank's metrics over the evaluated users, as worked out by hand", async () => {
     // Catalog 1..4 with training counts 3, 2, 1, 1; user 3 has no test rating, so users 1 and 2 are evaluated.

@@ -5,11 +5,12 @@
  * against the user's relevant test movies with @ms/rank's metrics. Users go through in batches,
  * so a rating model predicts for many users in one call and the score buffer stays bounded.
  */
-import { BadInputError, InterruptedError, readManifest, type SplitSpec } from "@ms/contracts";
+import { BadInputError, readManifest, type SplitSpec } from "@ms/contracts";
 import { readRatingsColumns } from "@ms/etl";
 import { RankingAccumulator, rankingMetricsRecord, TopKSelector, type RankingMetrics } from "@ms/rank";
 import { rankingData, splitOfFactors, type RankingData } from "./data.js";
 import type { ModelRanking } from "./artifact.js";
+import { checkSignal } from "./signal.js";
 import type { Scorer } from "./scorers.js";
 
 /** Scores held at once: users per batch is this over the catalog size (64 MiB of float32). */
@@ -29,12 +30,6 @@ export async function loadRankingData(
       { file: dirs.ratings },
     );
   return { data, split };
-}
-
-export function checkSignal(signal: AbortSignal | undefined): void {
-  if (!signal?.aborted) return;
-  const reason: unknown = signal.reason;
-  throw reason instanceof Error ? reason : new InterruptedError("ranking: interrupted");
 }
 
 /** Sees one user's top list: the user's index in the data, movie ids best first, their scores, how many. */
@@ -60,7 +55,7 @@ export function scoreLister(scorer: Scorer): Lister {
       for (let start = 0; start < data.userIds.length; start += perBatch) {
         checkSignal(signal);
         const end = Math.min(data.userIds.length, start + perBatch);
-        const scores = await scorer.score(data.userIds.subarray(start, end));
+        const scores = await scorer.score(data.userIds.subarray(start, end), signal);
         for (let u = start; u < end; u++) {
           const row = scores.subarray((u - start) * n, (u - start + 1) * n);
           const top = selector.select(row, data.seen.items.subarray(data.seen.offsets[u], data.seen.offsets[u + 1]));

@@ -8,13 +8,14 @@
 import { Fields, readManifest, type Logger } from "@ms/contracts";
 import { FmDetailsSchema, FM_KIND, OOF_COLUMNS, readTablesDir, stackedKnows, stackedPairFeatures, type StackedTables } from "@ms/fm";
 import { openModel, UnservableModelError, type ServedModel } from "@ms/serve";
+import { checkSignal } from "./signal.js";
 
 /** Scores of the catalog for users; a higher score ranks first. */
 export interface Scorer {
   /** The model's name in the metric names (`als`, `keras`, `fm`, `ranker`, `popularity`). */
   readonly model: string;
-  /** Row-major users x catalog scores; -Infinity for a movie the model cannot score. */
-  score(userIds: Int32Array): Promise<Float32Array>;
+  /** Row-major users x catalog scores; -Infinity for a movie the model cannot score. `signal` is checked between predict calls. */
+  score(userIds: Int32Array, signal?: AbortSignal): Promise<Float32Array>;
   dispose(): void;
 }
 
@@ -35,10 +36,11 @@ export function pairScorer(
   const knownIds = Int32Array.from(known, (j) => itemIds[j]);
   return {
     model,
-    async score(userIds) {
+    async score(userIds, signal) {
       const out = new Float32Array(userIds.length * itemIds.length).fill(Number.NEGATIVE_INFINITY);
       const perCall = Math.max(1, Math.floor(PAIRS_PER_CALL / Math.max(1, known.length)));
       for (let start = 0; start < userIds.length; start += perCall) {
+        checkSignal(signal);
         const end = Math.min(userIds.length, start + perCall);
         const users = new Int32Array((end - start) * known.length);
         const movies = new Int32Array(users.length);
