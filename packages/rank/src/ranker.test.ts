@@ -69,3 +69,14 @@ describe("Ranker", () => {
     });
   });
 });
+
+describe("Ranker.histories", () => {
+  it("groups training rows by user as item positions, leaving out movies it does not know", () => {
+    const r = new Ranker(model());
+    const h = r.histories(Int32Array.of(7, 3, 7, 3, 7), Int32Array.of(30, 20, 999, 10, 10));
+    expect([...h.userIds]).toEqual([3, 7]);
+    expect([...h.offsets]).toEqual([0, 2, 4]);
+    // User 3: movies 20, 10 -> positions 0, 1; user 7: 30, 10 (999 unknown) -> 0, 2.
+    expect([...h.items]).toEqual([0, 1, 0, 2]);
+  });
+});
