@@ -3,7 +3,8 @@
  * with `<model>_<metric>_at_<k>` for every model of the run (als, keras, fm, the ranker,
  * popularity), finite and in range; the ranker's figures are the rank step's own (one k, one
  * relevance rule, one user sample); the parent MLflow run carries them step-prefixed; the report
- * shows the table beside the test RMSE chart and three sample users; `-P rank_k` renames them.
+ * shows the table beside the test RMSE chart and three sample users; fm_model=none leaves fm out
+ * with a note; `-P rank_k` renames them.
  */
 import { readFile } from "node:fs/promises";
 import { createTracker } from "@ms/tracking";
@@ -71,6 +72,14 @@ describe("the ranking step in ms run --json", () => {
     expect(new Set(samples).size).toBe(3);
     expect(html).not.toMatch(/NaN|Infinity/);
   });
+
+  it("leaves out fm's full fit, with a note in the report, when the fm step kept none", async () => {
+    const none = await runJson([...SMALL, "-P", "fm_model=none", "-P", "keras_features=factors"], box);
+    const m = step(none, "ranking").metrics;
+    expect(Object.keys(m).filter((k) => k.startsWith("fm_"))).toEqual([]);
+    for (const model of ["als", "keras", "ranker", "popularity"]) expect(Number.isFinite(m[`${model}_ndcg_at_10`]), model).toBe(true);
+    expect(await readFile(none.report!, "utf8")).toContain("fm_model=none, so it has no full fit to rank with");
+  }, 300_000);
 
   it("names the metrics by -P rank_k, and reuses every other entry", async () => {
     const five = await runJson([...SMALL, "-P", "rank_k=5"], box);

@@ -43,9 +43,15 @@ async function listersOf(
   ctx: StepContext,
 ): Promise<Lister[]> {
   const rating = await ratingScorers({ factors: inputs.factors, model: inputs.model }, itemIds, notes, ctx.logger);
-  const fm = await fmScorer(inputs.features, itemIds, notes);
-  const ranker = await rankerLister(inputs.ranker);
-  return [...rating.map(scoreLister), ...(fm ? [scoreLister(fm)] : []), ranker, scoreLister(popularityScorer(trainCount))];
+  try {
+    const fm = await fmScorer(inputs.features, itemIds, notes);
+    const ranker = await rankerLister(inputs.ranker);
+    return [...rating.map(scoreLister), ...(fm ? [scoreLister(fm)] : []), ranker, scoreLister(popularityScorer(trainCount))];
+  } catch (error) {
+    // The keras network holds tensors: released when a later model cannot be opened.
+    for (const s of rating) s.dispose();
+    throw error;
+  }
 }
 
 /** Measures every model of the run and publishes the ranking artifact at `outDir`. */
