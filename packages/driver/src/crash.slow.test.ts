@@ -24,7 +24,7 @@ const MEDIUM = [
   "-P",
   "keras_patience=5",
 ];
-const STEP_NAMES = ["download", "etl", "als", "fm", "keras", "rank"];
+const STEP_NAMES = ["download", "etl", "als", "fm", "keras", "rank", "ranking"];
 
 const boxes: Sandbox[] = [];
 afterAll(async () => {
@@ -60,7 +60,7 @@ describe("kill -9 inside a step, then rerun", () => {
       expect(await listDir(path.join(box.cache, "locks"))).toEqual([]);
       const verify = await ms(["cache", "verify", "--json"], box);
       expect(verify.code).toBe(0);
-      expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true, checked: 5 });
+      expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true, checked: STEP_NAMES.length });
       // And the cache is now complete.
       const warm = await runJson(MEDIUM, box);
       expect(warm.steps.every((s) => s.cached)).toBe(true);
@@ -92,7 +92,7 @@ describe("Ctrl-C", () => {
     expect(byName).toMatchObject({ "ms-run": "KILLED", als: "KILLED", etl_data: "FINISHED", load_raw_data: "FINISHED" });
     // The finished steps are reused by the next run.
     const rerun = await runJson(args.slice(1).concat(["-P", "als_max_iter=2", "-P", "keras_epochs=1"]), box);
-    expect(rerun.steps.map((s) => s.cached)).toEqual([true, true, false, false, false]);
+    expect(rerun.steps.map((s) => s.cached)).toEqual([true, true, false, false, false, false, false]);
   });
 });
 
@@ -155,12 +155,12 @@ describe("concurrent drivers", () => {
     expect(b.code, b.stderr.slice(-2000)).toBe(0);
     const da = JSON.parse(a.stdout) as RunDoc;
     const db = JSON.parse(b.stdout) as RunDoc;
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < STEP_NAMES.length; i++) {
       expect(da.steps[i].key).toBe(db.steps[i].key);
       const computed = [da.steps[i].cached, db.steps[i].cached].filter((c) => !c).length;
       expect(computed, da.steps[i].step).toBe(1);
     }
-    expect(await listDir(path.join(box.cache, "objects"))).toHaveLength(6);
+    expect(await listDir(path.join(box.cache, "objects"))).toHaveLength(STEP_NAMES.length);
     expect((await ms(["cache", "verify"], box)).code).toBe(0);
   });
 });

@@ -39,13 +39,21 @@ describe("ms run cache hits", () => {
     await flipByte(file);
     expect((await stat(file)).size).toBe(size);
     const doc = await runJson(SMALL, box);
-    expect(cachedOf(doc)).toEqual({ download: true, etl: true, als: false, fm: true, keras: true });
+    expect(cachedOf(doc)).toEqual({ download: true, etl: true, als: false, fm: true, keras: true, rank: true, ranking: true });
     expect(doc.steps[2].outputs.factors.digest).toBe(cold.steps[2].outputs.factors.digest);
   });
 
   it("an edit with size and mtime kept (touch -r) is seen once the entry's identities are recorded", async () => {
     await new Promise((resolve) => setTimeout(resolve, RACY_IDENTITY_MS + 100));
-    expect(cachedOf(await runJson(SMALL, box))).toEqual({ download: true, etl: true, als: true, fm: true, keras: true });
+    expect(cachedOf(await runJson(SMALL, box))).toEqual({
+      download: true,
+      etl: true,
+      als: true,
+      fm: true,
+      keras: true,
+      rank: true,
+      ranking: true,
+    });
     const dir = path.join(box.cache, "objects", cold.steps[2].key);
     expect(Object.keys(JSON.parse(await readFile(path.join(dir, "entry.json"), "utf8")).identities)).toContain("user_factors.parquet");
     const file = path.join(dir, "user_factors.parquet");
@@ -55,7 +63,7 @@ describe("ms run cache hits", () => {
     await flipByte(file);
     expect(spawnSync("touch", ["-r", ref, file]).status).toBe(0);
     const doc = await runJson(SMALL, box);
-    expect(cachedOf(doc)).toEqual({ download: true, etl: true, als: false, fm: true, keras: true });
+    expect(cachedOf(doc)).toEqual({ download: true, etl: true, als: false, fm: true, keras: true, rank: true, ranking: true });
   });
 });
 
@@ -75,7 +83,15 @@ describe("ms run and locks it cannot check", () => {
     expect(r.code, r.stderr.slice(-1500)).toBe(0);
     expect(Date.now() - started).toBeLessThan(60_000);
     expect(r.stderr).toMatch(/another-container pid 4242 is computing this step; waiting for it at most \d+ s/);
-    expect(cachedOf(JSON.parse(r.stdout))).toEqual({ download: true, etl: true, als: false, fm: true, keras: true });
+    expect(cachedOf(JSON.parse(r.stdout))).toEqual({
+      download: true,
+      etl: true,
+      als: false,
+      fm: true,
+      keras: true,
+      rank: true,
+      ranking: true,
+    });
   });
 
   it("a lock whose pid is now another live process (start time differs) is stale at once", async () => {

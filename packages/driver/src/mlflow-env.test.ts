@@ -56,7 +56,7 @@ describe("the parent run", () => {
 
 describe("a cached child run", () => {
   it("logs the same metrics and per-iteration/per-epoch history as the run that computed it", async () => {
-    expect(cachedOf(warm)).toEqual({ download: true, etl: true, als: true, fm: true, keras: true });
+    expect(cachedOf(warm)).toEqual({ download: true, etl: true, als: true, fm: true, keras: true, rank: true, ranking: true });
     for (const [i, s] of warm.steps.entries()) {
       const computed = await allHistory(cold.steps[i].runId);
       expect(await allHistory(s.runId), s.step).toEqual(computed);
@@ -76,7 +76,7 @@ describe("a cached child run", () => {
     const r = await ms(["run", ...SMALL, "--json"], box);
     expect(r.code, r.stderr).toBe(0);
     const doc = JSON.parse(r.stdout) as RunDoc;
-    expect(cachedOf(doc)).toEqual({ download: true, etl: true, als: false, fm: true, keras: true });
+    expect(cachedOf(doc)).toEqual({ download: true, etl: true, als: false, fm: true, keras: true, rank: true, ranking: true });
     expect(r.stderr).toContain("metric history is damaged");
     const untimed = (h: Record<string, unknown>) => Object.fromEntries(Object.entries(h).filter(([k]) => !k.includes("seconds")));
     expect(untimed(await allHistory(doc.steps[2].runId))).toEqual(untimed(await allHistory(cold.steps[2].runId)));
@@ -96,7 +96,7 @@ describe("under mlflow run", () => {
     expect(doc.runId).toBe(made.runId);
     const runs = (await tracker.searchRuns({ experimentIds: [exp.experimentId] })).runs;
     expect(runs.filter((r) => !r.tags["mlflow.parentRunId"]).map((r) => r.info.runId)).toEqual([made.runId]);
-    expect(runs.filter((r) => r.tags["mlflow.parentRunId"] === made.runId)).toHaveLength(6);
+    expect(runs.filter((r) => r.tags["mlflow.parentRunId"] === made.runId)).toHaveLength(7);
     const parent = await tracker.getRun(made.runId);
     expect(parent.info.status).toBe("FINISHED");
     expect(parent.info.runName).toBe("from-mlflow");
@@ -138,7 +138,7 @@ describe("under mlflow run", () => {
 
   it("takes an undeclared MLproject parameter passed as --name value like -P name=value", async () => {
     const doc = await runJson([...SMALL, "--keras_hidden_units", "20", "--als_rank=4"], box);
-    expect(cachedOf(doc)).toEqual({ download: true, etl: true, als: true, fm: true, keras: true });
+    expect(cachedOf(doc)).toEqual({ download: true, etl: true, als: true, fm: true, keras: true, rank: true, ranking: true });
   });
 
   it("a parameter error fails before any run is created, also under MLFLOW_EXPERIMENT_ID", async () => {

@@ -26,7 +26,7 @@ afterAll(async () => box?.dispose());
 
 describe.skipIf(!present)(`ml-latest-small from ${SMALL_DIR}`, () => {
   it("a cold run reads the mirror in place and reports every metric", () => {
-    expect(cachedOf(cold)).toEqual({ download: false, etl: false, als: false, fm: false, keras: false });
+    expect(cachedOf(cold)).toEqual({ download: false, etl: false, als: false, fm: false, keras: false, rank: false, ranking: false });
     const [download, etl, als, fm, keras] = cold.steps;
     expect(download.outputs.ratings.file).toBe(path.join(SMALL_DIR, "ratings.csv"));
     expect(etl.metrics.rows).toBe(lines);
@@ -59,18 +59,18 @@ describe.skipIf(!present)(`ml-latest-small from ${SMALL_DIR}`, () => {
 
   it("an identical second run hits every step", async () => {
     const warm = await runJson([...ARGS, "-P", "max_row_limit=-1"], box);
-    expect(cachedOf(warm)).toEqual({ download: true, etl: true, als: true, fm: true, keras: true });
+    expect(cachedOf(warm)).toEqual({ download: true, etl: true, als: true, fm: true, keras: true, rank: true, ranking: true });
   });
 
   it("a max_row_limit above the row count reruns etl only", async () => {
     const doc = await runJson([...ARGS, "-P", `max_row_limit=${lines + 1000}`], box);
-    expect(cachedOf(doc)).toEqual({ download: true, etl: false, als: true, fm: true, keras: true });
+    expect(cachedOf(doc)).toEqual({ download: true, etl: false, als: true, fm: true, keras: true, rank: true, ranking: true });
     expect(doc.steps[1].outputs.ratings.digest).toBe(cold.steps[1].outputs.ratings.digest);
   });
 
   it("the seed's default max_row_limit (100000) cuts the data and reruns everything after download", async () => {
     const doc = await runJson(ARGS, box);
-    expect(cachedOf(doc)).toEqual({ download: true, etl: false, als: false, fm: false, keras: false });
+    expect(cachedOf(doc)).toEqual({ download: true, etl: false, als: false, fm: false, keras: false, rank: false, ranking: false });
     expect(doc.steps[1].metrics.rows).toBe(Math.min(100_000, lines));
   });
 });

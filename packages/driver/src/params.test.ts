@@ -61,7 +61,8 @@ describe("the parameter catalog", () => {
     for (const name of Object.keys(FM_DEFAULTS)) expect(catalog.some((s) => s.step === "fm" && s.name === name)).toBe(true);
     for (const name of Object.keys(ETL_DEFAULTS)) expect(catalog.some((s) => s.step === "etl" && s.name === name)).toBe(true);
     // One parameter several steps read is declared once: the evaluation split and its test file in
-    // @ms/contracts, the engine and where Spark runs in @ms/als (the fm step's ALS fold fits read them too).
+    // @ms/contracts, the engine and where Spark runs in @ms/als (the fm step's ALS fold fits read them too),
+    // the ranking evaluation's in @ms/rank (the ranking step measures every model with the rank step's k, rule and users).
     expect([...new Set(names.filter((n, i) => names.indexOf(n) !== i))]).toEqual([
       "test_ratings",
       "split",
@@ -74,6 +75,9 @@ describe("the parameter catalog", () => {
       "split_prop",
       "folds",
       "fold",
+      "rank_k",
+      "rank_min_rating",
+      "rank_eval_users",
     ]);
     for (const name of ["split", "split_prop", "folds", "fold", "test_ratings"]) expect(names).toContain(name);
   });

@@ -15,6 +15,7 @@ describe("shareable steps", () => {
       fm: true,
       keras: true,
       rank: true,
+      ranking: true,
     });
   });
 });

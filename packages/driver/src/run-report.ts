@@ -1,6 +1,7 @@
 /**
  * A run's report.html: its figures (the steps' metric curves, drawn by @ms/report, and the test
- * figures of @ms/serve's `evaluate`), kept as a memo in the cache layout's `meta/` named by the
+ * figures of @ms/serve's `evaluate`), the ranking step's metrics table and sample users (read from
+ * its entry by @ms/evaluate), the figures kept as a memo in the cache layout's `meta/` named by the
  * run's entries, so a fully cached run draws nothing; the page written under `reports/<run>/` and
  * logged to the parent run.
  */
@@ -10,8 +11,18 @@ import { fileURLToPath } from "node:url";
 import { writeFileAtomic, type Logger } from "@ms/contracts";
 import type { CacheStore } from "@ms/cache";
 import type { RunLog, Tracker } from "@ms/tracking";
+import { readRanking, RANKING_KIND } from "@ms/evaluate";
 import { evaluate, readMemo, reportMemoKey, writeMemo, type RunEntry } from "@ms/serve";
-import { charts, FiguresSchema, renderFigures, renderReport, type ChartWorker, type Figure, type StepHistory } from "@ms/report";
+import {
+  charts,
+  FiguresSchema,
+  renderFigures,
+  renderReport,
+  type ChartWorker,
+  type Figure,
+  type RankingSummary,
+  type StepHistory,
+} from "@ms/report";
 import type { StepReport } from "./step-run.js";
 
 const REPORT_FILE = "report.html";
@@ -45,7 +56,8 @@ export async function writeRunReport(input: RunReportInput): Promise<string | un
   const started = performance.now();
   let html: string;
   try {
-    html = renderReport({ report, figures: await figuresOf(input), params: input.params, trackingUri: input.tracker.uri });
+    const [figures, ranking] = await Promise.all([figuresOf(input), rankingOf(input)]);
+    html = renderReport({ report, figures, params: input.params, trackingUri: input.tracker.uri, ...(ranking ? { ranking } : {}) });
   } catch (error) {
     logger.warn({ err: error }, `report: could not be made (${messageOf(error)})`);
     return undefined;
@@ -94,4 +106,16 @@ async function figuresOf(input: RunReportInput): Promise<Figure[]> {
   const figures = [...(await curves), ...(await renderFigures(charts([], evaluation), chartWorker))];
   if (evaluation) await writeMemo(memoDir, memo, figures);
   return figures;
+}
+
+/** The ranking step's table and samples, when the run has its entry; one that cannot be read is a warning, the rest of the report stays. */
+async function rankingOf(input: RunReportInput): Promise<RankingSummary | undefined> {
+  const entry = input.entries.findLast((e) => e.manifest.kind === RANKING_KIND);
+  if (!entry) return undefined;
+  try {
+    return await readRanking(entry.dir);
+  } catch (error) {
+    input.logger.warn({ err: error }, `report: no ranking table (${messageOf(error)})`);
+    return undefined;
+  }
 }

@@ -130,7 +130,7 @@ const SparkFactorsDetails = v.object({
 
 describe.skipIf(!present)("als_engine=spark on a loopback standalone cluster", () => {
   it("finishes, and keras trains on the Spark factors", () => {
-    expect(cachedOf(spark)).toEqual({ download: false, etl: false, als: false, fm: false, keras: false });
+    expect(cachedOf(spark)).toEqual({ download: false, etl: false, als: false, fm: false, keras: false, rank: false, ranking: false });
     const als = spark.steps[2];
     expect(als.metrics.training_nrows + als.metrics.test_nrows).toBe(20_000);
     expect(Number.isFinite(spark.steps[4].metrics.test_rmse)).toBe(true);
@@ -175,7 +175,7 @@ describe.skipIf(!present)("als_engine=spark on a loopback standalone cluster", (
     expect(factors.rank).toBe(12);
     expect(factors.userIds.length).toBeGreaterThan(100);
     const local = await runJson([...DATA, "-P", "als_engine=local"], box, env);
-    expect(cachedOf(local)).toEqual({ download: true, etl: true, als: false, fm: false, keras: false });
+    expect(cachedOf(local)).toEqual({ download: true, etl: true, als: false, fm: false, keras: false, rank: true, ranking: false });
     const [s, l] = [spark.steps[2].metrics, local.steps[2].metrics];
     expect(s.training_nrows).toBe(l.training_nrows);
     expect(s.test_nrows).toBe(l.test_nrows);
@@ -188,7 +188,7 @@ describe.skipIf(!present)("als_engine=spark on a loopback standalone cluster", (
 
   it("a rerun is a cache hit, even against another master (the master is not in the key)", async () => {
     const again = await runJson(sparkArgs, box, env);
-    expect(cachedOf(again)).toEqual({ download: true, etl: true, als: true, fm: true, keras: true });
+    expect(cachedOf(again)).toEqual({ download: true, etl: true, als: true, fm: true, keras: true, rank: true, ranking: true });
     const elsewhere = await runJson(
       [...DATA, "-P", "als_engine=spark", "-P", "spark_master=local[1]", "-P", "spark_num_blocks=2"],
       box,

@@ -32,7 +32,7 @@ describe("ms run -P split=kfold", () => {
 
   it("runs the pipeline once per fold; the folds' test parts partition the ratings", () => {
     expect(cold.folds.map((f) => f.fold)).toEqual([1, 2, 3]);
-    for (const f of cold.folds) expect(f.steps.map((s) => s.step)).toEqual(["download", "etl", "als", "fm", "keras", "rank"]);
+    for (const f of cold.folds) expect(f.steps.map((s) => s.step)).toEqual(["download", "etl", "als", "fm", "keras", "rank", "ranking"]);
     const step = (f: KfoldDoc["folds"][number], name: string) => f.steps.find((s) => s.step === name) as StepDoc;
     // download and etl take no fold: one entry shared by every fold.
     expect(new Set(cold.folds.map((f) => step(f, "etl").key)).size).toBe(1);
@@ -52,6 +52,14 @@ describe("ms run -P split=kfold", () => {
     expect(cold.summary.keras_test_rmse_mean).toBeCloseTo(mean, 12);
     expect(cold.summary.keras_test_rmse_std).toBeCloseTo(std, 12);
     expect(cold.summary.keras_test_rmse_std).toBeGreaterThan(0);
+    // The ranking step's metrics too, under the step's prefix: every model's, at k = 10.
+    const ndcg = cold.folds.map((f) => (f.steps.find((s) => s.step === "ranking") as StepDoc).metrics.keras_ndcg_at_10);
+    const ndcgMean = ndcg.reduce((a, b) => a + b, 0) / 3;
+    expect(cold.summary.ranking_keras_ndcg_at_10_mean).toBeCloseTo(ndcgMean, 12);
+    expect(cold.summary.ranking_keras_ndcg_at_10_std).toBeCloseTo(Math.sqrt(ndcg.reduce((a, b) => a + (b - ndcgMean) ** 2, 0) / 2), 12);
+    for (const model of ["als", "keras", "fm", "ranker", "popularity"])
+      for (const metric of ["ndcg", "precision", "coverage"])
+        for (const stat of ["mean", "std"]) expect(Number.isFinite(cold.summary[`ranking_${model}_${metric}_at_10_${stat}`])).toBe(true);
     for (const name of ["als_test_rmse", "als_test_cold_rows", "keras_test_cold_rows", "etl_rows"]) {
       expect(Number.isFinite(cold.summary[`${name}_mean`])).toBe(true);
       expect(Number.isFinite(cold.summary[`${name}_std`])).toBe(true);
@@ -78,7 +86,7 @@ describe("ms run -P split=kfold", () => {
 
   it("is all cache hits the second time, with the same summary", async () => {
     const warm = (await runJson(KFOLD, box)) as KfoldDoc;
-    expect(warm.folds.flatMap((f) => f.steps.map((s) => s.cached))).toEqual(new Array(18).fill(true));
+    expect(warm.folds.flatMap((f) => f.steps.map((s) => s.cached))).toEqual(new Array(21).fill(true));
     expect(warm.summary).toEqual(cold.summary);
   }, 300_000);
 

@@ -5,11 +5,12 @@
 import type { Step, StepCleaner } from "@ms/contracts";
 import { alsStep } from "@ms/als";
 import { downloadStep, etlStep } from "@ms/etl";
+import { rankingStep } from "@ms/evaluate";
 import { fmStep } from "@ms/fm";
 import { kerasStep } from "@ms/keras";
 import { rankStep } from "@ms/rank";
 
-export const PIPELINE: readonly Step[] = [downloadStep, etlStep, alsStep, fmStep, kerasStep, rankStep];
+export const PIPELINE: readonly Step[] = [downloadStep, etlStep, alsStep, fmStep, kerasStep, rankStep, rankingStep];
 
 /** The steps' names, in order (for `--force` and the help). */
 export const STEPS: readonly string[] = PIPELINE.map((s) => s.name);

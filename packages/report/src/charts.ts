@@ -89,6 +89,8 @@ function testCharts(evaluation: TestFigures): Chart[] {
       title: `Test RMSE of every model and two baselines (${evaluation.testRows} test ratings)`,
       spec: {
         data: { values: scores },
+        // Narrower than the other charts: the ranking table stands beside it (a model can predict ratings well and rank badly).
+        width: 300,
         height: 30 * scores.length,
         encoding: {
           y: { field: "model", type: "nominal", title: null, sort: null },

@@ -2,6 +2,7 @@
  * The run report's HTML: one self-contained page (inline CSS and SVG, no script, nothing fetched
  * to open it) with a summary of the steps, the drawn charts and the parameters.
  */
+import { escapeHtml, rankingFigure, samplesSection, type RankingSummary } from "./ranking.js";
 import type { Figure } from "./worker.js";
 
 /** The parts of a pipeline report (`ms run --json`) the report shows. */
@@ -9,9 +10,6 @@ export interface RunSummary {
   runId: string;
   steps: { step: string; cached: boolean; seconds: number; runId: string; metrics: Record<string, unknown> }[];
 }
-
-const escapeHtml = (s: string) =>
-  s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
 
 function fmt(v: unknown): string {
   if (typeof v !== "number") return escapeHtml(String(v));
@@ -23,14 +21,16 @@ export interface ReportInput {
   figures: readonly Figure[];
   params: Record<string, unknown>;
   trackingUri: string;
+  /** The ranking step's metrics and sample users (absent: a run without it). */
+  ranking?: RankingSummary;
   createdAt?: Date;
 }
 
-const CSS = `body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}
+const CSS = `body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:1200px;color:#222;padding:0 1rem}
 h1{font-size:1.5rem;margin-bottom:.2rem}h2{font-size:1.1rem;margin-top:2rem}.muted{color:#666}
 table{border-collapse:collapse;margin:.5rem 0}td,th{padding:.25rem .7rem;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
 th{background:#f4f4f4}code{font-size:.9em}.grid{display:flex;flex-wrap:wrap;gap:1.5rem}figure{margin:0}figcaption{font-weight:600;margin-bottom:.3rem}
-.params{columns:3;font-size:.85em}`;
+.params{columns:3;font-size:.85em}td.num{text-align:right;font-variant-numeric:tabular-nums}figure.table table{font-size:.85em}figure.table td,figure.table th{padding:.2rem .45rem}figure.table{max-width:40rem}figure.table .muted{font-size:.85em}.sample .grid{align-items:flex-start}.beside{display:flex;flex-wrap:wrap;gap:1.5rem;flex-basis:100%;align-items:flex-start}h3{font-size:1rem;margin:1.2rem 0 .3rem}`;
 
 /** The report's HTML: a summary of the steps, the charts, and the parameters. */
 export function renderReport(input: ReportInput): string {
@@ -47,6 +47,13 @@ export function renderReport(input: ReportInput): string {
   const figures = input.figures.map(
     (f) => `<figure id="${escapeHtml(f.id)}" class="chart"><figcaption>${escapeHtml(f.title)}</figcaption>\n${f.svg}\n</figure>`,
   );
+  // The ranking table shares a row with the test RMSE chart: rating error and ranking quality side by side.
+  if (input.ranking) {
+    const at = input.figures.findIndex((f) => f.id === "test-rmse");
+    const table = rankingFigure(input.ranking);
+    if (at >= 0) figures[at] = `<div class="beside">${figures[at]}\n${table}</div>`;
+    else figures.unshift(`<div class="beside">${table}</div>`);
+  }
   const params = Object.entries(input.params)
     .map(([k, v]) => `<div><code>${escapeHtml(k)}</code> = ${fmt(v)}</div>`)
     .join("");
@@ -64,6 +71,7 @@ ${rows}
 <div class="grid">
 ${figures.join("\n")}
 </div>
+${input.ranking ? samplesSection(input.ranking) : ""}
 <h2>Parameters</h2>
 <div class="params">${params}</div>
 </body></html>

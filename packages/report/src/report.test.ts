@@ -1,7 +1,9 @@
 /**
  * The report without a run: charts drawn in the chart worker are exactly those drawn on this
  * thread, a worker that is gone leaves them to this thread, and the page is self-contained (no
- * script, nothing fetched) with one inline SVG per chart, the step table and the parameters.
+ * script, nothing fetched) with one inline SVG per chart, the step table and the parameters; the
+ * ranking table right after the test RMSE chart, and the sample users' lists beside their
+ * favourites, titles escaped.
  * (report.html of a real `ms run` is tested by @ms/driver; the browser test is report.slow.test.ts.)
  */
 import * as v from "valibot";
@@ -9,7 +11,7 @@ import { describe, expect, it } from "vitest";
 import { charts } from "./charts.js";
 import { renderReport } from "./html.js";
 import { ChartWorker, FiguresSchema, renderFigures } from "./worker.js";
-import { CHART_IDS, HISTORIES, SUMMARY, TEST_FIGURES } from "./__tests__/fixture.js";
+import { CHART_IDS, HISTORIES, RANKING, SUMMARY, TEST_FIGURES } from "./__tests__/fixture.js";
 
 describe("the chart worker", () => {
   const list = charts(HISTORIES.slice(0, 1), {
@@ -71,5 +73,52 @@ describe("renderReport", () => {
 
   it("a figures memo that is not a list of figures does not validate", () => {
     expect(v.safeParse(FiguresSchema, [{ id: "x", title: "t" }]).success).toBe(false);
+  });
+});
+
+describe("renderReport with the ranking step's summary", () => {
+  const base = { report: SUMMARY, params: {}, trackingUri: "/tmp/mlruns", createdAt: new Date(0) };
+
+  it("puts the ranking table right after the test RMSE chart, every model a row, each column's best in bold", async () => {
+    const figures = await renderFigures(charts(HISTORIES, TEST_FIGURES));
+    const html = renderReport({ ...base, figures, ranking: RANKING });
+    const order = [...html.matchAll(/<figure id="([\w-]+)"/g)].map((m) => m[1]);
+    expect(order).toEqual(["keras-loss", "als-loss", "test-rmse", "ranking-metrics", "errors-als", "errors-keras"]);
+    const table = html.slice(
+      html.indexOf('<figure id="ranking-metrics"'),
+      html.indexOf("</figure>", html.indexOf('<figure id="ranking-metrics"')),
+    );
+    expect(table).toContain("(metrics at k = 10)");
+    expect(table).toContain("<th>nDCG</th>");
+    expect(table).toContain("<th>pop. bias</th>");
+    expect([...table.matchAll(/<tr><td>([^<]+)/g)].map((m) => m[1].trim())).toEqual(["als", "keras", "ranker", "popularity"]);
+    // The ranker leads nDCG; ALS leads coverage; the lowest popularity bias is not "best".
+    expect(table).toMatch(/ranker <span class="muted">\(default\)<\/span><\/td><td class="num"><b>0\.3120<\/b>/);
+    expect(table).toMatch(/<td>als<\/td>(?:<td class="num">[^<]*<\/td>){5}<td class="num"><b>0\.3100<\/b>/);
+    expect(table).not.toMatch(/<b>3\.2<\/b>/);
+    expect(table).toContain("120 users, 900 candidate movies");
+    expect(table).toContain("relevant: every test rating");
+    expect(table).toContain("fm_model=none");
+  });
+
+  it("shows each sample user's list beside their highest-rated movies, titles escaped, test hits marked", () => {
+    const html = renderReport({ ...base, figures: [], ranking: RANKING });
+    const sample = html.slice(html.indexOf('<div class="sample" id="sample-7">'));
+    expect(sample).toContain('User 7 <span class="muted">(23 training ratings)</span>');
+    expect(sample).toContain("<td>1</td><td>Usual Suspects, The (1995) <span");
+    expect(sample).toContain("Tom &amp; Jerry &lt;Movie&gt;");
+    expect(sample).not.toContain("<Movie>");
+    expect(sample).toContain("<td>movie 52</td>");
+    expect((sample.match(/✓<\/span>/g) ?? []).length).toBe(1);
+    expect(sample).toContain('<td>Toy Story (1995)</td><td class="num">5.0</td>');
+    // With no test RMSE chart the table leads the grid.
+    expect(html).toMatch(/<div class="grid">\n<div class="beside"><figure id="ranking-metrics"/);
+  });
+
+  it("with a rating threshold says so, and without the ranking step has neither part", async () => {
+    expect(renderReport({ ...base, figures: [], ranking: { ...RANKING, minRating: 4 } })).toContain("relevant: test ratings of at least 4");
+    const html = renderReport({ ...base, figures: await renderFigures(charts(HISTORIES, TEST_FIGURES)) });
+    expect(html).not.toContain("ranking-metrics");
+    expect(html).not.toContain('class="sample"');
   });
 });

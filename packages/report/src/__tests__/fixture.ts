@@ -4,6 +4,7 @@
  */
 import type { StepHistory, TestFigures } from "../charts.js";
 import type { RunSummary } from "../html.js";
+import type { RankingSummary } from "../ranking.js";
 
 export const HISTORIES: StepHistory[] = [
   {
@@ -47,3 +48,36 @@ export const SUMMARY: RunSummary = {
 };
 
 export const CHART_IDS = ["keras-loss", "als-loss", "test-rmse", "errors-als", "errors-keras"];
+
+const movie = (movieId: number, title: string | null) => ({ movieId, title });
+
+/** The ranking step's summary of a small run: four models, one sample user with a title that needs escaping. */
+export const RANKING: RankingSummary = {
+  k: 10,
+  minRating: 0,
+  users: 120,
+  catalog: 900,
+  models: [
+    { model: "als", ndcg: 0.021, precision: 0.018, recall: 0.01, map: 0.007, hitRate: 0.15, coverage: 0.31, popularityBias: 3.2 },
+    { model: "keras", ndcg: 0.034, precision: 0.025, recall: 0.012, map: 0.011, hitRate: 0.2, coverage: 0.04, popularityBias: 12.5 },
+    { model: "ranker", ndcg: 0.312, precision: 0.21, recall: 0.18, map: 0.15, hitRate: 0.81, coverage: 0.22, popularityBias: 60.1 },
+    { model: "popularity", ndcg: 0.2, precision: 0.15, recall: 0.1, map: 0.09, hitRate: 0.7, coverage: 0.012, popularityBias: 150.4 },
+  ],
+  sampleModel: "ranker",
+  samples: [
+    {
+      userId: 7,
+      rated: 23,
+      recommendations: [
+        { ...movie(50, "Usual Suspects, The (1995)"), score: 0.91, relevant: true },
+        { ...movie(51, "Tom & Jerry <Movie>"), score: 0.8, relevant: false },
+        { ...movie(52, null), score: 0.7, relevant: false },
+      ],
+      favourites: [
+        { ...movie(1, "Toy Story (1995)"), rating: 5 },
+        { ...movie(2, "Jumanji (1995)"), rating: 4.5 },
+      ],
+    },
+  ],
+  notes: ["fm: the fm step ran with fm_model=none, so it has no full fit to rank with"],
+};
