@@ -21,7 +21,7 @@ afterAll(async () => box.dispose());
 describe("ms run on an empty cache", () => {
   it("prints exactly { runId, steps: [download, etl, als, fm, keras], report } with every step computed", () => {
     expect(Object.keys(cold).sort()).toEqual(["report", "runId", "steps"]);
-    expect(cold.steps.map((s) => s.step)).toEqual(["download", "etl", "als", "fm", "keras"]);
+    expect(cold.steps.map((s) => s.step)).toEqual(["download", "etl", "als", "fm", "keras", "rank"]);
     for (const s of cold.steps) {
       expect(Object.keys(s).sort()).toEqual(["cached", "key", "metrics", "outputs", "runId", "seconds", "source", "step"]);
       expect(s.cached).toBe(false);
