@@ -11,14 +11,16 @@ Hyperparameters: the library's defaults or its documented example, none tuned on
   regularization 0.01, 100 iterations).
 - implicit-als: implicit 0.7 AlternatingLeastSquares defaults (factors 100, regularization 0.01,
   alpha 1.0, 15 iterations), confidence 1 + alpha on a rated cell (Hu, Koren, Volinsky 2008).
-- ease: Steck 2019's closed form in numpy over every training item, lambda from --lambda (the
-  pipeline's rank_lambda, so the two EASEs differ only by the pipeline's item cap and arithmetic).
+- ease: Steck 2019's closed form in numpy with the pipeline's rank_lambda (--lambda) over the
+  pipeline's model items (--max-items, its rank_max_items most-rated training items): the same
+  model as the rank step, written independently (dense B, no pruning to rank_neighbors).
+- ease-all: the same over every training item (what the item cap costs or gains).
 - lightfm-warp: LightFM 1.17 with loss='warp' and its defaults otherwise (10 components, learning
   rate 0.05), 30 epochs as its README's MovieLens example fits.
 - cornac-bpr: Cornac 3.0 BPR as its README's quick start (k 10, 200 iterations, learning rate
   0.001, lambda_reg 0.01).
 
-Usage: python peers.py TRAIN_CSV USERS_FILE OUT_JSON --only NAME[,NAME] [--k 10] [--lambda 500]
+Usage: python peers.py TRAIN_CSV USERS_FILE OUT_JSON --only NAME[,NAME] [--k 10] [--lambda 500] [--max-items 2500]
 Prints {"NAME": {"fit_seconds": s, "recommend_seconds": s}} on stdout; OUT_JSON gets
 {"NAME": {"users": [...], "items": [[...], ...]}}. Threads: MS_RANKING_THREADS (default 2).
 """
@@ -64,11 +66,25 @@ def ease(x, lam):
     return b
 
 
-def fit_peer(name, x, lam):
+def fit_peer(name, x, lam, max_items):
     """Fits one peer on the users x items matrix; returns a function scoring a block of user rows."""
-    if name == "ease":
+    if name == "ease-all":
         b = ease(x, lam)
         return lambda rows: (x[rows] @ b)
+    if name == "ease":
+        # The rank step's model items: the max_items most-rated (ties: the smaller id = column);
+        # every other item is never recommended (score -inf), as in the rank step.
+        counts = np.asarray(x.sum(axis=0)).ravel()
+        keep = np.sort(np.lexsort((np.arange(x.shape[1]), -counts))[:max_items])
+        sub = x[:, keep]
+        b = ease(sub, lam)
+
+        def score(rows):
+            out = np.full((len(rows), x.shape[1]), -np.inf)
+            out[:, keep] = (sub[rows] @ b)
+            return out
+
+        return score
     if name in ("implicit-bpr", "implicit-als"):
         from implicit.cpu.als import AlternatingLeastSquares
         from implicit.cpu.bpr import BayesianPersonalizedRanking
@@ -114,6 +130,7 @@ def main():
     ap.add_argument("--only", required=True)
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--lambda", dest="lam", type=float, default=500.0)
+    ap.add_argument("--max-items", dest="max_items", type=int, default=2500)
     a = ap.parse_args()
     train = pd.read_csv(a.train)
     user_ids = np.unique(train.userId.to_numpy())
@@ -130,7 +147,7 @@ def main():
     summary, lists = {}, {}
     for name in a.only.split(","):
         started = time.perf_counter()
-        score = fit_peer(name, x, a.lam)
+        score = fit_peer(name, x, a.lam, a.max_items)
         fitted = time.perf_counter()
         items = []
         for start in range(0, len(pos), 256):
