@@ -112,7 +112,16 @@ const msBin = path.join(ROOT, "packages/driver/dist/bin.js");
 /** The dataset's `ms run` arguments: the real file, or the pipeline's own synthetic generator. */
 function dataArgs(dataset) {
   if (dataset === "ml-latest-small") return ["--ratings-csv", path.join(ML_SMALL, "ratings.csv")];
-  return ["--dataset", "synthetic", "-P", `synthetic_kind=${dataset}`, "-P", `synthetic_rows=${syntheticRows}`, "-P", `synthetic_seed=${SEED}`];
+  return [
+    "--dataset",
+    "synthetic",
+    "-P",
+    `synthetic_kind=${dataset}`,
+    "-P",
+    `synthetic_rows=${syntheticRows}`,
+    "-P",
+    `synthetic_seed=${SEED}`,
+  ];
 }
 
 /** One `ms run` of one fold into `tmp`; its --json report. */
@@ -141,8 +150,7 @@ async function msFold(dataset, fold, foldDir) {
     const ranker = await openRanker(rankDir);
     const rankSplit = ranker.manifest.details.split;
     const same = ["kind", "seed", "splitProp", "folds", "fold"].every((f) => rankSplit[f] === split.spec[f]);
-    if (!same)
-      throw new Error(`the rank step split ${JSON.stringify(rankSplit)}, the als step ${JSON.stringify(split.spec)}`);
+    if (!same) throw new Error(`the rank step split ${JSON.stringify(rankSplit)}, the als step ${JSON.stringify(split.spec)}`);
     const evaluation = evaluationOf(split);
     mkdirSync(foldDir, { recursive: true });
     writeRows(path.join(foldDir, "train.csv"), split.train);
@@ -158,11 +166,20 @@ async function msFold(dataset, fold, foldDir) {
     // The rank step's own evaluation (same split, same metrics function) is kept beside, as a check of the glue.
     const stepNdcg = ranker.manifest.metrics[`ndcg_at_${K}`];
     const rankFit = fit.gram + fit.inverse + fit.prune;
-    keep(dataset, "ms-rank", fold, { ...metricsOf(evaluation, rankerLists(ranker, evaluation, K)), fitSeconds: rankFit, stepNdcg, ...common });
+    keep(dataset, "ms-rank", fold, {
+      ...metricsOf(evaluation, rankerLists(ranker, evaluation, K)),
+      fitSeconds: rankFit,
+      stepNdcg,
+      ...common,
+    });
     const started = performance.now();
     const popularity = popularityRanker(evaluation);
     const popSeconds = (performance.now() - started) / 1000;
-    keep(dataset, "popularity", fold, { ...metricsOf(evaluation, rankerLists(popularity, evaluation, K)), fitSeconds: popSeconds, ...common });
+    keep(dataset, "popularity", fold, {
+      ...metricsOf(evaluation, rankerLists(popularity, evaluation, K)),
+      fitSeconds: popSeconds,
+      ...common,
+    });
     const dirs = { factors: outputDir(report, "als", "factors"), model: outputDir(report, "keras", "model") };
     for (const [key, kind, fitSeconds] of [
       ["ms-als", "als", stepSeconds(report, "als")],
@@ -183,7 +200,16 @@ async function msFold(dataset, fold, foldDir) {
 
 function metricsOf(evaluation, lists) {
   const m = listMetrics(evaluation, lists, K);
-  return { ndcg: m.ndcg, precision: m.precision, recall: m.recall, map: m.map, hitRate: m.hitRate, coverage: m.coverage, popularityBias: m.popularityBias, evalUsers: m.users };
+  return {
+    ndcg: m.ndcg,
+    precision: m.precision,
+    recall: m.recall,
+    map: m.map,
+    hitRate: m.hitRate,
+    coverage: m.coverage,
+    popularityBias: m.popularityBias,
+    evalUsers: m.users,
+  };
 }
 
 let venv;
@@ -209,12 +235,18 @@ async function peersFold(dataset, fold, foldDir, evaluation) {
       env: { ...env, MS_RANKING_THREADS: String(threads) },
     });
     if (r.error?.code === "ETIMEDOUT" || r.status !== 0) {
-      keep(dataset, key, fold, { error: r.error?.code === "ETIMEDOUT" ? `over ${peerTimeout} s` : `peers.py exited ${r.status ?? r.signal}` });
+      keep(dataset, key, fold, {
+        error: r.error?.code === "ETIMEDOUT" ? `over ${peerTimeout} s` : `peers.py exited ${r.status ?? r.signal}`,
+      });
       continue;
     }
     const seconds = JSON.parse(r.stdout)[key];
     const lists = peerLists(JSON.parse(readFileSync(out, "utf8"))[key]);
-    keep(dataset, key, fold, { ...metricsOf(evaluation, lists), fitSeconds: seconds.fit_seconds, recommendSeconds: seconds.recommend_seconds });
+    keep(dataset, key, fold, {
+      ...metricsOf(evaluation, lists),
+      fitSeconds: seconds.fit_seconds,
+      recommendSeconds: seconds.recommend_seconds,
+    });
   }
 }
 
@@ -263,7 +295,9 @@ function summary(dataset) {
   const ratios =
     `nDCG@10 ratios: ms rank / ms keras ${ratio("ms-rank", "ms-keras")} (target >= 3), ms rank / popularity ` +
     `${ratio("ms-rank", "popularity")} (target >= 1.3), ms rank / numpy EASE every item ${ratio("ms-rank", "ease-all")}; highest nDCG@10: ${bestName}.` +
-    (stepNdcg === undefined ? "" : ` The rank step's own nDCG@10 on its test part: ${fmt(stepNdcg, 4)} (the same model, split and metrics).`);
+    (stepNdcg === undefined
+      ? ""
+      : ` The rank step's own nDCG@10 on its test part: ${fmt(stepNdcg, 4)} (the same model, split and metrics).`);
   return { rows, ratios };
 }
 

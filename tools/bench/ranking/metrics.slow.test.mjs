@@ -49,10 +49,14 @@ beforeAll(() => {
   evaluation = evaluationOf(split);
   writeFileSync(path.join(dir, "users.txt"), `${evaluation.users.join("\n")}\n`);
   const args = ["--only", "implicit-als,ease", "--k", "10", "--lambda", "20", "--max-items", "40"];
-  execFileSync(python, [path.join(here, "peers.py"), path.join(dir, "train.csv"), path.join(dir, "users.txt"), path.join(dir, "lists.json"), ...args], {
-    encoding: "utf8",
-    env: { ...process.env, MS_RANKING_THREADS: "1" },
-  });
+  execFileSync(
+    python,
+    [path.join(here, "peers.py"), path.join(dir, "train.csv"), path.join(dir, "users.txt"), path.join(dir, "lists.json"), ...args],
+    {
+      encoding: "utf8",
+      env: { ...process.env, MS_RANKING_THREADS: "1" },
+    },
+  );
 });
 
 function reference(name, file = "lists.json") {
@@ -61,7 +65,8 @@ function reference(name, file = "lists.json") {
 }
 
 function expectSame(ts, py) {
-  for (const key of ["ndcg", "precision", "recall", "map", "hitRate", "coverage", "popularityBias"]) expect(ts[key], key).toBeCloseTo(py[key], 12);
+  for (const key of ["ndcg", "precision", "recall", "map", "hitRate", "coverage", "popularityBias"])
+    expect(ts[key], key).toBeCloseTo(py[key], 12);
   expect(ts.users).toBe(py.users);
 }
 

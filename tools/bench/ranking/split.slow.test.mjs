@@ -42,9 +42,16 @@ describe("splitOfRun", () => {
   });
 
   it("gives every input rating once, the test side exactly fold 2", () => {
-    const input = readFileSync(csv, "utf8").trimEnd().split("\n").slice(1).map((l) => l.split(",").slice(0, 3).map(Number).join(","));
+    const input = readFileSync(csv, "utf8")
+      .trimEnd()
+      .split("\n")
+      .slice(1)
+      .map((l) => l.split(",").slice(0, 3).map(Number).join(","));
     const got = [];
-    for (const [rows, testSide] of [[split.train, false], [split.test, true]]) {
+    for (const [rows, testSide] of [
+      [split.train, false],
+      [split.test, true],
+    ]) {
       for (let i = 0; i < rows.users.length; i++) {
         expect(foldOf(rows.users[i], rows.items[i], 42, 5) === 2).toBe(testSide);
         got.push(line(rows, i));
