@@ -21,16 +21,16 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let python;
 let evaluation;
 
-/** 60 users x 80 items, popularity skewed, 5-25 ratings each; a fifth of them test. */
+/** 60 users x 200 items, popularity skewed, 5-74 ratings each, a third of them test: some users have more than k relevant items, some fewer. */
 function tinyCase() {
   const next = mulberry32(7);
   const rows = { train: { users: [], items: [], ratings: [] }, test: { users: [], items: [], ratings: [] } };
   for (let u = 1; u <= 60; u++) {
     const picked = new Set();
-    const n = 5 + Math.floor(next() * 21);
-    while (picked.size < n) picked.add(1 + Math.floor(80 * next() ** 2));
+    const n = 5 + Math.floor(next() * 70);
+    while (picked.size < n) picked.add(1 + Math.floor(200 * next() ** 2));
     for (const m of picked) {
-      const side = next() < 0.2 ? rows.test : rows.train;
+      const side = next() < 0.35 ? rows.test : rows.train;
       side.users.push(u);
       side.items.push(m * 10);
       side.ratings.push(1 + Math.floor(next() * 5));
@@ -47,8 +47,12 @@ beforeAll(() => {
   writeRows(path.join(dir, "train.csv"), split.train);
   writeRows(path.join(dir, "test.csv"), split.test);
   evaluation = evaluationOf(split);
+  const sizes = Array.from(evaluation.users, (u) => evaluation.testItems.get(u).length);
+  // Both sides of min(k, |relevant|) in the nDCG and MAP denominators.
+  expect(Math.max(...sizes)).toBeGreaterThan(10);
+  expect(Math.min(...sizes)).toBeLessThan(10);
   writeFileSync(path.join(dir, "users.txt"), `${evaluation.users.join("\n")}\n`);
-  const args = ["--only", "implicit-als,ease", "--k", "10", "--lambda", "20", "--max-items", "40"];
+  const args = ["--only", "implicit-als,ease", "--k", "10", "--lambda", "20", "--max-items", "120"];
   execFileSync(
     python,
     [path.join(here, "peers.py"), path.join(dir, "train.csv"), path.join(dir, "users.txt"), path.join(dir, "lists.json"), ...args],
