@@ -35,7 +35,7 @@ describe("ms cache ls", () => {
     const r = await ms(["cache", "ls", "--json"], box);
     expect(r.code).toBe(0);
     const { entries } = JSON.parse(r.stdout);
-    expect(entries).toHaveLength(6);
+    expect(entries).toHaveLength(7);
     const keras = entries.filter((e: { step: string }) => e.step === "keras");
     expect(keras.map((e: { producedByRun: string }) => e.producedByRun).sort()).toEqual(
       [first.steps[4].runId, second.steps[4].runId].sort(),
@@ -55,7 +55,7 @@ describe("ms cache verify", () => {
     await leftovers();
     const r = await ms(["cache", "verify", "--json"], box);
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, checked: 6, damaged: [] });
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, checked: 7, damaged: [] });
   });
 
   it("--remove deletes a damaged entry", async () => {

@@ -14,7 +14,7 @@ export {
 } from "./metrics.js";
 export { TopKSelector, topK, type TopKResult } from "./topk.js";
 export { invertSpd, inverseAt, NotPositiveDefiniteError } from "./inverse.js";
-export { fitEase, gramMatrix, type EaseFit, type Histories, type SparseRows } from "./ease.js";
+export { easeFromGram, fitEase, gramMatrix, type EaseFit, type Histories, type SparseRows } from "./ease.js";
 export { groupByUser, historyOf, positionsOf, sampleUsers, trainingItems, type TrainingItems } from "./data.js";
 export {
   evaluateRanker,
