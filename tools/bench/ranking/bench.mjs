@@ -330,6 +330,11 @@ for (const dataset of DATASETS) {
   sections.push(`### ${title}\n\n${body}\n\n${ratios}\n`);
   process.stdout.write(`\n${title}\n${body}\n${ratios}\n`);
 }
+// Scores add up across runs: say when the ones shown were measured, not only what this run took.
+const shown = Object.entries(scores)
+  .filter(([key]) => wantedDatasets.includes(key.split("|")[0]) && folds.includes(Number(key.split("|")[2])))
+  .map(([, s]) => s.at)
+  .sort();
 const setting = Object.entries(env)
   .filter(([k]) => k.startsWith("MS_RANKING_"))
   .map(([k, v]) => `${k}=${v}`)
@@ -338,7 +343,8 @@ const md = [
   "# Ranking: the pipeline's models, popularity and the peers, top 10 on the pipeline's split",
   "",
   `${machine()}; commit ${gitCommit()}; load average ${loadBefore.map((l) => l.toFixed(1)).join("/")} before, ` +
-    `${loadAfter.map((l) => l.toFixed(1)).join("/")} after; this run took ${minutes.toFixed(1)} min.`,
+    `${loadAfter.map((l) => l.toFixed(1)).join("/")} after; this run took ${minutes.toFixed(1)} min; ` +
+    `the scores shown were measured from ${shown[0] ?? "-"} to ${shown.at(-1) ?? "-"}.`,
   "",
   `Command: \`${setting ? `${setting} ` : ""}node tools/bench/run.mjs ranking\` (pnpm build first). Split: \`ms run -P split=kfold -P fold=k\` ` +
     `(${FOLDS} folds, seed ${SEED}), folds ${folds.join(", ")}; the train and test rows are the etl output masked by the als step's recorded split spec. ` +
