@@ -294,7 +294,7 @@ function summary(dataset) {
   const bestName = [...MS_MODELS, ...PEERS].find((m) => m.key === best)?.name ?? "-";
   const ratios =
     `nDCG@10 ratios: ms rank / ms keras ${ratio("ms-rank", "ms-keras")} (target >= 3), ms rank / popularity ` +
-    `${ratio("ms-rank", "popularity")} (target >= 1.3), ms rank / numpy EASE every item ${ratio("ms-rank", "ease-all")}; highest nDCG@10: ${bestName}.` +
+    `${ratio("ms-rank", "popularity")} (target >= 1.3), ms rank / numpy EASE (dense B, same lambda and items) ${ratio("ms-rank", "ease")}; highest nDCG@10: ${bestName}.` +
     (stepNdcg === undefined
       ? ""
       : ` The rank step's own nDCG@10 on its test part: ${fmt(stepNdcg, 4)} (the same model, split and metrics).`);
