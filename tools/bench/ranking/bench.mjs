@@ -100,7 +100,7 @@ const scores = readScores();
 const rerun = env.MS_RANKING_RERUN === "1";
 const keep = (dataset, model, fold, score) => {
   const key = `${dataset}|${model}|${fold}`;
-  scores[key] = { ...score, commit: gitCommit(), at: new Date().toISOString() };
+  scores[key] = { ...score, commit: gitCommit(), at: new Date().toISOString(), load: os.loadavg()[0] };
   const file = path.join(scoresDir, `${key.replace(/[^a-z0-9=.+-]+/gi, "_")}.json`);
   writeFileSync(`${file}.${process.pid}`, `${JSON.stringify({ key, ...scores[key] }, null, 1)}\n`);
   renameSync(`${file}.${process.pid}`, file);
@@ -335,6 +335,12 @@ const shown = Object.entries(scores)
   .filter(([key]) => wantedDatasets.includes(key.split("|")[0]) && folds.includes(Number(key.split("|")[2])))
   .map(([, s]) => s.at)
   .sort();
+const loads = Object.entries(scores)
+  .filter(
+    ([key, s]) => typeof s.load === "number" && wantedDatasets.includes(key.split("|")[0]) && folds.includes(Number(key.split("|")[2])),
+  )
+  .map(([, s]) => s.load);
+const loadShown = loads.length ? `; 1-minute load when they were: ${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)}` : "";
 const setting = Object.entries(env)
   .filter(([k]) => k.startsWith("MS_RANKING_"))
   .map(([k, v]) => `${k}=${v}`)
@@ -344,7 +350,7 @@ const md = [
   "",
   `${machine()}; commit ${gitCommit()}; load average ${loadBefore.map((l) => l.toFixed(1)).join("/")} before, ` +
     `${loadAfter.map((l) => l.toFixed(1)).join("/")} after; this run took ${minutes.toFixed(1)} min; ` +
-    `the scores shown were measured from ${shown[0] ?? "-"} to ${shown.at(-1) ?? "-"}.`,
+    `the scores shown were measured from ${shown[0] ?? "-"} to ${shown.at(-1) ?? "-"}${loadShown}.`,
   "",
   `Command: \`${setting ? `${setting} ` : ""}node tools/bench/run.mjs ranking\` (pnpm build first). Split: \`ms run -P split=kfold -P fold=k\` ` +
     `(${FOLDS} folds, seed ${SEED}), folds ${folds.join(", ")}; the train and test rows are the etl output masked by the als step's recorded split spec. ` +
