@@ -101,10 +101,10 @@ describe("EASE", () => {
         expect(values[e]).toBeCloseTo(-p[i * m + cols[e]] / p[cols[e] * m + cols[e]], 6);
       }
     }
-    // Pruned to 3 per row: each row keeps its three largest entries, columns ascending.
+    // Pruned to 3 per row: each row keeps its three entries of largest magnitude, columns ascending.
     const pruned = fitEase(h, local, m, lambda, 3, local);
     for (let i = 0; i < m; i++) {
-      const all = [...Array(m).keys()].filter((j) => j !== i).map((j) => ({ j, b: -p[i * m + j] / p[j * m + j] }));
+      const all = [...Array(m).keys()].filter((j) => j !== i).map((j) => ({ j, b: Math.abs(p[i * m + j] / p[j * m + j]) }));
       const want = all
         .sort((x, y) => y.b - x.b || x.j - y.j)
         .slice(0, 3)

@@ -12,7 +12,8 @@
  * `minRatings` training ratings; ties go to the smaller movie id.
  */
 import { binarySearch } from "@ms/contracts";
-import type { SparseRows } from "./ease.js";
+import { groupByUser, positionsOf } from "./data.js";
+import type { Histories, SparseRows } from "./ease.js";
 import { TopKSelector, type TopKResult } from "./topk.js";
 
 export type RankModel = "ease" | "popularity";
@@ -61,6 +62,8 @@ export class Ranker {
   readonly model: RankModel;
   readonly itemIds: Int32Array;
   readonly trainCounts: Int32Array;
+  /** The model as given (what a worker thread rebuilds this ranker from). */
+  readonly source: RankerModel;
   private readonly candidates: Int32Array;
   private readonly candidateOf: Int32Array;
   private readonly rows?: SparseRows;
@@ -72,6 +75,7 @@ export class Ranker {
 
   constructor(m: RankerModel) {
     this.model = m.model;
+    this.source = m;
     this.itemIds = m.itemIds;
     this.trainCounts = m.trainCounts;
     const all = Int32Array.from({ length: m.itemIds.length }, (_, i) => i);
@@ -112,7 +116,20 @@ export class Ranker {
     return out;
   }
 
-  /** Every user's top k from grouped histories (item positions, see groupByUser); buffers reused throughout. */
+  /**
+   * Training rows (user, movie) grouped by user as this ranker's item positions, users ascending:
+   * what recommendAll reads. Rows of a movie the ranker does not know are left out.
+   */
+  histories(userIds: Int32Array, movieIds: Int32Array, take: (i: number) => boolean = () => true): Histories {
+    const pos = positionsOf(this.itemIds, movieIds);
+    return groupByUser(
+      userIds,
+      (i) => pos[i] >= 0 && take(i),
+      (i) => pos[i],
+    );
+  }
+
+  /** Every user's top k from grouped histories (item positions, see `histories`); buffers reused throughout. */
   recommendAll(
     histories: { userIds: Int32Array; offsets: Int32Array; items: Int32Array },
     k: number,
@@ -142,10 +159,16 @@ export class Ranker {
     const s = this.scores;
     s.fill(0);
     const { offsets, cols, values } = this.rows;
+    const full = s.length - 1;
     for (const p of hist) {
       const c = this.candidateOf[p];
       if (c < 0) continue;
-      for (let e = offsets[c]; e < offsets[c + 1]; e++) s[cols[e]] += values[e];
+      const o = offsets[c];
+      if (offsets[c + 1] - o === full) {
+        // A whole row (every column but c, in order): contiguous adds, no column lookups.
+        for (let j = 0; j < c; j++) s[j] += values[o + j];
+        for (let j = c + 1; j <= full; j++) s[j] += values[o + j - 1];
+      } else for (let e = o; e < offsets[c + 1]; e++) s[cols[e]] += values[e];
     }
     if (minRatings > 0)
       for (let c = 0; c < s.length; c++) if (this.trainCounts[this.candidates[c]] < minRatings) s[c] = Number.NEGATIVE_INFINITY;
