@@ -7,7 +7,8 @@
 #   tools/python/ensure-venv.sh mlflow   # the MLflow venv (tools/mlflow/ensure-venv.sh calls this)
 #   tools/python/ensure-venv.sh keras    # the Keras venv: tensorflow-cpu, pyarrow, numpy
 #   tools/python/ensure-venv.sh peers    # the recommender peers: scikit-surprise, myfm, numpy, pandas (the quality
-#                                        # bench, tools/bench/quality; scipy, which peers.py also imports, comes with myfm)
+#                                        # bench, tools/bench/quality; scipy, which peers.py also imports, comes with myfm),
+#                                        # and implicit, lightfm, cornac (the ranking bench, tools/bench/ranking)
 #
 # The Keras venv is separate because TensorFlow is large (~600 MB installed): the benchmarks and one
 # test (packages/keras/src/tensorflow.slow.test.ts, ms-keras against Keras' own model.fit) need it.
@@ -37,8 +38,18 @@ MLFLOW_VERSION="${MS_MLFLOW_VERSION:-3.17.2}"
 SURPRISE_VERSION=1.1.5
 MYFM_VERSION=0.4.0
 PANDAS_VERSION=2.3.3
+# The ranking peers. implicit and cornac ship wheels. LightFM ships an sdist whose setup.py reads a
+# flag from __builtins__ that pip's isolated build environment lacks ("'dict' object has no
+# attribute '__LIGHTFM_SETUP__'"), so it is built without isolation, after its build requirements
+# (setuptools, wheel, Cython: POST_PKGS below).
+IMPLICIT_VERSION=0.7.3
+CORNAC_VERSION=3.0.1
+LIGHTFM_VERSION=1.17
+SETUPTOOLS_VERSION=80.9.0
+CYTHON_VERSION=3.1.4
 
 KIND="${1:-spark}"
+POST_PKGS=()
 PYTHON="${MS_PYTHON:-python3}"
 case "$KIND" in
   spark)
@@ -58,15 +69,17 @@ case "$KIND" in
     ;;
   peers)
     VENV="${MS_PEERS_VENV:-$HOME/.cache/ms/peers-venv}"
-    PKGS=("numpy==$NUMPY_VERSION" "pandas==$PANDAS_VERSION" "scikit-surprise==$SURPRISE_VERSION" "myfm==$MYFM_VERSION")
-    CHECK="import surprise, myfm, numpy, pandas; assert surprise.__version__ == '$SURPRISE_VERSION', surprise.__version__"
+    PKGS=("numpy==$NUMPY_VERSION" "pandas==$PANDAS_VERSION" "scikit-surprise==$SURPRISE_VERSION" "myfm==$MYFM_VERSION"
+      "implicit==$IMPLICIT_VERSION" "cornac==$CORNAC_VERSION" "setuptools==$SETUPTOOLS_VERSION" "wheel==0.45.1" "cython==$CYTHON_VERSION")
+    POST_PKGS=("lightfm==$LIGHTFM_VERSION")
+    CHECK="import surprise, myfm, numpy, pandas, implicit, cornac, lightfm; assert surprise.__version__ == '$SURPRISE_VERSION', surprise.__version__; assert implicit.__version__ == '$IMPLICIT_VERSION', implicit.__version__"
     ;;
   *)
     echo "ensure-venv: unknown kind '$KIND' (expected spark, mlflow, keras or peers)" >&2
     exit 2
     ;;
 esac
-MARKER="$VENV/.ms-$(printf '%s_' "${PKGS[@]}" | tr '=' '-')"
+MARKER="$VENV/.ms-$(printf '%s_' "${PKGS[@]}" "${POST_PKGS[@]}" | tr '=' '-')"
 
 ready() { [ -f "$MARKER" ] && [ -x "$VENV/bin/python" ]; }
 
@@ -82,6 +95,9 @@ echo "ensure-venv: building $VENV with ${PKGS[*]} ($("$PYTHON" --version 2>&1))"
 rm -rf "$VENV"
 "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${PKGS[@]}" >&2
+if [ "${#POST_PKGS[@]}" -gt 0 ]; then
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-build-isolation "${POST_PKGS[@]}" >&2
+fi
 "$VENV/bin/python" -c "$CHECK"
 touch "$MARKER"
 echo "ensure-venv: ready in $(( $(date +%s) - start ))s" >&2
