@@ -9,7 +9,22 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const all = ["etl", "als", "keras", "keras-parity", "driver", "hits", "compare", "quality", "ranking", "oof", "spark", "remote", "rank", "serve"];
+const all = [
+  "etl",
+  "als",
+  "keras",
+  "keras-parity",
+  "driver",
+  "hits",
+  "compare",
+  "quality",
+  "ranking",
+  "oof",
+  "spark",
+  "remote",
+  "rank",
+  "serve",
+];
 /** A benchmark is NAME/bench.mjs, or DIR/SCRIPT.mjs for a name DIR-SCRIPT (keras-parity: keras/parity.mjs). */
 const scriptOf = (name) => (name.includes("-") ? path.join(here, ...name.split("-", 2)) + ".mjs" : path.join(here, name, "bench.mjs"));
 const wanted = process.argv.slice(2).length ? process.argv.slice(2) : all;
