@@ -50,6 +50,6 @@ describe("ms run progress", () => {
     expect(lines.length).toBeGreaterThan(0);
     for (const line of lines) expect(() => JSON.parse(line), line).not.toThrow();
     expect(lines.some((l) => JSON.parse(l).msg === "als: iteration")).toBe(false);
-    expect(Object.keys(JSON.parse(r.stdout)).sort()).toEqual(["report", "runId", "steps"]);
+    expect(Object.keys(JSON.parse(r.stdout)).sort()).toEqual(["model", "report", "runId", "steps"]);
   });
 });
