@@ -105,12 +105,21 @@ async function openRecommender(kind: RecommendKind, run: LocatedRun, history: Ru
 
 /** Reads the run's ratings, indexes them, and opens its model: everything the batch holds in memory. */
 async function prepare(o: BatchOptions, list: ListOptions) {
+  const t0 = performance.now();
+  const secs = (from: number, to: number) => Number(((to - from) / 1000).toFixed(3));
   const run = await locateRun(o);
   const kind = o.model ?? (await defaultKind(run, o));
   const dirs = modelDirs(run, "als");
+  const t1 = performance.now();
   const [ratings, titles] = await Promise.all([readRatingsColumns(dirs.ratings), titlesOf(dirs.raw)]);
+  const t2 = performance.now();
   const history = buildHistory(ratings, splitOfRun(run));
+  const t3 = performance.now();
   const recommender = await openRecommender(kind, run, history, list);
+  o.logger?.debug(
+    { locate: secs(t0, t1), read: secs(t1, t2), index: secs(t2, t3), open: secs(t3, performance.now()), ratings: ratings.rows },
+    "batch ready (seconds per phase)",
+  );
   return { run, kind, history, titles, recommender };
 }
 

@@ -7,7 +7,6 @@
  * `OutputClosedError`, which the command catches. On a terminal, control characters in titles
  * are shown escaped, as every other ms output is.
  */
-import { once } from "node:events";
 import type { Writable } from "node:stream";
 import { terminalSafe } from "@ms/contracts";
 
@@ -54,15 +53,7 @@ export class StreamOut {
     this.buffer = [];
     this.size = 0;
     const ok = this.stream.write(this.tty ? terminalSafe(text) : text);
-    if (!ok && !this.closed) {
-      // Whichever comes first; the other listener is removed (no listeners pile up over a long batch).
-      const done = new AbortController();
-      try {
-        await Promise.race([once(this.stream, "drain", { signal: done.signal }), once(this.stream, "close", { signal: done.signal })]);
-      } finally {
-        done.abort();
-      }
-    }
+    if (!ok && !this.closed) await this.writable();
     this.check();
   }
 
@@ -75,6 +66,25 @@ export class StreamOut {
       // A write that failed after its call returned reports here; keep swallowing EPIPE from it.
       if (this.closed) this.stream.on("error", () => undefined);
     }
+  }
+
+  /**
+   * Resolves when the stream drains, closes or fails, whichever comes first (a failure is then
+   * seen by `check`); the listeners are removed, so none pile up over a long batch.
+   */
+  private writable(): Promise<void> {
+    const stream = this.stream;
+    return new Promise((resolve) => {
+      const done = () => {
+        stream.off("drain", done);
+        stream.off("close", done);
+        stream.off("error", done);
+        resolve();
+      };
+      stream.on("drain", done);
+      stream.on("close", done);
+      stream.on("error", done);
+    });
   }
 
   private check(): void {
