@@ -128,7 +128,7 @@ it("five concurrent `ms run` lose nothing while `ms cache gc --older-than 0` run
     for (const r of await runs) {
       expect(r.code, r.stderr.slice(-2000)).toBe(0);
       const doc = JSON.parse(r.stdout) as { steps: { step: string }[] };
-      expect(doc.steps.map((s) => s.step)).toEqual(["download", "etl", "als", "fm", "keras"]);
+      expect(doc.steps.map((s) => s.step)).toEqual(["download", "etl", "als", "fm", "keras", "rank"]);
     }
     expect(gcRuns).toBeGreaterThan(0);
     expect(removed).toBeGreaterThan(0);

@@ -35,7 +35,7 @@ describe("ms cache ls", () => {
     const r = await ms(["cache", "ls", "--json"], box);
     expect(r.code).toBe(0);
     const { entries } = JSON.parse(r.stdout);
-    expect(entries).toHaveLength(6);
+    expect(entries).toHaveLength(7);
     const keras = entries.filter((e: { step: string }) => e.step === "keras");
     expect(keras.map((e: { producedByRun: string }) => e.producedByRun).sort()).toEqual(
       [first.steps[4].runId, second.steps[4].runId].sort(),
@@ -55,7 +55,7 @@ describe("ms cache verify", () => {
     await leftovers();
     const r = await ms(["cache", "verify", "--json"], box);
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, checked: 6, damaged: [] });
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, checked: 7, damaged: [] });
   });
 
   it("--remove deletes a damaged entry", async () => {
@@ -92,7 +92,7 @@ describe("ms cache gc", () => {
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout).removed).toHaveLength(1);
     const objects = await listDir(path.join(box.cache, "objects"));
-    expect(objects).toHaveLength(5);
+    expect(objects).toHaveLength(6);
     expect(objects).not.toContain(second.steps[4].key);
     expect(await listDir(path.join(box.cache, "tmp"))).toEqual([]);
     expect(await listDir(path.join(box.cache, "locks"))).toEqual([]);
@@ -103,7 +103,7 @@ describe("ms cache gc", () => {
     const keep = await ms(["cache", "gc", "--older-than", "1d", "--json"], box);
     expect(JSON.parse(keep.stdout).removed).toEqual([]);
     const all = await ms(["cache", "gc", "--older-than", "0", "--json"], box);
-    expect(JSON.parse(all.stdout).removed).toHaveLength(5);
+    expect(JSON.parse(all.stdout).removed).toHaveLength(6);
     expect(await listDir(path.join(box.cache, "objects"))).toEqual([]);
     expect((await ms(["cache", "gc", "--older-than", "soon"], box)).code).toBe(2);
     expect((await ms(["cache", "frobnicate"], box)).code).toBe(2);

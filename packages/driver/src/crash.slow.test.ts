@@ -24,7 +24,7 @@ const MEDIUM = [
   "-P",
   "keras_patience=5",
 ];
-const STEP_NAMES = ["download", "etl", "als", "fm", "keras"];
+const STEP_NAMES = ["download", "etl", "als", "fm", "keras", "rank"];
 
 const boxes: Sandbox[] = [];
 afterAll(async () => {
@@ -160,7 +160,7 @@ describe("concurrent drivers", () => {
       const computed = [da.steps[i].cached, db.steps[i].cached].filter((c) => !c).length;
       expect(computed, da.steps[i].step).toBe(1);
     }
-    expect(await listDir(path.join(box.cache, "objects"))).toHaveLength(5);
+    expect(await listDir(path.join(box.cache, "objects"))).toHaveLength(6);
     expect((await ms(["cache", "verify"], box)).code).toBe(0);
   });
 });

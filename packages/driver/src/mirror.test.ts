@@ -115,7 +115,7 @@ describe("ms run --url", () => {
       );
       expect(r.code, r.stderr).toBe(0);
       const doc = JSON.parse(r.stdout) as { steps: { step: string; cached: boolean; metrics: Record<string, number> }[] };
-      expect(doc.steps.map((s) => s.step)).toEqual(["download", "etl", "als", "fm", "keras"]);
+      expect(doc.steps.map((s) => s.step)).toEqual(["download", "etl", "als", "fm", "keras", "rank"]);
       expect(doc.steps[1].metrics.rows).toBe(3000);
       expect(r.stderr).toContain("download: archive verified");
       const both = await ms(["run", "--url", url, "--dataset", "ml-100k"], box);

@@ -96,7 +96,7 @@ describe("under mlflow run", () => {
     expect(doc.runId).toBe(made.runId);
     const runs = (await tracker.searchRuns({ experimentIds: [exp.experimentId] })).runs;
     expect(runs.filter((r) => !r.tags["mlflow.parentRunId"]).map((r) => r.info.runId)).toEqual([made.runId]);
-    expect(runs.filter((r) => r.tags["mlflow.parentRunId"] === made.runId)).toHaveLength(5);
+    expect(runs.filter((r) => r.tags["mlflow.parentRunId"] === made.runId)).toHaveLength(6);
     const parent = await tracker.getRun(made.runId);
     expect(parent.info.status).toBe("FINISHED");
     expect(parent.info.runName).toBe("from-mlflow");

@@ -41,8 +41,8 @@ afterAll(async () => {
 
 describe("a step added by one line of the step list", () => {
   it("runs on the etl step's ratings, matched by kind, and publishes its own kind", () => {
-    expect(first.steps.map((s) => s.step)).toEqual(["download", "etl", "als", "fm", "keras", "popularity"]);
-    const popularity = first.steps[5];
+    expect(first.steps.map((s) => s.step)).toEqual(["download", "etl", "als", "fm", "keras", "rank", "popularity"]);
+    const popularity = first.steps[6];
     expect(popularity.cached).toBe(false);
     expect(popularity.outputs.model).toMatchObject({ kind: "popularity", dir: path.join(root, "cache", "objects", popularity.key) });
     expect(popularity.metrics.movies).toBeGreaterThan(1);
@@ -58,9 +58,10 @@ describe("a step added by one line of the step list", () => {
       ["als", true],
       ["fm", true],
       ["keras", true],
+      ["rank", true],
       ["popularity", true],
     ]);
-    expect(second.steps[5].key).toBe(first.steps[5].key);
+    expect(second.steps[6].key).toBe(first.steps[6].key);
   });
 
   it("logs its parameters under their -P names and its metrics to tracking", async () => {
@@ -68,26 +69,26 @@ describe("a step added by one line of the step list", () => {
     const parent = await tracker.getRun(first.runId);
     expect(parent.params.popularity_prior).toBe("3");
     expect(parent.params.popularity_split_prop).toBe("0.8");
-    expect(Number(parent.metrics.popularity_test_rmse.value)).toBeCloseTo(first.steps[5].metrics.test_rmse as number, 10);
-    const child = await tracker.getRun(first.steps[5].runId);
+    expect(Number(parent.metrics.popularity_test_rmse.value)).toBeCloseTo(first.steps[6].metrics.test_rmse as number, 10);
+    const child = await tracker.getRun(first.steps[6].runId);
     expect(child.params).toMatchObject({ popularity_prior: "3", popularity_seed: "42" });
-    expect(Number(child.metrics.test_rmse.value)).toBeCloseTo(first.steps[5].metrics.test_rmse as number, 10);
-    expect(child.tags["ms.cache.key"]).toBe(first.steps[5].key);
+    expect(Number(child.metrics.test_rmse.value)).toBeCloseTo(first.steps[6].metrics.test_rmse as number, 10);
+    expect(child.tags["ms.cache.key"]).toBe(first.steps[6].key);
     expect(child.tags["mlflow.project.entryPoint"]).toBe("train_popularity");
     expect(child.tags["mlflow.runName"]).toBe("train_popularity");
-    const cachedChild = await tracker.getRun(second.steps[5].runId);
+    const cachedChild = await tracker.getRun(second.steps[6].runId);
     expect(cachedChild.tags["ms.cache.hit"]).toBe("true");
-    expect(Number(cachedChild.metrics.test_rmse.value)).toBeCloseTo(first.steps[5].metrics.test_rmse as number, 10);
+    expect(Number(cachedChild.metrics.test_rmse.value)).toBeCloseTo(first.steps[6].metrics.test_rmse as number, 10);
   });
 
   it("shows its own headline on its line of the run's summary", () => {
-    const { test_rmse, movies } = first.steps[5].metrics;
+    const { test_rmse, movies } = first.steps[6].metrics;
     const line = formatReport(first, { steps: options.steps })
       .split("\n")
       .find((l) => l.startsWith("popularity"));
     expect(line).toMatch(
       new RegExp(
-        `^popularity +no +[\\d.]+ +${first.steps[5].key.slice(0, 12)} +test_rmse=${Number(test_rmse?.toPrecision(4))} movies=${movies} \\(shrunk means\\)$`,
+        `^popularity +no +[\\d.]+ +${first.steps[6].key.slice(0, 12)} +test_rmse=${Number(test_rmse?.toPrecision(4))} movies=${movies} \\(shrunk means\\)$`,
       ),
     );
     // The pipeline's own steps keep theirs.
@@ -96,7 +97,7 @@ describe("a step added by one line of the step list", () => {
 
   it("changes only its own key when only its parameter changes", async () => {
     const third = await runPipeline({ ...options, params: { ...options.params, popularity_prior: "10" } });
-    expect(third.steps.map((s) => s.cached)).toEqual([true, true, true, true, true, false]);
-    expect(third.steps[5].key).not.toBe(first.steps[5].key);
+    expect(third.steps.map((s) => s.cached)).toEqual([true, true, true, true, true, true, false]);
+    expect(third.steps[6].key).not.toBe(first.steps[6].key);
   }, 120_000);
 });

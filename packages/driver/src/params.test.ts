@@ -71,6 +71,9 @@ describe("the parameter catalog", () => {
       "spark_deploy_mode",
       "spark_staging",
       "spark_num_blocks",
+      "split_prop",
+      "folds",
+      "fold",
     ]);
     for (const name of ["split", "split_prop", "folds", "fold", "test_ratings"]) expect(names).toContain(name);
   });

@@ -31,7 +31,7 @@ describe("ms run progress", () => {
     expect(r.status, r.stderr).toBe(0);
     const screen = stripVTControlCharacters(await readFile(log, "utf8")).replace(/\r/g, "\n");
     if (process.env.MS_DEBUG_TTY) console.log(screen);
-    for (const step of ["download", "etl", "als", "fm", "keras"])
+    for (const step of ["download", "etl", "als", "fm", "keras", "rank"])
       expect(screen).toMatch(new RegExp(`✔ ${step}\\s+computed\\s+\\d+\\.\\d\\d s`));
     // The rate needs two counts: from iteration 2 on (issue 24: a rate since the step's start was 5x off).
     expect(screen).toMatch(/als\s+[\d.]+ s, ETA [\d.]+ s\s+iteration 2\/3\s+loss=[\d.]+/);

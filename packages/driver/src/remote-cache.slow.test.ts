@@ -127,7 +127,7 @@ describe("a remote step cache on a real S3 server (s3proxy)", () => {
     const ls = await ms(["cache", "ls", "--remote", "--remote-cache", REMOTE, "--json"], a);
     expect(ls.code, ls.stderr).toBe(0);
     const listed = JSON.parse(ls.stdout) as { entries: { key: string; step: string; bytes: number }[] };
-    expect(listed.entries.map((e) => e.step).sort()).toEqual(["als", "etl", "fm", "keras"]);
+    expect(listed.entries.map((e) => e.step).sort()).toEqual(["als", "etl", "fm", "keras", "rank"]);
     expect(listed.entries.every((e) => e.bytes > 0)).toBe(true);
 
     const c = await box();
@@ -145,9 +145,9 @@ describe("a remote step cache on a real S3 server (s3proxy)", () => {
     const push = await ms(["cache", "push", "--remote-cache", "s3://ms-cache/copied", "--json"], a);
     expect(push.code, push.stderr).toBe(0);
     const pushed = JSON.parse(push.stdout) as { pushed: { step: string }[]; skipped: { step: string }[] };
-    expect(pushed.pushed.map((p) => p.step).sort()).toEqual(["als", "etl", "fm", "keras"]);
+    expect(pushed.pushed.map((p) => p.step).sort()).toEqual(["als", "etl", "fm", "keras", "rank"]);
     expect(pushed.skipped.map((p) => p.step)).toEqual(["download"]);
-    expect((await listDir(path.join(s3.bucketDir, "copied", "entries"))).length).toBe(4);
+    expect((await listDir(path.join(s3.bucketDir, "copied", "entries"))).length).toBe(5);
     expect((await ms(["cache", "ls", "--remote"], a)).code).toBe(2); // no --remote-cache, no MS_REMOTE_CACHE
   });
 

@@ -14,6 +14,7 @@ describe("shareable steps", () => {
       als: true,
       fm: true,
       keras: true,
+      rank: true,
     });
   });
 });

@@ -19,9 +19,9 @@ beforeAll(async () => {
 afterAll(async () => box.dispose());
 
 describe("ms run on an empty cache", () => {
-  it("prints exactly { runId, steps: [download, etl, als, fm, keras], report } with every step computed", () => {
+  it("prints exactly { runId, steps: [download, etl, als, fm, keras, rank], report } with every step computed", () => {
     expect(Object.keys(cold).sort()).toEqual(["report", "runId", "steps"]);
-    expect(cold.steps.map((s) => s.step)).toEqual(["download", "etl", "als", "fm", "keras"]);
+    expect(cold.steps.map((s) => s.step)).toEqual(["download", "etl", "als", "fm", "keras", "rank"]);
     for (const s of cold.steps) {
       expect(Object.keys(s).sort()).toEqual(["cached", "key", "metrics", "outputs", "runId", "seconds", "source", "step"]);
       expect(s.cached).toBe(false);
@@ -68,7 +68,7 @@ describe("ms run on an empty cache", () => {
     expect(parent.params.als_max_iter).toBe("2");
     expect(parent.params.keras_hidden_units).toBe("20");
     expect(parent.tags["mlflow.source.git.commit"] ?? null).toBeNull(); // the sandbox is not a git checkout
-    const entryPoints = ["load_raw_data", "etl_data", "als", "fm", "train_keras"];
+    const entryPoints = ["load_raw_data", "etl_data", "als", "fm", "train_keras", "rank"];
     for (const [i, s] of cold.steps.entries()) {
       const child = await tracker.getRun(s.runId);
       expect(child.info.status).toBe("FINISHED");
@@ -92,7 +92,7 @@ describe("ms run on an empty cache", () => {
 describe("ms run with a warm cache", () => {
   it("hits every step on an identical second run and links each child to the run that produced the entry", async () => {
     const warm = await runJson(SMALL, box);
-    expect(cachedOf(warm)).toEqual({ download: true, etl: true, als: true, fm: true, keras: true });
+    expect(cachedOf(warm)).toEqual({ download: true, etl: true, als: true, fm: true, keras: true, rank: true });
     expect(warm.steps.map((s) => s.key)).toEqual(cold.steps.map((s) => s.key));
     expect(warm.steps.map((s) => s.metrics)).toEqual(cold.steps.map((s) => s.metrics));
     const tracker = createTracker(box.mlruns);
@@ -107,19 +107,19 @@ describe("ms run with a warm cache", () => {
 
   it("a read-only cache directory still serves a fully cached run", async () => {
     const doc = await runJson(SMALL, box, fsFault("EROFS"));
-    expect(cachedOf(doc)).toEqual({ download: true, etl: true, als: true, fm: true, keras: true });
+    expect(cachedOf(doc)).toEqual({ download: true, etl: true, als: true, fm: true, keras: true, rank: true });
   });
 
   it("reruns only keras when keras_hidden_units changes: the fm step's fits are a cache hit", async () => {
     const doc = await runJson([...SMALL, "-P", "keras_hidden_units=7"], box);
-    expect(cachedOf(doc)).toEqual({ download: true, etl: true, als: true, fm: true, keras: false });
+    expect(cachedOf(doc)).toEqual({ download: true, etl: true, als: true, fm: true, keras: false, rank: true });
     expect(doc.steps[3].key).toBe(cold.steps[3].key);
     expect(doc.steps[4].key).not.toBe(cold.steps[4].key);
   });
 
   it("reruns fm and keras when fm_max_samples changes", async () => {
     const doc = await runJson([...SMALL, "-P", "fm_max_samples=30"], box);
-    expect(cachedOf(doc)).toEqual({ download: true, etl: true, als: true, fm: false, keras: false });
+    expect(cachedOf(doc)).toEqual({ download: true, etl: true, als: true, fm: false, keras: false, rank: true });
     // The cap bounds the sweeps the data chooses (the full fit runs the folds' mean count).
     expect(doc.steps[3].metrics.samples_full).toBeGreaterThan(20);
     expect(doc.steps[3].metrics.samples_full).toBeLessThanOrEqual(30);
@@ -127,12 +127,12 @@ describe("ms run with a warm cache", () => {
 
   it("does not rerun anything when only als_num_threads changes (it is not in the key)", async () => {
     const doc = await runJson([...SMALL, "-P", "als_num_threads=1"], box);
-    expect(cachedOf(doc)).toEqual({ download: true, etl: true, als: true, fm: true, keras: true });
+    expect(cachedOf(doc)).toEqual({ download: true, etl: true, als: true, fm: true, keras: true, rank: true });
   });
 
   it("reruns etl and everything after it when max_row_limit changes etl's output", async () => {
     const doc = await runJson([...SMALL, "-P", "max_row_limit=3000"], box);
-    expect(cachedOf(doc)).toEqual({ download: true, etl: false, als: false, fm: false, keras: false });
+    expect(cachedOf(doc)).toEqual({ download: true, etl: false, als: false, fm: false, keras: false, rank: false });
     expect(doc.steps[1].metrics.rows).toBe(3000);
     expect(doc.steps[1].outputs.ratings.digest).not.toBe(cold.steps[1].outputs.ratings.digest);
   });
@@ -149,12 +149,12 @@ describe("ms run with a warm cache", () => {
 
   it("accepts -P KEY VALUE with a negative value as well as KEY=VALUE", async () => {
     const doc = await runJson([...SMALL, "-P", "max_row_limit", "-1"], box);
-    expect(cachedOf(doc)).toEqual({ download: true, etl: true, als: true, fm: true, keras: true });
+    expect(cachedOf(doc)).toEqual({ download: true, etl: true, als: true, fm: true, keras: true, rank: true });
   });
 
   it("--force STEP recomputes that step and replaces its entry", async () => {
     const doc = await runJson([...SMALL, "--force", "als"], box);
-    expect(cachedOf(doc)).toEqual({ download: true, etl: true, als: false, fm: true, keras: true });
+    expect(cachedOf(doc)).toEqual({ download: true, etl: true, als: false, fm: true, keras: true, rank: true });
     expect(doc.steps[2].key).toBe(cold.steps[2].key);
     const entry = JSON.parse(await readFile(path.join(box.cache, "objects", doc.steps[2].key, "entry.json"), "utf8"));
     expect(entry.producedByRun).toBe(doc.steps[2].runId);
@@ -162,7 +162,7 @@ describe("ms run with a warm cache", () => {
 
   it("--no-cache recomputes every step under the same keys", async () => {
     const doc = await runJson([...SMALL, "--no-cache"], box);
-    expect(cachedOf(doc)).toEqual({ download: false, etl: false, als: false, fm: false, keras: false });
+    expect(cachedOf(doc)).toEqual({ download: false, etl: false, als: false, fm: false, keras: false, rank: false });
     expect(doc.steps.slice(0, 3).map((s) => s.key)).toEqual(cold.steps.slice(0, 3).map((s) => s.key));
     expect(doc.steps[1].outputs.ratings.digest).toBe(cold.steps[1].outputs.ratings.digest);
   });
@@ -174,7 +174,7 @@ describe("ms run with a warm cache", () => {
     expect(verify.code).toBe(5);
     expect(verify.stderr).toContain(cold.steps[1].key);
     const doc = await runJson(SMALL, box);
-    expect(cachedOf(doc)).toEqual({ download: true, etl: false, als: true, fm: true, keras: true });
+    expect(cachedOf(doc)).toEqual({ download: true, etl: false, als: true, fm: true, keras: true, rank: true });
     expect((await stat(parquet)).size).toBeGreaterThan(100);
     expect((await ms(["cache", "verify"], box)).code).toBe(0);
   });

@@ -32,7 +32,7 @@ describe("ms run -P split=kfold", () => {
 
   it("runs the pipeline once per fold; the folds' test parts partition the ratings", () => {
     expect(cold.folds.map((f) => f.fold)).toEqual([1, 2, 3]);
-    for (const f of cold.folds) expect(f.steps.map((s) => s.step)).toEqual(["download", "etl", "als", "fm", "keras"]);
+    for (const f of cold.folds) expect(f.steps.map((s) => s.step)).toEqual(["download", "etl", "als", "fm", "keras", "rank"]);
     const step = (f: KfoldDoc["folds"][number], name: string) => f.steps.find((s) => s.step === name) as StepDoc;
     // download and etl take no fold: one entry shared by every fold.
     expect(new Set(cold.folds.map((f) => step(f, "etl").key)).size).toBe(1);

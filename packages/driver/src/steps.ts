@@ -7,8 +7,9 @@ import { alsStep } from "@ms/als";
 import { downloadStep, etlStep } from "@ms/etl";
 import { fmStep } from "@ms/fm";
 import { kerasStep } from "@ms/keras";
+import { rankStep } from "@ms/rank";
 
-export const PIPELINE: readonly Step[] = [downloadStep, etlStep, alsStep, fmStep, kerasStep];
+export const PIPELINE: readonly Step[] = [downloadStep, etlStep, alsStep, fmStep, kerasStep, rankStep];
 
 /** The steps' names, in order (for `--force` and the help). */
 export const STEPS: readonly string[] = PIPELINE.map((s) => s.name);

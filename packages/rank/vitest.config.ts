@@ -1,0 +1,3 @@
+import { packageTests } from "../../tools/vitest-preset.js";
+
+export default packageTests();
