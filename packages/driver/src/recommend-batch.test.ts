@@ -2,7 +2,8 @@
  * The batch paths of `ms recommend` and `ms predict` through the built bin, on a small run of a
  * ratings file with a movies file beside it (titles holding commas and quotes): `--users all` and
  * `--users FILE` as csv (RFC 4180 quoting read back) and jsonl, each user's list equal to the
- * one-user answer; an unknown user reported on its row and on stderr, exit 9; `--min-ratings`,
+ * one-user answer; the default model, the run's EASE ranker, with the rated movies behind each
+ * item (its own `recommend`'s lists); an unknown user reported on its row and on stderr, exit 9; `--min-ratings`,
  * `--no-exclude-seen` and popularity; EPIPE (`| head -1`) ending quietly; `--pairs` streamed with
  * cold pairs scored by the cold-start rule the steps use.
  */
@@ -11,6 +12,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { ColdStartRule, EXIT_CODES, mulberry32, splitMaskOf } from "@ms/contracts";
 import { readRatingsColumns } from "@ms/etl";
+import { openRanker } from "@ms/rank";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BIN, SMALL, ms, runJson, sandbox, type RunDoc, type Sandbox } from "./__tests__/harness.js";
 
@@ -174,6 +176,52 @@ describe("ms recommend --users", () => {
     expect(r.code).toBe(3);
     expect(r.stderr).toContain(`${bad}:2: not a user id`);
     expect(r.stdout).toBe("");
+  });
+});
+
+describe("the run's ranker, the default", () => {
+  it("answers one user with the ranker's own list, and the rated movies behind each item", async () => {
+    const r = await ms(["recommend", "--user", "3", "--json"], box);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout) as {
+      model: string;
+      recommendations: (Item & { reasons: { movieId: number; contribution: number; title: string }[] })[];
+    };
+    expect(doc.model).toBe("rank");
+    const rankStep = run.steps.find((s) => s.step === "rank");
+    const ranker = await openRanker(rankStep?.outputs.ranker.dir as string);
+    const direct = ranker.recommend(Int32Array.from(rated.get(3) ?? []), 10);
+    expect(doc.recommendations.map((x) => x.movieId)).toEqual(Array.from(direct.items));
+    doc.recommendations.forEach((x, i) => expect(x.score).toBeCloseTo(direct.scores[i], 4));
+    expect(doc.recommendations.some((x) => x.reasons.length > 0)).toBe(true);
+    for (const x of doc.recommendations) {
+      expect(rated.get(3)?.has(x.movieId)).toBe(false);
+      for (const why of x.reasons) {
+        expect(rated.get(3)?.has(why.movieId)).toBe(true);
+        expect(why.contribution).toBeGreaterThan(0);
+        expect(why.title).toBe(TITLES[why.movieId] ?? `Movie ${why.movieId} (2000)`);
+      }
+    }
+    const table = await ms(["recommend", "--user", "3"], box);
+    expect(table.stdout).toMatch(/^#\s+movie\s+score\s+title\s+because you rated/);
+    expect(table.stdout).toContain(`rank model of run ${run.runId}`);
+  });
+
+  it("--users all: the same lists as csv (no reasons column) and as jsonl (reasons beside each item)", async () => {
+    const csv = await ms(["recommend", "--users", "all"], box);
+    expect(csv.code, csv.stderr).toBe(0);
+    const rows = parseCsv(csv.stdout).slice(1);
+    const jsonl = await ms(["recommend", "--users", "all", "--format", "jsonl"], box);
+    const lines = jsonl.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.userId)).toEqual([...new Set(rows.map((x) => Number(x[0])))]);
+    for (const line of lines) {
+      const mine = rows.filter((x) => Number(x[0]) === line.userId).map((x) => [Number(x[2]), Number(x[3])]);
+      expect(mine).toEqual(line.recommendations.map((x: Item) => [x.movieId, x.score]));
+      for (const x of line.recommendations) expect(Object.keys(x)).toEqual(["movieId", "score", "title", "reasons"]);
+    }
   });
 });
 

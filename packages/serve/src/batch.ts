@@ -8,10 +8,12 @@
 import { checkJson, CorruptArtifactError, InterruptedError, MissingArtifactError, type SplitSpec } from "@ms/contracts";
 import { FactorsDetailsSchema, splitOfFactors } from "@ms/als";
 import { readMovieTitles, readRatingsColumns, readRawDataset } from "@ms/etl";
+import { openRanker, RANKER_KIND } from "@ms/rank";
 import { buildHistory, type RunHistory } from "./history.js";
 import { locateRun, modelDirs, type LocatedRun, type LocateOptions } from "./locate.js";
 import {
   popularityRecommender,
+  rankerRecommender,
   ratingRecommender,
   type ListOptions,
   type Reason,
@@ -78,7 +80,7 @@ export function splitOfRun(run: LocatedRun): SplitSpec {
 
 /** The model a run answers with when none is asked for: its ranker, else keras (or ALS when keras cannot score new pairs). */
 async function defaultKind(run: LocatedRun, o: LocateOptions): Promise<RecommendKind> {
-  if (run.entries.some((e) => e.manifest.kind === "ranker")) return "rank";
+  if (run.entries.some((e) => e.manifest.kind === RANKER_KIND)) return "rank";
   const keras = run.entries.filter((e) => e.manifest.kind === "keras-model").at(-1);
   if (keras && (await kerasServing(keras.dir)).servable) return "keras";
   o.logger?.warn({ run: run.runId }, "the run has no ranker and its keras model cannot score new pairs; using its ALS model");
@@ -95,9 +97,12 @@ async function titlesOf(raw: string | undefined): Promise<Map<number, string> | 
 async function openRecommender(kind: RecommendKind, run: LocatedRun, history: RunHistory, o: ListOptions): Promise<Recommender> {
   if (kind === "popularity") return popularityRecommender(history, run.runId, modelDirs(run, "als").ratings, o);
   if (kind === "rank") {
-    throw new MissingArtifactError(
-      `run ${run.runId} has no ranker entry (a run from before the rank step); rerun 'ms run', or use --model keras, als or popularity`,
-    );
+    const entry = run.entries.filter((e) => e.manifest.kind === RANKER_KIND).at(-1);
+    if (!entry)
+      throw new MissingArtifactError(
+        `run ${run.runId} has no ranker entry (a run from before the rank step); rerun 'ms run', or use --model keras, als or popularity`,
+      );
+    return rankerRecommender(await openRanker(entry.dir), kind, entry.dir, history, run.runId, o);
   }
   const model = await openModel(kind, modelDirs(run, kind));
   return ratingRecommender(model, run.runId, history, o);
@@ -132,7 +137,12 @@ export async function recommendBatch(
   sink: (row: BatchRow) => void | Promise<void>,
   start?: (info: BatchStart) => void | Promise<void>,
 ): Promise<BatchSummary> {
-  const list: ListOptions = { top: o.top ?? 10, excludeSeen: o.excludeSeen ?? true, minRatings: o.minRatings ?? 0 };
+  const list: ListOptions = {
+    top: o.top ?? 10,
+    excludeSeen: o.excludeSeen ?? true,
+    minRatings: o.minRatings ?? 0,
+    reasons: o.reasons ?? true,
+  };
   const { run, kind, history, titles, recommender } = await prepare(o, list);
   try {
     const users = o.users === "all" ? history.trainUsers : Int32Array.from(o.users);

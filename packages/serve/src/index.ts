@@ -58,7 +58,6 @@ export {
 } from "./predict.js";
 export { readPairs, readUserIds, pairChunks, countPairs, PAIR_CHUNK, type Pair, type PairChunk } from "./pairs.js";
 export { buildHistory, type RunHistory, type HistoryColumns } from "./history.js";
-export { TopK } from "./topk.js";
 export {
   evaluate,
   reportMemoKey,

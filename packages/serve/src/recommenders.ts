@@ -2,14 +2,15 @@
  * The models a batch of recommendations can come from, behind one interface that answers a block
  * of users at a time: the rating models (ALS: dot products of each user's factors with every
  * movie's, in a tight loop over the factor matrix; keras: all candidate pairs of the block in one
- * predict call), and popularity (most training ratings first). Each excludes the user's seen
- * movies (unless asked not to) and movies under the training-count floor, and keeps the best `top`
- * with `TopK` (ties to the smaller movie id).
+ * predict call), the run's @ms/rank ranker (EASE), and popularity (most training ratings first,
+ * @ms/rank's popularity ranker over the run's counts). Each excludes the user's seen movies
+ * (unless asked not to) and movies under the training-count floor, and keeps the best `top` with
+ * @ms/rank's top-k selection (ties to the smaller movie id).
  */
 import { binarySearch } from "@ms/contracts";
 import type { RunHistory } from "./history.js";
 import type { ServedModel } from "./serve.js";
-import { TopK } from "./topk.js";
+import { Ranker, TopKSelector, type TopKResult } from "@ms/rank";
 
 /** The kinds `ms recommend --model` takes: the ranker, the rating models, popularity. */
 export const RECOMMEND_KINDS = ["rank", "keras", "als", "popularity"] as const;
@@ -33,6 +34,8 @@ export interface ListOptions {
   excludeSeen: boolean;
   /** A movie needs at least this many training ratings to be listed. */
   minRatings: number;
+  /** Give the reasons where the model has them (default true; csv has no column for them). */
+  reasons?: boolean;
 }
 
 export interface Recommender {
@@ -59,42 +62,31 @@ export function movieIndex(sorted: Int32Array): (id: number) => number {
   return (id) => binarySearch(sorted, id);
 }
 
-/**
- * The candidates' skip mask of one user: movies under the floor (copied from `floor`), and the
- * user's seen movies when excluded. `scratch` is reused across users.
- */
-function userMask(
-  history: RunHistory,
-  userId: number,
-  floor: Uint8Array,
-  position: (id: number) => number,
-  excludeSeen: boolean,
-  scratch: Uint8Array,
-): Uint8Array {
-  scratch.set(floor);
-  if (!excludeSeen) return scratch;
-  const seen = history.seenOf(userId);
-  if (seen) {
-    for (let j = 0; j < seen.length; j++) {
-      const p = position(seen[j]);
-      if (p >= 0) scratch[p] = 1;
-    }
+/** The positions (in the model's sorted movie ids) of a user's seen movies, into a reused buffer. */
+function seenPositions(history: RunHistory, userId: number, position: (id: number) => number, buffer: { ids: Int32Array }): Int32Array {
+  const seen = history.seenOf(userId) ?? new Int32Array(0);
+  if (buffer.ids.length < seen.length) buffer.ids = new Int32Array(seen.length * 2);
+  let n = 0;
+  for (let j = 0; j < seen.length; j++) {
+    const p = position(seen[j]);
+    if (p >= 0) buffer.ids[n++] = p;
   }
-  return scratch;
+  return buffer.ids.subarray(0, n);
 }
 
-/** 1 for each of `movieIds` with fewer than `minRatings` training ratings. */
-function floorMask(history: RunHistory, movieIds: Int32Array, minRatings: number): Uint8Array {
-  const floor = new Uint8Array(movieIds.length);
-  if (minRatings > 0) for (let i = 0; i < movieIds.length; i++) floor[i] = history.trainCount(movieIds[i]) < minRatings ? 1 : 0;
-  return floor;
+/** The positions of `movieIds` with fewer than `minRatings` training ratings: scored -Infinity, never listed. */
+function underFloor(history: RunHistory, movieIds: Int32Array, minRatings: number): Int32Array {
+  const out: number[] = [];
+  if (minRatings > 0) for (let i = 0; i < movieIds.length; i++) if (history.trainCount(movieIds[i]) < minRatings) out.push(i);
+  return Int32Array.from(out);
 }
 
-function listOf(order: Int32Array, count: number, movieIds: Int32Array, scores: ArrayLike<number>): UserList {
-  const list: UserList = { movieIds: new Int32Array(count), scores: new Float64Array(count) };
-  for (let j = 0; j < count; j++) {
-    list.movieIds[j] = movieIds[order[j]];
-    list.scores[j] = scores[order[j]];
+/** The selected candidates as a list of movie ids and scores. */
+function listOf(top: TopKResult, movieIds: Int32Array): UserList {
+  const list: UserList = { movieIds: new Int32Array(top.count), scores: new Float64Array(top.count) };
+  for (let j = 0; j < top.count; j++) {
+    list.movieIds[j] = movieIds[top.index[j]];
+    list.scores[j] = top.score[j];
   }
   return list;
 }
@@ -145,10 +137,17 @@ export function ratingRecommender(model: ServedModel, runId: string, history: Ru
   const movies = model.movieIds;
   const m = movies.length;
   const position = movieIndex(movies);
-  const floor = floorMask(history, movies, o.minRatings);
-  const selector = new TopK(o.top);
-  const order = new Int32Array(o.top);
-  const scratch = new Uint8Array(m);
+  const floor = underFloor(history, movies, o.minRatings);
+  const selector = new TopKSelector(m, o.top, movies);
+  const result: TopKResult = { index: new Int32Array(o.top), score: new Float64Array(o.top), count: 0 };
+  const buffer = { ids: new Int32Array(1024) };
+  const none = new Int32Array(0);
+  /** Scores one user's candidates are chosen from: floor movies -Infinity, seen ones excluded. */
+  const select = (userId: number, scores: Float64Array): UserList => {
+    for (const i of floor) scores[i] = Number.NEGATIVE_INFINITY;
+    const exclude = o.excludeSeen ? seenPositions(history, userId, position, buffer) : none;
+    return listOf(selector.select(scores, exclude, result), movies);
+  };
   const { rank, userFactors, userIds } = model.factors;
   // Doubles once (exact), so the inner loop does no float32 conversions; same products and sums as @ms/als's predict.
   const items = Float64Array.from(model.factors.itemFactors);
@@ -166,39 +165,41 @@ export function ratingRecommender(model: ServedModel, runId: string, history: Ru
         for (let f = 0; f < rank; f++) user[g * rank + f] = userFactors[row + f];
       });
       dotAll(user, items, rank, m, scores);
-      group.forEach((userId, g) => {
-        const skip = userMask(history, userId, floor, position, o.excludeSeen, scratch);
-        out.push(listOf(order, selector.select(scores[g], movies, skip, order), movies, scores[g]));
-      });
+      group.forEach((userId, g) => out.push(select(userId, scores[g])));
     }
     return out;
   };
 
-  /** keras: the block's candidate pairs (every unskipped movie of each user) in one predict call. */
+  /** keras: the block's candidate pairs (every movie not seen, not under the floor) in one predict call. */
   const kerasBlock = async (block: Int32Array): Promise<UserList[]> => {
-    const masks = Array.from(block, (userId) => userMask(history, userId, floor, position, o.excludeSeen, scratch).slice());
-    const total = masks.reduce((n, mask) => n + m - mask.reduce((a, b) => a + b, 0), 0);
+    const skip = new Uint8Array(m);
+    for (const i of floor) skip[i] = 1;
+    const candidates = Array.from(block, (userId) => {
+      const seen = o.excludeSeen ? seenPositions(history, userId, position, buffer) : none;
+      for (const i of seen) skip[i] += 2;
+      const mine = Int32Array.from(movies.keys()).filter((i) => skip[i] === 0);
+      for (const i of seen) skip[i] -= 2;
+      return mine;
+    });
+    const total = candidates.reduce((n, c) => n + c.length, 0);
     const pairUsers = new Int32Array(total);
     const pairMovies = new Int32Array(total);
     let p = 0;
-    masks.forEach((mask, b) => {
-      for (let i = 0; i < m; i++) {
-        if (mask[i]) continue;
+    candidates.forEach((mine, b) => {
+      for (const i of mine) {
         pairUsers[p] = block[b];
         pairMovies[p++] = movies[i];
       }
     });
     const predicted = await model.predict(pairUsers, pairMovies);
-    const out: UserList[] = [];
+    const full = scores[0];
     let start = 0;
-    for (const mask of masks) {
-      const count = m - mask.reduce((a, b) => a + b, 0);
-      const ids = pairMovies.subarray(start, start + count);
-      const own = predicted.subarray(start, start + count);
-      out.push(listOf(order, selector.select(own, ids, undefined, order), ids, own));
-      start += count;
-    }
-    return out;
+    return candidates.map((mine) => {
+      full.fill(Number.NEGATIVE_INFINITY);
+      for (let j = 0; j < mine.length; j++) full[mine[j]] = predicted[start + j];
+      start += mine.length;
+      return listOf(selector.select(full, none, result), movies);
+    });
   };
 
   return {
@@ -212,35 +213,60 @@ export function ratingRecommender(model: ServedModel, runId: string, history: Ru
   };
 }
 
-/** Popularity: the movies with the most training ratings, ties to the smaller id; score = that count. */
-export function popularityRecommender(history: RunHistory, runId: string, dir: string, o: ListOptions): Recommender {
-  // Movies in popularity order once; each user walks it until `top` are taken.
-  const order = Int32Array.from(history.movies.keys()).sort(
-    (a, b) => history.trainCounts[b] - history.trainCounts[a] || history.movies[a] - history.movies[b],
-  );
-  const position = movieIndex(history.movies);
-  const seenMark = new Uint8Array(history.movies.length);
+/**
+ * A @ms/rank ranker (the run's EASE model, or popularity over the training counts) as a
+ * recommender. With reasons, each user goes through `Ranker.recommend` (which names the rated
+ * movies behind each EASE score); without (csv), a block goes through `recommendAll`, which
+ * reuses its buffers throughout.
+ */
+export function rankerRecommender(
+  ranker: Ranker,
+  kind: RecommendKind,
+  dir: string,
+  history: RunHistory,
+  runId: string,
+  o: ListOptions,
+): Recommender {
+  const options = { excludeSeen: o.excludeSeen, minRatings: o.minRatings };
+  const none = new Int32Array(0);
   return {
-    kind: "popularity",
+    kind,
     dir,
     blockUsers: 256,
-    unknown: (userId) => (history.seenOf(userId) ? undefined : `user ${userId} has no ratings in the data of run ${runId}`),
+    unknown: (userId) =>
+      history.seenOf(userId)
+        ? undefined
+        : `user ${userId} is not in the ratings of run ${runId}, so the ${kind} model has no history to rank from`,
     async recommendBlock(block) {
-      return Array.from(block, (userId) => {
-        const seen = o.excludeSeen ? (history.seenOf(userId) ?? new Int32Array(0)) : new Int32Array(0);
-        for (const id of seen) if (position(id) >= 0) seenMark[position(id)] = 1;
-        const movieIds: number[] = [];
-        const scores: number[] = [];
-        for (let j = 0; j < order.length && movieIds.length < o.top; j++) {
-          const i = order[j];
-          if (seenMark[i] || history.trainCounts[i] < o.minRatings) continue;
-          movieIds.push(history.movies[i]);
-          scores.push(history.trainCounts[i]);
-        }
-        for (const id of seen) if (position(id) >= 0) seenMark[position(id)] = 0;
-        return { movieIds: Int32Array.from(movieIds), scores: Float64Array.from(scores) };
+      if (o.reasons !== false) {
+        return Array.from(block, (userId) => {
+          const r = ranker.recommend(history.seenOf(userId) ?? none, o.top, options);
+          return { movieIds: r.items, scores: Float64Array.from(r.scores), ...(r.reasons ? { reasons: r.reasons } : {}) };
+        });
+      }
+      // The block's histories as the ranker's item positions, each user's ascending.
+      const lists = Array.from(block, (userId) => {
+        const seen = history.seenOf(userId) ?? none;
+        return Int32Array.from(seen, (id) => ranker.positionOf(id))
+          .filter((p) => p >= 0)
+          .sort();
       });
+      const offsets = new Int32Array(block.length + 1);
+      lists.forEach((l, i) => (offsets[i + 1] = offsets[i] + l.length));
+      const items = new Int32Array(offsets[block.length]);
+      lists.forEach((l, i) => items.set(l, offsets[i]));
+      const all = ranker.recommendAll({ userIds: block, offsets, items }, o.top, options);
+      return Array.from(block, (_, u) => ({
+        movieIds: all.items.slice(u * all.k, u * all.k + all.counts[u]),
+        scores: Float64Array.from(all.scores.subarray(u * all.k, u * all.k + all.counts[u])),
+      }));
     },
     dispose: () => undefined,
   };
+}
+
+/** Popularity: the movies with the most training ratings, ties to the smaller id (score: that count), as @ms/rank's popularity ranker. */
+export function popularityRecommender(history: RunHistory, runId: string, dir: string, o: ListOptions): Recommender {
+  const ranker = new Ranker({ model: "popularity", itemIds: history.movies, trainCounts: history.trainCounts });
+  return rankerRecommender(ranker, "popularity", dir, history, runId, { ...o, reasons: false });
 }

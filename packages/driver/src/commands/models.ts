@@ -175,10 +175,12 @@ export const recommendSpec: CliSpec<typeof RECOMMEND_OPTIONS> = {
       }
     }
     const stream = streamFormat(format, ctx, "a batch");
-    const users =
+    const users: ArrayLike<number> | "all" =
       values.users === undefined ? [idFlag("--user", values.user)] : values.users === "all" ? "all" : await readUserIds(values.users);
+    // csv has no column for reasons: the ranker's batch path skips them.
+    const batch = { ...list, users, reasons: stream === "jsonl" };
     await interruptible(ctx, (signal) =>
-      withRun(values, ctx, (o) => streamRecommendations(stream, { ...o, ...list, users, signal }, ctx.logger)),
+      withRun(values, ctx, (o) => streamRecommendations(stream, { ...o, ...batch, signal }, ctx.logger)),
     );
     return { json: undefined };
   },
