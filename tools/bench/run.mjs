@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `pnpm bench [etl|als|keras|keras-parity|driver|hits|compare|quality|oof|spark|remote|rank ...]`: runs the named benchmarks (all by default), each printing a
+ * `pnpm bench [etl|als|keras|keras-parity|driver|hits|compare|quality|oof|spark|remote|rank|recommend ...]`: runs the named benchmarks (all by default), each printing a
  * table and writing it under tools/bench/results/.
  */
 import { spawnSync } from "node:child_process";
@@ -9,7 +9,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const all = ["etl", "als", "keras", "keras-parity", "driver", "hits", "compare", "quality", "oof", "spark", "remote", "rank"];
+const all = ["etl", "als", "keras", "keras-parity", "driver", "hits", "compare", "quality", "oof", "spark", "remote", "rank", "recommend"];
 /** A benchmark is NAME/bench.mjs, or DIR/SCRIPT.mjs for a name DIR-SCRIPT (keras-parity: keras/parity.mjs). */
 const scriptOf = (name) => (name.includes("-") ? path.join(here, ...name.split("-", 2)) + ".mjs" : path.join(here, name, "bench.mjs"));
 const wanted = process.argv.slice(2).length ? process.argv.slice(2) : all;
