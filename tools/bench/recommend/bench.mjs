@@ -28,14 +28,20 @@ mkdirSync(BASE, { recursive: true });
 const MS = path.join(ROOT, "packages/driver/dist/bin.js");
 const env = { ...process.env, MS_CACHE_DIR: path.join(BASE, "cache"), MLFLOW_TRACKING_URI: path.join(BASE, "mlruns"), LOG_LEVEL: "info" };
 delete env.MS_DATASETS_DIR;
-const load = () => os.loadavg().map((x) => x.toFixed(1)).join(" ");
+const load = () =>
+  os
+    .loadavg()
+    .map((x) => x.toFixed(1))
+    .join(" ");
 const startLoad = load();
 const started = Date.now();
 
 const P = { synthetic_rows: ROWS, max_row_limit: -1, als_max_iter: 2, fm_model: "none", keras_features: "seed", keras_epochs: 1 };
 process.stderr.write(`ms run on ${ROWS.toLocaleString("en-US")} synthetic ratings (cached after the first time)\n`);
 const runArgs = ["run", "--dataset", "synthetic", ...Object.entries(P).flatMap(([k, v]) => ["-P", `${k}=${v}`]), "--no-report", "--json"];
-const runDoc = JSON.parse(execFileSync(process.execPath, [MS, ...runArgs], { env, stdio: ["ignore", "pipe", "ignore"], maxBuffer: 1 << 26 }).toString());
+const runDoc = JSON.parse(
+  execFileSync(process.execPath, [MS, ...runArgs], { env, stdio: ["ignore", "pipe", "ignore"], maxBuffer: 1 << 26 }).toString(),
+);
 const rankStep = runDoc.steps.find((s) => s.step === "rank");
 if (!rankStep) throw new Error("the run has no rank step: build the workspace with @ms/rank in the pipeline");
 
@@ -45,7 +51,10 @@ function timed(args) {
     const stats = path.join(BASE, `.time-${process.pid}`);
     const devNull = openSync("/dev/null", "w");
     const t = process.hrtime.bigint();
-    const child = spawn("/usr/bin/time", ["-f", "%M", "-o", stats, process.execPath, MS, ...args], { env, stdio: ["ignore", devNull, "pipe"] });
+    const child = spawn("/usr/bin/time", ["-f", "%M", "-o", stats, process.execPath, MS, ...args], {
+      env,
+      stdio: ["ignore", devNull, "pipe"],
+    });
     closeSync(devNull);
     let stderr = "";
     child.stderr.on("data", (d) => (stderr += d));
@@ -81,8 +90,18 @@ writeFileSync(oneUser, "1\n");
 
 await measure("rank (default), one user: the fixed cost", ["recommend", "--users", oneUser, "--top", "10", "--format", "csv"], 1, "users");
 // The users of the training part, as the first full batch counts them: every later batch must answer as many.
-const USERS = await measure("rank (default), every user, csv", ["recommend", "--users", "all", "--top", "10", "--format", "csv"], undefined, "users");
-await measure("rank (default), every user, jsonl with reasons", ["recommend", "--users", "all", "--top", "10", "--format", "jsonl"], USERS, "users");
+const USERS = await measure(
+  "rank (default), every user, csv",
+  ["recommend", "--users", "all", "--top", "10", "--format", "csv"],
+  undefined,
+  "users",
+);
+await measure(
+  "rank (default), every user, jsonl with reasons",
+  ["recommend", "--users", "all", "--top", "10", "--format", "jsonl"],
+  USERS,
+  "users",
+);
 await measure("popularity, every user, csv", ["recommend", "--users", "all", "--top", "10", "--model", "popularity"], USERS, "users");
 await measure("als, one user: the fixed cost", ["recommend", "--users", oneUser, "--top", "10", "--model", "als"], 1, "users");
 await measure("als, every user, csv", ["recommend", "--users", "all", "--top", "10", "--model", "als"], USERS, "users");
@@ -96,7 +115,12 @@ const pairsFile = path.join(BASE, `pairs-${PAIRS}.csv`);
   writeFileSync(pairsFile, `${lines.join("\n")}\n`);
 }
 await measure("predict --pairs, als, csv", ["predict", "--pairs", pairsFile, "--model", "als", "--format", "csv"], PAIRS, "pairs");
-await measure("predict --pairs, keras (seed network), csv", ["predict", "--pairs", pairsFile, "--model", "keras", "--format", "csv"], PAIRS, "pairs");
+await measure(
+  "predict --pairs, keras (seed network), csv",
+  ["predict", "--pairs", pairsFile, "--model", "keras", "--format", "csv"],
+  PAIRS,
+  "pairs",
+);
 await measure("predict --pairs, als, table (all rows held)", ["predict", "--pairs", pairsFile, "--model", "als"], PAIRS, "pairs");
 
 const fixed = Object.fromEntries(rows.filter((r) => r.count === 1).map((r) => [r.label.split(",")[0], r.seconds]));
@@ -110,14 +134,18 @@ const body = rows.map((r) => {
 const text = table(header, body);
 process.stdout.write(`${text}\n`);
 const endLoad = load();
-const commands = rows.map((r) => `- ${r.label}: \`ms ${r.args.map((a) => (a === pairsFile || a === oneUser ? path.basename(a) : a)).join(" ")} > /dev/null\``);
+const commands = rows.map(
+  (r) => `- ${r.label}: \`ms ${r.args.map((a) => (a === pairsFile || a === oneUser ? path.basename(a) : a)).join(" ")} > /dev/null\``,
+);
 const markdown = `# Batch recommendations and predictions: \`ms recommend --users all\`, \`ms predict --pairs\`
 
 Command: \`pnpm build && node tools/bench/recommend/bench.mjs\`
 
 Data: \`ms run --dataset synthetic ${Object.entries(P)
   .map(([k, v]) => `-P ${k}=${v}`)
-  .join(" ")}\` (${ROWS.toLocaleString("en-US")} ratings, ${USERS.toLocaleString("en-US")} users in the training part; ranker: ${rankStep.metrics.model_items} model items of ${rankStep.metrics.items}). ${PAIRS.toLocaleString("en-US")} pairs, one in 1,000 with an unknown movie (scored by the cold-start rule). Every figure is one whole \`ms\` process, stdout to /dev/null; "net" divides by the wall time minus the same command's one-user run (process start, run lookup, reading and indexing the ratings, opening the model), measured in the same run.
+  .join(
+    " ",
+  )}\` (${ROWS.toLocaleString("en-US")} ratings, ${USERS.toLocaleString("en-US")} users in the training part; ranker: ${rankStep.metrics.model_items} model items of ${rankStep.metrics.items}). ${PAIRS.toLocaleString("en-US")} pairs, one in 1,000 with an unknown movie (scored by the cold-start rule). Every figure is one whole \`ms\` process, stdout to /dev/null; "net" divides by the wall time minus the same command's one-user run (process start, run lookup, reading and indexing the ratings, opening the model), measured in the same run.
 
 ${text}
 
