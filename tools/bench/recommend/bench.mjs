@@ -13,7 +13,10 @@
  * tools/bench/work/recommend, kept between runs (the second run is a cache hit). `ms run` cannot
  * skip steps, so the ones this bench does not read are made cheap: fm_model=none, the seed keras
  * network for one epoch, ALS for two iterations (its model is one of those timed).
- * Environment: MS_BENCH_RECOMMEND_ROWS (default 20,000,000), MS_BENCH_RECOMMEND_PAIRS (712,047).
+ * Environment: MS_BENCH_RECOMMEND_ROWS (default 20,000,000), MS_BENCH_RECOMMEND_PAIRS (712,047),
+ * MS_BENCH_RECOMMEND_RUN_DOC (the `ms run --json` output of a run made earlier with these
+ * parameters in that cache: used instead of running again, e.g. after a rebuild changed the keys),
+ * MS_BENCH_RECOMMEND_QUICK=1 (leaves out jsonl and ALS over every user).
  */
 import { execFileSync, spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
@@ -23,6 +26,8 @@ import { ROOT, WORK, fmt, gitCommit, machine, table, writeResult } from "../lib.
 
 const ROWS = Number(process.env.MS_BENCH_RECOMMEND_ROWS ?? 20_000_000);
 const PAIRS = Number(process.env.MS_BENCH_RECOMMEND_PAIRS ?? 712_047);
+/** MS_BENCH_RECOMMEND_QUICK=1 leaves out the slowest rows (jsonl with reasons, ALS over every user). */
+const QUICK = process.env.MS_BENCH_RECOMMEND_QUICK === "1";
 const BASE = path.join(WORK, "recommend");
 mkdirSync(BASE, { recursive: true });
 const MS = path.join(ROOT, "packages/driver/dist/bin.js");
@@ -39,9 +44,12 @@ const started = Date.now();
 const P = { synthetic_rows: ROWS, max_row_limit: -1, als_max_iter: 2, fm_model: "none", keras_features: "seed", keras_epochs: 1 };
 process.stderr.write(`ms run on ${ROWS.toLocaleString("en-US")} synthetic ratings (cached after the first time)\n`);
 const runArgs = ["run", "--dataset", "synthetic", ...Object.entries(P).flatMap(([k, v]) => ["-P", `${k}=${v}`]), "--no-report", "--json"];
-const runDoc = JSON.parse(
-  execFileSync(process.execPath, [MS, ...runArgs], { env, stdio: ["ignore", "pipe", "ignore"], maxBuffer: 1 << 26 }).toString(),
-);
+// MS_BENCH_RECOMMEND_RUN_DOC: the `ms run --json` document of a run already made with these parameters (its entries in BASE's cache), used as is.
+const runDoc = process.env.MS_BENCH_RECOMMEND_RUN_DOC
+  ? JSON.parse(readFileSync(process.env.MS_BENCH_RECOMMEND_RUN_DOC, "utf8"))
+  : JSON.parse(
+      execFileSync(process.execPath, [MS, ...runArgs], { env, stdio: ["ignore", "pipe", "ignore"], maxBuffer: 1 << 26 }).toString(),
+    );
 const rankStep = runDoc.steps.find((s) => s.step === "rank");
 if (!rankStep) throw new Error("the run has no rank step: build the workspace with @ms/rank in the pipeline");
 
@@ -51,7 +59,7 @@ function timed(args) {
     const stats = path.join(BASE, `.time-${process.pid}`);
     const devNull = openSync("/dev/null", "w");
     const t = process.hrtime.bigint();
-    const child = spawn("/usr/bin/time", ["-f", "%M", "-o", stats, process.execPath, MS, ...args], {
+    const child = spawn("/usr/bin/time", ["-f", "%M", "-o", stats, process.execPath, MS, ...args, "--run", runDoc.runId], {
       env,
       stdio: ["ignore", devNull, "pipe"],
     });
@@ -76,6 +84,7 @@ const summaryOf = (logs) => logs.find((l) => /^answered |^predicted /.test(l.msg
 const rows = [];
 /** Times one command; `count`: the users or pairs it must answer (default: what its log says, checked against later runs). */
 async function measure(label, args, count, unit) {
+  if (QUICK && /jsonl|^als/.test(label)) return count;
   process.stderr.write(`${label}...\n`);
   const r = await timed(args);
   const s = summaryOf(r.logs);
