@@ -223,6 +223,7 @@ export const predictSpec: CliSpec<typeof PREDICT_OPTIONS> = {
           for (const row of rows) predictions.push(row);
         }),
       );
+      ctx.logger.info({ ...result }, `predicted ${result.pairs} pairs (${result.cold} by the cold-start rule)`);
       const json = { runId: result.runId, model: result.model, cold: result.cold, predictions };
       return { json, text: predictTable(predictions, result.model, result.runId) };
     }
