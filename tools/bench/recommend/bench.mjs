@@ -138,7 +138,15 @@ const body = rows.map((r) => {
   const base = fixed[r.label.split(",")[0]];
   const net = r.count > 1 && base !== undefined ? fmt(Math.round(r.count / (r.seconds - base))) : "-";
   const target = r.label === "rank (default), every user, csv" ? (r.seconds < 60 ? "< 60 s: met" : "< 60 s: NOT met") : "";
-  return [r.label, r.count, r.seconds, `${fmt(Math.round(r.count / r.seconds))} ${r.unit}/s`, net, Math.round(r.rssMiB), target];
+  return [
+    r.label,
+    r.count.toLocaleString("en-US"),
+    r.seconds,
+    `${fmt(Math.round(r.count / r.seconds))} ${r.unit}/s`,
+    net,
+    String(Math.round(r.rssMiB)),
+    target,
+  ];
 });
 const text = table(header, body);
 process.stdout.write(`${text}\n`);
