@@ -2,5 +2,9 @@ import { defineConfig } from "tsup";
 import { packageBuild } from "../../tools/tsup-preset.mjs";
 
 export default defineConfig(
-  packageBuild(import.meta.url, { index: "src/index.ts", bin: "src/bin.ts" }, { dts: { entry: { index: "src/index.ts" } } }),
+  packageBuild(
+    import.meta.url,
+    { index: "src/index.ts", bin: "src/bin.ts", "serve-worker": "src/serve-worker.ts" },
+    { dts: { entry: { index: "src/index.ts" } } },
+  ),
 );

@@ -78,7 +78,7 @@ describe("ms run -P split=kfold", () => {
 
   it("is all cache hits the second time, with the same summary", async () => {
     const warm = (await runJson(KFOLD, box)) as KfoldDoc;
-    expect(warm.folds.flatMap((f) => f.steps.map((s) => s.cached))).toEqual(new Array(15).fill(true));
+    expect(warm.folds.flatMap((f) => f.steps.map((s) => s.cached))).toEqual(new Array(18).fill(true));
     expect(warm.summary).toEqual(cold.summary);
   }, 300_000);
 

@@ -36,6 +36,7 @@ export {
   type RankerModel,
 } from "./ranker.js";
 export { rank, openRanker, type RankResult } from "./rank.js";
+export { recommendAllParallel } from "./parallel.js";
 export {
   rankParams,
   rankingParams,

@@ -31,8 +31,8 @@ export interface RankParams extends RankingParams, Omit<SplitParams, "test_ratin
 
 export const RANK_DEFAULTS = {
   rank_model: "ease",
-  rank_lambda: 200,
-  rank_max_items: 2000,
+  rank_lambda: 400,
+  rank_max_items: 1000,
   rank_neighbors: 0,
   rank_k: 10,
   rank_min_rating: 0,

@@ -80,3 +80,18 @@ describe("Ranker.histories", () => {
     expect([...h.items]).toEqual([0, 1, 0, 2]);
   });
 });
+
+describe("recommendAllParallel", () => {
+  it("gives the lists recommendAll gives on one thread, in the same order", async () => {
+    const { recommendAllParallel } = await import("./parallel.js");
+    const r = new Ranker(model());
+    const positions = [[0], [0, 2], [], [3], [1, 2], [2]];
+    const offsets = Int32Array.from([0, ...positions.map((_, u) => positions.slice(0, u + 1).flat().length)]);
+    const h = { userIds: Int32Array.of(1, 2, 3, 4, 5, 6), offsets, items: Int32Array.from(positions.flat()) };
+    const one = r.recommendAll(h, 2);
+    const two = await recommendAllParallel(r.source, h, 2, {}, 2);
+    expect([...two.items]).toEqual([...one.items]);
+    expect([...two.counts]).toEqual([...one.counts]);
+    expect([...two.scores]).toEqual([...one.scores]);
+  });
+});

@@ -62,6 +62,8 @@ export class Ranker {
   readonly model: RankModel;
   readonly itemIds: Int32Array;
   readonly trainCounts: Int32Array;
+  /** The model as given (what a worker thread rebuilds this ranker from). */
+  readonly source: RankerModel;
   private readonly candidates: Int32Array;
   private readonly candidateOf: Int32Array;
   private readonly rows?: SparseRows;
@@ -73,6 +75,7 @@ export class Ranker {
 
   constructor(m: RankerModel) {
     this.model = m.model;
+    this.source = m;
     this.itemIds = m.itemIds;
     this.trainCounts = m.trainCounts;
     const all = Int32Array.from({ length: m.itemIds.length }, (_, i) => i);
@@ -156,10 +159,16 @@ export class Ranker {
     const s = this.scores;
     s.fill(0);
     const { offsets, cols, values } = this.rows;
+    const full = s.length - 1;
     for (const p of hist) {
       const c = this.candidateOf[p];
       if (c < 0) continue;
-      for (let e = offsets[c]; e < offsets[c + 1]; e++) s[cols[e]] += values[e];
+      const o = offsets[c];
+      if (offsets[c + 1] - o === full) {
+        // A whole row (every column but c, in order): contiguous adds, no column lookups.
+        for (let j = 0; j < c; j++) s[j] += values[o + j];
+        for (let j = c + 1; j <= full; j++) s[j] += values[o + j - 1];
+      } else for (let e = o; e < offsets[c + 1]; e++) s[cols[e]] += values[e];
     }
     if (minRatings > 0)
       for (let c = 0; c < s.length; c++) if (this.trainCounts[this.candidates[c]] < minRatings) s[c] = Number.NEGATIVE_INFINITY;

@@ -8,7 +8,7 @@ import path from "node:path";
 
 /** ml-latest-small's ratings.csv: `$MS_MOVIELENS_SMALL` (its directory), else shared/ beside the repository. */
 export const MOVIELENS_SMALL = path.join(
-  process.env.MS_MOVIELENS_SMALL ?? path.resolve(__dirname, "../../../../shared/movielens/ml-latest-small"),
+  process.env.MS_MOVIELENS_SMALL ?? path.resolve(__dirname, "../../../../../shared/movielens/ml-latest-small"),
   "ratings.csv",
 );
 
