@@ -142,7 +142,7 @@ const body = rows.map((r) => {
     r.label,
     r.count.toLocaleString("en-US"),
     r.seconds,
-    `${fmt(Math.round(r.count / r.seconds))} ${r.unit}/s`,
+    `${fmt(r.count / r.seconds >= 10 ? Math.round(r.count / r.seconds) : r.count / r.seconds)} ${r.unit}/s`,
     net,
     String(Math.round(r.rssMiB)),
     target,
