@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `pnpm bench [etl|als|keras|keras-parity|driver|hits|compare|quality|ranking|oof|spark|remote|rank|serve ...]`: runs the named benchmarks (all by default), each printing a
+ * `pnpm bench [etl|als|keras|keras-parity|driver|hits|compare|quality|ranking|oof|spark|remote|rank|serve|recommend ...]`: runs the named benchmarks (all by default), each printing a
  * table and writing it under tools/bench/results/.
  */
 import { spawnSync } from "node:child_process";
@@ -24,6 +24,7 @@ const all = [
   "remote",
   "rank",
   "serve",
+  "recommend",
 ];
 /** A benchmark is NAME/bench.mjs, or DIR/SCRIPT.mjs for a name DIR-SCRIPT (keras-parity: keras/parity.mjs). */
 const scriptOf = (name) => (name.includes("-") ? path.join(here, ...name.split("-", 2)) + ".mjs" : path.join(here, name, "bench.mjs"));

@@ -179,7 +179,9 @@ export function parseNumberFlag(name: string, raw: string | undefined, fallback:
 export function formatTable(rows: readonly (readonly (string | number)[])[], header?: readonly string[]): string {
   const all = header ? [header, ...rows] : rows;
   const cells = all.map((r) => r.map((c) => (typeof c === "number" ? formatNumber(c) : c)));
-  const widths = cells[0]?.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length))) ?? [];
+  // A loop, not Math.max(...column): spreading hundreds of thousands of rows as arguments overflows the call stack.
+  const widths: number[] = (cells[0] ?? []).map(() => 0);
+  for (const r of cells) for (let i = 0; i < widths.length; i++) widths[i] = Math.max(widths[i], (r[i] ?? "").length);
   const line = (r: string[]) =>
     r
       .map((c, i) => c.padEnd(widths[i]))

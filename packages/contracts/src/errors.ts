@@ -11,6 +11,7 @@ export type ErrorCode =
   | "TRACKING_UNAVAILABLE"
   | "NETWORK"
   | "STORAGE"
+  | "PARTIAL"
   | "INTERRUPTED";
 
 /** Exit codes, documented in the README; 1 is left for unexpected crashes. */
@@ -24,6 +25,7 @@ export const EXIT_CODES: Readonly<Record<ErrorCode | "USAGE" | "INTERNAL", numbe
   NETWORK: 6,
   TRACKING_UNAVAILABLE: 7,
   STORAGE: 8,
+  PARTIAL: 9,
   INTERRUPTED: 130,
 };
 
@@ -85,6 +87,21 @@ export class TrackingUnavailableError extends MsError {
 export class StorageError extends MsError {
   constructor(message: string, options?: { cause?: unknown }) {
     super("STORAGE", message, options);
+  }
+}
+
+/**
+ * A batch answered every row it could and reported the others on their rows (e.g. unknown users
+ * in `ms recommend --users FILE`): the output is complete but for those rows. Raised after the
+ * last row is written, so exit 9 tells a script to look at the rows' errors, not to discard the output.
+ */
+export class PartialFailureError extends MsError {
+  readonly failed: number;
+  readonly total: number;
+  constructor(message: string, counts: { failed: number; total: number }) {
+    super("PARTIAL", message);
+    this.failed = counts.failed;
+    this.total = counts.total;
   }
 }
 

@@ -5,6 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { BadParameterError } from "./errors.js";
 import { paramResolver } from "./params.js";
+import { mulberry32 } from "./random.js";
 import {
   checkSplitParams,
   checkTestRatings,
@@ -115,6 +116,26 @@ describe("ColdStartRule", () => {
     expect(rule.predict(99, 10)).toBeCloseTo(4 + bMovie10, 10);
     expect(rule.predict(99, 999)).toBe(4);
     expect(rule.predict(1, 999)).toBeGreaterThan(3.5);
+  });
+
+  it("gives the same bits from its dense table (small ids) as from its map (ids too large for one)", () => {
+    const next = mulberry32(3);
+    const n = 5000;
+    const userIds = Int32Array.from({ length: n }, () => 1 + Math.floor(next() * 200));
+    const movieIds = Int32Array.from({ length: n }, () => 1 + Math.floor(next() * 300));
+    const ratings = Float32Array.from({ length: n }, () => 0.5 + Math.floor(next() * 10) / 2);
+    const mask = Uint8Array.from({ length: n }, () => (next() < 0.8 ? 1 : 0));
+    const dense = new ColdStartRule({ userIds, movieIds, ratings }, mask);
+    // The same ratings with every id shifted past what a dense table may cover: the map holds them.
+    const far = 1_500_000_000;
+    const sparse = new ColdStartRule({ userIds: userIds.map((u) => u + far), movieIds: movieIds.map((m) => m + far), ratings }, mask);
+    for (let u = 0; u <= 201; u += 7) for (let m = 0; m <= 301; m += 5) expect(sparse.predict(u + far, m + far)).toBe(dense.predict(u, m));
+    // Hand-computed for one movie: its damped bias over its training rows.
+    const rows = Array.from(mask.keys()).filter((i) => mask[i] === 1);
+    const mu = rows.reduce((s, i) => s + ratings[i], 0) / rows.length;
+    const of5 = rows.filter((i) => movieIds[i] === 5);
+    const b5 = of5.reduce((s, i) => s + ratings[i] - mu, 0) / (25 + of5.length);
+    expect(dense.predict(-1, 5)).toBeCloseTo(Math.min(5, Math.max(0.5, mu + b5)), 12);
   });
 });
 

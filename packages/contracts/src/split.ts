@@ -213,8 +213,8 @@ const USER_DAMPING = 10;
  */
 export class ColdStartRule {
   readonly mean: number;
-  private readonly movieBias = new Map<number, number>();
-  private readonly userBias = new Map<number, number>();
+  private readonly movieBias: DampedBias;
+  private readonly userBias: DampedBias;
 
   constructor(cols: SplitColumns & { ratings: Float32Array }, mask: Uint8Array) {
     let sum = 0;
@@ -226,27 +226,61 @@ export class ColdStartRule {
     }
     const mu = count ? sum / count : 0;
     this.mean = mu;
-    const movie = accumulate(cols.movieIds, mask, (i) => cols.ratings[i] - mu);
-    for (const [id, [s, c]] of movie) this.movieBias.set(id, s / (MOVIE_DAMPING + c));
-    const user = accumulate(cols.userIds, mask, (i) => cols.ratings[i] - mu - (this.movieBias.get(cols.movieIds[i]) ?? 0));
-    for (const [id, [s, c]] of user) this.userBias.set(id, s / (USER_DAMPING + c));
+    this.movieBias = new DampedBias(cols.movieIds, mask, (i) => cols.ratings[i] - mu, MOVIE_DAMPING);
+    this.userBias = new DampedBias(cols.userIds, mask, (i) => cols.ratings[i] - mu - this.movieBias.of(cols.movieIds[i]), USER_DAMPING);
   }
 
   /** The prediction for one (user, movie) pair, either side possibly unseen. */
   predict(userId: number, movieId: number): number {
-    const p = this.mean + (this.movieBias.get(movieId) ?? 0) + (this.userBias.get(userId) ?? 0);
+    const p = this.mean + this.movieBias.of(movieId) + this.userBias.of(userId);
     return Math.min(5, Math.max(0.5, p));
   }
 }
 
-function accumulate(ids: Int32Array, mask: Uint8Array, residual: (i: number) => number): Map<number, [number, number]> {
-  const out = new Map<number, [number, number]>();
-  for (let i = 0; i < mask.length; i++) {
-    if (mask[i] !== 1) continue;
-    const acc = out.get(ids[i]) ?? [0, 0];
-    acc[0] += residual(i);
-    acc[1]++;
-    out.set(ids[i], acc);
+/**
+ * Per id: sum of the training rows' residuals / (damping + their count), 0 for an id without
+ * training rows. Summed in row order, so the same bits whichever table holds them: a dense one
+ * over [0, max id] when the ids are small (MovieLens ids are; 20M ratings take ~1 s instead of
+ * ~15 s of Map updates), else a Map.
+ */
+class DampedBias {
+  private readonly dense?: Float64Array;
+  private readonly sparse?: Map<number, number>;
+
+  constructor(ids: Int32Array, mask: Uint8Array, residual: (i: number) => number, damping: number) {
+    let max = -1;
+    let min = 0;
+    for (let i = 0; i < mask.length; i++) {
+      if (mask[i] !== 1) continue;
+      if (ids[i] > max) max = ids[i];
+      if (ids[i] < min) min = ids[i];
+    }
+    if (min >= 0 && max < 4 * mask.length + 65_536) {
+      const sums = new Float64Array(max + 1);
+      const counts = new Float64Array(max + 1);
+      for (let i = 0; i < mask.length; i++) {
+        if (mask[i] !== 1) continue;
+        sums[ids[i]] += residual(i);
+        counts[ids[i]]++;
+      }
+      for (let id = 0; id <= max; id++) if (counts[id] > 0) sums[id] /= damping + counts[id];
+      this.dense = sums;
+      return;
+    }
+    const acc = new Map<number, [number, number]>();
+    for (let i = 0; i < mask.length; i++) {
+      if (mask[i] !== 1) continue;
+      const a = acc.get(ids[i]) ?? [0, 0];
+      a[0] += residual(i);
+      a[1]++;
+      acc.set(ids[i], a);
+    }
+    this.sparse = new Map(Array.from(acc, ([id, [s, c]]) => [id, s / (damping + c)]));
   }
-  return out;
+
+  /** The bias of `id`, 0 when it has no training rows. */
+  of(id: number): number {
+    if (this.dense) return id >= 0 && id < this.dense.length ? this.dense[id] : 0;
+    return this.sparse?.get(id) ?? 0;
+  }
 }

@@ -15,8 +15,8 @@ export const MAIN_HELP = `ms: the ms pipeline (${STEPS.join(" -> ")}) with a con
 
 Usage:
   ms run [options]                 run the pipeline (ms run --help lists every parameter)
-  ms recommend --user ID [--top N]  movies for a user, from the latest run's model
-  ms predict --user ID --movie ID   a predicted rating (or --pairs FILE)
+  ms recommend --user ID [--top N]  movies for a user, from the latest run's ranker (--users FILE|all: a batch, streamed)
+  ms predict --user ID --movie ID   a predicted rating (or --pairs FILE, streamed)
   ms serve [--port 5000]           an HTTP scoring server (MLflow's protocol, /recommend) over the model
   ms cache ls|verify|gc|push|pull  inspect, prune and share the step cache
   ms runs ls|show|compare ...      list, show and compare tracked runs

@@ -63,8 +63,8 @@ describe("ms recommend", () => {
     expect(doc.recommendations.every((r) => r.title === null)).toBe(true); // synthetic data has no movies file
   });
 
-  it("uses the keras model by default and agrees with ms predict on the same pairs", async () => {
-    const doc = await json<Recs>(["recommend", "--user", "5", "--top", "3"]);
+  it("--model keras agrees with ms predict (whose default is keras) on the same pairs", async () => {
+    const doc = await json<Recs>(["recommend", "--user", "5", "--top", "3", "--model", "keras"]);
     expect(doc.model).toBe("keras");
     const pairs = path.join(box.root, "pairs.csv");
     await writeFile(pairs, `userId,movieId\n${doc.recommendations.map((r) => `5,${r.movieId}`).join("\n")}\n`);
@@ -90,7 +90,7 @@ describe("ms recommend", () => {
   it("an unknown user is exit 2 naming the user and the run", async () => {
     const r = await ms(["recommend", "--user", "999999"], box);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain(`user 999999 is not in the training ratings of run ${run.runId}`);
+    expect(r.stderr).toContain(`user 999999 is not in the ratings of run ${run.runId}`);
     expect((await ms(["recommend", "--user", "x"], box)).code).toBe(2);
     expect((await ms(["recommend", "--user", "3", "--model", "svd"], box)).code).toBe(2);
   });
@@ -153,9 +153,9 @@ describe("ms predict", () => {
 });
 
 describe("the latest run's default (stacked) keras model", () => {
-  it("answers ms recommend by default, with the scores ms predict and the model's own tables give", async () => {
+  it("answers ms recommend --model keras, with the scores ms predict and the model's own tables give", async () => {
     const stacked = await runJson(SMALL, box);
-    const r = await ms(["recommend", "--user", "3", "--top", "3", "--json"], box);
+    const r = await ms(["recommend", "--user", "3", "--top", "3", "--model", "keras", "--json"], box);
     expect(r.code, r.stderr).toBe(0);
     const doc = JSON.parse(r.stdout) as Recs;
     expect(doc.runId).toBe(stacked.runId);

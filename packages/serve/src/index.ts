@@ -13,6 +13,7 @@ export {
   MODEL_KINDS,
   SERVABLE_FEATURES,
   UnservableModelError,
+  publishedRating,
   type ModelKind,
   type ModelDirs,
   type ServedModel,
@@ -39,14 +40,33 @@ export {
 export {
   recommend,
   predictRatings,
-  readPairs,
   withModel,
   type RecommendOptions,
   type RecommendResult,
-  type Recommendation,
   type PredictOptions,
   type PredictResult,
 } from "./recommend.js";
+export {
+  recommendBatch,
+  roundScore,
+  splitOfRun,
+  type BatchOptions,
+  type BatchRow,
+  type BatchRecommendation,
+  type BatchStart,
+  type BatchSummary,
+} from "./batch.js";
+export { RECOMMEND_KINDS, type RecommendKind, type Reason } from "./recommenders.js";
+export {
+  predictStream,
+  type PredictionRow,
+  type PredictStreamOptions,
+  type PredictStart,
+  type PredictSummary,
+  type ColdSide,
+} from "./predict.js";
+export { readPairs, readUserIds, pairChunks, countPairs, PAIR_CHUNK, type Pair, type PairChunk } from "./pairs.js";
+export { buildHistory, type RunHistory, type HistoryColumns } from "./history.js";
 export {
   evaluate,
   reportMemoKey,

@@ -1,20 +1,15 @@
 /**
- * What a person gets out of a run without writing code: `recommend` ranks the movies a user has
- * not rated with the final model of a run, `predictRatings` scores given (user, movie) pairs,
- * `readPairs` reads such pairs from a file. The run and its entries are found by `locateRun`.
- * Titles come from the release's movies file beside the ratings file.
+ * What a person gets out of a run without writing code, for one user or a few pairs:
+ * `recommend` lists the movies a user has not seen (one user through `recommendBatch`),
+ * `predictRatings` scores given (user, movie) pairs, an unknown id being a parameter error (the
+ * streamed `predictStream` scores any number of pairs, unknown ids by the cold-start rule), and
+ * `withModel` opens a run's rating model for a caller. The run is found by `locateRun`.
  */
-import { promises as fs } from "node:fs";
-import { BadInputError, BadParameterError, CorruptArtifactError, parseId } from "@ms/contracts";
-import { readMovieTitles, readRatingsColumns, readRawDataset } from "@ms/etl";
+import { BadParameterError } from "@ms/contracts";
+import { recommendBatch, type BatchRecommendation, type BatchRow } from "./batch.js";
 import { locateRun, modelDirs, type LocatedRun, type LocateOptions, type RunModelDirs } from "./locate.js";
-import { kerasServing, openModel, type ModelKind, type ServedModel } from "./serve.js";
-
-async function titlesOf(raw: string | undefined): Promise<Map<number, string> | undefined> {
-  if (!raw) return undefined;
-  const record = await readRawDataset(raw);
-  return (await readMovieTitles(record.ratingsFile))?.titles;
-}
+import type { RecommendKind } from "./recommenders.js";
+import { kerasServing, openModel, publishedRating, type ModelKind, type ServedModel } from "./serve.js";
 
 function describeIds(ids: Int32Array): string {
   return ids.length ? `${ids.length} of them, ids ${ids[0]}..${ids[ids.length - 1]}` : "none";
@@ -27,28 +22,20 @@ function unknownUser(model: Known, run: LocatedRun, user: number, flag: string):
   );
 }
 
-function finite(value: number, model: ServedModel): number {
-  if (!Number.isFinite(value)) throw new CorruptArtifactError(`${model.dir}: the ${model.kind} model predicted ${value}`);
-  return Number(value.toFixed(4));
-}
-
 export interface RecommendOptions extends LocateOptions {
   userId: number;
   top?: number;
-  model?: ModelKind;
-}
-
-export interface Recommendation {
-  movieId: number;
-  title: string | null;
-  score: number;
+  /** Default: the run's ranker; without one its keras model (or ALS, when keras cannot score new pairs). */
+  model?: RecommendKind;
+  excludeSeen?: boolean;
+  minRatings?: number;
 }
 
 export interface RecommendResult {
   runId: string;
-  model: ModelKind;
+  model: RecommendKind;
   userId: number;
-  recommendations: Recommendation[];
+  recommendations: BatchRecommendation[];
 }
 
 type Known = Pick<ServedModel, "kind" | "userIds" | "movieIds" | "hasUser" | "hasMovie">;
@@ -79,29 +66,17 @@ export async function withModel<T>(
   }
 }
 
-/** The `top` movies with the highest predicted rating among those the user has not rated in the run's ratings. */
+/** The `top` movies one user has not seen, best first, from the run's model: one user through `recommendBatch`. */
 export async function recommend(o: RecommendOptions): Promise<RecommendResult> {
   const top = o.top ?? 10;
   if (!Number.isInteger(top) || top < 1) throw new BadParameterError("--top", `must be an integer >= 1, got ${top}`);
-  return withModel(
-    o,
-    async (model, run, dirs) => {
-      const ratings = await readRatingsColumns(dirs.ratings);
-      const rated = new Set<number>();
-      for (let i = 0; i < ratings.rows; i++) if (ratings.userIds[i] === o.userId) rated.add(ratings.movieIds[i]);
-      const candidates = Int32Array.from(model.movieIds.filter((m) => !rated.has(m)));
-      const scores = await model.predict(new Int32Array(candidates.length).fill(o.userId), candidates);
-      const order = Array.from(candidates.keys()).sort((a, b) => scores[b] - scores[a] || candidates[a] - candidates[b]);
-      const titles = await titlesOf(dirs.raw);
-      const recommendations = order
-        .slice(0, top)
-        .map((i) => ({ movieId: candidates[i], title: titles?.get(candidates[i]) ?? null, score: finite(scores[i], model) }));
-      return { runId: run.runId, model: model.kind, userId: o.userId, recommendations };
-    },
-    (known, run) => {
-      if (!known.hasUser(o.userId)) throw unknownUser(known, run, o.userId, "--user");
-    },
-  );
+  let row: BatchRow | undefined;
+  const summary = await recommendBatch({ ...o, top, users: [o.userId] }, (r) => {
+    row = r;
+  });
+  if (!row) throw new Error("recommendBatch answered no row");
+  if ("error" in row) throw new BadParameterError("--user", row.error);
+  return { runId: summary.runId, model: summary.model, userId: o.userId, recommendations: row.recommendations };
 }
 
 export interface PredictOptions extends LocateOptions {
@@ -127,7 +102,7 @@ export async function predictRatings(o: PredictOptions): Promise<PredictResult> 
       return {
         runId: run.runId,
         model: model.kind,
-        predictions: o.pairs.map((p, i) => ({ userId: p.userId, movieId: p.movieId, rating: finite(scores[i], model) })),
+        predictions: o.pairs.map((p, i) => ({ userId: p.userId, movieId: p.movieId, rating: publishedRating(scores[i], model) })),
       };
     },
     (known, run) => {
@@ -142,61 +117,4 @@ export async function predictRatings(o: PredictOptions): Promise<PredictResult> 
       }
     },
   );
-}
-
-/** `userId,movieId` lines (a header line and blank lines are skipped); a bad line names the file and line (exit 3). */
-export async function readPairs(file: string): Promise<{ userId: number; movieId: number }[]> {
-  let text: string;
-  try {
-    text = await fs.readFile(file, "utf8");
-  } catch (error) {
-    throw new BadInputError(`cannot be read (${(error as Error).message})`, { file }, { cause: error });
-  }
-  const out: { userId: number; movieId: number }[] = [];
-  const lines = text.split(/\r?\n/);
-  let columns: PairColumns = { user: 0, movie: 1 };
-  for (let n = 0; n < lines.length; n++) {
-    const line = lines[n].trim();
-    if (!line) continue;
-    const f = line.split(/\s*[,\t ]\s*/);
-    if (out.length === 0 && n === firstLine(lines) && /^[a-z_]+$/i.test(f[0] ?? "")) {
-      columns = pairColumns(f, file, n + 1);
-      continue;
-    }
-    const u = parseId(f[columns.user] ?? "");
-    const m = parseId(f[columns.movie] ?? "");
-    if (u === undefined || m === undefined)
-      throw new BadInputError(`not a "userId,movieId" line (ids are decimal digits): ${JSON.stringify(lines[n].slice(0, 80))}`, {
-        file,
-        line: n + 1,
-      });
-    out.push({ userId: u, movieId: m });
-  }
-  return out;
-}
-
-interface PairColumns {
-  user: number;
-  movie: number;
-}
-
-const USER_NAMES = new Set(["userid", "user_id", "user"]);
-const MOVIE_NAMES = new Set(["movieid", "movie_id", "movie", "itemid", "item_id", "item"]);
-
-/** The index of the first line with text. */
-function firstLine(lines: readonly string[]): number {
-  return lines.findIndex((l) => l.trim() !== "");
-}
-
-/** Where the user and the movie ids are, by a header's names (`movieId,userId` is read that way round). */
-function pairColumns(names: readonly string[], file: string, line: number): PairColumns {
-  const lower = names.map((n) => n.toLowerCase());
-  const user = lower.findIndex((n) => USER_NAMES.has(n));
-  const movie = lower.findIndex((n) => MOVIE_NAMES.has(n));
-  if (user < 0 || movie < 0)
-    throw new BadInputError(
-      `a header needs a user column (userId, user_id, user) and a movie column (movieId, movie_id, movie, item_id), found ${JSON.stringify(names.join(","))}`,
-      { file, line },
-    );
-  return { user, movie };
 }

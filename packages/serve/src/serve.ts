@@ -208,3 +208,9 @@ export async function openModel(
     dispose: () => loaded.model.dispose(),
   };
 }
+
+/** A predicted rating as published: 4 decimals, never NaN or Infinity (a model that gives one is damaged). */
+export function publishedRating(value: number, model: Pick<ServedModel, "kind" | "dir">): number {
+  if (!Number.isFinite(value)) throw new CorruptArtifactError(`${model.dir}: the ${model.kind} model predicted ${value}`);
+  return Number(value.toFixed(4));
+}

@@ -1,7 +1,8 @@
 /**
  * `readPairs`: `userId,movieId` lines (comma, tab or space), blank lines skipped, a header's names
  * deciding which column is which; ids are decimal digits only; a bad line is exit 3 naming the
- * file and line, an unreadable file exit 3 naming the file.
+ * file and line, an unreadable file exit 3 naming the file; `pairChunks` streams them in chunks
+ * with their line numbers; `readUserIds` reads `--users` files the same way.
  * (Ranking through `ms recommend` on a real run is tested by @ms/driver.)
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -9,7 +10,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { exitCodeFor } from "@ms/contracts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readPairs } from "./recommend.js";
+import { countPairs, pairChunks, readPairs, readUserIds } from "./pairs.js";
 
 let dir: string;
 beforeAll(async () => {
@@ -73,5 +74,46 @@ describe("readPairs", () => {
     const error = await readPairs(missing).catch((e: unknown) => e);
     expect(exitCodeFor(error)).toBe(3);
     expect((error as Error).message).toContain(missing);
+  });
+});
+
+describe("pairChunks", () => {
+  it("streams the pairs in chunks of the given size, each pair with its line number", async () => {
+    const lines = ["userId,movieId", ...Array.from({ length: 10 }, (_, i) => (i === 4 ? "" : `${i + 1},${100 + i}`))];
+    const f = await file("chunks.csv", `${lines.join("\n")}\n`);
+    const chunks = [];
+    for await (const c of pairChunks(f, 4))
+      chunks.push({ users: Array.from(c.userIds), movies: Array.from(c.movieIds), lines: Array.from(c.lines) });
+    expect(chunks.map((c) => c.users)).toEqual([[1, 2, 3, 4], [6, 7, 8, 9], [10]]);
+    expect(chunks[1].movies).toEqual([105, 106, 107, 108]);
+    expect(chunks[1].lines).toEqual([7, 8, 9, 10]);
+    expect(await countPairs(f)).toBe(9);
+  });
+
+  it("a bad line deep in the file names its line", async () => {
+    const body = Array.from({ length: 200_000 }, (_, i) => `${i},${i}`);
+    body[150_000] = "1,x";
+    const f = await file("deep.csv", body.join("\n"));
+    const error = await countPairs(f).catch((e: unknown) => e);
+    expect(exitCodeFor(error)).toBe(3);
+    expect((error as Error).message).toContain(`${f}:150001: not a "userId,movieId" line`);
+  });
+});
+
+describe("readUserIds", () => {
+  it("reads one id per line, with or without a header naming the column", async () => {
+    expect(Array.from(await readUserIds(await file("u1.txt", "3\n\n1\r\n3\n")))).toEqual([3, 1, 3]);
+    expect(Array.from(await readUserIds(await file("u2.csv", "movieId,userId\n9,4\n9,5\n")))).toEqual([4, 5]);
+  });
+
+  it("a bad id, an unknown header or an empty file is exit 3 naming the file (and line)", async () => {
+    const bad = await file("u3.txt", "1\n2x\n");
+    const e1 = await readUserIds(bad).catch((e: unknown) => e);
+    expect(exitCodeFor(e1)).toBe(3);
+    expect((e1 as Error).message).toContain(`${bad}:2: not a user id`);
+    const header = await file("u4.csv", "movie\n1\n");
+    expect((await readUserIds(header).catch((e: Error) => e)).toString()).toContain(`${header}:1: a header needs a user column`);
+    const empty = await file("u5.txt", "\n\n");
+    expect((await readUserIds(empty).catch((e: Error) => e)).toString()).toContain(`${empty}: holds no user ids`);
   });
 });
