@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { writeFactorsArtifact, type FactorTables } from "@ms/als";
 import { RATINGS_FILE, writeRatingsColumns } from "@ms/etl";
-import { readManifest, type Digest, type Manifest } from "@ms/contracts";
+import { readManifest, writeManifest, type Digest, type Manifest } from "@ms/contracts";
 import { createTracker, TAGS } from "@ms/tracking";
 import type { EntryCheck, EntryStore, RunEntry } from "../locate.js";
 
@@ -41,27 +41,20 @@ export const RATINGS = {
   ratings: Float32Array.from([4, 3.5, 5, 2, 1.5, 3, 4.5, 4, 2.5, 3, 5, 1]),
 };
 
-function ratingsManifest(): Manifest {
-  return {
-    kind: "ratings",
-    schemaVersion: 1,
-    digest: ZERO,
-    files: [],
-    params: {},
-    metrics: {},
-    details: {},
-    producedBy: { step: "etl", version: "0" },
-    createdAt: new Date(0).toISOString(),
-  };
-}
-
 async function writeEntries(
   root: string,
 ): Promise<{ factorsDir: string; list: { step: string; key: string; dir: string; manifest: Manifest }[] }> {
   const ratingsDir = path.join(root, "objects", "k-etl");
   await mkdir(ratingsDir, { recursive: true });
-  await writeFile(path.join(ratingsDir, "manifest.json"), JSON.stringify(ratingsManifest()));
   await writeRatingsColumns(path.join(ratingsDir, RATINGS_FILE), RATINGS);
+  const ratings = await writeManifest(ratingsDir, {
+    kind: "ratings",
+    files: [RATINGS_FILE],
+    params: {},
+    metrics: {},
+    details: {},
+    producedBy: { step: "etl", version: "0" },
+  });
   const factorsDir = path.join(root, "objects", "k-als");
   const details = {
     rank: 2,
@@ -77,7 +70,7 @@ async function writeEntries(
   return {
     factorsDir,
     list: [
-      { step: "etl", key: "k-etl", dir: ratingsDir, manifest: ratingsManifest() },
+      { step: "etl", key: "k-etl", dir: ratingsDir, manifest: ratings },
       { step: "als", key: "k-als", dir: factorsDir, manifest: factors },
     ],
   };
