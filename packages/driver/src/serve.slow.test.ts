@@ -211,7 +211,7 @@ describe("ms serve: MLflow's scoring protocol", () => {
       expect([...x.scores].sort((a, b) => b - a)).toEqual(x.scores);
     }
     // The top movies of ms recommend (which leaves out rated ones) are the same.
-    const cli = JSON.parse((await ms(["recommend", "--user", "1", "--top", "3", "--json"], box)).stdout) as {
+    const cli = JSON.parse((await ms(["recommend", "--user", "1", "--top", "3", "--model", "keras", "--json"], box)).stdout) as {
       recommendations: { movieId: number }[];
     };
     expect(recs[0].items).toEqual(cli.recommendations.map((x) => x.movieId));
