@@ -183,6 +183,14 @@ describe("split parameters", () => {
       for (let u = 0; u <= 152; u += 3)
         for (let m = 0; m <= 252; m += 7) expect(back.predict(u + shift, m + shift)).toBe(rule.predict(u + shift, m + shift));
     }
-    expect(() => ColdStartRule.fromTables({ mean: 3, movieIds: Int32Array.of(1, 2), movieBias: Float64Array.of(0.1), userIds: new Int32Array(0), userBias: new Float64Array(0) })).toThrow(/2 ids but 1 biases/);
+    expect(() =>
+      ColdStartRule.fromTables({
+        mean: 3,
+        movieIds: Int32Array.of(1, 2),
+        movieBias: Float64Array.of(0.1),
+        userIds: new Int32Array(0),
+        userBias: new Float64Array(0),
+      }),
+    ).toThrow(/2 ids but 1 biases/);
   });
 });

@@ -83,7 +83,10 @@ async function expectSameAsMsPredict(doc: RunDoc, answer: PyfuncAnswer, tracking
   // The cold-start numbers differ by side (the known side's bias), so the rule is seen, not a constant.
   expect(new Set(answer.predictions.slice(-3)).size).toBe(3);
   const [u, m] = answer.pairs.at(-3) as [number, number];
-  const one = await ms(["predict", "--user", String(u), "--movie", String(m), "--run", doc.runId, "--tracking-uri", trackingUri, "--json"], box);
+  const one = await ms(
+    ["predict", "--user", String(u), "--movie", String(m), "--run", doc.runId, "--tracking-uri", trackingUri, "--json"],
+    box,
+  );
   expect(one.code, one.stderr).toBe(0);
   expect((JSON.parse(one.stdout) as { predictions: unknown[] }).predictions).toEqual([rows.at(-3)]);
 }

@@ -118,7 +118,11 @@ async function copyArtifact(from: string, to: string): Promise<void> {
 const ManifestFiles = v.object({ files: v.array(v.object({ path: v.string() })) });
 
 /** Raw little-endian arrays into data/`sub`/<name>.bin (typed arrays are little-endian on every platform Node runs on). */
-async function writeArrays(data: string, sub: string, arrays: Record<string, Int32Array | Float32Array | Float64Array>): Promise<ArrayRecord[]> {
+async function writeArrays(
+  data: string,
+  sub: string,
+  arrays: Record<string, Int32Array | Float32Array | Float64Array>,
+): Promise<ArrayRecord[]> {
   await fs.mkdir(path.join(data, sub), { recursive: true });
   const out: ArrayRecord[] = [];
   for (const [name, a] of Object.entries(arrays)) {
@@ -286,7 +290,12 @@ async function writeData(data: string, input: MlflowModelInput, src: Sources): P
   if (input.kind === "keras") await copyArtifact(input.dirs.model as string, path.join(data, MLMODEL.kerasDir));
   const f = src.factors;
   const arrays = f
-    ? await writeArrays(data, MLMODEL.arraysDir, { userIds: f.userIds, itemIds: f.itemIds, userFactors: f.userFactors, itemFactors: f.itemFactors })
+    ? await writeArrays(data, MLMODEL.arraysDir, {
+        userIds: f.userIds,
+        itemIds: f.itemIds,
+        userFactors: f.userFactors,
+        itemFactors: f.itemFactors,
+      })
     : [];
   const { mean, ...cold } = input.coldStart.tables();
   const coldArrays = await writeArrays(data, MLMODEL.coldStartDir, cold);
@@ -386,8 +395,17 @@ export async function readMlflowModel(
   const cold: Record<string, Int32Array | Float32Array | Float64Array> = {};
   for (const a of spec.coldStart.arrays) cold[a.name] = await readArray(data, a);
   const { movieIds, movieBias, userIds, userBias } = cold;
-  if (!(movieIds instanceof Int32Array && userIds instanceof Int32Array && movieBias instanceof Float64Array && userBias instanceof Float64Array))
-    throw new CorruptArtifactError(`${path.join(data, MLMODEL.spec)}: coldStart lacks movieIds, userIds (int32), movieBias, userBias (float64)`);
+  if (
+    !(
+      movieIds instanceof Int32Array &&
+      userIds instanceof Int32Array &&
+      movieBias instanceof Float64Array &&
+      userBias instanceof Float64Array
+    )
+  )
+    throw new CorruptArtifactError(
+      `${path.join(data, MLMODEL.spec)}: coldStart lacks movieIds, userIds (int32), movieBias, userBias (float64)`,
+    );
   const coldStart = ColdStartRule.fromTables({ mean: spec.coldStart.mean, movieIds, movieBias, userIds, userBias });
   return { kind: spec.kind, dirs, spec, coldStart };
 }

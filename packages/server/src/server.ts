@@ -84,7 +84,10 @@ function scorePairs(model: ServingModel, pairs: Pairs, out: Float64Array): void 
   const n = pairs.userIds.length;
   const cold: number[] = [];
   for (let i = 0; i < n; i++) if (!scorer.hasUser(pairs.userIds[i]) || !scorer.hasMovie(pairs.movieIds[i])) cold.push(i);
-  if (!cold.length) return scorer.score(pairs.userIds, pairs.movieIds, out);
+  if (!cold.length) {
+    scorer.score(pairs.userIds, pairs.movieIds, out);
+    return;
+  }
   const warm = n - cold.length;
   const users = new Int32Array(warm);
   const movies = new Int32Array(warm);

@@ -4,7 +4,7 @@
  * `ms run` parent with one child run per entry (tagged with its cache key), and an `EntryStore`
  * over those directories whose answer per key a test can change (missing, damaged).
  */
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { writeFactorsArtifact, type FactorTables } from "@ms/als";
