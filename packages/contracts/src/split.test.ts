@@ -164,4 +164,33 @@ describe("split parameters", () => {
     expect(() => checkTestRatings({ split: "hash", test_ratings: "/x" })).toThrow(/split=file/);
     expect(checkTestRatings({ split: "file", test_ratings: "/x" }).test_ratings).toBe("/x");
   });
+
+  it("gives its numbers as tables (the ids with training rows), and a rule from them predicts the same bits", () => {
+    const next = mulberry32(5);
+    const n = 3000;
+    const userIds = Int32Array.from({ length: n }, () => 1 + Math.floor(next() * 150));
+    const movieIds = Int32Array.from({ length: n }, () => 1 + Math.floor(next() * 250));
+    const ratings = Float32Array.from({ length: n }, () => 0.5 + Math.floor(next() * 10) / 2);
+    const mask = Uint8Array.from({ length: n }, () => (next() < 0.7 ? 1 : 0));
+    for (const shift of [0, 1_500_000_000]) {
+      const rule = new ColdStartRule({ userIds: userIds.map((u) => u + shift), movieIds: movieIds.map((m) => m + shift), ratings }, mask);
+      const t = rule.tables();
+      const trainedMovies = [...new Set(movieIds.filter((_, i) => mask[i] === 1))].sort((a, b) => a - b).map((m) => m + shift);
+      expect([...t.movieIds]).toEqual(trainedMovies);
+      expect(t.userIds.length).toBe(new Set(userIds.filter((_, i) => mask[i] === 1)).size);
+      expect(t.mean).toBe(rule.mean);
+      const back = ColdStartRule.fromTables(t);
+      for (let u = 0; u <= 152; u += 3)
+        for (let m = 0; m <= 252; m += 7) expect(back.predict(u + shift, m + shift)).toBe(rule.predict(u + shift, m + shift));
+    }
+    expect(() =>
+      ColdStartRule.fromTables({
+        mean: 3,
+        movieIds: Int32Array.of(1, 2),
+        movieBias: Float64Array.of(0.1),
+        userIds: new Int32Array(0),
+        userBias: new Float64Array(0),
+      }),
+    ).toThrow(/2 ids but 1 biases/);
+  });
 });

@@ -206,28 +206,60 @@ export function timeSplitKey(userIds: Int32Array, movieIds: Int32Array, timestam
 const MOVIE_DAMPING = 25;
 const USER_DAMPING = 10;
 
+/** A cold-start rule's numbers: the training mean and each side's damped biases, ids ascending (what `ColdStartRule.tables()` gives and `ColdStartRule.fromTables` takes). */
+export interface ColdStartTables {
+  mean: number;
+  movieIds: Int32Array;
+  movieBias: Float64Array;
+  userIds: Int32Array;
+  userBias: Float64Array;
+}
+
 /**
  * The cold-start rule every step scores unseen test rows with: mu + b_m + b_u, the global
  * training mean plus the known side's damped bias, clamped to [0.5, 5].
  *   b_m = sum_{r in m} (r - mu) / (25 + n_m);  b_u = sum_{r in u} (r - mu - b_m) / (10 + n_u)
+ * Its numbers travel as `tables()` (the MLflow Model's data/cold-start/), and `fromTables` gives
+ * back a rule that predicts the same bits.
  */
 export class ColdStartRule {
   readonly mean: number;
   private readonly movieBias: DampedBias;
   private readonly userBias: DampedBias;
 
-  constructor(cols: SplitColumns & { ratings: Float32Array }, mask: Uint8Array) {
+  constructor(cols: SplitColumns & { ratings: Float32Array }, mask: Uint8Array);
+  constructor(tables: ColdStartTables);
+  constructor(cols: (SplitColumns & { ratings: Float32Array }) | ColdStartTables, mask?: Uint8Array) {
+    if ("userBias" in cols) {
+      this.mean = cols.mean;
+      this.movieBias = DampedBias.of(cols.movieIds, cols.movieBias);
+      this.userBias = DampedBias.of(cols.userIds, cols.userBias);
+      return;
+    }
+    const m = mask as Uint8Array;
     let sum = 0;
     let count = 0;
-    for (let i = 0; i < mask.length; i++) {
-      if (mask[i] !== 1) continue;
+    for (let i = 0; i < m.length; i++) {
+      if (m[i] !== 1) continue;
       sum += cols.ratings[i];
       count++;
     }
     const mu = count ? sum / count : 0;
     this.mean = mu;
-    this.movieBias = new DampedBias(cols.movieIds, mask, (i) => cols.ratings[i] - mu, MOVIE_DAMPING);
-    this.userBias = new DampedBias(cols.userIds, mask, (i) => cols.ratings[i] - mu - this.movieBias.of(cols.movieIds[i]), USER_DAMPING);
+    this.movieBias = DampedBias.fit(cols.movieIds, m, (i) => cols.ratings[i] - mu, MOVIE_DAMPING);
+    this.userBias = DampedBias.fit(cols.userIds, m, (i) => cols.ratings[i] - mu - this.movieBias.of(cols.movieIds[i]), USER_DAMPING);
+  }
+
+  /** A rule from its numbers (`tables()` of another). */
+  static fromTables(tables: ColdStartTables): ColdStartRule {
+    return new ColdStartRule(tables);
+  }
+
+  /** The rule's numbers: the mean and, per side, the ids with training rows (ascending) and their biases. */
+  tables(): ColdStartTables {
+    const movies = this.movieBias.entries();
+    const users = this.userBias.entries();
+    return { mean: this.mean, movieIds: movies.ids, movieBias: movies.bias, userIds: users.ids, userBias: users.bias };
   }
 
   /** The prediction for one (user, movie) pair, either side possibly unseen. */
@@ -244,10 +276,10 @@ export class ColdStartRule {
  * ~15 s of Map updates), else a Map.
  */
 class DampedBias {
-  private readonly dense?: Float64Array;
-  private readonly sparse?: Map<number, number>;
+  private constructor(private readonly table: { dense: Float64Array; ids: Int32Array } | Map<number, number>) {}
 
-  constructor(ids: Int32Array, mask: Uint8Array, residual: (i: number) => number, damping: number) {
+  /** The biases of the rows `mask` keeps. */
+  static fit(ids: Int32Array, mask: Uint8Array, residual: (i: number) => number, damping: number): DampedBias {
     let max = -1;
     let min = 0;
     for (let i = 0; i < mask.length; i++) {
@@ -263,9 +295,13 @@ class DampedBias {
         sums[ids[i]] += residual(i);
         counts[ids[i]]++;
       }
-      for (let id = 0; id <= max; id++) if (counts[id] > 0) sums[id] /= damping + counts[id];
-      this.dense = sums;
-      return;
+      const seen: number[] = [];
+      for (let id = 0; id <= max; id++) {
+        if (counts[id] === 0) continue;
+        sums[id] /= damping + counts[id];
+        seen.push(id);
+      }
+      return new DampedBias({ dense: sums, ids: Int32Array.from(seen) });
     }
     const acc = new Map<number, [number, number]>();
     for (let i = 0; i < mask.length; i++) {
@@ -275,12 +311,27 @@ class DampedBias {
       a[1]++;
       acc.set(ids[i], a);
     }
-    this.sparse = new Map(Array.from(acc, ([id, [s, c]]) => [id, s / (damping + c)]));
+    return new DampedBias(new Map(Array.from(acc, ([id, [s, c]]) => [id, s / (damping + c)])));
+  }
+
+  /** A table of given biases (an id not in `ids` has bias 0). */
+  static of(ids: Int32Array, bias: Float64Array): DampedBias {
+    if (ids.length !== bias.length) throw new Error(`cold-start tables: ${ids.length} ids but ${bias.length} biases`);
+    return new DampedBias(new Map(Array.from(ids, (id, i) => [id, bias[i]])));
+  }
+
+  /** The ids with training rows, ascending, and their biases. */
+  entries(): { ids: Int32Array; bias: Float64Array } {
+    const t = this.table;
+    if (!(t instanceof Map)) return { ids: t.ids.slice(), bias: Float64Array.from(t.ids, (id) => t.dense[id]) };
+    const ids = Int32Array.from(t.keys()).sort();
+    return { ids, bias: Float64Array.from(ids, (id) => t.get(id) ?? 0) };
   }
 
   /** The bias of `id`, 0 when it has no training rows. */
   of(id: number): number {
-    if (this.dense) return id >= 0 && id < this.dense.length ? this.dense[id] : 0;
-    return this.sparse?.get(id) ?? 0;
+    const t = this.table;
+    if (t instanceof Map) return t.get(id) ?? 0;
+    return id >= 0 && id < t.dense.length ? t.dense[id] : 0;
   }
 }

@@ -14,7 +14,8 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import * as v from "valibot";
 import { asStorageError, type Logger } from "@ms/contracts";
-import { kerasServing, modelDirs, writeMlflowModel, type ModelKind, type RunEntry } from "@ms/serve";
+import { readRatingsColumns } from "@ms/etl";
+import { coldStartRuleOf, kerasServing, modelDirs, writeMlflowModel, type ModelKind, type RunEntry } from "@ms/serve";
 import type { DatasetInput, RunLog, Tracker } from "@ms/tracking";
 
 /** The artifact path (and LoggedModel name) of the final model, and the parent's tags that point at it. */
@@ -66,7 +67,10 @@ export async function logFinalModel(input: ModelLogInput): Promise<LoggedFinalMo
     return undefined;
   }
   const { kind, entry } = found;
-  const dirs = modelDirs({ runId: input.parentRunId, experimentId: input.log.experiment, entries: [...input.entries] }, kind);
+  const run = { runId: input.parentRunId, experimentId: input.log.experiment, entries: [...input.entries] };
+  const dirs = modelDirs(run, kind);
+  // The model carries the run's cold-start rule, fitted here on its training part (this reads every rating).
+  const coldStart = coldStartRuleOf(run, await readRatingsColumns(dirs.ratings));
   const uri = `runs:/${entry.runId}/${MODEL_ARTIFACT_PATH}`;
   const logged = await tracker.createLoggedModel({
     experimentId: input.log.experiment,
@@ -89,6 +93,7 @@ export async function logFinalModel(input: ModelLogInput): Promise<LoggedFinalMo
       {
         kind,
         dirs,
+        coldStart,
         runId: entry.runId,
         artifactPath: MODEL_ARTIFACT_PATH,
         ...(logged ? { modelId: logged.modelId } : {}),

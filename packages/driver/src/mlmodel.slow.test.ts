@@ -1,10 +1,11 @@
 /**
  * The model outside ms, against the real MLflow: after `ms run` on the small synthetic fixture,
  * MLflow's Python client loads `runs:/<keras run>/model` (and the LoggedModel) and predicts what
- * `ms predict --pairs` prints for the same pairs, within TOLERANCE, and refuses the same unknown
- * user; `search_logged_models` finds the model READY, the runs list the dataset, the parent links
- * the model; `mlflow models serve --env-manager local` answers `/invocations` with the same
- * numbers and a 400 for an unknown id. On a file store too (with the fm step's time effects and
+ * `ms predict --pairs` prints for the same pairs, within TOLERANCE, pairs with an unknown user or
+ * movie included (ms's cold-start rule, the same in both; `ms predict --user --movie` too);
+ * `search_logged_models` finds the model READY, the runs list the dataset, the parent links the
+ * model; `mlflow models serve --env-manager local` and `ms serve` answer `/invocations` with the
+ * same numbers, the cold-start ones identical. On a file store too (with the fm step's time effects and
  * ordinal output, which change the features), whose Default experiment MLflow made without
  * `mlflow.experimentKind` and gets it.
  */
@@ -14,7 +15,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { freePort, startMlflowTestServer, type MlflowTestServer } from "@ms/tracking/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SMALL, ms, runJson, sandbox, type RunDoc, type Sandbox } from "./__tests__/harness.js";
+import { SMALL, finish, ms, runJson, sandbox, spawnMs, type RunDoc, type Sandbox } from "./__tests__/harness.js";
 
 /** Each case runs ms, MLflow's Python client several times and maybe a scoring server: minutes on a loaded machine. */
 const CASE_MS = 15 * 60_000;
@@ -39,11 +40,13 @@ afterAll(async () => {
 interface PyfuncAnswer {
   pairs: [number, number][];
   predictions: number[];
-  unknown: { type: string; message: string };
   signature: string;
 }
 
-/** Loads the model with MLflow's Python client, scores a grid of known pairs and one unknown user. */
+/** The last pairs of the PYFUNC script's: an unknown user, an unknown movie, both. */
+const COLD_SIDES = ["user", "movie", "user+movie"];
+
+/** Loads the model with MLflow's Python client, scores a grid of known pairs and three with unknown ids. */
 const PYFUNC = `
 import json, sys, warnings
 warnings.filterwarnings("ignore")
@@ -51,14 +54,9 @@ import mlflow.pyfunc, pandas as pd
 m = mlflow.pyfunc.load_model(sys.argv[1])
 raw = m.get_raw_model()
 users, movies = [int(u) for u in raw.user_ids[:4]], [int(x) for x in raw.movie_ids[::max(1, len(raw.movie_ids) // 12)]]
-pairs = [[u, x] for u in users for x in movies]
+pairs = [[u, x] for u in users for x in movies] + [[999999, movies[0]], [users[0], 987654321], [999999, 987654321]]
 p = m.predict(pd.DataFrame(pairs, columns=["userId", "movieId"]))
-try:
-    m.predict(pd.DataFrame([[users[0], movies[0]], [999999, movies[0]]], columns=["userId", "movieId"]))
-    unknown = {"type": "none", "message": ""}
-except Exception as e:
-    unknown = {"type": type(e).__name__, "message": str(e)}
-print(json.dumps({"pairs": pairs, "predictions": [float(x) for x in p], "unknown": unknown, "signature": str(m.metadata.signature.to_dict())}))
+print(json.dumps({"pairs": pairs, "predictions": [float(x) for x in p], "signature": str(m.metadata.signature.to_dict())}))
 `;
 
 async function python<T>(code: string, args: string[], env: NodeJS.ProcessEnv): Promise<T> {
@@ -71,25 +69,58 @@ async function python<T>(code: string, args: string[], env: NodeJS.ProcessEnv): 
   return JSON.parse(stdout) as T;
 }
 
-/** `ms predict --pairs` of the same pairs, and its refusal of the same unknown user. */
+/** `ms predict --pairs` of the same pairs (the cold ones marked), and `ms predict --user --movie` of a cold one. */
 async function expectSameAsMsPredict(doc: RunDoc, answer: PyfuncAnswer, trackingUri: string): Promise<void> {
   const file = path.join(box.root, `pairs-${doc.runId}.csv`);
   await fs.writeFile(file, `userId,movieId\n${answer.pairs.map((p) => p.join(",")).join("\n")}\n`);
   const r = await ms(["predict", "--pairs", file, "--run", doc.runId, "--tracking-uri", trackingUri, "--json"], box);
   expect(r.code, r.stderr).toBe(0);
-  const printed = (JSON.parse(r.stdout) as { predictions: { rating: number }[] }).predictions.map((p) => p.rating);
-  expect(printed).toHaveLength(answer.predictions.length);
-  for (const [i, rating] of printed.entries())
-    expect(Math.abs(rating - answer.predictions[i]), `pair ${answer.pairs[i]}`).toBeLessThan(TOLERANCE);
-  await fs.writeFile(file, `userId,movieId\n${answer.pairs[0].join(",")}\n999999,${answer.pairs[0][1]}\n`);
-  const refused = await ms(["predict", "--pairs", file, "--run", doc.runId, "--tracking-uri", trackingUri], box);
-  expect(refused.code).toBe(2);
-  expect(refused.stderr).toContain("user 999999 is not in the training ratings");
-  expect(answer.unknown.type).toBe("MlflowException");
-  expect(answer.unknown.message).toContain("user 999999 is not in the training ratings");
+  const rows = (JSON.parse(r.stdout) as { predictions: { rating: number; cold?: string }[] }).predictions;
+  expect(rows).toHaveLength(answer.predictions.length);
+  for (const [i, row] of rows.entries())
+    expect(Math.abs(row.rating - answer.predictions[i]), `pair ${answer.pairs[i]}`).toBeLessThan(TOLERANCE);
+  expect(rows.map((x) => x.cold).slice(-4)).toEqual([undefined, ...COLD_SIDES]);
+  // The cold-start numbers differ by side (the known side's bias), so the rule is seen, not a constant.
+  expect(new Set(answer.predictions.slice(-3)).size).toBe(3);
+  const [u, m] = answer.pairs.at(-3) as [number, number];
+  const one = await ms(
+    ["predict", "--user", String(u), "--movie", String(m), "--run", doc.runId, "--tracking-uri", trackingUri, "--json"],
+    box,
+  );
+  expect(one.code, one.stderr).toBe(0);
+  expect((JSON.parse(one.stdout) as { predictions: unknown[] }).predictions).toEqual([rows.at(-3)]);
 }
 
-/** `mlflow models serve` of the model: /invocations gives the pyfunc's numbers; an unknown id is a 400. */
+/** `ms serve` of the run: /invocations gives the pyfunc's numbers, the cold-start ones to the bit. */
+async function expectMsServed(doc: RunDoc, answer: PyfuncAnswer, trackingUri: string): Promise<void> {
+  const child = spawnMs(["serve", "--port", "0", "--json", "--run", doc.runId, "--tracking-uri", trackingUri], box);
+  const done = finish(child);
+  try {
+    const info = await new Promise<{ url: string }>((resolve, reject) => {
+      let out = "";
+      child.stdout?.on("data", (d: Buffer) => {
+        out += d.toString();
+        if (out.includes("\n")) resolve(JSON.parse(out.split("\n")[0]) as { url: string });
+      });
+      void done.then((r) => reject(new Error(`ms serve exited ${r.code} before listening:\n${r.stderr}`)));
+    });
+    const res = await fetch(`${info.url}/invocations`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ dataframe_split: { columns: ["userId", "movieId"], data: answer.pairs } }),
+    });
+    expect(res.status).toBe(200);
+    const served = ((await res.json()) as { predictions: number[] }).predictions;
+    expect(served).toHaveLength(answer.pairs.length);
+    for (const [i, p] of served.entries()) expect(Math.abs(p - answer.predictions[i]), `pair ${answer.pairs[i]}`).toBeLessThan(1e-5);
+    expect(served.slice(-3)).toEqual(answer.predictions.slice(-3));
+  } finally {
+    child.kill("SIGTERM");
+    await done;
+  }
+}
+
+/** `mlflow models serve` of the model: /invocations gives the pyfunc's numbers, the cold-start ones included. */
 async function expectServed(modelUri: string, answer: PyfuncAnswer): Promise<void> {
   const venv = (server as MlflowTestServer).venv;
   const port = await freePort();
@@ -121,10 +152,11 @@ async function expectServed(modelUri: string, answer: PyfuncAnswer): Promise<voi
     const ok = await post({ dataframe_split: { columns: ["userId", "movieId"], data: answer.pairs } });
     expect(ok.status).toBe(200);
     const served = ((await ok.json()) as { predictions: number[] }).predictions;
+    expect(served).toHaveLength(answer.pairs.length);
     for (const [i, p] of served.entries()) expect(Math.abs(p - answer.predictions[i])).toBeLessThan(1e-9);
-    const bad = await post({ dataframe_records: [{ userId: 999999, movieId: answer.pairs[0][1] }] });
-    expect(bad.status).toBe(400);
-    expect(((await bad.json()) as { error_code: string; message: string }).error_code).toBe("INVALID_PARAMETER_VALUE");
+    const cold = await post({ dataframe_records: [{ userId: 999999, movieId: answer.pairs[0][1] }] });
+    expect(cold.status).toBe(200);
+    expect(((await cold.json()) as { predictions: number[] }).predictions).toEqual([answer.predictions.at(-3)]);
   } finally {
     if (child.pid !== undefined) process.kill(-child.pid, "SIGTERM");
   }
@@ -169,6 +201,7 @@ print(json.dumps({"models": [[m.model_id, m.name, str(m.status), m.source_run_id
       expect(seen.parentTags).toEqual({ "ms.model.uri": doc.model.uri, "ms.model.kind": "keras", "ms.model.id": doc.model.modelId });
 
       await expectServed(doc.model.uri, answer);
+      await expectMsServed(doc, answer, url);
     },
     CASE_MS,
   );

@@ -248,6 +248,11 @@ describe("ms predict --pairs, streamed", () => {
     const ratings = await readRatingsColumns(run.steps[1].outputs.ratings.dir as string);
     const rule = new ColdStartRule(ratings, splitMaskOf({ kind: "hash", seed: 42, splitProp: 0.8 }, ratings));
     for (const x of rows.slice(1)) expect(x.rating).toBeCloseTo(rule.predict(x.userId, x.movieId), 4);
+    // One pair on the command line: the same row, the same rule.
+    for (const x of rows.slice(1)) {
+      const one = await ms(["predict", "--user", String(x.userId), "--movie", String(x.movieId), "--model", "als", "--json"], box);
+      expect(JSON.parse(one.stdout).predictions, one.stderr).toEqual([x]);
+    }
     expect(r.stderr).toContain("scored by the cold-start rule");
     const csv = await ms(["predict", "--pairs", pairs, "--model", "als", "--format", "csv"], box);
     expect(parseCsv(csv.stdout).map((x) => x[3])).toEqual(["cold", "", "movie", "user", "user+movie"]);

@@ -2,7 +2,8 @@
  * `ms recommend` and `ms predict` through the built bin, on a small synthetic run: the JSON
  * documents, scores that equal the models' own predictions, rated movies left out, the latest
  * finished run found through the tracking store (or `--run`, a child run id meaning its parent),
- * and clear errors: an unknown user or movie (exit 2), a bad pairs file (exit 3, file and line),
+ * clear errors: an unknown user for recommend (exit 2), a bad pairs file (exit 3, file and line),
+ * an unknown movie for predict scored by the cold-start rule,
  * a run whose entries were garbage-collected (exit 4).
  */
 import { cp, readdir, readFile, writeFile } from "node:fs/promises";
@@ -133,10 +134,10 @@ describe("ms predict", () => {
     expect(doc.predictions).toEqual([{ userId: 3, movieId: movie, rating: recs.recommendations[0].score }]);
   });
 
-  it("an unknown movie is exit 2; a bad pairs line is exit 3 naming the file and line", async () => {
+  it("an unknown movie is scored by the cold-start rule, marked cold; a bad pairs line is exit 3 naming the file and line", async () => {
     const r = await ms(["predict", "--user", "3", "--movie", "987654321"], box);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toContain("movie 987654321 has no ratings in the training data");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^3\s+987654321\s+\d\.\d{3}\s+movie$/m);
     const bad = path.join(box.root, "bad.csv");
     await writeFile(bad, "3,5\n3,five\n");
     const b = await ms(["predict", "--pairs", bad], box);

@@ -12,8 +12,10 @@ as ms wrote them (the ms flavor) and ``ms-model.json`` saying which they are. Th
   product), then the network;
 - als: the dot product of the two factor vectors (@ms/als ``predictWith``).
 
-The cold-start rule is ms's: a user or movie without training ratings has no factors, and the
-model refuses the request naming the id (``ms predict`` exits 2 the same way); nothing is guessed.
+The cold-start rule is ms's (@ms/contracts' ``ColdStartRule``): a pair whose user or movie has no
+factors (no training ratings) is scored mean + movie bias + user bias, clamped to [0.5, 5], from the
+rule's numbers ms wrote into ``cold-start/`` (ids int32, damped biases float64; the mean in
+``ms-model.json``); an id not there has bias 0. Added in ms's order in float64, so the same bits.
 No TensorFlow and no Node: float32 matrix products in numpy, which agree with TensorFlow.js to
 float32 rounding (~1e-6).
 """
@@ -41,10 +43,6 @@ _ACTIVATIONS = {
 }
 USER_COLUMN = "userId"
 MOVIE_COLUMN = "movieId"
-
-
-class UnknownIdError(ValueError):
-    """A user or movie the model has no factors for (ms predict's exit 2)."""
 
 
 def _read_json(path):
@@ -180,17 +178,24 @@ def _stacked_features(t, u, m):
     return np.stack([np.asarray(c, dtype=np.float64) for c in cols], axis=1).astype(np.float32)
 
 
-def _describe(ids):
-    return f"{len(ids)} of them, ids {ids[0]}..{ids[-1]}" if len(ids) else "none"
+class _ColdStartRule:
+    """@ms/contracts' ColdStartRule from its tables: mean + b_movie + b_user, clamped to [0.5, 5]."""
 
+    def __init__(self, data_path, spec):
+        a = {r["name"]: _read_array(os.path.join(data_path, r["path"]), r["dtype"], r["length"]) for r in spec["arrays"]}
+        self.mean = float(spec["mean"])
+        self.movies = (a["movieIds"], a["movieBias"])
+        self.users = (a["userIds"], a["userBias"])
 
-def _refuse(message):
-    """An unknown id: MLflow's INVALID_PARAMETER_VALUE (HTTP 400 from `mlflow models serve`) where mlflow is loaded."""
-    try:
-        from mlflow.exceptions import MlflowException
-    except ImportError:
-        raise UnknownIdError(message) from None
-    raise MlflowException.invalid_parameter_value(message) from UnknownIdError(message)
+    @staticmethod
+    def _bias(table, ids):
+        known, bias = table
+        rows, missing = _lookup(known, ids)
+        return np.where(missing, 0.0, bias[rows] if len(bias) else 0.0)
+
+    def __call__(self, users, movies):
+        p = (self.mean + self._bias(self.movies, movies)) + self._bias(self.users, users)
+        return np.minimum(5.0, np.maximum(0.5, p))
 
 
 class MsModel:
@@ -205,6 +210,7 @@ class MsModel:
             raise ValueError(f"{data_path}/ms-model.json: unknown model kind {self.kind}")
         f = self.spec["factors"]
         self.rank = int(f["rank"])
+        self.cold_start = _ColdStartRule(data_path, self.spec["coldStart"])
         arrays = {a["name"]: _read_array(os.path.join(data_path, a["path"]), a["dtype"], a["length"]) for a in f["arrays"]}
         self.network = None
         self.tables = None
@@ -230,26 +236,21 @@ class MsModel:
         """What `PyFuncModel.get_raw_model()` hands out: this object (its kind, and the known ids `user_ids`, `movie_ids`)."""
         return self
 
-    def _refuse_unknown(self, users, movies, user_missing, movie_missing):
-        # ms checks pair by pair, the user before the movie: the first unknown id is the one named.
-        i = int(np.argmax(user_missing | movie_missing))
-        if user_missing[i]:
-            _refuse(
-                f"{USER_COLUMN}: user {int(users[i])} is not in the training ratings of this model, so the {self.kind} model has no"
-                f" factors for them (users: {_describe(self.user_ids)}); this model has no cold-start rule"
-            )
-        _refuse(
-            f"{MOVIE_COLUMN}: movie {int(movies[i])} has no ratings in the training data of this model, so the {self.kind} model has"
-            f" no factors for it (movies: {_describe(self.movie_ids)})"
-        )
-
     def predict(self, model_input, params=None):
         users, movies = _pairs(model_input)
         u, user_missing = _lookup(self.user_ids, users)
         m, movie_missing = _lookup(self.movie_ids, movies)
-        if user_missing.any() or movie_missing.any():
-            self._refuse_unknown(users, movies, user_missing, movie_missing)
-        if len(users) == 0:
+        cold = user_missing | movie_missing
+        if not cold.any():
+            return self._predict_known(u, m)
+        out = self.cold_start(users, movies)
+        if not cold.all():
+            out[~cold] = self._predict_known(u[~cold], m[~cold])
+        return out
+
+    def _predict_known(self, u, m):
+        """Ratings of pairs whose rows u, m the model has (float64)."""
+        if len(u) == 0:
             return np.zeros(0, dtype=np.float64)
         if self.kind == "als":
             return _row_dot(self.user_factors[u], self.item_factors[m])

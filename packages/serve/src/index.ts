@@ -39,12 +39,9 @@ export {
 } from "./model-uri.js";
 export {
   recommend,
-  predictRatings,
   withModel,
   type RecommendOptions,
   type RecommendResult,
-  type PredictOptions,
-  type PredictResult,
 } from "./recommend.js";
 export {
   recommendBatch,
@@ -59,6 +56,10 @@ export {
 export { RECOMMEND_KINDS, type RecommendKind, type Reason } from "./recommenders.js";
 export {
   predictStream,
+  predictRatings,
+  coldStartRuleOf,
+  type PredictOptions,
+  type PredictResult,
   type PredictionRow,
   type PredictStreamOptions,
   type PredictStart,

@@ -2,17 +2,18 @@
  * Finding a run and its models: `locateRun` takes the latest finished `ms run` of a file tracking
  * store (or `runId`, a child meaning its parent) and checks each child's entry in the given
  * store: missing is exit 4, damaged exit 5. `modelDirs` names the entries a model kind needs, and
- * `predictRatings` answers from them, refusing unknown ids by flag.
+ * `predictRatings` answers from them, a pair with an unknown id by the run's cold-start rule.
  */
 import { predictWith, readFactors } from "@ms/als";
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { Writable } from "node:stream";
-import { createLogger, exitCodeFor } from "@ms/contracts";
+import { ColdStartRule, createLogger, exitCodeFor, splitMaskOf } from "@ms/contracts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { locateRun, modelDirs, type LocateOptions } from "./locate.js";
-import { predictRatings } from "./recommend.js";
-import { fixture, trackRun, type Fixture } from "./__tests__/fixture.js";
+import { splitOfRun } from "./batch.js";
+import { predictRatings } from "./predict.js";
+import { fixture, RATINGS, trackRun, type Fixture } from "./__tests__/fixture.js";
 
 let fx: Fixture;
 let where: LocateOptions;
@@ -123,13 +124,19 @@ describe("predictRatings", () => {
     expect(result.predictions).toEqual(pairs.map((p, i) => ({ ...p, rating: Number(expected[i].toFixed(4)) })));
   });
 
-  it("an id the model has no factors for is exit 2 naming its flag", async () => {
-    await expect(predictRatings({ ...where, pairs: [{ userId: 4, movieId: 10 }], model: "als" })).rejects.toThrow(
-      /--user: user 4 is not in the training ratings/,
-    );
-    await expect(predictRatings({ ...where, pairs: [{ userId: 3, movieId: 11 }], model: "als" })).rejects.toThrow(
-      /--movie: movie 11 has no ratings/,
-    );
+  it("scores a pair with an id the model has no factors for by the run's cold-start rule, marked cold", async () => {
+    const pairs = [
+      { userId: 4, movieId: 10 },
+      { userId: 3, movieId: 11 },
+      { userId: 4, movieId: 11 },
+      { userId: 3, movieId: 20 },
+    ];
+    const result = await predictRatings({ ...where, pairs, model: "als" });
+    const rule = new ColdStartRule(RATINGS, splitMaskOf(splitOfRun(await locateRun(where)), RATINGS));
+    expect(result.predictions.map((p) => p.cold)).toEqual(["user", "movie", "user+movie", undefined]);
+    for (const p of result.predictions.slice(0, 3)) expect(p.rating).toBe(Number(rule.predict(p.userId, p.movieId).toFixed(4)));
+    // The rule is the training mean plus the known side's bias: three different numbers here.
+    expect(new Set(result.predictions.slice(0, 3).map((p) => p.rating)).size).toBe(3);
     await expect(predictRatings({ ...where, pairs: [] })).rejects.toThrow(/--pairs/);
   });
 });

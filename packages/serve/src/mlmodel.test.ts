@@ -2,28 +2,32 @@
  * `writeMlflowModel` on factors written by @ms/als (the ALS kind; the keras kind is checked end to
  * end with MLflow by @ms/driver's mlmodel.slow.test.ts): the README's layout, an MLmodel MLflow
  * reads (YAML: flavors, signature, quoted time), the factors as raw arrays equal to the Parquet
- * ones, the entry copied with only its manifest's files, `readMlflowModel` giving back what
- * `openModel` takes; nothing left behind on failure; a directory without the ms flavor refused.
+ * ones, the entry copied with only its manifest's files, the cold-start rule's tables,
+ * `readMlflowModel` giving back what `openModel` takes and a rule predicting the same bits; nothing left behind on failure; a directory without the ms flavor refused.
  */
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { readFactors } from "@ms/als";
-import { CorruptArtifactError, MissingArtifactError } from "@ms/contracts";
+import { ColdStartRule, CorruptArtifactError, MissingArtifactError, splitMaskOf } from "@ms/contracts";
 import YAML from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MLMODEL, PYFUNC_PINS, readMlflowModel, writeMlflowModel } from "./mlmodel.js";
 import { openModel } from "./serve.js";
-import { fixture, type Fixture } from "./__tests__/fixture.js";
+import { fixture, RATINGS, type Fixture } from "./__tests__/fixture.js";
 
 let fx: Fixture;
+let rule: ColdStartRule;
 beforeAll(async () => {
   fx = await fixture();
+  // Some training rows, some not: the rule is fitted on the kept ones.
+  rule = new ColdStartRule(RATINGS, splitMaskOf({ seed: 1, splitProp: 0.8 }, RATINGS));
 });
 afterAll(async () => fx.dispose());
 
 const input = () => ({
   kind: "als" as const,
   dirs: { factors: fx.factorsDir },
+  coldStart: rule,
   runId: "r1",
   artifactPath: "model",
   producedBy: "als@0.1.0",
@@ -44,6 +48,7 @@ describe("writeMlflowModel", () => {
         "data/factors/manifest.json",
         ...manifest.files.map((f) => `data/factors/${f.path}`),
         ...["itemFactors", "itemIds", "userFactors", "userIds"].map((n) => `data/pyfunc/${n}.bin`),
+        ...["movieBias", "movieIds", "userBias", "userIds"].map((n) => `data/cold-start/${n}.bin`),
         "input_example.json",
         "python_env.yaml",
         "requirements.txt",
@@ -83,8 +88,11 @@ describe("writeMlflowModel", () => {
   it("is read back by readMlflowModel into what openModel takes", async () => {
     const out = path.join(fx.root, "model-b");
     await writeMlflowModel(input(), out);
-    const { kind, dirs } = await readMlflowModel(out);
+    const { kind, dirs, coldStart } = await readMlflowModel(out);
     expect(kind).toBe("als");
+    for (const u of [1, 3, 5, 8, 99]) for (const m of [10, 20, 30, 40, 99]) expect(coldStart.predict(u, m)).toBe(rule.predict(u, m));
+    const movieBias = await fs.readFile(path.join(out, "data/cold-start/movieBias.bin"));
+    expect(new Float64Array(new Uint8Array(movieBias).buffer)).toEqual(rule.tables().movieBias);
     const model = await openModel(kind, dirs);
     const original = await openModel("als", { factors: fx.factorsDir });
     const users = Int32Array.from([3, 5, 8]);

@@ -10,7 +10,11 @@
  * The loader cannot read Parquet with numpy alone, so where it needs the factors (the ALS model,
  * the seed's feature sets) they are copied beside the factors entry as raw little-endian arrays
  * (`data/pyfunc/*.bin`), the way the stacked tables already are; the default stacked network
- * scores from its tables alone, and writing it never reads Parquet (a cached run loads no DuckDB).
+ * scores from its tables alone.
+ *
+ * The cold-start rule (@ms/contracts' `ColdStartRule`, fitted on the run's training part) travels
+ * as its numbers, `data/cold-start/*.bin` (ids int32, biases float64) and the mean in
+ * ms-model.json, so the pyfunc scores an unknown id as `ms predict` does.
  */
 import { randomUUID } from "node:crypto";
 import { promises as fs } from "node:fs";
@@ -18,7 +22,15 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as v from "valibot";
 import YAML from "yaml";
-import { asStorageError, buildArtifactDir, CorruptArtifactError, MissingArtifactError, parseJsonFile, walkFiles } from "@ms/contracts";
+import {
+  asStorageError,
+  buildArtifactDir,
+  ColdStartRule,
+  CorruptArtifactError,
+  MissingArtifactError,
+  parseJsonFile,
+  walkFiles,
+} from "@ms/contracts";
 import { readFactors, type Factors } from "@ms/als";
 import type { ModelDirs, ModelKind } from "./serve.js";
 
@@ -44,10 +56,11 @@ export const MLMODEL = {
   requirements: "requirements.txt",
   pythonEnv: "python_env.yaml",
   conda: "conda.yaml",
-  /** data/ subdirectories: the keras-model entry, the factors entry, the numpy copies of the factors. */
+  /** data/ subdirectories: the keras-model entry, the factors entry, the numpy copies of the factors, the cold-start rule's tables. */
   kerasDir: "keras",
   factorsDir: "factors",
   arraysDir: "pyfunc",
+  coldStartDir: "cold-start",
 } as const;
 
 /** The input and output columns of the signature, as MLflow's schema JSON. */
@@ -69,6 +82,8 @@ export interface MlflowModelInput {
   artifactPath?: string;
   /** MLflow 3's LoggedModel id, when one was created for it. */
   modelId?: string;
+  /** The run's cold-start rule (`coldStartRuleOf`): it scores the pairs with an id the model has no factors for. */
+  coldStart: ColdStartRule;
   /** The step and version that produced the model (`keras@0.1.0`), written into the ms flavor. */
   producedBy: string;
   /** Pairs for the input example (default: the first known users and movies). */
@@ -86,7 +101,7 @@ export interface WrittenMlflowModel {
 /** One raw array of `data/pyfunc/`, as ms-model.json lists it. */
 interface ArrayRecord {
   name: string;
-  dtype: "int32" | "float32";
+  dtype: "int32" | "float32" | "float64";
   length: number;
   path: string;
 }
@@ -102,23 +117,31 @@ async function copyArtifact(from: string, to: string): Promise<void> {
 
 const ManifestFiles = v.object({ files: v.array(v.object({ path: v.string() })) });
 
-async function writeArrays(data: string, factors: Factors): Promise<ArrayRecord[]> {
-  const dir = path.join(data, MLMODEL.arraysDir);
-  await fs.mkdir(dir, { recursive: true });
-  const arrays: Array<[string, Int32Array | Float32Array]> = [
-    ["userIds", factors.userIds],
-    ["itemIds", factors.itemIds],
-    ["userFactors", factors.userFactors],
-    ["itemFactors", factors.itemFactors],
-  ];
+/** Raw little-endian arrays into data/`sub`/<name>.bin (typed arrays are little-endian on every platform Node runs on). */
+async function writeArrays(
+  data: string,
+  sub: string,
+  arrays: Record<string, Int32Array | Float32Array | Float64Array>,
+): Promise<ArrayRecord[]> {
+  await fs.mkdir(path.join(data, sub), { recursive: true });
   const out: ArrayRecord[] = [];
-  for (const [name, a] of arrays) {
-    const rel = `${MLMODEL.arraysDir}/${name}.bin`;
-    // Typed arrays are little-endian on every platform Node runs on.
+  for (const [name, a] of Object.entries(arrays)) {
+    const rel = `${sub}/${name}.bin`;
     await fs.writeFile(path.join(data, rel), new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
-    out.push({ name, dtype: a instanceof Int32Array ? "int32" : "float32", length: a.length, path: rel });
+    const dtype = a instanceof Int32Array ? "int32" : a instanceof Float32Array ? "float32" : "float64";
+    out.push({ name, dtype, length: a.length, path: rel });
   }
   return out;
+}
+
+/** A raw array ms-model.json lists, checked against its record. */
+async function readArray(data: string, a: ArrayRecord): Promise<Int32Array | Float64Array | Float32Array> {
+  const file = path.join(data, a.path);
+  const bytes = new Uint8Array(await fs.readFile(file));
+  const Type = a.dtype === "int32" ? Int32Array : a.dtype === "float32" ? Float32Array : Float64Array;
+  if (bytes.byteLength !== a.length * Type.BYTES_PER_ELEMENT)
+    throw new CorruptArtifactError(`${file}: ${bytes.byteLength} bytes, ms-model.json says ${a.length} ${a.dtype} values`);
+  return new Type(bytes.buffer, bytes.byteOffset, a.length);
 }
 
 /** A few (user, movie) pairs the model knows, for the input example. */
@@ -265,13 +288,24 @@ async function sourcesOf(input: MlflowModelInput): Promise<Sources> {
 async function writeData(data: string, input: MlflowModelInput, src: Sources): Promise<void> {
   await copyArtifact(input.dirs.factors, path.join(data, MLMODEL.factorsDir));
   if (input.kind === "keras") await copyArtifact(input.dirs.model as string, path.join(data, MLMODEL.kerasDir));
-  const arrays = src.factors ? await writeArrays(data, src.factors) : [];
+  const f = src.factors;
+  const arrays = f
+    ? await writeArrays(data, MLMODEL.arraysDir, {
+        userIds: f.userIds,
+        itemIds: f.itemIds,
+        userFactors: f.userFactors,
+        itemFactors: f.itemFactors,
+      })
+    : [];
+  const { mean, ...cold } = input.coldStart.tables();
+  const coldArrays = await writeArrays(data, MLMODEL.coldStartDir, cold);
   const spec: MsModelSpec = {
     format: MS_MODEL_FORMAT,
     kind: input.kind,
     ...(input.kind === "keras" ? { model: MLMODEL.kerasDir, modelDigest: src.modelDigest } : {}),
     ...(src.features ? { features: src.features } : {}),
     factors: { dir: MLMODEL.factorsDir, digest: src.factorsDigest, rank: src.rank, arrays },
+    coldStart: { mean, arrays: coldArrays },
   };
   await fs.writeFile(path.join(data, MLMODEL.spec), `${JSON.stringify(spec, null, 2)}\n`);
 }
@@ -304,6 +338,12 @@ export async function writeMlflowModel(input: MlflowModelInput, outDir: string):
 }
 
 /** What data/ms-model.json says. */
+const ArraySchema = v.object({
+  name: v.string(),
+  dtype: v.picklist(["int32", "float32", "float64"]),
+  length: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  path: v.string(),
+});
 const MsModelSpecSchema = v.object({
   format: v.literal(MS_MODEL_FORMAT),
   kind: v.picklist(["keras", "als"]),
@@ -314,15 +354,9 @@ const MsModelSpecSchema = v.object({
     dir: v.string(),
     digest: v.string(),
     rank: v.pipe(v.number(), v.integer(), v.minValue(1)),
-    arrays: v.array(
-      v.object({
-        name: v.string(),
-        dtype: v.picklist(["int32", "float32"]),
-        length: v.pipe(v.number(), v.integer(), v.minValue(0)),
-        path: v.string(),
-      }),
-    ),
+    arrays: v.array(ArraySchema),
   }),
+  coldStart: v.object({ mean: v.pipe(v.number(), v.finite()), arrays: v.array(ArraySchema) }),
 });
 export type MsModelSpec = v.InferOutput<typeof MsModelSpecSchema>;
 
@@ -331,10 +365,12 @@ const MlmodelHead = v.object({ flavors: v.object({ ms: v.object({ data: v.string
 
 /**
  * The ms flavor of an MLflow Model directory (one `writeMlflowModel` wrote, downloaded or not):
- * the model kind and the ms directories `openModel` takes. A directory without the ms flavor is
+ * the model kind, the ms directories `openModel` takes, and the cold-start rule. A directory without the ms flavor is
  * a CorruptArtifactError naming its MLmodel.
  */
-export async function readMlflowModel(dir: string): Promise<{ kind: ModelKind; dirs: ModelDirs; spec: MsModelSpec }> {
+export async function readMlflowModel(
+  dir: string,
+): Promise<{ kind: ModelKind; dirs: ModelDirs; spec: MsModelSpec; coldStart: ColdStartRule }> {
   const file = path.join(dir, MLMODEL.file);
   let text: string;
   try {
@@ -356,5 +392,20 @@ export async function readMlflowModel(dir: string): Promise<{ kind: ModelKind; d
     factors: path.join(data, spec.factors.dir),
     ...(spec.kind === "keras" && spec.model ? { model: path.join(data, spec.model) } : {}),
   };
-  return { kind: spec.kind, dirs, spec };
+  const cold: Record<string, Int32Array | Float32Array | Float64Array> = {};
+  for (const a of spec.coldStart.arrays) cold[a.name] = await readArray(data, a);
+  const { movieIds, movieBias, userIds, userBias } = cold;
+  if (
+    !(
+      movieIds instanceof Int32Array &&
+      userIds instanceof Int32Array &&
+      movieBias instanceof Float64Array &&
+      userBias instanceof Float64Array
+    )
+  )
+    throw new CorruptArtifactError(
+      `${path.join(data, MLMODEL.spec)}: coldStart lacks movieIds, userIds (int32), movieBias, userBias (float64)`,
+    );
+  const coldStart = ColdStartRule.fromTables({ mean: spec.coldStart.mean, movieIds, movieBias, userIds, userBias });
+  return { kind: spec.kind, dirs, spec, coldStart };
 }

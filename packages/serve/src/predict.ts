@@ -1,18 +1,19 @@
 /**
- * Predicted ratings of any number of (user, movie) pairs, streamed: the pairs file is read in
- * chunks (`pairChunks`), each chunk's known pairs scored in one predict call, and the rows handed
- * to a sink (awaited: back-pressure) before the next chunk is read. A pair whose user or movie the
- * model has no factors for is scored by the cold-start rule every step scores such test rows with
- * (@ms/contracts' `ColdStartRule`: the training mean plus the known side's damped bias, clamped to
- * [0.5, 5]), and marked `cold` on its row: it does not fail the batch.
+ * Predicted ratings of (user, movie) pairs: `predictRatings` for a few given pairs, `predictStream`
+ * for any number of them, streamed: the pairs file is read in chunks (`pairChunks`), each chunk's
+ * known pairs scored in one predict call, and the rows handed to a sink (awaited: back-pressure)
+ * before the next chunk is read. A pair whose user or movie the model has no factors for is scored
+ * by the cold-start rule every step scores such test rows with (@ms/contracts' `ColdStartRule`:
+ * the training mean plus the known side's damped bias, clamped to [0.5, 5]; `coldStartRuleOf`
+ * fits it on the run's training part), and marked `cold` on its row: it does not fail the batch.
  */
-import { BadInputError, ColdStartRule, InterruptedError, splitMaskOf } from "@ms/contracts";
-import { readRatingsColumns } from "@ms/etl";
+import { BadInputError, BadParameterError, ColdStartRule, InterruptedError, splitMaskOf } from "@ms/contracts";
+import { readRatingsColumns, type RatingsColumns } from "@ms/etl";
 import { splitOfRun } from "./batch.js";
 import type { LocatedRun, LocateOptions, RunModelDirs } from "./locate.js";
 import { countPairs, pairChunks, PAIR_CHUNK } from "./pairs.js";
 import { withModel } from "./recommend.js";
-import { publishedRating, type ModelKind } from "./serve.js";
+import { publishedRating, type ModelKind, type ServedModel } from "./serve.js";
 
 /** Which side of a pair the model has no factors for. */
 export type ColdSide = "user" | "movie" | "user+movie";
@@ -46,13 +47,77 @@ export interface PredictSummary extends PredictStart {
   cold: number;
 }
 
-/** The run's cold-start rule, fitted on its training part; built on the first cold pair only (it reads every rating). */
+/** The run's cold-start rule: fitted on the training part (the run's split) of its ratings (`modelDirs(run, ...).ratings`). */
+export function coldStartRuleOf(run: LocatedRun, ratings: RatingsColumns): ColdStartRule {
+  return new ColdStartRule(ratings, splitMaskOf(splitOfRun(run), ratings));
+}
+
+/** The run's cold-start rule, built on the first cold pair only (it reads every rating). */
 function lazyColdRule(run: LocatedRun, dirs: RunModelDirs): () => Promise<ColdStartRule> {
   let rule: Promise<ColdStartRule> | undefined;
   return () => {
-    rule ??= readRatingsColumns(dirs.ratings).then((ratings) => new ColdStartRule(ratings, splitMaskOf(splitOfRun(run), ratings)));
+    rule ??= readRatingsColumns(dirs.ratings).then((ratings) => coldStartRuleOf(run, ratings));
     return rule;
   };
+}
+
+/** The rows of some pairs: the known ones scored by the model in one call, the others by the cold-start rule (marked `cold`). */
+async function scorePairs(
+  model: ServedModel,
+  userIds: Int32Array,
+  movieIds: Int32Array,
+  coldRule: () => Promise<ColdStartRule>,
+): Promise<PredictionRow[]> {
+  const n = userIds.length;
+  const side: (ColdSide | undefined)[] = new Array(n);
+  let warm = 0;
+  for (let i = 0; i < n; i++) {
+    const u = model.hasUser(userIds[i]);
+    const m = model.hasMovie(movieIds[i]);
+    side[i] = u && m ? undefined : !u && !m ? "user+movie" : u ? "movie" : "user";
+    if (!side[i]) warm++;
+  }
+  const users = new Int32Array(warm);
+  const movies = new Int32Array(warm);
+  for (let i = 0, w = 0; i < n; i++) {
+    if (side[i]) continue;
+    users[w] = userIds[i];
+    movies[w++] = movieIds[i];
+  }
+  const scores = warm ? await model.predict(users, movies) : new Float64Array(0);
+  const rule = warm < n ? await coldRule() : undefined;
+  const rows: PredictionRow[] = new Array(n);
+  for (let i = 0, w = 0; i < n; i++) {
+    const userId = userIds[i];
+    const movieId = movieIds[i];
+    const s = side[i];
+    rows[i] = s
+      ? { userId, movieId, rating: publishedRating((rule as ColdStartRule).predict(userId, movieId), model), cold: s }
+      : { userId, movieId, rating: publishedRating(scores[w++], model) };
+  }
+  return rows;
+}
+
+export interface PredictOptions extends LocateOptions {
+  pairs: { userId: number; movieId: number }[];
+  model?: ModelKind;
+}
+
+export interface PredictResult {
+  runId: string;
+  model: ModelKind;
+  predictions: PredictionRow[];
+}
+
+/** Predicted ratings of (user, movie) pairs; a pair with an id the model has no factors for is scored by the cold-start rule, as `predictStream` scores it. */
+export async function predictRatings(o: PredictOptions): Promise<PredictResult> {
+  if (!o.pairs.length) throw new BadParameterError("--pairs", "no (user, movie) pairs given");
+  return withModel(o, async (model, run, dirs) => {
+    const users = Int32Array.from(o.pairs, (p) => p.userId);
+    const movies = Int32Array.from(o.pairs, (p) => p.movieId);
+    const predictions = await scorePairs(model, users, movies, lazyColdRule(run, dirs));
+    return { runId: run.runId, model: model.kind, predictions };
+  });
 }
 
 /**
@@ -74,35 +139,10 @@ export async function predictStream(
     let cold = 0;
     for await (const chunk of pairChunks(o.file, o.chunk ?? PAIR_CHUNK)) {
       if (o.signal?.aborted) throw o.signal.reason instanceof Error ? o.signal.reason : new InterruptedError();
-      const n = chunk.userIds.length;
-      const side: (ColdSide | undefined)[] = new Array(n);
-      let warm = 0;
-      for (let i = 0; i < n; i++) {
-        const u = model.hasUser(chunk.userIds[i]);
-        const m = model.hasMovie(chunk.movieIds[i]);
-        side[i] = u && m ? undefined : !u && !m ? "user+movie" : u ? "movie" : "user";
-        if (!side[i]) warm++;
-      }
-      const users = new Int32Array(warm);
-      const movies = new Int32Array(warm);
-      for (let i = 0, w = 0; i < n; i++) {
-        if (side[i]) continue;
-        users[w] = chunk.userIds[i];
-        movies[w++] = chunk.movieIds[i];
-      }
-      const scores = warm ? await model.predict(users, movies) : new Float64Array(0);
-      const rule = warm < n ? await coldRule() : undefined;
-      const rows: PredictionRow[] = new Array(n);
-      for (let i = 0, w = 0; i < n; i++) {
-        const userId = chunk.userIds[i];
-        const movieId = chunk.movieIds[i];
-        const s = side[i];
-        rows[i] = s
-          ? { userId, movieId, rating: publishedRating((rule as ColdStartRule).predict(userId, movieId), model), cold: s }
-          : { userId, movieId, rating: publishedRating(scores[w++], model) };
-      }
+      const rows = await scorePairs(model, chunk.userIds, chunk.movieIds, coldRule);
+      const n = rows.length;
       pairs += n;
-      cold += n - warm;
+      for (const row of rows) if (row.cold) cold++;
       await sink(rows);
     }
     return { ...info, pairs, cold };

@@ -1,12 +1,23 @@
 /**
  * The model a server holds: a run's model opened through @ms/serve (`locateRun`, `openModel`),
  * its synchronous pair scorer, and what `/recommend` needs beside it (the movies each user rated
- * in the run's ratings, to leave them out). `loadServing` opens the model a `LocateOptions` names;
+ * in the run's ratings, to leave them out), and the run's cold-start rule (@ms/serve's
+ * `coldStartRuleOf`, fitted once here) for the pairs with an id the model has no factors for. `loadServing` opens the model a `LocateOptions` names;
  * the server calls it again on SIGHUP or every refresh period and swaps when the run changed.
  */
 import { readRatingsColumns } from "@ms/etl";
 import { openRanker, type Ranker } from "@ms/rank";
-import { kerasServing, locateRun, modelDirs, openModel, type LocateOptions, type ModelKind, type PairScorer } from "@ms/serve";
+import type { ColdStartRule } from "@ms/contracts";
+import {
+  coldStartRuleOf,
+  kerasServing,
+  locateRun,
+  modelDirs,
+  openModel,
+  type LocateOptions,
+  type ModelKind,
+  type PairScorer,
+} from "@ms/serve";
 
 export interface ServingModel {
   runId: string;
@@ -14,6 +25,8 @@ export interface ServingModel {
   /** Where it came from, as the operator named it (a model URI, a run id, or "latest"). */
   source: string;
   scorer: PairScorer;
+  /** Scores the pairs `scorer` has no factors for, as `ms predict` and the pyfunc do. */
+  coldStart: ColdStartRule;
   /** Sorted ids of the movies the model can score: the candidates of `/recommend`. */
   movieIds: Int32Array;
   /** The movies a user rated in the run's ratings (sorted): `/recommend`'s exclusions and the ranker's history. */
@@ -63,6 +76,7 @@ export async function loadServing(o: LoadOptions): Promise<ServingModel> {
   try {
     const ratings = await readRatingsColumns(dirs.ratings);
     const rated = ratedIndex(ratings.userIds, ratings.movieIds, ratings.rows);
+    const coldStart = coldStartRuleOf(run, ratings);
     const movieIds = model.movieIds.filter((m) => model.scorer.hasMovie(m));
     const rankEntry = run.entries.find((e) => e.manifest.kind === "ranker");
     const ranker = rankEntry ? await openRanker(rankEntry.dir) : undefined;
@@ -71,6 +85,7 @@ export async function loadServing(o: LoadOptions): Promise<ServingModel> {
       kind,
       source: o.source,
       scorer: model.scorer,
+      coldStart,
       movieIds,
       rated,
       ...(ranker ? { ranker } : {}),

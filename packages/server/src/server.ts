@@ -75,22 +75,37 @@ function pairsOf(request: FastifyRequest, maxBatch: number): Pairs {
   return pairsFromJson(request.body, maxBatch);
 }
 
-/** Unknown ids are refused as `ms predict` refuses them (naming the first one), MLflow's INVALID_PARAMETER_VALUE. */
-function checkKnown(model: ServingModel, pairs: Pairs): void {
-  const { scorer } = model;
-  for (let i = 0; i < pairs.userIds.length; i++) {
-    if (!scorer.hasUser(pairs.userIds[i]))
-      throw new ScoringError(
-        400,
-        "INVALID_PARAMETER_VALUE",
-        `userId: user ${pairs.userIds[i]} is not in the training ratings of run ${model.runId}, so the ${model.kind} model has no factors for them; this model has no cold-start rule`,
-      );
-    if (!scorer.hasMovie(pairs.movieIds[i]))
-      throw new ScoringError(
-        400,
-        "INVALID_PARAMETER_VALUE",
-        `movieId: movie ${pairs.movieIds[i]} has no ratings in the training data of run ${model.runId}, so the ${model.kind} model has no factors for it`,
-      );
+/**
+ * Scores `pairs` into `out`: all in one call when the model knows every id (the usual case), else
+ * the known pairs in one call and the others by the run's cold-start rule, as `ms predict` does.
+ */
+function scorePairs(model: ServingModel, pairs: Pairs, out: Float64Array): void {
+  const { scorer, coldStart } = model;
+  const n = pairs.userIds.length;
+  const cold: number[] = [];
+  for (let i = 0; i < n; i++) if (!scorer.hasUser(pairs.userIds[i]) || !scorer.hasMovie(pairs.movieIds[i])) cold.push(i);
+  if (!cold.length) {
+    scorer.score(pairs.userIds, pairs.movieIds, out);
+    return;
+  }
+  const warm = n - cold.length;
+  const users = new Int32Array(warm);
+  const movies = new Int32Array(warm);
+  for (let i = 0, w = 0, c = 0; i < n; i++) {
+    if (cold[c] === i) {
+      out[i] = coldStart.predict(pairs.userIds[i], pairs.movieIds[i]);
+      c++;
+      continue;
+    }
+    users[w] = pairs.userIds[i];
+    movies[w++] = pairs.movieIds[i];
+  }
+  if (!warm) return;
+  const scores = new Float64Array(warm);
+  scorer.score(users, movies, scores);
+  for (let i = 0, w = 0, c = 0; i < n; i++) {
+    if (cold[c] === i) c++;
+    else out[i] = scores[w++];
   }
 }
 
@@ -193,11 +208,10 @@ export function buildServer({ slot, logger, limits }: ServerDeps) {
     const pairs = pairsOf(request, limits.maxBatch);
     const model = slot.acquire();
     try {
-      checkKnown(model, pairs);
       const n = pairs.userIds.length;
       if (scores.length < n) scores = new Float64Array(Math.max(n, scores.length * 2));
       const out = scores.subarray(0, n);
-      model.scorer.score(pairs.userIds, pairs.movieIds, out);
+      scorePairs(model, pairs, out);
       return reply.type(JSON_TYPE).send(predictionsJson(out, n));
     } finally {
       slot.release(model);

@@ -3,7 +3,7 @@
  * flavor, `loader_module`, `code/`, `data/`, a userId, movieId -> prediction signature,
  * python_env.yaml), scoring a run's ALS model with numpy alone: the baseline `mlflow models serve`
  * serves when the run has no MLflow Model of its own (`runs:/<id>/model`, h-mlmodel's work).
- * Unknown ids are refused with MLflow's INVALID_PARAMETER_VALUE, as ms serve refuses them.
+ * Unknown ids are refused with MLflow's INVALID_PARAMETER_VALUE (the bench scores known pairs only).
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";

@@ -234,9 +234,9 @@ export const predictSpec: CliSpec<typeof PREDICT_OPTIONS> = {
   usage: `ms predict (--user ID --movie ID | --pairs FILE [--format table|csv|jsonl]) [--model ${MODEL_KINDS.join("|")}] ${MODEL_USAGE}`,
   options: PREDICT_OPTIONS,
   epilog: [
-    "With --pairs, a pair whose user or movie has no factors is scored by the cold-start rule the steps score such test rows with",
+    "A pair whose user or movie has no factors is scored by the cold-start rule the steps score such test rows with",
     "(training mean plus the known side's damped bias, clamped to [0.5, 5]) and marked on its row (cold: user, movie or user+movie);",
-    "with --user/--movie an unknown id is an error (exit 2).",
+    "the MLflow Model's pyfunc and ms serve score it the same way.",
   ].join("\n"),
   async run(values, _positionals, ctx): Promise<CliResult> {
     const model = choice<ModelKind>("--model", values.model, MODEL_KINDS);

@@ -1,14 +1,15 @@
 /**
  * Test support: a run's entries without running the pipeline. Factors written by @ms/als's own
- * writer, a ratings entry that is only a manifest, a file tracking store holding a finished
+ * writer, a ratings entry (twelve ratings of those users and movies, for the cold-start rule), a file tracking store holding a finished
  * `ms run` parent with one child run per entry (tagged with its cache key), and an `EntryStore`
  * over those directories whose answer per key a test can change (missing, damaged).
  */
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { writeFactorsArtifact, type FactorTables } from "@ms/als";
-import { readManifest, type Digest, type Manifest } from "@ms/contracts";
+import { RATINGS_FILE, writeRatingsColumns } from "@ms/etl";
+import { readManifest, writeManifest, type Digest, type Manifest } from "@ms/contracts";
 import { createTracker, TAGS } from "@ms/tracking";
 import type { EntryCheck, EntryStore, RunEntry } from "../locate.js";
 
@@ -33,26 +34,27 @@ export const TABLES: FactorTables = {
   itemFactors: Float32Array.from([1.5, 1, 0.5, 2, 2, 0, 1, 1]),
 };
 
-function ratingsManifest(): Manifest {
-  return {
-    kind: "ratings",
-    schemaVersion: 1,
-    digest: ZERO,
-    files: [],
-    params: {},
-    metrics: {},
-    details: {},
-    producedBy: { step: "etl", version: "0" },
-    createdAt: new Date(0).toISOString(),
-  };
-}
+/** The run's ratings: every user rates every movie but one; the split (random, seed 1, 0.8) keeps most for training. */
+export const RATINGS = {
+  userIds: Int32Array.from([3, 3, 3, 5, 5, 5, 8, 8, 8, 3, 5, 8]),
+  movieIds: Int32Array.from([10, 20, 30, 20, 30, 40, 10, 30, 40, 40, 10, 20]),
+  ratings: Float32Array.from([4, 3.5, 5, 2, 1.5, 3, 4.5, 4, 2.5, 3, 5, 1]),
+};
 
 async function writeEntries(
   root: string,
 ): Promise<{ factorsDir: string; list: { step: string; key: string; dir: string; manifest: Manifest }[] }> {
   const ratingsDir = path.join(root, "objects", "k-etl");
   await mkdir(ratingsDir, { recursive: true });
-  await writeFile(path.join(ratingsDir, "manifest.json"), JSON.stringify(ratingsManifest()));
+  await writeRatingsColumns(path.join(ratingsDir, RATINGS_FILE), RATINGS);
+  const ratings = await writeManifest(ratingsDir, {
+    kind: "ratings",
+    files: [RATINGS_FILE],
+    params: {},
+    metrics: {},
+    details: {},
+    producedBy: { step: "etl", version: "0" },
+  });
   const factorsDir = path.join(root, "objects", "k-als");
   const details = {
     rank: 2,
@@ -68,7 +70,7 @@ async function writeEntries(
   return {
     factorsDir,
     list: [
-      { step: "etl", key: "k-etl", dir: ratingsDir, manifest: ratingsManifest() },
+      { step: "etl", key: "k-etl", dir: ratingsDir, manifest: ratings },
       { step: "als", key: "k-als", dir: factorsDir, manifest: factors },
     ],
   };
