@@ -87,7 +87,15 @@ describe("a remote step cache on a real S3 server (s3proxy)", () => {
     const r1 = await ms(["run", ...SMALL, "--remote-cache", REMOTE, "--json", "--log-level", "debug"], a);
     expect(r1.code, r1.stderr.slice(-2000)).toBe(0);
     cold = JSON.parse(r1.stdout) as RunDoc;
-    expect(sourcesOf(cold)).toEqual({ download: "computed", etl: "computed", als: "computed", fm: "computed", keras: "computed" });
+    expect(sourcesOf(cold)).toEqual({
+      download: "computed",
+      etl: "computed",
+      als: "computed",
+      fm: "computed",
+      keras: "computed",
+      rank: "computed",
+      ranking: "computed",
+    });
     const entries = await listDir(path.join(s3.bucketDir, "team", "entries"));
     // download's entry names a file on this machine: never shared.
     expect(entries).toEqual(
@@ -102,14 +110,30 @@ describe("a remote step cache on a real S3 server (s3proxy)", () => {
     const r2 = await ms(["run", ...SMALL, "--remote-cache", REMOTE, "--remote-cache-mode", "read", "--json"], b);
     expect(r2.code, r2.stderr.slice(-2000)).toBe(0);
     const doc = JSON.parse(r2.stdout) as RunDoc;
-    expect(sourcesOf(doc)).toEqual({ download: "computed", etl: "remote", als: "remote", fm: "remote", keras: "remote" });
-    expect(doc.steps.map((s) => s.cached)).toEqual([false, true, true, true, true]);
+    expect(sourcesOf(doc)).toEqual({
+      download: "computed",
+      etl: "remote",
+      als: "remote",
+      fm: "remote",
+      keras: "remote",
+      rank: "remote",
+      ranking: "remote",
+    });
+    expect(doc.steps.map((s) => s.cached)).toEqual([false, true, true, true, true, true, true]);
     expect(digestsOf(doc)).toEqual(digestsOf(cold));
     expect(doc.steps[2].metrics).toEqual(cold.steps[2].metrics);
     for (const s of doc.steps.slice(1)) expect(s.outputs[Object.keys(s.outputs)[0]].dir).toBe(path.join(b.cache, "objects", s.key));
     // Pulled entries are ordinary verified local entries: the next run serves them locally.
     const again = await runJson([...SMALL, "--remote-cache", REMOTE, "--remote-cache-mode", "read"], b);
-    expect(sourcesOf(again)).toEqual({ download: "local", etl: "local", als: "local", fm: "local", keras: "local" });
+    expect(sourcesOf(again)).toEqual({
+      download: "local",
+      etl: "local",
+      als: "local",
+      fm: "local",
+      keras: "local",
+      rank: "local",
+      ranking: "local",
+    });
     expect(await bucketFiles()).toEqual(before);
 
     const tracker = createTracker(b.mlruns);
@@ -179,6 +203,8 @@ describe("a remote step cache on a real S3 server (s3proxy)", () => {
       als: "computed",
       fm: "remote",
       keras: "remote",
+      rank: "remote",
+      ranking: "remote",
     });
     expect(warnings(r1.stderr, "does not verify")).toBe(1);
     expect(r1.stderr).toContain(sha);
@@ -188,13 +214,29 @@ describe("a remote step cache on a real S3 server (s3proxy)", () => {
     const r2 = await ms(["run", ...SMALL, "--remote-cache", REMOTE, "--json"], rw);
     expect(r2.code, r2.stderr.slice(-2000)).toBe(0);
     const doc = JSON.parse(r2.stdout) as RunDoc;
-    expect(sourcesOf(doc)).toEqual({ download: "computed", etl: "remote", als: "computed", fm: "remote", keras: "remote" });
+    expect(sourcesOf(doc)).toEqual({
+      download: "computed",
+      etl: "remote",
+      als: "computed",
+      fm: "remote",
+      keras: "remote",
+      rank: "remote",
+      ranking: "remote",
+    });
     expect(digestsOf(doc)).toEqual(digestsOf(cold));
     expect(warnings(r2.stderr, "does not verify")).toBe(1);
     expect(await sum()).toBe(sha); // the push of the recomputed result put the blob back
 
     const next = await runJson([...SMALL, "--remote-cache", REMOTE], await box());
-    expect(sourcesOf(next)).toEqual({ download: "computed", etl: "remote", als: "remote", fm: "remote", keras: "remote" });
+    expect(sourcesOf(next)).toEqual({
+      download: "computed",
+      etl: "remote",
+      als: "remote",
+      fm: "remote",
+      keras: "remote",
+      rank: "remote",
+      ranking: "remote",
+    });
   });
 
   it("two runs pushing the same key at once leave one valid entry", async () => {
@@ -237,6 +279,8 @@ describe("a remote step cache on a real S3 server (s3proxy)", () => {
       als: "local",
       fm: "local",
       keras: "local",
+      rank: "local",
+      ranking: "local",
     });
     expect(await listDir(path.join(s3.bucketDir, "die", "entries"))).toEqual([]);
     expect(warnings(r.stderr, "continuing with the local cache only")).toBe(1);
@@ -347,6 +391,8 @@ describe("a hostile or broken remote (issue 24)", () => {
         als: "computed",
         fm: "computed",
         keras: "computed",
+        rank: "computed",
+        ranking: "computed",
       });
       expect(warnings(r.stderr, "continuing with the local cache only")).toBe(1);
       expect(r.stderr).toMatch(/timed out while downloading .*no byte for 3000 ms/);
@@ -398,7 +444,15 @@ describe("a hostile or broken remote (issue 24)", () => {
     const r = await ms(["run", ...SMALL, "--remote-cache", HOSTILE, "--json"], await box());
     expect(r.code, r.stderr.slice(-2000)).toBe(0);
     const doc = JSON.parse(r.stdout) as RunDoc;
-    expect(sourcesOf(doc)).toEqual({ download: "computed", etl: "remote", als: "computed", fm: "remote", keras: "remote" });
+    expect(sourcesOf(doc)).toEqual({
+      download: "computed",
+      etl: "remote",
+      als: "computed",
+      fm: "remote",
+      keras: "remote",
+      rank: "remote",
+      ranking: "remote",
+    });
     expect(digestsOf(doc)).toEqual(digestsOf(cold));
     expect(warnings(r.stderr, "does not verify")).toBe(1);
     expect(r.stderr).toContain(`make the key ${poisoned}, not ${alsKey}`);
@@ -412,7 +466,15 @@ describe("a hostile or broken remote (issue 24)", () => {
     expect(push.code, push.stderr).toBe(0);
     const reader = ["--remote-cache-signing-key", keyFiles.reader];
     const hit = await runJson([...SMALL, "--remote-cache", signed, ...reader], await box());
-    expect(sourcesOf(hit)).toEqual({ download: "computed", etl: "remote", als: "remote", fm: "remote", keras: "remote" });
+    expect(sourcesOf(hit)).toEqual({
+      download: "computed",
+      etl: "remote",
+      als: "remote",
+      fm: "remote",
+      keras: "remote",
+      rank: "remote",
+      ranking: "remote",
+    });
 
     const r = await ms(["run", ...SMALL, "--remote-cache", HOSTILE, "--json"], await box(), {
       MS_REMOTE_CACHE_SIGNING_KEY: keyFiles.reader,
@@ -424,8 +486,10 @@ describe("a hostile or broken remote (issue 24)", () => {
       als: "computed",
       fm: "computed",
       keras: "computed",
+      rank: "computed",
+      ranking: "computed",
     });
-    expect(warnings(r.stderr, "is not signed")).toBe(4);
+    expect(warnings(r.stderr, "is not signed")).toBe(6);
 
     const readerPush = await ms(["cache", "push", "--remote-cache", signed, ...reader], a);
     expect(readerPush.code).toBe(2);
