@@ -59,7 +59,7 @@ describe("ms run against a real MLflow tracking server", () => {
       als_max_iter: "2",
       keras_epochs: "1",
     });
-    const entryPoints = ["load_raw_data", "etl_data", "als", "fm", "train_keras", "rank"];
+    const entryPoints = ["load_raw_data", "etl_data", "als", "fm", "train_keras", "rank", "ranking"];
     for (const [i, step] of doc.steps.entries()) {
       const run = (await api(`runs/get?run_id=${step.runId}`)).run;
       const tags = tagsOf(run);
@@ -124,7 +124,7 @@ describe("ms run against a real MLflow tracking server", () => {
     expect(got.status).toBe(404); // not even the experiment
   });
 
-  it("mlflow run of the repository's MLproject: MLflow's run is the parent of the six step runs", async () => {
+  it("mlflow run of the repository's MLproject: MLflow's run is the parent of the seven step runs", async () => {
     const name = "driver-mlflow-run";
     const child = spawn(
       path.join(server!.venv, "bin/mlflow"),
@@ -176,7 +176,7 @@ describe("ms run against a real MLflow tracking server", () => {
         .filter((x) => tagsOf(x)["mlflow.parentRunId"] === parent.info.run_id)
         .map((x) => tagsOf(x)["mlflow.runName"])
         .sort(),
-    ).toEqual(["als", "etl_data", "fm", "load_raw_data", "rank", "train_keras"]);
+    ).toEqual(["als", "etl_data", "fm", "load_raw_data", "rank", "ranking", "train_keras"]);
     const params = Object.fromEntries((parent.data.params ?? []).map((p) => [p.key, p.value]));
     expect(params).toMatchObject({ als_max_iter: "2", keras_hidden_units: "50", als_rank: "4" });
     expect((parent.data.metrics ?? []).map((m) => m.key)).toEqual(expect.arrayContaining(["als_test_rmse", "keras_test_rmse"]));
