@@ -61,6 +61,9 @@ const MS_CONFIGS = [
   { name: "ms fm_time=true", params: ["fm_time=true"], step: "keras" },
   { name: "ms fm_time=false", params: ["fm_time=false"], step: "keras" },
   { name: "ms fm_output=ordinal", params: ["fm_output=ordinal"], step: "keras" },
+  { name: "ms fm step fm_implicit_user=true", params: ["fm_implicit_user=true"], step: "fm" },
+  { name: "ms fm step fm_implicit_movie=true", params: ["fm_implicit_movie=true"], step: "fm" },
+  { name: "ms fm step fm_time=true", params: ["fm_time=true"], step: "fm" },
 ];
 
 /** The peers: the key peers.py knows them by, and a name for the table. */
