@@ -19,6 +19,7 @@ export {
   AUTO_BAYES_MAX_TRAIN,
   SELECTABLE_GROUPS,
   SELECT_Z,
+  SELECT_MIN_GAIN,
   type GroupTrial,
   type SelectableGroup,
   type FactorSet,

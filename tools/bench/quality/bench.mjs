@@ -253,8 +253,12 @@ function runMs(dataset, csv, foldDir, fold) {
       }
       // The als step counts cold rows in test_nrows but scores (with the default drop) only the others.
       const scored = step.metrics.test_nrows - (c.step === "als" ? (step.metrics.test_cold_start_nrows ?? 0) : 0);
+      // The fm groups the run used (auto ones as its first fold chose them), for the table's note.
+      const fmMetrics = report.steps.find((s) => s.step === "fm")?.metrics ?? {};
+      const groups = ["implicit_user", "implicit_movie", "time"].filter((g) => fmMetrics[`group_${g}`] === 1);
       keep(dataset, c.name, fold, {
         rmse: step.metrics.test_rmse,
+        ...(c.step === "fm" || c.step === "keras" ? { groups } : {}),
         seconds: report.steps.slice(0, upTo + 1).reduce((s, x) => s + x.seconds, 0),
         testRows: scored,
         unscoredRows: foldRows - scored,
@@ -286,6 +290,7 @@ function summaryRows(dataset) {
       perFold("unscoredRows") ? `${perFold("unscoredRows")} cold rows / fold not scored` : "",
       ok[0].coldRows !== undefined ? `${perFold("coldRows")} cold rows / fold scored` : "",
       got.length > ok.length ? `${got.length - ok.length} fold(s) failed` : "",
+      ok.some((s) => s.groups) ? `fm groups by fold: ${ok.map((s) => (s.groups?.length ? s.groups.join("+") : "none")).join(", ")}` : "",
     ];
     rows.push([
       name,
