@@ -507,9 +507,10 @@ export const SELECT_Z = 2;
 /**
  * And the least relative gain in held-out RMSE a group must bring. The paired standard error
  * counts the rows' noise but not the chains' (two fits differ by Monte Carlo error shared by every
- * row), and smaller gains did not carry over: on the benchmark's powerlaw kind the user side's
- * implicit feedback cleared 2 standard errors on the first fold with a 0.13% gain, then cost
- * 0.003 test RMSE. The gains that did carry over were 0.7% and more.
+ * row), and a group costs fit time: on the benchmark's powerlaw kind the user side's implicit
+ * feedback cleared 2 standard errors on the first fold with a 0.13% gain, worth 0.04% over the
+ * five test folds (tools/bench/results/2026-12-07-quality-groups.md), while the groups that
+ * helped there gained 0.8% (ml-latest-small's time) to 15% (drift's time).
  */
 export const SELECT_MIN_GAIN = 0.002;
 
