@@ -40,7 +40,7 @@ export const downloadParams: ParamDefs<DownloadParams> = {
   ...pickSplitParams("test_ratings"),
   synthetic_kind: param.choice(SYNTHETIC_KINDS, {
     default: SYNTHETIC_DEFAULTS.kind,
-    doc: "how synthetic ratings are built: lowrank (low rank + biases + noise), drift (biases drifting with time, day effects), powerlaw (heavy tails; who rated what tells how)",
+    doc: "how synthetic ratings are built: lowrank (low rank + biases + noise), drift (biases drifting with time, day effects), powerlaw (heavy tails; who rated what tells how), taste (lowrank whose exposure follows taste: what a user rated says what they like)",
   }),
 };
 

@@ -11,11 +11,14 @@
  * - `powerlaw`: Pareto activity and steep Zipf popularity; a movie's bias grows with its
  *   popularity, and a user keeps a proposed movie with a probability rising with their taste for
  *   it, so which movies were rated says something about how they were rated.
+ * - `taste`: lowrank's ratings, but which movies a user rates is led by their taste (a proposed
+ *   movie is kept with a probability steeply rising with u . v_m), as people choose what they
+ *   watch: the one kind where a personal top-N list has more to find than popularity.
  */
 import { closeSync, openSync, writeSync } from "node:fs";
 import { BadParameterError, asStorageError, mulberry32 } from "@ms/contracts";
 
-export const SYNTHETIC_KINDS = ["lowrank", "drift", "powerlaw"] as const;
+export const SYNTHETIC_KINDS = ["lowrank", "drift", "powerlaw", "taste"] as const;
 export type SyntheticKind = (typeof SYNTHETIC_KINDS)[number];
 
 export interface SyntheticOptions {
@@ -348,10 +351,46 @@ function writePowerLaw(csv: RatingsCsv, { rows, users, movies, rank }: Shape, ne
   }
 }
 
+/** How steeply `taste` exposure follows taste: keep probability sigmoid(TASTE_SLOPE u . v_m + TASTE_OFFSET). */
+const TASTE_SLOPE = 8;
+const TASTE_OFFSET = -2;
+
+/**
+ * taste: r = 3.5 + b_u + b_m + u . v_m + N(0, 0.6^2) as lowrank (log-normal activity, Zipf
+ * popularity, biases sd 0.4 and 0.45), but a movie proposed by popularity is kept with
+ * probability sigmoid(8 u . v_m - 2) (u . v_m has sd ~0.35, so about a quarter of proposals are
+ * kept, mostly the ones the user likes): co-rated movies share taste, and the ratings given lean high.
+ */
+function writeTaste(csv: RatingsCsv, { rows, users, movies, rank }: Shape, next: () => number): void {
+  const counts = userActivity(rows, users, movies, () => Math.exp(1.2 * gaussian(next)));
+  const popularity = moviePopularity(movies, next);
+  const movieIds = sparseMovieIds(movies, next);
+  const { factors, bias: movieBias } = movieTraits(movies, rank, 0.45, next);
+  const userFactor = new Float64Array(rank);
+  const picked = new Int32Array(movies);
+  const seenBy = new Int32Array(movies).fill(-1);
+  const keep = (m: number) => next() * (1 + Math.exp(-(TASTE_SLOPE * taste(userFactor, factors, m) + TASTE_OFFSET))) < 1;
+  const epochSpan = EPOCH_END - EPOCH_START;
+  for (let u = 0; u < users; u++) {
+    const n = counts[u];
+    const bias = 0.4 * gaussian(next);
+    for (let k = 0; k < rank; k++) userFactor[k] = 0.35 * gaussian(next);
+    const mine = pickMovies(u, n, popularity, seenBy, picked, next, keep);
+    const start = EPOCH_START + Math.floor(next() * epochSpan * 0.9);
+    const span = Math.floor(next() * (EPOCH_START + epochSpan - start));
+    for (let j = 0; j < n; j++) {
+      const m = mine[j];
+      const score = 3.5 + bias + movieBias[m] + taste(userFactor, factors, m) + 0.6 * gaussian(next);
+      csv.row(u + 1, movieIds[m], halfStars(score), start + Math.floor(next() * span));
+    }
+  }
+}
+
 const WRITERS: Record<SyntheticKind, (csv: RatingsCsv, shape: Shape, next: () => number) => void> = {
   lowrank: writeLowRank,
   drift: writeDrift,
   powerlaw: writePowerLaw,
+  taste: writeTaste,
 };
 
 /** Writes a MovieLens-format `ratings.csv` of the given kind; returns the counts it made. */

@@ -89,6 +89,9 @@ export interface FmDetails {
   factors: { digest: Digest };
   /** Each fit in order (folds, then the whole training part): its seconds and Gibbs sweeps (0 for als). */
   fits: { fit: number; seconds: number; samples: number }[];
+  /** The bayes model's feature groups the fits used (after `auto`), and the first fold's trials that chose them. Absent in outputs written before `auto`. */
+  groups?: { implicitUser: boolean; implicitMovie: boolean; time: boolean };
+  trials?: { group: "implicitUser" | "implicitMovie" | "time"; rmseWithout: number; rmseWith: number; se: number; kept: boolean }[];
   /** The full fit's tables (absent for model none). */
   tables?: TablesRecord;
 }
@@ -103,6 +106,18 @@ export const FmDetailsSchema = v.object({
   ratings: v.object({ digest: DigestSchema, rows: count }),
   factors: v.object({ digest: DigestSchema }),
   fits: v.array(v.object({ fit: count, seconds: v.number(), samples: count })),
+  groups: v.optional(v.object({ implicitUser: v.boolean(), implicitMovie: v.boolean(), time: v.boolean() })),
+  trials: v.optional(
+    v.array(
+      v.object({
+        group: v.picklist(["implicitUser", "implicitMovie", "time"]),
+        rmseWithout: v.number(),
+        rmseWith: v.number(),
+        se: v.number(),
+        kept: v.boolean(),
+      }),
+    ),
+  ),
   tables: v.optional(TablesRecordSchema),
 }) satisfies v.GenericSchema<unknown, FmDetails>;
 

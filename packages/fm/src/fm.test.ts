@@ -111,7 +111,7 @@ describe("the fm step", () => {
   });
 
   it("refuses the time group on ratings without timestamps, naming fm_time, and publishes nothing", async () => {
-    const params = resolveFmParams({ ...SMALL, fm_time: true });
+    const params = resolveFmParams({ ...SMALL, fm_time: "true" });
     const error = await fm({ ratings: fx.untimedRatingsDir, factors: fx.factorsDir }, params, out("time")).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(BadParameterError);
     expect((error as BadParameterError).parameter).toBe("fm_time");
@@ -119,7 +119,7 @@ describe("the fm step", () => {
   });
 
   it("fits the time group from the timestamps etl keeps by default, and its tables travel in the artifact", async () => {
-    await run("timed", { fm_time: true, fm_implicit_movie: true });
+    await run("timed", { fm_time: "true", fm_implicit_movie: "true" });
     const read = await readFmArtifact(out("timed"));
     const time = (read.tables as StackedTables).time;
     expect(time?.bins).toBeGreaterThan(0);
@@ -257,16 +257,16 @@ describe("the fm artifact", () => {
 });
 
 describe("fm parameters", () => {
-  it("default to a 300-sweep cap (the data chooses the count below it) and declare the feature groups off", () => {
+  it("default to a 300-sweep cap (the data chooses the count below it) and the feature groups to auto (the data chooses them too)", () => {
     expect(resolveFmParams()).toMatchObject({
       fm_model: "auto",
       fm_folds: 3,
       fm_rank: 10,
       fm_max_samples: 300,
       fm_burn_in: 20,
-      fm_implicit_user: false,
-      fm_implicit_movie: false,
-      fm_time: false,
+      fm_implicit_user: "auto",
+      fm_implicit_movie: "auto",
+      fm_time: "auto",
       fm_output: "regression",
     });
   });

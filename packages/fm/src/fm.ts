@@ -22,7 +22,15 @@ import { rm } from "node:fs/promises";
 import { ALS_DEFAULTS, splitOfFactors } from "@ms/als";
 import type { SparkFoldFits } from "./als-fit.js";
 import { ratingsDigests, readFactorsArtifact, readRatings, writeFmArtifact, type FmDetails } from "./adapter.js";
-import { outOfFoldFeatures, stackedKnows, type FactorSet, type OofFeatures, type OofOptions, type OofRatings } from "./oof.js";
+import {
+  outOfFoldFeatures,
+  stackedKnows,
+  type FactorSet,
+  type OofFeatures,
+  type OofOptions,
+  type OofRatings,
+  type SelectableGroup,
+} from "./oof.js";
 import type { FmParams } from "./params.js";
 import { FM_VERSION } from "./version.js";
 
@@ -120,9 +128,24 @@ export function fmMetrics(oof: OofFeatures, ratings: OofRatings, folds: number):
     fits: oof.samplesUsed.length,
     samples_mean: foldSamples.reduce((s, x) => s + x, 0) / Math.max(1, foldSamples.length),
     samples_full: oof.samplesUsed[folds] ?? 0,
+    group_implicit_user: oof.features.implicitUser ? 1 : 0,
+    group_implicit_movie: oof.features.implicitMovie ? 1 : 0,
+    group_time: oof.features.time ? 1 : 0,
     seconds: oof.seconds,
   };
 }
+
+/** The `auto` groups to decide: time only where the ratings hold timestamps (else it stays off). */
+function autoGroups(params: FmParams, timestamps: boolean): SelectableGroup[] {
+  const out: SelectableGroup[] = [];
+  if (params.fm_implicit_user === "auto") out.push("implicitUser");
+  if (params.fm_implicit_movie === "auto") out.push("implicitMovie");
+  if (params.fm_time === "auto" && timestamps) out.push("time");
+  return out;
+}
+
+/** Metrics naming the groups the fits used (1 on, 0 off), tracked beside the RMSEs. */
+const GROUP_METRICS = ["group_implicit_user", "group_implicit_movie", "group_time"] as const;
 
 /** The full fit's predictions of the test rows (column 0 of their features), in ratings order. */
 function testPredictionsOf(oof: OofFeatures): Float32Array {
@@ -194,14 +217,14 @@ export async function fm(
   const started = performance.now();
   const target = path.resolve(outDir);
   await assertReplaceableOutput(target, "fm");
-  const loaded = await loadInputs(inputs, ctx, logger, params.fm_time);
+  const loaded = await loadInputs(inputs, ctx, logger, params.fm_time !== "false");
   if (params.fm_model === "none") {
     logger.info("fm: fm_model=none, no features");
     return publishNone(target, loaded, params, ctx, started);
   }
   const { ratings, factors, base } = loaded;
   // The time group reads each rating's timestamp, which etl keeps only when asked.
-  if (params.fm_time && !("timestamps" in ratings))
+  if (params.fm_time === "true" && !("timestamps" in ratings))
     throw new BadParameterError(
       "fm_time",
       "needs the ratings' timestamps, which this ratings artifact does not hold (the ratings file has no timestamp column, or -P etl_keep_timestamp=false dropped it)",
@@ -222,11 +245,12 @@ export async function fm(
     burnIn: params.fm_burn_in,
     seed: params.fm_seed,
     features: {
-      implicitUser: params.fm_implicit_user,
-      implicitMovie: params.fm_implicit_movie,
-      time: params.fm_time,
+      implicitUser: params.fm_implicit_user === "true",
+      implicitMovie: params.fm_implicit_movie === "true",
+      time: params.fm_time === "true",
       ordinal: params.fm_output === "ordinal",
     },
+    select: autoGroups(params, "timestamps" in ratings),
     threads: params.fm_num_threads,
     als: alsSettings(factors, params.fm_num_threads, spark),
     signal: ctx.signal,
@@ -243,6 +267,12 @@ export async function fm(
     width: oof.width,
     testRows: testPredictions.length,
     fits: fits.sort((a, b) => a.fit - b.fit),
+    groups: {
+      implicitUser: oof.features.implicitUser === true,
+      implicitMovie: oof.features.implicitMovie === true,
+      time: oof.features.time === true,
+    },
+    trials: oof.trials,
     ...base,
   };
   const manifest = await writeFmArtifact(target, {
@@ -256,7 +286,12 @@ export async function fm(
     producedBy,
     signal: ctx.signal,
   });
-  for (const key of ["test_rmse", "oof_rmse", "samples_mean", "samples_full"]) {
+  if (oof.trials.length > 0)
+    logger.info(
+      { trials: oof.trials },
+      `fm: feature groups chosen on the first fold: ${oof.trials.map((t) => `${t.group} ${t.kept ? "kept" : "left out"} (held-out RMSE ${t.rmseWithout.toFixed(4)} -> ${t.rmseWith.toFixed(4)})`).join(", ")}`,
+    );
+  for (const key of ["test_rmse", "oof_rmse", "samples_mean", "samples_full", ...GROUP_METRICS]) {
     const value = metrics[key];
     if (typeof value === "number") ctx.metrics?.metric(key, value);
   }

@@ -98,6 +98,30 @@ describe("outOfFoldFeatures", () => {
     },
   );
 
+  it("auto groups: keeps time where ratings move with the day, leaves it out (the same features as without it) where they do not", async () => {
+    const made = generate(150, 60, 30, 0.3, 8);
+    // Each user rates on 5 days; a day lifts or lowers all its ratings together (sd 0.8).
+    const day = Int32Array.from(made.userIds, (u, i) => (u * 7919 + i * 104729) % 5);
+    const timestamps = Float64Array.from(day, (d, i) => 1_200_000_000 + (made.userIds[i] % 40) * 30 * 86_400 + d * 86_400);
+    const effect = (u: number, d: number) => 0.8 * Math.sin(u * 12.9898 + d * 78.233) * 1.4;
+    const dayRated = { ...made, timestamps, ratings: Float32Array.from(made.ratings, (r, i) => r + effect(made.userIds[i], day[i])) };
+    const o = { ...opts, maxSamples: 120, burnIn: 5, select: ["time"] as const };
+    const kept = await outOfFoldFeatures(dayRated, split, o);
+    expect(kept.trials).toHaveLength(1);
+    expect(kept.trials[0]).toMatchObject({ group: "time", kept: true });
+    expect(kept.trials[0].rmseWith).toBeLessThan(kept.trials[0].rmseWithout - 2 * kept.trials[0].se);
+    expect(kept.features.time).toBe(true);
+    expect(kept.tables.time?.dayBias.length).toBeGreaterThan(0);
+
+    const flat = await outOfFoldFeatures({ ...made, timestamps }, split, o);
+    expect(flat.trials[0]).toMatchObject({ group: "time", kept: false });
+    expect(flat.features.time).toBe(false);
+    expect(flat.tables.time).toBeUndefined();
+    const without = await outOfFoldFeatures({ ...made, timestamps }, split, { ...opts, maxSamples: 120, burnIn: 5 });
+    expect(Buffer.from(flat.values.buffer).equals(Buffer.from(without.values.buffer))).toBe(true);
+    expect(flat.samplesUsed).toEqual(without.samplesUsed);
+  });
+
   it("with every bayes group and the data-chosen count, the tables (given the times) reproduce the test rows", async () => {
     const made = generate(60, 40, 25, 0.3, 6);
     // Half stars, so the ordinal output has its ten classes.

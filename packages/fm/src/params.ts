@@ -2,7 +2,8 @@
  * The fm step's parameter schema: the one place each parameter is declared, under its one `-P`
  * name, with its default, range, doc and whether it enters the cache key. The out-of-fold model,
  * its folds, the Bayesian model's rank, sample cap and burn-in, and the feature groups the
- * sampler adds (implicit feedback on either side, time, ordinal output), and the als step's engine
+ * sampler adds (implicit feedback on either side, time: each `auto`, on when it lowers held-out error,
+ * `true` or `false`; ordinal output), and the als step's engine
  * parameters (`als_engine`, `spark_*`) for the als model's fold fits. `resolveFmParams` is the
  * one resolver (the burn-in must leave samples to average).
  */
@@ -16,6 +17,10 @@ export const FM_MODELS = ["auto", "bayes", "als", "none"] as const;
 export type FmModel = (typeof FM_MODELS)[number];
 
 export const FM_OUTPUTS = ["regression", "ordinal"] as const;
+
+/** A feature group's setting: `auto` lets the held-out error decide (see @ms/fm `outOfFoldFeatures`), `true`/`false` force it. */
+export const GROUP_SETTINGS = ["auto", "true", "false"] as const;
+export type GroupSetting = (typeof GROUP_SETTINGS)[number];
 export type FmOutput = (typeof FM_OUTPUTS)[number];
 
 /** With als_engine=spark (the als step's parameters, spread here so one `-P` reaches both), the als model's fold fits run on Spark. */
@@ -26,9 +31,9 @@ export interface FmParams extends SparkParams {
   /** The most Gibbs sweeps a fit may take (burn-in included); the sampler may stop sooner on its validation rows. */
   fm_max_samples: number;
   fm_burn_in: number;
-  fm_implicit_user: boolean;
-  fm_implicit_movie: boolean;
-  fm_time: boolean;
+  fm_implicit_user: GroupSetting;
+  fm_implicit_movie: GroupSetting;
+  fm_time: GroupSetting;
   fm_output: FmOutput;
   /** Seeds the fits (each fit i takes fm_seed + i). */
   fm_seed: number;
@@ -42,9 +47,9 @@ export const FM_DEFAULTS: Readonly<Omit<FmParams, "fm_num_threads" | keyof Spark
   fm_rank: 10,
   fm_max_samples: 300,
   fm_burn_in: 20,
-  fm_implicit_user: false,
-  fm_implicit_movie: false,
-  fm_time: false,
+  fm_implicit_user: "auto",
+  fm_implicit_movie: "auto",
+  fm_time: "auto",
   fm_output: "regression",
   fm_seed: 42,
 };
@@ -74,15 +79,18 @@ export const fmParams: ParamDefs<FmParams> = {
     min: 0,
     doc: "sweeps discarded before predictions are averaged (fewer than fm_max_samples)",
   }),
-  fm_implicit_user: param.boolean({
+  fm_implicit_user: param.choice(GROUP_SETTINGS, {
     default: d.fm_implicit_user,
-    doc: "bayes: the user's implicit feedback (SVD++: the movies the user rated) in the model",
+    doc: "bayes: the user's implicit feedback (SVD++: the movies the user rated) in the model; auto: kept when it lowers the held-out error of the first fold's fit",
   }),
-  fm_implicit_movie: param.boolean({
+  fm_implicit_movie: param.choice(GROUP_SETTINGS, {
     default: d.fm_implicit_movie,
-    doc: `bayes: the movie's implicit feedback (the "flipped" side: the users who rated it) in the model`,
+    doc: `bayes: the movie's implicit feedback (the "flipped" side: the users who rated it) in the model; auto: kept when it lowers the held-out error of the first fold's fit`,
   }),
-  fm_time: param.boolean({ default: d.fm_time, doc: "bayes: time effects (binned timestamps, per-user day biases as timeSVD++)" }),
+  fm_time: param.choice(GROUP_SETTINGS, {
+    default: d.fm_time,
+    doc: "bayes: time effects (binned timestamps, per-user day biases as timeSVD++); auto: tried when the ratings hold timestamps, kept when it lowers the held-out error of the first fold's fit",
+  }),
   fm_output: param.choice(FM_OUTPUTS, {
     default: d.fm_output,
     doc: "bayes: regression (Gaussian noise) or ordinal (ordered probit over the rating classes)",

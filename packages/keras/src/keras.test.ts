@@ -178,6 +178,7 @@ describe("parameters", () => {
       keras_batch_size: 128,
       keras_learning_rate: 1e-3,
       keras_output_bias: "mean",
+      keras_init: "identity",
       keras_features: "stacked",
     });
     expect(KERAS_DEFAULTS.keras_features).toBe("stacked");

@@ -23,6 +23,8 @@ export interface KerasParams {
   keras_features: FeatureSet;
   /** Initial output bias: `zero` (the seed's, Keras' default) or the mean training rating. */
   keras_output_bias: "zero" | "mean";
+  /** How the network starts: the seeded kernels, or the identity on its first input (the stacked features' prediction). */
+  keras_init: "glorot" | "identity";
   /** Seeds weight initialisation and the per-epoch shuffles. */
   keras_seed: number;
   /**
@@ -34,12 +36,24 @@ export interface KerasParams {
 }
 
 /** The seed's training defaults (`keras_features` `seed`/`factors`/`factors+dot`). */
-export const SEED_TRAINING = { keras_epochs: 3, keras_batch_size: 128, keras_learning_rate: 1e-4, keras_output_bias: "zero" } as const;
+export const SEED_TRAINING = {
+  keras_epochs: 3,
+  keras_batch_size: 128,
+  keras_learning_rate: 1e-4,
+  keras_output_bias: "zero",
+  keras_init: "glorot",
+} as const;
 /**
  * Training defaults of the stacked features: a handful of well-scaled inputs close to the answer
  * (the Bayesian prediction), so a larger step and the mean rating as starting output pay off.
  */
-export const STACKED_TRAINING = { keras_epochs: 6, keras_batch_size: 128, keras_learning_rate: 1e-3, keras_output_bias: "mean" } as const;
+export const STACKED_TRAINING = {
+  keras_epochs: 6,
+  keras_batch_size: 128,
+  keras_learning_rate: 1e-3,
+  keras_output_bias: "mean",
+  keras_init: "identity",
+} as const;
 
 export const KERAS_DEFAULTS: Readonly<KerasParams> = {
   keras_hidden_units: 20,
@@ -111,6 +125,10 @@ export const kerasParams: ParamDefs<KerasParams> = {
     defaultDoc: bySet(S.keras_output_bias, T.keras_output_bias),
     doc: "initial output bias: zero or the mean training rating",
   }),
+  keras_init: param.choice(["glorot", "identity"] as const, {
+    defaultDoc: bySet(S.keras_init, T.keras_init),
+    doc: "how the network starts: glorot (seeded random kernels, the seed's) or identity (computing its first input exactly, the stacked features' Bayesian prediction, so training learns corrections to it; output bias ignored)",
+  }),
   keras_seed: param.integer({
     default: d.keras_seed,
     defaultFrom: "seed",
@@ -136,6 +154,7 @@ export function completeKerasParams(p: KerasParams): KerasParams {
     keras_batch_size: p.keras_batch_size ?? training.keras_batch_size,
     keras_learning_rate: p.keras_learning_rate ?? training.keras_learning_rate,
     keras_output_bias: p.keras_output_bias ?? training.keras_output_bias,
+    keras_init: p.keras_init ?? training.keras_init,
   };
 }
 

@@ -221,6 +221,7 @@ export async function trainNetwork(
     learningRate: params.keras_learning_rate,
     seed: params.keras_seed,
     outputBias,
+    identity: params.keras_init === "identity",
   });
   try {
     const { options, history } = fitOptionsFor(params, fitRows.length, ctx, logger);

@@ -6,7 +6,7 @@
  * scored on exactly the same fold files. `node tools/bench/run.mjs quality` (pnpm build first).
  *
  * Datasets: ml-latest-small ($MS_MOVIELENS_SMALL/ratings.csv) and each synthetic kind (lowrank,
- * drift, powerlaw; seed 42) at 100k ratings. Each is cut into 5 folds, a rating's fold being
+ * drift, powerlaw, taste; seed 42) at 100k ratings. Each is cut into 5 folds, a rating's fold being
  * floor(splitHash(userId, movieId, 42) * 5) + 1 (the assignment `ms run -P split=kfold` uses), and
  * fold k is written as train (the other folds) and test (fold k) CSV files under
  * tools/bench/work/quality/<dataset>/fold-<k>/. Every test row is scored, cold ones included
@@ -21,7 +21,7 @@
  * (tools/bench/results/<date>-quality.md) show every score kept for the folds asked for.
  *
  * Environment (to fit a time budget):
- *   MS_QUALITY_DATASETS        comma list of ml-latest-small, lowrank, drift, powerlaw (default all)
+ *   MS_QUALITY_DATASETS        comma list of ml-latest-small, lowrank, drift, powerlaw, taste (default all)
  *   MS_QUALITY_FOLDS           comma list of folds 1-5 to run (default all)
  *   MS_QUALITY_MS              comma list of ms configuration names (MS_CONFIGS below), or 0 for none (default all)
  *   MS_QUALITY_PEERS           comma list of peer keys (PEERS below), or 0 for none (default all)
@@ -76,7 +76,7 @@ const PEERS = [
   { key: "myfm-implicit-time", name: "myFM + implicit + time (day one-hot)" },
 ];
 
-const DATASETS = ["ml-latest-small", "lowrank", "drift", "powerlaw"];
+const DATASETS = ["ml-latest-small", "lowrank", "drift", "powerlaw", "taste"];
 const env = process.env;
 const list = (value, all) => (value === undefined || value === "" ? all : value === "0" ? [] : value.split(",").map((s) => s.trim()));
 const wantedDatasets = list(env.MS_QUALITY_DATASETS, DATASETS);
@@ -256,8 +256,12 @@ function runMs(dataset, csv, foldDir, fold) {
       }
       // The als step counts cold rows in test_nrows but scores (with the default drop) only the others.
       const scored = step.metrics.test_nrows - (c.step === "als" ? (step.metrics.test_cold_start_nrows ?? 0) : 0);
+      // The fm groups the run used (auto ones as its first fold chose them), for the table's note.
+      const fmMetrics = report.steps.find((s) => s.step === "fm")?.metrics ?? {};
+      const groups = ["implicit_user", "implicit_movie", "time"].filter((g) => fmMetrics[`group_${g}`] === 1);
       keep(dataset, c.name, fold, {
         rmse: step.metrics.test_rmse,
+        ...(c.step === "fm" || c.step === "keras" ? { groups } : {}),
         seconds: report.steps.slice(0, upTo + 1).reduce((s, x) => s + x.seconds, 0),
         testRows: scored,
         unscoredRows: foldRows - scored,
@@ -289,6 +293,7 @@ function summaryRows(dataset) {
       perFold("unscoredRows") ? `${perFold("unscoredRows")} cold rows / fold not scored` : "",
       ok[0].coldRows !== undefined ? `${perFold("coldRows")} cold rows / fold scored` : "",
       got.length > ok.length ? `${got.length - ok.length} fold(s) failed` : "",
+      ok.some((s) => s.groups) ? `fm groups by fold: ${ok.map((s) => (s.groups?.length ? s.groups.join("+") : "none")).join(", ")}` : "",
     ];
     rows.push([
       name,

@@ -10,7 +10,7 @@
  *   row-major Float64Array) in the same run, up to MS_RANK_BASELINE_MAX (default 2000: the baseline
  *   at 4000 takes minutes here); the ratio is baseline / blocked.
  * - quality: 5-fold (a rating's fold is floor(splitHash(user, movie, 42) * 5) + 1, exactly
- *   `ms run -P split=kfold`) on ml-latest-small and the synthetic kinds (lowrank, drift, powerlaw;
+ *   `ms run -P split=kfold`) on ml-latest-small and the synthetic kinds (lowrank, drift, powerlaw, taste;
  *   100k ratings, seed 42): nDCG@10 (and P@10, coverage) of EASE per λ (MS_RANK_LAMBDAS), of
  *   EASE dense against pruned (200 and 500 entries per row; ml-latest-small), per item cap (MS_RANK_CAPS, ml-latest-small),
  *   and of popularity; mean ± sample std over the folds.
@@ -44,7 +44,7 @@ const BASELINE_MAX = Number(env.MS_RANK_BASELINE_MAX ?? 2000);
 const LAMBDAS = list(env.MS_RANK_LAMBDAS ?? "100,200,400,800");
 const PENALTIES = list(env.MS_RANK_PENALTIES ?? "0.1,0.2,0.3,0.4");
 const CAPS = list(env.MS_RANK_CAPS ?? "1000,2000");
-const DATASETS = list(env.MS_RANK_DATASETS ?? "ml-latest-small,lowrank,drift,powerlaw", String);
+const DATASETS = list(env.MS_RANK_DATASETS ?? "ml-latest-small,lowrank,drift,powerlaw,taste", String);
 const SERVE_ROWS = Number(env.MS_RANK_SERVE_ROWS ?? 20_000_000);
 const FOLDS = 5;
 const SEED = 42;
