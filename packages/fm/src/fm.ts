@@ -22,15 +22,8 @@ import { rm } from "node:fs/promises";
 import { ALS_DEFAULTS, splitOfFactors } from "@ms/als";
 import type { SparkFoldFits } from "./als-fit.js";
 import { ratingsDigests, readFactorsArtifact, readRatings, writeFmArtifact, type FmDetails } from "./adapter.js";
-import {
-  outOfFoldFeatures,
-  stackedKnows,
-  type FactorSet,
-  type OofFeatures,
-  type OofOptions,
-  type OofRatings,
-  type SelectableGroup,
-} from "./oof.js";
+import { outOfFoldFeatures, stackedKnows, type FactorSet, type OofFeatures, type OofOptions, type OofRatings } from "./oof.js";
+import type { SelectableGroup } from "./select.js";
 import type { FmParams } from "./params.js";
 import { FM_VERSION } from "./version.js";
 

@@ -17,11 +17,6 @@ export {
   OOF_LIMITS,
   OOF_MODELS,
   AUTO_BAYES_MAX_TRAIN,
-  SELECTABLE_GROUPS,
-  SELECT_Z,
-  SELECT_MIN_GAIN,
-  type GroupTrial,
-  type SelectableGroup,
   type FactorSet,
   type OofFeatures,
   type OofModel,
@@ -29,6 +24,7 @@ export {
   type OofRatings,
   type StackedTables,
 } from "./oof.js";
+export { selectGroups, SELECTABLE_GROUPS, SELECT_Z, SELECT_MIN_GAIN, type GroupTrial, type SelectableGroup } from "./select.js";
 export { fm, alsSettings, fmMetrics, type FmInputs, type FmMetrics } from "./fm.js";
 export {
   fmParams,

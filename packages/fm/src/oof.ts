@@ -19,12 +19,13 @@
  * pair over the samples, which would need every sample kept to serve.
  */
 import { BadParameterError, binarySearch, splitHash, splitMaskOf, type SplitSpec } from "@ms/contracts";
-import { fitOptions, gibbsFit, type GibbsData, type GibbsFeatures, type GibbsFit } from "./bayes.js";
+import { fitOptions, gibbsFit, type GibbsFeatures, type GibbsFit } from "./bayes.js";
 import { timeBias, timeTablesOn, type TimeTables } from "./timebias.js";
 import { expectedRating, type OrdinalTables } from "./ordinal.js";
 import { counts, denseIndex, gibbsData, type Dense } from "./dense.js";
 import { alsFit, type AlsFitSettings } from "./als-fit.js";
 import { gibbsFits } from "./parallel.js";
+import { selectGroups, type GroupTrial, type SelectableGroup } from "./select.js";
 
 /** The feature columns, in order (the first is `bayes_prediction` or `als_prediction`). */
 export function oofColumns(model: "bayes" | "als"): readonly string[] {
@@ -112,20 +113,6 @@ export interface StackedTables {
   time?: TimeTables;
   /** The bayes model's ordinal output: column 0 is then the expected rating at the latent prediction. */
   ordinal?: OrdinalTables;
-}
-
-/** The groups `select` can decide. */
-export const SELECTABLE_GROUPS = ["implicitUser", "implicitMovie", "time"] as const;
-export type SelectableGroup = (typeof SELECTABLE_GROUPS)[number];
-
-/** One group's trial on the first fold: held-out RMSE without and with it, and whether it was kept. */
-export interface GroupTrial {
-  group: SelectableGroup;
-  rmseWithout: number;
-  rmseWith: number;
-  /** Standard error of the paired difference of mean squared errors (without - with). */
-  se: number;
-  kept: boolean;
 }
 
 export interface OofFeatures {
@@ -500,80 +487,4 @@ export async function outOfFoldFeatures(ratings: OofRatings, split: SplitSpec, o
     samplesUsed,
     seconds: (performance.now() - started) / 1000,
   };
-}
-
-/** How many standard errors of the paired difference a group's gain must clear to be kept. */
-export const SELECT_Z = 2;
-/**
- * And the least relative gain in held-out RMSE a group must bring. The paired standard error
- * counts the rows' noise but not the chains' (two fits differ by Monte Carlo error shared by every
- * row), and a group costs fit time: on the benchmark's powerlaw kind the user side's implicit
- * feedback cleared 2 standard errors on the first fold with a 0.13% gain, worth 0.04% over the
- * five test folds (tools/bench/results/2026-12-07-quality-groups.md), while the groups that
- * helped there gained 0.8% (ml-latest-small's time) to 15% (drift's time).
- */
-export const SELECT_MIN_GAIN = 0.002;
-
-/**
- * Decides the `auto` groups on the first fold, as a cross-validated model choice: fits that fold's
- * training rows without any of them (the forced groups only) and with each one added alone, side
- * by side and with the same seed, then keeps a group when its held-out squared error is lower by
- * more than SELECT_Z standard errors of the paired per-row difference, and its RMSE by at least
- * SELECT_MIN_GAIN of the RMSE without it:
- *   d_i = (p0_i - r_i)^2 - (pg_i - r_i)^2,
- *   keep g  iff  mean(d) > SELECT_Z * sd(d) / sqrt(n)  and  rmse_g < (1 - SELECT_MIN_GAIN) * rmse_0.
- * A group without signal costs error on data it does not describe (the benchmark's synthetic
- * kinds without time or implicit structure lost up to 0.007 RMSE with one on), and gains on data
- * it does (ml-latest-small -0.018 with the movie side): so no fixed choice wins everywhere, and
- * the data chooses. Returns the chosen groups, the trials, and the first fold's fit of the chosen
- * groups when it is one of those made (no group, or exactly one kept), for reuse.
- */
-async function selectGroups(
-  data: GibbsData,
-  rows: { trainRows: Int32Array; queryRows: Int32Array },
-  options: OofOptions,
-  select: readonly SelectableGroup[],
-): Promise<{ features: GibbsFeatures; trials: GroupTrial[]; fold0: { fit: GibbsFit; seconds: number } | undefined }> {
-  const forced: GibbsFeatures = { ...(options.features ?? {}) };
-  for (const g of select) forced[g] = false;
-  const candidates: GibbsFeatures[] = [forced, ...select.map((g) => ({ ...forced, [g]: true }))];
-  const seconds: number[] = [];
-  const fits = await gibbsFits(
-    data,
-    candidates.map((features) => ({ ...rows, options: fitOptions({ ...options, features }, data, rows.queryRows, 0, []) })),
-    options.threads ?? 1,
-    options.signal,
-    (j, _fit, s) => {
-      seconds[j] = s;
-    },
-  );
-  const n = rows.queryRows.length;
-  const err = (fit: GibbsFit, q: number) => (fit.predictions[q] - data.ratings[rows.queryRows[q]]) ** 2;
-  const rmse = (fit: GibbsFit) => {
-    let s = 0;
-    for (let q = 0; q < n; q++) s += err(fit, q);
-    return Math.sqrt(s / Math.max(1, n));
-  };
-  const trials = select.map((group, j): GroupTrial => {
-    const base = fits[0];
-    const withG = fits[j + 1];
-    let sum = 0;
-    let sumSq = 0;
-    for (let q = 0; q < n; q++) {
-      const diff = err(base, q) - err(withG, q);
-      sum += diff;
-      sumSq += diff * diff;
-    }
-    const mean = sum / Math.max(1, n);
-    const se = n > 1 ? Math.sqrt(Math.max(0, sumSq / n - mean * mean) / (n - 1)) : Number.POSITIVE_INFINITY;
-    const rmseWithout = rmse(base);
-    const rmseWith = rmse(withG);
-    return { group, rmseWithout, rmseWith, se, kept: mean > SELECT_Z * se && rmseWith < (1 - SELECT_MIN_GAIN) * rmseWithout };
-  });
-  const features: GibbsFeatures = { ...forced };
-  for (const t of trials) if (t.kept) features[t.group] = true;
-  const kept = trials.filter((t) => t.kept);
-  const at = kept.length === 0 ? 0 : kept.length === 1 ? 1 + select.indexOf(kept[0].group) : -1;
-  const fold0 = at >= 0 ? { fit: fits[at], seconds: seconds[at] } : undefined;
-  return { features, trials, fold0 };
 }
