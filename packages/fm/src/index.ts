@@ -24,7 +24,7 @@ export {
   type OofRatings,
   type StackedTables,
 } from "./oof.js";
-export { selectGroups, SELECTABLE_GROUPS, SELECT_Z, SELECT_MIN_GAIN, type GroupTrial, type SelectableGroup } from "./select.js";
+export { selectGroups, SELECTABLE_GROUPS, SELECT_Z, type GroupTrial, type SelectableGroup } from "./select.js";
 export { fm, alsSettings, fmMetrics, type FmInputs, type FmMetrics } from "./fm.js";
 export {
   fmParams,

@@ -25,24 +25,13 @@ export type SelectOptions = Parameters<typeof fitOptions>[0] & { threads?: numbe
 
 /** How many standard errors of the paired difference a group's gain must clear to be kept. */
 export const SELECT_Z = 2;
-/**
- * And the least relative gain in held-out RMSE a group must bring. The paired standard error
- * counts the rows' noise but not the chains' (two fits differ by Monte Carlo error shared by every
- * row), and a group costs fit time: on the benchmark's powerlaw kind the user side's implicit
- * feedback cleared 2 standard errors on the first fold with a 0.13% gain, worth 0.04% over the
- * five test folds (tools/bench/results/2026-12-07-quality-groups.md), while the groups that
- * helped there gained 0.8% (ml-latest-small's time) to 15% (drift's time).
- */
-export const SELECT_MIN_GAIN = 0.002;
 
 /**
  * Decides the `auto` groups on the first fold, as a cross-validated model choice: fits that fold's
  * training rows without any of them (the forced groups only) and with each one added alone, side
  * by side and with the same seed, then keeps a group when its held-out squared error is lower by
- * more than SELECT_Z standard errors of the paired per-row difference, and its RMSE by at least
- * SELECT_MIN_GAIN of the RMSE without it:
- *   d_i = (p0_i - r_i)^2 - (pg_i - r_i)^2,
- *   keep g  iff  mean(d) > SELECT_Z * sd(d) / sqrt(n)  and  rmse_g < (1 - SELECT_MIN_GAIN) * rmse_0.
+ * more than SELECT_Z standard errors of the paired per-row difference:
+ *   d_i = (p0_i - r_i)^2 - (pg_i - r_i)^2,  keep g  iff  mean(d) > SELECT_Z * sd(d) / sqrt(n).
  * A group without signal costs error on data it does not describe (the benchmark's synthetic
  * kinds without time or implicit structure lost up to 0.007 RMSE with one on), and gains on data
  * it does (ml-latest-small -0.018 with the movie side): so no fixed choice wins everywhere, and
@@ -89,7 +78,7 @@ export async function selectGroups(
     const se = n > 1 ? Math.sqrt(Math.max(0, sumSq / n - mean * mean) / (n - 1)) : Number.POSITIVE_INFINITY;
     const rmseWithout = rmse(base);
     const rmseWith = rmse(withG);
-    return { group, rmseWithout, rmseWith, se, kept: mean > SELECT_Z * se && rmseWith < (1 - SELECT_MIN_GAIN) * rmseWithout };
+    return { group, rmseWithout, rmseWith, se, kept: mean > SELECT_Z * se };
   });
   const features: GibbsFeatures = { ...forced };
   for (const t of trials) if (t.kept) features[t.group] = true;
