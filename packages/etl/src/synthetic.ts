@@ -249,8 +249,17 @@ function halfStars(score: number): number {
   return Math.min(10, Math.max(1, Math.round(score * 2)));
 }
 
-/** lowrank: r = 3.5 + b_u + b_m + u . v_m + N(0, 0.6^2); timestamps uniform over each user's span. */
-function writeLowRank(csv: RatingsCsv, { rows, users, movies, rank }: Shape, next: () => number): void {
+/**
+ * lowrank: r = 3.5 + b_u + b_m + u . v_m + N(0, 0.6^2); timestamps uniform over each user's span.
+ * `exposure`, given the user's taste for a movie (u . v_m), says whether a movie proposed by
+ * popularity is kept (the taste kind); without it every proposal is kept.
+ */
+function writeLowRank(
+  csv: RatingsCsv,
+  { rows, users, movies, rank }: Shape,
+  next: () => number,
+  exposure?: (taste: (m: number) => number) => (m: number) => boolean,
+): void {
   const counts = userActivity(rows, users, movies, () => Math.exp(1.2 * gaussian(next)));
   const popularity = moviePopularity(movies, next);
   const movieIds = sparseMovieIds(movies, next);
@@ -258,12 +267,13 @@ function writeLowRank(csv: RatingsCsv, { rows, users, movies, rank }: Shape, nex
   const userFactor = new Float64Array(rank);
   const picked = new Int32Array(movies);
   const seenBy = new Int32Array(movies).fill(-1);
+  const keep = exposure?.((m) => taste(userFactor, factors, m));
   const epochSpan = EPOCH_END - EPOCH_START;
   for (let u = 0; u < users; u++) {
     const n = counts[u];
     const bias = 0.4 * gaussian(next);
     for (let k = 0; k < rank; k++) userFactor[k] = 0.35 * gaussian(next);
-    const mine = pickMovies(u, n, popularity, seenBy, picked, next);
+    const mine = pickMovies(u, n, popularity, seenBy, picked, next, keep);
     const start = EPOCH_START + Math.floor(next() * epochSpan * 0.9);
     const span = Math.floor(next() * (EPOCH_START + epochSpan - start));
     for (let j = 0; j < n; j++) {
@@ -356,34 +366,13 @@ const TASTE_SLOPE = 8;
 const TASTE_OFFSET = -2;
 
 /**
- * taste: r = 3.5 + b_u + b_m + u . v_m + N(0, 0.6^2) as lowrank (log-normal activity, Zipf
- * popularity, biases sd 0.4 and 0.45), but a movie proposed by popularity is kept with
- * probability sigmoid(8 u . v_m - 2) (u . v_m has sd ~0.35, so about a quarter of proposals are
- * kept, mostly the ones the user likes): co-rated movies share taste, and the ratings given lean high.
+ * taste: lowrank's ratings (log-normal activity, Zipf popularity, biases sd 0.4 and 0.45, rank-8
+ * taste, noise sd 0.6), but a movie proposed by popularity is kept with probability
+ * sigmoid(8 u . v_m - 2) (u . v_m has sd ~0.35, so about a quarter of proposals are kept, mostly
+ * the ones the user likes): co-rated movies share taste, and the ratings given lean high.
  */
-function writeTaste(csv: RatingsCsv, { rows, users, movies, rank }: Shape, next: () => number): void {
-  const counts = userActivity(rows, users, movies, () => Math.exp(1.2 * gaussian(next)));
-  const popularity = moviePopularity(movies, next);
-  const movieIds = sparseMovieIds(movies, next);
-  const { factors, bias: movieBias } = movieTraits(movies, rank, 0.45, next);
-  const userFactor = new Float64Array(rank);
-  const picked = new Int32Array(movies);
-  const seenBy = new Int32Array(movies).fill(-1);
-  const keep = (m: number) => next() * (1 + Math.exp(-(TASTE_SLOPE * taste(userFactor, factors, m) + TASTE_OFFSET))) < 1;
-  const epochSpan = EPOCH_END - EPOCH_START;
-  for (let u = 0; u < users; u++) {
-    const n = counts[u];
-    const bias = 0.4 * gaussian(next);
-    for (let k = 0; k < rank; k++) userFactor[k] = 0.35 * gaussian(next);
-    const mine = pickMovies(u, n, popularity, seenBy, picked, next, keep);
-    const start = EPOCH_START + Math.floor(next() * epochSpan * 0.9);
-    const span = Math.floor(next() * (EPOCH_START + epochSpan - start));
-    for (let j = 0; j < n; j++) {
-      const m = mine[j];
-      const score = 3.5 + bias + movieBias[m] + taste(userFactor, factors, m) + 0.6 * gaussian(next);
-      csv.row(u + 1, movieIds[m], halfStars(score), start + Math.floor(next() * span));
-    }
-  }
+function writeTaste(csv: RatingsCsv, shape: Shape, next: () => number): void {
+  writeLowRank(csv, shape, next, (tasteFor) => (m) => next() * (1 + Math.exp(-(TASTE_SLOPE * tasteFor(m) + TASTE_OFFSET))) < 1);
 }
 
 const WRITERS: Record<SyntheticKind, (csv: RatingsCsv, shape: Shape, next: () => number) => void> = {
