@@ -97,9 +97,10 @@ describe("the fm step", () => {
   });
 
   it("the als model takes the als step's factors as the full fit; none publishes no features", async () => {
-    await run("fm-als", { fm_model: "als" });
+    const als = await run("fm-als", { fm_model: "als" });
     const a = await readFmArtifact(out("fm-als"));
     expect(a.details.model).toBe("als");
+    expect(als.metrics.fits).toBe(4);
     expect(a.details.columns[0]).toBe("als_prediction");
     expect(a.details.fits.map((f) => f.samples)).toEqual([0, 0, 0, 0]);
     const none = await run("none", { fm_model: "none" });

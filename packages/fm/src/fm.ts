@@ -118,7 +118,8 @@ export function fmMetrics(oof: OofFeatures, ratings: OofRatings, folds: number):
     test_nrows: test.rows,
     test_cold_rows: testRows - test.rows,
     oof_nrows: train.rows,
-    fits: oof.samplesUsed.length,
+    // Every model makes folds + 1 fits (the als model records no sweep counts).
+    fits: oof.model === "bayes" ? oof.samplesUsed.length : folds + 1,
     samples_mean: foldSamples.reduce((s, x) => s + x, 0) / Math.max(1, foldSamples.length),
     samples_full: oof.samplesUsed[folds] ?? 0,
     group_implicit_user: oof.features.implicitUser ? 1 : 0,
