@@ -8,9 +8,18 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { SYNTHETIC_KINDS } from "@ms/etl";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const WORK = process.env.MS_BENCH_WORK ?? path.join(ROOT, "tools/bench/work");
+/** The model benchmarks' datasets (quality, ranking, rank): ml-latest-small and every synthetic kind etl makes. */
+export const BENCH_DATASETS = ["ml-latest-small", ...SYNTHETIC_KINDS];
+
+/** A comma list from the environment: unset or empty means `all`, "0" means none. */
+export function envList(value, all) {
+  return value === undefined || value === "" ? all : value === "0" ? [] : value.split(",").map((s) => s.trim());
+}
+
 export const ML_SMALL = process.env.MS_MOVIELENS_SMALL ?? path.resolve(ROOT, "../shared/movielens/ml-latest-small");
 mkdirSync(WORK, { recursive: true });
 

@@ -37,7 +37,7 @@ import { writeSyntheticRatings } from "@ms/etl";
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
-import { existsSync, fmt, gitCommit, machine, ML_SMALL, path, ROOT, table, WORK, writeResult } from "../lib.mjs";
+import { BENCH_DATASETS, envList, existsSync, fmt, gitCommit, machine, ML_SMALL, path, ROOT, table, WORK, writeResult } from "../lib.mjs";
 
 const FOLDS = 5;
 const SEED = 42;
@@ -76,9 +76,9 @@ const PEERS = [
   { key: "myfm-implicit-time", name: "myFM + implicit + time (day one-hot)" },
 ];
 
-const DATASETS = ["ml-latest-small", "lowrank", "drift", "powerlaw", "taste"];
+const DATASETS = BENCH_DATASETS;
 const env = process.env;
-const list = (value, all) => (value === undefined || value === "" ? all : value === "0" ? [] : value.split(",").map((s) => s.trim()));
+const list = envList;
 const wantedDatasets = list(env.MS_QUALITY_DATASETS, DATASETS);
 const wantedFolds = list(env.MS_QUALITY_FOLDS, ["1", "2", "3", "4", "5"]).map(Number);
 const wantedMs = list(

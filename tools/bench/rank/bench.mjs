@@ -34,7 +34,7 @@ import {
   RANK_DEFAULTS,
   recommendAllParallel,
 } from "@ms/rank";
-import { gitCommit, machine, ML_SMALL, path, table, WORK, writeResult } from "../lib.mjs";
+import { BENCH_DATASETS, gitCommit, machine, ML_SMALL, path, table, WORK, writeResult } from "../lib.mjs";
 
 const env = process.env;
 const list = (text, parse = Number) => text.split(",").map((x) => parse(x.trim()));
@@ -44,7 +44,7 @@ const BASELINE_MAX = Number(env.MS_RANK_BASELINE_MAX ?? 2000);
 const LAMBDAS = list(env.MS_RANK_LAMBDAS ?? "100,200,400,800");
 const PENALTIES = list(env.MS_RANK_PENALTIES ?? "0.1,0.2,0.3,0.4");
 const CAPS = list(env.MS_RANK_CAPS ?? "1000,2000");
-const DATASETS = list(env.MS_RANK_DATASETS ?? "ml-latest-small,lowrank,drift,powerlaw,taste", String);
+const DATASETS = list(env.MS_RANK_DATASETS ?? BENCH_DATASETS.join(","), String);
 const SERVE_ROWS = Number(env.MS_RANK_SERVE_ROWS ?? 20_000_000);
 const FOLDS = 5;
 const SEED = 42;

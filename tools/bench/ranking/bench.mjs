@@ -39,7 +39,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, 
 import os from "node:os";
 import { openModel } from "@ms/serve";
 import { openRanker } from "@ms/rank";
-import { existsSync, fmt, gitCommit, machine, ML_SMALL, path, ROOT, table, WORK, writeResult } from "../lib.mjs";
+import { BENCH_DATASETS, envList, existsSync, fmt, gitCommit, machine, ML_SMALL, path, ROOT, table, WORK, writeResult } from "../lib.mjs";
 import { evaluationOf, listMetrics, peerLists, popularityRanker, rankerLists, ratingModelLists } from "./lists.mjs";
 import { outputDir, readRows, splitOfRun, writeRows } from "./split.mjs";
 
@@ -62,10 +62,10 @@ const PEERS = [
   { key: "lightfm-warp", name: "LightFM WARP (30 epochs)" },
   { key: "cornac-bpr", name: "Cornac BPR (quick start)" },
 ];
-const DATASETS = ["ml-latest-small", "lowrank", "drift", "powerlaw", "taste"];
+const DATASETS = BENCH_DATASETS;
 
 const env = process.env;
-const list = (value, all) => (value === undefined || value === "" ? all : value === "0" ? [] : value.split(",").map((s) => s.trim()));
+const list = envList;
 const wantedDatasets = list(env.MS_RANKING_DATASETS, DATASETS);
 const foldCount = Number(env.MS_RANKING_FOLDS ?? FOLDS);
 // ease-all inverts every training item (~9k here: minutes per fold on a loaded machine): asked for by name only.
