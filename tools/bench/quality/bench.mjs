@@ -207,6 +207,16 @@ function runPeers(dataset, foldDir, fold) {
 }
 
 /** One `ms run` (fresh cache and tracking store); resolves to its --json report, or an error line. */
+/** The fm step's first-fold trials as `group z` (kept marked *), read from its manifest before the cache goes. */
+function fmTrials(report) {
+  const dir = report.steps.find((s) => s.step === "fm")?.outputs?.features?.dir;
+  if (!dir || !existsSync(path.join(dir, "manifest.json"))) return undefined;
+  const trials = JSON.parse(readFileSync(path.join(dir, "manifest.json"), "utf8")).details?.trials ?? [];
+  // z of the paired difference: (MSE without - MSE with) / its standard error.
+  const short = { implicitUser: "iU", implicitMovie: "iM", time: "t" };
+  return trials.map((t) => `${short[t.group] ?? t.group} ${((t.rmseWithout ** 2 - t.rmseWith ** 2) / t.se).toFixed(1)}${t.kept ? "*" : ""}`).join(" ");
+}
+
 function msRun(args) {
   const tmp = mkdtempSync(path.join(os.tmpdir(), "ms-quality-"));
   try {
@@ -216,7 +226,8 @@ function msRun(args) {
       { encoding: "utf8", maxBuffer: 1 << 26, env: { ...env, LOG_LEVEL: "warn" } },
     );
     if (r.status !== 0) return { error: `exit ${r.status}: ${(r.stderr ?? "").trim().split("\n").slice(-3).join(" / ").slice(0, 300)}` };
-    return { report: JSON.parse(r.stdout) };
+    const report = JSON.parse(r.stdout);
+    return { report, trials: fmTrials(report) };
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
@@ -239,7 +250,7 @@ function runMs(dataset, csv, foldDir, fold) {
         : ["--ratings-csv", csv, "-P", `seed=${SEED}`, "-P", `split_prop=${(FOLDS - 1) / FOLDS}`];
     const params = [...group[0].params, "max_row_limit=-1"].flatMap((p) => ["-P", p]);
     process.stderr.write(`quality: ${dataset} fold ${fold}: ms run ${group[0].params.join(" ") || "(defaults)"} [split ${splitMode}]\n`);
-    const { report, error } = msRun([...data, ...params]);
+    const { report, trials, error } = msRun([...data, ...params]);
     for (const c of group) {
       if (error) {
         const unknown = /unknown parameter/.test(error)
@@ -261,7 +272,7 @@ function runMs(dataset, csv, foldDir, fold) {
       const groups = ["implicit_user", "implicit_movie", "time"].filter((g) => fmMetrics[`group_${g}`] === 1);
       keep(dataset, c.name, fold, {
         rmse: step.metrics.test_rmse,
-        ...(c.step === "fm" || c.step === "keras" ? { groups } : {}),
+        ...(c.step === "fm" || c.step === "keras" ? { groups, ...(trials ? { trials } : {}) } : {}),
         seconds: report.steps.slice(0, upTo + 1).reduce((s, x) => s + x.seconds, 0),
         testRows: scored,
         unscoredRows: foldRows - scored,
@@ -294,6 +305,7 @@ function summaryRows(dataset) {
       ok[0].coldRows !== undefined ? `${perFold("coldRows")} cold rows / fold scored` : "",
       got.length > ok.length ? `${got.length - ok.length} fold(s) failed` : "",
       ok.some((s) => s.groups) ? `fm groups by fold: ${ok.map((s) => (s.groups?.length ? s.groups.join("+") : "none")).join(", ")}` : "",
+      ok.some((s) => s.trials) ? `first-fold trial z (* kept) by fold: ${ok.map((s) => s.trials ?? "-").join("; ")}` : "",
     ];
     rows.push([
       name,
