@@ -214,7 +214,9 @@ function fmTrials(report) {
   const trials = JSON.parse(readFileSync(path.join(dir, "manifest.json"), "utf8")).details?.trials ?? [];
   // z of the paired difference: (MSE without - MSE with) / its standard error.
   const short = { implicitUser: "iU", implicitMovie: "iM", time: "t" };
-  return trials.map((t) => `${short[t.group] ?? t.group} ${((t.rmseWithout ** 2 - t.rmseWith ** 2) / t.se).toFixed(1)}${t.kept ? "*" : ""}`).join(" ");
+  return trials
+    .map((t) => `${short[t.group] ?? t.group} ${((t.rmseWithout ** 2 - t.rmseWith ** 2) / t.se).toFixed(1)}${t.kept ? "*" : ""}`)
+    .join(" ");
 }
 
 function msRun(args) {
