@@ -160,7 +160,7 @@ async function msFold(dataset, fold, foldDir) {
     writeFileSync(
       path.join(foldDir, "rank.json"),
       // The λ fitted (details), not the parameter: with rank_lambda=auto that is the chosen one.
-      `${JSON.stringify({ lambda: ranker.manifest.details.lambda, maxItems: rankParams.rank_max_items, spec: split.spec })}\n`,
+      `${JSON.stringify({ lambda: ranker.manifest.details.lambda, penalty: ranker.manifest.details.popularityPenalty, maxItems: rankParams.rank_max_items, spec: split.spec })}\n`,
     );
     const common = { users: evaluation.users.length, trainRows: split.train.users.length, testRows: split.test.users.length };
     const fit = ranker.manifest.details.seconds;
