@@ -47,6 +47,7 @@ export interface RankerDetails {
   items: number;
   modelItems: number;
   entries: number;
+  /** The λ fitted (with `auto`, the chosen one; 0 for popularity with `auto`). */
   lambda: number;
   neighbors: number;
   /** β: B's columns divided by the item's training count^β. */
@@ -54,8 +55,18 @@ export interface RankerDetails {
   trainRows: number;
   split: SplitSpec;
   ratings: { digest: Digest; rows: number };
-  /** What the fit took: the gram matrix, the inverse, cutting B's rows. */
-  seconds: { gram: number; inverse: number; prune: number };
+  /** What the fit took: the gram matrix, the inverse, cutting B's rows; with `auto`, the selection before it. */
+  seconds: { gram: number; inverse: number; prune: number; select?: number };
+  /** With `auto` λ or β: the held-out trials and the choice (select.ts). */
+  selection?: {
+    rule: string;
+    fitRows: number;
+    validationRows: number;
+    users: number;
+    chosen: number;
+    popularityBest: boolean;
+    trials: { model: "ease" | "popularity"; lambda: number; penalty: number; ndcg: number; coverage: number; se: number }[];
+  };
 }
 
 const count = v.pipe(v.number(), v.integer(), v.minValue(0));
@@ -72,7 +83,27 @@ export const RankerDetailsSchema = v.object({
   trainRows: count,
   split: SplitSpecSchema,
   ratings: v.object({ digest: DigestSchema, rows: count }),
-  seconds: v.object({ gram: seconds, inverse: seconds, prune: seconds }),
+  seconds: v.object({ gram: seconds, inverse: seconds, prune: seconds, select: v.optional(seconds) }),
+  selection: v.optional(
+    v.object({
+      rule: v.string(),
+      fitRows: count,
+      validationRows: count,
+      users: count,
+      chosen: v.pipe(v.number(), v.integer(), v.minValue(-1)),
+      popularityBest: v.boolean(),
+      trials: v.array(
+        v.object({
+          model: v.picklist(RANK_MODELS),
+          lambda: v.pipe(v.number(), v.minValue(0)),
+          penalty: v.pipe(v.number(), v.minValue(0)),
+          ndcg: v.number(),
+          coverage: v.number(),
+          se: v.number(),
+        }),
+      ),
+    }),
+  ),
 }) satisfies v.GenericSchema<unknown, RankerDetails>;
 
 export interface RankerArtifactInput<P> {

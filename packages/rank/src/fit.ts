@@ -60,12 +60,17 @@ export function fitRanker(cols: RatingColumns, mask: Uint8Array, o: FitOptions):
   try {
     fit = fitEase(train, local, modelItems.length, o.lambda, o.neighbors, ids);
   } catch (error) {
-    if (error instanceof NotPositiveDefiniteError)
-      throw new BadParameterError("rank_lambda", `${o.lambda} leaves X^T X + λI numerically singular (${error.message}); raise it`);
-    throw error;
+    throw singularLambda(error, o.lambda);
   }
   penalisePopularity(fit.rows, modelItems, trainCounts, o.popularityPenalty ?? 0);
   return { model: { model: "ease", itemIds, trainCounts, modelItems, rows: fit.rows }, train, trainRows, seconds: fit.seconds };
+}
+
+/** A failed inverse as the parameter error it is (λ too small for the data); any other error as it was. */
+export function singularLambda(error: unknown, lambda: number): unknown {
+  if (error instanceof NotPositiveDefiniteError)
+    return new BadParameterError("rank_lambda", `${lambda} leaves X^T X + λI numerically singular (${error.message}); raise it`);
+  return error;
 }
 
 /**
@@ -90,6 +95,47 @@ export interface EvaluateOptions {
   seed: number;
 }
 
+/** The users an evaluation scores: their training histories and relevant test items (movie ids). */
+export interface Evaluation {
+  /** The evaluated candidates, ascending ids (a user without a relevant item is skipped when scored). */
+  users: Int32Array;
+  histories: Histories;
+  relevant: Set<number>[];
+}
+
+/**
+ * The test part (mask 0) as an evaluation: the users with a test item rated at least
+ * `minRating`, at most `maxUsers` of them by a hash of the user id, with their training items
+ * (`train`, positions into the ranker's items). Built once, it scores any number of rankers.
+ */
+export function evaluationOf(cols: RatingColumns, mask: Uint8Array, train: Histories, o: Omit<EvaluateOptions, "k">): Evaluation {
+  const test = groupByUser(
+    cols.userIds,
+    (i) => mask[i] === 0 && cols.ratings[i] >= o.minRating,
+    (i) => cols.movieIds[i],
+  );
+  const users = sampleUsers(test.userIds, o.maxUsers, (id) => splitHash(id, 0, o.seed));
+  const relevant: Set<number>[] = [];
+  let t = 0;
+  for (let u = 0; u < users.length; u++) {
+    while (test.userIds[t] !== users[u]) t++;
+    relevant.push(new Set(test.items.subarray(test.offsets[t], test.offsets[t + 1])));
+  }
+  return { users, histories: historiesOf(users, train), relevant };
+}
+
+/** The ranking metrics of `ranker`'s top-k lists on an evaluation, and each evaluated user's nDCG@k. */
+export function scoreRanker(ranker: Ranker, e: Evaluation, k: number): { metrics: RankingMetrics; userNdcg: Float64Array } {
+  const lists = ranker.recommendAll(e.histories, k);
+  const acc = new RankingAccumulator({
+    k,
+    catalogSize: ranker.itemIds.length,
+    trainCount: (id) => ranker.trainCounts[ranker.positionOf(id)] ?? 0,
+  });
+  for (let u = 0; u < e.users.length; u++) acc.add(lists.items.subarray(u * k, u * k + lists.counts[u]), e.relevant[u]);
+  return { metrics: acc.result(), userNdcg: acc.userNdcg() };
+}
+
 /**
  * The ranking metrics of `ranker` on the test part (mask 0): each evaluated user's list is
  * recommended from their training items (`train`, positions into the ranker's items), those
@@ -102,26 +148,7 @@ export function evaluateRanker(
   train: Histories,
   o: EvaluateOptions,
 ): RankingMetrics {
-  const test = groupByUser(
-    cols.userIds,
-    (i) => mask[i] === 0 && cols.ratings[i] >= o.minRating,
-    (i) => cols.movieIds[i],
-  );
-  const chosen = sampleUsers(test.userIds, o.maxUsers, (id) => splitHash(id, 0, o.seed));
-  const evalHist = historiesOf(chosen, train);
-  const lists = ranker.recommendAll(evalHist, o.k);
-  const acc = new RankingAccumulator({
-    k: o.k,
-    catalogSize: ranker.itemIds.length,
-    trainCount: (id) => ranker.trainCounts[ranker.positionOf(id)] ?? 0,
-  });
-  let t = 0;
-  for (let u = 0; u < chosen.length; u++) {
-    while (test.userIds[t] !== chosen[u]) t++;
-    const relevant = new Set(test.items.subarray(test.offsets[t], test.offsets[t + 1]));
-    acc.add(lists.items.subarray(u * o.k, u * o.k + lists.counts[u]), relevant);
-  }
-  return acc.result();
+  return scoreRanker(ranker, evaluationOf(cols, mask, train, o), o.k).metrics;
 }
 
 /** The training histories of `users` (ascending ids), empty for a user without training rows. */

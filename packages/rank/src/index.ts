@@ -18,10 +18,13 @@ export { easeFromGram, fitEase, gramMatrix, type EaseFit, type Histories, type S
 export { groupByUser, historyOf, positionsOf, sampleUsers, trainingItems, type TrainingItems } from "./data.js";
 export {
   evaluateRanker,
+  evaluationOf,
   fitRanker,
   historiesOf,
   modelItemsOf,
   penalisePopularity,
+  scoreRanker,
+  type Evaluation,
   type EvaluateOptions,
   type FitOptions,
   type FittedRanker,
@@ -37,6 +40,19 @@ export {
   type RankerModel,
 } from "./ranker.js";
 export { rank, openRanker, type RankResult } from "./rank.js";
+export {
+  AUTO_FALLBACK,
+  AUTO_LAMBDAS,
+  AUTO_PENALTIES,
+  MIN_HISTORY,
+  VALIDATION_SHARE,
+  oneStandardError,
+  selectEase,
+  validationSplit,
+  type EaseSelection,
+  type EaseTrial,
+  type SelectOptions,
+} from "./select.js";
 export { recommendAllParallel } from "./parallel.js";
 export {
   rankParams,

@@ -64,6 +64,8 @@ export class RankingAccumulator {
   private readonly seen = new Set<number>();
   private sums = { precision: 0, recall: 0, ndcg: 0, map: 0, hits: 0, popularity: 0, positions: 0 };
   private users = 0;
+  // Kept per user because a mean alone cannot say whether two models differ beyond noise (select.ts's rule).
+  private readonly ndcgs: number[] = [];
 
   constructor(options: RankingAccumulatorOptions) {
     if (!Number.isInteger(options.k) || options.k < 1) throw new RangeError(`k must be a positive integer, got ${options.k}`);
@@ -101,10 +103,16 @@ export class RankingAccumulator {
     this.sums.precision += hits / this.k;
     this.sums.recall += hits / relevant.size;
     this.sums.ndcg += dcg / this.ideal[best];
+    this.ndcgs.push(dcg / this.ideal[best]);
     this.sums.map += ap / best;
     if (hits > 0) this.sums.hits++;
     this.users++;
     return true;
+  }
+
+  /** Each evaluated user's nDCG@k, in the order they were added. */
+  userNdcg(): Float64Array {
+    return Float64Array.from(this.ndcgs);
   }
 
   result(): RankingMetrics {

@@ -6,11 +6,21 @@
  * `rank_eval_users`); and the split (@ms/contracts' `split`, `split_prop`, `folds`, `fold`, and
  * `rank_seed`, which defaults to the als step's `seed`: the same ratings train and test in both).
  *
- * The defaults are measured (tools/bench/results/2026-12-07-rank.md): λ by 5-fold on
- * ml-latest-small and the synthetic kinds; the item cap so a fit of ml-latest-small takes
- * seconds and 20M synthetic ratings a few minutes; the kept neighbours so nDCG@10 barely moves.
+ * The defaults are measured (tools/bench/results/2026-12-07-rank.md): λ and β are `auto` (chosen
+ * on held-out training rows by select.ts) because no fixed pair won on both ml-latest-small and
+ * the synthetic kinds; the item cap so a fit of ml-latest-small takes seconds and 20M synthetic
+ * ratings a few minutes; the kept neighbours so nDCG@10 barely moves.
  */
-import { checkSplitParams, param, paramResolver, pickSplitParams, type ParamDefs, type SplitParams } from "@ms/contracts";
+import {
+  BadParameterError,
+  checkSplitParams,
+  param,
+  paramResolver,
+  pickSplitParams,
+  type ParamDef,
+  type ParamDefs,
+  type SplitParams,
+} from "@ms/contracts";
 
 export const RANK_MODELS = ["ease", "popularity"] as const;
 
@@ -23,19 +33,19 @@ export interface RankingParams {
 
 export interface RankParams extends RankingParams, Omit<SplitParams, "test_ratings"> {
   rank_model: (typeof RANK_MODELS)[number];
-  rank_lambda: number;
+  rank_lambda: number | "auto";
   rank_max_items: number;
   rank_neighbors: number;
-  rank_popularity_penalty: number;
+  rank_popularity_penalty: number | "auto";
   rank_seed: number;
 }
 
 export const RANK_DEFAULTS = {
   rank_model: "ease",
-  rank_lambda: 400,
+  rank_lambda: "auto",
   rank_max_items: 1000,
   rank_neighbors: 0,
-  rank_popularity_penalty: 0,
+  rank_popularity_penalty: "auto",
   rank_k: 10,
   rank_min_rating: 0,
   rank_eval_users: 2000,
@@ -44,6 +54,26 @@ export const RANK_DEFAULTS = {
 
 /** Most items EASE inverts: 12,000^2 doubles is 1.15 GB, and the inverse ~20 minutes here. */
 export const MAX_MODEL_ITEMS = 12_000;
+
+/**
+ * A number in a range, or `auto` (the data decides: select.ts). Why not a choice: the number stays
+ * a number in the params (and so in the cache key) exactly as before `auto` existed.
+ */
+function numberOrAuto(o: Omit<Parameters<typeof param.number>[0], "default"> & { default: number | "auto" }): ParamDef<number | "auto"> {
+  const n = param.number({ ...o, default: undefined });
+  const isAuto = (x: unknown) => typeof x === "string" && x.trim().toLowerCase() === "auto";
+  return {
+    ...n,
+    default: o.default,
+    check: (value, name) => (isAuto(value) ? "auto" : n.check(value, name)),
+    parse(text, name) {
+      if (isAuto(text)) return "auto";
+      const x = Number(text.trim());
+      if (text.trim() === "" || !Number.isFinite(x)) throw new BadParameterError(name, `"${text}" is not a number or auto`);
+      return n.check(x, name);
+    },
+  };
+}
 
 export const rankingParams: ParamDefs<RankingParams> = {
   rank_k: param.integer({
@@ -69,11 +99,11 @@ export const rankParams: ParamDefs<RankParams> = {
     default: RANK_DEFAULTS.rank_model,
     doc: "the ranking model: ease (Steck 2019's closed-form item-item model) or popularity (most training ratings first)",
   }),
-  rank_lambda: param.number({
+  rank_lambda: numberOrAuto({
     default: RANK_DEFAULTS.rank_lambda,
     min: 0,
     minExclusive: true,
-    doc: "ease: the L2 penalty λ added to X^T X's diagonal",
+    doc: "ease: the L2 penalty λ added to X^T X's diagonal; auto: chosen from 100..3200 on held-out training rows (see the README)",
   }),
   rank_max_items: param.integer({
     default: RANK_DEFAULTS.rank_max_items,
@@ -86,11 +116,11 @@ export const rankParams: ParamDefs<RankParams> = {
     min: 0,
     doc: "ease: entries of B kept per item (largest magnitude), for serving speed; 0 keeps all (pruning costs nDCG: see the bench)",
   }),
-  rank_popularity_penalty: param.number({
+  rank_popularity_penalty: numberOrAuto({
     default: RANK_DEFAULTS.rank_popularity_penalty,
     min: 0,
     max: 2,
-    doc: "ease: β, each item's scores divided by its training count^β; > 0 trades nDCG for catalog coverage (see the bench)",
+    doc: "ease: β, each item's scores divided by its training count^β; > 0 trades nDCG for catalog coverage; auto: chosen from 0..0.3 with λ on held-out training rows (see the README)",
   }),
   ...rankingParams,
   ...pickSplitParams("split", "split_prop", "folds", "fold"),

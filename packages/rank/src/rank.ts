@@ -26,6 +26,7 @@ import { evaluateRanker, fitRanker, type FittedRanker } from "./fit.js";
 import { rankingMetricsRecord } from "./metrics.js";
 import type { RankParams } from "./params.js";
 import { Ranker } from "./ranker.js";
+import { selectEase, type EaseSelection } from "./select.js";
 import { RANK_VERSION } from "./version.js";
 
 export interface RankResult {
@@ -79,6 +80,82 @@ function stepMetrics(
   };
 }
 
+/**
+ * λ and β for the fit: the numbers given, or with `auto` the selection's choice (select.ts) on
+ * held-out training rows. Popularity has neither (0 recorded for an `auto` one).
+ */
+function chooseEase(
+  ratings: Parameters<typeof selectEase>[0],
+  mask: Uint8Array,
+  params: RankParams,
+): { lambda: number; penalty: number; selection?: EaseSelection } {
+  const { rank_lambda: lambda, rank_popularity_penalty: penalty } = params;
+  const auto = lambda === "auto" || penalty === "auto";
+  if (params.rank_model !== "ease" || !auto) return { lambda: lambda === "auto" ? 0 : lambda, penalty: penalty === "auto" ? 0 : penalty };
+  const selection = selectEase(ratings, mask, {
+    lambda,
+    penalty,
+    maxItems: params.rank_max_items,
+    neighbors: params.rank_neighbors,
+    k: params.rank_k,
+    minRating: params.rank_min_rating,
+    maxUsers: params.rank_eval_users,
+    seed: params.rank_seed,
+  });
+  return { lambda: selection.lambda, penalty: selection.penalty, selection };
+}
+
+/** The selection's metrics: the chosen λ/β and their validation scores beside popularity's. */
+function selectionMetrics(s: EaseSelection | undefined, k: number): Record<string, number> {
+  if (!s) return {};
+  const chosen = s.chosen >= 0 ? s.trials[s.chosen] : undefined;
+  const popular = s.trials.find((t) => t.model === "popularity");
+  return {
+    [`rank_validation_ndcg_at_${k}`]: chosen?.ndcg ?? 0,
+    [`rank_validation_coverage_at_${k}`]: chosen?.coverage ?? 0,
+    [`rank_validation_popularity_ndcg_at_${k}`]: popular?.ndcg ?? 0,
+    rank_validation_best_ndcg: Math.max(...s.trials.map((t) => t.ndcg)),
+    rank_validation_users: s.users,
+    rank_popularity_best: s.popularityBest ? 1 : 0,
+    select_seconds: s.seconds,
+  };
+}
+
+/** The selection as the manifest records it (scores rounded: they are for reading). */
+function selectionDetails(s: EaseSelection): NonNullable<RankerDetails["selection"]> {
+  return {
+    rule: "one-standard-error: of the EASE candidates within one paired standard error of the best validation nDCG, the largest coverage",
+    fitRows: s.fitRows,
+    validationRows: s.validationRows,
+    users: s.users,
+    chosen: s.chosen,
+    popularityBest: s.popularityBest,
+    trials: s.trials.map((t) => ({ ...t, ndcg: round(t.ndcg, 5), coverage: round(t.coverage, 5), se: round(t.se, 5) })),
+  };
+}
+
+function logSelection(logger: ReturnType<typeof silentLogger>, s: EaseSelection): void {
+  const chosen = s.chosen >= 0 ? s.trials[s.chosen] : undefined;
+  const popular = s.trials.find((t) => t.model === "popularity");
+  logger.info(
+    {
+      lambda: s.lambda,
+      penalty: s.penalty,
+      validation_ndcg: round(chosen?.ndcg ?? 0, 4),
+      best_ndcg: round(Math.max(...s.trials.map((t) => t.ndcg)), 4),
+      popularity_ndcg: round(popular?.ndcg ?? 0, 4),
+      candidates: s.trials.length,
+      users: s.users,
+      seconds: round(s.seconds),
+    },
+    s.chosen < 0
+      ? "rank: auto λ/β: no user to validate on, the former defaults taken"
+      : s.popularityBest
+        ? "rank: auto λ/β chosen on held-out training rows; popularity beat every EASE candidate there (-P rank_model=popularity serves it)"
+        : "rank: auto λ/β chosen on held-out training rows",
+  );
+}
+
 /** Runs the rank step into `outDir` (created, or replacing an earlier ranker output); `params` are resolved (`resolveRankParams`). */
 export async function rank(
   inputs: { ratings: string },
@@ -104,16 +181,23 @@ export async function rank(
       file: source.file,
     });
   logger.info({ rows: ratings.rows, train: trainRows, model: params.rank_model, status: "fitting" }, "rank: ratings loaded");
+  const { lambda, penalty, selection } = chooseEase(ratings, mask, params);
+  if (selection) logSelection(logger, selection);
+  checkInterrupted(ctx.signal);
   const fitted = fitRanker(ratings, mask, {
     model: params.rank_model,
-    lambda: params.rank_lambda,
+    lambda,
     maxItems: params.rank_max_items,
     neighbors: params.rank_neighbors,
-    popularityPenalty: params.rank_popularity_penalty,
+    popularityPenalty: penalty,
   });
   checkInterrupted(ctx.signal);
   const own = new Ranker(fitted.model);
-  const metrics: ManifestMetrics = stepMetrics(fitted, own, ratings, mask, params);
+  const metrics: ManifestMetrics = {
+    ...stepMetrics(fitted, own, ratings, mask, params),
+    ...(params.rank_model === "ease" ? { rank_lambda_chosen: lambda, rank_penalty_chosen: penalty } : {}),
+    ...selectionMetrics(selection, params.rank_k),
+  };
   metrics.seconds = (performance.now() - started) / 1000;
   checkInterrupted(ctx.signal);
   const details: RankerDetails = {
@@ -121,13 +205,14 @@ export async function rank(
     items: fitted.model.itemIds.length,
     modelItems: fitted.model.modelItems?.length ?? 0,
     entries: fitted.model.rows?.cols.length ?? 0,
-    lambda: params.rank_lambda,
+    lambda,
     neighbors: params.rank_neighbors,
-    popularityPenalty: params.rank_popularity_penalty,
+    popularityPenalty: penalty,
     trainRows: fitted.trainRows,
     split,
     ratings: { digest: source.digest, rows: ratings.rows },
-    seconds: fitted.seconds,
+    seconds: selection ? { ...fitted.seconds, select: selection.seconds } : fitted.seconds,
+    ...(selection ? { selection: selectionDetails(selection) } : {}),
   };
   const manifest = await writeRankerArtifact(target, {
     model: fitted.model,

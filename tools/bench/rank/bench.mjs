@@ -30,6 +30,7 @@ import {
   invertSpd,
   modelItemsOf,
   penalisePopularity,
+  AUTO_FALLBACK,
   Ranker,
   RANK_DEFAULTS,
   recommendAllParallel,
@@ -48,6 +49,8 @@ const DATASETS = list(env.MS_RANK_DATASETS ?? BENCH_DATASETS.join(","), String);
 const SERVE_ROWS = Number(env.MS_RANK_SERVE_ROWS ?? 20_000_000);
 const FOLDS = 5;
 const SEED = 42;
+// The λ these tables are built around: the former fixed default (rank_lambda is auto now).
+const REFERENCE_LAMBDA = AUTO_FALLBACK.lambda;
 const K = 10;
 const work = path.join(WORK, "rank");
 mkdirSync(work, { recursive: true });
@@ -191,13 +194,13 @@ function runFold(name, cols, fold) {
     modelItems.forEach((p, c) => (local[p] = c));
     const ids = Int32Array.from(modelItems, (p) => itemIds[p]);
     const g = gramMatrix(base.train, local, m);
-    const lambdas = cap === RANK_DEFAULTS.rank_max_items ? LAMBDAS : [RANK_DEFAULTS.rank_lambda];
+    const lambdas = cap === RANK_DEFAULTS.rank_max_items ? LAMBDAS : [REFERENCE_LAMBDA];
     for (const lambda of lambdas) {
-      const pruned = name === "ml-latest-small" && lambda === RANK_DEFAULTS.rank_lambda && cap === RANK_DEFAULTS.rank_max_items;
+      const pruned = name === "ml-latest-small" && lambda === REFERENCE_LAMBDA && cap === RANK_DEFAULTS.rank_max_items;
       for (const neighbors of pruned ? [...new Set([RANK_DEFAULTS.rank_neighbors, 0, 200, 500])] : [RANK_DEFAULTS.rank_neighbors]) {
         const config = `ease λ=${lambda} cap=${cap} ${neighbors === 0 ? "dense" : `neighbors=${neighbors}`}`;
         // A figure an earlier run kept is not measured again (MS_RANK_RERUN=1 measures it anew).
-        const penalised = neighbors === 0 && lambda === RANK_DEFAULTS.rank_lambda;
+        const penalised = neighbors === 0 && lambda === REFERENCE_LAMBDA;
         const missing = (label) => !scores.quality[`${name}|${label}|${fold}`];
         const wanted = [config, ...(penalised ? PENALTIES.map((beta) => `${config} β=${beta}`) : [])];
         if (!wanted.some(missing) && !env.MS_RANK_RERUN) continue;
@@ -207,7 +210,7 @@ function runFold(name, cols, fold) {
         const ranker = new Ranker({ model: "ease", itemIds, trainCounts, modelItems, rows: fit.rows });
         keep(config, { ...evaluateRanker(ranker, cols, mask, base.train, evalOptions), seconds: fitSeconds });
         scores.quality[`${name}|${config}|${fold}`].seconds = fitSeconds;
-        if (neighbors === 0 && lambda === RANK_DEFAULTS.rank_lambda)
+        if (neighbors === 0 && lambda === REFERENCE_LAMBDA)
           keepPenalised(name, fold, config, fit.rows, modelItems, trainCounts, keep, (rows) =>
             evaluateRanker(new Ranker({ model: "ease", itemIds, trainCounts, modelItems, rows }), cols, mask, base.train, evalOptions),
           );
@@ -237,7 +240,7 @@ async function runServe() {
   const cpu1 = process.cpuUsage();
   const fitted = fitRanker(cols, mask, {
     model: "ease",
-    lambda: RANK_DEFAULTS.rank_lambda,
+    lambda: REFERENCE_LAMBDA,
     maxItems: RANK_DEFAULTS.rank_max_items,
     neighbors: RANK_DEFAULTS.rank_neighbors,
   });

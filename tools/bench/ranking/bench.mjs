@@ -159,13 +159,15 @@ async function msFold(dataset, fold, foldDir) {
     const rankParams = ranker.manifest.params;
     writeFileSync(
       path.join(foldDir, "rank.json"),
-      `${JSON.stringify({ lambda: rankParams.rank_lambda, maxItems: rankParams.rank_max_items, spec: split.spec })}\n`,
+      // The λ fitted (details), not the parameter: with rank_lambda=auto that is the chosen one.
+      `${JSON.stringify({ lambda: ranker.manifest.details.lambda, penalty: ranker.manifest.details.popularityPenalty, maxItems: rankParams.rank_max_items, spec: split.spec })}\n`,
     );
     const common = { users: evaluation.users.length, trainRows: split.train.users.length, testRows: split.test.users.length };
     const fit = ranker.manifest.details.seconds;
     // The rank step's own evaluation (same split, same metrics function) is kept beside, as a check of the glue.
     const stepNdcg = ranker.manifest.metrics[`ndcg_at_${K}`];
-    const rankFit = fit.gram + fit.inverse + fit.prune;
+    // With auto λ/β the selection's trial fits are part of what fitting costs.
+    const rankFit = fit.gram + fit.inverse + fit.prune + (fit.select ?? 0);
     keep(dataset, "ms-rank", fold, {
       ...metricsOf(evaluation, rankerLists(ranker, evaluation, K)),
       fitSeconds: rankFit,
