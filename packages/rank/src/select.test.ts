@@ -4,7 +4,7 @@
  * without a penalty; where users rate planted groups of items together, it goes to a small λ,
  * which EASE's item-item weights need. Also the validation cut and the one-standard-error rule.
  */
-import { mulberry32, splitMaskOf } from "@ms/contracts";
+import { mulberry32, splitHash, splitMaskOf } from "@ms/contracts";
 import { readRatingsColumns } from "@ms/etl";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -86,6 +86,25 @@ describe("validationSplit", () => {
     }
     expect(validationSplit(cols, mask, 42).fitMask).toEqual(fitMask);
     expect(validationSplit(cols, mask, 43).fitMask).not.toEqual(fitMask);
+  });
+
+  it("with maxUsers, only the users the evaluation scores (its hash of the user id) give validation rows", () => {
+    const cols = plantedGroups();
+    const mask = maskOf(cols);
+    const all = validationSplit(cols, mask, 42);
+    const capped = validationSplit(cols, mask, 42, 25);
+    const heldBy = (fitMask: Uint8Array) => {
+      const users = new Set<number>();
+      for (let i = 0; i < fitMask.length; i++) if (fitMask[i] === 0) users.add(capped.part.userIds[i]);
+      return users;
+    };
+    const users = heldBy(capped.fitMask);
+    expect(users.size).toBe(25);
+    const eligible = [...heldBy(all.fitMask)].sort((a, b) => splitHash(a, 0, 42) - splitHash(b, 0, 42) || a - b);
+    expect([...users].sort((a, b) => a - b)).toEqual(eligible.slice(0, 25).sort((a, b) => a - b));
+    // Those users' cut is the uncapped one; everyone else keeps every item in the fit part.
+    for (let i = 0; i < capped.fitMask.length; i++)
+      expect(capped.fitMask[i]).toBe(users.has(capped.part.userIds[i]) ? all.fitMask[i] : 1);
   });
 });
 

@@ -30,7 +30,7 @@
  * ratings and the seed, so the choice repeats exactly.
  */
 import { mixSeed, splitHash } from "@ms/contracts";
-import { groupByUser, positionsOf, trainingItems } from "./data.js";
+import { groupByUser, positionsOf, sampleUsers, trainingItems } from "./data.js";
 import { easeFromGram, gramMatrix } from "./ease.js";
 import { evaluationOf, modelItemsOf, penalisePopularity, scoreRanker, singularLambda, type RatingColumns } from "./fit.js";
 import { Ranker } from "./ranker.js";
@@ -87,9 +87,19 @@ export interface EaseSelection {
 
 /**
  * The training part's rows (mask 1) as their own columns, and the fit/validation cut over them
- * (1: fit, 0: validation), as step 1 of the module's docblock says.
+ * (1: fit, 0: validation), as step 1 of the module's docblock says. Only the users the evaluation
+ * will score give validation rows: of those with at least MIN_HISTORY training items, at most
+ * `maxUsers`, chosen by the evaluation's own hash of the user id (evaluationOf's sampleUsers rule);
+ * everyone else's items all stay in the fit part. Below `maxUsers` eligible users that is every
+ * one of them; above it (a 20M-rating release) the fit part keeps nearly all the training part,
+ * and the cut costs a sort of the scored users' rows only.
  */
-export function validationSplit(cols: RatingColumns, mask: Uint8Array, seed: number): { part: RatingColumns; fitMask: Uint8Array } {
+export function validationSplit(
+  cols: RatingColumns,
+  mask: Uint8Array,
+  seed: number,
+  maxUsers = Number.POSITIVE_INFINITY,
+): { part: RatingColumns; fitMask: Uint8Array } {
   let n = 0;
   for (let i = 0; i < mask.length; i++) n += mask[i];
   const part: RatingColumns = { userIds: new Int32Array(n), movieIds: new Int32Array(n), ratings: new Float32Array(n) };
@@ -105,14 +115,16 @@ export function validationSplit(cols: RatingColumns, mask: Uint8Array, seed: num
     () => true,
     (i) => i,
   );
+  const eligible = byUser.userIds.filter((_, u) => byUser.offsets[u + 1] - byUser.offsets[u] >= MIN_HISTORY);
+  const scored = new Set(sampleUsers(eligible, maxUsers, (id) => splitHash(id, 0, seed)));
   const fitMask = new Uint8Array(n).fill(1);
   for (let u = 0; u + 1 < byUser.offsets.length; u++) {
-    const rows = Array.from(byUser.items.subarray(byUser.offsets[u], byUser.offsets[u + 1]));
-    if (rows.length < MIN_HISTORY) continue;
-    const hash = new Map(rows.map((i) => [i, splitHash(part.userIds[i], part.movieIds[i], salted)]));
-    rows.sort((a, b) => (hash.get(a) ?? 0) - (hash.get(b) ?? 0) || part.movieIds[a] - part.movieIds[b] || a - b);
+    if (!scored.has(byUser.userIds[u])) continue;
+    const rows = byUser.items.slice(byUser.offsets[u], byUser.offsets[u + 1]);
+    const hash = Float64Array.from(rows, (i) => splitHash(part.userIds[i], part.movieIds[i], salted));
+    const order = Array.from(rows.keys()).sort((a, b) => hash[a] - hash[b] || part.movieIds[rows[a]] - part.movieIds[rows[b]] || rows[a] - rows[b]);
     const held = Math.floor(rows.length * VALIDATION_SHARE);
-    for (let r = 0; r < held; r++) fitMask[rows[r]] = 0;
+    for (let r = 0; r < held; r++) fitMask[rows[order[r]]] = 0;
   }
   return { part, fitMask };
 }
@@ -137,7 +149,7 @@ export function selectEase(cols: RatingColumns, mask: Uint8Array, o: SelectOptio
   const started = performance.now();
   const lambdas = o.lambda === "auto" ? AUTO_LAMBDAS : [o.lambda];
   const penalties = o.penalty === "auto" ? AUTO_PENALTIES : [o.penalty];
-  const { part, fitMask } = validationSplit(cols, mask, o.seed);
+  const { part, fitMask } = validationSplit(cols, mask, o.seed, o.maxUsers);
   let fitRows = 0;
   for (let i = 0; i < fitMask.length; i++) fitRows += fitMask[i];
   const { itemIds, trainCounts } = trainingItems(part.movieIds, fitMask);
