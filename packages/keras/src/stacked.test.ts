@@ -44,7 +44,7 @@ describe("stacked features (the default)", () => {
       inputWidth: 6,
       columns: ["bayes_prediction", "user_bias", "movie_bias", "user_log_count", "movie_log_count", "implicit"],
     });
-    expect(manifest.params).toMatchObject({ keras_learning_rate: 3e-4, keras_output_bias: "mean", keras_init: "identity" });
+    expect(manifest.params).toMatchObject({ keras_learning_rate: 1e-3, keras_output_bias: "mean", keras_init: "identity" });
     expect(Number.isFinite(a.metrics.test_rmse)).toBe(true);
 
     const again = await evaluateModel(path.join(root, "stacked-a"), inputs, { backend: "wasm" });
