@@ -103,8 +103,7 @@ describe("validationSplit", () => {
     const eligible = [...heldBy(all.fitMask)].sort((a, b) => splitHash(a, 0, 42) - splitHash(b, 0, 42) || a - b);
     expect([...users].sort((a, b) => a - b)).toEqual(eligible.slice(0, 25).sort((a, b) => a - b));
     // Those users' cut is the uncapped one; everyone else keeps every item in the fit part.
-    for (let i = 0; i < capped.fitMask.length; i++)
-      expect(capped.fitMask[i]).toBe(users.has(capped.part.userIds[i]) ? all.fitMask[i] : 1);
+    for (let i = 0; i < capped.fitMask.length; i++) expect(capped.fitMask[i]).toBe(users.has(capped.part.userIds[i]) ? all.fitMask[i] : 1);
   });
 });
 

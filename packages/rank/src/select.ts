@@ -122,7 +122,9 @@ export function validationSplit(
     if (!scored.has(byUser.userIds[u])) continue;
     const rows = byUser.items.slice(byUser.offsets[u], byUser.offsets[u + 1]);
     const hash = Float64Array.from(rows, (i) => splitHash(part.userIds[i], part.movieIds[i], salted));
-    const order = Array.from(rows.keys()).sort((a, b) => hash[a] - hash[b] || part.movieIds[rows[a]] - part.movieIds[rows[b]] || rows[a] - rows[b]);
+    const order = Array.from(rows.keys()).sort(
+      (a, b) => hash[a] - hash[b] || part.movieIds[rows[a]] - part.movieIds[rows[b]] || rows[a] - rows[b],
+    );
     const held = Math.floor(rows.length * VALIDATION_SHARE);
     for (let r = 0; r < held; r++) fitMask[rows[order[r]]] = 0;
   }
