@@ -356,7 +356,7 @@ function initialFactors(n: number, K: number, normal: Normal): Float64Array {
  * A fit's options in the out-of-fold scheme (fit `f`; the folds' fits come first): without
  * `maxSamples` every fit runs `samples` sweeps; with it a fold fit stops by the error of its own
  * held-out rows `foldRows` (capped at maxSamples), and the full fit runs the max (or mean) count
- * the folds used. Those rows are out of the fold's fit, so this costs no training data; their
+ * the folds used, or ("first") the first fold's, which it can start on before the others end. Those rows are out of the fold's fit, so this costs no training data; their
  * ratings choose one number per fold (where it stops), which is all they say about their own
  * features.
  */
@@ -368,7 +368,7 @@ export function fitOptions(
     seed: number;
     features?: GibbsFeatures;
     maxSamples?: number;
-    fullSamples?: "max" | "mean";
+    fullSamples?: "max" | "mean" | "first";
     signal?: AbortSignal;
   },
   data: GibbsData,
@@ -388,7 +388,9 @@ export function fitOptions(
   const count =
     o.fullSamples === "mean"
       ? Math.round(foldsUsed.reduce((a, b) => a + b, 0) / Math.max(1, foldsUsed.length))
-      : Math.max(o.burnIn + 1, ...foldsUsed);
+      : o.fullSamples === "first"
+        ? (foldsUsed[0] ?? o.burnIn + 1)
+        : Math.max(o.burnIn + 1, ...foldsUsed);
   return { ...base, samples: Math.max(o.burnIn + 1, count) };
 }
 

@@ -233,9 +233,9 @@ export async function fm(
     folds: params.fm_folds,
     rank: params.fm_rank,
     samples: params.fm_max_samples,
-    // The cap: each fold fit stops when its own held-out fold stops improving, the full fit runs the folds' mean count.
+    // The cap: each fold fit stops when its own held-out fold stops improving; the full fit runs fold 1's count, beside the other folds.
     maxSamples: params.fm_max_samples,
-    fullSamples: "mean",
+    fullSamples: "first",
     burnIn: params.fm_burn_in,
     seed: params.fm_seed,
     features: {

@@ -122,6 +122,24 @@ describe("outOfFoldFeatures", () => {
     expect(flat.samplesUsed).toEqual(without.samplesUsed);
   });
 
+  it("fullSamples first: the full fit runs fold 1's count beside the other folds, the same on one thread and two", async () => {
+    const made = generate(80, 50, 25, 0.3, 9);
+    const timestamps = Float64Array.from(made.userIds, (u, i) => 1_200_000_000 + ((u * 7919 + i * 104729) % 6) * 86_400);
+    const base = { ...opts, maxSamples: 120, burnIn: 5, fullSamples: "first" as const };
+    // Without a selection fold 1 is fitted in the pool and the full fit waits on it; with one that
+    // keeps no group, fold 1's fit is the trial's and the full fit starts at once.
+    for (const o of [{ ...base, features: { implicitUser: true } }, { ...base, select: ["time"] as const }]) {
+      const data = { ...made, timestamps };
+      const ended: number[] = [];
+      const one = await outOfFoldFeatures(data, split, { ...o, threads: 1 });
+      const two = await outOfFoldFeatures(data, split, { ...o, threads: 2, onFit: (fit) => ended.push(fit) });
+      expect(one.samplesUsed[opts.folds]).toBe(one.samplesUsed[0]);
+      expect(two.samplesUsed).toEqual(one.samplesUsed);
+      expect(Buffer.from(two.values.buffer).equals(Buffer.from(one.values.buffer))).toBe(true);
+      expect([...ended].sort()).toEqual([0, 1, 2, 3]);
+    }
+  });
+
   it("with every bayes group and the data-chosen count, the tables (given the times) reproduce the test rows", async () => {
     const made = generate(60, 40, 25, 0.3, 6);
     // Half stars, so the ordinal output has its ten classes.

@@ -24,7 +24,7 @@ import { timeBias, timeTablesOn, type TimeTables } from "./timebias.js";
 import { expectedRating, type OrdinalTables } from "./ordinal.js";
 import { counts, denseIndex, gibbsData, type Dense } from "./dense.js";
 import { alsFit, type AlsFitSettings } from "./als-fit.js";
-import { gibbsFits } from "./parallel.js";
+import { gibbsFits, type FitJob } from "./parallel.js";
 import { selectGroups, type GroupTrial, type SelectableGroup } from "./select.js";
 
 /** The feature columns, in order (the first is `bayes_prediction` or `als_prediction`). */
@@ -59,7 +59,8 @@ export interface OofOptions {
   select?: readonly SelectableGroup[];
   /** With a cap, the sample count is the data's: see `fitOptions`. Absent: every fit runs `samples` sweeps. */
   maxSamples?: number;
-  fullSamples?: "max" | "mean";
+  /** The full fit's count from the folds' (see `fitOptions`); "first" lets it run beside the other folds. */
+  fullSamples?: "max" | "mean" | "first";
   /** Bayes fold fits run side by side in this many worker threads (default 1: one after another). */
   threads?: number;
   /** The als model: its fit settings (the als step's), its threads, and the full fit (the als step's factors). */
@@ -428,27 +429,37 @@ export async function outOfFoldFeatures(ratings: OofRatings, split: SplitSpec, o
   // The bayes fold fits are independent: they run side by side (options.threads), each seeded by its fold.
   // The selection's first-fold fit of the chosen groups, when it made one, is that fold's fit.
   const pending = Array.from({ length: k }, (_, f) => f).filter((f) => f > 0 || !selection.fold0);
-  const pendingFits =
+  const jobs: FitJob[] = pending.map((f) => ({ ...rowsOf(f), options: fitOptions(chosen, data, rowsOf(f).queryRows, f, []) }));
+  // With "first" the full fit needs only fold 0's count: it joins the pool (first in line once that
+  // fold has ended), so no core idles while it runs alone after the folds.
+  const fullInPool = model === "bayes" && options.fullSamples === "first";
+  if (fullInPool) {
+    const fullOptions = (first: GibbsFit) => fitOptions(chosen, data, undefined, k, [first.samplesUsed]);
+    const fold0 = selection.fold0;
+    jobs.unshift(
+      fold0
+        ? { ...rowsOf(k), options: fullOptions(fold0.fit) }
+        : { ...rowsOf(k), options: fullOptions, after: 1 + pending.indexOf(0) },
+    );
+  }
+  const foldOf = (j: number) => (fullInPool ? (j === 0 ? k : pending[j - 1]) : pending[j]);
+  const pooled =
     model === "bayes"
-      ? await gibbsFits(
-          data,
-          pending.map((f) => ({ ...rowsOf(f), options: fitOptions(chosen, data, rowsOf(f).queryRows, f, []) })),
-          options.threads ?? 1,
-          options.signal,
-          (j, fit, seconds) => options.onFit?.(pending[j], seconds, fit.samplesUsed),
+      ? await gibbsFits(data, jobs, options.threads ?? 1, options.signal, (j, fit, seconds) =>
+          options.onFit?.(foldOf(j), seconds, fit.samplesUsed),
         )
       : [];
   const foldFits: GibbsFit[] = [];
   if (selection.fold0) foldFits[0] = selection.fold0.fit;
-  pending.forEach((f, j) => {
-    foldFits[f] = pendingFits[j];
+  pooled.forEach((fit, j) => {
+    foldFits[foldOf(j)] = fit;
   });
   for (let f = 0; f <= k; f++) {
     const fitStarted = performance.now();
     const { trainRows, queryRows } = rowsOf(f);
     let tables: StackedTables;
     if (model === "bayes") {
-      const fit = f < k ? foldFits[f] : await gibbsFit(data, trainRows, queryRows, fitOptions(chosen, data, undefined, f, samplesUsed));
+      const fit = foldFits[f] ?? (await gibbsFit(data, trainRows, queryRows, fitOptions(chosen, data, undefined, f, samplesUsed)));
       samplesUsed.push(fit.samplesUsed);
       tables = tablesFromGibbs(d, fit, options.rank, trainRows);
       for (let q = 0; q < queryRows.length; q++) {
@@ -472,7 +483,7 @@ export async function outOfFoldFeatures(ratings: OofRatings, split: SplitSpec, o
       }
     }
     if (f === k) full = tables;
-    if (model !== "bayes" || f === k)
+    if (model !== "bayes" || (f === k && !fullInPool))
       options.onFit?.(f, (performance.now() - fitStarted) / 1000, model === "bayes" ? samplesUsed[samplesUsed.length - 1] : 0);
   }
   return {

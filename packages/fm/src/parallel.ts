@@ -1,8 +1,10 @@
 /**
  * Gibbs fits side by side: each fit runs in a worker thread of its own (the built `fit-worker.js`
- * beside this module, or in dist/ when running from src/), at most `threads` at a time. The fits
- * are independent and each is seeded by its own options, so the numbers do not depend on how many
- * run at once. Without a built worker script the fits run one after another on this thread.
+ * beside this module, or in dist/ when running from src/), at most `threads` at a time. Each fit
+ * is seeded by its own options, and a job that needs another's result (`after`) starts only once
+ * that one has ended and builds its options from it, so the numbers do not depend on how many run
+ * at once or in which order they end. Without a built worker script the fits run one after
+ * another on this thread.
  */
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -13,8 +15,14 @@ import { gibbsFit, type GibbsData, type GibbsFit, type GibbsOptions } from "./ba
 export interface FitJob {
   trainRows: Int32Array;
   queryRows: Int32Array;
-  options: GibbsOptions;
+  /** The options, or (with `after`) a function of that job's fit. */
+  options: GibbsOptions | ((before: GibbsFit) => GibbsOptions);
+  /** The index of the job whose fit this one needs; it is taken as soon as that one has ended. */
+  after?: number;
 }
+
+/** A job with its options settled. */
+type ReadyJob = FitJob & { options: GibbsOptions };
 
 function workerScript(): URL | undefined {
   for (const rel of ["./fit-worker.js", "../dist/fit-worker.js"]) {
@@ -24,7 +32,7 @@ function workerScript(): URL | undefined {
   return undefined;
 }
 
-function inWorker(script: URL, data: GibbsData, job: FitJob, signal: AbortSignal | undefined): Promise<GibbsFit> {
+function inWorker(script: URL, data: GibbsData, job: ReadyJob, signal: AbortSignal | undefined): Promise<GibbsFit> {
   const { signal: _signal, ...options } = job.options;
   return new Promise((resolve, reject) => {
     const worker = new Worker(script, { workerData: { data, trainRows: job.trainRows, queryRows: job.queryRows, options } });
@@ -47,7 +55,11 @@ function inWorker(script: URL, data: GibbsData, job: FitJob, signal: AbortSignal
   });
 }
 
-/** Runs the jobs, at most `threads` at once; `onDone(index, fit, seconds)` as each ends. Results in job order. */
+/**
+ * Runs the jobs, at most `threads` at once; `onDone(index, fit, seconds)` as each ends. Results in
+ * job order. A free lane takes the first job, in job order, that is not waiting on another's fit;
+ * when every job left is waiting, it waits for the next fit to end.
+ */
 export async function gibbsFits(
   data: GibbsData,
   jobs: readonly FitJob[],
@@ -55,18 +67,37 @@ export async function gibbsFits(
   signal: AbortSignal | undefined,
   onDone: (index: number, fit: GibbsFit, seconds: number) => void,
 ): Promise<GibbsFit[]> {
+  for (const [i, job] of jobs.entries())
+    if (job.after !== undefined && !(job.after >= 0 && job.after < jobs.length && job.after !== i && jobs[job.after].after === undefined))
+      throw new RangeError(`job ${i} waits on job ${job.after}, which is not a job without a wait of its own`);
   const script = threads > 1 ? workerScript() : undefined;
   const out = new Array<GibbsFit>(jobs.length);
-  let next = 0;
+  const taken = new Uint8Array(jobs.length);
+  let ended: () => void = () => {};
+  let someEnded = new Promise<void>((resolve) => (ended = resolve));
+  const ready = (i: number) => taken[i] === 0 && (jobs[i].after === undefined || out[jobs[i].after as number] !== undefined);
   const lane = async () => {
-    while (next < jobs.length) {
-      const i = next++;
+    for (;;) {
+      let i = -1;
+      for (let j = 0; j < jobs.length && i < 0; j++) if (ready(j)) i = j;
+      if (i < 0) {
+        if (taken.every((t) => t === 1)) return;
+        await someEnded;
+        continue;
+      }
+      taken[i] = 1;
+      const job = jobs[i];
+      const options = typeof job.options === "function" ? job.options(out[job.after as number]) : job.options;
+      const settled: ReadyJob = { ...job, options };
       const started = performance.now();
       if (signal?.aborted) throw new InterruptedError("interrupted before a Gibbs fit");
       out[i] = script
-        ? await inWorker(script, data, jobs[i], signal)
-        : await gibbsFit(data, jobs[i].trainRows, jobs[i].queryRows, jobs[i].options);
+        ? await inWorker(script, data, settled, signal)
+        : await gibbsFit(data, settled.trainRows, settled.queryRows, settled.options);
       onDone(i, out[i], (performance.now() - started) / 1000);
+      const wake = ended;
+      someEnded = new Promise<void>((resolve) => (ended = resolve));
+      wake();
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(threads, jobs.length)) }, lane));
