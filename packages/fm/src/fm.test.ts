@@ -92,7 +92,12 @@ describe("the fm step", () => {
     expect(manifest.metrics).toMatchObject({ test_nrows: known.size, test_cold_rows: test.length - known.size, fits: 4, samples_full: 12 });
     expect(manifest.metrics.oof_rmse).toBeGreaterThan(0);
     // Logged as each fit ends (the full fit beside the later folds), one point per fit.
-    expect(metrics.values.filter((m) => m.key === "samples_used").map((m) => m.step).sort()).toEqual([0, 1, 2, 3]);
+    expect(
+      metrics.values
+        .filter((m) => m.key === "samples_used")
+        .map((m) => m.step)
+        .sort(),
+    ).toEqual([0, 1, 2, 3]);
     // A seed repeats exactly: the same digest.
     expect((await run("bayes-again", { fm_model: "bayes" })).manifest.digest).toBe(manifest.digest);
   });

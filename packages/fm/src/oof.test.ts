@@ -128,7 +128,10 @@ describe("outOfFoldFeatures", () => {
     const base = { ...opts, maxSamples: 120, burnIn: 5, fullSamples: "first" as const };
     // Without a selection fold 1 is fitted in the pool and the full fit waits on it; with one that
     // keeps no group, fold 1's fit is the trial's and the full fit starts at once.
-    for (const o of [{ ...base, features: { implicitUser: true } }, { ...base, select: ["time"] as const }]) {
+    for (const o of [
+      { ...base, features: { implicitUser: true } },
+      { ...base, select: ["time"] as const },
+    ]) {
       const data = { ...made, timestamps };
       const ended: number[] = [];
       const one = await outOfFoldFeatures(data, split, { ...o, threads: 1 });

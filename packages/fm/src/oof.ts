@@ -437,9 +437,7 @@ export async function outOfFoldFeatures(ratings: OofRatings, split: SplitSpec, o
     const fullOptions = (first: GibbsFit) => fitOptions(chosen, data, undefined, k, [first.samplesUsed]);
     const fold0 = selection.fold0;
     jobs.unshift(
-      fold0
-        ? { ...rowsOf(k), options: fullOptions(fold0.fit) }
-        : { ...rowsOf(k), options: fullOptions, after: 1 + pending.indexOf(0) },
+      fold0 ? { ...rowsOf(k), options: fullOptions(fold0.fit) } : { ...rowsOf(k), options: fullOptions, after: 1 + pending.indexOf(0) },
     );
   }
   const foldOf = (j: number) => (fullInPool ? (j === 0 ? k : pending[j - 1]) : pending[j]);
