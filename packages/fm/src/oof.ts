@@ -24,7 +24,7 @@ import { timeBias, timeTablesOn, type TimeTables } from "./timebias.js";
 import { expectedRating, type OrdinalTables } from "./ordinal.js";
 import { counts, denseIndex, gibbsData, type Dense } from "./dense.js";
 import { alsFit, type AlsFitSettings } from "./als-fit.js";
-import { gibbsFits, type FitJob } from "./parallel.js";
+import { bayesFits } from "./parallel.js";
 import { selectGroups, type GroupTrial, type SelectableGroup } from "./select.js";
 
 /** The feature columns, in order (the first is `bayes_prediction` or `als_prediction`). */
@@ -426,32 +426,8 @@ export async function outOfFoldFeatures(ratings: OofRatings, split: SplitSpec, o
       : { features: options.features ?? {}, trials: [], fold0: undefined };
   const chosen = { ...options, features: selection.features };
   if (selection.fold0) options.onFit?.(0, selection.fold0.seconds, selection.fold0.fit.samplesUsed);
-  // The bayes fold fits are independent: they run side by side (options.threads), each seeded by its fold.
-  // The selection's first-fold fit of the chosen groups, when it made one, is that fold's fit.
-  const pending = Array.from({ length: k }, (_, f) => f).filter((f) => f > 0 || !selection.fold0);
-  const jobs: FitJob[] = pending.map((f) => ({ ...rowsOf(f), options: fitOptions(chosen, data, rowsOf(f).queryRows, f, []) }));
-  // With "first" the full fit needs only fold 0's count: it joins the pool (first in line once that
-  // fold has ended), so no core idles while it runs alone after the folds.
-  const fullInPool = model === "bayes" && options.fullSamples === "first";
-  if (fullInPool) {
-    const fullOptions = (first: GibbsFit) => fitOptions(chosen, data, undefined, k, [first.samplesUsed]);
-    const fold0 = selection.fold0;
-    jobs.unshift(
-      fold0 ? { ...rowsOf(k), options: fullOptions(fold0.fit) } : { ...rowsOf(k), options: fullOptions, after: 1 + pending.indexOf(0) },
-    );
-  }
-  const foldOf = (j: number) => (fullInPool ? (j === 0 ? k : pending[j - 1]) : pending[j]);
-  const pooled =
-    model === "bayes"
-      ? await gibbsFits(data, jobs, options.threads ?? 1, options.signal, (j, fit, seconds) =>
-          options.onFit?.(foldOf(j), seconds, fit.samplesUsed),
-        )
-      : [];
-  const foldFits: GibbsFit[] = [];
-  if (selection.fold0) foldFits[0] = selection.fold0.fit;
-  pooled.forEach((fit, j) => {
-    foldFits[foldOf(j)] = fit;
-  });
+  const foldFits = model === "bayes" ? await bayesFits(data, k, rowsOf, chosen, selection.fold0?.fit) : [];
+  const fullInPool = foldFits[k] !== undefined;
   for (let f = 0; f <= k; f++) {
     const fitStarted = performance.now();
     const { trainRows, queryRows } = rowsOf(f);

@@ -4,13 +4,13 @@
  * is seeded by its own options, and a job that needs another's result (`after`) starts only once
  * that one has ended and builds its options from it, so the numbers do not depend on how many run
  * at once or in which order they end. Without a built worker script the fits run one after
- * another on this thread.
+ * another on this thread. `bayesFits` is the out-of-fold scheme's pool over these.
  */
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { InterruptedError } from "@ms/contracts";
-import { gibbsFit, type GibbsData, type GibbsFit, type GibbsOptions } from "./bayes.js";
+import { fitOptions, gibbsFit, type GibbsData, type GibbsFit, type GibbsOptions } from "./bayes.js";
 
 export interface FitJob {
   trainRows: Int32Array;
@@ -102,4 +102,44 @@ export async function gibbsFits(
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(threads, jobs.length)) }, lane));
   return out;
+}
+
+/** What the out-of-fold pool needs: the fits' settings (as `fitOptions` takes them), threads, progress. */
+export type PoolOptions = Parameters<typeof fitOptions>[0] & {
+  threads?: number;
+  onFit?: (fit: number, seconds: number, samples: number) => void;
+};
+
+/**
+ * The bayes fits of the out-of-fold scheme, side by side (options.threads), each seeded by its
+ * fold: every fold's but the first's when the selection's first-fold fit (`fold0`) is reused, and
+ * with `fullSamples: "first"` the full fit too (index `k`), first in line once fold 1 has ended
+ * (it needs only that fold's count), so no core idles while it runs alone after the folds.
+ */
+export async function bayesFits(
+  data: GibbsData,
+  k: number,
+  rowsOf: (f: number) => { trainRows: Int32Array; queryRows: Int32Array },
+  options: PoolOptions,
+  fold0: GibbsFit | undefined,
+): Promise<GibbsFit[]> {
+  const pending = Array.from({ length: k }, (_, f) => f).filter((f) => f > 0 || !fold0);
+  const jobs: FitJob[] = pending.map((f) => ({ ...rowsOf(f), options: fitOptions(options, data, rowsOf(f).queryRows, f, []) }));
+  const fullInPool = options.fullSamples === "first";
+  if (fullInPool) {
+    const fullOptions = (first: GibbsFit) => fitOptions(options, data, undefined, k, [first.samplesUsed]);
+    jobs.unshift(
+      fold0 ? { ...rowsOf(k), options: fullOptions(fold0) } : { ...rowsOf(k), options: fullOptions, after: 1 + pending.indexOf(0) },
+    );
+  }
+  const foldOf = (j: number) => (fullInPool ? (j === 0 ? k : pending[j - 1]) : pending[j]);
+  const pooled = await gibbsFits(data, jobs, options.threads ?? 1, options.signal, (j, fit, seconds) =>
+    options.onFit?.(foldOf(j), seconds, fit.samplesUsed),
+  );
+  const fits: GibbsFit[] = [];
+  if (fold0) fits[0] = fold0;
+  pooled.forEach((fit, j) => {
+    fits[foldOf(j)] = fit;
+  });
+  return fits;
 }
