@@ -8,7 +8,7 @@ import { groupByUser, positionsOf, sampleUsers, trainingItems } from "./data.js"
 import { fitEase, type Histories, type SparseRows } from "./ease.js";
 import { NotPositiveDefiniteError } from "./inverse.js";
 import { RankingAccumulator, type RankingMetrics } from "./metrics.js";
-import type { RankModel, RankerModel, Ranker } from "./ranker.js";
+import type { BatchRecommendation, RankModel, RankerModel, Ranker } from "./ranker.js";
 
 export interface RatingColumns {
   userIds: Int32Array;
@@ -40,8 +40,8 @@ export function modelItemsOf(trainCounts: Int32Array, itemIds: Int32Array, maxIt
   return order.slice(0, Math.min(maxItems, order.length)).sort();
 }
 
-/** Fits the model on the rows where mask is 1. */
-export function fitRanker(cols: RatingColumns, mask: Uint8Array, o: FitOptions): FittedRanker {
+/** The rows where mask is 1: their items (ascending) with training counts, and the rows grouped by user as item positions. */
+export function trainingPart(cols: RatingColumns, mask: Uint8Array): { itemIds: Int32Array; trainCounts: Int32Array; train: Histories } {
   const { itemIds, trainCounts } = trainingItems(cols.movieIds, mask);
   const pos = positionsOf(itemIds, cols.movieIds);
   const train = groupByUser(
@@ -49,13 +49,28 @@ export function fitRanker(cols: RatingColumns, mask: Uint8Array, o: FitOptions):
     (i) => mask[i] === 1,
     (i) => pos[i],
   );
+  return { itemIds, trainCounts, train };
+}
+
+/** EASE's items: the `maxItems` most rated (modelItemsOf), each item's place among them (`local`, -1 outside) and their ids. */
+export function modelIndex(
+  trainCounts: Int32Array,
+  itemIds: Int32Array,
+  maxItems: number,
+): { modelItems: Int32Array; local: Int32Array; ids: Int32Array } {
+  const modelItems = modelItemsOf(trainCounts, itemIds, maxItems);
+  const local = new Int32Array(itemIds.length).fill(-1);
+  for (let c = 0; c < modelItems.length; c++) local[modelItems[c]] = c;
+  return { modelItems, local, ids: Int32Array.from(modelItems, (p) => itemIds[p]) };
+}
+
+/** Fits the model on the rows where mask is 1. */
+export function fitRanker(cols: RatingColumns, mask: Uint8Array, o: FitOptions): FittedRanker {
+  const { itemIds, trainCounts, train } = trainingPart(cols, mask);
   const trainRows = train.items.length;
   if (o.model === "popularity")
     return { model: { model: "popularity", itemIds, trainCounts }, train, trainRows, seconds: { gram: 0, inverse: 0, prune: 0 } };
-  const modelItems = modelItemsOf(trainCounts, itemIds, o.maxItems);
-  const local = new Int32Array(itemIds.length).fill(-1);
-  for (let c = 0; c < modelItems.length; c++) local[modelItems[c]] = c;
-  const ids = Int32Array.from(modelItems, (p) => itemIds[p]);
+  const { modelItems, local, ids } = modelIndex(trainCounts, itemIds, o.maxItems);
   let fit;
   try {
     fit = fitEase(train, local, modelItems.length, o.lambda, o.neighbors, ids);
@@ -82,8 +97,13 @@ export function singularLambda(error: unknown, lambda: number): unknown {
  */
 export function penalisePopularity(rows: SparseRows, modelItems: Int32Array, trainCounts: Int32Array, beta: number): void {
   if (beta === 0) return;
-  const scale = Float64Array.from(modelItems, (p) => Math.max(1, trainCounts[p]) ** -beta);
+  const scale = popularityScale(modelItems, trainCounts, beta);
   for (let e = 0; e < rows.cols.length; e++) rows.values[e] *= scale[rows.cols[e]];
+}
+
+/** The penalty's column scale: count_j^-β per model item (a count below 1 taken as 1). */
+export function popularityScale(modelItems: Int32Array, trainCounts: Int32Array, beta: number): Float64Array {
+  return Float64Array.from(modelItems, (p) => Math.max(1, trainCounts[p]) ** -beta);
 }
 
 export interface EvaluateOptions {
@@ -126,7 +146,16 @@ export function evaluationOf(cols: RatingColumns, mask: Uint8Array, train: Histo
 
 /** The ranking metrics of `ranker`'s top-k lists on an evaluation, and each evaluated user's nDCG@k. */
 export function scoreRanker(ranker: Ranker, e: Evaluation, k: number): { metrics: RankingMetrics; userNdcg: Float64Array } {
-  const lists = ranker.recommendAll(e.histories, k);
+  return scoreLists(ranker, e, ranker.recommendAll(e.histories, k), k);
+}
+
+/** The ranking metrics of lists `ranker` made for an evaluation's users (recommendAll's, or one of recommendAllScaled's). */
+export function scoreLists(
+  ranker: Ranker,
+  e: Evaluation,
+  lists: BatchRecommendation,
+  k: number,
+): { metrics: RankingMetrics; userNdcg: Float64Array } {
   const acc = new RankingAccumulator({
     k,
     catalogSize: ranker.itemIds.length,

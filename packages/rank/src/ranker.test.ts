@@ -70,6 +70,35 @@ describe("Ranker", () => {
   });
 });
 
+describe("Ranker.recommendAllScaled", () => {
+  it("gives, per β, the lists of the model whose columns the popularity penalty scaled", async () => {
+    const { penalisePopularity, popularityScale } = await import("./fit.js");
+    const m = model();
+    const { modelItems, rows: fitted } = m as Required<RankerModel>;
+    const r = new Ranker(m);
+    const positions = [[0], [0, 2], [], [3], [1, 2], [2]];
+    const offsets = Int32Array.from([0, ...positions.map((_, u) => positions.slice(0, u + 1).flat().length)]);
+    const h = { userIds: Int32Array.of(1, 2, 3, 4, 5, 6), offsets, items: Int32Array.from(positions.flat()) };
+    const betas = [0, 0.5, 3];
+    const lists = r.recommendAllScaled(
+      h,
+      2,
+      betas.map((b) => popularityScale(modelItems, m.trainCounts, b)),
+    );
+    const orders = betas.map((beta, s) => {
+      const rows = { ...fitted, values: fitted.values.slice() };
+      penalisePopularity(rows, modelItems, m.trainCounts, beta);
+      const penalised = new Ranker({ ...m, rows }).recommendAll(h, 2);
+      expect([...lists[s].items]).toEqual([...penalised.items]);
+      expect([...lists[s].counts]).toEqual([...penalised.counts]);
+      for (let i = 0; i < penalised.scores.length; i++) expect(lists[s].scores[i]).toBeCloseTo(penalised.scores[i], 6);
+      return [...lists[s].items].join();
+    });
+    // The penalty changes the lists: for user 1 (rated 10), at β = 3 item 20 (0.5, 9 ratings) falls behind 30 (0.25, 7).
+    expect(new Set(orders).size).toBeGreaterThan(1);
+  });
+});
+
 describe("Ranker.histories", () => {
   it("groups training rows by user as item positions, leaving out movies it does not know", () => {
     const r = new Ranker(model());

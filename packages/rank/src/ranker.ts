@@ -146,6 +146,37 @@ export class Ranker {
     return { userIds: histories.userIds, k, items, scores, counts };
   }
 
+  /**
+   * Every user's top k once per column scale: list s is what `recommendAll` gives for the model
+   * whose B has column j multiplied by scales[s][j] (a popularity penalty, see @ms/rank's
+   * penalisePopularity), from one scoring pass per user instead of one per scale. For EASE only.
+   */
+  recommendAllScaled(histories: Histories, k: number, scales: readonly Float64Array[]): BatchRecommendation[] {
+    const users = histories.userIds.length;
+    const out = scales.map(() => ({
+      userIds: histories.userIds,
+      k,
+      items: new Int32Array(users * k),
+      scores: new Float32Array(users * k),
+      counts: new Int32Array(users),
+    }));
+    const raw = new Float64Array(this.scores.length);
+    for (let u = 0; u < users; u++) {
+      const hist = histories.items.subarray(histories.offsets[u], histories.offsets[u + 1]);
+      if (!this.rows || !this.usesModel(hist)) {
+        for (const b of out) b.counts[u] = this.popularFor(hist, k, true, 0, b.items, b.scores, u * k);
+        continue;
+      }
+      this.scoreInto(hist);
+      raw.set(this.scores);
+      scales.forEach((scale, s) => {
+        for (let c = 0; c < raw.length; c++) this.scores[c] = raw[c] * scale[c];
+        out[s].counts[u] = this.selectTop(hist, k, {}, out[s].items, out[s].scores, u * k);
+      });
+    }
+    return out;
+  }
+
   private usesModel(hist: Int32Array): boolean {
     for (const p of hist) if (this.candidateOf[p] >= 0) return true;
     return false;
@@ -153,12 +184,16 @@ export class Ranker {
 
   /** Writes the top k movie ids and scores at `at`; returns how many. `hist` holds item positions. */
   private topFor(hist: Int32Array, k: number, o: RecommendOptions, items: Int32Array, scores: Float32Array, at: number): number {
-    const excludeSeen = o.excludeSeen ?? true;
-    const minRatings = o.minRatings ?? 0;
-    if (!this.rows || !this.usesModel(hist)) return this.popularFor(hist, k, excludeSeen, minRatings, items, scores, at);
+    if (!this.rows || !this.usesModel(hist)) return this.popularFor(hist, k, o.excludeSeen ?? true, o.minRatings ?? 0, items, scores, at);
+    this.scoreInto(hist);
+    return this.selectTop(hist, k, o, items, scores, at);
+  }
+
+  /** this.scores = the user's EASE scores over the candidates: the sum of B's rows of the rated model items. */
+  private scoreInto(hist: Int32Array): void {
     const s = this.scores;
     s.fill(0);
-    const { offsets, cols, values } = this.rows;
+    const { offsets, cols, values } = this.rows as SparseRows;
     const full = s.length - 1;
     for (const p of hist) {
       const c = this.candidateOf[p];
@@ -170,10 +205,16 @@ export class Ranker {
         for (let j = c + 1; j <= full; j++) s[j] += values[o + j - 1];
       } else for (let e = o; e < offsets[c + 1]; e++) s[cols[e]] += values[e];
     }
+  }
+
+  /** The top k of this.scores, the floor and the user's own items applied, written at `at`; returns how many. */
+  private selectTop(hist: Int32Array, k: number, o: RecommendOptions, items: Int32Array, scores: Float32Array, at: number): number {
+    const s = this.scores;
+    const minRatings = o.minRatings ?? 0;
     if (minRatings > 0)
       for (let c = 0; c < s.length; c++) if (this.trainCounts[this.candidates[c]] < minRatings) s[c] = Number.NEGATIVE_INFINITY;
     let ex = 0;
-    if (excludeSeen)
+    if (o.excludeSeen ?? true)
       for (const p of hist) {
         const c = this.candidateOf[p];
         if (c >= 0) this.exclude[ex++] = c;

@@ -10,7 +10,8 @@
  *    to validation (a per-user share, so every such user is scored; a salted seed, so the cut is
  *    independent of the test split's own hash); the rest is the fit part.
  * 2. EASE is fitted on the fit part once per λ of the grid (one gram matrix, one m x m inverse
- *    per λ), each B scored with every β of its grid (a column scale, no refit), and popularity
+ *    per λ), each B scored with every β of its grid (a column scale of every user's scores: no
+ *    refit, one scoring pass per user and λ), and popularity
  *    scored too: nDCG@k of the step's own evaluation (fit-part items excluded, at most
  *    `rank_eval_users` users by the same hash), coverage beside it.
  * 3. The choice, the one-standard-error rule: the candidates whose validation nDCG is within one
@@ -30,10 +31,10 @@
  * ratings and the seed, so the choice repeats exactly.
  */
 import { mixSeed, splitHash } from "@ms/contracts";
-import { groupByUser, positionsOf, sampleUsers, trainingItems } from "./data.js";
+import { groupByUser, sampleUsers } from "./data.js";
 import { easeFromGram, gramMatrix } from "./ease.js";
-import { evaluationOf, modelItemsOf, penalisePopularity, scoreRanker, singularLambda, type RatingColumns } from "./fit.js";
-import { Ranker } from "./ranker.js";
+import { evaluationOf, modelIndex, popularityScale, scoreLists, singularLambda, trainingPart, type RatingColumns } from "./fit.js";
+import { Ranker, type BatchRecommendation } from "./ranker.js";
 
 /** The λ tried (log-spaced around the former default 400; each is one m x m inverse). */
 export const AUTO_LAMBDAS: readonly number[] = [100, 200, 400, 800, 1600, 3200];
@@ -154,27 +155,20 @@ export function selectEase(cols: RatingColumns, mask: Uint8Array, o: SelectOptio
   const { part, fitMask } = validationSplit(cols, mask, o.seed, o.maxUsers);
   let fitRows = 0;
   for (let i = 0; i < fitMask.length; i++) fitRows += fitMask[i];
-  const { itemIds, trainCounts } = trainingItems(part.movieIds, fitMask);
-  const pos = positionsOf(itemIds, part.movieIds);
-  const train = groupByUser(
-    part.userIds,
-    (i) => fitMask[i] === 1,
-    (i) => pos[i],
-  );
+  const { itemIds, trainCounts, train } = trainingPart(part, fitMask);
   const evaluation = evaluationOf(part, fitMask, train, { minRating: o.minRating, maxUsers: o.maxUsers, seed: o.seed });
-  const modelItems = modelItemsOf(trainCounts, itemIds, o.maxItems);
-  const local = new Int32Array(itemIds.length).fill(-1);
-  for (let c = 0; c < modelItems.length; c++) local[modelItems[c]] = c;
-  const ids = Int32Array.from(modelItems, (p) => itemIds[p]);
+  const { modelItems, local, ids } = modelIndex(trainCounts, itemIds, o.maxItems);
   const gram = gramMatrix(train, local, modelItems.length);
 
   const trials: EaseTrial[] = [];
   const perUser: Float64Array[] = [];
-  const score = (ranker: Ranker, trial: Omit<EaseTrial, "ndcg" | "coverage" | "se">) => {
-    const s = scoreRanker(ranker, evaluation, o.k);
+  const score = (ranker: Ranker, lists: BatchRecommendation, trial: Omit<EaseTrial, "ndcg" | "coverage" | "se">) => {
+    const s = scoreLists(ranker, evaluation, lists, o.k);
     trials.push({ ...trial, ndcg: s.metrics.ndcg, coverage: s.metrics.coverage, se: 0 });
     perUser.push(s.userNdcg);
   };
+  // Every β of one λ from one scoring pass: a β scales B's columns, so it scales each user's scores.
+  const scales = penalties.map((beta) => popularityScale(modelItems, trainCounts, beta));
   for (const lambda of lambdas) {
     let fit;
     try {
@@ -182,13 +176,12 @@ export function selectEase(cols: RatingColumns, mask: Uint8Array, o: SelectOptio
     } catch (error) {
       throw singularLambda(error, lambda);
     }
-    for (const penalty of penalties) {
-      const rows = { ...fit.rows, values: fit.rows.values.slice() };
-      penalisePopularity(rows, modelItems, trainCounts, penalty);
-      score(new Ranker({ model: "ease", itemIds, trainCounts, modelItems, rows }), { model: "ease", lambda, penalty });
-    }
+    const ranker = new Ranker({ model: "ease", itemIds, trainCounts, modelItems, rows: fit.rows });
+    const lists = ranker.recommendAllScaled(evaluation.histories, o.k, scales);
+    penalties.forEach((penalty, s) => score(ranker, lists[s], { model: "ease", lambda, penalty }));
   }
-  score(new Ranker({ model: "popularity", itemIds, trainCounts }), { model: "popularity", lambda: 0, penalty: 0 });
+  const popularity = new Ranker({ model: "popularity", itemIds, trainCounts });
+  score(popularity, popularity.recommendAll(evaluation.histories, o.k), { model: "popularity", lambda: 0, penalty: 0 });
 
   const users = perUser[0].length;
   const base = { trials, fitRows, validationRows: fitMask.length - fitRows, users };
