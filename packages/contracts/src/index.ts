@@ -49,7 +49,7 @@ export {
 export { mulberry32, mixSeed } from "./random.js";
 export { writeFileAtomic, walkFiles } from "./files.js";
 export { pidAlive } from "./process.js";
-export { binarySearch } from "./sorted.js";
+export { binarySearch, positionLookup } from "./sorted.js";
 export { parseId } from "./ids.js";
 export { terminalSafe } from "./terminal.js";
 export { buildCatalog, parseAssignments, resolveParams, type Resolution } from "./resolve.js";

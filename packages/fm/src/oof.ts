@@ -18,7 +18,7 @@
  * average over samples); on ml-latest-small this costs 0.0007 test RMSE against averaging every
  * pair over the samples, which would need every sample kept to serve.
  */
-import { BadParameterError, binarySearch, splitHash, splitMaskOf, type SplitSpec } from "@ms/contracts";
+import { BadParameterError, binarySearch, positionLookup, splitHash, splitMaskOf, type SplitSpec } from "@ms/contracts";
 import { fitOptions, gibbsFit, type GibbsFeatures, type GibbsFit } from "./bayes.js";
 import { timeBias, timeTablesOn, type TimeTables } from "./timebias.js";
 import { expectedRating, type OrdinalTables } from "./ordinal.js";
@@ -194,9 +194,11 @@ export function stackedPairFeatures(
 ): Float32Array {
   const width = 6;
   const out = new Float32Array(userIds.length * width);
+  const userAt = positionLookup(t.userIds);
+  const movieAt = positionLookup(t.itemIds);
   for (let i = 0; i < userIds.length; i++) {
-    const u = binarySearch(t.userIds, userIds[i]);
-    const m = binarySearch(t.itemIds, movieIds[i]);
+    const u = userAt(userIds[i]);
+    const m = movieAt(movieIds[i]);
     if (u < 0) throw new BadParameterError("--user", `userId ${userIds[i]} has no training ratings in this model`);
     if (m < 0) throw new BadParameterError("--movie", `movieId ${movieIds[i]} has no training ratings in this model`);
     writePair(t, u, m, timestamps?.[i], out, i * width);

@@ -7,7 +7,7 @@
  * (unless asked not to) and movies under the training-count floor, and keeps the best `top` with
  * @ms/rank's top-k selection (ties to the smaller movie id).
  */
-import { binarySearch } from "@ms/contracts";
+import { binarySearch, positionLookup } from "@ms/contracts";
 import type { RunHistory } from "./history.js";
 import type { ServedModel } from "./serve.js";
 import { Ranker, TopKSelector, type TopKResult } from "@ms/rank";
@@ -49,17 +49,6 @@ export interface Recommender {
   /** The lists of a block of known users, in order. */
   recommendBlock(userIds: Int32Array): Promise<UserList[]>;
   dispose(): void;
-}
-
-/** A movie id -> position table over sorted ids: dense when the ids are small, else a binary search. */
-export function movieIndex(sorted: Int32Array): (id: number) => number {
-  const max = sorted.length ? sorted[sorted.length - 1] : -1;
-  if (sorted.length && sorted[0] >= 0 && max < 4 * sorted.length + 1_000_000) {
-    const table = new Int32Array(max + 1).fill(-1);
-    for (let i = 0; i < sorted.length; i++) table[sorted[i]] = i;
-    return (id) => (id >= 0 && id <= max ? table[id] : -1);
-  }
-  return (id) => binarySearch(sorted, id);
 }
 
 /** The positions (in the model's sorted movie ids) of a user's seen movies, into a reused buffer. */
@@ -136,7 +125,7 @@ const KERAS_BLOCK_PAIRS = 1 << 20;
 export function ratingRecommender(model: ServedModel, runId: string, history: RunHistory, o: ListOptions): Recommender {
   const movies = model.movieIds;
   const m = movies.length;
-  const position = movieIndex(movies);
+  const position = positionLookup(movies);
   const floor = underFloor(history, movies, o.minRatings);
   const selector = new TopKSelector(m, o.top, movies);
   const result: TopKResult = { index: new Int32Array(o.top), score: new Float64Array(o.top), count: 0 };
