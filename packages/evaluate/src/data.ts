@@ -6,7 +6,7 @@
  */
 import path from "node:path";
 import * as v from "valibot";
-import { binarySearch, checkJson, splitHash, splitMaskOf, SplitSpecSchema, type SplitSpec } from "@ms/contracts";
+import { binarySearch, checkJson, positionLookup, splitHash, splitMaskOf, SplitSpecSchema, type SplitSpec } from "@ms/contracts";
 import type { RatingsColumns } from "@ms/etl";
 import { sampleUsers } from "@ms/rank";
 
@@ -85,11 +85,13 @@ export function rankingData(ratings: RatingsColumns, split: SplitSpec, minRating
   const rowUser = new Int32Array(n);
   const rowItem = new Int32Array(n);
   let testRows = 0;
+  const itemAt = positionLookup(itemIds);
+  const userAt = positionLookup(userIds);
   for (let i = 0; i < n; i++) {
-    rowItem[i] = binarySearch(itemIds, ratings.movieIds[i]);
+    rowItem[i] = itemAt(ratings.movieIds[i]);
     if (mask[i] === 1) trainCount[rowItem[i]]++;
     else testRows++;
-    rowUser[i] = binarySearch(userIds, ratings.userIds[i]);
+    rowUser[i] = userAt(ratings.userIds[i]);
     if (rowUser[i] < 0) continue;
     if (mask[i] === 1) trainRows.push(i);
     else if (ratings.ratings[i] >= minRating) relevantRows.push(i);
