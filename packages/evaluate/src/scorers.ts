@@ -6,7 +6,7 @@
  * tensors rather than once per user.
  */
 import { Fields, readManifest, type Logger } from "@ms/contracts";
-import { FmDetailsSchema, FM_KIND, OOF_COLUMNS, readTablesDir, stackedKnows, stackedPairFeatures, type StackedTables } from "@ms/fm";
+import { FmDetailsSchema, FM_KIND, readTablesDir, stackedKnows, stackedPredictions, type StackedTables } from "@ms/fm";
 import { openModel, UnservableModelError, type ServedModel } from "@ms/serve";
 import { checkSignal } from "./signal.js";
 
@@ -117,12 +117,7 @@ export async function fmScorer(dir: string, itemIds: Int32Array, notes: string[]
     "fm",
     itemIds,
     (m) => stackedKnows(tables, "movie", m),
-    async (users, movies) => {
-      // Column 0 of the pair features is the full fit's prediction (no timestamp: the time bias of an unrated pair is 0).
-      const features = stackedPairFeatures(tables, users, movies);
-      const out = new Float32Array(users.length);
-      for (let i = 0; i < users.length; i++) out[i] = features[i * OOF_COLUMNS.length];
-      return out;
-    },
+    // The full fit's prediction (column 0 of the pair features), with no timestamp: scored at the end of the training range.
+    async (users, movies) => stackedPredictions(tables, users, movies),
   );
 }

@@ -33,7 +33,7 @@ import {
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import * as v from "valibot";
-import type { StackedTables } from "./oof.js";
+import type { StackedTables } from "./stacked.js";
 
 export const FM_KIND = "fm";
 export const FM_FILES = { features: "features.bin", trainMask: "train_mask.bin", testPredictions: "test_predictions.bin" } as const;

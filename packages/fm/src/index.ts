@@ -9,11 +9,7 @@ export { TIME_BINS, type TimeTables } from "./timebias.js";
 export {
   outOfFoldFeatures,
   checkOofOptions,
-  oofColumns,
   resolveOofModel,
-  stackedPairFeatures,
-  stackedKnows,
-  OOF_COLUMNS,
   OOF_LIMITS,
   OOF_MODELS,
   AUTO_BAYES_MAX_TRAIN,
@@ -22,8 +18,15 @@ export {
   type OofModel,
   type OofOptions,
   type OofRatings,
-  type StackedTables,
 } from "./oof.js";
+export {
+  oofColumns,
+  stackedPairFeatures,
+  stackedPredictions,
+  stackedKnows,
+  OOF_COLUMNS,
+  type StackedTables,
+} from "./stacked.js";
 export { selectGroups, SELECTABLE_GROUPS, SELECT_Z, type GroupTrial, type SelectableGroup } from "./select.js";
 export { fm, alsSettings, fmMetrics, type FmInputs, type FmMetrics } from "./fm.js";
 export {

@@ -13,6 +13,7 @@ import {
   resolveOofModel,
   stackedKnows,
   stackedPairFeatures,
+  stackedPredictions,
   type OofRatings,
 } from "./index.js";
 
@@ -166,6 +167,12 @@ describe("outOfFoldFeatures", () => {
     const untimed = stackedPairFeatures(a.tables, pick(data.userIds), pick(data.movieIds));
     for (const v of untimed) expect(Number.isFinite(v)).toBe(true);
     expect(test.some((_, k) => untimed[k * w] !== served[k * w])).toBe(true);
+    // The prediction column alone, timed and not, is the features' column 0 exactly.
+    const timedPredictions = stackedPredictions(a.tables, pick(data.userIds), pick(data.movieIds), pick(timestamps));
+    const untimedPredictions = stackedPredictions(a.tables, pick(data.userIds), pick(data.movieIds));
+    expect(Array.from(timedPredictions)).toEqual(test.map((_, k) => served[k * w]));
+    expect(Array.from(untimedPredictions)).toEqual(test.map((_, k) => untimed[k * w]));
+    expect(() => stackedPredictions(a.tables, [data.userIds[0]], [-7])).toThrow(/movieId -7/);
   });
 
   it("auto takes bayes up to AUTO_BAYES_MAX_TRAIN training ratings and als above", () => {

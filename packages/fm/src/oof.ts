@@ -18,21 +18,14 @@
  * average over samples); on ml-latest-small this costs 0.0007 test RMSE against averaging every
  * pair over the samples, which would need every sample kept to serve.
  */
-import { BadParameterError, binarySearch, positionLookup, splitHash, splitMaskOf, type SplitSpec } from "@ms/contracts";
+import { BadParameterError, binarySearch, splitHash, splitMaskOf, type SplitSpec } from "@ms/contracts";
 import { fitOptions, gibbsFit, type GibbsFeatures, type GibbsFit } from "./bayes.js";
-import { timeBias, timeTablesOn, type TimeTables } from "./timebias.js";
-import { expectedRating, type OrdinalTables } from "./ordinal.js";
+import { timeTablesOn } from "./timebias.js";
 import { counts, denseIndex, gibbsData, type Dense } from "./dense.js";
 import { alsFit, type AlsFitSettings } from "./als-fit.js";
 import { bayesFits } from "./parallel.js";
 import { selectGroups, type GroupTrial, type SelectableGroup } from "./select.js";
-
-/** The feature columns, in order (the first is `bayes_prediction` or `als_prediction`). */
-export function oofColumns(model: "bayes" | "als"): readonly string[] {
-  return [`${model}_prediction`, "user_bias", "movie_bias", "user_log_count", "movie_log_count", "implicit"];
-}
-/** The bayes model's columns (the default's). */
-export const OOF_COLUMNS = oofColumns("bayes");
+import { oofColumns, writePair, type StackedTables } from "./stacked.js";
 
 export const OOF_MODELS = ["auto", "bayes", "als"] as const;
 export type OofModel = (typeof OOF_MODELS)[number];
@@ -90,32 +83,6 @@ export interface OofRatings {
   timestamps?: ArrayLike<number>;
 }
 
-/**
- * The full fit, enough to compute the features of any pair of known ids: sorted ids, then per
- * user / movie the bias, log(1 + training count) and factor, and per user the implicit vector
- * (the mean factor of the movies the user rated, scaled by 1/sqrt(count), as SVD++'s y sum).
- * prediction = (withBiases ? mu + b_u + b_m : 0) + [time biases at t] + p_u . q_m (bayes: effective
- * factors, implicit sums included; `time` on these tables' rows, with the time features).
- */
-export interface StackedTables {
-  model: "bayes" | "als";
-  rank: number;
-  mu: number;
-  withBiases: boolean;
-  userIds: Int32Array;
-  itemIds: Int32Array;
-  userBias: Float32Array;
-  itemBias: Float32Array;
-  userLogCount: Float32Array;
-  itemLogCount: Float32Array;
-  userFactors: Float32Array;
-  itemFactors: Float32Array;
-  userImplicit: Float32Array;
-  time?: TimeTables;
-  /** The bayes model's ordinal output: column 0 is then the expected rating at the latent prediction. */
-  ordinal?: OrdinalTables;
-}
-
 export interface OofFeatures {
   model: "bayes" | "als";
   /** The groups the fits used (what `select` chose, plus those forced on). */
@@ -157,58 +124,6 @@ export function resolveOofModel(model: OofModel | undefined, trainRows: number):
   if (model === "als" || model === "bayes") return model;
   if (model === undefined) return "bayes";
   return trainRows <= AUTO_BAYES_MAX_TRAIN ? "bayes" : "als";
-}
-
-/** Writes the six features of dense pair (u, m) at `timestamp` at out[o..o+6). */
-function writePair(t: StackedTables, u: number, m: number, timestamp: number | undefined, out: Float32Array, o: number): void {
-  const r = t.rank;
-  const uo = u * r;
-  const mo = m * r;
-  let dot = 0;
-  let implicit = 0;
-  for (let f = 0; f < r; f++) {
-    const q = t.itemFactors[mo + f];
-    dot += t.userFactors[uo + f] * q;
-    implicit += t.userImplicit[uo + f] * q;
-  }
-  const time = t.time ? timeBias(t.time, u, m, timestamp) : 0;
-  const latent = t.withBiases ? t.mu + t.userBias[u] + t.itemBias[m] + time + dot : dot;
-  out[o] = t.ordinal ? expectedRating(t.ordinal.levels, t.ordinal.cuts, latent) : latent;
-  out[o + 1] = t.userBias[u];
-  out[o + 2] = t.itemBias[m];
-  out[o + 3] = t.userLogCount[u];
-  out[o + 4] = t.itemLogCount[m];
-  out[o + 5] = implicit;
-}
-
-/**
- * Features of (userIds[i], movieIds[i][, timestamps[i]]) from the full fit, `n * 6` values in
- * OOF_COLUMNS' layout: the same numbers the test rows were trained and scored with (no timestamps:
- * scored at the end of the training range). An id the fit never saw throws; see `stackedKnows`.
- */
-export function stackedPairFeatures(
-  t: StackedTables,
-  userIds: ArrayLike<number>,
-  movieIds: ArrayLike<number>,
-  timestamps?: ArrayLike<number>,
-): Float32Array {
-  const width = 6;
-  const out = new Float32Array(userIds.length * width);
-  const userAt = positionLookup(t.userIds);
-  const movieAt = positionLookup(t.itemIds);
-  for (let i = 0; i < userIds.length; i++) {
-    const u = userAt(userIds[i]);
-    const m = movieAt(movieIds[i]);
-    if (u < 0) throw new BadParameterError("--user", `userId ${userIds[i]} has no training ratings in this model`);
-    if (m < 0) throw new BadParameterError("--movie", `movieId ${movieIds[i]} has no training ratings in this model`);
-    writePair(t, u, m, timestamps?.[i], out, i * width);
-  }
-  return out;
-}
-
-/** Whether the full fit can score this user / movie. */
-export function stackedKnows(t: StackedTables, side: "user" | "movie", id: number): boolean {
-  return binarySearch(side === "user" ? t.userIds : t.itemIds, id) >= 0;
 }
 
 /** The implicit vectors: sum of the rated movies' factors over `rows`, times 1/sqrt(count). */
