@@ -82,15 +82,7 @@ export function stackedPairFeatures(
 ): Float32Array {
   const width = 6;
   const out = new Float32Array(userIds.length * width);
-  const userAt = positionLookup(t.userIds);
-  const movieAt = positionLookup(t.itemIds);
-  for (let i = 0; i < userIds.length; i++) {
-    const u = userAt(userIds[i]);
-    const m = movieAt(movieIds[i]);
-    if (u < 0) throw new BadParameterError("--user", `userId ${userIds[i]} has no training ratings in this model`);
-    if (m < 0) throw new BadParameterError("--movie", `movieId ${movieIds[i]} has no training ratings in this model`);
-    writePair(t, u, m, timestamps?.[i], out, i * width);
-  }
+  eachPair(t, userIds, movieIds, (i, u, m) => writePair(t, u, m, timestamps?.[i], out, i * width));
   return out;
 }
 
@@ -106,6 +98,19 @@ export function stackedPredictions(
   timestamps?: ArrayLike<number>,
 ): Float32Array {
   const out = new Float32Array(userIds.length);
+  eachPair(t, userIds, movieIds, (i, u, m) => {
+    out[i] = pairPrediction(t, u, m, timestamps?.[i]);
+  });
+  return out;
+}
+
+/** Calls `visit(i, user row, movie row)` for each pair in order; an id the tables do not hold is a BadParameterError naming it. */
+function eachPair(
+  t: StackedTables,
+  userIds: ArrayLike<number>,
+  movieIds: ArrayLike<number>,
+  visit: (i: number, u: number, m: number) => void,
+): void {
   const userAt = positionLookup(t.userIds);
   const movieAt = positionLookup(t.itemIds);
   for (let i = 0; i < userIds.length; i++) {
@@ -113,9 +118,8 @@ export function stackedPredictions(
     const m = movieAt(movieIds[i]);
     if (u < 0) throw new BadParameterError("--user", `userId ${userIds[i]} has no training ratings in this model`);
     if (m < 0) throw new BadParameterError("--movie", `movieId ${movieIds[i]} has no training ratings in this model`);
-    out[i] = pairPrediction(t, u, m, timestamps?.[i]);
+    visit(i, u, m);
   }
-  return out;
 }
 
 /** Whether the full fit can score this user / movie. */
