@@ -356,9 +356,9 @@ function initialFactors(n: number, K: number, normal: Normal): Float64Array {
  * A fit's options in the out-of-fold scheme (fit `f`; the folds' fits come first): without
  * `maxSamples` every fit runs `samples` sweeps; with it a fold fit stops by the error of its own
  * held-out rows `foldRows` (capped at maxSamples), and the full fit runs the max (or mean) count
- * the folds used, or ("first") the first fold's, which it can start on before the others end. Those rows are out of the fold's fit, so this costs no training data; their
- * ratings choose one number per fold (where it stops), which is all they say about their own
- * features.
+ * the folds used, or ("first") the first fold's, which it can start on before the others end.
+ * Those rows are out of the fold's fit, so this costs no training data; their ratings choose one
+ * number per fold (where it stops), which is all they say about their own features.
  */
 export function fitOptions(
   o: {
