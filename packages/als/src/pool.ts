@@ -10,22 +10,14 @@
  * Aborting sets the state's shared abort flag, which every sweep thread reads before each row;
  * `run` rejects with InterruptedError at once, and `close` terminates the workers.
  */
-import { InterruptedError, MsError } from "@ms/contracts";
-import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { builtWorker, InterruptedError, MsError } from "@ms/contracts";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import { Worker } from "node:worker_threads";
 import { SIDE_USERS, type AlsState, type Side } from "./kernel-types.js";
 import { scratchFor, solveRows, type Scratch } from "./kernel.js";
 
 /** The built worker entry: beside this module in dist, or dist/ when running from src/. */
-export function workerScript(): URL | undefined {
-  for (const rel of ["./worker.js", "../dist/worker.js"]) {
-    const url = new URL(rel, import.meta.url);
-    if (url.protocol === "file:" && existsSync(fileURLToPath(url))) return url;
-  }
-  return undefined;
-}
+export const workerScript = (): URL | undefined => builtWorker(import.meta.url, "worker.js");
 
 export interface SweepRunner {
   /** Solves every row of `side`; resolves when all threads are done, rejects with InterruptedError on abort. */

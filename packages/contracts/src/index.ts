@@ -49,6 +49,7 @@ export {
 export { mulberry32, mixSeed } from "./random.js";
 export { writeFileAtomic, walkFiles } from "./files.js";
 export { pidAlive } from "./process.js";
+export { builtWorker, runWorker } from "./worker.js";
 export { binarySearch, positionLookup } from "./sorted.js";
 export { parseId } from "./ids.js";
 export { terminalSafe } from "./terminal.js";

@@ -78,6 +78,7 @@ describe("the parameter catalog", () => {
       "rank_k",
       "rank_min_rating",
       "rank_eval_users",
+      "rank_num_threads",
     ]);
     for (const name of ["split", "split_prop", "folds", "fold", "test_ratings"]) expect(names).toContain(name);
   });
@@ -99,6 +100,8 @@ describe("the parameter catalog", () => {
       "spark_conf",
       "spark_deploy_mode",
       "spark_staging",
+      "rank_num_threads",
+      "rank_num_threads",
     ]);
     expect(buildCatalog(PIPELINE).find((s) => s.name === "als_engine")?.inKey).toBe(true);
     const a = keyParams("als", resolveWith({ als_num_threads: "1" }));
@@ -106,6 +109,8 @@ describe("the parameter catalog", () => {
     expect(a).toEqual(b);
     expect(a).not.toHaveProperty("als_num_threads");
     expect(keyParams("als", resolveWith({ als_rank: "5" }))).not.toEqual(a);
+    for (const step of ["rank", "ranking"])
+      expect(keyParams(step, resolveWith({ rank_num_threads: "1" })), step).toEqual(keyParams(step, resolveWith({ rank_num_threads: "2" })));
   });
 
   it("declares ranges in the schema, and the help states each default once", () => {

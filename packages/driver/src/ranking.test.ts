@@ -81,6 +81,18 @@ describe("the ranking step in ms run --json", () => {
     expect(await readFile(none.report!, "utf8")).toContain("fm_model=none, so it has no full fit to rank with");
   }, 300_000);
 
+  it("lists and measures the same on one thread as on two (rank_num_threads: not in the key)", async () => {
+    const runWith = (threads: number) =>
+      runJson([...SMALL, "-P", `rank_num_threads=${threads}`, "--force", "rank", "--force", "ranking"], box);
+    const [one, two] = [await runWith(1), await runWith(2)];
+    const timeless = (m: Record<string, number>) => Object.fromEntries(Object.entries(m).filter(([k]) => !k.endsWith("seconds")));
+    for (const name of ["rank", "ranking"]) {
+      expect(step(one, name).cached, name).toBe(false);
+      expect(timeless(step(two, name).metrics), name).toEqual(timeless(step(one, name).metrics));
+    }
+    expect(timeless(step(one, "ranking").metrics)).toEqual(timeless(step(doc, "ranking").metrics));
+  }, 300_000);
+
   it("names the metrics by -P rank_k, and reuses every other entry", async () => {
     const five = await runJson([...SMALL, "-P", "rank_k=5"], box);
     const m = step(five, "ranking").metrics;

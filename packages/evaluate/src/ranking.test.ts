@@ -4,10 +4,12 @@
  * pair scorer gives the same lists whether users go in one predict call or many, and the
  * published names are `<model>_<metric>_at_<k>`.
  */
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import type { RatingsColumns } from "@ms/etl";
 import { rankingData } from "./data.js";
-import { measure, metricsRecord, scoreLister } from "./ranking.js";
+import { measure, measureAll, metricsRecord, scoreLister, type Lister } from "./ranking.js";
 import { PAIRS_PER_CALL, pairScorer, popularityScorer } from "./scorers.js";
 
 const SPLIT = { kind: "file" as const, seed: 0, splitProp: 0.5 };
@@ -149,5 +151,64 @@ describe("measure", () => {
     );
     expect(record.popularity_ndcg_at_2).toBe(m.ndcg);
     expect(record.eval_users).toBe(2);
+  });
+});
+
+describe("measureAll", () => {
+  const data = rankingData(columns(12, 20), SPLIT, 0);
+  /** A lister of the popularity lists that logs when it starts and ends; off-thread ones end only when `release` is called. */
+  function traced(name: string, log: string[], offThread = false, fail = false) {
+    let release = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const inner = scoreLister(popularityScorer(data.trainCount));
+    const lister: Lister = {
+      model: name,
+      offThread,
+      async lists(d, k, visit, signal) {
+        log.push(`start ${name}`);
+        if (offThread) await gate;
+        if (fail) throw new Error(`${name} failed`);
+        if (signal?.aborted) throw new Error(`${name} stopped`);
+        await inner.lists(d, k, visit);
+        log.push(`end ${name}`);
+      },
+      dispose: () => undefined,
+    };
+    return { lister, release };
+  }
+
+  it("measures an off-thread lister beside the others, which run one at a time, and keeps the listers' order", async () => {
+    const log: string[] = [];
+    const a = traced("a", log);
+    const w = traced("w", log, true);
+    const b = traced("b", log);
+    const told: string[] = [];
+    const running = measureAll([a.lister, w.lister, b.lister], data, 3, (m) => told.push(m.model));
+    // The off-thread one starts first and is still running when both others have ended.
+    await new Promise((r) => setTimeout(r, 20));
+    expect(log).toEqual(["start w", "start a", "end a", "start b", "end b"]);
+    w.release();
+    const models = await running;
+    expect(models.map((m) => m.model)).toEqual(["a", "w", "b"]);
+    expect(told).toEqual(["a", "b", "w"]);
+    // The same lists, so the same figures as measured alone.
+    const alone = await measure(traced("w", []).lister, data, 3);
+    expect({ ...models[1], seconds: 0 }).toEqual({ ...alone, seconds: 0 });
+  });
+
+  it("stops the off-thread work when a lister here fails", async () => {
+    const log: string[] = [];
+    const w = traced("w", log, true);
+    const running = measureAll([w.lister, traced("x", log, false, true).lister], data, 3, () => undefined);
+    await expect(running).rejects.toThrow("x failed");
+    w.release();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(log).not.toContain("end w");
+  });
+
+  it("has the built worker the ranking step runs the keras network on", () => {
+    expect(existsSync(fileURLToPath(new URL("../dist/worker.js", import.meta.url)))).toBe(true);
   });
 });

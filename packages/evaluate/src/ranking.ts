@@ -39,6 +39,8 @@ export type Visit = (user: number, movieIds: Int32Array, scores: ArrayLike<numbe
 export interface Lister {
   /** The model's name in the metric names (`als`, `keras`, `fm`, `ranker`, `popularity`). */
   readonly model: string;
+  /** Its lists are made on a worker thread: `measureAll` measures it beside the others. */
+  readonly offThread?: boolean;
   lists(data: RankingData, k: number, visit: Visit, signal?: AbortSignal): Promise<void>;
   dispose(): void;
 }
@@ -83,6 +85,41 @@ export async function measure(lister: Lister, data: RankingData, k: number, sign
     signal,
   );
   return { model: lister.model, ...finiteMetrics(acc.result()), seconds: (performance.now() - started) / 1000 };
+}
+
+/**
+ * Every lister's metrics, in the listers' order: the off-thread ones started first and measured
+ * beside the others, which run one after another on this thread (one score buffer at a time).
+ * `onMeasured` is told of each as it ends. When one fails, the off-thread work is stopped.
+ */
+export async function measureAll(
+  listers: readonly Lister[],
+  data: RankingData,
+  k: number,
+  onMeasured: (m: ModelRanking) => void,
+  signal?: AbortSignal,
+): Promise<ModelRanking[]> {
+  const stop = new AbortController();
+  const onAbort = () => stop.abort();
+  signal?.addEventListener("abort", onAbort, { once: true });
+  const run = (l: Lister) =>
+    measure(l, data, k, stop.signal).then((m) => {
+      onMeasured(m);
+      return m;
+    });
+  const aside = listers.map((l) => (l.offThread ? run(l) : undefined));
+  // A failure here must not leave an off-thread rejection unobserved.
+  for (const p of aside) p?.catch(() => undefined);
+  try {
+    const here: (ModelRanking | undefined)[] = [];
+    for (const l of listers) here.push(l.offThread ? undefined : await run(l));
+    return await Promise.all(listers.map((_, i) => (here[i] ? here[i] : (aside[i] as Promise<ModelRanking>))));
+  } catch (error) {
+    stop.abort();
+    throw error;
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+  }
 }
 
 function finiteMetrics(m: RankingMetrics): Omit<ModelRanking, "model" | "seconds"> {

@@ -5,9 +5,10 @@
  * model's batch is one predict call over users x catalog pairs, so the network runs on large
  * tensors rather than once per user.
  */
-import { Fields, readManifest, type Logger } from "@ms/contracts";
+import type { Factors } from "@ms/als";
+import { Fields, readManifest } from "@ms/contracts";
 import { FmDetailsSchema, FM_KIND, readTablesDir, stackedKnows, stackedPredictions, type StackedTables } from "@ms/fm";
-import { openModel, UnservableModelError, type ServedModel } from "@ms/serve";
+import { openModel, type ServedModel } from "@ms/serve";
 import { checkSignal } from "./signal.js";
 
 /** Scores of the catalog for users; a higher score ranks first. */
@@ -74,25 +75,21 @@ export function popularityScorer(trainCount: Int32Array): Scorer {
   };
 }
 
-/** The ALS and keras scorers of a run (keras left out, with a note, when its network cannot score new pairs). */
-export async function ratingScorers(
-  dirs: { factors: string; model: string },
-  itemIds: Int32Array,
-  notes: string[],
-  logger?: Logger,
-): Promise<Scorer[]> {
-  const als = await openModel("als", { factors: dirs.factors });
-  const scorers = [servedScorer(als, itemIds)];
-  try {
-    // The light backend the fused trainer uses: scoring 1e5-1e7 pairs needs no libtensorflow.
-    const keras = await openModel("keras", dirs, { factors: als.factors, backend: "fused" });
-    scorers.push(servedScorer(keras, itemIds));
-  } catch (error) {
-    if (!(error instanceof UnservableModelError)) throw error;
-    notes.push(`keras: ${error.message}`);
-    logger?.warn({ model: error.dir }, `ranking: ${error.message}; keras left out`);
-  }
-  return scorers;
+/** The ALS factors' scorer, and the factors (the keras network's inputs are built from them). */
+export async function alsScorer(factorsDir: string, itemIds: Int32Array): Promise<{ scorer: Scorer; factors: Factors }> {
+  const als = await openModel("als", { factors: factorsDir });
+  return { scorer: servedScorer(als, itemIds), factors: als.factors };
+}
+
+/**
+ * The keras network's scorer; UnservableModelError when its network cannot score new pairs.
+ * `factors`: the ALS factors it was trained on, read from `dirs.factors` when not given.
+ */
+export async function kerasScorer(dirs: { factors: string; model: string }, itemIds: Int32Array, factors?: Factors): Promise<Scorer> {
+  const inputs = factors ?? (await openModel("als", { factors: dirs.factors })).factors;
+  // The light backend the fused trainer uses: scoring 1e5-1e7 pairs needs no libtensorflow.
+  const keras = await openModel("keras", dirs, { factors: inputs, backend: "fused" });
+  return servedScorer(keras, itemIds);
 }
 
 function servedScorer(model: ServedModel, itemIds: Int32Array): Scorer {

@@ -8,12 +8,13 @@
 import { defineStep, metricsText, type StepContext } from "@ms/contracts";
 import { readMovieTitles, readRawDataset } from "@ms/etl";
 import { rankingParams, type RankingParams } from "@ms/rank";
-import { writeRankingArtifact, type ModelRanking, type RankingFile } from "./artifact.js";
+import { writeRankingArtifact, type RankingFile } from "./artifact.js";
 import { evaluatedUsers } from "./data.js";
 import { rankerLister } from "./ranker.js";
-import { loadRankingData, measure, metricsRecord, scoreLister, type Lister } from "./ranking.js";
+import { kerasLister } from "./keras-lister.js";
+import { loadRankingData, measureAll, metricsRecord, scoreLister, type Lister } from "./ranking.js";
 import { samples } from "./samples.js";
-import { fmScorer, popularityScorer, ratingScorers } from "./scorers.js";
+import { alsScorer, fmScorer, popularityScorer } from "./scorers.js";
 import { EVALUATE_VERSION } from "./version.js";
 
 /** The artifact directories the evaluation reads. */
@@ -39,17 +40,21 @@ async function listersOf(
   inputs: RankingInputs,
   itemIds: Int32Array,
   trainCount: Int32Array,
+  threads: number,
   notes: string[],
   ctx: StepContext,
 ): Promise<Lister[]> {
-  const rating = await ratingScorers({ factors: inputs.factors, model: inputs.model }, itemIds, notes, ctx.logger);
+  const als = await alsScorer(inputs.factors, itemIds);
+  const listers: Lister[] = [scoreLister(als.scorer)];
   try {
+    const keras = await kerasLister({ factors: inputs.factors, model: inputs.model }, itemIds, als.factors, threads, notes, ctx.logger);
+    if (keras) listers.push(keras);
     const fm = await fmScorer(inputs.features, itemIds, notes);
-    const ranker = await rankerLister(inputs.ranker);
-    return [...rating.map(scoreLister), ...(fm ? [scoreLister(fm)] : []), ranker, scoreLister(popularityScorer(trainCount))];
+    if (fm) listers.push(scoreLister(fm));
+    return [...listers, await rankerLister(inputs.ranker), scoreLister(popularityScorer(trainCount))];
   } catch (error) {
     // The keras network holds tensors: released when a later model cannot be opened.
-    for (const s of rating) s.dispose();
+    for (const l of listers) l.dispose();
     throw error;
   }
 }
@@ -67,15 +72,18 @@ export async function evaluateRanking(inputs: RankingInputs, params: RankingPara
     "ranking: scoring every unseen catalog movie",
   );
   const notes: string[] = [];
-  const listers = await listersOf(inputs, data.itemIds, data.trainCount, notes, ctx);
-  const models: ModelRanking[] = [];
+  const listers = await listersOf(inputs, data.itemIds, data.trainCount, params.rank_num_threads, notes, ctx);
   try {
-    for (const lister of listers) {
-      const m = await measure(lister, data, k, signal);
-      logger.info({ model: m.model, ndcg: Number(m.ndcg.toFixed(4)), seconds: Number(m.seconds.toFixed(2)) }, `ranking: ${m.model}`);
-      ctx.metrics?.metric(`${m.model}_ndcg_at_${k}`, m.ndcg);
-      models.push(m);
-    }
+    const models = await measureAll(
+      listers,
+      data,
+      k,
+      (m) => {
+        logger.info({ model: m.model, ndcg: Number(m.ndcg.toFixed(4)), seconds: Number(m.seconds.toFixed(2)) }, `ranking: ${m.model}`);
+        ctx.metrics?.metric(`${m.model}_ndcg_at_${k}`, m.ndcg);
+      },
+      signal,
+    );
     const sampler = listers.find((s) => s.model === DEFAULT_RECOMMENDER) ?? listers[0];
     const file: RankingFile = {
       k,

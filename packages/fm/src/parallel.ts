@@ -6,10 +6,7 @@
  * at once or in which order they end. Without a built worker script the fits run one after
  * another on this thread. `bayesFits` is the out-of-fold scheme's pool over these.
  */
-import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
-import { Worker } from "node:worker_threads";
-import { InterruptedError } from "@ms/contracts";
+import { builtWorker, InterruptedError, runWorker } from "@ms/contracts";
 import { fitOptions, gibbsFit, type GibbsData, type GibbsFit, type GibbsOptions } from "./bayes.js";
 
 export interface FitJob {
@@ -24,35 +21,18 @@ export interface FitJob {
 /** A job with its options settled. */
 type ReadyJob = FitJob & { options: GibbsOptions };
 
-function workerScript(): URL | undefined {
-  for (const rel of ["./fit-worker.js", "../dist/fit-worker.js"]) {
-    const url = new URL(rel, import.meta.url);
-    if (existsSync(fileURLToPath(url))) return url;
-  }
-  return undefined;
-}
+const workerScript = () => builtWorker(import.meta.url, "fit-worker.js");
 
 function inWorker(script: URL, data: GibbsData, job: ReadyJob, signal: AbortSignal | undefined): Promise<GibbsFit> {
   const { signal: _signal, ...options } = job.options;
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(script, { workerData: { data, trainRows: job.trainRows, queryRows: job.queryRows, options } });
-    const onAbort = () => {
-      void worker.terminate();
-      reject(new InterruptedError("interrupted during a Gibbs fit"));
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-    const settle = () => signal?.removeEventListener("abort", onAbort);
-    worker.once("message", (m: { fit?: GibbsFit; error?: string }) => {
-      settle();
-      void worker.terminate();
-      if (m.fit) resolve(m.fit);
-      else reject(new Error(`Gibbs fit failed: ${m.error}`));
-    });
-    worker.once("error", (error) => {
-      settle();
-      reject(error);
-    });
-  });
+  let fit: GibbsFit | undefined;
+  const onMessage = (m: { fit?: GibbsFit; error?: string }) => {
+    if (!m.fit) throw new Error(`Gibbs fit failed: ${m.error}`);
+    fit = m.fit;
+    return true;
+  };
+  const work = { data, trainRows: job.trainRows, queryRows: job.queryRows, options };
+  return runWorker(script, work, "running a Gibbs fit", onMessage, signal).then(() => fit as GibbsFit);
 }
 
 /**

@@ -1,24 +1,22 @@
 /**
- * Every user's list on several threads: the users are cut into `threads` contiguous slices, each
- * served by a worker thread of its own (the built `serve-worker.js` beside this module, or in dist/
- * when running from src/) holding a copy of the model; the lists are the ones `recommendAll` gives
- * on one thread, in the same order. Without a built worker script, or with one thread, the batch
- * runs on this thread.
+ * Work of the rank package on several threads, each a worker thread running the package's
+ * `worker.js` (beside this module, or in dist/ when running from src/), with results identical to
+ * the one-thread code's:
+ * - every user's list: the users cut into `threads` contiguous slices, each served by a worker
+ *   holding a copy of the model; the lists in the order `recommendAll` gives them;
+ * - EASE at several λ from one gram matrix (the `auto` selection): λ i on lane i mod `threads`,
+ *   the gram matrix shared, each fit reported as it ends so the caller scores it while the next is
+ *   inverted. A lane holds one m x m working copy, so two lanes hold one more than one thread does.
+ * Without a built worker script, or with one thread, the work runs on this thread.
  */
-import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
-import { Worker } from "node:worker_threads";
-import { InterruptedError } from "@ms/contracts";
-import type { Histories } from "./ease.js";
+import { builtWorker, InterruptedError, runWorker } from "@ms/contracts";
+import { easeFromGram, type EaseFit, type Histories } from "./ease.js";
+import { singularLambda } from "./fit.js";
+import { NotPositiveDefiniteError } from "./inverse.js";
 import { Ranker, type BatchRecommendation, type RankerModel, type RecommendOptions } from "./ranker.js";
+import type { EaseJob } from "./worker.js";
 
-function workerScript(): URL | undefined {
-  for (const rel of ["./serve-worker.js", "../dist/serve-worker.js"]) {
-    const url = new URL(rel, import.meta.url);
-    if (existsSync(fileURLToPath(url))) return url;
-  }
-  return undefined;
-}
+const workerScript = () => builtWorker(import.meta.url, "worker.js");
 
 /** Users [from, to) of `h`, their items copied out (a worker gets only its own). */
 function sliceHistories(h: Histories, from: number, to: number): Histories {
@@ -44,25 +42,19 @@ function inWorker(
   options: RecommendOptions,
   signal?: AbortSignal,
 ): Promise<Lists> {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(script, { workerData: { model, histories, k, options } });
-    const onAbort = () => {
-      void worker.terminate();
-      reject(new InterruptedError("interrupted while serving users"));
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-    const settle = () => signal?.removeEventListener("abort", onAbort);
-    worker.once("message", (m: Partial<Lists> & { error?: string }) => {
-      settle();
-      void worker.terminate();
-      if (m.items && m.scores && m.counts) resolve({ items: m.items, scores: m.scores, counts: m.counts });
-      else reject(new Error(`serving a batch of users failed: ${m.error}`));
-    });
-    worker.once("error", (error) => {
-      settle();
-      reject(error);
-    });
-  });
+  let lists: Lists | undefined;
+  const what = "serving a batch of users";
+  return runWorker(
+    script,
+    { task: "serve", model, histories, k, options },
+    what,
+    (m) => {
+      if (!(m.items && m.scores && m.counts)) throw new Error(`${what} failed: ${m.error}`);
+      lists = m as unknown as Lists;
+      return true;
+    },
+    signal,
+  ).then(() => lists as Lists);
 }
 
 /** Every user's top k (as Ranker.recommendAll) on up to `threads` worker threads. */
@@ -95,4 +87,69 @@ export async function recommendAllParallel(
     out.counts.set(p.counts, cuts[i]);
   });
   return out;
+}
+
+/**
+ * EASE from one gram matrix (`gram`, G = X^T X's lower triangle, m x m; not modified) at each λ of
+ * `lambdas`, as `easeFromGram` fits it, on up to `threads` lanes; `onFit(index, fit)` is called
+ * on this thread as each fit ends (in any order across lanes, in λ order within one). A λ that
+ * leaves G + λI singular rejects with rank_lambda's parameter error (`singularLambda`).
+ */
+export async function easeFits(
+  gram: Float64Array,
+  m: number,
+  lambdas: readonly number[],
+  neighbors: number,
+  ids: Int32Array,
+  onFit: (index: number, fit: EaseFit) => void,
+  threads = 2,
+  signal?: AbortSignal,
+): Promise<void> {
+  const lanes = Math.min(threads, lambdas.length);
+  const script = lanes > 1 ? workerScript() : undefined;
+  if (!script) {
+    lambdas.forEach((lambda, index) => {
+      if (signal?.aborted) throw new InterruptedError("interrupted while fitting EASE");
+      let fit: EaseFit;
+      try {
+        fit = easeFromGram(gram.slice(), m, lambda, neighbors, ids);
+      } catch (error) {
+        throw singularLambda(error, lambda);
+      }
+      onFit(index, fit);
+    });
+    return;
+  }
+  const shared = new Float64Array(new SharedArrayBuffer(gram.byteLength));
+  shared.set(gram);
+  // One lane failing stops the others: no fit is reported after the call has rejected.
+  const stop = new AbortController();
+  const onAbort = () => stop.abort();
+  signal?.addEventListener("abort", onAbort, { once: true });
+  const lane = (l: number) => lambdas.map((lambda, index) => ({ index, lambda })).filter((_, index) => index % lanes === l);
+  try {
+    await Promise.all(
+      Array.from({ length: lanes }, (_, l) => {
+        const mine = lane(l);
+        let left = mine.length;
+        const job: EaseJob = { task: "ease", gram: shared, m, lambdas: mine, neighbors, ids };
+        const onMessage = (msg: Record<string, unknown>) => {
+          const index = msg.index as number;
+          if (msg.error !== undefined) {
+            const cause =
+              typeof msg.pivot === "number" ? new NotPositiveDefiniteError(msg.pivot, msg.value as number) : new Error(String(msg.error));
+            throw singularLambda(cause, lambdas[index]);
+          }
+          onFit(index, msg.fit as EaseFit);
+          return --left === 0;
+        };
+        return runWorker(script, job, "fitting EASE", onMessage, stop.signal).catch((error) => {
+          stop.abort();
+          throw error;
+        });
+      }),
+    );
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+  }
 }

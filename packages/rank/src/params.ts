@@ -11,6 +11,7 @@
  * the synthetic kinds; the item cap so a fit of ml-latest-small takes seconds and 20M synthetic
  * ratings a few minutes; the kept neighbours so nDCG@10 barely moves.
  */
+import { availableParallelism } from "node:os";
 import {
   BadParameterError,
   checkSplitParams,
@@ -29,6 +30,7 @@ export interface RankingParams {
   rank_k: number;
   rank_min_rating: number;
   rank_eval_users: number;
+  rank_num_threads: number;
 }
 
 export interface RankParams extends RankingParams, Omit<SplitParams, "test_ratings"> {
@@ -91,6 +93,15 @@ export const rankingParams: ParamDefs<RankingParams> = {
     default: RANK_DEFAULTS.rank_eval_users,
     min: 1,
     doc: "ranking metrics: the most users evaluated (chosen by a hash of the user id, so the same users every time); each rating model scores users x catalogue pairs, so 2,000 keeps a 20M-rating release to minutes while ml-latest-small (610 users) is evaluated in full",
+  }),
+  rank_num_threads: param.integer({
+    default: Math.min(availableParallelism(), 256),
+    min: 1,
+    max: 256,
+    defaultDoc: "the number of cores",
+    doc: "worker threads: the rank step fits auto's λ candidates side by side (each holding one m x m copy), the ranking step scores the keras network beside the other models",
+    notInKey:
+      "the λ candidates' fits and every model's lists are the same on any thread (select.test.ts here and the driver's ranking.test.ts check one thread against two)",
   }),
 };
 

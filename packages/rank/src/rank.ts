@@ -84,24 +84,31 @@ function stepMetrics(
  * λ and β for the fit: the numbers given, or with `auto` the selection's choice (select.ts) on
  * held-out training rows. Popularity has neither (0 recorded for an `auto` one).
  */
-function chooseEase(
+async function chooseEase(
   ratings: Parameters<typeof selectEase>[0],
   mask: Uint8Array,
   params: RankParams,
-): { lambda: number; penalty: number; selection?: EaseSelection } {
+  signal?: AbortSignal,
+): Promise<{ lambda: number; penalty: number; selection?: EaseSelection }> {
   const { rank_lambda: lambda, rank_popularity_penalty: penalty } = params;
   const auto = lambda === "auto" || penalty === "auto";
   if (params.rank_model !== "ease" || !auto) return { lambda: lambda === "auto" ? 0 : lambda, penalty: penalty === "auto" ? 0 : penalty };
-  const selection = selectEase(ratings, mask, {
-    lambda,
-    penalty,
-    maxItems: params.rank_max_items,
-    neighbors: params.rank_neighbors,
-    k: params.rank_k,
-    minRating: params.rank_min_rating,
-    maxUsers: params.rank_eval_users,
-    seed: params.rank_seed,
-  });
+  const selection = await selectEase(
+    ratings,
+    mask,
+    {
+      lambda,
+      penalty,
+      maxItems: params.rank_max_items,
+      neighbors: params.rank_neighbors,
+      k: params.rank_k,
+      minRating: params.rank_min_rating,
+      maxUsers: params.rank_eval_users,
+      seed: params.rank_seed,
+      threads: params.rank_num_threads,
+    },
+    signal,
+  );
   return { lambda: selection.lambda, penalty: selection.penalty, selection };
 }
 
@@ -181,7 +188,7 @@ export async function rank(
       file: source.file,
     });
   logger.info({ rows: ratings.rows, train: trainRows, model: params.rank_model, status: "fitting" }, "rank: ratings loaded");
-  const { lambda, penalty, selection } = chooseEase(ratings, mask, params);
+  const { lambda, penalty, selection } = await chooseEase(ratings, mask, params, ctx.signal);
   if (selection) logSelection(logger, selection);
   checkInterrupted(ctx.signal);
   const fitted = fitRanker(ratings, mask, {

@@ -4,7 +4,9 @@
  * without a penalty; where users rate planted groups of items together, it goes to a small λ,
  * which EASE's item-item weights need. Also the validation cut and the one-standard-error rule.
  */
-import { mulberry32, splitHash, splitMaskOf } from "@ms/contracts";
+import { BadParameterError, InterruptedError, mulberry32, splitHash, splitMaskOf } from "@ms/contracts";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { readRatingsColumns } from "@ms/etl";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -12,6 +14,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { syntheticRatingsDir } from "./__tests__/fixtures.js";
 import type { RatingColumns } from "./fit.js";
+import { easeFits } from "./parallel.js";
 import { AUTO_LAMBDAS, MIN_HISTORY, oneStandardError, selectEase, validationSplit, VALIDATION_SHARE, type EaseTrial } from "./select.js";
 
 const AUTO = { lambda: "auto", penalty: "auto", maxItems: 300, neighbors: 0, k: 10, minRating: 0, maxUsers: 2000, seed: 42 } as const;
@@ -108,8 +111,8 @@ describe("validationSplit", () => {
 });
 
 describe("selectEase", () => {
-  it("goes to the largest λ and no penalty where only popularity decides what users rate", () => {
-    const s = selectEase(lowrank, maskOf(lowrank), AUTO);
+  it("goes to the largest λ and no penalty where only popularity decides what users rate", async () => {
+    const s = await selectEase(lowrank, maskOf(lowrank), AUTO);
     expect(s.lambda).toBe(AUTO_LAMBDAS[AUTO_LAMBDAS.length - 1]);
     expect(s.penalty).toBe(0);
     // Popularity itself wins outright there: the EASE candidate closest to it is kept (select.ts, 4.).
@@ -119,25 +122,57 @@ describe("selectEase", () => {
     expect(s.trials).toHaveLength(AUTO_LAMBDAS.length * 4 + 1);
     expect(s.users).toBeGreaterThan(300);
     // Deterministic for a seed.
-    expect(selectEase(lowrank, maskOf(lowrank), AUTO)).toMatchObject({ lambda: s.lambda, penalty: s.penalty, trials: s.trials });
+    expect(await selectEase(lowrank, maskOf(lowrank), AUTO)).toMatchObject({ lambda: s.lambda, penalty: s.penalty, trials: s.trials });
   });
 
-  it("goes to a small λ, well above popularity, where users rate planted groups of items together", () => {
+  it("chooses the same on two worker threads as on one, every trial's scores equal", async () => {
+    // The built worker must be there, or easeFits would run on this thread and compare it with itself.
+    expect(existsSync(fileURLToPath(new URL("../dist/worker.js", import.meta.url)))).toBe(true);
     const cols = plantedGroups();
-    const s = selectEase(cols, maskOf(cols), AUTO);
+    const { seconds: _a, ...one } = await selectEase(cols, maskOf(cols), AUTO);
+    const { seconds: _b, ...two } = await selectEase(cols, maskOf(cols), { ...AUTO, threads: 2 });
+    expect(two).toEqual(one);
+  });
+
+  it("rejects as interrupted when the signal aborts during the fits", async () => {
+    const cols = plantedGroups();
+    const abort = new AbortController();
+    const running = selectEase(cols, maskOf(cols), { ...AUTO, threads: 2 }, abort.signal);
+    abort.abort();
+    await expect(running).rejects.toBeInstanceOf(InterruptedError);
+  });
+
+  it("goes to a small λ, well above popularity, where users rate planted groups of items together", async () => {
+    const cols = plantedGroups();
+    const s = await selectEase(cols, maskOf(cols), AUTO);
     expect(s.lambda).toBeLessThanOrEqual(200);
     expect(s.popularityBest).toBe(false);
     const popularity = s.trials.find((t) => t.model === "popularity");
     expect(s.trials[s.chosen].ndcg).toBeGreaterThan(2 * (popularity?.ndcg ?? 1));
   });
 
-  it("searches only the parameter left auto", () => {
+  it("searches only the parameter left auto", async () => {
     const cols = plantedGroups();
-    const s = selectEase(cols, maskOf(cols), { ...AUTO, lambda: 300 });
+    const s = await selectEase(cols, maskOf(cols), { ...AUTO, lambda: 300 });
     expect(s.lambda).toBe(300);
     expect(new Set(s.trials.filter((t) => t.model === "ease").map((t) => t.lambda))).toEqual(new Set([300]));
-    expect(selectEase(cols, maskOf(cols), { ...AUTO, penalty: 0.15 }).penalty).toBe(0.15);
+    expect((await selectEase(cols, maskOf(cols), { ...AUTO, penalty: 0.15 })).penalty).toBe(0.15);
   });
+});
+
+describe("easeFits", () => {
+  // G = -5 I: λ = 1 leaves a negative pivot, λ = 100 does not.
+  const gram = Float64Array.of(-5, 0, 0, -5);
+  for (const threads of [1, 2])
+    it(`names rank_lambda and the λ that leaves G + λI singular (${threads} thread${threads > 1 ? "s" : ""})`, async () => {
+      const fitted: number[] = [];
+      const run = easeFits(gram, 2, [100, 1], 0, Int32Array.of(10, 20), (i) => fitted.push(i), threads);
+      await expect(run).rejects.toBeInstanceOf(BadParameterError);
+      await expect(run).rejects.toThrow(/rank_lambda.*\b1 leaves X\^T X \+ λI numerically singular/);
+      // On one thread λ = 100 is fitted first; on two the failing lane may stop the other before it ends.
+      expect(fitted).toEqual(threads === 1 ? [0] : fitted.filter((i) => i === 0));
+      expect([...gram]).toEqual([-5, 0, 0, -5]);
+    });
 });
 
 describe("oneStandardError", () => {

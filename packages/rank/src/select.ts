@@ -32,8 +32,9 @@
  */
 import { mixSeed, splitHash } from "@ms/contracts";
 import { groupByUser, sampleUsers } from "./data.js";
-import { easeFromGram, gramMatrix } from "./ease.js";
-import { evaluationOf, modelIndex, popularityScale, scoreLists, singularLambda, trainingPart, type RatingColumns } from "./fit.js";
+import { gramMatrix } from "./ease.js";
+import { evaluationOf, modelIndex, popularityScale, scoreLists, trainingPart, type RatingColumns } from "./fit.js";
+import { easeFits } from "./parallel.js";
 import { Ranker, type BatchRecommendation } from "./ranker.js";
 
 /** The λ tried (log-spaced around the former default 400; each is one m x m inverse). */
@@ -57,6 +58,8 @@ export interface SelectOptions {
   minRating: number;
   maxUsers: number;
   seed: number;
+  /** Worker threads for the λ fits (default 1: this thread); the choice is the same for any count. */
+  threads?: number;
 }
 
 /** One candidate's validation scores. */
@@ -147,8 +150,13 @@ function pairedSe(a: Float64Array, b: Float64Array): number {
   return Math.sqrt(Math.max(0, (sumSq - n * mean * mean) / (n - 1)) / n);
 }
 
-/** Chooses λ and β as the module's docblock says; a number given for either is kept and only the other is searched. */
-export function selectEase(cols: RatingColumns, mask: Uint8Array, o: SelectOptions): EaseSelection {
+/**
+ * Chooses λ and β as the module's docblock says; a number given for either is kept and only the
+ * other is searched. The λ fits run on up to `threads` worker threads (parallel.ts's `easeFits`),
+ * each scored here as it ends; the trials keep the grid's order, so the choice is the same for any
+ * thread count.
+ */
+export async function selectEase(cols: RatingColumns, mask: Uint8Array, o: SelectOptions, signal?: AbortSignal): Promise<EaseSelection> {
   const started = performance.now();
   const lambdas = o.lambda === "auto" ? AUTO_LAMBDAS : [o.lambda];
   const penalties = o.penalty === "auto" ? AUTO_PENALTIES : [o.penalty];
@@ -160,28 +168,33 @@ export function selectEase(cols: RatingColumns, mask: Uint8Array, o: SelectOptio
   const { modelItems, local, ids } = modelIndex(trainCounts, itemIds, o.maxItems);
   const gram = gramMatrix(train, local, modelItems.length);
 
+  // Trial t = (λ index) * |penalties| + (β index); popularity last.
   const trials: EaseTrial[] = [];
   const perUser: Float64Array[] = [];
-  const score = (ranker: Ranker, lists: BatchRecommendation, trial: Omit<EaseTrial, "ndcg" | "coverage" | "se">) => {
+  const score = (t: number, ranker: Ranker, lists: BatchRecommendation, trial: Omit<EaseTrial, "ndcg" | "coverage" | "se">) => {
     const s = scoreLists(ranker, evaluation, lists, o.k);
-    trials.push({ ...trial, ndcg: s.metrics.ndcg, coverage: s.metrics.coverage, se: 0 });
-    perUser.push(s.userNdcg);
+    trials[t] = { ...trial, ndcg: s.metrics.ndcg, coverage: s.metrics.coverage, se: 0 };
+    perUser[t] = s.userNdcg;
   };
   // Every β of one λ from one scoring pass: a β scales B's columns, so it scales each user's scores.
   const scales = penalties.map((beta) => popularityScale(modelItems, trainCounts, beta));
-  for (const lambda of lambdas) {
-    let fit;
-    try {
-      fit = easeFromGram(gram.slice(), modelItems.length, lambda, o.neighbors, ids);
-    } catch (error) {
-      throw singularLambda(error, lambda);
-    }
-    const ranker = new Ranker({ model: "ease", itemIds, trainCounts, modelItems, rows: fit.rows });
-    const lists = ranker.recommendAllScaled(evaluation.histories, o.k, scales);
-    penalties.forEach((penalty, s) => score(ranker, lists[s], { model: "ease", lambda, penalty }));
-  }
+  await easeFits(
+    gram,
+    modelItems.length,
+    lambdas,
+    o.neighbors,
+    ids,
+    (l, fit) => {
+      const lambda = lambdas[l];
+      const ranker = new Ranker({ model: "ease", itemIds, trainCounts, modelItems, rows: fit.rows });
+      const lists = ranker.recommendAllScaled(evaluation.histories, o.k, scales);
+      penalties.forEach((penalty, s) => score(l * penalties.length + s, ranker, lists[s], { model: "ease", lambda, penalty }));
+    },
+    o.threads ?? 1,
+    signal,
+  );
   const popularity = new Ranker({ model: "popularity", itemIds, trainCounts });
-  score(popularity, popularity.recommendAll(evaluation.histories, o.k), { model: "popularity", lambda: 0, penalty: 0 });
+  score(trials.length, popularity, popularity.recommendAll(evaluation.histories, o.k), { model: "popularity", lambda: 0, penalty: 0 });
 
   const users = perUser[0].length;
   const base = { trials, fitRows, validationRows: fitMask.length - fitRows, users };

@@ -22,7 +22,7 @@ for (const d of ["ml-latest-small", "taste-100000", "lowrank-100000"])
       cols.ratings[i] = +r;
     });
     const c0 = process.cpuUsage();
-    const s = selectEase(cols, new Uint8Array(lines.length).fill(1), {
+    const s = await selectEase(cols, new Uint8Array(lines.length).fill(1), {
       lambda: "auto",
       penalty: "auto",
       maxItems: 1000,
