@@ -14,7 +14,7 @@ import { easeFromGram, type EaseFit, type Histories } from "./ease.js";
 import { singularLambda } from "./fit.js";
 import { NotPositiveDefiniteError } from "./inverse.js";
 import { Ranker, type BatchRecommendation, type RankerModel, type RecommendOptions } from "./ranker.js";
-import type { EaseJob } from "./worker.js";
+import type { EaseJob, ServeJob } from "./worker.js";
 
 const workerScript = () => builtWorker(import.meta.url, "worker.js");
 
@@ -44,9 +44,10 @@ function inWorker(
 ): Promise<Lists> {
   let lists: Lists | undefined;
   const what = "serving a batch of users";
+  const job: ServeJob = { task: "serve", model, histories, k, options };
   return runWorker(
     script,
-    { task: "serve", model, histories, k, options },
+    job,
     what,
     (m) => {
       if (!(m.items && m.scores && m.counts)) throw new Error(`${what} failed: ${m.error}`);
