@@ -1,7 +1,7 @@
 /**
  * The keras network as a `Lister`. Scoring every catalog movie for every evaluated user through
- * the network is the ranking step's largest cost (12 of its 29 s at 20M ratings, with ALS and fm
- * 11 s together), so with more than one thread it runs on a worker thread (worker.ts) while this
+ * the network is the ranking step's largest cost (12 s at 20M ratings, with ALS and fm 8-11 s
+ * together), so with more than one thread it runs on a worker thread (worker.ts) while this
  * thread lists the other models: the same code on the same inputs, so the same lists. A network
  * that cannot score new pairs (an older model) is left out with a note.
  */
