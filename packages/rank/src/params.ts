@@ -101,7 +101,7 @@ export const rankingParams: ParamDefs<RankingParams> = {
     defaultDoc: "the number of cores",
     doc: "worker threads: the rank step fits auto's λ candidates side by side (each holding one m x m copy), the ranking step scores the keras network beside the other models",
     notInKey:
-      "the λ candidates' fits and every model's lists are the same on any thread (select.test.ts here and the driver's ranking.test.ts check one thread against two)",
+      "the λ candidates' fits and every model's lists are the same on any thread (@ms/rank's select.test.ts and the driver's ranking.test.ts compare one thread with two)",
   }),
 };
 
