@@ -110,7 +110,9 @@ describe("the parameter catalog", () => {
     expect(a).not.toHaveProperty("als_num_threads");
     expect(keyParams("als", resolveWith({ als_rank: "5" }))).not.toEqual(a);
     for (const step of ["rank", "ranking"])
-      expect(keyParams(step, resolveWith({ rank_num_threads: "1" })), step).toEqual(keyParams(step, resolveWith({ rank_num_threads: "2" })));
+      expect(keyParams(step, resolveWith({ rank_num_threads: "1" })), step).toEqual(
+        keyParams(step, resolveWith({ rank_num_threads: "2" })),
+      );
   });
 
   it("declares ranges in the schema, and the help states each default once", () => {
