@@ -7,7 +7,8 @@
  * model; `mlflow models serve --env-manager local` and `ms serve` answer `/invocations` with the
  * same numbers, the cold-start ones identical. On a file store too (with the fm step's time effects and
  * ordinal output, which change the features), whose Default experiment MLflow made without
- * `mlflow.experimentKind` and gets it.
+ * `mlflow.experimentKind` and gets it; there the signature's optional `timestamp` column reaches the
+ * time effects, in the pyfunc as in `ms predict --pairs` and `ms serve`.
  */
 import { execFile, spawn } from "node:child_process";
 import { promises as fs } from "node:fs";
@@ -59,6 +60,73 @@ p = m.predict(pd.DataFrame(pairs, columns=["userId", "movieId"]))
 print(json.dumps({"pairs": pairs, "predictions": [float(x) for x in p], "signature": str(m.metadata.signature.to_dict())}))
 `;
 
+interface TimedAnswer {
+  /** [userId, movieId, timestamp]: users on days they rated (their day bias), a time before the range, a cold user. */
+  pairs: [number, number, number][];
+  predictions: number[];
+  /** The same pairs without the timestamp column: scored at the end of the training range. */
+  plain: number[];
+}
+
+/** Loads a stacked model with time effects and scores pairs with and without the timestamp column. */
+const PYFUNC_TIMED = `
+import json, sys, warnings
+warnings.filterwarnings("ignore")
+import mlflow.pyfunc, pandas as pd
+m = mlflow.pyfunc.load_model(sys.argv[1])
+raw = m.get_raw_model()
+tt = raw.tables["time"]
+movies = [int(x) for x in raw.movie_ids[::max(1, len(raw.movie_ids) // 6)]]
+days = range(0, len(tt["day"]), max(1, len(tt["day"]) // 8))
+rows = [[int(raw.user_ids[int(tt["dayUser"][k])]), x, int(tt["day"][k]) * 86400 + 3600] for k in days for x in movies]
+rows += [[int(raw.user_ids[0]), movies[0], int(tt["start"]) - 10**7], [999999, movies[0], int(tt["start"])]]
+p = m.predict(pd.DataFrame(rows, columns=["userId", "movieId", "timestamp"]))
+plain = m.predict(pd.DataFrame([r[:2] for r in rows], columns=["userId", "movieId"]))
+print(json.dumps({"pairs": rows, "predictions": [float(x) for x in p], "plain": [float(x) for x in plain]}))
+`;
+
+/** `ms predict --pairs` with a timestamp column and `ms serve` with one give the pyfunc's timed numbers. */
+async function expectSameTimed(doc: RunDoc, answer: TimedAnswer, trackingUri: string): Promise<void> {
+  const moved = answer.predictions.map((p, i) => Math.abs(p - answer.plain[i]));
+  expect(Math.max(...moved)).toBeGreaterThan(1e-3);
+  const file = path.join(box.root, `timed-${doc.runId}.csv`);
+  await fs.writeFile(file, `userId,movieId,timestamp\n${answer.pairs.map((p) => p.join(",")).join("\n")}\n`);
+  const r = await ms(["predict", "--pairs", file, "--run", doc.runId, "--tracking-uri", trackingUri, "--json"], box);
+  expect(r.code, r.stderr).toBe(0);
+  const rows = (JSON.parse(r.stdout) as { predictions: { rating: number }[] }).predictions;
+  expect(rows).toHaveLength(answer.pairs.length);
+  for (const [i, row] of rows.entries())
+    expect(Math.abs(row.rating - answer.predictions[i]), `pair ${answer.pairs[i]}`).toBeLessThan(TOLERANCE);
+  const child = spawnMs(["serve", "--port", "0", "--json", "--run", doc.runId, "--tracking-uri", trackingUri], box);
+  const done = finish(child);
+  try {
+    const info = await listening(child, done);
+    const res = await fetch(`${info.url}/invocations`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ dataframe_split: { columns: ["userId", "movieId", "timestamp"], data: answer.pairs } }),
+    });
+    expect(res.status).toBe(200);
+    const served = ((await res.json()) as { predictions: number[] }).predictions;
+    for (const [i, p] of served.entries()) expect(Math.abs(p - answer.predictions[i]), `pair ${answer.pairs[i]}`).toBeLessThan(1e-5);
+  } finally {
+    child.kill("SIGTERM");
+    await done;
+  }
+}
+
+/** The first line `ms serve --json` prints (its URL), or its stderr when it exits first. */
+function listening(child: ReturnType<typeof spawnMs>, done: ReturnType<typeof finish>): Promise<{ url: string }> {
+  return new Promise<{ url: string }>((resolve, reject) => {
+    let out = "";
+    child.stdout?.on("data", (d: Buffer) => {
+      out += d.toString();
+      if (out.includes("\n")) resolve(JSON.parse(out.split("\n")[0]) as { url: string });
+    });
+    void done.then((r) => reject(new Error(`ms serve exited ${r.code} before listening:\n${r.stderr}`)));
+  });
+}
+
 async function python<T>(code: string, args: string[], env: NodeJS.ProcessEnv): Promise<T> {
   const venv = (server as MlflowTestServer).venv;
   const { stdout } = await exec(path.join(venv, "bin/python"), ["-c", code, ...args], {
@@ -96,14 +164,7 @@ async function expectMsServed(doc: RunDoc, answer: PyfuncAnswer, trackingUri: st
   const child = spawnMs(["serve", "--port", "0", "--json", "--run", doc.runId, "--tracking-uri", trackingUri], box);
   const done = finish(child);
   try {
-    const info = await new Promise<{ url: string }>((resolve, reject) => {
-      let out = "";
-      child.stdout?.on("data", (d: Buffer) => {
-        out += d.toString();
-        if (out.includes("\n")) resolve(JSON.parse(out.split("\n")[0]) as { url: string });
-      });
-      void done.then((r) => reject(new Error(`ms serve exited ${r.code} before listening:\n${r.stderr}`)));
-    });
+    const info = await listening(child, done);
     const res = await fetch(`${info.url}/invocations`, {
       method: "POST",
       headers: { "content-type": "application/json" },
@@ -226,6 +287,8 @@ print(json.dumps({"models": [[m.model_id, m.name, str(m.status), m.source_run_id
       expect(doc.model.modelId).toBeUndefined();
       const answer = await python<PyfuncAnswer>(PYFUNC, [doc.model.uri], { MLFLOW_TRACKING_URI: fileUri });
       await expectSameAsMsPredict(doc, answer, root);
+      const timed = await python<TimedAnswer>(PYFUNC_TIMED, [doc.model.uri], { MLFLOW_TRACKING_URI: fileUri });
+      await expectSameTimed(doc, timed, root);
       const after = await python<Record<string, string>>(
         "import json,sys,warnings; warnings.filterwarnings('ignore'); from mlflow import MlflowClient; print(json.dumps(MlflowClient(sys.argv[1]).get_experiment('0').tags))",
         [fileUri],

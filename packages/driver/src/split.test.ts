@@ -2,9 +2,11 @@
  * The evaluation protocols through the built `ms` bin: `-P split=kfold` runs every fold as its own
  * child run group (a second run is all cache hits), with `folds` and `summary` in `--json` and the
  * parent run's mean and std; split=time reuses etl across split_prop; `--test-ratings` with
- * split=file counts and scores cold test rows.
+ * split=file counts and scores cold test rows; with the fm step's time effects, the test file
+ * re-scored through `ms predict --pairs` (its timestamp column read) and the report give the keras
+ * step's test RMSE.
  */
-import { writeFile } from "node:fs/promises";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeSyntheticRatings } from "@ms/etl";
@@ -149,6 +151,56 @@ describe("ms run --test-ratings -P split=file", () => {
     // Cold rows are scored, not dropped: every test row counts in keras' test error.
     expect(step("keras").metrics.test_nrows).toBe(test.length + 2);
     expect(Number.isFinite(step("keras").metrics.test_rmse)).toBe(true);
+  }, 300_000);
+
+  it("with time effects, ms predict --pairs on the test file and the report re-score the keras step's test RMSE", async () => {
+    const own = await sandbox("ms-driver-rescore-");
+    try {
+      const all = path.join(own.root, "all.csv");
+      writeSyntheticRatings(all, { seed: 6, rows: 4000 });
+      const [header, ...rows] = (await readFile(all, "utf8")).trim().split("\n");
+      expect(header).toBe("userId,movieId,rating,timestamp");
+      const base = rows.filter((_, i) => i % 10 !== 0);
+      const users = new Set(base.map((r) => r.split(",")[0]));
+      const movies = new Set(base.map((r) => r.split(",")[1]));
+      // Warm test rows only: the report scores the rows the model has factors for.
+      const test = rows.filter((r, i) => i % 10 === 0 && users.has(r.split(",")[0]) && movies.has(r.split(",")[1]));
+      await writeFile(path.join(own.root, "train.csv"), `${[header, ...base].join("\n")}\n`);
+      await writeFile(path.join(own.root, "test.csv"), `${[header, ...test].join("\n")}\n`);
+      await writeFile(
+        path.join(own.root, "pairs.csv"),
+        `${["userId,movieId", ...test.map((r) => r.split(",").slice(0, 2).join(","))].join("\n")}\n`,
+      );
+      const args = ["--ratings-csv", "train.csv", "--test-ratings", "test.csv", "-P", "split=file", ...SMALL.slice(2)];
+      const doc = await runJson([...args, "-P", "max_row_limit=-1", "-P", "fm_time=true"], own);
+      const keras = (doc.steps.find((s) => s.step === "keras") as StepDoc).metrics;
+      expect(keras.test_nrows).toBe(test.length);
+      expect(keras.test_cold_rows).toBe(0);
+      const predicted = async (file: string) => {
+        const r = await ms(["predict", "--pairs", file, "--format", "csv"], own);
+        expect(r.code).toBe(0);
+        return r.stdout
+          .trim()
+          .split("\n")
+          .slice(1)
+          .map((line) => Number(line.split(",")[2]));
+      };
+      const atTimes = await predicted("test.csv");
+      const truth = test.map((r) => Number(r.split(",")[2]));
+      const rmse = Math.sqrt(atTimes.reduce((s, p, i) => s + (p - truth[i]) ** 2, 0) / truth.length);
+      // ms predict prints 4 decimals: the RMSE moves by less than 5e-5.
+      expect(Math.abs(rmse - keras.test_rmse)).toBeLessThan(1e-4);
+      // Without times every pair is scored at the end of the training range: other numbers.
+      const atEnd = await predicted("pairs.csv");
+      expect(Math.max(...atEnd.map((p, i) => Math.abs(p - atTimes[i])))).toBeGreaterThan(1e-3);
+      const meta = path.join(own.cache, "meta");
+      const memo = (await readdir(meta)).filter((f) => f.startsWith("report-"));
+      expect(memo).toHaveLength(1);
+      const report = JSON.parse(await readFile(path.join(meta, memo[0]), "utf8")) as { scores: { model: string; rmse: number }[] };
+      expect(report.scores.find((s) => s.model === "keras")?.rmse).toBeCloseTo(keras.test_rmse, 5);
+    } finally {
+      await own.dispose();
+    }
   }, 300_000);
 
   it("refuses --test-ratings without split=file, and split=file without a test file (exit 2)", async () => {

@@ -182,6 +182,7 @@ export async function predictStackedPairs(
   loaded: LoadedModel,
   userIds: ArrayLike<number>,
   movieIds: ArrayLike<number>,
+  timestamps?: ArrayLike<number>,
 ): Promise<Float32Array> {
   if (!loaded.stacked)
     throw new BadParameterError(
@@ -189,7 +190,7 @@ export async function predictStackedPairs(
       `the keras model was trained on the "${loaded.manifest.details.features}" features, not the stacked ones`,
     );
   const { stackedPairFeatures } = await import("@ms/fm");
-  return predict(loaded, stackedPairFeatures(loaded.stacked, userIds, movieIds));
+  return predict(loaded, stackedPairFeatures(loaded.stacked, userIds, movieIds, timestamps));
 }
 
 /**

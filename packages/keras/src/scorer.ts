@@ -24,18 +24,28 @@ export interface PairScorer {
   hasUser(id: number): boolean;
   hasMovie(id: number): boolean;
   /**
-   * Predicted ratings of (userIds[i], movieIds[i]) into `out` (as long as the ids). Every id must
-   * be known (`hasUser`, `hasMovie`); an unknown one throws.
+   * Predicted ratings of (userIds[i], movieIds[i]) into `out` (as long as the ids), at
+   * `timestamps[i]` (seconds) where given: a model with time effects scores a pair without one at
+   * the end of its training range ("now"); other models ignore them. Every id must be known
+   * (`hasUser`, `hasMovie`); an unknown one throws.
    */
-  score(userIds: Int32Array, movieIds: Int32Array, out: Float64Array): void;
+  score(userIds: Int32Array, movieIds: Int32Array, out: Float64Array, timestamps?: Float64Array): void;
 }
 
-/** The features of rows [start, start + count) of the pairs, written at `x` (count * width floats). */
-type FeatureWriter = (userIds: Int32Array, movieIds: Int32Array, start: number, count: number, x: Float32Array) => void;
+/** The features of rows [start, start + count) of the pairs (at their timestamps, where the features use time), written at `x` (count * width floats). */
+type FeatureWriter = (
+  userIds: Int32Array,
+  movieIds: Int32Array,
+  start: number,
+  count: number,
+  x: Float32Array,
+  timestamps: Float64Array | undefined,
+) => void;
 
 function stackedWriter(t: StackedTables): FeatureWriter {
-  return (userIds, movieIds, start, count, x) => {
-    x.set(stackedPairFeatures(t, userIds.subarray(start, start + count), movieIds.subarray(start, start + count)));
+  return (userIds, movieIds, start, count, x, timestamps) => {
+    const end = start + count;
+    x.set(stackedPairFeatures(t, userIds.subarray(start, end), movieIds.subarray(start, end), timestamps?.subarray(start, end)));
   };
 }
 
@@ -87,11 +97,12 @@ export function pairScorer(loaded: LoadedModel, factors?: FactorMatrices): PairS
   return {
     hasUser,
     hasMovie,
-    score(userIds, movieIds, out) {
+    score(userIds, movieIds, out, timestamps) {
       const n = userIds.length;
+      if (timestamps && timestamps.length !== n) throw new Error(`${timestamps.length} timestamps for ${n} pairs`);
       for (let start = 0; start < n; start += SCORER_ROWS) {
         const count = Math.min(SCORER_ROWS, n - start);
-        write(userIds, movieIds, start, count, x);
+        write(userIds, movieIds, start, count, x, timestamps);
         kernel.k.forward(kernel.x, 0, count, d, h, kernel.w, kernel.out, kernel.scratch);
         for (let i = 0; i < count; i++) out[start + i] = y[i];
       }

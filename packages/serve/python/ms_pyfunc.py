@@ -3,7 +3,9 @@
 MLflow imports this module (the MLmodel's ``loader_module``, shipped in the model's ``code/``) and
 calls ``_load_pyfunc(data_path)`` with the model's ``data/`` directory, which holds ms's own files
 as ms wrote them (the ms flavor) and ``ms-model.json`` saying which they are. The returned object's
-``predict`` scores (userId, movieId) pairs exactly as ``ms predict`` does:
+``predict`` scores (userId, movieId) pairs exactly as ``ms predict`` does, each at its ``timestamp``
+(seconds) when the input has that column, which a stacked model with time effects reads (without
+it, every pair is scored at the end of the fit's training range, as ms does):
 
 - keras, ``stacked`` features (the default): each pair's six features from the full fit's tables
   (``keras/tables/<field>.bin``), as @ms/fm's ``stackedPairFeatures`` computes them, then the
@@ -43,6 +45,11 @@ _ACTIVATIONS = {
 }
 USER_COLUMN = "userId"
 MOVIE_COLUMN = "movieId"
+TIME_COLUMN = "timestamp"
+# @ms/fm's timebias.ts: days are floor(t / 86400); a (user row, day) key is user * DAY_SPAN + day + DAY_OFFSET.
+_DAY_SECONDS = 86_400
+_DAY_OFFSET = 5_000_000
+_DAY_SPAN = 2 * _DAY_OFFSET
 
 
 def _read_json(path):
@@ -157,19 +164,34 @@ def _row_dot(a, b):
     return s
 
 
-def _stacked_features(t, u, m):
-    """@ms/fm's stackedPairFeatures for rows u, m of the tables (no timestamp: the end of the training range)."""
+def _time_bias(tt, u, m, times):
+    """@ms/fm's timeBias: the bin's global and movie biases, plus the user's day bias where the fit has one.
+
+    Without times, the end of the training range: the last bin, no day bias.
+    """
+    bins = int(tt["bins"])
+    if times is None:
+        return float(tt["global"][bins - 1]) + tt["itemBin"][m * bins + bins - 1].astype(np.float64)
+    b = np.clip(np.floor((times - float(tt["start"])) / float(tt["binSeconds"])), 0, bins - 1).astype(np.int64)
+    s = tt["global"][b].astype(np.float64) + tt["itemBin"][m * bins + b].astype(np.float64)
+    keys = tt["dayUser"].astype(np.int64) * _DAY_SPAN + tt["day"].astype(np.int64) + _DAY_OFFSET
+    wanted = u.astype(np.int64) * _DAY_SPAN + np.floor(times / _DAY_SECONDS).astype(np.int64) + _DAY_OFFSET
+    if len(keys) == 0:
+        return s
+    at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    found = keys[at] == wanted
+    return s + np.where(found, tt["dayBias"][at].astype(np.float64), 0.0)
+
+
+def _stacked_features(t, u, m, times=None):
+    """@ms/fm's stackedPairFeatures for rows u, m of the tables, at `times` (seconds; None: the end of the training range)."""
     r = int(t["rank"])
     uf = t["userFactors"].reshape(-1, r)[u]
     mf = t["itemFactors"].reshape(-1, r)[m]
     ui = t["userImplicit"].reshape(-1, r)[u]
     dot = _row_dot(uf, mf)
     implicit = _row_dot(ui, mf)
-    time = np.zeros(len(u), dtype=np.float64)
-    if "time" in t:
-        tt = t["time"]
-        bins = int(tt["bins"])
-        time = float(tt["global"][bins - 1]) + tt["itemBin"][m * bins + bins - 1].astype(np.float64)
+    time = _time_bias(t["time"], u, m, times) if "time" in t else np.zeros(len(u), dtype=np.float64)
     ub = t["userBias"][u].astype(np.float64)
     mb = t["itemBias"][m].astype(np.float64)
     latent = float(t["mu"]) + ub + mb + time + dot if t["withBiases"] else dot
@@ -237,25 +259,25 @@ class MsModel:
         return self
 
     def predict(self, model_input, params=None):
-        users, movies = _pairs(model_input)
+        users, movies, times = _pairs(model_input)
         u, user_missing = _lookup(self.user_ids, users)
         m, movie_missing = _lookup(self.movie_ids, movies)
         cold = user_missing | movie_missing
         if not cold.any():
-            return self._predict_known(u, m)
+            return self._predict_known(u, m, times)
         out = self.cold_start(users, movies)
         if not cold.all():
-            out[~cold] = self._predict_known(u[~cold], m[~cold])
+            out[~cold] = self._predict_known(u[~cold], m[~cold], None if times is None else times[~cold])
         return out
 
-    def _predict_known(self, u, m):
-        """Ratings of pairs whose rows u, m the model has (float64)."""
+    def _predict_known(self, u, m, times=None):
+        """Ratings of pairs whose rows u, m the model has (float64), at `times` where the model reads them."""
         if len(u) == 0:
             return np.zeros(0, dtype=np.float64)
         if self.kind == "als":
             return _row_dot(self.user_factors[u], self.item_factors[m])
         if self.tables is not None:
-            x = _stacked_features(self.tables, u, m)
+            x = _stacked_features(self.tables, u, m, times)
         else:
             mf = self.item_factors[m]
             uf = self.user_factors[u]
@@ -274,17 +296,28 @@ def _lookup(known, ids):
 
 
 def _pairs(model_input):
-    """The userId and movieId columns of a DataFrame, a dict of columns, or an n x 2 array (userId, movieId)."""
+    """The userId and movieId columns (and the optional timestamp column, seconds) of a DataFrame,
+    a dict of columns, or an n x 2 (userId, movieId) or n x 3 (..., timestamp) array."""
+    times = None
     if hasattr(model_input, "columns") or isinstance(model_input, dict):
         missing = [c for c in (USER_COLUMN, MOVIE_COLUMN) if c not in model_input]
         if missing:
             raise ValueError(f"the input has no {', '.join(missing)} column (it needs {USER_COLUMN} and {MOVIE_COLUMN})")
         users, movies = np.asarray(model_input[USER_COLUMN]), np.asarray(model_input[MOVIE_COLUMN])
+        if TIME_COLUMN in model_input:
+            times = np.asarray(model_input[TIME_COLUMN])
     else:
         a = np.asarray(model_input)
-        if a.ndim != 2 or a.shape[1] != 2:
-            raise ValueError(f"expected {USER_COLUMN}, {MOVIE_COLUMN} pairs, got an array of shape {a.shape}")
+        if a.ndim != 2 or a.shape[1] not in (2, 3):
+            raise ValueError(f"expected {USER_COLUMN}, {MOVIE_COLUMN}[, {TIME_COLUMN}] rows, got an array of shape {a.shape}")
         users, movies = a[:, 0], a[:, 1]
+        if a.shape[1] == 3:
+            times = a[:, 2]
+    if times is not None:
+        times = times.reshape(-1)
+        if times.dtype.kind not in "iuf" or not np.all(np.isfinite(times.astype(np.float64))):
+            raise ValueError(f"{TIME_COLUMN}: seconds since the epoch, finite numbers")
+        times = times.astype(np.float64)
     out = []
     for name, col in ((USER_COLUMN, users), (MOVIE_COLUMN, movies)):
         col = col.reshape(-1)
@@ -292,7 +325,7 @@ def _pairs(model_input):
             if col.dtype.kind != "f" or not np.all(np.isfinite(col)) or not np.all(col == np.round(col)):
                 raise ValueError(f"{name}: ids are integers")
         out.append(col.astype(np.int64))
-    return out[0], out[1]
+    return out[0], out[1], times
 
 
 def _load_pyfunc(data_path):

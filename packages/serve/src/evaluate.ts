@@ -1,7 +1,8 @@
 /**
  * The test-set figures of a run's report: the RMSE of every model of the run on the test rows of
  * the shared split, beside two simple baselines fitted on the training rows (the global mean, and
- * the mean plus damped movie and user biases), and each model's error histogram. Computed once per
+ * the mean plus damped movie and user biases), and each model's error histogram; each row is scored
+ * at its timestamp, as the steps scored it (what a model with time effects needs). Computed once per
  * set of entries and kept as a memo file, so a fully cached run reports without loading DuckDB or
  * TensorFlow.js again. The memo's directory is given by the caller (the driver passes the cache
  * layout's meta place).
@@ -29,7 +30,8 @@ const ERR_STEP = 0.25;
 /** Damping of the bias baseline (Koren's usual values): movie biases, then user biases. */
 const MOVIE_DAMPING = 25;
 const USER_DAMPING = 10;
-const MEMO_VERSION = 1;
+/** 2: test rows are scored at their timestamps (a model with time effects scored every row at "now" before). */
+const MEMO_VERSION = 2;
 
 const ModelScoreSchema = v.object({ model: v.string(), rmse: v.number(), rows: v.number() });
 const ErrorHistogramSchema = v.object({
@@ -161,7 +163,7 @@ export async function evaluate(entries: readonly RunEntry[], options: EvaluateOp
   if (known) return known;
 
   // Both are DuckDB reads, which run on DuckDB's own threads: side by side.
-  const [ratings, als] = await Promise.all([readRatingsColumns(dirs.ratings), openModel("als", dirs)]);
+  const [ratings, als] = await Promise.all([readRatingsColumns(dirs.ratings, { timestamps: true }), openModel("als", dirs)]);
   const mask = splitMaskOf(splitOf(entries, dirs.factors), ratings);
   const userRow = rowsOf(als.userIds, ratings.userIds);
   const movieRow = rowsOf(als.movieIds, ratings.movieIds);
@@ -173,6 +175,9 @@ export async function evaluate(entries: readonly RunEntry[], options: EvaluateOp
   const users = Int32Array.from(test, (i) => ratings.userIds[i]);
   const movies = Int32Array.from(test, (i) => ratings.movieIds[i]);
   const actual = Float32Array.from(test, (i) => ratings.ratings[i]);
+  // Each row at its own time, as the steps scored it (a model with time effects reads them).
+  const stamps = ratings.timestamps;
+  const times = stamps ? Float64Array.from(test, (i) => stamps[i]) : undefined;
   const base = baselines(userRow, movieRow, als.userIds.length, als.movieIds.length, ratings.ratings, mask, test);
   const scores: ModelScore[] = [
     { model: "global mean", rmse: rmse(base.mean, actual), rows: test.length },
@@ -191,7 +196,7 @@ export async function evaluate(entries: readonly RunEntry[], options: EvaluateOp
       continue;
     }
     try {
-      const pred = await model.predict(users, movies);
+      const pred = await model.predict(users, movies, times);
       scores.push({ model: kind, rmse: rmse(pred, actual), rows: test.length });
       histograms.push(histogram(kind, pred, actual));
     } finally {

@@ -66,6 +66,7 @@ describe("writeMlflowModel", () => {
     expect(JSON.parse(doc.signature.inputs)).toEqual([
       { type: "long", name: "userId", required: true },
       { type: "long", name: "movieId", required: true },
+      { type: "long", name: "timestamp", required: false },
     ]);
     expect(doc.signature.inputs).toContain('{"type": "long", "name": "userId", "required": true}');
     expect(doc).toMatchObject({ run_id: "r1", artifact_path: "model", model_uuid: written.modelUuid, mlflow_version: PYFUNC_PINS.mlflow });

@@ -3,7 +3,8 @@
  * serve` and the model registry understand: an `MLmodel` file with a `python_function` flavor whose
  * loader (`python/ms_pyfunc.py`, shipped in `code/`) scores with numpy alone from the files ms
  * already writes, which sit in `data/` as ms wrote them (the `ms` flavor, for ms to load back);
- * a signature (`userId`, `movieId` long -> `prediction` double), an input example, and the
+ * a signature (`userId`, `movieId` long, optional `timestamp` long: seconds, the time a model with
+ * time effects scores the pair at -> `prediction` double), an input example, and the
  * environment files with pinned numpy and pandas. The layout is README's "The MLflow Model
  * directory"; `readMlflowModel` reads the ms flavor back.
  *
@@ -68,6 +69,7 @@ export const SIGNATURE = {
   inputs: [
     { type: "long", name: "userId", required: true },
     { type: "long", name: "movieId", required: true },
+    { type: "long", name: "timestamp", required: false },
   ],
   outputs: [{ type: "double", name: "prediction", required: true }],
 } as const;

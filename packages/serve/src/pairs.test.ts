@@ -90,6 +90,20 @@ describe("pairChunks", () => {
     expect(await countPairs(f)).toBe(9);
   });
 
+  it("a header naming a timestamp column gives each pair its time; a bad one is exit 3 naming its line", async () => {
+    const f = await file("timed.csv", "userId,movieId,rating,timestamp\n1,10,4.5,964982703\n2,20,3,964981247.5\n");
+    const chunks = [];
+    for await (const c of pairChunks(f)) chunks.push(c);
+    expect(chunks).toHaveLength(1);
+    expect(Array.from(chunks[0].timestamps ?? [])).toEqual([964982703, 964981247.5]);
+    const untimed = await file("untimed.csv", "1,10,4.5\n2,20,3\n");
+    for await (const c of pairChunks(untimed)) expect(c.timestamps).toBeUndefined();
+    const bad = await file("badtime.csv", "userId,movieId,timestamp\n1,10,964982703\n2,20,\n");
+    const error = await countPairs(bad).catch((e: unknown) => e);
+    expect(exitCodeFor(error)).toBe(3);
+    expect((error as Error).message).toContain(`${bad}:3: the timestamp column holds ""`);
+  });
+
   it("a bad line deep in the file names its line", async () => {
     const body = Array.from({ length: 200_000 }, (_, i) => `${i},${i}`);
     body[150_000] = "1,x";

@@ -3,7 +3,10 @@
  * (`ms recommend --users`), one per line, comma-, tab- or space-separated, an optional header
  * line, blank lines skipped. Files are read as a stream, line by line, and handed on in chunks,
  * so any number of pairs is read in bounded memory. Ids are decimal digits (`parseId`); a bad
- * line is a BadInputError naming the file and the line (exit 3).
+ * line is a BadInputError naming the file and the line (exit 3). A pairs file whose header names a
+ * `timestamp` column (as MovieLens' ratings files do) gives each pair its time, seconds since the
+ * epoch, which a model with time effects scores it at; then every line needs one. Without such a
+ * header no time is read (a third field may be anything, a rating say).
  */
 import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
@@ -19,15 +22,22 @@ export interface PairChunk {
   userIds: Int32Array;
   movieIds: Int32Array;
   lines: Int32Array;
+  /** Per pair, seconds since the epoch: when the header names a `timestamp` column. */
+  timestamps?: Float64Array;
 }
 
 interface PairColumns {
   user: number;
   movie: number;
+  /** The timestamp column, or -1. */
+  time: number;
 }
 
 const USER_NAMES = new Set(["userid", "user_id", "user"]);
 const MOVIE_NAMES = new Set(["movieid", "movie_id", "movie", "itemid", "item_id", "item"]);
+const TIME_NAME = "timestamp";
+/** Seconds since the epoch as a file writes them: decimal, an optional sign and fraction. */
+const TIMESTAMP = /^-?\d{1,15}(\.\d+)?$/;
 const SEPARATOR = /\s*[,\t ]\s*/;
 /** Pairs per chunk unless asked otherwise: 65,536 pairs are 768 KiB of typed arrays. */
 export const PAIR_CHUNK = 65_536;
@@ -42,7 +52,7 @@ function pairColumns(names: readonly string[], file: string, line: number): Pair
       `a header needs a user column (userId, user_id, user) and a movie column (movieId, movie_id, movie, item_id), found ${JSON.stringify(names.join(","))}`,
       { file, line },
     );
-  return { user, movie };
+  return { user, movie, time: lower.indexOf(TIME_NAME) };
 }
 
 /** The file's lines, streamed, with their 1-based numbers; an unreadable file is exit 3 naming it. */
@@ -71,12 +81,18 @@ async function* linesOf(file: string): AsyncGenerator<{ text: string; line: numb
 
 /** Streams the pairs of `file` in chunks of up to `size`; the header (first line with text, a name first) decides the columns. */
 export async function* pairChunks(file: string, size = PAIR_CHUNK): AsyncGenerator<PairChunk> {
-  let columns: PairColumns = { user: 0, movie: 1 };
+  let columns: PairColumns = { user: 0, movie: 1, time: -1 };
   let first = true;
-  let users = new Int32Array(size);
-  let movies = new Int32Array(size);
-  let lines = new Int32Array(size);
+  const users = new Int32Array(size);
+  const movies = new Int32Array(size);
+  const lines = new Int32Array(size);
+  const times = new Float64Array(size);
   let n = 0;
+  const chunk = (count: number): PairChunk => {
+    const c: PairChunk = { userIds: users.slice(0, count), movieIds: movies.slice(0, count), lines: lines.slice(0, count) };
+    if (columns.time >= 0) c.timestamps = times.slice(0, count);
+    return c;
+  };
   for await (const { text, line } of linesOf(file)) {
     const trimmed = text.trim();
     if (!trimmed) continue;
@@ -91,18 +107,24 @@ export async function* pairChunks(file: string, size = PAIR_CHUNK): AsyncGenerat
     const m = parseId(f[columns.movie] ?? "");
     if (u === undefined || m === undefined)
       throw new BadInputError(`not a "userId,movieId" line (ids are decimal digits): ${JSON.stringify(text.slice(0, 80))}`, { file, line });
+    if (columns.time >= 0) {
+      const t = f[columns.time] ?? "";
+      if (!TIMESTAMP.test(t))
+        throw new BadInputError(`the timestamp column holds ${JSON.stringify(t.slice(0, 40))}, not seconds since the epoch`, {
+          file,
+          line,
+        });
+      times[n] = Number(t);
+    }
     users[n] = u;
     movies[n] = m;
     lines[n++] = line;
     if (n === size) {
-      yield { userIds: users, movieIds: movies, lines };
-      users = new Int32Array(size);
-      movies = new Int32Array(size);
-      lines = new Int32Array(size);
+      yield chunk(n);
       n = 0;
     }
   }
-  if (n > 0) yield { userIds: users.slice(0, n), movieIds: movies.slice(0, n), lines: lines.slice(0, n) };
+  if (n > 0) yield chunk(n);
 }
 
 /** Checks every line of a pairs file (one streamed pass) and counts its pairs: a bad line fails before anything is scored. */

@@ -27,7 +27,7 @@ export interface PredictionRow {
 }
 
 export interface PredictStreamOptions extends LocateOptions {
-  /** A pairs file (`userId,movieId` lines); checked line by line before anything is scored. */
+  /** A pairs file (`userId,movieId` lines, a `timestamp` column when its header names one); checked line by line before anything is scored. */
   file: string;
   model?: ModelKind;
   /** Pairs per chunk (default 65,536). */
@@ -67,6 +67,7 @@ async function scorePairs(
   userIds: Int32Array,
   movieIds: Int32Array,
   coldRule: () => Promise<ColdStartRule>,
+  timestamps?: Float64Array,
 ): Promise<PredictionRow[]> {
   const n = userIds.length;
   const side: (ColdSide | undefined)[] = new Array(n);
@@ -79,12 +80,14 @@ async function scorePairs(
   }
   const users = new Int32Array(warm);
   const movies = new Int32Array(warm);
+  const times = timestamps ? new Float64Array(warm) : undefined;
   for (let i = 0, w = 0; i < n; i++) {
     if (side[i]) continue;
+    if (times) times[w] = (timestamps as Float64Array)[i];
     users[w] = userIds[i];
     movies[w++] = movieIds[i];
   }
-  const scores = warm ? await model.predict(users, movies) : new Float64Array(0);
+  const scores = warm ? await model.predict(users, movies, times) : new Float64Array(0);
   const rule = warm < n ? await coldRule() : undefined;
   const rows: PredictionRow[] = new Array(n);
   for (let i = 0, w = 0; i < n; i++) {
@@ -139,7 +142,7 @@ export async function predictStream(
     let cold = 0;
     for await (const chunk of pairChunks(o.file, o.chunk ?? PAIR_CHUNK)) {
       if (o.signal?.aborted) throw o.signal.reason instanceof Error ? o.signal.reason : new InterruptedError();
-      const rows = await scorePairs(model, chunk.userIds, chunk.movieIds, coldRule);
+      const rows = await scorePairs(model, chunk.userIds, chunk.movieIds, coldRule, chunk.timestamps);
       const n = rows.length;
       pairs += n;
       for (const row of rows) if (row.cold) cold++;

@@ -77,8 +77,12 @@ export interface ServedModel {
   movieIds: Int32Array;
   hasUser(id: number): boolean;
   hasMovie(id: number): boolean;
-  /** Predicted ratings of (userIds[i], movieIds[i]); every id must be known. */
-  predict(userIds: Int32Array, movieIds: Int32Array): Promise<Float64Array>;
+  /**
+   * Predicted ratings of (userIds[i], movieIds[i]); every id must be known. With `timestamps`
+   * (seconds, one per pair) a model with time effects scores each pair at its time, as its step
+   * scored the test rows; without, at the end of its training range ("now"). Other models ignore them.
+   */
+  predict(userIds: Int32Array, movieIds: Int32Array, timestamps?: Float64Array): Promise<Float64Array>;
   /**
    * The same predictions, synchronously and into a given buffer (an HTTP server's path: no
    * per-call tensors or promises). Its `hasUser`/`hasMovie` say what it can score (a stacked
@@ -126,11 +130,17 @@ export async function kerasPredictPairs(
 }
 
 /** A stacked network's predictions, in chunks of CHUNK pairs (bounding the feature buffer). */
-async function stackedPredictPairs(loaded: LoadedModel, userIds: Int32Array, movieIds: Int32Array): Promise<Float64Array> {
+async function stackedPredictPairs(
+  loaded: LoadedModel,
+  userIds: Int32Array,
+  movieIds: Int32Array,
+  timestamps: Float64Array | undefined,
+): Promise<Float64Array> {
   const out = new Float64Array(userIds.length);
   for (let start = 0; start < userIds.length; start += CHUNK) {
     const end = Math.min(userIds.length, start + CHUNK);
-    out.set(await predictStackedPairs(loaded, userIds.subarray(start, end), movieIds.subarray(start, end)), start);
+    const at = timestamps?.subarray(start, end);
+    out.set(await predictStackedPairs(loaded, userIds.subarray(start, end), movieIds.subarray(start, end), at), start);
   }
   return out;
 }
@@ -203,7 +213,7 @@ export async function openModel(
     dir: dirs.model,
     manifest: loaded.manifest,
     ...base,
-    predict: (u, m) => (loaded.stacked ? stackedPredictPairs(loaded, u, m) : kerasPredictPairs(loaded, factors, u, m)),
+    predict: (u, m, t) => (loaded.stacked ? stackedPredictPairs(loaded, u, m, t) : kerasPredictPairs(loaded, factors, u, m)),
     scorer: pairScorer(loaded, factors),
     dispose: () => loaded.model.dispose(),
   };

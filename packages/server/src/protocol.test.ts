@@ -50,7 +50,7 @@ describe("pairsFromJson / pairsFromCsv", () => {
       ],
       [{ dataframe_records: [{ userId: "1", movieId: 2 }] }, "INVALID_PARAMETER_VALUE", /column userId/],
       [{ inputs: [[1, 2.5]] }, "INVALID_PARAMETER_VALUE", /column movieId/],
-      [{ inputs: [[1, 2, 3]] }, "BAD_REQUEST", /not a \[userId, movieId\] pair/],
+      [{ inputs: [[1, 2, 3, 4]] }, "BAD_REQUEST", /not a \[userId, movieId\] row/],
       [{ inputs: { userId: [1, 2], movieId: [1] } }, "BAD_REQUEST", /2 values, movieId 1/],
       [{ dataframe_split: { columns: ["userId", "movieId"], data: [[1]] } }, "BAD_REQUEST", /row 0/],
       [{ dataframe_records: [{ userId: 2 ** 40, movieId: 1 }] }, "INVALID_PARAMETER_VALUE", /int32/],
@@ -64,6 +64,36 @@ describe("pairsFromJson / pairsFromCsv", () => {
     expect(refusal(() => pairsFromCsv("", 10)).errorCode).toBe("BAD_REQUEST");
     expect(refusal(() => pairsFromCsv("userId,item\n1,2\n", 10)).message).toMatch(/missing inputs \['movieId'\]/);
     expect(refusal(() => pairsFromCsv("userId,movieId\n1,x\n", 10)).message).toMatch(/column movieId/);
+  });
+
+  it("reads the optional timestamp column in every form; without it, no times", () => {
+    const times = Float64Array.from([100, 200.5, 300]);
+    const timed = { ...expected, timestamps: times };
+    const forms = [
+      { dataframe_split: { columns: ["timestamp", "movieId", "userId"], data: PAIRS.map(([u, m], i) => [times[i], m, u]) } },
+      { dataframe_records: records.map((r, i) => ({ ...r, timestamp: times[i] })) },
+      { inputs: { userId: [1, 2, 3], movieId: [10, 20, 30], timestamp: [100, 200.5, 300] } },
+      { inputs: PAIRS.map(([u, m], i) => [u, m, times[i]]) },
+    ];
+    for (const body of forms) expect(pairsFromJson(body, 10)).toEqual(timed);
+    expect(pairsFromCsv("userId,movieId,timestamp\n1,10,100\n2,20,200.5\n3,30,300\n", 10)).toEqual(timed);
+    expect(pairsFromJson({ dataframe_records: records }, 10).timestamps).toBeUndefined();
+    const bad: unknown[] = [
+      {
+        dataframe_records: [
+          { userId: 1, movieId: 2, timestamp: 5 },
+          { userId: 1, movieId: 3 },
+        ],
+      },
+      { inputs: { userId: [1], movieId: [2], timestamp: ["soon"] } },
+      { inputs: [[1, 2, null]] },
+    ];
+    for (const body of bad) {
+      const e = refusal(() => pairsFromJson(body, 10));
+      expect(e.errorCode, JSON.stringify(body)).toBe("INVALID_PARAMETER_VALUE");
+      expect(e.message).toMatch(/column timestamp: row \d holds/);
+    }
+    expect(refusal(() => pairsFromCsv("userId,movieId,timestamp\n1,2,x\n", 10)).message).toMatch(/column timestamp/);
   });
 
   it("refuses more rows than the batch limit before reading them", () => {

@@ -85,24 +85,26 @@ function scorePairs(model: ServingModel, pairs: Pairs, out: Float64Array): void 
   const cold: number[] = [];
   for (let i = 0; i < n; i++) if (!scorer.hasUser(pairs.userIds[i]) || !scorer.hasMovie(pairs.movieIds[i])) cold.push(i);
   if (!cold.length) {
-    scorer.score(pairs.userIds, pairs.movieIds, out);
+    scorer.score(pairs.userIds, pairs.movieIds, out, pairs.timestamps);
     return;
   }
   const warm = n - cold.length;
   const users = new Int32Array(warm);
   const movies = new Int32Array(warm);
+  const times = pairs.timestamps ? new Float64Array(warm) : undefined;
   for (let i = 0, w = 0, c = 0; i < n; i++) {
     if (cold[c] === i) {
       out[i] = coldStart.predict(pairs.userIds[i], pairs.movieIds[i]);
       c++;
       continue;
     }
+    if (times && pairs.timestamps) times[w] = pairs.timestamps[i];
     users[w] = pairs.userIds[i];
     movies[w++] = pairs.movieIds[i];
   }
   if (!warm) return;
   const scores = new Float64Array(warm);
-  scorer.score(users, movies, scores);
+  scorer.score(users, movies, scores, times);
   for (let i = 0, w = 0, c = 0; i < n; i++) {
     if (cold[c] === i) c++;
     else out[i] = scores[w++];

@@ -81,7 +81,12 @@ const PREDICT_OPTIONS = {
     description: `${MODEL_KINDS.join(" or ")} (default: the run's final model; its ALS model when that one cannot score new pairs)`,
   },
   movie: { type: "string", value: "ID", description: "the movie id (with --user)" },
-  pairs: { type: "string", value: "FILE", description: "a file of userId,movieId lines instead of --user/--movie, read as a stream" },
+  pairs: {
+    type: "string",
+    value: "FILE",
+    description:
+      "a file of userId,movieId lines instead of --user/--movie, read as a stream (with a header naming a timestamp column, each pair is scored at its time)",
+  },
   format: {
     type: "string",
     value: "FORMAT",
@@ -237,6 +242,8 @@ export const predictSpec: CliSpec<typeof PREDICT_OPTIONS> = {
     "A pair whose user or movie has no factors is scored by the cold-start rule the steps score such test rows with",
     "(training mean plus the known side's damped bias, clamped to [0.5, 5]) and marked on its row (cold: user, movie or user+movie);",
     "the MLflow Model's pyfunc and ms serve score it the same way.",
+    "A model with time effects (the fm step's time group) scores a pair at the timestamp given for it",
+    "(a --pairs file whose header names a timestamp column, e.g. a MovieLens ratings file), else at the end of its training range.",
   ].join("\n"),
   async run(values, _positionals, ctx): Promise<CliResult> {
     const model = choice<ModelKind>("--model", values.model, MODEL_KINDS);
