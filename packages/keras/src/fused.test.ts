@@ -2,7 +2,8 @@
  * The fused WebAssembly trainer against the tfjs reference path: the same network, initial
  * weights, shuffles and Adam give the same losses and test RMSE; its models are plain tfjs layers
  * models (loaded by `tf.loadLayersModel`, re-scored to the same metrics); results repeat exactly
- * for a seed and do not depend on the thread count; stops and divergence behave as tfjs' do.
+ * for a seed and do not depend on the thread count; stops and divergence behave as tfjs' do; with
+ * `restoreBest` both end with the weights of the epoch of best val_loss.
  */
 import { BadParameterError, InterruptedError, readManifest } from "@ms/contracts";
 import { existsSync, promises as fs } from "node:fs";
@@ -59,6 +60,14 @@ async function withThreads<T>(threads: number, fn: () => Promise<T>): Promise<T>
   }
 }
 
+/** The cpu backend, and the fixture's fit and validation rows with their factors features. */
+async function fixtureRows() {
+  const { tf } = await loadTf("cpu");
+  const joined = joinRatings(fx.data.ratings, fx.data.factors, { seed: 7, splitProp: 0.8 });
+  const { fitRows, valRows } = validationTail(joined.trainRows, 0.2);
+  return { tf, fitRows, valRows, assembler: new FeatureAssembler("factors", fx.data.factors, joined) };
+}
+
 describe("fused trainer", () => {
   it("is what backend auto trains with, and gives the tfjs wasm path's test RMSE within 0.005", async () => {
     const fused = await keras(inputs(), resolveKerasParams(QUICK), path.join(root, "fused"));
@@ -79,11 +88,7 @@ describe("fused trainer", () => {
   });
 
   it("takes the same steps as tfjs from the same weights: losses agree to 1e-4 relative over 3 epochs", async () => {
-    const { tf } = await loadTf("cpu");
-    const data = fx.data;
-    const joined = joinRatings(data.ratings, data.factors, { seed: 7, splitProp: 0.8 });
-    const { fitRows, valRows } = validationTail(joined.trainRows, 0.2);
-    const assembler = new FeatureAssembler("factors", data.factors, joined);
+    const { tf, fitRows, valRows, assembler } = await fixtureRows();
     const net = { hiddenUnits: 7, learningRate: 3e-3, seed: 9, outputBias: 3 };
     const options = { epochs: 3, batchSize: 50, patience: 5, minDelta: 0, seed: 4, shuffle: true };
     const model = buildNetwork(tf, assembler.width, net);
@@ -110,6 +115,51 @@ describe("fused trainer", () => {
     const theirs = (model.predict(tf.tensor2d(x, [fitRows.length, assembler.width])) as import("@tensorflow/tfjs").Tensor).dataSync();
     for (let i = 0; i < ours.length; i++) expect(ours[i]).toBeCloseTo(theirs[i], 4);
     model.dispose();
+  });
+
+  it("with restoreBest, both trainers end with the best val_loss epoch's weights: those of a run stopped there", async () => {
+    const { tf, fitRows, valRows, assembler } = await fixtureRows();
+    // A large step on little data: val_loss turns up before the last epoch.
+    const net = { hiddenUnits: 64, learningRate: 0.1, seed: 3, outputBias: 3 };
+    const options = { epochs: 8, batchSize: 16, patience: 8, minDelta: 0, seed: 4, shuffle: true };
+    const fresh = () => buildNetwork(tf, assembler.width, net);
+    const start = fresh();
+    const initial = start.getWeights().map((w) => Float32Array.from(w.dataSync() as Float32Array));
+    start.dispose();
+    const fuse = (epochs: number, restoreBest: boolean) =>
+      fitFused(assembler, fitRows, valRows, initial, {
+        ...options,
+        epochs,
+        restoreBest,
+        hiddenUnits: net.hiddenUnits,
+        learningRate: net.learningRate,
+        threads: 1,
+      });
+    const restored = await fuse(8, true);
+    const vals = restored.history.map((h) => h.val_loss as number);
+    const best = vals.indexOf(Math.min(...vals));
+    expect(restored.bestEpoch).toBe(best);
+    expect(best).toBeLessThan(restored.history.length - 1);
+    const stopped = await fuse(best + 1, false);
+    expect(stopped.bestEpoch).toBeUndefined();
+    expect(restored.weights).toEqual(stopped.weights);
+    expect(await restored.mse(valRows)).toBeCloseTo(vals[best], 5);
+
+    const tfjs = async (epochs: number, restoreBest: boolean) => {
+      const model = fresh();
+      const fit = await fitNetwork(tf, model, assembler, fitRows, valRows, { ...options, epochs, restoreBest });
+      const weights = model.getWeights().map((w) => Array.from(w.dataSync() as Float32Array));
+      model.dispose();
+      return { fit, weights };
+    };
+    const a = await tfjs(8, true);
+    const tfVals = a.fit.history.map((h) => h.val_loss as number);
+    const tfBest = tfVals.indexOf(Math.min(...tfVals));
+    expect(a.fit.bestEpoch).toBe(tfBest);
+    expect(tfBest).toBeLessThan(a.fit.history.length - 1);
+    const b = await tfjs(tfBest + 1, false);
+    for (let i = 0; i < a.weights.length; i++)
+      for (let j = 0; j < a.weights[i].length; j++) expect(a.weights[i][j]).toBeCloseTo(b.weights[i][j], 6);
   });
 
   it("saves a tfjs layers model that tf.loadLayersModel reads and that re-scores to the same metrics", async () => {

@@ -20,7 +20,7 @@ import { Worker } from "node:worker_threads";
 import type { FeatureAssembler } from "./features.js";
 import { mulberry32, shuffleInPlace } from "./features.js";
 import { CHUNKS, Kernel, kernelModule, packWeights, pad4, unpackWeights } from "./fused-kernel.js";
-import type { FitOptions, FitResult } from "./network.js";
+import { BestEpoch, type FitOptions, type FitResult } from "./network.js";
 
 /** Adam's defaults, as Keras and tfjs (`tf.train.adam`) have them. */
 export const ADAM = { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 } as const;
@@ -191,7 +191,8 @@ export async function fitFused(
   const history: { loss: number; val_loss?: number }[] = [];
   let diverged: FitResult["diverged"];
   let stopRequested = false;
-  let best = Number.POSITIVE_INFINITY;
+  const best = new BestEpoch(options.minDelta);
+  let bestWeights: Float32Array | undefined;
   let wait = 0;
   let sliceStart = performance.now();
   const trainer: BatchTrainer = {
@@ -235,21 +236,22 @@ export async function fitFused(
       options.onEpoch?.(epoch, { ...entry, seconds: (performance.now() - epochStart) / 1000 });
       sliceStart = performance.now();
       if (entry.val_loss !== undefined) {
-        // tfjs' EarlyStopping (mode min): an improvement is val_loss + minDelta < best.
-        if (entry.val_loss + options.minDelta < best) {
-          best = entry.val_loss;
+        if (best.keep(entry.val_loss, epoch)) {
           wait = 0;
+          if (options.restoreBest) bestWeights = kernel.f32(kernel.w, np).slice();
         } else if (++wait >= options.patience) break;
       }
     }
   } finally {
     await replica?.close();
   }
+  if (bestWeights) kernel.f32(kernel.w, np).set(bestWeights);
   const weights = unpackWeights(kernel.f32(kernel.w, np), d, h);
   return {
     epochsRun: history.length,
     stoppedEarly: !stopRequested && history.length < options.epochs,
     history,
+    ...(options.restoreBest && best.epoch >= 0 ? { bestEpoch: best.epoch } : {}),
     ...(diverged ? { diverged } : {}),
     weights,
     mse: (rows, signal) => meanSquaredError(kernel, assembler, rows, signal),

@@ -48,6 +48,10 @@ describe("keras_init", () => {
   it("is identity with the stacked features and glorot with the seed's, either overridable", () => {
     expect(resolveKerasParams().keras_init).toBe("identity");
     expect(resolveKerasParams({ keras_features: "seed" }).keras_init).toBe("glorot");
+    // Keras' restore_best_weights with the stacked features; the seed keeps Keras' default (the last epoch).
+    expect(resolveKerasParams().keras_restore_best).toBe(true);
+    expect(resolveKerasParams({ keras_features: "seed" }).keras_restore_best).toBe(false);
+    expect(resolveKerasParams({ keras_features: "seed", keras_restore_best: true }).keras_restore_best).toBe(true);
     expect(resolveKerasParams({ keras_init: "glorot" }).keras_init).toBe("glorot");
     expect(() => resolveKerasParams({ keras_init: "zeros" as never })).toThrow(/keras_init/);
   });

@@ -86,11 +86,18 @@ export interface FitOptions {
   shouldStop?: () => boolean;
   /** Stop at the first batch whose loss is NaN or infinite (reported as `diverged`): nothing can recover from it. */
   stopOnNonFiniteLoss?: boolean;
+  /**
+   * End with the weights of the epoch whose val_loss was the best (an improvement as early stopping
+   * counts one: by more than minDelta), as Keras' `restore_best_weights`; without validation rows, the last.
+   */
+  restoreBest?: boolean;
 }
 
 export interface FitResult {
   epochsRun: number;
   stoppedEarly: boolean;
+  /** With `restoreBest`: the epoch (0-based) whose weights the network ends with. */
+  bestEpoch?: number;
   history: { loss: number; val_loss?: number }[];
   /** Set when `stopOnNonFiniteLoss` stopped training: where the loss stopped being finite. */
   diverged?: { epoch: number; batch: number; loss: number };
@@ -146,6 +153,8 @@ export async function fitNetwork(
   let interrupted = false;
   let epochNow = 0;
   let diverged: FitResult["diverged"];
+  const best = new BestEpoch(options.minDelta);
+  let bestWeights: Tensor[] = [];
   const callbacks = [
     new tf.CustomCallback({
       onEpochBegin: async (epoch) => {
@@ -171,18 +180,42 @@ export async function fitNetwork(
         if (interrupted) return;
         const entry = { loss: Number(logs?.loss), ...(logs?.val_loss !== undefined ? { val_loss: Number(logs.val_loss) } : {}) };
         history.push(entry);
+        if (options.restoreBest && entry.val_loss !== undefined && best.keep(entry.val_loss, epoch)) {
+          tf.dispose(bestWeights);
+          bestWeights = model.getWeights().map((w) => w.clone());
+        }
         options.onEpoch?.(epoch, { ...entry, seconds: (performance.now() - epochStart) / 1000 });
       },
     }),
     ...(validation ? [early] : []),
   ];
   await model.fitDataset(train, { epochs: options.epochs, verbose: 0, callbacks, ...(validation ? { validationData: validation } : {}) });
+  if (bestWeights.length > 0) {
+    model.setWeights(bestWeights);
+    tf.dispose(bestWeights);
+  }
   return {
     epochsRun: history.length,
     stoppedEarly: !stopRequested && history.length < options.epochs,
     history,
+    ...(options.restoreBest && best.epoch >= 0 ? { bestEpoch: best.epoch } : {}),
     ...(diverged ? { diverged } : {}),
   };
+}
+
+/** The best epoch as early stopping counts an improvement (tfjs' EarlyStopping, mode min): val_loss + minDelta below the best so far. */
+export class BestEpoch {
+  value = Number.POSITIVE_INFINITY;
+  epoch = -1;
+  constructor(private readonly minDelta: number) {}
+
+  /** Whether `loss` at `epoch` improves on the best (it is then the best). */
+  keep(loss: number, epoch: number): boolean {
+    if (!(loss + this.minDelta < this.value)) return false;
+    this.value = loss;
+    this.epoch = epoch;
+    return true;
+  }
 }
 
 /** Longest stretch `evaluateMse` predicts before it lets the event loop run (and checks `signal`). */

@@ -25,6 +25,8 @@ export interface KerasParams {
   keras_output_bias: "zero" | "mean";
   /** How the network starts: the seeded kernels, or the identity on its first input (the stacked features' prediction). */
   keras_init: "glorot" | "identity";
+  /** Keep the weights of the epoch with the best val_loss (Keras' `restore_best_weights`), not the last epoch's. */
+  keras_restore_best: boolean;
   /** Seeds weight initialisation and the per-epoch shuffles. */
   keras_seed: number;
   /**
@@ -42,6 +44,7 @@ export const SEED_TRAINING = {
   keras_learning_rate: 1e-4,
   keras_output_bias: "zero",
   keras_init: "glorot",
+  keras_restore_best: false,
 } as const;
 /**
  * Training defaults of the stacked features: a handful of well-scaled inputs close to the answer
@@ -55,6 +58,7 @@ export const STACKED_TRAINING = {
   keras_learning_rate: 1e-3,
   keras_output_bias: "mean",
   keras_init: "identity",
+  keras_restore_best: true,
 } as const;
 
 export const KERAS_DEFAULTS: Readonly<KerasParams> = {
@@ -131,6 +135,10 @@ export const kerasParams: ParamDefs<KerasParams> = {
     defaultDoc: bySet(S.keras_init, T.keras_init),
     doc: "how the network starts: glorot (seeded random kernels, the seed's) or identity (computing its first input exactly, the stacked features' Bayesian prediction, so training learns corrections to it; output bias ignored)",
   }),
+  keras_restore_best: param.boolean({
+    defaultDoc: bySet(String(S.keras_restore_best), String(T.keras_restore_best)),
+    doc: "keep the weights of the epoch with the best val_loss (Keras' restore_best_weights) instead of the last epoch's: the stacked network's later epochs fit the out-of-fold features' noise (tools/bench/results/2026-12-07-quality-restore.md)",
+  }),
   keras_seed: param.integer({
     default: d.keras_seed,
     defaultFrom: "seed",
@@ -157,6 +165,7 @@ export function completeKerasParams(p: KerasParams): KerasParams {
     keras_learning_rate: p.keras_learning_rate ?? training.keras_learning_rate,
     keras_output_bias: p.keras_output_bias ?? training.keras_output_bias,
     keras_init: p.keras_init ?? training.keras_init,
+    keras_restore_best: p.keras_restore_best ?? training.keras_restore_best,
   };
 }
 

@@ -44,8 +44,16 @@ describe("stacked features (the default)", () => {
       inputWidth: 6,
       columns: ["bayes_prediction", "user_bias", "movie_bias", "user_log_count", "movie_log_count", "implicit"],
     });
-    expect(manifest.params).toMatchObject({ keras_learning_rate: 1e-3, keras_output_bias: "mean", keras_init: "identity" });
+    expect(manifest.params).toMatchObject({
+      keras_learning_rate: 1e-3,
+      keras_output_bias: "mean",
+      keras_init: "identity",
+      keras_restore_best: true,
+    });
     expect(Number.isFinite(a.metrics.test_rmse)).toBe(true);
+    // The kept epoch is one that ran (the metric exists only when the best weights are restored).
+    expect(a.metrics.best_epoch).toBeGreaterThanOrEqual(1);
+    expect(a.metrics.best_epoch).toBeLessThanOrEqual(a.metrics.epochs_run);
 
     const again = await evaluateModel(path.join(root, "stacked-a"), inputs, { backend: "wasm" });
     expect(again.test_mse).toBeCloseTo(a.metrics.test_mse, 6);

@@ -118,6 +118,7 @@ function fitOptionsFor(
     minDelta: params.keras_min_delta,
     seed: params.keras_seed,
     shuffle: true,
+    restoreBest: params.keras_restore_best,
     shouldStop: () => ctx.signal?.aborted === true,
     stopOnNonFiniteLoss: true,
     onEpoch: (epoch, logs) => {
@@ -248,6 +249,8 @@ export async function trainNetwork(
       test_cold_rows: joined.droppedTest,
       dropped_no_factors: dropped,
       epochs_run: fit.epochsRun,
+      // keras_restore_best: the (1-based) epoch whose weights the network kept.
+      ...(fit.bestEpoch !== undefined ? { best_epoch: fit.bestEpoch + 1 } : {}),
       seconds: (performance.now() - started) / 1000,
     };
     for (const [key, value] of Object.entries(metrics)) {

@@ -19,6 +19,7 @@ export interface KerasInputs {
 }
 
 export interface KerasMetrics {
+  /** Also `best_epoch`, with keras_restore_best: the 1-based epoch whose weights were kept. */
   [key: string]: number;
   training_nrows: number;
   test_nrows: number;
