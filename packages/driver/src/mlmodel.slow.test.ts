@@ -97,6 +97,12 @@ async function expectSameTimed(doc: RunDoc, answer: TimedAnswer, trackingUri: st
   expect(rows).toHaveLength(answer.pairs.length);
   for (const [i, row] of rows.entries())
     expect(Math.abs(row.rating - answer.predictions[i]), `pair ${answer.pairs[i]}`).toBeLessThan(TOLERANCE);
+  const served = await msServed(doc, trackingUri, ["userId", "movieId", "timestamp"], answer.pairs);
+  for (const [i, p] of served.entries()) expect(Math.abs(p - answer.predictions[i]), `pair ${answer.pairs[i]}`).toBeLessThan(1e-5);
+}
+
+/** `ms serve` of the run, asked `/invocations` once (dataframe_split of these columns and rows): its predictions. */
+async function msServed(doc: RunDoc, trackingUri: string, columns: string[], data: number[][]): Promise<number[]> {
   const child = spawnMs(["serve", "--port", "0", "--json", "--run", doc.runId, "--tracking-uri", trackingUri], box);
   const done = finish(child);
   try {
@@ -104,11 +110,10 @@ async function expectSameTimed(doc: RunDoc, answer: TimedAnswer, trackingUri: st
     const res = await fetch(`${info.url}/invocations`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ dataframe_split: { columns: ["userId", "movieId", "timestamp"], data: answer.pairs } }),
+      body: JSON.stringify({ dataframe_split: { columns, data } }),
     });
     expect(res.status).toBe(200);
-    const served = ((await res.json()) as { predictions: number[] }).predictions;
-    for (const [i, p] of served.entries()) expect(Math.abs(p - answer.predictions[i]), `pair ${answer.pairs[i]}`).toBeLessThan(1e-5);
+    return ((await res.json()) as { predictions: number[] }).predictions;
   } finally {
     child.kill("SIGTERM");
     await done;
@@ -161,24 +166,10 @@ async function expectSameAsMsPredict(doc: RunDoc, answer: PyfuncAnswer, tracking
 
 /** `ms serve` of the run: /invocations gives the pyfunc's numbers, the cold-start ones to the bit. */
 async function expectMsServed(doc: RunDoc, answer: PyfuncAnswer, trackingUri: string): Promise<void> {
-  const child = spawnMs(["serve", "--port", "0", "--json", "--run", doc.runId, "--tracking-uri", trackingUri], box);
-  const done = finish(child);
-  try {
-    const info = await listening(child, done);
-    const res = await fetch(`${info.url}/invocations`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ dataframe_split: { columns: ["userId", "movieId"], data: answer.pairs } }),
-    });
-    expect(res.status).toBe(200);
-    const served = ((await res.json()) as { predictions: number[] }).predictions;
-    expect(served).toHaveLength(answer.pairs.length);
-    for (const [i, p] of served.entries()) expect(Math.abs(p - answer.predictions[i]), `pair ${answer.pairs[i]}`).toBeLessThan(1e-5);
-    expect(served.slice(-3)).toEqual(answer.predictions.slice(-3));
-  } finally {
-    child.kill("SIGTERM");
-    await done;
-  }
+  const served = await msServed(doc, trackingUri, ["userId", "movieId"], answer.pairs);
+  expect(served).toHaveLength(answer.pairs.length);
+  for (const [i, p] of served.entries()) expect(Math.abs(p - answer.predictions[i]), `pair ${answer.pairs[i]}`).toBeLessThan(1e-5);
+  expect(served.slice(-3)).toEqual(answer.predictions.slice(-3));
 }
 
 /** `mlflow models serve` of the model: /invocations gives the pyfunc's numbers, the cold-start ones included. */
