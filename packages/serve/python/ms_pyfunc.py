@@ -164,6 +164,11 @@ def _row_dot(a, b):
     return s
 
 
+def _index_days(tt):
+    """Adds the sorted (user row, day) keys of the user-day biases, once: what `_time_bias` searches."""
+    tt["dayKey"] = tt["dayUser"].astype(np.int64) * _DAY_SPAN + tt["day"].astype(np.int64) + _DAY_OFFSET
+
+
 def _time_bias(tt, u, m, times):
     """@ms/fm's timeBias: the bin's global and movie biases, plus the user's day bias where the fit has one.
 
@@ -174,7 +179,7 @@ def _time_bias(tt, u, m, times):
         return float(tt["global"][bins - 1]) + tt["itemBin"][m * bins + bins - 1].astype(np.float64)
     b = np.clip(np.floor((times - float(tt["start"])) / float(tt["binSeconds"])), 0, bins - 1).astype(np.int64)
     s = tt["global"][b].astype(np.float64) + tt["itemBin"][m * bins + b].astype(np.float64)
-    keys = tt["dayUser"].astype(np.int64) * _DAY_SPAN + tt["day"].astype(np.int64) + _DAY_OFFSET
+    keys = tt["dayKey"]
     wanted = u.astype(np.int64) * _DAY_SPAN + np.floor(times / _DAY_SECONDS).astype(np.int64) + _DAY_OFFSET
     if len(keys) == 0:
         return s
@@ -244,6 +249,8 @@ class MsModel:
             self.network = _Network(model_dir)
             if self.features == "stacked":
                 self.tables = _read_tables(model_dir, details["stacked"]["tables"])
+                if "time" in self.tables:
+                    _index_days(self.tables["time"])
         if self.tables is not None:
             # A stacked network scores from its full fit's tables, whose ids are those with training ratings (the factors' ids).
             self.user_ids = self.tables["userIds"]
