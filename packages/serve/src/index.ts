@@ -64,8 +64,8 @@ export {
   type PredictStreamOptions,
   type PredictStart,
   type PredictSummary,
-  type ColdSide,
 } from "./predict.js";
+export { warmPairs, type ColdSide, type KnownIds, type WarmPairs } from "./warm.js";
 export { readPairs, readUserIds, pairChunks, countPairs, PAIR_CHUNK, type Pair, type PairChunk } from "./pairs.js";
 export { buildHistory, type RunHistory, type HistoryColumns } from "./history.js";
 export {

@@ -14,9 +14,7 @@ import type { LocatedRun, LocateOptions, RunModelDirs } from "./locate.js";
 import { countPairs, pairChunks, PAIR_CHUNK } from "./pairs.js";
 import { withModel } from "./recommend.js";
 import { publishedRating, type ModelKind, type ServedModel } from "./serve.js";
-
-/** Which side of a pair the model has no factors for. */
-export type ColdSide = "user" | "movie" | "user+movie";
+import { warmPairs, type ColdSide } from "./warm.js";
 
 export interface PredictionRow {
   userId: number;
@@ -69,31 +67,14 @@ async function scorePairs(
   coldRule: () => Promise<ColdStartRule>,
   timestamps?: Float64Array,
 ): Promise<PredictionRow[]> {
-  const n = userIds.length;
-  const side: (ColdSide | undefined)[] = new Array(n);
-  let warm = 0;
-  for (let i = 0; i < n; i++) {
-    const u = model.hasUser(userIds[i]);
-    const m = model.hasMovie(movieIds[i]);
-    side[i] = u && m ? undefined : !u && !m ? "user+movie" : u ? "movie" : "user";
-    if (!side[i]) warm++;
-  }
-  const users = new Int32Array(warm);
-  const movies = new Int32Array(warm);
-  const times = timestamps ? new Float64Array(warm) : undefined;
-  for (let i = 0, w = 0; i < n; i++) {
-    if (side[i]) continue;
-    if (times) times[w] = (timestamps as Float64Array)[i];
-    users[w] = userIds[i];
-    movies[w++] = movieIds[i];
-  }
-  const scores = warm ? await model.predict(users, movies, times) : new Float64Array(0);
-  const rule = warm < n ? await coldRule() : undefined;
-  const rows: PredictionRow[] = new Array(n);
-  for (let i = 0, w = 0; i < n; i++) {
+  const warm = warmPairs(model, userIds, movieIds, timestamps);
+  const scores = warm.userIds.length ? await model.predict(warm.userIds, warm.movieIds, warm.timestamps) : new Float64Array(0);
+  const rule = warm.cold ? await coldRule() : undefined;
+  const rows: PredictionRow[] = new Array(userIds.length);
+  for (let i = 0, w = 0; i < rows.length; i++) {
     const userId = userIds[i];
     const movieId = movieIds[i];
-    const s = side[i];
+    const s = warm.sides[i];
     rows[i] = s
       ? { userId, movieId, rating: publishedRating((rule as ColdStartRule).predict(userId, movieId), model), cold: s }
       : { userId, movieId, rating: publishedRating(scores[w++], model) };

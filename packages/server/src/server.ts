@@ -9,6 +9,7 @@
 import http from "node:http";
 import Fastify, { LogController, type FastifyError, type FastifyReply, type FastifyRequest } from "fastify";
 import type { Logger } from "@ms/contracts";
+import { warmPairs } from "@ms/serve";
 import type { ServingModel } from "./model.js";
 import { pairsFromCsv, pairsFromJson, ScoringError, type Pairs } from "./protocol.js";
 import { recommendFor, RecommendBody, type RecommendRequest } from "./recommend.js";
@@ -81,34 +82,14 @@ function pairsOf(request: FastifyRequest, maxBatch: number): Pairs {
  */
 function scorePairs(model: ServingModel, pairs: Pairs, out: Float64Array): void {
   const { scorer, coldStart } = model;
-  const n = pairs.userIds.length;
-  const cold: number[] = [];
-  for (let i = 0; i < n; i++) if (!scorer.hasUser(pairs.userIds[i]) || !scorer.hasMovie(pairs.movieIds[i])) cold.push(i);
-  if (!cold.length) {
+  const warm = warmPairs(scorer, pairs.userIds, pairs.movieIds, pairs.timestamps);
+  if (!warm.cold) {
     scorer.score(pairs.userIds, pairs.movieIds, out, pairs.timestamps);
     return;
   }
-  const warm = n - cold.length;
-  const users = new Int32Array(warm);
-  const movies = new Int32Array(warm);
-  const times = pairs.timestamps ? new Float64Array(warm) : undefined;
-  for (let i = 0, w = 0, c = 0; i < n; i++) {
-    if (cold[c] === i) {
-      out[i] = coldStart.predict(pairs.userIds[i], pairs.movieIds[i]);
-      c++;
-      continue;
-    }
-    if (times && pairs.timestamps) times[w] = pairs.timestamps[i];
-    users[w] = pairs.userIds[i];
-    movies[w++] = pairs.movieIds[i];
-  }
-  if (!warm) return;
-  const scores = new Float64Array(warm);
-  scorer.score(users, movies, scores, times);
-  for (let i = 0, w = 0, c = 0; i < n; i++) {
-    if (cold[c] === i) c++;
-    else out[i] = scores[w++];
-  }
+  const scores = new Float64Array(warm.userIds.length);
+  if (scores.length) scorer.score(warm.userIds, warm.movieIds, scores, warm.timestamps);
+  for (let i = 0, w = 0; i < out.length; i++) out[i] = warm.sides[i] ? coldStart.predict(pairs.userIds[i], pairs.movieIds[i]) : scores[w++];
 }
 
 /** A predictions body written straight from the scores (no intermediate objects). */
