@@ -46,7 +46,7 @@ export {
   AUTO_PENALTIES,
   MIN_HISTORY,
   VALIDATION_SHARE,
-  oneStandardError,
+  chooseTrial,
   selectEase,
   validationSplit,
   type EaseSelection,

@@ -1,7 +1,8 @@
 /**
  * The rank step on the real ml-latest-small (MS_MOVIELENS_SMALL, else shared/ beside the
  * repository; skipped only when absent): with the default parameters, EASE beats the popularity
- * baseline on nDCG@10 and precision@10 over the same test users, and covers more of the catalog.
+ * baseline on nDCG@10 and precision@10 over the same test users, and covers more of the catalog;
+ * `auto` chooses λ and β on at most SELECT_MAX_ITEMS items and the refit covers `rank_max_items`.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -10,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MOVIELENS_SMALL, movielensSmallDir } from "./__tests__/fixtures.js";
 import { resolveRankParams } from "./params.js";
 import { rank } from "./rank.js";
+import { SELECT_MAX_ITEMS } from "./select.js";
 
 let root: string;
 let ratings: string | undefined;
@@ -26,7 +28,15 @@ afterAll(async () => {
 describe("rank on ml-latest-small", () => {
   it("ranks better than popularity with the defaults", async (ctx) => {
     if (!ratings) return ctx.skip();
-    const { metrics } = await rank({ ratings }, resolveRankParams({}), path.join(root, "ranker"));
+    const { metrics, manifest } = await rank({ ratings }, resolveRankParams({}), path.join(root, "ranker"));
+    // The trials' cap is below the model's: the chosen pair is refitted over every one of its items.
+    expect(SELECT_MAX_ITEMS).toBeLessThan(manifest.params.rank_max_items);
+    expect(metrics.model_items).toBe(manifest.params.rank_max_items);
+    // Refitting the chosen pair given as numbers (no trials) gives the same lists' metrics.
+    const chosen = resolveRankParams({ rank_lambda: metrics.rank_lambda_chosen, rank_popularity_penalty: metrics.rank_penalty_chosen });
+    const again = await rank({ ratings }, chosen, path.join(root, "ranker-fixed"));
+    expect(again.metrics.ndcg_at_10).toBe(metrics.ndcg_at_10);
+    expect(again.metrics.coverage_at_10).toBe(metrics.coverage_at_10);
     expect(metrics.eval_users).toBe(metrics.popularity_eval_users);
     // Every one of the 610 users has test ratings under the hash split.
     expect(metrics.eval_users).toBeGreaterThan(600);

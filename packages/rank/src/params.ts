@@ -45,7 +45,7 @@ export interface RankParams extends RankingParams, Omit<SplitParams, "test_ratin
 export const RANK_DEFAULTS = {
   rank_model: "ease",
   rank_lambda: "auto",
-  rank_max_items: 1000,
+  rank_max_items: 1500,
   rank_neighbors: 0,
   rank_popularity_penalty: "auto",
   rank_k: 10,

@@ -26,7 +26,7 @@ import { evaluateRanker, fitRanker, type FittedRanker } from "./fit.js";
 import { rankingMetricsRecord } from "./metrics.js";
 import type { RankParams } from "./params.js";
 import { Ranker } from "./ranker.js";
-import { selectEase, type EaseSelection } from "./select.js";
+import { SELECT_MAX_ITEMS, selectEase, type EaseSelection } from "./select.js";
 import { RANK_VERSION } from "./version.js";
 
 export interface RankResult {
@@ -131,7 +131,7 @@ function selectionMetrics(s: EaseSelection | undefined, k: number): Record<strin
 /** The selection as the manifest records it (scores rounded: they are for reading). */
 function selectionDetails(s: EaseSelection): NonNullable<RankerDetails["selection"]> {
   return {
-    rule: "one-standard-error: of the EASE candidates within one paired standard error of the best validation nDCG, the largest coverage",
+    rule: `half-standard-error: of the EASE candidates within half a paired standard error of the best validation nDCG, the largest coverage; trials over at most ${SELECT_MAX_ITEMS} items, the refit over rank_max_items`,
     fitRows: s.fitRows,
     validationRows: s.validationRows,
     users: s.users,

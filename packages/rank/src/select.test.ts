@@ -2,7 +2,7 @@
  * `auto` λ and β (select.ts) on generated data whose answer is known: where which items a user
  * rates is drawn from popularity alone (etl's lowrank kind), the choice goes to the largest λ
  * without a penalty; where users rate planted groups of items together, it goes to a small λ,
- * which EASE's item-item weights need. Also the validation cut and the one-standard-error rule.
+ * which EASE's item-item weights need. Also the validation cut and the half-standard-error rule.
  */
 import { BadParameterError, InterruptedError, mulberry32, splitHash, splitMaskOf } from "@ms/contracts";
 import { existsSync } from "node:fs";
@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { syntheticRatingsDir } from "./__tests__/fixtures.js";
 import type { RatingColumns } from "./fit.js";
 import { easeFits } from "./parallel.js";
-import { AUTO_LAMBDAS, MIN_HISTORY, oneStandardError, selectEase, validationSplit, VALIDATION_SHARE, type EaseTrial } from "./select.js";
+import { AUTO_LAMBDAS, MIN_HISTORY, chooseTrial, selectEase, validationSplit, VALIDATION_SHARE, type EaseTrial } from "./select.js";
 
 const AUTO = { lambda: "auto", penalty: "auto", maxItems: 300, neighbors: 0, k: 10, minRating: 0, maxUsers: 2000, seed: 42 } as const;
 const maskOf = (cols: RatingColumns) => splitMaskOf({ kind: "hash", seed: 42, splitProp: 0.8 }, cols);
@@ -175,7 +175,7 @@ describe("easeFits", () => {
     });
 });
 
-describe("oneStandardError", () => {
+describe("chooseTrial", () => {
   const trial = (model: EaseTrial["model"], ndcg: number, coverage: number): EaseTrial => ({
     model,
     lambda: 1,
@@ -186,19 +186,28 @@ describe("oneStandardError", () => {
   });
   const users = (...x: number[]) => Float64Array.from(x);
 
-  it("takes the widest coverage among the candidates within one paired standard error of the best", () => {
+  it("takes the widest coverage among the candidates within half a paired standard error of the best", () => {
     const trials = [trial("ease", 0.5, 0.1), trial("ease", 0.48, 0.3), trial("ease", 0.3, 0.9), trial("popularity", 0.2, 0.01)];
     // Candidate 1 trails the best by 0.02 with a noisy per-user difference; candidate 2 by 0.2 on every user.
     const per = [users(0.6, 0.4, 0.6, 0.4), users(0.4, 0.56, 0.5, 0.46), users(0.4, 0.2, 0.4, 0.2), users(0.2, 0.2, 0.2, 0.2)];
-    expect(oneStandardError(trials, per)).toEqual({ chosen: 1, popularityBest: false });
+    expect(chooseTrial(trials, per)).toEqual({ chosen: 1, popularityBest: false });
     expect(trials[0].se).toBe(0);
     expect(trials[1].se).toBeGreaterThan(0.02);
     expect(trials[2].se).toBeCloseTo(0, 6);
   });
 
+  it("passes over a wider candidate within one paired standard error of the best but not within half of one", () => {
+    const trials = [trial("ease", 0.5, 0.1), trial("ease", 0.44, 0.3)];
+    // Candidate 1 trails by 0.06 with a paired standard error of 0.063: inside one, outside half.
+    const per = [users(0.6, 0.4, 0.6, 0.4), users(0.4, 0.5, 0.5, 0.36)];
+    expect(chooseTrial(trials, per)).toEqual({ chosen: 0, popularityBest: false });
+    expect(trials[1].se).toBeGreaterThan(0.06);
+    expect(trials[1].se / 2).toBeLessThan(0.06);
+  });
+
   it("keeps the best EASE candidate when popularity wins outright", () => {
     const trials = [trial("ease", 0.3, 0.2), trial("ease", 0.35, 0.1), trial("popularity", 0.5, 0.01)];
     const per = [users(0.3, 0.3), users(0.35, 0.35), users(0.5, 0.5)];
-    expect(oneStandardError(trials, per)).toEqual({ chosen: 1, popularityBest: true });
+    expect(chooseTrial(trials, per)).toEqual({ chosen: 1, popularityBest: true });
   });
 });

@@ -10,24 +10,28 @@
  *    to validation (a per-user share, so every such user is scored; a salted seed, so the cut is
  *    independent of the test split's own hash); the rest is the fit part.
  * 2. EASE is fitted on the fit part once per λ of the grid (one gram matrix, one m x m inverse
- *    per λ), each B scored with every β of its grid (a column scale of every user's scores: no
- *    refit, one scoring pass per user and λ), and popularity
+ *    per λ, over at most SELECT_MAX_ITEMS items: six inverses at the model's own cap would cost
+ *    more than the rest of the step), each B scored with every β of its grid (a column scale of
+ *    every user's scores: no refit, one scoring pass per user and λ), and popularity
  *    scored too: nDCG@k of the step's own evaluation (fit-part items excluded, at most
  *    `rank_eval_users` users by the same hash), coverage beside it.
- * 3. The choice, the one-standard-error rule: the candidates whose validation nDCG is within one
- *    standard error of the best candidate's are as good as it given the noise, and of those the
- *    EASE candidate with the largest catalog coverage is taken (ties: higher nDCG, then the grid's
+ * 3. The choice, a half-standard-error rule: the candidates whose validation nDCG is within half a
+ *    standard error of the best candidate's are taken as good as it, and of those the EASE
+ *    candidate with the largest catalog coverage is taken (ties: higher nDCG, then the grid's
  *    order). The standard error is that of the per-user difference between a candidate and the
  *    best (a paired comparison: every candidate ranks the same users, and the spread of the
- *    users' own difficulty, common to all, is not noise between them).
+ *    users' own difficulty, common to all, is not noise between them). Why half, not the usual
+ *    one: a whole standard error traded 0.003 of test nDCG on ml-latest-small for coverage, and
+ *    left the default level with a plain EASE (λ 500) instead of ahead of it
+ *    (tools/bench/results/2026-12-08-ranking-choice.md).
  * 4. Popularity is a candidate but never the result: when it wins outright (no EASE candidate
- *    within one standard error), the EASE candidate with the best validation nDCG is kept — the
+ *    within half a standard error), the EASE candidate with the best validation nDCG is kept — the
  *    one closest to popularity, as B at large λ tends to a popularity-like score — and the trial
  *    says so (`popularityBest`). Why not switch the model: `rank_model` is the caller's choice,
  *    and an EASE artifact keeps its per-user lists and reasons; `-P rank_model=popularity` is one
  *    flag away, and the log line names it.
  *
- * The step then refits the chosen λ on the whole training part. Every step is a function of the
+ * The step then refits the chosen λ on the whole training part, over its own `rank_max_items`. Every step is a function of the
  * ratings and the seed, so the choice repeats exactly.
  */
 import { mixSeed, splitHash } from "@ms/contracts";
@@ -41,6 +45,14 @@ import { Ranker, type BatchRecommendation } from "./ranker.js";
 export const AUTO_LAMBDAS: readonly number[] = [100, 200, 400, 800, 1600, 3200];
 /** The β tried (past 0.3 ml-latest-small lost nDCG beyond its folds' spread: the bench). */
 export const AUTO_PENALTIES: readonly number[] = [0, 0.1, 0.2, 0.3];
+/**
+ * The trials' item cap (the most-rated items, as the model's): the chosen λ and β carry over to
+ * the step's refit over its larger `rank_max_items` (1500 by default), which ranked better on
+ * held-out data than a refit at the trials' size (the bench above).
+ */
+export const SELECT_MAX_ITEMS = 1000;
+/** A candidate within this many paired standard errors of the best counts as level with it. */
+export const SE_MARGIN = 0.5;
 /** The share of a user's training items held out for validation. */
 export const VALIDATION_SHARE = 0.2;
 /** Fewer training items than this: the user's items all stay in the fit part (a fifth of 4 is none). */
@@ -80,7 +92,7 @@ export interface EaseSelection {
   trials: EaseTrial[];
   /** The chosen trial's index in `trials` (-1: no user to validate on, the fallback taken). */
   chosen: number;
-  /** Popularity had the best validation nDCG with no EASE candidate within one standard error. */
+  /** Popularity had the best validation nDCG with no EASE candidate within SE_MARGIN standard errors. */
   popularityBest: boolean;
   fitRows: number;
   validationRows: number;
@@ -165,7 +177,7 @@ export async function selectEase(cols: RatingColumns, mask: Uint8Array, o: Selec
   for (let i = 0; i < fitMask.length; i++) fitRows += fitMask[i];
   const { itemIds, trainCounts, train } = trainingPart(part, fitMask);
   const evaluation = evaluationOf(part, fitMask, train, { minRating: o.minRating, maxUsers: o.maxUsers, seed: o.seed });
-  const { modelItems, local, ids } = modelIndex(trainCounts, itemIds, o.maxItems);
+  const { modelItems, local, ids } = modelIndex(trainCounts, itemIds, Math.min(o.maxItems, SELECT_MAX_ITEMS));
   const gram = gramMatrix(train, local, modelItems.length);
 
   // Trial t = (λ index) * |penalties| + (β index); popularity last.
@@ -200,21 +212,21 @@ export async function selectEase(cols: RatingColumns, mask: Uint8Array, o: Selec
   const base = { trials, fitRows, validationRows: fitMask.length - fitRows, users };
   const seconds = () => (performance.now() - started) / 1000;
   if (users === 0) return { ...base, ...AUTO_FALLBACK, chosen: -1, popularityBest: false, seconds: seconds() };
-  const { chosen, popularityBest } = oneStandardError(trials, perUser);
+  const { chosen, popularityBest } = chooseTrial(trials, perUser);
   return { ...base, lambda: trials[chosen].lambda, penalty: trials[chosen].penalty, chosen, popularityBest, seconds: seconds() };
 }
 
 /**
- * The one-standard-error rule over scored trials (fills each trial's `se`): the best by nDCG
- * (ties: the earlier), then of the EASE trials within one paired standard error of it the one of
- * largest coverage (ties: higher nDCG, then the earlier); when none is within, the best EASE trial.
+ * The choice over scored trials (fills each trial's `se`): the best by nDCG (ties: the earlier),
+ * then of the EASE trials within SE_MARGIN paired standard errors of it the one of largest
+ * coverage (ties: higher nDCG, then the earlier); when none is within, the best EASE trial.
  */
-export function oneStandardError(trials: EaseTrial[], perUser: Float64Array[]): { chosen: number; popularityBest: boolean } {
+export function chooseTrial(trials: EaseTrial[], perUser: Float64Array[]): { chosen: number; popularityBest: boolean } {
   let best = 0;
   for (let t = 1; t < trials.length; t++) if (trials[t].ndcg > trials[best].ndcg) best = t;
   for (let t = 0; t < trials.length; t++) trials[t].se = t === best ? 0 : pairedSe(perUser[t], perUser[best]);
   const ease = trials.map((_, t) => t).filter((t) => trials[t].model === "ease");
-  const within = ease.filter((t) => trials[t].ndcg >= trials[best].ndcg - trials[t].se);
+  const within = ease.filter((t) => trials[t].ndcg >= trials[best].ndcg - SE_MARGIN * trials[t].se);
   const pick = (pool: number[], better: (a: number, b: number) => boolean) => pool.reduce((c, t) => (better(t, c) ? t : c), pool[0]);
   if (within.length === 0) return { chosen: pick(ease, (a, b) => trials[a].ndcg > trials[b].ndcg), popularityBest: true };
   const wider = (a: number, b: number) =>

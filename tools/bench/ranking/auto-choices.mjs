@@ -1,15 +1,17 @@
 /**
  * The rank step's `auto` choice (λ, β) on each fold a ranking run exported (tools/bench/work/ranking/
  * <dataset>/fold-k/train.csv: the training part the step saw, so the same choice), with the
- * validation scores behind it and the selection's CPU seconds. `node tools/bench/ranking/auto-choices.mjs`
- * after `node tools/bench/run.mjs ranking` (pnpm build first).
+ * validation scores behind it and the selection's CPU seconds. Every candidate's validation scores
+ * are also written to tools/bench/work/ranking/choices.json, which choice.py reads.
+ * `node tools/bench/ranking/auto-choices.mjs` after `node tools/bench/run.mjs ranking` (pnpm build first).
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { selectEase } from "@ms/rank";
 import { path, WORK } from "../lib.mjs";
 
 const base = path.join(WORK, "ranking");
-for (const d of ["ml-latest-small", "taste-100000", "lowrank-100000"])
+const saved = {};
+for (const d of ["ml-latest-small", "taste-100000", "lowrank-100000", "drift-100000", "powerlaw-100000"])
   for (let f = 1; f <= 5; f++) {
     const file = `${base}/${d}/fold-${f}/train.csv`;
     if (!existsSync(file)) continue;
@@ -25,7 +27,7 @@ for (const d of ["ml-latest-small", "taste-100000", "lowrank-100000"])
     const s = await selectEase(cols, new Uint8Array(lines.length).fill(1), {
       lambda: "auto",
       penalty: "auto",
-      maxItems: 1000,
+      maxItems: 1500,
       neighbors: 0,
       k: 10,
       minRating: 0,
@@ -36,6 +38,7 @@ for (const d of ["ml-latest-small", "taste-100000", "lowrank-100000"])
     const ch = s.trials[s.chosen];
     const best = s.trials.reduce((a, t) => (t.ndcg > a.ndcg ? t : a));
     const pop = s.trials.find((t) => t.model === "popularity");
+    saved[`${d}|${f}`] = { chosen: [s.lambda, s.penalty], trials: s.trials };
     console.log(
       [
         d,
@@ -52,3 +55,4 @@ for (const d of ["ml-latest-small", "taste-100000", "lowrank-100000"])
       ].join(" | "),
     );
   }
+writeFileSync(path.join(base, "choices.json"), JSON.stringify(saved));

@@ -16,7 +16,8 @@
  *   - ms als: the als step's factors, likewise;
  *   - popularity: @ms/rank's popularity model on the training part;
  *   - the peers, fitted on train.csv (binary interactions), the numpy EASE with the rank step's
- *     lambda and item cap (its own arithmetic) and once over every item (ease-all).
+ *     lambda and item cap (its own arithmetic), once over every item (ease-all), and at lambda 500
+ *     over every item (ease-500: the EASE issue 21's outside check fits, which the default must lead).
  * Fit seconds: peers, their fit; ms rank, its gram + inverse + prune; ms als, the als step; ms
  * keras, als + fm + keras (what the network needs); popularity, counting. The machine is shared:
  * the load is recorded.
@@ -27,7 +28,7 @@
  * Environment:
  *   MS_RANKING_DATASETS        comma list of ml-latest-small, lowrank, drift, powerlaw, taste (default all)
  *   MS_RANKING_FOLDS           how many of the 5 folds to run, 1..5 (default 5): folds 1..N
- *   MS_RANKING_PEERS           comma list of peer keys (PEERS below), or 0 for none (default all but ease-all)
+ *   MS_RANKING_PEERS           comma list of peer keys (PEERS below), or 0 for none (default all but ease-all and ease-500)
  *   MS_RANKING_MS=0            skip the ms run (the peers need a fold exported by an earlier run)
  *   MS_RANKING_SYNTHETIC_ROWS  ratings per synthetic dataset (default 100000)
  *   MS_RANKING_THREADS         threads for ms and the peers (default 2)
@@ -57,6 +58,7 @@ const MS_MODELS = [
 const PEERS = [
   { key: "ease", name: "numpy EASE (rank's lambda and item cap)" },
   { key: "ease-all", name: "numpy EASE (rank's lambda, every item)" },
+  { key: "ease-500", name: "numpy EASE (lambda 500, every item: the outside check)" },
   { key: "implicit-bpr", name: "implicit BPR (defaults)" },
   { key: "implicit-als", name: "implicit ALS (defaults)" },
   { key: "lightfm-warp", name: "LightFM WARP (30 epochs)" },
@@ -68,10 +70,10 @@ const env = process.env;
 const list = envList;
 const wantedDatasets = list(env.MS_RANKING_DATASETS, DATASETS);
 const foldCount = Number(env.MS_RANKING_FOLDS ?? FOLDS);
-// ease-all inverts every training item (~9k here: minutes per fold on a loaded machine): asked for by name only.
+// ease-all and ease-500 invert every training item (~9k here: minutes per fold on a loaded machine): asked for by name only.
 const wantedPeers = list(
   env.MS_RANKING_PEERS,
-  PEERS.map((p) => p.key).filter((k) => k !== "ease-all"),
+  PEERS.map((p) => p.key).filter((k) => k !== "ease-all" && k !== "ease-500"),
 );
 const runMs = env.MS_RANKING_MS !== "0";
 const syntheticRows = Number(env.MS_RANKING_SYNTHETIC_ROWS ?? 100_000);
@@ -297,10 +299,23 @@ function summary(dataset) {
   const ratios =
     `nDCG@10 ratios: ms rank / ms keras ${ratio("ms-rank", "ms-keras")} (target >= 3), ms rank / popularity ` +
     `${ratio("ms-rank", "popularity")} (target >= 1.3), ms rank / numpy EASE (dense B, same lambda and items) ${ratio("ms-rank", "ease")}; highest nDCG@10: ${bestName}.` +
+    pairedLead(dataset, folds, "ms-rank", "ease-500", "the outside check's EASE (lambda 500, every item)") +
     (stepNdcg === undefined
       ? ""
       : ` The rank step's own nDCG@10 on its test part: ${fmt(stepNdcg, 4)} (the same model, split and metrics).`);
   return { rows, ratios };
+}
+
+/** " a - b per fold: mean ± SE (target > 0)" over the folds both scored, or "" when fewer than two. */
+function pairedLead(dataset, folds, a, b, bName) {
+  const diffs = folds
+    .map((f) => [scores[`${dataset}|${a}|${f}`]?.ndcg, scores[`${dataset}|${b}|${f}`]?.ndcg])
+    .filter(([x, y]) => typeof x === "number" && typeof y === "number")
+    .map(([x, y]) => x - y);
+  if (diffs.length < 2) return "";
+  const { mean, sd } = meanStd(diffs);
+  const se = sd / Math.sqrt(diffs.length);
+  return ` nDCG@10 of ms rank minus ${bName}, paired over ${diffs.length} folds: ${mean >= 0 ? "+" : ""}${fmt(mean, 4)} ± ${fmt(se, 4)} (target: above 0).`;
 }
 
 const started = performance.now();

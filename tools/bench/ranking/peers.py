@@ -15,6 +15,8 @@ Hyperparameters: the library's defaults or its documented example, none tuned on
   pipeline's model items (--max-items, its rank_max_items most-rated training items): the same
   model as the rank step, written independently (dense B, no pruning to rank_neighbors).
 - ease-all: the same over every training item (what the item cap costs or gains).
+- ease-500: EASE over every training item at lambda 500, whatever --lambda says: the "30-line EASE
+  (lambda 500)" issue 21's outside check fits, which the default must lead.
 - lightfm-warp: LightFM 1.17 with loss='warp' and its defaults otherwise (10 components, learning
   rate 0.05), 30 epochs as its README's MovieLens example fits.
 - cornac-bpr: Cornac 3.0 BPR as its README's quick start (k 10, 200 iterations, learning rate
@@ -68,8 +70,8 @@ def ease(x, lam):
 
 def fit_peer(name, x, lam, max_items):
     """Fits one peer on the users x items matrix; returns a function scoring a block of user rows."""
-    if name == "ease-all":
-        b = ease(x, lam)
+    if name in ("ease-all", "ease-500"):
+        b = ease(x, 500.0 if name == "ease-500" else lam)
         return lambda rows: (x[rows] @ b)
     if name == "ease":
         # The rank step's model items: the max_items most-rated (ties: the smaller id = column);
