@@ -33,7 +33,10 @@ describe("rank on ml-latest-small", () => {
     expect(SELECT_MAX_ITEMS).toBeLessThan(manifest.params.rank_max_items);
     expect(metrics.model_items).toBe(manifest.params.rank_max_items);
     // Refitting the chosen pair given as numbers (no trials) gives the same lists' metrics.
-    const chosen = resolveRankParams({ rank_lambda: metrics.rank_lambda_chosen, rank_popularity_penalty: metrics.rank_penalty_chosen });
+    const lambda = Number(metrics.rank_lambda_chosen);
+    const penalty = Number(metrics.rank_penalty_chosen);
+    expect(lambda).toBeGreaterThan(0);
+    const chosen = resolveRankParams({ rank_lambda: lambda, rank_popularity_penalty: penalty });
     const again = await rank({ ratings }, chosen, path.join(root, "ranker-fixed"));
     expect(again.metrics.ndcg_at_10).toBe(metrics.ndcg_at_10);
     expect(again.metrics.coverage_at_10).toBe(metrics.coverage_at_10);
