@@ -120,7 +120,7 @@ export const rankParams: ParamDefs<RankParams> = {
     default: RANK_DEFAULTS.rank_max_items,
     min: 2,
     max: MAX_MODEL_ITEMS,
-    doc: "ease: the most-rated training items the model covers (an m x m inverse); others are never recommended",
+    doc: "ease: the most-rated training items the model covers (an m x m inverse); others are never recommended. auto's λ/β trials use at most 1000 of them",
   }),
   rank_neighbors: param.integer({
     default: RANK_DEFAULTS.rank_neighbors,

@@ -31,8 +31,8 @@
  *    and an EASE artifact keeps its per-user lists and reasons; `-P rank_model=popularity` is one
  *    flag away, and the log line names it.
  *
- * The step then refits the chosen λ on the whole training part, over its own `rank_max_items`. Every step is a function of the
- * ratings and the seed, so the choice repeats exactly.
+ * The step then refits the chosen λ on the whole training part, over its own `rank_max_items`.
+ * Every step is a function of the ratings and the seed, so the choice repeats exactly.
  */
 import { mixSeed, splitHash } from "@ms/contracts";
 import { groupByUser, sampleUsers } from "./data.js";
